@@ -1,0 +1,26 @@
+/** One Jest config for unit specs (next to the source) and e2e specs (test/). */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test'],
+  testMatch: ['**/*.spec.ts', '**/*.e2e-spec.ts'],
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      {
+        jsc: {
+          parser: { syntax: 'typescript', decorators: true },
+          transform: { legacyDecorator: true, decoratorMetadata: true },
+          target: 'es2022',
+        },
+        module: { type: 'commonjs' },
+      },
+    ],
+  },
+  moduleNameMapper: {
+    '^@app/mmoe$': '<rootDir>/libs/mmoe/src',
+    '^@app/mmoe/(.*)$': '<rootDir>/libs/mmoe/src/$1',
+    '^@app/config$': '<rootDir>/libs/config/src',
+    '^@app/config/(.*)$': '<rootDir>/libs/config/src/$1',
+  },
+  testTimeout: 120000,
+};

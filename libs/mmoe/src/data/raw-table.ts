@@ -1,0 +1,109 @@
+import { ModelSpec } from '../spec/model-spec.schema';
+
+/** Growable typed column: a 1 GB CSV must not become an array of objects. */
+class Column<T extends Float64Array | Int32Array> {
+  private length = 0;
+  constructor(private data: T) {}
+  push(value: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new (this.data.constructor as new (n: number) => T)(Math.max(1024, this.data.length * 2));
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = value;
+  }
+  values(): T {
+    return this.data.subarray(0, this.length) as T;
+  }
+}
+
+/** A categorical column as ids into a per-column dictionary of the distinct raw strings (-1 = missing). */
+export interface RawCategoricalColumn {
+  ids: Int32Array;
+  dictionary: string[];
+}
+
+export class RowError extends Error {}
+
+/**
+ * Raw (unfitted) training data in columns: numeric values and labels as numbers (NaN = missing), categorical values
+ * as dictionary ids. Fitting and encoding work on this, so that a file is read once.
+ */
+export class RawTable {
+  private readonly numeric: Column<Float64Array>[];
+  private readonly categorical: Column<Int32Array>[];
+  private readonly dictionaries: Map<string, number>[];
+  private readonly labels: Column<Float64Array>[];
+  private rows = 0;
+
+  constructor(readonly spec: ModelSpec) {
+    const numericCount = spec.features.filter((f) => f.type === 'numeric').length;
+    const categoricalCount = spec.features.length - numericCount;
+    this.numeric = Array.from({ length: numericCount }, () => new Column(new Float64Array(1024)));
+    this.categorical = Array.from({ length: categoricalCount }, () => new Column(new Int32Array(1024)));
+    this.dictionaries = Array.from({ length: categoricalCount }, () => new Map<string, number>());
+    this.labels = spec.tasks.map(() => new Column(new Float64Array(1024)));
+  }
+
+  get size(): number {
+    return this.rows;
+  }
+
+  /**
+   * Adds one record keyed by column name. Missing features and labels are allowed (empty or absent); a value that
+   * cannot be read (text in a numeric column, a binary label other than 0/1) throws RowError before anything is
+   * stored, so a skipped row leaves no trace.
+   */
+  add(record: Record<string, string | number | undefined | null>): void {
+    const numeric: number[] = [];
+    const categorical: (string | undefined)[] = [];
+    for (const feature of this.spec.features) {
+      const raw = record[feature.name];
+      if (feature.type === 'numeric') numeric.push(parseNumber(raw, feature.name));
+      else categorical.push(raw === undefined || raw === null || raw === '' ? undefined : String(raw));
+    }
+    const labels = this.spec.tasks.map((task) => parseLabel(record[task.label], task.label, task.type));
+    numeric.forEach((v, i) => this.numeric[i].push(v));
+    categorical.forEach((v, i) => this.categorical[i].push(v === undefined ? -1 : this.intern(i, v)));
+    labels.forEach((v, i) => this.labels[i].push(v));
+    this.rows++;
+  }
+
+  numericColumns(): Float64Array[] {
+    return this.numeric.map((c) => c.values());
+  }
+
+  categoricalColumns(): RawCategoricalColumn[] {
+    return this.categorical.map((c, i) => ({ ids: c.values(), dictionary: [...this.dictionaries[i].keys()] }));
+  }
+
+  labelColumns(): Float64Array[] {
+    return this.labels.map((c) => c.values());
+  }
+
+  private intern(column: number, value: string): number {
+    const dictionary = this.dictionaries[column];
+    let id = dictionary.get(value);
+    if (id === undefined) {
+      id = dictionary.size;
+      dictionary.set(value, id);
+    }
+    return id;
+  }
+}
+
+export function parseNumber(raw: unknown, field: string): number {
+  if (raw === undefined || raw === null || raw === '') return NaN;
+  const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
+  if (!Number.isFinite(value)) throw new RowError(`${field}: "${String(raw)}" is not a number`);
+  return value;
+}
+
+function parseLabel(raw: unknown, field: string, type: 'binary' | 'regression'): number {
+  if (type === 'regression') return parseNumber(raw, field);
+  if (raw === undefined || raw === null || raw === '') return NaN;
+  const text = String(raw).trim().toLowerCase();
+  if (text === '1' || text === 'true') return 1;
+  if (text === '0' || text === 'false') return 0;
+  throw new RowError(`${field}: binary label must be 0/1 or true/false (got "${String(raw)}")`);
+}

@@ -1,0 +1,57 @@
+import * as tf from '@tensorflow/tfjs';
+
+export interface GateOutput {
+  /** [batch, experts]; each row sums to 1 (top-k: exactly k non-zero entries). */
+  weights: tf.Tensor2D;
+  /** [batch, experts] 0/1, the experts an example is routed to (all ones for a softmax gate). */
+  routed: tf.Tensor2D;
+  /** Load-balancing loss (unweighted); 0 for a softmax gate. */
+  balanceLoss: tf.Scalar;
+}
+
+export function softmaxGate(logits: tf.Tensor2D): GateOutput {
+  return { weights: tf.softmax(logits), routed: tf.onesLike(logits), balanceLoss: tf.scalar(0) };
+}
+
+/**
+ * Noisy top-k gating (Shazeer et al. 2017, "Outrageously large neural networks", §2.1 and appendix A).
+ * H = clean + N(0,1)·softplus(noiseLogits) in training (clean alone otherwise); keep the k largest of H per example,
+ * softmax over them, zero elsewhere. The balance loss is CV²(importance) + CV²(load), where importance sums the gate
+ * weights per expert and load sums each expert's smooth probability of being in the top k.
+ */
+export function noisyTopKGate(
+  clean: tf.Tensor2D,
+  k: number,
+  noise?: { logits: tf.Tensor2D; standardNormal: tf.Tensor2D },
+): GateOutput {
+  const experts = clean.shape[1];
+  const noiseStd = noise ? tf.add(tf.softplus(noise.logits), 1e-2) : undefined;
+  const h = noiseStd ? tf.add(clean, tf.mul(noise!.standardNormal, noiseStd)) : clean;
+  // k+1 values give, for each expert, the threshold it must beat with the others' noise held fixed.
+  const top = tf.topk(h, Math.min(k + 1, experts));
+  const keptIndices = tf.slice(top.indices, [0, 0], [-1, k]);
+  // topk breaks ties by index, so even equal logits route exactly k experts.
+  const routed = tf.sum(tf.oneHot(keptIndices, experts, 1, 0, 'float32'), 1) as tf.Tensor2D;
+  const masked = tf.add(tf.mul(h, routed), tf.mul(tf.sub(1, routed), -1e9));
+  const weights = tf.mul(tf.softmax(masked), routed) as tf.Tensor2D;
+
+  const importance = tf.sum(weights, 0) as tf.Tensor1D;
+  let load: tf.Tensor1D;
+  if (noiseStd) {
+    const kthValue = tf.slice(top.values, [0, k - 1], [-1, 1]);
+    const nextValue = tf.slice(top.values, [0, k], [-1, 1]);
+    const threshold = tf.add(tf.mul(routed, nextValue), tf.mul(tf.sub(1, routed), kthValue));
+    const z = tf.div(tf.sub(clean, threshold), noiseStd);
+    const probInTopK = tf.mul(0.5, tf.add(1, tf.erf(tf.div(z, Math.SQRT2))));
+    load = tf.sum(probInTopK, 0) as tf.Tensor1D;
+  } else {
+    load = tf.sum(routed, 0) as tf.Tensor1D;
+  }
+  return { weights, routed, balanceLoss: tf.add(cvSquared(importance), cvSquared(load)) };
+}
+
+/** Squared coefficient of variation: 0 when all entries are equal, growing as they spread. */
+export function cvSquared(values: tf.Tensor1D): tf.Scalar {
+  const { mean, variance } = tf.moments(values);
+  return tf.div(variance, tf.add(tf.square(mean), 1e-10)) as tf.Scalar;
+}

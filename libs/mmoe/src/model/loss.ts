@@ -1,0 +1,33 @@
+import * as tf from '@tensorflow/tfjs';
+import { ModelSpec } from '../spec/model-spec.schema';
+
+export interface LossTerms {
+  total: tf.Scalar;
+  /** [tasks] mean loss of each task over its labelled examples. */
+  perTask: tf.Tensor1D;
+}
+
+/**
+ * Weighted sum of the task losses: sigmoid cross-entropy from logits for binary tasks, squared error for regression
+ * (on standardised targets). Examples without a label for a task (mask 0) do not count for it. With uncertainty
+ * weighting (Kendall et al. 2018) task t contributes exp(-s_t)·c_t·L_t + s_t/2, where s_t is a learnt log-variance
+ * and c_t is 1 for classification and 1/2 for regression.
+ */
+export function multiTaskLoss(
+  spec: ModelSpec,
+  logits: tf.Tensor2D,
+  labels: tf.Tensor2D,
+  mask: tf.Tensor2D,
+  logVariance?: tf.Tensor1D,
+): LossTerms {
+  const isBinary = tf.tensor1d(spec.tasks.map((t) => (t.type === 'binary' ? 1 : 0)));
+  const crossEntropy = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, labels)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+  const squaredError = tf.squaredDifference(logits, labels);
+  const perExample = tf.add(tf.mul(crossEntropy, isBinary), tf.mul(squaredError, tf.sub(1, isBinary)));
+  const perTask = tf.div(tf.sum(tf.mul(perExample, mask), 0), tf.maximum(tf.sum(mask, 0), 1)) as tf.Tensor1D;
+  const weights = tf.tensor1d(spec.tasks.map((t) => t.weight));
+  if (!logVariance) return { total: tf.sum(tf.mul(perTask, weights)) as tf.Scalar, perTask };
+  const scale = tf.add(tf.mul(isBinary, 0.5), 0.5);
+  const weighted = tf.add(tf.mul(tf.mul(tf.exp(tf.neg(logVariance)), scale), perTask), tf.mul(0.5, logVariance));
+  return { total: tf.sum(tf.mul(weighted, weights)) as tf.Scalar, perTask };
+}

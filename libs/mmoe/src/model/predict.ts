@@ -1,0 +1,48 @@
+import * as tf from '@tensorflow/tfjs';
+import { EncodedDataset } from '../data/preprocessor';
+import { BatchBuilder, disposeBatch } from './batch';
+import { MultiTaskNetwork } from './network';
+
+export interface Predictions {
+  /** Per task (spec order): a probability for binary tasks, a value in label units for regression ones. */
+  scores: Float32Array[];
+  /** Per gate of the topology, row-major [rows, experts of that gate]; only when asked for. */
+  gateWeights?: Float32Array[];
+}
+
+export interface PredictOptions {
+  batchSize?: number;
+  gateWeights?: boolean;
+}
+
+/** Inference mode: no gate noise, batches of `batchSize` rows, no tensor left behind. */
+export function predict(net: MultiTaskNetwork, data: EncodedDataset, options: PredictOptions = {}): Predictions {
+  const batchSize = options.batchSize ?? 4096;
+  const tasks = net.spec.tasks;
+  const gates = net.topology.gates;
+  const scores = tasks.map(() => new Float32Array(data.size));
+  const gateWeights = options.gateWeights ? gates.map((g) => new Float32Array(data.size * g.experts.length)) : undefined;
+  const builder = new BatchBuilder(data, net.preprocessing.labels, Math.min(batchSize, Math.max(data.size, 1)));
+  for (let start = 0; start < data.size; start += batchSize) {
+    const end = Math.min(start + batchSize, data.size);
+    const inputs = builder.inputs(start, end);
+    const [logits, ...weights] = tf.tidy(() => {
+      const out = net.forward(inputs, { training: false });
+      return [out.logits, ...(gateWeights ? out.gates.map((g) => g.weights) : [])];
+    });
+    disposeBatch(inputs);
+    const values = logits.dataSync();
+    const width = tasks.length;
+    tasks.forEach((task, t) => {
+      const { mean, std } = net.preprocessing.labels[t];
+      const out = scores[t];
+      for (let i = 0; i < end - start; i++) {
+        const z = values[i * width + t];
+        out[start + i] = task.type === 'binary' ? 1 / (1 + Math.exp(-z)) : z * std + mean;
+      }
+    });
+    weights.forEach((w, g) => gateWeights![g].set(w.dataSync(), start * gates[g].experts.length));
+    tf.dispose([logits, ...weights]);
+  }
+  return { scores, gateWeights };
+}

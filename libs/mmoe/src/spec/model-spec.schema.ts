@@ -1,0 +1,141 @@
+import { z } from 'zod';
+
+const name = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9_.:-]+$/, 'may contain only letters, digits and _ . : -');
+const positiveInt = z.number().int('must be an integer').min(1, 'must be at least 1');
+
+const numericFeature = z
+  .object({ name, type: z.literal('numeric') })
+  .strict();
+
+const categoricalFeature = z
+  .object({
+    name,
+    type: z.literal('categorical'),
+    embeddingDim: positiveInt.max(1024).default(8),
+    /** Hash the raw value into this many buckets instead of learning a vocabulary (ids with unbounded cardinality). */
+    hashBuckets: z.number().int().min(2, 'must be at least 2').max(50_000_000).optional(),
+    /** Vocabulary learnt from training data: the most frequent values, those seen fewer than minCount times are OOV. */
+    maxVocab: positiveInt.max(5_000_000).default(100_000),
+    minCount: positiveInt.default(1),
+  })
+  .strict();
+
+const feature = z.discriminatedUnion('type', [numericFeature, categoricalFeature], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? 'type must be "numeric" or "categorical"' : undefined,
+});
+
+const task = z
+  .object({
+    name,
+    /** Column (CSV) or label key (events) holding this task's target. */
+    label: name,
+    type: z.enum(['binary', 'regression'], { error: 'must be "binary" or "regression"' }),
+    weight: z.number().positive('must be > 0').default(1),
+  })
+  .strict();
+
+const softmaxGate = z.object({ type: z.literal('softmax') }).strict();
+const noisyTopKGate = z
+  .object({
+    type: z.literal('noisy-top-k'),
+    k: positiveInt,
+    /** Learnt, input-dependent Gaussian noise on the gate logits during training (Shazeer et al. 2017). */
+    noise: z.boolean().default(true),
+    balanceLossWeight: z.number().min(0, 'must be >= 0').default(0.01),
+  })
+  .strict();
+const gate = z.discriminatedUnion('type', [softmaxGate, noisyTopKGate], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? 'type must be "softmax" or "noisy-top-k"' : undefined,
+});
+
+const model = z
+  .object({
+    architecture: z
+      .enum(['mmoe', 'shared-bottom', 'omoe', 'ple'], {
+        error: 'must be one of "mmoe", "shared-bottom", "omoe", "ple"',
+      })
+      .default('mmoe'),
+    /** Shared experts (for ple: the experts every task's gate sees). */
+    experts: positiveInt.max(256).default(4),
+    expertUnits: z.array(positiveInt.max(65_536)).min(1, 'needs at least one layer'),
+    /** ple only: experts owned by each task. */
+    taskExperts: positiveInt.max(64).default(1),
+    /** shared-bottom only: the shared layers; defaults to expertUnits. */
+    bottomUnits: z.array(positiveInt.max(65_536)).min(1, 'needs at least one layer').optional(),
+    towerUnits: z.array(positiveInt.max(65_536)).default([]),
+    gate: gate.default({ type: 'softmax' }),
+    /** Learn one log-variance per task and weigh the task losses by it (Kendall et al. 2018). */
+    uncertaintyWeighting: z.boolean().default(false),
+  })
+  .strict();
+
+const training = z
+  .object({
+    epochs: positiveInt.max(10_000).default(10),
+    batchSize: positiveInt.max(65_536).default(512),
+    learningRate: z.number().positive('must be > 0').max(10).default(0.001),
+    seed: z.number().int('must be an integer').default(1),
+    /** Epochs without improvement of the first task's validation metric before stopping; 0 disables. */
+    earlyStoppingPatience: z.number().int().min(0).default(3),
+    /** Share of the training rows held out for validation when no validation set is given. */
+    validationFraction: z.number().gt(0, 'must be > 0').lt(1, 'must be < 1').default(0.1),
+  })
+  .strict();
+
+export const modelSpecSchema = z
+  .object({
+    features: z.array(feature).min(1, 'needs at least one feature'),
+    tasks: z.array(task).min(1, 'needs at least one task'),
+    model,
+    training: training.default({
+      epochs: 10,
+      batchSize: 512,
+      learningRate: 0.001,
+      seed: 1,
+      earlyStoppingPatience: 3,
+      validationFraction: 0.1,
+    }),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    const seen = new Map<string, string>();
+    const claim = (key: string, path: (string | number)[], what: string) => {
+      const previous = seen.get(key);
+      if (previous) ctx.addIssue({ code: 'custom', path, message: `"${key}" is already used by ${previous}` });
+      else seen.set(key, what);
+    };
+    spec.features.forEach((f, i) => claim(f.name, ['features', i, 'name'], `features[${i}]`));
+    spec.tasks.forEach((t, i) => claim(t.label, ['tasks', i, 'label'], `tasks[${i}].label`));
+    const taskNames = new Set<string>();
+    spec.tasks.forEach((t, i) => {
+      if (taskNames.has(t.name)) ctx.addIssue({ code: 'custom', path: ['tasks', i, 'name'], message: `duplicate task name "${t.name}"` });
+      taskNames.add(t.name);
+    });
+    const { gate: g, architecture, experts } = spec.model;
+    if (g.type === 'noisy-top-k') {
+      const gated = architecture === 'ple' ? experts + spec.model.taskExperts : experts;
+      if (architecture === 'shared-bottom') {
+        ctx.addIssue({ code: 'custom', path: ['model', 'gate', 'type'], message: 'shared-bottom has no gate; use "softmax" or another architecture' });
+      } else if (g.k >= gated) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['model', 'gate', 'k'],
+          message: `must be smaller than the ${gated} experts a gate chooses from (k = ${gated} is a plain softmax gate)`,
+        });
+      }
+    }
+  });
+
+export type ModelSpecInput = z.input<typeof modelSpecSchema>;
+export type ModelSpec = z.output<typeof modelSpecSchema>;
+export type FeatureSpec = ModelSpec['features'][number];
+export type CategoricalFeatureSpec = Extract<FeatureSpec, { type: 'categorical' }>;
+export type TaskSpec = ModelSpec['tasks'][number];
+export type GateSpec = ModelSpec['model']['gate'];
+export type Architecture = ModelSpec['model']['architecture'];

@@ -1,0 +1,45 @@
+import { readFile } from 'node:fs/promises';
+import { ModelSpec, modelSpecSchema } from './model-spec.schema';
+
+export class SpecValidationError extends Error {
+  constructor(readonly problems: { path: string; message: string }[]) {
+    super(`Invalid model spec:\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
+    this.name = 'SpecValidationError';
+  }
+}
+
+/** Validates a parsed spec and fills in defaults; every problem is reported with its path (e.g. `model.gate.k`). */
+export function parseModelSpec(input: unknown): ModelSpec {
+  const result = modelSpecSchema.safeParse(input);
+  if (result.success) return result.data;
+  throw new SpecValidationError(
+    result.error.issues.map((issue) => ({
+      path: issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)',
+      message: issue.message,
+    })),
+  );
+}
+
+export async function loadModelSpec(path: string): Promise<ModelSpec> {
+  const text = await readFile(path, 'utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  try {
+    return parseModelSpec(json);
+  } catch (e) {
+    if (e instanceof SpecValidationError) e.message = `${path}: ${e.message}`;
+    throw e;
+  }
+}
+
+/** The tasks' targets: binary tasks are judged by AUC (higher is better), regression ones by RMSE (lower). */
+export function primaryMetric(spec: ModelSpec): { task: string; metric: 'auc' | 'rmse'; higherIsBetter: boolean } {
+  const first = spec.tasks[0];
+  return first.type === 'binary'
+    ? { task: first.name, metric: 'auc', higherIsBetter: true }
+    : { task: first.name, metric: 'rmse', higherIsBetter: false };
+}

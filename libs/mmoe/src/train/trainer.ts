@@ -1,0 +1,157 @@
+import * as tf from '@tensorflow/tfjs';
+import { EncodedDataset } from '../data/preprocessor';
+import { evaluate, EvaluationReport } from '../eval/evaluator';
+import { BatchBuilder, disposeBatch } from '../model/batch';
+import { multiTaskLoss } from '../model/loss';
+import { MultiTaskNetwork } from '../model/network';
+import { primaryMetric } from '../spec/model-spec';
+import { Rng } from '../util/random';
+
+export interface TrainProgress {
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  /** Mean training loss over the epoch so far. */
+  loss: number;
+  examplesPerSec: number;
+}
+
+export interface EpochReport {
+  epoch: number;
+  epochs: number;
+  loss: number;
+  valid: EvaluationReport;
+  seconds: number;
+  /** Whether this epoch improved the first task's validation metric (and its weights were kept). */
+  improved: boolean;
+}
+
+export interface TrainOptions {
+  onProgress?: (p: TrainProgress) => void;
+  onEpochEnd?: (e: EpochReport) => void;
+  /** How often (in steps) the loss is read back and onProgress called; reading forces a sync on GPU backends. */
+  progressEvery?: number;
+  /** Stops between steps when it returns true (e.g. a cancelled job). */
+  shouldStop?: () => boolean;
+}
+
+export interface TrainSummary {
+  epochsRun: number;
+  bestEpoch: number;
+  stoppedEarly: boolean;
+  /** Validation report of the kept (best) weights. */
+  valid: EvaluationReport;
+  history: { epoch: number; loss: number; metric: number }[];
+  /** Training throughput, validation excluded. */
+  examplesPerSec: number;
+  /** Wall time including validation. */
+  seconds: number;
+}
+
+/**
+ * Mini-batch Adam with seeded shuffling, validation after every epoch and early stopping on the first task's metric;
+ * the best epoch's weights are restored at the end. Yields to the event loop between steps so that a worker process
+ * keeps its queue lock and heartbeats alive.
+ */
+export async function trainNetwork(
+  net: MultiTaskNetwork,
+  train: EncodedDataset,
+  valid: EncodedDataset,
+  options: TrainOptions = {},
+): Promise<TrainSummary> {
+  if (train.size === 0) throw new Error('the training set is empty');
+  if (valid.size === 0) throw new Error('the validation set is empty');
+  const { epochs, batchSize, learningRate, seed, earlyStoppingPatience } = net.spec.training;
+  const target = primaryMetric(net.spec);
+  const rng = new Rng(seed);
+  const optimizer = tf.train.adam(learningRate);
+  const builder = new BatchBuilder(train, net.preprocessing.labels, batchSize);
+  const variables = [...net.params.values()];
+  const logVariance = net.params.get('uncertainty/logVariance') as tf.Tensor1D | undefined;
+  const steps = Math.ceil(train.size / batchSize);
+  const progressEvery = options.progressEvery ?? 10;
+  const history: TrainSummary['history'] = [];
+  const started = performance.now();
+  let best: { epoch: number; metric: number; weights: Map<string, Float32Array>; report: EvaluationReport } | undefined;
+  let epochsRun = 0;
+  let stoppedEarly = false;
+  let examplesSeen = 0;
+  let trainingMs = 0;
+
+  try {
+    for (let epoch = 1; epoch <= epochs; epoch++) {
+      const epochStart = performance.now();
+      const order = rng.permutation(train.size);
+      let lossSum = tf.scalar(0);
+      for (let step = 0; step < steps; step++) {
+        if (options.shouldStop?.()) throw new TrainingCancelledError();
+        const start = step * batchSize;
+        const end = Math.min(start + batchSize, train.size);
+        const batch = builder.training(start, end, order);
+        const cost = optimizer.minimize(
+          () => {
+            const out = net.forward(batch.inputs, { training: true, rng });
+            return tf.add(multiTaskLoss(net.spec, out.logits, batch.labels, batch.mask, logVariance).total, out.balanceLoss) as tf.Scalar;
+          },
+          true,
+          variables,
+        )!;
+        disposeBatch(batch);
+        const previous = lossSum;
+        lossSum = tf.tidy(() => tf.add(previous, tf.mul(cost, end - start)));
+        tf.dispose([previous, cost]);
+        examplesSeen += end - start;
+        if (options.onProgress && ((step + 1) % progressEvery === 0 || step + 1 === steps)) {
+          const elapsed = (performance.now() - epochStart) / 1000;
+          options.onProgress({
+            epoch,
+            epochs,
+            step: step + 1,
+            steps,
+            loss: lossSum.dataSync()[0] / end,
+            examplesPerSec: end / Math.max(elapsed, 1e-9),
+          });
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const loss = lossSum.dataSync()[0] / train.size;
+      lossSum.dispose();
+      trainingMs += performance.now() - epochStart;
+      epochsRun = epoch;
+
+      const report = evaluate(net, valid);
+      const metric = report.tasks[target.task][target.metric];
+      const improved =
+        best === undefined || (Number.isNaN(best.metric) && !Number.isNaN(metric)) || (target.higherIsBetter ? metric > best.metric : metric < best.metric);
+      if (improved) best = { epoch, metric, weights: net.snapshot(), report };
+      history.push({ epoch, loss, metric });
+      options.onEpochEnd?.({ epoch, epochs, loss, valid: report, seconds: (performance.now() - epochStart) / 1000, improved });
+      if (earlyStoppingPatience > 0 && epoch - best!.epoch >= earlyStoppingPatience && epoch < epochs) {
+        stoppedEarly = true;
+        break;
+      }
+    }
+  } finally {
+    optimizer.dispose();
+  }
+
+  net.restore(best!.weights);
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    epochsRun,
+    bestEpoch: best!.epoch,
+    stoppedEarly,
+    valid: best!.report,
+    history,
+    examplesPerSec: (examplesSeen / trainingMs) * 1000,
+    seconds,
+  };
+}
+
+export class TrainingCancelledError extends Error {
+  constructor() {
+    super('training was cancelled');
+    this.name = 'TrainingCancelledError';
+  }
+}
