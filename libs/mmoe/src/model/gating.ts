@@ -25,22 +25,16 @@ export function noisyTopKGate(
   noise?: { logits: tf.Tensor2D; standardNormal: tf.Tensor2D },
 ): GateOutput {
   const experts = clean.shape[1];
+  if (!(k >= 1 && k < experts)) throw new Error(`top-k gating needs 1 <= k < experts (k = ${k}, experts = ${experts})`);
   const noiseStd = noise ? tf.add(tf.softplus(noise.logits), 1e-2) : undefined;
   const h = noiseStd ? tf.add(clean, tf.mul(noise!.standardNormal, noiseStd)) : clean;
-  // k+1 values give, for each expert, the threshold it must beat with the others' noise held fixed.
-  const top = tf.topk(h, Math.min(k + 1, experts));
-  const keptIndices = tf.slice(top.indices, [0, 0], [-1, k]);
-  // topk breaks ties by index, so even equal logits route exactly k experts.
-  const routed = tf.sum(tf.oneHot(keptIndices, experts, 1, 0, 'float32'), 1) as tf.Tensor2D;
+  const [routed, threshold] = tf.split(topKRouting(k)(h), 2, 1) as [tf.Tensor2D, tf.Tensor2D];
   const masked = tf.add(tf.mul(h, routed), tf.mul(tf.sub(1, routed), -1e9));
   const weights = tf.mul(tf.softmax(masked), routed) as tf.Tensor2D;
 
   const importance = tf.sum(weights, 0) as tf.Tensor1D;
   let load: tf.Tensor1D;
   if (noiseStd) {
-    const kthValue = tf.slice(top.values, [0, k - 1], [-1, 1]);
-    const nextValue = tf.slice(top.values, [0, k], [-1, 1]);
-    const threshold = tf.add(tf.mul(routed, nextValue), tf.mul(tf.sub(1, routed), kthValue));
     const z = tf.div(tf.sub(clean, threshold), noiseStd);
     const probInTopK = tf.mul(0.5, tf.add(1, tf.erf(tf.div(z, Math.SQRT2))));
     load = tf.sum(probInTopK, 0) as tf.Tensor1D;
@@ -54,4 +48,25 @@ export function noisyTopKGate(
 export function cvSquared(values: tf.Tensor1D): tf.Scalar {
   const { mean, variance } = tf.moments(values);
   return tf.div(variance, tf.add(tf.square(mean), 1e-10)) as tf.Scalar;
+}
+
+/**
+ * [routed | threshold] from H, as a constant for the gradient (tfjs has no TopK gradient, and selection is not
+ * differentiated in the paper either). routed is the 0/1 top-k mask — topk breaks ties by index, so even equal
+ * logits route exactly k experts. threshold is, per expert, the value it must beat to be in the top k with the
+ * other experts fixed: the (k+1)-th largest value for a routed expert, the k-th for the others.
+ */
+function topKRouting(k: number) {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const h = args[0] as tf.Tensor2D;
+    (args[1] as tf.GradSaveFunc)([h]);
+    const experts = h.shape[1];
+    const top = tf.topk(h, k + 1);
+    // wasm's OneHot writes zeros when asked for float32 output, hence the int32 one-hot and a cast.
+    const routed = tf.cast(tf.sum(tf.oneHot(tf.slice(top.indices, [0, 0], [-1, k]), experts), 1), 'float32');
+    const kth = tf.slice(top.values, [0, k - 1], [-1, 1]);
+    const next = tf.slice(top.values, [0, k], [-1, 1]);
+    const threshold = tf.add(tf.mul(routed, next), tf.mul(tf.sub(1, routed), kth));
+    return { value: tf.concat([routed, threshold], 1), gradFunc: (_dy: tf.Tensor, saved: tf.Tensor[]) => tf.zerosLike(saved[0]) };
+  });
 }

@@ -157,7 +157,9 @@ export class MultiTaskNetwork {
   private add(name: string, shape: number[], init: () => number): void {
     const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
     for (let i = 0; i < values.length; i++) values[i] = init();
-    this.params.set(name, tf.variable(tf.tensor(values, shape)));
+    const initial = tf.tensor(values, shape);
+    this.params.set(name, tf.variable(initial)); // the variable takes a reference to the data, not the tensor
+    initial.dispose();
   }
 
   /** Glorot-uniform kernel and zero bias. */

@@ -1,0 +1,80 @@
+import { parseModelSpec } from '../spec/model-spec';
+import { FeatureEncoder, fitPreprocessing, hashBucket } from './preprocessor';
+import { RawTable, RowError } from './raw-table';
+
+const spec = parseModelSpec({
+  features: [
+    { name: 'age', type: 'numeric' },
+    { name: 'city', type: 'categorical', embeddingDim: 4, minCount: 2 },
+    { name: 'user', type: 'categorical', hashBuckets: 50 },
+  ],
+  tasks: [
+    { name: 'click', label: 'clicked', type: 'binary' },
+    { name: 'watch', label: 'secs', type: 'regression' },
+  ],
+  model: { expertUnits: [4] },
+});
+
+function table(rows: Record<string, string | undefined>[]) {
+  const t = new RawTable(spec);
+  rows.forEach((r) => t.add(r));
+  return t;
+}
+
+describe('preprocessing', () => {
+  const data = table([
+    { age: '20', city: 'paris', user: 'u1', clicked: '1', secs: '10' },
+    { age: '40', city: 'paris', user: 'u2', clicked: '0', secs: '30' },
+    { age: '', city: 'rome', user: 'u3', clicked: 'true', secs: '' },
+    { age: '30', city: 'oslo', user: undefined, clicked: '', secs: '20' },
+    { age: '30', city: 'rome', user: 'u1', clicked: 'false', secs: '20' },
+  ]);
+  const state = fitPreprocessing(spec, data);
+  const encoded = new FeatureEncoder(state).encodeTable(data);
+
+  it('standardises numerics with training statistics and fills missing values with the mean', () => {
+    expect(state.numeric[0].mean).toBeCloseTo(30);
+    expect(state.numeric[0].std).toBeCloseTo(Math.sqrt(50));
+    expect(Array.from(encoded.numeric).map((v) => +v.toFixed(3))).toEqual([-1.414, 1.414, 0, 0, 0]);
+  });
+
+  it('learns a vocabulary by frequency, with rare and unseen values out of vocabulary (row 0)', () => {
+    expect(state.categorical[0]).toEqual({ name: 'city', embeddingDim: 4, vocab: ['paris', 'rome'] });
+    expect(Array.from(encoded.categorical[0])).toEqual([1, 1, 2, 0, 2]);
+    expect(new FeatureEncoder(state).encodeRecords([{ city: 'tokyo' }]).categorical[0][0]).toBe(0);
+  });
+
+  it('hashes high-cardinality values into stable buckets, keeping 0 for missing', () => {
+    expect(Array.from(encoded.categorical[1])).toEqual([hashBucket('u1', 50), hashBucket('u2', 50), hashBucket('u3', 50), 0, hashBucket('u1', 50)]);
+    expect(hashBucket('u1', 50)).toBeGreaterThanOrEqual(1);
+    expect(hashBucket('u1', 50)).toBeLessThanOrEqual(50);
+  });
+
+  it('keeps labels raw with NaN for missing, and standardises regression targets in the state', () => {
+    expect(Array.from(encoded.labels[0])).toEqual([1, 0, 1, NaN, 0]);
+    expect(Array.from(encoded.labels[1])).toEqual([10, 30, NaN, 20, 20]);
+    expect(state.labels[1].mean).toBeCloseTo(20);
+    expect(state.labels[0]).toEqual({ task: 'click', mean: 0, std: 1 });
+  });
+
+  it('encodes records for serving exactly as it encodes training rows', () => {
+    const served = new FeatureEncoder(state).encodeRecords([{ age: 20, city: 'paris', user: 'u1' }]);
+    expect(served.numeric[0]).toBeCloseTo(encoded.numeric[0]);
+    expect(served.categorical.map((c) => c[0])).toEqual([encoded.categorical[0][0], encoded.categorical[1][0]]);
+  });
+
+  it('fits on a subset of rows only', () => {
+    const subset = fitPreprocessing(spec, data, Uint32Array.from([0, 1]));
+    expect(subset.numeric[0].mean).toBeCloseTo(30);
+    expect(subset.categorical[0]).toMatchObject({ vocab: ['paris'] });
+  });
+
+  it('rejects unreadable values without storing a partial row', () => {
+    const t = table([{ age: '1', clicked: '1' }]);
+    expect(() => t.add({ age: 'abc', clicked: '1' })).toThrow(RowError);
+    expect(() => t.add({ age: 'abc', clicked: '1' })).toThrow('age: "abc" is not a number');
+    expect(() => t.add({ age: '2', clicked: 'yes' })).toThrow('clicked: binary label must be 0/1 or true/false');
+    expect(t.size).toBe(1);
+    expect(t.numericColumns()[0].length).toBe(1);
+  });
+});

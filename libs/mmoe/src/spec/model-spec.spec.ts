@@ -1,0 +1,69 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadModelSpec, parseModelSpec, SpecValidationError } from './model-spec';
+
+const valid = {
+  features: [
+    { name: 'age', type: 'numeric' },
+    { name: 'education', type: 'categorical', embeddingDim: 8 },
+    { name: 'user_id', type: 'categorical', hashBuckets: 100000, embeddingDim: 16 },
+  ],
+  tasks: [
+    { name: 'income', label: 'label_income_50k', type: 'binary', weight: 1 },
+    { name: 'watch_time', label: 'secs', type: 'regression' },
+  ],
+  model: { architecture: 'mmoe', experts: 8, expertUnits: [16], towerUnits: [8], gate: { type: 'softmax' } },
+  training: { epochs: 20, batchSize: 512, learningRate: 0.001, seed: 1, earlyStoppingPatience: 3 },
+};
+
+const problemsOf = (input: unknown) => {
+  try {
+    parseModelSpec(input);
+  } catch (e) {
+    expect(e).toBeInstanceOf(SpecValidationError);
+    return (e as SpecValidationError).problems;
+  }
+  throw new Error('spec was accepted');
+};
+
+describe('model spec', () => {
+  it('accepts the documented example and fills defaults', () => {
+    const spec = parseModelSpec(valid);
+    expect(spec.tasks[1].weight).toBe(1);
+    expect(spec.model.uncertaintyWeighting).toBe(false);
+    expect(spec.training.validationFraction).toBe(0.1);
+  });
+
+  it.each([
+    [{ ...valid, features: [{ name: 'age', type: 'text' }] }, 'features[0].type', 'numeric'],
+    [{ ...valid, tasks: [{ name: 't', label: 'y', type: 'ranking' }] }, 'tasks[0].type', 'binary'],
+    [{ ...valid, model: { ...valid.model, experts: 0 } }, 'model.experts', 'at least 1'],
+    [{ ...valid, model: { ...valid.model, expertUnits: [] } }, 'model.expertUnits', 'at least one layer'],
+    [{ ...valid, model: { ...valid.model, gate: { type: 'noisy-top-k', k: 8 } } }, 'model.gate.k', 'smaller than the 8 experts'],
+    [{ ...valid, model: { ...valid.model, architecture: 'moe' } }, 'model.architecture', 'must be one of'],
+    [{ ...valid, training: { ...valid.training, learningRate: -1 } }, 'training.learningRate', '> 0'],
+    [{ ...valid, features: [...valid.features, { name: 'age', type: 'numeric' }] }, 'features[3].name', 'already used'],
+    [{ ...valid, tasks: [{ name: 'a', label: 'age', type: 'binary' }] }, 'tasks[0].label', 'already used'],
+    [{ ...valid, model: { ...valid.model, experts: 2.5 } }, 'model.experts', 'integer'],
+    [{ ...valid, extra: 1 }, '(root)', 'extra'],
+  ])('rejects a bad field and names it (%#)', (input, path, text) => {
+    const problems = problemsOf(input);
+    const problem = problems.find((p) => p.path === path);
+    expect(problem).toBeDefined();
+    expect(problem!.message).toContain(text);
+  });
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf({ features: [], tasks: [], model: {} });
+    expect(problems.map((p) => p.path).sort()).toEqual(['features', 'model.expertUnits', 'tasks']);
+  });
+
+  it('names the file when loading a broken one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'spec-'));
+    writeFileSync(join(dir, 'bad.json'), '{"features": [');
+    await expect(loadModelSpec(join(dir, 'bad.json'))).rejects.toThrow(/bad\.json: not valid JSON/);
+    writeFileSync(join(dir, 'invalid.json'), JSON.stringify({ ...valid, model: { ...valid.model, experts: -1 } }));
+    await expect(loadModelSpec(join(dir, 'invalid.json'))).rejects.toThrow(/invalid\.json: Invalid model spec:\n {2}- model\.experts/);
+  });
+});
