@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
 import { ArtifactError, decodeArtifact, encodeArtifact } from './artifact/artifact.codec';
 import { EncodedDataset, FeatureEncoder, fitPreprocessing } from './data/preprocessor';
 import { RawTable } from './data/raw-table';

@@ -59,7 +59,9 @@ function loadNativeBinding(): string | undefined {
     } catch {
       continue;
     }
-    // Importing the binding registers the 'tensorflow' backend on the shared tfjs-core instance.
+    // Importing the binding registers the 'tensorflow' backend on the shared tfjs-core instance. A run-time
+    // require: the package is optional and absent from most installs.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require(pkg);
     return pkg;
   }

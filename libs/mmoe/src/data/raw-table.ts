@@ -23,7 +23,16 @@ export interface RawCategoricalColumn {
   dictionary: string[];
 }
 
-export class RowError extends Error {}
+/** A value that cannot be read; `field` names its column so that a reader can point at it. */
+export class RowError extends Error {
+  constructor(
+    readonly field: string,
+    reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+    this.name = 'RowError';
+  }
+}
 
 /**
  * Raw (unfitted) training data in columns: numeric values and labels as numbers (NaN = missing), categorical values
@@ -95,7 +104,7 @@ export class RawTable {
 export function parseNumber(raw: unknown, field: string): number {
   if (raw === undefined || raw === null || raw === '') return NaN;
   const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
-  if (!Number.isFinite(value)) throw new RowError(`${field}: "${String(raw)}" is not a number`);
+  if (!Number.isFinite(value)) throw new RowError(field, `"${String(raw)}" is not a number`);
   return value;
 }
 
@@ -105,5 +114,5 @@ function parseLabel(raw: unknown, field: string, type: 'binary' | 'regression'):
   const text = String(raw).trim().toLowerCase();
   if (text === '1' || text === 'true') return 1;
   if (text === '0' || text === 'false') return 0;
-  throw new RowError(`${field}: binary label must be 0/1 or true/false (got "${String(raw)}")`);
+  throw new RowError(field, `binary label must be 0/1 or true/false (got "${String(raw)}")`);
 }

@@ -1,0 +1,25 @@
+import { BadRowPolicy } from '@app/mmoe';
+
+/** What every command gets: where to write, and the options shared by all of them. */
+export interface CliContext {
+  onBadRow: BadRowPolicy;
+  stderr: NodeJS.WriteStream;
+  /** Human-readable messages go to stderr so that stdout stays machine-readable. */
+  log(message: string): void;
+  /** The command's result, as one JSON document on stdout. */
+  print(result: unknown): void;
+  reportSkipped(path: string, loaded: { skipped: number; skippedLines: readonly number[] }): void;
+}
+
+export function createCliContext(onBadRow: BadRowPolicy, stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): CliContext {
+  const log = (message: string) => stderr.write(`${message}\n`);
+  return {
+    onBadRow,
+    stderr,
+    log,
+    print: (result) => stdout.write(`${JSON.stringify(result, null, 2)}\n`),
+    reportSkipped: (path, { skipped, skippedLines }) => {
+      if (skipped > 0) log(`${path}: skipped ${skipped} bad rows (lines ${skippedLines.slice(0, 10).join(', ')}${skipped > 10 ? ', …' : ''})`);
+    },
+  };
+}

@@ -1,0 +1,21 @@
+import { MultiTaskModel } from '@app/mmoe';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** A model directory written by `train`: the artifact plus human-readable metrics. */
+export const ARTIFACT_FILE = 'model.mmoe';
+
+export async function loadModelDir(dir: string): Promise<MultiTaskModel> {
+  const path = join(dir, ARTIFACT_FILE);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch {
+    throw new Error(`${path}: no model artifact there (train one with \`cli train --out ${dir}\`)`);
+  }
+  try {
+    return MultiTaskModel.fromArtifact(bytes);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
+}

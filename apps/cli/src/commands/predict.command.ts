@@ -1,0 +1,76 @@
+import { CsvCell, CsvFormatError, CsvReader, CsvRow, EncodedDataset, RowError, writeCsv } from '@app/mmoe';
+import { CliContext } from '../cli.context';
+import { requireColumns } from '../table.loader';
+import { loadModelDir } from './model.files';
+
+export interface PredictArgs {
+  model: string;
+  data: string;
+  out: string;
+  idColumn?: string;
+}
+
+const CHUNK = 4096;
+
+/**
+ * Streams the input in chunks and writes `line,[id,]<task>…` per row: memory stays flat however big the file, and
+ * `line` (the input line) keeps rows joinable when bad ones are skipped.
+ */
+export async function predictCommand(args: PredictArgs, ctx: CliContext): Promise<void> {
+  const model = await loadModelDir(args.model);
+  const reader = new CsvReader(args.data, { onBadRow: ctx.onBadRow });
+  let written = 0;
+  let skipped = 0;
+  const readable = (row: CsvRow): boolean => {
+    try {
+      model.encoder.encodeRecords([row.values]);
+      return true;
+    } catch (e) {
+      if (!(e instanceof RowError)) throw e;
+      if (ctx.onBadRow === 'fail') throw new CsvFormatError(args.data, row.line, reader.header.indexOf(e.field) + 1, e.message);
+      skipped++;
+      return false;
+    }
+  };
+  const scoreChunk = (chunk: CsvRow[]): CsvCell[][] => {
+    let rows = chunk;
+    let encoded: EncodedDataset;
+    try {
+      encoded = model.encoder.encodeRecords(rows.map((r) => r.values));
+    } catch (e) {
+      if (!(e instanceof RowError)) throw e;
+      // Only a chunk with a bad row pays for row-by-row checks.
+      rows = chunk.filter(readable);
+      encoded = model.encoder.encodeRecords(rows.map((r) => r.values));
+    }
+    const { scores } = model.predict(encoded);
+    written += rows.length;
+    return rows.map((row, i) => [row.line, ...(args.idColumn ? [row.values[args.idColumn]] : []), ...scores.map((s) => s[i])]);
+  };
+  async function* scored(): AsyncGenerator<CsvCell[]> {
+    let chunk: CsvRow[] = [];
+    let checked = false;
+    for await (const row of reader.rows()) {
+      if (!checked) {
+        requireColumns(args.data, reader.header, model.spec, false);
+        if (args.idColumn && !reader.header.includes(args.idColumn)) throw new Error(`${args.data}: no column "${args.idColumn}" (--id-column)`);
+        checked = true;
+      }
+      chunk.push(row);
+      if (chunk.length === CHUNK) {
+        yield* scoreChunk(chunk);
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) yield* scoreChunk(chunk);
+  }
+  try {
+    const header = ['line', ...(args.idColumn ? [args.idColumn] : []), ...model.spec.tasks.map((t) => t.name)];
+    await writeCsv(args.out, header, scored());
+    skipped += reader.skipped;
+    if (skipped > 0) ctx.log(`skipped ${skipped} bad rows of ${args.data}`);
+    ctx.print({ out: args.out, rows: written, skipped });
+  } finally {
+    model.dispose();
+  }
+}

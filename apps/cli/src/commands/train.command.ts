@@ -1,0 +1,49 @@
+import { MultiTaskModel, loadModelSpec } from '@app/mmoe';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CliContext } from '../cli.context';
+import { createProgressReporter } from '../progress.reporter';
+import { loadTable } from '../table.loader';
+import { ARTIFACT_FILE } from './model.files';
+
+export interface TrainArgs {
+  data: string;
+  valid?: string;
+  spec: string;
+  out: string;
+}
+
+export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<void> {
+  const spec = await loadModelSpec(args.spec);
+  const train = await loadTable(args.data, spec, ctx.onBadRow, true);
+  ctx.reportSkipped(args.data, train);
+  const valid = args.valid ? await loadTable(args.valid, spec, ctx.onBadRow, true) : undefined;
+  if (args.valid && valid) ctx.reportSkipped(args.valid, valid);
+  ctx.log(
+    `training ${spec.model.architecture} on ${train.table.size} rows` +
+      (valid ? `, validating on ${valid.table.size} rows of ${args.valid}` : `, holding out ${spec.training.validationFraction * 100}% for validation`),
+  );
+  const progress = createProgressReporter(ctx.stderr);
+  const { model, summary } = await MultiTaskModel.train(spec, train.table, valid?.table, {
+    onProgress: (p) => progress.onProgress(p),
+    onEpochEnd: (e) => progress.onEpochEnd({ ...e, valid: e.valid.tasks }),
+  });
+  progress.done();
+  try {
+    await mkdir(args.out, { recursive: true });
+    const metrics = { bestEpoch: summary.bestEpoch, epochsRun: summary.epochsRun, stoppedEarly: summary.stoppedEarly, valid: summary.valid };
+    await writeFile(join(args.out, ARTIFACT_FILE), model.toArtifact({ training: { ...metrics, history: summary.history } }));
+    await writeFile(join(args.out, 'metrics.json'), `${JSON.stringify({ ...metrics, history: summary.history }, null, 2)}\n`);
+    ctx.print({
+      out: args.out,
+      parameters: model.parameterCount(),
+      bestEpoch: summary.bestEpoch,
+      epochsRun: summary.epochsRun,
+      examplesPerSec: Math.round(summary.examplesPerSec),
+      seconds: +summary.seconds.toFixed(1),
+      valid: summary.valid.tasks,
+    });
+  } finally {
+    model.dispose();
+  }
+}

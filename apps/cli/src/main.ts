@@ -1,0 +1,75 @@
+import { BACKEND_NAMES, BadRowPolicy, initBackend, parseBackendName } from '@app/mmoe';
+import { parseArgs } from 'node:util';
+import { createCliContext } from './cli.context';
+import { evaluateCommand } from './commands/evaluate.command';
+import { predictCommand } from './commands/predict.command';
+import { trainCommand } from './commands/train.command';
+
+const USAGE = `Usage: npm run cli -- <command> [options]
+
+Commands:
+  train     --data train.csv [--valid valid.csv] --spec spec.json --out DIR
+  evaluate  --model DIR --data test.csv            (JSON metrics on stdout)
+  predict   --model DIR --data in.csv --out scores.csv [--id-column COL]
+
+Options:
+  --on-bad-row fail|skip   stop at the first malformed row (default) or skip and count them
+  --backend ${BACKEND_NAMES.join('|')}   force a TensorFlow.js backend (default: MMOE_BACKEND, else the fastest available)
+`;
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  data: { type: 'string' },
+  valid: { type: 'string' },
+  spec: { type: 'string' },
+  out: { type: 'string' },
+  model: { type: 'string' },
+  'id-column': { type: 'string' },
+  'on-bad-row': { type: 'string', default: 'fail' },
+  backend: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [command, ...extra] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const onBadRow = values['on-bad-row'];
+  if (onBadRow !== 'fail' && onBadRow !== 'skip') throw new UsageError(`--on-bad-row must be fail or skip (got "${onBadRow}")`);
+  const required = (name: 'data' | 'spec' | 'out' | 'model') => {
+    const value = values[name];
+    if (!value) throw new UsageError(`${command} needs --${name}`);
+    return value;
+  };
+
+  const ctx = createCliContext(onBadRow as BadRowPolicy);
+  const backend = await initBackend(parseBackendName(values.backend ?? process.env.MMOE_BACKEND));
+  ctx.log(`tfjs backend: ${backend.name} (${backend.detail})`);
+  switch (command) {
+    case 'train':
+      return trainCommand({ data: required('data'), valid: values.valid, spec: required('spec'), out: required('out') }, ctx);
+    case 'evaluate':
+      return evaluateCommand({ model: required('model'), data: required('data') }, ctx);
+    case 'predict':
+      return predictCommand({ model: required('model'), data: required('data'), out: required('out'), idColumn: values['id-column'] }, ctx);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).catch((e: Error) => {
+  process.stderr.write(`error: ${e.message}\n`);
+  if (e instanceof UsageError) process.stderr.write(`\n${USAGE}`);
+  process.exit(e instanceof UsageError ? 2 : 1);
+});

@@ -1,0 +1,29 @@
+import { APP_CONFIG, loadConfig } from '@app/config';
+import { Logger } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import * as tf from '@tensorflow/tfjs';
+import { WorkerModule } from './worker.module';
+
+describe('WorkerModule', () => {
+  let context: TestingModule;
+  const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
+
+  beforeAll(async () => {
+    context = await Test.createTestingModule({ imports: [WorkerModule] })
+      .overrideProvider(APP_CONFIG)
+      .useValue(loadConfig({ NODE_ENV: 'test', MMOE_BACKEND: 'wasm' }))
+      .compile();
+    // A TestingModule is an application context like the one main.ts creates; init() runs the same boot hooks.
+    await context.init();
+  });
+
+  afterAll(async () => {
+    await context.close();
+    log.mockRestore();
+  });
+
+  it('boots on the backend the config asks for and reports it', () => {
+    expect(tf.getBackend()).toBe('wasm');
+    expect(log).toHaveBeenCalledWith(expect.stringMatching(/^tfjs backend: wasm \(.+\)$/));
+  });
+});

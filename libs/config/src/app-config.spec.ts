@@ -1,0 +1,55 @@
+import { loadConfig } from './app-config';
+
+describe('loadConfig', () => {
+  it('fills every default from an empty environment', () => {
+    expect(loadConfig({})).toEqual({
+      NODE_ENV: 'development',
+      API_HOST: '0.0.0.0',
+      API_PORT: 3000,
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      ADMIN_TOKEN: 'change-me',
+      LOG_LEVEL: 'log',
+    });
+  });
+
+  it('returns a frozen object with typed values', () => {
+    const config = loadConfig({ API_PORT: '8080', MMOE_BACKEND: 'wasm' });
+    expect(config.API_PORT).toBe(8080);
+    expect(config.MMOE_BACKEND).toBe('wasm');
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('treats empty strings as unset', () => {
+    const config = loadConfig({ API_PORT: '', MMOE_BACKEND: '' });
+    expect(config.API_PORT).toBe(3000);
+    expect(config.MMOE_BACKEND).toBeUndefined();
+  });
+
+  it('names a bad port', () => {
+    expect(() => loadConfig({ API_PORT: 'eighty' })).toThrow(/API_PORT/);
+    expect(() => loadConfig({ API_PORT: '70000' })).toThrow(/API_PORT/);
+  });
+
+  it('lists every bad variable at once', () => {
+    let message = '';
+    try {
+      loadConfig({ NODE_ENV: 'production', API_PORT: '0', MMOE_BACKEND: 'cuda', REDIS_URL: 'http://cache' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    for (const name of ['API_PORT', 'MMOE_BACKEND', 'REDIS_URL', 'ADMIN_TOKEN']) expect(message).toContain(name);
+  });
+
+  it('requires a real ADMIN_TOKEN in production', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/ADMIN_TOKEN/);
+    expect(() => loadConfig({ NODE_ENV: 'production', ADMIN_TOKEN: 'change-me' })).toThrow(/ADMIN_TOKEN/);
+    expect(loadConfig({ NODE_ENV: 'production', ADMIN_TOKEN: 's3cret' }).ADMIN_TOKEN).toBe('s3cret');
+  });
+
+  it('does not echo the rejected values, which may be secrets', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://user:hunter2@db/app' })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('hunter2') }),
+    );
+  });
+});

@@ -1,0 +1,2 @@
+export { loadConfig, type AppConfig } from './app-config';
+export { APP_CONFIG, ConfigModule } from './config.module';
