@@ -19,6 +19,8 @@ Options:
 
 class UsageError extends Error {}
 
+const COMMANDS = ['train', 'evaluate', 'predict'];
+
 const OPTIONS = {
   data: { type: 'string' },
   valid: { type: 'string' },
@@ -53,6 +55,8 @@ async function main(argv: string[]): Promise<void> {
     return value;
   };
 
+  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command "${command}"`);
+
   const ctx = createCliContext(onBadRow as BadRowPolicy);
   const backend = await initBackend(parseBackendName(values.backend ?? process.env.MMOE_BACKEND));
   ctx.log(`tfjs backend: ${backend.name} (${backend.detail})`);
@@ -63,8 +67,6 @@ async function main(argv: string[]): Promise<void> {
       return evaluateCommand({ model: required('model'), data: required('data') }, ctx);
     case 'predict':
       return predictCommand({ model: required('model'), data: required('data'), out: required('out'), idColumn: values['id-column'] }, ctx);
-    default:
-      throw new UsageError(`unknown command "${command}"`);
   }
 }
 

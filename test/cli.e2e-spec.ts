@@ -1,0 +1,115 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Rng } from '@app/mmoe';
+
+const run = promisify(execFile);
+const root = join(__dirname, '..');
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(join(root, 'node_modules/.bin/tsx'), [join(root, 'apps/cli/src/main.ts'), ...args], {
+      cwd: root,
+      env: { ...process.env, MMOE_BACKEND: 'wasm' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+/** Clicks follow the item genre, the user genre and a numeric signal; dwell time follows the signal. */
+function writeData(path: string, rows: number, seed: number): void {
+  const rng = new Rng(seed);
+  const lines = ['user_genre,item_genre,signal,clicked,dwell'];
+  for (let i = 0; i < rows; i++) {
+    const u = rng.int(3);
+    const it = rng.int(3);
+    const signal = rng.gaussian();
+    const logit = (it === 0 ? 1.5 : -1.5) + (u === 1 ? 1 : 0) + signal;
+    const clicked = rng.next() < 1 / (1 + Math.exp(-logit)) ? 1 : 0;
+    lines.push(`"g${u}",g${it},${signal.toFixed(4)},${clicked},${(20 + 5 * signal + rng.gaussian()).toFixed(3)}`);
+  }
+  writeFileSync(path, `${lines.join('\n')}\n`);
+}
+
+describe('CLI', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mmoe-cli-'));
+  const spec = join(dir, 'spec.json');
+  const model = join(dir, 'model');
+  writeFileSync(
+    spec,
+    JSON.stringify({
+      features: [
+        { name: 'user_genre', type: 'categorical', embeddingDim: 3 },
+        { name: 'item_genre', type: 'categorical', embeddingDim: 3 },
+        { name: 'signal', type: 'numeric' },
+      ],
+      tasks: [
+        { name: 'click', label: 'clicked', type: 'binary' },
+        { name: 'dwell', label: 'dwell', type: 'regression' },
+      ],
+      model: { architecture: 'mmoe', experts: 3, expertUnits: [8], towerUnits: [4] },
+      training: { epochs: 8, batchSize: 64, learningRate: 0.02, seed: 2 },
+    }),
+  );
+  writeData(join(dir, 'train.csv'), 2000, 1);
+  writeData(join(dir, 'test.csv'), 500, 2);
+
+  it('trains, evaluates and predicts', async () => {
+    const train = await cli('train', '--data', join(dir, 'train.csv'), '--spec', spec, '--out', model);
+    expect(train.code).toBe(0);
+    expect(train.stderr).toMatch(/tfjs backend: wasm/);
+    expect(train.stderr).toMatch(/epoch 1\/8/); // one line per epoch when not on a terminal
+    expect(JSON.parse(train.stdout)).toMatchObject({ out: model, valid: { click: { auc: expect.any(Number) } } });
+
+    const evaluation = await cli('evaluate', '--model', model, '--data', join(dir, 'test.csv'));
+    expect(evaluation.code).toBe(0);
+    const report = JSON.parse(evaluation.stdout);
+    expect(report.tasks.click.auc).toBeGreaterThan(0.75);
+    expect(report.tasks.click.logloss).toEqual(expect.any(Number));
+    expect(report.tasks.dwell.rmse).toBeLessThan(3);
+    expect(report.tasks.dwell.mae).toEqual(expect.any(Number));
+
+    const out = join(dir, 'scores.csv');
+    const predicted = await cli('predict', '--model', model, '--data', join(dir, 'test.csv'), '--out', out);
+    expect(predicted.code).toBe(0);
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('line,click,dwell');
+    expect(lines).toHaveLength(501);
+    const [line, click, dwell] = lines[1].split(',').map(Number);
+    expect(line).toBe(2);
+    expect(click).toBeGreaterThan(0);
+    expect(click).toBeLessThan(1);
+    expect(dwell).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('names the line and column of a bad row, or skips and counts bad rows', async () => {
+    const bad = join(dir, 'bad.csv');
+    writeFileSync(bad, 'user_genre,item_genre,signal,clicked,dwell\ng1,g1,0.5,1,20\ng2,g1,oops,0,19\ng1,g2,0.1\n"g0,g1,0.2,1,21\n');
+    const failed = await cli('evaluate', '--model', model, '--data', bad);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain(`${bad}:3, column 3: signal: "oops" is not a number`);
+
+    const skipped = await cli('evaluate', '--model', model, '--data', bad, '--on-bad-row', 'skip');
+    expect(skipped.code).toBe(0);
+    expect(JSON.parse(skipped.stdout)).toMatchObject({ examples: 1, skipped: 3 });
+    expect(skipped.stderr).toMatch(/skipped 3 bad rows \(lines 3, 4, 5\)/);
+  }, 120_000);
+
+  it('explains usage errors and missing inputs', async () => {
+    const usage = await cli('train', '--data', 'x.csv');
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('train needs --spec');
+    const missing = await cli('evaluate', '--model', join(dir, 'nowhere'), '--data', join(dir, 'test.csv'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no model artifact there/);
+    const columns = join(dir, 'columns.csv');
+    writeFileSync(columns, 'user_genre,signal\ng1,0.2\n');
+    const lacking = await cli('predict', '--model', model, '--data', columns, '--out', join(dir, 'o.csv'));
+    expect(lacking.stderr).toContain('the header lacks "item_genre" (features[1])');
+  }, 120_000);
+});
