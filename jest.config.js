@@ -18,9 +18,14 @@ module.exports = {
   },
   moduleNameMapper: {
     '^@app/mmoe$': '<rootDir>/libs/mmoe/src',
+    '^@app/db$': '<rootDir>/libs/db/src',
+    '^@app/redis$': '<rootDir>/libs/redis/src',
+    '^@app/migrations$': '<rootDir>/migrations',
     '^@app/mmoe/(.*)$': '<rootDir>/libs/mmoe/src/$1',
     '^@app/config$': '<rootDir>/libs/config/src',
     '^@app/config/(.*)$': '<rootDir>/libs/config/src/$1',
   },
+  setupFiles: ['<rootDir>/test/test-env.ts'],
+  globalSetup: '<rootDir>/test/global-setup.ts',
   testTimeout: 120000,
 };

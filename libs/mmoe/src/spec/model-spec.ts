@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { ModelSpec, modelSpecSchema } from './model-spec.schema';
 
 export class SpecValidationError extends Error {
@@ -42,4 +43,13 @@ export function primaryMetric(spec: ModelSpec): { task: string; metric: 'auc' | 
   return first.type === 'binary'
     ? { task: first.name, metric: 'auc', higherIsBetter: true }
     : { task: first.name, metric: 'rmse', higherIsBetter: false };
+}
+
+/**
+ * Identifies the features a spec reads (names, kinds, encodings). Cached feature vectors are keyed by it, so a model
+ * with another feature schema never reads entries written for the previous one.
+ */
+export function featureSchemaVersion(spec: ModelSpec): string {
+  const canonical = JSON.stringify(spec.features.map((f) => Object.entries(f).sort(([a], [b]) => a.localeCompare(b))));
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 12);
 }

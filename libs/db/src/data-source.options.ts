@@ -1,0 +1,21 @@
+import type { AppConfig } from '@app/config';
+import { MIGRATIONS } from '@app/migrations';
+import type { DataSourceOptions } from 'typeorm';
+import { EventEntity } from './entities/event.entity';
+import { ItemFeaturesEntity, UserFeaturesEntity } from './entities/entity-features.entity';
+import { ModelVersionEntity } from './entities/model-version.entity';
+import { RolloutEventEntity } from './entities/rollout-event.entity';
+
+export const ENTITIES = [ModelVersionEntity, RolloutEventEntity, UserFeaturesEntity, ItemFeaturesEntity, EventEntity];
+
+/** One definition for Nest (TypeOrmModule) and the migrations CLI; the schema only ever changes through migrations. */
+export function dataSourceOptions(config: Pick<AppConfig, 'DATABASE_URL'>): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: config.DATABASE_URL,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    migrationsTransactionMode: 'each',
+  };
+}

@@ -1,0 +1,61 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+
+export const MODEL_STATUSES = ['candidate', 'canary', 'production', 'archived', 'failed'] as const;
+export type ModelStatus = (typeof MODEL_STATUSES)[number];
+
+@Entity('model_versions')
+@Index('model_versions_one_production', ['status'], { unique: true, where: `status = 'production'` })
+@Index('model_versions_one_canary', ['status'], { unique: true, where: `status = 'canary'` })
+export class ModelVersionEntity {
+  @PrimaryGeneratedColumn()
+  id!: number;
+
+  @Column({ type: 'text' })
+  status!: ModelStatus;
+
+  @Column({ type: 'jsonb' })
+  spec!: Record<string, unknown>;
+
+  @Column({ type: 'jsonb' })
+  preprocessing!: Record<string, unknown>;
+
+  @Column({ type: 'jsonb', default: () => `'{}'` })
+  metrics!: Record<string, unknown>;
+
+  /** The tfjs artifact (spec, preprocessing and weights; see libs/mmoe artifact.codec). */
+  @Column({ type: 'bytea' })
+  artifact!: Buffer;
+
+  @Column({ name: 'artifact_sha256', type: 'text' })
+  artifactSha256!: string;
+
+  /** The same network as ONNX, for onnxruntime-node serving. */
+  @Column({ type: 'bytea', nullable: true })
+  onnx!: Buffer | null;
+
+  @Column({ name: 'onnx_sha256', type: 'text', nullable: true })
+  onnxSha256!: string | null;
+
+  @Column({ name: 'parent_version_id', type: 'int', nullable: true })
+  parentVersionId!: number | null;
+
+  @Column({ name: 'training_job_id', type: 'text', nullable: true })
+  trainingJobId!: string | null;
+
+  /** Share of users (0–100) routed to this version while it is the canary. */
+  @Column({ name: 'canary_percent', type: 'smallint', nullable: true })
+  canaryPercent!: number | null;
+
+  /** Default blend of task scores into the ranking score, by task name. */
+  @Column({ name: 'objective_weights', type: 'jsonb' })
+  objectiveWeights!: Record<string, number>;
+
+  @Column({ type: 'text', nullable: true })
+  note!: string | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @Column({ name: 'promoted_at', type: 'timestamptz', nullable: true })
+  promotedAt!: Date | null;
+}

@@ -1,0 +1,18 @@
+import { APP_CONFIG, loadConfig, type AppConfig } from '@app/config';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Test } from '@nestjs/testing';
+import { AppModule } from '../apps/api/src/app.module';
+import { configureApp } from '../apps/api/src/app.setup';
+
+/** The API as main.ts builds it, on the test database and Redis db (test-env.ts), ready for app.inject(). */
+export async function createApiApp(overrides: Partial<Record<keyof AppConfig, string>> = {}): Promise<NestFastifyApplication> {
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
+    .overrideProvider(APP_CONFIG)
+    .useValue(loadConfig({ ...process.env, ...overrides }))
+    .compile();
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter());
+  configureApp(app);
+  await app.init();
+  await app.getHttpAdapter().getInstance().ready();
+  return app;
+}
