@@ -1,0 +1,108 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import type { FeatureMap } from './feature.repository';
+
+export interface NewEvent {
+  eventId: string;
+  userId: string;
+  itemId: string;
+  /** By task name. */
+  labels: Record<string, number>;
+  requestId: string | null;
+  modelVersionId: number | null;
+  context: Record<string, unknown> | null;
+  occurredAt: Date;
+}
+
+/** One labelled impression with the features of its user and item (null where none are stored). */
+export interface TrainingRow {
+  eventId: string;
+  userId: string;
+  itemId: string;
+  labels: Record<string, number>;
+  occurredAt: Date;
+  userFeatures: FeatureMap | null;
+  itemFeatures: FeatureMap | null;
+}
+
+/** Logged impressions and their labels: the training data of the next model version. */
+@Injectable()
+export class EventRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /**
+   * Stores the events whose id is new and returns how many that was; an id already stored (or repeated in the batch)
+   * is skipped, which makes re-posting a batch harmless. One statement: the batch is stored whole or not at all.
+   * Rows are inserted in id order so that concurrent overlapping batches cannot deadlock.
+   */
+  async insertNew(events: NewEvent[]): Promise<number> {
+    const rows = events.map((e) => ({
+      event_id: e.eventId,
+      request_id: e.requestId,
+      user_id: e.userId,
+      item_id: e.itemId,
+      model_version_id: e.modelVersionId,
+      labels: e.labels,
+      context: e.context,
+      occurred_at: e.occurredAt,
+    }));
+    const [{ stored }]: { stored: number }[] = await this.dataSource.query(
+      `WITH inserted AS (
+         INSERT INTO events (event_id, request_id, user_id, item_id, model_version_id, labels, context, occurred_at)
+         SELECT event_id, request_id, user_id, item_id, model_version_id, labels, context, occurred_at
+         FROM jsonb_to_recordset($1::jsonb) AS r(
+           event_id text, request_id text, user_id text, item_id text, model_version_id int,
+           labels jsonb, context jsonb, occurred_at timestamptz)
+         ORDER BY event_id
+         ON CONFLICT (event_id) DO NOTHING
+         RETURNING 1)
+       SELECT count(*)::int AS stored FROM inserted`,
+      [JSON.stringify(rows)],
+    );
+    return stored;
+  }
+
+  /** Those of the given model version ids that name no stored version. */
+  async unknownModelVersions(ids: number[]): Promise<number[]> {
+    const rows: { id: number }[] = await this.dataSource.query(
+      `SELECT w.id FROM unnest($1::int[]) AS w(id) WHERE NOT EXISTS (SELECT 1 FROM model_versions v WHERE v.id = w.id)`,
+      [ids],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  /**
+   * The events that occurred in [from, to), oldest first, joined with the user's and the item's features. The
+   * features are the current ones, not those at the time of the event: the store keeps no history.
+   */
+  async readTrainingRows(from: Date, to: Date, limit?: number): Promise<TrainingRow[]> {
+    const rows: {
+      event_id: string;
+      user_id: string;
+      item_id: string;
+      labels: Record<string, number>;
+      occurred_at: Date;
+      user_features: FeatureMap | null;
+      item_features: FeatureMap | null;
+    }[] = await this.dataSource.query(
+      `SELECT e.event_id, e.user_id, e.item_id, e.labels, e.occurred_at, u.features AS user_features, i.features AS item_features
+       FROM events e
+       LEFT JOIN user_features u ON u.entity_id = e.user_id
+       LEFT JOIN item_features i ON i.entity_id = e.item_id
+       WHERE e.occurred_at >= $1 AND e.occurred_at < $2
+       ORDER BY e.occurred_at, e.event_id
+       LIMIT $3`,
+      [from, to, limit ?? null],
+    );
+    return rows.map((r) => ({
+      eventId: r.event_id,
+      userId: r.user_id,
+      itemId: r.item_id,
+      labels: r.labels,
+      occurredAt: r.occurred_at,
+      userFeatures: r.user_features,
+      itemFeatures: r.item_features,
+    }));
+  }
+}

@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager, In, type FindOptionsSelect } from 'typeorm';
+import { ModelVersionEntity } from '../entities/model-version.entity';
+import { RolloutRepository, type NewRolloutEvent, type RolloutEventRecord } from './rollout.repository';
+
+/** A version without its large columns (artifact, ONNX, preprocessing state). */
+export type ModelVersionRecord = Omit<ModelVersionEntity, 'artifact' | 'onnx' | 'preprocessing'>;
+
+export type NewModelVersion = Pick<
+  ModelVersionEntity,
+  'spec' | 'preprocessing' | 'metrics' | 'artifact' | 'onnx' | 'objectiveWeights' | 'parentVersionId' | 'trainingJobId' | 'note'
+>;
+
+/** What a serving process loads. */
+export type ModelVersionArtifacts = Pick<ModelVersionEntity, 'id' | 'artifact' | 'onnx'>;
+
+/** The columns a rollout transition may change. */
+export type ModelVersionPatch = Partial<Pick<ModelVersionEntity, 'status' | 'canaryPercent' | 'objectiveWeights' | 'promotedAt'>>;
+
+export interface ServingVersions {
+  production?: ModelVersionRecord;
+  canary?: ModelVersionRecord;
+}
+
+export interface LockedVersions extends ServingVersions {
+  /** The version a transition names, when it names one and it exists. */
+  target?: ModelVersionRecord;
+}
+
+const RECORD_COLUMNS: FindOptionsSelect<ModelVersionEntity> = {
+  id: true,
+  status: true,
+  spec: true,
+  metrics: true,
+  artifactSha256: true,
+  onnxSha256: true,
+  parentVersionId: true,
+  trainingJobId: true,
+  canaryPercent: true,
+  objectiveWeights: true,
+  note: true,
+  createdAt: true,
+  promotedAt: true,
+};
+
+/**
+ * Advisory lock every transition takes first, in every process: two concurrent ones could otherwise both see "no
+ * canary" and collide on the one-canary index; row locks cannot stop that, as the row to conflict with is not there yet.
+ */
+const ROLLOUT_LOCK_KEY = 0x6d6f6465;
+
+/** The writes of one rollout transition, all inside a single Postgres transaction. */
+export class RolloutTransaction {
+  constructor(
+    private readonly manager: EntityManager,
+    private readonly rollouts: RolloutRepository,
+  ) {}
+
+  /** Locks (FOR UPDATE) the production and canary versions and the version `id`, when given. */
+  async lock(id?: number): Promise<LockedVersions> {
+    const rows = await this.manager.getRepository(ModelVersionEntity).find({
+      select: RECORD_COLUMNS,
+      where: [{ status: In(['production', 'canary']) }, ...(id === undefined ? [] : [{ id }])],
+      order: { id: 'ASC' },
+      lock: { mode: 'pessimistic_write' },
+    });
+    return {
+      production: rows.find((r) => r.status === 'production'),
+      canary: rows.find((r) => r.status === 'canary'),
+      target: rows.find((r) => r.id === id),
+    };
+  }
+
+  /** The version that was production before `productionId` was promoted, locked; undefined when there was none. */
+  async lockPreviousProduction(productionId: number): Promise<ModelVersionRecord | undefined> {
+    const previousId = await this.rollouts.promotedOver(this.manager, productionId);
+    if (previousId === null) return undefined;
+    const row = await this.manager.getRepository(ModelVersionEntity).findOne({
+      select: RECORD_COLUMNS,
+      where: { id: previousId },
+      lock: { mode: 'pessimistic_write' },
+    });
+    return row ?? undefined;
+  }
+
+  async update(id: number, patch: ModelVersionPatch): Promise<void> {
+    await this.manager.getRepository(ModelVersionEntity).update({ id }, patch);
+  }
+
+  record(event: NewRolloutEvent): Promise<RolloutEventRecord> {
+    return this.rollouts.record(this.manager, event);
+  }
+}
+
+@Injectable()
+export class ModelVersionRepository {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly rollouts: RolloutRepository,
+  ) {}
+
+  /** Newest first. */
+  list(): Promise<ModelVersionRecord[]> {
+    return this.dataSource.getRepository(ModelVersionEntity).find({ select: RECORD_COLUMNS, order: { id: 'DESC' } });
+  }
+
+  async get(id: number): Promise<ModelVersionRecord | undefined> {
+    return (await this.dataSource.getRepository(ModelVersionEntity).findOne({ select: RECORD_COLUMNS, where: { id } })) ?? undefined;
+  }
+
+  async getArtifacts(id: number): Promise<ModelVersionArtifacts | undefined> {
+    const row = await this.dataSource.getRepository(ModelVersionEntity).findOne({ select: { id: true, artifact: true, onnx: true }, where: { id } });
+    return row ?? undefined;
+  }
+
+  async findServing(): Promise<ServingVersions> {
+    const rows = await this.dataSource.getRepository(ModelVersionEntity).find({ select: RECORD_COLUMNS, where: { status: In(['production', 'canary']) } });
+    return { production: rows.find((r) => r.status === 'production'), canary: rows.find((r) => r.status === 'canary') };
+  }
+
+  /** Stores a new candidate with the checksums of its binaries and its 'register' rollout event, atomically. */
+  register(version: NewModelVersion, actor: string): Promise<{ version: ModelVersionRecord; event: RolloutEventRecord }> {
+    return this.dataSource.transaction(async (manager) => {
+      const repository = manager.getRepository(ModelVersionEntity);
+      const { id } = await repository.save(
+        repository.create({
+          ...version,
+          status: 'candidate',
+          artifactSha256: sha256Hex(version.artifact),
+          onnxSha256: version.onnx ? sha256Hex(version.onnx) : null,
+        }),
+      );
+      const event = await this.rollouts.record(manager, { action: 'register', actor, fromVersionId: null, toVersionId: id, percent: null });
+      return { version: await repository.findOneOrFail({ select: RECORD_COLUMNS, where: { id } }), event };
+    });
+  }
+
+  /** Runs `work` in one transaction that holds the rollout lock; it commits when `work` resolves. */
+  transition<T>(work: (tx: RolloutTransaction) => Promise<T>): Promise<T> {
+    return this.dataSource.transaction(async (manager) => {
+      await manager.query('SELECT pg_advisory_xact_lock($1)', [ROLLOUT_LOCK_KEY]);
+      return work(new RolloutTransaction(manager, this.rollouts));
+    });
+  }
+}
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

@@ -1,0 +1,67 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { RolloutEventEntity, type RolloutAction } from '../entities/rollout-event.entity';
+
+export interface NewRolloutEvent {
+  action: RolloutAction;
+  actor: string;
+  /** The version leaving the role (replaced canary, previous production, archived version), if any. */
+  fromVersionId: number | null;
+  /** The version entering it (new version, canary, promoted or restored production), if any. */
+  toVersionId: number | null;
+  percent: number | null;
+}
+
+export interface RolloutEventRecord extends NewRolloutEvent {
+  id: number;
+  createdAt: Date;
+}
+
+export interface RolloutPage {
+  items: RolloutEventRecord[];
+  total: number;
+}
+
+/** The rollout history. Writes take the caller's transaction manager: an event is only ever stored with its change. */
+@Injectable()
+export class RolloutRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async record(manager: EntityManager, event: NewRolloutEvent): Promise<RolloutEventRecord> {
+    const saved = await manager.getRepository(RolloutEventEntity).save(manager.create(RolloutEventEntity, event));
+    return toRecord(saved);
+  }
+
+  /** Newest first. */
+  async list(limit: number, offset: number): Promise<RolloutPage> {
+    const [rows, total] = await this.dataSource.getRepository(RolloutEventEntity).findAndCount({
+      order: { id: 'DESC' },
+      take: limit,
+      skip: offset,
+    });
+    return { items: rows.map(toRecord), total };
+  }
+
+  /** The version that was production when `versionId` was last promoted over it, if any. */
+  async promotedOver(manager: EntityManager, versionId: number): Promise<number | null> {
+    const promotion = await manager.getRepository(RolloutEventEntity).findOne({
+      where: { action: 'promote', toVersionId: versionId },
+      order: { id: 'DESC' },
+    });
+    return promotion?.fromVersionId ?? null;
+  }
+}
+
+function toRecord(row: RolloutEventEntity): RolloutEventRecord {
+  return {
+    // bigserial comes back as a string; the history will not outgrow 2^53 events.
+    id: Number(row.id),
+    action: row.action,
+    actor: row.actor,
+    fromVersionId: row.fromVersionId,
+    toVersionId: row.toVersionId,
+    percent: row.percent,
+    createdAt: row.createdAt,
+  };
+}

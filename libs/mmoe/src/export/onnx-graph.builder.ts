@@ -1,0 +1,100 @@
+import { ProtoWriter } from './protobuf.writer';
+
+/** TensorProto.DataType values used here. */
+export const ONNX_FLOAT = 1;
+export const ONNX_INT32 = 6;
+export const ONNX_INT64 = 7;
+type ElemType = typeof ONNX_FLOAT | typeof ONNX_INT32 | typeof ONNX_INT64;
+
+/** A dimension: a size, or a name for a size known only at run time (the batch). */
+type Dim = number | string;
+
+const ATTRIBUTE_INT = 2;
+
+/**
+ * Builds one ONNX graph (default domain only) and serialises it as a ModelProto. Field numbers are those of
+ * onnx/onnx.proto; only the fields this exporter needs are written.
+ */
+export class OnnxGraphBuilder {
+  private readonly nodes: ProtoWriter[] = [];
+  private readonly initializers: ProtoWriter[] = [];
+  private readonly inputs: ProtoWriter[] = [];
+  private readonly outputs: ProtoWriter[] = [];
+  private readonly names = new Set<string>();
+  private counter = 0;
+
+  input(name: string, elemType: ElemType, dims: Dim[]): string {
+    this.inputs.push(valueInfo(this.claim(name), elemType, dims));
+    return name;
+  }
+
+  output(name: string, elemType: ElemType, dims: Dim[]): void {
+    this.outputs.push(valueInfo(name, elemType, dims));
+  }
+
+  /** A constant tensor; values are written little-endian whatever the host's byte order. */
+  initializer(name: string, elemType: typeof ONNX_FLOAT | typeof ONNX_INT64, dims: number[], values: ArrayLike<number>): string {
+    const raw = new Uint8Array(values.length * (elemType === ONNX_INT64 ? 8 : 4));
+    const view = new DataView(raw.buffer);
+    for (let i = 0; i < values.length; i++) {
+      if (elemType === ONNX_FLOAT) view.setFloat32(i * 4, values[i], true);
+      else view.setBigInt64(i * 8, BigInt(values[i]), true);
+    }
+    const tensor = new ProtoWriter().packedInts(1, dims).int(2, elemType).string(8, this.claim(name)).bytes(9, raw);
+    this.initializers.push(tensor);
+    return name;
+  }
+
+  /** A node with one output; its name is `output` or a fresh one. */
+  op(opType: string, inputs: string[], attributes: Record<string, number> = {}, output?: string): string {
+    return this.ops(opType, inputs, [output ?? this.fresh(opType)], attributes)[0];
+  }
+
+  /** A node with several outputs: `outputs` names them, or gives their count. */
+  ops(opType: string, inputs: string[], outputs: number | string[], attributes: Record<string, number> = {}): string[] {
+    const names = (typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType)) : outputs).map((o) => this.claim(o));
+    const node = new ProtoWriter();
+    inputs.forEach((i) => node.string(1, i));
+    names.forEach((o) => node.string(2, o));
+    node.string(4, opType);
+    for (const [name, value] of Object.entries(attributes)) {
+      node.message(5, new ProtoWriter().string(1, name).int(3, value).int(20, ATTRIBUTE_INT));
+    }
+    this.nodes.push(node);
+    return names;
+  }
+
+  /** The ModelProto bytes. */
+  build(options: { opset: number; irVersion: number; producer: string; graphName: string }): Uint8Array {
+    const graph = new ProtoWriter();
+    this.nodes.forEach((n) => graph.message(1, n));
+    graph.string(2, options.graphName);
+    this.initializers.forEach((t) => graph.message(5, t));
+    this.inputs.forEach((v) => graph.message(11, v));
+    this.outputs.forEach((v) => graph.message(12, v));
+    return new ProtoWriter()
+      .int(1, options.irVersion)
+      .string(2, options.producer)
+      .message(7, graph)
+      .message(8, new ProtoWriter().int(2, options.opset)) // the default (empty) domain: ai.onnx
+      .finish();
+  }
+
+  private fresh(opType: string): string {
+    return `${opType}_${this.counter++}`;
+  }
+
+  /** ONNX requires every value to be produced once (SSA); a clash here is an exporter bug. */
+  private claim(name: string): string {
+    if (this.names.has(name)) throw new Error(`ONNX value "${name}" is defined twice`);
+    this.names.add(name);
+    return name;
+  }
+}
+
+function valueInfo(name: string, elemType: ElemType, dims: Dim[]): ProtoWriter {
+  const shape = new ProtoWriter();
+  for (const d of dims) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
+  const tensorType = new ProtoWriter().int(1, elemType).message(2, shape);
+  return new ProtoWriter().string(1, name).message(2, new ProtoWriter().message(1, tensorType));
+}

@@ -1,0 +1,77 @@
+import { MultiTaskNetwork } from '../model/network';
+import { gateOfTask } from '../model/topology';
+import { ONNX_FLOAT, ONNX_INT32, ONNX_INT64, OnnxGraphBuilder } from './onnx-graph.builder';
+
+const ONNX_OPSET = 13;
+const ONNX_IR_VERSION = 8;
+/** The symbolic batch dimension of every input and output. */
+export const ONNX_BATCH_DIM = 'N';
+
+/**
+ * The network's inference path as an ONNX model (opset 13), with the trained weights as initializers named after
+ * the network's parameters.
+ *
+ * Inputs:  `numeric` float [N, numericWidth] (absent without numeric features), already standardised;
+ *          `cat_<i>` int32 [N] per categorical feature in preprocessing order: the embedding row, 0 for missing / OOV.
+ *          int32 because that is what EncodedDataset holds (no copy), and onnxruntime's Gather takes int32 indices.
+ * Outputs: `scores` float [N, tasks]: probabilities for binary tasks, label units for regression ones;
+ *          `gates_<g>` float [N, experts of gate g] per gate of the topology (none for shared-bottom).
+ */
+export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
+  const { spec, preprocessing, topology } = network;
+  const g = new OnnxGraphBuilder();
+  const weight = (name: string): string => {
+    const v = network.params.get(name);
+    if (!v) throw new Error(`the network has no parameter "${name}"`);
+    return g.initializer(name, ONNX_FLOAT, v.shape, v.dataSync());
+  };
+  const dense = (x: string, name: string, relu: boolean): string => {
+    const y = g.op('Gemm', [x, weight(`${name}/kernel`), weight(`${name}/bias`)]);
+    return relu ? g.op('Relu', [y]) : y;
+  };
+
+  const parts = preprocessing.categorical.map((c, i) => g.op('Gather', [weight(`embedding/${c.name}`), g.input(`cat_${i}`, ONNX_INT32, [ONNX_BATCH_DIM])]));
+  const numericWidth = preprocessing.numeric.length;
+  if (numericWidth > 0) parts.push(g.input('numeric', ONNX_FLOAT, [ONNX_BATCH_DIM, numericWidth]));
+  const x = parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: 1 });
+
+  const experts = Array.from({ length: topology.expertCount }, (_, e) =>
+    topology.expertUnits.reduce((h, _units, l) => dense(h, `experts/${e}/dense${l}`, true), x),
+  );
+
+  const topK = network.noisyGate;
+  const fused = topology.gates.map((gate, i) => {
+    const logits = dense(x, `gates/${i}`, false);
+    const name = `gates_${i}`;
+    const weights = topK ? topKSoftmax(g, logits, topK.k, name) : g.op('Softmax', [logits], { axis: 1 }, name);
+    g.output(name, ONNX_FLOAT, [ONNX_BATCH_DIM, gate.experts.length]);
+    const columns = g.ops('Split', [weights], gate.experts.length, { axis: 1 });
+    return g.op('Sum', gate.experts.map((e, j) => g.op('Mul', [experts[e], columns[j]])));
+  });
+
+  const layers = spec.model.towerUnits.length + 1;
+  const scores = spec.tasks.map((task, t) => {
+    const gate = gateOfTask(topology, t);
+    let h = gate === undefined ? experts[0] : fused[gate];
+    for (let l = 1; l <= layers; l++) h = dense(h, `towers/${task.name}/dense${l}`, l < layers);
+    if (task.type === 'binary') return g.op('Sigmoid', [h]);
+    // Regression towers predict standardised values; serve them in label units.
+    const { mean, std } = preprocessing.labels[t];
+    const scaled = g.op('Mul', [h, g.initializer(`labels/${task.name}/std`, ONNX_FLOAT, [], [std])]);
+    return g.op('Add', [scaled, g.initializer(`labels/${task.name}/mean`, ONNX_FLOAT, [], [mean])]);
+  });
+  g.op('Concat', scores, { axis: 1 }, 'scores');
+  g.output('scores', ONNX_FLOAT, [ONNX_BATCH_DIM, spec.tasks.length]);
+
+  return g.build({ opset: ONNX_OPSET, irVersion: ONNX_IR_VERSION, producer: 'mmoe-recsys', graphName: spec.model.architecture });
+}
+
+/**
+ * Inference-time noisy top-k gate: the k largest logits (TopK breaks ties by the lower index, as tfjs's topk does),
+ * softmax over them, scattered back into zeros.
+ */
+function topKSoftmax(g: OnnxGraphBuilder, logits: string, k: number, output: string): string {
+  const [values, indices] = g.ops('TopK', [logits, g.initializer(`${output}/k`, ONNX_INT64, [1], [k])], 2, { axis: 1, largest: 1, sorted: 1 });
+  const zeros = g.op('ConstantOfShape', [g.op('Shape', [logits])]); // float 0 by default
+  return g.op('ScatterElements', [zeros, indices, g.op('Softmax', [values], { axis: 1 })], { axis: 1 }, output);
+}

@@ -1,0 +1,231 @@
+/**
+ * @jest-environment ./libs/mmoe/src/serving/onnxruntime.test-environment.ts
+ */
+import { initBackend } from '../backend/backend';
+import { EncodedDataset } from '../data/preprocessor';
+import { RawTable } from '../data/raw-table';
+import { exportOnnx } from '../export/onnx.exporter';
+import { MultiTaskModel } from '../mmoe.model';
+import { parseModelSpec } from '../spec/model-spec';
+import { ModelSpec, ModelSpecInput } from '../spec/model-spec.schema';
+import { Rng } from '../util/random';
+import { OnnxScorer } from './onnx.scorer';
+import { ScoreResult } from './scorer';
+import { TfjsScorer } from './tfjs.scorer';
+
+beforeAll(() => initBackend('wasm'));
+
+type Features = ModelSpecInput['features'];
+
+const mixedFeatures: Features = [
+  { name: 'segment', type: 'categorical', embeddingDim: 4, minCount: 5 },
+  { name: 'affinity', type: 'numeric' },
+  { name: 'user', type: 'categorical', embeddingDim: 3, hashBuckets: 50 },
+  { name: 'genre', type: 'categorical', embeddingDim: 5 },
+  { name: 'noise', type: 'numeric' },
+];
+
+const makeSpec = (model: Partial<ModelSpecInput['model']>, features: Features = mixedFeatures) =>
+  parseModelSpec({
+    features,
+    tasks: [
+      { name: 'click', label: 'click', type: 'binary' },
+      { name: 'watch', label: 'secs', type: 'regression' },
+      { name: 'like', label: 'like', type: 'binary' },
+    ],
+    model: { architecture: 'mmoe', experts: 4, expertUnits: [16], towerUnits: [8], ...model },
+    training: { epochs: 2, batchSize: 64, learningRate: 0.02, seed: 7, earlyStoppingPatience: 0 },
+  });
+
+/**
+ * Rows with a learnable structure. With `unseen`, categories absent from training and missing values appear, which
+ * the encoder maps to embedding row 0 (and numerics to the training mean).
+ */
+function rows(spec: ModelSpec, n: number, seed: number, unseen = false): RawTable {
+  const rng = new Rng(seed);
+  const table = new RawTable(spec);
+  const maybe = (value: string) => (unseen && rng.next() < 0.1 ? '' : value);
+  for (let i = 0; i < n; i++) {
+    const segment = rng.int(unseen ? 6 : 4);
+    const genre = rng.int(unseen ? 8 : 6);
+    const affinity = rng.gaussian();
+    const clickLogit = (segment === genre % 4 ? 2 : -1) + 1.5 * affinity;
+    table.add({
+      segment: maybe(`s${segment}`),
+      genre: maybe(`g${genre}`),
+      user: maybe(`u${rng.int(500)}`),
+      affinity: maybe(String(affinity)),
+      noise: maybe(String(rng.gaussian())),
+      click: rng.next() < 1 / (1 + Math.exp(-clickLogit)) ? '1' : '0',
+      like: rng.next() < 1 / (1 + Math.exp(-(affinity - (genre === 5 ? 0 : 1)))) ? '1' : '0',
+      secs: String(30 + 10 * affinity + 3 * (segment % 2) + 2 * rng.gaussian()),
+    });
+  }
+  return table;
+}
+
+async function trainTiny(spec: ModelSpec): Promise<MultiTaskModel> {
+  return (await MultiTaskModel.train(spec, rows(spec, 1500, 1))).model;
+}
+
+/**
+ * Worst error per task and gate, listed when above tolerance: absolute for probabilities and gate weights, relative
+ * for regression scores (in label units).
+ */
+function expectParity(spec: ModelSpec, actual: ScoreResult, expected: ScoreResult, tolerance = 1e-5): void {
+  const worst = (a: Float32Array, e: Float32Array, relative: boolean) => {
+    expect(a).toHaveLength(e.length);
+    let max = 0;
+    for (let i = 0; i < e.length; i++) {
+      const err = Math.abs(a[i] - e[i]) / (relative ? Math.abs(e[i]) : 1);
+      max = Number.isNaN(err) ? Infinity : Math.max(max, err);
+    }
+    return max;
+  };
+  const errors = [
+    ...spec.tasks.map((task, t) => ({ of: task.name, error: worst(actual.scores[t], expected.scores[t], task.type === 'regression') })),
+    ...(expected.gateWeights ?? []).map((e, g) => ({ of: `gate ${g}`, error: worst(actual.gateWeights![g], e, false) })),
+  ];
+  expect(actual.gateWeights?.length).toBe(expected.gateWeights?.length);
+  expect(errors.filter((e) => !(e.error < tolerance))).toEqual([]);
+}
+
+describe.each<[string, Partial<ModelSpecInput['model']>]>([
+  ['mmoe, softmax gates', { towerUnits: [8] }],
+  ['mmoe, noisy top-2 gates, no tower layer', { gate: { type: 'noisy-top-k', k: 2 }, towerUnits: [] }],
+  ['omoe, two expert and two tower layers', { architecture: 'omoe', expertUnits: [12, 8], towerUnits: [8, 4] }],
+  ['ple', { architecture: 'ple', experts: 2, taskExperts: 2, towerUnits: [6] }],
+  ['ple, noisy top-1 gates', { architecture: 'ple', experts: 2, taskExperts: 1, gate: { type: 'noisy-top-k', k: 1 } }],
+  ['shared-bottom', { architecture: 'shared-bottom', bottomUnits: [16, 8], towerUnits: [8] }],
+])('OnnxScorer on %s', (_name, model) => {
+  const spec = makeSpec(model);
+  let trained: MultiTaskModel;
+  let data: EncodedDataset;
+  let onnx: OnnxScorer;
+  let reference: ScoreResult;
+
+  beforeAll(async () => {
+    trained = await trainTiny(spec);
+    data = trained.encode(rows(spec, 1200, 2, true));
+    // Batches smaller than the data: the scorer's row offsets are exercised too.
+    onnx = await OnnxScorer.create(exportOnnx(trained.network), spec, trained.network.preprocessing, { batchSize: 500 });
+    reference = await new TfjsScorer(trained).score(data, { gateWeights: true });
+  });
+  afterAll(async () => {
+    await onnx.dispose();
+    trained.dispose();
+  });
+
+  it('scores within 1e-5 of tfjs, gate weights included', async () => {
+    expect(data.categorical.every((c) => c.includes(0))).toBe(true); // missing / unseen rows are in the sample
+    expectParity(spec, await onnx.score(data, { gateWeights: true }), reference);
+  });
+
+  it('leaves gate weights out unless asked', async () => {
+    const result = await onnx.score(data);
+    expect(result.gateWeights).toBeUndefined();
+    expectParity(spec, result, { scores: reference.scores });
+  });
+});
+
+describe('OnnxScorer', () => {
+  it.each<[string, Features]>([
+    ['only numeric features', [{ name: 'affinity', type: 'numeric' }, { name: 'noise', type: 'numeric' }]],
+    ['only a categorical feature', [{ name: 'genre', type: 'categorical', embeddingDim: 4 }]],
+    [
+      'only categorical features',
+      [
+        { name: 'segment', type: 'categorical', embeddingDim: 4 },
+        { name: 'user', type: 'categorical', embeddingDim: 2, hashBuckets: 20 },
+      ],
+    ],
+  ])('matches tfjs with %s', async (_name, features) => {
+    const spec = makeSpec({}, features);
+    const model = await trainTiny(spec);
+    const scorer = await OnnxScorer.create(exportOnnx(model.network), spec, model.network.preprocessing);
+    try {
+      const data = model.encode(rows(spec, 1000, 3, true));
+      expectParity(spec, await scorer.score(data, { gateWeights: true }), await new TfjsScorer(model).score(data, { gateWeights: true }));
+    } finally {
+      await scorer.dispose();
+      model.dispose();
+    }
+  });
+
+  it('breaks top-k ties by the lower expert index, as tfjs does', async () => {
+    const spec = makeSpec({ gate: { type: 'noisy-top-k', k: 2 } });
+    const model = await trainTiny(spec);
+    const weights = model.network.snapshot();
+    for (const [name, values] of weights) if (/^gates\/\d+\/(kernel|bias)$/.test(name)) values.fill(0);
+    model.network.restore(weights);
+    const scorer = await OnnxScorer.create(exportOnnx(model.network), spec, model.network.preprocessing);
+    try {
+      const data = model.encode(rows(spec, 50, 4, true));
+      const result = await scorer.score(data, { gateWeights: true });
+      expectParity(spec, result, await new TfjsScorer(model).score(data, { gateWeights: true }));
+      expect(Array.from(result.gateWeights![0].subarray(0, 4))).toEqual([0.5, 0.5, 0, 0]);
+    } finally {
+      await scorer.dispose();
+      model.dispose();
+    }
+  });
+
+  describe('lifecycle', () => {
+    const spec = makeSpec({ expertUnits: [8] });
+    let model: MultiTaskModel;
+    let bytes: Uint8Array;
+    let data: EncodedDataset;
+
+    beforeAll(async () => {
+      model = await trainTiny(spec);
+      bytes = exportOnnx(model.network);
+      data = model.encode(rows(spec, 300, 5, true));
+    });
+    afterAll(() => model.dispose());
+
+    it('refuses a model exported for another spec', async () => {
+      const { preprocessing } = model.network;
+      await expect(OnnxScorer.create(bytes, makeSpec({ architecture: 'shared-bottom' }), preprocessing)).rejects.toThrow(
+        /does not match the spec: .* outputs \{gates_0: float32\[N, 4\]; gates_1.*, the spec needs .* and \{scores: float32\[N, 3\]\}$/,
+      );
+      const fewerNumerics = { ...preprocessing, numeric: preprocessing.numeric.slice(1) };
+      await expect(OnnxScorer.create(bytes, spec, fewerNumerics)).rejects.toThrow(/the spec needs \{.*numeric: float32\[N, 1\]\}/);
+    });
+
+    it('refuses rows encoded for another model', async () => {
+      const scorer = await OnnxScorer.create(bytes, spec, model.network.preprocessing);
+      try {
+        await expect(scorer.score({ ...data, numericWidth: 3, numeric: new Float32Array(data.size * 3) })).rejects.toThrow(/expected 2 numeric/);
+      } finally {
+        await scorer.dispose();
+      }
+    });
+
+    it('scores no rows to empty columns', async () => {
+      const scorer = await OnnxScorer.create(bytes, spec, model.network.preprocessing);
+      const empty = model.encode(rows(spec, 0, 6));
+      expect(await scorer.score(empty, { gateWeights: true })).toEqual({
+        scores: [new Float32Array(0), new Float32Array(0), new Float32Array(0)],
+        gateWeights: [new Float32Array(0), new Float32Array(0), new Float32Array(0)],
+      });
+      await scorer.dispose();
+    });
+
+    it('takes the intra-op thread count, and rejects a bad one or a bad batch size', async () => {
+      const scorer = await OnnxScorer.create(bytes, spec, model.network.preprocessing, { intraOpThreads: 2 });
+      expectParity(spec, await scorer.score(data), await new TfjsScorer(model).score(data));
+      await scorer.dispose();
+      await expect(OnnxScorer.create(bytes, spec, model.network.preprocessing, { intraOpThreads: 0 })).rejects.toThrow(/intraOpThreads/);
+      await expect(OnnxScorer.create(bytes, spec, model.network.preprocessing, { batchSize: 0.5 })).rejects.toThrow(/batchSize/);
+    });
+
+    it('finishes the runs in flight on dispose, then refuses to score', async () => {
+      const scorer = await OnnxScorer.create(bytes, spec, model.network.preprocessing, { batchSize: 50 });
+      const inFlight = scorer.score(data);
+      await scorer.dispose();
+      expect((await inFlight).scores[0]).toHaveLength(data.size);
+      await expect(scorer.score(data)).rejects.toThrow(/disposed/);
+      await scorer.dispose(); // idempotent
+    });
+  });
+});

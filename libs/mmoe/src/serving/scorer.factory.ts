@@ -1,0 +1,22 @@
+import { exportOnnx } from '../export/onnx.exporter';
+import { MultiTaskModel } from '../mmoe.model';
+import { loadOnnxRuntime, OnnxScorer, OnnxScorerOptions } from './onnx.scorer';
+import { Scorer, ScoringEngine } from './scorer';
+import { TfjsScorer } from './tfjs.scorer';
+
+/**
+ * A scorer for the model on the preferred engine. onnxruntime runs `onnx` (exported from the model when not given);
+ * where onnxruntime-node cannot be loaded, the model's tfjs network scores instead, silently: `.engine` tells which.
+ * An invalid or mismatching `onnx` is an error, not a reason to fall back.
+ */
+export async function createScorer(
+  model: MultiTaskModel,
+  onnx?: Uint8Array,
+  preferred: ScoringEngine = 'onnxruntime',
+  options: OnnxScorerOptions = {},
+): Promise<Scorer> {
+  if (preferred === 'onnxruntime' && (await loadOnnxRuntime())) {
+    return OnnxScorer.create(onnx ?? exportOnnx(model.network), model.spec, model.network.preprocessing, options);
+  }
+  return new TfjsScorer(model, { batchSize: options.batchSize });
+}

@@ -1,0 +1,29 @@
+import { EncodedDataset } from '../data/preprocessor';
+import { MultiTaskModel } from '../mmoe.model';
+import { checkEncoded, ScoreOptions, ScoreResult, Scorer } from './scorer';
+
+export interface TfjsScorerOptions {
+  /** Rows per forward pass (bounds the memory of a large request). */
+  batchSize?: number;
+}
+
+/** Scores with the model's own TensorFlow.js network. The model stays the caller's: dispose() does not free it. */
+export class TfjsScorer implements Scorer {
+  readonly engine = 'tfjs';
+  private disposed = false;
+
+  constructor(
+    private readonly model: MultiTaskModel,
+    private readonly options: TfjsScorerOptions = {},
+  ) {}
+
+  async score(data: EncodedDataset, options: ScoreOptions = {}): Promise<ScoreResult> {
+    if (this.disposed) throw new Error('the scorer has been disposed');
+    checkEncoded(data, this.model.network.preprocessing);
+    return this.model.predict(data, { batchSize: this.options.batchSize, gateWeights: options.gateWeights });
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+  }
+}
