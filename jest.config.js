@@ -1,6 +1,6 @@
 /** One Jest config for unit specs (next to the source) and e2e specs (test/). */
 module.exports = {
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/onnxruntime.environment.ts',
   roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test'],
   testMatch: ['**/*.spec.ts', '**/*.e2e-spec.ts'],
   transform: {
@@ -19,6 +19,9 @@ module.exports = {
   moduleNameMapper: {
     '^@app/mmoe$': '<rootDir>/libs/mmoe/src',
     '^@app/db$': '<rootDir>/libs/db/src',
+    '^@app/common$': '<rootDir>/libs/common/src',
+    '^@app/registry$': '<rootDir>/libs/registry/src',
+    '^@app/queue$': '<rootDir>/libs/queue/src',
     '^@app/redis$': '<rootDir>/libs/redis/src',
     '^@app/migrations$': '<rootDir>/migrations',
     '^@app/mmoe/(.*)$': '<rootDir>/libs/mmoe/src/$1',

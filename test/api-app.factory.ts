@@ -1,8 +1,9 @@
 import { APP_CONFIG, loadConfig, type AppConfig } from '@app/config';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { AppModule } from '../apps/api/src/app.module';
 import { configureApp } from '../apps/api/src/app.setup';
+import { createFastifyAdapter } from '../apps/api/src/platform/fastify-adapter';
 
 /** The API as main.ts builds it, on the test database and Redis db (test-env.ts), ready for app.inject(). */
 export async function createApiApp(overrides: Partial<Record<keyof AppConfig, string>> = {}): Promise<NestFastifyApplication> {
@@ -10,7 +11,7 @@ export async function createApiApp(overrides: Partial<Record<keyof AppConfig, st
     .overrideProvider(APP_CONFIG)
     .useValue(loadConfig({ ...process.env, ...overrides }))
     .compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter());
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter());
   configureApp(app);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();

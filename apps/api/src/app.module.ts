@@ -1,9 +1,13 @@
 import { ConfigModule } from '@app/config';
 import { Module } from '@nestjs/common';
-import { HealthController } from './health/health.controller';
+import { AdminModule } from './admin/admin.module';
+import { EventsModule } from './events/events.module';
+import { FeaturesModule } from './features/features.module';
+import { HealthModule } from './health/health.module';
+import { PlatformModule } from './platform/platform.module';
+import { ScoringModule } from './scoring/scoring.module';
 
 @Module({
-  imports: [ConfigModule],
-  controllers: [HealthController],
+  imports: [ConfigModule, AdminModule, PlatformModule, HealthModule, FeaturesModule, EventsModule, ScoringModule],
 })
 export class AppModule {}

@@ -1,17 +1,17 @@
-import { ValidationPipe } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { installHttpHooks } from './platform/http-hooks';
+import { MetricsService } from './platform/metrics.service';
+import { setupSwagger } from './platform/swagger';
+import { createValidationPipe } from './platform/validation';
 
 /**
- * Everything main.ts applies to the app besides listening, shared with the e2e tests so that they exercise the same
- * validation, limits and documentation as production.
+ * Everything main.ts applies to the app besides logging and listening, shared with the e2e tests so that they
+ * exercise the same validation, limits and documentation as production. Must run before app.init().
  */
 export function configureApp(app: NestFastifyApplication): void {
-  app.useGlobalPipes(
-    new ValidationPipe({
-      whitelist: true,
-      forbidNonWhitelisted: true,
-      transform: true,
-    }),
-  );
+  installHttpHooks(app.getHttpAdapter().getInstance(), app.get<AppConfig>(APP_CONFIG), app.get(MetricsService));
+  app.useGlobalPipes(createValidationPipe());
+  setupSwagger(app);
   app.enableShutdownHooks();
 }

@@ -1,18 +1,24 @@
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { Logger, filterLogLevels } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Logger } from 'nestjs-pino';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
+import { createFastifyAdapter } from './platform/fastify-adapter';
 
 async function bootstrap(): Promise<void> {
-  // Logs are held back until the validated config says which levels to print.
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule, new FastifyAdapter(), { bufferLogs: true });
-  const config = app.get<AppConfig>(APP_CONFIG);
-  app.useLogger(filterLogLevels(`>=${config.LOG_LEVEL}`));
+  // Logs are held back until pino, configured from the validated config, takes them; abortOnError off so that a
+  // bad configuration ends in the message below rather than a core dump.
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, createFastifyAdapter(), { bufferLogs: true, abortOnError: false });
+  const logger = app.get(Logger);
+  app.useLogger(logger);
   configureApp(app);
+  const config = app.get<AppConfig>(APP_CONFIG);
   await app.listen(config.API_PORT, config.API_HOST);
-  new Logger('Api').log(`listening on ${await app.getUrl()}`);
+  logger.log(`listening on ${await app.getUrl()}`, 'Api');
 }
 
-void bootstrap();
+bootstrap().catch((error: Error) => {
+  process.stderr.write(`api failed to start: ${error.message}\n`);
+  process.exit(1);
+});

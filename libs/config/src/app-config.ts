@@ -1,5 +1,6 @@
 import { LOG_LEVELS } from '@nestjs/common';
 import { z } from 'zod';
+import { cronProblem } from './cron';
 
 /** Good enough for a laptop or a test run; production must bring its own, or anyone could call the admin API. */
 const DEV_ADMIN_TOKEN = 'change-me';
@@ -20,6 +21,45 @@ const appConfigSchema = z
     MMOE_BACKEND: z.enum(MMOE_BACKENDS).optional(),
     ADMIN_TOKEN: z.string().optional(),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('log'),
+    /** Fallback for a missed `models:changed` notice: how often each API process compares its models with Postgres. */
+    MODEL_POLL_SECONDS: z.coerce.number().positive().default(30),
+    /** Largest request body in bytes (413 beyond); the admin artifact upload has its own, larger limit. */
+    BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
+    ADMIN_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(16 * 1024 * 1024),
+    /** Requests per minute per client IP (429 beyond); high by default so that it stops abuse, not a benchmark. */
+    RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60_000),
+    /** Lifetime of a cached feature vector in Redis; a write through the API is seen at once regardless. */
+    FEATURE_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(3600),
+    /** Lifetime of a cached "no such user/item", so unknown candidates do not hit Postgres on every request. */
+    FEATURE_NEGATIVE_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(60),
+    /** Training jobs a worker runs at once: one per GPU (a second job on the same device only slows both). */
+    WORKER_CONCURRENCY: z.coerce.number().int().min(1).default(1),
+    /** Bull's job lock: a worker that stops renewing it (killed, hung) loses the job to another after this long. */
+    TRAINING_LOCK_SECONDS: z.coerce.number().positive().default(30),
+    /** How often each worker looks for jobs whose lock has expired and puts them back in the queue. */
+    TRAINING_STALLED_INTERVAL_SECONDS: z.coerce.number().positive().default(30),
+    /** Fewer usable rows than this fails the job instead of training a meaningless model. */
+    TRAINING_MIN_ROWS: z.coerce.number().int().min(2).default(200),
+    /** A trained candidate that passes the evaluation gate goes to canary on its own; off = a human decides. */
+    AUTO_CANARY: z.stringbool().default(true),
+    CANARY_PERCENT: z.coerce.number().int().min(1).max(100).default(10),
+    /** How much worse than production a task may be on the held-out slice: AUC points (absolute), RMSE (relative). */
+    TRAINING_AUC_TOLERANCE: z.coerce.number().min(0).default(0.005),
+    TRAINING_RMSE_TOLERANCE: z.coerce.number().min(0).default(0.01),
+    /**
+     * Scheduled retraining (a UTC cron; 6 fields = with seconds). These three seed the cluster's schedule when the first
+     * process starts; from then on the schedule lives in Redis and changes through the admin API only.
+     */
+    RETRAIN_CRON: z
+      .string()
+      .default('0 3 * * *')
+      .superRefine((cron, ctx) => {
+        const problem = cronProblem(cron);
+        if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression (${problem})` });
+      }),
+    /** A scheduled run trains on the events of the last RETRAIN_WINDOW_DAYS days before it fires. */
+    RETRAIN_WINDOW_DAYS: z.coerce.number().positive().default(7),
+    RETRAIN_ENABLED: z.stringbool().default(true),
   })
   .refine((env) => env.NODE_ENV !== 'production' || (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN !== DEV_ADMIN_TOKEN), {
     path: ['ADMIN_TOKEN'],

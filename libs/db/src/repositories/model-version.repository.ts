@@ -110,6 +110,10 @@ export class ModelVersionRepository {
     return (await this.dataSource.getRepository(ModelVersionEntity).findOne({ select: RECORD_COLUMNS, where: { id } })) ?? undefined;
   }
 
+  async findByTrainingJob(trainingJobId: string): Promise<ModelVersionRecord | undefined> {
+    return (await this.dataSource.getRepository(ModelVersionEntity).findOne({ select: RECORD_COLUMNS, where: { trainingJobId } })) ?? undefined;
+  }
+
   async getArtifacts(id: number): Promise<ModelVersionArtifacts | undefined> {
     const row = await this.dataSource.getRepository(ModelVersionEntity).findOne({ select: { id: true, artifact: true, onnx: true }, where: { id } });
     return row ?? undefined;

@@ -1,6 +1,3 @@
-/**
- * @jest-environment ./libs/mmoe/src/serving/onnxruntime.test-environment.ts
- */
 import { initBackend } from '../backend/backend';
 import { EncodedDataset } from '../data/preprocessor';
 import { RawTable } from '../data/raw-table';

@@ -2,7 +2,7 @@ import type { EnvironmentContext, JestEnvironmentConfig } from '@jest/environmen
 import { TestEnvironment } from 'jest-environment-node';
 
 /**
- * Jest's node environment for specs that run onnxruntime-node (select it with a `@jest-environment` docblock).
+ * The Jest environment of every spec: Node's, made safe for onnxruntime-node.
  * The native binding makes its output typed arrays in Node's main realm, and onnxruntime-common, loaded in jest's
  * sandbox, checks them with `instanceof` against the sandbox's own constructors, which fails. Jest already shares
  * ArrayBuffer and Uint8Array with the sandbox for this reason; this shares the other typed arrays too.

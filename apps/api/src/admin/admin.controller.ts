@@ -1,0 +1,86 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ModelRegistryService } from '@app/registry';
+import { LargeBody } from '../platform/body-limit';
+import { ADMIN_ACTOR, AdminTokenGuard } from './admin-token.guard';
+import { CompareQueryDto, mapComparison, VersionComparisonDto } from './dto/compare.dto';
+import { mapModelVersion, mapModelVersionDetail, ModelVersionDetailDto, ModelVersionDto, VersionIdParamsDto } from './dto/model-version.dto';
+import { RegisterModelDto } from './dto/register-model.dto';
+import { mapRolloutPage, RolloutPageDto, RolloutQueryDto } from './dto/rollout-event.dto';
+import { CanaryDto, mapTransition, PromoteDto, TransitionResultDto } from './dto/transition.dto';
+
+@ApiTags('admin')
+@ApiBearerAuth()
+@ApiUnauthorizedResponse({ description: 'Missing or wrong bearer token (ADMIN_TOKEN).' })
+@UseGuards(AdminTokenGuard)
+@Controller('admin')
+export class AdminController {
+  constructor(private readonly registry: ModelRegistryService) {}
+
+  @Get('models')
+  @ApiOkResponse({ type: [ModelVersionDto], description: 'Every version, newest first.' })
+  async list(): Promise<ModelVersionDto[]> {
+    return (await this.registry.list()).map(mapModelVersion);
+  }
+
+  @Get('models/compare')
+  @ApiOkResponse({ type: VersionComparisonDto })
+  @ApiNotFoundResponse()
+  async compare(@Query() { a, b }: CompareQueryDto): Promise<VersionComparisonDto> {
+    return mapComparison(await this.registry.compare(a, b));
+  }
+
+  @Get('models/:id')
+  @ApiOkResponse({ type: ModelVersionDetailDto })
+  @ApiNotFoundResponse()
+  async get(@Param() { id }: VersionIdParamsDto): Promise<ModelVersionDetailDto> {
+    return mapModelVersionDetail(await this.registry.get(id));
+  }
+
+  @Post('models')
+  @LargeBody()
+  @ApiCreatedResponse({ type: ModelVersionDto, description: 'Registered as a candidate, with its ONNX export.' })
+  async register(@Body() { artifact, ...rest }: RegisterModelDto): Promise<ModelVersionDto> {
+    return mapModelVersion(await this.registry.register({ artifact: Buffer.from(artifact, 'base64'), ...rest }, ADMIN_ACTOR));
+  }
+
+  @Post('models/promote')
+  @HttpCode(200)
+  @ApiOkResponse({ type: TransitionResultDto })
+  @ApiConflictResponse({ description: 'There is no canary, or versionId is not the canary.' })
+  async promote(@Body() { versionId, objectiveWeights }: PromoteDto): Promise<TransitionResultDto> {
+    return mapTransition(await this.registry.promote(versionId, objectiveWeights, ADMIN_ACTOR));
+  }
+
+  @Post('models/rollback')
+  @HttpCode(200)
+  @ApiOkResponse({ type: TransitionResultDto })
+  @ApiConflictResponse({ description: 'No production version, or none before it.' })
+  async rollback(): Promise<TransitionResultDto> {
+    return mapTransition(await this.registry.rollback(ADMIN_ACTOR));
+  }
+
+  @Post('models/:id/canary')
+  @HttpCode(200)
+  @ApiOkResponse({ type: TransitionResultDto })
+  @ApiConflictResponse({ description: 'The version is not a candidate (or already the canary).' })
+  @ApiNotFoundResponse()
+  async canary(@Param() { id }: VersionIdParamsDto, @Body() { percent, objectiveWeights }: CanaryDto): Promise<TransitionResultDto> {
+    return mapTransition(await this.registry.setCanary(id, percent, objectiveWeights, ADMIN_ACTOR));
+  }
+
+  @Post('models/:id/archive')
+  @HttpCode(200)
+  @ApiOkResponse({ type: TransitionResultDto })
+  @ApiConflictResponse({ description: 'The version is in production or already archived.' })
+  @ApiNotFoundResponse()
+  async archive(@Param() { id }: VersionIdParamsDto): Promise<TransitionResultDto> {
+    return mapTransition(await this.registry.archive(id, ADMIN_ACTOR));
+  }
+
+  @Get('rollouts')
+  @ApiOkResponse({ type: RolloutPageDto })
+  async rollouts(@Query() query: RolloutQueryDto): Promise<RolloutPageDto> {
+    return mapRolloutPage(await this.registry.history(query.limit, query.offset), query);
+  }
+}

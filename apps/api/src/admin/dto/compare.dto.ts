@@ -1,0 +1,56 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, Min } from 'class-validator';
+import type { VersionComparison } from '@app/registry';
+import { mapModelVersion, ModelVersionDto } from './model-version.dto';
+
+export class CompareQueryDto {
+  @ApiProperty({ minimum: 1, example: 6, description: 'The baseline version.' })
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  a!: number;
+
+  @ApiProperty({ minimum: 1, example: 7, description: 'The version compared with it.' })
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  b!: number;
+}
+
+export class MetricComparisonDto {
+  @ApiProperty({ example: 'auc' })
+  metric!: string;
+
+  @ApiProperty({ type: Number, nullable: true })
+  a!: number | null;
+
+  @ApiProperty({ type: Number, nullable: true })
+  b!: number | null;
+
+  @ApiProperty({ type: Number, nullable: true, description: 'b − a, when both versions have the metric.' })
+  delta!: number | null;
+}
+
+export class TaskComparisonDto {
+  @ApiProperty({ example: 'click' })
+  task!: string;
+
+  @ApiProperty({ type: [MetricComparisonDto] })
+  metrics!: MetricComparisonDto[];
+}
+
+export class VersionComparisonDto {
+  @ApiProperty({ type: ModelVersionDto })
+  a!: ModelVersionDto;
+
+  @ApiProperty({ type: ModelVersionDto })
+  b!: ModelVersionDto;
+
+  @ApiProperty({ type: [TaskComparisonDto], description: 'Validation metrics side by side, per task.' })
+  tasks!: TaskComparisonDto[];
+}
+
+export function mapComparison(comparison: VersionComparison): VersionComparisonDto {
+  return { a: mapModelVersion(comparison.a), b: mapModelVersion(comparison.b), tasks: comparison.tasks };
+}

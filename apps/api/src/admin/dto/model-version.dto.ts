@@ -1,0 +1,93 @@
+import { MODEL_STATUSES, type ModelStatus, type ModelVersionRecord } from '@app/db';
+import { ApiProperty } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, Min } from 'class-validator';
+
+export const OBJECTIVE_WEIGHTS_SCHEMA = {
+  description: 'Blend of the task scores into the ranking score, by task name.',
+  type: 'object',
+  additionalProperties: { type: 'number' },
+  example: { click: 1, like: 0.5, watch_time: 0.01 },
+} as const;
+
+export class VersionIdParamsDto {
+  @ApiProperty({ minimum: 1, example: 7 })
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  id!: number;
+}
+
+/** A version as the admin API shows it: never the binaries. */
+export class ModelVersionDto {
+  @ApiProperty({ example: 7 })
+  id!: number;
+
+  @ApiProperty({ enum: MODEL_STATUSES })
+  status!: ModelStatus;
+
+  @ApiProperty({
+    description: 'Validation metrics from training: `tasks` holds the metrics per task (auc, logloss, rmse …).',
+    type: 'object',
+    additionalProperties: true,
+    example: { tasks: { click: { auc: 0.81, logloss: 0.42 } }, examples: 2000, bestEpoch: 6 },
+  })
+  metrics!: Record<string, unknown>;
+
+  @ApiProperty({ type: Number, nullable: true, description: 'Share of users (0–100) routed to this version while it is the canary.' })
+  canaryPercent!: number | null;
+
+  @ApiProperty(OBJECTIVE_WEIGHTS_SCHEMA)
+  objectiveWeights!: Record<string, number>;
+
+  @ApiProperty({ type: Number, nullable: true })
+  parentVersionId!: number | null;
+
+  @ApiProperty({ type: String, nullable: true })
+  trainingJobId!: string | null;
+
+  @ApiProperty({ type: String, nullable: true })
+  note!: string | null;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  promotedAt!: string | null;
+
+  @ApiProperty({ example: '3f5a…' })
+  artifactSha256!: string;
+
+  @ApiProperty({ description: 'An ONNX export is stored with the version (served with ONNX Runtime).' })
+  hasOnnx!: boolean;
+
+  @ApiProperty({ type: String, nullable: true })
+  onnxSha256!: string | null;
+}
+
+export class ModelVersionDetailDto extends ModelVersionDto {
+  @ApiProperty({ description: 'The model spec (features, tasks, architecture, training settings).', type: 'object', additionalProperties: true })
+  spec!: Record<string, unknown>;
+}
+
+export function mapModelVersion(version: ModelVersionRecord): ModelVersionDto {
+  return {
+    id: version.id,
+    status: version.status,
+    metrics: version.metrics,
+    canaryPercent: version.canaryPercent,
+    objectiveWeights: version.objectiveWeights,
+    parentVersionId: version.parentVersionId,
+    trainingJobId: version.trainingJobId,
+    note: version.note,
+    createdAt: version.createdAt.toISOString(),
+    promotedAt: version.promotedAt?.toISOString() ?? null,
+    artifactSha256: version.artifactSha256,
+    hasOnnx: version.onnxSha256 !== null,
+    onnxSha256: version.onnxSha256,
+  };
+}
+
+export function mapModelVersionDetail(version: ModelVersionRecord): ModelVersionDetailDto {
+  return { ...mapModelVersion(version), spec: version.spec };
+}

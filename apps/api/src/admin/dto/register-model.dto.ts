@@ -1,0 +1,28 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsBase64, IsInt, IsNotEmpty, IsOptional, IsString, MaxLength, Min } from 'class-validator';
+import { IsFlatRecord } from '../../platform/validation';
+import { OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
+
+export class RegisterModelDto {
+  @ApiProperty({ description: 'The model artifact written by `npm run cli -- train` (model.mmoe), base64-encoded.', format: 'byte' })
+  @IsNotEmpty()
+  @IsBase64()
+  artifact!: string;
+
+  @ApiPropertyOptional({ ...OBJECTIVE_WEIGHTS_SCHEMA, description: "Default blend of this version's task scores; tasks left out keep their spec weight." })
+  @IsOptional()
+  @IsFlatRecord(['number'])
+  objectiveWeights?: Record<string, number>;
+
+  @ApiPropertyOptional({ maxLength: 1000, example: 'retrained on March data' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(1000)
+  note?: string;
+
+  @ApiPropertyOptional({ description: 'The version this one was derived from.', minimum: 1 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  parentVersionId?: number;
+}

@@ -1,0 +1,66 @@
+import { ROLLOUT_ACTIONS, type RolloutAction, type RolloutEventRecord, type RolloutPage } from '@app/db';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, Max, Min } from 'class-validator';
+
+export class RolloutQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(500)
+  limit: number = 50;
+
+  @ApiPropertyOptional({ minimum: 0, default: 0 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  offset: number = 0;
+}
+
+export class RolloutEventDto {
+  @ApiProperty()
+  id!: number;
+
+  @ApiProperty({ enum: ROLLOUT_ACTIONS })
+  action!: RolloutAction;
+
+  @ApiProperty({ example: 'admin' })
+  actor!: string;
+
+  @ApiProperty({ type: Number, nullable: true, description: 'The version leaving its role: replaced canary, previous production, archived version.' })
+  fromVersionId!: number | null;
+
+  @ApiProperty({ type: Number, nullable: true, description: 'The version entering it: registered, canary, promoted or restored production.' })
+  toVersionId!: number | null;
+
+  @ApiProperty({ type: Number, nullable: true, description: 'Canary percent, for canary events.' })
+  percent!: number | null;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+}
+
+export class RolloutPageDto {
+  @ApiProperty({ type: [RolloutEventDto], description: 'Newest first.' })
+  items!: RolloutEventDto[];
+
+  @ApiProperty()
+  total!: number;
+
+  @ApiProperty()
+  limit!: number;
+
+  @ApiProperty()
+  offset!: number;
+}
+
+export function mapRolloutEvent(event: RolloutEventRecord): RolloutEventDto {
+  return { ...event, createdAt: event.createdAt.toISOString() };
+}
+
+export function mapRolloutPage(page: RolloutPage, { limit, offset }: RolloutQueryDto): RolloutPageDto {
+  return { items: page.items.map(mapRolloutEvent), total: page.total, limit, offset };
+}

@@ -1,0 +1,79 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsISO8601, IsOptional, Max, Min, ValidateNested } from 'class-validator';
+import { IsEntityId, IsNulFree, MAX_ID_LENGTH } from '../../features/dto/postgres-text.validator';
+import { IsFlatRecord } from '../../platform/validation';
+
+export const MAX_EVENTS = 10_000;
+
+export class EventDto {
+  @ApiProperty({ description: 'Client-chosen id; an event posted again is stored once.', minLength: 1, maxLength: MAX_ID_LENGTH, example: 'e-9f2c' })
+  @IsEntityId()
+  eventId!: string;
+
+  @ApiProperty({ minLength: 1, maxLength: MAX_ID_LENGTH, example: 'u-42' })
+  @IsEntityId()
+  userId!: string;
+
+  @ApiProperty({ minLength: 1, maxLength: MAX_ID_LENGTH, example: 'i-7' })
+  @IsEntityId()
+  itemId!: string;
+
+  @ApiProperty({
+    description: "Outcome per task name of the production model: 0 or 1 for binary tasks, a finite number for regression ones. Tasks may be left out.",
+    type: 'object',
+    additionalProperties: { type: 'number' },
+    example: { click: 1, dwell: 12.5 },
+  })
+  @IsFlatRecord(['number'])
+  labels!: Record<string, number>;
+
+  @ApiPropertyOptional({ description: 'The requestId of the score call that showed the item.', minLength: 1, maxLength: MAX_ID_LENGTH })
+  @IsOptional()
+  @IsEntityId()
+  requestId?: string;
+
+  @ApiPropertyOptional({ description: 'The modelVersion of the score call that showed the item.', example: 7 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(2 ** 31 - 1)
+  modelVersion?: number;
+
+  @ApiPropertyOptional({
+    description: 'Request-time features at the impression (as in the score call).',
+    type: 'object',
+    additionalProperties: { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] },
+    example: { device: 'mobile', hour: 21 },
+  })
+  @IsOptional()
+  @IsFlatRecord(['string', 'number', 'boolean'])
+  @IsNulFree()
+  context?: Record<string, string | number | boolean>;
+
+  @ApiPropertyOptional({ description: 'ISO 8601 time of the impression; now by default.', example: '2025-11-22T10:15:00Z' })
+  @IsOptional()
+  @IsISO8601({ strict: true })
+  occurredAt?: string;
+}
+
+export class PostEventsDto {
+  @ApiProperty({ type: [EventDto], minItems: 1, maxItems: MAX_EVENTS })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_EVENTS)
+  @ValidateNested({ each: true })
+  @Type(() => EventDto)
+  events!: EventDto[];
+}
+
+export class EventsReceivedDto {
+  @ApiProperty({ description: 'Events in the request.', example: 2 })
+  received!: number;
+
+  @ApiProperty({ description: 'Events stored by this call.', example: 1 })
+  stored!: number;
+
+  @ApiProperty({ description: 'Events whose id was already stored (or repeated in the request), left as they were.', example: 1 })
+  duplicates!: number;
+}

@@ -1,0 +1,50 @@
+import { EventRepository } from '@app/db';
+import { ConflictException, Injectable } from '@nestjs/common';
+import { badRequest, type FieldError } from '@app/common';
+import type { EventsReceivedDto, PostEventsDto } from './dto/events.dto';
+import { labelErrors } from './labels.validator';
+import { ProductionSpecSource } from './production-spec.source';
+
+/** A batch of 10,000 bad events answers with its first errors, not a megabyte of them. */
+const MAX_REPORTED_ERRORS = 100;
+
+@Injectable()
+export class EventsService {
+  constructor(
+    private readonly events: EventRepository,
+    private readonly productionSpec: ProductionSpecSource,
+  ) {}
+
+  /** Validates the whole batch before storing any of it, then stores it in one statement: all or nothing. */
+  async ingest({ events }: PostEventsDto): Promise<EventsReceivedDto> {
+    const spec = this.productionSpec.current();
+    if (!spec) throw new ConflictException('no production model: events cannot be validated');
+    const errors = [...labelErrors(spec.tasks, events), ...(await this.modelVersionErrors(events))];
+    if (errors.length > 0) throw badRequest(errors.slice(0, MAX_REPORTED_ERRORS));
+    const now = new Date();
+    const stored = await this.events.insertNew(
+      events.map((e) => ({
+        eventId: e.eventId,
+        userId: e.userId,
+        itemId: e.itemId,
+        labels: e.labels,
+        requestId: e.requestId ?? null,
+        modelVersionId: e.modelVersion ?? null,
+        context: e.context ?? null,
+        occurredAt: e.occurredAt === undefined ? now : new Date(e.occurredAt),
+      })),
+    );
+    return { received: events.length, stored, duplicates: events.length - stored };
+  }
+
+  private async modelVersionErrors(events: PostEventsDto['events']): Promise<FieldError[]> {
+    const referenced = [...new Set(events.flatMap((e) => (e.modelVersion === undefined ? [] : [e.modelVersion])))];
+    if (referenced.length === 0) return [];
+    const unknown = new Set(await this.events.unknownModelVersions(referenced));
+    return events.flatMap(({ modelVersion }, i) =>
+      modelVersion !== undefined && unknown.has(modelVersion)
+        ? [{ field: `events.${i}.modelVersion`, message: `events.${i}.modelVersion ${modelVersion} is not a registered model version` }]
+        : [],
+    );
+  }
+}

@@ -1,0 +1,48 @@
+import type { FeatureMap } from '@app/db';
+import { ApiProperty } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, ArrayMinSize, IsArray, ValidateNested } from 'class-validator';
+import { IsFeatureMap, MAX_FEATURE_NAME_LENGTH, MAX_FEATURES } from './feature-map.validator';
+import { IsEntityId, MAX_ID_LENGTH } from './postgres-text.validator';
+
+export const MAX_BULK_ENTITIES = 10_000;
+
+export class EntityIdParamsDto {
+  @ApiProperty({ minLength: 1, maxLength: MAX_ID_LENGTH, example: 'u-42' })
+  @IsEntityId()
+  id!: string;
+}
+
+export class PutFeaturesDto {
+  @ApiProperty({
+    description:
+      `Up to ${MAX_FEATURES} features by name (1–${MAX_FEATURE_NAME_LENGTH} characters); they replace the stored ones as a whole. ` +
+      'null or an absent name is scored with the default (training mean / unknown category).',
+    type: 'object',
+    additionalProperties: { oneOf: [{ type: 'number' }, { type: 'string' }, { type: 'boolean' }], nullable: true },
+    example: { age: 31, country: 'fr', premium: true },
+  })
+  @IsFeatureMap()
+  features!: FeatureMap;
+}
+
+export class EntityFeaturesDto extends PutFeaturesDto {
+  @ApiProperty({ minLength: 1, maxLength: MAX_ID_LENGTH, example: 'u-42' })
+  @IsEntityId()
+  id!: string;
+}
+
+export class BulkPutFeaturesDto {
+  @ApiProperty({ type: [EntityFeaturesDto], minItems: 1, maxItems: MAX_BULK_ENTITIES, description: 'Ids must be unique within a call.' })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_BULK_ENTITIES)
+  @ValidateNested({ each: true })
+  @Type(() => EntityFeaturesDto)
+  entities!: EntityFeaturesDto[];
+}
+
+export class FeaturesWrittenDto {
+  @ApiProperty({ description: 'Entities whose features were stored (created or replaced).', example: 1 })
+  written!: number;
+}

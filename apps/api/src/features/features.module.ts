@@ -1,0 +1,15 @@
+import { FeaturesRepositoryModule } from '@app/db';
+import { RedisModule } from '@app/redis';
+import { Module } from '@nestjs/common';
+import { FeatureCacheRepository } from './feature-cache.repository';
+import { FeatureStoreService } from './feature-store.service';
+import { FeaturesController } from './features.controller';
+
+/** The feature store API and FeatureStoreService.fetch(), the scoring path's source of features. */
+@Module({
+  imports: [FeaturesRepositoryModule, RedisModule],
+  controllers: [FeaturesController],
+  providers: [FeatureStoreService, FeatureCacheRepository],
+  exports: [FeatureStoreService],
+})
+export class FeaturesModule {}

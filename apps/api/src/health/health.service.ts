@@ -1,0 +1,39 @@
+import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { ModelLifecycleService } from '../models/model-lifecycle.service';
+import type { CheckStatus, ReadinessDto } from './dto/readiness.dto';
+import { HealthRepository } from './health.repository';
+
+/** A probe must answer well within the orchestrator's timeout, even when a store hangs instead of refusing. */
+const CHECK_TIMEOUT_MS = 1000;
+
+@Injectable()
+export class HealthService {
+  constructor(
+    private readonly repository: HealthRepository,
+    private readonly lifecycle: ModelLifecycleService,
+  ) {}
+
+  /** Ready to take traffic: both stores answer and a production model is loaded; 503 with every check otherwise. */
+  async ready(): Promise<ReadinessDto> {
+    const [postgres, redis] = await Promise.all([probe(() => this.repository.pingPostgres()), probe(() => this.repository.pingRedis())]);
+    const model: CheckStatus = this.lifecycle.current().production ? 'up' : 'down';
+    const checks = { postgres, redis, model };
+    const ok = Object.values(checks).every((status) => status === 'up');
+    const report: ReadinessDto = { status: ok ? 'ok' : 'unavailable', checks };
+    if (!ok) throw new ServiceUnavailableException(report);
+    return report;
+  }
+}
+
+async function probe(check: () => Promise<void>): Promise<CheckStatus> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), CHECK_TIMEOUT_MS)));
+  try {
+    await Promise.race([check(), timeout]);
+    return 'up';
+  } catch {
+    return 'down';
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,16 @@
+import { canaryBucket } from './canary-split';
+
+describe('canaryBucket', () => {
+  it('is a fixed function of the id (same bucket in every process)', () => {
+    expect(canaryBucket('u-42')).toBe(canaryBucket('u-42'));
+    // FNV-1a 32 of "a" is 0xe40c292c; pinned so that a change of hash (which would move users across a split) is noticed.
+    expect(canaryBucket('a')).toBe(0xe40c292c % 100);
+  });
+
+  it('spreads ids evenly over 0..99', () => {
+    const counts = new Array<number>(100).fill(0);
+    for (let i = 0; i < 10_000; i++) counts[canaryBucket(`user-${i}`)]++;
+    expect(Math.min(...counts)).toBeGreaterThan(60);
+    expect(Math.max(...counts)).toBeLessThan(140);
+  });
+});

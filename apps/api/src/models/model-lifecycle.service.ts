@@ -1,0 +1,193 @@
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { ModelVersionRepository, type ModelVersionRecord, type ServingVersions } from '@app/db';
+import { createScorer, featureSchemaVersion, initBackend, MultiTaskModel, type FeatureEncoder, type Scorer } from '@app/mmoe';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { canaryBucket } from './canary-split';
+import { ModelChangeRepository, specOf } from '@app/registry';
+import type { ModelLease, ServingModel } from './serving-model';
+
+/** One version's engine, shared by every ServingModel of that version: its role and objective weights change, the network does not. */
+interface LoadedVersion {
+  versionId: number;
+  encoder: FeatureEncoder;
+  scorer: Scorer;
+  /** Kept only while the tfjs network is what scores; ONNX Runtime holds its own copy of the weights. */
+  model?: MultiTaskModel;
+  inFlight: number;
+  retired: boolean;
+}
+
+interface Slot {
+  model: ServingModel;
+  loaded: LoadedVersion;
+}
+
+interface ServingState {
+  production?: Slot;
+  canary?: Slot;
+  canaryPercent: number;
+  /** Production id, canary id, percent and weights, as last loaded: a reload with the same signature does nothing. */
+  signature: string;
+}
+
+export interface ServingSnapshot {
+  production?: ServingModel;
+  canary?: ServingModel;
+  canaryPercent: number;
+}
+
+const EMPTY: ServingState = { canaryPercent: 0, signature: 'none' };
+
+/**
+ * Holds the production model (and the canary) of this process. Reloads follow the `models:changed` notice, with a
+ * periodic check as a fallback, are serialized, and load everything before swapping the state in one assignment;
+ * a version that leaves is disposed once the requests that leased it are done.
+ */
+@Injectable()
+export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(ModelLifecycleService.name);
+  private state: ServingState = EMPTY;
+  private readonly loaded = new Map<number, LoadedVersion>();
+  private reloads: Promise<void> = Promise.resolve();
+  private poll?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly versions: ModelVersionRepository,
+    private readonly changes: ModelChangeRepository,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    await initBackend(this.config.MMOE_BACKEND);
+    // Subscribed before the first load, so that a change committed in between is not missed.
+    await this.changes.subscribe(() => void this.refresh()).catch((e: Error) => this.logger.warn(`no models:changed subscription (${e.message}); relying on the periodic check`));
+    await this.refresh();
+    this.poll = setInterval(() => void this.refresh(), this.config.MODEL_POLL_SECONDS * 1000);
+    this.poll.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    // A notice can still arrive until Redis is closed, after this; it must not load anything any more.
+    this.stopped = true;
+    clearInterval(this.poll);
+    await this.reloads;
+    const loaded = [...this.loaded.values()];
+    this.state = EMPTY;
+    this.loaded.clear();
+    await Promise.all(loaded.map((version) => this.retire(version)));
+  }
+
+  /**
+   * The model for this user's request: the canary for `canaryPercent` % of users (by a stable hash of the id), else
+   * production; undefined while there is no production version. The caller must release() the lease.
+   */
+  acquire(userId: string): ModelLease | undefined {
+    const { production, canary, canaryPercent } = this.state;
+    if (!production) return undefined;
+    const slot = canary && canaryBucket(userId) < canaryPercent ? canary : production;
+    const { loaded } = slot;
+    loaded.inFlight++;
+    let released = false;
+    return {
+      model: slot.model,
+      release: () => {
+        if (released) return;
+        released = true;
+        loaded.inFlight--;
+        if (loaded.retired && loaded.inFlight === 0) void this.dispose(loaded);
+      },
+    };
+  }
+
+  current(): ServingSnapshot {
+    const { production, canary, canaryPercent } = this.state;
+    return { production: production?.model, canary: canary?.model, canaryPercent };
+  }
+
+  /** Brings this process in line with Postgres; resolves when done. Never rejects: a failed load keeps the current models. */
+  refresh(): Promise<void> {
+    if (this.stopped) return this.reloads;
+    this.reloads = this.reloads.then(() =>
+      this.reload().catch((e: Error) => this.logger.error(`model reload failed, still serving ${describe(this.state)}: ${e.message}`)),
+    );
+    return this.reloads;
+  }
+
+  private async reload(): Promise<void> {
+    const serving = await this.versions.findServing();
+    const signature = signatureOf(serving);
+    if (signature === this.state.signature) return;
+    const fresh: LoadedVersion[] = [];
+    const slot = async (record: ModelVersionRecord, role: ServingModel['role']): Promise<Slot> => {
+      let loaded = this.loaded.get(record.id);
+      if (!loaded) {
+        loaded = await this.load(record.id);
+        fresh.push(loaded);
+      }
+      const spec = specOf(record);
+      const { encoder, scorer } = loaded;
+      return { loaded, model: { versionId: record.id, role, spec, encoder, scorer, objectiveWeights: record.objectiveWeights, featureSchemaVersion: featureSchemaVersion(spec) } };
+    };
+    let next: ServingState;
+    try {
+      next = {
+        production: serving.production && (await slot(serving.production, 'production')),
+        canary: serving.canary && (await slot(serving.canary, 'canary')),
+        canaryPercent: serving.canary?.canaryPercent ?? 0,
+        signature,
+      };
+    } catch (e) {
+      await Promise.all(fresh.map((version) => this.dispose(version)));
+      throw e;
+    }
+    const before = describe(this.state);
+    this.state = next;
+    for (const version of fresh) this.loaded.set(version.versionId, version);
+    const kept = new Set([next.production?.loaded, next.canary?.loaded]);
+    for (const version of [...this.loaded.values()].filter((v) => !kept.has(v))) {
+      this.loaded.delete(version.versionId);
+      await this.retire(version);
+    }
+    this.logger.log(`serving ${describe(next)} (was ${before})`);
+  }
+
+  private async load(versionId: number): Promise<LoadedVersion> {
+    const artifacts = await this.versions.getArtifacts(versionId);
+    if (!artifacts) throw new Error(`version ${versionId} disappeared while loading`);
+    const model = MultiTaskModel.fromArtifact(artifacts.artifact);
+    try {
+      const scorer = await createScorer(model, artifacts.onnx ?? undefined);
+      const keep = scorer.engine === 'tfjs';
+      if (!keep) model.dispose();
+      return { versionId, encoder: model.encoder, scorer, model: keep ? model : undefined, inFlight: 0, retired: false };
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+
+  /** No new lease can reach it any more; it goes as soon as the last request holding one is done. */
+  private async retire(version: LoadedVersion): Promise<void> {
+    version.retired = true;
+    if (version.inFlight === 0) await this.dispose(version);
+  }
+
+  private async dispose(version: LoadedVersion): Promise<void> {
+    try {
+      await version.scorer.dispose();
+      version.model?.dispose();
+    } catch (e) {
+      this.logger.warn(`disposing version ${version.versionId} failed: ${(e as Error).message}`);
+    }
+  }
+}
+
+function signatureOf({ production, canary }: ServingVersions): string {
+  return JSON.stringify([production?.id, production?.objectiveWeights, canary?.id, canary?.canaryPercent, canary?.objectiveWeights]);
+}
+
+function describe({ production, canary, canaryPercent }: ServingState): string {
+  const main = production ? `production v${production.model.versionId}` : 'no production';
+  return canary ? `${main}, canary v${canary.model.versionId} at ${canaryPercent}%` : main;
+}

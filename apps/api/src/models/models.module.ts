@@ -1,0 +1,20 @@
+import { ModelStoreModule } from '@app/db';
+import { RegistryModule } from '@app/registry';
+import { Module } from '@nestjs/common';
+import { ProductionSpecSource } from '../events/production-spec.source';
+import { ModelLifecycleService } from './model-lifecycle.service';
+
+/** This process's serving models, and the registry they follow. */
+@Module({
+  imports: [ModelStoreModule, RegistryModule],
+  providers: [
+    ModelLifecycleService,
+    {
+      provide: ProductionSpecSource,
+      inject: [ModelLifecycleService],
+      useFactory: (lifecycle: ModelLifecycleService): ProductionSpecSource => ({ current: () => lifecycle.current().production?.spec }),
+    },
+  ],
+  exports: [ModelLifecycleService, RegistryModule, ProductionSpecSource],
+})
+export class ModelsModule {}

@@ -1,0 +1,12 @@
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+
+/**
+ * Entity ids of up to 256 characters travel in paths (`/v1/users/:id/features`), longer once percent-encoded; the
+ * router's default cap of 100 would answer 414 before validation could name the field. The DTOs bound the length.
+ */
+const MAX_PARAM_LENGTH = 4096;
+
+/** The adapter of main.ts and of the e2e tests: options Fastify only takes at construction. */
+export function createFastifyAdapter(): FastifyAdapter {
+  return new FastifyAdapter({ routerOptions: { maxParamLength: MAX_PARAM_LENGTH } });
+}

@@ -1,0 +1,23 @@
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
+import { LoggerModule } from 'nestjs-pino';
+import { loggerParams } from './logger.params';
+import { MetricsController } from './metrics.controller';
+import { MetricsService } from './metrics.service';
+
+/** Cross-cutting HTTP concerns: JSON logs, rate limiting and the Prometheus registry (see also app.setup.ts). */
+@Module({
+  imports: [
+    LoggerModule.forRootAsync({ inject: [APP_CONFIG], useFactory: loggerParams }),
+    ThrottlerModule.forRootAsync({
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => ({ throttlers: [{ ttl: 60_000, limit: config.RATE_LIMIT_PER_MINUTE }] }),
+    }),
+  ],
+  controllers: [MetricsController],
+  providers: [MetricsService, { provide: APP_GUARD, useClass: ThrottlerGuard }],
+  exports: [MetricsService],
+})
+export class PlatformModule {}

@@ -1,0 +1,71 @@
+import { badRequest, type FieldError } from '@app/common';
+import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { buildMessage, ValidateBy, type ValidationOptions } from 'class-validator';
+
+/** class-validator names only the property in its messages; nested ones get their parent path, as Nest does. */
+function flatten(errors: ValidationError[], parent?: string): FieldError[] {
+  return errors.flatMap((error) => {
+    const field = parent ? `${parent}.${error.property}` : error.property;
+    const own = Object.values(error.constraints ?? {}).map((text) => ({ field, message: parent ? `${parent}.${text}` : text }));
+    return [...own, ...flatten(error.children ?? [], field)];
+  });
+}
+
+/** Validates and transforms every body, query and param DTO; unknown fields are errors, not silently dropped. */
+export function createValidationPipe(): ValidationPipe {
+  return new ValidationPipe({
+    whitelist: true,
+    forbidNonWhitelisted: true,
+    transform: true,
+    exceptionFactory: (errors) => badRequest(flatten(errors)),
+  });
+}
+
+type FlatValue = 'string' | 'number' | 'boolean';
+
+/** A plain object whose values are all of the given primitive types (numbers finite), e.g. request context. */
+export function IsFlatRecord(types: FlatValue[], options?: ValidationOptions): PropertyDecorator {
+  const accepts = (value: unknown) => types.includes(typeof value as FlatValue) && (typeof value !== 'number' || Number.isFinite(value));
+  return ValidateBy(
+    {
+      name: 'isFlatRecord',
+      constraints: [types],
+      validator: {
+        validate: (value: unknown) =>
+          typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every(accepts),
+        defaultMessage: buildMessage((each) => `${each}$property must be an object whose values are ${types.join(' or ')}${types.includes('number') ? ' (finite)' : ''}`, options),
+      },
+    },
+    options,
+  );
+}
+
+/**
+ * An array of distinct strings of minLength–maxLength characters, checked in one pass: the per-element validators
+ * of class-validator (each: true) cost about a millisecond on a 1,000-id list, on the scoring hot path.
+ */
+export function IsUniqueStrings(minLength: number, maxLength: number, options?: ValidationOptions): PropertyDecorator {
+  const firstProblem = (value: unknown): string | undefined => {
+    if (!Array.isArray(value)) return 'must be an array';
+    const seen = new Set<string>();
+    for (let i = 0; i < value.length; i++) {
+      const element: unknown = value[i];
+      if (typeof element !== 'string') return `must contain only strings (element ${i} is not)`;
+      if (element.length < minLength || element.length > maxLength) return `must contain strings of ${minLength}–${maxLength} characters (element ${i} is not)`;
+      if (seen.has(element)) return `must not contain duplicates ("${element.slice(0, 64)}" repeats)`;
+      seen.add(element);
+    }
+    return undefined;
+  };
+  return ValidateBy(
+    {
+      name: 'isUniqueStrings',
+      validator: {
+        validate: (value: unknown) => firstProblem(value) === undefined,
+        defaultMessage: (args) => `${args?.property} ${firstProblem(args?.value)}`,
+      },
+    },
+    options,
+  );
+}
+

@@ -1,0 +1,89 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsOptional, IsString, Length } from 'class-validator';
+import { IsFlatRecord, IsUniqueStrings } from '../../platform/validation';
+
+export const MAX_CANDIDATES = 1000;
+
+export class ScoreRequestDto {
+  @ApiProperty({ example: 'u-42', minLength: 1, maxLength: 256 })
+  @IsString()
+  @Length(1, 256)
+  userId!: string;
+
+  @ApiProperty({ type: [String], example: ['i-1', 'i-2', 'i-3'], minItems: 1, maxItems: MAX_CANDIDATES, uniqueItems: true })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_CANDIDATES)
+  @IsUniqueStrings(1, 256)
+  itemIds!: string[];
+
+  @ApiPropertyOptional({
+    description: 'Request-time features (device, hour …), shared by every candidate; stored user and item features win on a name clash.',
+    type: 'object',
+    additionalProperties: { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] },
+    example: { device: 'mobile', hour: 21 },
+  })
+  @IsOptional()
+  @IsFlatRecord(['string', 'number', 'boolean'])
+  context?: Record<string, string | number | boolean>;
+
+  @ApiPropertyOptional({
+    description:
+      "Blend weight per task name, replacing the serving model's default weights as a whole (a task left out weighs 0). " +
+      'score = Σ weight × task score; regression scores enter in their label units, unscaled.',
+    type: 'object',
+    additionalProperties: { type: 'number' },
+    example: { click: 1, like: 0.5 },
+  })
+  @IsOptional()
+  @IsFlatRecord(['number'])
+  objectiveWeights?: Record<string, number>;
+
+  @ApiPropertyOptional({ description: "Add each task's gate weights over the experts to every item." })
+  @IsOptional()
+  @IsBoolean()
+  explain?: boolean;
+}
+
+export class ScoredItemDto {
+  @ApiProperty({ example: 'i-2' })
+  itemId!: string;
+
+  @ApiProperty({ description: 'The weighted blend of the task scores; items are sorted by it, highest first.', example: 0.41 })
+  score!: number;
+
+  @ApiProperty({
+    description: 'Per task: a probability for binary tasks, a value in label units for regression ones.',
+    type: 'object',
+    additionalProperties: { type: 'number' },
+    example: { click: 0.31, like: 0.2 },
+  })
+  scores!: Record<string, number>;
+
+  @ApiPropertyOptional({ description: 'The item has no stored features: it was scored with defaults.', enum: [true] })
+  unknown?: true;
+
+  @ApiPropertyOptional({
+    description: "With explain: per task, its gate's weights over the experts it mixes (they sum to 1).",
+    type: 'object',
+    additionalProperties: { type: 'array', items: { type: 'number' } },
+  })
+  gates?: Record<string, number[]>;
+}
+
+export class ScoreResponseDto {
+  @ApiProperty({ description: 'The x-request-id of this call (given or generated), also in its logs.' })
+  requestId!: string;
+
+  @ApiProperty({ description: 'Id of the model version that scored this request.', example: 7 })
+  modelVersion!: number;
+
+  @ApiProperty({ enum: ['production', 'canary'] })
+  modelRole!: 'production' | 'canary';
+
+  @ApiProperty({ type: [ScoredItemDto] })
+  items!: ScoredItemDto[];
+
+  @ApiPropertyOptional({ description: 'The user has no stored features: scored with defaults.', enum: [true] })
+  userUnknown?: true;
+}

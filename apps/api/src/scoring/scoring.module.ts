@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { FeaturesModule } from '../features/features.module';
+import { ModelsModule } from '../models/models.module';
+import { PlatformModule } from '../platform/platform.module';
+import { ScoringController } from './scoring.controller';
+import { ScoringMetrics } from './scoring.metrics';
+import { ScoringService } from './scoring.service';
+
+@Module({
+  imports: [FeaturesModule, ModelsModule, PlatformModule],
+  controllers: [ScoringController],
+  providers: [ScoringService, ScoringMetrics],
+})
+export class ScoringModule {}

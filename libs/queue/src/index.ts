@@ -1,0 +1,2 @@
+export * from './training-queue.contract';
+export * from './queue.module';

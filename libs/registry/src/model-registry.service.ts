@@ -1,0 +1,178 @@
+import {
+  ModelVersionRepository,
+  RolloutRepository,
+  type ModelVersionRecord,
+  type RolloutEventRecord,
+  type RolloutPage,
+  type RolloutTransaction,
+  type ServingVersions,
+} from '@app/db';
+import { decodeArtifact, exportOnnx, MultiTaskModel, type ArtifactHeader, type TrainSummary } from '@app/mmoe';
+import { Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { badRequest } from '@app/common';
+import { ModelChangeRepository } from './model-change.repository';
+import { mergeObjectiveWeights, planArchive, planCanary, planPromote, planRollback, specOf, type ObjectiveWeights, type RolloutPlan } from './rollout.rules';
+
+export interface RegisterVersion {
+  /** The artifact written by `cli train` (model.mmoe). */
+  artifact: Buffer;
+  objectiveWeights?: ObjectiveWeights;
+  note?: string;
+  parentVersionId?: number;
+  /** The Bull job that trained it: at most one version per job (a unique index), found again by findByTrainingJob. */
+  trainingJobId?: string;
+  /** Replaces the validation report read from the artifact (a training job stores its held-out evaluation). */
+  metrics?: Record<string, unknown>;
+}
+
+export interface TransitionResult extends ServingVersions {
+  event: RolloutEventRecord;
+}
+
+export interface MetricComparison {
+  metric: string;
+  a: number | null;
+  b: number | null;
+  /** b − a, when both have the metric. */
+  delta: number | null;
+}
+
+export interface VersionComparison {
+  a: ModelVersionRecord;
+  b: ModelVersionRecord;
+  tasks: { task: string; metrics: MetricComparison[] }[];
+}
+
+type TaskMetrics = Record<string, Record<string, unknown>>;
+
+/** The registry's rules: registration and the rollout transitions; each transition is announced after it commits. */
+@Injectable()
+export class ModelRegistryService {
+  private readonly logger = new Logger(ModelRegistryService.name);
+
+  constructor(
+    private readonly versions: ModelVersionRepository,
+    private readonly rollouts: RolloutRepository,
+    private readonly changes: ModelChangeRepository,
+  ) {}
+
+  list(): Promise<ModelVersionRecord[]> {
+    return this.versions.list();
+  }
+
+  async get(id: number): Promise<ModelVersionRecord> {
+    const version = await this.versions.get(id);
+    if (!version) throw new NotFoundException(`version ${id} does not exist`);
+    return version;
+  }
+
+  async compare(a: number, b: number): Promise<VersionComparison> {
+    const [first, second] = await Promise.all([this.get(a), this.get(b)]);
+    // Postgres returns jsonb keys reordered; list the tasks in spec order and each task's metrics by name.
+    const tasks = [...specOf(first).tasks, ...specOf(second).tasks].map((task) => task.name);
+    return { a: first, b: second, tasks: compareTasks(tasks, taskMetricsOf(first), taskMetricsOf(second)) };
+  }
+
+  findByTrainingJob(trainingJobId: string): Promise<ModelVersionRecord | undefined> {
+    return this.versions.findByTrainingJob(trainingJobId);
+  }
+
+  history(limit: number, offset: number): Promise<RolloutPage> {
+    return this.rollouts.list(limit, offset);
+  }
+
+  /** Validates the artifact by loading it, exports its network to ONNX and stores both as a new candidate. */
+  async register(input: RegisterVersion, actor: string): Promise<ModelVersionRecord> {
+    if (input.parentVersionId !== undefined && !(await this.versions.get(input.parentVersionId))) {
+      throw badRequest([{ field: 'parentVersionId', message: `version ${input.parentVersionId} does not exist` }]);
+    }
+    let model: MultiTaskModel;
+    let header: ArtifactHeader;
+    try {
+      header = decodeArtifact(input.artifact).header;
+      model = MultiTaskModel.fromArtifact(input.artifact);
+    } catch (e) {
+      throw badRequest([{ field: 'artifact', message: (e as Error).message }]);
+    }
+    try {
+      const objectiveWeights = mergeObjectiveWeights(model.spec, {}, input.objectiveWeights);
+      const registered = await this.versions.register(
+        {
+          spec: model.spec,
+          preprocessing: { ...model.network.preprocessing },
+          metrics: input.metrics ?? metricsOf(header.metadata),
+          artifact: input.artifact,
+          onnx: Buffer.from(exportOnnx(model.network)),
+          objectiveWeights,
+          parentVersionId: input.parentVersionId ?? null,
+          trainingJobId: input.trainingJobId ?? null,
+          note: input.note ?? null,
+        },
+        actor,
+      );
+      return registered.version;
+    } finally {
+      model.dispose();
+    }
+  }
+
+  setCanary(id: number, percent: number, objectiveWeights: ObjectiveWeights | undefined, actor: string): Promise<TransitionResult> {
+    return this.transition(actor, async (tx) => planCanary(await tx.lock(id), id, percent, objectiveWeights));
+  }
+
+  promote(expectedId: number | undefined, objectiveWeights: ObjectiveWeights | undefined, actor: string): Promise<TransitionResult> {
+    return this.transition(actor, async (tx) => planPromote(await tx.lock(expectedId), new Date(), objectiveWeights, expectedId));
+  }
+
+  rollback(actor: string): Promise<TransitionResult> {
+    return this.transition(actor, async (tx) => {
+      const locked = await tx.lock();
+      const previous = locked.production && (await tx.lockPreviousProduction(locked.production.id));
+      return planRollback(locked, previous, new Date());
+    });
+  }
+
+  archive(id: number, actor: string): Promise<TransitionResult> {
+    return this.transition(actor, async (tx) => planArchive(await tx.lock(id), id));
+  }
+
+  private async transition(actor: string, decide: (tx: RolloutTransaction) => Promise<RolloutPlan>): Promise<TransitionResult> {
+    const event = await this.versions.transition(async (tx) => {
+      const plan = await decide(tx);
+      for (const { id, patch } of plan.updates) await tx.update(id, patch);
+      return tx.record({ ...plan.event, actor });
+    });
+    // The change is committed whatever Redis says; a process that misses the notice catches up at its next poll.
+    await this.changes
+      .publish({ action: event.action, versionId: event.toVersionId ?? event.fromVersionId })
+      .catch((e: Error) => this.logger.warn(`models:changed not published (${e.message}); processes will catch up by polling`));
+    return { event, ...(await this.versions.findServing()) };
+  }
+}
+
+/** `cli train` keeps its validation report under metadata.training; the per-epoch history stays in the artifact only. */
+function metricsOf(metadata: ArtifactHeader['metadata']): Record<string, unknown> {
+  const training = (metadata?.training ?? {}) as Partial<TrainSummary>;
+  if (!training.valid) return {};
+  const { valid, bestEpoch, epochsRun, stoppedEarly } = training;
+  return { tasks: valid.tasks, gates: valid.gates, examples: valid.examples, bestEpoch, epochsRun, stoppedEarly };
+}
+
+function taskMetricsOf(version: ModelVersionRecord): TaskMetrics {
+  const tasks = version.metrics.tasks;
+  return typeof tasks === 'object' && tasks !== null ? (tasks as TaskMetrics) : {};
+}
+
+function compareTasks(tasks: string[], a: TaskMetrics, b: TaskMetrics): VersionComparison['tasks'] {
+  const value = (metrics: Record<string, unknown> | undefined, name: string): number | null => {
+    const v = metrics?.[name];
+    return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  };
+  return [...new Set([...tasks, ...Object.keys(a), ...Object.keys(b)])].map((task) => ({
+    task,
+    metrics: [...new Set([...Object.keys(a[task] ?? {}), ...Object.keys(b[task] ?? {})])].sort().map((metric) => {
+      const [x, y] = [value(a[task], metric), value(b[task], metric)];
+      return { metric, a: x, b: y, delta: x !== null && y !== null ? y - x : null };
+    }),
+  }));
+}

@@ -1,0 +1,152 @@
+import type { LockedVersions, ModelStatus, ModelVersionRecord } from '@app/db';
+import { BadRequestException, ConflictException, NotFoundException } from '@nestjs/common';
+import { mergeObjectiveWeights, planArchive, planCanary, planPromote, planRollback, specOf } from './rollout.rules';
+
+const SPEC = {
+  features: [{ name: 'genre', type: 'categorical' }],
+  tasks: [
+    { name: 'click', label: 'clicked', type: 'binary' },
+    { name: 'like', label: 'liked', type: 'binary', weight: 0.5 },
+  ],
+  model: { expertUnits: [4] },
+};
+
+function version(id: number, status: ModelStatus, extra: Partial<ModelVersionRecord> = {}): ModelVersionRecord {
+  return {
+    id,
+    status,
+    spec: SPEC,
+    metrics: {},
+    artifactSha256: 'x',
+    onnxSha256: null,
+    parentVersionId: null,
+    trainingJobId: null,
+    canaryPercent: status === 'canary' ? 10 : null,
+    objectiveWeights: { click: 1, like: 0.5 },
+    note: null,
+    createdAt: new Date(0),
+    promotedAt: null,
+    ...extra,
+  };
+}
+
+const at = new Date('2025-01-01T00:00:00Z');
+
+function expectError(fn: () => unknown, type: new (...args: never[]) => Error, message: string | RegExp): void {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(type);
+    expect((e as Error).message).toMatch(message);
+    return;
+  }
+  throw new Error('expected an error');
+}
+
+describe('rollout rules', () => {
+  const production = version(1, 'production');
+  const canary = version(2, 'canary');
+  const candidate = version(3, 'candidate');
+
+  describe('canary', () => {
+    it('makes a candidate the canary and sends the current canary back to candidate, in that order', () => {
+      const plan = planCanary({ production, canary, target: candidate }, 3, 25);
+      expect(plan.updates).toEqual([
+        { id: 2, patch: { status: 'candidate', canaryPercent: null } },
+        { id: 3, patch: { status: 'canary', canaryPercent: 25 } },
+      ]);
+      expect(plan.event).toEqual({ action: 'canary', fromVersionId: 2, toVersionId: 3, percent: 25 });
+    });
+
+    it('changes the percent (and weights) of the current canary', () => {
+      const plan = planCanary({ production, canary, target: canary }, 2, 50, { like: 2 });
+      expect(plan.updates).toEqual([{ id: 2, patch: { status: 'canary', canaryPercent: 50, objectiveWeights: { click: 1, like: 2 } } }]);
+    });
+
+    it.each<[ModelStatus, RegExp]>([
+      ['archived', /^version 4 is archived; only a candidate can become the canary$/],
+      ['production', /^version 4 is in production; only a candidate/],
+      ['failed', /^version 4 is a failed version; failed versions can only be archived$/],
+    ])('refuses a version that is %s', (status, message) => {
+      const target = version(4, status);
+      expectError(() => planCanary({ target }, 4, 10), ConflictException, message);
+    });
+
+    it('404s an unknown version', () => {
+      expectError(() => planCanary({ production }, 9, 10), NotFoundException, 'version 9 does not exist');
+    });
+  });
+
+  describe('promote', () => {
+    it('archives production and promotes the canary, in that order', () => {
+      const plan = planPromote({ production, canary }, at);
+      expect(plan.updates).toEqual([
+        { id: 1, patch: { status: 'archived' } },
+        { id: 2, patch: { status: 'production', canaryPercent: null, promotedAt: at } },
+      ]);
+      expect(plan.event).toEqual({ action: 'promote', fromVersionId: 1, toVersionId: 2, percent: null });
+    });
+
+    it('promotes the first production over nothing', () => {
+      expect(planPromote({ canary }, at).event).toMatchObject({ fromVersionId: null, toVersionId: 2 });
+    });
+
+    it('409s without a canary, or when the named version is not the canary', () => {
+      expectError(() => planPromote({ production }, at), ConflictException, /there is no canary to promote/);
+      expectError(() => planPromote({ production, canary, target: candidate }, at, undefined, 3), ConflictException, 'version 3 is a candidate; only the canary can be promoted');
+    });
+  });
+
+  describe('rollback', () => {
+    it('restores the previous production, archives the current one and clears the canary', () => {
+      const previous = version(5, 'archived');
+      const plan = planRollback({ production, canary }, previous, at);
+      expect(plan.updates).toEqual([
+        { id: 2, patch: { status: 'candidate', canaryPercent: null } },
+        { id: 1, patch: { status: 'archived' } },
+        { id: 5, patch: { status: 'production', canaryPercent: null, promotedAt: at } },
+      ]);
+      expect(plan.event).toEqual({ action: 'rollback', fromVersionId: 1, toVersionId: 5, percent: null });
+    });
+
+    it('409s without production or without a previous one', () => {
+      expectError(() => planRollback({}, undefined, at), ConflictException, 'there is no production version to roll back');
+      expectError(() => planRollback({ production }, undefined, at), ConflictException, /version 1 was not promoted over another version/);
+    });
+  });
+
+  describe('archive', () => {
+    it.each<ModelStatus>(['candidate', 'canary', 'failed'])('archives a %s', (status) => {
+      const target = version(6, status);
+      expect(planArchive({ target }, 6)).toEqual({
+        updates: [{ id: 6, patch: { status: 'archived', canaryPercent: null } }],
+        event: { action: 'archive', fromVersionId: 6, toVersionId: null, percent: null },
+      });
+    });
+
+    it('never archives production, nor twice', () => {
+      const locked: LockedVersions = { production, target: production };
+      expectError(() => planArchive(locked, 1), ConflictException, /^version 1 is in production; promote another version or roll back/);
+      expectError(() => planArchive({ target: version(7, 'archived') }, 7), ConflictException, 'version 7 is archived');
+    });
+  });
+
+  describe('objective weights', () => {
+    const spec = specOf({ spec: SPEC });
+
+    it('defaults to the spec weights and overrides task by task', () => {
+      expect(mergeObjectiveWeights(spec, {})).toEqual({ click: 1, like: 0.5 });
+      expect(mergeObjectiveWeights(spec, { click: 2, like: 3 }, { like: 0 })).toEqual({ click: 2, like: 0 });
+    });
+
+    it('400s a name that is not a task, naming the field', () => {
+      try {
+        mergeObjectiveWeights(spec, {}, { share: 1 });
+        throw new Error('expected an error');
+      } catch (e) {
+        expect(e).toBeInstanceOf(BadRequestException);
+        expect((e as BadRequestException).getResponse()).toMatchObject({ errors: [{ field: 'objectiveWeights.share', message: 'is not a task of this model (click, like)' }] });
+      }
+    });
+  });
+});

@@ -1,0 +1,107 @@
+import type { LockedVersions, ModelStatus, ModelVersionPatch, ModelVersionRecord, NewRolloutEvent } from '@app/db';
+import { parseModelSpec, type ModelSpec } from '@app/mmoe';
+import { ConflictException, NotFoundException } from '@nestjs/common';
+import { badRequest } from '@app/common';
+
+/** What one transition changes, decided from the locked rows; nothing here touches the database. */
+export interface RolloutPlan {
+  /** Applied in order: a version leaves its role before another takes it (one production, one canary at a time). */
+  updates: { id: number; patch: ModelVersionPatch }[];
+  event: Omit<NewRolloutEvent, 'actor'>;
+}
+
+export type ObjectiveWeights = Record<string, number>;
+
+const STATUS_PHRASES: Record<ModelStatus, string> = {
+  candidate: 'a candidate',
+  canary: 'the canary',
+  production: 'in production',
+  archived: 'archived',
+  failed: 'a failed version',
+};
+
+export function specOf(version: Pick<ModelVersionRecord, 'spec'>): ModelSpec {
+  return parseModelSpec(version.spec);
+}
+
+/**
+ * `given` overrides `current` task by task, and a task in neither keeps its spec weight (the default blend); a name
+ * that is not one of the spec's tasks is a 400 naming it.
+ */
+export function mergeObjectiveWeights(spec: ModelSpec, current: ObjectiveWeights, given: ObjectiveWeights = {}): ObjectiveWeights {
+  const tasks = spec.tasks.map((task) => task.name);
+  const unknown = Object.keys(given).filter((name) => !tasks.includes(name));
+  if (unknown.length > 0) {
+    throw badRequest(unknown.map((name) => ({ field: `objectiveWeights.${name}`, message: `is not a task of this model (${tasks.join(', ')})` })));
+  }
+  return Object.fromEntries(spec.tasks.map((task) => [task.name, given[task.name] ?? current[task.name] ?? task.weight]));
+}
+
+function required(version: ModelVersionRecord | undefined, id: number): ModelVersionRecord {
+  if (!version) throw new NotFoundException(`version ${id} does not exist`);
+  return version;
+}
+
+function conflict(version: ModelVersionRecord, why: string): ConflictException {
+  return new ConflictException(`version ${version.id} is ${STATUS_PHRASES[version.status]}; ${why}`);
+}
+
+/** A candidate becomes the canary (replacing the current one, which goes back to candidate), or the canary changes its percent. */
+export function planCanary(locked: LockedVersions, id: number, percent: number, weights?: ObjectiveWeights): RolloutPlan {
+  const target = required(locked.target, id);
+  if (target.status !== 'candidate' && target.status !== 'canary') {
+    throw conflict(target, target.status === 'failed' ? 'failed versions can only be archived' : 'only a candidate can become the canary');
+  }
+  const patch: ModelVersionPatch = { status: 'canary', canaryPercent: percent };
+  if (weights) patch.objectiveWeights = mergeObjectiveWeights(specOf(target), target.objectiveWeights, weights);
+  const replaced = locked.canary && locked.canary.id !== id ? locked.canary : undefined;
+  return {
+    updates: [...(replaced ? [{ id: replaced.id, patch: { status: 'candidate' as const, canaryPercent: null } }] : []), { id, patch }],
+    event: { action: 'canary', fromVersionId: locked.canary?.id ?? null, toVersionId: id, percent },
+  };
+}
+
+/**
+ * The canary becomes production; the production it replaces is archived and stays the rollback target (the promote
+ * event remembers it). `expectedId`, when given, must be the canary: the operator says what they believe they promote.
+ */
+export function planPromote(locked: LockedVersions, at: Date, weights?: ObjectiveWeights, expectedId?: number): RolloutPlan {
+  if (expectedId !== undefined) {
+    const target = required(locked.target, expectedId);
+    if (target.status !== 'canary') throw conflict(target, 'only the canary can be promoted');
+  }
+  const { canary, production } = locked;
+  if (!canary) throw new ConflictException('there is no canary to promote; make a candidate the canary first');
+  const patch: ModelVersionPatch = { status: 'production', canaryPercent: null, promotedAt: at };
+  if (weights) patch.objectiveWeights = mergeObjectiveWeights(specOf(canary), canary.objectiveWeights, weights);
+  return {
+    updates: [...(production ? [{ id: production.id, patch: { status: 'archived' as const } }] : []), { id: canary.id, patch }],
+    event: { action: 'promote', fromVersionId: production?.id ?? null, toVersionId: canary.id, percent: null },
+  };
+}
+
+/** Production is archived and the version it was promoted over serves again; any canary goes back to candidate. */
+export function planRollback(locked: LockedVersions, previous: ModelVersionRecord | undefined, at: Date): RolloutPlan {
+  const { production, canary } = locked;
+  if (!production) throw new ConflictException('there is no production version to roll back');
+  if (!previous) throw new ConflictException(`version ${production.id} was not promoted over another version; there is nothing to roll back to`);
+  return {
+    updates: [
+      ...(canary ? [{ id: canary.id, patch: { status: 'candidate' as const, canaryPercent: null } }] : []),
+      { id: production.id, patch: { status: 'archived' } },
+      { id: previous.id, patch: { status: 'production', canaryPercent: null, promotedAt: at } },
+    ],
+    event: { action: 'rollback', fromVersionId: production.id, toVersionId: previous.id, percent: null },
+  };
+}
+
+/** Candidates, the canary and failed versions can be archived; production only leaves by promote or rollback. */
+export function planArchive(locked: LockedVersions, id: number): RolloutPlan {
+  const target = required(locked.target, id);
+  if (target.status === 'production') throw conflict(target, 'promote another version or roll back before archiving it');
+  if (target.status === 'archived') throw conflict(target, 'there is nothing to do');
+  return {
+    updates: [{ id, patch: { status: 'archived', canaryPercent: null } }],
+    event: { action: 'archive', fromVersionId: id, toVersionId: null, percent: null },
+  };
+}

@@ -1,0 +1,131 @@
+import { REDIS } from '@app/redis';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type Redis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
+import { createApiApp } from './api-app.factory';
+import { seedModelVersion, tinyItem, tinyUser } from './fixtures/model.fixture';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+describe('platform (e2e)', () => {
+  let app: NestFastifyApplication;
+  let dataSource: DataSource;
+
+  const truncate = () => dataSource.query('TRUNCATE model_versions, rollout_events, user_features, item_features CASCADE');
+  const score = (target: NestFastifyApplication, payload: object) => target.inject({ method: 'POST', url: '/v1/score', payload });
+
+  beforeAll(async () => {
+    app = await createApiApp();
+    dataSource = app.get(DataSource);
+    await truncate();
+    await app.get<Redis>(REDIS).flushdb();
+  });
+
+  afterAll(async () => {
+    await truncate();
+    await app.close();
+  });
+
+  describe('limits', () => {
+    let limited: NestFastifyApplication;
+
+    beforeAll(async () => {
+      limited = await createApiApp({ BODY_LIMIT_BYTES: '4096', ADMIN_BODY_LIMIT_BYTES: '65536' });
+    });
+
+    afterAll(() => limited.close());
+
+    it('answers 413 to a body over BODY_LIMIT_BYTES, and lets @LargeBody routes take up to ADMIN_BODY_LIMIT_BYTES', async () => {
+      const itemIds = Array.from({ length: 600 }, (_, i) => `item-${i}`);
+      expect((await score(limited, { userId: 'u', itemIds })).statusCode).toBe(413);
+      const entities = Array.from({ length: 300 }, (_, i) => ({ id: `item-${i}`, features: { item_price: i } }));
+      const bulk = await limited.inject({ method: 'PUT', url: '/v1/items/features', payload: { entities } });
+      expect(JSON.stringify({ entities }).length).toBeGreaterThan(4096);
+      expect(bulk.statusCode).toBe(200);
+      const huge = Array.from({ length: 3000 }, (_, i) => ({ id: `item-${i}`, features: { item_price: i } }));
+      expect((await limited.inject({ method: 'PUT', url: '/v1/items/features', payload: { entities: huge } })).statusCode).toBe(413);
+    });
+
+    it('answers 413 to a body over the default 1 MiB', async () => {
+      expect((await score(app, { userId: 'u', itemIds: ['x'.repeat(1_100_000)] })).statusCode).toBe(413);
+    });
+
+    it('answers 429 past RATE_LIMIT_PER_MINUTE, but never throttles the probes', async () => {
+      const throttled = await createApiApp({ RATE_LIMIT_PER_MINUTE: '2' });
+      try {
+        const statuses = [];
+        for (let i = 0; i < 4; i++) statuses.push((await score(throttled, { userId: 'u', itemIds: ['i'] })).statusCode);
+        expect(statuses.map((s) => s === 429)).toEqual([false, false, true, true]);
+        for (let i = 0; i < 3; i++) expect((await throttled.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+      } finally {
+        await throttled.close();
+      }
+    });
+  });
+
+  it('lists every failing field path with its message in a 400', async () => {
+    const response = await score(app, { userId: 7, itemIds: 'i-1', extra: true });
+    expect(response.statusCode).toBe(400);
+    const body = response.json<{ message: string[]; errors: { field: string; message: string }[] }>();
+    expect(new Set(body.errors.map((e) => e.field))).toEqual(new Set(['userId', 'itemIds', 'extra']));
+    for (const error of body.errors) expect(error.message).toContain(error.field);
+    expect(body.message).toEqual(body.errors.map((e) => e.message));
+
+    const nested = await app.inject({ method: 'PUT', url: '/v1/items/features', payload: { entities: [{ id: 'ok', features: {} }, { features: {} }] } });
+    expect(nested.statusCode).toBe(400);
+    expect(nested.json<{ errors: { field: string }[] }>().errors.map((e) => e.field)).toContain('entities.1.id');
+  });
+
+  it('echoes a given x-request-id and generates one otherwise', async () => {
+    const given = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'req-42' } });
+    expect(given.headers['x-request-id']).toBe('req-42');
+    const generated = await app.inject({ method: 'GET', url: '/health/live' });
+    expect(generated.headers['x-request-id']).toMatch(UUID);
+    const unusable = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': 'a b\u00e9' } });
+    expect(unusable.headers['x-request-id']).toMatch(UUID);
+  });
+
+  it('serves the OpenAPI UI at /docs and its document at /docs-json', async () => {
+    const ui = await app.inject({ method: 'GET', url: '/docs' });
+    expect(ui.statusCode).toBe(200);
+    expect(ui.headers['content-type']).toMatch(/text\/html/);
+    const document = (await app.inject({ method: 'GET', url: '/docs-json' })).json<{ paths: Record<string, unknown> }>();
+    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/v1/score', '/health/ready', '/health/live']));
+  });
+
+  describe('readiness and metrics', () => {
+    it('is not ready without a production model', async () => {
+      const response = await app.inject({ method: 'GET', url: '/health/ready' });
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toEqual({ status: 'unavailable', checks: { postgres: 'up', redis: 'up', model: 'down' } });
+    });
+
+    it('is ready with one, and exposes the scoring histograms and the served version after a score', async () => {
+      const versionId = await seedModelVersion(dataSource, 'production');
+      await app.get(ModelLifecycleService).refresh();
+      const ready = await app.inject({ method: 'GET', url: '/health/ready' });
+      expect(ready.statusCode).toBe(200);
+      expect(ready.json()).toEqual({ status: 'ok', checks: { postgres: 'up', redis: 'up', model: 'up' } });
+
+      await app.inject({ method: 'PUT', url: '/v1/users/u1/features', payload: { features: tinyUser(1) } });
+      await app.inject({ method: 'PUT', url: '/v1/items/features', payload: { entities: [0, 1, 2].map((i) => ({ id: `i${i}`, features: tinyItem(i) })) } });
+      for (let i = 0; i < 2; i++) expect((await score(app, { userId: 'u1', itemIds: ['i0', 'i1', 'i2'] })).statusCode).toBe(200);
+
+      const metrics = await app.inject({ method: 'GET', url: '/metrics' });
+      expect(metrics.statusCode).toBe(200);
+      expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+      const sample = (series: string) => Number(new RegExp(`^${escape(series)} (\\S+)$`, 'm').exec(metrics.body)?.[1]);
+      for (const stage of ['features', 'model', 'total']) expect(sample(`scoring_${stage}_duration_seconds_count`)).toBe(2);
+      expect(sample('scored_candidates_total{role="production"}')).toBe(6);
+      expect(sample('feature_cache_hits_total') + sample('feature_cache_misses_total')).toBe(8);
+      expect(sample('feature_cache_hits_total')).toBeGreaterThanOrEqual(4);
+      expect(sample(`served_model_version{role="production",version="${versionId}"}`)).toBe(1);
+      expect(sample('http_request_duration_seconds_count{method="POST",route="/v1/score",status_code="200"}')).toBe(2);
+    });
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

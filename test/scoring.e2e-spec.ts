@@ -1,0 +1,141 @@
+import { REDIS } from '@app/redis';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type Redis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
+import type { ScoredItemDto, ScoreResponseDto } from '../apps/api/src/scoring/dto/score.dto';
+import { createApiApp } from './api-app.factory';
+import { seedModelVersion, TINY_SPEC, tinyItem, tinyUser } from './fixtures/model.fixture';
+
+const TASKS = TINY_SPEC.tasks.map((t) => t.name);
+const DEFAULT_WEIGHTS = Object.fromEntries(TINY_SPEC.tasks.map((t) => [t.name, t.weight]));
+const ITEMS = Array.from({ length: 20 }, (_, i) => `item-${i}`);
+
+describe('POST /v1/score (e2e)', () => {
+  let app: NestFastifyApplication;
+  let dataSource: DataSource;
+  let versionId: number;
+
+  const score = (payload: object, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url: '/v1/score', payload, headers });
+  const scored = async (payload: object): Promise<ScoreResponseDto> => {
+    const response = await score(payload);
+    expect(response.statusCode).toBe(200);
+    return response.json<ScoreResponseDto>();
+  };
+  const byId = (items: ScoredItemDto[]) => new Map(items.map((item) => [item.itemId, item]));
+  /** The fields a 400 names. */
+  const rejectedFields = async (payload: object): Promise<string[]> => {
+    const response = await score(payload);
+    expect(response.statusCode).toBe(400);
+    return response.json<{ errors: { field: string }[] }>().errors.map((e) => e.field);
+  };
+
+  beforeAll(async () => {
+    app = await createApiApp();
+    dataSource = app.get(DataSource);
+    await dataSource.query('TRUNCATE model_versions, rollout_events, user_features, item_features CASCADE');
+    await app.get<Redis>(REDIS).flushdb();
+  });
+
+  afterAll(async () => {
+    await dataSource.query('TRUNCATE model_versions, rollout_events, user_features, item_features CASCADE');
+    await app.close();
+  });
+
+  it('answers 503 while no production model is loaded', async () => {
+    const response = await score({ userId: 'user-1', itemIds: ['item-1'] });
+    expect(response.statusCode).toBe(503);
+    expect(response.json().message).toMatch(/no production model/);
+  });
+
+  describe('with a production model', () => {
+    beforeAll(async () => {
+      versionId = await seedModelVersion(dataSource, 'production');
+      await app.get(ModelLifecycleService).refresh();
+      await app.inject({ method: 'PUT', url: '/v1/users/user-1/features', payload: { features: tinyUser(1) } });
+      const entities = ITEMS.map((id, i) => ({ id, features: tinyItem(i) }));
+      expect((await app.inject({ method: 'PUT', url: '/v1/items/features', payload: { entities } })).statusCode).toBe(200);
+    });
+
+    it('scores every candidate on every task, ranked by the default blend', async () => {
+      const response = await score({ userId: 'user-1', itemIds: ITEMS }, { 'x-request-id': 'rank-1' });
+      expect(response.statusCode).toBe(200);
+      const body = response.json<ScoreResponseDto>();
+      expect(body).toMatchObject({ requestId: 'rank-1', modelVersion: versionId, modelRole: 'production' });
+      expect(body.userUnknown).toBeUndefined();
+      expect(body.items.map((i) => i.itemId).sort()).toEqual([...ITEMS].sort());
+      for (const item of body.items) {
+        expect(Object.keys(item.scores)).toEqual(TASKS);
+        expect(item.unknown).toBeUndefined();
+        expect(item.gates).toBeUndefined();
+        const blend = TASKS.reduce((sum, task) => sum + DEFAULT_WEIGHTS[task] * item.scores[task], 0);
+        expect(item.score).toBeCloseTo(blend, 5);
+      }
+      const scores = body.items.map((i) => i.score);
+      expect(scores).toEqual([...scores].sort((a, b) => b - a));
+      expect(new Set(scores).size).toBeGreaterThan(1);
+    });
+
+    it('blends with the objectiveWeights of the request, a task left out weighing 0', async () => {
+      const body = await scored({ userId: 'user-1', itemIds: ITEMS, objectiveWeights: { like: 2 } });
+      for (const item of body.items) expect(item.score).toBeCloseTo(2 * item.scores.like, 5);
+      const likes = body.items.map((i) => i.scores.like);
+      expect(likes).toEqual([...likes].sort((a, b) => b - a));
+    });
+
+    it('explains each task with its gate weights over the experts, summing to 1', async () => {
+      const body = await scored({ userId: 'user-1', itemIds: ITEMS.slice(0, 5), explain: true });
+      for (const item of body.items) {
+        expect(Object.keys(item.gates!)).toEqual(TASKS);
+        for (const weights of Object.values(item.gates!)) {
+          expect(weights).toHaveLength(TINY_SPEC.model.experts);
+          expect(weights.reduce((s, w) => s + w, 0)).toBeCloseTo(1, 5);
+        }
+      }
+    });
+
+    it('flags an unknown user and unknown items and still scores them', async () => {
+      const body = await scored({ userId: 'nobody', itemIds: ['item-1', 'ghost'] });
+      expect(body.userUnknown).toBe(true);
+      const items = byId(body.items);
+      expect(items.get('ghost')).toMatchObject({ unknown: true, scores: expect.any(Object) });
+      expect(items.get('item-1')!.unknown).toBeUndefined();
+      for (const item of body.items) for (const task of TASKS) expect(Number.isFinite(item.scores[task])).toBe(true);
+    });
+
+    it('sees a feature update on the next score', async () => {
+      const before = byId((await scored({ userId: 'user-1', itemIds: ITEMS })).items).get('item-3')!;
+      const update = await app.inject({ method: 'PUT', url: '/v1/items/item-3/features', payload: { features: { item_genre: 'g5', item_price: 90 } } });
+      expect(update.statusCode).toBe(200);
+      const after = byId((await scored({ userId: 'user-1', itemIds: ITEMS })).items).get('item-3')!;
+      expect(after.scores).not.toEqual(before.scores);
+    });
+
+    it('scores a stored value of the wrong type as missing instead of failing', async () => {
+      await app.inject({ method: 'PUT', url: '/v1/items/odd/features', payload: { features: { item_genre: 'g1', item_price: 'cheap' } } });
+      await app.inject({ method: 'PUT', url: '/v1/items/plain/features', payload: { features: { item_genre: 'g1' } } });
+      const items = byId((await scored({ userId: 'user-1', itemIds: ['odd', 'plain'] })).items);
+      expect(items.get('odd')!.scores).toEqual(items.get('plain')!.scores);
+    });
+
+    it('lets request context fill features the stored ones lack, and stored ones win on a clash', async () => {
+      const stored = byId((await scored({ userId: 'user-1', itemIds: ['item-2', 'ghost'] })).items);
+      const withContext = byId((await scored({ userId: 'user-1', itemIds: ['item-2', 'ghost'], context: { item_price: 50, user_age: 99 } })).items);
+      expect(withContext.get('item-2')!.scores).toEqual(stored.get('item-2')!.scores);
+      expect(withContext.get('ghost')!.scores).not.toEqual(stored.get('ghost')!.scores);
+    });
+
+    it('rejects duplicate, too many or no itemIds with a 400 naming itemIds', async () => {
+      expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1', 'item-1'] })).toContain('itemIds');
+      expect(await rejectedFields({ userId: 'user-1', itemIds: Array.from({ length: 1001 }, (_, i) => `i${i}`) })).toContain('itemIds');
+      expect(await rejectedFields({ userId: 'user-1', itemIds: [] })).toContain('itemIds');
+    });
+
+    it('rejects an objective the model does not have, a bad context and unknown fields', async () => {
+      expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], objectiveWeights: { click: 1, revenue: 1 } })).toEqual(['objectiveWeights.revenue']);
+      expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], objectiveWeights: { click: 'high' } })).toEqual(['objectiveWeights']);
+      expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], context: { device: { os: 'ios' } } })).toEqual(['context']);
+      expect(await rejectedFields({ userId: '', itemIds: ['item-1'], limit: 3 })).toEqual(expect.arrayContaining(['userId', 'limit']));
+    });
+  });
+});
