@@ -1,12 +1,4 @@
-/** Progress within an epoch; `epoch` is 1-based and `step` counts the steps done in it (1 … steps). */
-export interface TrainingProgress {
-  epoch: number;
-  epochs: number;
-  step: number;
-  steps: number;
-  loss: number;
-  examplesPerSec: number;
-}
+import type { TrainProgress as TrainingProgress } from '@app/mmoe';
 
 export interface EpochResult {
   epoch: number;

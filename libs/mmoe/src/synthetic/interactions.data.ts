@@ -1,4 +1,5 @@
 import { Rng } from '../util/random';
+import { dot, gaussianVector } from '../util/vector';
 
 /**
  * A synthetic recommendation log (users, items, impressions with click / like / watch_time) for demos, tests and
@@ -330,18 +331,6 @@ function pick(cum: Float64Array, r: number): number {
     else lo = mid + 1;
   }
   return lo;
-}
-
-function gaussianVector(rng: Rng, n: number): Float64Array {
-  const v = new Float64Array(n);
-  for (let i = 0; i < n; i++) v[i] = rng.gaussian();
-  return v;
-}
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
 }
 
 function sigmoid(x: number): number {

@@ -1,4 +1,5 @@
 import { Rng } from '../util/random';
+import { dot, gaussianVector } from '../util/vector';
 
 /**
  * The synthetic regression data of the MMoE paper (Ma et al., KDD 2018, §4.1), where the correlation of two tasks is
@@ -145,18 +146,6 @@ function response(pair: TaskPair, s: number): number {
   let y = s;
   for (let i = 0; i < pair.alpha.length; i++) y += Math.sin(pair.alpha[i] * s + pair.beta[i]);
   return y;
-}
-
-function gaussianVector(rng: Rng, n: number): Float64Array {
-  const v = new Float64Array(n);
-  for (let i = 0; i < n; i++) v[i] = rng.gaussian();
-  return v;
-}
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
 }
 
 function normalize(v: Float64Array): Float64Array {
