@@ -48,7 +48,7 @@ async function tryBackend(name: BackendName): Promise<{ ok: boolean; detail: str
   }
   if (!(await tf.setBackend(name))) return { ok: false, detail: 'setBackend refused' };
   await tf.ready();
-  if (name === 'wasm') registerScatterAddKernel('wasm');
+  registerScatterAddKernel(name);
   return { ok: true, detail: name === 'wasm' ? '@tensorflow/tfjs-backend-wasm (XNNPACK, SIMD)' : 'pure JavaScript' };
 }
 

@@ -1,9 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from './backend';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerScatterAddKernel } from './scatter-add.kernel';
 
-beforeAll(() => initBackend('wasm'));
+describe.each(['wasm', 'cpu'] as const)('scatter-add kernel (UnsortedSegmentSum on %s)', (backend) => {
+  beforeAll(async () => {
+    await tf.setBackend(backend);
+    registerScatterAddKernel(backend);
+  });
 
-describe('scatter-add kernel (UnsortedSegmentSum on wasm)', () => {
   it('sums rows into their segments, repeated ids included, and drops out-of-range ids', () => {
     const out = tf.tidy(() =>
       tf.unsortedSegmentSum(tf.tensor2d([[1, 2], [3, 4], [5, 6], [7, 8]]), tf.tensor1d([2, 0, 2, 9], 'int32'), 3).arraySync(),

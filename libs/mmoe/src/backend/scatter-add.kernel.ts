@@ -1,23 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
 
 /**
- * wasm has no UnsortedSegmentSum kernel, and that op is the gradient of `gather`, i.e. of every embedding lookup.
- * This is a plain scatter-add over the wasm heap: out[ids[i]] += x[i] for each row i.
+ * A plain scatter-add for UnsortedSegmentSum, the gradient of `gather`, i.e. of every embedding lookup: wasm has no
+ * kernel for it, and the cpu backend's loops over every segment for every row (a 1,000-row table takes seconds).
+ * out[ids[i]] += x[i] for each row i.
  */
-export function registerScatterAddKernel(backendName: string): void {
-  if (tf.getKernel('UnsortedSegmentSum', backendName)) return;
+export function registerScatterAddKernel(backendName: 'wasm' | 'cpu'): void {
+  if (tf.getKernel('UnsortedSegmentSum', backendName)) tf.unregisterKernel('UnsortedSegmentSum', backendName);
   tf.registerKernel({
     kernelName: 'UnsortedSegmentSum',
     backendName,
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
       const numSegments = (attrs as unknown as { numSegments: number }).numSegments;
-      const wasm = backend as unknown as WasmHeapBackend;
+      const engine = backend as unknown as OutputBackend;
       const rows = segmentIds.shape.reduce((a, b) => a * b, 1);
       const rowShape = x.shape.slice(segmentIds.shape.length);
       const width = rowShape.reduce((a, b) => a * b, 1);
-      const values = wasm.typedArrayFromHeap(x) as Float32Array;
-      const ids = wasm.typedArrayFromHeap(segmentIds) as Int32Array;
+      const values = engine.readSync(x.dataId) as Float32Array;
+      const ids = engine.readSync(segmentIds.dataId) as Int32Array;
       const out = new Float32Array(numSegments * width);
       for (let i = 0; i < rows; i++) {
         const id = ids[i];
@@ -26,12 +27,15 @@ export function registerScatterAddKernel(backendName: string): void {
         const dst = id * width;
         for (let j = 0; j < width; j++) out[dst + j] += values[src + j];
       }
-      return wasm.makeOutput([numSegments, ...rowShape], x.dtype, undefined, out);
+      const shape = [numSegments, ...rowShape];
+      // The two backends name "a new tensor holding these values" differently (cpu's makeOutput takes other arguments).
+      return engine.makeTensorInfo ? engine.makeTensorInfo(shape, x.dtype, out) : engine.makeOutput!(shape, x.dtype, undefined, out);
     },
   });
 }
 
-interface WasmHeapBackend {
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array;
-  makeOutput(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: Float32Array): tf.TensorInfo;
+interface OutputBackend {
+  readSync(dataId: tf.DataId): Float32Array | Int32Array;
+  makeOutput?(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: Float32Array): tf.TensorInfo;
+  makeTensorInfo?(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
 }

@@ -1,0 +1,88 @@
+/** Helpers shared by the benchmarks: flags, timing, statistics and markdown output. */
+
+/** Whether a bare flag such as `--quick` was given. */
+export function hasFlag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}
+
+/** The value after `--name`, if given. */
+export function flagValue(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** Progress goes to stderr, so that stdout carries only the result (a JSON line for child processes). */
+export function log(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+/** Seconds since the call, each time the returned function is called. */
+export function stopwatch(): () => number {
+  const start = performance.now();
+  return () => (performance.now() - start) / 1000;
+}
+
+/** Linear interpolation between closest ranks (numpy's default), so medians and p90s compare with the PyTorch script's. */
+export function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** Mean and sample standard deviation (n − 1; 0 for a single value). */
+export function meanStd(values: number[]): { mean: number; std: number } {
+  const mean = values.reduce((s, v) => s + v, 0) / values.length;
+  const ss = values.reduce((s, v) => s + (v - mean) ** 2, 0);
+  return { mean, std: values.length > 1 ? Math.sqrt(ss / (values.length - 1)) : 0 };
+}
+
+export interface Timing {
+  medianMs: number;
+  p90Ms: number;
+  runs: number;
+}
+
+export interface TimingPlan {
+  warmup: number;
+  runs: number;
+  /** Stop early once this much time has been spent (but never before `minRuns`), so a slow engine stays bounded. */
+  budgetMs?: number;
+  minRuns?: number;
+}
+
+/** Wall time of `fn` over repeated runs after warm-up runs (first calls compile kernels and allocate buffers). */
+export function timeRuns(fn: () => void, plan: TimingPlan): Timing {
+  for (let i = 0; i < plan.warmup; i++) fn();
+  const times: number[] = [];
+  const started = performance.now();
+  const minRuns = plan.minRuns ?? plan.runs;
+  while (times.length < plan.runs) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+    if (plan.budgetMs !== undefined && times.length >= minRuns && performance.now() - started > plan.budgetMs) break;
+  }
+  return { medianMs: quantile(times, 0.5), p90Ms: quantile(times, 0.9), runs: times.length };
+}
+
+export function markdownTable(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** Whole numbers with thousands separators (e.g. 21,800). */
+export function formatCount(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** Two significant figures below 100 (0.29, 6.8, 61), whole numbers above (2,423), as in the reference tables. */
+export function formatMs(ms: number): string {
+  return ms >= 100 ? formatCount(ms) : formatRatio(ms);
+}
+
+/** A ratio such as 0.18 or 5.6. */
+export function formatRatio(r: number): string {
+  return Number(r.toPrecision(2)).toString();
+}
