@@ -18,17 +18,14 @@ import {
   initBackend,
   ModelSpec,
   MultiTaskNetwork,
-  parseModelSpec,
   predict,
   RawTable,
   Rng,
   trainNetwork,
 } from '@app/mmoe';
 import { flagValue, formatCount, formatMs, formatRatio, hasFlag, log, markdownTable, stopwatch, Timing, TimingPlan, timeRuns } from './bench.util';
+import { CATEGORICAL, NUMERIC, referenceSpec, VOCAB } from './reference-model';
 
-const CATEGORICAL = 8;
-const VOCAB = 1000;
-const NUMERIC = 16;
 const INFER_SIZES = [1, 100, 1000] as const;
 type InferSize = (typeof INFER_SIZES)[number];
 /** Parameter count of the PyTorch reference (README), used when the script cannot be run. */
@@ -81,20 +78,6 @@ interface TorchResult {
   infer: Record<InferSize, { medianMs: number; p90Ms: number }>;
 }
 
-function referenceSpec(): ModelSpec {
-  return parseModelSpec({
-    features: [
-      ...Array.from({ length: CATEGORICAL }, (_, j) => ({ name: `c${j}`, type: 'categorical', embeddingDim: 16 })),
-      ...Array.from({ length: NUMERIC }, (_, j) => ({ name: `n${j}`, type: 'numeric' })),
-    ],
-    tasks: [
-      { name: 'click', label: 'click', type: 'binary' },
-      { name: 'like', label: 'like', type: 'binary' },
-    ],
-    model: { architecture: 'mmoe', experts: 8, expertUnits: [256, 128], towerUnits: [64] },
-    training: { epochs: 1, batchSize: 512, learningRate: 0.001, seed: 1 },
-  });
-}
 
 /**
  * Rows whose labels depend on per-value effects and numerics, so training does real work (and the AUC shows it);

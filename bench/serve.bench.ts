@@ -13,17 +13,15 @@ import { cpus } from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '@app/config';
 import { dataSourceOptions } from '@app/db';
-import { createScorer, initBackend, MultiTaskModel, parseModelSpec, RawTable, Rng, type ModelSpec } from '@app/mmoe';
+import { createScorer, initBackend, MultiTaskModel, RawTable, Rng } from '@app/mmoe';
 import autocannon from 'autocannon';
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 import { formatCount, formatMs, formatRatio, hasFlag, log, markdownTable, stopwatch } from './bench.util';
+import { CATEGORICAL, NUMERIC, referenceSpec, VOCAB } from './reference-model';
 
 const REPO = path.resolve(__dirname, '..');
 const MAIN = path.join(REPO, 'dist/apps/api/apps/api/src/main.js');
-const CATEGORICAL = 8;
-const NUMERIC = 16;
-const VOCAB = 1000;
 const ITEMS = 1000;
 const USER_ID = 'bench-user';
 const CANDIDATES = [10, 100, 500] as const;
@@ -48,21 +46,6 @@ interface Load {
   failed: number;
 }
 
-/** The reference architecture of bench/model.bench.ts: 8 categorical + 16 numeric features, 8 experts [256, 128], towers [64]. */
-function referenceSpec(): ModelSpec {
-  return parseModelSpec({
-    features: [
-      ...Array.from({ length: CATEGORICAL }, (_, j) => ({ name: `c${j}`, type: 'categorical', embeddingDim: 16 })),
-      ...Array.from({ length: NUMERIC }, (_, j) => ({ name: `n${j}`, type: 'numeric' })),
-    ],
-    tasks: [
-      { name: 'click', label: 'click', type: 'binary' },
-      { name: 'like', label: 'like', type: 'binary' },
-    ],
-    model: { architecture: 'mmoe', experts: 8, expertUnits: [256, 128], towerUnits: [64] },
-    training: { epochs: 1, batchSize: 512, learningRate: 0.001, seed: 1, earlyStoppingPatience: 0 },
-  });
-}
 
 /** The user holds the first half of each kind of feature, items the second half, so a candidate row has all 24. */
 function userFeatures(rng: Rng): Record<string, string | number> {
