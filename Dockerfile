@@ -2,7 +2,7 @@
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
-# No model in this service runs on ONNX Runtime; skip the native binary download a transitive install may attempt.
+# onnxruntime-node bundles its CPU binaries; skip its install script, which would download GPU extras we do not use.
 ENV ONNXRUNTIME_NODE_INSTALL=skip
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -23,7 +23,7 @@ FROM runtime AS worker
 # on the CPU; for the GPU, build from an nvidia/cuda cudnn8 runtime base with Node 20 added.
 ARG TFJS_NODE_GPU=0
 RUN if [ "$TFJS_NODE_GPU" = "1" ]; then \
-      npm install --no-save --omit=dev @tensorflow/tfjs-node-gpu@4.22.0 && npm cache clean --force; \
+      ONNXRUNTIME_NODE_INSTALL=skip npm install --no-save --omit=dev @tensorflow/tfjs-node-gpu@4.22.0 && npm cache clean --force; \
     fi
 USER node
 CMD ["node", "dist/apps/worker/apps/worker/src/main"]

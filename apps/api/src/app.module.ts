@@ -6,8 +6,9 @@ import { FeaturesModule } from './features/features.module';
 import { HealthModule } from './health/health.module';
 import { PlatformModule } from './platform/platform.module';
 import { ScoringModule } from './scoring/scoring.module';
+import { TrainingModule } from './training/training.module';
 
 @Module({
-  imports: [ConfigModule, AdminModule, PlatformModule, HealthModule, FeaturesModule, EventsModule, ScoringModule],
+  imports: [ConfigModule, AdminModule, PlatformModule, HealthModule, FeaturesModule, EventsModule, ScoringModule, TrainingModule],
 })
 export class AppModule {}

@@ -24,7 +24,17 @@ describe('loadConfig', () => {
       CANARY_PERCENT: 10,
       TRAINING_AUC_TOLERANCE: 0.005,
       TRAINING_RMSE_TOLERANCE: 0.01,
+      RETRAIN_CRON: '0 3 * * *',
+      RETRAIN_WINDOW_DAYS: 7,
+      RETRAIN_ENABLED: true,
     });
+  });
+
+  it('takes a 5- or 6-field RETRAIN_CRON, names a bad one, and reads RETRAIN_ENABLED as a boolean', () => {
+    expect(loadConfig({ RETRAIN_CRON: '*/10 * * * * *' }).RETRAIN_CRON).toBe('*/10 * * * * *');
+    expect(() => loadConfig({ RETRAIN_CRON: '61 * * * *' })).toThrow(/RETRAIN_CRON: must be a cron expression/);
+    expect(loadConfig({ RETRAIN_ENABLED: 'false' }).RETRAIN_ENABLED).toBe(false);
+    expect(() => loadConfig({ RETRAIN_ENABLED: 'maybe' })).toThrow(/RETRAIN_ENABLED/);
   });
 
   it('returns a frozen object with typed values', () => {

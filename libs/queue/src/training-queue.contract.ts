@@ -12,6 +12,10 @@ export const QUEUE_PREFIX = 'mmoe';
  * retried twice, 15 s then 30 s later, which rides out a restarting Postgres or Redis; the worker discards a job that
  * cannot succeed however often it runs (too little data, a bad spec), so that one fails at once. Finished jobs are
  * kept (the last 500 of each) for the admin API to report on.
+ *
+ * The worker records the job id on the version it registers (model_versions.training_job_id, unique) and on a retry
+ * finishes with that version instead of training again. Bull's own ids are a counter that restarts if Redis loses its
+ * data, so producers should give each job a unique `jobId` (randomUUID()).
  */
 export const TRAINING_JOB_OPTIONS: JobOptions = {
   attempts: 3,

@@ -1,0 +1,122 @@
+import type { ModelSpecInput } from '@app/mmoe';
+import type { TrainingDataSource, TrainingOverrides } from '@app/queue';
+import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import type { NewTrainingJob } from '../training-jobs.service';
+import { IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+
+const SOURCE_KINDS = ['events', 'csv'] as const;
+
+/** What `source.kind` selects; a kind that is neither lands here and fails on `kind`. */
+class TrainingSourceDto {
+  @ApiProperty({ enum: SOURCE_KINDS })
+  @IsIn(SOURCE_KINDS)
+  kind!: TrainingDataSource['kind'];
+}
+
+export class EventsSourceDto extends TrainingSourceDto {
+  @ApiProperty({ enum: ['events'] })
+  declare kind: 'events';
+
+  @ApiProperty({ example: '2026-11-01T00:00:00Z', description: 'Start of the window of logged events (inclusive).' })
+  @IsISO8601({ strict: true })
+  from!: string;
+
+  @ApiProperty({ example: '2026-11-15T00:00:00Z', description: 'End of the window (exclusive); after `from`.' })
+  @IsISO8601({ strict: true })
+  to!: string;
+}
+
+export class CsvSourceDto extends TrainingSourceDto {
+  @ApiProperty({ enum: ['csv'] })
+  declare kind: 'csv';
+
+  @ApiProperty({ example: '/data/interactions.csv', description: "A CSV file on the worker's disk, in the CLI's format." })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(4096)
+  path!: string;
+}
+
+export class TrainingOverridesDto implements TrainingOverrides {
+  @ApiPropertyOptional({ minimum: 1, maximum: 1000 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  epochs?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 65536 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(65536)
+  batchSize?: number;
+
+  @ApiPropertyOptional({ minimum: 1e-6, maximum: 1 })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(1e-6)
+  @Max(1)
+  learningRate?: number;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsInt()
+  seed?: number;
+}
+
+/** POST /admin/training-jobs: a TrainingJobPayload without `requestedBy` (the caller is the admin). */
+@ApiExtraModels(EventsSourceDto, CsvSourceDto)
+export class CreateTrainingJobDto {
+  @ApiProperty({ oneOf: [{ $ref: getSchemaPath(EventsSourceDto) }, { $ref: getSchemaPath(CsvSourceDto) }], description: 'The training data.' })
+  @IsObject()
+  @ValidateNested()
+  @Type(() => TrainingSourceDto, {
+    keepDiscriminatorProperty: true,
+    discriminator: { property: 'kind', subTypes: [{ name: 'events', value: EventsSourceDto }, { name: 'csv', value: CsvSourceDto }] },
+  })
+  source!: EventsSourceDto | CsvSourceDto;
+
+  @ApiPropertyOptional({
+    type: 'object',
+    additionalProperties: true,
+    description: "A model spec (as for `cli train`); defaults to the parent version's, or production's when no parent is named.",
+  })
+  @IsOptional()
+  @IsObject()
+  spec?: ModelSpecInput;
+
+  @ApiPropertyOptional({ minimum: 1, description: 'The version this one retrains; recorded on the new version.' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  parentVersionId?: number;
+
+  @ApiPropertyOptional({ type: TrainingOverridesDto, description: "Overrides of the spec's training settings." })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => TrainingOverridesDto)
+  overrides?: TrainingOverridesDto;
+
+  @ApiPropertyOptional({ minimum: 0.05, maximum: 0.5, example: 0.2, description: 'Share of the data, the latest in time, held out for evaluation.' })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0.05)
+  @Max(0.5)
+  holdoutFraction?: number;
+}
+
+export function toNewTrainingJob({ source, spec, parentVersionId, overrides, holdoutFraction }: CreateTrainingJobDto): NewTrainingJob {
+  return {
+    source:
+      source.kind === 'events'
+        ? { kind: 'events', from: new Date(source.from).toISOString(), to: new Date(source.to).toISOString() }
+        : { kind: 'csv', path: source.path },
+    spec,
+    parentVersionId,
+    overrides: overrides && { ...overrides },
+    holdoutFraction,
+  };
+}

@@ -1,0 +1,173 @@
+import type { TrainingJobProgress, TrainingJobResult, TrainingPhase } from '@app/queue';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
+import type { TrainingJobRecord } from '../training-jobs.repository';
+import type { CancelOutcome, TrainingJobView } from '../training-jobs.service';
+
+const PHASES: TrainingPhase[] = ['dataset', 'training', 'evaluating', 'registering'];
+const JOB_STATES = ['waiting', 'delayed', 'active', 'completed', 'failed', 'paused', 'stuck'] as const;
+const TASK_METRICS = { type: 'object', additionalProperties: { type: 'object', additionalProperties: { type: 'number' } }, example: { click: { auc: 0.74 } } } as const;
+
+export class TrainingJobIdParamsDto {
+  @ApiProperty({ example: '12' })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  id!: string;
+}
+
+export class TrainingJobListQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit: number = 20;
+}
+
+export class TrainingJobCreatedDto {
+  @ApiProperty({ example: '12' })
+  id!: string;
+
+  @ApiProperty({ enum: JOB_STATES, example: 'waiting' })
+  state!: string;
+}
+
+export class TrainingJobCancelledDto implements CancelOutcome {
+  @ApiProperty({ example: '12' })
+  id!: string;
+
+  @ApiProperty({
+    enum: ['removed', 'cancelling'],
+    description: 'removed: it had not started and never will; cancelling: the worker stops it at its next check, registering nothing.',
+  })
+  state!: 'removed' | 'cancelling';
+}
+
+export class TrainingJobProgressDto implements TrainingJobProgress {
+  @ApiProperty({ enum: PHASES })
+  phase!: TrainingPhase;
+
+  @ApiPropertyOptional()
+  epoch?: number;
+
+  @ApiPropertyOptional()
+  epochs?: number;
+
+  @ApiPropertyOptional()
+  step?: number;
+
+  @ApiPropertyOptional()
+  steps?: number;
+
+  @ApiPropertyOptional()
+  loss?: number;
+
+  @ApiPropertyOptional()
+  examplesPerSec?: number;
+
+  @ApiPropertyOptional()
+  etaSeconds?: number;
+}
+
+export class TrainingExamplesDto {
+  @ApiProperty()
+  train!: number;
+
+  @ApiProperty()
+  holdout!: number;
+}
+
+export class TrainingJobResultDto implements TrainingJobResult {
+  @ApiProperty({ example: 7 })
+  versionId!: number;
+
+  @ApiProperty({ ...TASK_METRICS, description: "The candidate's metrics on the held-out slice, by task." })
+  candidate!: Record<string, Record<string, number>>;
+
+  @ApiPropertyOptional({ ...TASK_METRICS, description: "Production's metrics on the same slice." })
+  production?: Record<string, Record<string, number>>;
+
+  @ApiProperty({ enum: ['canary', 'candidate'] })
+  decision!: 'canary' | 'candidate';
+
+  @ApiProperty()
+  reason!: string;
+
+  @ApiProperty({ type: TrainingExamplesDto })
+  examples!: TrainingExamplesDto;
+
+  @ApiProperty()
+  trainingSeconds!: number;
+}
+
+export class TrainingJobAttemptsDto {
+  @ApiProperty({ description: 'Attempts finished so far (failed ones included).' })
+  made!: number;
+
+  @ApiProperty()
+  max!: number;
+}
+
+export class TrainingJobDto {
+  @ApiProperty({ example: '12' })
+  id!: string;
+
+  @ApiProperty({ enum: ['train', 'scheduled-retrain'] })
+  name!: string;
+
+  @ApiProperty({ enum: JOB_STATES })
+  state!: string;
+
+  @ApiProperty({ type: 'object', additionalProperties: true, description: 'The job payload (TrainingJobPayload, or { windowDays } for a scheduled run).' })
+  payload!: Record<string, unknown>;
+
+  @ApiProperty({ type: TrainingJobProgressDto, nullable: true })
+  progress!: TrainingJobProgressDto | null;
+
+  @ApiProperty({ type: TrainingJobAttemptsDto })
+  attempts!: TrainingJobAttemptsDto;
+
+  @ApiProperty({ type: String, nullable: true })
+  failedReason!: string | null;
+
+  @ApiProperty({ type: TrainingJobResultDto, nullable: true })
+  result!: TrainingJobResultDto | null;
+
+  @ApiProperty({ description: 'A cancel was asked for while the job ran.' })
+  cancelRequested!: boolean;
+
+  @ApiProperty({ format: 'date-time' })
+  createdAt!: string;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  startedAt!: string | null;
+
+  @ApiProperty({ type: String, format: 'date-time', nullable: true })
+  finishedAt!: string | null;
+}
+
+const isoOrNull = (ms: number | null): string | null => (ms ? new Date(ms).toISOString() : null);
+
+export function mapTrainingJob(job: TrainingJobView): TrainingJobDto {
+  return {
+    id: job.id,
+    name: job.name,
+    state: job.state,
+    payload: job.data,
+    progress: job.progress,
+    attempts: { made: job.attemptsMade, max: job.maxAttempts },
+    failedReason: job.failedReason,
+    result: job.result,
+    cancelRequested: job.cancelRequested,
+    createdAt: new Date(job.createdAt).toISOString(),
+    startedAt: isoOrNull(job.startedAt),
+    finishedAt: isoOrNull(job.finishedAt),
+  };
+}
+
+export function mapTrainingJobCreated({ id, state }: TrainingJobRecord): TrainingJobCreatedDto {
+  return { id, state };
+}

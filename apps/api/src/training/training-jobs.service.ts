@@ -1,0 +1,84 @@
+import { badRequest } from '@app/common';
+import { ModelVersionRepository } from '@app/db';
+import { parseModelSpec, SpecValidationError } from '@app/mmoe';
+import { TrainingCancellationRepository, type TrainingDataSource, type TrainingJobPayload } from '@app/queue';
+import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { TrainingJobsRepository, type TrainingJobRecord } from './training-jobs.repository';
+
+export type NewTrainingJob = Omit<TrainingJobPayload, 'requestedBy'>;
+
+export interface TrainingJobView extends TrainingJobRecord {
+  cancelRequested: boolean;
+}
+
+export interface CancelOutcome {
+  id: string;
+  state: 'removed' | 'cancelling';
+}
+
+/** States a job has left for good: nothing is left to cancel. */
+const FINISHED = new Set(['completed', 'failed']);
+
+/** Training runs asked for through the admin API: checked before they are queued, then followed and cancelled. */
+@Injectable()
+export class TrainingJobsService {
+  constructor(
+    private readonly jobs: TrainingJobsRepository,
+    private readonly cancellation: TrainingCancellationRepository,
+    private readonly versions: ModelVersionRepository,
+  ) {}
+
+  /** Rejects here, with a 400 naming the field, what would otherwise only fail on a worker minutes later. */
+  async create(job: NewTrainingJob, actor: string): Promise<TrainingJobRecord> {
+    checkWindow(job.source);
+    if (job.spec !== undefined) checkSpec(job.spec);
+    if (job.parentVersionId !== undefined && !(await this.versions.get(job.parentVersionId))) {
+      throw badRequest([{ field: 'parentVersionId', message: `parentVersionId names no version (${job.parentVersionId})` }]);
+    }
+    if (job.spec === undefined && job.parentVersionId === undefined && !(await this.versions.findServing()).production) {
+      throw badRequest([{ field: 'spec', message: 'spec is required while no version is in production to take it from' }]);
+    }
+    return this.jobs.add({ ...job, requestedBy: actor });
+  }
+
+  async list(limit: number): Promise<TrainingJobView[]> {
+    return Promise.all((await this.jobs.listRecent(limit)).map((job) => this.view(job)));
+  }
+
+  async get(id: string): Promise<TrainingJobView> {
+    const job = await this.jobs.get(id);
+    if (!job) throw new NotFoundException(`training job ${id} does not exist`);
+    return this.view(job);
+  }
+
+  /** A job that has not started is removed; a running one is flagged, and its worker stops it at its next check. */
+  async cancel(id: string): Promise<CancelOutcome> {
+    const job = await this.get(id);
+    if (job.repeated) throw new ConflictException(`training job ${id} is a run of the retraining schedule: pause the schedule instead`);
+    if (FINISHED.has(job.state)) throw new ConflictException(`training job ${id} has already ${job.state}`);
+    // Flagged first: a waiting job may start between our look and the removal, which then fails.
+    await this.cancellation.request(id);
+    const removed = job.state !== 'active' && (await this.jobs.remove(id));
+    return { id, state: removed ? 'removed' : 'cancelling' };
+  }
+
+  private async view(job: TrainingJobRecord): Promise<TrainingJobView> {
+    return { ...job, cancelRequested: await this.cancellation.isCancelled(job.id) };
+  }
+}
+
+function checkWindow(source: TrainingDataSource): void {
+  if (source.kind === 'events' && Date.parse(source.from) >= Date.parse(source.to)) {
+    throw badRequest([{ field: 'source.to', message: 'source.to must be after source.from' }]);
+  }
+}
+
+function checkSpec(spec: unknown): void {
+  try {
+    parseModelSpec(spec);
+  } catch (error) {
+    if (!(error instanceof SpecValidationError)) throw error;
+    const field = (path: string) => (path === '(root)' ? 'spec' : `spec.${path}`);
+    throw badRequest(error.problems.map(({ path, message }) => ({ field: field(path), message: `${field(path)}: ${message}` })));
+  }
+}

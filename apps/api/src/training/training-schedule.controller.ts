@@ -1,0 +1,42 @@
+import { TrainingScheduleService } from '@app/queue';
+import { Body, Controller, Get, HttpCode, Post, Put, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiConflictResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ADMIN_ACTOR, AdminTokenGuard } from '../admin/admin-token.guard';
+import { mapTrainingSchedule, TrainingScheduleDto, UpdateTrainingScheduleDto } from './dto/training-schedule.dto';
+
+@ApiTags('admin')
+@ApiBearerAuth()
+@ApiUnauthorizedResponse({ description: 'Missing or wrong bearer token (ADMIN_TOKEN).' })
+@UseGuards(AdminTokenGuard)
+@Controller('admin/training-schedule')
+export class TrainingScheduleController {
+  constructor(private readonly schedule: TrainingScheduleService) {}
+
+  @Get()
+  @ApiOkResponse({ type: TrainingScheduleDto, description: "The cluster's retraining schedule." })
+  async get(): Promise<TrainingScheduleDto> {
+    return mapTrainingSchedule(await this.schedule.get());
+  }
+
+  @Put()
+  @ApiOkResponse({ type: TrainingScheduleDto, description: 'Applied at once on every process (the schedule lives in Redis).' })
+  async set(@Body() { cron, windowDays }: UpdateTrainingScheduleDto): Promise<TrainingScheduleDto> {
+    return mapTrainingSchedule(await this.schedule.set(cron, windowDays, ADMIN_ACTOR));
+  }
+
+  @Post('pause')
+  @HttpCode(200)
+  @ApiOkResponse({ type: TrainingScheduleDto })
+  @ApiConflictResponse({ description: 'Already paused.' })
+  async pause(): Promise<TrainingScheduleDto> {
+    return mapTrainingSchedule(await this.schedule.pause(ADMIN_ACTOR));
+  }
+
+  @Post('resume')
+  @HttpCode(200)
+  @ApiOkResponse({ type: TrainingScheduleDto })
+  @ApiConflictResponse({ description: 'Not paused.' })
+  async resume(): Promise<TrainingScheduleDto> {
+    return mapTrainingSchedule(await this.schedule.resume(ADMIN_ACTOR));
+  }
+}

@@ -1,0 +1,17 @@
+import { ModelStoreModule } from '@app/db';
+import { TrainingControlModule } from '@app/queue';
+import { Module } from '@nestjs/common';
+import { AdminTokenGuard } from '../admin/admin-token.guard';
+import { BullBoardMount } from './bull-board.mount';
+import { TrainingJobsController } from './training-jobs.controller';
+import { TrainingJobsRepository } from './training-jobs.repository';
+import { TrainingJobsService } from './training-jobs.service';
+import { TrainingScheduleController } from './training-schedule.controller';
+
+/** Admin control of training: jobs, the retraining schedule and the queue board (the worker does the training). */
+@Module({
+  imports: [TrainingControlModule, ModelStoreModule],
+  controllers: [TrainingJobsController, TrainingScheduleController],
+  providers: [AdminTokenGuard, TrainingJobsRepository, TrainingJobsService, BullBoardMount],
+})
+export class TrainingModule {}

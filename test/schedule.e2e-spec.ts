@@ -1,0 +1,121 @@
+import { APP_CONFIG, ConfigModule, loadConfig } from '@app/config';
+import { RETRAIN_SCHEDULE_JOB_ID, TRAINING_QUEUE, TrainingControlModule, TrainingJobName, TrainingScheduleService } from '@app/queue';
+import { REDIS } from '@app/redis';
+import { getQueueToken } from '@nestjs/bull';
+import { Test, type TestingModule } from '@nestjs/testing';
+import type { Job, Queue } from 'bull';
+import type Redis from 'ioredis';
+
+const SCHEDULE_KEY = 'mmoe:training-schedule';
+
+/** A process of the cluster as far as the schedule goes: the training controls on their own Redis and Bull connections. */
+async function startProcess(env: Record<string, string> = {}): Promise<TestingModule> {
+  return Test.createTestingModule({ imports: [ConfigModule, TrainingControlModule] })
+    .overrideProvider(APP_CONFIG)
+    .useValue(loadConfig({ ...process.env, ...env }))
+    .compile();
+}
+
+describe('retraining schedule across processes (e2e)', () => {
+  let a: TestingModule;
+  let b: TestingModule;
+  let queueA: Queue;
+  let queueB: Queue;
+
+  const repeatables = async () => (await queueA.getRepeatableJobs()).filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID);
+
+  beforeEach(async () => {
+    [a, b] = await Promise.all([startProcess(), startProcess({ RETRAIN_CRON: '*/10 * * * *' })]);
+    queueA = a.get<Queue>(getQueueToken(TRAINING_QUEUE));
+    queueB = b.get<Queue>(getQueueToken(TRAINING_QUEUE));
+    await queueA.obliterate({ force: true });
+    await a.get<Redis>(REDIS).del(SCHEDULE_KEY);
+  });
+
+  afterEach(async () => {
+    await queueA.obliterate({ force: true });
+    await a.get<Redis>(REDIS).del(SCHEDULE_KEY);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('two processes booting at once register exactly one repeatable job, seeded by whichever came first', async () => {
+    // init() runs the boot hooks, as a starting API or worker does: each calls ensure().
+    await Promise.all([a.init(), b.init()]);
+    const jobs = await repeatables();
+    expect(jobs).toHaveLength(1);
+    const { cron } = await a.get(TrainingScheduleService).get();
+    expect(['0 3 * * *', '*/10 * * * *']).toContain(cron);
+    expect(jobs[0]).toMatchObject({ name: TrainingJobName.ScheduledRetrain, cron, tz: 'UTC' });
+    await expect(b.get(TrainingScheduleService).get()).resolves.toMatchObject({ cron });
+  });
+
+  it('concurrent ensure() calls converge on one job; the stored schedule wins over a process with other settings', async () => {
+    const [serviceA, serviceB] = [a.get(TrainingScheduleService), b.get(TrainingScheduleService)];
+    await serviceA.ensure();
+    // A stray registration under our id (an older deployment's cron, say) is replaced, not kept beside.
+    await queueB.add(TrainingJobName.ScheduledRetrain, { windowDays: 1 }, { jobId: RETRAIN_SCHEDULE_JOB_ID, repeat: { cron: '*/5 * * * *' } });
+    expect(await repeatables()).toHaveLength(2);
+
+    const states = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? serviceA : serviceB).ensure()));
+    expect(new Set(states.map((s) => s.cron))).toEqual(new Set(['0 3 * * *']));
+    expect(await repeatables()).toEqual([expect.objectContaining({ cron: '0 3 * * *', tz: 'UTC' })]);
+    const delayed = (await queueA.getDelayed()).filter((job) => job.name === TrainingJobName.ScheduledRetrain);
+    expect(delayed.map((job) => job.data)).toEqual([{ windowDays: 7 }]);
+  });
+
+  it('a change made through one process is what Bull runs, for every process', async () => {
+    const [serviceA, serviceB] = [a.get(TrainingScheduleService), b.get(TrainingScheduleService)];
+    await Promise.all([serviceA.ensure(), serviceB.ensure()]);
+
+    const set = await serviceA.set('*/30 * * * *', 2, 'admin');
+    expect(set).toMatchObject({ cron: '*/30 * * * *', windowDays: 2, paused: false, updatedBy: 'admin' });
+    expect(await repeatables()).toEqual([expect.objectContaining({ cron: '*/30 * * * *', next: Date.parse(set.nextRunAt!) })]);
+    await expect(serviceB.get()).resolves.toMatchObject({ cron: '*/30 * * * *', windowDays: 2 });
+
+    await expect(serviceB.pause('admin')).resolves.toMatchObject({ paused: true, nextRunAt: null });
+    expect(await repeatables()).toEqual([]);
+    // A process starting while paused leaves it paused.
+    await serviceA.ensure();
+    expect(await repeatables()).toEqual([]);
+
+    await expect(serviceA.resume('admin')).resolves.toMatchObject({ paused: false, cron: '*/30 * * * *' });
+    expect(await repeatables()).toEqual([expect.objectContaining({ cron: '*/30 * * * *' })]);
+  });
+
+  it('RETRAIN_ENABLED=false seeds a paused schedule', async () => {
+    const c = await startProcess({ RETRAIN_ENABLED: 'false' });
+    await c.init();
+    await expect(c.get(TrainingScheduleService).get()).resolves.toMatchObject({ paused: true, updatedBy: 'config' });
+    expect(await repeatables()).toEqual([]);
+    await c.close();
+  });
+
+  it('two workers running: the schedule fires once per tick, not once per worker', async () => {
+    const runs: { worker: string; tick: number }[] = [];
+    const consume = (queue: Queue, worker: string) =>
+      void queue.process(TrainingJobName.ScheduledRetrain, async (job: Job) => {
+        // Bull stores the run's scheduled time in opts.prevMillis (not in its typings).
+        runs.push({ worker, tick: (job.opts as { prevMillis: number }).prevMillis });
+      });
+    consume(queueA, 'a');
+    consume(queueB, 'b');
+
+    const serviceA = a.get(TrainingScheduleService);
+    await serviceA.ensure();
+    // Every second (6-field cron); Bull hands each run to one worker, which then schedules the next.
+    const started = Date.now();
+    await serviceA.set('* * * * * *', undefined, 'test');
+    await new Promise((resolve) => setTimeout(resolve, 5_500));
+    await serviceA.pause('test');
+    const stopped = Date.now();
+    // Let a run that had just started finish before counting.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    const ticks = Math.floor(stopped / 1000) - Math.floor(started / 1000);
+    const distinct = new Set(runs.map((run) => run.tick));
+    expect(distinct.size).toBe(runs.length);
+    expect(runs.length).toBeGreaterThanOrEqual(ticks - 1);
+    expect(runs.length).toBeLessThanOrEqual(ticks + 1);
+    for (const tick of distinct) expect(tick % 1000).toBe(0);
+  });
+});

@@ -1,0 +1,245 @@
+import { RETRAIN_SCHEDULE_JOB_ID, TRAINING_QUEUE, TrainingCancellationRepository, TrainingJobName, TrainingScheduleService } from '@app/queue';
+import { REDIS } from '@app/redis';
+import { getQueueToken } from '@nestjs/bull';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Queue } from 'bull';
+import type Redis from 'ioredis';
+import { DataSource } from 'typeorm';
+import { createApiApp } from './api-app.factory';
+import { seedModelVersion, TINY_SPEC } from './fixtures/model.fixture';
+
+const TOKEN = 'training-test-token';
+const auth = { authorization: `Bearer ${TOKEN}` };
+const SCHEDULE_KEY = 'mmoe:training-schedule';
+const WINDOW = { kind: 'events', from: '2026-11-01T00:00:00Z', to: '2026-11-08T00:00:00Z' };
+
+/** No worker runs here: queued jobs stay waiting, and the test moves them by hand where it needs another state. */
+describe('training admin API (e2e)', () => {
+  let app: NestFastifyApplication;
+  let queue: Queue;
+  let dataSource: DataSource;
+
+  const post = (url: string, payload?: object, headers: Record<string, string> = auth) => app.inject({ method: 'POST', url, headers, payload });
+  const get = (url: string, headers: Record<string, string> = auth) => app.inject({ method: 'GET', url, headers });
+
+  beforeAll(async () => {
+    app = await createApiApp({ ADMIN_TOKEN: TOKEN });
+    queue = app.get<Queue>(getQueueToken(TRAINING_QUEUE));
+    dataSource = app.get(DataSource);
+    await dataSource.query('TRUNCATE model_versions, rollout_events RESTART IDENTITY CASCADE');
+    // A clean queue and the schedule as a first boot seeds it (queue.empty() would also drop the schedule's next run).
+    await queue.obliterate({ force: true });
+    await app.get<Redis>(REDIS).del(SCHEDULE_KEY);
+    await app.get(TrainingScheduleService).ensure();
+  });
+
+  afterAll(async () => {
+    await queue.obliterate({ force: true });
+    await app.get<Redis>(REDIS).del(SCHEDULE_KEY);
+    await app.close();
+  });
+
+  it.each([
+    ['POST', '/admin/training-jobs'],
+    ['GET', '/admin/training-jobs'],
+    ['GET', '/admin/training-jobs/1'],
+    ['POST', '/admin/training-jobs/1/cancel'],
+    ['GET', '/admin/training-schedule'],
+    ['PUT', '/admin/training-schedule'],
+    ['POST', '/admin/training-schedule/pause'],
+    ['POST', '/admin/training-schedule/resume'],
+  ] as const)('%s %s needs the admin token', async (method, url) => {
+    for (const headers of [{}, { authorization: 'Bearer wrong' }]) {
+      const response = await app.inject({ method, url, headers });
+      expect(response.statusCode).toBe(401);
+      expect(response.headers['www-authenticate']).toMatch(/^Bearer realm="admin"/);
+    }
+  });
+
+  describe('training jobs', () => {
+    let id: string;
+
+    it('queues a job: 201 with its id, waiting', async () => {
+      const response = await post('/admin/training-jobs', { source: WINDOW, spec: TINY_SPEC, overrides: { epochs: 2 }, holdoutFraction: 0.25 });
+      expect(response.statusCode).toBe(201);
+      expect(response.json()).toEqual({ id: expect.any(String), state: 'waiting' });
+      id = response.json().id;
+      const job = await queue.getJob(id);
+      expect(job?.name).toBe(TrainingJobName.Train);
+      expect(job?.data).toEqual({
+        source: { kind: 'events', from: '2026-11-01T00:00:00.000Z', to: '2026-11-08T00:00:00.000Z' },
+        spec: expect.objectContaining({ tasks: expect.any(Array) }),
+        overrides: { epochs: 2 },
+        holdoutFraction: 0.25,
+        requestedBy: 'admin',
+      });
+    });
+
+    it('shows a job: state, no progress yet, attempts, payload', async () => {
+      const response = await get(`/admin/training-jobs/${id}`);
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({
+        id,
+        name: 'train',
+        state: 'waiting',
+        payload: expect.objectContaining({ requestedBy: 'admin' }),
+        progress: null,
+        attempts: { made: 0, max: 3 },
+        failedReason: null,
+        result: null,
+        cancelRequested: false,
+        createdAt: expect.any(String),
+        startedAt: null,
+        finishedAt: null,
+      });
+      expect((await get('/admin/training-jobs/nope')).statusCode).toBe(404);
+    });
+
+    it('lists the recent jobs of every state, newest first, with the next scheduled run', async () => {
+      const csv = await post('/admin/training-jobs', { source: { kind: 'csv', path: '/data/x.csv' }, spec: TINY_SPEC });
+      expect(csv.statusCode).toBe(201);
+      const response = await get('/admin/training-jobs');
+      expect(response.statusCode).toBe(200);
+      const jobs: { id: string; name: string; state: string }[] = response.json();
+      const trains = jobs.filter((job) => job.name === 'train').map((job) => job.id);
+      expect(trains).toEqual([csv.json().id, id]);
+      // The API process registered the schedule at boot; its next run waits as a delayed job.
+      expect(jobs).toContainEqual(expect.objectContaining({ name: 'scheduled-retrain', state: 'delayed' }));
+      expect((await get('/admin/training-jobs?limit=1')).json()).toHaveLength(1);
+      expect((await get('/admin/training-jobs?limit=0')).statusCode).toBe(400);
+      await post(`/admin/training-jobs/${csv.json().id}/cancel`);
+    });
+
+    it.each([
+      ['a missing source', {}, 'source'],
+      ['an unknown source kind', { source: { kind: 'kafka' } }, 'source.kind'],
+      ['a window that is not ISO 8601', { source: { ...WINDOW, from: 'yesterday' } }, 'source.from'],
+      ['a window that ends before it starts', { source: { ...WINDOW, to: WINDOW.from } }, 'source.to'],
+      ['a field of another source kind', { source: { ...WINDOW, path: '/x.csv' } }, 'source.path'],
+      ['an invalid spec', { source: WINDOW, spec: { ...TINY_SPEC, tasks: [] } }, 'spec.tasks'],
+      ['bad overrides', { source: WINDOW, spec: TINY_SPEC, overrides: { epochs: 0 } }, 'overrides.epochs'],
+      ['a parent that does not exist', { source: WINDOW, parentVersionId: 999 }, 'parentVersionId'],
+      ['no spec while nothing is in production', { source: WINDOW }, 'spec'],
+      ['requestedBy, which the server sets', { source: WINDOW, spec: TINY_SPEC, requestedBy: 'me' }, 'requestedBy'],
+    ])('400s on %s, naming the field', async (_, payload, field) => {
+      const response = await post('/admin/training-jobs', payload);
+      expect(response.statusCode).toBe(400);
+      expect(response.json().errors).toContainEqual(expect.objectContaining({ field }));
+    });
+
+    it("takes production's spec when none is given", async () => {
+      await seedModelVersion(dataSource, 'production');
+      const response = await post('/admin/training-jobs', { source: WINDOW });
+      expect(response.statusCode).toBe(201);
+      await post(`/admin/training-jobs/${response.json().id}/cancel`);
+    });
+
+    it('cancels a waiting job by removing it', async () => {
+      const response = await post(`/admin/training-jobs/${id}/cancel`);
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({ id, state: 'removed' });
+      expect((await get(`/admin/training-jobs/${id}`)).statusCode).toBe(404);
+      expect((await post(`/admin/training-jobs/${id}/cancel`)).statusCode).toBe(404);
+    });
+
+    it('cancels a running job by flagging it for its worker; a finished job cannot be cancelled', async () => {
+      const created = (await post('/admin/training-jobs', { source: WINDOW, spec: TINY_SPEC })).json().id as string;
+      // Take the job as a worker would: it becomes active, locked by this queue object.
+      const job = await queue.getNextJob();
+      expect(job?.id).toBe(created);
+
+      const response = await post(`/admin/training-jobs/${created}/cancel`);
+      expect(response.json()).toEqual({ id: created, state: 'cancelling' });
+      await expect(app.get(TrainingCancellationRepository).isCancelled(created)).resolves.toBe(true);
+      expect((await get(`/admin/training-jobs/${created}`)).json()).toMatchObject({ state: 'active', cancelRequested: true });
+
+      // As the worker ends a cancelled job: failed at once, no retry.
+      job!.discard();
+      await job!.moveToFailed({ message: 'cancelled' }, true);
+      const again = await post(`/admin/training-jobs/${created}/cancel`);
+      expect(again.statusCode).toBe(409);
+      expect(again.json().message).toBe(`training job ${created} has already failed`);
+      expect((await get(`/admin/training-jobs/${created}`)).json()).toMatchObject({ state: 'failed', failedReason: 'cancelled' });
+    });
+
+    it("refuses to cancel the schedule's next run (that would end the schedule)", async () => {
+      const jobs: { id: string; name: string }[] = (await get('/admin/training-jobs')).json();
+      const scheduled = jobs.find((job) => job.name === 'scheduled-retrain')!;
+      const response = await post(`/admin/training-jobs/${scheduled.id}/cancel`);
+      expect(response.statusCode).toBe(409);
+      expect(response.json().message).toMatch(/pause the schedule instead/);
+    });
+  });
+
+  describe('training schedule', () => {
+    const repeatables = async () => (await queue.getRepeatableJobs()).filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID);
+
+    it('reads the schedule seeded from the configuration', async () => {
+      const response = await get('/admin/training-schedule');
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({
+        cron: '0 3 * * *',
+        timezone: 'UTC',
+        windowDays: 7,
+        paused: false,
+        nextRunAt: expect.stringMatching(/T03:00:00\.000Z$/),
+        updatedAt: expect.any(String),
+        updatedBy: 'config',
+      });
+    });
+
+    it.each([['not a cron'], ['61 * * * *'], [''], ['* * * * * * *']])('400s on the cron %j, naming cron', async (cron) => {
+      const response = await app.inject({ method: 'PUT', url: '/admin/training-schedule', headers: auth, payload: { cron } });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().errors).toEqual([expect.objectContaining({ field: 'cron' })]);
+    });
+
+    it('changes the cron and the window: one repeatable job, re-registered', async () => {
+      const response = await app.inject({ method: 'PUT', url: '/admin/training-schedule', headers: auth, payload: { cron: '*/15 * * * *', windowDays: 3 } });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toMatchObject({ cron: '*/15 * * * *', windowDays: 3, paused: false, updatedBy: 'admin' });
+      expect(await repeatables()).toEqual([expect.objectContaining({ cron: '*/15 * * * *', tz: 'UTC' })]);
+      const next = (await queue.getDelayed()).find((job) => job.name === TrainingJobName.ScheduledRetrain);
+      expect(next?.data).toEqual({ windowDays: 3 });
+    });
+
+    it('pauses and resumes; twice is a conflict', async () => {
+      const paused = await post('/admin/training-schedule/pause');
+      expect(paused.statusCode).toBe(200);
+      expect(paused.json()).toMatchObject({ paused: true, nextRunAt: null });
+      expect(await repeatables()).toEqual([]);
+      expect((await post('/admin/training-schedule/pause')).statusCode).toBe(409);
+
+      const resumed = await post('/admin/training-schedule/resume');
+      expect(resumed.json()).toMatchObject({ paused: false, cron: '*/15 * * * *', nextRunAt: expect.any(String) });
+      expect(await repeatables()).toHaveLength(1);
+      expect((await post('/admin/training-schedule/resume')).statusCode).toBe(409);
+    });
+  });
+
+  describe('Bull Board at /admin/queues', () => {
+    it('401s without the token, with a Basic challenge so that a browser asks for it', async () => {
+      for (const authorization of [undefined, 'Bearer wrong', `Basic ${Buffer.from('admin:wrong').toString('base64')}`]) {
+        const response = await app.inject({ method: 'GET', url: '/admin/queues', headers: authorization ? { authorization } : {} });
+        expect(response.statusCode).toBe(401);
+        expect(response.headers['www-authenticate']).toBe('Basic realm="admin", charset="UTF-8"');
+      }
+      for (const url of ['/admin/queues/api/queues', '/admin/queues/static/favicon.ico']) {
+        expect((await app.inject({ method: 'GET', url })).statusCode).toBe(401);
+      }
+    });
+
+    it('serves the board and its API with a bearer token, or Basic with the token as password', async () => {
+      const page = await get('/admin/queues');
+      expect(page.statusCode).toBe(200);
+      expect(page.headers['content-type']).toMatch(/text\/html/);
+      const basic = { authorization: `Basic ${Buffer.from(`anyone:${TOKEN}`).toString('base64')}` };
+      expect((await get('/admin/queues', basic)).statusCode).toBe(200);
+      const api = await get('/admin/queues/api/queues', basic);
+      expect(api.statusCode).toBe(200);
+      expect(api.json().queues).toContainEqual(expect.objectContaining({ name: TRAINING_QUEUE }));
+      // The page's assets: a browser sends the Basic credentials it was asked for with each of them.
+      expect((await get('/admin/queues/static/favicon.ico', basic)).statusCode).toBe(200);
+    });
+  });
+});
