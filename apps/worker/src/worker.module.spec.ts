@@ -9,9 +9,10 @@ describe('WorkerModule', () => {
   const log = jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined);
 
   beforeAll(async () => {
+    // The test database and Redis db (test-env.ts); the worker connects to both as it boots.
     context = await Test.createTestingModule({ imports: [WorkerModule] })
       .overrideProvider(APP_CONFIG)
-      .useValue(loadConfig({ NODE_ENV: 'test', MMOE_BACKEND: 'wasm' }))
+      .useValue(loadConfig({ ...process.env, MMOE_BACKEND: 'wasm', WORKER_CONCURRENCY: '2' }))
       .compile();
     // A TestingModule is an application context like the one main.ts creates; init() runs the same boot hooks.
     await context.init();
@@ -25,5 +26,9 @@ describe('WorkerModule', () => {
   it('boots on the backend the config asks for and reports it', () => {
     expect(tf.getBackend()).toBe('wasm');
     expect(log).toHaveBeenCalledWith(expect.stringMatching(/^tfjs backend: wasm \(.+\)$/));
+  });
+
+  it('takes training jobs with the configured concurrency once booted', () => {
+    expect(log).toHaveBeenCalledWith('taking training jobs, 2 at a time');
   });
 });

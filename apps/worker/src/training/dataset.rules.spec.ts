@@ -1,0 +1,84 @@
+import { parseModelSpec } from '@app/mmoe';
+import { checkTables, eventRecord, holdoutFractionOf, orderSplitIndex, splitAt, timeSplitIndex, toTables, type FlatRecord } from './dataset.rules';
+import { TrainingInputError } from './training.errors';
+
+const SPEC = parseModelSpec({
+  features: [
+    { name: 'age', type: 'numeric' },
+    { name: 'genre', type: 'categorical' },
+  ],
+  tasks: [
+    { name: 'click', label: 'clicked', type: 'binary' },
+    { name: 'watch', label: 'seconds', type: 'regression' },
+  ],
+  model: { expertUnits: [4] },
+});
+
+function rows(n: number, extra: (i: number) => FlatRecord = () => ({})): FlatRecord[] {
+  return Array.from({ length: n }, (_, i) => ({ age: 20 + i, genre: `g${i % 3}`, clicked: i % 2, seconds: i, ...extra(i) }));
+}
+
+describe('dataset rules', () => {
+  describe('eventRecord', () => {
+    it("merges the user's then the item's features and puts each task's label under its label column", () => {
+      const record = eventRecord(
+        { userFeatures: { age: 31, country: 'FR', shared: 'user' }, itemFeatures: { genre: 'drama', shared: 'item' }, labels: { click: 1, watch: 42 } },
+        SPEC.tasks,
+      );
+      expect(record).toEqual({ age: 31, country: 'FR', genre: 'drama', shared: 'item', clicked: 1, seconds: 42 });
+    });
+
+    it('leaves a label the event lacks missing, tolerates unknown users and items, and reads booleans as categories', () => {
+      const record = eventRecord({ userFeatures: null, itemFeatures: { premium: true }, labels: { click: 0 } }, SPEC.tasks);
+      expect(record).toEqual({ premium: 'true', clicked: 0, seconds: undefined });
+    });
+  });
+
+  describe('time split', () => {
+    it('holds out the rows in the last fraction of the time the data spans, not the last fraction of rows', () => {
+      expect(timeSplitIndex([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 0.2)).toBe(8);
+      // Most rows are early: the last 20 % of the time holds only the last row.
+      expect(timeSplitIndex([0, 1, 2, 3, 100], 0.2)).toBe(4);
+      // A row exactly at the cutoff belongs to the later slice.
+      expect(timeSplitIndex([0, 50, 80, 100], 0.2)).toBe(2);
+    });
+
+    it('leaves nothing to train on when every row has the same time, and handles no rows', () => {
+      expect(timeSplitIndex([5, 5, 5], 0.2)).toBe(0);
+      expect(timeSplitIndex([], 0.2)).toBe(0);
+    });
+
+    it('splits a file by row order', () => {
+      expect(orderSplitIndex(10, 0.2)).toBe(8);
+      expect(orderSplitIndex(5, 0.25)).toBe(4);
+      expect(splitAt([1, 2, 3, 4, 5], 4)).toEqual({ train: [1, 2, 3, 4], holdout: [5] });
+    });
+
+    it('defaults the holdout fraction to 0.2 and refuses one that leaves a slice empty', () => {
+      expect(holdoutFractionOf(undefined)).toBe(0.2);
+      expect(holdoutFractionOf(0.5)).toBe(0.5);
+      for (const bad of [0, 1, -0.1, NaN]) expect(() => holdoutFractionOf(bad)).toThrow(TrainingInputError);
+    });
+  });
+
+  describe('tables', () => {
+    it('builds both slices for a spec and counts the rows it cannot read', () => {
+      const tables = toTables(SPEC, { train: [...rows(5), { age: 'old', genre: 'g1', clicked: 1 }], holdout: [...rows(2), { age: 3, clicked: 'yes' }] });
+      expect([tables.train.size, tables.holdout.size, tables.skipped]).toEqual([5, 2, 2]);
+    });
+
+    it('accepts enough rows with labels for every task in both slices', () => {
+      expect(() => checkTables(SPEC, toTables(SPEC, { train: rows(8), holdout: rows(2) }), 10)).not.toThrow();
+    });
+
+    it.each<[string, FlatRecord[], FlatRecord[], RegExp]>([
+      ['too few rows', rows(7), rows(2), /^too little data: 9 usable rows, at least 10 are needed \(TRAINING_MIN_ROWS\)$/],
+      ['an empty held-out slice', rows(10), [], /^the held-out slice is empty/],
+      ['a training slice of one row', rows(1), rows(9), /^the training slice has 1 rows/],
+      ['a task without labels in training', rows(8, () => ({ seconds: undefined })), rows(2), /^task "watch" has no labels in the training slice \(label "seconds"\)$/],
+      ['a task without labels in the held-out slice', rows(8), rows(2, () => ({ clicked: '' })), /^task "click" has no labels in the held-out slice/],
+    ])('refuses %s', (_, train, holdout, message) => {
+      expect(() => checkTables(SPEC, toTables(SPEC, { train, holdout }), 10)).toThrow(expect.objectContaining({ name: 'TrainingInputError', message: expect.stringMatching(message) }));
+    });
+  });
+});

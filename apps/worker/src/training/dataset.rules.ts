@@ -1,0 +1,107 @@
+import type { FeatureMap, TrainingRow } from '@app/db';
+import { RawTable, RowError, type ModelSpec, type TaskSpec } from '@app/mmoe';
+import { TrainingInputError } from './training.errors';
+
+/** Feature values and label columns by name, as a CSV row holds them. */
+export type FlatRecord = Record<string, string | number | null | undefined>;
+
+/** The rows a model trains on and the later rows it is judged on. */
+export interface SplitRecords {
+  train: FlatRecord[];
+  holdout: FlatRecord[];
+}
+
+export interface SpecTables {
+  train: RawTable;
+  holdout: RawTable;
+  /** Records left out because a value could not be read (text in a numeric feature, a binary label other than 0/1). */
+  skipped: number;
+}
+
+/**
+ * One record per event: the user's features, then the item's (the item wins a name clash, as when scoring), then
+ * each task's label under the spec's label column; events carry labels by task name. A task without a label in the
+ * event stays missing, which the loss masks out.
+ */
+export function eventRecord(row: Pick<TrainingRow, 'userFeatures' | 'itemFeatures' | 'labels'>, tasks: readonly Pick<TaskSpec, 'name' | 'label'>[]): FlatRecord {
+  const record: FlatRecord = { ...flatten(row.userFeatures), ...flatten(row.itemFeatures) };
+  for (const task of tasks) record[task.label] = row.labels[task.name];
+  return record;
+}
+
+/** Booleans are read as the serving encoder reads them: as the category "true"/"false" (and as no number). */
+function flatten(features: FeatureMap | null): FlatRecord {
+  if (!features) return {};
+  return Object.fromEntries(Object.entries(features).map(([name, value]) => [name, typeof value === 'boolean' ? String(value) : value]));
+}
+
+/**
+ * Where the held-out slice starts in rows sorted by time: at the first row in the last `fraction` of the time between
+ * the first row and the last, so that the model is judged on data later than all it learnt from.
+ */
+export function timeSplitIndex(times: readonly number[], fraction: number): number {
+  if (times.length === 0) return 0;
+  const cutoff = times[0] + (times[times.length - 1] - times[0]) * (1 - fraction);
+  let lo = 0;
+  let hi = times.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (times[mid] < cutoff) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Where the held-out slice starts when only the order of the rows tells their age (a CSV file). */
+export function orderSplitIndex(size: number, fraction: number): number {
+  return size - Math.round(size * fraction);
+}
+
+export function splitAt<T>(rows: readonly T[], index: number): { train: T[]; holdout: T[] } {
+  return { train: rows.slice(0, index), holdout: rows.slice(index) };
+}
+
+/** The holdout fraction a job asks for (default 0.2), which must leave rows on both sides. */
+export function holdoutFractionOf(requested: number | undefined): number {
+  const fraction = requested ?? 0.2;
+  if (!(fraction > 0 && fraction < 1)) throw new TrainingInputError(`holdoutFraction must be in (0, 1), got ${fraction}`);
+  return fraction;
+}
+
+/** Both slices as tables of `spec`'s columns; a record with a value that cannot be read is counted and left out. */
+export function toTables(spec: ModelSpec, records: SplitRecords): SpecTables {
+  let skipped = 0;
+  const fill = (rows: FlatRecord[]): RawTable => {
+    const table = new RawTable(spec);
+    for (const row of rows) {
+      try {
+        table.add(row);
+      } catch (e) {
+        if (!(e instanceof RowError)) throw e;
+        skipped++;
+      }
+    }
+    return table;
+  };
+  return { train: fill(records.train), holdout: fill(records.holdout), skipped };
+}
+
+/**
+ * Refuses data a model cannot learn from or be judged on: fewer than `minRows` usable rows, an empty slice, or a task
+ * without a single label in either slice (its metrics would be undefined and the gate could not compare it).
+ */
+export function checkTables(spec: ModelSpec, tables: Pick<SpecTables, 'train' | 'holdout'>, minRows: number): void {
+  const { train, holdout } = tables;
+  const rows = train.size + holdout.size;
+  if (rows < minRows) throw new TrainingInputError(`too little data: ${rows} usable rows, at least ${minRows} are needed (TRAINING_MIN_ROWS)`);
+  if (train.size < 2) throw new TrainingInputError(`the training slice has ${train.size} rows; the data covers too short a time to split`);
+  if (holdout.size === 0) throw new TrainingInputError('the held-out slice is empty; the data covers too short a time to split');
+  for (const [slice, table] of [['training', train], ['held-out', holdout]] as const) {
+    const labels = table.labelColumns();
+    spec.tasks.forEach((task, t) => {
+      if (!labels[t].some((y) => !Number.isNaN(y))) {
+        throw new TrainingInputError(`task "${task.name}" has no labels in the ${slice} slice (label "${task.label}")`);
+      }
+    });
+  }
+}

@@ -1,0 +1,74 @@
+import type { TaskSpec } from '@app/mmoe';
+
+export type TaskMetricsByName = Record<string, Record<string, number>>;
+
+/** What the candidate is compared with, on the same held-out slice. */
+export type ProductionBaseline =
+  | { kind: 'none' }
+  /** Production reads features the candidate's data does not hold, so its score there would mean nothing. */
+  | { kind: 'incomparable'; versionId: number; why: string }
+  | { kind: 'evaluated'; versionId: number; tasks: TaskMetricsByName };
+
+export interface GatePolicy {
+  /** AUTO_CANARY: a candidate that passes goes to canary on its own. */
+  autoCanary: boolean;
+  /** Largest AUC drop (absolute) a task may show against production. */
+  aucTolerance: number;
+  /** Largest RMSE rise, relative to production's, a task may show. */
+  rmseTolerance: number;
+}
+
+export interface GateDecision {
+  decision: 'canary' | 'candidate';
+  reason: string;
+}
+
+/**
+ * Canary when the first task (the spec's main objective) beats production, however slightly, and no task is worse than
+ * production beyond the tolerance: binary tasks by AUC (higher is better), regression tasks by RMSE (lower). Without
+ * a production to beat, the candidate waits for a human, who promotes the first version.
+ */
+export function decideRollout(tasks: readonly Pick<TaskSpec, 'name' | 'type'>[], candidate: TaskMetricsByName, production: ProductionBaseline, policy: GatePolicy): GateDecision {
+  if (production.kind === 'none') return { decision: 'candidate', reason: 'there is no production version to compare with; promote one by hand' };
+  if (production.kind === 'incomparable') {
+    return { decision: 'candidate', reason: `production (version ${production.versionId}) was not evaluated: ${production.why}` };
+  }
+  const comparisons = tasks.map((task) => compareTask(task, candidate[task.name], production.tasks[task.name], policy));
+  const [first] = comparisons;
+  const failure = first.improved ? comparisons.find((c) => c.worse) : first;
+  if (failure) return { decision: 'candidate', reason: `kept as candidate: ${failure.text}` };
+  const passed = `${first.text}; no task is worse beyond the tolerance`;
+  return policy.autoCanary ? { decision: 'canary', reason: passed } : { decision: 'candidate', reason: `${passed}, but AUTO_CANARY is off` };
+}
+
+interface TaskComparison {
+  improved: boolean;
+  worse: boolean;
+  text: string;
+}
+
+function compareTask(task: Pick<TaskSpec, 'name' | 'type'>, candidate: Record<string, number> | undefined, production: Record<string, number> | undefined, policy: GatePolicy): TaskComparison {
+  const binary = task.type === 'binary';
+  const metric = binary ? 'auc' : 'rmse';
+  const label = `${task.name} ${metric.toUpperCase()}`;
+  const ours = candidate?.[metric];
+  const theirs = production?.[metric];
+  if (ours === undefined || !Number.isFinite(ours)) return { improved: false, worse: true, text: `${label} of the candidate is undefined` };
+  if (theirs === undefined || !Number.isFinite(theirs)) {
+    // Nothing to lose against, but no measured gain either: enough for a secondary task, not for the main one.
+    return { improved: false, worse: false, text: `${label} of production is undefined, so no gain can be measured` };
+  }
+  const gain = binary ? ours - theirs : theirs - ours;
+  const allowed = binary ? policy.aucTolerance : theirs * policy.rmseTolerance;
+  const numbers = `${round(ours)} vs production ${round(theirs)}`;
+  if (gain > 0) return { improved: true, worse: false, text: `${label} improved (${numbers})` };
+  if (-gain > allowed) {
+    const tolerance = binary ? `${policy.aucTolerance}` : `${policy.rmseTolerance * 100} %`;
+    return { improved: false, worse: true, text: `${label} is worse beyond the tolerance of ${tolerance} (${numbers})` };
+  }
+  return { improved: false, worse: false, text: `${label} did not improve (${numbers})` };
+}
+
+function round(value: number): number {
+  return Number(value.toPrecision(4));
+}

@@ -1,0 +1,78 @@
+import { loadConfig } from '@app/config';
+import type { ModelVersionRecord } from '@app/db';
+import { TrainingJobName } from '@app/queue';
+import type { ModelRegistryService } from '@app/registry';
+import { ConflictException, Logger } from '@nestjs/common';
+import type { Job } from 'bull';
+import { payloadOf, TrainingJobService } from './training-job.service';
+
+describe('payloadOf', () => {
+  it('passes a train job through', () => {
+    const data = { source: { kind: 'csv' as const, path: '/data/x.csv' }, requestedBy: 'admin' };
+    expect(payloadOf({ name: TrainingJobName.Train, data, timestamp: 0, opts: {} })).toBe(data);
+  });
+
+  it('turns a scheduled run into the window of days before it was due, the same on every attempt', () => {
+    const created = Date.parse('2025-03-09T23:00:00Z');
+    const job = { name: TrainingJobName.ScheduledRetrain, data: { windowDays: 7 }, timestamp: created, opts: { delay: 3_600_000 } };
+    expect(payloadOf(job)).toEqual({
+      source: { kind: 'events', from: '2025-03-03T00:00:00.000Z', to: '2025-03-10T00:00:00.000Z' },
+      requestedBy: 'schedule',
+    });
+  });
+});
+
+describe('TrainingJobService, retried after its version was committed', () => {
+  beforeAll(() => jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined));
+  afterAll(() => jest.restoreAllMocks());
+
+  const queuedAt = Date.parse('2025-03-10T00:00:00Z');
+  const job = { id: 'job-1', name: TrainingJobName.Train, timestamp: queuedAt, opts: {}, data: {} } as unknown as Job;
+  const stored = {
+    tasks: { click: { auc: 0.71 } },
+    productionHoldout: { versionId: 1, tasks: { click: { auc: 0.7 } } },
+    examples: 990,
+    gate: { decision: 'canary', reason: 'click AUC improved (0.71 vs production 0.7); no task is worse beyond the tolerance' },
+    training: { rows: 4010, seconds: 2.5 },
+  };
+  const version = (extra: Partial<ModelVersionRecord> = {}) =>
+    ({ id: 5, status: 'candidate', trainingJobId: 'job-1', metrics: stored, createdAt: new Date(queuedAt + 60_000), ...extra }) as ModelVersionRecord;
+
+  function service(registered: ModelVersionRecord, setCanary: jest.Mock = jest.fn()): TrainingJobService {
+    const registry = { findByTrainingJob: async () => registered, setCanary } as unknown as ModelRegistryService;
+    // Nothing else is touched: the job is not trained again.
+    return new TrainingJobService(loadConfig({}), registry, undefined as never, undefined as never, undefined as never);
+  }
+
+  it('finishes with the stored version: applies the gate it recorded and reports its metrics', async () => {
+    const setCanary = jest.fn();
+    await expect(service(version(), setCanary).run(job)).resolves.toEqual({
+      versionId: 5,
+      candidate: stored.tasks,
+      production: stored.productionHoldout.tasks,
+      decision: 'canary',
+      reason: stored.gate.reason,
+      examples: { train: 4010, holdout: 990 },
+      trainingSeconds: 2.5,
+    });
+    expect(setCanary).toHaveBeenCalledWith(5, 10, undefined, 'worker');
+  });
+
+  it('leaves a version alone that has moved on since (already the canary, or taken elsewhere by a human)', async () => {
+    const setCanary = jest.fn();
+    await service(version({ status: 'canary' }), setCanary).run(job);
+    expect(setCanary).not.toHaveBeenCalled();
+    const refused = jest.fn().mockRejectedValue(new ConflictException('version 5 is archived; only a candidate can become the canary'));
+    await expect(service(version(), refused).run(job)).resolves.toMatchObject({
+      decision: 'candidate',
+      reason: 'passed the gate, but the canary was refused: version 5 is archived; only a candidate can become the canary',
+    });
+  });
+
+  it('refuses a version that records the same job id from before the job was queued', async () => {
+    await expect(service(version({ createdAt: new Date(queuedAt - 1) })).run(job)).rejects.toMatchObject({
+      name: 'TrainingInputError',
+      message: expect.stringMatching(/^version 5 already records a training job job-1, registered before this job was queued/),
+    });
+  });
+});

@@ -1,0 +1,17 @@
+/**
+ * A training job that cannot succeed however often it runs (too little data, a bad spec, a missing file): the worker
+ * fails it at once with this message instead of retrying it.
+ */
+export class TrainingInputError extends Error {
+  override readonly name = 'TrainingInputError';
+}
+
+/** The job was cancelled, or this worker lost it to another after a stall: it stops without registering anything. */
+export class TrainingStoppedError extends Error {
+  override readonly name = 'TrainingStoppedError';
+}
+
+/** Errors that another attempt would only repeat; anything else (Postgres or Redis unreachable …) is retried with back-off. */
+export function isPermanent(error: unknown): boolean {
+  return error instanceof TrainingInputError || error instanceof TrainingStoppedError;
+}
