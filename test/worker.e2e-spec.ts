@@ -23,7 +23,7 @@ import { DataSource } from 'typeorm';
 import { decideRollout } from '../apps/worker/src/training/evaluation-gate.rules';
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
 import { createApiApp } from './api-app.factory';
-import { startWorker, type WorkerProcess } from './fixtures/worker.process';
+import { startWorker, type WorkerProcess } from './fixtures/app.process';
 
 const TOKEN = 'worker-test-token';
 const auth = { authorization: `Bearer ${TOKEN}` };

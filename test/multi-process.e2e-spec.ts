@@ -1,0 +1,89 @@
+import { dataSourceOptions } from '@app/db';
+import { createServer } from 'node:net';
+import { DataSource } from 'typeorm';
+import { startApi, type AppProcess } from './fixtures/app.process';
+import { seedModelVersion } from './fixtures/model.fixture';
+
+const TOKEN = 'multi-process-token';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
+}
+
+async function score(port: number, userId: string): Promise<{ status: number; modelVersion?: number }> {
+  const response = await fetch(`http://127.0.0.1:${port}/v1/score`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId, itemIds: ['i-1', 'i-2', 'i-3'] }),
+  });
+  const body = (await response.json()) as { modelVersion?: number };
+  return { status: response.status, modelVersion: body.modelVersion };
+}
+
+async function admin(port: number, path: string, body: object = {}): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${port}/admin/models${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify(body),
+  });
+  return response.status;
+}
+
+describe('two API processes (e2e: real processes, Postgres and Redis)', () => {
+  let dataSource: DataSource;
+  const apis: { process: AppProcess; port: number }[] = [];
+
+  beforeAll(async () => {
+    dataSource = await new DataSource(dataSourceOptions({ DATABASE_URL: process.env.DATABASE_URL! })).initialize();
+    await dataSource.query('TRUNCATE model_versions, rollout_events RESTART IDENTITY CASCADE');
+    await seedModelVersion(dataSource, 'production', { seed: 1 });
+    await seedModelVersion(dataSource, 'candidate', { seed: 2 });
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      // A poll far beyond the test: the switch can only come from the models:changed notice.
+      const process = await startApi({ API_PORT: String(port), API_HOST: '127.0.0.1', ADMIN_TOKEN: TOKEN, MODEL_POLL_SECONDS: '3600' });
+      apis.push({ process, port });
+    }
+  }, 120_000);
+
+  afterAll(async () => {
+    await Promise.all(apis.map(({ process }) => process.stop()));
+    await dataSource.query('TRUNCATE model_versions, rollout_events RESTART IDENTITY CASCADE');
+    await dataSource.destroy();
+  });
+
+  it('both switch after one promote made through one of them, while requests keep succeeding', async () => {
+    for (const { port } of apis) expect(await score(port, 'u-1')).toEqual({ status: 200, modelVersion: 1 });
+
+    // Traffic on both processes for the whole rollout: every answer must be a 200 from version 1 or 2.
+    let traffic = true;
+    const answers: { status: number; modelVersion?: number }[] = [];
+    const load = apis.map(async ({ port }, i) => {
+      for (let n = 0; traffic; n++) answers.push(await score(port, `user-${i}-${n}`));
+    });
+
+    const [first, second] = apis;
+    expect(await admin(first.port, '/2/canary', { percent: 100 })).toBe(200);
+    expect(await admin(first.port, '/promote')).toBe(200);
+    const deadline = Date.now() + 20_000;
+    const served = async () => Promise.all(apis.map(({ port }) => score(port, 'u-1')));
+    let now = await served();
+    while (now.some((a) => a.modelVersion !== 2) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      now = await served();
+    }
+    traffic = false;
+    await Promise.all(load);
+
+    expect(now).toEqual([{ status: 200, modelVersion: 2 }, { status: 200, modelVersion: 2 }]);
+    expect(answers.length).toBeGreaterThan(10);
+    expect(answers.filter((a) => a.status !== 200 || (a.modelVersion !== 1 && a.modelVersion !== 2))).toEqual([]);
+    expect(second.process.output()).toMatch(/serving production v2/);
+  }, 60_000);
+});
