@@ -1,0 +1,49 @@
+import { QUEUE_PREFIX, RETRAIN_SCHEDULE_JOB_ID, TRAINING_QUEUE, TrainingJobName } from '@app/queue';
+import Bull, { type Job } from 'bull';
+import Redis from 'ioredis';
+import { startWorker, type AppProcess } from './fixtures/app.process';
+
+const SCHEDULE_KEY = `${QUEUE_PREFIX}:training-schedule`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('scheduled retraining with two real worker processes (e2e)', () => {
+  let queue: Bull.Queue;
+  let redis: Redis;
+  let workers: AppProcess[] = [];
+
+  beforeAll(async () => {
+    queue = new Bull(TRAINING_QUEUE, process.env.REDIS_URL!, { prefix: QUEUE_PREFIX });
+    redis = new Redis(process.env.REDIS_URL!);
+    await queue.obliterate({ force: true });
+    await redis.del(SCHEDULE_KEY);
+  });
+
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+    await queue.obliterate({ force: true });
+    await redis.del(SCHEDULE_KEY);
+    await queue.close();
+    redis.disconnect();
+  });
+
+  it('registers one schedule and runs each tick once, not once per worker', async () => {
+    // Every second (6-field cron). There is no production model, so each run fails at once: only runs are counted.
+    const env = { RETRAIN_ENABLED: 'true', RETRAIN_CRON: '* * * * * *' };
+    workers = await Promise.all([startWorker(env), startWorker(env)]);
+    const started = Date.now();
+    expect((await queue.getRepeatableJobs()).filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID)).toHaveLength(1);
+    await sleep(6_000);
+    await Promise.all(workers.map((w) => w.stop()));
+    const stopped = Date.now();
+
+    const runs = (await queue.getJobs(['completed', 'failed', 'delayed', 'active', 'waiting'])).filter(
+      (job: Job) => job.name === TrainingJobName.ScheduledRetrain && job.processedOn !== undefined && job.processedOn !== null,
+    );
+    // Bull keeps a run's scheduled time in opts.prevMillis (not in its typings).
+    const ticks = runs.map((job) => (job.opts as { prevMillis: number }).prevMillis);
+    expect(new Set(ticks).size).toBe(ticks.length);
+    const whileBothRan = ticks.filter((t) => t >= started && t <= stopped).length;
+    expect(whileBothRan).toBeGreaterThanOrEqual(Math.floor((stopped - started) / 1000) - 2);
+    expect(whileBothRan).toBeLessThanOrEqual(Math.ceil((stopped - started) / 1000) + 1);
+  }, 120_000);
+});
