@@ -110,6 +110,13 @@ describe('admin API (e2e)', () => {
       const bad = await app.inject({ method: 'GET', url: '/admin/models/abc', headers: auth });
       expect(bad.statusCode).toBe(400);
       expect(bad.json().errors[0].field).toBe('id');
+
+      // Past Postgres's int range: a 400, not a failed query.
+      const huge = await app.inject({ method: 'GET', url: '/admin/models/2147483648', headers: auth });
+      expect(huge.statusCode).toBe(400);
+      expect(huge.json().errors[0].field).toBe('id');
+      const offset = await app.inject({ method: 'GET', url: '/admin/rollouts?offset=1e20', headers: auth });
+      expect(offset.statusCode).toBe(400);
     });
 
     it('compares the metrics of two versions per task, with deltas', async () => {

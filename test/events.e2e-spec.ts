@@ -66,6 +66,9 @@ describe('events (e2e)', () => {
     const malformed = [
       [{ ...event(1), eventId: undefined }, 'events.0.eventId must be a string'],
       [{ ...event(1), occurredAt: 'yesterday' }, 'events.0.occurredAt must be a valid ISO 8601 date string'],
+      // ISO 8601, but not a date-time Date can read: would otherwise be stored as NULL and fail the insert.
+      [{ ...event(1), occurredAt: '2025-W01' }, 'events.0.occurredAt must be a date-time'],
+      [{ ...event(1), modelVersion: 2 ** 31 }, 'events.0.modelVersion must not be greater than 2147483647'],
       [{ ...event(1), context: { nested: { no: 1 } } }, 'events.0.context must be an object whose values are'],
       [{ ...event(1), extra: true }, 'events.0.property extra should not exist'],
     ] as const;

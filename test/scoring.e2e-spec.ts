@@ -35,6 +35,8 @@ describe('POST /v1/score (e2e)', () => {
     dataSource = app.get(DataSource);
     await dataSource.query('TRUNCATE model_versions, rollout_events, user_features, item_features CASCADE');
     await app.get<Redis>(REDIS).flushdb();
+    // The app loaded whatever an earlier spec left in the database; make it see the emptied tables.
+    await app.get(ModelLifecycleService).refresh();
   });
 
   afterAll(async () => {
@@ -129,6 +131,11 @@ describe('POST /v1/score (e2e)', () => {
       expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1', 'item-1'] })).toContain('itemIds');
       expect(await rejectedFields({ userId: 'user-1', itemIds: Array.from({ length: 1001 }, (_, i) => `i${i}`) })).toContain('itemIds');
       expect(await rejectedFields({ userId: 'user-1', itemIds: [] })).toContain('itemIds');
+    });
+
+    it('rejects ids Postgres could not store (NUL characters) with a 400, not a failed query', async () => {
+      expect(await rejectedFields({ userId: 'user\u0000-1', itemIds: ['item-1'] })).toEqual(['userId']);
+      expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1', 'item\u0000-2'] })).toEqual(['itemIds']);
     });
 
     it('rejects an objective the model does not have, a bad context and unknown fields', async () => {

@@ -52,6 +52,7 @@ export function IsUniqueStrings(minLength: number, maxLength: number, options?: 
       const element: unknown = value[i];
       if (typeof element !== 'string') return `must contain only strings (element ${i} is not)`;
       if (element.length < minLength || element.length > maxLength) return `must contain strings of ${minLength}–${maxLength} characters (element ${i} is not)`;
+      if (element.includes('\0')) return `must not contain NUL characters (element ${i} does)`;
       if (seen.has(element)) return `must not contain duplicates ("${element.slice(0, 64)}" repeats)`;
       seen.add(element);
     }

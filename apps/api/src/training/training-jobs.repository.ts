@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { TRAINING_QUEUE, TrainingJobName, type TrainingJobPayload, type TrainingJobProgress, type TrainingJobResult } from '@app/queue';
 import { InjectQueue } from '@nestjs/bull';
 import { Injectable } from '@nestjs/common';
@@ -30,7 +31,8 @@ export class TrainingJobsRepository {
   constructor(@InjectQueue(TRAINING_QUEUE) private readonly queue: Queue) {}
 
   async add(payload: TrainingJobPayload): Promise<TrainingJobRecord> {
-    return this.toRecord(await this.queue.add(TrainingJobName.Train, payload));
+    // A unique id (not Bull's counter, which restarts with an emptied Redis): the worker finds a job's version by it.
+    return this.toRecord(await this.queue.add(TrainingJobName.Train, payload, { jobId: randomUUID() }));
   }
 
   async get(id: string): Promise<TrainingJobRecord | undefined> {

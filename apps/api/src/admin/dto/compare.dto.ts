@@ -1,20 +1,19 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, Min } from 'class-validator';
+import {  } from 'class-validator';
 import type { VersionComparison } from '@app/registry';
 import { mapModelVersion, ModelVersionDto } from './model-version.dto';
+import { IsVersionId } from '../../platform/postgres-text.validator';
 
 export class CompareQueryDto {
   @ApiProperty({ minimum: 1, example: 6, description: 'The baseline version.' })
   @Type(() => Number)
-  @IsInt()
-  @Min(1)
+  @IsVersionId()
   a!: number;
 
   @ApiProperty({ minimum: 1, example: 7, description: 'The version compared with it.' })
   @Type(() => Number)
-  @IsInt()
-  @Min(1)
+  @IsVersionId()
   b!: number;
 }
 

@@ -1,7 +1,8 @@
 import { MODEL_STATUSES, type ModelStatus, type ModelVersionRecord } from '@app/db';
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, Min } from 'class-validator';
+import {  } from 'class-validator';
+import { IsVersionId } from '../../platform/postgres-text.validator';
 
 export const OBJECTIVE_WEIGHTS_SCHEMA = {
   description: 'Blend of the task scores into the ranking score, by task name.',
@@ -13,8 +14,7 @@ export const OBJECTIVE_WEIGHTS_SCHEMA = {
 export class VersionIdParamsDto {
   @ApiProperty({ minimum: 1, example: 7 })
   @Type(() => Number)
-  @IsInt()
-  @Min(1)
+  @IsVersionId()
   id!: number;
 }
 

@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBase64, IsInt, IsNotEmpty, IsOptional, IsString, MaxLength, Min } from 'class-validator';
+import { IsBase64, IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
 import { IsFlatRecord } from '../../platform/validation';
 import { OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
+import { IsVersionId } from '../../platform/postgres-text.validator';
 
 export class RegisterModelDto {
   @ApiProperty({ description: 'The model artifact written by `npm run cli -- train` (model.mmoe), base64-encoded.', format: 'byte' })
@@ -22,7 +23,6 @@ export class RegisterModelDto {
 
   @ApiPropertyOptional({ description: 'The version this one was derived from.', minimum: 1 })
   @IsOptional()
-  @IsInt()
-  @Min(1)
+  @IsVersionId()
   parentVersionId?: number;
 }

@@ -4,6 +4,7 @@ import { IsFlatRecord } from '../../platform/validation';
 import type { TransitionResult } from '@app/registry';
 import { mapModelVersion, ModelVersionDto, OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
 import { mapRolloutEvent, RolloutEventDto } from './rollout-event.dto';
+import { IsVersionId } from '../../platform/postgres-text.validator';
 
 const WEIGHTS_UPDATE = { ...OBJECTIVE_WEIGHTS_SCHEMA, description: 'New default blend for the version; tasks left out keep their current weight.' };
 
@@ -23,8 +24,7 @@ export class CanaryDto {
 export class PromoteDto {
   @ApiPropertyOptional({ minimum: 1, description: 'When given, it must be the canary (a guard against promoting the wrong version).' })
   @IsOptional()
-  @IsInt()
-  @Min(1)
+  @IsVersionId()
   versionId?: number;
 
   @ApiPropertyOptional(WEIGHTS_UPDATE)

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsInt, IsISO8601, IsOptional, Max, Min, ValidateNested } from 'class-validator';
-import { IsEntityId, IsNulFree, MAX_ID_LENGTH } from '../../features/dto/postgres-text.validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, ValidateNested } from 'class-validator';
+import { IsEntityId, IsNulFree, IsTimestamp, IsVersionId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
 import { IsFlatRecord } from '../../platform/validation';
 
 export const MAX_EVENTS = 10_000;
@@ -35,9 +35,7 @@ export class EventDto {
 
   @ApiPropertyOptional({ description: 'The modelVersion of the score call that showed the item.', example: 7 })
   @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(2 ** 31 - 1)
+  @IsVersionId()
   modelVersion?: number;
 
   @ApiPropertyOptional({
@@ -53,7 +51,7 @@ export class EventDto {
 
   @ApiPropertyOptional({ description: 'ISO 8601 time of the impression; now by default.', example: '2025-11-22T10:15:00Z' })
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsTimestamp()
   occurredAt?: string;
 }
 

@@ -1,5 +1,5 @@
 import { ValidateBy, type ValidationOptions } from 'class-validator';
-import { hasNul } from './postgres-text.validator';
+import { hasNul } from '../../platform/postgres-text.validator';
 
 export const MAX_FEATURES = 256;
 export const MAX_FEATURE_NAME_LENGTH = 128;

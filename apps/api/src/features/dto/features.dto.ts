@@ -3,7 +3,7 @@ import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, ValidateNested } from 'class-validator';
 import { IsFeatureMap, MAX_FEATURE_NAME_LENGTH, MAX_FEATURES } from './feature-map.validator';
-import { IsEntityId, MAX_ID_LENGTH } from './postgres-text.validator';
+import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
 
 export const MAX_BULK_ENTITIES = 10_000;
 

@@ -1,20 +1,20 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsOptional, IsString, Length } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsOptional } from 'class-validator';
 import { IsFlatRecord, IsUniqueStrings } from '../../platform/validation';
+import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
 
 export const MAX_CANDIDATES = 1000;
 
 export class ScoreRequestDto {
   @ApiProperty({ example: 'u-42', minLength: 1, maxLength: 256 })
-  @IsString()
-  @Length(1, 256)
+  @IsEntityId()
   userId!: string;
 
   @ApiProperty({ type: [String], example: ['i-1', 'i-2', 'i-3'], minItems: 1, maxItems: MAX_CANDIDATES, uniqueItems: true })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_CANDIDATES)
-  @IsUniqueStrings(1, 256)
+  @IsUniqueStrings(1, MAX_ID_LENGTH)
   itemIds!: string[];
 
   @ApiPropertyOptional({

@@ -3,7 +3,8 @@ import type { TrainingDataSource, TrainingOverrides } from '@app/queue';
 import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import type { NewTrainingJob } from '../training-jobs.service';
-import { IsIn, IsInt, IsISO8601, IsNumber, IsObject, IsOptional, IsString, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+import { IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+import { IsTimestamp, IsVersionId } from '../../platform/postgres-text.validator';
 
 const SOURCE_KINDS = ['events', 'csv'] as const;
 
@@ -19,11 +20,11 @@ export class EventsSourceDto extends TrainingSourceDto {
   declare kind: 'events';
 
   @ApiProperty({ example: '2026-11-01T00:00:00Z', description: 'Start of the window of logged events (inclusive).' })
-  @IsISO8601({ strict: true })
+  @IsTimestamp()
   from!: string;
 
   @ApiProperty({ example: '2026-11-15T00:00:00Z', description: 'End of the window (exclusive); after `from`.' })
-  @IsISO8601({ strict: true })
+  @IsTimestamp()
   to!: string;
 }
 
@@ -89,8 +90,7 @@ export class CreateTrainingJobDto {
 
   @ApiPropertyOptional({ minimum: 1, description: 'The version this one retrains; recorded on the new version.' })
   @IsOptional()
-  @IsInt()
-  @Min(1)
+  @IsVersionId()
   parentVersionId?: number;
 
   @ApiPropertyOptional({ type: TrainingOverridesDto, description: "Overrides of the spec's training settings." })
