@@ -145,7 +145,7 @@ describe('rollout rules', () => {
         throw new Error('expected an error');
       } catch (e) {
         expect(e).toBeInstanceOf(BadRequestException);
-        expect((e as BadRequestException).getResponse()).toMatchObject({ errors: [{ field: 'objectiveWeights.share', message: 'is not a task of this model (click, like)' }] });
+        expect((e as BadRequestException).getResponse()).toMatchObject({ errors: [{ field: 'objectiveWeights.share', message: 'objectiveWeights.share is not a task of the model (click, like)' }] });
       }
     });
   });

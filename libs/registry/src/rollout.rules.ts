@@ -29,12 +29,18 @@ export function specOf(version: Pick<ModelVersionRecord, 'spec'>): ModelSpec {
  * that is not one of the spec's tasks is a 400 naming it.
  */
 export function mergeObjectiveWeights(spec: ModelSpec, current: ObjectiveWeights, given: ObjectiveWeights = {}): ObjectiveWeights {
-  const tasks = spec.tasks.map((task) => task.name);
-  const unknown = Object.keys(given).filter((name) => !tasks.includes(name));
-  if (unknown.length > 0) {
-    throw badRequest(unknown.map((name) => ({ field: `objectiveWeights.${name}`, message: `is not a task of this model (${tasks.join(', ')})` })));
-  }
+  assertKnownTasks(spec.tasks.map((task) => task.name), given);
   return Object.fromEntries(spec.tasks.map((task) => [task.name, given[task.name] ?? current[task.name] ?? task.weight]));
+}
+
+/** Objective weights may name only the model's tasks: anything else is a 400 naming `objectiveWeights.<name>`. */
+export function assertKnownTasks(tasks: readonly string[], weights: ObjectiveWeights): void {
+  const unknown = Object.keys(weights).filter((name) => !tasks.includes(name));
+  if (unknown.length > 0) {
+    throw badRequest(
+      unknown.map((name) => ({ field: `objectiveWeights.${name}`, message: `objectiveWeights.${name} is not a task of the model (${tasks.join(', ')})` })),
+    );
+  }
 }
 
 function required(version: ModelVersionRecord | undefined, id: number): ModelVersionRecord {

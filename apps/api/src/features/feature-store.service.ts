@@ -88,7 +88,7 @@ export class FeatureStoreService {
 }
 
 /** Only the features a schema reads are cached and returned. */
-export function project(features: FeatureMap, names: readonly string[]): FeatureMap {
+function project(features: FeatureMap, names: readonly string[]): FeatureMap {
   const projected: FeatureMap = {};
   for (const name of names) if (Object.hasOwn(features, name)) projected[name] = features[name];
   return projected;

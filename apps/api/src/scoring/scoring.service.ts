@@ -1,5 +1,5 @@
-import { badRequest } from '@app/common';
 import { gateOfTask, parseNumber, RowError, topologyOf, type EncodedDataset, type ScoreResult } from '@app/mmoe';
+import { assertKnownTasks } from '@app/registry';
 import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { FeatureStoreService } from '../features/feature-store.service';
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
@@ -88,14 +88,7 @@ export class ScoringService {
 function taskWeights(model: ServingModel, override: Record<string, number> | undefined): Float64Array {
   const tasks = model.spec.tasks.map((t) => t.name);
   const given = override ?? model.objectiveWeights;
-  if (override) {
-    const unknown = Object.keys(override).filter((name) => !tasks.includes(name));
-    if (unknown.length > 0) {
-      throw badRequest(
-        unknown.map((name) => ({ field: `objectiveWeights.${name}`, message: `objectiveWeights.${name} is not a task of the serving model (${tasks.join(', ')})` })),
-      );
-    }
-  }
+  if (override) assertKnownTasks(tasks, override);
   return Float64Array.from(tasks, (name) => given[name] ?? 0);
 }
 

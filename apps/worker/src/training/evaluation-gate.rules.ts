@@ -1,4 +1,4 @@
-import type { TaskSpec } from '@app/mmoe';
+import { taskMetric, type TaskSpec } from '@app/mmoe';
 
 export type TaskMetricsByName = Record<string, Record<string, number>>;
 
@@ -48,8 +48,7 @@ interface TaskComparison {
 }
 
 function compareTask(task: Pick<TaskSpec, 'name' | 'type'>, candidate: Record<string, number> | undefined, production: Record<string, number> | undefined, policy: GatePolicy): TaskComparison {
-  const binary = task.type === 'binary';
-  const metric = binary ? 'auc' : 'rmse';
+  const { metric, higherIsBetter } = taskMetric(task);
   const label = `${task.name} ${metric.toUpperCase()}`;
   const ours = candidate?.[metric];
   const theirs = production?.[metric];
@@ -58,12 +57,12 @@ function compareTask(task: Pick<TaskSpec, 'name' | 'type'>, candidate: Record<st
     // Nothing to lose against, but no measured gain either: enough for a secondary task, not for the main one.
     return { improved: false, worse: false, text: `${label} of production is undefined, so no gain can be measured` };
   }
-  const gain = binary ? ours - theirs : theirs - ours;
-  const allowed = binary ? policy.aucTolerance : theirs * policy.rmseTolerance;
+  const gain = higherIsBetter ? ours - theirs : theirs - ours;
+  const allowed = higherIsBetter ? policy.aucTolerance : theirs * policy.rmseTolerance;
   const numbers = `${round(ours)} vs production ${round(theirs)}`;
   if (gain > 0) return { improved: true, worse: false, text: `${label} improved (${numbers})` };
   if (-gain > allowed) {
-    const tolerance = binary ? `${policy.aucTolerance}` : `${policy.rmseTolerance * 100} %`;
+    const tolerance = higherIsBetter ? `${policy.aucTolerance}` : `${policy.rmseTolerance * 100} %`;
     return { improved: false, worse: true, text: `${label} is worse beyond the tolerance of ${tolerance} (${numbers})` };
   }
   return { improved: false, worse: false, text: `${label} did not improve (${numbers})` };

@@ -28,12 +28,12 @@ export class BatchBuilder {
     this.mask = new Float32Array(capacity * labelStates.length);
   }
 
-  /** Rows start..end of `order` (or of the dataset itself); tensors are owned by the caller. */
-  inputs(start: number, end: number, order?: Uint32Array): BatchInputs {
+  /** Rows start..end of `order`, gathered into the staging buffers; tensors are owned by the caller. */
+  inputs(start: number, end: number, order: Uint32Array): BatchInputs {
     const size = end - start;
     const width = this.data.numericWidth;
     for (let i = 0; i < size; i++) {
-      const row = order ? order[start + i] : start + i;
+      const row = order[start + i];
       if (width > 0) this.numeric.set(this.data.numeric.subarray(row * width, (row + 1) * width), i * width);
       for (let j = 0; j < this.categorical.length; j++) this.categorical[j][i] = this.data.categorical[j][row];
     }
@@ -43,11 +43,11 @@ export class BatchBuilder {
     };
   }
 
-  training(start: number, end: number, order?: Uint32Array): TrainingBatch {
+  training(start: number, end: number, order: Uint32Array): TrainingBatch {
     const size = end - start;
     const tasks = this.labelStates.length;
     for (let i = 0; i < size; i++) {
-      const row = order ? order[start + i] : start + i;
+      const row = order[start + i];
       for (let t = 0; t < tasks; t++) {
         const y = this.data.labels[t][row];
         const present = !Number.isNaN(y);
@@ -62,6 +62,15 @@ export class BatchBuilder {
       mask: tf.tensor2d(this.mask.subarray(0, size * tasks), [size, tasks]),
     };
   }
+}
+
+/** Contiguous rows start..end as tensors copied straight from the dataset (no staging buffer); owned by the caller. */
+export function sliceInputs(data: EncodedDataset, start: number, end: number): BatchInputs {
+  const width = data.numericWidth;
+  return {
+    numeric: width > 0 ? tf.tensor2d(data.numeric.subarray(start * width, end * width), [end - start, width]) : undefined,
+    categorical: data.categorical.map((c) => tf.tensor1d(c.subarray(start, end), 'int32')),
+  };
 }
 
 export function disposeBatch(batch: BatchInputs | TrainingBatch): void {

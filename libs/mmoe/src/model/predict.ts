@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { EncodedDataset } from '../data/preprocessor';
-import { BatchBuilder, disposeBatch } from './batch';
+import { disposeBatch, sliceInputs } from './batch';
 import { MultiTaskNetwork } from './network';
 
 export interface Predictions {
@@ -22,10 +22,9 @@ export function predict(net: MultiTaskNetwork, data: EncodedDataset, options: Pr
   const gates = net.topology.gates;
   const scores = tasks.map(() => new Float32Array(data.size));
   const gateWeights = options.gateWeights ? gates.map((g) => new Float32Array(data.size * g.experts.length)) : undefined;
-  const builder = new BatchBuilder(data, net.preprocessing.labels, Math.min(batchSize, Math.max(data.size, 1)));
   for (let start = 0; start < data.size; start += batchSize) {
     const end = Math.min(start + batchSize, data.size);
-    const inputs = builder.inputs(start, end);
+    const inputs = sliceInputs(data, start, end);
     const [logits, ...weights] = tf.tidy(() => {
       const out = net.forward(inputs, { training: false });
       return [out.logits, ...(gateWeights ? out.gates.map((g) => g.weights) : [])];

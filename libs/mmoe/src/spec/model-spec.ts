@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { ModelSpec, modelSpecSchema } from './model-spec.schema';
+import { ModelSpec, modelSpecSchema, TaskSpec } from './model-spec.schema';
 
 export class SpecValidationError extends Error {
   constructor(readonly problems: { path: string; message: string }[]) {
@@ -37,12 +37,14 @@ export async function loadModelSpec(path: string): Promise<ModelSpec> {
   }
 }
 
-/** The tasks' targets: binary tasks are judged by AUC (higher is better), regression ones by RMSE (lower). */
+/** How a task is judged: binary tasks by AUC (higher is better), regression tasks by RMSE (lower is better). */
+export function taskMetric(task: Pick<TaskSpec, 'type'>): { metric: 'auc' | 'rmse'; higherIsBetter: boolean } {
+  return task.type === 'binary' ? { metric: 'auc', higherIsBetter: true } : { metric: 'rmse', higherIsBetter: false };
+}
+
+/** The first task's metric: what early stopping and the promotion gate watch. */
 export function primaryMetric(spec: ModelSpec): { task: string; metric: 'auc' | 'rmse'; higherIsBetter: boolean } {
-  const first = spec.tasks[0];
-  return first.type === 'binary'
-    ? { task: first.name, metric: 'auc', higherIsBetter: true }
-    : { task: first.name, metric: 'rmse', higherIsBetter: false };
+  return { task: spec.tasks[0].name, ...taskMetric(spec.tasks[0]) };
 }
 
 /**
