@@ -104,6 +104,9 @@ describe('CLI', () => {
     const usage = await cli('train', '--data', 'x.csv');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('train needs --spec');
+    const backend = await cli('evaluate', '--model', 'm', '--data', 'd.csv', '--backend', 'gpu');
+    expect(backend.code).toBe(2);
+    expect(backend.stderr).toContain('--backend must be one of tensorflow, wasm, cpu (got "gpu")');
     const missing = await cli('evaluate', '--model', join(dir, 'nowhere'), '--data', join(dir, 'test.csv'));
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/no model artifact there/);

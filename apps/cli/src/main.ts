@@ -1,6 +1,6 @@
 import { BACKEND_NAMES, BadRowPolicy, initBackend, parseBackendName } from '@app/mmoe';
 import { parseArgs } from 'node:util';
-import { createCliContext } from './cli.context';
+import { createCliContext, type CliContext } from './cli.context';
 import { evaluateCommand } from './commands/evaluate.command';
 import { predictCommand } from './commands/predict.command';
 import { trainCommand } from './commands/train.command';
@@ -18,8 +18,6 @@ Options:
 `;
 
 class UsageError extends Error {}
-
-const COMMANDS = ['train', 'evaluate', 'predict'];
 
 const OPTIONS = {
   data: { type: 'string' },
@@ -55,18 +53,41 @@ async function main(argv: string[]): Promise<void> {
     return value;
   };
 
-  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command "${command}"`);
+  // Every usage error is found before the engine starts (loading it takes a while).
+  const run = commandOf(command, values, required);
+  let forced;
+  try {
+    forced = parseBackendName(values.backend ?? process.env.MMOE_BACKEND);
+  } catch (e) {
+    throw new UsageError(values.backend === undefined ? (e as Error).message : `--backend must be one of ${BACKEND_NAMES.join(', ')} (got "${values.backend}")`);
+  }
 
   const ctx = createCliContext(onBadRow as BadRowPolicy);
-  const backend = await initBackend(parseBackendName(values.backend ?? process.env.MMOE_BACKEND));
+  const backend = await initBackend(forced);
   ctx.log(`tfjs backend: ${backend.name} (${backend.detail})`);
+  return run(ctx);
+}
+
+function commandOf(
+  command: string,
+  values: { valid?: string; 'id-column'?: string },
+  required: (name: 'data' | 'spec' | 'out' | 'model') => string,
+): (ctx: CliContext) => Promise<void> {
   switch (command) {
-    case 'train':
-      return trainCommand({ data: required('data'), valid: values.valid, spec: required('spec'), out: required('out') }, ctx);
-    case 'evaluate':
-      return evaluateCommand({ model: required('model'), data: required('data') }, ctx);
-    case 'predict':
-      return predictCommand({ model: required('model'), data: required('data'), out: required('out'), idColumn: values['id-column'] }, ctx);
+    case 'train': {
+      const args = { data: required('data'), valid: values.valid, spec: required('spec'), out: required('out') };
+      return (ctx) => trainCommand(args, ctx);
+    }
+    case 'evaluate': {
+      const args = { model: required('model'), data: required('data') };
+      return (ctx) => evaluateCommand(args, ctx);
+    }
+    case 'predict': {
+      const args = { model: required('model'), data: required('data'), out: required('out'), idColumn: values['id-column'] };
+      return (ctx) => predictCommand(args, ctx);
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
   }
 }
 
