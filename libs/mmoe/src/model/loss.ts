@@ -13,21 +13,28 @@ export interface LossTerms {
  * weighting (Kendall et al. 2018) task t contributes exp(-s_t)·c_t·L_t + s_t/2, where s_t is a learnt log-variance
  * and c_t is 1 for classification and 1/2 for regression.
  */
-export function multiTaskLoss(
-  spec: ModelSpec,
-  logits: tf.Tensor2D,
-  labels: tf.Tensor2D,
-  mask: tf.Tensor2D,
-  logVariance?: tf.Tensor1D,
-): LossTerms {
+export interface MultiTaskLoss {
+  compute(logits: tf.Tensor2D, labels: tf.Tensor2D, mask: tf.Tensor2D, logVariance?: tf.Tensor1D): LossTerms;
+  dispose(): void;
+}
+
+/** The loss of a spec; its per-task constants are made once, not on every training step. */
+export function createMultiTaskLoss(spec: ModelSpec): MultiTaskLoss {
   const isBinary = tf.tensor1d(spec.tasks.map((t) => (t.type === 'binary' ? 1 : 0)));
-  const crossEntropy = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, labels)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
-  const squaredError = tf.squaredDifference(logits, labels);
-  const perExample = tf.add(tf.mul(crossEntropy, isBinary), tf.mul(squaredError, tf.sub(1, isBinary)));
-  const perTask = tf.div(tf.sum(tf.mul(perExample, mask), 0), tf.maximum(tf.sum(mask, 0), 1)) as tf.Tensor1D;
+  const isRegression = tf.tensor1d(spec.tasks.map((t) => (t.type === 'binary' ? 0 : 1)));
   const weights = tf.tensor1d(spec.tasks.map((t) => t.weight));
-  if (!logVariance) return { total: tf.sum(tf.mul(perTask, weights)) as tf.Scalar, perTask };
-  const scale = tf.add(tf.mul(isBinary, 0.5), 0.5);
-  const weighted = tf.add(tf.mul(tf.mul(tf.exp(tf.neg(logVariance)), scale), perTask), tf.mul(0.5, logVariance));
-  return { total: tf.sum(tf.mul(weighted, weights)) as tf.Scalar, perTask };
+  // c_t of the uncertainty weighting: 1 for classification, 1/2 for regression.
+  const scale = tf.tensor1d(spec.tasks.map((t) => (t.type === 'binary' ? 1 : 0.5)));
+  return {
+    compute(logits, labels, mask, logVariance) {
+      const crossEntropy = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, labels)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+      const squaredError = tf.squaredDifference(logits, labels);
+      const perExample = tf.add(tf.mul(crossEntropy, isBinary), tf.mul(squaredError, isRegression));
+      const perTask = tf.div(tf.sum(tf.mul(perExample, mask), 0), tf.maximum(tf.sum(mask, 0), 1)) as tf.Tensor1D;
+      if (!logVariance) return { total: tf.sum(tf.mul(perTask, weights)) as tf.Scalar, perTask };
+      const weighted = tf.add(tf.mul(tf.mul(tf.exp(tf.neg(logVariance)), scale), perTask), tf.mul(0.5, logVariance));
+      return { total: tf.sum(tf.mul(weighted, weights)) as tf.Scalar, perTask };
+    },
+    dispose: () => tf.dispose([isBinary, isRegression, weights, scale]),
+  };
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { EncodedDataset } from '../data/preprocessor';
 import { evaluate, EvaluationReport } from '../eval/evaluator';
 import { BatchBuilder, disposeBatch } from '../model/batch';
-import { multiTaskLoss } from '../model/loss';
+import { createMultiTaskLoss } from '../model/loss';
 import { MultiTaskNetwork } from '../model/network';
 import { primaryMetric } from '../spec/model-spec';
 import { Rng } from '../util/random';
@@ -69,6 +69,7 @@ export async function trainNetwork(
   const builder = new BatchBuilder(train, net.preprocessing.labels, batchSize);
   const variables = [...net.params.values()];
   const logVariance = net.params.get('uncertainty/logVariance') as tf.Tensor1D | undefined;
+  const objective = createMultiTaskLoss(net.spec);
   const steps = Math.ceil(train.size / batchSize);
   const progressEvery = options.progressEvery ?? 10;
   const history: TrainSummary['history'] = [];
@@ -92,7 +93,7 @@ export async function trainNetwork(
         const cost = optimizer.minimize(
           () => {
             const out = net.forward(batch.inputs, { training: true, rng });
-            return tf.add(multiTaskLoss(net.spec, out.logits, batch.labels, batch.mask, logVariance).total, out.balanceLoss) as tf.Scalar;
+            return tf.add(objective.compute(out.logits, batch.labels, batch.mask, logVariance).total, out.balanceLoss) as tf.Scalar;
           },
           true,
           variables,
@@ -134,6 +135,7 @@ export async function trainNetwork(
     }
   } finally {
     optimizer.dispose();
+    objective.dispose();
   }
 
   net.restore(best!.weights);
