@@ -4,8 +4,8 @@ import { initBackend } from './backend/backend';
 import { RawTable } from './data/raw-table';
 import { logLoss, rmse } from './eval/metrics';
 import { MultiTaskModel } from './mmoe.model';
-import { parseModelSpec } from './spec/model-spec';
-import { ModelSpecInput } from './spec/model-spec.schema';
+import { parseModelSpec } from './model-spec/model-spec';
+import { ModelSpecInput } from './model-spec/model-spec.schema';
 import { Rng } from './util/random';
 
 beforeAll(() => initBackend('wasm'));

@@ -4,8 +4,8 @@ import { RawTable } from './data/raw-table';
 import { evaluate, EvaluationReport } from './eval/evaluator';
 import { MultiTaskNetwork } from './model/network';
 import { predict, Predictions, PredictOptions } from './model/predict';
-import { parseModelSpec } from './spec/model-spec';
-import { ModelSpec } from './spec/model-spec.schema';
+import { parseModelSpec } from './model-spec/model-spec';
+import { ModelSpec } from './model-spec/model-spec.schema';
 import { trainNetwork, TrainOptions, TrainSummary } from './train/trainer';
 import { Rng } from './util/random';
 

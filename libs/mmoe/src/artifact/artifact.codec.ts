@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PreprocessingState } from '../data/preprocessor';
-import { ModelSpec } from '../spec/model-spec.schema';
+import { ModelSpec } from '../model-spec/model-spec.schema';
 
 /**
  * The model artifact: one self-contained binary (spec, preprocessing state, weights), checked by sha256.

@@ -1,4 +1,4 @@
-import { parseModelSpec } from '../spec/model-spec';
+import { parseModelSpec } from '../model-spec/model-spec';
 import { FeatureEncoder, fitPreprocessing, hashBucket } from './preprocessor';
 import { RawTable, RowError } from './raw-table';
 

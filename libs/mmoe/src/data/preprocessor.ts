@@ -1,4 +1,4 @@
-import { ModelSpec } from '../spec/model-spec.schema';
+import { ModelSpec } from '../model-spec/model-spec.schema';
 import { parseNumber, RawTable } from './raw-table';
 
 export interface NumericFeatureState {

@@ -1,4 +1,4 @@
-import { ModelSpec } from '../spec/model-spec.schema';
+import { ModelSpec } from '../model-spec/model-spec.schema';
 
 /** Growable typed column: a 1 GB CSV must not become an array of objects. */
 class Column<T extends Float64Array | Int32Array> {

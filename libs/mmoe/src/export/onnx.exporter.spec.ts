@@ -2,8 +2,8 @@ import { InferenceSession } from 'onnxruntime-node';
 import { initBackend } from '../backend/backend';
 import { PreprocessingState } from '../data/preprocessor';
 import { MultiTaskNetwork } from '../model/network';
-import { parseModelSpec } from '../spec/model-spec';
-import { ModelSpecInput } from '../spec/model-spec.schema';
+import { parseModelSpec } from '../model-spec/model-spec';
+import { ModelSpecInput } from '../model-spec/model-spec.schema';
 import { exportOnnx } from './onnx.exporter';
 
 beforeAll(() => initBackend('wasm'));

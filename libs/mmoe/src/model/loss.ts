@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { ModelSpec } from '../spec/model-spec.schema';
+import { ModelSpec } from '../model-spec/model-spec.schema';
 
 export interface LossTerms {
   total: tf.Scalar;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { embeddingRows, PreprocessingState } from '../data/preprocessor';
-import { ModelSpec } from '../spec/model-spec.schema';
+import { ModelSpec } from '../model-spec/model-spec.schema';
 import { Rng } from '../util/random';
 import { dense } from './dense.layer';
 import { GateOutput, noisyTopKGate, softmaxGate } from './gating';

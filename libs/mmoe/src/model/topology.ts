@@ -1,4 +1,4 @@
-import { ModelSpec } from '../spec/model-spec.schema';
+import { ModelSpec } from '../model-spec/model-spec.schema';
 
 /** Which experts exist and which gate (if any) mixes them for which tasks: the four architectures as data. */
 export interface Topology {

@@ -2,7 +2,7 @@ import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { EncodedDataset, PreprocessingState } from '../data/preprocessor';
 import { ONNX_BATCH_DIM } from '../export/onnx.exporter';
 import { topologyOf } from '../model/topology';
-import { ModelSpec } from '../spec/model-spec.schema';
+import { ModelSpec } from '../model-spec/model-spec.schema';
 import { checkEncoded, ScoreOptions, ScoreResult, Scorer } from './scorer';
 
 type OnnxRuntime = typeof import('onnxruntime-node');

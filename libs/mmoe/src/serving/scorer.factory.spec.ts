@@ -3,7 +3,7 @@ import { EncodedDataset } from '../data/preprocessor';
 import { RawTable } from '../data/raw-table';
 import { exportOnnx } from '../export/onnx.exporter';
 import { MultiTaskModel } from '../mmoe.model';
-import { parseModelSpec } from '../spec/model-spec';
+import { parseModelSpec } from '../model-spec/model-spec';
 import { Rng } from '../util/random';
 import { createScorer } from './scorer.factory';
 

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { initBackend } from '../backend/backend';
 import { RawTable } from '../data/raw-table';
 import { MultiTaskModel } from '../mmoe.model';
-import { loadModelSpec } from '../spec/model-spec';
-import { ModelSpec } from '../spec/model-spec.schema';
+import { loadModelSpec } from '../model-spec/model-spec';
+import { ModelSpec } from '../model-spec/model-spec.schema';
 import {
   generateInteractions,
   INTERACTION_DRIFT,

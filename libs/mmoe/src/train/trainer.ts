@@ -4,7 +4,7 @@ import { evaluate, EvaluationReport } from '../eval/evaluator';
 import { BatchBuilder, disposeBatch } from '../model/batch';
 import { createMultiTaskLoss } from '../model/loss';
 import { MultiTaskNetwork } from '../model/network';
-import { primaryMetric } from '../spec/model-spec';
+import { primaryMetric } from '../model-spec/model-spec';
 import { Rng } from '../util/random';
 
 export interface TrainProgress {
