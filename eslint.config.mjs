@@ -1,5 +1,6 @@
 // @ts-check
 import js from '@eslint/js';
+import eslintConfigPrettier from 'eslint-config-prettier/flat';
 import { defineConfig, globalIgnores } from 'eslint/config';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
@@ -8,6 +9,8 @@ export default defineConfig(
   globalIgnores(['dist/', 'node_modules/', 'coverage/']),
   js.configs.recommended,
   tseslint.configs.recommended,
+  // Layout is Prettier's (npm run format); ESLint keeps to correctness.
+  eslintConfigPrettier,
   {
     languageOptions: { globals: { ...globals.node, ...globals.jest } },
   },

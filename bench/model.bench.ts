@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+
 import {
   BACKEND_NAMES,
   BackendName,
@@ -23,7 +24,20 @@ import {
   Rng,
   trainNetwork,
 } from '@app/mmoe';
-import { flagValue, formatCount, formatMs, formatRatio, hasFlag, log, markdownTable, stopwatch, Timing, TimingPlan, timeRuns } from './bench.util';
+
+import {
+  flagValue,
+  formatCount,
+  formatMs,
+  formatRatio,
+  hasFlag,
+  log,
+  markdownTable,
+  stopwatch,
+  timeRuns,
+  Timing,
+  TimingPlan,
+} from './bench.util';
 import { CATEGORICAL, NUMERIC, referenceSpec, VOCAB } from './reference-model';
 
 const INFER_SIZES = [1, 100, 1000] as const;
@@ -78,14 +92,15 @@ interface TorchResult {
   infer: Record<InferSize, { medianMs: number; p90Ms: number }>;
 }
 
-
 /**
  * Rows whose labels depend on per-value effects and numerics, so training does real work (and the AUC shows it);
  * the two tasks share part of their signal, as clicks and likes do.
  */
 function syntheticTable(spec: ModelSpec, rows: number, seed: number): RawTable {
   const rng = new Rng(seed);
-  const effects = Array.from({ length: CATEGORICAL }, () => Float64Array.from({ length: VOCAB }, () => rng.gaussian() * 0.5));
+  const effects = Array.from({ length: CATEGORICAL }, () =>
+    Float64Array.from({ length: VOCAB }, () => rng.gaussian() * 0.5),
+  );
   const weights = Float64Array.from({ length: NUMERIC }, () => rng.gaussian() * 0.3);
   const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
   const table = new RawTable(spec);
@@ -126,15 +141,23 @@ async function measureBackend(backend: BackendName, quick: boolean): Promise<Bac
   const train = encoder.encodeTable(table, trainRows);
   const valid = encoder.encodeTable(table, range(plan.trainRows, plan.validRows));
   const network = new MultiTaskNetwork(spec, preprocessing);
-  log(`[${backend}] ${info.detail}; ${formatCount(network.parameterCount())} parameters; training on ${formatCount(train.size)} rows`);
+  log(
+    `[${backend}] ${info.detail}; ${formatCount(network.parameterCount())} parameters; training on ${formatCount(train.size)} rows`,
+  );
 
   // The first steps compile kernels and allocate buffers (~0.6 s on wasm, a tenth of the epoch); the PyTorch script
   // warms up too. These few Adam steps also move the weights a little before the timed epoch, which does not matter.
   if (plan.warmupBatches > 0) {
-    await trainNetwork(network, encoder.encodeTable(table, range(0, plan.warmupBatches * spec.training.batchSize)), valid);
+    await trainNetwork(
+      network,
+      encoder.encodeTable(table, range(0, plan.warmupBatches * spec.training.batchSize)),
+      valid,
+    );
   }
   const summary = await trainNetwork(network, train, valid);
-  log(`[${backend}] train: ${formatCount(summary.examplesPerSec)} ex/s, validation AUC(click) ${summary.valid.tasks.click.auc.toFixed(3)}`);
+  log(
+    `[${backend}] train: ${formatCount(summary.examplesPerSec)} ex/s, validation AUC(click) ${summary.valid.tasks.click.auc.toFixed(3)}`,
+  );
 
   const infer = {} as Record<InferSize, Timing>;
   for (const size of INFER_SIZES) {
@@ -187,7 +210,9 @@ function availableBackends(): BackendName[] {
 }
 
 function torchPython(): string | undefined {
-  return ['/usr/bin/python3', 'python3'].find((python) => spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  return ['/usr/bin/python3', 'python3'].find(
+    (python) => spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0,
+  );
 }
 
 async function runTorch(quick: boolean, notes: string[]): Promise<TorchResult | undefined> {
@@ -196,12 +221,23 @@ async function runTorch(quick: boolean, notes: string[]): Promise<TorchResult | 
     notes.push('PyTorch reference skipped: no python3 with torch (tried /usr/bin/python3, python3).');
     return undefined;
   }
-  const script = path.join(process.env.MMOE_SHARED_DIR ?? path.join(REPO, '..', 'shared'), 'bench', 'pytorch_mmoe_reference.py');
+  const script = path.join(
+    process.env.MMOE_SHARED_DIR ?? path.join(REPO, '..', 'shared'),
+    'bench',
+    'pytorch_mmoe_reference.py',
+  );
   if (!existsSync(script)) {
     notes.push(`PyTorch reference skipped: ${script} not found (set MMOE_SHARED_DIR).`);
     return undefined;
   }
-  const args = [script, '--threads', '2', '--variant', 'modulelist', ...(quick ? ['--steps', '5', '--runs', '10'] : [])];
+  const args = [
+    script,
+    '--threads',
+    '2',
+    '--variant',
+    'modulelist',
+    ...(quick ? ['--steps', '5', '--runs', '10'] : []),
+  ];
   try {
     // This CPU is not recognised by OpenBLAS 0.3.21; naming the core type selects its AVX-512 kernels (README).
     return await runJson<TorchResult>(python, args, { ...process.env, OPENBLAS_CORETYPE: 'Cooperlake' });
@@ -212,14 +248,19 @@ async function runTorch(quick: boolean, notes: string[]): Promise<TorchResult | 
 }
 
 /** "1 row / 100 rows / 1,000 rows" figures of one statistic. */
-function latencies(infer: Record<InferSize, { medianMs: number; p90Ms: number }>, statistic: 'medianMs' | 'p90Ms'): string {
+function latencies(
+  infer: Record<InferSize, { medianMs: number; p90Ms: number }>,
+  statistic: 'medianMs' | 'p90Ms',
+): string {
   return INFER_SIZES.map((size) => formatMs(infer[size][statistic])).join(' / ');
 }
 
 function comparison(result: BackendResult, torch: TorchResult | undefined): string {
   if (!torch) return '—';
   const train = formatRatio(result.train.examplesPerSec / torch.train.examplesPerSec);
-  const latency = INFER_SIZES.map((size) => formatRatio(result.infer[size].medianMs / torch.infer[size].medianMs)).join(' / ');
+  const latency = INFER_SIZES.map((size) => formatRatio(result.infer[size].medianMs / torch.infer[size].medianMs)).join(
+    ' / ',
+  );
   return `${train}× torch train; ${latency}× torch latency`;
 }
 
@@ -238,7 +279,8 @@ async function runAll(quick: boolean): Promise<void> {
   const torch = await runTorch(quick, notes);
   log(`[pytorch] done in ${torchTime().toFixed(0)} s`);
   const backends = availableBackends();
-  if (!backends.includes('tensorflow')) notes.push('tensorflow backend skipped: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed.');
+  if (!backends.includes('tensorflow'))
+    notes.push('tensorflow backend skipped: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed.');
   for (const backend of backends) {
     const childTime = stopwatch();
     try {
@@ -267,7 +309,9 @@ async function runAll(quick: boolean): Promise<void> {
     ]);
   }
   console.log(quick ? '\nQUICK SMOKE RUN (few rows and runs; not representative)\n' : '');
-  console.log(markdownTable(['engine', 'train ex/s @512', 'infer 1 / 100 / 1000 rows, median ms', 'p90 ms', 'vs PyTorch'], rows));
+  console.log(
+    markdownTable(['engine', 'train ex/s @512', 'infer 1 / 100 / 1000 rows, median ms', 'p90 ms', 'vs PyTorch'], rows),
+  );
   console.log();
 
   const referenceParams = torch?.nParams ?? REFERENCE_PARAMS;
@@ -279,16 +323,32 @@ async function runAll(quick: boolean): Promise<void> {
     );
   }
   // The toy labels are learnable, so an AUC above 0.5 shows that the timed steps trained the model.
-  console.log(`validation AUC (click) after the timed epoch: ${results.map((r) => `${r.backend} ${r.train.validAuc.toFixed(3)}`).join(', ')}`);
+  console.log(
+    `validation AUC (click) after the timed epoch: ${results.map((r) => `${r.backend} ${r.train.validAuc.toFixed(3)}`).join(', ')}`,
+  );
   const wasm = results.find((r) => r.backend === 'wasm');
   if (wasm) {
-    console.log(targetLine(`wasm ≥ ${formatCount(TARGET_TRAIN_EX_PER_SEC)} train ex/s`, `${formatCount(wasm.train.examplesPerSec)} ex/s`, wasm.train.examplesPerSec >= TARGET_TRAIN_EX_PER_SEC));
-    console.log(targetLine(`wasm ≤ ${TARGET_INFER_1000_MS} ms for 1,000 rows`, `${formatMs(wasm.infer[1000].medianMs)} ms`, wasm.infer[1000].medianMs <= TARGET_INFER_1000_MS));
+    console.log(
+      targetLine(
+        `wasm ≥ ${formatCount(TARGET_TRAIN_EX_PER_SEC)} train ex/s`,
+        `${formatCount(wasm.train.examplesPerSec)} ex/s`,
+        wasm.train.examplesPerSec >= TARGET_TRAIN_EX_PER_SEC,
+      ),
+    );
+    console.log(
+      targetLine(
+        `wasm ≤ ${TARGET_INFER_1000_MS} ms for 1,000 rows`,
+        `${formatMs(wasm.infer[1000].medianMs)} ms`,
+        wasm.infer[1000].medianMs <= TARGET_INFER_1000_MS,
+      ),
+    );
   } else {
     console.log('targets (wasm ≥ 4,000 train ex/s, ≤ 40 ms for 1,000 rows): not measured, the wasm run failed');
   }
   for (const note of notes) console.log(`note: ${note}`);
-  console.log(`1-minute load average before / after: ${loadBefore.toFixed(2)} / ${loadavg()[0].toFixed(2)} on ${cpus().length} cores`);
+  console.log(
+    `1-minute load average before / after: ${loadBefore.toFixed(2)} / ${loadavg()[0].toFixed(2)} on ${cpus().length} cores`,
+  );
   console.log(`wall time: ${elapsed().toFixed(0)} s`);
 }
 
@@ -296,7 +356,8 @@ async function main(): Promise<void> {
   const quick = hasFlag('quick');
   const backend = flagValue('backend');
   if (backend === undefined) return runAll(quick);
-  if (!(BACKEND_NAMES as readonly string[]).includes(backend)) throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')} (got "${backend}")`);
+  if (!(BACKEND_NAMES as readonly string[]).includes(backend))
+    throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')} (got "${backend}")`);
   const result = await measureBackend(backend as BackendName, quick);
   console.log(hasFlag('json') ? JSON.stringify(result) : result);
 }

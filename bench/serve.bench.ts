@@ -11,12 +11,14 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import * as path from 'node:path';
-import { loadConfig } from '@app/config';
-import { dataSourceOptions } from '@app/db';
-import { createScorer, initBackend, MultiTaskModel, RawTable, Rng } from '@app/mmoe';
 import autocannon from 'autocannon';
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
+
+import { loadConfig } from '@app/config';
+import { dataSourceOptions } from '@app/db';
+import { createScorer, initBackend, MultiTaskModel, RawTable, Rng } from '@app/mmoe';
+
 import { formatCount, formatMs, formatRatio, hasFlag, log, markdownTable, stopwatch } from './bench.util';
 import { CATEGORICAL, NUMERIC, referenceSpec, VOCAB } from './reference-model';
 
@@ -46,7 +48,6 @@ interface Load {
   failed: number;
 }
 
-
 /** The user holds the first half of each kind of feature, items the second half, so a candidate row has all 24. */
 function userFeatures(rng: Rng): Record<string, string | number> {
   const features: Record<string, string | number> = {};
@@ -68,7 +69,12 @@ async function trainReferenceModel(): Promise<MultiTaskModel> {
   const rng = new Rng(7);
   const table = new RawTable(spec);
   for (let i = 0; i < 2048; i++) {
-    const record: Record<string, string | number> = { ...userFeatures(rng), ...itemFeatures(rng), click: rng.int(2), like: rng.int(2) };
+    const record: Record<string, string | number> = {
+      ...userFeatures(rng),
+      ...itemFeatures(rng),
+      click: rng.int(2),
+      like: rng.int(2),
+    };
     if (i < VOCAB) for (let j = 0; j < CATEGORICAL; j++) record[`c${j}`] = `v${i}`;
     table.add(record);
   }
@@ -110,7 +116,11 @@ function freePort(): Promise<number> {
 
 function startApi(env: Record<string, string>): ChildProcess {
   // Nest's dependency injection needs the decorator metadata that tsc emits (tsx does not), hence the built API.
-  const child = spawn(process.execPath, [MAIN], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   child.on('exit', (code, signal) => {
     if (code !== null && code !== 0) log(`api exited with code ${code}${signal ? ` (${signal})` : ''}`);
   });
@@ -121,7 +131,10 @@ async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Pro
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the api exited (code ${child.exitCode}) before ${url} answered 200`);
-    const status = await fetch(url).then((r) => r.status, () => 0);
+    const status = await fetch(url).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) return;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
@@ -142,23 +155,33 @@ async function load(url: string, plan: Plan, body?: unknown, overallRate?: numbe
   const options = {
     url,
     connections: CONNECTIONS,
-    ...(body === undefined ? { method: 'GET' as const } : { method: 'POST' as const, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    ...(body === undefined
+      ? { method: 'GET' as const }
+      : { method: 'POST' as const, body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
   };
   await autocannon({ ...options, amount: plan.warmupRequests });
   const result = await autocannon({ ...options, duration: plan.seconds, overallRate });
-  return { reqPerSec: result.requests.average, p50Ms: result.latency.p50, p99Ms: result.latency.p99, failed: result.non2xx + result.errors + result.timeouts };
+  return {
+    reqPerSec: result.requests.average,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    failed: result.non2xx + result.errors + result.timeouts,
+  };
 }
 
 async function main(): Promise<void> {
   const quick = hasFlag('quick');
-  const plan: Plan = quick ? { seconds: 3, warmupRequests: 200, rawSeconds: 1 } : { seconds: 10, warmupRequests: 1000, rawSeconds: 5 };
+  const plan: Plan = quick
+    ? { seconds: 3, warmupRequests: 200, rawSeconds: 1 }
+    : { seconds: 10, warmupRequests: 1000, rawSeconds: 5 };
   const config = loadConfig();
   const benchDatabaseUrl = Object.assign(new URL(config.DATABASE_URL), { pathname: '/bench' }).toString();
   const benchRedisUrl = Object.assign(new URL(config.REDIS_URL), { pathname: '/2' }).toString();
 
   if (!hasFlag('no-build')) {
     log('building the api (nest build api) …');
-    if (spawnSync('npx', ['nest', 'build', 'api'], { cwd: REPO, stdio: 'inherit' }).status !== 0) throw new Error('nest build api failed');
+    if (spawnSync('npx', ['nest', 'build', 'api'], { cwd: REPO, stdio: 'inherit' }).status !== 0)
+      throw new Error('nest build api failed');
   }
   await prepareStores(config.DATABASE_URL, benchDatabaseUrl, benchRedisUrl);
 
@@ -198,7 +221,10 @@ async function main(): Promise<void> {
   });
   try {
     await waitFor(`${base}/health/live`, child, 60_000);
-    const version = await call<{ id: number }>(base, 'POST', '/admin/models', { artifact: Buffer.from(model.toArtifact()).toString('base64'), objectiveWeights: { click: 1, like: 0.5 } });
+    const version = await call<{ id: number }>(base, 'POST', '/admin/models', {
+      artifact: Buffer.from(model.toArtifact()).toString('base64'),
+      objectiveWeights: { click: 1, like: 0.5 },
+    });
     await call(base, 'POST', `/admin/models/${version.id}/canary`, { percent: 0 });
     await call(base, 'POST', '/admin/models/promote', { versionId: version.id });
     await call(base, 'PUT', `/v1/users/${USER_ID}/features`, { features: user });
@@ -208,9 +234,14 @@ async function main(): Promise<void> {
 
     const runs = new Map<number, Load>();
     for (const n of CANDIDATES) {
-      const run = await load(`${base}/v1/score`, plan, { userId: USER_ID, itemIds: items.slice(0, n).map((item) => item.id) });
+      const run = await load(`${base}/v1/score`, plan, {
+        userId: USER_ID,
+        itemIds: items.slice(0, n).map((item) => item.id),
+      });
       runs.set(n, run);
-      log(`${n} candidates: ${formatCount(run.reqPerSec)} req/s, p50 ${formatMs(run.p50Ms)} ms, p99 ${formatMs(run.p99Ms)} ms`);
+      log(
+        `${n} candidates: ${formatCount(run.reqPerSec)} req/s, p50 ${formatMs(run.p50Ms)} ms, p99 ${formatMs(run.p99Ms)} ms`,
+      );
     }
     const ceiling = await load(`${base}/health/live`, plan);
     log(`GET /health/live: ${formatCount(ceiling.reqPerSec)} req/s`);
@@ -218,7 +249,16 @@ async function main(): Promise<void> {
     const paced = await load(`${base}/v1/score`, plan, body500, FIXED_RATE);
     log(`500 candidates at ${FIXED_RATE} req/s: p99 ${formatMs(paced.p99Ms)} ms`);
 
-    report({ quick, plan, engine: scorer.engine, parameters: model.parameterCount(), rawRowsPerSec, runs, ceiling, paced });
+    report({
+      quick,
+      plan,
+      engine: scorer.engine,
+      parameters: model.parameterCount(),
+      rawRowsPerSec,
+      runs,
+      ceiling,
+      paced,
+    });
   } finally {
     child.kill('SIGTERM');
     await scorer.dispose();
@@ -250,23 +290,52 @@ function report({ quick, plan, engine, parameters, rawRowsPerSec, runs, ceiling,
     pct((run.reqPerSec * n) / rawRowsPerSec),
     formatCount(run.failed),
   ]);
-  rows.push(['GET /health/live (HTTP ceiling)', formatCount(ceiling.reqPerSec), formatMs(ceiling.p50Ms), formatMs(ceiling.p99Ms), '–', '100 %', '–', formatCount(ceiling.failed)]);
-  rows.push([`POST /v1/score, 500 candidates at ${FIXED_RATE} req/s`, formatCount(paced.reqPerSec), formatMs(paced.p50Ms), formatMs(paced.p99Ms), formatCount(paced.reqPerSec * 500), '–', '–', formatCount(paced.failed)]);
+  rows.push([
+    'GET /health/live (HTTP ceiling)',
+    formatCount(ceiling.reqPerSec),
+    formatMs(ceiling.p50Ms),
+    formatMs(ceiling.p99Ms),
+    '–',
+    '100 %',
+    '–',
+    formatCount(ceiling.failed),
+  ]);
+  rows.push([
+    `POST /v1/score, 500 candidates at ${FIXED_RATE} req/s`,
+    formatCount(paced.reqPerSec),
+    formatMs(paced.p50Ms),
+    formatMs(paced.p99Ms),
+    formatCount(paced.reqPerSec * 500),
+    '–',
+    '–',
+    formatCount(paced.failed),
+  ]);
   const engineShare = (runs.get(500)!.reqPerSec * 500) / rawRowsPerSec;
   const failed = [...runs.values(), ceiling, paced].reduce((s, r) => s + r.failed, 0);
   console.log(
     [
       `## Serving: end to end vs the raw engine${quick ? ' (quick run)' : ''}`,
       '',
-      markdownTable(['load', 'req/s', 'p50 ms', 'p99 ms', 'candidates/s', 'req/s ÷ ceiling', 'candidates/s ÷ raw', 'failed'], rows),
+      markdownTable(
+        ['load', 'req/s', 'p50 ms', 'p99 ms', 'candidates/s', 'req/s ÷ ceiling', 'candidates/s ÷ raw', 'failed'],
+        rows,
+      ),
       '',
       `Raw ${engine} on ${RAW_BATCH}-row batches in the bench process: **${formatCount(rawRowsPerSec)} rows/s**.`,
       '',
       markdownTable(
         ['target', 'measured', 'result'],
         [
-          [`500 candidates p99 ≤ ${TARGET_P99_MS} ms at ${FIXED_RATE} req/s`, `${formatMs(paced.p99Ms)} ms`, metIf(paced.p99Ms <= TARGET_P99_MS && paced.failed === 0)],
-          [`end-to-end candidates/s ≥ ${pct(TARGET_ENGINE_SHARE)} of raw rows/s (500 candidates)`, pct(engineShare), metIf(engineShare >= TARGET_ENGINE_SHARE)],
+          [
+            `500 candidates p99 ≤ ${TARGET_P99_MS} ms at ${FIXED_RATE} req/s`,
+            `${formatMs(paced.p99Ms)} ms`,
+            metIf(paced.p99Ms <= TARGET_P99_MS && paced.failed === 0),
+          ],
+          [
+            `end-to-end candidates/s ≥ ${pct(TARGET_ENGINE_SHARE)} of raw rows/s (500 candidates)`,
+            pct(engineShare),
+            metIf(engineShare >= TARGET_ENGINE_SHARE),
+          ],
         ],
       ),
       '',

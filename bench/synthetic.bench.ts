@@ -21,6 +21,7 @@ import {
   SyntheticSplit,
   trainNetwork,
 } from '@app/mmoe';
+
 import { flagValue, formatCount, hasFlag, log, markdownTable, meanStd, stopwatch } from './bench.util';
 
 const DIM = 100;
@@ -41,7 +42,14 @@ interface Plan {
 
 // lr 0.001 at batch 128 needed ~40 epochs (~40 s per MMoE run on this machine), too slow for 45 runs in ~15 minutes;
 // lr 0.003 at batch 256 reached about the same test loss in ~25 epochs.
-const FULL: Plan = { seeds: 5, sizes: { train: 10_000, validation: 1000, test: 1000 }, maxEpochs: 100, batchSize: 256, learningRate: 0.003, patience: 3 };
+const FULL: Plan = {
+  seeds: 5,
+  sizes: { train: 10_000, validation: 1000, test: 1000 },
+  maxEpochs: 100,
+  batchSize: 256,
+  learningRate: 0.003,
+  patience: 3,
+};
 const QUICK: Plan = { ...FULL, seeds: 2, sizes: { train: 2000, validation: 500, test: 500 }, maxEpochs: 10 };
 
 interface RunResult {
@@ -125,7 +133,8 @@ async function trainOnce(spec: ModelSpec, splits: Record<keyof Plan['sizes'], Sy
 function parseBackend(): BackendName | undefined {
   const value = flagValue('backend');
   if (value === undefined) return undefined;
-  if (!(BACKEND_NAMES as readonly string[]).includes(value)) throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')} (got "${value}")`);
+  if (!(BACKEND_NAMES as readonly string[]).includes(value))
+    throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')} (got "${value}")`);
   return value as BackendName;
 }
 
@@ -169,7 +178,10 @@ async function main(): Promise<void> {
   const archTable = (cell: (runs: RunResult[]) => string) =>
     markdownTable(
       ['architecture (parameters)', ...CORRELATIONS.map((p) => `p = ${p.toFixed(1)}`)],
-      ARCHITECTURES.map((a) => [`${a} (${formatCount(params.get(a)!)})`, ...CORRELATIONS.map((p) => cell(results.get(key(a, p))!))]),
+      ARCHITECTURES.map((a) => [
+        `${a} (${formatCount(params.get(a)!)})`,
+        ...CORRELATIONS.map((p) => cell(results.get(key(a, p))!)),
+      ]),
     );
   const meanLoss = (a: Architecture, p: number) => meanStd(results.get(key(a, p))!.map((r) => r.testLoss)).mean;
 
@@ -184,7 +196,14 @@ async function main(): Promise<void> {
       `on task y1's validation RMSE, best epoch's weights kept. Backend ${backend.name}.`,
   );
   console.log('\nTest loss: MSE in label units averaged over y1 and y2, mean ± sample std over seeds\n');
-  console.log(archTable((runs) => formatMeanStd(runs.map((r) => r.testLoss), 4)));
+  console.log(
+    archTable((runs) =>
+      formatMeanStd(
+        runs.map((r) => r.testLoss),
+        4,
+      ),
+    ),
+  );
   console.log('\nBest epoch (mean over seeds), to judge convergence\n');
   console.log(archTable((runs) => meanStd(runs.map((r) => r.bestEpoch)).mean.toFixed(1)));
 

@@ -24,9 +24,13 @@ export class InitialSchema1763790000000 implements MigrationInterface {
         promoted_at timestamptz
       )`);
     // At most one production and one canary version at any time, enforced by the database itself.
-    await q.query(`CREATE UNIQUE INDEX model_versions_one_production ON model_versions (status) WHERE status = 'production'`);
+    await q.query(
+      `CREATE UNIQUE INDEX model_versions_one_production ON model_versions (status) WHERE status = 'production'`,
+    );
     await q.query(`CREATE UNIQUE INDEX model_versions_one_canary ON model_versions (status) WHERE status = 'canary'`);
-    await q.query(`CREATE UNIQUE INDEX model_versions_training_job ON model_versions (training_job_id) WHERE training_job_id IS NOT NULL`);
+    await q.query(
+      `CREATE UNIQUE INDEX model_versions_training_job ON model_versions (training_job_id) WHERE training_job_id IS NOT NULL`,
+    );
     await q.query(`
       CREATE TABLE rollout_events (
         id bigserial PRIMARY KEY,

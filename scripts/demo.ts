@@ -14,12 +14,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import Bull from 'bull';
+import { DataSource } from 'typeorm';
+
 import { loadConfig, type AppConfig } from '@app/config';
 import { EventRepository } from '@app/db';
 import { generateInteractions, type InteractionData } from '@app/mmoe/synthetic/interactions.data';
 import { QUEUE_PREFIX, TRAINING_QUEUE, type TrainingJobProgress, type TrainingJobResult } from '@app/queue';
-import Bull from 'bull';
-import { DataSource } from 'typeorm';
+
 import spec from '../examples/interactions.spec.json';
 
 const REPO = join(__dirname, '..');
@@ -53,7 +55,13 @@ async function main(): Promise<void> {
   await ensurePortFree(config.API_PORT);
 
   if (!flags['skip-build']) {
-    await step('building the API and the worker (nest build)', () => Promise.all(['api', 'worker'].map((app) => run(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build', app], env))));
+    await step('building the API and the worker (nest build)', () =>
+      Promise.all(
+        ['api', 'worker'].map((app) =>
+          run(process.execPath, [require.resolve('@nestjs/cli/bin/nest.js'), 'build', app], env),
+        ),
+      ),
+    );
   }
   await step(`preparing database ${DEMO_DATABASE}`, async () => {
     await createDatabaseIfMissing(config.DATABASE_URL, DEMO_DATABASE);
@@ -69,22 +77,33 @@ async function main(): Promise<void> {
     await step(`starting the API and a worker (logs in ${LOG_DIR})`, () => waitForHttp(`${api}/health/live`));
 
     const world = generate();
-    await step(`writing ${fmt(world.users.length)} users, ${fmt(world.items.length)} items and ${fmt(world.events.length)} impressions over ${WORLD.days} days`, async () => {
-      await call(api, config, 'PUT', '/v1/users/features', { entities: world.users });
-      await call(api, config, 'PUT', '/v1/items/features', { entities: world.items });
-      // Straight into Postgres: POST /v1/events checks labels against the production model's tasks, and there is none yet.
-      await insertEvents(dataSource, world);
-    });
+    await step(
+      `writing ${fmt(world.users.length)} users, ${fmt(world.items.length)} items and ${fmt(world.events.length)} impressions over ${WORLD.days} days`,
+      async () => {
+        await call(api, config, 'PUT', '/v1/users/features', { entities: world.users });
+        await call(api, config, 'PUT', '/v1/items/features', { entities: world.items });
+        // Straight into Postgres: POST /v1/events checks labels against the production model's tasks, and there is none yet.
+        await insertEvents(dataSource, world);
+      },
+    );
     say(`  click rate ${pct(rate(world, (l) => l.click))}, like rate ${pct(rate(world, (l) => l.like))}`);
 
     const from = world.events[0].occurredAt;
     const to = new Date(world.events[world.events.length - 1].occurredAt.getTime() + 1);
-    const created = await call<{ id: string }>(api, config, 'POST', '/admin/training-jobs', { source: { kind: 'events', from, to }, spec });
-    const backendName = await Promise.race([backend, new Promise<string>((resolve) => setTimeout(resolve, 60_000, 'not reported').unref())]);
+    const created = await call<{ id: string }>(api, config, 'POST', '/admin/training-jobs', {
+      source: { kind: 'events', from, to },
+      spec,
+    });
+    const backendName = await Promise.race([
+      backend,
+      new Promise<string>((resolve) => setTimeout(resolve, 60_000, 'not reported').unref()),
+    ]);
     say(`training the first version through the queue: job ${created.id} (worker backend: ${backendName})`);
     const { result, examplesPerSec } = await follow(api, config, created.id);
     say(`  version ${result.versionId}: ${describeMetrics(result)}`);
-    say(`  training time ${result.trainingSeconds.toFixed(1)} s on ${fmt(result.examples.train)} rows, ${fmt(Math.round(examplesPerSec))} examples/s`);
+    say(
+      `  training time ${result.trainingSeconds.toFixed(1)} s on ${fmt(result.examples.train)} rows, ${fmt(Math.round(examplesPerSec))} examples/s`,
+    );
 
     await step(`promoting version ${result.versionId} (canary at 100 %, then production)`, async () => {
       await call(api, config, 'POST', `/admin/models/${result.versionId}/canary`, { percent: 100 });
@@ -96,9 +115,13 @@ async function main(): Promise<void> {
     const answer = await call<{ items: unknown[] }>(api, config, 'POST', '/v1/score', request);
     say('\na sample scoring call:\n');
     say(`curl -s ${api}/v1/score -H 'content-type: application/json' \\\n  -d '${JSON.stringify(request)}'\n`);
-    say(`its answer (top 5 of ${answer.items.length}):\n${JSON.stringify({ ...answer, items: answer.items.slice(0, 5) }, null, 2)}\n`);
+    say(
+      `its answer (top 5 of ${answer.items.length}):\n${JSON.stringify({ ...answer, items: answer.items.slice(0, 5) }, null, 2)}\n`,
+    );
     say(`API docs      ${api}/docs`);
-    say(`queue board   ${api}/admin/queues  (any user name; password: ${config.ADMIN_TOKEN === 'change-me' ? 'change-me, the development ADMIN_TOKEN' : 'your ADMIN_TOKEN'})`);
+    say(
+      `queue board   ${api}/admin/queues  (any user name; password: ${config.ADMIN_TOKEN === 'change-me' ? 'change-me, the development ADMIN_TOKEN' : 'your ADMIN_TOKEN'})`,
+    );
     say(`metrics       ${api}/metrics`);
     say(`logs          ${join(LOG_DIR, 'api.log')}, ${join(LOG_DIR, 'worker.log')}`);
   } finally {
@@ -117,7 +140,9 @@ function generate(): InteractionData {
 }
 
 async function reset(dataSource: DataSource, config: AppConfig): Promise<void> {
-  await dataSource.query('TRUNCATE events, user_features, item_features, rollout_events, model_versions RESTART IDENTITY CASCADE');
+  await dataSource.query(
+    'TRUNCATE events, user_features, item_features, rollout_events, model_versions RESTART IDENTITY CASCADE',
+  );
   // Job ids restart with an empty queue; the versions that named the old ones are gone with the tables above.
   const queue = new Bull(TRAINING_QUEUE, config.REDIS_URL, { prefix: QUEUE_PREFIX });
   try {
@@ -131,13 +156,19 @@ async function insertEvents(dataSource: DataSource, world: InteractionData): Pro
   const events = new EventRepository(dataSource);
   for (let i = 0; i < world.events.length; i += EVENT_BATCH) {
     await events.insertNew(
-      world.events.slice(i, i + EVENT_BATCH).map((e) => ({ ...e, labels: { ...e.labels }, requestId: null, modelVersionId: null, context: null })),
+      world.events
+        .slice(i, i + EVENT_BATCH)
+        .map((e) => ({ ...e, labels: { ...e.labels }, requestId: null, modelVersionId: null, context: null })),
     );
   }
 }
 
 /** Polls the job, printing each phase and epoch once, until it completes (or fails: then the demo stops). */
-async function follow(api: string, config: AppConfig, id: string): Promise<{ result: TrainingJobResult; examplesPerSec: number }> {
+async function follow(
+  api: string,
+  config: AppConfig,
+  id: string,
+): Promise<{ result: TrainingJobResult; examplesPerSec: number }> {
   let shown = '';
   let examplesPerSec = 0;
   for (;;) {
@@ -146,7 +177,11 @@ async function follow(api: string, config: AppConfig, id: string): Promise<{ res
     if (job.state === 'failed') throw new Error(`training job ${id} failed: ${job.failedReason}`);
     const p = job.progress;
     if (p?.examplesPerSec) examplesPerSec = p.examplesPerSec;
-    const stage = !p ? job.state : p.phase === 'training' && p.epoch !== undefined ? `training: epoch ${p.epoch}/${p.epochs}` : p.phase;
+    const stage = !p
+      ? job.state
+      : p.phase === 'training' && p.epoch !== undefined
+        ? `training: epoch ${p.epoch}/${p.epochs}`
+        : p.phase;
     if (stage !== shown) {
       shown = stage;
       const loss = p?.loss !== undefined ? `, loss ${p.loss.toFixed(4)}` : '';
@@ -158,15 +193,26 @@ async function follow(api: string, config: AppConfig, id: string): Promise<{ res
 }
 
 function describeMetrics({ candidate, decision, reason }: TrainingJobResult): string {
-  const tasks = Object.entries(candidate).map(([task, m]) => (m.auc !== undefined ? `${task} AUC ${m.auc.toFixed(3)}` : `${task} RMSE ${m.rmse?.toFixed(3)}`));
+  const tasks = Object.entries(candidate).map(([task, m]) =>
+    m.auc !== undefined ? `${task} AUC ${m.auc.toFixed(3)}` : `${task} RMSE ${m.rmse?.toFixed(3)}`,
+  );
   return `${tasks.join(', ')} on the held-out last days; ${decision} (${reason})`;
 }
 
 /** A JSON call of the API; anything but 2xx stops the demo with the answer's message. */
-async function call<T = unknown>(api: string, config: AppConfig, method: string, path: string, body?: unknown): Promise<T> {
+async function call<T = unknown>(
+  api: string,
+  config: AppConfig,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<T> {
   const response = await fetch(`${api}${path}`, {
     method,
-    headers: { authorization: `Bearer ${config.ADMIN_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${config.ADMIN_TOKEN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
@@ -184,7 +230,8 @@ function start(name: string, main: string, env: NodeJS.ProcessEnv, watch?: RegEx
   const log = createWriteStream(join(LOG_DIR, `${name}.log`));
   child.stderr.pipe(log);
   child.on('exit', (code, signal) => {
-    if (!stopping) fail(new Error(`the ${name} exited (${signal ?? `code ${code}`}); see ${join(LOG_DIR, `${name}.log`)}`));
+    if (!stopping)
+      fail(new Error(`the ${name} exited (${signal ?? `code ${code}`}); see ${join(LOG_DIR, `${name}.log`)}`));
   });
   return new Promise((resolve) => {
     createInterface({ input: child.stdout }).on('line', (line) => {
@@ -215,7 +262,9 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<v
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: REPO, env, stdio: ['ignore', 'ignore', 'inherit'] });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${[command, ...args].join(' ')} exited with code ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${[command, ...args].join(' ')} exited with code ${code}`)),
+    );
   });
 }
 
@@ -232,9 +281,13 @@ async function createDatabaseIfMissing(serverUrl: string, name: string): Promise
 async function waitForHttp(url: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const status = await fetch(url).then((r) => r.status, () => 0);
+    const status = await fetch(url).then(
+      (r) => r.status,
+      () => 0,
+    );
     if (status === 200) return;
-    if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s (last: ${status || 'no answer'})`);
+    if (Date.now() > deadline)
+      throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s (last: ${status || 'no answer'})`);
     await sleep(250);
   }
 }
@@ -242,7 +295,9 @@ async function waitForHttp(url: string, timeoutMs = 60_000): Promise<void> {
 function ensurePortFree(port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const server = createServer()
-      .once('error', () => reject(new Error(`port ${port} is taken (an API already running?): stop it, or set API_PORT`)))
+      .once('error', () =>
+        reject(new Error(`port ${port} is taken (an API already running?): stop it, or set API_PORT`)),
+      )
       .listen(port, () => server.close(() => resolve()));
   });
 }

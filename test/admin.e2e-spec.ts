@@ -1,5 +1,6 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
 import { createApiApp } from './api-app.factory';
 import { tinyArtifact } from './fixtures/model.fixture';
 
@@ -19,7 +20,11 @@ describe('admin API (e2e)', () => {
   describe('authentication', () => {
     it.each([
       ['no token', {}, 'Bearer realm="admin"'],
-      ['a wrong token of the same length', { authorization: `Bearer ${'x'.repeat(TOKEN.length)}` }, 'Bearer realm="admin", error="invalid_token"'],
+      [
+        'a wrong token of the same length',
+        { authorization: `Bearer ${'x'.repeat(TOKEN.length)}` },
+        'Bearer realm="admin", error="invalid_token"',
+      ],
       ['a wrong token', { authorization: 'Bearer nope' }, 'Bearer realm="admin", error="invalid_token"'],
       ['another scheme', { authorization: `Basic ${TOKEN}` }, 'Bearer realm="admin"'],
     ])('401s with %s, with a challenge', async (_, headers, challenge) => {
@@ -57,7 +62,10 @@ describe('admin API (e2e)', () => {
         promotedAt: null,
         parentVersionId: null,
         objectiveWeights: { click: 1, like: 2, watch_time: 0.01 },
-        metrics: { tasks: { click: { auc: expect.any(Number) }, watch_time: { rmse: expect.any(Number) } }, examples: 400 },
+        metrics: {
+          tasks: { click: { auc: expect.any(Number) }, watch_time: { rmse: expect.any(Number) } },
+          examples: 400,
+        },
       });
       expect(body.artifactSha256).toMatch(/^[0-9a-f]{64}$/);
       expect(body.onnxSha256).toMatch(/^[0-9a-f]{64}$/);
@@ -71,7 +79,10 @@ describe('admin API (e2e)', () => {
         payload: { artifact: (await tinyArtifact(2)).artifact.toString('base64'), parentVersionId: first },
       });
       expect(next.statusCode).toBe(201);
-      expect(next.json()).toMatchObject({ parentVersionId: first, objectiveWeights: { click: 1, like: 0.5, watch_time: 0.01 } });
+      expect(next.json()).toMatchObject({
+        parentVersionId: first,
+        objectiveWeights: { click: 1, like: 0.5, watch_time: 0.01 },
+      });
       second = next.json().id;
     });
 
@@ -93,7 +104,21 @@ describe('admin API (e2e)', () => {
       expect(list.map((v: { id: number }) => v.id)).toEqual([second, first]);
       for (const v of list) {
         expect(Object.keys(v).sort()).toEqual(
-          ['artifactSha256', 'canaryPercent', 'createdAt', 'hasOnnx', 'id', 'metrics', 'note', 'objectiveWeights', 'onnxSha256', 'parentVersionId', 'promotedAt', 'status', 'trainingJobId'].sort(),
+          [
+            'artifactSha256',
+            'canaryPercent',
+            'createdAt',
+            'hasOnnx',
+            'id',
+            'metrics',
+            'note',
+            'objectiveWeights',
+            'onnxSha256',
+            'parentVersionId',
+            'promotedAt',
+            'status',
+            'trainingJobId',
+          ].sort(),
         );
       }
     });
@@ -101,7 +126,10 @@ describe('admin API (e2e)', () => {
     it('gets one version with its spec, 404s an unknown one, 400s a bad id', async () => {
       const response = await app.inject({ method: 'GET', url: `/admin/models/${first}`, headers: auth });
       expect(response.statusCode).toBe(200);
-      expect(response.json()).toMatchObject({ id: first, spec: { tasks: [{ name: 'click' }, { name: 'like' }, { name: 'watch_time' }] } });
+      expect(response.json()).toMatchObject({
+        id: first,
+        spec: { tasks: [{ name: 'click' }, { name: 'like' }, { name: 'watch_time' }] },
+      });
 
       const missing = await app.inject({ method: 'GET', url: '/admin/models/9999', headers: auth });
       expect(missing.statusCode).toBe(404);
@@ -120,7 +148,11 @@ describe('admin API (e2e)', () => {
     });
 
     it('compares the metrics of two versions per task, with deltas', async () => {
-      const response = await app.inject({ method: 'GET', url: `/admin/models/compare?a=${first}&b=${second}`, headers: auth });
+      const response = await app.inject({
+        method: 'GET',
+        url: `/admin/models/compare?a=${first}&b=${second}`,
+        headers: auth,
+      });
       expect(response.statusCode).toBe(200);
       const body = response.json();
       expect(body.a.id).toBe(first);
@@ -129,7 +161,9 @@ describe('admin API (e2e)', () => {
       const auc = body.tasks[0].metrics.find((m: { metric: string }) => m.metric === 'auc');
       expect(auc.delta).toBeCloseTo(auc.b - auc.a, 12);
 
-      expect((await app.inject({ method: 'GET', url: `/admin/models/compare?a=${first}&b=9999`, headers: auth })).statusCode).toBe(404);
+      expect(
+        (await app.inject({ method: 'GET', url: `/admin/models/compare?a=${first}&b=9999`, headers: auth })).statusCode,
+      ).toBe(404);
       const bad = await app.inject({ method: 'GET', url: `/admin/models/compare?a=${first}`, headers: auth });
       expect(bad.statusCode).toBe(400);
       expect(bad.json().errors[0].field).toBe('b');
@@ -139,11 +173,23 @@ describe('admin API (e2e)', () => {
       const { artifact } = await tinyArtifact(1);
       const corrupt = Buffer.from(artifact);
       corrupt[corrupt.length - 1] ^= 0xff;
-      const response = await app.inject({ method: 'POST', url: '/admin/models', headers: auth, payload: { artifact: corrupt.toString('base64') } });
+      const response = await app.inject({
+        method: 'POST',
+        url: '/admin/models',
+        headers: auth,
+        payload: { artifact: corrupt.toString('base64') },
+      });
       expect(response.statusCode).toBe(400);
-      expect(response.json().errors).toEqual([{ field: 'artifact', message: expect.stringMatching(/^artifact is corrupted: sha256 is [0-9a-f]+, expected/) }]);
+      expect(response.json().errors).toEqual([
+        { field: 'artifact', message: expect.stringMatching(/^artifact is corrupted: sha256 is [0-9a-f]+, expected/) },
+      ]);
 
-      const notOne = await app.inject({ method: 'POST', url: '/admin/models', headers: auth, payload: { artifact: Buffer.from('hello world').toString('base64') } });
+      const notOne = await app.inject({
+        method: 'POST',
+        url: '/admin/models',
+        headers: auth,
+        payload: { artifact: Buffer.from('hello world').toString('base64') },
+      });
       expect(notOne.statusCode).toBe(400);
       expect(notOne.json().errors[0].message).toMatch(/not an MMoE model artifact/);
     });
@@ -163,7 +209,12 @@ describe('admin API (e2e)', () => {
         expect(response.statusCode).toBe(400);
         expect(response.json().errors.map((e: { field: string }) => e.field)).toContain(field);
       }
-      const percent = await app.inject({ method: 'POST', url: `/admin/models/${first}/canary`, headers: auth, payload: { percent: 101 } });
+      const percent = await app.inject({
+        method: 'POST',
+        url: `/admin/models/${first}/canary`,
+        headers: auth,
+        payload: { percent: 101 },
+      });
       expect(percent.statusCode).toBe(400);
       expect(percent.json().errors[0].field).toBe('percent');
       const versions = await app.inject({ method: 'GET', url: '/admin/models', headers: auth });
@@ -175,7 +226,12 @@ describe('admin API (e2e)', () => {
       const register = await app.inject({ method: 'POST', url: '/admin/models', headers: auth, payload: big });
       expect(register.statusCode).toBe(400); // parsed and rejected as an artifact, not refused as too large
       expect(register.json().errors[0].field).toBe('artifact');
-      const canary = await app.inject({ method: 'POST', url: `/admin/models/${first}/canary`, headers: auth, payload: { percent: 1, ...big } });
+      const canary = await app.inject({
+        method: 'POST',
+        url: `/admin/models/${first}/canary`,
+        headers: auth,
+        payload: { percent: 1, ...big },
+      });
       expect(canary.statusCode).toBe(413);
     });
   });

@@ -1,4 +1,5 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+
 import { createApiApp } from './api-app.factory';
 
 describe('api (e2e)', () => {

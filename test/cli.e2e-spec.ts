@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+
 import { Rng } from '@app/mmoe';
 
 const run = promisify(execFile);
@@ -10,10 +11,14 @@ const root = join(__dirname, '..');
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(join(root, 'node_modules/.bin/tsx'), [join(root, 'apps/cli/src/main.ts'), ...args], {
-      cwd: root,
-      env: { ...process.env, MMOE_BACKEND: 'wasm' },
-    });
+    const { stdout, stderr } = await run(
+      join(root, 'node_modules/.bin/tsx'),
+      [join(root, 'apps/cli/src/main.ts'), ...args],
+      {
+        cwd: root,
+        env: { ...process.env, MMOE_BACKEND: 'wasm' },
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -89,7 +94,10 @@ describe('CLI', () => {
 
   it('names the line and column of a bad row, or skips and counts bad rows', async () => {
     const bad = join(dir, 'bad.csv');
-    writeFileSync(bad, 'user_genre,item_genre,signal,clicked,dwell\ng1,g1,0.5,1,20\ng2,g1,oops,0,19\ng1,g2,0.1\n"g0,g1,0.2,1,21\n');
+    writeFileSync(
+      bad,
+      'user_genre,item_genre,signal,clicked,dwell\ng1,g1,0.5,1,20\ng2,g1,oops,0,19\ng1,g2,0.1\n"g0,g1,0.2,1,21\n',
+    );
     const failed = await cli('evaluate', '--model', model, '--data', bad);
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain(`${bad}:3, column 3: signal: "oops" is not a number`);

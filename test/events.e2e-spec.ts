@@ -1,6 +1,8 @@
-import { EventRepository } from '@app/db';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
+
+import { EventRepository } from '@app/db';
+
 import { ProductionSpecSource } from '../apps/api/src/events/production-spec.source';
 import { createApiApp } from './api-app.factory';
 import { TINY_SPEC } from './fixtures/model.fixture';
@@ -12,8 +14,14 @@ describe('events (e2e)', () => {
   let productionSpec: jest.SpyInstance;
 
   const post = (events: unknown[]) => app.inject({ method: 'POST', url: '/v1/events', payload: { events } });
-  const storedCount = async (): Promise<number> => (await db.query('SELECT count(*)::int AS count FROM events'))[0].count;
-  const event = (i: number, labels: Record<string, number> = { click: 1, watch_time: 12.5 }) => ({ eventId: `e${i}`, userId: `u${i % 3}`, itemId: `i${i}`, labels });
+  const storedCount = async (): Promise<number> =>
+    (await db.query('SELECT count(*)::int AS count FROM events'))[0].count;
+  const event = (i: number, labels: Record<string, number> = { click: 1, watch_time: 12.5 }) => ({
+    eventId: `e${i}`,
+    userId: `u${i % 3}`,
+    itemId: `i${i}`,
+    labels,
+  });
 
   beforeAll(async () => {
     app = await createApiApp();
@@ -29,7 +37,10 @@ describe('events (e2e)', () => {
   afterAll(() => app.close());
 
   it('stores a batch once: a re-post stores nothing new', async () => {
-    const batch = [event(1), { ...event(2, { like: 0 }), requestId: 'r-1', context: { device: 'mobile' }, occurredAt: '2025-01-02T03:04:05Z' }];
+    const batch = [
+      event(1),
+      { ...event(2, { like: 0 }), requestId: 'r-1', context: { device: 'mobile' }, occurredAt: '2025-01-02T03:04:05Z' },
+    ];
     const first = await post(batch);
     expect(first.statusCode).toBe(200);
     expect(first.json()).toEqual({ received: 2, stored: 2, duplicates: 0 });
@@ -37,19 +48,31 @@ describe('events (e2e)', () => {
     expect((await post([event(4), event(4)])).json()).toEqual({ received: 2, stored: 1, duplicates: 1 });
     expect(await storedCount()).toBe(4);
     const [row] = await db.query(`SELECT request_id, context, labels, occurred_at FROM events WHERE event_id = 'e2'`);
-    expect(row).toEqual({ request_id: 'r-1', context: { device: 'mobile' }, labels: { like: 0 }, occurred_at: new Date('2025-01-02T03:04:05Z') });
+    expect(row).toEqual({
+      request_id: 'r-1',
+      context: { device: 'mobile' },
+      labels: { like: 0 },
+      occurred_at: new Date('2025-01-02T03:04:05Z'),
+    });
   });
 
   it('rejects the whole batch when one label does not fit the production tasks', async () => {
     const unknownTask = await post([event(0), event(1), event(2), { ...event(3), labels: { click: 1, share: 1 } }]);
     expect(unknownTask.statusCode).toBe(400);
     expect(unknownTask.json().errors).toEqual([
-      { field: 'events.3.labels.share', message: 'events.3.labels.share is not a task of the production model (click, like, watch_time)' },
+      {
+        field: 'events.3.labels.share',
+        message: 'events.3.labels.share is not a task of the production model (click, like, watch_time)',
+      },
     ]);
     const notBinary = await post([event(0, { click: 0.5 })]);
     expect(notBinary.json().message).toEqual(['events.0.labels.click must be 0 or 1 (binary task), got 0.5']);
-    expect((await post([event(0, {})])).json().message).toEqual(['events.0.labels must name at least one task (click, like, watch_time)']);
-    expect((await post([event(0, { watch_time: 'long' } as never)])).json().message[0]).toContain('events.0.labels must be an object whose values are number');
+    expect((await post([event(0, {})])).json().message).toEqual([
+      'events.0.labels must name at least one task (click, like, watch_time)',
+    ]);
+    expect((await post([event(0, { watch_time: 'long' } as never)])).json().message[0]).toContain(
+      'events.0.labels must be an object whose values are number',
+    );
     expect(await storedCount()).toBe(0);
   });
 
@@ -116,7 +139,10 @@ describe('events (e2e)', () => {
       itemFeatures: { item_genre: 'g1' },
     });
     expect(rows[1]).toMatchObject({ userFeatures: null, itemFeatures: null });
-    expect((await events.readTrainingRows(new Date(at(0)), new Date(at(59)), 2)).map((r) => r.eventId)).toEqual(['e1', 'e2']);
+    expect((await events.readTrainingRows(new Date(at(0)), new Date(at(59)), 2)).map((r) => r.eventId)).toEqual([
+      'e1',
+      'e2',
+    ]);
   });
 
   it('timestamps an event without occurredAt at its arrival', async () => {

@@ -1,8 +1,10 @@
-import { FeatureRepository } from '@app/db';
-import { REDIS } from '@app/redis';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
+
+import { FeatureRepository } from '@app/db';
+import { REDIS } from '@app/redis';
+
 import { FeatureCacheRepository } from '../apps/api/src/features/feature-cache.repository';
 import { FeatureStoreService, type FeatureSchemaRef } from '../apps/api/src/features/feature-store.service';
 import { createApiApp } from './api-app.factory';
@@ -39,19 +41,31 @@ describe('feature store (e2e)', () => {
   afterAll(() => app.close());
 
   it('serves what was PUT, projected onto the schema, then from the cache', async () => {
-    expect((await put('/v1/users/u1/features', { features: { age: 31, segment: 's1', unused: true } })).json()).toEqual({ written: 1 });
+    expect((await put('/v1/users/u1/features', { features: { age: 31, segment: 's1', unused: true } })).json()).toEqual(
+      { written: 1 },
+    );
     expect((await put('/v1/items/i1/features', { features: { genre: 'g2', price: 4.5 } })).statusCode).toBe(200);
     expect((await put('/v1/items/i2/features', { features: { genre: null } })).statusCode).toBe(200);
 
     const first = await store.fetch(V1, 'u1', ['i1', 'i2']);
-    expect(first).toEqual({ user: { age: 31, segment: 's1' }, items: [{ genre: 'g2', price: 4.5 }, { genre: null }], cacheHits: 0, cacheMisses: 3 });
+    expect(first).toEqual({
+      user: { age: 31, segment: 's1' },
+      items: [{ genre: 'g2', price: 4.5 }, { genre: null }],
+      cacheHits: 0,
+      cacheMisses: 3,
+    });
     const second = await store.fetch(V1, 'u1', ['i1', 'i2']);
     expect(second).toEqual({ ...first, cacheHits: 3, cacheMisses: 0 });
   });
 
   it('reads the cache in one Redis round trip and the misses in one Postgres query', async () => {
     await put('/v1/users/u1/features', { features: { age: 1 } });
-    await put('/v1/items/features', { entities: [{ id: 'i1', features: { price: 1 } }, { id: 'i2', features: { price: 2 } }] });
+    await put('/v1/items/features', {
+      entities: [
+        { id: 'i1', features: { price: 1 } },
+        { id: 'i2', features: { price: 2 } },
+      ],
+    });
     const mget = jest.spyOn(redis, 'mget');
     const findMany = jest.spyOn(app.get(FeatureRepository), 'findMany');
     try {
@@ -96,7 +110,10 @@ describe('feature store (e2e)', () => {
     // An update invalidates the entity under every schema version at once.
     await put('/v1/users/u1/features', { features: { age: 40, segment: 's2' } });
     expect((await store.fetch({ version: 'schema-a', featureNames: ['age'] }, 'u1', [])).user).toEqual({ age: 40 });
-    expect((await store.fetch({ version: 'schema-b', featureNames: ['age', 'segment'] }, 'u1', [])).user).toEqual({ age: 40, segment: 's2' });
+    expect((await store.fetch({ version: 'schema-b', featureNames: ['age', 'segment'] }, 'u1', [])).user).toEqual({
+      age: 40,
+      segment: 's2',
+    });
   });
 
   it('ignores a cache fill that raced a write (read before it, filled after it)', async () => {
@@ -111,38 +128,74 @@ describe('feature store (e2e)', () => {
   });
 
   it('upserts 10,000 entities in one call and rejects 10,001', async () => {
-    const entities = Array.from({ length: 10_000 }, (_, i) => ({ id: `i${i}`, features: { price: i, genre: `g${i % 7}` } }));
+    const entities = Array.from({ length: 10_000 }, (_, i) => ({
+      id: `i${i}`,
+      features: { price: i, genre: `g${i % 7}` },
+    }));
     const response = await put('/v1/items/features', { entities });
     expect(response.statusCode).toBe(200);
     expect(response.json()).toEqual({ written: 10_000 });
     const [{ count }] = await app.get(DataSource).query('SELECT count(*)::int AS count FROM item_features');
     expect(count).toBe(10_000);
-    expect((await store.fetch(V1, 'u1', ['i0', 'i9999'])).items).toEqual([{ price: 0, genre: 'g0' }, { price: 9999, genre: 'g3' }]);
+    expect((await store.fetch(V1, 'u1', ['i0', 'i9999'])).items).toEqual([
+      { price: 0, genre: 'g0' },
+      { price: 9999, genre: 'g3' },
+    ]);
 
     const tooMany = await put('/v1/items/features', { entities: [...entities, { id: 'one-more', features: {} }] });
     expect(tooMany.statusCode).toBe(400);
-    expect(tooMany.json().errors).toContainEqual({ field: 'entities', message: 'entities must contain no more than 10000 elements' });
+    expect(tooMany.json().errors).toContainEqual({
+      field: 'entities',
+      message: 'entities must contain no more than 10000 elements',
+    });
   });
 
   it('answers 400 naming the field for malformed bodies and ids, storing nothing', async () => {
-    expect(await rejection('/v1/users/u1/features', { features: { age: { years: 3 } } })).toContain('features.age must be a number, string, boolean or null');
+    expect(await rejection('/v1/users/u1/features', { features: { age: { years: 3 } } })).toContain(
+      'features.age must be a number, string, boolean or null',
+    );
     expect(await rejection('/v1/users/u1/features', { features: { tags: ['a'] } })).toContain('features.tags');
     expect(await rejection('/v1/users/u1/features', {})).toContain('features must be an object');
     expect(await rejection('/v1/users/u1/features', { features: [] })).toContain('features must be an object');
-    expect(await rejection('/v1/users/u1/features', { features: {}, extra: 1 })).toContain('property extra should not exist');
-    const many = Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`f${i}`, i]));
-    expect(await rejection('/v1/users/u1/features', { features: many })).toContain('features must have at most 256 features');
-    expect(await rejection('/v1/users/u1/features', { features: { name: 'a\u0000b' } })).toContain('features.name must not contain NUL');
-
-    expect(await rejection('/v1/users/features', { entities: [] })).toContain('entities must contain at least 1 elements');
-    expect(await rejection('/v1/users/features', { entities: [{ id: 'a', features: {} }, { id: 'b', features: { x: {} } }] })).toContain(
-      'entities.1.features.x must be a number, string, boolean or null',
+    expect(await rejection('/v1/users/u1/features', { features: {}, extra: 1 })).toContain(
+      'property extra should not exist',
     );
-    expect(await rejection('/v1/users/features', { entities: [{ features: {} }] })).toContain('entities.0.id must be a string');
-    expect(await rejection('/v1/users/features', { entities: [{ id: 'a', features: {}, more: 1 }] })).toContain('entities.0.property more should not exist');
-    const duplicate = await put('/v1/users/features', { entities: [{ id: 'a', features: {} }, { id: 'b', features: {} }, { id: 'a', features: {} }] });
+    const many = Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`f${i}`, i]));
+    expect(await rejection('/v1/users/u1/features', { features: many })).toContain(
+      'features must have at most 256 features',
+    );
+    expect(await rejection('/v1/users/u1/features', { features: { name: 'a\u0000b' } })).toContain(
+      'features.name must not contain NUL',
+    );
+
+    expect(await rejection('/v1/users/features', { entities: [] })).toContain(
+      'entities must contain at least 1 elements',
+    );
+    expect(
+      await rejection('/v1/users/features', {
+        entities: [
+          { id: 'a', features: {} },
+          { id: 'b', features: { x: {} } },
+        ],
+      }),
+    ).toContain('entities.1.features.x must be a number, string, boolean or null');
+    expect(await rejection('/v1/users/features', { entities: [{ features: {} }] })).toContain(
+      'entities.0.id must be a string',
+    );
+    expect(await rejection('/v1/users/features', { entities: [{ id: 'a', features: {}, more: 1 }] })).toContain(
+      'entities.0.property more should not exist',
+    );
+    const duplicate = await put('/v1/users/features', {
+      entities: [
+        { id: 'a', features: {} },
+        { id: 'b', features: {} },
+        { id: 'a', features: {} },
+      ],
+    });
     expect(duplicate.statusCode).toBe(400);
-    expect(duplicate.json().errors).toEqual([{ field: 'entities.2.id', message: 'entities.2.id repeats entities.0.id (ids must be unique within a call)' }]);
+    expect(duplicate.json().errors).toEqual([
+      { field: 'entities.2.id', message: 'entities.2.id repeats entities.0.id (ids must be unique within a call)' },
+    ]);
 
     const [{ count }] = await app.get(DataSource).query('SELECT count(*)::int AS count FROM user_features');
     expect(count).toBe(0);
@@ -151,6 +204,8 @@ describe('feature store (e2e)', () => {
   // Needs the Fastify router to accept path parameters longer than its default 100 characters (maxParamLength).
   it('accepts ids of up to 256 characters in the path and names the id beyond', async () => {
     expect((await put(`/v1/users/${'x'.repeat(256)}/features`, { features: {} })).json()).toEqual({ written: 1 });
-    expect(await rejection(`/v1/users/${'x'.repeat(257)}/features`, { features: {} })).toContain('id must be shorter than or equal to 256 characters');
+    expect(await rejection(`/v1/users/${'x'.repeat(257)}/features`, { features: {} })).toContain(
+      'id must be shorter than or equal to 256 characters',
+    );
   });
 });

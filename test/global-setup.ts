@@ -1,6 +1,7 @@
 import Redis from 'ioredis';
 import { loadConfig, register } from 'tsconfig-paths';
 import { DataSource } from 'typeorm';
+
 import './test-env';
 
 // Jest's moduleNameMapper does not reach globalSetup; resolve the @app/* aliases from tsconfig.json instead.

@@ -1,6 +1,8 @@
-import { dataSourceOptions } from '@app/db';
 import { createServer } from 'node:net';
 import { DataSource } from 'typeorm';
+
+import { dataSourceOptions } from '@app/db';
+
 import { startApi, type AppProcess } from './fixtures/app.process';
 import { seedModelVersion } from './fixtures/model.fixture';
 
@@ -47,7 +49,12 @@ describe('two API processes (e2e: real processes, Postgres and Redis)', () => {
     for (let i = 0; i < 2; i++) {
       const port = await freePort();
       // A poll far beyond the test: the switch can only come from the models:changed notice.
-      const process = await startApi({ API_PORT: String(port), API_HOST: '127.0.0.1', ADMIN_TOKEN: TOKEN, MODEL_POLL_SECONDS: '3600' });
+      const process = await startApi({
+        API_PORT: String(port),
+        API_HOST: '127.0.0.1',
+        ADMIN_TOKEN: TOKEN,
+        MODEL_POLL_SECONDS: '3600',
+      });
       apis.push({ process, port });
     }
   }, 120_000);
@@ -81,7 +88,10 @@ describe('two API processes (e2e: real processes, Postgres and Redis)', () => {
     traffic = false;
     await Promise.all(load);
 
-    expect(now).toEqual([{ status: 200, modelVersion: 2 }, { status: 200, modelVersion: 2 }]);
+    expect(now).toEqual([
+      { status: 200, modelVersion: 2 },
+      { status: 200, modelVersion: 2 },
+    ]);
     expect(answers.length).toBeGreaterThan(10);
     expect(answers.filter((a) => a.status !== 200 || (a.modelVersion !== 1 && a.modelVersion !== 2))).toEqual([]);
     expect(second.process.output()).toMatch(/serving production v2/);

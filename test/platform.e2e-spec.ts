@@ -1,7 +1,9 @@
-import { REDIS } from '@app/redis';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
+
+import { REDIS } from '@app/redis';
+
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
 import { createApiApp } from './api-app.factory';
 import { seedModelVersion, tinyItem, tinyUser } from './fixtures/model.fixture';
@@ -12,8 +14,10 @@ describe('platform (e2e)', () => {
   let app: NestFastifyApplication;
   let dataSource: DataSource;
 
-  const truncate = () => dataSource.query('TRUNCATE model_versions, rollout_events, user_features, item_features CASCADE');
-  const score = (target: NestFastifyApplication, payload: object) => target.inject({ method: 'POST', url: '/v1/score', payload });
+  const truncate = () =>
+    dataSource.query('TRUNCATE model_versions, rollout_events, user_features, item_features CASCADE');
+  const score = (target: NestFastifyApplication, payload: object) =>
+    target.inject({ method: 'POST', url: '/v1/score', payload });
 
   beforeAll(async () => {
     app = await createApiApp();
@@ -44,7 +48,9 @@ describe('platform (e2e)', () => {
       expect(JSON.stringify({ entities }).length).toBeGreaterThan(4096);
       expect(bulk.statusCode).toBe(200);
       const huge = Array.from({ length: 3000 }, (_, i) => ({ id: `item-${i}`, features: { item_price: i } }));
-      expect((await limited.inject({ method: 'PUT', url: '/v1/items/features', payload: { entities: huge } })).statusCode).toBe(413);
+      expect(
+        (await limited.inject({ method: 'PUT', url: '/v1/items/features', payload: { entities: huge } })).statusCode,
+      ).toBe(413);
     });
 
     it('answers 413 to a body over the default 1 MiB', async () => {
@@ -57,7 +63,8 @@ describe('platform (e2e)', () => {
         const statuses = [];
         for (let i = 0; i < 4; i++) statuses.push((await score(throttled, { userId: 'u', itemIds: ['i'] })).statusCode);
         expect(statuses.map((s) => s === 429)).toEqual([false, false, true, true]);
-        for (let i = 0; i < 3; i++) expect((await throttled.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+        for (let i = 0; i < 3; i++)
+          expect((await throttled.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
       } finally {
         await throttled.close();
       }
@@ -72,7 +79,11 @@ describe('platform (e2e)', () => {
     for (const error of body.errors) expect(error.message).toContain(error.field);
     expect(body.message).toEqual(body.errors.map((e) => e.message));
 
-    const nested = await app.inject({ method: 'PUT', url: '/v1/items/features', payload: { entities: [{ id: 'ok', features: {} }, { features: {} }] } });
+    const nested = await app.inject({
+      method: 'PUT',
+      url: '/v1/items/features',
+      payload: { entities: [{ id: 'ok', features: {} }, { features: {} }] },
+    });
     expect(nested.statusCode).toBe(400);
     expect(nested.json<{ errors: { field: string }[] }>().errors.map((e) => e.field)).toContain('entities.1.id');
   });
@@ -90,7 +101,9 @@ describe('platform (e2e)', () => {
     const ui = await app.inject({ method: 'GET', url: '/docs' });
     expect(ui.statusCode).toBe(200);
     expect(ui.headers['content-type']).toMatch(/text\/html/);
-    const document = (await app.inject({ method: 'GET', url: '/docs-json' })).json<{ paths: Record<string, unknown> }>();
+    const document = (await app.inject({ method: 'GET', url: '/docs-json' })).json<{
+      paths: Record<string, unknown>;
+    }>();
     expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/v1/score', '/health/ready', '/health/live']));
   });
 
@@ -98,7 +111,10 @@ describe('platform (e2e)', () => {
     it('is not ready without a production model', async () => {
       const response = await app.inject({ method: 'GET', url: '/health/ready' });
       expect(response.statusCode).toBe(503);
-      expect(response.json()).toEqual({ status: 'unavailable', checks: { postgres: 'up', redis: 'up', model: 'down' } });
+      expect(response.json()).toEqual({
+        status: 'unavailable',
+        checks: { postgres: 'up', redis: 'up', model: 'down' },
+      });
     });
 
     it('is ready with one, and exposes the scoring histograms and the served version after a score', async () => {
@@ -109,14 +125,20 @@ describe('platform (e2e)', () => {
       expect(ready.json()).toEqual({ status: 'ok', checks: { postgres: 'up', redis: 'up', model: 'up' } });
 
       await app.inject({ method: 'PUT', url: '/v1/users/u1/features', payload: { features: tinyUser(1) } });
-      await app.inject({ method: 'PUT', url: '/v1/items/features', payload: { entities: [0, 1, 2].map((i) => ({ id: `i${i}`, features: tinyItem(i) })) } });
-      for (let i = 0; i < 2; i++) expect((await score(app, { userId: 'u1', itemIds: ['i0', 'i1', 'i2'] })).statusCode).toBe(200);
+      await app.inject({
+        method: 'PUT',
+        url: '/v1/items/features',
+        payload: { entities: [0, 1, 2].map((i) => ({ id: `i${i}`, features: tinyItem(i) })) },
+      });
+      for (let i = 0; i < 2; i++)
+        expect((await score(app, { userId: 'u1', itemIds: ['i0', 'i1', 'i2'] })).statusCode).toBe(200);
 
       const metrics = await app.inject({ method: 'GET', url: '/metrics' });
       expect(metrics.statusCode).toBe(200);
       expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
       const sample = (series: string) => Number(new RegExp(`^${escape(series)} (\\S+)$`, 'm').exec(metrics.body)?.[1]);
-      for (const stage of ['features', 'model', 'total']) expect(sample(`scoring_${stage}_duration_seconds_count`)).toBe(2);
+      for (const stage of ['features', 'model', 'total'])
+        expect(sample(`scoring_${stage}_duration_seconds_count`)).toBe(2);
       expect(sample('scored_candidates_total{role="production"}')).toBe(6);
       expect(sample('feature_cache_hits_total') + sample('feature_cache_misses_total')).toBe(8);
       expect(sample('feature_cache_hits_total')).toBeGreaterThanOrEqual(4);

@@ -1,9 +1,11 @@
-import { REDIS } from '@app/redis';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
-import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
+
+import { REDIS } from '@app/redis';
 import { MODELS_CHANGED_CHANNEL } from '@app/registry';
+
+import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
 import type { ModelLease } from '../apps/api/src/models/serving-model';
 import { createApiApp } from './api-app.factory';
 import { seedModelVersion, tinyArtifact, tinyItem, tinyUser } from './fixtures/model.fixture';
@@ -36,7 +38,8 @@ describe('rollout (e2e)', () => {
     const { production, canary } = lifecycleOf(a).current();
     return { production: production?.versionId, canary: canary?.versionId };
   };
-  const post = (url: string, payload?: object) => app.inject({ method: 'POST', url, headers: auth, ...(payload ? { payload } : {}) });
+  const post = (url: string, payload?: object) =>
+    app.inject({ method: 'POST', url, headers: auth, ...(payload ? { payload } : {}) });
 
   let production: number;
   let candidate: number;
@@ -68,10 +71,21 @@ describe('rollout (e2e)', () => {
     expect(response.json()).toMatchObject({
       event: { action: 'canary', actor: 'admin', fromVersionId: null, toVersionId: candidate, percent: 30 },
       production: { id: production, status: 'production' },
-      canary: { id: candidate, status: 'canary', canaryPercent: 30, objectiveWeights: { click: 1, like: 1, watch_time: 0.01 } },
+      canary: {
+        id: candidate,
+        status: 'canary',
+        canaryPercent: 30,
+        objectiveWeights: { click: 1, like: 1, watch_time: 0.01 },
+      },
     });
-    await waitFor('both notified processes to load the canary', () => servedBy(app).canary === candidate && servedBy(replica).canary === candidate);
-    expect(lifecycleOf(app).current()).toMatchObject({ canaryPercent: 30, canary: { role: 'canary', objectiveWeights: { like: 1 } } });
+    await waitFor(
+      'both notified processes to load the canary',
+      () => servedBy(app).canary === candidate && servedBy(replica).canary === candidate,
+    );
+    expect(lifecycleOf(app).current()).toMatchObject({
+      canaryPercent: 30,
+      canary: { role: 'canary', objectiveWeights: { like: 1 } },
+    });
 
     const sides = (a: NestFastifyApplication) =>
       Array.from({ length: 10_000 }, (_, i) => {
@@ -110,12 +124,19 @@ describe('rollout (e2e)', () => {
         production: { id: candidate, status: 'production', canaryPercent: null, promotedAt: expect.any(String) },
         canary: null,
       });
-      await waitFor('the promotion everywhere', () => [app, replica, poller].every((a) => servedBy(a).production === candidate && servedBy(a).canary === undefined));
+      await waitFor('the promotion everywhere', () =>
+        [app, replica, poller].every((a) => servedBy(a).production === candidate && servedBy(a).canary === undefined),
+      );
 
       const rollback = await post('/admin/models/rollback');
       expect(rollback.statusCode).toBe(200);
-      expect(rollback.json()).toMatchObject({ event: { action: 'rollback', fromVersionId: candidate, toVersionId: production }, production: { id: production } });
-      await waitFor('the rollback everywhere', () => [app, replica, poller].every((a) => servedBy(a).production === production));
+      expect(rollback.json()).toMatchObject({
+        event: { action: 'rollback', fromVersionId: candidate, toVersionId: production },
+        production: { id: production },
+      });
+      await waitFor('the rollback everywhere', () =>
+        [app, replica, poller].every((a) => servedBy(a).production === production),
+      );
     } finally {
       stop = true;
       await traffic;
@@ -134,12 +155,42 @@ describe('rollout (e2e)', () => {
     const fresh = await seedModelVersion(dataSource, 'candidate');
     const cases: [string, object | undefined, number, string | RegExp][] = [
       ['/admin/models/promote', undefined, 409, /^there is no canary to promote/],
-      ['/admin/models/promote', { versionId: fresh }, 409, `version ${fresh} is a candidate; only the canary can be promoted`],
-      [`/admin/models/${candidate}/canary`, { percent: 10 }, 409, `version ${candidate} is archived; only a candidate can become the canary`],
-      [`/admin/models/${production}/canary`, { percent: 10 }, 409, `version ${production} is in production; only a candidate can become the canary`],
-      [`/admin/models/${failed}/canary`, { percent: 10 }, 409, `version ${failed} is a failed version; failed versions can only be archived`],
-      [`/admin/models/${production}/archive`, undefined, 409, /^version \d+ is in production; promote another version or roll back/],
-      ['/admin/models/rollback', undefined, 409, `version ${production} was not promoted over another version; there is nothing to roll back to`],
+      [
+        '/admin/models/promote',
+        { versionId: fresh },
+        409,
+        `version ${fresh} is a candidate; only the canary can be promoted`,
+      ],
+      [
+        `/admin/models/${candidate}/canary`,
+        { percent: 10 },
+        409,
+        `version ${candidate} is archived; only a candidate can become the canary`,
+      ],
+      [
+        `/admin/models/${production}/canary`,
+        { percent: 10 },
+        409,
+        `version ${production} is in production; only a candidate can become the canary`,
+      ],
+      [
+        `/admin/models/${failed}/canary`,
+        { percent: 10 },
+        409,
+        `version ${failed} is a failed version; failed versions can only be archived`,
+      ],
+      [
+        `/admin/models/${production}/archive`,
+        undefined,
+        409,
+        /^version \d+ is in production; promote another version or roll back/,
+      ],
+      [
+        '/admin/models/rollback',
+        undefined,
+        409,
+        `version ${production} was not promoted over another version; there is nothing to roll back to`,
+      ],
       ['/admin/models/9999/canary', { percent: 10 }, 404, 'version 9999 does not exist'],
       ['/admin/models/9999/archive', undefined, 404, 'version 9999 does not exist'],
     ];
@@ -148,7 +199,9 @@ describe('rollout (e2e)', () => {
       expect({ url, status: response.statusCode }).toEqual({ url, status });
       expect(response.json().message).toMatch(message);
     }
-    expect((await post(`/admin/models/${failed}/archive`)).json()).toMatchObject({ event: { action: 'archive', fromVersionId: failed, toVersionId: null } });
+    expect((await post(`/admin/models/${failed}/archive`)).json()).toMatchObject({
+      event: { action: 'archive', fromVersionId: failed, toVersionId: null },
+    });
     expect((await post(`/admin/models/${fresh}/archive`)).statusCode).toBe(200);
     expect((await post(`/admin/models/${fresh}/archive`)).statusCode).toBe(409);
   });
@@ -156,10 +209,26 @@ describe('rollout (e2e)', () => {
   it('keeps every action in the rollout history, newest first, paginated', async () => {
     const all = (await app.inject({ method: 'GET', url: '/admin/rollouts', headers: auth })).json();
     expect(all.total).toBe(6);
-    expect(all.items.map((e: { action: string }) => e.action)).toEqual(['archive', 'archive', 'rollback', 'promote', 'canary', 'register']);
-    expect(all.items.every((e: { actor: string; createdAt: string }) => e.actor === 'admin' && !Number.isNaN(Date.parse(e.createdAt)))).toBe(true);
+    expect(all.items.map((e: { action: string }) => e.action)).toEqual([
+      'archive',
+      'archive',
+      'rollback',
+      'promote',
+      'canary',
+      'register',
+    ]);
+    expect(
+      all.items.every(
+        (e: { actor: string; createdAt: string }) => e.actor === 'admin' && !Number.isNaN(Date.parse(e.createdAt)),
+      ),
+    ).toBe(true);
     const page = (await app.inject({ method: 'GET', url: '/admin/rollouts?limit=2&offset=2', headers: auth })).json();
-    expect(page).toMatchObject({ total: 6, limit: 2, offset: 2, items: [{ action: 'rollback' }, { action: 'promote' }] });
+    expect(page).toMatchObject({
+      total: 6,
+      limit: 2,
+      offset: 2,
+      items: [{ action: 'rollback' }, { action: 'promote' }],
+    });
     expect((await app.inject({ method: 'GET', url: '/admin/rollouts?limit=0', headers: auth })).statusCode).toBe(400);
   });
 
@@ -188,13 +257,18 @@ describe('rollout (e2e)', () => {
 
   it('switches on a models:changed notice, and without one at the next poll', async () => {
     // A change written behind the registry's back: only the polling process can notice it by itself.
-    const percent = await dataSource.query(`UPDATE model_versions SET canary_percent = 100, status = 'canary' WHERE id = $1 RETURNING id`, [candidate]);
+    const percent = await dataSource.query(
+      `UPDATE model_versions SET canary_percent = 100, status = 'canary' WHERE id = $1 RETURNING id`,
+      [candidate],
+    );
     expect(percent[0]).toHaveLength(1);
     await waitFor('the poll', () => servedBy(poller).canary === candidate);
     expect(servedBy(app).canary).toBeUndefined();
     expect(servedBy(replica).canary).toBeUndefined();
 
-    await app.get<Redis>(REDIS).publish(MODELS_CHANGED_CHANNEL, JSON.stringify({ action: 'canary', versionId: candidate }));
+    await app
+      .get<Redis>(REDIS)
+      .publish(MODELS_CHANGED_CHANNEL, JSON.stringify({ action: 'canary', versionId: candidate }));
     await waitFor('the notice', () => servedBy(app).canary === candidate && servedBy(replica).canary === candidate);
     const lease = lifecycleOf(replica).acquire('anyone')!;
     expect(lease.model.versionId).toBe(candidate); // 100 %: every user
@@ -202,16 +276,27 @@ describe('rollout (e2e)', () => {
   });
 
   it('serializes concurrent transitions instead of failing one on the one-canary index', async () => {
-    const [x, y] = await Promise.all([seedModelVersion(dataSource, 'candidate'), seedModelVersion(dataSource, 'candidate')]);
-    const responses = await Promise.all([post(`/admin/models/${x}/canary`, { percent: 5 }), post(`/admin/models/${y}/canary`, { percent: 5 })]);
+    const [x, y] = await Promise.all([
+      seedModelVersion(dataSource, 'candidate'),
+      seedModelVersion(dataSource, 'candidate'),
+    ]);
+    const responses = await Promise.all([
+      post(`/admin/models/${x}/canary`, { percent: 5 }),
+      post(`/admin/models/${y}/canary`, { percent: 5 }),
+    ]);
     expect(responses.map((r) => r.statusCode)).toEqual([200, 200]);
-    const statuses = await dataSource.query(`SELECT id, status FROM model_versions WHERE id IN ($1, $2, $3) ORDER BY id`, [candidate, x, y]);
+    const statuses = await dataSource.query(
+      `SELECT id, status FROM model_versions WHERE id IN ($1, $2, $3) ORDER BY id`,
+      [candidate, x, y],
+    );
     expect(statuses.filter((r: { status: string }) => r.status === 'canary')).toHaveLength(1);
     expect(statuses.filter((r: { status: string }) => r.status === 'candidate')).toHaveLength(2);
   });
 
   it('acquires nothing while there is no production version', async () => {
-    await dataSource.query(`UPDATE model_versions SET status = 'archived', canary_percent = NULL WHERE status IN ('production', 'canary')`);
+    await dataSource.query(
+      `UPDATE model_versions SET status = 'archived', canary_percent = NULL WHERE status IN ('production', 'canary')`,
+    );
     await lifecycleOf(app).refresh();
     expect(lifecycleOf(app).acquire('user-1')).toBeUndefined();
     expect(lifecycleOf(app).current()).toEqual({ production: undefined, canary: undefined, canaryPercent: 0 });

@@ -1,6 +1,8 @@
-import { QUEUE_PREFIX, RETRAIN_SCHEDULE_JOB_ID, TRAINING_QUEUE, TrainingJobName } from '@app/queue';
 import Bull, { type Job } from 'bull';
 import Redis from 'ioredis';
+
+import { QUEUE_PREFIX, RETRAIN_SCHEDULE_JOB_ID, TRAINING_QUEUE, TrainingJobName } from '@app/queue';
+
 import { startWorker, type AppProcess } from './fixtures/app.process';
 
 const SCHEDULE_KEY = `${QUEUE_PREFIX}:training-schedule`;
@@ -37,7 +39,8 @@ describe('scheduled retraining with two real worker processes (e2e)', () => {
     const stopped = Date.now();
 
     const runs = (await queue.getJobs(['completed', 'failed', 'delayed', 'active', 'waiting'])).filter(
-      (job: Job) => job.name === TrainingJobName.ScheduledRetrain && job.processedOn !== undefined && job.processedOn !== null,
+      (job: Job) =>
+        job.name === TrainingJobName.ScheduledRetrain && job.processedOn !== undefined && job.processedOn !== null,
     );
     // Bull keeps a run's scheduled time in opts.prevMillis (not in its typings).
     const ticks = runs.map((job) => (job.opts as { prevMillis: number }).prevMillis);

@@ -1,10 +1,17 @@
-import { APP_CONFIG, ConfigModule, loadConfig } from '@app/config';
-import { RETRAIN_SCHEDULE_JOB_ID, TRAINING_QUEUE, TrainingControlModule, TrainingJobName, TrainingScheduleService } from '@app/queue';
-import { REDIS } from '@app/redis';
 import { getQueueToken } from '@nestjs/bull';
 import { Test, type TestingModule } from '@nestjs/testing';
 import type { Job, Queue } from 'bull';
 import type Redis from 'ioredis';
+
+import { APP_CONFIG, ConfigModule, loadConfig } from '@app/config';
+import {
+  RETRAIN_SCHEDULE_JOB_ID,
+  TRAINING_QUEUE,
+  TrainingControlModule,
+  TrainingJobName,
+  TrainingScheduleService,
+} from '@app/queue';
+import { REDIS } from '@app/redis';
 
 const SCHEDULE_KEY = 'mmoe:training-schedule';
 
@@ -22,7 +29,8 @@ describe('retraining schedule across processes (e2e)', () => {
   let queueA: Queue;
   let queueB: Queue;
 
-  const repeatables = async () => (await queueA.getRepeatableJobs()).filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID);
+  const repeatables = async () =>
+    (await queueA.getRepeatableJobs()).filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID);
 
   beforeEach(async () => {
     [a, b] = await Promise.all([startProcess(), startProcess({ RETRAIN_CRON: '*/10 * * * *' })]);
@@ -53,7 +61,11 @@ describe('retraining schedule across processes (e2e)', () => {
     const [serviceA, serviceB] = [a.get(TrainingScheduleService), b.get(TrainingScheduleService)];
     await serviceA.ensure();
     // A stray registration under our id (an older deployment's cron, say) is replaced, not kept beside.
-    await queueB.add(TrainingJobName.ScheduledRetrain, { windowDays: 1 }, { jobId: RETRAIN_SCHEDULE_JOB_ID, repeat: { cron: '*/5 * * * *' } });
+    await queueB.add(
+      TrainingJobName.ScheduledRetrain,
+      { windowDays: 1 },
+      { jobId: RETRAIN_SCHEDULE_JOB_ID, repeat: { cron: '*/5 * * * *' } },
+    );
     expect(await repeatables()).toHaveLength(2);
 
     const states = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? serviceA : serviceB).ensure()));
@@ -69,7 +81,9 @@ describe('retraining schedule across processes (e2e)', () => {
 
     const set = await serviceA.set('*/30 * * * *', 2, 'admin');
     expect(set).toMatchObject({ cron: '*/30 * * * *', windowDays: 2, paused: false, updatedBy: 'admin' });
-    expect(await repeatables()).toEqual([expect.objectContaining({ cron: '*/30 * * * *', next: Date.parse(set.nextRunAt!) })]);
+    expect(await repeatables()).toEqual([
+      expect.objectContaining({ cron: '*/30 * * * *', next: Date.parse(set.nextRunAt!) }),
+    ]);
     await expect(serviceB.get()).resolves.toMatchObject({ cron: '*/30 * * * *', windowDays: 2 });
 
     await expect(serviceB.pause('admin')).resolves.toMatchObject({ paused: true, nextRunAt: null });

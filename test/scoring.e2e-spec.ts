@@ -1,7 +1,9 @@
-import { REDIS } from '@app/redis';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
+
+import { REDIS } from '@app/redis';
+
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
 import type { ScoredItemDto, ScoreResponseDto } from '../apps/api/src/scoring/dto/score.dto';
 import { createApiApp } from './api-app.factory';
@@ -16,7 +18,8 @@ describe('POST /v1/score (e2e)', () => {
   let dataSource: DataSource;
   let versionId: number;
 
-  const score = (payload: object, headers: Record<string, string> = {}) => app.inject({ method: 'POST', url: '/v1/score', payload, headers });
+  const score = (payload: object, headers: Record<string, string> = {}) =>
+    app.inject({ method: 'POST', url: '/v1/score', payload, headers });
   const scored = async (payload: object): Promise<ScoreResponseDto> => {
     const response = await score(payload);
     expect(response.statusCode).toBe(200);
@@ -56,7 +59,9 @@ describe('POST /v1/score (e2e)', () => {
       await app.get(ModelLifecycleService).refresh();
       await app.inject({ method: 'PUT', url: '/v1/users/user-1/features', payload: { features: tinyUser(1) } });
       const entities = ITEMS.map((id, i) => ({ id, features: tinyItem(i) }));
-      expect((await app.inject({ method: 'PUT', url: '/v1/items/features', payload: { entities } })).statusCode).toBe(200);
+      expect((await app.inject({ method: 'PUT', url: '/v1/items/features', payload: { entities } })).statusCode).toBe(
+        200,
+      );
     });
 
     it('scores every candidate on every task, ranked by the default blend', async () => {
@@ -107,14 +112,22 @@ describe('POST /v1/score (e2e)', () => {
 
     it('sees a feature update on the next score', async () => {
       const before = byId((await scored({ userId: 'user-1', itemIds: ITEMS })).items).get('item-3')!;
-      const update = await app.inject({ method: 'PUT', url: '/v1/items/item-3/features', payload: { features: { item_genre: 'g5', item_price: 90 } } });
+      const update = await app.inject({
+        method: 'PUT',
+        url: '/v1/items/item-3/features',
+        payload: { features: { item_genre: 'g5', item_price: 90 } },
+      });
       expect(update.statusCode).toBe(200);
       const after = byId((await scored({ userId: 'user-1', itemIds: ITEMS })).items).get('item-3')!;
       expect(after.scores).not.toEqual(before.scores);
     });
 
     it('scores a stored value of the wrong type as missing instead of failing', async () => {
-      await app.inject({ method: 'PUT', url: '/v1/items/odd/features', payload: { features: { item_genre: 'g1', item_price: 'cheap' } } });
+      await app.inject({
+        method: 'PUT',
+        url: '/v1/items/odd/features',
+        payload: { features: { item_genre: 'g1', item_price: 'cheap' } },
+      });
       await app.inject({ method: 'PUT', url: '/v1/items/plain/features', payload: { features: { item_genre: 'g1' } } });
       const items = byId((await scored({ userId: 'user-1', itemIds: ['odd', 'plain'] })).items);
       expect(items.get('odd')!.scores).toEqual(items.get('plain')!.scores);
@@ -122,14 +135,19 @@ describe('POST /v1/score (e2e)', () => {
 
     it('lets request context fill features the stored ones lack, and stored ones win on a clash', async () => {
       const stored = byId((await scored({ userId: 'user-1', itemIds: ['item-2', 'ghost'] })).items);
-      const withContext = byId((await scored({ userId: 'user-1', itemIds: ['item-2', 'ghost'], context: { item_price: 50, user_age: 99 } })).items);
+      const withContext = byId(
+        (await scored({ userId: 'user-1', itemIds: ['item-2', 'ghost'], context: { item_price: 50, user_age: 99 } }))
+          .items,
+      );
       expect(withContext.get('item-2')!.scores).toEqual(stored.get('item-2')!.scores);
       expect(withContext.get('ghost')!.scores).not.toEqual(stored.get('ghost')!.scores);
     });
 
     it('rejects duplicate, too many or no itemIds with a 400 naming itemIds', async () => {
       expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1', 'item-1'] })).toContain('itemIds');
-      expect(await rejectedFields({ userId: 'user-1', itemIds: Array.from({ length: 1001 }, (_, i) => `i${i}`) })).toContain('itemIds');
+      expect(
+        await rejectedFields({ userId: 'user-1', itemIds: Array.from({ length: 1001 }, (_, i) => `i${i}`) }),
+      ).toContain('itemIds');
       expect(await rejectedFields({ userId: 'user-1', itemIds: [] })).toContain('itemIds');
     });
 
@@ -139,10 +157,18 @@ describe('POST /v1/score (e2e)', () => {
     });
 
     it('rejects an objective the model does not have, a bad context and unknown fields', async () => {
-      expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], objectiveWeights: { click: 1, revenue: 1 } })).toEqual(['objectiveWeights.revenue']);
-      expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], objectiveWeights: { click: 'high' } })).toEqual(['objectiveWeights']);
-      expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], context: { device: { os: 'ios' } } })).toEqual(['context']);
-      expect(await rejectedFields({ userId: '', itemIds: ['item-1'], limit: 3 })).toEqual(expect.arrayContaining(['userId', 'limit']));
+      expect(
+        await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], objectiveWeights: { click: 1, revenue: 1 } }),
+      ).toEqual(['objectiveWeights.revenue']);
+      expect(
+        await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], objectiveWeights: { click: 'high' } }),
+      ).toEqual(['objectiveWeights']);
+      expect(
+        await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], context: { device: { os: 'ios' } } }),
+      ).toEqual(['context']);
+      expect(await rejectedFields({ userId: '', itemIds: ['item-1'], limit: 3 })).toEqual(
+        expect.arrayContaining(['userId', 'limit']),
+      );
     });
   });
 });

@@ -1,10 +1,18 @@
-import { RETRAIN_SCHEDULE_JOB_ID, TRAINING_QUEUE, TrainingCancellationRepository, TrainingJobName, TrainingScheduleService } from '@app/queue';
-import { REDIS } from '@app/redis';
 import { getQueueToken } from '@nestjs/bull';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Queue } from 'bull';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
+
+import {
+  RETRAIN_SCHEDULE_JOB_ID,
+  TRAINING_QUEUE,
+  TrainingCancellationRepository,
+  TrainingJobName,
+  TrainingScheduleService,
+} from '@app/queue';
+import { REDIS } from '@app/redis';
+
 import { createApiApp } from './api-app.factory';
 import { seedModelVersion, TINY_SPEC } from './fixtures/model.fixture';
 
@@ -19,7 +27,8 @@ describe('training admin API (e2e)', () => {
   let queue: Queue;
   let dataSource: DataSource;
 
-  const post = (url: string, payload?: object, headers: Record<string, string> = auth) => app.inject({ method: 'POST', url, headers, payload });
+  const post = (url: string, payload?: object, headers: Record<string, string> = auth) =>
+    app.inject({ method: 'POST', url, headers, payload });
   const get = (url: string, headers: Record<string, string> = auth) => app.inject({ method: 'GET', url, headers });
 
   beforeAll(async () => {
@@ -60,7 +69,12 @@ describe('training admin API (e2e)', () => {
     let id: string;
 
     it('queues a job: 201 with its id, waiting', async () => {
-      const response = await post('/admin/training-jobs', { source: WINDOW, spec: TINY_SPEC, overrides: { epochs: 2 }, holdoutFraction: 0.25 });
+      const response = await post('/admin/training-jobs', {
+        source: WINDOW,
+        spec: TINY_SPEC,
+        overrides: { epochs: 2 },
+        holdoutFraction: 0.25,
+      });
       expect(response.statusCode).toBe(201);
       expect(response.json()).toEqual({ id: expect.any(String), state: 'waiting' });
       id = response.json().id;
@@ -151,7 +165,10 @@ describe('training admin API (e2e)', () => {
       const response = await post(`/admin/training-jobs/${created}/cancel`);
       expect(response.json()).toEqual({ id: created, state: 'cancelling' });
       await expect(app.get(TrainingCancellationRepository).isCancelled(created)).resolves.toBe(true);
-      expect((await get(`/admin/training-jobs/${created}`)).json()).toMatchObject({ state: 'active', cancelRequested: true });
+      expect((await get(`/admin/training-jobs/${created}`)).json()).toMatchObject({
+        state: 'active',
+        cancelRequested: true,
+      });
 
       // As the worker ends a cancelled job: failed at once, no retry.
       job!.discard();
@@ -159,7 +176,10 @@ describe('training admin API (e2e)', () => {
       const again = await post(`/admin/training-jobs/${created}/cancel`);
       expect(again.statusCode).toBe(409);
       expect(again.json().message).toBe(`training job ${created} has already failed`);
-      expect((await get(`/admin/training-jobs/${created}`)).json()).toMatchObject({ state: 'failed', failedReason: 'cancelled' });
+      expect((await get(`/admin/training-jobs/${created}`)).json()).toMatchObject({
+        state: 'failed',
+        failedReason: 'cancelled',
+      });
     });
 
     it("refuses to cancel the schedule's next run (that would end the schedule)", async () => {
@@ -172,7 +192,8 @@ describe('training admin API (e2e)', () => {
   });
 
   describe('training schedule', () => {
-    const repeatables = async () => (await queue.getRepeatableJobs()).filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID);
+    const repeatables = async () =>
+      (await queue.getRepeatableJobs()).filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID);
 
     it('reads the schedule seeded from the configuration', async () => {
       const response = await get('/admin/training-schedule');
@@ -188,14 +209,27 @@ describe('training admin API (e2e)', () => {
       });
     });
 
-    it.each([['not a cron'], ['61 * * * *'], [''], ['* * * * * * *']])('400s on the cron %j, naming cron', async (cron) => {
-      const response = await app.inject({ method: 'PUT', url: '/admin/training-schedule', headers: auth, payload: { cron } });
-      expect(response.statusCode).toBe(400);
-      expect(response.json().errors).toEqual([expect.objectContaining({ field: 'cron' })]);
-    });
+    it.each([['not a cron'], ['61 * * * *'], [''], ['* * * * * * *']])(
+      '400s on the cron %j, naming cron',
+      async (cron) => {
+        const response = await app.inject({
+          method: 'PUT',
+          url: '/admin/training-schedule',
+          headers: auth,
+          payload: { cron },
+        });
+        expect(response.statusCode).toBe(400);
+        expect(response.json().errors).toEqual([expect.objectContaining({ field: 'cron' })]);
+      },
+    );
 
     it('changes the cron and the window: one repeatable job, re-registered', async () => {
-      const response = await app.inject({ method: 'PUT', url: '/admin/training-schedule', headers: auth, payload: { cron: '*/15 * * * *', windowDays: 3 } });
+      const response = await app.inject({
+        method: 'PUT',
+        url: '/admin/training-schedule',
+        headers: auth,
+        payload: { cron: '*/15 * * * *', windowDays: 3 },
+      });
       expect(response.statusCode).toBe(200);
       expect(response.json()).toMatchObject({ cron: '*/15 * * * *', windowDays: 3, paused: false, updatedBy: 'admin' });
       expect(await repeatables()).toEqual([expect.objectContaining({ cron: '*/15 * * * *', tz: 'UTC' })]);
@@ -219,8 +253,16 @@ describe('training admin API (e2e)', () => {
 
   describe('Bull Board at /admin/queues', () => {
     it('401s without the token, with a Basic challenge so that a browser asks for it', async () => {
-      for (const authorization of [undefined, 'Bearer wrong', `Basic ${Buffer.from('admin:wrong').toString('base64')}`]) {
-        const response = await app.inject({ method: 'GET', url: '/admin/queues', headers: authorization ? { authorization } : {} });
+      for (const authorization of [
+        undefined,
+        'Bearer wrong',
+        `Basic ${Buffer.from('admin:wrong').toString('base64')}`,
+      ]) {
+        const response = await app.inject({
+          method: 'GET',
+          url: '/admin/queues',
+          headers: authorization ? { authorization } : {},
+        });
         expect(response.statusCode).toBe(401);
         expect(response.headers['www-authenticate']).toBe('Basic realm="admin", charset="UTF-8"');
       }

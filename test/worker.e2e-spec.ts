@@ -2,6 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import Bull, { type Job, type Queue } from 'bull';
+import type Redis from 'ioredis';
+import { DataSource } from 'typeorm';
+
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { EventRepository, FeatureRepository, ModelVersionEntity } from '@app/db';
 import {
@@ -13,15 +18,21 @@ import {
   RawTable,
   type InteractionData,
 } from '@app/mmoe';
-import { QUEUE_PREFIX, TRAINING_JOB_OPTIONS, TRAINING_QUEUE, TrainingCancellationRepository, TrainingJobName, type TrainingJobPayload, type TrainingJobProgress, type TrainingJobResult } from '@app/queue';
+import {
+  QUEUE_PREFIX,
+  TRAINING_JOB_OPTIONS,
+  TRAINING_QUEUE,
+  TrainingCancellationRepository,
+  TrainingJobName,
+  type TrainingJobPayload,
+  type TrainingJobProgress,
+  type TrainingJobResult,
+} from '@app/queue';
 import { REDIS } from '@app/redis';
 import { ModelRegistryService } from '@app/registry';
-import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import Bull, { type Job, type Queue } from 'bull';
-import type Redis from 'ioredis';
-import { DataSource } from 'typeorm';
-import { decideRollout } from '../apps/worker/src/training/evaluation-gate.rules';
+
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
+import { decideRollout } from '../apps/worker/src/training/evaluation-gate.rules';
 import { createApiApp } from './api-app.factory';
 import { startWorker, type WorkerProcess } from './fixtures/app.process';
 
@@ -52,9 +63,18 @@ const SPEC = parseModelSpec({
   training: { epochs: 3, batchSize: 128, learningRate: 0.01, seed: 1, earlyStoppingPatience: 0 },
 });
 
-const EVENTS_WINDOW: TrainingJobPayload['source'] = { kind: 'events', from: START.toISOString(), to: new Date(START.getTime() + DAYS * 86_400_000).toISOString() };
+const EVENTS_WINDOW: TrainingJobPayload['source'] = {
+  kind: 'events',
+  from: START.toISOString(),
+  to: new Date(START.getTime() + DAYS * 86_400_000).toISOString(),
+};
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, everyMs = 100): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -75,7 +95,11 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
 
   /** Queued as the admin API queues it: the shared default options and a unique job id. */
   const enqueue = (payload: Omit<TrainingJobPayload, 'requestedBy'>) =>
-    queue.add(TrainingJobName.Train, { ...payload, requestedBy: 'test' }, { ...TRAINING_JOB_OPTIONS, jobId: randomUUID() });
+    queue.add(
+      TrainingJobName.Train,
+      { ...payload, requestedBy: 'test' },
+      { ...TRAINING_JOB_OPTIONS, jobId: randomUUID() },
+    );
 
   /** The job once it has completed or failed, fetched after that (a job fetched earlier holds no result yet). */
   const settled = (job: Job, timeoutMs: number) =>
@@ -90,7 +114,8 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
 
   const finished = async (job: Job, timeoutMs: number) => {
     const done = await settled(job, timeoutMs);
-    if (done.state === 'failed') throw new Error(`job ${job.id} failed: ${done.job.failedReason}\n${worker?.output() ?? ''}`);
+    if (done.state === 'failed')
+      throw new Error(`job ${job.id} failed: ${done.job.failedReason}\n${worker?.output() ?? ''}`);
     return done.job;
   };
 
@@ -108,13 +133,16 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
 
   /** The tables this file fills, and every queue key (jobs, schedule, cancellation flags). */
   const cleanUp = async () => {
-    await app.get(DataSource).query('TRUNCATE model_versions, rollout_events, events, user_features, item_features RESTART IDENTITY CASCADE');
+    await app
+      .get(DataSource)
+      .query('TRUNCATE model_versions, rollout_events, events, user_features, item_features RESTART IDENTITY CASCADE');
     const redis = app.get<Redis>(REDIS);
     const keys = await redis.keys(`${QUEUE_PREFIX}:*`);
     if (keys.length > 0) await redis.del(...keys);
   };
 
-  const versionsOf = async (jobId: Job['id']) => dataSource.getRepository(ModelVersionEntity).count({ where: { trainingJobId: String(jobId) } });
+  const versionsOf = async (jobId: Job['id']) =>
+    dataSource.getRepository(ModelVersionEntity).count({ where: { trainingJobId: String(jobId) } });
 
   beforeAll(async () => {
     app = await createApiApp({ ADMIN_TOKEN: TOKEN, RETRAIN_ENABLED: 'false' });
@@ -129,7 +157,13 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     await app.get(FeatureRepository).upsert('user', data.users);
     await app.get(FeatureRepository).upsert('item', data.items);
     await app.get(EventRepository).insertNew(
-      data.events.map((e) => ({ ...e, labels: { ...e.labels }, requestId: null, modelVersionId: null, context: null })),
+      data.events.map((e) => ({
+        ...e,
+        labels: { ...e.labels },
+        requestId: null,
+        modelVersionId: null,
+        context: null,
+      })),
     );
 
     // Production: the same spec, trained briefly on the first days only, registered and promoted through the admin API.
@@ -141,8 +175,22 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     model.dispose();
     const registered = await app.inject({ method: 'POST', url: '/admin/models', headers: auth, payload: { artifact } });
     productionId = registered.json().id;
-    await app.inject({ method: 'POST', url: `/admin/models/${productionId}/canary`, headers: auth, payload: { percent: 10 } });
-    expect((await app.inject({ method: 'POST', url: '/admin/models/promote', headers: auth, payload: { versionId: productionId } })).statusCode).toBe(200);
+    await app.inject({
+      method: 'POST',
+      url: `/admin/models/${productionId}/canary`,
+      headers: auth,
+      payload: { percent: 10 },
+    });
+    expect(
+      (
+        await app.inject({
+          method: 'POST',
+          url: '/admin/models/promote',
+          headers: auth,
+          payload: { versionId: productionId },
+        })
+      ).statusCode,
+    ).toBe(200);
     await app.get(ModelLifecycleService).refresh();
 
     worker = await startWorker();
@@ -189,11 +237,16 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
 
     // Ten days of data beat production's first days on the later slice: the gate (by default config) canaries it.
     const config = app.get<AppConfig>(APP_CONFIG);
-    const expected = decideRollout(SPEC.tasks, metrics.tasks, { kind: 'evaluated', versionId: productionId, tasks: metrics.productionHoldout.tasks }, {
-      autoCanary: config.AUTO_CANARY,
-      aucTolerance: config.TRAINING_AUC_TOLERANCE,
-      rmseTolerance: config.TRAINING_RMSE_TOLERANCE,
-    });
+    const expected = decideRollout(
+      SPEC.tasks,
+      metrics.tasks,
+      { kind: 'evaluated', versionId: productionId, tasks: metrics.productionHoldout.tasks },
+      {
+        autoCanary: config.AUTO_CANARY,
+        aucTolerance: config.TRAINING_AUC_TOLERANCE,
+        rmseTolerance: config.TRAINING_RMSE_TOLERANCE,
+      },
+    );
     expect(expected.decision).toBe('canary');
     expect({ decision: result.decision, reason: result.reason }).toEqual(expected);
     expect(version).toMatchObject({ status: 'canary', canaryPercent: config.CANARY_PERCENT });
@@ -206,7 +259,11 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     // Every user on the new version: it serves.
     await registry.setCanary(version.id, 100, undefined, 'test');
     await app.get(ModelLifecycleService).refresh();
-    const scored = await app.inject({ method: 'POST', url: '/v1/score', payload: { userId: 'u-1', itemIds: ['i-1', 'i-2', 'i-3'] } });
+    const scored = await app.inject({
+      method: 'POST',
+      url: '/v1/score',
+      payload: { userId: 'u-1', itemIds: ['i-1', 'i-2', 'i-3'] },
+    });
     expect(scored.statusCode).toBe(200);
     expect(scored.json()).toMatchObject({ modelVersion: version.id, modelRole: 'canary' });
     expect(Object.keys(scored.json().items[0].scores)).toEqual(['click', 'like', 'watch_time']);
@@ -218,11 +275,15 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     const columns = Object.keys(records[0]);
     writeFileSync(path, [columns.join(','), ...records.map((r) => columns.map((c) => r[c]).join(','))].join('\n'));
     const csvJob = await enqueue({ source: { kind: 'csv', path }, spec: SPEC, holdoutFraction: 0.25 });
-    const empty = await enqueue({ source: { kind: 'events', from: '2030-01-01T00:00:00Z', to: '2030-01-02T00:00:00Z' } });
+    const empty = await enqueue({
+      source: { kind: 'events', from: '2030-01-01T00:00:00Z', to: '2030-01-02T00:00:00Z' },
+    });
 
     const result = (await finished(csvJob, 60_000)).returnvalue as TrainingJobResult;
     expect(result.examples).toEqual({ train: 3750, holdout: 1250 });
-    expect((await registry.get(result.versionId)).metrics).toMatchObject({ dataset: { source: { kind: 'csv', path }, holdoutStart: 3751 } });
+    expect((await registry.get(result.versionId)).metrics).toMatchObject({
+      dataset: { source: { kind: 'csv', path }, holdoutStart: 3751 },
+    });
 
     const { state, job: failed } = await settled(empty, 30_000);
     expect(state).toBe('failed');
@@ -264,10 +325,14 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     const restarted = Date.now();
     worker = await startWorker();
     const done = await finished(job, 60_000);
-    console.log(`killed job: completed ${((Date.now() - restarted) / 1000).toFixed(1)} s after the restart (${(done.returnvalue as TrainingJobResult).trainingSeconds.toFixed(1)} s training)`);
+    console.log(
+      `killed job: completed ${((Date.now() - restarted) / 1000).toFixed(1)} s after the restart (${(done.returnvalue as TrainingJobResult).trainingSeconds.toFixed(1)} s training)`,
+    );
     // Taken over once, after the kill, and not again.
     expect(worker.output().split(`job ${job.id} had stalled`)).toHaveLength(2);
     expect(await versionsOf(job.id)).toBe(1);
-    expect((done.returnvalue as TrainingJobResult).versionId).toBe((await registry.findByTrainingJob(String(job.id)))!.id);
+    expect((done.returnvalue as TrainingJobResult).versionId).toBe(
+      (await registry.findByTrainingJob(String(job.id)))!.id,
+    );
   });
 });

@@ -1,5 +1,7 @@
-import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+
 import { installHttpHooks } from './platform/http-hooks';
 import { MetricsService } from './platform/metrics.service';
 import { setupSwagger } from './platform/swagger';

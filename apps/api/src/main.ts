@@ -1,7 +1,9 @@
-import { APP_CONFIG, type AppConfig } from '@app/config';
 import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
 import { createFastifyAdapter } from './platform/fastify-adapter';
@@ -9,7 +11,10 @@ import { createFastifyAdapter } from './platform/fastify-adapter';
 async function bootstrap(): Promise<void> {
   // Logs are held back until pino, configured from the validated config, takes them; abortOnError off so that a
   // bad configuration ends in the message below rather than a core dump.
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule, createFastifyAdapter(), { bufferLogs: true, abortOnError: false });
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule, createFastifyAdapter(), {
+    bufferLogs: true,
+    abortOnError: false,
+  });
   const logger = app.get(Logger);
   app.useLogger(logger);
   configureApp(app);

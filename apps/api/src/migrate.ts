@@ -1,6 +1,7 @@
+import { DataSource } from 'typeorm';
+
 import { loadConfig } from '@app/config';
 import { dataSourceOptions } from '@app/db';
-import { DataSource } from 'typeorm';
 
 /**
  * Applies the pending migrations and exits: compose's one-shot `migrate` service (`node
@@ -12,7 +13,9 @@ async function migrate(): Promise<void> {
   await dataSource.initialize();
   try {
     const applied = await dataSource.runMigrations();
-    process.stdout.write(applied.length ? `applied migrations: ${applied.map((m) => m.name).join(', ')}\n` : 'schema up to date\n');
+    process.stdout.write(
+      applied.length ? `applied migrations: ${applied.map((m) => m.name).join(', ')}\n` : 'schema up to date\n',
+    );
   } finally {
     await dataSource.destroy();
   }

@@ -11,7 +11,11 @@ export interface CliContext {
   reportSkipped(path: string, loaded: { skipped: number; skippedLines: readonly number[] }): void;
 }
 
-export function createCliContext(onBadRow: BadRowPolicy, stdout: NodeJS.WriteStream = process.stdout, stderr: NodeJS.WriteStream = process.stderr): CliContext {
+export function createCliContext(
+  onBadRow: BadRowPolicy,
+  stdout: NodeJS.WriteStream = process.stdout,
+  stderr: NodeJS.WriteStream = process.stderr,
+): CliContext {
   const log = (message: string) => stderr.write(`${message}\n`);
   return {
     onBadRow,
@@ -19,7 +23,10 @@ export function createCliContext(onBadRow: BadRowPolicy, stdout: NodeJS.WriteStr
     log,
     print: (result) => stdout.write(`${JSON.stringify(result, null, 2)}\n`),
     reportSkipped: (path, { skipped, skippedLines }) => {
-      if (skipped > 0) log(`${path}: skipped ${skipped} bad rows (lines ${skippedLines.slice(0, 10).join(', ')}${skipped > 10 ? ', …' : ''})`);
+      if (skipped > 0)
+        log(
+          `${path}: skipped ${skipped} bad rows (lines ${skippedLines.slice(0, 10).join(', ')}${skipped > 10 ? ', …' : ''})`,
+        );
     },
   };
 }

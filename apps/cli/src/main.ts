@@ -1,5 +1,7 @@
-import { BACKEND_NAMES, BadRowPolicy, initBackend, parseBackendName } from '@app/mmoe';
 import { parseArgs } from 'node:util';
+
+import { BACKEND_NAMES, BadRowPolicy, initBackend, parseBackendName } from '@app/mmoe';
+
 import { createCliContext, type CliContext } from './cli.context';
 import { evaluateCommand } from './commands/evaluate.command';
 import { predictCommand } from './commands/predict.command';
@@ -46,7 +48,8 @@ async function main(argv: string[]): Promise<void> {
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
   const onBadRow = values['on-bad-row'];
-  if (onBadRow !== 'fail' && onBadRow !== 'skip') throw new UsageError(`--on-bad-row must be fail or skip (got "${onBadRow}")`);
+  if (onBadRow !== 'fail' && onBadRow !== 'skip')
+    throw new UsageError(`--on-bad-row must be fail or skip (got "${onBadRow}")`);
   const required = (name: 'data' | 'spec' | 'out' | 'model') => {
     const value = values[name];
     if (!value) throw new UsageError(`${command} needs --${name}`);
@@ -59,7 +62,11 @@ async function main(argv: string[]): Promise<void> {
   try {
     forced = parseBackendName(values.backend ?? process.env.MMOE_BACKEND);
   } catch (e) {
-    throw new UsageError(values.backend === undefined ? (e as Error).message : `--backend must be one of ${BACKEND_NAMES.join(', ')} (got "${values.backend}")`);
+    throw new UsageError(
+      values.backend === undefined
+        ? (e as Error).message
+        : `--backend must be one of ${BACKEND_NAMES.join(', ')} (got "${values.backend}")`,
+    );
   }
 
   const ctx = createCliContext(onBadRow as BadRowPolicy);
@@ -83,7 +90,12 @@ function commandOf(
       return (ctx) => evaluateCommand(args, ctx);
     }
     case 'predict': {
-      const args = { model: required('model'), data: required('data'), out: required('out'), idColumn: values['id-column'] };
+      const args = {
+        model: required('model'),
+        data: required('data'),
+        out: required('out'),
+        idColumn: values['id-column'],
+      };
       return (ctx) => predictCommand(args, ctx);
     }
     default:

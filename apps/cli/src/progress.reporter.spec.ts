@@ -26,7 +26,13 @@ function redrawText(write: string): string {
 const valid = { ctr: { auc: 0.78123, logloss: 0.40119, count: 5000 }, cvr: { auc: 0.7 } };
 
 /** Drives a reporter through a run whose every step takes `msPerStep` of (fake) time. */
-function simulate(reporter: ProgressReporter, epochs: number, steps: number, msPerStep: number, stopAfterStep?: number): void {
+function simulate(
+  reporter: ProgressReporter,
+  epochs: number,
+  steps: number,
+  msPerStep: number,
+  stopAfterStep?: number,
+): void {
   let now = 0;
   for (let epoch = 1; epoch <= epochs; epoch++) {
     for (let step = 1; step <= steps; step++) {
@@ -69,7 +75,9 @@ describe('createProgressReporter', () => {
       expect(redraws(stream).length).toBeGreaterThanOrEqual(10);
       expect(redraws(stream).length).toBeLessThanOrEqual(22);
       for (const w of redraws(stream)) {
-        expect(redrawText(w)).toMatch(/^epoch [12]\/2 \[[= ]{24}\] \d+\/50 {2}loss [\d.]+ {2}1234 ex\/s {2}ETA (--|\d+s)$/);
+        expect(redrawText(w)).toMatch(
+          /^epoch [12]\/2 \[[= ]{24}\] \d+\/50 {2}loss [\d.]+ {2}1234 ex\/s {2}ETA (--|\d+s)$/,
+        );
       }
       expect(stream.output).toContain('ETA');
       expect(stream.writes.filter((w) => w.endsWith('\n'))).toEqual([

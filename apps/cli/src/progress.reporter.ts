@@ -66,7 +66,8 @@ class TerminalReporter implements ProgressReporter {
     this.lastDraw = now;
     // Wall-clock time per step, so that validation between epochs is part of the estimate.
     const measured = stepsDone - this.origin.stepsDone;
-    const eta = measured > 0 ? ((p.epochs * p.steps - stepsDone) * (now - this.origin.time)) / measured / 1000 : undefined;
+    const eta =
+      measured > 0 ? ((p.epochs * p.steps - stepsDone) * (now - this.origin.time)) / measured / 1000 : undefined;
     const head = `epoch ${p.epoch}/${p.epochs}`;
     const tail =
       `${p.step}/${p.steps}  loss ${formatNumber(p.loss)}  ${Math.round(p.examplesPerSec)} ex/s  ` +
@@ -94,9 +95,14 @@ class TerminalReporter implements ProgressReporter {
 
 function epochLine(e: EpochResult): string {
   const tasks = Object.entries(e.valid).map(
-    ([task, metrics]) => `${task}: ${Object.entries(metrics).map(([name, value]) => `${name}=${formatNumber(value)}`).join(' ')}`,
+    ([task, metrics]) =>
+      `${task}: ${Object.entries(metrics)
+        .map(([name, value]) => `${name}=${formatNumber(value)}`)
+        .join(' ')}`,
   );
-  return [`epoch ${e.epoch}/${e.epochs}`, `loss ${formatNumber(e.loss)}`, ...tasks, `${e.seconds.toFixed(1)}s`].join('  ');
+  return [`epoch ${e.epoch}/${e.epochs}`, `loss ${formatNumber(e.loss)}`, ...tasks, `${e.seconds.toFixed(1)}s`].join(
+    '  ',
+  );
 }
 
 function bar(fraction: number, width: number): string {

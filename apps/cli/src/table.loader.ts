@@ -10,7 +10,12 @@ export interface LoadedTable {
  * Reads a CSV file into a RawTable. Malformed CSV and unreadable values (text in a numeric column, a bad label) are
  * both bad rows: fatal with their line and column under 'fail', counted and left out under 'skip'.
  */
-export async function loadTable(path: string, spec: ModelSpec, onBadRow: BadRowPolicy, needLabels: boolean): Promise<LoadedTable> {
+export async function loadTable(
+  path: string,
+  spec: ModelSpec,
+  onBadRow: BadRowPolicy,
+  needLabels: boolean,
+): Promise<LoadedTable> {
   const reader = new CsvReader(path, { onBadRow });
   const table = new RawTable(spec);
   let skipped = 0;

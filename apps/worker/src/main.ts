@@ -1,6 +1,8 @@
-import { APP_CONFIG, type AppConfig } from '@app/config';
 import { filterLogLevels } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+
 import { WorkerModule } from './worker.module';
 
 async function bootstrap(): Promise<void> {

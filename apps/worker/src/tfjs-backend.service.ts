@@ -1,6 +1,7 @@
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { initBackend } from '@app/mmoe';
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 
 @Injectable()
 export class TfjsBackendService implements OnModuleInit {

@@ -1,7 +1,9 @@
-import { APP_CONFIG, loadConfig } from '@app/config';
 import { Logger } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import * as tf from '@tensorflow/tfjs';
+
+import { APP_CONFIG, loadConfig } from '@app/config';
+
 import { WorkerModule } from './worker.module';
 
 describe('WorkerModule', () => {

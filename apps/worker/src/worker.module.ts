@@ -1,9 +1,11 @@
+import { Module } from '@nestjs/common';
+
 import { ConfigModule } from '@app/config';
 import { FeaturesRepositoryModule, ModelStoreModule } from '@app/db';
 import { TrainingControlModule } from '@app/queue';
 import { RedisModule } from '@app/redis';
 import { RegistryModule } from '@app/registry';
-import { Module } from '@nestjs/common';
+
 import { TfjsBackendService } from './tfjs-backend.service';
 import { CsvFileRepository } from './training/csv-file.repository';
 import { TrainingDataService } from './training/training-data.service';
@@ -12,7 +14,14 @@ import { TrainingProcessor } from './training/training.processor';
 
 /** The training worker: consumes the training queue (TrainingControlModule brings the queue, the schedule and cancellation). */
 @Module({
-  imports: [ConfigModule, RedisModule, ModelStoreModule, FeaturesRepositoryModule, RegistryModule, TrainingControlModule],
+  imports: [
+    ConfigModule,
+    RedisModule,
+    ModelStoreModule,
+    FeaturesRepositoryModule,
+    RegistryModule,
+    TrainingControlModule,
+  ],
   providers: [TfjsBackendService, CsvFileRepository, TrainingDataService, TrainingJobService, TrainingProcessor],
 })
 export class WorkerModule {}

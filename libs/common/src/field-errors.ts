@@ -12,5 +12,10 @@ export interface FieldError {
  * field path, for clients that map errors onto inputs.
  */
 export function badRequest(errors: FieldError[]): BadRequestException {
-  return new BadRequestException({ statusCode: 400, error: 'Bad Request', message: errors.map((e) => e.message), errors });
+  return new BadRequestException({
+    statusCode: 400,
+    error: 'Bad Request',
+    message: errors.map((e) => e.message),
+    errors,
+  });
 }

@@ -1,5 +1,6 @@
 import { LOG_LEVELS } from '@nestjs/common';
 import { z } from 'zod';
+
 import { cronProblem } from './cron';
 
 /** Good enough for a laptop or a test run; production must bring its own, or anyone could call the admin API. */
@@ -24,8 +25,16 @@ const appConfigSchema = z
     /** Fallback for a missed `models:changed` notice: how often each API process compares its models with Postgres. */
     MODEL_POLL_SECONDS: z.coerce.number().positive().default(30),
     /** Largest request body in bytes (413 beyond); the admin artifact upload has its own, larger limit. */
-    BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(1024 * 1024),
-    ADMIN_BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(16 * 1024 * 1024),
+    BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(1024 * 1024),
+    ADMIN_BODY_LIMIT_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .default(16 * 1024 * 1024),
     /** Requests per minute per client IP (429 beyond); high by default so that it stops abuse, not a benchmark. */
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60_000),
     /** Lifetime of a cached feature vector in Redis; a write through the API is seen at once regardless. */
@@ -61,12 +70,15 @@ const appConfigSchema = z
     RETRAIN_WINDOW_DAYS: z.coerce.number().positive().default(7),
     RETRAIN_ENABLED: z.stringbool().default(true),
   })
-  .refine((env) => env.NODE_ENV !== 'production' || (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN !== DEV_ADMIN_TOKEN), {
-    path: ['ADMIN_TOKEN'],
-    message: 'must be set to a real secret when NODE_ENV=production',
-    // Zod skips object-level checks once a field has failed; run this one anyway so the boot error lists every problem.
-    when: () => true,
-  })
+  .refine(
+    (env) => env.NODE_ENV !== 'production' || (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN !== DEV_ADMIN_TOKEN),
+    {
+      path: ['ADMIN_TOKEN'],
+      message: 'must be set to a real secret when NODE_ENV=production',
+      // Zod skips object-level checks once a field has failed; run this one anyway so the boot error lists every problem.
+      when: () => true,
+    },
+  )
   .transform(({ ADMIN_TOKEN = DEV_ADMIN_TOKEN, ...env }) => ({ ...env, ADMIN_TOKEN }));
 
 export type AppConfig = Readonly<z.output<typeof appConfigSchema>>;

@@ -1,4 +1,5 @@
 import { Global, Module } from '@nestjs/common';
+
 import { loadConfig } from './app-config';
 
 /** Injection token for the validated AppConfig: `@Inject(APP_CONFIG) config: AppConfig`. */

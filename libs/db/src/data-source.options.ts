@@ -1,8 +1,10 @@
+import type { DataSourceOptions } from 'typeorm';
+
 import type { AppConfig } from '@app/config';
 import { MIGRATIONS } from '@app/migrations';
-import type { DataSourceOptions } from 'typeorm';
-import { EventEntity } from './entities/event.entity';
+
 import { ItemFeaturesEntity, UserFeaturesEntity } from './entities/entity-features.entity';
+import { EventEntity } from './entities/event.entity';
 import { ModelVersionEntity } from './entities/model-version.entity';
 import { RolloutEventEntity } from './entities/rollout-event.entity';
 

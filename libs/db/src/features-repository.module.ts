@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { DatabaseModule } from './database.module';
 import { EventRepository } from './repositories/event.repository';
 import { FeatureRepository } from './repositories/feature.repository';

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { DatabaseModule } from './database.module';
 import { ModelVersionRepository } from './repositories/model-version.repository';
 import { RolloutRepository } from './repositories/rollout.repository';

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+
 import { ArtifactError, decodeArtifact, encodeArtifact } from './artifact/artifact.codec';
 import { initBackend } from './backend/backend';
 import { RawTable } from './data/raw-table';
@@ -37,7 +38,10 @@ function interactions(n: number, seed: number, spec: ReturnType<typeof parseMode
   return table;
 }
 
-const baseSpec = (model: Partial<ModelSpecInput['model']> = {}, training: Partial<NonNullable<ModelSpecInput['training']>> = {}) =>
+const baseSpec = (
+  model: Partial<ModelSpecInput['model']> = {},
+  training: Partial<NonNullable<ModelSpecInput['training']>> = {},
+) =>
   parseModelSpec({
     features: [
       { name: 'segment', type: 'categorical', embeddingDim: 4 },
@@ -122,7 +126,9 @@ describe('MultiTaskModel', () => {
     const flipped = Buffer.from(bytes);
     flipped[flipped.length - 3] ^= 0xff;
     expect(() => MultiTaskModel.fromArtifact(flipped)).toThrow(/corrupted: sha256/);
-    expect(() => MultiTaskModel.fromArtifact(Buffer.from('hello world, not a model at all, padding padding'))).toThrow(/not an MMoE model artifact/);
+    expect(() => MultiTaskModel.fromArtifact(Buffer.from('hello world, not a model at all, padding padding'))).toThrow(
+      /not an MMoE model artifact/,
+    );
     expect(() => MultiTaskModel.fromArtifact(bytes.subarray(0, 100))).toThrow(ArtifactError);
 
     const { header, weights } = decodeArtifact(bytes);
@@ -131,7 +137,9 @@ describe('MultiTaskModel', () => {
       { ...header, spec: otherShape },
       new Map(header.weights.map((w) => [w.name, { shape: w.shape, values: weights.get(w.name)! }])),
     );
-    expect(() => MultiTaskModel.fromArtifact(reencoded)).toThrow(/does not match its spec: weight "experts\/0\/dense0\/kernel" has shape \[10,16\], the spec needs \[10,8\]/);
+    expect(() => MultiTaskModel.fromArtifact(reencoded)).toThrow(
+      /does not match its spec: weight "experts\/0\/dense0\/kernel" has shape \[10,16\], the spec needs \[10,8\]/,
+    );
     const versioned = Buffer.from(bytes);
     versioned.writeUInt32LE(99, 8);
     expect(() => MultiTaskModel.fromArtifact(versioned)).toThrow(/format version 99 is not supported/);

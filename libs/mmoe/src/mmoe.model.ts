@@ -2,10 +2,10 @@ import { ArtifactError, decodeArtifact, encodeArtifact } from './artifact/artifa
 import { EncodedDataset, FeatureEncoder, fitPreprocessing } from './data/preprocessor';
 import { RawTable } from './data/raw-table';
 import { evaluate, EvaluationReport } from './eval/evaluator';
-import { MultiTaskNetwork } from './model/network';
-import { predict, Predictions, PredictOptions } from './model/predict';
 import { parseModelSpec } from './model-spec/model-spec';
 import { ModelSpec } from './model-spec/model-spec.schema';
+import { MultiTaskNetwork } from './model/network';
+import { predict, Predictions, PredictOptions } from './model/predict';
 import { trainNetwork, TrainOptions, TrainSummary } from './train/trainer';
 import { Rng } from './util/random';
 
@@ -73,7 +73,9 @@ export class MultiTaskModel {
         const entry = header.weights.find((w) => w.name === name);
         if (!entry) throw new ArtifactError(`artifact does not match its spec: weight "${name}" is missing`);
         if (entry.shape.join('x') !== v.shape.join('x')) {
-          throw new ArtifactError(`artifact does not match its spec: weight "${name}" has shape [${entry.shape}], the spec needs [${v.shape}]`);
+          throw new ArtifactError(
+            `artifact does not match its spec: weight "${name}" has shape [${entry.shape}], the spec needs [${v.shape}]`,
+          );
         }
       }
       const extra = header.weights.find((w) => !network.params.has(w.name));
@@ -87,7 +89,9 @@ export class MultiTaskModel {
   }
 
   toArtifact(metadata: Record<string, unknown> = {}): Buffer {
-    const weights = new Map([...this.network.params].map(([name, v]) => [name, { shape: v.shape, values: v.dataSync() as Float32Array }]));
+    const weights = new Map(
+      [...this.network.params].map(([name, v]) => [name, { shape: v.shape, values: v.dataSync() as Float32Array }]),
+    );
     return encodeArtifact(
       { createdAt: new Date().toISOString(), spec: this.spec, preprocessing: this.network.preprocessing, metadata },
       weights,

@@ -1,6 +1,8 @@
-import { APP_CONFIG, type AppConfig } from '@app/config';
 import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+
 import { QUEUE_PREFIX, TRAINING_JOB_OPTIONS, TRAINING_QUEUE } from './training-queue.contract';
 
 /** Bull on the service's Redis, and the training queue; imported by the API (producer) and the worker (consumer). */
@@ -12,7 +14,10 @@ import { QUEUE_PREFIX, TRAINING_JOB_OPTIONS, TRAINING_QUEUE } from './training-q
         redis: config.REDIS_URL,
         prefix: QUEUE_PREFIX,
         // Only a processing queue (the worker's) takes locks and looks for stalled jobs; producers ignore these.
-        settings: { lockDuration: config.TRAINING_LOCK_SECONDS * 1000, stalledInterval: config.TRAINING_STALLED_INTERVAL_SECONDS * 1000 },
+        settings: {
+          lockDuration: config.TRAINING_LOCK_SECONDS * 1000,
+          stalledInterval: config.TRAINING_STALLED_INTERVAL_SECONDS * 1000,
+        },
       }),
     }),
     BullModule.registerQueue({ name: TRAINING_QUEUE, defaultJobOptions: TRAINING_JOB_OPTIONS }),

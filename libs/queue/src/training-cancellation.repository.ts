@@ -1,6 +1,8 @@
-import { REDIS } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
+
+import { REDIS } from '@app/redis';
+
 import { QUEUE_PREFIX } from './training-queue.contract';
 
 /** Long enough to outlive any training run; the flag is only read while its job runs. */

@@ -1,5 +1,7 @@
-import { RedisModule } from '@app/redis';
 import { Module } from '@nestjs/common';
+
+import { RedisModule } from '@app/redis';
+
 import { QueueModule } from './queue.module';
 import { TrainingCancellationRepository } from './training-cancellation.repository';
 import { TrainingScheduleRepository } from './training-schedule.repository';

@@ -1,5 +1,6 @@
-import type { ModelSpecInput } from '@app/mmoe';
 import type { JobOptions } from 'bull';
+
+import type { ModelSpecInput } from '@app/mmoe';
 
 /** The one place that names the training queue, its jobs and their payloads (API, worker and tests share it). */
 export const TRAINING_QUEUE = 'training';

@@ -1,11 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { CRON_TIMEZONE } from '@app/config';
-import { REDIS } from '@app/redis';
 import { InjectQueue } from '@nestjs/bull';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bull';
 import type Redis from 'ioredis';
-import { QUEUE_PREFIX, RETRAIN_SCHEDULE_JOB_ID, TRAINING_QUEUE, TrainingJobName, type ScheduledRetrainPayload } from './training-queue.contract';
+
+import { CRON_TIMEZONE } from '@app/config';
+import { REDIS } from '@app/redis';
+
+import {
+  QUEUE_PREFIX,
+  RETRAIN_SCHEDULE_JOB_ID,
+  TRAINING_QUEUE,
+  TrainingJobName,
+  type ScheduledRetrainPayload,
+} from './training-queue.contract';
 
 /** The cluster's retraining schedule, as stored in Redis. */
 export interface RetrainSchedule {
@@ -75,7 +83,9 @@ export class TrainingScheduleRepository {
 
   async repeatables(): Promise<RepeatableRetrain[]> {
     const jobs = await this.queue.getRepeatableJobs();
-    return jobs.filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID).map(({ key, cron, tz, next }) => ({ key, cron: cron ?? null, tz: tz ?? null, next }));
+    return jobs
+      .filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID)
+      .map(({ key, cron, tz, next }) => ({ key, cron: cron ?? null, tz: tz ?? null, next }));
   }
 
   /** Removes the repeatable job and its next (delayed) run. */
@@ -84,6 +94,9 @@ export class TrainingScheduleRepository {
   }
 
   async addRepeatable(cron: string, data: ScheduledRetrainPayload): Promise<void> {
-    await this.queue.add(TrainingJobName.ScheduledRetrain, data, { jobId: RETRAIN_SCHEDULE_JOB_ID, repeat: { cron, tz: CRON_TIMEZONE } });
+    await this.queue.add(TrainingJobName.ScheduledRetrain, data, {
+      jobId: RETRAIN_SCHEDULE_JOB_ID,
+      repeat: { cron, tz: CRON_TIMEZONE },
+    });
   }
 }

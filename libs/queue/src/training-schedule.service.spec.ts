@@ -1,5 +1,7 @@
-import { loadConfig } from '@app/config';
 import { BadRequestException, ConflictException } from '@nestjs/common';
+
+import { loadConfig } from '@app/config';
+
 import type { ScheduledRetrainPayload } from './training-queue.contract';
 import type { RepeatableRetrain, RetrainSchedule, TrainingScheduleRepository } from './training-schedule.repository';
 import { TrainingScheduleService } from './training-schedule.service';
@@ -38,7 +40,10 @@ class FakeScheduleRepository implements Pick<TrainingScheduleRepository, keyof T
 describe('TrainingScheduleService', () => {
   let repository: FakeScheduleRepository;
   const service = (env: Record<string, string> = {}) =>
-    new TrainingScheduleService(repository as unknown as TrainingScheduleRepository, loadConfig({ NODE_ENV: 'test', ...env }));
+    new TrainingScheduleService(
+      repository as unknown as TrainingScheduleRepository,
+      loadConfig({ NODE_ENV: 'test', ...env }),
+    );
 
   beforeEach(() => {
     repository = new FakeScheduleRepository();
@@ -73,28 +78,40 @@ describe('TrainingScheduleService', () => {
   });
 
   it('seeds a paused schedule without a job when RETRAIN_ENABLED=false', async () => {
-    await expect(service({ RETRAIN_ENABLED: 'false' }).ensure()).resolves.toMatchObject({ paused: true, nextRunAt: null });
+    await expect(service({ RETRAIN_ENABLED: 'false' }).ensure()).resolves.toMatchObject({
+      paused: true,
+      nextRunAt: null,
+    });
     expect(repository.jobs).toEqual([]);
   });
 
   it('set() re-registers the job with the new cron and window, and records who', async () => {
     const schedule = service();
     await schedule.ensure();
-    await expect(schedule.set('0 3 * * *', 14, 'admin')).resolves.toMatchObject({ cron: '0 3 * * *', windowDays: 14, updatedBy: 'admin' });
+    await expect(schedule.set('0 3 * * *', 14, 'admin')).resolves.toMatchObject({
+      cron: '0 3 * * *',
+      windowDays: 14,
+      updatedBy: 'admin',
+    });
     // Same cron, new data: a repeatable job keeps the data it was added with, so it is added again.
     expect(repository.jobs).toEqual([expect.objectContaining({ cron: '0 3 * * *', data: { windowDays: 14 } })]);
     await schedule.set('*/10 * * * *', undefined, 'admin');
     expect(repository.jobs).toEqual([expect.objectContaining({ cron: '*/10 * * * *', data: { windowDays: 14 } })]);
   });
 
-  it.each(['nope', '61 * * * *', '', '* * * * * * *'])('set() rejects the cron %j with a 400 naming cron', async (cron) => {
-    const error = await service()
-      .set(cron, undefined, 'admin')
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(BadRequestException);
-    expect((error as BadRequestException).getResponse()).toMatchObject({ errors: [{ field: 'cron', message: expect.stringMatching(/^cron must be a cron expression/) }] });
-    expect(repository.stored).toBeNull();
-  });
+  it.each(['nope', '61 * * * *', '', '* * * * * * *'])(
+    'set() rejects the cron %j with a 400 naming cron',
+    async (cron) => {
+      const error = await service()
+        .set(cron, undefined, 'admin')
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BadRequestException);
+      expect((error as BadRequestException).getResponse()).toMatchObject({
+        errors: [{ field: 'cron', message: expect.stringMatching(/^cron must be a cron expression/) }],
+      });
+      expect(repository.stored).toBeNull();
+    },
+  );
 
   it('pause() removes the job and resume() brings it back; repeating either is a conflict', async () => {
     const schedule = service();

@@ -1,7 +1,13 @@
-import { APP_CONFIG, CRON_TIMEZONE, cronProblem, type AppConfig } from '@app/config';
-import { badRequest } from '@app/common';
 import { ConflictException, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { TrainingScheduleRepository, type RepeatableRetrain, type RetrainSchedule } from './training-schedule.repository';
+
+import { badRequest } from '@app/common';
+import { APP_CONFIG, CRON_TIMEZONE, cronProblem, type AppConfig } from '@app/config';
+
+import {
+  TrainingScheduleRepository,
+  type RepeatableRetrain,
+  type RetrainSchedule,
+} from './training-schedule.repository';
 
 export interface RetrainScheduleState extends RetrainSchedule {
   timezone: string;
@@ -63,9 +69,16 @@ export class TrainingScheduleService implements OnApplicationBootstrap {
     });
   }
 
-  private update(actor: string, change: (schedule: RetrainSchedule) => Omit<RetrainSchedule, 'updatedAt' | 'updatedBy'>): Promise<RetrainScheduleState> {
+  private update(
+    actor: string,
+    change: (schedule: RetrainSchedule) => Omit<RetrainSchedule, 'updatedAt' | 'updatedBy'>,
+  ): Promise<RetrainScheduleState> {
     return this.schedules.withLock(async () => {
-      const schedule: RetrainSchedule = { ...change(await this.stored()), updatedAt: new Date().toISOString(), updatedBy: actor };
+      const schedule: RetrainSchedule = {
+        ...change(await this.stored()),
+        updatedAt: new Date().toISOString(),
+        updatedBy: actor,
+      };
       await this.schedules.write(schedule);
       // Re-registered even when the cron is unchanged: a repeatable job keeps the data it was added with (windowDays).
       return this.state(schedule, await this.sync(schedule, true));
@@ -85,7 +98,10 @@ export class TrainingScheduleService implements OnApplicationBootstrap {
   /** Removes every repeatable job under our id but the one that matches `schedule`, adds that one if missing; caller holds the lock. */
   private async sync(schedule: RetrainSchedule, replace: boolean): Promise<RepeatableRetrain[]> {
     const registered = await this.schedules.repeatables();
-    const keep = schedule.paused || replace ? undefined : registered.find((job) => job.cron === schedule.cron && job.tz === CRON_TIMEZONE);
+    const keep =
+      schedule.paused || replace
+        ? undefined
+        : registered.find((job) => job.cron === schedule.cron && job.tz === CRON_TIMEZONE);
     for (const job of registered) if (job !== keep) await this.schedules.removeRepeatable(job.key);
     if (keep) return [keep];
     if (schedule.paused) return [];

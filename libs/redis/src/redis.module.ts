@@ -1,6 +1,7 @@
-import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import Redis from 'ioredis';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
 
 /** The shared command connection: `@Inject(REDIS) redis: Redis`. */
 export const REDIS = Symbol('REDIS');
@@ -25,7 +26,10 @@ export class RedisConnections implements OnApplicationShutdown {
 
 @Global()
 @Module({
-  providers: [RedisConnections, { provide: REDIS, inject: [RedisConnections], useFactory: (c: RedisConnections) => c.create('commands') }],
+  providers: [
+    RedisConnections,
+    { provide: REDIS, inject: [RedisConnections], useFactory: (c: RedisConnections) => c.create('commands') },
+  ],
   exports: [REDIS, RedisConnections],
 })
 export class RedisModule {}

@@ -1,7 +1,8 @@
-import type { RolloutAction } from '@app/db';
-import { REDIS, RedisConnections } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
+
+import type { RolloutAction } from '@app/db';
+import { REDIS, RedisConnections } from '@app/redis';
 
 export const MODELS_CHANGED_CHANNEL = 'models:changed';
 

@@ -1,3 +1,6 @@
+import { Injectable, Logger, NotFoundException } from '@nestjs/common';
+
+import { badRequest } from '@app/common';
 import {
   ModelVersionRepository,
   RolloutRepository,
@@ -8,10 +11,18 @@ import {
   type ServingVersions,
 } from '@app/db';
 import { decodeArtifact, exportOnnx, MultiTaskModel, type ArtifactHeader, type TrainSummary } from '@app/mmoe';
-import { Injectable, Logger, NotFoundException } from '@nestjs/common';
-import { badRequest } from '@app/common';
+
 import { ModelChangeRepository } from './model-change.repository';
-import { mergeObjectiveWeights, planArchive, planCanary, planPromote, planRollback, specOf, type ObjectiveWeights, type RolloutPlan } from './rollout.rules';
+import {
+  mergeObjectiveWeights,
+  planArchive,
+  planCanary,
+  planPromote,
+  planRollback,
+  specOf,
+  type ObjectiveWeights,
+  type RolloutPlan,
+} from './rollout.rules';
 
 export interface RegisterVersion {
   /** The artifact written by `cli train` (model.mmoe). */
@@ -116,12 +127,23 @@ export class ModelRegistryService {
     }
   }
 
-  setCanary(id: number, percent: number, objectiveWeights: ObjectiveWeights | undefined, actor: string): Promise<TransitionResult> {
+  setCanary(
+    id: number,
+    percent: number,
+    objectiveWeights: ObjectiveWeights | undefined,
+    actor: string,
+  ): Promise<TransitionResult> {
     return this.transition(actor, async (tx) => planCanary(await tx.lock(id), id, percent, objectiveWeights));
   }
 
-  promote(expectedId: number | undefined, objectiveWeights: ObjectiveWeights | undefined, actor: string): Promise<TransitionResult> {
-    return this.transition(actor, async (tx) => planPromote(await tx.lock(expectedId), new Date(), objectiveWeights, expectedId));
+  promote(
+    expectedId: number | undefined,
+    objectiveWeights: ObjectiveWeights | undefined,
+    actor: string,
+  ): Promise<TransitionResult> {
+    return this.transition(actor, async (tx) =>
+      planPromote(await tx.lock(expectedId), new Date(), objectiveWeights, expectedId),
+    );
   }
 
   rollback(actor: string): Promise<TransitionResult> {
@@ -136,7 +158,10 @@ export class ModelRegistryService {
     return this.transition(actor, async (tx) => planArchive(await tx.lock(id), id));
   }
 
-  private async transition(actor: string, decide: (tx: RolloutTransaction) => Promise<RolloutPlan>): Promise<TransitionResult> {
+  private async transition(
+    actor: string,
+    decide: (tx: RolloutTransaction) => Promise<RolloutPlan>,
+  ): Promise<TransitionResult> {
     const event = await this.versions.transition(async (tx) => {
       const plan = await decide(tx);
       for (const { id, patch } of plan.updates) await tx.update(id, patch);
@@ -145,7 +170,9 @@ export class ModelRegistryService {
     // The change is committed whatever Redis says; a process that misses the notice catches up at its next poll.
     await this.changes
       .publish({ action: event.action, versionId: event.toVersionId ?? event.fromVersionId })
-      .catch((e: Error) => this.logger.warn(`models:changed not published (${e.message}); processes will catch up by polling`));
+      .catch((e: Error) =>
+        this.logger.warn(`models:changed not published (${e.message}); processes will catch up by polling`),
+      );
     return { event, ...(await this.versions.findServing()) };
   }
 }

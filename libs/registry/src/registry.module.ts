@@ -1,6 +1,8 @@
+import { Module } from '@nestjs/common';
+
 import { ModelStoreModule } from '@app/db';
 import { RedisModule } from '@app/redis';
-import { Module } from '@nestjs/common';
+
 import { ModelChangeRepository } from './model-change.repository';
 import { ModelRegistryService } from './model-registry.service';
 

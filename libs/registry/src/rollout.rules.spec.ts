@@ -1,5 +1,7 @@
-import type { LockedVersions, ModelStatus, ModelVersionRecord } from '@app/db';
 import { BadRequestException, ConflictException, NotFoundException } from '@nestjs/common';
+
+import type { LockedVersions, ModelStatus, ModelVersionRecord } from '@app/db';
+
 import { mergeObjectiveWeights, planArchive, planCanary, planPromote, planRollback, specOf } from './rollout.rules';
 
 const SPEC = {
@@ -60,7 +62,9 @@ describe('rollout rules', () => {
 
     it('changes the percent (and weights) of the current canary', () => {
       const plan = planCanary({ production, canary, target: canary }, 2, 50, { like: 2 });
-      expect(plan.updates).toEqual([{ id: 2, patch: { status: 'canary', canaryPercent: 50, objectiveWeights: { click: 1, like: 2 } } }]);
+      expect(plan.updates).toEqual([
+        { id: 2, patch: { status: 'canary', canaryPercent: 50, objectiveWeights: { click: 1, like: 2 } } },
+      ]);
     });
 
     it.each<[ModelStatus, RegExp]>([
@@ -93,7 +97,11 @@ describe('rollout rules', () => {
 
     it('409s without a canary, or when the named version is not the canary', () => {
       expectError(() => planPromote({ production }, at), ConflictException, /there is no canary to promote/);
-      expectError(() => planPromote({ production, canary, target: candidate }, at, undefined, 3), ConflictException, 'version 3 is a candidate; only the canary can be promoted');
+      expectError(
+        () => planPromote({ production, canary, target: candidate }, at, undefined, 3),
+        ConflictException,
+        'version 3 is a candidate; only the canary can be promoted',
+      );
     });
   });
 
@@ -110,8 +118,16 @@ describe('rollout rules', () => {
     });
 
     it('409s without production or without a previous one', () => {
-      expectError(() => planRollback({}, undefined, at), ConflictException, 'there is no production version to roll back');
-      expectError(() => planRollback({ production }, undefined, at), ConflictException, /version 1 was not promoted over another version/);
+      expectError(
+        () => planRollback({}, undefined, at),
+        ConflictException,
+        'there is no production version to roll back',
+      );
+      expectError(
+        () => planRollback({ production }, undefined, at),
+        ConflictException,
+        /version 1 was not promoted over another version/,
+      );
     });
   });
 
@@ -126,7 +142,11 @@ describe('rollout rules', () => {
 
     it('never archives production, nor twice', () => {
       const locked: LockedVersions = { production, target: production };
-      expectError(() => planArchive(locked, 1), ConflictException, /^version 1 is in production; promote another version or roll back/);
+      expectError(
+        () => planArchive(locked, 1),
+        ConflictException,
+        /^version 1 is in production; promote another version or roll back/,
+      );
       expectError(() => planArchive({ target: version(7, 'archived') }, 7), ConflictException, 'version 7 is archived');
     });
   });
@@ -145,7 +165,14 @@ describe('rollout rules', () => {
         throw new Error('expected an error');
       } catch (e) {
         expect(e).toBeInstanceOf(BadRequestException);
-        expect((e as BadRequestException).getResponse()).toMatchObject({ errors: [{ field: 'objectiveWeights.share', message: 'objectiveWeights.share is not a task of the model (click, like)' }] });
+        expect((e as BadRequestException).getResponse()).toMatchObject({
+          errors: [
+            {
+              field: 'objectiveWeights.share',
+              message: 'objectiveWeights.share is not a task of the model (click, like)',
+            },
+          ],
+        });
       }
     });
   });

@@ -1,7 +1,8 @@
+import { ConflictException, NotFoundException } from '@nestjs/common';
+
+import { badRequest } from '@app/common';
 import type { LockedVersions, ModelStatus, ModelVersionPatch, ModelVersionRecord, NewRolloutEvent } from '@app/db';
 import { parseModelSpec, type ModelSpec } from '@app/mmoe';
-import { ConflictException, NotFoundException } from '@nestjs/common';
-import { badRequest } from '@app/common';
 
 /** What one transition changes, decided from the locked rows; nothing here touches the database. */
 export interface RolloutPlan {
@@ -28,9 +29,18 @@ export function specOf(version: Pick<ModelVersionRecord, 'spec'>): ModelSpec {
  * `given` overrides `current` task by task, and a task in neither keeps its spec weight (the default blend); a name
  * that is not one of the spec's tasks is a 400 naming it.
  */
-export function mergeObjectiveWeights(spec: ModelSpec, current: ObjectiveWeights, given: ObjectiveWeights = {}): ObjectiveWeights {
-  assertKnownTasks(spec.tasks.map((task) => task.name), given);
-  return Object.fromEntries(spec.tasks.map((task) => [task.name, given[task.name] ?? current[task.name] ?? task.weight]));
+export function mergeObjectiveWeights(
+  spec: ModelSpec,
+  current: ObjectiveWeights,
+  given: ObjectiveWeights = {},
+): ObjectiveWeights {
+  assertKnownTasks(
+    spec.tasks.map((task) => task.name),
+    given,
+  );
+  return Object.fromEntries(
+    spec.tasks.map((task) => [task.name, given[task.name] ?? current[task.name] ?? task.weight]),
+  );
 }
 
 /** Objective weights may name only the model's tasks: anything else is a 400 naming `objectiveWeights.<name>`. */
@@ -38,7 +48,10 @@ export function assertKnownTasks(tasks: readonly string[], weights: ObjectiveWei
   const unknown = Object.keys(weights).filter((name) => !tasks.includes(name));
   if (unknown.length > 0) {
     throw badRequest(
-      unknown.map((name) => ({ field: `objectiveWeights.${name}`, message: `objectiveWeights.${name} is not a task of the model (${tasks.join(', ')})` })),
+      unknown.map((name) => ({
+        field: `objectiveWeights.${name}`,
+        message: `objectiveWeights.${name} is not a task of the model (${tasks.join(', ')})`,
+      })),
     );
   }
 }
@@ -53,16 +66,27 @@ function conflict(version: ModelVersionRecord, why: string): ConflictException {
 }
 
 /** A candidate becomes the canary (replacing the current one, which goes back to candidate), or the canary changes its percent. */
-export function planCanary(locked: LockedVersions, id: number, percent: number, weights?: ObjectiveWeights): RolloutPlan {
+export function planCanary(
+  locked: LockedVersions,
+  id: number,
+  percent: number,
+  weights?: ObjectiveWeights,
+): RolloutPlan {
   const target = required(locked.target, id);
   if (target.status !== 'candidate' && target.status !== 'canary') {
-    throw conflict(target, target.status === 'failed' ? 'failed versions can only be archived' : 'only a candidate can become the canary');
+    throw conflict(
+      target,
+      target.status === 'failed' ? 'failed versions can only be archived' : 'only a candidate can become the canary',
+    );
   }
   const patch: ModelVersionPatch = { status: 'canary', canaryPercent: percent };
   if (weights) patch.objectiveWeights = mergeObjectiveWeights(specOf(target), target.objectiveWeights, weights);
   const replaced = locked.canary && locked.canary.id !== id ? locked.canary : undefined;
   return {
-    updates: [...(replaced ? [{ id: replaced.id, patch: { status: 'candidate' as const, canaryPercent: null } }] : []), { id, patch }],
+    updates: [
+      ...(replaced ? [{ id: replaced.id, patch: { status: 'candidate' as const, canaryPercent: null } }] : []),
+      { id, patch },
+    ],
     event: { action: 'canary', fromVersionId: locked.canary?.id ?? null, toVersionId: id, percent },
   };
 }
@@ -71,7 +95,12 @@ export function planCanary(locked: LockedVersions, id: number, percent: number, 
  * The canary becomes production; the production it replaces is archived and stays the rollback target (the promote
  * event remembers it). `expectedId`, when given, must be the canary: the operator says what they believe they promote.
  */
-export function planPromote(locked: LockedVersions, at: Date, weights?: ObjectiveWeights, expectedId?: number): RolloutPlan {
+export function planPromote(
+  locked: LockedVersions,
+  at: Date,
+  weights?: ObjectiveWeights,
+  expectedId?: number,
+): RolloutPlan {
   if (expectedId !== undefined) {
     const target = required(locked.target, expectedId);
     if (target.status !== 'canary') throw conflict(target, 'only the canary can be promoted');
@@ -81,7 +110,10 @@ export function planPromote(locked: LockedVersions, at: Date, weights?: Objectiv
   const patch: ModelVersionPatch = { status: 'production', canaryPercent: null, promotedAt: at };
   if (weights) patch.objectiveWeights = mergeObjectiveWeights(specOf(canary), canary.objectiveWeights, weights);
   return {
-    updates: [...(production ? [{ id: production.id, patch: { status: 'archived' as const } }] : []), { id: canary.id, patch }],
+    updates: [
+      ...(production ? [{ id: production.id, patch: { status: 'archived' as const } }] : []),
+      { id: canary.id, patch },
+    ],
     event: { action: 'promote', fromVersionId: production?.id ?? null, toVersionId: canary.id, percent: null },
   };
 }
@@ -90,7 +122,10 @@ export function planPromote(locked: LockedVersions, at: Date, weights?: Objectiv
 export function planRollback(locked: LockedVersions, previous: ModelVersionRecord | undefined, at: Date): RolloutPlan {
   const { production, canary } = locked;
   if (!production) throw new ConflictException('there is no production version to roll back');
-  if (!previous) throw new ConflictException(`version ${production.id} was not promoted over another version; there is nothing to roll back to`);
+  if (!previous)
+    throw new ConflictException(
+      `version ${production.id} was not promoted over another version; there is nothing to roll back to`,
+    );
   return {
     updates: [
       ...(canary ? [{ id: canary.id, patch: { status: 'candidate' as const, canaryPercent: null } }] : []),
@@ -104,7 +139,8 @@ export function planRollback(locked: LockedVersions, previous: ModelVersionRecor
 /** Candidates, the canary and failed versions can be archived; production only leaves by promote or rollback. */
 export function planArchive(locked: LockedVersions, id: number): RolloutPlan {
   const target = required(locked.target, id);
-  if (target.status === 'production') throw conflict(target, 'promote another version or roll back before archiving it');
+  if (target.status === 'production')
+    throw conflict(target, 'promote another version or roll back before archiving it');
   if (target.status === 'archived') throw conflict(target, 'there is nothing to do');
   return {
     updates: [{ id, patch: { status: 'archived', canaryPercent: null } }],

@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Inject, Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
 
 /** Who the rollout history names for calls made with ADMIN_TOKEN. */
 export const ADMIN_ACTOR = 'admin';
@@ -21,7 +22,12 @@ export class AdminTokenGuard implements CanActivate {
     const http = context.switchToHttp();
     const token = bearerToken(http.getRequest<FastifyRequest>().headers.authorization);
     if (this.accepts(token)) return true;
-    http.getResponse<FastifyReply>().header('WWW-Authenticate', token === undefined ? 'Bearer realm="admin"' : 'Bearer realm="admin", error="invalid_token"');
+    http
+      .getResponse<FastifyReply>()
+      .header(
+        'WWW-Authenticate',
+        token === undefined ? 'Bearer realm="admin"' : 'Bearer realm="admin", error="invalid_token"',
+      );
     throw new UnauthorizedException(token === undefined ? 'missing bearer token' : 'invalid bearer token');
   }
 

@@ -1,10 +1,26 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+
 import { ModelRegistryService } from '@app/registry';
+
 import { LargeBody } from '../platform/body-limit';
 import { ADMIN_ACTOR, AdminTokenGuard } from './admin-token.guard';
 import { CompareQueryDto, mapComparison, VersionComparisonDto } from './dto/compare.dto';
-import { mapModelVersion, mapModelVersionDetail, ModelVersionDetailDto, ModelVersionDto, VersionIdParamsDto } from './dto/model-version.dto';
+import {
+  mapModelVersion,
+  mapModelVersionDetail,
+  ModelVersionDetailDto,
+  ModelVersionDto,
+  VersionIdParamsDto,
+} from './dto/model-version.dto';
 import { RegisterModelDto } from './dto/register-model.dto';
 import { mapRolloutPage, RolloutPageDto, RolloutQueryDto } from './dto/rollout-event.dto';
 import { CanaryDto, mapTransition, PromoteDto, TransitionResultDto } from './dto/transition.dto';
@@ -41,7 +57,9 @@ export class AdminController {
   @LargeBody()
   @ApiCreatedResponse({ type: ModelVersionDto, description: 'Registered as a candidate, with its ONNX export.' })
   async register(@Body() { artifact, ...rest }: RegisterModelDto): Promise<ModelVersionDto> {
-    return mapModelVersion(await this.registry.register({ artifact: Buffer.from(artifact, 'base64'), ...rest }, ADMIN_ACTOR));
+    return mapModelVersion(
+      await this.registry.register({ artifact: Buffer.from(artifact, 'base64'), ...rest }, ADMIN_ACTOR),
+    );
   }
 
   @Post('models/promote')
@@ -65,7 +83,10 @@ export class AdminController {
   @ApiOkResponse({ type: TransitionResultDto })
   @ApiConflictResponse({ description: 'The version is not a candidate (or already the canary).' })
   @ApiNotFoundResponse()
-  async canary(@Param() { id }: VersionIdParamsDto, @Body() { percent, objectiveWeights }: CanaryDto): Promise<TransitionResultDto> {
+  async canary(
+    @Param() { id }: VersionIdParamsDto,
+    @Body() { percent, objectiveWeights }: CanaryDto,
+  ): Promise<TransitionResultDto> {
     return mapTransition(await this.registry.setCanary(id, percent, objectiveWeights, ADMIN_ACTOR));
   }
 

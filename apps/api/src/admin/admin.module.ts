@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
+
 import { ModelsModule } from '../models/models.module';
-import { AdminController } from './admin.controller';
 import { AdminTokenGuard } from './admin-token.guard';
+import { AdminController } from './admin.controller';
 
 @Module({
   imports: [ModelsModule],

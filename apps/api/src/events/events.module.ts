@@ -1,5 +1,7 @@
-import { FeaturesRepositoryModule } from '@app/db';
 import { Module } from '@nestjs/common';
+
+import { FeaturesRepositoryModule } from '@app/db';
+
 import { ModelsModule } from '../models/models.module';
 import { EventsController } from './events.controller';
 import { EventsService } from './events.service';

@@ -1,6 +1,8 @@
-import { EventRepository } from '@app/db';
 import { ConflictException, Injectable } from '@nestjs/common';
+
 import { badRequest, type FieldError } from '@app/common';
+import { EventRepository } from '@app/db';
+
 import type { EventsReceivedDto, PostEventsDto } from './dto/events.dto';
 import { labelErrors } from './labels.validator';
 import { ProductionSpecSource } from './production-spec.source';
@@ -43,7 +45,12 @@ export class EventsService {
     const unknown = new Set(await this.events.unknownModelVersions(referenced));
     return events.flatMap(({ modelVersion }, i) =>
       modelVersion !== undefined && unknown.has(modelVersion)
-        ? [{ field: `events.${i}.modelVersion`, message: `events.${i}.modelVersion ${modelVersion} is not a registered model version` }]
+        ? [
+            {
+              field: `events.${i}.modelVersion`,
+              message: `events.${i}.modelVersion ${modelVersion} is not a registered model version`,
+            },
+          ]
         : [],
     );
   }

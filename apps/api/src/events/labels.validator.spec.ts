@@ -1,4 +1,5 @@
 import { parseModelSpec } from '@app/mmoe';
+
 import { labelErrors } from './labels.validator';
 
 const { tasks } = parseModelSpec({
@@ -12,12 +13,19 @@ const { tasks } = parseModelSpec({
 
 describe('labelErrors', () => {
   it('accepts any subset of the tasks, binary labels 0 or 1 and any finite regression label', () => {
-    expect(labelErrors(tasks, [{ labels: { click: 1, dwell: -3.5 } }, { labels: { click: 0 } }, { labels: { dwell: 1e6 } }])).toEqual([]);
+    expect(
+      labelErrors(tasks, [{ labels: { click: 1, dwell: -3.5 } }, { labels: { click: 0 } }, { labels: { dwell: 1e6 } }]),
+    ).toEqual([]);
   });
 
   it('names each bad label by its path', () => {
-    expect(labelErrors(tasks, [{ labels: { click: 1 } }, { labels: { clicked: 1, click: 2 } }, { labels: {} }])).toEqual([
-      { field: 'events.1.labels.clicked', message: 'events.1.labels.clicked is not a task of the production model (click, dwell)' },
+    expect(
+      labelErrors(tasks, [{ labels: { click: 1 } }, { labels: { clicked: 1, click: 2 } }, { labels: {} }]),
+    ).toEqual([
+      {
+        field: 'events.1.labels.clicked',
+        message: 'events.1.labels.clicked is not a task of the production model (click, dwell)',
+      },
       { field: 'events.1.labels.click', message: 'events.1.labels.click must be 0 or 1 (binary task), got 2' },
       { field: 'events.2.labels', message: 'events.2.labels must name at least one task (click, dwell)' },
     ]);

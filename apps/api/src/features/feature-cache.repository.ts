@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type { ChainableCommander, Redis } from 'ioredis';
+
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { EntityKind, FeatureMap } from '@app/db';
 import { REDIS } from '@app/redis';
-import { Inject, Injectable } from '@nestjs/common';
-import type { ChainableCommander, Redis } from 'ioredis';
 
 export interface EntityRef {
   kind: EntityKind;
@@ -54,7 +55,8 @@ export class FeatureCacheRepository {
   async fill(schemaVersion: string, fills: CacheFill[]): Promise<void> {
     const pipeline = this.redis.pipeline();
     for (const { entity, generation, features } of fills) {
-      const ttl = features === null ? this.config.FEATURE_NEGATIVE_CACHE_TTL_SECONDS : this.config.FEATURE_CACHE_TTL_SECONDS;
+      const ttl =
+        features === null ? this.config.FEATURE_NEGATIVE_CACHE_TTL_SECONDS : this.config.FEATURE_CACHE_TTL_SECONDS;
       pipeline.set(entryKey(schemaVersion, entity), `${generation}|${JSON.stringify(features)}`, 'EX', ttl);
     }
     await execOrThrow(pipeline);

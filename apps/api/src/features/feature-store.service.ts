@@ -1,6 +1,8 @@
-import { FeatureRepository, type EntityKind, type FeatureMap, type FeatureRow } from '@app/db';
 import { Injectable, Logger } from '@nestjs/common';
+
 import { badRequest } from '@app/common';
+import { FeatureRepository, type EntityKind, type FeatureMap, type FeatureRow } from '@app/db';
+
 import type { FeaturesWrittenDto } from './dto/features.dto';
 import { FeatureCacheRepository, type CacheFill, type EntityRef } from './feature-cache.repository';
 
@@ -40,7 +42,14 @@ export class FeatureStoreService {
     const duplicates = rows.flatMap(({ id }, i) => {
       const j = first.get(id);
       if (j === undefined) first.set(id, i);
-      return j === undefined ? [] : [{ field: `entities.${i}.id`, message: `entities.${i}.id repeats entities.${j}.id (ids must be unique within a call)` }];
+      return j === undefined
+        ? []
+        : [
+            {
+              field: `entities.${i}.id`,
+              message: `entities.${i}.id repeats entities.${j}.id (ids must be unique within a call)`,
+            },
+          ];
     });
     if (duplicates.length > 0) throw badRequest(duplicates);
     return this.write(kind, rows);
@@ -51,7 +60,10 @@ export class FeatureStoreService {
    * one Postgres query for the misses, which are then cached (absences too, briefly) without holding up the caller.
    */
   async fetch(schema: FeatureSchemaRef, userId: string, itemIds: string[]): Promise<FetchedFeatures> {
-    const entities: EntityRef[] = [{ kind: 'user', id: userId }, ...itemIds.map((id): EntityRef => ({ kind: 'item', id }))];
+    const entities: EntityRef[] = [
+      { kind: 'user', id: userId },
+      ...itemIds.map((id): EntityRef => ({ kind: 'item', id })),
+    ];
     const cached = await this.cache.read(schema.version, entities);
     const features: (FeatureMap | undefined)[] = new Array(entities.length);
     const misses: { index: number; generation: string }[] = [];
@@ -70,7 +82,9 @@ export class FeatureStoreService {
         return { entity, generation, features: features[index] ?? null };
       });
       // Not awaited: the fill is queued on the connection before this returns, so any later read on it sees the fill.
-      this.cache.fill(schema.version, fills).catch((error: Error) => this.logger.warn(`feature cache fill failed: ${error.message}`));
+      this.cache
+        .fill(schema.version, fills)
+        .catch((error: Error) => this.logger.warn(`feature cache fill failed: ${error.message}`));
     }
     const [user, ...items] = features;
     return { user, items, cacheHits: entities.length - misses.length, cacheMisses: misses.length };
@@ -82,7 +96,10 @@ export class FeatureStoreService {
    */
   private async write(kind: EntityKind, rows: FeatureRow[]): Promise<FeaturesWrittenDto> {
     await this.store.upsert(kind, rows);
-    await this.cache.invalidate(kind, rows.map((r) => r.id));
+    await this.cache.invalidate(
+      kind,
+      rows.map((r) => r.id),
+    );
     return { written: rows.length };
   }
 }

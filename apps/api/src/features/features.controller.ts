@@ -1,5 +1,6 @@
 import { Body, Controller, Param, Put } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+
 import { LargeBody } from '../platform/body-limit';
 import { BulkPutFeaturesDto, EntityIdParamsDto, FeaturesWrittenDto, PutFeaturesDto } from './dto/features.dto';
 import { FeatureStoreService } from './feature-store.service';

@@ -1,6 +1,8 @@
+import { Module } from '@nestjs/common';
+
 import { FeaturesRepositoryModule } from '@app/db';
 import { RedisModule } from '@app/redis';
-import { Module } from '@nestjs/common';
+
 import { FeatureCacheRepository } from './feature-cache.repository';
 import { FeatureStoreService } from './feature-store.service';
 import { FeaturesController } from './features.controller';

@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
+
 import { ReadinessDto } from './dto/readiness.dto';
 import { HealthService } from './health.service';
 
@@ -19,7 +20,10 @@ export class HealthController {
 
   @Get('ready')
   @ApiOkResponse({ type: ReadinessDto })
-  @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'A store is down or no production model is loaded' })
+  @ApiServiceUnavailableResponse({
+    type: ReadinessDto,
+    description: 'A store is down or no production model is loaded',
+  })
   ready(): Promise<ReadinessDto> {
     return this.health.ready();
   }

@@ -1,6 +1,8 @@
+import { Module } from '@nestjs/common';
+
 import { DatabaseModule } from '@app/db';
 import { RedisModule } from '@app/redis';
-import { Module } from '@nestjs/common';
+
 import { ModelsModule } from '../models/models.module';
 import { HealthController } from './health.controller';
 import { HealthRepository } from './health.repository';

@@ -1,8 +1,9 @@
-import { REDIS } from '@app/redis';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type Redis from 'ioredis';
 import type { DataSource } from 'typeorm';
+
+import { REDIS } from '@app/redis';
 
 /** The round trips that prove the stores answer. */
 @Injectable()

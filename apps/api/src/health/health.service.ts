@@ -1,4 +1,5 @@
 import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import type { CheckStatus, ReadinessDto } from './dto/readiness.dto';
 import { HealthRepository } from './health.repository';
@@ -15,7 +16,10 @@ export class HealthService {
 
   /** Ready to take traffic: both stores answer and a production model is loaded; 503 with every check otherwise. */
   async ready(): Promise<ReadinessDto> {
-    const [postgres, redis] = await Promise.all([probe(() => this.repository.pingPostgres()), probe(() => this.repository.pingRedis())]);
+    const [postgres, redis] = await Promise.all([
+      probe(() => this.repository.pingPostgres()),
+      probe(() => this.repository.pingRedis()),
+    ]);
     const model: CheckStatus = this.lifecycle.current().production ? 'up' : 'down';
     const checks = { postgres, redis, model };
     const ok = Object.values(checks).every((status) => status === 'up');
@@ -27,7 +31,9 @@ export class HealthService {
 
 async function probe(check: () => Promise<void>): Promise<CheckStatus> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), CHECK_TIMEOUT_MS)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error('timed out')), CHECK_TIMEOUT_MS)),
+  );
   try {
     await Promise.race([check(), timeout]);
     return 'up';

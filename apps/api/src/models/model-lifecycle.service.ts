@@ -1,9 +1,18 @@
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { ModelVersionRepository, type ModelVersionRecord, type ServingVersions } from '@app/db';
-import { createScorer, featureSchemaVersion, initBackend, MultiTaskModel, type FeatureEncoder, type Scorer } from '@app/mmoe';
-import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
-import { canaryBucket } from './canary-split';
+import {
+  createScorer,
+  featureSchemaVersion,
+  initBackend,
+  MultiTaskModel,
+  type FeatureEncoder,
+  type Scorer,
+} from '@app/mmoe';
 import { ModelChangeRepository, specOf } from '@app/registry';
+
+import { canaryBucket } from './canary-split';
 import type { ModelLease, ServingModel } from './serving-model';
 
 /** One version's engine, shared by every ServingModel of that version: its role and objective weights change, the network does not. */
@@ -61,7 +70,11 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   async onModuleInit(): Promise<void> {
     await initBackend(this.config.MMOE_BACKEND);
     // Subscribed before the first load, so that a change committed in between is not missed.
-    await this.changes.subscribe(() => void this.refresh()).catch((e: Error) => this.logger.warn(`no models:changed subscription (${e.message}); relying on the periodic check`));
+    await this.changes
+      .subscribe(() => void this.refresh())
+      .catch((e: Error) =>
+        this.logger.warn(`no models:changed subscription (${e.message}); relying on the periodic check`),
+      );
     await this.refresh();
     this.poll = setInterval(() => void this.refresh(), this.config.MODEL_POLL_SECONDS * 1000);
     this.poll.unref();
@@ -109,7 +122,9 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   refresh(): Promise<void> {
     if (this.stopped) return this.reloads;
     this.reloads = this.reloads.then(() =>
-      this.reload().catch((e: Error) => this.logger.error(`model reload failed, still serving ${describe(this.state)}: ${e.message}`)),
+      this.reload().catch((e: Error) =>
+        this.logger.error(`model reload failed, still serving ${describe(this.state)}: ${e.message}`),
+      ),
     );
     return this.reloads;
   }
@@ -127,7 +142,18 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
       }
       const spec = specOf(record);
       const { encoder, scorer } = loaded;
-      return { loaded, model: { versionId: record.id, role, spec, encoder, scorer, objectiveWeights: record.objectiveWeights, featureSchemaVersion: featureSchemaVersion(spec) } };
+      return {
+        loaded,
+        model: {
+          versionId: record.id,
+          role,
+          spec,
+          encoder,
+          scorer,
+          objectiveWeights: record.objectiveWeights,
+          featureSchemaVersion: featureSchemaVersion(spec),
+        },
+      };
     };
     let next: ServingState;
     try {
@@ -160,7 +186,14 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
       const scorer = await createScorer(model, artifacts.onnx ?? undefined);
       const keep = scorer.engine === 'tfjs';
       if (!keep) model.dispose();
-      return { versionId, encoder: model.encoder, scorer, model: keep ? model : undefined, inFlight: 0, retired: false };
+      return {
+        versionId,
+        encoder: model.encoder,
+        scorer,
+        model: keep ? model : undefined,
+        inFlight: 0,
+        retired: false,
+      };
     } catch (e) {
       model.dispose();
       throw e;
@@ -184,7 +217,13 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
 }
 
 function signatureOf({ production, canary }: ServingVersions): string {
-  return JSON.stringify([production?.id, production?.objectiveWeights, canary?.id, canary?.canaryPercent, canary?.objectiveWeights]);
+  return JSON.stringify([
+    production?.id,
+    production?.objectiveWeights,
+    canary?.id,
+    canary?.canaryPercent,
+    canary?.objectiveWeights,
+  ]);
 }
 
 function describe({ production, canary, canaryPercent }: ServingState): string {

@@ -1,6 +1,8 @@
+import { Module } from '@nestjs/common';
+
 import { ModelStoreModule } from '@app/db';
 import { RegistryModule } from '@app/registry';
-import { Module } from '@nestjs/common';
+
 import { ProductionSpecSource } from '../events/production-spec.source';
 import { ModelLifecycleService } from './model-lifecycle.service';
 
@@ -12,7 +14,9 @@ import { ModelLifecycleService } from './model-lifecycle.service';
     {
       provide: ProductionSpecSource,
       inject: [ModelLifecycleService],
-      useFactory: (lifecycle: ModelLifecycleService): ProductionSpecSource => ({ current: () => lifecycle.current().production?.spec }),
+      useFactory: (lifecycle: ModelLifecycleService): ProductionSpecSource => ({
+        current: () => lifecycle.current().production?.spec,
+      }),
     },
   ],
   exports: [ModelLifecycleService, RegistryModule, ProductionSpecSource],

@@ -1,5 +1,7 @@
-import type { AppConfig } from '@app/config';
 import type { FastifyInstance } from 'fastify';
+
+import type { AppConfig } from '@app/config';
+
 import { LARGE_BODY } from './body-limit';
 import type { MetricsService } from './metrics.service';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id';
@@ -19,7 +21,12 @@ export function installHttpHooks(fastify: FastifyInstance, config: AppConfig, me
     route.bodyLimit ??= large ? config.ADMIN_BODY_LIMIT_BYTES : config.BODY_LIMIT_BYTES;
   });
   fastify.addHook('onResponse', (request, reply, done) => {
-    metrics.observeHttp(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    metrics.observeHttp(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
     done();
   });
 }

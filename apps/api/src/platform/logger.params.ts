@@ -1,10 +1,18 @@
-import type { AppConfig } from '@app/config';
 import type { LogLevel } from '@nestjs/common';
 import type { Params } from 'nestjs-pino';
 import type { Level } from 'pino';
 
+import type { AppConfig } from '@app/config';
+
 /** LOG_LEVEL keeps Nest's names (the worker and CLI use them); pino spells them its own way. */
-const PINO_LEVELS: Record<LogLevel, Level> = { verbose: 'trace', debug: 'debug', log: 'info', warn: 'warn', error: 'error', fatal: 'fatal' };
+const PINO_LEVELS: Record<LogLevel, Level> = {
+  verbose: 'trace',
+  debug: 'debug',
+  log: 'info',
+  warn: 'warn',
+  error: 'error',
+  fatal: 'fatal',
+};
 
 /** JSON logs; every line logged while serving a request carries its id (Fastify's request.id, see request-id.ts). */
 export function loggerParams(config: AppConfig): Params {

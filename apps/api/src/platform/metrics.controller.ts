@@ -2,6 +2,7 @@ import { Controller, Get, Header } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { prometheusContentType } from 'prom-client';
+
 import { MetricsService } from './metrics.service';
 
 @ApiExcludeController()

@@ -2,7 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
 /** Latency buckets in seconds, fine below 20 ms where a ranking request is meant to stay. */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+export const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
 
 /**
  * The Prometheus registry of this app and its HTTP metrics; feature modules add their own metrics to `registry`.

@@ -1,8 +1,10 @@
-import { APP_CONFIG, type AppConfig } from '@app/config';
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+
 import { loggerParams } from './logger.params';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';

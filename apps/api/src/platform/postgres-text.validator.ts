@@ -1,5 +1,15 @@
 import { applyDecorators } from '@nestjs/common';
-import { IsInt, IsISO8601, IsString, Length, Matches, Max, Min, ValidateBy, type ValidationOptions } from 'class-validator';
+import {
+  IsInt,
+  IsISO8601,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+  ValidateBy,
+  type ValidationOptions,
+} from 'class-validator';
 
 export const MAX_ID_LENGTH = 256;
 
@@ -9,7 +19,11 @@ export const MAX_ID_LENGTH = 256;
 /** A string, or a flat object's keys or string values, holding a NUL character. */
 export function hasNul(value: unknown): boolean {
   if (typeof value === 'string') return value.includes('\0');
-  return typeof value === 'object' && value !== null && Object.entries(value).some(([key, v]) => key.includes('\0') || hasNul(v));
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    Object.entries(value).some(([key, v]) => key.includes('\0') || hasNul(v))
+  );
 }
 
 /** User, item, event and request ids: 1–256 characters. */
@@ -23,7 +37,13 @@ export function IsEntityId(): PropertyDecorator {
 
 export function IsNulFree(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
-    { name: 'isNulFree', validator: { validate: (value: unknown) => !hasNul(value), defaultMessage: () => '$property must not contain NUL characters' } },
+    {
+      name: 'isNulFree',
+      validator: {
+        validate: (value: unknown) => !hasNul(value),
+        defaultMessage: () => '$property must not contain NUL characters',
+      },
+    },
     options,
   );
 }
@@ -43,7 +63,10 @@ export function IsTimestamp(options?: ValidationOptions): PropertyDecorator {
     ValidateBy(
       {
         name: 'isTimestamp',
-        validator: { validate: (value: unknown) => typeof value === 'string' && Number.isFinite(Date.parse(value)), defaultMessage: () => '$property must be a date-time such as 2026-11-22T08:00:00Z' },
+        validator: {
+          validate: (value: unknown) => typeof value === 'string' && Number.isFinite(Date.parse(value)),
+          defaultMessage: () => '$property must be a date-time such as 2026-11-22T08:00:00Z',
+        },
       },
       options,
     ),

@@ -14,4 +14,6 @@ export function requestIdOf(raw: IncomingMessage): string {
 }
 
 /** The id of the current request (the one in its logs and its `x-request-id` response header). */
-export const RequestId = createParamDecorator((_: unknown, context: ExecutionContext): string => context.switchToHttp().getRequest<FastifyRequest>().id);
+export const RequestId = createParamDecorator(
+  (_: unknown, context: ExecutionContext): string => context.switchToHttp().getRequest<FastifyRequest>().id,
+);

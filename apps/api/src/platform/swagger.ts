@@ -7,7 +7,9 @@ export function setupSwagger(app: INestApplication): void {
     app,
     new DocumentBuilder()
       .setTitle('MMoE recommendation service')
-      .setDescription('Multi-task scoring of candidates, the feature store, impression events and the model rollout (admin).')
+      .setDescription(
+        'Multi-task scoring of candidates, the feature store, impression events and the model rollout (admin).',
+      )
       .setVersion('0.1.0')
       .addBearerAuth()
       .build(),

@@ -1,12 +1,16 @@
-import { badRequest, type FieldError } from '@app/common';
 import { ValidationPipe, type ValidationError } from '@nestjs/common';
 import { buildMessage, ValidateBy, type ValidationOptions } from 'class-validator';
+
+import { badRequest, type FieldError } from '@app/common';
 
 /** class-validator names only the property in its messages; nested ones get their parent path, as Nest does. */
 function flatten(errors: ValidationError[], parent?: string): FieldError[] {
   return errors.flatMap((error) => {
     const field = parent ? `${parent}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((text) => ({ field, message: parent ? `${parent}.${text}` : text }));
+    const own = Object.values(error.constraints ?? {}).map((text) => ({
+      field,
+      message: parent ? `${parent}.${text}` : text,
+    }));
     return [...own, ...flatten(error.children ?? [], field)];
   });
 }
@@ -25,7 +29,8 @@ type FlatValue = 'string' | 'number' | 'boolean';
 
 /** A plain object whose values are all of the given primitive types (numbers finite), e.g. request context. */
 export function IsFlatRecord(types: FlatValue[], options?: ValidationOptions): PropertyDecorator {
-  const accepts = (value: unknown) => types.includes(typeof value as FlatValue) && (typeof value !== 'number' || Number.isFinite(value));
+  const accepts = (value: unknown) =>
+    types.includes(typeof value as FlatValue) && (typeof value !== 'number' || Number.isFinite(value));
   return ValidateBy(
     {
       name: 'isFlatRecord',
@@ -33,7 +38,11 @@ export function IsFlatRecord(types: FlatValue[], options?: ValidationOptions): P
       validator: {
         validate: (value: unknown) =>
           typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every(accepts),
-        defaultMessage: buildMessage((each) => `${each}$property must be an object whose values are ${types.join(' or ')}${types.includes('number') ? ' (finite)' : ''}`, options),
+        defaultMessage: buildMessage(
+          (each) =>
+            `${each}$property must be an object whose values are ${types.join(' or ')}${types.includes('number') ? ' (finite)' : ''}`,
+          options,
+        ),
       },
     },
     options,
@@ -51,7 +60,8 @@ export function IsUniqueStrings(minLength: number, maxLength: number, options?: 
     for (let i = 0; i < value.length; i++) {
       const element: unknown = value[i];
       if (typeof element !== 'string') return `must contain only strings (element ${i} is not)`;
-      if (element.length < minLength || element.length > maxLength) return `must contain strings of ${minLength}–${maxLength} characters (element ${i} is not)`;
+      if (element.length < minLength || element.length > maxLength)
+        return `must contain strings of ${minLength}–${maxLength} characters (element ${i} is not)`;
       if (element.includes('\0')) return `must not contain NUL characters (element ${i} does)`;
       if (seen.has(element)) return `must not contain duplicates ("${element.slice(0, 64)}" repeats)`;
       seen.add(element);
@@ -69,4 +79,3 @@ export function IsUniqueStrings(minLength: number, maxLength: number, options?: 
     options,
   );
 }
-

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { FeaturesModule } from '../features/features.module';
 import { ModelsModule } from '../models/models.module';
 import { PlatformModule } from '../platform/platform.module';

@@ -1,6 +1,8 @@
+import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+
 import { gateOfTask, parseNumber, RowError, topologyOf, type EncodedDataset, type ScoreResult } from '@app/mmoe';
 import { assertKnownTasks } from '@app/registry';
-import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+
 import { FeatureStoreService } from '../features/feature-store.service';
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import type { ServingModel } from '../models/serving-model';
@@ -30,7 +32,9 @@ export class ScoringService {
     const started = performance.now();
     const lease = this.lifecycle.acquire(request.userId);
     if (!lease) {
-      throw new ServiceUnavailableException('no production model is loaded: register a model version and promote it to production (admin API)');
+      throw new ServiceUnavailableException(
+        'no production model is loaded: register a model version and promote it to production (admin API)',
+      );
     }
     try {
       const { model } = lease;
@@ -73,11 +77,16 @@ export class ScoringService {
       return model.encoder.encodeRecords(records);
     } catch (error) {
       if (!(error instanceof RowError)) throw error;
-      for (const feature of dropNonNumeric(records, model.encoder.state.numeric.map((n) => n.name))) {
+      for (const feature of dropNonNumeric(
+        records,
+        model.encoder.state.numeric.map((n) => n.name),
+      )) {
         const key = `${model.versionId}:${feature}`;
         if (this.reportedBadValues.has(key)) continue;
         this.reportedBadValues.add(key);
-        this.logger.warn(`model ${model.versionId}: stored values of numeric feature "${feature}" are not numbers; they are scored as missing`);
+        this.logger.warn(
+          `model ${model.versionId}: stored values of numeric feature "${feature}" are not numbers; they are scored as missing`,
+        );
       }
       return model.encoder.encodeRecords(records);
     }
@@ -98,7 +107,11 @@ function taskWeights(model: ServingModel, override: Record<string, number> | und
  * instead of copying it: copying 24 features into each of 500 objects was the costliest step of a request after the
  * network itself. The shared record has no prototype, so a feature named like an Object method reads as missing.
  */
-function candidateRecords(context: FeatureRecord | undefined, user: FeatureRecord | undefined, items: (FeatureRecord | undefined)[]): FeatureRecord[] {
+function candidateRecords(
+  context: FeatureRecord | undefined,
+  user: FeatureRecord | undefined,
+  items: (FeatureRecord | undefined)[],
+): FeatureRecord[] {
   const shared: FeatureRecord = Object.assign(Object.create(null), context, user);
   return items.map((item) => (item ? Object.assign(Object.create(shared), item) : shared));
 }
@@ -120,7 +133,13 @@ function dropNonNumeric(records: FeatureRecord[], numericFeatures: string[]): Se
 }
 
 /** Items sorted by blended score, highest first (ties keep request order), each with its per-task scores. */
-function rank(model: ServingModel, itemIds: string[], items: (FeatureRecord | undefined)[], result: ScoreResult, weights: Float64Array): ScoredItemDto[] {
+function rank(
+  model: ServingModel,
+  itemIds: string[],
+  items: (FeatureRecord | undefined)[],
+  result: ScoreResult,
+  weights: Float64Array,
+): ScoredItemDto[] {
   const tasks = model.spec.tasks.map((t) => t.name);
   const blended = new Float64Array(itemIds.length);
   weights.forEach((w, t) => {
@@ -145,7 +164,12 @@ function gateSlicer(model: ServingModel, gateWeights: Float32Array[]): (row: num
   const topology = topologyOf(model.spec);
   const byTask = model.spec.tasks.flatMap((task, t) => {
     const g = gateOfTask(topology, t);
-    return g === undefined ? [] : [{ name: task.name, weights: gateWeights[g], width: topology.gates[g].experts.length }];
+    return g === undefined
+      ? []
+      : [{ name: task.name, weights: gateWeights[g], width: topology.gates[g].experts.length }];
   });
-  return (row) => Object.fromEntries(byTask.map(({ name, weights, width }) => [name, Array.from(weights.subarray(row * width, (row + 1) * width))]));
+  return (row) =>
+    Object.fromEntries(
+      byTask.map(({ name, weights, width }) => [name, Array.from(weights.subarray(row * width, (row + 1) * width))]),
+    );
 }

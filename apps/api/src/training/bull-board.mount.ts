@@ -1,12 +1,14 @@
 import { createBullBoard } from '@bull-board/api';
 import { BullAdapter } from '@bull-board/api/bullAdapter';
 import { FastifyAdapter as BoardAdapter } from '@bull-board/fastify';
-import { TRAINING_QUEUE } from '@app/queue';
 import { InjectQueue } from '@nestjs/bull';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { Queue } from 'bull';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+import { TRAINING_QUEUE } from '@app/queue';
+
 import { AdminTokenGuard, bearerToken } from '../admin/admin-token.guard';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
@@ -56,8 +58,9 @@ function basicPassword(authorization: string | undefined): string | undefined {
 }
 
 function challenge(reply: FastifyReply): void {
-  void reply
-    .code(401)
-    .header('WWW-Authenticate', 'Basic realm="admin", charset="UTF-8"')
-    .send({ statusCode: 401, error: 'Unauthorized', message: 'missing or invalid admin token (Bearer, or Basic with the token as password)' });
+  void reply.code(401).header('WWW-Authenticate', 'Basic realm="admin", charset="UTF-8"').send({
+    statusCode: 401,
+    error: 'Unauthorized',
+    message: 'missing or invalid admin token (Bearer, or Basic with the token as password)',
+  });
 }

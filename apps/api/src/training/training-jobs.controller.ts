@@ -1,8 +1,25 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiTags,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+
 import { ADMIN_ACTOR, AdminTokenGuard } from '../admin/admin-token.guard';
 import { CreateTrainingJobDto, toNewTrainingJob } from './dto/create-training-job.dto';
-import { mapTrainingJob, mapTrainingJobCreated, TrainingJobCancelledDto, TrainingJobCreatedDto, TrainingJobDto, TrainingJobIdParamsDto, TrainingJobListQueryDto } from './dto/training-job.dto';
+import {
+  mapTrainingJob,
+  mapTrainingJobCreated,
+  TrainingJobCancelledDto,
+  TrainingJobCreatedDto,
+  TrainingJobDto,
+  TrainingJobIdParamsDto,
+  TrainingJobListQueryDto,
+} from './dto/training-job.dto';
 import { TrainingJobsService } from './training-jobs.service';
 
 @ApiTags('admin')
@@ -14,13 +31,19 @@ export class TrainingJobsController {
   constructor(private readonly jobs: TrainingJobsService) {}
 
   @Post()
-  @ApiCreatedResponse({ type: TrainingJobCreatedDto, description: 'Queued; follow it at GET /admin/training-jobs/:id.' })
+  @ApiCreatedResponse({
+    type: TrainingJobCreatedDto,
+    description: 'Queued; follow it at GET /admin/training-jobs/:id.',
+  })
   async create(@Body() body: CreateTrainingJobDto): Promise<TrainingJobCreatedDto> {
     return mapTrainingJobCreated(await this.jobs.create(toNewTrainingJob(body), ADMIN_ACTOR));
   }
 
   @Get()
-  @ApiOkResponse({ type: [TrainingJobDto], description: 'The most recent jobs of every state (scheduled runs included), newest first.' })
+  @ApiOkResponse({
+    type: [TrainingJobDto],
+    description: 'The most recent jobs of every state (scheduled runs included), newest first.',
+  })
   async list(@Query() { limit }: TrainingJobListQueryDto): Promise<TrainingJobDto[]> {
     return (await this.jobs.list(limit)).map(mapTrainingJob);
   }
@@ -35,7 +58,9 @@ export class TrainingJobsController {
   @Post(':id/cancel')
   @HttpCode(200)
   @ApiOkResponse({ type: TrainingJobCancelledDto })
-  @ApiConflictResponse({ description: 'The job has already completed or failed, or is a run of the schedule (pause that instead).' })
+  @ApiConflictResponse({
+    description: 'The job has already completed or failed, or is a run of the schedule (pause that instead).',
+  })
   @ApiNotFoundResponse()
   cancel(@Param() { id }: TrainingJobIdParamsDto): Promise<TrainingJobCancelledDto> {
     return this.jobs.cancel(id);

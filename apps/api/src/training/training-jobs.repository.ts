@@ -1,8 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { TRAINING_QUEUE, TrainingJobName, type TrainingJobPayload, type TrainingJobProgress, type TrainingJobResult } from '@app/queue';
 import { InjectQueue } from '@nestjs/bull';
 import { Injectable } from '@nestjs/common';
 import type { Job, JobStatus, Queue } from 'bull';
+
+import {
+  TRAINING_QUEUE,
+  TrainingJobName,
+  type TrainingJobPayload,
+  type TrainingJobProgress,
+  type TrainingJobResult,
+} from '@app/queue';
 
 /** A training job as Bull holds it, in plain fields. */
 export interface TrainingJobRecord {

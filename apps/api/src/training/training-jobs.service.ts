@@ -1,8 +1,10 @@
+import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+
 import { badRequest } from '@app/common';
 import { ModelVersionRepository } from '@app/db';
 import { parseModelSpec, SpecValidationError } from '@app/mmoe';
 import { TrainingCancellationRepository, type TrainingDataSource, type TrainingJobPayload } from '@app/queue';
-import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+
 import { TrainingJobsRepository, type TrainingJobRecord } from './training-jobs.repository';
 
 export type NewTrainingJob = Omit<TrainingJobPayload, 'requestedBy'>;
@@ -33,10 +35,18 @@ export class TrainingJobsService {
     checkWindow(job.source);
     if (job.spec !== undefined) checkSpec(job.spec);
     if (job.parentVersionId !== undefined && !(await this.versions.get(job.parentVersionId))) {
-      throw badRequest([{ field: 'parentVersionId', message: `parentVersionId names no version (${job.parentVersionId})` }]);
+      throw badRequest([
+        { field: 'parentVersionId', message: `parentVersionId names no version (${job.parentVersionId})` },
+      ]);
     }
-    if (job.spec === undefined && job.parentVersionId === undefined && !(await this.versions.findServing()).production) {
-      throw badRequest([{ field: 'spec', message: 'spec is required while no version is in production to take it from' }]);
+    if (
+      job.spec === undefined &&
+      job.parentVersionId === undefined &&
+      !(await this.versions.findServing()).production
+    ) {
+      throw badRequest([
+        { field: 'spec', message: 'spec is required while no version is in production to take it from' },
+      ]);
     }
     return this.jobs.add({ ...job, requestedBy: actor });
   }
@@ -54,7 +64,8 @@ export class TrainingJobsService {
   /** A job that has not started is removed; a running one is flagged, and its worker stops it at its next check. */
   async cancel(id: string): Promise<CancelOutcome> {
     const job = await this.get(id);
-    if (job.repeated) throw new ConflictException(`training job ${id} is a run of the retraining schedule: pause the schedule instead`);
+    if (job.repeated)
+      throw new ConflictException(`training job ${id} is a run of the retraining schedule: pause the schedule instead`);
     if (FINISHED.has(job.state)) throw new ConflictException(`training job ${id} has already ${job.state}`);
     // Flagged first: a waiting job may start between our look and the removal, which then fails.
     await this.cancellation.request(id);
@@ -79,6 +90,8 @@ function checkSpec(spec: unknown): void {
   } catch (error) {
     if (!(error instanceof SpecValidationError)) throw error;
     const field = (path: string) => (path === '(root)' ? 'spec' : `spec.${path}`);
-    throw badRequest(error.problems.map(({ path, message }) => ({ field: field(path), message: `${field(path)}: ${message}` })));
+    throw badRequest(
+      error.problems.map(({ path, message }) => ({ field: field(path), message: `${field(path)}: ${message}` })),
+    );
   }
 }

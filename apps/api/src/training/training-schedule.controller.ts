@@ -1,6 +1,8 @@
-import { TrainingScheduleService } from '@app/queue';
 import { Body, Controller, Get, HttpCode, Post, Put, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+
+import { TrainingScheduleService } from '@app/queue';
+
 import { ADMIN_ACTOR, AdminTokenGuard } from '../admin/admin-token.guard';
 import { mapTrainingSchedule, TrainingScheduleDto, UpdateTrainingScheduleDto } from './dto/training-schedule.dto';
 
@@ -19,7 +21,10 @@ export class TrainingScheduleController {
   }
 
   @Put()
-  @ApiOkResponse({ type: TrainingScheduleDto, description: 'Applied at once on every process (the schedule lives in Redis).' })
+  @ApiOkResponse({
+    type: TrainingScheduleDto,
+    description: 'Applied at once on every process (the schedule lives in Redis).',
+  })
   async set(@Body() { cron, windowDays }: UpdateTrainingScheduleDto): Promise<TrainingScheduleDto> {
     return mapTrainingSchedule(await this.schedule.set(cron, windowDays, ADMIN_ACTOR));
   }

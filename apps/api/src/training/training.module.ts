@@ -1,6 +1,8 @@
+import { Module } from '@nestjs/common';
+
 import { ModelStoreModule } from '@app/db';
 import { TrainingControlModule } from '@app/queue';
-import { Module } from '@nestjs/common';
+
 import { AdminTokenGuard } from '../admin/admin-token.guard';
 import { BullBoardMount } from './bull-board.mount';
 import { TrainingJobsController } from './training-jobs.controller';

@@ -1,6 +1,7 @@
-import { MultiTaskModel } from '@app/mmoe';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
+import { MultiTaskModel } from '@app/mmoe';
 
 /** A model directory written by `train`: the artifact plus human-readable metrics. */
 export const ARTIFACT_FILE = 'model.mmoe';

@@ -1,4 +1,5 @@
 import { CsvCell, CsvFormatError, CsvReader, CsvRow, EncodedDataset, RowError, writeCsv } from '@app/mmoe';
+
 import { CliContext } from '../cli.context';
 import { requireColumns } from '../table.loader';
 import { loadModelDir } from './model.files';
@@ -27,7 +28,8 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
       return true;
     } catch (e) {
       if (!(e instanceof RowError)) throw e;
-      if (ctx.onBadRow === 'fail') throw new CsvFormatError(args.data, row.line, reader.header.indexOf(e.field) + 1, e.message);
+      if (ctx.onBadRow === 'fail')
+        throw new CsvFormatError(args.data, row.line, reader.header.indexOf(e.field) + 1, e.message);
       skipped++;
       return false;
     }
@@ -45,7 +47,11 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
     }
     const { scores } = model.predict(encoded);
     written += rows.length;
-    return rows.map((row, i) => [row.line, ...(args.idColumn ? [row.values[args.idColumn]] : []), ...scores.map((s) => s[i])]);
+    return rows.map((row, i) => [
+      row.line,
+      ...(args.idColumn ? [row.values[args.idColumn]] : []),
+      ...scores.map((s) => s[i]),
+    ]);
   };
   async function* scored(): AsyncGenerator<CsvCell[]> {
     let chunk: CsvRow[] = [];
@@ -53,7 +59,8 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
     for await (const row of reader.rows()) {
       if (!checked) {
         requireColumns(args.data, reader.header, model.spec, false);
-        if (args.idColumn && !reader.header.includes(args.idColumn)) throw new Error(`${args.data}: no column "${args.idColumn}" (--id-column)`);
+        if (args.idColumn && !reader.header.includes(args.idColumn))
+          throw new Error(`${args.data}: no column "${args.idColumn}" (--id-column)`);
         checked = true;
       }
       chunk.push(row);

@@ -1,6 +1,8 @@
-import { MultiTaskModel, loadModelSpec } from '@app/mmoe';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
+import { loadModelSpec, MultiTaskModel } from '@app/mmoe';
+
 import { CliContext } from '../cli.context';
 import { createProgressReporter } from '../progress.reporter';
 import { loadTable } from '../table.loader';
@@ -21,7 +23,9 @@ export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<vo
   if (args.valid && valid) ctx.reportSkipped(args.valid, valid);
   ctx.log(
     `training ${spec.model.architecture} on ${train.table.size} rows` +
-      (valid ? `, validating on ${valid.table.size} rows of ${args.valid}` : `, holding out ${spec.training.validationFraction * 100}% for validation`),
+      (valid
+        ? `, validating on ${valid.table.size} rows of ${args.valid}`
+        : `, holding out ${spec.training.validationFraction * 100}% for validation`),
   );
   const progress = createProgressReporter(ctx.stderr);
   const { model, summary } = await MultiTaskModel.train(spec, train.table, valid?.table, {
@@ -31,9 +35,20 @@ export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<vo
   progress.done();
   try {
     await mkdir(args.out, { recursive: true });
-    const metrics = { bestEpoch: summary.bestEpoch, epochsRun: summary.epochsRun, stoppedEarly: summary.stoppedEarly, valid: summary.valid };
-    await writeFile(join(args.out, ARTIFACT_FILE), model.toArtifact({ training: { ...metrics, history: summary.history } }));
-    await writeFile(join(args.out, 'metrics.json'), `${JSON.stringify({ ...metrics, history: summary.history }, null, 2)}\n`);
+    const metrics = {
+      bestEpoch: summary.bestEpoch,
+      epochsRun: summary.epochsRun,
+      stoppedEarly: summary.stoppedEarly,
+      valid: summary.valid,
+    };
+    await writeFile(
+      join(args.out, ARTIFACT_FILE),
+      model.toArtifact({ training: { ...metrics, history: summary.history } }),
+    );
+    await writeFile(
+      join(args.out, 'metrics.json'),
+      `${JSON.stringify({ ...metrics, history: summary.history }, null, 2)}\n`,
+    );
     ctx.print({
       out: args.out,
       parameters: model.parameterCount(),

@@ -1,6 +1,8 @@
-import { CsvFormatError, CsvReader } from '@app/mmoe';
-import { Injectable } from '@nestjs/common';
 import { access } from 'node:fs/promises';
+import { Injectable } from '@nestjs/common';
+
+import { CsvFormatError, CsvReader } from '@app/mmoe';
+
 import type { FlatRecord } from './dataset.rules';
 import { TrainingInputError } from './training.errors';
 

@@ -1,5 +1,15 @@
 import { parseModelSpec } from '@app/mmoe';
-import { checkTables, eventRecord, holdoutFractionOf, orderSplitIndex, splitAt, timeSplitIndex, toTables, type FlatRecord } from './dataset.rules';
+
+import {
+  checkTables,
+  eventRecord,
+  holdoutFractionOf,
+  orderSplitIndex,
+  splitAt,
+  timeSplitIndex,
+  toTables,
+  type FlatRecord,
+} from './dataset.rules';
 import { TrainingInputError } from './training.errors';
 
 const SPEC = parseModelSpec({
@@ -15,21 +25,34 @@ const SPEC = parseModelSpec({
 });
 
 function rows(n: number, extra: (i: number) => FlatRecord = () => ({})): FlatRecord[] {
-  return Array.from({ length: n }, (_, i) => ({ age: 20 + i, genre: `g${i % 3}`, clicked: i % 2, seconds: i, ...extra(i) }));
+  return Array.from({ length: n }, (_, i) => ({
+    age: 20 + i,
+    genre: `g${i % 3}`,
+    clicked: i % 2,
+    seconds: i,
+    ...extra(i),
+  }));
 }
 
 describe('dataset rules', () => {
   describe('eventRecord', () => {
     it("merges the user's then the item's features and puts each task's label under its label column", () => {
       const record = eventRecord(
-        { userFeatures: { age: 31, country: 'FR', shared: 'user' }, itemFeatures: { genre: 'drama', shared: 'item' }, labels: { click: 1, watch: 42 } },
+        {
+          userFeatures: { age: 31, country: 'FR', shared: 'user' },
+          itemFeatures: { genre: 'drama', shared: 'item' },
+          labels: { click: 1, watch: 42 },
+        },
         SPEC.tasks,
       );
       expect(record).toEqual({ age: 31, country: 'FR', genre: 'drama', shared: 'item', clicked: 1, seconds: 42 });
     });
 
     it('leaves a label the event lacks missing, tolerates unknown users and items, and reads booleans as categories', () => {
-      const record = eventRecord({ userFeatures: null, itemFeatures: { premium: true }, labels: { click: 0 } }, SPEC.tasks);
+      const record = eventRecord(
+        { userFeatures: null, itemFeatures: { premium: true }, labels: { click: 0 } },
+        SPEC.tasks,
+      );
       expect(record).toEqual({ premium: 'true', clicked: 0, seconds: undefined });
     });
   });
@@ -63,7 +86,10 @@ describe('dataset rules', () => {
 
   describe('tables', () => {
     it('builds both slices for a spec and counts the rows it cannot read', () => {
-      const tables = toTables(SPEC, { train: [...rows(5), { age: 'old', genre: 'g1', clicked: 1 }], holdout: [...rows(2), { age: 3, clicked: 'yes' }] });
+      const tables = toTables(SPEC, {
+        train: [...rows(5), { age: 'old', genre: 'g1', clicked: 1 }],
+        holdout: [...rows(2), { age: 3, clicked: 'yes' }],
+      });
       expect([tables.train.size, tables.holdout.size, tables.skipped]).toEqual([5, 2, 2]);
     });
 
@@ -72,13 +98,30 @@ describe('dataset rules', () => {
     });
 
     it.each<[string, FlatRecord[], FlatRecord[], RegExp]>([
-      ['too few rows', rows(7), rows(2), /^too little data: 9 usable rows, at least 10 are needed \(TRAINING_MIN_ROWS\)$/],
+      [
+        'too few rows',
+        rows(7),
+        rows(2),
+        /^too little data: 9 usable rows, at least 10 are needed \(TRAINING_MIN_ROWS\)$/,
+      ],
       ['an empty held-out slice', rows(10), [], /^the held-out slice is empty/],
       ['a training slice of one row', rows(1), rows(9), /^the training slice has 1 rows/],
-      ['a task without labels in training', rows(8, () => ({ seconds: undefined })), rows(2), /^task "watch" has no labels in the training slice \(label "seconds"\)$/],
-      ['a task without labels in the held-out slice', rows(8), rows(2, () => ({ clicked: '' })), /^task "click" has no labels in the held-out slice/],
+      [
+        'a task without labels in training',
+        rows(8, () => ({ seconds: undefined })),
+        rows(2),
+        /^task "watch" has no labels in the training slice \(label "seconds"\)$/,
+      ],
+      [
+        'a task without labels in the held-out slice',
+        rows(8),
+        rows(2, () => ({ clicked: '' })),
+        /^task "click" has no labels in the held-out slice/,
+      ],
     ])('refuses %s', (_, train, holdout, message) => {
-      expect(() => checkTables(SPEC, toTables(SPEC, { train, holdout }), 10)).toThrow(expect.objectContaining({ name: 'TrainingInputError', message: expect.stringMatching(message) }));
+      expect(() => checkTables(SPEC, toTables(SPEC, { train, holdout }), 10)).toThrow(
+        expect.objectContaining({ name: 'TrainingInputError', message: expect.stringMatching(message) }),
+      );
     });
   });
 });

@@ -1,5 +1,6 @@
 import type { FeatureMap, TrainingRow } from '@app/db';
 import { RawTable, RowError, type ModelSpec, type TaskSpec } from '@app/mmoe';
+
 import { TrainingInputError } from './training.errors';
 
 /** Feature values and label columns by name, as a CSV row holds them. */
@@ -23,7 +24,10 @@ export interface SpecTables {
  * each task's label under the spec's label column; events carry labels by task name. A task without a label in the
  * event stays missing, which the loss masks out.
  */
-export function eventRecord(row: Pick<TrainingRow, 'userFeatures' | 'itemFeatures' | 'labels'>, tasks: readonly Pick<TaskSpec, 'name' | 'label'>[]): FlatRecord {
+export function eventRecord(
+  row: Pick<TrainingRow, 'userFeatures' | 'itemFeatures' | 'labels'>,
+  tasks: readonly Pick<TaskSpec, 'name' | 'label'>[],
+): FlatRecord {
   const record: FlatRecord = { ...flatten(row.userFeatures), ...flatten(row.itemFeatures) };
   for (const task of tasks) record[task.label] = row.labels[task.name];
   return record;
@@ -32,7 +36,9 @@ export function eventRecord(row: Pick<TrainingRow, 'userFeatures' | 'itemFeature
 /** Booleans are read as the serving encoder reads them: as the category "true"/"false" (and as no number). */
 function flatten(features: FeatureMap | null): FlatRecord {
   if (!features) return {};
-  return Object.fromEntries(Object.entries(features).map(([name, value]) => [name, typeof value === 'boolean' ? String(value) : value]));
+  return Object.fromEntries(
+    Object.entries(features).map(([name, value]) => [name, typeof value === 'boolean' ? String(value) : value]),
+  );
 }
 
 /**
@@ -64,7 +70,8 @@ export function splitAt<T>(rows: readonly T[], index: number): { train: T[]; hol
 /** The holdout fraction a job asks for (default 0.2), which must leave rows on both sides. */
 export function holdoutFractionOf(requested: number | undefined): number {
   const fraction = requested ?? 0.2;
-  if (!(fraction > 0 && fraction < 1)) throw new TrainingInputError(`holdoutFraction must be in (0, 1), got ${fraction}`);
+  if (!(fraction > 0 && fraction < 1))
+    throw new TrainingInputError(`holdoutFraction must be in (0, 1), got ${fraction}`);
   return fraction;
 }
 
@@ -93,10 +100,20 @@ export function toTables(spec: ModelSpec, records: SplitRecords): SpecTables {
 export function checkTables(spec: ModelSpec, tables: Pick<SpecTables, 'train' | 'holdout'>, minRows: number): void {
   const { train, holdout } = tables;
   const rows = train.size + holdout.size;
-  if (rows < minRows) throw new TrainingInputError(`too little data: ${rows} usable rows, at least ${minRows} are needed (TRAINING_MIN_ROWS)`);
-  if (train.size < 2) throw new TrainingInputError(`the training slice has ${train.size} rows; the data covers too short a time to split`);
-  if (holdout.size === 0) throw new TrainingInputError('the held-out slice is empty; the data covers too short a time to split');
-  for (const [slice, table] of [['training', train], ['held-out', holdout]] as const) {
+  if (rows < minRows)
+    throw new TrainingInputError(
+      `too little data: ${rows} usable rows, at least ${minRows} are needed (TRAINING_MIN_ROWS)`,
+    );
+  if (train.size < 2)
+    throw new TrainingInputError(
+      `the training slice has ${train.size} rows; the data covers too short a time to split`,
+    );
+  if (holdout.size === 0)
+    throw new TrainingInputError('the held-out slice is empty; the data covers too short a time to split');
+  for (const [slice, table] of [
+    ['training', train],
+    ['held-out', holdout],
+  ] as const) {
     const labels = table.labelColumns();
     spec.tasks.forEach((task, t) => {
       if (!labels[t].some((y) => !Number.isNaN(y))) {

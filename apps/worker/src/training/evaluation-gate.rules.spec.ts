@@ -1,4 +1,9 @@
-import { decideRollout, type GatePolicy, type ProductionBaseline, type TaskMetricsByName } from './evaluation-gate.rules';
+import {
+  decideRollout,
+  type GatePolicy,
+  type ProductionBaseline,
+  type TaskMetricsByName,
+} from './evaluation-gate.rules';
 
 const TASKS = [
   { name: 'click', type: 'binary' as const },
@@ -23,7 +28,11 @@ describe('evaluation gate', () => {
   });
 
   it('leaves a candidate alone when production could not be judged on its data', () => {
-    const baseline: ProductionBaseline = { kind: 'incomparable', versionId: 7, why: 'it reads features the candidate does not (user_segment)' };
+    const baseline: ProductionBaseline = {
+      kind: 'incomparable',
+      versionId: 7,
+      why: 'it reads features the candidate does not (user_segment)',
+    };
     expect(decideRollout(TASKS, metrics(0.8, 0.7, 5), baseline, POLICY)).toEqual({
       decision: 'candidate',
       reason: 'production (version 7) was not evaluated: it reads features the candidate does not (user_segment)',
@@ -56,19 +65,25 @@ describe('evaluation gate', () => {
 
   it('judges a regression first task by RMSE, lower being better', () => {
     const tasks = [TASKS[2], TASKS[0]];
-    expect(decideRollout(tasks, metrics(0.7, 0.6, 9.5), PRODUCTION, POLICY)).toMatchObject({ decision: 'canary', reason: expect.stringMatching(/^watch_time RMSE improved \(9.5 vs production 10\)/) });
+    expect(decideRollout(tasks, metrics(0.7, 0.6, 9.5), PRODUCTION, POLICY)).toMatchObject({
+      decision: 'canary',
+      reason: expect.stringMatching(/^watch_time RMSE improved \(9.5 vs production 10\)/),
+    });
     expect(decideRollout(tasks, metrics(0.7, 0.6, 10.5), PRODUCTION, POLICY).decision).toBe('candidate');
   });
 
   it('reports a pass but leaves the decision to a human when AUTO_CANARY is off', () => {
     expect(decideRollout(TASKS, metrics(0.8, 0.6, 10), PRODUCTION, { ...POLICY, autoCanary: false })).toEqual({
       decision: 'candidate',
-      reason: 'click AUC improved (0.8 vs production 0.7); no task is worse beyond the tolerance, but AUTO_CANARY is off',
+      reason:
+        'click AUC improved (0.8 vs production 0.7); no task is worse beyond the tolerance, but AUTO_CANARY is off',
     });
   });
 
   it('never canaries on an undefined metric of the candidate, nor on a first task production cannot be measured on', () => {
-    expect(decideRollout(TASKS, metrics(0.8, NaN, 10), PRODUCTION, POLICY).reason).toBe('kept as candidate: like AUC of the candidate is undefined');
+    expect(decideRollout(TASKS, metrics(0.8, NaN, 10), PRODUCTION, POLICY).reason).toBe(
+      'kept as candidate: like AUC of the candidate is undefined',
+    );
     expect(decideRollout(TASKS, metrics(0.8, 0.6, 10), production(metrics(NaN, 0.6, 10)), POLICY).reason).toBe(
       'kept as candidate: click AUC of production is undefined, so no gain can be measured',
     );
@@ -76,6 +91,8 @@ describe('evaluation gate', () => {
 
   it('does not hold a secondary task against the candidate when production has no measure of it (a new task)', () => {
     const { click, watch_time } = metrics(0.7, 0.6, 10);
-    expect(decideRollout(TASKS, metrics(0.8, 0.6, 10), production({ click, watch_time }), POLICY).decision).toBe('canary');
+    expect(decideRollout(TASKS, metrics(0.8, 0.6, 10), production({ click, watch_time }), POLICY).decision).toBe(
+      'canary',
+    );
   });
 });

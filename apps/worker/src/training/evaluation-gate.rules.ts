@@ -28,17 +28,28 @@ export interface GateDecision {
  * production beyond the tolerance: binary tasks by AUC (higher is better), regression tasks by RMSE (lower). Without
  * a production to beat, the candidate waits for a human, who promotes the first version.
  */
-export function decideRollout(tasks: readonly Pick<TaskSpec, 'name' | 'type'>[], candidate: TaskMetricsByName, production: ProductionBaseline, policy: GatePolicy): GateDecision {
-  if (production.kind === 'none') return { decision: 'candidate', reason: 'there is no production version to compare with; promote one by hand' };
+export function decideRollout(
+  tasks: readonly Pick<TaskSpec, 'name' | 'type'>[],
+  candidate: TaskMetricsByName,
+  production: ProductionBaseline,
+  policy: GatePolicy,
+): GateDecision {
+  if (production.kind === 'none')
+    return { decision: 'candidate', reason: 'there is no production version to compare with; promote one by hand' };
   if (production.kind === 'incomparable') {
-    return { decision: 'candidate', reason: `production (version ${production.versionId}) was not evaluated: ${production.why}` };
+    return {
+      decision: 'candidate',
+      reason: `production (version ${production.versionId}) was not evaluated: ${production.why}`,
+    };
   }
   const comparisons = tasks.map((task) => compareTask(task, candidate[task.name], production.tasks[task.name], policy));
   const [first] = comparisons;
   const failure = first.improved ? comparisons.find((c) => c.worse) : first;
   if (failure) return { decision: 'candidate', reason: `kept as candidate: ${failure.text}` };
   const passed = `${first.text}; no task is worse beyond the tolerance`;
-  return policy.autoCanary ? { decision: 'canary', reason: passed } : { decision: 'candidate', reason: `${passed}, but AUTO_CANARY is off` };
+  return policy.autoCanary
+    ? { decision: 'canary', reason: passed }
+    : { decision: 'candidate', reason: `${passed}, but AUTO_CANARY is off` };
 }
 
 interface TaskComparison {
@@ -47,12 +58,18 @@ interface TaskComparison {
   text: string;
 }
 
-function compareTask(task: Pick<TaskSpec, 'name' | 'type'>, candidate: Record<string, number> | undefined, production: Record<string, number> | undefined, policy: GatePolicy): TaskComparison {
+function compareTask(
+  task: Pick<TaskSpec, 'name' | 'type'>,
+  candidate: Record<string, number> | undefined,
+  production: Record<string, number> | undefined,
+  policy: GatePolicy,
+): TaskComparison {
   const { metric, higherIsBetter } = taskMetric(task);
   const label = `${task.name} ${metric.toUpperCase()}`;
   const ours = candidate?.[metric];
   const theirs = production?.[metric];
-  if (ours === undefined || !Number.isFinite(ours)) return { improved: false, worse: true, text: `${label} of the candidate is undefined` };
+  if (ours === undefined || !Number.isFinite(ours))
+    return { improved: false, worse: true, text: `${label} of the candidate is undefined` };
   if (theirs === undefined || !Number.isFinite(theirs)) {
     // Nothing to lose against, but no measured gain either: enough for a secondary task, not for the main one.
     return { improved: false, worse: false, text: `${label} of production is undefined, so no gain can be measured` };
@@ -63,7 +80,11 @@ function compareTask(task: Pick<TaskSpec, 'name' | 'type'>, candidate: Record<st
   if (gain > 0) return { improved: true, worse: false, text: `${label} improved (${numbers})` };
   if (-gain > allowed) {
     const tolerance = higherIsBetter ? `${policy.aucTolerance}` : `${policy.rmseTolerance * 100} %`;
-    return { improved: false, worse: true, text: `${label} is worse beyond the tolerance of ${tolerance} (${numbers})` };
+    return {
+      improved: false,
+      worse: true,
+      text: `${label} is worse beyond the tolerance of ${tolerance} (${numbers})`,
+    };
   }
   return { improved: false, worse: false, text: `${label} did not improve (${numbers})` };
 }

@@ -1,16 +1,28 @@
 import type { TrainingJobProgress } from '@app/queue';
+
 import { JobProgressThrottle } from './job-progress.throttle';
 
 describe('JobProgressThrottle', () => {
   let now = 0;
   let reports: TrainingJobProgress[];
   let throttle: JobProgressThrottle;
-  const step = (epoch: number, stepNo: number) => ({ epoch, epochs: 2, step: stepNo, steps: 10, loss: 0.5, examplesPerSec: 1234.4 });
+  const step = (epoch: number, stepNo: number) => ({
+    epoch,
+    epochs: 2,
+    step: stepNo,
+    steps: 10,
+    loss: 0.5,
+    examplesPerSec: 1234.4,
+  });
 
   beforeEach(() => {
     now = 0;
     reports = [];
-    throttle = new JobProgressThrottle((p) => reports.push(p), 500, () => now);
+    throttle = new JobProgressThrottle(
+      (p) => reports.push(p),
+      500,
+      () => now,
+    );
   });
 
   it('reports each phase at once', () => {

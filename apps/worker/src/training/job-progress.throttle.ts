@@ -1,5 +1,5 @@
-import type { TrainingJobProgress, TrainingPhase } from '@app/queue';
 import type { TrainProgress } from '@app/mmoe';
+import type { TrainingJobProgress, TrainingPhase } from '@app/queue';
 
 /**
  * Turns the trainer's per-step callbacks into job progress: each phase change at once, training updates at most
@@ -28,7 +28,8 @@ export class JobProgressThrottle {
     if (now - this.last < this.intervalMs) return;
     this.last = now;
     const measured = stepsDone - this.origin.stepsDone;
-    const etaSeconds = measured > 0 ? ((p.epochs * p.steps - stepsDone) * (now - this.origin.time)) / measured / 1000 : undefined;
+    const etaSeconds =
+      measured > 0 ? ((p.epochs * p.steps - stepsDone) * (now - this.origin.time)) / measured / 1000 : undefined;
     this.report({
       phase: 'training',
       epoch: p.epoch,

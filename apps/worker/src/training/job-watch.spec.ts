@@ -1,4 +1,5 @@
 import type { Job } from 'bull';
+
 import { JobWatch } from './job-watch';
 import { TrainingStoppedError } from './training.errors';
 
@@ -13,7 +14,13 @@ describe('JobWatch', () => {
   beforeEach(() => {
     [now, lock, cancelled, checks] = [0, 1, false, 0];
     const job = { id: '42', extendLock: async () => lock } as unknown as Job;
-    watch = new JobWatch(job, 30_000, async () => (checks++, cancelled), 1000, () => now);
+    watch = new JobWatch(
+      job,
+      30_000,
+      async () => (checks++, cancelled),
+      1000,
+      () => now,
+    );
   });
 
   it('lets a job go on while it holds its lock and is not cancelled, checking at most once per interval', async () => {
@@ -38,7 +45,9 @@ describe('JobWatch', () => {
 
   it('refuses to commit once the lock belongs to someone else', async () => {
     lock = 0;
-    await expect(watch.confirm()).rejects.toThrow('job 42: this worker no longer holds the job (taken over after a stall)');
+    await expect(watch.confirm()).rejects.toThrow(
+      'job 42: this worker no longer holds the job (taken over after a stall)',
+    );
   });
 
   it('passes other errors through', () => {

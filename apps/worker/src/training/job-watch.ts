@@ -1,4 +1,5 @@
 import type { Job } from 'bull';
+
 import { TrainingStoppedError } from './training.errors';
 
 /**
@@ -23,7 +24,10 @@ export class JobWatch {
     if (this.stopped === undefined && this.now() - this.lastCheck >= this.intervalMs) {
       this.lastCheck = this.now();
       // Redis unreachable says nothing either way; the next check, or confirm() before the commit, decides.
-      this.check().then((reason) => (this.stopped ??= reason), () => undefined);
+      this.check().then(
+        (reason) => (this.stopped ??= reason),
+        () => undefined,
+      );
     }
     return this.stopped !== undefined;
   };
@@ -42,7 +46,8 @@ export class JobWatch {
   private async check(): Promise<string | undefined> {
     if (await this.isCancelled()) return 'cancelled';
     // Extending succeeds only with our own token; it is what Bull's renewal does, so an extra call changes nothing.
-    if ((await this.job.extendLock(this.lockMs)) !== 1) return 'this worker no longer holds the job (taken over after a stall)';
+    if ((await this.job.extendLock(this.lockMs)) !== 1)
+      return 'this worker no longer holds the job (taken over after a stall)';
     return undefined;
   }
 }

@@ -1,7 +1,9 @@
+import { Injectable } from '@nestjs/common';
+
 import { EventRepository } from '@app/db';
 import type { ModelSpec, TaskSpec } from '@app/mmoe';
 import type { CsvSource, EventsSource, TrainingDataSource } from '@app/queue';
-import { Injectable } from '@nestjs/common';
+
 import { CsvFileRepository } from './csv-file.repository';
 import { eventRecord, orderSplitIndex, splitAt, timeSplitIndex, type SplitRecords } from './dataset.rules';
 import { TrainingInputError } from './training.errors';
@@ -22,15 +24,26 @@ export class TrainingDataService {
   ) {}
 
   /** `tasks` name the label columns to fill from events: the candidate's, and production's to evaluate it alike. */
-  load(source: TrainingDataSource, spec: ModelSpec, tasks: readonly TaskSpec[], holdoutFraction: number): Promise<TrainingData> {
-    return source.kind === 'events' ? this.fromEvents(source, tasks, holdoutFraction) : this.fromCsv(source, spec, holdoutFraction);
+  load(
+    source: TrainingDataSource,
+    spec: ModelSpec,
+    tasks: readonly TaskSpec[],
+    holdoutFraction: number,
+  ): Promise<TrainingData> {
+    return source.kind === 'events'
+      ? this.fromEvents(source, tasks, holdoutFraction)
+      : this.fromCsv(source, spec, holdoutFraction);
   }
 
   private async fromEvents(source: EventsSource, tasks: readonly TaskSpec[], fraction: number): Promise<TrainingData> {
     const [from, to] = [instant(source.from, 'source.from'), instant(source.to, 'source.to')];
-    if (from >= to) throw new TrainingInputError(`source.from (${source.from}) must be before source.to (${source.to})`);
+    if (from >= to)
+      throw new TrainingInputError(`source.from (${source.from}) must be before source.to (${source.to})`);
     const rows = await this.events.readTrainingRows(from, to);
-    const index = timeSplitIndex(rows.map((r) => r.occurredAt.getTime()), fraction);
+    const index = timeSplitIndex(
+      rows.map((r) => r.occurredAt.getTime()),
+      fraction,
+    );
     const records = rows.map((row) => eventRecord(row, tasks));
     return { ...splitAt(records, index), holdoutStart: rows[index]?.occurredAt.toISOString() ?? null, malformed: 0 };
   }
@@ -38,9 +51,14 @@ export class TrainingDataService {
   private async fromCsv(source: CsvSource, spec: ModelSpec, fraction: number): Promise<TrainingData> {
     const file = await this.csv.read(source.path);
     const missing = spec.features.filter((f) => !file.header.includes(f.name)).map((f) => f.name);
-    if (missing.length > 0) throw new TrainingInputError(`${source.path}: the header lacks the feature columns ${missing.join(', ')}`);
+    if (missing.length > 0)
+      throw new TrainingInputError(`${source.path}: the header lacks the feature columns ${missing.join(', ')}`);
     const index = orderSplitIndex(file.records.length, fraction);
-    return { ...splitAt(file.records, index), holdoutStart: index < file.records.length ? index + 1 : null, malformed: file.skipped };
+    return {
+      ...splitAt(file.records, index),
+      holdoutStart: index < file.records.length ? index + 1 : null,
+      malformed: file.skipped,
+    };
   }
 }
 

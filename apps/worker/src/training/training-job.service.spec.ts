@@ -1,9 +1,11 @@
+import { ConflictException, Logger } from '@nestjs/common';
+import type { Job } from 'bull';
+
 import { loadConfig } from '@app/config';
 import type { ModelVersionRecord } from '@app/db';
 import { TrainingJobName } from '@app/queue';
 import type { ModelRegistryService } from '@app/registry';
-import { ConflictException, Logger } from '@nestjs/common';
-import type { Job } from 'bull';
+
 import { payloadOf, TrainingJobService } from './training-job.service';
 
 describe('payloadOf', () => {
@@ -14,7 +16,12 @@ describe('payloadOf', () => {
 
   it('turns a scheduled run into the window of days before it was due, the same on every attempt', () => {
     const created = Date.parse('2025-03-09T23:00:00Z');
-    const job = { name: TrainingJobName.ScheduledRetrain, data: { windowDays: 7 }, timestamp: created, opts: { delay: 3_600_000 } };
+    const job = {
+      name: TrainingJobName.ScheduledRetrain,
+      data: { windowDays: 7 },
+      timestamp: created,
+      opts: { delay: 3_600_000 },
+    };
     expect(payloadOf(job)).toEqual({
       source: { kind: 'events', from: '2025-03-03T00:00:00.000Z', to: '2025-03-10T00:00:00.000Z' },
       requestedBy: 'schedule',
@@ -32,11 +39,21 @@ describe('TrainingJobService, retried after its version was committed', () => {
     tasks: { click: { auc: 0.71 } },
     productionHoldout: { versionId: 1, tasks: { click: { auc: 0.7 } } },
     examples: 990,
-    gate: { decision: 'canary', reason: 'click AUC improved (0.71 vs production 0.7); no task is worse beyond the tolerance' },
+    gate: {
+      decision: 'canary',
+      reason: 'click AUC improved (0.71 vs production 0.7); no task is worse beyond the tolerance',
+    },
     training: { rows: 4010, seconds: 2.5 },
   };
   const version = (extra: Partial<ModelVersionRecord> = {}) =>
-    ({ id: 5, status: 'candidate', trainingJobId: 'job-1', metrics: stored, createdAt: new Date(queuedAt + 60_000), ...extra }) as ModelVersionRecord;
+    ({
+      id: 5,
+      status: 'candidate',
+      trainingJobId: 'job-1',
+      metrics: stored,
+      createdAt: new Date(queuedAt + 60_000),
+      ...extra,
+    }) as ModelVersionRecord;
 
   function service(registered: ModelVersionRecord, setCanary: jest.Mock = jest.fn()): TrainingJobService {
     const registry = { findByTrainingJob: async () => registered, setCanary } as unknown as ModelRegistryService;
@@ -62,17 +79,22 @@ describe('TrainingJobService, retried after its version was committed', () => {
     const setCanary = jest.fn();
     await service(version({ status: 'canary' }), setCanary).run(job);
     expect(setCanary).not.toHaveBeenCalled();
-    const refused = jest.fn().mockRejectedValue(new ConflictException('version 5 is archived; only a candidate can become the canary'));
+    const refused = jest
+      .fn()
+      .mockRejectedValue(new ConflictException('version 5 is archived; only a candidate can become the canary'));
     await expect(service(version(), refused).run(job)).resolves.toMatchObject({
       decision: 'candidate',
-      reason: 'passed the gate, but the canary was refused: version 5 is archived; only a candidate can become the canary',
+      reason:
+        'passed the gate, but the canary was refused: version 5 is archived; only a candidate can become the canary',
     });
   });
 
   it('refuses a version that records the same job id from before the job was queued', async () => {
     await expect(service(version({ createdAt: new Date(queuedAt - 1) })).run(job)).rejects.toMatchObject({
       name: 'TrainingInputError',
-      message: expect.stringMatching(/^version 5 already records a training job job-1, registered before this job was queued/),
+      message: expect.stringMatching(
+        /^version 5 already records a training job job-1, registered before this job was queued/,
+      ),
     });
   });
 });

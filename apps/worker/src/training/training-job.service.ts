@@ -1,14 +1,34 @@
-import { APP_CONFIG, type AppConfig } from '@app/config';
-import { ModelVersionRepository, type ModelVersionRecord } from '@app/db';
-import { MultiTaskModel, parseModelSpec, SpecValidationError, type EvaluationReport, type ModelSpec, type TrainSummary } from '@app/mmoe';
-import { TrainingCancellationRepository, TrainingJobName, type ScheduledRetrainPayload, type TrainingJobPayload, type TrainingJobResult } from '@app/queue';
-import { ModelRegistryService } from '@app/registry';
 import { ConflictException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import type { Job } from 'bull';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { ModelVersionRepository, type ModelVersionRecord } from '@app/db';
+import {
+  MultiTaskModel,
+  parseModelSpec,
+  SpecValidationError,
+  type EvaluationReport,
+  type ModelSpec,
+  type TrainSummary,
+} from '@app/mmoe';
+import {
+  TrainingCancellationRepository,
+  TrainingJobName,
+  type ScheduledRetrainPayload,
+  type TrainingJobPayload,
+  type TrainingJobResult,
+} from '@app/queue';
+import { ModelRegistryService } from '@app/registry';
+
 import { checkTables, holdoutFractionOf, toTables, type SpecTables } from './dataset.rules';
-import { decideRollout, type GateDecision, type ProductionBaseline, type TaskMetricsByName } from './evaluation-gate.rules';
-import { JobWatch } from './job-watch';
+import {
+  decideRollout,
+  type GateDecision,
+  type ProductionBaseline,
+  type TaskMetricsByName,
+} from './evaluation-gate.rules';
 import { JobProgressThrottle } from './job-progress.throttle';
+import { JobWatch } from './job-watch';
 import { TrainingDataService, type TrainingData } from './training-data.service';
 import { TrainingInputError } from './training.errors';
 
@@ -25,7 +45,12 @@ interface TrainingMetrics {
   productionHoldout?: { versionId: number; tasks: TaskMetricsByName };
   gate: GateDecision;
   training: Omit<TrainSummary, 'valid'> & { validation: TaskMetricsByName; rows: number };
-  dataset: { source: TrainingJobPayload['source']; holdoutFraction: number; holdoutStart: string | number | null; skippedRows: number };
+  dataset: {
+    source: TrainingJobPayload['source'];
+    holdoutFraction: number;
+    holdoutStart: string | number | null;
+    skippedRows: number;
+  };
 }
 
 interface PreparedJob {
@@ -59,7 +84,9 @@ export class TrainingJobService {
     const jobId = String(job.id);
     const registered = await this.registry.findByTrainingJob(jobId);
     if (registered) return this.resume(job, registered);
-    const watch = new JobWatch(job, this.config.TRAINING_LOCK_SECONDS * 1000, () => this.cancellations.isCancelled(jobId));
+    const watch = new JobWatch(job, this.config.TRAINING_LOCK_SECONDS * 1000, () =>
+      this.cancellations.isCancelled(jobId),
+    );
     await watch.confirm();
     const progress = new JobProgressThrottle((p) => {
       job.progress(p).catch((e: Error) => this.logger.warn(`job ${jobId}: progress not saved (${e.message})`));
@@ -68,7 +95,9 @@ export class TrainingJobService {
     progress.phase('dataset');
     const prepared = await this.prepare(payloadOf(job));
     const { spec, tables } = prepared;
-    this.logger.log(`job ${jobId}: training on ${tables.train.size} rows, holding out ${tables.holdout.size} later rows (${tables.skipped} unreadable left out)`);
+    this.logger.log(
+      `job ${jobId}: training on ${tables.train.size} rows, holding out ${tables.holdout.size} later rows (${tables.skipped} unreadable left out)`,
+    );
 
     progress.phase('training');
     const { model, summary } = await MultiTaskModel.train(spec, tables.train, undefined, {
@@ -94,7 +123,9 @@ export class TrainingJobService {
         },
         ACTOR,
       );
-      this.logger.log(`job ${jobId}: registered version ${version.id} after ${summary.seconds.toFixed(1)} s of training; gate: ${metrics.gate.reason}`);
+      this.logger.log(
+        `job ${jobId}: registered version ${version.id} after ${summary.seconds.toFixed(1)} s of training; gate: ${metrics.gate.reason}`,
+      );
       return await this.finish(version, metrics);
     } finally {
       model.dispose();
@@ -139,7 +170,9 @@ export class TrainingJobService {
       tasks: holdout.tasks,
       gates: holdout.gates,
       examples: holdout.examples,
-      ...(baseline.kind === 'evaluated' ? { productionHoldout: { versionId: baseline.versionId, tasks: baseline.tasks } } : {}),
+      ...(baseline.kind === 'evaluated'
+        ? { productionHoldout: { versionId: baseline.versionId, tasks: baseline.tasks } }
+        : {}),
       gate,
       training: { ...trained, validation: valid.tasks, rows: job.tables.train.size },
       dataset: {
@@ -160,11 +193,21 @@ export class TrainingJobService {
   }
 
   /** Production judged on the candidate's held-out slice, when it reads only features the candidate's data holds. */
-  private async evaluateProduction(production: ModelVersionRecord | undefined, spec: ModelSpec, data: TrainingData): Promise<ProductionBaseline> {
+  private async evaluateProduction(
+    production: ModelVersionRecord | undefined,
+    spec: ModelSpec,
+    data: TrainingData,
+  ): Promise<ProductionBaseline> {
     if (!production) return { kind: 'none' };
-    const missing = productionSpec(production).features.filter((f) => !spec.features.some((g) => g.name === f.name && g.type === f.type));
+    const missing = productionSpec(production).features.filter(
+      (f) => !spec.features.some((g) => g.name === f.name && g.type === f.type),
+    );
     if (missing.length > 0) {
-      return { kind: 'incomparable', versionId: production.id, why: `it reads features the candidate does not (${missing.map((f) => f.name).join(', ')})` };
+      return {
+        kind: 'incomparable',
+        versionId: production.id,
+        why: `it reads features the candidate does not (${missing.map((f) => f.name).join(', ')})`,
+      };
     }
     const artifacts = await this.versions.getArtifacts(production.id);
     if (!artifacts) return { kind: 'incomparable', versionId: production.id, why: 'its artifact is gone' };
@@ -205,17 +248,27 @@ export class TrainingJobService {
  * A scheduled run is the repeatable job's window length, not a window (Bull repeats the data it was given): it trains
  * with production's spec on the days before the run was due, a time that stays the same when the run is retried.
  */
-export function payloadOf(job: Pick<Job<TrainingJobPayload | ScheduledRetrainPayload>, 'name' | 'data' | 'timestamp' | 'opts'>): TrainingJobPayload {
+export function payloadOf(
+  job: Pick<Job<TrainingJobPayload | ScheduledRetrainPayload>, 'name' | 'data' | 'timestamp' | 'opts'>,
+): TrainingJobPayload {
   if (job.name !== TrainingJobName.ScheduledRetrain) return job.data as TrainingJobPayload;
   const { windowDays } = job.data as ScheduledRetrainPayload;
   const due = job.timestamp + (job.opts.delay ?? 0);
-  return { source: { kind: 'events', from: new Date(due - windowDays * DAY_MS).toISOString(), to: new Date(due).toISOString() }, requestedBy: 'schedule' };
+  return {
+    source: {
+      kind: 'events',
+      from: new Date(due - windowDays * DAY_MS).toISOString(),
+      to: new Date(due).toISOString(),
+    },
+    requestedBy: 'schedule',
+  };
 }
 
 /** The job's spec, else the parent's (production's when no parent is named), with the job's training overrides. */
 function specOf(payload: TrainingJobPayload, parent: ModelVersionRecord | undefined): ModelSpec {
   const base = payload.spec ?? parent?.spec;
-  if (!base) throw new TrainingInputError('no spec: the job names none and there is no production version to take it from');
+  if (!base)
+    throw new TrainingInputError('no spec: the job names none and there is no production version to take it from');
   try {
     const spec = parseModelSpec(base);
     return parseModelSpec({ ...spec, training: { ...spec.training, ...payload.overrides } });

@@ -1,8 +1,15 @@
-import { APP_CONFIG, type AppConfig } from '@app/config';
-import { TRAINING_QUEUE, type ScheduledRetrainPayload, type TrainingJobPayload, type TrainingJobResult } from '@app/queue';
 import { InjectQueue, OnQueueCompleted, OnQueueFailed, OnQueueStalled, Processor } from '@nestjs/bull';
 import { Inject, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Queue } from 'bull';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import {
+  TRAINING_QUEUE,
+  type ScheduledRetrainPayload,
+  type TrainingJobPayload,
+  type TrainingJobResult,
+} from '@app/queue';
+
 import { TrainingJobService } from './training-job.service';
 import { isPermanent } from './training.errors';
 
@@ -26,10 +33,12 @@ export class TrainingProcessor implements OnApplicationBootstrap, BeforeApplicat
   onApplicationBootstrap(): void {
     // process() settles only when the queue closes, and rejects only if it cannot start (Redis unreachable at boot): a
     // worker that takes no jobs has no reason to live, so it shuts down and leaves the restart to its supervisor.
-    this.queue.process('*', this.config.WORKER_CONCURRENCY, (job: TrainingJob) => this.handle(job)).catch((e: Error) => {
-      this.logger.error(`the training queue could not start: ${e.message}`);
-      process.kill(process.pid, 'SIGTERM');
-    });
+    this.queue
+      .process('*', this.config.WORKER_CONCURRENCY, (job: TrainingJob) => this.handle(job))
+      .catch((e: Error) => {
+        this.logger.error(`the training queue could not start: ${e.message}`);
+        process.kill(process.pid, 'SIGTERM');
+      });
     this.logger.log(`taking training jobs, ${this.config.WORKER_CONCURRENCY} at a time`);
   }
 
@@ -45,14 +54,18 @@ export class TrainingProcessor implements OnApplicationBootstrap, BeforeApplicat
 
   @OnQueueCompleted()
   onCompleted(job: TrainingJob, result: TrainingJobResult): void {
-    this.logger.log(`job ${job.id} done: version ${result.versionId} is ${result.decision === 'canary' ? 'the canary' : 'a candidate'} (${result.reason})`);
+    this.logger.log(
+      `job ${job.id} done: version ${result.versionId} is ${result.decision === 'canary' ? 'the canary' : 'a candidate'} (${result.reason})`,
+    );
   }
 
   @OnQueueFailed()
   async onFailed(job: TrainingJob, error: Error): Promise<void> {
     // Bull has decided by now: a retry waits in 'delayed', a final failure (or a job stalled too often) is 'failed'.
     const state = await job.getState().catch(() => 'unknown');
-    this.logger.error(`job ${job.id} failed, attempt ${job.attemptsMade} (${state === 'failed' ? 'final' : `now ${state}`}): ${error.message}`);
+    this.logger.error(
+      `job ${job.id} failed, attempt ${job.attemptsMade} (${state === 'failed' ? 'final' : `now ${state}`}): ${error.message}`,
+    );
   }
 
   @OnQueueStalled()
@@ -61,7 +74,9 @@ export class TrainingProcessor implements OnApplicationBootstrap, BeforeApplicat
   }
 
   private async handle(job: TrainingJob): Promise<TrainingJobResult> {
-    this.logger.log(`job ${job.id} (${job.name}) started, attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}`);
+    this.logger.log(
+      `job ${job.id} (${job.name}) started, attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}`,
+    );
     try {
       return await this.training.run(job);
     } catch (e) {

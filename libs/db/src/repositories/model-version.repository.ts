@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In, type FindOptionsSelect } from 'typeorm';
+
 import { ModelVersionEntity } from '../entities/model-version.entity';
 import { RolloutRepository, type NewRolloutEvent, type RolloutEventRecord } from './rollout.repository';
 
@@ -10,14 +11,24 @@ export type ModelVersionRecord = Omit<ModelVersionEntity, 'artifact' | 'onnx' | 
 
 export type NewModelVersion = Pick<
   ModelVersionEntity,
-  'spec' | 'preprocessing' | 'metrics' | 'artifact' | 'onnx' | 'objectiveWeights' | 'parentVersionId' | 'trainingJobId' | 'note'
+  | 'spec'
+  | 'preprocessing'
+  | 'metrics'
+  | 'artifact'
+  | 'onnx'
+  | 'objectiveWeights'
+  | 'parentVersionId'
+  | 'trainingJobId'
+  | 'note'
 >;
 
 /** What a serving process loads. */
 export type ModelVersionArtifacts = Pick<ModelVersionEntity, 'id' | 'artifact' | 'onnx'>;
 
 /** The columns a rollout transition may change. */
-export type ModelVersionPatch = Partial<Pick<ModelVersionEntity, 'status' | 'canaryPercent' | 'objectiveWeights' | 'promotedAt'>>;
+export type ModelVersionPatch = Partial<
+  Pick<ModelVersionEntity, 'status' | 'canaryPercent' | 'objectiveWeights' | 'promotedAt'>
+>;
 
 export interface ServingVersions {
   production?: ModelVersionRecord;
@@ -107,25 +118,39 @@ export class ModelVersionRepository {
   }
 
   async get(id: number): Promise<ModelVersionRecord | undefined> {
-    return (await this.dataSource.getRepository(ModelVersionEntity).findOne({ select: RECORD_COLUMNS, where: { id } })) ?? undefined;
+    return (
+      (await this.dataSource.getRepository(ModelVersionEntity).findOne({ select: RECORD_COLUMNS, where: { id } })) ??
+      undefined
+    );
   }
 
   async findByTrainingJob(trainingJobId: string): Promise<ModelVersionRecord | undefined> {
-    return (await this.dataSource.getRepository(ModelVersionEntity).findOne({ select: RECORD_COLUMNS, where: { trainingJobId } })) ?? undefined;
+    return (
+      (await this.dataSource
+        .getRepository(ModelVersionEntity)
+        .findOne({ select: RECORD_COLUMNS, where: { trainingJobId } })) ?? undefined
+    );
   }
 
   async getArtifacts(id: number): Promise<ModelVersionArtifacts | undefined> {
-    const row = await this.dataSource.getRepository(ModelVersionEntity).findOne({ select: { id: true, artifact: true, onnx: true }, where: { id } });
+    const row = await this.dataSource
+      .getRepository(ModelVersionEntity)
+      .findOne({ select: { id: true, artifact: true, onnx: true }, where: { id } });
     return row ?? undefined;
   }
 
   async findServing(): Promise<ServingVersions> {
-    const rows = await this.dataSource.getRepository(ModelVersionEntity).find({ select: RECORD_COLUMNS, where: { status: In(['production', 'canary']) } });
+    const rows = await this.dataSource
+      .getRepository(ModelVersionEntity)
+      .find({ select: RECORD_COLUMNS, where: { status: In(['production', 'canary']) } });
     return { production: rows.find((r) => r.status === 'production'), canary: rows.find((r) => r.status === 'canary') };
   }
 
   /** Stores a new candidate with the checksums of its binaries and its 'register' rollout event, atomically. */
-  register(version: NewModelVersion, actor: string): Promise<{ version: ModelVersionRecord; event: RolloutEventRecord }> {
+  register(
+    version: NewModelVersion,
+    actor: string,
+  ): Promise<{ version: ModelVersionRecord; event: RolloutEventRecord }> {
     return this.dataSource.transaction(async (manager) => {
       const repository = manager.getRepository(ModelVersionEntity);
       const { id } = await repository.save(
@@ -136,7 +161,13 @@ export class ModelVersionRepository {
           onnxSha256: version.onnx ? sha256Hex(version.onnx) : null,
         }),
       );
-      const event = await this.rollouts.record(manager, { action: 'register', actor, fromVersionId: null, toVersionId: id, percent: null });
+      const event = await this.rollouts.record(manager, {
+        action: 'register',
+        actor,
+        fromVersionId: null,
+        toVersionId: id,
+        percent: null,
+      });
       return { version: await repository.findOneOrFail({ select: RECORD_COLUMNS, where: { id } }), event };
     });
   }

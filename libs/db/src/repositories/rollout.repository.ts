@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
+
 import { RolloutEventEntity, type RolloutAction } from '../entities/rollout-event.entity';
 
 export interface NewRolloutEvent {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+
 import { PreprocessingState } from '../data/preprocessor';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 
@@ -44,7 +45,10 @@ export class ArtifactError extends Error {
   }
 }
 
-export function encodeArtifact(header: Omit<ArtifactHeader, 'weights'>, weights: Map<string, { shape: number[]; values: Float32Array }>): Buffer {
+export function encodeArtifact(
+  header: Omit<ArtifactHeader, 'weights'>,
+  weights: Map<string, { shape: number[]; values: Float32Array }>,
+): Buffer {
   const entries: WeightEntry[] = [...weights].map(([name, w]) => ({ name, shape: w.shape }));
   const json = Buffer.from(JSON.stringify({ ...header, weights: entries }), 'utf8');
   const blob = Buffer.alloc([...weights.values()].reduce((s, w) => s + w.values.length * 4, 0));
@@ -64,10 +68,13 @@ export function encodeArtifact(header: Omit<ArtifactHeader, 'weights'>, weights:
 /** Checks magic, version and checksum, then splits the weights; it does not check them against the spec. */
 export function decodeArtifact(bytes: Uint8Array): DecodedArtifact {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < PREFIX || !buf.subarray(0, 8).equals(MAGIC)) throw new ArtifactError('not an MMoE model artifact (bad magic bytes)');
+  if (buf.length < PREFIX || !buf.subarray(0, 8).equals(MAGIC))
+    throw new ArtifactError('not an MMoE model artifact (bad magic bytes)');
   const formatVersion = buf.readUInt32LE(8);
   if (formatVersion !== ARTIFACT_FORMAT_VERSION) {
-    throw new ArtifactError(`artifact format version ${formatVersion} is not supported (this build reads version ${ARTIFACT_FORMAT_VERSION})`);
+    throw new ArtifactError(
+      `artifact format version ${formatVersion} is not supported (this build reads version ${ARTIFACT_FORMAT_VERSION})`,
+    );
   }
   const expected = buf.subarray(12, 44).toString('hex');
   const body = buf.subarray(PREFIX);
@@ -85,7 +92,8 @@ export function decodeArtifact(bytes: Uint8Array): DecodedArtifact {
   let offset = headerLength;
   for (const { name, shape } of header.weights ?? []) {
     const size = shape.reduce((a, b) => a * b, 1);
-    if (offset + size * 4 > body.length) throw new ArtifactError(`artifact is truncated: weight "${name}" runs past the end`);
+    if (offset + size * 4 > body.length)
+      throw new ArtifactError(`artifact is truncated: weight "${name}" runs past the end`);
     const values = new Float32Array(size);
     for (let i = 0; i < size; i++, offset += 4) values[i] = body.readFloatLE(offset);
     weights.set(name, values);

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+
 import '@tensorflow/tfjs-backend-wasm';
+
 import { registerScatterAddKernel } from './scatter-add.kernel';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;

@@ -29,7 +29,9 @@ export function registerScatterAddKernel(backendName: 'wasm' | 'cpu'): void {
       }
       const shape = [numSegments, ...rowShape];
       // The two backends name "a new tensor holding these values" differently (cpu's makeOutput takes other arguments).
-      return engine.makeTensorInfo ? engine.makeTensorInfo(shape, x.dtype, out) : engine.makeOutput!(shape, x.dtype, undefined, out);
+      return engine.makeTensorInfo
+        ? engine.makeTensorInfo(shape, x.dtype, out)
+        : engine.makeOutput!(shape, x.dtype, undefined, out);
     },
   });
 }

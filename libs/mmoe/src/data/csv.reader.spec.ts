@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { CsvFormatError, CsvReader, CsvReadOptions, CsvRow } from './csv.reader';
 import { writeCsv } from './csv.writer';
 
@@ -85,7 +86,11 @@ describe('CsvReader', () => {
 
   it('reports a row with the wrong number of fields with its line', async () => {
     const error = await formatError('a,b,c\n1,2,3\n4,5\n6,7,8\n');
-    expect(error).toMatchObject({ line: 3, column: undefined, message: expect.stringMatching(/f\d+\.csv:3: expected 3 fields, got 2$/) });
+    expect(error).toMatchObject({
+      line: 3,
+      column: undefined,
+      message: expect.stringMatching(/f\d+\.csv:3: expected 3 fields, got 2$/),
+    });
   });
 
   it('reports the start line of a bad row after multi-line quoted fields', async () => {
@@ -102,7 +107,11 @@ describe('CsvReader', () => {
   });
 
   it('reports stray quotes', async () => {
-    expect(await formatError('a,b\n1,2\n3,x"y\n')).toMatchObject({ line: 3, column: 2, reason: 'quote inside an unquoted field' });
+    expect(await formatError('a,b\n1,2\n3,x"y\n')).toMatchObject({
+      line: 3,
+      column: 2,
+      reason: 'quote inside an unquoted field',
+    });
     expect(await formatError('a,b\n"1\n2",3\n"4"x,5\n')).toMatchObject({
       line: 4,
       column: 1,
@@ -112,10 +121,9 @@ describe('CsvReader', () => {
   });
 
   it('skips malformed rows when asked, counting them and keeping their lines', async () => {
-    const reader = new CsvReader(
-      file('a,b\n1,2\n3\n"multi\nline",4\n5,6,7\n8,x"y\n9,10\n"p"q,11\n"r",12\n13,14\n'),
-      { onBadRow: 'skip' },
-    );
+    const reader = new CsvReader(file('a,b\n1,2\n3\n"multi\nline",4\n5,6,7\n8,x"y\n9,10\n"p"q,11\n"r",12\n13,14\n'), {
+      onBadRow: 'skip',
+    });
     const rows = await readAll(reader);
     expect(rows).toEqual([
       { line: 2, values: { a: '1', b: '2' } },
@@ -154,8 +162,16 @@ describe('CsvReader', () => {
   });
 
   it('rejects empty and duplicate header names', async () => {
-    expect(await formatError('a,,c\n1,2,3\n')).toMatchObject({ line: 1, column: 2, reason: 'empty column name in the header' });
-    expect(await formatError('a,b,a\n1,2,3\n')).toMatchObject({ line: 1, column: 3, reason: 'duplicate column name "a" (also column 1)' });
+    expect(await formatError('a,,c\n1,2,3\n')).toMatchObject({
+      line: 1,
+      column: 2,
+      reason: 'empty column name in the header',
+    });
+    expect(await formatError('a,b,a\n1,2,3\n')).toMatchObject({
+      line: 1,
+      column: 3,
+      reason: 'duplicate column name "a" (also column 1)',
+    });
   });
 
   it('rejects an empty file', async () => {
@@ -217,7 +233,10 @@ describe('CsvReader', () => {
     }
     expect(count).toBe(n);
     expect(linesMatch).toBe(true);
-    expect(last).toEqual({ line: expectedLines[n - 1], values: { id: String(n - 1), text: `t${(n - 1) % 13}`, value: String((n - 1) * 0.5) } });
+    expect(last).toEqual({
+      line: expectedLines[n - 1],
+      values: { id: String(n - 1), text: `t${(n - 1) % 13}`, value: String((n - 1) * 0.5) },
+    });
   });
 });
 
@@ -256,6 +275,8 @@ describe('writeCsv', () => {
   });
 
   it('rejects a row whose length differs from the header', async () => {
-    await expect(writeCsv(join(dir, 'bad.csv'), ['a', 'b'], [['1']])).rejects.toThrow('row 1 has 1 fields, the header has 2');
+    await expect(writeCsv(join(dir, 'bad.csv'), ['a', 'b'], [['1']])).rejects.toThrow(
+      'row 1 has 1 fields, the header has 2',
+    );
   });
 });

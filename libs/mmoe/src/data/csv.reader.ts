@@ -1,6 +1,6 @@
-import { CsvError, parse } from 'csv-parse';
 import { createReadStream } from 'node:fs';
 import { pipeline, Transform, TransformCallback } from 'node:stream';
+import { CsvError, parse } from 'csv-parse';
 
 export type BadRowPolicy = 'fail' | 'skip';
 
@@ -83,7 +83,9 @@ export class CsvReader {
     this.delimiter = options.delimiter ?? ',';
     this.maxRecordChars = options.maxRecordChars ?? 16 * 1024 * 1024;
     if (this.delimiter.length !== 1 || '"\r\n'.includes(this.delimiter)) {
-      throw new Error(`CSV delimiter must be one character other than a quote or line break, got ${JSON.stringify(this.delimiter)}`);
+      throw new Error(
+        `CSV delimiter must be one character other than a quote or line break, got ${JSON.stringify(this.delimiter)}`,
+      );
     }
   }
 
@@ -144,7 +146,12 @@ export class CsvReader {
         const error = quoting
           ? new CsvFormatError(this.path, line, quoting.column, quoting.reason)
           : record.length !== this.columns.length
-            ? new CsvFormatError(this.path, line, undefined, `expected ${this.columns.length} fields, got ${record.length}`)
+            ? new CsvFormatError(
+                this.path,
+                line,
+                undefined,
+                `expected ${this.columns.length} fields, got ${record.length}`,
+              )
             : undefined;
         if (error) {
           if (!skip) throw error;
@@ -156,7 +163,8 @@ export class CsvReader {
     } catch (err) {
       throw this.explain(err);
     }
-    if (this.columns === undefined) throw new CsvFormatError(this.path, 1, undefined, 'empty file, expected a header row');
+    if (this.columns === undefined)
+      throw new CsvFormatError(this.path, 1, undefined, 'empty file, expected a header row');
   }
 
   private onParserSkip(err: CsvError | undefined): void {
@@ -207,7 +215,8 @@ function checkedHeader(file: string, line: number, names: string[]): string[] {
   names.forEach((name, i) => {
     if (name.trim() === '') throw new CsvFormatError(file, line, i + 1, 'empty column name in the header');
     const first = seen.get(name);
-    if (first !== undefined) throw new CsvFormatError(file, line, i + 1, `duplicate column name "${name}" (also column ${first})`);
+    if (first !== undefined)
+      throw new CsvFormatError(file, line, i + 1, `duplicate column name "${name}" (also column ${first})`);
     seen.set(name, i + 1);
   });
   return names;
@@ -243,7 +252,8 @@ function quotingError(raw: string, delimiter: string): { column: number; reason:
       while (close !== -1 && raw[close + 1] === '"') close = raw.indexOf('"', close + 2);
       if (close === -1) return { column, reason: 'unclosed quote' };
       i = close + 1;
-      if (i < end && raw[i] !== delimiter) return { column, reason: 'closing quote not followed by a delimiter or line end' };
+      if (i < end && raw[i] !== delimiter)
+        return { column, reason: 'closing quote not followed by a delimiter or line end' };
     } else {
       const next = raw.indexOf(delimiter, i);
       const stop = next === -1 ? end : next;

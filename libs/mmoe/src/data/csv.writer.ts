@@ -19,7 +19,8 @@ export async function writeCsv(
     let index = 0;
     for await (const row of rows) {
       index++;
-      if (row.length !== header.length) throw new Error(`row ${index} has ${row.length} fields, the header has ${header.length}`);
+      if (row.length !== header.length)
+        throw new Error(`row ${index} has ${row.length} fields, the header has ${header.length}`);
       yield formatRow(row);
     }
   }

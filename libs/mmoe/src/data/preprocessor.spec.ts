@@ -45,7 +45,13 @@ describe('preprocessing', () => {
   });
 
   it('hashes high-cardinality values into stable buckets, keeping 0 for missing', () => {
-    expect(Array.from(encoded.categorical[1])).toEqual([hashBucket('u1', 50), hashBucket('u2', 50), hashBucket('u3', 50), 0, hashBucket('u1', 50)]);
+    expect(Array.from(encoded.categorical[1])).toEqual([
+      hashBucket('u1', 50),
+      hashBucket('u2', 50),
+      hashBucket('u3', 50),
+      0,
+      hashBucket('u1', 50),
+    ]);
     expect(hashBucket('u1', 50)).toBeGreaterThanOrEqual(1);
     expect(hashBucket('u1', 50)).toBeLessThanOrEqual(50);
   });

@@ -9,8 +9,7 @@ export interface NumericFeatureState {
 
 /** Row 0 of every embedding table is the missing / out-of-vocabulary value. */
 export type CategoricalFeatureState =
-  | { name: string; embeddingDim: number; vocab: string[] }
-  | { name: string; embeddingDim: number; hashBuckets: number };
+  { name: string; embeddingDim: number; vocab: string[] } | { name: string; embeddingDim: number; hashBuckets: number };
 
 /** Regression targets are learnt standardised (stable gradients whatever the unit); binary ones as they are. */
 export interface LabelState {
@@ -69,7 +68,9 @@ export function fitPreprocessing(spec: ModelSpec, table: RawTable, rows?: Uint32
   });
   const labels = table.labelColumns().map((values, i) => {
     const task = spec.tasks[i];
-    return task.type === 'regression' ? { task: task.name, ...moments(values, rows) } : { task: task.name, mean: 0, std: 1 };
+    return task.type === 'regression'
+      ? { task: task.name, ...moments(values, rows) }
+      : { task: task.name, mean: 0, std: 1 };
   });
   return { numeric, categorical, labels };
 }
@@ -82,7 +83,9 @@ export class FeatureEncoder {
   private readonly vocabIndex: (Map<string, number> | undefined)[];
 
   constructor(readonly state: PreprocessingState) {
-    this.vocabIndex = state.categorical.map((c) => ('vocab' in c ? new Map(c.vocab.map((v, i) => [v, i + 1])) : undefined));
+    this.vocabIndex = state.categorical.map((c) =>
+      'vocab' in c ? new Map(c.vocab.map((v, i) => [v, i + 1])) : undefined,
+    );
   }
 
   get numericWidth(): number {
@@ -108,7 +111,9 @@ export class FeatureEncoder {
       }
       return out;
     });
-    const labels = table.labelColumns().map((values) => Float32Array.from({ length: size }, (_, i) => values[rows ? rows[i] : i]));
+    const labels = table
+      .labelColumns()
+      .map((values) => Float32Array.from({ length: size }, (_, i) => values[rows ? rows[i] : i]));
     return { size, numericWidth: width, numeric, categorical, labels };
   }
 

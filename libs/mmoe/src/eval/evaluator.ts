@@ -26,7 +26,8 @@ export function evaluate(net: MultiTaskNetwork, data: EncodedDataset): Evaluatio
   net.spec.tasks.forEach((task, t) => {
     const labels = data.labels[t];
     const mask = Uint8Array.from(labels, (y) => (Number.isNaN(y) ? 0 : 1));
-    const metrics = task.type === 'binary' ? binaryMetrics(scores[t], labels, mask) : regressionMetrics(scores[t], labels, mask);
+    const metrics =
+      task.type === 'binary' ? binaryMetrics(scores[t], labels, mask) : regressionMetrics(scores[t], labels, mask);
     tasks[task.name] = { ...metrics };
   });
   const gates: Record<string, GateReport> = {};

@@ -1,14 +1,5 @@
 import { Rng } from '../util/random';
-import {
-  auc,
-  binaryMetrics,
-  logLoss,
-  mae,
-  meanLabel,
-  meanPrediction,
-  regressionMetrics,
-  rmse,
-} from './metrics';
+import { auc, binaryMetrics, logLoss, mae, meanLabel, meanPrediction, regressionMetrics, rmse } from './metrics';
 
 /** The definition: share of (positive, negative) pairs ranked correctly, ties counting ½. */
 function pairwiseAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {

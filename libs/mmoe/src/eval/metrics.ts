@@ -59,7 +59,7 @@ export function auc(scores: Values, labels: Values, mask?: Uint8Array): number {
 
   let u = 0;
   let below = 0; // negatives with score < s
-  for (let i = 0; i < nPos; ) {
+  for (let i = 0; i < nPos;) {
     const s = pos[i];
     let j = i;
     while (j < nPos && pos[j] === s) j++;

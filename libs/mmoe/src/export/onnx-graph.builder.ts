@@ -33,7 +33,12 @@ export class OnnxGraphBuilder {
   }
 
   /** A constant tensor; values are written little-endian whatever the host's byte order. */
-  initializer(name: string, elemType: typeof ONNX_FLOAT | typeof ONNX_INT64, dims: number[], values: ArrayLike<number>): string {
+  initializer(
+    name: string,
+    elemType: typeof ONNX_FLOAT | typeof ONNX_INT64,
+    dims: number[],
+    values: ArrayLike<number>,
+  ): string {
     const raw = new Uint8Array(values.length * (elemType === ONNX_INT64 ? 8 : 4));
     const view = new DataView(raw.buffer);
     for (let i = 0; i < values.length; i++) {
@@ -52,7 +57,9 @@ export class OnnxGraphBuilder {
 
   /** A node with several outputs: `outputs` names them, or gives their count. */
   ops(opType: string, inputs: string[], outputs: number | string[], attributes: Record<string, number> = {}): string[] {
-    const names = (typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType)) : outputs).map((o) => this.claim(o));
+    const names = (
+      typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType)) : outputs
+    ).map((o) => this.claim(o));
     const node = new ProtoWriter();
     inputs.forEach((i) => node.string(1, i));
     names.forEach((o) => node.string(2, o));
@@ -94,7 +101,8 @@ export class OnnxGraphBuilder {
 
 function valueInfo(name: string, elemType: ElemType, dims: Dim[]): ProtoWriter {
   const shape = new ProtoWriter();
-  for (const d of dims) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
+  for (const d of dims)
+    shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
   const tensorType = new ProtoWriter().int(1, elemType).message(2, shape);
   return new ProtoWriter().string(1, name).message(2, new ProtoWriter().message(1, tensorType));
 }

@@ -1,9 +1,10 @@
 import { InferenceSession } from 'onnxruntime-node';
+
 import { initBackend } from '../backend/backend';
 import { PreprocessingState } from '../data/preprocessor';
-import { MultiTaskNetwork } from '../model/network';
 import { parseModelSpec } from '../model-spec/model-spec';
 import { ModelSpecInput } from '../model-spec/model-spec.schema';
+import { MultiTaskNetwork } from '../model/network';
 import { exportOnnx } from './onnx.exporter';
 
 beforeAll(() => initBackend('wasm'));
@@ -30,7 +31,11 @@ async function exported(model: ModelSpecInput['model'], preprocessing: Omit<Prep
   const spec = parseModelSpec({
     features: [
       ...preprocessing.numeric.map((f) => ({ name: f.name, type: 'numeric' as const })),
-      ...preprocessing.categorical.map((c) => ({ name: c.name, type: 'categorical' as const, embeddingDim: c.embeddingDim })),
+      ...preprocessing.categorical.map((c) => ({
+        name: c.name,
+        type: 'categorical' as const,
+        embeddingDim: c.embeddingDim,
+      })),
     ],
     tasks,
     model,
@@ -38,7 +43,8 @@ async function exported(model: ModelSpecInput['model'], preprocessing: Omit<Prep
   const network = new MultiTaskNetwork(spec, { ...preprocessing, labels });
   const bytes = exportOnnx(network);
   const session = await InferenceSession.create(bytes);
-  const describe = (values: readonly InferenceSession.ValueMetadata[]) => values.map((v) => (v.isTensor ? [v.name, v.type, v.shape] : [v.name]));
+  const describe = (values: readonly InferenceSession.ValueMetadata[]) =>
+    values.map((v) => (v.isTensor ? [v.name, v.type, v.shape] : [v.name]));
   const result = { bytes, network, inputs: describe(session.inputMetadata), outputs: describe(session.outputMetadata) };
   await session.release();
   network.dispose();
@@ -47,7 +53,10 @@ async function exported(model: ModelSpecInput['model'], preprocessing: Omit<Prep
 
 describe('exportOnnx', () => {
   it('takes int32 embedding rows and standardised numerics, and gives scores and the weights of every gate', async () => {
-    const { inputs, outputs } = await exported({ architecture: 'ple', experts: 2, taskExperts: 1, expertUnits: [8] }, { numeric, categorical });
+    const { inputs, outputs } = await exported(
+      { architecture: 'ple', experts: 2, taskExperts: 1, expertUnits: [8] },
+      { numeric, categorical },
+    );
     expect(inputs).toEqual([
       ['cat_0', 'int32', ['N']],
       ['cat_1', 'int32', ['N']],
@@ -64,14 +73,24 @@ describe('exportOnnx', () => {
   });
 
   it('has no numeric input without numeric features, and no gate output for shared-bottom', async () => {
-    const { inputs, outputs } = await exported({ architecture: 'shared-bottom', expertUnits: [8] }, { numeric: [], categorical });
+    const { inputs, outputs } = await exported(
+      { architecture: 'shared-bottom', expertUnits: [8] },
+      { numeric: [], categorical },
+    );
     expect(inputs.map(([name]) => name)).toEqual(['cat_0', 'cat_1']);
     expect(outputs).toEqual([['scores', 'float32', ['N', 2]]]);
   });
 
   it('keeps the inference weights only, as raw float32', async () => {
     const { bytes, inputs } = await exported(
-      { architecture: 'mmoe', experts: 3, expertUnits: [16, 8], towerUnits: [4], gate: { type: 'noisy-top-k', k: 2 }, uncertaintyWeighting: true },
+      {
+        architecture: 'mmoe',
+        experts: 3,
+        expertUnits: [16, 8],
+        towerUnits: [4],
+        gate: { type: 'noisy-top-k', k: 2 },
+        uncertaintyWeighting: true,
+      },
       { numeric, categorical: [] },
     );
     expect(inputs).toEqual([['numeric', 'float32', ['N', 2]]]);

@@ -30,7 +30,9 @@ export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
     return relu ? g.op('Relu', [y]) : y;
   };
 
-  const parts = preprocessing.categorical.map((c, i) => g.op('Gather', [weight(`embedding/${c.name}`), g.input(`cat_${i}`, ONNX_INT32, [ONNX_BATCH_DIM])]));
+  const parts = preprocessing.categorical.map((c, i) =>
+    g.op('Gather', [weight(`embedding/${c.name}`), g.input(`cat_${i}`, ONNX_INT32, [ONNX_BATCH_DIM])]),
+  );
   const numericWidth = preprocessing.numeric.length;
   if (numericWidth > 0) parts.push(g.input('numeric', ONNX_FLOAT, [ONNX_BATCH_DIM, numericWidth]));
   const x = parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: 1 });
@@ -46,7 +48,10 @@ export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
     const weights = topK ? topKSoftmax(g, logits, topK.k, name) : g.op('Softmax', [logits], { axis: 1 }, name);
     g.output(name, ONNX_FLOAT, [ONNX_BATCH_DIM, gate.experts.length]);
     const columns = g.ops('Split', [weights], gate.experts.length, { axis: 1 });
-    return g.op('Sum', gate.experts.map((e, j) => g.op('Mul', [experts[e], columns[j]])));
+    return g.op(
+      'Sum',
+      gate.experts.map((e, j) => g.op('Mul', [experts[e], columns[j]])),
+    );
   });
 
   const layers = spec.model.towerUnits.length + 1;
@@ -63,7 +68,12 @@ export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
   g.op('Concat', scores, { axis: 1 }, 'scores');
   g.output('scores', ONNX_FLOAT, [ONNX_BATCH_DIM, spec.tasks.length]);
 
-  return g.build({ opset: ONNX_OPSET, irVersion: ONNX_IR_VERSION, producer: 'mmoe-recsys', graphName: spec.model.architecture });
+  return g.build({
+    opset: ONNX_OPSET,
+    irVersion: ONNX_IR_VERSION,
+    producer: 'mmoe-recsys',
+    graphName: spec.model.architecture,
+  });
 }
 
 /**
@@ -71,7 +81,11 @@ export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
  * softmax over them, scattered back into zeros.
  */
 function topKSoftmax(g: OnnxGraphBuilder, logits: string, k: number, output: string): string {
-  const [values, indices] = g.ops('TopK', [logits, g.initializer(`${output}/k`, ONNX_INT64, [1], [k])], 2, { axis: 1, largest: 1, sorted: 1 });
+  const [values, indices] = g.ops('TopK', [logits, g.initializer(`${output}/k`, ONNX_INT64, [1], [k])], 2, {
+    axis: 1,
+    largest: 1,
+    sorted: 1,
+  });
   const zeros = g.op('ConstantOfShape', [g.op('Shape', [logits])]); // float 0 by default
   return g.op('ScatterElements', [zeros, indices, g.op('Softmax', [values], { axis: 1 })], { axis: 1 }, output);
 }

@@ -14,7 +14,9 @@ describe('ProtoWriter', () => {
   it('writes floats little-endian, strings, packed integers and nested messages', () => {
     expect(bytes(new ProtoWriter().float(2, 1.5))).toEqual([0x15, 0x00, 0x00, 0xc0, 0x3f]);
     expect(bytes(new ProtoWriter().string(2, 'testing'))).toEqual([0x12, 0x07, ...Buffer.from('testing')]);
-    expect(bytes(new ProtoWriter().packedInts(4, [3, 270, 86942]))).toEqual([0x22, 0x06, 0x03, 0x8e, 0x02, 0x9e, 0xa7, 0x05]);
+    expect(bytes(new ProtoWriter().packedInts(4, [3, 270, 86942]))).toEqual([
+      0x22, 0x06, 0x03, 0x8e, 0x02, 0x9e, 0xa7, 0x05,
+    ]);
     expect(bytes(new ProtoWriter().message(3, new ProtoWriter().int(1, 150)))).toEqual([0x1a, 0x03, 0x08, 0x96, 0x01]);
   });
 

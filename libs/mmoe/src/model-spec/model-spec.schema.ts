@@ -7,9 +7,7 @@ const name = z
   .regex(/^[A-Za-z0-9_.:-]+$/, 'may contain only letters, digits and _ . : -');
 const positiveInt = z.number().int('must be an integer').min(1, 'must be at least 1');
 
-const numericFeature = z
-  .object({ name, type: z.literal('numeric') })
-  .strict();
+const numericFeature = z.object({ name, type: z.literal('numeric') }).strict();
 
 const categoricalFeature = z
   .object({
@@ -25,8 +23,7 @@ const categoricalFeature = z
   .strict();
 
 const feature = z.discriminatedUnion('type', [numericFeature, categoricalFeature], {
-  error: (issue) =>
-    issue.code === 'invalid_union' ? 'type must be "numeric" or "categorical"' : undefined,
+  error: (issue) => (issue.code === 'invalid_union' ? 'type must be "numeric" or "categorical"' : undefined),
 });
 
 const task = z
@@ -50,8 +47,7 @@ const noisyTopKGate = z
   })
   .strict();
 const gate = z.discriminatedUnion('type', [softmaxGate, noisyTopKGate], {
-  error: (issue) =>
-    issue.code === 'invalid_union' ? 'type must be "softmax" or "noisy-top-k"' : undefined,
+  error: (issue) => (issue.code === 'invalid_union' ? 'type must be "softmax" or "noisy-top-k"' : undefined),
 });
 
 const model = z
@@ -114,14 +110,19 @@ export const modelSpecSchema = z
     spec.tasks.forEach((t, i) => claim(t.label, ['tasks', i, 'label'], `tasks[${i}].label`));
     const taskNames = new Set<string>();
     spec.tasks.forEach((t, i) => {
-      if (taskNames.has(t.name)) ctx.addIssue({ code: 'custom', path: ['tasks', i, 'name'], message: `duplicate task name "${t.name}"` });
+      if (taskNames.has(t.name))
+        ctx.addIssue({ code: 'custom', path: ['tasks', i, 'name'], message: `duplicate task name "${t.name}"` });
       taskNames.add(t.name);
     });
     const { gate: g, architecture, experts } = spec.model;
     if (g.type === 'noisy-top-k') {
       const gated = architecture === 'ple' ? experts + spec.model.taskExperts : experts;
       if (architecture === 'shared-bottom') {
-        ctx.addIssue({ code: 'custom', path: ['model', 'gate', 'type'], message: 'shared-bottom has no gate; use "softmax" or another architecture' });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['model', 'gate', 'type'],
+          message: 'shared-bottom has no gate; use "softmax" or another architecture',
+        });
       } else if (g.k >= gated) {
         ctx.addIssue({
           code: 'custom',

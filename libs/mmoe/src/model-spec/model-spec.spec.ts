@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
 import { loadModelSpec, parseModelSpec, SpecValidationError } from './model-spec';
 
 const valid = {
@@ -40,7 +41,11 @@ describe('model spec', () => {
     [{ ...valid, tasks: [{ name: 't', label: 'y', type: 'ranking' }] }, 'tasks[0].type', 'binary'],
     [{ ...valid, model: { ...valid.model, experts: 0 } }, 'model.experts', 'at least 1'],
     [{ ...valid, model: { ...valid.model, expertUnits: [] } }, 'model.expertUnits', 'at least one layer'],
-    [{ ...valid, model: { ...valid.model, gate: { type: 'noisy-top-k', k: 8 } } }, 'model.gate.k', 'smaller than the 8 experts'],
+    [
+      { ...valid, model: { ...valid.model, gate: { type: 'noisy-top-k', k: 8 } } },
+      'model.gate.k',
+      'smaller than the 8 experts',
+    ],
     [{ ...valid, model: { ...valid.model, architecture: 'moe' } }, 'model.architecture', 'must be one of'],
     [{ ...valid, training: { ...valid.training, learningRate: -1 } }, 'training.learningRate', '> 0'],
     [{ ...valid, features: [...valid.features, { name: 'age', type: 'numeric' }] }, 'features[3].name', 'already used'],
@@ -64,6 +69,8 @@ describe('model spec', () => {
     writeFileSync(join(dir, 'bad.json'), '{"features": [');
     await expect(loadModelSpec(join(dir, 'bad.json'))).rejects.toThrow(/bad\.json: not valid JSON/);
     writeFileSync(join(dir, 'invalid.json'), JSON.stringify({ ...valid, model: { ...valid.model, experts: -1 } }));
-    await expect(loadModelSpec(join(dir, 'invalid.json'))).rejects.toThrow(/invalid\.json: Invalid model spec:\n {2}- model\.experts/);
+    await expect(loadModelSpec(join(dir, 'invalid.json'))).rejects.toThrow(
+      /invalid\.json: Invalid model spec:\n {2}- model\.experts/,
+    );
   });
 });

@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+
 import { ModelSpec, modelSpecSchema, TaskSpec } from './model-spec.schema';
 
 export class SpecValidationError extends Error {
@@ -15,7 +16,12 @@ export function parseModelSpec(input: unknown): ModelSpec {
   if (result.success) return result.data;
   throw new SpecValidationError(
     result.error.issues.map((issue) => ({
-      path: issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(root)',
+      path: issue.path.length
+        ? issue.path
+            .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+            .join('')
+            .replace(/^\./, '')
+        : '(root)',
       message: issue.message,
     })),
   );

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+
 import { EncodedDataset, LabelState } from '../data/preprocessor';
 import { BatchInputs } from './network';
 
@@ -68,7 +69,8 @@ export class BatchBuilder {
 export function sliceInputs(data: EncodedDataset, start: number, end: number): BatchInputs {
   const width = data.numericWidth;
   return {
-    numeric: width > 0 ? tf.tensor2d(data.numeric.subarray(start * width, end * width), [end - start, width]) : undefined,
+    numeric:
+      width > 0 ? tf.tensor2d(data.numeric.subarray(start * width, end * width), [end - start, width]) : undefined,
     categorical: data.categorical.map((c) => tf.tensor1d(c.subarray(start, end), 'int32')),
   };
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+
 import { initBackend } from '../backend/backend';
 import { dense } from './dense.layer';
 
@@ -41,7 +42,9 @@ describe('dense layer with a hand-written gradient', () => {
         const minus = Float32Array.from(values);
         plus[i] += eps;
         minus[i] -= eps;
-        const numeric = ((f(tf.tensor(plus, w.shape)).arraySync() as number) - (f(tf.tensor(minus, w.shape)).arraySync() as number)) / (2 * eps);
+        const numeric =
+          ((f(tf.tensor(plus, w.shape)).arraySync() as number) - (f(tf.tensor(minus, w.shape)).arraySync() as number)) /
+          (2 * eps);
         expect(analytic[i]).toBeCloseTo(numeric, 1);
       });
     });

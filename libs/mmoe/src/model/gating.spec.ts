@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
+
 import { initBackend } from '../backend/backend';
 import { cvSquared, noisyTopKGate, softmaxGate } from './gating';
 
 beforeAll(() => initBackend('wasm'));
 
-const randomLogits = (rows: number, experts: number, seed: number) => tf.randomNormal([rows, experts], 0, 2, 'float32', seed) as tf.Tensor2D;
+const randomLogits = (rows: number, experts: number, seed: number) =>
+  tf.randomNormal([rows, experts], 0, 2, 'float32', seed) as tf.Tensor2D;
 
 describe('softmax gate', () => {
   it('gives each example weights that sum to 1', () => {
@@ -14,7 +16,8 @@ describe('softmax gate', () => {
 });
 
 describe('noisy top-k gate', () => {
-  const nonZeroPerRow = (w: tf.Tensor2D) => (tf.tidy(() => tf.sum(tf.cast(tf.greater(w, 0), 'int32'), 1).arraySync()) as number[]);
+  const nonZeroPerRow = (w: tf.Tensor2D) =>
+    tf.tidy(() => tf.sum(tf.cast(tf.greater(w, 0), 'int32'), 1).arraySync()) as number[];
 
   it.each([1, 2, 3])('routes every example to exactly k = %i experts, weights summing to 1', (k) => {
     tf.tidy(() => {
@@ -26,7 +29,9 @@ describe('noisy top-k gate', () => {
   });
 
   it('keeps exactly k even when logits tie', () => {
-    tf.tidy(() => expect(new Set(nonZeroPerRow(noisyTopKGate(tf.zeros([10, 5]) as tf.Tensor2D, 2).weights))).toEqual(new Set([2])));
+    tf.tidy(() =>
+      expect(new Set(nonZeroPerRow(noisyTopKGate(tf.zeros([10, 5]) as tf.Tensor2D, 2).weights))).toEqual(new Set([2])),
+    );
   });
 
   it('adds noise only when given (training), and still keeps exactly k', () => {
@@ -65,8 +70,28 @@ describe('balance loss', () => {
   });
 
   it('of a gate is lower when its routing is balanced', () => {
-    const balanced = tf.tidy(() => noisyTopKGate(tf.tensor2d([[1, 0], [0, 1], [1, 0], [0, 1]]), 1).balanceLoss.arraySync());
-    const skewed = tf.tidy(() => noisyTopKGate(tf.tensor2d([[1, 0], [1, 0], [1, 0], [0, 1]]), 1).balanceLoss.arraySync());
+    const balanced = tf.tidy(() =>
+      noisyTopKGate(
+        tf.tensor2d([
+          [1, 0],
+          [0, 1],
+          [1, 0],
+          [0, 1],
+        ]),
+        1,
+      ).balanceLoss.arraySync(),
+    );
+    const skewed = tf.tidy(() =>
+      noisyTopKGate(
+        tf.tensor2d([
+          [1, 0],
+          [1, 0],
+          [1, 0],
+          [0, 1],
+        ]),
+        1,
+      ).balanceLoss.arraySync(),
+    );
     expect(balanced).toBeCloseTo(0, 5);
     expect(skewed).toBeGreaterThan(balanced + 0.1);
   });

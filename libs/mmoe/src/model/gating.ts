@@ -67,6 +67,9 @@ function topKRouting(k: number) {
     const kth = tf.slice(top.values, [0, k - 1], [-1, 1]);
     const next = tf.slice(top.values, [0, k], [-1, 1]);
     const threshold = tf.add(tf.mul(routed, next), tf.mul(tf.sub(1, routed), kth));
-    return { value: tf.concat([routed, threshold], 1), gradFunc: (_dy: tf.Tensor, saved: tf.Tensor[]) => tf.zerosLike(saved[0]) };
+    return {
+      value: tf.concat([routed, threshold], 1),
+      gradFunc: (_dy: tf.Tensor, saved: tf.Tensor[]) => tf.zerosLike(saved[0]),
+    };
   });
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+
 import { ModelSpec } from '../model-spec/model-spec.schema';
 
 export interface LossTerms {
@@ -27,7 +28,10 @@ export function createMultiTaskLoss(spec: ModelSpec): MultiTaskLoss {
   const scale = tf.tensor1d(spec.tasks.map((t) => (t.type === 'binary' ? 1 : 0.5)));
   return {
     compute(logits, labels, mask, logVariance) {
-      const crossEntropy = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, labels)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+      const crossEntropy = tf.add(
+        tf.sub(tf.relu(logits), tf.mul(logits, labels)),
+        tf.log1p(tf.exp(tf.neg(tf.abs(logits)))),
+      );
       const squaredError = tf.squaredDifference(logits, labels);
       const perExample = tf.add(tf.mul(crossEntropy, isBinary), tf.mul(squaredError, isRegression));
       const perTask = tf.div(tf.sum(tf.mul(perExample, mask), 0), tf.maximum(tf.sum(mask, 0), 1)) as tf.Tensor1D;

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+
 import { embeddingRows, PreprocessingState } from '../data/preprocessor';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { Rng } from '../util/random';
@@ -51,7 +52,9 @@ export class MultiTaskNetwork {
     }
     // Separate 2-D matmuls per expert and gate: slicing one wide product apart costs more on wasm than it saves.
     for (let e = 0; e < expertCount; e++) {
-      expertUnits.forEach((units, l) => this.addDense(`experts/${e}/dense${l}`, l === 0 ? this.inputWidth : expertUnits[l - 1], units, rng));
+      expertUnits.forEach((units, l) =>
+        this.addDense(`experts/${e}/dense${l}`, l === 0 ? this.inputWidth : expertUnits[l - 1], units, rng),
+      );
     }
     gates.forEach((g, i) => {
       this.addDense(`gates/${i}`, this.inputWidth, g.experts.length, rng);
@@ -60,7 +63,8 @@ export class MultiTaskNetwork {
     const expertOut = expertUnits[expertUnits.length - 1];
     spec.tasks.forEach((task) => {
       const units = [expertOut, ...spec.model.towerUnits, 1];
-      for (let l = 1; l < units.length; l++) this.addDense(`towers/${task.name}/dense${l}`, units[l - 1], units[l], rng);
+      for (let l = 1; l < units.length; l++)
+        this.addDense(`towers/${task.name}/dense${l}`, units[l - 1], units[l], rng);
     });
     if (spec.model.uncertaintyWeighting) this.add('uncertainty/logVariance', [spec.tasks.length], () => 0);
   }
@@ -78,8 +82,8 @@ export class MultiTaskNetwork {
 
   /** Call inside tf.tidy (or a gradient function): intermediate tensors are not disposed here. */
   forward(inputs: BatchInputs, options: ForwardOptions): ForwardOutput {
-    const parts: tf.Tensor2D[] = this.preprocessing.categorical.map((c, i) =>
-      tf.gather(this.params.get(`embedding/${c.name}`)!, inputs.categorical[i]) as tf.Tensor2D,
+    const parts: tf.Tensor2D[] = this.preprocessing.categorical.map(
+      (c, i) => tf.gather(this.params.get(`embedding/${c.name}`)!, inputs.categorical[i]) as tf.Tensor2D,
     );
     if (inputs.numeric) parts.push(inputs.numeric);
     const x = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
@@ -125,7 +129,10 @@ export class MultiTaskNetwork {
     for (const [name, v] of this.params) {
       const values = weights.get(name);
       if (!values) throw new Error(`missing weight "${name}"`);
-      if (values.length !== v.size) throw new Error(`weight "${name}" has ${values.length} values, the model expects ${v.size} (shape [${v.shape}])`);
+      if (values.length !== v.size)
+        throw new Error(
+          `weight "${name}" has ${values.length} values, the model expects ${v.size} (shape [${v.shape}])`,
+        );
       tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
     }
   }
@@ -151,7 +158,12 @@ export class MultiTaskNetwork {
   }
 
   private dense(x: tf.Tensor2D, name: string, relu: boolean): tf.Tensor2D {
-    return dense(x, this.params.get(`${name}/kernel`) as tf.Tensor2D, this.params.get(`${name}/bias`) as tf.Tensor1D, relu);
+    return dense(
+      x,
+      this.params.get(`${name}/kernel`) as tf.Tensor2D,
+      this.params.get(`${name}/bias`) as tf.Tensor1D,
+      relu,
+    );
   }
 
   private add(name: string, shape: number[], init: () => number): void {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+
 import { EncodedDataset } from '../data/preprocessor';
 import { disposeBatch, sliceInputs } from './batch';
 import { MultiTaskNetwork } from './network';
@@ -21,7 +22,9 @@ export function predict(net: MultiTaskNetwork, data: EncodedDataset, options: Pr
   const tasks = net.spec.tasks;
   const gates = net.topology.gates;
   const scores = tasks.map(() => new Float32Array(data.size));
-  const gateWeights = options.gateWeights ? gates.map((g) => new Float32Array(data.size * g.experts.length)) : undefined;
+  const gateWeights = options.gateWeights
+    ? gates.map((g) => new Float32Array(data.size * g.experts.length))
+    : undefined;
   for (let start = 0; start < data.size; start += batchSize) {
     const end = Math.min(start + batchSize, data.size);
     const inputs = sliceInputs(data, start, end);

@@ -19,7 +19,11 @@ export function topologyOf(spec: ModelSpec): Topology {
     case 'omoe':
       return { expertCount: experts, expertUnits, gates: [{ experts: range(0, experts), tasks: range(0, tasks) }] };
     case 'mmoe':
-      return { expertCount: experts, expertUnits, gates: range(0, tasks).map((t) => ({ experts: range(0, experts), tasks: [t] })) };
+      return {
+        expertCount: experts,
+        expertUnits,
+        gates: range(0, tasks).map((t) => ({ experts: range(0, experts), tasks: [t] })),
+      };
     case 'ple':
       // CGC: experts 0..experts-1 are shared, then each task owns `taskExperts` of its own.
       return {

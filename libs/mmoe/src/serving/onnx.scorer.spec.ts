@@ -80,8 +80,14 @@ function expectParity(spec: ModelSpec, actual: ScoreResult, expected: ScoreResul
     return max;
   };
   const errors = [
-    ...spec.tasks.map((task, t) => ({ of: task.name, error: worst(actual.scores[t], expected.scores[t], task.type === 'regression') })),
-    ...(expected.gateWeights ?? []).map((e, g) => ({ of: `gate ${g}`, error: worst(actual.gateWeights![g], e, false) })),
+    ...spec.tasks.map((task, t) => ({
+      of: task.name,
+      error: worst(actual.scores[t], expected.scores[t], task.type === 'regression'),
+    })),
+    ...(expected.gateWeights ?? []).map((e, g) => ({
+      of: `gate ${g}`,
+      error: worst(actual.gateWeights![g], e, false),
+    })),
   ];
   expect(actual.gateWeights?.length).toBe(expected.gateWeights?.length);
   expect(errors.filter((e) => !(e.error < tolerance))).toEqual([]);
@@ -105,7 +111,9 @@ describe.each<[string, Partial<ModelSpecInput['model']>]>([
     trained = await trainTiny(spec);
     data = trained.encode(rows(spec, 1200, 2, true));
     // Batches smaller than the data: the scorer's row offsets are exercised too.
-    onnx = await OnnxScorer.create(exportOnnx(trained.network), spec, trained.network.preprocessing, { batchSize: 500 });
+    onnx = await OnnxScorer.create(exportOnnx(trained.network), spec, trained.network.preprocessing, {
+      batchSize: 500,
+    });
     reference = await new TfjsScorer(trained).score(data, { gateWeights: true });
   });
   afterAll(async () => {
@@ -127,7 +135,13 @@ describe.each<[string, Partial<ModelSpecInput['model']>]>([
 
 describe('OnnxScorer', () => {
   it.each<[string, Features]>([
-    ['only numeric features', [{ name: 'affinity', type: 'numeric' }, { name: 'noise', type: 'numeric' }]],
+    [
+      'only numeric features',
+      [
+        { name: 'affinity', type: 'numeric' },
+        { name: 'noise', type: 'numeric' },
+      ],
+    ],
     ['only a categorical feature', [{ name: 'genre', type: 'categorical', embeddingDim: 4 }]],
     [
       'only categorical features',
@@ -142,7 +156,11 @@ describe('OnnxScorer', () => {
     const scorer = await OnnxScorer.create(exportOnnx(model.network), spec, model.network.preprocessing);
     try {
       const data = model.encode(rows(spec, 1000, 3, true));
-      expectParity(spec, await scorer.score(data, { gateWeights: true }), await new TfjsScorer(model).score(data, { gateWeights: true }));
+      expectParity(
+        spec,
+        await scorer.score(data, { gateWeights: true }),
+        await new TfjsScorer(model).score(data, { gateWeights: true }),
+      );
     } finally {
       await scorer.dispose();
       model.dispose();
@@ -182,17 +200,23 @@ describe('OnnxScorer', () => {
 
     it('refuses a model exported for another spec', async () => {
       const { preprocessing } = model.network;
-      await expect(OnnxScorer.create(bytes, makeSpec({ architecture: 'shared-bottom' }), preprocessing)).rejects.toThrow(
+      await expect(
+        OnnxScorer.create(bytes, makeSpec({ architecture: 'shared-bottom' }), preprocessing),
+      ).rejects.toThrow(
         /does not match the spec: .* outputs \{gates_0: float32\[N, 4\]; gates_1.*, the spec needs .* and \{scores: float32\[N, 3\]\}$/,
       );
       const fewerNumerics = { ...preprocessing, numeric: preprocessing.numeric.slice(1) };
-      await expect(OnnxScorer.create(bytes, spec, fewerNumerics)).rejects.toThrow(/the spec needs \{.*numeric: float32\[N, 1\]\}/);
+      await expect(OnnxScorer.create(bytes, spec, fewerNumerics)).rejects.toThrow(
+        /the spec needs \{.*numeric: float32\[N, 1\]\}/,
+      );
     });
 
     it('refuses rows encoded for another model', async () => {
       const scorer = await OnnxScorer.create(bytes, spec, model.network.preprocessing);
       try {
-        await expect(scorer.score({ ...data, numericWidth: 3, numeric: new Float32Array(data.size * 3) })).rejects.toThrow(/expected 2 numeric/);
+        await expect(
+          scorer.score({ ...data, numericWidth: 3, numeric: new Float32Array(data.size * 3) }),
+        ).rejects.toThrow(/expected 2 numeric/);
       } finally {
         await scorer.dispose();
       }
@@ -212,8 +236,12 @@ describe('OnnxScorer', () => {
       const scorer = await OnnxScorer.create(bytes, spec, model.network.preprocessing, { intraOpThreads: 2 });
       expectParity(spec, await scorer.score(data), await new TfjsScorer(model).score(data));
       await scorer.dispose();
-      await expect(OnnxScorer.create(bytes, spec, model.network.preprocessing, { intraOpThreads: 0 })).rejects.toThrow(/intraOpThreads/);
-      await expect(OnnxScorer.create(bytes, spec, model.network.preprocessing, { batchSize: 0.5 })).rejects.toThrow(/batchSize/);
+      await expect(OnnxScorer.create(bytes, spec, model.network.preprocessing, { intraOpThreads: 0 })).rejects.toThrow(
+        /intraOpThreads/,
+      );
+      await expect(OnnxScorer.create(bytes, spec, model.network.preprocessing, { batchSize: 0.5 })).rejects.toThrow(
+        /batchSize/,
+      );
     });
 
     it('finishes the runs in flight on dispose, then refuses to score', async () => {

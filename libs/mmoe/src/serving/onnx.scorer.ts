@@ -1,9 +1,10 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
+
 import { EncodedDataset, PreprocessingState } from '../data/preprocessor';
 import { ONNX_BATCH_DIM } from '../export/onnx.exporter';
-import { topologyOf } from '../model/topology';
 import { ModelSpec } from '../model-spec/model-spec.schema';
-import { checkEncoded, ScoreOptions, ScoreResult, Scorer } from './scorer';
+import { topologyOf } from '../model/topology';
+import { checkEncoded, ScoreOptions, Scorer, ScoreResult } from './scorer';
 
 type OnnxRuntime = typeof import('onnxruntime-node');
 
@@ -49,12 +50,20 @@ export class OnnxScorer implements Scorer {
   }
 
   /** Fails when onnxruntime-node cannot be loaded, the bytes are no valid model, or the model does not match the spec. */
-  static async create(onnx: Uint8Array, spec: ModelSpec, preprocessing: PreprocessingState, options: OnnxScorerOptions = {}): Promise<OnnxScorer> {
+  static async create(
+    onnx: Uint8Array,
+    spec: ModelSpec,
+    preprocessing: PreprocessingState,
+    options: OnnxScorerOptions = {},
+  ): Promise<OnnxScorer> {
     const ort = await loadOnnxRuntime();
     if (!ort) throw new Error('onnxruntime-node cannot be loaded on this machine');
     const threads = options.intraOpThreads ?? 1;
     const batchSize = options.batchSize ?? 4096;
-    for (const [option, value] of [['intraOpThreads', threads], ['batchSize', batchSize]] as const) {
+    for (const [option, value] of [
+      ['intraOpThreads', threads],
+      ['batchSize', batchSize],
+    ] as const) {
       if (!(Number.isInteger(value) && value >= 1)) throw new Error(`${option} must be an integer >= 1 (got ${value})`);
     }
     const session = await ort.InferenceSession.create(onnx, {
@@ -65,8 +74,14 @@ export class OnnxScorer implements Scorer {
     });
     const gateSizes = topologyOf(spec).gates.map((g) => g.experts.length);
     const width = preprocessing.numeric.length;
-    const inputs = [...preprocessing.categorical.map((_, i) => `cat_${i}: int32[${ONNX_BATCH_DIM}]`), ...(width > 0 ? [`numeric: float32[${ONNX_BATCH_DIM}, ${width}]`] : [])];
-    const outputs = [`scores: float32[${ONNX_BATCH_DIM}, ${spec.tasks.length}]`, ...gateSizes.map((m, i) => `gates_${i}: float32[${ONNX_BATCH_DIM}, ${m}]`)];
+    const inputs = [
+      ...preprocessing.categorical.map((_, i) => `cat_${i}: int32[${ONNX_BATCH_DIM}]`),
+      ...(width > 0 ? [`numeric: float32[${ONNX_BATCH_DIM}, ${width}]`] : []),
+    ];
+    const outputs = [
+      `scores: float32[${ONNX_BATCH_DIM}, ${spec.tasks.length}]`,
+      ...gateSizes.map((m, i) => `gates_${i}: float32[${ONNX_BATCH_DIM}, ${m}]`),
+    ];
     const actualInputs = signature(session.inputMetadata);
     const actualOutputs = signature(session.outputMetadata);
     if (!sameSet(actualInputs, inputs) || !sameSet(actualOutputs, outputs)) {
@@ -112,8 +127,14 @@ export class OnnxScorer implements Scorer {
       const rows = end - start;
       // Tensors over views of the caller's arrays: the inputs are not copied.
       const feeds: Record<string, Tensor> = {};
-      data.categorical.forEach((c, i) => (feeds[`cat_${i}`] = new this.ort.Tensor('int32', c.subarray(start, end), [rows])));
-      if (width > 0) feeds.numeric = new this.ort.Tensor('float32', data.numeric.subarray(start * width, end * width), [rows, width]);
+      data.categorical.forEach(
+        (c, i) => (feeds[`cat_${i}`] = new this.ort.Tensor('int32', c.subarray(start, end), [rows])),
+      );
+      if (width > 0)
+        feeds.numeric = new this.ort.Tensor('float32', data.numeric.subarray(start * width, end * width), [
+          rows,
+          width,
+        ]);
       const out = await session.run(feeds, fetches);
       const s = out.scores.data as Float32Array;
       for (let t = 0; t < tasks; t++) {

@@ -59,7 +59,10 @@ describe('createScorer', () => {
   });
 
   it('runs the ONNX bytes it is given, with the options given', async () => {
-    const scorer = await createScorer(model, exportOnnx(model.network), 'onnxruntime', { intraOpThreads: 2, batchSize: 64 });
+    const scorer = await createScorer(model, exportOnnx(model.network), 'onnxruntime', {
+      intraOpThreads: 2,
+      batchSize: 64,
+    });
     expect(scorer.engine).toBe('onnxruntime');
     expect((await scorer.score(data, { gateWeights: true })).gateWeights).toHaveLength(2);
     await scorer.dispose();

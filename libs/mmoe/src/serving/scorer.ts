@@ -25,9 +25,14 @@ export interface Scorer {
 export function checkEncoded(data: EncodedDataset, preprocessing: PreprocessingState): void {
   const width = preprocessing.numeric.length;
   if (data.numericWidth !== width || data.numeric.length < data.size * width) {
-    throw new Error(`expected ${width} numeric features per row, got ${data.numericWidth} (${data.numeric.length} values for ${data.size} rows)`);
+    throw new Error(
+      `expected ${width} numeric features per row, got ${data.numericWidth} (${data.numeric.length} values for ${data.size} rows)`,
+    );
   }
-  if (data.categorical.length !== preprocessing.categorical.length || data.categorical.some((c) => c.length < data.size)) {
+  if (
+    data.categorical.length !== preprocessing.categorical.length ||
+    data.categorical.some((c) => c.length < data.size)
+  ) {
     throw new Error(`expected ${preprocessing.categorical.length} categorical columns of ${data.size} rows`);
   }
 }

@@ -1,6 +1,6 @@
 import { EncodedDataset } from '../data/preprocessor';
 import { MultiTaskModel } from '../mmoe.model';
-import { checkEncoded, ScoreOptions, ScoreResult, Scorer } from './scorer';
+import { checkEncoded, ScoreOptions, Scorer, ScoreResult } from './scorer';
 
 export interface TfjsScorerOptions {
   /** Rows per forward pass (bounds the memory of a large request). */

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+
 import { initBackend } from '../backend/backend';
 import { RawTable } from '../data/raw-table';
 import { MultiTaskModel } from '../mmoe.model';
@@ -64,7 +65,8 @@ describe('generateInteractions', () => {
     expect(genres.size).toBe(20);
     // Skewed markets: the largest country has several times the users of the smallest.
     const countries = new Map<string | number, number>();
-    for (const u of data.users) countries.set(u.features.user_country, (countries.get(u.features.user_country) ?? 0) + 1);
+    for (const u of data.users)
+      countries.set(u.features.user_country, (countries.get(u.features.user_country) ?? 0) + 1);
     const counts = [...countries.values()];
     expect(Math.max(...counts)).toBeGreaterThan(5 * Math.min(...counts));
   });
@@ -85,20 +87,31 @@ describe('generateInteractions', () => {
 
   it('watches nothing without a click and at most the item length after one', () => {
     const length = new Map(data.items.map((it) => [it.id, it.features.item_length_min as number]));
-    const [clicked, skipped] = [data.events.filter((e) => e.labels.click === 1), data.events.filter((e) => e.labels.click === 0)];
+    const [clicked, skipped] = [
+      data.events.filter((e) => e.labels.click === 1),
+      data.events.filter((e) => e.labels.click === 0),
+    ];
     expect(skipped.filter((e) => e.labels.watch_time !== 0)).toEqual([]);
-    expect(clicked.filter((e) => !(e.labels.watch_time > 0 && e.labels.watch_time <= length.get(e.itemId)!))).toEqual([]);
+    expect(clicked.filter((e) => !(e.labels.watch_time > 0 && e.labels.watch_time <= length.get(e.itemId)!))).toEqual(
+      [],
+    );
     // Not all clicks end at the same share of the item: watch time varies with affinity.
-    expect(clicked.filter((e) => e.labels.watch_time === length.get(e.itemId)).length).toBeLessThan(0.1 * clicked.length);
+    expect(clicked.filter((e) => e.labels.watch_time === length.get(e.itemId)).length).toBeLessThan(
+      0.1 * clicked.length,
+    );
   });
 
   it('drifts: one genre gains clicks and impressions over the days, another loses them', () => {
     const { events, items } = generateInteractions({ ...options, impressions: 60_000 });
     const genre = new Map(items.map((it) => [it.id, it.features.item_genre]));
-    const slice = (from: number, to: number) => events.slice(Math.floor(from * events.length), Math.floor(to * events.length));
+    const slice = (from: number, to: number) =>
+      events.slice(Math.floor(from * events.length), Math.floor(to * events.length));
     const stats = (part: typeof events, name: string) => {
       const shown = part.filter((e) => genre.get(e.itemId) === name);
-      return { share: shown.length / part.length, clickRate: shown.filter((e) => e.labels.click === 1).length / shown.length };
+      return {
+        share: shown.length / part.length,
+        clickRate: shown.filter((e) => e.labels.click === 1).length / shown.length,
+      };
     };
     const early = slice(0, 0.3);
     const late = slice(0.7, 1);
@@ -148,7 +161,10 @@ describe('examples/interactions.spec.json', () => {
   it('lets a model predict clicks from the features on a later, held-out slice', async () => {
     // Trained on the first 20k impressions and judged on the next 5k, as a retraining job would be. The shortened
     // training keeps the test fast and measured a click AUC of 0.705 here.
-    const quick: ModelSpec = { ...spec, training: { ...spec.training, epochs: 3, batchSize: 256, learningRate: 0.005 } };
+    const quick: ModelSpec = {
+      ...spec,
+      training: { ...spec.training, epochs: 3, batchSize: 256, learningRate: 0.005 },
+    };
     const train = new RawTable(quick);
     const test = new RawTable(quick);
     let n = 0;

@@ -77,18 +77,48 @@ export const INTERACTION_DRIFT = { rising: 'gaming', fading: 'news' } as const;
 
 /** Share of users per country: a few large markets and a long tail. */
 const COUNTRIES: readonly (readonly [string, number])[] = [
-  ['US', 0.3], ['IN', 0.18], ['BR', 0.12], ['GB', 0.08], ['DE', 0.07], ['JP', 0.06],
-  ['FR', 0.05], ['MX', 0.05], ['CA', 0.04], ['KR', 0.03], ['ES', 0.02],
+  ['US', 0.3],
+  ['IN', 0.18],
+  ['BR', 0.12],
+  ['GB', 0.08],
+  ['DE', 0.07],
+  ['JP', 0.06],
+  ['FR', 0.05],
+  ['MX', 0.05],
+  ['CA', 0.04],
+  ['KR', 0.03],
+  ['ES', 0.02],
 ];
 
-const DEVICES: readonly (readonly [string, number])[] = [['mobile', 0.55], ['desktop', 0.25], ['tv', 0.15], ['tablet', 0.05]];
+const DEVICES: readonly (readonly [string, number])[] = [
+  ['mobile', 0.55],
+  ['desktop', 0.25],
+  ['tv', 0.15],
+  ['tablet', 0.05],
+];
 
 /** Genre, share of the catalogue and typical length in minutes. */
 const GENRES: readonly (readonly [string, number, number])[] = [
-  ['drama', 0.12, 45], ['comedy', 0.1, 25], ['action', 0.08, 100], ['thriller', 0.06, 95], ['documentary', 0.06, 55],
-  ['animation', 0.05, 22], ['horror', 0.04, 90], ['romance', 0.05, 100], ['sci_fi', 0.04, 105], ['fantasy', 0.03, 110],
-  ['crime', 0.05, 45], ['music', 0.06, 4], ['sports', 0.04, 30], ['news', 0.05, 8], ['kids', 0.04, 12],
-  ['reality', 0.03, 42], ['history', 0.02, 50], ['travel', 0.02, 25], ['cooking', 0.03, 15], ['gaming', 0.03, 20],
+  ['drama', 0.12, 45],
+  ['comedy', 0.1, 25],
+  ['action', 0.08, 100],
+  ['thriller', 0.06, 95],
+  ['documentary', 0.06, 55],
+  ['animation', 0.05, 22],
+  ['horror', 0.04, 90],
+  ['romance', 0.05, 100],
+  ['sci_fi', 0.04, 105],
+  ['fantasy', 0.03, 110],
+  ['crime', 0.05, 45],
+  ['music', 0.06, 4],
+  ['sports', 0.04, 30],
+  ['news', 0.05, 8],
+  ['kids', 0.04, 12],
+  ['reality', 0.03, 42],
+  ['history', 0.02, 50],
+  ['travel', 0.02, 25],
+  ['cooking', 0.03, 15],
+  ['gaming', 0.03, 20],
 ];
 
 const PRICES = [0.99, 1.99, 2.99, 4.99, 9.99];
@@ -133,13 +163,17 @@ interface Item {
 
 export function generateInteractions(options: InteractionOptions): InteractionData {
   const { users: userCount, items: itemCount, impressions, seed, start, days, latentDim = 8 } = options;
-  if (!Number.isInteger(userCount) || userCount < 1) throw new RangeError(`users must be an integer ≥ 1, got ${userCount}`);
-  if (!Number.isInteger(itemCount) || itemCount < 1) throw new RangeError(`items must be an integer ≥ 1, got ${itemCount}`);
-  if (!Number.isInteger(impressions) || impressions < 0) throw new RangeError(`impressions must be an integer ≥ 0, got ${impressions}`);
+  if (!Number.isInteger(userCount) || userCount < 1)
+    throw new RangeError(`users must be an integer ≥ 1, got ${userCount}`);
+  if (!Number.isInteger(itemCount) || itemCount < 1)
+    throw new RangeError(`items must be an integer ≥ 1, got ${itemCount}`);
+  if (!Number.isInteger(impressions) || impressions < 0)
+    throw new RangeError(`impressions must be an integer ≥ 0, got ${impressions}`);
   if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
   if (Number.isNaN(start.getTime())) throw new RangeError('start must be a valid date');
   if (!(days > 0 && Number.isFinite(days))) throw new RangeError(`days must be > 0, got ${days}`);
-  if (!Number.isInteger(latentDim) || latentDim < 1) throw new RangeError(`latentDim must be an integer ≥ 1, got ${latentDim}`);
+  if (!Number.isInteger(latentDim) || latentDim < 1)
+    throw new RangeError(`latentDim must be an integer ≥ 1, got ${latentDim}`);
 
   const root = new Rng(seed);
   const world = createWorld(new Rng(root.seed()), latentDim);
@@ -219,7 +253,13 @@ function sampleItems(world: World, n: number, rng: Rng): Item[] {
   return items;
 }
 
-function sampleEvents(world: World, users: User[], items: Item[], options: InteractionOptions, rng: Rng): InteractionEvent[] {
+function sampleEvents(
+  world: World,
+  users: User[],
+  items: Item[],
+  options: InteractionOptions,
+  rng: Rng,
+): InteractionEvent[] {
   const { impressions, seed, start, days } = options;
   const span = days * DAY_MS;
   const userPick = cumulative(users.map((u) => u.activity));
@@ -285,14 +325,22 @@ function sampleOffsets(rng: Rng, n: number, days: number): Float64Array {
     let offset: number;
     do {
       offset = Math.floor(rng.next() * span);
-    } while (rng.next() * 1.6 > 1 - 0.6 * Math.cos((2 * Math.PI * (offset % DAY_MS)) / DAY_MS - (2 * Math.PI * 9) / 24));
+    } while (
+      rng.next() * 1.6 >
+      1 - 0.6 * Math.cos((2 * Math.PI * (offset % DAY_MS)) / DAY_MS - (2 * Math.PI * 9) / 24)
+    );
     offsets[i] = offset;
   }
   return offsets.sort();
 }
 
 function userFeatures(u: User): InteractionFeatureValues {
-  return { user_country: COUNTRIES[u.country][0], user_age: u.age, user_device: DEVICES[u.device][0], user_activity: u.activity };
+  return {
+    user_country: COUNTRIES[u.country][0],
+    user_age: u.age,
+    user_device: DEVICES[u.device][0],
+    user_activity: u.activity,
+  };
 }
 
 function itemFeatures(it: Item): InteractionFeatureValues {

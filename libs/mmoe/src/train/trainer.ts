@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
+
 import { EncodedDataset } from '../data/preprocessor';
 import { evaluate, EvaluationReport } from '../eval/evaluator';
+import { primaryMetric } from '../model-spec/model-spec';
 import { BatchBuilder, disposeBatch } from '../model/batch';
 import { createMultiTaskLoss } from '../model/loss';
 import { MultiTaskNetwork } from '../model/network';
-import { primaryMetric } from '../model-spec/model-spec';
 import { Rng } from '../util/random';
 
 export interface TrainProgress {
@@ -93,7 +94,10 @@ export async function trainNetwork(
         const cost = optimizer.minimize(
           () => {
             const out = net.forward(batch.inputs, { training: true, rng });
-            return tf.add(objective.compute(out.logits, batch.labels, batch.mask, logVariance).total, out.balanceLoss) as tf.Scalar;
+            return tf.add(
+              objective.compute(out.logits, batch.labels, batch.mask, logVariance).total,
+              out.balanceLoss,
+            ) as tf.Scalar;
           },
           true,
           variables,
@@ -124,10 +128,19 @@ export async function trainNetwork(
       const report = evaluate(net, valid);
       const metric = report.tasks[target.task][target.metric];
       const improved =
-        best === undefined || (Number.isNaN(best.metric) && !Number.isNaN(metric)) || (target.higherIsBetter ? metric > best.metric : metric < best.metric);
+        best === undefined ||
+        (Number.isNaN(best.metric) && !Number.isNaN(metric)) ||
+        (target.higherIsBetter ? metric > best.metric : metric < best.metric);
       if (improved) best = { epoch, metric, weights: net.snapshot(), report };
       history.push({ epoch, loss, metric });
-      options.onEpochEnd?.({ epoch, epochs, loss, valid: report, seconds: (performance.now() - epochStart) / 1000, improved });
+      options.onEpochEnd?.({
+        epoch,
+        epochs,
+        loss,
+        valid: report,
+        seconds: (performance.now() - epochStart) / 1000,
+        improved,
+      });
       if (earlyStoppingPatience > 0 && epoch - best!.epoch >= earlyStoppingPatience && epoch < epochs) {
         stoppedEarly = true;
         break;

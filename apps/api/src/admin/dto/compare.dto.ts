@@ -1,9 +1,12 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import {  } from 'class-validator';
+
+import 'class-validator';
+
 import type { VersionComparison } from '@app/registry';
-import { mapModelVersion, ModelVersionDto } from './model-version.dto';
+
 import { IsVersionId } from '../../platform/postgres-text.validator';
+import { mapModelVersion, ModelVersionDto } from './model-version.dto';
 
 export class CompareQueryDto {
   @ApiProperty({ minimum: 1, example: 6, description: 'The baseline version.' })

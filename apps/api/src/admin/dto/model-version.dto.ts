@@ -1,7 +1,10 @@
-import { MODEL_STATUSES, type ModelStatus, type ModelVersionRecord } from '@app/db';
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import {  } from 'class-validator';
+
+import { MODEL_STATUSES, type ModelStatus, type ModelVersionRecord } from '@app/db';
+
+import 'class-validator';
+
 import { IsVersionId } from '../../platform/postgres-text.validator';
 
 export const OBJECTIVE_WEIGHTS_SCHEMA = {
@@ -34,7 +37,11 @@ export class ModelVersionDto {
   })
   metrics!: Record<string, unknown>;
 
-  @ApiProperty({ type: Number, nullable: true, description: 'Share of users (0–100) routed to this version while it is the canary.' })
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'Share of users (0–100) routed to this version while it is the canary.',
+  })
   canaryPercent!: number | null;
 
   @ApiProperty(OBJECTIVE_WEIGHTS_SCHEMA)
@@ -66,7 +73,11 @@ export class ModelVersionDto {
 }
 
 export class ModelVersionDetailDto extends ModelVersionDto {
-  @ApiProperty({ description: 'The model spec (features, tasks, architecture, training settings).', type: 'object', additionalProperties: true })
+  @ApiProperty({
+    description: 'The model spec (features, tasks, architecture, training settings).',
+    type: 'object',
+    additionalProperties: true,
+  })
   spec!: Record<string, unknown>;
 }
 

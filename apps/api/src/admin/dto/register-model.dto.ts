@@ -1,16 +1,23 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBase64, IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+
+import { IsVersionId } from '../../platform/postgres-text.validator';
 import { IsFlatRecord } from '../../platform/validation';
 import { OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
-import { IsVersionId } from '../../platform/postgres-text.validator';
 
 export class RegisterModelDto {
-  @ApiProperty({ description: 'The model artifact written by `npm run cli -- train` (model.mmoe), base64-encoded.', format: 'byte' })
+  @ApiProperty({
+    description: 'The model artifact written by `npm run cli -- train` (model.mmoe), base64-encoded.',
+    format: 'byte',
+  })
   @IsNotEmpty()
   @IsBase64()
   artifact!: string;
 
-  @ApiPropertyOptional({ ...OBJECTIVE_WEIGHTS_SCHEMA, description: "Default blend of this version's task scores; tasks left out keep their spec weight." })
+  @ApiPropertyOptional({
+    ...OBJECTIVE_WEIGHTS_SCHEMA,
+    description: "Default blend of this version's task scores; tasks left out keep their spec weight.",
+  })
   @IsOptional()
   @IsFlatRecord(['number'])
   objectiveWeights?: Record<string, number>;

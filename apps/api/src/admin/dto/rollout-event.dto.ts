@@ -1,7 +1,8 @@
-import { ROLLOUT_ACTIONS, type RolloutAction, type RolloutEventRecord, type RolloutPage } from '@app/db';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
+
+import { ROLLOUT_ACTIONS, type RolloutAction, type RolloutEventRecord, type RolloutPage } from '@app/db';
 
 export class RolloutQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
@@ -31,10 +32,18 @@ export class RolloutEventDto {
   @ApiProperty({ example: 'admin' })
   actor!: string;
 
-  @ApiProperty({ type: Number, nullable: true, description: 'The version leaving its role: replaced canary, previous production, archived version.' })
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'The version leaving its role: replaced canary, previous production, archived version.',
+  })
   fromVersionId!: number | null;
 
-  @ApiProperty({ type: Number, nullable: true, description: 'The version entering it: registered, canary, promoted or restored production.' })
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'The version entering it: registered, canary, promoted or restored production.',
+  })
   toVersionId!: number | null;
 
   @ApiProperty({ type: Number, nullable: true, description: 'Canary percent, for canary events.' })

@@ -1,15 +1,25 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
-import { IsFlatRecord } from '../../platform/validation';
+
 import type { TransitionResult } from '@app/registry';
+
+import { IsVersionId } from '../../platform/postgres-text.validator';
+import { IsFlatRecord } from '../../platform/validation';
 import { mapModelVersion, ModelVersionDto, OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
 import { mapRolloutEvent, RolloutEventDto } from './rollout-event.dto';
-import { IsVersionId } from '../../platform/postgres-text.validator';
 
-const WEIGHTS_UPDATE = { ...OBJECTIVE_WEIGHTS_SCHEMA, description: 'New default blend for the version; tasks left out keep their current weight.' };
+const WEIGHTS_UPDATE = {
+  ...OBJECTIVE_WEIGHTS_SCHEMA,
+  description: 'New default blend for the version; tasks left out keep their current weight.',
+};
 
 export class CanaryDto {
-  @ApiProperty({ minimum: 0, maximum: 100, example: 10, description: 'Share of users, by a stable hash of their id, scored by this version.' })
+  @ApiProperty({
+    minimum: 0,
+    maximum: 100,
+    example: 10,
+    description: 'Share of users, by a stable hash of their id, scored by this version.',
+  })
   @IsInt()
   @Min(0)
   @Max(100)
@@ -22,7 +32,10 @@ export class CanaryDto {
 }
 
 export class PromoteDto {
-  @ApiPropertyOptional({ minimum: 1, description: 'When given, it must be the canary (a guard against promoting the wrong version).' })
+  @ApiPropertyOptional({
+    minimum: 1,
+    description: 'When given, it must be the canary (a guard against promoting the wrong version).',
+  })
   @IsOptional()
   @IsVersionId()
   versionId?: number;

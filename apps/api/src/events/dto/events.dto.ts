@@ -1,13 +1,19 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, ValidateNested } from 'class-validator';
+
 import { IsEntityId, IsNulFree, IsTimestamp, IsVersionId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
 import { IsFlatRecord } from '../../platform/validation';
 
 export const MAX_EVENTS = 10_000;
 
 export class EventDto {
-  @ApiProperty({ description: 'Client-chosen id; an event posted again is stored once.', minLength: 1, maxLength: MAX_ID_LENGTH, example: 'e-9f2c' })
+  @ApiProperty({
+    description: 'Client-chosen id; an event posted again is stored once.',
+    minLength: 1,
+    maxLength: MAX_ID_LENGTH,
+    example: 'e-9f2c',
+  })
   @IsEntityId()
   eventId!: string;
 
@@ -20,7 +26,8 @@ export class EventDto {
   itemId!: string;
 
   @ApiProperty({
-    description: "Outcome per task name of the production model: 0 or 1 for binary tasks, a finite number for regression ones. Tasks may be left out.",
+    description:
+      'Outcome per task name of the production model: 0 or 1 for binary tasks, a finite number for regression ones. Tasks may be left out.',
     type: 'object',
     additionalProperties: { type: 'number' },
     example: { click: 1, dwell: 12.5 },
@@ -28,7 +35,11 @@ export class EventDto {
   @IsFlatRecord(['number'])
   labels!: Record<string, number>;
 
-  @ApiPropertyOptional({ description: 'The requestId of the score call that showed the item.', minLength: 1, maxLength: MAX_ID_LENGTH })
+  @ApiPropertyOptional({
+    description: 'The requestId of the score call that showed the item.',
+    minLength: 1,
+    maxLength: MAX_ID_LENGTH,
+  })
   @IsOptional()
   @IsEntityId()
   requestId?: string;
@@ -49,7 +60,10 @@ export class EventDto {
   @IsNulFree()
   context?: Record<string, string | number | boolean>;
 
-  @ApiPropertyOptional({ description: 'ISO 8601 time of the impression; now by default.', example: '2025-11-22T10:15:00Z' })
+  @ApiPropertyOptional({
+    description: 'ISO 8601 time of the impression; now by default.',
+    example: '2025-11-22T10:15:00Z',
+  })
   @IsOptional()
   @IsTimestamp()
   occurredAt?: string;
@@ -72,6 +86,9 @@ export class EventsReceivedDto {
   @ApiProperty({ description: 'Events stored by this call.', example: 1 })
   stored!: number;
 
-  @ApiProperty({ description: 'Events whose id was already stored (or repeated in the request), left as they were.', example: 1 })
+  @ApiProperty({
+    description: 'Events whose id was already stored (or repeated in the request), left as they were.',
+    example: 1,
+  })
   duplicates!: number;
 }

@@ -2,19 +2,28 @@ import { featureMapProblem } from './feature-map.validator';
 
 describe('featureMapProblem', () => {
   it('accepts scalar values and null', () => {
-    expect(featureMapProblem({ age: 31, ratio: -0.5, country: 'fr', premium: false, missing: null }, 'features')).toBeUndefined();
+    expect(
+      featureMapProblem({ age: 31, ratio: -0.5, country: 'fr', premium: false, missing: null }, 'features'),
+    ).toBeUndefined();
     expect(featureMapProblem({}, 'features')).toBeUndefined();
   });
 
   it('names the feature whose value is not a scalar', () => {
-    expect(featureMapProblem({ age: 1, address: { city: 'x' } }, 'features')).toBe('features.address must be a number, string, boolean or null');
-    expect(featureMapProblem({ tags: ['a'] }, 'features')).toBe('features.tags must be a number, string, boolean or null');
-    expect(featureMapProblem({ bad: Number.NaN }, 'features')).toBe('features.bad must be a number, string, boolean or null');
+    expect(featureMapProblem({ age: 1, address: { city: 'x' } }, 'features')).toBe(
+      'features.address must be a number, string, boolean or null',
+    );
+    expect(featureMapProblem({ tags: ['a'] }, 'features')).toBe(
+      'features.tags must be a number, string, boolean or null',
+    );
+    expect(featureMapProblem({ bad: Number.NaN }, 'features')).toBe(
+      'features.bad must be a number, string, boolean or null',
+    );
     expect(featureMapProblem({ name: 'a\0b' }, 'features')).toBe('features.name must not contain NUL characters');
   });
 
   it('rejects what is not an object, too many features and bad names', () => {
-    for (const value of [undefined, null, 'x', 3, []]) expect(featureMapProblem(value, 'features')).toMatch(/^features must be an object/);
+    for (const value of [undefined, null, 'x', 3, []])
+      expect(featureMapProblem(value, 'features')).toMatch(/^features must be an object/);
     const many = Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`f${i}`, i]));
     expect(featureMapProblem(many, 'features')).toBe('features must have at most 256 features, got 257');
     expect(featureMapProblem({ '': 1 }, 'features')).toMatch(/^features has an invalid feature name ""/);

@@ -1,4 +1,5 @@
 import { ValidateBy, type ValidationOptions } from 'class-validator';
+
 import { hasNul } from '../../platform/postgres-text.validator';
 
 export const MAX_FEATURES = 256;
@@ -10,14 +11,20 @@ export function featureMapProblem(value: unknown, property: string): string | un
     return `${property} must be an object mapping feature names to a number, string, boolean or null`;
   }
   const entries = Object.entries(value);
-  if (entries.length > MAX_FEATURES) return `${property} must have at most ${MAX_FEATURES} features, got ${entries.length}`;
+  if (entries.length > MAX_FEATURES)
+    return `${property} must have at most ${MAX_FEATURES} features, got ${entries.length}`;
   for (const [name, v] of entries) {
     if (name.length === 0 || name.length > MAX_FEATURE_NAME_LENGTH || hasNul(name)) {
       return `${property} has an invalid feature name ${JSON.stringify(name)}: names are 1–${MAX_FEATURE_NAME_LENGTH} characters, without NUL`;
     }
     const field = `${property}.${name}`;
     if (hasNul(v)) return `${field} must not contain NUL characters`;
-    if (!(v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)))) {
+    if (!(
+      v === null ||
+      typeof v === 'string' ||
+      typeof v === 'boolean' ||
+      (typeof v === 'number' && Number.isFinite(v))
+    )) {
       return `${field} must be a number, string, boolean or null`;
     }
   }

@@ -1,9 +1,11 @@
-import type { FeatureMap } from '@app/db';
 import { ApiProperty } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, ValidateNested } from 'class-validator';
-import { IsFeatureMap, MAX_FEATURE_NAME_LENGTH, MAX_FEATURES } from './feature-map.validator';
+
+import type { FeatureMap } from '@app/db';
+
 import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
+import { IsFeatureMap, MAX_FEATURE_NAME_LENGTH, MAX_FEATURES } from './feature-map.validator';
 
 export const MAX_BULK_ENTITIES = 10_000;
 
@@ -33,7 +35,12 @@ export class EntityFeaturesDto extends PutFeaturesDto {
 }
 
 export class BulkPutFeaturesDto {
-  @ApiProperty({ type: [EntityFeaturesDto], minItems: 1, maxItems: MAX_BULK_ENTITIES, description: 'Ids must be unique within a call.' })
+  @ApiProperty({
+    type: [EntityFeaturesDto],
+    minItems: 1,
+    maxItems: MAX_BULK_ENTITIES,
+    description: 'Ids must be unique within a call.',
+  })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_BULK_ENTITIES)

@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsOptional } from 'class-validator';
-import { IsFlatRecord, IsUniqueStrings } from '../../platform/validation';
+
 import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
+import { IsFlatRecord, IsUniqueStrings } from '../../platform/validation';
 
 export const MAX_CANDIDATES = 1000;
 
@@ -10,7 +11,13 @@ export class ScoreRequestDto {
   @IsEntityId()
   userId!: string;
 
-  @ApiProperty({ type: [String], example: ['i-1', 'i-2', 'i-3'], minItems: 1, maxItems: MAX_CANDIDATES, uniqueItems: true })
+  @ApiProperty({
+    type: [String],
+    example: ['i-1', 'i-2', 'i-3'],
+    minItems: 1,
+    maxItems: MAX_CANDIDATES,
+    uniqueItems: true,
+  })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_CANDIDATES)
@@ -18,7 +25,8 @@ export class ScoreRequestDto {
   itemIds!: string[];
 
   @ApiPropertyOptional({
-    description: 'Request-time features (device, hour …), shared by every candidate; stored user and item features win on a name clash.',
+    description:
+      'Request-time features (device, hour …), shared by every candidate; stored user and item features win on a name clash.',
     type: 'object',
     additionalProperties: { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] },
     example: { device: 'mobile', hour: 21 },
@@ -49,7 +57,10 @@ export class ScoredItemDto {
   @ApiProperty({ example: 'i-2' })
   itemId!: string;
 
-  @ApiProperty({ description: 'The weighted blend of the task scores; items are sorted by it, highest first.', example: 0.41 })
+  @ApiProperty({
+    description: 'The weighted blend of the task scores; items are sorted by it, highest first.',
+    example: 0.41,
+  })
   score!: number;
 
   @ApiProperty({

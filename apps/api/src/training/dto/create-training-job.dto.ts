@@ -1,10 +1,24 @@
-import type { ModelSpecInput } from '@app/mmoe';
-import type { TrainingDataSource, TrainingOverrides } from '@app/queue';
 import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import type { NewTrainingJob } from '../training-jobs.service';
-import { IsIn, IsInt, IsNumber, IsObject, IsOptional, IsString, Max, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+import {
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
+
+import type { ModelSpecInput } from '@app/mmoe';
+import type { TrainingDataSource, TrainingOverrides } from '@app/queue';
+
 import { IsTimestamp, IsVersionId } from '../../platform/postgres-text.validator';
+import type { NewTrainingJob } from '../training-jobs.service';
 
 const SOURCE_KINDS = ['events', 'csv'] as const;
 
@@ -32,7 +46,10 @@ export class CsvSourceDto extends TrainingSourceDto {
   @ApiProperty({ enum: ['csv'] })
   declare kind: 'csv';
 
-  @ApiProperty({ example: '/data/interactions.csv', description: "A CSV file on the worker's disk, in the CLI's format." })
+  @ApiProperty({
+    example: '/data/interactions.csv',
+    description: "A CSV file on the worker's disk, in the CLI's format.",
+  })
   @IsString()
   @MinLength(1)
   @MaxLength(4096)
@@ -70,19 +87,29 @@ export class TrainingOverridesDto implements TrainingOverrides {
 /** POST /admin/training-jobs: a TrainingJobPayload without `requestedBy` (the caller is the admin). */
 @ApiExtraModels(EventsSourceDto, CsvSourceDto)
 export class CreateTrainingJobDto {
-  @ApiProperty({ oneOf: [{ $ref: getSchemaPath(EventsSourceDto) }, { $ref: getSchemaPath(CsvSourceDto) }], description: 'The training data.' })
+  @ApiProperty({
+    oneOf: [{ $ref: getSchemaPath(EventsSourceDto) }, { $ref: getSchemaPath(CsvSourceDto) }],
+    description: 'The training data.',
+  })
   @IsObject()
   @ValidateNested()
   @Type(() => TrainingSourceDto, {
     keepDiscriminatorProperty: true,
-    discriminator: { property: 'kind', subTypes: [{ name: 'events', value: EventsSourceDto }, { name: 'csv', value: CsvSourceDto }] },
+    discriminator: {
+      property: 'kind',
+      subTypes: [
+        { name: 'events', value: EventsSourceDto },
+        { name: 'csv', value: CsvSourceDto },
+      ],
+    },
   })
   source!: EventsSourceDto | CsvSourceDto;
 
   @ApiPropertyOptional({
     type: 'object',
     additionalProperties: true,
-    description: "A model spec (as for `cli train`); defaults to the parent version's, or production's when no parent is named.",
+    description:
+      "A model spec (as for `cli train`); defaults to the parent version's, or production's when no parent is named.",
   })
   @IsOptional()
   @IsObject()
@@ -100,7 +127,12 @@ export class CreateTrainingJobDto {
   @Type(() => TrainingOverridesDto)
   overrides?: TrainingOverridesDto;
 
-  @ApiPropertyOptional({ minimum: 0.05, maximum: 0.5, example: 0.2, description: 'Share of the data, the latest in time, held out for evaluation.' })
+  @ApiPropertyOptional({
+    minimum: 0.05,
+    maximum: 0.5,
+    example: 0.2,
+    description: 'Share of the data, the latest in time, held out for evaluation.',
+  })
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0.05)
@@ -108,7 +140,13 @@ export class CreateTrainingJobDto {
   holdoutFraction?: number;
 }
 
-export function toNewTrainingJob({ source, spec, parentVersionId, overrides, holdoutFraction }: CreateTrainingJobDto): NewTrainingJob {
+export function toNewTrainingJob({
+  source,
+  spec,
+  parentVersionId,
+  overrides,
+  holdoutFraction,
+}: CreateTrainingJobDto): NewTrainingJob {
   return {
     source:
       source.kind === 'events'

@@ -1,13 +1,19 @@
-import type { TrainingJobProgress, TrainingJobResult, TrainingPhase } from '@app/queue';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
+
+import type { TrainingJobProgress, TrainingJobResult, TrainingPhase } from '@app/queue';
+
 import type { TrainingJobRecord } from '../training-jobs.repository';
 import type { CancelOutcome, TrainingJobView } from '../training-jobs.service';
 
 const PHASES: TrainingPhase[] = ['dataset', 'training', 'evaluating', 'registering'];
 const JOB_STATES = ['waiting', 'delayed', 'active', 'completed', 'failed', 'paused', 'stuck'] as const;
-const TASK_METRICS = { type: 'object', additionalProperties: { type: 'object', additionalProperties: { type: 'number' } }, example: { click: { auc: 0.74 } } } as const;
+const TASK_METRICS = {
+  type: 'object',
+  additionalProperties: { type: 'object', additionalProperties: { type: 'number' } },
+  example: { click: { auc: 0.74 } },
+} as const;
 
 export class TrainingJobIdParamsDto {
   @ApiProperty({ example: '12' })
@@ -41,7 +47,8 @@ export class TrainingJobCancelledDto implements CancelOutcome {
 
   @ApiProperty({
     enum: ['removed', 'cancelling'],
-    description: 'removed: it had not started and never will; cancelling: the worker stops it at its next check, registering nothing.',
+    description:
+      'removed: it had not started and never will; cancelling: the worker stops it at its next check, registering nothing.',
   })
   state!: 'removed' | 'cancelling';
 }
@@ -121,7 +128,11 @@ export class TrainingJobDto {
   @ApiProperty({ enum: JOB_STATES })
   state!: string;
 
-  @ApiProperty({ type: 'object', additionalProperties: true, description: 'The job payload (TrainingJobPayload, or { windowDays } for a scheduled run).' })
+  @ApiProperty({
+    type: 'object',
+    additionalProperties: true,
+    description: 'The job payload (TrainingJobPayload, or { windowDays } for a scheduled run).',
+  })
   payload!: Record<string, unknown>;
 
   @ApiProperty({ type: TrainingJobProgressDto, nullable: true })

@@ -1,6 +1,7 @@
-import type { RetrainScheduleState } from '@app/queue';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+
+import type { RetrainScheduleState } from '@app/queue';
 
 export class UpdateTrainingScheduleDto {
   @ApiProperty({ example: '0 3 * * *', description: 'Cron in UTC: 5 fields, or 6 with seconds first.' })
@@ -8,7 +9,12 @@ export class UpdateTrainingScheduleDto {
   @MaxLength(200)
   cron!: string;
 
-  @ApiPropertyOptional({ minimum: 0.01, maximum: 365, example: 7, description: 'Days of events before each run to train on; unchanged when left out.' })
+  @ApiPropertyOptional({
+    minimum: 0.01,
+    maximum: 365,
+    example: 7,
+    description: 'Days of events before each run to train on; unchanged when left out.',
+  })
   @IsOptional()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0.01)
@@ -35,10 +41,21 @@ export class TrainingScheduleDto implements RetrainScheduleState {
   @ApiProperty({ format: 'date-time' })
   updatedAt!: string;
 
-  @ApiProperty({ example: 'admin', description: "'config' while the schedule is the one seeded from RETRAIN_* settings." })
+  @ApiProperty({
+    example: 'admin',
+    description: "'config' while the schedule is the one seeded from RETRAIN_* settings.",
+  })
   updatedBy!: string;
 }
 
-export function mapTrainingSchedule({ cron, timezone, windowDays, paused, nextRunAt, updatedAt, updatedBy }: RetrainScheduleState): TrainingScheduleDto {
+export function mapTrainingSchedule({
+  cron,
+  timezone,
+  windowDays,
+  paused,
+  nextRunAt,
+  updatedAt,
+  updatedBy,
+}: RetrainScheduleState): TrainingScheduleDto {
   return { cron, timezone, windowDays, paused, nextRunAt, updatedAt, updatedBy };
 }
