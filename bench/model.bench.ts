@@ -1,5 +1,5 @@
 /**
- * Speed of the reference MMoE (/work/shared/bench/README.md) on each TensorFlow.js backend, next to the PyTorch
+ * Speed of the reference MMoE (../shared/bench/README.md) on each TensorFlow.js backend, next to the PyTorch
  * reference script: training examples/s through the real training loop and inference latency of `predict`.
  *
  *   npm run bench:model [-- --quick]                         PyTorch, then every available backend, as one table
