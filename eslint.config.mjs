@@ -15,6 +15,37 @@ export default defineConfig(
     languageOptions: { globals: { ...globals.node, ...globals.jest } },
   },
   {
+    // Libraries say what went wrong with domain errors (@app/common); HTTP statuses are decided in the API only.
+    files: ['libs/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@nestjs/common',
+              importNames: [
+                'HttpException',
+                'BadRequestException',
+                'UnauthorizedException',
+                'ForbiddenException',
+                'NotFoundException',
+                'ConflictException',
+                'GoneException',
+                'PayloadTooLargeException',
+                'UnprocessableEntityException',
+                'InternalServerErrorException',
+                'ServiceUnavailableException',
+                'HttpStatus',
+              ],
+              message: 'libraries throw domain errors from @app/common; the API maps them to HTTP (error.filter.ts)',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Plain .js files are CommonJS tool configs (jest.config.js), where require and module.exports are the norm.
     files: ['**/*.js', '**/*.cjs'],
     languageOptions: { sourceType: 'commonjs' },

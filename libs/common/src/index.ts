@@ -1,1 +1,1 @@
-export * from './field-errors';
+export * from './domain.errors';

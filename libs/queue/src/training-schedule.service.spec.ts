@@ -1,5 +1,4 @@
-import { BadRequestException, ConflictException } from '@nestjs/common';
-
+import { ConflictError, InvalidFieldsError } from '@app/common';
 import { loadConfig } from '@app/config';
 
 import type { ScheduledRetrainPayload } from './training-queue.contract';
@@ -100,13 +99,13 @@ describe('TrainingScheduleService', () => {
   });
 
   it.each(['nope', '61 * * * *', '', '* * * * * * *'])(
-    'set() rejects the cron %j with a 400 naming cron',
+    'set() rejects the cron %j as an invalid field named cron',
     async (cron) => {
       const error = await service()
         .set(cron, undefined, 'admin')
         .catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(BadRequestException);
-      expect((error as BadRequestException).getResponse()).toMatchObject({
+      expect(error).toBeInstanceOf(InvalidFieldsError);
+      expect(error).toMatchObject({
         errors: [{ field: 'cron', message: expect.stringMatching(/^cron must be a cron expression/) }],
       });
       expect(repository.stored).toBeNull();
@@ -118,10 +117,10 @@ describe('TrainingScheduleService', () => {
     await schedule.ensure();
     await expect(schedule.pause('admin')).resolves.toMatchObject({ paused: true, nextRunAt: null });
     expect(repository.jobs).toEqual([]);
-    await expect(schedule.pause('admin')).rejects.toBeInstanceOf(ConflictException);
+    await expect(schedule.pause('admin')).rejects.toBeInstanceOf(ConflictError);
     await expect(schedule.resume('admin')).resolves.toMatchObject({ paused: false, cron: '0 3 * * *' });
     expect(repository.jobs).toHaveLength(1);
-    await expect(schedule.resume('admin')).rejects.toBeInstanceOf(ConflictException);
+    await expect(schedule.resume('admin')).rejects.toBeInstanceOf(ConflictError);
   });
 
   it('get() seeds and registers when nothing is stored yet (Redis flushed)', async () => {

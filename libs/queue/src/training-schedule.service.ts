@@ -1,6 +1,6 @@
-import { ConflictException, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 
-import { badRequest } from '@app/common';
+import { ConflictError, InvalidFieldsError } from '@app/common';
 import { APP_CONFIG, CRON_TIMEZONE, cronProblem, type AppConfig } from '@app/config';
 
 import {
@@ -51,20 +51,22 @@ export class TrainingScheduleService implements OnApplicationBootstrap {
 
   async set(cron: string, windowDays: number | undefined, actor: string): Promise<RetrainScheduleState> {
     const problem = cronProblem(cron);
-    if (problem) throw badRequest([{ field: 'cron', message: `cron must be a cron expression (${problem})` }]);
+    if (problem) {
+      throw new InvalidFieldsError([{ field: 'cron', message: `cron must be a cron expression (${problem})` }]);
+    }
     return this.update(actor, (schedule) => ({ ...schedule, cron, windowDays: windowDays ?? schedule.windowDays }));
   }
 
   pause(actor: string): Promise<RetrainScheduleState> {
     return this.update(actor, (schedule) => {
-      if (schedule.paused) throw new ConflictException('the training schedule is already paused');
+      if (schedule.paused) throw new ConflictError('the training schedule is already paused');
       return { ...schedule, paused: true };
     });
   }
 
   resume(actor: string): Promise<RetrainScheduleState> {
     return this.update(actor, (schedule) => {
-      if (!schedule.paused) throw new ConflictException('the training schedule is not paused');
+      if (!schedule.paused) throw new ConflictError('the training schedule is not paused');
       return { ...schedule, paused: false };
     });
   }

@@ -1,6 +1,6 @@
-import { Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 
-import { badRequest } from '@app/common';
+import { InvalidFieldsError, NotFoundError } from '@app/common';
 import {
   ModelVersionRepository,
   RolloutRepository,
@@ -73,7 +73,7 @@ export class ModelRegistryService {
 
   async get(id: number): Promise<ModelVersionRecord> {
     const version = await this.versions.get(id);
-    if (!version) throw new NotFoundException(`version ${id} does not exist`);
+    if (!version) throw new NotFoundError(`version ${id} does not exist`);
     return version;
   }
 
@@ -95,7 +95,7 @@ export class ModelRegistryService {
   /** Validates the artifact by loading it, exports its network to ONNX and stores both as a new candidate. */
   async register(input: RegisterVersion, actor: string): Promise<ModelVersionRecord> {
     if (input.parentVersionId !== undefined && !(await this.versions.get(input.parentVersionId))) {
-      throw badRequest([{ field: 'parentVersionId', message: `version ${input.parentVersionId} does not exist` }]);
+      throw new InvalidFieldsError([{ field: 'parentVersionId', message: `version ${input.parentVersionId} does not exist` }]);
     }
     let model: MultiTaskModel;
     let header: ArtifactHeader;
@@ -103,7 +103,7 @@ export class ModelRegistryService {
       header = decodeArtifact(input.artifact).header;
       model = MultiTaskModel.fromArtifact(input.artifact);
     } catch (e) {
-      throw badRequest([{ field: 'artifact', message: (e as Error).message }]);
+      throw new InvalidFieldsError([{ field: 'artifact', message: (e as Error).message }]);
     }
     try {
       const objectiveWeights = mergeObjectiveWeights(model.spec, {}, input.objectiveWeights);

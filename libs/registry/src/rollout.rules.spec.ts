@@ -1,5 +1,4 @@
-import { BadRequestException, ConflictException, NotFoundException } from '@nestjs/common';
-
+import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import type { LockedVersions, ModelStatus, ModelVersionRecord } from '@app/db';
 
 import { mergeObjectiveWeights, planArchive, planCanary, planPromote, planRollback, specOf } from './rollout.rules';
@@ -73,11 +72,11 @@ describe('rollout rules', () => {
       ['failed', /^version 4 is a failed version; failed versions can only be archived$/],
     ])('refuses a version that is %s', (status, message) => {
       const target = version(4, status);
-      expectError(() => planCanary({ target }, 4, 10), ConflictException, message);
+      expectError(() => planCanary({ target }, 4, 10), ConflictError, message);
     });
 
     it('404s an unknown version', () => {
-      expectError(() => planCanary({ production }, 9, 10), NotFoundException, 'version 9 does not exist');
+      expectError(() => planCanary({ production }, 9, 10), NotFoundError, 'version 9 does not exist');
     });
   });
 
@@ -96,10 +95,10 @@ describe('rollout rules', () => {
     });
 
     it('409s without a canary, or when the named version is not the canary', () => {
-      expectError(() => planPromote({ production }, at), ConflictException, /there is no canary to promote/);
+      expectError(() => planPromote({ production }, at), ConflictError, /there is no canary to promote/);
       expectError(
         () => planPromote({ production, canary, target: candidate }, at, undefined, 3),
-        ConflictException,
+        ConflictError,
         'version 3 is a candidate; only the canary can be promoted',
       );
     });
@@ -118,14 +117,10 @@ describe('rollout rules', () => {
     });
 
     it('409s without production or without a previous one', () => {
-      expectError(
-        () => planRollback({}, undefined, at),
-        ConflictException,
-        'there is no production version to roll back',
-      );
+      expectError(() => planRollback({}, undefined, at), ConflictError, 'there is no production version to roll back');
       expectError(
         () => planRollback({ production }, undefined, at),
-        ConflictException,
+        ConflictError,
         /version 1 was not promoted over another version/,
       );
     });
@@ -144,10 +139,10 @@ describe('rollout rules', () => {
       const locked: LockedVersions = { production, target: production };
       expectError(
         () => planArchive(locked, 1),
-        ConflictException,
+        ConflictError,
         /^version 1 is in production; promote another version or roll back/,
       );
-      expectError(() => planArchive({ target: version(7, 'archived') }, 7), ConflictException, 'version 7 is archived');
+      expectError(() => planArchive({ target: version(7, 'archived') }, 7), ConflictError, 'version 7 is archived');
     });
   });
 
@@ -164,8 +159,8 @@ describe('rollout rules', () => {
         mergeObjectiveWeights(spec, {}, { share: 1 });
         throw new Error('expected an error');
       } catch (e) {
-        expect(e).toBeInstanceOf(BadRequestException);
-        expect((e as BadRequestException).getResponse()).toMatchObject({
+        expect(e).toBeInstanceOf(InvalidFieldsError);
+        expect(e).toMatchObject({
           errors: [
             {
               field: 'objectiveWeights.share',

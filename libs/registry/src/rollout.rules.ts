@@ -1,6 +1,4 @@
-import { ConflictException, NotFoundException } from '@nestjs/common';
-
-import { badRequest } from '@app/common';
+import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import type { LockedVersions, ModelStatus, ModelVersionPatch, ModelVersionRecord, NewRolloutEvent } from '@app/db';
 import { parseModelSpec, type ModelSpec } from '@app/mmoe';
 
@@ -27,7 +25,7 @@ export function specOf(version: Pick<ModelVersionRecord, 'spec'>): ModelSpec {
 
 /**
  * `given` overrides `current` task by task, and a task in neither keeps its spec weight (the default blend); a name
- * that is not one of the spec's tasks is a 400 naming it.
+ * that is not one of the spec's tasks is an invalid field naming it.
  */
 export function mergeObjectiveWeights(
   spec: ModelSpec,
@@ -43,11 +41,11 @@ export function mergeObjectiveWeights(
   );
 }
 
-/** Objective weights may name only the model's tasks: anything else is a 400 naming `objectiveWeights.<name>`. */
+/** Objective weights may name only the model's tasks: anything else is an invalid field named `objectiveWeights.<name>`. */
 export function assertKnownTasks(tasks: readonly string[], weights: ObjectiveWeights): void {
   const unknown = Object.keys(weights).filter((name) => !tasks.includes(name));
   if (unknown.length > 0) {
-    throw badRequest(
+    throw new InvalidFieldsError(
       unknown.map((name) => ({
         field: `objectiveWeights.${name}`,
         message: `objectiveWeights.${name} is not a task of the model (${tasks.join(', ')})`,
@@ -57,12 +55,12 @@ export function assertKnownTasks(tasks: readonly string[], weights: ObjectiveWei
 }
 
 function required(version: ModelVersionRecord | undefined, id: number): ModelVersionRecord {
-  if (!version) throw new NotFoundException(`version ${id} does not exist`);
+  if (!version) throw new NotFoundError(`version ${id} does not exist`);
   return version;
 }
 
-function conflict(version: ModelVersionRecord, why: string): ConflictException {
-  return new ConflictException(`version ${version.id} is ${STATUS_PHRASES[version.status]}; ${why}`);
+function conflict(version: ModelVersionRecord, why: string): ConflictError {
+  return new ConflictError(`version ${version.id} is ${STATUS_PHRASES[version.status]}; ${why}`);
 }
 
 /** A candidate becomes the canary (replacing the current one, which goes back to candidate), or the canary changes its percent. */
@@ -106,7 +104,7 @@ export function planPromote(
     if (target.status !== 'canary') throw conflict(target, 'only the canary can be promoted');
   }
   const { canary, production } = locked;
-  if (!canary) throw new ConflictException('there is no canary to promote; make a candidate the canary first');
+  if (!canary) throw new ConflictError('there is no canary to promote; make a candidate the canary first');
   const patch: ModelVersionPatch = { status: 'production', canaryPercent: null, promotedAt: at };
   if (weights) patch.objectiveWeights = mergeObjectiveWeights(specOf(canary), canary.objectiveWeights, weights);
   return {
@@ -121,9 +119,9 @@ export function planPromote(
 /** Production is archived and the version it was promoted over serves again; any canary goes back to candidate. */
 export function planRollback(locked: LockedVersions, previous: ModelVersionRecord | undefined, at: Date): RolloutPlan {
   const { production, canary } = locked;
-  if (!production) throw new ConflictException('there is no production version to roll back');
+  if (!production) throw new ConflictError('there is no production version to roll back');
   if (!previous)
-    throw new ConflictException(
+    throw new ConflictError(
       `version ${production.id} was not promoted over another version; there is nothing to roll back to`,
     );
   return {

@@ -1,6 +1,6 @@
-import { ConflictException, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 
-import { badRequest, type FieldError } from '@app/common';
+import { ConflictError, InvalidFieldsError, type FieldError } from '@app/common';
 import { EventRepository } from '@app/db';
 
 import type { EventsReceivedDto, PostEventsDto } from './dto/events.dto';
@@ -20,9 +20,9 @@ export class EventsService {
   /** Validates the whole batch before storing any of it, then stores it in one statement: all or nothing. */
   async ingest({ events }: PostEventsDto): Promise<EventsReceivedDto> {
     const spec = this.productionSpec.current();
-    if (!spec) throw new ConflictException('no production model: events cannot be validated');
+    if (!spec) throw new ConflictError('no production model: events cannot be validated');
     const errors = [...labelErrors(spec.tasks, events), ...(await this.modelVersionErrors(events))];
-    if (errors.length > 0) throw badRequest(errors.slice(0, MAX_REPORTED_ERRORS));
+    if (errors.length > 0) throw new InvalidFieldsError(errors.slice(0, MAX_REPORTED_ERRORS));
     const now = new Date();
     const stored = await this.events.insertNew(
       events.map((e) => ({

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 
-import { badRequest } from '@app/common';
+import { InvalidFieldsError } from '@app/common';
 import { FeatureRepository, type EntityKind, type FeatureMap, type FeatureRow } from '@app/db';
 
 import type { FeaturesWrittenDto } from './dto/features.dto';
@@ -51,7 +51,7 @@ export class FeatureStoreService {
             },
           ];
     });
-    if (duplicates.length > 0) throw badRequest(duplicates);
+    if (duplicates.length > 0) throw new InvalidFieldsError(duplicates);
     return this.write(kind, rows);
   }
 

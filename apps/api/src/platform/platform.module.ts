@@ -1,15 +1,16 @@
 import { Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
 import { LoggerModule } from 'nestjs-pino';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
+import { ErrorFilter } from './error.filter';
 import { loggerParams } from './logger.params';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
 
-/** Cross-cutting HTTP concerns: JSON logs, rate limiting and the Prometheus registry (see also app.setup.ts). */
+/** Cross-cutting HTTP concerns: JSON logs, rate limiting, errors to statuses and the Prometheus registry (see also app.setup.ts). */
 @Module({
   imports: [
     LoggerModule.forRootAsync({ inject: [APP_CONFIG], useFactory: loggerParams }),
@@ -19,7 +20,11 @@ import { MetricsService } from './metrics.service';
     }),
   ],
   controllers: [MetricsController],
-  providers: [MetricsService, { provide: APP_GUARD, useClass: ThrottlerGuard }],
+  providers: [
+    MetricsService,
+    { provide: APP_GUARD, useClass: ThrottlerGuard },
+    { provide: APP_FILTER, useClass: ErrorFilter },
+  ],
   exports: [MetricsService],
 })
 export class PlatformModule {}

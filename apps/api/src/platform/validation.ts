@@ -1,7 +1,7 @@
 import { ValidationPipe, type ValidationError } from '@nestjs/common';
 import { buildMessage, ValidateBy, type ValidationOptions } from 'class-validator';
 
-import { badRequest, type FieldError } from '@app/common';
+import { InvalidFieldsError, type FieldError } from '@app/common';
 
 /** class-validator names only the property in its messages; nested ones get their parent path, as Nest does. */
 function flatten(errors: ValidationError[], parent?: string): FieldError[] {
@@ -21,7 +21,7 @@ export function createValidationPipe(): ValidationPipe {
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,
-    exceptionFactory: (errors) => badRequest(flatten(errors)),
+    exceptionFactory: (errors) => new InvalidFieldsError(flatten(errors)),
   });
 }
 

@@ -1,6 +1,6 @@
-import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 
-import { badRequest } from '@app/common';
+import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { ModelVersionRepository } from '@app/db';
 import { parseModelSpec, SpecValidationError } from '@app/mmoe';
 import { TrainingCancellationRepository, type TrainingDataSource, type TrainingJobPayload } from '@app/queue';
@@ -35,7 +35,7 @@ export class TrainingJobsService {
     checkWindow(job.source);
     if (job.spec !== undefined) checkSpec(job.spec);
     if (job.parentVersionId !== undefined && !(await this.versions.get(job.parentVersionId))) {
-      throw badRequest([
+      throw new InvalidFieldsError([
         { field: 'parentVersionId', message: `parentVersionId names no version (${job.parentVersionId})` },
       ]);
     }
@@ -44,7 +44,7 @@ export class TrainingJobsService {
       job.parentVersionId === undefined &&
       !(await this.versions.findServing()).production
     ) {
-      throw badRequest([
+      throw new InvalidFieldsError([
         { field: 'spec', message: 'spec is required while no version is in production to take it from' },
       ]);
     }
@@ -57,7 +57,7 @@ export class TrainingJobsService {
 
   async get(id: string): Promise<TrainingJobView> {
     const job = await this.jobs.get(id);
-    if (!job) throw new NotFoundException(`training job ${id} does not exist`);
+    if (!job) throw new NotFoundError(`training job ${id} does not exist`);
     return this.view(job);
   }
 
@@ -65,8 +65,8 @@ export class TrainingJobsService {
   async cancel(id: string): Promise<CancelOutcome> {
     const job = await this.get(id);
     if (job.repeated)
-      throw new ConflictException(`training job ${id} is a run of the retraining schedule: pause the schedule instead`);
-    if (FINISHED.has(job.state)) throw new ConflictException(`training job ${id} has already ${job.state}`);
+      throw new ConflictError(`training job ${id} is a run of the retraining schedule: pause the schedule instead`);
+    if (FINISHED.has(job.state)) throw new ConflictError(`training job ${id} has already ${job.state}`);
     // Flagged first: a waiting job may start between our look and the removal, which then fails.
     await this.cancellation.request(id);
     const removed = job.state !== 'active' && (await this.jobs.remove(id));
@@ -80,7 +80,7 @@ export class TrainingJobsService {
 
 function checkWindow(source: TrainingDataSource): void {
   if (source.kind === 'events' && Date.parse(source.from) >= Date.parse(source.to)) {
-    throw badRequest([{ field: 'source.to', message: 'source.to must be after source.from' }]);
+    throw new InvalidFieldsError([{ field: 'source.to', message: 'source.to must be after source.from' }]);
   }
 }
 
@@ -90,7 +90,7 @@ function checkSpec(spec: unknown): void {
   } catch (error) {
     if (!(error instanceof SpecValidationError)) throw error;
     const field = (path: string) => (path === '(root)' ? 'spec' : `spec.${path}`);
-    throw badRequest(
+    throw new InvalidFieldsError(
       error.problems.map(({ path, message }) => ({ field: field(path), message: `${field(path)}: ${message}` })),
     );
   }

@@ -1,6 +1,7 @@
-import { ConflictException, Logger } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import type { Job } from 'bull';
 
+import { ConflictError } from '@app/common';
 import { loadConfig } from '@app/config';
 import type { ModelVersionRecord } from '@app/db';
 import { TrainingJobName } from '@app/queue';
@@ -81,7 +82,7 @@ describe('TrainingJobService, retried after its version was committed', () => {
     expect(setCanary).not.toHaveBeenCalled();
     const refused = jest
       .fn()
-      .mockRejectedValue(new ConflictException('version 5 is archived; only a candidate can become the canary'));
+      .mockRejectedValue(new ConflictError('version 5 is archived; only a candidate can become the canary'));
     await expect(service(version(), refused).run(job)).resolves.toMatchObject({
       decision: 'candidate',
       reason:

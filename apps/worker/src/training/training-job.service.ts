@@ -1,6 +1,7 @@
-import { ConflictException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job } from 'bull';
 
+import { ConflictError, NotFoundError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { ModelVersionRepository, type ModelVersionRecord } from '@app/db';
 import {
@@ -188,7 +189,7 @@ export class TrainingJobService {
     try {
       return await this.registry.get(id);
     } catch (e) {
-      throw e instanceof NotFoundException ? new TrainingInputError(`parentVersionId: ${e.message}`) : e;
+      throw e instanceof NotFoundError ? new TrainingInputError(`parentVersionId: ${e.message}`) : e;
     }
   }
 
@@ -228,7 +229,7 @@ export class TrainingJobService {
         await this.registry.setCanary(version.id, this.config.CANARY_PERCENT, undefined, ACTOR);
       } catch (e) {
         // The version is registered either way; a refused canary (someone moved it meanwhile) is for a human to sort out.
-        if (!(e instanceof ConflictException || e instanceof NotFoundException)) throw e;
+        if (!(e instanceof ConflictError || e instanceof NotFoundError)) throw e;
         [decision, reason] = ['candidate', `passed the gate, but the canary was refused: ${e.message}`];
       }
     }

@@ -1,8 +1,10 @@
+import { DomainError } from '@app/common';
+
 /**
  * A training job that cannot succeed however often it runs (too little data, a bad spec, a missing file): the worker
  * fails it at once with this message instead of retrying it.
  */
-export class TrainingInputError extends Error {
+export class TrainingInputError extends DomainError {
   override readonly name = 'TrainingInputError';
 }
 
@@ -11,7 +13,10 @@ export class TrainingStoppedError extends Error {
   override readonly name = 'TrainingStoppedError';
 }
 
-/** Errors that another attempt would only repeat; anything else (Postgres or Redis unreachable …) is retried with back-off. */
+/**
+ * Errors that another attempt would only repeat: domain errors (bad input, a version that does not exist, a refused
+ * transition) and a stopped job. Anything else (Postgres or Redis unreachable …) is retried with back-off.
+ */
 export function isPermanent(error: unknown): boolean {
-  return error instanceof TrainingInputError || error instanceof TrainingStoppedError;
+  return error instanceof DomainError || error instanceof TrainingStoppedError;
 }

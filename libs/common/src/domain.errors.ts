@@ -1,0 +1,32 @@
+/**
+ * What the libraries and services say went wrong, in their own words: no HTTP here. The API maps these to status codes
+ * in one place (apps/api/src/platform/error.filter.ts); the worker fails a job at once on them instead of retrying,
+ * since another attempt would only repeat them.
+ */
+export abstract class DomainError extends Error {}
+
+/** The named thing does not exist (HTTP 404). */
+export class NotFoundError extends DomainError {
+  override readonly name = 'NotFoundError';
+}
+
+/** The request is well-formed but the current state refuses it; the message gives the reason (HTTP 409). */
+export class ConflictError extends DomainError {
+  override readonly name = 'ConflictError';
+}
+
+export interface FieldError {
+  /** Dotted path of the failing field, e.g. `itemIds` or `objectiveWeights.click`. */
+  field: string;
+  /** A sentence naming the field path, e.g. `itemIds must contain at least 1 elements`. */
+  message: string;
+}
+
+/** One or more input fields are invalid, each named with its own sentence (HTTP 400). */
+export class InvalidFieldsError extends DomainError {
+  override readonly name = 'InvalidFieldsError';
+
+  constructor(readonly errors: FieldError[]) {
+    super(errors.map((e) => e.message).join('; '));
+  }
+}
