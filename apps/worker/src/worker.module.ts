@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 
 import { ConfigModule } from '@app/config';
-import { FeaturesRepositoryModule, ModelStoreModule } from '@app/db';
+import { FeaturesRepositoryModule } from '@app/db';
 import { TrainingControlModule } from '@app/queue';
 import { RedisModule } from '@app/redis';
 import { RegistryModule } from '@app/registry';
@@ -14,14 +14,7 @@ import { TrainingProcessor } from './training/training.processor';
 
 /** The training worker: consumes the training queue (TrainingControlModule brings the queue, the schedule and cancellation). */
 @Module({
-  imports: [
-    ConfigModule,
-    RedisModule,
-    ModelStoreModule,
-    FeaturesRepositoryModule,
-    RegistryModule,
-    TrainingControlModule,
-  ],
+  imports: [ConfigModule, RedisModule, FeaturesRepositoryModule, RegistryModule, TrainingControlModule],
   providers: [TfjsBackendService, CsvFileRepository, TrainingDataService, TrainingJobService, TrainingProcessor],
 })
 export class WorkerModule {}

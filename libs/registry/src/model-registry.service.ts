@@ -4,6 +4,7 @@ import { InvalidFieldsError, NotFoundError } from '@app/common';
 import {
   ModelVersionRepository,
   RolloutRepository,
+  type ModelVersionArtifacts,
   type ModelVersionRecord,
   type RolloutEventRecord,
   type RolloutPage,
@@ -24,16 +25,25 @@ import {
   type RolloutPlan,
 } from './rollout.rules';
 
-export interface RegisterVersion {
-  /** The artifact written by `cli train` (model.mmoe). */
-  artifact: Buffer;
+/** What a new version records besides its model. */
+export interface VersionDetails {
   objectiveWeights?: ObjectiveWeights;
   note?: string;
   parentVersionId?: number;
   /** The Bull job that trained it: at most one version per job (a unique index), found again by findByTrainingJob. */
   trainingJobId?: string;
-  /** Replaces the validation report read from the artifact (a training job stores its held-out evaluation). */
+  /** Replaces the validation report read from the training summary (a training job stores its held-out evaluation). */
   metrics?: Record<string, unknown>;
+}
+
+/** An uploaded artifact, as written by `cli train` (model.mmoe): validated by loading it. */
+export interface RegisterVersion extends VersionDetails {
+  artifact: Buffer;
+}
+
+/** A model this process has just trained: it is stored as it is, with its summary in the artifact's metadata. */
+export interface TrainedVersion extends VersionDetails {
+  training: TrainSummary;
 }
 
 export interface TransitionResult extends ServingVersions {
@@ -56,7 +66,10 @@ export interface VersionComparison {
 
 type TaskMetrics = Record<string, Record<string, unknown>>;
 
-/** The registry's rules: registration and the rollout transitions; each transition is announced after it commits. */
+/**
+ * The one door to model versions for the API and the worker: reads, registration and the rollout transitions (each
+ * announced after it commits). Nothing else reads or writes the model_versions table.
+ */
 @Injectable()
 export class ModelRegistryService {
   private readonly logger = new Logger(ModelRegistryService.name);
@@ -71,10 +84,25 @@ export class ModelRegistryService {
     return this.versions.list();
   }
 
+  /** The version, or undefined when there is none with this id. */
+  find(id: number): Promise<ModelVersionRecord | undefined> {
+    return this.versions.get(id);
+  }
+
   async get(id: number): Promise<ModelVersionRecord> {
     const version = await this.versions.get(id);
     if (!version) throw new NotFoundError(`version ${id} does not exist`);
     return version;
+  }
+
+  /** The versions that serve now: production and the canary, when there are. */
+  findServing(): Promise<ServingVersions> {
+    return this.versions.findServing();
+  }
+
+  /** What a process loads to serve or evaluate a version (its artifact and ONNX export); undefined once it is gone. */
+  findArtifacts(id: number): Promise<ModelVersionArtifacts | undefined> {
+    return this.versions.getArtifacts(id);
   }
 
   async compare(a: number, b: number): Promise<VersionComparison> {
@@ -92,11 +120,9 @@ export class ModelRegistryService {
     return this.rollouts.list(limit, offset);
   }
 
-  /** Validates the artifact by loading it, exports its network to ONNX and stores both as a new candidate. */
+  /** Validates the uploaded artifact by loading it, exports its network to ONNX and stores both as a new candidate. */
   async register(input: RegisterVersion, actor: string): Promise<ModelVersionRecord> {
-    if (input.parentVersionId !== undefined && !(await this.versions.get(input.parentVersionId))) {
-      throw new InvalidFieldsError([{ field: 'parentVersionId', message: `version ${input.parentVersionId} does not exist` }]);
-    }
+    await this.checkParent(input.parentVersionId);
     let model: MultiTaskModel;
     let header: ArtifactHeader;
     try {
@@ -106,25 +132,54 @@ export class ModelRegistryService {
       throw new InvalidFieldsError([{ field: 'artifact', message: (e as Error).message }]);
     }
     try {
-      const objectiveWeights = mergeObjectiveWeights(model.spec, {}, input.objectiveWeights);
-      const registered = await this.versions.register(
-        {
-          spec: model.spec,
-          preprocessing: { ...model.network.preprocessing },
-          metrics: input.metrics ?? metricsOf(header.metadata),
-          artifact: input.artifact,
-          onnx: Buffer.from(exportOnnx(model.network)),
-          objectiveWeights,
-          parentVersionId: input.parentVersionId ?? null,
-          trainingJobId: input.trainingJobId ?? null,
-          note: input.note ?? null,
-        },
-        actor,
-      );
-      return registered.version;
+      return await this.store(model, input.artifact, input.metrics ?? metricsOf(header.metadata), input, actor);
     } finally {
       model.dispose();
     }
+  }
+
+  /**
+   * Stores a model trained in this process as a new candidate: its artifact is written from the model held in memory
+   * and its ONNX export made from that same network, never decoded back from the bytes just written. The caller keeps
+   * the model (and disposes of it).
+   */
+  async registerTrained(model: MultiTaskModel, input: TrainedVersion, actor: string): Promise<ModelVersionRecord> {
+    await this.checkParent(input.parentVersionId);
+    // As `cli train` writes it (metadata.training), plus the job that made it.
+    const metadata = { training: input.training, trainingJobId: input.trainingJobId };
+    return this.store(model, model.toArtifact(metadata), input.metrics ?? metricsOf(metadata), input, actor);
+  }
+
+  private async checkParent(parentVersionId: number | undefined): Promise<void> {
+    if (parentVersionId !== undefined && !(await this.versions.get(parentVersionId))) {
+      throw new InvalidFieldsError([
+        { field: 'parentVersionId', message: `version ${parentVersionId} does not exist` },
+      ]);
+    }
+  }
+
+  private async store(
+    model: MultiTaskModel,
+    artifact: Buffer,
+    metrics: Record<string, unknown>,
+    details: VersionDetails,
+    actor: string,
+  ): Promise<ModelVersionRecord> {
+    const registered = await this.versions.register(
+      {
+        spec: model.spec,
+        preprocessing: { ...model.network.preprocessing },
+        metrics,
+        artifact,
+        onnx: Buffer.from(exportOnnx(model.network)),
+        objectiveWeights: mergeObjectiveWeights(model.spec, {}, details.objectiveWeights),
+        parentVersionId: details.parentVersionId ?? null,
+        trainingJobId: details.trainingJobId ?? null,
+        note: details.note ?? null,
+      },
+      actor,
+    );
+    return registered.version;
   }
 
   setCanary(

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { ModelVersionRepository, type ModelVersionRecord, type ServingVersions } from '@app/db';
+import type { ModelVersionRecord, ServingVersions } from '@app/db';
 import {
   createScorer,
   featureSchemaVersion,
@@ -10,7 +10,7 @@ import {
   type FeatureEncoder,
   type Scorer,
 } from '@app/mmoe';
-import { ModelChangeRepository, specOf } from '@app/registry';
+import { ModelChangeRepository, ModelRegistryService, specOf } from '@app/registry';
 
 import { canaryBucket } from './canary-split';
 import type { ModelLease, ServingModel } from './serving-model';
@@ -63,7 +63,7 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly versions: ModelVersionRepository,
+    private readonly registry: ModelRegistryService,
     private readonly changes: ModelChangeRepository,
   ) {}
 
@@ -130,7 +130,7 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async reload(): Promise<void> {
-    const serving = await this.versions.findServing();
+    const serving = await this.registry.findServing();
     const signature = signatureOf(serving);
     if (signature === this.state.signature) return;
     const fresh: LoadedVersion[] = [];
@@ -179,7 +179,7 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async load(versionId: number): Promise<LoadedVersion> {
-    const artifacts = await this.versions.getArtifacts(versionId);
+    const artifacts = await this.registry.findArtifacts(versionId);
     if (!artifacts) throw new Error(`version ${versionId} disappeared while loading`);
     const model = MultiTaskModel.fromArtifact(artifacts.artifact);
     try {

@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 
-import { ModelStoreModule } from '@app/db';
 import { RegistryModule } from '@app/registry';
 
 import { ProductionSpecSource } from '../events/production-spec.source';
@@ -8,7 +7,7 @@ import { ModelLifecycleService } from './model-lifecycle.service';
 
 /** This process's serving models, and the registry they follow. */
 @Module({
-  imports: [ModelStoreModule, RegistryModule],
+  imports: [RegistryModule],
   providers: [
     ModelLifecycleService,
     {

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
-import { ModelVersionRepository } from '@app/db';
 import { parseModelSpec, SpecValidationError } from '@app/mmoe';
 import { TrainingCancellationRepository, type TrainingDataSource, type TrainingJobPayload } from '@app/queue';
+import { ModelRegistryService } from '@app/registry';
 
 import { TrainingJobsRepository, type TrainingJobRecord } from './training-jobs.repository';
 
@@ -27,14 +27,14 @@ export class TrainingJobsService {
   constructor(
     private readonly jobs: TrainingJobsRepository,
     private readonly cancellation: TrainingCancellationRepository,
-    private readonly versions: ModelVersionRepository,
+    private readonly registry: ModelRegistryService,
   ) {}
 
   /** Rejects here, with a 400 naming the field, what would otherwise only fail on a worker minutes later. */
   async create(job: NewTrainingJob, actor: string): Promise<TrainingJobRecord> {
     checkWindow(job.source);
     if (job.spec !== undefined) checkSpec(job.spec);
-    if (job.parentVersionId !== undefined && !(await this.versions.get(job.parentVersionId))) {
+    if (job.parentVersionId !== undefined && !(await this.registry.find(job.parentVersionId))) {
       throw new InvalidFieldsError([
         { field: 'parentVersionId', message: `parentVersionId names no version (${job.parentVersionId})` },
       ]);
@@ -42,7 +42,7 @@ export class TrainingJobsService {
     if (
       job.spec === undefined &&
       job.parentVersionId === undefined &&
-      !(await this.versions.findServing()).production
+      !(await this.registry.findServing()).production
     ) {
       throw new InvalidFieldsError([
         { field: 'spec', message: 'spec is required while no version is in production to take it from' },

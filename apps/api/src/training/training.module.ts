@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 
-import { ModelStoreModule } from '@app/db';
 import { TrainingControlModule } from '@app/queue';
+import { RegistryModule } from '@app/registry';
 
 import { AdminTokenGuard } from '../admin/admin-token.guard';
 import { BullBoardMount } from './bull-board.mount';
@@ -12,7 +12,7 @@ import { TrainingScheduleController } from './training-schedule.controller';
 
 /** Admin control of training: jobs, the retraining schedule and the queue board (the worker does the training). */
 @Module({
-  imports: [TrainingControlModule, ModelStoreModule],
+  imports: [TrainingControlModule, RegistryModule],
   controllers: [TrainingJobsController, TrainingScheduleController],
   providers: [AdminTokenGuard, TrainingJobsRepository, TrainingJobsService, BullBoardMount],
 })

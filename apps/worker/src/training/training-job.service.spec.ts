@@ -59,7 +59,7 @@ describe('TrainingJobService, retried after its version was committed', () => {
   function service(registered: ModelVersionRecord, setCanary: jest.Mock = jest.fn()): TrainingJobService {
     const registry = { findByTrainingJob: async () => registered, setCanary } as unknown as ModelRegistryService;
     // Nothing else is touched: the job is not trained again.
-    return new TrainingJobService(loadConfig({}), registry, undefined as never, undefined as never, undefined as never);
+    return new TrainingJobService(loadConfig({}), registry, undefined as never, undefined as never);
   }
 
   it('finishes with the stored version: applies the gate it recorded and reports its metrics', async () => {

@@ -3,7 +3,7 @@ import type { Job } from 'bull';
 
 import { ConflictError, NotFoundError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { ModelVersionRepository, type ModelVersionRecord } from '@app/db';
+import type { ModelVersionRecord } from '@app/db';
 import {
   MultiTaskModel,
   parseModelSpec,
@@ -19,7 +19,7 @@ import {
   type TrainingJobPayload,
   type TrainingJobResult,
 } from '@app/queue';
-import { ModelRegistryService } from '@app/registry';
+import { ModelRegistryService, specOf } from '@app/registry';
 
 import { checkTables, holdoutFractionOf, toTables, type SpecTables } from './dataset.rules';
 import {
@@ -76,7 +76,6 @@ export class TrainingJobService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly registry: ModelRegistryService,
-    private readonly versions: ModelVersionRepository,
     private readonly data: TrainingDataService,
     private readonly cancellations: TrainingCancellationRepository,
   ) {}
@@ -113,10 +112,10 @@ export class TrainingJobService {
 
       progress.phase('registering');
       await watch.confirm();
-      const version = await this.registry.register(
+      const version = await this.registry.registerTrained(
+        model,
         {
-          // As `cli train` writes it (metadata.training), plus the job that made it.
-          artifact: model.toArtifact({ training: summary, trainingJobId: jobId }),
+          training: summary,
           parentVersionId: prepared.parent?.id,
           trainingJobId: jobId,
           metrics: metrics as unknown as Record<string, unknown>,
@@ -147,10 +146,10 @@ export class TrainingJobService {
   /** The spec to train and the data split, checked; production's labels are read too, to evaluate it alike. */
   private async prepare(payload: TrainingJobPayload): Promise<PreparedJob> {
     const holdoutFraction = holdoutFractionOf(payload.holdoutFraction);
-    const { production } = await this.versions.findServing();
+    const { production } = await this.registry.findServing();
     const parent = payload.parentVersionId === undefined ? production : await this.parent(payload.parentVersionId);
-    const spec = specOf(payload, parent);
-    const labelled = [...spec.tasks, ...(production ? productionSpec(production).tasks : [])];
+    const spec = jobSpecOf(payload, parent);
+    const labelled = [...spec.tasks, ...(production ? specOf(production).tasks : [])];
     const data = await this.data.load(payload.source, spec, labelled, holdoutFraction);
     const tables = toTables(spec, data);
     checkTables(spec, tables, this.config.TRAINING_MIN_ROWS);
@@ -200,7 +199,7 @@ export class TrainingJobService {
     data: TrainingData,
   ): Promise<ProductionBaseline> {
     if (!production) return { kind: 'none' };
-    const missing = productionSpec(production).features.filter(
+    const missing = specOf(production).features.filter(
       (f) => !spec.features.some((g) => g.name === f.name && g.type === f.type),
     );
     if (missing.length > 0) {
@@ -210,7 +209,7 @@ export class TrainingJobService {
         why: `it reads features the candidate does not (${missing.map((f) => f.name).join(', ')})`,
       };
     }
-    const artifacts = await this.versions.getArtifacts(production.id);
+    const artifacts = await this.registry.findArtifacts(production.id);
     if (!artifacts) return { kind: 'incomparable', versionId: production.id, why: 'its artifact is gone' };
     const model = MultiTaskModel.fromArtifact(artifacts.artifact);
     try {
@@ -266,7 +265,7 @@ export function payloadOf(
 }
 
 /** The job's spec, else the parent's (production's when no parent is named), with the job's training overrides. */
-function specOf(payload: TrainingJobPayload, parent: ModelVersionRecord | undefined): ModelSpec {
+function jobSpecOf(payload: TrainingJobPayload, parent: ModelVersionRecord | undefined): ModelSpec {
   const base = payload.spec ?? parent?.spec;
   if (!base)
     throw new TrainingInputError('no spec: the job names none and there is no production version to take it from');
@@ -276,8 +275,4 @@ function specOf(payload: TrainingJobPayload, parent: ModelVersionRecord | undefi
   } catch (e) {
     throw e instanceof SpecValidationError ? new TrainingInputError(e.message) : e;
   }
-}
-
-function productionSpec(version: ModelVersionRecord): ModelSpec {
-  return parseModelSpec(version.spec);
 }
