@@ -1,3 +1,20 @@
+const { join } = require('node:path');
+const tsconfigPaths = require('tsconfig-paths');
+
+/**
+ * The @app/* aliases as Jest module names, read from tsconfig.json (their one source): `@app/x` becomes `^@app/x$`
+ * and `@app/x/*` becomes `^@app/x/(.*)$`, each to its first target.
+ */
+function moduleNameMapperOf(tsconfig) {
+  if (tsconfig.resultType !== 'success') throw new Error(tsconfig.message);
+  return Object.fromEntries(
+    Object.entries(tsconfig.paths).map(([alias, [target]]) => [
+      `^${alias.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace('*', '(.*)')}$`,
+      join(tsconfig.absoluteBaseUrl, target.replace('*', '$1')),
+    ]),
+  );
+}
+
 /** One Jest config for unit specs (next to the source) and e2e specs (test/). */
 module.exports = {
   testEnvironment: '<rootDir>/test/onnxruntime.environment.ts',
@@ -16,18 +33,7 @@ module.exports = {
       },
     ],
   },
-  moduleNameMapper: {
-    '^@app/mmoe$': '<rootDir>/libs/mmoe/src',
-    '^@app/db$': '<rootDir>/libs/db/src',
-    '^@app/common$': '<rootDir>/libs/common/src',
-    '^@app/registry$': '<rootDir>/libs/registry/src',
-    '^@app/queue$': '<rootDir>/libs/queue/src',
-    '^@app/redis$': '<rootDir>/libs/redis/src',
-    '^@app/migrations$': '<rootDir>/migrations',
-    '^@app/mmoe/(.*)$': '<rootDir>/libs/mmoe/src/$1',
-    '^@app/config$': '<rootDir>/libs/config/src',
-    '^@app/config/(.*)$': '<rootDir>/libs/config/src/$1',
-  },
+  moduleNameMapper: moduleNameMapperOf(tsconfigPaths.loadConfig(__dirname)),
   setupFiles: ['<rootDir>/test/test-env.ts'],
   globalSetup: '<rootDir>/test/global-setup.ts',
   testTimeout: 120000,
