@@ -1,9 +1,10 @@
 /**
- * Speed of the reference MMoE (../shared/bench/README.md) on each TensorFlow.js backend, next to the PyTorch
- * reference script: training examples/s through the real training loop and inference latency of `predict`.
+ * Speed of the two model shapes of ../shared/bench/README.md (the reference MMoE and the census-income one) on each
+ * TensorFlow.js backend, next to the PyTorch reference script run on the same shape: training examples/s and ms per
+ * step through the real training loop, kernels (ops) per training step, and inference latency of `predict`.
  *
- *   npm run bench:model [-- --quick]                         PyTorch, then every available backend, as one table
- *   tsx bench/model.bench.ts --backend wasm --json [--quick]  one backend (a process keeps the backend it started with)
+ *   npm run bench:model [-- --quick] [--shape reference|census]   PyTorch, then every available backend, per shape
+ *   tsx bench/model.bench.ts --backend wasm --shape census --json   one backend (a process keeps its backend)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -14,6 +15,10 @@ import * as tf from '@tensorflow/tfjs';
 import {
   BACKEND_NAMES,
   BackendName,
+  BatchBuilder,
+  createTrainingStep,
+  disposeBatch,
+  EncodedDataset,
   FeatureEncoder,
   fitPreprocessing,
   initBackend,
@@ -38,13 +43,14 @@ import {
   Timing,
   TimingPlan,
 } from './bench.util';
-import { CATEGORICAL, NUMERIC, referenceSpec, VOCAB } from './reference-model';
+import { BENCH_SHAPES, BenchShape, shapeSpec } from './reference-model';
 
 const INFER_SIZES = [1, 100, 1000] as const;
 type InferSize = (typeof INFER_SIZES)[number];
-/** Parameter count of the PyTorch reference (README), used when the script cannot be run. */
-const REFERENCE_PARAMS = 707_090;
-const TARGET_TRAIN_EX_PER_SEC = 4000;
+/** Parameter counts of the PyTorch script's shapes, used when it cannot be run. */
+const TORCH_PARAMS: Record<BenchShape['name'], number> = { reference: 707_090, census: 24_378 };
+/** Training speed against PyTorch with 2 threads, same shape, same run (issue 13). */
+const TARGET_TRAIN_VS_TORCH: Record<BenchShape['name'], number> = { reference: 1.0, census: 1.5 };
 const TARGET_INFER_1000_MS = 40;
 const REPO = path.resolve(__dirname, '..');
 
@@ -62,24 +68,28 @@ interface Plan {
  * embedding lookups): 1,024 rows (two batches, the fewest that hold every category) and a time budget per inference
  * size keep it to about a minute. Its first-step overhead (~0.5 s) is lost in such steps, so it gets no training warm-up.
  */
-function planFor(backend: BackendName, quick: boolean): Plan {
+function planFor(backend: BackendName, shape: BenchShape, quick: boolean): Plan {
   if (backend === 'cpu') {
     const infer = quick ? { warmup: 1, runs: 3 } : { warmup: 1, runs: 30, minRuns: 5, budgetMs: 5000 };
-    return { trainRows: 1024, validRows: 512, warmupBatches: 0, infer };
+    return { trainRows: shape.name === 'census' ? 2048 : 1024, validRows: 512, warmupBatches: 0, infer };
   }
-  return quick
-    ? { trainRows: 2048, validRows: 512, warmupBatches: 2, infer: { warmup: 2, runs: 10 } }
-    : { trainRows: 20_480, validRows: 2048, warmupBatches: 5, infer: { warmup: 5, runs: 50 } };
+  if (quick) return { trainRows: 2048, validRows: 512, warmupBatches: 2, infer: { warmup: 2, runs: 10 } };
+  // The census shape runs ~10× more steps per second; more rows keep its timed epoch at several seconds.
+  const trainRows = shape.name === 'census' ? 102_400 : 20_480;
+  return { trainRows, validRows: 2048, warmupBatches: 5, infer: { warmup: 5, runs: 50 } };
 }
 
 interface BackendResult {
+  shape: BenchShape['name'];
   backend: BackendName;
   detail: string;
   tfjsVersion: string;
   parameterCount: number;
   /** Parameters in the missing/out-of-vocabulary embedding rows, which the PyTorch reference does not have. */
   oovParameters: number;
-  train: { rows: number; examplesPerSec: number; validAuc: number };
+  train: { rows: number; examplesPerSec: number; msPerStep: number; validAuc: number };
+  /** Kernels run by one training step (forward, gradients, update), from tfjs's profiler. */
+  opsPerStep: number;
   infer: Record<InferSize, Timing>;
 }
 
@@ -88,7 +98,8 @@ interface TorchResult {
   variant: string;
   threads: number;
   nParams: number;
-  train: { examplesPerSec: number };
+  openblasCoretype?: string;
+  train: { examplesPerSec: number; msPerStepMean: number };
   infer: Record<InferSize, { medianMs: number; p90Ms: number }>;
 }
 
@@ -96,7 +107,8 @@ interface TorchResult {
  * Rows whose labels depend on per-value effects and numerics, so training does real work (and the AUC shows it);
  * the two tasks share part of their signal, as clicks and likes do.
  */
-function syntheticTable(spec: ModelSpec, rows: number, seed: number): RawTable {
+function syntheticTable(shape: BenchShape, spec: ModelSpec, rows: number, seed: number): RawTable {
+  const { categorical: CATEGORICAL, vocab: VOCAB, numeric: NUMERIC } = shape;
   const rng = new Rng(seed);
   const effects = Array.from({ length: CATEGORICAL }, () =>
     Float64Array.from({ length: VOCAB }, () => rng.gaussian() * 0.5),
@@ -129,11 +141,27 @@ function syntheticTable(spec: ModelSpec, rows: number, seed: number): RawTable {
   return table;
 }
 
-async function measureBackend(backend: BackendName, quick: boolean): Promise<BackendResult> {
+/** Kernels of one training step, counted by tfjs's profiler (one untimed step; it moves the weights a little). */
+async function opsPerStep(network: MultiTaskNetwork, train: EncodedDataset): Promise<number> {
+  const { batchSize } = network.spec.training;
+  const step = createTrainingStep(network);
+  const batch = new BatchBuilder(train, network.preprocessing.labels, batchSize).training(
+    0,
+    Math.min(batchSize, train.size),
+    Uint32Array.from({ length: train.size }, (_, i) => i),
+  );
+  const rng = new Rng(1);
+  const profile = await tf.profile(() => step.run(batch, rng));
+  disposeBatch(batch);
+  step.dispose();
+  return profile.kernels.length;
+}
+
+async function measureBackend(backend: BackendName, shape: BenchShape, quick: boolean): Promise<BackendResult> {
   const info = await initBackend(backend);
-  const plan = planFor(backend, quick);
-  const spec = referenceSpec();
-  const table = syntheticTable(spec, plan.trainRows + plan.validRows, 7);
+  const plan = planFor(backend, shape, quick);
+  const spec = shapeSpec(shape);
+  const table = syntheticTable(shape, spec, plan.trainRows + plan.validRows, 7);
   const range = (start: number, n: number) => Uint32Array.from({ length: n }, (_, i) => start + i);
   const trainRows = range(0, plan.trainRows);
   const preprocessing = fitPreprocessing(spec, table, trainRows);
@@ -141,8 +169,9 @@ async function measureBackend(backend: BackendName, quick: boolean): Promise<Bac
   const train = encoder.encodeTable(table, trainRows);
   const valid = encoder.encodeTable(table, range(plan.trainRows, plan.validRows));
   const network = new MultiTaskNetwork(spec, preprocessing);
+  const tag = `[${shape.name}/${backend}]`;
   log(
-    `[${backend}] ${info.detail}; ${formatCount(network.parameterCount())} parameters; training on ${formatCount(train.size)} rows`,
+    `${tag} ${info.detail}; ${formatCount(network.parameterCount())} parameters; training on ${formatCount(train.size)} rows`,
   );
 
   // The first steps compile kernels and allocate buffers (~0.6 s on wasm, a tenth of the epoch); the PyTorch script
@@ -155,23 +184,33 @@ async function measureBackend(backend: BackendName, quick: boolean): Promise<Bac
     );
   }
   const summary = await trainNetwork(network, train, valid);
+  const msPerStep = (spec.training.batchSize / summary.examplesPerSec) * 1000;
   log(
-    `[${backend}] train: ${formatCount(summary.examplesPerSec)} ex/s, validation AUC(click) ${summary.valid.tasks.click.auc.toFixed(3)}`,
+    `${tag} train: ${formatCount(summary.examplesPerSec)} ex/s, ${formatMs(msPerStep)} ms/step, validation AUC(click) ${summary.valid.tasks.click.auc.toFixed(3)}`,
   );
+  const ops = await opsPerStep(network, train);
+  log(`${tag} ${ops} kernels per training step`);
 
   const infer = {} as Record<InferSize, Timing>;
   for (const size of INFER_SIZES) {
     const data = encoder.encodeTable(table, range(0, size));
     infer[size] = timeRuns(() => predict(network, data, { batchSize: 4096 }), plan.infer);
-    log(`[${backend}] infer ${size} rows: median ${formatMs(infer[size].medianMs)} ms over ${infer[size].runs} runs`);
+    log(`${tag} infer ${size} rows: median ${formatMs(infer[size].medianMs)} ms over ${infer[size].runs} runs`);
   }
   const result: BackendResult = {
+    shape: shape.name,
     backend,
     detail: info.detail,
     tfjsVersion: tf.version_core,
     parameterCount: network.parameterCount(),
     oovParameters: preprocessing.categorical.reduce((s, c) => s + c.embeddingDim, 0),
-    train: { rows: train.size, examplesPerSec: summary.examplesPerSec, validAuc: summary.valid.tasks.click.auc },
+    train: {
+      rows: train.size,
+      examplesPerSec: summary.examplesPerSec,
+      msPerStep,
+      validAuc: summary.valid.tasks.click.auc,
+    },
+    opsPerStep: ops,
     infer,
   };
   network.dispose();
@@ -215,7 +254,7 @@ function torchPython(): string | undefined {
   );
 }
 
-async function runTorch(quick: boolean, notes: string[]): Promise<TorchResult | undefined> {
+async function runTorch(shape: BenchShape, quick: boolean, notes: string[]): Promise<TorchResult | undefined> {
   const python = torchPython();
   if (!python) {
     notes.push('PyTorch reference skipped: no python3 with torch (tried /usr/bin/python3, python3).');
@@ -232,6 +271,8 @@ async function runTorch(quick: boolean, notes: string[]): Promise<TorchResult | 
   }
   const args = [
     script,
+    '--shape',
+    shape.name,
     '--threads',
     '2',
     '--variant',
@@ -239,8 +280,8 @@ async function runTorch(quick: boolean, notes: string[]): Promise<TorchResult | 
     ...(quick ? ['--steps', '5', '--runs', '10'] : []),
   ];
   try {
-    // This CPU is not recognised by OpenBLAS 0.3.21; naming the core type selects its AVX-512 kernels (README).
-    return await runJson<TorchResult>(python, args, { ...process.env, OPENBLAS_CORETYPE: 'Cooperlake' });
+    // The script names OpenBLAS's core type for the CPU it finds (README); it reports which in openblasCoretype.
+    return await runJson<TorchResult>(python, args);
   } catch (e) {
     notes.push(`PyTorch reference failed: ${(e as Error).message}`);
     return undefined;
@@ -268,53 +309,85 @@ function targetLine(what: string, measured: string, met: boolean): string {
   return `target ${what}: measured ${measured} → ${met ? 'met' : 'not met'}`;
 }
 
-async function runAll(quick: boolean): Promise<void> {
-  const elapsed = stopwatch();
-  // Other processes on this 2-core machine compete for it; the load average tells how much the numbers may suffer.
-  const loadBefore = loadavg()[0];
-  const notes: string[] = [];
-  const results: BackendResult[] = [];
+function cpuModel(): string {
+  const lscpu = spawnSync('lscpu', [], { encoding: 'utf8' });
+  const line = lscpu.stdout?.split('\n').find((l) => l.startsWith('Model name'));
+  return line?.split(':')[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+}
+
+interface ShapeRun {
+  shape: BenchShape;
+  torch: TorchResult | undefined;
+  results: BackendResult[];
+}
+
+async function runShape(shape: BenchShape, quick: boolean, notes: string[]): Promise<ShapeRun> {
   // PyTorch first, next in time to the fast backends: its two OpenMP threads suffer most when others load the machine.
   const torchTime = stopwatch();
-  const torch = await runTorch(quick, notes);
-  log(`[pytorch] done in ${torchTime().toFixed(0)} s`);
-  const backends = availableBackends();
-  if (!backends.includes('tensorflow'))
-    notes.push('tensorflow backend skipped: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed.');
-  for (const backend of backends) {
+  const torch = await runTorch(shape, quick, notes);
+  log(`[${shape.name}/pytorch] done in ${torchTime().toFixed(0)} s`);
+  const results: BackendResult[] = [];
+  for (const backend of availableBackends()) {
     const childTime = stopwatch();
     try {
-      const args = [...process.execArgv, __filename, '--backend', backend, '--json', ...(quick ? ['--quick'] : [])];
+      const args = [
+        ...process.execArgv,
+        __filename,
+        '--backend',
+        backend,
+        '--shape',
+        shape.name,
+        '--json',
+        ...(quick ? ['--quick'] : []),
+      ];
       results.push(await runJson<BackendResult>(process.execPath, args));
     } catch (e) {
-      notes.push(`${backend} failed: ${(e as Error).message}`);
+      notes.push(`${shape.name}/${backend} failed: ${(e as Error).message}`);
     }
-    log(`[${backend}] done in ${childTime().toFixed(0)} s`);
+    log(`[${shape.name}/${backend}] done in ${childTime().toFixed(0)} s`);
   }
+  return { shape, torch, results };
+}
 
+function printShape({ shape, torch, results }: ShapeRun): void {
   const rows = results.map((r) => [
     `TensorFlow.js ${r.tfjsVersion} ${r.backend} (${formatCount(r.train.rows)} training rows)`,
     formatCount(r.train.examplesPerSec),
+    formatMs(r.train.msPerStep),
+    formatCount(r.opsPerStep),
     latencies(r.infer, 'medianMs'),
     latencies(r.infer, 'p90Ms'),
     comparison(r, torch),
   ]);
   if (torch) {
     rows.push([
-      `PyTorch ${torch.torch} (${torch.variant}), ${torch.threads} threads`,
+      `PyTorch ${torch.torch} (${torch.variant}, OpenBLAS ${torch.openblasCoretype ?? 'default'}), ${torch.threads} threads`,
       formatCount(torch.train.examplesPerSec),
+      formatMs(torch.train.msPerStepMean),
+      '—',
       latencies(torch.infer, 'medianMs'),
       latencies(torch.infer, 'p90Ms'),
       '1×',
     ]);
   }
-  console.log(quick ? '\nQUICK SMOKE RUN (few rows and runs; not representative)\n' : '');
+  console.log(`\n### ${shape.name} shape\n`);
   console.log(
-    markdownTable(['engine', 'train ex/s @512', 'infer 1 / 100 / 1000 rows, median ms', 'p90 ms', 'vs PyTorch'], rows),
+    markdownTable(
+      [
+        'engine',
+        'train ex/s @512',
+        'ms/step',
+        'kernels/step',
+        'infer 1 / 100 / 1000 rows, median ms',
+        'p90 ms',
+        'vs PyTorch',
+      ],
+      rows,
+    ),
   );
   console.log();
 
-  const referenceParams = torch?.nParams ?? REFERENCE_PARAMS;
+  const referenceParams = torch?.nParams ?? TORCH_PARAMS[shape.name];
   for (const r of results) {
     const difference = r.parameterCount - referenceParams;
     console.log(
@@ -327,14 +400,16 @@ async function runAll(quick: boolean): Promise<void> {
     `validation AUC (click) after the timed epoch: ${results.map((r) => `${r.backend} ${r.train.validAuc.toFixed(3)}`).join(', ')}`,
   );
   const wasm = results.find((r) => r.backend === 'wasm');
-  if (wasm) {
+  const target = TARGET_TRAIN_VS_TORCH[shape.name];
+  if (wasm && torch) {
+    const ratio = wasm.train.examplesPerSec / torch.train.examplesPerSec;
     console.log(
-      targetLine(
-        `wasm ≥ ${formatCount(TARGET_TRAIN_EX_PER_SEC)} train ex/s`,
-        `${formatCount(wasm.train.examplesPerSec)} ex/s`,
-        wasm.train.examplesPerSec >= TARGET_TRAIN_EX_PER_SEC,
-      ),
+      targetLine(`${shape.name}: wasm ≥ ${target}× PyTorch's train ex/s`, `${formatRatio(ratio)}×`, ratio >= target),
     );
+  } else {
+    console.log(`target ${shape.name}: wasm ≥ ${target}× PyTorch's train ex/s: not measured (a run failed)`);
+  }
+  if (wasm && shape.name === 'reference') {
     console.log(
       targetLine(
         `wasm ≤ ${TARGET_INFER_1000_MS} ms for 1,000 rows`,
@@ -342,9 +417,22 @@ async function runAll(quick: boolean): Promise<void> {
         wasm.infer[1000].medianMs <= TARGET_INFER_1000_MS,
       ),
     );
-  } else {
-    console.log('targets (wasm ≥ 4,000 train ex/s, ≤ 40 ms for 1,000 rows): not measured, the wasm run failed');
   }
+}
+
+async function runAll(quick: boolean, only: BenchShape | undefined): Promise<void> {
+  const elapsed = stopwatch();
+  // Other processes on this 2-core machine compete for it; the load average tells how much the numbers may suffer.
+  const loadBefore = loadavg()[0];
+  const notes: string[] = [];
+  if (!availableBackends().includes('tensorflow'))
+    notes.push('tensorflow backend skipped: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed.');
+  const runs: ShapeRun[] = [];
+  for (const shape of only ? [only] : BENCH_SHAPES) runs.push(await runShape(shape, quick, notes));
+
+  console.log(quick ? '\nQUICK SMOKE RUN (few rows and runs; not representative)' : '');
+  console.log(`\nCPU: ${cpuModel()} (${cpus().length} cores)`);
+  runs.forEach(printShape);
   for (const note of notes) console.log(`note: ${note}`);
   console.log(
     `1-minute load average before / after: ${loadBefore.toFixed(2)} / ${loadavg()[0].toFixed(2)} on ${cpus().length} cores`,
@@ -352,13 +440,22 @@ async function runAll(quick: boolean): Promise<void> {
   console.log(`wall time: ${elapsed().toFixed(0)} s`);
 }
 
+function shapeFlag(): BenchShape | undefined {
+  const name = flagValue('shape');
+  if (name === undefined) return undefined;
+  const shape = BENCH_SHAPES.find((s) => s.name === name);
+  if (!shape) throw new Error(`--shape must be one of ${BENCH_SHAPES.map((s) => s.name).join(', ')} (got "${name}")`);
+  return shape;
+}
+
 async function main(): Promise<void> {
   const quick = hasFlag('quick');
+  const shape = shapeFlag();
   const backend = flagValue('backend');
-  if (backend === undefined) return runAll(quick);
+  if (backend === undefined) return runAll(quick, shape);
   if (!(BACKEND_NAMES as readonly string[]).includes(backend))
     throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')} (got "${backend}")`);
-  const result = await measureBackend(backend as BackendName, quick);
+  const result = await measureBackend(backend as BackendName, shape ?? BENCH_SHAPES[0], quick);
   console.log(hasFlag('json') ? JSON.stringify(result) : result);
 }
 

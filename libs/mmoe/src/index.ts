@@ -21,3 +21,5 @@ export * from './serving/onnx.scorer';
 export * from './serving/scorer';
 export * from './serving/scorer.factory';
 export * from './serving/tfjs.scorer';
+export * from './train/training-step';
+export * from './model/batch';

@@ -4,9 +4,9 @@ import { EncodedDataset } from '../data/preprocessor';
 import { evaluate, EvaluationReport } from '../eval/evaluator';
 import { primaryMetric } from '../model-spec/model-spec';
 import { BatchBuilder, disposeBatch } from '../model/batch';
-import { createMultiTaskLoss } from '../model/loss';
 import { MultiTaskNetwork } from '../model/network';
 import { Rng } from '../util/random';
+import { createTrainingStep } from './training-step';
 
 export interface TrainProgress {
   epoch: number;
@@ -63,14 +63,11 @@ export async function trainNetwork(
 ): Promise<TrainSummary> {
   if (train.size === 0) throw new Error('the training set is empty');
   if (valid.size === 0) throw new Error('the validation set is empty');
-  const { epochs, batchSize, learningRate, seed, earlyStoppingPatience } = net.spec.training;
+  const { epochs, batchSize, seed, earlyStoppingPatience } = net.spec.training;
   const target = primaryMetric(net.spec);
   const rng = new Rng(seed);
-  const optimizer = tf.train.adam(learningRate);
+  const trainingStep = createTrainingStep(net);
   const builder = new BatchBuilder(train, net.preprocessing.labels, batchSize);
-  const variables = [...net.params.values()];
-  const logVariance = net.params.get('uncertainty/logVariance') as tf.Tensor1D | undefined;
-  const objective = createMultiTaskLoss(net.spec);
   const steps = Math.ceil(train.size / batchSize);
   const progressEvery = options.progressEvery ?? 10;
   const history: TrainSummary['history'] = [];
@@ -91,17 +88,7 @@ export async function trainNetwork(
         const start = step * batchSize;
         const end = Math.min(start + batchSize, train.size);
         const batch = builder.training(start, end, order);
-        const cost = optimizer.minimize(
-          () => {
-            const out = net.forward(batch.inputs, { training: true, rng });
-            return tf.add(
-              objective.compute(out.logits, batch.labels, batch.mask, logVariance).total,
-              out.balanceLoss,
-            ) as tf.Scalar;
-          },
-          true,
-          variables,
-        )!;
+        const cost = trainingStep.run(batch, rng);
         disposeBatch(batch);
         const previous = lossSum;
         lossSum = tf.tidy(() => tf.add(previous, tf.mul(cost, end - start)));
@@ -147,8 +134,7 @@ export async function trainNetwork(
       }
     }
   } finally {
-    optimizer.dispose();
-    objective.dispose();
+    trainingStep.dispose();
   }
 
   net.restore(best!.weights);
