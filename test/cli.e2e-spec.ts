@@ -78,6 +78,26 @@ describe('CLI', () => {
     expect(report.tasks.click.logloss).toEqual(expect.any(Number));
     expect(report.tasks.dwell.rmse).toBeLessThan(3);
     expect(report.tasks.dwell.mae).toEqual(expect.any(Number));
+    expect(report.tasks.click.gauc).toBeUndefined();
+
+    // Grouped by the user genre: three groups, both classes in each; GAUC is below AUC, as the genre explains part of it.
+    const grouped = await cli(
+      'evaluate',
+      '--model',
+      model,
+      '--data',
+      join(dir, 'test.csv'),
+      '--group-by',
+      'user_genre',
+    );
+    expect(grouped.code).toBe(0);
+    const byGroup = JSON.parse(grouped.stdout).tasks.click;
+    expect(byGroup).toMatchObject({ gaucGroups: 3, gaucSkippedGroups: 0, auc: report.tasks.click.auc });
+    expect(byGroup.gauc).toBeGreaterThan(0.6);
+    expect(byGroup.gauc).toBeLessThan(byGroup.auc);
+    const noColumn = await cli('evaluate', '--model', model, '--data', join(dir, 'test.csv'), '--group-by', 'user');
+    expect(noColumn.code).toBe(1);
+    expect(noColumn.stderr).toMatch(/the header lacks "user" \(--group-by\)/);
 
     const out = join(dir, 'scores.csv');
     const predicted = await cli('predict', '--model', model, '--data', join(dir, 'test.csv'), '--out', out);

@@ -227,6 +227,10 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     );
     expect(metrics.productionHoldout.versionId).toBe(productionId);
     expect(metrics.tasks.click.auc).toBeGreaterThan(0.6);
+    // Events are grouped by user_id by default: GAUC per binary task, over the users with both classes.
+    expect(metrics.tasks.click.gauc).toBeGreaterThan(0.5);
+    expect(metrics.tasks.click.gaucGroups).toBeGreaterThan(10);
+    expect(metrics.productionHoldout.tasks.click.gauc).toEqual(expect.any(Number));
     expect(result.examples.train + result.examples.holdout).toBe(5000);
     expect(metrics.examples).toBe(result.examples.holdout);
     // The later fifth of the ten days is held out; with the daily cycle that is about a fifth of the events.
@@ -243,6 +247,7 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
       { kind: 'evaluated', versionId: productionId, tasks: metrics.productionHoldout.tasks },
       {
         autoCanary: config.AUTO_CANARY,
+        binaryMetric: config.TRAINING_GATE_METRIC,
         aucTolerance: config.TRAINING_AUC_TOLERANCE,
         rmseTolerance: config.TRAINING_RMSE_TOLERANCE,
       },

@@ -11,7 +11,7 @@ const USAGE = `Usage: npm run cli -- <command> [options]
 
 Commands:
   train     --data train.csv [--valid valid.csv] --spec spec.json --out DIR
-  evaluate  --model DIR --data test.csv            (JSON metrics on stdout)
+  evaluate  --model DIR --data test.csv [--group-by COL]   (JSON metrics on stdout; COL groups rows for GAUC)
   predict   --model DIR --data in.csv --out scores.csv [--id-column COL]
 
 Options:
@@ -28,6 +28,7 @@ const OPTIONS = {
   out: { type: 'string' },
   model: { type: 'string' },
   'id-column': { type: 'string' },
+  'group-by': { type: 'string' },
   'on-bad-row': { type: 'string', default: 'fail' },
   backend: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -77,7 +78,7 @@ async function main(argv: string[]): Promise<void> {
 
 function commandOf(
   command: string,
-  values: { valid?: string; 'id-column'?: string },
+  values: { valid?: string; 'id-column'?: string; 'group-by'?: string },
   required: (name: 'data' | 'spec' | 'out' | 'model') => string,
 ): (ctx: CliContext) => Promise<void> {
   switch (command) {
@@ -86,7 +87,7 @@ function commandOf(
       return (ctx) => trainCommand(args, ctx);
     }
     case 'evaluate': {
-      const args = { model: required('model'), data: required('data') };
+      const args = { model: required('model'), data: required('data'), groupBy: values['group-by'] };
       return (ctx) => evaluateCommand(args, ctx);
     }
     case 'predict': {

@@ -1,4 +1,4 @@
-import { BadRowPolicy, CsvFormatError, CsvReader, ModelSpec, RawTable, RowError } from '@app/mmoe';
+import { BadRowPolicy, CsvFormatError, CsvReader, ModelSpec, RawTable, RawTableOptions, RowError } from '@app/mmoe';
 
 export interface LoadedTable {
   table: RawTable;
@@ -15,15 +15,16 @@ export async function loadTable(
   spec: ModelSpec,
   onBadRow: BadRowPolicy,
   needLabels: boolean,
+  options: RawTableOptions = {},
 ): Promise<LoadedTable> {
   const reader = new CsvReader(path, { onBadRow });
-  const table = new RawTable(spec);
+  const table = new RawTable(spec, options);
   let skipped = 0;
   const skippedLines: number[] = [];
   let checked = false;
   for await (const row of reader.rows()) {
     if (!checked) {
-      requireColumns(path, reader.header, spec, needLabels);
+      requireColumns(path, reader.header, spec, needLabels, options.groupBy);
       checked = true;
     }
     try {
@@ -44,11 +45,18 @@ export async function loadTable(
 }
 
 /** A column the spec needs but the header lacks is a mistake in the file or the spec, not a missing value. */
-export function requireColumns(path: string, header: readonly string[], spec: ModelSpec, needLabels: boolean): void {
+export function requireColumns(
+  path: string,
+  header: readonly string[],
+  spec: ModelSpec,
+  needLabels: boolean,
+  groupBy?: string,
+): void {
   const have = new Set(header);
   const needed = [
     ...spec.features.map((f, i) => ({ column: f.name, by: `features[${i}]` })),
     ...(needLabels ? spec.tasks.map((t, i) => ({ column: t.label, by: `tasks[${i}].label` })) : []),
+    ...(groupBy === undefined ? [] : [{ column: groupBy, by: '--group-by' }]),
   ];
   const missing = needed.filter((n) => !have.has(n.column));
   if (missing.length > 0) {

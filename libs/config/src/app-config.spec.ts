@@ -22,6 +22,7 @@ describe('loadConfig', () => {
       TRAINING_MIN_ROWS: 200,
       AUTO_CANARY: true,
       CANARY_PERCENT: 10,
+      TRAINING_GATE_METRIC: 'auc',
       TRAINING_AUC_TOLERANCE: 0.005,
       TRAINING_RMSE_TOLERANCE: 0.01,
       RETRAIN_CRON: '0 3 * * *',
@@ -35,6 +36,11 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ RETRAIN_CRON: '61 * * * *' })).toThrow(/RETRAIN_CRON: must be a cron expression/);
     expect(loadConfig({ RETRAIN_ENABLED: 'false' }).RETRAIN_ENABLED).toBe(false);
     expect(() => loadConfig({ RETRAIN_ENABLED: 'maybe' })).toThrow(/RETRAIN_ENABLED/);
+  });
+
+  it('reads TRAINING_GATE_METRIC as auc or gauc, naming it otherwise', () => {
+    expect(loadConfig({ TRAINING_GATE_METRIC: 'gauc' }).TRAINING_GATE_METRIC).toBe('gauc');
+    expect(() => loadConfig({ TRAINING_GATE_METRIC: 'ndcg' })).toThrow(/TRAINING_GATE_METRIC/);
   });
 
   it('returns a frozen object with typed values', () => {

@@ -52,6 +52,8 @@ const appConfigSchema = z
     /** A trained candidate that passes the evaluation gate goes to canary on its own; off = a human decides. */
     AUTO_CANARY: z.stringbool().default(true),
     CANARY_PERCENT: z.coerce.number().int().min(1).max(100).default(10),
+    /** What the evaluation gate judges binary tasks by: AUC, or GAUC (AUC within each user, weighted by impressions). */
+    TRAINING_GATE_METRIC: z.enum(['auc', 'gauc']).default('auc'),
     /** How much worse than production a task may be on the held-out slice: AUC points (absolute), RMSE (relative). */
     TRAINING_AUC_TOLERANCE: z.coerce.number().min(0).default(0.005),
     TRAINING_RMSE_TOLERANCE: z.coerce.number().min(0).default(0.01),

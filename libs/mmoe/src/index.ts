@@ -1,4 +1,6 @@
 export * from './artifact/artifact.codec';
+export * from './calibration/calibration';
+export * from './calibration/calibrated.scorer';
 export * from './backend/backend';
 export * from './data/csv.reader';
 export * from './data/csv.writer';

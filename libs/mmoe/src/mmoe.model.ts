@@ -1,7 +1,9 @@
 import { ArtifactError, decodeArtifact, encodeArtifact } from './artifact/artifact.codec';
+import { applyCalibration } from './calibration/calibrated.scorer';
+import { Calibration, CalibrationFit, checkCalibration, fitCalibration } from './calibration/calibration';
 import { EncodedDataset, FeatureEncoder, fitPreprocessing } from './data/preprocessor';
 import { RawTable } from './data/raw-table';
-import { evaluate, EvaluationReport } from './eval/evaluator';
+import { evaluate, EvaluateOptions, EvaluationReport } from './eval/evaluator';
 import { parseModelSpec } from './model-spec/model-spec';
 import { ModelSpec } from './model-spec/model-spec.schema';
 import { MultiTaskNetwork } from './model/network';
@@ -11,14 +13,22 @@ import { Rng } from './util/random';
 
 export interface TrainedModel {
   model: MultiTaskModel;
-  summary: TrainSummary;
+  /** `valid` is the validation report of the calibrated model (before and after calibration in `valid.calibration`). */
+  summary: TrainSummary & { calibration: Record<string, CalibrationFit> };
 }
 
-/** A trained multi-task model: its spec, its fitted preprocessing and its network, saved and loaded as one artifact. */
+/**
+ * A trained multi-task model: its spec, its fitted preprocessing, its network and the calibration of its binary
+ * tasks, saved and loaded as one artifact.
+ */
 export class MultiTaskModel {
   readonly encoder: FeatureEncoder;
 
-  private constructor(readonly network: MultiTaskNetwork) {
+  private constructor(
+    readonly network: MultiTaskNetwork,
+    /** Per task; all null when uncalibrated. Applied to every score this model or its scorers produce. */
+    readonly calibration: Calibration,
+  ) {
     this.encoder = new FeatureEncoder(network.preprocessing);
   }
 
@@ -45,13 +55,22 @@ export class MultiTaskModel {
     const encoder = new FeatureEncoder(preprocessing);
     const network = new MultiTaskNetwork(spec, preprocessing);
     try {
-      const summary = await trainNetwork(
-        network,
-        encoder.encodeTable(data, trainRows),
-        valid ? encoder.encodeTable(valid) : encoder.encodeTable(data, validRows),
-        options,
-      );
-      return { model: new MultiTaskModel(network), summary };
+      const validation = valid ? encoder.encodeTable(valid) : encoder.encodeTable(data, validRows);
+      const summary = await trainNetwork(network, encoder.encodeTable(data, trainRows), validation, options);
+      const fits = fitTaskCalibration(network, validation);
+      const calibration = fits.map((f) => f?.calibrator ?? null);
+      const model = new MultiTaskModel(network, calibration);
+      const groups = valid?.groupIds();
+      return {
+        model,
+        summary: {
+          ...summary,
+          valid: calibration.some((c) => c !== null) || groups ? model.evaluate(validation, { groups }) : summary.valid,
+          calibration: Object.fromEntries(
+            spec.tasks.flatMap((task, t) => (fits[t] ? [[task.name, fits[t]!] as const] : [])),
+          ),
+        },
+      };
     } catch (e) {
       network.dispose();
       throw e;
@@ -85,7 +104,14 @@ export class MultiTaskModel {
       network.dispose();
       throw e;
     }
-    return new MultiTaskModel(network);
+    let calibration: Calibration;
+    try {
+      calibration = header.calibration ? checkCalibration(header.calibration, spec.tasks) : spec.tasks.map(() => null);
+    } catch (e) {
+      network.dispose();
+      throw new ArtifactError(`artifact calibration is invalid: ${(e as Error).message}`);
+    }
+    return new MultiTaskModel(network, calibration);
   }
 
   toArtifact(metadata: Record<string, unknown> = {}): Buffer {
@@ -93,7 +119,13 @@ export class MultiTaskModel {
       [...this.network.params].map(([name, v]) => [name, { shape: v.shape, values: v.dataSync() as Float32Array }]),
     );
     return encodeArtifact(
-      { createdAt: new Date().toISOString(), spec: this.spec, preprocessing: this.network.preprocessing, metadata },
+      {
+        createdAt: new Date().toISOString(),
+        spec: this.spec,
+        preprocessing: this.network.preprocessing,
+        calibration: this.calibration,
+        metadata,
+      },
       weights,
     );
   }
@@ -102,17 +134,21 @@ export class MultiTaskModel {
     return this.encoder.encodeTable(table);
   }
 
+  /** Calibrated scores (the model's output stage, as every scorer serves them). */
   predict(data: EncodedDataset, options?: PredictOptions): Predictions {
-    return predict(this.network, data, options);
+    return applyCalibration(predict(this.network, data, options), this.calibration);
   }
 
   /** Scores feature records (user and item features merged per candidate). */
   predictRecords(records: Record<string, unknown>[], options?: PredictOptions): Predictions {
-    return predict(this.network, this.encoder.encodeRecords(records), options);
+    return this.predict(this.encoder.encodeRecords(records), options);
   }
 
-  evaluate(data: RawTable | EncodedDataset): EvaluationReport {
-    return evaluate(this.network, data instanceof RawTable ? this.encode(data) : data);
+  /** Metrics of the calibrated scores, with the calibration before/after; a table made with `groupBy` adds gauc. */
+  evaluate(data: RawTable | EncodedDataset, options: EvaluateOptions = {}): EvaluationReport {
+    const groups = data instanceof RawTable ? data.groupIds() : undefined;
+    const encoded = data instanceof RawTable ? this.encode(data) : data;
+    return evaluate(this.network, encoded, { groups, calibration: this.calibration, ...options });
   }
 
   parameterCount(): number {
@@ -122,4 +158,21 @@ export class MultiTaskModel {
   dispose(): void {
     this.network.dispose();
   }
+}
+
+/** Per task, the spec's calibration method fitted on the validation rows of a binary task (undefined otherwise). */
+function fitTaskCalibration(network: MultiTaskNetwork, validation: EncodedDataset): (CalibrationFit | undefined)[] {
+  const method = network.spec.training.calibration;
+  if (method === 'none') return network.spec.tasks.map(() => undefined);
+  const { scores } = predict(network, validation);
+  return network.spec.tasks.map((task, t) => {
+    if (task.type !== 'binary') return undefined;
+    const labels = validation.labels[t];
+    return fitCalibration(
+      method,
+      scores[t],
+      labels,
+      Uint8Array.from(labels, (y) => (Number.isNaN(y) ? 0 : 1)),
+    );
+  });
 }

@@ -79,6 +79,11 @@ export interface TrainingJobPayload {
   overrides?: TrainingOverrides;
   /** Share of the (time-ordered) data held out as the later evaluation slice. */
   holdoutFraction?: number;
+  /**
+   * Column that groups the held-out rows for GAUC; events carry `user_id` and `item_id`. Default: `user_id` for
+   * events, none for CSV (a CSV names its own column).
+   */
+  groupBy?: string;
   /** Who asked: 'schedule' or the admin actor. */
   requestedBy: string;
 }

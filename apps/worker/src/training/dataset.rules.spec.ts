@@ -3,6 +3,7 @@ import { parseModelSpec } from '@app/mmoe';
 import {
   checkTables,
   eventRecord,
+  groupByOf,
   holdoutFractionOf,
   orderSplitIndex,
   splitAt,
@@ -39,21 +40,32 @@ describe('dataset rules', () => {
     it("merges the user's then the item's features and puts each task's label under its label column", () => {
       const record = eventRecord(
         {
+          userId: 'u1',
+          itemId: 'i1',
           userFeatures: { age: 31, country: 'FR', shared: 'user' },
           itemFeatures: { genre: 'drama', shared: 'item' },
           labels: { click: 1, watch: 42 },
         },
         SPEC.tasks,
       );
-      expect(record).toEqual({ age: 31, country: 'FR', genre: 'drama', shared: 'item', clicked: 1, seconds: 42 });
+      expect(record).toEqual({
+        user_id: 'u1',
+        item_id: 'i1',
+        age: 31,
+        country: 'FR',
+        genre: 'drama',
+        shared: 'item',
+        clicked: 1,
+        seconds: 42,
+      });
     });
 
     it('leaves a label the event lacks missing, tolerates unknown users and items, and reads booleans as categories', () => {
       const record = eventRecord(
-        { userFeatures: null, itemFeatures: { premium: true }, labels: { click: 0 } },
+        { userId: 'u2', itemId: 'i2', userFeatures: null, itemFeatures: { premium: true }, labels: { click: 0 } },
         SPEC.tasks,
       );
-      expect(record).toEqual({ premium: 'true', clicked: 0, seconds: undefined });
+      expect(record).toEqual({ user_id: 'u2', item_id: 'i2', premium: 'true', clicked: 0, seconds: undefined });
     });
   });
 
@@ -91,6 +103,19 @@ describe('dataset rules', () => {
         holdout: [...rows(2), { age: 3, clicked: 'yes' }],
       });
       expect([tables.train.size, tables.holdout.size, tables.skipped]).toEqual([5, 2, 2]);
+    });
+
+    it('groups the held-out rows by groupBy (user_id by default for events) for GAUC', () => {
+      const tables = toTables(
+        SPEC,
+        { train: rows(3), holdout: rows(4, (i) => ({ user_id: ['a', 'b', 'a', ''][i] })) },
+        'user_id',
+      );
+      expect(Array.from(tables.holdout.groupIds()!)).toEqual([0, 1, 0, -1]);
+      expect(tables.train.groupIds()).toBeUndefined();
+      expect(groupByOf({ source: { kind: 'events', from: 'a', to: 'b' } })).toBe('user_id');
+      expect(groupByOf({ source: { kind: 'csv', path: 'x.csv' } })).toBeUndefined();
+      expect(groupByOf({ source: { kind: 'csv', path: 'x.csv' }, groupBy: 'session' })).toBe('session');
     });
 
     it('accepts enough rows with labels for every task in both slices', () => {

@@ -1,5 +1,6 @@
 import type { FeatureMap, TrainingRow } from '@app/db';
-import { RawTable, RowError, type ModelSpec, type TaskSpec } from '@app/mmoe';
+import { RawTable, RowError, type ModelSpec, type RawTableOptions, type TaskSpec } from '@app/mmoe';
+import type { TrainingJobPayload } from '@app/queue';
 
 import { TrainingInputError } from './training.errors';
 
@@ -20,15 +21,20 @@ export interface SpecTables {
 }
 
 /**
- * One record per event: the user's features, then the item's (the item wins a name clash, as when scoring), then
- * each task's label under the spec's label column; events carry labels by task name. A task without a label in the
- * event stays missing, which the loss masks out.
+ * One record per event: its `user_id` and `item_id` (what GAUC groups by), the user's features, then the item's (the
+ * item wins a name clash, as when scoring), then each task's label under the spec's label column; events carry labels
+ * by task name. A task without a label in the event stays missing, which the loss masks out.
  */
 export function eventRecord(
-  row: Pick<TrainingRow, 'userFeatures' | 'itemFeatures' | 'labels'>,
+  row: Pick<TrainingRow, 'userId' | 'itemId' | 'userFeatures' | 'itemFeatures' | 'labels'>,
   tasks: readonly Pick<TaskSpec, 'name' | 'label'>[],
 ): FlatRecord {
-  const record: FlatRecord = { ...flatten(row.userFeatures), ...flatten(row.itemFeatures) };
+  const record: FlatRecord = {
+    user_id: row.userId,
+    item_id: row.itemId,
+    ...flatten(row.userFeatures),
+    ...flatten(row.itemFeatures),
+  };
   for (const task of tasks) record[task.label] = row.labels[task.name];
   return record;
 }
@@ -67,6 +73,11 @@ export function splitAt<T>(rows: readonly T[], index: number): { train: T[]; hol
   return { train: rows.slice(0, index), holdout: rows.slice(index) };
 }
 
+/** The column GAUC groups by: the job's, else `user_id` for events (every event has one), else none. */
+export function groupByOf(payload: Pick<TrainingJobPayload, 'groupBy' | 'source'>): string | undefined {
+  return payload.groupBy ?? (payload.source.kind === 'events' ? 'user_id' : undefined);
+}
+
 /** The holdout fraction a job asks for (default 0.2), which must leave rows on both sides. */
 export function holdoutFractionOf(requested: number | undefined): number {
   const fraction = requested ?? 0.2;
@@ -75,11 +86,14 @@ export function holdoutFractionOf(requested: number | undefined): number {
   return fraction;
 }
 
-/** Both slices as tables of `spec`'s columns; a record with a value that cannot be read is counted and left out. */
-export function toTables(spec: ModelSpec, records: SplitRecords): SpecTables {
+/**
+ * Both slices as tables of `spec`'s columns (the held-out one grouped by `groupBy`, for GAUC); a record with a value
+ * that cannot be read is counted and left out.
+ */
+export function toTables(spec: ModelSpec, records: SplitRecords, groupBy?: string): SpecTables {
   let skipped = 0;
-  const fill = (rows: FlatRecord[]): RawTable => {
-    const table = new RawTable(spec);
+  const fill = (rows: FlatRecord[], options: RawTableOptions = {}): RawTable => {
+    const table = new RawTable(spec, options);
     for (const row of rows) {
       try {
         table.add(row);
@@ -90,7 +104,7 @@ export function toTables(spec: ModelSpec, records: SplitRecords): SpecTables {
     }
     return table;
   };
-  return { train: fill(records.train), holdout: fill(records.holdout), skipped };
+  return { train: fill(records.train), holdout: fill(records.holdout, { groupBy }), skipped };
 }
 
 /**

@@ -10,7 +10,7 @@ const TASKS = [
   { name: 'like', type: 'binary' as const },
   { name: 'watch_time', type: 'regression' as const },
 ];
-const POLICY: GatePolicy = { autoCanary: true, aucTolerance: 0.005, rmseTolerance: 0.01 };
+const POLICY: GatePolicy = { autoCanary: true, binaryMetric: 'auc', aucTolerance: 0.005, rmseTolerance: 0.01 };
 
 function metrics(click: number, like: number, rmse: number): TaskMetricsByName {
   return { click: { auc: click, logloss: 0.3 }, like: { auc: like }, watch_time: { rmse, mae: rmse / 2 } };
@@ -93,6 +93,27 @@ describe('evaluation gate', () => {
     const { click, watch_time } = metrics(0.7, 0.6, 10);
     expect(decideRollout(TASKS, metrics(0.8, 0.6, 10), production({ click, watch_time }), POLICY).decision).toBe(
       'canary',
+    );
+  });
+
+  it('judges binary tasks by GAUC when TRAINING_GATE_METRIC=gauc', () => {
+    const withGauc = (auc: number, gauc: number): TaskMetricsByName => ({
+      click: { auc, gauc },
+      like: { auc: 0.6, gauc: 0.6 },
+      watch_time: { rmse: 10 },
+    });
+    const baseline = production(withGauc(0.7, 0.6));
+    const policy: GatePolicy = { ...POLICY, binaryMetric: 'gauc' };
+    // A better global AUC is not enough when the per-user ranking got worse.
+    expect(decideRollout(TASKS, withGauc(0.8, 0.59), baseline, policy).reason).toBe(
+      'kept as candidate: click GAUC is worse beyond the tolerance of 0.005 (0.59 vs production 0.6)',
+    );
+    expect(decideRollout(TASKS, withGauc(0.69, 0.61), baseline, policy)).toEqual({
+      decision: 'canary',
+      reason: 'click GAUC improved (0.61 vs production 0.6); no task is worse beyond the tolerance',
+    });
+    expect(decideRollout(TASKS, metrics(0.8, 0.6, 10), baseline, policy).reason).toBe(
+      'kept as candidate: click GAUC of the candidate is undefined',
     );
   });
 });

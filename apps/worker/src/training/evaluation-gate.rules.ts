@@ -1,4 +1,4 @@
-import { taskMetric, type TaskSpec } from '@app/mmoe';
+import { taskMetric, type BinaryGateMetric, type TaskSpec } from '@app/mmoe';
 
 export type TaskMetricsByName = Record<string, Record<string, number>>;
 
@@ -12,7 +12,9 @@ export type ProductionBaseline =
 export interface GatePolicy {
   /** AUTO_CANARY: a candidate that passes goes to canary on its own. */
   autoCanary: boolean;
-  /** Largest AUC drop (absolute) a task may show against production. */
+  /** What binary tasks are judged by (TRAINING_GATE_METRIC): AUC, or the user-grouped GAUC. */
+  binaryMetric: BinaryGateMetric;
+  /** Largest AUC (or GAUC) drop (absolute) a task may show against production. */
   aucTolerance: number;
   /** Largest RMSE rise, relative to production's, a task may show. */
   rmseTolerance: number;
@@ -25,7 +27,8 @@ export interface GateDecision {
 
 /**
  * Canary when the first task (the spec's main objective) beats production, however slightly, and no task is worse than
- * production beyond the tolerance: binary tasks by AUC (higher is better), regression tasks by RMSE (lower). Without
+ * production beyond the tolerance: binary tasks by AUC or GAUC (policy.binaryMetric; higher is better), regression
+ * tasks by RMSE (lower). Without
  * a production to beat, the candidate waits for a human, who promotes the first version.
  */
 export function decideRollout(
@@ -64,7 +67,7 @@ function compareTask(
   production: Record<string, number> | undefined,
   policy: GatePolicy,
 ): TaskComparison {
-  const { metric, higherIsBetter } = taskMetric(task);
+  const { metric, higherIsBetter } = taskMetric(task, policy.binaryMetric);
   const label = `${task.name} ${metric.toUpperCase()}`;
   const ours = candidate?.[metric];
   const theirs = production?.[metric];

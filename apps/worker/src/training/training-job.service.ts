@@ -21,7 +21,7 @@ import {
 } from '@app/queue';
 import { ModelRegistryService, specOf } from '@app/registry';
 
-import { checkTables, holdoutFractionOf, toTables, type SpecTables } from './dataset.rules';
+import { checkTables, groupByOf, holdoutFractionOf, toTables, type SpecTables } from './dataset.rules';
 import {
   decideRollout,
   type GateDecision,
@@ -41,6 +41,8 @@ interface TrainingMetrics {
   /** The candidate on the held-out slice (the key the admin API compares versions by). */
   tasks: TaskMetricsByName;
   gates: EvaluationReport['gates'];
+  /** Per binary task, on the held-out slice: ECE, log loss and reliability curve before and after calibration. */
+  calibration: EvaluationReport['calibration'];
   /** Held-out rows. */
   examples: number;
   productionHoldout?: { versionId: number; tasks: TaskMetricsByName };
@@ -49,6 +51,8 @@ interface TrainingMetrics {
   dataset: {
     source: TrainingJobPayload['source'];
     holdoutFraction: number;
+    /** The column GAUC grouped the held-out rows by. */
+    groupBy: string | null;
     holdoutStart: string | number | null;
     skippedRows: number;
   };
@@ -57,6 +61,7 @@ interface TrainingMetrics {
 interface PreparedJob {
   payload: TrainingJobPayload;
   holdoutFraction: number;
+  groupBy: string | undefined;
   production: ModelVersionRecord | undefined;
   parent: ModelVersionRecord | undefined;
   spec: ModelSpec;
@@ -151,17 +156,19 @@ export class TrainingJobService {
     const spec = jobSpecOf(payload, parent);
     const labelled = [...spec.tasks, ...(production ? specOf(production).tasks : [])];
     const data = await this.data.load(payload.source, spec, labelled, holdoutFraction);
-    const tables = toTables(spec, data);
+    const groupBy = groupByOf(payload);
+    const tables = toTables(spec, data, groupBy);
     checkTables(spec, tables, this.config.TRAINING_MIN_ROWS);
-    return { payload, holdoutFraction, production, parent, spec, data, tables };
+    return { payload, holdoutFraction, groupBy, production, parent, spec, data, tables };
   }
 
   /** The candidate and production on the held-out slice, the gate's decision, and what the version will record. */
   private async evaluate(model: MultiTaskModel, summary: TrainSummary, job: PreparedJob): Promise<TrainingMetrics> {
     const holdout = model.evaluate(job.tables.holdout);
-    const baseline = await this.evaluateProduction(job.production, job.spec, job.data);
+    const baseline = await this.evaluateProduction(job.production, job.spec, job);
     const gate = decideRollout(job.spec.tasks, holdout.tasks, baseline, {
       autoCanary: this.config.AUTO_CANARY,
+      binaryMetric: this.config.TRAINING_GATE_METRIC,
       aucTolerance: this.config.TRAINING_AUC_TOLERANCE,
       rmseTolerance: this.config.TRAINING_RMSE_TOLERANCE,
     });
@@ -169,6 +176,7 @@ export class TrainingJobService {
     return {
       tasks: holdout.tasks,
       gates: holdout.gates,
+      calibration: holdout.calibration,
       examples: holdout.examples,
       ...(baseline.kind === 'evaluated'
         ? { productionHoldout: { versionId: baseline.versionId, tasks: baseline.tasks } }
@@ -178,6 +186,7 @@ export class TrainingJobService {
       dataset: {
         source: job.payload.source,
         holdoutFraction: job.holdoutFraction,
+        groupBy: job.groupBy ?? null,
         holdoutStart: job.data.holdoutStart,
         skippedRows: job.tables.skipped + job.data.malformed,
       },
@@ -196,7 +205,7 @@ export class TrainingJobService {
   private async evaluateProduction(
     production: ModelVersionRecord | undefined,
     spec: ModelSpec,
-    data: TrainingData,
+    { data, groupBy }: Pick<PreparedJob, 'data' | 'groupBy'>,
   ): Promise<ProductionBaseline> {
     if (!production) return { kind: 'none' };
     const missing = specOf(production).features.filter(
@@ -213,7 +222,7 @@ export class TrainingJobService {
     if (!artifacts) return { kind: 'incomparable', versionId: production.id, why: 'its artifact is gone' };
     const model = MultiTaskModel.fromArtifact(artifacts.artifact);
     try {
-      const { holdout } = toTables(model.spec, { train: [], holdout: data.holdout });
+      const { holdout } = toTables(model.spec, { train: [], holdout: data.holdout }, groupBy);
       return { kind: 'evaluated', versionId: production.id, tasks: model.evaluate(holdout).tasks };
     } finally {
       model.dispose();

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 
+import type { Calibration } from '../calibration/calibration';
 import { PreprocessingState } from '../data/preprocessor';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 
@@ -27,6 +28,8 @@ export interface ArtifactHeader {
   spec: ModelSpec;
   preprocessing: PreprocessingState;
   weights: WeightEntry[];
+  /** Per task, the calibration of its raw score; absent in artifacts written before calibration existed (= none). */
+  calibration?: Calibration;
   /** Free-form facts to keep with the model (validation metrics, training summary). */
   metadata: Record<string, unknown>;
 }

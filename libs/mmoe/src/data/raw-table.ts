@@ -34,6 +34,14 @@ export class RowError extends Error {
   }
 }
 
+export interface RawTableOptions {
+  /**
+   * A column that groups rows for evaluation (user_id for GAUC); it need not be a feature. Its values are interned
+   * into ids (-1 = missing), which is all that a grouped metric needs.
+   */
+  groupBy?: string;
+}
+
 /**
  * Raw (unfitted) training data in columns: numeric values and labels as numbers (NaN = missing), categorical values
  * as dictionary ids. Fitting and encoding work on this, so that a file is read once.
@@ -43,9 +51,15 @@ export class RawTable {
   private readonly categorical: Column<Int32Array>[];
   private readonly dictionaries: Map<string, number>[];
   private readonly labels: Column<Float64Array>[];
+  private readonly groups: Column<Int32Array> | undefined;
+  private readonly groupDictionary = new Map<string, number>();
   private rows = 0;
 
-  constructor(readonly spec: ModelSpec) {
+  constructor(
+    readonly spec: ModelSpec,
+    readonly options: RawTableOptions = {},
+  ) {
+    this.groups = options.groupBy === undefined ? undefined : new Column(new Int32Array(1024));
     const numericCount = spec.features.filter((f) => f.type === 'numeric').length;
     const categoricalCount = spec.features.length - numericCount;
     this.numeric = Array.from({ length: numericCount }, () => new Column(new Float64Array(1024)));
@@ -75,6 +89,7 @@ export class RawTable {
     numeric.forEach((v, i) => this.numeric[i].push(v));
     categorical.forEach((v, i) => this.categorical[i].push(v === undefined ? -1 : this.intern(i, v)));
     labels.forEach((v, i) => this.labels[i].push(v));
+    if (this.groups) this.groups.push(internGroup(this.groupDictionary, record[this.options.groupBy!]));
     this.rows++;
   }
 
@@ -90,6 +105,11 @@ export class RawTable {
     return this.labels.map((c) => c.values());
   }
 
+  /** Group id per row (-1 = no value), when the table was made with `groupBy`. */
+  groupIds(): Int32Array | undefined {
+    return this.groups?.values();
+  }
+
   private intern(column: number, value: string): number {
     const dictionary = this.dictionaries[column];
     let id = dictionary.get(value);
@@ -99,6 +119,17 @@ export class RawTable {
     }
     return id;
   }
+}
+
+function internGroup(dictionary: Map<string, number>, raw: unknown): number {
+  if (raw === undefined || raw === null || raw === '') return -1;
+  const key = String(raw);
+  let id = dictionary.get(key);
+  if (id === undefined) {
+    id = dictionary.size;
+    dictionary.set(key, id);
+  }
+  return id;
 }
 
 export function parseNumber(raw: unknown, field: string): number {

@@ -1,7 +1,15 @@
+import { calibrateInPlace, Calibration } from '../calibration/calibration';
 import { EncodedDataset } from '../data/preprocessor';
 import { MultiTaskNetwork } from '../model/network';
 import { predict } from '../model/predict';
-import { binaryMetrics, regressionMetrics } from './metrics';
+import {
+  binaryMetrics,
+  expectedCalibrationError,
+  logLoss,
+  regressionMetrics,
+  ReliabilityBin,
+  reliabilityCurve,
+} from './metrics';
 
 export type TaskMetrics = Record<string, number>;
 
@@ -14,20 +22,57 @@ export interface GateReport {
   load?: number[];
 }
 
-export interface EvaluationReport {
-  examples: number;
-  tasks: Record<string, TaskMetrics>;
-  gates: Record<string, GateReport>;
+export interface CalibrationQuality {
+  ece: number;
+  logloss: number;
+  /** Reliability curve over ECE_BINS equal-mass bins. */
+  curve: ReliabilityBin[];
 }
 
-export function evaluate(net: MultiTaskNetwork, data: EncodedDataset): EvaluationReport {
-  const { scores, gateWeights } = predict(net, data, { gateWeights: true });
+/** A binary task's probabilities before (the network's) and after its calibration (what is served). */
+export interface TaskCalibrationReport {
+  method: 'none' | 'platt' | 'isotonic';
+  before: CalibrationQuality;
+  after: CalibrationQuality;
+}
+
+export interface EvaluationReport {
+  examples: number;
+  /** Metrics of the served (calibrated) scores. */
+  tasks: Record<string, TaskMetrics>;
+  gates: Record<string, GateReport>;
+  /** Binary tasks only. */
+  calibration: Record<string, TaskCalibrationReport>;
+}
+
+export interface EvaluateOptions {
+  /** Group id per row (RawTable.groupIds()): binary tasks then report gauc. */
+  groups?: Int32Array;
+  /** The model's calibration: metrics are of the calibrated scores, and the report compares them with the raw ones. */
+  calibration?: Calibration;
+}
+
+export function evaluate(net: MultiTaskNetwork, data: EncodedDataset, options: EvaluateOptions = {}): EvaluationReport {
+  const { scores: raw, gateWeights } = predict(net, data, { gateWeights: true });
   const tasks: Record<string, TaskMetrics> = {};
+  const calibration: Record<string, TaskCalibrationReport> = {};
   net.spec.tasks.forEach((task, t) => {
     const labels = data.labels[t];
     const mask = Uint8Array.from(labels, (y) => (Number.isNaN(y) ? 0 : 1));
+    const calibrator = options.calibration?.[t] ?? null;
+    const served = calibrator ? raw[t].slice() : raw[t];
+    calibrateInPlace(calibrator, served);
+    if (task.type === 'binary') {
+      calibration[task.name] = {
+        method: calibrator?.type ?? 'none',
+        before: quality(raw[t], labels, mask),
+        after: quality(served, labels, mask),
+      };
+    }
     const metrics =
-      task.type === 'binary' ? binaryMetrics(scores[t], labels, mask) : regressionMetrics(scores[t], labels, mask);
+      task.type === 'binary'
+        ? binaryMetrics(served, labels, mask, options.groups)
+        : regressionMetrics(served, labels, mask);
     tasks[task.name] = { ...metrics };
   });
   const gates: Record<string, GateReport> = {};
@@ -51,5 +96,13 @@ export function evaluate(net: MultiTaskNetwork, data: EncodedDataset): Evaluatio
     };
     for (const t of gate.tasks) gates[net.spec.tasks[t].name] = report;
   });
-  return { examples: data.size, tasks, gates };
+  return { examples: data.size, tasks, gates, calibration };
+}
+
+function quality(probs: Float32Array, labels: Float32Array, mask: Uint8Array): CalibrationQuality {
+  return {
+    ece: expectedCalibrationError(probs, labels, mask),
+    logloss: logLoss(probs, labels, mask),
+    curve: reliabilityCurve(probs, labels, mask),
+  };
 }

@@ -1,5 +1,17 @@
 import { Rng } from '../util/random';
-import { auc, binaryMetrics, logLoss, mae, meanLabel, meanPrediction, regressionMetrics, rmse } from './metrics';
+import {
+  auc,
+  binaryMetrics,
+  expectedCalibrationError,
+  gauc,
+  logLoss,
+  mae,
+  meanLabel,
+  meanPrediction,
+  regressionMetrics,
+  reliabilityCurve,
+  rmse,
+} from './metrics';
 
 /** The definition: share of (positive, negative) pairs ranked correctly, ties counting ½. */
 function pairwiseAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
@@ -156,6 +168,72 @@ describe('means', () => {
   });
 });
 
+describe('gauc', () => {
+  it('weighs each group by its rows, on a hand-computed case with ties', () => {
+    // Group 0 (4 rows): pairs (0.8>0.1) (0.8>0.4) (0.4=0.4 → ½) (0.4>0.1) → 3.5 / 4 = 0.875.
+    // Group 1 (3 rows): positive 0.2 vs negatives 0.5, 0.2 → 0 + ½ → 0.25.
+    // GAUC = (4 · 0.875 + 3 · 0.25) / 7 = 4.25 / 7.
+    const scores = [0.1, 0.4, 0.4, 0.8, 0.5, 0.2, 0.2];
+    const labels = [0, 0, 1, 1, 0, 1, 0];
+    const groups = [0, 0, 0, 0, 1, 1, 1];
+    expect(gauc(scores, labels, groups)).toEqual({ gauc: expect.closeTo(4.25 / 7, 15), groups: 2, skippedGroups: 0 });
+  });
+
+  it('skips and counts the groups with one class, and leaves masked and ungrouped rows out', () => {
+    // Group 2 has only positives, group 3 only negatives, group 5 has one negative only after the mask.
+    // Row 6 has no group (-1). Left: group 0 = (0.9 > 0.3, 0.9 > 0.1) = 1 with 3 rows.
+    const scores = [0.9, 0.3, 0.1, 0.5, 0.6, 0.7, 0.01, 0.2, 0.8];
+    const labels = [1, 0, 0, 1, 1, 0, 1, 0, 1];
+    const groups = [0, 0, 0, 2, 2, 3, -1, 5, 5];
+    const mask = Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 1, 0]);
+    expect(gauc(scores, labels, groups, mask)).toEqual({ gauc: 1, groups: 1, skippedGroups: 3 });
+  });
+
+  it('is the plain AUC with a single group, and the mean of the AUCs for equal-sized groups', () => {
+    const rng = new Rng(3);
+    const n = 400;
+    const scores = Float32Array.from({ length: n }, () => rng.int(10) / 10);
+    const labels = Float32Array.from({ length: n }, () => (rng.next() < 0.4 ? 1 : 0));
+    expect(gauc(scores, labels, new Int32Array(n)).gauc).toBeCloseTo(auc(scores, labels), 12);
+    const halves = Int32Array.from({ length: n }, (_, i) => (i < n / 2 ? 0 : 1));
+    const first = auc(scores.subarray(0, n / 2), labels.subarray(0, n / 2));
+    const second = auc(scores.subarray(n / 2), labels.subarray(n / 2));
+    expect(gauc(scores, labels, halves).gauc).toBeCloseTo((first + second) / 2, 12);
+  });
+
+  it('is NaN when no group holds both classes, and refuses misaligned or fractional ids', () => {
+    expect(gauc([0.1, 0.2], [1, 0], [0, 1])).toEqual({ gauc: NaN, groups: 0, skippedGroups: 2 });
+    expect(() => gauc([0.1, 0.2], [1, 0], [0])).toThrow(RangeError);
+    expect(() => gauc([0.1, 0.2], [1, 0], [0, 0.5])).toThrow(/not an integer/);
+  });
+});
+
+describe('reliability curve and ECE', () => {
+  it('cut the rows sorted by prediction into equal-mass bins', () => {
+    // 6 rows, 3 bins of 2: (0.1, 0.2 | 0, 0), (0.3, 0.5 | 1, 0), (0.7, 0.9 | 1, 1).
+    const probs = [0.9, 0.1, 0.5, 0.3, 0.7, 0.2];
+    const labels = [1, 0, 0, 1, 1, 0];
+    const curve = reliabilityCurve(probs, labels, undefined, 3);
+    expect(curve.map((b) => b.count)).toEqual([2, 2, 2]);
+    expect(curve[0].meanPrediction).toBeCloseTo(0.15, 12);
+    expect(curve[1]).toEqual({ meanPrediction: expect.closeTo(0.4, 12), labelRate: 0.5, count: 2 });
+    expect(curve[2].labelRate).toBe(1);
+    // ECE = (2·0.15 + 2·0.1 + 2·0.2) / 6 = 0.15.
+    expect(expectedCalibrationError(probs, labels, undefined, 3)).toBeCloseTo(0.15, 12);
+  });
+
+  it('is near 0 for calibrated probabilities and large for over-confident ones (15 bins by default)', () => {
+    const rng = new Rng(5);
+    const n = 30_000;
+    const probs = Float64Array.from({ length: n }, () => rng.next());
+    const labels = Float64Array.from(probs, (p) => (rng.next() < p ? 1 : 0));
+    expect(reliabilityCurve(probs, labels)).toHaveLength(15);
+    expect(expectedCalibrationError(probs, labels)).toBeLessThan(0.02);
+    const doubled = Float64Array.from(probs, (p) => Math.min(1, 2 * p));
+    expect(expectedCalibrationError(doubled, labels)).toBeGreaterThan(0.2);
+  });
+});
+
 describe('binaryMetrics and regressionMetrics', () => {
   it('bundle the metrics over the same rows', () => {
     const probs = [0.1, 0.4, 0.4, 0.8, 0.99];
@@ -168,6 +246,9 @@ describe('binaryMetrics and regressionMetrics', () => {
     expect(m.labelRate).toBe(0.5);
     expect(m.count).toBe(4);
     expect(binaryMetrics(probs, labels).count).toBe(5);
+    expect(m.ece).toBeCloseTo(expectedCalibrationError(probs.slice(0, 4), labels.slice(0, 4)), 12);
+    expect(m.gauc).toBeUndefined();
+    expect(binaryMetrics(probs, labels, mask, [0, 0, 0, 0, 0])).toMatchObject({ gauc: 0.875, gaucGroups: 1 });
   });
 
   it('regressionMetrics', () => {

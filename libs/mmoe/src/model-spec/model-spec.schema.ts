@@ -81,6 +81,13 @@ const training = z
     earlyStoppingPatience: z.number().int().min(0).default(3),
     /** Share of the training rows held out for validation when no validation set is given. */
     validationFraction: z.number().gt(0, 'must be > 0').lt(1, 'must be < 1').default(0.1),
+    /**
+     * Post-hoc calibration of each binary task, fitted on the validation split after training and stored in the
+     * artifact: Platt scaling, isotonic regression, or `auto` (whichever has the lower cross-validated log loss).
+     */
+    calibration: z
+      .enum(['none', 'platt', 'isotonic', 'auto'], { error: 'must be "none", "platt", "isotonic" or "auto"' })
+      .default('none'),
   })
   .strict();
 
@@ -96,6 +103,7 @@ export const modelSpecSchema = z
       seed: 1,
       earlyStoppingPatience: 3,
       validationFraction: 0.1,
+      calibration: 'none',
     }),
   })
   .strict()

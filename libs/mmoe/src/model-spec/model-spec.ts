@@ -44,12 +44,22 @@ export async function loadModelSpec(path: string): Promise<ModelSpec> {
 }
 
 /** How a task is judged: binary tasks by AUC (higher is better), regression tasks by RMSE (lower is better). */
-export function taskMetric(task: Pick<TaskSpec, 'type'>): { metric: 'auc' | 'rmse'; higherIsBetter: boolean } {
-  return task.type === 'binary' ? { metric: 'auc', higherIsBetter: true } : { metric: 'rmse', higherIsBetter: false };
+export type BinaryGateMetric = 'auc' | 'gauc';
+
+/** A binary task is judged by `binary` (AUC unless GAUC is asked for), a regression task by RMSE. */
+export function taskMetric(
+  task: Pick<TaskSpec, 'type'>,
+  binary: BinaryGateMetric = 'auc',
+): { metric: BinaryGateMetric | 'rmse'; higherIsBetter: boolean } {
+  return task.type === 'binary' ? { metric: binary, higherIsBetter: true } : { metric: 'rmse', higherIsBetter: false };
 }
 
 /** The first task's metric: what early stopping and the promotion gate watch. */
-export function primaryMetric(spec: ModelSpec): { task: string; metric: 'auc' | 'rmse'; higherIsBetter: boolean } {
+export function primaryMetric(spec: ModelSpec): {
+  task: string;
+  metric: BinaryGateMetric | 'rmse';
+  higherIsBetter: boolean;
+} {
   return { task: spec.tasks[0].name, ...taskMetric(spec.tasks[0]) };
 }
 

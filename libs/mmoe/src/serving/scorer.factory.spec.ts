@@ -1,9 +1,11 @@
+import { decodeArtifact, encodeArtifact, type ArtifactHeader } from '../artifact/artifact.codec';
 import { initBackend } from '../backend/backend';
 import { EncodedDataset } from '../data/preprocessor';
 import { RawTable } from '../data/raw-table';
 import { exportOnnx } from '../export/onnx.exporter';
 import { MultiTaskModel } from '../mmoe.model';
 import { parseModelSpec } from '../model-spec/model-spec';
+import { predict } from '../model/predict';
 import { Rng } from '../util/random';
 import { createScorer } from './scorer.factory';
 
@@ -93,5 +95,63 @@ describe('createScorer', () => {
       await scorer.dispose();
     });
     jest.dontMock('onnxruntime-node');
+  });
+
+  describe('with a calibrated model', () => {
+    let calibrated: MultiTaskModel;
+    let fit: Awaited<ReturnType<typeof MultiTaskModel.train>>['summary'];
+
+    beforeAll(async () => {
+      const isotonic = parseModelSpec({ ...spec, training: { ...spec.training, calibration: 'isotonic' } });
+      ({ model: calibrated, summary: fit } = await MultiTaskModel.train(isotonic, table(600, 1)));
+    });
+    afterAll(() => calibrated?.dispose());
+
+    it('stores the calibration of each binary task in the artifact, and reports ECE before and after on validation', () => {
+      expect(calibrated.calibration.map((c) => c?.type ?? null)).toEqual(['isotonic', null]);
+      expect(fit.calibration.click.method).toBe('isotonic');
+      const { before, after } = fit.valid.calibration.click;
+      expect(after.ece).toBeLessThan(before.ece); // fitted on these rows: it can only get closer
+      expect(after.curve).toHaveLength(15);
+      const restored = MultiTaskModel.fromArtifact(calibrated.toArtifact());
+      try {
+        expect(restored.calibration).toEqual(calibrated.calibration);
+        expect(restored.predict(data).scores).toEqual(calibrated.predict(data).scores);
+      } finally {
+        restored.dispose();
+      }
+    });
+
+    it('serves the same calibrated scores on onnxruntime and tfjs, as model.predict gives them', async () => {
+      const raw = predict(calibrated.network, data).scores;
+      const expected = calibrated.predict(data).scores;
+      expect(expected[0]).not.toEqual(raw[0]);
+      expect(expected[1]).toEqual(raw[1]); // regression tasks are not calibrated
+      for (const engine of ['onnxruntime', 'tfjs'] as const) {
+        const scorer = await createScorer(calibrated, undefined, engine);
+        expect(scorer.engine).toBe(engine);
+        const { scores } = await scorer.score(data);
+        scores.forEach((s, t) => s.forEach((v, i) => expect(v).toBeCloseTo(expected[t][i], t === 0 ? 5 : 3)));
+        await scorer.dispose();
+      }
+    });
+
+    it('loads an artifact written before calibration existed, as uncalibrated', () => {
+      const { header, weights } = decodeArtifact(model.toArtifact());
+      const old: Omit<ArtifactHeader, 'weights'> = { ...header };
+      delete old.calibration;
+      const bytes = encodeArtifact(
+        old,
+        new Map([...weights].map(([name, values]) => [name, { shape: model.network.params.get(name)!.shape, values }])),
+      );
+      expect(decodeArtifact(bytes).header.calibration).toBeUndefined();
+      const loaded = MultiTaskModel.fromArtifact(bytes);
+      try {
+        expect(loaded.calibration).toEqual([null, null]);
+        expect(loaded.predict(data).scores).toEqual(model.predict(data).scores);
+      } finally {
+        loaded.dispose();
+      }
+    });
   });
 });

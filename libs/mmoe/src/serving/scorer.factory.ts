@@ -1,3 +1,4 @@
+import { withCalibration } from '../calibration/calibrated.scorer';
 import { exportOnnx } from '../export/onnx.exporter';
 import { MultiTaskModel } from '../mmoe.model';
 import { loadOnnxRuntime, OnnxScorer, OnnxScorerOptions } from './onnx.scorer';
@@ -7,7 +8,8 @@ import { TfjsScorer } from './tfjs.scorer';
 /**
  * A scorer for the model on the preferred engine. onnxruntime runs `onnx` (exported from the model when not given);
  * where onnxruntime-node cannot be loaded, the model's tfjs network scores instead, silently: `.engine` tells which.
- * An invalid or mismatching `onnx` is an error, not a reason to fall back.
+ * An invalid or mismatching `onnx` is an error, not a reason to fall back. Either engine's raw scores go through the
+ * model's calibration.
  */
 export async function createScorer(
   model: MultiTaskModel,
@@ -15,8 +17,9 @@ export async function createScorer(
   preferred: ScoringEngine = 'onnxruntime',
   options: OnnxScorerOptions = {},
 ): Promise<Scorer> {
-  if (preferred === 'onnxruntime' && (await loadOnnxRuntime())) {
-    return OnnxScorer.create(onnx ?? exportOnnx(model.network), model.spec, model.network.preprocessing, options);
-  }
-  return new TfjsScorer(model, { batchSize: options.batchSize });
+  const engine =
+    preferred === 'onnxruntime' && (await loadOnnxRuntime())
+      ? await OnnxScorer.create(onnx ?? exportOnnx(model.network), model.spec, model.network.preprocessing, options)
+      : new TfjsScorer(model, { batchSize: options.batchSize });
+  return withCalibration(engine, model.calibration);
 }

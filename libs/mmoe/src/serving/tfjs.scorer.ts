@@ -1,5 +1,6 @@
 import { EncodedDataset } from '../data/preprocessor';
 import { MultiTaskModel } from '../mmoe.model';
+import { predict } from '../model/predict';
 import { checkEncoded, ScoreOptions, Scorer, ScoreResult } from './scorer';
 
 export interface TfjsScorerOptions {
@@ -7,7 +8,10 @@ export interface TfjsScorerOptions {
   batchSize?: number;
 }
 
-/** Scores with the model's own TensorFlow.js network. The model stays the caller's: dispose() does not free it. */
+/**
+ * Scores with the model's own TensorFlow.js network: raw scores, as an engine gives them (withCalibration adds the
+ * model's output stage, for every engine alike). The model stays the caller's: dispose() does not free it.
+ */
 export class TfjsScorer implements Scorer {
   readonly engine = 'tfjs';
   private disposed = false;
@@ -20,7 +24,7 @@ export class TfjsScorer implements Scorer {
   async score(data: EncodedDataset, options: ScoreOptions = {}): Promise<ScoreResult> {
     if (this.disposed) throw new Error('the scorer has been disposed');
     checkEncoded(data, this.model.network.preprocessing);
-    return this.model.predict(data, { batchSize: this.options.batchSize, gateWeights: options.gateWeights });
+    return predict(this.model.network, data, { batchSize: this.options.batchSize, gateWeights: options.gateWeights });
   }
 
   async dispose(): Promise<void> {

@@ -7,6 +7,7 @@ import {
   IsObject,
   IsOptional,
   IsString,
+  Matches,
   Max,
   MaxLength,
   Min,
@@ -138,6 +139,19 @@ export class CreateTrainingJobDto {
   @Min(0.05)
   @Max(0.5)
   holdoutFraction?: number;
+
+  @ApiPropertyOptional({
+    example: 'user_id',
+    maxLength: 128,
+    description:
+      'Column grouping the held-out rows for GAUC (AUC within each group, weighted by its rows). Events carry `user_id` ' +
+      'and `item_id`; the default is `user_id` for events and none for CSV.',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(128)
+  @Matches(/^[A-Za-z0-9_.:-]+$/, { message: 'groupBy may contain only letters, digits and _ . : -' })
+  groupBy?: string;
 }
 
 export function toNewTrainingJob({
@@ -146,6 +160,7 @@ export function toNewTrainingJob({
   parentVersionId,
   overrides,
   holdoutFraction,
+  groupBy,
 }: CreateTrainingJobDto): NewTrainingJob {
   return {
     source:
@@ -156,5 +171,6 @@ export function toNewTrainingJob({
     parentVersionId,
     overrides: overrides && { ...overrides },
     holdoutFraction,
+    groupBy,
   };
 }
