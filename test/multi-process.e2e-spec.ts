@@ -28,6 +28,34 @@ async function score(port: number, userId: string): Promise<{ status: number; mo
   return { status: response.status, modelVersion: body.modelVersion };
 }
 
+type Scores = Record<string, Record<string, number>>;
+
+/** Each item's task scores for u-1. */
+async function itemScores(port: number, itemIds: string[]): Promise<Scores> {
+  const response = await fetch(`http://127.0.0.1:${port}/v1/score`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ userId: 'u-1', itemIds }),
+  });
+  expect(response.status).toBe(200);
+  const body = (await response.json()) as { items: { itemId: string; scores: Record<string, number> }[] };
+  return Object.fromEntries(body.items.map((item) => [item.itemId, item.scores]));
+}
+
+async function putItem(port: number, id: string, features: Record<string, string | number>): Promise<void> {
+  const response = await fetch(`http://127.0.0.1:${port}/v1/items/${id}/features`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ features }),
+  });
+  expect(response.status).toBe(200);
+}
+
+async function metric(port: number, series: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(new RegExp(`^${series} (\\S+)$`, 'm').exec(text)?.[1]);
+}
+
 async function admin(port: number, path: string, body: object = {}): Promise<number> {
   const response = await fetch(`http://127.0.0.1:${port}/admin/models${path}`, {
     method: 'POST',
@@ -95,5 +123,27 @@ describe('two API processes (e2e: real processes, Postgres and Redis)', () => {
     expect(answers.length).toBeGreaterThan(10);
     expect(answers.filter((a) => a.status !== 200 || (a.modelVersion !== 1 && a.modelVersion !== 2))).toEqual([]);
     expect(second.process.output()).toMatch(/serving production v2/);
+    // Versions with an ONNX graph are served from the artifact's header: TensorFlow.js is never loaded.
+    for (const { process } of apis) expect(process.output()).not.toMatch(/TensorFlow\.js loaded/);
+  }, 60_000);
+
+  it('a feature write through one process reaches the next score on every process, past their in-memory rows', async () => {
+    const [first, second] = apis;
+    await putItem(first.port, 'mp-1', { item_genre: 'g1', item_price: 10 });
+    await putItem(first.port, 'mp-2', { item_genre: 'g2', item_price: 20 });
+    const ids = ['mp-1', 'mp-2'];
+    const before: Scores[] = [];
+    for (const { port } of apis) {
+      before.push(await itemScores(port, ids));
+      expect(await itemScores(port, ids)).toEqual(before.at(-1)); // this one comes from memory
+      expect(await metric(port, 'item_row_cache_hits_total')).toBeGreaterThanOrEqual(2);
+    }
+
+    await putItem(second.port, 'mp-1', { item_genre: 'g4', item_price: 500 });
+    for (const [i, { port }] of apis.entries()) {
+      const after = await itemScores(port, ids);
+      expect(after['mp-1']).not.toEqual(before[i]['mp-1']);
+      expect(after['mp-2']).toEqual(before[i]['mp-2']);
+    }
   }, 60_000);
 });

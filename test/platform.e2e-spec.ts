@@ -137,11 +137,17 @@ describe('platform (e2e)', () => {
       expect(metrics.statusCode).toBe(200);
       expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
       const sample = (series: string) => Number(new RegExp(`^${escape(series)} (\\S+)$`, 'm').exec(metrics.body)?.[1]);
-      for (const stage of ['features', 'model', 'total'])
-        expect(sample(`scoring_${stage}_duration_seconds_count`)).toBe(2);
+      for (const stage of ['features', 'assembly', 'inference', 'ranking'])
+        expect(sample(`scoring_stage_duration_seconds_count{stage="${stage}"}`)).toBe(2);
+      expect(sample('scoring_total_duration_seconds_count')).toBe(2);
       expect(sample('scored_candidates_total{role="production"}')).toBe(6);
-      expect(sample('feature_cache_hits_total') + sample('feature_cache_misses_total')).toBe(8);
-      expect(sample('feature_cache_hits_total')).toBeGreaterThanOrEqual(4);
+      // The first request encodes the 3 items and caches them in memory; the second asks Redis for the user only.
+      expect(sample('item_row_cache_misses_total')).toBe(3);
+      expect(sample('item_row_cache_hits_total')).toBe(3);
+      expect(sample('item_row_cache_hit_ratio')).toBe(0.5);
+      expect(sample('item_row_cache_entries')).toBe(3);
+      expect(sample('feature_cache_hits_total') + sample('feature_cache_misses_total')).toBe(5);
+      expect(sample('feature_cache_hits_total')).toBeGreaterThanOrEqual(1);
       expect(sample(`served_model_version{role="production",version="${versionId}"}`)).toBe(1);
       expect(sample('http_request_duration_seconds_count{method="POST",route="/v1/score",status_code="200"}')).toBe(2);
     });

@@ -1,11 +1,13 @@
+import cluster from 'node:cluster';
 import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
 
-import { APP_CONFIG, type AppConfig } from '@app/config';
+import { APP_CONFIG, loadConfig, type AppConfig } from '@app/config';
 
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
+import { superviseApiProcesses } from './platform/api-cluster';
 import { createFastifyAdapter } from './platform/fastify-adapter';
 
 async function bootstrap(): Promise<void> {
@@ -23,7 +25,16 @@ async function bootstrap(): Promise<void> {
   logger.log(`listening on ${await app.getUrl()}`, 'Api');
 }
 
-bootstrap().catch((error: Error) => {
+function main(): Promise<void> {
+  if (!cluster.isPrimary) return bootstrap();
+  // The primary validates the configuration once, so that a bad one fails before any process is forked.
+  const processes = loadConfig().API_PROCESSES;
+  if (processes === 1) return bootstrap();
+  superviseApiProcesses(processes);
+  return Promise.resolve();
+}
+
+main().catch((error: Error) => {
   process.stderr.write(`api failed to start: ${error.message}\n`);
   process.exit(1);
 });

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { LOG_LEVELS } from '@nestjs/common';
 import { z } from 'zod';
 
@@ -35,12 +36,32 @@ const appConfigSchema = z
       .int()
       .min(1024)
       .default(16 * 1024 * 1024),
+    /**
+     * API processes behind the one port (node's cluster module; 1 = no cluster). Each loads the served models and
+     * follows `models:changed` on its own.
+     */
+    API_PROCESSES: z.coerce.number().int().min(1).default(1),
+    /**
+     * ONNX Runtime threads per API process that run the network off the event loop (0 = on the event loop). A large
+     * request is split across the idle ones.
+     */
+    INFERENCE_THREADS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .default(() => availableParallelism()),
     /** Requests per minute per client IP (429 beyond); high by default so that it stops abuse, not a benchmark. */
     RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60_000),
     /** Lifetime of a cached feature vector in Redis; a write through the API is seen at once regardless. */
     FEATURE_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(3600),
     /** Lifetime of a cached "no such user/item", so unknown candidates do not hit Postgres on every request. */
     FEATURE_NEGATIVE_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(60),
+    /**
+     * Encoded candidate items each API process keeps in memory per served version (0 = none). A write through the
+     * feature API drops an item's entries in every process at once; the TTL bounds a missed notice.
+     */
+    ITEM_ROW_CACHE_ENTRIES: z.coerce.number().int().min(0).default(100_000),
+    ITEM_ROW_CACHE_TTL_SECONDS: z.coerce.number().positive().default(60),
     /** Training jobs a worker runs at once: one per GPU (a second job on the same device only slows both). */
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).default(1),
     /** Bull's job lock: a worker that stops renewing it (killed, hung) loses the job to another after this long. */

@@ -5,6 +5,7 @@ import { FeatureRepository, type EntityKind, type FeatureMap, type FeatureRow } 
 
 import type { FeaturesWrittenDto } from './dto/features.dto';
 import { FeatureCacheRepository, type CacheFill, type EntityRef } from './feature-cache.repository';
+import { FeatureChangeRepository } from './feature-change.repository';
 
 /** The features a model reads: its feature-schema version (the cache namespace) and the names it projects onto. */
 export interface FeatureSchemaRef {
@@ -31,6 +32,7 @@ export class FeatureStoreService {
   constructor(
     private readonly store: FeatureRepository,
     private readonly cache: FeatureCacheRepository,
+    private readonly changes: FeatureChangeRepository,
   ) {}
 
   putOne(kind: EntityKind, id: string, features: FeatureMap): Promise<FeaturesWrittenDto> {
@@ -91,15 +93,14 @@ export class FeatureStoreService {
   }
 
   /**
-   * Postgres first (the source of truth), then the cache, so that the next read goes to the new values. Should the
-   * cache step fail, the call fails and can simply be repeated.
+   * Postgres first (the source of truth), then the Redis cache, then every API process's in-memory rows, so that
+   * the next read goes to the new values. Should a cache step fail, the call fails and can simply be repeated.
    */
   private async write(kind: EntityKind, rows: FeatureRow[]): Promise<FeaturesWrittenDto> {
     await this.store.upsert(kind, rows);
-    await this.cache.invalidate(
-      kind,
-      rows.map((r) => r.id),
-    );
+    const ids = rows.map((r) => r.id);
+    await this.cache.invalidate(kind, ids);
+    await this.changes.publish({ kind, ids });
     return { written: rows.length };
   }
 }

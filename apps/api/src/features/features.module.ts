@@ -4,6 +4,7 @@ import { FeaturesRepositoryModule } from '@app/db';
 import { RedisModule } from '@app/redis';
 
 import { FeatureCacheRepository } from './feature-cache.repository';
+import { FeatureChangeRepository } from './feature-change.repository';
 import { FeatureStoreService } from './feature-store.service';
 import { FeaturesController } from './features.controller';
 
@@ -11,7 +12,7 @@ import { FeaturesController } from './features.controller';
 @Module({
   imports: [FeaturesRepositoryModule, RedisModule],
   controllers: [FeaturesController],
-  providers: [FeatureStoreService, FeatureCacheRepository],
-  exports: [FeatureStoreService],
+  providers: [FeatureStoreService, FeatureCacheRepository, FeatureChangeRepository],
+  exports: [FeatureStoreService, FeatureChangeRepository],
 })
 export class FeaturesModule {}

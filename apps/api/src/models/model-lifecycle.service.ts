@@ -2,17 +2,11 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { ModelVersionRecord, ServingVersions } from '@app/db';
-import {
-  createScorer,
-  featureSchemaVersion,
-  initBackend,
-  MultiTaskModel,
-  type FeatureEncoder,
-  type Scorer,
-} from '@app/mmoe';
+import { featureSchemaVersion, type FeatureEncoder, type Scorer } from '@app/mmoe/serving';
 import { ModelChangeRepository, ModelRegistryService, specOf } from '@app/registry';
 
 import { canaryBucket } from './canary-split';
+import { ScorerLoader } from './scorer.loader';
 import type { ModelLease, ServingModel } from './serving-model';
 
 /** One version's engine, shared by every ServingModel of that version: its role and objective weights change, the network does not. */
@@ -20,8 +14,6 @@ interface LoadedVersion {
   versionId: number;
   encoder: FeatureEncoder;
   scorer: Scorer;
-  /** Kept only while the tfjs network is what scores; ONNX Runtime holds its own copy of the weights. */
-  model?: MultiTaskModel;
   inFlight: number;
   retired: boolean;
 }
@@ -65,10 +57,10 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly registry: ModelRegistryService,
     private readonly changes: ModelChangeRepository,
+    private readonly loader: ScorerLoader,
   ) {}
 
   async onModuleInit(): Promise<void> {
-    await initBackend(this.config.MMOE_BACKEND);
     // Subscribed before the first load, so that a change committed in between is not missed.
     await this.changes
       .subscribe(() => void this.refresh())
@@ -152,6 +144,8 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
           scorer,
           objectiveWeights: record.objectiveWeights,
           featureSchemaVersion: featureSchemaVersion(spec),
+          featureNames: spec.features.map((f) => f.name),
+          taskNames: spec.tasks.map((t) => t.name),
         },
       };
     };
@@ -181,23 +175,8 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   private async load(versionId: number): Promise<LoadedVersion> {
     const artifacts = await this.registry.findArtifacts(versionId);
     if (!artifacts) throw new Error(`version ${versionId} disappeared while loading`);
-    const model = MultiTaskModel.fromArtifact(artifacts.artifact);
-    try {
-      const scorer = await createScorer(model, artifacts.onnx ?? undefined);
-      const keep = scorer.engine === 'tfjs';
-      if (!keep) model.dispose();
-      return {
-        versionId,
-        encoder: model.encoder,
-        scorer,
-        model: keep ? model : undefined,
-        inFlight: 0,
-        retired: false,
-      };
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
+    const { encoder, scorer } = await this.loader.load(artifacts.artifact, artifacts.onnx);
+    return { versionId, encoder, scorer, inFlight: 0, retired: false };
   }
 
   /** No new lease can reach it any more; it goes as soon as the last request holding one is done. */
@@ -209,7 +188,6 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   private async dispose(version: LoadedVersion): Promise<void> {
     try {
       await version.scorer.dispose();
-      version.model?.dispose();
     } catch (e) {
       this.logger.warn(`disposing version ${version.versionId} failed: ${(e as Error).message}`);
     }

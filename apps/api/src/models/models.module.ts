@@ -4,12 +4,14 @@ import { RegistryModule } from '@app/registry';
 
 import { ProductionSpecSource } from '../events/production-spec.source';
 import { ModelLifecycleService } from './model-lifecycle.service';
+import { ScorerLoader } from './scorer.loader';
 
 /** This process's serving models, and the registry they follow. */
 @Module({
   imports: [RegistryModule],
   providers: [
     ModelLifecycleService,
+    ScorerLoader,
     {
       provide: ProductionSpecSource,
       inject: [ModelLifecycleService],

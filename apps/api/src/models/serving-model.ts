@@ -1,4 +1,4 @@
-import type { FeatureEncoder, ModelSpec, Scorer } from '@app/mmoe';
+import type { FeatureEncoder, ModelSpec, Scorer } from '@app/mmoe/serving';
 
 /** A model version loaded for serving: what a scoring request needs, nothing from the ORM. */
 export interface ServingModel {
@@ -11,6 +11,9 @@ export interface ServingModel {
   objectiveWeights: Record<string, number>;
   /** Key namespace of cached feature vectors (featureSchemaVersion(spec)). */
   featureSchemaVersion: string;
+  /** The spec's feature and task names, in spec order: what every request reads, computed once per load. */
+  featureNames: readonly string[];
+  taskNames: readonly string[];
 }
 
 /**

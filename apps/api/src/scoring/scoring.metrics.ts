@@ -4,48 +4,47 @@ import { Counter, Gauge, Histogram } from 'prom-client';
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import { LATENCY_BUCKETS, MetricsService } from '../platform/metrics.service';
 
-export interface ScoringObservation {
-  role: 'production' | 'canary';
-  candidates: number;
-  featuresSeconds: number;
-  modelSeconds: number;
-  totalSeconds: number;
-  cacheHits: number;
-  cacheMisses: number;
+/** The stages of a score request, as timed by the API itself (bench:serve reads them for its breakdown). */
+export const SCORING_STAGES = ['validation', 'features', 'assembly', 'inference', 'ranking', 'serialisation'] as const;
+export type ScoringStage = (typeof SCORING_STAGES)[number];
+
+/** Times consecutive stages: each stage() call closes the one that ran since the previous call. */
+export interface StageTimer {
+  stage(name: ScoringStage): void;
+  readonly durations: Map<ScoringStage, number>;
+  readonly startedAt: number;
 }
 
-/** Scoring's Prometheus metrics; the cache hit ratio is hits / (hits + misses) of the two counters. */
+/** Scoring's Prometheus metrics. */
 @Injectable()
 export class ScoringMetrics {
-  private readonly featuresDuration: Histogram;
-  private readonly modelDuration: Histogram;
+  private readonly stageDuration: Histogram<'stage'>;
   private readonly totalDuration: Histogram;
-  private readonly cacheHits: Counter;
-  private readonly cacheMisses: Counter;
   private readonly candidates: Counter<'role'>;
+  private readonly redisHits: Counter;
+  private readonly redisMisses: Counter;
 
   constructor(metrics: MetricsService, lifecycle: ModelLifecycleService) {
     const registers = [metrics.registry];
-    const histogram = (name: string, help: string) =>
-      new Histogram({ name, help, buckets: LATENCY_BUCKETS, registers });
-    this.featuresDuration = histogram(
-      'scoring_features_duration_seconds',
-      'Time to fetch the user and candidate features of a score request',
-    );
-    this.modelDuration = histogram(
-      'scoring_model_duration_seconds',
-      'Time to encode and score the candidates of a score request',
-    );
-    this.totalDuration = histogram(
-      'scoring_total_duration_seconds',
-      'Time to serve a score request, from model lease to ranked items',
-    );
-    this.cacheHits = new Counter({
-      name: 'feature_cache_hits_total',
-      help: 'Feature vectors found in Redis',
+    this.stageDuration = new Histogram({
+      name: 'scoring_stage_duration_seconds',
+      help: `Time spent in each stage of a score request (${SCORING_STAGES.join(', ')})`,
+      labelNames: ['stage'],
+      buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.cacheMisses = new Counter({
+    this.totalDuration = new Histogram({
+      name: 'scoring_total_duration_seconds',
+      help: 'Time to serve a score request, from model lease to ranked items',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.redisHits = new Counter({
+      name: 'feature_cache_hits_total',
+      help: 'Feature vectors (the user, candidates not cached in memory) found in Redis',
+      registers,
+    });
+    this.redisMisses = new Counter({
       name: 'feature_cache_misses_total',
       help: 'Feature vectors read from Postgres after a Redis miss',
       registers,
@@ -71,12 +70,37 @@ export class ScoringMetrics {
     });
   }
 
-  observe(o: ScoringObservation): void {
-    this.featuresDuration.observe(o.featuresSeconds);
-    this.modelDuration.observe(o.modelSeconds);
-    this.totalDuration.observe(o.totalSeconds);
-    this.cacheHits.inc(o.cacheHits);
-    this.cacheMisses.inc(o.cacheMisses);
-    this.candidates.inc({ role: o.role }, o.candidates);
+  timer(): StageTimer {
+    const startedAt = performance.now();
+    let last = startedAt;
+    const durations = new Map<ScoringStage, number>();
+    return {
+      startedAt,
+      durations,
+      stage(name) {
+        const now = performance.now();
+        durations.set(name, now - last);
+        last = now;
+      },
+    };
+  }
+
+  /** A stage timed outside the service (validation in its pipe, serialisation in the controller). */
+  observeStage(stage: ScoringStage, ms: number): void {
+    this.stageDuration.observe({ stage }, ms / 1000);
+  }
+
+  /** `featureCache`: what the feature store's Redis cache answered for this request. */
+  observe(
+    role: 'production' | 'canary',
+    candidates: number,
+    timer: StageTimer,
+    featureCache: { hits: number; misses: number },
+  ): void {
+    this.redisHits.inc(featureCache.hits);
+    this.redisMisses.inc(featureCache.misses);
+    for (const [stage, ms] of timer.durations) this.stageDuration.observe({ stage }, ms / 1000);
+    this.totalDuration.observe((performance.now() - timer.startedAt) / 1000);
+    this.candidates.inc({ role }, candidates);
   }
 }

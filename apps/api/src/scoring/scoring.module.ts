@@ -3,6 +3,7 @@ import { Module } from '@nestjs/common';
 import { FeaturesModule } from '../features/features.module';
 import { ModelsModule } from '../models/models.module';
 import { PlatformModule } from '../platform/platform.module';
+import { ItemRowCache } from './item-rows.cache';
 import { ScoringController } from './scoring.controller';
 import { ScoringMetrics } from './scoring.metrics';
 import { ScoringService } from './scoring.service';
@@ -10,6 +11,6 @@ import { ScoringService } from './scoring.service';
 @Module({
   imports: [FeaturesModule, ModelsModule, PlatformModule],
   controllers: [ScoringController],
-  providers: [ScoringService, ScoringMetrics],
+  providers: [ScoringService, ScoringMetrics, ItemRowCache],
 })
 export class ScoringModule {}

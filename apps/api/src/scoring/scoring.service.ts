@@ -1,20 +1,33 @@
 import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 
-import { gateOfTask, parseNumber, RowError, topologyOf, type EncodedDataset, type ScoreResult } from '@app/mmoe';
+import type { FeatureMap } from '@app/db';
+import {
+  assembleRows,
+  encodeSlice,
+  gateOfTask,
+  overlaySlices,
+  topologyOf,
+  type EncodedSlice,
+  type ScoreResult,
+} from '@app/mmoe/serving';
 import { assertKnownTasks } from '@app/registry';
 
 import { FeatureStoreService } from '../features/feature-store.service';
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import type { ServingModel } from '../models/serving-model';
 import type { ScoredItemDto, ScoreRequestDto, ScoreResponseDto } from './dto/score.dto';
+import { ItemRowCache, type CachedItem } from './item-rows.cache';
 import { ScoringMetrics } from './scoring.metrics';
 
-type FeatureRecord = Record<string, unknown>;
-
 /**
- * Ranks candidates for a user: features from the feature store, one batched forward pass of the leased model, a
- * weighted blend of the task scores, one sort. The lease keeps the model alive until the response is built, so a
- * swap during the request never disposes the model it is using.
+ * Ranks candidates for a user, in stages (each timed in `scoring_stage_duration_seconds`):
+ *   features   the candidates' encoded rows from this process's cache; the user and the misses in one round trip
+ *              to the feature store (Redis, then Postgres);
+ *   assembly   one input row per candidate: its item's slice over the user's over the request context's;
+ *   inference  one batched forward pass of the leased model (on the inference threads);
+ *   ranking    the weighted blend of the task scores, one sort.
+ * The lease keeps the model alive until the response is built, so a swap during the request never disposes the
+ * model it is using.
  */
 @Injectable()
 export class ScoringService {
@@ -25,11 +38,12 @@ export class ScoringService {
   constructor(
     private readonly lifecycle: ModelLifecycleService,
     private readonly featureStore: FeatureStoreService,
+    private readonly itemRows: ItemRowCache,
     private readonly metrics: ScoringMetrics,
   ) {}
 
   async score(request: ScoreRequestDto, requestId: string): Promise<ScoreResponseDto> {
-    const started = performance.now();
+    const timer = this.metrics.timer();
     const lease = this.lifecycle.acquire(request.userId);
     if (!lease) {
       throw new ServiceUnavailableException(
@@ -39,108 +53,92 @@ export class ScoringService {
     try {
       const { model } = lease;
       const weights = taskWeights(model, request.objectiveWeights);
-      const features = await this.featureStore.fetch(
-        { version: model.featureSchemaVersion, featureNames: model.spec.features.map((f) => f.name) },
-        request.userId,
-        request.itemIds,
+      const { user, items, featureCache } = await this.candidateFeatures(model, request.userId, request.itemIds);
+      timer.stage('features');
+      const shared = overlaySlices(this.slice(model, request.context), this.slice(model, user));
+      const rows = assembleRows(
+        shared,
+        items.map((item) => item.slice),
       );
-      const fetched = performance.now();
-      const encoded = this.encode(model, candidateRecords(request.context, features.user, features.items));
-      const result = await model.scorer.score(encoded, { gateWeights: request.explain === true });
-      const scored = performance.now();
+      timer.stage('assembly');
+      const result = await model.scorer.score(rows, { gateWeights: request.explain === true });
+      timer.stage('inference');
       const response: ScoreResponseDto = {
         requestId,
         modelVersion: model.versionId,
         modelRole: model.role,
-        items: rank(model, request.itemIds, features.items, result, weights),
+        items: rank(model, request.itemIds, items, result, weights),
       };
-      if (!features.user) response.userUnknown = true;
-      const done = performance.now();
-      this.metrics.observe({
-        role: model.role,
-        candidates: request.itemIds.length,
-        featuresSeconds: (fetched - started) / 1000,
-        modelSeconds: (scored - fetched) / 1000,
-        totalSeconds: (done - started) / 1000,
-        cacheHits: features.cacheHits,
-        cacheMisses: features.cacheMisses,
-      });
+      if (!user) response.userUnknown = true;
+      timer.stage('ranking');
+      this.metrics.observe(model.role, request.itemIds.length, timer, featureCache);
       return response;
     } finally {
       lease.release();
     }
   }
 
+  /**
+   * The user's stored features and each candidate's encoded item: cached ones from memory, the others read (with the
+   * user, in one round trip), encoded once, and cached.
+   */
+  private async candidateFeatures(
+    model: ServingModel,
+    userId: string,
+    itemIds: string[],
+  ): Promise<{ user?: FeatureMap; items: CachedItem[]; featureCache: { hits: number; misses: number } }> {
+    const lookup = this.itemRows.lookup(model.versionId, itemIds);
+    const missIds = lookup.misses.map((i) => itemIds[i]);
+    const fetched = await this.featureStore.fetch(
+      { version: model.featureSchemaVersion, featureNames: model.featureNames },
+      userId,
+      missIds,
+    );
+    const fills = lookup.misses.map((position, k) => {
+      const features = fetched.items[k];
+      const item: CachedItem = { slice: features && this.slice(model, features) };
+      lookup.items[position] = item;
+      return { id: missIds[k], item };
+    });
+    this.itemRows.store(model.versionId, lookup, fills);
+    return {
+      user: fetched.user,
+      items: lookup.items as CachedItem[],
+      featureCache: { hits: fetched.cacheHits, misses: fetched.cacheMisses },
+    };
+  }
+
   /** A stored value of the wrong type (a string in a numeric feature) is scored as missing rather than failing the request. */
-  private encode(model: ServingModel, records: FeatureRecord[]): EncodedDataset {
-    try {
-      return model.encoder.encodeRecords(records);
-    } catch (error) {
-      if (!(error instanceof RowError)) throw error;
-      for (const feature of dropNonNumeric(
-        records,
-        model.encoder.state.numeric.map((n) => n.name),
-      )) {
-        const key = `${model.versionId}:${feature}`;
-        if (this.reportedBadValues.has(key)) continue;
-        this.reportedBadValues.add(key);
-        this.logger.warn(
-          `model ${model.versionId}: stored values of numeric feature "${feature}" are not numbers; they are scored as missing`,
-        );
-      }
-      return model.encoder.encodeRecords(records);
+  private slice(model: ServingModel, record: Record<string, unknown> | undefined): EncodedSlice {
+    const { slice, notNumbers } = encodeSlice(model.encoder, record);
+    for (const feature of notNumbers) {
+      const key = `${model.versionId}:${feature}`;
+      if (this.reportedBadValues.has(key)) continue;
+      this.reportedBadValues.add(key);
+      this.logger.warn(
+        `model ${model.versionId}: stored values of numeric feature "${feature}" are not numbers; they are scored as missing`,
+      );
     }
+    return slice;
   }
 }
 
 /** Blend weights in task order: the request's override as a whole, else the model's defaults; a task left out weighs 0. */
 function taskWeights(model: ServingModel, override: Record<string, number> | undefined): Float64Array {
-  const tasks = model.spec.tasks.map((t) => t.name);
   const given = override ?? model.objectiveWeights;
-  if (override) assertKnownTasks(tasks, override);
-  return Float64Array.from(tasks, (name) => given[name] ?? 0);
-}
-
-/**
- * One record per candidate: request context, then user features, then item features, so that on a name clash the
- * most specific source wins (item over user over context). Each record inherits the shared context + user record
- * instead of copying it: copying 24 features into each of 500 objects was the costliest step of a request after the
- * network itself. The shared record has no prototype, so a feature named like an Object method reads as missing.
- */
-function candidateRecords(
-  context: FeatureRecord | undefined,
-  user: FeatureRecord | undefined,
-  items: (FeatureRecord | undefined)[],
-): FeatureRecord[] {
-  const shared: FeatureRecord = Object.assign(Object.create(null), context, user);
-  return items.map((item) => (item ? Object.assign(Object.create(shared), item) : shared));
-}
-
-/** Clears the values the encoder would reject (same parsing rule); returns the features that held any. */
-function dropNonNumeric(records: FeatureRecord[], numericFeatures: string[]): Set<string> {
-  const dropped = new Set<string>();
-  for (const record of records) {
-    for (const feature of numericFeatures) {
-      try {
-        parseNumber(record[feature], feature);
-      } catch {
-        record[feature] = undefined;
-        dropped.add(feature);
-      }
-    }
-  }
-  return dropped;
+  if (override) assertKnownTasks(model.taskNames, override);
+  return Float64Array.from(model.taskNames, (name) => given[name] ?? 0);
 }
 
 /** Items sorted by blended score, highest first (ties keep request order), each with its per-task scores. */
 function rank(
   model: ServingModel,
   itemIds: string[],
-  items: (FeatureRecord | undefined)[],
+  items: CachedItem[],
   result: ScoreResult,
   weights: Float64Array,
 ): ScoredItemDto[] {
-  const tasks = model.spec.tasks.map((t) => t.name);
+  const tasks = model.taskNames;
   const blended = new Float64Array(itemIds.length);
   weights.forEach((w, t) => {
     if (w === 0) return;
@@ -151,9 +149,9 @@ function rank(
   const gates = result.gateWeights && gateSlicer(model, result.gateWeights);
   return Array.from(order, (i) => {
     const scores: Record<string, number> = {};
-    tasks.forEach((name, t) => (scores[name] = result.scores[t][i]));
+    for (let t = 0; t < tasks.length; t++) scores[tasks[t]] = result.scores[t][i];
     const item: ScoredItemDto = { itemId: itemIds[i], score: blended[i], scores };
-    if (!items[i]) item.unknown = true;
+    if (!items[i].slice) item.unknown = true;
     if (gates) item.gates = gates(i);
     return item;
   });

@@ -70,6 +70,35 @@ export function encodeArtifact(
 
 /** Checks magic, version and checksum, then splits the weights; it does not check them against the spec. */
 export function decodeArtifact(bytes: Uint8Array): DecodedArtifact {
+  const { formatVersion, header, body, headerLength } = checkedHeader(bytes);
+  const weights = new Map<string, Float32Array>();
+  let offset = headerLength;
+  for (const { name, shape } of header.weights ?? []) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (offset + size * 4 > body.length)
+      throw new ArtifactError(`artifact is truncated: weight "${name}" runs past the end`);
+    const values = new Float32Array(size);
+    for (let i = 0; i < size; i++, offset += 4) values[i] = body.readFloatLE(offset);
+    weights.set(name, values);
+  }
+  if (offset !== body.length) throw new ArtifactError(`artifact has ${body.length - offset} unexpected trailing bytes`);
+  return { formatVersion, sha256: sha256Hex(bytes), header, weights };
+}
+
+/**
+ * The header alone (spec, preprocessing, weight list), with the same checks as decodeArtifact: what a server that
+ * scores through ONNX Runtime needs, without decoding the weights.
+ */
+export function readArtifactHeader(bytes: Uint8Array): ArtifactHeader {
+  return checkedHeader(bytes).header;
+}
+
+function checkedHeader(bytes: Uint8Array): {
+  formatVersion: number;
+  header: ArtifactHeader;
+  body: Buffer;
+  headerLength: number;
+} {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < PREFIX || !buf.subarray(0, 8).equals(MAGIC))
     throw new ArtifactError('not an MMoE model artifact (bad magic bytes)');
@@ -85,24 +114,12 @@ export function decodeArtifact(bytes: Uint8Array): DecodedArtifact {
   if (actual !== expected) throw new ArtifactError(`artifact is corrupted: sha256 is ${actual}, expected ${expected}`);
   const headerLength = buf.readUInt32LE(44);
   if (headerLength > body.length) throw new ArtifactError('artifact is corrupted: header length exceeds the file');
-  let header: ArtifactHeader;
   try {
-    header = JSON.parse(body.subarray(0, headerLength).toString('utf8')) as ArtifactHeader;
+    const header = JSON.parse(body.subarray(0, headerLength).toString('utf8')) as ArtifactHeader;
+    return { formatVersion, header, body, headerLength };
   } catch (e) {
     throw new ArtifactError(`artifact header is not valid JSON: ${(e as Error).message}`);
   }
-  const weights = new Map<string, Float32Array>();
-  let offset = headerLength;
-  for (const { name, shape } of header.weights ?? []) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    if (offset + size * 4 > body.length)
-      throw new ArtifactError(`artifact is truncated: weight "${name}" runs past the end`);
-    const values = new Float32Array(size);
-    for (let i = 0; i < size; i++, offset += 4) values[i] = body.readFloatLE(offset);
-    weights.set(name, values);
-  }
-  if (offset !== body.length) throw new ArtifactError(`artifact has ${body.length - offset} unexpected trailing bytes`);
-  return { formatVersion, sha256: sha256Hex(buf), header, weights };
 }
 
 export function sha256Hex(bytes: Uint8Array): string {

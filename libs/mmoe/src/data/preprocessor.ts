@@ -127,15 +127,25 @@ export class FeatureEncoder {
     const numeric = new Float32Array(size * width);
     const categorical = this.state.categorical.map(() => new Int32Array(size));
     records.forEach((record, i) => {
-      this.state.numeric.forEach(({ name, mean, std }, j) => {
-        numeric[i * width + j] = standardise(parseNumber(record[name], name), mean, std);
+      this.state.numeric.forEach(({ name }, j) => {
+        numeric[i * width + j] = this.encodeNumeric(j, parseNumber(record[name], name));
       });
       this.state.categorical.forEach(({ name }, j) => {
-        const raw = record[name];
-        categorical[j][i] = raw === undefined || raw === null || raw === '' ? 0 : this.categoryIndex(j, String(raw));
+        categorical[j][i] = this.encodeCategory(j, record[name]);
       });
     });
     return { size, numericWidth: width, numeric, categorical, labels: [] };
+  }
+
+  /** Numeric feature j's model input for a parsed value (NaN: missing). */
+  encodeNumeric(feature: number, value: number): number {
+    const { mean, std } = this.state.numeric[feature];
+    return standardise(value, mean, std);
+  }
+
+  /** Categorical feature j's embedding row for a raw value (0: missing or out of vocabulary). */
+  encodeCategory(feature: number, raw: unknown): number {
+    return raw === undefined || raw === null || raw === '' ? 0 : this.categoryIndex(feature, String(raw));
   }
 
   private categoryIndex(feature: number, value: string): number {

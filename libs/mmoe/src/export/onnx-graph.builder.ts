@@ -4,6 +4,9 @@ import { ProtoWriter } from './protobuf.writer';
 export const ONNX_FLOAT = 1;
 export const ONNX_INT32 = 6;
 export const ONNX_INT64 = 7;
+/** The symbolic batch dimension of every input and output of an exported graph. */
+export const ONNX_BATCH_DIM = 'N';
+
 type ElemType = typeof ONNX_FLOAT | typeof ONNX_INT32 | typeof ONNX_INT64;
 
 /** A dimension: a size, or a name for a size known only at run time (the batch). */

@@ -1,11 +1,11 @@
 import { MultiTaskNetwork } from '../model/network';
 import { gateOfTask } from '../model/topology';
-import { ONNX_FLOAT, ONNX_INT32, ONNX_INT64, OnnxGraphBuilder } from './onnx-graph.builder';
+import { ONNX_BATCH_DIM, ONNX_FLOAT, ONNX_INT32, ONNX_INT64, OnnxGraphBuilder } from './onnx-graph.builder';
+
+export { ONNX_BATCH_DIM };
 
 const ONNX_OPSET = 13;
 const ONNX_IR_VERSION = 8;
-/** The symbolic batch dimension of every input and output. */
-export const ONNX_BATCH_DIM = 'N';
 
 /**
  * The network's inference path as an ONNX model (opset 13), with the trained weights as initializers named after

@@ -6,6 +6,7 @@ import { MultiTaskModel } from '../mmoe.model';
 import { parseModelSpec } from '../model-spec/model-spec';
 import { ModelSpec, ModelSpecInput } from '../model-spec/model-spec.schema';
 import { Rng } from '../util/random';
+import { InferencePool } from './inference.pool';
 import { OnnxScorer } from './onnx.scorer';
 import { ScoreResult } from './scorer';
 import { TfjsScorer } from './tfjs.scorer';
@@ -252,5 +253,66 @@ describe('OnnxScorer', () => {
       await expect(scorer.score(data)).rejects.toThrow(/disposed/);
       await scorer.dispose(); // idempotent
     });
+  });
+});
+
+describe('InferencePool (worker threads)', () => {
+  const spec = makeSpec({ towerUnits: [8] });
+  let model: MultiTaskModel;
+  let bytes: Uint8Array;
+  let pool: InferencePool;
+
+  beforeAll(async () => {
+    model = await trainTiny(spec);
+    bytes = exportOnnx(model.network);
+    pool = new InferencePool(2);
+  }, 60_000);
+  afterAll(async () => {
+    await pool.close();
+    model.dispose();
+  });
+
+  it('matches tfjs over 1,200 rows split across its threads, and over a batch too small to split', async () => {
+    const scorer = await pool.load(bytes, spec, model.network.preprocessing);
+    try {
+      for (const n of [1200, 37]) {
+        const data = model.encode(rows(spec, n, 8, true));
+        expectParity(
+          spec,
+          await scorer.score(data, { gateWeights: true }),
+          await new TfjsScorer(model).score(data, { gateWeights: true }),
+        );
+      }
+      expect(await scorer.score(model.encode(rows(spec, 0, 6)))).toEqual({
+        scores: [new Float32Array(0), new Float32Array(0), new Float32Array(0)],
+      });
+    } finally {
+      await scorer.dispose();
+    }
+  });
+
+  it('serves two versions side by side; a disposed one finishes its runs in flight, then refuses', async () => {
+    const other = await trainTiny(makeSpec({ towerUnits: [8] }, mixedFeatures));
+    const first = await pool.load(bytes, spec, model.network.preprocessing);
+    const second = await pool.load(exportOnnx(other.network), spec, other.network.preprocessing);
+    try {
+      const data = model.encode(rows(spec, 600, 9, true));
+      const inFlight = Array.from({ length: 4 }, () => first.score(data));
+      await first.dispose();
+      const expected = await new TfjsScorer(model).score(data);
+      for (const result of await Promise.all(inFlight)) expectParity(spec, result, expected);
+      await expect(first.score(data)).rejects.toThrow(/disposed/);
+      expectParity(spec, await second.score(data), await new TfjsScorer(other).score(data));
+    } finally {
+      await second.dispose();
+      other.dispose();
+    }
+  });
+
+  it('refuses a graph exported for another spec, and loads nothing', async () => {
+    await expect(
+      pool.load(bytes, makeSpec({ architecture: 'shared-bottom' }), model.network.preprocessing),
+    ).rejects.toThrow(/does not match the spec/);
+    await expect(pool.load(new Uint8Array([1, 2, 3]), spec, model.network.preprocessing)).rejects.toThrow();
   });
 });

@@ -1,9 +1,9 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 
 import { EncodedDataset, PreprocessingState } from '../data/preprocessor';
-import { ONNX_BATCH_DIM } from '../export/onnx.exporter';
 import { ModelSpec } from '../model-spec/model-spec.schema';
-import { topologyOf } from '../model/topology';
+import { signatureOf } from './inference.protocol';
+import { OnnxIo } from './onnx-io';
 import { checkEncoded, ScoreOptions, Scorer, ScoreResult } from './scorer';
 
 type OnnxRuntime = typeof import('onnxruntime-node');
@@ -32,7 +32,7 @@ export interface OnnxScorerOptions {
   batchSize?: number;
 }
 
-/** Scores with onnxruntime on a model exported by exportOnnx. */
+/** Scores with onnxruntime on a model exported by exportOnnx, on the calling thread. */
 export class OnnxScorer implements Scorer {
   readonly engine = 'onnxruntime';
   private session: InferenceSession | undefined;
@@ -41,9 +41,8 @@ export class OnnxScorer implements Scorer {
   private constructor(
     private readonly ort: OnnxRuntime,
     session: InferenceSession,
-    private readonly tasks: number,
+    private readonly io: OnnxIo,
     private readonly preprocessing: PreprocessingState,
-    private readonly gateSizes: number[],
     private readonly batchSize: number,
   ) {
     this.session = session;
@@ -72,26 +71,13 @@ export class OnnxScorer implements Scorer {
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
     });
-    const gateSizes = topologyOf(spec).gates.map((g) => g.experts.length);
-    const width = preprocessing.numeric.length;
-    const inputs = [
-      ...preprocessing.categorical.map((_, i) => `cat_${i}: int32[${ONNX_BATCH_DIM}]`),
-      ...(width > 0 ? [`numeric: float32[${ONNX_BATCH_DIM}, ${width}]`] : []),
-    ];
-    const outputs = [
-      `scores: float32[${ONNX_BATCH_DIM}, ${spec.tasks.length}]`,
-      ...gateSizes.map((m, i) => `gates_${i}: float32[${ONNX_BATCH_DIM}, ${m}]`),
-    ];
-    const actualInputs = signature(session.inputMetadata);
-    const actualOutputs = signature(session.outputMetadata);
-    if (!sameSet(actualInputs, inputs) || !sameSet(actualOutputs, outputs)) {
+    const io = new OnnxIo(spec, preprocessing);
+    const mismatch = io.mismatch(signatureOf(session.inputMetadata), signatureOf(session.outputMetadata));
+    if (mismatch) {
       await session.release();
-      throw new Error(
-        `the ONNX model does not match the spec: it has inputs {${actualInputs.join('; ')}} and outputs {${actualOutputs.join('; ')}}, ` +
-          `the spec needs {${inputs.join('; ')}} and {${outputs.join('; ')}}`,
-      );
+      throw new Error(mismatch);
     }
-    return new OnnxScorer(ort, session, spec.tasks.length, preprocessing, gateSizes, batchSize);
+    return new OnnxScorer(ort, session, io, preprocessing, batchSize);
   }
 
   async score(data: EncodedDataset, options: ScoreOptions = {}): Promise<ScoreResult> {
@@ -117,41 +103,15 @@ export class OnnxScorer implements Scorer {
   }
 
   private async run(session: InferenceSession, data: EncodedDataset, withGates: boolean): Promise<ScoreResult> {
-    const tasks = this.tasks;
-    const scores = Array.from({ length: tasks }, () => new Float32Array(data.size));
-    const gateWeights = withGates ? this.gateSizes.map((m) => new Float32Array(data.size * m)) : undefined;
-    const fetches = ['scores', ...(withGates ? this.gateSizes.map((_, i) => `gates_${i}`) : [])];
-    const width = data.numericWidth;
+    const result = this.io.allocate(data.size, withGates);
+    const fetches = this.io.fetches(withGates);
     for (let start = 0; start < data.size; start += this.batchSize) {
       const end = Math.min(start + this.batchSize, data.size);
-      const rows = end - start;
-      // Tensors over views of the caller's arrays: the inputs are not copied.
       const feeds: Record<string, Tensor> = {};
-      data.categorical.forEach(
-        (c, i) => (feeds[`cat_${i}`] = new this.ort.Tensor('int32', c.subarray(start, end), [rows])),
-      );
-      if (width > 0)
-        feeds.numeric = new this.ort.Tensor('float32', data.numeric.subarray(start * width, end * width), [
-          rows,
-          width,
-        ]);
-      const out = await session.run(feeds, fetches);
-      const s = out.scores.data as Float32Array;
-      for (let t = 0; t < tasks; t++) {
-        const column = scores[t];
-        for (let i = 0; i < rows; i++) column[start + i] = s[i * tasks + t];
-      }
-      gateWeights?.forEach((w, g) => w.set(out[`gates_${g}`].data as Float32Array, start * this.gateSizes[g]));
+      for (const [name, { type, data: values, dims }] of Object.entries(this.io.feeds(data, start, end)))
+        feeds[name] = new this.ort.Tensor(type, values, dims);
+      this.io.collect(await session.run(feeds, fetches), start, end - start, result);
     }
-    return { scores, gateWeights };
+    return result;
   }
-}
-
-/** Each value as "name: type[shape]". */
-function signature(values: readonly InferenceSession.ValueMetadata[]): string[] {
-  return values.map((v) => (v.isTensor ? `${v.name}: ${v.type}[${v.shape.join(', ')}]` : `${v.name}: not a tensor`));
-}
-
-function sameSet(actual: string[], expected: string[]): boolean {
-  return actual.length === expected.length && expected.every((value) => actual.includes(value));
 }

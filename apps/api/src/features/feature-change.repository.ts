@@ -1,0 +1,62 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type Redis from 'ioredis';
+
+import type { EntityKind } from '@app/db';
+import { REDIS, RedisConnections } from '@app/redis';
+
+export const FEATURES_CHANGED_CHANNEL = 'features:changed';
+
+export interface FeatureChangeNotice {
+  kind: EntityKind;
+  ids: string[];
+}
+
+/**
+ * The Redis pub/sub channel that tells every API process which entities' features were written, so that each drops
+ * what it holds of them in memory. A notice can be lost (a dropped connection): the in-memory entries' TTL bounds how
+ * long that matters, and a reconnect is reported so that the holder can drop everything.
+ */
+@Injectable()
+export class FeatureChangeRepository {
+  private readonly local: ((notice: FeatureChangeNotice) => void)[] = [];
+
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly connections: RedisConnections,
+  ) {}
+
+  /**
+   * This process's listeners hear it at once, so that a write is seen by the next request here even before Redis
+   * echoes it; the other processes hear it through Redis, which delivers it before it answers the PUBLISH.
+   */
+  async publish(notice: FeatureChangeNotice): Promise<void> {
+    for (const listener of this.local) listener(notice);
+    await this.redis.publish(FEATURES_CHANGED_CHANNEL, JSON.stringify(notice));
+  }
+
+  /** Resolves once subscribed. `onReconnect` runs when the subscription comes back after a drop (notices may be lost). */
+  async subscribe(onNotice: (notice: FeatureChangeNotice) => void, onReconnect: () => void): Promise<void> {
+    this.local.push(onNotice);
+    const subscriber = this.connections.create('features-changed');
+    subscriber.on('message', (_channel: string, message: string) => {
+      const notice = parseNotice(message);
+      if (notice) onNotice(notice);
+    });
+    await subscriber.subscribe(FEATURES_CHANGED_CHANNEL);
+    subscriber.on('ready', onReconnect);
+  }
+}
+
+/** The channel is global to the Redis server: whatever else publishes on it, only well-formed notices count. */
+function parseNotice(message: string): FeatureChangeNotice | undefined {
+  try {
+    const notice = JSON.parse(message) as Partial<FeatureChangeNotice>;
+    const valid =
+      (notice.kind === 'user' || notice.kind === 'item') &&
+      Array.isArray(notice.ids) &&
+      notice.ids.every((id) => typeof id === 'string');
+    return valid ? (notice as FeatureChangeNotice) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,94 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import {
+  FeatureEncoder,
+  InferencePool,
+  loadOnnxRuntime,
+  loadTfjsLibrary,
+  OnnxScorer,
+  parseModelSpec,
+  readArtifactHeader,
+  type ModelSpec,
+  type Scorer,
+} from '@app/mmoe/serving';
+
+/** What serving a version needs: its spec, the encoder of its fitted preprocessing, and a scorer. */
+export interface LoadedEngine {
+  spec: ModelSpec;
+  encoder: FeatureEncoder;
+  scorer: Scorer;
+}
+
+/**
+ * Turns a version's stored bytes into a scorer. With an ONNX graph and onnxruntime-node, only the artifact's header
+ * is read (spec and preprocessing) and the graph runs on the process's inference pool: TensorFlow.js is neither
+ * loaded nor initialised. tfjs is imported only for a version without a graph or a machine without ORT.
+ */
+@Injectable()
+export class ScorerLoader implements OnApplicationShutdown {
+  private readonly logger = new Logger(ScorerLoader.name);
+  private pool?: Promise<InferencePool | undefined>;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  async load(artifact: Uint8Array, onnx: Uint8Array | null): Promise<LoadedEngine> {
+    const header = readArtifactHeader(artifact);
+    if (!(await loadOnnxRuntime())) return this.loadOnTfjs(artifact);
+    const spec = parseModelSpec(header.spec);
+    const graph = onnx ?? (await this.exportGraph(artifact));
+    const pool = await this.inferencePool();
+    const scorer = pool
+      ? await pool.load(graph, spec, header.preprocessing)
+      : await OnnxScorer.create(graph, spec, header.preprocessing);
+    return { spec, encoder: new FeatureEncoder(header.preprocessing), scorer };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await (await this.pool)?.close();
+  }
+
+  /** Started with the first version: a process that never serves a model starts no threads. */
+  private inferencePool(): Promise<InferencePool | undefined> {
+    const threads = this.config.INFERENCE_THREADS;
+    this.pool ??= Promise.resolve(threads > 0 ? new InferencePool(threads) : undefined);
+    return this.pool;
+  }
+
+  /** A version registered without its graph (older artifacts): exported from the tfjs network once, at load. */
+  private async exportGraph(artifact: Uint8Array): Promise<Uint8Array> {
+    const { exportOnnx, MultiTaskModel } = await this.tfjs();
+    const model = MultiTaskModel.fromArtifact(artifact);
+    try {
+      return exportOnnx(model.network);
+    } finally {
+      model.dispose();
+    }
+  }
+
+  /** No onnxruntime-node on this machine: the tfjs network scores, and lives as long as its scorer. */
+  private async loadOnTfjs(artifact: Uint8Array): Promise<LoadedEngine> {
+    const { MultiTaskModel, TfjsScorer } = await this.tfjs();
+    const model = MultiTaskModel.fromArtifact(artifact);
+    const scorer = new TfjsScorer(model);
+    return {
+      spec: model.spec,
+      encoder: model.encoder,
+      scorer: {
+        engine: scorer.engine,
+        score: (data, options) => scorer.score(data, options),
+        dispose: async () => {
+          await scorer.dispose();
+          model.dispose();
+        },
+      },
+    };
+  }
+
+  private async tfjs(): Promise<Awaited<ReturnType<typeof loadTfjsLibrary>>> {
+    const mmoe = await loadTfjsLibrary();
+    const backend = await mmoe.initBackend(this.config.MMOE_BACKEND);
+    this.logger.log(`TensorFlow.js loaded for a version without an ONNX Runtime path (${backend.detail})`);
+    return mmoe;
+  }
+}

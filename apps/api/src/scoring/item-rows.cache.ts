@@ -1,0 +1,152 @@
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { Counter, Gauge } from 'prom-client';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import type { EncodedSlice } from '@app/mmoe/serving';
+
+import { FeatureChangeRepository, type FeatureChangeNotice } from '../features/feature-change.repository';
+import { ModelLifecycleService } from '../models/model-lifecycle.service';
+import { MetricsService } from '../platform/metrics.service';
+
+/** A cached item: its encoded slice, or none for an item stored nowhere (scored with defaults, flagged unknown). */
+export interface CachedItem {
+  slice?: EncodedSlice;
+}
+
+interface Entry extends CachedItem {
+  expiresAt: number;
+}
+
+/** What a lookup found: the cached items in request order (undefined = miss), and the misses' positions. */
+export interface ItemLookup {
+  items: (CachedItem | undefined)[];
+  misses: number[];
+  /** Hand back to store(): a feature write seen since the lookup makes its fills unsafe, so they are dropped. */
+  epoch: number;
+}
+
+/**
+ * In-process LRU of encoded item slices, one per served model version (the encoding depends on the version's
+ * vocabularies and statistics, not only on its feature names). Filled from the feature store's reads; an item's
+ * entries go on every write of its features, in every process (the `features:changed` notice), and on a TTL as a
+ * backstop for a lost notice. A hit costs a Map lookup and no Redis key, no JSON, no encoding.
+ */
+@Injectable()
+export class ItemRowCache implements OnModuleInit {
+  private readonly logger = new Logger(ItemRowCache.name);
+  private readonly byVersion = new Map<number, Map<string, Entry>>();
+  /** Bumped by every notice: a fill from a read that started before it may hold the overwritten values. */
+  private epoch = 0;
+  /** Set when notices cannot be received: without them a cached row could outlive a write by its TTL. */
+  private disabled = false;
+  private readonly hits: Counter;
+  private readonly misses: Counter;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly changes: FeatureChangeRepository,
+    private readonly lifecycle: ModelLifecycleService,
+    metrics: MetricsService,
+  ) {
+    const registers = [metrics.registry];
+    this.hits = new Counter({
+      name: 'item_row_cache_hits_total',
+      help: 'Candidates found encoded in memory',
+      registers,
+    });
+    this.misses = new Counter({
+      name: 'item_row_cache_misses_total',
+      help: 'Candidates read from the feature store and encoded',
+      registers,
+    });
+    const entries = () => [...this.byVersion.values()].reduce((n, lru) => n + lru.size, 0);
+    const { hits, misses } = this;
+    new Gauge({
+      name: 'item_row_cache_entries',
+      help: 'Encoded items held in memory, over every served version',
+      registers,
+      collect() {
+        this.set(entries());
+      },
+    });
+    new Gauge({
+      name: 'item_row_cache_hit_ratio',
+      help: 'Share of candidates found encoded in memory since the process started',
+      registers,
+      async collect() {
+        const [hit, missed] = await Promise.all([hits.get(), misses.get()]);
+        const total = hit.values[0].value + missed.values[0].value;
+        this.set(total === 0 ? 0 : hit.values[0].value / total);
+      },
+    });
+  }
+
+  async onModuleInit(): Promise<void> {
+    if (this.config.ITEM_ROW_CACHE_ENTRIES === 0) return;
+    await this.changes
+      .subscribe(
+        (notice) => this.invalidate(notice),
+        () => this.clear(),
+      )
+      .catch((e: Error) => {
+        this.logger.warn(`no features:changed subscription (${e.message}); encoded items are not cached`);
+        this.disabled = true;
+      });
+  }
+
+  lookup(versionId: number, itemIds: string[]): ItemLookup {
+    const items: (CachedItem | undefined)[] = new Array(itemIds.length);
+    const misses: number[] = [];
+    const lru = this.disabled ? undefined : this.byVersion.get(versionId);
+    const now = Date.now();
+    for (let i = 0; i < itemIds.length; i++) {
+      const entry = lru?.get(itemIds[i]);
+      if (entry && entry.expiresAt > now) {
+        // Re-inserted to mark it most recently used: a Map iterates in insertion order, so the oldest comes first.
+        lru!.delete(itemIds[i]);
+        lru!.set(itemIds[i], entry);
+        items[i] = entry;
+      } else misses.push(i);
+    }
+    this.hits.inc(itemIds.length - misses.length);
+    this.misses.inc(misses.length);
+    return { items, misses, epoch: this.epoch };
+  }
+
+  store(versionId: number, lookup: ItemLookup, fills: { id: string; item: CachedItem }[]): void {
+    const capacity = this.config.ITEM_ROW_CACHE_ENTRIES;
+    if (this.disabled || capacity === 0 || lookup.epoch !== this.epoch) return;
+    let lru = this.byVersion.get(versionId);
+    if (!lru) {
+      this.dropUnserved();
+      this.byVersion.set(versionId, (lru = new Map()));
+    }
+    const expiresAt = Date.now() + this.config.ITEM_ROW_CACHE_TTL_SECONDS * 1000;
+    for (const { id, item } of fills) {
+      lru.delete(id);
+      lru.set(id, { ...item, expiresAt });
+    }
+    for (const oldest of lru.keys()) {
+      if (lru.size <= capacity) break;
+      lru.delete(oldest);
+    }
+  }
+
+  /** A new version is being cached: the caches of versions that left serving go. */
+  private dropUnserved(): void {
+    const { production, canary } = this.lifecycle.current();
+    const served = new Set([production?.versionId, canary?.versionId]);
+    for (const versionId of this.byVersion.keys()) if (!served.has(versionId)) this.byVersion.delete(versionId);
+  }
+
+  private invalidate({ kind, ids }: FeatureChangeNotice): void {
+    if (kind !== 'item') return;
+    this.epoch++;
+    for (const lru of this.byVersion.values()) for (const id of ids) lru.delete(id);
+  }
+
+  private clear(): void {
+    this.epoch++;
+    this.byVersion.clear();
+  }
+}

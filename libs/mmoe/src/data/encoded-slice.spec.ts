@@ -1,0 +1,52 @@
+import { parseModelSpec } from '../model-spec/model-spec';
+import { assembleRows, encodeSlice, overlaySlices } from './encoded-slice';
+import { FeatureEncoder, fitPreprocessing } from './preprocessor';
+import { RawTable } from './raw-table';
+
+const spec = parseModelSpec({
+  features: [
+    { name: 'age', type: 'numeric' },
+    { name: 'price', type: 'numeric' },
+    { name: 'city', type: 'categorical', embeddingDim: 4 },
+    { name: 'genre', type: 'categorical', hashBuckets: 50 },
+  ],
+  tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
+  model: { expertUnits: [4] },
+});
+
+const table = new RawTable(spec);
+for (const [age, price, city, genre] of [
+  ['20', '5', 'paris', 'g1'],
+  ['40', '15', 'rome', 'g2'],
+  ['30', '10', 'oslo', 'g3'],
+])
+  table.add({ age, price, city, genre, clicked: '1' });
+const encoder = new FeatureEncoder(fitPreprocessing(spec, table));
+
+describe('encoded slices', () => {
+  const context = { city: 'rome', hour: 3 };
+  const user = { age: 25, city: 'paris' };
+  const items: (Record<string, unknown> | undefined)[] = [
+    { price: 12, genre: 'g2' },
+    { price: null, genre: 'g3', age: 50 },
+    undefined,
+    { city: 'atlantis' },
+  ];
+
+  it('assemble the same rows as encoding each merged record (item over user over context)', () => {
+    const shared = overlaySlices(encodeSlice(encoder, context).slice, encodeSlice(encoder, user).slice);
+    const rows = assembleRows(
+      shared,
+      items.map((item) => item && encodeSlice(encoder, item).slice),
+    );
+    expect(rows).toEqual(encoder.encodeRecords(items.map((item) => ({ ...context, ...user, ...item }))));
+  });
+
+  it('mark a stored value that is no number as missing, and name its feature', () => {
+    const { slice, notNumbers } = encodeSlice(encoder, { age: 'old', price: 15 });
+    expect(notNumbers).toEqual(['age']);
+    expect(Array.from(slice.present)).toEqual([1, 1, 0, 0]);
+    expect(slice.numeric[0]).toBe(0);
+    expect(slice.numeric[1]).toBeCloseTo(encoder.encodeNumeric(1, 15));
+  });
+});

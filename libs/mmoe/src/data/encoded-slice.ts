@@ -1,0 +1,89 @@
+import type { EncodedDataset, FeatureEncoder } from './preprocessor';
+import { parseNumber, RowError } from './raw-table';
+
+/**
+ * The encoded values of the features one source holds (the request context, the user, an item), the others marked
+ * absent: a candidate's row is its item's slice over the user's over the context's, so each source is encoded once
+ * per request (or once per cache lifetime for an item) and rows are assembled by copying.
+ */
+export interface EncodedSlice {
+  /** Standardised numerics, in preprocessing order (0 where absent). */
+  numeric: Float32Array;
+  /** Embedding rows, in preprocessing order (0 where absent). */
+  categorical: Int32Array;
+  /** 1 where the source holds the feature: numerics first, then categoricals. */
+  present: Uint8Array;
+}
+
+export interface SliceEncoding {
+  slice: EncodedSlice;
+  /** Numeric features whose stored value is no number: they are encoded as missing (the training mean). */
+  notNumbers: string[];
+}
+
+/** A slice of a record, under the rules of FeatureEncoder.encodeRecords (missing → mean / OOV row). */
+export function encodeSlice(encoder: FeatureEncoder, record: Record<string, unknown> | undefined): SliceEncoding {
+  const { numeric: numerics, categorical: categoricals } = encoder.state;
+  const width = numerics.length;
+  // One buffer per slice: a cache of many thousands of them holds one allocation each, not three.
+  const buffer = new ArrayBuffer(4 * (width + categoricals.length) + width + categoricals.length);
+  const slice: EncodedSlice = {
+    numeric: new Float32Array(buffer, 0, width),
+    categorical: new Int32Array(buffer, 4 * width, categoricals.length),
+    present: new Uint8Array(buffer, 4 * (width + categoricals.length)),
+  };
+  const notNumbers: string[] = [];
+  if (!record) return { slice, notNumbers };
+  numerics.forEach(({ name }, j) => {
+    if (!Object.hasOwn(record, name)) return;
+    slice.present[j] = 1;
+    try {
+      slice.numeric[j] = encoder.encodeNumeric(j, parseNumber(record[name], name));
+    } catch (error) {
+      if (!(error instanceof RowError)) throw error;
+      notNumbers.push(name);
+    }
+  });
+  categoricals.forEach(({ name }, j) => {
+    if (!Object.hasOwn(record, name)) return;
+    slice.present[width + j] = 1;
+    slice.categorical[j] = encoder.encodeCategory(j, record[name]);
+  });
+  return { slice, notNumbers };
+}
+
+/** `over` where it holds a feature, else `base`: e.g. the user's slice over the request context's. */
+export function overlaySlices(base: EncodedSlice, over: EncodedSlice): EncodedSlice {
+  const width = base.numeric.length;
+  const slice: EncodedSlice = {
+    numeric: base.numeric.slice(),
+    categorical: base.categorical.slice(),
+    present: base.present.slice(),
+  };
+  for (let j = 0; j < over.present.length; j++) {
+    if (!over.present[j]) continue;
+    slice.present[j] = 1;
+    if (j < width) slice.numeric[j] = over.numeric[j];
+    else slice.categorical[j - width] = over.categorical[j - width];
+  }
+  return slice;
+}
+
+/** One row per item: the item's slice over `shared`; an undefined item takes `shared` alone. */
+export function assembleRows(shared: EncodedSlice, items: (EncodedSlice | undefined)[]): EncodedDataset {
+  const size = items.length;
+  const width = shared.numeric.length;
+  const categories = shared.categorical.length;
+  const numeric = new Float32Array(size * width);
+  const categorical = Array.from({ length: categories }, () => new Int32Array(size));
+  for (let i = 0; i < size; i++) {
+    const item = items[i];
+    const row = i * width;
+    numeric.set(shared.numeric, row);
+    for (let j = 0; j < categories; j++) categorical[j][i] = shared.categorical[j];
+    if (!item) continue;
+    for (let j = 0; j < width; j++) if (item.present[j]) numeric[row + j] = item.numeric[j];
+    for (let j = 0; j < categories; j++) if (item.present[width + j]) categorical[j][i] = item.categorical[j];
+  }
+  return { size, numericWidth: width, numeric, categorical, labels: [] };
+}

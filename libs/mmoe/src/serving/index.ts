@@ -1,0 +1,17 @@
+/**
+ * What a server scoring through ONNX Runtime needs, and nothing that loads TensorFlow.js: an API process imports
+ * `@app/mmoe/serving`, and `@app/mmoe` (tfjs) only when it has to fall back to the tfjs scorer.
+ */
+export * from '../artifact/artifact.codec';
+export * from '../data/preprocessor';
+export { parseNumber, RowError } from '../data/raw-table';
+export * from '../model-spec/model-spec';
+export * from '../model-spec/model-spec.schema';
+export * from '../model/topology';
+export * from './inference.pool';
+export * from './onnx.scorer';
+export * from './scorer';
+export * from '../data/encoded-slice';
+
+/** The whole library, TensorFlow.js included, loaded on demand (a relative import: path aliases are not rewritten in dynamic imports). */
+export const loadTfjsLibrary = (): Promise<typeof import('../index')> => import('../index');

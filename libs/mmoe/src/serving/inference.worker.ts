@@ -1,0 +1,58 @@
+/**
+ * One inference thread of an InferencePool: it holds an ONNX Runtime session per loaded model version and runs
+ * them one message at a time. onnxruntime-node's run() blocks the thread it is called on for the whole forward pass,
+ * which is why it happens here and not on the API's event loop.
+ */
+import { parentPort } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+
+import { signatureOf, type InferenceReply, type InferenceRequest } from './inference.protocol';
+
+const port = parentPort!;
+const sessions = new Map<number, ort.InferenceSession>();
+
+async function handle(request: InferenceRequest): Promise<{ reply: InferenceReply; transfer?: ArrayBuffer[] }> {
+  switch (request.kind) {
+    case 'load': {
+      const session = await ort.InferenceSession.create(request.onnx, {
+        // One thread per session: the pool itself is the parallelism, and ORT's spinning pool threads would compete
+        // with the other inference threads and the event loop for the same cores.
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+      });
+      sessions.set(request.session, session);
+      const inputs = signatureOf(session.inputMetadata);
+      const outputs = signatureOf(session.outputMetadata);
+      return { reply: { kind: 'loaded', id: request.id, inputs, outputs } };
+    }
+    case 'run': {
+      const session = sessions.get(request.session);
+      if (!session) throw new Error(`no session ${request.session} on this inference thread`);
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const [name, { type, data, dims }] of Object.entries(request.feeds))
+        feeds[name] = new ort.Tensor(type, data, dims);
+      const result = await session.run(feeds, request.fetches);
+      const outputs: Record<string, Float32Array> = {};
+      for (const name of request.fetches) outputs[name] = result[name].data as Float32Array;
+      // The outputs are fresh arrays of this thread: moved to the caller, not copied.
+      return {
+        reply: { kind: 'ran', id: request.id, outputs },
+        transfer: Object.values(outputs).map((o) => o.buffer as ArrayBuffer),
+      };
+    }
+    case 'release': {
+      await sessions.get(request.session)?.release();
+      sessions.delete(request.session);
+      return { reply: { kind: 'released', id: request.id } };
+    }
+  }
+}
+
+port.on('message', (request: InferenceRequest) => {
+  handle(request).then(
+    ({ reply, transfer }) => port.postMessage(reply, transfer),
+    (error: Error) => port.postMessage({ kind: 'failed', id: request.id, message: error.message } as InferenceReply),
+  );
+});
