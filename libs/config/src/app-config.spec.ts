@@ -1,3 +1,5 @@
+import { availableParallelism } from 'node:os';
+
 import { loadConfig } from './app-config';
 
 describe('loadConfig', () => {
@@ -6,6 +8,7 @@ describe('loadConfig', () => {
       NODE_ENV: 'development',
       API_HOST: '0.0.0.0',
       API_PORT: 3000,
+      API_PROCESSES: 1,
       DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
       REDIS_URL: 'redis://127.0.0.1:6379',
       ADMIN_TOKEN: 'change-me',
@@ -16,6 +19,9 @@ describe('loadConfig', () => {
       RATE_LIMIT_PER_MINUTE: 60000,
       FEATURE_CACHE_TTL_SECONDS: 3600,
       FEATURE_NEGATIVE_CACHE_TTL_SECONDS: 60,
+      INFERENCE_THREADS: availableParallelism(),
+      ITEM_ROW_CACHE_ENTRIES: 100_000,
+      ITEM_ROW_CACHE_TTL_SECONDS: 60,
       WORKER_CONCURRENCY: 1,
       TRAINING_LOCK_SECONDS: 30,
       TRAINING_STALLED_INTERVAL_SECONDS: 30,

@@ -6,7 +6,7 @@ import { EncodedDataset, PreprocessingState } from '../data/preprocessor';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import type { InferenceReply, InferenceRequest } from './inference.protocol';
 import { OnnxIo } from './onnx-io';
-import { checkEncoded, ScoreOptions, Scorer, ScoreResult } from './scorer';
+import { checkEncoded, RunsInFlight, ScoreOptions, Scorer, ScoreResult } from './scorer';
 
 /**
  * A request is split over idle threads only in shards of at least this many rows: below it, a thread's fixed cost
@@ -173,7 +173,7 @@ export class InferencePool {
 export class PooledOnnxScorer implements Scorer {
   readonly engine = 'onnxruntime';
   private disposed = false;
-  private readonly running = new Set<Promise<unknown>>();
+  private readonly running = new RunsInFlight();
 
   constructor(
     private readonly pool: InferencePool,
@@ -185,20 +185,14 @@ export class PooledOnnxScorer implements Scorer {
   async score(data: EncodedDataset, options: ScoreOptions = {}): Promise<ScoreResult> {
     if (this.disposed) throw new Error('the scorer has been disposed');
     checkEncoded(data, this.preprocessing);
-    const run = this.pool.run(this.session, this.io, data, options.gateWeights ?? false);
-    this.running.add(run);
-    try {
-      return await run;
-    } finally {
-      this.running.delete(run);
-    }
+    return this.running.track(this.pool.run(this.session, this.io, data, options.gateWeights ?? false));
   }
 
   /** Releases the session on every thread once the runs in flight are done. */
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    await Promise.allSettled(this.running);
+    await this.running.settled();
     await this.pool.release(this.session);
   }
 }

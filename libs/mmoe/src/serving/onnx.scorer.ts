@@ -4,7 +4,7 @@ import { EncodedDataset, PreprocessingState } from '../data/preprocessor';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { signatureOf } from './inference.protocol';
 import { OnnxIo } from './onnx-io';
-import { checkEncoded, ScoreOptions, Scorer, ScoreResult } from './scorer';
+import { checkEncoded, RunsInFlight, ScoreOptions, Scorer, ScoreResult } from './scorer';
 
 type OnnxRuntime = typeof import('onnxruntime-node');
 
@@ -36,7 +36,7 @@ export interface OnnxScorerOptions {
 export class OnnxScorer implements Scorer {
   readonly engine = 'onnxruntime';
   private session: InferenceSession | undefined;
-  private readonly running = new Set<Promise<unknown>>();
+  private readonly running = new RunsInFlight();
 
   private constructor(
     private readonly ort: OnnxRuntime,
@@ -84,13 +84,7 @@ export class OnnxScorer implements Scorer {
     const session = this.session;
     if (!session) throw new Error('the scorer has been disposed');
     checkEncoded(data, this.preprocessing);
-    const run = this.run(session, data, options.gateWeights ?? false);
-    this.running.add(run);
-    try {
-      return await run;
-    } finally {
-      this.running.delete(run);
-    }
+    return this.running.track(this.run(session, data, options.gateWeights ?? false));
   }
 
   /** Waits for the runs in flight (releasing the session under them would crash the process), then releases it. */
@@ -98,7 +92,7 @@ export class OnnxScorer implements Scorer {
     const session = this.session;
     if (!session) return;
     this.session = undefined;
-    await Promise.allSettled(this.running);
+    await this.running.settled();
     await session.release();
   }
 

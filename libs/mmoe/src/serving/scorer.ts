@@ -36,3 +36,21 @@ export function checkEncoded(data: EncodedDataset, preprocessing: PreprocessingS
     throw new Error(`expected ${preprocessing.categorical.length} categorical columns of ${data.size} rows`);
   }
 }
+
+/** The runs a scorer has in flight, so that dispose() can wait for them before it frees what they use. */
+export class RunsInFlight {
+  private readonly running = new Set<Promise<unknown>>();
+
+  async track<T>(run: Promise<T>): Promise<T> {
+    this.running.add(run);
+    try {
+      return await run;
+    } finally {
+      this.running.delete(run);
+    }
+  }
+
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.running);
+  }
+}
