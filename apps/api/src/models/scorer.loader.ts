@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
+  checkCalibration,
   FeatureEncoder,
   InferencePool,
   loadOnnxRuntime,
@@ -9,6 +10,7 @@ import {
   OnnxScorer,
   parseModelSpec,
   readArtifactHeader,
+  withCalibration,
   type ModelSpec,
   type Scorer,
 } from '@app/mmoe/serving';
@@ -36,12 +38,14 @@ export class ScorerLoader implements OnApplicationShutdown {
     const header = readArtifactHeader(artifact);
     if (!(await loadOnnxRuntime())) return this.loadOnTfjs(artifact);
     const spec = parseModelSpec(header.spec);
+    const calibration = header.calibration && checkCalibration(header.calibration, spec.tasks);
     const graph = onnx ?? (await this.exportGraph(artifact));
     const pool = await this.inferencePool();
-    const scorer = pool
+    const engine = pool
       ? await pool.load(graph, spec, header.preprocessing)
       : await OnnxScorer.create(graph, spec, header.preprocessing);
-    return { spec, encoder: new FeatureEncoder(header.preprocessing), scorer };
+    // The same output stage as createScorer's: the version's calibration over the engine's raw scores.
+    return { spec, encoder: new FeatureEncoder(header.preprocessing), scorer: withCalibration(engine, calibration) };
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -70,7 +74,7 @@ export class ScorerLoader implements OnApplicationShutdown {
   private async loadOnTfjs(artifact: Uint8Array): Promise<LoadedEngine> {
     const { MultiTaskModel, TfjsScorer } = await this.tfjs();
     const model = MultiTaskModel.fromArtifact(artifact);
-    const scorer = new TfjsScorer(model);
+    const scorer = withCalibration(new TfjsScorer(model), model.calibration);
     return {
       spec: model.spec,
       encoder: model.encoder,

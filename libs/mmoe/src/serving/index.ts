@@ -3,6 +3,8 @@
  * `@app/mmoe/serving`, and `@app/mmoe` (tfjs) only when it has to fall back to the tfjs scorer.
  */
 export * from '../artifact/artifact.codec';
+export * from '../calibration/calibrated.scorer';
+export * from '../calibration/calibration';
 export * from '../data/preprocessor';
 export { parseNumber, RowError } from '../data/raw-table';
 export * from '../model-spec/model-spec';
