@@ -145,7 +145,7 @@ function syntheticTable(shape: BenchShape, spec: ModelSpec, rows: number, seed: 
 async function opsPerStep(network: MultiTaskNetwork, train: EncodedDataset): Promise<number> {
   const { batchSize } = network.spec.training;
   const step = createTrainingStep(network);
-  const batch = new BatchBuilder(train, network.preprocessing.labels, batchSize).training(
+  const batch = new BatchBuilder(network, train, batchSize).training(
     0,
     Math.min(batchSize, train.size),
     Uint32Array.from({ length: train.size }, (_, i) => i),

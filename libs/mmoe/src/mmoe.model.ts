@@ -88,16 +88,17 @@ export class MultiTaskModel {
     }
     const network = new MultiTaskNetwork(spec, header.preprocessing);
     try {
-      for (const [name, v] of network.params) {
+      const shapes = network.weightShapes();
+      for (const [name, shape] of shapes) {
         const entry = header.weights.find((w) => w.name === name);
         if (!entry) throw new ArtifactError(`artifact does not match its spec: weight "${name}" is missing`);
-        if (entry.shape.join('x') !== v.shape.join('x')) {
+        if (entry.shape.join('x') !== shape.join('x')) {
           throw new ArtifactError(
-            `artifact does not match its spec: weight "${name}" has shape [${entry.shape}], the spec needs [${v.shape}]`,
+            `artifact does not match its spec: weight "${name}" has shape [${entry.shape}], the spec needs [${shape}]`,
           );
         }
       }
-      const extra = header.weights.find((w) => !network.params.has(w.name));
+      const extra = header.weights.find((w) => !shapes.has(w.name));
       if (extra) throw new ArtifactError(`artifact does not match its spec: unexpected weight "${extra.name}"`);
       network.restore(weights);
     } catch (e) {
@@ -115,8 +116,9 @@ export class MultiTaskModel {
   }
 
   toArtifact(metadata: Record<string, unknown> = {}): Buffer {
+    const shapes = this.network.weightShapes();
     const weights = new Map(
-      [...this.network.params].map(([name, v]) => [name, { shape: v.shape, values: v.dataSync() as Float32Array }]),
+      [...this.network.snapshot()].map(([name, values]) => [name, { shape: shapes.get(name)!, values }]),
     );
     return encodeArtifact(
       {

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import '@tensorflow/tfjs-backend-wasm';
 
+import { registerFusedAdamKernel } from '../train/fused-adam.optimizer';
 import { registerScatterAddKernel } from './scatter-add.kernel';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -51,6 +52,7 @@ async function tryBackend(name: BackendName): Promise<{ ok: boolean; detail: str
   if (!(await tf.setBackend(name))) return { ok: false, detail: 'setBackend refused' };
   await tf.ready();
   registerScatterAddKernel(name);
+  registerFusedAdamKernel(name);
   return { ok: true, detail: name === 'wasm' ? '@tensorflow/tfjs-backend-wasm (XNNPACK, SIMD)' : 'pure JavaScript' };
 }
 

@@ -20,10 +20,12 @@ const ONNX_IR_VERSION = 8;
 export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
   const { spec, preprocessing, topology } = network;
   const g = new OnnxGraphBuilder();
+  const values = network.snapshot();
+  const shapes = network.weightShapes();
   const weight = (name: string): string => {
-    const v = network.params.get(name);
+    const v = values.get(name);
     if (!v) throw new Error(`the network has no parameter "${name}"`);
-    return g.initializer(name, ONNX_FLOAT, v.shape, v.dataSync());
+    return g.initializer(name, ONNX_FLOAT, shapes.get(name)!, v);
   };
   const dense = (x: string, name: string, relu: boolean): string => {
     const y = g.op('Gemm', [x, weight(`${name}/kernel`), weight(`${name}/bias`)]);

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
-import { EncodedDataset, LabelState } from '../data/preprocessor';
-import { BatchInputs } from './network';
+import { EncodedDataset } from '../data/preprocessor';
+import { BatchInputs, MultiTaskNetwork } from './network';
 
 export interface TrainingBatch {
   inputs: BatchInputs;
@@ -11,48 +11,59 @@ export interface TrainingBatch {
   mask: tf.Tensor2D;
 }
 
-/** Copies selected rows of an encoded dataset into reusable buffers and makes tensors of them. */
+/**
+ * Copies selected rows of an encoded dataset into reusable buffers (embedding ids interleaved per table, offsets
+ * added) and makes tensors of them.
+ */
 export class BatchBuilder {
   private readonly numeric: Float32Array;
-  private readonly categorical: Int32Array[];
+  private readonly ids: Int32Array[];
   private readonly labels: Float32Array;
   private readonly mask: Float32Array;
 
   constructor(
+    private readonly net: MultiTaskNetwork,
     private readonly data: EncodedDataset,
-    private readonly labelStates: LabelState[],
     readonly capacity: number,
   ) {
+    const tasks = net.preprocessing.labels.length;
     this.numeric = new Float32Array(capacity * data.numericWidth);
-    this.categorical = data.categorical.map(() => new Int32Array(capacity));
-    this.labels = new Float32Array(capacity * labelStates.length);
-    this.mask = new Float32Array(capacity * labelStates.length);
+    this.ids = net.embeddings.allocateIds(capacity);
+    this.labels = new Float32Array(capacity * tasks);
+    this.mask = new Float32Array(capacity * tasks);
   }
 
-  /** Rows start..end of `order`, gathered into the staging buffers; tensors are owned by the caller. */
-  inputs(start: number, end: number, order: Uint32Array): BatchInputs {
+  /** Rows start..end of `order` (of the dataset's own order without one); tensors are owned by the caller. */
+  inputs(start: number, end: number, order?: Uint32Array): BatchInputs {
     const size = end - start;
     const width = this.data.numericWidth;
+    const { embeddings } = this.net;
     for (let i = 0; i < size; i++) {
-      const row = order[start + i];
-      if (width > 0) this.numeric.set(this.data.numeric.subarray(row * width, (row + 1) * width), i * width);
-      for (let j = 0; j < this.categorical.length; j++) this.categorical[j][i] = this.data.categorical[j][row];
+      const row = order ? order[start + i] : start + i;
+      if (width > 0 && order) this.numeric.set(this.data.numeric.subarray(row * width, (row + 1) * width), i * width);
+      embeddings.writeRow(this.data, row, i, this.ids);
     }
+    // Contiguous rows need no staging copy of the numerics.
+    const numeric = order
+      ? this.numeric.subarray(0, size * width)
+      : this.data.numeric.subarray(start * width, end * width);
     return {
-      numeric: width > 0 ? tf.tensor2d(this.numeric.subarray(0, size * width), [size, width]) : undefined,
-      categorical: this.categorical.map((c) => tf.tensor1d(c.subarray(0, size), 'int32')),
+      size,
+      numeric: width > 0 ? tf.tensor2d(numeric, [size, width]) : undefined,
+      categorical: embeddings.idTensors(this.ids, size),
     };
   }
 
   training(start: number, end: number, order: Uint32Array): TrainingBatch {
     const size = end - start;
-    const tasks = this.labelStates.length;
+    const labelStates = this.net.preprocessing.labels;
+    const tasks = labelStates.length;
     for (let i = 0; i < size; i++) {
       const row = order[start + i];
       for (let t = 0; t < tasks; t++) {
         const y = this.data.labels[t][row];
         const present = !Number.isNaN(y);
-        const { mean, std } = this.labelStates[t];
+        const { mean, std } = labelStates[t];
         this.labels[i * tasks + t] = present ? (y - mean) / std : 0;
         this.mask[i * tasks + t] = present ? 1 : 0;
       }
@@ -63,16 +74,6 @@ export class BatchBuilder {
       mask: tf.tensor2d(this.mask.subarray(0, size * tasks), [size, tasks]),
     };
   }
-}
-
-/** Contiguous rows start..end as tensors copied straight from the dataset (no staging buffer); owned by the caller. */
-export function sliceInputs(data: EncodedDataset, start: number, end: number): BatchInputs {
-  const width = data.numericWidth;
-  return {
-    numeric:
-      width > 0 ? tf.tensor2d(data.numeric.subarray(start * width, end * width), [end - start, width]) : undefined,
-    categorical: data.categorical.map((c) => tf.tensor1d(c.subarray(start, end), 'int32')),
-  };
 }
 
 export function disposeBatch(batch: BatchInputs | TrainingBatch): void {

@@ -1,16 +1,32 @@
 import * as tf from '@tensorflow/tfjs';
 
-import { embeddingRows, PreprocessingState } from '../data/preprocessor';
+import { PreprocessingState } from '../data/preprocessor';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { Rng } from '../util/random';
 import { dense } from './dense.layer';
+import { EmbeddingTables } from './embedding-table';
 import { GateOutput, noisyTopKGate, softmaxGate } from './gating';
 import { gateOfTask, Topology, topologyOf } from './topology';
 
-/** One mini-batch as tensors: standardised numerics and one index vector per categorical feature. */
+/** One mini-batch as tensors: standardised numerics and the rows to look up in each embedding table. */
 export interface BatchInputs {
+  size: number;
   numeric: tf.Tensor2D | undefined;
+  /** Per table of EmbeddingTables: [size × features of the table] row ids, offsets included. */
   categorical: tf.Tensor1D[];
+}
+
+/**
+ * A weight as the artifact and the ONNX export name and shape it, and where it lives among the trainable variables:
+ * rows `rowOffset…` of `variable` (an embedding in its table) or, for layers reading the input row, rows
+ * `rowIndex[r]` (the input columns grouped by embedding table).
+ */
+interface WeightView {
+  name: string;
+  shape: number[];
+  variable: string;
+  rowOffset: number;
+  rowIndex?: Int32Array;
 }
 
 export interface ForwardOutput {
@@ -29,13 +45,19 @@ export interface ForwardOptions {
 }
 
 /**
- * The multi-task network: embeddings + numerics → experts → per-task gated fusion → towers. Parameters are plain
- * named variables (stable names are the contract with the artifact and the ONNX export).
+ * The multi-task network: embeddings + numerics → experts → per-task gated fusion → towers. `params` are the
+ * trainable variables, laid out for speed (embeddings stacked per dimension); `weights()` is the public view by
+ * stable name — one embedding per feature, input rows in spec order — the contract with the artifact and the ONNX
+ * export.
  */
 export class MultiTaskNetwork {
   readonly topology: Topology;
   readonly params = new Map<string, tf.Variable>();
   readonly inputWidth: number;
+  readonly embeddings: EmbeddingTables;
+  private readonly views: WeightView[] = [];
+  /** Public row → network row of layers reading the input row; undefined when the orders agree. */
+  private readonly inputRows: Int32Array | undefined;
 
   constructor(
     readonly spec: ModelSpec,
@@ -45,20 +67,33 @@ export class MultiTaskNetwork {
     this.topology = topologyOf(spec);
     const rng = new Rng(seed);
     const { expertCount, expertUnits, gates } = this.topology;
-    this.inputWidth = preprocessing.numeric.length + preprocessing.categorical.reduce((s, c) => s + c.embeddingDim, 0);
+    this.embeddings = new EmbeddingTables(preprocessing.categorical);
+    this.inputWidth = preprocessing.numeric.length + this.embeddings.width;
+    this.inputRows = inverseWithNumerics(this.embeddings.inputColumns(), this.inputWidth);
 
-    for (const c of preprocessing.categorical) {
-      this.add(`embedding/${c.name}`, [embeddingRows(c), c.embeddingDim], () => (rng.next() - 0.5) * 0.1);
+    // Drawn feature by feature in spec order, as when every feature had its own table.
+    const tables = this.embeddings.tables.map((t) => new Float32Array(t.rows * t.dim));
+    for (const slot of this.embeddings.slots) {
+      const { dim } = this.embeddings.tables[slot.table];
+      const values = tables[slot.table].subarray(slot.offset * dim, (slot.offset + slot.rows) * dim);
+      for (let i = 0; i < values.length; i++) values[i] = (rng.next() - 0.5) * 0.1;
+      this.views.push({
+        name: `embedding/${slot.feature}`,
+        shape: [slot.rows, dim],
+        variable: tableName(slot.table),
+        rowOffset: slot.offset,
+      });
     }
+    this.embeddings.tables.forEach((t, i) => this.addVariable(tableName(i), [t.rows, t.dim], tables[i]));
     // Separate 2-D matmuls per expert and gate: slicing one wide product apart costs more on wasm than it saves.
     for (let e = 0; e < expertCount; e++) {
       expertUnits.forEach((units, l) =>
-        this.addDense(`experts/${e}/dense${l}`, l === 0 ? this.inputWidth : expertUnits[l - 1], units, rng),
+        this.addDense(`experts/${e}/dense${l}`, l === 0 ? this.inputWidth : expertUnits[l - 1], units, rng, l === 0),
       );
     }
     gates.forEach((g, i) => {
-      this.addDense(`gates/${i}`, this.inputWidth, g.experts.length, rng);
-      if (this.noisyGate?.noise) this.addDense(`gates/${i}/noise`, this.inputWidth, g.experts.length, rng);
+      this.addDense(`gates/${i}`, this.inputWidth, g.experts.length, rng, true);
+      if (this.noisyGate?.noise) this.addDense(`gates/${i}/noise`, this.inputWidth, g.experts.length, rng, true);
     });
     const expertOut = expertUnits[expertUnits.length - 1];
     spec.tasks.forEach((task) => {
@@ -82,9 +117,8 @@ export class MultiTaskNetwork {
 
   /** Call inside tf.tidy (or a gradient function): intermediate tensors are not disposed here. */
   forward(inputs: BatchInputs, options: ForwardOptions): ForwardOutput {
-    const parts: tf.Tensor2D[] = this.preprocessing.categorical.map(
-      (c, i) => tf.gather(this.params.get(`embedding/${c.name}`)!, inputs.categorical[i]) as tf.Tensor2D,
-    );
+    const tables = this.embeddings.tables.map((_, i) => this.params.get(tableName(i)) as tf.Tensor2D);
+    const parts = this.embeddings.lookup(tables, inputs.categorical, inputs.size);
     if (inputs.numeric) parts.push(inputs.numeric);
     const x = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
 
@@ -120,21 +154,31 @@ export class MultiTaskNetwork {
     return { logits: logits.length === 1 ? logits[0] : tf.concat(logits, 1), gates: gateOutputs, balanceLoss };
   }
 
-  /** Copies of the current weights (for keeping the best epoch). */
-  snapshot(): Map<string, Float32Array> {
-    return new Map([...this.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));
+  /** The public weights' names and shapes, in a stable order. */
+  weightShapes(): Map<string, number[]> {
+    return new Map(this.views.map((w) => [w.name, w.shape]));
   }
 
+  /** Copies of the public weights (for keeping the best epoch, the artifact and the ONNX export). */
+  snapshot(): Map<string, Float32Array> {
+    const variables = new Map([...this.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));
+    return new Map(this.views.map((w) => [w.name, this.extract(w, variables.get(w.variable)!)]));
+  }
+
+  /** Sets every weight from public values (as snapshot returns them). */
   restore(weights: Map<string, Float32Array>): void {
-    for (const [name, v] of this.params) {
-      const values = weights.get(name);
-      if (!values) throw new Error(`missing weight "${name}"`);
-      if (values.length !== v.size)
+    const variables = new Map([...this.params].map(([name, v]) => [name, new Float32Array(v.size)]));
+    for (const w of this.views) {
+      const values = weights.get(w.name);
+      if (!values) throw new Error(`missing weight "${w.name}"`);
+      const size = w.shape.reduce((a, b) => a * b, 1);
+      if (values.length !== size)
         throw new Error(
-          `weight "${name}" has ${values.length} values, the model expects ${v.size} (shape [${v.shape}])`,
+          `weight "${w.name}" has ${values.length} values, the model expects ${size} (shape [${w.shape}])`,
         );
-      tf.tidy(() => v.assign(tf.tensor(values, v.shape)));
+      this.insert(w, values, variables.get(w.variable)!);
     }
+    for (const [name, v] of this.params) tf.tidy(() => v.assign(tf.tensor(variables.get(name)!, v.shape)));
   }
 
   dispose(): void {
@@ -166,18 +210,55 @@ export class MultiTaskNetwork {
     );
   }
 
-  private add(name: string, shape: number[], init: () => number): void {
-    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < values.length; i++) values[i] = init();
+  private extract(w: WeightView, source: Float32Array): Float32Array {
+    const width = w.shape.length === 1 ? 1 : w.shape[1];
+    if (!w.rowIndex) return source.slice(w.rowOffset * width, (w.rowOffset + w.shape[0]) * width);
+    const out = new Float32Array(w.shape[0] * width);
+    for (let r = 0; r < w.shape[0]; r++)
+      out.set(source.subarray(w.rowIndex[r] * width, (w.rowIndex[r] + 1) * width), r * width);
+    return out;
+  }
+
+  private insert(w: WeightView, values: Float32Array, target: Float32Array): void {
+    const width = w.shape.length === 1 ? 1 : w.shape[1];
+    if (!w.rowIndex) return target.set(values, w.rowOffset * width);
+    for (let r = 0; r < w.shape[0]; r++) target.set(values.subarray(r * width, (r + 1) * width), w.rowIndex[r] * width);
+  }
+
+  private addVariable(name: string, shape: number[], values: Float32Array): void {
     const initial = tf.tensor(values, shape);
     this.params.set(name, tf.variable(initial)); // the variable takes a reference to the data, not the tensor
     initial.dispose();
   }
 
-  /** Glorot-uniform kernel and zero bias. */
-  private addDense(name: string, inputs: number, units: number, rng: Rng): void {
+  private add(name: string, shape: number[], init: () => number, rowIndex?: Int32Array): void {
+    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < values.length; i++) values[i] = init();
+    this.addVariable(name, shape, values);
+    this.views.push({ name, shape, variable: name, rowOffset: 0, rowIndex });
+  }
+
+  /** Glorot-uniform kernel and zero bias; `readsInput` for layers fed the input row (see EmbeddingTables). */
+  private addDense(name: string, inputs: number, units: number, rng: Rng, readsInput = false): void {
     const limit = Math.sqrt(6 / (inputs + units));
-    this.add(`${name}/kernel`, [inputs, units], () => (rng.next() * 2 - 1) * limit);
+    this.add(
+      `${name}/kernel`,
+      [inputs, units],
+      () => (rng.next() * 2 - 1) * limit,
+      readsInput ? this.inputRows : undefined,
+    );
     this.add(`${name}/bias`, [units], () => 0);
   }
+}
+
+function tableName(i: number): string {
+  return `embedding-table/${i}`;
+}
+
+/** Public input row → network input row, numerics (after the embeddings in both orders) unchanged. */
+function inverseWithNumerics(columns: Int32Array | undefined, width: number): Int32Array | undefined {
+  if (!columns) return undefined;
+  const inverse = Int32Array.from({ length: width }, (_, i) => i);
+  columns.forEach((publicColumn, networkColumn) => (inverse[publicColumn] = networkColumn));
+  return inverse;
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { EncodedDataset } from '../data/preprocessor';
-import { disposeBatch, sliceInputs } from './batch';
+import { BatchBuilder, disposeBatch } from './batch';
 import { MultiTaskNetwork } from './network';
 
 export interface Predictions {
@@ -25,9 +25,10 @@ export function predict(net: MultiTaskNetwork, data: EncodedDataset, options: Pr
   const gateWeights = options.gateWeights
     ? gates.map((g) => new Float32Array(data.size * g.experts.length))
     : undefined;
+  const builder = new BatchBuilder(net, data, Math.min(batchSize, data.size));
   for (let start = 0; start < data.size; start += batchSize) {
     const end = Math.min(start + batchSize, data.size);
-    const inputs = sliceInputs(data, start, end);
+    const inputs = builder.inputs(start, end);
     const [logits, ...weights] = tf.tidy(() => {
       const out = net.forward(inputs, { training: false });
       return [out.logits, ...(gateWeights ? out.gates.map((g) => g.weights) : [])];

@@ -151,6 +151,16 @@ describe('OnnxScorer', () => {
         { name: 'user', type: 'categorical', embeddingDim: 2, hashBuckets: 20 },
       ],
     ],
+    [
+      // One table per dimension reorders the network's input columns; the export keeps the spec order.
+      'embedding dimensions interleaved',
+      [
+        { name: 'segment', type: 'categorical', embeddingDim: 4 },
+        { name: 'user', type: 'categorical', embeddingDim: 2, hashBuckets: 20 },
+        { name: 'affinity', type: 'numeric' },
+        { name: 'genre', type: 'categorical', embeddingDim: 4 },
+      ],
+    ],
   ])('matches tfjs with %s', async (_name, features) => {
     const spec = makeSpec({}, features);
     const model = await trainTiny(spec);

@@ -142,7 +142,9 @@ describe('createScorer', () => {
       delete old.calibration;
       const bytes = encodeArtifact(
         old,
-        new Map([...weights].map(([name, values]) => [name, { shape: model.network.params.get(name)!.shape, values }])),
+        new Map(
+          [...weights].map(([name, values]) => [name, { shape: model.network.weightShapes().get(name)!, values }]),
+        ),
       );
       expect(decodeArtifact(bytes).header.calibration).toBeUndefined();
       const loaded = MultiTaskModel.fromArtifact(bytes);

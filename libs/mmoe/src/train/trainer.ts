@@ -67,7 +67,7 @@ export async function trainNetwork(
   const target = primaryMetric(net.spec);
   const rng = new Rng(seed);
   const trainingStep = createTrainingStep(net);
-  const builder = new BatchBuilder(train, net.preprocessing.labels, batchSize);
+  const builder = new BatchBuilder(net, train, batchSize);
   const steps = Math.ceil(train.size / batchSize);
   const progressEvery = options.progressEvery ?? 10;
   const history: TrainSummary['history'] = [];

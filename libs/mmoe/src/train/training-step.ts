@@ -4,6 +4,7 @@ import { TrainingBatch } from '../model/batch';
 import { createMultiTaskLoss } from '../model/loss';
 import { MultiTaskNetwork } from '../model/network';
 import { Rng } from '../util/random';
+import { FusedAdam } from './fused-adam.optimizer';
 
 /** One optimisation step on a batch: forward, loss, gradients and the parameter update. */
 export interface TrainingStep {
@@ -12,6 +13,10 @@ export interface TrainingStep {
   dispose(): void;
 }
 
+/**
+ * On wasm and cpu the update is one fused kernel (FusedAdam); on the native `tensorflow` backend, whose ops are
+ * fused natively, tfjs's own Adam.
+ */
 export function createTrainingStep(net: MultiTaskNetwork): TrainingStep {
   const variables = [...net.params.values()];
   const logVariance = net.params.get('uncertainty/logVariance') as tf.Tensor1D | undefined;
@@ -20,12 +25,30 @@ export function createTrainingStep(net: MultiTaskNetwork): TrainingStep {
     const out = net.forward(batch.inputs, { training: true, rng });
     return tf.add(objective.compute(out.logits, batch.labels, batch.mask, logVariance).total, out.balanceLoss);
   };
-  const optimizer = tf.train.adam(net.spec.training.learningRate);
+  const { learningRate } = net.spec.training;
+
+  if (!FusedAdam.supported()) {
+    const optimizer = tf.train.adam(learningRate);
+    return {
+      run: (batch, rng) => optimizer.minimize(loss(batch, rng), true, variables)!,
+      dispose() {
+        optimizer.dispose();
+        objective.dispose();
+      },
+    };
+  }
+
+  const adam = new FusedAdam(variables, learningRate);
+  const gradients = new Float32Array(adam.size);
   return {
-    run: (batch, rng) => optimizer.minimize(loss(batch, rng), true, variables)!,
-    dispose() {
-      optimizer.dispose();
-      objective.dispose();
+    run(batch, rng) {
+      const { value, grads } = tf.variableGrads(loss(batch, rng), variables);
+      const ordered = variables.map((v) => grads[v.name]);
+      adam.gatherGradients(ordered, gradients);
+      tf.dispose(ordered);
+      adam.apply(gradients);
+      return value;
     },
+    dispose: () => objective.dispose(),
   };
 }
