@@ -5,7 +5,7 @@ import { APP_CONFIG, loadConfig, type AppConfig } from '@app/config';
 
 import { AppModule } from '../apps/api/src/app.module';
 import { configureApp } from '../apps/api/src/app.setup';
-import { createFastifyAdapter } from '../apps/api/src/platform/fastify-adapter';
+import { APP_OPTIONS, createFastifyAdapter } from '../apps/api/src/platform/fastify-adapter';
 
 /** The API as main.ts builds it, on the test database and Redis db (test-env.ts), ready for app.inject(). */
 export async function createApiApp(
@@ -15,7 +15,7 @@ export async function createApiApp(
     .overrideProvider(APP_CONFIG)
     .useValue(loadConfig({ ...process.env, ...overrides }))
     .compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter());
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(createFastifyAdapter(), APP_OPTIONS);
   configureApp(app);
   await app.init();
   await app.getHttpAdapter().getInstance().ready();

@@ -3,6 +3,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
 import { installHttpHooks } from './platform/http-hooks';
+import { installJsonBodyParser } from './platform/json-body.parser';
 import { MetricsService } from './platform/metrics.service';
 import { setupSwagger } from './platform/swagger';
 import { createValidationPipe } from './platform/validation';
@@ -12,7 +13,9 @@ import { createValidationPipe } from './platform/validation';
  * exercise the same validation, limits and documentation as production. Must run before app.init().
  */
 export function configureApp(app: NestFastifyApplication): void {
-  installHttpHooks(app.getHttpAdapter().getInstance(), app.get<AppConfig>(APP_CONFIG), app.get(MetricsService));
+  const fastify = app.getHttpAdapter().getInstance();
+  installHttpHooks(fastify, app.get<AppConfig>(APP_CONFIG), app.get(MetricsService));
+  installJsonBodyParser(fastify);
   app.useGlobalPipes(createValidationPipe());
   setupSwagger(app);
   app.enableShutdownHooks();

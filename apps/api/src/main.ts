@@ -8,12 +8,13 @@ import { APP_CONFIG, loadConfig, type AppConfig } from '@app/config';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
 import { superviseApiProcesses } from './platform/api-cluster';
-import { createFastifyAdapter } from './platform/fastify-adapter';
+import { APP_OPTIONS, createFastifyAdapter } from './platform/fastify-adapter';
 
 async function bootstrap(): Promise<void> {
   // Logs are held back until pino, configured from the validated config, takes them; abortOnError off so that a
   // bad configuration ends in the message below rather than a core dump.
   const app = await NestFactory.create<NestFastifyApplication>(AppModule, createFastifyAdapter(), {
+    ...APP_OPTIONS,
     bufferLogs: true,
     abortOnError: false,
   });

@@ -1,4 +1,5 @@
-import { ArtifactError, decodeArtifact, encodeArtifact } from './artifact/artifact.codec';
+import { ArtifactError, ArtifactLimits, decodeArtifact, encodeArtifact } from './artifact/artifact.codec';
+import { checkDeclaredNetwork } from './artifact/artifact.rules';
 import { applyCalibration } from './calibration/calibrated.scorer';
 import { Calibration, CalibrationFit, checkCalibration, fitCalibration } from './calibration/calibration';
 import { EncodedDataset, FeatureEncoder, fitPreprocessing } from './data/preprocessor';
@@ -77,16 +78,19 @@ export class MultiTaskModel {
     }
   }
 
-  /** Restores a model saved with toArtifact; any mismatch between spec, preprocessing and weights is an error. */
-  static fromArtifact(bytes: Uint8Array): MultiTaskModel {
-    const { header, weights } = decodeArtifact(bytes);
+  /**
+   * Restores a model saved with toArtifact; any mismatch between spec, preprocessing and weights is an error, found
+   * before the network is allocated.
+   */
+  static fromArtifact(bytes: Uint8Array, limits?: ArtifactLimits): MultiTaskModel {
+    const { header, weights } = decodeArtifact(bytes, limits);
     let spec: ModelSpec;
     try {
       spec = parseModelSpec(header.spec);
     } catch (e) {
       throw new ArtifactError(`artifact spec is invalid: ${(e as Error).message}`);
     }
-    const network = new MultiTaskNetwork(spec, header.preprocessing);
+    const network = new MultiTaskNetwork(spec, checkDeclaredNetwork(spec, header.preprocessing, header.weights));
     try {
       const shapes = network.weightShapes();
       for (const [name, shape] of shapes) {

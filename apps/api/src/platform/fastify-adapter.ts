@@ -1,3 +1,4 @@
+import type { NestApplicationOptions } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 
 /**
@@ -10,3 +11,6 @@ const MAX_PARAM_LENGTH = 4096;
 export function createFastifyAdapter(): FastifyAdapter {
   return new FastifyAdapter({ routerOptions: { maxParamLength: MAX_PARAM_LENGTH } });
 }
+
+/** Options of the Nest app in main.ts and the e2e tests: json-body.parser.ts is the only body parser, not Nest's. */
+export const APP_OPTIONS: NestApplicationOptions = { bodyParser: false };

@@ -1,50 +1,75 @@
 import { applyDecorators } from '@nestjs/common';
+import { Transform } from 'class-transformer';
 import {
   IsInt,
   IsISO8601,
   IsString,
   Length,
-  Matches,
   Max,
   Min,
   ValidateBy,
+  type ValidationArguments,
   type ValidationOptions,
 } from 'class-validator';
 
 export const MAX_ID_LENGTH = 256;
 
-// Values that Postgres would reject (NUL characters in text and jsonb, out-of-range ints, unreadable timestamps) are
-// rejected here as bad input rather than failing the query with a 500.
+// Values that Postgres would reject (text it cannot store, out-of-range ints, unreadable timestamps) are rejected here
+// as bad input rather than failing the query with a 500.
 
-/** A string, or a flat object's keys or string values, holding a NUL character. */
-export function hasNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\0');
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    Object.entries(value).some(([key, v]) => key.includes('\0') || hasNul(v))
-  );
+/**
+ * A UTF-16 surrogate without its pair. Node encodes it as U+FFFD in UTF-8 text (silently changing an id), and
+ * JSON.stringify writes it as a `\ud800` escape that jsonb refuses.
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The one text rule of every string bound for Postgres (text or jsonb, values and object keys alike): why it cannot
+ * be stored as given, as the end of a sentence that starts with the field's name, or undefined when it can.
+ */
+export function postgresTextProblem(text: string): string | undefined {
+  if (text.includes('\0')) return 'must not contain NUL characters';
+  if (LONE_SURROGATE.test(text)) return 'must not contain unpaired UTF-16 surrogates';
+  return undefined;
 }
 
-/** User, item, event and request ids: 1–256 characters. */
-export function IsEntityId(): PropertyDecorator {
-  return applyDecorators(
-    IsString(),
-    Length(1, MAX_ID_LENGTH),
-    Matches(/^[^\0]*$/, { message: '$property must not contain NUL characters' }),
-  );
+/** The postgres-text problem of a string, or of the first key or string value of a flat object that has one. */
+export function textProblemIn(value: unknown): string | undefined {
+  if (typeof value === 'string') return postgresTextProblem(value);
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, v] of Object.entries(value)) {
+    const problem = postgresTextProblem(key) ?? textProblemIn(v);
+    if (problem) return problem;
+  }
+  return undefined;
 }
 
-export function IsNulFree(options?: ValidationOptions): PropertyDecorator {
+/** A string, or a flat object whose keys and string values, that Postgres can store (see postgresTextProblem). */
+export function IsPostgresText(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
-      name: 'isNulFree',
+      name: 'isPostgresText',
       validator: {
-        validate: (value: unknown) => !hasNul(value),
-        defaultMessage: () => '$property must not contain NUL characters',
+        validate: (value: unknown) => textProblemIn(value) === undefined,
+        defaultMessage: (args?: ValidationArguments) => `$property ${textProblemIn(args?.value)}`,
       },
     },
     options,
+  );
+}
+
+/** User, item, event and request ids: 1–256 characters of storable text. */
+export function IsEntityId(): PropertyDecorator {
+  return applyDecorators(IsString(), Length(1, MAX_ID_LENGTH), IsPostgresText());
+}
+
+/**
+ * A path or query integer written in plain decimal digits. class-transformer's Number() conversion would also read
+ * `0x2`, `1e1`, ` 2` or `2.0` as integers, so that `/admin/models/0x2` answered version 2.
+ */
+export function ToDecimalInt(): PropertyDecorator {
+  return Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && /^[0-9]{1,16}$/.test(value) ? Number(value) : value,
   );
 }
 

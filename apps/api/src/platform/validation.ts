@@ -2,6 +2,9 @@ import { ValidationPipe, type ValidationError } from '@nestjs/common';
 import { buildMessage, ValidateBy, type ValidationOptions } from 'class-validator';
 
 import { InvalidFieldsError, type FieldError } from '@app/common';
+import { MAX_TASK_WEIGHT } from '@app/mmoe';
+
+import { postgresTextProblem, textProblemIn } from './postgres-text.validator';
 
 /** class-validator names only the property in its messages; nested ones get their parent path, as Nest does. */
 function flatten(errors: ValidationError[], parent?: string): FieldError[] {
@@ -27,26 +30,38 @@ export function createValidationPipe(): ValidationPipe {
 
 type FlatValue = 'string' | 'number' | 'boolean';
 
-/** A plain object whose values are all of the given primitive types (numbers finite), e.g. request context. */
-export function IsFlatRecord(types: FlatValue[], options?: ValidationOptions): PropertyDecorator {
+/**
+ * A plain object whose values are all of the given primitive types (numbers finite, within ±maxMagnitude when
+ * given), with keys and string values Postgres can store (they end up in jsonb), e.g. request context.
+ */
+export function IsFlatRecord(
+  types: FlatValue[],
+  { maxMagnitude = Number.MAX_VALUE, ...options }: ValidationOptions & { maxMagnitude?: number } = {},
+): PropertyDecorator {
   const accepts = (value: unknown) =>
-    types.includes(typeof value as FlatValue) && (typeof value !== 'number' || Number.isFinite(value));
+    types.includes(typeof value as FlatValue) && (typeof value !== 'number' || Math.abs(value) <= maxMagnitude);
+  const bound = maxMagnitude < Number.MAX_VALUE ? ` between -${maxMagnitude} and ${maxMagnitude}` : ' (finite)';
+  const problem = (value: unknown): string | undefined => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.values(value).every(accepts))
+      return `must be an object whose values are ${types.join(' or ')}${types.includes('number') ? bound : ''}`;
+    return textProblemIn(value);
+  };
   return ValidateBy(
     {
       name: 'isFlatRecord',
       constraints: [types],
       validator: {
-        validate: (value: unknown) =>
-          typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every(accepts),
-        defaultMessage: buildMessage(
-          (each) =>
-            `${each}$property must be an object whose values are ${types.join(' or ')}${types.includes('number') ? ' (finite)' : ''}`,
-          options,
-        ),
+        validate: (value: unknown) => problem(value) === undefined,
+        defaultMessage: buildMessage((each, args) => `${each}$property ${problem(args?.value)}`, options),
       },
     },
     options,
   );
+}
+
+/** Blend weights by task name, bounded so that the blended score stays finite (see MAX_TASK_WEIGHT). */
+export function IsObjectiveWeights(): PropertyDecorator {
+  return IsFlatRecord(['number'], { maxMagnitude: MAX_TASK_WEIGHT });
 }
 
 /**
@@ -62,7 +77,8 @@ export function IsUniqueStrings(minLength: number, maxLength: number, options?: 
       if (typeof element !== 'string') return `must contain only strings (element ${i} is not)`;
       if (element.length < minLength || element.length > maxLength)
         return `must contain strings of ${minLength}–${maxLength} characters (element ${i} is not)`;
-      if (element.includes('\0')) return `must not contain NUL characters (element ${i} does)`;
+      const textProblem = postgresTextProblem(element);
+      if (textProblem) return `must contain storable text (element ${i} ${textProblem})`;
       if (seen.has(element)) return `must not contain duplicates ("${element.slice(0, 64)}" repeats)`;
       seen.add(element);
     }

@@ -41,6 +41,14 @@ export interface DecodedArtifact {
   weights: Map<string, Float32Array>;
 }
 
+export interface ArtifactLimits {
+  /** Most float32 weights an artifact may hold (the API and worker pass MODEL_MAX_PARAMETERS). */
+  maxParameters: number;
+}
+
+/** 100 M parameters (400 MB of float32): far beyond the models of the examples, short of exhausting a server. */
+export const DEFAULT_ARTIFACT_LIMITS: ArtifactLimits = { maxParameters: 100_000_000 };
+
 export class ArtifactError extends Error {
   constructor(message: string) {
     super(message);
@@ -68,20 +76,20 @@ export function encodeArtifact(
   return Buffer.concat([prefix, body]);
 }
 
-/** Checks magic, version and checksum, then splits the weights; it does not check them against the spec. */
-export function decodeArtifact(bytes: Uint8Array): DecodedArtifact {
-  const { formatVersion, header, body, headerLength } = checkedHeader(bytes);
+/**
+ * Checks magic, version, checksum and the weight list (against the bytes present and the limits, before allocating
+ * them), then splits the weights; it does not check them against the spec.
+ */
+export function decodeArtifact(bytes: Uint8Array, limits: ArtifactLimits = DEFAULT_ARTIFACT_LIMITS): DecodedArtifact {
+  const { formatVersion, header, body, headerLength } = checkedHeader(bytes, limits);
   const weights = new Map<string, Float32Array>();
   let offset = headerLength;
-  for (const { name, shape } of header.weights ?? []) {
+  for (const { name, shape } of header.weights) {
     const size = shape.reduce((a, b) => a * b, 1);
-    if (offset + size * 4 > body.length)
-      throw new ArtifactError(`artifact is truncated: weight "${name}" runs past the end`);
     const values = new Float32Array(size);
     for (let i = 0; i < size; i++, offset += 4) values[i] = body.readFloatLE(offset);
     weights.set(name, values);
   }
-  if (offset !== body.length) throw new ArtifactError(`artifact has ${body.length - offset} unexpected trailing bytes`);
   return { formatVersion, sha256: sha256Hex(bytes), header, weights };
 }
 
@@ -89,11 +97,17 @@ export function decodeArtifact(bytes: Uint8Array): DecodedArtifact {
  * The header alone (spec, preprocessing, weight list), with the same checks as decodeArtifact: what a server that
  * scores through ONNX Runtime needs, without decoding the weights.
  */
-export function readArtifactHeader(bytes: Uint8Array): ArtifactHeader {
-  return checkedHeader(bytes).header;
+export function readArtifactHeader(
+  bytes: Uint8Array,
+  limits: ArtifactLimits = DEFAULT_ARTIFACT_LIMITS,
+): ArtifactHeader {
+  return checkedHeader(bytes, limits).header;
 }
 
-function checkedHeader(bytes: Uint8Array): {
+function checkedHeader(
+  bytes: Uint8Array,
+  limits: ArtifactLimits,
+): {
   formatVersion: number;
   header: ArtifactHeader;
   body: Buffer;
@@ -114,13 +128,55 @@ function checkedHeader(bytes: Uint8Array): {
   if (actual !== expected) throw new ArtifactError(`artifact is corrupted: sha256 is ${actual}, expected ${expected}`);
   const headerLength = buf.readUInt32LE(44);
   if (headerLength > body.length) throw new ArtifactError('artifact is corrupted: header length exceeds the file');
+  let header: ArtifactHeader;
   try {
-    const header = JSON.parse(body.subarray(0, headerLength).toString('utf8')) as ArtifactHeader;
-    return { formatVersion, header, body, headerLength };
+    header = JSON.parse(body.subarray(0, headerLength).toString('utf8')) as ArtifactHeader;
   } catch (e) {
     throw new ArtifactError(`artifact header is not valid JSON: ${(e as Error).message}`);
   }
+  if (typeof header !== 'object' || header === null) throw new ArtifactError('artifact header must be a JSON object');
+  const bytesAfterHeader = body.length - headerLength;
+  if (bytesAfterHeader % 4 !== 0)
+    throw new ArtifactError(
+      `artifact is truncated: ${bytesAfterHeader} bytes of weights is not a whole number of floats`,
+    );
+  checkWeightEntries(header.weights, bytesAfterHeader / 4, limits);
+  return { formatVersion, header, body, headerLength };
 }
+
+/** header.weights as names and shapes whose floats are exactly the `floatsPresent` after the header. */
+function checkWeightEntries(weights: unknown, floatsPresent: number, limits: ArtifactLimits): WeightEntry[] {
+  if (!Array.isArray(weights)) throw new ArtifactError('artifact header field "weights" must be an array');
+  let total = 0;
+  const names = new Set<string>();
+  weights.forEach((entry: unknown, i) => {
+    const field = `weights[${i}]`;
+    const { name, shape } = (typeof entry === 'object' && entry !== null ? entry : {}) as Partial<WeightEntry>;
+    if (typeof name !== 'string' || name === '')
+      throw new ArtifactError(`artifact header field "${field}.name" must be a non-empty string`);
+    if (names.has(name)) throw new ArtifactError(`artifact header field "${field}.name" repeats weight "${name}"`);
+    names.add(name);
+    if (!Array.isArray(shape) || shape.length === 0 || !shape.every((d) => isCount(d, 1)))
+      throw new ArtifactError(`artifact header field "${field}.shape" must be a list of positive integers`);
+    const size = shape.reduce((a, b) => a * b, 1);
+    total += size;
+    if (total > limits.maxParameters) {
+      throw new ArtifactError(
+        `artifact header field "${field}.shape" [${shape}] takes the weights past the limit of ${limits.maxParameters} parameters`,
+      );
+    }
+    if (total > floatsPresent) {
+      throw new ArtifactError(
+        `artifact is truncated: header field "${field}.shape" [${shape}] needs ${size} floats, the file holds ${floatsPresent} in all`,
+      );
+    }
+  });
+  if (total !== floatsPresent)
+    throw new ArtifactError(`artifact has ${(floatsPresent - total) * 4} unexpected trailing bytes`);
+  return weights as WeightEntry[];
+}
+
+const isCount = (n: unknown, min: number): n is number => Number.isSafeInteger(n) && (n as number) >= min;
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

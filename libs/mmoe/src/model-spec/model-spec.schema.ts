@@ -5,6 +5,11 @@ const name = z
   .min(1, 'must not be empty')
   .max(128, 'must be at most 128 characters')
   .regex(/^[A-Za-z0-9_.:-]+$/, 'may contain only letters, digits and _ . : -');
+/**
+ * Largest task weight in a blend, here and in the API's objectiveWeights: any finite float32 score times it, summed
+ * over the tasks, stays a finite float64, so a ranking score is never Infinity or NaN.
+ */
+export const MAX_TASK_WEIGHT = 1e6;
 const positiveInt = z.number().int('must be an integer').min(1, 'must be at least 1');
 
 const numericFeature = z.object({ name, type: z.literal('numeric') }).strict();
@@ -32,7 +37,7 @@ const task = z
     /** Column (CSV) or label key (events) holding this task's target. */
     label: name,
     type: z.enum(['binary', 'regression'], { error: 'must be "binary" or "regression"' }),
-    weight: z.number().positive('must be > 0').default(1),
+    weight: z.number().positive('must be > 0').max(MAX_TASK_WEIGHT).default(1),
   })
   .strict();
 

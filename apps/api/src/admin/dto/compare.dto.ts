@@ -1,21 +1,20 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 
 import 'class-validator';
 
 import type { VersionComparison } from '@app/registry';
 
-import { IsVersionId } from '../../platform/postgres-text.validator';
+import { IsVersionId, ToDecimalInt } from '../../platform/postgres-text.validator';
 import { mapModelVersion, ModelVersionDto } from './model-version.dto';
 
 export class CompareQueryDto {
   @ApiProperty({ minimum: 1, example: 6, description: 'The baseline version.' })
-  @Type(() => Number)
+  @ToDecimalInt()
   @IsVersionId()
   a!: number;
 
   @ApiProperty({ minimum: 1, example: 7, description: 'The version compared with it.' })
-  @Type(() => Number)
+  @ToDecimalInt()
   @IsVersionId()
   b!: number;
 }

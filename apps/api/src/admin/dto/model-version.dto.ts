@@ -1,11 +1,10 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 
 import { MODEL_STATUSES, type ModelStatus, type ModelVersionRecord } from '@app/db';
 
 import 'class-validator';
 
-import { IsVersionId } from '../../platform/postgres-text.validator';
+import { IsVersionId, ToDecimalInt } from '../../platform/postgres-text.validator';
 
 export const OBJECTIVE_WEIGHTS_SCHEMA = {
   description: 'Blend of the task scores into the ranking score, by task name.',
@@ -16,7 +15,7 @@ export const OBJECTIVE_WEIGHTS_SCHEMA = {
 
 export class VersionIdParamsDto {
   @ApiProperty({ minimum: 1, example: 7 })
-  @Type(() => Number)
+  @ToDecimalInt()
   @IsVersionId()
   id!: number;
 }

@@ -1,8 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsBase64, IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
 
-import { IsVersionId } from '../../platform/postgres-text.validator';
-import { IsFlatRecord } from '../../platform/validation';
+import { IsPostgresText, IsVersionId } from '../../platform/postgres-text.validator';
+import { IsObjectiveWeights } from '../../platform/validation';
 import { OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
 
 export class RegisterModelDto {
@@ -19,13 +19,14 @@ export class RegisterModelDto {
     description: "Default blend of this version's task scores; tasks left out keep their spec weight.",
   })
   @IsOptional()
-  @IsFlatRecord(['number'])
+  @IsObjectiveWeights()
   objectiveWeights?: Record<string, number>;
 
   @ApiPropertyOptional({ maxLength: 1000, example: 'retrained on March data' })
   @IsOptional()
   @IsString()
   @MaxLength(1000)
+  @IsPostgresText()
   note?: string;
 
   @ApiPropertyOptional({ description: 'The version this one was derived from.', minimum: 1 })

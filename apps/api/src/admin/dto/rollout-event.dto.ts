@@ -1,13 +1,14 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 
 import { ROLLOUT_ACTIONS, type RolloutAction, type RolloutEventRecord, type RolloutPage } from '@app/db';
 
+import { ToDecimalInt } from '../../platform/postgres-text.validator';
+
 export class RolloutQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 500, default: 50 })
   @IsOptional()
-  @Type(() => Number)
+  @ToDecimalInt()
   @IsInt()
   @Min(1)
   @Max(500)
@@ -15,7 +16,7 @@ export class RolloutQueryDto {
 
   @ApiPropertyOptional({ minimum: 0, default: 0 })
   @IsOptional()
-  @Type(() => Number)
+  @ToDecimalInt()
   @IsInt()
   @Min(0)
   @Max(Number.MAX_SAFE_INTEGER)

@@ -4,7 +4,7 @@ import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import type { TransitionResult } from '@app/registry';
 
 import { IsVersionId } from '../../platform/postgres-text.validator';
-import { IsFlatRecord } from '../../platform/validation';
+import { IsObjectiveWeights } from '../../platform/validation';
 import { mapModelVersion, ModelVersionDto, OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
 import { mapRolloutEvent, RolloutEventDto } from './rollout-event.dto';
 
@@ -27,7 +27,7 @@ export class CanaryDto {
 
   @ApiPropertyOptional(WEIGHTS_UPDATE)
   @IsOptional()
-  @IsFlatRecord(['number'])
+  @IsObjectiveWeights()
   objectiveWeights?: Record<string, number>;
 }
 
@@ -42,7 +42,7 @@ export class PromoteDto {
 
   @ApiPropertyOptional(WEIGHTS_UPDATE)
   @IsOptional()
-  @IsFlatRecord(['number'])
+  @IsObjectiveWeights()
   objectiveWeights?: Record<string, number>;
 }
 

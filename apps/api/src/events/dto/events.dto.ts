@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, ValidateNested } from 'class-validator';
 
-import { IsEntityId, IsNulFree, IsTimestamp, IsVersionId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
+import { IsEntityId, IsTimestamp, IsVersionId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
 import { IsFlatRecord } from '../../platform/validation';
 
 export const MAX_EVENTS = 10_000;
@@ -57,7 +57,6 @@ export class EventDto {
   })
   @IsOptional()
   @IsFlatRecord(['string', 'number', 'boolean'])
-  @IsNulFree()
   context?: Record<string, string | number | boolean>;
 
   @ApiPropertyOptional({

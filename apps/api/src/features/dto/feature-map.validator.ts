@@ -1,6 +1,6 @@
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
-import { hasNul } from '../../platform/postgres-text.validator';
+import { postgresTextProblem } from '../../platform/postgres-text.validator';
 
 export const MAX_FEATURES = 256;
 export const MAX_FEATURE_NAME_LENGTH = 128;
@@ -14,11 +14,12 @@ export function featureMapProblem(value: unknown, property: string): string | un
   if (entries.length > MAX_FEATURES)
     return `${property} must have at most ${MAX_FEATURES} features, got ${entries.length}`;
   for (const [name, v] of entries) {
-    if (name.length === 0 || name.length > MAX_FEATURE_NAME_LENGTH || hasNul(name)) {
-      return `${property} has an invalid feature name ${JSON.stringify(name)}: names are 1–${MAX_FEATURE_NAME_LENGTH} characters, without NUL`;
+    if (name.length === 0 || name.length > MAX_FEATURE_NAME_LENGTH || postgresTextProblem(name)) {
+      return `${property} has an invalid feature name ${JSON.stringify(name)}: names are 1–${MAX_FEATURE_NAME_LENGTH} characters, without NUL or unpaired surrogates`;
     }
     const field = `${property}.${name}`;
-    if (hasNul(v)) return `${field} must not contain NUL characters`;
+    const textProblem = typeof v === 'string' ? postgresTextProblem(v) : undefined;
+    if (textProblem) return `${field} ${textProblem}`;
     if (!(
       v === null ||
       typeof v === 'string' ||

@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsOptional } from 'class-validator';
 
 import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
-import { IsFlatRecord, IsUniqueStrings } from '../../platform/validation';
+import { IsFlatRecord, IsObjectiveWeights, IsUniqueStrings } from '../../platform/validation';
 
 export const MAX_CANDIDATES = 1000;
 
@@ -44,7 +44,7 @@ export class ScoreRequestDto {
     example: { click: 1, like: 0.5 },
   })
   @IsOptional()
-  @IsFlatRecord(['number'])
+  @IsObjectiveWeights()
   objectiveWeights?: Record<string, number>;
 
   @ApiPropertyOptional({ description: "Add each task's gate weights over the experts to every item." })

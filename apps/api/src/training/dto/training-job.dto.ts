@@ -1,9 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
 
 import type { TrainingJobProgress, TrainingJobResult, TrainingPhase } from '@app/queue';
 
+import { ToDecimalInt } from '../../platform/postgres-text.validator';
 import type { TrainingJobRecord } from '../training-jobs.repository';
 import type { CancelOutcome, TrainingJobView } from '../training-jobs.service';
 
@@ -26,7 +26,7 @@ export class TrainingJobIdParamsDto {
 export class TrainingJobListQueryDto {
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
   @IsOptional()
-  @Type(() => Number)
+  @ToDecimalInt()
   @IsInt()
   @Min(1)
   @Max(100)

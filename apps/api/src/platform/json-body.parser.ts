@@ -1,0 +1,58 @@
+import type { FastifyInstance } from 'fastify';
+
+/**
+ * Deepest nesting of arrays and objects a JSON body may have. The deepest DTO (events → event → context) needs 3;
+ * a model spec in a training job a few more. Validation and transformation recurse once per level, so a body nested
+ * thousands of levels deep would otherwise end in a stack overflow (a 500) long after parsing succeeded.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** A 400 from the content-type parser, answered by Fastify like its own body errors. */
+class BodyError extends Error {
+  readonly statusCode = 400;
+  readonly code = 'BODY_INVALID';
+}
+
+/**
+ * The only body parser of the API: JSON, nesting bounded before parsing, and an empty body read as no body, so that a
+ * client sending `content-type: application/json` on a bodyless POST (rollback, pause …) is not refused. Any other
+ * content type is answered 415 by Fastify: the default text/plain parser would hand a string to validation, which
+ * then reports every field as missing.
+ */
+export function installJsonBodyParser(fastify: FastifyInstance): void {
+  // Keeps Fastify's protection against `__proto__` / `constructor.prototype` keys.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(null, undefined);
+    const tooDeep = depthExceededAt(text, MAX_JSON_DEPTH);
+    if (tooDeep >= 0)
+      return done(
+        new BodyError(`body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels (at character ${tooDeep})`),
+        undefined,
+      );
+    parseJson(request, text, done);
+  });
+}
+
+/**
+ * Where `text` first opens a level deeper than `max`, or -1: one pass over the characters, brackets inside strings
+ * ignored. Malformed JSON is left to the parser.
+ */
+export function depthExceededAt(text: string, max: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return i;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return -1;
+}

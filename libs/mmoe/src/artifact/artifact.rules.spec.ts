@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+
+import { MultiTaskModel } from '../mmoe.model';
+import { parseModelSpec } from '../model-spec/model-spec';
+import { ArtifactHeader, decodeArtifact, encodeArtifact } from './artifact.codec';
+
+const spec = parseModelSpec({
+  features: [{ name: 'item_id', type: 'categorical', embeddingDim: 64, hashBuckets: 2_000_000 }],
+  tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
+  model: { experts: 2, expertUnits: [4] },
+});
+const preprocessing = {
+  numeric: [],
+  categorical: [{ name: 'item_id', embeddingDim: 64, hashBuckets: 2_000_000 }],
+  labels: [{ task: 'click', mean: 0, std: 1 }],
+};
+
+type Weights = Parameters<typeof encodeArtifact>[1];
+const weight = (...shape: number[]) => ({ shape, values: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+
+/** A valid checksum around whatever header and weights: only the size checks can refuse it. */
+function crafted(header: Partial<ArtifactHeader>, weights: Weights = new Map([['embedding/item_id', weight(4, 64)]])) {
+  return encodeArtifact({ createdAt: '', spec, preprocessing, metadata: {}, ...header } as ArtifactHeader, weights);
+}
+
+describe('artifact size rules', () => {
+  it('refuses a header declaring 2,000,000 hash buckets × 64 over a few KB of weights, at once', () => {
+    const started = performance.now();
+    expect(() => MultiTaskModel.fromArtifact(crafted({}))).toThrow(
+      /"preprocessing\.categorical\[0\]" declares 2000001 rows × 64 for "item_id", but its weight "embedding\/item_id" has shape \[4,64\]/,
+    );
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  it('refuses layers wider than the weights present', () => {
+    const wide = parseModelSpec({ ...spec, model: { experts: 256, expertUnits: [65_536, 65_536] } });
+    const small = { ...preprocessing, categorical: [{ name: 'item_id', embeddingDim: 4, hashBuckets: 3 }] };
+    const artifact = encodeArtifact(
+      { createdAt: '', spec: wide, preprocessing: small, metadata: {} },
+      new Map([['embedding/item_id', weight(4, 4)]]),
+    );
+    expect(() => MultiTaskModel.fromArtifact(artifact)).toThrow(
+      /"spec\.model" declares a network of \d+ parameters, the artifact holds 16/,
+    );
+  });
+
+  it('checks weight shapes against the bytes present and the limit before allocating them', () => {
+    const entries = withWeightList;
+    expect(() => decodeArtifact(entries([{ name: 'w', shape: [200_000, 64] }]))).toThrow(
+      /truncated: header field "weights\[0\]\.shape" \[200000,64\] needs 12800000 floats, the file holds 0/,
+    );
+    expect(() => decodeArtifact(entries([{ name: 'w', shape: [1e9, 1e9] }]))).toThrow(
+      /"weights\[0\]\.shape" \[1000000000,1000000000\] takes the weights past the limit of 100000000 parameters/,
+    );
+    expect(() => decodeArtifact(crafted({}), { maxParameters: 100 })).toThrow(/past the limit of 100 parameters/);
+    expect(() => decodeArtifact(entries('x'))).toThrow('artifact header field "weights" must be an array');
+    expect(() => decodeArtifact(entries([{ name: 'w', shape: 'abc' }]))).toThrow(
+      'artifact header field "weights[0].shape" must be a list of positive integers',
+    );
+    expect(() => decodeArtifact(entries([{ name: 'w', shape: [-1] }]))).toThrow(/"weights\[0\]\.shape"/);
+    expect(() => decodeArtifact(entries([{ shape: [1] }]))).toThrow(/"weights\[0\]\.name" must be a non-empty string/);
+    expect(() => decodeArtifact(entries([null]))).toThrow(/"weights\[0\]\.name"/);
+  });
+
+  it('names each malformed preprocessing field', () => {
+    const broken = (patch: object) => () =>
+      MultiTaskModel.fromArtifact(crafted({ preprocessing: { ...preprocessing, ...patch } as never }));
+    expect(broken({ categorical: 'x' })).toThrow('"preprocessing.categorical" must be a list of objects');
+    expect(broken({ categorical: [{ name: 'item_id', embeddingDim: 64, hashBuckets: -3 }] })).toThrow(
+      '"preprocessing.categorical[0].hashBuckets" must be a positive integer',
+    );
+    expect(broken({ categorical: [{ name: 'item_id', embeddingDim: 64, vocab: [1] }] })).toThrow(
+      '"preprocessing.categorical[0].vocab" must be a list of strings',
+    );
+    expect(broken({ numeric: [{ name: 'x', mean: 0, std: 0 }] })).toThrow('"preprocessing.numeric[0].std"');
+    expect(broken({ labels: [{ task: 3, mean: 0, std: 1 }] })).toThrow('"preprocessing.labels[0].task"');
+  });
+});
+
+/** A checksummed artifact whose header lists `weights` (anything), with no weight bytes after it. */
+function withWeightList(weights: unknown): Buffer {
+  const header = Buffer.from(JSON.stringify({ createdAt: '', spec, preprocessing, metadata: {}, weights }), 'utf8');
+  const prefix = Buffer.from(crafted({}, new Map()).subarray(0, 48));
+  createHash('sha256').update(header).digest().copy(prefix, 12);
+  prefix.writeUInt32LE(header.length, 44);
+  return Buffer.concat([prefix, header]);
+}

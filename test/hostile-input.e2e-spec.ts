@@ -1,0 +1,819 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type Redis from 'ioredis';
+import { DataSource } from 'typeorm';
+
+import { decodeArtifact, encodeArtifact, type ArtifactHeader } from '@app/mmoe';
+import { REDIS } from '@app/redis';
+
+import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
+import { createApiApp } from './api-app.factory';
+import { seedModelVersion, tinyArtifact, tinyItem, tinyUser } from './fixtures/model.fixture';
+
+const TOKEN = 'hostile-input-test-token';
+
+interface Attack {
+  method: 'GET' | 'POST' | 'PUT';
+  url: string;
+  /** A JSON body, or a raw string sent as it is. */
+  body?: unknown;
+  contentType?: string;
+  status: number;
+  /** The field a 400 must name (in `errors[].field`, or in the message of a body-level error). */
+  field?: string;
+}
+
+/** JSON text of objects nested `levels` deep (JSON.stringify itself would overflow the stack on it). */
+const deep = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+const deepArray = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+const LONE = '\ud800';
+const score = (patch: object) => ({ userId: 'u1', itemIds: ['i0', 'i1'], ...patch });
+const event = (patch: object) => ({
+  events: [{ eventId: 'e1', userId: 'u1', itemId: 'i1', labels: { click: 1 }, ...patch }],
+});
+const entity = (id: unknown, features: unknown = { item_price: 1 }) => ({ id, features });
+const raw = (text: string): Pick<Attack, 'body' | 'contentType'> => ({ body: text, contentType: 'application/json' });
+
+/**
+ * The tiny model's artifact with its header changed by `patch` (or its weight list replaced), under a valid
+ * checksum: only the checks of what the header declares can refuse it.
+ */
+async function craftedArtifact(
+  patch: (header: ArtifactHeader) => void,
+  weights?: Map<string, { shape: unknown; values: Float32Array }>,
+): Promise<string> {
+  const decoded = decodeArtifact((await tinyArtifact()).artifact);
+  patch(decoded.header);
+  const shapes = new Map(decoded.header.weights.map((w) => [w.name, w.shape]));
+  const real = new Map([...decoded.weights].map(([name, values]) => [name, { shape: shapes.get(name)!, values }]));
+  return encodeArtifact(
+    decoded.header,
+    (weights ?? real) as Map<string, { shape: number[]; values: Float32Array }>,
+  ).toString('base64');
+}
+const TWO_MILLION_BUCKETS = (header: ArtifactHeader) =>
+  (header.preprocessing.categorical[1] = {
+    name: header.preprocessing.categorical[1].name,
+    embeddingDim: 64,
+    hashBuckets: 2_000_000,
+  });
+
+describe('hostile input (e2e)', () => {
+  let app: NestFastifyApplication;
+  let db: DataSource;
+  const tally = { requests: 0, client: 0, server: 0 };
+
+  const send = async ({ method, url, body, contentType }: Omit<Attack, 'status' | 'field'>) => {
+    const response = await app.inject({
+      method,
+      url,
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        ...(contentType
+          ? { 'content-type': contentType }
+          : body !== undefined && { 'content-type': 'application/json' }),
+      },
+      payload: typeof body === 'string' || body === undefined ? body : JSON.stringify(body),
+    });
+    tally.requests++;
+    if (response.statusCode >= 400 && response.statusCode < 500) tally.client++;
+    if (response.statusCode >= 500) tally.server++;
+    return response;
+  };
+  const counts = async () =>
+    (
+      await db.query(`SELECT (SELECT count(*) FROM events)::int AS events, (SELECT count(*) FROM user_features)::int AS users,
+        (SELECT count(*) FROM item_features)::int AS items, (SELECT count(*) FROM model_versions)::int AS versions,
+        (SELECT count(*) FROM rollout_events)::int AS rollouts`)
+    )[0];
+  let before: Record<string, number>;
+  let productionId: number;
+
+  beforeAll(async () => {
+    app = await createApiApp({ ADMIN_TOKEN: TOKEN });
+    db = app.get(DataSource);
+    await db.query('TRUNCATE events, user_features, item_features, model_versions, rollout_events CASCADE');
+    await app.get<Redis>(REDIS).flushdb();
+    productionId = await seedModelVersion(db, 'production');
+    await app.get(ModelLifecycleService).refresh();
+    await app.inject({ method: 'PUT', url: '/v1/users/u1/features', payload: { features: tinyUser(1) } });
+    await app.inject({
+      method: 'PUT',
+      url: '/v1/items/features',
+      payload: { entities: [0, 1].map((i) => ({ id: `i${i}`, features: tinyItem(i) })) },
+    });
+    before = await counts();
+  });
+
+  afterAll(async () => {
+    process.stdout.write(
+      `hostile-input corpus: ${tally.requests} requests, ${tally.client} answered 4xx, ${tally.server} answered 5xx\n`,
+    );
+    await app.close();
+  });
+
+  const attacks: [string, () => Attack | Promise<Attack>][] = [
+    // JSON itself
+    [
+      'JSON nested 5,000 levels in context',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        ...raw(`{"userId":"u1","itemIds":["i0"],"context":${deep(5000)}}`),
+        status: 400,
+        field: 'body',
+      }),
+    ],
+    [
+      'arrays nested 100,000 levels',
+      () => ({ method: 'POST', url: '/v1/score', ...raw(deepArray(100_000)), status: 400, field: 'body' }),
+    ],
+    [
+      'nesting inside feature values',
+      () => ({
+        method: 'PUT',
+        url: '/v1/users/u9/features',
+        ...raw(`{"features":${deep(40)}}`),
+        status: 400,
+        field: 'body',
+      }),
+    ],
+    [
+      'nesting inside a training spec',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        ...raw(`{"source":{"kind":"csv","path":"x"},"spec":${deep(4500)}}`),
+        status: 400,
+        field: 'body',
+      }),
+    ],
+    ['invalid JSON', () => ({ method: 'POST', url: '/v1/score', ...raw('{"userId": "u1",'), status: 400 })],
+    [
+      'NaN literal',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        ...raw('{"userId":"u1","itemIds":["i0"],"objectiveWeights":{"click":NaN}}'),
+        status: 400,
+      }),
+    ],
+    [
+      'Infinity literal',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        ...raw('{"events":[{"eventId":"e","userId":"u","itemId":"i","labels":{"watch_time":Infinity}}]}'),
+        status: 400,
+      }),
+    ],
+    [
+      '1e999 (parses to Infinity) as a weight',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        ...raw('{"userId":"u1","itemIds":["i0"],"objectiveWeights":{"click":1e999}}'),
+        status: 400,
+        field: 'objectiveWeights',
+      }),
+    ],
+    [
+      'a __proto__ key',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        ...raw('{"userId":"u1","itemIds":["i0"],"__proto__":{"x":1}}'),
+        status: 400,
+      }),
+    ],
+    ['a JSON array as the body', () => ({ method: 'POST', url: '/v1/score', body: [1, 2], status: 400 })],
+    [
+      'a JSON string as the body',
+      () => ({ method: 'POST', url: '/v1/score', body: '"hello"', contentType: 'application/json', status: 400 }),
+    ],
+    [
+      'JSON null as the body',
+      () => ({ method: 'POST', url: '/v1/score', ...raw('null'), status: 400, field: 'userId' }),
+    ],
+    [
+      'text/plain on /v1/score',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: JSON.stringify(score({})),
+        contentType: 'text/plain',
+        status: 415,
+      }),
+    ],
+    [
+      'a form on /v1/events',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: 'events=1',
+        contentType: 'application/x-www-form-urlencoded',
+        status: 415,
+      }),
+    ],
+    [
+      'XML on a feature PUT',
+      () => ({
+        method: 'PUT',
+        url: '/v1/items/features',
+        body: '<entities/>',
+        contentType: 'application/xml',
+        status: 415,
+      }),
+    ],
+    [
+      'text/plain on the admin API',
+      () => ({ method: 'POST', url: '/admin/models/promote', body: '{}', contentType: 'text/plain', status: 415 }),
+    ],
+    // scoring
+    [
+      'a lone surrogate in userId',
+      () => ({ method: 'POST', url: '/v1/score', body: score({ userId: `u${LONE}` }), status: 400, field: 'userId' }),
+    ],
+    [
+      'a lone low surrogate in an item id',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ itemIds: ['i0', 'i\udc00'] }),
+        status: 400,
+        field: 'itemIds',
+      }),
+    ],
+    [
+      'NUL in userId',
+      () => ({ method: 'POST', url: '/v1/score', body: score({ userId: 'u\0' }), status: 400, field: 'userId' }),
+    ],
+    [
+      'NUL in an item id',
+      () => ({ method: 'POST', url: '/v1/score', body: score({ itemIds: ['i\0'] }), status: 400, field: 'itemIds' }),
+    ],
+    [
+      'a lone surrogate in a context key',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ context: { [`d${LONE}`]: 1 } }),
+        status: 400,
+        field: 'context',
+      }),
+    ],
+    [
+      'a weight of 1e308',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ objectiveWeights: { watch_time: 1e308 } }),
+        status: 400,
+        field: 'objectiveWeights',
+      }),
+    ],
+    [
+      'a weight of -1e7',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ objectiveWeights: { click: -1e7 } }),
+        status: 400,
+        field: 'objectiveWeights',
+      }),
+    ],
+    [
+      'a weight as a string',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ objectiveWeights: { click: '1' } }),
+        status: 400,
+        field: 'objectiveWeights',
+      }),
+    ],
+    [
+      'a weight for no task',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ objectiveWeights: { share: 1 } }),
+        status: 400,
+        field: 'objectiveWeights.share',
+      }),
+    ],
+    [
+      'userId as a number',
+      () => ({ method: 'POST', url: '/v1/score', body: score({ userId: 42 }), status: 400, field: 'userId' }),
+    ],
+    [
+      'itemIds missing',
+      () => ({ method: 'POST', url: '/v1/score', body: { userId: 'u1' }, status: 400, field: 'itemIds' }),
+    ],
+    [
+      'itemIds empty',
+      () => ({ method: 'POST', url: '/v1/score', body: score({ itemIds: [] }), status: 400, field: 'itemIds' }),
+    ],
+    [
+      '1,001 candidates',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ itemIds: Array.from({ length: 1001 }, (_, i) => `i${i}`) }),
+        status: 400,
+        field: 'itemIds',
+      }),
+    ],
+    [
+      'duplicate candidates',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ itemIds: ['i0', 'i0'] }),
+        status: 400,
+        field: 'itemIds',
+      }),
+    ],
+    [
+      'a 257-character item id',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ itemIds: ['x'.repeat(257)] }),
+        status: 400,
+        field: 'itemIds',
+      }),
+    ],
+    [
+      'an extra field',
+      () => ({ method: 'POST', url: '/v1/score', body: score({ admin: true }), status: 400, field: 'admin' }),
+    ],
+    [
+      'explain as a string',
+      () => ({ method: 'POST', url: '/v1/score', body: score({ explain: 'yes' }), status: 400, field: 'explain' }),
+    ],
+    [
+      'a nested context value',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ context: { device: { os: 'x' } } }),
+        status: 400,
+        field: 'context',
+      }),
+    ],
+    // features
+    [
+      'a lone surrogate in a feature name',
+      () => ({
+        method: 'PUT',
+        url: '/v1/users/u9/features',
+        body: { features: { [`age${LONE}`]: 1 } },
+        status: 400,
+        field: 'features',
+      }),
+    ],
+    [
+      'a lone surrogate in a feature value',
+      () => ({
+        method: 'PUT',
+        url: '/v1/items/i9/features',
+        body: { features: { item_genre: `g${LONE}` } },
+        status: 400,
+        field: 'features',
+      }),
+    ],
+    [
+      'NUL in a feature value',
+      () => ({
+        method: 'PUT',
+        url: '/v1/items/i9/features',
+        body: { features: { item_genre: 'g\0' } },
+        status: 400,
+        field: 'features',
+      }),
+    ],
+    [
+      'a lone surrogate in an entity id (path)',
+      () => ({
+        method: 'PUT',
+        url: `/v1/users/${encodeURIComponent('u')}%ED%A0%80/features`,
+        body: { features: {} },
+        status: 400,
+      }),
+    ],
+    [
+      'a lone surrogate in a bulk entity id',
+      () => ({
+        method: 'PUT',
+        url: '/v1/items/features',
+        body: { entities: [entity('ok'), entity(`i${LONE}`)] },
+        status: 400,
+        field: 'entities.1.id',
+      }),
+    ],
+    [
+      'duplicate bulk ids',
+      () => ({
+        method: 'PUT',
+        url: '/v1/items/features',
+        body: { entities: [entity('d'), entity('d')] },
+        status: 400,
+        field: 'entities.1.id',
+      }),
+    ],
+    [
+      '10,001 bulk entities',
+      () => ({
+        method: 'PUT',
+        url: '/v1/items/features',
+        body: { entities: Array.from({ length: 10_001 }, (_, i) => entity(`b${i}`)) },
+        status: 400,
+        field: 'entities',
+      }),
+    ],
+    [
+      'entities as an object',
+      () => ({
+        method: 'PUT',
+        url: '/v1/items/features',
+        body: { entities: { id: 'x' } },
+        status: 400,
+        field: 'entities',
+      }),
+    ],
+    [
+      'features as an array',
+      () => ({ method: 'PUT', url: '/v1/users/u9/features', body: { features: [1] }, status: 400, field: 'features' }),
+    ],
+    [
+      '257 features',
+      () => ({
+        method: 'PUT',
+        url: '/v1/users/u9/features',
+        body: { features: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`f${i}`, i])) },
+        status: 400,
+        field: 'features',
+      }),
+    ],
+    [
+      'a 257-character id in the path',
+      () => ({
+        method: 'PUT',
+        url: `/v1/users/${'x'.repeat(257)}/features`,
+        body: { features: {} },
+        status: 400,
+        field: 'id',
+      }),
+    ],
+    [
+      'NUL in the path id',
+      () => ({ method: 'PUT', url: '/v1/users/u%00/features', body: { features: {} }, status: 400, field: 'id' }),
+    ],
+    [
+      'a 2 MB string (over the body limit)',
+      () => ({
+        method: 'PUT',
+        url: '/v1/users/u9/features',
+        body: { features: { bio: 'x'.repeat(2_000_000) } },
+        status: 413,
+      }),
+    ],
+    // events
+    [
+      'a lone surrogate in eventId',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ eventId: `e${LONE}` }),
+        status: 400,
+        field: 'events.0.eventId',
+      }),
+    ],
+    [
+      'a lone surrogate in an event userId',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ userId: LONE }),
+        status: 400,
+        field: 'events.0.userId',
+      }),
+    ],
+    [
+      'a lone surrogate in an event itemId',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ itemId: `${LONE}x` }),
+        status: 400,
+        field: 'events.0.itemId',
+      }),
+    ],
+    [
+      'a lone surrogate in event context',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ context: { device: LONE } }),
+        status: 400,
+        field: 'events.0.context',
+      }),
+    ],
+    [
+      'a lone surrogate in a label name',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ labels: { [LONE]: 1 } }),
+        status: 400,
+        field: 'events.0.labels',
+      }),
+    ],
+    [
+      'NUL in requestId',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ requestId: 'r\0' }),
+        status: 400,
+        field: 'events.0.requestId',
+      }),
+    ],
+    [
+      'a binary label of 2',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ labels: { click: 2 } }),
+        status: 400,
+        field: 'events.0.labels.click',
+      }),
+    ],
+    [
+      'a label as a string',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ labels: { click: '1' } }),
+        status: 400,
+        field: 'events.0.labels',
+      }),
+    ],
+    [
+      'an unreadable occurredAt',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ occurredAt: '2025-W01' }),
+        status: 400,
+        field: 'events.0.occurredAt',
+      }),
+    ],
+    [
+      'a modelVersion past int4',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ modelVersion: 2 ** 31 }),
+        status: 400,
+        field: 'events.0.modelVersion',
+      }),
+    ],
+    ['no events', () => ({ method: 'POST', url: '/v1/events', body: { events: [] }, status: 400, field: 'events' })],
+    // admin: ids and queries
+    ['a hexadecimal version id', () => ({ method: 'GET', url: '/admin/models/0x2', status: 400, field: 'id' })],
+    ['an exponent version id', () => ({ method: 'GET', url: '/admin/models/1e0', status: 400, field: 'id' })],
+    ['a version id with a space', () => ({ method: 'GET', url: '/admin/models/%201', status: 400, field: 'id' })],
+    ['a negative version id', () => ({ method: 'GET', url: '/admin/models/-1', status: 400, field: 'id' })],
+    ['a version id past int4', () => ({ method: 'GET', url: '/admin/models/2147483648', status: 400, field: 'id' })],
+    [
+      'a path-traversal version id',
+      () => ({ method: 'GET', url: '/admin/models/..%2F..%2Fetc%2Fpasswd', status: 400, field: 'id' }),
+    ],
+    [
+      'a hexadecimal compare id',
+      () => ({ method: 'GET', url: '/admin/models/compare?a=0x1&b=1', status: 400, field: 'a' }),
+    ],
+    [
+      'a hexadecimal page size',
+      () => ({ method: 'GET', url: '/admin/rollouts?limit=0x10', status: 400, field: 'limit' }),
+    ],
+    ['a fractional offset', () => ({ method: 'GET', url: '/admin/rollouts?offset=1.5', status: 400, field: 'offset' })],
+    [
+      'an exponent job-list limit',
+      () => ({ method: 'GET', url: '/admin/training-jobs?limit=1e1', status: 400, field: 'limit' }),
+    ],
+    // admin: bodies
+    [
+      'NUL in a version note',
+      async () => ({
+        method: 'POST',
+        url: '/admin/models',
+        body: { artifact: (await tinyArtifact()).artifact.toString('base64'), note: 'a\0b' },
+        status: 400,
+        field: 'note',
+      }),
+    ],
+    [
+      'a lone surrogate in a version note',
+      async () => ({
+        method: 'POST',
+        url: '/admin/models',
+        body: { artifact: (await tinyArtifact()).artifact.toString('base64'), note: LONE },
+        status: 400,
+        field: 'note',
+      }),
+    ],
+    [
+      'a registered weight of 1e308',
+      async () => ({
+        method: 'POST',
+        url: '/admin/models',
+        body: { artifact: (await tinyArtifact()).artifact.toString('base64'), objectiveWeights: { click: 1e308 } },
+        status: 400,
+        field: 'objectiveWeights',
+      }),
+    ],
+    [
+      'an artifact that is not base64',
+      () => ({ method: 'POST', url: '/admin/models', body: { artifact: '***' }, status: 400, field: 'artifact' }),
+    ],
+    [
+      'an artifact of random bytes',
+      () => ({
+        method: 'POST',
+        url: '/admin/models',
+        body: { artifact: Buffer.alloc(64, 7).toString('base64') },
+        status: 400,
+        field: 'artifact',
+      }),
+    ],
+    [
+      'an artifact declaring 2,000,000 hash buckets × 64',
+      async () => ({
+        method: 'POST',
+        url: '/admin/models',
+        body: {
+          artifact: await craftedArtifact((h) =>
+            Object.assign(h.preprocessing.categorical[1], {
+              embeddingDim: 64,
+              hashBuckets: 2_000_000,
+              vocab: undefined,
+            }),
+          ),
+        },
+        status: 400,
+        field: 'artifact',
+      }),
+    ],
+    [
+      'an artifact whose weight shape is a string',
+      async () => ({
+        method: 'POST',
+        url: '/admin/models',
+        body: {
+          artifact: await craftedArtifact(
+            () => undefined,
+            new Map([['w', { shape: 'abc', values: new Float32Array(4) }]]),
+          ),
+        },
+        status: 400,
+        field: 'artifact',
+      }),
+    ],
+    [
+      'an artifact with a missing weight',
+      async () => ({
+        method: 'POST',
+        url: '/admin/models',
+        body: {
+          artifact: await craftedArtifact(
+            () => undefined,
+            new Map([['embedding/item_genre', { shape: [7, 3], values: new Float32Array(21) }]]),
+          ),
+        },
+        status: 400,
+        field: 'artifact',
+      }),
+    ],
+    [
+      'a parent version past int4',
+      async () => ({
+        method: 'POST',
+        url: '/admin/models',
+        body: { artifact: 'AAAA', parentVersionId: 2 ** 40 },
+        status: 400,
+        field: 'parentVersionId',
+      }),
+    ],
+    [
+      'a canary percent of 101',
+      () => ({
+        method: 'POST',
+        url: `/admin/models/${productionId}/canary`,
+        body: { percent: 101 },
+        status: 400,
+        field: 'percent',
+      }),
+    ],
+    [
+      'a canary weight of -1e9',
+      () => ({
+        method: 'POST',
+        url: `/admin/models/${productionId}/canary`,
+        body: { percent: 5, objectiveWeights: { click: -1e9 } },
+        status: 400,
+        field: 'objectiveWeights',
+      }),
+    ],
+    [
+      'a promote with a string versionId',
+      () => ({
+        method: 'POST',
+        url: '/admin/models/promote',
+        body: { versionId: '1' },
+        status: 400,
+        field: 'versionId',
+      }),
+    ],
+    [
+      'a training job of an unknown source kind',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        body: { source: { kind: 'ftp' } },
+        status: 400,
+        field: 'source.kind',
+      }),
+    ],
+    [
+      'a training window ending before it starts',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        body: { source: { kind: 'events', from: '2026-02-01T00:00:00Z', to: '2026-01-01T00:00:00Z' } },
+        status: 400,
+        field: 'source.to',
+      }),
+    ],
+    [
+      'a schedule cron of the wrong type',
+      () => ({ method: 'PUT', url: '/admin/training-schedule', body: { cron: 5 }, status: 400, field: 'cron' }),
+    ],
+    // bodyless admin POSTs with a JSON content type and an empty body: the state decides (409), not the parser
+    [
+      'rollback with an empty JSON body',
+      () => ({ method: 'POST', url: '/admin/models/rollback', body: '', contentType: 'application/json', status: 409 }),
+    ],
+    [
+      'promote with an empty JSON body',
+      () => ({ method: 'POST', url: '/admin/models/promote', body: '', contentType: 'application/json', status: 409 }),
+    ],
+    [
+      'archive production with an empty JSON body',
+      () => ({
+        method: 'POST',
+        url: `/admin/models/${productionId}/archive`,
+        body: '',
+        contentType: 'application/json',
+        status: 409,
+      }),
+    ],
+  ];
+
+  it.each(attacks)('%s: a 4xx naming the field, never a 5xx', async (_, build) => {
+    const attack = await build();
+    const response = await send(attack);
+    expect({ status: response.statusCode, body: response.body.slice(0, 600) }).toMatchObject({ status: attack.status });
+    if (attack.field) {
+      const body = response.json<{ message: string | string[]; errors?: { field: string }[] }>();
+      const named = body.errors?.map((e) => e.field) ?? [];
+      const text = [body.message].flat().join(' ');
+      expect(named.includes(attack.field) || text.includes(attack.field)).toBe(true);
+    }
+  });
+
+  it('answers the crafted 2,000,000-bucket artifact in well under a second, without holding memory', async () => {
+    const artifact = await craftedArtifact(TWO_MILLION_BUCKETS);
+    global.gc?.();
+    const rss = process.memoryUsage().rss;
+    const started = performance.now();
+    for (let i = 0; i < 3; i++) {
+      const response = await send({ method: 'POST', url: '/admin/models', body: { artifact } });
+      expect(response.json().message.join(' ')).toMatch(/preprocessing\.categorical\[1\]" declares 2000001 rows × 64/);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const grownMb = (process.memoryUsage().rss - rss) / 2 ** 20;
+    process.stdout.write(`crafted artifact: 3 uploads in ${seconds.toFixed(3)} s, RSS ${grownMb.toFixed(1)} MB more\n`);
+    // 2,000,001 × 64 float32 would be 488 MB per upload.
+    expect(grownMb).toBeLessThan(200);
+  });
+
+  it('stays healthy and wrote nothing partial', async () => {
+    expect((await send({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
+    expect((await send({ method: 'POST', url: '/v1/score', body: score({}) })).statusCode).toBe(200);
+    expect(await counts()).toEqual(before);
+    expect(tally.requests).toBeGreaterThanOrEqual(60);
+    expect(tally.server).toBe(0);
+  });
+});
