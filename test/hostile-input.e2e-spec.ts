@@ -57,6 +57,18 @@ const TWO_MILLION_BUCKETS = (header: ArtifactHeader) =>
     hashBuckets: 2_000_000,
   });
 
+/** An upload of a crafted artifact: a 400 naming `artifact`. */
+const artifactAttack = (name: string, craft: () => Promise<string>): [string, () => Promise<Attack>] => [
+  name,
+  async () => ({
+    method: 'POST',
+    url: '/admin/models',
+    body: { artifact: await craft() },
+    status: 400,
+    field: 'artifact',
+  }),
+];
+
 describe('hostile input (e2e)', () => {
   let app: NestFastifyApplication;
   let db: DataSource;
@@ -648,54 +660,16 @@ describe('hostile input (e2e)', () => {
         field: 'artifact',
       }),
     ],
-    [
-      'an artifact declaring 2,000,000 hash buckets × 64',
-      async () => ({
-        method: 'POST',
-        url: '/admin/models',
-        body: {
-          artifact: await craftedArtifact((h) =>
-            Object.assign(h.preprocessing.categorical[1], {
-              embeddingDim: 64,
-              hashBuckets: 2_000_000,
-              vocab: undefined,
-            }),
-          ),
-        },
-        status: 400,
-        field: 'artifact',
-      }),
-    ],
-    [
-      'an artifact whose weight shape is a string',
-      async () => ({
-        method: 'POST',
-        url: '/admin/models',
-        body: {
-          artifact: await craftedArtifact(
-            () => undefined,
-            new Map([['w', { shape: 'abc', values: new Float32Array(4) }]]),
-          ),
-        },
-        status: 400,
-        field: 'artifact',
-      }),
-    ],
-    [
-      'an artifact with a missing weight',
-      async () => ({
-        method: 'POST',
-        url: '/admin/models',
-        body: {
-          artifact: await craftedArtifact(
-            () => undefined,
-            new Map([['embedding/item_genre', { shape: [7, 3], values: new Float32Array(21) }]]),
-          ),
-        },
-        status: 400,
-        field: 'artifact',
-      }),
-    ],
+    artifactAttack('an artifact declaring 2,000,000 hash buckets × 64', () => craftedArtifact(TWO_MILLION_BUCKETS)),
+    artifactAttack('an artifact whose weight shape is a string', () =>
+      craftedArtifact(() => undefined, new Map([['w', { shape: 'abc', values: new Float32Array(4) }]])),
+    ),
+    artifactAttack('an artifact with a missing weight', () =>
+      craftedArtifact(
+        () => undefined,
+        new Map([['embedding/item_genre', { shape: [7, 3], values: new Float32Array(21) }]]),
+      ),
+    ),
     [
       'a parent version past int4',
       async () => ({
