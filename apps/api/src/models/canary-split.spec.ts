@@ -7,6 +7,16 @@ describe('canaryBucket', () => {
     expect(canaryBucket('a')).toBe(0xe40c292c % 100);
   });
 
+  it.each<[string, number]>([
+    ['日本語', 51],
+    ['😀', 56],
+    ['\ud800', 14],
+    ['x\udc00y', 63],
+    ['user-7', 62],
+  ])('hashes the UTF-8 bytes of %j (bucket %i), lone surrogates as U+FFFD', (id, bucket) => {
+    expect(canaryBucket(id)).toBe(bucket);
+  });
+
   it('spreads ids evenly over 0..99', () => {
     const counts = new Array<number>(100).fill(0);
     for (let i = 0; i < 10_000; i++) counts[canaryBucket(`user-${i}`)]++;

@@ -56,6 +56,18 @@ describe('preprocessing', () => {
     expect(hashBucket('u1', 50)).toBeLessThanOrEqual(50);
   });
 
+  it.each<[string, number, number]>([
+    ['u1', 50, 36],
+    ['', 7, 3],
+    ['item-42', 100_000, 69_048],
+    ['日本語', 1000, 519],
+    ['😀', 4096, 1209],
+    ['user_123456789', 50_000_000, 4_462_155],
+    ['\ud800', 97, 54],
+  ])('keeps the bucket of %j in %i buckets at %i: trained models depend on it', (value, buckets, bucket) => {
+    expect(hashBucket(value, buckets)).toBe(bucket);
+  });
+
   it('keeps labels raw with NaN for missing, and standardises regression targets in the state', () => {
     expect(Array.from(encoded.labels[0])).toEqual([1, 0, 1, NaN, 0]);
     expect(Array.from(encoded.labels[1])).toEqual([10, 30, NaN, 20, 20]);
