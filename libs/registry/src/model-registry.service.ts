@@ -11,7 +11,14 @@ import {
   type RolloutTransaction,
   type ServingVersions,
 } from '@app/db';
-import { decodeArtifact, exportOnnx, MultiTaskModel, type ArtifactHeader, type TrainSummary } from '@app/mmoe';
+import {
+  decodeArtifact,
+  exportOnnx,
+  MultiTaskModel,
+  sha256Hex,
+  type ArtifactHeader,
+  type TrainSummary,
+} from '@app/mmoe';
 
 import { ModelChangeRepository } from './model-change.repository';
 import {
@@ -165,13 +172,16 @@ export class ModelRegistryService {
     details: VersionDetails,
     actor: string,
   ): Promise<ModelVersionRecord> {
+    const onnx = Buffer.from(exportOnnx(model.network));
     const registered = await this.versions.register(
       {
         spec: model.spec,
         preprocessing: { ...model.network.preprocessing },
         metrics,
         artifact,
-        onnx: Buffer.from(exportOnnx(model.network)),
+        artifactSha256: sha256Hex(artifact),
+        onnx,
+        onnxSha256: sha256Hex(onnx),
         objectiveWeights: mergeObjectiveWeights(model.spec, {}, details.objectiveWeights),
         parentVersionId: details.parentVersionId ?? null,
         trainingJobId: details.trainingJobId ?? null,

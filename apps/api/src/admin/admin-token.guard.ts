@@ -1,8 +1,9 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { Inject, Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
+import { sha256Hex } from '@app/mmoe';
 
 /** Who the rollout history names for calls made with ADMIN_TOKEN. */
 export const ADMIN_ACTOR = 'admin';
@@ -44,5 +45,5 @@ export function bearerToken(authorization: string | undefined): string | undefin
 }
 
 function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
+  return Buffer.from(sha256Hex(token), 'hex');
 }

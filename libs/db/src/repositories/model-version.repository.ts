@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In, type FindOptionsSelect } from 'typeorm';
@@ -15,7 +14,9 @@ export type NewModelVersion = Pick<
   | 'preprocessing'
   | 'metrics'
   | 'artifact'
+  | 'artifactSha256'
   | 'onnx'
+  | 'onnxSha256'
   | 'objectiveWeights'
   | 'parentVersionId'
   | 'trainingJobId'
@@ -146,21 +147,14 @@ export class ModelVersionRepository {
     return { production: rows.find((r) => r.status === 'production'), canary: rows.find((r) => r.status === 'canary') };
   }
 
-  /** Stores a new candidate with the checksums of its binaries and its 'register' rollout event, atomically. */
+  /** Stores a new candidate and its 'register' rollout event, atomically. */
   register(
     version: NewModelVersion,
     actor: string,
   ): Promise<{ version: ModelVersionRecord; event: RolloutEventRecord }> {
     return this.dataSource.transaction(async (manager) => {
       const repository = manager.getRepository(ModelVersionEntity);
-      const { id } = await repository.save(
-        repository.create({
-          ...version,
-          status: 'candidate',
-          artifactSha256: sha256Hex(version.artifact),
-          onnxSha256: version.onnx ? sha256Hex(version.onnx) : null,
-        }),
-      );
+      const { id } = await repository.save(repository.create({ ...version, status: 'candidate' }));
       const event = await this.rollouts.record(manager, {
         action: 'register',
         actor,
@@ -179,8 +173,4 @@ export class ModelVersionRepository {
       return work(new RolloutTransaction(manager, this.rollouts));
     });
   }
-}
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-
 import type { Calibration } from '../calibration/calibration';
 import { PreprocessingState } from '../data/preprocessor';
 import { ModelSpec } from '../model-spec/model-spec.schema';
+import { sha256Hex } from '../util/hash';
 
 /**
  * The model artifact: one self-contained binary (spec, preprocessing state, weights), checked by sha256.
@@ -71,7 +70,7 @@ export function encodeArtifact(
   const prefix = Buffer.alloc(PREFIX);
   MAGIC.copy(prefix, 0);
   prefix.writeUInt32LE(ARTIFACT_FORMAT_VERSION, 8);
-  createHash('sha256').update(body).digest().copy(prefix, 12);
+  prefix.write(sha256Hex(body), 12, 'hex');
   prefix.writeUInt32LE(json.length, 44);
   return Buffer.concat([prefix, body]);
 }
@@ -124,7 +123,7 @@ function checkedHeader(
   }
   const expected = buf.subarray(12, 44).toString('hex');
   const body = buf.subarray(PREFIX);
-  const actual = createHash('sha256').update(body).digest('hex');
+  const actual = sha256Hex(body);
   if (actual !== expected) throw new ArtifactError(`artifact is corrupted: sha256 is ${actual}, expected ${expected}`);
   const headerLength = buf.readUInt32LE(44);
   if (headerLength > body.length) throw new ArtifactError('artifact is corrupted: header length exceeds the file');
@@ -177,7 +176,3 @@ function checkWeightEntries(weights: unknown, floatsPresent: number, limits: Art
 }
 
 const isCount = (n: unknown, min: number): n is number => Number.isSafeInteger(n) && (n as number) >= min;
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}

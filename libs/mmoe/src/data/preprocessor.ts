@@ -1,4 +1,5 @@
 import { ModelSpec } from '../model-spec/model-spec.schema';
+import { fnv1a32 } from '../util/hash';
 import { parseNumber, RawTable } from './raw-table';
 
 export interface NumericFeatureState {
@@ -38,14 +39,9 @@ export function embeddingRows(state: CategoricalFeatureState): number {
   return 'vocab' in state ? state.vocab.length + 1 : state.hashBuckets + 1;
 }
 
-/** FNV-1a over UTF-16 code units: stable across processes and languages, unlike any built-in hash. */
+/** FNV-1a over UTF-16 code units, into 1..buckets (row 0 stays the missing value). */
 export function hashBucket(value: string, buckets: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < value.length; i++) {
-    h ^= value.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return ((h >>> 0) % buckets) + 1;
+  return (fnv1a32(value, 'utf16') % buckets) + 1;
 }
 
 /** Learns standardisation statistics and vocabularies from the given rows (all rows by default). */

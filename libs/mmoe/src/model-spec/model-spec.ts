@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 
+import { sha256Hex } from '../util/hash';
 import { ModelSpec, modelSpecSchema, TaskSpec } from './model-spec.schema';
 
 export class SpecValidationError extends Error {
@@ -69,5 +69,5 @@ export function primaryMetric(spec: ModelSpec): {
  */
 export function featureSchemaVersion(spec: ModelSpec): string {
   const canonical = JSON.stringify(spec.features.map((f) => Object.entries(f).sort(([a], [b]) => a.localeCompare(b))));
-  return createHash('sha256').update(canonical).digest('hex').slice(0, 12);
+  return sha256Hex(canonical).slice(0, 12);
 }

@@ -1,3 +1,4 @@
+import { fnv1a32 } from '../util/hash';
 import { Rng } from '../util/random';
 import { dot, gaussianVector } from '../util/vector';
 
@@ -99,7 +100,7 @@ export function sampleSplits<K extends string>(
   for (const name of Object.keys(sizes) as K[]) {
     const n = sizes[name];
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`size of split "${name}" must be an integer ≥ 0, got ${n}`);
-    out[name] = sampleRows(pair, n, new Rng(seed ^ fnv1a(name)));
+    out[name] = sampleRows(pair, n, new Rng(seed ^ fnv1a32(name, 'utf16')));
   }
   return out;
 }
@@ -152,13 +153,6 @@ function normalize(v: Float64Array): Float64Array {
   const norm = Math.sqrt(dot(v, v));
   for (let i = 0; i < v.length; i++) v[i] /= norm;
   return v;
-}
-
-/** 32-bit FNV-1a of a split name, to give each name its own stream. */
-function fnv1a(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 /** 9 significant digits always read back to the same float32; Number() then drops trailing zeros. */
