@@ -1,18 +1,11 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiConflictResponse,
-  ApiCreatedResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiTags,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse } from '@nestjs/swagger';
 
 import { ModelRegistryService } from '@app/registry';
 
 import { LargeBody } from '../platform/body-limit';
-import { ADMIN_ACTOR, AdminTokenGuard } from './admin-token.guard';
+import { AdminApi } from './admin-api.decorator';
+import { ADMIN_ACTOR } from './admin-token.guard';
 import { CompareQueryDto, mapComparison, VersionComparisonDto } from './dto/compare.dto';
 import {
   mapModelVersion,
@@ -25,10 +18,7 @@ import { RegisterModelDto } from './dto/register-model.dto';
 import { mapRolloutPage, RolloutPageDto, RolloutQueryDto } from './dto/rollout-event.dto';
 import { CanaryDto, mapTransition, PromoteDto, TransitionResultDto } from './dto/transition.dto';
 
-@ApiTags('admin')
-@ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'Missing or wrong bearer token (ADMIN_TOKEN).' })
-@UseGuards(AdminTokenGuard)
+@AdminApi()
 @Controller('admin')
 export class AdminController {
   constructor(private readonly registry: ModelRegistryService) {}

@@ -1,12 +1,11 @@
 import { Module } from '@nestjs/common';
 
 import { ModelsModule } from '../models/models.module';
-import { AdminTokenGuard } from './admin-token.guard';
+import { AdminAuthModule } from './admin-auth.module';
 import { AdminController } from './admin.controller';
 
 @Module({
-  imports: [ModelsModule],
+  imports: [ModelsModule, AdminAuthModule],
   controllers: [AdminController],
-  providers: [AdminTokenGuard],
 })
 export class AdminModule {}

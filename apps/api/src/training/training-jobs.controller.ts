@@ -1,15 +1,8 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, UseGuards } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiConflictResponse,
-  ApiCreatedResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiTags,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse } from '@nestjs/swagger';
 
-import { ADMIN_ACTOR, AdminTokenGuard } from '../admin/admin-token.guard';
+import { AdminApi } from '../admin/admin-api.decorator';
+import { ADMIN_ACTOR } from '../admin/admin-token.guard';
 import { CreateTrainingJobDto, toNewTrainingJob } from './dto/create-training-job.dto';
 import {
   mapTrainingJob,
@@ -22,10 +15,7 @@ import {
 } from './dto/training-job.dto';
 import { TrainingJobsService } from './training-jobs.service';
 
-@ApiTags('admin')
-@ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'Missing or wrong bearer token (ADMIN_TOKEN).' })
-@UseGuards(AdminTokenGuard)
+@AdminApi()
 @Controller('admin/training-jobs')
 export class TrainingJobsController {
   constructor(private readonly jobs: TrainingJobsService) {}

@@ -1,15 +1,13 @@
-import { Body, Controller, Get, HttpCode, Post, Put, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { Body, Controller, Get, HttpCode, Post, Put } from '@nestjs/common';
+import { ApiConflictResponse, ApiOkResponse } from '@nestjs/swagger';
 
 import { TrainingScheduleService } from '@app/queue';
 
-import { ADMIN_ACTOR, AdminTokenGuard } from '../admin/admin-token.guard';
+import { AdminApi } from '../admin/admin-api.decorator';
+import { ADMIN_ACTOR } from '../admin/admin-token.guard';
 import { mapTrainingSchedule, TrainingScheduleDto, UpdateTrainingScheduleDto } from './dto/training-schedule.dto';
 
-@ApiTags('admin')
-@ApiBearerAuth()
-@ApiUnauthorizedResponse({ description: 'Missing or wrong bearer token (ADMIN_TOKEN).' })
-@UseGuards(AdminTokenGuard)
+@AdminApi()
 @Controller('admin/training-schedule')
 export class TrainingScheduleController {
   constructor(private readonly schedule: TrainingScheduleService) {}

@@ -3,7 +3,7 @@ import { Module } from '@nestjs/common';
 import { TrainingControlModule } from '@app/queue';
 import { RegistryModule } from '@app/registry';
 
-import { AdminTokenGuard } from '../admin/admin-token.guard';
+import { AdminAuthModule } from '../admin/admin-auth.module';
 import { BullBoardMount } from './bull-board.mount';
 import { TrainingJobsController } from './training-jobs.controller';
 import { TrainingJobsRepository } from './training-jobs.repository';
@@ -12,8 +12,8 @@ import { TrainingScheduleController } from './training-schedule.controller';
 
 /** Admin control of training: jobs, the retraining schedule and the queue board (the worker does the training). */
 @Module({
-  imports: [TrainingControlModule, RegistryModule],
+  imports: [TrainingControlModule, RegistryModule, AdminAuthModule],
   controllers: [TrainingJobsController, TrainingScheduleController],
-  providers: [AdminTokenGuard, TrainingJobsRepository, TrainingJobsService, BullBoardMount],
+  providers: [TrainingJobsRepository, TrainingJobsService, BullBoardMount],
 })
 export class TrainingModule {}
