@@ -23,7 +23,12 @@ function redrawText(write: string): string {
   return write.slice(1, -CLEAR_LINE.length);
 }
 
-const valid = { ctr: { auc: 0.78123, logloss: 0.40119, count: 5000 }, cvr: { auc: 0.7 } };
+const valid = {
+  examples: 5000,
+  tasks: { ctr: { auc: 0.78123, logloss: 0.40119, count: 5000 }, cvr: { auc: 0.7 } },
+  gates: {},
+  calibration: {},
+};
 
 /** Drives a reporter through a run whose every step takes `msPerStep` of (fake) time. */
 function simulate(
@@ -41,7 +46,7 @@ function simulate(
       reporter.onProgress({ epoch, epochs, step, steps, loss: 0.5 / step, examplesPerSec: 1234.4 });
       if (step === stopAfterStep) return reporter.done();
     }
-    reporter.onEpochEnd({ epoch, epochs, loss: 0.41234, valid, seconds: (steps * msPerStep) / 1000 });
+    reporter.onEpochEnd({ epoch, epochs, loss: 0.41234, valid, seconds: (steps * msPerStep) / 1000, improved: true });
   }
   reporter.done();
 }

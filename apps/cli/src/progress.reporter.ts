@@ -1,17 +1,8 @@
-import type { TrainProgress as TrainingProgress } from '@app/mmoe';
-
-export interface EpochResult {
-  epoch: number;
-  epochs: number;
-  loss: number;
-  /** Validation metrics by task, then by metric name. */
-  valid: Record<string, Record<string, number>>;
-  seconds: number;
-}
+import { TrainingEta, type EpochReport, type TrainProgress } from '@app/mmoe';
 
 export interface ProgressReporter {
-  onProgress(p: TrainingProgress): void;
-  onEpochEnd(e: EpochResult): void;
+  onProgress(p: TrainProgress): void;
+  onEpochEnd(e: EpochReport): void;
   /** Ends the display; call once training has stopped, however it stopped. */
   done(): void;
 }
@@ -41,7 +32,7 @@ class LogReporter implements ProgressReporter {
     // Nothing per step: the epoch lines are the record.
   }
 
-  onEpochEnd(e: EpochResult): void {
+  onEpochEnd(e: EpochReport): void {
     this.stream.write(`${epochLine(e)}\n`);
   }
 
@@ -53,21 +44,15 @@ class LogReporter implements ProgressReporter {
 class TerminalReporter implements ProgressReporter {
   private lastDraw = -Infinity;
   private barShown = false;
-  /** The first update seen: the rate for the ETA is measured from here, leaving out the setup before training. */
-  private origin: { time: number; stepsDone: number } | undefined;
+  private readonly eta = new TrainingEta();
 
   constructor(private readonly stream: ProgressStream) {}
 
-  onProgress(p: TrainingProgress): void {
+  onProgress(p: TrainProgress): void {
     const now = Date.now();
-    const stepsDone = (p.epoch - 1) * p.steps + p.step;
-    this.origin ??= { time: now, stepsDone };
+    const eta = this.eta.secondsLeft(p, now);
     if (now - this.lastDraw < REDRAW_INTERVAL_MS) return;
     this.lastDraw = now;
-    // Wall-clock time per step, so that validation between epochs is part of the estimate.
-    const measured = stepsDone - this.origin.stepsDone;
-    const eta =
-      measured > 0 ? ((p.epochs * p.steps - stepsDone) * (now - this.origin.time)) / measured / 1000 : undefined;
     const head = `epoch ${p.epoch}/${p.epochs}`;
     const tail =
       `${p.step}/${p.steps}  loss ${formatNumber(p.loss)}  ${Math.round(p.examplesPerSec)} ex/s  ` +
@@ -80,7 +65,7 @@ class TerminalReporter implements ProgressReporter {
     this.barShown = true;
   }
 
-  onEpochEnd(e: EpochResult): void {
+  onEpochEnd(e: EpochReport): void {
     this.stream.write(`\r\x1b[K${epochLine(e)}\n`);
     this.barShown = false;
     this.lastDraw = -Infinity;
@@ -93,8 +78,8 @@ class TerminalReporter implements ProgressReporter {
   }
 }
 
-function epochLine(e: EpochResult): string {
-  const tasks = Object.entries(e.valid).map(
+function epochLine(e: EpochReport): string {
+  const tasks = Object.entries(e.valid.tasks).map(
     ([task, metrics]) =>
       `${task}: ${Object.entries(metrics)
         .map(([name, value]) => `${name}=${formatNumber(value)}`)

@@ -18,6 +18,8 @@ export * from './model-spec/model-spec.schema';
 export * from './synthetic/paper-synthetic.data';
 export * from './synthetic/interactions.data';
 export * from './train/trainer';
+export * from './train/training-eta';
+export * from './util/hash';
 export * from './util/random';
 export * from './export/onnx.exporter';
 export * from './serving/onnx.scorer';

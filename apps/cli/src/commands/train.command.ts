@@ -30,7 +30,7 @@ export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<vo
   const progress = createProgressReporter(ctx.stderr);
   const { model, summary } = await MultiTaskModel.train(spec, train.table, valid?.table, {
     onProgress: (p) => progress.onProgress(p),
-    onEpochEnd: (e) => progress.onEpochEnd({ ...e, valid: e.valid.tasks }),
+    onEpochEnd: (e) => progress.onEpochEnd(e),
   });
   progress.done();
   try {

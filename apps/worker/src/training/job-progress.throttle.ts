@@ -1,4 +1,4 @@
-import type { TrainProgress } from '@app/mmoe';
+import { TrainingEta, type TrainProgress } from '@app/mmoe';
 import type { TrainingJobProgress, TrainingPhase } from '@app/queue';
 
 /**
@@ -8,7 +8,7 @@ import type { TrainingJobProgress, TrainingPhase } from '@app/queue';
  */
 export class JobProgressThrottle {
   private last = -Infinity;
-  private origin: { time: number; stepsDone: number } | undefined;
+  private readonly eta = new TrainingEta();
 
   constructor(
     private readonly report: (progress: TrainingJobProgress) => void,
@@ -23,13 +23,9 @@ export class JobProgressThrottle {
 
   training(p: TrainProgress): void {
     const now = this.now();
-    const stepsDone = (p.epoch - 1) * p.steps + p.step;
-    this.origin ??= { time: now, stepsDone };
+    const etaSeconds = this.eta.secondsLeft(p, now);
     if (now - this.last < this.intervalMs) return;
     this.last = now;
-    const measured = stepsDone - this.origin.stepsDone;
-    const etaSeconds =
-      measured > 0 ? ((p.epochs * p.steps - stepsDone) * (now - this.origin.time)) / measured / 1000 : undefined;
     this.report({
       phase: 'training',
       epoch: p.epoch,
