@@ -8,7 +8,8 @@ import { evaluate, EvaluateOptions, EvaluationReport } from './eval/evaluator';
 import { parseModelSpec } from './model-spec/model-spec';
 import { ModelSpec } from './model-spec/model-spec.schema';
 import { MultiTaskNetwork } from './model/network';
-import { predict, Predictions, PredictOptions } from './model/predict';
+import { predict, PredictOptions } from './model/predict';
+import type { ScoreResult } from './serving/scorer';
 import { trainNetwork, TrainOptions, TrainSummary } from './train/trainer';
 import { Rng } from './util/random';
 
@@ -141,12 +142,12 @@ export class MultiTaskModel {
   }
 
   /** Calibrated scores (the model's output stage, as every scorer serves them). */
-  predict(data: EncodedDataset, options?: PredictOptions): Predictions {
+  predict(data: EncodedDataset, options?: PredictOptions): ScoreResult {
     return applyCalibration(predict(this.network, data, options), this.calibration);
   }
 
   /** Scores feature records (user and item features merged per candidate). */
-  predictRecords(records: Record<string, unknown>[], options?: PredictOptions): Predictions {
+  predictRecords(records: Record<string, unknown>[], options?: PredictOptions): ScoreResult {
     return this.predict(this.encoder.encodeRecords(records), options);
   }
 

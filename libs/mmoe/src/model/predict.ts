@@ -1,15 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { EncodedDataset } from '../data/preprocessor';
+import type { ScoreResult } from '../serving/scorer';
 import { BatchBuilder, disposeBatch } from './batch';
 import { MultiTaskNetwork } from './network';
-
-export interface Predictions {
-  /** Per task (spec order): a probability for binary tasks, a value in label units for regression ones. */
-  scores: Float32Array[];
-  /** Per gate of the topology, row-major [rows, experts of that gate]; only when asked for. */
-  gateWeights?: Float32Array[];
-}
 
 export interface PredictOptions {
   batchSize?: number;
@@ -17,7 +11,7 @@ export interface PredictOptions {
 }
 
 /** Inference mode: no gate noise, batches of `batchSize` rows, no tensor left behind. */
-export function predict(net: MultiTaskNetwork, data: EncodedDataset, options: PredictOptions = {}): Predictions {
+export function predict(net: MultiTaskNetwork, data: EncodedDataset, options: PredictOptions = {}): ScoreResult {
   const batchSize = options.batchSize ?? 4096;
   const tasks = net.spec.tasks;
   const gates = net.topology.gates;
