@@ -24,6 +24,8 @@ describe('platform (e2e)', () => {
     dataSource = app.get(DataSource);
     await truncate();
     await app.get<Redis>(REDIS).flushdb();
+    // The app loaded whatever an earlier spec left serving before the truncate: it must see the empty registry.
+    await app.get(ModelLifecycleService).refresh();
   });
 
   afterAll(async () => {
