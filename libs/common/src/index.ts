@@ -1,1 +1,2 @@
 export * from './domain.errors';
+export * from './network-errors';

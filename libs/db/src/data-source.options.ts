@@ -18,6 +18,8 @@ export function dataSourceOptions(config: Pick<AppConfig, 'DATABASE_URL'>): Data
     entities: ENTITIES,
     migrations: MIGRATIONS,
     synchronize: false,
+    // A request fails (503) after this long when Postgres does not answer a connect, rather than hanging.
+    connectTimeoutMS: 5000,
     migrationsTransactionMode: 'each',
   };
 }

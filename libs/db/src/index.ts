@@ -10,3 +10,4 @@ export * from './repositories/rollout.repository';
 export * from './features-repository.module';
 export * from './repositories/event.repository';
 export * from './repositories/feature.repository';
+export * from './database-unavailable';

@@ -1,6 +1,7 @@
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
+import { RedisUnavailableError } from '@app/redis';
 
-import { toHttpException } from './error.filter';
+import { storeUnavailable, toHttpException, unavailableStore } from './error.filter';
 
 describe('toHttpException', () => {
   it('answers a missing thing with 404 and its message', () => {
@@ -32,5 +33,25 @@ describe('toHttpException', () => {
       message: errors.map((e) => e.message),
       errors,
     });
+  });
+});
+
+describe('unavailableStore', () => {
+  it('tells a store outage from a bad query', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    expect(unavailableStore(refused)).toBe('database');
+    expect(unavailableStore({ message: 'x', driverError: { code: '57P01' } })).toBe('database');
+    expect(unavailableStore(new Error('Connection terminated unexpectedly'))).toBe('database');
+    expect(unavailableStore(new RedisUnavailableError())).toBe('redis');
+    expect(unavailableStore(new Error("Stream isn't writeable and enableOfflineQueue options is false"))).toBe('redis');
+    expect(unavailableStore(Object.assign(new Error('x'), { name: 'MaxRetriesPerRequestError' }))).toBe('redis');
+    expect(unavailableStore({ message: 'syntax error', driverError: { code: '42601' } })).toBeUndefined();
+    expect(unavailableStore(new TypeError('x is not a function'))).toBeUndefined();
+  });
+
+  it('answers 503 with the store named', () => {
+    const http = storeUnavailable('database');
+    expect(http.getStatus()).toBe(503);
+    expect(http.getResponse()).toMatchObject({ message: 'database unavailable' });
   });
 });

@@ -4,21 +4,49 @@ import {
   ConflictException,
   HttpException,
   NotFoundException,
+  ServiceUnavailableException,
   type ArgumentsHost,
 } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
+import type { FastifyReply } from 'fastify';
 
 import { ConflictError, DomainError, InvalidFieldsError, NotFoundError } from '@app/common';
+import { isDatabaseUnavailable } from '@app/db';
+import { isRedisUnavailable } from '@app/redis';
+
+/** Seconds a client is told to wait before retrying during an outage: stores restart in seconds. */
+const RETRY_AFTER_SECONDS = 1;
 
 /**
  * The one place where errors become HTTP statuses: the libraries and services throw domain errors, and this filter
- * answers them as Nest's own exceptions would (same bodies), leaving everything else to Nest's default handling.
+ * answers them as Nest's own exceptions would (same bodies); a store that cannot be reached is a 503 with
+ * Retry-After, not a 500; everything else is left to Nest's default handling.
  */
 @Catch()
 export class ErrorFilter extends BaseExceptionFilter {
   override catch(error: unknown, host: ArgumentsHost): void {
-    super.catch(error instanceof DomainError ? toHttpException(error) : error, host);
+    const unavailable = unavailableStore(error);
+    if (unavailable) host.switchToHttp().getResponse<FastifyReply>().header('Retry-After', String(RETRY_AFTER_SECONDS));
+    super.catch(
+      unavailable ? storeUnavailable(unavailable) : error instanceof DomainError ? toHttpException(error) : error,
+      host,
+    );
   }
+}
+
+export function unavailableStore(error: unknown): 'database' | 'redis' | undefined {
+  if (isDatabaseUnavailable(error)) return 'database';
+  if (isRedisUnavailable(error)) return 'redis';
+  return undefined;
+}
+
+export function storeUnavailable(store: 'database' | 'redis'): HttpException {
+  return new ServiceUnavailableException({
+    statusCode: 503,
+    error: 'Service Unavailable',
+    message: `${store} unavailable`,
+    retryAfterSeconds: RETRY_AFTER_SECONDS,
+  });
 }
 
 export function toHttpException(error: DomainError): HttpException {

@@ -1,0 +1,26 @@
+import { isNetworkErrorCode } from '@app/common';
+
+/** What ioredis says when a command cannot be sent or answered: retries spent, closed, offline, timed out. */
+const NOT_SENT =
+  /Connection is closed|enableOfflineQueue options is false|Command timed out|Reached the max retries per request/;
+
+/** Thrown where Redis is known to be down before a command is tried (the connection monitor says so). */
+export class RedisUnavailableError extends Error {
+  override readonly name = 'RedisUnavailableError';
+
+  constructor(message = 'redis unavailable') {
+    super(message);
+  }
+}
+
+/** Whether an error means Redis cannot be reached, rather than that a command was wrong: the API answers 503. */
+export function isRedisUnavailable(error: unknown): boolean {
+  if (error instanceof RedisUnavailableError) return true;
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, code, message } = error as { name?: unknown; code?: unknown; message?: unknown };
+  return (
+    name === 'MaxRetriesPerRequestError' ||
+    isNetworkErrorCode(code) ||
+    (typeof message === 'string' && NOT_SENT.test(message))
+  );
+}
