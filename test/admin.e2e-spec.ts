@@ -108,6 +108,7 @@ describe('admin API (e2e)', () => {
             'artifactSha256',
             'canaryPercent',
             'createdAt',
+            'fusion',
             'hasOnnx',
             'id',
             'metrics',

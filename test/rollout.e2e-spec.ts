@@ -84,7 +84,7 @@ describe('rollout (e2e)', () => {
     );
     expect(lifecycleOf(app).current()).toMatchObject({
       canaryPercent: 30,
-      canary: { role: 'canary', objectiveWeights: { like: 1 } },
+      canary: { role: 'canary', fusion: { rule: { type: 'sum', weights: { click: 1, like: 1, watch_time: 0.01 } } } },
     });
 
     const sides = (a: NestFastifyApplication) =>

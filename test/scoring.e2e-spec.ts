@@ -68,7 +68,12 @@ describe('POST /v1/score (e2e)', () => {
       const response = await score({ userId: 'user-1', itemIds: ITEMS }, { 'x-request-id': 'rank-1' });
       expect(response.statusCode).toBe(200);
       const body = response.json<ScoreResponseDto>();
-      expect(body).toMatchObject({ requestId: 'rank-1', modelVersion: versionId, modelRole: 'production' });
+      expect(body).toMatchObject({
+        requestId: 'rank-1',
+        modelVersion: versionId,
+        modelRole: 'production',
+        fusion: { type: 'sum', source: 'model' },
+      });
       expect(body.userUnknown).toBeUndefined();
       expect(body.items.map((i) => i.itemId).sort()).toEqual([...ITEMS].sort());
       for (const item of body.items) {
@@ -88,6 +93,39 @@ describe('POST /v1/score (e2e)', () => {
       for (const item of body.items) expect(item.score).toBeCloseTo(2 * item.scores.like, 5);
       const likes = body.items.map((i) => i.scores.like);
       expect(likes).toEqual([...likes].sort((a, b) => b - a));
+      expect(body.fusion).toEqual({ type: 'sum', source: 'request' });
+    });
+
+    it("ranks by the request's product fusion, a regression task through its transform, and says so", async () => {
+      const fusion = {
+        type: 'product',
+        exponents: { click: 1, like: 0.5, watch_time: 0.2 },
+        transforms: { watch_time: 'log1p' },
+      };
+      const body = await scored({ userId: 'user-1', itemIds: ITEMS, fusion });
+      expect(body.fusion).toEqual({ type: 'product', source: 'request' });
+      for (const { score, scores } of body.items) {
+        const product = scores.click * Math.sqrt(scores.like) * (1 + Math.max(scores.watch_time, 0)) ** 0.2;
+        expect(score).toBeCloseTo(product, 5);
+      }
+      const fused = body.items.map((i) => i.score);
+      expect(fused).toEqual([...fused].sort((a, b) => b - a));
+    });
+
+    it("ranks by the version's own product rule once its rollout sets one", async () => {
+      const fusion = { type: 'product', exponents: { click: 1, watch_time: 1 }, transforms: { watch_time: 'log1p' } };
+      await dataSource.query('UPDATE model_versions SET fusion = $1 WHERE id = $2', [fusion, versionId]);
+      await app.get(ModelLifecycleService).refresh();
+      try {
+        const body = await scored({ userId: 'user-1', itemIds: ITEMS });
+        expect(body.fusion).toEqual({ type: 'product', source: 'model' });
+        for (const { score, scores } of body.items) {
+          expect(score).toBeCloseTo(scores.click * (1 + Math.max(scores.watch_time, 0)), 4);
+        }
+      } finally {
+        await dataSource.query('UPDATE model_versions SET fusion = NULL WHERE id = $1', [versionId]);
+        await app.get(ModelLifecycleService).refresh();
+      }
     });
 
     it('explains each task with its gate weights over the experts, summing to 1', async () => {
@@ -163,6 +201,16 @@ describe('POST /v1/score (e2e)', () => {
       expect(
         await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], objectiveWeights: { click: 'high' } }),
       ).toEqual(['objectiveWeights']);
+      expect(
+        await rejectedFields({
+          userId: 'user-1',
+          itemIds: ['item-1'],
+          fusion: { type: 'product', exponents: { click: 1, watch_time: 1, revenue: 2 } },
+        }),
+      ).toEqual(['fusion.exponents.revenue', 'fusion.transforms.watch_time']);
+      expect(
+        await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], fusion: { type: 'sum' }, objectiveWeights: {} }),
+      ).toEqual(['fusion']);
       expect(
         await rejectedFields({ userId: 'user-1', itemIds: ['item-1'], context: { device: { os: 'ios' } } }),
       ).toEqual(['context']);

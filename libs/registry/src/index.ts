@@ -2,3 +2,4 @@ export * from './model-change.repository';
 export * from './model-registry.service';
 export * from './registry.module';
 export * from './rollout.rules';
+export * from './fusion.rules';

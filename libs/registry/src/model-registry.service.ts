@@ -29,6 +29,7 @@ import {
   planRollback,
   specOf,
   type ObjectiveWeights,
+  type RankingChange,
   type RolloutPlan,
 } from './rollout.rules';
 
@@ -192,22 +193,17 @@ export class ModelRegistryService {
     return registered.version;
   }
 
-  setCanary(
-    id: number,
-    percent: number,
-    objectiveWeights: ObjectiveWeights | undefined,
-    actor: string,
-  ): Promise<TransitionResult> {
-    return this.transition(actor, async (tx) => planCanary(await tx.lock(id), id, percent, objectiveWeights));
+  setCanary(id: number, percent: number, ranking: RankingChange | undefined, actor: string): Promise<TransitionResult> {
+    return this.transition(actor, async (tx) => planCanary(await tx.lock(id), id, percent, ranking));
   }
 
   promote(
     expectedId: number | undefined,
-    objectiveWeights: ObjectiveWeights | undefined,
+    ranking: RankingChange | undefined,
     actor: string,
   ): Promise<TransitionResult> {
     return this.transition(actor, async (tx) =>
-      planPromote(await tx.lock(expectedId), new Date(), objectiveWeights, expectedId),
+      planPromote(await tx.lock(expectedId), new Date(), ranking, expectedId),
     );
   }
 

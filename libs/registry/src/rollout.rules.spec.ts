@@ -1,7 +1,16 @@
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import type { LockedVersions, ModelStatus, ModelVersionRecord } from '@app/db';
 
-import { mergeObjectiveWeights, planArchive, planCanary, planPromote, planRollback, specOf } from './rollout.rules';
+import {
+  fusionOf,
+  mergeObjectiveWeights,
+  planArchive,
+  planCanary,
+  planPromote,
+  planRollback,
+  rankingPatch,
+  specOf,
+} from './rollout.rules';
 
 const SPEC = {
   features: [{ name: 'genre', type: 'categorical' }],
@@ -24,6 +33,7 @@ function version(id: number, status: ModelStatus, extra: Partial<ModelVersionRec
     trainingJobId: null,
     canaryPercent: status === 'canary' ? 10 : null,
     objectiveWeights: { click: 1, like: 0.5 },
+    fusion: null,
     note: null,
     createdAt: new Date(0),
     promotedAt: null,
@@ -60,9 +70,12 @@ describe('rollout rules', () => {
     });
 
     it('changes the percent (and weights) of the current canary', () => {
-      const plan = planCanary({ production, canary, target: canary }, 2, 50, { like: 2 });
+      const plan = planCanary({ production, canary, target: canary }, 2, 50, { objectiveWeights: { like: 2 } });
       expect(plan.updates).toEqual([
-        { id: 2, patch: { status: 'canary', canaryPercent: 50, objectiveWeights: { click: 1, like: 2 } } },
+        {
+          id: 2,
+          patch: { status: 'canary', canaryPercent: 50, objectiveWeights: { click: 1, like: 2 }, fusion: null },
+        },
       ]);
     });
 
@@ -169,6 +182,46 @@ describe('rollout rules', () => {
           ],
         });
       }
+    });
+  });
+
+  describe('ranking changes', () => {
+    const product = { type: 'product', exponents: { click: 1, like: 0.5 } };
+
+    it('stores a product rule, turns a sum rule into objective weights, and drops the product on new weights', () => {
+      const canary = version(2, 'canary');
+      expect(rankingPatch(canary, { fusion: product })).toEqual({ fusion: product });
+      expect(rankingPatch(canary, { fusion: { type: 'sum', weights: { like: 2 } } })).toEqual({
+        objectiveWeights: { click: 0, like: 2 },
+        fusion: null,
+      });
+      const ranked = version(2, 'canary', { fusion: product as never });
+      expect(rankingPatch(ranked, { objectiveWeights: { like: 2 } })).toEqual({
+        objectiveWeights: { click: 1, like: 2 },
+        fusion: null,
+      });
+      expect(rankingPatch(canary, {})).toEqual({});
+      expect(planPromote({ canary }, at, { fusion: product }).updates[0].patch).toMatchObject({ fusion: product });
+    });
+
+    it('refuses both at once and a bad rule, naming the field', () => {
+      expectError(
+        () => rankingPatch(version(2, 'canary'), { fusion: product, objectiveWeights: { click: 1 } }),
+        InvalidFieldsError,
+        /fusion and objectiveWeights cannot both be given/,
+      );
+      expectError(
+        () =>
+          planCanary({ target: version(3, 'candidate') }, 3, 5, { fusion: { type: 'product', exponents: { x: 1 } } }),
+        InvalidFieldsError,
+        /fusion.exponents.x is not a task of the model/,
+      );
+    });
+
+    it("reads a version's rule: its product rule, else the sum of its objective weights", () => {
+      const spec = specOf(version(1, 'production'));
+      expect(fusionOf(version(1, 'production'), spec)).toEqual({ type: 'sum', weights: { click: 1, like: 0.5 } });
+      expect(fusionOf(version(1, 'production', { fusion: product as never }), spec)).toEqual(product);
     });
   });
 });

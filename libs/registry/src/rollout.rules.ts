@@ -2,6 +2,8 @@ import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import type { LockedVersions, ModelStatus, ModelVersionPatch, ModelVersionRecord, NewRolloutEvent } from '@app/db';
 import { parseModelSpec, type ModelSpec } from '@app/mmoe';
 
+import { parseFusion, type FusionRule } from './fusion.rules';
+
 /** What one transition changes, decided from the locked rows; nothing here touches the database. */
 export interface RolloutPlan {
   /** Applied in order: a version leaves its role before another takes it (one production, one canary at a time). */
@@ -10,6 +12,13 @@ export interface RolloutPlan {
 }
 
 export type ObjectiveWeights = Record<string, number>;
+
+/** How a transition may change a version's ranking: new objective weights (a sum), or a whole fusion rule. */
+export interface RankingChange {
+  objectiveWeights?: ObjectiveWeights;
+  /** Unparsed JSON from the request body: validated here against the version's tasks. */
+  fusion?: unknown;
+}
 
 const STATUS_PHRASES: Record<ModelStatus, string> = {
   candidate: 'a candidate',
@@ -54,6 +63,40 @@ export function assertKnownTasks(tasks: readonly string[], weights: ObjectiveWei
   }
 }
 
+/**
+ * The columns a ranking change sets: objective weights merge into the current ones (a sum; any product rule is
+ * dropped), a sum rule replaces them as a whole (a task left out weighs 0), a product rule is stored as it is.
+ */
+export function rankingPatch(version: ModelVersionRecord, change: RankingChange | undefined): ModelVersionPatch {
+  if (!change || (change.objectiveWeights === undefined && change.fusion === undefined)) return {};
+  if (change.objectiveWeights !== undefined && change.fusion !== undefined) {
+    throw new InvalidFieldsError([
+      { field: 'fusion', message: 'fusion and objectiveWeights cannot both be given (a sum rule holds its weights)' },
+    ]);
+  }
+  const spec = specOf(version);
+  if (change.objectiveWeights !== undefined) {
+    return {
+      objectiveWeights: mergeObjectiveWeights(spec, version.objectiveWeights, change.objectiveWeights),
+      fusion: null,
+    };
+  }
+  const rule = parseFusion(change.fusion, spec.tasks);
+  if (rule.type === 'product') return { fusion: rule };
+  return {
+    objectiveWeights: Object.fromEntries(spec.tasks.map((t) => [t.name, rule.weights[t.name] ?? 0])),
+    fusion: null,
+  };
+}
+
+/** The rule a version ranks by: its stored product rule, else the weighted sum of its objective weights. */
+export function fusionOf(
+  version: Pick<ModelVersionRecord, 'fusion' | 'objectiveWeights'>,
+  spec: Pick<ModelSpec, 'tasks'>,
+): FusionRule {
+  return version.fusion ? parseFusion(version.fusion, spec.tasks) : { type: 'sum', weights: version.objectiveWeights };
+}
+
 function required(version: ModelVersionRecord | undefined, id: number): ModelVersionRecord {
   if (!version) throw new NotFoundError(`version ${id} does not exist`);
   return version;
@@ -64,12 +107,7 @@ function conflict(version: ModelVersionRecord, why: string): ConflictError {
 }
 
 /** A candidate becomes the canary (replacing the current one, which goes back to candidate), or the canary changes its percent. */
-export function planCanary(
-  locked: LockedVersions,
-  id: number,
-  percent: number,
-  weights?: ObjectiveWeights,
-): RolloutPlan {
+export function planCanary(locked: LockedVersions, id: number, percent: number, ranking?: RankingChange): RolloutPlan {
   const target = required(locked.target, id);
   if (target.status !== 'candidate' && target.status !== 'canary') {
     throw conflict(
@@ -77,8 +115,7 @@ export function planCanary(
       target.status === 'failed' ? 'failed versions can only be archived' : 'only a candidate can become the canary',
     );
   }
-  const patch: ModelVersionPatch = { status: 'canary', canaryPercent: percent };
-  if (weights) patch.objectiveWeights = mergeObjectiveWeights(specOf(target), target.objectiveWeights, weights);
+  const patch: ModelVersionPatch = { status: 'canary', canaryPercent: percent, ...rankingPatch(target, ranking) };
   const replaced = locked.canary && locked.canary.id !== id ? locked.canary : undefined;
   return {
     updates: [
@@ -96,7 +133,7 @@ export function planCanary(
 export function planPromote(
   locked: LockedVersions,
   at: Date,
-  weights?: ObjectiveWeights,
+  ranking?: RankingChange,
   expectedId?: number,
 ): RolloutPlan {
   if (expectedId !== undefined) {
@@ -105,8 +142,12 @@ export function planPromote(
   }
   const { canary, production } = locked;
   if (!canary) throw new ConflictError('there is no canary to promote; make a candidate the canary first');
-  const patch: ModelVersionPatch = { status: 'production', canaryPercent: null, promotedAt: at };
-  if (weights) patch.objectiveWeights = mergeObjectiveWeights(specOf(canary), canary.objectiveWeights, weights);
+  const patch: ModelVersionPatch = {
+    status: 'production',
+    canaryPercent: null,
+    promotedAt: at,
+    ...rankingPatch(canary, ranking),
+  };
   return {
     updates: [
       ...(production ? [{ id: production.id, patch: { status: 'archived' as const } }] : []),

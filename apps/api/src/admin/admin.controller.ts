@@ -56,8 +56,8 @@ export class AdminController {
   @HttpCode(200)
   @ApiOkResponse({ type: TransitionResultDto })
   @ApiConflictResponse({ description: 'There is no canary, or versionId is not the canary.' })
-  async promote(@Body() { versionId, objectiveWeights }: PromoteDto): Promise<TransitionResultDto> {
-    return mapTransition(await this.registry.promote(versionId, objectiveWeights, ADMIN_ACTOR));
+  async promote(@Body() { versionId, objectiveWeights, fusion }: PromoteDto): Promise<TransitionResultDto> {
+    return mapTransition(await this.registry.promote(versionId, { objectiveWeights, fusion }, ADMIN_ACTOR));
   }
 
   @Post('models/rollback')
@@ -75,9 +75,9 @@ export class AdminController {
   @ApiNotFoundResponse()
   async canary(
     @Param() { id }: VersionIdParamsDto,
-    @Body() { percent, objectiveWeights }: CanaryDto,
+    @Body() { percent, objectiveWeights, fusion }: CanaryDto,
   ): Promise<TransitionResultDto> {
-    return mapTransition(await this.registry.setCanary(id, percent, objectiveWeights, ADMIN_ACTOR));
+    return mapTransition(await this.registry.setCanary(id, percent, { objectiveWeights, fusion }, ADMIN_ACTOR));
   }
 
   @Post('models/:id/archive')

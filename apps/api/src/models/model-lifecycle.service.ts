@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { ModelVersionRecord, ServingVersions } from '@app/db';
 import { featureSchemaVersion, type FeatureEncoder, type Scorer } from '@app/mmoe/serving';
-import { ModelChangeRepository, ModelRegistryService, specOf } from '@app/registry';
+import { compileFusion, fusionOf, ModelChangeRepository, ModelRegistryService, specOf } from '@app/registry';
 
 import { canaryBucket } from './canary-split';
 import { ScorerLoader } from './scorer.loader';
@@ -142,7 +142,7 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
           spec,
           encoder,
           scorer,
-          objectiveWeights: record.objectiveWeights,
+          fusion: compileFusion(fusionOf(record, spec), spec.tasks),
           featureSchemaVersion: featureSchemaVersion(spec),
           featureNames: spec.features.map((f) => f.name),
           taskNames: spec.tasks.map((t) => t.name),
@@ -198,9 +198,11 @@ function signatureOf({ production, canary }: ServingVersions): string {
   return JSON.stringify([
     production?.id,
     production?.objectiveWeights,
+    production?.fusion,
     canary?.id,
     canary?.canaryPercent,
     canary?.objectiveWeights,
+    canary?.fusion,
   ]);
 }
 

@@ -1,4 +1,5 @@
 import type { FeatureEncoder, ModelSpec, Scorer } from '@app/mmoe/serving';
+import type { CompiledFusion } from '@app/registry';
 
 /** A model version loaded for serving: what a scoring request needs, nothing from the ORM. */
 export interface ServingModel {
@@ -7,8 +8,8 @@ export interface ServingModel {
   spec: ModelSpec;
   encoder: FeatureEncoder;
   scorer: Scorer;
-  /** Default blend of task scores into the ranking score, by task name. */
-  objectiveWeights: Record<string, number>;
+  /** The version's rule fusing task scores into the ranking score (its product rule, else the sum of its weights). */
+  fusion: CompiledFusion;
   /** Key namespace of cached feature vectors (featureSchemaVersion(spec)). */
   featureSchemaVersion: string;
   /** The spec's feature and task names, in spec order: what every request reads, computed once per load. */

@@ -1,5 +1,6 @@
 import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 
+import { InvalidFieldsError } from '@app/common';
 import type { FeatureMap } from '@app/db';
 import {
   assembleRows,
@@ -10,7 +11,7 @@ import {
   type EncodedSlice,
   type ScoreResult,
 } from '@app/mmoe/serving';
-import { assertKnownTasks } from '@app/registry';
+import { assertKnownTasks, compileFusion, parseFusion, type CompiledFusion } from '@app/registry';
 
 import { FeatureStoreService } from '../features/feature-store.service';
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
@@ -52,7 +53,7 @@ export class ScoringService {
     }
     try {
       const { model } = lease;
-      const weights = taskWeights(model, request.objectiveWeights);
+      const fusion = requestFusion(model, request);
       const { user, items, featureCache } = await this.candidateFeatures(model, request.userId, request.itemIds);
       timer.stage('features');
       const shared = overlaySlices(this.slice(model, request.context), this.slice(model, user));
@@ -67,7 +68,8 @@ export class ScoringService {
         requestId,
         modelVersion: model.versionId,
         modelRole: model.role,
-        items: rank(model, request.itemIds, items, result, weights),
+        fusion: { type: fusion.rule.type, source: fusion === model.fusion ? 'model' : 'request' },
+        items: rank(model, request.itemIds, items, result, fusion),
       };
       if (!user) response.userUnknown = true;
       timer.stage('ranking');
@@ -123,28 +125,34 @@ export class ScoringService {
   }
 }
 
-/** Blend weights in task order: the request's override as a whole, else the model's defaults; a task left out weighs 0. */
-function taskWeights(model: ServingModel, override: Record<string, number> | undefined): Float64Array {
-  const given = override ?? model.objectiveWeights;
-  if (override) assertKnownTasks(model.taskNames, override);
-  return Float64Array.from(model.taskNames, (name) => given[name] ?? 0);
+/**
+ * The rule this request ranks by: its own `fusion`, or its `objectiveWeights` as a sum (a task left out weighs 0),
+ * else the version's (compiled once, at load). Checked against the model's tasks, every bad field named.
+ */
+function requestFusion(model: ServingModel, request: ScoreRequestDto): CompiledFusion {
+  const { fusion, objectiveWeights } = request;
+  if (fusion !== undefined && objectiveWeights !== undefined) {
+    throw new InvalidFieldsError([
+      { field: 'fusion', message: 'fusion and objectiveWeights cannot both be given (a sum rule holds its weights)' },
+    ]);
+  }
+  const tasks = model.spec.tasks;
+  if (fusion !== undefined) return compileFusion(parseFusion(fusion, tasks), tasks);
+  if (objectiveWeights === undefined) return model.fusion;
+  assertKnownTasks(model.taskNames, objectiveWeights);
+  return compileFusion({ type: 'sum', weights: objectiveWeights }, tasks);
 }
 
-/** Items sorted by blended score, highest first (ties keep request order), each with its per-task scores. */
+/** Items sorted by fused score, highest first (ties keep request order), each with its per-task scores. */
 function rank(
   model: ServingModel,
   itemIds: string[],
   items: CachedItem[],
   result: ScoreResult,
-  weights: Float64Array,
+  fusion: CompiledFusion,
 ): ScoredItemDto[] {
   const tasks = model.taskNames;
-  const blended = new Float64Array(itemIds.length);
-  weights.forEach((w, t) => {
-    if (w === 0) return;
-    const scores = result.scores[t];
-    for (let i = 0; i < blended.length; i++) blended[i] += w * scores[i];
-  });
+  const blended = fusion.fuse(result.scores, itemIds.length);
   const order = Uint32Array.from(itemIds, (_, i) => i).sort((a, b) => blended[b] - blended[a]);
   const gates = result.gateWeights && gateSlicer(model, result.gateWeights);
   return Array.from(order, (i) => {

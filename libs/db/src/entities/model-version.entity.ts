@@ -50,6 +50,13 @@ export class ModelVersionEntity {
   @Column({ name: 'objective_weights', type: 'jsonb' })
   objectiveWeights!: Record<string, number>;
 
+  /**
+   * The score-fusion rule (`{type: 'product', exponents, transforms}`); null = the weighted sum of objectiveWeights.
+   * Validated by the registry's fusion rules before it is written.
+   */
+  @Column({ type: 'jsonb', nullable: true })
+  fusion!: StoredFusionRule | null;
+
   @Column({ type: 'text', nullable: true })
   note!: string | null;
 
@@ -58,4 +65,12 @@ export class ModelVersionEntity {
 
   @Column({ name: 'promoted_at', type: 'timestamptz', nullable: true })
   promotedAt!: Date | null;
+}
+
+/** A fusion rule as stored (its meaning and checks live in the registry's fusion rules). */
+export interface StoredFusionRule {
+  type: 'sum' | 'product';
+  weights?: Record<string, number>;
+  exponents?: Record<string, number>;
+  transforms?: Record<string, string>;
 }

@@ -28,7 +28,7 @@ export type ModelVersionArtifacts = Pick<ModelVersionEntity, 'id' | 'artifact' |
 
 /** The columns a rollout transition may change. */
 export type ModelVersionPatch = Partial<
-  Pick<ModelVersionEntity, 'status' | 'canaryPercent' | 'objectiveWeights' | 'promotedAt'>
+  Pick<ModelVersionEntity, 'status' | 'canaryPercent' | 'objectiveWeights' | 'fusion' | 'promotedAt'>
 >;
 
 export interface ServingVersions {
@@ -52,6 +52,7 @@ const RECORD_COLUMNS: FindOptionsSelect<ModelVersionEntity> = {
   trainingJobId: true,
   canaryPercent: true,
   objectiveWeights: true,
+  fusion: true,
   note: true,
   createdAt: true,
   promotedAt: true,

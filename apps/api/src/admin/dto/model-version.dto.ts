@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 
-import { MODEL_STATUSES, type ModelStatus, type ModelVersionRecord } from '@app/db';
+import { MODEL_STATUSES, type ModelStatus, type ModelVersionRecord, type StoredFusionRule } from '@app/db';
 
 import 'class-validator';
 
@@ -11,6 +11,21 @@ export const OBJECTIVE_WEIGHTS_SCHEMA = {
   type: 'object',
   additionalProperties: { type: 'number' },
   example: { click: 1, like: 0.5, watch_time: 0.01 },
+} as const;
+
+/** OpenAPI shape of a fusion rule (the registry's fusion rules validate it, naming the field). */
+export const FUSION_SCHEMA = {
+  description:
+    'How task scores are fused into the ranking score: `{"type": "sum", "weights": {task: w}}` = Σ w·s (a task left ' +
+    'out weighs 0), or `{"type": "product", "exponents": {task: e}, "transforms": {regressionTask: "log1p" | "log"}}` ' +
+    '= ∏ f^e with f = p for a binary task and 1 + max(x, 0) (log1p) or max(x, 0) (log) for a regression one.',
+  type: 'object',
+  additionalProperties: true,
+  example: {
+    type: 'product',
+    exponents: { click: 1, like: 0.5, watch_time: 0.3 },
+    transforms: { watch_time: 'log1p' },
+  },
 } as const;
 
 export class VersionIdParamsDto {
@@ -45,6 +60,13 @@ export class ModelVersionDto {
 
   @ApiProperty(OBJECTIVE_WEIGHTS_SCHEMA)
   objectiveWeights!: Record<string, number>;
+
+  @ApiProperty({
+    ...FUSION_SCHEMA,
+    nullable: true,
+    description: 'A product fusion rule; null = the weighted sum of objectiveWeights.',
+  })
+  fusion!: StoredFusionRule | null;
 
   @ApiProperty({ type: Number, nullable: true })
   parentVersionId!: number | null;
@@ -87,6 +109,7 @@ export function mapModelVersion(version: ModelVersionRecord): ModelVersionDto {
     metrics: version.metrics,
     canaryPercent: version.canaryPercent,
     objectiveWeights: version.objectiveWeights,
+    fusion: version.fusion,
     parentVersionId: version.parentVersionId,
     trainingJobId: version.trainingJobId,
     note: version.note,

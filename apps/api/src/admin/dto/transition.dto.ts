@@ -1,16 +1,20 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { IsInt, IsObject, IsOptional, Max, Min } from 'class-validator';
 
 import type { TransitionResult } from '@app/registry';
 
 import { IsVersionId } from '../../platform/postgres-text.validator';
 import { IsObjectiveWeights } from '../../platform/validation';
-import { mapModelVersion, ModelVersionDto, OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
+import { FUSION_SCHEMA, mapModelVersion, ModelVersionDto, OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
 import { mapRolloutEvent, RolloutEventDto } from './rollout-event.dto';
 
 const WEIGHTS_UPDATE = {
   ...OBJECTIVE_WEIGHTS_SCHEMA,
-  description: 'New default blend for the version; tasks left out keep their current weight.',
+  description: 'New default blend for the version (a sum); tasks left out keep their current weight.',
+};
+const FUSION_UPDATE = {
+  ...FUSION_SCHEMA,
+  description: `The version's fusion rule from now on, instead of objectiveWeights. ${FUSION_SCHEMA.description}`,
 };
 
 export class CanaryDto {
@@ -29,6 +33,11 @@ export class CanaryDto {
   @IsOptional()
   @IsObjectiveWeights()
   objectiveWeights?: Record<string, number>;
+
+  @ApiPropertyOptional(FUSION_UPDATE)
+  @IsOptional()
+  @IsObject()
+  fusion?: Record<string, unknown>;
 }
 
 export class PromoteDto {
@@ -44,6 +53,11 @@ export class PromoteDto {
   @IsOptional()
   @IsObjectiveWeights()
   objectiveWeights?: Record<string, number>;
+
+  @ApiPropertyOptional(FUSION_UPDATE)
+  @IsOptional()
+  @IsObject()
+  fusion?: Record<string, unknown>;
 }
 
 /** The recorded event and the serving versions right after the transition. */

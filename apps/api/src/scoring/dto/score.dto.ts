@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsOptional } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsObject, IsOptional } from 'class-validator';
 
+import { FUSION_SCHEMA } from '../../admin/dto/model-version.dto';
 import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
 import { IsFlatRecord, IsObjectiveWeights, IsUniqueStrings } from '../../platform/validation';
 
@@ -47,6 +48,14 @@ export class ScoreRequestDto {
   @IsObjectiveWeights()
   objectiveWeights?: Record<string, number>;
 
+  @ApiPropertyOptional({
+    ...FUSION_SCHEMA,
+    description: `This request's fusion rule, replacing the version's (not together with objectiveWeights). ${FUSION_SCHEMA.description}`,
+  })
+  @IsOptional()
+  @IsObject()
+  fusion?: Record<string, unknown>;
+
   @ApiPropertyOptional({ description: "Add each task's gate weights over the experts to every item." })
   @IsOptional()
   @IsBoolean()
@@ -58,7 +67,7 @@ export class ScoredItemDto {
   itemId!: string;
 
   @ApiProperty({
-    description: 'The weighted blend of the task scores; items are sorted by it, highest first.',
+    description: "The fused task scores (see the response's `fusion`); items are sorted by it, highest first.",
     example: 0.41,
   })
   score!: number;
@@ -82,6 +91,17 @@ export class ScoredItemDto {
   gates?: Record<string, number[]>;
 }
 
+export class FusionUsedDto {
+  @ApiProperty({ enum: ['sum', 'product'], description: 'The rule that ranked the items.' })
+  type!: 'sum' | 'product';
+
+  @ApiProperty({
+    enum: ['model', 'request'],
+    description: "`model`: the version's rule (rollout); `request`: this request's fusion or objectiveWeights.",
+  })
+  source!: 'model' | 'request';
+}
+
 export class ScoreResponseDto {
   @ApiProperty({ description: 'The x-request-id of this call (given or generated), also in its logs.' })
   requestId!: string;
@@ -91,6 +111,9 @@ export class ScoreResponseDto {
 
   @ApiProperty({ enum: ['production', 'canary'] })
   modelRole!: 'production' | 'canary';
+
+  @ApiProperty({ type: FusionUsedDto })
+  fusion!: FusionUsedDto;
 
   @ApiProperty({ type: [ScoredItemDto] })
   items!: ScoredItemDto[];
