@@ -89,13 +89,21 @@ function preprocessingFor(train: SyntheticSplit): PreprocessingState {
   return {
     numeric: Array.from({ length: DIM }, (_, j) => ({ name: `x${j}`, mean: 0, std: 1 })),
     categorical: [],
+    sequence: [],
     labels: [labelState('y1', train.y1), labelState('y2', train.y2)],
   };
 }
 
 /** Built from the arrays directly: the rows are already model-ready, and a RawTable of 10⁶ strings would only cost time. */
 function encoded(split: SyntheticSplit): EncodedDataset {
-  return { size: split.n, numericWidth: split.dim, numeric: split.x, categorical: [], labels: [split.y1, split.y2] };
+  return {
+    size: split.n,
+    numericWidth: split.dim,
+    numeric: split.x,
+    categorical: [],
+    sequences: [],
+    labels: [split.y1, split.y2],
+  };
 }
 
 function parameterCount(spec: ModelSpec, preprocessing: PreprocessingState): number {

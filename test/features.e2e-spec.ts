@@ -152,9 +152,11 @@ describe('feature store (e2e)', () => {
 
   it('answers 400 naming the field for malformed bodies and ids, storing nothing', async () => {
     expect(await rejection('/v1/users/u1/features', { features: { age: { years: 3 } } })).toContain(
-      'features.age must be a number, string, boolean or null',
+      'features.age must be a number, string, boolean, list of strings or null',
     );
-    expect(await rejection('/v1/users/u1/features', { features: { tags: ['a'] } })).toContain('features.tags');
+    expect(await rejection('/v1/users/u1/features', { features: { tags: ['a', 1] } })).toContain(
+      'features.tags[1] must be a string',
+    );
     expect(await rejection('/v1/users/u1/features', {})).toContain('features must be an object');
     expect(await rejection('/v1/users/u1/features', { features: [] })).toContain('features must be an object');
     expect(await rejection('/v1/users/u1/features', { features: {}, extra: 1 })).toContain(
@@ -178,7 +180,7 @@ describe('feature store (e2e)', () => {
           { id: 'b', features: { x: {} } },
         ],
       }),
-    ).toContain('entities.1.features.x must be a number, string, boolean or null');
+    ).toContain('entities.1.features.x must be a number, string, boolean, list of strings or null');
     expect(await rejection('/v1/users/features', { entities: [{ features: {} }] })).toContain(
       'entities.0.id must be a string',
     );

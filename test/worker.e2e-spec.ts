@@ -278,7 +278,12 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     const path = join(mkdtempSync(join(tmpdir(), 'worker-e2e-')), 'log.csv');
     const records = [...interactionsToRecords(data)];
     const columns = Object.keys(records[0]);
-    writeFileSync(path, [columns.join(','), ...records.map((r) => columns.map((c) => r[c]).join(','))].join('\n'));
+    // A list (the users' recent items) is one cell of values separated by the spec's separator, "|".
+    const cell = (v: unknown) => (Array.isArray(v) ? v.join('|') : String(v));
+    writeFileSync(
+      path,
+      [columns.join(','), ...records.map((r) => columns.map((c) => cell(r[c])).join(','))].join('\n'),
+    );
     const csvJob = await enqueue({ source: { kind: 'csv', path }, spec: SPEC, holdoutFraction: 0.25 });
     const empty = await enqueue({
       source: { kind: 'events', from: '2030-01-01T00:00:00Z', to: '2030-01-02T00:00:00Z' },

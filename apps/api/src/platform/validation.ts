@@ -28,7 +28,19 @@ export function createValidationPipe(): ValidationPipe {
   });
 }
 
-type FlatValue = 'string' | 'number' | 'boolean';
+/** 'string[]': a list of strings, the value of a sequence feature (a history, tags). */
+type FlatValue = 'string' | 'number' | 'boolean' | 'string[]';
+/** Values of one list feature; a model reads at most its maxLength last ones. */
+export const MAX_LIST_LENGTH = 1024;
+
+const isStringList = (value: unknown) =>
+  Array.isArray(value) && value.length <= MAX_LIST_LENGTH && value.every((v) => typeof v === 'string');
+
+/** Request context (score calls, events): feature values as a feature map holds them, lists for sequence features. */
+export const CONTEXT_VALUE_TYPES: FlatValue[] = ['string', 'number', 'boolean', 'string[]'];
+export const CONTEXT_VALUE_SCHEMA = {
+  oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'array', items: { type: 'string' } }],
+};
 
 /**
  * A plain object whose values are all of the given primitive types (numbers finite, within ±maxMagnitude when
@@ -39,11 +51,14 @@ export function IsFlatRecord(
   { maxMagnitude = Number.MAX_VALUE, ...options }: ValidationOptions & { maxMagnitude?: number } = {},
 ): PropertyDecorator {
   const accepts = (value: unknown) =>
-    types.includes(typeof value as FlatValue) && (typeof value !== 'number' || Math.abs(value) <= maxMagnitude);
+    Array.isArray(value)
+      ? types.includes('string[]') && isStringList(value)
+      : types.includes(typeof value as FlatValue) && (typeof value !== 'number' || Math.abs(value) <= maxMagnitude);
   const bound = maxMagnitude < Number.MAX_VALUE ? ` between -${maxMagnitude} and ${maxMagnitude}` : ' (finite)';
+  const lists = types.includes('string[]') ? ` (at most ${MAX_LIST_LENGTH} strings)` : '';
   const problem = (value: unknown): string | undefined => {
     if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.values(value).every(accepts))
-      return `must be an object whose values are ${types.join(' or ')}${types.includes('number') ? bound : ''}`;
+      return `must be an object whose values are ${types.join(' or ')}${types.includes('number') ? bound : ''}${lists}`;
     return textProblemIn(value);
   };
   return ValidateBy(

@@ -112,13 +112,13 @@ export class ScoringService {
 
   /** A stored value of the wrong type (a string in a numeric feature) is scored as missing rather than failing the request. */
   private slice(model: ServingModel, record: Record<string, unknown> | undefined): EncodedSlice {
-    const { slice, notNumbers } = encodeSlice(model.encoder, record);
-    for (const feature of notNumbers) {
+    const { slice, unreadable } = encodeSlice(model.encoder, record);
+    for (const feature of unreadable) {
       const key = `${model.versionId}:${feature}`;
       if (this.reportedBadValues.has(key)) continue;
       this.reportedBadValues.add(key);
       this.logger.warn(
-        `model ${model.versionId}: stored values of numeric feature "${feature}" are not numbers; they are scored as missing`,
+        `model ${model.versionId}: stored values of feature "${feature}" cannot be read as its type; they are scored as missing`,
       );
     }
     return slice;

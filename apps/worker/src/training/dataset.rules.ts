@@ -5,7 +5,7 @@ import type { TrainingJobPayload } from '@app/queue';
 import { TrainingInputError } from './training.errors';
 
 /** Feature values and label columns by name, as a CSV row holds them. */
-export type FlatRecord = Record<string, string | number | null | undefined>;
+export type FlatRecord = Record<string, string | number | readonly string[] | null | undefined>;
 
 /** The rows a model trains on and the later rows it is judged on. */
 export interface SplitRecords {

@@ -3,7 +3,8 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 
 export type EntityKind = 'user' | 'item';
-export type FeatureValue = number | string | boolean | null;
+/** Lists are the values of sequence features (a history, tags). */
+export type FeatureValue = number | string | boolean | null | string[];
 export type FeatureMap = Record<string, FeatureValue>;
 
 export interface FeatureRow {

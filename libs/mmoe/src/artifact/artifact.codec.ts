@@ -140,6 +140,8 @@ function checkedHeader(
       `artifact is truncated: ${bytesAfterHeader} bytes of weights is not a whole number of floats`,
     );
   checkWeightEntries(header.weights, bytesAfterHeader / 4, limits);
+  // Artifacts written before sequence features existed have none.
+  if (typeof header.preprocessing === 'object' && header.preprocessing !== null) header.preprocessing.sequence ??= [];
   return { formatVersion, header, body, headerLength };
 }
 

@@ -12,6 +12,7 @@ const spec = parseModelSpec({
 const preprocessing = {
   numeric: [],
   categorical: [{ name: 'item_id', embeddingDim: 64, hashBuckets: 2_000_000 }],
+  sequence: [],
   labels: [{ task: 'click', mean: 0, std: 1 }],
 };
 

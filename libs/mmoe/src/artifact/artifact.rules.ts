@@ -22,16 +22,29 @@ export function checkDeclaredNetwork(
   const state = checkPreprocessing(preprocessing);
   const shapes = new Map(weights.map((w) => [w.name, w.shape]));
   let planned = 0;
-  state.categorical.forEach((c, i) => {
+  /** An embedding of the header must be present with the size it declares. */
+  const table = (field: string, c: { name: string; embeddingDim: number } & Parameters<typeof embeddingRows>[0]) => {
     const rows = embeddingRows(c);
     const shape = shapes.get(`embedding/${c.name}`);
     if (shape?.join('x') !== `${rows}x${c.embeddingDim}`) {
       throw new ArtifactError(
-        `artifact header field "preprocessing.categorical[${i}]" declares ${rows} rows × ${c.embeddingDim} for "${c.name}", ` +
+        `artifact header field "preprocessing.${field}" declares ${rows} rows × ${c.embeddingDim} for "${c.name}", ` +
           `but its weight "embedding/${c.name}" has shape ${shape ? `[${shape}]` : 'none'}`,
       );
     }
     planned += rows * c.embeddingDim;
+  };
+  state.categorical.forEach((c, i) => table(`categorical[${i}]`, c));
+  state.sequence.forEach((s, i) => {
+    if ('sharedEmbedding' in s) {
+      const shared = state.categorical.find((c) => c.name === s.sharedEmbedding);
+      if (shared?.embeddingDim !== s.embeddingDim)
+        throw new ArtifactError(
+          `artifact header field "preprocessing.sequence[${i}].sharedEmbedding" must name a categorical feature of embeddingDim ${s.embeddingDim}`,
+        );
+      return;
+    }
+    table(`sequence[${i}]`, s);
   });
   planned += denseParameters(spec, state);
   const present = weights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1), 0);
@@ -46,7 +59,10 @@ export function checkDeclaredNetwork(
 /** Parameters of the experts, gates, towers and task weighting, as MultiTaskNetwork lays them out. */
 function denseParameters(spec: ModelSpec, state: PreprocessingState): number {
   const { expertCount, expertUnits, gates } = topologyOf(spec);
-  const inputWidth = state.numeric.length + state.categorical.reduce((s, c) => s + c.embeddingDim, 0);
+  const inputWidth = [...state.categorical, ...state.sequence].reduce(
+    (s, c) => s + c.embeddingDim,
+    state.numeric.length,
+  );
   const layers = (units: number[]) => units.slice(1).reduce((s, u, l) => s + (units[l] + 1) * u, 0);
   const noise = spec.model.gate.type === 'noisy-top-k' && spec.model.gate.noise ? 2 : 1;
   return (
@@ -80,6 +96,21 @@ function checkPreprocessing(value: unknown): PreprocessingState {
       if (!Array.isArray(c.vocab) || !c.vocab.every((v) => typeof v === 'string'))
         fail(`categorical[${i}].vocab`, 'a list of strings');
     } else if (!isCount(c.hashBuckets, 1)) fail(`categorical[${i}].hashBuckets`, 'a positive integer (or a vocab)');
+  });
+  list('sequence').forEach((s, i) => {
+    if (typeof s.name !== 'string') fail(`sequence[${i}].name`, 'a string');
+    if (typeof s.separator !== 'string') fail(`sequence[${i}].separator`, 'a string');
+    if (!isCount(s.embeddingDim, 1)) fail(`sequence[${i}].embeddingDim`, 'a positive integer');
+    if (!isCount(s.maxLength, 1) || (s.maxLength as number) > 1024)
+      fail(`sequence[${i}].maxLength`, 'an integer in 1..1024');
+    if (!['mean', 'sum', 'max'].includes(s.pooling as string)) fail(`sequence[${i}].pooling`, '"mean", "sum" or "max"');
+    if ('vocab' in s) {
+      if (!Array.isArray(s.vocab) || !s.vocab.every((v) => typeof v === 'string'))
+        fail(`sequence[${i}].vocab`, 'a list of strings');
+    } else if ('sharedEmbedding' in s) {
+      if (typeof s.sharedEmbedding !== 'string') fail(`sequence[${i}].sharedEmbedding`, 'a string');
+    } else if (!isCount(s.hashBuckets, 1))
+      fail(`sequence[${i}].hashBuckets`, 'a positive integer (or a vocab or a sharedEmbedding)');
   });
   list('labels').forEach((l, i) => {
     if (typeof l.task !== 'string') fail(`labels[${i}].task`, 'a string');

@@ -9,6 +9,7 @@ const spec = parseModelSpec({
     { name: 'price', type: 'numeric' },
     { name: 'city', type: 'categorical', embeddingDim: 4 },
     { name: 'genre', type: 'categorical', hashBuckets: 50 },
+    { name: 'recent', type: 'sequence', maxLength: 2, sharedEmbedding: 'city' },
   ],
   tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
   model: { expertUnits: [4] },
@@ -20,17 +21,17 @@ for (const [age, price, city, genre] of [
   ['40', '15', 'rome', 'g2'],
   ['30', '10', 'oslo', 'g3'],
 ])
-  table.add({ age, price, city, genre, clicked: '1' });
+  table.add({ age, price, city, genre, recent: [city], clicked: '1' });
 const encoder = new FeatureEncoder(fitPreprocessing(spec, table));
 
 describe('encoded slices', () => {
   const context = { city: 'rome', hour: 3 };
-  const user = { age: 25, city: 'paris' };
+  const user = { age: 25, city: 'paris', recent: ['rome', 'oslo', 'paris'] };
   const items: (Record<string, unknown> | undefined)[] = [
     { price: 12, genre: 'g2' },
-    { price: null, genre: 'g3', age: 50 },
+    { price: null, genre: 'g3', age: 50, recent: [] },
     undefined,
-    { city: 'atlantis' },
+    { city: 'atlantis', recent: 'oslo|atlantis' },
   ];
 
   it('assemble the same rows as encoding each merged record (item over user over context)', () => {
@@ -42,10 +43,11 @@ describe('encoded slices', () => {
     expect(rows).toEqual(encoder.encodeRecords(items.map((item) => ({ ...context, ...user, ...item }))));
   });
 
-  it('mark a stored value that is no number as missing, and name its feature', () => {
-    const { slice, notNumbers } = encodeSlice(encoder, { age: 'old', price: 15 });
-    expect(notNumbers).toEqual(['age']);
-    expect(Array.from(slice.present)).toEqual([1, 1, 0, 0]);
+  it('mark a stored value that cannot be read (no number, no list) as missing, and name its feature', () => {
+    const { slice, unreadable } = encodeSlice(encoder, { age: 'old', price: 15, recent: [{}] });
+    expect(unreadable).toEqual(['age', 'recent']);
+    expect(Array.from(slice.present)).toEqual([1, 1, 0, 0, 1]);
+    expect(slice.sequences[0]).toHaveLength(0);
     expect(slice.numeric[0]).toBe(0);
     expect(slice.numeric[1]).toBeCloseTo(encoder.encodeNumeric(1, 15));
   });

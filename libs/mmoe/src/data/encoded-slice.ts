@@ -1,4 +1,4 @@
-import type { EncodedDataset, FeatureEncoder } from './preprocessor';
+import { concatIds, type EncodedDataset, type FeatureEncoder } from './preprocessor';
 import { parseNumber, RowError } from './raw-table';
 
 /**
@@ -11,29 +11,36 @@ export interface EncodedSlice {
   numeric: Float32Array;
   /** Embedding rows, in preprocessing order (0 where absent). */
   categorical: Int32Array;
-  /** 1 where the source holds the feature: numerics first, then categoricals. */
+  /** Embedding rows per sequence feature, in preprocessing order (empty where absent). */
+  sequences: Int32Array[];
+  /** 1 where the source holds the feature: numerics first, then categoricals, then sequences. */
   present: Uint8Array;
 }
 
 export interface SliceEncoding {
   slice: EncodedSlice;
-  /** Numeric features whose stored value is no number: they are encoded as missing (the training mean). */
-  notNumbers: string[];
+  /**
+   * Features whose stored value cannot be read (text in a numeric feature, an object in a sequence feature): they
+   * are encoded as missing (the training mean, the empty list).
+   */
+  unreadable: string[];
 }
 
 /** A slice of a record, under the rules of FeatureEncoder.encodeRecords (missing → mean / OOV row). */
 export function encodeSlice(encoder: FeatureEncoder, record: Record<string, unknown> | undefined): SliceEncoding {
-  const { numeric: numerics, categorical: categoricals } = encoder.state;
+  const { numeric: numerics, categorical: categoricals, sequence: sequences } = encoder.state;
   const width = numerics.length;
+  const scalars = width + categoricals.length;
   // One buffer per slice: a cache of many thousands of them holds one allocation each, not three.
-  const buffer = new ArrayBuffer(4 * (width + categoricals.length) + width + categoricals.length);
+  const buffer = new ArrayBuffer(4 * scalars + scalars + sequences.length);
   const slice: EncodedSlice = {
     numeric: new Float32Array(buffer, 0, width),
     categorical: new Int32Array(buffer, 4 * width, categoricals.length),
-    present: new Uint8Array(buffer, 4 * (width + categoricals.length)),
+    sequences: sequences.map(() => NO_VALUES),
+    present: new Uint8Array(buffer, 4 * scalars),
   };
-  const notNumbers: string[] = [];
-  if (!record) return { slice, notNumbers };
+  const unreadable: string[] = [];
+  if (!record) return { slice, unreadable };
   numerics.forEach(({ name }, j) => {
     if (!Object.hasOwn(record, name)) return;
     slice.present[j] = 1;
@@ -41,7 +48,7 @@ export function encodeSlice(encoder: FeatureEncoder, record: Record<string, unkn
       slice.numeric[j] = encoder.encodeNumeric(j, parseNumber(record[name], name));
     } catch (error) {
       if (!(error instanceof RowError)) throw error;
-      notNumbers.push(name);
+      unreadable.push(name);
     }
   });
   categoricals.forEach(({ name }, j) => {
@@ -49,22 +56,37 @@ export function encodeSlice(encoder: FeatureEncoder, record: Record<string, unkn
     slice.present[width + j] = 1;
     slice.categorical[j] = encoder.encodeCategory(j, record[name]);
   });
-  return { slice, notNumbers };
+  sequences.forEach(({ name }, j) => {
+    if (!Object.hasOwn(record, name)) return;
+    slice.present[scalars + j] = 1;
+    try {
+      slice.sequences[j] = encoder.encodeSequence(j, record[name]);
+    } catch (error) {
+      if (!(error instanceof RowError)) throw error;
+      unreadable.push(name);
+    }
+  });
+  return { slice, unreadable };
 }
+
+const NO_VALUES = new Int32Array(0);
 
 /** `over` where it holds a feature, else `base`: e.g. the user's slice over the request context's. */
 export function overlaySlices(base: EncodedSlice, over: EncodedSlice): EncodedSlice {
   const width = base.numeric.length;
+  const scalars = width + base.categorical.length;
   const slice: EncodedSlice = {
     numeric: base.numeric.slice(),
     categorical: base.categorical.slice(),
+    sequences: base.sequences.slice(),
     present: base.present.slice(),
   };
   for (let j = 0; j < over.present.length; j++) {
     if (!over.present[j]) continue;
     slice.present[j] = 1;
     if (j < width) slice.numeric[j] = over.numeric[j];
-    else slice.categorical[j - width] = over.categorical[j - width];
+    else if (j < scalars) slice.categorical[j - width] = over.categorical[j - width];
+    else slice.sequences[j - scalars] = over.sequences[j - scalars];
   }
   return slice;
 }
@@ -85,5 +107,12 @@ export function assembleRows(shared: EncodedSlice, items: (EncodedSlice | undefi
     for (let j = 0; j < width; j++) if (item.present[j]) numeric[row + j] = item.numeric[j];
     for (let j = 0; j < categories; j++) if (item.present[width + j]) categorical[j][i] = item.categorical[j];
   }
-  return { size, numericWidth: width, numeric, categorical, labels: [] };
+  const sequences = shared.sequences.map((values, j) => {
+    const present = width + categories + j;
+    const rows = items.map((item) => (item?.present[present] ? item.sequences[j] : values));
+    const offsets = new Int32Array(size + 1);
+    rows.forEach((r, i) => (offsets[i + 1] = offsets[i] + r.length));
+    return { offsets, ids: concatIds(rows, offsets[size]) };
+  });
+  return { size, numericWidth: width, numeric, categorical, sequences, labels: [] };
 }

@@ -1,6 +1,7 @@
+import { selectRows, SequenceColumn, SequenceFeatureState } from '../features/sequence.feature';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { fnv1a32 } from '../util/hash';
-import { parseNumber, RawTable } from './raw-table';
+import { parseNumber, RawTable, readSequence } from './raw-table';
 
 export interface NumericFeatureState {
   name: string;
@@ -22,21 +23,45 @@ export interface LabelState {
 export interface PreprocessingState {
   numeric: NumericFeatureState[];
   categorical: CategoricalFeatureState[];
+  /** Absent in artifacts written before sequence features existed (read as none). */
+  sequence: SequenceFeatureState[];
   labels: LabelState[];
 }
 
-/** Model-ready rows: standardised numerics (row-major), embedding row per categorical feature, raw labels. */
+/**
+ * Model-ready rows: standardised numerics (row-major), embedding row per categorical feature, embedding rows per
+ * sequence feature, raw labels.
+ */
 export interface EncodedDataset {
   size: number;
   numericWidth: number;
   numeric: Float32Array;
   categorical: Int32Array[];
+  sequences: SequenceColumn[];
   /** One column per task, in spec order; NaN marks a missing label. */
   labels: Float32Array[];
 }
 
-export function embeddingRows(state: CategoricalFeatureState): number {
+/** A vocabulary (row i + 1 for vocab[i]) or hash buckets; row 0 is the missing / OOV value. */
+type Vocabulary = { vocab: string[] } | { hashBuckets: number };
+
+export function embeddingRows(state: Vocabulary): number {
   return 'vocab' in state ? state.vocab.length + 1 : state.hashBuckets + 1;
+}
+
+/** Maps raw values to embedding rows. */
+class CategoryLookup {
+  private readonly index: Map<string, number> | undefined;
+
+  constructor(private readonly vocabulary: Vocabulary) {
+    this.index = 'vocab' in vocabulary ? new Map(vocabulary.vocab.map((v, i) => [v, i + 1])) : undefined;
+  }
+
+  row(value: string): number {
+    return this.index
+      ? (this.index.get(value) ?? 0)
+      : hashBucket(value, (this.vocabulary as { hashBuckets: number }).hashBuckets);
+  }
 }
 
 /** FNV-1a over UTF-16 code units, into 1..buckets (row 0 stays the missing value). */
@@ -56,11 +81,23 @@ export function fitPreprocessing(spec: ModelSpec, table: RawTable, rows?: Uint32
     forEachRow(ids.length, rows, (r) => {
       if (ids[r] >= 0) counts[ids[r]]++;
     });
-    const order = [...counts.keys()]
-      .filter((id) => counts[id] >= f.minCount)
-      .sort((a, b) => counts[b] - counts[a] || (dictionary[a] < dictionary[b] ? -1 : 1))
-      .slice(0, f.maxVocab);
-    return { name: f.name, embeddingDim: f.embeddingDim, vocab: order.map((id) => dictionary[id]) };
+    return { name: f.name, embeddingDim: f.embeddingDim, vocab: frequent(dictionary, counts, f.minCount, f.maxVocab) };
+  });
+  const sequenceSpecs = spec.features.filter((f) => f.type === 'sequence');
+  const sequence = table.sequenceColumns().map(({ offsets, ids, dictionary }, i): SequenceFeatureState => {
+    const f = sequenceSpecs[i];
+    const common = { name: f.name, separator: f.separator, pooling: f.pooling, maxLength: f.maxLength };
+    if (f.sharedEmbedding) {
+      const shared = categorical.find((c) => c.name === f.sharedEmbedding)!;
+      return { ...common, embeddingDim: shared.embeddingDim, sharedEmbedding: shared.name };
+    }
+    const embeddingDim = f.embeddingDim ?? 8;
+    if (f.hashBuckets) return { ...common, embeddingDim, hashBuckets: f.hashBuckets };
+    const counts = new Uint32Array(dictionary.length);
+    forEachRow(offsets.length - 1, rows, (r) => {
+      for (let k = offsets[r]; k < offsets[r + 1]; k++) counts[ids[k]]++;
+    });
+    return { ...common, embeddingDim, vocab: frequent(dictionary, counts, f.minCount ?? 1, f.maxVocab ?? 100_000) };
   });
   const labels = table.labelColumns().map((values, i) => {
     const task = spec.tasks[i];
@@ -68,7 +105,16 @@ export function fitPreprocessing(spec: ModelSpec, table: RawTable, rows?: Uint32
       ? { task: task.name, ...moments(values, rows) }
       : { task: task.name, mean: 0, std: 1 };
   });
-  return { numeric, categorical, labels };
+  return { numeric, categorical, sequence, labels };
+}
+
+/** The values seen at least minCount times, most frequent first (ties by value, so the order is reproducible). */
+function frequent(dictionary: string[], counts: Uint32Array, minCount: number, maxVocab: number): string[] {
+  return [...counts.keys()]
+    .filter((id) => counts[id] >= minCount)
+    .sort((a, b) => counts[b] - counts[a] || (dictionary[a] < dictionary[b] ? -1 : 1))
+    .slice(0, maxVocab)
+    .map((id) => dictionary[id]);
 }
 
 /**
@@ -76,11 +122,15 @@ export function fitPreprocessing(spec: ModelSpec, table: RawTable, rows?: Uint32
  * a value is encoded the same way everywhere.
  */
 export class FeatureEncoder {
-  private readonly vocabIndex: (Map<string, number> | undefined)[];
+  private readonly categories: CategoryLookup[];
+  private readonly sequenceCategories: CategoryLookup[];
 
   constructor(readonly state: PreprocessingState) {
-    this.vocabIndex = state.categorical.map((c) =>
-      'vocab' in c ? new Map(c.vocab.map((v, i) => [v, i + 1])) : undefined,
+    this.categories = state.categorical.map((c) => new CategoryLookup(c));
+    this.sequenceCategories = state.sequence.map((s) =>
+      'sharedEmbedding' in s
+        ? this.categories[state.categorical.findIndex((c) => c.name === s.sharedEmbedding)]
+        : new CategoryLookup(s),
     );
   }
 
@@ -99,7 +149,7 @@ export class FeatureEncoder {
     });
     const categorical = table.categoricalColumns().map(({ ids, dictionary }, j) => {
       // Encode each distinct string once, then map ids: O(distinct + rows).
-      const lookup = Int32Array.from(dictionary, (value) => this.categoryIndex(j, value));
+      const lookup = Int32Array.from(dictionary, (value) => this.categories[j].row(value));
       const out = new Int32Array(size);
       for (let i = 0; i < size; i++) {
         const id = ids[rows ? rows[i] : i];
@@ -107,21 +157,27 @@ export class FeatureEncoder {
       }
       return out;
     });
+    const sequences = table.sequenceColumns().map((column, j) => {
+      const lookup = Int32Array.from(column.dictionary, (value) => this.sequenceCategories[j].row(value));
+      return selectRows(column, this.state.sequence[j].maxLength, rows, size, (id) => lookup[id]);
+    });
     const labels = table
       .labelColumns()
       .map((values) => Float32Array.from({ length: size }, (_, i) => values[rows ? rows[i] : i]));
-    return { size, numericWidth: width, numeric, categorical, labels };
+    return { size, numericWidth: width, numeric, categorical, sequences, labels };
   }
 
   /**
    * Encodes feature records (e.g. a user's and an item's features merged) for scoring; unknown keys are ignored and
-   * missing ones take the training mean / the OOV row. Throws on a non-numeric value in a numeric feature.
+   * missing ones take the training mean / the OOV row / the empty list. Throws RowError on a value a feature cannot
+   * read (text in a numeric feature, a list of non-strings in a sequence feature).
    */
   encodeRecords(records: Record<string, unknown>[]): EncodedDataset {
     const size = records.length;
     const width = this.numericWidth;
     const numeric = new Float32Array(size * width);
     const categorical = this.state.categorical.map(() => new Int32Array(size));
+    const sequences = this.state.sequence.map(() => ({ offsets: new Int32Array(size + 1), ids: [] as Int32Array[] }));
     records.forEach((record, i) => {
       this.state.numeric.forEach(({ name }, j) => {
         numeric[i * width + j] = this.encodeNumeric(j, parseNumber(record[name], name));
@@ -129,8 +185,21 @@ export class FeatureEncoder {
       this.state.categorical.forEach(({ name }, j) => {
         categorical[j][i] = this.encodeCategory(j, record[name]);
       });
+      this.state.sequence.forEach(({ name }, j) => {
+        const column = sequences[j];
+        const ids = this.encodeSequence(j, record[name]);
+        column.ids.push(ids);
+        column.offsets[i + 1] = column.offsets[i] + ids.length;
+      });
     });
-    return { size, numericWidth: width, numeric, categorical, labels: [] };
+    return {
+      size,
+      numericWidth: width,
+      numeric,
+      categorical,
+      sequences: sequences.map((s) => ({ offsets: s.offsets, ids: concatIds(s.ids, s.offsets[size]) })),
+      labels: [],
+    };
   }
 
   /** Numeric feature j's model input for a parsed value (NaN: missing). */
@@ -139,16 +208,32 @@ export class FeatureEncoder {
     return standardise(value, mean, std);
   }
 
-  /** Categorical feature j's embedding row for a raw value (0: missing or out of vocabulary). */
-  encodeCategory(feature: number, raw: unknown): number {
-    return raw === undefined || raw === null || raw === '' ? 0 : this.categoryIndex(feature, String(raw));
+  /**
+   * Sequence feature j's embedding rows for a raw value: its last maxLength values, [] when missing. A JSON array
+   * (feature store, requests) or a separated string (as in a CSV); RowError for anything else.
+   */
+  encodeSequence(feature: number, raw: unknown): Int32Array {
+    const state = this.state.sequence[feature];
+    const values = readSequence(raw, state);
+    const lookup = this.sequenceCategories[feature];
+    const from = Math.max(0, values.length - state.maxLength);
+    return Int32Array.from({ length: values.length - from }, (_, k) => lookup.row(values[from + k]));
   }
 
-  private categoryIndex(feature: number, value: string): number {
-    const state = this.state.categorical[feature];
-    if ('hashBuckets' in state) return hashBucket(value, state.hashBuckets);
-    return this.vocabIndex[feature]!.get(value) ?? 0;
+  /** Categorical feature j's embedding row for a raw value (0: missing or out of vocabulary). */
+  encodeCategory(feature: number, raw: unknown): number {
+    return raw === undefined || raw === null || raw === '' ? 0 : this.categories[feature].row(String(raw));
   }
+}
+
+export function concatIds(parts: Int32Array[], total: number): Int32Array {
+  const out = new Int32Array(total);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
 }
 
 /** Missing numerics become the training mean, i.e. 0 after standardisation. */

@@ -1,4 +1,5 @@
-import { ModelSpec } from '../model-spec/model-spec.schema';
+import { parseSequence } from '../features/sequence.feature';
+import { ModelSpec, SequenceFeatureSpec } from '../model-spec/model-spec.schema';
 
 /** Growable typed column: a 1 GB CSV must not become an array of objects. */
 class Column<T extends Float64Array | Int32Array> {
@@ -12,6 +13,9 @@ class Column<T extends Float64Array | Int32Array> {
     }
     this.data[this.length++] = value;
   }
+  get size(): number {
+    return this.length;
+  }
   values(): T {
     return this.data.subarray(0, this.length) as T;
   }
@@ -22,6 +26,16 @@ export interface RawCategoricalColumn {
   ids: Int32Array;
   dictionary: string[];
 }
+
+/** A sequence column as CSR rows of ids into a per-column dictionary: row i is ids[offsets[i] .. offsets[i+1]). */
+export interface RawSequenceColumn {
+  offsets: Int32Array;
+  ids: Int32Array;
+  dictionary: string[];
+}
+
+/** A raw value as a feature holds it: a CSV cell, or a feature-store / event value (lists for sequence features). */
+export type RawValue = string | number | boolean | readonly unknown[] | undefined | null;
 
 /** A value that cannot be read; `field` names its column so that a reader can point at it. */
 export class RowError extends Error {
@@ -50,6 +64,12 @@ export class RawTable {
   private readonly numeric: Column<Float64Array>[];
   private readonly categorical: Column<Int32Array>[];
   private readonly dictionaries: Map<string, number>[];
+  private readonly sequenceSpecs: SequenceFeatureSpec[];
+  private readonly sequences: {
+    offsets: Column<Int32Array>;
+    ids: Column<Int32Array>;
+    dictionary: Map<string, number>;
+  }[];
   private readonly labels: Column<Float64Array>[];
   private readonly groups: Column<Int32Array> | undefined;
   private readonly groupDictionary = new Map<string, number>();
@@ -61,10 +81,16 @@ export class RawTable {
   ) {
     this.groups = options.groupBy === undefined ? undefined : new Column(new Int32Array(1024));
     const numericCount = spec.features.filter((f) => f.type === 'numeric').length;
-    const categoricalCount = spec.features.length - numericCount;
+    const categoricalCount = spec.features.filter((f) => f.type === 'categorical').length;
     this.numeric = Array.from({ length: numericCount }, () => new Column(new Float64Array(1024)));
     this.categorical = Array.from({ length: categoricalCount }, () => new Column(new Int32Array(1024)));
     this.dictionaries = Array.from({ length: categoricalCount }, () => new Map<string, number>());
+    this.sequenceSpecs = spec.features.filter((f) => f.type === 'sequence');
+    this.sequences = this.sequenceSpecs.map(() => {
+      const offsets = new Column(new Int32Array(1024));
+      offsets.push(0);
+      return { offsets, ids: new Column(new Int32Array(1024)), dictionary: new Map<string, number>() };
+    });
     this.labels = spec.tasks.map(() => new Column(new Float64Array(1024)));
   }
 
@@ -77,17 +103,27 @@ export class RawTable {
    * cannot be read (text in a numeric column, a binary label other than 0/1) throws RowError before anything is
    * stored, so a skipped row leaves no trace.
    */
-  add(record: Record<string, string | number | undefined | null>): void {
+  add(record: Record<string, RawValue>): void {
     const numeric: number[] = [];
     const categorical: (string | undefined)[] = [];
+    const sequences: string[][] = [];
     for (const feature of this.spec.features) {
       const raw = record[feature.name];
       if (feature.type === 'numeric') numeric.push(parseNumber(raw, feature.name));
-      else categorical.push(raw === undefined || raw === null || raw === '' ? undefined : String(raw));
+      else if (feature.type === 'categorical')
+        categorical.push(raw === undefined || raw === null || raw === '' ? undefined : String(raw));
+      else sequences.push(readSequence(raw, feature));
     }
     const labels = this.spec.tasks.map((task) => parseLabel(record[task.label], task.label, task.type));
     numeric.forEach((v, i) => this.numeric[i].push(v));
-    categorical.forEach((v, i) => this.categorical[i].push(v === undefined ? -1 : this.intern(i, v)));
+    categorical.forEach((v, i) => this.categorical[i].push(v === undefined ? -1 : intern(this.dictionaries[i], v)));
+    sequences.forEach((values, i) => {
+      const column = this.sequences[i];
+      // The last maxLength values are all a model ever reads.
+      const kept = values.slice(-this.sequenceSpecs[i].maxLength);
+      for (const v of kept) column.ids.push(intern(column.dictionary, v));
+      column.offsets.push(column.ids.size);
+    });
     labels.forEach((v, i) => this.labels[i].push(v));
     if (this.groups) this.groups.push(internGroup(this.groupDictionary, record[this.options.groupBy!]));
     this.rows++;
@@ -101,6 +137,14 @@ export class RawTable {
     return this.categorical.map((c, i) => ({ ids: c.values(), dictionary: [...this.dictionaries[i].keys()] }));
   }
 
+  sequenceColumns(): RawSequenceColumn[] {
+    return this.sequences.map((c) => ({
+      offsets: c.offsets.values(),
+      ids: c.ids.values(),
+      dictionary: [...c.dictionary.keys()],
+    }));
+  }
+
   labelColumns(): Float64Array[] {
     return this.labels.map((c) => c.values());
   }
@@ -109,27 +153,29 @@ export class RawTable {
   groupIds(): Int32Array | undefined {
     return this.groups?.values();
   }
+}
 
-  private intern(column: number, value: string): number {
-    const dictionary = this.dictionaries[column];
-    let id = dictionary.get(value);
-    if (id === undefined) {
-      id = dictionary.size;
-      dictionary.set(value, id);
-    }
-    return id;
+function intern(dictionary: Map<string, number>, value: string): number {
+  let id = dictionary.get(value);
+  if (id === undefined) {
+    id = dictionary.size;
+    dictionary.set(value, id);
+  }
+  return id;
+}
+
+/** A sequence value, or a RowError naming the feature. */
+export function readSequence(raw: unknown, feature: Pick<SequenceFeatureSpec, 'name' | 'separator'>): string[] {
+  try {
+    return parseSequence(raw, feature.separator);
+  } catch (e) {
+    throw new RowError(feature.name, (e as Error).message);
   }
 }
 
 function internGroup(dictionary: Map<string, number>, raw: unknown): number {
   if (raw === undefined || raw === null || raw === '') return -1;
-  const key = String(raw);
-  let id = dictionary.get(key);
-  if (id === undefined) {
-    id = dictionary.size;
-    dictionary.set(key, id);
-  }
-  return id;
+  return intern(dictionary, String(raw));
 }
 
 export function parseNumber(raw: unknown, field: string): number {

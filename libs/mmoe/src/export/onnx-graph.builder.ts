@@ -9,10 +9,13 @@ export const ONNX_BATCH_DIM = 'N';
 
 type ElemType = typeof ONNX_FLOAT | typeof ONNX_INT32 | typeof ONNX_INT64;
 
+/** Node attributes: ints and lists of ints are all this exporter needs. */
+type Attributes = Record<string, number | number[]>;
 /** A dimension: a size, or a name for a size known only at run time (the batch). */
 type Dim = number | string;
 
 const ATTRIBUTE_INT = 2;
+const ATTRIBUTE_INTS = 7;
 
 /**
  * Builds one ONNX graph (default domain only) and serialises it as a ModelProto. Field numbers are those of
@@ -36,16 +39,12 @@ export class OnnxGraphBuilder {
   }
 
   /** A constant tensor; values are written little-endian whatever the host's byte order. */
-  initializer(
-    name: string,
-    elemType: typeof ONNX_FLOAT | typeof ONNX_INT64,
-    dims: number[],
-    values: ArrayLike<number>,
-  ): string {
+  initializer(name: string, elemType: ElemType, dims: number[], values: ArrayLike<number>): string {
     const raw = new Uint8Array(values.length * (elemType === ONNX_INT64 ? 8 : 4));
     const view = new DataView(raw.buffer);
     for (let i = 0; i < values.length; i++) {
       if (elemType === ONNX_FLOAT) view.setFloat32(i * 4, values[i], true);
+      else if (elemType === ONNX_INT32) view.setInt32(i * 4, values[i], true);
       else view.setBigInt64(i * 8, BigInt(values[i]), true);
     }
     const tensor = new ProtoWriter().packedInts(1, dims).int(2, elemType).string(8, this.claim(name)).bytes(9, raw);
@@ -54,12 +53,12 @@ export class OnnxGraphBuilder {
   }
 
   /** A node with one output; its name is `output` or a fresh one. */
-  op(opType: string, inputs: string[], attributes: Record<string, number> = {}, output?: string): string {
+  op(opType: string, inputs: string[], attributes: Attributes = {}, output?: string): string {
     return this.ops(opType, inputs, [output ?? this.fresh(opType)], attributes)[0];
   }
 
   /** A node with several outputs: `outputs` names them, or gives their count. */
-  ops(opType: string, inputs: string[], outputs: number | string[], attributes: Record<string, number> = {}): string[] {
+  ops(opType: string, inputs: string[], outputs: number | string[], attributes: Attributes = {}): string[] {
     const names = (
       typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(opType)) : outputs
     ).map((o) => this.claim(o));
@@ -68,7 +67,10 @@ export class OnnxGraphBuilder {
     names.forEach((o) => node.string(2, o));
     node.string(4, opType);
     for (const [name, value] of Object.entries(attributes)) {
-      node.message(5, new ProtoWriter().string(1, name).int(3, value).int(20, ATTRIBUTE_INT));
+      const attribute = new ProtoWriter().string(1, name);
+      if (typeof value === 'number') attribute.int(3, value).int(20, ATTRIBUTE_INT);
+      else attribute.packedInts(8, value).int(20, ATTRIBUTE_INTS);
+      node.message(5, attribute);
     }
     this.nodes.push(node);
     return names;

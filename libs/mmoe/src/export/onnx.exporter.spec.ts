@@ -55,7 +55,7 @@ describe('exportOnnx', () => {
   it('takes int32 embedding rows and standardised numerics, and gives scores and the weights of every gate', async () => {
     const { inputs, outputs } = await exported(
       { architecture: 'ple', experts: 2, taskExperts: 1, expertUnits: [8] },
-      { numeric, categorical },
+      { numeric, categorical, sequence: [] },
     );
     expect(inputs).toEqual([
       ['cat_0', 'int32', ['N']],
@@ -75,7 +75,7 @@ describe('exportOnnx', () => {
   it('has no numeric input without numeric features, and no gate output for shared-bottom', async () => {
     const { inputs, outputs } = await exported(
       { architecture: 'shared-bottom', expertUnits: [8] },
-      { numeric: [], categorical },
+      { numeric: [], categorical, sequence: [] },
     );
     expect(inputs.map(([name]) => name)).toEqual(['cat_0', 'cat_1']);
     expect(outputs).toEqual([['scores', 'float32', ['N', 2]]]);
@@ -91,7 +91,7 @@ describe('exportOnnx', () => {
         gate: { type: 'noisy-top-k', k: 2 },
         uncertaintyWeighting: true,
       },
-      { numeric, categorical: [] },
+      { numeric, categorical: [], sequence: [] },
     );
     expect(inputs).toEqual([['numeric', 'float32', ['N', 2]]]);
     // 3 experts (2·16+16 + 16·8+8), 2 gates (2·3+3), 2 towers (8·4+4 + 4·1+1); not the gate noise nor uncertainty weights.

@@ -1,3 +1,4 @@
+import { exportSequencePooling, sequenceTable } from '../features/sequence.feature';
 import { MultiTaskNetwork } from '../model/network';
 import { gateOfTask } from '../model/topology';
 import { ONNX_BATCH_DIM, ONNX_FLOAT, ONNX_INT32, ONNX_INT64, OnnxGraphBuilder } from './onnx-graph.builder';
@@ -12,7 +13,8 @@ const ONNX_IR_VERSION = 8;
  * the network's parameters.
  *
  * Inputs:  `numeric` float [N, numericWidth] (absent without numeric features), already standardised;
- *          `cat_<i>` int32 [N] per categorical feature in preprocessing order: the embedding row, 0 for missing / OOV.
+ *          `cat_<i>` int32 [N] per categorical feature in preprocessing order: the embedding row, 0 for missing / OOV;
+ *          `seq_<i>` int32 [N, maxLength] per sequence feature: its embedding rows, left-aligned, padded with -1.
  *          int32 because that is what EncodedDataset holds (no copy), and onnxruntime's Gather takes int32 indices.
  * Outputs: `scores` float [N, tasks]: probabilities for binary tasks, label units for regression ones;
  *          `gates_<g>` float [N, experts of gate g] per gate of the topology (none for shared-bottom).
@@ -32,9 +34,16 @@ export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
     return relu ? g.op('Relu', [y]) : y;
   };
 
+  const tables = new Map<string, string>();
+  const table = (feature: string) =>
+    tables.get(feature) ?? tables.set(feature, weight(`embedding/${feature}`)).get(feature)!;
   const parts = preprocessing.categorical.map((c, i) =>
-    g.op('Gather', [weight(`embedding/${c.name}`), g.input(`cat_${i}`, ONNX_INT32, [ONNX_BATCH_DIM])]),
+    g.op('Gather', [table(c.name), g.input(`cat_${i}`, ONNX_INT32, [ONNX_BATCH_DIM])]),
   );
+  preprocessing.sequence.forEach((s, i) => {
+    const input = g.input(`seq_${i}`, ONNX_INT32, [ONNX_BATCH_DIM, s.maxLength]);
+    parts.push(exportSequencePooling(g, table(sequenceTable(s)), input, s.pooling, `seq_${i}`));
+  });
   const numericWidth = preprocessing.numeric.length;
   if (numericWidth > 0) parts.push(g.input('numeric', ONNX_FLOAT, [ONNX_BATCH_DIM, numericWidth]));
   const x = parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: 1 });

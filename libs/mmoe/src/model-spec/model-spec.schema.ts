@@ -12,23 +12,58 @@ const name = z
 export const MAX_TASK_WEIGHT = 1e6;
 const positiveInt = z.number().int('must be an integer').min(1, 'must be at least 1');
 
-const numericFeature = z.object({ name, type: z.literal('numeric') }).strict();
+/** A key that belongs to another feature type: named in the error rather than reported as an unknown key. */
+const onlyFor = (what: string) => z.never({ error: `only ${what}` }).optional();
+const sequenceOnly = {
+  separator: onlyFor('sequence features have a separator'),
+  pooling: onlyFor('sequence features are pooled'),
+  maxLength: onlyFor('sequence features have a maxLength'),
+  sharedEmbedding: onlyFor('sequence features share an embedding'),
+};
+
+const numericFeature = z.object({ name, type: z.literal('numeric'), ...sequenceOnly }).strict();
+
+const vocabulary = {
+  /** Hash the raw value into this many buckets instead of learning a vocabulary (ids with unbounded cardinality). */
+  hashBuckets: z.number().int().min(2, 'must be at least 2').max(50_000_000).optional(),
+  /** Vocabulary learnt from training data: the most frequent values, those seen fewer than minCount times are OOV. */
+  maxVocab: positiveInt.max(5_000_000).default(100_000),
+  minCount: positiveInt.default(1),
+};
 
 const categoricalFeature = z
   .object({
     name,
     type: z.literal('categorical'),
     embeddingDim: positiveInt.max(1024).default(8),
-    /** Hash the raw value into this many buckets instead of learning a vocabulary (ids with unbounded cardinality). */
-    hashBuckets: z.number().int().min(2, 'must be at least 2').max(50_000_000).optional(),
-    /** Vocabulary learnt from training data: the most frequent values, those seen fewer than minCount times are OOV. */
-    maxVocab: positiveInt.max(5_000_000).default(100_000),
-    minCount: positiveInt.default(1),
+    ...vocabulary,
+    ...sequenceOnly,
   })
   .strict();
 
-const feature = z.discriminatedUnion('type', [numericFeature, categoricalFeature], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'type must be "numeric" or "categorical"' : undefined),
+/** A list of categories per row (a user's recent items, an item's genres), embedded and pooled into one vector. */
+const sequenceFeature = z
+  .object({
+    name,
+    type: z.literal('sequence'),
+    /** Splits a CSV cell into values; the feature store and events hold a JSON array of strings instead. */
+    separator: z.string().min(1, 'must not be empty').max(8, 'must be at most 8 characters').default('|'),
+    pooling: z.enum(['mean', 'sum', 'max'], { error: 'must be "mean", "sum" or "max"' }).default('mean'),
+    /** Longer lists keep their last maxLength values (the most recent, for a history). */
+    maxLength: positiveInt.max(1024).default(50),
+    /** 8 by default; with sharedEmbedding, the shared table's width. */
+    embeddingDim: positiveInt.max(1024).optional(),
+    hashBuckets: vocabulary.hashBuckets,
+    maxVocab: z.number().int().min(1).max(5_000_000).optional(),
+    minCount: z.number().int().min(1).optional(),
+    /** Look values up in this categorical feature's table (e.g. a history of item ids in `item_id`'s embedding). */
+    sharedEmbedding: name.optional(),
+  })
+  .strict();
+
+const feature = z.discriminatedUnion('type', [numericFeature, categoricalFeature, sequenceFeature], {
+  error: (issue) =>
+    issue.code === 'invalid_union' ? 'type must be "numeric", "categorical" or "sequence"' : undefined,
 });
 
 const task = z
@@ -127,6 +162,9 @@ export const modelSpecSchema = z
         ctx.addIssue({ code: 'custom', path: ['tasks', i, 'name'], message: `duplicate task name "${t.name}"` });
       taskNames.add(t.name);
     });
+    spec.features.forEach((f, i) => {
+      if (f.type === 'sequence') checkSequence(f, i, spec.features, ctx);
+    });
     const { gate: g, architecture, experts } = spec.model;
     if (g.type === 'noisy-top-k') {
       const gated = architecture === 'ple' ? experts + spec.model.taskExperts : experts;
@@ -146,10 +184,46 @@ export const modelSpecSchema = z
     }
   });
 
+type FeatureOutput = z.output<typeof feature>;
+
+/** A shared table must exist and be a categorical one; its vocabulary and width are then the sequence's. */
+function checkSequence(
+  f: Extract<FeatureOutput, { type: 'sequence' }>,
+  i: number,
+  features: FeatureOutput[],
+  ctx: z.RefinementCtx,
+): void {
+  if (f.sharedEmbedding === undefined) return;
+  const at = (key: string) => ['features', i, key];
+  const shared = features.find((other) => other.name === f.sharedEmbedding);
+  if (!shared || shared.type !== 'categorical') {
+    const why = shared ? `is a ${shared.type} feature` : 'is not a feature of this spec';
+    ctx.addIssue({
+      code: 'custom',
+      path: at('sharedEmbedding'),
+      message: `"${f.sharedEmbedding}" ${why}; name a categorical feature`,
+    });
+    return;
+  }
+  if (f.embeddingDim !== undefined && f.embeddingDim !== shared.embeddingDim) {
+    ctx.addIssue({
+      code: 'custom',
+      path: at('embeddingDim'),
+      message: `must equal the embeddingDim ${shared.embeddingDim} of "${shared.name}", whose table it shares`,
+    });
+  }
+  for (const key of ['hashBuckets', 'maxVocab', 'minCount'] as const) {
+    if (f[key] !== undefined)
+      ctx.addIssue({ code: 'custom', path: at(key), message: `comes from "${shared.name}" with sharedEmbedding` });
+  }
+}
+
 export type ModelSpecInput = z.input<typeof modelSpecSchema>;
 export type ModelSpec = z.output<typeof modelSpecSchema>;
 export type FeatureSpec = ModelSpec['features'][number];
 export type CategoricalFeatureSpec = Extract<FeatureSpec, { type: 'categorical' }>;
+export type SequenceFeatureSpec = Extract<FeatureSpec, { type: 'sequence' }>;
+export type Pooling = SequenceFeatureSpec['pooling'];
 export type TaskSpec = ModelSpec['tasks'][number];
 export type GateSpec = ModelSpec['model']['gate'];
 export type Architecture = ModelSpec['model']['architecture'];

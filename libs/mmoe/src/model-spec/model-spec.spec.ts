@@ -1,8 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { loadModelSpec, parseModelSpec, SpecValidationError } from './model-spec';
+
+const EXAMPLES = join(__dirname, '../../../../examples');
 
 const valid = {
   features: [
@@ -52,11 +54,53 @@ describe('model spec', () => {
     [{ ...valid, tasks: [{ name: 'a', label: 'age', type: 'binary' }] }, 'tasks[0].label', 'already used'],
     [{ ...valid, model: { ...valid.model, experts: 2.5 } }, 'model.experts', 'integer'],
     [{ ...valid, extra: 1 }, '(root)', 'extra'],
+    [
+      { ...valid, features: [{ name: 'age', type: 'numeric', pooling: 'mean' }] },
+      'features[0].pooling',
+      'only sequence',
+    ],
+    [
+      { ...valid, features: [{ name: 'c', type: 'categorical', maxLength: 5 }] },
+      'features[0].maxLength',
+      'only sequence',
+    ],
+    [{ ...valid, features: [{ name: 's', type: 'sequence', pooling: 'avg' }] }, 'features[0].pooling', '"mean"'],
+    [{ ...valid, features: [{ name: 's', type: 'sequence', maxLength: 0 }] }, 'features[0].maxLength', 'at least 1'],
+    [
+      { ...valid, features: [{ name: 's', type: 'sequence', sharedEmbedding: 'item_id' }] },
+      'features[0].sharedEmbedding',
+      'not a feature',
+    ],
+    [
+      { ...valid, features: [...valid.features, { name: 's', type: 'sequence', sharedEmbedding: 'age' }] },
+      'features[3].sharedEmbedding',
+      'numeric feature',
+    ],
+    [
+      {
+        ...valid,
+        features: [...valid.features, { name: 's', type: 'sequence', sharedEmbedding: 'user_id', embeddingDim: 4 }],
+      },
+      'features[3].embeddingDim',
+      'must equal the embeddingDim 16',
+    ],
+    [
+      {
+        ...valid,
+        features: [...valid.features, { name: 's', type: 'sequence', sharedEmbedding: 'education', hashBuckets: 9 }],
+      },
+      'features[3].hashBuckets',
+      'comes from "education"',
+    ],
   ])('rejects a bad field and names it (%#)', (input, path, text) => {
     const problems = problemsOf(input);
     const problem = problems.find((p) => p.path === path);
     expect(problem).toBeDefined();
     expect(problem!.message).toContain(text);
+  });
+
+  it.each(readdirSync(EXAMPLES).filter((f) => f.endsWith('.spec.json')))('accepts examples/%s', async (file) => {
+    await expect(loadModelSpec(join(EXAMPLES, file))).resolves.toBeDefined();
   });
 
   it('reports every problem at once', () => {

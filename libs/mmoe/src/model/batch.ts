@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { EncodedDataset } from '../data/preprocessor';
+import { selectRows } from '../features/sequence.feature';
+import { disposeSequenceBatch, sequenceBatch } from '../features/sequence.pooling';
 import { BatchInputs, MultiTaskNetwork } from './network';
 
 export interface TrainingBatch {
@@ -51,6 +53,12 @@ export class BatchBuilder {
       size,
       numeric: width > 0 ? tf.tensor2d(numeric, [size, width]) : undefined,
       categorical: embeddings.idTensors(this.ids, size),
+      sequences: this.data.sequences.map((column, j) => {
+        const { offset, pooling } = this.net.sequenceSources[j];
+        // Shuffled rows' values are made contiguous (maxLength already applied: no row grows).
+        if (!order) return sequenceBatch(column, start, end, pooling, offset);
+        return sequenceBatch(selectRows(column, Infinity, order.subarray(start, end), size), 0, size, pooling, offset);
+      }),
     };
   }
 
@@ -80,5 +88,6 @@ export function disposeBatch(batch: BatchInputs | TrainingBatch): void {
   const inputs = 'inputs' in batch ? batch.inputs : batch;
   inputs.numeric?.dispose();
   inputs.categorical.forEach((c) => c.dispose());
+  inputs.sequences.forEach(disposeSequenceBatch);
   if ('inputs' in batch) tf.dispose([batch.labels, batch.mask]);
 }

@@ -44,6 +44,7 @@ describe('EmbeddingTables', () => {
       numericWidth: 0,
       numeric: new Float32Array(0),
       categorical: [Int32Array.from([2, 0]), Int32Array.from([1, 1])],
+      sequences: [],
       labels: [],
     };
     const ids = layout.allocateIds(2);

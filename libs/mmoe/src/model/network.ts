@@ -1,19 +1,29 @@
 import * as tf from '@tensorflow/tfjs';
 
-import { PreprocessingState } from '../data/preprocessor';
-import { ModelSpec } from '../model-spec/model-spec.schema';
+import { embeddingRows, PreprocessingState } from '../data/preprocessor';
+import { poolSequence, SequenceBatch } from '../features/sequence.pooling';
+import { ModelSpec, Pooling } from '../model-spec/model-spec.schema';
 import { Rng } from '../util/random';
 import { dense } from './dense.layer';
 import { EmbeddingTables } from './embedding-table';
 import { GateOutput, noisyTopKGate, softmaxGate } from './gating';
 import { gateOfTask, Topology, topologyOf } from './topology';
 
-/** One mini-batch as tensors: standardised numerics and the rows to look up in each embedding table. */
+/** One mini-batch as tensors: standardised numerics, the rows to look up in each embedding table, sequences. */
 export interface BatchInputs {
   size: number;
   numeric: tf.Tensor2D | undefined;
   /** Per table of EmbeddingTables: [size × features of the table] row ids, offsets included. */
   categorical: tf.Tensor1D[];
+  /** Per sequence feature, its values' rows in the variable it reads (SequenceSource), offsets included. */
+  sequences: SequenceBatch[];
+}
+
+/** The variable a sequence feature's values are looked up in, and where its rows start there. */
+export interface SequenceSource {
+  variable: string;
+  offset: number;
+  pooling: Pooling;
 }
 
 /**
@@ -55,6 +65,7 @@ export class MultiTaskNetwork {
   readonly params = new Map<string, tf.Variable>();
   readonly inputWidth: number;
   readonly embeddings: EmbeddingTables;
+  readonly sequenceSources: SequenceSource[];
   private readonly views: WeightView[] = [];
   /** Public row → network row of layers reading the input row; undefined when the orders agree. */
   private readonly inputRows: Int32Array | undefined;
@@ -68,7 +79,11 @@ export class MultiTaskNetwork {
     const rng = new Rng(seed);
     const { expertCount, expertUnits, gates } = this.topology;
     this.embeddings = new EmbeddingTables(preprocessing.categorical);
-    this.inputWidth = preprocessing.numeric.length + this.embeddings.width;
+    // Input row: [embedding tables | sequences | numerics]; the public order has the categoricals in spec order.
+    this.inputWidth =
+      preprocessing.numeric.length +
+      this.embeddings.width +
+      preprocessing.sequence.reduce((s, f) => s + f.embeddingDim, 0);
     this.inputRows = inverseWithNumerics(this.embeddings.inputColumns(), this.inputWidth);
 
     // Drawn feature by feature in spec order, as when every feature had its own table.
@@ -85,6 +100,15 @@ export class MultiTaskNetwork {
       });
     }
     this.embeddings.tables.forEach((t, i) => this.addVariable(tableName(i), [t.rows, t.dim], tables[i]));
+    // A sequence with its own table keeps it apart (its own gather); a shared one reads its feature's rows.
+    this.sequenceSources = preprocessing.sequence.map((s) => {
+      if (!('sharedEmbedding' in s)) {
+        this.add(`embedding/${s.name}`, [embeddingRows(s), s.embeddingDim], () => (rng.next() - 0.5) * 0.1);
+        return { variable: `embedding/${s.name}`, offset: 0, pooling: s.pooling };
+      }
+      const slot = this.embeddings.slots.find((c) => c.feature === s.sharedEmbedding)!;
+      return { variable: tableName(slot.table), offset: slot.offset, pooling: s.pooling };
+    });
     // Separate 2-D matmuls per expert and gate: slicing one wide product apart costs more on wasm than it saves.
     for (let e = 0; e < expertCount; e++) {
       expertUnits.forEach((units, l) =>
@@ -119,6 +143,9 @@ export class MultiTaskNetwork {
   forward(inputs: BatchInputs, options: ForwardOptions): ForwardOutput {
     const tables = this.embeddings.tables.map((_, i) => this.params.get(tableName(i)) as tf.Tensor2D);
     const parts = this.embeddings.lookup(tables, inputs.categorical, inputs.size);
+    this.sequenceSources.forEach(({ variable, pooling }, i) =>
+      parts.push(poolSequence(this.params.get(variable) as tf.Tensor2D, inputs.sequences[i], pooling)),
+    );
     if (inputs.numeric) parts.push(inputs.numeric);
     const x = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
 

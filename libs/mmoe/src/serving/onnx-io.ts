@@ -1,5 +1,6 @@
 import { EncodedDataset, PreprocessingState } from '../data/preprocessor';
 import { ONNX_BATCH_DIM } from '../export/onnx-graph.builder';
+import { padSequences } from '../features/sequence.feature';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { topologyOf } from '../model/topology';
 import type { WireTensor } from './inference.protocol';
@@ -24,6 +25,7 @@ export class OnnxIo {
     const width = preprocessing.numeric.length;
     this.inputs = [
       ...preprocessing.categorical.map((_, i) => `cat_${i}: int32[${ONNX_BATCH_DIM}]`),
+      ...preprocessing.sequence.map((s, i) => `seq_${i}: int32[${ONNX_BATCH_DIM}, ${s.maxLength}]`),
       ...(width > 0 ? [`numeric: float32[${ONNX_BATCH_DIM}, ${width}]`] : []),
     ];
     this.outputs = [
@@ -45,13 +47,17 @@ export class OnnxIo {
     return ['scores', ...(withGates ? this.gateSizes.map((_, i) => `gates_${i}`) : [])];
   }
 
-  /** Rows [start, end) as graph inputs, over views of the caller's arrays (nothing is copied here). */
+  /** Rows [start, end) as graph inputs, over views of the caller's arrays (sequences are padded, the rest not copied). */
   feeds(data: EncodedDataset, start: number, end: number): Record<string, WireTensor> {
     const rows = end - start;
     const feeds: Record<string, WireTensor> = {};
     data.categorical.forEach(
       (c, i) => (feeds[`cat_${i}`] = { type: 'int32', data: c.subarray(start, end), dims: [rows] }),
     );
+    this.preprocessing.sequence.forEach(({ maxLength }, i) => {
+      const padded = padSequences(data.sequences[i], start, end, maxLength);
+      feeds[`seq_${i}`] = { type: 'int32', data: padded, dims: [rows, maxLength] };
+    });
     const width = this.preprocessing.numeric.length;
     if (width > 0)
       feeds.numeric = { type: 'float32', data: data.numeric.subarray(start * width, end * width), dims: [rows, width] };

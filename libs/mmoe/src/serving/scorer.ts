@@ -35,6 +35,12 @@ export function checkEncoded(data: EncodedDataset, preprocessing: PreprocessingS
   ) {
     throw new Error(`expected ${preprocessing.categorical.length} categorical columns of ${data.size} rows`);
   }
+  if (
+    data.sequences.length !== preprocessing.sequence.length ||
+    data.sequences.some((s) => s.offsets.length < data.size + 1)
+  ) {
+    throw new Error(`expected ${preprocessing.sequence.length} sequence columns of ${data.size} rows`);
+  }
 }
 
 /** The runs a scorer has in flight, so that dispose() can wait for them before it frees what they use. */

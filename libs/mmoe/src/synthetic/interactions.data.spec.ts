@@ -64,11 +64,15 @@ describe('generateInteractions', () => {
     const genres = new Set(data.items.map((it) => it.features.item_genre));
     expect(genres.size).toBe(20);
     // Skewed markets: the largest country has several times the users of the smallest.
-    const countries = new Map<string | number, number>();
+    const countries = new Map<unknown, number>();
     for (const u of data.users)
       countries.set(u.features.user_country, (countries.get(u.features.user_country) ?? 0) + 1);
     const counts = [...countries.values()];
     expect(Math.max(...counts)).toBeGreaterThan(5 * Math.min(...counts));
+    // Histories of items that exist, most recent last, at most 20.
+    const histories = data.users.map((u) => u.features.user_recent_items as string[]);
+    expect(histories.every((h) => h.length <= 20 && h.every((id) => /^i-\d+$/.test(id)))).toBe(true);
+    expect(histories.some((h) => h.length >= 5)).toBe(true);
   });
 
   it('clicks on roughly 5–15 % of impressions', () => {

@@ -10,6 +10,8 @@ import { dot, gaussianVector } from '../util/vector';
  *   - affinity = u·v/√d + item quality + noise drives all three tasks, which are therefore correlated but not equal:
  *     click also reacts to price, freshness, user activity and device × item length; like is only possible after a
  *     click and has its own genre preferences; watch time is a share of the item's length;
+ *   - every user has a history of items watched before the log (`user_recent_items`, most recent last), drawn by
+ *     the same affinity, so a pooled embedding of it reveals the user's taste;
  *   - over the days, one genre gains clicks and impressions and another loses them, so a model trained on an early
  *     slice is a bit stale on a later one and retraining pays off.
  *
@@ -29,7 +31,7 @@ export interface InteractionOptions {
   latentDim?: number;
 }
 
-export type InteractionFeatureValues = Record<string, string | number>;
+export type InteractionFeatureValues = Record<string, string | number | string[]>;
 
 export interface InteractionEntity {
   id: string;
@@ -65,12 +67,14 @@ export const INTERACTION_FEATURES = [
   { name: 'user_age', type: 'numeric' },
   { name: 'user_device', type: 'categorical' },
   { name: 'user_activity', type: 'numeric' },
+  { name: 'user_recent_items', type: 'sequence' },
+  { name: 'item_id', type: 'categorical' },
   { name: 'item_genre', type: 'categorical' },
   { name: 'item_length_min', type: 'numeric' },
   { name: 'item_price', type: 'numeric' },
   { name: 'item_age_days', type: 'numeric' },
   { name: 'item_popularity', type: 'numeric' },
-] as const satisfies readonly { name: string; type: 'numeric' | 'categorical' }[];
+] as const satisfies readonly { name: string; type: 'numeric' | 'categorical' | 'sequence' }[];
 
 /** The genres whose click rate and share of impressions rise and fall over the days. */
 export const INTERACTION_DRIFT = { rising: 'gaming', fading: 'news' } as const;
@@ -180,9 +184,10 @@ export function generateInteractions(options: InteractionOptions): InteractionDa
   const users = sampleUsers(world, userCount, new Rng(root.seed()));
   const items = sampleItems(world, itemCount, new Rng(root.seed()));
   const events = sampleEvents(world, users, items, options, new Rng(root.seed()));
+  const histories = sampleHistories(world, users, items, new Rng(root.seed()));
   return {
-    users: users.map((u, i) => ({ id: userId(i), features: userFeatures(u) })),
-    items: items.map((it, i) => ({ id: itemId(i), features: itemFeatures(it) })),
+    users: users.map((u, i) => ({ id: userId(i), features: { ...userFeatures(u), user_recent_items: histories[i] } })),
+    items: items.map((it, i) => ({ id: itemId(i), features: itemFeatures(it, i) })),
     events,
   };
 }
@@ -291,6 +296,21 @@ function sampleEvents(
   return events;
 }
 
+/** 5 to 20 items per user (more for active users), each a popular item the user liked enough to watch. */
+function sampleHistories(world: World, users: User[], items: Item[], rng: Rng): string[][] {
+  const itemPick = cumulative(items.map((it) => it.popularity));
+  return users.map((user) => {
+    const length = Math.min(20, 5 + Math.round(user.activity * 2 * rng.next()));
+    const history: string[] = [];
+    for (let attempt = 0; history.length < length && attempt < 10 * length; attempt++) {
+      const i = pick(itemPick, rng.next());
+      const affinity = dot(user.taste, items[i].taste) / Math.sqrt(world.dim) + 0.5 * items[i].quality;
+      if (rng.next() < sigmoid(3 * affinity - 2)) history.push(itemId(i));
+    }
+    return history;
+  });
+}
+
 function sampleLabels(world: World, user: User, item: Item, t: number, rng: Rng): InteractionLabels {
   const affinity = dot(user.taste, item.taste) / Math.sqrt(world.dim) + 0.5 * item.quality + 0.4 * rng.gaussian();
   const device = DEVICES[user.device][0];
@@ -343,8 +363,9 @@ function userFeatures(u: User): InteractionFeatureValues {
   };
 }
 
-function itemFeatures(it: Item): InteractionFeatureValues {
+function itemFeatures(it: Item, index: number): InteractionFeatureValues {
   return {
+    item_id: itemId(index),
     item_genre: GENRES[it.genre][0],
     item_length_min: it.length,
     item_price: it.price,

@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, ValidateNested } from 'class-validator';
 
 import { IsEntityId, IsTimestamp, IsVersionId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
-import { IsFlatRecord } from '../../platform/validation';
+import { CONTEXT_VALUE_SCHEMA, CONTEXT_VALUE_TYPES, IsFlatRecord } from '../../platform/validation';
 
 export const MAX_EVENTS = 10_000;
 
@@ -52,12 +52,12 @@ export class EventDto {
   @ApiPropertyOptional({
     description: 'Request-time features at the impression (as in the score call).',
     type: 'object',
-    additionalProperties: { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] },
+    additionalProperties: CONTEXT_VALUE_SCHEMA,
     example: { device: 'mobile', hour: 21 },
   })
   @IsOptional()
-  @IsFlatRecord(['string', 'number', 'boolean'])
-  context?: Record<string, string | number | boolean>;
+  @IsFlatRecord(CONTEXT_VALUE_TYPES)
+  context?: Record<string, string | number | boolean | string[]>;
 
   @ApiPropertyOptional({
     description: 'ISO 8601 time of the impression; now by default.',

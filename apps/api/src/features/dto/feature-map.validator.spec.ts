@@ -1,22 +1,25 @@
 import { featureMapProblem } from './feature-map.validator';
 
 describe('featureMapProblem', () => {
-  it('accepts scalar values and null', () => {
+  it('accepts scalar values, lists of strings (sequence features) and null', () => {
     expect(
       featureMapProblem({ age: 31, ratio: -0.5, country: 'fr', premium: false, missing: null }, 'features'),
     ).toBeUndefined();
+    expect(featureMapProblem({ recent_items: ['i1', 'i2'], tags: [] }, 'features')).toBeUndefined();
     expect(featureMapProblem({}, 'features')).toBeUndefined();
   });
 
-  it('names the feature whose value is not a scalar', () => {
+  it('names the feature whose value is not a scalar or a list of strings', () => {
     expect(featureMapProblem({ age: 1, address: { city: 'x' } }, 'features')).toBe(
-      'features.address must be a number, string, boolean or null',
+      'features.address must be a number, string, boolean, list of strings or null',
     );
-    expect(featureMapProblem({ tags: ['a'] }, 'features')).toBe(
-      'features.tags must be a number, string, boolean or null',
+    expect(featureMapProblem({ tags: ['a', 3] }, 'features')).toBe('features.tags[1] must be a string');
+    expect(featureMapProblem({ tags: ['a\0'] }, 'features')).toBe('features.tags[0] must not contain NUL characters');
+    expect(featureMapProblem({ tags: Array.from({ length: 1025 }, () => 'a') }, 'features')).toBe(
+      'features.tags must have at most 1024 values, got 1025',
     );
     expect(featureMapProblem({ bad: Number.NaN }, 'features')).toBe(
-      'features.bad must be a number, string, boolean or null',
+      'features.bad must be a number, string, boolean, list of strings or null',
     );
     expect(featureMapProblem({ name: 'a\0b' }, 'features')).toBe('features.name must not contain NUL characters');
   });

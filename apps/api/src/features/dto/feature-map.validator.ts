@@ -1,6 +1,7 @@
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
 import { postgresTextProblem } from '../../platform/postgres-text.validator';
+import { MAX_LIST_LENGTH } from '../../platform/validation';
 
 export const MAX_FEATURES = 256;
 export const MAX_FEATURE_NAME_LENGTH = 128;
@@ -8,7 +9,7 @@ export const MAX_FEATURE_NAME_LENGTH = 128;
 /** Why `value` is not a feature map, as a sentence that names the failing field (`features.age`); undefined if it is one. */
 export function featureMapProblem(value: unknown, property: string): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return `${property} must be an object mapping feature names to a number, string, boolean or null`;
+    return `${property} must be an object mapping feature names to a number, string, boolean, list of strings or null`;
   }
   const entries = Object.entries(value);
   if (entries.length > MAX_FEATURES)
@@ -18,6 +19,11 @@ export function featureMapProblem(value: unknown, property: string): string | un
       return `${property} has an invalid feature name ${JSON.stringify(name)}: names are 1–${MAX_FEATURE_NAME_LENGTH} characters, without NUL or unpaired surrogates`;
     }
     const field = `${property}.${name}`;
+    if (Array.isArray(v)) {
+      const problem = listProblem(v, field);
+      if (problem) return problem;
+      continue;
+    }
     const textProblem = typeof v === 'string' ? postgresTextProblem(v) : undefined;
     if (textProblem) return `${field} ${textProblem}`;
     if (!(
@@ -26,8 +32,20 @@ export function featureMapProblem(value: unknown, property: string): string | un
       typeof v === 'boolean' ||
       (typeof v === 'number' && Number.isFinite(v))
     )) {
-      return `${field} must be a number, string, boolean or null`;
+      return `${field} must be a number, string, boolean, list of strings or null`;
     }
+  }
+  return undefined;
+}
+
+function listProblem(values: unknown[], field: string): string | undefined {
+  if (values.length > MAX_LIST_LENGTH)
+    return `${field} must have at most ${MAX_LIST_LENGTH} values, got ${values.length}`;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v !== 'string') return `${field}[${i}] must be a string`;
+    const textProblem = postgresTextProblem(v);
+    if (textProblem) return `${field}[${i}] ${textProblem}`;
   }
   return undefined;
 }

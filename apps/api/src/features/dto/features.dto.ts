@@ -5,6 +5,7 @@ import { ArrayMaxSize, ArrayMinSize, IsArray, ValidateNested } from 'class-valid
 import type { FeatureMap } from '@app/db';
 
 import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
+import { MAX_LIST_LENGTH } from '../../platform/validation';
 import { IsFeatureMap, MAX_FEATURE_NAME_LENGTH, MAX_FEATURES } from './feature-map.validator';
 
 export const MAX_BULK_ENTITIES = 10_000;
@@ -19,10 +20,19 @@ export class PutFeaturesDto {
   @ApiProperty({
     description:
       `Up to ${MAX_FEATURES} features by name (1–${MAX_FEATURE_NAME_LENGTH} characters); they replace the stored ones as a whole. ` +
-      'null or an absent name is scored with the default (training mean / unknown category).',
+      'null or an absent name is scored with the default (training mean / unknown category / empty list). ' +
+      `Sequence features (a history, tags) hold a list of up to ${MAX_LIST_LENGTH} strings.`,
     type: 'object',
-    additionalProperties: { oneOf: [{ type: 'number' }, { type: 'string' }, { type: 'boolean' }], nullable: true },
-    example: { age: 31, country: 'fr', premium: true },
+    additionalProperties: {
+      oneOf: [
+        { type: 'number' },
+        { type: 'string' },
+        { type: 'boolean' },
+        { type: 'array', items: { type: 'string' }, maxItems: MAX_LIST_LENGTH },
+      ],
+      nullable: true,
+    },
+    example: { age: 31, country: 'fr', premium: true, recent_items: ['i-7', 'i-12'] },
   })
   @IsFeatureMap()
   features!: FeatureMap;

@@ -3,7 +3,13 @@ import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsObject, IsOptional } 
 
 import { FUSION_SCHEMA } from '../../admin/dto/model-version.dto';
 import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
-import { IsFlatRecord, IsObjectiveWeights, IsUniqueStrings } from '../../platform/validation';
+import {
+  CONTEXT_VALUE_SCHEMA,
+  CONTEXT_VALUE_TYPES,
+  IsFlatRecord,
+  IsObjectiveWeights,
+  IsUniqueStrings,
+} from '../../platform/validation';
 
 export const MAX_CANDIDATES = 1000;
 
@@ -29,12 +35,12 @@ export class ScoreRequestDto {
     description:
       'Request-time features (device, hour …), shared by every candidate; stored user and item features win on a name clash.',
     type: 'object',
-    additionalProperties: { oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }] },
+    additionalProperties: CONTEXT_VALUE_SCHEMA,
     example: { device: 'mobile', hour: 21 },
   })
   @IsOptional()
-  @IsFlatRecord(['string', 'number', 'boolean'])
-  context?: Record<string, string | number | boolean>;
+  @IsFlatRecord(CONTEXT_VALUE_TYPES)
+  context?: Record<string, string | number | boolean | string[]>;
 
   @ApiPropertyOptional({
     description:
