@@ -24,6 +24,7 @@ import {
   initBackend,
   ModelSpec,
   MultiTaskNetwork,
+  ParallelTimings,
   predict,
   RawTable,
   Rng,
@@ -88,8 +89,10 @@ interface BackendResult {
   /** Parameters in the missing/out-of-vocabulary embedding rows, which the PyTorch reference does not have. */
   oovParameters: number;
   train: { rows: number; examplesPerSec: number; msPerStep: number; validAuc: number };
-  /** Kernels run by one training step (forward, gradients, update), from tfjs's profiler. */
+  /** Kernels run by one training step (forward, gradients, update) of one replica, from tfjs's profiler. */
   opsPerStep: number;
+  threads: number;
+  parallel?: ParallelTimings;
   infer: Record<InferSize, Timing>;
 }
 
@@ -183,7 +186,7 @@ async function measureBackend(backend: BackendName, shape: BenchShape, quick: bo
       valid,
     );
   }
-  const summary = await trainNetwork(network, train, valid);
+  const summary = await trainNetwork(network, train, valid, { threads: threadsFlag() });
   const msPerStep = (spec.training.batchSize / summary.examplesPerSec) * 1000;
   log(
     `${tag} train: ${formatCount(summary.examplesPerSec)} ex/s, ${formatMs(msPerStep)} ms/step, validation AUC(click) ${summary.valid.tasks.click.auc.toFixed(3)}`,
@@ -211,6 +214,8 @@ async function measureBackend(backend: BackendName, shape: BenchShape, quick: bo
       validAuc: summary.valid.tasks.click.auc,
     },
     opsPerStep: ops,
+    threads: summary.threads,
+    parallel: summary.parallel,
     infer,
   };
   network.dispose();
@@ -339,6 +344,7 @@ async function runShape(shape: BenchShape, quick: boolean, notes: string[]): Pro
         shape.name,
         '--json',
         ...(quick ? ['--quick'] : []),
+        ...(flagValue('threads') ? ['--threads', flagValue('threads')!] : []),
       ];
       results.push(await runJson<BackendResult>(process.execPath, args));
     } catch (e) {
@@ -351,7 +357,7 @@ async function runShape(shape: BenchShape, quick: boolean, notes: string[]): Pro
 
 function printShape({ shape, torch, results }: ShapeRun): void {
   const rows = results.map((r) => [
-    `TensorFlow.js ${r.tfjsVersion} ${r.backend} (${formatCount(r.train.rows)} training rows)`,
+    `TensorFlow.js ${r.tfjsVersion} ${r.backend}, ${r.threads} thread${r.threads > 1 ? 's' : ''} (${formatCount(r.train.rows)} training rows)`,
     formatCount(r.train.examplesPerSec),
     formatMs(r.train.msPerStep),
     formatCount(r.opsPerStep),
@@ -387,6 +393,14 @@ function printShape({ shape, torch, results }: ShapeRun): void {
   );
   console.log();
 
+  for (const r of results.filter((r) => r.parallel)) {
+    const { threads, startupMs, handoffMs, teardownMs, computeMs, barrierWaitMs } = r.parallel!;
+    const waitShare = (100 * barrierWaitMs) / (barrierWaitMs + computeMs);
+    console.log(
+      `${r.backend} threads (${threads}): start-up ${formatCount(startupMs)} ms, data hand-off ${formatMs(handoffMs)} ms, ` +
+        `teardown ${formatMs(teardownMs)} ms; the main thread waited at the gradient barrier ${waitShare.toFixed(0)}% of its step time`,
+    );
+  }
   const referenceParams = torch?.nParams ?? TORCH_PARAMS[shape.name];
   for (const r of results) {
     const difference = r.parameterCount - referenceParams;
@@ -438,6 +452,15 @@ async function runAll(quick: boolean, only: BenchShape | undefined): Promise<voi
     `1-minute load average before / after: ${loadBefore.toFixed(2)} / ${loadavg()[0].toFixed(2)} on ${cpus().length} cores`,
   );
   console.log(`wall time: ${elapsed().toFixed(0)} s`);
+}
+
+/** `--threads N` overrides training.threads (default: every core). */
+function threadsFlag(): number | undefined {
+  const value = flagValue('threads');
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--threads must be a positive integer (got "${value}")`);
+  return n;
 }
 
 function shapeFlag(): BenchShape | undefined {

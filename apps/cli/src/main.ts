@@ -10,7 +10,8 @@ import { trainCommand } from './commands/train.command';
 const USAGE = `Usage: npm run cli -- <command> [options]
 
 Commands:
-  train     --data train.csv [--valid valid.csv] --spec spec.json --out DIR
+  train     --data train.csv [--valid valid.csv] --spec spec.json --out DIR [--threads N]
+            (N data-parallel training threads on wasm; default training.threads, else every core)
   evaluate  --model DIR --data test.csv [--group-by COL]   (JSON metrics on stdout; COL groups rows for GAUC)
   predict   --model DIR --data in.csv --out scores.csv [--id-column COL]
 
@@ -31,6 +32,7 @@ const OPTIONS = {
   'group-by': { type: 'string' },
   'on-bad-row': { type: 'string', default: 'fail' },
   backend: { type: 'string' },
+  threads: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -78,12 +80,18 @@ async function main(argv: string[]): Promise<void> {
 
 function commandOf(
   command: string,
-  values: { valid?: string; 'id-column'?: string; 'group-by'?: string },
+  values: { valid?: string; 'id-column'?: string; 'group-by'?: string; threads?: string },
   required: (name: 'data' | 'spec' | 'out' | 'model') => string,
 ): (ctx: CliContext) => Promise<void> {
   switch (command) {
     case 'train': {
-      const args = { data: required('data'), valid: values.valid, spec: required('spec'), out: required('out') };
+      const args = {
+        data: required('data'),
+        valid: values.valid,
+        spec: required('spec'),
+        out: required('out'),
+        threads: threadsOf(values.threads),
+      };
       return (ctx) => trainCommand(args, ctx);
     }
     case 'evaluate': {
@@ -102,6 +110,13 @@ function commandOf(
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
+}
+
+function threadsOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--threads must be a positive integer (got "${value}")`);
+  return n;
 }
 
 main(process.argv.slice(2)).catch((e: Error) => {

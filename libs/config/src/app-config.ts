@@ -66,6 +66,11 @@ const appConfigSchema = z
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).default(1),
     /** Bull's job lock: a worker that stops renewing it (killed, hung) loses the job to another after this long. */
     TRAINING_LOCK_SECONDS: z.coerce.number().positive().default(30),
+    /**
+     * Data-parallel training threads per job on the wasm backend; overrides the spec's training.threads. Unset: the
+     * spec's, else every available core (one per job: run one worker process per host to use them all).
+     */
+    TRAINING_THREADS: z.coerce.number().int().min(1).max(256).optional(),
     /** How often each worker looks for jobs whose lock has expired and puts them back in the queue. */
     TRAINING_STALLED_INTERVAL_SECONDS: z.coerce.number().positive().default(30),
     /** Fewer usable rows than this fails the job instead of training a meaningless model. */

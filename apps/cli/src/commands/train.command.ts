@@ -13,6 +13,8 @@ export interface TrainArgs {
   valid?: string;
   spec: string;
   out: string;
+  /** Overrides training.threads. */
+  threads?: number;
 }
 
 export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<void> {
@@ -31,6 +33,7 @@ export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<vo
   const { model, summary } = await MultiTaskModel.train(spec, train.table, valid?.table, {
     onProgress: (p) => progress.onProgress(p),
     onEpochEnd: (e) => progress.onEpochEnd(e),
+    threads: args.threads,
   });
   progress.done();
   try {
@@ -55,6 +58,7 @@ export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<vo
       bestEpoch: summary.bestEpoch,
       epochsRun: summary.epochsRun,
       examplesPerSec: Math.round(summary.examplesPerSec),
+      threads: summary.threads,
       seconds: +summary.seconds.toFixed(1),
       valid: summary.valid.tasks,
     });

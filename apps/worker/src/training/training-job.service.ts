@@ -108,6 +108,7 @@ export class TrainingJobService {
     const { model, summary } = await MultiTaskModel.train(spec, tables.train, undefined, {
       onProgress: (p) => progress.training(p),
       shouldStop: watch.shouldStop,
+      threads: this.config.TRAINING_THREADS,
     }).catch((e: unknown) => {
       throw watch.cause(e);
     });

@@ -119,6 +119,11 @@ const training = z
     seed: z.number().int('must be an integer').default(1),
     /** Epochs without improvement of the first task's validation metric before stopping; 0 disables. */
     earlyStoppingPatience: z.number().int().min(0).default(3),
+    /**
+     * Data-parallel training threads on the wasm backend (each its own tfjs-wasm on a shard of every batch). Default:
+     * every available core, for training sets large enough to repay the threads' start-up.
+     */
+    threads: positiveInt.max(256).optional(),
     /** Share of the training rows held out for validation when no validation set is given. */
     validationFraction: z.number().gt(0, 'must be > 0').lt(1, 'must be < 1').default(0.1),
     /**

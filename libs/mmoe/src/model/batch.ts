@@ -62,6 +62,16 @@ export class BatchBuilder {
     };
   }
 
+  /** Per task, how many of rows start..end of `order` have a label (a whole batch's count, for its shards' loss). */
+  labelledCounts(start: number, end: number, order: Uint32Array): Float32Array {
+    const counts = new Float32Array(this.data.labels.length);
+    for (let i = start; i < end; i++) {
+      const row = order[i];
+      for (let t = 0; t < counts.length; t++) if (!Number.isNaN(this.data.labels[t][row])) counts[t]++;
+    }
+    return counts;
+  }
+
   training(start: number, end: number, order: Uint32Array): TrainingBatch {
     const size = end - start;
     const labelStates = this.net.preprocessing.labels;

@@ -15,8 +15,26 @@ export interface LossTerms {
  * and c_t is 1 for classification and 1/2 for regression.
  */
 export interface MultiTaskLoss {
-  compute(logits: tf.Tensor2D, labels: tf.Tensor2D, mask: tf.Tensor2D, logVariance?: tf.Tensor1D): LossTerms;
+  compute(
+    logits: tf.Tensor2D,
+    labels: tf.Tensor2D,
+    mask: tf.Tensor2D,
+    logVariance?: tf.Tensor1D,
+    shard?: ShardOfBatch,
+  ): LossTerms;
   dispose(): void;
+}
+
+/**
+ * A shard of a batch split over data-parallel replicas: its loss is its part of the whole batch's loss (per-task means
+ * over the batch's labelled examples, per-batch terms times its share of the rows), so that the replicas' gradients
+ * sum to the batch's gradient.
+ */
+export interface ShardOfBatch {
+  /** [tasks] labelled examples of each task in the whole batch. */
+  labelled: tf.Tensor1D;
+  /** Rows of the shard / rows of the batch. */
+  share: number;
 }
 
 /** The loss of a spec; its per-task constants are made once, not on every training step. */
@@ -27,16 +45,18 @@ export function createMultiTaskLoss(spec: ModelSpec): MultiTaskLoss {
   // c_t of the uncertainty weighting: 1 for classification, 1/2 for regression.
   const scale = tf.tensor1d(spec.tasks.map((t) => (t.type === 'binary' ? 1 : 0.5)));
   return {
-    compute(logits, labels, mask, logVariance) {
+    compute(logits, labels, mask, logVariance, shard) {
       const crossEntropy = tf.add(
         tf.sub(tf.relu(logits), tf.mul(logits, labels)),
         tf.log1p(tf.exp(tf.neg(tf.abs(logits)))),
       );
       const squaredError = tf.squaredDifference(logits, labels);
       const perExample = tf.add(tf.mul(crossEntropy, isBinary), tf.mul(squaredError, isRegression));
-      const perTask = tf.div(tf.sum(tf.mul(perExample, mask), 0), tf.maximum(tf.sum(mask, 0), 1)) as tf.Tensor1D;
+      const labelled = shard?.labelled ?? tf.sum(mask, 0);
+      const perTask = tf.div(tf.sum(tf.mul(perExample, mask), 0), tf.maximum(labelled, 1)) as tf.Tensor1D;
       if (!logVariance) return { total: tf.sum(tf.mul(perTask, weights)) as tf.Scalar, perTask };
-      const weighted = tf.add(tf.mul(tf.mul(tf.exp(tf.neg(logVariance)), scale), perTask), tf.mul(0.5, logVariance));
+      const regulariser = tf.mul(0.5 * (shard?.share ?? 1), logVariance);
+      const weighted = tf.add(tf.mul(tf.mul(tf.exp(tf.neg(logVariance)), scale), perTask), regulariser);
       return { total: tf.sum(tf.mul(weighted, weights)) as tf.Scalar, perTask };
     },
     dispose: () => tf.dispose([isBinary, isRegression, weights, scale]),

@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
-import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 
 import { EncodedDataset, PreprocessingState } from '../data/preprocessor';
 import { ModelSpec } from '../model-spec/model-spec.schema';
+import { startWorkerScript } from '../util/worker-script';
 import type { InferenceReply, InferenceRequest } from './inference.protocol';
 import { OnnxIo } from './onnx-io';
 import { checkEncoded, RunsInFlight, ScoreOptions, Scorer, ScoreResult } from './scorer';
@@ -72,16 +71,8 @@ class InferenceThread {
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
-/**
- * The thread of a built app runs the compiled worker; from TypeScript sources (tests, tsx) it runs the .ts through
- * tsx's loader unless the process already has one that threads inherit (execArgv).
- */
 function startWorker(): Worker {
-  const compiled = path.join(__dirname, 'inference.worker.js');
-  if (existsSync(compiled)) return new Worker(compiled);
-  const source = path.join(__dirname, 'inference.worker.ts');
-  const inherited = process.execArgv.some((arg) => /swc\.register|tsx/.test(arg));
-  return new Worker(source, { execArgv: inherited ? undefined : [...process.execArgv, '--require', 'tsx/cjs'] });
+  return startWorkerScript(__dirname, 'inference.worker');
 }
 
 /**

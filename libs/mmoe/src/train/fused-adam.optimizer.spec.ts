@@ -24,7 +24,7 @@ describe.each(['wasm', 'cpu'] as const)('fused Adam on %s', (backend) => {
     const adam = new FusedAdam(fused, 0.01);
     const gradients = new Float32Array(adam.size);
     for (let step = 0; step < 5; step++) {
-      tf.dispose(reference.minimize(loss(stock), false, stock));
+      reference.minimize(loss(stock), false, stock);
       const { value, grads } = tf.variableGrads(loss(fused), fused);
       const ordered = fused.map((v) => grads[v.name]);
       adam.gatherGradients(ordered, gradients);

@@ -1,12 +1,10 @@
-import * as tf from '@tensorflow/tfjs';
-
 import { EncodedDataset } from '../data/preprocessor';
 import { evaluate, EvaluationReport } from '../eval/evaluator';
 import { primaryMetric } from '../model-spec/model-spec';
-import { BatchBuilder, disposeBatch } from '../model/batch';
 import { MultiTaskNetwork } from '../model/network';
 import { Rng } from '../util/random';
-import { createTrainingStep } from './training-step';
+import { ParallelTimings } from './parallel/data-parallel.runner';
+import { createStepRunner } from './step-runner';
 
 export interface TrainProgress {
   epoch: number;
@@ -35,6 +33,8 @@ export interface TrainOptions {
   progressEvery?: number;
   /** Stops between steps when it returns true (e.g. a cancelled job). */
   shouldStop?: () => boolean;
+  /** Data-parallel training threads (wasm only); overrides training.threads, whose default is every core. */
+  threads?: number;
 }
 
 export interface TrainSummary {
@@ -48,6 +48,9 @@ export interface TrainSummary {
   examplesPerSec: number;
   /** Wall time including validation. */
   seconds: number;
+  /** Training threads used, and with several the cost of starting, feeding and stopping them. */
+  threads: number;
+  parallel?: ParallelTimings;
 }
 
 /**
@@ -66,8 +69,7 @@ export async function trainNetwork(
   const { epochs, batchSize, seed, earlyStoppingPatience } = net.spec.training;
   const target = primaryMetric(net.spec);
   const rng = new Rng(seed);
-  const trainingStep = createTrainingStep(net);
-  const builder = new BatchBuilder(net, train, batchSize);
+  const runner = await createStepRunner(net, train, rng, options.threads);
   const steps = Math.ceil(train.size / batchSize);
   const progressEvery = options.progressEvery ?? 10;
   const history: TrainSummary['history'] = [];
@@ -81,18 +83,12 @@ export async function trainNetwork(
   try {
     for (let epoch = 1; epoch <= epochs; epoch++) {
       const epochStart = performance.now();
-      const order = rng.permutation(train.size);
-      let lossSum = tf.scalar(0);
+      runner.beginEpoch(rng.permutation(train.size), steps);
       for (let step = 0; step < steps; step++) {
         if (options.shouldStop?.()) throw new TrainingCancelledError();
         const start = step * batchSize;
         const end = Math.min(start + batchSize, train.size);
-        const batch = builder.training(start, end, order);
-        const cost = trainingStep.run(batch, rng);
-        disposeBatch(batch);
-        const previous = lossSum;
-        lossSum = tf.tidy(() => tf.add(previous, tf.mul(cost, end - start)));
-        tf.dispose([previous, cost]);
+        await runner.step(start, end);
         examplesSeen += end - start;
         if (options.onProgress && ((step + 1) % progressEvery === 0 || step + 1 === steps)) {
           const elapsed = (performance.now() - epochStart) / 1000;
@@ -101,14 +97,13 @@ export async function trainNetwork(
             epochs,
             step: step + 1,
             steps,
-            loss: lossSum.dataSync()[0] / end,
+            loss: runner.lossSum() / end,
             examplesPerSec: end / Math.max(elapsed, 1e-9),
           });
         }
         await new Promise((resolve) => setImmediate(resolve));
       }
-      const loss = lossSum.dataSync()[0] / train.size;
-      lossSum.dispose();
+      const loss = runner.lossSum() / train.size;
       trainingMs += performance.now() - epochStart;
       epochsRun = epoch;
 
@@ -134,7 +129,7 @@ export async function trainNetwork(
       }
     }
   } finally {
-    trainingStep.dispose();
+    await runner.dispose();
   }
 
   net.restore(best!.weights);
@@ -147,6 +142,8 @@ export async function trainNetwork(
     history,
     examplesPerSec: (examplesSeen / trainingMs) * 1000,
     seconds,
+    threads: runner.threads,
+    parallel: runner.timings,
   };
 }
 

@@ -1,0 +1,126 @@
+import * as tf from '@tensorflow/tfjs';
+
+import { initBackend } from '../../backend/backend';
+import { FeatureEncoder, fitPreprocessing } from '../../data/preprocessor';
+import { RawTable } from '../../data/raw-table';
+import { parseModelSpec } from '../../model-spec/model-spec';
+import { MultiTaskNetwork } from '../../model/network';
+import { Rng } from '../../util/random';
+import { TrainingCancelledError, trainNetwork } from '../trainer';
+import { liveTrainingThreads } from './data-parallel.runner';
+
+const spec = parseModelSpec({
+  features: [
+    ...Array.from({ length: 6 }, (_, j) => ({ name: `c${j}`, type: 'categorical', embeddingDim: 4 })),
+    { name: 'x', type: 'numeric' },
+    { name: 'y', type: 'numeric' },
+  ],
+  tasks: [
+    { name: 'click', label: 'click', type: 'binary' },
+    { name: 'like', label: 'like', type: 'binary' },
+  ],
+  model: { architecture: 'mmoe', experts: 4, expertUnits: [16], towerUnits: [8] },
+  training: { epochs: 1, batchSize: 256, learningRate: 0.01, seed: 3, earlyStoppingPatience: 0 },
+});
+
+/** Learnable labels (per-value effects and numerics); some `like` labels missing, so the masks differ per shard. */
+function dataset(rows: number) {
+  const rng = new Rng(11);
+  const effects = Array.from({ length: 6 }, () => Float64Array.from({ length: 20 }, () => rng.gaussian()));
+  const table = new RawTable(spec);
+  for (let i = 0; i < rows; i++) {
+    const record: Record<string, string | number> = { x: rng.gaussian(), y: rng.gaussian() };
+    let z = 0.5 * Number(record.x);
+    for (let j = 0; j < 6; j++) {
+      const v = rng.int(20);
+      record[`c${j}`] = `v${v}`;
+      z += effects[j][v];
+    }
+    record.click = rng.next() < 1 / (1 + Math.exp(-z)) ? 1 : 0;
+    if (rng.next() < 0.8) record.like = rng.next() < 1 / (1 + Math.exp(z - Number(record.y))) ? 1 : 0;
+    table.add(record);
+  }
+  const train = Uint32Array.from({ length: rows - 1000 }, (_, i) => i);
+  const preprocessing = fitPreprocessing(spec, table, train);
+  const encoder = new FeatureEncoder(preprocessing);
+  return {
+    preprocessing,
+    train: encoder.encodeTable(table, train),
+    valid: encoder.encodeTable(
+      table,
+      Uint32Array.from({ length: 1000 }, (_, i) => rows - 1000 + i),
+    ),
+  };
+}
+
+describe('data-parallel training (worker threads, wasm)', () => {
+  // 5,000 training rows, one of them in a last batch of 136: shards of unequal size.
+  const data = dataset(6000);
+  beforeAll(() => initBackend('wasm'));
+
+  it('matches one thread up to float summation order: same seed and data, one epoch', async () => {
+    const runs = [];
+    for (const threads of [1, 2]) {
+      const net = new MultiTaskNetwork(spec, data.preprocessing);
+      const losses: number[] = [];
+      const summary = await trainNetwork(net, data.train, data.valid, {
+        threads,
+        progressEvery: 1,
+        onProgress: (p) => losses.push(p.loss),
+      });
+      runs.push({ summary, losses });
+      net.dispose();
+    }
+    const [single, parallel] = runs;
+    expect(single.summary.threads).toBe(1);
+    expect(parallel.summary.threads).toBe(2);
+    expect(parallel.summary.parallel).toEqual(
+      expect.objectContaining({ threads: 2, startupMs: expect.any(Number), handoffMs: expect.any(Number) }),
+    );
+    expect(parallel.losses).toHaveLength(single.losses.length);
+    parallel.losses.forEach((loss, i) =>
+      expect(Math.abs(loss - single.losses[i]) / single.losses[i]).toBeLessThan(1e-4),
+    );
+    for (const task of ['click', 'like'])
+      expect(Math.abs(parallel.summary.valid.tasks[task].auc - single.summary.valid.tasks[task].auc)).toBeLessThan(
+        1e-3,
+      );
+    expect(single.summary.valid.tasks.click.auc).toBeGreaterThan(0.7); // it learnt something
+    expect(liveTrainingThreads()).toBe(0);
+  }, 120_000);
+
+  it('leaves no thread running when the job is cancelled', async () => {
+    const net = new MultiTaskNetwork(spec, data.preprocessing);
+    let steps = 0;
+    const run = trainNetwork(net, data.train, data.valid, {
+      threads: 2,
+      progressEvery: 1,
+      shouldStop: () => ++steps > 3,
+    });
+    await expect(run).rejects.toBeInstanceOf(TrainingCancelledError);
+    expect(liveTrainingThreads()).toBe(0);
+    net.dispose();
+  }, 60_000);
+
+  it('leaves no thread running when the job fails', async () => {
+    const net = new MultiTaskNetwork(spec, data.preprocessing);
+    const run = trainNetwork(net, data.train, data.valid, {
+      threads: 2,
+      progressEvery: 2,
+      onProgress: () => {
+        throw new Error('progress store unavailable');
+      },
+    });
+    await expect(run).rejects.toThrow('progress store unavailable');
+    expect(liveTrainingThreads()).toBe(0);
+    net.dispose();
+  }, 60_000);
+
+  it('leaves no tensor behind on the main thread', async () => {
+    const net = new MultiTaskNetwork(spec, data.preprocessing);
+    const before = tf.memory().numTensors;
+    await trainNetwork(net, data.train, data.valid, { threads: 2 });
+    expect(tf.memory().numTensors).toBe(before);
+    net.dispose();
+  }, 60_000);
+});

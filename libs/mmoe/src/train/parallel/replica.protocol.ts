@@ -1,0 +1,22 @@
+import { EncodedDataset, PreprocessingState } from '../../data/preprocessor';
+import { ModelSpec } from '../../model-spec/model-spec.schema';
+import { ExchangeBuffers } from './gradient-exchange';
+
+/** Main thread → replica thread. The dataset's arrays live in SharedArrayBuffers: posting them shares, not copies. */
+export type ReplicaCommand =
+  | {
+      kind: 'init';
+      spec: ModelSpec;
+      preprocessing: PreprocessingState;
+      weights: Map<string, Float32Array>;
+      data: EncodedDataset;
+      exchange: ExchangeBuffers;
+      /** The epoch's shuffled row order, written by the main thread before each epoch. */
+      order: SharedArrayBuffer;
+      replicas: number;
+      replica: number;
+      size: number;
+    }
+  | { kind: 'epoch'; steps: number };
+
+export type ReplicaReply = { kind: 'ready' } | { kind: 'failed'; message: string };

@@ -1,0 +1,36 @@
+/** Each replica's shard of a batch is at least this many rows: smaller ones cost more in dispatch than they save. */
+export const MIN_SHARD_ROWS = 32;
+/**
+ * Below this many training rows the default is one thread: starting a thread (its own tfjs and wasm) takes about a
+ * second, more than a small job's whole training.
+ */
+export const MIN_PARALLEL_ROWS = 8192;
+
+export interface ReplicaInputs {
+  /** training.threads or an override; undefined means every available core. */
+  requested: number | undefined;
+  available: number;
+  backend: string;
+  trainRows: number;
+  batchSize: number;
+}
+
+/**
+ * How many data-parallel replicas (threads) train a model. Only on wasm: the native `tensorflow` backend runs one
+ * process per device and threads its own kernels, and the cpu backend is too slow for threads to matter.
+ */
+export function replicaCount({ requested, available, backend, trainRows, batchSize }: ReplicaInputs): number {
+  if (backend !== 'wasm') return 1;
+  if (requested === undefined && trainRows < MIN_PARALLEL_ROWS) return 1;
+  const wanted = requested ?? available;
+  return Math.max(1, Math.min(wanted, Math.floor(batchSize / MIN_SHARD_ROWS), trainRows));
+}
+
+/** Rows [start, end) of replica `replica`'s shard of the batch rows [batchStart, batchEnd): contiguous, sizes ±1. */
+export function shardOf(batchStart: number, batchEnd: number, replicas: number, replica: number): [number, number] {
+  const size = batchEnd - batchStart;
+  return [
+    batchStart + Math.floor((replica * size) / replicas),
+    batchStart + Math.floor(((replica + 1) * size) / replicas),
+  ];
+}

@@ -1,0 +1,104 @@
+import { availableParallelism } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+
+import { EncodedDataset } from '../data/preprocessor';
+import { BatchBuilder, disposeBatch } from '../model/batch';
+import { MultiTaskNetwork } from '../model/network';
+import { Rng } from '../util/random';
+import { DataParallelRunner, ParallelTimings } from './parallel/data-parallel.runner';
+import { replicaCount } from './parallel/replicas.rules';
+import { createTrainingStep, TrainingStep } from './training-step';
+
+/** Runs an epoch's steps, on this thread or on several (the trainer's loop is the same either way). */
+export interface StepRunner {
+  readonly threads: number;
+  readonly timings?: ParallelTimings;
+  beginEpoch(order: Uint32Array, steps: number): void;
+  /** Trains on batch rows [start, end) of the epoch's order. */
+  step(start: number, end: number): Promise<void>;
+  /** Sum of batch loss × batch rows over the epoch's steps so far. */
+  lossSum(): number;
+  dispose(): Promise<void>;
+}
+
+/** One replica on this thread; the loss is summed on the backend so that it is read only when reported. */
+class LocalRunner implements StepRunner {
+  readonly threads = 1;
+  private readonly step_: TrainingStep;
+  private readonly builder: BatchBuilder;
+  private order: Uint32Array = new Uint32Array(0);
+  private sum: tf.Scalar = tf.scalar(0);
+
+  constructor(
+    private readonly net: MultiTaskNetwork,
+    train: EncodedDataset,
+    private readonly rng: Rng,
+  ) {
+    this.step_ = createTrainingStep(net);
+    this.builder = new BatchBuilder(net, train, net.spec.training.batchSize);
+  }
+
+  beginEpoch(order: Uint32Array): void {
+    this.order = order;
+    this.sum.dispose();
+    this.sum = tf.scalar(0);
+  }
+
+  async step(start: number, end: number): Promise<void> {
+    const batch = this.builder.training(start, end, this.order);
+    const cost = this.step_.run(batch, this.rng);
+    disposeBatch(batch);
+    const previous = this.sum;
+    this.sum = tf.tidy(() => tf.add(previous, tf.mul(cost, end - start)));
+    tf.dispose([previous, cost]);
+  }
+
+  lossSum(): number {
+    return this.sum.dataSync()[0];
+  }
+
+  async dispose(): Promise<void> {
+    this.sum.dispose();
+    this.step_.dispose();
+  }
+}
+
+class ParallelRunner implements StepRunner {
+  constructor(private readonly runner: DataParallelRunner) {}
+  get threads() {
+    return this.runner.timings.threads;
+  }
+  get timings() {
+    return this.runner.timings;
+  }
+  beginEpoch(order: Uint32Array, steps: number): void {
+    this.runner.beginEpoch(order, steps);
+  }
+  step(start: number, end: number): Promise<void> {
+    return this.runner.step(start, end);
+  }
+  lossSum(): number {
+    return this.runner.lossSum();
+  }
+  dispose(): Promise<void> {
+    return this.runner.dispose();
+  }
+}
+
+/** `threads`: an explicit count, else training.threads, else every available core (replicaCount decides). */
+export async function createStepRunner(
+  net: MultiTaskNetwork,
+  train: EncodedDataset,
+  rng: Rng,
+  threads: number | undefined,
+): Promise<StepRunner> {
+  const replicas = replicaCount({
+    requested: threads ?? net.spec.training.threads,
+    available: availableParallelism(),
+    backend: tf.getBackend(),
+    trainRows: train.size,
+    batchSize: net.spec.training.batchSize,
+  });
+  if (replicas === 1) return new LocalRunner(net, train, rng);
+  return new ParallelRunner(await DataParallelRunner.start(net, train, replicas));
+}
