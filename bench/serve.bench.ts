@@ -300,22 +300,25 @@ type StageTotals = Map<string, { sum: number; count: number }>;
 
 /**
  * The stage histograms' sums and counts, added over the API's processes: scraped over fresh connections until each
- * process (told apart by its start time) has answered once.
+ * process (told apart by the `process` label a clustered API puts on its series) has answered once.
  */
 async function stageTotals(base: string, processes: number): Promise<StageTotals> {
   const seen = new Map<string, string>();
   for (let attempt = 0; attempt < processes * 8 && seen.size < processes; attempt++) {
     const text = await (await fetch(`${base}/metrics`, { headers: { connection: 'close' } })).text();
-    const start = /^process_start_time_seconds (\S+)$/m.exec(text)?.[1] ?? String(attempt);
-    seen.set(start, text);
+    seen.set(/process="(\d+)"/.exec(text)?.[1] ?? 'single', text);
   }
   const totals: StageTotals = new Map();
   for (const text of seen.values()) {
     for (const stage of STAGES) {
+      // Validation happens before the scoring service, in the route's validation pipe.
+      const series =
+        stage === 'validation'
+          ? { name: 'validation_duration_seconds', label: 'dto="ScoreRequestDto"' }
+          : { name: 'scoring_stage_duration_seconds', label: `stage="${stage}"` };
       const read = (suffix: string) =>
         Number(
-          new RegExp(`^scoring_stage_duration_seconds_${suffix}\\{stage="${stage}"\\} (\\S+)$`, 'm').exec(text)?.[1] ??
-            0,
+          new RegExp(`^${series.name}_${suffix}\\{[^}]*${series.label}[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0,
         );
       const t = totals.get(stage) ?? { sum: 0, count: 0 };
       totals.set(stage, { sum: t.sum + read('sum'), count: t.count + read('count') });

@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { dataSourceOptions } from '@app/db';
 
 import { startApi, type AppProcess } from './fixtures/app.process';
-import { seedModelVersion } from './fixtures/model.fixture';
+import { seedModelVersion, tinyArtifact } from './fixtures/model.fixture';
 
 const TOKEN = 'multi-process-token';
 
@@ -125,6 +125,11 @@ describe('two API processes (e2e: real processes, Postgres and Redis)', () => {
     expect(second.process.output()).toMatch(/serving production v2/);
     // Versions with an ONNX graph are served from the artifact's header: TensorFlow.js is never loaded.
     for (const { process } of apis) expect(process.output()).not.toMatch(/TensorFlow\.js loaded/);
+  }, 60_000);
+
+  it('registers an uploaded artifact, which starts tfjs on demand in a process that serves without it', async () => {
+    const { artifact } = await tinyArtifact(3);
+    expect(await admin(apis[0].port, '', { artifact: artifact.toString('base64') })).toBe(201);
   }, 60_000);
 
   it('a feature write through one process reaches the next score on every process, past their in-memory rows', async () => {

@@ -13,10 +13,11 @@ import { createValidationPipe } from './platform/validation';
  * exercise the same validation, limits and documentation as production. Must run before app.init().
  */
 export function configureApp(app: NestFastifyApplication): void {
+  const metrics = app.get(MetricsService);
   const fastify = app.getHttpAdapter().getInstance();
-  installHttpHooks(fastify, app.get<AppConfig>(APP_CONFIG), app.get(MetricsService));
+  installHttpHooks(fastify, app.get<AppConfig>(APP_CONFIG), metrics);
   installJsonBodyParser(fastify);
-  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalPipes(createValidationPipe((dto, seconds) => metrics.observeValidation(dto, seconds)));
   setupSwagger(app);
   app.enableShutdownHooks();
 }

@@ -1,6 +1,7 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 
 import { InvalidFieldsError, NotFoundError } from '@app/common';
+import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   ModelVersionRepository,
   RolloutRepository,
@@ -11,14 +12,8 @@ import {
   type RolloutTransaction,
   type ServingVersions,
 } from '@app/db';
-import {
-  decodeArtifact,
-  exportOnnx,
-  MultiTaskModel,
-  sha256Hex,
-  type ArtifactHeader,
-  type TrainSummary,
-} from '@app/mmoe';
+import type { MultiTaskModel, TrainSummary } from '@app/mmoe';
+import { decodeArtifact, loadTfjsLibrary, sha256Hex, type ArtifactHeader } from '@app/mmoe/serving';
 
 import { ModelChangeRepository } from './model-change.repository';
 import {
@@ -83,6 +78,7 @@ export class ModelRegistryService {
   private readonly logger = new Logger(ModelRegistryService.name);
 
   constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly versions: ModelVersionRepository,
     private readonly rollouts: RolloutRepository,
     private readonly changes: ModelChangeRepository,
@@ -131,6 +127,9 @@ export class ModelRegistryService {
   /** Validates the uploaded artifact by loading it, exports its network to ONNX and stores both as a new candidate. */
   async register(input: RegisterVersion, actor: string): Promise<ModelVersionRecord> {
     await this.checkParent(input.parentVersionId);
+    // Loading the upload takes tfjs, which an API serving through ONNX Runtime has not loaded until now.
+    const { initBackend, MultiTaskModel } = await loadTfjsLibrary();
+    await initBackend(this.config.MMOE_BACKEND);
     let model: MultiTaskModel;
     let header: ArtifactHeader;
     try {
@@ -173,6 +172,7 @@ export class ModelRegistryService {
     details: VersionDetails,
     actor: string,
   ): Promise<ModelVersionRecord> {
+    const { exportOnnx } = await loadTfjsLibrary();
     const onnx = Buffer.from(exportOnnx(model.network));
     const registered = await this.versions.register(
       {

@@ -1,6 +1,6 @@
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import type { LockedVersions, ModelStatus, ModelVersionPatch, ModelVersionRecord, NewRolloutEvent } from '@app/db';
-import { parseModelSpec, type ModelSpec } from '@app/mmoe';
+import { parseModelSpec, type ModelSpec } from '@app/mmoe/serving';
 
 import { parseFusion, type FusionRule } from './fusion.rules';
 

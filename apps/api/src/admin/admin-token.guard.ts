@@ -3,7 +3,7 @@ import { Inject, Injectable, UnauthorizedException, type CanActivate, type Execu
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { sha256Hex } from '@app/mmoe';
+import { sha256Hex } from '@app/mmoe/serving';
 
 /** Who the rollout history names for calls made with ADMIN_TOKEN. */
 export const ADMIN_ACTOR = 'admin';

@@ -1,4 +1,4 @@
-import { fnv1a32 } from '@app/mmoe';
+import { fnv1a32 } from '@app/mmoe/serving';
 
 /**
  * The user's bucket in 0..99: FNV-1a (32 bit) of the UTF-8 id, modulo 100. Stable across requests, processes and

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { Injectable } from '@nestjs/common';
 import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 
@@ -21,13 +22,27 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly validationDuration = new Histogram({
+    name: 'validation_duration_seconds',
+    help: 'Time to validate the body of a hot-path route (fast check, class-validator when it fails), by DTO',
+    labelNames: ['dto'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
   constructor() {
+    // Processes of one cluster answer on one port: the label tells their series apart.
+    if (cluster.isWorker) this.registry.setDefaultLabels({ process: String(cluster.worker!.id) });
     collectDefaultMetrics({ register: this.registry });
   }
 
   /** `route` is the route pattern (never the raw URL, whose ids would make one series per entity). */
   observeHttp(method: string, route: string, statusCode: number, seconds: number): void {
     this.httpDuration.observe({ method, route, status_code: statusCode }, seconds);
+  }
+
+  observeValidation(dto: string, seconds: number): void {
+    this.validationDuration.observe({ dto }, seconds);
   }
 
   render(): Promise<string> {

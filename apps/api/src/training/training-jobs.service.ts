@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
-import { parseModelSpec, SpecValidationError } from '@app/mmoe';
+import { parseModelSpec, SpecValidationError } from '@app/mmoe/serving';
 import { TrainingCancellationRepository, type TrainingDataSource, type TrainingJobPayload } from '@app/queue';
 import { ModelRegistryService } from '@app/registry';
 

@@ -10,6 +10,7 @@ export { parseNumber, RowError } from '../data/raw-table';
 export * from '../model-spec/model-spec';
 export * from '../model-spec/model-spec.schema';
 export * from '../model/topology';
+export { fnv1a32, sha256Hex } from '../util/hash';
 export * from './inference.pool';
 export * from './onnx.scorer';
 export * from './scorer';

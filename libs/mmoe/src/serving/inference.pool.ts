@@ -35,6 +35,8 @@ class InferenceThread {
     this.queuedRows += rows;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, rows });
+      // Referenced only while it owes replies: an idle pool never keeps a process alive, a busy one does.
+      if (this.pending.size === 1) this.worker.ref();
       this.worker.postMessage({ ...request, id });
     });
   }
@@ -49,6 +51,7 @@ class InferenceThread {
       const pending = this.pending.get(reply.id);
       if (!pending) return;
       this.pending.delete(reply.id);
+      if (this.pending.size === 0) worker.unref();
       this.queuedRows -= pending.rows;
       if (reply.kind === 'failed') pending.reject(new Error(reply.message));
       else pending.resolve(reply);

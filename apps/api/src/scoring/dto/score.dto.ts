@@ -6,13 +6,15 @@ import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validato
 import {
   CONTEXT_VALUE_SCHEMA,
   CONTEXT_VALUE_TYPES,
+  FastValidated,
   IsFlatRecord,
   IsObjectiveWeights,
   IsUniqueStrings,
 } from '../../platform/validation';
+import { isValidScoreRequest, MAX_CANDIDATES } from './score-request.rules';
 
-export const MAX_CANDIDATES = 1000;
-
+/** The decorators are the rules and the OpenAPI schema; isValidScoreRequest is their fast check on the hot path. */
+@FastValidated(isValidScoreRequest)
 export class ScoreRequestDto {
   @ApiProperty({ example: 'u-42', minLength: 1, maxLength: 256 })
   @IsEntityId()

@@ -1,0 +1,34 @@
+import fastJson from 'fast-json-stringify';
+
+import type { ScoreResponseDto } from './score.dto';
+
+/**
+ * ScoreResponseDto's JSON schema, compiled into a serialiser that writes the known fields directly instead of
+ * walking every object like JSON.stringify (0.54 → 0.16 ms per 500-item response in the issue's measurement).
+ * A field missing here is missing from the response: keep it in step with ScoreResponseDto (the serializer spec
+ * compares the two on a response with every field).
+ */
+export const serializeScoreResponse: (response: ScoreResponseDto) => string = fastJson({
+  type: 'object',
+  required: ['requestId', 'modelVersion', 'modelRole', 'items'],
+  properties: {
+    requestId: { type: 'string' },
+    modelVersion: { type: 'integer' },
+    modelRole: { type: 'string' },
+    items: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['itemId', 'score', 'scores'],
+        properties: {
+          itemId: { type: 'string' },
+          score: { type: 'number' },
+          scores: { type: 'object', additionalProperties: { type: 'number' } },
+          unknown: { type: 'boolean' },
+          gates: { type: 'object', additionalProperties: { type: 'array', items: { type: 'number' } } },
+        },
+      },
+    },
+    userUnknown: { type: 'boolean' },
+  },
+});
