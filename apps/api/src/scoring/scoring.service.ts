@@ -26,7 +26,7 @@ import { ScoringMetrics } from './scoring.metrics';
  *              to the feature store (Redis, then Postgres);
  *   assembly   one input row per candidate: its item's slice over the user's over the request context's;
  *   inference  one batched forward pass of the leased model (on the inference threads);
- *   ranking    the weighted blend of the task scores, one sort.
+ *   ranking    the fusion of the task scores (the version's rule or the request's), one sort.
  * The lease keeps the model alive until the response is built, so a swap during the request never disposes the
  * model it is using.
  */

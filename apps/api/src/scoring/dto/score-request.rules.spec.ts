@@ -58,6 +58,9 @@ const bodies: [string, unknown][] = [
   ['a weight at the bound', { ...valid, objectiveWeights: { click: -1e6 } }],
   ['a weight past the bound', { ...valid, objectiveWeights: { click: 1e7 } }],
   ['a NUL in a weight key', { ...valid, objectiveWeights: { 'cl\0ick': 1 } }],
+  ['a fusion rule', { ...valid, fusion: { type: 'product', exponents: { click: 1 } } }],
+  ['fusion an array', { ...valid, fusion: [{ type: 'sum' }] }],
+  ['fusion a string', { ...valid, fusion: 'sum' }],
   ['explain a string', { ...valid, explain: 'true' }],
   ['explain a number', { ...valid, explain: 1 }],
 ];

@@ -6,7 +6,7 @@ import type { ScoreRequestDto } from './score.dto';
 
 export const MAX_CANDIDATES = 1000;
 
-const FIELDS = new Set(['userId', 'itemIds', 'context', 'objectiveWeights', 'explain']);
+const FIELDS = new Set(['userId', 'itemIds', 'context', 'objectiveWeights', 'fusion', 'explain']);
 
 /**
  * Whether a score body passes every rule of ScoreRequestDto's decorators, in one pass: the scoring route's fast
@@ -17,12 +17,14 @@ const FIELDS = new Set(['userId', 'itemIds', 'context', 'objectiveWeights', 'exp
 export function isValidScoreRequest(body: unknown): body is ScoreRequestDto {
   if (!isPlainObject(body)) return false;
   for (const key in body) if (!FIELDS.has(key)) return false;
-  const { userId, itemIds, context, objectiveWeights, explain } = body;
+  const { userId, itemIds, context, objectiveWeights, fusion, explain } = body;
   return (
     isEntityId(userId) &&
     areUniqueIds(itemIds) &&
     (context == null || isFlatRecord(context, acceptsContextValue)) &&
     (objectiveWeights == null || isFlatRecord(objectiveWeights, isTaskWeight)) &&
+    // Only its shape here (IsObject); the rule itself is checked against the model's tasks by the scoring service.
+    (fusion == null || isPlainObject(fusion)) &&
     (explain == null || typeof explain === 'boolean')
   );
 }

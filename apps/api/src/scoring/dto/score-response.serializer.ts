@@ -10,11 +10,16 @@ import type { ScoreResponseDto } from './score.dto';
  */
 export const serializeScoreResponse: (response: ScoreResponseDto) => string = fastJson({
   type: 'object',
-  required: ['requestId', 'modelVersion', 'modelRole', 'items'],
+  required: ['requestId', 'modelVersion', 'modelRole', 'fusion', 'items'],
   properties: {
     requestId: { type: 'string' },
     modelVersion: { type: 'integer' },
     modelRole: { type: 'string' },
+    fusion: {
+      type: 'object',
+      required: ['type', 'source'],
+      properties: { type: { type: 'string' }, source: { type: 'string' } },
+    },
     items: {
       type: 'array',
       items: {
