@@ -61,6 +61,9 @@ const bodies: [string, unknown][] = [
   ['a fusion rule', { ...valid, fusion: { type: 'product', exponents: { click: 1 } } }],
   ['fusion an array', { ...valid, fusion: [{ type: 'sum' }] }],
   ['fusion a string', { ...valid, fusion: 'sum' }],
+  ['a list in context (a sequence feature)', { ...valid, context: { recent: ['i-1', 'i-9'] } }],
+  ['a list of numbers in context', { ...valid, context: { recent: [1, 2] } }],
+  ['a list of 1,025 strings in context', { ...valid, context: { recent: ids(1025) } }],
   ['explain a string', { ...valid, explain: 'true' }],
   ['explain a number', { ...valid, explain: 1 }],
 ];
