@@ -45,6 +45,10 @@ export function shareDataset(data: EncodedDataset): EncodedDataset {
     numericWidth: data.numericWidth,
     numeric: share(data.numeric, (b) => new Float32Array(b)),
     categorical: data.categorical.map((c) => share(c, (b) => new Int32Array(b))),
+    sequences: data.sequences.map(({ offsets, ids }) => ({
+      offsets: share(offsets, (b) => new Int32Array(b)),
+      ids: share(ids, (b) => new Int32Array(b)),
+    })),
     labels: data.labels.map((l) => share(l, (b) => new Float32Array(b))),
   };
 }
