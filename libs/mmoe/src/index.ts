@@ -7,6 +7,7 @@ export * from './data/csv.writer';
 export * from './data/encoded-slice';
 export * from './data/preprocessor';
 export * from './data/raw-table';
+export * from './data/table.loader';
 export * from './eval/evaluator';
 export * from './eval/metrics';
 export * from './mmoe.model';

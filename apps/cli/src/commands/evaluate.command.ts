@@ -1,5 +1,6 @@
+import { loadTable } from '@app/mmoe';
+
 import { CliContext } from '../cli.context';
-import { loadTable } from '../table.loader';
 import { loadModelDir } from './model.files';
 
 export interface EvaluateArgs {

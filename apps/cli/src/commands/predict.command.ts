@@ -1,7 +1,15 @@
-import { CsvCell, CsvFormatError, CsvReader, CsvRow, EncodedDataset, RowError, writeCsv } from '@app/mmoe';
+import {
+  CsvCell,
+  CsvFormatError,
+  CsvReader,
+  CsvRow,
+  EncodedDataset,
+  requireColumns,
+  RowError,
+  writeCsv,
+} from '@app/mmoe';
 
 import { CliContext } from '../cli.context';
-import { requireColumns } from '../table.loader';
 import { loadModelDir } from './model.files';
 
 export interface PredictArgs {

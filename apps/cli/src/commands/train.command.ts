@@ -1,11 +1,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { loadModelSpec, MultiTaskModel } from '@app/mmoe';
+import { loadModelSpec, loadTable, MultiTaskModel } from '@app/mmoe';
 
 import { CliContext } from '../cli.context';
 import { createProgressReporter } from '../progress.reporter';
-import { loadTable } from '../table.loader';
 import { ARTIFACT_FILE } from './model.files';
 
 export interface TrainArgs {

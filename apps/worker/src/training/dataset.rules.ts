@@ -73,6 +73,11 @@ export function splitAt<T>(rows: readonly T[], index: number): { train: T[]; hol
   return { train: rows.slice(0, index), holdout: rows.slice(index) };
 }
 
+/** The features `reader` needs that `data` (a spec's columns) does not hold under the same name and type. */
+export function featuresMissing(reader: ModelSpec, data: ModelSpec): ModelSpec['features'] {
+  return reader.features.filter((f) => !data.features.some((g) => g.name === f.name && g.type === f.type));
+}
+
 /** The column GAUC groups by: the job's, else `user_id` for events (every event has one), else none. */
 export function groupByOf(payload: Pick<TrainingJobPayload, 'groupBy' | 'source'>): string | undefined {
   return payload.groupBy ?? (payload.source.kind === 'events' ? 'user_id' : undefined);

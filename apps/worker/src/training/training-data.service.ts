@@ -1,21 +1,26 @@
 import { Injectable } from '@nestjs/common';
 
 import { EventRepository } from '@app/db';
-import type { ModelSpec, TaskSpec } from '@app/mmoe';
+import { RawTable, type ModelSpec } from '@app/mmoe';
 import type { CsvSource, EventsSource, TrainingDataSource } from '@app/queue';
 
 import { CsvFileRepository } from './csv-file.repository';
-import { eventRecord, orderSplitIndex, splitAt, timeSplitIndex, type SplitRecords } from './dataset.rules';
+import { eventRecord, orderSplitIndex, splitAt, timeSplitIndex, toTables, type SpecTables } from './dataset.rules';
 import { TrainingInputError } from './training.errors';
 
-export interface TrainingData extends SplitRecords {
-  /** Where the held-out slice starts: the time of its first event, or its first CSV row (1-based, header excluded). */
+export interface TrainingData extends SpecTables {
+  /** The held-out rows in production's terms (its spec), when it was given: to judge it on the candidate's slice. */
+  productionHoldout?: RawTable;
+  /** Where the held-out slice starts: the time of its first event, or its first usable CSV row (1-based, header excluded). */
   holdoutStart: string | number | null;
   /** Malformed CSV rows left out. */
   malformed: number;
 }
 
-/** Reads a job's data source into records, split into the rows to train on and the later rows to judge the model on. */
+/**
+ * Reads a job's data source into the candidate's tables, split into the rows to train on and the later rows to judge
+ * the model on (the held-out ones grouped by `groupBy`), and production's held-out table alike.
+ */
 @Injectable()
 export class TrainingDataService {
   constructor(
@@ -23,19 +28,25 @@ export class TrainingDataService {
     private readonly csv: CsvFileRepository,
   ) {}
 
-  /** `tasks` name the label columns to fill from events: the candidate's, and production's to evaluate it alike. */
   load(
     source: TrainingDataSource,
     spec: ModelSpec,
-    tasks: readonly TaskSpec[],
+    production: ModelSpec | undefined,
     holdoutFraction: number,
+    groupBy: string | undefined,
   ): Promise<TrainingData> {
     return source.kind === 'events'
-      ? this.fromEvents(source, tasks, holdoutFraction)
-      : this.fromCsv(source, spec, holdoutFraction);
+      ? this.fromEvents(source, spec, production, holdoutFraction, groupBy)
+      : this.fromCsv(source, spec, production, holdoutFraction, groupBy);
   }
 
-  private async fromEvents(source: EventsSource, tasks: readonly TaskSpec[], fraction: number): Promise<TrainingData> {
+  private async fromEvents(
+    source: EventsSource,
+    spec: ModelSpec,
+    production: ModelSpec | undefined,
+    fraction: number,
+    groupBy: string | undefined,
+  ): Promise<TrainingData> {
     const [from, to] = [instant(source.from, 'source.from'), instant(source.to, 'source.to')];
     if (from >= to)
       throw new TrainingInputError(`source.from (${source.from}) must be before source.to (${source.to})`);
@@ -44,20 +55,46 @@ export class TrainingDataService {
       rows.map((r) => r.occurredAt.getTime()),
       fraction,
     );
-    const records = rows.map((row) => eventRecord(row, tasks));
-    return { ...splitAt(records, index), holdoutStart: rows[index]?.occurredAt.toISOString() ?? null, malformed: 0 };
+    // Production's labels too, to evaluate it alike.
+    const tasks = [...spec.tasks, ...(production?.tasks ?? [])];
+    const split = splitAt(
+      rows.map((row) => eventRecord(row, tasks)),
+      index,
+    );
+    return {
+      ...toTables(spec, split, groupBy),
+      productionHoldout: production && toTables(production, { train: [], holdout: split.holdout }, groupBy).holdout,
+      holdoutStart: rows[index]?.occurredAt.toISOString() ?? null,
+      malformed: 0,
+    };
   }
 
-  private async fromCsv(source: CsvSource, spec: ModelSpec, fraction: number): Promise<TrainingData> {
-    const file = await this.csv.read(source.path);
-    const missing = spec.features.filter((f) => !file.header.includes(f.name)).map((f) => f.name);
-    if (missing.length > 0)
-      throw new TrainingInputError(`${source.path}: the header lacks the feature columns ${missing.join(', ')}`);
-    const index = orderSplitIndex(file.records.length, fraction);
+  /**
+   * One streaming pass into typed columns, split by row index: the file's size bounds the columns, never a list of
+   * row objects. A row that production's table cannot read (a label of its own) is left out of both, so that both
+   * slices hold the same rows.
+   */
+  private async fromCsv(
+    source: CsvSource,
+    spec: ModelSpec,
+    production: ModelSpec | undefined,
+    fraction: number,
+    groupBy: string | undefined,
+  ): Promise<TrainingData> {
+    const specs = production ? [spec, production] : [spec];
+    const loaded = await this.csv.read(
+      source.path,
+      specs.map((s) => new RawTable(s, { groupBy })),
+    );
+    const [table, productionTable] = loaded.tables;
+    const index = orderSplitIndex(table.size, fraction);
     return {
-      ...splitAt(file.records, index),
-      holdoutStart: index < file.records.length ? index + 1 : null,
-      malformed: file.skipped,
+      train: table.slice(0, index),
+      holdout: table.slice(index),
+      productionHoldout: productionTable?.slice(index),
+      skipped: loaded.skipped - loaded.malformed,
+      holdoutStart: index < table.size ? index + 1 : null,
+      malformed: loaded.malformed,
     };
   }
 }

@@ -21,7 +21,7 @@ import {
 } from '@app/queue';
 import { ModelRegistryService, specOf } from '@app/registry';
 
-import { checkTables, groupByOf, holdoutFractionOf, toTables, type SpecTables } from './dataset.rules';
+import { checkTables, featuresMissing, groupByOf, holdoutFractionOf } from './dataset.rules';
 import {
   decideRollout,
   type GateDecision,
@@ -66,7 +66,6 @@ interface PreparedJob {
   parent: ModelVersionRecord | undefined;
   spec: ModelSpec;
   data: TrainingData;
-  tables: SpecTables;
 }
 
 /**
@@ -99,7 +98,7 @@ export class TrainingJobService {
 
     progress.phase('dataset');
     const prepared = await this.prepare(payloadOf(job));
-    const { spec, tables } = prepared;
+    const { spec, data: tables } = prepared;
     this.logger.log(
       `job ${jobId}: training on ${tables.train.size} rows, holding out ${tables.holdout.size} later rows (${tables.skipped} unreadable left out)`,
     );
@@ -155,17 +154,19 @@ export class TrainingJobService {
     const { production } = await this.registry.findServing();
     const parent = payload.parentVersionId === undefined ? production : await this.parent(payload.parentVersionId);
     const spec = jobSpecOf(payload, parent);
-    const labelled = [...spec.tasks, ...(production ? specOf(production).tasks : [])];
-    const data = await this.data.load(payload.source, spec, labelled, holdoutFraction);
+    const productionSpec = production && specOf(production);
     const groupBy = groupByOf(payload);
-    const tables = toTables(spec, data, groupBy);
-    checkTables(spec, tables, this.config.TRAINING_MIN_ROWS);
-    return { payload, holdoutFraction, groupBy, production, parent, spec, data, tables };
+    // Production's held-out table only when it can be judged on this data (see evaluateProduction).
+    const comparable =
+      productionSpec && featuresMissing(productionSpec, spec).length === 0 ? productionSpec : undefined;
+    const data = await this.data.load(payload.source, spec, comparable, holdoutFraction, groupBy);
+    checkTables(spec, data, this.config.TRAINING_MIN_ROWS);
+    return { payload, holdoutFraction, groupBy, production, parent, spec, data };
   }
 
   /** The candidate and production on the held-out slice, the gate's decision, and what the version will record. */
   private async evaluate(model: MultiTaskModel, summary: TrainSummary, job: PreparedJob): Promise<TrainingMetrics> {
-    const holdout = model.evaluate(job.tables.holdout);
+    const holdout = model.evaluate(job.data.holdout);
     const baseline = await this.evaluateProduction(job.production, job.spec, job);
     const gate = decideRollout(job.spec.tasks, holdout.tasks, baseline, {
       autoCanary: this.config.AUTO_CANARY,
@@ -183,13 +184,13 @@ export class TrainingJobService {
         ? { productionHoldout: { versionId: baseline.versionId, tasks: baseline.tasks } }
         : {}),
       gate,
-      training: { ...trained, validation: valid.tasks, rows: job.tables.train.size },
+      training: { ...trained, validation: valid.tasks, rows: job.data.train.size },
       dataset: {
         source: job.payload.source,
         holdoutFraction: job.holdoutFraction,
         groupBy: job.groupBy ?? null,
         holdoutStart: job.data.holdoutStart,
-        skippedRows: job.tables.skipped + job.data.malformed,
+        skippedRows: job.data.skipped + job.data.malformed,
       },
     };
   }
@@ -206,13 +207,11 @@ export class TrainingJobService {
   private async evaluateProduction(
     production: ModelVersionRecord | undefined,
     spec: ModelSpec,
-    { data, groupBy }: Pick<PreparedJob, 'data' | 'groupBy'>,
+    { data }: Pick<PreparedJob, 'data'>,
   ): Promise<ProductionBaseline> {
     if (!production) return { kind: 'none' };
-    const missing = specOf(production).features.filter(
-      (f) => !spec.features.some((g) => g.name === f.name && g.type === f.type),
-    );
-    if (missing.length > 0) {
+    const missing = featuresMissing(specOf(production), spec);
+    if (missing.length > 0 || !data.productionHoldout) {
       return {
         kind: 'incomparable',
         versionId: production.id,
@@ -223,8 +222,7 @@ export class TrainingJobService {
     if (!artifacts) return { kind: 'incomparable', versionId: production.id, why: 'its artifact is gone' };
     const model = MultiTaskModel.fromArtifact(artifacts.artifact);
     try {
-      const { holdout } = toTables(model.spec, { train: [], holdout: data.holdout }, groupBy);
-      return { kind: 'evaluated', versionId: production.id, tasks: model.evaluate(holdout).tasks };
+      return { kind: 'evaluated', versionId: production.id, tasks: model.evaluate(data.productionHoldout).tasks };
     } finally {
       model.dispose();
     }

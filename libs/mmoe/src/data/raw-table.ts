@@ -19,6 +19,16 @@ class Column<T extends Float64Array | Int32Array> {
   values(): T {
     return this.data.subarray(0, this.length) as T;
   }
+  /** Rows start..end as a view (no copy); a push to it copies first, so the original is never written through it. */
+  slice(start: number, end: number): Column<T> {
+    return Column.of(this.data.subarray(start, end) as T);
+  }
+  /** A full column over `data`, without copying it. */
+  static of<T extends Float64Array | Int32Array>(data: T): Column<T> {
+    const column = new Column(data);
+    column.length = data.length;
+    return column;
+  }
 }
 
 /** A categorical column as ids into a per-column dictionary of the distinct raw strings (-1 = missing). */
@@ -48,6 +58,15 @@ export class RowError extends Error {
   }
 }
 
+/** One record read into a table's terms, not stored yet (see RawTable.read). */
+export interface RawRow {
+  numeric: number[];
+  categorical: (string | undefined)[];
+  sequences: string[][];
+  labels: number[];
+  group: unknown;
+}
+
 export interface RawTableOptions {
   /**
    * A column that groups rows for evaluation (user_id for GAUC); it need not be a feature. Its values are interned
@@ -61,18 +80,19 @@ export interface RawTableOptions {
  * as dictionary ids. Fitting and encoding work on this, so that a file is read once.
  */
 export class RawTable {
-  private readonly numeric: Column<Float64Array>[];
-  private readonly categorical: Column<Int32Array>[];
-  private readonly dictionaries: Map<string, number>[];
+  // Not readonly: slice() gives a view its own columns over the same buffers and dictionaries.
+  private numeric: Column<Float64Array>[];
+  private categorical: Column<Int32Array>[];
+  private dictionaries: Map<string, number>[];
   private readonly sequenceSpecs: SequenceFeatureSpec[];
-  private readonly sequences: {
+  private sequences: {
     offsets: Column<Int32Array>;
     ids: Column<Int32Array>;
     dictionary: Map<string, number>;
   }[];
-  private readonly labels: Column<Float64Array>[];
-  private readonly groups: Column<Int32Array> | undefined;
-  private readonly groupDictionary = new Map<string, number>();
+  private labels: Column<Float64Array>[];
+  private groups: Column<Int32Array> | undefined;
+  private groupDictionary = new Map<string, number>();
   private rows = 0;
 
   constructor(
@@ -104,6 +124,11 @@ export class RawTable {
    * stored, so a skipped row leaves no trace.
    */
   add(record: Record<string, RawValue>): void {
+    this.push(this.read(record));
+  }
+
+  /** Reads a record in this table's terms without storing it: throws RowError for a value that cannot be read. */
+  read(record: Record<string, RawValue>): RawRow {
     const numeric: number[] = [];
     const categorical: (string | undefined)[] = [];
     const sequences: string[][] = [];
@@ -115,6 +140,12 @@ export class RawTable {
       else sequences.push(readSequence(raw, feature));
     }
     const labels = this.spec.tasks.map((task) => parseLabel(record[task.label], task.label, task.type));
+    const group = this.options.groupBy === undefined ? undefined : record[this.options.groupBy];
+    return { numeric, categorical, sequences, labels, group };
+  }
+
+  /** Stores a row read by read(): several tables can so take a record all or none of them. */
+  push({ numeric, categorical, sequences, labels, group }: RawRow): void {
     numeric.forEach((v, i) => this.numeric[i].push(v));
     categorical.forEach((v, i) => this.categorical[i].push(v === undefined ? -1 : intern(this.dictionaries[i], v)));
     sequences.forEach((values, i) => {
@@ -125,8 +156,32 @@ export class RawTable {
       column.offsets.push(column.ids.size);
     });
     labels.forEach((v, i) => this.labels[i].push(v));
-    if (this.groups) this.groups.push(internGroup(this.groupDictionary, record[this.options.groupBy!]));
+    if (this.groups) this.groups.push(internGroup(this.groupDictionary, group));
     this.rows++;
+  }
+
+  /**
+   * Rows start..end (by index, e.g. a held-out tail) as a table over the same column buffers and dictionaries: no value
+   * is copied but a sequence column's offsets, rebased to its first row. Values seen only outside the slice stay in
+   * its dictionaries, with no row using them.
+   */
+  slice(start: number, end = this.rows): RawTable {
+    end = Math.min(Math.max(end, 0), this.rows);
+    start = Math.min(Math.max(start, 0), end);
+    const view = new RawTable(this.spec, this.options);
+    view.numeric = this.numeric.map((c) => c.slice(start, end));
+    view.categorical = this.categorical.map((c) => c.slice(start, end));
+    view.dictionaries = this.dictionaries;
+    view.sequences = this.sequences.map(({ offsets, ids, dictionary }) => {
+      const rows = offsets.values().subarray(start, end + 1);
+      const base = rows[0];
+      return { offsets: Column.of(rows.map((o) => o - base)), ids: ids.slice(base, rows[rows.length - 1]), dictionary };
+    });
+    view.labels = this.labels.map((c) => c.slice(start, end));
+    view.groups = this.groups?.slice(start, end);
+    view.groupDictionary = this.groupDictionary;
+    view.rows = end - start;
+    return view;
   }
 
   numericColumns(): Float64Array[] {
