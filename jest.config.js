@@ -15,11 +15,11 @@ function moduleNameMapperOf(tsconfig) {
   );
 }
 
-/** One Jest config for unit specs (next to the source) and e2e specs (test/). */
+/** One Jest config for unit specs (next to the source), medium specs (test/medium) and e2e specs (test/). */
 module.exports = {
   testEnvironment: '<rootDir>/test/onnxruntime.environment.ts',
   roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test'],
-  testMatch: ['**/*.spec.ts', '**/*.e2e-spec.ts'],
+  testMatch: ['**/*.spec.ts', '**/*.medium-spec.ts', '**/*.e2e-spec.ts'],
   transform: {
     '^.+\\.ts$': [
       '@swc/jest',

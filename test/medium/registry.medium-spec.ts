@@ -1,0 +1,74 @@
+import type { TestingModule } from '@nestjs/testing';
+import { DataSource } from 'typeorm';
+
+import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
+import { ModelRegistryService, RegistryModule } from '@app/registry';
+
+import { tinyArtifact } from '../fixtures/model.fixture';
+import { createMediumModule } from './medium.module';
+
+/** The registry's transitions on the real Postgres (and its notices on Redis), through the service alone. */
+describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
+  let moduleRef: TestingModule;
+  let registry: ModelRegistryService;
+  // One production and one canary at a time are global to the table: while it runs, this spec owns the registry.
+  const truncate = () => moduleRef.get(DataSource).query('TRUNCATE model_versions, rollout_events CASCADE');
+
+  beforeAll(async () => {
+    moduleRef = await createMediumModule({ imports: [RegistryModule] });
+    registry = moduleRef.get(ModelRegistryService);
+    await truncate();
+  });
+
+  afterAll(async () => {
+    await truncate();
+    await moduleRef.close();
+  });
+
+  const register = async (seed: number) =>
+    registry.register({ artifact: (await tinyArtifact(seed)).artifact, note: `seed ${seed}` }, 'medium');
+
+  it('registers a validated artifact as a candidate with its ONNX export and checksums', async () => {
+    const version = await register(1);
+    expect(version).toMatchObject({ status: 'candidate', note: 'seed 1', canaryPercent: null });
+    expect(version.artifactSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(version.onnxSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect((await registry.findArtifacts(version.id))?.onnx?.length).toBeGreaterThan(0);
+    await expect(registry.register({ artifact: Buffer.from('nope') }, 'medium')).rejects.toBeInstanceOf(
+      InvalidFieldsError,
+    );
+  });
+
+  it('goes candidate → canary → production, then rolls back to the version it replaced', async () => {
+    const [first, second] = [await register(2), await register(3)];
+    await registry.setCanary(first.id, 10, undefined, 'medium');
+    expect((await registry.promote(first.id, undefined, 'medium')).production?.id).toBe(first.id);
+
+    const canary = await registry.setCanary(second.id, 25, { objectiveWeights: { click: 2 } }, 'medium');
+    expect(canary.canary).toMatchObject({ id: second.id, canaryPercent: 25 });
+    expect(canary.canary?.objectiveWeights).toMatchObject({ click: 2 });
+    const promoted = await registry.promote(undefined, undefined, 'medium');
+    expect([promoted.production?.id, promoted.canary]).toEqual([second.id, undefined]);
+    expect((await registry.get(first.id)).status).toBe('archived');
+
+    const rolledBack = await registry.rollback('medium');
+    expect(rolledBack.event).toMatchObject({ action: 'rollback', fromVersionId: second.id, toVersionId: first.id });
+    expect((await registry.findServing()).production?.id).toBe(first.id);
+    const history = await registry.history(10, 0);
+    expect(history.items.map((e) => e.action).slice(0, 5)).toEqual([
+      'rollback',
+      'promote',
+      'canary',
+      'promote',
+      'canary',
+    ]);
+  });
+
+  it('refuses what the rules refuse, with domain errors', async () => {
+    const { production } = await registry.findServing();
+    await expect(registry.archive(production!.id, 'medium')).rejects.toBeInstanceOf(ConflictError);
+    await expect(registry.promote(undefined, undefined, 'medium')).rejects.toThrow(/there is no canary to promote/);
+    await expect(registry.setCanary(987_654, 10, undefined, 'medium')).rejects.toBeInstanceOf(NotFoundError);
+    await expect(registry.get(987_654)).rejects.toThrow('version 987654 does not exist');
+  });
+});

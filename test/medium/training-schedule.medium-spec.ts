@@ -1,0 +1,48 @@
+import type { TestingModule } from '@nestjs/testing';
+
+import { ConflictError, InvalidFieldsError } from '@app/common';
+import { TrainingControlModule, TrainingScheduleService } from '@app/queue';
+
+import { createMediumModule } from './medium.module';
+
+/** The retraining schedule on the real Redis and Bull: the stored schedule and the one repeatable job stay in step. */
+describe('TrainingScheduleService (medium: real Redis and Bull)', () => {
+  let moduleRef: TestingModule;
+  let schedule: TrainingScheduleService;
+
+  beforeAll(async () => {
+    moduleRef = await createMediumModule({ imports: [TrainingControlModule] });
+    schedule = moduleRef.get(TrainingScheduleService);
+  });
+
+  afterAll(async () => {
+    // The schedule is one per cluster: leave it paused, with no repeatable job behind.
+    await schedule.pause('medium').catch((e: unknown) => {
+      if (!(e instanceof ConflictError)) throw e;
+    });
+    await moduleRef.close();
+  });
+
+  it('sets the cron and window, replacing the repeatable job, and tells the next run', async () => {
+    await schedule.resume('medium').catch((e: unknown) => {
+      if (!(e instanceof ConflictError)) throw e;
+    });
+    const state = await schedule.set('*/30 * * * *', 3, 'medium');
+    expect(state).toMatchObject({ cron: '*/30 * * * *', windowDays: 3, paused: false, updatedBy: 'medium' });
+    expect(Date.parse(state.nextRunAt!)).toBeGreaterThan(Date.now());
+    expect(await schedule.get()).toMatchObject({ cron: '*/30 * * * *', nextRunAt: state.nextRunAt });
+    await expect(schedule.set('61 * * * *', undefined, 'medium')).rejects.toBeInstanceOf(InvalidFieldsError);
+  });
+
+  it('pauses (no next run) and resumes, each only once', async () => {
+    expect(await schedule.pause('medium')).toMatchObject({ paused: true, nextRunAt: null });
+    await expect(schedule.pause('medium')).rejects.toBeInstanceOf(ConflictError);
+    expect((await schedule.resume('medium')).nextRunAt).not.toBeNull();
+    await expect(schedule.resume('medium')).rejects.toThrow('the training schedule is not paused');
+  });
+
+  it('converges on one repeatable job however many times it is ensured at once', async () => {
+    const states = await Promise.all([schedule.ensure(), schedule.ensure(), schedule.ensure()]);
+    expect(new Set(states.map((s) => s.nextRunAt)).size).toBe(1);
+  });
+});
