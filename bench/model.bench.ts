@@ -5,6 +5,8 @@
  *
  *   npm run bench:model [-- --quick] [--shape reference|census]   PyTorch, then every available backend, per shape
  *   tsx bench/model.bench.ts --backend wasm --shape census --json   one backend (a process keeps its backend)
+ *   tsx bench/model.bench.ts --adult --threads 2                     one epoch of ../shared/data/adult
+ * `--threads N` sets the training threads (default: every core).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -31,6 +33,7 @@ import {
   trainNetwork,
 } from '@app/mmoe';
 
+import { adultEpoch, AdultEpochResult } from './adult-epoch';
 import {
   flagValue,
   formatCount,
@@ -253,6 +256,10 @@ function availableBackends(): BackendName[] {
   return BACKEND_NAMES.filter((name) => name !== 'tensorflow' || hasNative);
 }
 
+function sharedDir(): string {
+  return process.env.MMOE_SHARED_DIR ?? path.join(REPO, '..', 'shared');
+}
+
 function torchPython(): string | undefined {
   return ['/usr/bin/python3', 'python3'].find(
     (python) => spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0,
@@ -265,11 +272,7 @@ async function runTorch(shape: BenchShape, quick: boolean, notes: string[]): Pro
     notes.push('PyTorch reference skipped: no python3 with torch (tried /usr/bin/python3, python3).');
     return undefined;
   }
-  const script = path.join(
-    process.env.MMOE_SHARED_DIR ?? path.join(REPO, '..', 'shared'),
-    'bench',
-    'pytorch_mmoe_reference.py',
-  );
+  const script = path.join(sharedDir(), 'bench', 'pytorch_mmoe_reference.py');
   if (!existsSync(script)) {
     notes.push(`PyTorch reference skipped: ${script} not found (set MMOE_SHARED_DIR).`);
     return undefined;
@@ -443,10 +446,12 @@ async function runAll(quick: boolean, only: BenchShape | undefined): Promise<voi
     notes.push('tensorflow backend skipped: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed.');
   const runs: ShapeRun[] = [];
   for (const shape of only ? [only] : BENCH_SHAPES) runs.push(await runShape(shape, quick, notes));
+  const adult = quick ? [] : await runAdult(notes);
 
   console.log(quick ? '\nQUICK SMOKE RUN (few rows and runs; not representative)' : '');
   console.log(`\nCPU: ${cpuModel()} (${cpus().length} cores)`);
   runs.forEach(printShape);
+  if (adult.length > 0) printAdult(adult);
   for (const note of notes) console.log(`note: ${note}`);
   console.log(
     `1-minute load average before / after: ${loadBefore.toFixed(2)} / ${loadavg()[0].toFixed(2)} on ${cpus().length} cores`,
@@ -463,6 +468,53 @@ function threadsFlag(): number | undefined {
   return n;
 }
 
+/** One wasm epoch of the Adult data per thread count (1 and every core), each in its own process. */
+async function runAdult(notes: string[]): Promise<AdultEpochResult[]> {
+  if (!existsSync(path.join(sharedDir(), 'data', 'adult', 'adult_train.csv.gz'))) {
+    notes.push(`Adult epoch skipped: no ${path.join(sharedDir(), 'data', 'adult')} (set MMOE_SHARED_DIR).`);
+    return [];
+  }
+  const results: AdultEpochResult[] = [];
+  for (const threads of [...new Set([1, cpus().length])]) {
+    try {
+      const args = [...process.execArgv, __filename, '--adult', '--threads', String(threads)];
+      results.push(await runJson<AdultEpochResult>(process.execPath, args));
+    } catch (e) {
+      notes.push(`Adult epoch with ${threads} threads failed: ${(e as Error).message}`);
+    }
+  }
+  return results;
+}
+
+function printAdult(results: AdultEpochResult[]): void {
+  console.log(
+    `\n### UCI Adult, one full epoch (examples/adult.spec.json, wasm, ${formatCount(results[0].trainRows)} training rows)\n`,
+  );
+  const single = results.find((r) => r.threads === 1);
+  console.log(
+    markdownTable(
+      [
+        'threads',
+        'epoch s (training)',
+        'train ex/s',
+        'MultiTaskModel.train wall s',
+        'thread start-up ms',
+        'validation AUC (income)',
+        'vs 1 thread',
+      ],
+      results.map((r) => [
+        String(r.threads),
+        r.epochSeconds.toFixed(2),
+        formatCount(r.examplesPerSec),
+        r.wallSeconds.toFixed(2),
+        r.parallel ? formatCount(r.parallel.startupMs) : '—',
+        r.validAuc.toFixed(4),
+        single ? `${formatRatio(r.examplesPerSec / single.examplesPerSec)}×` : '—',
+      ]),
+    ),
+  );
+}
+
 function shapeFlag(): BenchShape | undefined {
   const name = flagValue('shape');
   if (name === undefined) return undefined;
@@ -473,6 +525,10 @@ function shapeFlag(): BenchShape | undefined {
 
 async function main(): Promise<void> {
   const quick = hasFlag('quick');
+  if (hasFlag('adult')) {
+    console.log(JSON.stringify(await adultEpoch(REPO, sharedDir(), threadsFlag() ?? cpus().length)));
+    return;
+  }
   const shape = shapeFlag();
   const backend = flagValue('backend');
   if (backend === undefined) return runAll(quick, shape);
