@@ -14,6 +14,7 @@ const spec = parseModelSpec({
     ...Array.from({ length: 6 }, (_, j) => ({ name: `c${j}`, type: 'categorical', embeddingDim: 4 })),
     { name: 'x', type: 'numeric' },
     { name: 'y', type: 'numeric' },
+    { name: 'tags', type: 'sequence', embeddingDim: 4, maxLength: 5 },
   ],
   tasks: [
     { name: 'click', label: 'click', type: 'binary' },
@@ -23,13 +24,17 @@ const spec = parseModelSpec({
   training: { epochs: 1, batchSize: 256, learningRate: 0.01, seed: 3, earlyStoppingPatience: 0 },
 });
 
-/** Learnable labels (per-value effects and numerics); some `like` labels missing, so the masks differ per shard. */
+/**
+ * Learnable labels (per-value effects and numerics), a sequence feature of 0–3 tags (shared as CSR columns); some
+ * `like` labels missing, so the masks differ per shard.
+ */
 function dataset(rows: number) {
   const rng = new Rng(11);
   const effects = Array.from({ length: 6 }, () => Float64Array.from({ length: 20 }, () => rng.gaussian()));
   const table = new RawTable(spec);
   for (let i = 0; i < rows; i++) {
     const record: Record<string, string | number> = { x: rng.gaussian(), y: rng.gaussian() };
+    record.tags = Array.from({ length: rng.int(4) }, () => `t${rng.int(9)}`).join('|');
     let z = 0.5 * Number(record.x);
     for (let j = 0; j < 6; j++) {
       const v = rng.int(20);
