@@ -90,10 +90,29 @@ describe('MultiTaskModel', () => {
   it('reports gate utilisation per task, a distribution over the experts', () => {
     const report = trained.model.evaluate(test);
     for (const task of ['click', 'like', 'watch']) {
-      const { utilisation, experts } = report.gates[task];
+      const { utilisation, experts, entropy, largestShare } = report.gates[task];
       expect(experts).toEqual([0, 1, 2, 3]);
       expect(utilisation.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+      // Collapse as numbers: entropy in [0, ln 4], the largest share in [1/4, 1].
+      expect(entropy).toBeGreaterThanOrEqual(0);
+      expect(entropy).toBeLessThanOrEqual(Math.log(4) + 1e-6);
+      expect(largestShare).toBeCloseTo(Math.max(...utilisation), 6);
     }
+  });
+
+  it('keeps its gates from polarising with gate dropout (higher entropy, smaller largest share)', async () => {
+    const polarising = baseSpec({ experts: 4, gate: { type: 'softmax', temperature: 0.2 } });
+    const regularised = baseSpec({ experts: 4, gate: { type: 'softmax', temperature: 0.2, dropout: 0.5 } });
+    const gatesOf = async (s: typeof spec) => {
+      const { model } = await MultiTaskModel.train(s, interactions(3000, 1, s));
+      const { gates } = model.evaluate(interactions(1000, 2, s));
+      model.dispose();
+      return Object.values(gates);
+    };
+    const [plain, dropped] = [await gatesOf(polarising), await gatesOf(regularised)];
+    const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+    expect(mean(dropped.map((g) => g.entropy))).toBeGreaterThan(mean(plain.map((g) => g.entropy)));
+    expect(mean(dropped.map((g) => g.largestShare))).toBeLessThan(mean(plain.map((g) => g.largestShare)));
   });
 
   it('keeps the best epoch and reports the run', () => {

@@ -18,6 +18,13 @@ export interface GateReport {
   experts: number[];
   /** Mean gate weight per expert: near one-hot means the gate collapsed onto few experts. */
   utilisation: number[];
+  /**
+   * Mean entropy (nats) of an example's gate weights: ln(experts) for a uniform mix, 0 when every example is routed
+   * to a single expert (a polarised gate).
+   */
+  entropy: number;
+  /** The largest mean weight of one expert: 1 / experts when balanced, near 1 when the gate collapsed onto it. */
+  largestShare: number;
   /** top-k only: share of examples routed to each expert. */
   load?: number[];
 }
@@ -82,16 +89,23 @@ export function evaluate(net: MultiTaskNetwork, data: EncodedDataset, options: E
     const utilisation = new Array<number>(width).fill(0);
     const load = new Array<number>(width).fill(0);
     const weights = gateWeights![g];
+    let entropy = 0;
     for (let i = 0; i < data.size; i++) {
       for (let e = 0; e < width; e++) {
         const w = weights[i * width + e];
         utilisation[e] += w;
-        if (w > 0) load[e]++;
+        if (w > 0) {
+          load[e]++;
+          entropy -= w * Math.log(w);
+        }
       }
     }
+    const n = Math.max(data.size, 1);
     const report: GateReport = {
       experts: gate.experts,
-      utilisation: utilisation.map((u) => u / Math.max(data.size, 1)),
+      utilisation: utilisation.map((u) => u / n),
+      entropy: entropy / n,
+      largestShare: Math.max(...utilisation) / n,
       ...(topK ? { load: load.map((l) => l / Math.max(data.size, 1)) } : {}),
     };
     for (const t of gate.tasks) gates[net.spec.tasks[t].name] = report;

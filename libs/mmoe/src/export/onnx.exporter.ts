@@ -53,10 +53,19 @@ export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
   );
 
   const topK = network.noisyGate;
+  const { temperature } = spec.model.gate.type === 'softmax' ? spec.model.gate : { temperature: 1 };
+  // The gate's temperature as tfjs applies it (a division, for parity to the last bit); no dropout at inference.
+  const softmax = (logits: string, name: string) => {
+    const scaled =
+      temperature === 1
+        ? logits
+        : g.op('Div', [logits, g.initializer(`${name}/temperature`, ONNX_FLOAT, [], [temperature])]);
+    return g.op('Softmax', [scaled], { axis: 1 }, name);
+  };
   const fused = topology.gates.map((gate, i) => {
     const logits = dense(x, `gates/${i}`, false);
     const name = `gates_${i}`;
-    const weights = topK ? topKSoftmax(g, logits, topK.k, name) : g.op('Softmax', [logits], { axis: 1 }, name);
+    const weights = topK ? topKSoftmax(g, logits, topK.k, name) : softmax(logits, name);
     g.output(name, ONNX_FLOAT, [ONNX_BATCH_DIM, gate.experts.length]);
     const columns = g.ops('Split', [weights], gate.experts.length, { axis: 1 });
     return g.op(

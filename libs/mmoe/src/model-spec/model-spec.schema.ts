@@ -76,7 +76,18 @@ const task = z
   })
   .strict();
 
-const softmaxGate = z.object({ type: z.literal('softmax') }).strict();
+const softmaxGate = z
+  .object({
+    type: z.literal('softmax'),
+    /** Logits are divided by it: above 1 flattens the gate (more experts mixed), below 1 sharpens it. */
+    temperature: z.number().positive('must be > 0').max(100, 'must be at most 100').default(1),
+    /**
+     * Share of experts dropped from each example's gate in training, the kept weights renormalised (Zhao et al.
+     * 2019, against gate polarisation); none at inference.
+     */
+    dropout: z.number().min(0, 'must be >= 0').lt(1, 'must be < 1').default(0),
+  })
+  .strict();
 const noisyTopKGate = z
   .object({
     type: z.literal('noisy-top-k'),
@@ -105,7 +116,7 @@ const model = z
     /** shared-bottom only: the shared layers; defaults to expertUnits. */
     bottomUnits: z.array(positiveInt.max(65_536)).min(1, 'needs at least one layer').optional(),
     towerUnits: z.array(positiveInt.max(65_536)).default([]),
-    gate: gate.default({ type: 'softmax' }),
+    gate: gate.default({ type: 'softmax', temperature: 1, dropout: 0 }),
     /** Learn one log-variance per task and weigh the task losses by it (Kendall et al. 2018). */
     uncertaintyWeighting: z.boolean().default(false),
   })

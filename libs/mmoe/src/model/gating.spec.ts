@@ -15,6 +15,31 @@ describe('softmax gate', () => {
   });
 });
 
+describe('softmax gate regularisation', () => {
+  it('temperature above 1 flattens the weights, below 1 sharpens them', () => {
+    tf.tidy(() => {
+      const logits = randomLogits(64, 4, 3);
+      const largest = (t: number) => tf.mean(tf.max(softmaxGate(logits, { temperature: t }).weights, 1)).arraySync();
+      expect(largest(4)).toBeLessThan(largest(1));
+      expect(largest(0.25)).toBeGreaterThan(largest(1));
+    });
+  });
+
+  it('dropout zeroes about `rate` of the experts and renormalises the rest; a fully dropped row keeps all', () => {
+    tf.tidy(() => {
+      const logits = randomLogits(2000, 4, 5);
+      const { weights } = softmaxGate(logits, { dropout: { rate: 0.5, seed: 9 } });
+      (tf.sum(weights, 1).arraySync() as number[]).forEach((s) => expect(s).toBeCloseTo(1, 5));
+      const dropped = tf.mean(tf.cast(tf.equal(weights, 0), 'float32')).arraySync() as number;
+      // P(dropped) = 0.5, minus the rows where all four were (1/16 of rows keep them all).
+      expect(dropped).toBeGreaterThan(0.4);
+      expect(dropped).toBeLessThan(0.5);
+      const all = softmaxGate(logits, { dropout: { rate: 0.999999, seed: 2 } }).weights;
+      expect(tf.max(tf.abs(tf.sub(all, tf.softmax(logits)))).arraySync()).toBeLessThan(1e-6);
+    });
+  });
+});
+
 describe('noisy top-k gate', () => {
   const nonZeroPerRow = (w: tf.Tensor2D) =>
     tf.tidy(() => tf.sum(tf.cast(tf.greater(w, 0), 'int32'), 1).arraySync()) as number[];

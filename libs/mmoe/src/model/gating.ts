@@ -9,8 +9,30 @@ export interface GateOutput {
   balanceLoss: tf.Scalar;
 }
 
-export function softmaxGate(logits: tf.Tensor2D): GateOutput {
-  return { weights: tf.softmax(logits), routed: tf.onesLike(logits), balanceLoss: tf.scalar(0) };
+export interface SoftmaxGateOptions {
+  temperature?: number;
+  /** Training only: drop each expert of each example with probability `rate`, renormalising the kept weights. */
+  dropout?: { rate: number; seed: number };
+}
+
+export function softmaxGate(logits: tf.Tensor2D, { temperature = 1, dropout }: SoftmaxGateOptions = {}): GateOutput {
+  let weights = tf.softmax(temperature === 1 ? logits : tf.div(logits, temperature)) as tf.Tensor2D;
+  if (dropout && dropout.rate > 0) {
+    const keep = tf.cast(
+      tf.greaterEqual(tf.randomUniform(logits.shape, 0, 1, 'float32', dropout.seed), dropout.rate),
+      'float32',
+    );
+    const kept = tf.mul(weights, keep);
+    const total = tf.sum(kept, 1, true);
+    // A row whose experts were all dropped keeps them all: renormalising nothing would zero its fused output. (From
+    // the mask alone, which has no gradient: softmax weights are never 0.)
+    const any = tf.cast(tf.greater(tf.sum(keep, 1, true), 0), 'float32');
+    weights = tf.add(
+      tf.mul(tf.div(kept, tf.maximum(total, 1e-12)), any),
+      tf.mul(weights, tf.sub(1, any)),
+    ) as tf.Tensor2D;
+  }
+  return { weights, routed: tf.onesLike(logits), balanceLoss: tf.scalar(0) };
 }
 
 /**

@@ -217,7 +217,15 @@ export class MultiTaskNetwork {
     const topK = this.noisyGate;
     return this.topology.gates.map((_, i) => {
       const logits = this.dense(x, `gates/${i}`, false);
-      if (!topK) return softmaxGate(logits);
+      if (!topK) {
+        const { temperature, dropout } = this.spec.model.gate as Extract<
+          ModelSpec['model']['gate'],
+          { type: 'softmax' }
+        >;
+        if (!(training && dropout > 0)) return softmaxGate(logits, { temperature });
+        if (!rng) throw new Error('gate dropout in training needs an rng');
+        return softmaxGate(logits, { temperature, dropout: { rate: dropout, seed: rng.seed() } });
+      }
       if (!(training && topK.noise)) return noisyTopKGate(logits, topK.k);
       if (!rng) throw new Error('noisy gating in training needs an rng');
       const noiseLogits = this.dense(x, `gates/${i}/noise`, false);

@@ -120,6 +120,7 @@ async function expectTrainedParity(spec: ModelSpec, n: number, checkData?: (data
 
 describe.each<[string, Partial<ModelSpecInput['model']>]>([
   ['mmoe, softmax gates', { towerUnits: [8] }],
+  ['mmoe, gate temperature 2 and dropout', { gate: { type: 'softmax', temperature: 2, dropout: 0.3 } }],
   ['mmoe, noisy top-2 gates, no tower layer', { gate: { type: 'noisy-top-k', k: 2 }, towerUnits: [] }],
   ['omoe, two expert and two tower layers', { architecture: 'omoe', expertUnits: [12, 8], towerUnits: [8, 4] }],
   ['ple', { architecture: 'ple', experts: 2, taskExperts: 2, towerUnits: [6] }],
