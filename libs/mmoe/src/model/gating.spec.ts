@@ -19,7 +19,8 @@ describe('softmax gate regularisation', () => {
   it('temperature above 1 flattens the weights, below 1 sharpens them', () => {
     tf.tidy(() => {
       const logits = randomLogits(64, 4, 3);
-      const largest = (t: number) => tf.mean(tf.max(softmaxGate(logits, { temperature: t }).weights, 1)).arraySync();
+      const largest = (t: number) =>
+        tf.mean(tf.max(softmaxGate(logits, { temperature: t }).weights, 1)).arraySync() as number;
       expect(largest(4)).toBeLessThan(largest(1));
       expect(largest(0.25)).toBeGreaterThan(largest(1));
     });
