@@ -1,22 +1,56 @@
-import { Global, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
-import Redis from 'ioredis';
+import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import Redis, { type RedisOptions } from 'ioredis';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
 /** The shared command connection: `@Inject(REDIS) redis: Redis`. */
 export const REDIS = Symbol('REDIS');
 
-/** Makes extra connections (a subscriber cannot issue commands) and closes every connection at shutdown. */
+/**
+ * The feature cache's own connection, made to fail fast rather than wait: no offline queue (a command while
+ * disconnected fails at once), a command timeout, reconnects at most 500 ms apart so that the cache is back soon
+ * after Redis is. The scoring path reads Postgres instead whenever it fails.
+ */
+export const CACHE_REDIS = Symbol('CACHE_REDIS');
+const CACHE_CLIENT_OPTIONS: RedisOptions = {
+  enableOfflineQueue: false,
+  commandTimeout: 250,
+  maxRetriesPerRequest: 0,
+  retryStrategy: (attempt) => Math.min(attempt * 100, 500),
+};
+
+/**
+ * Makes extra connections (a subscriber cannot issue commands), reports each connection's outages once per change
+ * through the app's logger (an error event would otherwise be printed raw by ioredis at every reconnect attempt) and
+ * closes every connection at shutdown.
+ */
 @Injectable()
 export class RedisConnections implements OnApplicationShutdown {
+  private readonly logger = new Logger('Redis');
   private readonly open: Redis[] = [];
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
-  create(name: string): Redis {
-    const client = new Redis(this.config.REDIS_URL, { connectionName: name, maxRetriesPerRequest: 3 });
+  create(name: string, options: RedisOptions = {}): Redis {
+    const client = new Redis(this.config.REDIS_URL, { connectionName: name, maxRetriesPerRequest: 3, ...options });
+    let down = false;
+    client.on('error', (error: Error) => {
+      if (down) return;
+      down = true;
+      this.logger.warn(`connection "${name}" unavailable (${error.message}); retrying`);
+    });
+    client.on('ready', () => {
+      if (!down) return;
+      down = false;
+      this.logger.log(`connection "${name}" is back`);
+    });
     this.open.push(client);
     return client;
+  }
+
+  /** Whether the shared command connection is up: what routes that cannot work without Redis check first. */
+  available(): boolean {
+    return this.open.find((c) => c.options.connectionName === 'commands')?.status === 'ready';
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -29,7 +63,12 @@ export class RedisConnections implements OnApplicationShutdown {
   providers: [
     RedisConnections,
     { provide: REDIS, inject: [RedisConnections], useFactory: (c: RedisConnections) => c.create('commands') },
+    {
+      provide: CACHE_REDIS,
+      inject: [RedisConnections],
+      useFactory: (c: RedisConnections) => c.create('feature-cache', CACHE_CLIENT_OPTIONS),
+    },
   ],
-  exports: [REDIS, RedisConnections],
+  exports: [REDIS, CACHE_REDIS, RedisConnections],
 })
 export class RedisModule {}

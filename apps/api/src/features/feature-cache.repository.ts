@@ -4,7 +4,9 @@ import type { ChainableCommander, Redis } from 'ioredis';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { EntityKind, FeatureMap } from '@app/db';
-import { REDIS } from '@app/redis';
+import { CACHE_REDIS } from '@app/redis';
+
+import { CircuitBreaker } from './circuit-breaker';
 
 export interface EntityRef {
   kind: EntityKind;
@@ -31,16 +33,37 @@ export interface CacheFill {
  * (Postgres read before it, Redis fill after it) fills an entry that is already invalid instead of one stale for the
  * TTL. Reads fetch entries and generations with one MGET. Generations outlive the entries written under them (twice
  * the longest entry TTL), so an expired generation can never revive an older entry.
+ *
+ * Reads and fills never fail: while Redis is unreachable (breaker open, BREAKER_OPEN_MS after a failure) a read is
+ * all misses, so that scoring reads Postgres, and fills are skipped. Invalidation does fail, since skipping it would
+ * leave stale entries behind.
  */
 @Injectable()
 export class FeatureCacheRepository {
+  private readonly breaker = new CircuitBreaker(BREAKER_OPEN_MS);
+
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(CACHE_REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** One round trip for all entities, in their order. */
-  async read(schemaVersion: string, entities: EntityRef[]): Promise<CacheLookup[]> {
+  /** One round trip for all entities, in their order; all misses when Redis cannot answer. */
+  read(schemaVersion: string, entities: EntityRef[]): Promise<CacheLookup[]> {
+    // A miss with no generation fills an entry that counts only while the entity has no generation key: never stale.
+    return this.breaker.run(
+      () => this.readRedis(schemaVersion, entities),
+      () => entities.map(() => ({ hit: false, generation: '' })),
+    );
+  }
+
+  async fill(schemaVersion: string, fills: CacheFill[]): Promise<void> {
+    await this.breaker.run(
+      () => this.fillRedis(schemaVersion, fills),
+      () => undefined,
+    );
+  }
+
+  private async readRedis(schemaVersion: string, entities: EntityRef[]): Promise<CacheLookup[]> {
     const keys = entities.map((e) => entryKey(schemaVersion, e));
     for (const e of entities) keys.push(generationKey(e));
     const values = await this.redis.mget(keys);
@@ -52,7 +75,7 @@ export class FeatureCacheRepository {
     });
   }
 
-  async fill(schemaVersion: string, fills: CacheFill[]): Promise<void> {
+  private async fillRedis(schemaVersion: string, fills: CacheFill[]): Promise<void> {
     const pipeline = this.redis.pipeline();
     for (const { entity, generation, features } of fills) {
       const ttl =
@@ -72,6 +95,9 @@ export class FeatureCacheRepository {
     await execOrThrow(pipeline);
   }
 }
+
+/** Long enough to spare the requests of an outage a failed attempt each, short enough to be back within 2 s. */
+const BREAKER_OPEN_MS = 1000;
 
 function entryKey(schemaVersion: string, { kind, id }: EntityRef): string {
   return `feat:${schemaVersion}:${kind}:${id}`;

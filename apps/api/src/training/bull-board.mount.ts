@@ -8,8 +8,10 @@ import type { Queue } from 'bull';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { TRAINING_QUEUE } from '@app/queue';
+import { RedisConnections } from '@app/redis';
 
 import { AdminTokenGuard, bearerToken } from '../admin/admin-token.guard';
+import { storeUnavailable } from '../platform/error.filter';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
@@ -27,6 +29,7 @@ export class BullBoardMount implements OnModuleInit {
     private readonly adapterHost: HttpAdapterHost,
     @InjectQueue(TRAINING_QUEUE) private readonly queue: Queue,
     private readonly guard: AdminTokenGuard,
+    private readonly redis: RedisConnections,
   ) {}
 
   /** Runs before the server is ready (app.init / listen), when Fastify still accepts plugins. */
@@ -36,7 +39,13 @@ export class BullBoardMount implements OnModuleInit {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     void fastify.register(
       async (scope) => {
-        scope.addHook('onRequest', (request, reply, done) => (this.authorized(request) ? done() : challenge(reply)));
+        scope.addHook('onRequest', (request, reply, done) => {
+          if (!this.authorized(request)) return challenge(reply);
+          // The board is the queue in Redis: without it, a clear 503 rather than a page that hangs.
+          if (!this.redis.available())
+            return void reply.code(503).header('Retry-After', '1').send(storeUnavailable('redis').getResponse());
+          done();
+        });
         await scope.register(board.registerPlugin());
       },
       { prefix: QUEUE_BOARD_PATH },

@@ -3,6 +3,7 @@ import { ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResp
 
 import { AdminApi } from '../admin/admin-api.decorator';
 import { ADMIN_ACTOR } from '../admin/admin-token.guard';
+import { RequiresRedis } from '../platform/redis-available.guard';
 import { CreateTrainingJobDto, toNewTrainingJob } from './dto/create-training-job.dto';
 import {
   mapTrainingJob,
@@ -16,6 +17,7 @@ import {
 import { TrainingJobsService } from './training-jobs.service';
 
 @AdminApi()
+@RequiresRedis()
 @Controller('admin/training-jobs')
 export class TrainingJobsController {
   constructor(private readonly jobs: TrainingJobsService) {}

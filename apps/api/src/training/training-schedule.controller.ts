@@ -5,9 +5,11 @@ import { TrainingScheduleService } from '@app/queue';
 
 import { AdminApi } from '../admin/admin-api.decorator';
 import { ADMIN_ACTOR } from '../admin/admin-token.guard';
+import { RequiresRedis } from '../platform/redis-available.guard';
 import { mapTrainingSchedule, TrainingScheduleDto, UpdateTrainingScheduleDto } from './dto/training-schedule.dto';
 
 @AdminApi()
+@RequiresRedis()
 @Controller('admin/training-schedule')
 export class TrainingScheduleController {
   constructor(private readonly schedule: TrainingScheduleService) {}

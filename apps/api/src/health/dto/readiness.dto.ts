@@ -14,8 +14,11 @@ export class ReadinessChecksDto {
 }
 
 export class ReadinessDto {
-  @ApiProperty({ enum: ['ok', 'unavailable'] })
-  status!: 'ok' | 'unavailable';
+  @ApiProperty({
+    enum: ['ok', 'degraded', 'unavailable'],
+    description: 'degraded: Redis is down; scoring reads features from Postgres, training control answers 503.',
+  })
+  status!: 'ok' | 'degraded' | 'unavailable';
 
   @ApiProperty({ type: ReadinessChecksDto })
   checks!: ReadinessChecksDto;
