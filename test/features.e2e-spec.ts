@@ -3,7 +3,7 @@ import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 
 import { FeatureRepository } from '@app/db';
-import { REDIS } from '@app/redis';
+import { CACHE_REDIS } from '@app/redis';
 
 import { FeatureCacheRepository } from '../apps/api/src/features/feature-cache.repository';
 import { FeatureStoreService, type FeatureSchemaRef } from '../apps/api/src/features/feature-store.service';
@@ -27,7 +27,7 @@ describe('feature store (e2e)', () => {
   beforeAll(async () => {
     app = await createApiApp();
     store = app.get(FeatureStoreService);
-    redis = app.get(REDIS);
+    redis = app.get(CACHE_REDIS); // the connection the feature cache reads with
   });
 
   beforeEach(async () => {

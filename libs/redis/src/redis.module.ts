@@ -14,7 +14,7 @@ export const REDIS = Symbol('REDIS');
 export const CACHE_REDIS = Symbol('CACHE_REDIS');
 const CACHE_CLIENT_OPTIONS: RedisOptions = {
   enableOfflineQueue: false,
-  commandTimeout: 250,
+  commandTimeout: 500,
   maxRetriesPerRequest: 0,
   retryStrategy: (attempt) => Math.min(attempt * 100, 500),
 };

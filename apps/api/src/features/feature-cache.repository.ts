@@ -4,7 +4,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { EntityKind, FeatureMap } from '@app/db';
-import { CACHE_REDIS } from '@app/redis';
+import { CACHE_REDIS, REDIS } from '@app/redis';
 
 import { CircuitBreaker } from './circuit-breaker';
 
@@ -35,8 +35,9 @@ export interface CacheFill {
  * the longest entry TTL), so an expired generation can never revive an older entry.
  *
  * Reads and fills never fail: while Redis is unreachable (breaker open, BREAKER_OPEN_MS after a failure) a read is
- * all misses, so that scoring reads Postgres, and fills are skipped. Invalidation does fail, since skipping it would
- * leave stale entries behind.
+ * all misses, so that scoring reads Postgres, and fills are skipped. Invalidation goes through the shared connection,
+ * which waits and retries rather than fail fast (a 10,000-entity write is one big pipeline), and does fail when Redis
+ * is down, since skipping it would leave stale entries behind.
  */
 @Injectable()
 export class FeatureCacheRepository {
@@ -44,6 +45,7 @@ export class FeatureCacheRepository {
 
   constructor(
     @Inject(CACHE_REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly writes: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -90,7 +92,7 @@ export class FeatureCacheRepository {
     // base64url never contains the `|` separator.
     const generation = randomBytes(9).toString('base64url');
     const ttl = 2 * Math.max(this.config.FEATURE_CACHE_TTL_SECONDS, this.config.FEATURE_NEGATIVE_CACHE_TTL_SECONDS);
-    const pipeline = this.redis.pipeline();
+    const pipeline = this.writes.pipeline();
     for (const id of ids) pipeline.set(generationKey({ kind, id }), generation, 'EX', ttl);
     await execOrThrow(pipeline);
   }
