@@ -66,7 +66,15 @@ export class RedisConnections implements OnApplicationShutdown {
     {
       provide: CACHE_REDIS,
       inject: [RedisConnections],
-      useFactory: (c: RedisConnections) => c.create('feature-cache', CACHE_CLIENT_OPTIONS),
+      // Without an offline queue, a command sent before the first connect fails: wait for it (not for an outage).
+      useFactory: async (c: RedisConnections) => {
+        const client = c.create('feature-cache', CACHE_CLIENT_OPTIONS);
+        await new Promise((resolve) => {
+          client.once('ready', resolve);
+          setTimeout(resolve, 2000).unref();
+        });
+        return client;
+      },
     },
   ],
   exports: [REDIS, CACHE_REDIS, RedisConnections],
