@@ -117,6 +117,8 @@ describe('admin API (e2e)', () => {
             'onnxSha256',
             'parentVersionId',
             'promotedAt',
+            'rolloutPolicy',
+            'shadowPercent',
             'status',
             'trainingJobId',
           ].sort(),

@@ -165,13 +165,13 @@ describe('rollout (e2e)', () => {
         `/admin/models/${candidate}/canary`,
         { percent: 10 },
         409,
-        `version ${candidate} is archived; only a candidate can become the canary`,
+        `version ${candidate} is archived; only a candidate or the shadow can become the canary`,
       ],
       [
         `/admin/models/${production}/canary`,
         { percent: 10 },
         409,
-        `version ${production} is in production; only a candidate can become the canary`,
+        `version ${production} is in production; only a candidate or the shadow can become the canary`,
       ],
       [
         `/admin/models/${failed}/canary`,
@@ -299,6 +299,12 @@ describe('rollout (e2e)', () => {
     );
     await lifecycleOf(app).refresh();
     expect(lifecycleOf(app).acquire('user-1')).toBeUndefined();
-    expect(lifecycleOf(app).current()).toEqual({ production: undefined, canary: undefined, canaryPercent: 0 });
+    expect(lifecycleOf(app).current()).toEqual({
+      production: undefined,
+      canary: undefined,
+      canaryPercent: 0,
+      shadow: undefined,
+      shadowPercent: 0,
+    });
   });
 });

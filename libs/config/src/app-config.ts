@@ -97,6 +97,21 @@ const appConfigSchema = z
     /** A scheduled run trains on the events of the last RETRAIN_WINDOW_DAYS days before it fires. */
     RETRAIN_WINDOW_DAYS: z.coerce.number().positive().default(7),
     RETRAIN_ENABLED: z.stringbool().default(true),
+    /** Share (0–1) of production requests whose predictions are logged; canary and shadow predictions always are. */
+    PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(0.1),
+    /** Prediction rows held in memory before they are written; beyond it new rows are dropped (and counted). */
+    PREDICTION_LOG_BUFFER_ROWS: z.coerce.number().int().min(1).default(50_000),
+    /** Rows per INSERT, and how long a row may wait for its batch. */
+    PREDICTION_LOG_BATCH_ROWS: z.coerce.number().int().min(1).default(2_000),
+    PREDICTION_LOG_FLUSH_MS: z.coerce.number().int().min(1).default(1_000),
+    /** Day partitions of the prediction log older than this are dropped. */
+    PREDICTION_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).default(14),
+    /** Requests waiting for the shadow version; a request that finds the queue full is not shadowed (and counted). */
+    SHADOW_QUEUE_SIZE: z.coerce.number().int().min(1).default(64),
+    /** How often one process of the cluster checks the canary against its rollout policy. */
+    ROLLOUT_POLICY_CHECK_SECONDS: z.coerce.number().positive().default(60),
+    /** Labelled predictions one live-metrics computation reads at most (the newest); bounds its memory and time. */
+    LIVE_METRICS_MAX_ROWS: z.coerce.number().int().min(100).default(200_000),
   })
   .refine(
     (env) => env.NODE_ENV !== 'production' || (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN !== DEV_ADMIN_TOKEN),

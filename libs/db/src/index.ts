@@ -11,3 +11,5 @@ export * from './features-repository.module';
 export * from './repositories/event.repository';
 export * from './repositories/feature.repository';
 export * from './database-unavailable';
+export * from './prediction-log.module';
+export * from './repositories/prediction-log.repository';

@@ -9,6 +9,7 @@ export * from './data/preprocessor';
 export * from './data/raw-table';
 export * from './data/table.loader';
 export * from './eval/evaluator';
+export * from './eval/delong';
 export * from './eval/metrics';
 export * from './mmoe.model';
 export * from './model/network';

@@ -1,3 +1,4 @@
+export * from './live-ops-queue.contract';
 export * from './training-queue.contract';
 export * from './queue.module';
 export * from './training-cancellation.repository';

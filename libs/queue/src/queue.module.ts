@@ -3,9 +3,10 @@ import { Module } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
+import { LIVE_OPS_JOB_OPTIONS, LIVE_OPS_QUEUE } from './live-ops-queue.contract';
 import { QUEUE_PREFIX, TRAINING_JOB_OPTIONS, TRAINING_QUEUE } from './training-queue.contract';
 
-/** Bull on the service's Redis, and the training queue; imported by the API (producer) and the worker (consumer). */
+/** Bull on the service's Redis, the training queue (API produces, worker consumes) and the API's live-ops queue. */
 @Module({
   imports: [
     BullModule.forRootAsync({
@@ -20,7 +21,10 @@ import { QUEUE_PREFIX, TRAINING_JOB_OPTIONS, TRAINING_QUEUE } from './training-q
         },
       }),
     }),
-    BullModule.registerQueue({ name: TRAINING_QUEUE, defaultJobOptions: TRAINING_JOB_OPTIONS }),
+    BullModule.registerQueue(
+      { name: TRAINING_QUEUE, defaultJobOptions: TRAINING_JOB_OPTIONS },
+      { name: LIVE_OPS_QUEUE, defaultJobOptions: LIVE_OPS_JOB_OPTIONS },
+    ),
   ],
   exports: [BullModule],
 })

@@ -3,3 +3,4 @@ export * from './model-registry.service';
 export * from './registry.module';
 export * from './rollout.rules';
 export * from './fusion.rules';
+export * from './rollout-policy.rules';

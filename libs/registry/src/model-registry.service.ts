@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 
-import { InvalidFieldsError, NotFoundError } from '@app/common';
+import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   ModelVersionRepository,
@@ -16,12 +16,15 @@ import type { MultiTaskModel, TrainSummary } from '@app/mmoe';
 import { decodeArtifact, loadTfjsLibrary, sha256Hex, type ArtifactHeader } from '@app/mmoe/serving';
 
 import { ModelChangeRepository } from './model-change.repository';
+import { checkRolloutPolicy, type PolicyDecision, type RolloutPolicy } from './rollout-policy.rules';
 import {
   mergeObjectiveWeights,
   planArchive,
   planCanary,
   planPromote,
+  planReject,
   planRollback,
+  planShadow,
   specOf,
   type ObjectiveWeights,
   type RankingChange,
@@ -68,6 +71,9 @@ export interface VersionComparison {
 }
 
 type TaskMetrics = Record<string, Record<string, unknown>>;
+
+/** The actor of every decision the rollout policy makes on its own. */
+export const POLICY_ACTOR = 'policy';
 
 /**
  * The one door to model versions for the API and the worker: reads, registration and the rollout transitions (each
@@ -118,6 +124,11 @@ export class ModelRegistryService {
 
   findByTrainingJob(trainingJobId: string): Promise<ModelVersionRecord | undefined> {
     return this.versions.findByTrainingJob(trainingJobId);
+  }
+
+  /** When the version last became the canary: the start of its live comparison with production. */
+  canarySince(id: number): Promise<Date | undefined> {
+    return this.rollouts.lastEntered(id, 'canary');
   }
 
   history(limit: number, offset: number): Promise<RolloutPage> {
@@ -207,6 +218,50 @@ export class ModelRegistryService {
     );
   }
 
+  setShadow(id: number, percent: number, actor: string): Promise<TransitionResult> {
+    return this.transition(actor, async (tx) => planShadow(await tx.lock(id), id, percent));
+  }
+
+  /** Stores (or, with null, clears) the policy that promotes or rejects the version on its own while it is the canary. */
+  setRolloutPolicy(id: number, policy: RolloutPolicy | null, actor: string): Promise<TransitionResult> {
+    return this.transition(
+      actor,
+      async (tx) => {
+        const { target } = await tx.lock(id);
+        if (!target) throw new NotFoundError(`version ${id} does not exist`);
+        if (target.status === 'archived' || target.status === 'failed' || target.status === 'production') {
+          throw new ConflictError(
+            `version ${id} is ${target.status}; a rollout policy applies to a version on its way to production`,
+          );
+        }
+        if (policy) checkRolloutPolicy(specOf(target), policy);
+        return {
+          updates: [{ id, patch: { rolloutPolicy: policy as Record<string, unknown> | null } }],
+          event: { action: 'policy', fromVersionId: null, toVersionId: id, percent: target.canaryPercent },
+        };
+      },
+      policy ? { policy } : { policy: null },
+    );
+  }
+
+  /**
+   * Carries out the rollout policy's verdict on the canary `canaryId`, as actor `policy`, with its evidence in the
+   * history: promote, or reject (canary off, version archived). A 409 if the canary changed since the check.
+   */
+  applyPolicyDecision(
+    canaryId: number,
+    decision: PolicyDecision & { verdict: 'promote' | 'reject' },
+  ): Promise<TransitionResult> {
+    const evidence = decision as unknown as Record<string, unknown>;
+    return decision.verdict === 'promote'
+      ? this.transition(
+          POLICY_ACTOR,
+          async (tx) => planPromote(await tx.lock(canaryId), new Date(), undefined, canaryId),
+          evidence,
+        )
+      : this.transition(POLICY_ACTOR, async (tx) => planReject(await tx.lock(canaryId), canaryId), evidence);
+  }
+
   rollback(actor: string): Promise<TransitionResult> {
     return this.transition(actor, async (tx) => {
       const locked = await tx.lock();
@@ -222,11 +277,12 @@ export class ModelRegistryService {
   private async transition(
     actor: string,
     decide: (tx: RolloutTransaction) => Promise<RolloutPlan>,
+    evidence?: Record<string, unknown>,
   ): Promise<TransitionResult> {
     const event = await this.versions.transition(async (tx) => {
       const plan = await decide(tx);
       for (const { id, patch } of plan.updates) await tx.update(id, patch);
-      return tx.record({ ...plan.event, actor });
+      return tx.record({ ...plan.event, actor, evidence });
     });
     // The change is committed whatever Redis says; a process that misses the notice catches up at its next poll.
     await this.changes

@@ -32,6 +32,8 @@ function version(id: number, status: ModelStatus, extra: Partial<ModelVersionRec
     parentVersionId: null,
     trainingJobId: null,
     canaryPercent: status === 'canary' ? 10 : null,
+    shadowPercent: status === 'shadow' ? 10 : null,
+    rolloutPolicy: null,
     objectiveWeights: { click: 1, like: 0.5 },
     fusion: null,
     note: null,
@@ -80,7 +82,7 @@ describe('rollout rules', () => {
     });
 
     it.each<[ModelStatus, RegExp]>([
-      ['archived', /^version 4 is archived; only a candidate can become the canary$/],
+      ['archived', /^version 4 is archived; only a candidate or the shadow can become the canary$/],
       ['production', /^version 4 is in production; only a candidate/],
       ['failed', /^version 4 is a failed version; failed versions can only be archived$/],
     ])('refuses a version that is %s', (status, message) => {

@@ -22,6 +22,7 @@ export interface RankingChange {
 
 const STATUS_PHRASES: Record<ModelStatus, string> = {
   candidate: 'a candidate',
+  shadow: 'the shadow',
   canary: 'the canary',
   production: 'in production',
   archived: 'archived',
@@ -106,16 +107,22 @@ function conflict(version: ModelVersionRecord, why: string): ConflictError {
   return new ConflictError(`version ${version.id} is ${STATUS_PHRASES[version.status]}; ${why}`);
 }
 
-/** A candidate becomes the canary (replacing the current one, which goes back to candidate), or the canary changes its percent. */
+/**
+ * A candidate or the shadow becomes the canary (replacing the current one, which goes back to candidate), or the
+ * canary changes its percent.
+ */
 export function planCanary(locked: LockedVersions, id: number, percent: number, ranking?: RankingChange): RolloutPlan {
   const target = required(locked.target, id);
-  if (target.status !== 'candidate' && target.status !== 'canary') {
+  if (target.status !== 'candidate' && target.status !== 'shadow' && target.status !== 'canary') {
     throw conflict(
       target,
-      target.status === 'failed' ? 'failed versions can only be archived' : 'only a candidate can become the canary',
+      target.status === 'failed'
+        ? 'failed versions can only be archived'
+        : 'only a candidate or the shadow can become the canary',
     );
   }
   const patch: ModelVersionPatch = { status: 'canary', canaryPercent: percent, ...rankingPatch(target, ranking) };
+  if (target.status === 'shadow') patch.shadowPercent = null;
   const replaced = locked.canary && locked.canary.id !== id ? locked.canary : undefined;
   return {
     updates: [
@@ -175,6 +182,38 @@ export function planRollback(locked: LockedVersions, previous: ModelVersionRecor
   };
 }
 
+/**
+ * A candidate becomes the shadow (replacing the current one, which goes back to candidate), or the shadow changes
+ * its share of requests. The shadow scores in the background only, so it may run beside a canary.
+ */
+export function planShadow(locked: LockedVersions, id: number, percent: number): RolloutPlan {
+  const target = required(locked.target, id);
+  if (target.status !== 'candidate' && target.status !== 'shadow') {
+    throw conflict(
+      target,
+      target.status === 'failed' ? 'failed versions can only be archived' : 'only a candidate can become the shadow',
+    );
+  }
+  const replaced = locked.shadow && locked.shadow.id !== id ? locked.shadow : undefined;
+  return {
+    updates: [
+      ...(replaced ? [{ id: replaced.id, patch: { status: 'candidate' as const, shadowPercent: null } }] : []),
+      { id, patch: { status: 'shadow', shadowPercent: percent } },
+    ],
+    event: { action: 'shadow', fromVersionId: locked.shadow?.id ?? null, toVersionId: id, percent },
+  };
+}
+
+/** The canary is taken off and archived: it lost on live traffic (the rollout policy's verdict, or a person's). */
+export function planReject(locked: LockedVersions, id: number): RolloutPlan {
+  const target = required(locked.target, id);
+  if (target.status !== 'canary') throw conflict(target, 'only the canary can be rejected');
+  return {
+    updates: [{ id, patch: { status: 'archived', canaryPercent: null } }],
+    event: { action: 'reject', fromVersionId: id, toVersionId: null, percent: null },
+  };
+}
+
 /** Candidates, the canary and failed versions can be archived; production only leaves by promote or rollback. */
 export function planArchive(locked: LockedVersions, id: number): RolloutPlan {
   const target = required(locked.target, id);
@@ -182,7 +221,12 @@ export function planArchive(locked: LockedVersions, id: number): RolloutPlan {
     throw conflict(target, 'promote another version or roll back before archiving it');
   if (target.status === 'archived') throw conflict(target, 'there is nothing to do');
   return {
-    updates: [{ id, patch: { status: 'archived', canaryPercent: null } }],
+    updates: [
+      {
+        id,
+        patch: { status: 'archived', canaryPercent: null, ...(target.status === 'shadow' && { shadowPercent: null }) },
+      },
+    ],
     event: { action: 'archive', fromVersionId: id, toVersionId: null, percent: null },
   };
 }

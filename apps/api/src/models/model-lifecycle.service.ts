@@ -7,7 +7,7 @@ import { compileFusion, fusionOf, ModelChangeRepository, ModelRegistryService, s
 
 import { canaryBucket } from './canary-split';
 import { ScorerLoader } from './scorer.loader';
-import type { ModelLease, ServingModel } from './serving-model';
+import type { AnsweringRole, ModelLease, ServingModel } from './serving-model';
 
 /** One version's engine, shared by every ServingModel of that version: its role and objective weights change, the network does not. */
 interface LoadedVersion {
@@ -27,7 +27,10 @@ interface ServingState {
   production?: Slot;
   canary?: Slot;
   canaryPercent: number;
-  /** Production id, canary id, percent and weights, as last loaded: a reload with the same signature does nothing. */
+  /** Scores `shadowPercent` % of requests in the background, never answers one. */
+  shadow?: Slot;
+  shadowPercent: number;
+  /** Serving ids, percents and weights, as last loaded: a reload with the same signature does nothing. */
   signature: string;
 }
 
@@ -35,9 +38,11 @@ export interface ServingSnapshot {
   production?: ServingModel;
   canary?: ServingModel;
   canaryPercent: number;
+  shadow?: ServingModel;
+  shadowPercent: number;
 }
 
-const EMPTY: ServingState = { canaryPercent: 0, signature: 'none' };
+const EMPTY: ServingState = { canaryPercent: 0, shadowPercent: 0, signature: 'none' };
 
 /**
  * Holds the production model (and the canary) of this process. Reloads follow the `models:changed` notice, with a
@@ -87,10 +92,21 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
    * The model for this user's request: the canary for `canaryPercent` % of users (by a stable hash of the id), else
    * production; undefined while there is no production version. The caller must release() the lease.
    */
-  acquire(userId: string): ModelLease | undefined {
+  acquire(userId: string): ModelLease<AnsweringRole> | undefined {
     const { production, canary, canaryPercent } = this.state;
     if (!production) return undefined;
-    const slot = canary && canaryBucket(userId) < canaryPercent ? canary : production;
+    // Only the production and canary slots are chosen here, so the role is one that answers.
+    return this.lease(
+      canary && canaryBucket(userId) < canaryPercent ? canary : production,
+    ) as ModelLease<AnsweringRole>;
+  }
+
+  /** The shadow version, leased like acquire()'s model (the caller must release()); undefined when there is none. */
+  acquireShadow(): ModelLease | undefined {
+    return this.state.shadow && this.lease(this.state.shadow);
+  }
+
+  private lease(slot: Slot): ModelLease {
     const { loaded } = slot;
     loaded.inFlight++;
     let released = false;
@@ -106,8 +122,14 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   }
 
   current(): ServingSnapshot {
-    const { production, canary, canaryPercent } = this.state;
-    return { production: production?.model, canary: canary?.model, canaryPercent };
+    const { production, canary, canaryPercent, shadow, shadowPercent } = this.state;
+    return {
+      production: production?.model,
+      canary: canary?.model,
+      canaryPercent,
+      shadow: shadow?.model,
+      shadowPercent,
+    };
   }
 
   /** Brings this process in line with Postgres; resolves when done. Never rejects: a failed load keeps the current models. */
@@ -155,6 +177,8 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
         production: serving.production && (await slot(serving.production, 'production')),
         canary: serving.canary && (await slot(serving.canary, 'canary')),
         canaryPercent: serving.canary?.canaryPercent ?? 0,
+        shadow: serving.shadow && (await slot(serving.shadow, 'shadow')),
+        shadowPercent: serving.shadow?.shadowPercent ?? 0,
         signature,
       };
     } catch (e) {
@@ -164,7 +188,7 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
     const before = describe(this.state);
     this.state = next;
     for (const version of fresh) this.loaded.set(version.versionId, version);
-    const kept = new Set([next.production?.loaded, next.canary?.loaded]);
+    const kept = new Set([next.production?.loaded, next.canary?.loaded, next.shadow?.loaded]);
     for (const version of [...this.loaded.values()].filter((v) => !kept.has(v))) {
       this.loaded.delete(version.versionId);
       await this.retire(version);
@@ -194,7 +218,7 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   }
 }
 
-function signatureOf({ production, canary }: ServingVersions): string {
+function signatureOf({ production, canary, shadow }: ServingVersions): string {
   return JSON.stringify([
     production?.id,
     production?.objectiveWeights,
@@ -203,10 +227,14 @@ function signatureOf({ production, canary }: ServingVersions): string {
     canary?.canaryPercent,
     canary?.objectiveWeights,
     canary?.fusion,
+    shadow?.id,
+    shadow?.shadowPercent,
+    shadow?.objectiveWeights,
   ]);
 }
 
-function describe({ production, canary, canaryPercent }: ServingState): string {
+function describe({ production, canary, canaryPercent, shadow, shadowPercent }: ServingState): string {
   const main = production ? `production v${production.model.versionId}` : 'no production';
-  return canary ? `${main}, canary v${canary.model.versionId} at ${canaryPercent}%` : main;
+  const withCanary = canary ? `${main}, canary v${canary.model.versionId} at ${canaryPercent}%` : main;
+  return shadow ? `${withCanary}, shadow v${shadow.model.versionId} at ${shadowPercent}%` : withCanary;
 }

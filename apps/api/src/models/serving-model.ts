@@ -1,10 +1,14 @@
 import type { FeatureEncoder, ModelSpec, Scorer } from '@app/mmoe/serving';
 import type { CompiledFusion } from '@app/registry';
 
+export type ServingRole = 'production' | 'canary' | 'shadow';
+/** The roles that answer requests; the shadow only scores them in the background. */
+export type AnsweringRole = Exclude<ServingRole, 'shadow'>;
+
 /** A model version loaded for serving: what a scoring request needs, nothing from the ORM. */
-export interface ServingModel {
+export interface ServingModel<R extends ServingRole = ServingRole> {
   versionId: number;
-  role: 'production' | 'canary';
+  role: R;
   spec: ModelSpec;
   encoder: FeatureEncoder;
   scorer: Scorer;
@@ -21,7 +25,7 @@ export interface ServingModel {
  * A model held for the duration of one request: release() must be called when the request is done, so that a
  * swapped-out model is disposed only after its last in-flight request finished.
  */
-export interface ModelLease {
-  model: ServingModel;
+export interface ModelLease<R extends ServingRole = ServingRole> {
+  model: ServingModel<R>;
   release(): void;
 }

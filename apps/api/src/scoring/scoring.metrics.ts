@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram } from 'prom-client';
 
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
+import type { AnsweringRole } from '../models/serving-model';
 import { LATENCY_BUCKETS, MetricsService } from '../platform/metrics.service';
 
 /** The stages of a score request, as timed by the API itself (bench:serve reads them for its breakdown). */
@@ -63,8 +64,8 @@ export class ScoringMetrics {
       // Read at scrape time, so that a swap never leaves a stale series behind.
       collect() {
         this.reset();
-        const { production, canary } = lifecycle.current();
-        for (const model of [production, canary])
+        const { production, canary, shadow } = lifecycle.current();
+        for (const model of [production, canary, shadow])
           if (model) this.set({ role: model.role, version: String(model.versionId) }, 1);
       },
     });

@@ -1,4 +1,4 @@
-import { Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
 
 import { InvalidFieldsError } from '@app/common';
 import type { FeatureMap } from '@app/db';
@@ -18,6 +18,7 @@ import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import type { ServingModel } from '../models/serving-model';
 import type { ScoredItemDto, ScoreRequestDto, ScoreResponseDto } from './dto/score.dto';
 import { ItemRowCache, type CachedItem } from './item-rows.cache';
+import { SCORE_OBSERVER, type ScoreObserver } from './score-observer.port';
 import { ScoringMetrics } from './scoring.metrics';
 
 /**
@@ -41,6 +42,7 @@ export class ScoringService {
     private readonly featureStore: FeatureStoreService,
     private readonly itemRows: ItemRowCache,
     private readonly metrics: ScoringMetrics,
+    @Inject(SCORE_OBSERVER) private readonly observer: ScoreObserver,
   ) {}
 
   async score(request: ScoreRequestDto, requestId: string): Promise<ScoreResponseDto> {
@@ -74,6 +76,7 @@ export class ScoringService {
       if (!user) response.userUnknown = true;
       timer.stage('ranking');
       this.metrics.observe(model.role, request.itemIds.length, timer, featureCache);
+      this.observer.served({ requestId, request, model, items: response.items });
       return response;
     } finally {
       lease.release();

@@ -1,11 +1,12 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 
-export const MODEL_STATUSES = ['candidate', 'canary', 'production', 'archived', 'failed'] as const;
+export const MODEL_STATUSES = ['candidate', 'shadow', 'canary', 'production', 'archived', 'failed'] as const;
 export type ModelStatus = (typeof MODEL_STATUSES)[number];
 
 @Entity('model_versions')
 @Index('model_versions_one_production', ['status'], { unique: true, where: `status = 'production'` })
 @Index('model_versions_one_canary', ['status'], { unique: true, where: `status = 'canary'` })
+@Index('model_versions_one_shadow', ['status'], { unique: true, where: `status = 'shadow'` })
 export class ModelVersionEntity {
   @PrimaryGeneratedColumn()
   id!: number;
@@ -45,6 +46,14 @@ export class ModelVersionEntity {
   /** Share of users (0–100) routed to this version while it is the canary. */
   @Column({ name: 'canary_percent', type: 'smallint', nullable: true })
   canaryPercent!: number | null;
+
+  /** Share of requests (0–100) this version also scores in the background while it is the shadow. */
+  @Column({ name: 'shadow_percent', type: 'smallint', nullable: true })
+  shadowPercent!: number | null;
+
+  /** When and how the rollout promotes or rejects this version on its own while it is the canary (RolloutPolicy). */
+  @Column({ name: 'rollout_policy', type: 'jsonb', nullable: true })
+  rolloutPolicy!: Record<string, unknown> | null;
 
   /** Default blend of task scores into the ranking score, by task name. */
   @Column({ name: 'objective_weights', type: 'jsonb' })

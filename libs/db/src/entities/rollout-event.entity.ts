@@ -1,6 +1,19 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
-export const ROLLOUT_ACTIONS = ['register', 'canary', 'promote', 'rollback', 'archive'] as const;
+/**
+ * `shadow`: a version starts (or changes its share of) background scoring; `reject`: the canary is taken off and
+ * archived (by the rollout policy, or by hand); `policy`: a version's rollout policy is set or cleared.
+ */
+export const ROLLOUT_ACTIONS = [
+  'register',
+  'shadow',
+  'canary',
+  'promote',
+  'reject',
+  'rollback',
+  'archive',
+  'policy',
+] as const;
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
 
 @Entity('rollout_events')
@@ -22,6 +35,10 @@ export class RolloutEventEntity {
 
   @Column({ type: 'smallint', nullable: true })
   percent!: number | null;
+
+  /** What an automatic decision was based on (counts, metrics, test statistics); the policy itself for `policy`. */
+  @Column({ type: 'jsonb', nullable: true })
+  evidence!: Record<string, unknown> | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In, type FindOptionsSelect } from 'typeorm';
+import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 
-import { ModelVersionEntity } from '../entities/model-version.entity';
+import { ModelVersionEntity, type ModelStatus } from '../entities/model-version.entity';
 import { RolloutRepository, type NewRolloutEvent, type RolloutEventRecord } from './rollout.repository';
 
 /** A version without its large columns (artifact, ONNX, preprocessing state). */
@@ -28,18 +29,25 @@ export type ModelVersionArtifacts = Pick<ModelVersionEntity, 'id' | 'artifact' |
 
 /** The columns a rollout transition may change. */
 export type ModelVersionPatch = Partial<
-  Pick<ModelVersionEntity, 'status' | 'canaryPercent' | 'objectiveWeights' | 'fusion' | 'promotedAt'>
+  Pick<
+    ModelVersionEntity,
+    'status' | 'canaryPercent' | 'shadowPercent' | 'rolloutPolicy' | 'objectiveWeights' | 'fusion' | 'promotedAt'
+  >
 >;
 
 export interface ServingVersions {
   production?: ModelVersionRecord;
   canary?: ModelVersionRecord;
+  /** Scores a share of requests in the background; never answers one. */
+  shadow?: ModelVersionRecord;
 }
 
 export interface LockedVersions extends ServingVersions {
   /** The version a transition names, when it names one and it exists. */
   target?: ModelVersionRecord;
 }
+
+const SERVING_STATUSES: ModelStatus[] = ['production', 'canary', 'shadow'];
 
 const RECORD_COLUMNS: FindOptionsSelect<ModelVersionEntity> = {
   id: true,
@@ -51,6 +59,8 @@ const RECORD_COLUMNS: FindOptionsSelect<ModelVersionEntity> = {
   parentVersionId: true,
   trainingJobId: true,
   canaryPercent: true,
+  shadowPercent: true,
+  rolloutPolicy: true,
   objectiveWeights: true,
   fusion: true,
   note: true,
@@ -71,19 +81,15 @@ export class RolloutTransaction {
     private readonly rollouts: RolloutRepository,
   ) {}
 
-  /** Locks (FOR UPDATE) the production and canary versions and the version `id`, when given. */
+  /** Locks (FOR UPDATE) the serving versions (production, canary, shadow) and the version `id`, when given. */
   async lock(id?: number): Promise<LockedVersions> {
     const rows = await this.manager.getRepository(ModelVersionEntity).find({
       select: RECORD_COLUMNS,
-      where: [{ status: In(['production', 'canary']) }, ...(id === undefined ? [] : [{ id }])],
+      where: [{ status: In(SERVING_STATUSES) }, ...(id === undefined ? [] : [{ id }])],
       order: { id: 'ASC' },
       lock: { mode: 'pessimistic_write' },
     });
-    return {
-      production: rows.find((r) => r.status === 'production'),
-      canary: rows.find((r) => r.status === 'canary'),
-      target: rows.find((r) => r.id === id),
-    };
+    return { ...servingOf(rows), target: rows.find((r) => r.id === id) };
   }
 
   /** The version that was production before `productionId` was promoted, locked; undefined when there was none. */
@@ -99,7 +105,10 @@ export class RolloutTransaction {
   }
 
   async update(id: number, patch: ModelVersionPatch): Promise<void> {
-    await this.manager.getRepository(ModelVersionEntity).update({ id }, patch);
+    // TypeORM's deep-partial type cannot express a jsonb column of arbitrary JSON (rolloutPolicy); the patch is exactly the entity's columns.
+    await this.manager
+      .getRepository(ModelVersionEntity)
+      .update({ id }, patch as QueryDeepPartialEntity<ModelVersionEntity>);
   }
 
   record(event: NewRolloutEvent): Promise<RolloutEventRecord> {
@@ -144,8 +153,8 @@ export class ModelVersionRepository {
   async findServing(): Promise<ServingVersions> {
     const rows = await this.dataSource
       .getRepository(ModelVersionEntity)
-      .find({ select: RECORD_COLUMNS, where: { status: In(['production', 'canary']) } });
-    return { production: rows.find((r) => r.status === 'production'), canary: rows.find((r) => r.status === 'canary') };
+      .find({ select: RECORD_COLUMNS, where: { status: In(SERVING_STATUSES) } });
+    return servingOf(rows);
   }
 
   /** Stores a new candidate and its 'register' rollout event, atomically. */
@@ -174,4 +183,12 @@ export class ModelVersionRepository {
       return work(new RolloutTransaction(manager, this.rollouts));
     });
   }
+}
+
+function servingOf(rows: ModelVersionRecord[]): ServingVersions {
+  return {
+    production: rows.find((r) => r.status === 'production'),
+    canary: rows.find((r) => r.status === 'canary'),
+    shadow: rows.find((r) => r.status === 'shadow'),
+  };
 }

@@ -12,10 +12,13 @@ export interface NewRolloutEvent {
   /** The version entering it (new version, canary, promoted or restored production), if any. */
   toVersionId: number | null;
   percent: number | null;
+  /** What an automatic decision was based on (none for a decision made by hand); the policy for `policy` events. */
+  evidence?: Record<string, unknown> | null;
 }
 
 export interface RolloutEventRecord extends NewRolloutEvent {
   id: number;
+  evidence: Record<string, unknown> | null;
   createdAt: Date;
 }
 
@@ -44,6 +47,14 @@ export class RolloutRepository {
     return { items: rows.map(toRecord), total };
   }
 
+  /** When `versionId` last entered `action`'s role (the latest such event), if it ever did. */
+  async lastEntered(versionId: number, action: RolloutAction): Promise<Date | undefined> {
+    const event = await this.dataSource
+      .getRepository(RolloutEventEntity)
+      .findOne({ where: { action, toVersionId: versionId }, order: { id: 'DESC' } });
+    return event?.createdAt;
+  }
+
   /** The version that was production when `versionId` was last promoted over it, if any. */
   async promotedOver(manager: EntityManager, versionId: number): Promise<number | null> {
     const promotion = await manager.getRepository(RolloutEventEntity).findOne({
@@ -63,6 +74,7 @@ function toRecord(row: RolloutEventEntity): RolloutEventRecord {
     fromVersionId: row.fromVersionId,
     toVersionId: row.toVersionId,
     percent: row.percent,
+    evidence: row.evidence,
     createdAt: row.createdAt,
   };
 }

@@ -58,6 +58,22 @@ export class ModelVersionDto {
   })
   canaryPercent!: number | null;
 
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: 'Share of requests (0–100) this version also scores in the background while it is the shadow.',
+  })
+  shadowPercent!: number | null;
+
+  @ApiProperty({
+    type: 'object',
+    nullable: true,
+    additionalProperties: true,
+    description: 'The automatic rollout policy applied while the version is the canary (PUT …/rollout-policy).',
+    example: { confidence: 0.95, minEvents: 1000, tolerance: 0.01 },
+  })
+  rolloutPolicy!: Record<string, unknown> | null;
+
   @ApiProperty(OBJECTIVE_WEIGHTS_SCHEMA)
   objectiveWeights!: Record<string, number>;
 
@@ -108,6 +124,8 @@ export function mapModelVersion(version: ModelVersionRecord): ModelVersionDto {
     status: version.status,
     metrics: version.metrics,
     canaryPercent: version.canaryPercent,
+    shadowPercent: version.shadowPercent,
+    rolloutPolicy: version.rolloutPolicy,
     objectiveWeights: version.objectiveWeights,
     fusion: version.fusion,
     parentVersionId: version.parentVersionId,

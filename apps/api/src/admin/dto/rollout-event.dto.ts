@@ -47,8 +47,18 @@ export class RolloutEventDto {
   })
   toVersionId!: number | null;
 
-  @ApiProperty({ type: Number, nullable: true, description: 'Canary percent, for canary events.' })
+  @ApiProperty({ type: Number, nullable: true, description: 'Canary or shadow percent, for canary and shadow events.' })
   percent!: number | null;
+
+  @ApiProperty({
+    type: 'object',
+    nullable: true,
+    additionalProperties: true,
+    description:
+      'What an automatic decision (actor `policy`) was based on: verdict, reason, confidence, test and per task the ' +
+      'counts, AUCs, difference, standard error, bounds and p-values; the policy itself for `policy` events.',
+  })
+  evidence!: Record<string, unknown> | null;
 
   @ApiProperty({ format: 'date-time' })
   createdAt!: string;

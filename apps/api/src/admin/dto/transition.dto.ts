@@ -70,12 +70,16 @@ export class TransitionResultDto {
 
   @ApiProperty({ type: ModelVersionDto, nullable: true })
   canary!: ModelVersionDto | null;
+
+  @ApiProperty({ type: ModelVersionDto, nullable: true })
+  shadow!: ModelVersionDto | null;
 }
 
-export function mapTransition({ event, production, canary }: TransitionResult): TransitionResultDto {
+export function mapTransition({ event, production, canary, shadow }: TransitionResult): TransitionResultDto {
   return {
     event: mapRolloutEvent(event),
     production: production ? mapModelVersion(production) : null,
     canary: canary ? mapModelVersion(canary) : null,
+    shadow: shadow ? mapModelVersion(shadow) : null,
   };
 }

@@ -1,0 +1,42 @@
+import { Module } from '@nestjs/common';
+
+import { PredictionLogModule } from '@app/db';
+import { QueueModule } from '@app/queue';
+
+import { AdminTokenGuard } from '../admin/admin-token.guard';
+import { FeaturesModule } from '../features/features.module';
+import { ModelsModule } from '../models/models.module';
+import { PlatformModule } from '../platform/platform.module';
+import { SCORE_OBSERVER } from '../scoring/score-observer.port';
+import { LiveMetricsGauges } from './live-metrics.gauges';
+import { LiveMetricsService } from './live-metrics.service';
+import { LiveOpsProcessor } from './live-ops.processor';
+import { LiveTrafficObserver } from './live-traffic.observer';
+import { LiveController } from './live.controller';
+import { PredictionLogMaintenance } from './prediction-log.maintenance';
+import { PredictionLogWriter } from './prediction-log.writer';
+import { RolloutPolicyService } from './rollout-policy.service';
+import { ShadowScorer } from './shadow.scorer';
+
+/**
+ * Learning from live traffic: served predictions logged (scoring's observer), shadow scoring, online metrics, and
+ * the rollout policy that promotes or rejects the canary on them.
+ */
+@Module({
+  imports: [PredictionLogModule, QueueModule, ModelsModule, FeaturesModule, PlatformModule],
+  controllers: [LiveController],
+  providers: [
+    AdminTokenGuard,
+    PredictionLogWriter,
+    ShadowScorer,
+    LiveTrafficObserver,
+    { provide: SCORE_OBSERVER, useExisting: LiveTrafficObserver },
+    LiveMetricsService,
+    LiveMetricsGauges,
+    RolloutPolicyService,
+    PredictionLogMaintenance,
+    LiveOpsProcessor,
+  ],
+  exports: [SCORE_OBSERVER, PredictionLogWriter, ShadowScorer],
+})
+export class LiveTrafficModule {}

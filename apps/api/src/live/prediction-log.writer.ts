@@ -1,0 +1,118 @@
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Counter, Gauge } from 'prom-client';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { PredictionLogRepository, type LoggedPrediction, type PredictionRole } from '@app/db';
+
+import { MetricsService } from '../platform/metrics.service';
+
+/** One served response of one version, as queued: the items are the response's own objects, not copies. */
+export interface ServedPredictions {
+  loggedAt: Date;
+  requestId: string;
+  userId: string;
+  versionId: number;
+  role: PredictionRole;
+  items: readonly { itemId: string; scores: Record<string, number> }[];
+}
+
+type Outcome = 'written' | 'dropped' | 'failed';
+
+/**
+ * Writes served predictions to the prediction log off the request path: enqueue() only appends a reference to a
+ * bounded in-memory buffer (rows are counted, not built); a timer, or a full batch, turns the buffer into one INSERT
+ * at a time. A response that does not fit is dropped and counted rather than blocking the score or growing memory,
+ * and so is a batch whose INSERT fails: the log is a sample, never worth an outage.
+ */
+@Injectable()
+export class PredictionLogWriter implements OnModuleDestroy {
+  private readonly logger = new Logger(PredictionLogWriter.name);
+  private pending: ServedPredictions[] = [];
+  private pendingRows = 0;
+  private flushing?: Promise<void>;
+  private timer?: NodeJS.Timeout;
+  private lastFailureLog = 0;
+  private readonly rows: Counter<'outcome'>;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly log: PredictionLogRepository,
+    metrics: MetricsService,
+  ) {
+    this.rows = new Counter({
+      name: 'prediction_log_rows_total',
+      help: 'Served predictions (one per request, item and version) written to the log, dropped (buffer full) or failed',
+      labelNames: ['outcome'],
+      registers: [metrics.registry],
+    });
+    for (const outcome of ['written', 'dropped', 'failed'] satisfies Outcome[]) this.rows.inc({ outcome }, 0);
+    const buffered = () => this.pendingRows;
+    new Gauge({
+      name: 'prediction_log_buffered_rows',
+      help: 'Served predictions waiting in memory to be written',
+      registers: [metrics.registry],
+      collect() {
+        this.set(buffered());
+      },
+    });
+  }
+
+  /** O(1): queues the response, or drops it when the buffer is full. Returns whether it was queued. */
+  enqueue(served: ServedPredictions): boolean {
+    const rows = served.items.length;
+    if (this.pendingRows + rows > this.config.PREDICTION_LOG_BUFFER_ROWS) {
+      this.rows.inc({ outcome: 'dropped' }, rows);
+      return false;
+    }
+    this.pending.push(served);
+    this.pendingRows += rows;
+    if (this.pendingRows >= this.config.PREDICTION_LOG_BATCH_ROWS) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.config.PREDICTION_LOG_FLUSH_MS).unref();
+    return true;
+  }
+
+  /** Writes everything queued so far; resolves when it is in Postgres (or counted as failed). Never rejects. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0) return;
+    this.flushing = this.writeAll().finally(() => (this.flushing = undefined));
+    await this.flushing;
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.flush();
+  }
+
+  private async writeAll(): Promise<void> {
+    while (this.pending.length > 0) {
+      const batch = this.takeBatch();
+      try {
+        await this.log.insert(batch);
+        this.rows.inc({ outcome: 'written' }, batch.length);
+      } catch (e) {
+        this.rows.inc({ outcome: 'failed' }, batch.length);
+        // One line a minute at most: a database outage would otherwise log once per batch.
+        if (Date.now() - this.lastFailureLog > 60_000) {
+          this.lastFailureLog = Date.now();
+          this.logger.warn(`prediction log batch of ${batch.length} rows not written: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+
+  /** Whole responses up to the batch size (at least one), expanded into rows only now, off the request path. */
+  private takeBatch(): LoggedPrediction[] {
+    const rows: LoggedPrediction[] = [];
+    let taken = 0;
+    while (taken < this.pending.length && (taken === 0 || rows.length < this.config.PREDICTION_LOG_BATCH_ROWS)) {
+      const { loggedAt, requestId, userId, versionId, role, items } = this.pending[taken++];
+      for (const { itemId, scores } of items)
+        rows.push({ loggedAt, requestId, itemId, userId, versionId, role, scores });
+    }
+    this.pending = this.pending.slice(taken);
+    this.pendingRows -= rows.length;
+    return rows;
+  }
+}

@@ -1,0 +1,113 @@
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Counter } from 'prom-client';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { assembleRows, encodeSlice, overlaySlices } from '@app/mmoe/serving';
+
+import { FeatureStoreService } from '../features/feature-store.service';
+import { ModelLifecycleService } from '../models/model-lifecycle.service';
+import { MetricsService } from '../platform/metrics.service';
+import type { ServedScore } from '../scoring/score-observer.port';
+import { PredictionLogWriter } from './prediction-log.writer';
+
+type Outcome = 'scored' | 'dropped' | 'failed';
+
+/**
+ * Scores served requests again with the shadow version, in the background, and logs its predictions. offer() is
+ * O(1) and never waits: a request that finds the bounded queue full is not shadowed (and counted), so a slow or
+ * busy shadow costs coverage, never latency. One request is scored at a time, each started from a fresh macrotask
+ * so that pending responses go out first.
+ */
+@Injectable()
+export class ShadowScorer implements OnModuleDestroy {
+  private readonly logger = new Logger(ShadowScorer.name);
+  private readonly queue: ServedScore[] = [];
+  private draining?: Promise<void>;
+  private stopped = false;
+  private readonly requests: Counter<'outcome'>;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly lifecycle: ModelLifecycleService,
+    private readonly featureStore: FeatureStoreService,
+    private readonly writer: PredictionLogWriter,
+    metrics: MetricsService,
+  ) {
+    this.requests = new Counter({
+      name: 'shadow_requests_total',
+      help: 'Served requests offered to the shadow version: scored, dropped (queue full) or failed',
+      labelNames: ['outcome'],
+      registers: [metrics.registry],
+    });
+    for (const outcome of ['scored', 'dropped', 'failed'] satisfies Outcome[]) this.requests.inc({ outcome }, 0);
+  }
+
+  offer(served: ServedScore): boolean {
+    if (this.stopped || this.queue.length >= this.config.SHADOW_QUEUE_SIZE) {
+      this.requests.inc({ outcome: 'dropped' });
+      return false;
+    }
+    this.queue.push(served);
+    this.draining ??= this.drain().finally(() => (this.draining = undefined));
+    return true;
+  }
+
+  /** Resolves when every queued request has been shadowed (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    await this.idle();
+  }
+
+  private async drain(): Promise<void> {
+    for (let served = this.queue.shift(); served; served = this.queue.shift()) {
+      await new Promise((resolve) => setImmediate(resolve));
+      try {
+        this.requests.inc({ outcome: (await this.score(served)) ? 'scored' : 'dropped' });
+      } catch (e) {
+        this.requests.inc({ outcome: 'failed' });
+        this.logger.debug(`shadow scoring failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * Scores the request as the shadow would have: its own features (the served model's encoded rows belong to that
+   * model's encoder), assembled the way scoring does. False when the shadow left between offer and now.
+   */
+  private async score({ requestId, request }: ServedScore): Promise<boolean> {
+    const lease = this.lifecycle.acquireShadow();
+    if (!lease) return false;
+    try {
+      const { model } = lease;
+      const features = await this.featureStore.fetch(
+        { version: model.featureSchemaVersion, featureNames: model.featureNames },
+        request.userId,
+        request.itemIds,
+      );
+      const slice = (record: Record<string, unknown> | undefined) => encodeSlice(model.encoder, record).slice;
+      const rows = assembleRows(
+        overlaySlices(slice(request.context), slice(features.user)),
+        features.items.map((item) => item && slice(item)),
+      );
+      const { scores } = await model.scorer.score(rows);
+      this.writer.enqueue({
+        loggedAt: new Date(),
+        requestId,
+        userId: request.userId,
+        versionId: model.versionId,
+        role: 'shadow',
+        items: request.itemIds.map((itemId, i) => ({
+          itemId,
+          scores: Object.fromEntries(model.taskNames.map((name, t) => [name, scores[t][i]])),
+        })),
+      });
+      return true;
+    } finally {
+      lease.release();
+    }
+  }
+}
