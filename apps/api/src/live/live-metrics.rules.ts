@@ -1,5 +1,5 @@
 import type { LabelledPrediction } from '@app/db';
-import { auc, binaryMetrics, regressionMetrics, type ModelSpec } from '@app/mmoe';
+import { binaryMetrics, gauc, regressionMetrics, type ModelSpec } from '@app/mmoe';
 
 export interface LiveBinaryMetrics {
   type: 'binary';
@@ -57,7 +57,8 @@ export function liveMetrics(spec: ModelSpec, rows: Record<string, TaskRows>): Re
       const { scores, labels, users } = rows[task.name];
       if (task.type === 'binary') {
         const m = binaryMetrics(scores, labels);
-        const grouped = gauc(scores, labels, users);
+        // Per-user AUC, impression-weighted, over users with both labels: the AUC of the ranking each user sees.
+        const grouped = gauc(scores, labels, internUsers(users));
         return [
           task.name,
           {
@@ -88,32 +89,14 @@ export function liveMetrics(spec: ModelSpec, rows: Record<string, TaskRows>): Re
   );
 }
 
-/**
- * Group AUC: the exact AUC of each group (user) that has both labels, weighted by the group's impressions. A
- * ranking is shown to one user at a time, so this is the AUC that matters to each of them; users with a single
- * class say nothing about ranking and are left out.
- */
-export function gauc(scores: Float64Array, labels: Float64Array, groups: string[]): { gauc: number; groups: number } {
-  const members = new Map<string, number[]>();
-  groups.forEach((group, i) => {
-    const list = members.get(group);
-    if (list) list.push(i);
-    else members.set(group, [i]);
+/** Group ids for gauc(): each distinct user interned to a small integer. */
+function internUsers(users: string[]): Int32Array {
+  const ids = new Map<string, number>();
+  return Int32Array.from(users, (user) => {
+    let id = ids.get(user);
+    if (id === undefined) ids.set(user, (id = ids.size));
+    return id;
   });
-  let weighted = 0;
-  let weight = 0;
-  let used = 0;
-  for (const indices of members.values()) {
-    const groupAuc = auc(
-      Float64Array.from(indices, (i) => scores[i]),
-      Float64Array.from(indices, (i) => labels[i]),
-    );
-    if (Number.isNaN(groupAuc)) continue;
-    weighted += groupAuc * indices.length;
-    weight += indices.length;
-    used++;
-  }
-  return { gauc: weight === 0 ? NaN : weighted / weight, groups: used };
 }
 
 /** JSON has no NaN: an undefined metric (one class only, no rows) is reported as null. */

@@ -93,7 +93,7 @@ export class ScoringMetrics {
 
   /** `featureCache`: what the feature store's Redis cache answered for this request. */
   observe(
-    role: 'production' | 'canary',
+    role: AnsweringRole,
     candidates: number,
     timer: StageTimer,
     featureCache: { hits: number; misses: number },
