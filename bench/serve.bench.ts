@@ -11,8 +11,11 @@
  *   - the API's own per-stage timings (scoring_stage_duration_seconds) over the 100 req/s run;
  *   - the load generator's own CPU use, since it shares the cores with the API.
  *
+ * With --logging, only the cost of logging served predictions instead: p99 at 50 req/s with the prediction log
+ * off, at its default 10 % sample and at 100 % (as a canary's requests are), one API start each.
+ *
  *   npm run bench:serve [-- --quick] [-- --no-build] [-- --processes N] [-- --threads N]
- *                       [-- --database bench] [-- --redis-db 2]
+ *                       [-- --database bench] [-- --redis-db 2] [-- --logging]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -122,7 +125,9 @@ async function prepareStores(
   await dataSource.initialize();
   try {
     await dataSource.runMigrations();
-    await dataSource.query('TRUNCATE model_versions, rollout_events, user_features, item_features, events CASCADE');
+    await dataSource.query(
+      'TRUNCATE model_versions, rollout_events, user_features, item_features, events, prediction_log CASCADE',
+    );
   } finally {
     await dataSource.destroy();
   }
@@ -339,6 +344,122 @@ function stageMeans(before: StageTotals, after: StageTotals): Map<string, number
   );
 }
 
+/** The built API in production mode on `env`'s stores, serving `model` with the user's and items' features. */
+async function serveModel(
+  model: MultiTaskModel,
+  user: Record<string, string | number>,
+  items: { id: string; features: Record<string, string | number> }[],
+  env: Record<string, string>,
+): Promise<{ base: string; child: ChildProcess }> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = startApi({
+    NODE_ENV: 'production',
+    API_HOST: '127.0.0.1',
+    API_PORT: String(port),
+    ADMIN_TOKEN,
+    // Request logs would put a JSON line per request through a pipe on these two cores; errors still show.
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
+  try {
+    await waitFor(`${base}/health/live`, child, 60_000);
+    const version = await call<{ id: number }>(base, 'POST', '/admin/models', {
+      artifact: Buffer.from(model.toArtifact()).toString('base64'),
+      objectiveWeights: { click: 1, like: 0.5 },
+    });
+    await call(base, 'POST', `/admin/models/${version.id}/canary`, { percent: 0 });
+    await call(base, 'POST', '/admin/models/promote', { versionId: version.id });
+    await call(base, 'PUT', `/v1/users/${USER_ID}/features`, { features: user });
+    await call(base, 'PUT', '/v1/items/features', { entities: items });
+    await waitFor(`${base}/health/ready`, child, 30_000);
+    log(`api ready on ${base} with version ${version.id} in production`);
+    return { base, child };
+  } catch (e) {
+    child.kill('SIGTERM');
+    throw e;
+  }
+}
+
+/** Prediction-log samples compared by `--logging`: off, the default 10 %, and every request (as for a canary). */
+const LOG_SAMPLES = [0, 0.1, 1] as const;
+/** Below saturation on the 2 shared cores of the development machine, so that p99 measures cost, not a queue. */
+const LOG_RATE = 50;
+
+/**
+ * `--logging`: what logging served predictions costs a score. One API per sample rate, each on emptied stores,
+ * 500 candidates offered at LOG_RATE req/s (open loop) after the same warm-up; the rows written and dropped come from the
+ * API's own prediction_log_rows_total.
+ */
+async function loggingOverhead(o: {
+  plan: Plan;
+  model: MultiTaskModel;
+  user: Record<string, string | number>;
+  items: { id: string; features: Record<string, string | number> }[];
+  env: Record<string, string>;
+  /** Empties the bench stores. */
+  reset: () => Promise<void>;
+}): Promise<void> {
+  const body = { userId: USER_ID, itemIds: o.items.slice(0, OPEN_LOOP_CANDIDATES).map((item) => item.id) };
+  const runs: { sample: number; load: Load; written: number; dropped: number }[] = [];
+  for (const sample of LOG_SAMPLES) {
+    await o.reset();
+    const { base, child } = await serveModel(o.model, o.user, o.items, {
+      ...o.env,
+      PREDICTION_LOG_SAMPLE: String(sample),
+    });
+    try {
+      await autocannon({
+        url: `${base}/v1/score`,
+        method: 'POST',
+        connections: CONNECTIONS,
+        amount: o.plan.warmupRequests,
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
+      const before = await logRows(base);
+      const load = await openLoop(`${base}/v1/score`, LOG_RATE, o.plan.seconds, body);
+      // The last batch is written within PREDICTION_LOG_FLUSH_MS of the last request.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const after = await logRows(base);
+      runs.push({ sample, load, written: after.written - before.written, dropped: after.dropped - before.dropped });
+      log(`prediction log sample ${sample}: p99 ${formatMs(load.p99Ms)} ms`);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  }
+  const off = runs[0].load;
+  console.log(
+    [
+      `## Serving: the cost of logging served predictions${o.plan.seconds < 15 ? ' (quick run)' : ''}`,
+      '',
+      `CPU: ${cpuModel()}, ${cpus().length} cores shared by the API and the load generator. 500 candidates offered at ` +
+        `${LOG_RATE} req/s (open loop) for ${o.plan.seconds} s per row; one row logged = one (request, item, version).`,
+      '',
+      markdownTable(
+        ['PREDICTION_LOG_SAMPLE', 'p50 ms', 'p99 ms', 'p99 vs off', 'rows written', 'rows dropped', 'failed'],
+        runs.map(({ sample, load, written, dropped }) => [
+          String(sample),
+          formatMs(load.p50Ms),
+          formatMs(load.p99Ms),
+          `${formatRatio(load.p99Ms / off.p99Ms)}×`,
+          formatCount(written),
+          formatCount(dropped),
+          formatCount(load.failed),
+        ]),
+      ),
+    ].join('\n'),
+  );
+}
+
+/** The API's prediction_log_rows_total, written and dropped (one process: --logging runs with the default). */
+async function logRows(base: string): Promise<{ written: number; dropped: number }> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const read = (outcome: string) =>
+    Number(new RegExp(`^prediction_log_rows_total\\{outcome="${outcome}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { written: read('written'), dropped: read('dropped') };
+}
+
 function cpuModel(): string {
   const lscpu = spawnSync('lscpu', { encoding: 'utf8' }).stdout ?? '';
   return /^Model name:\s*(.+)$/m.exec(lscpu)?.[1].trim() ?? cpus()[0]?.model ?? 'unknown CPU';
@@ -375,6 +496,22 @@ async function main(): Promise<void> {
   const user = userFeatures(rng);
   const items = Array.from({ length: ITEMS }, (_, i) => ({ id: `item-${i}`, features: itemFeatures(rng) }));
 
+  if (hasFlag('logging')) {
+    try {
+      await loggingOverhead({
+        plan,
+        model,
+        user,
+        items,
+        env: { ...apiEnv, DATABASE_URL: benchDatabaseUrl, REDIS_URL: benchRedisUrl },
+        reset: () => prepareStores(config.DATABASE_URL, benchDatabaseUrl, database, benchRedisUrl),
+      });
+    } finally {
+      model.dispose();
+    }
+    return;
+  }
+
   const rawRowsPerSec = await rawEngine(
     model,
     items.slice(0, RAW_BATCH).map((item) => ({ ...user, ...item.features })),
@@ -382,31 +519,12 @@ async function main(): Promise<void> {
   );
   log(`raw ONNX Runtime on ${availableParallelism()} threads: ${formatCount(rawRowsPerSec)} rows/s`);
 
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = startApi({
-    NODE_ENV: 'production',
-    API_HOST: '127.0.0.1',
-    API_PORT: String(port),
+  const { base, child } = await serveModel(model, user, items, {
     DATABASE_URL: benchDatabaseUrl,
     REDIS_URL: benchRedisUrl,
-    ADMIN_TOKEN,
-    // Request logs would put a JSON line per request through a pipe on these two cores; errors still show.
-    LOG_LEVEL: 'warn',
     ...apiEnv,
   });
   try {
-    await waitFor(`${base}/health/live`, child, 60_000);
-    const version = await call<{ id: number }>(base, 'POST', '/admin/models', {
-      artifact: Buffer.from(model.toArtifact()).toString('base64'),
-      objectiveWeights: { click: 1, like: 0.5 },
-    });
-    await call(base, 'POST', `/admin/models/${version.id}/canary`, { percent: 0 });
-    await call(base, 'POST', '/admin/models/promote', { versionId: version.id });
-    await call(base, 'PUT', `/v1/users/${USER_ID}/features`, { features: user });
-    await call(base, 'PUT', '/v1/items/features', { entities: items });
-    await waitFor(`${base}/health/ready`, child, 30_000);
-    log(`api ready on ${base} with version ${version.id} in production`);
     const body = (n: number) => ({ userId: USER_ID, itemIds: items.slice(0, n).map((item) => item.id) });
 
     // Every process warms up (model loaded, item rows cached) before anything is measured.

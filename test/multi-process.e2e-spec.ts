@@ -1,22 +1,11 @@
-import { createServer } from 'node:net';
 import { DataSource } from 'typeorm';
 
 import { dataSourceOptions } from '@app/db';
 
-import { startApi, type AppProcess } from './fixtures/app.process';
+import { startApis, type AppProcess } from './fixtures/app.process';
 import { seedModelVersion, tinyArtifact } from './fixtures/model.fixture';
 
 const TOKEN = 'multi-process-token';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}
 
 async function score(port: number, userId: string): Promise<{ status: number; modelVersion?: number }> {
   const response = await fetch(`http://127.0.0.1:${port}/v1/score`, {
@@ -67,24 +56,15 @@ async function admin(port: number, path: string, body: object = {}): Promise<num
 
 describe('two API processes (e2e: real processes, Postgres and Redis)', () => {
   let dataSource: DataSource;
-  const apis: { process: AppProcess; port: number }[] = [];
+  let apis: { process: AppProcess; port: number }[] = [];
 
   beforeAll(async () => {
     dataSource = await new DataSource(dataSourceOptions({ DATABASE_URL: process.env.DATABASE_URL! })).initialize();
     await dataSource.query('TRUNCATE model_versions, rollout_events RESTART IDENTITY CASCADE');
     await seedModelVersion(dataSource, 'production', { seed: 1 });
     await seedModelVersion(dataSource, 'candidate', { seed: 2 });
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      // A poll far beyond the test: the switch can only come from the models:changed notice.
-      const process = await startApi({
-        API_PORT: String(port),
-        API_HOST: '127.0.0.1',
-        ADMIN_TOKEN: TOKEN,
-        MODEL_POLL_SECONDS: '3600',
-      });
-      apis.push({ process, port });
-    }
+    // A poll far beyond the test: the switch can only come from the models:changed notice.
+    apis = await startApis(2, { ADMIN_TOKEN: TOKEN, MODEL_POLL_SECONDS: '3600' });
   }, 120_000);
 
   afterAll(async () => {

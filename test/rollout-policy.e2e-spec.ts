@@ -1,11 +1,10 @@
-import { createServer } from 'node:net';
 import { DataSource } from 'typeorm';
 
 import { dataSourceOptions } from '@app/db';
 import { Rng } from '@app/mmoe';
 import type { PolicyDecision } from '@app/registry';
 
-import { startApi, type AppProcess } from './fixtures/app.process';
+import { startApis, type AppProcess } from './fixtures/app.process';
 import { seedModelVersion, tinyItem, tinyOutcome, tinyUser, type TinyModelOptions } from './fixtures/model.fixture';
 
 const TOKEN = 'policy-test-token';
@@ -15,16 +14,6 @@ const ITEMS = Array.from({ length: 60 }, (_, i) => `item-${i}`);
 const GOOD: Omit<TinyModelOptions, 'seed'> = { rows: 6000, epochs: 8 };
 const BAD: Omit<TinyModelOptions, 'seed'> = { ...GOOD, shuffledLabels: true };
 const POLICY = { confidence: 0.95, minEvents: 300, tolerance: 0.05, tasks: { click: {} } };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.once('error', reject);
-  });
-}
 
 interface RolloutEvent {
   action: string;
@@ -41,7 +30,7 @@ interface RolloutEvent {
  */
 describe('rollout policy (e2e: real API processes, Postgres, Redis)', () => {
   let dataSource: DataSource;
-  const apis: { process: AppProcess; port: number }[] = [];
+  let apis: { process: AppProcess; port: number }[] = [];
   const rng = new Rng(2026);
   let round = 0;
 
@@ -114,19 +103,13 @@ describe('rollout policy (e2e: real API processes, Postgres, Redis)', () => {
     dataSource = await new DataSource(dataSourceOptions({ DATABASE_URL: process.env.DATABASE_URL! })).initialize();
     await dataSource.query('TRUNCATE model_versions, rollout_events, events, prediction_log RESTART IDENTITY CASCADE');
     await seedModelVersion(dataSource, 'production', { seed: 5, training: GOOD });
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      const process = await startApi({
-        API_PORT: String(port),
-        API_HOST: '127.0.0.1',
-        ADMIN_TOKEN: TOKEN,
-        MODEL_POLL_SECONDS: '1',
-        PREDICTION_LOG_SAMPLE: '1',
-        PREDICTION_LOG_FLUSH_MS: '100',
-        ROLLOUT_POLICY_CHECK_SECONDS: '1',
-      });
-      apis.push({ process, port });
-    }
+    apis = await startApis(2, {
+      ADMIN_TOKEN: TOKEN,
+      MODEL_POLL_SECONDS: '1',
+      PREDICTION_LOG_SAMPLE: '1',
+      PREDICTION_LOG_FLUSH_MS: '100',
+      ROLLOUT_POLICY_CHECK_SECONDS: '1',
+    });
     const users = Array.from({ length: USERS }, (_, i) => ({ id: `u-${i}`, features: { ...tinyUser(i) } }));
     const items = ITEMS.map((id, i) => ({ id, features: { ...tinyItem(i) } }));
     expect((await http(apis[0].port, 'PUT', '/v1/users/features', { entities: users })).status).toBe(200);
