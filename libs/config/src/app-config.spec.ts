@@ -34,7 +34,20 @@ describe('loadConfig', () => {
       RETRAIN_CRON: '0 3 * * *',
       RETRAIN_WINDOW_DAYS: 7,
       RETRAIN_ENABLED: true,
+      PREDICTION_LOG_SAMPLE: 0.1,
+      PREDICTION_LOG_BUFFER_ROWS: 50_000,
+      PREDICTION_LOG_BATCH_ROWS: 2_000,
+      PREDICTION_LOG_FLUSH_MS: 1_000,
+      PREDICTION_LOG_RETENTION_DAYS: 14,
+      SHADOW_QUEUE_SIZE: 64,
+      ROLLOUT_POLICY_CHECK_SECONDS: 60,
+      LIVE_METRICS_MAX_ROWS: 200_000,
     });
+  });
+
+  it('names a prediction-log sample outside [0, 1]', () => {
+    expect(loadConfig({ PREDICTION_LOG_SAMPLE: '1' }).PREDICTION_LOG_SAMPLE).toBe(1);
+    expect(() => loadConfig({ PREDICTION_LOG_SAMPLE: '1.5' })).toThrow(/PREDICTION_LOG_SAMPLE/);
   });
 
   it('takes a 5- or 6-field RETRAIN_CRON, names a bad one, and reads RETRAIN_ENABLED as a boolean', () => {

@@ -7,7 +7,9 @@ import {
   planArchive,
   planCanary,
   planPromote,
+  planReject,
   planRollback,
+  planShadow,
   rankingPatch,
   specOf,
 } from './rollout.rules';
@@ -137,6 +139,50 @@ describe('rollout rules', () => {
         () => planRollback({ production }, undefined, at),
         ConflictError,
         /version 1 was not promoted over another version/,
+      );
+    });
+  });
+
+  describe('shadow', () => {
+    it('makes a candidate the shadow, sending the current shadow back to candidate; a canary may stay', () => {
+      const shadow = version(4, 'shadow');
+      const plan = planShadow({ production, canary, shadow, target: candidate }, 3, 20);
+      expect(plan.updates).toEqual([
+        { id: 4, patch: { status: 'candidate', shadowPercent: null } },
+        { id: 3, patch: { status: 'shadow', shadowPercent: 20 } },
+      ]);
+      expect(plan.event).toEqual({ action: 'shadow', fromVersionId: 4, toVersionId: 3, percent: 20 });
+    });
+
+    it('refuses a version that is not a candidate or the shadow', () => {
+      expectError(
+        () => planShadow({ production, target: production }, 1, 5),
+        ConflictError,
+        /only a candidate can become the shadow/,
+      );
+    });
+
+    it('lets the shadow become the canary, which ends its background share', () => {
+      const shadow = version(4, 'shadow');
+      expect(planCanary({ production, shadow, target: shadow }, 4, 10).updates).toEqual([
+        { id: 4, patch: { status: 'canary', canaryPercent: 10, shadowPercent: null } },
+      ]);
+    });
+  });
+
+  describe('reject', () => {
+    it('takes the canary off and archives it', () => {
+      expect(planReject({ production, canary, target: canary }, 2)).toEqual({
+        updates: [{ id: 2, patch: { status: 'archived', canaryPercent: null } }],
+        event: { action: 'reject', fromVersionId: 2, toVersionId: null, percent: null },
+      });
+    });
+
+    it('refuses anything but the canary', () => {
+      expectError(
+        () => planReject({ production, target: candidate }, 3),
+        ConflictError,
+        /only the canary can be rejected/,
       );
     });
   });

@@ -27,8 +27,11 @@ export class LiveOpsProcessor implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    // Today's partition must exist before the first score is logged; the DDL is idempotent and serialised.
-    await this.partitions.run();
+    // Today's partition should exist before the first score is logged (the DDL is idempotent and serialised). A
+    // failure is not fatal: logging drops and counts until the hourly job, or another process, has made it.
+    await this.partitions
+      .run()
+      .catch((e: Error) => this.logger.warn(`prediction log partitions not ensured at boot: ${e.message}`));
     await this.schedule(LiveOpsJobName.PredictionLogPartitions, PARTITIONS_EVERY_MS);
     await this.schedule(LiveOpsJobName.RolloutPolicy, this.config.ROLLOUT_POLICY_CHECK_SECONDS * 1000);
   }

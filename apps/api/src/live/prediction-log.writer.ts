@@ -22,7 +22,8 @@ type Outcome = 'written' | 'dropped' | 'failed';
  * Writes served predictions to the prediction log off the request path: enqueue() only appends a reference to a
  * bounded in-memory buffer (rows are counted, not built); a timer, or a full batch, turns the buffer into one INSERT
  * at a time. A response that does not fit is dropped and counted rather than blocking the score or growing memory,
- * and so is a batch whose INSERT fails: the log is a sample, never worth an outage.
+ * and so is a batch whose INSERT fails: the log is a sample, never worth an outage. Memory is bounded by the buffer
+ * plus the one batch being written.
  */
 @Injectable()
 export class PredictionLogWriter implements OnModuleDestroy {

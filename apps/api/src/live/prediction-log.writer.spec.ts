@@ -1,0 +1,86 @@
+import type { AppConfig } from '@app/config';
+import type { LoggedPrediction, PredictionLogRepository } from '@app/db';
+
+import { MetricsService } from '../platform/metrics.service';
+import { PredictionLogWriter, type ServedPredictions } from './prediction-log.writer';
+
+function served(requestId: string, items: number): ServedPredictions {
+  return {
+    loggedAt: new Date(0),
+    requestId,
+    userId: 'u',
+    versionId: 1,
+    role: 'canary',
+    items: Array.from({ length: items }, (_, i) => ({ itemId: `i${i}`, scores: { click: i / 10 } })),
+  };
+}
+
+/** A repository whose INSERTs are recorded, and held until released, or fail. */
+class FakeLog {
+  batches: LoggedPrediction[][] = [];
+  fail = false;
+  async insert(rows: LoggedPrediction[]): Promise<void> {
+    if (this.fail) throw new Error('connection refused');
+    this.batches.push(rows);
+  }
+}
+
+async function counters(metrics: MetricsService): Promise<Record<string, number>> {
+  const metric = await metrics.registry.getSingleMetric('prediction_log_rows_total')!.get();
+  return Object.fromEntries(metric.values.map((v) => [String(v.labels.outcome), v.value]));
+}
+
+describe('PredictionLogWriter', () => {
+  const config = {
+    PREDICTION_LOG_BUFFER_ROWS: 10,
+    PREDICTION_LOG_BATCH_ROWS: 4,
+    PREDICTION_LOG_FLUSH_MS: 60_000,
+  } as AppConfig;
+  let log: FakeLog;
+  let metrics: MetricsService;
+  let writer: PredictionLogWriter;
+
+  beforeEach(() => {
+    log = new FakeLog();
+    metrics = new MetricsService();
+    writer = new PredictionLogWriter(config, log as unknown as PredictionLogRepository, metrics);
+  });
+
+  it('writes whole responses in batches of about PREDICTION_LOG_BATCH_ROWS rows, one row per item', async () => {
+    expect(writer.enqueue(served('r1', 3))).toBe(true);
+    expect(writer.enqueue(served('r2', 3))).toBe(true);
+    await writer.flush();
+    expect(log.batches.map((b) => b.map((r) => `${r.requestId}/${r.itemId}`))).toEqual([
+      ['r1/i0', 'r1/i1', 'r1/i2', 'r2/i0', 'r2/i1', 'r2/i2'],
+    ]);
+    expect(log.batches[0][1]).toEqual({
+      loggedAt: new Date(0),
+      requestId: 'r1',
+      itemId: 'i1',
+      userId: 'u',
+      versionId: 1,
+      role: 'canary',
+      scores: { click: 0.1 },
+    });
+    expect(await counters(metrics)).toEqual({ written: 6, dropped: 0, failed: 0 });
+  });
+
+  it('drops, and counts, a response that does not fit in the buffer instead of waiting', async () => {
+    log.insert = () => new Promise(() => undefined); // Postgres hangs: the batch in flight never returns
+    expect(writer.enqueue(served('r1', 4))).toBe(true); // a full batch: taken out and written (forever)
+    expect(writer.enqueue(served('r2', 6))).toBe(true); // waits in the buffer
+    expect(writer.enqueue(served('r3', 4))).toBe(true); // 10 rows buffered: full
+    expect(writer.enqueue(served('r4', 1))).toBe(false);
+    expect(await counters(metrics)).toMatchObject({ written: 0, dropped: 1 });
+  });
+
+  it('counts the rows of a failed INSERT and goes on', async () => {
+    log.fail = true;
+    writer.enqueue(served('r1', 2));
+    await writer.flush();
+    log.fail = false;
+    writer.enqueue(served('r2', 1));
+    await writer.flush();
+    expect(await counters(metrics)).toEqual({ written: 1, dropped: 0, failed: 2 });
+  });
+});
