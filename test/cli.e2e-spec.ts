@@ -69,16 +69,23 @@ describe('CLI', () => {
     expect(train.code).toBe(0);
     expect(train.stderr).toMatch(/tfjs backend: wasm/);
     expect(train.stderr).toMatch(/epoch 1\/8/); // one line per epoch when not on a terminal
-    expect(JSON.parse(train.stdout)).toMatchObject({ out: model, valid: { click: { auc: expect.any(Number) } } });
+    expect(JSON.parse(train.stdout)).toMatchObject({
+      out: model,
+      report: join(model, 'report.html'),
+      valid: { click: { auc: expect.any(Number) } },
+    });
+    const report = readFileSync(join(model, 'report.html'), 'utf8');
+    expect(report).toContain('tfjs-backend-wasm'); // the backend that trained it
+    expect(report.match(/<svg class="chart"/g)!.length).toBeGreaterThanOrEqual(4);
 
     const evaluation = await cli('evaluate', '--model', model, '--data', join(dir, 'test.csv'));
     expect(evaluation.code).toBe(0);
-    const report = JSON.parse(evaluation.stdout);
-    expect(report.tasks.click.auc).toBeGreaterThan(0.75);
-    expect(report.tasks.click.logloss).toEqual(expect.any(Number));
-    expect(report.tasks.dwell.rmse).toBeLessThan(3);
-    expect(report.tasks.dwell.mae).toEqual(expect.any(Number));
-    expect(report.tasks.click.gauc).toBeUndefined();
+    const evaluated = JSON.parse(evaluation.stdout);
+    expect(evaluated.tasks.click.auc).toBeGreaterThan(0.75);
+    expect(evaluated.tasks.click.logloss).toEqual(expect.any(Number));
+    expect(evaluated.tasks.dwell.rmse).toBeLessThan(3);
+    expect(evaluated.tasks.dwell.mae).toEqual(expect.any(Number));
+    expect(evaluated.tasks.click.gauc).toBeUndefined();
 
     // Grouped by the user genre: three groups, both classes in each; GAUC is below AUC, as the genre explains part of it.
     const grouped = await cli(
@@ -92,7 +99,7 @@ describe('CLI', () => {
     );
     expect(grouped.code).toBe(0);
     const byGroup = JSON.parse(grouped.stdout).tasks.click;
-    expect(byGroup).toMatchObject({ gaucGroups: 3, gaucSkippedGroups: 0, auc: report.tasks.click.auc });
+    expect(byGroup).toMatchObject({ gaucGroups: 3, gaucSkippedGroups: 0, auc: evaluated.tasks.click.auc });
     expect(byGroup.gauc).toBeGreaterThan(0.6);
     expect(byGroup.gauc).toBeLessThan(byGroup.auc);
     const noColumn = await cli('evaluate', '--model', model, '--data', join(dir, 'test.csv'), '--group-by', 'user');

@@ -261,6 +261,16 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
       ['register', 'worker'],
     ]);
 
+    // Its training report: rendered from what the version stores, behind the admin token.
+    const report = await app.inject({ method: 'GET', url: `/admin/models/${version.id}/report`, headers: auth });
+    expect(report.statusCode).toBe(200);
+    expect(report.headers['content-type']).toMatch(/^text\/html/);
+    expect(report.body).toContain(`production v${productionId}`);
+    expect(report.body.match(/<svg class="chart"/g)!.length).toBeGreaterThanOrEqual(5);
+    expect((await app.inject({ method: 'GET', url: `/admin/models/${version.id}/report` })).statusCode).toBe(401);
+    const uploaded = await app.inject({ method: 'GET', url: `/admin/models/${productionId}/report`, headers: auth });
+    expect(uploaded.statusCode).toBe(404);
+
     // Every user on the new version: it serves.
     await registry.setCanary(version.id, 100, undefined, 'test');
     await app.get(ModelLifecycleService).refresh();

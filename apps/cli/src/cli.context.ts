@@ -3,6 +3,8 @@ import { BadRowPolicy } from '@app/mmoe';
 /** What every command gets: where to write, and the options shared by all of them. */
 export interface CliContext {
   onBadRow: BadRowPolicy;
+  /** The TensorFlow.js backend in use, as reports name it (set once the engine started). */
+  backend?: string;
   stderr: NodeJS.WriteStream;
   /** Human-readable messages go to stderr so that stdout stays machine-readable. */
   log(message: string): void;

@@ -11,7 +11,8 @@ const USAGE = `Usage: npm run cli -- <command> [options]
 
 Commands:
   train     --data train.csv [--valid valid.csv] --spec spec.json --out DIR [--threads N]
-            (N data-parallel training threads on wasm; default training.threads, else every core)
+            (writes model.mmoe, metrics.json, report.html; N data-parallel training threads on wasm,
+            default training.threads, else every core)
   evaluate  --model DIR --data test.csv [--group-by COL]   (JSON metrics on stdout; COL groups rows for GAUC)
   predict   --model DIR --data in.csv --out scores.csv [--id-column COL]
 
@@ -72,9 +73,12 @@ async function main(argv: string[]): Promise<void> {
     );
   }
 
-  const ctx = createCliContext(onBadRow as BadRowPolicy);
   const backend = await initBackend(forced);
-  ctx.log(`tfjs backend: ${backend.name} (${backend.detail})`);
+  const ctx: CliContext = {
+    ...createCliContext(onBadRow as BadRowPolicy),
+    backend: `${backend.name} (${backend.detail})`,
+  };
+  ctx.log(`tfjs backend: ${ctx.backend}`);
   return run(ctx);
 }
 

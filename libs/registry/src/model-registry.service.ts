@@ -13,6 +13,7 @@ import {
   type ServingVersions,
 } from '@app/db';
 import type { MultiTaskModel, TrainSummary } from '@app/mmoe';
+import { renderTrainingReport, type TrainingReportData } from '@app/mmoe/report/training-report';
 import { decodeArtifact, loadTfjsLibrary, sha256Hex, type ArtifactHeader } from '@app/mmoe/serving';
 
 import { ModelChangeRepository } from './model-change.repository';
@@ -103,6 +104,17 @@ export class ModelRegistryService {
     const version = await this.versions.get(id);
     if (!version) throw new NotFoundError(`version ${id} does not exist`);
     return version;
+  }
+
+  /**
+   * The training report of a version a worker trained (its metrics hold the training history and the held-out
+   * evaluation), as one self-contained HTML page; rendered on request from what the version stores.
+   */
+  async trainingReport(id: number): Promise<string> {
+    const version = await this.get(id);
+    const data = reportDataOf(version);
+    if (!data) throw new NotFoundError(`version ${id} was not trained by a worker: it has no training report`);
+    return renderTrainingReport(data);
   }
 
   /** The versions that serve now: production and the canary, when there are. */
@@ -319,4 +331,41 @@ function compareTasks(tasks: string[], a: TaskMetrics, b: TaskMetrics): VersionC
       return { metric, a: x, b: y, delta: x !== null && y !== null ? y - x : null };
     }),
   }));
+}
+
+/** What a worker stores in a version's metrics, read back for its report; undefined for an uploaded version. */
+function reportDataOf(version: ModelVersionRecord): TrainingReportData | undefined {
+  const m = version.metrics as Partial<{
+    tasks: TrainingReportData['tasks'];
+    gates: TrainingReportData['gates'];
+    calibration: TrainingReportData['calibration'];
+    examples: number;
+    productionHoldout: TrainingReportData['production'];
+    training: TrainingReportData['training'] & {
+      rows: number;
+      validationRows?: number;
+      parameters?: number;
+      backend?: string;
+    };
+  }>;
+  if (!m.training?.history || !m.tasks) return undefined;
+  const { training } = m;
+  return {
+    title: `Model version ${version.id}${version.trainingJobId ? ` — training job ${version.trainingJobId}` : ''}`,
+    spec: specOf(version),
+    parameters: training.parameters ?? NaN,
+    backend: training.backend ?? 'unknown',
+    rows: {
+      train: training.rows - (training.validationRows ?? 0),
+      validation: training.validationRows,
+      holdout: m.examples,
+    },
+    training,
+    evaluatedOn: 'the held-out slice',
+    tasks: m.tasks,
+    gates: m.gates ?? {},
+    calibration: m.calibration ?? {},
+    production: m.productionHoldout,
+    createdAt: version.createdAt.toISOString(),
+  };
 }

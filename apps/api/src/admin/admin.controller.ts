@@ -1,5 +1,11 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse } from '@nestjs/swagger';
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
+import {
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiProduces,
+} from '@nestjs/swagger';
 
 import { ModelRegistryService } from '@app/registry';
 
@@ -50,6 +56,20 @@ export class AdminController {
     return mapModelVersion(
       await this.registry.register({ artifact: Buffer.from(artifact, 'base64'), ...rest }, ADMIN_ACTOR),
     );
+  }
+
+  @Get('models/:id/report')
+  @Header('content-type', 'text/html; charset=utf-8')
+  @ApiProduces('text/html')
+  @ApiOkResponse({
+    description:
+      'The training report of a worker-trained version: loss and metrics per epoch, gate utilisation, calibration ' +
+      'curves, spec, sizes, throughput and the comparison with production on the held-out slice (one HTML file).',
+    schema: { type: 'string' },
+  })
+  @ApiNotFoundResponse({ description: 'No such version, or one uploaded rather than trained by a worker.' })
+  async report(@Param() { id }: VersionIdParamsDto): Promise<string> {
+    return this.registry.trainingReport(id);
   }
 
   @Post('models/promote')

@@ -5,6 +5,8 @@ import { MultiTaskModel } from '@app/mmoe';
 
 /** A model directory written by `train`: the artifact plus human-readable metrics. */
 export const ARTIFACT_FILE = 'model.mmoe';
+/** The training report beside it: one self-contained HTML file. */
+export const REPORT_FILE = 'report.html';
 
 export async function loadModelDir(dir: string): Promise<MultiTaskModel> {
   const path = join(dir, ARTIFACT_FILE);

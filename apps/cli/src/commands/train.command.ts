@@ -2,10 +2,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { loadModelSpec, loadTable, MultiTaskModel } from '@app/mmoe';
+import { renderTrainingReport } from '@app/mmoe/report/training-report';
 
 import { CliContext } from '../cli.context';
 import { createProgressReporter } from '../progress.reporter';
-import { ARTIFACT_FILE } from './model.files';
+import { ARTIFACT_FILE, REPORT_FILE } from './model.files';
 
 export interface TrainArgs {
   data: string;
@@ -51,8 +52,24 @@ export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<vo
       join(args.out, 'metrics.json'),
       `${JSON.stringify({ ...metrics, history: summary.history }, null, 2)}\n`,
     );
+    const validated = summary.valid.examples;
+    await writeFile(
+      join(args.out, REPORT_FILE),
+      renderTrainingReport({
+        title: `Training report — ${spec.model.architecture}, ${args.out}`,
+        spec,
+        parameters: model.parameterCount(),
+        backend: ctx.backend ?? 'unknown',
+        rows: { train: valid ? train.table.size : train.table.size - validated, validation: validated },
+        training: summary,
+        evaluatedOn: 'validation',
+        ...summary.valid,
+        createdAt: new Date().toISOString(),
+      }),
+    );
     ctx.print({
       out: args.out,
+      report: join(args.out, REPORT_FILE),
       parameters: model.parameterCount(),
       bestEpoch: summary.bestEpoch,
       epochsRun: summary.epochsRun,

@@ -5,6 +5,7 @@ import { ConflictError, NotFoundError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { ModelVersionRecord } from '@app/db';
 import {
+  initBackend,
   MultiTaskModel,
   parseModelSpec,
   SpecValidationError,
@@ -47,7 +48,14 @@ interface TrainingMetrics {
   examples: number;
   productionHoldout?: { versionId: number; tasks: TaskMetricsByName };
   gate: GateDecision;
-  training: Omit<TrainSummary, 'valid'> & { validation: TaskMetricsByName; rows: number };
+  training: Omit<TrainSummary, 'valid'> & {
+    validation: TaskMetricsByName;
+    /** Rows trained on, early stopping's validation share included, and that share. */
+    rows: number;
+    validationRows: number;
+    parameters: number;
+    backend: string;
+  };
   dataset: {
     source: TrainingJobPayload['source'];
     holdoutFraction: number;
@@ -175,6 +183,7 @@ export class TrainingJobService {
       rmseTolerance: this.config.TRAINING_RMSE_TOLERANCE,
     });
     const { valid, ...trained } = summary;
+    const backend = await initBackend(this.config.MMOE_BACKEND); // started at boot: this only reads which one
     return {
       tasks: holdout.tasks,
       gates: holdout.gates,
@@ -184,7 +193,14 @@ export class TrainingJobService {
         ? { productionHoldout: { versionId: baseline.versionId, tasks: baseline.tasks } }
         : {}),
       gate,
-      training: { ...trained, validation: valid.tasks, rows: job.data.train.size },
+      training: {
+        ...trained,
+        validation: valid.tasks,
+        rows: job.data.train.size,
+        validationRows: valid.examples,
+        parameters: model.parameterCount(),
+        backend: `${backend.name} (${backend.detail})`,
+      },
       dataset: {
         source: job.payload.source,
         holdoutFraction: job.holdoutFraction,

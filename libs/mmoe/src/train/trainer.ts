@@ -1,6 +1,6 @@
 import { EncodedDataset } from '../data/preprocessor';
 import { evaluate, EvaluationReport } from '../eval/evaluator';
-import { primaryMetric } from '../model-spec/model-spec';
+import { primaryMetric, taskMetric } from '../model-spec/model-spec';
 import { MultiTaskNetwork } from '../model/network';
 import { Rng } from '../util/random';
 import { ParallelTimings } from './parallel/data-parallel.runner';
@@ -43,7 +43,12 @@ export interface TrainSummary {
   stoppedEarly: boolean;
   /** Validation report of the kept (best) weights. */
   valid: EvaluationReport;
-  history: { epoch: number; loss: number; metric: number }[];
+  /**
+   * Per epoch: training loss, validation loss (the spec-weighted task losses: log loss, and squared error on
+   * standardised targets, as training sees them, without uncertainty or balance terms), the first task's metric and
+   * each task's metric (AUC for binary tasks, RMSE in label units for regression ones).
+   */
+  history: { epoch: number; loss: number; validLoss: number; metric: number; tasks: Record<string, number> }[];
   /** Training throughput, validation excluded. */
   examplesPerSec: number;
   /** Wall time including validation. */
@@ -114,7 +119,7 @@ export async function trainNetwork(
         (Number.isNaN(best.metric) && !Number.isNaN(metric)) ||
         (target.higherIsBetter ? metric > best.metric : metric < best.metric);
       if (improved) best = { epoch, metric, weights: net.snapshot(), report };
-      history.push({ epoch, loss, metric });
+      history.push({ epoch, loss, validLoss: validationLoss(net, report), metric, tasks: taskMetrics(net, report) });
       options.onEpochEnd?.({
         epoch,
         epochs,
@@ -145,6 +150,20 @@ export async function trainNetwork(
     threads: runner.threads,
     parallel: runner.timings,
   };
+}
+
+function validationLoss(net: MultiTaskNetwork, report: EvaluationReport): number {
+  return net.spec.tasks.reduce((sum, task, t) => {
+    const m = report.tasks[task.name];
+    const loss = task.type === 'binary' ? m.logloss : (m.rmse / net.preprocessing.labels[t].std) ** 2;
+    return sum + task.weight * loss;
+  }, 0);
+}
+
+function taskMetrics(net: MultiTaskNetwork, report: EvaluationReport): Record<string, number> {
+  return Object.fromEntries(
+    net.spec.tasks.map((task) => [task.name, report.tasks[task.name][taskMetric(task).metric]]),
+  );
 }
 
 export class TrainingCancelledError extends Error {

@@ -1,0 +1,84 @@
+import { parseModelSpec } from '../model-spec/model-spec';
+import { renderTrainingReport, type TrainingReportData } from './training-report';
+
+const spec = parseModelSpec({
+  features: [{ name: 'x', type: 'numeric' }],
+  tasks: [
+    { name: 'click', label: 'c', type: 'binary' },
+    { name: 'watch', label: 'w', type: 'regression' },
+  ],
+  model: { experts: 2, expertUnits: [4] },
+});
+
+const curve = [
+  { meanPrediction: 0.1, labelRate: 0.2, count: 5 },
+  { meanPrediction: 0.6, labelRate: 0.5, count: 5 },
+];
+
+function data(extra: Partial<TrainingReportData> = {}): TrainingReportData {
+  return {
+    title: 'v7 & co',
+    spec,
+    parameters: 1234,
+    backend: 'wasm',
+    rows: { train: 900, validation: 100, holdout: 250 },
+    training: {
+      history: [1, 2, 3].map((epoch) => ({
+        epoch,
+        loss: 1 / epoch,
+        validLoss: 1.1 / epoch,
+        metric: 0.6 + epoch / 100,
+        tasks: { click: 0.6 + epoch / 100, watch: 3 - epoch / 10 },
+      })),
+      bestEpoch: 3,
+      epochsRun: 3,
+      stoppedEarly: false,
+      examplesPerSec: 5000,
+      seconds: 2,
+    },
+    evaluatedOn: 'the held-out slice',
+    tasks: { click: { auc: 0.7, ece: 0.05 }, watch: { rmse: 2.5 } },
+    gates: {
+      click: { experts: [0, 1], utilisation: [0.8, 0.2] },
+      watch: { experts: [0, 1], utilisation: [0.3, 0.7] },
+    },
+    calibration: {
+      click: {
+        method: 'platt',
+        before: { ece: 0.1, logloss: 0.5, curve },
+        after: { ece: 0.05, logloss: 0.45, curve },
+      },
+    },
+    ...extra,
+  };
+}
+
+describe('training report', () => {
+  it('is one page of inline SVG charts with escaped text and nothing to fetch', () => {
+    const html = renderTrainingReport(data());
+    expect(html).toMatch(/^<!doctype html>/);
+    expect(html).not.toMatch(/<script|<link|<img|\bsrc=|\bhref=|url\(/i);
+    // Loss, two metric charts, the gate heatmap (softmax: no load chart), one reliability diagram.
+    expect(html.match(/<svg class="chart"/g)).toHaveLength(5);
+    expect(html).toContain('<title>v7 &#38; co</title>');
+    expect(html).toContain('platt: ECE 0.1 → 0.05');
+    expect(html).toContain('1,234');
+  });
+
+  it("compares with production's metrics on the same slice, marking better and worse", () => {
+    const html = renderTrainingReport(
+      data({ production: { versionId: 3, tasks: { click: { auc: 0.65, ece: 0.04 }, watch: { rmse: 2.6 } } } }),
+    );
+    expect(html).toContain('production v3');
+    expect(html).toMatch(/<td class="num better">\+0\.05<\/td>/); // AUC up
+    expect(html).toMatch(/<td class="num worse">\+0\.01<\/td>/); // ECE up
+    expect(html).toMatch(/<td class="num better">-0\.1<\/td>/); // RMSE down
+  });
+
+  it('draws an expert-load heatmap for top-k gates and says when there are no gates', () => {
+    const withLoad = data();
+    withLoad.gates.click.load = [1, 1];
+    expect(renderTrainingReport(withLoad)).toContain('expert load');
+    expect(renderTrainingReport(data({ gates: {} }))).toContain('no gates');
+  });
+});
