@@ -39,8 +39,8 @@ function data(extra: Partial<TrainingReportData> = {}): TrainingReportData {
     evaluatedOn: 'the held-out slice',
     tasks: { click: { auc: 0.7, ece: 0.05 }, watch: { rmse: 2.5 } },
     gates: {
-      click: { experts: [0, 1], utilisation: [0.8, 0.2] },
-      watch: { experts: [0, 1], utilisation: [0.3, 0.7] },
+      click: { experts: [0, 1], utilisation: [0.8, 0.2], entropy: 0.5, largestShare: 0.8 },
+      watch: { experts: [0, 1], utilisation: [0.3, 0.7], entropy: 0.61, largestShare: 0.7 },
     },
     calibration: {
       click: {
