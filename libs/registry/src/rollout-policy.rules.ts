@@ -1,5 +1,5 @@
 import { InvalidFieldsError, type FieldError } from '@app/common';
-import { delongUnpaired, normalCdf, normalQuantile, type ModelSpec, type Values } from '@app/mmoe';
+import { delongUnpaired, normalCdf, normalQuantile, type ModelSpec, type Values } from '@app/mmoe/serving';
 
 /** Per-task overrides of the policy's defaults. */
 export interface TaskPolicy {

@@ -1,5 +1,5 @@
 import type { LabelledPrediction } from '@app/db';
-import { binaryMetrics, gauc, regressionMetrics, type ModelSpec } from '@app/mmoe';
+import { binaryMetrics, gauc, regressionMetrics, type ModelSpec } from '@app/mmoe/serving';
 
 export interface LiveBinaryMetrics {
   type: 'binary';

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { PredictionLogRepository, type LabelledPrediction, type ModelStatus } from '@app/db';
-import { delongPaired, delongUnpaired, normalCdf } from '@app/mmoe';
+import { delongPaired, delongUnpaired, normalCdf } from '@app/mmoe/serving';
 import { ModelRegistryService, specOf } from '@app/registry';
 
 import { finite, liveMetrics, taskRows, type LiveTaskMetrics, type TaskRows } from './live-metrics.rules';

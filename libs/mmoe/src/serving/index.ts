@@ -6,6 +6,8 @@ export * from '../artifact/artifact.codec';
 export * from '../calibration/calibrated.scorer';
 export * from '../calibration/calibration';
 export * from '../data/preprocessor';
+export * from '../eval/delong';
+export * from '../eval/metrics';
 export { parseNumber, RowError } from '../data/raw-table';
 export * from '../model-spec/model-spec';
 export * from '../model-spec/model-spec.schema';
