@@ -24,3 +24,15 @@ export function isRedisUnavailable(error: unknown): boolean {
     (typeof message === 'string' && NOT_SENT.test(message))
   );
 }
+
+/**
+ * `command`, or RedisUnavailableError once `ms` have passed: a Bull call sent in the instant between Redis dying and
+ * the connection monitor noticing would otherwise wait in the offline queue for as long as the outage lasts.
+ */
+export function withRedisDeadline<T>(command: Promise<T>, ms = 2_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RedisUnavailableError()), ms);
+  });
+  return Promise.race([command, deadline]).finally(() => clearTimeout(timer));
+}

@@ -10,6 +10,7 @@ import {
   type TrainingJobProgress,
   type TrainingJobResult,
 } from '@app/queue';
+import { withRedisDeadline } from '@app/redis';
 
 /** A training job as Bull holds it, in plain fields. */
 export interface TrainingJobRecord {
@@ -39,7 +40,9 @@ export class TrainingJobsRepository {
 
   async add(payload: TrainingJobPayload): Promise<TrainingJobRecord> {
     // A unique id (not Bull's counter, which restarts with an emptied Redis): the worker finds a job's version by it.
-    return this.toRecord(await this.queue.add(TrainingJobName.Train, payload, { jobId: randomUUID() }));
+    return this.toRecord(
+      await withRedisDeadline(this.queue.add(TrainingJobName.Train, payload, { jobId: randomUUID() })),
+    );
   }
 
   async get(id: string): Promise<TrainingJobRecord | undefined> {
