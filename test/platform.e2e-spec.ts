@@ -1,9 +1,12 @@
+import { connect } from 'node:net';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 
+import { APP_CONFIG, type AppConfig } from '@app/config';
 import { REDIS } from '@app/redis';
 
+import { FeatureStoreService } from '../apps/api/src/features/feature-store.service';
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
 import { createApiApp } from './api-app.factory';
 import { seedModelVersion, tinyItem, tinyUser } from './fixtures/model.fixture';
@@ -69,6 +72,60 @@ describe('platform (e2e)', () => {
           expect((await throttled.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
       } finally {
         await throttled.close();
+      }
+    });
+
+    it('throttles Bull Board like the admin API, before it even checks the token', async () => {
+      const throttled = await createApiApp({ RATE_LIMIT_PER_MINUTE: '2' });
+      try {
+        const authorization = `Bearer ${throttled.get<AppConfig>(APP_CONFIG).ADMIN_TOKEN}`;
+        const board = (headers: Record<string, string>) =>
+          throttled.inject({ method: 'GET', url: '/admin/queues', headers });
+        const statuses = [(await board({ authorization })).statusCode, (await board({})).statusCode];
+        const limited = await board({ authorization });
+        expect(statuses).toEqual([200, 401]);
+        expect(limited.statusCode).toBe(429);
+        expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+      } finally {
+        await throttled.close();
+      }
+    });
+
+    it('caches at most FEATURE_NEGATIVE_CACHE_PER_REQUEST unknown ids of one request', async () => {
+      const capped = await createApiApp({ FEATURE_NEGATIVE_CACHE_PER_REQUEST: '5' });
+      try {
+        const redis = capped.get<Redis>(REDIS);
+        const schema = { version: 'negative-cap', featureNames: ['item_price'] };
+        const unknown = Array.from({ length: 500 }, (_, i) => `made-up-${i}`);
+        const fetched = await capped.get(FeatureStoreService).fetch(schema, 'made-up-user', unknown);
+        expect(fetched.cacheMisses).toBe(501);
+        // The fill is queued on the connection before fetch returns: a later command on it runs after it.
+        await redis.ping();
+        expect(await redis.keys('feat:negative-cap:*')).toHaveLength(5);
+      } finally {
+        await capped.close();
+      }
+    });
+
+    it('cuts off a client whose headers do not arrive within HTTP_HEADERS_TIMEOUT_MS', async () => {
+      const timed = await createApiApp({ HTTP_HEADERS_TIMEOUT_MS: '1000', HTTP_REQUEST_TIMEOUT_MS: '1000' });
+      try {
+        await timed.listen(0, '127.0.0.1');
+        const { port } = timed.getHttpServer().address() as { port: number };
+        const socket = connect(port, '127.0.0.1');
+        let received = '';
+        socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+        // The request line and one header, then nothing: the blank line that ends the headers never comes.
+        socket.write('GET /health/live HTTP/1.1\r\nHost: localhost\r\n');
+        const started = Date.now();
+        await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+        // Well before the 10 s default, which Node's own 30 s check interval would stretch further.
+        const elapsed = Date.now() - started;
+        expect(elapsed).toBeGreaterThanOrEqual(900);
+        expect(elapsed).toBeLessThan(9000);
+        expect(received).toMatch(/^HTTP\/1\.1 408/);
+      } finally {
+        await timed.close();
       }
     });
   });

@@ -19,6 +19,10 @@ describe('loadConfig', () => {
       RATE_LIMIT_PER_MINUTE: 60000,
       FEATURE_CACHE_TTL_SECONDS: 3600,
       FEATURE_NEGATIVE_CACHE_TTL_SECONDS: 60,
+      FEATURE_NEGATIVE_CACHE_PER_REQUEST: 50,
+      HTTP_REQUEST_TIMEOUT_MS: 30_000,
+      HTTP_HEADERS_TIMEOUT_MS: 10_000,
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: 5_000,
       INFERENCE_THREADS: availableParallelism(),
       ITEM_ROW_CACHE_ENTRIES: 100_000,
       ITEM_ROW_CACHE_TTL_SECONDS: 60,
@@ -93,7 +97,15 @@ describe('loadConfig', () => {
   it('requires a real ADMIN_TOKEN in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/ADMIN_TOKEN/);
     expect(() => loadConfig({ NODE_ENV: 'production', ADMIN_TOKEN: 'change-me' })).toThrow(/ADMIN_TOKEN/);
-    expect(loadConfig({ NODE_ENV: 'production', ADMIN_TOKEN: 's3cret' }).ADMIN_TOKEN).toBe('s3cret');
+    expect(() => loadConfig({ NODE_ENV: 'production', ADMIN_TOKEN: 'x' })).toThrow(
+      /ADMIN_TOKEN: must be a real secret of at least 32/,
+    );
+    expect(() => loadConfig({ NODE_ENV: 'production', ADMIN_TOKEN: 'k'.repeat(31) })).toThrow(/ADMIN_TOKEN/);
+    expect(() => loadConfig({ NODE_ENV: 'production', ADMIN_TOKEN: `${'k'.repeat(20)} ${'k'.repeat(20)}` })).toThrow(
+      /without whitespace/,
+    );
+    const secret = 'k3'.repeat(16);
+    expect(loadConfig({ NODE_ENV: 'production', ADMIN_TOKEN: secret }).ADMIN_TOKEN).toBe(secret);
   });
 
   it('does not echo the rejected values, which may be secrets', () => {

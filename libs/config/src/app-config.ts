@@ -6,6 +6,8 @@ import { cronProblem } from './cron';
 
 /** Good enough for a laptop or a test run; production must bring its own, or anyone could call the admin API. */
 const DEV_ADMIN_TOKEN = 'change-me';
+/** A production token must be a real secret: long enough not to be guessed, no whitespace to be lost in a header. */
+const MIN_ADMIN_TOKEN_LENGTH = 32;
 
 // Listed here rather than imported from @app/mmoe so that neither building nor reading the config pulls in
 // TensorFlow.js; the worker's initBackend(config.MMOE_BACKEND) call stops compiling if a name here is unknown there.
@@ -56,6 +58,19 @@ const appConfigSchema = z
     FEATURE_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(3600),
     /** Lifetime of a cached "no such user/item", so unknown candidates do not hit Postgres on every request. */
     FEATURE_NEGATIVE_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(60),
+    /**
+     * Most "unknown entity" entries one scoring request may cache: a request of 1,000 made-up ids must not write
+     * 1,000 keys (the others are read from Postgres again next time).
+     */
+    FEATURE_NEGATIVE_CACHE_PER_REQUEST: z.coerce.number().int().min(0).default(50),
+    /**
+     * HTTP server timeouts: a whole request (headers and body) must arrive within the first, its headers within the
+     * second; an idle keep-alive connection is closed after the third. Slow-body and slow-header clients cannot hold
+     * connections open. Node checks the first two every few seconds, so they are approximate.
+     */
+    HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).default(30_000),
+    HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).default(10_000),
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).default(5_000),
     /**
      * Encoded candidate items each API process keeps in memory per served version (0 = none). A write through the
      * feature API drops an item's entries in every process at once; the TTL bounds a missed notice.
@@ -114,10 +129,12 @@ const appConfigSchema = z
     LIVE_METRICS_MAX_ROWS: z.coerce.number().int().min(100).default(200_000),
   })
   .refine(
-    (env) => env.NODE_ENV !== 'production' || (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN !== DEV_ADMIN_TOKEN),
+    ({ NODE_ENV, ADMIN_TOKEN }) =>
+      NODE_ENV !== 'production' ||
+      (ADMIN_TOKEN !== undefined && ADMIN_TOKEN.length >= MIN_ADMIN_TOKEN_LENGTH && !/\s/.test(ADMIN_TOKEN)),
     {
       path: ['ADMIN_TOKEN'],
-      message: 'must be set to a real secret when NODE_ENV=production',
+      message: `must be a real secret of at least ${MIN_ADMIN_TOKEN_LENGTH} characters without whitespace when NODE_ENV=production`,
       // Zod skips object-level checks once a field has failed; run this one anyway so the boot error lists every problem.
       when: () => true,
     },

@@ -79,7 +79,10 @@ export class FeatureCacheRepository {
 
   private async fillRedis(schemaVersion: string, fills: CacheFill[]): Promise<void> {
     const pipeline = this.redis.pipeline();
+    // Made-up ids must not grow Redis without bound: past the cap, absences are simply read from Postgres next time.
+    let absences = this.config.FEATURE_NEGATIVE_CACHE_PER_REQUEST;
     for (const { entity, generation, features } of fills) {
+      if (features === null && absences-- <= 0) continue;
       const ttl =
         features === null ? this.config.FEATURE_NEGATIVE_CACHE_TTL_SECONDS : this.config.FEATURE_CACHE_TTL_SECONDS;
       pipeline.set(entryKey(schemaVersion, entity), `${generation}|${JSON.stringify(features)}`, 'EX', ttl);

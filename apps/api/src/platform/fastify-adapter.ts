@@ -7,9 +7,19 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
  */
 const MAX_PARAM_LENGTH = 4096;
 
+/**
+ * How often Node looks for connections past HTTP_REQUEST_TIMEOUT_MS / HTTP_HEADERS_TIMEOUT_MS (http-hooks.ts sets
+ * those). Node's default of 30 s would let a slow client hold a socket three times the 10 s header timeout; a scan of
+ * the open connections once a second costs next to nothing.
+ */
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
+
 /** The adapter of main.ts and of the e2e tests: options Fastify only takes at construction. */
 export function createFastifyAdapter(): FastifyAdapter {
-  return new FastifyAdapter({ routerOptions: { maxParamLength: MAX_PARAM_LENGTH } });
+  return new FastifyAdapter({
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    http: { connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
+  });
 }
 
 /** Options of the Nest app in main.ts and the e2e tests: json-body.parser.ts is the only body parser, not Nest's. */

@@ -10,13 +10,18 @@ import { loggerParams } from './logger.params';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
 
+/** The window of RATE_LIMIT_PER_MINUTE, shared by the Nest guard and the Bull Board hook. */
+export const RATE_LIMIT_WINDOW_MS = 60_000;
+
 /** Cross-cutting HTTP concerns: JSON logs, rate limiting, errors to statuses and the Prometheus registry (see also app.setup.ts). */
 @Module({
   imports: [
     LoggerModule.forRootAsync({ inject: [APP_CONFIG], useFactory: loggerParams }),
     ThrottlerModule.forRootAsync({
       inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => ({ throttlers: [{ ttl: 60_000, limit: config.RATE_LIMIT_PER_MINUTE }] }),
+      useFactory: (config: AppConfig) => ({
+        throttlers: [{ ttl: RATE_LIMIT_WINDOW_MS, limit: config.RATE_LIMIT_PER_MINUTE }],
+      }),
     }),
   ],
   controllers: [MetricsController],

@@ -2,16 +2,19 @@ import { createBullBoard } from '@bull-board/api';
 import { BullAdapter } from '@bull-board/api/bullAdapter';
 import { FastifyAdapter as BoardAdapter } from '@bull-board/fastify';
 import { InjectQueue } from '@nestjs/bull';
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { InjectThrottlerStorage, type ThrottlerStorage } from '@nestjs/throttler';
 import type { Queue } from 'bull';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
+import { APP_CONFIG, type AppConfig } from '@app/config';
 import { TRAINING_QUEUE } from '@app/queue';
 import { RedisConnections } from '@app/redis';
 
 import { AdminTokenGuard, bearerToken } from '../admin/admin-token.guard';
 import { storeUnavailable } from '../platform/error.filter';
+import { RATE_LIMIT_WINDOW_MS } from '../platform/platform.module';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
@@ -22,6 +25,7 @@ const BASIC = /^Basic[ ]+([A-Za-z0-9+/]+=*)\s*$/i;
  * onRequest hook of its own scope makes the guard's check. Besides `Authorization: Bearer <token>` (curl) it takes
  * HTTP Basic with the token as the password: a browser asks for it on the 401 and then sends it with every request
  * the board's page makes, and the token stays out of URLs and access logs (the authorization header is redacted).
+ * The same hook counts each client against RATE_LIMIT_PER_MINUTE in the throttler's storage, as the Nest guard does.
  */
 @Injectable()
 export class BullBoardMount implements OnModuleInit {
@@ -30,6 +34,8 @@ export class BullBoardMount implements OnModuleInit {
     @InjectQueue(TRAINING_QUEUE) private readonly queue: Queue,
     private readonly guard: AdminTokenGuard,
     private readonly redis: RedisConnections,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @InjectThrottlerStorage() private readonly throttler: ThrottlerStorage,
   ) {}
 
   /** Runs before the server is ready (app.init / listen), when Fastify still accepts plugins. */
@@ -39,17 +45,31 @@ export class BullBoardMount implements OnModuleInit {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
     void fastify.register(
       async (scope) => {
-        scope.addHook('onRequest', (request, reply, done) => {
+        scope.addHook('onRequest', async (request, reply) => {
+          const retryAfter = await this.throttled(request);
+          if (retryAfter > 0) return tooManyRequests(reply, retryAfter);
           if (!this.authorized(request)) return challenge(reply);
           // The board is the queue in Redis: without it, a clear 503 rather than a page that hangs.
           if (!this.redis.available())
-            return void reply.code(503).header('Retry-After', '1').send(storeUnavailable('redis').getResponse());
-          done();
+            return reply.code(503).header('Retry-After', '1').send(storeUnavailable('redis').getResponse());
         });
         await scope.register(board.registerPlugin());
       },
       { prefix: QUEUE_BOARD_PATH },
     );
+  }
+
+  /** Seconds until this client may call again, 0 while it is under the limit. */
+  private async throttled(request: FastifyRequest): Promise<number> {
+    const limit = this.config.RATE_LIMIT_PER_MINUTE;
+    const { isBlocked, timeToBlockExpire } = await this.throttler.increment(
+      `bull-board:${request.ip}`,
+      RATE_LIMIT_WINDOW_MS,
+      limit,
+      RATE_LIMIT_WINDOW_MS,
+      'default',
+    );
+    return isBlocked ? Math.max(1, timeToBlockExpire) : 0;
   }
 
   private authorized(request: FastifyRequest): boolean {
@@ -66,8 +86,15 @@ function basicPassword(authorization: string | undefined): string | undefined {
   return colon < 0 ? undefined : credentials.slice(colon + 1);
 }
 
-function challenge(reply: FastifyReply): void {
-  void reply.code(401).header('WWW-Authenticate', 'Basic realm="admin", charset="UTF-8"').send({
+function tooManyRequests(reply: FastifyReply, retryAfterSeconds: number): FastifyReply {
+  return reply
+    .code(429)
+    .header('Retry-After', String(retryAfterSeconds))
+    .send({ statusCode: 429, error: 'Too Many Requests', message: 'rate limit exceeded (RATE_LIMIT_PER_MINUTE)' });
+}
+
+function challenge(reply: FastifyReply): FastifyReply {
+  return reply.code(401).header('WWW-Authenticate', 'Basic realm="admin", charset="UTF-8"').send({
     statusCode: 401,
     error: 'Unauthorized',
     message: 'missing or invalid admin token (Bearer, or Basic with the token as password)',
