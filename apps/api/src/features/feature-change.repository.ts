@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type Redis from 'ioredis';
 
@@ -19,6 +20,11 @@ export interface FeatureChangeNotice {
 @Injectable()
 export class FeatureChangeRepository {
   private readonly local: ((notice: FeatureChangeNotice) => void)[] = [];
+  /**
+   * Marks this process's own notices: its listeners already heard them at publish, and Redis's echo, which may come
+   * after the next request has cached the rewritten items again, would drop those fresh rows for nothing.
+   */
+  private readonly origin = randomUUID();
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -31,7 +37,7 @@ export class FeatureChangeRepository {
    */
   async publish(notice: FeatureChangeNotice): Promise<void> {
     for (const listener of this.local) listener(notice);
-    await this.redis.publish(FEATURES_CHANGED_CHANNEL, JSON.stringify(notice));
+    await this.redis.publish(FEATURES_CHANGED_CHANNEL, JSON.stringify({ ...notice, origin: this.origin }));
   }
 
   /** Resolves once subscribed. `onReconnect` runs when the subscription comes back after a drop (notices may be lost). */
@@ -39,7 +45,7 @@ export class FeatureChangeRepository {
     this.local.push(onNotice);
     const subscriber = this.connections.create('features-changed');
     subscriber.on('message', (_channel: string, message: string) => {
-      const notice = parseNotice(message);
+      const notice = parseNotice(message, this.origin);
       if (notice) onNotice(notice);
     });
     await subscriber.subscribe(FEATURES_CHANGED_CHANNEL);
@@ -47,15 +53,19 @@ export class FeatureChangeRepository {
   }
 }
 
-/** The channel is global to the Redis server: whatever else publishes on it, only well-formed notices count. */
-function parseNotice(message: string): FeatureChangeNotice | undefined {
+/**
+ * The channel is global to the Redis server: whatever else publishes on it, only well-formed notices from another
+ * process count.
+ */
+function parseNotice(message: string, ownOrigin: string): FeatureChangeNotice | undefined {
   try {
-    const notice = JSON.parse(message) as Partial<FeatureChangeNotice>;
+    const notice = JSON.parse(message) as Partial<FeatureChangeNotice> & { origin?: unknown };
     const valid =
+      notice.origin !== ownOrigin &&
       (notice.kind === 'user' || notice.kind === 'item') &&
       Array.isArray(notice.ids) &&
       notice.ids.every((id) => typeof id === 'string');
-    return valid ? (notice as FeatureChangeNotice) : undefined;
+    return valid ? { kind: notice.kind!, ids: notice.ids! } : undefined;
   } catch {
     return undefined;
   }
