@@ -1,0 +1,68 @@
+import { connect } from 'node:net';
+
+import { startApi, type AppProcess } from './fixtures/app.process';
+import { tinyArtifact } from './fixtures/model.fixture';
+import { freePort } from './fixtures/store.servers';
+
+const TOKEN = 'aborted-requests-test-token';
+
+interface LogLine {
+  level: number;
+  msg?: string;
+  err?: unknown;
+  stack?: unknown;
+}
+
+/** Sends the head and the first `sent` bytes of a `POST /admin/models` body, then drops the connection. */
+function abortedUpload(port: number, body: Buffer, sent: number, waitMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.write(
+        'POST /admin/models HTTP/1.1\r\nHost: localhost\r\n' +
+          `Authorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+      );
+      socket.write(body.subarray(0, sent));
+      setTimeout(() => {
+        socket.destroy();
+        resolve();
+      }, waitMs);
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** The JSON lines of `text` (pino's), skipping anything else the process printed. */
+const jsonLines = (text: string): LogLine[] =>
+  text.split('\n').flatMap((line) => (line.startsWith('{') ? [JSON.parse(line) as LogLine] : []));
+
+describe('aborted client requests (e2e)', () => {
+  let api: AppProcess;
+  let port: number;
+
+  beforeAll(async () => {
+    port = await freePort();
+    api = await startApi({ API_PORT: String(port), API_HOST: '127.0.0.1', ADMIN_TOKEN: TOKEN });
+  });
+
+  afterAll(() => api.stop());
+
+  it('logs an upload the client abandons at info, without a stack, and keeps serving', async () => {
+    const body = Buffer.from(JSON.stringify({ artifact: (await tinyArtifact()).artifact.toString('base64') }));
+    const before = api.output().length;
+    // Mid-body (the parser is waiting for the rest), and right after the last byte (the handler is running).
+    await abortedUpload(port, body, body.length >> 1, 200);
+    await abortedUpload(port, body, body.length, 0);
+    await abortedUpload(port, body, body.length, 5);
+
+    const live = await fetch(`http://127.0.0.1:${port}/health/live`, { signal: AbortSignal.timeout(10_000) });
+    expect(live.status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the handlers of the last two finish and log
+    const lines = jsonLines(api.output().slice(before));
+    const aborted = lines.filter((line) => line.msg === 'request aborted');
+    expect(aborted.length).toBeGreaterThanOrEqual(1);
+    for (const line of aborted) expect(line.level).toBe(30);
+    // Nothing at warn or above, and no error object or stack anywhere in what these requests logged.
+    expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+    expect(lines.filter((line) => line.err !== undefined || line.stack !== undefined)).toEqual([]);
+  });
+});
