@@ -783,6 +783,23 @@ describe('hostile input (e2e)', () => {
     expect(grownMb).toBeLessThan(200);
   });
 
+  it('refuses an artifact that declares more weights than MODEL_MAX_PARAMETERS', async () => {
+    const small = await createApiApp({ ADMIN_TOKEN: TOKEN, MODEL_MAX_PARAMETERS: '100' });
+    try {
+      const response = await small.inject({
+        method: 'POST',
+        url: '/admin/models',
+        headers: { authorization: `Bearer ${TOKEN}` },
+        payload: { artifact: (await tinyArtifact()).artifact.toString('base64') },
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({ errors: [{ field: 'artifact' }] });
+      expect(response.json().message.join(' ')).toMatch(/past the limit of 100 parameters/);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('stays healthy and wrote nothing partial', async () => {
     expect((await send({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     expect((await send({ method: 'POST', url: '/v1/score', body: score({}) })).statusCode).toBe(200);

@@ -39,6 +39,11 @@ const appConfigSchema = z
       .min(1024)
       .default(16 * 1024 * 1024),
     /**
+     * Most float32 weights a model artifact may declare (uploads, stored versions, worker jobs): checked against the
+     * header before anything is allocated. 100 M is 400 MB of weights, far beyond the examples' models.
+     */
+    MODEL_MAX_PARAMETERS: z.coerce.number().int().min(1).default(100_000_000),
+    /**
      * API processes behind the one port (node's cluster module; 1 = no cluster). Each loads the served models and
      * follows `models:changed` on its own.
      */

@@ -14,7 +14,7 @@ import {
 } from '@app/db';
 import type { MultiTaskModel, TrainSummary } from '@app/mmoe';
 import { renderTrainingReport, type TrainingReportData } from '@app/mmoe/report/training-report';
-import { decodeArtifact, loadTfjsLibrary, sha256Hex, type ArtifactHeader } from '@app/mmoe/serving';
+import { loadTfjsLibrary, readArtifactHeader, sha256Hex, type ArtifactHeader } from '@app/mmoe/serving';
 
 import { ModelChangeRepository } from './model-change.repository';
 import { checkRolloutPolicy, type PolicyDecision, type RolloutPolicy } from './rollout-policy.rules';
@@ -156,8 +156,10 @@ export class ModelRegistryService {
     let model: MultiTaskModel;
     let header: ArtifactHeader;
     try {
-      header = decodeArtifact(input.artifact).header;
-      model = MultiTaskModel.fromArtifact(input.artifact);
+      // The header first: its declared sizes are checked against the limit before any weight is decoded.
+      const limits = { maxParameters: this.config.MODEL_MAX_PARAMETERS };
+      header = readArtifactHeader(input.artifact, limits);
+      model = MultiTaskModel.fromArtifact(input.artifact, limits);
     } catch (e) {
       throw new InvalidFieldsError([{ field: 'artifact', message: (e as Error).message }]);
     }

@@ -41,7 +41,7 @@ export interface DecodedArtifact {
 }
 
 export interface ArtifactLimits {
-  /** Most float32 weights an artifact may hold (the API and worker pass MODEL_MAX_PARAMETERS). */
+  /** Most float32 weights an artifact may hold (the registry's uploads pass MODEL_MAX_PARAMETERS). */
   maxParameters: number;
 }
 
