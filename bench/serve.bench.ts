@@ -28,7 +28,7 @@ import { DataSource } from 'typeorm';
 
 import { loadConfig } from '@app/config';
 import { dataSourceOptions } from '@app/db';
-import { exportOnnx, InferencePool, initBackend, MultiTaskModel, RawTable, Rng } from '@app/mmoe';
+import { InferencePool, initBackend, MultiTaskModel, RawTable, Rng } from '@app/mmoe';
 
 import {
   flagValue,
@@ -279,7 +279,7 @@ async function rawEngine(model: MultiTaskModel, rows: Record<string, unknown>[],
   const threads = availableParallelism();
   const pool = new InferencePool(threads);
   try {
-    const scorer = await pool.load(exportOnnx(model.network), model.spec, model.network.preprocessing);
+    const scorer = await pool.load(model.toOnnx(), model.spec, model.network.preprocessing);
     const batch = model.encoder.encodeRecords(rows);
     const elapsed = stopwatch();
     let scored = 0;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 const ROOT = join(__dirname, '..');
 
 describe('the API module graph (e2e: a real Node process)', () => {
-  it('loads no TensorFlow.js: it comes in on demand, for a version without an ONNX graph or an upload', () => {
+  it('loads no TensorFlow.js: it comes in on demand, for an upload or a machine without ONNX Runtime', () => {
     const script = `
       require('./apps/api/src/app.module');
       const tfjs = Object.keys(require.cache).filter((file) => file.includes('@tensorflow'));

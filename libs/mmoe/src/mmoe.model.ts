@@ -5,6 +5,7 @@ import { Calibration, CalibrationFit, checkCalibration, fitCalibration } from '.
 import { EncodedDataset, FeatureEncoder, fitPreprocessing } from './data/preprocessor';
 import { RawTable } from './data/raw-table';
 import { evaluate, EvaluateOptions, EvaluationReport } from './eval/evaluator';
+import { exportOnnx } from './export/onnx.exporter';
 import { parseModelSpec } from './model-spec/model-spec';
 import { ModelSpec } from './model-spec/model-spec.schema';
 import { MultiTaskNetwork } from './model/network';
@@ -135,6 +136,11 @@ export class MultiTaskModel {
       },
       weights,
     );
+  }
+
+  /** The network's inference path as ONNX (see exportOnnx), from the same weights as the artifact. */
+  toOnnx(): Uint8Array {
+    return exportOnnx({ spec: this.spec, preprocessing: this.network.preprocessing, weights: this.network.snapshot() });
   }
 
   encode(table: RawTable): EncodedDataset {

@@ -197,8 +197,7 @@ export class ModelRegistryService {
     details: VersionDetails,
     actor: string,
   ): Promise<ModelVersionRecord> {
-    const { exportOnnx } = await loadTfjsLibrary();
-    const onnx = Buffer.from(exportOnnx(model.network));
+    const onnx = Buffer.from(model.toOnnx());
     const registered = await this.versions.register(
       {
         spec: model.spec,

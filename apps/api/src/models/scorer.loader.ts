@@ -3,6 +3,9 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   checkCalibration,
+  checkDeclaredNetwork,
+  decodeArtifact,
+  exportOnnx,
   FeatureEncoder,
   InferencePool,
   loadOnnxRuntime,
@@ -39,7 +42,7 @@ export class ScorerLoader implements OnApplicationShutdown {
     if (!(await loadOnnxRuntime())) return this.loadOnTfjs(artifact);
     const spec = parseModelSpec(header.spec);
     const calibration = header.calibration && checkCalibration(header.calibration, spec.tasks);
-    const graph = onnx ?? (await this.exportGraph(artifact));
+    const graph = onnx ?? this.exportGraph(artifact, spec);
     const pool = await this.inferencePool();
     const engine = pool
       ? await pool.load(graph, spec, header.preprocessing)
@@ -59,15 +62,14 @@ export class ScorerLoader implements OnApplicationShutdown {
     return this.pool;
   }
 
-  /** A version registered without its graph (older artifacts): exported from the tfjs network once, at load. */
-  private async exportGraph(artifact: Uint8Array): Promise<Uint8Array> {
-    const { exportOnnx, MultiTaskModel } = await this.tfjs();
-    const model = MultiTaskModel.fromArtifact(artifact);
-    try {
-      return exportOnnx(model.network);
-    } finally {
-      model.dispose();
-    }
+  /** A version registered without its graph (older artifacts): built from the artifact's weights, without tfjs. */
+  private exportGraph(artifact: Uint8Array, spec: ModelSpec): Uint8Array {
+    const { header, weights } = decodeArtifact(artifact);
+    return exportOnnx({
+      spec,
+      preprocessing: checkDeclaredNetwork(spec, header.preprocessing, header.weights),
+      weights,
+    });
   }
 
   /** No onnxruntime-node on this machine: the tfjs network scores, and lives as long as its scorer. */

@@ -41,7 +41,7 @@ async function exported(model: ModelSpecInput['model'], preprocessing: Omit<Prep
     model,
   });
   const network = new MultiTaskNetwork(spec, { ...preprocessing, labels });
-  const bytes = exportOnnx(network);
+  const bytes = exportOnnx({ spec, preprocessing: network.preprocessing, weights: network.snapshot() });
   const session = await InferenceSession.create(bytes);
   const describe = (values: readonly InferenceSession.ValueMetadata[]) =>
     values.map((v) => (v.isTensor ? [v.name, v.type, v.shape] : [v.name]));
@@ -98,5 +98,27 @@ describe('exportOnnx', () => {
     const inferenceParams = 3 * (48 + 136) + 2 * 9 + 2 * (36 + 5);
     expect(bytes.length).toBeGreaterThan(4 * inferenceParams);
     expect(bytes.length).toBeLessThan(4 * inferenceParams + 4096);
+  });
+
+  it('builds from public weights alone, and names a weight that is missing or of the wrong size', async () => {
+    const spec = parseModelSpec({
+      features: [{ name: 'age', type: 'numeric' }],
+      tasks,
+      model: { architecture: 'mmoe', experts: 2, expertUnits: [4] },
+    });
+    const preprocessing = { numeric: numeric.slice(0, 1), categorical: [], sequence: [], labels };
+    const network = new MultiTaskNetwork(spec, preprocessing);
+    const weights = network.snapshot();
+    network.dispose();
+    expect(exportOnnx({ spec, preprocessing, weights }).length).toBeGreaterThan(0);
+    weights.set('experts/1/dense0/kernel', new Float32Array(3));
+    expect(() => exportOnnx({ spec, preprocessing, weights })).toThrow(
+      'weight "experts/1/dense0/kernel" has 3 values, the spec needs 4 (shape [1,4])',
+    );
+    weights.delete('gates/0/bias');
+    weights.delete('experts/1/dense0/kernel');
+    expect(() => exportOnnx({ spec, preprocessing, weights })).toThrow(
+      'the model has no weight "experts/1/dense0/kernel"',
+    );
   });
 });

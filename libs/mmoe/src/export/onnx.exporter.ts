@@ -1,12 +1,24 @@
+import { embeddingRows, PreprocessingState } from '../data/preprocessor';
 import { exportSequencePooling, sequenceTable } from '../features/sequence.feature';
-import { MultiTaskNetwork } from '../model/network';
-import { gateOfTask } from '../model/topology';
+import { ModelSpec } from '../model-spec/model-spec.schema';
+import { gateOfTask, topologyOf } from '../model/topology';
 import { ONNX_BATCH_DIM, ONNX_FLOAT, ONNX_INT32, ONNX_INT64, OnnxGraphBuilder } from './onnx-graph.builder';
 
 export { ONNX_BATCH_DIM };
 
 const ONNX_OPSET = 13;
 const ONNX_IR_VERSION = 8;
+
+/**
+ * What a graph is built from. An artifact holds all of it (header and weights), so a server builds graphs without
+ * TensorFlow.js; a trained network gives it as `{spec, preprocessing, weights: network.snapshot()}`.
+ */
+export interface ExportSource {
+  spec: ModelSpec;
+  preprocessing: PreprocessingState;
+  /** The public weights by name (MultiTaskNetwork.snapshot(), decodeArtifact's weights); extra ones are ignored. */
+  weights: ReadonlyMap<string, Float32Array>;
+}
 
 /**
  * The network's inference path as an ONNX model (opset 13), with the trained weights as initializers named after
@@ -19,24 +31,35 @@ const ONNX_IR_VERSION = 8;
  * Outputs: `scores` float [N, tasks]: probabilities for binary tasks, label units for regression ones;
  *          `gates_<g>` float [N, experts of gate g] per gate of the topology (none for shared-bottom).
  */
-export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
-  const { spec, preprocessing, topology } = network;
+export function exportOnnx({ spec, preprocessing, weights }: ExportSource): Uint8Array {
+  const topology = topologyOf(spec);
   const g = new OnnxGraphBuilder();
-  const values = network.snapshot();
-  const shapes = network.weightShapes();
-  const weight = (name: string): string => {
-    const v = values.get(name);
-    if (!v) throw new Error(`the network has no parameter "${name}"`);
-    return g.initializer(name, ONNX_FLOAT, shapes.get(name)!, v);
+  // Shapes follow from the spec and preprocessing, as the network lays its weights out; a weight of another size
+  // (an artifact that does not match its spec) is an error naming it.
+  const weight = (name: string, shape: number[]): string => {
+    const values = weights.get(name);
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (values?.length !== size)
+      throw new Error(
+        values
+          ? `weight "${name}" has ${values.length} values, the spec needs ${size} (shape [${shape}])`
+          : `the model has no weight "${name}"`,
+      );
+    return g.initializer(name, ONNX_FLOAT, shape, values);
   };
-  const dense = (x: string, name: string, relu: boolean): string => {
-    const y = g.op('Gemm', [x, weight(`${name}/kernel`), weight(`${name}/bias`)]);
+  const dense = (x: string, name: string, inputs: number, units: number, relu: boolean): string => {
+    const y = g.op('Gemm', [x, weight(`${name}/kernel`, [inputs, units]), weight(`${name}/bias`, [units])]);
     return relu ? g.op('Relu', [y]) : y;
   };
 
   const tables = new Map<string, string>();
-  const table = (feature: string) =>
-    tables.get(feature) ?? tables.set(feature, weight(`embedding/${feature}`)).get(feature)!;
+  const table = (feature: string) => {
+    if (!tables.has(feature)) {
+      const c = preprocessing.categorical.find((f) => f.name === feature) ?? sequenceState(preprocessing, feature);
+      tables.set(feature, weight(`embedding/${feature}`, [embeddingRows(c), c.embeddingDim]));
+    }
+    return tables.get(feature)!;
+  };
   const parts = preprocessing.categorical.map((c, i) =>
     g.op('Gather', [table(c.name), g.input(`cat_${i}`, ONNX_INT32, [ONNX_BATCH_DIM])]),
   );
@@ -47,12 +70,20 @@ export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
   const numericWidth = preprocessing.numeric.length;
   if (numericWidth > 0) parts.push(g.input('numeric', ONNX_FLOAT, [ONNX_BATCH_DIM, numericWidth]));
   const x = parts.length === 1 ? parts[0] : g.op('Concat', parts, { axis: 1 });
-
-  const experts = Array.from({ length: topology.expertCount }, (_, e) =>
-    topology.expertUnits.reduce((h, _units, l) => dense(h, `experts/${e}/dense${l}`, true), x),
+  const inputWidth = [...preprocessing.categorical, ...preprocessing.sequence].reduce(
+    (s, f) => s + f.embeddingDim,
+    numericWidth,
   );
 
-  const topK = network.noisyGate;
+  const { expertUnits } = topology;
+  const experts = Array.from({ length: topology.expertCount }, (_, e) =>
+    expertUnits.reduce(
+      (h, units, l) => dense(h, `experts/${e}/dense${l}`, l === 0 ? inputWidth : expertUnits[l - 1], units, true),
+      x,
+    ),
+  );
+
+  const topK = spec.model.gate.type === 'noisy-top-k' && topology.gates.length > 0 ? spec.model.gate : undefined;
   const { temperature } = spec.model.gate.type === 'softmax' ? spec.model.gate : { temperature: 1 };
   // The gate's temperature as tfjs applies it (a division, for parity to the last bit); no dropout at inference.
   const softmax = (logits: string, name: string) => {
@@ -63,22 +94,23 @@ export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
     return g.op('Softmax', [scaled], { axis: 1 }, name);
   };
   const fused = topology.gates.map((gate, i) => {
-    const logits = dense(x, `gates/${i}`, false);
+    const logits = dense(x, `gates/${i}`, inputWidth, gate.experts.length, false);
     const name = `gates_${i}`;
-    const weights = topK ? topKSoftmax(g, logits, topK.k, name) : softmax(logits, name);
+    const gateWeights = topK ? topKSoftmax(g, logits, topK.k, name) : softmax(logits, name);
     g.output(name, ONNX_FLOAT, [ONNX_BATCH_DIM, gate.experts.length]);
-    const columns = g.ops('Split', [weights], gate.experts.length, { axis: 1 });
+    const columns = g.ops('Split', [gateWeights], gate.experts.length, { axis: 1 });
     return g.op(
       'Sum',
       gate.experts.map((e, j) => g.op('Mul', [experts[e], columns[j]])),
     );
   });
 
-  const layers = spec.model.towerUnits.length + 1;
+  const towerUnits = [expertUnits[expertUnits.length - 1], ...spec.model.towerUnits, 1];
   const scores = spec.tasks.map((task, t) => {
     const gate = gateOfTask(topology, t);
     let h = gate === undefined ? experts[0] : fused[gate];
-    for (let l = 1; l <= layers; l++) h = dense(h, `towers/${task.name}/dense${l}`, l < layers);
+    for (let l = 1; l < towerUnits.length; l++)
+      h = dense(h, `towers/${task.name}/dense${l}`, towerUnits[l - 1], towerUnits[l], l < towerUnits.length - 1);
     if (task.type === 'binary') return g.op('Sigmoid', [h]);
     // Regression towers predict standardised values; serve them in label units.
     const { mean, std } = preprocessing.labels[t];
@@ -94,6 +126,13 @@ export function exportOnnx(network: MultiTaskNetwork): Uint8Array {
     producer: 'mmoe-recsys',
     graphName: spec.model.architecture,
   });
+}
+
+/** A sequence feature with its own table (one sharing a categorical's table is found among the categoricals). */
+function sequenceState(preprocessing: PreprocessingState, name: string) {
+  const s = preprocessing.sequence.find((f) => f.name === name);
+  if (!s || 'sharedEmbedding' in s) throw new Error(`no embedding table "${name}" in the preprocessing state`);
+  return s;
 }
 
 /**

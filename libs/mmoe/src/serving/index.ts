@@ -3,11 +3,13 @@
  * `@app/mmoe/serving`, and `@app/mmoe` (tfjs) only when it has to fall back to the tfjs scorer.
  */
 export * from '../artifact/artifact.codec';
+export { checkDeclaredNetwork } from '../artifact/artifact.rules';
 export * from '../calibration/calibrated.scorer';
 export * from '../calibration/calibration';
 export * from '../data/preprocessor';
 export * from '../eval/delong';
 export * from '../eval/metrics';
+export * from '../export/onnx.exporter';
 export { parseNumber, RowError } from '../data/raw-table';
 export * from '../model-spec/model-spec';
 export * from '../model-spec/model-spec.schema';

@@ -1,7 +1,6 @@
 import { initBackend } from '../backend/backend';
 import { EncodedDataset } from '../data/preprocessor';
 import { RawTable } from '../data/raw-table';
-import { exportOnnx } from '../export/onnx.exporter';
 import { MultiTaskModel } from '../mmoe.model';
 import { parseModelSpec } from '../model-spec/model-spec';
 import { ModelSpec, ModelSpecInput, Pooling } from '../model-spec/model-spec.schema';
@@ -101,7 +100,7 @@ function expectParity(spec: ModelSpec, actual: ScoreResult, expected: ScoreResul
 /** Trains a tiny model of the spec and checks ONNX against tfjs on `n` fresh rows (unseen values included). */
 async function expectTrainedParity(spec: ModelSpec, n: number, checkData?: (data: EncodedDataset) => void) {
   const model = await trainTiny(spec);
-  const scorer = await OnnxScorer.create(exportOnnx(model.network), spec, model.network.preprocessing, {
+  const scorer = await OnnxScorer.create(model.toOnnx(), spec, model.network.preprocessing, {
     batchSize: 300,
   });
   try {
@@ -137,7 +136,7 @@ describe.each<[string, Partial<ModelSpecInput['model']>]>([
     trained = await trainTiny(spec);
     data = trained.encode(rows(spec, 1200, 2, true));
     // Batches smaller than the data: the scorer's row offsets are exercised too.
-    onnx = await OnnxScorer.create(exportOnnx(trained.network), spec, trained.network.preprocessing, {
+    onnx = await OnnxScorer.create(trained.toOnnx(), spec, trained.network.preprocessing, {
       batchSize: 500,
     });
     reference = await new TfjsScorer(trained).score(data, { gateWeights: true });
@@ -208,7 +207,7 @@ describe('OnnxScorer', () => {
     const weights = model.network.snapshot();
     for (const [name, values] of weights) if (/^gates\/\d+\/(kernel|bias)$/.test(name)) values.fill(0);
     model.network.restore(weights);
-    const scorer = await OnnxScorer.create(exportOnnx(model.network), spec, model.network.preprocessing);
+    const scorer = await OnnxScorer.create(model.toOnnx(), spec, model.network.preprocessing);
     try {
       const data = model.encode(rows(spec, 50, 4, true));
       const result = await scorer.score(data, { gateWeights: true });
@@ -228,7 +227,7 @@ describe('OnnxScorer', () => {
 
     beforeAll(async () => {
       model = await trainTiny(spec);
-      bytes = exportOnnx(model.network);
+      bytes = model.toOnnx();
       data = model.encode(rows(spec, 300, 5, true));
     });
     afterAll(() => model.dispose());
@@ -298,7 +297,7 @@ describe('InferencePool (worker threads)', () => {
 
   beforeAll(async () => {
     model = await trainTiny(spec);
-    bytes = exportOnnx(model.network);
+    bytes = model.toOnnx();
     pool = new InferencePool(2);
   }, 60_000);
   afterAll(async () => {
@@ -328,7 +327,7 @@ describe('InferencePool (worker threads)', () => {
   it('serves two versions side by side; a disposed one finishes its runs in flight, then refuses', async () => {
     const other = await trainTiny(makeSpec({ towerUnits: [8] }, mixedFeatures));
     const first = await pool.load(bytes, spec, model.network.preprocessing);
-    const second = await pool.load(exportOnnx(other.network), spec, other.network.preprocessing);
+    const second = await pool.load(other.toOnnx(), spec, other.network.preprocessing);
     try {
       const data = model.encode(rows(spec, 600, 9, true));
       const inFlight = Array.from({ length: 4 }, () => first.score(data));

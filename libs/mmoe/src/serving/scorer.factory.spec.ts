@@ -2,7 +2,6 @@ import { decodeArtifact, encodeArtifact, type ArtifactHeader } from '../artifact
 import { initBackend } from '../backend/backend';
 import { EncodedDataset } from '../data/preprocessor';
 import { RawTable } from '../data/raw-table';
-import { exportOnnx } from '../export/onnx.exporter';
 import { MultiTaskModel } from '../mmoe.model';
 import { parseModelSpec } from '../model-spec/model-spec';
 import { predict } from '../model/predict';
@@ -61,7 +60,7 @@ describe('createScorer', () => {
   });
 
   it('runs the ONNX bytes it is given, with the options given', async () => {
-    const scorer = await createScorer(model, exportOnnx(model.network), 'onnxruntime', {
+    const scorer = await createScorer(model, model.toOnnx(), 'onnxruntime', {
       intraOpThreads: 2,
       batchSize: 64,
     });

@@ -1,5 +1,4 @@
 import { withCalibration } from '../calibration/calibrated.scorer';
-import { exportOnnx } from '../export/onnx.exporter';
 import { MultiTaskModel } from '../mmoe.model';
 import { loadOnnxRuntime, OnnxScorer, OnnxScorerOptions } from './onnx.scorer';
 import { Scorer, ScoringEngine } from './scorer';
@@ -19,7 +18,7 @@ export async function createScorer(
 ): Promise<Scorer> {
   const engine =
     preferred === 'onnxruntime' && (await loadOnnxRuntime())
-      ? await OnnxScorer.create(onnx ?? exportOnnx(model.network), model.spec, model.network.preprocessing, options)
+      ? await OnnxScorer.create(onnx ?? model.toOnnx(), model.spec, model.network.preprocessing, options)
       : new TfjsScorer(model, { batchSize: options.batchSize });
   return withCalibration(engine, model.calibration);
 }
