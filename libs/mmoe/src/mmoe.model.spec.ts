@@ -169,6 +169,7 @@ describe.each([
   ['shared-bottom', {}],
   ['omoe', {}],
   ['ple', { experts: 2, taskExperts: 1 }],
+  ['ple', { experts: 2, taskExperts: 1, levels: 2 }],
   ['mmoe', { gate: { type: 'noisy-top-k' as const, k: 2, balanceLossWeight: 0.1 } }],
   ['mmoe', { uncertaintyWeighting: true }],
 ])('architecture %s %j', (architecture, extra) => {

@@ -58,16 +58,18 @@ export function checkDeclaredNetwork(
 
 /** Parameters of the experts, gates, towers and task weighting, as MultiTaskNetwork lays them out. */
 function denseParameters(spec: ModelSpec, state: PreprocessingState): number {
-  const { expertCount, expertUnits, gates } = topologyOf(spec);
+  const { experts, expertUnits, gates } = topologyOf(spec);
   const inputWidth = [...state.categorical, ...state.sequence].reduce(
     (s, c) => s + c.embeddingDim,
     state.numeric.length,
   );
+  const expertOut = expertUnits[expertUnits.length - 1];
+  const widthOf = (source: number | undefined) => (source === undefined ? inputWidth : expertOut);
   const layers = (units: number[]) => units.slice(1).reduce((s, u, l) => s + (units[l] + 1) * u, 0);
   const noise = spec.model.gate.type === 'noisy-top-k' && spec.model.gate.noise ? 2 : 1;
   return (
-    expertCount * layers([inputWidth, ...expertUnits]) +
-    gates.reduce((s, g) => s + noise * (inputWidth + 1) * g.experts.length, 0) +
+    experts.reduce((s, e) => s + layers([widthOf(e.input), ...expertUnits]), 0) +
+    gates.reduce((s, g) => s + noise * (widthOf(g.input) + 1) * g.experts.length, 0) +
     spec.tasks.length * layers([expertUnits[expertUnits.length - 1], ...spec.model.towerUnits, 1]) +
     (spec.model.uncertaintyWeighting ? spec.tasks.length : 0)
   );

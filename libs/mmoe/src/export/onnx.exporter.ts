@@ -1,7 +1,7 @@
 import { embeddingRows, PreprocessingState } from '../data/preprocessor';
 import { exportSequencePooling, sequenceTable } from '../features/sequence.feature';
 import { ModelSpec } from '../model-spec/model-spec.schema';
-import { gateOfTask, topologyOf } from '../model/topology';
+import { fuseTopology, gateOfTask, topologyOf } from '../model/topology';
 import { ONNX_BATCH_DIM, ONNX_FLOAT, ONNX_INT32, ONNX_INT64, OnnxGraphBuilder } from './onnx-graph.builder';
 
 export { ONNX_BATCH_DIM };
@@ -29,7 +29,8 @@ export interface ExportSource {
  *          `seq_<i>` int32 [N, maxLength] per sequence feature: its embedding rows, left-aligned, padded with -1.
  *          int32 because that is what EncodedDataset holds (no copy), and onnxruntime's Gather takes int32 indices.
  * Outputs: `scores` float [N, tasks]: probabilities for binary tasks, label units for regression ones;
- *          `gates_<g>` float [N, experts of gate g] per gate of the topology (none for shared-bottom).
+ *          `gates_<g>` float [N, experts of gate g] per gate of the topology (none for shared-bottom; for a
+ *          multi-level PLE every level's, its shared gate included).
  */
 export function exportOnnx({ spec, preprocessing, weights }: ExportSource): Uint8Array {
   const topology = topologyOf(spec);
@@ -76,12 +77,21 @@ export function exportOnnx({ spec, preprocessing, weights }: ExportSource): Uint
   );
 
   const { expertUnits } = topology;
-  const experts = Array.from({ length: topology.expertCount }, (_, e) =>
+  const expertOut = expertUnits[expertUnits.length - 1];
+  // A PLE level past the first reads an earlier gate's fused output instead of the input row.
+  const widthOf = (source: number | undefined) => (source === undefined ? inputWidth : expertOut);
+  const expert = (e: number, input: string) =>
     expertUnits.reduce(
-      (h, units, l) => dense(h, `experts/${e}/dense${l}`, l === 0 ? inputWidth : expertUnits[l - 1], units, true),
-      x,
-    ),
-  );
+      (h, units, l) =>
+        dense(
+          h,
+          `experts/${e}/dense${l}`,
+          l === 0 ? widthOf(topology.experts[e].input) : expertUnits[l - 1],
+          units,
+          true,
+        ),
+      input,
+    );
 
   const topK = spec.model.gate.type === 'noisy-top-k' && topology.gates.length > 0 ? spec.model.gate : undefined;
   const { temperature } = spec.model.gate.type === 'softmax' ? spec.model.gate : { temperature: 1 };
@@ -93,22 +103,23 @@ export function exportOnnx({ spec, preprocessing, weights }: ExportSource): Uint
         : g.op('Div', [logits, g.initializer(`${name}/temperature`, ONNX_FLOAT, [], [temperature])]);
     return g.op('Softmax', [scaled], { axis: 1 }, name);
   };
-  const fused = topology.gates.map((gate, i) => {
-    const logits = dense(x, `gates/${i}`, inputWidth, gate.experts.length, false);
+  const fused = fuseTopology(topology, x, expert, (i, input, experts) => {
+    const logits = dense(input, `gates/${i}`, widthOf(topology.gates[i].input), experts.length, false);
     const name = `gates_${i}`;
     const gateWeights = topK ? topKSoftmax(g, logits, topK.k, name) : softmax(logits, name);
-    g.output(name, ONNX_FLOAT, [ONNX_BATCH_DIM, gate.experts.length]);
-    const columns = g.ops('Split', [gateWeights], gate.experts.length, { axis: 1 });
+    g.output(name, ONNX_FLOAT, [ONNX_BATCH_DIM, experts.length]);
+    const columns = g.ops('Split', [gateWeights], experts.length, { axis: 1 });
     return g.op(
       'Sum',
-      gate.experts.map((e, j) => g.op('Mul', [experts[e], columns[j]])),
+      experts.map((h, j) => g.op('Mul', [h, columns[j]])),
     );
   });
 
-  const towerUnits = [expertUnits[expertUnits.length - 1], ...spec.model.towerUnits, 1];
+  const bottom = topology.gates.length === 0 ? expert(0, x) : undefined;
+  const towerUnits = [expertOut, ...spec.model.towerUnits, 1];
   const scores = spec.tasks.map((task, t) => {
     const gate = gateOfTask(topology, t);
-    let h = gate === undefined ? experts[0] : fused[gate];
+    let h = gate === undefined ? bottom! : fused[gate];
     for (let l = 1; l < towerUnits.length; l++)
       h = dense(h, `towers/${task.name}/dense${l}`, towerUnits[l - 1], towerUnits[l], l < towerUnits.length - 1);
     if (task.type === 'binary') return g.op('Sigmoid', [h]);

@@ -104,15 +104,17 @@ const gate = z.discriminatedUnion('type', [softmaxGate, noisyTopKGate], {
 const model = z
   .object({
     architecture: z
-      .enum(['mmoe', 'shared-bottom', 'omoe', 'ple'], {
-        error: 'must be one of "mmoe", "shared-bottom", "omoe", "ple"',
+      .enum(['mmoe', 'shared-bottom', 'omoe', 'ple', 'cgc'], {
+        error: 'must be one of "mmoe", "shared-bottom", "omoe", "ple", "cgc"',
       })
       .default('mmoe'),
     /** Shared experts (for ple: the experts every task's gate sees). */
     experts: positiveInt.max(256).default(4),
     expertUnits: z.array(positiveInt.max(65_536)).min(1, 'needs at least one layer'),
-    /** ple only: experts owned by each task. */
+    /** ple and cgc: experts owned by each task (per level). */
     taskExperts: positiveInt.max(64).default(1),
+    /** ple only: stacked extraction levels (default 1, which is CGC). */
+    levels: positiveInt.max(8, 'must be at most 8').optional(),
     /** shared-bottom only: the shared layers; defaults to expertUnits. */
     bottomUnits: z.array(positiveInt.max(65_536)).min(1, 'needs at least one layer').optional(),
     towerUnits: z.array(positiveInt.max(65_536)).default([]),
@@ -182,8 +184,15 @@ export const modelSpecSchema = z
       if (f.type === 'sequence') checkSequence(f, i, spec.features, ctx);
     });
     const { gate: g, architecture, experts } = spec.model;
+    if (spec.model.levels !== undefined && architecture !== 'ple') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'levels'],
+        message: `only "ple" has levels (${architecture === 'cgc' ? 'cgc is one level' : `not "${architecture}"`})`,
+      });
+    }
     if (g.type === 'noisy-top-k') {
-      const gated = architecture === 'ple' ? experts + spec.model.taskExperts : experts;
+      const gated = architecture === 'ple' || architecture === 'cgc' ? experts + spec.model.taskExperts : experts;
       if (architecture === 'shared-bottom') {
         ctx.addIssue({
           code: 'custom',

@@ -92,6 +92,9 @@ describe('model spec', () => {
       'features[3].hashBuckets',
       'comes from "education"',
     ],
+    [{ ...valid, model: { ...valid.model, architecture: 'ple', levels: 0 } }, 'model.levels', 'at least 1'],
+    [{ ...valid, model: { ...valid.model, levels: 2 } }, 'model.levels', 'only "ple" has levels (not "mmoe")'],
+    [{ ...valid, model: { ...valid.model, architecture: 'cgc', levels: 2 } }, 'model.levels', 'cgc is one level'],
   ])('rejects a bad field and names it (%#)', (input, path, text) => {
     const problems = problemsOf(input);
     const problem = problems.find((p) => p.path === path);

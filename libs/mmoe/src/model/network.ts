@@ -7,7 +7,7 @@ import { Rng } from '../util/random';
 import { dense } from './dense.layer';
 import { EmbeddingTables } from './embedding-table';
 import { GateOutput, noisyTopKGate, softmaxGate } from './gating';
-import { gateOfTask, Topology, topologyOf } from './topology';
+import { fuseTopology, gateOfTask, Topology, topologyOf } from './topology';
 
 /** One mini-batch as tensors: standardised numerics, the rows to look up in each embedding table, sequences. */
 export interface BatchInputs {
@@ -77,7 +77,10 @@ export class MultiTaskNetwork {
   ) {
     this.topology = topologyOf(spec);
     const rng = new Rng(seed);
-    const { expertCount, expertUnits, gates } = this.topology;
+    const { experts, expertUnits, gates } = this.topology;
+    const expertOut = expertUnits[expertUnits.length - 1];
+    // A PLE level past the first reads an earlier gate's fused output instead of the input row.
+    const widthOf = (source: number | undefined) => (source === undefined ? this.inputWidth : expertOut);
     this.embeddings = new EmbeddingTables(preprocessing.categorical);
     // Input row: [embedding tables | sequences | numerics]; the public order has the categoricals in spec order.
     this.inputWidth =
@@ -110,16 +113,18 @@ export class MultiTaskNetwork {
       return { variable: tableName(slot.table), offset: slot.offset, pooling: s.pooling };
     });
     // Separate 2-D matmuls per expert and gate: slicing one wide product apart costs more on wasm than it saves.
-    for (let e = 0; e < expertCount; e++) {
+    experts.forEach(({ input }, e) => {
       expertUnits.forEach((units, l) =>
-        this.addDense(`experts/${e}/dense${l}`, l === 0 ? this.inputWidth : expertUnits[l - 1], units, rng, l === 0),
+        l === 0
+          ? this.addDense(`experts/${e}/dense0`, widthOf(input), units, rng, input === undefined)
+          : this.addDense(`experts/${e}/dense${l}`, expertUnits[l - 1], units, rng),
       );
-    }
-    gates.forEach((g, i) => {
-      this.addDense(`gates/${i}`, this.inputWidth, g.experts.length, rng, true);
-      if (this.noisyGate?.noise) this.addDense(`gates/${i}/noise`, this.inputWidth, g.experts.length, rng, true);
     });
-    const expertOut = expertUnits[expertUnits.length - 1];
+    gates.forEach((g, i) => {
+      const width = widthOf(g.input);
+      this.addDense(`gates/${i}`, width, g.experts.length, rng, g.input === undefined);
+      if (this.noisyGate?.noise) this.addDense(`gates/${i}/noise`, width, g.experts.length, rng, g.input === undefined);
+    });
     spec.tasks.forEach((task) => {
       const units = [expertOut, ...spec.model.towerUnits, 1];
       for (let l = 1; l < units.length; l++)
@@ -149,23 +154,23 @@ export class MultiTaskNetwork {
     if (inputs.numeric) parts.push(inputs.numeric);
     const x = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
 
-    const { expertCount, expertUnits, gates } = this.topology;
-    const experts = Array.from({ length: expertCount }, (_, e) => {
-      let h = x;
-      for (let l = 0; l < expertUnits.length; l++) h = this.dense(h, `experts/${e}/dense${l}`, true);
+    const expert = (e: number, input: tf.Tensor2D) => {
+      let h = input;
+      for (let l = 0; l < this.topology.expertUnits.length; l++) h = this.dense(h, `experts/${e}/dense${l}`, true);
       return h;
-    });
-
-    const gateOutputs = this.gate(x, options);
+    };
+    const gateOutputs: GateOutput[] = [];
     // Gated fusion as a sum of scaled experts: stacking them costs a full copy (and its gradient another) on wasm.
-    const fusedPerGate = gates.map((g, i) => {
-      const weights = tf.split(gateOutputs[i].weights, g.experts.length, 1);
-      return tf.addN(g.experts.map((e, j) => tf.mul(experts[e], weights[j]))) as tf.Tensor2D;
+    const fusedPerGate = fuseTopology(this.topology, x, expert, (g, input, experts) => {
+      gateOutputs.push(this.gate(g, input, options));
+      const weights = tf.split(gateOutputs[g].weights, experts.length, 1);
+      return tf.addN(experts.map((h, j) => tf.mul(h, weights[j]))) as tf.Tensor2D;
     });
 
+    const bottom = this.topology.gates.length === 0 ? expert(0, x) : undefined;
     const logits = this.spec.tasks.map((task, t) => {
       const gate = gateOfTask(this.topology, t);
-      let h = gate === undefined ? experts[0] : fusedPerGate[gate];
+      let h = gate === undefined ? bottom! : fusedPerGate[gate];
       const layers = this.spec.model.towerUnits.length + 1;
       for (let l = 1; l <= layers; l++) {
         h = this.dense(h, `towers/${task.name}/dense${l}`, l < layers);
@@ -213,26 +218,21 @@ export class MultiTaskNetwork {
     this.params.clear();
   }
 
-  private gate(x: tf.Tensor2D, { training, rng }: ForwardOptions): GateOutput[] {
+  private gate(i: number, x: tf.Tensor2D, { training, rng }: ForwardOptions): GateOutput {
     const topK = this.noisyGate;
-    return this.topology.gates.map((_, i) => {
-      const logits = this.dense(x, `gates/${i}`, false);
-      if (!topK) {
-        const { temperature, dropout } = this.spec.model.gate as Extract<
-          ModelSpec['model']['gate'],
-          { type: 'softmax' }
-        >;
-        if (!(training && dropout > 0)) return softmaxGate(logits, { temperature });
-        if (!rng) throw new Error('gate dropout in training needs an rng');
-        return softmaxGate(logits, { temperature, dropout: { rate: dropout, seed: rng.seed() } });
-      }
-      if (!(training && topK.noise)) return noisyTopKGate(logits, topK.k);
-      if (!rng) throw new Error('noisy gating in training needs an rng');
-      const noiseLogits = this.dense(x, `gates/${i}/noise`, false);
-      return noisyTopKGate(logits, topK.k, {
-        logits: noiseLogits,
-        standardNormal: tf.randomNormal(logits.shape, 0, 1, 'float32', rng.seed()),
-      });
+    const logits = this.dense(x, `gates/${i}`, false);
+    if (!topK) {
+      const { temperature, dropout } = this.spec.model.gate as Extract<ModelSpec['model']['gate'], { type: 'softmax' }>;
+      if (!(training && dropout > 0)) return softmaxGate(logits, { temperature });
+      if (!rng) throw new Error('gate dropout in training needs an rng');
+      return softmaxGate(logits, { temperature, dropout: { rate: dropout, seed: rng.seed() } });
+    }
+    if (!(training && topK.noise)) return noisyTopKGate(logits, topK.k);
+    if (!rng) throw new Error('noisy gating in training needs an rng');
+    const noiseLogits = this.dense(x, `gates/${i}/noise`, false);
+    return noisyTopKGate(logits, topK.k, {
+      logits: noiseLogits,
+      standardNormal: tf.randomNormal(logits.shape, 0, 1, 'float32', rng.seed()),
     });
   }
 

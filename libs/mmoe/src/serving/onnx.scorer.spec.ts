@@ -124,6 +124,15 @@ describe.each<[string, Partial<ModelSpecInput['model']>]>([
   ['omoe, two expert and two tower layers', { architecture: 'omoe', expertUnits: [12, 8], towerUnits: [8, 4] }],
   ['ple', { architecture: 'ple', experts: 2, taskExperts: 2, towerUnits: [6] }],
   ['ple, noisy top-1 gates', { architecture: 'ple', experts: 2, taskExperts: 1, gate: { type: 'noisy-top-k', k: 1 } }],
+  [
+    'ple, 2 levels',
+    { architecture: 'ple', levels: 2, experts: 2, taskExperts: 2, expertUnits: [12, 8], towerUnits: [6] },
+  ],
+  [
+    'ple, 3 levels, noisy top-2 gates',
+    { architecture: 'ple', levels: 3, experts: 2, taskExperts: 1, gate: { type: 'noisy-top-k', k: 2 } },
+  ],
+  ['cgc', { architecture: 'cgc', experts: 2, taskExperts: 1 }],
   ['shared-bottom', { architecture: 'shared-bottom', bottomUnits: [16, 8], towerUnits: [8] }],
 ])('OnnxScorer on %s', (_name, model) => {
   const spec = makeSpec(model);
