@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import { cpus } from 'node:os';
+
 /** Helpers shared by the benchmarks: flags, timing, statistics and markdown output. */
 
 /** Whether a bare flag such as `--quick` was given. */
@@ -85,4 +88,10 @@ export function formatMs(ms: number): string {
 /** A ratio such as 0.18 or 5.6. */
 export function formatRatio(r: number): string {
   return Number(r.toPrecision(2)).toString();
+}
+
+/** lscpu's "Model name" (printed beside every table: absolute timings only compare on one CPU). */
+export function cpuModel(): string {
+  const lscpu = spawnSync('lscpu', { encoding: 'utf8' }).stdout ?? '';
+  return /^Model name:\s*(.+)$/m.exec(lscpu)?.[1].trim() ?? cpus()[0]?.model ?? 'unknown CPU';
 }

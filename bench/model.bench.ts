@@ -35,6 +35,7 @@ import {
 
 import { adultEpoch, AdultEpochResult } from './adult-epoch';
 import {
+  cpuModel,
   flagValue,
   formatCount,
   formatMs,
@@ -315,12 +316,6 @@ function comparison(result: BackendResult, torch: TorchResult | undefined): stri
 
 function targetLine(what: string, measured: string, met: boolean): string {
   return `target ${what}: measured ${measured} → ${met ? 'met' : 'not met'}`;
-}
-
-function cpuModel(): string {
-  const lscpu = spawnSync('lscpu', [], { encoding: 'utf8' });
-  const line = lscpu.stdout?.split('\n').find((l) => l.startsWith('Model name'));
-  return line?.split(':')[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
 }
 
 interface ShapeRun {

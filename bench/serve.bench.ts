@@ -31,6 +31,7 @@ import { dataSourceOptions } from '@app/db';
 import { InferencePool, initBackend, MultiTaskModel, RawTable, Rng } from '@app/mmoe';
 
 import {
+  cpuModel,
   flagValue,
   formatCount,
   formatMs,
@@ -458,11 +459,6 @@ async function logRows(base: string): Promise<{ written: number; dropped: number
   const read = (outcome: string) =>
     Number(new RegExp(`^prediction_log_rows_total\\{outcome="${outcome}"\\} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
   return { written: read('written'), dropped: read('dropped') };
-}
-
-function cpuModel(): string {
-  const lscpu = spawnSync('lscpu', { encoding: 'utf8' }).stdout ?? '';
-  return /^Model name:\s*(.+)$/m.exec(lscpu)?.[1].trim() ?? cpus()[0]?.model ?? 'unknown CPU';
 }
 
 async function main(): Promise<void> {

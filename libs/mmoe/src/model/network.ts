@@ -37,7 +37,18 @@ interface WeightView {
   variable: string;
   rowOffset: number;
   rowIndex?: Int32Array;
+  /** Columns `columnOffset…` of a variable `variableWidth` wide: one expert's share of the wide first layer. */
+  columnOffset?: number;
+  variableWidth?: number;
 }
+
+/**
+ * Widest single-layer experts still run as one wide layer. `npm run bench:experts` (wasm, batch 512, 8 experts, one
+ * training step): 363 kernels per-expert against 101 wide, and the wide layer 2.2× faster at 16 units, 1.1× at 64;
+ * beyond that the batched matmul of the fusion (no XNNPACK path) costs more than the dispatch it saves.
+ */
+const MAX_WIDE_EXPERT_UNITS = 64;
+const WIDE_EXPERTS = 'experts/dense0';
 
 export interface ForwardOutput {
   /** [batch, tasks]: logits for binary tasks, standardised values for regression ones. */
@@ -66,6 +77,12 @@ export class MultiTaskNetwork {
   readonly inputWidth: number;
   readonly embeddings: EmbeddingTables;
   readonly sequenceSources: SequenceSource[];
+  /**
+   * Single-layer experts that read the input row and are seen whole by every gate (mmoe, omoe) are one wide layer,
+   * [input, experts × units], and each gate fuses them with one batched matmul: a handful of kernels per step
+   * instead of a few per expert.
+   */
+  private readonly wideExperts: boolean;
   private readonly views: WeightView[] = [];
   /** Public row → network row of layers reading the input row; undefined when the orders agree. */
   private readonly inputRows: Int32Array | undefined;
@@ -112,14 +129,23 @@ export class MultiTaskNetwork {
       const slot = this.embeddings.slots.find((c) => c.feature === s.sharedEmbedding)!;
       return { variable: tableName(slot.table), offset: slot.offset, pooling: s.pooling };
     });
-    // Separate 2-D matmuls per expert and gate: slicing one wide product apart costs more on wasm than it saves.
-    experts.forEach(({ input }, e) => {
-      expertUnits.forEach((units, l) =>
-        l === 0
-          ? this.addDense(`experts/${e}/dense0`, widthOf(input), units, rng, input === undefined)
-          : this.addDense(`experts/${e}/dense${l}`, expertUnits[l - 1], units, rng),
-      );
-    });
+    this.wideExperts =
+      expertUnits.length === 1 &&
+      expertUnits[0] <= MAX_WIDE_EXPERT_UNITS &&
+      experts.length > 1 &&
+      experts.every(({ input }) => input === undefined) &&
+      gates.length > 0 &&
+      gates.every((g) => g.experts.length === experts.length && g.experts.every((e, j) => e === j));
+    if (this.wideExperts) this.addWideExperts(experts.length, expertUnits[0], rng);
+    // Otherwise separate 2-D matmuls (XNNPACK) per expert.
+    else
+      experts.forEach(({ input }, e) => {
+        expertUnits.forEach((units, l) =>
+          l === 0
+            ? this.addDense(`experts/${e}/dense0`, widthOf(input), units, rng, input === undefined)
+            : this.addDense(`experts/${e}/dense${l}`, expertUnits[l - 1], units, rng),
+        );
+      });
     gates.forEach((g, i) => {
       const width = widthOf(g.input);
       this.addDense(`gates/${i}`, width, g.experts.length, rng, g.input === undefined);
@@ -160,12 +186,23 @@ export class MultiTaskNetwork {
       return h;
     };
     const gateOutputs: GateOutput[] = [];
-    // Gated fusion as a sum of scaled experts: stacking them costs a full copy (and its gradient another) on wasm.
-    const fusedPerGate = fuseTopology(this.topology, x, expert, (g, input, experts) => {
-      gateOutputs.push(this.gate(g, input, options));
-      const weights = tf.split(gateOutputs[g].weights, experts.length, 1);
-      return tf.addN(experts.map((h, j) => tf.mul(h, weights[j]))) as tf.Tensor2D;
-    });
+    const gate = (g: number, input: tf.Tensor2D) => gateOutputs[gateOutputs.push(this.gate(g, input, options)) - 1];
+    let fusedPerGate: tf.Tensor2D[];
+    if (this.wideExperts) {
+      // [batch, experts × units] viewed as [batch, experts, units] (no copy); a gate's [batch, 1, experts] times it.
+      const [batch, experts, units] = [inputs.size, this.topology.experts.length, this.topology.expertUnits[0]];
+      const h = tf.reshape(this.dense(x, WIDE_EXPERTS, true), [batch, experts, units]) as tf.Tensor3D;
+      fusedPerGate = this.topology.gates.map((_, g) => {
+        const weights = tf.reshape(gate(g, x).weights, [batch, 1, experts]) as tf.Tensor3D;
+        return tf.reshape(tf.matMul(weights, h), [batch, units]) as tf.Tensor2D;
+      });
+    } else {
+      // Gated fusion as a sum of scaled experts: stacking them costs a full copy (and its gradient another) on wasm.
+      fusedPerGate = fuseTopology(this.topology, x, expert, (g, input, experts) => {
+        const weights = tf.split(gate(g, input).weights, experts.length, 1);
+        return tf.addN(experts.map((h, j) => tf.mul(h, weights[j]))) as tf.Tensor2D;
+      });
+    }
 
     const bottom = this.topology.gates.length === 0 ? expert(0, x) : undefined;
     const logits = this.spec.tasks.map((task, t) => {
@@ -247,17 +284,46 @@ export class MultiTaskNetwork {
 
   private extract(w: WeightView, source: Float32Array): Float32Array {
     const width = w.shape.length === 1 ? 1 : w.shape[1];
-    if (!w.rowIndex) return source.slice(w.rowOffset * width, (w.rowOffset + w.shape[0]) * width);
+    if (!w.rowIndex && w.variableWidth === undefined)
+      return source.slice(w.rowOffset * width, (w.rowOffset + w.shape[0]) * width);
     const out = new Float32Array(w.shape[0] * width);
-    for (let r = 0; r < w.shape[0]; r++)
-      out.set(source.subarray(w.rowIndex[r] * width, (w.rowIndex[r] + 1) * width), r * width);
+    for (let r = 0; r < w.shape[0]; r++) out.set(source.subarray(...variableRow(w, r, width)), r * width);
     return out;
   }
 
   private insert(w: WeightView, values: Float32Array, target: Float32Array): void {
     const width = w.shape.length === 1 ? 1 : w.shape[1];
-    if (!w.rowIndex) return target.set(values, w.rowOffset * width);
-    for (let r = 0; r < w.shape[0]; r++) target.set(values.subarray(r * width, (r + 1) * width), w.rowIndex[r] * width);
+    if (!w.rowIndex && w.variableWidth === undefined) return target.set(values, w.rowOffset * width);
+    for (let r = 0; r < w.shape[0]; r++)
+      target.set(values.subarray(r * width, (r + 1) * width), variableRow(w, r, width)[0]);
+  }
+
+  /**
+   * The experts' first layer as one [input, experts × units] kernel: expert e's public kernel is its columns
+   * e × units…, drawn expert by expert in the order of separate layers, so a seed gives the same network either way.
+   */
+  private addWideExperts(experts: number, units: number, rng: Rng): void {
+    const inputs = this.inputWidth;
+    const width = experts * units;
+    const limit = Math.sqrt(6 / (inputs + units));
+    const kernel = new Float32Array(inputs * width);
+    for (let e = 0; e < experts; e++) {
+      for (let i = 0; i < inputs * units; i++)
+        kernel[Math.floor(i / units) * width + e * units + (i % units)] = (rng.next() * 2 - 1) * limit;
+      const name = `experts/${e}/dense0`;
+      this.views.push({
+        name: `${name}/kernel`,
+        shape: [inputs, units],
+        variable: `${WIDE_EXPERTS}/kernel`,
+        rowOffset: 0,
+        rowIndex: this.inputRows,
+        columnOffset: e * units,
+        variableWidth: width,
+      });
+      this.views.push({ name: `${name}/bias`, shape: [units], variable: `${WIDE_EXPERTS}/bias`, rowOffset: e * units });
+    }
+    this.addVariable(`${WIDE_EXPERTS}/kernel`, [inputs, width], kernel);
+    this.addVariable(`${WIDE_EXPERTS}/bias`, [width], new Float32Array(width));
   }
 
   private addVariable(name: string, shape: number[], values: Float32Array): void {
@@ -284,6 +350,13 @@ export class MultiTaskNetwork {
     );
     this.add(`${name}/bias`, [units], () => 0);
   }
+}
+
+/** [start, end) in the variable of a view's public row r, `width` values wide. */
+function variableRow(w: WeightView, r: number, width: number): [number, number] {
+  const row = w.rowIndex ? w.rowIndex[r] : w.rowOffset + r;
+  const start = row * (w.variableWidth ?? width) + (w.columnOffset ?? 0);
+  return [start, start + width];
 }
 
 function tableName(i: number): string {
