@@ -90,6 +90,7 @@ function checkPreprocessing(value: unknown): PreprocessingState {
     if (typeof n.name !== 'string') fail(`numeric[${i}].name`, 'a string');
     if (!Number.isFinite(n.mean)) fail(`numeric[${i}].mean`, 'a finite number');
     if (!Number.isFinite(n.std) || (n.std as number) <= 0) fail(`numeric[${i}].std`, 'a positive number');
+    if (n.transform !== undefined && n.transform !== 'log1p') fail(`numeric[${i}].transform`, '"log1p" or absent');
   });
   list('categorical').forEach((c, i) => {
     if (typeof c.name !== 'string') fail(`categorical[${i}].name`, 'a string');
@@ -97,7 +98,12 @@ function checkPreprocessing(value: unknown): PreprocessingState {
     if ('vocab' in c) {
       if (!Array.isArray(c.vocab) || !c.vocab.every((v) => typeof v === 'string'))
         fail(`categorical[${i}].vocab`, 'a list of strings');
-    } else if (!isCount(c.hashBuckets, 1)) fail(`categorical[${i}].hashBuckets`, 'a positive integer (or a vocab)');
+    } else if ('buckets' in c) {
+      const b = c.buckets;
+      if (!Array.isArray(b) || b.length === 0 || !b.every((v, j) => Number.isFinite(v) && (j === 0 || v > b[j - 1])))
+        fail(`categorical[${i}].buckets`, 'a non-empty, strictly increasing list of finite numbers');
+    } else if (!isCount(c.hashBuckets, 1))
+      fail(`categorical[${i}].hashBuckets`, 'a positive integer (or a vocab or buckets)');
   });
   list('sequence').forEach((s, i) => {
     if (typeof s.name !== 'string') fail(`sequence[${i}].name`, 'a string');

@@ -20,8 +20,8 @@ export interface EncodedSlice {
 export interface SliceEncoding {
   slice: EncodedSlice;
   /**
-   * Features whose stored value cannot be read (text in a numeric feature, an object in a sequence feature): they
-   * are encoded as missing (the training mean, the empty list).
+   * Features whose stored value cannot be read (text in a numeric feature, a value ≤ -1 under log1p, an object in a
+   * sequence feature): they are encoded as missing (the training mean, the missing bucket, the empty list).
    */
   unreadable: string[];
 }
@@ -54,7 +54,13 @@ export function encodeSlice(encoder: FeatureEncoder, record: Record<string, unkn
   categoricals.forEach(({ name }, j) => {
     if (!Object.hasOwn(record, name)) return;
     slice.present[width + j] = 1;
-    slice.categorical[j] = encoder.encodeCategory(j, record[name]);
+    try {
+      slice.categorical[j] = encoder.encodeCategory(j, record[name]);
+    } catch (error) {
+      // Text in a bucketised numeric: the missing row.
+      if (!(error instanceof RowError)) throw error;
+      unreadable.push(name);
+    }
   });
   sequences.forEach(({ name }, j) => {
     if (!Object.hasOwn(record, name)) return;

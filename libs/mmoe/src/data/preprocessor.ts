@@ -1,17 +1,25 @@
 import { selectRows, SequenceColumn, SequenceFeatureState } from '../features/sequence.feature';
-import { ModelSpec } from '../model-spec/model-spec.schema';
+import { CategoricalFeatureSpec, ModelSpec, NumericFeatureSpec } from '../model-spec/model-spec.schema';
 import { fnv1a32 } from '../util/hash';
-import { parseNumber, RawTable, readSequence } from './raw-table';
+import { checkTransform, parseNumber, RawTable, readSequence } from './raw-table';
 
 export interface NumericFeatureState {
   name: string;
+  /** Of the transformed values. */
   mean: number;
   std: number;
+  /** Absent: the value as it is (and in artifacts from before transforms). */
+  transform?: 'log1p';
 }
 
-/** Row 0 of every embedding table is the missing / out-of-vocabulary value. */
+/**
+ * Row 0 of every embedding table is the missing / out-of-vocabulary value. A bucketised numeric feature is one of
+ * these too (its rows are its buckets), so that the network, the export and serving treat it as any embedding.
+ */
 export type CategoricalFeatureState =
-  { name: string; embeddingDim: number; vocab: string[] } | { name: string; embeddingDim: number; hashBuckets: number };
+  | { name: string; embeddingDim: number; vocab: string[] }
+  | { name: string; embeddingDim: number; hashBuckets: number }
+  | { name: string; embeddingDim: number; buckets: number[] };
 
 /** Regression targets are learnt standardised (stable gradients whatever the unit); binary ones as they are. */
 export interface LabelState {
@@ -42,18 +50,37 @@ export interface EncodedDataset {
   labels: Float32Array[];
 }
 
-/** A vocabulary (row i + 1 for vocab[i]) or hash buckets; row 0 is the missing / OOV value. */
-type Vocabulary = { vocab: string[] } | { hashBuckets: number };
+/** A vocabulary (row i + 1 for vocab[i]), hash buckets or numeric boundaries; row 0 is the missing / OOV value. */
+type Vocabulary = { vocab: string[] } | { hashBuckets: number } | { buckets: number[] };
 
 export function embeddingRows(state: Vocabulary): number {
+  if ('buckets' in state) return state.buckets.length + 2;
   return 'vocab' in state ? state.vocab.length + 1 : state.hashBuckets + 1;
+}
+
+/** A numeric feature's row: 0 missing, 1 below the first boundary, k + 1 from boundary k (1-based) on; binary search. */
+export function bucketRow(value: number, buckets: readonly number[]): number {
+  if (Number.isNaN(value)) return 0;
+  let lo = 0;
+  let hi = buckets.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (buckets[mid] <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo + 1;
+}
+
+/** log1p is defined above -1 only: RowError (a CLI row error with its line and column; missing when serving). */
+function transformed(value: number, transform: NumericFeatureState['transform'], field: string): number {
+  return transform === undefined ? value : Math.log1p(checkTransform(value, transform, field));
 }
 
 /** Maps raw values to embedding rows. */
 class CategoryLookup {
   private readonly index: Map<string, number> | undefined;
 
-  constructor(private readonly vocabulary: Vocabulary) {
+  constructor(private readonly vocabulary: { vocab: string[] } | { hashBuckets: number }) {
     this.index = 'vocab' in vocabulary ? new Map(vocabulary.vocab.map((v, i) => [v, i + 1])) : undefined;
   }
 
@@ -71,12 +98,15 @@ export function hashBucket(value: string, buckets: number): number {
 
 /** Learns standardisation statistics and vocabularies from the given rows (all rows by default). */
 export function fitPreprocessing(spec: ModelSpec, table: RawTable, rows?: Uint32Array): PreprocessingState {
-  const numericSpecs = spec.features.filter((f) => f.type === 'numeric');
-  const categoricalSpecs = spec.features.filter((f) => f.type === 'categorical');
-  const numeric = table.numericColumns().map((values, i) => ({ name: numericSpecs[i].name, ...moments(values, rows) }));
-  const categorical = table.categoricalColumns().map(({ ids, dictionary }, i): CategoricalFeatureState => {
-    const f = categoricalSpecs[i];
+  const numeric = standardisedFeatures(spec).map(({ name, transform }): NumericFeatureState => {
+    const raw = table.numericColumn(name);
+    const values = transform ? raw.map((v) => transformed(v, transform, name)) : raw;
+    return { name, ...moments(values, rows), ...(transform ? { transform } : {}) };
+  });
+  const categorical = embeddedFeatures(spec).map((f): CategoricalFeatureState => {
+    if (f.type === 'numeric') return { name: f.name, embeddingDim: f.embeddingDim ?? 8, buckets: f.buckets! };
     if (f.hashBuckets) return { name: f.name, embeddingDim: f.embeddingDim, hashBuckets: f.hashBuckets };
+    const { ids, dictionary } = table.categoricalColumn(f.name);
     const counts = new Uint32Array(dictionary.length);
     forEachRow(ids.length, rows, (r) => {
       if (ids[r] >= 0) counts[ids[r]]++;
@@ -108,6 +138,18 @@ export function fitPreprocessing(spec: ModelSpec, table: RawTable, rows?: Uint32
   return { numeric, categorical, sequence, labels };
 }
 
+/** Numeric features fed to the network as standardised values. */
+function standardisedFeatures(spec: ModelSpec): NumericFeatureSpec[] {
+  return spec.features.filter((f) => f.type === 'numeric' && f.buckets === undefined) as NumericFeatureSpec[];
+}
+
+/** Features looked up in an embedding row by row, in spec order: categorical and bucketised numeric ones. */
+function embeddedFeatures(spec: ModelSpec) {
+  return spec.features.filter((f) => f.type === 'categorical' || (f.type === 'numeric' && f.buckets !== undefined)) as (
+    NumericFeatureSpec | CategoricalFeatureSpec
+  )[];
+}
+
 /** The values seen at least minCount times, most frequent first (ties by value, so the order is reproducible). */
 function frequent(dictionary: string[], counts: Uint32Array, minCount: number, maxVocab: number): string[] {
   return [...counts.keys()]
@@ -122,14 +164,15 @@ function frequent(dictionary: string[], counts: Uint32Array, minCount: number, m
  * a value is encoded the same way everywhere.
  */
 export class FeatureEncoder {
-  private readonly categories: CategoryLookup[];
+  /** Undefined for bucketised numerics, which are looked up by value. */
+  private readonly categories: (CategoryLookup | undefined)[];
   private readonly sequenceCategories: CategoryLookup[];
 
   constructor(readonly state: PreprocessingState) {
-    this.categories = state.categorical.map((c) => new CategoryLookup(c));
+    this.categories = state.categorical.map((c) => ('buckets' in c ? undefined : new CategoryLookup(c)));
     this.sequenceCategories = state.sequence.map((s) =>
       'sharedEmbedding' in s
-        ? this.categories[state.categorical.findIndex((c) => c.name === s.sharedEmbedding)]
+        ? this.categories[state.categorical.findIndex((c) => c.name === s.sharedEmbedding)]!
         : new CategoryLookup(s),
     );
   }
@@ -143,14 +186,21 @@ export class FeatureEncoder {
     const size = rows ? rows.length : table.size;
     const width = this.numericWidth;
     const numeric = new Float32Array(size * width);
-    table.numericColumns().forEach((values, j) => {
-      const { mean, std } = this.state.numeric[j];
-      for (let i = 0; i < size; i++) numeric[i * width + j] = standardise(values[rows ? rows[i] : i], mean, std);
+    this.state.numeric.forEach(({ name, mean, std, transform }, j) => {
+      const values = table.numericColumn(name);
+      for (let i = 0; i < size; i++)
+        numeric[i * width + j] = standardise(transformed(values[rows ? rows[i] : i], transform, name), mean, std);
     });
-    const categorical = table.categoricalColumns().map(({ ids, dictionary }, j) => {
-      // Encode each distinct string once, then map ids: O(distinct + rows).
-      const lookup = Int32Array.from(dictionary, (value) => this.categories[j].row(value));
+    const categorical = this.state.categorical.map((c, j) => {
       const out = new Int32Array(size);
+      if ('buckets' in c) {
+        const values = table.numericColumn(c.name);
+        for (let i = 0; i < size; i++) out[i] = bucketRow(values[rows ? rows[i] : i], c.buckets);
+        return out;
+      }
+      // Encode each distinct string once, then map ids: O(distinct + rows).
+      const { ids, dictionary } = table.categoricalColumn(c.name);
+      const lookup = Int32Array.from(dictionary, (value) => this.categories[j]!.row(value));
       for (let i = 0; i < size; i++) {
         const id = ids[rows ? rows[i] : i];
         out[i] = id < 0 ? 0 : lookup[id];
@@ -202,10 +252,10 @@ export class FeatureEncoder {
     };
   }
 
-  /** Numeric feature j's model input for a parsed value (NaN: missing). */
+  /** Numeric feature j's model input for a parsed value (NaN: missing); RowError for a value log1p cannot take. */
   encodeNumeric(feature: number, value: number): number {
-    const { mean, std } = this.state.numeric[feature];
-    return standardise(value, mean, std);
+    const { name, mean, std, transform } = this.state.numeric[feature];
+    return standardise(transformed(value, transform, name), mean, std);
   }
 
   /**
@@ -220,9 +270,17 @@ export class FeatureEncoder {
     return Int32Array.from({ length: values.length - from }, (_, k) => lookup.row(values[from + k]));
   }
 
-  /** Categorical feature j's embedding row for a raw value (0: missing or out of vocabulary). */
+  /**
+   * Categorical feature j's embedding row for a raw value (0: missing or out of vocabulary); a bucketised numeric's
+   * bucket, with RowError for a value that is not a number.
+   */
   encodeCategory(feature: number, raw: unknown): number {
-    return raw === undefined || raw === null || raw === '' ? 0 : this.categories[feature].row(String(raw));
+    const lookup = this.categories[feature];
+    if (!lookup) {
+      const { name, buckets } = this.state.categorical[feature] as { name: string; buckets: number[] };
+      return bucketRow(parseNumber(raw, name), buckets);
+    }
+    return raw === undefined || raw === null || raw === '' ? 0 : lookup.row(String(raw));
   }
 }
 

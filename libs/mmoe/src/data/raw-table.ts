@@ -94,14 +94,20 @@ export class RawTable {
   private groups: Column<Int32Array> | undefined;
   private groupDictionary = new Map<string, number>();
   private rows = 0;
+  /** Column index by feature name, per kind. */
+  private readonly numericIndex: Map<string, number>;
+  private readonly categoricalIndex: Map<string, number>;
 
   constructor(
     readonly spec: ModelSpec,
     readonly options: RawTableOptions = {},
   ) {
     this.groups = options.groupBy === undefined ? undefined : new Column(new Int32Array(1024));
-    const numericCount = spec.features.filter((f) => f.type === 'numeric').length;
-    const categoricalCount = spec.features.filter((f) => f.type === 'categorical').length;
+    const names = (type: string) => spec.features.filter((f) => f.type === type).map((f, i) => [f.name, i] as const);
+    this.numericIndex = new Map(names('numeric'));
+    this.categoricalIndex = new Map(names('categorical'));
+    const numericCount = this.numericIndex.size;
+    const categoricalCount = this.categoricalIndex.size;
     this.numeric = Array.from({ length: numericCount }, () => new Column(new Float64Array(1024)));
     this.categorical = Array.from({ length: categoricalCount }, () => new Column(new Int32Array(1024)));
     this.dictionaries = Array.from({ length: categoricalCount }, () => new Map<string, number>());
@@ -134,8 +140,10 @@ export class RawTable {
     const sequences: string[][] = [];
     for (const feature of this.spec.features) {
       const raw = record[feature.name];
-      if (feature.type === 'numeric') numeric.push(parseNumber(raw, feature.name));
-      else if (feature.type === 'categorical')
+      if (feature.type === 'numeric') {
+        // Checked here, where a CLI error can still name the line; the table keeps the raw value.
+        numeric.push(checkTransform(parseNumber(raw, feature.name), feature.transform, feature.name));
+      } else if (feature.type === 'categorical')
         categorical.push(raw === undefined || raw === null || raw === '' ? undefined : String(raw));
       else sequences.push(readSequence(raw, feature));
     }
@@ -188,6 +196,21 @@ export class RawTable {
     return this.numeric.map((c) => c.values());
   }
 
+  numericColumn(feature: string): Float64Array {
+    return this.numeric[this.indexOf(this.numericIndex, feature)].values();
+  }
+
+  categoricalColumn(feature: string): RawCategoricalColumn {
+    const i = this.indexOf(this.categoricalIndex, feature);
+    return { ids: this.categorical[i].values(), dictionary: [...this.dictionaries[i].keys()] };
+  }
+
+  private indexOf(index: Map<string, number>, feature: string): number {
+    const i = index.get(feature);
+    if (i === undefined) throw new Error(`the table has no column for feature "${feature}" of that type`);
+    return i;
+  }
+
   categoricalColumns(): RawCategoricalColumn[] {
     return this.categorical.map((c, i) => ({ ids: c.values(), dictionary: [...this.dictionaries[i].keys()] }));
   }
@@ -237,6 +260,12 @@ export function parseNumber(raw: unknown, field: string): number {
   if (raw === undefined || raw === null || raw === '') return NaN;
   const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
   if (!Number.isFinite(value)) throw new RowError(field, `"${String(raw)}" is not a number`);
+  return value;
+}
+
+/** The value itself, or RowError when `transform` is not defined there (log1p: at or below -1). */
+export function checkTransform(value: number, transform: 'log1p' | undefined, field: string): number {
+  if (transform === 'log1p' && value <= -1) throw new RowError(field, `log1p needs a value > -1 (got ${value})`);
   return value;
 }
 

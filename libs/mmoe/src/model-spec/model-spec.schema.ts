@@ -21,7 +21,31 @@ const sequenceOnly = {
   sharedEmbedding: onlyFor('sequence features share an embedding'),
 };
 
-const numericFeature = z.object({ name, type: z.literal('numeric'), ...sequenceOnly }).strict();
+const numericOnly = {
+  transform: onlyFor('numeric features have a transform'),
+  buckets: onlyFor('numeric features are bucketised'),
+};
+
+/**
+ * A number, standardised (after `transform`), or with `buckets` cut at those boundaries and looked up in an embedding
+ * of its own: row 0 missing, row 1 below b1, row k + 1 in [bk, bk+1), row n + 1 from bn on.
+ */
+const numericFeature = z
+  .object({
+    name,
+    type: z.literal('numeric'),
+    /** log1p(x) before standardisation, for heavy-tailed values (counts, money, durations); x must be > -1. */
+    transform: z.enum(['log1p'], { error: 'must be "log1p"' }).optional(),
+    buckets: z
+      .array(z.number({ error: 'must be a finite number' }))
+      .min(1, 'needs at least one boundary')
+      .max(1024, 'must have at most 1024 boundaries')
+      .optional(),
+    /** With buckets only; 8 by default, the categoricals' default, so that they share one embedding table. */
+    embeddingDim: positiveInt.max(1024).optional(),
+    ...sequenceOnly,
+  })
+  .strict();
 
 const vocabulary = {
   /** Hash the raw value into this many buckets instead of learning a vocabulary (ids with unbounded cardinality). */
@@ -38,6 +62,7 @@ const categoricalFeature = z
     embeddingDim: positiveInt.max(1024).default(8),
     ...vocabulary,
     ...sequenceOnly,
+    ...numericOnly,
   })
   .strict();
 
@@ -58,6 +83,7 @@ const sequenceFeature = z
     minCount: z.number().int().min(1).optional(),
     /** Look values up in this categorical feature's table (e.g. a history of item ids in `item_id`'s embedding). */
     sharedEmbedding: name.optional(),
+    ...numericOnly,
   })
   .strict();
 
@@ -182,6 +208,7 @@ export const modelSpecSchema = z
     });
     spec.features.forEach((f, i) => {
       if (f.type === 'sequence') checkSequence(f, i, spec.features, ctx);
+      if (f.type === 'numeric') checkNumeric(f, i, ctx);
     });
     const { gate: g, architecture, experts } = spec.model;
     if (spec.model.levels !== undefined && architecture !== 'ple') {
@@ -210,6 +237,35 @@ export const modelSpecSchema = z
   });
 
 type FeatureOutput = z.output<typeof feature>;
+
+/** Boundaries must cut the line into intervals; log1p before bucketising would not change which bucket a value is in. */
+function checkNumeric(f: Extract<FeatureOutput, { type: 'numeric' }>, i: number, ctx: z.RefinementCtx): void {
+  const at = (key: string) => ['features', i, key];
+  if (f.buckets === undefined) {
+    if (f.embeddingDim !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: at('embeddingDim'),
+        message: 'only bucketised numeric features (buckets) have an embedding',
+      });
+    return;
+  }
+  const b = f.buckets;
+  const k = b.findIndex((v, j) => j > 0 && !(v > b[j - 1]));
+  if (k > 0)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['features', i, 'buckets', k],
+      message: `must be strictly increasing: ${b[k]} does not exceed ${b[k - 1]}`,
+    });
+  if (f.transform !== undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: at('transform'),
+      message:
+        'cannot be combined with buckets: a monotone transform leaves every value in its bucket (give the boundaries in the raw units)',
+    });
+}
 
 /** A shared table must exist and be a categorical one; its vocabulary and width are then the sequence's. */
 function checkSequence(
@@ -246,6 +302,7 @@ function checkSequence(
 export type ModelSpecInput = z.input<typeof modelSpecSchema>;
 export type ModelSpec = z.output<typeof modelSpecSchema>;
 export type FeatureSpec = ModelSpec['features'][number];
+export type NumericFeatureSpec = Extract<FeatureSpec, { type: 'numeric' }>;
 export type CategoricalFeatureSpec = Extract<FeatureSpec, { type: 'categorical' }>;
 export type SequenceFeatureSpec = Extract<FeatureSpec, { type: 'sequence' }>;
 export type Pooling = SequenceFeatureSpec['pooling'];

@@ -95,6 +95,39 @@ describe('model spec', () => {
     [{ ...valid, model: { ...valid.model, architecture: 'ple', levels: 0 } }, 'model.levels', 'at least 1'],
     [{ ...valid, model: { ...valid.model, levels: 2 } }, 'model.levels', 'only "ple" has levels (not "mmoe")'],
     [{ ...valid, model: { ...valid.model, architecture: 'cgc', levels: 2 } }, 'model.levels', 'cgc is one level'],
+    [
+      { ...valid, features: [{ name: 'c', type: 'categorical', transform: 'log1p' }] },
+      'features[0].transform',
+      'only numeric',
+    ],
+    [{ ...valid, features: [{ name: 's', type: 'sequence', buckets: [1, 2] }] }, 'features[0].buckets', 'only numeric'],
+    [{ ...valid, features: [{ name: 'x', type: 'numeric', transform: 'log' }] }, 'features[0].transform', '"log1p"'],
+    [{ ...valid, features: [{ name: 'x', type: 'numeric', buckets: [] }] }, 'features[0].buckets', 'at least one'],
+    [
+      { ...valid, features: [{ name: 'x', type: 'numeric', buckets: [1, 3, 3] }] },
+      'features[0].buckets[2]',
+      'strictly increasing',
+    ],
+    [
+      { ...valid, features: [{ name: 'x', type: 'numeric', buckets: [1, 2, 0] }] },
+      'features[0].buckets[2]',
+      'strictly',
+    ],
+    [
+      { ...valid, features: [{ name: 'x', type: 'numeric', buckets: [1, 'a'] }] },
+      'features[0].buckets[1]',
+      'finite number',
+    ],
+    [
+      { ...valid, features: [{ name: 'x', type: 'numeric', buckets: [1, 2], transform: 'log1p' }] },
+      'features[0].transform',
+      'cannot be combined with buckets',
+    ],
+    [
+      { ...valid, features: [{ name: 'x', type: 'numeric', embeddingDim: 4 }] },
+      'features[0].embeddingDim',
+      'only bucketised',
+    ],
   ])('rejects a bad field and names it (%#)', (input, path, text) => {
     const problems = problemsOf(input);
     const problem = problems.find((p) => p.path === path);

@@ -56,6 +56,8 @@ function rows(spec: ModelSpec, n: number, seed: number, unseen = false): RawTabl
       user: maybe(`u${rng.int(500)}`),
       affinity: maybe(String(affinity)),
       noise: maybe(String(rng.gaussian())),
+      // Heavy-tailed, > -1: for log1p.
+      spend: maybe(String(Math.exp(2 * affinity) - 0.5)),
       click: rng.next() < 1 / (1 + Math.exp(-clickLogit)) ? '1' : '0',
       like: rng.next() < 1 / (1 + Math.exp(-(affinity - (genre === 5 ? 0 : 1)))) ? '1' : '0',
       secs: String(30 + 10 * affinity + 3 * (segment % 2) + 2 * rng.gaussian()),
@@ -192,6 +194,16 @@ describe('OnnxScorer', () => {
         { name: 'user', type: 'categorical', embeddingDim: 2, hashBuckets: 20 },
         { name: 'affinity', type: 'numeric' },
         { name: 'genre', type: 'categorical', embeddingDim: 4 },
+      ],
+    ],
+    [
+      // A bucketised numeric is an embedding of its own (between the categoricals, here of another width).
+      'a log1p and a bucketised numeric feature, missing values included',
+      [
+        { name: 'spend', type: 'numeric', transform: 'log1p' },
+        { name: 'segment', type: 'categorical', embeddingDim: 4 },
+        { name: 'affinity', type: 'numeric', buckets: [-1.5, -0.5, 0, 0.5, 1.5], embeddingDim: 3 },
+        { name: 'noise', type: 'numeric' },
       ],
     ],
   ])('matches tfjs with %s', (_name, features) => expectTrainedParity(makeSpec({}, features), 1000));
