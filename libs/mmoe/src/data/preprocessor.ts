@@ -48,6 +48,8 @@ export interface EncodedDataset {
   sequences: SequenceColumn[];
   /** One column per task, in spec order; NaN marks a missing label. */
   labels: Float32Array[];
+  /** Each row's sample weight (training.sampleWeight); absent: every row weighs 1. */
+  weights?: Float32Array;
 }
 
 /** A vocabulary (row i + 1 for vocab[i]), hash buckets or numeric boundaries; row 0 is the missing / OOV value. */
@@ -211,10 +213,18 @@ export class FeatureEncoder {
       const lookup = Int32Array.from(column.dictionary, (value) => this.sequenceCategories[j].row(value));
       return selectRows(column, this.state.sequence[j].maxLength, rows, size, (id) => lookup[id]);
     });
-    const labels = table
-      .labelColumns()
-      .map((values) => Float32Array.from({ length: size }, (_, i) => values[rows ? rows[i] : i]));
-    return { size, numericWidth: width, numeric, categorical, sequences, labels };
+    const select = (values: Float64Array) => Float32Array.from({ length: size }, (_, i) => values[rows ? rows[i] : i]);
+    const labels = table.labelColumns().map(select);
+    const weights = table.weightColumn();
+    return {
+      size,
+      numericWidth: width,
+      numeric,
+      categorical,
+      sequences,
+      labels,
+      ...(weights && { weights: select(weights) }),
+    };
   }
 
   /**

@@ -64,6 +64,8 @@ export interface RawRow {
   categorical: (string | undefined)[];
   sequences: string[][];
   labels: number[];
+  /** 1 without a sample-weight column. */
+  weight: number;
   group: unknown;
 }
 
@@ -91,6 +93,7 @@ export class RawTable {
     dictionary: Map<string, number>;
   }[];
   private labels: Column<Float64Array>[];
+  private weights: Column<Float64Array> | undefined;
   private groups: Column<Int32Array> | undefined;
   private groupDictionary = new Map<string, number>();
   private rows = 0;
@@ -118,6 +121,7 @@ export class RawTable {
       return { offsets, ids: new Column(new Int32Array(1024)), dictionary: new Map<string, number>() };
     });
     this.labels = spec.tasks.map(() => new Column(new Float64Array(1024)));
+    this.weights = spec.training.sampleWeight === undefined ? undefined : new Column(new Float64Array(1024));
   }
 
   get size(): number {
@@ -149,11 +153,13 @@ export class RawTable {
     }
     const labels = this.spec.tasks.map((task) => parseLabel(record[task.label], task.label, task.type));
     const group = this.options.groupBy === undefined ? undefined : record[this.options.groupBy];
-    return { numeric, categorical, sequences, labels, group };
+    const { sampleWeight } = this.spec.training;
+    const weight = sampleWeight === undefined ? 1 : parseWeight(record[sampleWeight], sampleWeight);
+    return { numeric, categorical, sequences, labels, weight, group };
   }
 
   /** Stores a row read by read(): several tables can so take a record all or none of them. */
-  push({ numeric, categorical, sequences, labels, group }: RawRow): void {
+  push({ numeric, categorical, sequences, labels, weight, group }: RawRow): void {
     numeric.forEach((v, i) => this.numeric[i].push(v));
     categorical.forEach((v, i) => this.categorical[i].push(v === undefined ? -1 : intern(this.dictionaries[i], v)));
     sequences.forEach((values, i) => {
@@ -164,6 +170,7 @@ export class RawTable {
       column.offsets.push(column.ids.size);
     });
     labels.forEach((v, i) => this.labels[i].push(v));
+    this.weights?.push(weight);
     if (this.groups) this.groups.push(internGroup(this.groupDictionary, group));
     this.rows++;
   }
@@ -186,6 +193,7 @@ export class RawTable {
       return { offsets: Column.of(rows.map((o) => o - base)), ids: ids.slice(base, rows[rows.length - 1]), dictionary };
     });
     view.labels = this.labels.map((c) => c.slice(start, end));
+    view.weights = this.weights?.slice(start, end);
     view.groups = this.groups?.slice(start, end);
     view.groupDictionary = this.groupDictionary;
     view.rows = end - start;
@@ -227,6 +235,11 @@ export class RawTable {
     return this.labels.map((c) => c.values());
   }
 
+  /** Each row's sample weight, when the spec names a sample-weight column. */
+  weightColumn(): Float64Array | undefined {
+    return this.weights?.values();
+  }
+
   /** Group id per row (-1 = no value), when the table was made with `groupBy`. */
   groupIds(): Int32Array | undefined {
     return this.groups?.values();
@@ -266,6 +279,14 @@ export function parseNumber(raw: unknown, field: string): number {
 /** The value itself, or RowError when `transform` is not defined there (log1p: at or below -1). */
 export function checkTransform(value: number, transform: 'log1p' | undefined, field: string): number {
   if (transform === 'log1p' && value <= -1) throw new RowError(field, `log1p needs a value > -1 (got ${value})`);
+  return value;
+}
+
+/** Missing → 1 (an example like any other); a weight must be a finite number ≥ 0 (0 leaves the example out). */
+function parseWeight(raw: unknown, field: string): number {
+  const value = parseNumber(raw, field);
+  if (Number.isNaN(value)) return 1;
+  if (value < 0) throw new RowError(field, `a sample weight must be >= 0 (got ${value})`);
   return value;
 }
 

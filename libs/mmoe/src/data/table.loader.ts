@@ -95,6 +95,9 @@ export function requireColumns(
   const needed = [
     ...spec.features.map((f, i) => ({ column: f.name, by: `features[${i}]` })),
     ...(needLabels ? spec.tasks.map((t, i) => ({ column: t.label, by: `tasks[${i}].label` })) : []),
+    ...(needLabels && spec.training.sampleWeight !== undefined
+      ? [{ column: spec.training.sampleWeight, by: 'training.sampleWeight' }]
+      : []),
     ...(groupBy === undefined ? [] : [{ column: groupBy, by: groupByOrigin }]),
   ];
   const missing = needed.filter((n) => !have.has(n.column));

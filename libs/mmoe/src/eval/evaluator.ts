@@ -63,6 +63,7 @@ export function evaluate(net: MultiTaskNetwork, data: EncodedDataset, options: E
   const { scores: raw, gateWeights } = predict(net, data, { gateWeights: true });
   const tasks: Record<string, TaskMetrics> = {};
   const calibration: Record<string, TaskCalibrationReport> = {};
+  const weights = net.spec.training.weightedMetrics ? data.weights : undefined;
   net.spec.tasks.forEach((task, t) => {
     const labels = data.labels[t];
     const mask = Uint8Array.from(labels, (y) => (Number.isNaN(y) ? 0 : 1));
@@ -78,8 +79,8 @@ export function evaluate(net: MultiTaskNetwork, data: EncodedDataset, options: E
     }
     const metrics =
       task.type === 'binary'
-        ? binaryMetrics(served, labels, mask, options.groups)
-        : regressionMetrics(served, labels, mask);
+        ? binaryMetrics(served, labels, mask, options.groups, weights)
+        : regressionMetrics(served, labels, mask, weights);
     tasks[task.name] = { ...metrics };
   });
   const gates: Record<string, GateReport> = {};

@@ -260,3 +260,36 @@ describe('binaryMetrics and regressionMetrics', () => {
     expect(m.count).toBe(3);
   });
 });
+
+describe('sample weights', () => {
+  /** Each row repeated `copies[i]` times: what an integer weight means. */
+  const repeat = (values: ArrayLike<number>, copies: number[]) =>
+    Array.from(values).flatMap((v, i) => Array<number>(copies[i]).fill(v));
+
+  it('count each row as often as its integer weight, in AUC, log loss, RMSE and MAE', () => {
+    const rng = new Rng(3);
+    const n = 300;
+    const scores = Float32Array.from({ length: n }, () => rng.int(15) / 15); // ties everywhere
+    const labels = Float32Array.from(scores, (s) => (rng.next() < s ? 1 : 0));
+    const copies = Array.from({ length: n }, () => rng.int(4)); // 0 leaves a row out
+    const mask = Uint8Array.from({ length: n }, () => (rng.next() < 0.9 ? 1 : 0));
+    const kept = (values: ArrayLike<number>) => repeat(values, copies.map((c, i) => (mask[i] ? c : 0)));
+    const [s, y] = [kept(scores), kept(labels)];
+    expect(auc(scores, labels, mask, copies)).toBeCloseTo(pairwiseAuc(s, y), 12);
+    expect(logLoss(scores, labels, mask, copies)).toBeCloseTo(logLoss(s, y), 12);
+    expect(rmse(scores, labels, mask, copies)).toBeCloseTo(rmse(s, y), 12);
+    expect(mae(scores, labels, mask, copies)).toBeCloseTo(mae(s, y), 12);
+  });
+
+  it('are the unweighted metrics with weights all equal, and NaN when the rows weigh nothing', () => {
+    const scores = [0.1, 0.7, 0.4, 0.4, 0.9];
+    const labels = [0, 1, 0, 1, 1];
+    const half = scores.map(() => 0.5);
+    expect(auc(scores, labels, undefined, half)).toBeCloseTo(auc(scores, labels), 15);
+    expect(logLoss(scores, labels, undefined, half)).toBeCloseTo(logLoss(scores, labels), 15);
+    const metrics = binaryMetrics(scores, labels, undefined, undefined, [0, 0, 0, 0, 0]);
+    expect([metrics.auc, metrics.logloss, metrics.count]).toEqual([NaN, NaN, 5]);
+    expect(regressionMetrics(scores, labels, undefined, [1, 0, 0, 0, 0]).rmse).toBeCloseTo(0.1, 12);
+    expect(() => auc(scores, labels, undefined, [1])).toThrow('1 weights for 5 scores');
+  });
+});

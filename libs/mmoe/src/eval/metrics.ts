@@ -1,6 +1,7 @@
 /**
  * Offline evaluation metrics. Every function takes an optional `mask` (1 = label present, 0 = missing) because in
  * multi-task data a row often has a label for one task only; masked rows are left out entirely, not scored as 0.
+ * AUC, log loss, RMSE and MAE also take optional per-row `weights` (sample weights, ≥ 0): each row then counts w times.
  * Sums are kept in float64 whatever the input type.
  */
 
@@ -40,8 +41,9 @@ const PROB_EPS = 1e-7;
  * scores: two comparator-free typed-array sorts, O(n log n), well under a second for 1M rows.
  * A label counts as positive when > 0.5. NaN when only one class is present or any included score is NaN.
  */
-export function auc(scores: Values, labels: Values, mask?: Uint8Array): number {
+export function auc(scores: Values, labels: Values, mask?: Uint8Array, weights?: Values): number {
   checkLengths(scores, labels, mask);
+  if (weights) return weightedAuc(scores, labels, mask, weights);
   const n = scores.length;
   let nPos = 0;
   let nNeg = 0;
@@ -82,6 +84,39 @@ function aucOfScores(pos: Float64Array, neg: Float64Array): number {
     i = j;
   }
   return u / (nPos * nNeg);
+}
+
+/**
+ * AUC with each positive/negative pair counted w⁺·w⁻ (ties ½): Σ over tie groups in ascending score of the group's
+ * positive weight × (negative weight below + ½ its own), over W⁺·W⁻. An index sort, slower than the unweighted
+ * typed-array sorts, which is why unweighted metrics keep their own path.
+ */
+function weightedAuc(scores: Values, labels: Values, mask: Uint8Array | undefined, weights: Values): number {
+  if (weights.length !== scores.length) throw new RangeError(`${weights.length} weights for ${scores.length} scores`);
+  const included: number[] = [];
+  for (let i = 0; i < scores.length; i++) {
+    if (mask !== undefined && mask[i] === 0) continue;
+    if (Number.isNaN(scores[i])) return NaN;
+    included.push(i);
+  }
+  const order = Uint32Array.from(included).sort((a, b) => scores[a] - scores[b]);
+  let u = 0;
+  let negativeBelow = 0;
+  let positive = 0;
+  for (let k = 0; k < order.length;) {
+    const s = scores[order[k]];
+    let groupPositive = 0;
+    let groupNegative = 0;
+    for (; k < order.length && scores[order[k]] === s; k++) {
+      const i = order[k];
+      if (labels[i] > 0.5) groupPositive += weights[i];
+      else groupNegative += weights[i];
+    }
+    u += groupPositive * (negativeBelow + groupNegative / 2);
+    negativeBelow += groupNegative;
+    positive += groupPositive;
+  }
+  return positive === 0 || negativeBelow === 0 ? NaN : u / (positive * negativeBelow);
 }
 
 export interface GroupedAuc {
@@ -162,43 +197,41 @@ export function gauc(scores: Values, labels: Values, groups: Values, mask?: Uint
 }
 
 /** Mean binary cross-entropy, natural log; labels may be soft (in [0, 1]). */
-export function logLoss(probs: Values, labels: Values, mask?: Uint8Array): number {
-  checkLengths(probs, labels, mask);
-  let sum = 0;
-  let count = 0;
-  for (let i = 0; i < probs.length; i++) {
-    if (mask !== undefined && mask[i] === 0) continue;
-    const p = Math.min(Math.max(probs[i], PROB_EPS), 1 - PROB_EPS);
-    const y = labels[i];
-    sum -= y * Math.log(p) + (1 - y) * Math.log(1 - p);
-    count++;
-  }
-  return count === 0 ? NaN : sum / count;
+export function logLoss(probs: Values, labels: Values, mask?: Uint8Array, weights?: Values): number {
+  return weightedMean(probs, labels, mask, weights, (p, y) => {
+    const q = Math.min(Math.max(p, PROB_EPS), 1 - PROB_EPS);
+    return -(y * Math.log(q) + (1 - y) * Math.log(1 - q));
+  });
 }
 
-export function rmse(preds: Values, labels: Values, mask?: Uint8Array): number {
-  checkLengths(preds, labels, mask);
-  let sum = 0;
-  let count = 0;
-  for (let i = 0; i < preds.length; i++) {
-    if (mask !== undefined && mask[i] === 0) continue;
-    const d = preds[i] - labels[i];
-    sum += d * d;
-    count++;
-  }
-  return count === 0 ? NaN : Math.sqrt(sum / count);
+export function rmse(preds: Values, labels: Values, mask?: Uint8Array, weights?: Values): number {
+  return Math.sqrt(weightedMean(preds, labels, mask, weights, (p, y) => (p - y) * (p - y)));
 }
 
-export function mae(preds: Values, labels: Values, mask?: Uint8Array): number {
+export function mae(preds: Values, labels: Values, mask?: Uint8Array, weights?: Values): number {
+  return weightedMean(preds, labels, mask, weights, (p, y) => Math.abs(p - y));
+}
+
+/** Σ w·loss(pred, label) / Σ w over the included rows (w = 1 without weights); NaN when they weigh nothing. */
+function weightedMean(
+  preds: Values,
+  labels: Values,
+  mask: Uint8Array | undefined,
+  weights: Values | undefined,
+  loss: (pred: number, label: number) => number,
+): number {
   checkLengths(preds, labels, mask);
+  if (weights && weights.length !== preds.length)
+    throw new RangeError(`${weights.length} weights for ${preds.length} predictions`);
   let sum = 0;
-  let count = 0;
+  let total = 0;
   for (let i = 0; i < preds.length; i++) {
     if (mask !== undefined && mask[i] === 0) continue;
-    sum += Math.abs(preds[i] - labels[i]);
-    count++;
+    const w = weights ? weights[i] : 1;
+    sum += w * loss(preds[i], labels[i]);
+    total += w;
   }
-  return count === 0 ? NaN : sum / count;
+  return total === 0 ? NaN : sum / total;
 }
 
 export function meanPrediction(preds: Values, mask?: Uint8Array): number {
@@ -210,11 +243,20 @@ export function meanLabel(labels: Values, mask?: Uint8Array): number {
   return maskedMean(labels, mask);
 }
 
-/** With `groups` (one id per row, see gauc) the report adds gauc and its group counts. */
-export function binaryMetrics(probs: Values, labels: Values, mask?: Uint8Array, groups?: Values): BinaryMetrics {
+/**
+ * With `groups` (one id per row, see gauc) the report adds gauc and its group counts; with `weights`, AUC and log loss
+ * are weighted (the rest is not).
+ */
+export function binaryMetrics(
+  probs: Values,
+  labels: Values,
+  mask?: Uint8Array,
+  groups?: Values,
+  weights?: Values,
+): BinaryMetrics {
   const metrics: BinaryMetrics = {
-    auc: auc(probs, labels, mask),
-    logloss: logLoss(probs, labels, mask),
+    auc: auc(probs, labels, mask, weights),
+    logloss: logLoss(probs, labels, mask, weights),
     ece: expectedCalibrationError(probs, labels, mask),
     meanPrediction: meanPrediction(probs, mask),
     labelRate: meanLabel(labels, mask),
@@ -291,10 +333,16 @@ export function expectedCalibrationError(
   return total === 0 ? NaN : sum / total;
 }
 
-export function regressionMetrics(preds: Values, labels: Values, mask?: Uint8Array): RegressionMetrics {
+/** With `weights`, RMSE and MAE are weighted (the means are not). */
+export function regressionMetrics(
+  preds: Values,
+  labels: Values,
+  mask?: Uint8Array,
+  weights?: Values,
+): RegressionMetrics {
   return {
-    rmse: rmse(preds, labels, mask),
-    mae: mae(preds, labels, mask),
+    rmse: rmse(preds, labels, mask, weights),
+    mae: mae(preds, labels, mask, weights),
     meanPrediction: meanPrediction(preds, mask),
     meanLabel: meanLabel(labels, mask),
     count: countIncluded(preds.length, mask),

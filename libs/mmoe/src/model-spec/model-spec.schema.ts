@@ -172,6 +172,13 @@ const training = z
     calibration: z
       .enum(['none', 'platt', 'isotonic', 'auto'], { error: 'must be "none", "platt", "isotonic" or "auto"' })
       .default('none'),
+    /**
+     * Column holding each example's weight in the loss (missing → 1; negative or non-finite is a row error). In
+     * event-sourced training data, the events' weight.
+     */
+    sampleWeight: name.optional(),
+    /** Weighted AUC and log loss (RMSE and MAE for regression) in evaluation, validation and early stopping. */
+    weightedMetrics: z.boolean().default(false),
   })
   .strict();
 
@@ -188,6 +195,7 @@ export const modelSpecSchema = z
       earlyStoppingPatience: 3,
       validationFraction: 0.1,
       calibration: 'none',
+      weightedMetrics: false,
     }),
   })
   .strict()
@@ -200,6 +208,10 @@ export const modelSpecSchema = z
     };
     spec.features.forEach((f, i) => claim(f.name, ['features', i, 'name'], `features[${i}]`));
     spec.tasks.forEach((t, i) => claim(t.label, ['tasks', i, 'label'], `tasks[${i}].label`));
+    const { sampleWeight, weightedMetrics } = spec.training;
+    if (sampleWeight !== undefined) claim(sampleWeight, ['training', 'sampleWeight'], 'training.sampleWeight');
+    else if (weightedMetrics)
+      ctx.addIssue({ code: 'custom', path: ['training', 'weightedMetrics'], message: 'needs training.sampleWeight' });
     const taskNames = new Set<string>();
     spec.tasks.forEach((t, i) => {
       if (taskNames.has(t.name))

@@ -128,6 +128,10 @@ describe('model spec', () => {
       'features[0].embeddingDim',
       'only bucketised',
     ],
+    [{ ...valid, training: { sampleWeight: 'age' } }, 'training.sampleWeight', 'already used by features[0]'],
+    [{ ...valid, training: { sampleWeight: 'secs' } }, 'training.sampleWeight', 'already used by tasks[1].label'],
+    [{ ...valid, training: { sampleWeight: '' } }, 'training.sampleWeight', 'must not be empty'],
+    [{ ...valid, training: { weightedMetrics: true } }, 'training.weightedMetrics', 'needs training.sampleWeight'],
   ])('rejects a bad field and names it (%#)', (input, path, text) => {
     const problems = problemsOf(input);
     const problem = problems.find((p) => p.path === path);

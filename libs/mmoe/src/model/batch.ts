@@ -9,7 +9,7 @@ export interface TrainingBatch {
   inputs: BatchInputs;
   /** [batch, tasks] standardised targets, 0 where missing. */
   labels: tf.Tensor2D;
-  /** [batch, tasks] 1 where the label is present. */
+  /** [batch, tasks] the example's sample weight where the label is present (1 unweighted), else 0. */
   mask: tf.Tensor2D;
 }
 
@@ -62,12 +62,17 @@ export class BatchBuilder {
     };
   }
 
-  /** Per task, how many of rows start..end of `order` have a label (a whole batch's count, for its shards' loss). */
+  /**
+   * Per task, the weight of the rows start..end of `order` that have a label (their count unweighted): a whole
+   * batch's, for its shards' loss.
+   */
   labelledCounts(start: number, end: number, order: Uint32Array): Float32Array {
     const counts = new Float32Array(this.data.labels.length);
+    const { weights } = this.data;
     for (let i = start; i < end; i++) {
       const row = order[i];
-      for (let t = 0; t < counts.length; t++) if (!Number.isNaN(this.data.labels[t][row])) counts[t]++;
+      const w = weights ? weights[row] : 1;
+      for (let t = 0; t < counts.length; t++) if (!Number.isNaN(this.data.labels[t][row])) counts[t] += w;
     }
     return counts;
   }
@@ -76,14 +81,16 @@ export class BatchBuilder {
     const size = end - start;
     const labelStates = this.net.preprocessing.labels;
     const tasks = labelStates.length;
+    const { weights } = this.data;
     for (let i = 0; i < size; i++) {
       const row = order[start + i];
+      const w = weights ? weights[row] : 1;
       for (let t = 0; t < tasks; t++) {
         const y = this.data.labels[t][row];
         const present = !Number.isNaN(y);
         const { mean, std } = labelStates[t];
         this.labels[i * tasks + t] = present ? (y - mean) / std : 0;
-        this.mask[i * tasks + t] = present ? 1 : 0;
+        this.mask[i * tasks + t] = present ? w : 0;
       }
     }
     return {

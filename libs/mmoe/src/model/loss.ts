@@ -4,13 +4,15 @@ import { ModelSpec } from '../model-spec/model-spec.schema';
 
 export interface LossTerms {
   total: tf.Scalar;
-  /** [tasks] mean loss of each task over its labelled examples. */
+  /** [tasks] mean loss of each task over its labelled examples, weighted by their sample weights. */
   perTask: tf.Tensor1D;
 }
 
 /**
  * Weighted sum of the task losses: sigmoid cross-entropy from logits for binary tasks, squared error for regression
- * (on standardised targets). Examples without a label for a task (mask 0) do not count for it. With uncertainty
+ * (on standardised targets), each task's the weighted mean over its labelled examples: the mask holds each example's
+ * sample weight where it has the task's label (1 unweighted) and 0 where not, so an example without a label does not
+ * count for the task, and the weights sum to the denominator. With uncertainty
  * weighting (Kendall et al. 2018) task t contributes exp(-s_t)·c_t·L_t + s_t/2, where s_t is a learnt log-variance
  * and c_t is 1 for classification and 1/2 for regression.
  */
@@ -31,7 +33,7 @@ export interface MultiTaskLoss {
  * sum to the batch's gradient.
  */
 export interface ShardOfBatch {
-  /** [tasks] labelled examples of each task in the whole batch. */
+  /** [tasks] weight (count unweighted) of each task's labelled examples in the whole batch. */
   labelled: tf.Tensor1D;
   /** Rows of the shard / rows of the batch. */
   share: number;
@@ -53,7 +55,9 @@ export function createMultiTaskLoss(spec: ModelSpec): MultiTaskLoss {
       const squaredError = tf.squaredDifference(logits, labels);
       const perExample = tf.add(tf.mul(crossEntropy, isBinary), tf.mul(squaredError, isRegression));
       const labelled = shard?.labelled ?? tf.sum(mask, 0);
-      const perTask = tf.div(tf.sum(tf.mul(perExample, mask), 0), tf.maximum(labelled, 1)) as tf.Tensor1D;
+      // A task without weight in the batch has a numerator of 0 too: any positive floor gives 0, and none below 1 may
+      // clip a real total (weights can sum to less than 1).
+      const perTask = tf.div(tf.sum(tf.mul(perExample, mask), 0), tf.maximum(labelled, 1e-30)) as tf.Tensor1D;
       if (!logVariance) return { total: tf.sum(tf.mul(perTask, weights)) as tf.Scalar, perTask };
       const regulariser = tf.mul(0.5 * (shard?.share ?? 1), logVariance);
       const weighted = tf.add(tf.mul(tf.mul(tf.exp(tf.neg(logVariance)), scale), perTask), regulariser);

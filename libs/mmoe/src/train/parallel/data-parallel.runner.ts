@@ -50,6 +50,7 @@ export function shareDataset(data: EncodedDataset): EncodedDataset {
       ids: share(ids, (b) => new Int32Array(b)),
     })),
     labels: data.labels.map((l) => share(l, (b) => new Float32Array(b))),
+    weights: data.weights && share(data.weights, (b) => new Float32Array(b)),
   };
 }
 

@@ -63,36 +63,47 @@ describe('data-parallel training (worker threads, wasm)', () => {
   const data = dataset(6000);
   beforeAll(() => initBackend('wasm'));
 
-  it('matches one thread up to float summation order: same seed and data, one epoch', async () => {
-    const runs = [];
-    for (const threads of [1, 2]) {
-      const net = new MultiTaskNetwork(spec, data.preprocessing);
-      const losses: number[] = [];
-      const summary = await trainNetwork(net, data.train, data.valid, {
-        threads,
-        progressEvery: 1,
-        onProgress: (p) => losses.push(p.loss),
-      });
-      runs.push({ summary, losses });
-      net.dispose();
-    }
-    const [single, parallel] = runs;
-    expect(single.summary.threads).toBe(1);
-    expect(parallel.summary.threads).toBe(2);
-    expect(parallel.summary.parallel).toEqual(
-      expect.objectContaining({ threads: 2, startupMs: expect.any(Number), handoffMs: expect.any(Number) }),
-    );
-    expect(parallel.losses).toHaveLength(single.losses.length);
-    parallel.losses.forEach((loss, i) =>
-      expect(Math.abs(loss - single.losses[i]) / single.losses[i]).toBeLessThan(1e-4),
-    );
-    for (const task of ['click', 'like'])
-      expect(Math.abs(parallel.summary.valid.tasks[task].auc - single.summary.valid.tasks[task].auc)).toBeLessThan(
-        1e-3,
+  it.each([
+    ['', false],
+    [', with sample weights (each shard’s loss over the whole batch’s weight)', true],
+  ])(
+    'matches one thread up to float summation order: same seed and data, one epoch%s',
+    async (_, weighted) => {
+      const rng = new Rng(5);
+      const train = weighted
+        ? { ...data.train, weights: Float32Array.from({ length: data.train.size }, () => 0.5 + rng.next()) }
+        : data.train;
+      const runs = [];
+      for (const threads of [1, 2]) {
+        const net = new MultiTaskNetwork(spec, data.preprocessing);
+        const losses: number[] = [];
+        const summary = await trainNetwork(net, train, data.valid, {
+          threads,
+          progressEvery: 1,
+          onProgress: (p) => losses.push(p.loss),
+        });
+        runs.push({ summary, losses });
+        net.dispose();
+      }
+      const [single, parallel] = runs;
+      expect(single.summary.threads).toBe(1);
+      expect(parallel.summary.threads).toBe(2);
+      expect(parallel.summary.parallel).toEqual(
+        expect.objectContaining({ threads: 2, startupMs: expect.any(Number), handoffMs: expect.any(Number) }),
       );
-    expect(single.summary.valid.tasks.click.auc).toBeGreaterThan(0.7); // it learnt something
-    expect(liveTrainingThreads()).toBe(0);
-  }, 120_000);
+      expect(parallel.losses).toHaveLength(single.losses.length);
+      parallel.losses.forEach((loss, i) =>
+        expect(Math.abs(loss - single.losses[i]) / single.losses[i]).toBeLessThan(1e-4),
+      );
+      for (const task of ['click', 'like'])
+        expect(Math.abs(parallel.summary.valid.tasks[task].auc - single.summary.valid.tasks[task].auc)).toBeLessThan(
+          1e-3,
+        );
+      expect(single.summary.valid.tasks.click.auc).toBeGreaterThan(0.7); // it learnt something
+      expect(liveTrainingThreads()).toBe(0);
+    },
+    120_000,
+  );
 
   it('leaves no thread running when the job is cancelled', async () => {
     const net = new MultiTaskNetwork(spec, data.preprocessing);
