@@ -1,6 +1,12 @@
 import { InitialSchema1763790000000 } from './1763790000000-initial-schema';
 import { VersionFusion1764600000000 } from './1764600000000-version-fusion';
 import { LiveTraffic1764610000000 } from './1764610000000-live-traffic';
+import { EventWeight1764620000000 } from './1764620000000-event-weight';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
-export const MIGRATIONS = [InitialSchema1763790000000, VersionFusion1764600000000, LiveTraffic1764610000000];
+export const MIGRATIONS = [
+  InitialSchema1763790000000,
+  VersionFusion1764600000000,
+  LiveTraffic1764610000000,
+  EventWeight1764620000000,
+];

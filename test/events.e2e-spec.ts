@@ -108,6 +108,20 @@ describe('events (e2e)', () => {
     expect(response.json()).toEqual({ received: 10_000, stored: 10_000, duplicates: 0 });
   });
 
+  it.each([
+    [-1, 'events.1.weight must not be less than 0'],
+    ['2', 'events.1.weight must be a number conforming to the specified constraints'],
+    [1e7, 'events.1.weight must not be greater than 1000000'],
+  ])('refuses a weight of %j naming the field, and stores none of the batch', async (weight, message) => {
+    const response = await post([event(0), { ...event(1), weight }]);
+    expect(response.statusCode).toBe(400);
+    const { errors } = response.json();
+    expect(errors).toContainEqual({ field: 'events.1.weight', message });
+    expect(errors.every((e: { field: string }) => e.field === 'events.1.weight')).toBe(true);
+    expect(await storedCount()).toBe(0);
+    expect((await post([{ ...event(2), weight: 0 }])).statusCode).toBe(200);
+  });
+
   it('answers 409 while there is no production model', async () => {
     productionSpec.mockReturnValue(undefined);
     const response = await post([event(0)]);
@@ -121,8 +135,8 @@ describe('events (e2e)', () => {
     await app.inject({ method: 'PUT', url: '/v1/items/i1/features', payload: { features: { item_genre: 'g1' } } });
     const at = (minute: number) => `2025-01-01T00:${String(minute).padStart(2, '0')}:00.000Z`;
     await post([
-      { ...event(1), occurredAt: at(1) }, // u1 × i1: both have features
-      { ...event(2), occurredAt: at(2) }, // u2 × i2: neither has
+      { ...event(1), occurredAt: at(1), weight: 2.5 }, // u1 × i1: both have features
+      { ...event(2), occurredAt: at(2) }, // u2 × i2: neither has; no weight
       { ...event(3), occurredAt: at(3) },
       { ...event(4), occurredAt: at(9) }, // outside the window
     ]);
@@ -134,11 +148,12 @@ describe('events (e2e)', () => {
       userId: 'u1',
       itemId: 'i1',
       labels: { click: 1, watch_time: 12.5 },
+      weight: 2.5,
       occurredAt: new Date(at(1)),
       userFeatures: { user_age: 30 },
       itemFeatures: { item_genre: 'g1' },
     });
-    expect(rows[1]).toMatchObject({ userFeatures: null, itemFeatures: null });
+    expect(rows[1]).toMatchObject({ userFeatures: null, itemFeatures: null, weight: null });
     expect((await events.readTrainingRows(new Date(at(0)), new Date(at(59)), 2)).map((r) => r.eventId)).toEqual([
       'e1',
       'e2',

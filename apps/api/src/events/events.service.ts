@@ -33,6 +33,7 @@ export class EventsService {
         requestId: e.requestId ?? null,
         modelVersionId: e.modelVersion ?? null,
         context: e.context ?? null,
+        weight: e.weight ?? null,
         occurredAt: e.occurredAt === undefined ? now : new Date(e.occurredAt),
       })),
     );

@@ -1,4 +1,4 @@
-import { parseModelSpec } from '@app/mmoe';
+import { parseModelSpec, RawTable } from '@app/mmoe';
 
 import {
   checkTables,
@@ -45,6 +45,7 @@ describe('dataset rules', () => {
           userFeatures: { age: 31, country: 'FR', shared: 'user' },
           itemFeatures: { genre: 'drama', shared: 'item' },
           labels: { click: 1, watch: 42 },
+          weight: null,
         },
         SPEC.tasks,
       );
@@ -62,10 +63,30 @@ describe('dataset rules', () => {
 
     it('leaves a label the event lacks missing, tolerates unknown users and items, and reads booleans as categories', () => {
       const record = eventRecord(
-        { userId: 'u2', itemId: 'i2', userFeatures: null, itemFeatures: { premium: true }, labels: { click: 0 } },
+        {
+          userId: 'u2',
+          itemId: 'i2',
+          userFeatures: null,
+          itemFeatures: { premium: true },
+          labels: { click: 0 },
+          weight: null,
+        },
         SPEC.tasks,
       );
       expect(record).toEqual({ user_id: 'u2', item_id: 'i2', premium: 'true', clicked: 0, seconds: undefined });
+    });
+
+    it("puts the event's weight under each spec's sample-weight column (null: the table reads 1)", () => {
+      const row = { userId: 'u', itemId: 'i', userFeatures: null, itemFeatures: null, labels: { click: 1 } };
+      expect(eventRecord({ ...row, weight: 2.5 }, SPEC.tasks, ['w', 'importance'])).toMatchObject({
+        w: 2.5,
+        importance: 2.5,
+      });
+      const spec = parseModelSpec({ ...SPEC, training: { sampleWeight: 'w' } });
+      const table = new RawTable(spec);
+      table.add(eventRecord({ ...row, weight: null }, spec.tasks, ['w']));
+      table.add(eventRecord({ ...row, weight: 0.5 }, spec.tasks, ['w']));
+      expect(Array.from(table.weightColumn()!)).toEqual([1, 0.5]);
     });
   });
 

@@ -23,11 +23,13 @@ export interface SpecTables {
 /**
  * One record per event: its `user_id` and `item_id` (what GAUC groups by), the user's features, then the item's (the
  * item wins a name clash, as when scoring), then each task's label under the spec's label column; events carry labels
- * by task name. A task without a label in the event stays missing, which the loss masks out.
+ * by task name. A task without a label in the event stays missing, which the loss masks out. The event's weight goes
+ * under each of `weightColumns` (the specs' training.sampleWeight); an event without one weighs 1.
  */
 export function eventRecord(
-  row: Pick<TrainingRow, 'userId' | 'itemId' | 'userFeatures' | 'itemFeatures' | 'labels'>,
+  row: Pick<TrainingRow, 'userId' | 'itemId' | 'userFeatures' | 'itemFeatures' | 'labels' | 'weight'>,
   tasks: readonly Pick<TaskSpec, 'name' | 'label'>[],
+  weightColumns: readonly string[] = [],
 ): FlatRecord {
   const record: FlatRecord = {
     user_id: row.userId,
@@ -36,6 +38,7 @@ export function eventRecord(
     ...flatten(row.itemFeatures),
   };
   for (const task of tasks) record[task.label] = row.labels[task.name];
+  for (const column of weightColumns) record[column] = row.weight;
   return record;
 }
 

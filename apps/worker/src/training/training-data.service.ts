@@ -57,8 +57,9 @@ export class TrainingDataService {
     );
     // Production's labels too, to evaluate it alike.
     const tasks = [...spec.tasks, ...(production?.tasks ?? [])];
+    const weights = [spec, production].flatMap((s) => s?.training.sampleWeight ?? []);
     const split = splitAt(
-      rows.map((row) => eventRecord(row, tasks)),
+      rows.map((row) => eventRecord(row, tasks, weights)),
       index,
     );
     return {

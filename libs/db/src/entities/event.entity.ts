@@ -23,6 +23,10 @@ export class EventEntity {
   @Column({ type: 'jsonb' })
   labels!: Record<string, number>;
 
+  /** Sample weight in event-sourced training; null weighs 1. */
+  @Column({ type: 'double precision', nullable: true })
+  weight!: number | null;
+
   @Column({ type: 'jsonb', nullable: true })
   context!: Record<string, unknown> | null;
 

@@ -13,6 +13,8 @@ export interface NewEvent {
   requestId: string | null;
   modelVersionId: number | null;
   context: Record<string, unknown> | null;
+  /** Sample weight (≥ 0, finite); absent or null weighs 1. */
+  weight?: number | null;
   occurredAt: Date;
 }
 
@@ -22,6 +24,7 @@ export interface TrainingRow {
   userId: string;
   itemId: string;
   labels: Record<string, number>;
+  weight: number | null;
   occurredAt: Date;
   userFeatures: FeatureMap | null;
   itemFeatures: FeatureMap | null;
@@ -46,15 +49,16 @@ export class EventRepository {
       model_version_id: e.modelVersionId,
       labels: e.labels,
       context: e.context,
+      weight: e.weight ?? null,
       occurred_at: e.occurredAt,
     }));
     const [{ stored }]: { stored: number }[] = await this.dataSource.query(
       `WITH inserted AS (
-         INSERT INTO events (event_id, request_id, user_id, item_id, model_version_id, labels, context, occurred_at)
-         SELECT event_id, request_id, user_id, item_id, model_version_id, labels, context, occurred_at
+         INSERT INTO events (event_id, request_id, user_id, item_id, model_version_id, labels, context, weight, occurred_at)
+         SELECT event_id, request_id, user_id, item_id, model_version_id, labels, context, weight, occurred_at
          FROM jsonb_to_recordset($1::jsonb) AS r(
            event_id text, request_id text, user_id text, item_id text, model_version_id int,
-           labels jsonb, context jsonb, occurred_at timestamptz)
+           labels jsonb, context jsonb, weight double precision, occurred_at timestamptz)
          ORDER BY event_id
          ON CONFLICT (event_id) DO NOTHING
          RETURNING 1)
@@ -83,11 +87,12 @@ export class EventRepository {
       user_id: string;
       item_id: string;
       labels: Record<string, number>;
+      weight: number | null;
       occurred_at: Date;
       user_features: FeatureMap | null;
       item_features: FeatureMap | null;
     }[] = await this.dataSource.query(
-      `SELECT e.event_id, e.user_id, e.item_id, e.labels, e.occurred_at, u.features AS user_features, i.features AS item_features
+      `SELECT e.event_id, e.user_id, e.item_id, e.labels, e.weight, e.occurred_at, u.features AS user_features, i.features AS item_features
        FROM events e
        LEFT JOIN user_features u ON u.entity_id = e.user_id
        LEFT JOIN item_features i ON i.entity_id = e.item_id
@@ -101,6 +106,7 @@ export class EventRepository {
       userId: r.user_id,
       itemId: r.item_id,
       labels: r.labels,
+      weight: r.weight,
       occurredAt: r.occurred_at,
       userFeatures: r.user_features,
       itemFeatures: r.item_features,

@@ -273,7 +273,11 @@ describe('sample weights', () => {
     const labels = Float32Array.from(scores, (s) => (rng.next() < s ? 1 : 0));
     const copies = Array.from({ length: n }, () => rng.int(4)); // 0 leaves a row out
     const mask = Uint8Array.from({ length: n }, () => (rng.next() < 0.9 ? 1 : 0));
-    const kept = (values: ArrayLike<number>) => repeat(values, copies.map((c, i) => (mask[i] ? c : 0)));
+    const kept = (values: ArrayLike<number>) =>
+      repeat(
+        values,
+        copies.map((c, i) => (mask[i] ? c : 0)),
+      );
     const [s, y] = [kept(scores), kept(labels)];
     expect(auc(scores, labels, mask, copies)).toBeCloseTo(pairwiseAuc(s, y), 12);
     expect(logLoss(scores, labels, mask, copies)).toBeCloseTo(logLoss(s, y), 12);

@@ -56,8 +56,8 @@ function rows(spec: ModelSpec, n: number, seed: number, unseen = false): RawTabl
       user: maybe(`u${rng.int(500)}`),
       affinity: maybe(String(affinity)),
       noise: maybe(String(rng.gaussian())),
-      // Heavy-tailed, > -1: for log1p.
-      spend: maybe(String(Math.exp(2 * affinity) - 0.5)),
+      // Heavy-tailed, > -1: for log1p; missing without drawing (the other columns' draws stay as they were).
+      spend: unseen && genre === 0 ? '' : String(Math.exp(2 * affinity) - 0.5),
       click: rng.next() < 1 / (1 + Math.exp(-clickLogit)) ? '1' : '0',
       like: rng.next() < 1 / (1 + Math.exp(-(affinity - (genre === 5 ? 0 : 1)))) ? '1' : '0',
       secs: String(30 + 10 * affinity + 3 * (segment % 2) + 2 * rng.gaussian()),

@@ -1,11 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsOptional, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsNumber, IsOptional, Max, Min, ValidateNested } from 'class-validator';
 
 import { IsEntityId, IsTimestamp, IsVersionId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
 import { CONTEXT_VALUE_SCHEMA, CONTEXT_VALUE_TYPES, IsFlatRecord } from '../../platform/validation';
 
 export const MAX_EVENTS = 10_000;
+/** Largest event weight: a batch's summed weights stay far inside float32 in training. */
+export const MAX_EVENT_WEIGHT = 1e6;
 
 export class EventDto {
   @ApiProperty({
@@ -58,6 +60,19 @@ export class EventDto {
   @IsOptional()
   @IsFlatRecord(CONTEXT_VALUE_TYPES)
   context?: Record<string, string | number | boolean | string[]>;
+
+  @ApiPropertyOptional({
+    description:
+      "Sample weight in event-sourced training (the spec's training.sampleWeight); 1 when left out, 0 leaves the event out of the loss.",
+    minimum: 0,
+    maximum: MAX_EVENT_WEIGHT,
+    example: 2.5,
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(MAX_EVENT_WEIGHT)
+  weight?: number;
 
   @ApiPropertyOptional({
     description: 'ISO 8601 time of the impression; now by default.',
