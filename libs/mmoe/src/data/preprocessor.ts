@@ -1,6 +1,7 @@
 import { selectRows, SequenceColumn, SequenceFeatureState } from '../features/sequence.feature';
 import { CategoricalFeatureSpec, ModelSpec, NumericFeatureSpec } from '../model-spec/model-spec.schema';
 import { fnv1a32 } from '../util/hash';
+import { upperBound } from '../util/sorted';
 import { checkTransform, parseNumber, RawTable, readSequence } from './raw-table';
 
 export interface NumericFeatureState {
@@ -60,17 +61,9 @@ export function embeddingRows(state: Vocabulary): number {
   return 'vocab' in state ? state.vocab.length + 1 : state.hashBuckets + 1;
 }
 
-/** A numeric feature's row: 0 missing, 1 below the first boundary, k + 1 from boundary k (1-based) on; binary search. */
+/** A numeric feature's row: 0 missing, 1 below the first boundary, k + 1 from boundary k (1-based) on. */
 export function bucketRow(value: number, buckets: readonly number[]): number {
-  if (Number.isNaN(value)) return 0;
-  let lo = 0;
-  let hi = buckets.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (buckets[mid] <= value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo + 1;
+  return Number.isNaN(value) ? 0 : upperBound(buckets, value) + 1;
 }
 
 /** log1p is defined above -1 only: RowError (a CLI row error with its line and column; missing when serving). */

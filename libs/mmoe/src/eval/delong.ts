@@ -7,6 +7,7 @@
  * split), the variances just add.
  */
 
+import { lowerBound, upperBound } from '../util/sorted';
 import type { Values } from './metrics';
 
 export interface AucEstimate {
@@ -146,28 +147,4 @@ function covariance(x: Float64Array, y: Float64Array): number {
   let sum = 0;
   for (let i = 0; i < x.length; i++) sum += (x[i] - mx) * (y[i] - my);
   return sum / (x.length - 1);
-}
-
-/** Number of entries < v in an ascending array. */
-function lowerBound(sorted: Float64Array, v: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid] < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** Number of entries ≤ v in an ascending array. */
-function upperBound(sorted: Float64Array, v: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid] <= v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
