@@ -43,15 +43,22 @@ export const CATEGORICAL = REFERENCE_SHAPE.categorical;
 export const VOCAB = REFERENCE_SHAPE.vocab;
 export const NUMERIC = REFERENCE_SHAPE.numeric;
 
-export function shapeSpec(shape: BenchShape): ModelSpec {
+/** With `userSide`, the first half of each kind of feature is user-side (as bench:serve's user holds them). */
+export function shapeSpec(shape: BenchShape, { userSide = false } = {}): ModelSpec {
+  const side = (j: number, of: number) => (userSide && j < of / 2 ? { side: 'user' } : {});
   return parseModelSpec({
     features: [
       ...Array.from({ length: shape.categorical }, (_, j) => ({
         name: `c${j}`,
         type: 'categorical',
         embeddingDim: shape.embeddingDim,
+        ...side(j, shape.categorical),
       })),
-      ...Array.from({ length: shape.numeric }, (_, j) => ({ name: `n${j}`, type: 'numeric' })),
+      ...Array.from({ length: shape.numeric }, (_, j) => ({
+        name: `n${j}`,
+        type: 'numeric',
+        ...side(j, shape.numeric),
+      })),
     ],
     tasks: [
       { name: 'click', label: 'click', type: 'binary' },
@@ -67,6 +74,6 @@ export function shapeSpec(shape: BenchShape): ModelSpec {
   });
 }
 
-export function referenceSpec(): ModelSpec {
-  return shapeSpec(REFERENCE_SHAPE);
+export function referenceSpec(options: { userSide?: boolean } = {}): ModelSpec {
+  return shapeSpec(REFERENCE_SHAPE, options);
 }

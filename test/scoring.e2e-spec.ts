@@ -171,6 +171,17 @@ describe('POST /v1/score (e2e)', () => {
       expect(items.get('odd')!.scores).toEqual(items.get('plain')!.scores);
     });
 
+    it("takes user-side features from the user and the context only, never from an item's record", async () => {
+      await app.inject({
+        method: 'PUT',
+        url: '/v1/items/claims-user/features',
+        payload: { features: { item_genre: 'g1', user_age: 5, user_segment: 's9', user_recent_genres: ['g1'] } },
+      });
+      await app.inject({ method: 'PUT', url: '/v1/items/plain/features', payload: { features: { item_genre: 'g1' } } });
+      const items = byId((await scored({ userId: 'user-1', itemIds: ['claims-user', 'plain'] })).items);
+      expect(items.get('claims-user')!.scores).toEqual(items.get('plain')!.scores);
+    });
+
     it('lets request context fill features the stored ones lack, and stored ones win on a clash', async () => {
       const stored = byId((await scored({ userId: 'user-1', itemIds: ['item-2', 'ghost'] })).items);
       const withContext = byId(

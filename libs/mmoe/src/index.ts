@@ -17,6 +17,7 @@ export * from './model/predict';
 export * from './model/topology';
 export * from './model-spec/model-spec';
 export * from './model-spec/model-spec.schema';
+export * from './model-spec/feature-side';
 export * from './synthetic/paper-synthetic.data';
 export * from './synthetic/interactions.data';
 export * from './train/trainer';

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import { Counter } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { assembleRows, encodeSlice, overlaySlices } from '@app/mmoe/serving';
+import { assembleRequest, encodeSlice, overlaySlices } from '@app/mmoe/serving';
 
 import { FeatureStoreService } from '../features/feature-store.service';
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
@@ -89,11 +89,12 @@ export class ShadowScorer implements OnModuleDestroy {
         request.itemIds,
       );
       const slice = (record: Record<string, unknown> | undefined) => encodeSlice(model.encoder, record).slice;
-      const rows = assembleRows(
+      const batch = assembleRequest(
+        model.sides,
         overlaySlices(slice(request.context), slice(features.user)),
         features.items.map((item) => item && slice(item)),
       );
-      const { scores } = await model.scorer.score(rows);
+      const { scores } = await model.scorer.scoreRequest(batch);
       this.writer.enqueue({
         loggedAt: new Date(),
         requestId,

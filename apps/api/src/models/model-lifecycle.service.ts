@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } f
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { ModelVersionRecord, ServingVersions } from '@app/db';
-import { featureSchemaVersion, type FeatureEncoder, type Scorer } from '@app/mmoe/serving';
+import { featureSchemaVersion, type FeatureEncoder, type RequestSides, type Scorer } from '@app/mmoe/serving';
 import { compileFusion, fusionOf, ModelChangeRepository, ModelRegistryService, specOf } from '@app/registry';
 
 import { canaryBucket } from './canary-split';
@@ -13,6 +13,7 @@ import type { AnsweringRole, ModelLease, ServingModel } from './serving-model';
 interface LoadedVersion {
   versionId: number;
   encoder: FeatureEncoder;
+  sides: RequestSides;
   scorer: Scorer;
   inFlight: number;
   retired: boolean;
@@ -155,7 +156,7 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
         fresh.push(loaded);
       }
       const spec = specOf(record);
-      const { encoder, scorer } = loaded;
+      const { encoder, sides, scorer } = loaded;
       return {
         loaded,
         model: {
@@ -163,6 +164,7 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
           role,
           spec,
           encoder,
+          sides,
           scorer,
           fusion: compileFusion(fusionOf(record, spec), spec.tasks),
           featureSchemaVersion: featureSchemaVersion(spec),
@@ -199,8 +201,8 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   private async load(versionId: number): Promise<LoadedVersion> {
     const artifacts = await this.registry.findArtifacts(versionId);
     if (!artifacts) throw new Error(`version ${versionId} disappeared while loading`);
-    const { encoder, scorer } = await this.loader.load(artifacts.artifact, artifacts.onnx);
-    return { versionId, encoder, scorer, inFlight: 0, retired: false };
+    const { encoder, sides, scorer } = await this.loader.load(artifacts.artifact);
+    return { versionId, encoder, sides, scorer, inFlight: 0, retired: false };
   }
 
   /** No new lease can reach it any more; it goes as soon as the last request holding one is done. */

@@ -12,23 +12,26 @@ import {
   loadTfjsLibrary,
   OnnxScorer,
   parseModelSpec,
-  readArtifactHeader,
+  requestSides,
   withCalibration,
   type ModelSpec,
+  type RequestSides,
   type Scorer,
 } from '@app/mmoe/serving';
 
-/** What serving a version needs: its spec, the encoder of its fitted preprocessing, and a scorer. */
+/** What serving a version needs: its spec, the encoder of its fitted preprocessing, its request layout, a scorer. */
 export interface LoadedEngine {
   spec: ModelSpec;
   encoder: FeatureEncoder;
+  sides: RequestSides;
   scorer: Scorer;
 }
 
 /**
- * Turns a version's stored bytes into a scorer. With an ONNX graph and onnxruntime-node, only the artifact's header
- * is read (spec and preprocessing) and the graph runs on the process's inference pool: TensorFlow.js is neither
- * loaded nor initialised. tfjs is imported only for a version without a graph or a machine without ORT.
+ * Turns a version's artifact into a scorer. With onnxruntime-node, the serving graph is built from the artifact
+ * (spec, preprocessing, weights) in its request layout — the user's and context's features fed once per request —
+ * and runs on the process's inference pool: TensorFlow.js is neither loaded nor initialised. (The version's stored
+ * ONNX graph is the row layout, for batch prediction.) tfjs is imported only on a machine without ORT.
  */
 @Injectable()
 export class ScorerLoader implements OnApplicationShutdown {
@@ -37,18 +40,24 @@ export class ScorerLoader implements OnApplicationShutdown {
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
-  async load(artifact: Uint8Array, onnx: Uint8Array | null): Promise<LoadedEngine> {
-    const header = readArtifactHeader(artifact);
+  async load(artifact: Uint8Array): Promise<LoadedEngine> {
     if (!(await loadOnnxRuntime())) return this.loadOnTfjs(artifact);
+    const { header, weights } = decodeArtifact(artifact);
     const spec = parseModelSpec(header.spec);
+    const preprocessing = checkDeclaredNetwork(spec, header.preprocessing, header.weights);
     const calibration = header.calibration && checkCalibration(header.calibration, spec.tasks);
-    const graph = onnx ?? this.exportGraph(artifact, spec);
+    const graph = exportOnnx({ spec, preprocessing, weights }, 'request');
     const pool = await this.inferencePool();
     const engine = pool
-      ? await pool.load(graph, spec, header.preprocessing)
-      : await OnnxScorer.create(graph, spec, header.preprocessing);
+      ? await pool.load(graph, spec, preprocessing, 'request')
+      : await OnnxScorer.create(graph, spec, preprocessing, { layout: 'request' });
     // The same output stage as createScorer's: the version's calibration over the engine's raw scores.
-    return { spec, encoder: new FeatureEncoder(header.preprocessing), scorer: withCalibration(engine, calibration) };
+    return {
+      spec,
+      encoder: new FeatureEncoder(preprocessing),
+      sides: requestSides(spec, preprocessing),
+      scorer: withCalibration(engine, calibration),
+    };
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -62,16 +71,6 @@ export class ScorerLoader implements OnApplicationShutdown {
     return this.pool;
   }
 
-  /** A version registered without its graph (older artifacts): built from the artifact's weights, without tfjs. */
-  private exportGraph(artifact: Uint8Array, spec: ModelSpec): Uint8Array {
-    const { header, weights } = decodeArtifact(artifact);
-    return exportOnnx({
-      spec,
-      preprocessing: checkDeclaredNetwork(spec, header.preprocessing, header.weights),
-      weights,
-    });
-  }
-
   /** No onnxruntime-node on this machine: the tfjs network scores, and lives as long as its scorer. */
   private async loadOnTfjs(artifact: Uint8Array): Promise<LoadedEngine> {
     const { MultiTaskModel, TfjsScorer } = await this.tfjs();
@@ -80,9 +79,11 @@ export class ScorerLoader implements OnApplicationShutdown {
     return {
       spec: model.spec,
       encoder: model.encoder,
+      sides: requestSides(model.spec, model.network.preprocessing),
       scorer: {
         engine: scorer.engine,
         score: (data, options) => scorer.score(data, options),
+        scoreRequest: (batch, options) => scorer.scoreRequest(batch, options),
         dispose: async () => {
           await scorer.dispose();
           model.dispose();

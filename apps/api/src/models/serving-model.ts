@@ -1,4 +1,4 @@
-import type { FeatureEncoder, ModelSpec, Scorer } from '@app/mmoe/serving';
+import type { FeatureEncoder, ModelSpec, RequestSides, Scorer } from '@app/mmoe/serving';
 import type { CompiledFusion } from '@app/registry';
 
 export type ServingRole = 'production' | 'canary' | 'shadow';
@@ -11,6 +11,8 @@ export interface ServingModel<R extends ServingRole = ServingRole> {
   role: R;
   spec: ModelSpec;
   encoder: FeatureEncoder;
+  /** Which features a request shares (user and context sides) and which each candidate's item holds. */
+  sides: RequestSides;
   scorer: Scorer;
   /** The version's rule fusing task scores into the ranking score (its product rule, else the sum of its weights). */
   fusion: CompiledFusion;

@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs
 import { InvalidFieldsError } from '@app/common';
 import type { FeatureMap } from '@app/db';
 import {
-  assembleRows,
+  assembleRequest,
   encodeSlice,
   gateOfTask,
   overlaySlices,
@@ -25,8 +25,8 @@ import { ScoringMetrics } from './scoring.metrics';
  * Ranks candidates for a user, in stages (each timed in `scoring_stage_duration_seconds`):
  *   features   the candidates' encoded rows from this process's cache; the user and the misses in one round trip
  *              to the feature store (Redis, then Postgres);
- *   assembly   one input row per candidate: its item's slice over the user's over the request context's;
- *   inference  one batched forward pass of the leased model (on the inference threads);
+ *   assembly   the user's slice over the request context's once, each candidate's item-side columns;
+ *   inference  one batched forward pass of the leased model (on the inference threads), the shared features fed once;
  *   ranking    the fusion of the task scores (the version's rule or the request's), one sort.
  * The lease keeps the model alive until the response is built, so a swap during the request never disposes the
  * model it is using.
@@ -59,12 +59,13 @@ export class ScoringService {
       const { user, items, featureCache } = await this.candidateFeatures(model, request.userId, request.itemIds);
       timer.stage('features');
       const shared = overlaySlices(this.slice(model, request.context), this.slice(model, user));
-      const rows = assembleRows(
+      const batch = assembleRequest(
+        model.sides,
         shared,
         items.map((item) => item.slice),
       );
       timer.stage('assembly');
-      const result = await model.scorer.score(rows, { gateWeights: request.explain === true });
+      const result = await model.scorer.scoreRequest(batch, { gateWeights: request.explain === true });
       timer.stage('inference');
       const response: ScoreResponseDto = {
         requestId,

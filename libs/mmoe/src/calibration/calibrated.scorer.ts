@@ -1,3 +1,4 @@
+import type { RequestBatch } from '../data/encoded-slice';
 import { EncodedDataset } from '../data/preprocessor';
 import { ScoreOptions, Scorer, ScoreResult } from '../serving/scorer';
 import { calibrateInPlace, Calibration } from './calibration';
@@ -19,6 +20,8 @@ export function withCalibration(scorer: Scorer, calibration: Calibration | undef
     engine: scorer.engine,
     score: async (data: EncodedDataset, options?: ScoreOptions) =>
       applyCalibration(await scorer.score(data, options), calibration),
+    scoreRequest: async (batch: RequestBatch, options?: ScoreOptions) =>
+      applyCalibration(await scorer.scoreRequest(batch, options), calibration),
     dispose: () => scorer.dispose(),
   };
 }

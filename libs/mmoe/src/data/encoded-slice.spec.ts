@@ -1,15 +1,16 @@
+import { requestSides, rowSides } from '../model-spec/feature-side';
 import { parseModelSpec } from '../model-spec/model-spec';
-import { assembleRows, encodeSlice, overlaySlices } from './encoded-slice';
+import { assembleRequest, encodeSlice, expandRequest, overlaySlices } from './encoded-slice';
 import { FeatureEncoder, fitPreprocessing } from './preprocessor';
 import { RawTable } from './raw-table';
 
 const spec = parseModelSpec({
   features: [
-    { name: 'age', type: 'numeric' },
+    { name: 'age', type: 'numeric', side: 'user' },
     { name: 'price', type: 'numeric' },
-    { name: 'city', type: 'categorical', embeddingDim: 4 },
+    { name: 'city', type: 'categorical', embeddingDim: 4, side: 'context' },
     { name: 'genre', type: 'categorical', hashBuckets: 50 },
-    { name: 'recent', type: 'sequence', maxLength: 2, sharedEmbedding: 'city' },
+    { name: 'recent', type: 'sequence', maxLength: 2, sharedEmbedding: 'city', side: 'user' },
   ],
   tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
   model: { expertUnits: [4] },
@@ -34,13 +35,33 @@ describe('encoded slices', () => {
     { city: 'atlantis', recent: 'oslo|atlantis' },
   ];
 
-  it('assemble the same rows as encoding each merged record (item over user over context)', () => {
-    const shared = overlaySlices(encodeSlice(encoder, context).slice, encodeSlice(encoder, user).slice);
-    const rows = assembleRows(
-      shared,
-      items.map((item) => item && encodeSlice(encoder, item).slice),
+  const shared = () => overlaySlices(encodeSlice(encoder, context).slice, encodeSlice(encoder, user).slice);
+  const itemSlices = () => items.map((item) => item && encodeSlice(encoder, item).slice);
+
+  it('assemble, per row, the same rows as encoding each merged record (item over user over context)', () => {
+    const sides = rowSides(encoder.state);
+    expect(expandRequest(sides, assembleRequest(sides, shared(), itemSlices()))).toEqual(
+      encoder.encodeRecords(items.map((item) => ({ ...context, ...user, ...item }))),
     );
-    expect(rows).toEqual(encoder.encodeRecords(items.map((item) => ({ ...context, ...user, ...item }))));
+  });
+
+  it('take user- and context-side features from the user and context only, once, and the item side per candidate', () => {
+    const sides = requestSides(spec, encoder.state);
+    expect(sides).toEqual({
+      numeric: { shared: [0], item: [1] },
+      categorical: { shared: [0], item: [1] },
+      sequence: { shared: [0], item: [] },
+    });
+    const batch = assembleRequest(sides, shared(), itemSlices());
+    expect(batch.numeric).toHaveLength(items.length);
+    expect(batch.categorical).toHaveLength(1);
+    expect(batch.sequences).toHaveLength(0);
+    // An item's own age, city and recent items are not the request's: they are ignored.
+    const itemSide = (item: Record<string, unknown> | undefined) =>
+      item && Object.fromEntries(Object.entries(item).filter(([name]) => ['price', 'genre'].includes(name)));
+    expect(expandRequest(sides, batch)).toEqual(
+      encoder.encodeRecords(items.map((item) => ({ ...context, ...user, ...itemSide(item) }))),
+    );
   });
 
   it('mark a stored value that cannot be read (no number, no list) as missing, and name its feature', () => {

@@ -1,10 +1,12 @@
+import type { SequenceColumn } from '../features/sequence.feature';
+import type { RequestSides } from '../model-spec/feature-side';
 import { concatIds, type EncodedDataset, type FeatureEncoder } from './preprocessor';
 import { parseNumber, RowError } from './raw-table';
 
 /**
  * The encoded values of the features one source holds (the request context, the user, an item), the others marked
- * absent: a candidate's row is its item's slice over the user's over the context's, so each source is encoded once
- * per request (or once per cache lifetime for an item) and rows are assembled by copying.
+ * absent: each source is encoded once per request (or once per cache lifetime for an item), and a request is
+ * assembled by copying (assembleRequest).
  */
 export interface EncodedSlice {
   /** Standardised numerics, in preprocessing order (0 where absent). */
@@ -97,28 +99,69 @@ export function overlaySlices(base: EncodedSlice, over: EncodedSlice): EncodedSl
   return slice;
 }
 
-/** One row per item: the item's slice over `shared`; an undefined item takes `shared` alone. */
-export function assembleRows(shared: EncodedSlice, items: (EncodedSlice | undefined)[]): EncodedDataset {
+/**
+ * One request as the request graph takes it: what every candidate shares (the user's and context's features) once,
+ * the item-side columns per candidate.
+ */
+export interface RequestBatch {
+  /** Candidates. */
+  size: number;
+  /** The user's slice over the context's; its shared-side columns are every candidate's. */
+  shared: EncodedSlice;
+  /** Item-side numerics, row-major [size × RequestSides.numeric.item]. */
+  numeric: Float32Array;
+  /** Per item-side categorical feature (RequestSides.categorical.item), a row per candidate. */
+  categorical: Int32Array[];
+  /** Per item-side sequence feature (RequestSides.sequence.item). */
+  sequences: SequenceColumn[];
+}
+
+/**
+ * The candidates' item-side columns, each from its item's slice, else from `shared` (an item-side feature the user
+ * or context holds, as a request could always give); an undefined item takes `shared` alone. Shared-side features
+ * come from `shared` only and are not copied per candidate.
+ */
+export function assembleRequest(
+  sides: RequestSides,
+  shared: EncodedSlice,
+  items: (EncodedSlice | undefined)[],
+): RequestBatch {
   const size = items.length;
   const width = shared.numeric.length;
-  const categories = shared.categorical.length;
-  const numeric = new Float32Array(size * width);
-  const categorical = Array.from({ length: categories }, () => new Int32Array(size));
-  for (let i = 0; i < size; i++) {
+  const scalars = width + shared.categorical.length;
+  const numerics = sides.numeric.item;
+  const numeric = new Float32Array(size * numerics.length);
+  for (let i = 0, o = 0; i < size; i++) {
     const item = items[i];
-    const row = i * width;
-    numeric.set(shared.numeric, row);
-    for (let j = 0; j < categories; j++) categorical[j][i] = shared.categorical[j];
-    if (!item) continue;
-    for (let j = 0; j < width; j++) if (item.present[j]) numeric[row + j] = item.numeric[j];
-    for (let j = 0; j < categories; j++) if (item.present[width + j]) categorical[j][i] = item.categorical[j];
+    for (const j of numerics) numeric[o++] = item?.present[j] ? item.numeric[j] : shared.numeric[j];
   }
-  const sequences = shared.sequences.map((values, j) => {
-    const present = width + categories + j;
-    const rows = items.map((item) => (item?.present[present] ? item.sequences[j] : values));
+  const categorical = sides.categorical.item.map((j) =>
+    Int32Array.from(items, (item) => (item?.present[width + j] ? item.categorical[j] : shared.categorical[j])),
+  );
+  const sequences = sides.sequence.item.map((j) => {
+    const rows = items.map((item) => (item?.present[scalars + j] ? item.sequences[j] : shared.sequences[j]));
     const offsets = new Int32Array(size + 1);
     rows.forEach((r, i) => (offsets[i + 1] = offsets[i] + r.length));
     return { offsets, ids: concatIds(rows, offsets[size]) };
   });
+  return { size, shared, numeric, categorical, sequences };
+}
+
+/** The request as one full row per candidate (the row graph's and tfjs's input): shared columns repeated. */
+export function expandRequest(sides: RequestSides, batch: RequestBatch): EncodedDataset {
+  const { size, shared } = batch;
+  const width = shared.numeric.length;
+  const numeric = new Float32Array(size * width);
+  for (let i = 0; i < size; i++) {
+    numeric.set(shared.numeric, i * width);
+    sides.numeric.item.forEach((j, k) => (numeric[i * width + j] = batch.numeric[i * sides.numeric.item.length + k]));
+  }
+  const categorical: Int32Array[] = Array.from(shared.categorical, (value) => new Int32Array(size).fill(value));
+  sides.categorical.item.forEach((j, k) => (categorical[j] = batch.categorical[k]));
+  const sequences = shared.sequences.map((ids): SequenceColumn => ({
+    offsets: Int32Array.from({ length: size + 1 }, (_, i) => i * ids.length),
+    ids: concatIds(Array<Int32Array>(size).fill(ids), size * ids.length),
+  }));
+  sides.sequence.item.forEach((j, k) => (sequences[j] = batch.sequences[k]));
   return { size, numericWidth: width, numeric, categorical, sequences, labels: [] };
 }

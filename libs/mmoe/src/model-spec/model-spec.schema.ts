@@ -21,6 +21,9 @@ const sequenceOnly = {
   sharedEmbedding: onlyFor('sequence features share an embedding'),
 };
 
+/** Where serving finds the feature (see feature-side.ts); inferred from the name when absent. */
+const side = z.enum(['user', 'item', 'context'], { error: 'must be "user", "item" or "context"' }).optional();
+
 const numericOnly = {
   transform: onlyFor('numeric features have a transform'),
   buckets: onlyFor('numeric features are bucketised'),
@@ -34,6 +37,7 @@ const numericFeature = z
   .object({
     name,
     type: z.literal('numeric'),
+    side,
     /** log1p(x) before standardisation, for heavy-tailed values (counts, money, durations); x must be > -1. */
     transform: z.enum(['log1p'], { error: 'must be "log1p"' }).optional(),
     buckets: z
@@ -59,6 +63,7 @@ const categoricalFeature = z
   .object({
     name,
     type: z.literal('categorical'),
+    side,
     embeddingDim: positiveInt.max(1024).default(8),
     ...vocabulary,
     ...sequenceOnly,
@@ -71,6 +76,7 @@ const sequenceFeature = z
   .object({
     name,
     type: z.literal('sequence'),
+    side,
     /** Splits a CSV cell into values; the feature store and events hold a JSON array of strings instead. */
     separator: z.string().min(1, 'must not be empty').max(8, 'must be at most 8 characters').default('|'),
     pooling: z.enum(['mean', 'sum', 'max'], { error: 'must be "mean", "sum" or "max"' }).default('mean'),

@@ -1,11 +1,13 @@
 import { Worker } from 'node:worker_threads';
 
+import type { RequestBatch } from '../data/encoded-slice';
 import { EncodedDataset, PreprocessingState } from '../data/preprocessor';
+import type { GraphLayout } from '../export/onnx.exporter';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { startWorkerScript } from '../util/worker-script';
 import type { InferenceReply, InferenceRequest } from './inference.protocol';
-import { OnnxIo } from './onnx-io';
-import { checkEncoded, RunsInFlight, ScoreOptions, Scorer, ScoreResult } from './scorer';
+import { Feeder, OnnxIo } from './onnx-io';
+import { checkEncoded, checkRequest, RunsInFlight, ScoreOptions, Scorer, ScoreResult } from './scorer';
 
 /**
  * A request is split over idle threads only in shards of at least this many rows: below it, a thread's fixed cost
@@ -102,9 +104,14 @@ export class InferencePool {
   }
 
   /** A scorer of this graph on every thread of the pool; fails, loading nothing, if the graph does not fit the spec. */
-  async load(onnx: Uint8Array, spec: ModelSpec, preprocessing: PreprocessingState): Promise<PooledOnnxScorer> {
+  async load(
+    onnx: Uint8Array,
+    spec: ModelSpec,
+    preprocessing: PreprocessingState,
+    layout: GraphLayout = 'rows',
+  ): Promise<PooledOnnxScorer> {
     if (this.closed) throw new Error('the inference pool is closed');
-    const io = new OnnxIo(spec, preprocessing);
+    const io = new OnnxIo(spec, preprocessing, layout);
     const session = this.nextSession++;
     const replies = await Promise.allSettled(this.threads.map((t) => t.call({ kind: 'load', session, onnx })));
     const failed = replies.find((r) => r.status === 'rejected');
@@ -119,23 +126,21 @@ export class InferencePool {
   }
 
   /** Scores rows [0, size) of `data`, split over the least busy threads in shards of at least MIN_SHARD_ROWS. */
-  async run(session: number, io: OnnxIo, data: EncodedDataset, withGates: boolean): Promise<ScoreResult> {
-    if (data.size === 0) return io.allocate(0, withGates);
-    const shards = Math.max(1, Math.min(this.threads.length, Math.floor(data.size / MIN_SHARD_ROWS)));
+  async run(session: number, io: OnnxIo, input: Feeder, withGates: boolean): Promise<ScoreResult> {
+    const { size } = input;
+    if (size === 0) return io.allocate(0, withGates);
+    const shards = Math.max(1, Math.min(this.threads.length, Math.floor(size / MIN_SHARD_ROWS)));
     const threads = [...this.threads].sort((a, b) => a.queuedRows - b.queuedRows).slice(0, shards);
-    const result = io.allocate(data.size, withGates);
+    const result = io.allocate(size, withGates);
     const fetches = io.fetches(withGates);
-    const per = Math.ceil(data.size / shards);
+    const per = Math.ceil(size / shards);
     await Promise.all(
       threads.map(async (thread, s) => {
         const start = s * per;
-        const end = Math.min(data.size, start + per);
+        const end = Math.min(size, start + per);
         // Views are copied into the message (structured clone): a few tens of kB per request, cheaper than a
         // SharedArrayBuffer per request, and the caller keeps its arrays.
-        const reply = await thread.call(
-          { kind: 'run', session, feeds: io.feeds(data, start, end), fetches },
-          end - start,
-        );
+        const reply = await thread.call({ kind: 'run', session, feeds: input.feeds(start, end), fetches }, end - start);
         if (reply.kind !== 'ran') throw new Error(`unexpected ${reply.kind} reply to a run`);
         const outputs = Object.fromEntries(Object.entries(reply.outputs).map(([name, data]) => [name, { data }]));
         io.collect(outputs, start, end - start, result);
@@ -179,7 +184,14 @@ export class PooledOnnxScorer implements Scorer {
   async score(data: EncodedDataset, options: ScoreOptions = {}): Promise<ScoreResult> {
     if (this.disposed) throw new Error('the scorer has been disposed');
     checkEncoded(data, this.preprocessing);
-    return this.running.track(this.pool.run(this.session, this.io, data, options.gateWeights ?? false));
+    return this.running.track(this.pool.run(this.session, this.io, this.io.rows(data), options.gateWeights ?? false));
+  }
+
+  async scoreRequest(batch: RequestBatch, options: ScoreOptions = {}): Promise<ScoreResult> {
+    if (this.disposed) throw new Error('the scorer has been disposed');
+    checkRequest(batch, this.preprocessing, this.io.sides);
+    const input = this.io.request(batch);
+    return this.running.track(this.pool.run(this.session, this.io, input, options.gateWeights ?? false));
   }
 
   /** Releases the session on every thread once the runs in flight are done. */

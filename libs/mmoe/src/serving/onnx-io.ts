@@ -1,32 +1,46 @@
+import { expandRequest, type RequestBatch } from '../data/encoded-slice';
 import { EncodedDataset, PreprocessingState } from '../data/preprocessor';
-import { ONNX_BATCH_DIM } from '../export/onnx-graph.builder';
+import { ONNX_BATCH_DIM, ONNX_SHARED_DIM, type GraphLayout } from '../export/onnx.exporter';
 import { padSequences } from '../features/sequence.feature';
+import { requestSides, rowSides, type RequestSides } from '../model-spec/feature-side';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { topologyOf } from '../model/topology';
 import type { WireTensor } from './inference.protocol';
 import { ScoreResult } from './scorer';
 
+/** The graph inputs of rows [start, end) of what is scored. */
+export interface Feeder {
+  size: number;
+  feeds(start: number, end: number): Record<string, WireTensor>;
+}
+
 /**
- * What the exported graph of a spec reads and writes, and how encoded rows map onto it: the one definition for the
- * in-thread scorer and the inference pool.
+ * What the exported graph of a spec reads and writes (in its layout), and how encoded rows or a request map onto it:
+ * the one definition for the in-thread scorer and the inference pool.
  */
 export class OnnxIo {
   readonly tasks: number;
   readonly gateSizes: number[];
+  readonly sides: RequestSides;
   private readonly inputs: string[];
   private readonly outputs: string[];
 
   constructor(
     spec: ModelSpec,
     private readonly preprocessing: PreprocessingState,
+    readonly layout: GraphLayout = 'rows',
   ) {
     this.tasks = spec.tasks.length;
     this.gateSizes = topologyOf(spec).gates.map((g) => g.experts.length);
-    const width = preprocessing.numeric.length;
+    const sides = (this.sides = layout === 'request' ? requestSides(spec, preprocessing) : rowSides(preprocessing));
+    const dim = (shared: number[], i: number) => (shared.includes(i) ? ONNX_SHARED_DIM : ONNX_BATCH_DIM);
     this.inputs = [
-      ...preprocessing.categorical.map((_, i) => `cat_${i}: int32[${ONNX_BATCH_DIM}]`),
-      ...preprocessing.sequence.map((s, i) => `seq_${i}: int32[${ONNX_BATCH_DIM}, ${s.maxLength}]`),
-      ...(width > 0 ? [`numeric: float32[${ONNX_BATCH_DIM}, ${width}]`] : []),
+      ...preprocessing.categorical.map((_, i) => `cat_${i}: int32[${dim(sides.categorical.shared, i)}]`),
+      ...preprocessing.sequence.map((s, i) => `seq_${i}: int32[${dim(sides.sequence.shared, i)}, ${s.maxLength}]`),
+      ...(sides.numeric.item.length > 0 ? [`numeric: float32[${ONNX_BATCH_DIM}, ${sides.numeric.item.length}]`] : []),
+      ...(sides.numeric.shared.length > 0
+        ? [`shared_numeric: float32[${ONNX_SHARED_DIM}, ${sides.numeric.shared.length}]`]
+        : []),
     ];
     this.outputs = [
       `scores: float32[${ONNX_BATCH_DIM}, ${this.tasks}]`,
@@ -47,21 +61,84 @@ export class OnnxIo {
     return ['scores', ...(withGates ? this.gateSizes.map((_, i) => `gates_${i}`) : [])];
   }
 
-  /** Rows [start, end) as graph inputs, over views of the caller's arrays (sequences are padded, the rest not copied). */
-  feeds(data: EncodedDataset, start: number, end: number): Record<string, WireTensor> {
-    const rows = end - start;
-    const feeds: Record<string, WireTensor> = {};
-    data.categorical.forEach(
-      (c, i) => (feeds[`cat_${i}`] = { type: 'int32', data: c.subarray(start, end), dims: [rows] }),
-    );
-    this.preprocessing.sequence.forEach(({ maxLength }, i) => {
-      const padded = padSequences(data.sequences[i], start, end, maxLength);
-      feeds[`seq_${i}`] = { type: 'int32', data: padded, dims: [rows, maxLength] };
-    });
+  /** Full rows (every input per row, the shared ones at S = N), over views of the caller's arrays where it can. */
+  rows(data: EncodedDataset): Feeder {
+    const { numeric } = this.sides;
     const width = this.preprocessing.numeric.length;
-    if (width > 0)
-      feeds.numeric = { type: 'float32', data: data.numeric.subarray(start * width, end * width), dims: [rows, width] };
-    return feeds;
+    // The numerics are one row-major block; only when some are shared do the two sides need their columns copied.
+    const columns = (indices: number[], start: number, end: number) => {
+      if (indices.length === width) return data.numeric.subarray(start * width, end * width);
+      const out = new Float32Array((end - start) * indices.length);
+      for (let i = start, o = 0; i < end; i++) for (const j of indices) out[o++] = data.numeric[i * width + j];
+      return out;
+    };
+    return {
+      size: data.size,
+      feeds: (start, end) => {
+        const rows = end - start;
+        const feeds: Record<string, WireTensor> = {};
+        data.categorical.forEach(
+          (c, i) => (feeds[`cat_${i}`] = { type: 'int32', data: c.subarray(start, end), dims: [rows] }),
+        );
+        this.preprocessing.sequence.forEach(({ maxLength }, i) => {
+          const padded = padSequences(data.sequences[i], start, end, maxLength);
+          feeds[`seq_${i}`] = { type: 'int32', data: padded, dims: [rows, maxLength] };
+        });
+        for (const [name, indices] of [
+          ['numeric', numeric.item],
+          ['shared_numeric', numeric.shared],
+        ] as const) {
+          if (indices.length > 0)
+            feeds[name] = { type: 'float32', data: columns(indices, start, end), dims: [rows, indices.length] };
+        }
+        return feeds;
+      },
+    };
+  }
+
+  /** One request: its shared inputs once ([1, …], the same for every shard), its item inputs per candidate. */
+  request(batch: RequestBatch): Feeder {
+    if (this.layout === 'rows') return this.rows(expandRequest(this.sides, batch));
+    const { numeric, categorical, sequence } = this.sides;
+    const { shared } = batch;
+    const once: Record<string, WireTensor> = {};
+    categorical.shared.forEach(
+      (j) => (once[`cat_${j}`] = { type: 'int32', data: Int32Array.of(shared.categorical[j]), dims: [1] }),
+    );
+    sequence.shared.forEach((j) => {
+      const { maxLength } = this.preprocessing.sequence[j];
+      const ids = shared.sequences[j];
+      const padded = padSequences({ offsets: Int32Array.of(0, ids.length), ids }, 0, 1, maxLength);
+      once[`seq_${j}`] = { type: 'int32', data: padded, dims: [1, maxLength] };
+    });
+    if (numeric.shared.length > 0) {
+      const values = Float32Array.from(numeric.shared, (j) => shared.numeric[j]);
+      once.shared_numeric = { type: 'float32', data: values, dims: [1, values.length] };
+    }
+    const width = numeric.item.length;
+    return {
+      size: batch.size,
+      feeds: (start, end) => {
+        const rows = end - start;
+        const feeds: Record<string, WireTensor> = { ...once };
+        categorical.item.forEach(
+          (j, k) =>
+            (feeds[`cat_${j}`] = { type: 'int32', data: batch.categorical[k].subarray(start, end), dims: [rows] }),
+        );
+        sequence.item.forEach((j, k) => {
+          const { maxLength } = this.preprocessing.sequence[j];
+          const padded = padSequences(batch.sequences[k], start, end, maxLength);
+          feeds[`seq_${j}`] = { type: 'int32', data: padded, dims: [rows, maxLength] };
+        });
+        if (width > 0)
+          feeds.numeric = {
+            type: 'float32',
+            data: batch.numeric.subarray(start * width, end * width),
+            dims: [rows, width],
+          };
+        return feeds;
+      },
+    };
   }
 
   /** Empty result columns for `size` rows. */

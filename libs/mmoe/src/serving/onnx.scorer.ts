@@ -1,10 +1,12 @@
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 
+import type { RequestBatch } from '../data/encoded-slice';
 import { EncodedDataset, PreprocessingState } from '../data/preprocessor';
+import type { GraphLayout } from '../export/onnx.exporter';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { signatureOf } from './inference.protocol';
-import { OnnxIo } from './onnx-io';
-import { checkEncoded, RunsInFlight, ScoreOptions, Scorer, ScoreResult } from './scorer';
+import { Feeder, OnnxIo } from './onnx-io';
+import { checkEncoded, checkRequest, RunsInFlight, ScoreOptions, Scorer, ScoreResult } from './scorer';
 
 type OnnxRuntime = typeof import('onnxruntime-node');
 
@@ -30,6 +32,8 @@ export interface OnnxScorerOptions {
   intraOpThreads?: number;
   /** Rows per session run (bounds the intermediate activations of a large request). */
   batchSize?: number;
+  /** The graph's layout (exportOnnx's): `rows` by default. */
+  layout?: GraphLayout;
 }
 
 /** Scores with onnxruntime on a model exported by exportOnnx, on the calling thread. */
@@ -71,7 +75,7 @@ export class OnnxScorer implements Scorer {
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
     });
-    const io = new OnnxIo(spec, preprocessing);
+    const io = new OnnxIo(spec, preprocessing, options.layout);
     const mismatch = io.mismatch(signatureOf(session.inputMetadata), signatureOf(session.outputMetadata));
     if (mismatch) {
       await session.release();
@@ -81,10 +85,15 @@ export class OnnxScorer implements Scorer {
   }
 
   async score(data: EncodedDataset, options: ScoreOptions = {}): Promise<ScoreResult> {
-    const session = this.session;
-    if (!session) throw new Error('the scorer has been disposed');
+    const session = this.live();
     checkEncoded(data, this.preprocessing);
-    return this.running.track(this.run(session, data, options.gateWeights ?? false));
+    return this.running.track(this.run(session, this.io.rows(data), options.gateWeights ?? false));
+  }
+
+  async scoreRequest(batch: RequestBatch, options: ScoreOptions = {}): Promise<ScoreResult> {
+    const session = this.live();
+    checkRequest(batch, this.preprocessing, this.io.sides);
+    return this.running.track(this.run(session, this.io.request(batch), options.gateWeights ?? false));
   }
 
   /** Waits for the runs in flight (releasing the session under them would crash the process), then releases it. */
@@ -96,13 +105,18 @@ export class OnnxScorer implements Scorer {
     await session.release();
   }
 
-  private async run(session: InferenceSession, data: EncodedDataset, withGates: boolean): Promise<ScoreResult> {
-    const result = this.io.allocate(data.size, withGates);
+  private live(): InferenceSession {
+    if (!this.session) throw new Error('the scorer has been disposed');
+    return this.session;
+  }
+
+  private async run(session: InferenceSession, input: Feeder, withGates: boolean): Promise<ScoreResult> {
+    const result = this.io.allocate(input.size, withGates);
     const fetches = this.io.fetches(withGates);
-    for (let start = 0; start < data.size; start += this.batchSize) {
-      const end = Math.min(start + this.batchSize, data.size);
+    for (let start = 0; start < input.size; start += this.batchSize) {
+      const end = Math.min(start + this.batchSize, input.size);
       const feeds: Record<string, Tensor> = {};
-      for (const [name, { type, data: values, dims }] of Object.entries(this.io.feeds(data, start, end)))
+      for (const [name, { type, data: values, dims }] of Object.entries(input.feeds(start, end)))
         feeds[name] = new this.ort.Tensor(type, values, dims);
       this.io.collect(await session.run(feeds, fetches), start, end - start, result);
     }

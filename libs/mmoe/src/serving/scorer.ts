@@ -1,4 +1,6 @@
+import type { RequestBatch } from '../data/encoded-slice';
 import { EncodedDataset, PreprocessingState } from '../data/preprocessor';
+import type { RequestSides } from '../model-spec/feature-side';
 
 export type ScoringEngine = 'onnxruntime' | 'tfjs';
 
@@ -17,6 +19,8 @@ export interface ScoreOptions {
 export interface Scorer {
   readonly engine: ScoringEngine;
   score(data: EncodedDataset, options?: ScoreOptions): Promise<ScoreResult>;
+  /** One request's candidates: the shared (user and context) features once, the item side per candidate. */
+  scoreRequest(batch: RequestBatch, options?: ScoreOptions): Promise<ScoreResult>;
   /** Releases what the scorer holds; scoring afterwards is an error. */
   dispose(): Promise<void>;
 }
@@ -40,6 +44,27 @@ export function checkEncoded(data: EncodedDataset, preprocessing: PreprocessingS
     data.sequences.some((s) => s.offsets.length < data.size + 1)
   ) {
     throw new Error(`expected ${preprocessing.sequence.length} sequence columns of ${data.size} rows`);
+  }
+}
+
+/** Rejects a request assembled for another model's sides. */
+export function checkRequest(batch: RequestBatch, preprocessing: PreprocessingState, sides: RequestSides): void {
+  const { shared } = batch;
+  if (
+    shared.numeric.length !== preprocessing.numeric.length ||
+    shared.categorical.length !== preprocessing.categorical.length ||
+    shared.sequences.length !== preprocessing.sequence.length ||
+    batch.numeric.length !== batch.size * sides.numeric.item.length ||
+    batch.categorical.length !== sides.categorical.item.length ||
+    batch.categorical.some((c) => c.length !== batch.size) ||
+    batch.sequences.length !== sides.sequence.item.length ||
+    batch.sequences.some((s) => s.offsets.length !== batch.size + 1)
+  ) {
+    throw new Error(
+      `the request does not fit the model: it needs ${sides.numeric.item.length} numeric, ${sides.categorical.item.length} categorical and ` +
+        `${sides.sequence.item.length} sequence item columns over a shared slice of ${preprocessing.numeric.length} / ` +
+        `${preprocessing.categorical.length} / ${preprocessing.sequence.length}`,
+    );
   }
 }
 

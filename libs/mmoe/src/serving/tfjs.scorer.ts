@@ -1,7 +1,9 @@
+import { expandRequest, type RequestBatch } from '../data/encoded-slice';
 import { EncodedDataset } from '../data/preprocessor';
 import { MultiTaskModel } from '../mmoe.model';
+import { requestSides } from '../model-spec/feature-side';
 import { predict } from '../model/predict';
-import { checkEncoded, ScoreOptions, Scorer, ScoreResult } from './scorer';
+import { checkEncoded, checkRequest, ScoreOptions, Scorer, ScoreResult } from './scorer';
 
 export interface TfjsScorerOptions {
   /** Rows per forward pass (bounds the memory of a large request). */
@@ -25,6 +27,14 @@ export class TfjsScorer implements Scorer {
     if (this.disposed) throw new Error('the scorer has been disposed');
     checkEncoded(data, this.model.network.preprocessing);
     return predict(this.model.network, data, { batchSize: this.options.batchSize, gateWeights: options.gateWeights });
+  }
+
+  /** tfjs has no request layout: the request's rows are expanded (the shared columns repeated per candidate). */
+  async scoreRequest(batch: RequestBatch, options: ScoreOptions = {}): Promise<ScoreResult> {
+    const { spec, preprocessing } = this.model.network;
+    const sides = requestSides(spec, preprocessing);
+    checkRequest(batch, preprocessing, sides);
+    return this.score(expandRequest(sides, batch), options);
   }
 
   async dispose(): Promise<void> {

@@ -1,0 +1,65 @@
+import type { PreprocessingState } from '../data/preprocessor';
+import type { FeatureSpec, ModelSpec } from './model-spec.schema';
+
+/** Where a serving request finds a feature: the user's record, the request's context, or each candidate item. */
+export type FeatureSide = 'user' | 'item' | 'context';
+
+/**
+ * The spec's `side`, else inferred from the name: `user_…` the user, `context_…` the context, anything else the item.
+ * Item is the safe default (an item-side feature is simply computed per candidate); the prefixes are the naming the
+ * examples and the demo already follow.
+ */
+export function featureSide(feature: Pick<FeatureSpec, 'name' | 'side'>): FeatureSide {
+  if (feature.side) return feature.side;
+  if (feature.name.startsWith('user_')) return 'user';
+  if (feature.name.startsWith('context_')) return 'context';
+  return 'item';
+}
+
+/** Preprocessing indices of one kind of feature: those every candidate of a request shares, and the item's. */
+export interface SideSplit {
+  shared: number[];
+  item: number[];
+}
+
+/** Per kind of feature, which encoded columns are a request's (user and context sides) and which each item's. */
+export interface RequestSides {
+  numeric: SideSplit;
+  categorical: SideSplit;
+  sequence: SideSplit;
+}
+
+/**
+ * The request layout of a model. Without any item-side feature every candidate would get the same row and the graph
+ * would have no per-candidate input: such a model is served per row (everything counted as item-side).
+ */
+export function requestSides(spec: ModelSpec, preprocessing: PreprocessingState): RequestSides {
+  const side = new Map(spec.features.map((f) => [f.name, featureSide(f)]));
+  const split = (features: { name: string }[]): SideSplit => {
+    const result: SideSplit = { shared: [], item: [] };
+    features.forEach(({ name }, i) => (side.get(name) === 'item' ? result.item : result.shared).push(i));
+    return result;
+  };
+  const sides: RequestSides = {
+    numeric: split(preprocessing.numeric),
+    categorical: split(preprocessing.categorical),
+    sequence: split(preprocessing.sequence),
+  };
+  const hasItem = sides.numeric.item.length + sides.categorical.item.length + sides.sequence.item.length > 0;
+  return hasItem ? sides : rowSides(preprocessing);
+}
+
+/** Every feature per row: the row graph's layout. */
+export function rowSides(preprocessing: PreprocessingState): RequestSides {
+  const all = (features: unknown[]): SideSplit => ({ shared: [], item: features.map((_, i) => i) });
+  return {
+    numeric: all(preprocessing.numeric),
+    categorical: all(preprocessing.categorical),
+    sequence: all(preprocessing.sequence),
+  };
+}
+
+/** True when some feature is shared by a request's candidates (the request graph then differs from the row graph). */
+export function hasSharedSide(sides: RequestSides): boolean {
+  return sides.numeric.shared.length + sides.categorical.shared.length + sides.sequence.shared.length > 0;
+}
