@@ -215,6 +215,7 @@ describe.each<[string, Partial<ModelSpecInput['model']>]>([
   ['mmoe', { towerUnits: [8] }],
   ['mmoe, noisy top-2 gates', { gate: { type: 'noisy-top-k', k: 2 }, expertUnits: [12, 8] }],
   ['ple', { architecture: 'ple', experts: 2, taskExperts: 2, towerUnits: [6] }],
+  ['ple, 2 levels', { architecture: 'ple', levels: 2, experts: 2, taskExperts: 1, expertUnits: [12, 8] }],
   ['shared-bottom', { architecture: 'shared-bottom', bottomUnits: [16, 8], towerUnits: [8] }],
 ])('the request graph of %s (user and context features fed once)', (_name, modelSpec) => {
   const spec = makeSpec(modelSpec, sidedFeatures);
