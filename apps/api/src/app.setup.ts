@@ -4,6 +4,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 
 import { installHttpHooks } from './platform/http-hooks';
 import { installJsonBodyParser } from './platform/json-body.parser';
+import { JsonLogger } from './platform/json-logger';
 import { MetricsService } from './platform/metrics.service';
 import { setupSwagger } from './platform/swagger';
 import { createValidationPipe } from './platform/validation';
@@ -15,7 +16,7 @@ import { createValidationPipe } from './platform/validation';
 export function configureApp(app: NestFastifyApplication): void {
   const metrics = app.get(MetricsService);
   const fastify = app.getHttpAdapter().getInstance();
-  installHttpHooks(fastify, app.get<AppConfig>(APP_CONFIG), metrics);
+  installHttpHooks(fastify, app.get<AppConfig>(APP_CONFIG), metrics, app.get(JsonLogger));
   installJsonBodyParser(fastify);
   app.useGlobalPipes(createValidationPipe((dto, seconds) => metrics.observeValidation(dto, seconds)));
   setupSwagger(app);

@@ -1,7 +1,6 @@
 import cluster from 'node:cluster';
 import { NestFactory } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Logger } from 'nestjs-pino';
 
 import { APP_CONFIG, loadConfig, type AppConfig } from '@app/config';
 
@@ -9,6 +8,7 @@ import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
 import { superviseApiProcesses } from './platform/api-cluster';
 import { APP_OPTIONS, createFastifyAdapter } from './platform/fastify-adapter';
+import { JsonLogger } from './platform/json-logger';
 
 async function bootstrap(): Promise<void> {
   // Logs are held back until pino, configured from the validated config, takes them; abortOnError off so that a
@@ -18,7 +18,7 @@ async function bootstrap(): Promise<void> {
     bufferLogs: true,
     abortOnError: false,
   });
-  const logger = app.get(Logger);
+  const logger = app.get(JsonLogger);
   app.useLogger(logger);
   configureApp(app);
   const config = app.get<AppConfig>(APP_CONFIG);

@@ -1,17 +1,23 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 import type { AppConfig } from '@app/config';
 
 import { LARGE_BODY } from './body-limit';
+import { requestContext, type JsonLogger } from './json-logger';
 import type { MetricsService } from './metrics.service';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id';
 
 /**
  * Fastify-level concerns that must also cover what never reaches a Nest handler (404s, 413s, 429s): server
- * timeouts, request ids, body limits and request latency. Called before the app is initialised, so the onRoute hook
- * sees every Nest route.
+ * timeouts, request ids, body limits, request latency and request logs. Called before the app is initialised, so the
+ * onRoute hook sees every Nest route.
  */
-export function installHttpHooks(fastify: FastifyInstance, config: AppConfig, metrics: MetricsService): void {
+export function installHttpHooks(
+  fastify: FastifyInstance,
+  config: AppConfig,
+  metrics: MetricsService,
+  logger: JsonLogger,
+): void {
   // Slow-header and slow-body clients, and idle keep-alive sockets, must not hold connections open.
   fastify.server.requestTimeout = config.HTTP_REQUEST_TIMEOUT_MS;
   fastify.server.headersTimeout = config.HTTP_HEADERS_TIMEOUT_MS;
@@ -19,7 +25,7 @@ export function installHttpHooks(fastify: FastifyInstance, config: AppConfig, me
   fastify.setGenReqId(requestIdOf);
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.header(REQUEST_ID_HEADER, request.id);
-    done();
+    requestContext.run(request.id, done);
   });
   fastify.addHook('onRoute', (route) => {
     const large = (route.config as Record<string, unknown> | undefined)?.[LARGE_BODY] === true;
@@ -32,6 +38,21 @@ export function installHttpHooks(fastify: FastifyInstance, config: AppConfig, me
       reply.statusCode,
       reply.elapsedTime / 1000,
     );
+    logger.fields('info', requestLine(request, reply.statusCode, reply.elapsedTime), 'request completed');
     done();
   });
+  // A client that hangs up is not the server's error: info, no stack.
+  fastify.addHook('onRequestAbort', (request, done) => {
+    logger.fields('info', requestLine(request), 'request aborted');
+    done();
+  });
+}
+
+function requestLine(request: FastifyRequest, statusCode?: number, ms?: number): Record<string, unknown> {
+  return {
+    requestId: request.id,
+    req: { method: request.method, url: request.url, remoteAddress: request.ip },
+    res: statusCode === undefined ? undefined : { statusCode },
+    responseTime: ms === undefined ? undefined : Math.round(ms),
+  };
 }

@@ -1,12 +1,11 @@
 import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ThrottlerGuard, ThrottlerModule } from '@nestjs/throttler';
-import { LoggerModule } from 'nestjs-pino';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
 import { ErrorFilter } from './error.filter';
-import { loggerParams } from './logger.params';
+import { JsonLogger } from './json-logger';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
 
@@ -16,7 +15,6 @@ export const RATE_LIMIT_WINDOW_MS = 60_000;
 /** Cross-cutting HTTP concerns: JSON logs, rate limiting, errors to statuses and the Prometheus registry (see also app.setup.ts). */
 @Module({
   imports: [
-    LoggerModule.forRootAsync({ inject: [APP_CONFIG], useFactory: loggerParams }),
     ThrottlerModule.forRootAsync({
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
@@ -27,9 +25,10 @@ export const RATE_LIMIT_WINDOW_MS = 60_000;
   controllers: [MetricsController],
   providers: [
     MetricsService,
+    JsonLogger,
     { provide: APP_GUARD, useClass: ThrottlerGuard },
     { provide: APP_FILTER, useClass: ErrorFilter },
   ],
-  exports: [MetricsService],
+  exports: [MetricsService, JsonLogger],
 })
 export class PlatformModule {}

@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 
 import { startApi, type AppProcess } from './fixtures/app.process';
 import { tinyArtifact } from './fixtures/model.fixture';
+import { seedProduction } from './fixtures/outage.fixture';
 import { freePort } from './fixtures/store.servers';
 
 const TOKEN = 'aborted-requests-test-token';
@@ -9,6 +10,7 @@ const TOKEN = 'aborted-requests-test-token';
 interface LogLine {
   level: number;
   msg?: string;
+  requestId?: string;
   err?: unknown;
   stack?: unknown;
 }
@@ -35,11 +37,12 @@ function abortedUpload(port: number, body: Buffer, sent: number, waitMs: number)
 const jsonLines = (text: string): LogLine[] =>
   text.split('\n').flatMap((line) => (line.startsWith('{') ? [JSON.parse(line) as LogLine] : []));
 
-describe('aborted client requests (e2e)', () => {
+describe('request logs (e2e)', () => {
   let api: AppProcess;
   let port: number;
 
   beforeAll(async () => {
+    await seedProduction(process.env.DATABASE_URL!);
     port = await freePort();
     api = await startApi({ API_PORT: String(port), API_HOST: '127.0.0.1', ADMIN_TOKEN: TOKEN });
   });
@@ -64,5 +67,43 @@ describe('aborted client requests (e2e)', () => {
     // Nothing at warn or above, and no error object or stack anywhere in what these requests logged.
     expect(lines.filter((line) => line.level >= 40)).toEqual([]);
     expect(lines.filter((line) => line.err !== undefined || line.stack !== undefined)).toEqual([]);
+  });
+
+  it("tags a line logged while serving a request with that request's id", async () => {
+    // Text in a numeric feature: scoring reads it as missing and warns, once, from inside the request.
+    const put = await fetch(`http://127.0.0.1:${port}/v1/items/log-item/features`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ features: { item_price: 'cheap' } }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(put.status).toBe(200);
+    const before = api.output().length;
+    // The body in two packets: the handler runs after a later socket event, and must still see the request's id.
+    const status = await new Promise<string>((resolve, reject) => {
+      const body = JSON.stringify({ userId: 'u1', itemIds: ['log-item'] });
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(
+          'POST /v1/score HTTP/1.1\r\nHost: localhost\r\nx-request-id: log-7\r\nConnection: close\r\n' +
+            `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
+        );
+        setTimeout(() => socket.write(body.slice(5)), 100);
+      });
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+      socket.on('end', () => resolve(received.split('\r\n')[0]));
+      socket.on('error', reject);
+    });
+    expect(status).toBe('HTTP/1.1 200 OK');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const lines = jsonLines(api.output().slice(before));
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        requestId: 'log-7',
+        msg: expect.stringMatching(/item_price.*scored as missing/),
+      }),
+    );
+    expect(lines).toContainEqual(expect.objectContaining({ level: 30, requestId: 'log-7', msg: 'request completed' }));
   });
 });
