@@ -73,7 +73,16 @@ describe('artifact size rules', () => {
     expect(broken({ categorical: [{ name: 'item_id', embeddingDim: 64, vocab: [1] }] })).toThrow(
       '"preprocessing.categorical[0].vocab" must be a list of strings',
     );
+    expect(broken({ categorical: [{ name: 'item_id', embeddingDim: 64, buckets: [1, 1] }] })).toThrow(
+      '"preprocessing.categorical[0].buckets" must be a non-empty, strictly increasing list of finite numbers',
+    );
+    expect(broken({ categorical: [{ name: 'item_id', embeddingDim: 64, buckets: [1, 2, 3] }] })).toThrow(
+      /declares 5 rows × 64 for "item_id", but its weight "embedding\/item_id" has shape \[4,64\]/,
+    );
     expect(broken({ numeric: [{ name: 'x', mean: 0, std: 0 }] })).toThrow('"preprocessing.numeric[0].std"');
+    expect(broken({ numeric: [{ name: 'x', mean: 0, std: 1, transform: 'log' }] })).toThrow(
+      '"preprocessing.numeric[0].transform" must be "log1p" or absent',
+    );
     expect(broken({ labels: [{ task: 3, mean: 0, std: 1 }] })).toThrow('"preprocessing.labels[0].task"');
   });
 });
