@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 
@@ -6,7 +9,16 @@ import { parseModelSpec } from '@app/mmoe';
 
 import { CsvFileRepository } from '../../apps/worker/src/training/csv-file.repository';
 import { TrainingDataService } from '../../apps/worker/src/training/training-data.service';
+import { TrainingInputError } from '../../apps/worker/src/training/training.errors';
 import { createMediumModule, runToken } from './medium.module';
+
+const spec = (sampleWeight?: string) =>
+  parseModelSpec({
+    features: [{ name: 'user_id', type: 'categorical' }],
+    tasks: [{ name: 'click', label: 'click', type: 'binary' }],
+    model: { expertUnits: [4] },
+    training: { sampleWeight },
+  });
 
 describe('TrainingDataService (medium: real Postgres)', () => {
   let moduleRef: TestingModule;
@@ -41,13 +53,6 @@ describe('TrainingDataService (medium: real Postgres)', () => {
         occurredAt: at(i),
       })),
     );
-    const spec = (sampleWeight?: string) =>
-      parseModelSpec({
-        features: [{ name: 'user_id', type: 'categorical' }],
-        tasks: [{ name: 'click', label: 'click', type: 'binary' }],
-        model: { expertUnits: [4] },
-        training: { sampleWeight },
-      });
     const data = await moduleRef
       .get(TrainingDataService)
       .load(
@@ -60,5 +65,18 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     expect(Array.from(data.train.weightColumn()!)).toEqual([2, 1, 0]);
     expect(Array.from(data.holdout.weightColumn()!)).toEqual([0.5, 4, 1]);
     expect(Array.from(data.productionHoldout!.weightColumn()!)).toEqual([0.5, 4, 1]);
+  });
+
+  it("reads a CSV's weight column, and fails a job whose file lacks it instead of training unweighted", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'training-data-')), 'log.csv');
+    const load = () =>
+      moduleRef.get(TrainingDataService).load({ kind: 'csv', path: file }, spec('w'), undefined, 0.5, undefined);
+    writeFileSync(file, 'user_id,click,w\nu1,1,2\nu2,0,\nu3,1,0.5\nu4,0,3\n');
+    const data = await load();
+    expect([...data.train.weightColumn()!, ...data.holdout.weightColumn()!]).toEqual([2, 1, 0.5, 3]);
+    writeFileSync(file, 'user_id,click\nu1,1\n');
+    await expect(load()).rejects.toThrow(
+      new TrainingInputError(`${file}: the header lacks "w" (training.sampleWeight)`),
+    );
   });
 });

@@ -16,7 +16,8 @@ export class CsvFileRepository {
       throw new TrainingInputError(`${path}: no such readable file on this worker`);
     });
     try {
-      return await loadTables(path, tables, 'skip', false, 'groupBy');
+      // Labels (and a sample-weight column) are required: without them the job could only fail later, or train unweighted.
+      return await loadTables(path, tables, 'skip', true, 'groupBy');
     } catch (e) {
       // What 'skip' cannot skip (no header, a missing column, a broken encoding) will not read better on a retry.
       throw e instanceof CsvFormatError || e instanceof TableInputError ? new TrainingInputError(e.message) : e;
