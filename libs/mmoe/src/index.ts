@@ -32,6 +32,7 @@ export * from './serving/tfjs.scorer';
 export * from './train/training-step';
 export * from './model/batch';
 export * from './serving/inference.pool';
+export * from './serving/precision.check';
 export * from './train/step-runner';
 export * from './train/parallel/data-parallel.runner';
 export * from './train/parallel/replicas.rules';

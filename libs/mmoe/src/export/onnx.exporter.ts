@@ -11,6 +11,8 @@ export const ONNX_SHARED_DIM = 'S';
 
 /** `rows`: every input per row (batch prediction, the stored graph); `request`: user and context inputs once. */
 export type GraphLayout = 'rows' | 'request';
+/** `int8`: the dense layers' weights dynamically quantised (OnnxGraphBuilder's int8Weights); embeddings stay float. */
+export type GraphPrecision = 'fp32' | 'int8';
 
 const ONNX_OPSET = 13;
 const ONNX_IR_VERSION = 8;
@@ -43,9 +45,13 @@ export interface ExportSource {
  * (`numeric` holds the item-side ones); every layer reading the input row multiplies them once (splitDense). With no
  * shared feature it is the row graph.
  */
-export function exportOnnx({ spec, preprocessing, weights }: ExportSource, layout: GraphLayout = 'rows'): Uint8Array {
+export function exportOnnx(
+  { spec, preprocessing, weights }: ExportSource,
+  layout: GraphLayout = 'rows',
+  precision: GraphPrecision = 'fp32',
+): Uint8Array {
   const topology = topologyOf(spec);
-  const g = new OnnxGraphBuilder();
+  const g = new OnnxGraphBuilder({ int8Weights: precision === 'int8' });
   // Shapes follow from the spec and preprocessing, as the network lays its weights out; a weight of another size
   // (an artifact that does not match its spec) is an error naming it.
   const checked = (name: string, shape: number[]): Float32Array => {

@@ -23,3 +23,4 @@ export * from '../data/encoded-slice';
 
 /** The whole library, TensorFlow.js included, loaded on demand (a relative import: path aliases are not rewritten in dynamic imports). */
 export const loadTfjsLibrary = (): Promise<typeof import('../index')> => import('../index');
+export * from './precision.check';
