@@ -95,3 +95,36 @@ export function cpuModel(): string {
   const lscpu = spawnSync('lscpu', { encoding: 'utf8' }).stdout ?? '';
   return /^Model name:\s*(.+)$/m.exec(lscpu)?.[1].trim() ?? cpus()[0]?.model ?? 'unknown CPU';
 }
+
+/** Standard error of the mean: sample std / √n (0 for a single value). */
+export function standardError(values: number[]): number {
+  return meanStd(values).std / Math.sqrt(values.length);
+}
+
+/** a[i] − b[i] for results paired by index (same data and seed), whose shared part cancels out. */
+export function pairedDifferences(a: number[], b: number[]): number[] {
+  if (a.length !== b.length) throw new RangeError(`paired samples differ in length: ${a.length} vs ${b.length}`);
+  return a.map((v, i) => v - b[i]);
+}
+
+/** Pearson correlation of two equally long samples. */
+export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`samples differ in length: ${a.length} vs ${b.length}`);
+  let ma = 0;
+  let mb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ma += a[i];
+    mb += b[i];
+  }
+  ma /= a.length;
+  mb /= b.length;
+  let sab = 0;
+  let saa = 0;
+  let sbb = 0;
+  for (let i = 0; i < a.length; i++) {
+    sab += (a[i] - ma) * (b[i] - mb);
+    saa += (a[i] - ma) ** 2;
+    sbb += (b[i] - mb) ** 2;
+  }
+  return sab / Math.sqrt(saa * sbb);
+}

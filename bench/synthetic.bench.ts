@@ -1,16 +1,23 @@
 /**
- * The synthetic experiment of the MMoE paper (Ma et al., KDD 2018, §4): two regression tasks whose correlation p is
- * a knob. Shared-bottom, OMoE and MMoE of about equal size are trained for several p and seeds, and their test loss
- * is compared: the paper's claim is that MMoE degrades least as the tasks become less related.
+ * The synthetic experiment of the MMoE paper (Ma et al., KDD 2018, §4), run as the paper ran it: two regression tasks
+ * whose correlation p is a knob; shared-bottom (113 units), OMoE and MMoE (8 experts of 16 units), towers of 8 units;
+ * Adam with the learning rate picked per architecture from {1e-4, 1e-3, 1e-2} on validation; a fixed training budget
+ * on the sum of both tasks' MSE; many seeds, each with new data and a new init shared by the three architectures, so
+ * that their losses can be compared seed by seed.
  *
- *   npm run bench:synthetic [-- --quick] [-- --backend wasm|cpu|tensorflow]
+ *   npm run bench:synthetic -- [--quick] [--seeds 20] [--correlations 0.5,0.9,1] [--epochs 20] [--train 10000]
+ *     [--batch 128] [--lr-seeds 2] [--lr 0.001] [--json out.json] [--backend wasm|cpu|tensorflow]
+ *   npm run bench:synthetic -- --replay out.json     # the tables of a saved run, without training
  */
+import { readFileSync, writeFileSync } from 'node:fs';
+
 import {
   Architecture,
   BACKEND_NAMES,
   BackendName,
   createTaskPair,
   EncodedDataset,
+  expectedLabelCorrelation,
   initBackend,
   ModelSpec,
   MultiTaskNetwork,
@@ -22,58 +29,142 @@ import {
   trainNetwork,
 } from '@app/mmoe';
 
-import { flagValue, formatCount, hasFlag, log, markdownTable, meanStd, stopwatch } from './bench.util';
+import {
+  cpuModel,
+  flagValue,
+  formatCount,
+  hasFlag,
+  log,
+  markdownTable,
+  meanStd,
+  pairedDifferences,
+  pearson,
+  quantile,
+  standardError,
+  stopwatch,
+} from './bench.util';
 
 const DIM = 100;
-const CORRELATIONS = [0.5, 0.9, 1.0];
 const ARCHITECTURES: Architecture[] = ['shared-bottom', 'omoe', 'mmoe'];
 const EXPERTS = 8;
 const EXPERT_UNITS = [16];
 const TOWER_UNITS = [8];
+/** The paper's width for shared-bottom, chosen there to match MMoE's parameter count. */
+const BOTTOM_UNITS = [113];
+const LEARNING_RATES = [1e-4, 1e-3, 1e-2];
+/** Learning-rate selection runs on seeds of their own, so that the evaluation seeds' test data never picks anything. */
+const SELECTION_SEED_BASE = 10_000;
+/** The early stopping of the former protocol, replayed on each run's validation curve. */
+const OLD_PATIENCE = 3;
 
 interface Plan {
   seeds: number;
+  correlations: number[];
   sizes: { train: number; validation: number; test: number };
-  maxEpochs: number;
+  epochs: number;
   batchSize: number;
-  learningRate: number;
-  patience: number;
+  /** Seeds per (architecture, learning rate) of the selection, at the lowest correlation. */
+  lrSeeds: number;
+  /** Skips the selection and uses this rate for every architecture. */
+  fixedLr?: number;
 }
 
-// lr 0.001 at batch 128 needed ~40 epochs (~40 s per MMoE run on this machine), too slow for 45 runs in ~15 minutes;
-// lr 0.003 at batch 256 reached about the same test loss in ~25 epochs.
 const FULL: Plan = {
-  seeds: 5,
-  sizes: { train: 10_000, validation: 1000, test: 1000 },
-  maxEpochs: 100,
-  batchSize: 256,
-  learningRate: 0.003,
-  patience: 3,
+  seeds: 20,
+  correlations: [0.5, 0.9, 1],
+  sizes: { train: 10_000, validation: 1000, test: 2000 },
+  epochs: 20,
+  batchSize: 128,
+  lrSeeds: 2,
 };
-const QUICK: Plan = { ...FULL, seeds: 2, sizes: { train: 2000, validation: 500, test: 500 }, maxEpochs: 10 };
+const QUICK: Plan = {
+  seeds: 3,
+  correlations: [0.5, 1],
+  sizes: { train: 1000, validation: 300, test: 300 },
+  epochs: 3,
+  batchSize: 128,
+  lrSeeds: 1,
+};
 
-interface RunResult {
-  testLoss: number;
-  bestEpoch: number;
-  epochsRun: number;
+function planFromFlags(): Plan {
+  const base = hasFlag('quick') ? QUICK : FULL;
+  const int = (name: string, fallback: number) => {
+    const value = flagValue(name);
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer (got "${value}")`);
+    return n;
+  };
+  const correlations = flagValue('correlations')
+    ?.split(',')
+    .map((v) => {
+      const p = Number(v);
+      if (!(p >= -1 && p <= 1)) throw new Error(`--correlations: each value must be in [-1, 1] (got "${v}")`);
+      return p;
+    });
+  const lr = flagValue('lr');
+  if (lr !== undefined && !(Number(lr) > 0)) throw new Error(`--lr must be > 0 (got "${lr}")`);
+  const train = int('train', base.sizes.train);
+  return {
+    seeds: int('seeds', base.seeds),
+    correlations: correlations ?? base.correlations,
+    sizes: { ...base.sizes, train },
+    epochs: int('epochs', base.epochs),
+    batchSize: int('batch', base.batchSize),
+    lrSeeds: int('lr-seeds', base.lrSeeds),
+    fixedLr: lr === undefined ? undefined : Number(lr),
+  };
 }
 
-function specFor(architecture: Architecture, plan: Plan, seed: number, bottomUnits?: number[]): ModelSpec {
+/** One epoch's MSE per task in label units, on validation and test, of the weights at the end of that epoch. */
+interface EpochPoint {
+  valid: [number, number];
+  test: [number, number];
+}
+
+interface Run {
+  architecture: Architecture;
+  p: number;
+  seed: number;
+  learningRate: number;
+  curve: EpochPoint[];
+  seconds: number;
+}
+
+type Splits = Record<keyof Plan['sizes'], SyntheticSplit>;
+
+const sum = (pair: [number, number]) => pair[0] + pair[1];
+const finalTest = (run: Run) => sum(run.curve.at(-1)!.test);
+
+function specFor(architecture: Architecture, plan: Plan, seed: number, learningRate: number): ModelSpec {
   return parseModelSpec({
     features: Array.from({ length: DIM }, (_, j) => ({ name: `x${j}`, type: 'numeric' })),
     tasks: [
       { name: 'y1', label: 'y1', type: 'regression' },
       { name: 'y2', label: 'y2', type: 'regression' },
     ],
-    model: { architecture, experts: EXPERTS, expertUnits: EXPERT_UNITS, towerUnits: TOWER_UNITS, bottomUnits },
+    model: {
+      architecture,
+      experts: EXPERTS,
+      expertUnits: EXPERT_UNITS,
+      towerUnits: TOWER_UNITS,
+      bottomUnits: architecture === 'shared-bottom' ? BOTTOM_UNITS : undefined,
+    },
+    // No early stopping: every run gets the same budget, and its last epoch's weights are the ones measured.
     training: {
-      epochs: plan.maxEpochs,
+      epochs: plan.epochs,
       batchSize: plan.batchSize,
-      learningRate: plan.learningRate,
+      learningRate,
       seed,
-      earlyStoppingPatience: plan.patience,
+      earlyStoppingPatience: 0,
+      threads: 1,
     },
   });
+}
+
+function labelStats(y: Float32Array): { mean: number; std: number } {
+  const mean = y.reduce((s, v) => s + v, 0) / y.length;
+  return { mean, std: Math.sqrt(y.reduce((s, v) => s + (v - mean) ** 2, 0) / y.length) };
 }
 
 /**
@@ -81,16 +172,14 @@ function specFor(architecture: Architecture, plan: Plan, seed: number, bottomUni
  * split's statistics, as fitPreprocessing would, so that predictions come back in label units.
  */
 function preprocessingFor(train: SyntheticSplit): PreprocessingState {
-  const labelState = (task: string, y: Float32Array) => {
-    const mean = y.reduce((s, v) => s + v, 0) / y.length;
-    const variance = y.reduce((s, v) => s + (v - mean) ** 2, 0) / y.length;
-    return { task, mean, std: Math.sqrt(variance) };
-  };
   return {
     numeric: Array.from({ length: DIM }, (_, j) => ({ name: `x${j}`, mean: 0, std: 1 })),
     categorical: [],
     sequence: [],
-    labels: [labelState('y1', train.y1), labelState('y2', train.y2)],
+    labels: [
+      { task: 'y1', ...labelStats(train.y1) },
+      { task: 'y2', ...labelStats(train.y2) },
+    ],
   };
 }
 
@@ -113,29 +202,46 @@ function parameterCount(spec: ModelSpec, preprocessing: PreprocessingState): num
   return count;
 }
 
-/** Shared-bottom width whose parameter count is closest to `target` (the count is linear in the width). */
-function matchingBottomUnits(plan: Plan, preprocessing: PreprocessingState, target: number): number {
-  const count = (units: number) => parameterCount(specFor('shared-bottom', plan, 1, [units]), preprocessing);
-  const one = count(1);
-  const perUnit = count(2) - one;
-  return Math.max(1, Math.round((target - one) / perUnit) + 1);
-}
-
-/** MSE in label units on the test split, averaged over the two tasks. */
-function testLoss(network: MultiTaskNetwork, test: SyntheticSplit): number {
-  const { scores } = predict(network, encoded(test), { batchSize: 4096 });
+function testMse(network: MultiTaskNetwork, test: EncodedDataset, y1: Float32Array, y2: Float32Array) {
+  const { scores } = predict(network, test, { batchSize: 4096 });
   const mse = (pred: Float32Array, y: Float32Array) => pred.reduce((s, v, i) => s + (v - y[i]) ** 2, 0) / y.length;
-  return (mse(scores[0], test.y1) + mse(scores[1], test.y2)) / 2;
+  return [mse(scores[0], y1), mse(scores[1], y2)] as [number, number];
 }
 
-async function trainOnce(spec: ModelSpec, splits: Record<keyof Plan['sizes'], SyntheticSplit>): Promise<RunResult> {
+async function trainOnce(spec: ModelSpec, splits: Splits, p: number, architecture: Architecture): Promise<Run> {
   const network = new MultiTaskNetwork(spec, preprocessingFor(splits.train));
+  const test = encoded(splits.test);
+  const curve: EpochPoint[] = [];
+  const seconds = stopwatch();
   try {
-    const summary = await trainNetwork(network, encoded(splits.train), encoded(splits.validation));
-    return { testLoss: testLoss(network, splits.test), bestEpoch: summary.bestEpoch, epochsRun: summary.epochsRun };
+    await trainNetwork(network, encoded(splits.train), encoded(splits.validation), {
+      // Called with the epoch's own weights, before the trainer restores its best epoch's: the last point is the
+      // fixed-budget result, and the whole curve lets the former early-stopping protocol be replayed on the same run.
+      onEpochEnd: ({ valid }) => {
+        const rmse = (task: string) => valid.tasks[task].rmse!;
+        curve.push({
+          valid: [rmse('y1') ** 2, rmse('y2') ** 2],
+          test: testMse(network, test, splits.test.y1, splits.test.y2),
+        });
+      },
+    });
   } finally {
     network.dispose();
   }
+  const { seed, learningRate } = spec.training;
+  return { architecture, p, seed, learningRate, curve, seconds: seconds() };
+}
+
+/** The former protocol: stop once y1's validation MSE has not improved for `patience` epochs; its best epoch (1-based). */
+function earlyStoppedOnY1(run: Run, patience: number): number {
+  let best = 0;
+  for (let e = 1; e < run.curve.length && e - best < patience; e++)
+    if (run.curve[e].valid[0] < run.curve[best].valid[0]) best = e;
+  return best + 1;
+}
+
+function splitsFor(p: number, seed: number, plan: Plan): Splits {
+  return sampleSplits(createTaskPair({ p, seed, dim: DIM }), plan.sizes, seed);
 }
 
 function parseBackend(): BackendName | undefined {
@@ -146,100 +252,246 @@ function parseBackend(): BackendName | undefined {
   return value as BackendName;
 }
 
-function formatMeanStd(values: number[], digits: number): string {
-  const { mean, std } = meanStd(values);
-  return `${mean.toFixed(digits)} ± ${std.toFixed(digits)}`;
+const fmt = (v: number, digits = 4) => v.toFixed(digits);
+const signed = (v: number, digits = 4) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}`;
+const meanSe = (values: number[]) => `${fmt(meanStd(values).mean)} ± ${fmt(standardError(values))}`;
+
+/** Picks each architecture's learning rate by its mean final validation loss (sum of both tasks' MSE). */
+async function selectLearningRates(plan: Plan, elapsed: () => number): Promise<Map<Architecture, number>> {
+  if (plan.fixedLr !== undefined) return new Map(ARCHITECTURES.map((a) => [a, plan.fixedLr!]));
+  const p = Math.min(...plan.correlations);
+  const loss = new Map<string, number[]>();
+  for (let s = 1; s <= plan.lrSeeds; s++) {
+    const seed = SELECTION_SEED_BASE + s;
+    const splits = splitsFor(p, seed, plan);
+    for (const architecture of ARCHITECTURES)
+      for (const lr of LEARNING_RATES) {
+        const run = await trainOnce(specFor(architecture, plan, seed, lr), splits, p, architecture);
+        const valid = sum(run.curve.at(-1)!.valid);
+        loss.set(`${architecture}@${lr}`, [...(loss.get(`${architecture}@${lr}`) ?? []), valid]);
+        log(
+          `lr selection p=${p} seed=${seed} ${architecture} lr ${lr}: validation loss ${fmt(valid)} (${elapsed().toFixed(0)} s)`,
+        );
+      }
+  }
+  const mean = (a: Architecture, lr: number) => meanStd(loss.get(`${a}@${lr}`)!).mean;
+  const chosen = new Map(
+    ARCHITECTURES.map((a) => [a, LEARNING_RATES.reduce((best, lr) => (mean(a, lr) < mean(a, best) ? lr : best))]),
+  );
+  console.log(
+    `\nLearning rate, picked per architecture by the mean validation loss (MSE y1 + MSE y2, label units) after the ` +
+      `full budget, on ${plan.lrSeeds} selection seed(s) (${SELECTION_SEED_BASE + 1}…, data apart from the evaluation ` +
+      `seeds) at p = ${p}:\n`,
+  );
+  console.log(
+    markdownTable(
+      ['architecture', ...LEARNING_RATES.map((lr) => `lr ${lr}`), 'picked'],
+      ARCHITECTURES.map((a) => [a, ...LEARNING_RATES.map((lr) => fmt(mean(a, lr))), String(chosen.get(a))]),
+    ),
+  );
+  return chosen;
+}
+
+/** The achieved correlation of the labels: p is the linear parts' correlation, the sines bend it seed by seed. */
+function printLabelCheck(plan: Plan): void {
+  const rows = plan.correlations.map((p) => {
+    const achieved: number[] = [];
+    const expected: number[] = [];
+    const std: number[] = [];
+    for (let seed = 1; seed <= plan.seeds; seed++) {
+      const pair = createTaskPair({ p, seed, dim: DIM });
+      const { train } = sampleSplits(pair, { train: plan.sizes.train }, seed);
+      achieved.push(pearson(train.y1, train.y2));
+      expected.push(expectedLabelCorrelation(pair));
+      std.push(labelStats(train.y1).std, labelStats(train.y2).std);
+    }
+    const range = (v: number[], d: number) =>
+      `${fmt(meanStd(v).mean, d)} [${fmt(Math.min(...v), d)}, ${fmt(Math.max(...v), d)}]`;
+    return [fmt(p, 2), range(achieved, 3), range(expected, 3), range(std, 2)];
+  });
+  console.log(
+    '\nLabels per p over the evaluation seeds, mean [min, max]: Pearson correlation of y1 and y2 on the training rows, ' +
+      'its closed-form expectation, and the labels’ std (label units; what the MSE is measured in)\n',
+  );
+  console.log(markdownTable(['p', 'Pearson(y1, y2)', 'expected', 'std of y1, y2'], rows));
+}
+
+const PAIRS: [Architecture, Architecture][] = [
+  ['mmoe', 'shared-bottom'],
+  ['mmoe', 'omoe'],
+  ['omoe', 'shared-bottom'],
+];
+
+/** Every run of one (architecture, p), in seed order, so that cells pair up seed by seed. */
+type Cells = (architecture: Architecture, p: number) => Run[];
+
+/** Mean ± standard error and the spread over seeds of one loss, then its paired differences between architectures. */
+function printComparison(plan: Plan, cell: Cells, what: string, loss: (run: Run) => number): void {
+  const n = plan.seeds;
+  console.log(
+    `\n${what}: mean ± standard error over ${n} seeds, and the spread over seeds (the paper's trainability figure)\n`,
+  );
+  console.log(
+    markdownTable(
+      ['p', 'architecture', 'test loss', 'std', 'min', 'q25', 'median', 'q75', 'max'],
+      plan.correlations.flatMap((p) =>
+        ARCHITECTURES.map((a) => {
+          const v = cell(a, p).map(loss);
+          const q = (x: number) => fmt(quantile(v, x));
+          return [fmt(p, 2), a, meanSe(v), fmt(meanStd(v).std), q(0), q(0.25), q(0.5), q(0.75), q(1)];
+        }),
+      ),
+    ),
+  );
+  console.log(
+    `\n${what}, paired difference (same data, same seed): mean ± standard error over ${n} seeds, and in how many ` +
+      'seeds the first architecture had the lower loss\n',
+  );
+  console.log(
+    markdownTable(
+      ['p', ...PAIRS.map(([a, b]) => `${a} − ${b}`)],
+      plan.correlations.map((p) => [
+        fmt(p, 2),
+        ...PAIRS.map(([a, b]) => {
+          const d = pairedDifferences(cell(a, p).map(loss), cell(b, p).map(loss));
+          return `${signed(meanStd(d).mean)} ± ${fmt(standardError(d))} (${d.filter((x) => x < 0).length}/${n} lower)`;
+        }),
+      ]),
+    ),
+  );
+}
+
+function printResults(plan: Plan, runs: Run[]): void {
+  const cell: Cells = (a, p) => runs.filter((r) => r.architecture === a && r.p === p).sort((x, y) => x.seed - y.seed);
+  // A seed's label variance ranges over more than an order of magnitude (the sines can cancel or add to wᵀx), and
+  // the MSE in label units scales with it; divided by the test labels' variance each seed counts alike (1 − R²).
+  const variances = new Map<string, [number, number]>();
+  for (const p of plan.correlations)
+    for (let seed = 1; seed <= plan.seeds; seed++) {
+      const { test } = sampleSplits(createTaskPair({ p, seed, dim: DIM }), { test: plan.sizes.test }, seed);
+      variances.set(`${p}/${seed}`, [labelStats(test.y1).std ** 2, labelStats(test.y2).std ** 2]);
+    }
+  const normalised = (r: Run, point: EpochPoint) => {
+    const [v1, v2] = variances.get(`${r.p}/${r.seed}`)!;
+    return point.test[0] / v1 + point.test[1] / v2;
+  };
+  const old = (r: Run) => earlyStoppedOnY1(r, OLD_PATIENCE);
+
+  printComparison(plan, cell, 'Test loss after the budget, MSE(y1) + MSE(y2) in label units', finalTest);
+  printComparison(
+    plan,
+    cell,
+    'Test loss after the budget divided by the labels’ variance, MSE(y1)/Var(y1) + MSE(y2)/Var(y2)',
+    (r) => normalised(r, r.curve.at(-1)!),
+  );
+  printComparison(
+    plan,
+    cell,
+    `The former protocol replayed on the same runs (early stopping on y1's validation MSE, patience ${OLD_PATIENCE}, ` +
+      'best epoch kept), label units',
+    (r) => sum(r.curve[old(r) - 1].test),
+  );
+
+  const checkpoints = [...new Set([1, 2, 5, 10, 20, 50, 100, plan.epochs].filter((e) => e <= plan.epochs))];
+  console.log('\nLoss curve: mean over seeds of the normalised test loss (as above) after each number of epochs\n');
+  console.log(
+    markdownTable(
+      ['p', 'architecture', ...checkpoints.map((e) => `epoch ${e}`)],
+      plan.correlations.flatMap((p) =>
+        ARCHITECTURES.map((a) => [
+          fmt(p, 2),
+          a,
+          ...checkpoints.map((e) => fmt(meanStd(cell(a, p).map((r) => normalised(r, r.curve[e - 1]))).mean)),
+        ]),
+      ),
+    ),
+  );
+
+  console.log(
+    '\nPer task, mean test MSE in label units: after the budget, and under the former protocol (with its mean ' +
+      'best epoch), whose stopping watches y1 only\n',
+  );
+  console.log(
+    markdownTable(
+      ['p', 'architecture', 'budget: y1', 'budget: y2', 'former: y1', 'former: y2', 'former: best epoch'],
+      plan.correlations.flatMap((p) =>
+        ARCHITECTURES.map((a) => {
+          const runsOf = cell(a, p);
+          const mean = (f: (r: Run) => number) => fmt(meanStd(runsOf.map(f)).mean);
+          const at = (r: Run) => r.curve[old(r) - 1].test;
+          return [
+            fmt(p, 2),
+            a,
+            mean((r) => r.curve.at(-1)!.test[0]),
+            mean((r) => r.curve.at(-1)!.test[1]),
+            mean((r) => at(r)[0]),
+            mean((r) => at(r)[1]),
+            fmt(meanStd(runsOf.map((r) => old(r))).mean, 1),
+          ];
+        }),
+      ),
+    ),
+  );
+}
+
+interface SavedRun {
+  plan: Plan;
+  learningRates: Record<string, number>;
+  runs: Run[];
 }
 
 async function main(): Promise<void> {
-  const quick = hasFlag('quick');
-  const plan = quick ? QUICK : FULL;
+  const replay = flagValue('replay');
+  if (replay !== undefined) {
+    const saved = JSON.parse(readFileSync(replay, 'utf8')) as SavedRun;
+    console.log(`Replayed from ${replay}, without training; the run's own log has its header (CPU, models, budget).`);
+    printLabelCheck(saved.plan);
+    printResults(saved.plan, saved.runs);
+    console.log(`\nLearning rates used: ${JSON.stringify(saved.learningRates)}.`);
+    return;
+  }
+  const plan = planFromFlags();
   const elapsed = stopwatch();
   const backend = await initBackend(parseBackend());
   log(`backend ${backend.name}: ${backend.detail}`);
 
-  // Sizes depend only on the architecture, so any split gives the label statistics needed to build a network.
   const probe = preprocessingFor(sampleSplits(createTaskPair({ p: 1, seed: 1, dim: DIM }), { train: 10 }, 1).train);
-  const mmoeParams = parameterCount(specFor('mmoe', plan, 1), probe);
-  const bottomUnits = [matchingBottomUnits(plan, probe, mmoeParams)];
-  const specOf = (architecture: Architecture, seed: number) =>
-    specFor(architecture, plan, seed, architecture === 'shared-bottom' ? bottomUnits : undefined);
-  const params = new Map(ARCHITECTURES.map((a) => [a, parameterCount(specOf(a, 1), probe)]));
+  const params = ARCHITECTURES.map((a) => `${a} ${formatCount(parameterCount(specFor(a, plan, 1, 1e-3), probe))}`);
+  console.log(hasFlag('quick') ? '\nQUICK SMOKE RUN (few seeds, few rows, few epochs; not representative)\n' : '');
+  console.log(`CPU: ${cpuModel()}; backend ${backend.name}; 1 training thread; Node ${process.version}.`);
+  console.log(
+    `MMoE paper synthetic data (§4.1): d = ${DIM}, c = 1, m = 10, α, β ~ N(0, 1), ε ~ N(0, 0.01) (std 0.1); ` +
+      `train / validation / test = ${formatCount(plan.sizes.train)} / ${formatCount(plan.sizes.validation)} / ` +
+      `${formatCount(plan.sizes.test)} rows; p ∈ {${plan.correlations.join(', ')}}; ${plan.seeds} seeds per p ` +
+      '(seed s: its own u1, u2, α, β, rows and init, the same for all three architectures).',
+  );
+  console.log(
+    `Models: omoe/mmoe ${EXPERTS} experts × [${EXPERT_UNITS}], shared-bottom [${BOTTOM_UNITS}], towers ` +
+      `[${TOWER_UNITS}]; parameters ${params.join(', ')}. Adam, batch ${plan.batchSize}, a fixed budget of ` +
+      `${plan.epochs} epochs (${formatCount(plan.epochs * Math.ceil(plan.sizes.train / plan.batchSize))} steps) on ` +
+      'the sum of both tasks’ MSE (labels standardised per task), no early stopping, last epoch’s weights.',
+  );
+  printLabelCheck(plan);
 
-  const results = new Map<string, RunResult[]>();
-  const key = (architecture: Architecture, p: number) => `${architecture}@${p}`;
-  for (const p of CORRELATIONS) {
+  const lrs = await selectLearningRates(plan, elapsed);
+  const runs: Run[] = [];
+  for (const p of plan.correlations)
     for (let seed = 1; seed <= plan.seeds; seed++) {
-      const splits = sampleSplits(createTaskPair({ p, seed, dim: DIM, c: 1, m: 10 }), plan.sizes, seed);
+      const splits = splitsFor(p, seed, plan);
       for (const architecture of ARCHITECTURES) {
-        const runTime = stopwatch();
-        const run = await trainOnce(specOf(architecture, seed), splits);
-        results.set(key(architecture, p), [...(results.get(key(architecture, p)) ?? []), run]);
+        const run = await trainOnce(specFor(architecture, plan, seed, lrs.get(architecture)!), splits, p, architecture);
+        runs.push(run);
         log(
-          `p=${p.toFixed(1)} seed=${seed} ${architecture}: test MSE ${run.testLoss.toFixed(4)}, best epoch ${run.bestEpoch}/${run.epochsRun}` +
-            ` (${runTime().toFixed(1)} s, ${elapsed().toFixed(0)} s total)`,
+          `p=${p} seed=${seed} ${architecture}: test loss ${fmt(finalTest(run))} ` +
+            `(${run.seconds.toFixed(1)} s, ${elapsed().toFixed(0)} s total)`,
         );
       }
     }
-  }
-
-  const archTable = (cell: (runs: RunResult[]) => string) =>
-    markdownTable(
-      ['architecture (parameters)', ...CORRELATIONS.map((p) => `p = ${p.toFixed(1)}`)],
-      ARCHITECTURES.map((a) => [
-        `${a} (${formatCount(params.get(a)!)})`,
-        ...CORRELATIONS.map((p) => cell(results.get(key(a, p))!)),
-      ]),
-    );
-  const meanLoss = (a: Architecture, p: number) => meanStd(results.get(key(a, p))!.map((r) => r.testLoss)).mean;
-
-  console.log(quick ? '\nQUICK SMOKE RUN (2 seeds, few rows, ≤ 10 epochs; not representative)\n' : '');
-  console.log(
-    `MMoE paper synthetic data (d = ${DIM}, c = 1, m = 10, noise std 0.1); train / validation / test = ` +
-      `${formatCount(plan.sizes.train)} / ${formatCount(plan.sizes.validation)} / ${formatCount(plan.sizes.test)} rows; ${plan.seeds} seeds per p.`,
-  );
-  console.log(
-    `omoe/mmoe: ${EXPERTS} experts × [${EXPERT_UNITS}], towers [${TOWER_UNITS}]; shared-bottom: bottom [${bottomUnits}], towers [${TOWER_UNITS}]. ` +
-      `Adam lr ${plan.learningRate}, batch ${plan.batchSize}, ≤ ${plan.maxEpochs} epochs, early stopping (patience ${plan.patience}) ` +
-      `on task y1's validation RMSE, best epoch's weights kept. Backend ${backend.name}.`,
-  );
-  console.log('\nTest loss: MSE in label units averaged over y1 and y2, mean ± sample std over seeds\n');
-  console.log(
-    archTable((runs) =>
-      formatMeanStd(
-        runs.map((r) => r.testLoss),
-        4,
-      ),
-    ),
-  );
-  console.log('\nBest epoch (mean over seeds), to judge convergence\n');
-  console.log(archTable((runs) => meanStd(runs.map((r) => r.bestEpoch)).mean.toFixed(1)));
-
-  // Compared per seed: a seed fixes u1, u2, α and β for every p, so its (large) effect on the loss cancels out.
-  const [low, high] = [Math.min(...CORRELATIONS), Math.max(...CORRELATIONS)];
-  const risePerSeed = (a: Architecture) => {
-    const atHigh = results.get(key(a, high))!;
-    return results.get(key(a, low))!.map((r, i) => r.testLoss - atHigh[i].testLoss);
-  };
-  const signed = (v: number, digits: number) => {
-    const rounded = Number(v.toFixed(digits)); // so that −0.2 % reads +0 %, not −0 %
-    return `${rounded >= 0 ? '+' : ''}${rounded.toFixed(digits)}`;
-  };
-  const rises = ARCHITECTURES.map((a) => {
-    const { mean, std } = meanStd(risePerSeed(a));
-    return `${a} ${signed(mean, 4)} ± ${std.toFixed(4)} (${signed((mean / meanLoss(a, high)) * 100, 0)} %)`;
-  });
-  const mmoe = risePerSeed('mmoe');
-  const gap = meanStd(risePerSeed('shared-bottom').map((r, i) => mmoe[i] - r));
-  // About a 95 % interval for the mean of a few paired differences.
-  const resolved = Math.abs(gap.mean) > (2 * gap.std) / Math.sqrt(plan.seeds);
-  console.log(
-    `\nReading: from p = ${high.toFixed(1)} to p = ${low.toFixed(1)} the test loss changes by (mean ± std over seeds of the ` +
-      `per-seed change) ${rises.join(', ')}. MMoE's rise minus shared-bottom's is ${signed(gap.mean, 4)} ± ${gap.std.toFixed(4)}: ` +
-      `MMoE's loss ${gap.mean < 0 ? 'rises less' : 'does not rise less'} than shared-bottom's as p falls, ` +
-      `${resolved ? 'by more than' : 'within'} two standard errors over ${plan.seeds} seeds` +
-      `${resolved ? '' : ', i.e. not distinguishable from seed-to-seed noise'}.`,
-  );
+  printResults(plan, runs);
+  console.log(`\nLearning rates used: ${ARCHITECTURES.map((a) => `${a} ${lrs.get(a)}`).join(', ')}.`);
+  const json = flagValue('json');
+  if (json)
+    writeFileSync(json, JSON.stringify({ plan, learningRates: Object.fromEntries(lrs), runs } satisfies SavedRun));
   console.log(`wall time: ${elapsed().toFixed(0)} s`);
 }
 

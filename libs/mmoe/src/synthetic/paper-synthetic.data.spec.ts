@@ -1,4 +1,4 @@
-import { createTaskPair, sampleSplits, syntheticCsvRows } from './paper-synthetic.data';
+import { createTaskPair, expectedLabelCorrelation, sampleSplits, syntheticCsvRows } from './paper-synthetic.data';
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let s = 0;
@@ -155,6 +155,32 @@ describe('sampleSplits', () => {
       // At p = 1 only the noise separates the tasks: r = Var(f) / (Var(f) + σ²) = 1 − σ² / Var(y).
       expect(one.r).toBeCloseTo(1 - 0.01 / one.varY, 2);
     }
+  });
+
+  it('gives the linear parts wᵀx correlation p, and the labels the closed-form correlation, on a large sample', () => {
+    for (const p of [0.5, 0.9, 1]) {
+      const pair = createTaskPair({ p, seed: 3, dim: 10 });
+      const { train } = sampleSplits(pair, { train: 100_000 }, 5);
+      const s1 = new Float32Array(train.n);
+      const s2 = new Float32Array(train.n);
+      for (let r = 0; r < train.n; r++) {
+        const row = train.x.subarray(r * 10, (r + 1) * 10);
+        s1[r] = dot(pair.w1, row);
+        s2[r] = dot(pair.w2, row);
+      }
+      expect(pearson(s1, s2)).toBeCloseTo(p, 2);
+      // The products of sines are heavy-tailed: at 10⁵ rows the sample correlation is within about ±0.01 of its
+      // expectation. Seed 3's sines bend the labels' correlation far below p at p = 0.5 (≈ 0.08), which tells the two apart.
+      expect(Math.abs(pearson(train.y1, train.y2) - expectedLabelCorrelation(pair))).toBeLessThan(0.02);
+    }
+    expect(expectedLabelCorrelation(createTaskPair({ p: 0.5, seed: 3, dim: 10 }))).toBeLessThan(0.2);
+  });
+
+  it('has label correlation p without sines or noise, and 1 at p = 1 without noise', () => {
+    for (const p of [-0.3, 0, 0.5, 0.9]) {
+      expect(expectedLabelCorrelation(createTaskPair({ p, seed: 2, m: 0, noiseStd: 0 }))).toBeCloseTo(p, 12);
+    }
+    expect(expectedLabelCorrelation(createTaskPair({ p: 1, seed: 2, noiseStd: 0 }))).toBeCloseTo(1, 12);
   });
 
   it('rejects invalid sizes', () => {

@@ -87,6 +87,33 @@ export function createTaskPair(options: TaskPairOptions): TaskPair {
 }
 
 /**
+ * The Pearson correlation of the two labels y1, y2 in expectation over x and ε, in closed form. p is the correlation of
+ * the linear parts s_k = w_kᵀx only; the sines bend it (the paper uses p as the knob, not as the labels' correlation).
+ * With s1, s2 ~ N(0, c²) of correlation p: Stein's lemma gives E[s1·sin(α·s2 + β)] = p·c²·α·e^(−α²c²/2)·cos β, and
+ * for Z ~ N(0, v), E[cos(Z + θ)] = e^(−v/2)·cos θ gives every sine–sine term through sin A·sin B = ½(cos(A−B) − cos(A+B)).
+ */
+export function expectedLabelCorrelation(pair: TaskPair): number {
+  const { p, c, alpha, beta, noiseStd } = pair;
+  const v = c * c;
+  const covariance = (rho: number) => {
+    let cov = rho * v;
+    for (let i = 0; i < alpha.length; i++) {
+      const [a, b] = [alpha[i], beta[i]];
+      cov += 2 * rho * v * a * Math.exp((-a * a * v) / 2) * Math.cos(b);
+      for (let j = 0; j < alpha.length; j++) {
+        const [a2, b2] = [alpha[j], beta[j]];
+        const minus = Math.exp((-v * (a * a + a2 * a2 - 2 * rho * a * a2)) / 2) * Math.cos(b - b2);
+        const plus = Math.exp((-v * (a * a + a2 * a2 + 2 * rho * a * a2)) / 2) * Math.cos(b + b2);
+        const means = Math.exp((-v * (a * a + a2 * a2)) / 2) * Math.sin(b) * Math.sin(b2);
+        cov += (minus - plus) / 2 - means;
+      }
+    }
+    return cov;
+  };
+  return covariance(p) / (covariance(1) + noiseStd * noiseStd);
+}
+
+/**
  * Samples named splits, e.g. `{ train: 10000, validation: 1000, test: 1000 }`, from one task pair.
  * Each split's stream is derived from `seed` and its name, so splits never share rows, and adding or resizing one
  * split leaves the others unchanged.
