@@ -128,6 +128,8 @@ interface Run {
   seed: number;
   learningRate: number;
   curve: EpochPoint[];
+  /** MMoE only: mean over test rows of the total-variation distance between the two tasks' gates, last epoch. */
+  gateDistance?: number;
   seconds: number;
 }
 
@@ -202,34 +204,36 @@ function parameterCount(spec: ModelSpec, preprocessing: PreprocessingState): num
   return count;
 }
 
-function testMse(network: MultiTaskNetwork, test: EncodedDataset, y1: Float32Array, y2: Float32Array) {
-  const { scores } = predict(network, test, { batchSize: 4096 });
+/** Test MSE per task in label units and, for two gates, how far apart they weigh the experts (0: alike, 1: disjoint). */
+function onTest(network: MultiTaskNetwork, test: SyntheticSplit, gates: boolean) {
+  const { scores, gateWeights } = predict(network, encoded(test), { batchSize: 4096, gateWeights: gates });
   const mse = (pred: Float32Array, y: Float32Array) => pred.reduce((s, v, i) => s + (v - y[i]) ** 2, 0) / y.length;
-  return [mse(scores[0], y1), mse(scores[1], y2)] as [number, number];
+  const [g1, g2] = gateWeights ?? [];
+  const gateDistance = g2 ? g1.reduce((s, v, i) => s + Math.abs(v - g2[i]), 0) / 2 / test.n : undefined;
+  return { mse: [mse(scores[0], test.y1), mse(scores[1], test.y2)] as [number, number], gateDistance };
 }
 
 async function trainOnce(spec: ModelSpec, splits: Splits, p: number, architecture: Architecture): Promise<Run> {
   const network = new MultiTaskNetwork(spec, preprocessingFor(splits.train));
-  const test = encoded(splits.test);
   const curve: EpochPoint[] = [];
+  let gateDistance: number | undefined;
   const seconds = stopwatch();
   try {
     await trainNetwork(network, encoded(splits.train), encoded(splits.validation), {
       // Called with the epoch's own weights, before the trainer restores its best epoch's: the last point is the
       // fixed-budget result, and the whole curve lets the former early-stopping protocol be replayed on the same run.
-      onEpochEnd: ({ valid }) => {
+      onEpochEnd: ({ epoch, epochs, valid }) => {
         const rmse = (task: string) => valid.tasks[task].rmse!;
-        curve.push({
-          valid: [rmse('y1') ** 2, rmse('y2') ** 2],
-          test: testMse(network, test, splits.test.y1, splits.test.y2),
-        });
+        const test = onTest(network, splits.test, architecture === 'mmoe' && epoch === epochs);
+        curve.push({ valid: [rmse('y1') ** 2, rmse('y2') ** 2], test: test.mse });
+        gateDistance ??= test.gateDistance;
       },
     });
   } finally {
     network.dispose();
   }
   const { seed, learningRate } = spec.training;
-  return { architecture, p, seed, learningRate, curve, seconds: seconds() };
+  return { architecture, p, seed, learningRate, curve, gateDistance, seconds: seconds() };
 }
 
 /** The former protocol: stop once y1's validation MSE has not improved for `patience` epochs; its best epoch (1-based). */
@@ -298,22 +302,27 @@ function printLabelCheck(plan: Plan): void {
     const achieved: number[] = [];
     const expected: number[] = [];
     const std: number[] = [];
+    const ratio: number[] = [];
     for (let seed = 1; seed <= plan.seeds; seed++) {
       const pair = createTaskPair({ p, seed, dim: DIM });
       const { train } = sampleSplits(pair, { train: plan.sizes.train }, seed);
       achieved.push(pearson(train.y1, train.y2));
       expected.push(expectedLabelCorrelation(pair));
-      std.push(labelStats(train.y1).std, labelStats(train.y2).std);
+      const [s1, s2] = [labelStats(train.y1).std, labelStats(train.y2).std];
+      std.push(s1, s2);
+      ratio.push(s2 / s1);
     }
     const range = (v: number[], d: number) =>
       `${fmt(meanStd(v).mean, d)} [${fmt(Math.min(...v), d)}, ${fmt(Math.max(...v), d)}]`;
-    return [fmt(p, 2), range(achieved, 3), range(expected, 3), range(std, 2)];
+    return [fmt(p, 2), range(achieved, 3), range(expected, 3), range(std, 2), range(ratio, 3)];
   });
   console.log(
     '\nLabels per p over the evaluation seeds, mean [min, max]: Pearson correlation of y1 and y2 on the training rows, ' +
-      'its closed-form expectation, and the labels’ std (label units; what the MSE is measured in)\n',
+      'its closed-form expectation, the labels’ std (label units, what the MSE is measured in), and std(y2) / std(y1): ' +
+      'training standardises each task by its own std, so near 1 the standardised loss is the sum of MSEs over one ' +
+      'common factor (y1 and y2 have the same distribution: w1ᵀx and w2ᵀx are both N(0, c²))\n',
   );
-  console.log(markdownTable(['p', 'Pearson(y1, y2)', 'expected', 'std of y1, y2'], rows));
+  console.log(markdownTable(['p', 'Pearson(y1, y2)', 'expected', 'std of y1, y2', 'std(y2) / std(y1)'], rows));
 }
 
 const PAIRS: [Architecture, Architecture][] = [
@@ -406,6 +415,20 @@ function printResults(plan: Plan, runs: Run[]): void {
       ),
     ),
   );
+
+  const distances = plan.correlations.map((p) => cell('mmoe', p).flatMap((r) => r.gateDistance ?? []));
+  if (distances.every((d) => d.length > 0)) {
+    console.log(
+      '\nMMoE gates after the budget: total-variation distance between the two tasks’ expert weights, mean over ' +
+        'test rows (0: both tasks mix the experts alike, 1: disjoint experts), mean ± standard error over seeds\n',
+    );
+    console.log(
+      markdownTable(
+        ['p', 'gate distance'],
+        plan.correlations.map((p, i) => [fmt(p, 2), meanSe(distances[i])]),
+      ),
+    );
+  }
 
   console.log(
     '\nPer task, mean test MSE in label units: after the budget, and under the former protocol (with its mean ' +
