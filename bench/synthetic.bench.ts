@@ -436,7 +436,15 @@ function printResults(plan: Plan, runs: Run[]): void {
   );
   console.log(
     markdownTable(
-      ['p', 'architecture', 'budget: y1', 'budget: y2', 'former: y1', 'former: y2', 'former: best epoch'],
+      [
+        'p',
+        'architecture',
+        'budget: y1',
+        'budget: y2',
+        'former: y1',
+        'former: y2',
+        'former: best epoch (runs whose stop came within the budget)',
+      ],
       plan.correlations.flatMap((p) =>
         ARCHITECTURES.map((a) => {
           const runsOf = cell(a, p);
@@ -449,7 +457,7 @@ function printResults(plan: Plan, runs: Run[]): void {
             mean((r) => r.curve.at(-1)!.test[1]),
             mean((r) => at(r)[0]),
             mean((r) => at(r)[1]),
-            fmt(meanStd(runsOf.map((r) => old(r))).mean, 1),
+            `${fmt(meanStd(runsOf.map((r) => old(r))).mean, 1)} (${runsOf.filter((r) => old(r) + OLD_PATIENCE <= r.curve.length).length}/${runsOf.length} stopped)`,
           ];
         }),
       ),
