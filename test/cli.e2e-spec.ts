@@ -119,6 +119,54 @@ describe('CLI', () => {
     expect(dwell).toBeGreaterThan(0);
   }, 180_000);
 
+  it('trains an ESMM task, evaluates both its AUCs and predicts its joint and conditional probabilities', async () => {
+    // A conversion is observed only after a click (empty otherwise) and follows the signal.
+    const write = (path: string, rows: number, seed: number) => {
+      const rng = new Rng(seed);
+      const lines = ['user_genre,item_genre,signal,clicked,converted'];
+      for (let i = 0; i < rows; i++) {
+        const it = rng.int(3);
+        const signal = rng.gaussian();
+        const clicked = rng.next() < 1 / (1 + Math.exp(-((it === 0 ? 1.5 : -1.5) + signal))) ? 1 : 0;
+        const converted = clicked ? (rng.next() < 1 / (1 + Math.exp(-2 * signal)) ? '1' : '0') : '';
+        lines.push(`g${rng.int(3)},g${it},${signal.toFixed(4)},${clicked},${converted}`);
+      }
+      writeFileSync(path, `${lines.join('\n')}\n`);
+    };
+    write(join(dir, 'esmm-train.csv'), 2000, 3);
+    write(join(dir, 'esmm-test.csv'), 500, 4);
+    const esmmSpec = join(dir, 'esmm.json');
+    const esmmModel = join(dir, 'esmm');
+    const base = JSON.parse(readFileSync(spec, 'utf8'));
+    const tasks = [
+      { name: 'click', label: 'clicked', type: 'binary' },
+      { name: 'conversion', label: 'converted', type: 'binary', conditionalOn: 'click' },
+    ];
+    writeFileSync(esmmSpec, JSON.stringify({ ...base, tasks }));
+    expect(
+      (await cli('train', '--data', join(dir, 'esmm-train.csv'), '--spec', esmmSpec, '--out', esmmModel)).code,
+    ).toBe(0);
+
+    const evaluation = await cli('evaluate', '--model', esmmModel, '--data', join(dir, 'esmm-test.csv'));
+    expect(evaluation.code).toBe(0);
+    const conversion = JSON.parse(evaluation.stdout).tasks.conversion;
+    const clicks = readFileSync(join(dir, 'esmm-test.csv'), 'utf8')
+      .split('\n')
+      .filter((l) => /,1,[01]$/.test(l));
+    expect(conversion).toMatchObject({ count: 500, conditionalCount: clicks.length });
+    expect(conversion.auc).toBeGreaterThan(0.75); // click ∧ conversion over every impression
+    expect(conversion.conditionalAuc).toBeGreaterThan(0.75); // conversion given a click, on the clicks
+
+    const out = join(dir, 'esmm-scores.csv');
+    expect((await cli('predict', '--model', esmmModel, '--data', join(dir, 'esmm-test.csv'), '--out', out)).code).toBe(
+      0,
+    );
+    const lines = readFileSync(out, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('line,click,conversion,conversion|click');
+    const [, click, joint, conditional] = lines[1].split(',').map(Number);
+    expect(joint).toBeCloseTo(click * conditional, 5);
+  }, 180_000);
+
   it('names the line and column of a bad row, or skips and counts bad rows', async () => {
     const bad = join(dir, 'bad.csv');
     writeFileSync(

@@ -229,5 +229,28 @@ describe('POST /v1/score (e2e)', () => {
         expect.arrayContaining(['userId', 'limit']),
       );
     });
+
+    it('has no conditional scores without a conditional task', async () => {
+      const body = await scored({ userId: 'user-1', itemIds: ITEMS.slice(0, 3) });
+      for (const item of body.items) expect(item.conditional).toBeUndefined();
+    });
+  });
+
+  describe('with an ESMM production model (like conditional on click)', () => {
+    beforeAll(async () => {
+      await dataSource.query('TRUNCATE model_versions, rollout_events CASCADE');
+      versionId = await seedModelVersion(dataSource, 'production', { training: { esmm: true } });
+      await app.get(ModelLifecycleService).refresh();
+    });
+
+    it('scores the joint event under scores and P(like | click) under conditional', async () => {
+      const body = await scored({ userId: 'user-1', itemIds: ITEMS });
+      expect(body.modelVersion).toBe(versionId);
+      for (const item of body.items) {
+        expect(Object.keys(item.conditional!)).toEqual(['like']);
+        expect(item.scores.like).toBeCloseTo(item.scores.click * item.conditional!.like, 6);
+        expect(item.conditional!.like).toBeGreaterThan(item.scores.like);
+      }
+    });
   });
 });

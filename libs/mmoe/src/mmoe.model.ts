@@ -8,6 +8,7 @@ import { evaluate, EvaluateOptions, EvaluationReport } from './eval/evaluator';
 import { exportOnnx } from './export/onnx.exporter';
 import { parseModelSpec } from './model-spec/model-spec';
 import { ModelSpec } from './model-spec/model-spec.schema';
+import { labelledRows, sampleSpaceTasks } from './model-spec/task-space.rules';
 import { MultiTaskNetwork } from './model/network';
 import { predict, PredictOptions } from './model/predict';
 import type { ScoreResult } from './serving/scorer';
@@ -178,14 +179,9 @@ function fitTaskCalibration(network: MultiTaskNetwork, validation: EncodedDatase
   const method = network.spec.training.calibration;
   if (method === 'none') return network.spec.tasks.map(() => undefined);
   const { scores } = predict(network, validation);
+  const spaces = sampleSpaceTasks(network.spec.tasks);
   return network.spec.tasks.map((task, t) => {
     if (task.type !== 'binary') return undefined;
-    const labels = validation.labels[t];
-    return fitCalibration(
-      method,
-      scores[t],
-      labels,
-      Uint8Array.from(labels, (y) => (Number.isNaN(y) ? 0 : 1)),
-    );
+    return fitCalibration(method, scores[t], validation.labels[t], labelledRows(validation.labels, t, spaces[t]));
   });
 }

@@ -4,6 +4,7 @@ import { InvalidFieldsError } from '@app/common';
 import type { FeatureMap } from '@app/db';
 import {
   assembleRequest,
+  conditionalTasks,
   encodeSlice,
   gateOfTask,
   overlaySlices,
@@ -159,10 +160,16 @@ function rank(
   const blended = fusion.fuse(result.scores, itemIds.length);
   const order = Uint32Array.from(itemIds, (_, i) => i).sort((a, b) => blended[b] - blended[a]);
   const gates = result.gateWeights && gateSlicer(model, result.gateWeights);
+  const conditionalNames = result.conditional && conditionalTasks(model.spec.tasks).map((t) => tasks[t]);
   return Array.from(order, (i) => {
     const scores: Record<string, number> = {};
     for (let t = 0; t < tasks.length; t++) scores[tasks[t]] = result.scores[t][i];
     const item: ScoredItemDto = { itemId: itemIds[i], score: blended[i], scores };
+    if (conditionalNames) {
+      item.conditional = {};
+      for (let c = 0; c < conditionalNames.length; c++)
+        item.conditional[conditionalNames[c]] = result.conditional![c][i];
+    }
     if (!items[i].slice) item.unknown = true;
     if (gates) item.gates = gates(i);
     return item;

@@ -1,4 +1,5 @@
 import {
+  conditionalTasks,
   CsvCell,
   CsvFormatError,
   CsvReader,
@@ -22,7 +23,7 @@ export interface PredictArgs {
 const CHUNK = 4096;
 
 /**
- * Streams the input in chunks and writes `line,[id,]<task>…` per row: memory stays flat however big the file, and
+ * Streams the input in chunks and writes `line,[id,]<task>…[,<task>|<parent>…]` per row: memory stays flat however big the file, and
  * `line` (the input line) keeps rows joinable when bad ones are skipped.
  */
 export async function predictCommand(args: PredictArgs, ctx: CliContext): Promise<void> {
@@ -53,12 +54,13 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
       rows = chunk.filter(readable);
       encoded = model.encoder.encodeRecords(rows.map((r) => r.values));
     }
-    const { scores } = model.predict(encoded);
+    const { scores, conditional = [] } = model.predict(encoded);
     written += rows.length;
     return rows.map((row, i) => [
       row.line,
       ...(args.idColumn ? [row.values[args.idColumn]] : []),
       ...scores.map((s) => s[i]),
+      ...conditional.map((s) => s[i]),
     ]);
   };
   async function* scored(): AsyncGenerator<CsvCell[]> {
@@ -80,7 +82,14 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
     if (chunk.length > 0) yield* scoreChunk(chunk);
   }
   try {
-    const header = ['line', ...(args.idColumn ? [args.idColumn] : []), ...model.spec.tasks.map((t) => t.name)];
+    const { tasks } = model.spec;
+    const header = [
+      'line',
+      ...(args.idColumn ? [args.idColumn] : []),
+      ...tasks.map((t) => t.name),
+      // ESMM: the conditional probability beside the joint one, as `<task>|<parent>`.
+      ...conditionalTasks(tasks).map((t) => `${tasks[t].name}|${tasks[t].conditionalOn}`),
+    ];
     await writeCsv(args.out, header, scored());
     skipped += reader.skipped;
     if (skipped > 0) ctx.log(`skipped ${skipped} bad rows of ${args.data}`);

@@ -1,5 +1,6 @@
 import { parseSequence } from '../features/sequence.feature';
 import { ModelSpec, SequenceFeatureSpec } from '../model-spec/model-spec.schema';
+import { fillJointLabels, parentFirst, parentTasks } from '../model-spec/task-space.rules';
 
 /** Growable typed column: a 1 GB CSV must not become an array of objects. */
 class Column<T extends Float64Array | Int32Array> {
@@ -100,6 +101,8 @@ export class RawTable {
   /** Column index by feature name, per kind. */
   private readonly numericIndex: Map<string, number>;
   private readonly categoricalIndex: Map<string, number>;
+  private readonly parents: number[];
+  private readonly parentOrder: number[];
 
   constructor(
     readonly spec: ModelSpec,
@@ -122,6 +125,8 @@ export class RawTable {
     });
     this.labels = spec.tasks.map(() => new Column(new Float64Array(1024)));
     this.weights = spec.training.sampleWeight === undefined ? undefined : new Column(new Float64Array(1024));
+    this.parents = parentTasks(spec.tasks);
+    this.parentOrder = parentFirst(spec.tasks);
   }
 
   get size(): number {
@@ -152,6 +157,7 @@ export class RawTable {
       else sequences.push(readSequence(raw, feature));
     }
     const labels = this.spec.tasks.map((task) => parseLabel(record[task.label], task.label, task.type));
+    if (this.parents.some((p) => p >= 0)) fillJointLabels(this.parentOrder, this.parents, labels);
     const group = this.options.groupBy === undefined ? undefined : record[this.options.groupBy];
     const { sampleWeight } = this.spec.training;
     const weight = sampleWeight === undefined ? 1 : parseWeight(record[sampleWeight], sampleWeight);

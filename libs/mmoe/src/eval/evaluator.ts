@@ -1,5 +1,6 @@
 import { calibrateInPlace, Calibration } from '../calibration/calibration';
 import { EncodedDataset } from '../data/preprocessor';
+import { labelledRows, parentTasks, sampleSpaceTasks } from '../model-spec/task-space.rules';
 import { MultiTaskNetwork } from '../model/network';
 import { predict } from '../model/predict';
 import {
@@ -60,13 +61,15 @@ export interface EvaluateOptions {
 }
 
 export function evaluate(net: MultiTaskNetwork, data: EncodedDataset, options: EvaluateOptions = {}): EvaluationReport {
-  const { scores: raw, gateWeights } = predict(net, data, { gateWeights: true });
+  const { scores: raw, gateWeights, conditional } = predict(net, data, { gateWeights: true });
   const tasks: Record<string, TaskMetrics> = {};
   const calibration: Record<string, TaskCalibrationReport> = {};
   const weights = net.spec.training.weightedMetrics ? data.weights : undefined;
+  const spaces = sampleSpaceTasks(net.spec.tasks);
+  const parents = parentTasks(net.spec.tasks);
   net.spec.tasks.forEach((task, t) => {
     const labels = data.labels[t];
-    const mask = Uint8Array.from(labels, (y) => (Number.isNaN(y) ? 0 : 1));
+    const mask = labelledRows(data.labels, t, spaces[t]);
     const calibrator = options.calibration?.[t] ?? null;
     const served = calibrator ? raw[t].slice() : raw[t];
     calibrateInPlace(calibrator, served);
@@ -82,6 +85,13 @@ export function evaluate(net: MultiTaskNetwork, data: EncodedDataset, options: E
         ? binaryMetrics(served, labels, mask, options.groups, weights)
         : regressionMetrics(served, labels, mask, weights);
     tasks[task.name] = { ...metrics };
+    if (parents[t] >= 0) {
+      // P(task | parent) on the parent's positives, where the conditional event is observed.
+      const probs = conditional![net.conditionalTasks.indexOf(t)];
+      const given = binaryMetrics(probs, labels, labelledRows(data.labels, t, parents[t]), options.groups, weights);
+      for (const [key, value] of Object.entries(given))
+        tasks[task.name][`conditional${key[0].toUpperCase()}${key.slice(1)}`] = value;
+    }
   });
   const gates: Record<string, GateReport> = {};
   const topK = net.noisyGate;

@@ -2,6 +2,7 @@ import { embeddingRows, PreprocessingState } from '../data/preprocessor';
 import { exportSequencePooling, sequenceTable } from '../features/sequence.feature';
 import { requestSides, rowSides } from '../model-spec/feature-side';
 import { ModelSpec } from '../model-spec/model-spec.schema';
+import { conditionalTasks, parentFirst, parentTasks } from '../model-spec/task-space.rules';
 import { fuseTopology, gateOfTask, topologyOf } from '../model/topology';
 import { ONNX_BATCH_DIM, ONNX_FLOAT, ONNX_INT32, ONNX_INT64, OnnxGraphBuilder } from './onnx-graph.builder';
 
@@ -36,7 +37,9 @@ export interface ExportSource {
  *          `cat_<i>` int32 [N] per categorical feature in preprocessing order: the embedding row, 0 for missing / OOV;
  *          `seq_<i>` int32 [N, maxLength] per sequence feature: its embedding rows, left-aligned, padded with -1.
  *          int32 because that is what EncodedDataset holds (no copy), and onnxruntime's Gather takes int32 indices.
- * Outputs: `scores` float [N, tasks]: probabilities for binary tasks, label units for regression ones;
+ * Outputs: `scores` float [N, tasks]: probabilities for binary tasks (of the joint event for a conditional task),
+ *          label units for regression ones;
+ *          `conditional` float [N, conditional tasks] (only with conditionalOn tasks): P(task | parent);
  *          `gates_<g>` float [N, experts of gate g] per gate of the topology (none for shared-bottom; for a
  *          multi-level PLE every level's, its shared gate included).
  *
@@ -174,6 +177,20 @@ export function exportOnnx(
     const scaled = g.op('Mul', [h, g.initializer(`labels/${task.name}/std`, ONNX_FLOAT, [], [std])]);
     return g.op('Add', [scaled, g.initializer(`labels/${task.name}/mean`, ONNX_FLOAT, [], [mean])]);
   });
+  // ESMM: P(parent ∧ task) = P(parent) · P(task | parent), parents first (a parent may itself be joint).
+  const parents = parentTasks(spec.tasks);
+  const heads = scores.slice();
+  for (const t of parentFirst(spec.tasks)) if (parents[t] >= 0) scores[t] = g.op('Mul', [scores[parents[t]], heads[t]]);
+  const conditional = conditionalTasks(spec.tasks);
+  if (conditional.length > 0) {
+    g.op(
+      'Concat',
+      conditional.map((t) => heads[t]),
+      { axis: 1 },
+      'conditional',
+    );
+    g.output('conditional', ONNX_FLOAT, [ONNX_BATCH_DIM, conditional.length]);
+  }
   g.op('Concat', scores, { axis: 1 }, 'scores');
   g.output('scores', ONNX_FLOAT, [ONNX_BATCH_DIM, spec.tasks.length]);
 

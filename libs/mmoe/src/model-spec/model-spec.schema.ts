@@ -105,6 +105,13 @@ const task = z
     label: name,
     type: z.enum(['binary', 'regression'], { error: 'must be "binary" or "regression"' }),
     weight: z.number().positive('must be > 0').max(MAX_TASK_WEIGHT).default(1),
+    /**
+     * ESMM (Ma et al., SIGIR 2018), binary tasks only: this task's head models P(task | parent); its output, label
+     * and loss are the joint event P(parent ∧ task) over every example (the entire space).
+     */
+    conditionalOn: name.optional(),
+    /** Trains (and evaluates) this task only on the examples where that binary task's label is 1. */
+    sampleSpace: name.optional(),
   })
   .strict();
 
@@ -228,6 +235,7 @@ export const modelSpecSchema = z
       if (f.type === 'sequence') checkSequence(f, i, spec.features, ctx);
       if (f.type === 'numeric') checkNumeric(f, i, ctx);
     });
+    checkTaskSpaces(spec.tasks, ctx);
     const { gate: g, architecture, experts } = spec.model;
     if (spec.model.levels !== undefined && architecture !== 'ple') {
       ctx.addIssue({
@@ -255,6 +263,38 @@ export const modelSpecSchema = z
   });
 
 type FeatureOutput = z.output<typeof feature>;
+type TaskOutput = z.output<typeof task>;
+
+/** conditionalOn and sampleSpace name another binary task; conditionalOn chains end (no cycle). */
+function checkTaskSpaces(tasks: TaskOutput[], ctx: z.RefinementCtx): void {
+  const byName = new Map(tasks.map((t) => [t.name, t]));
+  tasks.forEach((t, i) => {
+    const problem = (key: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: ['tasks', i, key], message });
+    for (const key of ['conditionalOn', 'sampleSpace'] as const) {
+      const other = t[key];
+      if (other === undefined) continue;
+      const target = byName.get(other);
+      if (other === t.name) problem(key, 'must name another task, not this one');
+      else if (!target) problem(key, `"${other}" is not a task of this spec`);
+      else if (target.type !== 'binary') problem(key, `"${other}" is a regression task; name a binary task`);
+    }
+    if (t.conditionalOn === undefined) return;
+    if (t.type !== 'binary') problem('conditionalOn', 'only a binary task can be conditional on another');
+    if (t.sampleSpace !== undefined)
+      problem('sampleSpace', 'a conditional task learns over the entire space; drop sampleSpace or conditionalOn');
+    // Follow the chain of parents: coming back to this task is a cycle.
+    const seen = [t.name];
+    for (let parent = byName.get(t.conditionalOn); parent; parent = byName.get(parent.conditionalOn ?? '')) {
+      if (parent.name === t.name && seen.length > 1) {
+        problem('conditionalOn', `forms a cycle: ${[...seen, t.name].join(' → ')}`);
+        break;
+      }
+      if (seen.includes(parent.name)) break; // a cycle that does not pass through this task: reported on its own tasks
+      seen.push(parent.name);
+    }
+  });
+}
 
 /** Boundaries must cut the line into intervals; log1p before bucketising would not change which bucket a value is in. */
 function checkNumeric(f: Extract<FeatureOutput, { type: 'numeric' }>, i: number, ctx: z.RefinementCtx): void {

@@ -20,6 +20,12 @@ const valid = {
   training: { epochs: 20, batchSize: 512, learningRate: 0.001, seed: 1, earlyStoppingPatience: 3 },
 };
 
+/** The valid spec with a binary task "cvr" added (keys of its own), and keys added to its first task. */
+const withTasks = (cvr: Record<string, string>, first: Record<string, string> = {}) => ({
+  ...valid,
+  tasks: [{ ...valid.tasks[0], ...first }, valid.tasks[1], { name: 'cvr', label: 'converted', type: 'binary', ...cvr }],
+});
+
 const problemsOf = (input: unknown) => {
   try {
     parseModelSpec(input);
@@ -132,6 +138,21 @@ describe('model spec', () => {
     [{ ...valid, training: { sampleWeight: 'secs' } }, 'training.sampleWeight', 'already used by tasks[1].label'],
     [{ ...valid, training: { sampleWeight: '' } }, 'training.sampleWeight', 'must not be empty'],
     [{ ...valid, training: { weightedMetrics: true } }, 'training.weightedMetrics', 'needs training.sampleWeight'],
+    [withTasks({ conditionalOn: 'purchase' }), 'tasks[2].conditionalOn', '"purchase" is not a task'],
+    [withTasks({ conditionalOn: 'watch_time' }), 'tasks[2].conditionalOn', '"watch_time" is a regression task'],
+    [withTasks({ conditionalOn: 'cvr' }), 'tasks[2].conditionalOn', 'must name another task'],
+    [
+      withTasks({ conditionalOn: 'income' }, { conditionalOn: 'cvr' }),
+      'tasks[2].conditionalOn',
+      'forms a cycle: cvr → income → cvr',
+    ],
+    [withTasks({ sampleSpace: 'click' }), 'tasks[2].sampleSpace', '"click" is not a task'],
+    [withTasks({ sampleSpace: 'watch_time' }), 'tasks[2].sampleSpace', 'regression task'],
+    [
+      withTasks({ conditionalOn: 'income', sampleSpace: 'income' }),
+      'tasks[2].sampleSpace',
+      'a conditional task learns over the entire space',
+    ],
   ])('rejects a bad field and names it (%#)', (input, path, text) => {
     const problems = problemsOf(input);
     const problem = problems.find((p) => p.path === path);
@@ -141,6 +162,19 @@ describe('model spec', () => {
 
   it.each(readdirSync(EXAMPLES).filter((f) => f.endsWith('.spec.json')))('accepts examples/%s', async (file) => {
     await expect(loadModelSpec(join(EXAMPLES, file))).resolves.toBeDefined();
+  });
+
+  it('accepts a chain of conditional tasks in any order, and a sample space', () => {
+    const spec = parseModelSpec({
+      ...valid,
+      tasks: [
+        { name: 'buy', label: 'bought', type: 'binary', conditionalOn: 'cart' },
+        { name: 'click', label: 'clicked', type: 'binary' },
+        { name: 'cart', label: 'carted', type: 'binary', conditionalOn: 'click' },
+        { name: 'cvr', label: 'converted', type: 'binary', sampleSpace: 'click' },
+      ],
+    });
+    expect(spec.tasks.map((t) => t.conditionalOn)).toEqual(['cart', undefined, 'click', undefined]);
   });
 
   it('reports every problem at once', () => {

@@ -3,13 +3,17 @@ import * as tf from '@tensorflow/tfjs';
 import { EncodedDataset } from '../data/preprocessor';
 import { selectRows } from '../features/sequence.feature';
 import { disposeSequenceBatch, sequenceBatch } from '../features/sequence.pooling';
+import { sampleSpaceTasks } from '../model-spec/task-space.rules';
 import { BatchInputs, MultiTaskNetwork } from './network';
 
 export interface TrainingBatch {
   inputs: BatchInputs;
   /** [batch, tasks] standardised targets, 0 where missing. */
   labels: tf.Tensor2D;
-  /** [batch, tasks] the example's sample weight where the label is present (1 unweighted), else 0. */
+  /**
+   * [batch, tasks] the example's sample weight where the label is present and the row in the task's sampleSpace (1
+   * unweighted), else 0.
+   */
   mask: tf.Tensor2D;
 }
 
@@ -22,6 +26,8 @@ export class BatchBuilder {
   private readonly ids: Int32Array[];
   private readonly labels: Float32Array;
   private readonly mask: Float32Array;
+  /** Per task, the task whose positives are its sample space, or -1. */
+  private readonly spaces: number[];
 
   constructor(
     private readonly net: MultiTaskNetwork,
@@ -33,6 +39,13 @@ export class BatchBuilder {
     this.ids = net.embeddings.allocateIds(capacity);
     this.labels = new Float32Array(capacity * tasks);
     this.mask = new Float32Array(capacity * tasks);
+    this.spaces = sampleSpaceTasks(net.spec.tasks);
+  }
+
+  /** Whether row `row` counts for task t: it has a label and lies in the task's sample space. */
+  private labelled(t: number, row: number): boolean {
+    const space = this.spaces[t];
+    return !Number.isNaN(this.data.labels[t][row]) && (space < 0 || this.data.labels[space][row] === 1);
   }
 
   /** Rows start..end of `order` (of the dataset's own order without one); tensors are owned by the caller. */
@@ -72,7 +85,7 @@ export class BatchBuilder {
     for (let i = start; i < end; i++) {
       const row = order[i];
       const w = weights ? weights[row] : 1;
-      for (let t = 0; t < counts.length; t++) if (!Number.isNaN(this.data.labels[t][row])) counts[t] += w;
+      for (let t = 0; t < counts.length; t++) if (this.labelled(t, row)) counts[t] += w;
     }
     return counts;
   }
@@ -87,7 +100,7 @@ export class BatchBuilder {
       const w = weights ? weights[row] : 1;
       for (let t = 0; t < tasks; t++) {
         const y = this.data.labels[t][row];
-        const present = !Number.isNaN(y);
+        const present = this.labelled(t, row);
         const { mean, std } = labelStates[t];
         this.labels[i * tasks + t] = present ? (y - mean) / std : 0;
         this.mask[i * tasks + t] = present ? w : 0;

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { embeddingRows, PreprocessingState } from '../data/preprocessor';
 import { poolSequence, SequenceBatch } from '../features/sequence.pooling';
 import { ModelSpec, Pooling } from '../model-spec/model-spec.schema';
+import { conditionalTasks, parentFirst, parentTasks } from '../model-spec/task-space.rules';
 import { Rng } from '../util/random';
 import { dense } from './dense.layer';
 import { EmbeddingTables } from './embedding-table';
@@ -51,8 +52,13 @@ const MAX_WIDE_EXPERT_UNITS = 64;
 const WIDE_EXPERTS = 'experts/dense0';
 
 export interface ForwardOutput {
-  /** [batch, tasks]: logits for binary tasks, standardised values for regression ones. */
+  /**
+   * [batch, tasks]: logits for binary tasks (of the joint event for a conditional task), standardised values for
+   * regression ones.
+   */
   logits: tf.Tensor2D;
+  /** [batch, conditional tasks]: the logits of P(task | parent), when the spec has conditional tasks. */
+  conditional?: tf.Tensor2D;
   /** One per gate of the topology. */
   gates: GateOutput[];
   /** Sum of the gates' balance losses times balanceLossWeight (0 without top-k gating). */
@@ -84,6 +90,10 @@ export class MultiTaskNetwork {
    */
   private readonly wideExperts: boolean;
   private readonly views: WeightView[] = [];
+  private readonly parents: number[];
+  private readonly parentOrder: number[];
+  /** The conditional tasks (ESMM), in spec order: the columns of ForwardOutput.conditional. */
+  readonly conditionalTasks: number[];
   /** Public row → network row of layers reading the input row; undefined when the orders agree. */
   private readonly inputRows: Int32Array | undefined;
 
@@ -93,6 +103,9 @@ export class MultiTaskNetwork {
     seed = spec.training.seed,
   ) {
     this.topology = topologyOf(spec);
+    this.parents = parentTasks(spec.tasks);
+    this.parentOrder = parentFirst(spec.tasks);
+    this.conditionalTasks = conditionalTasks(spec.tasks);
     const rng = new Rng(seed);
     const { experts, expertUnits, gates } = this.topology;
     const expertOut = expertUnits[expertUnits.length - 1];
@@ -205,7 +218,7 @@ export class MultiTaskNetwork {
     }
 
     const bottom = this.topology.gates.length === 0 ? expert(0, x) : undefined;
-    const logits = this.spec.tasks.map((task, t) => {
+    const heads = this.spec.tasks.map((task, t) => {
       const gate = gateOfTask(this.topology, t);
       let h = gate === undefined ? bottom! : fusedPerGate[gate];
       const layers = this.spec.model.towerUnits.length + 1;
@@ -214,13 +227,23 @@ export class MultiTaskNetwork {
       }
       return h;
     });
+    // ESMM: a conditional task's logit is its joint event's, from its parent's (itself joint in a chain).
+    const logits = heads.slice();
+    for (const t of this.parentOrder)
+      if (this.parents[t] >= 0) logits[t] = jointLogit(logits[this.parents[t]], heads[t]);
+    const conditional = this.conditionalTasks.map((t) => heads[t]);
 
     const weight = this.noisyGate?.balanceLossWeight ?? 0;
     const balanceLoss =
       weight > 0 && gateOutputs.length > 0
         ? (tf.mul(weight, tf.addN(gateOutputs.map((g) => g.balanceLoss))) as tf.Scalar)
         : tf.scalar(0);
-    return { logits: logits.length === 1 ? logits[0] : tf.concat(logits, 1), gates: gateOutputs, balanceLoss };
+    return {
+      logits: concatColumns(logits),
+      conditional: conditional.length === 0 ? undefined : concatColumns(conditional),
+      gates: gateOutputs,
+      balanceLoss,
+    };
   }
 
   /** The public weights' names and shapes, in a stable order. */
@@ -357,6 +380,20 @@ function variableRow(w: WeightView, r: number, width: number): [number, number] 
   const row = w.rowIndex ? w.rowIndex[r] : w.rowOffset + r;
   const start = row * (w.variableWidth ?? width) + (w.columnOffset ?? 0);
   return [start, start + width];
+}
+
+/**
+ * The logit of P(parent ∧ task) = σ(a)·σ(b) from the parent's logit a and the conditional one b:
+ * -log(e^-a + e^-b + e^-(a+b)), since 1/σ(a)σ(b) = (1 + e^-a)(1 + e^-b). Exact and stable in logits, so the joint
+ * task keeps the usual cross-entropy from logits.
+ */
+function jointLogit(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const terms = tf.concat([tf.neg(a), tf.neg(b), tf.neg(tf.add(a, b))], 1);
+  return tf.neg(tf.logSumExp(terms, 1, true)) as tf.Tensor2D;
+}
+
+function concatColumns(columns: tf.Tensor2D[]): tf.Tensor2D {
+  return columns.length === 1 ? columns[0] : tf.concat(columns, 1);
 }
 
 function tableName(i: number): string {

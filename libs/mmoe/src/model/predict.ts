@@ -19,13 +19,19 @@ export function predict(net: MultiTaskNetwork, data: EncodedDataset, options: Pr
   const gateWeights = options.gateWeights
     ? gates.map((g) => new Float32Array(data.size * g.experts.length))
     : undefined;
+  const conditional =
+    net.conditionalTasks.length > 0 ? net.conditionalTasks.map(() => new Float32Array(data.size)) : undefined;
   const builder = new BatchBuilder(net, data, Math.min(batchSize, data.size));
   for (let start = 0; start < data.size; start += batchSize) {
     const end = Math.min(start + batchSize, data.size);
     const inputs = builder.inputs(start, end);
-    const [logits, ...weights] = tf.tidy(() => {
+    const [logits, conditionalProbs, ...weights] = tf.tidy(() => {
       const out = net.forward(inputs, { training: false });
-      return [out.logits, ...(gateWeights ? out.gates.map((g) => g.weights) : [])];
+      return [
+        out.logits,
+        out.conditional ? tf.sigmoid(out.conditional) : tf.zeros([0]),
+        ...(gateWeights ? out.gates.map((g) => g.weights) : []),
+      ];
     });
     disposeBatch(inputs);
     const values = logits.dataSync();
@@ -38,8 +44,14 @@ export function predict(net: MultiTaskNetwork, data: EncodedDataset, options: Pr
         out[start + i] = task.type === 'binary' ? 1 / (1 + Math.exp(-z)) : z * std + mean;
       }
     });
+    if (conditional) {
+      const probs = conditionalProbs.dataSync();
+      conditional.forEach((out, c) => {
+        for (let i = 0; i < end - start; i++) out[start + i] = probs[i * conditional.length + c];
+      });
+    }
     weights.forEach((w, g) => gateWeights![g].set(w.dataSync(), start * gates[g].experts.length));
-    tf.dispose([logits, ...weights]);
+    tf.dispose([logits, conditionalProbs, ...weights]);
   }
-  return { scores, gateWeights };
+  return { scores, gateWeights, ...(conditional ? { conditional } : {}) };
 }

@@ -145,14 +145,16 @@ function metricsTable({ spec, tasks, production }: TrainingReportData): string {
   const rows = spec.tasks.flatMap((task) => {
     const ours = tasks[task.name] ?? {};
     const keys = (
-      task.type === 'binary' ? ['auc', 'gauc', 'logloss', 'ece', 'labelRate', 'count'] : ['rmse', 'mae', 'count']
+      task.type === 'binary'
+        ? ['auc', 'gauc', 'logloss', 'ece', 'labelRate', 'count', 'conditionalAuc', 'conditionalCount']
+        : ['rmse', 'mae', 'count']
     ).filter((k) => ours[k] !== undefined);
     return keys.map((key) => {
       const value = ours[key];
       if (!production) return `<tr><td>${escape(task.name)}</td><td>${key}</td><td class="num">${fmt(value)}</td></tr>`;
       const theirs = production.tasks[task.name]?.[key];
       const delta = theirs === undefined ? NaN : value - theirs;
-      const higherIsBetter = key === 'auc' || key === 'gauc';
+      const higherIsBetter = key === 'auc' || key === 'gauc' || key === 'conditionalAuc';
       const lowerIsBetter = key === 'logloss' || key === 'ece' || key === 'rmse' || key === 'mae';
       const cls =
         !Number.isFinite(delta) || delta === 0 || !(higherIsBetter || lowerIsBetter)

@@ -14,6 +14,7 @@ export { parseNumber, RowError } from '../data/raw-table';
 export * from '../model-spec/model-spec';
 export * from '../model-spec/model-spec.schema';
 export * from '../model-spec/feature-side';
+export * from '../model-spec/task-space.rules';
 export * from '../model/topology';
 export { fnv1a32, sha256Hex } from '../util/hash';
 export * from './inference.pool';

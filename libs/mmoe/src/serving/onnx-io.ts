@@ -4,6 +4,7 @@ import { ONNX_BATCH_DIM, ONNX_SHARED_DIM, type GraphLayout } from '../export/onn
 import { padSequences } from '../features/sequence.feature';
 import { requestSides, rowSides, type RequestSides } from '../model-spec/feature-side';
 import { ModelSpec } from '../model-spec/model-spec.schema';
+import { conditionalTasks } from '../model-spec/task-space.rules';
 import { topologyOf } from '../model/topology';
 import type { WireTensor } from './inference.protocol';
 import { ScoreResult } from './scorer';
@@ -22,6 +23,8 @@ export class OnnxIo {
   readonly tasks: number;
   readonly gateSizes: number[];
   readonly sides: RequestSides;
+  /** Columns of the `conditional` output (ESMM tasks); 0 when the graph has none. */
+  private readonly conditional: number;
   private readonly inputs: string[];
   private readonly outputs: string[];
 
@@ -34,6 +37,7 @@ export class OnnxIo {
     this.gateSizes = topologyOf(spec).gates.map((g) => g.experts.length);
     const sides = (this.sides = layout === 'request' ? requestSides(spec, preprocessing) : rowSides(preprocessing));
     const dim = (shared: number[], i: number) => (shared.includes(i) ? ONNX_SHARED_DIM : ONNX_BATCH_DIM);
+    this.conditional = conditionalTasks(spec.tasks).length;
     this.inputs = [
       ...preprocessing.categorical.map((_, i) => `cat_${i}: int32[${dim(sides.categorical.shared, i)}]`),
       ...preprocessing.sequence.map((s, i) => `seq_${i}: int32[${dim(sides.sequence.shared, i)}, ${s.maxLength}]`),
@@ -44,6 +48,7 @@ export class OnnxIo {
     ];
     this.outputs = [
       `scores: float32[${ONNX_BATCH_DIM}, ${this.tasks}]`,
+      ...(this.conditional > 0 ? [`conditional: float32[${ONNX_BATCH_DIM}, ${this.conditional}]`] : []),
       ...this.gateSizes.map((m, i) => `gates_${i}: float32[${ONNX_BATCH_DIM}, ${m}]`),
     ];
   }
@@ -58,7 +63,11 @@ export class OnnxIo {
   }
 
   fetches(withGates: boolean): string[] {
-    return ['scores', ...(withGates ? this.gateSizes.map((_, i) => `gates_${i}`) : [])];
+    return [
+      'scores',
+      ...(this.conditional > 0 ? ['conditional'] : []),
+      ...(withGates ? this.gateSizes.map((_, i) => `gates_${i}`) : []),
+    ];
   }
 
   /** Full rows (every input per row, the shared ones at S = N), over views of the caller's arrays where it can. */
@@ -146,19 +155,26 @@ export class OnnxIo {
     return {
       scores: Array.from({ length: this.tasks }, () => new Float32Array(size)),
       gateWeights: withGates ? this.gateSizes.map((m) => new Float32Array(size * m)) : undefined,
+      ...(this.conditional > 0
+        ? { conditional: Array.from({ length: this.conditional }, () => new Float32Array(size)) }
+        : {}),
     };
   }
 
   /** Copies one run's outputs (rows from `start` on) into the result: scores come row-major, the result is per task. */
   collect(outputs: Record<string, { data: unknown }>, start: number, rows: number, into: ScoreResult): void {
-    const tasks = this.tasks;
-    const s = outputs.scores.data as Float32Array;
-    for (let t = 0; t < tasks; t++) {
-      const column = into.scores[t];
-      for (let i = 0; i < rows; i++) column[start + i] = s[i * tasks + t];
-    }
+    transpose(outputs.scores.data as Float32Array, into.scores, start, rows);
+    if (into.conditional) transpose(outputs.conditional.data as Float32Array, into.conditional, start, rows);
     into.gateWeights?.forEach((w, g) => w.set(outputs[`gates_${g}`].data as Float32Array, start * this.gateSizes[g]));
   }
+}
+
+/** Row-major [rows, columns] values into per-column arrays, from row `start` on. */
+function transpose(values: Float32Array, columns: Float32Array[], start: number, rows: number): void {
+  const width = columns.length;
+  columns.forEach((column, c) => {
+    for (let i = 0; i < rows; i++) column[start + i] = values[i * width + c];
+  });
 }
 
 function sameSet(actual: string[], expected: string[]): boolean {

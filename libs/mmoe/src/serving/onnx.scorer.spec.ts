@@ -25,14 +25,20 @@ const mixedFeatures: Features = [
   { name: 'noise', type: 'numeric' },
 ];
 
-const makeSpec = (model: Partial<ModelSpecInput['model']>, features: Features = mixedFeatures) =>
+const threeTasks: ModelSpecInput['tasks'] = [
+  { name: 'click', label: 'click', type: 'binary' },
+  { name: 'watch', label: 'secs', type: 'regression' },
+  { name: 'like', label: 'like', type: 'binary' },
+];
+
+const makeSpec = (
+  model: Partial<ModelSpecInput['model']>,
+  features: Features = mixedFeatures,
+  tasks: ModelSpecInput['tasks'] = threeTasks,
+) =>
   parseModelSpec({
     features,
-    tasks: [
-      { name: 'click', label: 'click', type: 'binary' },
-      { name: 'watch', label: 'secs', type: 'regression' },
-      { name: 'like', label: 'like', type: 'binary' },
-    ],
+    tasks,
     model: { architecture: 'mmoe', experts: 4, expertUnits: [16], towerUnits: [8], ...model },
     training: { epochs: 2, batchSize: 64, learningRate: 0.02, seed: 7, earlyStoppingPatience: 0 },
   });
@@ -64,6 +70,8 @@ function rows(spec: ModelSpec, n: number, seed: number, unseen = false): RawTabl
       click: rng.next() < 1 / (1 + Math.exp(-clickLogit)) ? '1' : '0',
       like: rng.next() < 1 / (1 + Math.exp(-(affinity - (genre === 5 ? 0 : 1)))) ? '1' : '0',
       secs: String(30 + 10 * affinity + 3 * (segment % 2) + 2 * rng.gaussian()),
+      // No draw of its own, so that every other column stays as it was: a favourite of well-matched genres.
+      fav: genre % 3 === 0 ? '1' : '0',
     });
   }
   return table;
@@ -97,8 +105,13 @@ function expectParity(spec: ModelSpec, actual: ScoreResult, expected: ScoreResul
       of: `gate ${g}`,
       error: worst(actual.gateWeights![g], e, false),
     })),
+    ...(expected.conditional ?? []).map((e, c) => ({
+      of: `conditional ${c}`,
+      error: worst(actual.conditional![c], e, false),
+    })),
   ];
   expect(actual.gateWeights?.length).toBe(expected.gateWeights?.length);
+  expect(actual.conditional?.length).toBe(expected.conditional?.length);
   expect(errors.filter((e) => !(e.error < tolerance))).toEqual([]);
 }
 
@@ -211,14 +224,19 @@ const sidedFeatures: Features = [
   { name: 'history', type: 'sequence', pooling: 'max', maxLength: 3, sharedEmbedding: 'genre', side: 'user' },
 ];
 
-describe.each<[string, Partial<ModelSpecInput['model']>]>([
+describe.each<[string, Partial<ModelSpecInput['model']>, ModelSpecInput['tasks']?]>([
   ['mmoe', { towerUnits: [8] }],
+  [
+    'mmoe with an ESMM task (like conditional on click)',
+    { towerUnits: [8] },
+    threeTasks.map((t) => (t.name === 'like' ? { ...t, conditionalOn: 'click' } : t)),
+  ],
   ['mmoe, noisy top-2 gates', { gate: { type: 'noisy-top-k', k: 2 }, expertUnits: [12, 8] }],
   ['ple', { architecture: 'ple', experts: 2, taskExperts: 2, towerUnits: [6] }],
   ['ple, 2 levels', { architecture: 'ple', levels: 2, experts: 2, taskExperts: 1, expertUnits: [12, 8] }],
   ['shared-bottom', { architecture: 'shared-bottom', bottomUnits: [16, 8], towerUnits: [8] }],
-])('the request graph of %s (user and context features fed once)', (_name, modelSpec) => {
-  const spec = makeSpec(modelSpec, sidedFeatures);
+])('the request graph of %s (user and context features fed once)', (_name, modelSpec, tasks) => {
+  const spec = makeSpec(modelSpec, sidedFeatures, tasks);
   const candidates = 100;
   let trained: MultiTaskModel;
   let data: EncodedDataset;
@@ -329,6 +347,30 @@ describe('OnnxScorer', () => {
       });
     },
   );
+
+  it('serves ESMM: the joint probability in scores and P(task | parent) in conditional, within 1e-5 of tfjs', async () => {
+    // A chain, parents after their children in the spec: fav is conditional on click, like on fav (so its joint is
+    // click ∧ fav ∧ like).
+    const spec = makeSpec({ architecture: 'ple', levels: 2, experts: 2 }, mixedFeatures, [
+      { name: 'like', label: 'like', type: 'binary', conditionalOn: 'fav' },
+      ...threeTasks.slice(0, 2),
+      { name: 'fav', label: 'fav', type: 'binary', conditionalOn: 'click' },
+    ]);
+    const model = await trainTiny(spec);
+    const scorer = await OnnxScorer.create(model.toOnnx(), spec, model.network.preprocessing);
+    try {
+      const data = model.encode(rows(spec, 1200, 3, true));
+      const onnx = await scorer.score(data, { gateWeights: true });
+      expectParity(spec, onnx, await new TfjsScorer(model).score(data, { gateWeights: true }));
+      const [like, fav] = onnx.conditional!;
+      const [jointLike, click, , jointFav] = onnx.scores;
+      jointFav.forEach((p, i) => expect(p).toBeCloseTo(click[i] * fav[i], 6));
+      jointLike.forEach((p, i) => expect(p).toBeCloseTo(jointFav[i] * like[i], 6));
+    } finally {
+      await scorer.dispose();
+      model.dispose();
+    }
+  });
 
   it('breaks top-k ties by the lower expert index, as tfjs does', async () => {
     const spec = makeSpec({ gate: { type: 'noisy-top-k', k: 2 } });

@@ -7,6 +7,11 @@ export type ScoringEngine = 'onnxruntime' | 'tfjs';
 export interface ScoreResult {
   /** Per task (spec order): a probability for binary tasks, a value in label units for regression ones. */
   scores: Float32Array[];
+  /**
+   * Per conditional task (ESMM, spec order: conditionalTasks()), P(task | parent), uncalibrated; present when the spec
+   * has conditional tasks. Their `scores` are the joint P(parent ∧ task).
+   */
+  conditional?: Float32Array[];
   /** Per gate of the topology, row-major [rows, experts of that gate]; only when asked for. */
   gateWeights?: Float32Array[];
 }

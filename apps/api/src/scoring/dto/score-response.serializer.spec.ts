@@ -9,7 +9,13 @@ describe('serializeScoreResponse', () => {
       modelRole: 'canary',
       fusion: { type: 'product', source: 'request' },
       items: [
-        { itemId: 'i-2', score: 0.41, scores: { click: 0.31, like: 0.2 }, gates: { click: [0.25, 0.75] } },
+        {
+          itemId: 'i-2',
+          score: 0.41,
+          scores: { click: 0.31, like: 0.2 },
+          conditional: { like: 0.645 },
+          gates: { click: [0.25, 0.75] },
+        },
         { itemId: 'i-\u00e9', score: -3.5e-8, scores: { click: 1e-12, like: 0 }, unknown: true },
       ],
       userUnknown: true,

@@ -29,6 +29,7 @@ export const serializeScoreResponse: (response: ScoreResponseDto) => string = fa
           itemId: { type: 'string' },
           score: { type: 'number' },
           scores: { type: 'object', additionalProperties: { type: 'number' } },
+          conditional: { type: 'object', additionalProperties: { type: 'number' } },
           unknown: { type: 'boolean' },
           gates: { type: 'object', additionalProperties: { type: 'array', items: { type: 'number' } } },
         },

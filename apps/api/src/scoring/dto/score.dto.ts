@@ -81,12 +81,24 @@ export class ScoredItemDto {
   score!: number;
 
   @ApiProperty({
-    description: 'Per task: a probability for binary tasks, a value in label units for regression ones.',
+    description:
+      'Per task: a probability for binary tasks, a value in label units for regression ones. A task with ' +
+      '`conditionalOn` (ESMM) scores its joint event here, P(parent ∧ task), e.g. click-and-convert.',
     type: 'object',
     additionalProperties: { type: 'number' },
     example: { click: 0.31, like: 0.2 },
   })
   scores!: Record<string, number>;
+
+  @ApiPropertyOptional({
+    description:
+      'Per task with `conditionalOn` (ESMM): P(task | parent), e.g. a conversion given a click (uncalibrated). ' +
+      'Absent when the model has no conditional task.',
+    type: 'object',
+    additionalProperties: { type: 'number' },
+    example: { conversion: 0.12 },
+  })
+  conditional?: Record<string, number>;
 
   @ApiPropertyOptional({ description: 'The item has no stored features: it was scored with defaults.', enum: [true] })
   unknown?: true;
