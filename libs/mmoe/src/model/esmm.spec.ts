@@ -27,7 +27,9 @@ describe('ESMM (conditionalOn) and sampleSpace on selection-biased impressions',
     const test = sampleSelectionBias(esmm, world, 10_000, 2);
     const clicked = test.table.labelColumns()[0].reduce((n, y) => n + y, 0);
 
-    const { model } = await MultiTaskModel.train(esmm, train.table);
+    const { model, summary } = await MultiTaskModel.train(esmm, train.table);
+    // Every epoch's history has the joint's AUC under the task and the conditional one under task|parent.
+    expect(Object.keys(summary.history[0].tasks)).toEqual(['click', 'conversion', 'conversion|click']);
     const data = model.encode(test.table);
     const { scores, conditional } = model.predict(data);
     scores[1].forEach((joint, i) => expect(joint).toBeCloseTo(scores[0][i] * conditional![0][i], 6));

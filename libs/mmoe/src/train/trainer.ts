@@ -46,7 +46,8 @@ export interface TrainSummary {
   /**
    * Per epoch: training loss, validation loss (the spec-weighted task losses: log loss, and squared error on
    * standardised targets, as training sees them, without uncertainty or balance terms), the first task's metric and
-   * each task's metric (AUC for binary tasks, RMSE in label units for regression ones).
+   * each task's metric (AUC for binary tasks, RMSE in label units for regression ones; an ESMM task's conditional AUC
+   * also, under `<task>|<parent>`).
    */
   history: { epoch: number; loss: number; validLoss: number; metric: number; tasks: Record<string, number> }[];
   /** Training throughput, validation excluded. */
@@ -160,9 +161,16 @@ function validationLoss(net: MultiTaskNetwork, report: EvaluationReport): number
   }, 0);
 }
 
+/** Each task's metric, and for an ESMM task also its conditional AUC under `<task>|<parent>`. */
 function taskMetrics(net: MultiTaskNetwork, report: EvaluationReport): Record<string, number> {
   return Object.fromEntries(
-    net.spec.tasks.map((task) => [task.name, report.tasks[task.name][taskMetric(task).metric]]),
+    net.spec.tasks.flatMap((task) => {
+      const metrics = report.tasks[task.name];
+      const own: [string, number] = [task.name, metrics[taskMetric(task).metric]];
+      return task.conditionalOn === undefined
+        ? [own]
+        : [own, [`${task.name}|${task.conditionalOn}`, metrics.conditionalAuc] as [string, number]];
+    }),
   );
 }
 
