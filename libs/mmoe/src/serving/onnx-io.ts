@@ -22,7 +22,10 @@ export interface Feeder {
 export class OnnxIo {
   readonly tasks: number;
   readonly gateSizes: number[];
+  /** How a request batch is laid out (requestSides of the spec), whatever the graph's layout. */
   readonly sides: RequestSides;
+  /** The graph's own: the request's, or every feature per row. */
+  private readonly graphSides: RequestSides;
   /** Columns of the `conditional` output (ESMM tasks); 0 when the graph has none. */
   private readonly conditional: number;
   private readonly inputs: string[];
@@ -35,7 +38,8 @@ export class OnnxIo {
   ) {
     this.tasks = spec.tasks.length;
     this.gateSizes = topologyOf(spec).gates.map((g) => g.experts.length);
-    const sides = (this.sides = layout === 'request' ? requestSides(spec, preprocessing) : rowSides(preprocessing));
+    this.sides = requestSides(spec, preprocessing);
+    const sides = (this.graphSides = layout === 'request' ? this.sides : rowSides(preprocessing));
     const dim = (shared: number[], i: number) => (shared.includes(i) ? ONNX_SHARED_DIM : ONNX_BATCH_DIM);
     this.conditional = conditionalTasks(spec.tasks).length;
     this.inputs = [
@@ -72,7 +76,7 @@ export class OnnxIo {
 
   /** Full rows (every input per row, the shared ones at S = N), over views of the caller's arrays where it can. */
   rows(data: EncodedDataset): Feeder {
-    const { numeric } = this.sides;
+    const { numeric } = this.graphSides;
     const width = this.preprocessing.numeric.length;
     // The numerics are one row-major block; only when some are shared do the two sides need their columns copied.
     const columns = (indices: number[], start: number, end: number) => {
@@ -108,7 +112,7 @@ export class OnnxIo {
   /** One request: its shared inputs once ([1, …], the same for every shard), its item inputs per candidate. */
   request(batch: RequestBatch): Feeder {
     if (this.layout === 'rows') return this.rows(expandRequest(this.sides, batch));
-    const { numeric, categorical, sequence } = this.sides;
+    const { numeric, categorical, sequence } = this.graphSides;
     const { shared } = batch;
     const once: Record<string, WireTensor> = {};
     categorical.shared.forEach(

@@ -286,6 +286,16 @@ describe.each<[string, Partial<ModelSpecInput['model']>, ModelSpecInput['tasks']
     }
   });
 
+  it('takes the same requests on the row graph (expanded per candidate)', async () => {
+    const rowGraph = await OnnxScorer.create(trained.toOnnx(), spec, trained.network.preprocessing);
+    try {
+      for (const request of requests.slice(0, 3))
+        expectParity(spec, await rowGraph.scoreRequest(request), await onnx.scoreRequest(request));
+    } finally {
+      await rowGraph.dispose();
+    }
+  });
+
   it('scores full rows too (the shared inputs at S = N), within 1e-5 of tfjs', async () => {
     expectParity(
       spec,
