@@ -2,6 +2,7 @@ import { InitialSchema1763790000000 } from './1763790000000-initial-schema';
 import { VersionFusion1764600000000 } from './1764600000000-version-fusion';
 import { LiveTraffic1764610000000 } from './1764610000000-live-traffic';
 import { EventWeight1764620000000 } from './1764620000000-event-weight';
+import { ServingPrecision1764630000000 } from './1764630000000-serving-precision';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   VersionFusion1764600000000,
   LiveTraffic1764610000000,
   EventWeight1764620000000,
+  ServingPrecision1764630000000,
 ];

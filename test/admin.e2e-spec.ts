@@ -118,6 +118,7 @@ describe('admin API (e2e)', () => {
             'parentVersionId',
             'promotedAt',
             'rolloutPolicy',
+            'servingPrecision',
             'shadowPercent',
             'status',
             'trainingJobId',

@@ -293,6 +293,46 @@ describe('rollout (e2e)', () => {
     expect(statuses.filter((r: { status: string }) => r.status === 'candidate')).toHaveLength(2);
   });
 
+  it('serves a version in int8 only once its holdout check allows it, in every process, and back in fp32', async () => {
+    const current = lifecycleOf(app).current().production!.versionId;
+    const precisionOf = (a: NestFastifyApplication) => lifecycleOf(a).current().production?.precision;
+    // Production's own scores (a user could be routed to the canary); no swap happens while one runs.
+    const scores = async () => {
+      const { encoder, scorer } = lifecycleOf(app).current().production!;
+      const records = Array.from({ length: 50 }, (_, i) => ({ ...tinyUser(7), ...tinyItem(i) }));
+      return (await scorer.score(encoder.encodeRecords(records))).scores;
+    };
+    const fp32 = await scores();
+    const refused = await post(`/admin/models/${current}/precision`, { precision: 'int8' });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().message).toMatch(/no int8 check on a holdout/);
+    const invalid = await post(`/admin/models/${current}/precision`, { precision: 'fp16' });
+    expect(invalid.statusCode).toBe(400);
+    expect(invalid.json().errors).toEqual([expect.objectContaining({ field: 'precision' })]);
+
+    // A passed check, as the worker records it after training.
+    const check = { auc: {}, maxAucDrop: 0.0002, tolerance: 0.001, eligible: true, rows: 500 };
+    await dataSource.query(`UPDATE model_versions SET metrics = metrics || $1::jsonb WHERE id = $2`, [
+      JSON.stringify({ int8: check }),
+      current,
+    ]);
+    const switched = await post(`/admin/models/${current}/precision`, { precision: 'int8' });
+    expect(switched.statusCode).toBe(200);
+    expect(switched.json()).toMatchObject({ event: { action: 'precision' }, production: { servingPrecision: 'int8' } });
+    await lifecycleOf(poller).refresh();
+    await waitFor('int8 in every process', () => [app, replica, poller].every((a) => precisionOf(a) === 'int8'));
+    const int8 = await scores();
+    let worst = 0;
+    for (let t = 0; t < 2; t++) for (let i = 0; i < 50; i++) worst = Math.max(worst, Math.abs(int8[t][i] - fp32[t][i]));
+    expect(worst).toBeLessThan(0.01);
+    expect((await post(`/admin/models/${current}/precision`, { precision: 'int8' })).statusCode).toBe(409);
+
+    expect((await post(`/admin/models/${current}/precision`, { precision: 'fp32' })).statusCode).toBe(200);
+    await lifecycleOf(poller).refresh();
+    await waitFor('fp32 in every process', () => [app, replica, poller].every((a) => precisionOf(a) === 'fp32'));
+    expect(await scores()).toEqual(fp32);
+  });
+
   it('acquires nothing while there is no production version', async () => {
     await dataSource.query(
       `UPDATE model_versions SET status = 'archived', canary_percent = NULL WHERE status IN ('production', 'canary')`,

@@ -220,6 +220,7 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
       productionHoldout: { versionId: number; tasks: Record<string, Record<string, number>> };
       examples: number;
       training: { examplesPerSec: number };
+      int8: { auc: Record<string, { fp32: number; int8: number }>; maxAucDrop: number; eligible: boolean };
     };
     console.log(
       `events job: ${result.examples.train} rows × 3 epochs in ${result.trainingSeconds.toFixed(1)} s of training ` +
@@ -231,6 +232,10 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     expect(metrics.tasks.click.gauc).toBeGreaterThan(0.5);
     expect(metrics.tasks.click.gaucGroups).toBeGreaterThan(10);
     expect(metrics.productionHoldout.tasks.click.gauc).toEqual(expect.any(Number));
+    // The int8 serving graph judged against fp32 on the same held-out events (what POST …/precision int8 requires).
+    expect(metrics.int8).toMatchObject({ tolerance: 0.001, rows: result.examples.holdout });
+    expect(Object.keys(metrics.int8.auc).sort()).toEqual(['click', 'like']); // jsonb reorders keys
+    expect(metrics.int8.eligible).toBe(metrics.int8.maxAucDrop <= 0.001);
     expect(result.examples.train + result.examples.holdout).toBe(5000);
     expect(metrics.examples).toBe(result.examples.holdout);
     // The later fifth of the ten days is held out; with the daily cycle that is about a fifth of the events.

@@ -10,6 +10,7 @@ import {
   type RolloutEventRecord,
   type RolloutPage,
   type RolloutTransaction,
+  type ServingPrecision,
   type ServingVersions,
 } from '@app/db';
 import type { MultiTaskModel, TrainSummary } from '@app/mmoe';
@@ -22,6 +23,7 @@ import {
   mergeObjectiveWeights,
   planArchive,
   planCanary,
+  planPrecision,
   planPromote,
   planReject,
   planRollback,
@@ -281,6 +283,11 @@ export class ModelRegistryService {
       const previous = locked.production && (await tx.lockPreviousProduction(locked.production.id));
       return planRollback(locked, previous, new Date());
     });
+  }
+
+  /** Every serving process rebuilds the version's graph in `precision` (planPrecision says when int8 may be). */
+  setServingPrecision(id: number, precision: ServingPrecision, actor: string): Promise<TransitionResult> {
+    return this.transition(actor, async (tx) => planPrecision(await tx.lock(id), id, precision), { precision });
   }
 
   archive(id: number, actor: string): Promise<TransitionResult> {

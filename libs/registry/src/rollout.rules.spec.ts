@@ -6,6 +6,7 @@ import {
   mergeObjectiveWeights,
   planArchive,
   planCanary,
+  planPrecision,
   planPromote,
   planReject,
   planRollback,
@@ -31,6 +32,7 @@ function version(id: number, status: ModelStatus, extra: Partial<ModelVersionRec
     metrics: {},
     artifactSha256: 'x',
     onnxSha256: null,
+    servingPrecision: 'fp32',
     parentVersionId: null,
     trainingJobId: null,
     canaryPercent: status === 'canary' ? 10 : null,
@@ -270,6 +272,44 @@ describe('rollout rules', () => {
       const spec = specOf(version(1, 'production'));
       expect(fusionOf(version(1, 'production'), spec)).toEqual({ type: 'sum', weights: { click: 1, like: 0.5 } });
       expect(fusionOf(version(1, 'production', { fusion: product as never }), spec)).toEqual(product);
+    });
+  });
+
+  describe('precision', () => {
+    const checked = (eligible: boolean) => ({
+      metrics: { int8: { eligible, maxAucDrop: eligible ? 0 : 0.004, tolerance: 0.001 } },
+    });
+
+    it('serves int8 only after a passed holdout check, and fp32 always', () => {
+      const target = version(3, 'production', checked(true));
+      expect(planPrecision({ target }, 3, 'int8')).toEqual({
+        updates: [{ id: 3, patch: { servingPrecision: 'int8' } }],
+        event: { action: 'precision', fromVersionId: null, toVersionId: 3, percent: null },
+      });
+      const int8 = version(3, 'canary', { servingPrecision: 'int8' });
+      expect(planPrecision({ target: int8 }, 3, 'fp32').updates).toEqual([
+        { id: 3, patch: { servingPrecision: 'fp32' } },
+      ]);
+    });
+
+    it('refuses int8 without a check or past the tolerance, and versions that serve nothing', () => {
+      expectError(() => planPrecision({ target: version(4, 'candidate') }, 4, 'int8'), ConflictError, /no int8 check/);
+      expectError(
+        () => planPrecision({ target: version(4, 'candidate', checked(false)) }, 4, 'int8'),
+        ConflictError,
+        /int8 cost 0\.004 of holdout AUC, more than the 0\.001 allowed/,
+      );
+      expectError(
+        () => planPrecision({ target: version(5, 'archived', checked(true)) }, 5, 'int8'),
+        ConflictError,
+        /serves nothing/,
+      );
+      expectError(
+        () => planPrecision({ target: version(6, 'candidate') }, 6, 'fp32'),
+        ConflictError,
+        /already served in fp32/,
+      );
+      expectError(() => planPrecision({}, 9, 'fp32'), NotFoundError, 'version 9 does not exist');
     });
   });
 });

@@ -1,5 +1,12 @@
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
-import type { LockedVersions, ModelStatus, ModelVersionPatch, ModelVersionRecord, NewRolloutEvent } from '@app/db';
+import type {
+  LockedVersions,
+  ModelStatus,
+  ModelVersionPatch,
+  ModelVersionRecord,
+  NewRolloutEvent,
+  ServingPrecision,
+} from '@app/db';
 import { parseModelSpec, type ModelSpec } from '@app/mmoe/serving';
 
 import { parseFusion, type FusionRule } from './fusion.rules';
@@ -228,5 +235,30 @@ export function planArchive(locked: LockedVersions, id: number): RolloutPlan {
       },
     ],
     event: { action: 'archive', fromVersionId: id, toVersionId: null, percent: null },
+  };
+}
+
+/**
+ * The precision the version's serving graph is built in. fp32 always; int8 only when the worker's check on the
+ * version's holdout (metrics.int8, see checkInt8) found its AUC within the tolerance of fp32's. Serving processes
+ * rebuild the graph on the change; archived and failed versions serve nothing.
+ */
+export function planPrecision(locked: LockedVersions, id: number, precision: ServingPrecision): RolloutPlan {
+  const target = required(locked.target, id);
+  if (target.status === 'archived' || target.status === 'failed') throw conflict(target, 'it serves nothing');
+  if (target.servingPrecision === precision) throw conflict(target, `it is already served in ${precision}`);
+  if (precision === 'int8') {
+    const check = target.metrics.int8 as { eligible?: boolean; maxAucDrop?: number; tolerance?: number } | undefined;
+    if (!check) throw conflict(target, 'it has no int8 check on a holdout (versions trained by a worker have one)');
+    if (check.eligible !== true) {
+      throw conflict(
+        target,
+        `int8 cost ${check.maxAucDrop} of holdout AUC, more than the ${check.tolerance} allowed; it stays fp32`,
+      );
+    }
+  }
+  return {
+    updates: [{ id, patch: { servingPrecision: precision } }],
+    event: { action: 'precision', fromVersionId: null, toVersionId: id, percent: null },
   };
 }

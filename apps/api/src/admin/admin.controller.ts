@@ -22,7 +22,7 @@ import {
 } from './dto/model-version.dto';
 import { RegisterModelDto } from './dto/register-model.dto';
 import { mapRolloutPage, RolloutPageDto, RolloutQueryDto } from './dto/rollout-event.dto';
-import { CanaryDto, mapTransition, PromoteDto, TransitionResultDto } from './dto/transition.dto';
+import { CanaryDto, mapTransition, PrecisionDto, PromoteDto, TransitionResultDto } from './dto/transition.dto';
 
 @AdminApi()
 @Controller('admin')
@@ -98,6 +98,20 @@ export class AdminController {
     @Body() { percent, objectiveWeights, fusion }: CanaryDto,
   ): Promise<TransitionResultDto> {
     return mapTransition(await this.registry.setCanary(id, percent, { objectiveWeights, fusion }, ADMIN_ACTOR));
+  }
+
+  @Post('models/:id/precision')
+  @HttpCode(200)
+  @ApiOkResponse({ type: TransitionResultDto, description: 'Every API process rebuilds the serving graph.' })
+  @ApiConflictResponse({
+    description: 'int8 without a passed holdout check, the precision it already has, or an archived/failed version.',
+  })
+  @ApiNotFoundResponse()
+  async precision(
+    @Param() { id }: VersionIdParamsDto,
+    @Body() { precision }: PrecisionDto,
+  ): Promise<TransitionResultDto> {
+    return mapTransition(await this.registry.setServingPrecision(id, precision, ADMIN_ACTOR));
   }
 
   @Post('models/:id/archive')

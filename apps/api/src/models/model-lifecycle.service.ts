@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import type { ModelVersionRecord, ServingVersions } from '@app/db';
+import type { ModelVersionRecord, ServingPrecision, ServingVersions } from '@app/db';
 import { featureSchemaVersion, type FeatureEncoder, type RequestSides, type Scorer } from '@app/mmoe/serving';
 import { compileFusion, fusionOf, ModelChangeRepository, ModelRegistryService, specOf } from '@app/registry';
 
@@ -12,6 +12,7 @@ import type { AnsweringRole, ModelLease, ServingModel } from './serving-model';
 /** One version's engine, shared by every ServingModel of that version: its role and objective weights change, the network does not. */
 interface LoadedVersion {
   versionId: number;
+  precision: ServingPrecision;
   encoder: FeatureEncoder;
   sides: RequestSides;
   scorer: Scorer;
@@ -54,7 +55,8 @@ const EMPTY: ServingState = { canaryPercent: 0, shadowPercent: 0, signature: 'no
 export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ModelLifecycleService.name);
   private state: ServingState = EMPTY;
-  private readonly loaded = new Map<number, LoadedVersion>();
+  /** By `versionId:precision`: a version whose precision changes is loaded anew, the old graph retired. */
+  private readonly loaded = new Map<string, LoadedVersion>();
   private reloads: Promise<void> = Promise.resolve();
   private poll?: NodeJS.Timeout;
   private stopped = false;
@@ -150,9 +152,9 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
     if (signature === this.state.signature) return;
     const fresh: LoadedVersion[] = [];
     const slot = async (record: ModelVersionRecord, role: ServingModel['role']): Promise<Slot> => {
-      let loaded = this.loaded.get(record.id);
+      let loaded = this.loaded.get(keyOf(record.id, record.servingPrecision));
       if (!loaded) {
-        loaded = await this.load(record.id);
+        loaded = await this.load(record.id, record.servingPrecision);
         fresh.push(loaded);
       }
       const spec = specOf(record);
@@ -166,6 +168,7 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
           encoder,
           sides,
           scorer,
+          precision: loaded.precision,
           fusion: compileFusion(fusionOf(record, spec), spec.tasks),
           featureSchemaVersion: featureSchemaVersion(spec),
           featureNames: spec.features.map((f) => f.name),
@@ -189,20 +192,20 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
     }
     const before = describe(this.state);
     this.state = next;
-    for (const version of fresh) this.loaded.set(version.versionId, version);
+    for (const version of fresh) this.loaded.set(keyOf(version.versionId, version.precision), version);
     const kept = new Set([next.production?.loaded, next.canary?.loaded, next.shadow?.loaded]);
     for (const version of [...this.loaded.values()].filter((v) => !kept.has(v))) {
-      this.loaded.delete(version.versionId);
+      this.loaded.delete(keyOf(version.versionId, version.precision));
       await this.retire(version);
     }
     this.logger.log(`serving ${describe(next)} (was ${before})`);
   }
 
-  private async load(versionId: number): Promise<LoadedVersion> {
+  private async load(versionId: number, precision: ServingPrecision): Promise<LoadedVersion> {
     const artifacts = await this.registry.findArtifacts(versionId);
     if (!artifacts) throw new Error(`version ${versionId} disappeared while loading`);
-    const { encoder, sides, scorer } = await this.loader.load(artifacts.artifact);
-    return { versionId, encoder, sides, scorer, inFlight: 0, retired: false };
+    const { encoder, sides, scorer } = await this.loader.load(artifacts.artifact, precision);
+    return { versionId, precision, encoder, sides, scorer, inFlight: 0, retired: false };
   }
 
   /** No new lease can reach it any more; it goes as soon as the last request holding one is done. */
@@ -220,23 +223,29 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   }
 }
 
+const keyOf = (versionId: number, precision: ServingPrecision) => `${versionId}:${precision}`;
+
 function signatureOf({ production, canary, shadow }: ServingVersions): string {
   return JSON.stringify([
     production?.id,
+    production?.servingPrecision,
     production?.objectiveWeights,
     production?.fusion,
     canary?.id,
+    canary?.servingPrecision,
     canary?.canaryPercent,
     canary?.objectiveWeights,
     canary?.fusion,
     shadow?.id,
+    shadow?.servingPrecision,
     shadow?.shadowPercent,
     shadow?.objectiveWeights,
   ]);
 }
 
 function describe({ production, canary, canaryPercent, shadow, shadowPercent }: ServingState): string {
-  const main = production ? `production v${production.model.versionId}` : 'no production';
-  const withCanary = canary ? `${main}, canary v${canary.model.versionId} at ${canaryPercent}%` : main;
-  return shadow ? `${withCanary}, shadow v${shadow.model.versionId} at ${shadowPercent}%` : withCanary;
+  const name = ({ loaded }: Slot) => `v${loaded.versionId}${loaded.precision === 'int8' ? ' (int8)' : ''}`;
+  const main = production ? `production ${name(production)}` : 'no production';
+  const withCanary = canary ? `${main}, canary ${name(canary)} at ${canaryPercent}%` : main;
+  return shadow ? `${withCanary}, shadow ${name(shadow)} at ${shadowPercent}%` : withCanary;
 }

@@ -14,6 +14,7 @@ import {
   parseModelSpec,
   requestSides,
   withCalibration,
+  type GraphPrecision,
   type ModelSpec,
   type RequestSides,
   type Scorer,
@@ -40,13 +41,14 @@ export class ScorerLoader implements OnApplicationShutdown {
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
-  async load(artifact: Uint8Array): Promise<LoadedEngine> {
+  /** `precision` applies to ONNX Runtime's graph; the tfjs fallback always runs in float32. */
+  async load(artifact: Uint8Array, precision: GraphPrecision = 'fp32'): Promise<LoadedEngine> {
     if (!(await loadOnnxRuntime())) return this.loadOnTfjs(artifact);
     const { header, weights } = decodeArtifact(artifact);
     const spec = parseModelSpec(header.spec);
     const preprocessing = checkDeclaredNetwork(spec, header.preprocessing, header.weights);
     const calibration = header.calibration && checkCalibration(header.calibration, spec.tasks);
-    const graph = exportOnnx({ spec, preprocessing, weights }, 'request');
+    const graph = exportOnnx({ spec, preprocessing, weights }, 'request', precision);
     const pool = await this.inferencePool();
     const engine = pool
       ? await pool.load(graph, spec, preprocessing, 'request')

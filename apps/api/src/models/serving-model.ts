@@ -1,3 +1,4 @@
+import type { ServingPrecision } from '@app/db';
 import type { FeatureEncoder, ModelSpec, RequestSides, Scorer } from '@app/mmoe/serving';
 import type { CompiledFusion } from '@app/registry';
 
@@ -14,6 +15,8 @@ export interface ServingModel<R extends ServingRole = ServingRole> {
   /** Which features a request shares (user and context sides) and which each candidate's item holds. */
   sides: RequestSides;
   scorer: Scorer;
+  /** The precision of the scorer's ONNX Runtime graph (the version's servingPrecision when it was loaded). */
+  precision: ServingPrecision;
   /** The version's rule fusing task scores into the ranking score (its product rule, else the sum of its weights). */
   fusion: CompiledFusion;
   /** Key namespace of cached feature vectors (featureSchemaVersion(spec)). */

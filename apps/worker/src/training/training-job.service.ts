@@ -5,11 +5,14 @@ import { ConflictError, NotFoundError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { ModelVersionRecord } from '@app/db';
 import {
+  checkInt8,
   initBackend,
+  loadOnnxRuntime,
   MultiTaskModel,
   parseModelSpec,
   SpecValidationError,
   type EvaluationReport,
+  type Int8Check,
   type ModelSpec,
   type TrainSummary,
 } from '@app/mmoe';
@@ -47,6 +50,8 @@ interface TrainingMetrics {
   /** Held-out rows. */
   examples: number;
   productionHoldout?: { versionId: number; tasks: TaskMetricsByName };
+  /** The int8 serving graph against fp32 on the held-out slice: whether the version may be served in int8. */
+  int8?: Int8Check;
   gate: GateDecision;
   training: Omit<TrainSummary, 'valid'> & {
     validation: TaskMetricsByName;
@@ -184,6 +189,13 @@ export class TrainingJobService {
     });
     const { valid, ...trained } = summary;
     const backend = await initBackend(this.config.MMOE_BACKEND); // started at boot: this only reads which one
+    // Without onnxruntime-node here there is no int8 graph to judge: the version stays fp32-only.
+    const int8 =
+      (await loadOnnxRuntime()) &&
+      (await checkInt8(
+        { spec: model.spec, preprocessing: model.network.preprocessing, weights: model.network.snapshot() },
+        model.encode(job.data.holdout),
+      ));
     return {
       tasks: holdout.tasks,
       gates: holdout.gates,
@@ -192,6 +204,7 @@ export class TrainingJobService {
       ...(baseline.kind === 'evaluated'
         ? { productionHoldout: { versionId: baseline.versionId, tasks: baseline.tasks } }
         : {}),
+      ...(int8 && { int8 }),
       gate,
       training: {
         ...trained,

@@ -2,6 +2,8 @@ import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn } from 
 
 export const MODEL_STATUSES = ['candidate', 'shadow', 'canary', 'production', 'archived', 'failed'] as const;
 export type ModelStatus = (typeof MODEL_STATUSES)[number];
+export const SERVING_PRECISIONS = ['fp32', 'int8'] as const;
+export type ServingPrecision = (typeof SERVING_PRECISIONS)[number];
 
 @Entity('model_versions')
 @Index('model_versions_one_production', ['status'], { unique: true, where: `status = 'production'` })
@@ -36,6 +38,10 @@ export class ModelVersionEntity {
 
   @Column({ name: 'onnx_sha256', type: 'text', nullable: true })
   onnxSha256!: string | null;
+
+  /** The precision API processes build this version's serving graph in; int8 only after its holdout check passed. */
+  @Column({ name: 'serving_precision', type: 'text', default: 'fp32' })
+  servingPrecision!: ServingPrecision;
 
   @Column({ name: 'parent_version_id', type: 'int', nullable: true })
   parentVersionId!: number | null;

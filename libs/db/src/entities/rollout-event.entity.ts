@@ -2,7 +2,8 @@ import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeor
 
 /**
  * `shadow`: a version starts (or changes its share of) background scoring; `reject`: the canary is taken off and
- * archived (by the rollout policy, or by hand); `policy`: a version's rollout policy is set or cleared.
+ * archived (by the rollout policy, or by hand); `policy`: a version's rollout policy is set or cleared; `precision`:
+ * the precision its serving graph is built in changes.
  */
 export const ROLLOUT_ACTIONS = [
   'register',
@@ -13,6 +14,7 @@ export const ROLLOUT_ACTIONS = [
   'rollback',
   'archive',
   'policy',
+  'precision',
 ] as const;
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
 

@@ -31,7 +31,14 @@ export type ModelVersionArtifacts = Pick<ModelVersionEntity, 'id' | 'artifact' |
 export type ModelVersionPatch = Partial<
   Pick<
     ModelVersionEntity,
-    'status' | 'canaryPercent' | 'shadowPercent' | 'rolloutPolicy' | 'objectiveWeights' | 'fusion' | 'promotedAt'
+    | 'status'
+    | 'canaryPercent'
+    | 'shadowPercent'
+    | 'rolloutPolicy'
+    | 'objectiveWeights'
+    | 'fusion'
+    | 'promotedAt'
+    | 'servingPrecision'
   >
 >;
 
@@ -56,6 +63,7 @@ const RECORD_COLUMNS: FindOptionsSelect<ModelVersionEntity> = {
   metrics: true,
   artifactSha256: true,
   onnxSha256: true,
+  servingPrecision: true,
   parentVersionId: true,
   trainingJobId: true,
   canaryPercent: true,

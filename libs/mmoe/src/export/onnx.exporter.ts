@@ -69,19 +69,39 @@ export function exportOnnx(
     return values;
   };
   const weight = (name: string, shape: number[]) => g.initializer(name, ONNX_FLOAT, shape, checked(name, shape));
-  const dense = (x: string, name: string, inputs: number, units: number, relu: boolean): string => {
-    const y = g.op('Gemm', [x, weight(`${name}/kernel`, [inputs, units]), weight(`${name}/bias`, [units])]);
+  const dense = (
+    x: string,
+    name: string,
+    inputs: number,
+    units: number,
+    relu: boolean,
+    kernel = checked(`${name}/kernel`, [inputs, units]),
+  ): string => {
+    const w = g.initializer(`${name}/kernel`, ONNX_FLOAT, [inputs, units], kernel);
+    const y = g.op('Gemm', [x, w, weight(`${name}/bias`, [units])]);
     return relu ? g.op('Relu', [y]) : y;
   };
 
-  const tables = new Map<string, string>();
+  // int8 quantises the first layers' input with one range per run (DynamicQuantizeLinear): next to standardised
+  // numerics (±3), embeddings (±0.05) would keep a level or two. So each table column is stored scaled to a largest
+  // |value| of 1, and the kernel rows that read it are scaled by the inverse: the same products, at full resolution.
+  const int8 = precision === 'int8';
+  const tables = new Map<string, { name: string; columnScales?: Float32Array }>();
   const table = (feature: string) => {
     if (!tables.has(feature)) {
       const c = preprocessing.categorical.find((f) => f.name === feature) ?? sequenceState(preprocessing, feature);
-      tables.set(feature, weight(`embedding/${feature}`, [embeddingRows(c), c.embeddingDim]));
+      const name = `embedding/${feature}`;
+      const shape = [embeddingRows(c), c.embeddingDim];
+      if (!int8) tables.set(feature, { name: weight(name, shape) });
+      else {
+        const { scaled, columnScales } = unitColumns(checked(name, shape), c.embeddingDim);
+        tables.set(feature, { name: g.initializer(name, ONNX_FLOAT, shape, scaled), columnScales });
+      }
     }
     return tables.get(feature)!;
   };
+  /** Per input row, the factor its kernel rows take (the inverse of its table column's scaling; 1 for numerics). */
+  const rowScales: number[] = [];
   // The input row in the network's public order — [categoricals | sequences | numerics] — with each side's parts and
   // the rows of the first layers' kernels they multiply.
   const sides = layout === 'request' ? requestSides(spec, preprocessing) : rowSides(preprocessing);
@@ -89,14 +109,17 @@ export function exportOnnx(
   let row = 0;
   preprocessing.categorical.forEach((c, i) => {
     const part = sides.categorical.shared.includes(i) ? side.shared : side.item;
-    part.add(g.op('Gather', [table(c.name), g.input(`cat_${i}`, ONNX_INT32, [part.dim])]), range(row, c.embeddingDim));
+    const { name, columnScales } = table(c.name);
+    part.add(g.op('Gather', [name, g.input(`cat_${i}`, ONNX_INT32, [part.dim])]), range(row, c.embeddingDim));
+    rowScales.push(...(columnScales ?? new Float32Array(c.embeddingDim).fill(1)));
     row += c.embeddingDim;
   });
   preprocessing.sequence.forEach((s, i) => {
     const part = sides.sequence.shared.includes(i) ? side.shared : side.item;
     const input = g.input(`seq_${i}`, ONNX_INT32, [part.dim, s.maxLength]);
-    const pooled = exportSequencePooling(g, table(sequenceTable(s)), input, s.pooling, `seq_${i}`);
-    part.add(pooled, range(row, s.embeddingDim));
+    const { name, columnScales } = table(sequenceTable(s));
+    part.add(exportSequencePooling(g, name, input, s.pooling, `seq_${i}`), range(row, s.embeddingDim));
+    rowScales.push(...(columnScales ?? new Float32Array(s.embeddingDim).fill(1)));
     row += s.embeddingDim;
   });
   for (const [part, indices, name] of [
@@ -113,16 +136,20 @@ export function exportOnnx(
 
   // A layer reading the input row takes the shared side's share once (splitDense), when there is one.
   const x = side.item.value();
+  const inputKernel = (name: string, units: number) => {
+    const kernel = checked(`${name}/kernel`, [inputWidth, units]);
+    return int8 ? scaleRows(kernel, units, rowScales) : kernel;
+  };
   const inputLayer = (name: string, units: number, relu: boolean) =>
     side.shared.parts.length === 0
-      ? dense(x, name, inputWidth, units, relu)
+      ? dense(x, name, inputWidth, units, relu, inputKernel(name, units))
       : splitDense(
           g,
           side.item,
           side.shared,
           { name, units, relu },
           {
-            kernel: checked(`${name}/kernel`, [inputWidth, units]),
+            kernel: inputKernel(name, units),
             bias: checked(`${name}/bias`, [units]),
           },
         );
@@ -254,6 +281,19 @@ function splitDense(
   ]);
   const h = g.op('Gemm', [item.value(), rowsOf(item, 'item'), sharedTerm]);
   return layer.relu ? g.op('Relu', [h]) : h;
+}
+
+/** The table with each column divided by its largest |value| (1 for a column of zeros), and those factors. */
+function unitColumns(values: Float32Array, dim: number): { scaled: Float32Array; columnScales: Float32Array } {
+  const columnScales = new Float32Array(dim);
+  for (let i = 0; i < values.length; i++) columnScales[i % dim] = Math.max(columnScales[i % dim], Math.abs(values[i]));
+  columnScales.forEach((m, c) => (columnScales[c] = m > 0 ? m : 1));
+  return { scaled: values.map((v, i) => v / columnScales[i % dim]), columnScales };
+}
+
+/** The kernel with row r multiplied by scales[r] (rows past the scales, the numerics, unchanged). */
+function scaleRows(kernel: Float32Array, units: number, scales: number[]): Float32Array {
+  return kernel.map((v, i) => v * (scales[Math.floor(i / units)] ?? 1));
 }
 
 /** A sequence feature with its own table (one sharing a categorical's table is found among the categoricals). */

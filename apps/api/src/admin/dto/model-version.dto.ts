@@ -1,6 +1,13 @@
 import { ApiProperty } from '@nestjs/swagger';
 
-import { MODEL_STATUSES, type ModelStatus, type ModelVersionRecord, type StoredFusionRule } from '@app/db';
+import {
+  MODEL_STATUSES,
+  SERVING_PRECISIONS,
+  type ModelStatus,
+  type ModelVersionRecord,
+  type ServingPrecision,
+  type StoredFusionRule,
+} from '@app/db';
 
 import 'class-validator';
 
@@ -107,6 +114,14 @@ export class ModelVersionDto {
 
   @ApiProperty({ type: String, nullable: true })
   onnxSha256!: string | null;
+
+  @ApiProperty({
+    enum: SERVING_PRECISIONS,
+    description:
+      'The precision its serving graph is built in. int8 (dynamically quantised dense layers) only after the ' +
+      "worker's holdout check (metrics.int8) found its AUC within 0.001 of fp32's; set with POST /admin/models/:id/precision.",
+  })
+  servingPrecision!: ServingPrecision;
 }
 
 export class ModelVersionDetailDto extends ModelVersionDto {
@@ -136,6 +151,7 @@ export function mapModelVersion(version: ModelVersionRecord): ModelVersionDto {
     artifactSha256: version.artifactSha256,
     hasOnnx: version.onnxSha256 !== null,
     onnxSha256: version.onnxSha256,
+    servingPrecision: version.servingPrecision,
   };
 }
 

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsObject, IsOptional, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsObject, IsOptional, Max, Min } from 'class-validator';
 
+import { SERVING_PRECISIONS, type ServingPrecision } from '@app/db';
 import type { TransitionResult } from '@app/registry';
 
 import { IsVersionId } from '../../platform/postgres-text.validator';
@@ -38,6 +39,16 @@ export class CanaryDto {
   @IsOptional()
   @IsObject()
   fusion?: Record<string, unknown>;
+}
+
+export class PrecisionDto {
+  @ApiProperty({
+    enum: SERVING_PRECISIONS,
+    example: 'int8',
+    description: "int8 is refused (409) unless the version's holdout check allowed it; fp32 always works.",
+  })
+  @IsIn(SERVING_PRECISIONS)
+  precision!: ServingPrecision;
 }
 
 export class PromoteDto {
