@@ -38,6 +38,7 @@ import {
   RawTable,
   requestSides,
   Rng,
+  type GraphPrecision,
 } from '@app/mmoe';
 
 import {
@@ -297,12 +298,13 @@ async function rawEngine(
   user: Record<string, unknown>,
   items: Record<string, unknown>[],
   seconds: number,
+  precision: GraphPrecision = 'fp32',
 ): Promise<number> {
   const threads = availableParallelism();
   const pool = new InferencePool(threads);
   try {
     const { spec, preprocessing } = model.network;
-    const graph = exportOnnx({ spec, preprocessing, weights: model.network.snapshot() }, 'request');
+    const graph = exportOnnx({ spec, preprocessing, weights: model.network.snapshot() }, 'request', precision);
     const scorer = await pool.load(graph, spec, preprocessing, 'request');
     const slice = (record: Record<string, unknown>) => encodeSlice(model.encoder, record).slice;
     const batch = assembleRequest(requestSides(spec, preprocessing), slice(user), items.map(slice));
@@ -532,13 +534,11 @@ async function main(): Promise<void> {
     return;
   }
 
-  const rawRowsPerSec = await rawEngine(
-    model,
-    user,
-    items.slice(0, RAW_BATCH).map((item) => item.features),
-    plan.rawSeconds,
-  );
+  const rawItems = items.slice(0, RAW_BATCH).map((item) => item.features);
+  const rawRowsPerSec = await rawEngine(model, user, rawItems, plan.rawSeconds);
   log(`raw ONNX Runtime on ${availableParallelism()} threads: ${formatCount(rawRowsPerSec)} rows/s`);
+  const rawInt8RowsPerSec = await rawEngine(model, user, rawItems, plan.rawSeconds, 'int8');
+  log(`raw ONNX Runtime, int8 graph: ${formatCount(rawInt8RowsPerSec)} rows/s`);
 
   const { base, child } = await serveModel(model, user, items, {
     DATABASE_URL: benchDatabaseUrl,
@@ -584,6 +584,7 @@ async function main(): Promise<void> {
       apiConfig,
       parameters: model.parameterCount(),
       rawRowsPerSec,
+      rawInt8RowsPerSec,
       open,
       closed,
       ceiling,
@@ -601,13 +602,25 @@ interface Report {
   apiConfig: { API_PROCESSES: number; INFERENCE_THREADS: number };
   parameters: number;
   rawRowsPerSec: number;
+  rawInt8RowsPerSec: number;
   open: Map<number, Load>;
   closed: Map<number, Load>;
   ceiling: Load;
   stages: Map<string, number>;
 }
 
-function report({ quick, plan, apiConfig, parameters, rawRowsPerSec, open, closed, ceiling, stages }: Report): void {
+function report({
+  quick,
+  plan,
+  apiConfig,
+  parameters,
+  rawRowsPerSec,
+  rawInt8RowsPerSec,
+  open,
+  closed,
+  ceiling,
+  stages,
+}: Report): void {
   const pct = (r: number) => `${formatRatio(r * 100)} %`;
   const metIf = (ok: boolean) => (ok ? 'met' : '**not met**');
   const loadRow = (name: string, run: Load, candidates?: number) => [
@@ -645,7 +658,9 @@ function report({ quick, plan, apiConfig, parameters, rawRowsPerSec, open, close
       ),
       '',
       `Raw ONNX Runtime, same graph (request layout), ${RAW_BATCH}-candidate requests, ${availableParallelism()} worker threads: **${formatCount(rawRowsPerSec)} rows/s**; ` +
-        `end to end at 500 candidates (closed loop) is ${pct(rawShare)} of it.`,
+        `end to end at 500 candidates (closed loop) is ${pct(rawShare)} of it. ` +
+        `The same graph in int8 (dynamically quantised dense layers, opt-in per version): ` +
+        `**${formatCount(rawInt8RowsPerSec)} rows/s**, ${formatRatio(rawInt8RowsPerSec / rawRowsPerSec)}× fp32.`,
       '',
       `Where a 500-candidate request's time goes at 100 req/s (the API's own scoring_stage_duration_seconds, mean ms per request):`,
       '',
