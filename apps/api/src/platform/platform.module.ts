@@ -8,6 +8,7 @@ import { ErrorFilter } from './error.filter';
 import { JsonLogger } from './json-logger';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
+import { WindowCounterStorage } from './rate-limit.storage';
 
 /** The window of RATE_LIMIT_PER_MINUTE, shared by the Nest guard and the Bull Board hook. */
 export const RATE_LIMIT_WINDOW_MS = 60_000;
@@ -19,6 +20,7 @@ export const RATE_LIMIT_WINDOW_MS = 60_000;
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
         throttlers: [{ ttl: RATE_LIMIT_WINDOW_MS, limit: config.RATE_LIMIT_PER_MINUTE }],
+        storage: new WindowCounterStorage(),
       }),
     }),
   ],
