@@ -18,6 +18,7 @@
  *                       [-- --database bench] [-- --redis-db 2] [-- --logging]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
@@ -66,8 +67,11 @@ const CONNECTIONS = 10;
 const RAW_BATCH = 500;
 const STAGES = ['validation', 'features', 'assembly', 'inference', 'ranking', 'serialisation'] as const;
 const TARGETS = { p99Ms: 15, closedLoop500: 150, ceilingShare10: 0.4, rawShare: 0.8 };
-/** Only the admin calls of this run use it; the child runs with NODE_ENV=production, which refuses the dev token. */
-const ADMIN_TOKEN = `bench-${process.pid}`;
+/**
+ * Only the admin calls of this run use it; the child runs with NODE_ENV=production, which refuses the dev token and
+ * any token shorter than 32 characters.
+ */
+const ADMIN_TOKEN = `bench-${randomBytes(16).toString('hex')}`;
 
 interface Plan {
   seconds: number;
