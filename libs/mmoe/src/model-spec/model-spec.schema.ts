@@ -173,7 +173,7 @@ const training = z
     earlyStoppingPatience: z.number().int().min(0).default(3),
     /**
      * Data-parallel training threads on the wasm backend (each its own tfjs-wasm on a shard of every batch). Default:
-     * every available core, for training sets large enough to repay the threads' start-up.
+     * every available core, for training sets and models large enough to repay the threads (replicas.rules.ts).
      */
     threads: positiveInt.max(256).optional(),
     /** Share of the training rows held out for validation when no validation set is given. */

@@ -98,6 +98,7 @@ export async function createStepRunner(
     backend: tf.getBackend(),
     trainRows: train.size,
     batchSize: net.spec.training.batchSize,
+    parameters: net.parameterCount(),
   });
   if (replicas === 1) return new LocalRunner(net, train, rng);
   return new ParallelRunner(await DataParallelRunner.start(net, train, replicas));
