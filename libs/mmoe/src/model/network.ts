@@ -44,9 +44,10 @@ interface WeightView {
 }
 
 /**
- * Widest single-layer experts still run as one wide layer. `npm run bench:experts` (wasm, batch 512, 8 experts, one
- * training step): 363 kernels per-expert against 101 wide, and the wide layer 2.2× faster at 16 units, 1.1× at 64;
- * beyond that the batched matmul of the fusion (no XNNPACK path) costs more than the dispatch it saves.
+ * Widest single-layer experts still run as one wide layer. `npm run bench:experts` (AMD EPYC, wasm, batch 512, 8
+ * experts, one training step): 363 kernels per-expert against 101 wide; the wide layer 1.5× faster at 16 units and
+ * 1.2× at 64, but 0.86× at 128 and 0.71× at 256, where the batched matmul of the fusion (no XNNPACK path) costs more
+ * than the dispatch it saves.
  */
 const MAX_WIDE_EXPERT_UNITS = 64;
 const WIDE_EXPERTS = 'experts/dense0';
