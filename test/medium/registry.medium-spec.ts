@@ -33,7 +33,11 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
     expect(version).toMatchObject({ status: 'candidate', note: 'seed 1', canaryPercent: null });
     expect(version.artifactSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(version.onnxSha256).toMatch(/^[0-9a-f]{64}$/);
-    expect((await registry.findArtifacts(version.id))?.onnx?.length).toBeGreaterThan(0);
+    const [{ bytes }] = await moduleRef
+      .get(DataSource)
+      .query('SELECT octet_length(onnx) AS bytes FROM model_versions WHERE id = $1', [version.id]);
+    expect(bytes).toBeGreaterThan(0);
+    expect((await registry.findArtifact(version.id))?.artifact.length).toBeGreaterThan(0);
     await expect(registry.register({ artifact: Buffer.from('nope') }, 'medium')).rejects.toBeInstanceOf(
       InvalidFieldsError,
     );

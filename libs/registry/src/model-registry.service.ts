@@ -5,7 +5,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   ModelVersionRepository,
   RolloutRepository,
-  type ModelVersionArtifacts,
+  type ModelVersionArtifact,
   type ModelVersionRecord,
   type RolloutEventRecord,
   type RolloutPage,
@@ -125,8 +125,8 @@ export class ModelRegistryService {
   }
 
   /** What a process loads to serve or evaluate a version (its artifact and ONNX export); undefined once it is gone. */
-  findArtifacts(id: number): Promise<ModelVersionArtifacts | undefined> {
-    return this.versions.getArtifacts(id);
+  findArtifact(id: number): Promise<ModelVersionArtifact | undefined> {
+    return this.versions.getArtifact(id);
   }
 
   async compare(a: number, b: number): Promise<VersionComparison> {

@@ -202,9 +202,10 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async load(versionId: number, precision: ServingPrecision): Promise<LoadedVersion> {
-    const artifacts = await this.registry.findArtifacts(versionId);
-    if (!artifacts) throw new Error(`version ${versionId} disappeared while loading`);
-    const { encoder, sides, scorer } = await this.loader.load(artifacts.artifact, precision);
+    // The artifact only: the serving graph is built from it (the stored ONNX graph is the per-row one).
+    const stored = await this.registry.findArtifact(versionId);
+    if (!stored) throw new Error(`version ${versionId} disappeared while loading`);
+    const { encoder, sides, scorer } = await this.loader.load(stored.artifact, precision);
     return { versionId, precision, encoder, sides, scorer, inFlight: 0, retired: false };
   }
 

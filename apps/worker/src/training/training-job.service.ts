@@ -247,9 +247,9 @@ export class TrainingJobService {
         why: `it reads features the candidate does not (${missing.map((f) => f.name).join(', ')})`,
       };
     }
-    const artifacts = await this.registry.findArtifacts(production.id);
-    if (!artifacts) return { kind: 'incomparable', versionId: production.id, why: 'its artifact is gone' };
-    const model = MultiTaskModel.fromArtifact(artifacts.artifact);
+    const stored = await this.registry.findArtifact(production.id);
+    if (!stored) return { kind: 'incomparable', versionId: production.id, why: 'its artifact is gone' };
+    const model = MultiTaskModel.fromArtifact(stored.artifact);
     try {
       return { kind: 'evaluated', versionId: production.id, tasks: model.evaluate(data.productionHoldout).tasks };
     } finally {

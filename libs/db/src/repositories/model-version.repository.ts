@@ -25,7 +25,8 @@ export type NewModelVersion = Pick<
 >;
 
 /** What a serving process loads. */
-export type ModelVersionArtifacts = Pick<ModelVersionEntity, 'id' | 'artifact' | 'onnx'>;
+/** A version's artifact alone: what loading it for serving or evaluation reads (servers build their own graph). */
+export type ModelVersionArtifact = Pick<ModelVersionEntity, 'id' | 'artifact'>;
 
 /** The columns a rollout transition may change. */
 export type ModelVersionPatch = Partial<
@@ -151,10 +152,10 @@ export class ModelVersionRepository {
     );
   }
 
-  async getArtifacts(id: number): Promise<ModelVersionArtifacts | undefined> {
+  async getArtifact(id: number): Promise<ModelVersionArtifact | undefined> {
     const row = await this.dataSource
       .getRepository(ModelVersionEntity)
-      .findOne({ select: { id: true, artifact: true, onnx: true }, where: { id } });
+      .findOne({ select: { id: true, artifact: true }, where: { id } });
     return row ?? undefined;
   }
 
