@@ -1,5 +1,13 @@
-import { serializeScoreResponse } from './score-response.serializer';
-import type { ScoreResponseDto } from './score.dto';
+import { DECORATORS } from '@nestjs/swagger';
+
+import { SCORE_RESPONSE_SCHEMA, serializeScoreResponse } from './score-response.serializer';
+import { FusionUsedDto, ScoredItemDto, ScoreResponseDto } from './score.dto';
+
+/** The property names a DTO documents in OpenAPI (what clients are told the response holds). */
+const documented = (dto: new () => object) =>
+  (Reflect.getMetadata(DECORATORS.API_MODEL_PROPERTIES_ARRAY, dto.prototype) as string[])
+    .map((p) => p.replace(/^:/, ''))
+    .sort();
 
 describe('serializeScoreResponse', () => {
   it('writes what JSON.stringify writes, for a response with every field', () => {
@@ -21,5 +29,12 @@ describe('serializeScoreResponse', () => {
       userUnknown: true,
     };
     expect(JSON.parse(serializeScoreResponse(response))).toEqual(JSON.parse(JSON.stringify(response)));
+  });
+
+  it('writes every field the response DTOs document, and only those', () => {
+    const { properties } = SCORE_RESPONSE_SCHEMA;
+    expect(Object.keys(properties).sort()).toEqual(documented(ScoreResponseDto));
+    expect(Object.keys(properties.fusion.properties).sort()).toEqual(documented(FusionUsedDto));
+    expect(Object.keys(properties.items.items.properties).sort()).toEqual(documented(ScoredItemDto));
   });
 });

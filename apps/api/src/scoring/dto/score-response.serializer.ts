@@ -1,14 +1,14 @@
-import fastJson from 'fast-json-stringify';
+import fastJson, { type Schema } from 'fast-json-stringify';
 
 import type { ScoreResponseDto } from './score.dto';
 
 /**
  * ScoreResponseDto's JSON schema, compiled into a serialiser that writes the known fields directly instead of
  * walking every object like JSON.stringify (0.54 → 0.16 ms per 500-item response in the issue's measurement).
- * A field missing here is missing from the response: keep it in step with ScoreResponseDto (the serializer spec
- * compares the two on a response with every field).
+ * A field missing here is missing from the response: the serializer spec fails when this schema and the DTOs'
+ * OpenAPI properties differ.
  */
-export const serializeScoreResponse: (response: ScoreResponseDto) => string = fastJson({
+export const SCORE_RESPONSE_SCHEMA = {
   type: 'object',
   required: ['requestId', 'modelVersion', 'modelRole', 'fusion', 'items'],
   properties: {
@@ -37,4 +37,6 @@ export const serializeScoreResponse: (response: ScoreResponseDto) => string = fa
     },
     userUnknown: { type: 'boolean' },
   },
-});
+} satisfies Schema;
+
+export const serializeScoreResponse: (response: ScoreResponseDto) => string = fastJson(SCORE_RESPONSE_SCHEMA);
