@@ -14,6 +14,17 @@ export function flagValue(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+/** `--name N` as a positive integer, `fallback` when absent; anything else is an error naming the flag. */
+export function positiveIntFlag(name: string): number | undefined;
+export function positiveIntFlag(name: string, fallback: number): number;
+export function positiveIntFlag(name: string, fallback?: number): number | undefined {
+  const value = flagValue(name);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer (got "${value}")`);
+  return n;
+}
+
 /** Progress goes to stderr, so that stdout carries only the result (a JSON line for child processes). */
 export function log(message: string): void {
   process.stderr.write(`${message}\n`);

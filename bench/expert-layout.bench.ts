@@ -12,16 +12,21 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '@app/mmoe';
 
 import { dense } from '../libs/mmoe/src/model/dense.layer';
-import { cpuModel, flagValue, formatRatio, markdownTable, stopwatch } from './bench.util';
+import { cpuModel, flagValue, formatRatio, markdownTable, positiveIntFlag, stopwatch } from './bench.util';
 
 const EXPERTS = 8;
 const GATES = 2;
 
 async function main(): Promise<void> {
   const backend = await initBackend('wasm');
-  const batch = Number(flagValue('batch') ?? 512);
-  const inputs = Number(flagValue('inputs') ?? 126);
-  const unitsList = (flagValue('units') ?? '16,64,128,256').split(',').map(Number);
+  const batch = positiveIntFlag('batch', 512);
+  const inputs = positiveIntFlag('inputs', 126);
+  const unitsList = (flagValue('units') ?? '16,64,128,256').split(',').map((v) => {
+    const units = Number(v);
+    if (!Number.isInteger(units) || units < 1)
+      throw new Error(`--units: each value must be a positive integer (got "${v}")`);
+    return units;
+  });
   const rows: string[][] = [];
   for (const units of unitsList) {
     const perExpert = await layout(batch, inputs, units, false);

@@ -43,6 +43,7 @@ import {
   hasFlag,
   log,
   markdownTable,
+  positiveIntFlag,
   stopwatch,
   timeRuns,
   Timing,
@@ -456,11 +457,7 @@ async function runAll(quick: boolean, only: BenchShape | undefined): Promise<voi
 
 /** `--threads N` overrides training.threads (default: every core). */
 function threadsFlag(): number | undefined {
-  const value = flagValue('threads');
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--threads must be a positive integer (got "${value}")`);
-  return n;
+  return positiveIntFlag('threads');
 }
 
 /** One wasm epoch of the Adult data per thread count (1 and every core), each in its own process. */

@@ -18,10 +18,10 @@ import { MetricsService } from '../apps/api/src/platform/metrics.service';
 import { WindowCounterStorage } from '../apps/api/src/platform/rate-limit.storage';
 import { ScoringController } from '../apps/api/src/scoring/scoring.controller';
 import { ScoringMetrics } from '../apps/api/src/scoring/scoring.metrics';
-import { cpuModel, flagValue, markdownTable } from './bench.util';
+import { cpuModel, markdownTable, positiveIntFlag } from './bench.util';
 
 async function main(): Promise<void> {
-  const calls = Number(flagValue('calls') ?? 200_000);
+  const calls = positiveIntFlag('calls', 200_000);
   const rows: string[][] = [];
   const time = async (what: string, call: () => unknown | Promise<unknown>) => {
     for (let i = 0; i < calls / 10; i++) await call();

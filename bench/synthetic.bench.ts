@@ -39,6 +39,7 @@ import {
   meanStd,
   pairedDifferences,
   pearson,
+  positiveIntFlag,
   quantile,
   standardError,
   stopwatch,
@@ -90,13 +91,6 @@ const QUICK: Plan = {
 
 function planFromFlags(): Plan {
   const base = hasFlag('quick') ? QUICK : FULL;
-  const int = (name: string, fallback: number) => {
-    const value = flagValue(name);
-    if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer (got "${value}")`);
-    return n;
-  };
   const correlations = flagValue('correlations')
     ?.split(',')
     .map((v) => {
@@ -106,14 +100,14 @@ function planFromFlags(): Plan {
     });
   const lr = flagValue('lr');
   if (lr !== undefined && !(Number(lr) > 0)) throw new Error(`--lr must be > 0 (got "${lr}")`);
-  const train = int('train', base.sizes.train);
+  const train = positiveIntFlag('train', base.sizes.train);
   return {
-    seeds: int('seeds', base.seeds),
+    seeds: positiveIntFlag('seeds', base.seeds),
     correlations: correlations ?? base.correlations,
     sizes: { ...base.sizes, train },
-    epochs: int('epochs', base.epochs),
-    batchSize: int('batch', base.batchSize),
-    lrSeeds: int('lr-seeds', base.lrSeeds),
+    epochs: positiveIntFlag('epochs', base.epochs),
+    batchSize: positiveIntFlag('batch', base.batchSize),
+    lrSeeds: positiveIntFlag('lr-seeds', base.lrSeeds),
     fixedLr: lr === undefined ? undefined : Number(lr),
   };
 }
