@@ -26,6 +26,7 @@ export * from './train/trainer';
 export * from './train/training-eta';
 export * from './util/hash';
 export * from './util/random';
+export * from './util/sorted';
 export * from './export/onnx.exporter';
 export * from './serving/onnx.scorer';
 export * from './serving/scorer';

@@ -1,5 +1,5 @@
 import type { FeatureMap, TrainingRow } from '@app/db';
-import { RawTable, RowError, type ModelSpec, type RawTableOptions, type TaskSpec } from '@app/mmoe';
+import { lowerBound, RawTable, RowError, type ModelSpec, type RawTableOptions, type TaskSpec } from '@app/mmoe';
 import type { TrainingJobPayload } from '@app/queue';
 
 import { TrainingInputError } from './training.errors';
@@ -56,15 +56,7 @@ function flatten(features: FeatureMap | null): FlatRecord {
  */
 export function timeSplitIndex(times: readonly number[], fraction: number): number {
   if (times.length === 0) return 0;
-  const cutoff = times[0] + (times[times.length - 1] - times[0]) * (1 - fraction);
-  let lo = 0;
-  let hi = times.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (times[mid] < cutoff) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return lowerBound(times, times[0] + (times[times.length - 1] - times[0]) * (1 - fraction));
 }
 
 /** Where the held-out slice starts when only the order of the rows tells their age (a CSV file). */

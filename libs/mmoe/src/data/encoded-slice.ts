@@ -43,37 +43,27 @@ export function encodeSlice(encoder: FeatureEncoder, record: Record<string, unkn
   };
   const unreadable: string[] = [];
   if (!record) return { slice, unreadable };
-  numerics.forEach(({ name }, j) => {
+  // A stored feature is marked present and encoded; one its type cannot read (a RowError) stays at its default.
+  const read = (name: string, presentAt: number, encode: (value: unknown) => void) => {
     if (!Object.hasOwn(record, name)) return;
-    slice.present[j] = 1;
+    slice.present[presentAt] = 1;
     try {
-      slice.numeric[j] = encoder.encodeNumeric(j, parseNumber(record[name], name));
+      encode(record[name]);
     } catch (error) {
       if (!(error instanceof RowError)) throw error;
       unreadable.push(name);
     }
-  });
-  categoricals.forEach(({ name }, j) => {
-    if (!Object.hasOwn(record, name)) return;
-    slice.present[width + j] = 1;
-    try {
-      slice.categorical[j] = encoder.encodeCategory(j, record[name]);
-    } catch (error) {
-      // Text in a bucketised numeric: the missing row.
-      if (!(error instanceof RowError)) throw error;
-      unreadable.push(name);
-    }
-  });
-  sequences.forEach(({ name }, j) => {
-    if (!Object.hasOwn(record, name)) return;
-    slice.present[scalars + j] = 1;
-    try {
-      slice.sequences[j] = encoder.encodeSequence(j, record[name]);
-    } catch (error) {
-      if (!(error instanceof RowError)) throw error;
-      unreadable.push(name);
-    }
-  });
+  };
+  numerics.forEach(({ name }, j) =>
+    read(name, j, (value) => (slice.numeric[j] = encoder.encodeNumeric(j, parseNumber(value, name)))),
+  );
+  // Text in a bucketised numeric (a categorical of the encoder) is the missing row.
+  categoricals.forEach(({ name }, j) =>
+    read(name, width + j, (value) => (slice.categorical[j] = encoder.encodeCategory(j, value))),
+  );
+  sequences.forEach(({ name }, j) =>
+    read(name, scalars + j, (value) => (slice.sequences[j] = encoder.encodeSequence(j, value))),
+  );
   return { slice, unreadable };
 }
 

@@ -40,7 +40,7 @@ const INT8_WEIGHT_MAX = 63;
 export class OnnxGraphBuilder {
   private readonly nodes: ProtoWriter[] = [];
   private readonly initializers = new Map<string, ProtoWriter>();
-  /** 2-D float initializers, kept until build() in case a MatMul quantises them (their float copy is then dropped). */
+  /** With int8Weights, the 2-D float initializers a MatMul may quantise (their float copy is then dropped). */
   private readonly matrices = new Map<string, { dims: number[]; values: ArrayLike<number> }>();
   private readonly used = new Set<string>();
   private readonly inputs: ProtoWriter[] = [];
@@ -72,7 +72,8 @@ export class OnnxGraphBuilder {
     }
     const tensor = new ProtoWriter().packedInts(1, dims).int(2, elemType).string(8, this.claim(name)).bytes(9, raw);
     this.initializers.set(name, tensor);
-    if (elemType === ONNX_FLOAT && dims.length === 2) this.matrices.set(name, { dims, values });
+    if (this.options.int8Weights && elemType === ONNX_FLOAT && dims.length === 2)
+      this.matrices.set(name, { dims, values });
     return name;
   }
 
@@ -84,7 +85,7 @@ export class OnnxGraphBuilder {
   /** A node with several outputs: `outputs` names them, or gives their count. */
   ops(opType: string, inputs: string[], outputs: number | string[], attributes: Attributes = {}): string[] {
     const weights = this.matrices.get(inputs[1]);
-    if (this.options.int8Weights && weights && (opType === 'MatMul' || opType === 'Gemm') && !attributes.transB) {
+    if (weights && (opType === 'MatMul' || opType === 'Gemm') && !attributes.transB) {
       const [output] = typeof outputs === 'number' ? [undefined] : outputs;
       return [this.quantizedMatMul(inputs, weights, output)];
     }
