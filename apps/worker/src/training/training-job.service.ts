@@ -179,7 +179,9 @@ export class TrainingJobService {
 
   /** The candidate and production on the held-out slice, the gate's decision, and what the version will record. */
   private async evaluate(model: MultiTaskModel, summary: TrainSummary, job: PreparedJob): Promise<TrainingMetrics> {
-    const holdout = model.evaluate(job.data.holdout);
+    // Encoded once: tfjs's evaluation and the int8 check below read the same rows.
+    const encodedHoldout = model.encode(job.data.holdout);
+    const holdout = model.evaluate(encodedHoldout, { groups: job.data.holdout.groupIds() });
     const baseline = await this.evaluateProduction(job.production, job.spec, job);
     const gate = decideRollout(job.spec.tasks, holdout.tasks, baseline, {
       autoCanary: this.config.AUTO_CANARY,
@@ -194,7 +196,7 @@ export class TrainingJobService {
       (await loadOnnxRuntime()) &&
       (await checkInt8(
         { spec: model.spec, preprocessing: model.network.preprocessing, weights: model.network.snapshot() },
-        model.encode(job.data.holdout),
+        encodedHoldout,
       ));
     return {
       tasks: holdout.tasks,
