@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { Counter, Gauge } from 'prom-client';
+import { Gauge } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { PredictionLogRepository, type LoggedPrediction, type PredictionRole } from '@app/db';
@@ -33,20 +33,18 @@ export class PredictionLogWriter implements OnModuleDestroy {
   private flushing?: Promise<void>;
   private timer?: NodeJS.Timeout;
   private lastFailureLog = 0;
-  private readonly rows: Counter<'outcome'>;
+  private readonly count: (outcome: Outcome, rows: number) => void;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly log: PredictionLogRepository,
     metrics: MetricsService,
   ) {
-    this.rows = new Counter({
-      name: 'prediction_log_rows_total',
-      help: 'Served predictions (one per request, item and version) written to the log, dropped (buffer full) or failed',
-      labelNames: ['outcome'],
-      registers: [metrics.registry],
-    });
-    for (const outcome of ['written', 'dropped', 'failed'] satisfies Outcome[]) this.rows.inc({ outcome }, 0);
+    this.count = metrics.outcomeCounter<Outcome>(
+      'prediction_log_rows_total',
+      'Served predictions (one per request, item and version) written to the log, dropped (buffer full) or failed',
+      ['written', 'dropped', 'failed'],
+    );
     const buffered = () => this.pendingRows;
     new Gauge({
       name: 'prediction_log_buffered_rows',
@@ -62,7 +60,7 @@ export class PredictionLogWriter implements OnModuleDestroy {
   enqueue(served: ServedPredictions): boolean {
     const rows = served.items.length;
     if (this.pendingRows + rows > this.config.PREDICTION_LOG_BUFFER_ROWS) {
-      this.rows.inc({ outcome: 'dropped' }, rows);
+      this.count('dropped', rows);
       return false;
     }
     this.pending.push(served);
@@ -91,9 +89,9 @@ export class PredictionLogWriter implements OnModuleDestroy {
       const batch = this.takeBatch();
       try {
         await this.log.insert(batch);
-        this.rows.inc({ outcome: 'written' }, batch.length);
+        this.count('written', batch.length);
       } catch (e) {
-        this.rows.inc({ outcome: 'failed' }, batch.length);
+        this.count('failed', batch.length);
         // One line a minute at most: a database outage would otherwise log once per batch.
         if (Date.now() - this.lastFailureLog > 60_000) {
           this.lastFailureLog = Date.now();

@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { Counter } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { assembleRequest, encodeSlice, overlaySlices } from '@app/mmoe/serving';
@@ -24,7 +23,7 @@ export class ShadowScorer implements OnModuleDestroy {
   private readonly queue: ServedScore[] = [];
   private draining?: Promise<void>;
   private stopped = false;
-  private readonly requests: Counter<'outcome'>;
+  private readonly count: (outcome: Outcome) => void;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -33,18 +32,16 @@ export class ShadowScorer implements OnModuleDestroy {
     private readonly writer: PredictionLogWriter,
     metrics: MetricsService,
   ) {
-    this.requests = new Counter({
-      name: 'shadow_requests_total',
-      help: 'Served requests offered to the shadow version: scored, dropped (queue full) or failed',
-      labelNames: ['outcome'],
-      registers: [metrics.registry],
-    });
-    for (const outcome of ['scored', 'dropped', 'failed'] satisfies Outcome[]) this.requests.inc({ outcome }, 0);
+    this.count = metrics.outcomeCounter<Outcome>(
+      'shadow_requests_total',
+      'Served requests offered to the shadow version: scored, dropped (queue full) or failed',
+      ['scored', 'dropped', 'failed'],
+    );
   }
 
   offer(served: ServedScore): boolean {
     if (this.stopped || this.queue.length >= this.config.SHADOW_QUEUE_SIZE) {
-      this.requests.inc({ outcome: 'dropped' });
+      this.count('dropped');
       return false;
     }
     this.queue.push(served);
@@ -66,9 +63,9 @@ export class ShadowScorer implements OnModuleDestroy {
     for (let served = this.queue.shift(); served; served = this.queue.shift()) {
       await new Promise((resolve) => setImmediate(resolve));
       try {
-        this.requests.inc({ outcome: (await this.score(served)) ? 'scored' : 'dropped' });
+        this.count((await this.score(served)) ? 'scored' : 'dropped');
       } catch (e) {
-        this.requests.inc({ outcome: 'failed' });
+        this.count('failed');
         this.logger.debug(`shadow scoring failed: ${(e as Error).message}`);
       }
     }

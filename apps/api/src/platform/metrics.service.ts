@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 /** Latency buckets in seconds, fine below 20 ms where a ranking request is meant to stay. */
 export const LATENCY_BUCKETS = [
@@ -43,6 +43,20 @@ export class MetricsService {
 
   observeValidation(dto: string, seconds: number): void {
     this.validationDuration.observe({ dto }, seconds);
+  }
+
+  /**
+   * A counter labelled by outcome, every outcome's series there (at 0) from the start, so that a rate over one is
+   * never missing before its first event. Returns the function that counts.
+   */
+  outcomeCounter<O extends string>(
+    name: string,
+    help: string,
+    outcomes: readonly O[],
+  ): (outcome: O, by?: number) => void {
+    const counter = new Counter({ name, help, labelNames: ['outcome'] as const, registers: [this.registry] });
+    for (const outcome of outcomes) counter.inc({ outcome }, 0);
+    return (outcome, by = 1) => counter.inc({ outcome }, by);
   }
 
   render(): Promise<string> {
