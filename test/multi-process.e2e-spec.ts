@@ -93,6 +93,9 @@ describe('two API processes (e2e: real processes, Postgres and Redis)', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       now = await served();
     }
+    // The switch itself can take only milliseconds: keep the traffic up until it has also run on the new version.
+    while (answers.filter((a) => a.modelVersion === 2).length < 10 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     traffic = false;
     await Promise.all(load);
 
