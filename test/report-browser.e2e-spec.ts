@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -8,8 +8,8 @@ import { initBackend, MultiTaskModel, parseModelSpec, RawTable, Rng } from '@app
 import { renderTrainingReport } from '@app/mmoe/report/training-report';
 
 import { createApiApp } from './api-app.factory';
+import { CHROMIUM_INSTALL_TIMEOUT_MS, ensureChromium } from './fixtures/chromium';
 
-const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
   '--headless',
   '--no-sandbox',
@@ -45,14 +45,9 @@ describe('training report and API docs in a real browser (headless Chromium)', (
   let app: NestFastifyApplication;
 
   beforeAll(async () => {
-    // Never a silent skip: a machine without Chromium fails here, saying how to get it (.ci/run installs it).
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium), as .ci/run does`,
-      );
-    }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-  });
+    // Installs Chromium with apt when missing, or fails saying how to get it: never a silent skip.
+    browser = await chromium.launch({ executablePath: ensureChromium(), args: CHROMIUM_ARGS });
+  }, CHROMIUM_INSTALL_TIMEOUT_MS);
 
   afterAll(async () => {
     await browser?.close();
