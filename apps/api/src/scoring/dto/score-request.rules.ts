@@ -2,9 +2,7 @@ import { MAX_TASK_WEIGHT } from '@app/mmoe/serving';
 
 import { MAX_ID_LENGTH, postgresTextProblem, textProblemIn } from '../../platform/postgres-text.validator';
 import { isStringList } from '../../platform/validation';
-import type { ScoreRequestDto } from './score.dto';
-
-export const MAX_CANDIDATES = 1000;
+import { MAX_CANDIDATES } from './score-request.limits';
 
 const FIELDS = new Set(['userId', 'itemIds', 'context', 'objectiveWeights', 'fusion', 'explain']);
 
@@ -14,7 +12,7 @@ const FIELDS = new Set(['userId', 'itemIds', 'context', 'objectiveWeights', 'fus
  * refuses goes through class-validator, which decides and writes the 400's messages, so a rare body refused here but
  * valid there (ids whose length class-validator counts in code points) is merely slower.
  */
-export function isValidScoreRequest(body: unknown): body is ScoreRequestDto {
+export function isValidScoreRequest(body: unknown): boolean {
   if (!isPlainObject(body)) return false;
   for (const key in body) if (!FIELDS.has(key)) return false;
   const { userId, itemIds, context, objectiveWeights, fusion, explain } = body;

@@ -11,7 +11,8 @@ import {
   IsObjectiveWeights,
   IsUniqueStrings,
 } from '../../platform/validation';
-import { isValidScoreRequest, MAX_CANDIDATES } from './score-request.rules';
+import { MAX_CANDIDATES } from './score-request.limits';
+import { isValidScoreRequest } from './score-request.rules';
 
 /** The decorators are the rules and the OpenAPI schema; isValidScoreRequest is their fast check on the hot path. */
 @FastValidated(isValidScoreRequest)
