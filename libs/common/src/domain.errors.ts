@@ -30,3 +30,18 @@ export class InvalidFieldsError extends DomainError {
     super(errors.map((e) => e.message).join('; '));
   }
 }
+
+/**
+ * The service cannot do this now but may soon (no model loaded yet, a dependency not ready): HTTP 503, with
+ * `Retry-After` when `retryAfterSeconds` is given. `details` is the body a client reads (e.g. a readiness report).
+ */
+export class UnavailableError extends DomainError {
+  override readonly name = 'UnavailableError';
+
+  constructor(
+    message: string,
+    readonly options: { retryAfterSeconds?: number; details?: object } = {},
+  ) {
+    super(message);
+  }
+}

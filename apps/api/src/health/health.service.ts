@@ -1,4 +1,6 @@
-import { Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
+
+import { UnavailableError } from '@app/common';
 
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import type { CheckStatus, ReadinessDto } from './dto/readiness.dto';
@@ -27,7 +29,7 @@ export class HealthService {
     const checks = { postgres, redis, model };
     const serving = postgres === 'up' && model === 'up';
     const report: ReadinessDto = { status: !serving ? 'unavailable' : redis === 'up' ? 'ok' : 'degraded', checks };
-    if (!serving) throw new ServiceUnavailableException(report);
+    if (!serving) throw new UnavailableError('not ready', { details: report });
     return report;
   }
 }

@@ -1,4 +1,4 @@
-import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
+import { ConflictError, InvalidFieldsError, NotFoundError, UnavailableError } from '@app/common';
 import { RedisUnavailableError } from '@app/redis';
 
 import { storeUnavailable, toHttpException, unavailableStore } from './error.filter';
@@ -18,6 +18,14 @@ describe('toHttpException', () => {
       error: 'Conflict',
       message: 'the training schedule is already paused',
     });
+  });
+
+  it('answers an unavailable service with 503, its details as the body when given', () => {
+    const plain = toHttpException(new UnavailableError('no production model is loaded'));
+    expect(plain.getStatus()).toBe(503);
+    expect(plain.getResponse()).toMatchObject({ message: 'no production model is loaded' });
+    const report = { status: 'unavailable', checks: { postgres: 'down' } };
+    expect(toHttpException(new UnavailableError('not ready', { details: report })).getResponse()).toEqual(report);
   });
 
   it('answers invalid fields with 400, the sentences in message and each field in errors', () => {

@@ -10,7 +10,7 @@ import {
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { FastifyReply } from 'fastify';
 
-import { ConflictError, DomainError, InvalidFieldsError, NotFoundError } from '@app/common';
+import { ConflictError, DomainError, InvalidFieldsError, NotFoundError, UnavailableError } from '@app/common';
 import { isDatabaseUnavailable } from '@app/db';
 import { isRedisUnavailable } from '@app/redis';
 
@@ -26,7 +26,13 @@ const RETRY_AFTER_SECONDS = 1;
 export class ErrorFilter extends BaseExceptionFilter {
   override catch(error: unknown, host: ArgumentsHost): void {
     const unavailable = unavailableStore(error);
-    if (unavailable) host.switchToHttp().getResponse<FastifyReply>().header('Retry-After', String(RETRY_AFTER_SECONDS));
+    const retryAfter = unavailable
+      ? RETRY_AFTER_SECONDS
+      : error instanceof UnavailableError
+        ? error.options.retryAfterSeconds
+        : undefined;
+    if (retryAfter !== undefined)
+      host.switchToHttp().getResponse<FastifyReply>().header('Retry-After', String(retryAfter));
     super.catch(
       unavailable ? storeUnavailable(unavailable) : error instanceof DomainError ? toHttpException(error) : error,
       host,
@@ -52,6 +58,7 @@ export function storeUnavailable(store: 'database' | 'redis'): HttpException {
 export function toHttpException(error: DomainError): HttpException {
   if (error instanceof NotFoundError) return new NotFoundException(error.message);
   if (error instanceof ConflictError) return new ConflictException(error.message);
+  if (error instanceof UnavailableError) return new ServiceUnavailableException(error.options.details ?? error.message);
   if (error instanceof InvalidFieldsError) {
     // `message` keeps Nest's list of readable sentences, `errors` pairs each with its field, for clients that map
     // errors onto inputs.

@@ -1,6 +1,6 @@
-import { Inject, Injectable, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 
-import { InvalidFieldsError } from '@app/common';
+import { InvalidFieldsError, UnavailableError } from '@app/common';
 import type { FeatureMap } from '@app/db';
 import {
   assembleRequest,
@@ -50,7 +50,7 @@ export class ScoringService {
     const timer = this.metrics.timer();
     const lease = this.lifecycle.acquire(request.userId);
     if (!lease) {
-      throw new ServiceUnavailableException(
+      throw new UnavailableError(
         'no production model is loaded: register a model version and promote it to production (admin API)',
       );
     }

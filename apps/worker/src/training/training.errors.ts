@@ -1,4 +1,4 @@
-import { DomainError } from '@app/common';
+import { DomainError, UnavailableError } from '@app/common';
 
 /**
  * A training job that cannot succeed however often it runs (too little data, a bad spec, a missing file): the worker
@@ -15,8 +15,11 @@ export class TrainingStoppedError extends Error {
 
 /**
  * Errors that another attempt would only repeat: domain errors (bad input, a version that does not exist, a refused
- * transition) and a stopped job. Anything else (Postgres or Redis unreachable …) is retried with back-off.
+ * transition) and a stopped job. Anything else (Postgres or Redis unreachable, a service unavailable for now …) is
+ * retried with back-off.
  */
 export function isPermanent(error: unknown): boolean {
-  return error instanceof DomainError || error instanceof TrainingStoppedError;
+  return (
+    (error instanceof DomainError && !(error instanceof UnavailableError)) || error instanceof TrainingStoppedError
+  );
 }
