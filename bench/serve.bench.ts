@@ -20,7 +20,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus } from 'node:os';
 import * as path from 'node:path';
 import autocannon from 'autocannon';
@@ -42,6 +41,7 @@ import {
   type GraphPrecision,
 } from '@app/mmoe';
 
+import { freePort } from '../test/fixtures/free-port';
 import {
   cpuModel,
   flagValue,
@@ -153,16 +153,6 @@ async function prepareStores(
   const redis = new Redis(redisUrl);
   await redis.flushdb();
   redis.disconnect();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
 }
 
 function startApi(env: Record<string, string>): ChildProcess {

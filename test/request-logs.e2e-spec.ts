@@ -1,9 +1,9 @@
 import { connect } from 'node:net';
 
 import { startApi, type AppProcess } from './fixtures/app.process';
+import { freePort } from './fixtures/free-port';
 import { tinyArtifact } from './fixtures/model.fixture';
 import { seedProduction } from './fixtures/outage.fixture';
-import { freePort } from './fixtures/store.servers';
 
 const TOKEN = 'aborted-requests-test-token';
 
