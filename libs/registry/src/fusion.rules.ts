@@ -22,6 +22,25 @@ export type FusionRule =
   | { type: 'sum'; weights: Record<string, number> }
   | { type: 'product'; exponents: Record<string, number>; transforms?: Record<string, FusionTransform> };
 
+/**
+ * The OpenAPI shape of a fusion rule, for every route that takes one (a rollout body, a scoring request); beside the
+ * rules that validate it, so that the two change together.
+ */
+export const FUSION_SCHEMA = {
+  description:
+    'How task scores are fused into the ranking score: `{"type": "sum", "weights": {task: w}}` = Σ w·s (a task left ' +
+    `out weighs 0; |w| ≤ ${MAX_TASK_WEIGHT}), or \`{"type": "product", "exponents": {task: e}, "transforms": ` +
+    `{regressionTask: ${FUSION_TRANSFORMS.map((t) => `"${t}"`).join(' | ')}}}\` = ∏ f^e (0 ≤ e ≤ ${MAX_FUSION_EXPONENT}) ` +
+    'with f = p for a binary task and 1 + max(x, 0) (log1p) or max(x, 0) (log) for a regression one.',
+  type: 'object',
+  additionalProperties: true,
+  example: {
+    type: 'product',
+    exponents: { click: 1, like: 0.5, watch_time: 0.3 },
+    transforms: { watch_time: 'log1p' },
+  },
+} as const;
+
 export interface FusionTask {
   name: string;
   type: 'binary' | 'regression';

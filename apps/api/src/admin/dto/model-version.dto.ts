@@ -8,6 +8,7 @@ import {
   type ServingPrecision,
   type StoredFusionRule,
 } from '@app/db';
+import { FUSION_SCHEMA } from '@app/registry';
 
 import 'class-validator';
 
@@ -18,21 +19,6 @@ export const OBJECTIVE_WEIGHTS_SCHEMA = {
   type: 'object',
   additionalProperties: { type: 'number' },
   example: { click: 1, like: 0.5, watch_time: 0.01 },
-} as const;
-
-/** OpenAPI shape of a fusion rule (the registry's fusion rules validate it, naming the field). */
-export const FUSION_SCHEMA = {
-  description:
-    'How task scores are fused into the ranking score: `{"type": "sum", "weights": {task: w}}` = Σ w·s (a task left ' +
-    'out weighs 0), or `{"type": "product", "exponents": {task: e}, "transforms": {regressionTask: "log1p" | "log"}}` ' +
-    '= ∏ f^e with f = p for a binary task and 1 + max(x, 0) (log1p) or max(x, 0) (log) for a regression one.',
-  type: 'object',
-  additionalProperties: true,
-  example: {
-    type: 'product',
-    exponents: { click: 1, like: 0.5, watch_time: 0.3 },
-    transforms: { watch_time: 'log1p' },
-  },
 } as const;
 
 export class VersionIdParamsDto {

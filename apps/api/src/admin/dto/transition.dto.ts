@@ -2,11 +2,11 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsInt, IsObject, IsOptional, Max, Min } from 'class-validator';
 
 import { SERVING_PRECISIONS, type ServingPrecision } from '@app/db';
-import type { TransitionResult } from '@app/registry';
+import { FUSION_SCHEMA, type TransitionResult } from '@app/registry';
 
 import { IsVersionId } from '../../platform/postgres-text.validator';
 import { IsObjectiveWeights } from '../../platform/validation';
-import { FUSION_SCHEMA, mapModelVersion, ModelVersionDto, OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
+import { mapModelVersion, ModelVersionDto, OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
 import { mapRolloutEvent, RolloutEventDto } from './rollout-event.dto';
 
 const WEIGHTS_UPDATE = {

@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsObject, IsOptional } from 'class-validator';
 
-import { FUSION_SCHEMA } from '../../admin/dto/model-version.dto';
+import { FUSION_SCHEMA } from '@app/registry';
+
 import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
 import {
   CONTEXT_VALUE_SCHEMA,
