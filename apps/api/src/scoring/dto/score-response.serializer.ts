@@ -1,42 +1,13 @@
-import fastJson, { type Schema } from 'fast-json-stringify';
+import fastJson from 'fast-json-stringify';
 
-import type { ScoreResponseDto } from './score.dto';
+import { dtoJsonSchema } from '../../platform/dto-json-schema';
+import { ScoreResponseDto } from './score.dto';
 
 /**
- * ScoreResponseDto's JSON schema, compiled into a serialiser that writes the known fields directly instead of
- * walking every object like JSON.stringify (0.54 → 0.16 ms per 500-item response in the issue's measurement).
- * A field missing here is missing from the response: the serializer spec fails when this schema and the DTOs'
- * OpenAPI properties differ.
+ * ScoreResponseDto compiled into a serialiser that writes the known fields directly instead of walking every object
+ * like JSON.stringify (0.54 → 0.16 ms per 500-item response when measured). The schema is the DTOs' own OpenAPI
+ * metadata, so a field added to a DTO is serialised as documented; one the DTOs do not declare is not written.
  */
-export const SCORE_RESPONSE_SCHEMA = {
-  type: 'object',
-  required: ['requestId', 'modelVersion', 'modelRole', 'fusion', 'items'],
-  properties: {
-    requestId: { type: 'string' },
-    modelVersion: { type: 'integer' },
-    modelRole: { type: 'string' },
-    fusion: {
-      type: 'object',
-      required: ['type', 'source'],
-      properties: { type: { type: 'string' }, source: { type: 'string' } },
-    },
-    items: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['itemId', 'score', 'scores'],
-        properties: {
-          itemId: { type: 'string' },
-          score: { type: 'number' },
-          scores: { type: 'object', additionalProperties: { type: 'number' } },
-          conditional: { type: 'object', additionalProperties: { type: 'number' } },
-          unknown: { type: 'boolean' },
-          gates: { type: 'object', additionalProperties: { type: 'array', items: { type: 'number' } } },
-        },
-      },
-    },
-    userUnknown: { type: 'boolean' },
-  },
-} satisfies Schema;
+export const SCORE_RESPONSE_SCHEMA = dtoJsonSchema(ScoreResponseDto);
 
 export const serializeScoreResponse: (response: ScoreResponseDto) => string = fastJson(SCORE_RESPONSE_SCHEMA);

@@ -128,7 +128,7 @@ export class ScoreResponseDto {
   @ApiProperty({ description: 'The x-request-id of this call (given or generated), also in its logs.' })
   requestId!: string;
 
-  @ApiProperty({ description: 'Id of the model version that scored this request.', example: 7 })
+  @ApiProperty({ type: 'integer', description: 'Id of the model version that scored this request.', example: 7 })
   modelVersion!: number;
 
   @ApiProperty({ enum: ['production', 'canary'] })
