@@ -59,14 +59,14 @@ describe('rollout policy rules', () => {
     );
   });
 
-  it('400s a policy naming a task that is not binary, or with bad overrides', () => {
+  it('400s a policy naming a task that is not binary, or not of the model', () => {
     try {
-      checkRolloutPolicy(SPEC, { ...POLICY, tasks: { watch: {}, click: { minEvents: 0, tolerance: 2 } } });
+      checkRolloutPolicy(SPEC, { ...POLICY, tasks: { watch: {}, click: { minEvents: 5 }, share: {} } });
       throw new Error('expected a 400');
     } catch (e) {
       expect(e).toBeInstanceOf(InvalidFieldsError);
       const fields = (e as InvalidFieldsError).errors.map((x) => x.field);
-      expect(fields).toEqual(['tasks.watch', 'tasks.click.minEvents', 'tasks.click.tolerance']);
+      expect(fields).toEqual(['tasks.watch', 'tasks.share']);
     }
   });
 });

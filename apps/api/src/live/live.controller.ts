@@ -23,7 +23,8 @@ import {
   WindowQueryDto,
   windowStart,
 } from './dto/live-metrics.dto';
-import { RolloutPolicyDto, ShadowDto } from './dto/shadow.dto';
+import { RolloutPolicyDto, toRolloutPolicy } from './dto/rollout-policy.dto';
+import { ShadowDto } from './dto/shadow.dto';
 import { LiveMetricsService } from './live-metrics.service';
 
 /** Live traffic: online metrics per version, shadow versions and the automatic rollout policy. */
@@ -70,7 +71,7 @@ export class LiveController {
   @ApiOkResponse({ type: TransitionResultDto })
   @ApiConflictResponse({ description: 'The version is in production, archived or failed.' })
   async setPolicy(@Param() { id }: VersionIdParamsDto, @Body() policy: RolloutPolicyDto): Promise<TransitionResultDto> {
-    return mapTransition(await this.registry.setRolloutPolicy(id, { ...policy }, ADMIN_ACTOR));
+    return mapTransition(await this.registry.setRolloutPolicy(id, toRolloutPolicy(policy), ADMIN_ACTOR));
   }
 
   @Delete(':id/rollout-policy')

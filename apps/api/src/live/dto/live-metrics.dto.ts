@@ -1,10 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
 import { IsOptional, Matches } from 'class-validator';
 
 import { MODEL_STATUSES, type ModelStatus } from '@app/db';
 
-import { IsVersionId } from '../../platform/postgres-text.validator';
+import { IsVersionId, ToDecimalInt } from '../../platform/postgres-text.validator';
 import type { AucTest, LiveComparison, VersionLiveMetrics } from '../live-metrics.service';
 
 const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -24,12 +23,12 @@ export class WindowQueryDto {
 
 export class CompareLiveQueryDto extends WindowQueryDto {
   @ApiProperty({ minimum: 1, example: 6, description: 'The baseline version (usually production).' })
-  @Type(() => Number)
+  @ToDecimalInt()
   @IsVersionId()
   a!: number;
 
   @ApiProperty({ minimum: 1, example: 7, description: 'The version compared with it (canary or shadow).' })
-  @Type(() => Number)
+  @ToDecimalInt()
   @IsVersionId()
   b!: number;
 }

@@ -1,0 +1,62 @@
+import { InvalidFieldsError } from '@app/common';
+
+import { createValidationPipe } from '../../platform/validation';
+import { RolloutPolicyDto, toRolloutPolicy } from './rollout-policy.dto';
+
+const pipe = createValidationPipe();
+const validate = (body: unknown) => pipe.transform(body, { type: 'body', metatype: RolloutPolicyDto });
+
+/** The fields a refused body's 400 names, each once. */
+async function refusedFields(body: unknown): Promise<string[]> {
+  const error: unknown = await validate(body).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof InvalidFieldsError)) throw new Error(`expected a 400 for ${JSON.stringify(body)}`);
+  return [...new Set(error.errors.map((e) => e.field))];
+}
+
+describe('RolloutPolicyDto', () => {
+  it('fills the defaults and hands the registry a plain policy', async () => {
+    expect(toRolloutPolicy((await validate({})) as RolloutPolicyDto)).toEqual({
+      confidence: 0.95,
+      minEvents: 1000,
+      tolerance: 0.01,
+    });
+    const policy = toRolloutPolicy(
+      (await validate({ minEvents: 300, tasks: { click: { minEvents: 5 }, like: {} } })) as RolloutPolicyDto,
+    );
+    expect(JSON.parse(JSON.stringify(policy))).toEqual({
+      confidence: 0.95,
+      minEvents: 300,
+      tolerance: 0.01,
+      tasks: { click: { minEvents: 5 }, like: {} },
+    });
+  });
+
+  it('refuses unknown keys at every level, naming their path', async () => {
+    expect(await refusedFields({ junk: 1 })).toEqual(['junk']);
+    expect(await refusedFields({ tasks: { click: { minEvents: 5, junk: 'x'.repeat(900_000) } } })).toEqual([
+      'tasks.click.junk',
+    ]);
+  });
+
+  it('reads numbers only from JSON numbers, within bounds', async () => {
+    expect(await refusedFields({ minEvents: '0x10' })).toEqual(['minEvents']);
+    expect(await refusedFields({ minEvents: true })).toEqual(['minEvents']);
+    expect(await refusedFields({ minEvents: 1.5 })).toEqual(['minEvents']);
+    expect(await refusedFields({ confidence: '0.9' })).toEqual(['confidence']);
+    expect(await refusedFields({ tolerance: 0.6 })).toEqual(['tolerance']);
+    expect(await refusedFields({ tasks: { click: { minEvents: 0, tolerance: 2 } } })).toEqual([
+      'tasks.click.minEvents',
+      'tasks.click.tolerance',
+    ]);
+    expect(await refusedFields({ tasks: { click: { minEvents: '5' } } })).toEqual(['tasks.click.minEvents']);
+  });
+
+  it('wants tasks as an object of objects', async () => {
+    expect(await refusedFields({ tasks: [{}] })).toEqual(['tasks']);
+    expect(await refusedFields({ tasks: 5 })).toContain('tasks');
+    expect(await refusedFields({ tasks: { click: 5 } })).toContain('tasks.click');
+  });
+});
