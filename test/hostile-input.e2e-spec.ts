@@ -202,10 +202,7 @@ describe('hostile input (e2e)', () => {
       'a JSON string as the body',
       () => ({ method: 'POST', url: '/v1/score', body: '"hello"', contentType: 'application/json', status: 400 }),
     ],
-    [
-      'JSON null as the body',
-      () => ({ method: 'POST', url: '/v1/score', ...raw('null'), status: 400, field: 'userId' }),
-    ],
+    ['JSON null as the body', () => ({ method: 'POST', url: '/v1/score', ...raw('null'), status: 400, field: 'body' })],
     [
       'text/plain on /v1/score',
       () => ({

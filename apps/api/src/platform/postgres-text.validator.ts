@@ -12,6 +12,8 @@ import {
   type ValidationOptions,
 } from 'class-validator';
 
+import type { FieldError } from '@app/common';
+
 export const MAX_ID_LENGTH = 256;
 
 // Values that Postgres would reject (text it cannot store, out-of-range ints, unreadable timestamps) are rejected here
@@ -40,6 +42,27 @@ export function textProblemIn(value: unknown): string | undefined {
   for (const [key, v] of Object.entries(value)) {
     const problem = postgresTextProblem(key) ?? textProblemIn(v);
     if (problem) return problem;
+  }
+  return undefined;
+}
+
+/**
+ * The text rule on a whole request part (body, query, path parameters), as the validation pipe applies it to every
+ * route: the first key or string at any depth that Postgres could not store, as a 400 naming where it is
+ * (`tasks.click.note`, `itemIds.3`; a bad key names the object that holds it, `root` at the top). Bodies are at most
+ * MAX_JSON_DEPTH deep, so the recursion is bounded.
+ */
+export function textFieldError(value: unknown, root: string, path = ''): FieldError | undefined {
+  if (typeof value === 'string') {
+    const problem = postgresTextProblem(value);
+    return problem === undefined ? undefined : { field: path || root, message: `${path || root} ${problem}` };
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, v] of Object.entries(value)) {
+    const keyProblem = postgresTextProblem(key);
+    if (keyProblem) return { field: path || root, message: `keys of ${path || root} ${keyProblem}` };
+    const error = textFieldError(v, root, path ? `${path}.${key}` : key);
+    if (error) return error;
   }
   return undefined;
 }

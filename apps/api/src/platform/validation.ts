@@ -4,7 +4,7 @@ import { buildMessage, ValidateBy, type ValidationOptions } from 'class-validato
 import { InvalidFieldsError, type FieldError } from '@app/common';
 import { MAX_TASK_WEIGHT } from '@app/mmoe/serving';
 
-import { postgresTextProblem, textProblemIn } from './postgres-text.validator';
+import { postgresTextProblem, textFieldError, textProblemIn } from './postgres-text.validator';
 
 /** class-validator names only the property in its messages; nested ones get their parent path, as Nest does. */
 function flatten(errors: ValidationError[], parent?: string): FieldError[] {
@@ -23,9 +23,9 @@ const FAST_CHECK = Symbol('fastCheck');
 type FastCheck = (value: unknown) => boolean;
 
 /**
- * A DTO on a hot path: `check` accepts a plain value that its decorators would accept (and never one they refuse);
- * such a value skips class-transformer and class-validator, anything else goes through them for the verdict and the
- * messages.
+ * A DTO on a hot path: `check` accepts a plain value that the pipe would accept (its decorators and the text rule of
+ * every route, textFieldError), and never one it refuses; such a value skips class-transformer and class-validator,
+ * anything else goes through them for the verdict and the messages.
  */
 export function FastValidated(check: FastCheck): ClassDecorator {
   return (target) => {
@@ -47,19 +47,47 @@ class AppValidationPipe extends ValidationPipe {
   }
 
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    const part = REQUEST_PARTS[metadata.type];
+    if (!part) return value;
+    // An empty body is no body ({} to the DTO, so that bodyless POSTs may send a JSON content type); a body that is
+    // there must be an object: `null` would otherwise become {} too, and apply every default.
+    if (metadata.type === 'body' && value !== undefined && !isPlainObject(value))
+      throw new InvalidFieldsError([{ field: 'body', message: 'body must be a JSON object' }]);
     const dto = metadata.metatype;
     const check = dto && (Reflect.getMetadata(FAST_CHECK, dto) as FastCheck | undefined);
-    if (!check) return super.transform(value, metadata);
+    if (!check) return this.validatePart(value, metadata, part);
     const started = performance.now();
     try {
-      return check(value) ? value : await super.transform(value, metadata);
+      return check(value) ? value : await this.validatePart(value, metadata, part);
     } finally {
       this.timer?.(dto.name, (performance.now() - started) / 1000);
     }
   }
+
+  /** The rules of every route, then the DTO's. */
+  private validatePart(value: unknown, metadata: ArgumentMetadata, part: string): Promise<unknown> {
+    const textError = textFieldError(value, part);
+    if (textError) throw new InvalidFieldsError([textError]);
+    return super.transform(value, metadata);
+  }
 }
 
-/** Validates and transforms every body, query and param DTO; unknown fields are errors, not silently dropped. */
+/** What a 400 calls each part of the request that the pipe validates; custom parameter decorators are left alone. */
+const REQUEST_PARTS: Partial<Record<ArgumentMetadata['type'], string>> = {
+  body: 'body',
+  query: 'query',
+  param: 'path',
+};
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Validates and transforms every body, query and param DTO; unknown fields are errors, not silently dropped. Before
+ * any DTO, the rules of every route: a body is a JSON object, and no key or string anywhere holds text Postgres cannot
+ * store (a field added later is covered without a decorator).
+ */
 export function createValidationPipe(timer?: ValidationTimer): ValidationPipe {
   return new AppValidationPipe(timer);
 }

@@ -1,11 +1,16 @@
 import { ValidationPipe } from '@nestjs/common';
 
+import { textFieldError } from '../../platform/postgres-text.validator';
 import { isValidScoreRequest } from './score-request.rules';
 import { ScoreRequestDto } from './score.dto';
 
-/** class-validator with the app's options, without the fast path: the authority the fast check must agree with. */
+/**
+ * The app pipe's rules without its fast path: the text rule of every route, then class-validator with the app's
+ * options. The authority the fast check must agree with.
+ */
 const classValidator = new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true });
-const acceptedByDecorators = (body: unknown) =>
+const acceptedByDecorators = async (body: unknown) =>
+  textFieldError(body, 'body') === undefined &&
   classValidator.transform(body, { type: 'body', metatype: ScoreRequestDto }).then(
     () => true,
     () => false,
@@ -59,6 +64,8 @@ const bodies: [string, unknown][] = [
   ['a weight past the bound', { ...valid, objectiveWeights: { click: 1e7 } }],
   ['a NUL in a weight key', { ...valid, objectiveWeights: { 'cl\0ick': 1 } }],
   ['a fusion rule', { ...valid, fusion: { type: 'product', exponents: { click: 1 } } }],
+  ['a NUL in a fusion key', { ...valid, fusion: { type: 'sum', weights: { 'cl\0ick': 1 } } }],
+  ['a lone surrogate in a fusion value', { ...valid, fusion: { type: 'product\uDC00' } }],
   ['fusion an array', { ...valid, fusion: [{ type: 'sum' }] }],
   ['fusion a string', { ...valid, fusion: 'sum' }],
   ['a list in context (a sequence feature)', { ...valid, context: { recent: ['i-1', 'i-9'] } }],

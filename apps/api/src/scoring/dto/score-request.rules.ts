@@ -21,8 +21,9 @@ export function isValidScoreRequest(body: unknown): boolean {
     areUniqueIds(itemIds) &&
     (context == null || isFlatRecord(context, acceptsContextValue)) &&
     (objectiveWeights == null || isFlatRecord(objectiveWeights, isTaskWeight)) &&
-    // Only its shape here (IsObject); the rule itself is checked against the model's tasks by the scoring service.
-    (fusion == null || isPlainObject(fusion)) &&
+    // Only its shape and text here (IsObject); the rule itself is checked against the model's tasks by the scoring
+    // service.
+    (fusion == null || (isPlainObject(fusion) && textProblemIn(fusion) === undefined)) &&
     (explain == null || typeof explain === 'boolean')
   );
 }
