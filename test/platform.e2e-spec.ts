@@ -156,6 +156,55 @@ describe('platform (e2e)', () => {
     expect(unusable.headers['x-request-id']).toMatch(UUID);
   });
 
+  it('sends X-Content-Type-Options: nosniff with every answer: success, errors, 404, Bull Board, docs, metrics', async () => {
+    const limited = await createApiApp({ ADMIN_TOKEN: 'nosniff-token', BODY_LIMIT_BYTES: '4096' });
+    try {
+      const admin = { authorization: 'Bearer nosniff-token' };
+      const json = { 'content-type': 'application/json' };
+      const requests: [string, Parameters<NestFastifyApplication['inject']>[0]][] = [
+        ['200', { method: 'GET', url: '/health/live' }],
+        ['400', { method: 'POST', url: '/v1/score', headers: json, payload: '{}' }],
+        ['400 from the parser', { method: 'POST', url: '/v1/score', headers: json, payload: '{' }],
+        ['401', { method: 'GET', url: '/admin/models' }],
+        ['404', { method: 'GET', url: '/no/such/route' }],
+        ['404 of a version', { method: 'GET', url: '/admin/models/999999', headers: admin }],
+        ['413', { method: 'POST', url: '/v1/score', headers: json, payload: `"${'x'.repeat(5000)}"` }],
+        ['415', { method: 'POST', url: '/v1/score', headers: { 'content-type': 'text/plain' }, payload: 'x' }],
+        ['Bull Board 401', { method: 'GET', url: '/admin/queues' }],
+        ['Bull Board page', { method: 'GET', url: '/admin/queues', headers: admin }],
+        ['Bull Board API', { method: 'GET', url: '/admin/queues/api/queues', headers: admin }],
+        ['/docs', { method: 'GET', url: '/docs' }],
+        ['/docs-json', { method: 'GET', url: '/docs-json' }],
+        ['/metrics', { method: 'GET', url: '/metrics' }],
+      ];
+      for (const [name, request] of requests) {
+        const response = await limited.inject(request);
+        expect({ name, header: response.headers['x-content-type-options'] }).toEqual({ name, header: 'nosniff' });
+      }
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('reads bodies as UTF-8 only: another declared charset is a 415', async () => {
+    const send = (contentType: string) =>
+      app.inject({ method: 'POST', url: '/v1/score', headers: { 'content-type': contentType }, payload: '{}' });
+    for (const contentType of ['application/json; charset=utf-16', 'application/json;charset="UTF-16LE"']) {
+      const response = await send(contentType);
+      expect(response.statusCode).toBe(415);
+      expect(response.json()).toMatchObject({ statusCode: 415, error: 'Unsupported Media Type' });
+      expect(response.json().message).toMatch(/charset "utf-16(le)?" is not supported/);
+    }
+    // Readable: past the parser, the DTO refuses the empty object (400).
+    for (const contentType of [
+      'application/json',
+      'application/json; charset=utf-8',
+      'application/json; charset=UTF-8',
+      'Application/JSON; Charset="utf-8"',
+    ])
+      expect({ contentType, status: (await send(contentType)).statusCode }).toEqual({ contentType, status: 400 });
+  });
+
   it('serves the OpenAPI UI at /docs and its document at /docs-json', async () => {
     const ui = await app.inject({ method: 'GET', url: '/docs' });
     expect(ui.statusCode).toBe(200);

@@ -5,7 +5,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 import { initBackend, MultiTaskModel, parseModelSpec, RawTable, Rng } from '@app/mmoe';
-import { renderTrainingReport } from '@app/mmoe/report/training-report';
+import { renderTrainingReport, REPORT_CONTENT_SECURITY_POLICY } from '@app/mmoe/report/training-report';
 
 import { createApiApp } from './api-app.factory';
 import { CHROMIUM_INSTALL_TIMEOUT_MS, ensureChromium } from './fixtures/chromium';
@@ -19,9 +19,17 @@ const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 
-/** Opens `url` and collects what a person would see go wrong: console errors, page errors, failed requests. */
-async function open(browser: Browser, url: string): Promise<{ page: Page; problems: string[] }> {
+/**
+ * Opens `url` and collects what a person would see go wrong: console errors (a Content-Security-Policy violation is
+ * one), page errors, failed requests. `serve` answers requests in the browser itself, before any network.
+ */
+async function open(
+  browser: Browser,
+  url: string,
+  serve?: (page: Page) => Promise<unknown>,
+): Promise<{ page: Page; problems: string[] }> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  await serve?.(page);
   const problems: string[] = [];
   page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -54,7 +62,7 @@ describe('training report and API docs in a real browser (headless Chromium)', (
     await app?.close();
   });
 
-  it('renders every chart of a generated report with a non-zero size, offline and without console errors', async () => {
+  it('renders every chart of a generated report with a non-zero size, offline, under its CSP, without console errors', async () => {
     await initBackend('wasm');
     const spec = parseModelSpec({
       features: [
@@ -102,7 +110,16 @@ describe('training report and API docs in a real browser (headless Chromium)', (
 
     // Self-contained: no script, no stylesheet or image link, nothing that could fetch.
     expect(readFileSync(path, 'utf8')).not.toMatch(/<script|<link|<img|\bsrc=|\bhref=|@import|url\(/i);
-    const { page, problems } = await open(browser, `file://${path}`);
+    // Served as the API serves it (GET /admin/models/:id/report): its CSP must leave every chart and style working.
+    const { page, problems } = await open(browser, 'http://report.test/report.html', (p) =>
+      p.route('http://report.test/**', (route) =>
+        route.fulfill({
+          contentType: 'text/html; charset=utf-8',
+          headers: { 'content-security-policy': REPORT_CONTENT_SECURITY_POLICY },
+          body: readFileSync(path, 'utf8'),
+        }),
+      ),
+    );
     const charts = await sizes(page, 'svg.chart');
     // Loss, one metric per task (2), gate utilisation and expert load (top-k), one reliability diagram.
     expect(charts).toHaveLength(6);

@@ -69,6 +69,30 @@ describe('request logs (e2e)', () => {
     expect(lines.filter((line) => line.err !== undefined || line.stack !== undefined)).toEqual([]);
   });
 
+  it("logs a client's mistake (400, 413, 415) as its request line at info, never as an error", async () => {
+    const before = api.output().length;
+    const send = (body: string, contentType = 'application/json') =>
+      fetch(`http://127.0.0.1:${port}/v1/score`, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
+    const statuses = [
+      (await send(`{"userId":"u1","itemIds":["i0"],"context":${'{"a":'.repeat(50)}1${'}'.repeat(50)}}`)).status,
+      (await send('{"userId":')).status,
+      (await send('{}', 'text/plain')).status,
+      (await send('{}', 'application/json; charset=utf-16')).status,
+      (await send(`"${'x'.repeat(2_000_000)}"`)).status,
+    ];
+    expect(statuses).toEqual([400, 400, 415, 415, 413]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const lines = jsonLines(api.output().slice(before));
+    expect(lines.filter((line) => line.level >= 40)).toEqual([]);
+    expect(lines.filter((line) => line.err !== undefined || line.stack !== undefined)).toEqual([]);
+    expect(lines.filter((line) => line.level === 30 && line.msg === 'request completed')).toHaveLength(5);
+  });
+
   it("tags a line logged while serving a request with that request's id", async () => {
     // Text in a numeric feature: scoring reads it as missing and warns, once, from inside the request.
     const put = await fetch(`http://127.0.0.1:${port}/v1/items/log-item/features`, {

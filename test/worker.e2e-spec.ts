@@ -18,6 +18,7 @@ import {
   RawTable,
   type InteractionData,
 } from '@app/mmoe';
+import { REPORT_CONTENT_SECURITY_POLICY } from '@app/mmoe/report/training-report';
 import {
   QUEUE_PREFIX,
   TRAINING_JOB_OPTIONS,
@@ -270,6 +271,7 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     const report = await app.inject({ method: 'GET', url: `/admin/models/${version.id}/report`, headers: auth });
     expect(report.statusCode).toBe(200);
     expect(report.headers['content-type']).toMatch(/^text\/html/);
+    expect(report.headers['content-security-policy']).toBe(REPORT_CONTENT_SECURITY_POLICY);
     expect(report.body).toContain(`production v${productionId}`);
     expect(report.body.match(/<svg class="chart"/g)!.length).toBeGreaterThanOrEqual(5);
     expect((await app.inject({ method: 'GET', url: `/admin/models/${version.id}/report` })).statusCode).toBe(401);

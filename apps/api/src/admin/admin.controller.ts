@@ -7,6 +7,7 @@ import {
   ApiProduces,
 } from '@nestjs/swagger';
 
+import { REPORT_CONTENT_SECURITY_POLICY } from '@app/mmoe/report/training-report';
 import { ModelRegistryService } from '@app/registry';
 
 import { LargeBody } from '../platform/body-limit';
@@ -60,6 +61,7 @@ export class AdminController {
 
   @Get('models/:id/report')
   @Header('content-type', 'text/html; charset=utf-8')
+  @Header('content-security-policy', REPORT_CONTENT_SECURITY_POLICY)
   @ApiProduces('text/html')
   @ApiOkResponse({
     description:

@@ -1,7 +1,9 @@
+import { BadRequestException } from '@nestjs/common';
+
 import { ConflictError, InvalidFieldsError, NotFoundError, UnavailableError } from '@app/common';
 import { RedisUnavailableError } from '@app/redis';
 
-import { storeUnavailable, toHttpException, unavailableStore } from './error.filter';
+import { clientError, storeUnavailable, toHttpException, unavailableStore } from './error.filter';
 
 describe('toHttpException', () => {
   it('answers a missing thing with 404 and its message', () => {
@@ -61,5 +63,24 @@ describe('unavailableStore', () => {
     const http = storeUnavailable('database');
     expect(http.getStatus()).toBe(503);
     expect(http.getResponse()).toMatchObject({ message: 'database unavailable' });
+  });
+});
+
+describe('clientError', () => {
+  it("keeps the status and message of Fastify's and the body parser's 4xx, so that Nest does not log them as errors", () => {
+    const tooLarge = Object.assign(new Error('Request body is too large'), { statusCode: 413 });
+    expect(clientError(tooLarge)?.getStatus()).toBe(413);
+    expect(clientError(tooLarge)?.getResponse()).toEqual({
+      statusCode: 413,
+      error: 'Payload Too Large',
+      message: 'Request body is too large',
+    });
+  });
+
+  it('leaves alone server errors, plain objects and what is already an HTTP exception', () => {
+    expect(clientError(Object.assign(new Error('x'), { statusCode: 500 }))).toBeUndefined();
+    expect(clientError(new Error('x'))).toBeUndefined();
+    expect(clientError({ statusCode: 400, message: 'x' })).toBeUndefined();
+    expect(clientError(new BadRequestException('x'))).toBeUndefined();
   });
 });

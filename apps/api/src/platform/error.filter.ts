@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import {
   BadRequestException,
   Catch,
@@ -20,7 +21,8 @@ const RETRY_AFTER_SECONDS = 1;
 /**
  * The one place where errors become HTTP statuses: the libraries and services throw domain errors, and this filter
  * answers them as Nest's own exceptions would (same bodies); a store that cannot be reached is a 503 with
- * Retry-After, not a 500; everything else is left to Nest's default handling.
+ * Retry-After, not a 500; a client error from Fastify or the body parser keeps its status; everything else is left to
+ * Nest's default handling (a 500, logged as an error).
  */
 @Catch()
 export class ErrorFilter extends BaseExceptionFilter {
@@ -34,10 +36,26 @@ export class ErrorFilter extends BaseExceptionFilter {
     if (retryAfter !== undefined)
       host.switchToHttp().getResponse<FastifyReply>().header('Retry-After', String(retryAfter));
     super.catch(
-      unavailable ? storeUnavailable(unavailable) : error instanceof DomainError ? toHttpException(error) : error,
+      unavailable
+        ? storeUnavailable(unavailable)
+        : error instanceof DomainError
+          ? toHttpException(error)
+          : (clientError(error) ?? error),
       host,
     );
   }
+}
+
+/**
+ * A 4xx raised before any handler (Fastify's 413 and 415, the body parser's 400 and 415) as the HttpException of its
+ * status: Nest would answer it with the same status but log it as an error with its stack, as if the server had
+ * failed. The request line (info) is all that a client's mistake is worth in the logs.
+ */
+export function clientError(error: unknown): HttpException | undefined {
+  if (!(error instanceof Error) || error instanceof HttpException) return undefined;
+  const status = (error as { statusCode?: unknown }).statusCode;
+  if (typeof status !== 'number' || status < 400 || status > 499) return undefined;
+  return new HttpException({ statusCode: status, error: STATUS_CODES[status], message: error.message }, status);
 }
 
 export function unavailableStore(error: unknown): 'database' | 'redis' | undefined {

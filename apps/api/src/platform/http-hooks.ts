@@ -8,9 +8,9 @@ import type { MetricsService } from './metrics.service';
 import { REQUEST_ID_HEADER, requestIdOf } from './request-id';
 
 /**
- * Fastify-level concerns that must also cover what never reaches a Nest handler (404s, 413s, 429s): server
- * timeouts, request ids, body limits, request latency and request logs. Called before the app is initialised, so the
- * onRoute hook sees every Nest route.
+ * Fastify-level concerns that must also cover what never reaches a Nest handler (404s, 413s, 429s, Bull Board):
+ * server timeouts, request ids, security headers, body limits, request latency and request logs. Called before the
+ * app is initialised, so the onRoute hook sees every Nest route, and Bull Board's scope inherits the hooks.
  */
 export function installHttpHooks(
   fastify: FastifyInstance,
@@ -25,6 +25,8 @@ export function installHttpHooks(
   fastify.setGenReqId(requestIdOf);
   fastify.addHook('onRequest', (request, reply, done) => {
     reply.header(REQUEST_ID_HEADER, request.id);
+    // Every answer is the type it declares: a browser must not sniff a JSON error or a report into something else.
+    reply.header('x-content-type-options', 'nosniff');
     requestContext.run(request.id, done);
   });
   fastify.addHook('onRoute', (route) => {

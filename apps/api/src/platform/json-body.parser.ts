@@ -7,23 +7,42 @@ import type { FastifyInstance } from 'fastify';
  */
 export const MAX_JSON_DEPTH = 32;
 
-/** A 400 from the content-type parser, answered by Fastify like its own body errors. */
+/** A client error of the content-type parser (400, 415), answered like Fastify's own body errors (error.filter.ts). */
 class BodyError extends Error {
-  readonly statusCode = 400;
-  readonly code = 'BODY_INVALID';
+  constructor(
+    message: string,
+    readonly statusCode = 400,
+  ) {
+    super(message);
+  }
+}
+
+/** The charset a content type declares (`application/json; charset="UTF-16"` → `utf-16`), lower-cased. */
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)/i;
+
+/**
+ * Why a body declared with `contentType` cannot be read as UTF-8 JSON, or undefined: the parser reads bytes as UTF-8
+ * whatever is declared, so a UTF-16 body would be read as garbage rather than refused.
+ */
+export function charsetProblem(contentType: string | undefined): string | undefined {
+  const charset = CHARSET.exec(contentType ?? '')?.[1].toLowerCase();
+  if (charset === undefined || charset === 'utf-8' || charset === 'utf8') return undefined;
+  return `body charset "${charset}" is not supported: send UTF-8 JSON (charset=utf-8 or none)`;
 }
 
 /**
- * The only body parser of the API: JSON, nesting bounded before parsing, and an empty body read as no body, so that a
- * client sending `content-type: application/json` on a bodyless POST (rollback, pause …) is not refused. Any other
- * content type is answered 415 by Fastify: the default text/plain parser would hand a string to validation, which
- * then reports every field as missing.
+ * The only body parser of the API: UTF-8 JSON, nesting bounded before parsing, and an empty body read as no body, so
+ * that a client sending `content-type: application/json` on a bodyless POST (rollback, pause …) is not refused. Any
+ * other content type, or another charset, is a 415: the default text/plain parser would hand a string to validation,
+ * which then reports every field as missing.
  */
 export function installJsonBodyParser(fastify: FastifyInstance): void {
   // Keeps Fastify's protection against `__proto__` / `constructor.prototype` keys.
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const unreadable = charsetProblem(request.headers['content-type']);
+    if (unreadable) return done(new BodyError(unreadable, 415), undefined);
     const text = body as string;
     if (text.trim() === '') return done(null, undefined);
     const tooDeep = depthExceededAt(text, MAX_JSON_DEPTH);

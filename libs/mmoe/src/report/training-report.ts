@@ -28,6 +28,14 @@ export interface TrainingReportData {
   createdAt?: string;
 }
 
+/**
+ * What the report needs from a browser, served with it as its Content-Security-Policy: inline CSS and inline SVG,
+ * nothing else (no script, no fetch, no form, no frame, no base). A report carrying injected markup cannot run or load
+ * anything.
+ */
+export const REPORT_CONTENT_SECURITY_POLICY =
+  "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 const PALETTE = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4d7c0f', '#be185d'];
 
 export function renderTrainingReport(data: TrainingReportData): string {
