@@ -23,8 +23,8 @@ const FAST_CHECK = Symbol('fastCheck');
 type FastCheck = (value: unknown) => boolean;
 
 /**
- * A DTO on a hot path: `check` accepts a plain value that the pipe would accept (its decorators and the text rule of
- * every route, textFieldError), and never one it refuses; such a value skips class-transformer and class-validator,
+ * A DTO on a hot path: `check` accepts a plain value that the pipe would accept (its decorators and the rules of
+ * every route, requestPartError), and never one it refuses; such a value skips class-transformer and class-validator,
  * anything else goes through them for the verdict and the messages.
  */
 export function FastValidated(check: FastCheck): ClassDecorator {
@@ -49,10 +49,6 @@ class AppValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
     const part = REQUEST_PARTS[metadata.type];
     if (!part) return value;
-    // An empty body is no body ({} to the DTO, so that bodyless POSTs may send a JSON content type); a body that is
-    // there must be an object: `null` would otherwise become {} too, and apply every default.
-    if (metadata.type === 'body' && value !== undefined && !isPlainObject(value))
-      throw new InvalidFieldsError([{ field: 'body', message: 'body must be a JSON object' }]);
     const dto = metadata.metatype;
     const check = dto && (Reflect.getMetadata(FAST_CHECK, dto) as FastCheck | undefined);
     if (!check) return this.validatePart(value, metadata, part);
@@ -65,19 +61,33 @@ class AppValidationPipe extends ValidationPipe {
   }
 
   /** The rules of every route, then the DTO's. */
-  private validatePart(value: unknown, metadata: ArgumentMetadata, part: string): Promise<unknown> {
-    const textError = textFieldError(value, part);
-    if (textError) throw new InvalidFieldsError([textError]);
+  private validatePart(value: unknown, metadata: ArgumentMetadata, part: RequestPart): Promise<unknown> {
+    const error = requestPartError(value, part);
+    if (error) throw new InvalidFieldsError([error]);
     return super.transform(value, metadata);
   }
 }
 
+export type RequestPart = 'body' | 'query' | 'path';
+
 /** What a 400 calls each part of the request that the pipe validates; custom parameter decorators are left alone. */
-const REQUEST_PARTS: Partial<Record<ArgumentMetadata['type'], string>> = {
+const REQUEST_PARTS: Partial<Record<ArgumentMetadata['type'], RequestPart>> = {
   body: 'body',
   query: 'query',
   param: 'path',
 };
+
+/**
+ * The rules of every route, before any DTO (the pipe's, and Bull Board's hook, which no DTO covers), so that a field
+ * added later follows them without a decorator: an empty body is no body ({} to a DTO, so that bodyless POSTs may send
+ * a JSON content type), but a body that is there must be a JSON object (`null` would otherwise become {} too and apply
+ * every default); and no key or string anywhere holds text Postgres cannot store (textFieldError).
+ */
+export function requestPartError(value: unknown, part: RequestPart): FieldError | undefined {
+  if (part === 'body' && value !== undefined && !isPlainObject(value))
+    return { field: 'body', message: 'body must be a JSON object' };
+  return textFieldError(value, part);
+}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -85,8 +95,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 /**
  * Validates and transforms every body, query and param DTO; unknown fields are errors, not silently dropped. Before
- * any DTO, the rules of every route: a body is a JSON object, and no key or string anywhere holds text Postgres cannot
- * store (a field added later is covered without a decorator).
+ * any DTO, the rules of every route (requestPartError).
  */
 export function createValidationPipe(timer?: ValidationTimer): ValidationPipe {
   return new AppValidationPipe(timer);

@@ -8,13 +8,15 @@ import { InjectThrottlerStorage, type ThrottlerStorage } from '@nestjs/throttler
 import type { Queue } from 'bull';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
+import { InvalidFieldsError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { TRAINING_QUEUE } from '@app/queue';
 import { RedisConnections } from '@app/redis';
 
 import { AdminTokenGuard, bearerToken } from '../admin/admin-token.guard';
-import { storeUnavailable } from '../platform/error.filter';
+import { storeUnavailable, toHttpException } from '../platform/error.filter';
 import { RATE_LIMIT_WINDOW_MS } from '../platform/platform.module';
+import { requestPartError } from '../platform/validation';
 
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
@@ -25,7 +27,9 @@ const BASIC = /^Basic[ ]+([A-Za-z0-9+/]+=*)\s*$/i;
  * onRequest hook of its own scope makes the guard's check. Besides `Authorization: Bearer <token>` (curl) it takes
  * HTTP Basic with the token as the password: a browser asks for it on the 401 and then sends it with every request
  * the board's page makes, and the token stays out of URLs and access logs (the authorization header is redacted).
- * The same hook counts each client against RATE_LIMIT_PER_MINUTE in the throttler's storage, as the Nest guard does.
+ * The same hook counts each client against RATE_LIMIT_PER_MINUTE in the throttler's storage, as the Nest guard does,
+ * and a preValidation hook applies the input rules of every route (requestPartError): Bull Board took a `null` body as
+ * a job to add, and text Postgres cannot store into job data.
  */
 @Injectable()
 export class BullBoardMount implements OnModuleInit {
@@ -52,6 +56,13 @@ export class BullBoardMount implements OnModuleInit {
           // The board is the queue in Redis: without it, a clear 503 rather than a page that hangs.
           if (!this.redis.available())
             return reply.code(503).header('Retry-After', '1').send(storeUnavailable('redis').getResponse());
+        });
+        scope.addHook('preValidation', async (request, reply) => {
+          const error =
+            requestPartError(request.params, 'path') ??
+            requestPartError(request.query, 'query') ??
+            requestPartError(request.body, 'body');
+          if (error) return reply.code(400).send(toHttpException(new InvalidFieldsError([error])).getResponse());
         });
         await scope.register(board.registerPlugin());
       },
