@@ -1,8 +1,11 @@
+import { getQueueToken } from '@nestjs/bull';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Queue } from 'bull';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 
 import { decodeArtifact, encodeArtifact, type ArtifactHeader } from '@app/mmoe';
+import { TRAINING_QUEUE } from '@app/queue';
 import { REDIS } from '@app/redis';
 
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
@@ -12,7 +15,7 @@ import { seedModelVersion, tinyArtifact, tinyItem, tinyUser } from './fixtures/m
 const TOKEN = 'hostile-input-test-token';
 
 interface Attack {
-  method: 'GET' | 'POST' | 'PUT';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   url: string;
   /** A JSON body, or a raw string sent as it is. */
   body?: unknown;
@@ -26,6 +29,74 @@ interface Attack {
 const deep = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
 const deepArray = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
 const LONE = '\ud800';
+/** A NUL and a lone surrogate as they arrive percent-encoded in a path or query (a lone one is not even UTF-8). */
+const NUL_URL = '%00';
+const LONE_URL = '%ED%A0%80';
+/** The 900 KB junk value a probe got stored in the audit trail (under the 1 MiB body limit). */
+const JUNK = 'x'.repeat(900_000);
+/** Integers as a lenient Number() would read them, one of each kind: every one must be a 400. */
+const LOOSE_INTEGERS = ['0x1', '1e0', '%201', '1.0', '%2B1', '0b1'];
+const policy = (patch: object) => ({ confidence: 0.95, minEvents: 100, tasks: { click: {} }, ...patch });
+const job = (patch: object) => ({ source: { kind: 'csv', path: '/data/x.csv' }, ...patch });
+
+/**
+ * Bull Board's routes (its plugin registers them; the coverage test fails when an upgrade adds one). Each is sent with
+ * a NUL in its parameters: refused before the board acts, so that none of them (pause, empty, obliterate …) runs.
+ */
+const BOARD_ROUTES: [Attack['method'], string][] = [
+  ['GET', ''],
+  ['GET', '/metrics-history'],
+  ['GET', '/job-schedulers'],
+  ['GET', '/queue/:queueName'],
+  ['GET', '/queue/:queueName/:jobId'],
+  ['GET', '/api/redis/stats'],
+  ['GET', '/api/queues'],
+  ['GET', '/api/job-schedulers'],
+  ['GET', '/api/queues/:queueName/metrics'],
+  ['GET', '/api/queues/:queueName/default-job-options'],
+  ['GET', '/api/queues/:queueName/workers'],
+  ['GET', '/api/queues/:queueName/rate-limit'],
+  ['GET', '/api/queues/:queueName/job-data-schema'],
+  ['PUT', '/api/queues/pause'],
+  ['PUT', '/api/queues/resume'],
+  ['GET', '/api/queues/:queueName/:jobId/logs'],
+  ['GET', '/api/queues/:queueName/:jobId/flow'],
+  ['GET', '/api/queues/:queueName/:jobId'],
+  ['POST', '/api/queues/:queueName/add'],
+  ['PUT', '/api/queues/:queueName/retry/:queueStatus'],
+  ['PUT', '/api/queues/:queueName/promote'],
+  ['PUT', '/api/queues/:queueName/clean/:queueStatus'],
+  ['PUT', '/api/queues/:queueName/pause'],
+  ['PUT', '/api/queues/:queueName/resume'],
+  ['PUT', '/api/queues/:queueName/concurrency'],
+  ['PUT', '/api/queues/:queueName/rate-limit'],
+  ['PUT', '/api/queues/:queueName/rate-limit/release'],
+  ['PUT', '/api/queues/:queueName/empty'],
+  ['PUT', '/api/queues/:queueName/obliterate'],
+  ['PUT', '/api/queues/:queueName/job-schedulers/:schedulerId/remove'],
+  ['PATCH', '/api/queues/:queueName/job-schedulers/:schedulerId'],
+  ['PUT', '/api/queues/:queueName/job-schedulers/:schedulerId/run'],
+  ['PUT', '/api/queues/:queueName/:jobId/retry'],
+  ['PUT', '/api/queues/:queueName/:jobId/clean'],
+  ['PUT', '/api/queues/:queueName/:jobId/promote'],
+  ['PATCH', '/api/queues/:queueName/:jobId/update-data'],
+  ['PATCH', '/api/queues/:queueName/:jobId/delay'],
+  ['PATCH', '/api/queues/:queueName/:jobId/priority'],
+  ['PUT', '/api/queues/:queueName/:jobId/remove-unprocessed-children'],
+  ['GET', '/static/*'],
+];
+/** A board URL with NUL in its first parameter (the real queue name in the others), or in its query when it has none. */
+function boardUrl(path: string): string {
+  const params = path.match(/:\w+|\*/g) ?? [];
+  if (params.length === 0) return `/admin/queues${path}?activeQueue=${NUL_URL}`;
+  let first = true;
+  const filled = path.replace(/:\w+|\*/g, (param) => {
+    const value = first ? `t${NUL_URL}` : param === ':queueName' ? 'training' : '1';
+    first = false;
+    return value;
+  });
+  return `/admin/queues${filled}`;
+}
 const score = (patch: object) => ({ userId: 'u1', itemIds: ['i0', 'i1'], ...patch });
 const event = (patch: object) => ({
   events: [{ eventId: 'e1', userId: 'u1', itemId: 'i1', labels: { click: 1 }, ...patch }],
@@ -73,6 +144,17 @@ describe('hostile input (e2e)', () => {
   let app: NestFastifyApplication;
   let db: DataSource;
   const tally = { requests: 0, client: 0, server: 0 };
+  /** Every route the app registers (HEAD ones are GET's), and the statuses of the corpus's requests that reached each. */
+  const routes = new Map<string, number[]>();
+  const routeOf = (method: string, url: string) => `${method} ${url}`;
+  let trainingQueue: Queue;
+  let jobsBefore: string[];
+  /** Every training job but the schedule's next run (re-seeded on its own): an accepted attack would add one. */
+  const jobIds = async () =>
+    (await trainingQueue.getJobs(['waiting', 'active', 'paused', 'delayed', 'completed', 'failed']))
+      .map((j) => String(j.id))
+      .filter((id) => !id.startsWith('repeat:'))
+      .sort();
 
   const send = async ({ method, url, body, contentType }: Omit<Attack, 'status' | 'field'>) => {
     const response = await app.inject({
@@ -101,7 +183,17 @@ describe('hostile input (e2e)', () => {
   let productionId: number;
 
   beforeAll(async () => {
-    app = await createApiApp({ ADMIN_TOKEN: TOKEN });
+    app = await createApiApp({ ADMIN_TOKEN: TOKEN }, (fastify) => {
+      fastify.addHook('onRoute', ({ method, url }) => {
+        for (const m of [method].flat()) if (m !== 'HEAD') routes.set(routeOf(m, url), []);
+      });
+      fastify.addHook('onResponse', (request, reply, done) => {
+        const url = request.routeOptions.url;
+        if (url !== undefined) routes.get(routeOf(request.method, url))?.push(reply.statusCode);
+        done();
+      });
+    });
+    trainingQueue = app.get<Queue>(getQueueToken(TRAINING_QUEUE));
     db = app.get(DataSource);
     await db.query('TRUNCATE events, user_features, item_features, model_versions, rollout_events CASCADE');
     await app.get<Redis>(REDIS).flushdb();
@@ -114,6 +206,7 @@ describe('hostile input (e2e)', () => {
       payload: { entities: [0, 1].map((i) => ({ id: `i${i}`, features: tinyItem(i) })) },
     });
     before = await counts();
+    jobsBefore = await jobIds();
   });
 
   afterAll(async () => {
@@ -731,6 +824,477 @@ describe('hostile input (e2e)', () => {
       'a schedule cron of the wrong type',
       () => ({ method: 'PUT', url: '/admin/training-schedule', body: { cron: 5 }, status: 400, field: 'cron' }),
     ],
+    // admin: the live-traffic routes
+    ...LOOSE_INTEGERS.map((a): [string, () => Attack] => [
+      `compare-live with a=${a}`,
+      () => ({ method: 'GET', url: `/admin/models/compare-live?a=${a}&b=${productionId}`, status: 400, field: 'a' }),
+    ]),
+    [
+      'compare-live with b=true',
+      () => ({ method: 'GET', url: `/admin/models/compare-live?a=${productionId}&b=true`, status: 400, field: 'b' }),
+    ],
+    [
+      'compare-live with a repeated',
+      () => ({ method: 'GET', url: `/admin/models/compare-live?a=1&a=2&b=1`, status: 400, field: 'a' }),
+    ],
+    [
+      'compare-live with an unknown parameter',
+      () => ({ method: 'GET', url: `/admin/models/compare-live?a=1&b=1&junk=1`, status: 400, field: 'junk' }),
+    ],
+    [
+      'live-metrics of a hexadecimal version',
+      () => ({ method: 'GET', url: '/admin/models/0x1/live-metrics', status: 400, field: 'id' }),
+    ],
+    [
+      'live-metrics over a window with NUL',
+      () => ({ method: 'GET', url: `/admin/models/1/live-metrics?window=1h${NUL_URL}`, status: 400, field: 'window' }),
+    ],
+    [
+      'live-metrics over a window of a year',
+      () => ({ method: 'GET', url: '/admin/models/1/live-metrics?window=1y', status: 400, field: 'window' }),
+    ],
+    [
+      'a shadow percent as a string',
+      () => ({ method: 'POST', url: '/admin/models/1/shadow', body: { percent: '10' }, status: 400, field: 'percent' }),
+    ],
+    [
+      'a shadow percent of true',
+      () => ({ method: 'POST', url: '/admin/models/1/shadow', body: { percent: true }, status: 400, field: 'percent' }),
+    ],
+    [
+      'a shadow with a 900 KB junk field',
+      () => ({
+        method: 'POST',
+        url: '/admin/models/1/shadow',
+        body: { percent: 10, junk: JUNK },
+        status: 400,
+        field: 'junk',
+      }),
+    ],
+    [
+      'a shadow of version +1',
+      () => ({ method: 'POST', url: '/admin/models/%2B1/shadow', body: { percent: 10 }, status: 400, field: 'id' }),
+    ],
+    [
+      'a null shadow body',
+      () => ({ method: 'POST', url: '/admin/models/1/shadow', ...raw('null'), status: 400, field: 'body' }),
+    ],
+    // admin: the rollout policy (the probe's 500s, and what it got stored)
+    [
+      'NUL in an unknown key under tasks.click',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: { tasks: { click: { minEvents: 5, junk: 'a\0b' } } },
+        status: 400,
+        field: 'tasks.click.junk',
+      }),
+    ],
+    [
+      'a lone surrogate under tasks.click',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: { tasks: { click: { minEvents: 5, junk: `a${LONE}b` } } },
+        status: 400,
+        field: 'tasks.click.junk',
+      }),
+    ],
+    [
+      'NUL in a task name',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: { tasks: { 'cl\0ick': { minEvents: 5 } } },
+        status: 400,
+        field: 'tasks',
+      }),
+    ],
+    [
+      'a lone surrogate in a policy key',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: { [`conf${LONE}`]: 0.9 },
+        status: 400,
+        field: 'body',
+      }),
+    ],
+    [
+      'a 900 KB junk value under tasks.click',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: { tasks: { click: { junk: JUNK } } },
+        status: 400,
+        field: 'tasks.click.junk',
+      }),
+    ],
+    [
+      'a 900 KB junk field in a policy',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: policy({ note: JUNK }),
+        status: 400,
+        field: 'note',
+      }),
+    ],
+    [
+      'minEvents "0x10"',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: policy({ minEvents: '0x10' }),
+        status: 400,
+        field: 'minEvents',
+      }),
+    ],
+    [
+      'minEvents true',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: policy({ minEvents: true }),
+        status: 400,
+        field: 'minEvents',
+      }),
+    ],
+    [
+      'a task minEvents as a string',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: policy({ tasks: { click: { minEvents: '5' } } }),
+        status: 400,
+        field: 'tasks.click.minEvents',
+      }),
+    ],
+    [
+      'a confidence as a string',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: policy({ confidence: '0.9' }),
+        status: 400,
+        field: 'confidence',
+      }),
+    ],
+    [
+      'tasks as an array',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: policy({ tasks: [{}] }),
+        status: 400,
+        field: 'tasks',
+      }),
+    ],
+    [
+      'a null policy',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        ...raw('null'),
+        status: 400,
+        field: 'body',
+      }),
+    ],
+    [
+      'a policy for version 1.0',
+      () => ({ method: 'PUT', url: '/admin/models/1.0/rollout-policy', body: policy({}), status: 400, field: 'id' }),
+    ],
+    [
+      'clearing the policy of version 0b1',
+      () => ({ method: 'DELETE', url: '/admin/models/0b1/rollout-policy', status: 400, field: 'id' }),
+    ],
+    [
+      'clearing the policy of a version past int4',
+      () => ({ method: 'DELETE', url: '/admin/models/2147483648/rollout-policy', status: 400, field: 'id' }),
+    ],
+    // admin: the other version routes added since
+    [
+      'a precision of int4',
+      () => ({
+        method: 'POST',
+        url: '/admin/models/1/precision',
+        body: { precision: 'int4' },
+        status: 400,
+        field: 'precision',
+      }),
+    ],
+    [
+      'NUL in a precision',
+      () => ({
+        method: 'POST',
+        url: '/admin/models/1/precision',
+        body: { precision: 'int8\0' },
+        status: 400,
+        field: 'precision',
+      }),
+    ],
+    [
+      'a null precision body',
+      () => ({ method: 'POST', url: '/admin/models/1/precision', ...raw('null'), status: 400, field: 'body' }),
+    ],
+    ['the report of version 1e0', () => ({ method: 'GET', url: '/admin/models/1e0/report', status: 400, field: 'id' })],
+    [
+      'the report of a version that was uploaded, not trained',
+      () => ({ method: 'GET', url: `/admin/models/${productionId}/report`, status: 404 }),
+    ],
+    [
+      'a canary fusion rule with NUL in a task name',
+      () => ({
+        method: 'POST',
+        url: '/admin/models/1/canary',
+        body: { percent: 5, fusion: { type: 'sum', weights: { 'cl\0ick': 1 } } },
+        status: 400,
+        field: 'fusion.weights',
+      }),
+    ],
+    [
+      'a score fusion rule with a 900 KB junk field',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ fusion: { type: 'sum', weights: { click: 1 }, junk: JUNK } }),
+        status: 400,
+        field: 'fusion.junk',
+      }),
+    ],
+    ['archive version 0x1', () => ({ method: 'POST', url: '/admin/models/0x1/archive', status: 400, field: 'id' })],
+    [
+      'the model list with a hostile query (no query to read: ignored)',
+      () => ({ method: 'GET', url: `/admin/models?limit=0x1&x=${NUL_URL}`, status: 200 }),
+    ],
+    [
+      'rollback with a UTF-16 body',
+      () => ({
+        method: 'POST',
+        url: '/admin/models/rollback',
+        body: '{}',
+        contentType: 'application/json; charset=utf-16',
+        status: 415,
+      }),
+    ],
+    // training jobs and schedule
+    [
+      'NUL in a CSV path',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        body: job({ source: { kind: 'csv', path: '/data/x\0.csv' } }),
+        status: 400,
+        field: 'source.path',
+      }),
+    ],
+    [
+      'a lone surrogate in a spec key',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        body: job({ spec: { features: [], [`tasks${LONE}`]: [] } }),
+        status: 400,
+        field: 'spec',
+      }),
+    ],
+    [
+      'a 900 KB junk field in a training spec',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        body: job({ spec: { features: [], tasks: [], junk: JUNK } }),
+        status: 400,
+        field: 'spec',
+      }),
+    ],
+    [
+      'epochs as a string',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        body: job({ overrides: { epochs: '5' } }),
+        status: 400,
+        field: 'overrides.epochs',
+      }),
+    ],
+    [
+      'an unknown override',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        body: job({ overrides: { epochs: 5, junk: 1 } }),
+        status: 400,
+        field: 'overrides.junk',
+      }),
+    ],
+    [
+      'an unknown source field',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        body: job({ source: { kind: 'csv', path: '/x', junk: JUNK } }),
+        status: 400,
+        field: 'source.junk',
+      }),
+    ],
+    [
+      'a null training job',
+      () => ({ method: 'POST', url: '/admin/training-jobs', ...raw('null'), status: 400, field: 'body' }),
+    ],
+    ...['%201', '%2B1', '0b1', 'true'].map((limit): [string, () => Attack] => [
+      `a job-list limit of ${limit}`,
+      () => ({ method: 'GET', url: `/admin/training-jobs?limit=${limit}`, status: 400, field: 'limit' }),
+    ]),
+    [
+      'NUL in a training job id',
+      () => ({ method: 'GET', url: `/admin/training-jobs/j${NUL_URL}`, status: 400, field: 'id' }),
+    ],
+    [
+      'a 201-character training job id',
+      () => ({ method: 'GET', url: `/admin/training-jobs/${'j'.repeat(201)}`, status: 400, field: 'id' }),
+    ],
+    [
+      'a lone surrogate in a cancelled job id',
+      () => ({ method: 'POST', url: `/admin/training-jobs/j${LONE_URL}/cancel`, status: 400 }),
+    ],
+    [
+      'cancelling a job that does not exist',
+      () => ({ method: 'POST', url: '/admin/training-jobs/no-such-job/cancel', status: 404 }),
+    ],
+    [
+      'NUL in a cron',
+      () => ({
+        method: 'PUT',
+        url: '/admin/training-schedule',
+        body: { cron: '0 3 * * *\0' },
+        status: 400,
+        field: 'cron',
+      }),
+    ],
+    [
+      'windowDays as a string',
+      () => ({
+        method: 'PUT',
+        url: '/admin/training-schedule',
+        body: { cron: '0 3 * * *', windowDays: '7' },
+        status: 400,
+        field: 'windowDays',
+      }),
+    ],
+    [
+      'a schedule with a 900 KB junk field',
+      () => ({
+        method: 'PUT',
+        url: '/admin/training-schedule',
+        body: { cron: '0 3 * * *', junk: JUNK },
+        status: 400,
+        field: 'junk',
+      }),
+    ],
+    [
+      'a null schedule',
+      () => ({ method: 'PUT', url: '/admin/training-schedule', ...raw('null'), status: 400, field: 'body' }),
+    ],
+    [
+      'the schedule with a hostile query (no query to read: ignored)',
+      () => ({ method: 'GET', url: `/admin/training-schedule?x=${NUL_URL}`, status: 200 }),
+    ],
+    [
+      'pausing the schedule with a UTF-16 body',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-schedule/pause',
+        body: '{}',
+        contentType: 'application/json; charset=UTF-16',
+        status: 415,
+      }),
+    ],
+    [
+      'resuming the schedule with a body nested 40 levels',
+      () => ({ method: 'POST', url: '/admin/training-schedule/resume', ...raw(deep(40)), status: 400, field: 'body' }),
+    ],
+    // the old routes the corpus had not reached
+    [
+      'a lone surrogate in a bulk user id',
+      () => ({
+        method: 'PUT',
+        url: '/v1/users/features',
+        body: { entities: [entity(`u${LONE}`, { user_age: 1 })] },
+        status: 400,
+        field: 'entities.0.id',
+      }),
+    ],
+    [
+      'a lone surrogate in an item id (path)',
+      () => ({ method: 'PUT', url: `/v1/items/i${LONE_URL}/features`, body: { features: {} }, status: 400 }),
+    ],
+    [
+      'the probes with a hostile query (ignored)',
+      () => ({ method: 'GET', url: `/health/live?x=${NUL_URL}&y=${'a'.repeat(4000)}`, status: 200 }),
+    ],
+    [
+      'readiness with a hostile query (ignored)',
+      () => ({ method: 'GET', url: `/health/ready?x=${NUL_URL}`, status: 200 }),
+    ],
+    ['metrics with a hostile query (ignored)', () => ({ method: 'GET', url: `/metrics?x=${NUL_URL}`, status: 200 })],
+    // the OpenAPI document and UI (static)
+    ...[
+      '/docs',
+      '/docs/',
+      '/docs/index.html',
+      '/docs/swagger-ui-init.js',
+      '/docs/docs/swagger-ui-init.js',
+      '/docs/swagger-ui.css',
+      '/docs-json',
+      '/docs-yaml',
+    ].map((url): [string, () => Attack] => [
+      `${url} with a hostile query (ignored)`,
+      () => ({ method: 'GET', url: `${url}?x=${NUL_URL}`, status: 200 }),
+    ]),
+    // Registered by Swagger, though swagger-ui-dist ships no LICENSE file.
+    ['/docs/LICENSE with a hostile query', () => ({ method: 'GET', url: `/docs/LICENSE?x=${NUL_URL}`, status: 404 })],
+    ['an asset /docs does not have', () => ({ method: 'GET', url: `/docs/no-such.js?x=${NUL_URL}`, status: 404 })],
+    ['a path traversal under /docs', () => ({ method: 'GET', url: '/docs/..%2F..%2Fpackage.json', status: 404 })],
+    // Bull Board: the same rules, by its own preValidation hook (a NUL in a path or query parameter, a null body)
+    ...BOARD_ROUTES.map(([method, path]): [string, () => Attack] => [
+      `Bull Board ${method} ${path || '/'} with NUL in a parameter`,
+      () => ({ method, url: boardUrl(path), status: 400 }),
+    ]),
+    [
+      'a Bull Board job added with a null body',
+      () => ({
+        method: 'POST',
+        url: '/admin/queues/api/queues/training/add',
+        ...raw('null'),
+        status: 400,
+        field: 'body',
+      }),
+    ],
+    [
+      'a Bull Board job added with NUL in its data',
+      () => ({
+        method: 'POST',
+        url: '/admin/queues/api/queues/training/add',
+        body: { name: 'train', data: { source: { kind: 'csv', path: 'x\0' } } },
+        status: 400,
+        field: 'data.source.path',
+      }),
+    ],
+    [
+      'a Bull Board job added with a UTF-16 body',
+      () => ({
+        method: 'POST',
+        url: '/admin/queues/api/queues/training/add',
+        body: '{}',
+        contentType: 'application/json; charset=utf-16',
+        status: 415,
+      }),
+    ],
+    [
+      'a path traversal under Bull Board',
+      () => ({ method: 'GET', url: '/admin/queues/static/..%2F..%2Fpackage.json', status: 404 }),
+    ],
     // bodyless admin POSTs with a JSON content type and an empty body: the state decides (409), not the parser
     [
       'rollback with an empty JSON body',
@@ -797,10 +1361,20 @@ describe('hostile input (e2e)', () => {
     }
   });
 
+  it('reaches every route the app registers, old and new (a route added without corpus entries fails here)', () => {
+    const unreached = [...routes].filter(([, statuses]) => statuses.length === 0).map(([route]) => route);
+    expect(unreached).toEqual([]);
+    // The hook saw Nest's routes, Bull Board's and Swagger's alike.
+    expect([...routes.keys()]).toEqual(
+      expect.arrayContaining(['PUT /admin/models/:id/rollout-policy', 'GET /admin/queues/static/*', 'GET /docs/*']),
+    );
+  });
+
   it('stays healthy and wrote nothing partial', async () => {
     expect((await send({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     expect((await send({ method: 'POST', url: '/v1/score', body: score({}) })).statusCode).toBe(200);
     expect(await counts()).toEqual(before);
+    expect(await jobIds()).toEqual(jobsBefore);
     expect(tally.requests).toBeGreaterThanOrEqual(60);
     expect(tally.server).toBe(0);
   });

@@ -202,7 +202,7 @@ describe('POST /v1/score (e2e)', () => {
 
     it('rejects ids Postgres could not store (NUL characters) with a 400, not a failed query', async () => {
       expect(await rejectedFields({ userId: 'user\u0000-1', itemIds: ['item-1'] })).toEqual(['userId']);
-      expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1', 'item\u0000-2'] })).toEqual(['itemIds']);
+      expect(await rejectedFields({ userId: 'user-1', itemIds: ['item-1', 'item\u0000-2'] })).toEqual(['itemIds.1']);
     });
 
     it('rejects an objective the model does not have, a bad context and unknown fields', async () => {
