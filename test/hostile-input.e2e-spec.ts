@@ -211,7 +211,8 @@ describe('hostile input (e2e)', () => {
 
   afterAll(async () => {
     process.stdout.write(
-      `hostile-input corpus: ${tally.requests} requests, ${tally.client} answered 4xx, ${tally.server} answered 5xx\n`,
+      `hostile-input corpus: ${tally.requests} requests over ${routes.size} routes, ${tally.client} answered 4xx, ` +
+        `${tally.server} answered 5xx\n`,
     );
     await app.close();
   });
@@ -1228,6 +1229,46 @@ describe('hostile input (e2e)', () => {
     [
       'a lone surrogate in an item id (path)',
       () => ({ method: 'PUT', url: `/v1/items/i${LONE_URL}/features`, body: { features: {} }, status: 400 }),
+    ],
+    [
+      'a 900 KB feature value',
+      () => ({
+        method: 'PUT',
+        url: '/v1/users/u9/features',
+        body: { features: { user_country: JUNK } },
+        status: 400,
+        field: 'features',
+      }),
+    ],
+    [
+      'a 900 KB event context value',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ context: { device: JUNK } }),
+        status: 400,
+        field: 'events.0.context',
+      }),
+    ],
+    [
+      '5,000 event context keys',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ context: Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`k${i}`, 1])) }),
+        status: 400,
+        field: 'events.0.context',
+      }),
+    ],
+    [
+      'a 900 KB score context value',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({ context: { device: JUNK } }),
+        status: 400,
+        field: 'context',
+      }),
     ],
     [
       'the probes with a hostile query (ignored)',

@@ -105,9 +105,20 @@ export function createValidationPipe(timer?: ValidationTimer): ValidationPipe {
 type FlatValue = 'string' | 'number' | 'boolean' | 'string[]';
 /** Values of one list feature; a model reads at most its maxLength last ones. */
 export const MAX_LIST_LENGTH = 1024;
+/**
+ * Longest string a feature or context value (or list element) may be: a category or a token, hashed by the model,
+ * not a document. Without it a 900 KB value went into Postgres as readily as a short one.
+ */
+export const MAX_TEXT_VALUE_LENGTH = 1024;
+/** Most entries of a flat record (request context, labels, weights) and its longest key, as of a feature map. */
+export const MAX_RECORD_ENTRIES = 256;
+export const MAX_RECORD_KEY_LENGTH = 128;
+
+export const isShortText = (value: unknown): boolean =>
+  typeof value === 'string' && value.length <= MAX_TEXT_VALUE_LENGTH;
 
 export const isStringList = (value: unknown): boolean =>
-  Array.isArray(value) && value.length <= MAX_LIST_LENGTH && value.every((v) => typeof v === 'string');
+  Array.isArray(value) && value.length <= MAX_LIST_LENGTH && value.every(isShortText);
 
 /** Request context (score calls, events): feature values as a feature map holds them, lists for sequence features. */
 export const CONTEXT_VALUE_TYPES: FlatValue[] = ['string', 'number', 'boolean', 'string[]'];
@@ -117,7 +128,9 @@ export const CONTEXT_VALUE_SCHEMA = {
 
 /**
  * A plain object whose values are all of the given primitive types (numbers finite, within ±maxMagnitude when
- * given), with keys and string values Postgres can store (they end up in jsonb), e.g. request context.
+ * given; strings of at most MAX_TEXT_VALUE_LENGTH), with at most MAX_RECORD_ENTRIES keys of at most
+ * MAX_RECORD_KEY_LENGTH characters, keys and string values Postgres can store (they end up in jsonb), e.g. request
+ * context.
  */
 export function IsFlatRecord(
   types: FlatValue[],
@@ -126,12 +139,21 @@ export function IsFlatRecord(
   const accepts = (value: unknown) =>
     Array.isArray(value)
       ? types.includes('string[]') && isStringList(value)
-      : types.includes(typeof value as FlatValue) && (typeof value !== 'number' || Math.abs(value) <= maxMagnitude);
+      : types.includes(typeof value as FlatValue) &&
+        (typeof value !== 'number' || Math.abs(value) <= maxMagnitude) &&
+        (typeof value !== 'string' || value.length <= MAX_TEXT_VALUE_LENGTH);
   const bound = maxMagnitude < Number.MAX_VALUE ? ` between -${maxMagnitude} and ${maxMagnitude}` : ' (finite)';
-  const lists = types.includes('string[]') ? ` (at most ${MAX_LIST_LENGTH} strings)` : '';
+  const text = types.some((t) => t.startsWith('string'))
+    ? `, strings of at most ${MAX_TEXT_VALUE_LENGTH} characters`
+    : '';
+  const lists = types.includes('string[]') ? `, lists of at most ${MAX_LIST_LENGTH} strings` : '';
   const problem = (value: unknown): string | undefined => {
     if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.values(value).every(accepts))
-      return `must be an object whose values are ${types.join(' or ')}${types.includes('number') ? bound : ''}${lists}`;
+      return `must be an object whose values are ${types.join(' or ')}${types.includes('number') ? bound : ''}${text}${lists}`;
+    const keys = Object.keys(value);
+    if (keys.length > MAX_RECORD_ENTRIES) return `must have at most ${MAX_RECORD_ENTRIES} keys, got ${keys.length}`;
+    if (keys.some((key) => key.length > MAX_RECORD_KEY_LENGTH))
+      return `must have keys of at most ${MAX_RECORD_KEY_LENGTH} characters`;
     return textProblemIn(value);
   };
   return ValidateBy(

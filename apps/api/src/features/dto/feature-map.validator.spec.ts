@@ -22,6 +22,13 @@ describe('featureMapProblem', () => {
       'features.bad must be a number, string, boolean, list of strings or null',
     );
     expect(featureMapProblem({ name: 'a\0b' }, 'features')).toBe('features.name must not contain NUL characters');
+    expect(featureMapProblem({ name: 'n'.repeat(1024), tags: ['t'.repeat(1024)] }, 'features')).toBeUndefined();
+    expect(featureMapProblem({ name: 'n'.repeat(1025) }, 'features')).toBe(
+      'features.name must be at most 1024 characters long',
+    );
+    expect(featureMapProblem({ tags: ['t'.repeat(1025)] }, 'features')).toBe(
+      'features.tags[0] must be at most 1024 characters long',
+    );
   });
 
   it('rejects what is not an object, too many features and bad names', () => {

@@ -1,7 +1,7 @@
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
 import { postgresTextProblem } from '../../platform/postgres-text.validator';
-import { MAX_LIST_LENGTH } from '../../platform/validation';
+import { MAX_LIST_LENGTH, MAX_TEXT_VALUE_LENGTH } from '../../platform/validation';
 
 export const MAX_FEATURES = 256;
 export const MAX_FEATURE_NAME_LENGTH = 128;
@@ -24,7 +24,7 @@ export function featureMapProblem(value: unknown, property: string): string | un
       if (problem) return problem;
       continue;
     }
-    const textProblem = typeof v === 'string' ? postgresTextProblem(v) : undefined;
+    const textProblem = typeof v === 'string' ? stringProblem(v) : undefined;
     if (textProblem) return `${field} ${textProblem}`;
     if (!(
       v === null ||
@@ -38,13 +38,19 @@ export function featureMapProblem(value: unknown, property: string): string | un
   return undefined;
 }
 
+/** A string value (or list element): storable text of at most MAX_TEXT_VALUE_LENGTH characters. */
+function stringProblem(value: string): string | undefined {
+  if (value.length > MAX_TEXT_VALUE_LENGTH) return `must be at most ${MAX_TEXT_VALUE_LENGTH} characters long`;
+  return postgresTextProblem(value);
+}
+
 function listProblem(values: unknown[], field: string): string | undefined {
   if (values.length > MAX_LIST_LENGTH)
     return `${field} must have at most ${MAX_LIST_LENGTH} values, got ${values.length}`;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (typeof v !== 'string') return `${field}[${i}] must be a string`;
-    const textProblem = postgresTextProblem(v);
+    const textProblem = stringProblem(v);
     if (textProblem) return `${field}[${i}] ${textProblem}`;
   }
   return undefined;

@@ -5,7 +5,7 @@ import { ArrayMaxSize, ArrayMinSize, IsArray, ValidateNested } from 'class-valid
 import type { FeatureMap } from '@app/db';
 
 import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
-import { MAX_LIST_LENGTH } from '../../platform/validation';
+import { MAX_LIST_LENGTH, MAX_TEXT_VALUE_LENGTH } from '../../platform/validation';
 import { IsFeatureMap, MAX_FEATURE_NAME_LENGTH, MAX_FEATURES } from './feature-map.validator';
 
 export const MAX_BULK_ENTITIES = 10_000;
@@ -21,7 +21,8 @@ export class PutFeaturesDto {
     description:
       `Up to ${MAX_FEATURES} features by name (1–${MAX_FEATURE_NAME_LENGTH} characters); they replace the stored ones as a whole. ` +
       'null or an absent name is scored with the default (training mean / unknown category / empty list). ' +
-      `Sequence features (a history, tags) hold a list of up to ${MAX_LIST_LENGTH} strings.`,
+      `Sequence features (a history, tags) hold a list of up to ${MAX_LIST_LENGTH} strings; ` +
+      `a string (value or list element) has at most ${MAX_TEXT_VALUE_LENGTH} characters.`,
     type: 'object',
     additionalProperties: {
       oneOf: [

@@ -71,6 +71,12 @@ const bodies: [string, unknown][] = [
   ['a list in context (a sequence feature)', { ...valid, context: { recent: ['i-1', 'i-9'] } }],
   ['a list of numbers in context', { ...valid, context: { recent: [1, 2] } }],
   ['a list of 1,025 strings in context', { ...valid, context: { recent: ids(1025) } }],
+  ['a context string of 1,024 characters', { ...valid, context: { device: 'd'.repeat(1024) } }],
+  ['a context string of 1,025 characters', { ...valid, context: { device: 'd'.repeat(1025) } }],
+  ['a context list element of 1,025 characters', { ...valid, context: { recent: ['i'.repeat(1025)] } }],
+  ['a context key of 129 characters', { ...valid, context: { ['k'.repeat(129)]: 1 } }],
+  ['256 context keys', { ...valid, context: Object.fromEntries(ids(256).map((k) => [k, 1])) }],
+  ['257 context keys', { ...valid, context: Object.fromEntries(ids(257).map((k) => [k, 1])) }],
   ['explain a string', { ...valid, explain: 'true' }],
   ['explain a number', { ...valid, explain: 1 }],
 ];

@@ -1,7 +1,7 @@
 import { MAX_TASK_WEIGHT } from '@app/mmoe/serving';
 
 import { MAX_ID_LENGTH, postgresTextProblem, textProblemIn } from '../../platform/postgres-text.validator';
-import { isStringList } from '../../platform/validation';
+import { isShortText, isStringList, MAX_RECORD_ENTRIES, MAX_RECORD_KEY_LENGTH } from '../../platform/validation';
 import { MAX_CANDIDATES } from './score-request.limits';
 
 const FIELDS = new Set(['userId', 'itemIds', 'context', 'objectiveWeights', 'fusion', 'explain']);
@@ -53,7 +53,10 @@ function areUniqueIds(value: unknown): boolean {
 
 function isFlatRecord(value: unknown, accepts: (v: unknown) => boolean): boolean {
   if (!isPlainObject(value)) return false;
-  for (const key in value) if (!accepts(value[key])) return false;
+  let entries = 0;
+  for (const key in value) {
+    if (++entries > MAX_RECORD_ENTRIES || key.length > MAX_RECORD_KEY_LENGTH || !accepts(value[key])) return false;
+  }
   return textProblemIn(value) === undefined;
 }
 
@@ -66,5 +69,5 @@ function isTaskWeight(value: unknown): boolean {
 }
 
 function acceptsContextValue(value: unknown): boolean {
-  return typeof value === 'string' || typeof value === 'boolean' || isFiniteNumber(value) || isStringList(value);
+  return isShortText(value) || typeof value === 'boolean' || isFiniteNumber(value) || isStringList(value);
 }
