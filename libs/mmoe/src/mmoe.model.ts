@@ -12,6 +12,7 @@ import { labelledRows, sampleSpaceTasks } from './model-spec/task-space.rules';
 import { MultiTaskNetwork } from './model/network';
 import { predict, PredictOptions } from './model/predict';
 import type { ScoreResult } from './serving/scorer';
+import { taskType } from './tasks/task-types';
 import { trainNetwork, TrainOptions, TrainSummary } from './train/trainer';
 import { Rng } from './util/random';
 
@@ -181,7 +182,7 @@ function fitTaskCalibration(network: MultiTaskNetwork, validation: EncodedDatase
   const { scores } = predict(network, validation);
   const spaces = sampleSpaceTasks(network.spec.tasks);
   return network.spec.tasks.map((task, t) => {
-    if (task.type !== 'binary') return undefined;
+    if (!taskType(task).calibrated) return undefined;
     return fitCalibration(method, scores[t], validation.labels[t], labelledRows(validation.labels, t, spaces[t]));
   });
 }

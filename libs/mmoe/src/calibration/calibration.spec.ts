@@ -80,8 +80,8 @@ describe('calibration', () => {
 
   it('checks what an artifact stores against the tasks', () => {
     const tasks = [
-      { name: 'click', type: 'binary' },
-      { name: 'watch', type: 'regression' },
+      { name: 'click', type: 'binary' as const },
+      { name: 'watch', type: 'regression' as const },
     ];
     const platt = { type: 'platt', a: 0.5, b: 0.1 };
     expect(checkCalibration([platt, null], tasks)).toEqual([platt, null]);

@@ -1,4 +1,5 @@
 import { logLoss, Values } from '../eval/metrics';
+import { taskType, TaskTypeName } from '../tasks/task-types';
 
 /**
  * Post-hoc probability calibration of binary tasks, fitted on the validation split after training.
@@ -197,14 +198,17 @@ export function fitIsotonic(probs: Values, labels: Values, rows: Uint32Array): C
 }
 
 /** Checks a stored calibration against the spec's tasks; what an artifact holds is not trusted blindly. */
-export function checkCalibration(calibration: unknown, tasks: readonly { name: string; type: string }[]): Calibration {
+export function checkCalibration(
+  calibration: unknown,
+  tasks: readonly { name: string; type: TaskTypeName }[],
+): Calibration {
   if (!Array.isArray(calibration) || calibration.length !== tasks.length) {
     throw new Error(`calibration must hold one entry per task (${tasks.length})`);
   }
   return calibration.map((c: unknown, t) => {
     if (c === null) return null;
     const at = `calibration of task "${tasks[t].name}"`;
-    if (tasks[t].type !== 'binary') throw new Error(`${at}: only binary tasks are calibrated`);
+    if (!taskType(tasks[t]).calibrated) throw new Error(`${at}: only binary tasks are calibrated`);
     const entry = c as Partial<Record<string, unknown>>;
     if (entry.type === 'platt' && Number.isFinite(entry.a) && Number.isFinite(entry.b)) {
       return { type: 'platt', a: entry.a as number, b: entry.b as number };

@@ -1,5 +1,6 @@
 import { selectRows, SequenceColumn, SequenceFeatureState } from '../features/sequence.feature';
 import { CategoricalFeatureSpec, ModelSpec, NumericFeatureSpec } from '../model-spec/model-spec.schema';
+import { taskType } from '../tasks/task-types';
 import { fnv1a32 } from '../util/hash';
 import { upperBound } from '../util/sorted';
 import { checkTransform, parseNumber, RawTable, readSequence } from './raw-table';
@@ -126,9 +127,7 @@ export function fitPreprocessing(spec: ModelSpec, table: RawTable, rows?: Uint32
   });
   const labels = table.labelColumns().map((values, i) => {
     const task = spec.tasks[i];
-    return task.type === 'regression'
-      ? { task: task.name, ...moments(values, rows) }
-      : { task: task.name, mean: 0, std: 1 };
+    return { task: task.name, ...(taskType(task).standardised ? moments(values, rows) : { mean: 0, std: 1 }) };
   });
   return { numeric, categorical, sequence, labels };
 }

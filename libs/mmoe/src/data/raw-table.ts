@@ -1,6 +1,10 @@
 import { parseSequence } from '../features/sequence.feature';
 import { ModelSpec, SequenceFeatureSpec } from '../model-spec/model-spec.schema';
 import { fillJointLabels, parentFirst, parentTasks } from '../model-spec/task-space.rules';
+import { taskType } from '../tasks/task-types';
+import { parseNumber, RowError } from './row-error';
+
+export { parseNumber, RowError };
 
 /** Growable typed column: a 1 GB CSV must not become an array of objects. */
 class Column<T extends Float64Array | Int32Array> {
@@ -47,17 +51,6 @@ export interface RawSequenceColumn {
 
 /** A raw value as a feature holds it: a CSV cell, or a feature-store / event value (lists for sequence features). */
 export type RawValue = string | number | boolean | readonly unknown[] | undefined | null;
-
-/** A value that cannot be read; `field` names its column so that a reader can point at it. */
-export class RowError extends Error {
-  constructor(
-    readonly field: string,
-    reason: string,
-  ) {
-    super(`${field}: ${reason}`);
-    this.name = 'RowError';
-  }
-}
 
 /** One record read into a table's terms, not stored yet (see RawTable.read). */
 export interface RawRow {
@@ -156,7 +149,7 @@ export class RawTable {
         categorical.push(raw === undefined || raw === null || raw === '' ? undefined : String(raw));
       else sequences.push(readSequence(raw, feature));
     }
-    const labels = this.spec.tasks.map((task) => parseLabel(record[task.label], task.label, task.type));
+    const labels = this.spec.tasks.map((task) => taskType(task).parseLabel(record[task.label], task.label));
     if (this.parents.some((p) => p >= 0)) fillJointLabels(this.parentOrder, this.parents, labels);
     const group = this.options.groupBy === undefined ? undefined : record[this.options.groupBy];
     const { sampleWeight } = this.spec.training;
@@ -275,13 +268,6 @@ function internGroup(dictionary: Map<string, number>, raw: unknown): number {
   return intern(dictionary, String(raw));
 }
 
-export function parseNumber(raw: unknown, field: string): number {
-  if (raw === undefined || raw === null || raw === '') return NaN;
-  const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
-  if (!Number.isFinite(value)) throw new RowError(field, `"${String(raw)}" is not a number`);
-  return value;
-}
-
 /** The value itself, or RowError when `transform` is not defined there (log1p: at or below -1). */
 export function checkTransform(value: number, transform: 'log1p' | undefined, field: string): number {
   if (transform === 'log1p' && value <= -1) throw new RowError(field, `log1p needs a value > -1 (got ${value})`);
@@ -294,13 +280,4 @@ function parseWeight(raw: unknown, field: string): number {
   if (Number.isNaN(value)) return 1;
   if (value < 0) throw new RowError(field, `a sample weight must be >= 0 (got ${value})`);
   return value;
-}
-
-function parseLabel(raw: unknown, field: string, type: 'binary' | 'regression'): number {
-  if (type === 'regression') return parseNumber(raw, field);
-  if (raw === undefined || raw === null || raw === '') return NaN;
-  const text = String(raw).trim().toLowerCase();
-  if (text === '1' || text === 'true') return 1;
-  if (text === '0' || text === 'false') return 0;
-  throw new RowError(field, `binary label must be 0/1 or true/false (got "${String(raw)}")`);
 }

@@ -3,14 +3,8 @@ import { EncodedDataset } from '../data/preprocessor';
 import { labelledRows, parentTasks, sampleSpaceTasks } from '../model-spec/task-space.rules';
 import { MultiTaskNetwork } from '../model/network';
 import { predict } from '../model/predict';
-import {
-  binaryMetrics,
-  expectedCalibrationError,
-  logLoss,
-  regressionMetrics,
-  ReliabilityBin,
-  reliabilityCurve,
-} from './metrics';
+import { taskType } from '../tasks/task-types';
+import { binaryMetrics, expectedCalibrationError, logLoss, ReliabilityBin, reliabilityCurve } from './metrics';
 
 export type TaskMetrics = Record<string, number>;
 
@@ -68,23 +62,20 @@ export function evaluate(net: MultiTaskNetwork, data: EncodedDataset, options: E
   const spaces = sampleSpaceTasks(net.spec.tasks);
   const parents = parentTasks(net.spec.tasks);
   net.spec.tasks.forEach((task, t) => {
+    const type = taskType(task);
     const labels = data.labels[t];
     const mask = labelledRows(data.labels, t, spaces[t]);
     const calibrator = options.calibration?.[t] ?? null;
     const served = calibrator ? raw[t].slice() : raw[t];
     calibrateInPlace(calibrator, served);
-    if (task.type === 'binary') {
+    if (type.calibrated) {
       calibration[task.name] = {
         method: calibrator?.type ?? 'none',
         before: quality(raw[t], labels, mask),
         after: quality(served, labels, mask),
       };
     }
-    const metrics =
-      task.type === 'binary'
-        ? binaryMetrics(served, labels, mask, options.groups, weights)
-        : regressionMetrics(served, labels, mask, weights);
-    tasks[task.name] = { ...metrics };
+    tasks[task.name] = type.metrics(served, labels, mask, options.groups, weights);
     if (parents[t] >= 0) {
       // P(task | parent) on the parent's positives, where the conditional event is observed.
       const probs = conditional![net.conditionalTasks.indexOf(t)];

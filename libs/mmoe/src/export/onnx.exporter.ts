@@ -4,6 +4,7 @@ import { requestSides, rowSides } from '../model-spec/feature-side';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { conditionalTasks, parentFirst, parentTasks } from '../model-spec/task-space.rules';
 import { fuseTopology, gateOfTask, topologyOf } from '../model/topology';
+import { taskType } from '../tasks/task-types';
 import { ONNX_BATCH_DIM, ONNX_FLOAT, ONNX_INT32, ONNX_INT64, OnnxGraphBuilder } from './onnx-graph.builder';
 
 export { ONNX_BATCH_DIM };
@@ -198,11 +199,7 @@ export function exportOnnx(
     let h = gate === undefined ? bottom! : fused[gate];
     for (let l = 1; l < towerUnits.length; l++)
       h = dense(h, `towers/${task.name}/dense${l}`, towerUnits[l - 1], towerUnits[l], l < towerUnits.length - 1);
-    if (task.type === 'binary') return g.op('Sigmoid', [h]);
-    // Regression towers predict standardised values; serve them in label units.
-    const { mean, std } = preprocessing.labels[t];
-    const scaled = g.op('Mul', [h, g.initializer(`labels/${task.name}/std`, ONNX_FLOAT, [], [std])]);
-    return g.op('Add', [scaled, g.initializer(`labels/${task.name}/mean`, ONNX_FLOAT, [], [mean])]);
+    return taskType(task).exportHead(g, h, task.name, preprocessing.labels[t]);
   });
   // ESMM: P(parent ∧ task) = P(parent) · P(task | parent), parents first (a parent may itself be joint).
   const parents = parentTasks(spec.tasks);

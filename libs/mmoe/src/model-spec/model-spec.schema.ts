@@ -1,5 +1,7 @@
 import { z } from 'zod';
 
+import { TASK_TYPE_NAMES } from '../tasks/task-types';
+
 const name = z
   .string()
   .min(1, 'must not be empty')
@@ -103,7 +105,7 @@ const task = z
     name,
     /** Column (CSV) or label key (events) holding this task's target. */
     label: name,
-    type: z.enum(['binary', 'regression'], { error: 'must be "binary" or "regression"' }),
+    type: z.enum(TASK_TYPE_NAMES, { error: `must be ${TASK_TYPE_NAMES.map((t) => `"${t}"`).join(' or ')}` }),
     weight: z.number().positive('must be > 0').max(MAX_TASK_WEIGHT).default(1),
     /**
      * ESMM (Ma et al., SIGIR 2018), binary tasks only: this task's head models P(task | parent); its output, label

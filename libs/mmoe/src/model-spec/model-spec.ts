@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 
+import { taskType } from '../tasks/task-types';
 import { sha256Hex } from '../util/hash';
 import { ModelSpec, modelSpecSchema, TaskSpec } from './model-spec.schema';
 
@@ -46,12 +47,13 @@ export async function loadModelSpec(path: string): Promise<ModelSpec> {
 /** How a task is judged: binary tasks by AUC (higher is better), regression tasks by RMSE (lower is better). */
 export type BinaryGateMetric = 'auc' | 'gauc';
 
-/** A binary task is judged by `binary` (AUC unless GAUC is asked for), a regression task by RMSE. */
+/** A task is judged by its type's metric: AUC (or GAUC when asked for) for binary tasks, RMSE for regression. */
 export function taskMetric(
   task: Pick<TaskSpec, 'type'>,
   binary: BinaryGateMetric = 'auc',
 ): { metric: BinaryGateMetric | 'rmse'; higherIsBetter: boolean } {
-  return task.type === 'binary' ? { metric: binary, higherIsBetter: true } : { metric: 'rmse', higherIsBetter: false };
+  const { metric, higherIsBetter } = taskType(task);
+  return { metric: metric === 'auc' ? binary : metric, higherIsBetter };
 }
 
 /** The first task's metric: what early stopping and the promotion gate watch. */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { ModelSpec } from '../model-spec/model-spec.schema';
+import { TASK_TYPES, taskType } from '../tasks/task-types';
 
 export interface LossTerms {
   total: tf.Scalar;
@@ -9,12 +10,12 @@ export interface LossTerms {
 }
 
 /**
- * Weighted sum of the task losses: sigmoid cross-entropy from logits for binary tasks, squared error for regression
- * (on standardised targets), each task's the weighted mean over its labelled examples: the mask holds each example's
- * sample weight where it has the task's label (1 unweighted) and 0 where not, so an example without a label does not
- * count for the task, and the weights sum to the denominator. With uncertainty
+ * Weighted sum of the task losses (each task type's, see TASK_TYPES: sigmoid cross-entropy from logits for binary
+ * tasks, squared error on standardised targets for regression), each task's the weighted mean over its labelled
+ * examples: the mask holds each example's sample weight where it has the task's label (1 unweighted) and 0 where not,
+ * so an example without a label does not count for the task, and the weights sum to the denominator. With uncertainty
  * weighting (Kendall et al. 2018) task t contributes exp(-s_t)·c_t·L_t + s_t/2, where s_t is a learnt log-variance
- * and c_t is 1 for classification and 1/2 for regression.
+ * and c_t is its type's uncertaintyScale (1 for classification, 1/2 for regression).
  */
 export interface MultiTaskLoss {
   compute(
@@ -41,19 +42,20 @@ export interface ShardOfBatch {
 
 /** The loss of a spec; its per-task constants are made once, not on every training step. */
 export function createMultiTaskLoss(spec: ModelSpec): MultiTaskLoss {
-  const isBinary = tf.tensor1d(spec.tasks.map((t) => (t.type === 'binary' ? 1 : 0)));
-  const isRegression = tf.tensor1d(spec.tasks.map((t) => (t.type === 'binary' ? 0 : 1)));
+  // Each task type present computes its loss over the whole [batch, tasks] matrix (a few kernels, whatever the number
+  // of tasks), kept on its own columns; with one type there is nothing to mask.
+  const types = [...new Set(spec.tasks.map((t) => t.type))].map((name) => ({
+    type: TASK_TYPES[name],
+    columns: tf.tensor1d(spec.tasks.map((t) => (t.type === name ? 1 : 0))),
+  }));
   const weights = tf.tensor1d(spec.tasks.map((t) => t.weight));
-  // c_t of the uncertainty weighting: 1 for classification, 1/2 for regression.
-  const scale = tf.tensor1d(spec.tasks.map((t) => (t.type === 'binary' ? 1 : 0.5)));
+  const scale = tf.tensor1d(spec.tasks.map((t) => taskType(t).uncertaintyScale));
   return {
     compute(logits, labels, mask, logVariance, shard) {
-      const crossEntropy = tf.add(
-        tf.sub(tf.relu(logits), tf.mul(logits, labels)),
-        tf.log1p(tf.exp(tf.neg(tf.abs(logits)))),
-      );
-      const squaredError = tf.squaredDifference(logits, labels);
-      const perExample = tf.add(tf.mul(crossEntropy, isBinary), tf.mul(squaredError, isRegression));
+      const perExample =
+        types.length === 1
+          ? types[0].type.loss(tf, logits, labels)
+          : tf.addN(types.map(({ type, columns }) => tf.mul(type.loss(tf, logits, labels), columns)));
       const labelled = shard?.labelled ?? tf.sum(mask, 0);
       // A task without weight in the batch has a numerator of 0 too: any positive floor gives 0, and none below 1 may
       // clip a real total (weights can sum to less than 1).
@@ -63,6 +65,6 @@ export function createMultiTaskLoss(spec: ModelSpec): MultiTaskLoss {
       const weighted = tf.add(tf.mul(tf.mul(tf.exp(tf.neg(logVariance)), scale), perTask), regulariser);
       return { total: tf.sum(tf.mul(weighted, weights)) as tf.Scalar, perTask };
     },
-    dispose: () => tf.dispose([isBinary, isRegression, weights, scale]),
+    dispose: () => tf.dispose([...types.map((t) => t.columns), weights, scale]),
   };
 }

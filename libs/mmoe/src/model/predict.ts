@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { EncodedDataset } from '../data/preprocessor';
 import type { ScoreResult } from '../serving/scorer';
+import { taskType } from '../tasks/task-types';
 import { BatchBuilder, disposeBatch } from './batch';
 import { MultiTaskNetwork } from './network';
 
@@ -37,12 +38,10 @@ export function predict(net: MultiTaskNetwork, data: EncodedDataset, options: Pr
     const values = logits.dataSync();
     const width = tasks.length;
     tasks.forEach((task, t) => {
-      const { mean, std } = net.preprocessing.labels[t];
+      const { serve } = taskType(task);
+      const scale = net.preprocessing.labels[t];
       const out = scores[t];
-      for (let i = 0; i < end - start; i++) {
-        const z = values[i * width + t];
-        out[start + i] = task.type === 'binary' ? 1 / (1 + Math.exp(-z)) : z * std + mean;
-      }
+      for (let i = 0; i < end - start; i++) out[start + i] = serve(values[i * width + t], scale);
     });
     if (conditional) {
       const probs = conditionalProbs.dataSync();

@@ -1,5 +1,6 @@
 import type { GateReport, TaskCalibrationReport } from '../eval/evaluator';
 import type { ModelSpec } from '../model-spec/model-spec.schema';
+import { taskType } from '../tasks/task-types';
 import type { TrainSummary } from '../train/trainer';
 
 /**
@@ -77,7 +78,7 @@ export function renderTrainingReport(data: TrainingReportData): string {
       `<div class="grid">${spec.tasks
         .map((task, t) =>
           lineChart({
-            title: `${task.name} — ${task.type === 'binary' ? 'AUC' : 'RMSE'}`,
+            title: `${task.name} — ${taskType(task).metric.toUpperCase()}`,
             x: epochs,
             series: [{ name: task.name, values: training.history.map((h) => h.tasks?.[task.name] ?? NaN) }],
             xLabel: 'epoch',
@@ -152,11 +153,7 @@ function metricsTable({ spec, tasks, production }: TrainingReportData): string {
     : '<tr><th>task</th><th>metric</th><th>value</th></tr>';
   const rows = spec.tasks.flatMap((task) => {
     const ours = tasks[task.name] ?? {};
-    const keys = (
-      task.type === 'binary'
-        ? ['auc', 'gauc', 'logloss', 'ece', 'labelRate', 'count', 'conditionalAuc', 'conditionalCount']
-        : ['rmse', 'mae', 'count']
-    ).filter((k) => ours[k] !== undefined);
+    const keys = taskType(task).reportMetrics.filter((k) => ours[k] !== undefined);
     return keys.map((key) => {
       const value = ours[key];
       if (!production) return `<tr><td>${escape(task.name)}</td><td>${key}</td><td class="num">${fmt(value)}</td></tr>`;

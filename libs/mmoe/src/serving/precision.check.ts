@@ -1,6 +1,7 @@
 import type { EncodedDataset } from '../data/preprocessor';
 import { auc } from '../eval/metrics';
 import { exportOnnx, type ExportSource } from '../export/onnx.exporter';
+import { taskType } from '../tasks/task-types';
 import { OnnxScorer } from './onnx.scorer';
 
 /** Largest loss of holdout AUC, on any binary task, that an int8 graph may cost to be served. */
@@ -34,7 +35,7 @@ export async function checkInt8(source: ExportSource, holdout: EncodedDataset): 
   const [fp32, int8] = [await scored('fp32'), await scored('int8')];
   const aucs: Int8Check['auc'] = {};
   spec.tasks.forEach((task, t) => {
-    if (task.type !== 'binary') return;
+    if (taskType(task).metric !== 'auc') return;
     const labels = holdout.labels[t];
     const mask = Uint8Array.from(labels, (y) => (Number.isNaN(y) ? 0 : 1));
     const pair = { fp32: auc(fp32[t], labels, mask), int8: auc(int8[t], labels, mask) };

@@ -2,6 +2,7 @@ import { EncodedDataset } from '../data/preprocessor';
 import { evaluate, EvaluationReport } from '../eval/evaluator';
 import { primaryMetric, taskMetric } from '../model-spec/model-spec';
 import { MultiTaskNetwork } from '../model/network';
+import { taskType } from '../tasks/task-types';
 import { Rng } from '../util/random';
 import { ParallelTimings } from './parallel/data-parallel.runner';
 import { createStepRunner } from './step-runner';
@@ -154,11 +155,11 @@ export async function trainNetwork(
 }
 
 function validationLoss(net: MultiTaskNetwork, report: EvaluationReport): number {
-  return net.spec.tasks.reduce((sum, task, t) => {
-    const m = report.tasks[task.name];
-    const loss = task.type === 'binary' ? m.logloss : (m.rmse / net.preprocessing.labels[t].std) ** 2;
-    return sum + task.weight * loss;
-  }, 0);
+  return net.spec.tasks.reduce(
+    (sum, task, t) =>
+      sum + task.weight * taskType(task).validationLoss(report.tasks[task.name], net.preprocessing.labels[t]),
+    0,
+  );
 }
 
 /** Each task's metric, and for an ESMM task also its conditional AUC under `<task>|<parent>`. */
