@@ -1,6 +1,6 @@
 import { embeddingRows, type PreprocessingState } from '../data/preprocessor';
-import type { ModelSpec } from '../model-spec/model-spec.schema';
-import { topologyOf } from '../model/topology';
+import { lossBalancingOf, type ModelSpec } from '../model-spec/model-spec.schema';
+import { relationLayers, topologyOf, towerWidths, type Topology } from '../model/topology';
 import { ArtifactError, type WeightEntry } from './artifact.codec';
 
 // An artifact's header declares sizes (vocabularies, hash buckets, layer widths) that building its network turns
@@ -58,7 +58,8 @@ export function checkDeclaredNetwork(
 
 /** Parameters of the experts, gates, towers and task weighting, as MultiTaskNetwork lays them out. */
 function denseParameters(spec: ModelSpec, state: PreprocessingState): number {
-  const { experts, expertUnits, gates } = topologyOf(spec);
+  const topology = topologyOf(spec);
+  const { experts, expertUnits, gates } = topology;
   const inputWidth = [...state.categorical, ...state.sequence].reduce(
     (s, c) => s + c.embeddingDim,
     state.numeric.length,
@@ -70,8 +71,22 @@ function denseParameters(spec: ModelSpec, state: PreprocessingState): number {
   return (
     experts.reduce((s, e) => s + layers([widthOf(e.input), ...expertUnits]), 0) +
     gates.reduce((s, g) => s + noise * (widthOf(g.input) + 1) * g.experts.length, 0) +
-    spec.tasks.length * layers([expertUnits[expertUnits.length - 1], ...spec.model.towerUnits, 1]) +
-    (spec.model.uncertaintyWeighting ? spec.tasks.length : 0)
+    spec.tasks.reduce((s, _, t) => s + towerParameters(spec, topology, t), 0) +
+    (lossBalancingOf(spec).method === 'uncertainty' ? spec.tasks.length : 0)
+  );
+}
+
+/** A tower's own layers, attention transfer (AITM), relation layers (DBMTL) and output layer. */
+function towerParameters(spec: ModelSpec, topology: Topology, t: number): number {
+  const layers = (units: number[]) => units.slice(1).reduce((s, u, l) => s + (units[l] + 1) * u, 0);
+  const widths = towerWidths(spec, topology);
+  const { transferFrom, related } = topology.towers[t];
+  return (
+    layers([topology.expertUnits.at(-1)!, ...spec.model.towerUnits]) +
+    (transferFrom === undefined ? 0 : (widths.representation[transferFrom] + 1 + 3 * widths.own) * widths.own) +
+    (related.length === 0 ? 0 : layers(relationLayers(spec, topology, t))) +
+    widths.representation[t] +
+    1
   );
 }
 

@@ -3,7 +3,7 @@ import { exportSequencePooling, sequenceTable } from '../features/sequence.featu
 import { requestSides, rowSides } from '../model-spec/feature-side';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { conditionalTasks, parentFirst, parentTasks } from '../model-spec/task-space.rules';
-import { fuseTopology, gateOfTask, topologyOf } from '../model/topology';
+import { fuseTopology, gateOfTask, relationLayers, runTowers, topologyOf, towerWidths } from '../model/topology';
 import { taskType } from '../tasks/task-types';
 import { ONNX_BATCH_DIM, ONNX_FLOAT, ONNX_INT32, ONNX_INT64, OnnxGraphBuilder } from './onnx-graph.builder';
 
@@ -193,23 +193,50 @@ export function exportOnnx(
   });
 
   const bottom = topology.gates.length === 0 ? expert(0, x) : undefined;
-  const towerUnits = [expertOut, ...spec.model.towerUnits, 1];
-  const scores = spec.tasks.map((task, t) => {
-    const gate = gateOfTask(topology, t);
-    let h = gate === undefined ? bottom! : fused[gate];
-    for (let l = 1; l < towerUnits.length; l++)
-      h = dense(h, `towers/${task.name}/dense${l}`, towerUnits[l - 1], towerUnits[l], l < towerUnits.length - 1);
-    return taskType(task).exportHead(g, h, task.name, preprocessing.labels[t]);
+  const ownUnits = [expertOut, ...spec.model.towerUnits];
+  const widths = towerWidths(spec, topology);
+  const representation = runTowers(topology, {
+    own: (t) => {
+      const gate = gateOfTask(topology, t);
+      let h = gate === undefined ? bottom! : fused[gate];
+      for (let l = 1; l < ownUnits.length; l++)
+        h = dense(h, `towers/${spec.tasks[t].name}/dense${l}`, ownUnits[l - 1], ownUnits[l], true);
+      return h;
+    },
+    transfer: (t, own, from) => {
+      const task = spec.tasks[t].name;
+      const fromWidth = widths.representation[topology.towers[t].transferFrom!];
+      const transferred = dense(from, `towers/${task}/transfer`, fromWidth, widths.own, true);
+      return attentionTransfer(g, `towers/${task}/attention`, own, transferred, widths.own, checked);
+    },
+    relate: (t, own, related) => {
+      const units = relationLayers(spec, topology, t);
+      let h = g.op('Concat', [own, ...related], { axis: 1 });
+      for (let l = 1; l < units.length; l++)
+        h = dense(h, `towers/${spec.tasks[t].name}/relation${l}`, units[l - 1], units[l], true);
+      return h;
+    },
   });
+  // Each task's network output ([N, 1]: a logit, a standardised value), then its served value.
+  const outputs = spec.tasks.map((task, t) =>
+    dense(representation[t], `towers/${task.name}/dense${ownUnits.length}`, widths.representation[t], 1, false),
+  );
+  const scores = spec.tasks.map((task, t) =>
+    taskType(task).exportHead(g, outputs[t], task.name, preprocessing.labels[t]),
+  );
   // ESMM: P(parent ∧ task) = P(parent) · P(task | parent), parents first (a parent may itself be joint).
   const parents = parentTasks(spec.tasks);
   const heads = scores.slice();
-  for (const t of parentFirst(spec.tasks)) if (parents[t] >= 0) scores[t] = g.op('Mul', [scores[parents[t]], heads[t]]);
+  const esmm = (t: number) => spec.tasks[t].conditionalOn !== undefined;
+  for (const t of parentFirst(spec.tasks)) if (esmm(t)) scores[t] = g.op('Mul', [scores[parents[t]], heads[t]]);
   const conditional = conditionalTasks(spec.tasks);
   if (conditional.length > 0) {
+    // ESMM's head is P(task | parent); an AITM step's is its probability over its parent's, from the logits (the
+    // parent's joint logit for an ESMM parent) as the network computes it.
+    const logit = (t: number): string => (esmm(t) ? jointLogit(g, logit(parents[t]), outputs[t]) : outputs[t]);
     g.op(
       'Concat',
-      conditional.map((t) => heads[t]),
+      conditional.map((t) => (esmm(t) ? heads[t] : probabilityRatio(g, logit(t), logit(parents[t])))),
       { axis: 1 },
       'conditional',
     );
@@ -312,4 +339,48 @@ function topKSoftmax(g: OnnxGraphBuilder, logits: string, k: number, output: str
   });
   const zeros = g.op('ConstantOfShape', [g.op('Shape', [logits])]); // float 0 by default
   return g.op('ScatterElements', [zeros, indices, g.op('Softmax', [values], { axis: 1 })], { axis: 1 }, output);
+}
+
+/**
+ * AITM's attention transfer unit as MultiTaskNetwork computes it: the own and the transferred representation each
+ * projected to a query, key and value; the own one's weight σ((⟨q, k⟩_own − ⟨q, k⟩_transferred) / √d); the output
+ * v_transferred + weight · (v_own − v_transferred).
+ */
+function attentionTransfer(
+  g: OnnxGraphBuilder,
+  name: string,
+  own: string,
+  transferred: string,
+  width: number,
+  checked: (name: string, shape: number[]) => Float32Array,
+): string {
+  const kernel = (role: string) =>
+    g.initializer(
+      `${name}/${role}/kernel`,
+      ONNX_FLOAT,
+      [width, width],
+      checked(`${name}/${role}/kernel`, [width, width]),
+    );
+  const [query, key, value] = ['query', 'key', 'value'].map(kernel);
+  const sumAxis = g.initializer(`${name}/axis`, ONNX_INT64, [1], [1]);
+  const score = (h: string) =>
+    g.op('ReduceSum', [g.op('Mul', [g.op('MatMul', [h, query]), g.op('MatMul', [h, key])]), sumAxis], { keepdims: 1 });
+  const scale = g.initializer(`${name}/scale`, ONNX_FLOAT, [], [Math.sqrt(width)]);
+  const ownWeight = g.op('Sigmoid', [g.op('Div', [g.op('Sub', [score(own), score(transferred)]), scale])]);
+  const [ownValue, transferredValue] = [own, transferred].map((h) => g.op('MatMul', [h, value]));
+  return g.op('Add', [transferredValue, g.op('Mul', [ownWeight, g.op('Sub', [ownValue, transferredValue])])]);
+}
+
+/** The joint logit −log(e^−a + e^−b + e^−(a+b)) of an ESMM task (MultiTaskNetwork's jointLogit). */
+function jointLogit(g: OnnxGraphBuilder, a: string, b: string): string {
+  const terms = g.op('Concat', [g.op('Neg', [a]), g.op('Neg', [b]), g.op('Neg', [g.op('Add', [a, b])])], { axis: 1 });
+  return g.op('Neg', [g.op('ReduceLogSumExp', [terms], { axes: [1], keepdims: 1 })]);
+}
+
+/** min(1, σ(a) / σ(b)) as exp(softplus(−b) − softplus(−a)) (MultiTaskNetwork's probabilityRatio). */
+function probabilityRatio(g: OnnxGraphBuilder, a: string, b: string): string {
+  const ratio = g.op('Exp', [
+    g.op('Sub', [g.op('Softplus', [g.op('Neg', [b])]), g.op('Softplus', [g.op('Neg', [a])])]),
+  ]);
+  return g.op('Min', [ratio, g.initializer(`${a}/${b}/one`, ONNX_FLOAT, [], [1])]);
 }

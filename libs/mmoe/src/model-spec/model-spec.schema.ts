@@ -114,6 +114,16 @@ const task = z
     conditionalOn: name.optional(),
     /** Trains (and evaluates) this task only on the examples where that binary task's label is 1. */
     sampleSpace: name.optional(),
+    /**
+     * AITM (Xi et al., KDD 2021), binary tasks only: the previous step of a funnel. This task's tower takes in that
+     * task's representation through an attention transfer unit, and a calibrator term keeps its probability below
+     * the previous step's; both learn over every example.
+     */
+    dependsOn: name.optional(),
+    /** With dependsOn: α of the calibrator term α · mean(max(p_task − p_previous, 0)) (default 0.6). */
+    calibratorWeight: z.number().min(0, 'must be >= 0').max(MAX_TASK_WEIGHT).optional(),
+    /** DBMTL: tasks whose tower representations this task's relation layers read beside its own (a DAG). */
+    relatedTasks: z.array(name).min(1, 'needs at least one task').max(64).optional(),
   })
   .strict();
 
@@ -159,11 +169,38 @@ const model = z
     /** shared-bottom only: the shared layers; defaults to expertUnits. */
     bottomUnits: z.array(positiveInt.max(65_536)).min(1, 'needs at least one layer').optional(),
     towerUnits: z.array(positiveInt.max(65_536)).default([]),
+    /** Layers of a tower with relatedTasks over its own and the related representations; default one as wide as the tower. */
+    relationUnits: z.array(positiveInt.max(65_536)).min(1, 'needs at least one layer').optional(),
     gate: gate.default({ type: 'softmax', temperature: 1, dropout: 0 }),
-    /** Learn one log-variance per task and weigh the task losses by it (Kendall et al. 2018). */
+    /** The spelling of training.lossBalancing {"method": "uncertainty"} from before lossBalancing. */
     uncertaintyWeighting: z.boolean().default(false),
   })
   .strict();
+
+/**
+ * How the task losses are weighed: the spec's weights (`fixed`), learnt log-variances (`uncertainty`, Kendall et al.
+ * 2018), GradNorm (Chen et al. 2018: weights learnt so that the tasks' gradient norms on the last shared layer train
+ * at rates set by α) or PCGrad (Yu et al. 2020: each task's gradient stripped of its conflict with the others').
+ */
+const lossBalancing = z.discriminatedUnion(
+  'method',
+  [
+    z.object({ method: z.literal('fixed') }).strict(),
+    z.object({ method: z.literal('uncertainty') }).strict(),
+    z
+      .object({
+        method: z.literal('gradnorm'),
+        /** Restoring force towards equal training rates: 0 equalises gradient norms only; the paper uses 0.12–3. */
+        alpha: z.number().min(0, 'must be >= 0').max(10, 'must be at most 10').default(1.5),
+      })
+      .strict(),
+    z.object({ method: z.literal('pcgrad') }).strict(),
+  ],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union' ? 'method must be "fixed", "uncertainty", "gradnorm" or "pcgrad"' : undefined,
+  },
+);
 
 const training = z
   .object({
@@ -194,6 +231,7 @@ const training = z
     sampleWeight: name.optional(),
     /** Weighted AUC and log loss (RMSE and MAE for regression) in evaluation, validation and early stopping. */
     weightedMetrics: z.boolean().default(false),
+    lossBalancing: lossBalancing.default({ method: 'fixed' }),
   })
   .strict();
 
@@ -211,6 +249,7 @@ export const modelSpecSchema = z
       validationFraction: 0.1,
       calibration: 'none',
       weightedMetrics: false,
+      lossBalancing: { method: 'fixed' },
     }),
   })
   .strict()
@@ -238,6 +277,9 @@ export const modelSpecSchema = z
       if (f.type === 'numeric') checkNumeric(f, i, ctx);
     });
     checkTaskSpaces(spec.tasks, ctx);
+    checkTaskLinks(spec.tasks, ctx);
+    checkTowers(spec, ctx);
+    checkLossBalancing(spec, ctx);
     const { gate: g, architecture, experts } = spec.model;
     if (spec.model.levels !== undefined && architecture !== 'ple') {
       ctx.addIssue({
@@ -266,8 +308,9 @@ export const modelSpecSchema = z
 
 type FeatureOutput = z.output<typeof feature>;
 type TaskOutput = z.output<typeof task>;
+type SpecOutput = { tasks: TaskOutput[]; model: z.output<typeof model>; training: z.output<typeof training> };
 
-/** conditionalOn and sampleSpace name another binary task; conditionalOn chains end (no cycle). */
+/** conditionalOn and sampleSpace name another binary task (cycles: checkTaskLinks). */
 function checkTaskSpaces(tasks: TaskOutput[], ctx: z.RefinementCtx): void {
   const byName = new Map(tasks.map((t) => [t.name, t]));
   tasks.forEach((t, i) => {
@@ -285,17 +328,119 @@ function checkTaskSpaces(tasks: TaskOutput[], ctx: z.RefinementCtx): void {
     if (t.type !== 'binary') problem('conditionalOn', 'only a binary task can be conditional on another');
     if (t.sampleSpace !== undefined)
       problem('sampleSpace', 'a conditional task learns over the entire space; drop sampleSpace or conditionalOn');
-    // Follow the chain of parents: coming back to this task is a cycle.
-    const seen = [t.name];
-    for (let parent = byName.get(t.conditionalOn); parent; parent = byName.get(parent.conditionalOn ?? '')) {
-      if (parent.name === t.name && seen.length > 1) {
-        problem('conditionalOn', `forms a cycle: ${[...seen, t.name].join(' → ')}`);
-        break;
-      }
-      if (seen.includes(parent.name)) break; // a cycle that does not pass through this task: reported on its own tasks
-      seen.push(parent.name);
-    }
   });
+}
+
+/**
+ * dependsOn (AITM) names another binary task learnt over the entire space; relatedTasks (DBMTL) name other tasks,
+ * once each. Every link between tasks — conditionalOn, dependsOn, relatedTasks — together makes a DAG: an edge on a
+ * cycle is reported on its own field, with the cycle.
+ */
+function checkTaskLinks(tasks: TaskOutput[], ctx: z.RefinementCtx): void {
+  const index = new Map(tasks.map((t, i) => [t.name, i]));
+  tasks.forEach((t, i) => {
+    const problem = (path: (string | number)[], message: string) =>
+      ctx.addIssue({ code: 'custom', path: ['tasks', i, ...path], message });
+    if (t.dependsOn !== undefined) {
+      const target = tasks[index.get(t.dependsOn) ?? -1];
+      if (t.dependsOn === t.name) problem(['dependsOn'], 'must name another task, not this one');
+      else if (!target) problem(['dependsOn'], `"${t.dependsOn}" is not a task of this spec`);
+      else if (target.type !== 'binary')
+        problem(['dependsOn'], `"${t.dependsOn}" is a ${target.type} task; a funnel step is a binary task`);
+      else if (target.sampleSpace !== undefined)
+        problem(
+          ['dependsOn'],
+          `"${t.dependsOn}" learns on its sampleSpace only; name a task learnt over every example`,
+        );
+      if (t.type !== 'binary') problem(['dependsOn'], 'only a binary task can be a funnel step');
+      if (t.conditionalOn !== undefined)
+        problem(['dependsOn'], 'conditionalOn (ESMM) and dependsOn (AITM) both chain a funnel; choose one');
+      if (t.sampleSpace !== undefined)
+        problem(['sampleSpace'], 'a dependsOn task learns over the entire space; drop sampleSpace or dependsOn');
+    } else if (t.calibratorWeight !== undefined) {
+      problem(['calibratorWeight'], "only a task with dependsOn has a calibrator (it bounds the task by dependsOn's)");
+    }
+    t.relatedTasks?.forEach((other, j) => {
+      if (other === t.name) problem(['relatedTasks', j], 'must name another task, not this one');
+      else if (!index.has(other)) problem(['relatedTasks', j], `"${other}" is not a task of this spec`);
+      else if (t.relatedTasks!.indexOf(other) < j) problem(['relatedTasks', j], `"${other}" is listed twice`);
+    });
+  });
+  const links = taskLinks(tasks);
+  links.forEach((edges, i) =>
+    edges.forEach(({ path, to }) => {
+      const back = pathBetween(links, to, i);
+      if (back)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tasks', i, ...path],
+          message: `forms a cycle: ${[i, ...back].map((k) => tasks[k].name).join(' → ')}`,
+        });
+    }),
+  );
+}
+
+/** Per task, its links to other tasks of the spec (unknown names and self-links left out: reported on their own). */
+function taskLinks(tasks: TaskOutput[]): { path: (string | number)[]; to: number }[][] {
+  const index = new Map(tasks.map((t, i) => [t.name, i]));
+  return tasks.map((t, i) => {
+    const named: [(string | number)[], string | undefined][] = [
+      [['conditionalOn'], t.conditionalOn],
+      [['dependsOn'], t.dependsOn],
+      ...(t.relatedTasks ?? []).map((r, j): [(string | number)[], string] => [['relatedTasks', j], r]),
+    ];
+    return named.flatMap(([path, name]) => {
+      const to = name === undefined ? undefined : index.get(name);
+      return to === undefined || to === i ? [] : [{ path, to }];
+    });
+  });
+}
+
+/** The tasks from `from` to `to` along the links (both ends included), breadth first; undefined when unreachable. */
+function pathBetween(links: { to: number }[][], from: number, to: number): number[] | undefined {
+  const previous = new Map<number, number>([[from, -1]]);
+  for (const queue = [from]; queue.length > 0;) {
+    const at = queue.shift()!;
+    if (at === to) {
+      const path = [at];
+      for (let k = previous.get(at)!; k >= 0; k = previous.get(k)!) path.unshift(k);
+      return path;
+    }
+    for (const { to: next } of links[at]) {
+      if (!previous.has(next)) {
+        previous.set(next, at);
+        queue.push(next);
+      }
+    }
+  }
+  return undefined;
+}
+
+/** relationUnits shape the relation layers, which only tasks with relatedTasks have. */
+function checkTowers(spec: SpecOutput, ctx: z.RefinementCtx): void {
+  if (spec.model.relationUnits !== undefined && !spec.tasks.some((t) => t.relatedTasks !== undefined))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['model', 'relationUnits'],
+      message: 'only tasks with relatedTasks have relation layers',
+    });
+}
+
+/** Gradient-level balancing weighs tasks against each other: it needs two; uncertaintyWeighting is its own method. */
+function checkLossBalancing(spec: SpecOutput, ctx: z.RefinementCtx): void {
+  const { method } = spec.training.lossBalancing;
+  if ((method === 'gradnorm' || method === 'pcgrad') && spec.tasks.length < 2)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['training', 'lossBalancing', 'method'],
+      message: `${method} balances tasks against each other and needs at least two tasks`,
+    });
+  if (spec.model.uncertaintyWeighting && method !== 'fixed' && method !== 'uncertainty')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['model', 'uncertaintyWeighting'],
+      message: `is training.lossBalancing {"method": "uncertainty"}, which cannot be combined with "${method}"; choose one`,
+    });
 }
 
 /** Boundaries must cut the line into intervals; log1p before bucketising would not change which bucket a value is in. */
@@ -369,3 +514,13 @@ export type Pooling = SequenceFeatureSpec['pooling'];
 export type TaskSpec = ModelSpec['tasks'][number];
 export type GateSpec = ModelSpec['model']['gate'];
 export type Architecture = ModelSpec['model']['architecture'];
+export type LossBalancing = ModelSpec['training']['lossBalancing'];
+
+/** The calibrator's weight α when a dependsOn task does not give one: the AITM reference code's. */
+export const DEFAULT_CALIBRATOR_WEIGHT = 0.6;
+
+/** How the spec weighs its task losses (model.uncertaintyWeighting is the older spelling of "uncertainty"). */
+export function lossBalancingOf(spec: Pick<ModelSpec, 'model' | 'training'>): LossBalancing {
+  const balancing = spec.training.lossBalancing;
+  return spec.model.uncertaintyWeighting && balancing.method === 'fixed' ? { method: 'uncertainty' } : balancing;
+}

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { loadModelSpec, parseModelSpec, SpecValidationError } from './model-spec';
+import { lossBalancingOf } from './model-spec.schema';
 
 const EXAMPLES = join(__dirname, '../../../../examples');
 
@@ -21,7 +22,7 @@ const valid = {
 };
 
 /** The valid spec with a binary task "cvr" added (keys of its own), and keys added to its first task. */
-const withTasks = (cvr: Record<string, string>, first: Record<string, string> = {}) => ({
+const withTasks = (cvr: Record<string, unknown>, first: Record<string, unknown> = {}) => ({
   ...valid,
   tasks: [{ ...valid.tasks[0], ...first }, valid.tasks[1], { name: 'cvr', label: 'converted', type: 'binary', ...cvr }],
 });
@@ -153,6 +154,62 @@ describe('model spec', () => {
       'tasks[2].sampleSpace',
       'a conditional task learns over the entire space',
     ],
+    [withTasks({ dependsOn: 'purchase' }), 'tasks[2].dependsOn', '"purchase" is not a task'],
+    [withTasks({ dependsOn: 'watch_time' }), 'tasks[2].dependsOn', '"watch_time" is a regression task'],
+    [withTasks({ dependsOn: 'cvr' }), 'tasks[2].dependsOn', 'must name another task'],
+    [withTasks({ dependsOn: 'income', conditionalOn: 'income' }), 'tasks[2].dependsOn', 'choose one'],
+    [withTasks({ dependsOn: 'income', sampleSpace: 'income' }), 'tasks[2].sampleSpace', 'over the entire space'],
+    [withTasks({ dependsOn: 'income' }, { sampleSpace: 'cvr' }), 'tasks[2].dependsOn', 'learns on its sampleSpace'],
+    [withTasks({ calibratorWeight: 1 }), 'tasks[2].calibratorWeight', 'only a task with dependsOn'],
+    [withTasks({ dependsOn: 'income', calibratorWeight: -1 }), 'tasks[2].calibratorWeight', '>= 0'],
+    [withTasks({ relatedTasks: ['income', 'nope'] }), 'tasks[2].relatedTasks[1]', '"nope" is not a task'],
+    [withTasks({ relatedTasks: ['income', 'income'] }), 'tasks[2].relatedTasks[1]', 'listed twice'],
+    [withTasks({ relatedTasks: ['cvr'] }), 'tasks[2].relatedTasks[0]', 'must name another task'],
+    [withTasks({ relatedTasks: [] }), 'tasks[2].relatedTasks', 'at least one task'],
+    [
+      withTasks({ relatedTasks: ['income'] }, { relatedTasks: ['cvr'] }),
+      'tasks[2].relatedTasks[0]',
+      'forms a cycle: cvr → income → cvr',
+    ],
+    [
+      // A cycle through every kind of link: cvr depends on income, which reads watch_time, which reads cvr.
+      {
+        ...withTasks({ dependsOn: 'income' }, { relatedTasks: ['watch_time'] }),
+        tasks: [
+          { ...valid.tasks[0], relatedTasks: ['watch_time'] },
+          { ...valid.tasks[1], relatedTasks: ['cvr'] },
+          { name: 'cvr', label: 'converted', type: 'binary', dependsOn: 'income' },
+        ],
+      },
+      'tasks[1].relatedTasks[0]',
+      'forms a cycle: watch_time → cvr → income → watch_time',
+    ],
+    [
+      { ...valid, model: { ...valid.model, relationUnits: [4] } },
+      'model.relationUnits',
+      'only tasks with relatedTasks',
+    ],
+    [{ ...valid, training: { lossBalancing: { method: 'magic' } } }, 'training.lossBalancing.method', '"gradnorm"'],
+    [
+      { ...valid, training: { lossBalancing: { method: 'gradnorm', alpha: -1 } } },
+      'training.lossBalancing.alpha',
+      '>= 0',
+    ],
+    [{ ...valid, training: { lossBalancing: { method: 'pcgrad', alpha: 1 } } }, 'training.lossBalancing', 'alpha'],
+    [
+      { ...valid, tasks: [valid.tasks[0]], training: { lossBalancing: { method: 'pcgrad' } } },
+      'training.lossBalancing.method',
+      'needs at least two tasks',
+    ],
+    [
+      {
+        ...valid,
+        model: { ...valid.model, uncertaintyWeighting: true },
+        training: { lossBalancing: { method: 'gradnorm' } },
+      },
+      'model.uncertaintyWeighting',
+      'choose one',
+    ],
   ])('rejects a bad field and names it (%#)', (input, path, text) => {
     const problems = problemsOf(input);
     const problem = problems.find((p) => p.path === path);
@@ -175,6 +232,31 @@ describe('model spec', () => {
       ],
     });
     expect(spec.tasks.map((t) => t.conditionalOn)).toEqual(['cart', undefined, 'click', undefined]);
+  });
+
+  it('accepts an AITM funnel, task relations and each loss balancing method', () => {
+    const funnel = parseModelSpec({
+      ...valid,
+      tasks: [
+        { name: 'buy', label: 'bought', type: 'binary', dependsOn: 'cart', calibratorWeight: 0.3 },
+        { name: 'click', label: 'clicked', type: 'binary' },
+        { name: 'cart', label: 'carted', type: 'binary', dependsOn: 'click' },
+        { name: 'dwell', label: 'secs', type: 'regression', relatedTasks: ['buy', 'click'] },
+      ],
+      model: { ...valid.model, relationUnits: [8] },
+    });
+    expect(funnel.tasks.map((t) => t.dependsOn)).toEqual(['cart', undefined, 'click', undefined]);
+    expect(lossBalancingOf(funnel)).toEqual({ method: 'fixed' });
+    for (const method of ['fixed', 'uncertainty', 'pcgrad'] as const)
+      expect(lossBalancingOf(parseModelSpec({ ...valid, training: { lossBalancing: { method } } }))).toEqual({
+        method,
+      });
+    expect(parseModelSpec({ ...valid, training: { lossBalancing: { method: 'gradnorm' } } }).training).toMatchObject({
+      lossBalancing: { method: 'gradnorm', alpha: 1.5 },
+    });
+    // The spelling from before lossBalancing.
+    const older = parseModelSpec({ ...valid, model: { ...valid.model, uncertaintyWeighting: true } });
+    expect(lossBalancingOf(older)).toEqual({ method: 'uncertainty' });
   });
 
   it('reports every problem at once', () => {

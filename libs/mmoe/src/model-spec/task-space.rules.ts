@@ -1,13 +1,13 @@
 import { TaskSpec } from './model-spec.schema';
 
-type Tasks = readonly Pick<TaskSpec, 'name' | 'conditionalOn' | 'sampleSpace'>[];
+type Tasks = readonly Pick<TaskSpec, 'name' | 'conditionalOn' | 'dependsOn' | 'sampleSpace'>[];
 
 const indexOf = (tasks: Tasks, name: string | undefined) =>
   name === undefined ? -1 : tasks.findIndex((t) => t.name === name);
 
-/** Per task, the index of the task it is conditional on (ESMM's parent), or -1. */
+/** Per task, the index of the previous step of its funnel — the task it is conditional on (ESMM) or depends on (AITM) — or -1. */
 export function parentTasks(tasks: Tasks): number[] {
-  return tasks.map((t) => indexOf(tasks, t.conditionalOn));
+  return tasks.map((t) => indexOf(tasks, t.conditionalOn ?? t.dependsOn));
 }
 
 /** Per task, the index of the task whose positives are its sample space, or -1 (every example). */
@@ -15,7 +15,10 @@ export function sampleSpaceTasks(tasks: Tasks): number[] {
   return tasks.map((t) => indexOf(tasks, t.sampleSpace));
 }
 
-/** The conditional tasks in spec order: the columns of ScoreResult.conditional and of the ONNX output `conditional`. */
+/**
+ * The tasks with a parent (ESMM's conditional tasks, AITM's steps) in spec order: the columns of
+ * ScoreResult.conditional and of the ONNX output `conditional`, P(task | parent).
+ */
 export function conditionalTasks(tasks: Tasks): number[] {
   return parentTasks(tasks).flatMap((p, t) => (p < 0 ? [] : [t]));
 }
@@ -34,8 +37,8 @@ export function parentFirst(tasks: Tasks): number[] {
 }
 
 /**
- * One row's labels (NaN = missing), in place: a conditional task's missing label is 0 where its parent's is 0, since
- * the joint event cannot happen without the parent (a conversion is observed only after a click).
+ * One row's labels (NaN = missing), in place: a funnel step's missing label is 0 where its parent's is 0, since the
+ * joint event cannot happen without the parent (a conversion is observed only after a click).
  */
 export function fillJointLabels(order: number[], parents: number[], labels: number[]): void {
   for (const t of order) if (parents[t] >= 0 && Number.isNaN(labels[t]) && labels[parents[t]] === 0) labels[t] = 0;

@@ -28,3 +28,16 @@ const denseLinear = makeDense(false);
 export function dense(x: tf.Tensor2D, kernel: tf.Tensor2D, bias: tf.Tensor1D, relu: boolean): tf.Tensor2D {
   return (relu ? denseRelu : denseLinear)(x, kernel, bias) as tf.Tensor2D;
 }
+
+/** y = x·W without a bias (attention projections), with the same plain-matmul gradient. */
+export const linear = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, w] = args as tf.Tensor2D[];
+  (args[2] as tf.GradSaveFunc)([x, w]);
+  return {
+    value: tf.matMul(x, w),
+    gradFunc: (dy, saved) => {
+      const [xs, ws] = saved as tf.Tensor2D[];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(ws)), tf.matMul(tf.transpose(xs), dy as tf.Tensor2D)];
+    },
+  };
+}) as (x: tf.Tensor2D, kernel: tf.Tensor2D) => tf.Tensor2D;

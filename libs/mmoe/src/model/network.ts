@@ -2,13 +2,22 @@ import * as tf from '@tensorflow/tfjs';
 
 import { embeddingRows, PreprocessingState } from '../data/preprocessor';
 import { poolSequence, SequenceBatch } from '../features/sequence.pooling';
-import { ModelSpec, Pooling } from '../model-spec/model-spec.schema';
+import { DEFAULT_CALIBRATOR_WEIGHT, lossBalancingOf, ModelSpec, Pooling } from '../model-spec/model-spec.schema';
 import { conditionalTasks, parentFirst, parentTasks } from '../model-spec/task-space.rules';
 import { Rng } from '../util/random';
-import { dense } from './dense.layer';
+import { dense, linear } from './dense.layer';
 import { EmbeddingTables } from './embedding-table';
 import { GateOutput, noisyTopKGate, softmaxGate } from './gating';
-import { fuseTopology, gateOfTask, Topology, topologyOf } from './topology';
+import {
+  fuseTopology,
+  gateOfTask,
+  relationLayers,
+  runTowers,
+  sharedExperts,
+  Topology,
+  topologyOf,
+  towerWidths,
+} from './topology';
 
 /** One mini-batch as tensors: standardised numerics, the rows to look up in each embedding table, sequences. */
 export interface BatchInputs {
@@ -51,6 +60,8 @@ interface WeightView {
  */
 const MAX_WIDE_EXPERT_UNITS = 64;
 const WIDE_EXPERTS = 'experts/dense0';
+/** The AIT unit's projections, each a [d, d] kernel without bias. */
+const ATTENTION_ROLES = ['query', 'key', 'value'] as const;
 
 export interface ForwardOutput {
   /**
@@ -58,12 +69,20 @@ export interface ForwardOutput {
    * regression ones.
    */
   logits: tf.Tensor2D;
-  /** [batch, conditional tasks]: the logits of P(task | parent), when the spec has conditional tasks. */
+  /**
+   * [batch, conditional tasks]: P(task | previous step) of each task with a parent (conditionalTasks): an ESMM task's
+   * head, an AITM task's probability over its parent's (at most 1).
+   */
   conditional?: tf.Tensor2D;
   /** One per gate of the topology. */
   gates: GateOutput[];
   /** Sum of the gates' balance losses times balanceLossWeight (0 without top-k gating). */
   balanceLoss: tf.Scalar;
+  /**
+   * AITM's calibrator terms, each its task's: calibratorWeight · mean over the batch of max(p_task − p_parent, 0).
+   * Empty without dependsOn tasks.
+   */
+  calibrators: { task: number; loss: tf.Scalar }[];
 }
 
 export interface ForwardOptions {
@@ -91,9 +110,10 @@ export class MultiTaskNetwork {
    */
   private readonly wideExperts: boolean;
   private readonly views: WeightView[] = [];
+  /** Per task, the previous step of its funnel (conditionalOn or dependsOn), or -1. */
   private readonly parents: number[];
   private readonly parentOrder: number[];
-  /** The conditional tasks (ESMM), in spec order: the columns of ForwardOutput.conditional. */
+  /** The tasks with a parent, in spec order: the columns of ForwardOutput.conditional. */
   readonly conditionalTasks: number[];
   /** Public row → network row of layers reading the input row; undefined when the orders agree. */
   private readonly inputRows: Int32Array | undefined;
@@ -165,12 +185,25 @@ export class MultiTaskNetwork {
       this.addDense(`gates/${i}`, width, g.experts.length, rng, g.input === undefined);
       if (this.noisyGate?.noise) this.addDense(`gates/${i}/noise`, width, g.experts.length, rng, g.input === undefined);
     });
-    spec.tasks.forEach((task) => {
-      const units = [expertOut, ...spec.model.towerUnits, 1];
-      for (let l = 1; l < units.length; l++)
-        this.addDense(`towers/${task.name}/dense${l}`, units[l - 1], units[l], rng);
+    const widths = towerWidths(spec, this.topology);
+    spec.tasks.forEach((task, t) => {
+      const own = [expertOut, ...spec.model.towerUnits];
+      for (let l = 1; l < own.length; l++) this.addDense(`towers/${task.name}/dense${l}`, own[l - 1], own[l], rng);
+      const { transferFrom, related } = this.topology.towers[t];
+      if (transferFrom !== undefined) {
+        this.addDense(`towers/${task.name}/transfer`, widths.representation[transferFrom], widths.own, rng);
+        for (const role of ATTENTION_ROLES)
+          this.addKernel(`towers/${task.name}/attention/${role}/kernel`, widths.own, widths.own, rng);
+      }
+      if (related.length > 0) {
+        const units = relationLayers(spec, this.topology, t);
+        for (let l = 1; l < units.length; l++)
+          this.addDense(`towers/${task.name}/relation${l}`, units[l - 1], units[l], rng);
+      }
+      this.addDense(`towers/${task.name}/dense${own.length}`, widths.representation[t], 1, rng);
     });
-    if (spec.model.uncertaintyWeighting) this.add('uncertainty/logVariance', [spec.tasks.length], () => 0);
+    if (lossBalancingOf(spec).method === 'uncertainty')
+      this.add('uncertainty/logVariance', [spec.tasks.length], () => 0);
   }
 
   get noisyGate() {
@@ -182,6 +215,13 @@ export class MultiTaskNetwork {
     let n = 0;
     for (const v of this.params.values()) n += v.size;
     return n;
+  }
+
+  /** The kernels of the last layer of the shared experts (sharedExperts), the parameters GradNorm measures. */
+  lastSharedKernels(): tf.Variable[] {
+    if (this.wideExperts) return [this.params.get(`${WIDE_EXPERTS}/kernel`)!];
+    const last = this.topology.expertUnits.length - 1;
+    return sharedExperts(this.topology).map((e) => this.params.get(`experts/${e}/dense${last}/kernel`)!);
   }
 
   /** Call inside tf.tidy (or a gradient function): intermediate tensors are not disposed here. */
@@ -219,20 +259,41 @@ export class MultiTaskNetwork {
     }
 
     const bottom = this.topology.gates.length === 0 ? expert(0, x) : undefined;
-    const heads = this.spec.tasks.map((task, t) => {
-      const gate = gateOfTask(this.topology, t);
-      let h = gate === undefined ? bottom! : fusedPerGate[gate];
-      const layers = this.spec.model.towerUnits.length + 1;
-      for (let l = 1; l <= layers; l++) {
-        h = this.dense(h, `towers/${task.name}/dense${l}`, l < layers);
-      }
-      return h;
+    const { tasks } = this.spec;
+    const ownLayers = this.spec.model.towerUnits.length;
+    const relationDepth = this.spec.model.relationUnits?.length ?? 1; // relationLayers' default: one layer
+    const representation = runTowers(this.topology, {
+      own: (t) => {
+        const gate = gateOfTask(this.topology, t);
+        let h = gate === undefined ? bottom! : fusedPerGate[gate];
+        for (let l = 1; l <= ownLayers; l++) h = this.dense(h, `towers/${tasks[t].name}/dense${l}`, true);
+        return h;
+      },
+      transfer: (t, own, from) => this.transfer(tasks[t].name, own, from),
+      relate: (t, own, related) => {
+        let h = tf.concat([own, ...related], 1) as tf.Tensor2D;
+        for (let l = 1; l <= relationDepth; l++) h = this.dense(h, `towers/${tasks[t].name}/relation${l}`, true);
+        return h;
+      },
     });
+    const heads = tasks.map((task, t) =>
+      this.dense(representation[t], `towers/${task.name}/dense${ownLayers + 1}`, false),
+    );
     // ESMM: a conditional task's logit is its joint event's, from its parent's (itself joint in a chain).
     const logits = heads.slice();
     for (const t of this.parentOrder)
-      if (this.parents[t] >= 0) logits[t] = jointLogit(logits[this.parents[t]], heads[t]);
-    const conditional = this.conditionalTasks.map((t) => heads[t]);
+      if (tasks[t].conditionalOn !== undefined) logits[t] = jointLogit(logits[this.parents[t]], heads[t]);
+    const conditional = this.conditionalTasks.map((t) =>
+      tasks[t].conditionalOn !== undefined
+        ? tf.sigmoid(heads[t])
+        : probabilityRatio(logits[t], logits[this.parents[t]]),
+    );
+    const calibrators = this.conditionalTasks.flatMap((t) => {
+      if (tasks[t].dependsOn === undefined) return [];
+      const excess = tf.relu(tf.sub(tf.sigmoid(logits[t]), tf.sigmoid(logits[this.parents[t]])));
+      const weight = tasks[t].calibratorWeight ?? DEFAULT_CALIBRATOR_WEIGHT;
+      return [{ task: t, loss: tf.mul(tf.mean(excess), weight) as tf.Scalar }];
+    });
 
     const weight = this.noisyGate?.balanceLossWeight ?? 0;
     const balanceLoss =
@@ -244,6 +305,7 @@ export class MultiTaskNetwork {
       conditional: conditional.length === 0 ? undefined : concatColumns(conditional),
       gates: gateOutputs,
       balanceLoss,
+      calibrators,
     };
   }
 
@@ -295,6 +357,21 @@ export class MultiTaskNetwork {
       logits: noiseLogits,
       standardNormal: tf.randomNormal(logits.shape, 0, 1, 'float32', rng.seed()),
     });
+  }
+
+  /**
+   * AITM's adaptive information transfer (Xi et al. 2021, §3.2): the transferred p = relu(from·W + b) and the tower's
+   * own q are each projected to a query, key and value (no bias); their weights are the softmax over the two of
+   * ⟨query, key⟩ / √d, the output the weighted sum of their values. A softmax over two is the sigmoid of the
+   * difference: fewer kernels, the same numbers (the ONNX export writes the same).
+   */
+  private transfer(task: string, own: tf.Tensor2D, from: tf.Tensor2D): tf.Tensor2D {
+    const transferred = this.dense(from, `towers/${task}/transfer`, true);
+    const kernel = (role: string) => this.params.get(`towers/${task}/attention/${role}/kernel`) as tf.Tensor2D;
+    const score = (h: tf.Tensor2D) => tf.sum(tf.mul(linear(h, kernel('query')), linear(h, kernel('key'))), 1, true);
+    const ownWeight = tf.sigmoid(tf.div(tf.sub(score(own), score(transferred)), Math.sqrt(own.shape[1])));
+    const [ownValue, transferredValue] = [own, transferred].map((h) => linear(h, kernel('value')));
+    return tf.add(transferredValue, tf.mul(ownWeight, tf.sub(ownValue, transferredValue))) as tf.Tensor2D;
   }
 
   private dense(x: tf.Tensor2D, name: string, relu: boolean): tf.Tensor2D {
@@ -363,6 +440,12 @@ export class MultiTaskNetwork {
     this.views.push({ name, shape, variable: name, rowOffset: 0, rowIndex });
   }
 
+  /** A Glorot-uniform kernel without a bias. */
+  private addKernel(name: string, inputs: number, units: number, rng: Rng): void {
+    const limit = Math.sqrt(6 / (inputs + units));
+    this.add(name, [inputs, units], () => (rng.next() * 2 - 1) * limit);
+  }
+
   /** Glorot-uniform kernel and zero bias; `readsInput` for layers fed the input row (see EmbeddingTables). */
   private addDense(name: string, inputs: number, units: number, rng: Rng, readsInput = false): void {
     const limit = Math.sqrt(6 / (inputs + units));
@@ -391,6 +474,14 @@ function variableRow(w: WeightView, r: number, width: number): [number, number] 
 function jointLogit(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   const terms = tf.concat([tf.neg(a), tf.neg(b), tf.neg(tf.add(a, b))], 1);
   return tf.neg(tf.logSumExp(terms, 1, true)) as tf.Tensor2D;
+}
+
+/**
+ * min(1, σ(a) / σ(b)) from the logits, as exp(softplus(−b) − softplus(−a)): an AITM step's probability given its
+ * parent's, finite whatever the logits.
+ */
+function probabilityRatio(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.minimum(tf.exp(tf.sub(tf.softplus(tf.neg(b)), tf.softplus(tf.neg(a)))), 1) as tf.Tensor2D;
 }
 
 function concatColumns(columns: tf.Tensor2D[]): tf.Tensor2D {

@@ -28,11 +28,7 @@ export function predict(net: MultiTaskNetwork, data: EncodedDataset, options: Pr
     const inputs = builder.inputs(start, end);
     const [logits, conditionalProbs, ...weights] = tf.tidy(() => {
       const out = net.forward(inputs, { training: false });
-      return [
-        out.logits,
-        out.conditional ? tf.sigmoid(out.conditional) : tf.zeros([0]),
-        ...(gateWeights ? out.gates.map((g) => g.weights) : []),
-      ];
+      return [out.logits, out.conditional ?? tf.zeros([0]), ...(gateWeights ? out.gates.map((g) => g.weights) : [])];
     });
     disposeBatch(inputs);
     const values = logits.dataSync();

@@ -1,6 +1,14 @@
 import { parseModelSpec } from '../model-spec/model-spec';
 import { ModelSpecInput } from '../model-spec/model-spec.schema';
-import { fuseTopology, gateOfTask, topologyOf } from './topology';
+import {
+  fuseTopology,
+  gateOfTask,
+  relationLayers,
+  runTowers,
+  sharedExperts,
+  topologyOf,
+  towerWidths,
+} from './topology';
 
 const specOf = (model: Partial<ModelSpecInput['model']>) =>
   parseModelSpec({
@@ -22,6 +30,8 @@ describe('topology', () => {
           { experts: [0, 1, 2], tasks: [0], input: undefined },
           { experts: [0, 1, 3], tasks: [1], input: undefined },
         ],
+        towers: [{ related: [] }, { related: [] }],
+        towerOrder: [0, 1],
       });
     }
   });
@@ -61,5 +71,44 @@ describe('topology', () => {
     );
     expect(calls).toEqual([0, 1, 2, 3, 4, 5]);
     expect(fused[3]).toBe('g3[g0[x](e0(x), e1(x))](e3(g2[x](e0(x), e1(x), e2(x))), e4(g0[x](e0(x), e1(x))))');
+  });
+
+  it('runs each tower after those it reads: AITM transfer first, then DBMTL relations', () => {
+    const spec = parseModelSpec({
+      features: [{ name: 'x', type: 'numeric' }],
+      tasks: [
+        { name: 'buy', label: 'yb', type: 'binary', dependsOn: 'cart', relatedTasks: ['watch'] },
+        { name: 'watch', label: 'yw', type: 'regression', relatedTasks: ['click'] },
+        { name: 'cart', label: 'yc', type: 'binary', dependsOn: 'click' },
+        { name: 'click', label: 'yk', type: 'binary' },
+      ],
+      model: { expertUnits: [4], towerUnits: [6], relationUnits: [5, 3] },
+    });
+    const topology = topologyOf(spec);
+    expect(topology.towers).toEqual([
+      { transferFrom: 2, related: [1] },
+      { related: [3] },
+      { transferFrom: 3, related: [] },
+      { related: [] },
+    ]);
+    const representation = runTowers(topology, {
+      own: (t) => `h${t}`,
+      transfer: (t, own, from) => `ait${t}(${own}, ${from})`,
+      relate: (t, own, related) => `rel${t}(${[own, ...related].join(', ')})`,
+    });
+    expect(representation[0]).toBe('rel0(ait0(h0, ait2(h2, h3)), rel1(h1, h3))');
+    expect(topology.towerOrder.indexOf(3)).toBeLessThan(topology.towerOrder.indexOf(2));
+    // A transfer keeps the tower's width; relation layers end at relationUnits' last.
+    expect(towerWidths(spec, topology)).toEqual({ own: 6, representation: [3, 3, 6, 6] });
+    expect(relationLayers(spec, topology, 0)).toEqual([6 + 3, 5, 3]);
+  });
+
+  it('finds the shared experts: every one under mmoe and omoe, the last level’s shared ones under ple, the bottom', () => {
+    expect(sharedExperts(topologyOf(specOf({ architecture: 'mmoe', experts: 3 })))).toEqual([0, 1, 2]);
+    expect(sharedExperts(topologyOf(specOf({ architecture: 'omoe', experts: 2 })))).toEqual([0, 1]);
+    expect(sharedExperts(topologyOf(specOf({ architecture: 'ple', levels: 2, experts: 2, taskExperts: 1 })))).toEqual([
+      4, 5,
+    ]);
+    expect(sharedExperts(topologyOf(specOf({ architecture: 'shared-bottom' })))).toEqual([0]);
   });
 });

@@ -1,5 +1,5 @@
 import type { GateReport, TaskCalibrationReport } from '../eval/evaluator';
-import type { ModelSpec } from '../model-spec/model-spec.schema';
+import { lossBalancingOf, type ModelSpec } from '../model-spec/model-spec.schema';
 import { taskType } from '../tasks/task-types';
 import type { TrainSummary } from '../train/trainer';
 
@@ -73,6 +73,7 @@ export function renderTrainingReport(data: TrainingReportData): string {
         marker: training.bestEpoch,
       }),
     ),
+    ...balancingSections(data),
     section(
       'Validation metric per epoch',
       `<div class="grid">${spec.tasks
@@ -107,6 +108,41 @@ export function renderTrainingReport(data: TrainingReportData): string {
 </body>
 </html>
 `;
+}
+
+/** With a learnt or gradient-level training.lossBalancing: each task loss's weight per epoch, and PCGrad's conflicts. */
+function balancingSections({ spec, training }: TrainingReportData): string[] {
+  const balancing = lossBalancingOf(spec);
+  const history = training.history.filter((h) => h.taskWeights !== undefined);
+  if (balancing.method === 'fixed' || history.length === 0) return [];
+  const x = history.map((h) => h.epoch);
+  const conflicts = history.map((h) => h.gradientConflicts ?? NaN);
+  return [
+    section(
+      `Task weights per epoch (${balancing.method})`,
+      '<div class="grid">' +
+        lineChart({
+          title: 'weight of each task loss at the end of the epoch',
+          x,
+          series: spec.tasks.map((task) => ({
+            name: task.name,
+            values: history.map((h) => h.taskWeights![task.name]),
+          })),
+          xLabel: 'epoch',
+          marker: training.bestEpoch,
+        }) +
+        (conflicts.some(Number.isFinite)
+          ? lineChart({
+              title: 'share of task pairs with conflicting gradients',
+              x,
+              series: [{ name: 'conflicts', values: conflicts }],
+              xLabel: 'epoch',
+              marker: training.bestEpoch,
+            })
+          : '') +
+        '</div>',
+    ),
+  ];
 }
 
 const STYLE = `

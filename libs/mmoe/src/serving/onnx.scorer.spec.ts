@@ -7,6 +7,7 @@ import { MultiTaskModel } from '../mmoe.model';
 import { requestSides, type RequestSides } from '../model-spec/feature-side';
 import { parseModelSpec } from '../model-spec/model-spec';
 import { ModelSpec, ModelSpecInput, Pooling } from '../model-spec/model-spec.schema';
+import { conditionalTasks } from '../model-spec/task-space.rules';
 import { Rng } from '../util/random';
 import { InferencePool } from './inference.pool';
 import { OnnxScorer } from './onnx.scorer';
@@ -213,6 +214,17 @@ function requestOf(data: EncodedDataset, sides: RequestSides, start: number, siz
   };
 }
 
+/**
+ * A funnel of three steps, the last an AITM step over an ESMM one (fav conditional on click, like depending on fav),
+ * and a regression task whose relation layers read two of them; listed children first.
+ */
+const funnelTasks: ModelSpecInput['tasks'] = [
+  { name: 'watch', label: 'secs', type: 'regression', relatedTasks: ['like', 'click'] },
+  { name: 'like', label: 'like', type: 'binary', dependsOn: 'fav', calibratorWeight: 1 },
+  { name: 'click', label: 'click', type: 'binary' },
+  { name: 'fav', label: 'fav', type: 'binary', conditionalOn: 'click' },
+];
+
 /** User and context features on the shared side (a numeric, a categorical and a sequence), the rest per item. */
 const sidedFeatures: Features = [
   { name: 'segment', type: 'categorical', embeddingDim: 4, minCount: 5, side: 'user' },
@@ -232,6 +244,7 @@ describe.each<[string, Partial<ModelSpecInput['model']>, ModelSpecInput['tasks']
     threeTasks.map((t) => (t.name === 'like' ? { ...t, conditionalOn: 'click' } : t)),
   ],
   ['mmoe, noisy top-2 gates', { gate: { type: 'noisy-top-k', k: 2 }, expertUnits: [12, 8] }],
+  ['shared-bottom with an AITM funnel and DBMTL relations', { architecture: 'shared-bottom' }, funnelTasks],
   ['ple', { architecture: 'ple', experts: 2, taskExperts: 2, towerUnits: [6] }],
   ['ple, 2 levels', { architecture: 'ple', levels: 2, experts: 2, taskExperts: 1, expertUnits: [12, 8] }],
   ['shared-bottom', { architecture: 'shared-bottom', bottomUnits: [16, 8], towerUnits: [8] }],
@@ -381,6 +394,40 @@ describe('OnnxScorer', () => {
       model.dispose();
     }
   });
+
+  it.each<[string, Partial<ModelSpecInput['model']>, ModelSpecInput['tasks']]>([
+    ['mmoe', { towerUnits: [8], relationUnits: [6, 4] }, funnelTasks],
+    ['ple, no tower layer', { architecture: 'ple', experts: 2, towerUnits: [] }, funnelTasks],
+    [
+      'omoe, a chain of two AITM steps',
+      { architecture: 'omoe', expertUnits: [12, 8] },
+      [
+        { name: 'like', label: 'like', type: 'binary', dependsOn: 'fav' },
+        { name: 'click', label: 'click', type: 'binary' },
+        { name: 'fav', label: 'fav', type: 'binary', dependsOn: 'click' },
+      ],
+    ],
+  ])(
+    'serves AITM steps and DBMTL relations (%s): P(step | previous) in conditional, within 1e-5 of tfjs',
+    async (_name, model, tasks) => {
+      const spec = makeSpec(model, mixedFeatures, tasks);
+      const trained = await trainTiny(spec);
+      const scorer = await OnnxScorer.create(trained.toOnnx(), spec, trained.network.preprocessing);
+      try {
+        const data = trained.encode(rows(spec, 1200, 3, true));
+        const onnx = await scorer.score(data, { gateWeights: true });
+        expectParity(spec, onnx, await new TfjsScorer(trained).score(data, { gateWeights: true }));
+        const [like, fav] = ['like', 'fav'].map((name) => spec.tasks.findIndex((t) => t.name === name));
+        const likeGivenFav = onnx.conditional![conditionalTasks(spec.tasks).indexOf(like)];
+        onnx.scores[like].forEach((p, i) =>
+          expect(likeGivenFav[i]).toBeCloseTo(Math.min(1, p / onnx.scores[fav][i]), 4),
+        );
+      } finally {
+        await scorer.dispose();
+        trained.dispose();
+      }
+    },
+  );
 
   it('breaks top-k ties by the lower expert index, as tfjs does', async () => {
     const spec = makeSpec({ gate: { type: 'noisy-top-k', k: 2 } });

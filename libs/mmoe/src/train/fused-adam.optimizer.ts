@@ -26,8 +26,6 @@ interface AdamAttrs {
  * beside the backend, indexed like the flat gradient.
  */
 export class FusedAdam {
-  /** Start of each variable in the flat gradient. */
-  readonly offsets: number[] = [];
   readonly size: number;
   private readonly firstMoment: Float32Array;
   private readonly secondMoment: Float32Array;
@@ -39,14 +37,9 @@ export class FusedAdam {
     private readonly variables: tf.Variable[],
     private readonly learningRate: number,
   ) {
-    let size = 0;
-    for (const v of variables) {
-      this.offsets.push(size);
-      size += v.size;
-    }
-    this.size = size;
-    this.firstMoment = new Float32Array(size);
-    this.secondMoment = new Float32Array(size);
+    this.size = variables.reduce((size, v) => size + v.size, 0);
+    this.firstMoment = new Float32Array(this.size);
+    this.secondMoment = new Float32Array(this.size);
     this.inputs = Object.fromEntries(variables.map((v, i) => [i, v]));
   }
 
@@ -55,10 +48,16 @@ export class FusedAdam {
     return tf.getKernel(KERNEL, tf.getBackend()) !== undefined;
   }
 
-  /** Copies gradient tensors (in variable order) into `flat`, without a round trip through dataSync's copies. */
-  gatherGradients(grads: tf.Tensor[], flat: Float32Array): void {
+  /**
+   * Copies gradient tensors one after the other into `flat` from `offset` (all of them in variable order: the layout
+   * apply() reads), without a round trip through dataSync's copies.
+   */
+  gatherGradients(grads: tf.Tensor[], flat: Float32Array, offset = 0): void {
     const backend = tf.backend();
-    grads.forEach((g, i) => flat.set(float32View(backend, g), this.offsets[i]));
+    for (const g of grads) {
+      flat.set(float32View(backend, g), offset);
+      offset += g.size;
+    }
   }
 
   /** One update from a flat gradient (as gatherGradients lays it out). */

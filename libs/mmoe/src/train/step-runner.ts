@@ -5,6 +5,7 @@ import { EncodedDataset } from '../data/preprocessor';
 import { BatchBuilder, disposeBatch } from '../model/batch';
 import { MultiTaskNetwork } from '../model/network';
 import { Rng } from '../util/random';
+import { BalanceReport } from './loss-balancing';
 import { DataParallelRunner, ParallelTimings } from './parallel/data-parallel.runner';
 import { replicaCount } from './parallel/replicas.rules';
 import { createTrainingStep, TrainingStep } from './training-step';
@@ -18,6 +19,8 @@ export interface StepRunner {
   step(start: number, end: number): Promise<void>;
   /** Sum of batch loss × batch rows over the epoch's steps so far. */
   lossSum(): number;
+  /** The task losses' weights now, and what the balancing method measured since the last report. */
+  balanceReport(): BalanceReport;
   dispose(): Promise<void>;
 }
 
@@ -57,6 +60,10 @@ class LocalRunner implements StepRunner {
     return this.sum.dataSync()[0];
   }
 
+  balanceReport(): BalanceReport {
+    return this.step_.balanceReport();
+  }
+
   async dispose(): Promise<void> {
     this.sum.dispose();
     this.step_.dispose();
@@ -79,6 +86,9 @@ class ParallelRunner implements StepRunner {
   }
   lossSum(): number {
     return this.runner.lossSum();
+  }
+  balanceReport(): BalanceReport {
+    return this.runner.balanceReport();
   }
   dispose(): Promise<void> {
     return this.runner.dispose();

@@ -1,6 +1,7 @@
 import { EncodedDataset } from '../data/preprocessor';
 import { evaluate, EvaluationReport } from '../eval/evaluator';
 import { primaryMetric, taskMetric } from '../model-spec/model-spec';
+import { parentTasks } from '../model-spec/task-space.rules';
 import { MultiTaskNetwork } from '../model/network';
 import { taskType } from '../tasks/task-types';
 import { Rng } from '../util/random';
@@ -47,10 +48,20 @@ export interface TrainSummary {
   /**
    * Per epoch: training loss, validation loss (the spec-weighted task losses: log loss, and squared error on
    * standardised targets, as training sees them, without uncertainty or balance terms), the first task's metric and
-   * each task's metric (AUC for binary tasks, RMSE in label units for regression ones; an ESMM task's conditional AUC
-   * also, under `<task>|<parent>`).
+   * each task's metric (AUC for binary tasks, RMSE in label units for regression ones; an ESMM or AITM task's
+   * conditional AUC also, under `<task>|<parent>`), each task loss's weight at the epoch's end (the spec's, or as
+   * training.lossBalancing learnt it) and, with pcgrad, the share of task pairs whose gradients conflicted.
    */
-  history: { epoch: number; loss: number; validLoss: number; metric: number; tasks: Record<string, number> }[];
+  history: {
+    epoch: number;
+    loss: number;
+    validLoss: number;
+    metric: number;
+    tasks: Record<string, number>;
+    /** Absent in the stored history of versions trained before lossBalancing. */
+    taskWeights?: Record<string, number>;
+    gradientConflicts?: number;
+  }[];
   /** Training throughput, validation excluded. */
   examplesPerSec: number;
   /** Wall time including validation. */
@@ -121,7 +132,16 @@ export async function trainNetwork(
         (Number.isNaN(best.metric) && !Number.isNaN(metric)) ||
         (target.higherIsBetter ? metric > best.metric : metric < best.metric);
       if (improved) best = { epoch, metric, weights: net.snapshot(), report };
-      history.push({ epoch, loss, validLoss: validationLoss(net, report), metric, tasks: taskMetrics(net, report) });
+      const { taskWeights, gradientConflicts } = runner.balanceReport();
+      history.push({
+        epoch,
+        loss,
+        validLoss: validationLoss(net, report),
+        metric,
+        tasks: taskMetrics(net, report),
+        taskWeights: Object.fromEntries(net.spec.tasks.map((t, i) => [t.name, taskWeights[i]])),
+        ...(gradientConflicts === undefined ? {} : { gradientConflicts }),
+      });
       options.onEpochEnd?.({
         epoch,
         epochs,
@@ -162,15 +182,15 @@ function validationLoss(net: MultiTaskNetwork, report: EvaluationReport): number
   );
 }
 
-/** Each task's metric, and for an ESMM task also its conditional AUC under `<task>|<parent>`. */
+/** Each task's metric, and for an ESMM or AITM task also its conditional AUC under `<task>|<parent>`. */
 function taskMetrics(net: MultiTaskNetwork, report: EvaluationReport): Record<string, number> {
+  const parents = parentTasks(net.spec.tasks);
   return Object.fromEntries(
-    net.spec.tasks.flatMap((task) => {
+    net.spec.tasks.flatMap((task, t) => {
       const metrics = report.tasks[task.name];
       const own: [string, number] = [task.name, metrics[taskMetric(task).metric]];
-      return task.conditionalOn === undefined
-        ? [own]
-        : [own, [`${task.name}|${task.conditionalOn}`, metrics.conditionalAuc] as [string, number]];
+      if (parents[t] < 0) return [own];
+      return [own, [`${task.name}|${net.spec.tasks[parents[t]].name}`, metrics.conditionalAuc] as [string, number]];
     }),
   );
 }

@@ -1,15 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 
+import { lossBalancingOf } from '../model-spec/model-spec.schema';
 import { TrainingBatch } from '../model/batch';
 import { createMultiTaskLoss, ShardOfBatch } from '../model/loss';
 import { MultiTaskNetwork } from '../model/network';
 import { Rng } from '../util/random';
 import { FusedAdam } from './fused-adam.optimizer';
+import { BalanceReport, createBalancer, fixedWeights, ForwardPasses, PassLosses, totalLoss } from './loss-balancing';
 
 /** One optimisation step on a batch: forward, loss, gradients and the parameter update. */
 export interface TrainingStep {
   /** Returns the batch's loss (owned by the caller). */
   run(batch: TrainingBatch, rng: Rng): tf.Scalar;
+  /** Each task loss's weight now, and what the balancing method measured since the last report. */
+  balanceReport(): BalanceReport;
   dispose(): void;
 }
 
@@ -18,7 +22,7 @@ export interface TrainingStep {
  * writes its shard's gradient, the sum of all shards is applied by each.
  */
 export interface SplitTrainingStep extends TrainingStep {
-  /** Length of the flat gradient. */
+  /** Length of what a shard contributes (the flat gradient, and for gradnorm and pcgrad the per-task parts). */
   readonly size: number;
   /** Writes the gradient of the batch's (or shard's) loss into `into`; returns the loss. */
   gradients(batch: TrainingBatch, rng: Rng, into: Float32Array, shard?: ShardOfBatch): number;
@@ -27,20 +31,35 @@ export interface SplitTrainingStep extends TrainingStep {
 
 /**
  * On wasm and cpu the update is one fused kernel (FusedAdam); on the native `tensorflow` backend, whose ops are
- * fused natively, tfjs's own Adam.
+ * fused natively, tfjs's own Adam — without the gradient-level balancing methods, which need the fused step's flat
+ * per-task gradients.
  */
 export function createTrainingStep(net: MultiTaskNetwork): TrainingStep {
-  return FusedAdam.supported() ? createSplitTrainingStep(net) : createStockTrainingStep(net);
+  if (FusedAdam.supported()) return createSplitTrainingStep(net);
+  const { method } = lossBalancingOf(net.spec);
+  if (method === 'gradnorm' || method === 'pcgrad')
+    throw new Error(
+      `training.lossBalancing "${method}" needs the per-task gradients of the fused training step (wasm or cpu backend); the ${tf.getBackend()} backend has none`,
+    );
+  return createStockTrainingStep(net);
 }
 
-function lossOf(net: MultiTaskNetwork) {
+/** The loss terms of a forward pass over a batch or a data-parallel shard of it. */
+function lossesOf(net: MultiTaskNetwork) {
   const logVariance = net.params.get('uncertainty/logVariance') as tf.Tensor1D | undefined;
   const objective = createMultiTaskLoss(net.spec);
   return {
-    loss: (batch: TrainingBatch, rng: Rng, shard?: ShardOfBatch) => (): tf.Scalar => {
+    losses: (batch: TrainingBatch, rng: Rng, shard?: ShardOfBatch): PassLosses => {
       const out = net.forward(batch.inputs, { training: true, rng });
-      const total = objective.compute(out.logits, batch.labels, batch.mask, logVariance, shard).total;
-      return tf.add(total, shard ? tf.mul(out.balanceLoss, shard.share) : out.balanceLoss);
+      const { total, perTask } = objective.compute(out.logits, batch.labels, batch.mask, logVariance, shard);
+      // Per-batch terms count by the shard's share of the rows, so that the shards' gradients sum to the batch's.
+      const share = (loss: tf.Scalar) => (shard ? (tf.mul(loss, shard.share) as tf.Scalar) : loss);
+      return {
+        weighted: total,
+        perTask,
+        calibrators: out.calibrators.map(({ task, loss }) => ({ task, loss: share(loss) })),
+        balance: share(out.balanceLoss),
+      };
     },
     dispose: () => objective.dispose(),
   };
@@ -48,10 +67,11 @@ function lossOf(net: MultiTaskNetwork) {
 
 function createStockTrainingStep(net: MultiTaskNetwork): TrainingStep {
   const variables = [...net.params.values()];
-  const objective = lossOf(net);
+  const objective = lossesOf(net);
   const optimizer = tf.train.adam(net.spec.training.learningRate);
   return {
-    run: (batch, rng) => optimizer.minimize(objective.loss(batch, rng), true, variables)!,
+    run: (batch, rng) => optimizer.minimize(() => totalLoss(objective.losses(batch, rng)), true, variables)!,
+    balanceReport: () => ({ taskWeights: fixedWeights(net) }),
     dispose() {
       optimizer.dispose();
       objective.dispose();
@@ -62,30 +82,36 @@ function createStockTrainingStep(net: MultiTaskNetwork): TrainingStep {
 export function createSplitTrainingStep(net: MultiTaskNetwork): SplitTrainingStep {
   if (!FusedAdam.supported()) throw new Error(`the fused training step needs the wasm or cpu backend`);
   const variables = [...net.params.values()];
-  const objective = lossOf(net);
+  const objective = lossesOf(net);
   const adam = new FusedAdam(variables, net.spec.training.learningRate);
-  const local = new Float32Array(adam.size);
-  const gradients = (batch: TrainingBatch, rng: Rng, into: Float32Array, shard?: ShardOfBatch) => {
-    const { value, grads } = tf.variableGrads(objective.loss(batch, rng, shard), variables);
-    const ordered = variables.map((v) => grads[v.name]);
-    adam.gatherGradients(ordered, into);
-    tf.dispose(ordered);
-    return value;
-  };
+  const balancer = createBalancer(net, variables, adam);
+  const local = new Float32Array(balancer.size);
+  const passes = (batch: TrainingBatch, rng: Rng, shard?: ShardOfBatch): ForwardPasses => ({
+    rng,
+    gradient(f, of, into, offset, passRng = rng) {
+      const { value, grads } = tf.variableGrads(() => f(objective.losses(batch, passRng, shard)), of);
+      // A task's own loss reaches no other task's tower: those variables have no gradient, i.e. zeros.
+      const ordered = of.map((v) => grads[v.name] ?? tf.zeros(v.shape));
+      adam.gatherGradients(ordered, into, offset);
+      tf.dispose(ordered);
+      return value;
+    },
+  });
   return {
-    size: adam.size,
+    size: balancer.size,
     run(batch, rng) {
-      const value = gradients(batch, rng, local);
-      adam.apply(local);
+      const value = balancer.contribute(passes(batch, rng), local);
+      adam.apply(balancer.combine(local));
       return value;
     },
     gradients(batch, rng, into, shard) {
-      const value = gradients(batch, rng, into, shard);
+      const value = balancer.contribute(passes(batch, rng, shard), into);
       const loss = value.dataSync()[0];
       value.dispose();
       return loss;
     },
-    apply: (g) => adam.apply(g),
+    apply: (g) => adam.apply(balancer.combine(g)),
+    balanceReport: () => balancer.report(),
     dispose: () => objective.dispose(),
   };
 }

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { EncodedDataset } from '../../data/preprocessor';
 import { MultiTaskNetwork } from '../../model/network';
 import { startWorkerScript } from '../../util/worker-script';
+import { BalanceReport, contributionSize } from '../loss-balancing';
 import { ExchangeAbortedError, GradientExchange } from './gradient-exchange';
 import { Replica } from './replica';
 import type { ReplicaCommand, ReplicaReply } from './replica.protocol';
@@ -85,7 +86,7 @@ export class DataParallelRunner {
     const data = shareDataset(train);
     const handoffMs = performance.now() - handoffStart;
     const startupStart = performance.now();
-    const size = [...net.params.values()].reduce((s, v) => s + v.size, 0);
+    const size = contributionSize(net);
     const buffers = GradientExchange.allocate(threads, size);
     const order = new SharedArrayBuffer(train.size * 4);
     const weights = net.snapshot();
@@ -147,6 +148,11 @@ export class DataParallelRunner {
   /** Sum of batch loss × batch rows over the epoch's steps so far. */
   lossSum(): number {
     return this.epochLoss;
+  }
+
+  /** Every replica balances alike: this thread's report is the run's. */
+  balanceReport(): BalanceReport {
+    return this.local.balanceReport();
   }
 
   /** Stops every thread, wherever it is (a cancelled or failed job leaves none running). */

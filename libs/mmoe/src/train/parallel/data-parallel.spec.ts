@@ -105,6 +105,41 @@ describe('data-parallel training (worker threads, wasm)', () => {
     120_000,
   );
 
+  it.each(['gradnorm', 'pcgrad'] as const)(
+    'with %s, matches one thread too: the replicas exchange the per-task parts and balance alike',
+    async (method) => {
+      const balanced = parseModelSpec({ ...spec, training: { ...spec.training, lossBalancing: { method } } });
+      const runs = [];
+      for (const threads of [1, 2]) {
+        const net = new MultiTaskNetwork(balanced, data.preprocessing);
+        const losses: number[] = [];
+        const summary = await trainNetwork(net, data.train, data.valid, {
+          threads,
+          progressEvery: 1,
+          onProgress: (p) => losses.push(p.loss),
+        });
+        runs.push({ summary, losses });
+        net.dispose();
+      }
+      const [single, parallel] = runs;
+      expect(parallel.summary.threads).toBe(2);
+      parallel.losses.forEach((loss, i) =>
+        expect(Math.abs(loss - single.losses[i]) / single.losses[i]).toBeLessThan(1e-4),
+      );
+      const [one, two] = [single, parallel].map((r) => r.summary.history[0]);
+      for (const task of ['click', 'like']) {
+        expect(two.taskWeights![task]).toBeCloseTo(one.taskWeights![task], 3);
+        expect(Math.abs(parallel.summary.valid.tasks[task].auc - single.summary.valid.tasks[task].auc)).toBeLessThan(
+          1e-3,
+        );
+      }
+      if (method === 'gradnorm') expect(one.taskWeights!.click + one.taskWeights!.like).toBeCloseTo(2, 6);
+      else expect(two.gradientConflicts).toBeCloseTo(one.gradientConflicts!, 6);
+      expect(liveTrainingThreads()).toBe(0);
+    },
+    120_000,
+  );
+
   it('leaves no thread running when the job is cancelled', async () => {
     const net = new MultiTaskNetwork(spec, data.preprocessing);
     let steps = 0;

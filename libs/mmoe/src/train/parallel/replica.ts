@@ -4,6 +4,7 @@ import { EncodedDataset } from '../../data/preprocessor';
 import { BatchBuilder, disposeBatch } from '../../model/batch';
 import { MultiTaskNetwork } from '../../model/network';
 import { Rng } from '../../util/random';
+import { BalanceReport } from '../loss-balancing';
 import { createSplitTrainingStep, SplitTrainingStep } from '../training-step';
 import { GradientExchange } from './gradient-exchange';
 import { shardOf } from './replicas.rules';
@@ -56,6 +57,10 @@ export class Replica {
     const loss = this.exchange.sum(this.summed);
     this.step.apply(this.summed);
     return loss;
+  }
+
+  balanceReport(): BalanceReport {
+    return this.step.balanceReport();
   }
 
   dispose(): void {
