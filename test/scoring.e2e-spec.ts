@@ -253,4 +253,21 @@ describe('POST /v1/score (e2e)', () => {
       }
     });
   });
+
+  describe('with an AITM production model (like a funnel step after click)', () => {
+    beforeAll(async () => {
+      await dataSource.query('TRUNCATE model_versions, rollout_events CASCADE');
+      versionId = await seedModelVersion(dataSource, 'production', { training: { aitm: true } });
+      await app.get(ModelLifecycleService).refresh();
+    });
+
+    it('scores each step over every impression and explains P(like | click) = P(like) / P(click) under conditional', async () => {
+      const body = await scored({ userId: 'user-1', itemIds: ITEMS });
+      expect(body.modelVersion).toBe(versionId);
+      for (const item of body.items) {
+        expect(Object.keys(item.conditional!)).toEqual(['like']);
+        expect(item.conditional!.like).toBeCloseTo(Math.min(1, item.scores.like / item.scores.click), 5);
+      }
+    });
+  });
 });

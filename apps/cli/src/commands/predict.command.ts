@@ -87,8 +87,8 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
       'line',
       ...(args.idColumn ? [args.idColumn] : []),
       ...tasks.map((t) => t.name),
-      // ESMM: the conditional probability beside the joint one, as `<task>|<parent>`.
-      ...conditionalTasks(tasks).map((t) => `${tasks[t].name}|${tasks[t].conditionalOn}`),
+      // ESMM and AITM: P(task | previous step) beside the task's own score, as `<task>|<parent>`.
+      ...conditionalTasks(tasks).map((t) => `${tasks[t].name}|${tasks[t].conditionalOn ?? tasks[t].dependsOn}`),
     ];
     await writeCsv(args.out, header, scored());
     skipped += reader.skipped;

@@ -85,7 +85,8 @@ export class ScoredItemDto {
   @ApiProperty({
     description:
       'Per task: a probability for binary tasks, a value in label units for regression ones. A task with ' +
-      '`conditionalOn` (ESMM) scores its joint event here, P(parent ∧ task), e.g. click-and-convert.',
+      '`conditionalOn` (ESMM) or `dependsOn` (AITM) scores its joint event here, P(parent ∧ task), e.g. ' +
+      'click-and-convert.',
     type: 'object',
     additionalProperties: { type: 'number' },
     example: { click: 0.31, like: 0.2 },
@@ -94,8 +95,8 @@ export class ScoredItemDto {
 
   @ApiPropertyOptional({
     description:
-      'Per task with `conditionalOn` (ESMM): P(task | parent), e.g. a conversion given a click (uncalibrated). ' +
-      'Absent when the model has no conditional task.',
+      'Per task with `conditionalOn` (ESMM) or `dependsOn` (AITM): P(task | parent), e.g. a conversion given a ' +
+      "click (uncalibrated; AITM's is its score over its parent's, at most 1). Absent when the model has no such task.",
     type: 'object',
     additionalProperties: { type: 'number' },
     example: { conversion: 0.12 },
