@@ -1,4 +1,6 @@
-import { meanStd, pairedDifferences, pearson, quantile, standardError } from './bench.util';
+import { Rng } from '@app/mmoe';
+
+import { meanStd, pairedDifferences, pairedVerdict, pearson, quantile, standardError } from './bench.util';
 
 describe('bench statistics', () => {
   it('gives the sample std over √n as the standard error', () => {
@@ -17,6 +19,26 @@ describe('bench statistics', () => {
     expect(standardError(d)).toBeCloseTo(Math.sqrt(0.05 / 3) / 2, 12);
     expect(standardError(a)).toBeGreaterThan(30);
     expect(() => pairedDifferences([1, 2], [1])).toThrow(RangeError);
+  });
+
+  it('calls a paired difference only beyond t(n − 1) standard errors: ~5 % of null experiments, most real ones', () => {
+    const rng = new Rng(11);
+    const experiment = (shift: number) => Array.from({ length: 5 }, () => shift + 0.01 * rng.gaussian());
+    const calls = (shift: number) => {
+      const verdicts = Array.from({ length: 2000 }, () => pairedVerdict(experiment(shift), true));
+      return {
+        better: verdicts.filter((v) => v === 'better').length,
+        worse: verdicts.filter((v) => v === 'worse').length,
+      };
+    };
+    const none = calls(0); // nothing differs: 2.5 % each way at most, up to sampling noise
+    expect(none.better + none.worse).toBeGreaterThan(40);
+    expect(none.better + none.worse).toBeLessThan(160);
+    expect(calls(0.03).better).toBeGreaterThan(1900); // 3 standard deviations of the per-seed noise
+    expect(calls(-0.03).worse).toBeGreaterThan(1900);
+    // Lower is better (an RMSE): a lower a is the better one.
+    expect(pairedVerdict([-0.5, -0.52, -0.49, -0.51, -0.5], false)).toBe('better');
+    expect(pairedVerdict([0.1], true)).toBe('no difference');
   });
 
   it('computes Pearson correlation', () => {

@@ -118,6 +118,26 @@ export function pairedDifferences(a: number[], b: number[]): number[] {
   return a.map((v, i) => v - b[i]);
 }
 
+/** Two-sided 95 % critical values of Student's t for 1 … 30 degrees of freedom (the normal's 1.96 beyond). */
+const T_975 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11,
+  2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
+
+/**
+ * A paired t-test at 5 % (two-sided) on per-seed differences a − b of a metric: `better` or `worse` for a, by the
+ * metric's direction, when the mean difference is beyond t(n − 1) standard errors of 0; else `no difference`.
+ */
+export function pairedVerdict(differences: number[], higherIsBetter: boolean): 'better' | 'worse' | 'no difference' {
+  const n = differences.length;
+  if (n < 2) return 'no difference';
+  const { mean } = meanStd(differences);
+  const se = standardError(differences);
+  const critical = T_975[n - 2] ?? 1.96;
+  if (!(Math.abs(mean) > critical * se)) return 'no difference';
+  return mean > 0 === higherIsBetter ? 'better' : 'worse';
+}
+
 /** Pearson correlation of two equally long samples. */
 export function pearson(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new RangeError(`samples differ in length: ${a.length} vs ${b.length}`);

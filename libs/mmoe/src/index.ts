@@ -22,6 +22,7 @@ export * from './model-spec/task-space.rules';
 export * from './synthetic/paper-synthetic.data';
 export * from './synthetic/interactions.data';
 export * from './synthetic/selection-bias.data';
+export * from './synthetic/conflicting-tasks.data';
 export * from './train/trainer';
 export * from './train/training-eta';
 export * from './util/hash';
