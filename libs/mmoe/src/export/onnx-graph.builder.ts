@@ -129,9 +129,24 @@ export class OnnxGraphBuilder {
    */
   private quantizedMatMul(
     [x, w, c]: string[],
-    { dims: [rows, columns], values }: { dims: number[]; values: ArrayLike<number> },
+    matrix: { dims: number[]; values: ArrayLike<number> },
     output: string | undefined,
   ): string {
+    const { q, zeroPoints, weightScales } = this.quantizedWeights(w, matrix);
+    const [xq, xScale, xZero] = this.ops('DynamicQuantizeLinear', [x], 3);
+    const product = this.op('Cast', [this.op('MatMulInteger', [xq, q, xZero, zeroPoints])], { to: ONNX_FLOAT });
+    const scale = this.op('Mul', [xScale, weightScales]);
+    if (c === undefined) return this.op('Mul', [product, scale], {}, output);
+    return this.op('Add', [this.op('Mul', [product, scale]), c], {}, output);
+  }
+
+  /** W's int8 values, zero points and per-column scales, made once per weight (a weight may multiply several inputs). */
+  private quantizedWeights(
+    w: string,
+    { dims: [rows, columns], values }: { dims: number[]; values: ArrayLike<number> },
+  ): { q: string; zeroPoints: string; weightScales: string } {
+    const names = { q: `${w}/int8`, zeroPoints: `${w}/int8/zero_point`, weightScales: `${w}/int8/scale` };
+    if (this.initializers.has(names.q)) return names;
     const scales = new Float32Array(columns);
     for (let i = 0; i < values.length; i++)
       scales[i % columns] = Math.max(scales[i % columns], Math.abs(values[i]) / INT8_WEIGHT_MAX);
@@ -140,14 +155,10 @@ export class OnnxGraphBuilder {
       const scale = scales[i % columns];
       quantized[i] = scale === 0 ? 0 : Math.round(values[i] / scale);
     }
-    const q = this.initializer(`${w}/int8`, ONNX_INT8, [rows, columns], quantized);
-    const zeroPoints = this.initializer(`${w}/int8/zero_point`, ONNX_INT8, [columns], new Int8Array(columns));
-    const weightScales = this.initializer(`${w}/int8/scale`, ONNX_FLOAT, [columns], scales);
-    const [xq, xScale, xZero] = this.ops('DynamicQuantizeLinear', [x], 3);
-    const product = this.op('Cast', [this.op('MatMulInteger', [xq, q, xZero, zeroPoints])], { to: ONNX_FLOAT });
-    const scale = this.op('Mul', [xScale, weightScales]);
-    if (c === undefined) return this.op('Mul', [product, scale], {}, output);
-    return this.op('Add', [this.op('Mul', [product, scale]), c], {}, output);
+    this.initializer(names.q, ONNX_INT8, [rows, columns], quantized);
+    this.initializer(names.zeroPoints, ONNX_INT8, [columns], new Int8Array(columns));
+    this.initializer(names.weightScales, ONNX_FLOAT, [columns], scales);
+    return names;
   }
 
   private fresh(opType: string): string {

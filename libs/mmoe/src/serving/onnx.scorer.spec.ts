@@ -11,6 +11,7 @@ import { conditionalTasks } from '../model-spec/task-space.rules';
 import { Rng } from '../util/random';
 import { InferencePool } from './inference.pool';
 import { OnnxScorer } from './onnx.scorer';
+import { checkInt8 } from './precision.check';
 import { ScoreResult } from './scorer';
 import { TfjsScorer } from './tfjs.scorer';
 
@@ -422,6 +423,9 @@ describe('OnnxScorer', () => {
         onnx.scores[like].forEach((p, i) =>
           expect(likeGivenFav[i]).toBeCloseTo(Math.min(1, p / onnx.scores[fav][i]), 4),
         );
+        // The worker checks every trained version's int8 graph: the transfer and relation layers quantise too.
+        const source = { spec, preprocessing: trained.network.preprocessing, weights: trained.network.snapshot() };
+        expect((await checkInt8(source, data))?.maxAucDrop).toEqual(expect.any(Number));
       } finally {
         await scorer.dispose();
         trained.dispose();
