@@ -81,4 +81,20 @@ describe('training report', () => {
     expect(renderTrainingReport(withLoad)).toContain('expert load');
     expect(renderTrainingReport(data({ gates: {} }))).toContain('no gates');
   });
+
+  it('charts the task weights per epoch under a learnt or gradient-level balancing, and PCGrad’s conflicts', () => {
+    const balanced = (method: 'gradnorm' | 'pcgrad', conflicts?: number) => {
+      const d = data({ spec: parseModelSpec({ ...spec, training: { ...spec.training, lossBalancing: { method } } }) });
+      d.training.history.forEach((h, i) => {
+        h.taskWeights = { click: 1 + i / 10, watch: 1 - i / 10 };
+        if (conflicts !== undefined) h.gradientConflicts = conflicts;
+      });
+      return renderTrainingReport(d);
+    };
+    expect(renderTrainingReport(data())).not.toContain('Task weights per epoch');
+    const gradnorm = balanced('gradnorm');
+    expect(gradnorm).toContain('Task weights per epoch (gradnorm)');
+    expect(gradnorm.match(/<svg class="chart"/g)).toHaveLength(6);
+    expect(balanced('pcgrad', 0.4)).toContain('share of task pairs with conflicting gradients');
+  });
 });
