@@ -207,7 +207,7 @@ export function exportOnnx(
       const task = spec.tasks[t].name;
       const fromWidth = widths.representation[topology.towers[t].transferFrom!];
       const transferred = dense(from, `towers/${task}/transfer`, fromWidth, widths.own, true);
-      return attentionTransfer(g, `towers/${task}/attention`, own, transferred, widths.own, checked);
+      return attentionTransfer(g, `towers/${task}/attention`, own, transferred, widths.own, weight);
     },
     relate: (t, own, related) => {
       const units = relationLayers(spec, topology, t);
@@ -352,16 +352,9 @@ function attentionTransfer(
   own: string,
   transferred: string,
   width: number,
-  checked: (name: string, shape: number[]) => Float32Array,
+  weight: (name: string, shape: number[]) => string,
 ): string {
-  const kernel = (role: string) =>
-    g.initializer(
-      `${name}/${role}/kernel`,
-      ONNX_FLOAT,
-      [width, width],
-      checked(`${name}/${role}/kernel`, [width, width]),
-    );
-  const [query, key, value] = ['query', 'key', 'value'].map(kernel);
+  const [query, key, value] = ['query', 'key', 'value'].map((role) => weight(`${name}/${role}/kernel`, [width, width]));
   const sumAxis = g.initializer(`${name}/axis`, ONNX_INT64, [1], [1]);
   const score = (h: string) =>
     g.op('ReduceSum', [g.op('Mul', [g.op('MatMul', [h, query]), g.op('MatMul', [h, key])]), sumAxis], { keepdims: 1 });

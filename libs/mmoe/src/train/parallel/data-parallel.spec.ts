@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../../backend/backend';
-import { FeatureEncoder, fitPreprocessing } from '../../data/preprocessor';
+import { EncodedDataset, FeatureEncoder, fitPreprocessing } from '../../data/preprocessor';
 import { RawTable } from '../../data/raw-table';
 import { parseModelSpec } from '../../model-spec/model-spec';
+import { ModelSpec } from '../../model-spec/model-spec.schema';
 import { MultiTaskNetwork } from '../../model/network';
 import { Rng } from '../../util/random';
 import { TrainingCancelledError, trainNetwork } from '../trainer';
@@ -63,6 +64,23 @@ describe('data-parallel training (worker threads, wasm)', () => {
   const data = dataset(6000);
   beforeAll(() => initBackend('wasm'));
 
+  /** One epoch from the same initial weights on one thread, then on two: each run's summary and per-step losses. */
+  async function onOneAndTwoThreads(of: ModelSpec, train: EncodedDataset) {
+    const runs = [];
+    for (const threads of [1, 2]) {
+      const net = new MultiTaskNetwork(of, data.preprocessing);
+      const losses: number[] = [];
+      const summary = await trainNetwork(net, train, data.valid, {
+        threads,
+        progressEvery: 1,
+        onProgress: (p) => losses.push(p.loss),
+      });
+      runs.push({ summary, losses });
+      net.dispose();
+    }
+    return runs;
+  }
+
   it.each([
     ['', false],
     [', with sample weights (each shard’s loss over the whole batch’s weight)', true],
@@ -73,19 +91,7 @@ describe('data-parallel training (worker threads, wasm)', () => {
       const train = weighted
         ? { ...data.train, weights: Float32Array.from({ length: data.train.size }, () => 0.5 + rng.next()) }
         : data.train;
-      const runs = [];
-      for (const threads of [1, 2]) {
-        const net = new MultiTaskNetwork(spec, data.preprocessing);
-        const losses: number[] = [];
-        const summary = await trainNetwork(net, train, data.valid, {
-          threads,
-          progressEvery: 1,
-          onProgress: (p) => losses.push(p.loss),
-        });
-        runs.push({ summary, losses });
-        net.dispose();
-      }
-      const [single, parallel] = runs;
+      const [single, parallel] = await onOneAndTwoThreads(spec, train);
       expect(single.summary.threads).toBe(1);
       expect(parallel.summary.threads).toBe(2);
       expect(parallel.summary.parallel).toEqual(
@@ -109,19 +115,7 @@ describe('data-parallel training (worker threads, wasm)', () => {
     'with %s, matches one thread too: the replicas exchange the per-task parts and balance alike',
     async (method) => {
       const balanced = parseModelSpec({ ...spec, training: { ...spec.training, lossBalancing: { method } } });
-      const runs = [];
-      for (const threads of [1, 2]) {
-        const net = new MultiTaskNetwork(balanced, data.preprocessing);
-        const losses: number[] = [];
-        const summary = await trainNetwork(net, data.train, data.valid, {
-          threads,
-          progressEvery: 1,
-          onProgress: (p) => losses.push(p.loss),
-        });
-        runs.push({ summary, losses });
-        net.dispose();
-      }
-      const [single, parallel] = runs;
+      const [single, parallel] = await onOneAndTwoThreads(balanced, data.train);
       expect(parallel.summary.threads).toBe(2);
       parallel.losses.forEach((loss, i) =>
         expect(Math.abs(loss - single.losses[i]) / single.losses[i]).toBeLessThan(1e-4),
