@@ -1,7 +1,7 @@
 import Bull, { type Job } from 'bull';
 import Redis from 'ioredis';
 
-import { QUEUE_PREFIX, RETRAIN_SCHEDULE_JOB_ID, TRAINING_QUEUE, TrainingJobName } from '@app/queue';
+import { QUEUE_PREFIX, TRAINING_QUEUE, TrainingJobName } from '@app/queue';
 
 import { startWorker, type AppProcess } from './fixtures/app.process';
 
@@ -33,7 +33,9 @@ describe('scheduled retraining with two real worker processes (e2e)', () => {
     const env = { RETRAIN_ENABLED: 'true', RETRAIN_CRON: '* * * * * *' };
     workers = await Promise.all([startWorker(env), startWorker(env)]);
     const started = Date.now();
-    expect((await queue.getRepeatableJobs()).filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID)).toHaveLength(1);
+    expect(
+      (await queue.getRepeatableJobs()).filter((job) => job.name === TrainingJobName.ScheduledRetrain),
+    ).toHaveLength(1);
     await sleep(6_000);
     await Promise.all(workers.map((w) => w.stop()));
     const stopped = Date.now();

@@ -4,13 +4,7 @@ import type { Job, Queue } from 'bull';
 import type Redis from 'ioredis';
 
 import { APP_CONFIG, ConfigModule, loadConfig } from '@app/config';
-import {
-  RETRAIN_SCHEDULE_JOB_ID,
-  TRAINING_QUEUE,
-  TrainingControlModule,
-  TrainingJobName,
-  TrainingScheduleService,
-} from '@app/queue';
+import { TRAINING_QUEUE, TrainingControlModule, TrainingJobName, TrainingScheduleService } from '@app/queue';
 import { REDIS } from '@app/redis';
 
 const SCHEDULE_KEY = 'mmoe:training-schedule';
@@ -30,7 +24,7 @@ describe('retraining schedule across processes (e2e)', () => {
   let queueB: Queue;
 
   const repeatables = async () =>
-    (await queueA.getRepeatableJobs()).filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID);
+    (await queueA.getRepeatableJobs()).filter((job) => job.name === TrainingJobName.ScheduledRetrain);
 
   beforeEach(async () => {
     [a, b] = await Promise.all([startProcess(), startProcess({ RETRAIN_CRON: '*/10 * * * *' })]);
@@ -60,11 +54,11 @@ describe('retraining schedule across processes (e2e)', () => {
   it('concurrent ensure() calls converge on one job; the stored schedule wins over a process with other settings', async () => {
     const [serviceA, serviceB] = [a.get(TrainingScheduleService), b.get(TrainingScheduleService)];
     await serviceA.ensure();
-    // A stray registration under our id (an older deployment's cron, say) is replaced, not kept beside.
+    // A stray registration of the job (an older deployment's id and cron, say) is replaced, not kept beside.
     await queueB.add(
       TrainingJobName.ScheduledRetrain,
       { windowDays: 1 },
-      { jobId: RETRAIN_SCHEDULE_JOB_ID, repeat: { cron: '*/5 * * * *' } },
+      { jobId: 'retrain-schedule', repeat: { cron: '*/5 * * * *' } },
     );
     expect(await repeatables()).toHaveLength(2);
 

@@ -4,13 +4,7 @@ import type { Queue } from 'bull';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 
-import {
-  RETRAIN_SCHEDULE_JOB_ID,
-  TRAINING_QUEUE,
-  TrainingCancellationRepository,
-  TrainingJobName,
-  TrainingScheduleService,
-} from '@app/queue';
+import { TRAINING_QUEUE, TrainingCancellationRepository, TrainingJobName, TrainingScheduleService } from '@app/queue';
 import { REDIS } from '@app/redis';
 
 import { createApiApp } from './api-app.factory';
@@ -193,7 +187,7 @@ describe('training admin API (e2e)', () => {
 
   describe('training schedule', () => {
     const repeatables = async () =>
-      (await queue.getRepeatableJobs()).filter((job) => job.id === RETRAIN_SCHEDULE_JOB_ID);
+      (await queue.getRepeatableJobs()).filter((job) => job.name === TrainingJobName.ScheduledRetrain);
 
     it('reads the schedule seeded from the configuration', async () => {
       const response = await get('/admin/training-schedule');

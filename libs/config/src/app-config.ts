@@ -128,6 +128,11 @@ const appConfigSchema = z
     PREDICTION_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).default(14),
     /** Requests waiting for the shadow version; a request that finds the queue full is not shadowed (and counted). */
     SHADOW_QUEUE_SIZE: z.coerce.number().int().min(1).default(64),
+    /**
+     * How often each process checks that the cluster's repeatable jobs (the retraining schedule, the live-ops chores)
+     * are registered in Redis, and registers again those it lost (Redis restarted empty).
+     */
+    REPEATABLE_JOBS_CHECK_SECONDS: z.coerce.number().positive().default(30),
     /** How often one process of the cluster checks the canary against its rollout policy. */
     ROLLOUT_POLICY_CHECK_SECONDS: z.coerce.number().positive().default(60),
     /** Labelled predictions one live-metrics computation reads at most (the newest); bounds its memory and time. */

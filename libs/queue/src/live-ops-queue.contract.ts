@@ -1,8 +1,9 @@
 import type { JobOptions } from 'bull';
+import { z } from 'zod';
 
 /**
- * The queue of the API's periodic cluster chores. Each is one repeatable job per cluster (Bull keeps one schedule
- * per name and interval however many processes register it), and each tick is taken by exactly one API process.
+ * The queue of the API's periodic cluster chores, each a repeatable job run by RepeatableJobRunner: one per
+ * cluster, each tick run by one API process.
  */
 export const LIVE_OPS_QUEUE = 'live-ops';
 
@@ -14,5 +15,8 @@ export const LiveOpsJobName = {
 } as const;
 export type LiveOpsJobName = (typeof LiveOpsJobName)[keyof typeof LiveOpsJobName];
 
-/** A tick that fails is simply retried by the next one; only the last few outcomes are kept, for inspection. */
+/** The data of every live-ops job: none (each run reads what it needs when it runs). */
+export const liveOpsJobData = z.strictObject({});
+
+/** Only the last few outcomes are kept, for inspection (a failed tick is not retried: the next tick is the retry). */
 export const LIVE_OPS_JOB_OPTIONS: JobOptions = { attempts: 1, removeOnComplete: 20, removeOnFail: 50 };

@@ -4,9 +4,14 @@ import { Module } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
 import { LIVE_OPS_JOB_OPTIONS, LIVE_OPS_QUEUE } from './live-ops-queue.contract';
+import { RedisLocks } from './redis-locks';
+import { RepeatableJobRunner } from './repeatable-job.runner';
 import { QUEUE_PREFIX, TRAINING_JOB_OPTIONS, TRAINING_QUEUE } from './training-queue.contract';
 
-/** Bull on the service's Redis, the training queue (API produces, worker consumes) and the API's live-ops queue. */
+/**
+ * Bull on the service's Redis, the training queue (API produces, worker consumes), the API's live-ops queue, and the
+ * runner of the cluster's repeatable jobs.
+ */
 @Module({
   imports: [
     BullModule.forRootAsync({
@@ -26,6 +31,7 @@ import { QUEUE_PREFIX, TRAINING_JOB_OPTIONS, TRAINING_QUEUE } from './training-q
       { name: LIVE_OPS_QUEUE, defaultJobOptions: LIVE_OPS_JOB_OPTIONS },
     ),
   ],
-  exports: [BullModule],
+  providers: [RedisLocks, RepeatableJobRunner],
+  exports: [BullModule, RepeatableJobRunner],
 })
 export class QueueModule {}

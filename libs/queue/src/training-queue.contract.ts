@@ -1,4 +1,5 @@
 import type { JobOptions } from 'bull';
+import { z } from 'zod';
 
 import type { ModelSpecInput } from '@app/mmoe';
 
@@ -33,17 +34,13 @@ export const TrainingJobName = {
 } as const;
 export type TrainingJobName = (typeof TrainingJobName)[keyof typeof TrainingJobName];
 
-/** Fixed id of the repeatable job: Bull keeps one schedule per id however many processes register it. */
-export const RETRAIN_SCHEDULE_JOB_ID = 'retrain-schedule';
-
 /**
  * Data of the repeatable ScheduledRetrain job (TrainingScheduleService registers it). Bull repeats a job with the data
  * it was registered with, so this carries the window's length, not the window: the worker trains on the events in
- * [now − windowDays days, now), `now` being when it starts the job, with the production version's spec, as 'schedule'.
+ * [due − windowDays days, due), `due` being when the run was due, with the production version's spec, as 'schedule'.
  */
-export interface ScheduledRetrainPayload {
-  windowDays: number;
-}
+export const scheduledRetrainPayload = z.strictObject({ windowDays: z.number().positive() });
+export type ScheduledRetrainPayload = z.infer<typeof scheduledRetrainPayload>;
 
 /**
  * Logged events (joined with current user and item features) in [from, to), oldest first; the events in the last

@@ -1,15 +1,16 @@
+import type { Queue } from 'bull';
+
 import { ConflictError, InvalidFieldsError } from '@app/common';
 import { loadConfig } from '@app/config';
 
+import type { RepeatableJob, RepeatableJobHandle, RepeatableJobRunner, Schedule } from './repeatable-job.runner';
 import type { ScheduledRetrainPayload } from './training-queue.contract';
-import type { RepeatableRetrain, RetrainSchedule, TrainingScheduleRepository } from './training-schedule.repository';
+import type { RetrainSchedule, TrainingScheduleRepository } from './training-schedule.repository';
 import { TrainingScheduleService } from './training-schedule.service';
 
-/** Redis and Bull in memory: the stored schedule and the repeatable jobs registered under our id. */
+/** The stored schedule, in memory. */
 class FakeScheduleRepository implements Pick<TrainingScheduleRepository, keyof TrainingScheduleRepository> {
   stored: RetrainSchedule | null = null;
-  jobs: (RepeatableRetrain & { data: ScheduledRetrainPayload })[] = [];
-  added = 0;
 
   async read() {
     return this.stored;
@@ -21,31 +22,41 @@ class FakeScheduleRepository implements Pick<TrainingScheduleRepository, keyof T
   async write(schedule: RetrainSchedule) {
     this.stored = schedule;
   }
-  withLock<T>(work: () => Promise<T>) {
-    return work();
-  }
-  async repeatables() {
-    return this.jobs.map(({ key, cron, tz, next }) => ({ key, cron, tz, next }));
-  }
-  async removeRepeatable(key: string) {
-    this.jobs = this.jobs.filter((job) => job.key !== key);
-  }
-  async addRepeatable(cron: string, data: ScheduledRetrainPayload) {
-    this.added++;
-    this.jobs.push({ key: `k${this.added}`, cron, tz: 'UTC', next: Date.UTC(2030, 0, 1, 3), data });
+}
+
+/** The runner, in memory: what the job's schedule was when last synced is what Bull would run. */
+class FakeRunner implements Pick<RepeatableJobRunner, 'register'> {
+  registered: Schedule<ScheduledRetrainPayload> | null = null;
+  syncs = 0;
+
+  register<Data>(job: RepeatableJob<Data>): RepeatableJobHandle {
+    const next = () => (this.registered ? Date.UTC(2030, 0, 1, 3) : null);
+    return {
+      next: async () => next(),
+      sync: async (change) => {
+        await change?.();
+        this.registered = (await (job.schedule as () => Promise<Schedule<ScheduledRetrainPayload> | null>)()) ?? null;
+        this.syncs++;
+        return next();
+      },
+    };
   }
 }
 
 describe('TrainingScheduleService', () => {
   let repository: FakeScheduleRepository;
+  let runner: FakeRunner;
   const service = (env: Record<string, string> = {}) =>
     new TrainingScheduleService(
       repository as unknown as TrainingScheduleRepository,
+      runner as unknown as RepeatableJobRunner,
+      { name: 'training' } as Queue,
       loadConfig({ NODE_ENV: 'test', ...env }),
     );
 
   beforeEach(() => {
     repository = new FakeScheduleRepository();
+    runner = new FakeRunner();
   });
 
   it('seeds the schedule from the configuration on first boot and registers its job', async () => {
@@ -59,21 +70,14 @@ describe('TrainingScheduleService', () => {
       updatedAt: expect.any(String),
       updatedBy: 'config',
     });
-    expect(repository.jobs).toEqual([expect.objectContaining({ cron: '0 4 * * *', data: { windowDays: 3 } })]);
+    expect(runner.registered).toEqual({ cron: '0 4 * * *', data: { windowDays: 3 } });
   });
 
-  it('keeps a stored schedule and a matching job: booting again changes nothing', async () => {
+  it('keeps a stored schedule: a process booting with other settings runs the stored one', async () => {
     await service().ensure();
     await service({ RETRAIN_CRON: '*/5 * * * *' }).ensure();
     expect(repository.stored?.cron).toBe('0 3 * * *');
-    expect(repository.added).toBe(1);
-  });
-
-  it('replaces jobs that do not match the stored schedule', async () => {
-    await repository.addRepeatable('*/5 * * * *', { windowDays: 1 });
-    await repository.addRepeatable('0 3 * * *', { windowDays: 7 });
-    await service().ensure();
-    expect(repository.jobs).toEqual([expect.objectContaining({ key: 'k2', cron: '0 3 * * *' })]);
+    expect(runner.registered).toEqual({ cron: '0 3 * * *', data: { windowDays: 7 } });
   });
 
   it('seeds a paused schedule without a job when RETRAIN_ENABLED=false', async () => {
@@ -81,7 +85,7 @@ describe('TrainingScheduleService', () => {
       paused: true,
       nextRunAt: null,
     });
-    expect(repository.jobs).toEqual([]);
+    expect(runner.registered).toBeNull();
   });
 
   it('set() re-registers the job with the new cron and window, and records who', async () => {
@@ -92,10 +96,9 @@ describe('TrainingScheduleService', () => {
       windowDays: 14,
       updatedBy: 'admin',
     });
-    // Same cron, new data: a repeatable job keeps the data it was added with, so it is added again.
-    expect(repository.jobs).toEqual([expect.objectContaining({ cron: '0 3 * * *', data: { windowDays: 14 } })]);
+    expect(runner.registered).toEqual({ cron: '0 3 * * *', data: { windowDays: 14 } });
     await schedule.set('*/10 * * * *', undefined, 'admin');
-    expect(repository.jobs).toEqual([expect.objectContaining({ cron: '*/10 * * * *', data: { windowDays: 14 } })]);
+    expect(runner.registered).toEqual({ cron: '*/10 * * * *', data: { windowDays: 14 } });
   });
 
   it.each(['nope', '61 * * * *', '', '* * * * * * *'])(
@@ -109,6 +112,7 @@ describe('TrainingScheduleService', () => {
         errors: [{ field: 'cron', message: expect.stringMatching(/^cron must be a cron expression/) }],
       });
       expect(repository.stored).toBeNull();
+      expect(runner.syncs).toBe(0);
     },
   );
 
@@ -116,15 +120,15 @@ describe('TrainingScheduleService', () => {
     const schedule = service();
     await schedule.ensure();
     await expect(schedule.pause('admin')).resolves.toMatchObject({ paused: true, nextRunAt: null });
-    expect(repository.jobs).toEqual([]);
+    expect(runner.registered).toBeNull();
     await expect(schedule.pause('admin')).rejects.toBeInstanceOf(ConflictError);
     await expect(schedule.resume('admin')).resolves.toMatchObject({ paused: false, cron: '0 3 * * *' });
-    expect(repository.jobs).toHaveLength(1);
+    expect(runner.registered).not.toBeNull();
     await expect(schedule.resume('admin')).rejects.toBeInstanceOf(ConflictError);
   });
 
-  it('get() seeds and registers when nothing is stored yet (Redis flushed)', async () => {
+  it('get() seeds and registers when nothing is stored yet', async () => {
     await expect(service().get()).resolves.toMatchObject({ cron: '0 3 * * *', updatedBy: 'config' });
-    expect(repository.jobs).toHaveLength(1);
+    expect(runner.registered).not.toBeNull();
   });
 });

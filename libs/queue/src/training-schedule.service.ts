@@ -1,13 +1,13 @@
-import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { InjectQueue } from '@nestjs/bull';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Queue } from 'bull';
 
 import { ConflictError, InvalidFieldsError } from '@app/common';
 import { APP_CONFIG, CRON_TIMEZONE, cronProblem, type AppConfig } from '@app/config';
 
-import {
-  TrainingScheduleRepository,
-  type RepeatableRetrain,
-  type RetrainSchedule,
-} from './training-schedule.repository';
+import { RepeatableJobRunner, type RepeatableJobHandle } from './repeatable-job.runner';
+import { scheduledRetrainPayload, TRAINING_QUEUE, TrainingJobName } from './training-queue.contract';
+import { TrainingScheduleRepository, type RetrainSchedule } from './training-schedule.repository';
 
 export interface RetrainScheduleState extends RetrainSchedule {
   timezone: string;
@@ -19,34 +19,41 @@ export interface RetrainScheduleState extends RetrainSchedule {
 const CONFIG_ACTOR = 'config';
 
 /**
- * Scheduled retraining: one repeatable ScheduledRetrain job for the whole cluster, however many API and worker
- * processes start. The schedule itself (cron, window, paused) is stored in Redis; every process, at boot and after
- * every change, makes Bull's repeatable jobs match it under a cluster-wide lock, so concurrent boots and changes
- * converge on exactly one job. The job lives in Redis too, so a change applies at once everywhere.
+ * Scheduled retraining: one repeatable ScheduledRetrain job for the whole cluster (RepeatableJobRunner's, run by the
+ * workers), however many API and worker processes start. The schedule itself (cron, window, paused) is stored; the
+ * first process seeds it from the configuration, and every change goes through the runner's sync, so that Bull's job
+ * matches it at once everywhere.
  */
 @Injectable()
-export class TrainingScheduleService implements OnApplicationBootstrap {
+export class TrainingScheduleService {
+  private readonly job: RepeatableJobHandle;
+
   constructor(
     private readonly schedules: TrainingScheduleRepository,
+    runner: RepeatableJobRunner,
+    @InjectQueue(TRAINING_QUEUE) queue: Queue,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
-
-  async onApplicationBootstrap(): Promise<void> {
-    await this.ensure();
+  ) {
+    this.job = runner.register({
+      queue,
+      name: TrainingJobName.ScheduledRetrain,
+      data: scheduledRetrainPayload,
+      schedule: async () => {
+        const { paused, cron, windowDays } = await this.stored();
+        return paused ? null : { cron, data: { windowDays } };
+      },
+    });
   }
 
   /** Seeds the schedule from the configuration if none is stored yet, and brings Bull's repeatable job in line with it. */
   ensure(): Promise<RetrainScheduleState> {
-    return this.schedules.withLock(async () => {
-      const schedule = await this.stored();
-      return this.state(schedule, await this.sync(schedule, false));
-    });
+    return this.update();
   }
 
   async get(): Promise<RetrainScheduleState> {
     const schedule = await this.schedules.read();
     if (!schedule) return this.ensure();
-    return this.state(schedule, await this.schedules.repeatables());
+    return this.state(schedule, await this.job.next());
   }
 
   async set(cron: string, windowDays: number | undefined, actor: string): Promise<RetrainScheduleState> {
@@ -71,20 +78,19 @@ export class TrainingScheduleService implements OnApplicationBootstrap {
     });
   }
 
-  private update(
-    actor: string,
-    change: (schedule: RetrainSchedule) => Omit<RetrainSchedule, 'updatedAt' | 'updatedBy'>,
+  /** Applies `change` to the stored schedule (if any) and brings the job in line, under the runner's lock of the job. */
+  private async update(
+    actor?: string,
+    change?: (schedule: RetrainSchedule) => Omit<RetrainSchedule, 'updatedAt' | 'updatedBy'>,
   ): Promise<RetrainScheduleState> {
-    return this.schedules.withLock(async () => {
-      const schedule: RetrainSchedule = {
-        ...change(await this.stored()),
-        updatedAt: new Date().toISOString(),
-        updatedBy: actor,
-      };
+    let schedule!: RetrainSchedule;
+    const next = await this.job.sync(async () => {
+      schedule = await this.stored();
+      if (!change) return;
+      schedule = { ...change(schedule), updatedAt: new Date().toISOString(), updatedBy: actor! };
       await this.schedules.write(schedule);
-      // Re-registered even when the cron is unchanged: a repeatable job keeps the data it was added with (windowDays).
-      return this.state(schedule, await this.sync(schedule, true));
     });
+    return this.state(schedule, next);
   }
 
   private stored(): Promise<RetrainSchedule> {
@@ -97,22 +103,8 @@ export class TrainingScheduleService implements OnApplicationBootstrap {
     });
   }
 
-  /** Removes every repeatable job under our id but the one that matches `schedule`, adds that one if missing; caller holds the lock. */
-  private async sync(schedule: RetrainSchedule, replace: boolean): Promise<RepeatableRetrain[]> {
-    const registered = await this.schedules.repeatables();
-    const keep =
-      schedule.paused || replace
-        ? undefined
-        : registered.find((job) => job.cron === schedule.cron && job.tz === CRON_TIMEZONE);
-    for (const job of registered) if (job !== keep) await this.schedules.removeRepeatable(job.key);
-    if (keep) return [keep];
-    if (schedule.paused) return [];
-    await this.schedules.addRepeatable(schedule.cron, { windowDays: schedule.windowDays });
-    return this.schedules.repeatables();
-  }
-
-  private state(schedule: RetrainSchedule, registered: RepeatableRetrain[]): RetrainScheduleState {
-    const job = schedule.paused ? undefined : registered.find((j) => j.cron === schedule.cron);
-    return { ...schedule, timezone: CRON_TIMEZONE, nextRunAt: job ? new Date(job.next).toISOString() : null };
+  private state(schedule: RetrainSchedule, next: number | null): RetrainScheduleState {
+    const nextRunAt = schedule.paused || next === null ? null : new Date(next).toISOString();
+    return { ...schedule, timezone: CRON_TIMEZONE, nextRunAt };
   }
 }
