@@ -3,6 +3,7 @@ import { VersionFusion1764600000000 } from './1764600000000-version-fusion';
 import { LiveTraffic1764610000000 } from './1764610000000-live-traffic';
 import { EventWeight1764620000000 } from './1764620000000-event-weight';
 import { ServingPrecision1764630000000 } from './1764630000000-serving-precision';
+import { TrainingSchedule1764640000000 } from './1764640000000-training-schedule';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   LiveTraffic1764610000000,
   EventWeight1764620000000,
   ServingPrecision1764630000000,
+  TrainingSchedule1764640000000,
 ];

@@ -1,31 +1,31 @@
 import Bull, { type Job } from 'bull';
-import Redis from 'ioredis';
+import { DataSource } from 'typeorm';
 
+import { dataSourceOptions } from '@app/db';
 import { QUEUE_PREFIX, TRAINING_QUEUE, TrainingJobName } from '@app/queue';
 
 import { startWorker, type AppProcess } from './fixtures/app.process';
 
-const SCHEDULE_KEY = `${QUEUE_PREFIX}:training-schedule`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('scheduled retraining with two real worker processes (e2e)', () => {
   let queue: Bull.Queue;
-  let redis: Redis;
+  let dataSource: DataSource;
   let workers: AppProcess[] = [];
 
   beforeAll(async () => {
     queue = new Bull(TRAINING_QUEUE, process.env.REDIS_URL!, { prefix: QUEUE_PREFIX });
-    redis = new Redis(process.env.REDIS_URL!);
+    dataSource = await new DataSource(dataSourceOptions({ DATABASE_URL: process.env.DATABASE_URL! })).initialize();
     await queue.obliterate({ force: true });
-    await redis.del(SCHEDULE_KEY);
+    await dataSource.query('DELETE FROM training_schedule');
   });
 
   afterAll(async () => {
     await Promise.all(workers.map((w) => w.stop('SIGKILL')));
     await queue.obliterate({ force: true });
-    await redis.del(SCHEDULE_KEY);
+    await dataSource.query('DELETE FROM training_schedule');
     await queue.close();
-    redis.disconnect();
+    await dataSource.destroy();
   });
 
   it('registers one schedule and runs each tick once, not once per worker', async () => {

@@ -1,15 +1,12 @@
 import { getQueueToken } from '@nestjs/bull';
 import { Test, type TestingModule } from '@nestjs/testing';
 import type { Job, Queue } from 'bull';
-import type Redis from 'ioredis';
+import { DataSource } from 'typeorm';
 
 import { APP_CONFIG, ConfigModule, loadConfig } from '@app/config';
 import { TRAINING_QUEUE, TrainingControlModule, TrainingJobName, TrainingScheduleService } from '@app/queue';
-import { REDIS } from '@app/redis';
 
-const SCHEDULE_KEY = 'mmoe:training-schedule';
-
-/** A process of the cluster as far as the schedule goes: the training controls on their own Redis and Bull connections. */
+/** A process of the cluster as far as the schedule goes: the training controls on their own connections. */
 async function startProcess(env: Record<string, string> = {}): Promise<TestingModule> {
   return Test.createTestingModule({ imports: [ConfigModule, TrainingControlModule] })
     .overrideProvider(APP_CONFIG)
@@ -31,12 +28,12 @@ describe('retraining schedule across processes (e2e)', () => {
     queueA = a.get<Queue>(getQueueToken(TRAINING_QUEUE));
     queueB = b.get<Queue>(getQueueToken(TRAINING_QUEUE));
     await queueA.obliterate({ force: true });
-    await a.get<Redis>(REDIS).del(SCHEDULE_KEY);
+    await a.get(DataSource).query('DELETE FROM training_schedule');
   });
 
   afterEach(async () => {
     await queueA.obliterate({ force: true });
-    await a.get<Redis>(REDIS).del(SCHEDULE_KEY);
+    await a.get(DataSource).query('DELETE FROM training_schedule');
     await Promise.all([a.close(), b.close()]);
   });
 

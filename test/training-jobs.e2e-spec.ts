@@ -1,18 +1,15 @@
 import { getQueueToken } from '@nestjs/bull';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Queue } from 'bull';
-import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 
 import { TRAINING_QUEUE, TrainingCancellationRepository, TrainingJobName, TrainingScheduleService } from '@app/queue';
-import { REDIS } from '@app/redis';
 
 import { createApiApp } from './api-app.factory';
 import { seedModelVersion, TINY_SPEC } from './fixtures/model.fixture';
 
 const TOKEN = 'training-test-token';
 const auth = { authorization: `Bearer ${TOKEN}` };
-const SCHEDULE_KEY = 'mmoe:training-schedule';
 const WINDOW = { kind: 'events', from: '2026-11-01T00:00:00Z', to: '2026-11-08T00:00:00Z' };
 
 /** No worker runs here: queued jobs stay waiting, and the test moves them by hand where it needs another state. */
@@ -32,13 +29,13 @@ describe('training admin API (e2e)', () => {
     await dataSource.query('TRUNCATE model_versions, rollout_events RESTART IDENTITY CASCADE');
     // A clean queue and the schedule as a first boot seeds it (queue.empty() would also drop the schedule's next run).
     await queue.obliterate({ force: true });
-    await app.get<Redis>(REDIS).del(SCHEDULE_KEY);
+    await dataSource.query('DELETE FROM training_schedule');
     await app.get(TrainingScheduleService).ensure();
   });
 
   afterAll(async () => {
     await queue.obliterate({ force: true });
-    await app.get<Redis>(REDIS).del(SCHEDULE_KEY);
+    await dataSource.query('DELETE FROM training_schedule');
     await app.close();
   });
 

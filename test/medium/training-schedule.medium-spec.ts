@@ -5,8 +5,8 @@ import { TrainingControlModule, TrainingScheduleService } from '@app/queue';
 
 import { createMediumModule } from './medium.module';
 
-/** The retraining schedule on the real Redis and Bull: the stored schedule and the one repeatable job stay in step. */
-describe('TrainingScheduleService (medium: real Redis and Bull)', () => {
+/** The retraining schedule on the real Postgres, Redis and Bull: the stored schedule and the one repeatable job stay in step. */
+describe('TrainingScheduleService (medium: real Postgres, Redis and Bull)', () => {
   let moduleRef: TestingModule;
   let schedule: TrainingScheduleService;
 

@@ -105,7 +105,7 @@ const appConfigSchema = z
     TRAINING_RMSE_TOLERANCE: z.coerce.number().min(0).default(0.01),
     /**
      * Scheduled retraining (a UTC cron; 6 fields = with seconds). These three seed the cluster's schedule when the first
-     * process starts; from then on the schedule lives in Redis and changes through the admin API only.
+     * process starts; from then on the schedule lives in Postgres and changes through the admin API only.
      */
     RETRAIN_CRON: z
       .string()

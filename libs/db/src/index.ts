@@ -13,3 +13,5 @@ export * from './repositories/feature.repository';
 export * from './database-unavailable';
 export * from './prediction-log.module';
 export * from './repositories/prediction-log.repository';
+export * from './training-schedule-store.module';
+export * from './repositories/training-schedule.repository';

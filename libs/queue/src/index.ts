@@ -6,5 +6,4 @@ export * from './redis-locks';
 export * from './repeatable-job.runner';
 export * from './training-cancellation.repository';
 export * from './training-control.module';
-export * from './training-schedule.repository';
 export * from './training-schedule.service';

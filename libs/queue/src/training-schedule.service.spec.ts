@@ -2,10 +2,10 @@ import type { Queue } from 'bull';
 
 import { ConflictError, InvalidFieldsError } from '@app/common';
 import { loadConfig } from '@app/config';
+import type { RetrainSchedule, TrainingScheduleRepository } from '@app/db';
 
 import type { RepeatableJob, RepeatableJobHandle, RepeatableJobRunner, Schedule } from './repeatable-job.runner';
 import type { ScheduledRetrainPayload } from './training-queue.contract';
-import type { RetrainSchedule, TrainingScheduleRepository } from './training-schedule.repository';
 import { TrainingScheduleService } from './training-schedule.service';
 
 /** The stored schedule, in memory. */

@@ -4,10 +4,10 @@ import type { Queue } from 'bull';
 
 import { ConflictError, InvalidFieldsError } from '@app/common';
 import { APP_CONFIG, CRON_TIMEZONE, cronProblem, type AppConfig } from '@app/config';
+import { TrainingScheduleRepository, type RetrainSchedule } from '@app/db';
 
 import { RepeatableJobRunner, type RepeatableJobHandle } from './repeatable-job.runner';
 import { scheduledRetrainPayload, TRAINING_QUEUE, TrainingJobName } from './training-queue.contract';
-import { TrainingScheduleRepository, type RetrainSchedule } from './training-schedule.repository';
 
 export interface RetrainScheduleState extends RetrainSchedule {
   timezone: string;
@@ -20,9 +20,10 @@ const CONFIG_ACTOR = 'config';
 
 /**
  * Scheduled retraining: one repeatable ScheduledRetrain job for the whole cluster (RepeatableJobRunner's, run by the
- * workers), however many API and worker processes start. The schedule itself (cron, window, paused) is stored; the
- * first process seeds it from the configuration, and every change goes through the runner's sync, so that Bull's job
- * matches it at once everywhere.
+ * workers), however many API and worker processes start. The schedule itself (cron, window, paused) is stored in
+ * Postgres, so that it outlives Redis's data: the first process seeds it from the configuration, every change goes
+ * through the runner's sync (Bull's job matches it at once everywhere), and a job Redis lost is registered again from
+ * it, so a paused schedule stays paused and a changed one keeps its cron.
  */
 @Injectable()
 export class TrainingScheduleService {
