@@ -319,6 +319,23 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     expect(await versionsOf(empty.id)).toBe(0);
   });
 
+  it('fails a job that breaks the queue contract at once, unretried, naming the field, whoever queued it', async () => {
+    // Straight into the queue, as Bull Board or another client would add them: not through the admin API's checks.
+    const add = (name: string, data: unknown) =>
+      queue.add(name, data as TrainingJobPayload, { ...TRAINING_JOB_OPTIONS, jobId: randomUUID() });
+    const malformed = [
+      [await add(TrainingJobName.Train, {}), /^source: .*; requestedBy: /],
+      [await add(TrainingJobName.Train, { source: { kind: 'csv' }, requestedBy: 'x' }), /^source\.path: /],
+      [await add(TrainingJobName.ScheduledRetrain, { windowDays: -1 }), /^windowDays: /],
+      [await add('retrain-everything', { windowDays: 1 }), /^name: the training queue has no job named/],
+    ] as const;
+    for (const [job, reason] of malformed) {
+      const { state, job: failed } = await settled(job, 30_000);
+      expect({ state, attemptsMade: failed.attemptsMade }).toEqual({ state: 'failed', attemptsMade: 1 });
+      expect(failed.failedReason).toMatch(reason);
+    }
+  });
+
   it('stops a running job that is cancelled, registering nothing and not retrying it', async () => {
     // Many epochs: long enough to be cancelled mid-training on any machine (it stops at the next check, within a second).
     const job = await enqueue({ source: EVENTS_WINDOW, spec: SPEC, overrides: { epochs: 20, seed: 4 } });

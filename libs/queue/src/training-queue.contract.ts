@@ -42,48 +42,58 @@ export type TrainingJobName = (typeof TrainingJobName)[keyof typeof TrainingJobN
 export const scheduledRetrainPayload = z.strictObject({ windowDays: z.number().positive() });
 export type ScheduledRetrainPayload = z.infer<typeof scheduledRetrainPayload>;
 
+/** An ISO timestamp, as Date.parse reads it. */
+const timestamp = z.string().refine((s) => Number.isFinite(Date.parse(s)), 'Invalid input: expected an ISO timestamp');
+
 /**
  * Logged events (joined with current user and item features) in [from, to), oldest first; the events in the last
  * `holdoutFraction` of the time they span are the evaluation slice.
  */
-export interface EventsSource {
-  kind: 'events';
-  /** ISO timestamps. */
-  from: string;
-  to: string;
-}
+const eventsSource = z
+  .strictObject({ kind: z.literal('events'), from: timestamp, to: timestamp })
+  .refine(({ from, to }) => Date.parse(from) < Date.parse(to), { path: ['to'], message: 'to must be after from' });
+export type EventsSource = z.infer<typeof eventsSource>;
 
 /** A CSV file on the worker's disk, in the CLI's format; its last `holdoutFraction` of rows is the evaluation slice. */
-export interface CsvSource {
-  kind: 'csv';
-  path: string;
-}
+const csvSource = z.strictObject({ kind: z.literal('csv'), path: z.string().min(1) });
+export type CsvSource = z.infer<typeof csvSource>;
 
 export type TrainingDataSource = EventsSource | CsvSource;
 
-export interface TrainingOverrides {
-  epochs?: number;
-  batchSize?: number;
-  learningRate?: number;
-  seed?: number;
-}
+const positiveInt = z.number().int().positive();
+const trainingOverrides = z.strictObject({
+  epochs: positiveInt.optional(),
+  batchSize: positiveInt.optional(),
+  learningRate: z.number().positive().optional(),
+  seed: z.number().int().optional(),
+});
+export type TrainingOverrides = z.infer<typeof trainingOverrides>;
 
-export interface TrainingJobPayload {
-  source: TrainingDataSource;
+/**
+ * Data of a Train job. The worker checks every job it takes against this (and a ScheduledRetrain's against
+ * scheduledRetrainPayload), whoever queued it; the spec itself is checked as a model spec when the job prepares.
+ */
+export const trainingJobPayload = z.strictObject({
+  source: z.discriminatedUnion('kind', [eventsSource, csvSource]),
   /** The spec to train; defaults to the parent version's (the production one when no parent is named). */
-  spec?: ModelSpecInput;
-  parentVersionId?: number;
-  overrides?: TrainingOverrides;
+  spec: z
+    .custom<ModelSpecInput>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+      message: 'Invalid input: expected a model spec object',
+    })
+    .optional(),
+  parentVersionId: positiveInt.optional(),
+  overrides: trainingOverrides.optional(),
   /** Share of the (time-ordered) data held out as the later evaluation slice. */
-  holdoutFraction?: number;
+  holdoutFraction: z.number().gt(0).lt(1).optional(),
   /**
    * Column that groups the held-out rows for GAUC; events carry `user_id` and `item_id`. Default: `user_id` for
    * events, none for CSV (a CSV names its own column).
    */
-  groupBy?: string;
+  groupBy: z.string().min(1).optional(),
   /** Who asked: 'schedule' or the admin actor. */
-  requestedBy: string;
-}
+  requestedBy: z.string().min(1),
+});
+export type TrainingJobPayload = z.infer<typeof trainingJobPayload>;
 
 export type TrainingPhase = 'dataset' | 'training' | 'evaluating' | 'registering';
 

@@ -12,7 +12,19 @@ import { payloadOf, TrainingJobService } from './training-job.service';
 describe('payloadOf', () => {
   it('passes a train job through', () => {
     const data = { source: { kind: 'csv' as const, path: '/data/x.csv' }, requestedBy: 'admin' };
-    expect(payloadOf({ name: TrainingJobName.Train, data, timestamp: 0, opts: {} })).toBe(data);
+    expect(payloadOf({ name: TrainingJobName.Train, data, timestamp: 0, opts: {} })).toEqual(data);
+  });
+
+  it.each([
+    [TrainingJobName.Train, {}, /^source: .*; requestedBy: /],
+    [TrainingJobName.Train, { source: { kind: 'events', from: 'x', to: 'y' }, requestedBy: 'a' }, /^source\.from: /],
+    [TrainingJobName.Train, { source: { kind: 'csv', path: '/x' }, requestedBy: 'a', junk: 1 }, /^junk is not a field/],
+    [TrainingJobName.ScheduledRetrain, { windowDays: '7' }, /^windowDays: /],
+    ['mystery', {}, /^name: the training queue has no job named "mystery"$/],
+  ])('refuses a %s job with the data %j, naming the field', (name, data, message) => {
+    expect(() => payloadOf({ name, data, timestamp: 0, opts: {} })).toThrow(
+      expect.objectContaining({ name: 'InvalidFieldsError', message: expect.stringMatching(message) }),
+    );
   });
 
   it('turns a scheduled run into the window of days before it was due, the same on every attempt', () => {
@@ -35,7 +47,13 @@ describe('TrainingJobService, retried after its version was committed', () => {
   afterAll(() => jest.restoreAllMocks());
 
   const queuedAt = Date.parse('2025-03-10T00:00:00Z');
-  const job = { id: 'job-1', name: TrainingJobName.Train, timestamp: queuedAt, opts: {}, data: {} } as unknown as Job;
+  const job = {
+    id: 'job-1',
+    name: TrainingJobName.Train,
+    timestamp: queuedAt,
+    opts: {},
+    data: { source: { kind: 'csv', path: '/data/x.csv' }, requestedBy: 'admin' },
+  } as unknown as Job;
   const stored = {
     tasks: { click: { auc: 0.71 } },
     productionHoldout: { versionId: 1, tasks: { click: { auc: 0.7 } } },

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job } from 'bull';
 
-import { ConflictError, NotFoundError } from '@app/common';
+import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { ModelVersionRecord } from '@app/db';
 import {
@@ -17,9 +17,11 @@ import {
   type TrainSummary,
 } from '@app/mmoe';
 import {
+  parseJobData,
+  scheduledRetrainPayload,
   TrainingCancellationRepository,
   TrainingJobName,
-  type ScheduledRetrainPayload,
+  trainingJobPayload,
   type TrainingJobPayload,
   type TrainingJobResult,
 } from '@app/queue';
@@ -97,7 +99,10 @@ export class TrainingJobService {
     private readonly cancellations: TrainingCancellationRepository,
   ) {}
 
-  async run(job: Job<TrainingJobPayload | ScheduledRetrainPayload>): Promise<TrainingJobResult> {
+  async run(job: Job<unknown>): Promise<TrainingJobResult> {
+    // Before anything else: a job that does not match the queue contract, whoever queued it, fails here with its
+    // fields named (a domain error, so that the processor does not retry it).
+    const payload = payloadOf(job);
     const jobId = String(job.id);
     const registered = await this.registry.findByTrainingJob(jobId);
     if (registered) return this.resume(job, registered);
@@ -110,7 +115,7 @@ export class TrainingJobService {
     });
 
     progress.phase('dataset');
-    const prepared = await this.prepare(payloadOf(job));
+    const prepared = await this.prepare(payload);
     const { spec, data: tables } = prepared;
     this.logger.log(
       `job ${jobId}: training on ${tables.train.size} rows, holding out ${tables.holdout.size} later rows (${tables.skipped} unreadable left out)`,
@@ -284,23 +289,31 @@ export class TrainingJobService {
 }
 
 /**
- * A scheduled run is the repeatable job's window length, not a window (Bull repeats the data it was given): it trains
- * with production's spec on the days before the run was due, a time that stays the same when the run is retried.
+ * The job's data checked against the queue contract, by the job's name. A scheduled run is the repeatable job's window
+ * length, not a window (Bull repeats the data it was given): it trains with production's spec on the days before the
+ * run was due, a time that stays the same when the run is retried.
  */
-export function payloadOf(
-  job: Pick<Job<TrainingJobPayload | ScheduledRetrainPayload>, 'name' | 'data' | 'timestamp' | 'opts'>,
-): TrainingJobPayload {
-  if (job.name !== TrainingJobName.ScheduledRetrain) return job.data as TrainingJobPayload;
-  const { windowDays } = job.data as ScheduledRetrainPayload;
-  const due = job.timestamp + (job.opts.delay ?? 0);
-  return {
-    source: {
-      kind: 'events',
-      from: new Date(due - windowDays * DAY_MS).toISOString(),
-      to: new Date(due).toISOString(),
-    },
-    requestedBy: 'schedule',
-  };
+export function payloadOf(job: Pick<Job<unknown>, 'name' | 'data' | 'timestamp' | 'opts'>): TrainingJobPayload {
+  switch (job.name) {
+    case TrainingJobName.Train:
+      return parseJobData(trainingJobPayload, job.data);
+    case TrainingJobName.ScheduledRetrain: {
+      const { windowDays } = parseJobData(scheduledRetrainPayload, job.data);
+      const due = job.timestamp + (job.opts.delay ?? 0);
+      return {
+        source: {
+          kind: 'events',
+          from: new Date(due - windowDays * DAY_MS).toISOString(),
+          to: new Date(due).toISOString(),
+        },
+        requestedBy: 'schedule',
+      };
+    }
+    default:
+      throw new InvalidFieldsError([
+        { field: 'name', message: `name: the training queue has no job named ${JSON.stringify(job.name)}` },
+      ]);
+  }
 }
 
 /** The job's spec, else the parent's (production's when no parent is named), with the job's training overrides. */

@@ -3,17 +3,13 @@ import { Inject, Logger, type BeforeApplicationShutdown, type OnApplicationBoots
 import type { Job, Queue } from 'bull';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import {
-  TRAINING_QUEUE,
-  type ScheduledRetrainPayload,
-  type TrainingJobPayload,
-  type TrainingJobResult,
-} from '@app/queue';
+import { TRAINING_QUEUE, type TrainingJobResult } from '@app/queue';
 
 import { TrainingJobService } from './training-job.service';
 import { isPermanent } from './training.errors';
 
-type TrainingJob = Job<TrainingJobPayload | ScheduledRetrainPayload>;
+/** Its data is whatever its producer put there until the job service has checked it against the contract. */
+type TrainingJob = Job<unknown>;
 
 /** The worker's consumer of the training queue: every job name, WORKER_CONCURRENCY at a time. */
 @Processor(TRAINING_QUEUE)

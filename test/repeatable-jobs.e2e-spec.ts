@@ -13,10 +13,10 @@ import { startRedisServer, type RedisServer } from './fixtures/store.servers';
 const TOKEN = 'data-loss-test-admin-token';
 const CHECK_SECONDS = 1;
 
-// A real API process on a redis-server of its own, whose data is flushed (as a Redis restarted without persistence
-// would lose it): every repeatable job comes back by itself at the next check, and the retraining schedule comes back
-// as it was stored, not as the configuration would seed it; a paused one stays paused.
-describe('Redis data loss (e2e)', () => {
+// The repeatable jobs of a real API process on a redis-server of its own. Its data is flushed (as a Redis restarted
+// without persistence would lose it): every repeatable job comes back by itself at the next check, and the retraining
+// schedule comes back as it was stored, not as the configuration would seed it; a paused one stays paused.
+describe('repeatable jobs (e2e: a real API process, its own Redis)', () => {
   let redis: RedisServer;
   let client: Redis;
   let queues: Bull.Queue[];
@@ -103,4 +103,15 @@ describe('Redis data loss (e2e)', () => {
         `(REPEATABLE_JOBS_CHECK_SECONDS=${CHECK_SECONDS}), same API process (pid ${api.pid})\n`,
     );
   }, 60_000);
+
+  it('fails a live-ops job that breaks the queue contract at once, unretried, naming the field', async () => {
+    const [liveOps] = queues;
+    const job = await liveOps.add('rollout-policy', { junk: 1 }, { attempts: 3 });
+    while (!(await job.isFailed()) && !(await job.isCompleted())) await pause(25);
+    const failed = (await liveOps.getJob(job.id))!;
+    expect({ attemptsMade: failed.attemptsMade, failedReason: failed.failedReason }).toEqual({
+      attemptsMade: 1,
+      failedReason: 'junk is not a field of this job',
+    });
+  });
 });
