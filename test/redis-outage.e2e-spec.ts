@@ -1,5 +1,9 @@
+import { tinyArtifact } from './fixtures/model.fixture';
 import { keepSending, pause, seedProduction, startServingApi, type ServingApi } from './fixtures/outage.fixture';
 import { startRedisServer, type RedisServer } from './fixtures/store.servers';
+
+/** Far above the API's deadline for a route that needs Redis (5 s): an answer later than this is a hang. */
+const HANG_MS = 15_000;
 
 // The API on a redis-server of its own, SIGKILLed under scoring load and started again: scoring keeps answering 200
 // from Postgres, the routes that need Redis answer 503, and the cache is back by itself soon after Redis is.
@@ -66,5 +70,54 @@ describe('Redis outage (e2e)', () => {
     expect(output).not.toContain('[ioredis] Unhandled error event');
     expect(output.match(/connection \\?"feature-cache\\?" unavailable/g)).toHaveLength(1);
     expect(output).toMatch(/connection \\?"feature-cache\\?" is back/);
+  }, 120_000);
+
+  it('answers or refuses every admin route in time while Redis does not answer, and after it restarts', async () => {
+    const [production] = (await (await api.request('GET', '/admin/models')).json()) as { id: number }[];
+    const { artifact } = await tinyArtifact(7);
+    const candidate = (await api.call('POST', '/admin/models', { artifact: artifact.toString('base64') })).body.id;
+    const routes: [string, string, object?][] = [
+      ['GET', '/admin/models'],
+      ['GET', `/admin/models/${production.id}`],
+      ['GET', `/admin/models/${production.id}/live-metrics?window=1h`],
+      ['GET', '/admin/rollouts'],
+      ['GET', '/admin/training-jobs'],
+      ['GET', '/admin/training-jobs/nonesuch'],
+      ['GET', '/admin/training-schedule'],
+      ['PUT', '/admin/training-schedule', { cron: '0 3 * * *' }],
+      ['GET', '/admin/queues/api/queues'],
+      // A transition: committed in Postgres, then models:changed published on Redis.
+      ['POST', `/admin/models/${candidate}/archive`],
+    ];
+    /** Each route with its status, 0 for no answer within HANG_MS; a 503 must say when to retry. */
+    const sweep = () =>
+      Promise.all(
+        routes.map(async ([method, path, body]) => {
+          const response = await api.request(method, path, body, HANG_MS).catch(() => undefined);
+          const status = response?.status ?? 0;
+          if (status === 503) expect(response!.headers.get('retry-after')).toBe('1');
+          return `${method} ${path} ${status}`;
+        }),
+      );
+    // An answer is the route's own (a 404, the 409 of archiving twice …) or a 503; not silence, not another 5xx.
+    const unanswered = (sweeps: string[][]) => sweeps.flat().filter((s) => !/ ([1-4]\d\d|503)$/.test(s));
+
+    // Frozen: connections stay up, commands get no answer.
+    redis.freeze();
+    const frozen = await sweep().finally(() => redis.thaw());
+    await redis.kill();
+    const down = await sweep().finally(() => redis.start());
+    const restarted = performance.now();
+    const after: string[][] = [];
+    do after.push(await sweep());
+    while (after.at(-1)!.some((s) => s.endsWith(' 503')) && after.length < 50);
+    const allBackSeconds = (performance.now() - restarted) / 1000;
+
+    expect(unanswered([frozen, down, ...after])).toEqual([]);
+    expect(after.at(-1)!.filter((s) => s.endsWith(' 503'))).toEqual([]);
+    process.stdout.write(
+      `admin routes while Redis was frozen: ${frozen.join(', ')}; every route answering again ` +
+        `${allBackSeconds.toFixed(2)} s after Redis restarted (${after.length} sweeps)\n`,
+    );
   }, 120_000);
 });

@@ -2,6 +2,7 @@ import { BullModule } from '@nestjs/bull';
 import { Module } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
+import { reconnectSoon, redisUrlOptions } from '@app/redis';
 
 import { LIVE_OPS_JOB_OPTIONS, LIVE_OPS_QUEUE } from './live-ops-queue.contract';
 import { RedisLocks } from './redis-locks';
@@ -17,7 +18,8 @@ import { QUEUE_PREFIX, TRAINING_JOB_OPTIONS, TRAINING_QUEUE } from './training-q
     BullModule.forRootAsync({
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
-        redis: config.REDIS_URL,
+        // Bull's own default backs off to 20 s between reconnects: its queues would stay unusable that long after Redis.
+        redis: { ...redisUrlOptions(config.REDIS_URL), retryStrategy: reconnectSoon },
         prefix: QUEUE_PREFIX,
         // Only a processing queue (the worker's) takes locks and looks for stalled jobs; producers ignore these.
         settings: {

@@ -1,2 +1,3 @@
 export * from './redis.module';
 export * from './redis-unavailable';
+export * from './redis-options';

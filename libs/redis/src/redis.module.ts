@@ -3,26 +3,22 @@ import Redis, { type RedisOptions } from 'ioredis';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
+import { reconnectSoon } from './redis-options';
+
 /** The shared command connection: `@Inject(REDIS) redis: Redis`. */
 export const REDIS = Symbol('REDIS');
 
 /**
  * The feature cache's own connection, made to fail fast rather than wait: no offline queue (a command while
- * disconnected fails at once), a command timeout, reconnects at most 500 ms apart so that the cache is back soon
- * after Redis is. The scoring path reads Postgres instead whenever it fails.
+ * disconnected fails at once), a command timeout. The scoring path reads Postgres instead whenever it fails.
  */
 export const CACHE_REDIS = Symbol('CACHE_REDIS');
-const CACHE_CLIENT_OPTIONS: RedisOptions = {
-  enableOfflineQueue: false,
-  commandTimeout: 500,
-  maxRetriesPerRequest: 0,
-  retryStrategy: (attempt) => Math.min(attempt * 100, 500),
-};
+const CACHE_CLIENT_OPTIONS: RedisOptions = { enableOfflineQueue: false, commandTimeout: 500, maxRetriesPerRequest: 0 };
 
 /**
- * Makes extra connections (a subscriber cannot issue commands), reports each connection's outages once per change
- * through the app's logger (an error event would otherwise be printed raw by ioredis at every reconnect attempt) and
- * closes every connection at shutdown.
+ * Makes extra connections (a subscriber cannot issue commands), each reconnecting at most 500 ms apart so that it is
+ * back soon after Redis is; reports each connection's outages once per change through the app's logger (an error
+ * event would otherwise be printed raw by ioredis at every reconnect attempt) and closes every connection at shutdown.
  */
 @Injectable()
 export class RedisConnections implements OnApplicationShutdown {
@@ -32,7 +28,12 @@ export class RedisConnections implements OnApplicationShutdown {
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   create(name: string, options: RedisOptions = {}): Redis {
-    const client = new Redis(this.config.REDIS_URL, { connectionName: name, maxRetriesPerRequest: 3, ...options });
+    const client = new Redis(this.config.REDIS_URL, {
+      connectionName: name,
+      maxRetriesPerRequest: 3,
+      retryStrategy: reconnectSoon,
+      ...options,
+    });
     let down = false;
     client.on('error', (error: Error) => {
       if (down) return;

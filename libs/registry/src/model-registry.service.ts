@@ -16,6 +16,7 @@ import {
 import type { MultiTaskModel, TrainSummary } from '@app/mmoe';
 import { renderTrainingReport, type TrainingReportData } from '@app/mmoe/report/training-report';
 import { loadTfjsLibrary, readArtifactHeader, sha256Hex, type ArtifactHeader } from '@app/mmoe/serving';
+import { withRedisDeadline } from '@app/redis';
 
 import { ModelChangeRepository } from './model-change.repository';
 import { checkRolloutPolicy, type PolicyDecision, type RolloutPolicy } from './rollout-policy.rules';
@@ -304,12 +305,13 @@ export class ModelRegistryService {
       for (const { id, patch } of plan.updates) await tx.update(id, patch);
       return tx.record({ ...plan.event, actor, evidence });
     });
-    // The change is committed whatever Redis says; a process that misses the notice catches up at its next poll.
-    await this.changes
-      .publish({ action: event.action, versionId: event.toVersionId ?? event.fromVersionId })
-      .catch((e: Error) =>
-        this.logger.warn(`models:changed not published (${e.message}); processes will catch up by polling`),
-      );
+    // The change is committed whatever Redis says (down, or not answering: the deadline); a process that misses the
+    // notice catches up at its next poll.
+    await withRedisDeadline(
+      this.changes.publish({ action: event.action, versionId: event.toVersionId ?? event.fromVersionId }),
+    ).catch((e: Error) =>
+      this.logger.warn(`models:changed not published (${e.message}); processes will catch up by polling`),
+    );
     return { event, ...(await this.versions.findServing()) };
   }
 }

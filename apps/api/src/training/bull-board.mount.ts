@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { InvalidFieldsError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { TRAINING_QUEUE } from '@app/queue';
-import { RedisConnections } from '@app/redis';
+import { RedisConnections, withRedisDeadline } from '@app/redis';
 
 import { AdminTokenGuard, bearerToken } from '../admin/admin-token.guard';
 import { storeUnavailable, toHttpException } from '../platform/error.filter';
@@ -21,6 +21,7 @@ import { requestPartError } from '../platform/validation';
 export const QUEUE_BOARD_PATH = '/admin/queues';
 
 const BASIC = /^Basic[ ]+([A-Za-z0-9+/]+=*)\s*$/i;
+const PING_DEADLINE_MS = 1_000;
 
 /**
  * Bull Board at /admin/queues, behind ADMIN_TOKEN. It is a Fastify plugin, out of reach of Nest guards, so an
@@ -54,7 +55,7 @@ export class BullBoardMount implements OnModuleInit {
           if (retryAfter > 0) return tooManyRequests(reply, retryAfter);
           if (!this.authorized(request)) return challenge(reply);
           // The board is the queue in Redis: without it, a clear 503 rather than a page that hangs.
-          if (!this.redis.available())
+          if (!(await this.queueAnswers()))
             return reply.code(503).header('Retry-After', '1').send(storeUnavailable('redis').getResponse());
         });
         scope.addHook('preValidation', async (request, reply) => {
@@ -81,6 +82,18 @@ export class BullBoardMount implements OnModuleInit {
       'default',
     );
     return isBlocked ? Math.max(1, timeToBlockExpire) : 0;
+  }
+
+  /**
+   * Whether the queue's connection is up and answers a PING in time: the board's routes are a Fastify plugin's, out
+   * of reach of the deadline Nest routes get, so a Redis that is connected but does not answer is found here.
+   */
+  private async queueAnswers(): Promise<boolean> {
+    if (!this.redis.available() || this.queue.client.status !== 'ready') return false;
+    return withRedisDeadline(this.queue.client.ping(), PING_DEADLINE_MS).then(
+      () => true,
+      () => false,
+    );
   }
 
   private authorized(request: FastifyRequest): boolean {

@@ -1,6 +1,8 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiConflictResponse, ApiCreatedResponse, ApiNotFoundResponse, ApiOkResponse } from '@nestjs/swagger';
 
+import { TRAINING_QUEUE } from '@app/queue';
+
 import { AdminApi } from '../admin/admin-api.decorator';
 import { ADMIN_ACTOR } from '../admin/admin-token.guard';
 import { RequiresRedis } from '../platform/redis-available.guard';
@@ -17,7 +19,7 @@ import {
 import { TrainingJobsService } from './training-jobs.service';
 
 @AdminApi()
-@RequiresRedis()
+@RequiresRedis(TRAINING_QUEUE)
 @Controller('admin/training-jobs')
 export class TrainingJobsController {
   constructor(private readonly jobs: TrainingJobsService) {}

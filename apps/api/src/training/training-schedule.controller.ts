@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Post, Put } from '@nestjs/common';
 import { ApiConflictResponse, ApiOkResponse } from '@nestjs/swagger';
 
-import { TrainingScheduleService } from '@app/queue';
+import { TRAINING_QUEUE, TrainingScheduleService } from '@app/queue';
 
 import { AdminApi } from '../admin/admin-api.decorator';
 import { ADMIN_ACTOR } from '../admin/admin-token.guard';
@@ -9,7 +9,7 @@ import { RequiresRedis } from '../platform/redis-available.guard';
 import { mapTrainingSchedule, TrainingScheduleDto, UpdateTrainingScheduleDto } from './dto/training-schedule.dto';
 
 @AdminApi()
-@RequiresRedis()
+@RequiresRedis(TRAINING_QUEUE)
 @Controller('admin/training-schedule')
 export class TrainingScheduleController {
   constructor(private readonly schedule: TrainingScheduleService) {}
