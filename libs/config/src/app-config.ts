@@ -82,6 +82,11 @@ const appConfigSchema = z
      */
     ITEM_ROW_CACHE_ENTRIES: z.coerce.number().int().min(0).default(100_000),
     ITEM_ROW_CACHE_TTL_SECONDS: z.coerce.number().positive().default(60),
+    /**
+     * Users whose last read features each API process keeps (0 = none), to score them while neither Redis nor
+     * Postgres can answer; never read otherwise. A write through the feature API drops a user in every process.
+     */
+    USER_ROW_FALLBACK_ENTRIES: z.coerce.number().int().min(0).default(10_000),
     /** Training jobs a worker runs at once: one per GPU (a second job on the same device only slows both). */
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).default(1),
     /** Bull's job lock: a worker that stops renewing it (killed, hung) loses the job to another after this long. */

@@ -17,9 +17,16 @@ export interface FeatureChangeNotice {
  * what it holds of them in memory. A notice can be lost (a dropped connection): the in-memory entries' TTL bounds how
  * long that matters, and a reconnect is reported so that the holder can drop everything.
  */
+interface Listener {
+  onNotice(notice: FeatureChangeNotice): void;
+  onReconnect(): void;
+}
+
 @Injectable()
 export class FeatureChangeRepository {
-  private readonly local: ((notice: FeatureChangeNotice) => void)[] = [];
+  private readonly listeners: Listener[] = [];
+  /** One subscriber connection for every listener of this process. */
+  private subscribed?: Promise<void>;
   /**
    * Marks this process's own notices: its listeners already heard them at publish, and Redis's echo, which may come
    * after the next request has cached the rewritten items again, would drop those fresh rows for nothing.
@@ -36,20 +43,27 @@ export class FeatureChangeRepository {
    * echoes it; the other processes hear it through Redis, which delivers it before it answers the PUBLISH.
    */
   async publish(notice: FeatureChangeNotice): Promise<void> {
-    for (const listener of this.local) listener(notice);
+    for (const listener of this.listeners) listener.onNotice(notice);
     await this.redis.publish(FEATURES_CHANGED_CHANNEL, JSON.stringify({ ...notice, origin: this.origin }));
   }
 
   /** Resolves once subscribed. `onReconnect` runs when the subscription comes back after a drop (notices may be lost). */
-  async subscribe(onNotice: (notice: FeatureChangeNotice) => void, onReconnect: () => void): Promise<void> {
-    this.local.push(onNotice);
+  async subscribe(onNotice: Listener['onNotice'], onReconnect: Listener['onReconnect']): Promise<void> {
+    this.listeners.push({ onNotice, onReconnect });
+    this.subscribed ??= this.connect();
+    await this.subscribed;
+  }
+
+  private async connect(): Promise<void> {
     const subscriber = this.connections.create('features-changed');
     subscriber.on('message', (_channel: string, message: string) => {
       const notice = parseNotice(message, this.origin);
-      if (notice) onNotice(notice);
+      if (notice) for (const listener of this.listeners) listener.onNotice(notice);
     });
     await subscriber.subscribe(FEATURES_CHANGED_CHANNEL);
-    subscriber.on('ready', onReconnect);
+    subscriber.on('ready', () => {
+      for (const listener of this.listeners) listener.onReconnect();
+    });
   }
 }
 

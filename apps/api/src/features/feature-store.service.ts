@@ -6,6 +6,7 @@ import { FeatureRepository, type EntityKind, type FeatureMap, type FeatureRow } 
 import type { FeaturesWrittenDto } from './dto/features.dto';
 import { FeatureCacheRepository, type CacheFill, type EntityRef } from './feature-cache.repository';
 import { FeatureChangeRepository } from './feature-change.repository';
+import { UserRowFallback } from './user-rows.fallback';
 
 /** The features a model reads: its feature-schema version (the cache namespace) and the names it projects onto. */
 export interface FeatureSchemaRef {
@@ -33,6 +34,7 @@ export class FeatureStoreService {
     private readonly store: FeatureRepository,
     private readonly cache: FeatureCacheRepository,
     private readonly changes: FeatureChangeRepository,
+    private readonly lastRead: UserRowFallback,
   ) {}
 
   putOne(kind: EntityKind, id: string, features: FeatureMap): Promise<FeaturesWrittenDto> {
@@ -60,17 +62,27 @@ export class FeatureStoreService {
   /**
    * The user's and the items' features, projected onto the schema's names: one Redis round trip for all of them,
    * one Postgres query for the misses, which are then cached (absences too, briefly) without holding up the caller.
+   * With `stale` (Postgres could not answer a first time), a user Redis does not hold is taken from what this process
+   * last read of it (UserRowFallback), if it kept that, rather than from Postgres.
    */
-  async fetch(schema: FeatureSchemaRef, userId: string, itemIds: string[]): Promise<FetchedFeatures> {
+  async fetch(
+    schema: FeatureSchemaRef,
+    userId: string,
+    itemIds: string[],
+    { stale = false } = {},
+  ): Promise<FetchedFeatures> {
     const entities: EntityRef[] = [
       { kind: 'user', id: userId },
       ...itemIds.map((id): EntityRef => ({ kind: 'item', id })),
     ];
+    const epoch = this.lastRead.epoch;
     const cached = await this.cache.read(schema.version, entities);
     const features: (FeatureMap | undefined)[] = new Array(entities.length);
     const misses: { index: number; generation: string }[] = [];
+    const recalled = !cached[0].hit && stale ? this.lastRead.recall(schema.version, userId) : undefined;
     cached.forEach((lookup, index) => {
       if (lookup.hit) features[index] = lookup.features ?? undefined;
+      else if (index === 0 && recalled) features[0] = recalled.features ?? undefined;
       else misses.push({ index, generation: lookup.generation });
     });
     if (misses.length > 0) {
@@ -88,8 +100,11 @@ export class FeatureStoreService {
         .fill(schema.version, fills)
         .catch((error: Error) => this.logger.warn(`feature cache fill failed: ${error.message}`));
     }
+    // What an outage of both stores would score this user from.
+    if (!recalled) this.lastRead.remember(schema.version, userId, features[0] ?? null, epoch);
     const [user, ...items] = features;
-    return { user, items, cacheHits: entities.length - misses.length, cacheMisses: misses.length };
+    const cacheHits = entities.length - misses.length - (recalled ? 1 : 0);
+    return { user, items, cacheHits, cacheMisses: misses.length };
   }
 
   /**

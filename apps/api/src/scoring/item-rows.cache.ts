@@ -29,7 +29,8 @@ export interface ItemLookup {
  * In-process LRU of encoded item slices, one per served model version (the encoding depends on the version's
  * vocabularies and statistics, not only on its feature names). Filled from the feature store's reads; an item's
  * entries go on every write of its features, in every process (the `features:changed` notice), and on a TTL as a
- * backstop for a lost notice. A hit costs a Map lookup and no Redis key, no JSON, no encoding.
+ * backstop for a lost notice; past its TTL an entry is read again, but it still scores its item while neither Redis
+ * nor Postgres can answer (see lookup). A hit costs a Map lookup and no Redis key, no JSON, no encoding.
  */
 @Injectable()
 export class ItemRowCache implements OnModuleInit {
@@ -41,6 +42,7 @@ export class ItemRowCache implements OnModuleInit {
   private disabled = false;
   private readonly hits: Counter;
   private readonly misses: Counter;
+  private readonly staleHits: Counter;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -57,6 +59,11 @@ export class ItemRowCache implements OnModuleInit {
     this.misses = new Counter({
       name: 'item_row_cache_misses_total',
       help: 'Candidates read from the feature store and encoded',
+      registers,
+    });
+    this.staleHits = new Counter({
+      name: 'item_row_cache_stale_hits_total',
+      help: 'Candidates scored from an encoded row past its TTL, while Redis and Postgres could not answer',
       registers,
     });
     const entries = () => [...this.byVersion.values()].reduce((n, lru) => n + lru.size, 0);
@@ -86,7 +93,7 @@ export class ItemRowCache implements OnModuleInit {
     await this.changes
       .subscribe(
         (notice) => this.invalidate(notice),
-        () => this.clear(),
+        () => this.expireAll(),
       )
       .catch((e: Error) => {
         this.logger.warn(`no features:changed subscription (${e.message}); encoded items are not cached`);
@@ -94,22 +101,32 @@ export class ItemRowCache implements OnModuleInit {
       });
   }
 
-  lookup(versionId: number, itemIds: string[]): ItemLookup {
+  /**
+   * With `stale` (the feature store could not answer a first time: Redis and Postgres both down), an entry past its
+   * TTL counts too: an expired entry stays in the LRU until evicted or dropped by a write, and scoring from it beats
+   * failing. Such a lookup counts stale hits only (the first one counted this request's hits and misses).
+   */
+  lookup(versionId: number, itemIds: string[], stale = false): ItemLookup {
     const items: (CachedItem | undefined)[] = new Array(itemIds.length);
     const misses: number[] = [];
     const lru = this.disabled ? undefined : this.byVersion.get(versionId);
     const now = Date.now();
+    let expired = 0;
     for (let i = 0; i < itemIds.length; i++) {
       const entry = lru?.get(itemIds[i]);
-      if (entry && entry.expiresAt > now) {
+      if (entry && (entry.expiresAt > now || stale)) {
+        if (entry.expiresAt <= now) expired++;
         // Re-inserted to mark it most recently used: a Map iterates in insertion order, so the oldest comes first.
         lru!.delete(itemIds[i]);
         lru!.set(itemIds[i], entry);
         items[i] = entry;
       } else misses.push(i);
     }
-    this.hits.inc(itemIds.length - misses.length);
-    this.misses.inc(misses.length);
+    if (stale) this.staleHits.inc(expired);
+    else {
+      this.hits.inc(itemIds.length - misses.length);
+      this.misses.inc(misses.length);
+    }
     return { items, misses, epoch: this.epoch };
   }
 
@@ -145,8 +162,12 @@ export class ItemRowCache implements OnModuleInit {
     for (const lru of this.byVersion.values()) for (const id of ids) lru.delete(id);
   }
 
-  private clear(): void {
+  /**
+   * Notices may have been lost (the subscription dropped): every entry is read again before it scores, yet kept for
+   * an outage of both stores, when a row that may be stale is still better than none.
+   */
+  private expireAll(): void {
     this.epoch++;
-    this.byVersion.clear();
+    for (const lru of this.byVersion.values()) for (const entry of lru.values()) entry.expiresAt = 0;
   }
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 
 import { InvalidFieldsError, UnavailableError } from '@app/common';
-import type { FeatureMap } from '@app/db';
+import { isDatabaseUnavailable, type FeatureMap } from '@app/db';
 import {
   assembleRequest,
   conditionalTasks,
@@ -87,19 +87,32 @@ export class ScoringService {
 
   /**
    * The user's stored features and each candidate's encoded item: cached ones from memory, the others read (with the
-   * user, in one round trip), encoded once, and cached.
+   * user, in one round trip), encoded once, and cached. When Postgres cannot answer for what Redis does not hold (both
+   * down, or Redis restarted empty), what this process holds in memory past its TTL scores the request rather than a
+   * 503 (stale rows, counted); only what it does not hold at all still fails.
    */
-  private async candidateFeatures(
+  private async candidateFeatures(model: ServingModel, userId: string, itemIds: string[]): Promise<CandidateFeatures> {
+    try {
+      return await this.readFeatures(model, userId, itemIds, false);
+    } catch (e) {
+      if (!isDatabaseUnavailable(e)) throw e;
+      return this.readFeatures(model, userId, itemIds, true);
+    }
+  }
+
+  private async readFeatures(
     model: ServingModel,
     userId: string,
     itemIds: string[],
-  ): Promise<{ user?: FeatureMap; items: CachedItem[]; featureCache: { hits: number; misses: number } }> {
-    const lookup = this.itemRows.lookup(model.versionId, itemIds);
+    stale: boolean,
+  ): Promise<CandidateFeatures> {
+    const lookup = this.itemRows.lookup(model.versionId, itemIds, stale);
     const missIds = lookup.misses.map((i) => itemIds[i]);
     const fetched = await this.featureStore.fetch(
       { version: model.featureSchemaVersion, featureNames: model.featureNames },
       userId,
       missIds,
+      { stale },
     );
     const fills = lookup.misses.map((position, k) => {
       const features = fetched.items[k];
@@ -128,6 +141,12 @@ export class ScoringService {
     }
     return slice;
   }
+}
+
+interface CandidateFeatures {
+  user?: FeatureMap;
+  items: CachedItem[];
+  featureCache: { hits: number; misses: number };
 }
 
 /**

@@ -1,0 +1,87 @@
+import { loadConfig } from '@app/config';
+import type { EncodedSlice } from '@app/mmoe/serving';
+
+import type { FeatureChangeNotice, FeatureChangeRepository } from '../features/feature-change.repository';
+import type { ModelLifecycleService } from '../models/model-lifecycle.service';
+import { MetricsService } from '../platform/metrics.service';
+import { ItemRowCache, type CachedItem } from './item-rows.cache';
+
+/** The features:changed subscription, driven by hand. */
+class Notices {
+  onNotice!: (notice: FeatureChangeNotice) => void;
+  onReconnect!: () => void;
+  async subscribe(onNotice: (notice: FeatureChangeNotice) => void, onReconnect: () => void) {
+    [this.onNotice, this.onReconnect] = [onNotice, onReconnect];
+  }
+}
+
+describe('ItemRowCache past the TTL', () => {
+  const VERSION = 1;
+  let now: number;
+  let notices: Notices;
+  let metrics: MetricsService;
+  let cache: ItemRowCache;
+
+  const row = (id: string): CachedItem => ({ slice: { id } as unknown as EncodedSlice });
+  const fill = (...ids: string[]) => {
+    const lookup = cache.lookup(VERSION, ids);
+    cache.store(
+      VERSION,
+      lookup,
+      ids.map((id) => ({ id, item: row(id) })),
+    );
+  };
+  const found = (ids: string[], stale = false) =>
+    Array.from(cache.lookup(VERSION, ids, stale).items, (item) =>
+      item ? (item.slice as unknown as { id: string }).id : null,
+    );
+  const counter = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values[0].value;
+
+  beforeEach(async () => {
+    now = Date.parse('2026-01-01T00:00:00Z');
+    jest.spyOn(Date, 'now').mockImplementation(() => now);
+    notices = new Notices();
+    metrics = new MetricsService();
+    const lifecycle = { current: () => ({ production: { versionId: VERSION } }) } as unknown as ModelLifecycleService;
+    cache = new ItemRowCache(
+      loadConfig({ ITEM_ROW_CACHE_ENTRIES: '3', ITEM_ROW_CACHE_TTL_SECONDS: '60' }),
+      notices as unknown as FeatureChangeRepository,
+      lifecycle,
+      metrics,
+    );
+    await cache.onModuleInit();
+  });
+
+  afterEach(() => jest.restoreAllMocks());
+
+  it('misses an expired row, unless the lookup may be stale, which counts it apart', async () => {
+    fill('a', 'b');
+    now += 61_000;
+    fill('b');
+    expect(found(['a', 'b', 'c'])).toEqual([null, 'b', null]);
+    expect(found(['a', 'b', 'c'], true)).toEqual(['a', 'b', null]);
+    expect(await counter('item_row_cache_stale_hits_total')).toBe(1);
+    // The stale lookup is a second look for the same request: hits and misses were counted by the first (the fills
+    // missed a, b, then b; the plain lookup hit b and missed a and c).
+    expect(await counter('item_row_cache_hits_total')).toBe(1);
+    expect(await counter('item_row_cache_misses_total')).toBe(5);
+  });
+
+  it('drops a written item, stale or not, but keeps the rows a lost notice may concern for an outage', () => {
+    fill('a', 'b');
+    notices.onNotice({ kind: 'item', ids: ['a'] });
+    expect(found(['a'], true)).toEqual([null]);
+
+    notices.onReconnect();
+    expect(found(['b'])).toEqual([null]);
+    expect(found(['b'], true)).toEqual(['b']);
+  });
+
+  it('stays bounded: past its capacity the least recently used row goes, expired or not', () => {
+    fill('a', 'b', 'c');
+    now += 61_000;
+    found(['a'], true);
+    fill('d');
+    expect(found(['a', 'b', 'c', 'd'], true)).toEqual(['a', null, 'c', 'd']);
+  });
+});
