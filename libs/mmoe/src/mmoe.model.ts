@@ -2,7 +2,7 @@ import { ArtifactError, ArtifactLimits, decodeArtifact, encodeArtifact } from '.
 import { checkDeclaredNetwork } from './artifact/artifact.rules';
 import { applyCalibration } from './calibration/calibrated.scorer';
 import { Calibration, CalibrationFit, checkCalibration, fitCalibration } from './calibration/calibration';
-import { EncodedDataset, FeatureEncoder, fitPreprocessing } from './data/preprocessor';
+import { EncodedDataset, FeatureEncoder, fitPreprocessing, type VocabularyGrowth } from './data/preprocessor';
 import { RawTable } from './data/raw-table';
 import { evaluate, EvaluateOptions, EvaluationReport } from './eval/evaluator';
 import { exportOnnx } from './export/onnx.exporter';
@@ -11,6 +11,7 @@ import { ModelSpec } from './model-spec/model-spec.schema';
 import { labelledRows, sampleSpaceTasks } from './model-spec/task-space.rules';
 import { MultiTaskNetwork } from './model/network';
 import { predict, PredictOptions } from './model/predict';
+import { warmStartNetwork } from './model/warm-start';
 import type { ScoreResult } from './serving/scorer';
 import { taskType } from './tasks/task-types';
 import { trainNetwork, TrainOptions, TrainSummary } from './train/trainer';
@@ -18,8 +19,23 @@ import { Rng } from './util/random';
 
 export interface TrainedModel {
   model: MultiTaskModel;
-  /** `valid` is the validation report of the calibrated model (before and after calibration in `valid.calibration`). */
-  summary: TrainSummary & { calibration: Record<string, CalibrationFit> };
+  /**
+   * `valid` is the validation report of the calibrated model (before and after calibration in `valid.calibration`);
+   * `warmStart`, after a warm start, what happened to each learnt vocabulary.
+   */
+  summary: TrainSummary & {
+    calibration: Record<string, CalibrationFit>;
+    warmStart?: { vocabularies: VocabularyGrowth[] };
+  };
+}
+
+export interface ModelTrainOptions extends TrainOptions {
+  /**
+   * Warm start: every weight starts from this model's, its vocabularies grown by the ids of the training rows, its
+   * numeric and label scales kept (see growPreprocessing); calibration is refitted, as after any training. The spec
+   * must be compatible with the parent's (IncompatibleParentError otherwise). The parent is only read.
+   */
+  parent?: MultiTaskModel;
 }
 
 /**
@@ -45,7 +61,12 @@ export class MultiTaskModel {
    * Fits preprocessing on the training rows, then trains. Without a validation table, a seeded share
    * (`training.validationFraction`) of the training rows is held out, and the statistics are learnt from the rest.
    */
-  static async train(spec: ModelSpec, data: RawTable, valid?: RawTable, options?: TrainOptions): Promise<TrainedModel> {
+  static async train(
+    spec: ModelSpec,
+    data: RawTable,
+    valid?: RawTable,
+    options: ModelTrainOptions = {},
+  ): Promise<TrainedModel> {
     if (data.size === 0) throw new Error('the training data has no rows');
     let trainRows: Uint32Array | undefined;
     let validRows: Uint32Array | undefined;
@@ -56,12 +77,14 @@ export class MultiTaskModel {
       validRows = order.subarray(0, held);
       trainRows = order.subarray(held);
     }
-    const preprocessing = fitPreprocessing(spec, data, trainRows);
-    const encoder = new FeatureEncoder(preprocessing);
-    const network = new MultiTaskNetwork(spec, preprocessing);
+    const { parent, ...trainOptions } = options;
+    const { network, growth } = parent
+      ? warmStartNetwork(parent.network, spec, data, trainRows)
+      : { network: new MultiTaskNetwork(spec, fitPreprocessing(spec, data, trainRows)), growth: undefined };
+    const encoder = new FeatureEncoder(network.preprocessing);
     try {
       const validation = valid ? encoder.encodeTable(valid) : encoder.encodeTable(data, validRows);
-      const summary = await trainNetwork(network, encoder.encodeTable(data, trainRows), validation, options);
+      const summary = await trainNetwork(network, encoder.encodeTable(data, trainRows), validation, trainOptions);
       const fits = fitTaskCalibration(network, validation);
       const calibration = fits.map((f) => f?.calibrator ?? null);
       const model = new MultiTaskModel(network, calibration);
@@ -74,6 +97,7 @@ export class MultiTaskModel {
           calibration: Object.fromEntries(
             spec.tasks.flatMap((task, t) => (fits[t] ? [[task.name, fits[t]!] as const] : [])),
           ),
+          ...(growth && { warmStart: { vocabularies: growth } }),
         },
       };
     } catch (e) {

@@ -94,11 +94,90 @@ export function hashBucket(value: string, buckets: number): number {
 
 /** Learns standardisation statistics and vocabularies from the given rows (all rows by default). */
 export function fitPreprocessing(spec: ModelSpec, table: RawTable, rows?: Uint32Array): PreprocessingState {
-  const numeric = standardisedFeatures(spec).map(({ name, transform }): NumericFeatureState => {
-    const raw = table.numericColumn(name);
-    const values = transform ? raw.map((v) => transformed(v, transform, name)) : raw;
-    return { name, ...moments(values, rows), ...(transform ? { transform } : {}) };
-  });
+  return fit(spec, table, rows, (_, dictionary, counts, minCount, maxVocab) =>
+    frequent(dictionary, counts, minCount, maxVocab),
+  );
+}
+
+/** A sequence feature's maxVocab when its spec sets none. */
+export const SEQUENCE_MAX_VOCAB = 100_000;
+
+/** What a warm start did to one learnt vocabulary. */
+export interface VocabularyGrowth {
+  feature: string;
+  /** The parent's ids, which keep their rows. */
+  before: number;
+  /** Ids seen for the first time (at least minCount times), given new rows after the parent's. */
+  added: number;
+  /** Further new ids left out of vocabulary because the table reached maxVocab (the least frequent ones). */
+  overflow: number;
+}
+
+/**
+ * The preprocessing of a warm start from `parent` (whose spec is compatible with `spec`, see warm-start.rules):
+ *   - each learnt vocabulary keeps the parent's ids at their rows and appends the ids first seen in these rows, most
+ *     frequent first, while the table has room under maxVocab; a full table leaves the rest out of vocabulary (row 0)
+ *     and never evicts an id, so that no row changes meaning (a full retrain refits the vocabulary from scratch);
+ *   - numeric statistics and regression label scaling are the parent's: its first layer and towers were learnt on
+ *     those scales, and refitting them would shift every input under weights that expect the old one;
+ *   - hash buckets and numeric bucket boundaries are the spec's, equal to the parent's, so their rows carry over.
+ */
+export function growPreprocessing(
+  parent: PreprocessingState,
+  spec: ModelSpec,
+  table: RawTable,
+  rows?: Uint32Array,
+): { state: PreprocessingState; growth: VocabularyGrowth[] } {
+  const learnt = new Map(
+    [...parent.categorical, ...parent.sequence].flatMap((s) => ('vocab' in s ? [[s.name, s.vocab] as const] : [])),
+  );
+  const growth: VocabularyGrowth[] = [];
+  const state = fit(
+    spec,
+    table,
+    rows,
+    (feature, dictionary, counts, minCount, maxVocab) => {
+      const before = learnt.get(feature) ?? [];
+      const known = new Set(before);
+      const fresh = frequent(dictionary, counts, minCount, Infinity).filter((value) => !known.has(value));
+      const room = Math.max(0, maxVocab - before.length);
+      growth.push({
+        feature,
+        before: before.length,
+        added: Math.min(room, fresh.length),
+        overflow: Math.max(0, fresh.length - room),
+      });
+      return [...before, ...fresh.slice(0, room)];
+    },
+    parent,
+  );
+  return { state, growth };
+}
+
+/** Chooses a learnt vocabulary from the counts of each distinct value of the fitted rows. */
+type VocabularyRule = (
+  feature: string,
+  dictionary: string[],
+  counts: Uint32Array,
+  minCount: number,
+  maxVocab: number,
+) => string[];
+
+/** Fits every feature's state on `rows`; `scales` (a parent's) gives the numeric statistics and label scaling instead. */
+function fit(
+  spec: ModelSpec,
+  table: RawTable,
+  rows: Uint32Array | undefined,
+  vocabulary: VocabularyRule,
+  scales?: Pick<PreprocessingState, 'numeric' | 'labels'>,
+): PreprocessingState {
+  const numeric =
+    scales?.numeric ??
+    standardisedFeatures(spec).map(({ name, transform }): NumericFeatureState => {
+      const raw = table.numericColumn(name);
+      const values = transform ? raw.map((v) => transformed(v, transform, name)) : raw;
+      return { name, ...moments(values, rows), ...(transform ? { transform } : {}) };
+    });
   const categorical = embeddedFeatures(spec).map((f): CategoricalFeatureState => {
     if (f.type === 'numeric') return { name: f.name, embeddingDim: f.embeddingDim ?? 8, buckets: f.buckets! };
     if (f.hashBuckets) return { name: f.name, embeddingDim: f.embeddingDim, hashBuckets: f.hashBuckets };
@@ -107,7 +186,8 @@ export function fitPreprocessing(spec: ModelSpec, table: RawTable, rows?: Uint32
     forEachRow(ids.length, rows, (r) => {
       if (ids[r] >= 0) counts[ids[r]]++;
     });
-    return { name: f.name, embeddingDim: f.embeddingDim, vocab: frequent(dictionary, counts, f.minCount, f.maxVocab) };
+    const vocab = vocabulary(f.name, dictionary, counts, f.minCount, f.maxVocab);
+    return { name: f.name, embeddingDim: f.embeddingDim, vocab };
   });
   const sequenceSpecs = spec.features.filter((f) => f.type === 'sequence');
   const sequence = table.sequenceColumns().map(({ offsets, ids, dictionary }, i): SequenceFeatureState => {
@@ -123,12 +203,15 @@ export function fitPreprocessing(spec: ModelSpec, table: RawTable, rows?: Uint32
     forEachRow(offsets.length - 1, rows, (r) => {
       for (let k = offsets[r]; k < offsets[r + 1]; k++) counts[ids[k]]++;
     });
-    return { ...common, embeddingDim, vocab: frequent(dictionary, counts, f.minCount ?? 1, f.maxVocab ?? 100_000) };
+    const maxVocab = f.maxVocab ?? SEQUENCE_MAX_VOCAB;
+    return { ...common, embeddingDim, vocab: vocabulary(f.name, dictionary, counts, f.minCount ?? 1, maxVocab) };
   });
-  const labels = table.labelColumns().map((values, i) => {
-    const task = spec.tasks[i];
-    return { task: task.name, ...(taskType(task).standardised ? moments(values, rows) : { mean: 0, std: 1 }) };
-  });
+  const labels =
+    scales?.labels ??
+    table.labelColumns().map((values, i) => {
+      const task = spec.tasks[i];
+      return { task: task.name, ...(taskType(task).standardised ? moments(values, rows) : { mean: 0, std: 1 }) };
+    });
   return { numeric, categorical, sequence, labels };
 }
 

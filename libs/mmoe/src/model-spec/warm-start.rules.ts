@@ -1,0 +1,102 @@
+import { SEQUENCE_MAX_VOCAB, type PreprocessingState } from '../data/preprocessor';
+import type { FeatureSpec, ModelSpec, TaskSpec } from './model-spec.schema';
+
+/**
+ * What a warm start may change and what it may not: every weight of the parent must mean the same in the child.
+ * Features, tasks and the network's shape must match; what only steers training (the `training` section, task weights
+ * and labels, a sequence's maxLength and separator, gate dropout, minCount) and a larger maxVocab may differ.
+ */
+export class IncompatibleParentError extends Error {
+  constructor(readonly differences: string[]) {
+    super(
+      `the spec cannot warm-start from its parent (${differences.length} difference${differences.length === 1 ? '' : 's'}):\n` +
+        differences.map((d) => `  - ${d}`).join('\n'),
+    );
+    this.name = 'IncompatibleParentError';
+  }
+}
+
+/** Every difference between the parent and the child that would change what a parent weight means; [] when none. */
+export function warmStartDifferences(parent: ModelSpec, parentState: PreprocessingState, child: ModelSpec): string[] {
+  return [
+    ...listDifferences('features', parent.features, child.features, (p, c, at) =>
+      featureDifferences(p, c, parentState, at),
+    ),
+    ...listDifferences('tasks', parent.tasks, child.tasks, taskDifferences),
+    ...modelDifferences(parent.model, child.model),
+  ];
+}
+
+/** Both lists matched by name, in order: a missing, added or moved entry is a difference, as is any compared key. */
+function listDifferences<T extends { name: string }>(
+  what: string,
+  parent: readonly T[],
+  child: readonly T[],
+  compare: (p: T, c: T, at: string) => string[],
+): string[] {
+  const out: string[] = [];
+  const childNames = new Set(child.map((c) => c.name));
+  const parentNames = new Set(parent.map((p) => p.name));
+  for (const p of parent) if (!childNames.has(p.name)) out.push(`${what}: "${p.name}" is in the parent, not here`);
+  child.forEach((c, i) => {
+    if (!parentNames.has(c.name)) out.push(`${what}[${i}]: "${c.name}" is new (the parent has no weights for it)`);
+  });
+  const common = child.filter((c) => parentNames.has(c.name));
+  const parentOrder = parent.filter((p) => childNames.has(p.name));
+  common.forEach((c, i) => {
+    const at = `${what}[${child.indexOf(c)}] "${c.name}"`;
+    if (parentOrder[i].name !== c.name) out.push(`${at}: is at another position than in the parent`);
+    else out.push(...compare(parentOrder[i], c, at));
+  });
+  return out;
+}
+
+function featureDifferences(p: FeatureSpec, c: FeatureSpec, state: PreprocessingState, at: string): string[] {
+  if (p.type !== c.type) return [`${at}: type is "${p.type}" in the parent, "${c.type}" here`];
+  const out = keyDifferences(p, c, at, ['embeddingDim', 'hashBuckets', 'transform', 'buckets', 'pooling']);
+  if (c.type === 'sequence' || c.type === 'categorical') {
+    const shared = (f: FeatureSpec) => (f.type === 'sequence' ? f.sharedEmbedding : undefined);
+    out.push(
+      ...keyDifferences({ sharedEmbedding: shared(p) }, { sharedEmbedding: shared(c) }, at, ['sharedEmbedding']),
+    );
+    const grown = [...state.categorical, ...state.sequence].find((s) => s.name === c.name);
+    const maxVocab = c.maxVocab ?? SEQUENCE_MAX_VOCAB;
+    if (grown && 'vocab' in grown && grown.vocab.length > maxVocab)
+      out.push(
+        `${at}: maxVocab ${maxVocab} is below the ${grown.vocab.length} ids the parent learnt (ids are never dropped)`,
+      );
+  }
+  return out;
+}
+
+function taskDifferences(p: TaskSpec, c: TaskSpec, at: string): string[] {
+  return keyDifferences(p, c, at, ['type', 'conditionalOn']);
+}
+
+/** The network's shape and what its weights compute; gate dropout and the balance loss weigh only in training. */
+function modelDifferences(p: ModelSpec['model'], c: ModelSpec['model']): string[] {
+  const shape = (m: ModelSpec['model']) => {
+    const gate: Record<string, unknown> = { ...m.gate };
+    delete gate.dropout;
+    delete gate.balanceLossWeight;
+    return { ...m, gate };
+  };
+  const [ps, cs] = [shape(p), shape(c)];
+  const keys = [...new Set([...Object.keys(ps), ...Object.keys(cs)])] as (keyof typeof ps)[];
+  return keyDifferences(ps, cs, 'model', keys);
+}
+
+/** `at` names the object: `features[1] "age"` reads "features[1] "age": key is …", `model` reads "model.key is …". */
+function keyDifferences<T extends object>(p: T, c: T, at: string, keys: readonly PropertyKey[]): string[] {
+  const label = (key: PropertyKey) => (at === 'model' ? `model.${String(key)}` : `${at}: ${String(key)}`);
+  return keys.flatMap((key) => {
+    const [a, b] = [(p as Record<PropertyKey, unknown>)[key], (c as Record<PropertyKey, unknown>)[key]];
+    return JSON.stringify(a) === JSON.stringify(b)
+      ? []
+      : [`${label(key)} is ${show(a)} in the parent, ${show(b)} here`];
+  });
+}
+
+function show(value: unknown): string {
+  return value === undefined ? 'unset' : JSON.stringify(value);
+}

@@ -1,0 +1,42 @@
+import { growPreprocessing, type VocabularyGrowth } from '../data/preprocessor';
+import type { RawTable } from '../data/raw-table';
+import type { ModelSpec } from '../model-spec/model-spec.schema';
+import { IncompatibleParentError, warmStartDifferences } from '../model-spec/warm-start.rules';
+import { MultiTaskNetwork } from './network';
+
+/**
+ * A network for `spec` that starts where `parent` ended: the parent's preprocessing with its vocabularies grown by
+ * the ids of `rows` (growPreprocessing), every weight the parent's, and the rows of new ids freshly initialised as a
+ * new network's embeddings are. An incompatible spec is refused before anything is allocated, with every difference.
+ * The parent is only read.
+ */
+export function warmStartNetwork(
+  parent: MultiTaskNetwork,
+  spec: ModelSpec,
+  table: RawTable,
+  rows?: Uint32Array,
+): { network: MultiTaskNetwork; growth: VocabularyGrowth[] } {
+  const differences = warmStartDifferences(parent.spec, parent.preprocessing, spec);
+  if (differences.length > 0) throw new IncompatibleParentError(differences);
+  const { state, growth } = growPreprocessing(parent.preprocessing, spec, table, rows);
+  const network = new MultiTaskNetwork(spec, state);
+  try {
+    const weights = network.snapshot();
+    for (const [name, learnt] of parent.snapshot()) {
+      const values = weights.get(name);
+      // Only an embedding may be longer than the parent's (its new rows after the old ones); the rules exclude the rest.
+      if (
+        !values ||
+        learnt.length > values.length ||
+        (!name.startsWith('embedding/') && learnt.length !== values.length)
+      )
+        throw new Error(`warm start: weight "${name}" of the parent does not fit the child`);
+      values.set(learnt);
+    }
+    network.restore(weights);
+  } catch (e) {
+    network.dispose();
+    throw e;
+  }
+  return { network, growth };
+}
