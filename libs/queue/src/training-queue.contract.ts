@@ -58,9 +58,30 @@ export type EventsSource = z.infer<typeof eventsSource>;
 const csvSource = z.strictObject({ kind: z.literal('csv'), path: z.string().min(1) });
 export type CsvSource = z.infer<typeof csvSource>;
 
-export type TrainingDataSource = EventsSource | CsvSource;
+/**
+ * An incremental window: the events in [the parent's data end, `to`), the parent being the job's warm start (its
+ * version records the window it trained on), plus `replay` times as many events drawn at random from the parent's
+ * own window, against forgetting; the replayed events are trained on, never held out.
+ */
+const incrementalSource = z.strictObject({
+  kind: z.literal('incremental'),
+  /** The window's end, fixed when the job is queued so that a retry reads the same events. */
+  to: timestamp,
+  /** Replayed older events per new event, in [0, 1]; 0 by default. */
+  replay: z.number().min(0).max(1).optional(),
+});
+export type IncrementalSource = z.infer<typeof incrementalSource>;
+
+export type TrainingDataSource = EventsSource | CsvSource | IncrementalSource;
 
 const positiveInt = z.number().int().positive();
+
+/**
+ * Start from a version's weights instead of a fresh initialisation (see MultiTaskModel.train's `parent`): the one
+ * serving production when the job starts, or a version by id. The new version records it as its parent.
+ */
+const warmStart = z.strictObject({ from: z.union([z.literal('production'), positiveInt]) });
+export type WarmStart = z.infer<typeof warmStart>;
 const trainingOverrides = z.strictObject({
   epochs: positiveInt.optional(),
   batchSize: positiveInt.optional(),
@@ -74,7 +95,7 @@ export type TrainingOverrides = z.infer<typeof trainingOverrides>;
  * scheduledRetrainPayload), whoever queued it; the spec itself is checked as a model spec when the job prepares.
  */
 export const trainingJobPayload = z.strictObject({
-  source: z.discriminatedUnion('kind', [eventsSource, csvSource]),
+  source: z.discriminatedUnion('kind', [eventsSource, csvSource, incrementalSource]),
   /** The spec to train; defaults to the parent version's (the production one when no parent is named). */
   spec: z
     .custom<ModelSpecInput>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
@@ -82,6 +103,8 @@ export const trainingJobPayload = z.strictObject({
     })
     .optional(),
   parentVersionId: positiveInt.optional(),
+  /** Train from the weights of this version (the parent) rather than from scratch; an `incremental` source needs it. */
+  warmStart: warmStart.optional(),
   overrides: trainingOverrides.optional(),
   /** Share of the (time-ordered) data held out as the later evaluation slice. */
   holdoutFraction: z.number().gt(0).lt(1).optional(),

@@ -34,6 +34,7 @@ export class TrainingJobsService {
   async create(job: NewTrainingJob, actor: string): Promise<TrainingJobRecord> {
     checkWindow(job.source);
     if (job.spec !== undefined) checkSpec(job.spec);
+    await this.checkWarmStart(job);
     if (job.parentVersionId !== undefined && !(await this.registry.find(job.parentVersionId))) {
       throw new InvalidFieldsError([
         { field: 'parentVersionId', message: `parentVersionId names no version (${job.parentVersionId})` },
@@ -49,6 +50,42 @@ export class TrainingJobsService {
       ]);
     }
     return this.jobs.add({ ...job, requestedBy: actor });
+  }
+
+  /**
+   * A warm start's version must exist (production must serve one when it names it) and agree with parentVersionId;
+   * an incremental source needs one. The spec's compatibility needs the parent's artifact: the worker checks it first.
+   */
+  private async checkWarmStart({ warmStart, source, parentVersionId }: NewTrainingJob): Promise<void> {
+    const field = 'warmStart.from';
+    if (!warmStart) {
+      if (source.kind === 'incremental')
+        throw new InvalidFieldsError([
+          {
+            field: 'warmStart',
+            message: "warmStart is required with an incremental source (it continues the parent's data)",
+          },
+        ]);
+      return;
+    }
+    const parent =
+      warmStart.from === 'production'
+        ? (await this.registry.findServing()).production
+        : await this.registry.find(warmStart.from);
+    if (!parent) {
+      const message =
+        warmStart.from === 'production'
+          ? `${field}: there is no production version to start from`
+          : `${field} names no version (${warmStart.from})`;
+      throw new InvalidFieldsError([{ field, message }]);
+    }
+    if (parentVersionId !== undefined && parentVersionId !== parent.id)
+      throw new InvalidFieldsError([
+        {
+          field: 'parentVersionId',
+          message: `parentVersionId ${parentVersionId} differs from the warm start's version ${parent.id}`,
+        },
+      ]);
   }
 
   async list(limit: number): Promise<TrainingJobView[]> {

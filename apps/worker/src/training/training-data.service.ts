@@ -2,13 +2,23 @@ import { Injectable } from '@nestjs/common';
 
 import { EventRepository } from '@app/db';
 import { RawTable, type ModelSpec } from '@app/mmoe';
-import type { CsvSource, EventsSource, TrainingDataSource } from '@app/queue';
+import type { CsvSource, EventsSource } from '@app/queue';
 
 import { CsvFileRepository } from './csv-file.repository';
 import { eventRecord, orderSplitIndex, splitAt, timeSplitIndex, toTables, type SpecTables } from './dataset.rules';
 import { TrainingInputError } from './training.errors';
 
+/** Older events trained on beside a window (an incremental job's replay): `count` drawn at random from [from, to). */
+export interface ReplaySample {
+  from: string;
+  to: string;
+  count: number;
+  seed: number;
+}
+
 export interface TrainingData extends SpecTables {
+  /** Replayed events among the training rows (0 without replay). */
+  replayed: number;
   /** The held-out rows in production's terms (its spec), when it was given: to judge it on the candidate's slice. */
   productionHoldout?: RawTable;
   /** Where the held-out slice starts: the time of its first event, or its first usable CSV row (1-based, header excluded). */
@@ -28,15 +38,20 @@ export class TrainingDataService {
     private readonly csv: CsvFileRepository,
   ) {}
 
+  /**
+   * `replay` (events only) adds `replay.count` per row of the window's training slice, at most, of older events
+   * to the training rows; they never enter the held-out slice.
+   */
   load(
-    source: TrainingDataSource,
+    source: EventsSource | CsvSource,
     spec: ModelSpec,
     production: ModelSpec | undefined,
     holdoutFraction: number,
     groupBy: string | undefined,
+    replay?: Omit<ReplaySample, 'count'> & { share: number },
   ): Promise<TrainingData> {
     return source.kind === 'events'
-      ? this.fromEvents(source, spec, production, holdoutFraction, groupBy)
+      ? this.fromEvents(source, spec, production, holdoutFraction, groupBy, replay)
       : this.fromCsv(source, spec, production, holdoutFraction, groupBy);
   }
 
@@ -46,6 +61,7 @@ export class TrainingDataService {
     production: ModelSpec | undefined,
     fraction: number,
     groupBy: string | undefined,
+    replay: (Omit<ReplaySample, 'count'> & { share: number }) | undefined,
   ): Promise<TrainingData> {
     const [from, to] = [instant(source.from, 'source.from'), instant(source.to, 'source.to')];
     if (from >= to)
@@ -62,11 +78,23 @@ export class TrainingDataService {
       rows.map((row) => eventRecord(row, tasks, weights)),
       index,
     );
+    const count = replay ? Math.round(replay.share * split.train.length) : 0;
+    const replayed =
+      replay && count > 0
+        ? await this.events.sampleTrainingRows(
+            instant(replay.from, 'replay.from'),
+            instant(replay.to, 'replay.to'),
+            count,
+            replay.seed,
+          )
+        : [];
+    split.train.unshift(...replayed.map((row) => eventRecord(row, tasks, weights)));
     return {
       ...toTables(spec, split, groupBy),
       productionHoldout: production && toTables(production, { train: [], holdout: split.holdout }, groupBy).holdout,
       holdoutStart: rows[index]?.occurredAt.toISOString() ?? null,
       malformed: 0,
+      replayed: replayed.length,
     };
   }
 
@@ -96,6 +124,7 @@ export class TrainingDataService {
       skipped: loaded.skipped - loaded.malformed,
       holdoutStart: index < table.size ? index + 1 : null,
       malformed: loaded.malformed,
+      replayed: 0,
     };
   }
 }

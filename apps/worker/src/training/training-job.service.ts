@@ -11,10 +11,13 @@ import {
   MultiTaskModel,
   parseModelSpec,
   SpecValidationError,
+  warmStartDifferences,
   type EvaluationReport,
   type Int8Check,
   type ModelSpec,
+  type TrainedModel,
   type TrainSummary,
+  type VocabularyGrowth,
 } from '@app/mmoe';
 import {
   parseJobData,
@@ -22,6 +25,8 @@ import {
   TrainingCancellationRepository,
   TrainingJobName,
   trainingJobPayload,
+  type CsvSource,
+  type EventsSource,
   type TrainingJobPayload,
   type TrainingJobResult,
 } from '@app/queue';
@@ -62,9 +67,15 @@ interface TrainingMetrics {
     validationRows: number;
     parameters: number;
     backend: string;
+    /** A warm start: the parent it started from, and what happened to each learnt vocabulary. */
+    warmStart?: { parentVersionId: number; vocabularies: VocabularyGrowth[] };
   };
   dataset: {
     source: TrainingJobPayload['source'];
+    /** The events trained and judged on (an incremental source resolved): where the next incremental job starts. */
+    window?: { from: string; to: string };
+    /** Older events replayed among the training rows (an incremental job's `replay`). */
+    replay?: { from: string; to: string; rows: number };
     holdoutFraction: number;
     /** The column GAUC grouped the held-out rows by. */
     groupBy: string | null;
@@ -79,7 +90,12 @@ interface PreparedJob {
   groupBy: string | undefined;
   production: ModelVersionRecord | undefined;
   parent: ModelVersionRecord | undefined;
+  /** The parent's model, loaded, when the job warm-starts from it. */
+  warmStart: MultiTaskModel | undefined;
   spec: ModelSpec;
+  /** The data source with an incremental window resolved. */
+  source: EventsSource | CsvSource;
+  replay?: { from: string; to: string };
   data: TrainingData;
 }
 
@@ -116,9 +132,23 @@ export class TrainingJobService {
 
     progress.phase('dataset');
     const prepared = await this.prepare(payload);
+    try {
+      return await this.trainAndRegister(jobId, prepared, watch, progress);
+    } finally {
+      prepared.warmStart?.dispose();
+    }
+  }
+
+  private async trainAndRegister(
+    jobId: string,
+    prepared: PreparedJob,
+    watch: JobWatch,
+    progress: JobProgressThrottle,
+  ): Promise<TrainingJobResult> {
     const { spec, data: tables } = prepared;
+    const start = prepared.warmStart ? `warm-starting from version ${prepared.parent!.id}, ` : '';
     this.logger.log(
-      `job ${jobId}: training on ${tables.train.size} rows, holding out ${tables.holdout.size} later rows (${tables.skipped} unreadable left out)`,
+      `job ${jobId}: ${start}training on ${tables.train.size} rows (${tables.replayed} replayed), holding out ${tables.holdout.size} later rows (${tables.skipped} unreadable left out)`,
     );
 
     progress.phase('training');
@@ -126,6 +156,7 @@ export class TrainingJobService {
       onProgress: (p) => progress.training(p),
       shouldStop: watch.shouldStop,
       threads: this.config.TRAINING_THREADS,
+      parent: prepared.warmStart,
     }).catch((e: unknown) => {
       throw watch.cause(e);
     });
@@ -166,24 +197,80 @@ export class TrainingJobService {
     return this.finish(registered, registered.metrics as unknown as TrainingMetrics);
   }
 
-  /** The spec to train and the data split, checked; production's labels are read too, to evaluate it alike. */
+  /**
+   * The spec to train and the data split, checked; production's labels are read too, to evaluate it alike. A warm
+   * start loads its parent and checks the spec against it before any data is read; the caller disposes of it.
+   */
   private async prepare(payload: TrainingJobPayload): Promise<PreparedJob> {
     const holdoutFraction = holdoutFractionOf(payload.holdoutFraction);
     const { production } = await this.registry.findServing();
-    const parent = payload.parentVersionId === undefined ? production : await this.parent(payload.parentVersionId);
+    const parent = await this.parentOf(payload, production);
     const spec = jobSpecOf(payload, parent);
-    const productionSpec = production && specOf(production);
-    const groupBy = groupByOf(payload);
-    // Production's held-out table only when it can be judged on this data (see evaluateProduction).
-    const comparable =
-      productionSpec && featuresMissing(productionSpec, spec).length === 0 ? productionSpec : undefined;
-    const data = await this.data.load(payload.source, spec, comparable, holdoutFraction, groupBy);
-    checkTables(spec, data, this.config.TRAINING_MIN_ROWS);
-    return { payload, holdoutFraction, groupBy, production, parent, spec, data };
+    const warmStart = payload.warmStart && (await this.loadParent(parent!, spec));
+    try {
+      const { source, replay } = resolveSource(payload, parent);
+      const productionSpec = production && specOf(production);
+      const groupBy = groupByOf(payload);
+      // Production's held-out table only when it can be judged on this data (see evaluateProduction).
+      const comparable =
+        productionSpec && featuresMissing(productionSpec, spec).length === 0 ? productionSpec : undefined;
+      const seed = spec.training.seed;
+      const data = await this.data.load(
+        source,
+        spec,
+        comparable,
+        holdoutFraction,
+        groupBy,
+        replay && { ...replay, seed },
+      );
+      checkTables(spec, data, this.config.TRAINING_MIN_ROWS);
+      return { payload, holdoutFraction, groupBy, production, parent, warmStart, spec, source, replay, data };
+    } catch (e) {
+      warmStart?.dispose();
+      throw e;
+    }
+  }
+
+  /** The warm start's version (production's when it says so), else parentVersionId's, else production. */
+  private async parentOf(
+    payload: TrainingJobPayload,
+    production: ModelVersionRecord | undefined,
+  ): Promise<ModelVersionRecord | undefined> {
+    const from = payload.warmStart?.from;
+    if (from === undefined) {
+      if (payload.source.kind === 'incremental')
+        throw new TrainingInputError("an incremental source needs a warmStart: it continues from the parent's data");
+      return payload.parentVersionId === undefined ? production : this.parent(payload.parentVersionId);
+    }
+    if (from === 'production' && !production)
+      throw new TrainingInputError('warmStart.from: there is no production version to start from');
+    const parent = from === 'production' ? production! : await this.parent(from, 'warmStart.from');
+    if (payload.parentVersionId !== undefined && payload.parentVersionId !== parent.id)
+      throw new TrainingInputError(
+        `parentVersionId ${payload.parentVersionId} differs from the warm start's version ${parent.id}`,
+      );
+    return parent;
+  }
+
+  /** The parent's model, refused before any data is read when the spec differs from it in what a weight means. */
+  private async loadParent(parent: ModelVersionRecord, spec: ModelSpec): Promise<MultiTaskModel> {
+    const stored = await this.registry.findArtifact(parent.id);
+    if (!stored) throw new TrainingInputError(`warmStart: the artifact of version ${parent.id} is gone`);
+    const model = MultiTaskModel.fromArtifact(stored.artifact);
+    const differences = warmStartDifferences(model.spec, model.network.preprocessing, spec);
+    if (differences.length > 0) {
+      model.dispose();
+      throw new TrainingInputError(`the spec cannot warm-start from version ${parent.id}: ${differences.join('; ')}`);
+    }
+    return model;
   }
 
   /** The candidate and production on the held-out slice, the gate's decision, and what the version will record. */
-  private async evaluate(model: MultiTaskModel, summary: TrainSummary, job: PreparedJob): Promise<TrainingMetrics> {
+  private async evaluate(
+    model: MultiTaskModel,
+    summary: TrainedModel['summary'],
+    job: PreparedJob,
+  ): Promise<TrainingMetrics> {
     // Encoded once: tfjs's evaluation and the int8 check below read the same rows.
     const encodedHoldout = model.encode(job.data.holdout);
     const holdout = model.evaluate(encodedHoldout, { groups: job.data.holdout.groupIds() });
@@ -194,7 +281,7 @@ export class TrainingJobService {
       aucTolerance: this.config.TRAINING_AUC_TOLERANCE,
       rmseTolerance: this.config.TRAINING_RMSE_TOLERANCE,
     });
-    const { valid, ...trained } = summary;
+    const { valid, warmStart, ...trained } = summary;
     const backend = await initBackend(this.config.MMOE_BACKEND); // started at boot: this only reads which one
     // Without onnxruntime-node here there is no int8 graph to judge: the version stays fp32-only.
     const int8 =
@@ -220,9 +307,12 @@ export class TrainingJobService {
         validationRows: valid.examples,
         parameters: model.parameterCount(),
         backend: `${backend.name} (${backend.detail})`,
+        ...(warmStart && { warmStart: { parentVersionId: job.parent!.id, vocabularies: warmStart.vocabularies } }),
       },
       dataset: {
         source: job.payload.source,
+        ...(job.source.kind === 'events' && { window: { from: job.source.from, to: job.source.to } }),
+        ...(job.replay && { replay: { ...job.replay, rows: job.data.replayed } }),
         holdoutFraction: job.holdoutFraction,
         groupBy: job.groupBy ?? null,
         holdoutStart: job.data.holdoutStart,
@@ -231,11 +321,11 @@ export class TrainingJobService {
     };
   }
 
-  private async parent(id: number): Promise<ModelVersionRecord> {
+  private async parent(id: number, field = 'parentVersionId'): Promise<ModelVersionRecord> {
     try {
       return await this.registry.get(id);
     } catch (e) {
-      throw e instanceof NotFoundError ? new TrainingInputError(`parentVersionId: ${e.message}`) : e;
+      throw e instanceof NotFoundError ? new TrainingInputError(`${field}: ${e.message}`) : e;
     }
   }
 
@@ -314,6 +404,40 @@ export function payloadOf(job: Pick<Job<unknown>, 'name' | 'data' | 'timestamp' 
         { field: 'name', message: `name: the training queue has no job named ${JSON.stringify(job.name)}` },
       ]);
   }
+}
+
+/**
+ * The events or file a job reads. An incremental source is the window from where its parent's data ended (the
+ * window its version records) to `to`, replaying older events from the parent's window when asked.
+ */
+export function resolveSource(
+  payload: Pick<TrainingJobPayload, 'source'>,
+  parent: Pick<ModelVersionRecord, 'id' | 'metrics'> | undefined,
+): { source: EventsSource | CsvSource; replay?: { from: string; to: string; share: number } } {
+  const { source } = payload;
+  if (source.kind !== 'incremental') return { source };
+  const window = parent && dataWindowOf(parent);
+  if (!window)
+    throw new TrainingInputError(
+      `version ${parent?.id} records no window of events to continue from (trained on a file?): give source.from and source.to`,
+    );
+  if (!(Date.parse(source.to) > Date.parse(window.to)))
+    throw new TrainingInputError(
+      `no new events: the parent's data ends at ${window.to}, the incremental window at ${source.to}`,
+    );
+  const share = source.replay ?? 0;
+  if (!(share >= 0 && share <= 1)) throw new TrainingInputError(`source.replay must be in [0, 1], got ${share}`);
+  return {
+    source: { kind: 'events', from: window.to, to: source.to },
+    ...(share > 0 && { replay: { ...window, share } }),
+  };
+}
+
+/** The events a version was trained and judged on, as its job recorded them (none for a file or the CLI). */
+function dataWindowOf(version: Pick<ModelVersionRecord, 'metrics'>): { from: string; to: string } | undefined {
+  const dataset = (version.metrics as Partial<TrainingMetrics> | null)?.dataset;
+  if (dataset?.window) return dataset.window;
+  return dataset?.source.kind === 'events' ? { from: dataset.source.from, to: dataset.source.to } : undefined;
 }
 
 /** The job's spec, else the parent's (production's when no parent is named), with the job's training overrides. */

@@ -78,10 +78,23 @@ export class EventRepository {
   }
 
   /**
+   * `count` events drawn at random from [from, to) (fewer if there are fewer), reproducibly for a given seed: ordered
+   * by a hash of the seed and the event id, so that a retried job replays the same events.
+   */
+  async sampleTrainingRows(from: Date, to: Date, count: number, seed: number): Promise<TrainingRow[]> {
+    return this.trainingRows(`md5($4::text || e.event_id)`, [from, to, count, String(seed)]);
+  }
+
+  /**
    * The events that occurred in [from, to), oldest first, joined with the user's and the item's features. The
    * features are the current ones, not those at the time of the event: the store keeps no history.
    */
-  async readTrainingRows(from: Date, to: Date, limit?: number): Promise<TrainingRow[]> {
+  readTrainingRows(from: Date, to: Date, limit?: number): Promise<TrainingRow[]> {
+    return this.trainingRows('e.occurred_at, e.event_id', [from, to, limit ?? null]);
+  }
+
+  /** `order` is SQL written here, never input. */
+  private async trainingRows(order: string, parameters: unknown[]): Promise<TrainingRow[]> {
     const rows: {
       event_id: string;
       user_id: string;
@@ -97,9 +110,9 @@ export class EventRepository {
        LEFT JOIN user_features u ON u.entity_id = e.user_id
        LEFT JOIN item_features i ON i.entity_id = e.item_id
        WHERE e.occurred_at >= $1 AND e.occurred_at < $2
-       ORDER BY e.occurred_at, e.event_id
+       ORDER BY ${order}
        LIMIT $3`,
-      [from, to, limit ?? null],
+      parameters,
     );
     return rows.map((r) => ({
       eventId: r.event_id,

@@ -12,16 +12,17 @@ import {
   MaxLength,
   Min,
   MinLength,
+  ValidateBy,
   ValidateNested,
 } from 'class-validator';
 
 import type { ModelSpecInput } from '@app/mmoe';
-import type { TrainingDataSource, TrainingOverrides } from '@app/queue';
+import type { TrainingDataSource, TrainingOverrides, WarmStart } from '@app/queue';
 
 import { IsTimestamp, IsVersionId } from '../../platform/postgres-text.validator';
 import type { NewTrainingJob } from '../training-jobs.service';
 
-const SOURCE_KINDS = ['events', 'csv'] as const;
+const SOURCE_KINDS = ['events', 'csv', 'incremental'] as const;
 
 /** What `source.kind` selects; a kind that is neither lands here and fails on `kind`. */
 class TrainingSourceDto {
@@ -57,6 +58,52 @@ export class CsvSourceDto extends TrainingSourceDto {
   path!: string;
 }
 
+export class IncrementalSourceDto extends TrainingSourceDto {
+  @ApiProperty({ enum: ['incremental'] })
+  declare kind: 'incremental';
+
+  @ApiPropertyOptional({
+    example: '2026-11-15T12:00:00Z',
+    description:
+      "End of the window (exclusive), which starts where the warm start's parent's data ended; default: when the job is queued.",
+  })
+  @IsOptional()
+  @IsTimestamp()
+  to?: string;
+
+  @ApiPropertyOptional({
+    minimum: 0,
+    maximum: 1,
+    example: 0.2,
+    description: "Older events, drawn from the parent's window, replayed per new event (against forgetting).",
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  replay?: number;
+}
+
+export class WarmStartDto implements WarmStart {
+  @ApiProperty({
+    oneOf: [
+      { type: 'string', enum: ['production'] },
+      { type: 'integer', minimum: 1 },
+    ],
+    example: 'production',
+    description: 'The version whose weights the job starts from: "production" (when the job starts) or a version id.',
+  })
+  @ValidateBy({
+    name: 'isWarmStartFrom',
+    validator: {
+      validate: (value: unknown) =>
+        value === 'production' || (Number.isInteger(value) && (value as number) >= 1 && (value as number) < 2 ** 31),
+      defaultMessage: () => 'warmStart.from must be "production" or a version id',
+    },
+  })
+  from!: WarmStart['from'];
+}
+
 export class TrainingOverridesDto implements TrainingOverrides {
   @ApiPropertyOptional({ minimum: 1, maximum: 1000 })
   @IsOptional()
@@ -86,11 +133,15 @@ export class TrainingOverridesDto implements TrainingOverrides {
 }
 
 /** POST /admin/training-jobs: a TrainingJobPayload without `requestedBy` (the caller is the admin). */
-@ApiExtraModels(EventsSourceDto, CsvSourceDto)
+@ApiExtraModels(EventsSourceDto, CsvSourceDto, IncrementalSourceDto)
 export class CreateTrainingJobDto {
   @ApiProperty({
-    oneOf: [{ $ref: getSchemaPath(EventsSourceDto) }, { $ref: getSchemaPath(CsvSourceDto) }],
-    description: 'The training data.',
+    oneOf: [
+      { $ref: getSchemaPath(EventsSourceDto) },
+      { $ref: getSchemaPath(CsvSourceDto) },
+      { $ref: getSchemaPath(IncrementalSourceDto) },
+    ],
+    description: 'The training data; `incremental` needs a warmStart.',
   })
   @IsObject()
   @ValidateNested()
@@ -101,10 +152,11 @@ export class CreateTrainingJobDto {
       subTypes: [
         { name: 'events', value: EventsSourceDto },
         { name: 'csv', value: CsvSourceDto },
+        { name: 'incremental', value: IncrementalSourceDto },
       ],
     },
   })
-  source!: EventsSourceDto | CsvSourceDto;
+  source!: EventsSourceDto | CsvSourceDto | IncrementalSourceDto;
 
   @ApiPropertyOptional({
     type: 'object',
@@ -120,6 +172,17 @@ export class CreateTrainingJobDto {
   @IsOptional()
   @IsVersionId()
   parentVersionId?: number;
+
+  @ApiPropertyOptional({
+    type: WarmStartDto,
+    description:
+      "Start from this version's weights (its vocabularies grown by the new ids) rather than from scratch; recorded as the parent.",
+  })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => WarmStartDto)
+  warmStart?: WarmStartDto;
 
   @ApiPropertyOptional({ type: TrainingOverridesDto, description: "Overrides of the spec's training settings." })
   @IsOptional()
@@ -158,19 +221,35 @@ export function toNewTrainingJob({
   source,
   spec,
   parentVersionId,
+  warmStart,
   overrides,
   holdoutFraction,
   groupBy,
 }: CreateTrainingJobDto): NewTrainingJob {
   return {
-    source:
-      source.kind === 'events'
-        ? { kind: 'events', from: new Date(source.from).toISOString(), to: new Date(source.to).toISOString() }
-        : { kind: 'csv', path: source.path },
+    source: sourceOf(source),
     spec,
     parentVersionId,
+    warmStart: warmStart && { from: warmStart.from },
     overrides: overrides && { ...overrides },
     holdoutFraction,
     groupBy,
   };
+}
+
+/** Timestamps in one form; an incremental window ends now unless it says otherwise (a retry then reads the same). */
+function sourceOf(source: CreateTrainingJobDto['source']): TrainingDataSource {
+  const iso = (value: string) => new Date(value).toISOString();
+  switch (source.kind) {
+    case 'events':
+      return { kind: 'events', from: iso(source.from), to: iso(source.to) };
+    case 'csv':
+      return { kind: 'csv', path: source.path };
+    case 'incremental':
+      return {
+        kind: 'incremental',
+        to: source.to === undefined ? new Date().toISOString() : iso(source.to),
+        ...(source.replay !== undefined && { replay: source.replay }),
+      };
+  }
 }

@@ -1,0 +1,220 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import Bull, { type Job, type Queue } from 'bull';
+import type Redis from 'ioredis';
+import { DataSource } from 'typeorm';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { EventRepository, FeatureRepository } from '@app/db';
+import { generateInteractions, initBackend, MultiTaskModel, parseModelSpec, type VocabularyGrowth } from '@app/mmoe';
+import { QUEUE_PREFIX, TRAINING_QUEUE, type TrainingJobResult } from '@app/queue';
+import { REDIS } from '@app/redis';
+import { ModelRegistryService } from '@app/registry';
+
+import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
+import { createApiApp } from './api-app.factory';
+import { startWorker, type WorkerProcess } from './fixtures/app.process';
+
+const TOKEN = 'warm-start-test-token';
+const auth = { authorization: `Bearer ${TOKEN}` };
+const DAY_MS = 86_400_000;
+const START = Date.parse('2025-02-01T00:00:00Z');
+const day = (d: number) => new Date(START + d * DAY_MS).toISOString();
+/** Items i-240 … i-299 are released on day 5: the first model never sees them. */
+const RELEASE_DAY = 5;
+const FIRST_NEW_ITEM = 240;
+
+const SPEC = parseModelSpec({
+  features: [
+    { name: 'user_country', type: 'categorical', embeddingDim: 4 },
+    { name: 'user_activity', type: 'numeric' },
+    { name: 'item_id', type: 'categorical', embeddingDim: 4 },
+    { name: 'item_genre', type: 'categorical', embeddingDim: 4 },
+    { name: 'item_price', type: 'numeric' },
+  ],
+  tasks: [
+    { name: 'click', label: 'click', type: 'binary' },
+    { name: 'like', label: 'like', type: 'binary', weight: 0.5 },
+  ],
+  model: { architecture: 'mmoe', experts: 3, expertUnits: [12], towerUnits: [6] },
+  training: { epochs: 2, batchSize: 128, learningRate: 0.01, seed: 1, earlyStoppingPatience: 0 },
+});
+
+describe('warm-start incremental training (e2e: real Postgres, Redis and a worker process)', () => {
+  let app: NestFastifyApplication;
+  let registry: ModelRegistryService;
+  let queue: Queue;
+  let worker: WorkerProcess | undefined;
+
+  const post = (url: string, payload: object) => app.inject({ method: 'POST', url, headers: auth, payload });
+
+  /** A job queued through the admin API, once it has completed (or its failure, when `fails`). */
+  const run = async (payload: object, fails = false): Promise<Job> => {
+    const created = await post('/admin/training-jobs', payload);
+    expect(created.statusCode).toBe(201);
+    const id = created.json().id as string;
+    for (const deadline = Date.now() + 90_000; Date.now() < deadline;) {
+      const job = (await queue.getJob(id))!;
+      const state = await job.getState();
+      if (state === 'completed' || state === 'failed') {
+        if ((state === 'failed') !== fails)
+          throw new Error(`job ${id} ${state}: ${job.failedReason ?? ''}\n${worker?.output() ?? ''}`);
+        return job;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`job ${id} did not finish\n${worker?.output() ?? ''}`);
+  };
+
+  const cleanUp = async () => {
+    await app
+      .get(DataSource)
+      .query('TRUNCATE model_versions, rollout_events, events, user_features, item_features RESTART IDENTITY CASCADE');
+    const redis = app.get<Redis>(REDIS);
+    const keys = await redis.keys(`${QUEUE_PREFIX}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  };
+
+  beforeAll(async () => {
+    app = await createApiApp({ ADMIN_TOKEN: TOKEN, RETRAIN_ENABLED: 'false' });
+    registry = app.get(ModelRegistryService);
+    const config = app.get<AppConfig>(APP_CONFIG);
+    await cleanUp();
+    queue = new Bull(TRAINING_QUEUE, { redis: config.REDIS_URL, prefix: QUEUE_PREFIX });
+    await initBackend(config.MMOE_BACKEND);
+
+    const data = generateInteractions({
+      users: 300,
+      items: 300,
+      impressions: 7000,
+      seed: 5,
+      start: new Date(START),
+      days: 7,
+    });
+    const released = (itemId: string, at: Date) =>
+      Number(itemId.slice(2)) < FIRST_NEW_ITEM || at.getTime() >= START + RELEASE_DAY * DAY_MS;
+    await app.get(FeatureRepository).upsert('user', data.users);
+    await app.get(FeatureRepository).upsert('item', data.items);
+    await app
+      .get(EventRepository)
+      .insertNew(
+        data.events
+          .filter((e) => released(e.itemId, e.occurredAt))
+          .map((e) => ({ ...e, labels: { ...e.labels }, requestId: null, modelVersionId: null, context: null })),
+      );
+    worker = await startWorker();
+  });
+
+  afterAll(async () => {
+    await worker?.stop('SIGKILL');
+    await queue?.close();
+    if (app) await cleanUp();
+    await app?.close();
+  });
+
+  it('warm-starts from production on the events since its data ended; a new item gets a learnt row, the parent is untouched', async () => {
+    // Production: a full training on the first five days, promoted.
+    const first = await run({ source: { kind: 'events', from: day(0), to: day(RELEASE_DAY) }, spec: SPEC });
+    const parentId = (first.returnvalue as TrainingJobResult).versionId;
+    await registry.setCanary(parentId, 10, undefined, 'test');
+    await registry.promote(parentId, undefined, 'test');
+    const parentBefore = await registry.get(parentId);
+
+    // An incremental job: days 5 to 7, a fifth as many replayed events from days 0 to 5.
+    const job = await run({
+      warmStart: { from: 'production' },
+      source: { kind: 'incremental', to: day(7), replay: 0.2 },
+      overrides: { epochs: 1 },
+    });
+    const result = job.returnvalue as TrainingJobResult;
+    const version = await registry.get(result.versionId);
+    expect(version.parentVersionId).toBe(parentId);
+    const metrics = version.metrics as {
+      dataset: { window: { from: string; to: string }; replay: { from: string; to: string; rows: number } };
+      training: { rows: number; warmStart: { parentVersionId: number; vocabularies: VocabularyGrowth[] } };
+      productionHoldout: { versionId: number };
+    };
+    // Lineage: the parent, the window (where the parent's ended), the replay and the rows.
+    expect(metrics.dataset.window).toEqual({ from: day(RELEASE_DAY), to: day(7) });
+    expect(metrics.dataset.replay).toMatchObject({ from: day(0), to: day(RELEASE_DAY) });
+    const windowTrainRows = metrics.training.rows - metrics.dataset.replay.rows;
+    expect(metrics.dataset.replay.rows).toBe(Math.round(0.2 * windowTrainRows));
+    expect(metrics.productionHoldout.versionId).toBe(parentId);
+    const itemGrowth = metrics.training.warmStart.vocabularies.find((v) => v.feature === 'item_id')!;
+    expect(metrics.training.warmStart.parentVersionId).toBe(parentId);
+    expect(itemGrowth.added).toBeGreaterThan(30);
+    expect(itemGrowth.overflow).toBe(0);
+
+    // A new item: out of the parent's vocabulary, in the child's, after the parent's rows, and trained.
+    const [parent, child] = await Promise.all(
+      [parentId, version.id].map(async (id) =>
+        MultiTaskModel.fromArtifact((await registry.findArtifact(id))!.artifact),
+      ),
+    );
+    try {
+      const column = child.network.preprocessing.categorical.findIndex((c) => c.name === 'item_id');
+      const newItem = `i-${FIRST_NEW_ITEM}`;
+      const rows = [parent, child].map((m) => m.encoder.encodeCategory(column, newItem));
+      expect(rows[0]).toBe(0);
+      expect(rows[1]).toBeGreaterThan(itemGrowth.before);
+      const records = (itemId: string) => [
+        { user_country: 'US', user_activity: 3, item_id: itemId, item_genre: 'drama', item_price: 0 },
+      ];
+      const scoreOf = (itemId: string) => child.predictRecords(records(itemId)).scores[0][0];
+      // Its own learnt row, not the out-of-vocabulary one: the score differs from an id never seen.
+      expect(Math.abs(scoreOf(newItem) - scoreOf('never-seen'))).toBeGreaterThan(1e-4);
+    } finally {
+      parent.dispose();
+      child.dispose();
+    }
+
+    // The API scores the new item with the new version.
+    await registry.setCanary(version.id, 100, undefined, 'test');
+    await app.get(ModelLifecycleService).refresh();
+    const scored = await post('/v1/score', { userId: 'u-1', itemIds: [`i-${FIRST_NEW_ITEM}`, 'i-1'] });
+    expect(scored.statusCode).toBe(200);
+    expect(scored.json()).toMatchObject({ modelVersion: version.id });
+
+    // The parent is as it was: status, artifact, metrics.
+    expect(await registry.get(parentId)).toEqual(parentBefore);
+  });
+
+  it('refuses an incompatible spec at once, naming every difference, with no version written', async () => {
+    const production = (await registry.findServing()).production!;
+    const versionsBefore = (await registry.history(100, 0)).items.length;
+    const wider = { ...SPEC, model: { ...SPEC.model, expertUnits: [16] }, features: SPEC.features.slice(1) };
+    const job = await run(
+      { warmStart: { from: production.id }, spec: wider, source: { kind: 'incremental', to: day(7) } },
+      true,
+    );
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toBe(
+      `the spec cannot warm-start from version ${production.id}: features: "user_country" is in the parent, not here; ` +
+        'model.expertUnits is [12] in the parent, [16] here',
+    );
+    expect((await registry.history(100, 0)).items).toHaveLength(versionsBefore);
+  });
+
+  it('answers 400 for a warm start that names no version or an incremental source without one', async () => {
+    const noVersion = await post('/admin/training-jobs', {
+      warmStart: { from: 9999 },
+      source: { kind: 'incremental' },
+    });
+    expect(noVersion.statusCode).toBe(400);
+    expect(noVersion.json().errors).toEqual([
+      { field: 'warmStart.from', message: 'warmStart.from names no version (9999)' },
+    ]);
+    const noWarmStart = await post('/admin/training-jobs', { source: { kind: 'incremental' } });
+    expect(noWarmStart.json().errors[0].field).toBe('warmStart');
+    const bad = await post('/admin/training-jobs', {
+      warmStart: { from: 'latest' },
+      source: { kind: 'incremental', replay: 2 },
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(
+      bad
+        .json()
+        .errors.map((e: { field: string }) => e.field)
+        .sort(),
+    ).toEqual(['source.replay', 'warmStart.from']);
+  });
+});
