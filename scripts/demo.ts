@@ -18,7 +18,7 @@ import Bull from 'bull';
 import { DataSource } from 'typeorm';
 
 import { loadConfig, type AppConfig } from '@app/config';
-import { EventRepository } from '@app/db';
+import { EventRepository, FeatureRepository } from '@app/db';
 import { generateInteractions, type InteractionData } from '@app/mmoe/synthetic/interactions.data';
 import { QUEUE_PREFIX, TRAINING_QUEUE, type TrainingJobProgress, type TrainingJobResult } from '@app/queue';
 
@@ -153,7 +153,7 @@ async function reset(dataSource: DataSource, config: AppConfig): Promise<void> {
 }
 
 async function insertEvents(dataSource: DataSource, world: InteractionData): Promise<void> {
-  const events = new EventRepository(dataSource);
+  const events = new EventRepository(dataSource, new FeatureRepository(dataSource));
   for (let i = 0; i < world.events.length; i += EVENT_BATCH) {
     await events.insertNew(
       world.events

@@ -2,13 +2,17 @@ import { Module } from '@nestjs/common';
 
 import { FeaturesRepositoryModule } from '@app/db';
 
+import { FeaturesModule } from '../features/features.module';
 import { ModelsModule } from '../models/models.module';
 import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
 
-/** Impression logging; ModelsModule provides the ProductionSpecSource the labels are checked against. */
+/**
+ * Impression logging; ModelsModule provides the ProductionSpecSource the labels are checked against, FeaturesModule
+ * the cache invalidation of the lists events feed.
+ */
 @Module({
-  imports: [FeaturesRepositoryModule, ModelsModule],
+  imports: [FeaturesRepositoryModule, FeaturesModule, ModelsModule],
   controllers: [EventsController],
   providers: [EventsService],
 })

@@ -1,8 +1,10 @@
 import { Injectable } from '@nestjs/common';
 
 import { ConflictError, InvalidFieldsError, type FieldError } from '@app/common';
-import { EventRepository } from '@app/db';
+import { EventRepository, type EventFeed } from '@app/db';
+import type { ModelSpec } from '@app/mmoe';
 
+import { FeatureStoreService } from '../features/feature-store.service';
 import type { EventsReceivedDto, PostEventsDto } from './dto/events.dto';
 import { labelErrors } from './labels.validator';
 import { ProductionSpecSource } from './production-spec.source';
@@ -15,15 +17,22 @@ export class EventsService {
   constructor(
     private readonly events: EventRepository,
     private readonly productionSpec: ProductionSpecSource,
+    private readonly features: FeatureStoreService,
   ) {}
 
-  /** Validates the whole batch before storing any of it, then stores it in one statement: all or nothing. */
+  /**
+   * Validates the whole batch before storing any of it, then stores it in one transaction, with the appends to the
+   * users' event-fed lists of the production spec (`fromEvents`): all or nothing. The users of every positive event
+   * of the batch, stored now or before, are then invalidated in the feature cache, so that a batch whose cache step
+   * failed is simply posted again.
+   */
   async ingest({ events }: PostEventsDto): Promise<EventsReceivedDto> {
     const spec = this.productionSpec.current();
     if (!spec) throw new ConflictError('no production model: events cannot be validated');
     const errors = [...labelErrors(spec.tasks, events), ...(await this.modelVersionErrors(events))];
     if (errors.length > 0) throw new InvalidFieldsError(errors.slice(0, MAX_REPORTED_ERRORS));
     const now = new Date();
+    const feeds = eventFeeds(spec);
     const stored = await this.events.insertNew(
       events.map((e) => ({
         eventId: e.eventId,
@@ -36,7 +45,10 @@ export class EventsService {
         weight: e.weight ?? null,
         occurredAt: e.occurredAt === undefined ? now : new Date(e.occurredAt),
       })),
+      feeds,
     );
+    const fed = events.filter((e) => feeds.some((f) => (e.labels[f.task] ?? 0) > 0)).map((e) => e.userId);
+    await this.features.invalidate('user', [...new Set(fed)]);
     return { received: events.length, stored, duplicates: events.length - stored };
   }
 
@@ -55,4 +67,11 @@ export class EventsService {
         : [],
     );
   }
+}
+
+/** The spec's event-fed lists. */
+export function eventFeeds(spec: ModelSpec): EventFeed[] {
+  return spec.features.flatMap((f) =>
+    f.type === 'sequence' && f.fromEvents ? [{ feature: f.name, task: f.fromEvents.task, maxLength: f.maxLength }] : [],
+  );
 }

@@ -113,10 +113,21 @@ export class FeatureStoreService {
    */
   private async write(kind: EntityKind, rows: FeatureRow[]): Promise<FeaturesWrittenDto> {
     await this.store.upsert(kind, rows);
-    const ids = rows.map((r) => r.id);
+    await this.invalidate(
+      kind,
+      rows.map((r) => r.id),
+    );
+    return { written: rows.length };
+  }
+
+  /**
+   * After the entities' features changed in Postgres (a write here, lists fed by events): the Redis cache, then every
+   * API process's in-memory rows, so that the next read sees the change. Fails when Redis does.
+   */
+  async invalidate(kind: EntityKind, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
     await this.cache.invalidate(kind, ids);
     await this.changes.publish({ kind, ids });
-    return { written: rows.length };
   }
 }
 

@@ -1,8 +1,18 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 
-import type { FeatureMap } from './feature.repository';
+import { FeatureRepository, type FeatureMap, type ListAppend } from './feature.repository';
+
+/**
+ * A user-side list fed by events (a spec's `fromEvents`): each stored event whose label for `task` is positive appends
+ * its item id to the user's `feature`, which keeps its last `maxLength` values.
+ */
+export interface EventFeed {
+  feature: string;
+  task: string;
+  maxLength: number;
+}
 
 export interface NewEvent {
   eventId: string;
@@ -33,14 +43,32 @@ export interface TrainingRow {
 /** Logged impressions and their labels: the training data of the next model version. */
 @Injectable()
 export class EventRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly features: FeatureRepository,
+  ) {}
 
   /**
    * Stores the events whose id is new and returns how many that was; an id already stored (or repeated in the batch)
-   * is skipped, which makes re-posting a batch harmless. One statement: the batch is stored whole or not at all.
-   * Rows are inserted in id order so that concurrent overlapping batches cannot deadlock.
+   * is skipped, which makes re-posting a batch harmless. The new events feed the users' lists of `feeds` (in order of
+   * occurrence) in the same transaction: the batch and its appends are stored whole or not at all, and an event is
+   * appended once however often it is posted. Rows are inserted in id order so that concurrent overlapping batches
+   * cannot deadlock.
    */
-  async insertNew(events: NewEvent[]): Promise<number> {
+  insertNew(events: NewEvent[], feeds: readonly EventFeed[] = []): Promise<number> {
+    return this.dataSource.transaction(async (manager) => {
+      const stored = await this.insert(manager, events);
+      if (feeds.length > 0)
+        await this.features.appendToUserLists(
+          manager,
+          listAppends(stored, feeds),
+          Object.fromEntries(feeds.map((f) => [f.feature, f.maxLength])),
+        );
+      return stored.length;
+    });
+  }
+
+  private async insert(manager: EntityManager, events: NewEvent[]): Promise<StoredEvent[]> {
     const rows = events.map((e) => ({
       event_id: e.eventId,
       request_id: e.requestId,
@@ -52,20 +80,17 @@ export class EventRepository {
       weight: e.weight ?? null,
       occurred_at: e.occurredAt,
     }));
-    const [{ stored }]: { stored: number }[] = await this.dataSource.query(
-      `WITH inserted AS (
-         INSERT INTO events (event_id, request_id, user_id, item_id, model_version_id, labels, context, weight, occurred_at)
-         SELECT event_id, request_id, user_id, item_id, model_version_id, labels, context, weight, occurred_at
-         FROM jsonb_to_recordset($1::jsonb) AS r(
-           event_id text, request_id text, user_id text, item_id text, model_version_id int,
-           labels jsonb, context jsonb, weight double precision, occurred_at timestamptz)
-         ORDER BY event_id
-         ON CONFLICT (event_id) DO NOTHING
-         RETURNING 1)
-       SELECT count(*)::int AS stored FROM inserted`,
+    return manager.query(
+      `INSERT INTO events (event_id, request_id, user_id, item_id, model_version_id, labels, context, weight, occurred_at)
+       SELECT event_id, request_id, user_id, item_id, model_version_id, labels, context, weight, occurred_at
+       FROM jsonb_to_recordset($1::jsonb) AS r(
+         event_id text, request_id text, user_id text, item_id text, model_version_id int,
+         labels jsonb, context jsonb, weight double precision, occurred_at timestamptz)
+       ORDER BY event_id
+       ON CONFLICT (event_id) DO NOTHING
+       RETURNING event_id AS "eventId", user_id AS "userId", item_id AS "itemId", labels, occurred_at AS "occurredAt"`,
       [JSON.stringify(rows)],
     );
-    return stored;
   }
 
   /** Those of the given model version ids that name no stored version. */
@@ -125,4 +150,29 @@ export class EventRepository {
       itemFeatures: r.item_features,
     }));
   }
+}
+
+type StoredEvent = Pick<NewEvent, 'eventId' | 'userId' | 'itemId' | 'labels' | 'occurredAt'>;
+
+/** Per user, the items of its positive events for each feed, in order of occurrence (then id), the last maxLength. */
+export function listAppends(events: readonly StoredEvent[], feeds: readonly EventFeed[]): ListAppend[] {
+  const ordered = [...events].sort(
+    (a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || (a.eventId < b.eventId ? -1 : 1),
+  );
+  const byUser = new Map<string, Record<string, string[]>>();
+  for (const event of ordered) {
+    for (const { feature, task } of feeds) {
+      if (!((event.labels[task] ?? 0) > 0)) continue;
+      let lists = byUser.get(event.userId);
+      if (!lists) byUser.set(event.userId, (lists = {}));
+      (lists[feature] ??= []).push(event.itemId);
+    }
+  }
+  const bound = new Map(feeds.map((f) => [f.feature, f.maxLength]));
+  return [...byUser].map(([id, lists]) => ({
+    id,
+    lists: Object.fromEntries(
+      Object.entries(lists).map(([feature, items]) => [feature, items.slice(-bound.get(feature)!)]),
+    ),
+  }));
 }

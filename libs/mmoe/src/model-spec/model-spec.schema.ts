@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
 import { TASK_TYPE_NAMES } from '../tasks/task-types';
+import { featureSide } from './feature-side';
 
 const name = z
   .string()
@@ -21,6 +22,7 @@ const sequenceOnly = {
   pooling: onlyFor('sequence features are pooled'),
   maxLength: onlyFor('sequence features have a maxLength'),
   sharedEmbedding: onlyFor('sequence features share an embedding'),
+  fromEvents: onlyFor('sequence features are fed by events'),
 };
 
 /** Where serving finds the feature (see feature-side.ts); inferred from the name when absent. */
@@ -91,6 +93,12 @@ const sequenceFeature = z
     minCount: z.number().int().min(1).optional(),
     /** Look values up in this categorical feature's table (e.g. a history of item ids in `item_id`'s embedding). */
     sharedEmbedding: name.optional(),
+    /**
+     * A user-side list fed by events: each logged event whose label for `task` is positive appends its item id to the
+     * user's list in the feature store (the last maxLength kept, most recent last); training rebuilds each row's
+     * list as it was when the event occurred.
+     */
+    fromEvents: z.object({ task: name }).strict().optional(),
     ...numericOnly,
   })
   .strict();
@@ -274,6 +282,7 @@ export const modelSpecSchema = z
     });
     spec.features.forEach((f, i) => {
       if (f.type === 'sequence') checkSequence(f, i, spec.features, ctx);
+      if (f.type === 'sequence' && f.fromEvents) checkEventFed(f, i, spec.tasks, ctx);
       if (f.type === 'numeric') checkNumeric(f, i, ctx);
     });
     checkTaskSpaces(spec.tasks, ctx);
@@ -469,6 +478,29 @@ function checkNumeric(f: Extract<FeatureOutput, { type: 'numeric' }>, i: number,
       path: at('transform'),
       message:
         'cannot be combined with buckets: a monotone transform leaves every value in its bucket (give the boundaries in the raw units)',
+    });
+}
+
+/** An event-fed list belongs to the user (events name a user) and is fed by one of the spec's tasks. */
+function checkEventFed(
+  f: Extract<FeatureOutput, { type: 'sequence' }>,
+  i: number,
+  tasks: TaskOutput[],
+  ctx: z.RefinementCtx,
+): void {
+  const side = featureSide(f);
+  if (side !== 'user')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['features', i, 'fromEvents'],
+      message: `only a user-side feature can be fed by events (this one is ${side}-side: name it user_… or set side "user")`,
+    });
+  const task = f.fromEvents!.task;
+  if (!tasks.some((t) => t.name === task))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['features', i, 'fromEvents', 'task'],
+      message: `"${task}" is not a task of this spec; name the task whose positive labels feed the list`,
     });
 }
 

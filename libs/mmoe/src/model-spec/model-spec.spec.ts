@@ -274,3 +274,48 @@ describe('model spec', () => {
     );
   });
 });
+
+describe('event-fed sequence features', () => {
+  const specWith = (feature: Record<string, unknown>) => ({
+    features: [{ name: 'item_id', type: 'categorical' }, feature],
+    tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
+    model: { expertUnits: [4] },
+  });
+
+  it('accepts a user-side list fed by a task', () => {
+    const spec = parseModelSpec(
+      specWith({
+        name: 'user_recent_clicks',
+        type: 'sequence',
+        sharedEmbedding: 'item_id',
+        fromEvents: { task: 'click' },
+      }),
+    );
+    expect(spec.features[1]).toMatchObject({ fromEvents: { task: 'click' }, maxLength: 50 });
+  });
+
+  it('names each problem: an item-side feature, an unknown task, a feature that is not a sequence', () => {
+    const problems = (feature: Record<string, unknown>) => {
+      try {
+        parseModelSpec(specWith(feature));
+      } catch (e) {
+        return (e as SpecValidationError).problems;
+      }
+      return [];
+    };
+    expect(problems({ name: 'recent_clicks', type: 'sequence', fromEvents: { task: 'clicked' } })).toEqual([
+      {
+        path: 'features[1].fromEvents',
+        message:
+          'only a user-side feature can be fed by events (this one is item-side: name it user_… or set side "user")',
+      },
+      {
+        path: 'features[1].fromEvents.task',
+        message: '"clicked" is not a task of this spec; name the task whose positive labels feed the list',
+      },
+    ]);
+    expect(problems({ name: 'user_clicks', type: 'categorical', fromEvents: { task: 'click' } })).toEqual([
+      { path: 'features[1].fromEvents', message: 'only sequence features are fed by events' },
+    ]);
+  });
+});

@@ -1,0 +1,95 @@
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DataSource } from 'typeorm';
+
+import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
+import { createApiApp } from './api-app.factory';
+import { seedModelVersion, TINY_SPEC, tinyItem, tinyUser } from './fixtures/model.fixture';
+
+/** TINY_SPEC and a list of the user's last three clicked items, fed by click events (hashed: any item id has a row). */
+const FEATURES = [
+  ...TINY_SPEC.features,
+  {
+    name: 'user_recent_clicks',
+    type: 'sequence' as const,
+    hashBuckets: 64,
+    maxLength: 3,
+    fromEvents: { task: 'click' },
+  },
+];
+
+describe('user features fed by events (e2e: real Postgres and Redis)', () => {
+  let app: NestFastifyApplication;
+  let db: DataSource;
+
+  const inject = (method: 'GET' | 'POST' | 'PUT', url: string, payload?: object) =>
+    app.inject({ method, url, payload });
+  /** As stored in Postgres, the feature store's source of truth. */
+  const stored = async (userId: string) =>
+    ((await db.query('SELECT features FROM user_features WHERE entity_id = $1', [userId]))[0]?.features ??
+      {}) as Record<string, unknown>;
+  const clicks = async (userId: string) => (await stored(userId)).user_recent_clicks;
+  const score = async (userId: string) => {
+    const response = await inject('POST', '/v1/score', { userId, itemIds: ['i-1', 'i-2'] });
+    expect(response.statusCode).toBe(200);
+    return response.json().items.map((item: { scores: { click: number } }) => item.scores.click) as number[];
+  };
+  const click = (eventId: string, userId: string, itemId: string, occurredAt: string, clicked = 1) => ({
+    eventId,
+    userId,
+    itemId,
+    labels: { click: clicked },
+    occurredAt,
+  });
+
+  beforeAll(async () => {
+    app = await createApiApp();
+    db = app.get(DataSource);
+    await db.query('TRUNCATE events, user_features, item_features, model_versions, rollout_events CASCADE');
+    await seedModelVersion(db, 'production', { training: { features: FEATURES } });
+    await app.get(ModelLifecycleService).refresh();
+    await inject('PUT', '/v1/users/u-1/features', { features: tinyUser(1) });
+    for (const i of [1, 2]) await inject('PUT', `/v1/items/i-${i}/features`, { features: tinyItem(i) });
+  });
+
+  afterAll(async () => {
+    await db.query('TRUNCATE events, user_features, item_features, model_versions, rollout_events CASCADE');
+    await app.close();
+  });
+
+  it('appends a clicked item to the user list, and the very next score reflects it', async () => {
+    const before = await score('u-1'); // and the user's features are now cached
+    const posted = await inject('POST', '/v1/events', {
+      events: [click('c1', 'u-1', 'i-7', '2026-01-01T10:00:00Z')],
+    });
+    expect(posted.json()).toEqual({ received: 1, stored: 1, duplicates: 0 });
+    expect(await clicks('u-1')).toEqual(['i-7']);
+    const after = await score('u-1');
+    expect(after[0]).not.toBeCloseTo(before[0], 6);
+    // The features written before are kept beside the list.
+    expect(await stored('u-1')).toMatchObject(tinyUser(1));
+  });
+
+  it('keeps the last maxLength clicks, most recent last, each event once; a non-click appends nothing', async () => {
+    const batch = [
+      click('c4', 'u-1', 'i-40', '2026-01-01T13:00:00Z'),
+      click('c2', 'u-1', 'i-20', '2026-01-01T11:00:00Z'),
+      click('c3', 'u-1', 'i-30', '2026-01-01T12:00:00Z', 0),
+      click('c5', 'u-9', 'i-50', '2026-01-01T12:00:00Z'), // a user stored nowhere yet
+    ];
+    expect((await inject('POST', '/v1/events', { events: batch })).statusCode).toBe(200);
+    expect(await clicks('u-1')).toEqual(['i-7', 'i-20', 'i-40']);
+    expect(await clicks('u-9')).toEqual(['i-50']);
+    // Posted again, with one new click: only the new one is appended, the oldest drops out.
+    const again = await inject('POST', '/v1/events', {
+      events: [...batch, click('c6', 'u-1', 'i-60', '2026-01-01T14:00:00Z')],
+    });
+    expect(again.json()).toEqual({ received: 5, stored: 1, duplicates: 4 });
+    expect(await clicks('u-1')).toEqual(['i-20', 'i-40', 'i-60']);
+  });
+
+  it('replaces a stored value that is not a list', async () => {
+    await inject('PUT', '/v1/users/u-2/features', { features: { ...tinyUser(2), user_recent_clicks: 'oops' } });
+    await inject('POST', '/v1/events', { events: [click('c7', 'u-2', 'i-70', '2026-01-01T10:00:00Z')] });
+    expect(await clicks('u-2')).toEqual(['i-70']);
+  });
+});
