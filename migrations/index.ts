@@ -4,6 +4,7 @@ import { LiveTraffic1764610000000 } from './1764610000000-live-traffic';
 import { EventWeight1764620000000 } from './1764620000000-event-weight';
 import { ServingPrecision1764630000000 } from './1764630000000-serving-precision';
 import { TrainingSchedule1764640000000 } from './1764640000000-training-schedule';
+import { EventsUserTime1764700000000 } from './1764700000000-events-user-time';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   EventWeight1764620000000,
   ServingPrecision1764630000000,
   TrainingSchedule1764640000000,
+  EventsUserTime1764700000000,
 ];

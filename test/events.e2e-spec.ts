@@ -154,7 +154,7 @@ describe('events (e2e)', () => {
       itemFeatures: { item_genre: 'g1' },
     });
     expect(rows[1]).toMatchObject({ userFeatures: null, itemFeatures: null, weight: null });
-    expect((await events.readTrainingRows(new Date(at(0)), new Date(at(59)), 2)).map((r) => r.eventId)).toEqual([
+    expect((await events.readTrainingRows(new Date(at(0)), new Date(at(59)), [], 2)).map((r) => r.eventId)).toEqual([
       'e1',
       'e2',
     ]);

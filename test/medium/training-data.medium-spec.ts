@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 
-import { EventRepository, FeaturesRepositoryModule } from '@app/db';
+import { EventRepository, FeatureRepository, FeaturesRepositoryModule } from '@app/db';
 import { parseModelSpec } from '@app/mmoe';
 
 import { CsvFileRepository } from '../../apps/worker/src/training/csv-file.repository';
@@ -35,6 +35,7 @@ describe('TrainingDataService (medium: real Postgres)', () => {
 
   afterAll(async () => {
     await moduleRef.get(DataSource).query(`DELETE FROM events WHERE event_id LIKE $1`, [`${token}-%`]);
+    await moduleRef.get(DataSource).query(`DELETE FROM user_features WHERE entity_id LIKE $1`, [`${token}-%`]);
     await moduleRef.close();
   });
 
@@ -78,5 +79,62 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     await expect(load()).rejects.toThrow(
       new TrainingInputError(`${file}: the header lacks "w" (training.sampleWeight)`),
     );
+  });
+
+  it("rebuilds an event-fed list as it was when each event occurred: never the row's own click, nor a later one", async () => {
+    const [user, other] = [`${token}-u`, `${token}-v`];
+    const event = (n: number, userId: string, item: string, click: number, minute: number) => ({
+      eventId: `${token}-fed-${n}`,
+      userId,
+      itemId: item,
+      labels: { click },
+      requestId: null,
+      modelVersionId: null,
+      context: null,
+      occurredAt: at(100 + minute),
+    });
+    await moduleRef.get(EventRepository).insertNew([
+      event(1, user, 'a', 1, 1),
+      event(2, user, 'b', 0, 2),
+      event(3, user, 'c', 1, 3),
+      event(4, user, 'd', 1, 3), // at the same time as c: not before it, so neither sees the other
+      event(5, user, 'e', 1, 4),
+      event(6, other, 'x', 1, 0),
+    ]);
+    // The list as serving holds it now (written later than every event): training must not read it.
+    await moduleRef.get(FeatureRepository).upsert('user', [{ id: user, features: { user_recent_clicks: ['e', 'z'] } }]);
+    const fedSpec = parseModelSpec({
+      features: [
+        { name: 'user_id', type: 'categorical' },
+        { name: 'user_recent_clicks', type: 'sequence', maxLength: 2, fromEvents: { task: 'click' } },
+      ],
+      tasks: [{ name: 'click', label: 'click', type: 'binary' }],
+      model: { expertUnits: [4] },
+    });
+    const rows = await moduleRef
+      .get(EventRepository)
+      .readTrainingRows(at(100), at(110), [{ feature: 'user_recent_clicks', task: 'click', maxLength: 2 }]);
+    expect(rows.map((r) => [r.itemId, r.userFeatures!.user_recent_clicks])).toEqual([
+      ['x', []],
+      ['a', []],
+      ['b', ['a']],
+      ['c', ['a']],
+      ['d', ['a']],
+      ['e', ['c', 'd']],
+    ]);
+    // Through the worker's data service: the rebuilt lists are what the model trains on.
+    const data = await moduleRef
+      .get(TrainingDataService)
+      .load(
+        { kind: 'events', from: at(100).toISOString(), to: at(110).toISOString() },
+        fedSpec,
+        undefined,
+        0.2,
+        undefined,
+      );
+    const [lists] = data.train.sequenceColumns();
+    const listOf = (r: number) =>
+      Array.from(lists.ids.subarray(lists.offsets[r], lists.offsets[r + 1]), (id) => lists.dictionary[id]);
+    expect([0, 1, 2, 3, 4].map(listOf)).toEqual([[], [], ['a'], ['a'], ['a']]);
   });
 });

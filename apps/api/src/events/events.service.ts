@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 
 import { ConflictError, InvalidFieldsError, type FieldError } from '@app/common';
-import { EventRepository, type EventFeed } from '@app/db';
-import type { ModelSpec } from '@app/mmoe';
+import { EventRepository } from '@app/db';
+import { eventFeeds } from '@app/mmoe/serving';
 
 import { FeatureStoreService } from '../features/feature-store.service';
 import type { EventsReceivedDto, PostEventsDto } from './dto/events.dto';
@@ -67,11 +67,4 @@ export class EventsService {
         : [],
     );
   }
-}
-
-/** The spec's event-fed lists. */
-export function eventFeeds(spec: ModelSpec): EventFeed[] {
-  return spec.features.flatMap((f) =>
-    f.type === 'sequence' && f.fromEvents ? [{ feature: f.name, task: f.fromEvents.task, maxLength: f.maxLength }] : [],
-  );
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 
 import { EventRepository } from '@app/db';
-import { RawTable, type ModelSpec } from '@app/mmoe';
+import { eventFeeds, RawTable, type ModelSpec } from '@app/mmoe';
 import type { CsvSource, EventsSource } from '@app/queue';
 
 import { CsvFileRepository } from './csv-file.repository';
@@ -66,7 +66,10 @@ export class TrainingDataService {
     const [from, to] = [instant(source.from, 'source.from'), instant(source.to, 'source.to')];
     if (from >= to)
       throw new TrainingInputError(`source.from (${source.from}) must be before source.to (${source.to})`);
-    const rows = await this.events.readTrainingRows(from, to);
+    // Each event-fed list as it was when its event occurred, production's too (the candidate's wins a name clash).
+    const byName = new Map([production, spec].flatMap((s) => (s ? eventFeeds(s) : [])).map((f) => [f.feature, f]));
+    const feeds = [...byName.values()];
+    const rows = await this.events.readTrainingRows(from, to, feeds);
     const index = timeSplitIndex(
       rows.map((r) => r.occurredAt.getTime()),
       fraction,
@@ -86,6 +89,7 @@ export class TrainingDataService {
             instant(replay.to, 'replay.to'),
             count,
             replay.seed,
+            feeds,
           )
         : [];
     split.train.unshift(...replayed.map((row) => eventRecord(row, tasks, weights)));

@@ -3,6 +3,7 @@ import { Column, CreateDateColumn, Entity, Index, PrimaryColumn } from 'typeorm'
 /** One impression and what the user did with it (labels by task name); the training data of the next version. */
 @Entity('events')
 @Index('events_occurred_at', ['occurredAt'])
+@Index('events_user_occurred_at', ['userId', 'occurredAt'])
 export class EventEntity {
   /** Client-chosen id: logging the same event twice stores it once. */
   @PrimaryColumn({ name: 'event_id', type: 'text' })

@@ -5,8 +5,8 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { FeatureRepository, type FeatureMap, type ListAppend } from './feature.repository';
 
 /**
- * A user-side list fed by events (a spec's `fromEvents`): each stored event whose label for `task` is positive appends
- * its item id to the user's `feature`, which keeps its last `maxLength` values.
+ * A user-side list fed by events (a spec's `fromEvents`, see eventFeeds in @app/mmoe): each stored event whose label
+ * for `task` is positive appends its item id to the user's `feature`, which keeps its last `maxLength` values.
  */
 export interface EventFeed {
   feature: string;
@@ -104,22 +104,47 @@ export class EventRepository {
 
   /**
    * `count` events drawn at random from [from, to) (fewer if there are fewer), reproducibly for a given seed: ordered
-   * by a hash of the seed and the event id, so that a retried job replays the same events.
+   * by a hash of the seed and the event id, so that a retried job replays the same events. Lists as readTrainingRows.
    */
-  async sampleTrainingRows(from: Date, to: Date, count: number, seed: number): Promise<TrainingRow[]> {
-    return this.trainingRows(`md5($4::text || e.event_id)`, [from, to, count, String(seed)]);
+  sampleTrainingRows(
+    from: Date,
+    to: Date,
+    count: number,
+    seed: number,
+    feeds: readonly EventFeed[] = [],
+  ): Promise<TrainingRow[]> {
+    return this.trainingRows('md5($4::text || e.event_id)', [from, to, count, String(seed)], feeds);
   }
 
   /**
-   * The events that occurred in [from, to), oldest first, joined with the user's and the item's features. The
-   * features are the current ones, not those at the time of the event: the store keeps no history.
+   * The events that occurred in [from, to), oldest first, joined with the user's and the item's features. The stored
+   * features are the current ones (the store keeps no history), except the event-fed lists of `feeds`: each row's is
+   * rebuilt as it was when the event occurred, from the user's positive events strictly before it (its last
+   * maxLength, most recent last), so that a row never holds its own label nor any later one.
    */
-  readTrainingRows(from: Date, to: Date, limit?: number): Promise<TrainingRow[]> {
-    return this.trainingRows('e.occurred_at, e.event_id', [from, to, limit ?? null]);
+  readTrainingRows(from: Date, to: Date, feeds: readonly EventFeed[] = [], limit?: number): Promise<TrainingRow[]> {
+    return this.trainingRows('e.occurred_at, e.event_id', [from, to, limit ?? null], feeds);
   }
 
-  /** `order` is SQL written here, never input. */
-  private async trainingRows(order: string, parameters: unknown[]): Promise<TrainingRow[]> {
+  /** `order` is SQL written here, never input; the feeds' names, tasks and lengths travel as parameters. */
+  private async trainingRows(
+    order: string,
+    parameters: unknown[],
+    feeds: readonly EventFeed[],
+  ): Promise<TrainingRow[]> {
+    const at = (k: number, field: number) => `$${parameters.length + 3 * k + field}`;
+    // Per feed, one index range of the user's events before this one (events_user_occurred_at), newest first.
+    const lists = feeds.map(
+      (_, k) => `LEFT JOIN LATERAL (
+         SELECT coalesce(jsonb_agg(h.item_id ORDER BY h.occurred_at, h.event_id), '[]'::jsonb) AS list
+         FROM (SELECT p.item_id, p.occurred_at, p.event_id FROM events p
+               WHERE p.user_id = e.user_id AND p.occurred_at < e.occurred_at AND (p.labels ->> ${at(k, 2)})::float8 > 0
+               ORDER BY p.occurred_at DESC, p.event_id DESC
+               LIMIT ${at(k, 3)}::int) h) f${k} ON true`,
+    );
+    const fed = feeds.length
+      ? `jsonb_build_object(${feeds.map((_, k) => `${at(k, 1)}::text, f${k}.list`).join(', ')})`
+      : 'NULL::jsonb';
     const rows: {
       event_id: string;
       user_id: string;
@@ -129,15 +154,18 @@ export class EventRepository {
       occurred_at: Date;
       user_features: FeatureMap | null;
       item_features: FeatureMap | null;
+      fed: FeatureMap | null;
     }[] = await this.dataSource.query(
-      `SELECT e.event_id, e.user_id, e.item_id, e.labels, e.weight, e.occurred_at, u.features AS user_features, i.features AS item_features
+      `SELECT e.event_id, e.user_id, e.item_id, e.labels, e.weight, e.occurred_at, u.features AS user_features,
+         i.features AS item_features, ${fed} AS fed
        FROM events e
        LEFT JOIN user_features u ON u.entity_id = e.user_id
        LEFT JOIN item_features i ON i.entity_id = e.item_id
+       ${lists.join('\n')}
        WHERE e.occurred_at >= $1 AND e.occurred_at < $2
        ORDER BY ${order}
        LIMIT $3`,
-      parameters,
+      [...parameters, ...feeds.flatMap((f) => [f.feature, f.task, f.maxLength])],
     );
     return rows.map((r) => ({
       eventId: r.event_id,
@@ -146,7 +174,7 @@ export class EventRepository {
       labels: r.labels,
       weight: r.weight,
       occurredAt: r.occurred_at,
-      userFeatures: r.user_features,
+      userFeatures: r.fed ? { ...r.user_features, ...r.fed } : r.user_features,
       itemFeatures: r.item_features,
     }));
   }

@@ -16,6 +16,20 @@ export function featureSide(feature: Pick<FeatureSpec, 'name' | 'side'>): Featur
   return 'item';
 }
 
+/** A user-side list fed by events (a sequence feature's `fromEvents`): the task whose positive labels append to it. */
+export interface EventFeed {
+  feature: string;
+  task: string;
+  maxLength: number;
+}
+
+/** The spec's event-fed lists. */
+export function eventFeeds(spec: Pick<ModelSpec, 'features'>): EventFeed[] {
+  return spec.features.flatMap((f) =>
+    f.type === 'sequence' && f.fromEvents ? [{ feature: f.name, task: f.fromEvents.task, maxLength: f.maxLength }] : [],
+  );
+}
+
 /** Preprocessing indices of one kind of feature: those every candidate of a request shares, and the item's. */
 export interface SideSplit {
   shared: number[];
