@@ -134,6 +134,54 @@ describe('generateInteractions', () => {
     expect(() => generateInteractions({ ...options, days: 0 })).toThrow(RangeError);
     expect(() => generateInteractions({ ...options, start: new Date('nope') })).toThrow(RangeError);
     expect(() => generateInteractions({ ...options, latentDim: 0 })).toThrow(RangeError);
+    expect(() => generateInteractions({ ...options, newItems: 1 })).toThrow(RangeError);
+    expect(() => generateInteractions({ ...options, sessionInterest: { hours: 0, strength: 1 } })).toThrow(RangeError);
+  });
+
+  it('leaves every draw as it was without the optional dynamics', () => {
+    const small = { ...options, impressions: 500 };
+    expect(generateInteractions({ ...small, newItems: 0 })).toEqual(generateInteractions(small));
+  });
+
+  it('releases the last share of items over the span: none is shown before its release', () => {
+    const { events } = generateInteractions({ ...options, impressions: 20_000, newItems: 0.25 });
+    const firstSeen = new Map<number, number>();
+    for (const e of events) {
+      const id = Number(e.itemId.slice(2));
+      if (!firstSeen.has(id)) firstSeen.set(id, e.occurredAt.getTime() - START.getTime());
+    }
+    const days = (ids: number[]) => ids.map((id) => firstSeen.get(id)! / 86_400_000);
+    const oldIds = [...firstSeen.keys()].filter((id) => id < 300);
+    const newIds = [...firstSeen.keys()].filter((id) => id >= 300);
+    // Old items show from the first days; new ones are first seen spread over the fortnight.
+    expect(Math.max(...days(oldIds).filter((_, i) => i < 200))).toBeLessThan(7);
+    expect(newIds.length).toBeGreaterThan(60);
+    const newDays = days(newIds);
+    expect(newDays.filter((d) => d > 7).length).toBeGreaterThan(20);
+    expect(newDays.filter((d) => d < 7).length).toBeGreaterThan(20);
+  });
+
+  it("makes a user's last click's genre likelier to be clicked again soon with a session interest", () => {
+    const genreOf = new Map(data.items.map((it) => [it.id, it.features.item_genre]));
+    /** Click rate of impressions within an hour of the user's last click, on its genre and on others. */
+    const sameGenreLift = (generated: InteractionData) => {
+      const last = new Map<string, { genre: unknown; at: number }>();
+      const counts = { same: [0, 0], other: [0, 0] };
+      for (const e of generated.events) {
+        const previous = last.get(e.userId);
+        if (previous && e.occurredAt.getTime() - previous.at < 3_600_000) {
+          const bucket = genreOf.get(e.itemId) === previous.genre ? counts.same : counts.other;
+          bucket[0] += e.labels.click;
+          bucket[1]++;
+        }
+        if (e.labels.click) last.set(e.userId, { genre: genreOf.get(e.itemId), at: e.occurredAt.getTime() });
+      }
+      return counts.same[0] / counts.same[1] / (counts.other[0] / counts.other[1]);
+    };
+    const busy = { ...options, users: 200, impressions: 60_000 };
+    const withInterest = sameGenreLift(generateInteractions({ ...busy, sessionInterest: { hours: 1, strength: 3 } }));
+    const without = sameGenreLift(generateInteractions(busy));
+    expect(withInterest).toBeGreaterThan(1.25 * without);
   });
 });
 

@@ -13,7 +13,11 @@ import { dot, gaussianVector } from '../util/vector';
  *   - every user has a history of items watched before the log (`user_recent_items`, most recent last), drawn by
  *     the same affinity, so a pooled embedding of it reveals the user's taste;
  *   - over the days, one genre gains clicks and impressions and another loses them, so a model trained on an early
- *     slice is a bit stale on a later one and retraining pays off.
+ *     slice is a bit stale on a later one and retraining pays off;
+ *   - optionally (`newItems`), part of the catalogue is released over the span: such an item is never shown before
+ *     its release, so a model trained earlier has never seen its id;
+ *   - optionally (`sessionInterest`), each user's interest in one genre comes and goes within hours: clicks on that
+ *     genre are likelier while it lasts, so the user's last clicks predict the next ones better than older ones do.
  *
  * Everything is drawn from `seed`. The world (genre, country, age and device effects), users, items and events come
  * from separate streams, so the same seed gives the same users and items whatever `impressions` or `days` is.
@@ -29,6 +33,13 @@ export interface InteractionOptions {
   days: number;
   /** Dimension of the hidden taste vectors. */
   latentDim?: number;
+  /** Share of the items (the last ids) released at uniformly drawn times within the span; 0 by default. */
+  newItems?: number;
+  /**
+   * Per user, a genre of the moment, drawn anew after exponential times of mean `hours` (from the user's own taste:
+   * likelier for genres it already likes), adding `strength` to the affinity of its items. Off by default.
+   */
+  sessionInterest?: { hours: number; strength: number };
 }
 
 export type InteractionFeatureValues = Record<string, string | number | string[]>;
@@ -178,6 +189,10 @@ export function generateInteractions(options: InteractionOptions): InteractionDa
   if (!(days > 0 && Number.isFinite(days))) throw new RangeError(`days must be > 0, got ${days}`);
   if (!Number.isInteger(latentDim) || latentDim < 1)
     throw new RangeError(`latentDim must be an integer ≥ 1, got ${latentDim}`);
+  const { newItems = 0, sessionInterest } = options;
+  if (!(newItems >= 0 && newItems < 1)) throw new RangeError(`newItems must be in [0, 1), got ${newItems}`);
+  if (sessionInterest && !(sessionInterest.hours > 0 && Number.isFinite(sessionInterest.strength)))
+    throw new RangeError('sessionInterest needs hours > 0 and a finite strength');
 
   const root = new Rng(seed);
   const world = createWorld(new Rng(root.seed()), latentDim);
@@ -278,22 +293,67 @@ function sampleEvents(
 
   const offsets = sampleOffsets(rng, impressions, days);
   const share = new Float64Array(GENRES.length);
+  // Streams of their own, so that without these options every other draw stays as it was.
+  const released = releaseTimes(items.length, options.newItems ?? 0, span, new Rng(seed ^ 0x0e1ea5e));
+  const interest =
+    options.sessionInterest && new SessionInterest(world, users, options.sessionInterest, new Rng(seed ^ 0x5e55));
   const events: InteractionEvent[] = [];
   for (let n = 0; n < impressions; n++) {
     const t = offsets[n] / span;
     for (let g = 0; g < GENRES.length; g++) share[g] = genreWeight[g] * Math.exp((genreDrift[g]?.share ?? 0) * t);
-    const genre = pick(cumulative(share), rng.next());
-    const itemIndex = byGenre[genre][pick(itemPick[genre], rng.next())];
+    const genres = cumulative(share);
+    let itemIndex: number;
+    do {
+      const genre = pick(genres, rng.next());
+      itemIndex = byGenre[genre][pick(itemPick[genre], rng.next())];
+    } while (released && released[itemIndex] > offsets[n]);
     const userIndex = pick(userPick, rng.next());
+    const boost = interest?.boost(userIndex, items[itemIndex].genre, offsets[n]) ?? 0;
     events.push({
       eventId: `e-${seed}-${n}`,
       userId: userId(userIndex),
       itemId: itemId(itemIndex),
       occurredAt: new Date(start.getTime() + offsets[n]),
-      labels: sampleLabels(world, users[userIndex], items[itemIndex], t, rng),
+      labels: sampleLabels(world, users[userIndex], items[itemIndex], t, rng, boost),
     });
   }
   return events;
+}
+
+/** Per item, the offset from which it may be shown: 0 for the first ids, a uniform time for the last `share`. */
+function releaseTimes(count: number, share: number, span: number, rng: Rng): Float64Array | undefined {
+  if (share === 0) return undefined;
+  const old = Math.max(1, Math.floor(count * (1 - share)));
+  return Float64Array.from({ length: count }, (_, i) => (i < old ? 0 : Math.floor(rng.next() * span)));
+}
+
+/** Each user's genre of the moment (drawn by the user's taste for genres), renewed after exponential durations. */
+class SessionInterest {
+  private readonly genre: Int32Array;
+  private readonly until: Float64Array;
+  private readonly preference: Float64Array[];
+
+  constructor(
+    world: World,
+    users: User[],
+    private readonly options: { hours: number; strength: number },
+    private readonly rng: Rng,
+  ) {
+    this.genre = new Int32Array(users.length).fill(-1);
+    this.until = new Float64Array(users.length);
+    this.preference = users.map((u) =>
+      cumulative(world.genreTaste.map((g) => Math.exp(dot(u.taste, g) / Math.sqrt(world.dim)))),
+    );
+  }
+
+  /** The affinity added to `genre`'s items for user `user` at `offset` (ms). */
+  boost(user: number, genre: number, offset: number): number {
+    if (this.genre[user] < 0 || offset >= this.until[user]) {
+      this.genre[user] = pick(this.preference[user], this.rng.next());
+      this.until[user] = offset - Math.log(1 - this.rng.next()) * this.options.hours * 3_600_000;
+    }
+    return this.genre[user] === genre ? this.options.strength : 0;
+  }
 }
 
 /** 5 to 20 items per user (more for active users), each a popular item the user liked enough to watch. */
@@ -311,8 +371,10 @@ function sampleHistories(world: World, users: User[], items: Item[], rng: Rng): 
   });
 }
 
-function sampleLabels(world: World, user: User, item: Item, t: number, rng: Rng): InteractionLabels {
-  const affinity = dot(user.taste, item.taste) / Math.sqrt(world.dim) + 0.5 * item.quality + 0.4 * rng.gaussian();
+/** `boost`: the user's interest of the moment in the item's genre (sessionInterest), added to the affinity. */
+function sampleLabels(world: World, user: User, item: Item, t: number, rng: Rng, boost: number): InteractionLabels {
+  const affinity =
+    dot(user.taste, item.taste) / Math.sqrt(world.dim) + 0.5 * item.quality + 0.4 * rng.gaussian() + boost;
   const device = DEVICES[user.device][0];
   // Long items suit the TV and put off phone users.
   const lengthFit = (device === 'tv' ? 0.4 : device === 'mobile' ? -0.4 : 0) * Math.log(item.length / 20);
