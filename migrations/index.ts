@@ -5,6 +5,7 @@ import { EventWeight1764620000000 } from './1764620000000-event-weight';
 import { ServingPrecision1764630000000 } from './1764630000000-serving-precision';
 import { TrainingSchedule1764640000000 } from './1764640000000-training-schedule';
 import { EventsUserTime1764700000000 } from './1764700000000-events-user-time';
+import { IncrementalSchedule1764700000001 } from './1764700000001-incremental-schedule';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   ServingPrecision1764630000000,
   TrainingSchedule1764640000000,
   EventsUserTime1764700000000,
+  IncrementalSchedule1764700000001,
 ];

@@ -70,7 +70,7 @@ describe('retraining schedule across processes (e2e)', () => {
     const [serviceA, serviceB] = [a.get(TrainingScheduleService), b.get(TrainingScheduleService)];
     await Promise.all([serviceA.ensure(), serviceB.ensure()]);
 
-    const set = await serviceA.set('*/30 * * * *', 2, 'admin');
+    const set = await serviceA.set('full', { cron: '*/30 * * * *', windowDays: 2 }, 'admin');
     expect(set).toMatchObject({ cron: '*/30 * * * *', windowDays: 2, paused: false, updatedBy: 'admin' });
     expect(await repeatables()).toEqual([
       expect.objectContaining({ cron: '*/30 * * * *', next: Date.parse(set.nextRunAt!) }),
@@ -109,7 +109,7 @@ describe('retraining schedule across processes (e2e)', () => {
     await serviceA.ensure();
     // Every second (6-field cron); Bull hands each run to one worker, which then schedules the next.
     const started = Date.now();
-    await serviceA.set('* * * * * *', undefined, 'test');
+    await serviceA.set('full', { cron: '* * * * * *' }, 'test');
     await new Promise((resolve) => setTimeout(resolve, 5_500));
     await serviceA.pause('test');
     const stopped = Date.now();

@@ -29,13 +29,13 @@ describe('training admin API (e2e)', () => {
     await dataSource.query('TRUNCATE model_versions, rollout_events RESTART IDENTITY CASCADE');
     // A clean queue and the schedule as a first boot seeds it (queue.empty() would also drop the schedule's next run).
     await queue.obliterate({ force: true });
-    await dataSource.query('DELETE FROM training_schedule');
+    await dataSource.query('DELETE FROM training_schedule; DELETE FROM incremental_schedule');
     await app.get(TrainingScheduleService).ensure();
   });
 
   afterAll(async () => {
     await queue.obliterate({ force: true });
-    await dataSource.query('DELETE FROM training_schedule');
+    await dataSource.query('DELETE FROM training_schedule; DELETE FROM incremental_schedule');
     await app.close();
   });
 
@@ -195,8 +195,20 @@ describe('training admin API (e2e)', () => {
         windowDays: 7,
         paused: false,
         nextRunAt: expect.stringMatching(/T03:00:00\.000Z$/),
+        rolloutPolicy: null,
         updatedAt: expect.any(String),
         updatedBy: 'config',
+        incremental: {
+          cron: '0 * * * *',
+          timezone: 'UTC',
+          replay: 0.2,
+          epochs: 1,
+          paused: true,
+          nextRunAt: null,
+          rolloutPolicy: null,
+          updatedAt: expect.any(String),
+          updatedBy: 'config',
+        },
       });
     });
 
@@ -239,6 +251,47 @@ describe('training admin API (e2e)', () => {
       expect(resumed.json()).toMatchObject({ paused: false, cron: '*/15 * * * *', nextRunAt: expect.any(String) });
       expect(await repeatables()).toHaveLength(1);
       expect((await post('/admin/training-schedule/resume')).statusCode).toBe(409);
+    });
+
+    it('runs the incremental cadence beside the full one, each editable on its own, with a rollout policy', async () => {
+      const incremental = async () =>
+        (await queue.getRepeatableJobs()).filter((job) => job.name === TrainingJobName.ScheduledIncremental);
+      expect((await post('/admin/training-schedule/incremental/resume')).statusCode).toBe(200);
+      const policy = { confidence: 0.9, minEvents: 500, tolerance: 0.02 };
+      const response = await app.inject({
+        method: 'PUT',
+        url: '/admin/training-schedule/incremental',
+        headers: auth,
+        payload: { cron: '30 * * * *', replay: 0.1, epochs: 2, rolloutPolicy: policy },
+      });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toMatchObject({
+        cron: '*/15 * * * *',
+        rolloutPolicy: null,
+        incremental: { cron: '30 * * * *', replay: 0.1, epochs: 2, paused: false, rolloutPolicy: policy },
+      });
+      expect(await incremental()).toEqual([expect.objectContaining({ cron: '30 * * * *', tz: 'UTC' })]);
+      expect(await repeatables()).toHaveLength(1); // the full cadence's job is still there, alone under its id
+      const next = (await queue.getDelayed()).find((job) => job.name === TrainingJobName.ScheduledIncremental);
+      expect(next?.data).toEqual({ replay: 0.1, epochs: 2, rolloutPolicy: policy });
+
+      const bad = await app.inject({
+        method: 'PUT',
+        url: '/admin/training-schedule/incremental',
+        headers: auth,
+        payload: { cron: '0 * * * *', replay: 2, rolloutPolicy: { confidence: 2 } },
+      });
+      expect(bad.statusCode).toBe(400);
+      expect(
+        bad
+          .json()
+          .errors.map((e: { field: string }) => e.field)
+          .sort(),
+      ).toEqual(['replay', 'rolloutPolicy.confidence']);
+      const paused = await post('/admin/training-schedule/incremental/pause');
+      expect(paused.json()).toMatchObject({ paused: false, incremental: { paused: true, nextRunAt: null } });
+      expect(await incremental()).toEqual([]);
+      expect((await post('/admin/training-schedule/incremental/pause')).statusCode).toBe(409);
     });
   });
 

@@ -27,11 +27,11 @@ describe('TrainingScheduleService (medium: real Postgres, Redis and Bull)', () =
     await schedule.resume('medium').catch((e: unknown) => {
       if (!(e instanceof ConflictError)) throw e;
     });
-    const state = await schedule.set('*/30 * * * *', 3, 'medium');
+    const state = await schedule.set('full', { cron: '*/30 * * * *', windowDays: 3 }, 'medium');
     expect(state).toMatchObject({ cron: '*/30 * * * *', windowDays: 3, paused: false, updatedBy: 'medium' });
     expect(Date.parse(state.nextRunAt!)).toBeGreaterThan(Date.now());
     expect(await schedule.get()).toMatchObject({ cron: '*/30 * * * *', nextRunAt: state.nextRunAt });
-    await expect(schedule.set('61 * * * *', undefined, 'medium')).rejects.toBeInstanceOf(InvalidFieldsError);
+    await expect(schedule.set('full', { cron: '61 * * * *' }, 'medium')).rejects.toBeInstanceOf(InvalidFieldsError);
   });
 
   it('pauses (no next run) and resumes, each only once', async () => {

@@ -122,6 +122,21 @@ const appConfigSchema = z
     /** A scheduled run trains on the events of the last RETRAIN_WINDOW_DAYS days before it fires. */
     RETRAIN_WINDOW_DAYS: z.coerce.number().positive().default(7),
     RETRAIN_ENABLED: z.stringbool().default(true),
+    /**
+     * The second cadence, seeded like the first: an incremental warm start from production on the events since its
+     * data ended, replaying RETRAIN_INCREMENTAL_REPLAY older events per new one, for RETRAIN_INCREMENTAL_EPOCHS epochs.
+     * Off by default: it needs a production version trained from events (whose window it continues).
+     */
+    RETRAIN_INCREMENTAL_CRON: z
+      .string()
+      .default('0 * * * *')
+      .superRefine((cron, ctx) => {
+        const problem = cronProblem(cron);
+        if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression (${problem})` });
+      }),
+    RETRAIN_INCREMENTAL_REPLAY: z.coerce.number().min(0).max(1).default(0.2),
+    RETRAIN_INCREMENTAL_EPOCHS: z.coerce.number().int().min(1).max(1000).default(1),
+    RETRAIN_INCREMENTAL_ENABLED: z.stringbool().default(false),
     /** Share (0–1) of production requests whose predictions are logged; canary and shadow predictions always are. */
     PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(0.1),
     /** Prediction rows held in memory before they are written; beyond it new rows are dropped (and counted). */

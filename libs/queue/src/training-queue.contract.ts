@@ -2,6 +2,7 @@ import type { JobOptions } from 'bull';
 import { z } from 'zod';
 
 import type { ModelSpecInput } from '@app/mmoe';
+import type { RolloutPolicy } from '@app/registry';
 
 /** The one place that names the training queue, its jobs and their payloads (API, worker and tests share it). */
 export const TRAINING_QUEUE = 'training';
@@ -29,18 +30,43 @@ export const TRAINING_JOB_OPTIONS: JobOptions = {
 export const TrainingJobName = {
   /** A training run asked for through the admin API (or the demo). */
   Train: 'train',
-  /** The repeatable job behind scheduled retraining; it trains from the latest window of events. */
+  /** The repeatable job behind scheduled full retraining; it trains from the latest window of events. */
   ScheduledRetrain: 'scheduled-retrain',
+  /** The repeatable job behind scheduled incremental training: a warm start from production on the newer events. */
+  ScheduledIncremental: 'scheduled-incremental',
 } as const;
 export type TrainingJobName = (typeof TrainingJobName)[keyof typeof TrainingJobName];
+
+/**
+ * A rollout policy to set on the canary a job produces (see RolloutPolicy in libs/registry, which checks it against
+ * the version's tasks when it is set).
+ */
+const rolloutPolicy = z.custom<RolloutPolicy>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+  message: 'Invalid input: expected a rollout policy object',
+});
 
 /**
  * Data of the repeatable ScheduledRetrain job (TrainingScheduleService registers it). Bull repeats a job with the data
  * it was registered with, so this carries the window's length, not the window: the worker trains on the events in
  * [due − windowDays days, due), `due` being when the run was due, with the production version's spec, as 'schedule'.
  */
-export const scheduledRetrainPayload = z.strictObject({ windowDays: z.number().positive() });
+export const scheduledRetrainPayload = z.strictObject({
+  windowDays: z.number().positive(),
+  /** Set on the canary when the gate passes (TrainingJobPayload.rolloutPolicy). */
+  rolloutPolicy: rolloutPolicy.optional(),
+});
 export type ScheduledRetrainPayload = z.infer<typeof scheduledRetrainPayload>;
+
+/**
+ * Data of the repeatable ScheduledIncremental job: the worker warm-starts from production on an incremental source
+ * ending when the run was due (replaying `replay` older events per new one), for `epochs` epochs, as 'schedule'.
+ */
+export const scheduledIncrementalPayload = z.strictObject({
+  replay: z.number().min(0).max(1),
+  epochs: z.number().int().positive(),
+  rolloutPolicy: rolloutPolicy.optional(),
+});
+export type ScheduledIncrementalPayload = z.infer<typeof scheduledIncrementalPayload>;
 
 /** An ISO timestamp, as Date.parse reads it. */
 const timestamp = z.string().refine((s) => Number.isFinite(Date.parse(s)), 'Invalid input: expected an ISO timestamp');
@@ -108,6 +134,11 @@ export const trainingJobPayload = z.strictObject({
   overrides: trainingOverrides.optional(),
   /** Share of the (time-ordered) data held out as the later evaluation slice. */
   holdoutFraction: z.number().gt(0).lt(1).optional(),
+  /**
+   * When the gate makes the new version the canary, this policy is set on it (the live rollout policy then promotes
+   * or rejects it on its own); without one, promotion is left to a person.
+   */
+  rolloutPolicy: rolloutPolicy.optional(),
   /**
    * Column that groups the held-out rows for GAUC; events carry `user_id` and `item_id`. Default: `user_id` for
    * events, none for CSV (a CSV names its own column).

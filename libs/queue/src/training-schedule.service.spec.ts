@@ -2,40 +2,50 @@ import type { Queue } from 'bull';
 
 import { ConflictError, InvalidFieldsError } from '@app/common';
 import { loadConfig } from '@app/config';
-import type { RetrainSchedule, TrainingScheduleRepository } from '@app/db';
+import type { RetrainCadence, RetrainCadences, RetrainSchedule, TrainingScheduleRepository } from '@app/db';
 
 import type { RepeatableJob, RepeatableJobHandle, RepeatableJobRunner, Schedule } from './repeatable-job.runner';
-import type { ScheduledRetrainPayload } from './training-queue.contract';
+import { TrainingJobName } from './training-queue.contract';
 import { TrainingScheduleService } from './training-schedule.service';
 
-/** The stored schedule, in memory. */
+/** The stored cadences, in memory; `stored` is the full retrain's (what most tests look at). */
 class FakeScheduleRepository implements Pick<TrainingScheduleRepository, keyof TrainingScheduleRepository> {
-  stored: RetrainSchedule | null = null;
+  cadences: Partial<RetrainCadences> = {};
 
-  async read() {
-    return this.stored;
+  get stored(): RetrainSchedule | null {
+    return this.cadences.full ?? null;
   }
-  async seed(schedule: RetrainSchedule) {
-    this.stored ??= schedule;
-    return this.stored;
+  async read<C extends RetrainCadence>(cadence: C) {
+    return (this.cadences[cadence] ?? null) as RetrainCadences[C] | null;
   }
-  async write(schedule: RetrainSchedule) {
-    this.stored = schedule;
+  async seed<C extends RetrainCadence>(cadence: C, schedule: RetrainCadences[C]) {
+    this.cadences[cadence] ??= schedule;
+    return this.cadences[cadence] as RetrainCadences[C];
+  }
+  async write<C extends RetrainCadence>(cadence: C, schedule: RetrainCadences[C]) {
+    this.cadences[cadence] = schedule;
   }
 }
 
-/** The runner, in memory: what the job's schedule was when last synced is what Bull would run. */
+/**
+ * The runner, in memory: what a job's schedule was when last synced is what Bull would run; `registered` is the full
+ * retrain's, `jobs` holds every job's by name.
+ */
 class FakeRunner implements Pick<RepeatableJobRunner, 'register'> {
-  registered: Schedule<ScheduledRetrainPayload> | null = null;
+  jobs = new Map<string, Schedule<unknown> | null>();
   syncs = 0;
 
+  get registered(): Schedule<unknown> | null {
+    return this.jobs.get(TrainingJobName.ScheduledRetrain) ?? null;
+  }
+
   register<Data>(job: RepeatableJob<Data>): RepeatableJobHandle {
-    const next = () => (this.registered ? Date.UTC(2030, 0, 1, 3) : null);
+    const next = () => (this.jobs.get(job.name) ? Date.UTC(2030, 0, 1, 3) : null);
     return {
       next: async () => next(),
       sync: async (change) => {
         await change?.();
-        this.registered = (await (job.schedule as () => Promise<Schedule<ScheduledRetrainPayload> | null>)()) ?? null;
+        this.jobs.set(job.name, (await (job.schedule as () => Promise<Schedule<Data> | null>)()) ?? null);
         this.syncs++;
         return next();
       },
@@ -65,11 +75,25 @@ describe('TrainingScheduleService', () => {
       cron: '0 4 * * *',
       windowDays: 3,
       paused: false,
+      rolloutPolicy: null,
       timezone: 'UTC',
       nextRunAt: '2030-01-01T03:00:00.000Z',
       updatedAt: expect.any(String),
       updatedBy: 'config',
+      // The incremental cadence is seeded paused by default: no job.
+      incremental: {
+        cron: '0 * * * *',
+        replay: 0.2,
+        epochs: 1,
+        paused: true,
+        rolloutPolicy: null,
+        timezone: 'UTC',
+        nextRunAt: null,
+        updatedAt: expect.any(String),
+        updatedBy: 'config',
+      },
     });
+    expect(runner.jobs.get(TrainingJobName.ScheduledIncremental)).toBeNull();
     expect(runner.registered).toEqual({ cron: '0 4 * * *', data: { windowDays: 3 } });
   });
 
@@ -91,13 +115,13 @@ describe('TrainingScheduleService', () => {
   it('set() re-registers the job with the new cron and window, and records who', async () => {
     const schedule = service();
     await schedule.ensure();
-    await expect(schedule.set('0 3 * * *', 14, 'admin')).resolves.toMatchObject({
+    await expect(schedule.set('full', { cron: '0 3 * * *', windowDays: 14 }, 'admin')).resolves.toMatchObject({
       cron: '0 3 * * *',
       windowDays: 14,
       updatedBy: 'admin',
     });
     expect(runner.registered).toEqual({ cron: '0 3 * * *', data: { windowDays: 14 } });
-    await schedule.set('*/10 * * * *', undefined, 'admin');
+    await schedule.set('full', { cron: '*/10 * * * *' }, 'admin');
     expect(runner.registered).toEqual({ cron: '*/10 * * * *', data: { windowDays: 14 } });
   });
 
@@ -105,7 +129,7 @@ describe('TrainingScheduleService', () => {
     'set() rejects the cron %j as an invalid field named cron',
     async (cron) => {
       const error = await service()
-        .set(cron, undefined, 'admin')
+        .set('full', { cron }, 'admin')
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(InvalidFieldsError);
       expect(error).toMatchObject({
@@ -125,6 +149,39 @@ describe('TrainingScheduleService', () => {
     await expect(schedule.resume('admin')).resolves.toMatchObject({ paused: false, cron: '0 3 * * *' });
     expect(runner.registered).not.toBeNull();
     await expect(schedule.resume('admin')).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('runs the incremental cadence beside the full one, each job with its own data and rollout policy', async () => {
+    const schedule = service({ RETRAIN_INCREMENTAL_ENABLED: 'true', RETRAIN_INCREMENTAL_CRON: '0 */2 * * *' });
+    await expect(schedule.ensure()).resolves.toMatchObject({
+      cron: '0 3 * * *',
+      incremental: { cron: '0 */2 * * *', paused: false, nextRunAt: '2030-01-01T03:00:00.000Z' },
+    });
+    const policy = { confidence: 0.95, minEvents: 500, tolerance: 0.01 };
+    const state = await schedule.set(
+      'incremental',
+      { cron: '15 * * * *', replay: 0.5, rolloutPolicy: policy },
+      'admin',
+    );
+    expect(state.incremental).toMatchObject({ cron: '15 * * * *', replay: 0.5, epochs: 1, rolloutPolicy: policy });
+    expect(state.updatedBy).toBe('config'); // the full cadence is untouched
+    expect(Object.fromEntries(runner.jobs)).toEqual({
+      [TrainingJobName.ScheduledRetrain]: { cron: '0 3 * * *', data: { windowDays: 7 } },
+      [TrainingJobName.ScheduledIncremental]: {
+        cron: '15 * * * *',
+        data: { replay: 0.5, epochs: 1, rolloutPolicy: policy },
+      },
+    });
+    await expect(schedule.pause('admin', 'incremental')).resolves.toMatchObject({
+      paused: false,
+      incremental: { paused: true, nextRunAt: null },
+    });
+    await expect(schedule.pause('admin', 'incremental')).rejects.toThrow('the incremental schedule is already paused');
+    expect(runner.jobs.get(TrainingJobName.ScheduledIncremental)).toBeNull();
+    expect(runner.registered).not.toBeNull();
+    // A policy set to null clears it.
+    await schedule.set('incremental', { rolloutPolicy: null }, 'admin');
+    expect(repository.cadences.incremental?.rolloutPolicy).toBeNull();
   });
 
   it('get() seeds and registers when nothing is stored yet', async () => {

@@ -4,30 +4,55 @@ import type { Queue } from 'bull';
 
 import { ConflictError, InvalidFieldsError } from '@app/common';
 import { APP_CONFIG, CRON_TIMEZONE, cronProblem, type AppConfig } from '@app/config';
-import { TrainingScheduleRepository, type RetrainSchedule } from '@app/db';
+import { TrainingScheduleRepository, type RetrainCadence, type RetrainCadences } from '@app/db';
+import type { RolloutPolicy } from '@app/registry';
 
-import { RepeatableJobRunner, type RepeatableJobHandle } from './repeatable-job.runner';
-import { scheduledRetrainPayload, TRAINING_QUEUE, TrainingJobName } from './training-queue.contract';
+import { RepeatableJobRunner, type RepeatableJobHandle, type Schedule } from './repeatable-job.runner';
+import {
+  scheduledIncrementalPayload,
+  scheduledRetrainPayload,
+  TRAINING_QUEUE,
+  TrainingJobName,
+  type ScheduledIncrementalPayload,
+  type ScheduledRetrainPayload,
+} from './training-queue.contract';
 
-export interface RetrainScheduleState extends RetrainSchedule {
+/** A cadence as the admin API shows it. */
+export type CadenceState<C extends RetrainCadence> = Omit<RetrainCadences[C], 'rolloutPolicy'> & {
+  rolloutPolicy: RolloutPolicy | null;
   timezone: string;
   /** ISO timestamp of the next run; null while paused. */
   nextRunAt: string | null;
-}
+};
+
+/** The full retrain's state at the top level (as before there were two cadences), the incremental one's beside it. */
+export type RetrainScheduleState = CadenceState<'full'> & { incremental: CadenceState<'incremental'> };
+
+/** What an admin may change in a cadence (left out: unchanged); the cron is checked here, the rest by the API's DTOs. */
+export type CadenceChange<C extends RetrainCadence> = Partial<
+  Omit<RetrainCadences[C], 'paused' | 'updatedAt' | 'updatedBy' | 'rolloutPolicy'> & {
+    rolloutPolicy: RolloutPolicy | null;
+  }
+>;
 
 /** Who the stored schedule names when it was seeded from the configuration. */
 const CONFIG_ACTOR = 'config';
+const NAMES: Record<RetrainCadence, string> = {
+  full: 'the training schedule',
+  incremental: 'the incremental schedule',
+};
 
 /**
- * Scheduled retraining: one repeatable ScheduledRetrain job for the whole cluster (RepeatableJobRunner's, run by the
- * workers), however many API and worker processes start. The schedule itself (cron, window, paused) is stored in
- * Postgres, so that it outlives Redis's data: the first process seeds it from the configuration, every change goes
- * through the runner's sync (Bull's job matches it at once everywhere), and a job Redis lost is registered again from
- * it, so a paused schedule stays paused and a changed one keeps its cron.
+ * Scheduled retraining at two cadences: a full retrain (e.g. weekly: ScheduledRetrain) and an incremental warm start
+ * from production (e.g. hourly: ScheduledIncremental), each one repeatable job for the whole cluster
+ * (RepeatableJobRunner's, run by the workers), however many API and worker processes start. Each cadence (cron, its
+ * settings, paused, rollout policy) is stored in Postgres, so that it outlives Redis's data: the first process seeds
+ * it from the configuration, every change goes through the runner's sync of its job (Bull's job matches it at once
+ * everywhere), and a job Redis lost is registered again from it.
  */
 @Injectable()
 export class TrainingScheduleService {
-  private readonly job: RepeatableJobHandle;
+  private readonly jobs: Record<RetrainCadence, RepeatableJobHandle>;
 
   constructor(
     private readonly schedules: TrainingScheduleRepository,
@@ -35,77 +60,117 @@ export class TrainingScheduleService {
     @InjectQueue(TRAINING_QUEUE) queue: Queue,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    this.job = runner.register({
-      queue,
-      name: TrainingJobName.ScheduledRetrain,
-      data: scheduledRetrainPayload,
-      schedule: async () => {
-        const { paused, cron, windowDays } = await this.stored();
-        return paused ? null : { cron, data: { windowDays } };
-      },
-    });
+    // Stored as JSON, checked as a RolloutPolicy when the API took it.
+    const policy = (p: Record<string, unknown> | null) => (p ? { rolloutPolicy: p as unknown as RolloutPolicy } : {});
+    this.jobs = {
+      full: runner.register<ScheduledRetrainPayload>({
+        queue,
+        name: TrainingJobName.ScheduledRetrain,
+        data: scheduledRetrainPayload,
+        schedule: async () => {
+          const { paused, cron, windowDays, rolloutPolicy } = await this.stored('full');
+          return paused ? null : { cron, data: { windowDays, ...policy(rolloutPolicy) } };
+        },
+      }),
+      incremental: runner.register<ScheduledIncrementalPayload>({
+        queue,
+        name: TrainingJobName.ScheduledIncremental,
+        data: scheduledIncrementalPayload,
+        schedule: async (): Promise<Schedule<ScheduledIncrementalPayload> | null> => {
+          const { paused, cron, replay, epochs, rolloutPolicy } = await this.stored('incremental');
+          return paused ? null : { cron, data: { replay, epochs, ...policy(rolloutPolicy) } };
+        },
+      }),
+    };
   }
 
-  /** Seeds the schedule from the configuration if none is stored yet, and brings Bull's repeatable job in line with it. */
-  ensure(): Promise<RetrainScheduleState> {
-    return this.update();
+  /** Seeds each cadence from the configuration if none is stored yet, and brings Bull's repeatable jobs in line. */
+  async ensure(): Promise<RetrainScheduleState> {
+    await this.update('full');
+    await this.update('incremental');
+    return this.get();
   }
 
   async get(): Promise<RetrainScheduleState> {
-    const schedule = await this.schedules.read();
-    if (!schedule) return this.ensure();
-    return this.state(schedule, await this.job.next());
+    const [full, incremental] = await Promise.all([this.schedules.read('full'), this.schedules.read('incremental')]);
+    if (!full || !incremental) return this.ensure();
+    return {
+      ...this.state<'full'>(full, await this.jobs.full.next()),
+      incremental: this.state<'incremental'>(incremental, await this.jobs.incremental.next()),
+    };
   }
 
-  async set(cron: string, windowDays: number | undefined, actor: string): Promise<RetrainScheduleState> {
-    const problem = cronProblem(cron);
+  /** Changes a cadence's cron and settings (those left out keep their value) and brings its job in line. */
+  async set<C extends RetrainCadence>(
+    cadence: C,
+    change: CadenceChange<C>,
+    actor: string,
+  ): Promise<RetrainScheduleState> {
+    const problem = change.cron === undefined ? undefined : cronProblem(change.cron);
     if (problem) {
       throw new InvalidFieldsError([{ field: 'cron', message: `cron must be a cron expression (${problem})` }]);
     }
-    return this.update(actor, (schedule) => ({ ...schedule, cron, windowDays: windowDays ?? schedule.windowDays }));
+    const defined = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined));
+    await this.update(cadence, actor, (schedule) => ({ ...schedule, ...defined }));
+    return this.get();
   }
 
-  pause(actor: string): Promise<RetrainScheduleState> {
-    return this.update(actor, (schedule) => {
-      if (schedule.paused) throw new ConflictError('the training schedule is already paused');
+  async pause(actor: string, cadence: RetrainCadence = 'full'): Promise<RetrainScheduleState> {
+    await this.update(cadence, actor, (schedule) => {
+      if (schedule.paused) throw new ConflictError(`${NAMES[cadence]} is already paused`);
       return { ...schedule, paused: true };
     });
+    return this.get();
   }
 
-  resume(actor: string): Promise<RetrainScheduleState> {
-    return this.update(actor, (schedule) => {
-      if (!schedule.paused) throw new ConflictError('the training schedule is not paused');
+  async resume(actor: string, cadence: RetrainCadence = 'full'): Promise<RetrainScheduleState> {
+    await this.update(cadence, actor, (schedule) => {
+      if (!schedule.paused) throw new ConflictError(`${NAMES[cadence]} is not paused`);
       return { ...schedule, paused: false };
     });
+    return this.get();
   }
 
-  /** Applies `change` to the stored schedule (if any) and brings the job in line, under the runner's lock of the job. */
-  private async update(
+  /** Applies `change` to the stored cadence (if any) and brings its job in line, under the runner's lock of the job. */
+  private async update<C extends RetrainCadence>(
+    cadence: C,
     actor?: string,
-    change?: (schedule: RetrainSchedule) => Omit<RetrainSchedule, 'updatedAt' | 'updatedBy'>,
-  ): Promise<RetrainScheduleState> {
-    let schedule!: RetrainSchedule;
-    const next = await this.job.sync(async () => {
-      schedule = await this.stored();
+    change?: (schedule: RetrainCadences[C]) => RetrainCadences[C],
+  ): Promise<void> {
+    await this.jobs[cadence].sync(async () => {
+      const schedule = await this.stored(cadence);
       if (!change) return;
-      schedule = { ...change(schedule), updatedAt: new Date().toISOString(), updatedBy: actor! };
-      await this.schedules.write(schedule);
-    });
-    return this.state(schedule, next);
-  }
-
-  private stored(): Promise<RetrainSchedule> {
-    return this.schedules.seed({
-      cron: this.config.RETRAIN_CRON,
-      windowDays: this.config.RETRAIN_WINDOW_DAYS,
-      paused: !this.config.RETRAIN_ENABLED,
-      updatedAt: new Date().toISOString(),
-      updatedBy: CONFIG_ACTOR,
+      await this.schedules.write(cadence, {
+        ...change(schedule),
+        updatedAt: new Date().toISOString(),
+        updatedBy: actor!,
+      });
     });
   }
 
-  private state(schedule: RetrainSchedule, next: number | null): RetrainScheduleState {
+  private stored<C extends RetrainCadence>(cadence: C): Promise<RetrainCadences[C]> {
+    const seed = { updatedAt: new Date().toISOString(), updatedBy: CONFIG_ACTOR, rolloutPolicy: null };
+    const c = this.config;
+    const seeds: RetrainCadences = {
+      full: { ...seed, cron: c.RETRAIN_CRON, windowDays: c.RETRAIN_WINDOW_DAYS, paused: !c.RETRAIN_ENABLED },
+      incremental: {
+        ...seed,
+        cron: c.RETRAIN_INCREMENTAL_CRON,
+        replay: c.RETRAIN_INCREMENTAL_REPLAY,
+        epochs: c.RETRAIN_INCREMENTAL_EPOCHS,
+        paused: !c.RETRAIN_INCREMENTAL_ENABLED,
+      },
+    };
+    return this.schedules.seed(cadence, seeds[cadence]);
+  }
+
+  private state<C extends RetrainCadence>(schedule: RetrainCadences[C], next: number | null): CadenceState<C> {
     const nextRunAt = schedule.paused || next === null ? null : new Date(next).toISOString();
-    return { ...schedule, timezone: CRON_TIMEZONE, nextRunAt };
+    return {
+      ...schedule,
+      rolloutPolicy: schedule.rolloutPolicy as RolloutPolicy | null,
+      timezone: CRON_TIMEZONE,
+      nextRunAt,
+    };
   }
 }

@@ -6,8 +6,15 @@ import { TRAINING_QUEUE, TrainingScheduleService } from '@app/queue';
 import { AdminApi } from '../admin/admin-api.decorator';
 import { ADMIN_ACTOR } from '../admin/admin-token.guard';
 import { RequiresRedis } from '../platform/redis-available.guard';
-import { mapTrainingSchedule, TrainingScheduleDto, UpdateTrainingScheduleDto } from './dto/training-schedule.dto';
+import {
+  mapTrainingSchedule,
+  policyChange,
+  TrainingScheduleDto,
+  UpdateIncrementalScheduleDto,
+  UpdateTrainingScheduleDto,
+} from './dto/training-schedule.dto';
 
+/** The two retraining cadences: the full retrain at the top level, the incremental warm start under /incremental. */
 @AdminApi()
 @RequiresRedis(TRAINING_QUEUE)
 @Controller('admin/training-schedule')
@@ -15,7 +22,7 @@ export class TrainingScheduleController {
   constructor(private readonly schedule: TrainingScheduleService) {}
 
   @Get()
-  @ApiOkResponse({ type: TrainingScheduleDto, description: "The cluster's retraining schedule." })
+  @ApiOkResponse({ type: TrainingScheduleDto, description: "The cluster's retraining cadences." })
   async get(): Promise<TrainingScheduleDto> {
     return mapTrainingSchedule(await this.schedule.get());
   }
@@ -23,10 +30,12 @@ export class TrainingScheduleController {
   @Put()
   @ApiOkResponse({
     type: TrainingScheduleDto,
-    description: 'Applied at once on every process (the schedule lives in Redis).',
+    description: 'The full retrain; applied at once on every process (the schedule lives in Redis).',
   })
-  async set(@Body() { cron, windowDays }: UpdateTrainingScheduleDto): Promise<TrainingScheduleDto> {
-    return mapTrainingSchedule(await this.schedule.set(cron, windowDays, ADMIN_ACTOR));
+  async set(@Body() { cron, windowDays, rolloutPolicy }: UpdateTrainingScheduleDto): Promise<TrainingScheduleDto> {
+    return mapTrainingSchedule(
+      await this.schedule.set('full', { cron, windowDays, rolloutPolicy: policyChange(rolloutPolicy) }, ADMIN_ACTOR),
+    );
   }
 
   @Post('pause')
@@ -34,7 +43,7 @@ export class TrainingScheduleController {
   @ApiOkResponse({ type: TrainingScheduleDto })
   @ApiConflictResponse({ description: 'Already paused.' })
   async pause(): Promise<TrainingScheduleDto> {
-    return mapTrainingSchedule(await this.schedule.pause(ADMIN_ACTOR));
+    return mapTrainingSchedule(await this.schedule.pause(ADMIN_ACTOR, 'full'));
   }
 
   @Post('resume')
@@ -42,6 +51,36 @@ export class TrainingScheduleController {
   @ApiOkResponse({ type: TrainingScheduleDto })
   @ApiConflictResponse({ description: 'Not paused.' })
   async resume(): Promise<TrainingScheduleDto> {
-    return mapTrainingSchedule(await this.schedule.resume(ADMIN_ACTOR));
+    return mapTrainingSchedule(await this.schedule.resume(ADMIN_ACTOR, 'full'));
+  }
+
+  @Put('incremental')
+  @ApiOkResponse({ type: TrainingScheduleDto, description: 'The incremental warm start; applied at once everywhere.' })
+  async setIncremental(
+    @Body() { cron, replay, epochs, rolloutPolicy }: UpdateIncrementalScheduleDto,
+  ): Promise<TrainingScheduleDto> {
+    return mapTrainingSchedule(
+      await this.schedule.set(
+        'incremental',
+        { cron, replay, epochs, rolloutPolicy: policyChange(rolloutPolicy) },
+        ADMIN_ACTOR,
+      ),
+    );
+  }
+
+  @Post('incremental/pause')
+  @HttpCode(200)
+  @ApiOkResponse({ type: TrainingScheduleDto })
+  @ApiConflictResponse({ description: 'Already paused.' })
+  async pauseIncremental(): Promise<TrainingScheduleDto> {
+    return mapTrainingSchedule(await this.schedule.pause(ADMIN_ACTOR, 'incremental'));
+  }
+
+  @Post('incremental/resume')
+  @HttpCode(200)
+  @ApiOkResponse({ type: TrainingScheduleDto })
+  @ApiConflictResponse({ description: 'Not paused.' })
+  async resumeIncremental(): Promise<TrainingScheduleDto> {
+    return mapTrainingSchedule(await this.schedule.resume(ADMIN_ACTOR, 'incremental'));
   }
 }

@@ -42,6 +42,25 @@ describe('payloadOf', () => {
   });
 });
 
+describe('payloadOf, incremental', () => {
+  it('warm-starts from production on the events up to when the run was due, with the cadence settings', () => {
+    const policy = { confidence: 0.9, minEvents: 200, tolerance: 0.02 };
+    const job = {
+      name: TrainingJobName.ScheduledIncremental,
+      data: { replay: 0.3, epochs: 2, rolloutPolicy: policy },
+      timestamp: Date.parse('2025-03-10T09:59:58Z'),
+      opts: { delay: 2_000 },
+    };
+    expect(payloadOf(job)).toEqual({
+      source: { kind: 'incremental', to: '2025-03-10T10:00:00.000Z', replay: 0.3 },
+      warmStart: { from: 'production' },
+      overrides: { epochs: 2 },
+      requestedBy: 'schedule',
+      rolloutPolicy: policy,
+    });
+  });
+});
+
 describe('TrainingJobService, retried after its version was committed', () => {
   beforeAll(() => jest.spyOn(Logger.prototype, 'log').mockImplementation(() => undefined));
   afterAll(() => jest.restoreAllMocks());

@@ -21,6 +21,7 @@ import {
 } from '@app/mmoe';
 import {
   parseJobData,
+  scheduledIncrementalPayload,
   scheduledRetrainPayload,
   TrainingCancellationRepository,
   TrainingJobName,
@@ -30,7 +31,7 @@ import {
   type TrainingJobPayload,
   type TrainingJobResult,
 } from '@app/queue';
-import { ModelRegistryService, specOf } from '@app/registry';
+import { ModelRegistryService, specOf, type RolloutPolicy } from '@app/registry';
 
 import { checkTables, featuresMissing, groupByOf, holdoutFractionOf } from './dataset.rules';
 import {
@@ -121,7 +122,7 @@ export class TrainingJobService {
     const payload = payloadOf(job);
     const jobId = String(job.id);
     const registered = await this.registry.findByTrainingJob(jobId);
-    if (registered) return this.resume(job, registered);
+    if (registered) return this.resume(job, registered, payload);
     const watch = new JobWatch(job, this.config.TRAINING_LOCK_SECONDS * 1000, () =>
       this.cancellations.isCancelled(jobId),
     );
@@ -173,28 +174,30 @@ export class TrainingJobService {
           parentVersionId: prepared.parent?.id,
           trainingJobId: jobId,
           metrics: metrics as unknown as Record<string, unknown>,
-          note: `trained by job ${jobId} (${prepared.payload.requestedBy})`,
+          note:
+            `trained by job ${jobId} (${prepared.payload.requestedBy})` +
+            (prepared.warmStart ? `, warm-started from version ${prepared.parent!.id}` : ''),
         },
         ACTOR,
       );
       this.logger.log(
         `job ${jobId}: registered version ${version.id} after ${summary.seconds.toFixed(1)} s of training; gate: ${metrics.gate.reason}`,
       );
-      return await this.finish(version, metrics);
+      return await this.finish(version, metrics, prepared.payload.rolloutPolicy);
     } finally {
       model.dispose();
     }
   }
 
   /** An earlier attempt committed its version and died before finishing the job: finish from what it stored. */
-  private resume(job: Job, registered: ModelVersionRecord): Promise<TrainingJobResult> {
+  private resume(job: Job, registered: ModelVersionRecord, payload: TrainingJobPayload): Promise<TrainingJobResult> {
     if (registered.createdAt.getTime() < job.timestamp) {
       throw new TrainingInputError(
         `version ${registered.id} already records a training job ${job.id}, registered before this job was queued: job ids repeat (did Redis lose the queue's data?); queue jobs with unique ids`,
       );
     }
     this.logger.log(`job ${job.id}: version ${registered.id} was registered by an earlier attempt; finishing with it`);
-    return this.finish(registered, registered.metrics as unknown as TrainingMetrics);
+    return this.finish(registered, registered.metrics as unknown as TrainingMetrics, payload.rolloutPolicy);
   }
 
   /**
@@ -354,16 +357,34 @@ export class TrainingJobService {
     }
   }
 
-  /** Applies the gate's decision to a registered version and reports the job's outcome. */
-  private async finish(version: ModelVersionRecord, metrics: TrainingMetrics): Promise<TrainingJobResult> {
+  /**
+   * Applies the gate's decision to a registered version, with the job's rollout policy on the canary, and reports the
+   * job's outcome. Each step is a transition of its own in the rollout history, by the worker.
+   */
+  private async finish(
+    version: ModelVersionRecord,
+    metrics: TrainingMetrics,
+    policy: RolloutPolicy | undefined,
+  ): Promise<TrainingJobResult> {
     let { decision, reason } = metrics.gate;
+    // The version is registered either way; a refused step (someone moved it meanwhile, a policy naming a task the
+    // spec lacks) is for a human to sort out.
+    const refused = (e: unknown) =>
+      e instanceof ConflictError || e instanceof NotFoundError || e instanceof InvalidFieldsError;
     if (decision === 'canary' && version.status === 'candidate') {
       try {
         await this.registry.setCanary(version.id, this.config.CANARY_PERCENT, undefined, ACTOR);
       } catch (e) {
-        // The version is registered either way; a refused canary (someone moved it meanwhile) is for a human to sort out.
-        if (!(e instanceof ConflictError || e instanceof NotFoundError)) throw e;
-        [decision, reason] = ['candidate', `passed the gate, but the canary was refused: ${e.message}`];
+        if (!refused(e)) throw e;
+        [decision, reason] = ['candidate', `passed the gate, but the canary was refused: ${(e as Error).message}`];
+      }
+    }
+    if (decision === 'canary' && policy && !version.rolloutPolicy) {
+      try {
+        await this.registry.setRolloutPolicy(version.id, policy, ACTOR);
+      } catch (e) {
+        if (!refused(e)) throw e;
+        reason = `${reason}; its rollout policy was refused: ${(e as Error).message}`;
       }
     }
     return {
@@ -379,17 +400,18 @@ export class TrainingJobService {
 }
 
 /**
- * The job's data checked against the queue contract, by the job's name. A scheduled run is the repeatable job's window
- * length, not a window (Bull repeats the data it was given): it trains with production's spec on the days before the
- * run was due, a time that stays the same when the run is retried.
+ * The job's data checked against the queue contract, by the job's name. A scheduled run is the repeatable job's
+ * settings, not a window (Bull repeats the data it was given), made a job as of when the run was due, a time that stays
+ * the same when the run is retried: a full retrain trains with production's spec on the days before it; an incremental
+ * one warm-starts from production on the events from where production's data ended until then.
  */
 export function payloadOf(job: Pick<Job<unknown>, 'name' | 'data' | 'timestamp' | 'opts'>): TrainingJobPayload {
+  const due = job.timestamp + (job.opts.delay ?? 0);
   switch (job.name) {
     case TrainingJobName.Train:
       return parseJobData(trainingJobPayload, job.data);
     case TrainingJobName.ScheduledRetrain: {
-      const { windowDays } = parseJobData(scheduledRetrainPayload, job.data);
-      const due = job.timestamp + (job.opts.delay ?? 0);
+      const { windowDays, rolloutPolicy } = parseJobData(scheduledRetrainPayload, job.data);
       return {
         source: {
           kind: 'events',
@@ -397,6 +419,17 @@ export function payloadOf(job: Pick<Job<unknown>, 'name' | 'data' | 'timestamp' 
           to: new Date(due).toISOString(),
         },
         requestedBy: 'schedule',
+        ...(rolloutPolicy && { rolloutPolicy }),
+      };
+    }
+    case TrainingJobName.ScheduledIncremental: {
+      const { replay, epochs, rolloutPolicy } = parseJobData(scheduledIncrementalPayload, job.data);
+      return {
+        source: { kind: 'incremental', to: new Date(due).toISOString(), replay },
+        warmStart: { from: 'production' },
+        overrides: { epochs },
+        requestedBy: 'schedule',
+        ...(rolloutPolicy && { rolloutPolicy }),
       };
     }
     default:

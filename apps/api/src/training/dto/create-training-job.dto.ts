@@ -19,6 +19,7 @@ import {
 import type { ModelSpecInput } from '@app/mmoe';
 import type { TrainingDataSource, TrainingOverrides, WarmStart } from '@app/queue';
 
+import { RolloutPolicyDto, toRolloutPolicy } from '../../live/dto/rollout-policy.dto';
 import { IsTimestamp, IsVersionId } from '../../platform/postgres-text.validator';
 import type { NewTrainingJob } from '../training-jobs.service';
 
@@ -184,6 +185,17 @@ export class CreateTrainingJobDto {
   @Type(() => WarmStartDto)
   warmStart?: WarmStartDto;
 
+  @ApiPropertyOptional({
+    type: RolloutPolicyDto,
+    description:
+      'Set on the new version when the gate makes it the canary, so that the live rollout policy promotes or rejects it on its own.',
+  })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => RolloutPolicyDto)
+  rolloutPolicy?: RolloutPolicyDto;
+
   @ApiPropertyOptional({ type: TrainingOverridesDto, description: "Overrides of the spec's training settings." })
   @IsOptional()
   @IsObject()
@@ -222,6 +234,7 @@ export function toNewTrainingJob({
   spec,
   parentVersionId,
   warmStart,
+  rolloutPolicy,
   overrides,
   holdoutFraction,
   groupBy,
@@ -231,6 +244,7 @@ export function toNewTrainingJob({
     spec,
     parentVersionId,
     warmStart: warmStart && { from: warmStart.from },
+    rolloutPolicy: rolloutPolicy && toRolloutPolicy(rolloutPolicy),
     overrides: overrides && { ...overrides },
     holdoutFraction,
     groupBy,

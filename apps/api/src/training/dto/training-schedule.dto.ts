@@ -1,14 +1,32 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsNumber, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsInt, IsNumber, IsObject, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 
-import type { RetrainScheduleState } from '@app/queue';
+import type { CadenceState, RetrainScheduleState } from '@app/queue';
+import type { RolloutPolicy } from '@app/registry';
 
-export class UpdateTrainingScheduleDto {
+import { RolloutPolicyDto, toRolloutPolicy } from '../../live/dto/rollout-policy.dto';
+
+class UpdateCadenceDto {
   @ApiProperty({ example: '0 3 * * *', description: 'Cron in UTC: 5 fields, or 6 with seconds first.' })
   @IsString()
   @MaxLength(200)
   cron!: string;
 
+  @ApiPropertyOptional({
+    type: RolloutPolicyDto,
+    nullable: true,
+    description:
+      "Set on each canary this cadence's runs produce, so that the live rollout policy promotes or rejects it on its own; null: left to a person. Unchanged when left out.",
+  })
+  @IsOptional()
+  @IsObject()
+  @ValidateNested()
+  @Type(() => RolloutPolicyDto)
+  rolloutPolicy?: RolloutPolicyDto | null;
+}
+
+export class UpdateTrainingScheduleDto extends UpdateCadenceDto {
   @ApiPropertyOptional({
     minimum: 0.01,
     maximum: 365,
@@ -22,18 +40,39 @@ export class UpdateTrainingScheduleDto {
   windowDays?: number;
 }
 
-export class TrainingScheduleDto implements RetrainScheduleState {
+export class UpdateIncrementalScheduleDto extends UpdateCadenceDto {
+  @ApiPropertyOptional({
+    minimum: 0,
+    maximum: 1,
+    example: 0.2,
+    description: "Older events replayed per new one, drawn from production's window; unchanged when left out.",
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @Min(0)
+  @Max(1)
+  replay?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 1000, example: 1, description: 'Unchanged when left out.' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  epochs?: number;
+}
+
+class CadenceDto {
   @ApiProperty({ example: '0 3 * * *' })
   cron!: string;
 
   @ApiProperty({ example: 'UTC' })
   timezone!: string;
 
-  @ApiProperty({ example: 7 })
-  windowDays!: number;
-
   @ApiProperty()
   paused!: boolean;
+
+  @ApiProperty({ type: RolloutPolicyDto, nullable: true })
+  rolloutPolicy!: RolloutPolicy | null;
 
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'Next run; null while paused.' })
   nextRunAt!: string | null;
@@ -43,19 +82,53 @@ export class TrainingScheduleDto implements RetrainScheduleState {
 
   @ApiProperty({
     example: 'admin',
-    description: "'config' while the schedule is the one seeded from RETRAIN_* settings.",
+    description: "'config' while the cadence is the one seeded from RETRAIN_* settings.",
   })
   updatedBy!: string;
 }
 
-export function mapTrainingSchedule({
+export class IncrementalScheduleDto extends CadenceDto {
+  @ApiProperty({ example: 0.2 })
+  replay!: number;
+
+  @ApiProperty({ example: 1 })
+  epochs!: number;
+}
+
+/** The full retrain at the top level (as before there were two cadences), the incremental one under `incremental`. */
+export class TrainingScheduleDto extends CadenceDto {
+  @ApiProperty({ example: 7 })
+  windowDays!: number;
+
+  @ApiProperty({
+    type: IncrementalScheduleDto,
+    description: 'Warm starts from production on the events since its data ended (e.g. hourly).',
+  })
+  incremental!: IncrementalScheduleDto;
+}
+
+function mapCadence({
   cron,
   timezone,
-  windowDays,
   paused,
+  rolloutPolicy,
   nextRunAt,
   updatedAt,
   updatedBy,
-}: RetrainScheduleState): TrainingScheduleDto {
-  return { cron, timezone, windowDays, paused, nextRunAt, updatedAt, updatedBy };
+}: CadenceState<'full' | 'incremental'>): CadenceDto {
+  return { cron, timezone, paused, rolloutPolicy, nextRunAt, updatedAt, updatedBy };
+}
+
+export function mapTrainingSchedule(state: RetrainScheduleState): TrainingScheduleDto {
+  const { replay, epochs } = state.incremental;
+  return {
+    ...mapCadence(state),
+    windowDays: state.windowDays,
+    incremental: { ...mapCadence(state.incremental), replay, epochs },
+  };
+}
+
+/** A cadence's new policy: unchanged when left out (undefined), cleared with null. */
+export function policyChange(policy: RolloutPolicyDto | null | undefined): RolloutPolicy | null | undefined {
+  return policy && toRolloutPolicy(policy);
 }
