@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import Bull, { type Job, type Queue } from 'bull';
 import type Redis from 'ioredis';
@@ -6,7 +7,13 @@ import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { EventRepository, FeatureRepository } from '@app/db';
 import { generateInteractions, initBackend, MultiTaskModel, parseModelSpec, type VocabularyGrowth } from '@app/mmoe';
-import { QUEUE_PREFIX, TRAINING_QUEUE, type TrainingJobResult } from '@app/queue';
+import {
+  QUEUE_PREFIX,
+  TRAINING_JOB_OPTIONS,
+  TRAINING_QUEUE,
+  TrainingJobName,
+  type TrainingJobResult,
+} from '@app/queue';
 import { REDIS } from '@app/redis';
 import { ModelRegistryService } from '@app/registry';
 
@@ -51,7 +58,11 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
   const run = async (payload: object, fails = false): Promise<Job> => {
     const created = await post('/admin/training-jobs', payload);
     expect(created.statusCode).toBe(201);
-    const id = created.json().id as string;
+    return settled(created.json().id as string, fails);
+  };
+
+  /** The job once it has completed (or failed, when `fails`). */
+  const settled = async (id: Job['id'], fails = false): Promise<Job> => {
     for (const deadline = Date.now() + 90_000; Date.now() < deadline;) {
       const job = (await queue.getJob(id))!;
       const state = await job.getState();
@@ -192,6 +203,29 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
         'model.expertUnits is [12] in the parent, [16] here',
     );
     expect((await registry.history(100, 0)).items).toHaveLength(versionsBefore);
+  });
+
+  it('runs the incremental cadence as the schedule fires it: gate, canary and rollout policy, each in the history', async () => {
+    const production = (await registry.findServing()).production!;
+    const policy = { confidence: 0.95, minEvents: 100, tolerance: 0.01 };
+    // What Bull queues when the cadence's cron fires: its repeatable job's data.
+    const fired = await queue.add(
+      TrainingJobName.ScheduledIncremental,
+      { replay: 0.1, epochs: 1, rolloutPolicy: policy },
+      { ...TRAINING_JOB_OPTIONS, jobId: randomUUID() },
+    );
+    const job = await settled(fired.id);
+    const result = job.returnvalue as TrainingJobResult;
+    const version = await registry.get(result.versionId);
+    expect(version).toMatchObject({ parentVersionId: production.id, status: 'canary', rolloutPolicy: policy });
+    expect(version.note).toBe(`trained by job ${fired.id} (schedule), warm-started from version ${production.id}`);
+    expect(result.decision).toBe('canary');
+    const history = (await registry.history(20, 0)).items.filter((e) => e.toVersionId === version.id);
+    expect(history.map((e) => [e.action, e.actor])).toEqual([
+      ['policy', 'worker'],
+      ['canary', 'worker'],
+      ['register', 'worker'],
+    ]);
   });
 
   it('answers 400 for a warm start that names no version or an incremental source without one', async () => {
