@@ -11,9 +11,18 @@
  *   - next-period AUC per task (each model scores only events after its data), training cost (examples processed,
  *     wall time) over the evaluated days, and paired DeLong tests of the differences that the targets are about.
  *
+ * With `--db URL` (a database whose name starts with "bench": its events and features are replaced), it also measures
+ * what training from events pays to see the lists as serving saw them: the worker's point-in-time rebuild of each
+ * row's event-fed list (EventRepository.readTrainingRows) against reading the stored features, checked against the
+ * lists computed here, beside what logging the served user features with each prediction would store instead.
+ *
  *   npm run bench:freshness -- [--quick] [--days 7] [--initial-days 3] [--period-hours 4] [--window-days 3]
- *     [--per-day 30000] [--users 1000] [--items 1500] [--interest-hours 6] [--epochs 4] [--replay 0.2] [--seed 1]
+ *     [--per-day 20000] [--users 800] [--items 1200] [--interest-hours 6] [--epochs 8] [--replay 0.2] [--seed 1]
+ *     [--db postgres://…/bench_h1] [--skip-strategies]
  */
+import { DataSource } from 'typeorm';
+
+import { dataSourceOptions, EventRepository, FeatureRepository } from '@app/db';
 import {
   auc,
   delongPaired,
@@ -53,11 +62,11 @@ const plan = {
   initialDays: positiveIntFlag('initial-days', quick ? 2 : 3),
   periodHours: positiveIntFlag('period-hours', quick ? 6 : 4),
   windowDays: positiveIntFlag('window-days', quick ? 2 : 3),
-  perDay: positiveIntFlag('per-day', quick ? 10_000 : 30_000),
-  users: positiveIntFlag('users', quick ? 500 : 1000),
-  items: positiveIntFlag('items', quick ? 600 : 1500),
+  perDay: positiveIntFlag('per-day', quick ? 10_000 : 20_000),
+  users: positiveIntFlag('users', quick ? 500 : 800),
+  items: positiveIntFlag('items', quick ? 600 : 1200),
   interestHours: positiveIntFlag('interest-hours', 6),
-  epochs: positiveIntFlag('epochs', 4),
+  epochs: positiveIntFlag('epochs', 8),
   replay: Number(flagValue('replay') ?? 0.2),
   seed: positiveIntFlag('seed', 1),
 };
@@ -132,7 +141,9 @@ function recordsOf(data: InteractionData): { records: InteractionFeatureValues[]
 
 interface Cost {
   examples: number;
+  /** Wall time of MultiTaskModel.train, and the process's CPU time over it (steadier on a shared machine). */
   seconds: number;
+  cpuSeconds: number;
   trainings: number;
 }
 
@@ -173,8 +184,11 @@ class Experiment {
 
   async train(spec: ModelSpec, table: RawTable, cost: Cost, parent?: MultiTaskModel): Promise<MultiTaskModel> {
     const started = performance.now();
+    const cpu = process.cpuUsage();
     const { model, summary } = await MultiTaskModel.train(spec, table, undefined, { parent, threads: 1 });
+    const { user, system } = process.cpuUsage(cpu);
     cost.seconds += (performance.now() - started) / 1000;
+    cost.cpuSeconds += (user + system) / 1e6;
     const trainRows = table.size - Math.max(1, Math.round(table.size * spec.training.validationFraction));
     cost.examples += summary.epochsRun * trainRows;
     cost.trainings++;
@@ -200,7 +214,7 @@ class Experiment {
     const incremental = specOf(variant, 1);
     const outcome = () => ({
       scores: Object.fromEntries(BINARY_TASKS.map((t) => [t, new Float32Array(this.evaluated())])),
-      cost: { examples: 0, seconds: 0, trainings: 0 },
+      cost: { examples: 0, seconds: 0, cpuSeconds: 0, trainings: 0 },
     });
     const results: Record<Strategy, Outcome> = { stale: outcome(), 'daily full': outcome(), incremental: outcome() };
     const window = plan.windowDays * DAY_MS;
@@ -208,6 +222,7 @@ class Experiment {
     const initial = await this.train(full, this.table(full, this.first - window, this.first), {
       examples: 0,
       seconds: 0,
+      cpuSeconds: 0,
       trainings: 0,
     });
     let daily = initial;
@@ -251,6 +266,86 @@ function sample(from: number, to: number, count: number, seed: number): number[]
   return [...chosen].sort((a, b) => a - b);
 }
 
+/**
+ * The point-in-time rebuild of the event-fed list on Postgres: the world's events stored, then the evaluated days read
+ * for training with and without the rebuild (median of 3 reads each), the rebuilt lists compared with `records`'.
+ */
+async function measureRebuild(url: string, data: InteractionData, records: InteractionFeatureValues[]): Promise<void> {
+  if (!new URL(url).pathname.slice(1).startsWith('bench'))
+    throw new Error('--db must name a database whose name starts with "bench": its events and features are replaced');
+  const dataSource = new DataSource(dataSourceOptions({ DATABASE_URL: url }));
+  await dataSource.initialize();
+  try {
+    await dataSource.runMigrations();
+    await dataSource.query('TRUNCATE events, user_features, item_features');
+    const features = new FeatureRepository(dataSource);
+    const events = new EventRepository(dataSource, features);
+    await features.upsert('user', data.users);
+    await features.upsert('item', data.items);
+    for (let i = 0; i < data.events.length; i += 5000) {
+      await events.insertNew(
+        data.events
+          .slice(i, i + 5000)
+          .map((e) => ({ ...e, labels: { ...e.labels }, requestId: null, modelVersionId: null, context: null })),
+      );
+    }
+    await dataSource.query('ANALYZE events');
+    const [from, to] = [new Date(START + plan.initialDays * DAY_MS), new Date(START + plan.days * DAY_MS)];
+    const feed = { feature: LIST, task: 'click', maxLength: LIST_LENGTH };
+    const read = async (feeds: (typeof feed)[]) => {
+      const times: number[] = [];
+      let rows: Awaited<ReturnType<EventRepository['readTrainingRows']>> = [];
+      for (let run = 0; run < 3; run++) {
+        const started = performance.now();
+        rows = await events.readTrainingRows(from, to, feeds);
+        times.push(performance.now() - started);
+      }
+      return { rows, ms: times.sort((a, b) => a - b)[1] };
+    };
+    const stored = await read([]);
+    const rebuilt = await read([feed]);
+    const first = data.events.length - rebuilt.rows.length;
+    const same = rebuilt.rows.filter(
+      (row, i) => JSON.stringify(row.userFeatures![LIST]) === JSON.stringify(records[first + i][LIST]),
+    ).length;
+    // The other route: every logged prediction (one row per candidate) carries the user's served features.
+    const userBytes =
+      records.slice(first).reduce((sum, r) => {
+        const user = Object.fromEntries(Object.entries(r).filter(([k]) => k.startsWith('user_')));
+        return sum + Buffer.byteLength(JSON.stringify(user));
+      }, 0) /
+      (records.length - first);
+    console.log(
+      `\n### Training sees what serving saw: reading ${formatCount(rebuilt.rows.length)} events from Postgres\n`,
+    );
+    console.log(
+      markdownTable(
+        ['read', 'median ms', 'rows/s', "lists equal to the bench's"],
+        [
+          [
+            "stored features (today's lists: leak)",
+            stored.ms.toFixed(0),
+            formatCount((stored.rows.length / stored.ms) * 1000),
+            '–',
+          ],
+          [
+            'event-fed list rebuilt as of each event',
+            rebuilt.ms.toFixed(0),
+            formatCount((rebuilt.rows.length / rebuilt.ms) * 1000),
+            `${formatCount(same)} of ${formatCount(rebuilt.rows.length)}`,
+          ],
+        ],
+      ),
+    );
+    console.log(
+      `\nRebuild overhead: ${formatRatio(rebuilt.ms / stored.ms)}× the plain read. The alternative, logging the served user features ` +
+        `with each prediction row, would store ${formatCount(userBytes)} bytes of JSON per logged (request, item) row here.`,
+    );
+  } finally {
+    await dataSource.destroy();
+  }
+}
+
 async function main(): Promise<void> {
   await initBackend('wasm');
   const data = generateInteractions({
@@ -277,6 +372,11 @@ async function main(): Promise<void> {
     `${data.events.length} events over ${plan.days} days; first model on days ${plan.initialDays - plan.windowDays}–${plan.initialDays}, evaluated on the next ${plan.days - plan.initialDays}`,
   );
 
+  console.log(`\n## bench:freshness — ${cpuModel()}\n`);
+  const db = flagValue('db');
+  if (db) await measureRebuild(db, data, records[2]);
+  if (hasFlag('skip-strategies')) return;
+
   const results = {} as Record<Variant, Record<Strategy, Outcome>>;
   for (const [v, variant] of VARIANTS.entries()) {
     log(`variant ${variant}`);
@@ -292,10 +392,12 @@ async function main(): Promise<void> {
         strategy,
         ...BINARY_TASKS.map((task) => auc(scores[task], labels[task]).toFixed(4)),
         formatCount(cost.examples),
-        cost.seconds.toFixed(1),
+        `${cost.seconds.toFixed(1)} / ${cost.cpuSeconds.toFixed(1)}`,
         strategy === 'stale'
           ? '–'
-          : `${formatRatio(cost.examples / fullCost.examples)} / ${formatRatio(cost.seconds / fullCost.seconds)}`,
+          : [cost.examples / fullCost.examples, cost.seconds / fullCost.seconds, cost.cpuSeconds / fullCost.cpuSeconds]
+              .map(formatRatio)
+              .join(' / '),
       ];
     }),
   );
@@ -305,7 +407,6 @@ async function main(): Promise<void> {
       return `${task} ${d.difference >= 0 ? '+' : ''}${d.difference.toFixed(4)} ± ${(1.96 * d.standardError).toFixed(4)}`;
     }).join(', ');
 
-  console.log(`\n## bench:freshness — ${cpuModel()}\n`);
   console.log(
     `${formatCount(data.events.length)} impressions over ${plan.days} days (${plan.users} users, ${plan.items} items, 30 % released along the way, session interests of ~${plan.interestHours} h); ` +
       `first model on days ${plan.initialDays - plan.windowDays}–${plan.initialDays}; next-period AUC over days ${plan.initialDays}–${plan.days} ` +
@@ -314,7 +415,15 @@ async function main(): Promise<void> {
   );
   console.log(
     markdownTable(
-      ['user list', 'strategy', 'click AUC', 'like AUC', 'examples', 'train s', 'cost vs full (examples / s)'],
+      [
+        'user list',
+        'strategy',
+        'click AUC',
+        'like AUC',
+        'examples',
+        'train s (wall / CPU)',
+        'cost vs full (examples / wall / CPU)',
+      ],
       rows,
     ),
   );

@@ -36,8 +36,8 @@ export interface InteractionOptions {
   /** Share of the items (the last ids) released at uniformly drawn times within the span; 0 by default. */
   newItems?: number;
   /**
-   * Per user, a genre of the moment, drawn anew after exponential times of mean `hours` (from the user's own taste:
-   * likelier for genres it already likes), adding `strength` to the affinity of its items. Off by default.
+   * Per user, a genre of the moment, drawn anew (any genre alike) after exponential times of mean `hours`, adding
+   * `strength` to the affinity of its items. Off by default.
    */
   sessionInterest?: { hours: number; strength: number };
 }
@@ -296,7 +296,7 @@ function sampleEvents(
   // Streams of their own, so that without these options every other draw stays as it was.
   const released = releaseTimes(items.length, options.newItems ?? 0, span, new Rng(seed ^ 0x0e1ea5e));
   const interest =
-    options.sessionInterest && new SessionInterest(world, users, options.sessionInterest, new Rng(seed ^ 0x5e55));
+    options.sessionInterest && new SessionInterest(users.length, options.sessionInterest, new Rng(seed ^ 0x5e55));
   const events: InteractionEvent[] = [];
   for (let n = 0; n < impressions; n++) {
     const t = offsets[n] / span;
@@ -327,29 +327,27 @@ function releaseTimes(count: number, share: number, span: number, rng: Rng): Flo
   return Float64Array.from({ length: count }, (_, i) => (i < old ? 0 : Math.floor(rng.next() * span)));
 }
 
-/** Each user's genre of the moment (drawn by the user's taste for genres), renewed after exponential durations. */
+/**
+ * Each user's genre of the moment, any genre alike (so that nothing but the user's recent clicks tells it), renewed
+ * after exponential durations.
+ */
 class SessionInterest {
   private readonly genre: Int32Array;
   private readonly until: Float64Array;
-  private readonly preference: Float64Array[];
 
   constructor(
-    world: World,
-    users: User[],
+    users: number,
     private readonly options: { hours: number; strength: number },
     private readonly rng: Rng,
   ) {
-    this.genre = new Int32Array(users.length).fill(-1);
-    this.until = new Float64Array(users.length);
-    this.preference = users.map((u) =>
-      cumulative(world.genreTaste.map((g) => Math.exp(dot(u.taste, g) / Math.sqrt(world.dim)))),
-    );
+    this.genre = new Int32Array(users).fill(-1);
+    this.until = new Float64Array(users);
   }
 
   /** The affinity added to `genre`'s items for user `user` at `offset` (ms). */
   boost(user: number, genre: number, offset: number): number {
     if (this.genre[user] < 0 || offset >= this.until[user]) {
-      this.genre[user] = pick(this.preference[user], this.rng.next());
+      this.genre[user] = this.rng.int(GENRES.length);
       this.until[user] = offset - Math.log(1 - this.rng.next()) * this.options.hours * 3_600_000;
     }
     return this.genre[user] === genre ? this.options.strength : 0;
