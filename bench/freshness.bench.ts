@@ -17,7 +17,7 @@
  * lists computed here, beside what logging the served user features with each prediction would store instead.
  *
  *   npm run bench:freshness -- [--quick] [--days 7] [--initial-days 3] [--period-hours 4] [--window-days 3]
- *     [--per-day 20000] [--users 800] [--items 1200] [--interest-hours 6] [--epochs 8] [--replay 0.2] [--seed 1]
+ *     [--per-day 20000] [--users 800] [--items 1200] [--interest-hours 6] [--list-length 3] [--epochs 8] [--replay 0.2] [--seed 1]
  *     [--db postgres://…/bench_h1] [--skip-strategies]
  */
 import { DataSource } from 'typeorm';
@@ -53,7 +53,6 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const START = Date.parse('2026-03-02T00:00:00Z');
 const LIST = 'user_recent_clicks';
-const LIST_LENGTH = 10;
 const BINARY_TASKS = ['click', 'like'] as const;
 
 const quick = hasFlag('quick');
@@ -66,6 +65,8 @@ const plan = {
   users: positiveIntFlag('users', quick ? 500 : 800),
   items: positiveIntFlag('items', quick ? 600 : 1200),
   interestHours: positiveIntFlag('interest-hours', 6),
+  /** The user list's maxLength: short, so that mean pooling weighs the last clicks (where the interest of the moment shows). */
+  listLength: positiveIntFlag('list-length', 3),
   epochs: positiveIntFlag('epochs', 8),
   replay: Number(flagValue('replay') ?? 0.2),
   seed: positiveIntFlag('seed', 1),
@@ -96,7 +97,7 @@ function specOf(variant: Variant, epochs: number): ModelSpec {
     { name: 'item_popularity', type: 'numeric' },
   ];
   if (variant !== 'none')
-    features.push({ name: LIST, type: 'sequence', maxLength: LIST_LENGTH, sharedEmbedding: 'item_id' });
+    features.push({ name: LIST, type: 'sequence', maxLength: plan.listLength, sharedEmbedding: 'item_id' });
   return parseModelSpec({
     features,
     tasks: [
@@ -120,7 +121,7 @@ function recordsOf(data: InteractionData): { records: InteractionFeatureValues[]
     const list = clicks.get(user) ?? [];
     let end = list.length;
     while (end > 0 && list[end - 1].at >= limit) end--;
-    return list.slice(Math.max(0, end - LIST_LENGTH), end).map((c) => c.item);
+    return list.slice(Math.max(0, end - plan.listLength), end).map((c) => c.item);
   };
   const withList: Record<Exclude<Variant, 'none'>, InteractionFeatureValues[]> = { nightly: [], 'event-fed': [] };
   data.events.forEach((event, i) => {
@@ -291,7 +292,7 @@ async function measureRebuild(url: string, data: InteractionData, records: Inter
     }
     await dataSource.query('ANALYZE events');
     const [from, to] = [new Date(START + plan.initialDays * DAY_MS), new Date(START + plan.days * DAY_MS)];
-    const feed = { feature: LIST, task: 'click', maxLength: LIST_LENGTH };
+    const feed = { feature: LIST, task: 'click', maxLength: plan.listLength };
     const read = async (feeds: (typeof feed)[]) => {
       const times: number[] = [];
       let rows: Awaited<ReturnType<EventRepository['readTrainingRows']>> = [];
@@ -356,7 +357,7 @@ async function main(): Promise<void> {
     start: new Date(START),
     days: plan.days,
     newItems: 0.3,
-    sessionInterest: { hours: plan.interestHours, strength: 1.5 },
+    sessionInterest: { hours: plan.interestHours, strength: 1.5, browse: 0.3 },
   });
   const { records, times } = recordsOf(data);
   const labels = Object.fromEntries(

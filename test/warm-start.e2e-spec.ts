@@ -189,19 +189,27 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     expect(await registry.get(parentId)).toEqual(parentBefore);
   });
 
-  it('refuses an incompatible spec at once, naming every difference, with no version written', async () => {
+  it('refuses an incompatible spec at once, naming every difference: a 400, and a failed job with no version written', async () => {
     const production = (await registry.findServing()).production!;
     const versionsBefore = (await registry.history(100, 0)).items.length;
     const wider = { ...SPEC, model: { ...SPEC.model, expertUnits: [16] }, features: SPEC.features.slice(1) };
-    const job = await run(
-      { warmStart: { from: production.id }, spec: wider, source: { kind: 'incremental', to: day(7) } },
-      true,
+    const payload = { warmStart: { from: production.id }, spec: wider, source: { kind: 'incremental', to: day(7) } };
+    const differences =
+      'features: "user_country" is in the parent, not here; model.expertUnits is [12] in the parent, [16] here';
+    const refused = await post('/admin/training-jobs', payload);
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().errors).toEqual([
+      { field: 'spec', message: `spec cannot warm-start from version ${production.id}: ${differences}` },
+    ]);
+    // Queued all the same (say production changed in between): the worker refuses it before reading any data.
+    const queued = await queue.add(
+      TrainingJobName.Train,
+      { ...payload, requestedBy: 'test' },
+      { ...TRAINING_JOB_OPTIONS, jobId: randomUUID() },
     );
+    const job = await settled(queued.id, true);
     expect(job.attemptsMade).toBe(1);
-    expect(job.failedReason).toBe(
-      `the spec cannot warm-start from version ${production.id}: features: "user_country" is in the parent, not here; ` +
-        'model.expertUnits is [12] in the parent, [16] here',
-    );
+    expect(job.failedReason).toBe(`the spec cannot warm-start from version ${production.id}: ${differences}`);
     expect((await registry.history(100, 0)).items).toHaveLength(versionsBefore);
   });
 

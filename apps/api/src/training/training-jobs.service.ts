@@ -1,7 +1,14 @@
 import { Injectable } from '@nestjs/common';
 
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
-import { parseModelSpec, SpecValidationError } from '@app/mmoe/serving';
+import {
+  decodeArtifact,
+  parseModelSpec,
+  SpecValidationError,
+  warmStartDifferences,
+  type ModelSpec,
+  type PreprocessingState,
+} from '@app/mmoe/serving';
 import { TrainingCancellationRepository, type TrainingDataSource, type TrainingJobPayload } from '@app/queue';
 import { ModelRegistryService } from '@app/registry';
 
@@ -56,7 +63,7 @@ export class TrainingJobsService {
    * A warm start's version must exist (production must serve one when it names it) and agree with parentVersionId;
    * an incremental source needs one. The spec's compatibility needs the parent's artifact: the worker checks it first.
    */
-  private async checkWarmStart({ warmStart, source, parentVersionId }: NewTrainingJob): Promise<void> {
+  private async checkWarmStart({ warmStart, source, parentVersionId, spec }: NewTrainingJob): Promise<void> {
     const field = 'warmStart.from';
     if (!warmStart) {
       if (source.kind === 'incremental')
@@ -85,6 +92,23 @@ export class TrainingJobsService {
           field: 'parentVersionId',
           message: `parentVersionId ${parentVersionId} differs from the warm start's version ${parent.id}`,
         },
+      ]);
+    if (spec !== undefined) await this.checkCompatible(parent.id, parseModelSpec(spec));
+  }
+
+  /** The spec must mean the same weights as the parent's (the worker checks again: production may change meanwhile). */
+  private async checkCompatible(parentId: number, spec: ModelSpec): Promise<void> {
+    const stored = await this.registry.findArtifact(parentId);
+    if (!stored) return; // the worker fails the job with the reason
+    const { header } = decodeArtifact(stored.artifact);
+    const differences = warmStartDifferences(
+      parseModelSpec(header.spec),
+      header.preprocessing as PreprocessingState,
+      spec,
+    );
+    if (differences.length > 0)
+      throw new InvalidFieldsError([
+        { field: 'spec', message: `spec cannot warm-start from version ${parentId}: ${differences.join('; ')}` },
       ]);
   }
 

@@ -58,6 +58,8 @@ interface TrainingMetrics {
   /** Held-out rows. */
   examples: number;
   productionHoldout?: { versionId: number; tasks: TaskMetricsByName };
+  /** A warm start's parent other than production, on the same held-out slice (the gate still judges by production). */
+  parentHoldout?: { versionId: number; tasks: TaskMetricsByName };
   /** The int8 serving graph against fp32 on the held-out slice: whether the version may be served in int8. */
   int8?: Int8Check;
   gate: GateDecision;
@@ -301,6 +303,11 @@ export class TrainingJobService {
       ...(baseline.kind === 'evaluated'
         ? { productionHoldout: { versionId: baseline.versionId, tasks: baseline.tasks } }
         : {}),
+      ...(job.warmStart &&
+        job.parent!.id !== job.production?.id && {
+          // Same features and tasks as the candidate (the warm start's rules): it reads the candidate's table.
+          parentHoldout: { versionId: job.parent!.id, tasks: job.warmStart.evaluate(job.data.holdout).tasks },
+        }),
       ...(int8 && { int8 }),
       gate,
       training: {

@@ -1,20 +1,9 @@
 import type { PreprocessingState } from '../data/preprocessor';
-import type { FeatureSpec, ModelSpec } from './model-spec.schema';
+import type { ModelSpec } from './model-spec.schema';
 
-/** Where a serving request finds a feature: the user's record, the request's context, or each candidate item. */
-export type FeatureSide = 'user' | 'item' | 'context';
+import { featureSide } from './side';
 
-/**
- * The spec's `side`, else inferred from the name: `user_…` the user, `context_…` the context, anything else the item.
- * Item is the safe default (an item-side feature is simply computed per candidate); the prefixes are the naming the
- * examples and the demo already follow.
- */
-export function featureSide(feature: Pick<FeatureSpec, 'name' | 'side'>): FeatureSide {
-  if (feature.side) return feature.side;
-  if (feature.name.startsWith('user_')) return 'user';
-  if (feature.name.startsWith('context_')) return 'context';
-  return 'item';
-}
+export { featureSide, type FeatureSide } from './side';
 
 /** A user-side list fed by events (a sequence feature's `fromEvents`): the task whose positive labels append to it. */
 export interface EventFeed {

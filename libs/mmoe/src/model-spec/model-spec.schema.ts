@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 import { TASK_TYPE_NAMES } from '../tasks/task-types';
-import { featureSide } from './feature-side';
+import { featureSide } from './side';
 
 const name = z
   .string()

@@ -15,6 +15,7 @@ export * from '../model-spec/model-spec';
 export * from '../model-spec/model-spec.schema';
 export * from '../model-spec/feature-side';
 export * from '../model-spec/task-space.rules';
+export * from '../model-spec/warm-start.rules';
 export * from '../model/topology';
 export { fnv1a32, sha256Hex } from '../util/hash';
 export * from './inference.pool';

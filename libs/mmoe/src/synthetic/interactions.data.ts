@@ -39,7 +39,12 @@ export interface InteractionOptions {
    * Per user, a genre of the moment, drawn anew (any genre alike) after exponential times of mean `hours`, adding
    * `strength` to the affinity of its items. Off by default.
    */
-  sessionInterest?: { hours: number; strength: number };
+  sessionInterest?: {
+    hours: number;
+    strength: number;
+    /** Share of a user's impressions drawn from their genre of the moment (browsing it); 0 by default. */
+    browse?: number;
+  };
 }
 
 export type InteractionFeatureValues = Record<string, string | number | string[]>;
@@ -191,8 +196,16 @@ export function generateInteractions(options: InteractionOptions): InteractionDa
     throw new RangeError(`latentDim must be an integer ≥ 1, got ${latentDim}`);
   const { newItems = 0, sessionInterest } = options;
   if (!(newItems >= 0 && newItems < 1)) throw new RangeError(`newItems must be in [0, 1), got ${newItems}`);
-  if (sessionInterest && !(sessionInterest.hours > 0 && Number.isFinite(sessionInterest.strength)))
-    throw new RangeError('sessionInterest needs hours > 0 and a finite strength');
+  if (
+    sessionInterest &&
+    !(
+      sessionInterest.hours > 0 &&
+      Number.isFinite(sessionInterest.strength) &&
+      (sessionInterest.browse ?? 0) >= 0 &&
+      (sessionInterest.browse ?? 0) < 1
+    )
+  )
+    throw new RangeError('sessionInterest needs hours > 0, a finite strength and browse in [0, 1)');
 
   const root = new Rng(seed);
   const world = createWorld(new Rng(root.seed()), latentDim);
@@ -302,12 +315,16 @@ function sampleEvents(
     const t = offsets[n] / span;
     for (let g = 0; g < GENRES.length; g++) share[g] = genreWeight[g] * Math.exp((genreDrift[g]?.share ?? 0) * t);
     const genres = cumulative(share);
+    // A browsing user (sessionInterest.browse) is drawn first: part of what they are shown is their genre of the moment.
+    const browsing = interest && interest.browse > 0 ? pick(userPick, rng.next()) : undefined;
+    const focus = browsing === undefined ? -1 : interest!.genreAt(browsing, offsets[n]);
     let itemIndex: number;
     do {
-      const genre = pick(genres, rng.next());
+      const genre =
+        focus >= 0 && byGenre[focus].length > 0 && rng.next() < interest!.browse ? focus : pick(genres, rng.next());
       itemIndex = byGenre[genre][pick(itemPick[genre], rng.next())];
     } while (released && released[itemIndex] > offsets[n]);
-    const userIndex = pick(userPick, rng.next());
+    const userIndex = browsing ?? pick(userPick, rng.next());
     const boost = interest?.boost(userIndex, items[itemIndex].genre, offsets[n]) ?? 0;
     events.push({
       eventId: `e-${seed}-${n}`,
@@ -337,20 +354,29 @@ class SessionInterest {
 
   constructor(
     users: number,
-    private readonly options: { hours: number; strength: number },
+    private readonly options: { hours: number; strength: number; browse?: number },
     private readonly rng: Rng,
   ) {
     this.genre = new Int32Array(users).fill(-1);
     this.until = new Float64Array(users);
   }
 
-  /** The affinity added to `genre`'s items for user `user` at `offset` (ms). */
-  boost(user: number, genre: number, offset: number): number {
+  get browse(): number {
+    return this.options.browse ?? 0;
+  }
+
+  /** User `user`'s genre of the moment at `offset` (ms), drawn anew when the last one has run out. */
+  genreAt(user: number, offset: number): number {
     if (this.genre[user] < 0 || offset >= this.until[user]) {
       this.genre[user] = this.rng.int(GENRES.length);
       this.until[user] = offset - Math.log(1 - this.rng.next()) * this.options.hours * 3_600_000;
     }
-    return this.genre[user] === genre ? this.options.strength : 0;
+    return this.genre[user];
+  }
+
+  /** The affinity added to `genre`'s items for user `user` at `offset` (ms). */
+  boost(user: number, genre: number, offset: number): number {
+    return this.genreAt(user, offset) === genre ? this.options.strength : 0;
   }
 }
 
