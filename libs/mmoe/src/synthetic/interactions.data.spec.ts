@@ -136,6 +136,9 @@ describe('generateInteractions', () => {
     expect(() => generateInteractions({ ...options, latentDim: 0 })).toThrow(RangeError);
     expect(() => generateInteractions({ ...options, newItems: 1 })).toThrow(RangeError);
     expect(() => generateInteractions({ ...options, sessionInterest: { hours: 0, strength: 1 } })).toThrow(RangeError);
+    expect(() => generateInteractions({ ...options, sessionInterest: { hours: 1, strength: 1, browse: 1 } })).toThrow(
+      RangeError,
+    );
   });
 
   it('leaves every draw as it was without the optional dynamics', () => {
@@ -182,6 +185,29 @@ describe('generateInteractions', () => {
     const withInterest = sameGenreLift(generateInteractions({ ...busy, sessionInterest: { hours: 1, strength: 3 } }));
     const without = sameGenreLift(generateInteractions(busy));
     expect(withInterest).toBeGreaterThan(1.25 * without);
+  });
+
+  it('shows a browsing user more of their genre of the moment: consecutive impressions share a genre more often', () => {
+    const genreOf = new Map(data.items.map((it) => [it.id, it.features.item_genre]));
+    const sameGenreShare = (generated: InteractionData) => {
+      const last = new Map<string, { genre: unknown; at: number }>();
+      let [same, pairs] = [0, 0];
+      for (const e of generated.events) {
+        const previous = last.get(e.userId);
+        const genre = genreOf.get(e.itemId);
+        if (previous && e.occurredAt.getTime() - previous.at < 3_600_000) {
+          pairs++;
+          if (genre === previous.genre) same++;
+        }
+        last.set(e.userId, { genre, at: e.occurredAt.getTime() });
+      }
+      return same / pairs;
+    };
+    const busy = { ...options, users: 200, impressions: 30_000 };
+    const interest = { hours: 6, strength: 1 };
+    const browsing = sameGenreShare(generateInteractions({ ...busy, sessionInterest: { ...interest, browse: 0.4 } }));
+    const not = sameGenreShare(generateInteractions({ ...busy, sessionInterest: interest }));
+    expect(browsing).toBeGreaterThan(not + 0.1);
   });
 });
 
