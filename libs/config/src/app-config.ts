@@ -13,6 +13,16 @@ const MIN_ADMIN_TOKEN_LENGTH = 32;
 // TensorFlow.js; the worker's initBackend(config.MMOE_BACKEND) call stops compiling if a name here is unknown there.
 const MMOE_BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 
+/** A cron expression (UTC; 6 fields = with seconds) with its default. */
+const cronSetting = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .superRefine((cron, ctx) => {
+      const problem = cronProblem(cron);
+      if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression (${problem})` });
+    });
+
 const appConfigSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -112,13 +122,7 @@ const appConfigSchema = z
      * Scheduled retraining (a UTC cron; 6 fields = with seconds). These three seed the cluster's schedule when the first
      * process starts; from then on the schedule lives in Postgres and changes through the admin API only.
      */
-    RETRAIN_CRON: z
-      .string()
-      .default('0 3 * * *')
-      .superRefine((cron, ctx) => {
-        const problem = cronProblem(cron);
-        if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression (${problem})` });
-      }),
+    RETRAIN_CRON: cronSetting('0 3 * * *'),
     /** A scheduled run trains on the events of the last RETRAIN_WINDOW_DAYS days before it fires. */
     RETRAIN_WINDOW_DAYS: z.coerce.number().positive().default(7),
     RETRAIN_ENABLED: z.stringbool().default(true),
@@ -127,13 +131,7 @@ const appConfigSchema = z
      * data ended, replaying RETRAIN_INCREMENTAL_REPLAY older events per new one, for RETRAIN_INCREMENTAL_EPOCHS epochs.
      * Off by default: it needs a production version trained from events (whose window it continues).
      */
-    RETRAIN_INCREMENTAL_CRON: z
-      .string()
-      .default('0 * * * *')
-      .superRefine((cron, ctx) => {
-        const problem = cronProblem(cron);
-        if (problem) ctx.addIssue({ code: 'custom', message: `must be a cron expression (${problem})` });
-      }),
+    RETRAIN_INCREMENTAL_CRON: cronSetting('0 * * * *'),
     RETRAIN_INCREMENTAL_REPLAY: z.coerce.number().min(0).max(1).default(0.2),
     RETRAIN_INCREMENTAL_EPOCHS: z.coerce.number().int().min(1).max(1000).default(1),
     RETRAIN_INCREMENTAL_ENABLED: z.stringbool().default(false),
