@@ -94,7 +94,7 @@ interface PreparedJob {
   production: ModelVersionRecord | undefined;
   parent: ModelVersionRecord | undefined;
   /** The parent's model, loaded, when the job warm-starts from it. */
-  warmStart: MultiTaskModel | undefined;
+  parentModel: MultiTaskModel | undefined;
   spec: ModelSpec;
   /** The data source with an incremental window resolved. */
   source: EventsSource | CsvSource;
@@ -138,7 +138,7 @@ export class TrainingJobService {
     try {
       return await this.trainAndRegister(jobId, prepared, watch, progress);
     } finally {
-      prepared.warmStart?.dispose();
+      prepared.parentModel?.dispose();
     }
   }
 
@@ -149,7 +149,7 @@ export class TrainingJobService {
     progress: JobProgressThrottle,
   ): Promise<TrainingJobResult> {
     const { spec, data: tables } = prepared;
-    const start = prepared.warmStart ? `warm-starting from version ${prepared.parent!.id}, ` : '';
+    const start = prepared.parentModel ? `warm-starting from version ${prepared.parent!.id}, ` : '';
     this.logger.log(
       `job ${jobId}: ${start}training on ${tables.train.size} rows (${tables.replayed} replayed), holding out ${tables.holdout.size} later rows (${tables.skipped} unreadable left out)`,
     );
@@ -159,7 +159,7 @@ export class TrainingJobService {
       onProgress: (p) => progress.training(p),
       shouldStop: watch.shouldStop,
       threads: this.config.TRAINING_THREADS,
-      parent: prepared.warmStart,
+      parent: prepared.parentModel,
     }).catch((e: unknown) => {
       throw watch.cause(e);
     });
@@ -178,7 +178,7 @@ export class TrainingJobService {
           metrics: metrics as unknown as Record<string, unknown>,
           note:
             `trained by job ${jobId} (${prepared.payload.requestedBy})` +
-            (prepared.warmStart ? `, warm-started from version ${prepared.parent!.id}` : ''),
+            (prepared.parentModel ? `, warm-started from version ${prepared.parent!.id}` : ''),
         },
         ACTOR,
       );
@@ -211,7 +211,7 @@ export class TrainingJobService {
     const { production } = await this.registry.findServing();
     const parent = await this.parentOf(payload, production);
     const spec = jobSpecOf(payload, parent);
-    const warmStart = payload.warmStart && (await this.loadParent(parent!, spec));
+    const parentModel = payload.warmStart && (await this.loadParent(parent!, spec));
     try {
       const { source, replay } = resolveSource(payload, parent);
       const productionSpec = production && specOf(production);
@@ -229,9 +229,9 @@ export class TrainingJobService {
         replay && { ...replay, seed },
       );
       checkTables(spec, data, this.config.TRAINING_MIN_ROWS);
-      return { payload, holdoutFraction, groupBy, production, parent, warmStart, spec, source, replay, data };
+      return { payload, holdoutFraction, groupBy, production, parent, parentModel, spec, source, replay, data };
     } catch (e) {
-      warmStart?.dispose();
+      parentModel?.dispose();
       throw e;
     }
   }
@@ -279,7 +279,7 @@ export class TrainingJobService {
     // Encoded once: tfjs's evaluation and the int8 check below read the same rows.
     const encodedHoldout = model.encode(job.data.holdout);
     const holdout = model.evaluate(encodedHoldout, { groups: job.data.holdout.groupIds() });
-    const baseline = await this.evaluateProduction(job.production, job.spec, job);
+    const baseline = await this.evaluateProduction(job);
     const gate = decideRollout(job.spec.tasks, holdout.tasks, baseline, {
       autoCanary: this.config.AUTO_CANARY,
       binaryMetric: this.config.TRAINING_GATE_METRIC,
@@ -303,10 +303,10 @@ export class TrainingJobService {
       ...(baseline.kind === 'evaluated'
         ? { productionHoldout: { versionId: baseline.versionId, tasks: baseline.tasks } }
         : {}),
-      ...(job.warmStart &&
+      ...(job.parentModel &&
         job.parent!.id !== job.production?.id && {
           // Same features and tasks as the candidate (the warm start's rules): it reads the candidate's table.
-          parentHoldout: { versionId: job.parent!.id, tasks: job.warmStart.evaluate(job.data.holdout).tasks },
+          parentHoldout: { versionId: job.parent!.id, tasks: job.parentModel.evaluate(job.data.holdout).tasks },
         }),
       ...(int8 && { int8 }),
       gate,
@@ -340,11 +340,13 @@ export class TrainingJobService {
   }
 
   /** Production judged on the candidate's held-out slice, when it reads only features the candidate's data holds. */
-  private async evaluateProduction(
-    production: ModelVersionRecord | undefined,
-    spec: ModelSpec,
-    { data }: Pick<PreparedJob, 'data'>,
-  ): Promise<ProductionBaseline> {
+  private async evaluateProduction({
+    production,
+    spec,
+    data,
+    parent,
+    parentModel,
+  }: PreparedJob): Promise<ProductionBaseline> {
     if (!production) return { kind: 'none' };
     const missing = featuresMissing(specOf(production), spec);
     if (missing.length > 0 || !data.productionHoldout) {
@@ -354,11 +356,18 @@ export class TrainingJobService {
         why: `it reads features the candidate does not (${missing.map((f) => f.name).join(', ')})`,
       };
     }
+    const evaluated = (model: MultiTaskModel): ProductionBaseline => ({
+      kind: 'evaluated',
+      versionId: production.id,
+      tasks: model.evaluate(data.productionHoldout!).tasks,
+    });
+    // A warm start from production has it loaded already.
+    if (parentModel && parent?.id === production.id) return evaluated(parentModel);
     const stored = await this.registry.findArtifact(production.id);
     if (!stored) return { kind: 'incomparable', versionId: production.id, why: 'its artifact is gone' };
     const model = MultiTaskModel.fromArtifact(stored.artifact);
     try {
-      return { kind: 'evaluated', versionId: production.id, tasks: model.evaluate(data.productionHoldout).tasks };
+      return evaluated(model);
     } finally {
       model.dispose();
     }
