@@ -1,6 +1,5 @@
 import type { PreprocessingState } from '../data/preprocessor';
 import type { ModelSpec } from './model-spec.schema';
-
 import { featureSide } from './side';
 
 export { featureSide, type FeatureSide } from './side';
