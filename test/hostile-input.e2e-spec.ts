@@ -1215,6 +1215,56 @@ describe('hostile input (e2e)', () => {
       'resuming the schedule with a body nested 40 levels',
       () => ({ method: 'POST', url: '/admin/training-schedule/resume', ...raw(deep(40)), status: 400, field: 'body' }),
     ],
+    [
+      'an incremental cadence with replay as a string',
+      () => ({
+        method: 'PUT',
+        url: '/admin/training-schedule/incremental',
+        body: { cron: '0 * * * *', replay: '0.2' },
+        status: 400,
+        field: 'replay',
+      }),
+    ],
+    [
+      'an incremental cadence with NUL in its cron',
+      () => ({
+        method: 'PUT',
+        url: '/admin/training-schedule/incremental',
+        body: { cron: '0 * * * *\0' },
+        status: 400,
+        field: 'cron',
+      }),
+    ],
+    [
+      'pausing the incremental cadence with a UTF-16 body',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-schedule/incremental/pause',
+        body: '{}',
+        contentType: 'application/json; charset=UTF-16',
+        status: 415,
+      }),
+    ],
+    [
+      'resuming the incremental cadence with a body nested 40 levels',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-schedule/incremental/resume',
+        ...raw(deep(40)),
+        status: 400,
+        field: 'body',
+      }),
+    ],
+    [
+      'a warm start from an object',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        body: { warmStart: { from: { id: 1 } }, source: { kind: 'incremental' } },
+        status: 400,
+        field: 'warmStart.from',
+      }),
+    ],
     // the old routes the corpus had not reached
     [
       'a lone surrogate in a bulk user id',
