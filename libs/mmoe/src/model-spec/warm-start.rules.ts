@@ -1,10 +1,11 @@
 import { SEQUENCE_MAX_VOCAB, type PreprocessingState } from '../data/preprocessor';
-import type { FeatureSpec, ModelSpec, TaskSpec } from './model-spec.schema';
+import { lossBalancingOf, type FeatureSpec, type ModelSpec, type TaskSpec } from './model-spec.schema';
 
 /**
  * What a warm start may change and what it may not: every weight of the parent must mean the same in the child.
- * Features, tasks and the network's shape must match; what only steers training (the `training` section, task weights
- * and labels, a sequence's maxLength and separator, gate dropout, minCount) and a larger maxVocab may differ.
+ * Features, tasks and the network's shape must match; what only steers training (the `training` section but
+ * uncertainty weighting, task weights, labels and calibrator weights, a sequence's maxLength and separator, gate
+ * dropout, minCount) and a larger maxVocab may differ.
  */
 export class IncompatibleParentError extends Error {
   constructor(readonly differences: string[]) {
@@ -24,6 +25,7 @@ export function warmStartDifferences(parent: ModelSpec, parentState: Preprocessi
     ),
     ...listDifferences('tasks', parent.tasks, child.tasks, taskDifferences),
     ...modelDifferences(parent.model, child.model),
+    ...uncertaintyDifference(parent, child),
   ];
 }
 
@@ -69,17 +71,33 @@ function featureDifferences(p: FeatureSpec, c: FeatureSpec, state: Preprocessing
   return out;
 }
 
+/** What a task's weights are: its type, and the towers it reads (ESMM's parent, AITM's transfer, DBMTL's relations). */
 function taskDifferences(p: TaskSpec, c: TaskSpec, at: string): string[] {
-  return keyDifferences(p, c, at, ['type', 'conditionalOn']);
+  return keyDifferences(p, c, at, ['type', 'conditionalOn', 'dependsOn', 'relatedTasks']);
 }
 
-/** The network's shape and what its weights compute; gate dropout and the balance loss weigh only in training. */
+/** Uncertainty weighting learns one weight per task; the other balancing methods only weigh the losses. */
+function uncertaintyDifference(parent: ModelSpec, child: ModelSpec): string[] {
+  const learnt = (spec: ModelSpec) => lossBalancingOf(spec).method === 'uncertainty';
+  if (learnt(parent) === learnt(child)) return [];
+  const state = (on: boolean) => (on ? 'on' : 'off');
+  return [
+    `training.lossBalancing: uncertainty weighting (learnt task weights) is ${state(learnt(parent))} in the parent, ${state(learnt(child))} here`,
+  ];
+}
+
+/**
+ * The network's shape and what its weights compute; gate dropout and the balance loss weigh only in training, and
+ * uncertainty weighting is compared with its training spelling.
+ */
 function modelDifferences(p: ModelSpec['model'], c: ModelSpec['model']): string[] {
   const shape = (m: ModelSpec['model']) => {
     const gate: Record<string, unknown> = { ...m.gate };
     delete gate.dropout;
     delete gate.balanceLossWeight;
-    return { ...m, gate };
+    const shape: Record<string, unknown> = { ...m, gate };
+    delete shape.uncertaintyWeighting; // compared with its training spelling (uncertaintyDifference)
+    return shape;
   };
   const [ps, cs] = [shape(p), shape(c)];
   const keys = [...new Set([...Object.keys(ps), ...Object.keys(cs)])] as (keyof typeof ps)[];

@@ -127,6 +127,19 @@ describe('warm start', () => {
     ]);
   });
 
+  it('names a change of what a task reads and of learnt task weights', () => {
+    const other = specOf((s) => {
+      s.tasks[1] = { name: 'secs', label: 'secs', type: 'regression', relatedTasks: ['click'] };
+      s.training = { ...s.training, lossBalancing: { method: 'uncertainty' } };
+    });
+    expect(() => warmStartNetwork(parent.network, other, rows(other, 10, 4, 4))).toThrow(
+      new IncompatibleParentError([
+        'tasks[1] "secs": relatedTasks is unset in the parent, ["click"] here',
+        'training.lossBalancing: uncertainty weighting (learnt task weights) is off in the parent, on here',
+      ]),
+    );
+  });
+
   it('refuses a maxVocab below the ids the parent learnt, and accepts training-only changes', () => {
     const small = specOf((s) => Object.assign(s.features[0], { maxVocab: 5 }));
     expect(() => warmStartNetwork(parent.network, small, rows(small, 10, 4, 4))).toThrow(
