@@ -53,6 +53,7 @@ describe('feature store (e2e)', () => {
       items: [{ genre: 'g2', price: 4.5 }, { genre: null }],
       cacheHits: 0,
       cacheMisses: 3,
+      cacheUnavailable: 0,
     });
     const second = await store.fetch(V1, 'u1', ['i1', 'i2']);
     expect(second).toEqual({ ...first, cacheHits: 3, cacheMisses: 0 });
@@ -94,9 +95,17 @@ describe('feature store (e2e)', () => {
   it('returns undefined for entities stored nowhere, caches that briefly, and drops it at the first PUT', async () => {
     await put('/v1/items/i1/features', { features: { price: 9 } });
     const first = await store.fetch(V1, 'nobody', ['i1', 'ghost']);
-    expect(first).toEqual({ user: undefined, items: [{ price: 9 }, undefined], cacheHits: 0, cacheMisses: 3 });
+    expect(first).toEqual({
+      user: undefined,
+      items: [{ price: 9 }, undefined],
+      cacheHits: 0,
+      cacheMisses: 3,
+      cacheUnavailable: 0,
+    });
     expect(await store.fetch(V1, 'nobody', ['i1', 'ghost'])).toEqual({ ...first, cacheHits: 3, cacheMisses: 0 });
-    expect(await redis.ttl('feat:schema-v1:item:ghost')).toBeLessThanOrEqual(60);
+    const ttl = await redis.ttl('feat:schema-v1:{item:ghost}');
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(60);
 
     await put('/v1/items/ghost/features', { features: { price: 1 } });
     expect((await store.fetch(V1, 'nobody', ['i1', 'ghost'])).items).toEqual([{ price: 9 }, { price: 1 }]);

@@ -1,7 +1,6 @@
 import type { TestingModule } from '@nestjs/testing';
-import type Redis from 'ioredis';
 
-import { REDIS, RedisModule } from '@app/redis';
+import { REDIS, RedisModule, type RedisClient } from '@app/redis';
 
 import { FeatureCacheRepository, type EntityRef } from '../../apps/api/src/features/feature-cache.repository';
 import { createMediumModule, runToken } from './medium.module';
@@ -19,8 +18,8 @@ describe('FeatureCacheRepository (medium: real Redis)', () => {
   });
 
   afterAll(async () => {
-    const redis = moduleRef.get<Redis>(REDIS);
-    const keys = [...(await redis.keys(`feat:${token}-*`)), ...(await redis.keys(`feat-gen:user:${token}-*`))];
+    const redis = moduleRef.get<RedisClient>(REDIS);
+    const keys = [...(await redis.keys(`feat:${token}-*`)), ...(await redis.keys(`feat-gen:{user:${token}-*`))];
     if (keys.length > 0) await redis.del(keys);
     await moduleRef.close();
   });

@@ -10,6 +10,7 @@ describe('loadConfig', () => {
       API_PORT: 3000,
       API_PROCESSES: 1,
       DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/postgres',
+      DATABASE_READ_MAX_LAG_SECONDS: 30,
       REDIS_URL: 'redis://127.0.0.1:6379',
       ADMIN_TOKEN: 'change-me',
       LOG_LEVEL: 'log',
@@ -54,6 +55,27 @@ describe('loadConfig', () => {
       ROLLOUT_POLICY_CHECK_SECONDS: 60,
       LIVE_METRICS_MAX_ROWS: 200_000,
     });
+  });
+
+  it('reads REDIS_CLUSTER_NODES as host:port entries and names each bad one', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-b:7001,[::1]:7002' }).REDIS_CLUSTER_NODES).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-b', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(loadConfig({}).REDIS_CLUSTER_NODES).toBeUndefined();
+    for (const bad of ['redis-a', 'redis-a:0', 'redis-a:70000', 'redis://a:7000', 'a:7000,,b:7001'])
+      expect(() => loadConfig({ REDIS_CLUSTER_NODES: bad })).toThrow(/REDIS_CLUSTER_NODES: entry \d must be host:port/);
+  });
+
+  it('takes an optional DATABASE_READ_URL, a postgres URL, and a positive lag bound', () => {
+    expect(loadConfig({ DATABASE_READ_URL: 'postgres://reader@replica:5432/app' })).toMatchObject({
+      DATABASE_READ_URL: 'postgres://reader@replica:5432/app',
+      DATABASE_READ_MAX_LAG_SECONDS: 30,
+    });
+    expect(loadConfig({}).DATABASE_READ_URL).toBeUndefined();
+    expect(() => loadConfig({ DATABASE_READ_URL: 'mysql://replica/app' })).toThrow(/DATABASE_READ_URL/);
+    expect(() => loadConfig({ DATABASE_READ_MAX_LAG_SECONDS: '0' })).toThrow(/DATABASE_READ_MAX_LAG_SECONDS/);
   });
 
   it('names a prediction-log sample outside [0, 1]', () => {

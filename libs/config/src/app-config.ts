@@ -31,7 +31,28 @@ const appConfigSchema = z
     DATABASE_URL: z
       .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
       .default('postgres://postgres@127.0.0.1:5432/postgres'),
+    /**
+     * Read-only Postgres (a streaming replica) for the heavy reads that tolerate lag: training windows, live metrics.
+     * Reads that must see their own writes stay on DATABASE_URL; a replica down or lagging falls back to it.
+     */
+    DATABASE_READ_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),
+    /** Lag beyond which the replica's reads go to the primary instead, until it has caught up. */
+    DATABASE_READ_MAX_LAG_SECONDS: z.coerce.number().positive().default(30),
     REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// URL' }).default('redis://127.0.0.1:6379'),
+    /**
+     * Seed nodes of a Redis Cluster (`host:port,host:port,…`); when set, every Redis use runs on the cluster and
+     * REDIS_URL is ignored.
+     */
+    REDIS_CLUSTER_NODES: z
+      .string()
+      .transform((list, ctx) => {
+        const nodes = list.split(',').map((entry) => clusterNode(entry.trim()));
+        nodes.forEach((node, i) => {
+          if (!node) ctx.addIssue({ code: 'custom', message: `entry ${i + 1} must be host:port (port 1–65535)` });
+        });
+        return nodes.filter((node) => node !== undefined);
+      })
+      .optional(),
     MMOE_BACKEND: z.enum(MMOE_BACKENDS).optional(),
     ADMIN_TOKEN: z.string().optional(),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('log'),
@@ -170,6 +191,19 @@ const appConfigSchema = z
   .transform(({ ADMIN_TOKEN = DEV_ADMIN_TOKEN, ...env }) => ({ ...env, ADMIN_TOKEN }));
 
 export type AppConfig = Readonly<z.output<typeof appConfigSchema>>;
+
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** `host:port` (an IPv6 host in brackets), or undefined when it is not one. */
+function clusterNode(entry: string): RedisNode | undefined {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]/]+)):(\d{1,5})$/.exec(entry);
+  const port = Number(match?.[3]);
+  if (!match || port < 1 || port > 65535) return undefined;
+  return { host: match[1] ?? match[2], port };
+}
 
 /**
  * Validates the whole environment once, at boot, so a typo fails the start with every bad variable named

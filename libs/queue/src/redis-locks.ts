@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 
-import { REDIS } from '@app/redis';
+import { REDIS, type RedisClient } from '@app/redis';
 
 /** Deletes the lock only if it is still ours: after an expiry another process may hold it. */
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
@@ -24,7 +23,7 @@ export interface LockLease {
  */
 @Injectable()
 export class RedisLocks {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  constructor(@Inject(REDIS) private readonly redis: RedisClient) {}
 
   /** The lock if it is free now, else null. */
   async tryAcquire(key: string, ttlMs: number): Promise<LockLease | null> {

@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
 
-import { REDIS } from '@app/redis';
+import { REDIS, type RedisClient } from '@app/redis';
 
 import { QUEUE_PREFIX } from './training-queue.contract';
 
@@ -16,7 +15,7 @@ const cancelKey = (jobId: string): string => `${QUEUE_PREFIX}:training-cancelled
  */
 @Injectable()
 export class TrainingCancellationRepository {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  constructor(@Inject(REDIS) private readonly redis: RedisClient) {}
 
   async request(jobId: string): Promise<void> {
     await this.redis.set(cancelKey(jobId), '1', 'EX', CANCEL_TTL_SECONDS);

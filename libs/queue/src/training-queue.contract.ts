@@ -7,8 +7,12 @@ import type { RolloutPolicy } from '@app/registry';
 /** The one place that names the training queue, its jobs and their payloads (API, worker and tests share it). */
 export const TRAINING_QUEUE = 'training';
 
-/** Prefix of every Bull key in Redis; a process that opens the queue by hand (a test, a script) must use it too. */
-export const QUEUE_PREFIX = 'mmoe';
+/**
+ * Prefix of every Bull key in Redis (and of the schedule's and the cancellation flags'); a process that opens the
+ * queue by hand (a test, a script) must use it too. The braces are a hash tag: on a Redis Cluster every key of the
+ * queues lies in one slot, as Bull's scripts (each touching many of a queue's keys) require.
+ */
+export const QUEUE_PREFIX = '{mmoe}';
 
 /**
  * The queue's default job options (QueueModule sets them; a hand-made producer must pass them). A failed attempt is

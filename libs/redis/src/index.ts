@@ -1,3 +1,4 @@
 export * from './redis.module';
+export * from './redis-client';
 export * from './redis-unavailable';
 export * from './redis-options';

@@ -1,8 +1,11 @@
 import { isNetworkErrorCode } from '@app/common';
 
-/** What ioredis says when a command cannot be sent or answered: retries spent, closed, offline, timed out. */
+/**
+ * What ioredis says when a command cannot be sent or answered: retries spent, closed, offline, timed out; on a
+ * cluster also no reachable node, redirections spent, or a cluster that cannot serve the slot (a master down).
+ */
 const NOT_SENT =
-  /Connection is closed|enableOfflineQueue options is false|Command timed out|Reached the max retries per request/;
+  /Connection is closed|enableOfflineQueue options is false|Command timed out|Reached the max retries per request|None of startup nodes is available|Failed to refresh slots cache|Too many Cluster redirections|Cluster is ended|^CLUSTERDOWN|^TRYAGAIN/;
 
 /** Thrown where Redis is known to be down before a command is tried (the connection monitor says so). */
 export class RedisUnavailableError extends Error {

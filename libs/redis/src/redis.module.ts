@@ -1,75 +1,248 @@
 import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
-import Redis, { type RedisOptions } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis';
 
-import { APP_CONFIG, type AppConfig } from '@app/config';
+import { APP_CONFIG, type AppConfig, type RedisNode } from '@app/config';
 
+import { pingAll, refreshSlots, type RedisClient } from './redis-client';
 import { reconnectSoon } from './redis-options';
 
-/** The shared command connection: `@Inject(REDIS) redis: Redis`. */
+/** The shared command connection: `@Inject(REDIS) redis: RedisClient`. */
 export const REDIS = Symbol('REDIS');
 
 /**
  * The feature cache's own connection, made to fail fast rather than wait: no offline queue (a command while
- * disconnected fails at once), a command timeout. The scoring path reads Postgres instead whenever it fails.
+ * disconnected fails at once), a command timeout, reconnects at most 500 ms apart so that the cache is back soon
+ * after Redis is. The scoring path reads Postgres instead whenever it fails.
  */
 export const CACHE_REDIS = Symbol('CACHE_REDIS');
-const CACHE_CLIENT_OPTIONS: RedisOptions = { enableOfflineQueue: false, commandTimeout: 500, maxRetriesPerRequest: 0 };
 
 /**
- * Makes extra connections (a subscriber cannot issue commands), each reconnecting at most 500 ms apart so that it is
- * back soon after Redis is; reports each connection's outages once per change through the app's logger (an error
- * event would otherwise be printed raw by ioredis at every reconnect attempt) and closes every connection at shutdown.
+ * How a connection behaves, in either mode, besides reconnecting at most 500 ms apart (reconnectSoon):
+ * - `commands`: waits and retries (offline queue, 3 retries; on a cluster, redirections and failover retries);
+ * - `fail-fast`: the feature cache's (see CACHE_REDIS); on a cluster, a command to a node that is down fails at once
+ *   instead of being retried while its replica is promoted;
+ * - `bull-client`, `bull-blocking`: what Bull asks of its command and its blocking / subscriber connections.
+ */
+export type ConnectionProfile = 'commands' | 'fail-fast' | 'bull-client' | 'bull-blocking';
+
+const PROFILES: Record<ConnectionProfile, { redis: RedisOptions; cluster?: ClusterOptions }> = {
+  commands: { redis: { maxRetriesPerRequest: 3 } },
+  'fail-fast': {
+    redis: { enableOfflineQueue: false, commandTimeout: 500, maxRetriesPerRequest: 0 },
+    cluster: { enableOfflineQueue: false, retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 },
+  },
+  // Bull's own defaults: its command connection retries as ioredis does, its blocking ones forever.
+  'bull-client': { redis: { maxRetriesPerRequest: 20, enableReadyCheck: false } },
+  'bull-blocking': { redis: { maxRetriesPerRequest: null, enableReadyCheck: false } },
+};
+
+/**
+ * Makes the connections, on one Redis (REDIS_URL) or a Redis Cluster (REDIS_CLUSTER_NODES) alike; reports each
+ * connection's outages once per change through the app's logger (an error event would otherwise be printed raw by
+ * ioredis at every reconnect attempt, and a cluster reports every node's); closes every connection at shutdown.
  */
 @Injectable()
 export class RedisConnections implements OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
-  private readonly open: Redis[] = [];
+  private readonly open = new Set<RedisClient>();
+  private closing = false;
+  /** The shared command connection (REDIS). */
+  readonly commands: RedisClient;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.commands = this.create('commands');
+  }
 
-  create(name: string, options: RedisOptions = {}): Redis {
-    const client = new Redis(this.config.REDIS_URL, {
-      connectionName: name,
-      maxRetriesPerRequest: 3,
-      retryStrategy: reconnectSoon,
-      ...options,
-    });
-    let down = false;
-    client.on('error', (error: Error) => {
-      if (down) return;
-      down = true;
-      this.logger.warn(`connection "${name}" unavailable (${error.message}); retrying`);
-    });
-    client.on('ready', () => {
-      if (!down) return;
-      down = false;
-      this.logger.log(`connection "${name}" is back`);
-    });
-    this.open.push(client);
+  create(name: string, profile: ConnectionProfile = 'commands'): RedisClient {
+    const { redis, cluster } = PROFILES[profile];
+    const nodes = this.config.REDIS_CLUSTER_NODES;
+    const client = nodes
+      ? new Cluster(nodes, {
+          clusterRetryStrategy: reconnectSoon,
+          ...cluster,
+          redisOptions: { connectionName: name, ...redis },
+        })
+      : new Redis(this.config.REDIS_URL, { connectionName: name, retryStrategy: reconnectSoon, ...redis });
+    this.track(client, this.health(name));
     return client;
+  }
+
+  /**
+   * Publishes `message` on `channel`. On one Redis, its subscribers have it before this resolves; on a cluster too,
+   * since it is published on the master that serves the channel's slot, where subscribe() listens (a PUBLISH elsewhere
+   * would reach them over the cluster bus, a moment after it returned).
+   */
+  async publish(channel: string, message: string): Promise<void> {
+    const owner = this.channelOwner(channel);
+    const node = owner && (this.commands as Cluster).nodes('master').find((n) => nodeKey(n.options) === owner);
+    if (node) {
+      try {
+        await node.publish(channel, message);
+        return;
+      } catch {
+        // That master is down or no longer serves the slot: any node relays it to every subscriber.
+      }
+    }
+    await this.commands.publish(channel, message);
+  }
+
+  /**
+   * Subscribes to `channel` on a connection of its own (a subscriber can issue no other command) and resolves once
+   * subscribed. `onResubscribed` runs each time the subscription comes back after a drop: notices published
+   * meanwhile were lost.
+   */
+  async subscribe(
+    name: string,
+    channel: string,
+    onMessage: (message: string) => void,
+    onResubscribed: () => void = () => undefined,
+  ): Promise<void> {
+    if (this.config.REDIS_CLUSTER_NODES) return this.subscribeOnCluster(name, channel, onMessage, onResubscribed);
+    const subscriber = this.create(name) as Redis;
+    subscriber.on('message', (_channel: string, message: string) => onMessage(message));
+    await subscriber.subscribe(channel);
+    subscriber.on('ready', onResubscribed);
   }
 
   /** Whether the shared command connection is up: what routes that cannot work without Redis check first. */
   available(): boolean {
-    return this.open.find((c) => c.options.connectionName === 'commands')?.status === 'ready';
+    return this.commands.status === 'ready';
+  }
+
+  /** Resolves once Redis answers: the one server, or every master of the cluster that serves slots. */
+  ping(): Promise<void> {
+    return pingAll(this.commands);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await Promise.all(this.open.map((c) => c.quit().catch(() => c.disconnect())));
+    this.closing = true;
+    await Promise.all([...this.open].map((c) => c.quit().catch(() => c.disconnect())));
   }
+
+  /**
+   * A plain connection to the master that serves the channel's slot, where publish() publishes (else, while the slot
+   * map is unknown, to any node: a PUBLISH reaches every node). When that connection drops, the subscription moves to
+   * the slot's master as the refreshed map names it, a promoted replica after a failover. ioredis's own cluster
+   * subscriber would pick any node and say nothing when it has resubscribed, and a holder of in-memory rows must know.
+   */
+  private subscribeOnCluster(
+    name: string,
+    channel: string,
+    onMessage: (message: string) => void,
+    onResubscribed: () => void,
+  ): Promise<void> {
+    const health = this.health(name);
+    return new Promise((subscribed) => {
+      let next = 0;
+      let failures = 0;
+      let first = true;
+      const connect = () =>
+        void refreshSlots(this.commands as Cluster)
+          .catch(() => undefined) // the map as it was, or the seeds
+          .then(() => {
+            const owner = this.channelOwner(channel);
+            const seeds = this.config.REDIS_CLUSTER_NODES!;
+            const { host, port } = owner ? parseNodeKey(owner) : seeds[next++ % seeds.length];
+            const client = new Redis({ host, port, connectionName: name, retryStrategy: null });
+            this.track(client, health);
+            client.on('message', (_channel: string, message: string) => onMessage(message));
+            client.once('end', () => {
+              this.open.delete(client);
+              if (!this.closing) setTimeout(connect, reconnectSoon(++failures)).unref();
+            });
+            client.subscribe(channel).then(
+              () => {
+                failures = 0;
+                health.up();
+                if (first) subscribed();
+                else onResubscribed();
+                first = false;
+              },
+              () => client.disconnect(),
+            );
+          });
+      connect();
+    });
+  }
+
+  /** On a cluster, `host:port` of the master that serves the channel's slot, if the slot map names one. */
+  private channelOwner(channel: string): string | undefined {
+    return this.commands.isCluster ? (this.commands as Cluster).slots[calculateSlot(channel)]?.[0] : undefined;
+  }
+
+  /** The outage state of one named connection, logged on change only. */
+  private health(name: string): ConnectionHealth {
+    let down = false;
+    return {
+      down: (reason) => {
+        if (down) return;
+        down = true;
+        this.logger.warn(`connection "${name}" unavailable (${reason}); retrying`);
+      },
+      up: () => {
+        if (!down) return;
+        down = false;
+        this.logger.log(`connection "${name}" is back`);
+      },
+    };
+  }
+
+  private track(client: RedisClient, health: ConnectionHealth): void {
+    this.open.add(client);
+    if (!client.isCluster) {
+      client.on('error', (error: Error) => health.down(error.message));
+      client.on('ready', () => health.up());
+      return;
+    }
+    // A cluster is up again once no node it failed to reach still serves slots: a connection to that node became
+    // ready again, or a replica took its slots over.
+    const cluster = client as Cluster;
+    const failing = new Map<string, string>();
+    const fail = (node: string, error: Error) => {
+      failing.set(node, error.message);
+      health.down(`${node}: ${error.message}`);
+    };
+    const recover = (node: string) => {
+      failing.delete(node);
+      if (failing.size === 0) health.up();
+    };
+    cluster.on('error', (error: Error) => fail('cluster', error));
+    cluster.on('node error', (error: Error, node: string) => fail(node, error));
+    cluster.on('ready', () => recover('cluster'));
+    cluster.on('+node', (node: Redis) =>
+      node.once('ready', () => recover(`${node.options.host}:${node.options.port}`)),
+    );
+    cluster.on('refresh', () => {
+      const owners = new Set(cluster.slots.map((nodes) => nodes[0]));
+      for (const node of failing.keys()) if (node !== 'cluster' && !owners.has(node)) recover(node);
+    });
+  }
+}
+
+const nodeKey = ({ host, port }: { host?: string; port?: number }) => `${host}:${port}`;
+
+function parseNodeKey(key: string): RedisNode {
+  const colon = key.lastIndexOf(':');
+  return { host: key.slice(0, colon), port: Number(key.slice(colon + 1)) };
+}
+
+interface ConnectionHealth {
+  down(reason: string): void;
+  up(): void;
 }
 
 @Global()
 @Module({
   providers: [
     RedisConnections,
-    { provide: REDIS, inject: [RedisConnections], useFactory: (c: RedisConnections) => c.create('commands') },
+    { provide: REDIS, inject: [RedisConnections], useFactory: (c: RedisConnections) => c.commands },
     {
       provide: CACHE_REDIS,
       inject: [RedisConnections],
       // Without an offline queue, a command sent before the first connect fails: wait for it (not for an outage).
       useFactory: async (c: RedisConnections) => {
-        const client = c.create('feature-cache', CACHE_CLIENT_OPTIONS);
+        const client = c.create('feature-cache', 'fail-fast');
         await new Promise((resolve) => {
           client.once('ready', resolve);
           setTimeout(resolve, 2000).unref();

@@ -1,8 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { Injectable } from '@nestjs/common';
 
 import type { RolloutAction } from '@app/db';
-import { REDIS, RedisConnections } from '@app/redis';
+import { RedisConnections } from '@app/redis';
 
 export const MODELS_CHANGED_CHANNEL = 'models:changed';
 
@@ -15,19 +14,14 @@ export interface ModelChangeNotice {
 /** The Redis pub/sub channel that tells every API process to reload its models. */
 @Injectable()
 export class ModelChangeRepository {
-  constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    private readonly connections: RedisConnections,
-  ) {}
+  constructor(private readonly connections: RedisConnections) {}
 
   async publish(notice: ModelChangeNotice): Promise<void> {
-    await this.redis.publish(MODELS_CHANGED_CHANNEL, JSON.stringify(notice));
+    await this.connections.publish(MODELS_CHANGED_CHANNEL, JSON.stringify(notice));
   }
 
-  /** Resolves once subscribed; a subscriber connection can issue no other command, hence its own. */
-  async subscribe(onNotice: () => void): Promise<void> {
-    const subscriber = this.connections.create('models-changed');
-    subscriber.on('message', onNotice);
-    await subscriber.subscribe(MODELS_CHANGED_CHANNEL);
+  /** Resolves once subscribed. */
+  subscribe(onNotice: () => void): Promise<void> {
+    return this.connections.subscribe('models-changed', MODELS_CHANGED_CHANNEL, onNotice);
   }
 }

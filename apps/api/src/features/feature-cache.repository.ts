@@ -1,10 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { ChainableCommander, Redis } from 'ioredis';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { EntityKind, FeatureMap } from '@app/db';
-import { CACHE_REDIS, REDIS } from '@app/redis';
+import {
+  batchByNode,
+  CACHE_REDIS,
+  ensureReady,
+  execOrThrow,
+  followingRedirection,
+  mgetEach,
+  REDIS,
+  type RedisClient,
+} from '@app/redis';
 
 import { CircuitBreaker } from './circuit-breaker';
 
@@ -13,8 +21,12 @@ export interface EntityRef {
   id: string;
 }
 
-/** A cached projection (null: the entity is known not to exist), or a miss with what fill() needs. */
-export type CacheLookup = { hit: true; features: FeatureMap | null } | { hit: false; generation: string };
+/**
+ * A cached projection (null: the entity is known not to exist), or a miss with what fill() needs; `unavailable`: the
+ * node that holds the entity could not answer (the miss is the degraded mode's, not the cache's).
+ */
+export type CacheLookup =
+  { hit: true; features: FeatureMap | null } | { hit: false; generation: string; unavailable: boolean };
 
 export interface CacheFill {
   entity: EntityRef;
@@ -26,68 +38,92 @@ export interface CacheFill {
 /**
  * Redis cache of feature projections.
  *
- * Layout: `feat:{schemaVersion}:{kind}:{id}` holds `{generation}|{json}` (the features one schema names, or `null`
- * for an entity stored nowhere), and `feat-gen:{kind}:{id}` holds the entity's generation, a random token replaced at
- * every write. An entry counts only if its generation is the current one, so a write invalidates the entity's entries
- * under every schema version with one SET, with no list of schema versions to keep, and a read that raced the write
- * (Postgres read before it, Redis fill after it) fills an entry that is already invalid instead of one stale for the
- * TTL. Reads fetch entries and generations with one MGET. Generations outlive the entries written under them (twice
- * the longest entry TTL), so an expired generation can never revive an older entry.
+ * Layout: `feat:{schemaVersion}:{{kind}:{id}}` holds `{generation}|{json}` (the features one schema names, or `null`
+ * for an entity stored nowhere), and `feat-gen:{{kind}:{id}}` holds the entity's generation, a random token replaced
+ * at every write. An entry counts only if its generation is the current one, so a write invalidates the entity's
+ * entries under every schema version with one SET, with no list of schema versions to keep, and a read that raced
+ * the write (Postgres read before it, Redis fill after it) fills an entry that is already invalid instead of one
+ * stale for the TTL. Generations outlive the entries written under them (twice the longest entry TTL), so an expired
+ * generation can never revive an older entry.
  *
- * Reads and fills never fail: while Redis is unreachable (breaker open, BREAKER_OPEN_MS after a failure) a read is
- * all misses, so that scoring reads Postgres, and fills are skipped. Invalidation goes through the shared connection,
- * which waits and retries rather than fail fast (a 10,000-entity write is one big pipeline), and does fail when Redis
- * is down, since skipping it would leave stale entries behind.
+ * The `{kind}:{id}` in braces is a hash tag: on a Redis Cluster an entity's entries and its generation share a slot
+ * (one MGET reads them together) while entities spread over the masters. A read costs one round trip per node, all
+ * sent at once: one MGET on a single Redis, one pipeline of per-slot MGETs per cluster node. Reads go to masters
+ * only: a replica that has not yet applied a generation would serve a stale entry as current.
+ *
+ * Reads and fills never fail: while a node is unreachable (its breaker open, BREAKER_OPEN_MS after a failure) the
+ * entities it serves are misses, so that scoring reads them from Postgres, and their fills are skipped; the other
+ * nodes keep answering. Invalidation goes through the shared connection, which waits and retries rather than fail
+ * fast (a 10,000-entity write is one big pipeline per node), and does fail when a node is down, since skipping it
+ * would leave stale entries behind.
  */
 @Injectable()
 export class FeatureCacheRepository {
-  private readonly breaker = new CircuitBreaker(BREAKER_OPEN_MS);
+  /** One per node, made on first use: on a cluster a node down spares the others. */
+  private readonly breakers = new Map<string, CircuitBreaker>();
 
   constructor(
-    @Inject(CACHE_REDIS) private readonly redis: Redis,
-    @Inject(REDIS) private readonly writes: Redis,
+    @Inject(CACHE_REDIS) private readonly redis: RedisClient,
+    @Inject(REDIS) private readonly writes: RedisClient,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** One round trip for all entities, in their order; all misses when Redis cannot answer. */
-  read(schemaVersion: string, entities: EntityRef[]): Promise<CacheLookup[]> {
-    // A miss with no generation fills an entry that counts only while the entity has no generation key: never stale.
-    return this.breaker.run(
-      () => this.readRedis(schemaVersion, entities),
-      () => entities.map(() => ({ hit: false, generation: '' })),
+  /** Every entity's lookup, in their order, in one round trip per node; misses where a node cannot answer. */
+  async read(schemaVersion: string, entities: EntityRef[]): Promise<CacheLookup[]> {
+    const lookups: CacheLookup[] = new Array(entities.length);
+    const generations = entities.map(generationKey);
+    await Promise.all(
+      batchByNode(this.redis, generations).map(({ node, slots }) =>
+        this.breaker(node).run(
+          async () => {
+            ensureReady(this.redis);
+            // Per slot: its entities' entries, then their generations.
+            const replies = await mgetEach(
+              this.redis,
+              slots.map((indexes) => [
+                ...indexes.map((i) => entryKey(schemaVersion, entities[i])),
+                ...indexes.map((i) => generations[i]),
+              ]),
+            );
+            slots.forEach((indexes, s) =>
+              indexes.forEach((i, k) => (lookups[i] = lookupOf(replies[s][k], replies[s][indexes.length + k]))),
+            );
+          },
+          () => {
+            for (const indexes of slots) for (const i of indexes) lookups[i] = UNAVAILABLE;
+          },
+        ),
+      ),
     );
+    return lookups;
   }
 
   async fill(schemaVersion: string, fills: CacheFill[]): Promise<void> {
-    await this.breaker.run(
-      () => this.fillRedis(schemaVersion, fills),
-      () => undefined,
-    );
-  }
-
-  private async readRedis(schemaVersion: string, entities: EntityRef[]): Promise<CacheLookup[]> {
-    const keys = entities.map((e) => entryKey(schemaVersion, e));
-    for (const e of entities) keys.push(generationKey(e));
-    const values = await this.redis.mget(keys);
-    return entities.map((_, i) => {
-      const entry = values[i];
-      const generation = values[entities.length + i] ?? '';
-      if (entry === null || !entry.startsWith(`${generation}|`)) return { hit: false, generation };
-      return { hit: true, features: JSON.parse(entry.slice(generation.length + 1)) as FeatureMap | null };
-    });
-  }
-
-  private async fillRedis(schemaVersion: string, fills: CacheFill[]): Promise<void> {
-    const pipeline = this.redis.pipeline();
     // Made-up ids must not grow Redis without bound: past the cap, absences are simply read from Postgres next time.
     let absences = this.config.FEATURE_NEGATIVE_CACHE_PER_REQUEST;
-    for (const { entity, generation, features } of fills) {
-      if (features === null && absences-- <= 0) continue;
-      const ttl =
-        features === null ? this.config.FEATURE_NEGATIVE_CACHE_TTL_SECONDS : this.config.FEATURE_CACHE_TTL_SECONDS;
-      pipeline.set(entryKey(schemaVersion, entity), `${generation}|${JSON.stringify(features)}`, 'EX', ttl);
-    }
-    await execOrThrow(pipeline);
+    const kept = fills.filter(({ features }) => features !== null || absences-- > 0);
+    const keys = kept.map(({ entity }) => entryKey(schemaVersion, entity));
+    await Promise.all(
+      batchByNode(this.redis, keys).map(({ node, slots }) =>
+        this.breaker(node).run(
+          async () => {
+            ensureReady(this.redis);
+            const pipeline = this.redis.pipeline();
+            for (const indexes of slots)
+              for (const i of indexes) {
+                const { generation, features } = kept[i];
+                const ttl =
+                  features === null
+                    ? this.config.FEATURE_NEGATIVE_CACHE_TTL_SECONDS
+                    : this.config.FEATURE_CACHE_TTL_SECONDS;
+                pipeline.set(keys[i], `${generation}|${JSON.stringify(features)}`, 'EX', ttl);
+              }
+            await execOrThrow(this.redis, pipeline);
+          },
+          () => undefined,
+        ),
+      ),
+    );
   }
 
   /** Makes every cached entry of these entities invalid, whatever its schema version. */
@@ -95,25 +131,46 @@ export class FeatureCacheRepository {
     // base64url never contains the `|` separator.
     const generation = randomBytes(9).toString('base64url');
     const ttl = 2 * Math.max(this.config.FEATURE_CACHE_TTL_SECONDS, this.config.FEATURE_NEGATIVE_CACHE_TTL_SECONDS);
-    const pipeline = this.writes.pipeline();
-    for (const id of ids) pipeline.set(generationKey({ kind, id }), generation, 'EX', ttl);
-    await execOrThrow(pipeline);
+    const keys = ids.map((id) => generationKey({ kind, id }));
+    // Idempotent, so run again whole if a failover moved slots since the client last read the slot map.
+    await followingRedirection(() =>
+      Promise.all(
+        batchByNode(this.writes, keys).map(({ slots }) => {
+          const pipeline = this.writes.pipeline();
+          for (const indexes of slots) for (const i of indexes) pipeline.set(keys[i], generation, 'EX', ttl);
+          return execOrThrow(this.writes, pipeline);
+        }),
+      ),
+    );
+  }
+
+  private breaker(node: string): CircuitBreaker {
+    let breaker = this.breakers.get(node);
+    if (!breaker) this.breakers.set(node, (breaker = new CircuitBreaker(BREAKER_OPEN_MS)));
+    return breaker;
   }
 }
 
 /** Long enough to spare the requests of an outage a failed attempt each, short enough to be back within 2 s. */
 const BREAKER_OPEN_MS = 1000;
 
+/**
+ * A miss with no generation fills an entry that counts only while the entity has no generation key: never stale.
+ * Shared by every unavailable lookup, and never changed.
+ */
+const UNAVAILABLE: CacheLookup = Object.freeze({ hit: false, generation: '', unavailable: true });
+
+function lookupOf(entry: string | null, generation: string | null): CacheLookup {
+  const current = generation ?? '';
+  if (entry === null || !entry.startsWith(`${current}|`))
+    return { hit: false, generation: current, unavailable: false };
+  return { hit: true, features: JSON.parse(entry.slice(current.length + 1)) as FeatureMap | null };
+}
+
 function entryKey(schemaVersion: string, { kind, id }: EntityRef): string {
-  return `feat:${schemaVersion}:${kind}:${id}`;
+  return `feat:${schemaVersion}:{${kind}:${id}}`;
 }
 
 function generationKey({ kind, id }: EntityRef): string {
-  return `feat-gen:${kind}:${id}`;
-}
-
-/** A pipeline reports failed commands in its results instead of rejecting. */
-async function execOrThrow(pipeline: ChainableCommander): Promise<void> {
-  const failed = (await pipeline.exec())?.find(([error]) => error);
-  if (failed) throw failed[0];
+  return `feat-gen:{${kind}:${id}}`;
 }

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
-import type Redis from 'ioredis';
+import { Injectable } from '@nestjs/common';
 
 import type { EntityKind } from '@app/db';
-import { REDIS, RedisConnections } from '@app/redis';
+import { RedisConnections } from '@app/redis';
 
 export const FEATURES_CHANGED_CHANNEL = 'features:changed';
 
@@ -33,10 +32,7 @@ export class FeatureChangeRepository {
    */
   private readonly origin = randomUUID();
 
-  constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    private readonly connections: RedisConnections,
-  ) {}
+  constructor(private readonly connections: RedisConnections) {}
 
   /**
    * This process's listeners hear it at once, so that a write is seen by the next request here even before Redis
@@ -44,31 +40,29 @@ export class FeatureChangeRepository {
    */
   async publish(notice: FeatureChangeNotice): Promise<void> {
     for (const listener of this.listeners) listener.onNotice(notice);
-    await this.redis.publish(FEATURES_CHANGED_CHANNEL, JSON.stringify({ ...notice, origin: this.origin }));
+    await this.connections.publish(FEATURES_CHANGED_CHANNEL, JSON.stringify({ ...notice, origin: this.origin }));
   }
 
   /** Resolves once subscribed. `onReconnect` runs when the subscription comes back after a drop (notices may be lost). */
   async subscribe(onNotice: Listener['onNotice'], onReconnect: Listener['onReconnect']): Promise<void> {
     this.listeners.push({ onNotice, onReconnect });
-    this.subscribed ??= this.connect();
+    this.subscribed ??= this.connections.subscribe(
+      'features-changed',
+      FEATURES_CHANGED_CHANNEL,
+      (message) => {
+        const notice = parseNotice(message, this.origin);
+        if (notice) for (const listener of this.listeners) listener.onNotice(notice);
+      },
+      () => {
+        for (const listener of this.listeners) listener.onReconnect();
+      },
+    );
     await this.subscribed;
-  }
-
-  private async connect(): Promise<void> {
-    const subscriber = this.connections.create('features-changed');
-    subscriber.on('message', (_channel: string, message: string) => {
-      const notice = parseNotice(message, this.origin);
-      if (notice) for (const listener of this.listeners) listener.onNotice(notice);
-    });
-    await subscriber.subscribe(FEATURES_CHANGED_CHANNEL);
-    subscriber.on('ready', () => {
-      for (const listener of this.listeners) listener.onReconnect();
-    });
   }
 }
 
 /**
- * The channel is global to the Redis server: whatever else publishes on it, only well-formed notices from another
+ * The channel is global to the Redis server (to the whole cluster): whatever else publishes on it, only well-formed notices from another
  * process count.
  */
 function parseNotice(message: string, ownOrigin: string): FeatureChangeNotice | undefined {

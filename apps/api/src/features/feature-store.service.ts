@@ -23,6 +23,8 @@ export interface FetchedFeatures {
   cacheHits: number;
   /** Entities read from Postgres. */
   cacheMisses: number;
+  /** Of those, the ones whose Redis node could not answer (the degraded mode), rather than not cached. */
+  cacheUnavailable: number;
 }
 
 /** The feature store: Postgres is the source of truth, Redis a read-through cache of each schema's projection. */
@@ -60,10 +62,11 @@ export class FeatureStoreService {
   }
 
   /**
-   * The user's and the items' features, projected onto the schema's names: one Redis round trip for all of them,
-   * one Postgres query for the misses, which are then cached (absences too, briefly) without holding up the caller.
-   * With `stale` (Postgres could not answer a first time), a user Redis does not hold is taken from what this process
-   * last read of it (UserRowFallback), if it kept that, rather than from Postgres.
+   * The user's and the items' features, projected onto the schema's names: one Redis round trip for all of them
+   * (one per node, in parallel, on a cluster), one Postgres query for the misses, which are then cached (absences
+   * too, briefly) without holding up the caller. With `stale` (Postgres could not answer a first time), a user Redis
+   * does not hold is taken from what this process last read of it (UserRowFallback), if it kept that, rather than
+   * from Postgres.
    */
   async fetch(
     schema: FeatureSchemaRef,
@@ -80,10 +83,14 @@ export class FeatureStoreService {
     const features: (FeatureMap | undefined)[] = new Array(entities.length);
     const misses: { index: number; generation: string }[] = [];
     const recalled = !cached[0].hit && stale ? this.lastRead.recall(schema.version, userId) : undefined;
+    let unavailable = 0;
     cached.forEach((lookup, index) => {
       if (lookup.hit) features[index] = lookup.features ?? undefined;
       else if (index === 0 && recalled) features[0] = recalled.features ?? undefined;
-      else misses.push({ index, generation: lookup.generation });
+      else {
+        misses.push({ index, generation: lookup.generation });
+        if (lookup.unavailable) unavailable++;
+      }
     });
     if (misses.length > 0) {
       const ids: Record<EntityKind, string[]> = { user: [], item: [] };
@@ -104,7 +111,7 @@ export class FeatureStoreService {
     if (!recalled) this.lastRead.remember(schema.version, userId, features[0] ?? null, epoch);
     const [user, ...items] = features;
     const cacheHits = entities.length - misses.length - (recalled ? 1 : 0);
-    return { user, items, cacheHits, cacheMisses: misses.length };
+    return { user, items, cacheHits, cacheMisses: misses.length, cacheUnavailable: unavailable };
   }
 
   /**

@@ -16,6 +16,14 @@ export interface StageTimer {
   readonly startedAt: number;
 }
 
+/** What the feature store's Redis cache answered for one request. */
+export interface FeatureCacheOutcome {
+  hits: number;
+  misses: number;
+  /** Of the misses, those whose Redis node could not answer (read from Postgres in the degraded mode). */
+  unavailable: number;
+}
+
 /** Scoring's Prometheus metrics. */
 @Injectable()
 export class ScoringMetrics {
@@ -24,6 +32,8 @@ export class ScoringMetrics {
   private readonly candidates: Counter<'role'>;
   private readonly redisHits: Counter;
   private readonly redisMisses: Counter;
+  private readonly redisUnavailable: Counter;
+  private readonly degradedRequests: Counter;
 
   constructor(metrics: MetricsService, lifecycle: ModelLifecycleService) {
     const registers = [metrics.registry];
@@ -48,6 +58,16 @@ export class ScoringMetrics {
     this.redisMisses = new Counter({
       name: 'feature_cache_misses_total',
       help: 'Feature vectors read from Postgres after a Redis miss',
+      registers,
+    });
+    this.redisUnavailable = new Counter({
+      name: 'feature_cache_unavailable_total',
+      help: 'Of the misses, feature vectors whose Redis node could not answer (read from Postgres, degraded mode)',
+      registers,
+    });
+    this.degradedRequests = new Counter({
+      name: 'feature_cache_degraded_requests_total',
+      help: 'Score requests that read some features from Postgres because a Redis node could not answer',
       registers,
     });
     this.candidates = new Counter({
@@ -92,14 +112,13 @@ export class ScoringMetrics {
   }
 
   /** `featureCache`: what the feature store's Redis cache answered for this request. */
-  observe(
-    role: AnsweringRole,
-    candidates: number,
-    timer: StageTimer,
-    featureCache: { hits: number; misses: number },
-  ): void {
+  observe(role: AnsweringRole, candidates: number, timer: StageTimer, featureCache: FeatureCacheOutcome): void {
     this.redisHits.inc(featureCache.hits);
     this.redisMisses.inc(featureCache.misses);
+    if (featureCache.unavailable > 0) {
+      this.redisUnavailable.inc(featureCache.unavailable);
+      this.degradedRequests.inc();
+    }
     for (const [stage, ms] of timer.durations) this.stageDuration.observe({ stage }, ms / 1000);
     this.totalDuration.observe((performance.now() - timer.startedAt) / 1000);
     this.candidates.inc({ role }, candidates);

@@ -20,7 +20,7 @@ import type { ServingModel } from '../models/serving-model';
 import type { ScoredItemDto, ScoreRequestDto, ScoreResponseDto } from './dto/score.dto';
 import { ItemRowCache, type CachedItem } from './item-rows.cache';
 import { SCORE_OBSERVER, type ScoreObserver } from './score-observer.port';
-import { ScoringMetrics } from './scoring.metrics';
+import { ScoringMetrics, type FeatureCacheOutcome } from './scoring.metrics';
 
 /**
  * Ranks candidates for a user, in stages (each timed in `scoring_stage_duration_seconds`):
@@ -124,7 +124,7 @@ export class ScoringService {
     return {
       user: fetched.user,
       items: lookup.items as CachedItem[],
-      featureCache: { hits: fetched.cacheHits, misses: fetched.cacheMisses },
+      featureCache: { hits: fetched.cacheHits, misses: fetched.cacheMisses, unavailable: fetched.cacheUnavailable },
     };
   }
 
@@ -146,7 +146,7 @@ export class ScoringService {
 interface CandidateFeatures {
   user?: FeatureMap;
   items: CachedItem[];
-  featureCache: { hits: number; misses: number };
+  featureCache: FeatureCacheOutcome;
 }
 
 /**

@@ -1,0 +1,115 @@
+import calculateSlot from 'cluster-key-slot';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
+
+import { RedisUnavailableError } from './redis-unavailable';
+
+/** One Redis or a Redis Cluster (REDIS_CLUSTER_NODES): the repositories take either and run the same code on both. */
+export type RedisClient = Redis | Cluster;
+
+/** Keys one node serves, by slot: each slot's keys can go in one multi-key command, the whole batch in one pipeline. */
+export interface NodeBatch {
+  /** Names the node (on a cluster, the master and replicas of these slots): what a per-node breaker is keyed by. */
+  node: string;
+  /** Indexes into the caller's keys, one array per slot. */
+  slots: number[][];
+}
+
+/**
+ * Where `keys` live. On one Redis: one node, one "slot" holding them all, so a caller's MGET stays a single command.
+ * On a cluster: by the node the client's slot map names for each key's slot, so that a request costs one round trip
+ * per node, sent in parallel. A slot the map does not know yet is left to the client to route.
+ */
+export function batchByNode(client: RedisClient, keys: readonly string[]): NodeBatch[] {
+  if (!client.isCluster) return [{ node: 'redis', slots: [keys.map((_, i) => i)] }];
+  const slotMap = (client as Cluster).slots;
+  const nodes = new Map<string, Map<number, number[]>>();
+  for (let i = 0; i < keys.length; i++) {
+    const slot = calculateSlot(keys[i]);
+    // Joined as ioredis groups slots for pipelines: one pipeline may only span slots of one such group.
+    const node = slotMap[slot]?.join(';') ?? '?';
+    let slots = nodes.get(node);
+    if (!slots) nodes.set(node, (slots = new Map()));
+    const indexes = slots.get(slot);
+    if (indexes) indexes.push(i);
+    else slots.set(slot, [i]);
+  }
+  return [...nodes].map(([node, slots]) => ({ node, slots: [...slots.values()] }));
+}
+
+/** One MGET per list (each list's keys in one slot), in one round trip: a bare MGET for one list, else a pipeline. */
+export async function mgetEach(client: RedisClient, lists: string[][]): Promise<(string | null)[][]> {
+  if (lists.length === 1) return [await client.mget(lists[0])];
+  const pipeline = client.pipeline();
+  for (const keys of lists) pipeline.mget(keys);
+  return (await execOrThrow(client, pipeline)) as (string | null)[][];
+}
+
+/**
+ * A pipeline's replies; it reports failed commands in its results instead of rejecting, so the first is thrown. On a
+ * cluster, a redirection (the slot has moved: a replica took over, or a resharding) is thrown after the client's slot
+ * map has been read again, so that the caller's next batchByNode() groups by the new map: ioredis follows the
+ * redirection of a single command, and of a pipeline only when all its commands got the same answer, which a
+ * pipeline spanning several slots never does.
+ */
+export async function execOrThrow(client: RedisClient, pipeline: ChainableCommander): Promise<unknown[]> {
+  const results = (await pipeline.exec()) ?? [];
+  const failed = results.find(([error]) => error);
+  if (failed) {
+    if (isRedirection(failed[0])) await refreshSlots(client as Cluster).catch(() => undefined);
+    throw failed[0];
+  }
+  return results.map(([, reply]) => reply);
+}
+
+/** `run()`, once more if a cluster redirected it (execOrThrow has refreshed the slot map by then). */
+export async function followingRedirection<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (!isRedirection(error)) throw error;
+    return run();
+  }
+}
+
+/** Reads the cluster's slot map again, from any node that answers. */
+export function refreshSlots(cluster: Cluster): Promise<void> {
+  return new Promise((resolve, reject) => cluster.refreshSlotsCache((error) => (error ? reject(error) : resolve())));
+}
+
+function isRedirection(error: unknown): boolean {
+  return error instanceof Error && /^(MOVED|ASK) /.test(error.message);
+}
+
+/**
+ * Throws RedisUnavailableError unless the client is connected. A fail-fast client refuses commands meanwhile anyway,
+ * but a cluster client queues a pipeline until it has a slot map, however long that takes.
+ */
+export function ensureReady(client: RedisClient): void {
+  if (client.status !== 'ready') throw new RedisUnavailableError();
+}
+
+/**
+ * Resolves once every master that serves slots answers a PING (the one Redis, on a single node). The slot map is
+ * read again first: a client refreshes it only when a command is redirected or fails, and one whose commands never
+ * touched a failed master's slots would otherwise go on naming that master after its replica took over.
+ */
+export async function pingAll(client: RedisClient): Promise<void> {
+  if (!client.isCluster) {
+    await client.ping();
+    return;
+  }
+  const cluster = client as Cluster;
+  ensureReady(cluster);
+  await new Promise<void>((resolve, reject) =>
+    cluster.refreshSlotsCache((error) => (error ? reject(error) : resolve())),
+  );
+  const masters = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+  const owners = new Set(cluster.slots.map((nodes) => nodes[0]));
+  if (owners.size === 0) throw new RedisUnavailableError('redis cluster: no slot map');
+  await Promise.all(
+    [...owners].map((owner) => {
+      const node = masters.get(owner);
+      return node ? node.ping() : Promise.reject(new RedisUnavailableError(`redis cluster: ${owner} unreachable`));
+    }),
+  );
+}
