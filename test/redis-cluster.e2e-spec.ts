@@ -1,0 +1,261 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Test, type TestingModule } from '@nestjs/testing';
+import type { Cluster } from 'ioredis';
+
+import { APP_CONFIG, ConfigModule, loadConfig } from '@app/config';
+import { CACHE_REDIS, RedisModule } from '@app/redis';
+
+import { FeatureCacheRepository, type EntityRef } from '../apps/api/src/features/feature-cache.repository';
+import { startWorker, type AppProcess } from './fixtures/app.process';
+import { TINY_SPEC, tinyInteractions, tinyItem } from './fixtures/model.fixture';
+import { keepSending, pause, seedProduction, startServingApi, type ServingApi } from './fixtures/outage.fixture';
+import { startRedisCluster, type RedisClusterServers } from './fixtures/store.servers';
+
+/** A series of a process's /metrics (the first one of that name when labelled). */
+async function metric(api: ServingApi, series: string): Promise<number> {
+  const text = String((await api.call('GET', '/metrics')).body.text);
+  return Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
+}
+
+/** Each item's task scores for u1. */
+async function itemScores(api: ServingApi, itemIds: string[]): Promise<Record<string, unknown>> {
+  const { status, body } = await api.score(itemIds);
+  expect(status).toBe(200);
+  return Object.fromEntries((body.items as { itemId: string; scores: unknown }[]).map((i) => [i.itemId, i.scores]));
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await pause(100);
+  }
+}
+
+// Every Redis use on a real Redis Cluster of this file's own (three masters with a replica each), started once.
+describe('Redis Cluster (e2e)', () => {
+  let cluster: RedisClusterServers;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 60_000);
+
+  afterAll(async () => {
+    await cluster?.destroy();
+  });
+
+  describe('the feature cache on the cluster', () => {
+    let moduleRef: TestingModule;
+    let cache: FeatureCacheRepository;
+    let client: Cluster;
+    const items = Array.from({ length: 500 }, (_, i): EntityRef => ({ kind: 'item', id: `c-${i}` }));
+
+    beforeAll(async () => {
+      moduleRef = await Test.createTestingModule({
+        imports: [ConfigModule, RedisModule],
+        providers: [FeatureCacheRepository],
+      })
+        .overrideProvider(APP_CONFIG)
+        .useValue(loadConfig({ ...process.env, REDIS_CLUSTER_NODES: cluster.nodes }))
+        .setLogger(false as never)
+        .compile();
+      await moduleRef.init();
+      cache = moduleRef.get(FeatureCacheRepository);
+      client = moduleRef.get(CACHE_REDIS);
+    });
+
+    afterAll(() => moduleRef?.close());
+
+    it('reads 500 entities in one pipeline per master, fills, hits, and invalidates across slots', async () => {
+      const pipelines = jest.spyOn(client, 'pipeline');
+      const misses = await cache.read('s1', items);
+      expect(pipelines).toHaveBeenCalledTimes(3);
+      pipelines.mockRestore();
+      expect(misses.every((lookup) => !lookup.hit && !lookup.unavailable)).toBe(true);
+
+      await cache.fill(
+        's1',
+        items.map((entity, i) => ({
+          entity,
+          generation: (misses[i] as { generation: string }).generation,
+          features: i % 50 ? { price: i } : null, // absences are capped at 50 a request
+        })),
+      );
+      const hits = await cache.read('s1', items);
+      expect(hits).toEqual(items.map((_, i) => ({ hit: true, features: i % 50 ? { price: i } : null })));
+
+      await cache.invalidate(
+        'item',
+        items.slice(0, 250).map(({ id }) => id),
+      );
+      const after = await cache.read('s1', items);
+      expect(after.map((lookup) => lookup.hit)).toEqual(items.map((_, i) => i >= 250));
+    });
+
+    it('follows a failover it learns of by a redirection: the next read hits, an invalidation goes through', async () => {
+      const entities: EntityRef[] = [{ kind: 'user', id: 'u1' }, ...items.slice(0, 30)];
+      const misses = await cache.read('s3', entities);
+      await cache.fill(
+        's3',
+        entities.map((entity, i) => ({
+          entity,
+          generation: (misses[i] as { generation: string }).generation,
+          features: { n: i },
+        })),
+      );
+      await cluster.failOver(await cluster.masterOf('feat-gen:{user:u1}'));
+
+      // Both clients' slot maps still name the old master: the invalidation is redirected and goes through, the first
+      // read may be redirected (its entities are misses), the next one hits the user and misses the invalidated items.
+      await cache.invalidate(
+        'item',
+        items.slice(0, 30).map(({ id }) => id),
+      );
+      await cache.read('s3', entities);
+      expect((await cache.read('s3', entities)).map((lookup) => lookup.hit)).toEqual(entities.map((_, i) => i === 0));
+    });
+
+    it("keeps an entity's entries and its generation in one slot, and spreads entities over the masters", async () => {
+      const slots = await Promise.all(
+        ['feat:s1:{item:c-7}', 'feat:s2:{item:c-7}', 'feat-gen:{item:c-7}'].map((key) =>
+          client.cluster('KEYSLOT', key),
+        ),
+      );
+      expect(new Set(slots).size).toBe(1);
+      const masters = await Promise.all(items.slice(0, 30).map(({ id }) => cluster.masterOf(`feat-gen:{item:${id}}`)));
+      expect(new Set(masters).size).toBe(3);
+    });
+  });
+
+  describe('two API processes and a worker on the cluster', () => {
+    let a: ServingApi;
+    let b: ServingApi;
+    let worker: AppProcess;
+
+    beforeAll(async () => {
+      await seedProduction(process.env.DATABASE_URL!);
+      const env = { REDIS_CLUSTER_NODES: cluster.nodes, MODEL_POLL_SECONDS: '3600' };
+      // A reads every entity through the cluster at every request; B keeps candidate rows in memory as well.
+      [a, b, worker] = await Promise.all([
+        startServingApi({ ...env, ITEM_ROW_CACHE_ENTRIES: '0' }),
+        startServingApi(env),
+        startWorker({ ...env, AUTO_CANARY: 'false' }),
+      ]);
+    }, 120_000);
+
+    afterAll(async () => {
+      await Promise.all([a?.process, b?.process, worker].map((app) => app?.stop()));
+    });
+
+    it('scores on both, and a feature write through one reaches the next score of the other', async () => {
+      for (const api of [a, b]) {
+        expect((await api.score()).status).toBe(200);
+        expect((await api.score()).status).toBe(200);
+        expect(await metric(api, 'feature_cache_hits_total')).toBeGreaterThan(0);
+      }
+      expect(await metric(a, 'feature_cache_hits_total')).toBeGreaterThanOrEqual(11);
+      const before = await itemScores(b, ['i0', 'i1']);
+      expect(await itemScores(b, ['i0', 'i1'])).toEqual(before);
+      expect(await metric(b, 'item_row_cache_hits_total')).toBeGreaterThanOrEqual(2);
+
+      // Through A: Postgres, the generation in the cluster, then `features:changed` to B, which drops its row of i0.
+      expect((await a.call('PUT', '/v1/items/i0/features', { features: tinyItem(3) })).status).toBe(200);
+      const after = await itemScores(b, ['i0', 'i1']);
+      expect(after.i0).not.toEqual(before.i0);
+      expect(after.i1).toEqual(before.i1);
+      expect((await a.call('PUT', '/v1/items/i0/features', { features: tinyItem(0) })).status).toBe(200);
+      expect(await itemScores(b, ['i0', 'i1'])).toEqual(before);
+    });
+
+    it('runs a training job through the queue, and a transition made on one process reaches the other', async () => {
+      const path = join(mkdtempSync(join(tmpdir(), 'cluster-e2e-')), 'log.csv');
+      const rows = tinyInteractions(600, 5);
+      const columns = Object.keys(rows[0]);
+      const cell = (v: unknown) => (Array.isArray(v) ? v.join('|') : String(v));
+      writeFileSync(path, [columns.join(','), ...rows.map((r) => columns.map((c) => cell(r[c])).join(','))].join('\n'));
+
+      const queued = await a.call('POST', '/admin/training-jobs', {
+        source: { kind: 'csv', path },
+        spec: TINY_SPEC,
+        overrides: { epochs: 2 },
+        holdoutFraction: 0.25,
+      });
+      expect(queued.status).toBe(201);
+      const job = await until(
+        'the training job to finish',
+        async () => {
+          const { body } = await b.call('GET', `/admin/training-jobs/${String(queued.body.id)}`);
+          return body.state === 'completed' || body.state === 'failed' ? body : undefined;
+        },
+        90_000,
+      );
+      const { state, failedReason, result } = job as { state: string; failedReason: string; result?: object };
+      expect({ state, failedReason, result }).toMatchObject({
+        state: 'completed',
+        failedReason: null,
+        result: { decision: 'candidate' },
+      });
+      const versionId = (job.result as { versionId: number }).versionId;
+
+      // `models:changed` through the cluster: B loads the canary made through A (its poll is an hour away).
+      expect((await a.call('POST', `/admin/models/${versionId}/canary`, { percent: 10 })).status).toBe(200);
+      await until('B to serve the canary', async () =>
+        (await metric(b, `served_model_version{role="canary",version="${versionId}"}`)) === 1 ? true : undefined,
+      );
+    }, 120_000);
+
+    it('keeps scoring through a master SIGKILL: 0 failed, its keys from Postgres until the replica takes over', async () => {
+      const victim = await cluster.masterOf('feat-gen:{user:u1}'); // read by every score request
+      const survivors = cluster.servers.filter(({ port }) => port !== victim);
+      const degraded = async () =>
+        (await metric(a, 'feature_cache_degraded_requests_total')) +
+        (await metric(b, 'feature_cache_degraded_requests_total'));
+      const loads = [keepSending(() => a.score()), keepSending(() => b.score())];
+      await Promise.all(loads.map((load) => load.atLeast(20)));
+      const count = () => loads[0].statuses.length + loads[1].statuses.length;
+      const degradedBefore = await degraded();
+
+      const killedAt = performance.now();
+      const requestsAtKill = count();
+      await cluster.servers.find(({ port }) => port === victim)!.kill();
+      let promotedAt = 0;
+      const promoted = cluster.waitUntilOk().then(() => (promotedAt = performance.now()));
+      // Cache hits are back once the degraded count stays put while both processes answer another 40 requests.
+      let last = { value: await degraded(), at: performance.now(), requests: count() };
+      while (!promotedAt || count() - last.requests < 40) {
+        if (performance.now() - killedAt > 60_000) throw new Error('the cache did not answer again within 60 s');
+        await pause(20);
+        const value = await degraded();
+        if (value !== last.value) last = { value, at: performance.now(), requests: count() };
+      }
+      await promoted;
+      await Promise.all(loads.map((load) => load.stop()));
+
+      const statuses = loads.flatMap((load) => load.statuses);
+      const failed = statuses.filter((status) => status !== 200).length;
+      const fromPostgres = last.value - degradedBefore;
+      process.stdout.write(
+        `redis cluster failover: ${statuses.length} score requests (${count() - requestsAtKill} after the SIGKILL), ` +
+          `${failed} failed; ${fromPostgres} served with the dead master's keys from Postgres; replica promoted ` +
+          `${((promotedAt - killedAt) / 1000).toFixed(2)} s and cache hits back ` +
+          `${((last.at - killedAt) / 1000).toFixed(2)} s after the SIGKILL\n`,
+      );
+      expect(failed).toBe(0);
+      expect(fromPostgres).toBeGreaterThan(0);
+      expect(survivors.length).toBe(5);
+
+      // Nothing else was lost: the queue's keys and the schedule answer, and both processes are ready again.
+      for (const api of [a, b]) {
+        expect((await api.call('GET', '/admin/training-schedule')).status).toBe(200);
+        await until('readiness ok', async () =>
+          (await api.call('GET', '/health/ready')).body.status === 'ok' ? true : undefined,
+        );
+      }
+      expect(a.process.output()).not.toContain('[ioredis] Unhandled error event');
+    }, 120_000);
+  });
+});
