@@ -22,7 +22,8 @@
  */
 import { DataSource } from 'typeorm';
 
-import { dataSourceOptions, EventRepository, FeatureRepository } from '@app/db';
+import { loadConfig } from '@app/config';
+import { dataSourceOptions, EventRepository, FeatureRepository, ReadReplica } from '@app/db';
 import {
   auc,
   delongPaired,
@@ -280,7 +281,8 @@ async function measureRebuild(url: string, data: InteractionData, records: Inter
     await dataSource.runMigrations();
     await dataSource.query('TRUNCATE events, user_features, item_features');
     const features = new FeatureRepository(dataSource);
-    const events = new EventRepository(dataSource, features);
+    // No DATABASE_READ_URL: the rebuild is measured on this database alone.
+    const events = new EventRepository(dataSource, features, new ReadReplica(dataSource, loadConfig({})));
     await features.upsert('user', data.users);
     await features.upsert('item', data.items);
     for (let i = 0; i < data.events.length; i += 5000) {

@@ -18,7 +18,7 @@ import Bull from 'bull';
 import { DataSource } from 'typeorm';
 
 import { loadConfig, type AppConfig } from '@app/config';
-import { EventRepository, FeatureRepository } from '@app/db';
+import { EventRepository, FeatureRepository, ReadReplica } from '@app/db';
 import { generateInteractions, type InteractionData } from '@app/mmoe/synthetic/interactions.data';
 import { QUEUE_PREFIX, TRAINING_QUEUE, type TrainingJobProgress, type TrainingJobResult } from '@app/queue';
 
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
         await call(api, config, 'PUT', '/v1/users/features', { entities: world.users });
         await call(api, config, 'PUT', '/v1/items/features', { entities: world.items });
         // Straight into Postgres: POST /v1/events checks labels against the production model's tasks, and there is none yet.
-        await insertEvents(dataSource, world);
+        await insertEvents(dataSource, config, world);
       },
     );
     say(`  click rate ${pct(rate(world, (l) => l.click))}, like rate ${pct(rate(world, (l) => l.like))}`);
@@ -152,8 +152,12 @@ async function reset(dataSource: DataSource, config: AppConfig): Promise<void> {
   }
 }
 
-async function insertEvents(dataSource: DataSource, world: InteractionData): Promise<void> {
-  const events = new EventRepository(dataSource, new FeatureRepository(dataSource));
+async function insertEvents(dataSource: DataSource, config: AppConfig, world: InteractionData): Promise<void> {
+  const events = new EventRepository(
+    dataSource,
+    new FeatureRepository(dataSource),
+    new ReadReplica(dataSource, config),
+  );
   for (let i = 0; i < world.events.length; i += EVENT_BATCH) {
     await events.insertNew(
       world.events

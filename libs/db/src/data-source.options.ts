@@ -1,4 +1,4 @@
-import type { DataSourceOptions } from 'typeorm';
+import type { PostgresConnectionOptions } from 'typeorm/driver/postgres/PostgresConnectionOptions';
 
 import type { AppConfig } from '@app/config';
 import { MIGRATIONS } from '@app/migrations';
@@ -11,7 +11,7 @@ import { RolloutEventEntity } from './entities/rollout-event.entity';
 export const ENTITIES = [ModelVersionEntity, RolloutEventEntity, UserFeaturesEntity, ItemFeaturesEntity, EventEntity];
 
 /** One definition for Nest (TypeOrmModule) and the migrations CLI; the schema only ever changes through migrations. */
-export function dataSourceOptions(config: Pick<AppConfig, 'DATABASE_URL'>): DataSourceOptions {
+export function dataSourceOptions(config: Pick<AppConfig, 'DATABASE_URL'>): PostgresConnectionOptions {
   return {
     type: 'postgres',
     url: config.DATABASE_URL,

@@ -15,3 +15,4 @@ export * from './prediction-log.module';
 export * from './repositories/prediction-log.repository';
 export * from './training-schedule-store.module';
 export * from './repositories/training-schedule.repository';
+export * from './read-replica';

@@ -114,7 +114,8 @@ export class ModelRegistryService {
    * evaluation), as one self-contained HTML page; rendered on request from what the version stores.
    */
   async trainingReport(id: number): Promise<string> {
-    const version = await this.get(id);
+    const version = await this.versions.getStored(id);
+    if (!version) throw new NotFoundError(`version ${id} does not exist`);
     const data = reportDataOf(version);
     if (!data) throw new NotFoundError(`version ${id} was not trained by a worker: it has no training report`);
     return renderTrainingReport(data);

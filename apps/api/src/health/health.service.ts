@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 
 import { UnavailableError } from '@app/common';
+import { ReadReplica } from '@app/db';
 
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import type { CheckStatus, ReadinessDto } from './dto/readiness.dto';
@@ -14,11 +15,13 @@ export class HealthService {
   constructor(
     private readonly repository: HealthRepository,
     private readonly lifecycle: ModelLifecycleService,
+    private readonly replica: ReadReplica,
   ) {}
 
   /**
-   * Ready to take traffic: both stores answer and a production model is loaded. Without Redis the replica still
-   * scores everything (features from Postgres): 200 `degraded`. Without Postgres or a model, 503 with every check.
+   * Ready to take traffic: both stores answer and a production model is loaded. Without Redis the process still
+   * scores everything (features from Postgres): 200 `degraded`; likewise while a configured read replica is not used
+   * (down or lagging: its reads go to the primary). Without Postgres or a model, 503 with every check.
    */
   async ready(): Promise<ReadinessDto> {
     const [postgres, redis] = await Promise.all([
@@ -26,9 +29,11 @@ export class HealthService {
       probe(() => this.repository.pingRedis()),
     ]);
     const model: CheckStatus = this.lifecycle.current().production ? 'up' : 'down';
-    const checks = { postgres, redis, model };
+    const replica = this.replica.state;
+    const checks = { postgres, redis, model, ...(replica !== 'none' && { replica }) };
     const serving = postgres === 'up' && model === 'up';
-    const report: ReadinessDto = { status: !serving ? 'unavailable' : redis === 'up' ? 'ok' : 'degraded', checks };
+    const whole = redis === 'up' && replica !== 'down';
+    const report: ReadinessDto = { status: !serving ? 'unavailable' : whole ? 'ok' : 'degraded', checks };
     if (!serving) throw new UnavailableError('not ready', { details: report });
     return report;
   }

@@ -4,6 +4,7 @@ import { DataSource, EntityManager, In, type FindOptionsSelect } from 'typeorm';
 import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 
 import { ModelVersionEntity, type ModelStatus } from '../entities/model-version.entity';
+import { ReadReplica } from '../read-replica';
 import { RolloutRepository, type NewRolloutEvent, type RolloutEventRecord } from './rollout.repository';
 
 /** A version without its large columns (artifact, ONNX, preprocessing state). */
@@ -130,6 +131,7 @@ export class ModelVersionRepository {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly rollouts: RolloutRepository,
+    private readonly reads: ReadReplica,
   ) {}
 
   /** Newest first. */
@@ -138,9 +140,17 @@ export class ModelVersionRepository {
   }
 
   async get(id: number): Promise<ModelVersionRecord | undefined> {
-    return (
-      (await this.dataSource.getRepository(ModelVersionEntity).findOne({ select: RECORD_COLUMNS, where: { id } })) ??
-      undefined
+    return this.findRecord(this.dataSource, id);
+  }
+
+  /**
+   * Like get(), for what a version stores once and never changes (its training report): from the read replica when
+   * there is one, from the primary when the replica has not replayed the version yet.
+   */
+  getStored(id: number): Promise<ModelVersionRecord | undefined> {
+    return this.reads.read(
+      (db) => this.findRecord(db, id),
+      (found) => found === undefined,
     );
   }
 
@@ -191,6 +201,10 @@ export class ModelVersionRepository {
       await manager.query('SELECT pg_advisory_xact_lock($1)', [ROLLOUT_LOCK_KEY]);
       return work(new RolloutTransaction(manager, this.rollouts));
     });
+  }
+
+  private async findRecord(db: DataSource, id: number): Promise<ModelVersionRecord | undefined> {
+    return (await db.getRepository(ModelVersionEntity).findOne({ select: RECORD_COLUMNS, where: { id } })) ?? undefined;
   }
 }
 

@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 
+import { ReadReplica } from '../read-replica';
+
 export type PredictionRole = 'production' | 'canary' | 'shadow';
 
 /** One served prediction: a (request, item, version) triple and the version's score for each task, by task name. */
@@ -34,7 +36,10 @@ const DAY_MS = 86_400_000;
 /** The served-prediction log: a table partitioned by day, written in batches, joined with events for online metrics. */
 @Injectable()
 export class PredictionLogRepository {
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly reads: ReadReplica,
+  ) {}
 
   /** One statement per batch (the rows travel as one JSON parameter, like events). */
   async insert(rows: LoggedPrediction[]): Promise<void> {
@@ -103,7 +108,7 @@ export class PredictionLogRepository {
   /**
    * The predictions version `versionId` made at or after `since`, each with the labels of the events that came back
    * for its (request, item); predictions that never got an event are left out. `limit` bounds the memory of a
-   * metrics pass: the newest rows are kept.
+   * metrics pass: the newest rows are kept. A heavy read that tolerates lag: on the read replica when there is one.
    */
   async labelled(versionId: number, since: Date, limit: number): Promise<LabelledPrediction[]> {
     const rows: {
@@ -113,8 +118,9 @@ export class PredictionLogRepository {
       role: PredictionRole;
       scores: Record<string, number>;
       labels: Record<string, number>;
-    }[] = await this.dataSource.query(
-      `SELECT p.request_id, p.item_id, p.user_id, p.role, p.scores, l.labels
+    }[] = await this.reads.read((db) =>
+      db.query(
+        `SELECT p.request_id, p.item_id, p.user_id, p.role, p.scores, l.labels
        FROM prediction_log p
        CROSS JOIN LATERAL (
          SELECT jsonb_object_agg(k, v) AS labels
@@ -126,7 +132,8 @@ export class PredictionLogRepository {
        WHERE p.version_id = $1 AND p.logged_at >= $2 AND l.labels IS NOT NULL
        ORDER BY p.logged_at DESC
        LIMIT $3`,
-      [versionId, since, limit],
+        [versionId, since, limit],
+      ),
     );
     return rows.map((r) => ({
       requestId: r.request_id,
