@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { FeatureRepository } from '@app/db';
 import { CACHE_REDIS } from '@app/redis';
 
-import { FeatureCacheRepository } from '../apps/api/src/features/feature-cache.repository';
+import { entryKey, FeatureCacheRepository } from '../apps/api/src/features/feature-cache.repository';
 import { FeatureStoreService, type FeatureSchemaRef } from '../apps/api/src/features/feature-store.service';
 import { createApiApp } from './api-app.factory';
 
@@ -103,7 +103,7 @@ describe('feature store (e2e)', () => {
       cacheUnavailable: 0,
     });
     expect(await store.fetch(V1, 'nobody', ['i1', 'ghost'])).toEqual({ ...first, cacheHits: 3, cacheMisses: 0 });
-    const ttl = await redis.ttl('feat:schema-v1:{item:ghost}');
+    const ttl = await redis.ttl(entryKey('schema-v1', { kind: 'item', id: 'ghost' }));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(60);
 

@@ -7,7 +7,12 @@ import type { Cluster } from 'ioredis';
 import { APP_CONFIG, ConfigModule, loadConfig } from '@app/config';
 import { CACHE_REDIS, RedisModule } from '@app/redis';
 
-import { FeatureCacheRepository, type EntityRef } from '../apps/api/src/features/feature-cache.repository';
+import {
+  entryKey,
+  FeatureCacheRepository,
+  generationKey,
+  type EntityRef,
+} from '../apps/api/src/features/feature-cache.repository';
 import { startWorker, type AppProcess } from './fixtures/app.process';
 import { TINY_SPEC, tinyInteractions, tinyItem } from './fixtures/model.fixture';
 import { keepSending, pause, seedProduction, startServingApi, type ServingApi } from './fixtures/outage.fixture';
@@ -107,7 +112,7 @@ describe('Redis Cluster (e2e)', () => {
           features: { n: i },
         })),
       );
-      await cluster.failOver(await cluster.masterOf('feat-gen:{user:u1}'));
+      await cluster.failOver(await cluster.masterOf(generationKey({ kind: 'user', id: 'u1' })));
 
       // Both clients' slot maps still name the old master: the invalidation is redirected and goes through, the first
       // read may be redirected (its entities are misses), the next one hits the user and misses the invalidated items.
@@ -119,15 +124,14 @@ describe('Redis Cluster (e2e)', () => {
       expect((await cache.read('s3', entities)).map((lookup) => lookup.hit)).toEqual(entities.map((_, i) => i === 0));
     });
 
-    it("keeps an entity's entries and its generation in one slot, and spreads entities over the masters", async () => {
-      const slots = await Promise.all(
-        ['feat:s1:{item:c-7}', 'feat:s2:{item:c-7}', 'feat-gen:{item:c-7}'].map((key) =>
-          client.cluster('KEYSLOT', key),
-        ),
-      );
-      expect(new Set(slots).size).toBe(1);
-      const masters = await Promise.all(items.slice(0, 30).map(({ id }) => cluster.masterOf(`feat-gen:{item:${id}}`)));
-      expect(new Set(masters).size).toBe(3);
+    it("keeps an entity's entries and its generation in one slot, and spreads entities evenly over the masters", async () => {
+      const entity: EntityRef = { kind: 'item', id: 'c-7' };
+      const keys = [entryKey('s1', entity), entryKey('s2', entity), generationKey(entity)];
+      expect(new Set(await Promise.all(keys.map((key) => client.cluster('KEYSLOT', key)))).size).toBe(1);
+      const masters = await Promise.all(items.map((item) => cluster.masterOf(generationKey(item))));
+      const shares = [...new Set(masters)].map((master) => masters.filter((m) => m === master).length / items.length);
+      expect(shares).toHaveLength(3);
+      for (const share of shares) expect(share).toBeCloseTo(1 / 3, 1);
     });
   });
 
@@ -209,7 +213,7 @@ describe('Redis Cluster (e2e)', () => {
     }, 120_000);
 
     it('keeps scoring through a master SIGKILL: 0 failed, its keys from Postgres until the replica takes over', async () => {
-      const victim = await cluster.masterOf('feat-gen:{user:u1}'); // read by every score request
+      const victim = await cluster.masterOf(generationKey({ kind: 'user', id: 'u1' })); // read by every score request
       const survivors = cluster.servers.filter(({ port }) => port !== victim);
       const degraded = async () =>
         (await metric(a, 'feature_cache_degraded_requests_total')) +

@@ -19,7 +19,7 @@ describe('FeatureCacheRepository (medium: real Redis)', () => {
 
   afterAll(async () => {
     const redis = moduleRef.get<RedisClient>(REDIS);
-    const keys = [...(await redis.keys(`feat:${token}-*`)), ...(await redis.keys(`feat-gen:{user:${token}-*`))];
+    const keys = [...(await redis.keys(`feat:${token}-*`)), ...(await redis.keys(`feat-gen:*user:${token}-*`))];
     if (keys.length > 0) await redis.del(keys);
     await moduleRef.close();
   });
