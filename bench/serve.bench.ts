@@ -23,11 +23,8 @@ import { Agent, request } from 'node:http';
 import { availableParallelism, cpus } from 'node:os';
 import * as path from 'node:path';
 import autocannon from 'autocannon';
-import Redis from 'ioredis';
-import { DataSource } from 'typeorm';
 
 import { loadConfig } from '@app/config';
-import { dataSourceOptions } from '@app/db';
 import {
   assembleRequest,
   encodeSlice,
@@ -42,6 +39,7 @@ import {
 } from '@app/mmoe';
 
 import { freePort } from '../test/fixtures/free-port';
+import { benchStores, prepareStores } from './bench-stores';
 import {
   cpuModel,
   flagValue,
@@ -123,36 +121,6 @@ async function trainReferenceModel(): Promise<MultiTaskModel> {
     table.add(record);
   }
   return (await MultiTaskModel.train(spec, table)).model;
-}
-
-/** The bench database (created if missing), migrated and emptied, and the bench Redis db emptied. */
-async function prepareStores(
-  databaseUrl: string,
-  benchDatabaseUrl: string,
-  database: string,
-  redisUrl: string,
-): Promise<void> {
-  const server = new DataSource({ type: 'postgres', url: databaseUrl });
-  await server.initialize();
-  try {
-    const found = (await server.query(`SELECT 1 FROM pg_database WHERE datname = $1`, [database])) as unknown[];
-    if (found.length === 0) await server.query(`CREATE DATABASE "${database}"`);
-  } finally {
-    await server.destroy();
-  }
-  const dataSource = new DataSource(dataSourceOptions({ DATABASE_URL: benchDatabaseUrl }));
-  await dataSource.initialize();
-  try {
-    await dataSource.runMigrations();
-    await dataSource.query(
-      'TRUNCATE model_versions, rollout_events, user_features, item_features, events, prediction_log CASCADE',
-    );
-  } finally {
-    await dataSource.destroy();
-  }
-  const redis = new Redis(redisUrl);
-  await redis.flushdb();
-  redis.disconnect();
 }
 
 function startApi(env: Record<string, string>): ChildProcess {
@@ -487,11 +455,7 @@ async function main(): Promise<void> {
     ? { seconds: 4, warmupRequests: 200, rawSeconds: 2 }
     : { seconds: 15, warmupRequests: 1000, rawSeconds: 5 };
   const config = loadConfig();
-  const database = flagValue('database') ?? 'bench';
-  const benchDatabaseUrl = Object.assign(new URL(config.DATABASE_URL), { pathname: `/${database}` }).toString();
-  const benchRedisUrl = Object.assign(new URL(config.REDIS_URL), {
-    pathname: `/${flagValue('redis-db') ?? '2'}`,
-  }).toString();
+  const { database, benchDatabaseUrl, benchRedisUrl } = benchStores(config);
   const apiEnv: Record<string, string> = {};
   if (flagValue('processes')) apiEnv.API_PROCESSES = flagValue('processes')!;
   if (flagValue('threads')) apiEnv.INFERENCE_THREADS = flagValue('threads')!;
