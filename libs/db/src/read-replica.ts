@@ -11,6 +11,8 @@ import { isDatabaseUnavailable } from './database-unavailable';
 const PROBE_MS = 1000;
 /** A replica that does not answer a connect within this is taken for down (the primary answers the read instead). */
 const REPLICA_CONNECT_TIMEOUT_MS = 2000;
+/** Until the first check: reads go to the primary, and that check's outcome is logged, whatever it is. */
+const NOT_CHECKED = 'not checked yet';
 /** A hot standby cancels a query that holds back the replay too long: the primary answers it instead. */
 const CONFLICT_WITH_RECOVERY = '40001';
 
@@ -35,7 +37,7 @@ export class ReadReplica implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('ReadReplica');
   private replica?: DataSource;
   /** Why reads go to the primary now; undefined while the replica serves them. */
-  private unusable?: string = 'not checked yet';
+  private unusable?: string = NOT_CHECKED;
   private readonly samples: Sample[] = [];
   private timer?: NodeJS.Timeout;
   private probing?: Promise<void>;
@@ -134,7 +136,7 @@ export class ReadReplica implements OnModuleInit, OnApplicationShutdown {
 
   private markUnusable(reason: string): void {
     // Logged once per spell: a reason that merely changes wording (lag growing) is not news.
-    if (this.unusable === undefined || this.unusable === 'not checked yet')
+    if (this.unusable === undefined || this.unusable === NOT_CHECKED)
       this.logger.warn(`read replica not used (${reason}); reads go to the primary`);
     this.unusable = reason;
   }

@@ -198,9 +198,9 @@ export class RedisConnections implements OnApplicationShutdown {
     // A cluster is up again once no node it failed to reach still serves slots: a connection to that node became
     // ready again, or a replica took its slots over.
     const cluster = client as Cluster;
-    const failing = new Map<string, string>();
+    const failing = new Set<string>();
     const fail = (node: string, error: Error) => {
-      failing.set(node, error.message);
+      failing.add(node);
       health.down(`${node}: ${error.message}`);
     };
     const recover = (node: string) => {
@@ -210,12 +210,10 @@ export class RedisConnections implements OnApplicationShutdown {
     cluster.on('error', (error: Error) => fail('cluster', error));
     cluster.on('node error', (error: Error, node: string) => fail(node, error));
     cluster.on('ready', () => recover('cluster'));
-    cluster.on('+node', (node: Redis) =>
-      node.once('ready', () => recover(`${node.options.host}:${node.options.port}`)),
-    );
+    cluster.on('+node', (node: Redis) => node.once('ready', () => recover(nodeKey(node.options))));
     cluster.on('refresh', () => {
       const owners = new Set(cluster.slots.map((nodes) => nodes[0]));
-      for (const node of failing.keys()) if (node !== 'cluster' && !owners.has(node)) recover(node);
+      for (const node of failing) if (node !== 'cluster' && !owners.has(node)) recover(node);
     });
   }
 }
