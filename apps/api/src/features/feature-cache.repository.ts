@@ -47,7 +47,7 @@ export interface CacheFill {
  * stale for the TTL. Generations outlive the entries written under them (twice the longest entry TTL), so an expired
  * generation can never revive an older entry.
  *
- * The tag is a Redis Cluster hash tag (see slotTag): an entity's entries and its generation share a slot, and
+ * The tag is a Redis Cluster hash tag (see SLOT_TAGS): an entity's entries and its generation share a slot, and
  * entities spread evenly over the masters. A read costs one round trip per node, all sent at once: one MGET on a
  * single Redis, one pipeline of per-slot MGETs per cluster node. Reads go to masters only: a replica that has not yet
  * applied a generation would serve a stale entry as current.
@@ -72,7 +72,7 @@ export class FeatureCacheRepository {
   /** Every entity's lookup, in their order, in one round trip per node; misses where a node cannot answer. */
   async read(schemaVersion: string, entities: EntityRef[]): Promise<CacheLookup[]> {
     const lookups: CacheLookup[] = new Array(entities.length);
-    const generations = entities.map(generationKey);
+    const { entries, generations } = keysOf(schemaVersion, entities);
     await Promise.all(
       batchByNode(this.redis, generations).map(({ node, slots }) =>
         this.breaker(node).run(
@@ -81,10 +81,7 @@ export class FeatureCacheRepository {
             // Per slot: its entities' entries, then their generations.
             const replies = await mgetEach(
               this.redis,
-              slots.map((indexes) => [
-                ...indexes.map((i) => entryKey(schemaVersion, entities[i])),
-                ...indexes.map((i) => generations[i]),
-              ]),
+              slots.map((indexes) => [...indexes.map((i) => entries[i]), ...indexes.map((i) => generations[i])]),
             );
             slots.forEach((indexes, s) =>
               indexes.forEach((i, k) => (lookups[i] = lookupOf(replies[s][k], replies[s][indexes.length + k]))),
@@ -103,7 +100,10 @@ export class FeatureCacheRepository {
     // Made-up ids must not grow Redis without bound: past the cap, absences are simply read from Postgres next time.
     let absences = this.config.FEATURE_NEGATIVE_CACHE_PER_REQUEST;
     const kept = fills.filter(({ features }) => features !== null || absences-- > 0);
-    const keys = kept.map(({ entity }) => entryKey(schemaVersion, entity));
+    const keys = keysOf(
+      schemaVersion,
+      kept.map(({ entity }) => entity),
+    ).entries;
     await Promise.all(
       batchByNode(this.redis, keys).map(({ node, slots }) =>
         this.breaker(node).run(
@@ -132,7 +132,10 @@ export class FeatureCacheRepository {
     // base64url never contains the `|` separator.
     const generation = randomBytes(9).toString('base64url');
     const ttl = 2 * Math.max(this.config.FEATURE_CACHE_TTL_SECONDS, this.config.FEATURE_NEGATIVE_CACHE_TTL_SECONDS);
-    const keys = ids.map((id) => generationKey({ kind, id }));
+    const keys = keysOf(
+      '',
+      ids.map((id) => ({ kind, id })),
+    ).generations;
     // Idempotent, so run again whole if a failover moved slots since the client last read the slot map.
     await followingRedirection(() =>
       Promise.all(
@@ -169,13 +172,26 @@ function lookupOf(entry: string | null, generation: string | null): CacheLookup 
 }
 
 /** The key of an entity's entry under a schema version. */
-export function entryKey(schemaVersion: string, { kind, id }: EntityRef): string {
-  return `feat:${schemaVersion}:${slotTag(kind, id)}${kind}:${id}`;
+export function entryKey(schemaVersion: string, entity: EntityRef): string {
+  return keysOf(schemaVersion, [entity]).entries[0];
 }
 
 /** The key of an entity's generation. */
-export function generationKey({ kind, id }: EntityRef): string {
-  return `feat-gen:${slotTag(kind, id)}${kind}:${id}`;
+export function generationKey(entity: EntityRef): string {
+  return keysOf('', [entity]).generations[0];
+}
+
+/** Each entity's entry key under `schemaVersion` and its generation key, its tag hashed once for both. */
+function keysOf(schemaVersion: string, entities: readonly EntityRef[]): { entries: string[]; generations: string[] } {
+  const entries: string[] = new Array(entities.length);
+  const generations: string[] = new Array(entities.length);
+  for (let i = 0; i < entities.length; i++) {
+    const { kind, id } = entities[i];
+    const tag = SLOT_TAGS[Math.floor(calculateSlot(`${kind}:${id}`) / SLOT_STEP)];
+    entries[i] = `feat:${schemaVersion}:${tag}${kind}:${id}`;
+    generations[i] = `feat-gen:${tag}${kind}:${id}`;
+  }
+  return { entries, generations };
 }
 
 /**
@@ -199,7 +215,3 @@ const SLOT_TAGS: string[] = (() => {
   }
   return tags;
 })();
-
-function slotTag(kind: EntityKind, id: string): string {
-  return SLOT_TAGS[Math.floor(calculateSlot(`${kind}:${id}`) / SLOT_STEP)];
-}
