@@ -197,9 +197,9 @@ function keysOf(schemaVersion: string, entities: readonly EntityRef[]): { entrie
 /**
  * Entities share SLOT_TAGS.length slots, one every SLOT_STEP of the cluster's 16384: an entity goes to the first
  * slot of the block its own `kind:id` would hash to. A tag per entity would spread them as well, but a request of n
- * ids would then cost n MGETs (one per slot), and a command costs the client far more than a key does: at 500 ids a
- * tag per entity read 0.2× as many ids per second as one Redis, 128 shared slots 0.6× (bench:stores). Evenly spaced,
- * the shared slots split evenly among masters that split the slots evenly.
+ * ids would then cost n MGETs (one per slot), and a command costs the client far more than a key does: at 500 ids
+ * per request on this 2-core machine, a tag per entity read 0.2× as many ids per second as one Redis, 128 shared slots
+ * 0.4–0.6× (bench:stores). Evenly spaced, the shared slots split evenly among masters that split the slots evenly.
  */
 const SLOT_STEP = 128;
 
