@@ -39,7 +39,7 @@ import {
 } from '@app/mmoe';
 
 import { freePort } from '../test/fixtures/free-port';
-import { benchStores, prepareStores } from './bench-stores';
+import { benchStores, prepareStores } from './bench.stores';
 import {
   cpuModel,
   flagValue,
@@ -455,7 +455,7 @@ async function main(): Promise<void> {
     ? { seconds: 4, warmupRequests: 200, rawSeconds: 2 }
     : { seconds: 15, warmupRequests: 1000, rawSeconds: 5 };
   const config = loadConfig();
-  const { database, benchDatabaseUrl, benchRedisUrl } = benchStores(config);
+  const { database, databaseUrl: benchDatabaseUrl, redisUrl: benchRedisUrl } = benchStores(config);
   const apiEnv: Record<string, string> = {};
   if (flagValue('processes')) apiEnv.API_PROCESSES = flagValue('processes')!;
   if (flagValue('threads')) apiEnv.INFERENCE_THREADS = flagValue('threads')!;

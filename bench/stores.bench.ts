@@ -27,7 +27,7 @@ import { RedisConnections, type RedisClient } from '@app/redis';
 
 import { FeatureCacheRepository, type EntityRef } from '../apps/api/src/features/feature-cache.repository';
 import { startRedisCluster } from '../test/fixtures/store.servers';
-import { benchStores, prepareStores } from './bench-stores';
+import { benchStores, prepareStores } from './bench.stores';
 import { cpuModel, formatCount, formatMs, hasFlag, log, markdownTable, quantile } from './bench.util';
 
 const ITEMS = 50_000;
@@ -219,7 +219,7 @@ async function measureWriters(config: AppConfig, plan: Plan): Promise<Record<str
 async function main(): Promise<void> {
   const plan: Plan = { seconds: hasFlag('quick') ? 1.5 : 4 };
   const config = loadConfig();
-  const { database, benchDatabaseUrl, benchRedisUrl } = benchStores(config);
+  const { database, databaseUrl: benchDatabaseUrl, redisUrl: benchRedisUrl } = benchStores(config);
   const loadBefore = loadavg()[0];
   const started = performance.now();
   await prepareStores(config.DATABASE_URL, benchDatabaseUrl, database, benchRedisUrl);

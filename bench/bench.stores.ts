@@ -1,3 +1,4 @@
+/** The stores that the benches share. */
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 
@@ -6,23 +7,17 @@ import { dataSourceOptions } from '@app/db';
 
 import { flagValue } from './bench.util';
 
-export interface BenchStores {
-  /** `--database` (default `bench`), on the server of DATABASE_URL. */
+/** The bench database (`--database`, default `bench`) and Redis db (`--redis-db`, default 2) on the configured servers. */
+export function benchStores(config: Pick<AppConfig, 'DATABASE_URL' | 'REDIS_URL'>): {
   database: string;
-  benchDatabaseUrl: string;
-  /** REDIS_URL's server, db `--redis-db` (default 2). */
-  benchRedisUrl: string;
-}
-
-/** Where a bench keeps its data: never the developer's database or Redis db. */
-export function benchStores(config: AppConfig): BenchStores {
+  databaseUrl: string;
+  redisUrl: string;
+} {
   const database = flagValue('database') ?? 'bench';
   return {
     database,
-    benchDatabaseUrl: Object.assign(new URL(config.DATABASE_URL), { pathname: `/${database}` }).toString(),
-    benchRedisUrl: Object.assign(new URL(config.REDIS_URL), {
-      pathname: `/${flagValue('redis-db') ?? '2'}`,
-    }).toString(),
+    databaseUrl: Object.assign(new URL(config.DATABASE_URL), { pathname: `/${database}` }).toString(),
+    redisUrl: Object.assign(new URL(config.REDIS_URL), { pathname: `/${flagValue('redis-db') ?? '2'}` }).toString(),
   };
 }
 
