@@ -131,7 +131,7 @@ describe('rollout policy (e2e: real API processes, Postgres, Redis)', () => {
     expect(click).toMatchObject({ task: 'click', verdict: 'reject' });
     expect(click.canary.auc!).toBeLessThan(click.production.auc!);
     expect(click.canary.count).toBeGreaterThanOrEqual(POLICY.minEvents);
-    expect(click.pValueWorse).toBeLessThan(0.05);
+    expect(click.upperBound!).toBeLessThan(-POLICY.tolerance);
     const version = await http(apis[0].port, 'GET', `/admin/models/${bad}`);
     expect(version.body).toMatchObject({ status: 'archived', canaryPercent: null });
     // One decision, however many processes took ticks.
@@ -146,7 +146,7 @@ describe('rollout policy (e2e: real API processes, Postgres, Redis)', () => {
     const [click] = decision.evidence!.tasks;
     expect(click).toMatchObject({ task: 'click', verdict: 'promote' });
     expect(click.lowerBound).toBeGreaterThan(-POLICY.tolerance);
-    expect(click.pValueNotWorse).toBeLessThan(0.05);
+
     expect((await http(apis[0].port, 'GET', `/admin/models/${good}`)).body).toMatchObject({ status: 'production' });
     // Both processes serve the promoted version.
     for (const { port } of apis) {

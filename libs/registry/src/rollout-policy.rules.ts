@@ -1,5 +1,13 @@
 import { InvalidFieldsError, type FieldError } from '@app/common';
-import { delongUnpaired, normalCdf, normalQuantile, type ModelSpec, type Values } from '@app/mmoe/serving';
+import {
+  clusteredAuc,
+  clusteredLogRatio,
+  mixtureBounds,
+  type BinaryAggregate,
+  type ModelSpec,
+  type RegressionAggregate,
+  type TaskAggregate,
+} from '@app/mmoe/serving';
 
 /** Per-task overrides of the policy's defaults. */
 export interface TaskPolicy {
@@ -8,55 +16,159 @@ export interface TaskPolicy {
 }
 
 /**
- * When the canary is promoted or rejected on its own. Each gated task (binary tasks: their live AUC) needs
- * `minEvents` labelled predictions on both sides; then, one-sided at `confidence`, the canary is promoted when every
- * task is shown not worse than production by more than `tolerance` AUC points, and rejected as soon as one task is
- * shown worse by more than that. Otherwise the policy waits for more traffic.
+ * Bounds the canary must keep, beside AUC; each is checked only when set, and a breach shown at the policy's
+ * confidence rejects the canary at once.
+ */
+export interface Guardrails {
+  /** Binary tasks: mean prediction / label rate within [1/(1 + c), 1 + c]. */
+  calibration?: number;
+  /** Regression tasks: the canary's RMSE at most (1 + r) × production's. */
+  regressionError?: number;
+  /** Share of the canary's score requests that fail (5xx). */
+  errorRate?: number;
+  /** The canary's p99 scoring latency, in ms (at most 2,500: the latency histogram's largest finite bucket). */
+  latencyP99Ms?: number;
+}
+
+/**
+ * When the canary is promoted or rejected on its own. Per gated binary task, d = AUC(canary) − AUC(production) on
+ * the labelled predictions since the version became the canary, with the variance taken across users (the unit of
+ * the split) and bounds that stay valid however often the policy looks (a confidence sequence). The canary is
+ * rejected once a task's upper bound falls below −tolerance, promoted once every task's lower bound is above it
+ * (non-inferiority), and the test ends `inconclusive` after `maxHours` (or `maxEvents`) without either.
  */
 export interface RolloutPolicy {
+  /** Probability that a decision is right, whatever the number of looks. */
   confidence: number;
+  /** Labelled predictions each side needs, per gated task, before any decision on AUC. */
   minEvents: number;
+  /** Users with labelled predictions each side needs before any decision on AUC or the model guardrails. */
+  minUsers: number;
   tolerance: number;
+  /** Hours after which a test still undecided ends inconclusive (canary kept as it is, an event recorded). */
+  maxHours: number;
+  /** Labelled canary predictions (per gated task, the fewest) after which an undecided test ends inconclusive. */
+  maxEvents?: number;
   /** The tasks that gate, with overrides; when absent, every binary task of the canary with the defaults. */
   tasks?: Record<string, TaskPolicy>;
+  guardrails?: Guardrails;
 }
 
-/** Scores and labels of one version on one task: the labelled predictions the test uses. */
-export interface TaskSample {
-  scores: Values;
-  labels: Values;
+export const DEFAULT_ROLLOUT_POLICY: RolloutPolicy = {
+  confidence: 0.95,
+  minEvents: 1000,
+  minUsers: 100,
+  tolerance: 0.01,
+  maxHours: 168,
+};
+
+/**
+ * Users are hashed into this many buckets, the clusters of the variance (bench:rollout compares the choices): enough
+ * that the variance estimate is stable, few enough that the state the check reads stays small.
+ */
+export const POLICY_USER_BUCKETS = 64;
+/** The mixture's scale τ for AUC differences: the bound is tightest for effects of about this size (bench:rollout). */
+export const AUC_MIXTURE_SCALE = 0.02;
+/** The share of requests slower than latencyP99Ms that breaches it. */
+const P99_SHARE = 0.01;
+export const MAX_LATENCY_P99_MS = 2500;
+
+export const POLICY_TEST = 'delong-clustered-sequential';
+export const POLICY_METHOD =
+  `clustered DeLong (Obuchowski 1997) over ${POLICY_USER_BUCKETS} user buckets, ` +
+  `one-sided normal-mixture confidence sequences (τ = ${AUC_MIXTURE_SCALE} AUC)`;
+
+/** What the check reads of one side: its labelled predictions since the canary started, summed per user bucket. */
+export interface ArmState {
+  /** Distinct users with labelled predictions. */
+  users: number;
+  /** By task name; a task without labelled predictions may be absent. */
+  tasks: Record<string, TaskAggregate>;
 }
 
-export type PolicyVerdict = 'promote' | 'reject' | 'wait';
+/** The canary's serving, summed over every API process since it became the canary. */
+export interface ServingState {
+  requests: number;
+  errors: number;
+  /** Cumulative latency histogram: counts[i] requests took at most bounds[i] seconds (the last bound is +Inf). */
+  latency: { bounds: readonly number[]; counts: readonly number[] };
+}
+
+export interface PolicyInputs {
+  canary: ArmState;
+  production: ArmState;
+  canaryServing?: ServingState;
+  /** Hours since the version became the canary. */
+  elapsedHours: number;
+}
+
+export type TaskVerdict = 'promote' | 'reject' | 'wait';
+export type PolicyVerdict = TaskVerdict | 'inconclusive';
+
+/** One side's AUC on a task, with what a reviewer needs to judge its variance. */
+export interface ArmAuc {
+  count: number;
+  positives: number;
+  auc: number | null;
+  /** Standard error across user buckets, and as if every prediction were independent. */
+  standardError: number | null;
+  iidStandardError: number | null;
+  /** Variance across users over variance as if independent: how much the users' correlation costs. */
+  designEffect: number | null;
+  /** count / designEffect: as many independent predictions would measure the AUC as well. */
+  effectiveCount: number | null;
+  /** User buckets holding predictions. */
+  clusters: number;
+}
 
 export interface TaskEvidence {
   task: string;
-  verdict: PolicyVerdict;
+  verdict: TaskVerdict;
   reason: string;
   minEvents: number;
   tolerance: number;
-  canary: { count: number; positives: number; auc: number | null };
-  production: { count: number; positives: number; auc: number | null };
-  /** Canary AUC − production AUC, and DeLong's standard error of it (independent arms). */
+  canary: ArmAuc;
+  production: ArmAuc;
+  /** Canary AUC − production AUC, and its standard error (the arms are different users: variances add). */
   difference: number | null;
   standardError: number | null;
-  /** One-sided bounds of the difference at the policy's confidence. */
+  /** The confidence sequence of the difference: each bound holds at every look at the policy's confidence. */
   lowerBound: number | null;
   upperBound: number | null;
-  /** P-value of "the canary is worse by more than the tolerance" (small ⇒ promote) and of its converse (small ⇒ reject). */
-  pValueNotWorse: number | null;
-  pValueWorse: number | null;
+}
+
+export interface GuardrailEvidence {
+  guardrail: keyof Guardrails;
+  task?: string;
+  breached: boolean;
+  /** The bound as configured, and the estimate and its confidence-sequence bounds on the same scale. */
+  bound: number;
+  estimate: number | null;
+  lowerBound: number | null;
+  upperBound: number | null;
+  /** Observations behind the estimate (predictions or requests). */
+  count: number;
+  /** Production's value of the same quantity, for comparison, where it has one. */
+  production?: number | null;
+  reason: string;
 }
 
 export interface PolicyDecision {
   verdict: PolicyVerdict;
   reason: string;
   confidence: number;
-  test: 'delong-unpaired';
+  test: typeof POLICY_TEST;
+  method: string;
+  elapsedHours: number;
+  users: { canary: number; production: number; minUsers: number };
   tasks: TaskEvidence[];
+  guardrails: GuardrailEvidence[];
 }
 
-export const DEFAULT_ROLLOUT_POLICY: RolloutPolicy = { confidence: 0.95, minEvents: 1000, tolerance: 0.01 };
+/** A stored policy with the defaults of the fields it predates (minUsers and maxHours came later). */
+export function withPolicyDefaults(stored: Partial<RolloutPolicy>): RolloutPolicy {
+  return { ...DEFAULT_ROLLOUT_POLICY, ...stored };
+}
 
 /**
  * The policy's problems that depend on the version's spec, as field errors (400): which tasks may gate. The shape of
@@ -75,20 +187,22 @@ export function checkRolloutPolicy(spec: ModelSpec, policy: RolloutPolicy): Roll
   }
   if (!policy.tasks && binary.length === 0)
     errors.push({ field: 'tasks', message: 'the model has no binary task for the policy to gate on' });
+  if (policy.guardrails?.regressionError !== undefined && !spec.tasks.some((t) => t.type === 'regression'))
+    errors.push({ field: 'guardrails.regressionError', message: 'the model has no regression task' });
   if (errors.length > 0) throw new InvalidFieldsError(errors);
   return policy;
 }
 
 /**
- * The policy's verdict from both versions' labelled predictions per task. Rejection wins over promotion: one task
- * shown worse is enough, whatever the others say.
+ * The policy's verdict from both sides' state. A guardrail breach rejects at once; then nothing is decided on AUC
+ * before both sides have `minUsers` users and each gated task `minEvents` predictions. Rejection wins over promotion:
+ * one task shown worse is enough, whatever the others say.
  */
-export function decideRollout(
-  policy: RolloutPolicy,
-  spec: ModelSpec,
-  canary: Record<string, TaskSample>,
-  production: Record<string, TaskSample>,
-): PolicyDecision {
+export function decideRollout(policy: RolloutPolicy, spec: ModelSpec, inputs: PolicyInputs): PolicyDecision {
+  const alpha = 1 - policy.confidence;
+  const { canary, production } = inputs;
+  const enoughUsers = Math.min(canary.users, production.users) >= policy.minUsers;
+  const guardrails = checkGuardrails(policy, spec, inputs, alpha, enoughUsers);
   const gated = policy.tasks
     ? Object.keys(policy.tasks)
     : spec.tasks.filter((t) => t.type === 'binary').map((t) => t.name);
@@ -96,74 +210,312 @@ export function decideRollout(
     taskEvidence(task, {
       minEvents: policy.tasks?.[task]?.minEvents ?? policy.minEvents,
       tolerance: policy.tasks?.[task]?.tolerance ?? policy.tolerance,
-      confidence: policy.confidence,
-      canary: canary[task] ?? EMPTY,
-      production: production[task] ?? EMPTY,
+      alpha,
+      canary: binaryOf(canary.tasks[task]),
+      production: binaryOf(production.tasks[task]),
     }),
   );
+  const decision = (verdict: PolicyVerdict, reason: string): PolicyDecision => ({
+    verdict,
+    reason,
+    confidence: policy.confidence,
+    test: POLICY_TEST,
+    method: POLICY_METHOD,
+    elapsedHours: inputs.elapsedHours,
+    users: { canary: canary.users, production: production.users, minUsers: policy.minUsers },
+    tasks: enoughUsers ? tasks : tasks.map((t) => ({ ...t, verdict: 'wait' as const, reason: 'too few users' })),
+    guardrails,
+  });
+
+  const breached = guardrails.filter((g) => g.breached);
+  if (breached.length > 0) return decision('reject', `guardrail breached: ${breached.map((g) => g.reason).join('; ')}`);
+  const ended = undecidedEnd(policy, inputs, tasks);
+  if (!enoughUsers) {
+    const reason = `${Math.min(canary.users, production.users)} of ${policy.minUsers} users on the smaller side`;
+    return ended ? decision('inconclusive', `${ended} (${reason})`) : decision('wait', reason);
+  }
   const rejected = tasks.filter((t) => t.verdict === 'reject');
-  const waiting = tasks.filter((t) => t.verdict === 'wait');
-  const base = { confidence: policy.confidence, test: 'delong-unpaired' as const, tasks };
   if (rejected.length > 0)
-    return {
-      ...base,
-      verdict: 'reject',
-      reason: `worse beyond tolerance on ${rejected.map((t) => t.task).join(', ')}`,
-    };
-  if (waiting.length > 0)
-    return { ...base, verdict: 'wait', reason: waiting.map((t) => `${t.task}: ${t.reason}`).join('; ') };
-  return { ...base, verdict: 'promote', reason: `not worse beyond tolerance on ${gated.join(', ')}` };
+    return decision('reject', `worse beyond tolerance on ${rejected.map((t) => t.task).join(', ')}`);
+  const waiting = tasks.filter((t) => t.verdict === 'wait');
+  if (waiting.length === 0) return decision('promote', `not worse beyond tolerance on ${gated.join(', ')}`);
+  const reason = waiting.map((t) => `${t.task}: ${t.reason}`).join('; ');
+  return ended ? decision('inconclusive', `${ended} (${reason})`) : decision('wait', reason);
 }
 
-const EMPTY: TaskSample = { scores: [], labels: [] };
+/** Why an undecided test ends now, if it does: its duration or its sample is spent. */
+function undecidedEnd(policy: RolloutPolicy, inputs: PolicyInputs, tasks: TaskEvidence[]): string | undefined {
+  if (inputs.elapsedHours >= policy.maxHours) return `no decision after ${policy.maxHours} h`;
+  const fewest = Math.min(...tasks.map((t) => t.canary.count));
+  if (policy.maxEvents !== undefined && tasks.length > 0 && fewest >= policy.maxEvents)
+    return `no decision after ${policy.maxEvents} labelled canary predictions`;
+  return undefined;
+}
 
 function taskEvidence(
   task: string,
-  o: { minEvents: number; tolerance: number; confidence: number; canary: TaskSample; production: TaskSample },
+  o: {
+    minEvents: number;
+    tolerance: number;
+    alpha: number;
+    canary: BinaryAggregate | undefined;
+    production: BinaryAggregate | undefined;
+  },
 ): TaskEvidence {
-  const { minEvents, tolerance, confidence } = o;
-  const z = normalQuantile(confidence);
-  const alpha = 1 - confidence;
-  const d = delongUnpaired(o.production, o.canary);
-  const side = (e: typeof d.a, n: number) => ({ count: n, positives: e.positives, auc: finite(e.auc) });
+  const { minEvents, tolerance, alpha } = o;
+  const canary = armAuc(o.canary);
+  const production = armAuc(o.production);
   const evidence: TaskEvidence = {
     task,
     verdict: 'wait',
     reason: '',
     minEvents,
     tolerance,
-    canary: side(d.b, o.canary.labels.length),
-    production: side(d.a, o.production.labels.length),
-    difference: finite(d.difference),
-    standardError: finite(d.standardError),
+    canary: canary.evidence,
+    production: production.evidence,
+    difference: null,
+    standardError: null,
     lowerBound: null,
     upperBound: null,
-    pValueNotWorse: null,
-    pValueWorse: null,
   };
-  const fewest = Math.min(evidence.canary.count, evidence.production.count);
+  const fewest = Math.min(canary.evidence.count, production.evidence.count);
   if (fewest < minEvents) return { ...evidence, reason: `${fewest} of ${minEvents} labelled events` };
-  if (evidence.difference === null || evidence.standardError === null)
-    return { ...evidence, reason: 'AUC undefined: both labels must occur on both sides' };
-  const { difference, standardError } = evidence;
-  // Non-inferiority margin: H0 "canary AUC ≤ production AUC − tolerance", tested one-sided, and its converse.
-  const statistic =
-    standardError > 0 ? (difference + tolerance) / standardError : Math.sign(difference + tolerance) * Infinity;
-  const pValueNotWorse = 1 - normalCdf(statistic);
-  const pValueWorse = normalCdf(statistic);
-  const bounds = { lowerBound: difference - z * standardError, upperBound: difference + z * standardError };
-  if (pValueWorse < alpha)
-    return { ...evidence, ...bounds, pValueNotWorse, pValueWorse, verdict: 'reject', reason: 'worse beyond tolerance' };
-  if (pValueNotWorse < alpha)
+  const difference = canary.auc - production.auc;
+  const variance = canary.variance + production.variance;
+  if (!Number.isFinite(difference) || !(variance > 0))
     return {
       ...evidence,
-      ...bounds,
-      pValueNotWorse,
-      pValueWorse,
-      verdict: 'promote',
-      reason: 'not worse beyond tolerance',
+      reason: 'AUC or its variance undefined: both labels must occur on both sides, in two user buckets',
     };
-  return { ...evidence, ...bounds, pValueNotWorse, pValueWorse, reason: 'inconclusive so far' };
+  const { lower, upper } = mixtureBounds(difference, variance, alpha, AUC_MIXTURE_SCALE);
+  const measured = {
+    ...evidence,
+    difference,
+    standardError: Math.sqrt(variance),
+    lowerBound: lower,
+    upperBound: upper,
+  };
+  // Non-inferiority with margin `tolerance`: reject once d < −tolerance is shown, promote once d > −tolerance is.
+  if (upper < -tolerance) return { ...measured, verdict: 'reject', reason: 'worse beyond tolerance' };
+  if (lower > -tolerance) return { ...measured, verdict: 'promote', reason: 'not worse beyond tolerance' };
+  return { ...measured, reason: 'inconclusive so far' };
+}
+
+function armAuc(aggregate: BinaryAggregate | undefined): { auc: number; variance: number; evidence: ArmAuc } {
+  if (!aggregate)
+    return {
+      auc: NaN,
+      variance: NaN,
+      evidence: {
+        count: 0,
+        positives: 0,
+        auc: null,
+        standardError: null,
+        iidStandardError: null,
+        designEffect: null,
+        effectiveCount: null,
+        clusters: 0,
+      },
+    };
+  const c = clusteredAuc(aggregate);
+  const count = c.positives + c.negatives;
+  const designEffect = c.variance / c.iidVariance;
+  return {
+    auc: c.auc,
+    variance: c.variance,
+    evidence: {
+      count,
+      positives: c.positives,
+      auc: finite(c.auc),
+      standardError: finite(Math.sqrt(c.variance)),
+      iidStandardError: finite(Math.sqrt(c.iidVariance)),
+      designEffect: finite(designEffect),
+      effectiveCount: finite(count / designEffect),
+      clusters: c.clusters,
+    },
+  };
+}
+
+function checkGuardrails(
+  policy: RolloutPolicy,
+  spec: ModelSpec,
+  inputs: PolicyInputs,
+  alpha: number,
+  enoughUsers: boolean,
+): GuardrailEvidence[] {
+  const g = policy.guardrails ?? {};
+  const out: GuardrailEvidence[] = [];
+  if (g.calibration !== undefined && enoughUsers) {
+    for (const task of spec.tasks.filter((t) => t.type === 'binary')) {
+      const canary = binaryOf(inputs.canary.tasks[task.name]);
+      if (canary)
+        out.push(calibration(task.name, g.calibration, canary, binaryOf(inputs.production.tasks[task.name]), alpha));
+    }
+  }
+  if (g.regressionError !== undefined && enoughUsers) {
+    for (const task of spec.tasks.filter((t) => t.type === 'regression')) {
+      const canary = regressionOf(inputs.canary.tasks[task.name]);
+      const production = regressionOf(inputs.production.tasks[task.name]);
+      if (canary && production) out.push(regressionError(task.name, g.regressionError, canary, production, alpha));
+    }
+  }
+  const serving = inputs.canaryServing;
+  if (serving && g.errorRate !== undefined)
+    out.push(shareAbove('errorRate', g.errorRate, serving.errors, serving.requests, g.errorRate, alpha));
+  if (serving && g.latencyP99Ms !== undefined) {
+    const slower = slowerThan(serving, g.latencyP99Ms / 1000);
+    const share = shareAbove('latencyP99Ms', g.latencyP99Ms, slower, serving.requests, P99_SHARE, alpha);
+    out.push({
+      ...share,
+      estimate: finite(p99Ms(serving)),
+      reason: share.breached ? `p99 latency above ${g.latencyP99Ms} ms: ${share.reason}` : share.reason,
+    });
+  }
+  return out;
+}
+
+/** The canary's Σ prediction / Σ label on a binary task, on the log scale, against ±log(1 + bound). */
+function calibration(
+  task: string,
+  bound: number,
+  canary: BinaryAggregate,
+  production: BinaryAggregate | undefined,
+  alpha: number,
+): GuardrailEvidence {
+  const predictions = Float64Array.from({ length: canary.clusters }, (_, k) => canary.cluster(k).predictionSum);
+  const labels = Float64Array.from({ length: canary.clusters }, (_, k) => canary.cluster(k).labelSum);
+  const ratio = clusteredLogRatio(predictions, labels);
+  const limit = Math.log(1 + bound);
+  const base = { guardrail: 'calibration' as const, task, bound, count: canary.totals().count };
+  const productionTotals = production?.totals();
+  const productionRatio = productionTotals ? finite(productionTotals.predictionSum / productionTotals.labelSum) : null;
+  if (!(ratio.variance > 0))
+    return {
+      ...base,
+      breached: false,
+      estimate: null,
+      lowerBound: null,
+      upperBound: null,
+      production: productionRatio,
+      reason: 'undefined: no label or too few user buckets',
+    };
+  const { lower, upper } = mixtureBounds(ratio.estimate, ratio.variance, alpha, limit);
+  const breached = lower > limit || upper < -limit;
+  return {
+    ...base,
+    breached,
+    estimate: Math.exp(ratio.estimate),
+    lowerBound: Math.exp(lower),
+    upperBound: Math.exp(upper),
+    production: productionRatio,
+    reason: breached
+      ? `${task}: mean prediction / label rate ${Math.exp(ratio.estimate).toFixed(3)} outside [${(1 / (1 + bound)).toFixed(3)}, ${(1 + bound).toFixed(3)}]`
+      : `${task}: calibration within bounds or not yet shown outside`,
+  };
+}
+
+/** Canary RMSE / production RMSE on a regression task (log of the MSE ratio, halved), against 1 + bound. */
+function regressionError(
+  task: string,
+  bound: number,
+  canary: RegressionAggregate,
+  production: RegressionAggregate,
+  alpha: number,
+): GuardrailEvidence {
+  const logMse = (a: RegressionAggregate) =>
+    clusteredLogRatio(
+      Float64Array.from({ length: a.clusters }, (_, k) => a.cluster(k).squaredErrorSum),
+      Float64Array.from({ length: a.clusters }, (_, k) => a.cluster(k).count),
+    );
+  const c = logMse(canary);
+  const p = logMse(production);
+  const base = { guardrail: 'regressionError' as const, task, bound, count: canary.totals().count };
+  const productionRmse = finite(Math.exp(p.estimate / 2));
+  const variance = c.variance + p.variance;
+  if (!(variance > 0))
+    return {
+      ...base,
+      breached: false,
+      estimate: null,
+      lowerBound: null,
+      upperBound: null,
+      production: productionRmse,
+      reason: 'undefined: too few user buckets',
+    };
+  // On the RMSE-ratio scale: ratio = exp(d / 2) where d is the log MSE ratio.
+  const d = c.estimate - p.estimate;
+  const limit = 2 * Math.log(1 + bound);
+  const { lower, upper } = mixtureBounds(d, variance, alpha, limit);
+  const breached = lower > limit;
+  return {
+    ...base,
+    breached,
+    estimate: Math.exp(d / 2),
+    lowerBound: Math.exp(lower / 2),
+    upperBound: Math.exp(upper / 2),
+    production: productionRmse,
+    reason: breached
+      ? `${task}: RMSE ${Math.exp(d / 2).toFixed(3)} × production's, above ${(1 + bound).toFixed(3)}`
+      : `${task}: RMSE within bounds or not yet shown above`,
+  };
+}
+
+/**
+ * A share of requests (failed, or slower than a bound) shown above `limit`. Requests are close to independent; the
+ * variance takes the larger of the estimate's and the limit's, so that a handful of requests cannot breach.
+ */
+function shareAbove(
+  guardrail: 'errorRate' | 'latencyP99Ms',
+  bound: number,
+  hits: number,
+  requests: number,
+  limit: number,
+  alpha: number,
+): GuardrailEvidence {
+  const base = { guardrail, bound, count: requests };
+  if (requests === 0)
+    return { ...base, breached: false, estimate: null, lowerBound: null, upperBound: null, reason: 'no requests yet' };
+  const share = hits / requests;
+  const variance = Math.max(share * (1 - share), limit * (1 - limit)) / requests;
+  const { lower, upper } = mixtureBounds(share, variance, alpha, limit);
+  const breached = lower > limit;
+  return {
+    ...base,
+    breached,
+    estimate: share,
+    lowerBound: Math.max(0, lower),
+    upperBound: Math.min(1, upper),
+    reason: breached
+      ? `${hits} of ${requests} requests (${(100 * share).toFixed(2)} %) above ${(100 * limit).toFixed(2)} %`
+      : `${hits} of ${requests} requests`,
+  };
+}
+
+/** Requests slower than `seconds`: above the first bucket bound at or beyond it (so never more than were). */
+function slowerThan(serving: ServingState, seconds: number): number {
+  const { bounds, counts } = serving.latency;
+  const i = bounds.findIndex((b) => b >= seconds);
+  return i < 0 ? 0 : serving.requests - counts[i];
+}
+
+/** The p99 read from the histogram, interpolated within its bucket (for the evidence only). */
+function p99Ms(serving: ServingState): number {
+  const { bounds, counts } = serving.latency;
+  const rank = 0.99 * serving.requests;
+  const i = counts.findIndex((c) => c >= rank);
+  if (i < 0 || !Number.isFinite(bounds[i])) return NaN;
+  const below = i === 0 ? 0 : counts[i - 1];
+  const from = i === 0 ? 0 : bounds[i - 1];
+  const within = counts[i] - below;
+  return 1000 * (from + (within > 0 ? ((rank - below) / within) * (bounds[i] - from) : 0));
+}
+
+function binaryOf(a: TaskAggregate | undefined): BinaryAggregate | undefined {
+  return a?.kind === 'binary' ? a : undefined;
+}
+
+function regressionOf(a: TaskAggregate | undefined): RegressionAggregate | undefined {
+  return a?.kind === 'regression' ? a : undefined;
 }
 
 function finite(x: number): number | null {

@@ -21,7 +21,9 @@ describe('RolloutPolicyDto', () => {
     expect(toRolloutPolicy((await validate({})) as RolloutPolicyDto)).toEqual({
       confidence: 0.95,
       minEvents: 1000,
+      minUsers: 100,
       tolerance: 0.01,
+      maxHours: 168,
     });
     const policy = toRolloutPolicy(
       (await validate({ minEvents: 300, tasks: { click: { minEvents: 5 }, like: {} } })) as RolloutPolicyDto,
@@ -29,8 +31,17 @@ describe('RolloutPolicyDto', () => {
     expect(JSON.parse(JSON.stringify(policy))).toEqual({
       confidence: 0.95,
       minEvents: 300,
+      minUsers: 100,
       tolerance: 0.01,
+      maxHours: 168,
       tasks: { click: { minEvents: 5 }, like: {} },
+    });
+    const guarded = toRolloutPolicy(
+      (await validate({ maxEvents: 5000, guardrails: { calibration: 0.2, latencyP99Ms: 50 } })) as RolloutPolicyDto,
+    );
+    expect(JSON.parse(JSON.stringify(guarded))).toMatchObject({
+      maxEvents: 5000,
+      guardrails: { calibration: 0.2, latencyP99Ms: 50 },
     });
   });
 
@@ -52,6 +63,20 @@ describe('RolloutPolicyDto', () => {
       'tasks.click.tolerance',
     ]);
     expect(await refusedFields({ tasks: { click: { minEvents: '5' } } })).toEqual(['tasks.click.minEvents']);
+  });
+
+  it('checks the test’s bounds and the guardrails like the rest', async () => {
+    expect(await refusedFields({ minUsers: '50' })).toEqual(['minUsers']);
+    expect(await refusedFields({ minUsers: 1 })).toEqual(['minUsers']);
+    expect(await refusedFields({ maxHours: 0 })).toEqual(['maxHours']);
+    expect(await refusedFields({ maxEvents: 2.5 })).toEqual(['maxEvents']);
+    expect((await refusedFields({ guardrails: { errorRate: 0.9, junk: 1 } })).sort()).toEqual([
+      'guardrails.errorRate',
+      'guardrails.junk',
+    ]);
+    expect(await refusedFields({ guardrails: { latencyP99Ms: 10_000 } })).toEqual(['guardrails.latencyP99Ms']);
+    expect(await refusedFields({ guardrails: [{ calibration: 0.1 }] })).toContain('guardrails');
+    expect(await refusedFields({ guardrails: 5 })).toContain('guardrails');
   });
 
   it('wants tasks as an object of objects', async () => {

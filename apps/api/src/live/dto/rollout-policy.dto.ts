@@ -1,11 +1,19 @@
 import { ApiExtraModels, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInstance, IsInt, IsNumber, IsOptional, Max, Min, ValidateNested } from 'class-validator';
+import { IsInstance, IsInt, IsNumber, IsOptional, IsPositive, Max, Min, ValidateNested } from 'class-validator';
 
-import type { RolloutPolicy, TaskPolicy } from '@app/registry';
+import {
+  DEFAULT_ROLLOUT_POLICY,
+  MAX_LATENCY_P99_MS,
+  type Guardrails,
+  type RolloutPolicy,
+  type TaskPolicy,
+} from '@app/registry';
 
 const MAX_MIN_EVENTS = 100_000_000;
 const MAX_TOLERANCE = 0.5;
+const MAX_HOURS = 8760;
+const MAX_MAX_EVENTS = 1_000_000_000;
 const FINITE = { allowNaN: false, allowInfinity: false } as const;
 
 /**
@@ -31,6 +39,58 @@ export class TaskPolicyDto implements TaskPolicy {
   tolerance?: number;
 }
 
+/** See Guardrails (libs/registry): each bound is checked only when set; a breach shown at the confidence rejects. */
+export class GuardrailsDto implements Guardrails {
+  @ApiPropertyOptional({
+    minimum: 0.001,
+    maximum: 10,
+    example: 0.2,
+    description: 'Binary tasks: the canary’s mean prediction / label rate must stay within [1/(1 + c), 1 + c].',
+  })
+  @IsOptional()
+  @IsNumber(FINITE)
+  @Min(0.001)
+  @Max(10)
+  calibration?: number;
+
+  @ApiPropertyOptional({
+    minimum: 0.001,
+    maximum: 10,
+    example: 0.1,
+    description: 'Regression tasks: the canary’s RMSE must stay within (1 + r) × production’s.',
+  })
+  @IsOptional()
+  @IsNumber(FINITE)
+  @Min(0.001)
+  @Max(10)
+  regressionError?: number;
+
+  @ApiPropertyOptional({
+    minimum: 0.0001,
+    maximum: 0.5,
+    example: 0.01,
+    description:
+      'How much larger the share of the canary’s failed score requests (5xx) may be than production’s, over every API process.',
+  })
+  @IsOptional()
+  @IsNumber(FINITE)
+  @Min(0.0001)
+  @Max(0.5)
+  errorRate?: number;
+
+  @ApiPropertyOptional({
+    minimum: 1,
+    maximum: MAX_LATENCY_P99_MS,
+    example: 50,
+    description: 'Largest p99 scoring latency of the canary in ms, from every API process’s histogram.',
+  })
+  @IsOptional()
+  @IsNumber(FINITE)
+  @Min(1)
+  @Max(MAX_LATENCY_P99_MS)
+  latencyP99Ms?: number;
+}
+
 /** See RolloutPolicy (libs/registry) for the rule. */
 @ApiExtraModels(TaskPolicyDto)
 export class RolloutPolicyDto {
@@ -38,7 +98,7 @@ export class RolloutPolicyDto {
     minimum: 0.5,
     maximum: 0.9999,
     default: 0.95,
-    description: 'One-sided confidence of each decision (DeLong test on AUC).',
+    description: 'Probability that a decision is right, however often the policy looks (confidence sequences).',
   })
   @IsOptional()
   @IsNumber(FINITE)
@@ -70,6 +130,44 @@ export class RolloutPolicyDto {
   @Max(MAX_TOLERANCE)
   tolerance: number = 0.01;
 
+  @ApiPropertyOptional({
+    minimum: 2,
+    maximum: MAX_MIN_EVENTS,
+    default: DEFAULT_ROLLOUT_POLICY.minUsers,
+    description: 'Users with labelled predictions each side needs before any decision on AUC or calibration.',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(2)
+  @Max(MAX_MIN_EVENTS)
+  minUsers: number = DEFAULT_ROLLOUT_POLICY.minUsers;
+
+  @ApiPropertyOptional({
+    minimum: 0,
+    exclusiveMinimum: true,
+    maximum: MAX_HOURS,
+    default: DEFAULT_ROLLOUT_POLICY.maxHours,
+    description:
+      'Hours after which a test still undecided ends inconclusive: the canary stays as it is, an event is recorded.',
+  })
+  @IsOptional()
+  @IsNumber(FINITE)
+  @IsPositive()
+  @Max(MAX_HOURS)
+  maxHours: number = DEFAULT_ROLLOUT_POLICY.maxHours;
+
+  @ApiPropertyOptional({
+    minimum: 1,
+    maximum: MAX_MAX_EVENTS,
+    description:
+      'Labelled canary predictions (per gated task, the fewest) after which an undecided test ends inconclusive.',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(MAX_MAX_EVENTS)
+  maxEvents?: number;
+
   // A Map, so that class-transformer builds a TaskPolicyDto per task and class-validator checks each one (its unknown
   // keys included) as it does a nested object; a plain record would only be checked as a whole.
   @ApiPropertyOptional({
@@ -83,9 +181,20 @@ export class RolloutPolicyDto {
   @ValidateNested()
   @Type(() => TaskPolicyDto)
   tasks?: Map<string, TaskPolicyDto>;
+
+  @ApiPropertyOptional({ type: GuardrailsDto, description: 'Bounds beside AUC; a breach rejects the canary at once.' })
+  @IsOptional()
+  @IsInstance(GuardrailsDto, { message: 'guardrails must be an object' })
+  @ValidateNested()
+  @Type(() => GuardrailsDto)
+  guardrails?: GuardrailsDto;
 }
 
-/** The policy as the registry stores it: the validated body, tasks back to a plain object. */
-export function toRolloutPolicy({ tasks, ...policy }: RolloutPolicyDto): RolloutPolicy {
-  return { ...policy, ...(tasks && { tasks: Object.fromEntries(tasks) }) };
+/** The policy as the registry stores it: the validated body, tasks back to a plain object, guardrails a plain one. */
+export function toRolloutPolicy({ tasks, guardrails, ...policy }: RolloutPolicyDto): RolloutPolicy {
+  return {
+    ...policy,
+    ...(tasks && { tasks: Object.fromEntries(tasks) }),
+    ...(guardrails && { guardrails: { ...guardrails } }),
+  };
 }
