@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     metrics.observeValidation('ScoreRequestDto', 0.00002);
     const timer = scoring.timer();
     for (const stage of ['features', 'assembly', 'inference', 'ranking'] as const) timer.stage(stage);
-    scoring.observe('production', 10, timer, { hits: 1, misses: 0, unavailable: 0 });
+    scoring.observe({ role: 'production', versionId: 1 }, 10, timer, { hits: 1, misses: 0, unavailable: 0 });
     scoring.observeStage('validation', 0.02);
     scoring.observeStage('serialisation', 0.01);
   });

@@ -169,7 +169,7 @@ async function measureWriters(config: AppConfig, plan: Plan): Promise<Record<str
   try {
     const reads = new ReadReplica(dataSource, config);
     const events = new EventRepository(dataSource, new FeatureRepository(dataSource), reads);
-    const predictions = new PredictionLogRepository(dataSource, reads);
+    const predictions = new PredictionLogRepository(dataSource);
     await predictions.maintainPartitions(new Date(), 1, new Date(0));
     let next = 0;
     const eventBatch = (): NewEvent[] =>
@@ -196,7 +196,7 @@ async function measureWriters(config: AppConfig, plan: Plan): Promise<Record<str
           userId: `u${n % USERS}`,
           versionId: 1,
           role: 'production' as const,
-          scores: { click: 0.1, like: 0.02, watch_time: 41.5 },
+          scores: [0.1, 0.02, 41.5],
         };
       });
     const figures: Record<string, Record<number, number>> = { events: {}, 'prediction log': {} };

@@ -6,6 +6,7 @@ import { ServingPrecision1764630000000 } from './1764630000000-serving-precision
 import { TrainingSchedule1764640000000 } from './1764640000000-training-schedule';
 import { EventsUserTime1764700000000 } from './1764700000000-events-user-time';
 import { IncrementalSchedule1764700000001 } from './1764700000001-incremental-schedule';
+import { LiveAggregates1764710000000 } from './1764710000000-live-aggregates';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   TrainingSchedule1764640000000,
   EventsUserTime1764700000000,
   IncrementalSchedule1764700000001,
+  LiveAggregates1764710000000,
 ];

@@ -7,10 +7,10 @@ import {
   dataSourceOptions,
   EventRepository,
   FeaturesRepositoryModule,
+  LiveStateRepository,
   ModelStoreModule,
   ModelVersionRepository,
   PredictionLogModule,
-  PredictionLogRepository,
   ReadReplica,
   type NewEvent,
 } from '@app/db';
@@ -103,34 +103,30 @@ describe('Postgres read replica (e2e)', () => {
     afterAll(() => moduleRef?.close());
 
     it('reads training windows, live metrics and reports from the replica, from the primary when it lags', async () => {
-      const [eventsRepo, log, versions, reads] = [
+      const [eventsRepo, state, versions, reads] = [
         moduleRef.get(EventRepository),
-        moduleRef.get(PredictionLogRepository),
+        moduleRef.get(LiveStateRepository),
         moduleRef.get(ModelVersionRepository),
         moduleRef.get(ReadReplica),
       ];
       const production = (await versions.findServing()).production!.id;
-      const logged = (request: string, count: number) =>
-        Array.from({ length: count }, (_, i) => ({
-          loggedAt: new Date(),
-          requestId: request,
-          itemId: `${request}-${i}`,
-          userId: 'u1',
-          versionId: production,
-          role: 'production' as const,
-          scores: { click: 0.5 },
-        }));
-      await log.maintainPartitions(new Date(), 1, new Date(0));
+      // What the live join writes on the primary: labelled predictions of request `request`.
+      const labelledRows = (request: string, count: number) =>
+        primaryDb.query(
+          `INSERT INTO live_labelled (request_id, item_id, version_id, user_id, logged_at, scores, labels)
+           SELECT $1, $1 || '-' || i, $2, 'u1', now(), '{0.5, 0.1, 3}', '{"click": 1}' FROM generate_series(1, $3) AS i`,
+          [request, production, count],
+        );
       await eventsRepo.insertNew(events('r1', 3));
-      await log.insert(logged('r1', 3));
+      await labelledRows('r1', 3);
       await replayed();
       await until('the replica to be used', () => reads.state === 'up');
-      const labelled = () => log.labelled(production, new Date(Date.now() - 3_600_000), 1000);
+      const labelled = () => state.labelled(production, new Date(Date.now() - 3_600_000), 1000);
 
       // Replay paused: the primary moves on, the replica does not; a read that sees only the old rows was the replica's.
       await replicaDb.query('SELECT pg_wal_replay_pause()');
       await eventsRepo.insertNew(events('r2', 3));
-      await log.insert(logged('r2', 3));
+      await labelledRows('r2', 3);
       const candidate = await seedModelVersion(primaryDb, 'candidate');
       expect(await eventsRepo.readTrainingRows(...WINDOW)).toHaveLength(3);
       expect(await labelled()).toHaveLength(3);

@@ -174,8 +174,21 @@ const appConfigSchema = z
     REPEATABLE_JOBS_CHECK_SECONDS: z.coerce.number().positive().default(30),
     /** How often one process of the cluster checks the canary against its rollout policy. */
     ROLLOUT_POLICY_CHECK_SECONDS: z.coerce.number().positive().default(60),
-    /** Labelled predictions one live-metrics computation reads at most (the newest); bounds its memory and time. */
-    LIVE_METRICS_MAX_ROWS: z.coerce.number().int().min(100).default(200_000),
+    /**
+     * Labelled predictions per version compare-live's AUC test reads at most (the newest in the window); the metrics
+     * themselves come from aggregates, whatever the traffic.
+     */
+    LIVE_METRICS_MAX_ROWS: z.coerce.number().int().min(100).default(20_000),
+    /**
+     * How often one process joins newly stored events with the predictions they label (updating the live metrics and
+     * the rollout policy's state), and how often every process writes its serving counts for the policy.
+     */
+    LIVE_AGGREGATION_SECONDS: z.coerce.number().positive().default(5),
+    /**
+     * How long after it is stored an event is joined: the prediction it labels must be in the log by then (the writer
+     * flushes every PREDICTION_LOG_FLUSH_MS), and no transaction storing events may still be open behind it.
+     */
+    LIVE_AGGREGATION_LAG_SECONDS: z.coerce.number().min(0).default(10),
   })
   .refine(
     ({ NODE_ENV, ADMIN_TOKEN }) =>

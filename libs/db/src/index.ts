@@ -16,3 +16,5 @@ export * from './repositories/prediction-log.repository';
 export * from './training-schedule-store.module';
 export * from './repositories/training-schedule.repository';
 export * from './read-replica';
+export * from './repositories/live-state.repository';
+export * from './repositories/serving-stats.repository';

@@ -8,10 +8,12 @@ import { z } from 'zod';
 export const LIVE_OPS_QUEUE = 'live-ops';
 
 export const LiveOpsJobName = {
-  /** Checks the canary against its rollout policy, and promotes or rejects it. */
+  /** Checks the canary against its rollout policy: promotes, rejects, or ends the test inconclusive. */
   RolloutPolicy: 'rollout-policy',
-  /** Creates the prediction log's day partitions ahead and drops those past the retention. */
+  /** Creates the prediction log's day partitions ahead and drops those (and the live state) past the retention. */
   PredictionLogPartitions: 'prediction-log-partitions',
+  /** Joins newly stored events with the predictions they label, updating the live metrics and the policy's state. */
+  LiveJoin: 'live-join',
 } as const;
 export type LiveOpsJobName = (typeof LiveOpsJobName)[keyof typeof LiveOpsJobName];
 

@@ -5,6 +5,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   ModelVersionRepository,
   RolloutRepository,
+  type LockedVersions,
   type ModelVersionArtifact,
   type ModelVersionRecord,
   type RolloutEventRecord,
@@ -24,6 +25,7 @@ import {
   mergeObjectiveWeights,
   planArchive,
   planCanary,
+  planInconclusive,
   planPrecision,
   planPromote,
   planReject,
@@ -142,9 +144,17 @@ export class ModelRegistryService {
     return this.versions.findByTrainingJob(trainingJobId);
   }
 
-  /** When the version last became the canary: the start of its live comparison with production. */
-  canarySince(id: number): Promise<Date | undefined> {
-    return this.rollouts.lastEntered(id, 'canary');
+  /**
+   * The event that last made the version the canary: the start of its live comparison with production (a new
+   * percent is a new split of the users, so a new comparison).
+   */
+  canaryEntered(id: number): Promise<RolloutEventRecord | undefined> {
+    return this.rollouts.lastEntered(id, ['canary']);
+  }
+
+  /** Whether the policy's test of the version as the current canary ended inconclusive, its policy unchanged since. */
+  async policyEnded(id: number): Promise<boolean> {
+    return (await this.rollouts.lastEntered(id, ['canary', 'policy', 'inconclusive']))?.action === 'inconclusive';
   }
 
   history(limit: number, offset: number): Promise<RolloutPage> {
@@ -263,20 +273,20 @@ export class ModelRegistryService {
 
   /**
    * Carries out the rollout policy's verdict on the canary `canaryId`, as actor `policy`, with its evidence in the
-   * history: promote, or reject (canary off, version archived). A 409 if the canary changed since the check.
+   * history: promote, reject (canary off, version archived), or record that the test ended inconclusive (the canary
+   * stays as it is). A 409 if the canary changed since the check.
    */
   applyPolicyDecision(
     canaryId: number,
-    decision: PolicyDecision & { verdict: 'promote' | 'reject' },
+    decision: PolicyDecision & { verdict: 'promote' | 'reject' | 'inconclusive' },
   ): Promise<TransitionResult> {
     const evidence = decision as unknown as Record<string, unknown>;
-    return decision.verdict === 'promote'
-      ? this.transition(
-          POLICY_ACTOR,
-          async (tx) => planPromote(await tx.lock(canaryId), new Date(), undefined, canaryId),
-          evidence,
-        )
-      : this.transition(POLICY_ACTOR, async (tx) => planReject(await tx.lock(canaryId), canaryId), evidence);
+    const plan = {
+      promote: (locked: LockedVersions) => planPromote(locked, new Date(), undefined, canaryId),
+      reject: (locked: LockedVersions) => planReject(locked, canaryId),
+      inconclusive: (locked: LockedVersions) => planInconclusive(locked, canaryId),
+    }[decision.verdict];
+    return this.transition(POLICY_ACTOR, async (tx) => plan(await tx.lock(canaryId)), evidence);
   }
 
   rollback(actor: string): Promise<TransitionResult> {

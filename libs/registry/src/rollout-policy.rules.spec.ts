@@ -191,6 +191,14 @@ describe('rollout policy rules', () => {
       const failing = decideRollout(guarded, SPEC, { ...inputs(few, few), canaryServing: serving(3000, 150, 0) });
       expect(failing.verdict).toBe('reject');
       expect(failing.reason).toBe('guardrail breached: 150 of 3000 requests (5.00 %) above 1.00 %');
+      // Measured against production's: an outage failing both sides is not the canary's fault.
+      const outage = decideRollout(guarded, SPEC, {
+        ...inputs(few, few),
+        canaryServing: serving(3000, 150, 0),
+        productionServing: serving(3000, 140, 0),
+      });
+      expect(outage.verdict).toBe('wait');
+      expect(outage.guardrails.find((g) => g.guardrail === 'errorRate')).toMatchObject({ production: 140 / 3000 });
       const slow = decideRollout(guarded, SPEC, { ...inputs(few, few), canaryServing: serving(3000, 0, 300) });
       expect(slow.verdict).toBe('reject');
       expect(slow.guardrails.find((g) => g.guardrail === 'latencyP99Ms')).toMatchObject({

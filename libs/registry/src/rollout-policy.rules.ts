@@ -24,7 +24,10 @@ export interface Guardrails {
   calibration?: number;
   /** Regression tasks: the canary's RMSE at most (1 + r) × production's. */
   regressionError?: number;
-  /** Share of the canary's score requests that fail (5xx). */
+  /**
+   * How much larger the share of the canary's score requests that fail (5xx) may be than production's (so that an
+   * outage failing both sides does not reject the canary).
+   */
   errorRate?: number;
   /** The canary's p99 scoring latency, in ms (at most 2,500: the latency histogram's largest finite bucket). */
   latencyP99Ms?: number;
@@ -98,6 +101,7 @@ export interface PolicyInputs {
   canary: ArmState;
   production: ArmState;
   canaryServing?: ServingState;
+  productionServing?: ServingState;
   /** Hours since the version became the canary. */
   elapsedHours: number;
 }
@@ -360,11 +364,29 @@ function checkGuardrails(
     }
   }
   const serving = inputs.canaryServing;
-  if (serving && g.errorRate !== undefined)
-    out.push(shareAbove('errorRate', g.errorRate, serving.errors, serving.requests, g.errorRate, alpha));
+  if (serving && g.errorRate !== undefined) {
+    const production = inputs.productionServing;
+    const baseline = production && { hits: production.errors, requests: production.requests };
+    out.push(
+      shareAbove(
+        'errorRate',
+        g.errorRate,
+        { hits: serving.errors, requests: serving.requests },
+        g.errorRate,
+        alpha,
+        baseline,
+      ),
+    );
+  }
   if (serving && g.latencyP99Ms !== undefined) {
     const slower = slowerThan(serving, g.latencyP99Ms / 1000);
-    const share = shareAbove('latencyP99Ms', g.latencyP99Ms, slower, serving.requests, P99_SHARE, alpha);
+    const share = shareAbove(
+      'latencyP99Ms',
+      g.latencyP99Ms,
+      { hits: slower, requests: serving.requests },
+      P99_SHARE,
+      alpha,
+    );
     out.push({
       ...share,
       estimate: finite(p99Ms(serving)),
@@ -461,32 +483,38 @@ function regressionError(
 }
 
 /**
- * A share of requests (failed, or slower than a bound) shown above `limit`. Requests are close to independent; the
- * variance takes the larger of the estimate's and the limit's, so that a handful of requests cannot breach.
+ * A share of the canary's requests (failed, or slower than a bound), less the baseline's share if one is given,
+ * shown above `limit`. Requests are close to independent; the canary's variance takes the larger of the estimate's
+ * and the limit's, so that a handful of requests cannot breach.
  */
 function shareAbove(
   guardrail: 'errorRate' | 'latencyP99Ms',
   bound: number,
-  hits: number,
-  requests: number,
+  canary: { hits: number; requests: number },
   limit: number,
   alpha: number,
+  baseline?: { hits: number; requests: number },
 ): GuardrailEvidence {
+  const { hits, requests } = canary;
   const base = { guardrail, bound, count: requests };
   if (requests === 0)
     return { ...base, breached: false, estimate: null, lowerBound: null, upperBound: null, reason: 'no requests yet' };
   const share = hits / requests;
-  const variance = Math.max(share * (1 - share), limit * (1 - limit)) / requests;
-  const { lower, upper } = mixtureBounds(share, variance, alpha, limit);
+  const b = baseline && baseline.requests > 0 ? baseline.hits / baseline.requests : 0;
+  const baselineVariance = baseline && baseline.requests > 0 ? (b * (1 - b)) / baseline.requests : 0;
+  const variance = Math.max(share * (1 - share), limit * (1 - limit)) / requests + baselineVariance;
+  const { lower, upper } = mixtureBounds(share - b, variance, alpha, limit);
   const breached = lower > limit;
+  const over = baseline ? ` over production's ${(100 * b).toFixed(2)} %` : '';
   return {
     ...base,
     breached,
-    estimate: share,
-    lowerBound: Math.max(0, lower),
-    upperBound: Math.min(1, upper),
+    estimate: share - b,
+    lowerBound: lower,
+    upperBound: upper,
+    ...(baseline && { production: b }),
     reason: breached
-      ? `${hits} of ${requests} requests (${(100 * share).toFixed(2)} %) above ${(100 * limit).toFixed(2)} %`
+      ? `${hits} of ${requests} requests (${(100 * share).toFixed(2)} %${over}) above ${(100 * limit).toFixed(2)} %`
       : `${hits} of ${requests} requests`,
   };
 }

@@ -221,6 +221,16 @@ export function planReject(locked: LockedVersions, id: number): RolloutPlan {
   };
 }
 
+/** The rollout policy's test of the canary ended without a decision: recorded, nothing changes. */
+export function planInconclusive(locked: LockedVersions, id: number): RolloutPlan {
+  const target = required(locked.target, id);
+  if (target.status !== 'canary') throw conflict(target, 'only a test of the canary can end inconclusive');
+  return {
+    updates: [],
+    event: { action: 'inconclusive', fromVersionId: null, toVersionId: id, percent: target.canaryPercent },
+  };
+}
+
 /** Candidates, the canary and failed versions can be archived; production only leaves by promote or rollback. */
 export function planArchive(locked: LockedVersions, id: number): RolloutPlan {
   const target = required(locked.target, id);

@@ -1,33 +1,39 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import { MetricsService } from '../platform/metrics.service';
 import { LiveMetricsService, type VersionLiveMetrics } from './live-metrics.service';
 
-/** The gauges cover the last hour; they are recomputed at most this often, however often Prometheus scrapes. */
+/** The gauges cover the last hour and are recomputed in the background this often, however often Prometheus scrapes. */
 const WINDOW_MS = 3_600_000;
 const REFRESH_MS = 30_000;
 
 /**
  * Online metrics of the serving versions as Prometheus gauges: live_model_metric{role, version, task, metric} over
- * the last hour (auc, gauc, logloss, meanPrediction, labelRate, count; rmse, mae, meanLabel for regression tasks).
+ * the last hour (auc, gauc, logloss, meanPrediction, labelRate, count; rmse, mae, meanLabel for regression tasks). A
+ * scrape only reads what the last background refresh computed: it never waits for Postgres.
  */
 @Injectable()
-export class LiveMetricsGauges {
+export class LiveMetricsGauges implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(LiveMetricsGauges.name);
-  private cached?: { at: number; series: { role: string; metrics: VersionLiveMetrics }[] };
+  private series: { role: string; metrics: VersionLiveMetrics }[] = [];
+  private timer?: NodeJS.Timeout;
 
-  constructor(metrics: MetricsService, lifecycle: ModelLifecycleService, live: LiveMetricsService) {
-    const serving = () => this.series(lifecycle, live);
+  constructor(
+    metrics: MetricsService,
+    private readonly lifecycle: ModelLifecycleService,
+    private readonly live: LiveMetricsService,
+  ) {
+    const current = () => this.series;
     new Gauge({
       name: 'live_model_metric',
       help: 'Online metric of a serving version over the last hour (predictions joined with their events), by role and task',
       labelNames: ['role', 'version', 'task', 'metric'] as const,
       registers: [metrics.registry],
-      async collect() {
+      collect() {
         this.reset();
-        for (const { role, metrics: m } of await serving()) {
+        for (const { role, metrics: m } of current()) {
           for (const [task, values] of Object.entries(m.tasks)) {
             for (const [metric, value] of Object.entries(values)) {
               if (typeof value === 'number') this.set({ role, version: String(m.versionId), task, metric }, value);
@@ -38,22 +44,28 @@ export class LiveMetricsGauges {
     });
   }
 
-  private async series(lifecycle: ModelLifecycleService, live: LiveMetricsService) {
-    if (this.cached && Date.now() - this.cached.at < REFRESH_MS) return this.cached.series;
-    const { production, canary, shadow } = lifecycle.current();
+  onApplicationBootstrap(): void {
+    void this.refresh();
+    this.timer = setInterval(() => void this.refresh(), REFRESH_MS).unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Recomputes the gauges of the versions serving now. */
+  async refresh(): Promise<void> {
+    const { production, canary, shadow } = this.lifecycle.current();
     const since = new Date(Date.now() - WINDOW_MS);
     try {
-      const series = await Promise.all(
+      this.series = await Promise.all(
         [production, canary, shadow]
           .filter((m) => m !== undefined)
-          .map(async (m) => ({ role: m.role, metrics: await live.forVersion(m.versionId, since) })),
+          .map(async (m) => ({ role: m.role, metrics: await this.live.forVersion(m.versionId, since) })),
       );
-      this.cached = { at: Date.now(), series };
-      return series;
     } catch (e) {
-      // A scrape must not fail because Postgres is slow or away; the gauges are just absent this time.
-      this.logger.warn(`live metrics not computed for the scrape: ${(e as Error).message}`);
-      return [];
+      // Postgres slow or away: the gauges keep their last values until the next refresh.
+      this.logger.warn(`live metrics gauges not refreshed: ${(e as Error).message}`);
     }
   }
 }

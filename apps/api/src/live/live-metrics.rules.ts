@@ -1,13 +1,24 @@
-import type { LabelledPrediction } from '@app/db';
-import { binaryMetrics, gauc, regressionMetrics, type ModelSpec } from '@app/mmoe/serving';
+import { servedKey, type Granularity, type LabelledPrediction } from '@app/db';
+import {
+  BinaryAggregate,
+  clusteredAuc,
+  clusteredAucCovariance,
+  normalCdf,
+  userCluster,
+  type TaskAggregate,
+} from '@app/mmoe/serving';
+import { POLICY_USER_BUCKETS } from '@app/registry';
+
+import { GRANULARITY_MS, periodStart } from './live-join.rules';
 
 export interface LiveBinaryMetrics {
   type: 'binary';
   count: number;
+  /** From the score histogram on the logit scale (ties within a bin counted ½; see bench:live for the error). */
   auc: number | null;
-  /** Impression-weighted mean of per-user AUCs over users who have both labels; null when no user has. */
+  /** Impression-weighted mean of the AUC within each request (the ranking it served) that has both labels. */
   gauc: number | null;
-  /** Users that took part in the GAUC. */
+  /** Requests that took part in the GAUC. */
   gaucGroups: number;
   logloss: number | null;
   meanPrediction: number | null;
@@ -25,78 +36,111 @@ export interface LiveRegressionMetrics {
 
 export type LiveTaskMetrics = LiveBinaryMetrics | LiveRegressionMetrics;
 
-/** One version's labelled predictions of one task, in a form both the metrics and the policy's test read. */
-export interface TaskRows {
-  scores: Float64Array;
-  labels: Float64Array;
-  users: string[];
+/** A task's online metrics, read from the aggregate of its labelled predictions (all exact sums but AUC). */
+export function taskMetrics(aggregate: TaskAggregate): LiveTaskMetrics {
+  if (aggregate.kind === 'binary') {
+    const t = aggregate.totals();
+    const requests = aggregate.requests();
+    return {
+      type: 'binary',
+      count: t.count,
+      auc: finite(clusteredAuc(aggregate).auc),
+      gauc: finite(requests.aucSum / requests.weight),
+      gaucGroups: requests.requests,
+      logloss: finite(t.loglossSum / t.count),
+      meanPrediction: finite(t.predictionSum / t.count),
+      labelRate: finite(t.labelSum / t.count),
+    };
+  }
+  const t = aggregate.totals();
+  return {
+    type: 'regression',
+    count: t.count,
+    rmse: finite(Math.sqrt(t.squaredErrorSum / t.count)),
+    mae: finite(t.absoluteErrorSum / t.count),
+    meanPrediction: finite(t.predictionSum / t.count),
+    meanLabel: finite(t.labelSum / t.count),
+  };
 }
 
-/** Per task, the predictions that have both a score and a label for it (an event may label some tasks only). */
-export function taskRows(spec: ModelSpec, rows: LabelledPrediction[]): Record<string, TaskRows> {
-  return Object.fromEntries(
-    spec.tasks.map((task) => {
-      const kept = rows.filter(
-        (r) => typeof r.scores[task.name] === 'number' && typeof r.labels[task.name] === 'number',
-      );
-      return [
-        task.name,
-        {
-          scores: Float64Array.from(kept, (r) => r.scores[task.name]),
-          labels: Float64Array.from(kept, (r) => r.labels[task.name]),
-          users: kept.map((r) => r.userId),
-        },
-      ];
-    }),
-  );
+/** How long aggregates of each granularity are kept: a window is read at the finest granularity that covers it. */
+export const AGGREGATE_KEPT_MS: Record<Granularity, number> = {
+  minute: 4 * GRANULARITY_MS.hour,
+  hour: 4 * GRANULARITY_MS.day,
+  day: 32 * GRANULARITY_MS.day,
+};
+const LONGEST_WINDOW: Record<Granularity, number> = {
+  minute: 3 * GRANULARITY_MS.hour,
+  hour: 3 * GRANULARITY_MS.day,
+  day: Infinity,
+};
+
+/**
+ * The aggregates that answer a window starting at `since`: minute ones up to 3 hours, hour ones up to 3 days, day
+ * ones beyond, from the period holding `since` (so the window starts up to one period early).
+ */
+export function windowAggregates(since: Date, now = new Date()): { granularity: Granularity; from: Date } {
+  const span = now.getTime() - since.getTime();
+  const granularity = (['minute', 'hour', 'day'] as const).find((g) => span <= LONGEST_WINDOW[g])!;
+  return { granularity, from: periodStart(since, granularity) };
 }
 
-export function liveMetrics(spec: ModelSpec, rows: Record<string, TaskRows>): Record<string, LiveTaskMetrics> {
-  return Object.fromEntries(
-    spec.tasks.map((task) => {
-      const { scores, labels, users } = rows[task.name];
-      if (task.type === 'binary') {
-        const m = binaryMetrics(scores, labels);
-        // Per-user AUC, impression-weighted, over users with both labels: the AUC of the ranking each user sees.
-        const grouped = gauc(scores, labels, internUsers(users));
-        return [
-          task.name,
-          {
-            type: 'binary',
-            count: m.count,
-            auc: finite(m.auc),
-            gauc: finite(grouped.gauc),
-            gaucGroups: grouped.groups,
-            logloss: finite(m.logloss),
-            meanPrediction: finite(m.meanPrediction),
-            labelRate: finite(m.labelRate),
-          } satisfies LiveBinaryMetrics,
-        ];
-      }
-      const m = regressionMetrics(scores, labels);
-      return [
-        task.name,
-        {
-          type: 'regression',
-          count: m.count,
-          rmse: finite(m.rmse),
-          mae: finite(m.mae),
-          meanPrediction: finite(m.meanPrediction),
-          meanLabel: finite(m.meanLabel),
-        } satisfies LiveRegressionMetrics,
-      ];
-    }),
-  );
+/** DeLong's test of b's AUC against a's, with the variance across users. */
+export interface AucTest {
+  /** Paired when both versions scored mostly the same (request, item) pairs (a shadow beside production). */
+  paired: boolean;
+  /** Predictions compared: the shared pairs when paired, else both sides' counts added. */
+  count: number;
+  /** User buckets (the clusters of the variance) holding predictions. */
+  clusters: number;
+  difference: number | null;
+  standardError: number | null;
+  pValue: number | null;
 }
 
-/** Group ids for gauc(): each distinct user interned to a small integer. */
-function internUsers(users: string[]): Int32Array {
-  const ids = new Map<string, number>();
-  return Int32Array.from(users, (user) => {
-    let id = ids.get(user);
-    if (id === undefined) ids.set(user, (id = ids.size));
-    return id;
-  });
+/** One side of a comparison: its labelled predictions, and where the task's score is in their scores. */
+export interface TestSide {
+  rows: readonly LabelledPrediction[];
+  taskIndex: number;
+}
+
+/**
+ * Paired when most pairs were scored by both (one sample, two scorers: their covariance is subtracted), else the two
+ * arms of a canary split as independent samples. Either way, predictions are clustered by user (Obuchowski).
+ */
+export function aucTest(task: string, a: TestSide, b: TestSide): AucTest {
+  const labelled = (side: TestSide) =>
+    side.rows.filter((r) => Number.isFinite(r.scores[side.taskIndex]) && typeof r.labels[task] === 'number');
+  const rowsA = labelled(a);
+  const rowsB = labelled(b);
+  const byKey = new Map(rowsA.map((r) => [servedKey(r.requestId, r.itemId), r]));
+  const shared = rowsB.filter((r) => byKey.has(servedKey(r.requestId, r.itemId)));
+  const paired = shared.length > 0 && shared.length >= 0.5 * Math.min(rowsA.length, rowsB.length);
+  const aggregate = (rows: readonly LabelledPrediction[], taskIndex: number) => {
+    const out = new BinaryAggregate(POLICY_USER_BUCKETS);
+    for (const r of rows) out.add(userCluster(r.userId, POLICY_USER_BUCKETS), r.scores[taskIndex], r.labels[task]);
+    return clusteredAuc(out);
+  };
+  const first = paired
+    ? aggregate(
+        shared.map((r) => byKey.get(servedKey(r.requestId, r.itemId))!),
+        a.taskIndex,
+      )
+    : aggregate(rowsA, a.taskIndex);
+  const second = aggregate(paired ? shared : rowsB, b.taskIndex);
+  const variance = paired
+    ? first.variance + second.variance - 2 * clusteredAucCovariance(first, second)
+    : first.variance + second.variance;
+  const difference = second.auc - first.auc;
+  const standardError = Math.sqrt(Math.max(variance, 0));
+  return {
+    paired,
+    count: paired ? shared.length : rowsA.length + rowsB.length,
+    clusters: Math.min(first.clusters, second.clusters),
+    difference: finite(difference),
+    standardError: finite(standardError),
+    pValue: finite(2 * (1 - normalCdf(Math.abs(difference / standardError)))),
+  };
 }
 
 /** JSON has no NaN: an undefined metric (one class only, no rows) is reported as null. */

@@ -5,6 +5,7 @@ import type { Queue } from 'bull';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { LIVE_OPS_QUEUE, liveOpsJobData, LiveOpsJobName, RepeatableJobRunner } from '@app/queue';
 
+import { LiveJoinService } from './live-join.service';
 import { PredictionLogMaintenance } from './prediction-log.maintenance';
 import { RolloutPolicyService } from './rollout-policy.service';
 
@@ -24,6 +25,7 @@ export class LiveOpsProcessor implements OnApplicationBootstrap {
     runner: RepeatableJobRunner,
     private readonly partitions: PredictionLogMaintenance,
     policy: RolloutPolicyService,
+    join: LiveJoinService,
   ) {
     const job = { queue, data: liveOpsJobData };
     runner.register({
@@ -37,6 +39,12 @@ export class LiveOpsProcessor implements OnApplicationBootstrap {
       name: LiveOpsJobName.PredictionLogPartitions,
       schedule: { every: PARTITIONS_EVERY_MS, data: {} },
       run: () => partitions.run(),
+    });
+    runner.register({
+      ...job,
+      name: LiveOpsJobName.LiveJoin,
+      schedule: { every: config.LIVE_AGGREGATION_SECONDS * 1000, data: {} },
+      run: () => join.run(),
     });
   }
 

@@ -8,6 +8,7 @@ import { FeaturesModule } from '../features/features.module';
 import { ModelsModule } from '../models/models.module';
 import { PlatformModule } from '../platform/platform.module';
 import { SCORE_OBSERVER } from '../scoring/score-observer.port';
+import { LiveJoinService } from './live-join.service';
 import { LiveMetricsGauges } from './live-metrics.gauges';
 import { LiveMetricsService } from './live-metrics.service';
 import { LiveOpsProcessor } from './live-ops.processor';
@@ -16,11 +17,12 @@ import { LiveController } from './live.controller';
 import { PredictionLogMaintenance } from './prediction-log.maintenance';
 import { PredictionLogWriter } from './prediction-log.writer';
 import { RolloutPolicyService } from './rollout-policy.service';
+import { ServingStatsPublisher } from './serving-stats.publisher';
 import { ShadowScorer } from './shadow.scorer';
 
 /**
- * Learning from live traffic: served predictions logged (scoring's observer), shadow scoring, online metrics, and
- * the rollout policy that promotes or rejects the canary on them.
+ * Learning from live traffic: served predictions logged (scoring's observer), shadow scoring, the live join that
+ * keeps online metrics as events come back, and the rollout policy that promotes or rejects the canary on them.
  */
 @Module({
   imports: [PredictionLogModule, QueueModule, ModelsModule, FeaturesModule, PlatformModule],
@@ -35,6 +37,8 @@ import { ShadowScorer } from './shadow.scorer';
     LiveMetricsGauges,
     RolloutPolicyService,
     PredictionLogMaintenance,
+    LiveJoinService,
+    ServingStatsPublisher,
     LiveOpsProcessor,
   ],
   exports: [SCORE_OBSERVER, PredictionLogWriter, ShadowScorer],

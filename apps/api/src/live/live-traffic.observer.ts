@@ -32,6 +32,7 @@ export class LiveTrafficObserver implements ScoreObserver {
         userId: request.userId,
         versionId: model.versionId,
         role: model.role,
+        tasks: model.taskNames,
         items,
       });
     }

@@ -11,11 +11,12 @@ function served(requestId: string, items: number): ServedPredictions {
     userId: 'u',
     versionId: 1,
     role: 'canary',
-    items: Array.from({ length: items }, (_, i) => ({ itemId: `i${i}`, scores: { click: i / 10 } })),
+    tasks: ['click', 'like'],
+    items: Array.from({ length: items }, (_, i) => ({ itemId: `i${i}`, scores: { like: i / 5, click: i / 10 } })),
   };
 }
 
-/** A repository whose INSERTs are recorded, and held until released, or fail. */
+/** A repository whose writes are recorded, and held until released, or fail. */
 class FakeLog {
   batches: LoggedPrediction[][] = [];
   fail = false;
@@ -60,7 +61,7 @@ describe('PredictionLogWriter', () => {
       userId: 'u',
       versionId: 1,
       role: 'canary',
-      scores: { click: 0.1 },
+      scores: [0.1, 0.2],
     });
     expect(await counters(metrics)).toEqual({ written: 6, dropped: 0, failed: 0 });
   });

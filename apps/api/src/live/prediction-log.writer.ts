@@ -13,6 +13,8 @@ export interface ServedPredictions {
   userId: string;
   versionId: number;
   role: PredictionRole;
+  /** The version's task names in spec order: the order of the scores in the log. */
+  tasks: readonly string[];
   items: readonly { itemId: string; scores: Record<string, number> }[];
 }
 
@@ -20,9 +22,9 @@ type Outcome = 'written' | 'dropped' | 'failed';
 
 /**
  * Writes served predictions to the prediction log off the request path: enqueue() only appends a reference to a
- * bounded in-memory buffer (rows are counted, not built); a timer, or a full batch, turns the buffer into one INSERT
+ * bounded in-memory buffer (rows are counted, not built); a timer, or a full batch, turns the buffer into one COPY
  * at a time. A response that does not fit is dropped and counted rather than blocking the score or growing memory,
- * and so is a batch whose INSERT fails: the log is a sample, never worth an outage. Memory is bounded by the buffer
+ * and so is a batch whose COPY fails: the log is a sample, never worth an outage. Memory is bounded by the buffer
  * plus the one batch being written.
  */
 @Injectable()
@@ -106,9 +108,9 @@ export class PredictionLogWriter implements OnModuleDestroy {
     const rows: LoggedPrediction[] = [];
     let taken = 0;
     while (taken < this.pending.length && (taken === 0 || rows.length < this.config.PREDICTION_LOG_BATCH_ROWS)) {
-      const { loggedAt, requestId, userId, versionId, role, items } = this.pending[taken++];
+      const { loggedAt, requestId, userId, versionId, role, tasks, items } = this.pending[taken++];
       for (const { itemId, scores } of items)
-        rows.push({ loggedAt, requestId, itemId, userId, versionId, role, scores });
+        rows.push({ loggedAt, requestId, itemId, userId, versionId, role, scores: tasks.map((task) => scores[task]) });
     }
     this.pending = this.pending.slice(taken);
     this.pendingRows -= rows.length;

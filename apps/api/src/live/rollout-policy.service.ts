@@ -1,33 +1,36 @@
 import { Injectable, Logger } from '@nestjs/common';
 
-import { emptyAggregate, userCluster, type ModelSpec } from '@app/mmoe/serving';
+import { LiveStateRepository, ServingStatsRepository, type ServingCounts } from '@app/db';
+import { decodeAggregate } from '@app/mmoe/serving';
 import {
   decideRollout,
   ModelRegistryService,
-  POLICY_USER_BUCKETS,
   specOf,
   withPolicyDefaults,
   type ArmState,
   type PolicyDecision,
   type RolloutPolicy,
+  type ServingState,
 } from '@app/registry';
 
-import type { TaskRows } from './live-metrics.rules';
-import { LiveMetricsService } from './live-metrics.service';
+import { LATENCY_BUCKETS } from '../platform/metrics.service';
 
 export interface PolicyCheck {
   canaryId?: number;
   /** `none`: no canary with a policy (or no production to compare with). */
   verdict: PolicyDecision['verdict'] | 'none';
+  /** Why the check decided nothing, when it did not get as far as the test. */
+  reason?: string;
   decision?: PolicyDecision;
 }
 
 const HOUR_MS = 3_600_000;
 
 /**
- * Applies the canary's rollout policy: both versions' labelled predictions since the version became the canary,
- * summed per user bucket, the policy's test per gated task, and the verdict carried out through the registry (actor
- * `policy`, with the evidence).
+ * Applies the canary's rollout policy: reads the state the live join keeps for the current canary epoch (both sides'
+ * labelled predictions since the version became the canary, per user bucket) and every process's serving counts,
+ * runs the policy's test, and carries out the verdict through the registry (actor `policy`, with the evidence). A
+ * test that ends inconclusive is recorded once; the policy then rests until it is set again or the canary changes.
  */
 @Injectable()
 export class RolloutPolicyService {
@@ -35,47 +38,61 @@ export class RolloutPolicyService {
 
   constructor(
     private readonly registry: ModelRegistryService,
-    private readonly live: LiveMetricsService,
+    private readonly state: LiveStateRepository,
+    private readonly serving: ServingStatsRepository,
   ) {}
 
   async check(): Promise<PolicyCheck> {
     const { production, canary } = await this.registry.findServing();
     if (!production || !canary?.rolloutPolicy) return { verdict: 'none' };
+    const entered = await this.registry.canaryEntered(canary.id);
+    if (!entered) return { verdict: 'none' };
+    const canaryId = canary.id;
+    if (await this.registry.policyEnded(canaryId))
+      return {
+        canaryId,
+        verdict: 'inconclusive',
+        reason: 'the test ended inconclusive; set the policy again to resume',
+      };
+    if (!(await this.state.hasCanaryEpoch(entered.id)))
+      return { canaryId, verdict: 'wait', reason: 'the live join has not started this comparison yet' };
+
     const policy = withPolicyDefaults(canary.rolloutPolicy as Partial<RolloutPolicy>);
-    const since = (await this.registry.canarySince(canary.id)) ?? canary.createdAt;
-    const spec = specOf(canary);
-    const [canarySamples, productionSamples] = await Promise.all([
-      this.live.samples(canary.id, since),
-      this.live.samples(production.id, since),
-    ]);
-    const decision = decideRollout(policy, spec, {
-      canary: armState(spec, canarySamples),
-      production: armState(spec, productionSamples),
-      elapsedHours: (Date.now() - since.getTime()) / HOUR_MS,
+    const { aggregates, users } = await this.state.canaryState(entered.id);
+    const arm = (versionId: number): ArmState => ({
+      users: users.get(versionId) ?? 0,
+      tasks: Object.fromEntries(
+        aggregates.filter((a) => a.versionId === versionId).map((a) => [a.task, decodeAggregate(a.state)]),
+      ),
     });
-    if (decision.verdict === 'wait' || decision.verdict === 'inconclusive') {
-      this.logger.debug(`canary v${canary.id}: ${decision.verdict} (${decision.reason})`);
-      return { canaryId: canary.id, verdict: decision.verdict, decision };
+    const [canaryServing, productionServing] = await Promise.all([
+      this.serving.since(canaryId, 'canary', entered.createdAt),
+      this.serving.since(production.id, 'production', entered.createdAt),
+    ]);
+    const decision = decideRollout(policy, specOf(canary), {
+      canary: arm(canaryId),
+      production: arm(production.id),
+      canaryServing: canaryServing && servingState(canaryServing),
+      productionServing: productionServing && servingState(productionServing),
+      elapsedHours: (Date.now() - entered.createdAt.getTime()) / HOUR_MS,
+    });
+    if (decision.verdict === 'wait') {
+      this.logger.debug(`canary v${canaryId}: waiting (${decision.reason})`);
+      return { canaryId, verdict: 'wait', decision };
     }
-    await this.registry.applyPolicyDecision(canary.id, { ...decision, verdict: decision.verdict });
-    this.logger.log(
-      `canary v${canary.id} ${decision.verdict === 'promote' ? 'promoted' : 'rejected'}: ${decision.reason}`,
-    );
-    return { canaryId: canary.id, verdict: decision.verdict, decision };
+    await this.registry.applyPolicyDecision(canaryId, { ...decision, verdict: decision.verdict });
+    const done = { promote: 'promoted', reject: 'rejected', inconclusive: 'test ended inconclusive' }[decision.verdict];
+    this.logger.log(`canary v${canaryId} ${done}: ${decision.reason}`);
+    return { canaryId, verdict: decision.verdict, decision };
   }
 }
 
-function armState(spec: ModelSpec, samples: Record<string, TaskRows>): ArmState {
-  const users = new Set<string>();
-  const tasks: ArmState['tasks'] = {};
-  for (const task of spec.tasks) {
-    const { scores, labels, users: ids } = samples[task.name];
-    const aggregate = emptyAggregate(task.type === 'binary' ? 'binary' : 'regression', POLICY_USER_BUCKETS);
-    for (let i = 0; i < scores.length; i++) {
-      users.add(ids[i]);
-      aggregate.add(userCluster(ids[i], POLICY_USER_BUCKETS), scores[i], labels[i]);
-    }
-    tasks[task.name] = aggregate;
-  }
-  return { users: users.size, tasks };
+/** The counts as the rules read them: a cumulative latency histogram over the scoring buckets. */
+function servingState(counts: Pick<ServingCounts, 'requests' | 'errors' | 'latency'>): ServingState {
+  let sum = 0;
+  return {
+    requests: counts.requests,
+    errors: counts.errors,
+    latency: { bounds: [...LATENCY_BUCKETS, Infinity], counts: counts.latency.map((n) => (sum += n)) },
+  };
 }

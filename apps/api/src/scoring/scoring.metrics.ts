@@ -24,11 +24,18 @@ export interface FeatureCacheOutcome {
   unavailable: number;
 }
 
+/** Served requests per model version and role; the rollout policy's serving guardrails read them (ServingStatsPublisher). */
+export const MODEL_DURATION_METRIC = 'scoring_model_duration_seconds';
+export const MODEL_REQUESTS_METRIC = 'scoring_model_requests_total';
+export type ModelOutcome = 'served' | 'failed';
+
 /** Scoring's Prometheus metrics. */
 @Injectable()
 export class ScoringMetrics {
   private readonly stageDuration: Histogram<'stage'>;
   private readonly totalDuration: Histogram;
+  private readonly modelDuration: Histogram<'role' | 'version'>;
+  private readonly modelRequests: Counter<'role' | 'version' | 'outcome'>;
   private readonly candidates: Counter<'role'>;
   private readonly redisHits: Counter;
   private readonly redisMisses: Counter;
@@ -48,6 +55,19 @@ export class ScoringMetrics {
       name: 'scoring_total_duration_seconds',
       help: 'Time to serve a score request, from model lease to ranked items',
       buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.modelDuration = new Histogram({
+      name: MODEL_DURATION_METRIC,
+      help: 'Time to serve a score request that reached a model, by its role and version (failed requests included)',
+      labelNames: ['role', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.modelRequests = new Counter({
+      name: MODEL_REQUESTS_METRIC,
+      help: 'Score requests that reached a model, by its role and version, served or failed (a server error)',
+      labelNames: ['role', 'version', 'outcome'],
       registers,
     });
     this.redisHits = new Counter({
@@ -112,7 +132,12 @@ export class ScoringMetrics {
   }
 
   /** `featureCache`: what the feature store's Redis cache answered for this request. */
-  observe(role: AnsweringRole, candidates: number, timer: StageTimer, featureCache: FeatureCacheOutcome): void {
+  observe(
+    model: { role: AnsweringRole; versionId: number },
+    candidates: number,
+    timer: StageTimer,
+    featureCache: FeatureCacheOutcome,
+  ): void {
     this.redisHits.inc(featureCache.hits);
     this.redisMisses.inc(featureCache.misses);
     if (featureCache.unavailable > 0) {
@@ -120,7 +145,24 @@ export class ScoringMetrics {
       this.degradedRequests.inc();
     }
     for (const [stage, ms] of timer.durations) this.stageDuration.observe({ stage }, ms / 1000);
-    this.totalDuration.observe((performance.now() - timer.startedAt) / 1000);
-    this.candidates.inc({ role }, candidates);
+    const seconds = (performance.now() - timer.startedAt) / 1000;
+    this.totalDuration.observe(seconds);
+    this.candidates.inc({ role: model.role }, candidates);
+    this.observeModel(model, 'served', seconds);
+  }
+
+  /** A request that reached `model` and failed with a server error (a client's bad input is not the model's failure). */
+  observeFailure(model: { role: AnsweringRole; versionId: number }, timer: StageTimer): void {
+    this.observeModel(model, 'failed', (performance.now() - timer.startedAt) / 1000);
+  }
+
+  private observeModel(
+    model: { role: AnsweringRole; versionId: number },
+    outcome: ModelOutcome,
+    seconds: number,
+  ): void {
+    const labels = { role: model.role, version: String(model.versionId) };
+    this.modelDuration.observe(labels, seconds);
+    this.modelRequests.inc({ ...labels, outcome });
   }
 }

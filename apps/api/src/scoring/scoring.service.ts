@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 
-import { InvalidFieldsError, UnavailableError } from '@app/common';
+import { ConflictError, InvalidFieldsError, NotFoundError, UnavailableError } from '@app/common';
 import { isDatabaseUnavailable, type FeatureMap } from '@app/db';
 import {
   assembleRequest,
@@ -77,9 +77,12 @@ export class ScoringService {
       };
       if (!user) response.userUnknown = true;
       timer.stage('ranking');
-      this.metrics.observe(model.role, request.itemIds.length, timer, featureCache);
+      this.metrics.observe(model, request.itemIds.length, timer, featureCache);
       this.observer.served({ requestId, request, model, items: response.items });
       return response;
+    } catch (e) {
+      if (!isClientError(e)) this.metrics.observeFailure(lease.model, timer);
+      throw e;
     } finally {
       lease.release();
     }
@@ -147,6 +150,11 @@ interface CandidateFeatures {
   user?: FeatureMap;
   items: CachedItem[];
   featureCache: FeatureCacheOutcome;
+}
+
+/** An error the API answers with a 4xx: the request's fault, not the model's. */
+function isClientError(e: unknown): boolean {
+  return e instanceof InvalidFieldsError || e instanceof NotFoundError || e instanceof ConflictError;
 }
 
 /**

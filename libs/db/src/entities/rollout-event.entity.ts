@@ -3,7 +3,8 @@ import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeor
 /**
  * `shadow`: a version starts (or changes its share of) background scoring; `reject`: the canary is taken off and
  * archived (by the rollout policy, or by hand); `policy`: a version's rollout policy is set or cleared; `precision`:
- * the precision its serving graph is built in changes.
+ * the precision its serving graph is built in changes; `inconclusive`: the rollout policy's test ended without a
+ * decision (the canary stays as it is).
  */
 export const ROLLOUT_ACTIONS = [
   'register',
@@ -15,6 +16,7 @@ export const ROLLOUT_ACTIONS = [
   'archive',
   'policy',
   'precision',
+  'inconclusive',
 ] as const;
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
 

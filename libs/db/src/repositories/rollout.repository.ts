@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, In } from 'typeorm';
 
 import { RolloutEventEntity, type RolloutAction } from '../entities/rollout-event.entity';
 
@@ -47,12 +47,12 @@ export class RolloutRepository {
     return { items: rows.map(toRecord), total };
   }
 
-  /** When `versionId` last entered `action`'s role (the latest such event), if it ever did. */
-  async lastEntered(versionId: number, action: RolloutAction): Promise<Date | undefined> {
+  /** The latest event of one of `actions` that names `versionId` as the version entering, if any. */
+  async lastEntered(versionId: number, actions: readonly RolloutAction[]): Promise<RolloutEventRecord | undefined> {
     const event = await this.dataSource
       .getRepository(RolloutEventEntity)
-      .findOne({ where: { action, toVersionId: versionId }, order: { id: 'DESC' } });
-    return event?.createdAt;
+      .findOne({ where: { action: In([...actions]), toVersionId: versionId }, order: { id: 'DESC' } });
+    return event ? toRecord(event) : undefined;
   }
 
   /** The version that was production when `versionId` was last promoted over it, if any. */

@@ -4,6 +4,7 @@ import {
   decodeAggregate,
   encodeAggregate,
   LOGIT_RANGE,
+  mergeAggregate,
   RegressionAggregate,
   SCORE_BINS,
   scoreBin,
@@ -59,14 +60,15 @@ describe('task aggregates', () => {
     a.add(0, 3, 1);
     b.add(0, 1, 2);
     b.add(1, 5, 5);
-    expect(a.merge(b).totals()).toEqual({
+    expect(mergeAggregate(a, b).totals()).toEqual({
       count: 3,
       predictionSum: 9,
       labelSum: 8,
       squaredErrorSum: 5,
       absoluteErrorSum: 3,
     });
-    expect(() => a.merge(new RegressionAggregate(3))).toThrow(RangeError);
+    expect(() => mergeAggregate(a, new RegressionAggregate(3))).toThrow(RangeError);
+    expect(() => mergeAggregate(a, new BinaryAggregate(2))).toThrow(RangeError);
   });
 
   it('encodes and decodes losslessly, sparse when few fields are set, dense otherwise', () => {

@@ -128,12 +128,6 @@ export class BinaryAggregate {
     const d = this.data;
     return { aucSum: d[this.requestsAt], weight: d[this.requestsAt + 1], requests: d[this.requestsAt + 2] };
   }
-
-  /** Adds `other` (same shape) into this one, `weight` times. */
-  merge(other: BinaryAggregate, weight = 1): this {
-    addInto(this.data, other.data, weight);
-    return this;
-  }
 }
 
 export interface BinarySums {
@@ -200,21 +194,22 @@ export class RegressionAggregate {
     }
     return t;
   }
-
-  merge(other: RegressionAggregate, weight = 1): this {
-    addInto(this.data, other.data, weight);
-    return this;
-  }
 }
 
 export function emptyAggregate(kind: TaskAggregate['kind'], clusters: number): TaskAggregate {
   return kind === 'binary' ? new BinaryAggregate(clusters) : new RegressionAggregate(clusters);
 }
 
-function addInto(into: Float64Array, from: Float64Array, weight: number): void {
-  if (into.length !== from.length)
-    throw new RangeError(`cannot merge aggregates of ${from.length} and ${into.length} fields`);
-  for (let i = 0; i < into.length; i++) if (from[i] !== 0) into[i] += weight * from[i];
+/** Adds `from`, `weight` times, into `into` (same kind and clusters), and returns `into`. */
+export function mergeAggregate<A extends TaskAggregate>(into: A, from: TaskAggregate, weight = 1): A {
+  if (into.kind !== from.kind || into.clusters !== from.clusters)
+    throw new RangeError(
+      `cannot merge a ${from.kind} aggregate of ${from.clusters} clusters into a ${into.kind} one of ${into.clusters}`,
+    );
+  const a = into.data;
+  const b = from.data;
+  for (let i = 0; i < a.length; i++) if (b[i] !== 0) a[i] += weight * b[i];
+  return into;
 }
 
 /*

@@ -1,0 +1,165 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import {
+  LiveStateRepository,
+  PredictionLogRepository,
+  type CanaryEpoch,
+  type LiveStateTransaction,
+  type ServedKey,
+  type StoredAggregate,
+} from '@app/db';
+import { decodeAggregate, encodeAggregate, mergeAggregate, type TaskAggregate } from '@app/mmoe/serving';
+import { ModelRegistryService, specOf } from '@app/registry';
+
+import { aggregateKey, planCanaryEpoch, planJoin, type JoinPlan, type VersionTasks } from './live-join.rules';
+
+/** Events joined per transaction, and how long one run may go on passing batches before it leaves the rest for the next. */
+const BATCH_EVENTS = 5000;
+const RUN_BUDGET_MS = 10_000;
+
+export interface JoinRun {
+  /** Events read, and labelled predictions written or relabelled. */
+  events: number;
+  labelled: number;
+  passes: number;
+}
+
+/**
+ * Keeps the live state up to date: joins the events stored since the last pass (a watermark) with the predictions
+ * they label and applies the change to the aggregates (planJoin). Events are far fewer than predictions, so the log is
+ * only read by (request, item), never scanned. One pass is one transaction, watermark included, under a cluster-wide
+ * lock: a pass either counts its events once or not at all.
+ */
+@Injectable()
+export class LiveJoinService {
+  private readonly logger = new Logger(LiveJoinService.name);
+  /** Versions never change their spec: their task lists are read once. */
+  private readonly tasks = new Map<number, VersionTasks | undefined>();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly state: LiveStateRepository,
+    private readonly log: PredictionLogRepository,
+    private readonly registry: ModelRegistryService,
+  ) {}
+
+  /** Passes until the events are caught up with (or the run's time is spent). */
+  async run(): Promise<JoinRun> {
+    const started = Date.now();
+    const run: JoinRun = { events: 0, labelled: 0, passes: 0 };
+    for (;;) {
+      const pass = await this.state.exclusively((tx) => this.pass(tx));
+      if (!pass) break;
+      run.events += pass.events;
+      run.labelled += pass.labelled;
+      run.passes++;
+      if (pass.events < BATCH_EVENTS || Date.now() - started > RUN_BUDGET_MS) break;
+    }
+    if (run.labelled > 0) this.logger.debug(`joined ${run.events} events: ${run.labelled} labelled predictions`);
+    return run;
+  }
+
+  private async pass(tx: LiveStateTransaction): Promise<{ events: number; labelled: number }> {
+    const events = await tx.eventsAfterWatermark(this.config.LIVE_AGGREGATION_LAG_SECONDS, BATCH_EVENTS);
+    const epoch = await this.canaryEpoch(tx);
+    if (events.length === 0) return { events: 0, labelled: 0 };
+    const keys = uniqueKeys(events.flatMap((e) => (e.requestId ? [{ requestId: e.requestId, itemId: e.itemId }] : [])));
+    const labels = await tx.mergedLabels(keys);
+    const predictions = await this.log.findServed(keys, tx.manager);
+    const before = await tx.labelledOfRequests([...new Set(predictions.map((p) => p.requestId))]);
+    await this.loadTasks([...predictions, ...before].map((p) => p.versionId));
+    const plan = planJoin({ predictions, labels, before, tasksOf: (id) => this.tasks.get(id), epoch });
+    await tx.saveLabelled(plan.labelled);
+    await this.saveAggregates(tx, plan.aggregates);
+    if (epoch) await this.saveCanary(tx, epoch, plan);
+    await tx.advanceWatermark(events[events.length - 1].eventId);
+    return { events: events.length, labelled: plan.labelled.length };
+  }
+
+  /**
+   * The canary comparison in progress (every other one is dropped): created, and its state built from the labelled
+   * predictions already stored, when it is new.
+   */
+  private async canaryEpoch(tx: LiveStateTransaction): Promise<CanaryEpoch | undefined> {
+    const { production, canary } = await this.registry.findServing();
+    const entered = canary && (await this.registry.canaryEntered(canary.id));
+    if (!production || !canary || !entered) {
+      await tx.leaveCanaryEpochs();
+      return undefined;
+    }
+    const epoch: CanaryEpoch = {
+      canaryEventId: entered.id,
+      canaryVersionId: canary.id,
+      productionVersionId: production.id,
+      since: entered.createdAt,
+    };
+    if (await tx.enterCanaryEpoch(epoch)) {
+      const rows = [
+        ...(await tx.labelledSince(canary.id, epoch.since)),
+        ...(await tx.labelledSince(production.id, epoch.since)),
+      ];
+      await this.loadTasks([canary.id, production.id]);
+      await this.saveCanary(
+        tx,
+        epoch,
+        planCanaryEpoch(rows, (id) => this.tasks.get(id), epoch),
+      );
+    }
+    return epoch;
+  }
+
+  private async saveAggregates(tx: LiveStateTransaction, deltas: JoinPlan['aggregates']): Promise<void> {
+    const stored = new Map(
+      (await tx.lockAggregates([...deltas.values()])).map((a) => [
+        aggregateKey(a.versionId, a.task, a.granularity, a.periodStart),
+        a,
+      ]),
+    );
+    const updated: StoredAggregate[] = [...deltas].map(([key, d]) => {
+      const current = stored.get(key);
+      const aggregate = current ? merged(current.state, d.delta) : d.delta;
+      return { ...d, state: encodeAggregate(aggregate) };
+    });
+    await tx.saveAggregates(updated);
+  }
+
+  private async saveCanary(
+    tx: LiveStateTransaction,
+    epoch: CanaryEpoch,
+    plan: Pick<JoinPlan, 'canary' | 'canaryUsers'>,
+  ): Promise<void> {
+    if (plan.canary.size > 0) {
+      const stored = new Map(
+        (await tx.lockCanaryAggregates(epoch.canaryEventId)).map((a) => [`${a.versionId}\u0000${a.task}`, a.state]),
+      );
+      await tx.saveCanaryAggregates(
+        epoch.canaryEventId,
+        [...plan.canary].map(([key, d]) => {
+          const current = stored.get(key);
+          return { ...d, state: encodeAggregate(current ? merged(current, d.delta) : d.delta) };
+        }),
+      );
+    }
+    await tx.addCanaryUsers(epoch.canaryEventId, plan.canaryUsers);
+  }
+
+  private async loadTasks(versionIds: number[]): Promise<void> {
+    for (const id of new Set(versionIds)) {
+      if (this.tasks.has(id)) continue;
+      const version = await this.registry.find(id);
+      const spec = version && specOf(version);
+      this.tasks.set(id, spec && { names: spec.tasks.map((t) => t.name), types: spec.tasks.map((t) => t.type) });
+    }
+  }
+}
+
+/** The stored aggregate with `delta` added. */
+function merged(state: Buffer, delta: TaskAggregate): TaskAggregate {
+  return mergeAggregate(decodeAggregate(state), delta);
+}
+
+function uniqueKeys(keys: ServedKey[]): ServedKey[] {
+  const seen = new Map(keys.map((k) => [`${k.requestId}\u0000${k.itemId}`, k]));
+  return [...seen.values()];
+}

@@ -1,0 +1,63 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+
+/** Requests one process served with one model in one minute: counts, and its latency histogram's bucket counts. */
+export interface ServingCounts {
+  versionId: number;
+  role: 'production' | 'canary';
+  minute: Date;
+  requests: number;
+  errors: number;
+  /** Requests per latency bucket (not cumulative), in the order of the histogram's bounds, +Inf last. */
+  latency: readonly number[];
+}
+
+/**
+ * Serving counts per version, role and minute, added to by every API process: the rollout policy's check, in
+ * whichever process runs it, sees the requests of all of them.
+ */
+@Injectable()
+export class ServingStatsRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async add(rows: readonly ServingCounts[]): Promise<void> {
+    for (const r of rows)
+      await this.dataSource.query(
+        `INSERT INTO serving_stats AS s (version_id, role, minute, requests, errors, latency)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (version_id, role, minute) DO UPDATE SET
+           requests = s.requests + excluded.requests,
+           errors = s.errors + excluded.errors,
+           latency = (SELECT array_agg(a + b ORDER BY i) FROM unnest(s.latency, excluded.latency) WITH ORDINALITY AS l(a, b, i))`,
+        [r.versionId, r.role, r.minute, r.requests, r.errors, r.latency],
+      );
+  }
+
+  /** The version's counts in `role` from the minute of `since` on, summed; undefined when it served nothing. */
+  async since(
+    versionId: number,
+    role: ServingCounts['role'],
+    since: Date,
+  ): Promise<Pick<ServingCounts, 'requests' | 'errors' | 'latency'> | undefined> {
+    const rows: { requests: string; errors: string; latency: string[] }[] = await this.dataSource.query(
+      `SELECT requests, errors, latency FROM serving_stats
+       WHERE version_id = $1 AND role = $2 AND minute >= date_trunc('minute', $3::timestamptz)`,
+      [versionId, role, since],
+    );
+    if (rows.length === 0) return undefined;
+    const latency = new Array<number>(rows[0].latency.length).fill(0);
+    let requests = 0;
+    let errors = 0;
+    for (const r of rows) {
+      requests += Number(r.requests);
+      errors += Number(r.errors);
+      r.latency.forEach((n, i) => (latency[i] += Number(n)));
+    }
+    return { requests, errors, latency };
+  }
+
+  async prune(before: Date): Promise<void> {
+    await this.dataSource.query(`DELETE FROM serving_stats WHERE minute < $1`, [before]);
+  }
+}

@@ -1,0 +1,234 @@
+import type { TestingModule } from '@nestjs/testing';
+import { DataSource } from 'typeorm';
+
+import { APP_CONFIG, type AppConfig } from '@app/config';
+import { LiveStateRepository, PredictionLogModule, PredictionLogRepository, type LoggedPrediction } from '@app/db';
+import {
+  auc,
+  BinaryAggregate,
+  clusteredAuc,
+  decodeAggregate,
+  gauc,
+  logLoss,
+  mergeAggregate,
+  Rng,
+  type TaskAggregate,
+} from '@app/mmoe';
+import { ModelRegistryService, POLICY_USER_BUCKETS, RegistryModule } from '@app/registry';
+
+import { LiveJoinService } from '../../apps/api/src/live/live-join.service';
+import { taskMetrics } from '../../apps/api/src/live/live-metrics.rules';
+import { seedModelVersion } from '../fixtures/model.fixture';
+import { createMediumModule } from './medium.module';
+
+const TASKS = ['click', 'like', 'watch_time'];
+
+/** The live join on the real Postgres: the log and the events in, the labelled predictions and aggregates out. */
+describe('LiveJoinService (medium: real Postgres)', () => {
+  let moduleRef: TestingModule;
+  let dataSource: DataSource;
+  let log: PredictionLogRepository;
+  let state: LiveStateRepository;
+  let registry: ModelRegistryService;
+  let production: number;
+  let candidate: number;
+  const rng = new Rng(17);
+  let eventSeq = 0;
+
+  const join = (lagSeconds = 0) =>
+    new LiveJoinService(
+      { ...moduleRef.get<AppConfig>(APP_CONFIG), LIVE_AGGREGATION_LAG_SECONDS: lagSeconds },
+      state,
+      log,
+      registry,
+    ).run();
+  const reset = () =>
+    dataSource.query(
+      `TRUNCATE model_versions, rollout_events, events, prediction_log, live_labelled, live_aggregates, live_canary_epochs,
+         serving_stats CASCADE;
+       UPDATE live_watermark SET created_at = '-infinity', event_id = ''`,
+    );
+
+  /** `requests` served requests of `items` items each, scored by both versions (a shadow beside production). */
+  async function serve(requests: number, items: number, at = new Date()): Promise<LoggedPrediction[]> {
+    const rows: LoggedPrediction[] = [];
+    for (let r = 0; r < requests; r++) {
+      const requestId = `req-${at.getTime()}-${r}`;
+      const userId = `user-${rng.int(12)}`;
+      for (let i = 0; i < items; i++)
+        for (const versionId of [production, candidate])
+          rows.push({
+            loggedAt: at,
+            requestId,
+            itemId: `item-${i}`,
+            userId,
+            versionId,
+            role: versionId === production ? 'production' : 'shadow',
+            scores: [rng.next(), rng.next(), 10 + 5 * rng.gaussian()],
+          });
+    }
+    await log.insert(rows);
+    return rows;
+  }
+
+  async function events(labels: { requestId: string | null; itemId: string; labels: Record<string, number> }[]) {
+    await dataSource.query(
+      `INSERT INTO events (event_id, request_id, user_id, item_id, labels, occurred_at)
+       SELECT e.event_id, e.request_id, 'u', e.item_id, e.labels, now()
+       FROM jsonb_to_recordset($1::jsonb) AS e(event_id text, request_id text, item_id text, labels jsonb)`,
+      [
+        JSON.stringify(
+          labels.map((e) => ({
+            event_id: `ev-${eventSeq++}`,
+            request_id: e.requestId,
+            item_id: e.itemId,
+            labels: e.labels,
+          })),
+        ),
+      ],
+    );
+  }
+
+  /** A version's aggregate of one task over all the stored minutes. */
+  async function stored(versionId: number, task: string): Promise<TaskAggregate> {
+    const rows = (await state.aggregates(versionId, 'minute', new Date(0))).filter((a) => a.task === task);
+    return rows.map((r) => decodeAggregate(r.state)).reduce((sum, a) => mergeAggregate(sum, a));
+  }
+
+  beforeAll(async () => {
+    moduleRef = await createMediumModule({ imports: [PredictionLogModule, RegistryModule] });
+    dataSource = moduleRef.get(DataSource);
+    log = moduleRef.get(PredictionLogRepository);
+    state = moduleRef.get(LiveStateRepository);
+    registry = moduleRef.get(ModelRegistryService);
+    await reset();
+    production = await seedModelVersion(dataSource, 'production', { seed: 1 });
+    candidate = await seedModelVersion(dataSource, 'candidate', { seed: 2 });
+    await log.maintainPartitions(new Date(Date.now() - 86_400_000), 2, new Date(0));
+  });
+
+  afterAll(async () => {
+    await reset();
+    await moduleRef.close();
+  });
+
+  it('labels each logged prediction once, merges later events into it, and keeps aggregates equal to a recomputation', async () => {
+    const served = await serve(30, 8);
+    const keys = [...new Map(served.map((p) => [`${p.requestId}/${p.itemId}`, p])).values()];
+    // First events: clicks and watch time for every impression, likes for some.
+    await events(
+      keys.map((p) => ({
+        requestId: p.requestId,
+        itemId: p.itemId,
+        labels: {
+          click: rng.next() < 0.3 ? 1 : 0,
+          watch_time: 10 + 5 * rng.gaussian(),
+          ...(rng.next() < 0.5 && { like: 0 }),
+        },
+      })),
+    );
+    // Noise the join skips: no request id, a request never logged.
+    await events([
+      { requestId: null, itemId: 'item-1', labels: { click: 1 } },
+      { requestId: 'never-served', itemId: 'item-1', labels: { click: 1 } },
+    ]);
+    expect(await join()).toMatchObject({ events: keys.length + 2, labelled: 2 * keys.length });
+    // Later events for some impressions: a click that turns a 0 into 1 (labels merge, max per task), a like.
+    const later = keys.filter(() => rng.next() < 0.3);
+    await events(later.map((p) => ({ requestId: p.requestId, itemId: p.itemId, labels: { click: 1, like: 1 } })));
+    expect(await join()).toMatchObject({ events: later.length });
+    expect(await join()).toMatchObject({ events: 0, labelled: 0 });
+
+    // The expected metrics, recomputed from the stored labelled predictions.
+    const labelled = await state.labelled(production, new Date(0), 1_000_000);
+    expect(labelled).toHaveLength(keys.length);
+    const merged = await dataSource.query(
+      `SELECT request_id, item_id, jsonb_object_agg(k, v) AS labels FROM (
+         SELECT request_id, item_id, k, max(v::float8) AS v FROM events, jsonb_each_text(labels) AS t(k, v)
+         WHERE request_id IS NOT NULL GROUP BY 1, 2, 3) m GROUP BY 1, 2`,
+    );
+    const byKey = new Map(
+      merged.map((m: { request_id: string; item_id: string; labels: object }) => [
+        `${m.request_id}/${m.item_id}`,
+        m.labels,
+      ]),
+    );
+    for (const row of labelled) expect(row.labels).toEqual(byKey.get(`${row.requestId}/${row.itemId}`));
+
+    for (const [t, task] of TASKS.entries()) {
+      const rows = labelled.filter((r) => typeof r.labels[task] === 'number');
+      const scores = rows.map((r) => r.scores[t]);
+      const labels = rows.map((r) => r.labels[task]);
+      const metrics = taskMetrics(await stored(production, task));
+      expect(metrics.count).toBe(rows.length);
+      if (metrics.type === 'binary') {
+        const requests = [...new Set(rows.map((r) => r.requestId))];
+        const grouped = gauc(
+          scores,
+          labels,
+          rows.map((r) => requests.indexOf(r.requestId)),
+        );
+        expect(metrics.labelRate).toBeCloseTo(labels.reduce((s, y) => s + y, 0) / rows.length, 12);
+        expect(metrics.meanPrediction).toBeCloseTo(scores.reduce((s, p) => s + p, 0) / rows.length, 6);
+        expect(metrics.logloss).toBeCloseTo(logLoss(scores, labels), 6);
+        expect(metrics.gauc).toBeCloseTo(grouped.gauc, 6);
+        expect(metrics.gaucGroups).toBe(grouped.groups);
+        // Scores binned on the logit scale (1/32 wide): close to the exact AUC.
+        expect(Math.abs(metrics.auc! - auc(scores, labels))).toBeLessThan(5e-3);
+      } else {
+        const mse = rows.reduce((s, r) => s + (r.scores[t] - r.labels[task]) ** 2, 0) / rows.length;
+        expect(metrics.rmse).toBeCloseTo(Math.sqrt(mse), 4);
+      }
+    }
+    // The hour's and the day's aggregates hold the same predictions as the minutes'.
+    const day = (await state.aggregates(production, 'day', new Date(0))).find((a) => a.task === 'click')!;
+    expect(taskMetrics(decodeAggregate(day.state)).count).toBe(taskMetrics(await stored(production, 'click')).count);
+  });
+
+  it('leaves an event to a later pass until LIVE_AGGREGATION_LAG_SECONDS have passed (its prediction may be buffered)', async () => {
+    await events([{ requestId: 'late-request', itemId: 'item-0', labels: { click: 1 } }]);
+    expect(await join(60)).toMatchObject({ events: 0 });
+    await log.insert([
+      {
+        loggedAt: new Date(),
+        requestId: 'late-request',
+        itemId: 'item-0',
+        userId: 'user-1',
+        versionId: production,
+        role: 'production',
+        scores: [0.4, 0.1, 3],
+      },
+    ]);
+    expect(await join()).toMatchObject({ events: 1, labelled: 1 });
+  });
+
+  it('keeps the canary comparison per user bucket since the canary started, and rebuilds it when it is lost', async () => {
+    await registry.setCanary(candidate, 50, undefined, 'medium');
+    const entered = (await registry.canaryEntered(candidate))!;
+    const served = await serve(40, 5, new Date(Date.now() + 1000));
+    await events(
+      [...new Map(served.map((p) => [`${p.requestId}/${p.itemId}`, p])).values()].map((p) => ({
+        requestId: p.requestId,
+        itemId: p.itemId,
+        labels: { click: rng.next() < 0.4 ? 1 : 0 },
+      })),
+    );
+    await join();
+    const read = async () => {
+      const { aggregates, users } = await state.canaryState(entered.id);
+      const click = aggregates.find((a) => a.versionId === candidate && a.task === 'click')!;
+      return { click: decodeAggregate(click.state) as BinaryAggregate, users: users.get(candidate) };
+    };
+    const incremental = await read();
+    expect(incremental.click.clusters).toBe(POLICY_USER_BUCKETS);
+    // Only predictions logged since the canary started: this test's 200 of the candidate's.
+    expect(incremental.click.totals().count).toBe(200);
+    expect(incremental.users).toBe(new Set(served.map((p) => p.userId)).size);
+
+    await dataSource.query('DELETE FROM live_canary_epochs');
+    await join();
+    const rebuilt = await read();
+    expect(rebuilt.users).toBe(incremental.users);
+    expect(clusteredAuc(rebuilt.click)).toEqual(clusteredAuc(incremental.click));
+  });
+});
