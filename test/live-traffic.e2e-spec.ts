@@ -128,8 +128,13 @@ describe('live traffic: prediction log, online metrics, shadow (e2e)', () => {
       }),
     );
     expect((await app.inject({ method: 'POST', url: '/v1/events', payload: { events } })).statusCode).toBeLessThan(300);
-    // The live join (a repeatable job every LIVE_AGGREGATION_SECONDS) labels the logged predictions with them.
-    expect(await app.get(LiveJoinService).run()).toMatchObject({ events: events.length, labelled: 2 * events.length });
+    // The live join (a repeatable job every LIVE_AGGREGATION_SECONDS, run here too) labels both versions' predictions.
+    const deadline = Date.now() + 30_000;
+    while ((await dataSource.query('SELECT count(*)::int AS n FROM live_labelled'))[0].n < 2 * events.length) {
+      if (Date.now() > deadline) throw new Error('the live join did not label the predictions');
+      await app.get(LiveJoinService).run();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   });
 
   it('measures each version on its labelled predictions: AUC, GAUC, logloss, calibration, count', async () => {

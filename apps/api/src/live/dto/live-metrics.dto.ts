@@ -42,8 +42,9 @@ export function windowStart(window: string, now = Date.now()): Date {
 const TASK_METRICS_SCHEMA = {
   type: 'object',
   description:
-    'Per task. Binary: count, auc, gauc (impression-weighted per-user AUC over users with both labels), gaucGroups, ' +
-    'logloss, meanPrediction, labelRate. Regression: count, rmse, mae, meanPrediction, meanLabel. null = undefined.',
+    'Per task. Binary: count, auc (from scores binned on the logit scale), gauc (impression-weighted AUC within each ' +
+    'request, the ranking it served, over requests with both labels), gaucGroups (those requests), logloss, ' +
+    'meanPrediction, labelRate. Regression: count, rmse, mae, meanPrediction, meanLabel. null = undefined.',
   additionalProperties: { type: 'object', additionalProperties: true },
   example: {
     click: {
@@ -69,10 +70,16 @@ export class LiveMetricsDto {
   @ApiProperty({ example: '1h' })
   window!: string;
 
-  @ApiProperty({ format: 'date-time' })
+  @ApiProperty({
+    format: 'date-time',
+    description: 'Where the window starts: its start, rounded down to the minute (up to 3 h), hour (3 days) or day.',
+  })
   since!: string;
 
-  @ApiProperty({ description: 'Logged predictions in the window that an event came back for (by requestId, itemId).' })
+  @ApiProperty({
+    description:
+      'Logged predictions in the window that an event came back for (by requestId, itemId), for the task labelled most.',
+  })
   labelledPredictions!: number;
 
   @ApiProperty(TASK_METRICS_SCHEMA)
@@ -83,13 +90,18 @@ export class AucTestDto {
   @ApiProperty({ description: 'Paired DeLong when both versions scored the same requests (shadow), else unpaired.' })
   paired!: boolean;
 
-  @ApiProperty()
+  @ApiProperty({
+    description: 'Predictions compared (the newest LIVE_METRICS_MAX_ROWS of each version in the window).',
+  })
   count!: number;
+
+  @ApiProperty({ description: 'User buckets holding predictions: the clusters the standard error is taken across.' })
+  clusters!: number;
 
   @ApiProperty({ type: Number, nullable: true, description: 'AUC of b − AUC of a.' })
   difference!: number | null;
 
-  @ApiProperty({ type: Number, nullable: true })
+  @ApiProperty({ type: Number, nullable: true, description: 'Across users (clustered DeLong, Obuchowski 1997).' })
   standardError!: number | null;
 
   @ApiProperty({ type: Number, nullable: true, description: 'Two-sided p-value of "no difference".' })
