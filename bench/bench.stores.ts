@@ -1,11 +1,16 @@
-/** The stores that the benches share. */
+/** The stores and the built API process that the HTTP benches share. */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
 import Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 
 import type { AppConfig } from '@app/config';
 import { dataSourceOptions } from '@app/db';
 
-import { flagValue } from './bench.util';
+import { flagValue, log } from './bench.util';
+
+export const REPO = path.resolve(__dirname, '..');
+const MAIN = path.join(REPO, 'dist/apps/api/apps/api/src/main.js');
 
 /** The bench database (`--database`, default `bench`) and Redis db (`--redis-db`, default 2) on the configured servers. */
 export function benchStores(config: Pick<AppConfig, 'DATABASE_URL' | 'REDIS_URL'>): {
@@ -19,6 +24,13 @@ export function benchStores(config: Pick<AppConfig, 'DATABASE_URL' | 'REDIS_URL'
     databaseUrl: Object.assign(new URL(config.DATABASE_URL), { pathname: `/${database}` }).toString(),
     redisUrl: Object.assign(new URL(config.REDIS_URL), { pathname: `/${flagValue('redis-db') ?? '2'}` }).toString(),
   };
+}
+
+/** `nest build api` (the benches run the built API: Nest's dependency injection needs tsc's decorator metadata). */
+export function buildApi(): void {
+  log('building the api (nest build api) …');
+  if (spawnSync('npx', ['nest', 'build', 'api'], { cwd: REPO, stdio: 'inherit' }).status !== 0)
+    throw new Error('nest build api failed');
 }
 
 /** The bench database (created if missing), migrated and emptied, and the bench Redis db emptied. */
@@ -41,12 +53,42 @@ export async function prepareStores(
   try {
     await dataSource.runMigrations();
     await dataSource.query(
-      'TRUNCATE model_versions, rollout_events, user_features, item_features, events, prediction_log CASCADE',
+      `TRUNCATE model_versions, rollout_events, user_features, item_features, events, prediction_log, live_labelled,
+         live_aggregates, live_canary_epochs, serving_stats CASCADE`,
     );
+    await dataSource.query(`UPDATE live_watermark SET created_at = '-infinity', event_id = ''`);
   } finally {
     await dataSource.destroy();
   }
   const redis = new Redis(redisUrl);
   await redis.flushdb();
   redis.disconnect();
+}
+
+export function startApi(env: Record<string, string>): ChildProcess {
+  // Nest's dependency injection needs the decorator metadata that tsc emits (tsx does not), hence the built API.
+  const child = spawn(process.execPath, [MAIN], {
+    cwd: REPO,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+    detached: false,
+  });
+  child.on('exit', (code, signal) => {
+    if (code !== null && code !== 0) log(`api exited with code ${code}${signal ? ` (${signal})` : ''}`);
+  });
+  return child;
+}
+
+export async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the api exited (code ${child.exitCode}) before ${url} answered 200`);
+    const status = await fetch(url).then(
+      (r) => r.status,
+      () => 0,
+    );
+    if (status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s`);
 }

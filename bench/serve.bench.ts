@@ -17,11 +17,10 @@
  *   npm run bench:serve [-- --quick] [-- --no-build] [-- --processes N] [-- --threads N]
  *                       [-- --database bench] [-- --redis-db 2] [-- --logging]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { availableParallelism, cpus } from 'node:os';
-import * as path from 'node:path';
 import autocannon from 'autocannon';
 
 import { loadConfig } from '@app/config';
@@ -39,7 +38,7 @@ import {
 } from '@app/mmoe';
 
 import { freePort } from '../test/fixtures/free-port';
-import { benchStores, prepareStores } from './bench.stores';
+import { benchStores, buildApi, prepareStores, startApi, waitFor } from './bench.stores';
 import {
   cpuModel,
   flagValue,
@@ -54,8 +53,6 @@ import {
 } from './bench.util';
 import { CATEGORICAL, NUMERIC, referenceSpec, VOCAB } from './reference-model';
 
-const REPO = path.resolve(__dirname, '..');
-const MAIN = path.join(REPO, 'dist/apps/api/apps/api/src/main.js');
 const ITEMS = 1000;
 const USER_ID = 'bench-user';
 const CLOSED_LOOP_CANDIDATES = [10, 100, 500, 1000] as const;
@@ -121,34 +118,6 @@ async function trainReferenceModel(): Promise<MultiTaskModel> {
     table.add(record);
   }
   return (await MultiTaskModel.train(spec, table)).model;
-}
-
-function startApi(env: Record<string, string>): ChildProcess {
-  // Nest's dependency injection needs the decorator metadata that tsc emits (tsx does not), hence the built API.
-  const child = spawn(process.execPath, [MAIN], {
-    cwd: REPO,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-    detached: false,
-  });
-  child.on('exit', (code, signal) => {
-    if (code !== null && code !== 0) log(`api exited with code ${code}${signal ? ` (${signal})` : ''}`);
-  });
-  return child;
-}
-
-async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`the api exited (code ${child.exitCode}) before ${url} answered 200`);
-    const status = await fetch(url).then(
-      (r) => r.status,
-      () => 0,
-    );
-    if (status === 200) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s`);
 }
 
 async function call<T>(base: string, method: string, url: string, body: unknown): Promise<T> {
@@ -461,11 +430,7 @@ async function main(): Promise<void> {
   if (flagValue('threads')) apiEnv.INFERENCE_THREADS = flagValue('threads')!;
   const apiConfig = loadConfig({ ...process.env, ...apiEnv });
 
-  if (!hasFlag('no-build')) {
-    log('building the api (nest build api) …');
-    if (spawnSync('npx', ['nest', 'build', 'api'], { cwd: REPO, stdio: 'inherit' }).status !== 0)
-      throw new Error('nest build api failed');
-  }
+  if (!hasFlag('no-build')) buildApi();
   await prepareStores(config.DATABASE_URL, benchDatabaseUrl, database, benchRedisUrl);
 
   const backend = await initBackend(config.MMOE_BACKEND);

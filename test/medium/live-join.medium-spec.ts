@@ -140,7 +140,11 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     expect(await join()).toMatchObject({ events: 0, labelled: 0 });
 
     // The expected metrics, recomputed from the stored labelled predictions.
-    const labelled = await state.labelled(production, new Date(0), 1_000_000);
+    const labelled: { requestId: string; itemId: string; scores: number[]; labels: Record<string, number> }[] =
+      await dataSource.query(
+        `SELECT request_id AS "requestId", item_id AS "itemId", scores, labels FROM live_labelled WHERE version_id = $1`,
+        [production],
+      );
     expect(labelled).toHaveLength(keys.length);
     const merged = await dataSource.query(
       `SELECT request_id, item_id, jsonb_object_agg(k, v) AS labels FROM (

@@ -178,7 +178,7 @@ const appConfigSchema = z
      * Labelled predictions per version compare-live's AUC test reads at most (the newest in the window); the metrics
      * themselves come from aggregates, whatever the traffic.
      */
-    LIVE_METRICS_MAX_ROWS: z.coerce.number().int().min(100).default(20_000),
+    LIVE_METRICS_MAX_ROWS: z.coerce.number().int().min(100).default(10_000),
     /**
      * How often one process joins newly stored events with the predictions they label (updating the live metrics and
      * the rollout policy's state), and how often every process writes its serving counts for the policy.

@@ -1,20 +1,18 @@
-import type { LabelledPrediction } from '@app/db';
+import type { TaskObservation } from '@app/db';
 import { Rng } from '@app/mmoe';
 
 import { aucTest, windowAggregates } from './live-metrics.rules';
 
-function rows(seed: number, versionId: number, n: number, separation: number): LabelledPrediction[] {
+function rows(seed: number, n: number, separation: number): TaskObservation[] {
   const rng = new Rng(seed);
   return Array.from({ length: n }, (_, i) => {
     const label = rng.next() < 0.3 ? 1 : 0;
     return {
       requestId: `s${seed}-r${i >> 3}`,
       itemId: `i${i & 7}`,
-      versionId,
       userId: `u${(i >> 3) % 40}`,
-      loggedAt: new Date(0),
-      scores: [1 / (1 + Math.exp(-(separation * label + rng.gaussian())))],
-      labels: { click: label },
+      score: 1 / (1 + Math.exp(-(separation * label + rng.gaussian()))),
+      label,
     };
   });
 }
@@ -38,30 +36,17 @@ describe('live metrics rules', () => {
   });
 
   it('pairs two versions that scored the same predictions: one scorer against itself differs by exactly 0', () => {
-    const a = rows(1, 1, 800, 1);
-    const same = aucTest(
-      'click',
-      { rows: a, taskIndex: 0 },
-      { rows: a.map((r) => ({ ...r, versionId: 2 })), taskIndex: 0 },
-    );
-    expect(same).toMatchObject({ paired: true, count: 800, difference: 0, standardError: 0 });
-    const better = a.map((r) => ({
-      ...r,
-      versionId: 2,
-      scores: [r.labels.click ? r.scores[0] ** 0.5 : r.scores[0] ** 2],
-    }));
-    const paired = aucTest('click', { rows: a, taskIndex: 0 }, { rows: better, taskIndex: 0 });
+    const a = rows(1, 800, 1);
+    expect(aucTest(a, a)).toMatchObject({ paired: true, count: 800, difference: 0, standardError: 0 });
+    const better = a.map((r) => ({ ...r, score: r.label ? r.score ** 0.5 : r.score ** 2 }));
+    const paired = aucTest(a, better);
     expect(paired.paired).toBe(true);
     expect(paired.difference!).toBeGreaterThan(0);
     expect(paired.pValue!).toBeLessThan(0.01);
   });
 
   it('compares the two arms of a split as independent samples, clustered by user', () => {
-    const test = aucTest(
-      'click',
-      { rows: rows(2, 1, 800, 1), taskIndex: 0 },
-      { rows: rows(3, 2, 800, 1), taskIndex: 0 },
-    );
+    const test = aucTest(rows(2, 800, 1), rows(3, 800, 1));
     expect(test).toMatchObject({ paired: false, count: 1600, clusters: expect.any(Number) });
     expect(test.clusters).toBeGreaterThan(20);
     expect(test.pValue!).toBeGreaterThan(0.01);

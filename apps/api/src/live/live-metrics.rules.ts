@@ -1,4 +1,4 @@
-import { servedKey, type Granularity, type LabelledPrediction } from '@app/db';
+import { servedKey, type Granularity, type TaskObservation } from '@app/db';
 import {
   BinaryAggregate,
   clusteredAuc,
@@ -98,36 +98,23 @@ export interface AucTest {
   pValue: number | null;
 }
 
-/** One side of a comparison: its labelled predictions, and where the task's score is in their scores. */
-export interface TestSide {
-  rows: readonly LabelledPrediction[];
-  taskIndex: number;
-}
-
 /**
- * Paired when most pairs were scored by both (one sample, two scorers: their covariance is subtracted), else the two
- * arms of a canary split as independent samples. Either way, predictions are clustered by user (Obuchowski).
+ * Paired when most predictions were scored by both (one sample, two scorers: their covariance is subtracted), else
+ * the two arms of a canary split as independent samples. Either way, predictions are clustered by user (Obuchowski).
  */
-export function aucTest(task: string, a: TestSide, b: TestSide): AucTest {
-  const labelled = (side: TestSide) =>
-    side.rows.filter((r) => Number.isFinite(r.scores[side.taskIndex]) && typeof r.labels[task] === 'number');
-  const rowsA = labelled(a);
-  const rowsB = labelled(b);
+export function aucTest(a: readonly TaskObservation[], b: readonly TaskObservation[]): AucTest {
+  const rowsA = a.filter((r) => Number.isFinite(r.score));
+  const rowsB = b.filter((r) => Number.isFinite(r.score));
   const byKey = new Map(rowsA.map((r) => [servedKey(r.requestId, r.itemId), r]));
   const shared = rowsB.filter((r) => byKey.has(servedKey(r.requestId, r.itemId)));
   const paired = shared.length > 0 && shared.length >= 0.5 * Math.min(rowsA.length, rowsB.length);
-  const aggregate = (rows: readonly LabelledPrediction[], taskIndex: number) => {
+  const aggregate = (rows: readonly TaskObservation[]) => {
     const out = new BinaryAggregate(POLICY_USER_BUCKETS);
-    for (const r of rows) out.add(userCluster(r.userId, POLICY_USER_BUCKETS), r.scores[taskIndex], r.labels[task]);
+    for (const r of rows) out.add(userCluster(r.userId, POLICY_USER_BUCKETS), r.score, r.label);
     return clusteredAuc(out);
   };
-  const first = paired
-    ? aggregate(
-        shared.map((r) => byKey.get(servedKey(r.requestId, r.itemId))!),
-        a.taskIndex,
-      )
-    : aggregate(rowsA, a.taskIndex);
-  const second = aggregate(paired ? shared : rowsB, b.taskIndex);
+  const first = aggregate(paired ? shared.map((r) => byKey.get(servedKey(r.requestId, r.itemId))!) : rowsA);
+  const second = aggregate(paired ? shared : rowsB);
   const variance = paired
     ? first.variance + second.variance - 2 * clusteredAucCovariance(first, second)
     : first.variance + second.variance;

@@ -69,19 +69,18 @@ export class LiveMetricsService {
     const [specA, specB] = (await Promise.all([this.registry.get(a), this.registry.get(b)])).map(specOf);
     const binary = (spec: typeof specA) => spec.tasks.filter((t) => t.type === 'binary').map((t) => t.name);
     const common = binary(specB).filter((t) => binary(specA).includes(t));
+    const observations = (id: number, spec: typeof specA, task: string) =>
+      this.state.labelledTask(
+        id,
+        spec.tasks.findIndex((t) => t.name === task),
+        task,
+        first.since,
+        this.config.LIVE_METRICS_MAX_ROWS,
+      );
     const aucTests: Record<string, AucTest> = {};
-    if (common.length > 0) {
-      const [rowsA, rowsB] = await Promise.all([
-        this.state.labelled(a, first.since, this.config.LIVE_METRICS_MAX_ROWS),
-        this.state.labelled(b, first.since, this.config.LIVE_METRICS_MAX_ROWS),
-      ]);
-      const index = (spec: typeof specA, task: string) => spec.tasks.findIndex((t) => t.name === task);
-      for (const task of common)
-        aucTests[task] = aucTest(
-          task,
-          { rows: rowsA, taskIndex: index(specA, task) },
-          { rows: rowsB, taskIndex: index(specB, task) },
-        );
+    for (const task of common) {
+      const [rowsA, rowsB] = await Promise.all([observations(a, specA, task), observations(b, specB, task)]);
+      aucTests[task] = aucTest(rowsA, rowsB);
     }
     return { a: first, b: second, aucTests };
   }
