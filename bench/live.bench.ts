@@ -12,7 +12,7 @@
  *      the rollout policy's check (the durations of the API's own policy jobs), the old LATERAL join of the log with
  *      the events on the same data for comparison, and the binned AUC against the exact one.
  *
- *   npm run bench:live [-- --quick] [-- --no-build] [-- --database bench] [-- --redis-db 2]
+ *   npm run bench:live [-- --quick] [-- --writer-only] [-- --no-build] [-- --database bench] [-- --redis-db 2]
  */
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -274,6 +274,26 @@ async function load(dataSource: DataSource): Promise<{ production: number; canar
   return { production, canary };
 }
 
+function printWriter(formats: string[][], writer: string[][]): void {
+  console.log(`## The log's write path (${formatCount(FORMAT_ROWS)} rows, batches of 2,000)\n`);
+  console.log(
+    markdownTable(
+      ['statement', 'scores', 'Postgres CPU ms / 100k rows', 'node CPU ms / 100k rows', 'rows/s (wall)'],
+      formats,
+    ),
+  );
+  const { PREDICTION_LOG_BATCH_ROWS: batch, PREDICTION_LOG_BUFFER_ROWS: buffer } = loadConfig();
+  console.log(
+    `\n## PredictionLogWriter, open loop for ${WRITER_SECONDS} s (COPY, real[], batches of ${formatCount(batch)}, buffer ${formatCount(buffer)} rows)\n`,
+  );
+  console.log(
+    markdownTable(
+      ['responses/s × candidates', 'rows/s offered', 'rows/s written', 'rows dropped', 'dropped', 'failed'],
+      writer,
+    ),
+  );
+}
+
 async function timeCalls(url: string, headers: Record<string, string>): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < CALLS + 3; i++) {
@@ -305,6 +325,10 @@ async function main(): Promise<void> {
     const writer: string[][] = [];
     for (const rate of WRITER_RATES) writer.push(await sustainWriter(dataSource, config, rate));
     await dataSource.query('TRUNCATE prediction_log');
+    if (hasFlag('writer-only')) {
+      printWriter(formats, writer);
+      return;
+    }
     log('3. 10 M predictions and their events …');
     const { production, canary } = await load(dataSource);
     const [{ events }] = await dataSource.query('SELECT count(*)::int AS events FROM events');
@@ -342,6 +366,8 @@ async function main(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 1000));
       }
       const joinSeconds = joining();
+      // The state grew from nothing to its full size in seconds; autovacuum would analyze it within a minute.
+      await dataSource.query('ANALYZE live_labelled');
       const joined = Date.now();
       log(`4. the live join took ${joinSeconds.toFixed(0)} s for ${formatCount(events)} events; timing the reads …`);
       await new Promise((resolve) => setTimeout(resolve, 6000)); // a few policy checks on the finished state
@@ -412,20 +438,7 @@ async function main(): Promise<void> {
         return acc;
       }, {});
 
-      console.log(`## The log's write path (${formatCount(FORMAT_ROWS)} rows, batches of 2,000)\n`);
-      console.log(
-        markdownTable(
-          ['statement', 'scores', 'Postgres CPU ms / 100k rows', 'node CPU ms / 100k rows', 'rows/s (wall)'],
-          formats,
-        ),
-      );
-      console.log(`\n## PredictionLogWriter, open loop for ${WRITER_SECONDS} s (COPY, real[], defaults)\n`);
-      console.log(
-        markdownTable(
-          ['responses/s × candidates', 'rows/s offered', 'rows/s written', 'rows dropped', 'dropped', 'failed'],
-          writer,
-        ),
-      );
+      printWriter(formats, writer);
       console.log(
         `\n## Reads at ${formatCount(REQUESTS * CANDIDATES)} logged predictions, ${formatCount(events)} events ` +
           `(${SHOWN} of ${CANDIDATES} candidates per request, 2 %)\n`,

@@ -121,7 +121,10 @@ describe('Postgres read replica (e2e)', () => {
       await labelledRows('r1', 3);
       await replayed();
       await until('the replica to be used', () => reads.state === 'up');
-      const labelled = () => state.labelledTask(production, 0, 'click', new Date(Date.now() - 3_600_000), 1000);
+      const labelled = async () =>
+        (
+          await state.labelledTasks(production, [{ name: 'click', index: 0 }], new Date(Date.now() - 3_600_000), 1000)
+        )[0];
 
       // Replay paused: the primary moves on, the replica does not; a read that sees only the old rows was the replica's.
       await replicaDb.query('SELECT pg_wal_replay_pause()');

@@ -1,7 +1,7 @@
 import { DataSource } from 'typeorm';
 
 import { dataSourceOptions } from '@app/db';
-import { Rng } from '@app/mmoe';
+import { normalQuantile, Rng } from '@app/mmoe';
 import type { PolicyDecision } from '@app/registry';
 
 import { startApis, type AppProcess } from './fixtures/app.process';
@@ -154,6 +154,11 @@ describe('rollout policy (e2e: real API processes, Postgres, Redis)', () => {
     expect(decision.evidence!.users.canary).toBeGreaterThanOrEqual(POLICY.minUsers);
     expect(click.canary.designEffect!).toBeGreaterThan(1);
     expect(click.canary.effectiveCount!).toBeLessThan(click.canary.count);
+    expect(click.standardError!).toBeGreaterThan(
+      Math.hypot(click.canary.iidStandardError!, click.production.iidStandardError!),
+    );
+    // A confidence sequence: wider than the fixed-sample bound, so that looking every second keeps its error rate.
+    expect(click.upperBound! - click.difference!).toBeGreaterThan(normalQuantile(0.95) * click.standardError!);
     expect(click.upperBound!).toBeGreaterThan(-POLICY.tolerance);
     if (decision.action === 'inconclusive') {
       expect(decision).toMatchObject({ actor: 'policy', toVersionId: copy });

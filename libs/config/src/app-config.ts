@@ -158,10 +158,13 @@ const appConfigSchema = z
     RETRAIN_INCREMENTAL_ENABLED: z.stringbool().default(false),
     /** Share (0–1) of production requests whose predictions are logged; canary and shadow predictions always are. */
     PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(0.1),
-    /** Prediction rows held in memory before they are written; beyond it new rows are dropped (and counted). */
-    PREDICTION_LOG_BUFFER_ROWS: z.coerce.number().int().min(1).default(50_000),
-    /** Rows per INSERT, and how long a row may wait for its batch. */
-    PREDICTION_LOG_BATCH_ROWS: z.coerce.number().int().min(1).default(2_000),
+    /**
+     * Prediction rows held in memory before they are written (2 s of 100 requests/s × 500 candidates, a few tens of
+     * MB of response objects); beyond it new rows are dropped (and counted).
+     */
+    PREDICTION_LOG_BUFFER_ROWS: z.coerce.number().int().min(1).default(100_000),
+    /** Rows per COPY, and how long a row may wait for its batch. */
+    PREDICTION_LOG_BATCH_ROWS: z.coerce.number().int().min(1).default(5_000),
     PREDICTION_LOG_FLUSH_MS: z.coerce.number().int().min(1).default(1_000),
     /** Day partitions of the prediction log older than this are dropped. */
     PREDICTION_LOG_RETENTION_DAYS: z.coerce.number().int().min(1).default(14),

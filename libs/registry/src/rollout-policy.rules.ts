@@ -411,16 +411,7 @@ function calibration(
   const base = { guardrail: 'calibration' as const, task, bound, count: canary.totals().count };
   const productionTotals = production?.totals();
   const productionRatio = productionTotals ? finite(productionTotals.predictionSum / productionTotals.labelSum) : null;
-  if (!(ratio.variance > 0))
-    return {
-      ...base,
-      breached: false,
-      estimate: null,
-      lowerBound: null,
-      upperBound: null,
-      production: productionRatio,
-      reason: 'undefined: no label or too few user buckets',
-    };
+  if (!(ratio.variance > 0)) return unmeasured(base, 'undefined: no label or too few user buckets', productionRatio);
   const { lower, upper } = mixtureBounds(ratio.estimate, ratio.variance, alpha, limit);
   const breached = lower > limit || upper < -limit;
   return {
@@ -454,16 +445,7 @@ function regressionError(
   const base = { guardrail: 'regressionError' as const, task, bound, count: canary.totals().count };
   const productionRmse = finite(Math.exp(p.estimate / 2));
   const variance = c.variance + p.variance;
-  if (!(variance > 0))
-    return {
-      ...base,
-      breached: false,
-      estimate: null,
-      lowerBound: null,
-      upperBound: null,
-      production: productionRmse,
-      reason: 'undefined: too few user buckets',
-    };
+  if (!(variance > 0)) return unmeasured(base, 'undefined: too few user buckets', productionRmse);
   // On the RMSE-ratio scale: ratio = exp(d / 2) where d is the log MSE ratio.
   const d = c.estimate - p.estimate;
   const limit = 2 * Math.log(1 + bound);
@@ -497,8 +479,7 @@ function shareAbove(
 ): GuardrailEvidence {
   const { hits, requests } = canary;
   const base = { guardrail, bound, count: requests };
-  if (requests === 0)
-    return { ...base, breached: false, estimate: null, lowerBound: null, upperBound: null, reason: 'no requests yet' };
+  if (requests === 0) return unmeasured(base, 'no requests yet');
   const share = hits / requests;
   const b = baseline && baseline.requests > 0 ? baseline.hits / baseline.requests : 0;
   const baselineVariance = baseline && baseline.requests > 0 ? (b * (1 - b)) / baseline.requests : 0;
@@ -516,6 +497,23 @@ function shareAbove(
     reason: breached
       ? `${hits} of ${requests} requests (${(100 * share).toFixed(2)} %${over}) above ${(100 * limit).toFixed(2)} %`
       : `${hits} of ${requests} requests`,
+  };
+}
+
+/** A guardrail with nothing to judge yet: not breached, no estimate. */
+function unmeasured(
+  base: Pick<GuardrailEvidence, 'guardrail' | 'bound' | 'count'> & { task?: string },
+  reason: string,
+  production?: number | null,
+): GuardrailEvidence {
+  return {
+    ...base,
+    breached: false,
+    estimate: null,
+    lowerBound: null,
+    upperBound: null,
+    ...(production !== undefined && { production }),
+    reason,
   };
 }
 

@@ -62,26 +62,20 @@ export class LiveMetricsService {
 
   /**
    * Both versions' metrics over the same window and, per binary task, whether b's AUC differs from a's: tested on
-   * the newest LIVE_METRICS_MAX_ROWS labelled predictions of each in the window.
+   * the newest LIVE_METRICS_MAX_ROWS labelled predictions of each in the window (a bounded read, whatever the traffic).
    */
   async compare(a: number, b: number, since: Date): Promise<LiveComparison> {
     const [first, second] = await Promise.all([this.forVersion(a, since), this.forVersion(b, since)]);
     const [specA, specB] = (await Promise.all([this.registry.get(a), this.registry.get(b)])).map(specOf);
     const binary = (spec: typeof specA) => spec.tasks.filter((t) => t.type === 'binary').map((t) => t.name);
     const common = binary(specB).filter((t) => binary(specA).includes(t));
-    const observations = (id: number, spec: typeof specA, task: string) =>
-      this.state.labelledTask(
-        id,
-        spec.tasks.findIndex((t) => t.name === task),
-        task,
-        first.since,
-        this.config.LIVE_METRICS_MAX_ROWS,
-      );
-    const aucTests: Record<string, AucTest> = {};
-    for (const task of common) {
-      const [rowsA, rowsB] = await Promise.all([observations(a, specA, task), observations(b, specB, task)]);
-      aucTests[task] = aucTest(rowsA, rowsB);
-    }
+    const tasks = (spec: typeof specA) =>
+      common.map((name) => ({ name, index: spec.tasks.findIndex((t) => t.name === name) }));
+    const [rowsA, rowsB] = await Promise.all([
+      this.state.labelledTasks(a, tasks(specA), first.since, this.config.LIVE_METRICS_MAX_ROWS),
+      this.state.labelledTasks(b, tasks(specB), first.since, this.config.LIVE_METRICS_MAX_ROWS),
+    ]);
+    const aucTests = Object.fromEntries(common.map((task, k) => [task, aucTest(rowsA[k], rowsB[k])]));
     return { a: first, b: second, aucTests };
   }
 }

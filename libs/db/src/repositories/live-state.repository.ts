@@ -94,33 +94,41 @@ export class LiveStateRepository {
   }
 
   /**
-   * One task's score and label of a version's newest labelled predictions since `since` (at most `limit`): only the
-   * columns a test needs, since reading whole rows (their jsonb and arrays) costs several times more. On the read
-   * replica when there is one.
+   * The given tasks' scores and labels of a version's newest labelled predictions since `since` (at most `limit`),
+   * per task: only the columns a test needs, since reading whole rows (their jsonb and arrays) costs several times
+   * more. `tasks` name each task and its position in the version's scores. On the read replica when there is one.
    */
-  async labelledTask(
+  async labelledTasks(
     versionId: number,
-    taskIndex: number,
-    task: string,
+    tasks: readonly { name: string; index: number }[],
     since: Date,
     limit: number,
-  ): Promise<TaskObservation[]> {
-    const rows: { request_id: string; item_id: string; user_id: string; score: number; label: number }[] =
-      await this.reads.read((db) =>
-        db.query(
-          `SELECT request_id, item_id, user_id, scores[$2::int + 1] AS score, (labels ->> $3)::float8 AS label
-           FROM live_labelled WHERE version_id = $1 AND logged_at >= $4 AND labels ? $3 AND scores[$2::int + 1] IS NOT NULL
-           ORDER BY logged_at DESC LIMIT $5`,
-          [versionId, taskIndex, task, since, limit],
-        ),
-      );
-    return rows.map((r) => ({
-      requestId: r.request_id,
-      itemId: r.item_id,
-      userId: r.user_id,
-      score: r.score,
-      label: r.label,
-    }));
+  ): Promise<TaskObservation[][]> {
+    const columns = tasks.map(
+      (_, k) => `scores[$${4 + 2 * k}::int + 1] AS s${k}, (labels ->> $${5 + 2 * k})::float8 AS y${k}`,
+    );
+    const rows: Record<string, string | number | null>[] = await this.reads.read((db) =>
+      db.query(
+        `SELECT request_id, item_id, user_id, ${columns.join(', ')} FROM live_labelled
+         WHERE version_id = $1 AND logged_at >= $2 ORDER BY logged_at DESC LIMIT $3`,
+        [versionId, since, limit, ...tasks.flatMap((t) => [t.index, t.name])],
+      ),
+    );
+    return tasks.map((_, k) =>
+      rows.flatMap((r) =>
+        r[`s${k}`] === null || r[`y${k}`] === null
+          ? []
+          : [
+              {
+                requestId: r.request_id as string,
+                itemId: r.item_id as string,
+                userId: r.user_id as string,
+                score: r[`s${k}`] as number,
+                label: r[`y${k}`] as number,
+              },
+            ],
+      ),
+    );
   }
 
   /** The epoch's aggregates (by version and task) and its users per version. */
