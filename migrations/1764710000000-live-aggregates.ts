@@ -10,7 +10,8 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * - `serving_stats`: requests, failures and the latency histogram per version, role and minute, from every process.
  * The prediction log keeps each task's score as a real[] in the version's task order (28 % smaller than jsonb and
  * written by COPY), loses the (version, time) index nothing reads any more, and events get the index the join walks.
- * A policy test that ends without a decision is recorded as an `inconclusive` rollout event.
+ * A policy test that ends without a decision is recorded as an `inconclusive` rollout event. The state belongs to its
+ * versions (foreign keys): it goes with them.
  */
 export class LiveAggregates1764710000000 implements MigrationInterface {
   name = 'LiveAggregates1764710000000';
@@ -33,7 +34,7 @@ export class LiveAggregates1764710000000 implements MigrationInterface {
       CREATE TABLE live_labelled (
         request_id text NOT NULL,
         item_id text NOT NULL,
-        version_id int NOT NULL,
+        version_id int NOT NULL REFERENCES model_versions ON DELETE CASCADE,
         user_id text NOT NULL,
         logged_at timestamptz NOT NULL,
         scores real[] NOT NULL,
@@ -43,7 +44,7 @@ export class LiveAggregates1764710000000 implements MigrationInterface {
     await q.query(`CREATE INDEX live_labelled_version_time ON live_labelled (version_id, logged_at)`);
     await q.query(`
       CREATE TABLE live_aggregates (
-        version_id int NOT NULL,
+        version_id int NOT NULL REFERENCES model_versions ON DELETE CASCADE,
         task text NOT NULL,
         granularity text NOT NULL CHECK (granularity IN ('minute', 'hour', 'day')),
         period_start timestamptz NOT NULL,
@@ -53,8 +54,8 @@ export class LiveAggregates1764710000000 implements MigrationInterface {
     await q.query(`
       CREATE TABLE live_canary_epochs (
         canary_event_id bigint PRIMARY KEY,
-        canary_version_id int NOT NULL,
-        production_version_id int NOT NULL,
+        canary_version_id int NOT NULL REFERENCES model_versions ON DELETE CASCADE,
+        production_version_id int NOT NULL REFERENCES model_versions ON DELETE CASCADE,
         since timestamptz NOT NULL
       )`);
     await q.query(`
@@ -82,7 +83,7 @@ export class LiveAggregates1764710000000 implements MigrationInterface {
     await q.query(`INSERT INTO live_watermark (created_at, event_id) VALUES ('-infinity', '')`);
     await q.query(`
       CREATE TABLE serving_stats (
-        version_id int NOT NULL,
+        version_id int NOT NULL REFERENCES model_versions ON DELETE CASCADE,
         role text NOT NULL CHECK (role IN ('production', 'canary')),
         minute timestamptz NOT NULL,
         requests bigint NOT NULL,

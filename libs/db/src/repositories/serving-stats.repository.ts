@@ -21,11 +21,12 @@ export interface ServingCounts {
 export class ServingStatsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
+  /** Adds the counts; those of a version that no longer exists are dropped with it. */
   async add(rows: readonly ServingCounts[]): Promise<void> {
     for (const r of rows)
       await this.dataSource.query(
         `INSERT INTO serving_stats AS s (version_id, role, minute, requests, errors, latency)
-         VALUES ($1, $2, $3, $4, $5, $6)
+         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM model_versions WHERE id = $1)
          ON CONFLICT (version_id, role, minute) DO UPDATE SET
            requests = s.requests + excluded.requests,
            errors = s.errors + excluded.errors,
