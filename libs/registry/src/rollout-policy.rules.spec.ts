@@ -142,6 +142,21 @@ describe('rollout policy rules', () => {
     );
   });
 
+  it('shares 1 − confidence among the tests that can reject; promotion keeps the full level', () => {
+    const bounds = (policy: RolloutPolicy) => {
+      let decision: ReturnType<typeof decideRollout> | undefined;
+      rollout({ users: 500, seed: 9, canary: PRODUCTION, events: 5000 }, (canary, production) => {
+        decision = decideRollout(policy, SPEC, inputs(canary, production));
+        return undefined;
+      });
+      return decision!.tasks[0];
+    };
+    const alone = bounds(POLICY);
+    const guarded = bounds({ ...POLICY, guardrails: { errorRate: 0.01, latencyP99Ms: 50, regressionError: 0.1 } });
+    expect(guarded.lowerBound).toBe(alone.lowerBound);
+    expect(guarded.upperBound!).toBeGreaterThan(alone.upperBound!);
+  });
+
   describe('guardrails', () => {
     /** `users` users, each with 20 predictions of `predicted` against a label rate of 0.2. */
     function calibrated(predicted: number, users = 200, seed = 5): ArmState {

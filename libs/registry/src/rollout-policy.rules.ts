@@ -136,7 +136,10 @@ export interface TaskEvidence {
   /** Canary AUC − production AUC, and its standard error (the arms are different users: variances add). */
   difference: number | null;
   standardError: number | null;
-  /** The confidence sequence of the difference: each bound holds at every look at the policy's confidence. */
+  /**
+   * The confidence sequence of the difference, each bound valid at every look: the lower one (promotion) at the
+   * policy's confidence, the upper one (rejection) at its share of 1 − confidence among the tests that can reject.
+   */
   lowerBound: number | null;
   upperBound: number | null;
 }
@@ -201,20 +204,27 @@ export function checkRolloutPolicy(spec: ModelSpec, policy: RolloutPolicy): Roll
  * The policy's verdict from both sides' state. A guardrail breach rejects at once; then nothing is decided on AUC
  * before both sides have `minUsers` users and each gated task `minEvents` predictions. Rejection wins over promotion:
  * one task shown worse is enough, whatever the others say.
+ *
+ * Any of the tests can reject, so they share 1 − confidence (Bonferroni: each of the m one-sided bounds that can
+ * reject is at level (1 − confidence) / m); promotion needs every gated task's lower bound, each at the full level.
+ * Either way the chance of a wrong decision stays within 1 − confidence. m depends on the policy and the spec only,
+ * never on the data, so that it is the same at every look.
  */
 export function decideRollout(policy: RolloutPolicy, spec: ModelSpec, inputs: PolicyInputs): PolicyDecision {
   const alpha = 1 - policy.confidence;
   const { canary, production } = inputs;
   const enoughUsers = Math.min(canary.users, production.users) >= policy.minUsers;
-  const guardrails = checkGuardrails(policy, spec, inputs, alpha, enoughUsers);
   const gated = policy.tasks
     ? Object.keys(policy.tasks)
     : spec.tasks.filter((t) => t.type === 'binary').map((t) => t.name);
+  const rejectAlpha = alpha / (gated.length + guardrailTests(policy, spec));
+  const guardrails = checkGuardrails(policy, spec, inputs, rejectAlpha, enoughUsers);
   const tasks = gated.map((task) =>
     taskEvidence(task, {
       minEvents: policy.tasks?.[task]?.minEvents ?? policy.minEvents,
       tolerance: policy.tasks?.[task]?.tolerance ?? policy.tolerance,
       alpha,
+      rejectAlpha,
       canary: binaryOf(canary.tasks[task]),
       production: binaryOf(production.tasks[task]),
     }),
@@ -261,12 +271,14 @@ function taskEvidence(
   o: {
     minEvents: number;
     tolerance: number;
+    /** The levels of the lower (promoting) and upper (rejecting) bounds. */
     alpha: number;
+    rejectAlpha: number;
     canary: BinaryAggregate | undefined;
     production: BinaryAggregate | undefined;
   },
 ): TaskEvidence {
-  const { minEvents, tolerance, alpha } = o;
+  const { minEvents, tolerance, alpha, rejectAlpha } = o;
   const canary = armAuc(o.canary);
   const production = armAuc(o.production);
   const evidence: TaskEvidence = {
@@ -291,7 +303,8 @@ function taskEvidence(
       ...evidence,
       reason: 'AUC or its variance undefined: both labels must occur on both sides, in two user buckets',
     };
-  const { lower, upper } = mixtureBounds(difference, variance, alpha, AUC_MIXTURE_SCALE);
+  const { lower } = mixtureBounds(difference, variance, alpha, AUC_MIXTURE_SCALE);
+  const { upper } = mixtureBounds(difference, variance, rejectAlpha, AUC_MIXTURE_SCALE);
   const measured = {
     ...evidence,
     difference,
@@ -340,6 +353,19 @@ function armAuc(aggregate: BinaryAggregate | undefined): { auc: number; variance
   };
 }
 
+/** The one-sided bounds the guardrails may reject on: calibration has two per binary task (too high, too low). */
+function guardrailTests(policy: RolloutPolicy, spec: ModelSpec): number {
+  const g = policy.guardrails ?? {};
+  const count = (type: 'binary' | 'regression') => spec.tasks.filter((t) => t.type === type).length;
+  return (
+    (g.calibration !== undefined ? 2 * count('binary') : 0) +
+    (g.regressionError !== undefined ? count('regression') : 0) +
+    (g.errorRate !== undefined ? 1 : 0) +
+    (g.latencyP99Ms !== undefined ? 1 : 0)
+  );
+}
+
+/** Each guardrail set, judged at `alpha` per one-sided bound. */
 function checkGuardrails(
   policy: RolloutPolicy,
   spec: ModelSpec,
