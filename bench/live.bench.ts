@@ -32,10 +32,9 @@ import { PredictionLogWriter, type ServedPredictions } from '../apps/api/src/liv
 import { MetricsService } from '../apps/api/src/platform/metrics.service';
 import { freePort } from '../test/fixtures/free-port';
 import { seedModelVersion } from '../test/fixtures/model.fixture';
-import { buildApi, prepareStores, startApi, waitFor } from './bench.stores';
+import { benchStores, buildApi, prepareStores, startApi, waitFor } from './bench.stores';
 import {
   cpuModel,
-  flagValue,
   formatCount,
   formatMs,
   hasFlag,
@@ -308,11 +307,7 @@ async function timeCalls(url: string, headers: Record<string, string>): Promise<
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const database = flagValue('database') ?? 'bench';
-  const databaseUrl = Object.assign(new URL(config.DATABASE_URL), { pathname: `/${database}` }).toString();
-  const redisUrl = Object.assign(new URL(config.REDIS_URL), {
-    pathname: `/${flagValue('redis-db') ?? '2'}`,
-  }).toString();
+  const { database, databaseUrl, redisUrl } = benchStores(config);
   if (!hasFlag('no-build')) buildApi();
   await prepareStores(config.DATABASE_URL, databaseUrl, database, redisUrl);
   const dataSource = await new DataSource(dataSourceOptions({ DATABASE_URL: databaseUrl })).initialize();
