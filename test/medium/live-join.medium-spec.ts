@@ -206,6 +206,43 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     expect(await join()).toMatchObject({ events: 1, labelled: 1 });
   });
 
+  it('reads the registry between passes, never on another connection while a pass holds its transaction', async () => {
+    // A query on another connection inside the pass could wait behind a lock that waits for the pass (a TRUNCATE
+    // CASCADE of the versions, which reaches the events the pass is reading): neither would ever finish.
+    let inPass = false;
+    const exclusively = state.exclusively.bind(state);
+    const spied = jest.spyOn(state, 'exclusively').mockImplementation(async (pass) => {
+      inPass = true;
+      try {
+        return await exclusively(pass);
+      } finally {
+        inPass = false;
+      }
+    });
+    const calls: string[] = [];
+    const guard = <K extends 'findServing' | 'canaryEntered' | 'find'>(name: K) => {
+      const original = registry[name].bind(registry) as (...args: unknown[]) => unknown;
+      return jest.spyOn(registry, name).mockImplementation(((...args: unknown[]) => {
+        calls.push(`${name}${inPass ? ' inside a pass' : ''}`);
+        return original(...args);
+      }) as never);
+    };
+    const guards = [guard('findServing'), guard('canaryEntered'), guard('find')];
+    try {
+      const served = await serve(5, 2);
+      await events(served.map((p) => ({ requestId: p.requestId, itemId: p.itemId, labels: { click: 1 } })));
+      // A service that has not met these versions yet (their tasks are read between passes).
+      const config = { ...moduleRef.get<AppConfig>(APP_CONFIG), LIVE_AGGREGATION_LAG_SECONDS: 0 };
+      const fresh = new LiveJoinService(config, state, log, registry);
+      await fresh.run();
+      expect(calls).toContain('find');
+      expect(calls.filter((c) => c.endsWith('inside a pass'))).toEqual([]);
+    } finally {
+      spied.mockRestore();
+      for (const g of guards) g.mockRestore();
+    }
+  });
+
   it('keeps the canary comparison per user bucket since the canary started, and rebuilds it when it is lost', async () => {
     await registry.setCanary(candidate, 50, undefined, 'medium');
     const entered = (await registry.canaryEntered(candidate))!;

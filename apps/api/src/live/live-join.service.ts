@@ -44,13 +44,22 @@ export class LiveJoinService {
     private readonly registry: ModelRegistryService,
   ) {}
 
-  /** Passes until the events are caught up with (or the run's time is spent). */
+  /**
+   * Passes until the events are caught up with (or the run's time is spent). What a pass needs from the registry
+   * (the serving versions, the tasks of the versions it meets) is read between passes, never inside one: a pass holds
+   * a transaction that reads the events, and a query on another connection could queue behind a lock waiting for it.
+   */
   async run(): Promise<JoinRun> {
     const started = Date.now();
     const run: JoinRun = { events: 0, labelled: 0, passes: 0 };
     for (;;) {
-      const pass = await this.state.exclusively((tx) => this.pass(tx));
+      const epoch = await this.servingEpoch();
+      const pass = await this.state.exclusively((tx) => this.pass(tx, epoch));
       if (!pass) break;
+      if ('unknownVersions' in pass) {
+        await this.loadTasks(pass.unknownVersions);
+        continue;
+      }
       run.events += pass.events;
       run.labelled += pass.labelled;
       run.passes++;
@@ -60,15 +69,25 @@ export class LiveJoinService {
     return run;
   }
 
-  private async pass(tx: LiveStateTransaction): Promise<{ events: number; labelled: number }> {
+  /**
+   * One batch of events, joined in one transaction; nothing is written (and the batch is read again) when it meets
+   * versions whose tasks are not known yet.
+   */
+  private async pass(
+    tx: LiveStateTransaction,
+    epoch: CanaryEpoch | undefined,
+  ): Promise<{ events: number; labelled: number } | { unknownVersions: number[] }> {
     const events = await tx.eventsAfterWatermark(this.config.LIVE_AGGREGATION_LAG_SECONDS, BATCH_EVENTS);
-    const epoch = await this.canaryEpoch(tx);
-    if (events.length === 0) return { events: 0, labelled: 0 };
     const keys = uniqueKeys(events.flatMap((e) => (e.requestId ? [{ requestId: e.requestId, itemId: e.itemId }] : [])));
     const labels = await tx.mergedLabels(keys);
     const predictions = await this.log.findServed(keys, tx.manager);
     const before = await tx.labelledOfRequests([...new Set(predictions.map((p) => p.requestId))]);
-    await this.loadTasks([...predictions, ...before].map((p) => p.versionId));
+    const unknownVersions = [...new Set([...predictions, ...before].map((p) => p.versionId))].filter(
+      (id) => !this.tasks.has(id),
+    );
+    if (unknownVersions.length > 0) return { unknownVersions };
+    await this.enterEpoch(tx, epoch);
+    if (events.length === 0) return { events: 0, labelled: 0 };
     const plan = planJoin({ predictions, labels, before, tasksOf: (id) => this.tasks.get(id), epoch });
     await tx.saveLabelled(plan.labelled);
     await this.saveAggregates(tx, plan.aggregates);
@@ -77,36 +96,36 @@ export class LiveJoinService {
     return { events: events.length, labelled: plan.labelled.length };
   }
 
-  /**
-   * The canary comparison in progress (every other one is dropped): created, and its state built from the labelled
-   * predictions already stored, when it is new.
-   */
-  private async canaryEpoch(tx: LiveStateTransaction): Promise<CanaryEpoch | undefined> {
+  /** The canary comparison the serving versions call for, if any, with both sides' tasks loaded. */
+  private async servingEpoch(): Promise<CanaryEpoch | undefined> {
     const { production, canary } = await this.registry.findServing();
     const entered = canary && (await this.registry.canaryEntered(canary.id));
-    if (!production || !canary || !entered) {
-      await tx.leaveCanaryEpochs();
-      return undefined;
-    }
-    const epoch: CanaryEpoch = {
+    if (!production || !canary || !entered) return undefined;
+    await this.loadTasks([canary.id, production.id]);
+    return {
       canaryEventId: entered.id,
       canaryVersionId: canary.id,
       productionVersionId: production.id,
       since: entered.createdAt,
     };
-    if (await tx.enterCanaryEpoch(epoch)) {
-      const rows = [
-        ...(await tx.labelledSince(canary.id, epoch.since)),
-        ...(await tx.labelledSince(production.id, epoch.since)),
-      ];
-      await this.loadTasks([canary.id, production.id]);
-      await this.saveCanary(
-        tx,
-        epoch,
-        planCanaryEpoch(rows, (id) => this.tasks.get(id), epoch),
-      );
-    }
-    return epoch;
+  }
+
+  /**
+   * Makes `epoch` the one canary comparison (every other one is dropped), building its state from the labelled
+   * predictions already stored when it is new.
+   */
+  private async enterEpoch(tx: LiveStateTransaction, epoch: CanaryEpoch | undefined): Promise<void> {
+    if (!epoch) return tx.leaveCanaryEpochs();
+    if (!(await tx.enterCanaryEpoch(epoch))) return;
+    const rows = [
+      ...(await tx.labelledSince(epoch.canaryVersionId, epoch.since)),
+      ...(await tx.labelledSince(epoch.productionVersionId, epoch.since)),
+    ];
+    await this.saveCanary(
+      tx,
+      epoch,
+      planCanaryEpoch(rows, (id) => this.tasks.get(id), epoch),
+    );
   }
 
   private async saveAggregates(tx: LiveStateTransaction, deltas: JoinPlan['aggregates']): Promise<void> {
