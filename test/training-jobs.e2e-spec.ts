@@ -257,12 +257,14 @@ describe('training admin API (e2e)', () => {
       const incremental = async () =>
         (await queue.getRepeatableJobs()).filter((job) => job.name === TrainingJobName.ScheduledIncremental);
       expect((await post('/admin/training-schedule/incremental/resume')).statusCode).toBe(200);
-      const policy = { confidence: 0.9, minEvents: 500, tolerance: 0.02 };
+      const given = { confidence: 0.9, minEvents: 500, tolerance: 0.02 };
+      // As stored and carried: with the defaults of the fields not given.
+      const policy = { ...given, minUsers: 100, maxHours: 168 };
       const response = await app.inject({
         method: 'PUT',
         url: '/admin/training-schedule/incremental',
         headers: auth,
-        payload: { cron: '30 * * * *', replay: 0.1, epochs: 2, rolloutPolicy: policy },
+        payload: { cron: '30 * * * *', replay: 0.1, epochs: 2, rolloutPolicy: given },
       });
       expect(response.statusCode).toBe(200);
       expect(response.json()).toMatchObject({

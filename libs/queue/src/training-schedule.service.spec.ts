@@ -157,7 +157,7 @@ describe('TrainingScheduleService', () => {
       cron: '0 3 * * *',
       incremental: { cron: '0 */2 * * *', paused: false, nextRunAt: '2030-01-01T03:00:00.000Z' },
     });
-    const policy = { confidence: 0.95, minEvents: 500, tolerance: 0.01 };
+    const policy = { confidence: 0.95, minEvents: 500, minUsers: 100, tolerance: 0.01, maxHours: 168 };
     const state = await schedule.set(
       'incremental',
       { cron: '15 * * * *', replay: 0.5, rolloutPolicy: policy },
