@@ -104,7 +104,7 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     await reset();
     production = await seedModelVersion(dataSource, 'production', { seed: 1 });
     candidate = await seedModelVersion(dataSource, 'candidate', { seed: 2 });
-    await log.maintainPartitions(new Date(Date.now() - 86_400_000), 2, new Date(0));
+    await log.maintainPartitions(new Date(), 1, new Date(0));
   });
 
   afterAll(async () => {
