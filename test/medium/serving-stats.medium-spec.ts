@@ -40,7 +40,7 @@ describe('ServingStatsPublisher (medium: real Postgres)', () => {
       const timer = scoring.timer();
       Object.defineProperty(timer, 'startedAt', { value: performance.now() - ms });
       if (failed) scoring.observeFailure({ role: 'canary', versionId }, timer);
-      else scoring.observe({ role: 'canary', versionId }, 10, timer, { hits: 0, misses: 0 });
+      else scoring.observe({ role: 'canary', versionId }, 10, timer, { hits: 0, misses: 0, unavailable: 0 });
     };
     return { publisher, serve };
   }
