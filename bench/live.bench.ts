@@ -33,16 +33,7 @@ import { MetricsService } from '../apps/api/src/platform/metrics.service';
 import { freePort } from '../test/fixtures/free-port';
 import { seedModelVersion } from '../test/fixtures/model.fixture';
 import { benchStores, buildApi, prepareStores, startApi, waitFor } from './bench.stores';
-import {
-  cpuModel,
-  formatCount,
-  formatMs,
-  hasFlag,
-  log,
-  markdownTable,
-  quantile,
-  stopwatch,
-} from './bench.util';
+import { cpuModel, formatCount, formatMs, hasFlag, log, markdownTable, quantile, stopwatch } from './bench.util';
 
 const QUICK = hasFlag('quick');
 const TASKS = ['click', 'like', 'watch_time'] as const;
