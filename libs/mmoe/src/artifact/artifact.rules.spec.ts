@@ -84,6 +84,18 @@ describe('artifact size rules', () => {
       '"preprocessing.numeric[0].transform" must be "log1p" or absent',
     );
     expect(broken({ labels: [{ task: 3, mean: 0, std: 1 }] })).toThrow('"preprocessing.labels[0].task"');
+    const list = { name: 'history', separator: '|', embeddingDim: 64, maxLength: 3, sharedEmbedding: 'item_id' };
+    expect(
+      broken({ sequence: [{ ...list, pooling: 'attention', attention: { target: 'genre', units: [4] } }] }),
+    ).toThrow(
+      '"preprocessing.sequence[0].attention.target" must be the name of the categorical feature whose table it shares',
+    );
+    expect(
+      broken({ sequence: [{ ...list, pooling: 'attention', attention: { target: 'item_id', units: [0] } }] }),
+    ).toThrow('"preprocessing.sequence[0].attention.units" must be a non-empty list of positive integers');
+    expect(broken({ sequence: [{ ...list, pooling: 'attention' }] })).toThrow(
+      '"preprocessing.sequence[0].attention.target"',
+    );
   });
 });
 

@@ -1,4 +1,5 @@
 import { embeddingRows, type PreprocessingState } from '../data/preprocessor';
+import { attentionLayers } from '../features/sequence.feature';
 import { lossBalancingOf, type ModelSpec } from '../model-spec/model-spec.schema';
 import { relationLayers, topologyOf, towerWidths, type Topology } from '../model/topology';
 import { ArtifactError, type WeightEntry } from './artifact.codec';
@@ -69,6 +70,7 @@ function denseParameters(spec: ModelSpec, state: PreprocessingState): number {
   const layers = (units: number[]) => units.slice(1).reduce((s, u, l) => s + (units[l] + 1) * u, 0);
   const noise = spec.model.gate.type === 'noisy-top-k' && spec.model.gate.noise ? 2 : 1;
   return (
+    state.sequence.reduce((s, f) => s + (f.attention ? layers(attentionLayers(f)) : 0), 0) +
     experts.reduce((s, e) => s + layers([widthOf(e.input), ...expertUnits]), 0) +
     gates.reduce((s, g) => s + noise * (widthOf(g.input) + 1) * g.experts.length, 0) +
     spec.tasks.reduce((s, _, t) => s + towerParameters(spec, topology, t), 0) +
@@ -126,7 +128,16 @@ function checkPreprocessing(value: unknown): PreprocessingState {
     if (!isCount(s.embeddingDim, 1)) fail(`sequence[${i}].embeddingDim`, 'a positive integer');
     if (!isCount(s.maxLength, 1) || (s.maxLength as number) > 1024)
       fail(`sequence[${i}].maxLength`, 'an integer in 1..1024');
-    if (!['mean', 'sum', 'max'].includes(s.pooling as string)) fail(`sequence[${i}].pooling`, '"mean", "sum" or "max"');
+    if (!['mean', 'sum', 'max', 'attention'].includes(s.pooling as string))
+      fail(`sequence[${i}].pooling`, '"mean", "sum", "max" or "attention"');
+    if (s.pooling === 'attention') {
+      const attention = (s.attention ?? {}) as Record<string, unknown>;
+      if (typeof attention.target !== 'string' || attention.target !== s.sharedEmbedding)
+        fail(`sequence[${i}].attention.target`, 'the name of the categorical feature whose table it shares');
+      const units = attention.units;
+      if (!Array.isArray(units) || units.length === 0 || !units.every((u) => isCount(u, 1)))
+        fail(`sequence[${i}].attention.units`, 'a non-empty list of positive integers');
+    }
     if ('vocab' in s) {
       if (!Array.isArray(s.vocab) || !s.vocab.every((v) => typeof v === 'string'))
         fail(`sequence[${i}].vocab`, 'a list of strings');

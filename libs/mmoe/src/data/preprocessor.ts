@@ -1,5 +1,10 @@
-import { selectRows, SequenceColumn, SequenceFeatureState } from '../features/sequence.feature';
-import { CategoricalFeatureSpec, ModelSpec, NumericFeatureSpec } from '../model-spec/model-spec.schema';
+import { PoolingState, selectRows, SequenceColumn, SequenceFeatureState } from '../features/sequence.feature';
+import {
+  CategoricalFeatureSpec,
+  DEFAULT_ATTENTION_UNITS,
+  ModelSpec,
+  NumericFeatureSpec,
+} from '../model-spec/model-spec.schema';
 import { taskType } from '../tasks/task-types';
 import { fnv1a32 } from '../util/hash';
 import { upperBound } from '../util/sorted';
@@ -192,7 +197,11 @@ function fit(
   const sequenceSpecs = spec.features.filter((f) => f.type === 'sequence');
   const sequence = table.sequenceColumns().map(({ offsets, ids, dictionary }, i): SequenceFeatureState => {
     const f = sequenceSpecs[i];
-    const common = { name: f.name, separator: f.separator, pooling: f.pooling, maxLength: f.maxLength };
+    const pooling: PoolingState =
+      f.pooling === 'attention'
+        ? { pooling: 'attention', attention: { target: f.target!, units: f.attentionUnits ?? DEFAULT_ATTENTION_UNITS } }
+        : { pooling: f.pooling };
+    const common = { name: f.name, separator: f.separator, ...pooling, maxLength: f.maxLength };
     if (f.sharedEmbedding) {
       const shared = categorical.find((c) => c.name === f.sharedEmbedding)!;
       return { ...common, embeddingDim: shared.embeddingDim, sharedEmbedding: shared.name };

@@ -1,5 +1,11 @@
 import { embeddingRows, PreprocessingState } from '../data/preprocessor';
-import { exportSequencePooling, sequenceTable } from '../features/sequence.feature';
+import {
+  attentionLayerName,
+  attentionLayers,
+  exportAttentionPooling,
+  exportSequencePooling,
+  sequenceTable,
+} from '../features/sequence.feature';
 import { requestSides, rowSides } from '../model-spec/feature-side';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { conditionalTasks, parentFirst, parentTasks } from '../model-spec/task-space.rules';
@@ -116,10 +122,24 @@ export function exportOnnx(
     row += c.embeddingDim;
   });
   preprocessing.sequence.forEach((s, i) => {
-    const part = sides.sequence.shared.includes(i) ? side.shared : side.item;
-    const input = g.input(`seq_${i}`, ONNX_INT32, [part.dim, s.maxLength]);
+    const shared = sides.sequence.shared.includes(i);
+    const input = g.input(`seq_${i}`, ONNX_INT32, [shared ? ONNX_SHARED_DIM : ONNX_BATCH_DIM, s.maxLength]);
     const { name, columnScales } = table(sequenceTable(s));
-    part.add(exportSequencePooling(g, name, input, s.pooling, `seq_${i}`), range(row, s.embeddingDim));
+    let pooled: string;
+    let part = shared ? side.shared : side.item;
+    if (s.pooling === 'attention') {
+      // Weighed per candidate: the pooled value is the item's unless the target is shared too.
+      const target = preprocessing.categorical.findIndex((c) => c.name === s.attention.target);
+      if (!sides.categorical.shared.includes(target)) part = side.item;
+      const widths = attentionLayers(s);
+      const unit = widths.slice(1).map((units, l) => ({
+        kernel: checked(`${attentionLayerName(s.name, l)}/kernel`, [widths[l], units]),
+        bias: checked(`${attentionLayerName(s.name, l)}/bias`, [units]),
+      }));
+      const io = { table: name, input, target: `cat_${target}`, feature: s.name };
+      pooled = exportAttentionPooling(g, io, unit, widths, columnScales);
+    } else pooled = exportSequencePooling(g, name, input, s.pooling);
+    part.add(pooled, range(row, s.embeddingDim));
     rowScales.push(...(columnScales ?? new Float32Array(s.embeddingDim).fill(1)));
     row += s.embeddingDim;
   });

@@ -1,15 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
+import { InferenceSession, Tensor } from 'onnxruntime-node';
 
 import { decodeArtifact, encodeArtifact } from '../artifact/artifact.codec';
 import { initBackend } from '../backend/backend';
 import { FeatureEncoder, fitPreprocessing } from '../data/preprocessor';
 import { RawTable, RowError } from '../data/raw-table';
+import { ONNX_FLOAT, ONNX_INT32, OnnxGraphBuilder } from '../export/onnx-graph.builder';
 import { MultiTaskModel } from '../mmoe.model';
 import { parseModelSpec } from '../model-spec/model-spec';
 import { ModelSpecInput, Pooling } from '../model-spec/model-spec.schema';
 import { Rng } from '../util/random';
-import { parseSequence, selectRows } from './sequence.feature';
-import { poolSequence, sequenceBatch } from './sequence.pooling';
+import { exportAttentionPooling, padSequences, parseSequence, selectRows } from './sequence.feature';
+import { attentionPool, DenseWeights, poolSequence, sequenceBatch } from './sequence.pooling';
 
 beforeAll(() => initBackend('wasm'));
 
@@ -126,6 +128,92 @@ describe('poolSequence', () => {
   );
 });
 
+describe('attentionPool', () => {
+  const column = { offsets: Int32Array.from([0, 3, 3, 4, 6]), ids: Int32Array.from([1, 2, 2, 0, 3, 1]) };
+  const rows = [[1, 2, 2], [], [0], [3, 1]];
+  const targets = Int32Array.from([2, 1, 3, 0]);
+  const widths = [9, 5, 4, 1];
+  const unit = (seed: number): DenseWeights[] =>
+    widths.slice(1).map((units, l) => ({
+      kernel: tf.randomNormal([widths[l], units], 0, 0.7, 'float32', seed + l) as tf.Tensor2D,
+      bias: tf.randomNormal([units], 0, 0.3, 'float32', seed + 10 + l) as tf.Tensor1D,
+    }));
+
+  /** DIN's activation unit and weighted sum row by row, in plain tfjs ops (what the batched version replaces). */
+  const reference = (table: tf.Tensor2D, weights: DenseWeights[]) =>
+    tf.stack(
+      rows.map((ids, i) => {
+        if (ids.length === 0) return tf.zeros([table.shape[1]]);
+        const e = tf.gather(table, ids);
+        const t = tf.tile(tf.gather(table, [targets[i]]), [ids.length, 1]);
+        let h: tf.Tensor = tf.concat([e, t, tf.mul(e, t)], 1);
+        weights.forEach(({ kernel, bias }, l) => {
+          h = tf.add(tf.matMul(h, kernel), bias);
+          if (l < weights.length - 1) h = tf.relu(h);
+        });
+        return tf.sum(tf.mul(e, h), 0);
+      }),
+    );
+
+  it('weighs each value by the unit over [value, target, value ⊙ target]: value and gradients match per-row ops', () => {
+    tf.tidy(() => {
+      const table = tf.randomNormal([4, 3], 0, 1, 'float32', 11) as tf.Tensor2D;
+      const weights = unit(20);
+      const upstream = tf.randomNormal([4, 3], 0, 1, 'float32', 12);
+      const batch = sequenceBatch(column, 0, 4, 'attention', 0, targets);
+      const pooled = attentionPool(table, batch, weights);
+      expect(pooled.shape).toEqual([4, 3]);
+      expect(Array.from(pooled.slice([1, 0], [1, 3]).dataSync())).toEqual([0, 0, 0]);
+      expect(tf.max(tf.abs(tf.sub(pooled, reference(table, weights)))).dataSync()[0]).toBeLessThan(1e-5);
+      const flat = [table, ...weights.flatMap((w) => [w.kernel, w.bias])];
+      const asUnit = (ts: tf.Tensor[]) => weights.map((_, l) => ({ kernel: ts[1 + 2 * l], bias: ts[2 + 2 * l] }));
+      const loss =
+        (pool: (t: tf.Tensor2D, w: DenseWeights[]) => tf.Tensor) =>
+        (...ts: tf.Tensor[]) =>
+          tf.sum(tf.mul(pool(ts[0] as tf.Tensor2D, asUnit(ts) as DenseWeights[]), upstream));
+      const grads = tf.grads(loss((t, w) => attentionPool(t, batch, w)))(flat);
+      const expected = tf.grads(loss(reference))(flat);
+      grads.forEach((g, k) => expect(tf.max(tf.abs(tf.sub(g, expected[k]))).dataSync()[0]).toBeLessThan(1e-4));
+    });
+  });
+
+  it('is the same in ONNX, a table stored in scaled columns (int8 graphs) included', async () => {
+    const table = tf.randomNormal([4, 3], 0, 1, 'float32', 11) as tf.Tensor2D;
+    const weights = unit(30);
+    const expected = tf.tidy(() => attentionPool(table, sequenceBatch(column, 0, 4, 'attention', 0, targets), weights));
+    const values = table.dataSync() as Float32Array;
+    const unitValues = weights.map((w) => ({
+      kernel: w.kernel.dataSync() as Float32Array,
+      bias: w.bias.dataSync() as Float32Array,
+    }));
+    const columnScales = Float32Array.of(0.5, 2, 4);
+    for (const scales of [undefined, columnScales]) {
+      const g = new OnnxGraphBuilder();
+      const stored = scales ? values.map((v, i) => v / scales[i % 3]) : values;
+      const io = {
+        table: g.initializer('table', ONNX_FLOAT, [4, 3], stored),
+        input: g.input('seq', ONNX_INT32, ['N', 3]),
+        target: g.input('target', ONNX_INT32, ['N']),
+        feature: 'history',
+      };
+      g.op('Identity', [exportAttentionPooling(g, io, unitValues, widths, scales)], {}, 'pooled');
+      g.output('pooled', ONNX_FLOAT, ['N', 3]);
+      const session = await InferenceSession.create(
+        g.build({ opset: 13, irVersion: 8, producer: 'test', graphName: 'attention' }),
+      );
+      const { pooled } = await session.run({
+        seq: new Tensor('int32', padSequences(column, 0, 4, 3), [4, 3]),
+        target: new Tensor('int32', targets, [4]),
+      });
+      await session.release();
+      const actual = Float32Array.from(pooled.data as Float32Array, (v, i) => v * (scales ? scales[i % 3] : 1));
+      const want = expected.dataSync();
+      actual.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(1e-5));
+    }
+    tf.dispose([table, expected, ...weights.flatMap((w) => [w.kernel, w.bias])]);
+  });
+});
+
 describe('artifacts', () => {
   it('load when written before sequence features existed (no preprocessing.sequence)', async () => {
     const spec = specWith([{ name: 'last_genre', type: 'categorical', embeddingDim: 2 }]);
@@ -143,6 +231,62 @@ describe('artifacts', () => {
     const loaded = MultiTaskModel.fromArtifact(old);
     const data = model.encode(table);
     expect(loaded.predict(data).scores).toEqual(model.predict(data).scores);
+    model.dispose();
+    loaded.dispose();
+  });
+});
+
+describe('an attention pooling in a model', () => {
+  const spec = specWith([
+    { name: 'genre', type: 'categorical', embeddingDim: 8 },
+    { name: 'user_genres', type: 'sequence', pooling: 'attention', target: 'genre', maxLength: 5 },
+  ]);
+  /** A click when the candidate's genre is among the user's: a match between the list and the target. */
+  function data(n: number, seed: number): RawTable {
+    const rng = new Rng(seed);
+    const table = new RawTable(spec);
+    for (let i = 0; i < n; i++) {
+      const genres = Array.from({ length: rng.int(6) }, () => `g${rng.int(12)}`);
+      const genre = rng.next() < 0.3 && genres.length > 0 ? genres[rng.int(genres.length)] : `g${rng.int(12)}`;
+      const click = rng.next() < (genres.includes(genre) ? 0.8 : 0.2) ? '1' : '0';
+      table.add({ genre, user_genres: genres, click });
+    }
+    return table;
+  }
+
+  it('learns whether the target is in the list, which mean pooling cannot express', async () => {
+    const auc = async (pooling: Pooling) => {
+      const features = spec.features.map((f) => (f.type === 'sequence' ? { ...f, pooling } : f));
+      const input = pooling === 'attention' ? features : features.map((f) => ({ ...f, target: undefined }));
+      const { model } = await MultiTaskModel.train(parseModelSpec({ ...spec, features: input }), data(3000, 1));
+      const report = model.evaluate(data(2000, 2));
+      model.dispose();
+      return report.tasks.click.auc;
+    };
+    const [attention, mean] = [await auc('attention'), await auc('mean')];
+    // The best possible here is about 0.79 (a click rate of 0.8 with a match, 0.2 without).
+    expect(attention).toBeGreaterThan(0.76);
+    expect(attention).toBeGreaterThan(mean + 0.05);
+  });
+
+  it('round-trips through an artifact; a header declaring a wider unit than its weights is refused', async () => {
+    const table = data(300, 3);
+    const { model } = await MultiTaskModel.train({ ...spec, training: { ...spec.training, epochs: 1 } }, table);
+    const bytes = model.toArtifact();
+    const loaded = MultiTaskModel.fromArtifact(bytes);
+    const encoded = model.encode(table);
+    expect(loaded.predict(encoded).scores).toEqual(model.predict(encoded).scores);
+    const { header, weights } = decodeArtifact(bytes);
+    const shapes = new Map(header.weights.map((w) => [w.name, w.shape]));
+    const list = header.preprocessing.sequence[0];
+    const wider = { ...list, attention: { target: 'genre', units: [64] } } as typeof list;
+    const crafted = encodeArtifact(
+      { ...header, preprocessing: { ...header.preprocessing, sequence: [wider] } },
+      new Map([...weights].map(([name, values]) => [name, { shape: shapes.get(name)!, values }])),
+    );
+    expect(() => MultiTaskModel.fromArtifact(crafted)).toThrow(
+      /declares a network of \d+ parameters, the artifact holds/,
+    );
     model.dispose();
     loaded.dispose();
   });

@@ -23,6 +23,8 @@ const sequenceOnly = {
   maxLength: onlyFor('sequence features have a maxLength'),
   sharedEmbedding: onlyFor('sequence features share an embedding'),
   fromEvents: onlyFor('sequence features are fed by events'),
+  target: onlyFor('sequence features are weighed against a target'),
+  attentionUnits: onlyFor('sequence features have an attention unit'),
 };
 
 /** Where serving finds the feature (see feature-side.ts); inferred from the name when absent. */
@@ -83,7 +85,16 @@ const sequenceFeature = z
     side,
     /** Splits a CSV cell into values; the feature store and events hold a JSON array of strings instead. */
     separator: z.string().min(1, 'must not be empty').max(8, 'must be at most 8 characters').default('|'),
-    pooling: z.enum(['mean', 'sum', 'max'], { error: 'must be "mean", "sum" or "max"' }).default('mean'),
+    pooling: z
+      .enum(['mean', 'sum', 'max', 'attention'], { error: 'must be "mean", "sum", "max" or "attention"' })
+      .default('mean'),
+    /**
+     * Attention pooling (DIN, Zhou et al. KDD 2018): the categorical feature each value is weighed against, e.g. the
+     * candidate's `item_id`; the values are looked up in its table (sharedEmbedding defaults to it).
+     */
+    target: name.optional(),
+    /** Attention pooling: the hidden layers of the unit that weighs a value against the target (default [16]). */
+    attentionUnits: z.array(positiveInt.max(4096)).min(1, 'needs at least one layer').max(8).optional(),
     /** Longer lists keep their last maxLength values (the most recent, for a history). */
     maxLength: positiveInt.max(1024).default(50),
     /** 8 by default; with sharedEmbedding, the shared table's width. */
@@ -313,7 +324,8 @@ export const modelSpecSchema = z
         });
       }
     }
-  });
+  })
+  .transform(withAttentionDefaults);
 
 type FeatureOutput = z.output<typeof feature>;
 type TaskOutput = z.output<typeof task>;
@@ -504,22 +516,36 @@ function checkEventFed(
     });
 }
 
-/** A shared table must exist and be a categorical one; its vocabulary and width are then the sequence's. */
+/**
+ * A shared table must exist and be a categorical one; its vocabulary and width are then the sequence's. Attention
+ * pooling's target is its table when sharedEmbedding is absent.
+ */
 function checkSequence(
   f: Extract<FeatureOutput, { type: 'sequence' }>,
   i: number,
   features: FeatureOutput[],
   ctx: z.RefinementCtx,
 ): void {
-  if (f.sharedEmbedding === undefined) return;
   const at = (key: string) => ['features', i, key];
-  const shared = features.find((other) => other.name === f.sharedEmbedding);
+  if (f.pooling === 'attention') {
+    if (!checkAttention(f, i, features, ctx)) return;
+  } else
+    for (const key of ['target', 'attentionUnits'] as const)
+      if (f[key] !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: at(key),
+          message: 'only attention pooling has it (set pooling "attention")',
+        });
+  const sharedName = f.sharedEmbedding ?? (f.pooling === 'attention' ? f.target : undefined);
+  if (sharedName === undefined) return;
+  const shared = features.find((other) => other.name === sharedName);
   if (!shared || shared.type !== 'categorical') {
     const why = shared ? `is a ${shared.type} feature` : 'is not a feature of this spec';
     ctx.addIssue({
       code: 'custom',
       path: at('sharedEmbedding'),
-      message: `"${f.sharedEmbedding}" ${why}; name a categorical feature`,
+      message: `"${sharedName}" ${why}; name a categorical feature`,
     });
     return;
   }
@@ -532,8 +558,52 @@ function checkSequence(
   }
   for (const key of ['hashBuckets', 'maxVocab', 'minCount'] as const) {
     if (f[key] !== undefined)
-      ctx.addIssue({ code: 'custom', path: at(key), message: `comes from "${shared.name}" with sharedEmbedding` });
+      ctx.addIssue({ code: 'custom', path: at(key), message: `comes from "${shared.name}", whose table it shares` });
   }
+}
+
+/**
+ * Attention pooling weighs each value against a categorical target in one embedding table: the sequence shares the
+ * target's table (sharedEmbedding, given or defaulted to it by withAttentionDefaults). False when the target is not
+ * such a feature (reported here).
+ */
+function checkAttention(
+  f: Extract<FeatureOutput, { type: 'sequence' }>,
+  i: number,
+  features: FeatureOutput[],
+  ctx: z.RefinementCtx,
+): boolean {
+  const at = (key: string) => ['features', i, key];
+  if (f.target === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: at('target'),
+      message: 'attention pooling needs a target: the categorical feature (e.g. item_id) each value is weighed against',
+    });
+    return false;
+  }
+  const target = features.find((other) => other.name === f.target);
+  if (!target || target.type !== 'categorical') {
+    const why = target ? `is a ${target.type} feature` : 'is not a feature of this spec';
+    ctx.addIssue({ code: 'custom', path: at('target'), message: `"${f.target}" ${why}; name a categorical feature` });
+    return false;
+  }
+  if (f.sharedEmbedding !== undefined && f.sharedEmbedding !== f.target) {
+    ctx.addIssue({
+      code: 'custom',
+      path: at('sharedEmbedding'),
+      message: `must be the target "${f.target}" (or absent): attention compares each value with the target in its table`,
+    });
+    return false;
+  }
+  return true;
+}
+
+/** Attention pooling reads the target's table: a sequence without sharedEmbedding gets the target's. */
+function withAttentionDefaults<S extends { features: FeatureOutput[] }>(spec: S): S {
+  const defaulted = (f: FeatureOutput) => f.type === 'sequence' && f.pooling === 'attention' && !f.sharedEmbedding;
+  if (!spec.features.some(defaulted)) return spec;
+  return { ...spec, features: spec.features.map((f) => (defaulted(f) ? { ...f, sharedEmbedding: f.target } : f)) };
 }
 
 export type ModelSpecInput = z.input<typeof modelSpecSchema>;
@@ -543,6 +613,8 @@ export type NumericFeatureSpec = Extract<FeatureSpec, { type: 'numeric' }>;
 export type CategoricalFeatureSpec = Extract<FeatureSpec, { type: 'categorical' }>;
 export type SequenceFeatureSpec = Extract<FeatureSpec, { type: 'sequence' }>;
 export type Pooling = SequenceFeatureSpec['pooling'];
+/** The attention unit's hidden layers when a spec gives none. */
+export const DEFAULT_ATTENTION_UNITS = [16];
 export type TaskSpec = ModelSpec['tasks'][number];
 export type GateSpec = ModelSpec['model']['gate'];
 export type Architecture = ModelSpec['model']['architecture'];

@@ -319,3 +319,45 @@ describe('event-fed sequence features', () => {
     ]);
   });
 });
+
+describe('attention pooling', () => {
+  const specWith = (...features: Record<string, unknown>[]) => ({
+    features: [
+      { name: 'item_id', type: 'categorical', embeddingDim: 6 },
+      { name: 'item_price', type: 'numeric' },
+      ...features,
+    ],
+    tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
+    model: { expertUnits: [4] },
+  });
+  const history = { name: 'user_history', type: 'sequence', pooling: 'attention', target: 'item_id' };
+
+  it("reads the list in the target's table unless told otherwise, with one hidden layer of 16 by default", () => {
+    const spec = parseModelSpec(specWith(history, { ...history, name: 'user_likes', sharedEmbedding: 'item_id' }));
+    expect(spec.features.slice(2)).toMatchObject([
+      { name: 'user_history', pooling: 'attention', target: 'item_id', sharedEmbedding: 'item_id' },
+      { name: 'user_likes', pooling: 'attention', target: 'item_id', sharedEmbedding: 'item_id' },
+    ]);
+    expect(spec.features[2]).not.toHaveProperty('attentionUnits');
+    // Parsing the parsed spec (an artifact's) gives it back unchanged.
+    expect(parseModelSpec(JSON.parse(JSON.stringify(spec)))).toEqual(spec);
+  });
+
+  it.each([
+    [{ ...history, target: undefined }, 'features[2].target', 'attention pooling needs a target'],
+    [{ ...history, target: 'item_price' }, 'features[2].target', '"item_price" is a numeric feature'],
+    [{ ...history, target: 'item_genre' }, 'features[2].target', '"item_genre" is not a feature of this spec'],
+    [{ ...history, target: 'user_history' }, 'features[2].target', 'is a sequence feature; name a categorical'],
+    [{ ...history, sharedEmbedding: 'user_country' }, 'features[2].sharedEmbedding', 'must be the target "item_id"'],
+    [{ ...history, embeddingDim: 4 }, 'features[2].embeddingDim', 'must equal the embeddingDim 6 of "item_id"'],
+    [{ ...history, hashBuckets: 10 }, 'features[2].hashBuckets', 'comes from "item_id", whose table it shares'],
+    [{ ...history, attentionUnits: [] }, 'features[2].attentionUnits', 'at least one layer'],
+    [{ ...history, pooling: 'mean' }, 'features[2].target', 'only attention pooling has it'],
+    [{ ...history, pooling: 'sum', attentionUnits: [8] }, 'features[2].attentionUnits', 'only attention pooling'],
+    [{ name: 'item_price_2', type: 'numeric', target: 'item_id' }, 'features[2].target', 'only sequence features'],
+  ])('names the field of a bad attention pooling (%#)', (feature, path, message) => {
+    expect(problemsOf(specWith(feature))).toEqual(
+      expect.arrayContaining([{ path, message: expect.stringContaining(message) }]),
+    );
+  });
+});

@@ -1,5 +1,11 @@
 import { SEQUENCE_MAX_VOCAB, type PreprocessingState } from '../data/preprocessor';
-import { lossBalancingOf, type FeatureSpec, type ModelSpec, type TaskSpec } from './model-spec.schema';
+import {
+  DEFAULT_ATTENTION_UNITS,
+  lossBalancingOf,
+  type FeatureSpec,
+  type ModelSpec,
+  type TaskSpec,
+} from './model-spec.schema';
 
 /**
  * What a warm start may change and what it may not: every weight of the parent must mean the same in the child.
@@ -57,10 +63,16 @@ function featureDifferences(p: FeatureSpec, c: FeatureSpec, state: Preprocessing
   if (p.type !== c.type) return [`${at}: type is "${p.type}" in the parent, "${c.type}" here`];
   const out = keyDifferences(p, c, at, ['embeddingDim', 'hashBuckets', 'transform', 'buckets', 'pooling']);
   if (c.type === 'sequence' || c.type === 'categorical') {
-    const shared = (f: FeatureSpec) => (f.type === 'sequence' ? f.sharedEmbedding : undefined);
-    out.push(
-      ...keyDifferences({ sharedEmbedding: shared(p) }, { sharedEmbedding: shared(c) }, at, ['sharedEmbedding']),
-    );
+    // The attention unit's layers compared as trained (its default spelt out).
+    const table = (f: FeatureSpec) =>
+      f.type !== 'sequence'
+        ? {}
+        : {
+            sharedEmbedding: f.sharedEmbedding,
+            target: f.target,
+            attentionUnits: f.pooling === 'attention' ? (f.attentionUnits ?? DEFAULT_ATTENTION_UNITS) : undefined,
+          };
+    out.push(...keyDifferences(table(p), table(c), at, ['sharedEmbedding', 'target', 'attentionUnits']));
     const grown = [...state.categorical, ...state.sequence].find((s) => s.name === c.name);
     const maxVocab = c.maxVocab ?? SEQUENCE_MAX_VOCAB;
     if (grown && 'vocab' in grown && grown.vocab.length > maxVocab)

@@ -26,6 +26,8 @@ export class BatchBuilder {
   private readonly ids: Int32Array[];
   private readonly labels: Float32Array;
   private readonly mask: Float32Array;
+  /** Per sequence feature with attention pooling, its batch rows' targets when the rows are shuffled. */
+  private readonly targets: (Int32Array | undefined)[];
   /** Per task, the task whose positives are its sample space, or -1. */
   private readonly spaces: number[];
 
@@ -40,6 +42,7 @@ export class BatchBuilder {
     this.labels = new Float32Array(capacity * tasks);
     this.mask = new Float32Array(capacity * tasks);
     this.spaces = sampleSpaceTasks(net.spec.tasks);
+    this.targets = net.sequenceSources.map((s) => (s.attention ? new Int32Array(capacity) : undefined));
   }
 
   /** Whether row `row` counts for task t: it has a label and lies in the task's sample space. */
@@ -67,10 +70,14 @@ export class BatchBuilder {
       numeric: width > 0 ? tf.tensor2d(numeric, [size, width]) : undefined,
       categorical: embeddings.idTensors(this.ids, size),
       sequences: this.data.sequences.map((column, j) => {
-        const { offset, pooling } = this.net.sequenceSources[j];
+        const { offset, pooling, attention } = this.net.sequenceSources[j];
+        const targets = attention && this.data.categorical[attention.target];
         // Shuffled rows' values are made contiguous (maxLength already applied: no row grows).
-        if (!order) return sequenceBatch(column, start, end, pooling, offset);
-        return sequenceBatch(selectRows(column, Infinity, order.subarray(start, end), size), 0, size, pooling, offset);
+        if (!order) return sequenceBatch(column, start, end, pooling, offset, targets?.subarray(start, end));
+        const rows = order.subarray(start, end);
+        const shuffledTargets = targets && this.targets[j]!;
+        if (shuffledTargets) for (let i = 0; i < size; i++) shuffledTargets[i] = targets![rows[i]];
+        return sequenceBatch(selectRows(column, Infinity, rows, size), 0, size, pooling, offset, shuffledTargets);
       }),
     };
   }

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { embeddingRows, PreprocessingState } from '../data/preprocessor';
-import { poolSequence, SequenceBatch } from '../features/sequence.pooling';
+import { attentionLayerName, attentionLayers } from '../features/sequence.feature';
+import { attentionPool, DenseWeights, poolSequence, SequenceBatch } from '../features/sequence.pooling';
 import { DEFAULT_CALIBRATOR_WEIGHT, lossBalancingOf, ModelSpec, Pooling } from '../model-spec/model-spec.schema';
 import { conditionalTasks, parentFirst, parentTasks } from '../model-spec/task-space.rules';
 import { Rng } from '../util/random';
@@ -29,11 +30,15 @@ export interface BatchInputs {
   sequences: SequenceBatch[];
 }
 
-/** The variable a sequence feature's values are looked up in, and where its rows start there. */
+/**
+ * The variable a sequence feature's values are looked up in, and where its rows start there; for attention pooling,
+ * the target's column among the categoricals (its rows are in the same variable) and the attention unit's layers.
+ */
 export interface SequenceSource {
   variable: string;
   offset: number;
   pooling: Pooling;
+  attention?: { target: number; layers: string[] };
 }
 
 /**
@@ -154,14 +159,25 @@ export class MultiTaskNetwork {
       });
     }
     this.embeddings.tables.forEach((t, i) => this.addVariable(tableName(i), [t.rows, t.dim], tables[i]));
-    // A sequence with its own table keeps it apart (its own gather); a shared one reads its feature's rows.
-    this.sequenceSources = preprocessing.sequence.map((s) => {
-      if (!('sharedEmbedding' in s)) {
+    // A sequence with its own table keeps it apart (its own gather); a shared one reads its feature's rows. An
+    // attention pooling's unit (all the draws a spec without one does not make) comes after its table.
+    this.sequenceSources = preprocessing.sequence.map((s): SequenceSource => {
+      let source: SequenceSource;
+      if ('sharedEmbedding' in s) {
+        const slot = this.embeddings.slots.find((c) => c.feature === s.sharedEmbedding)!;
+        source = { variable: tableName(slot.table), offset: slot.offset, pooling: s.pooling };
+      } else {
         this.add(`embedding/${s.name}`, [embeddingRows(s), s.embeddingDim], () => (rng.next() - 0.5) * 0.1);
-        return { variable: `embedding/${s.name}`, offset: 0, pooling: s.pooling };
+        source = { variable: `embedding/${s.name}`, offset: 0, pooling: s.pooling };
       }
-      const slot = this.embeddings.slots.find((c) => c.feature === s.sharedEmbedding)!;
-      return { variable: tableName(slot.table), offset: slot.offset, pooling: s.pooling };
+      if (!s.attention) return source;
+      const widths = attentionLayers(s);
+      const layers = widths.slice(1).map((units, l) => {
+        this.addDense(attentionLayerName(s.name, l), widths[l], units, rng);
+        return attentionLayerName(s.name, l);
+      });
+      const target = preprocessing.categorical.findIndex((c) => c.name === s.attention!.target);
+      return { ...source, attention: { target, layers } };
     });
     this.wideExperts =
       expertUnits.length === 1 &&
@@ -228,9 +244,18 @@ export class MultiTaskNetwork {
   forward(inputs: BatchInputs, options: ForwardOptions): ForwardOutput {
     const tables = this.embeddings.tables.map((_, i) => this.params.get(tableName(i)) as tf.Tensor2D);
     const parts = this.embeddings.lookup(tables, inputs.categorical, inputs.size);
-    this.sequenceSources.forEach(({ variable, pooling }, i) =>
-      parts.push(poolSequence(this.params.get(variable) as tf.Tensor2D, inputs.sequences[i], pooling)),
-    );
+    this.sequenceSources.forEach(({ variable, pooling, attention }, i) => {
+      const table = this.params.get(variable) as tf.Tensor2D;
+      parts.push(
+        attention
+          ? attentionPool(
+              table,
+              inputs.sequences[i],
+              attention.layers.map((name) => this.denseWeights(name)),
+            )
+          : poolSequence(table, inputs.sequences[i], pooling),
+      );
+    });
     if (inputs.numeric) parts.push(inputs.numeric);
     const x = parts.length === 1 ? parts[0] : tf.concat(parts, 1);
 
@@ -375,12 +400,15 @@ export class MultiTaskNetwork {
   }
 
   private dense(x: tf.Tensor2D, name: string, relu: boolean): tf.Tensor2D {
-    return dense(
-      x,
-      this.params.get(`${name}/kernel`) as tf.Tensor2D,
-      this.params.get(`${name}/bias`) as tf.Tensor1D,
-      relu,
-    );
+    const { kernel, bias } = this.denseWeights(name);
+    return dense(x, kernel, bias, relu);
+  }
+
+  private denseWeights(name: string): DenseWeights {
+    return {
+      kernel: this.params.get(`${name}/kernel`) as tf.Tensor2D,
+      bias: this.params.get(`${name}/bias`) as tf.Tensor1D,
+    };
   }
 
   private extract(w: WeightView, source: Float32Array): Float32Array {

@@ -1,10 +1,12 @@
 import { initBackend } from '../backend/backend';
+import { fitPreprocessing } from '../data/preprocessor';
 import { RawTable } from '../data/raw-table';
 import { MultiTaskModel } from '../mmoe.model';
 import { parseModelSpec } from '../model-spec/model-spec';
 import { ModelSpecInput } from '../model-spec/model-spec.schema';
-import { IncompatibleParentError } from '../model-spec/warm-start.rules';
+import { IncompatibleParentError, warmStartDifferences } from '../model-spec/warm-start.rules';
 import { Rng } from '../util/random';
+import { MultiTaskNetwork } from './network';
 import { warmStartNetwork } from './warm-start';
 
 beforeAll(() => initBackend('wasm'));
@@ -151,6 +153,27 @@ describe('warm start', () => {
       Object.assign(s.features[3], { maxLength: 3 });
     });
     warmStartNetwork(parent.network, retuned, rows(retuned, 10, 4, 4)).network.dispose();
+  });
+
+  it("names a change of an attention pooling's target or unit, its default spelt out or not", () => {
+    const attention = (units?: number[]) =>
+      specOf((s) => Object.assign(s.features[2], { pooling: 'attention', target: 'item', attentionUnits: units }));
+    const differences = (child: typeof spec) => warmStartDifferences(attention(), parent.network.preprocessing, child);
+    expect(differences(attention([16]))).toEqual([]);
+    const from = new MultiTaskNetwork(attention(), fitPreprocessing(attention(), rows(attention(), 100, 8, 1)));
+    const { network } = warmStartNetwork(from, attention([16]), rows(spec, 10, 4, 4));
+    for (const name of ['attention/history/dense0/kernel', 'attention/history/dense1/bias'])
+      expect(network.snapshot().get(name)).toEqual(from.snapshot().get(name));
+    network.dispose();
+    from.dispose();
+    expect(differences(attention([8]))).toEqual([
+      'features[2] "history": attentionUnits is [16] in the parent, [8] here',
+    ]);
+    expect(differences(spec)).toEqual([
+      'features[2] "history": pooling is "attention" in the parent, "mean" here',
+      'features[2] "history": target is "item" in the parent, unset here',
+      'features[2] "history": attentionUnits is [16] in the parent, unset here',
+    ]);
   });
 
   it('trains a new id a row of its own and leaves the parent untouched', async () => {

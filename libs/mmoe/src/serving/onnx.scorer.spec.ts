@@ -74,6 +74,7 @@ function rows(spec: ModelSpec, n: number, seed: number, unseen = false): RawTabl
       secs: String(30 + 10 * affinity + 3 * (segment % 2) + 2 * rng.gaussian()),
       // No draw of its own, so that every other column stays as it was: a favourite of well-matched genres.
       fav: genre % 3 === 0 ? '1' : '0',
+      segments: [`s${segment}`, `s${(segment + genre) % 4}`],
     });
   }
   return table;
@@ -316,6 +317,116 @@ describe.each<[string, Partial<ModelSpecInput['model']>, ModelSpecInput['tasks']
       await onnx.score(data, { gateWeights: true }),
       await new TfjsScorer(trained).score(data, { gateWeights: true }),
     );
+  });
+});
+
+/**
+ * Target attention (DIN) on each side: a user's history weighed against each candidate's genre (a shared list, pooled
+ * per candidate), an item's genres against its genre (all per item), a user's segments against the user's segment
+ * (all shared: pooled once per request).
+ */
+const attentionFeatures: Features = [
+  { name: 'segment', type: 'categorical', embeddingDim: 4, minCount: 5, side: 'user' },
+  { name: 'affinity', type: 'numeric', side: 'context' },
+  { name: 'user', type: 'categorical', embeddingDim: 3, hashBuckets: 50 },
+  { name: 'genre', type: 'categorical', embeddingDim: 5 },
+  { name: 'genres', type: 'sequence', pooling: 'attention', target: 'genre', maxLength: 5, attentionUnits: [6, 4] },
+  { name: 'history', type: 'sequence', pooling: 'attention', target: 'genre', maxLength: 3, side: 'user' },
+  { name: 'segments', type: 'sequence', pooling: 'attention', target: 'segment', maxLength: 2, side: 'user' },
+];
+
+describe('attention pooling', () => {
+  const spec = makeSpec({ towerUnits: [8] }, attentionFeatures);
+  const candidates = 100;
+  let trained: MultiTaskModel;
+  let data: EncodedDataset;
+  let sides: RequestSides;
+  let source: () => {
+    spec: ModelSpec;
+    preprocessing: MultiTaskModel['network']['preprocessing'];
+    weights: Map<string, Float32Array>;
+  };
+
+  beforeAll(async () => {
+    trained = await trainTiny(spec);
+    data = trained.encode(rows(spec, 1200, 2, true));
+    sides = requestSides(spec, trained.network.preprocessing);
+    source = () => ({ spec, preprocessing: trained.network.preprocessing, weights: trained.network.snapshot() });
+  });
+  afterAll(() => trained.dispose());
+
+  const requests = () =>
+    Array.from({ length: data.size / candidates }, (_, r) => requestOf(data, sides, r * candidates, candidates));
+  const scorer = (graph: Uint8Array, layout: 'rows' | 'request') =>
+    OnnxScorer.create(graph, spec, trained.network.preprocessing, { layout, batchSize: 64 });
+
+  it("reads the lists in the target's table and learns an attention unit per list", () => {
+    expect(
+      trained.network.preprocessing.sequence.map((s) => [
+        s.name,
+        'sharedEmbedding' in s && s.sharedEmbedding,
+        s.attention,
+      ]),
+    ).toEqual([
+      ['genres', 'genre', { target: 'genre', units: [6, 4] }],
+      ['history', 'genre', { target: 'genre', units: [16] }],
+      ['segments', 'segment', { target: 'segment', units: [16] }],
+    ]);
+    const shapes = trained.network.weightShapes();
+    expect(shapes.get('attention/genres/dense0/kernel')).toEqual([15, 6]);
+    expect(shapes.get('attention/genres/dense2/kernel')).toEqual([4, 1]);
+    expect(shapes.get('attention/segments/dense1/kernel')).toEqual([16, 1]);
+  });
+
+  it('scores rows within 1e-5 of tfjs on the row graph', async () => {
+    const onnx = await scorer(trained.toOnnx(), 'rows');
+    try {
+      expect(data.sequences[0].offsets.some((o, i) => i > 0 && o === data.sequences[0].offsets[i - 1])).toBe(true); // an empty list
+      expectParity(
+        spec,
+        await onnx.score(data, { gateWeights: true }),
+        await new TfjsScorer(trained).score(data, { gateWeights: true }),
+      );
+    } finally {
+      await onnx.dispose();
+    }
+  });
+
+  it('scores requests within 1e-5 of tfjs on the request graph: a shared list weighed per candidate', async () => {
+    expect(sides.sequence).toEqual({ shared: [1, 2], item: [0] });
+    const onnx = await scorer(exportOnnx(source(), 'request'), 'request');
+    const tfjs = new TfjsScorer(trained);
+    try {
+      for (const request of requests())
+        expectParity(
+          spec,
+          await onnx.scoreRequest(request, { gateWeights: true }),
+          await tfjs.score(expandRequest(sides, request), { gateWeights: true }),
+        );
+      expectParity(spec, await onnx.score(data), await tfjs.score(data));
+    } finally {
+      await onnx.dispose();
+    }
+  });
+
+  it('scores int8 graphs within a few hundredths of fp32 in both layouts', async () => {
+    for (const layout of ['rows', 'request'] as const) {
+      const [fp32, int8] = await Promise.all(
+        (['fp32', 'int8'] as const).map((precision) => scorer(exportOnnx(source(), layout, precision), layout)),
+      );
+      try {
+        const [a, b] = [await fp32.score(data), await int8.score(data)];
+        // Probabilities absolutely, watch (label units) relative to its standard deviation.
+        const { labels } = trained.network.preprocessing;
+        const worst = spec.tasks.map((_, t) =>
+          a.scores[t].reduce((w, v, i) => Math.max(w, Math.abs(v - b.scores[t][i]) / labels[t].std), 0),
+        );
+        expect(Math.min(...worst)).toBeGreaterThan(0); // really quantised
+        expect(Math.max(...worst)).toBeLessThan(0.05); // exactness of the scaling: sequence.feature.spec
+      } finally {
+        await Promise.all([fp32.dispose(), int8.dispose()]);
+      }
+    }
   });
 });
 
