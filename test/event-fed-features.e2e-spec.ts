@@ -5,9 +5,22 @@ import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.se
 import { createApiApp } from './api-app.factory';
 import { seedModelVersion, TINY_SPEC, tinyItem, tinyUser } from './fixtures/model.fixture';
 
-/** TINY_SPEC and a list of the user's last three clicked items, fed by click events (hashed: any item id has a row). */
+/**
+ * TINY_SPEC, its user_recent_genres fed by the genres of the items clicked (and weighed against each candidate's genre
+ * by attention), and a list of the user's last three clicked items, fed by click events (hashed: any item id has a
+ * row).
+ */
 const FEATURES = [
-  ...TINY_SPEC.features,
+  ...TINY_SPEC.features.map((f) =>
+    f.type === 'sequence' && f.name === 'user_recent_genres'
+      ? {
+          ...f,
+          pooling: 'attention' as const,
+          target: 'item_genre',
+          fromEvents: { task: 'click', itemFeature: 'item_genre' },
+        }
+      : f,
+  ),
   {
     name: 'user_recent_clicks',
     type: 'sequence' as const,
@@ -85,6 +98,19 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     });
     expect(again.json()).toEqual({ received: 5, stored: 1, duplicates: 4 });
     expect(await clicks('u-1')).toEqual(['i-20', 'i-40', 'i-60']);
+  });
+
+  it("appends the clicked item's genre to a list fed by an item feature; the next score weighs it per candidate", async () => {
+    const genres = async () => (await stored('u-1')).user_recent_genres;
+    expect(await genres()).toEqual(tinyUser(1).user_recent_genres); // the items clicked so far are stored nowhere
+    const before = await score('u-1');
+    await inject('POST', '/v1/events', { events: [click('c8', 'u-1', 'i-2', '2026-01-01T15:00:00Z')] });
+    expect(await genres()).toEqual([...tinyUser(1).user_recent_genres, tinyItem(2).item_genre]);
+    expect(await clicks('u-1')).toEqual(['i-40', 'i-60', 'i-2']);
+    const after = await score('u-1');
+    expect(after[0]).not.toBeCloseTo(before[0], 6);
+    expect(after[1]).not.toBeCloseTo(before[1], 6);
+    expect(after[1] - before[1]).not.toBeCloseTo(after[0] - before[0], 6); // per candidate, not one shift for all
   });
 
   it('replaces a stored value that is not a list', async () => {

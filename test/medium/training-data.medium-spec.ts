@@ -36,6 +36,7 @@ describe('TrainingDataService (medium: real Postgres)', () => {
   afterAll(async () => {
     await moduleRef.get(DataSource).query(`DELETE FROM events WHERE event_id LIKE $1`, [`${token}-%`]);
     await moduleRef.get(DataSource).query(`DELETE FROM user_features WHERE entity_id LIKE $1`, [`${token}-%`]);
+    await moduleRef.get(DataSource).query(`DELETE FROM item_features WHERE entity_id LIKE $1`, [`${token}-%`]);
     await moduleRef.close();
   });
 
@@ -136,5 +137,48 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     const listOf = (r: number) =>
       Array.from(lists.ids.subarray(lists.offsets[r], lists.offsets[r + 1]), (id) => lists.dictionary[id]);
     expect([0, 1, 2, 3, 4].map(listOf)).toEqual([[], [], ['a'], ['a'], ['a']]);
+  });
+
+  it("rebuilds a list of the clicked items' genres alike; an item stored without one appends nothing", async () => {
+    const user = `${token}-g`;
+    const item = (name: string) => `${token}-${name}`;
+    const event = (n: number, name: string, click: number, minute: number) => ({
+      eventId: `${token}-genre-${n}`,
+      userId: user,
+      itemId: item(name),
+      labels: { click },
+      requestId: null,
+      modelVersionId: null,
+      context: null,
+      occurredAt: at(200 + minute),
+    });
+    await moduleRef.get(FeatureRepository).upsert('item', [
+      { id: item('a'), features: { item_genre: 'drama' } },
+      { id: item('b'), features: { item_genre: 'news' } },
+      { id: item('c'), features: { item_price: 3 } }, // no genre
+      { id: item('d'), features: { item_genre: 7 } }, // a number is a category too
+    ]);
+    // Before the window: only the last maxLength (2) with a genre count, however many older clicks there are.
+    await moduleRef
+      .get(EventRepository)
+      .insertNew([
+        event(1, 'b', 1, -3),
+        event(2, 'a', 1, -2),
+        event(3, 'c', 1, -1),
+        event(4, 'b', 1, 1),
+        event(5, 'd', 0, 2),
+        event(6, 'c', 1, 3),
+        event(7, 'd', 1, 4),
+        event(8, 'a', 1, 5),
+      ]);
+    const feed = { feature: 'user_recent_genres', task: 'click', maxLength: 2, itemFeature: 'item_genre' };
+    const rows = await moduleRef.get(EventRepository).readTrainingRows(at(200), at(210), [feed]);
+    expect(rows.map((r) => [r.itemId.slice(token.length + 1), r.userFeatures!.user_recent_genres])).toEqual([
+      ['b', ['news', 'drama']],
+      ['d', ['drama', 'news']],
+      ['c', ['drama', 'news']],
+      ['d', ['drama', 'news']],
+      ['a', ['news', '7']],
+    ]);
   });
 });

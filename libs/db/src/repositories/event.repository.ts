@@ -7,12 +7,15 @@ import { FeatureRepository, type FeatureMap, type ListAppend } from './feature.r
 
 /**
  * A user-side list fed by events (a spec's `fromEvents`, see eventFeeds in @app/mmoe): each stored event whose label
- * for `task` is positive appends its item id to the user's `feature`, which keeps its last `maxLength` values.
+ * for `task` is positive appends its item id to the user's `feature`, which keeps its last `maxLength` values. With
+ * `itemFeature`, it appends the item's stored value of that feature instead (e.g. its genre); an item stored without
+ * it appends nothing.
  */
 export interface EventFeed {
   feature: string;
   task: string;
   maxLength: number;
+  itemFeature?: string;
 }
 
 export interface NewEvent {
@@ -63,11 +66,34 @@ export class EventRepository {
       if (feeds.length > 0)
         await this.features.appendToUserLists(
           manager,
-          listAppends(stored, feeds),
+          listAppends(stored, feeds, await this.itemValues(manager, stored, feeds)),
           Object.fromEntries(feeds.map((f) => [f.feature, f.maxLength])),
         );
       return stored.length;
     });
+  }
+
+  /** The stored values of the feeds' item features for the items of the events that feed them, in one query. */
+  private async itemValues(
+    manager: EntityManager,
+    events: readonly StoredEvent[],
+    feeds: readonly EventFeed[],
+  ): Promise<ItemValues> {
+    const values: ItemValues = new Map();
+    const byItem = feeds.filter((f) => f.itemFeature !== undefined);
+    const items = new Set(events.filter((e) => byItem.some((f) => positive(e, f))).map((e) => e.itemId));
+    if (items.size === 0) return values;
+    const rows: { id: string; feature: string; value: string }[] = await manager.query(
+      `SELECT i.entity_id AS id, f.name AS feature, i.features ->> f.name AS value
+       FROM item_features i CROSS JOIN unnest($2::text[]) AS f(name)
+       WHERE i.entity_id = ANY($1::text[]) AND i.features ->> f.name IS NOT NULL`,
+      [[...items], [...new Set(byItem.map((f) => f.itemFeature!))]],
+    );
+    for (const { id, feature, value } of rows) {
+      if (!values.has(feature)) values.set(feature, new Map());
+      values.get(feature)!.set(id, value);
+    }
+    return values;
   }
 
   private async insert(manager: EntityManager, events: NewEvent[]): Promise<StoredEvent[]> {
@@ -181,31 +207,38 @@ export class EventRepository {
    * (one short range of events_user_occurred_at per user); then one pass over the rows in time order, a cursor per
    * user. `npm run bench:freshness -- --db …` measured this at 1.5× the plain read, where a subquery per row cost 14×.
    * A timestamp is compared in whole milliseconds, floored: a click within the row's millisecond is never before it.
+   * A feed of an item feature reads the items' stored values (today's, as the rows' item features are), and skips
+   * the events whose item has none, as the append did.
    */
   private async rebuildList(db: DataSource, rows: TrainingRow[], from: Date, to: Date, feed: EventFeed): Promise<void> {
     if (rows.length === 0) return;
     const users = [...new Set(rows.map((r) => r.userId))];
-    const positives: { user_id: string; item_id: string; at: string }[] = await db.query(
-      `SELECT user_id, item_id, at FROM (
-         SELECT u.user_id, h.item_id, h.occurred_at, h.event_id, floor(extract(epoch FROM h.occurred_at) * 1000)::float8 AS at
+    // SQL written here, never input: the item's id, or its value of the feature ($6).
+    const [value, join] =
+      feed.itemFeature === undefined
+        ? ['p.item_id', '']
+        : ['i.features ->> $6', 'JOIN item_features i ON i.entity_id = p.item_id AND i.features ->> $6 IS NOT NULL'];
+    const positives: { user_id: string; value: string; at: string }[] = await db.query(
+      `SELECT user_id, value, at FROM (
+         SELECT u.user_id, h.value, h.occurred_at, h.event_id, floor(extract(epoch FROM h.occurred_at) * 1000)::float8 AS at
          FROM unnest($1::text[]) AS u(user_id)
          CROSS JOIN LATERAL (
-           SELECT p.item_id, p.occurred_at, p.event_id FROM events p
+           SELECT ${value} AS value, p.occurred_at, p.event_id FROM events p ${join}
            WHERE p.user_id = u.user_id AND p.occurred_at < $2 AND (p.labels ->> $4)::float8 > 0
            ORDER BY p.occurred_at DESC, p.event_id DESC LIMIT $5) h
          UNION ALL
-         SELECT p.user_id, p.item_id, p.occurred_at, p.event_id, floor(extract(epoch FROM p.occurred_at) * 1000)::float8
-         FROM events p
+         SELECT p.user_id, ${value}, p.occurred_at, p.event_id, floor(extract(epoch FROM p.occurred_at) * 1000)::float8
+         FROM events p ${join}
          WHERE p.occurred_at >= $2 AND p.occurred_at < $3 AND (p.labels ->> $4)::float8 > 0 AND p.user_id = ANY($1::text[])
        ) positives
        ORDER BY user_id, occurred_at, event_id`,
-      [users, from, to, feed.task, feed.maxLength],
+      [users, from, to, feed.task, feed.maxLength, ...(feed.itemFeature === undefined ? [] : [feed.itemFeature])],
     );
     const byUser = new Map<string, { items: string[]; times: number[]; next: number }>();
     for (const p of positives) {
       let list = byUser.get(p.user_id);
       if (!list) byUser.set(p.user_id, (list = { items: [], times: [], next: 0 }));
-      list.items.push(p.item_id);
+      list.items.push(p.value);
       list.times.push(Number(p.at));
     }
     // In time order (a replay sample comes in hash order): each user's cursor only moves forward.
@@ -226,18 +259,32 @@ export class EventRepository {
 
 type StoredEvent = Pick<NewEvent, 'eventId' | 'userId' | 'itemId' | 'labels' | 'occurredAt'>;
 
-/** Per user, the items of its positive events for each feed, in order of occurrence (then id), the last maxLength. */
-export function listAppends(events: readonly StoredEvent[], feeds: readonly EventFeed[]): ListAppend[] {
+/** Per item feature, the stored value of each item that has one. */
+type ItemValues = Map<string, Map<string, string>>;
+
+const positive = (event: StoredEvent, feed: EventFeed) => (event.labels[feed.task] ?? 0) > 0;
+
+/**
+ * Per user, for each feed, the items of its positive events (or their values of the feed's item feature, those
+ * without one skipped), in order of occurrence (then id), the last maxLength.
+ */
+export function listAppends(
+  events: readonly StoredEvent[],
+  feeds: readonly EventFeed[],
+  itemValues: ItemValues = new Map(),
+): ListAppend[] {
   const ordered = [...events].sort(
     (a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || (a.eventId < b.eventId ? -1 : 1),
   );
   const byUser = new Map<string, Record<string, string[]>>();
   for (const event of ordered) {
-    for (const { feature, task } of feeds) {
-      if (!((event.labels[task] ?? 0) > 0)) continue;
+    for (const feed of feeds) {
+      if (!positive(event, feed)) continue;
+      const value = feed.itemFeature === undefined ? event.itemId : itemValues.get(feed.itemFeature)?.get(event.itemId);
+      if (value === undefined) continue;
       let lists = byUser.get(event.userId);
       if (!lists) byUser.set(event.userId, (lists = {}));
-      (lists[feature] ??= []).push(event.itemId);
+      (lists[feed.feature] ??= []).push(value);
     }
   }
   const bound = new Map(feeds.map((f) => [f.feature, f.maxLength]));

@@ -4,18 +4,24 @@ import { featureSide } from './side';
 
 export { featureSide, type FeatureSide } from './side';
 
-/** A user-side list fed by events (a sequence feature's `fromEvents`): the task whose positive labels append to it. */
+/**
+ * A user-side list fed by events (a sequence feature's `fromEvents`): the task whose positive labels append to it,
+ * and what they append: the item id, or the item's `itemFeature`.
+ */
 export interface EventFeed {
   feature: string;
   task: string;
   maxLength: number;
+  itemFeature?: string;
 }
 
 /** The spec's event-fed lists. */
 export function eventFeeds(spec: Pick<ModelSpec, 'features'>): EventFeed[] {
-  return spec.features.flatMap((f) =>
-    f.type === 'sequence' && f.fromEvents ? [{ feature: f.name, task: f.fromEvents.task, maxLength: f.maxLength }] : [],
-  );
+  return spec.features.flatMap((f) => {
+    if (f.type !== 'sequence' || !f.fromEvents) return [];
+    const { task, itemFeature } = f.fromEvents;
+    return [{ feature: f.name, task, maxLength: f.maxLength, ...(itemFeature && { itemFeature }) }];
+  });
 }
 
 /** Preprocessing indices of one kind of feature: those every candidate of a request shares, and the item's. */

@@ -105,11 +105,11 @@ const sequenceFeature = z
     /** Look values up in this categorical feature's table (e.g. a history of item ids in `item_id`'s embedding). */
     sharedEmbedding: name.optional(),
     /**
-     * A user-side list fed by events: each logged event whose label for `task` is positive appends its item id to the
-     * user's list in the feature store (the last maxLength kept, most recent last); training rebuilds each row's
-     * list as it was when the event occurred.
+     * A user-side list fed by events: each logged event whose label for `task` is positive appends its item id (or
+     * the item's `itemFeature`, e.g. its genre) to the user's list in the feature store (the last maxLength kept,
+     * most recent last); training rebuilds each row's list as it was when the event occurred.
      */
-    fromEvents: z.object({ task: name }).strict().optional(),
+    fromEvents: z.object({ task: name, itemFeature: name.optional() }).strict().optional(),
     ...numericOnly,
   })
   .strict();
@@ -293,7 +293,7 @@ export const modelSpecSchema = z
     });
     spec.features.forEach((f, i) => {
       if (f.type === 'sequence') checkSequence(f, i, spec.features, ctx);
-      if (f.type === 'sequence' && f.fromEvents) checkEventFed(f, i, spec.tasks, ctx);
+      if (f.type === 'sequence' && f.fromEvents) checkEventFed(f, i, spec, ctx);
       if (f.type === 'numeric') checkNumeric(f, i, ctx);
     });
     checkTaskSpaces(spec.tasks, ctx);
@@ -493,13 +493,17 @@ function checkNumeric(f: Extract<FeatureOutput, { type: 'numeric' }>, i: number,
     });
 }
 
-/** An event-fed list belongs to the user (events name a user) and is fed by one of the spec's tasks. */
+/**
+ * An event-fed list belongs to the user (events name a user) and is fed by one of the spec's tasks, with the items'
+ * ids or the value of an item-side categorical feature of theirs.
+ */
 function checkEventFed(
   f: Extract<FeatureOutput, { type: 'sequence' }>,
   i: number,
-  tasks: TaskOutput[],
+  spec: { features: FeatureOutput[]; tasks: TaskOutput[] },
   ctx: z.RefinementCtx,
 ): void {
+  const { tasks } = spec;
   const side = featureSide(f);
   if (side !== 'user')
     ctx.addIssue({
@@ -513,6 +517,22 @@ function checkEventFed(
       code: 'custom',
       path: ['features', i, 'fromEvents', 'task'],
       message: `"${task}" is not a task of this spec; name the task whose positive labels feed the list`,
+    });
+  const { itemFeature } = f.fromEvents!;
+  if (itemFeature === undefined) return;
+  const fed = spec.features.find((other) => other.name === itemFeature);
+  const why = !fed
+    ? 'is not a feature of this spec'
+    : fed.type !== 'categorical'
+      ? `is a ${fed.type} feature`
+      : featureSide(fed) !== 'item'
+        ? `is ${featureSide(fed)}-side`
+        : undefined;
+  if (why)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['features', i, 'fromEvents', 'itemFeature'],
+      message: `"${itemFeature}" ${why}; name an item-side categorical feature, whose value for the event's item is appended`,
     });
 }
 

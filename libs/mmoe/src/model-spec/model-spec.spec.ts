@@ -318,6 +318,30 @@ describe('event-fed sequence features', () => {
       { path: 'features[1].fromEvents', message: 'only sequence features are fed by events' },
     ]);
   });
+
+  it("accepts a list of the clicked items' values of an item-side categorical feature, and names any other", () => {
+    const fed = (itemFeature: string) => ({
+      features: [
+        { name: 'item_id', type: 'categorical' },
+        { name: 'item_price', type: 'numeric' },
+        { name: 'user_country', type: 'categorical' },
+        { name: 'user_recent_ids', type: 'sequence', fromEvents: { task: 'click', itemFeature } },
+      ],
+      tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
+      model: { expertUnits: [4] },
+    });
+    expect(parseModelSpec(fed('item_id')).features[3]).toMatchObject({
+      fromEvents: { task: 'click', itemFeature: 'item_id' },
+    });
+    const path = 'features[3].fromEvents.itemFeature';
+    const named = (what: string) =>
+      `${what}; name an item-side categorical feature, whose value for the event's item is appended`;
+    expect(problemsOf(fed('item_genre'))).toEqual([
+      { path, message: named('"item_genre" is not a feature of this spec') },
+    ]);
+    expect(problemsOf(fed('item_price'))).toEqual([{ path, message: named('"item_price" is a numeric feature') }]);
+    expect(problemsOf(fed('user_country'))).toEqual([{ path, message: named('"user_country" is user-side') }]);
+  });
 });
 
 describe('attention pooling', () => {
