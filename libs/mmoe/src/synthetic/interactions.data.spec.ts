@@ -2,6 +2,7 @@ import { join } from 'node:path';
 
 import { initBackend } from '../backend/backend';
 import { RawTable } from '../data/raw-table';
+import { auc } from '../eval/metrics';
 import { MultiTaskModel } from '../mmoe.model';
 import { loadModelSpec } from '../model-spec/model-spec';
 import { ModelSpec } from '../model-spec/model-spec.schema';
@@ -185,6 +186,24 @@ describe('generateInteractions', () => {
     const withInterest = sameGenreLift(generateInteractions({ ...busy, sessionInterest: { hours: 1, strength: 3 } }));
     const without = sameGenreLift(generateInteractions(busy));
     expect(withInterest).toBeGreaterThan(1.25 * without);
+  });
+
+  it("gives each event's click logit without noise on request, drawing nothing: what ranks best, interest included", () => {
+    const busy = {
+      ...options,
+      users: 200,
+      impressions: 20_000,
+      sessionInterest: { hours: 6, strength: 1.5, browse: 0.3 },
+    };
+    const { truth, ...generated } = generateInteractions({ ...busy, truth: true });
+    expect(generated).toEqual(generateInteractions(busy));
+    const clicks = Float32Array.from(generated.events, (e) => e.labels.click);
+    const withoutInterest = truth!.clickLogit.map((logit, i) => logit - truth!.interestLogit[i]);
+    expect(auc(truth!.clickLogit, clicks)).toBeGreaterThan(auc(withoutInterest, clicks) + 0.02);
+    expect(truth!.interestLogit.filter((v) => v !== 0).length / clicks.length).toBeGreaterThan(0.03);
+    expect(
+      generateInteractions({ ...options, impressions: 100, truth: true }).truth!.interestLogit.every((v) => v === 0),
+    ).toBe(true);
   });
 
   it('shows a browsing user more of their genre of the moment: consecutive impressions share a genre more often', () => {

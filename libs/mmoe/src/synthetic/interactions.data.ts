@@ -17,7 +17,8 @@ import { dot, gaussianVector } from '../util/vector';
  *   - optionally (`newItems`), part of the catalogue is released over the span: such an item is never shown before
  *     its release, so a model trained earlier has never seen its id;
  *   - optionally (`sessionInterest`), each user's interest in one genre comes and goes within hours: clicks on that
- *     genre are likelier while it lasts, so the user's last clicks predict the next ones better than older ones do.
+ *     genre are likelier while it lasts, so the user's last clicks predict the next ones better than older ones do;
+ *   - optionally (`truth`), each event's click logit without noise, the ceiling any feature could reach.
  *
  * Everything is drawn from `seed`. The world (genre, country, age and device effects), users, items and events come
  * from separate streams, so the same seed gives the same users and items whatever `impressions` or `days` is.
@@ -45,6 +46,11 @@ export interface InteractionOptions {
     /** Share of a user's impressions drawn from their genre of the moment (browsing it); 0 by default. */
     browse?: number;
   };
+  /**
+   * Also return each event's click logit without its noise (`truth`): what an oracle knowing every hidden variable
+   * would rank by, for benches that ask how much signal a feature could carry. Draws nothing.
+   */
+  truth?: boolean;
 }
 
 export type InteractionFeatureValues = Record<string, string | number | string[]>;
@@ -75,6 +81,8 @@ export interface InteractionData {
   items: InteractionEntity[];
   /** In non-decreasing order of occurredAt. */
   events: InteractionEvent[];
+  /** With `truth`, per event: the click logit without the affinity noise, and the session interest's share of it. */
+  truth?: { clickLogit: Float32Array; interestLogit: Float32Array };
 }
 
 /** The observable features, in the shape of a model spec's `features`. */
@@ -211,12 +219,13 @@ export function generateInteractions(options: InteractionOptions): InteractionDa
   const world = createWorld(new Rng(root.seed()), latentDim);
   const users = sampleUsers(world, userCount, new Rng(root.seed()));
   const items = sampleItems(world, itemCount, new Rng(root.seed()));
-  const events = sampleEvents(world, users, items, options, new Rng(root.seed()));
+  const { events, truth } = sampleEvents(world, users, items, options, new Rng(root.seed()));
   const histories = sampleHistories(world, users, items, new Rng(root.seed()));
   return {
     users: users.map((u, i) => ({ id: userId(i), features: { ...userFeatures(u), user_recent_items: histories[i] } })),
     items: items.map((it, i) => ({ id: itemId(i), features: itemFeatures(it, i) })),
     events,
+    ...(truth && { truth }),
   };
 }
 
@@ -292,7 +301,7 @@ function sampleEvents(
   items: Item[],
   options: InteractionOptions,
   rng: Rng,
-): InteractionEvent[] {
+): Pick<InteractionData, 'events' | 'truth'> {
   const { impressions, seed, start, days } = options;
   const span = days * DAY_MS;
   const userPick = cumulative(users.map((u) => u.activity));
@@ -311,6 +320,9 @@ function sampleEvents(
   const interest =
     options.sessionInterest && new SessionInterest(users.length, options.sessionInterest, new Rng(seed ^ 0x5e55));
   const events: InteractionEvent[] = [];
+  const truth = options.truth
+    ? { clickLogit: new Float32Array(impressions), interestLogit: new Float32Array(impressions) }
+    : undefined;
   for (let n = 0; n < impressions; n++) {
     const t = offsets[n] / span;
     for (let g = 0; g < GENRES.length; g++) share[g] = genreWeight[g] * Math.exp((genreDrift[g]?.share ?? 0) * t);
@@ -326,15 +338,22 @@ function sampleEvents(
     } while (released && released[itemIndex] > offsets[n]);
     const userIndex = browsing ?? pick(userPick, rng.next());
     const boost = interest?.boost(userIndex, items[itemIndex].genre, offsets[n]) ?? 0;
+    const [user, item] = [users[userIndex], items[itemIndex]];
     events.push({
       eventId: `e-${seed}-${n}`,
       userId: userId(userIndex),
       itemId: itemId(itemIndex),
       occurredAt: new Date(start.getTime() + offsets[n]),
-      labels: sampleLabels(world, users[userIndex], items[itemIndex], t, rng, boost),
+      labels: sampleLabels(world, user, item, t, rng, boost),
     });
+    if (truth) {
+      const affinity = tasteAffinity(world, user, item);
+      const logit = clickLogit(user, item, t, affinity + boost);
+      truth.clickLogit[n] = logit;
+      truth.interestLogit[n] = logit - clickLogit(user, item, t, affinity);
+    }
   }
-  return events;
+  return { events, truth };
 }
 
 /** Per item, the offset from which it may be shown: 0 for the first ids, a uniform time for the last `share`. */
@@ -395,26 +414,37 @@ function sampleHistories(world: World, users: User[], items: Item[], rng: Rng): 
   });
 }
 
-/** `boost`: the user's interest of the moment in the item's genre (sessionInterest), added to the affinity. */
-function sampleLabels(world: World, user: User, item: Item, t: number, rng: Rng, boost: number): InteractionLabels {
-  const affinity =
-    dot(user.taste, item.taste) / Math.sqrt(world.dim) + 0.5 * item.quality + 0.4 * rng.gaussian() + boost;
+/** The user's taste for the item, before noise and the interest of the moment. */
+function tasteAffinity(world: World, user: User, item: Item): number {
+  return dot(user.taste, item.taste) / Math.sqrt(world.dim) + 0.5 * item.quality;
+}
+
+/** Long items suit the TV and put off phone users. */
+function lengthFit(user: User, item: Item): number {
   const device = DEVICES[user.device][0];
-  // Long items suit the TV and put off phone users.
-  const lengthFit = (device === 'tv' ? 0.4 : device === 'mobile' ? -0.4 : 0) * Math.log(item.length / 20);
-  const clickLogit =
+  return (device === 'tv' ? 0.4 : device === 'mobile' ? -0.4 : 0) * Math.log(item.length / 20);
+}
+
+function clickLogit(user: User, item: Item, t: number, affinity: number): number {
+  return (
     CLICK_BIAS +
     1.2 * affinity -
     0.12 * item.price -
     0.3 * Math.log1p(item.ageDays / 30) +
     0.3 * Math.log(user.activity / 3.3) +
-    lengthFit +
-    (DRIFT[GENRES[item.genre][0]]?.click ?? 0) * t;
-  if (rng.next() >= sigmoid(clickLogit)) return { click: 0, like: 0, watch_time: 0 };
+    lengthFit(user, item) +
+    (DRIFT[GENRES[item.genre][0]]?.click ?? 0) * t
+  );
+}
+
+/** `boost`: the user's interest of the moment in the item's genre (sessionInterest), added to the affinity. */
+function sampleLabels(world: World, user: User, item: Item, t: number, rng: Rng, boost: number): InteractionLabels {
+  const affinity = tasteAffinity(world, user, item) + 0.4 * rng.gaussian() + boost;
+  if (rng.next() >= sigmoid(clickLogit(user, item, t, affinity))) return { click: 0, like: 0, watch_time: 0 };
 
   const likeLogit = -2.6 + 1.2 * affinity + world.genreLike[item.genre];
   const like = rng.next() < sigmoid(likeLogit) ? 1 : 0;
-  const watchedShare = sigmoid(-0.3 + 0.9 * affinity + lengthFit + 0.5 * rng.gaussian());
+  const watchedShare = sigmoid(-0.3 + 0.9 * affinity + lengthFit(user, item) + 0.5 * rng.gaussian());
   // Rounded to 0.1 min but kept positive, since a click starts playback.
   const watch = Math.min(item.length, Math.max(0.1, round1(item.length * watchedShare)));
   return { click: 1, like, watch_time: watch };
