@@ -621,6 +621,10 @@ async function main(): Promise<void> {
       ['event-fed', 'incremental'],
     ],
     [
+      ['none', 'stale'],
+      ['none', 'daily full'],
+    ],
+    [
       ['event-fed', 'stale'],
       ['event-fed', 'daily full'],
     ],
