@@ -520,20 +520,23 @@ function checkEventFed(
     });
   const { itemFeature } = f.fromEvents!;
   if (itemFeature === undefined) return;
-  const fed = spec.features.find((other) => other.name === itemFeature);
-  const why = !fed
-    ? 'is not a feature of this spec'
-    : fed.type !== 'categorical'
-      ? `is a ${fed.type} feature`
-      : featureSide(fed) !== 'item'
-        ? `is ${featureSide(fed)}-side`
-        : undefined;
+  const fedSide = featureSide(spec.features.find((other) => other.name === itemFeature) ?? { name: itemFeature });
+  const why =
+    notCategorical(spec.features, itemFeature) ??
+    (fedSide === 'item' ? undefined : `"${itemFeature}" is ${fedSide}-side`);
   if (why)
     ctx.addIssue({
       code: 'custom',
       path: ['features', i, 'fromEvents', 'itemFeature'],
-      message: `"${itemFeature}" ${why}; name an item-side categorical feature, whose value for the event's item is appended`,
+      message: `${why}; name an item-side categorical feature, whose value for the event's item is appended`,
     });
+}
+
+/** Why `name` is not a categorical feature of the spec; undefined when it is one. */
+function notCategorical(features: FeatureOutput[], name: string): string | undefined {
+  const found = features.find((f) => f.name === name);
+  if (!found) return `"${name}" is not a feature of this spec`;
+  return found.type === 'categorical' ? undefined : `"${name}" is a ${found.type} feature`;
 }
 
 /**
@@ -559,16 +562,12 @@ function checkSequence(
         });
   const sharedName = f.sharedEmbedding ?? (f.pooling === 'attention' ? f.target : undefined);
   if (sharedName === undefined) return;
-  const shared = features.find((other) => other.name === sharedName);
-  if (!shared || shared.type !== 'categorical') {
-    const why = shared ? `is a ${shared.type} feature` : 'is not a feature of this spec';
-    ctx.addIssue({
-      code: 'custom',
-      path: at('sharedEmbedding'),
-      message: `"${sharedName}" ${why}; name a categorical feature`,
-    });
+  const why = notCategorical(features, sharedName);
+  if (why) {
+    ctx.addIssue({ code: 'custom', path: at('sharedEmbedding'), message: `${why}; name a categorical feature` });
     return;
   }
+  const shared = features.find((other) => other.name === sharedName)!;
   if (f.embeddingDim !== undefined && f.embeddingDim !== shared.embeddingDim) {
     ctx.addIssue({
       code: 'custom',
@@ -602,10 +601,9 @@ function checkAttention(
     });
     return false;
   }
-  const target = features.find((other) => other.name === f.target);
-  if (!target || target.type !== 'categorical') {
-    const why = target ? `is a ${target.type} feature` : 'is not a feature of this spec';
-    ctx.addIssue({ code: 'custom', path: at('target'), message: `"${f.target}" ${why}; name a categorical feature` });
+  const why = notCategorical(features, f.target);
+  if (why) {
+    ctx.addIssue({ code: 'custom', path: at('target'), message: `${why}; name a categorical feature` });
     return false;
   }
   if (f.sharedEmbedding !== undefined && f.sharedEmbedding !== f.target) {
