@@ -68,6 +68,64 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
     ]);
   });
 
+  it('reads rows written by earlier code: a policy without the newer fields, a first worker record, old evidence', async () => {
+    const version = await register(4);
+    const db = moduleRef.get(DataSource);
+    const policy = { confidence: 0.9, minEvents: 500, tolerance: 0.02 };
+    // What the first worker stored: no calibration, no int8 check, no row counts beside `rows`, no groupBy.
+    const metrics = {
+      tasks: { click: { auc: 0.71, logloss: 0.5 } },
+      gates: {},
+      examples: 990,
+      gate: { decision: 'candidate', reason: 'there is no production version to compare with; promote one by hand' },
+      training: {
+        epochsRun: 1,
+        bestEpoch: 1,
+        stoppedEarly: false,
+        history: [{ epoch: 1, loss: 0.6, validLoss: 0.55, metric: 0.7, tasks: { click: 0.7 } }],
+        examplesPerSec: 5000,
+        seconds: 1.5,
+        validation: { click: { auc: 0.7 } },
+        rows: 4010,
+      },
+      dataset: {
+        source: { kind: 'events', from: '2025-01-01T00:00:00.000Z', to: '2025-01-08T00:00:00.000Z' },
+        holdoutFraction: 0.2,
+        holdoutStart: '2025-01-06T14:00:00.000Z',
+        skippedRows: 0,
+      },
+    };
+    await db.query('UPDATE model_versions SET rollout_policy = $1, metrics = $2 WHERE id = $3', [
+      policy,
+      metrics,
+      version.id,
+    ]);
+    const decision = {
+      verdict: 'reject',
+      reason: 'worse beyond tolerance on click',
+      confidence: 0.95,
+      test: 'delong-unpaired',
+      tasks: [{ task: 'click', verdict: 'reject', pValueNotWorse: 0.9, pValueWorse: 0.001 }],
+    };
+    await db.query(
+      `INSERT INTO rollout_events (action, actor, from_version_id, to_version_id, percent, evidence)
+       VALUES ('reject', 'policy', $1, NULL, NULL, $2)`,
+      [version.id, decision],
+    );
+
+    const read = await registry.get(version.id);
+    expect(read.rolloutPolicy).toEqual({ ...policy, minUsers: 100, maxHours: 168 });
+    expect(read.metrics).toEqual(metrics);
+    expect(await registry.trainingReport(version.id)).toContain(`Model version ${version.id}`);
+    expect((await registry.compare(version.id, version.id)).tasks[0].metrics).toContainEqual({
+      metric: 'auc',
+      a: 0.71,
+      b: 0.71,
+      delta: 0,
+    });
+    expect((await registry.history(1, 0)).items[0]).toMatchObject({ action: 'reject', evidence: decision });
+  });
+
   it('refuses what the rules refuse, with domain errors', async () => {
     const { production } = await registry.findServing();
     await expect(registry.archive(production!.id, 'medium')).rejects.toBeInstanceOf(ConflictError);

@@ -2,7 +2,7 @@ import type { JobOptions } from 'bull';
 import { z } from 'zod';
 
 import type { ModelSpecInput } from '@app/mmoe';
-import type { RolloutPolicy } from '@app/registry';
+import type { StoredRolloutPolicy } from '@app/registry';
 
 /** The one place that names the training queue, its jobs and their payloads (API, worker and tests share it). */
 export const TRAINING_QUEUE = 'training';
@@ -43,9 +43,9 @@ export type TrainingJobName = (typeof TrainingJobName)[keyof typeof TrainingJobN
 
 /**
  * A rollout policy to set on the canary a job produces (see RolloutPolicy in libs/registry, which checks it against
- * the version's tasks when it is set).
+ * the version's tasks when it is set); a job queued before the policy's newer fields carries one without them.
  */
-const rolloutPolicy = z.custom<RolloutPolicy>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+const rolloutPolicy = z.custom<StoredRolloutPolicy>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
   message: 'Invalid input: expected a rollout policy object',
 });
 

@@ -2,24 +2,26 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import {
-  ModelVersionRepository,
-  RolloutRepository,
-  type LockedVersions,
-  type ModelVersionArtifact,
-  type ModelVersionRecord,
-  type RolloutEventRecord,
-  type RolloutPage,
-  type RolloutTransaction,
-  type ServingPrecision,
-  type ServingVersions,
-} from '@app/db';
+import { ModelVersionRepository, RolloutRepository, type ModelVersionArtifact, type ServingPrecision } from '@app/db';
 import type { MultiTaskModel, TrainSummary } from '@app/mmoe';
 import { renderTrainingReport, type TrainingReportData } from '@app/mmoe/report/training-report';
 import { loadTfjsLibrary, readArtifactHeader, sha256Hex, type ArtifactHeader } from '@app/mmoe/serving';
 import { withRedisDeadline } from '@app/redis';
 
 import { ModelChangeRepository } from './model-change.repository';
+import {
+  readEvent,
+  readLocked,
+  readPage,
+  readServing,
+  readVersion,
+  type LockedVersions,
+  type ModelVersion,
+  type RolloutEvent,
+  type RolloutEvidence,
+  type RolloutPage,
+  type ServingVersions,
+} from './model-version.reader';
 import { checkRolloutPolicy, type PolicyDecision, type RolloutPolicy } from './rollout-policy.rules';
 import {
   mergeObjectiveWeights,
@@ -36,6 +38,7 @@ import {
   type RankingChange,
   type RolloutPlan,
 } from './rollout.rules';
+import type { TaskMetricsByName, VersionMetrics } from './version-metrics';
 
 /** What a new version records besides its model. */
 export interface VersionDetails {
@@ -45,7 +48,7 @@ export interface VersionDetails {
   /** The Bull job that trained it: at most one version per job (a unique index), found again by findByTrainingJob. */
   trainingJobId?: string;
   /** Replaces the validation report read from the training summary (a training job stores its held-out evaluation). */
-  metrics?: Record<string, unknown>;
+  metrics?: VersionMetrics;
 }
 
 /** An uploaded artifact, as written by `cli train` (model.mmoe): validated by loading it. */
@@ -59,7 +62,7 @@ export interface TrainedVersion extends VersionDetails {
 }
 
 export interface TransitionResult extends ServingVersions {
-  event: RolloutEventRecord;
+  event: RolloutEvent;
 }
 
 export interface MetricComparison {
@@ -71,12 +74,18 @@ export interface MetricComparison {
 }
 
 export interface VersionComparison {
-  a: ModelVersionRecord;
-  b: ModelVersionRecord;
+  a: ModelVersion;
+  b: ModelVersion;
   tasks: { task: string; metrics: MetricComparison[] }[];
 }
 
-type TaskMetrics = Record<string, Record<string, unknown>>;
+/** The row locks a transition's decision takes, inside its transaction. */
+interface TransitionLocks {
+  /** The serving versions and the version `id`, when given. */
+  lock(id?: number): Promise<LockedVersions>;
+  /** The version `productionId` was promoted over, if any. */
+  lockPreviousProduction(productionId: number): Promise<ModelVersion | undefined>;
+}
 
 /** The actor of every decision the rollout policy makes on its own. */
 export const POLICY_ACTOR = 'policy';
@@ -96,17 +105,18 @@ export class ModelRegistryService {
     private readonly changes: ModelChangeRepository,
   ) {}
 
-  list(): Promise<ModelVersionRecord[]> {
-    return this.versions.list();
+  async list(): Promise<ModelVersion[]> {
+    return (await this.versions.list()).map(readVersion);
   }
 
   /** The version, or undefined when there is none with this id. */
-  find(id: number): Promise<ModelVersionRecord | undefined> {
-    return this.versions.get(id);
+  async find(id: number): Promise<ModelVersion | undefined> {
+    const version = await this.versions.get(id);
+    return version && readVersion(version);
   }
 
-  async get(id: number): Promise<ModelVersionRecord> {
-    const version = await this.versions.get(id);
+  async get(id: number): Promise<ModelVersion> {
+    const version = await this.find(id);
     if (!version) throw new NotFoundError(`version ${id} does not exist`);
     return version;
   }
@@ -118,14 +128,14 @@ export class ModelRegistryService {
   async trainingReport(id: number): Promise<string> {
     const version = await this.versions.getStored(id);
     if (!version) throw new NotFoundError(`version ${id} does not exist`);
-    const data = reportDataOf(version);
+    const data = reportDataOf(readVersion(version));
     if (!data) throw new NotFoundError(`version ${id} was not trained by a worker: it has no training report`);
     return renderTrainingReport(data);
   }
 
   /** The versions that serve now: production and the canary, when there are. */
-  findServing(): Promise<ServingVersions> {
-    return this.versions.findServing();
+  async findServing(): Promise<ServingVersions> {
+    return readServing(await this.versions.findServing());
   }
 
   /** What a process loads to serve or evaluate a version (its artifact and ONNX export); undefined once it is gone. */
@@ -137,19 +147,21 @@ export class ModelRegistryService {
     const [first, second] = await Promise.all([this.get(a), this.get(b)]);
     // Postgres returns jsonb keys reordered; list the tasks in spec order and each task's metrics by name.
     const tasks = [...specOf(first).tasks, ...specOf(second).tasks].map((task) => task.name);
-    return { a: first, b: second, tasks: compareTasks(tasks, taskMetricsOf(first), taskMetricsOf(second)) };
+    return { a: first, b: second, tasks: compareTasks(tasks, first.metrics.tasks ?? {}, second.metrics.tasks ?? {}) };
   }
 
-  findByTrainingJob(trainingJobId: string): Promise<ModelVersionRecord | undefined> {
-    return this.versions.findByTrainingJob(trainingJobId);
+  async findByTrainingJob(trainingJobId: string): Promise<ModelVersion | undefined> {
+    const version = await this.versions.findByTrainingJob(trainingJobId);
+    return version && readVersion(version);
   }
 
   /**
    * The event that last made the version the canary: the start of its live comparison with production (a new
    * percent is a new split of the users, so a new comparison).
    */
-  canaryEntered(id: number): Promise<RolloutEventRecord | undefined> {
-    return this.rollouts.lastEntered(id, ['canary']);
+  async canaryEntered(id: number): Promise<RolloutEvent | undefined> {
+    const event = await this.rollouts.lastEntered(id, ['canary']);
+    return event && readEvent(event);
   }
 
   /** Whether the policy's test of the version as the current canary ended inconclusive, its policy unchanged since. */
@@ -157,12 +169,12 @@ export class ModelRegistryService {
     return (await this.rollouts.lastEntered(id, ['canary', 'policy', 'inconclusive']))?.action === 'inconclusive';
   }
 
-  history(limit: number, offset: number): Promise<RolloutPage> {
-    return this.rollouts.list(limit, offset);
+  async history(limit: number, offset: number): Promise<RolloutPage> {
+    return readPage(await this.rollouts.list(limit, offset));
   }
 
   /** Validates the uploaded artifact by loading it, exports its network to ONNX and stores both as a new candidate. */
-  async register(input: RegisterVersion, actor: string): Promise<ModelVersionRecord> {
+  async register(input: RegisterVersion, actor: string): Promise<ModelVersion> {
     await this.checkParent(input.parentVersionId);
     // Loading the upload takes tfjs, which an API serving through ONNX Runtime has not loaded until now.
     const { initBackend, MultiTaskModel } = await loadTfjsLibrary();
@@ -189,7 +201,7 @@ export class ModelRegistryService {
    * and its ONNX export made from that same network, never decoded back from the bytes just written. The caller keeps
    * the model (and disposes of it).
    */
-  async registerTrained(model: MultiTaskModel, input: TrainedVersion, actor: string): Promise<ModelVersionRecord> {
+  async registerTrained(model: MultiTaskModel, input: TrainedVersion, actor: string): Promise<ModelVersion> {
     await this.checkParent(input.parentVersionId);
     // As `cli train` writes it (metadata.training), plus the job that made it.
     const metadata = { training: input.training, trainingJobId: input.trainingJobId };
@@ -207,10 +219,10 @@ export class ModelRegistryService {
   private async store(
     model: MultiTaskModel,
     artifact: Buffer,
-    metrics: Record<string, unknown>,
+    metrics: VersionMetrics,
     details: VersionDetails,
     actor: string,
-  ): Promise<ModelVersionRecord> {
+  ): Promise<ModelVersion> {
     const onnx = Buffer.from(model.toOnnx());
     const registered = await this.versions.register(
       {
@@ -228,7 +240,7 @@ export class ModelRegistryService {
       },
       actor,
     );
-    return registered.version;
+    return readVersion(registered.version);
   }
 
   setCanary(id: number, percent: number, ranking: RankingChange | undefined, actor: string): Promise<TransitionResult> {
@@ -263,7 +275,7 @@ export class ModelRegistryService {
         }
         if (policy) checkRolloutPolicy(specOf(target), policy);
         return {
-          updates: [{ id, patch: { rolloutPolicy: policy as Record<string, unknown> | null } }],
+          updates: [{ id, patch: { rolloutPolicy: policy } }],
           event: { action: 'policy', fromVersionId: null, toVersionId: id, percent: target.canaryPercent },
         };
       },
@@ -280,13 +292,12 @@ export class ModelRegistryService {
     canaryId: number,
     decision: PolicyDecision & { verdict: 'promote' | 'reject' | 'inconclusive' },
   ): Promise<TransitionResult> {
-    const evidence = decision as unknown as Record<string, unknown>;
     const plan = {
       promote: (locked: LockedVersions) => planPromote(locked, new Date(), undefined, canaryId),
       reject: (locked: LockedVersions) => planReject(locked, canaryId),
       inconclusive: (locked: LockedVersions) => planInconclusive(locked, canaryId),
     }[decision.verdict];
-    return this.transition(POLICY_ACTOR, async (tx) => plan(await tx.lock(canaryId)), evidence);
+    return this.transition(POLICY_ACTOR, async (tx) => plan(await tx.lock(canaryId)), decision);
   }
 
   rollback(actor: string): Promise<TransitionResult> {
@@ -308,13 +319,19 @@ export class ModelRegistryService {
 
   private async transition(
     actor: string,
-    decide: (tx: RolloutTransaction) => Promise<RolloutPlan>,
-    evidence?: Record<string, unknown>,
+    decide: (locks: TransitionLocks) => Promise<RolloutPlan>,
+    evidence?: RolloutEvidence,
   ): Promise<TransitionResult> {
     const event = await this.versions.transition(async (tx) => {
-      const plan = await decide(tx);
+      const plan = await decide({
+        lock: async (id) => readLocked(await tx.lock(id)),
+        lockPreviousProduction: async (productionId) => {
+          const previous = await tx.lockPreviousProduction(productionId);
+          return previous && readVersion(previous);
+        },
+      });
       for (const { id, patch } of plan.updates) await tx.update(id, patch);
-      return tx.record({ ...plan.event, actor, evidence });
+      return readEvent(await tx.record({ ...plan.event, actor, evidence }));
     });
     // The change is committed whatever Redis says (down, or not answering: the deadline); a process that misses the
     // notice catches up at its next poll.
@@ -323,25 +340,20 @@ export class ModelRegistryService {
     ).catch((e: Error) =>
       this.logger.warn(`models:changed not published (${e.message}); processes will catch up by polling`),
     );
-    return { event, ...(await this.versions.findServing()) };
+    return { event, ...(await this.findServing()) };
   }
 }
 
 /** `cli train` keeps its validation report under metadata.training; the per-epoch history stays in the artifact only. */
-function metricsOf(metadata: ArtifactHeader['metadata']): Record<string, unknown> {
+function metricsOf(metadata: ArtifactHeader['metadata']): VersionMetrics {
   const training = (metadata?.training ?? {}) as Partial<TrainSummary>;
   if (!training.valid) return {};
   const { valid, bestEpoch, epochsRun, stoppedEarly } = training;
   return { tasks: valid.tasks, gates: valid.gates, examples: valid.examples, bestEpoch, epochsRun, stoppedEarly };
 }
 
-function taskMetricsOf(version: ModelVersionRecord): TaskMetrics {
-  const tasks = version.metrics.tasks;
-  return typeof tasks === 'object' && tasks !== null ? (tasks as TaskMetrics) : {};
-}
-
-function compareTasks(tasks: string[], a: TaskMetrics, b: TaskMetrics): VersionComparison['tasks'] {
-  const value = (metrics: Record<string, unknown> | undefined, name: string): number | null => {
+function compareTasks(tasks: string[], a: TaskMetricsByName, b: TaskMetricsByName): VersionComparison['tasks'] {
+  const value = (metrics: Record<string, number> | undefined, name: string): number | null => {
     const v = metrics?.[name];
     return typeof v === 'number' && Number.isFinite(v) ? v : null;
   };
@@ -355,22 +367,9 @@ function compareTasks(tasks: string[], a: TaskMetrics, b: TaskMetrics): VersionC
 }
 
 /** What a worker stores in a version's metrics, read back for its report; undefined for an uploaded version. */
-function reportDataOf(version: ModelVersionRecord): TrainingReportData | undefined {
-  const m = version.metrics as Partial<{
-    tasks: TrainingReportData['tasks'];
-    gates: TrainingReportData['gates'];
-    calibration: TrainingReportData['calibration'];
-    examples: number;
-    productionHoldout: TrainingReportData['production'];
-    training: TrainingReportData['training'] & {
-      rows: number;
-      validationRows?: number;
-      parameters?: number;
-      backend?: string;
-    };
-  }>;
-  if (!m.training?.history || !m.tasks) return undefined;
-  const { training } = m;
+function reportDataOf(version: ModelVersion): TrainingReportData | undefined {
+  const { training, tasks, gates, calibration, examples, productionHoldout } = version.metrics;
+  if (!training?.history || !tasks) return undefined;
   return {
     title: `Model version ${version.id}${version.trainingJobId ? ` — training job ${version.trainingJobId}` : ''}`,
     spec: specOf(version),
@@ -379,14 +378,14 @@ function reportDataOf(version: ModelVersionRecord): TrainingReportData | undefin
     rows: {
       train: training.rows - (training.validationRows ?? 0),
       validation: training.validationRows,
-      holdout: m.examples,
+      holdout: examples,
     },
     training,
     evaluatedOn: 'the held-out slice',
-    tasks: m.tasks,
-    gates: m.gates ?? {},
-    calibration: m.calibration ?? {},
-    production: m.productionHoldout,
+    tasks,
+    gates: gates ?? {},
+    calibration: calibration ?? {},
+    production: productionHoldout,
     createdAt: version.createdAt.toISOString(),
   };
 }

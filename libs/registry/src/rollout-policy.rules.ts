@@ -172,9 +172,33 @@ export interface PolicyDecision {
   guardrails: GuardrailEvidence[];
 }
 
-/** A stored policy with the defaults of the fields it predates (minUsers and maxHours came later). */
-export function withPolicyDefaults(stored: Partial<RolloutPolicy>): RolloutPolicy {
-  return { ...DEFAULT_ROLLOUT_POLICY, ...stored };
+/** A policy as stored: one set before minUsers and maxHours existed lacks them. */
+export type StoredRolloutPolicy = Omit<RolloutPolicy, 'minUsers' | 'maxHours'> &
+  Partial<Pick<RolloutPolicy, 'minUsers' | 'maxHours'>>;
+
+/**
+ * A policy read back from a jsonb column (a version's or a retraining cadence's), with the defaults of the fields it
+ * predates. Only a validated RolloutPolicy is ever written there, so its shape is trusted.
+ */
+export function readRolloutPolicy(stored: object): RolloutPolicy {
+  return { ...DEFAULT_ROLLOUT_POLICY, ...(stored as StoredRolloutPolicy) };
+}
+
+/**
+ * A decision as the first policy recorded it in the rollout history (an unclustered DeLong test with p-values, before
+ * users, guardrails and the inconclusive end): kept as it was.
+ */
+export interface EarlierPolicyDecision {
+  verdict: TaskVerdict;
+  reason: string;
+  confidence: number;
+  test: 'delong-unpaired';
+  tasks: (Omit<TaskEvidence, 'canary' | 'production'> & {
+    canary: Pick<ArmAuc, 'count' | 'positives' | 'auc'>;
+    production: Pick<ArmAuc, 'count' | 'positives' | 'auc'>;
+    pValueNotWorse: number | null;
+    pValueWorse: number | null;
+  })[];
 }
 
 /**

@@ -1,6 +1,7 @@
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
-import type { LockedVersions, ModelStatus, ModelVersionRecord } from '@app/db';
+import type { ModelStatus } from '@app/db';
 
+import type { LockedVersions, ModelVersion } from './model-version.reader';
 import {
   fusionOf,
   mergeObjectiveWeights,
@@ -24,7 +25,7 @@ const SPEC = {
   model: { expertUnits: [4] },
 };
 
-function version(id: number, status: ModelStatus, extra: Partial<ModelVersionRecord> = {}): ModelVersionRecord {
+function version(id: number, status: ModelStatus, extra: Partial<ModelVersion> = {}): ModelVersion {
   return {
     id,
     status,
@@ -276,9 +277,10 @@ describe('rollout rules', () => {
   });
 
   describe('precision', () => {
-    const checked = (eligible: boolean) => ({
-      metrics: { int8: { eligible, maxAucDrop: eligible ? 0 : 0.004, tolerance: 0.001 } },
-    });
+    const checked = (eligible: boolean): Partial<ModelVersion> => {
+      const auc = { click: { fp32: 0.8, int8: eligible ? 0.8 : 0.796 } };
+      return { metrics: { int8: { auc, maxAucDrop: eligible ? 0 : 0.004, tolerance: 0.001, eligible, rows: 500 } } };
+    };
 
     it('serves int8 only after a passed holdout check, and fp32 always', () => {
       const target = version(3, 'production', checked(true));

@@ -1,15 +1,9 @@
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
-import type {
-  LockedVersions,
-  ModelStatus,
-  ModelVersionPatch,
-  ModelVersionRecord,
-  NewRolloutEvent,
-  ServingPrecision,
-} from '@app/db';
+import type { ModelStatus, ModelVersionPatch, NewRolloutEvent, ServingPrecision } from '@app/db';
 import { parseModelSpec, type ModelSpec } from '@app/mmoe/serving';
 
 import { parseFusion, type FusionRule } from './fusion.rules';
+import type { LockedVersions, ModelVersion } from './model-version.reader';
 
 /** What one transition changes, decided from the locked rows; nothing here touches the database. */
 export interface RolloutPlan {
@@ -36,7 +30,7 @@ const STATUS_PHRASES: Record<ModelStatus, string> = {
   failed: 'a failed version',
 };
 
-export function specOf(version: Pick<ModelVersionRecord, 'spec'>): ModelSpec {
+export function specOf(version: Pick<ModelVersion, 'spec'>): ModelSpec {
   return parseModelSpec(version.spec);
 }
 
@@ -75,7 +69,7 @@ export function assertKnownTasks(tasks: readonly string[], weights: ObjectiveWei
  * The columns a ranking change sets: objective weights merge into the current ones (a sum; any product rule is
  * dropped), a sum rule replaces them as a whole (a task left out weighs 0), a product rule is stored as it is.
  */
-export function rankingPatch(version: ModelVersionRecord, change: RankingChange | undefined): ModelVersionPatch {
+export function rankingPatch(version: ModelVersion, change: RankingChange | undefined): ModelVersionPatch {
   if (!change || (change.objectiveWeights === undefined && change.fusion === undefined)) return {};
   if (change.objectiveWeights !== undefined && change.fusion !== undefined) {
     throw new InvalidFieldsError([
@@ -99,18 +93,18 @@ export function rankingPatch(version: ModelVersionRecord, change: RankingChange 
 
 /** The rule a version ranks by: its stored product rule, else the weighted sum of its objective weights. */
 export function fusionOf(
-  version: Pick<ModelVersionRecord, 'fusion' | 'objectiveWeights'>,
+  version: Pick<ModelVersion, 'fusion' | 'objectiveWeights'>,
   spec: Pick<ModelSpec, 'tasks'>,
 ): FusionRule {
   return version.fusion ? parseFusion(version.fusion, spec.tasks) : { type: 'sum', weights: version.objectiveWeights };
 }
 
-function required(version: ModelVersionRecord | undefined, id: number): ModelVersionRecord {
+function required(version: ModelVersion | undefined, id: number): ModelVersion {
   if (!version) throw new NotFoundError(`version ${id} does not exist`);
   return version;
 }
 
-function conflict(version: ModelVersionRecord, why: string): ConflictError {
+function conflict(version: ModelVersion, why: string): ConflictError {
   return new ConflictError(`version ${version.id} is ${STATUS_PHRASES[version.status]}; ${why}`);
 }
 
@@ -172,7 +166,7 @@ export function planPromote(
 }
 
 /** Production is archived and the version it was promoted over serves again; any canary goes back to candidate. */
-export function planRollback(locked: LockedVersions, previous: ModelVersionRecord | undefined, at: Date): RolloutPlan {
+export function planRollback(locked: LockedVersions, previous: ModelVersion | undefined, at: Date): RolloutPlan {
   const { production, canary } = locked;
   if (!production) throw new ConflictError('there is no production version to roll back');
   if (!previous)
@@ -258,9 +252,9 @@ export function planPrecision(locked: LockedVersions, id: number, precision: Ser
   if (target.status === 'archived' || target.status === 'failed') throw conflict(target, 'it serves nothing');
   if (target.servingPrecision === precision) throw conflict(target, `it is already served in ${precision}`);
   if (precision === 'int8') {
-    const check = target.metrics.int8 as { eligible?: boolean; maxAucDrop?: number; tolerance?: number } | undefined;
+    const check = target.metrics.int8;
     if (!check) throw conflict(target, 'it has no int8 check on a holdout (versions trained by a worker have one)');
-    if (check.eligible !== true) {
+    if (!check.eligible) {
       throw conflict(
         target,
         `int8 cost ${check.maxAucDrop} of holdout AUC, more than the ${check.tolerance} allowed; it stays fp32`,

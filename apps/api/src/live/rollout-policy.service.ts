@@ -6,10 +6,8 @@ import {
   decideRollout,
   ModelRegistryService,
   specOf,
-  withPolicyDefaults,
   type ArmState,
   type PolicyDecision,
-  type RolloutPolicy,
   type ServingState,
 } from '@app/registry';
 
@@ -44,7 +42,8 @@ export class RolloutPolicyService {
 
   async check(): Promise<PolicyCheck> {
     const { production, canary } = await this.registry.findServing();
-    if (!production || !canary?.rolloutPolicy) return { verdict: 'none' };
+    const policy = canary?.rolloutPolicy;
+    if (!production || !canary || !policy) return { verdict: 'none' };
     const entered = await this.registry.canaryEntered(canary.id);
     if (!entered) return { verdict: 'none' };
     const canaryId = canary.id;
@@ -57,7 +56,6 @@ export class RolloutPolicyService {
     if (!(await this.state.hasCanaryEpoch(entered.id)))
       return { canaryId, verdict: 'wait', reason: 'the live join has not started this comparison yet' };
 
-    const policy = withPolicyDefaults(canary.rolloutPolicy as Partial<RolloutPolicy>);
     const { aggregates, users } = await this.state.canaryState(entered.id);
     const arm = (versionId: number): ArmState => ({
       users: users.get(versionId) ?? 0,

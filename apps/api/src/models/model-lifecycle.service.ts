@@ -1,9 +1,17 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import type { ModelVersionRecord, ServingPrecision, ServingVersions } from '@app/db';
+import type { ServingPrecision } from '@app/db';
 import { featureSchemaVersion, type FeatureEncoder, type RequestSides, type Scorer } from '@app/mmoe/serving';
-import { compileFusion, fusionOf, ModelChangeRepository, ModelRegistryService, specOf } from '@app/registry';
+import {
+  compileFusion,
+  fusionOf,
+  ModelChangeRepository,
+  ModelRegistryService,
+  specOf,
+  type ModelVersion,
+  type ServingVersions,
+} from '@app/registry';
 
 import { canaryBucket } from './canary-split';
 import { ScorerLoader } from './scorer.loader';
@@ -151,7 +159,7 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
     const signature = signatureOf(serving);
     if (signature === this.state.signature) return;
     const fresh: LoadedVersion[] = [];
-    const slot = async (record: ModelVersionRecord, role: ServingModel['role']): Promise<Slot> => {
+    const slot = async (record: ModelVersion, role: ServingModel['role']): Promise<Slot> => {
       let loaded = this.loaded.get(keyOf(record.id, record.servingPrecision));
       if (!loaded) {
         loaded = await this.load(record.id, record.servingPrecision);

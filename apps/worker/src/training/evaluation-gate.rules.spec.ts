@@ -1,9 +1,6 @@
-import {
-  decideRollout,
-  type GatePolicy,
-  type ProductionBaseline,
-  type TaskMetricsByName,
-} from './evaluation-gate.rules';
+import type { TaskMetricsByName } from '@app/registry';
+
+import { decideRollout, type GatePolicy, type ProductionBaseline } from './evaluation-gate.rules';
 
 const TASKS = [
   { name: 'click', type: 'binary' as const },

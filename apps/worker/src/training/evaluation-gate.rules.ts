@@ -1,6 +1,5 @@
 import { taskMetric, type BinaryGateMetric, type TaskSpec } from '@app/mmoe';
-
-export type TaskMetricsByName = Record<string, Record<string, number>>;
+import type { GateDecision, TaskMetricsByName } from '@app/registry';
 
 /** What the candidate is compared with, on the same held-out slice. */
 export type ProductionBaseline =
@@ -18,11 +17,6 @@ export interface GatePolicy {
   aucTolerance: number;
   /** Largest RMSE rise, relative to production's, a task may show. */
   rmseTolerance: number;
-}
-
-export interface GateDecision {
-  decision: 'canary' | 'candidate';
-  reason: string;
 }
 
 /**

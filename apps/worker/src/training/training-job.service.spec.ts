@@ -3,9 +3,8 @@ import type { Job } from 'bull';
 
 import { ConflictError } from '@app/common';
 import { loadConfig } from '@app/config';
-import type { ModelVersionRecord } from '@app/db';
 import { TrainingJobName } from '@app/queue';
-import type { ModelRegistryService } from '@app/registry';
+import type { ModelRegistryService, ModelVersion } from '@app/registry';
 
 import { payloadOf, TrainingJobService } from './training-job.service';
 
@@ -83,7 +82,7 @@ describe('TrainingJobService, retried after its version was committed', () => {
     },
     training: { rows: 4010, seconds: 2.5 },
   };
-  const version = (extra: Partial<ModelVersionRecord> = {}) =>
+  const version = (extra: Partial<ModelVersion> = {}) =>
     ({
       id: 5,
       status: 'candidate',
@@ -91,9 +90,9 @@ describe('TrainingJobService, retried after its version was committed', () => {
       metrics: stored,
       createdAt: new Date(queuedAt + 60_000),
       ...extra,
-    }) as ModelVersionRecord;
+    }) as ModelVersion;
 
-  function service(registered: ModelVersionRecord, setCanary: jest.Mock = jest.fn()): TrainingJobService {
+  function service(registered: ModelVersion, setCanary: jest.Mock = jest.fn()): TrainingJobService {
     const registry = { findByTrainingJob: async () => registered, setCanary } as unknown as ModelRegistryService;
     // Nothing else is touched: the job is not trained again.
     return new TrainingJobService(loadConfig({}), registry, undefined as never, undefined as never);
@@ -124,6 +123,13 @@ describe('TrainingJobService, retried after its version was committed', () => {
       decision: 'candidate',
       reason:
         'passed the gate, but the canary was refused: version 5 is archived; only a candidate can become the canary',
+    });
+  });
+
+  it('refuses a version that records the job but not its evaluation (one a worker did not register)', async () => {
+    await expect(service(version({ metrics: {} })).run(job)).rejects.toMatchObject({
+      name: 'TrainingInputError',
+      message: 'version 5 records this job but not its evaluation: a worker did not register it',
     });
   });
 

@@ -3,7 +3,6 @@ import type { Job } from 'bull';
 
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import type { ModelVersionRecord } from '@app/db';
 import {
   checkInt8,
   initBackend,
@@ -12,12 +11,8 @@ import {
   parseModelSpec,
   SpecValidationError,
   warmStartDifferences,
-  type EvaluationReport,
-  type Int8Check,
   type ModelSpec,
   type TrainedModel,
-  type TrainSummary,
-  type VocabularyGrowth,
 } from '@app/mmoe';
 import {
   parseJobData,
@@ -31,15 +26,17 @@ import {
   type TrainingJobPayload,
   type TrainingJobResult,
 } from '@app/queue';
-import { ModelRegistryService, specOf, type RolloutPolicy } from '@app/registry';
+import {
+  ModelRegistryService,
+  readRolloutPolicy,
+  specOf,
+  type ModelVersion,
+  type StoredRolloutPolicy,
+  type TrainedMetrics,
+} from '@app/registry';
 
 import { checkTables, featuresMissing, groupByOf, holdoutFractionOf } from './dataset.rules';
-import {
-  decideRollout,
-  type GateDecision,
-  type ProductionBaseline,
-  type TaskMetricsByName,
-} from './evaluation-gate.rules';
+import { decideRollout, type ProductionBaseline } from './evaluation-gate.rules';
 import { JobProgressThrottle } from './job-progress.throttle';
 import { JobWatch } from './job-watch';
 import { TrainingDataService, type TrainingData } from './training-data.service';
@@ -48,51 +45,15 @@ import { TrainingInputError } from './training.errors';
 const ACTOR = 'worker';
 const DAY_MS = 86_400_000;
 
-/** What a job stores in the version's metrics, so that a retry after the commit can finish from the row alone. */
-interface TrainingMetrics {
-  /** The candidate on the held-out slice (the key the admin API compares versions by). */
-  tasks: TaskMetricsByName;
-  gates: EvaluationReport['gates'];
-  /** Per binary task, on the held-out slice: ECE, log loss and reliability curve before and after calibration. */
-  calibration: EvaluationReport['calibration'];
-  /** Held-out rows. */
-  examples: number;
-  productionHoldout?: { versionId: number; tasks: TaskMetricsByName };
-  /** A warm start's parent other than production, on the same held-out slice (the gate still judges by production). */
-  parentHoldout?: { versionId: number; tasks: TaskMetricsByName };
-  /** The int8 serving graph against fp32 on the held-out slice: whether the version may be served in int8. */
-  int8?: Int8Check;
-  gate: GateDecision;
-  training: Omit<TrainSummary, 'valid'> & {
-    validation: TaskMetricsByName;
-    /** Rows trained on, early stopping's validation share included, and that share. */
-    rows: number;
-    validationRows: number;
-    parameters: number;
-    backend: string;
-    /** A warm start: the parent it started from, and what happened to each learnt vocabulary. */
-    warmStart?: { parentVersionId: number; vocabularies: VocabularyGrowth[] };
-  };
-  dataset: {
-    source: TrainingJobPayload['source'];
-    /** The events trained and judged on (an incremental source resolved): where the next incremental job starts. */
-    window?: { from: string; to: string };
-    /** Older events replayed among the training rows (an incremental job's `replay`). */
-    replay?: { from: string; to: string; rows: number };
-    holdoutFraction: number;
-    /** The column GAUC grouped the held-out rows by. */
-    groupBy: string | null;
-    holdoutStart: string | number | null;
-    skippedRows: number;
-  };
-}
+/** What finishing a job reads of the metrics its version records. */
+type JobOutcome = Pick<TrainedMetrics, 'gate' | 'tasks' | 'productionHoldout' | 'examples' | 'training'>;
 
 interface PreparedJob {
   payload: TrainingJobPayload;
   holdoutFraction: number;
   groupBy: string | undefined;
-  production: ModelVersionRecord | undefined;
-  parent: ModelVersionRecord | undefined;
+  production: ModelVersion | undefined;
+  parent: ModelVersion | undefined;
   /** The parent's model, loaded, when the job warm-starts from it. */
   parentModel: MultiTaskModel | undefined;
   spec: ModelSpec;
@@ -175,7 +136,7 @@ export class TrainingJobService {
           training: summary,
           parentVersionId: prepared.parent?.id,
           trainingJobId: jobId,
-          metrics: metrics as unknown as Record<string, unknown>,
+          metrics,
           note:
             `trained by job ${jobId} (${prepared.payload.requestedBy})` +
             (prepared.parentModel ? `, warm-started from version ${prepared.parent!.id}` : ''),
@@ -192,14 +153,14 @@ export class TrainingJobService {
   }
 
   /** An earlier attempt committed its version and died before finishing the job: finish from what it stored. */
-  private resume(job: Job, registered: ModelVersionRecord, payload: TrainingJobPayload): Promise<TrainingJobResult> {
+  private resume(job: Job, registered: ModelVersion, payload: TrainingJobPayload): Promise<TrainingJobResult> {
     if (registered.createdAt.getTime() < job.timestamp) {
       throw new TrainingInputError(
         `version ${registered.id} already records a training job ${job.id}, registered before this job was queued: job ids repeat (did Redis lose the queue's data?); queue jobs with unique ids`,
       );
     }
     this.logger.log(`job ${job.id}: version ${registered.id} was registered by an earlier attempt; finishing with it`);
-    return this.finish(registered, registered.metrics as unknown as TrainingMetrics, payload.rolloutPolicy);
+    return this.finish(registered, outcomeOf(registered), payload.rolloutPolicy);
   }
 
   /**
@@ -239,8 +200,8 @@ export class TrainingJobService {
   /** The warm start's version (production's when it says so), else parentVersionId's, else production. */
   private async parentOf(
     payload: TrainingJobPayload,
-    production: ModelVersionRecord | undefined,
-  ): Promise<ModelVersionRecord | undefined> {
+    production: ModelVersion | undefined,
+  ): Promise<ModelVersion | undefined> {
     const from = payload.warmStart?.from;
     if (from === undefined) {
       if (payload.source.kind === 'incremental')
@@ -258,7 +219,7 @@ export class TrainingJobService {
   }
 
   /** The parent's model, refused before any data is read when the spec differs from it in what a weight means. */
-  private async loadParent(parent: ModelVersionRecord, spec: ModelSpec): Promise<MultiTaskModel> {
+  private async loadParent(parent: ModelVersion, spec: ModelSpec): Promise<MultiTaskModel> {
     const stored = await this.registry.findArtifact(parent.id);
     if (!stored) throw new TrainingInputError(`warmStart: the artifact of version ${parent.id} is gone`);
     const model = MultiTaskModel.fromArtifact(stored.artifact);
@@ -275,7 +236,7 @@ export class TrainingJobService {
     model: MultiTaskModel,
     summary: TrainedModel['summary'],
     job: PreparedJob,
-  ): Promise<TrainingMetrics> {
+  ): Promise<TrainedMetrics> {
     // Encoded once: tfjs's evaluation and the int8 check below read the same rows.
     const encodedHoldout = model.encode(job.data.holdout);
     const holdout = model.evaluate(encodedHoldout, { groups: job.data.holdout.groupIds() });
@@ -331,7 +292,7 @@ export class TrainingJobService {
     };
   }
 
-  private async parent(id: number, field = 'parentVersionId'): Promise<ModelVersionRecord> {
+  private async parent(id: number, field = 'parentVersionId'): Promise<ModelVersion> {
     try {
       return await this.registry.get(id);
     } catch (e) {
@@ -378,9 +339,9 @@ export class TrainingJobService {
    * job's outcome. Each step is a transition of its own in the rollout history, by the worker.
    */
   private async finish(
-    version: ModelVersionRecord,
-    metrics: TrainingMetrics,
-    policy: RolloutPolicy | undefined,
+    version: ModelVersion,
+    metrics: JobOutcome,
+    policy: StoredRolloutPolicy | undefined,
   ): Promise<TrainingJobResult> {
     let { decision, reason } = metrics.gate;
     // The version is registered either way; a refused step (someone moved it meanwhile, a policy naming a task the
@@ -397,7 +358,7 @@ export class TrainingJobService {
     }
     if (decision === 'canary' && policy && !version.rolloutPolicy) {
       try {
-        await this.registry.setRolloutPolicy(version.id, policy, ACTOR);
+        await this.registry.setRolloutPolicy(version.id, readRolloutPolicy(policy), ACTOR);
       } catch (e) {
         if (!refused(e)) throw e;
         reason = `${reason}; its rollout policy was refused: ${(e as Error).message}`;
@@ -461,7 +422,7 @@ export function payloadOf(job: Pick<Job<unknown>, 'name' | 'data' | 'timestamp' 
  */
 export function resolveSource(
   payload: Pick<TrainingJobPayload, 'source'>,
-  parent: Pick<ModelVersionRecord, 'id' | 'metrics'> | undefined,
+  parent: Pick<ModelVersion, 'id' | 'metrics'> | undefined,
 ): { source: EventsSource | CsvSource; replay?: { from: string; to: string; share: number } } {
   const { source } = payload;
   if (source.kind !== 'incremental') return { source };
@@ -482,15 +443,23 @@ export function resolveSource(
   };
 }
 
+/** What an earlier attempt of the job stored with its version; a version a worker registered records all of it. */
+function outcomeOf({ id, metrics }: ModelVersion): JobOutcome {
+  const { gate, tasks, productionHoldout, examples, training } = metrics;
+  if (!gate || !tasks || examples === undefined || !training)
+    throw new TrainingInputError(`version ${id} records this job but not its evaluation: a worker did not register it`);
+  return { gate, tasks, productionHoldout, examples, training };
+}
+
 /** The events a version was trained and judged on, as its job recorded them (none for a file or the CLI). */
-function dataWindowOf(version: Pick<ModelVersionRecord, 'metrics'>): { from: string; to: string } | undefined {
-  const dataset = (version.metrics as Partial<TrainingMetrics> | null)?.dataset;
+function dataWindowOf(version: Pick<ModelVersion, 'metrics'>): { from: string; to: string } | undefined {
+  const { dataset } = version.metrics;
   if (dataset?.window) return dataset.window;
   return dataset?.source.kind === 'events' ? { from: dataset.source.from, to: dataset.source.to } : undefined;
 }
 
 /** The job's spec, else the parent's (production's when no parent is named), with the job's training overrides. */
-function jobSpecOf(payload: TrainingJobPayload, parent: ModelVersionRecord | undefined): ModelSpec {
+function jobSpecOf(payload: TrainingJobPayload, parent: ModelVersion | undefined): ModelSpec {
   const base = payload.spec ?? parent?.spec;
   if (!base)
     throw new TrainingInputError('no spec: the job names none and there is no production version to take it from');

@@ -5,6 +5,11 @@ export type ModelStatus = (typeof MODEL_STATUSES)[number];
 export const SERVING_PRECISIONS = ['fp32', 'int8'] as const;
 export type ServingPrecision = (typeof SERVING_PRECISIONS)[number];
 
+/**
+ * A model version's row. Its JSON columns (metrics, rollout_policy, fusion) are objects here: their shapes are the
+ * registry's types, written only by the registry and read back through its reader (libs/registry
+ * model-version.reader), which knows the shapes older code stored.
+ */
 @Entity('model_versions')
 @Index('model_versions_one_production', ['status'], { unique: true, where: `status = 'production'` })
 @Index('model_versions_one_canary', ['status'], { unique: true, where: `status = 'canary'` })
@@ -22,8 +27,9 @@ export class ModelVersionEntity {
   @Column({ type: 'jsonb' })
   preprocessing!: Record<string, unknown>;
 
+  /** What the version records of its training and evaluation (the registry's VersionMetrics). */
   @Column({ type: 'jsonb', default: () => `'{}'` })
-  metrics!: Record<string, unknown>;
+  metrics!: object;
 
   /** The tfjs artifact (spec, preprocessing and weights; see libs/mmoe artifact.codec). */
   @Column({ type: 'bytea' })
@@ -59,18 +65,18 @@ export class ModelVersionEntity {
 
   /** When and how the rollout promotes or rejects this version on its own while it is the canary (RolloutPolicy). */
   @Column({ name: 'rollout_policy', type: 'jsonb', nullable: true })
-  rolloutPolicy!: Record<string, unknown> | null;
+  rolloutPolicy!: object | null;
 
   /** Default blend of task scores into the ranking score, by task name. */
   @Column({ name: 'objective_weights', type: 'jsonb' })
   objectiveWeights!: Record<string, number>;
 
   /**
-   * The score-fusion rule (`{type: 'product', exponents, transforms}`); null = the weighted sum of objectiveWeights.
-   * Validated by the registry's fusion rules before it is written.
+   * The score-fusion rule (a product FusionRule: `{type: 'product', exponents, transforms}`); null = the weighted sum
+   * of objectiveWeights. Validated by the registry's fusion rules before it is written.
    */
   @Column({ type: 'jsonb', nullable: true })
-  fusion!: StoredFusionRule | null;
+  fusion!: object | null;
 
   @Column({ type: 'text', nullable: true })
   note!: string | null;
@@ -80,12 +86,4 @@ export class ModelVersionEntity {
 
   @Column({ name: 'promoted_at', type: 'timestamptz', nullable: true })
   promotedAt!: Date | null;
-}
-
-/** A fusion rule as stored (its meaning and checks live in the registry's fusion rules). */
-export interface StoredFusionRule {
-  type: 'sum' | 'product';
-  weights?: Record<string, number>;
-  exponents?: Record<string, number>;
-  transforms?: Record<string, string>;
 }

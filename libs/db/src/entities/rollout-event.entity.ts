@@ -40,9 +40,12 @@ export class RolloutEventEntity {
   @Column({ type: 'smallint', nullable: true })
   percent!: number | null;
 
-  /** What an automatic decision was based on (counts, metrics, test statistics); the policy itself for `policy`. */
+  /**
+   * What an automatic decision was based on (counts, metrics, test statistics); the policy itself for `policy`. The
+   * registry's RolloutEvidence, read back through its reader.
+   */
   @Column({ type: 'jsonb', nullable: true })
-  evidence!: Record<string, unknown> | null;
+  evidence!: object | null;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

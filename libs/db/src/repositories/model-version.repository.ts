@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In, type FindOptionsSelect } from 'typeorm';
-import type { QueryDeepPartialEntity } from 'typeorm/query-builder/QueryPartialEntity';
 
 import { ModelVersionEntity, type ModelStatus } from '../entities/model-version.entity';
 import { ReadReplica } from '../read-replica';
@@ -44,14 +43,15 @@ export type ModelVersionPatch = Partial<
   >
 >;
 
-export interface ServingVersions {
+/** The rows of the versions that serve now, by role (the registry reads them into its ServingVersions). */
+export interface ServingRecords {
   production?: ModelVersionRecord;
   canary?: ModelVersionRecord;
   /** Scores a share of requests in the background; never answers one. */
   shadow?: ModelVersionRecord;
 }
 
-export interface LockedVersions extends ServingVersions {
+export interface LockedRecords extends ServingRecords {
   /** The version a transition names, when it names one and it exists. */
   target?: ModelVersionRecord;
 }
@@ -92,7 +92,7 @@ export class RolloutTransaction {
   ) {}
 
   /** Locks (FOR UPDATE) the serving versions (production, canary, shadow) and the version `id`, when given. */
-  async lock(id?: number): Promise<LockedVersions> {
+  async lock(id?: number): Promise<LockedRecords> {
     const rows = await this.manager.getRepository(ModelVersionEntity).find({
       select: RECORD_COLUMNS,
       where: [{ status: In(SERVING_STATUSES) }, ...(id === undefined ? [] : [{ id }])],
@@ -115,10 +115,7 @@ export class RolloutTransaction {
   }
 
   async update(id: number, patch: ModelVersionPatch): Promise<void> {
-    // TypeORM's deep-partial type cannot express a jsonb column of arbitrary JSON (rolloutPolicy); the patch is exactly the entity's columns.
-    await this.manager
-      .getRepository(ModelVersionEntity)
-      .update({ id }, patch as QueryDeepPartialEntity<ModelVersionEntity>);
+    await this.manager.getRepository(ModelVersionEntity).update({ id }, patch);
   }
 
   record(event: NewRolloutEvent): Promise<RolloutEventRecord> {
@@ -169,7 +166,7 @@ export class ModelVersionRepository {
     return row ?? undefined;
   }
 
-  async findServing(): Promise<ServingVersions> {
+  async findServing(): Promise<ServingRecords> {
     const rows = await this.dataSource
       .getRepository(ModelVersionEntity)
       .find({ select: RECORD_COLUMNS, where: { status: In(SERVING_STATUSES) } });
@@ -208,7 +205,7 @@ export class ModelVersionRepository {
   }
 }
 
-function servingOf(rows: ModelVersionRecord[]): ServingVersions {
+function servingOf(rows: ModelVersionRecord[]): ServingRecords {
   return {
     production: rows.find((r) => r.status === 'production'),
     canary: rows.find((r) => r.status === 'canary'),

@@ -13,16 +13,16 @@ export interface NewRolloutEvent {
   toVersionId: number | null;
   percent: number | null;
   /** What an automatic decision was based on (none for a decision made by hand); the policy for `policy` events. */
-  evidence?: Record<string, unknown> | null;
+  evidence?: object | null;
 }
 
 export interface RolloutEventRecord extends NewRolloutEvent {
   id: number;
-  evidence: Record<string, unknown> | null;
+  evidence: object | null;
   createdAt: Date;
 }
 
-export interface RolloutPage {
+export interface RolloutRecordPage {
   items: RolloutEventRecord[];
   total: number;
 }
@@ -38,7 +38,7 @@ export class RolloutRepository {
   }
 
   /** Newest first. */
-  async list(limit: number, offset: number): Promise<RolloutPage> {
+  async list(limit: number, offset: number): Promise<RolloutRecordPage> {
     const [rows, total] = await this.dataSource.getRepository(RolloutEventEntity).findAndCount({
       order: { id: 'DESC' },
       take: limit,

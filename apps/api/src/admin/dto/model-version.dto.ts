@@ -1,14 +1,13 @@
 import { ApiProperty } from '@nestjs/swagger';
 
+import { MODEL_STATUSES, SERVING_PRECISIONS, type ModelStatus, type ServingPrecision } from '@app/db';
 import {
-  MODEL_STATUSES,
-  SERVING_PRECISIONS,
-  type ModelStatus,
-  type ModelVersionRecord,
-  type ServingPrecision,
-  type StoredFusionRule,
-} from '@app/db';
-import { FUSION_SCHEMA } from '@app/registry';
+  FUSION_SCHEMA,
+  type FusionRule,
+  type ModelVersion,
+  type RolloutPolicy,
+  type VersionMetrics,
+} from '@app/registry';
 
 import 'class-validator';
 
@@ -42,7 +41,7 @@ export class ModelVersionDto {
     additionalProperties: true,
     example: { tasks: { click: { auc: 0.81, logloss: 0.42 } }, examples: 2000, bestEpoch: 6 },
   })
-  metrics!: Record<string, unknown>;
+  metrics!: VersionMetrics;
 
   @ApiProperty({
     type: Number,
@@ -65,7 +64,7 @@ export class ModelVersionDto {
     description: 'The automatic rollout policy applied while the version is the canary (PUT …/rollout-policy).',
     example: { confidence: 0.95, minEvents: 1000, tolerance: 0.01 },
   })
-  rolloutPolicy!: Record<string, unknown> | null;
+  rolloutPolicy!: RolloutPolicy | null;
 
   @ApiProperty(OBJECTIVE_WEIGHTS_SCHEMA)
   objectiveWeights!: Record<string, number>;
@@ -75,7 +74,7 @@ export class ModelVersionDto {
     nullable: true,
     description: 'A product fusion rule; null = the weighted sum of objectiveWeights.',
   })
-  fusion!: StoredFusionRule | null;
+  fusion!: FusionRule | null;
 
   @ApiProperty({ type: Number, nullable: true })
   parentVersionId!: number | null;
@@ -119,7 +118,7 @@ export class ModelVersionDetailDto extends ModelVersionDto {
   spec!: Record<string, unknown>;
 }
 
-export function mapModelVersion(version: ModelVersionRecord): ModelVersionDto {
+export function mapModelVersion(version: ModelVersion): ModelVersionDto {
   return {
     id: version.id,
     status: version.status,
@@ -141,6 +140,6 @@ export function mapModelVersion(version: ModelVersionRecord): ModelVersionDto {
   };
 }
 
-export function mapModelVersionDetail(version: ModelVersionRecord): ModelVersionDetailDto {
+export function mapModelVersionDetail(version: ModelVersion): ModelVersionDetailDto {
   return { ...mapModelVersion(version), spec: version.spec };
 }

@@ -1,7 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 
-import { ROLLOUT_ACTIONS, type RolloutAction, type RolloutEventRecord, type RolloutPage } from '@app/db';
+import { ROLLOUT_ACTIONS, type RolloutAction } from '@app/db';
+import type { RolloutEvent, RolloutEvidence, RolloutPage } from '@app/registry';
 
 import { ToDecimalInt } from '../../platform/postgres-text.validator';
 
@@ -55,10 +56,12 @@ export class RolloutEventDto {
     nullable: true,
     additionalProperties: true,
     description:
-      'What an automatic decision (actor `policy`) was based on: verdict, reason, confidence, test and per task the ' +
-      'counts, AUCs, difference, standard error, bounds and p-values; the policy itself for `policy` events.',
+      'What an automatic decision (actor `policy`) was based on: verdict, reason, confidence, test, users and per ' +
+      'task the counts, AUCs, standard errors, difference and its confidence-sequence bounds, per guardrail its ' +
+      'estimate and bounds (decisions recorded before the clustered test keep its p-values); `{policy}` for `policy` ' +
+      'events, `{precision}` for `precision` events.',
   })
-  evidence!: Record<string, unknown> | null;
+  evidence!: RolloutEvidence | null;
 
   @ApiProperty({ format: 'date-time' })
   createdAt!: string;
@@ -78,7 +81,7 @@ export class RolloutPageDto {
   offset!: number;
 }
 
-export function mapRolloutEvent(event: RolloutEventRecord): RolloutEventDto {
+export function mapRolloutEvent(event: RolloutEvent): RolloutEventDto {
   return { ...event, createdAt: event.createdAt.toISOString() };
 }
 

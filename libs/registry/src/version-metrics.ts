@@ -1,0 +1,82 @@
+import type { EvaluationReport, Int8Check, TrainSummary, VocabularyGrowth } from '@app/mmoe';
+
+/** Metrics by task, then by name (auc, gauc, logloss, rmse …). */
+export type TaskMetricsByName = EvaluationReport['tasks'];
+
+/** What the worker's gate decided for a version it trained, and why. */
+export interface GateDecision {
+  decision: 'canary' | 'candidate';
+  reason: string;
+}
+
+/** Another version judged on the same held-out slice as the one recording it. */
+export interface HoldoutComparison {
+  versionId: number;
+  tasks: TaskMetricsByName;
+}
+
+/** How a worker trained a version: the training summary without its validation report, which `validation` sums up. */
+export type TrainingRecord = Omit<TrainSummary, 'valid'> & {
+  validation: TaskMetricsByName;
+  /** Rows trained on, early stopping's validation share included. */
+  rows: number;
+  /** That validation share, the parameter count and the backend (absent for versions trained before the report). */
+  validationRows?: number;
+  parameters?: number;
+  backend?: string;
+  /** A warm start: the parent it started from, and what happened to each learnt vocabulary. */
+  warmStart?: { parentVersionId: number; vocabularies: VocabularyGrowth[] };
+};
+
+/** The source of a job's data as the job named it (the queue contract's TrainingDataSource, as it was recorded). */
+export type RecordedSource =
+  | { kind: 'events'; from: string; to: string }
+  | { kind: 'csv'; path: string }
+  | { kind: 'incremental'; to: string; replay?: number };
+
+/** The data a worker trained and judged a version on. */
+export interface DatasetRecord {
+  source: RecordedSource;
+  /** The events trained and judged on (an incremental source resolved): where the next incremental job starts. */
+  window?: { from: string; to: string };
+  /** Older events replayed among the training rows (an incremental job's `replay`). */
+  replay?: { from: string; to: string; rows: number };
+  holdoutFraction: number;
+  /** The column GAUC grouped the held-out rows by (absent before GAUC). */
+  groupBy?: string | null;
+  holdoutStart: string | number | null;
+  skippedRows: number;
+}
+
+/**
+ * What a version records of its training and evaluation (model_versions.metrics), written once when it is registered:
+ * by a worker (everything below but the epochs, on the held-out slice), or from an uploaded artifact's validation
+ * report (`tasks`, `gates`, `examples` and the epochs; `{}` without one). Versions stored by earlier code lack the
+ * parts added since, so every part is optional to a reader.
+ */
+export interface VersionMetrics {
+  /** By task: what versions are compared by (GET /admin/models/compare). */
+  tasks?: TaskMetricsByName;
+  gates?: EvaluationReport['gates'];
+  /** Per binary task: ECE, log loss and reliability curve before and after calibration. */
+  calibration?: EvaluationReport['calibration'];
+  /** Rows the metrics were measured on. */
+  examples?: number;
+  /** An upload: the epoch whose weights were kept, of how many, and whether early stopping ended the run. */
+  bestEpoch?: number;
+  epochsRun?: number;
+  stoppedEarly?: boolean;
+  /** Production on the same held-out slice, when it could be judged there. */
+  productionHoldout?: HoldoutComparison;
+  /** A warm start's parent other than production, on the same held-out slice (the gate still judges by production). */
+  parentHoldout?: HoldoutComparison;
+  /** The int8 serving graph against fp32 on the held-out slice: whether the version may be served in int8. */
+  int8?: Int8Check;
+  gate?: GateDecision;
+  training?: TrainingRecord;
+  dataset?: DatasetRecord;
+}
+
+/** What a worker records now: every part its evaluation produces (a retry after the commit finishes from it alone). */
+export type TrainedMetrics = VersionMetrics &
+  Required<Pick<VersionMetrics, 'tasks' | 'gates' | 'calibration' | 'examples' | 'gate' | 'training' | 'dataset'>>;
