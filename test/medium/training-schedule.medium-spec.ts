@@ -1,4 +1,5 @@
 import type { TestingModule } from '@nestjs/testing';
+import { DataSource } from 'typeorm';
 
 import { ConflictError, InvalidFieldsError } from '@app/common';
 import { TrainingControlModule, TrainingScheduleService } from '@app/queue';
@@ -39,6 +40,17 @@ describe('TrainingScheduleService (medium: real Postgres, Redis and Bull)', () =
     await expect(schedule.pause('medium')).rejects.toBeInstanceOf(ConflictError);
     expect((await schedule.resume('medium')).nextRunAt).not.toBeNull();
     await expect(schedule.resume('medium')).rejects.toThrow('the training schedule is not paused');
+  });
+
+  it("reads a policy stored before the policy's newer fields with their defaults", async () => {
+    const policy = { confidence: 0.9, minEvents: 500, tolerance: 0.02 };
+    await schedule.get();
+    await moduleRef.get(DataSource).query('UPDATE incremental_schedule SET rollout_policy = $1', [policy]);
+    try {
+      expect((await schedule.get()).incremental.rolloutPolicy).toEqual({ ...policy, minUsers: 100, maxHours: 168 });
+    } finally {
+      await moduleRef.get(DataSource).query('UPDATE incremental_schedule SET rollout_policy = NULL');
+    }
   });
 
   it('converges on one repeatable job however many times it is ensured at once', async () => {

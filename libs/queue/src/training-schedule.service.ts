@@ -5,7 +5,7 @@ import type { Queue } from 'bull';
 import { ConflictError, InvalidFieldsError } from '@app/common';
 import { APP_CONFIG, CRON_TIMEZONE, cronProblem, type AppConfig } from '@app/config';
 import { TrainingScheduleRepository, type RetrainCadence, type RetrainCadences } from '@app/db';
-import type { RolloutPolicy } from '@app/registry';
+import { readRolloutPolicy, type RolloutPolicy } from '@app/registry';
 
 import { RepeatableJobRunner, type RepeatableJobHandle, type Schedule } from './repeatable-job.runner';
 import {
@@ -60,8 +60,7 @@ export class TrainingScheduleService {
     @InjectQueue(TRAINING_QUEUE) queue: Queue,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
-    // Stored as JSON, checked as a RolloutPolicy when the API took it.
-    const policy = (p: Record<string, unknown> | null) => (p ? { rolloutPolicy: p as unknown as RolloutPolicy } : {});
+    const policy = (stored: object | null) => (stored ? { rolloutPolicy: readRolloutPolicy(stored) } : {});
     this.jobs = {
       full: runner.register<ScheduledRetrainPayload>({
         queue,
@@ -168,7 +167,7 @@ export class TrainingScheduleService {
     const nextRunAt = schedule.paused || next === null ? null : new Date(next).toISOString();
     return {
       ...schedule,
-      rolloutPolicy: schedule.rolloutPolicy as RolloutPolicy | null,
+      rolloutPolicy: schedule.rolloutPolicy && readRolloutPolicy(schedule.rolloutPolicy),
       timezone: CRON_TIMEZONE,
       nextRunAt,
     };

@@ -6,8 +6,8 @@ import { DataSource } from 'typeorm';
 interface CadenceSettings {
   cron: string;
   paused: boolean;
-  /** Set on each canary the cadence's runs produce (a RolloutPolicy of libs/registry); null: none. */
-  rolloutPolicy: Record<string, unknown> | null;
+  /** Set on each canary the cadence's runs produce (a RolloutPolicy of libs/registry, which reads it); null: none. */
+  rolloutPolicy: object | null;
   /** ISO timestamp. */
   updatedAt: string;
   /** 'config' for the seed, else the admin actor. */
@@ -31,19 +31,17 @@ export interface RetrainCadences {
 }
 export type RetrainCadence = keyof RetrainCadences;
 
-type Row = Record<string, unknown> & { updated_at: Date };
-
-/** Each cadence's one-row table and its own columns (beside cron, paused, rollout_policy, updated_at, updated_by). */
-const TABLES: { [C in RetrainCadence]: { table: string; own: Record<string, keyof RetrainCadences[C]> } } = {
-  full: { table: 'training_schedule', own: { window_days: 'windowDays' } },
-  incremental: { table: 'incremental_schedule', own: { replay: 'replay', epochs: 'epochs' } },
-};
-const SHARED: Record<string, keyof CadenceSettings> = {
+/** Each cadence's one-row table, and the column of each of its fields. */
+const SHARED: { [F in keyof CadenceSettings]: string } = {
   cron: 'cron',
   paused: 'paused',
-  rollout_policy: 'rolloutPolicy',
-  updated_at: 'updatedAt',
-  updated_by: 'updatedBy',
+  rolloutPolicy: 'rollout_policy',
+  updatedAt: 'updated_at',
+  updatedBy: 'updated_by',
+};
+const TABLES: { [C in RetrainCadence]: { table: string; columns: { [F in keyof RetrainCadences[C]]: string } } } = {
+  full: { table: 'training_schedule', columns: { ...SHARED, windowDays: 'window_days' } },
+  incremental: { table: 'incremental_schedule', columns: { ...SHARED, replay: 'replay', epochs: 'epochs' } },
 };
 
 /**
@@ -55,9 +53,15 @@ export class TrainingScheduleRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async read<C extends RetrainCadence>(cadence: C): Promise<RetrainCadences[C] | null> {
-    const { table, columns } = layout(cadence);
-    const [row] = (await this.dataSource.query(`SELECT ${columns.join(', ')} FROM ${table}`)) as Row[];
-    return row ? fromRow(cadence, row) : null;
+    const { table, fields, columns } = layout(cadence);
+    // Each column under its field's name, the timestamp as toISOString() writes it: the row is the cadence.
+    const list = fields.map((field, i) =>
+      field === 'updatedAt'
+        ? `to_char(${columns[i]} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "${field}"`
+        : `${columns[i]} AS "${field}"`,
+    );
+    const [row] = (await this.dataSource.query(`SELECT ${list.join(', ')} FROM ${table}`)) as RetrainCadences[C][];
+    return row ?? null;
   }
 
   /** Stores `schedule` unless one is stored already (the first process's seed wins), and returns the stored one. */
@@ -84,24 +88,19 @@ export class TrainingScheduleRepository {
 }
 
 /** Table and column names are written here, never input. */
-function layout(cadence: RetrainCadence): { table: string; columns: string[]; fields: string[] } {
-  const { table, own } = TABLES[cadence];
-  const all: Record<string, string> = { ...SHARED, ...(own as Record<string, string>) };
-  return { table, columns: Object.keys(all), fields: Object.values(all) };
+function layout<C extends RetrainCadence>(
+  cadence: C,
+): { table: string; fields: (keyof RetrainCadences[C] & string)[]; columns: string[] } {
+  const { table, columns } = TABLES[cadence];
+  const fields: (keyof RetrainCadences[C] & string)[] = [];
+  for (const field in columns) fields.push(field);
+  return { table, fields, columns: fields.map((field) => columns[field]) };
 }
 
-function values(cadence: RetrainCadence, schedule: RetrainCadences[RetrainCadence]): unknown[] {
-  return layout(cadence).fields.map((field) => {
-    const value = (schedule as unknown as Record<string, unknown>)[field];
+function values<C extends RetrainCadence>(cadence: C, schedule: RetrainCadences[C]): unknown[] {
+  const { rolloutPolicy } = schedule;
+  return layout(cadence).fields.map((field) =>
     // jsonb travels as JSON text (node-postgres would send a plain object as a Postgres record).
-    return field === 'rolloutPolicy' ? (value === null ? null : JSON.stringify(value)) : value;
-  });
-}
-
-function fromRow<C extends RetrainCadence>(cadence: C, row: Row): RetrainCadences[C] {
-  const { columns, fields } = layout(cadence);
-  const schedule = Object.fromEntries(columns.map((column, i) => [fields[i], row[column]])) as Record<string, unknown>;
-  schedule.updatedAt = row.updated_at.toISOString();
-  schedule.rolloutPolicy ??= null;
-  return schedule as unknown as RetrainCadences[C];
+    field === 'rolloutPolicy' ? rolloutPolicy && JSON.stringify(rolloutPolicy) : schedule[field],
+  );
 }
