@@ -98,12 +98,7 @@ export class GradientExchange {
     if (generation !== undefined) {
       while (Atomics.load(this.control, GENERATION) === generation) {
         this.checkAborted();
-        const wait = (Atomics as unknown as AtomicsWithWaitAsync).waitAsync(
-          this.control,
-          GENERATION,
-          generation,
-          POLL_MS,
-        );
+        const wait = Atomics.waitAsync(this.control, GENERATION, generation, POLL_MS);
         if (wait.async) await wait.value;
       }
     }
@@ -126,14 +121,4 @@ export class GradientExchange {
   private checkAborted(): void {
     if (Atomics.load(this.control, ABORT) === 1) throw new ExchangeAbortedError();
   }
-}
-
-/** Node 16+ has Atomics.waitAsync; TypeScript's lib declares it from es2024 on. */
-interface AtomicsWithWaitAsync {
-  waitAsync(
-    array: Int32Array,
-    index: number,
-    value: number,
-    timeoutMs: number,
-  ): { async: false; value: string } | { async: true; value: Promise<string> };
 }
