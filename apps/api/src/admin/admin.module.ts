@@ -1,11 +1,13 @@
 import { Module } from '@nestjs/common';
 
+import { LiveTrafficModule } from '../live/live-traffic.module';
 import { ModelsModule } from '../models/models.module';
 import { AdminAuthModule } from './admin-auth.module';
-import { AdminController } from './admin.controller';
+import { ModelsController } from './models.controller';
+import { RolloutsController } from './rollouts.controller';
 
 @Module({
-  imports: [ModelsModule, AdminAuthModule],
-  controllers: [AdminController],
+  imports: [ModelsModule, LiveTrafficModule, AdminAuthModule],
+  controllers: [ModelsController, RolloutsController],
 })
 export class AdminModule {}

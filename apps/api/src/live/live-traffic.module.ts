@@ -3,7 +3,6 @@ import { Module } from '@nestjs/common';
 import { PredictionLogModule } from '@app/db';
 import { QueueModule } from '@app/queue';
 
-import { AdminTokenGuard } from '../admin/admin-token.guard';
 import { FeaturesModule } from '../features/features.module';
 import { ModelsModule } from '../models/models.module';
 import { PlatformModule } from '../platform/platform.module';
@@ -13,7 +12,6 @@ import { LiveMetricsGauges } from './live-metrics.gauges';
 import { LiveMetricsService } from './live-metrics.service';
 import { LiveOpsProcessor } from './live-ops.processor';
 import { LiveTrafficObserver } from './live-traffic.observer';
-import { LiveController } from './live.controller';
 import { PredictionLogMaintenance } from './prediction-log.maintenance';
 import { PredictionLogWriter } from './prediction-log.writer';
 import { RolloutPolicyService } from './rollout-policy.service';
@@ -26,9 +24,7 @@ import { ShadowScorer } from './shadow.scorer';
  */
 @Module({
   imports: [PredictionLogModule, QueueModule, ModelsModule, FeaturesModule, PlatformModule],
-  controllers: [LiveController],
   providers: [
-    AdminTokenGuard,
     PredictionLogWriter,
     ShadowScorer,
     LiveTrafficObserver,
@@ -41,6 +37,6 @@ import { ShadowScorer } from './shadow.scorer';
     ServingStatsPublisher,
     LiveOpsProcessor,
   ],
-  exports: [SCORE_OBSERVER, PredictionLogWriter, ShadowScorer],
+  exports: [SCORE_OBSERVER, PredictionLogWriter, ShadowScorer, LiveMetricsService],
 })
 export class LiveTrafficModule {}

@@ -1,15 +1,28 @@
-import { Body, Controller, Get, Header, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
 import {
   ApiConflictResponse,
   ApiCreatedResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiProduces,
 } from '@nestjs/swagger';
 
 import { REPORT_CONTENT_SECURITY_POLICY } from '@app/mmoe/report/training-report';
 import { ModelRegistryService } from '@app/registry';
 
+import {
+  CompareLiveQueryDto,
+  LiveComparisonDto,
+  LiveMetricsDto,
+  mapLiveComparison,
+  mapLiveMetrics,
+  WindowQueryDto,
+  windowStart,
+} from '../live/dto/live-metrics.dto';
+import { RolloutPolicyDto, toRolloutPolicy } from '../live/dto/rollout-policy.dto';
+import { ShadowDto } from '../live/dto/shadow.dto';
+import { LiveMetricsService } from '../live/live-metrics.service';
 import { LargeBody } from '../platform/body-limit';
 import { AdminApi } from './admin-api.decorator';
 import { ADMIN_ACTOR } from './admin-token.guard';
@@ -22,35 +35,50 @@ import {
   VersionIdParamsDto,
 } from './dto/model-version.dto';
 import { RegisterModelDto } from './dto/register-model.dto';
-import { mapRolloutPage, RolloutPageDto, RolloutQueryDto } from './dto/rollout-event.dto';
 import { CanaryDto, mapTransition, PrecisionDto, PromoteDto, TransitionResultDto } from './dto/transition.dto';
 
+/**
+ * The model versions: registration, reads and reports, the rollout transitions (shadow, canary, promote, rollback,
+ * precision, archive), the automatic rollout policy and the online metrics. The rules live in the registry and the
+ * live-metrics service; this maps HTTP onto them.
+ */
 @AdminApi()
-@Controller('admin')
-export class AdminController {
-  constructor(private readonly registry: ModelRegistryService) {}
+@Controller('admin/models')
+export class ModelsController {
+  constructor(
+    private readonly registry: ModelRegistryService,
+    private readonly live: LiveMetricsService,
+  ) {}
 
-  @Get('models')
+  @Get()
   @ApiOkResponse({ type: [ModelVersionDto], description: 'Every version, newest first.' })
   async list(): Promise<ModelVersionDto[]> {
     return (await this.registry.list()).map(mapModelVersion);
   }
 
-  @Get('models/compare')
+  @Get('compare')
   @ApiOkResponse({ type: VersionComparisonDto })
   @ApiNotFoundResponse()
   async compare(@Query() { a, b }: CompareQueryDto): Promise<VersionComparisonDto> {
     return mapComparison(await this.registry.compare(a, b));
   }
 
-  @Get('models/:id')
+  @Get('compare-live')
+  @ApiOperation({ summary: "Two versions' online metrics over one window, with DeLong's AUC test per binary task" })
+  @ApiOkResponse({ type: LiveComparisonDto })
+  @ApiNotFoundResponse()
+  async compareLive(@Query() { a, b, window }: CompareLiveQueryDto): Promise<LiveComparisonDto> {
+    return mapLiveComparison(await this.live.compare(a, b, windowStart(window)), window);
+  }
+
+  @Get(':id')
   @ApiOkResponse({ type: ModelVersionDetailDto })
   @ApiNotFoundResponse()
   async get(@Param() { id }: VersionIdParamsDto): Promise<ModelVersionDetailDto> {
     return mapModelVersionDetail(await this.registry.get(id));
   }
 
-  @Post('models')
+  @Post()
   @LargeBody()
   @ApiCreatedResponse({ type: ModelVersionDto, description: 'Registered as a candidate, with its ONNX export.' })
   async register(@Body() { artifact, ...rest }: RegisterModelDto): Promise<ModelVersionDto> {
@@ -59,7 +87,7 @@ export class AdminController {
     );
   }
 
-  @Get('models/:id/report')
+  @Get(':id/report')
   @Header('content-type', 'text/html; charset=utf-8')
   @Header('content-security-policy', REPORT_CONTENT_SECURITY_POLICY)
   @ApiProduces('text/html')
@@ -74,7 +102,15 @@ export class AdminController {
     return this.registry.trainingReport(id);
   }
 
-  @Post('models/promote')
+  @Get(':id/live-metrics')
+  @ApiOperation({ summary: "A version's online metrics: logged predictions joined with the events that came back" })
+  @ApiOkResponse({ type: LiveMetricsDto })
+  @ApiNotFoundResponse()
+  async liveMetrics(@Param() { id }: VersionIdParamsDto, @Query() { window }: WindowQueryDto): Promise<LiveMetricsDto> {
+    return mapLiveMetrics(await this.live.forVersion(id, windowStart(window)), window);
+  }
+
+  @Post('promote')
   @HttpCode(200)
   @ApiOkResponse({ type: TransitionResultDto })
   @ApiConflictResponse({ description: 'There is no canary, or versionId is not the canary.' })
@@ -82,7 +118,7 @@ export class AdminController {
     return mapTransition(await this.registry.promote(versionId, { objectiveWeights, fusion }, ADMIN_ACTOR));
   }
 
-  @Post('models/rollback')
+  @Post('rollback')
   @HttpCode(200)
   @ApiOkResponse({ type: TransitionResultDto })
   @ApiConflictResponse({ description: 'No production version, or none before it.' })
@@ -90,7 +126,18 @@ export class AdminController {
     return mapTransition(await this.registry.rollback(ADMIN_ACTOR));
   }
 
-  @Post('models/:id/canary')
+  @Post(':id/shadow')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Make a candidate the shadow (or change its percent): it scores requests in the background',
+  })
+  @ApiOkResponse({ type: TransitionResultDto })
+  @ApiConflictResponse({ description: 'The version is not a candidate or the shadow.' })
+  async shadow(@Param() { id }: VersionIdParamsDto, @Body() { percent }: ShadowDto): Promise<TransitionResultDto> {
+    return mapTransition(await this.registry.setShadow(id, percent, ADMIN_ACTOR));
+  }
+
+  @Post(':id/canary')
   @HttpCode(200)
   @ApiOkResponse({ type: TransitionResultDto })
   @ApiConflictResponse({ description: 'The version is not a candidate (or already the canary).' })
@@ -102,7 +149,22 @@ export class AdminController {
     return mapTransition(await this.registry.setCanary(id, percent, { objectiveWeights, fusion }, ADMIN_ACTOR));
   }
 
-  @Post('models/:id/precision')
+  @Put(':id/rollout-policy')
+  @ApiOperation({ summary: 'Set the policy that promotes or rejects the version on its own while it is the canary' })
+  @ApiOkResponse({ type: TransitionResultDto })
+  @ApiConflictResponse({ description: 'The version is in production, archived or failed.' })
+  async setPolicy(@Param() { id }: VersionIdParamsDto, @Body() policy: RolloutPolicyDto): Promise<TransitionResultDto> {
+    return mapTransition(await this.registry.setRolloutPolicy(id, toRolloutPolicy(policy), ADMIN_ACTOR));
+  }
+
+  @Delete(':id/rollout-policy')
+  @ApiOperation({ summary: 'Clear the rollout policy: promotion and rejection are left to a person again' })
+  @ApiOkResponse({ type: TransitionResultDto })
+  async clearPolicy(@Param() { id }: VersionIdParamsDto): Promise<TransitionResultDto> {
+    return mapTransition(await this.registry.setRolloutPolicy(id, null, ADMIN_ACTOR));
+  }
+
+  @Post(':id/precision')
   @HttpCode(200)
   @ApiOkResponse({ type: TransitionResultDto, description: 'Every API process rebuilds the serving graph.' })
   @ApiConflictResponse({
@@ -116,18 +178,12 @@ export class AdminController {
     return mapTransition(await this.registry.setServingPrecision(id, precision, ADMIN_ACTOR));
   }
 
-  @Post('models/:id/archive')
+  @Post(':id/archive')
   @HttpCode(200)
   @ApiOkResponse({ type: TransitionResultDto })
   @ApiConflictResponse({ description: 'The version is in production or already archived.' })
   @ApiNotFoundResponse()
   async archive(@Param() { id }: VersionIdParamsDto): Promise<TransitionResultDto> {
     return mapTransition(await this.registry.archive(id, ADMIN_ACTOR));
-  }
-
-  @Get('rollouts')
-  @ApiOkResponse({ type: RolloutPageDto })
-  async rollouts(@Query() query: RolloutQueryDto): Promise<RolloutPageDto> {
-    return mapRolloutPage(await this.registry.history(query.limit, query.offset), query);
   }
 }
