@@ -9,16 +9,26 @@ import { IsObjectiveWeights } from '../../platform/validation';
 import { mapModelVersion, ModelVersionDto, OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
 import { mapRolloutEvent, RolloutEventDto } from './rollout-event.dto';
 
-const WEIGHTS_UPDATE = {
-  ...OBJECTIVE_WEIGHTS_SCHEMA,
-  description: 'New default blend for the version (a sum); tasks left out keep their current weight.',
-};
-const FUSION_UPDATE = {
-  ...FUSION_SCHEMA,
-  description: `The version's fusion rule from now on, instead of objectiveWeights. ${FUSION_SCHEMA.description}`,
-};
+/** How a canary or promote transition may change the version's ranking (the registry's RankingChange). */
+class RankingChangeDto {
+  @ApiPropertyOptional({
+    ...OBJECTIVE_WEIGHTS_SCHEMA,
+    description: 'New default blend for the version (a sum); tasks left out keep their current weight.',
+  })
+  @IsOptional()
+  @IsObjectiveWeights()
+  objectiveWeights?: Record<string, number>;
 
-export class CanaryDto {
+  @ApiPropertyOptional({
+    ...FUSION_SCHEMA,
+    description: `The version's fusion rule from now on, instead of objectiveWeights. ${FUSION_SCHEMA.description}`,
+  })
+  @IsOptional()
+  @IsObject()
+  fusion?: Record<string, unknown>;
+}
+
+export class CanaryDto extends RankingChangeDto {
   @ApiProperty({
     minimum: 0,
     maximum: 100,
@@ -29,16 +39,6 @@ export class CanaryDto {
   @Min(0)
   @Max(100)
   percent!: number;
-
-  @ApiPropertyOptional(WEIGHTS_UPDATE)
-  @IsOptional()
-  @IsObjectiveWeights()
-  objectiveWeights?: Record<string, number>;
-
-  @ApiPropertyOptional(FUSION_UPDATE)
-  @IsOptional()
-  @IsObject()
-  fusion?: Record<string, unknown>;
 }
 
 export class PrecisionDto {
@@ -51,7 +51,7 @@ export class PrecisionDto {
   precision!: ServingPrecision;
 }
 
-export class PromoteDto {
+export class PromoteDto extends RankingChangeDto {
   @ApiPropertyOptional({
     minimum: 1,
     description: 'When given, it must be the canary (a guard against promoting the wrong version).',
@@ -59,16 +59,6 @@ export class PromoteDto {
   @IsOptional()
   @IsVersionId()
   versionId?: number;
-
-  @ApiPropertyOptional(WEIGHTS_UPDATE)
-  @IsOptional()
-  @IsObjectiveWeights()
-  objectiveWeights?: Record<string, number>;
-
-  @ApiPropertyOptional(FUSION_UPDATE)
-  @IsOptional()
-  @IsObject()
-  fusion?: Record<string, unknown>;
 }
 
 /** The recorded event and the serving versions right after the transition. */
