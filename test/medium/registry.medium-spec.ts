@@ -2,6 +2,7 @@ import type { TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
+import { MultiTaskModel } from '@app/mmoe';
 import { ModelRegistryService, RegistryModule } from '@app/registry';
 
 import { tinyArtifact } from '../fixtures/model.fixture';
@@ -124,6 +125,19 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
       delta: 0,
     });
     expect((await registry.history(1, 0)).items[0]).toMatchObject({ action: 'reject', evidence: decision });
+  });
+
+  it("keeps an upload's validation report only when it holds metrics by task", async () => {
+    const model = MultiTaskModel.fromArtifact((await tinyArtifact(5)).artifact);
+    try {
+      const artifact = model.toArtifact({ training: { bestEpoch: 1, valid: { tasks: 'junk', examples: 3 } } });
+      const version = await registry.register({ artifact }, 'medium');
+      expect(version.metrics).toEqual({});
+      const compared = await registry.compare(version.id, version.id);
+      expect(compared.tasks).toEqual(model.spec.tasks.map((task) => ({ task: task.name, metrics: [] })));
+    } finally {
+      model.dispose();
+    }
   });
 
   it('refuses what the rules refuse, with domain errors', async () => {

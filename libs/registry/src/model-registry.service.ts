@@ -344,12 +344,19 @@ export class ModelRegistryService {
   }
 }
 
-/** `cli train` keeps its validation report under metadata.training; the per-epoch history stays in the artifact only. */
+/**
+ * `cli train` keeps its validation report under metadata.training; the per-epoch history stays in the artifact only.
+ * An upload's metadata is whatever its file holds: a report whose tasks are not metrics by task is left out.
+ */
 function metricsOf(metadata: ArtifactHeader['metadata']): VersionMetrics {
-  const training = (metadata?.training ?? {}) as Partial<TrainSummary>;
-  if (!training.valid) return {};
-  const { valid, bestEpoch, epochsRun, stoppedEarly } = training;
+  const { valid, bestEpoch, epochsRun, stoppedEarly } = (metadata?.training ?? {}) as Partial<TrainSummary>;
+  if (!valid || !isTaskMetrics(valid.tasks)) return {};
   return { tasks: valid.tasks, gates: valid.gates, examples: valid.examples, bestEpoch, epochsRun, stoppedEarly };
+}
+
+function isTaskMetrics(value: unknown): value is TaskMetricsByName {
+  const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v);
+  return isObject(value) && Object.values(value).every(isObject);
 }
 
 function compareTasks(tasks: string[], a: TaskMetricsByName, b: TaskMetricsByName): VersionComparison['tasks'] {
