@@ -22,6 +22,7 @@ export function withCalibration(scorer: Scorer, calibration: Calibration | undef
       applyCalibration(await scorer.score(data, options), calibration),
     scoreRequest: async (batch: RequestBatch, options?: ScoreOptions) =>
       applyCalibration(await scorer.scoreRequest(batch, options), calibration),
+    expectedMs: scorer.expectedMs && ((rows: number) => scorer.expectedMs!(rows)),
     dispose: () => scorer.dispose(),
   };
 }

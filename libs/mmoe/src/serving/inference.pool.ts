@@ -7,23 +7,33 @@ import { ModelSpec } from '../model-spec/model-spec.schema';
 import { startWorkerScript } from '../util/worker-script';
 import type { InferenceReply, InferenceRequest } from './inference.protocol';
 import { Feeder, OnnxIo } from './onnx-io';
-import { checkEncoded, checkRequest, RunsInFlight, ScoreOptions, Scorer, ScoreResult } from './scorer';
+import {
+  checkEncoded,
+  checkRequest,
+  DeadlineExpiredError,
+  RunsInFlight,
+  ScoreOptions,
+  Scorer,
+  ScoreResult,
+} from './scorer';
 
 /**
- * A request is split over idle threads only in shards of at least this many rows: below it, a thread's fixed cost
- * per run (message, tensors, ORT dispatch) outweighs what the split saves.
+ * A run is split over idle threads only in shards of at least this many rows: below it, a thread's fixed cost per
+ * run (message, tensors, ORT dispatch) outweighs what the split saves.
  */
 const MIN_SHARD_ROWS = 128;
+/** Weight of the newest pass in a session's cost per row (an exponential moving average over ~10 passes). */
+const COST_SMOOTHING = 0.1;
 
-type Pending = { resolve: (reply: InferenceReply) => void; reject: (error: Error) => void; rows: number };
+type Pending = { resolve: (reply: InferenceReply) => void; reject: (error: Error) => void };
 
 /** One worker thread and the replies it owes. */
 class InferenceThread {
   private worker!: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
-  /** Rows sent and not answered yet: what the pool balances on. */
-  queuedRows = 0;
+  /** When the run it is on should be done, by its session's measured cost (0 when it runs none). */
+  busyUntil = 0;
 
   constructor(
     private readonly onRestart: (thread: InferenceThread) => void,
@@ -32,11 +42,15 @@ class InferenceThread {
     this.spawn();
   }
 
-  call(request: DistributiveOmit<InferenceRequest, 'id'>, rows = 0): Promise<InferenceReply> {
+  /** Owes no reply: a run posted now starts at once (runs are only ever posted to idle threads). */
+  get idle(): boolean {
+    return this.pending.size === 0;
+  }
+
+  call(request: DistributiveOmit<InferenceRequest, 'id'>): Promise<InferenceReply> {
     const id = this.nextId++;
-    this.queuedRows += rows;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, rows });
+      this.pending.set(id, { resolve, reject });
       // Referenced only while it owes replies: an idle pool never keeps a process alive, a busy one does.
       if (this.pending.size === 1) this.worker.ref();
       this.worker.postMessage({ ...request, id });
@@ -54,7 +68,6 @@ class InferenceThread {
       if (!pending) return;
       this.pending.delete(reply.id);
       if (this.pending.size === 0) worker.unref();
-      this.queuedRows -= pending.rows;
       if (reply.kind === 'failed') pending.reject(new Error(reply.message));
       else pending.resolve(reply);
     });
@@ -62,7 +75,7 @@ class InferenceThread {
     worker.once('exit', (code) => {
       const owed = [...this.pending.values()];
       this.pending.clear();
-      this.queuedRows = 0;
+      this.busyUntil = 0;
       for (const p of owed) p.reject(new Error(`an inference thread exited (code ${code})`));
       if (this.closing()) return;
       this.spawn();
@@ -80,16 +93,53 @@ function startWorker(): Worker {
   return startWorkerScript(__dirname, 'inference.worker');
 }
 
+/** A scoring run waiting for a thread, or running on one or more. */
+interface Run {
+  session: number;
+  io: OnnxIo;
+  input: Feeder;
+  withGates: boolean;
+  /** performance.now() after which it is dropped if no thread has started it. */
+  deadline: number;
+  /** Its expected ms on one thread when queued (0 while its session has no measured pass). */
+  cost: number;
+  resolve: (result: ScoreResult) => void;
+  reject: (error: Error) => void;
+}
+
+/** What a pool has done since it started. */
+export interface InferencePoolStats {
+  /** Runs started (a run split across threads counts once), and their rows. */
+  runs: number;
+  rows: number;
+  /** Runs dropped, never started, because their deadline passed while they waited. */
+  expired: number;
+  /** Expected ms of the work queued and running, per thread (what a new run would wait). */
+  backlogMs: number;
+}
+
 /**
  * A pool of inference threads, each holding an ONNX Runtime session per loaded version: the API's event loop only
  * posts encoded rows and reads back scores, so it keeps serving while the network runs, on every core.
+ *
+ * Runs wait here, in arrival order, not in the threads' message queues: a thread is given a run only when it is idle,
+ * so a run whose deadline passes while it waits is dropped before any thread computes it, and the wait ahead of a new
+ * run is known (expectedMs). A run that finds several threads idle and nothing queued behind it is split across them
+ * (lowest latency when the pool is quiet); under a backlog each thread takes whole runs, which costs no per-shard
+ * overhead.
  */
 export class InferencePool {
   private readonly threads: InferenceThread[];
   /** Live sessions and their graphs, to load them again into a thread that had to be replaced. */
   private readonly sessions = new Map<number, Uint8Array>();
+  /** Measured ms per row of one pass, per session (an exponential moving average). */
+  private readonly costPerRow = new Map<number, number>();
+  private readonly queue: Run[] = [];
+  /** Expected ms of the queued runs, on one thread. */
+  private queuedCost = 0;
   private nextSession = 0;
   private closed = false;
+  private readonly counts = { runs: 0, rows: 0, expired: 0 };
 
   constructor(readonly size: number) {
     if (!(Number.isInteger(size) && size >= 1)) throw new Error(`an inference pool needs >= 1 threads (got ${size})`);
@@ -103,7 +153,10 @@ export class InferencePool {
     );
   }
 
-  /** A scorer of this graph on every thread of the pool; fails, loading nothing, if the graph does not fit the spec. */
+  /**
+   * A scorer of this graph on every thread of the pool; fails, loading nothing, if the graph does not fit the spec.
+   * The threads load it one after the other, so that the others keep running the versions already served.
+   */
   async load(
     onnx: Uint8Array,
     spec: ModelSpec,
@@ -113,45 +166,51 @@ export class InferencePool {
     if (this.closed) throw new Error('the inference pool is closed');
     const io = new OnnxIo(spec, preprocessing, layout);
     const session = this.nextSession++;
-    const replies = await Promise.allSettled(this.threads.map((t) => t.call({ kind: 'load', session, onnx })));
-    const failed = replies.find((r) => r.status === 'rejected');
-    const loaded = replies.find((r) => r.status === 'fulfilled')?.value;
-    const mismatch = loaded?.kind === 'loaded' ? io.mismatch(loaded.inputs, loaded.outputs) : undefined;
-    if (failed || mismatch) {
+    try {
+      for (const thread of this.threads) {
+        const loaded = await thread.call({ kind: 'load', session, onnx });
+        const mismatch = loaded.kind === 'loaded' ? io.mismatch(loaded.inputs, loaded.outputs) : undefined;
+        if (mismatch) throw new Error(mismatch);
+      }
+    } catch (e) {
       await this.release(session);
-      throw failed ? (failed.reason as Error) : new Error(mismatch);
+      throw e;
     }
     this.sessions.set(session, onnx);
     return new PooledOnnxScorer(this, session, io, preprocessing);
   }
 
-  /** Scores rows [0, size) of `data`, split over the least busy threads in shards of at least MIN_SHARD_ROWS. */
-  async run(session: number, io: OnnxIo, input: Feeder, withGates: boolean): Promise<ScoreResult> {
-    const { size } = input;
-    if (size === 0) return io.allocate(0, withGates);
-    const shards = Math.max(1, Math.min(this.threads.length, Math.floor(size / MIN_SHARD_ROWS)));
-    const threads = [...this.threads].sort((a, b) => a.queuedRows - b.queuedRows).slice(0, shards);
-    const result = io.allocate(size, withGates);
-    const fetches = io.fetches(withGates);
-    const per = Math.ceil(size / shards);
-    await Promise.all(
-      threads.map(async (thread, s) => {
-        const start = s * per;
-        const end = Math.min(size, start + per);
-        // Views are copied into the message (structured clone): a few tens of kB per request, cheaper than a
-        // SharedArrayBuffer per request, and the caller keeps its arrays.
-        const reply = await thread.call({ kind: 'run', session, feeds: input.feeds(start, end), fetches }, end - start);
-        if (reply.kind !== 'ran') throw new Error(`unexpected ${reply.kind} reply to a run`);
-        const outputs = Object.fromEntries(Object.entries(reply.outputs).map(([name, data]) => [name, { data }]));
-        io.collect(outputs, start, end - start, result);
-      }),
-    );
-    return result;
+  /**
+   * Scores rows [0, size) of `input` once a thread is free. Rejects with DeadlineExpiredError, computing nothing,
+   * when `deadline` (performance.now()) passes first.
+   */
+  run(session: number, io: OnnxIo, input: Feeder, withGates: boolean, deadline = Infinity): Promise<ScoreResult> {
+    if (input.size === 0) return Promise.resolve(io.allocate(0, withGates));
+    return new Promise((resolve, reject) => {
+      const cost = this.expectedPassMs(session, input.size);
+      this.queue.push({ session, io, input, withGates, deadline, cost, resolve, reject });
+      this.queuedCost += cost;
+      this.dispatch();
+    });
   }
 
-  /** Releases a session on every thread; each thread does it after the runs queued before it. */
+  /**
+   * Ms until a run of `rows` rows of `session` posted now would be done: the work queued and running ahead of it,
+   * shared by the threads, then its own pass. Undefined until the session has a measured pass.
+   */
+  expectedMs(session: number, rows: number): number | undefined {
+    if (!this.costPerRow.has(session)) return undefined;
+    return this.backlogMs() + this.expectedPassMs(session, rows);
+  }
+
+  stats(): InferencePoolStats {
+    return { ...this.counts, backlogMs: this.backlogMs() };
+  }
+
+  /** Releases a session on every thread; each thread does it after the run it may be on. */
   async release(session: number): Promise<void> {
     this.sessions.delete(session);
+    this.costPerRow.delete(session);
     if (this.closed) return;
     await Promise.allSettled(this.threads.map((t) => t.call({ kind: 'release', session })));
   }
@@ -159,7 +218,83 @@ export class InferencePool {
   async close(): Promise<void> {
     this.closed = true;
     this.sessions.clear();
+    for (const run of this.queue.splice(0)) run.reject(new Error('the inference pool is closed'));
     await Promise.all(this.threads.map((t) => t.terminate()));
+  }
+
+  /** Starts queued runs on the idle threads, dropping those whose deadline has passed. */
+  private dispatch(): void {
+    while (this.queue.length > 0) {
+      const idle = this.threads.filter((t) => t.idle);
+      if (idle.length === 0) return;
+      const run = this.queue.shift()!;
+      // Reset when empty, so that rounding never leaves a phantom backlog.
+      this.queuedCost = this.queue.length === 0 ? 0 : this.queuedCost - run.cost;
+      if (performance.now() >= run.deadline) {
+        this.counts.expired++;
+        run.reject(new DeadlineExpiredError());
+        continue;
+      }
+      const { size } = run.input;
+      const shards = this.queue.length > 0 ? 1 : Math.max(1, Math.min(idle.length, Math.floor(size / MIN_SHARD_ROWS)));
+      this.start(run, idle.slice(0, shards));
+    }
+  }
+
+  private start(run: Run, threads: InferenceThread[]): void {
+    const { session, io, input, withGates } = run;
+    const { size } = input;
+    const result = io.allocate(size, withGates);
+    const fetches = io.fetches(withGates);
+    const per = Math.ceil(size / threads.length);
+    const startedAt = performance.now();
+    this.counts.runs++;
+    this.counts.rows += size;
+    let left = threads.length;
+    let failed = false;
+    threads.forEach((thread, s) => {
+      const start = s * per;
+      const end = Math.min(size, start + per);
+      thread.busyUntil = startedAt + this.expectedPassMs(session, end - start);
+      // Views are copied into the message (structured clone): a few tens of kB per request, cheaper than a
+      // SharedArrayBuffer per request, and the caller keeps its arrays.
+      thread
+        .call({ kind: 'run', session, feeds: input.feeds(start, end), fetches })
+        .then((reply) => {
+          if (reply.kind !== 'ran') throw new Error(`unexpected ${reply.kind} reply to a run`);
+          this.measured(session, end - start, performance.now() - startedAt);
+          if (!failed) io.collect(reply.outputs, start, end - start, result);
+          if (--left === 0 && !failed) run.resolve(result);
+        })
+        .catch((error: Error) => {
+          if (!failed) run.reject(error);
+          failed = true;
+        })
+        .finally(() => {
+          thread.busyUntil = 0;
+          this.dispatch();
+        });
+    });
+  }
+
+  /** The work queued and running, shared by the threads. */
+  private backlogMs(): number {
+    const now = performance.now();
+    let ahead = this.queuedCost;
+    for (const thread of this.threads) ahead += Math.max(0, thread.busyUntil - now);
+    return ahead / this.threads.length;
+  }
+
+  private expectedPassMs(session: number, rows: number): number {
+    return (this.costPerRow.get(session) ?? 0) * rows;
+  }
+
+  /** A shard's wall time, from post to reply (its thread was idle: no queue in it), into its session's cost per row. */
+  private measured(session: number, rows: number, ms: number): void {
+    if (!this.sessions.has(session) || rows < MIN_SHARD_ROWS / 2) return;
+    const last = this.costPerRow.get(session);
+    const perRow = ms / rows;
+    this.costPerRow.set(session, last === undefined ? perRow : last + COST_SMOOTHING * (perRow - last));
   }
 
   private reload(thread: InferenceThread): void {
@@ -184,14 +319,17 @@ export class PooledOnnxScorer implements Scorer {
   async score(data: EncodedDataset, options: ScoreOptions = {}): Promise<ScoreResult> {
     if (this.disposed) throw new Error('the scorer has been disposed');
     checkEncoded(data, this.preprocessing);
-    return this.running.track(this.pool.run(this.session, this.io, this.io.rows(data), options.gateWeights ?? false));
+    return this.track(this.io.rows(data), options);
   }
 
   async scoreRequest(batch: RequestBatch, options: ScoreOptions = {}): Promise<ScoreResult> {
     if (this.disposed) throw new Error('the scorer has been disposed');
     checkRequest(batch, this.preprocessing, this.io.sides);
-    const input = this.io.request(batch);
-    return this.running.track(this.pool.run(this.session, this.io, input, options.gateWeights ?? false));
+    return this.track(this.io.request(batch), options);
+  }
+
+  expectedMs(rows: number): number | undefined {
+    return this.pool.expectedMs(this.session, rows);
   }
 
   /** Releases the session on every thread once the runs in flight are done. */
@@ -200,5 +338,9 @@ export class PooledOnnxScorer implements Scorer {
     this.disposed = true;
     await this.running.settled();
     await this.pool.release(this.session);
+  }
+
+  private track(input: Feeder, { gateWeights = false, deadline }: ScoreOptions): Promise<ScoreResult> {
+    return this.running.track(this.pool.run(this.session, this.io, input, gateWeights, deadline));
   }
 }

@@ -166,10 +166,10 @@ export class OnnxIo {
   }
 
   /** Copies one run's outputs (rows from `start` on) into the result: scores come row-major, the result is per task. */
-  collect(outputs: Record<string, { data: unknown }>, start: number, rows: number, into: ScoreResult): void {
-    transpose(outputs.scores.data as Float32Array, into.scores, start, rows);
-    if (into.conditional) transpose(outputs.conditional.data as Float32Array, into.conditional, start, rows);
-    into.gateWeights?.forEach((w, g) => w.set(outputs[`gates_${g}`].data as Float32Array, start * this.gateSizes[g]));
+  collect(outputs: Readonly<Record<string, Float32Array>>, start: number, rows: number, into: ScoreResult): void {
+    transpose(outputs.scores, into.scores, start, rows);
+    if (into.conditional) transpose(outputs.conditional, into.conditional, start, rows);
+    into.gateWeights?.forEach((w, g) => w.set(outputs[`gates_${g}`], start * this.gateSizes[g]));
   }
 }
 

@@ -12,7 +12,7 @@ import { Rng } from '../util/random';
 import { InferencePool } from './inference.pool';
 import { OnnxScorer } from './onnx.scorer';
 import { checkInt8 } from './precision.check';
-import { ScoreResult } from './scorer';
+import { DeadlineExpiredError, ScoreResult } from './scorer';
 import { TfjsScorer } from './tfjs.scorer';
 
 beforeAll(() => initBackend('wasm'));
@@ -703,6 +703,47 @@ describe('InferencePool (worker threads)', () => {
     } finally {
       await second.dispose();
       other.dispose();
+    }
+  });
+
+  it('drops a run whose deadline passed before a thread could start it: nothing is computed', async () => {
+    const scorer = await pool.load(bytes, spec, model.network.preprocessing);
+    try {
+      const data = model.encode(rows(spec, 300, 4));
+      const before = pool.stats();
+      await expect(scorer.score(data, { deadline: performance.now() - 1 })).rejects.toThrow(DeadlineExpiredError);
+      expect(pool.stats()).toMatchObject({ runs: before.runs, rows: before.rows, expired: before.expired + 1 });
+      expectParity(
+        spec,
+        await scorer.score(data, { deadline: performance.now() + 60_000 }),
+        await new TfjsScorer(model).score(data),
+      );
+      expect(pool.stats()).toMatchObject({
+        runs: before.runs + 1,
+        rows: before.rows + 300,
+        expired: before.expired + 1,
+      });
+    } finally {
+      await scorer.dispose();
+    }
+  });
+
+  it('expects a new run to wait for the work queued ahead of it, from the passes it timed', async () => {
+    const scorer = await pool.load(bytes, spec, model.network.preprocessing);
+    try {
+      const data = model.encode(rows(spec, 600, 5));
+      expect(scorer.expectedMs(600)).toBeUndefined();
+      await scorer.score(data);
+      const alone = scorer.expectedMs(600)!;
+      expect(alone).toBeGreaterThan(0);
+      // Two runs take the two idle threads, two more wait: a new run would wait for about two passes.
+      const runs = Array.from({ length: 4 }, () => scorer.score(data));
+      const behind = scorer.expectedMs(600)!;
+      expect(behind).toBeGreaterThan(2 * alone);
+      await Promise.all(runs);
+      expect(pool.stats().backlogMs).toBe(0);
+    } finally {
+      await scorer.dispose();
     }
   });
 

@@ -6,7 +6,7 @@ import type { GraphLayout } from '../export/onnx.exporter';
 import { ModelSpec } from '../model-spec/model-spec.schema';
 import { signatureOf } from './inference.protocol';
 import { Feeder, OnnxIo } from './onnx-io';
-import { checkEncoded, checkRequest, RunsInFlight, ScoreOptions, Scorer, ScoreResult } from './scorer';
+import { checkDeadline, checkEncoded, checkRequest, RunsInFlight, ScoreOptions, Scorer, ScoreResult } from './scorer';
 
 type OnnxRuntime = typeof import('onnxruntime-node');
 
@@ -87,12 +87,14 @@ export class OnnxScorer implements Scorer {
   async score(data: EncodedDataset, options: ScoreOptions = {}): Promise<ScoreResult> {
     const session = this.live();
     checkEncoded(data, this.preprocessing);
+    checkDeadline(options);
     return this.running.track(this.run(session, this.io.rows(data), options.gateWeights ?? false));
   }
 
   async scoreRequest(batch: RequestBatch, options: ScoreOptions = {}): Promise<ScoreResult> {
     const session = this.live();
     checkRequest(batch, this.preprocessing, this.io.sides);
+    checkDeadline(options);
     return this.running.track(this.run(session, this.io.request(batch), options.gateWeights ?? false));
   }
 
@@ -118,7 +120,10 @@ export class OnnxScorer implements Scorer {
       const feeds: Record<string, Tensor> = {};
       for (const [name, { type, data: values, dims }] of Object.entries(input.feeds(start, end)))
         feeds[name] = new this.ort.Tensor(type, values, dims);
-      this.io.collect(await session.run(feeds, fetches), start, end - start, result);
+      const outputs = await session.run(feeds, fetches);
+      const columns: Record<string, Float32Array> = {};
+      for (const name of fetches) columns[name] = outputs[name].data as Float32Array;
+      this.io.collect(columns, start, end - start, result);
     }
     return result;
   }

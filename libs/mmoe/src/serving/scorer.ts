@@ -18,6 +18,25 @@ export interface ScoreResult {
 
 export interface ScoreOptions {
   gateWeights?: boolean;
+  /**
+   * performance.now() after which the run is dropped if it has not started: it rejects with DeadlineExpiredError and
+   * nothing is computed. None by default.
+   */
+  deadline?: number;
+}
+
+/** A run whose deadline passed before an engine started it: it was dropped, not computed. */
+export class DeadlineExpiredError extends Error {
+  override readonly name = 'DeadlineExpiredError';
+
+  constructor() {
+    super('the run was dropped: its deadline passed before inference started');
+  }
+}
+
+/** For engines that start a run as soon as it is asked for: only a deadline already past drops it. */
+export function checkDeadline({ deadline }: ScoreOptions): void {
+  if (deadline !== undefined && performance.now() >= deadline) throw new DeadlineExpiredError();
 }
 
 /** Batch scoring of encoded rows, whichever engine runs the network. */
@@ -26,6 +45,11 @@ export interface Scorer {
   score(data: EncodedDataset, options?: ScoreOptions): Promise<ScoreResult>;
   /** One request's candidates: the shared (user and context) features once, the item side per candidate. */
   scoreRequest(batch: RequestBatch, options?: ScoreOptions): Promise<ScoreResult>;
+  /**
+   * Ms until a run of `rows` rows asked for now would be done (the wait for the engine, then its pass), from the
+   * passes it measured; undefined when it has no estimate (nothing measured yet, or an engine without a queue).
+   */
+  expectedMs?(rows: number): number | undefined;
   /** Releases what the scorer holds; scoring afterwards is an error. */
   dispose(): Promise<void>;
 }

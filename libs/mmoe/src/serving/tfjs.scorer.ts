@@ -3,7 +3,7 @@ import { EncodedDataset } from '../data/preprocessor';
 import { MultiTaskModel } from '../mmoe.model';
 import { requestSides } from '../model-spec/feature-side';
 import { predict } from '../model/predict';
-import { checkEncoded, checkRequest, ScoreOptions, Scorer, ScoreResult } from './scorer';
+import { checkDeadline, checkEncoded, checkRequest, ScoreOptions, Scorer, ScoreResult } from './scorer';
 
 export interface TfjsScorerOptions {
   /** Rows per forward pass (bounds the memory of a large request). */
@@ -26,6 +26,7 @@ export class TfjsScorer implements Scorer {
   async score(data: EncodedDataset, options: ScoreOptions = {}): Promise<ScoreResult> {
     if (this.disposed) throw new Error('the scorer has been disposed');
     checkEncoded(data, this.model.network.preprocessing);
+    checkDeadline(options);
     return predict(this.model.network, data, { batchSize: this.options.batchSize, gateWeights: options.gateWeights });
   }
 
