@@ -4,14 +4,17 @@ import { DataSource } from 'typeorm';
 
 import { REDIS } from '@app/redis';
 
+import { PredictionLogWriter } from '../apps/api/src/live/prediction-log.writer';
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
-import type { ScoredItemDto, ScoreResponseDto } from '../apps/api/src/scoring/dto/score.dto';
+import type { DegradedScoreResponseDto, ScoredItemDto, ScoreResponseDto } from '../apps/api/src/scoring/dto/score.dto';
 import { createApiApp } from './api-app.factory';
 import { seedModelVersion, TINY_SPEC, tinyItem, tinyUser } from './fixtures/model.fixture';
 
 const TASKS = TINY_SPEC.tasks.map((t) => t.name);
 const DEFAULT_WEIGHTS = Object.fromEntries(TINY_SPEC.tasks.map((t) => [t.name, t.weight]));
 const ITEMS = Array.from({ length: 20 }, (_, i) => `item-${i}`);
+/** The admission bound of this app: two requests of 20 candidates. */
+const MAX_ROWS_IN_FLIGHT = 40;
 
 describe('POST /v1/score (e2e)', () => {
   let app: NestFastifyApplication;
@@ -33,8 +36,24 @@ describe('POST /v1/score (e2e)', () => {
     return response.json<{ errors: { field: string }[] }>().errors.map((e) => e.field);
   };
 
+  /** A series of /metrics, summed over its label sets matching `labels`. */
+  const metric = async (name: string, labels = ''): Promise<number> => {
+    const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    return text
+      .split('\n')
+      .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      .filter((line) => line.includes(labels))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+  };
+
   beforeAll(async () => {
-    app = await createApiApp();
+    // Every scored request is logged, so that the log shows which requests were scored and which were not.
+    app = await createApiApp({
+      SCORE_DEADLINE_MAX_MS: '5000',
+      SCORE_DEADLINE_MS: '5000',
+      SCORE_MAX_ROWS_IN_FLIGHT: String(MAX_ROWS_IN_FLIGHT),
+      PREDICTION_LOG_SAMPLE: '1',
+    });
     dataSource = app.get(DataSource);
     await dataSource.query('TRUNCATE model_versions, rollout_events, user_features, item_features CASCADE');
     await app.get<Redis>(REDIS).flushdb();
@@ -233,6 +252,113 @@ describe('POST /v1/score (e2e)', () => {
     it('has no conditional scores without a conditional task', async () => {
       const body = await scored({ userId: 'user-1', itemIds: ITEMS.slice(0, 3) });
       for (const item of body.items) expect(item.conditional).toBeUndefined();
+    });
+
+    describe('deadlines and admission', () => {
+      let held = 0;
+      /** Ids no store has yet: their features are read from Postgres, where holdItemReads() can hold them. */
+      const fresh = (n: number) => Array.from({ length: n }, () => `held-${held++}`);
+      /** Holds every read of item_features until release(): a request reading one waits, after its admission. */
+      const holdItemReads = async () => {
+        const runner = dataSource.createQueryRunner();
+        await runner.connect();
+        await runner.startTransaction();
+        await runner.query('LOCK TABLE item_features IN ACCESS EXCLUSIVE MODE');
+        return async () => {
+          await runner.rollbackTransaction();
+          await runner.release();
+        };
+      };
+      const until = async (what: string, condition: () => Promise<boolean>) => {
+        for (let i = 0; !(await condition()); i++) {
+          if (i > 500) throw new Error(`waited 10 s for ${what}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      /** Rows the prediction log has taken so far (written, dropped or failed), once everything queued is flushed. */
+      const loggedRows = async () => {
+        await app.get(PredictionLogWriter).flush();
+        return metric('prediction_log_rows_total');
+      };
+
+      it('answers 400 naming x-request-deadline-ms for a deadline that is not 1 to SCORE_DEADLINE_MAX_MS ms', async () => {
+        for (const deadline of ['0', 'soon', '5001']) {
+          const response = await score(
+            { userId: 'user-1', itemIds: ['item-1'] },
+            { 'x-request-deadline-ms': deadline },
+          );
+          expect(response.statusCode).toBe(400);
+          expect(response.json<{ errors: { field: string }[] }>().errors.map((e) => e.field)).toEqual([
+            'x-request-deadline-ms',
+          ]);
+        }
+        expect(
+          (await score({ userId: 'user-1', itemIds: ['item-1'] }, { 'x-request-deadline-ms': '5000' })).statusCode,
+        ).toBe(200);
+      });
+
+      it('drops a request whose deadline passes before inference: 504, never computed, nothing logged', async () => {
+        const deadlineMs = 50;
+        const [runs, logged] = [await metric('inference_runs_total'), await loggedRows()];
+        const failed = await metric('scoring_model_requests_total', 'outcome="failed"');
+        const release = await holdItemReads();
+        const late = score({ userId: 'user-1', itemIds: fresh(3) }, { 'x-request-deadline-ms': String(deadlineMs) });
+        try {
+          await until('the request to be admitted', async () => (await metric('score_rows_in_flight')) === 3);
+          // Admitted and held in its feature read: its deadline passes there.
+          await new Promise((resolve) => setTimeout(resolve, deadlineMs + 10));
+        } finally {
+          await release();
+        }
+        const response = await late;
+        expect(response.statusCode).toBe(504);
+        expect(response.json().message).toMatch(/deadline passed before inference/);
+        expect(await metric('inference_runs_total')).toBe(runs);
+        expect(await metric('score_requests_shed_total', 'reason="deadline",answer="refused"')).toBe(1);
+        expect(await loggedRows()).toBe(logged);
+        expect(await metric('score_rows_in_flight')).toBe(0);
+        // Not the model's failure either (the rollout policy's serving guardrails read these).
+        expect(await metric('scoring_model_requests_total', 'outcome="failed"')).toBe(failed);
+      });
+
+      it('refuses a burst beyond its bound at once with 503 and Retry-After, while the admitted ones succeed', async () => {
+        const [rows, logged] = [await metric('inference_rows_total'), await loggedRows()];
+        const failed = await metric('scoring_model_requests_total', 'outcome="failed"');
+        const release = await holdItemReads();
+        let admitted: Promise<{ statusCode: number; json: () => ScoreResponseDto }>[] = [];
+        try {
+          admitted = [score({ userId: 'user-1', itemIds: fresh(20) }), score({ userId: 'user-2', itemIds: fresh(20) })];
+          await until('two requests to be admitted', async () => (await metric('score_rows_in_flight')) === 40);
+          // The bound is reached and the admitted requests wait on their read: the burst is answered meanwhile.
+          const refused = await Promise.all([1, 2, 3].map(() => score({ userId: 'user-3', itemIds: fresh(5) })));
+          for (const response of refused) {
+            expect(response.statusCode).toBe(503);
+            expect(response.headers['retry-after']).toBe('1');
+            expect(response.json().message).toMatch(/^overloaded/);
+          }
+          const degradedIds = fresh(4);
+          const degraded = await score({ userId: 'user-3', itemIds: degradedIds, allowDegraded: true });
+          expect(degraded.statusCode).toBe(200);
+          expect(degraded.json<DegradedScoreResponseDto>()).toEqual({
+            requestId: expect.any(String),
+            degraded: true,
+            degradedReason: 'overloaded',
+            items: degradedIds.map((itemId) => ({ itemId })),
+          });
+          expect(await metric('score_requests_shed_total', 'reason="overloaded",answer="refused"')).toBe(3);
+          expect(await metric('score_requests_shed_total', 'reason="overloaded",answer="degraded"')).toBe(1);
+        } finally {
+          await release();
+        }
+        for (const response of await Promise.all(admitted)) {
+          expect(response.statusCode).toBe(200);
+          expect(response.json().items).toHaveLength(20);
+        }
+        // Only the admitted requests were computed and logged; the refused ones are no model's failure.
+        expect(await metric('inference_rows_total')).toBe(rows + 40);
+        expect(await loggedRows()).toBe(logged + 40);
+        expect(await metric('scoring_model_requests_total', 'outcome="failed"')).toBe(failed);
+      });
     });
   });
 

@@ -32,11 +32,11 @@ export class InvalidFieldsError extends DomainError {
 }
 
 /**
- * The service cannot do this now but may soon (no model loaded yet, a dependency not ready): HTTP 503, with
- * `Retry-After` when `retryAfterSeconds` is given. `details` is the body a client reads (e.g. a readiness report).
+ * The service cannot do this now but may soon (no model loaded yet, a dependency not ready, overloaded): HTTP 503,
+ * with `Retry-After` when `retryAfterSeconds` is given. `details` is the body a client reads (e.g. a readiness report).
  */
 export class UnavailableError extends DomainError {
-  override readonly name = 'UnavailableError';
+  override readonly name: string = 'UnavailableError';
 
   constructor(
     message: string,
@@ -44,4 +44,21 @@ export class UnavailableError extends DomainError {
   ) {
     super(message);
   }
+}
+
+/**
+ * Refused at once: the work already admitted would not leave time to answer within the deadline (HTTP 503 with
+ * Retry-After). Nothing was done for the request: retrying it later is safe.
+ */
+export class OverloadedError extends UnavailableError {
+  override readonly name = 'OverloadedError';
+
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message, { retryAfterSeconds });
+  }
+}
+
+/** The request's deadline passed before its work could start; the work was dropped, not done (HTTP 504). */
+export class DeadlineExceededError extends DomainError {
+  override readonly name = 'DeadlineExceededError';
 }

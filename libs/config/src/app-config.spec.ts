@@ -29,6 +29,9 @@ describe('loadConfig', () => {
       ITEM_ROW_CACHE_ENTRIES: 100_000,
       ITEM_ROW_CACHE_TTL_SECONDS: 60,
       USER_ROW_FALLBACK_ENTRIES: 10_000,
+      SCORE_DEADLINE_MS: 200,
+      SCORE_DEADLINE_MAX_MS: 5_000,
+      SCORE_MAX_ROWS_IN_FLIGHT: 50_000,
       WORKER_CONCURRENCY: 1,
       TRAINING_LOCK_SECONDS: 30,
       TRAINING_STALLED_INTERVAL_SECONDS: 30,
@@ -83,6 +86,14 @@ describe('loadConfig', () => {
   it('names a prediction-log sample outside [0, 1]', () => {
     expect(loadConfig({ PREDICTION_LOG_SAMPLE: '1' }).PREDICTION_LOG_SAMPLE).toBe(1);
     expect(() => loadConfig({ PREDICTION_LOG_SAMPLE: '1.5' })).toThrow(/PREDICTION_LOG_SAMPLE/);
+  });
+
+  it('takes a score deadline no longer than its maximum, naming it otherwise', () => {
+    expect(loadConfig({ SCORE_DEADLINE_MS: '500', SCORE_DEADLINE_MAX_MS: '500' }).SCORE_DEADLINE_MS).toBe(500);
+    expect(() => loadConfig({ SCORE_DEADLINE_MS: '6000' })).toThrow(
+      /SCORE_DEADLINE_MS: must not exceed SCORE_DEADLINE_MAX_MS/,
+    );
+    expect(() => loadConfig({ SCORE_DEADLINE_MS: '0' })).toThrow(/SCORE_DEADLINE_MS/);
   });
 
   it('takes a 5- or 6-field RETRAIN_CRON, names a bad one, and reads RETRAIN_ENABLED as a boolean', () => {

@@ -118,6 +118,18 @@ const appConfigSchema = z
      * Postgres can answer; never read otherwise. A write through the feature API drops a user in every process.
      */
     USER_ROW_FALLBACK_ENTRIES: z.coerce.number().int().min(0).default(10_000),
+    /**
+     * Time a score request has to be answered in, from its arrival: a request that cannot be is refused at once (503
+     * with Retry-After), and one whose deadline passes before inference starts is dropped (504), never computed.
+     * A request may set its own with the `x-request-deadline-ms` header, up to SCORE_DEADLINE_MAX_MS.
+     */
+    SCORE_DEADLINE_MS: z.coerce.number().int().min(1).default(200),
+    SCORE_DEADLINE_MAX_MS: z.coerce.number().int().min(1).default(5_000),
+    /**
+     * Candidates of admitted score requests an API process holds at most (beyond it: 503, Retry-After); the deadline
+     * usually refuses first, this bounds the queue even before any pass has been timed.
+     */
+    SCORE_MAX_ROWS_IN_FLIGHT: z.coerce.number().int().min(1).default(50_000),
     /** Training jobs a worker runs at once: one per GPU (a second job on the same device only slows both). */
     WORKER_CONCURRENCY: z.coerce.number().int().min(1).default(1),
     /** Bull's job lock: a worker that stops renewing it (killed, hung) loses the job to another after this long. */
@@ -204,6 +216,10 @@ const appConfigSchema = z
       when: () => true,
     },
   )
+  .refine(({ SCORE_DEADLINE_MS, SCORE_DEADLINE_MAX_MS }) => SCORE_DEADLINE_MS <= SCORE_DEADLINE_MAX_MS, {
+    path: ['SCORE_DEADLINE_MS'],
+    message: 'must not exceed SCORE_DEADLINE_MAX_MS',
+  })
   .transform(({ ADMIN_TOKEN = DEV_ADMIN_TOKEN, ...env }) => ({ ...env, ADMIN_TOKEN }));
 
 export type AppConfig = Readonly<z.output<typeof appConfigSchema>>;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { assembleRequest, encodeSlice, overlaySlices } from '@app/mmoe/serving';
+import { assembleRequest, DeadlineExpiredError, encodeSlice, overlaySlices } from '@app/mmoe/serving';
 
 import { FeatureStoreService } from '../features/feature-store.service';
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
@@ -15,7 +15,8 @@ type Outcome = 'scored' | 'dropped' | 'failed';
  * Scores served requests again with the shadow version, in the background, and logs its predictions. offer() is
  * O(1) and never waits: a request that finds the bounded queue full is not shadowed (and counted), so a slow or
  * busy shadow costs coverage, never latency. One request is scored at a time, each started from a fresh macrotask
- * so that pending responses go out first.
+ * so that pending responses go out first; it shares the inference threads with served requests, so it is dropped
+ * too when it could not run within SCORE_DEADLINE_MS (the threads are busy with them).
  */
 @Injectable()
 export class ShadowScorer implements OnModuleDestroy {
@@ -73,7 +74,8 @@ export class ShadowScorer implements OnModuleDestroy {
 
   /**
    * Scores the request as the shadow would have: its own features (the served model's encoded rows belong to that
-   * model's encoder), assembled the way scoring does. False when the shadow left between offer and now.
+   * model's encoder), assembled the way scoring does. False when the shadow left between offer and now, or when the
+   * inference threads did not get to it in time.
    */
   private async score({ requestId, request }: ServedScore): Promise<boolean> {
     const lease = this.lifecycle.acquireShadow();
@@ -91,7 +93,15 @@ export class ShadowScorer implements OnModuleDestroy {
         overlaySlices(slice(request.context), slice(features.user)),
         features.items.map((item) => item && slice(item)),
       );
-      const { scores } = await model.scorer.scoreRequest(batch);
+      let scores: Float32Array[];
+      try {
+        ({ scores } = await model.scorer.scoreRequest(batch, {
+          deadline: performance.now() + this.config.SCORE_DEADLINE_MS,
+        }));
+      } catch (e) {
+        if (e instanceof DeadlineExpiredError) return false;
+        throw e;
+      }
       this.writer.enqueue({
         loggedAt: new Date(),
         requestId,

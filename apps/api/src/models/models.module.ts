@@ -3,12 +3,13 @@ import { Module } from '@nestjs/common';
 import { RegistryModule } from '@app/registry';
 
 import { ProductionSpecSource } from '../events/production-spec.source';
+import { PlatformModule } from '../platform/platform.module';
 import { ModelLifecycleService } from './model-lifecycle.service';
 import { ScorerLoader } from './scorer.loader';
 
 /** This process's serving models, and the registry they follow. */
 @Module({
-  imports: [RegistryModule],
+  imports: [RegistryModule, PlatformModule],
   providers: [
     ModelLifecycleService,
     ScorerLoader,

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Counter, Gauge } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
@@ -15,10 +16,13 @@ import {
   requestSides,
   withCalibration,
   type GraphPrecision,
+  type InferencePoolStats,
   type ModelSpec,
   type RequestSides,
   type Scorer,
 } from '@app/mmoe/serving';
+
+import { MetricsService } from '../platform/metrics.service';
 
 /** What serving a version needs: its spec, the encoder of its fitted preprocessing, its request layout, a scorer. */
 export interface LoadedEngine {
@@ -38,8 +42,41 @@ export interface LoadedEngine {
 export class ScorerLoader implements OnApplicationShutdown {
   private readonly logger = new Logger(ScorerLoader.name);
   private pool?: Promise<InferencePool | undefined>;
+  private started?: InferencePool;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    metrics: MetricsService,
+  ) {
+    const stats = (): InferencePoolStats => this.started?.stats() ?? { runs: 0, rows: 0, expired: 0, backlogMs: 0 };
+    const registers = [metrics.registry];
+    // Read from the pool at scrape time: it counts on the hot path with plain numbers.
+    const counter = (name: string, help: string, read: (s: InferencePoolStats) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read(stats()));
+        },
+      });
+    counter('inference_runs_total', 'Inference runs started on the inference threads (one per request)', (s) => s.runs);
+    counter('inference_rows_total', 'Rows (candidates) the inference threads computed', (s) => s.rows);
+    counter(
+      'inference_runs_expired_total',
+      'Inference runs dropped unstarted because their deadline passed while they waited for a thread',
+      (s) => s.expired,
+    );
+    new Gauge({
+      name: 'inference_backlog_ms',
+      help: 'Expected ms of the inference queued and running, per thread: what a new request would wait',
+      registers,
+      collect() {
+        this.set(stats().backlogMs);
+      },
+    });
+  }
 
   /** `precision` applies to ONNX Runtime's graph; the tfjs fallback always runs in float32. */
   async load(artifact: Uint8Array, precision: GraphPrecision = 'fp32'): Promise<LoadedEngine> {
@@ -69,7 +106,7 @@ export class ScorerLoader implements OnApplicationShutdown {
   /** Started with the first version: a process that never serves a model starts no threads. */
   private inferencePool(): Promise<InferencePool | undefined> {
     const threads = this.config.INFERENCE_THREADS;
-    this.pool ??= Promise.resolve(threads > 0 ? new InferencePool(threads) : undefined);
+    this.pool ??= Promise.resolve(threads > 0 ? (this.started = new InferencePool(threads)) : undefined);
     return this.pool;
   }
 

@@ -1,6 +1,13 @@
 import { BadRequestException } from '@nestjs/common';
 
-import { ConflictError, InvalidFieldsError, NotFoundError, UnavailableError } from '@app/common';
+import {
+  ConflictError,
+  DeadlineExceededError,
+  InvalidFieldsError,
+  NotFoundError,
+  OverloadedError,
+  UnavailableError,
+} from '@app/common';
 import { RedisUnavailableError } from '@app/redis';
 
 import { clientError, storeUnavailable, toHttpException, unavailableStore } from './error.filter';
@@ -43,6 +50,23 @@ describe('toHttpException', () => {
       message: errors.map((e) => e.message),
       errors,
     });
+  });
+
+  it('answers an overloaded service with 503 and when to retry', () => {
+    const http = toHttpException(new OverloadedError('overloaded: busy', 2));
+    expect(http.getStatus()).toBe(503);
+    expect(http.getResponse()).toEqual({
+      statusCode: 503,
+      error: 'Service Unavailable',
+      message: 'overloaded: busy',
+      retryAfterSeconds: 2,
+    });
+  });
+
+  it('answers work dropped at its deadline with 504', () => {
+    const http = toHttpException(new DeadlineExceededError('the deadline passed'));
+    expect(http.getStatus()).toBe(504);
+    expect(http.getResponse()).toMatchObject({ statusCode: 504, message: 'the deadline passed' });
   });
 });
 

@@ -3,6 +3,7 @@ import {
   BadRequestException,
   Catch,
   ConflictException,
+  GatewayTimeoutException,
   HttpException,
   NotFoundException,
   ServiceUnavailableException,
@@ -11,7 +12,14 @@ import {
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { FastifyReply } from 'fastify';
 
-import { ConflictError, DomainError, InvalidFieldsError, NotFoundError, UnavailableError } from '@app/common';
+import {
+  ConflictError,
+  DeadlineExceededError,
+  DomainError,
+  InvalidFieldsError,
+  NotFoundError,
+  UnavailableError,
+} from '@app/common';
 import { isDatabaseUnavailable } from '@app/db';
 import { isRedisUnavailable } from '@app/redis';
 
@@ -65,18 +73,27 @@ export function unavailableStore(error: unknown): 'database' | 'redis' | undefin
 }
 
 export function storeUnavailable(store: 'database' | 'redis'): HttpException {
+  return serviceUnavailable(`${store} unavailable`, RETRY_AFTER_SECONDS);
+}
+
+/** A 503's body: the message, and when to retry when there is a time (the Retry-After header says it too). */
+function serviceUnavailable(message: string, retryAfterSeconds?: number): HttpException {
   return new ServiceUnavailableException({
     statusCode: 503,
     error: 'Service Unavailable',
-    message: `${store} unavailable`,
-    retryAfterSeconds: RETRY_AFTER_SECONDS,
+    message,
+    ...(retryAfterSeconds !== undefined && { retryAfterSeconds }),
   });
 }
 
 export function toHttpException(error: DomainError): HttpException {
   if (error instanceof NotFoundError) return new NotFoundException(error.message);
   if (error instanceof ConflictError) return new ConflictException(error.message);
-  if (error instanceof UnavailableError) return new ServiceUnavailableException(error.options.details ?? error.message);
+  if (error instanceof UnavailableError) {
+    const { details, retryAfterSeconds } = error.options;
+    return details ? new ServiceUnavailableException(details) : serviceUnavailable(error.message, retryAfterSeconds);
+  }
+  if (error instanceof DeadlineExceededError) return new GatewayTimeoutException(error.message);
   if (error instanceof InvalidFieldsError) {
     // `message` keeps Nest's list of readable sentences, `errors` pairs each with its field, for clients that map
     // errors onto inputs.

@@ -1,23 +1,32 @@
-import { Body, Controller, HttpCode, Post, Res } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
+  ApiExtraModels,
+  ApiGatewayTimeoutResponse,
+  ApiHeader,
   ApiOkResponse,
   ApiOperation,
   ApiServiceUnavailableResponse,
   ApiTags,
+  getSchemaPath,
 } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 
+import { APP_CONFIG, type AppConfig } from '@app/config';
+
 import { RequestId } from '../platform/request-id';
+import { DEADLINE_HEADER, deadlineBudgetMs } from './admission.rules';
 import { serializeScoreResponse } from './dto/score-response.serializer';
-import { ScoreRequestDto, ScoreResponseDto } from './dto/score.dto';
+import { DegradedScoreResponseDto, ScoreRequestDto, ScoreResponseDto } from './dto/score.dto';
 import { ScoringMetrics } from './scoring.metrics';
 import { ScoringService } from './scoring.service';
 
 @ApiTags('scoring')
+@ApiExtraModels(ScoreResponseDto, DegradedScoreResponseDto)
 @Controller('v1')
 export class ScoringController {
   constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly scoring: ScoringService,
     private readonly metrics: ScoringMetrics,
   ) {}
@@ -25,17 +34,39 @@ export class ScoringController {
   @Post('score')
   @HttpCode(200)
   @ApiOperation({ summary: "Score and rank a user's candidates on every objective" })
-  @ApiOkResponse({ type: ScoreResponseDto })
-  @ApiBadRequestResponse({ description: 'Invalid body; `errors` names each failing field' })
-  @ApiServiceUnavailableResponse({ description: 'No production model is loaded' })
+  @ApiHeader({
+    name: DEADLINE_HEADER,
+    required: false,
+    description:
+      'Milliseconds the caller gives this request, from its arrival (default SCORE_DEADLINE_MS, at most ' +
+      'SCORE_DEADLINE_MAX_MS). A request that cannot be scored by then is refused at once (503) or, if its ' +
+      'deadline passes before inference, dropped (504): never computed and thrown away.',
+  })
+  @ApiOkResponse({
+    description:
+      'The ranked candidates; or, for a request with allowDegraded that could not be scored in time, them in request order',
+    schema: { oneOf: [ScoreResponseDto, DegradedScoreResponseDto].map((dto) => ({ $ref: getSchemaPath(dto) })) },
+  })
+  @ApiBadRequestResponse({ description: `Invalid body or ${DEADLINE_HEADER}; \`errors\` names each failing field` })
+  @ApiServiceUnavailableResponse({
+    description:
+      'No production model is loaded, or overloaded: the work already admitted would make this request miss its ' +
+      'deadline. Retry-After says when to try again.',
+  })
+  @ApiGatewayTimeoutResponse({ description: 'The deadline passed before inference started; nothing was scored.' })
   async score(
     @Body() body: ScoreRequestDto,
+    @Headers(DEADLINE_HEADER) deadlineHeader: string | undefined,
     @RequestId() requestId: string,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<string> {
-    const response = await this.scoring.score(body, requestId);
+    const budget = deadlineBudgetMs(deadlineHeader, this.config.SCORE_DEADLINE_MS, this.config.SCORE_DEADLINE_MAX_MS);
+    // From the request's arrival, as the caller counts it: the time Fastify has spent on it so far is included.
+    const deadline = performance.now() - reply.elapsedTime + budget;
+    const response = await this.scoring.score(body, requestId, deadline);
     const started = performance.now();
-    const json = serializeScoreResponse(response);
+    // A degraded answer is rare and small: JSON.stringify does.
+    const json = 'degraded' in response ? JSON.stringify(response) : serializeScoreResponse(response);
     this.metrics.observeStage('serialisation', performance.now() - started);
     reply.type('application/json; charset=utf-8');
     return json;

@@ -1,15 +1,24 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 
-import { ConflictError, InvalidFieldsError, NotFoundError, UnavailableError } from '@app/common';
+import {
+  ConflictError,
+  DeadlineExceededError,
+  InvalidFieldsError,
+  NotFoundError,
+  OverloadedError,
+  UnavailableError,
+} from '@app/common';
 import { isDatabaseUnavailable, type FeatureMap } from '@app/db';
 import {
   assembleRequest,
   conditionalTasks,
+  DeadlineExpiredError,
   encodeSlice,
   gateOfTask,
   overlaySlices,
   topologyOf,
   type EncodedSlice,
+  type RequestBatch,
   type ScoreResult,
 } from '@app/mmoe/serving';
 import { assertKnownTasks, compileFusion, parseFusion, type CompiledFusion } from '@app/registry';
@@ -17,18 +26,24 @@ import { assertKnownTasks, compileFusion, parseFusion, type CompiledFusion } fro
 import { FeatureStoreService } from '../features/feature-store.service';
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import type { ServingModel } from '../models/serving-model';
-import type { ScoredItemDto, ScoreRequestDto, ScoreResponseDto } from './dto/score.dto';
+import type { Refusal } from './admission.rules';
+import type { DegradedScoreResponseDto, ScoredItemDto, ScoreRequestDto, ScoreResponseDto } from './dto/score.dto';
 import { ItemRowCache, type CachedItem } from './item-rows.cache';
 import { SCORE_OBSERVER, type ScoreObserver } from './score-observer.port';
-import { ScoringMetrics, type FeatureCacheOutcome } from './scoring.metrics';
+import { ScoringAdmission } from './scoring.admission';
+import { ScoringMetrics, type FeatureCacheOutcome, type StageTimer } from './scoring.metrics';
 
 /**
  * Ranks candidates for a user, in stages (each timed in `scoring_stage_duration_seconds`):
+ *   admission  refused at once (OverloadedError) when the inference already admitted would make it miss its deadline;
  *   features   the candidates' encoded rows from this process's cache; the user and the misses in one round trip
  *              to the feature store (Redis, then Postgres);
  *   assembly   the user's slice over the request context's once, each candidate's item-side columns;
  *   inference  one batched forward pass of the leased model (on the inference threads), the shared features fed once;
+ *              dropped, never computed, if the deadline passes before it starts (DeadlineExceededError);
  *   ranking    the fusion of the task scores (the version's rule or the request's), one sort.
+ * A request that is not scored (shed) writes nothing: no prediction log row, no shadow work. With `allowDegraded` it
+ * is answered instead with its candidates in request order, flagged `degraded`.
  * The lease keeps the model alive until the response is built, so a swap during the request never disposes the
  * model it is using.
  */
@@ -43,10 +58,16 @@ export class ScoringService {
     private readonly featureStore: FeatureStoreService,
     private readonly itemRows: ItemRowCache,
     private readonly metrics: ScoringMetrics,
+    private readonly admission: ScoringAdmission,
     @Inject(SCORE_OBSERVER) private readonly observer: ScoreObserver,
   ) {}
 
-  async score(request: ScoreRequestDto, requestId: string): Promise<ScoreResponseDto> {
+  /** `deadline`: performance.now() by which the answer is due (the request's arrival plus its budget). */
+  async score(
+    request: ScoreRequestDto,
+    requestId: string,
+    deadline: number,
+  ): Promise<ScoreResponseDto | DegradedScoreResponseDto> {
     const timer = this.metrics.timer();
     const lease = this.lifecycle.acquire(request.userId);
     if (!lease) {
@@ -56,17 +77,22 @@ export class ScoringService {
     }
     try {
       const { model } = lease;
+      const rows = request.itemIds.length;
       const fusion = requestFusion(model, request);
-      const { user, items, featureCache } = await this.candidateFeatures(model, request.userId, request.itemIds);
-      timer.stage('features');
-      const shared = overlaySlices(this.slice(model, request.context), this.slice(model, user));
-      const batch = assembleRequest(
-        model.sides,
-        shared,
-        items.map((item) => item.slice),
-      );
-      timer.stage('assembly');
-      const result = await model.scorer.scoreRequest(batch, { gateWeights: request.explain === true });
+      const refusal = this.admission.admit(model.scorer, rows, deadline);
+      if (refusal) return this.shed(request, requestId, refusal);
+      let result: ScoreResult;
+      let prepared: Prepared;
+      try {
+        prepared = await this.prepare(model, request, timer);
+        result = await model.scorer.scoreRequest(prepared.batch, { gateWeights: request.explain === true, deadline });
+      } catch (e) {
+        if (e instanceof DeadlineExpiredError) return this.shed(request, requestId, DEADLINE_PASSED);
+        throw e;
+      } finally {
+        this.admission.done(rows);
+      }
+      const { user, items, featureCache } = prepared;
       timer.stage('inference');
       const response: ScoreResponseDto = {
         requestId,
@@ -77,15 +103,62 @@ export class ScoringService {
       };
       if (!user) response.userUnknown = true;
       timer.stage('ranking');
-      this.metrics.observe(model, request.itemIds.length, timer, featureCache);
+      this.metrics.observe(model, rows, timer, featureCache);
+      this.admission.served(timer.elapsed() - timer.durations.get('inference')!);
       this.observer.served({ requestId, request, model, items: response.items });
       return response;
     } catch (e) {
-      if (!isClientError(e)) this.metrics.observeFailure(lease.model, timer);
+      if (!isClientError(e) && !isShed(e)) this.metrics.observeFailure(lease.model, timer);
       throw e;
     } finally {
       lease.release();
     }
+  }
+
+  /** The features and assembly stages of an admitted request, until its rows are ready for the engine. */
+  private async prepare(model: ServingModel, request: ScoreRequestDto, timer: StageTimer): Promise<Prepared> {
+    const rows = request.itemIds.length;
+    try {
+      const { user, items, featureCache } = await this.candidateFeatures(model, request.userId, request.itemIds);
+      timer.stage('features');
+      const shared = overlaySlices(this.slice(model, request.context), this.slice(model, user));
+      const batch = assembleRequest(
+        model.sides,
+        shared,
+        items.map((item) => item.slice),
+      );
+      timer.stage('assembly');
+      return { batch, user, items, featureCache };
+    } finally {
+      this.admission.handedOver(rows);
+    }
+  }
+
+  /**
+   * A request that will not be scored in time: counted and logged (ScoringAdmission), then refused, or answered in
+   * request order when it allows a degraded answer. Either way nothing of it is logged or shadowed.
+   */
+  private shed(
+    request: ScoreRequestDto,
+    requestId: string,
+    { reason, retryAfterSeconds }: Refusal,
+  ): DegradedScoreResponseDto {
+    this.admission.shed(reason, request.allowDegraded ? 'degraded' : 'refused');
+    if (request.allowDegraded) {
+      return {
+        requestId,
+        degraded: true,
+        degradedReason: reason,
+        items: request.itemIds.map((itemId) => ({ itemId })),
+      };
+    }
+    if (reason === 'overloaded') {
+      throw new OverloadedError(
+        'overloaded: the inference already admitted would not leave this request time to finish before its deadline',
+        retryAfterSeconds,
+      );
+    }
+    throw new DeadlineExceededError('the deadline passed before inference started; the request was not scored');
   }
 
   /**
@@ -156,6 +229,17 @@ interface CandidateFeatures {
 function isClientError(e: unknown): boolean {
   return e instanceof InvalidFieldsError || e instanceof NotFoundError || e instanceof ConflictError;
 }
+
+/** A request not scored for lack of time (shed): neither the request's fault nor the model's. */
+function isShed(e: unknown): boolean {
+  return e instanceof OverloadedError || e instanceof DeadlineExceededError;
+}
+
+interface Prepared extends CandidateFeatures {
+  batch: RequestBatch;
+}
+
+const DEADLINE_PASSED: Refusal = { reason: 'deadline', retryAfterSeconds: 1 };
 
 /**
  * The rule this request ranks by: its own `fusion`, or its `objectiveWeights` as a sum (a task left out weighs 0),

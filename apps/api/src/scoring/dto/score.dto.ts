@@ -70,6 +70,15 @@ export class ScoreRequestDto {
   @IsOptional()
   @IsBoolean()
   explain?: boolean;
+
+  @ApiPropertyOptional({
+    description:
+      'When the request cannot be scored in time (the service is overloaded, or its deadline passed before ' +
+      'inference), answer 200 with the candidates in request order and `degraded: true` instead of 503 / 504.',
+  })
+  @IsOptional()
+  @IsBoolean()
+  allowDegraded?: boolean;
 }
 
 export class ScoredItemDto {
@@ -143,4 +152,29 @@ export class ScoreResponseDto {
 
   @ApiPropertyOptional({ description: 'The user has no stored features: scored with defaults.', enum: [true] })
   userUnknown?: true;
+}
+
+export class UnscoredItemDto {
+  @ApiProperty({ example: 'i-1' })
+  itemId!: string;
+}
+
+/** The answer to a request that allowed one when it could not be scored in time. */
+export class DegradedScoreResponseDto {
+  @ApiProperty({ description: 'The x-request-id of this call (given or generated), also in its logs.' })
+  requestId!: string;
+
+  @ApiProperty({ enum: [true], description: 'Not scored: the candidates come back in request order, without scores.' })
+  degraded!: true;
+
+  @ApiProperty({
+    enum: ['overloaded', 'deadline'],
+    description:
+      '`overloaded`: the work already admitted would have made it late; `deadline`: its deadline passed before ' +
+      'inference started.',
+  })
+  degradedReason!: 'overloaded' | 'deadline';
+
+  @ApiProperty({ type: [UnscoredItemDto], description: 'The candidates, in request order.' })
+  items!: UnscoredItemDto[];
 }

@@ -1,0 +1,89 @@
+import { InvalidFieldsError } from '@app/common';
+
+import { deadlineBudgetMs, refusalOf, type AdmissionState } from './admission.rules';
+
+describe('deadlineBudgetMs', () => {
+  it('takes the default without the header, and a whole number of ms up to the maximum from it', () => {
+    expect(deadlineBudgetMs(undefined, 200, 5000)).toBe(200);
+    expect(deadlineBudgetMs('1', 200, 5000)).toBe(1);
+    expect(deadlineBudgetMs('5000', 200, 5000)).toBe(5000);
+  });
+
+  it.each(['0', '5001', '-5', '1.5', '1e3', ' 50', '50ms', '', '50, 60', '9999999999'])(
+    'refuses %p with a 400 naming the header',
+    (header) => {
+      const error = (() => {
+        try {
+          deadlineBudgetMs(header, 200, 5000);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(error).toBeInstanceOf(InvalidFieldsError);
+      expect((error as InvalidFieldsError).errors).toEqual([
+        {
+          field: 'x-request-deadline-ms',
+          message: 'x-request-deadline-ms must be a whole number of milliseconds from 1 to 5000',
+        },
+      ]);
+    },
+  );
+});
+
+describe('refusalOf', () => {
+  const idle: AdmissionState = {
+    remainingMs: 200,
+    rows: 500,
+    rowsInFlight: 0,
+    maxRowsInFlight: 50_000,
+    inferenceMs: 3,
+    restMs: 1,
+  };
+
+  it('admits a request that the estimate finishes in time, and one the engine cannot estimate yet', () => {
+    expect(refusalOf(idle)).toBeUndefined();
+    expect(refusalOf({ ...idle, inferenceMs: 199 })).toBeUndefined();
+    expect(refusalOf({ ...idle, inferenceMs: undefined, remainingMs: 1 })).toBeUndefined();
+  });
+
+  it('refuses as overloaded what the work ahead would make late, with the seconds it needs to clear', () => {
+    expect(refusalOf({ ...idle, inferenceMs: 200 })).toEqual({ reason: 'overloaded', retryAfterSeconds: 1 });
+    expect(refusalOf({ ...idle, remainingMs: 5, inferenceMs: 4.5 })).toEqual({
+      reason: 'overloaded',
+      retryAfterSeconds: 1,
+    });
+    expect(refusalOf({ ...idle, remainingMs: 5000, inferenceMs: 6500 })).toEqual({
+      reason: 'overloaded',
+      retryAfterSeconds: 7,
+    });
+  });
+
+  it('refuses what would take the rows in flight past their bound, but never a request alone', () => {
+    expect(refusalOf({ ...idle, rowsInFlight: 49_500 })).toBeUndefined();
+    expect(refusalOf({ ...idle, rowsInFlight: 49_501 })).toEqual({ reason: 'overloaded', retryAfterSeconds: 1 });
+    expect(refusalOf({ ...idle, rows: 60_000 })).toBeUndefined();
+  });
+
+  it('refuses for its deadline a request whose time ran out before admission', () => {
+    expect(refusalOf({ ...idle, remainingMs: 0 })).toEqual({ reason: 'deadline', retryAfterSeconds: 1 });
+    expect(refusalOf({ ...idle, remainingMs: -3, inferenceMs: undefined })).toEqual({
+      reason: 'deadline',
+      retryAfterSeconds: 1,
+    });
+  });
+
+  it('at a constant load, admits what fits before the deadline in a simulated queue and refuses the rest', () => {
+    // 10 ms of work per request on one thread; every request arrives at once with 100 ms to go: the queue's
+    // estimate grows by 10 ms per admitted request, so exactly those that finish by their deadline get in.
+    let queuedMs = 0;
+    const admitted: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const refusal = refusalOf({ ...idle, remainingMs: 100, inferenceMs: queuedMs + 10, restMs: 0 });
+      if (!refusal) {
+        admitted.push(i);
+        queuedMs += 10;
+      }
+    }
+    expect(admitted).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+});

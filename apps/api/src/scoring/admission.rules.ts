@@ -1,0 +1,63 @@
+import { InvalidFieldsError } from '@app/common';
+
+/** The header a caller sets its own deadline with, in milliseconds from the request's arrival (as gRPC's timeout). */
+export const DEADLINE_HEADER = 'x-request-deadline-ms';
+
+/** Why a score request is not scored: it could not be answered in time (overloaded), or its time ran out (deadline). */
+export type ShedReason = 'overloaded' | 'deadline';
+
+export interface Refusal {
+  reason: ShedReason;
+  /** For an overload: seconds until the work ahead of it should be done (Retry-After, at least 1). */
+  retryAfterSeconds: number;
+}
+
+/**
+ * The request's time budget in ms: its `x-request-deadline-ms` header, else the configured default. A header that is
+ * not a whole number from 1 to `maxMs` is a 400 naming it, not silently replaced.
+ */
+export function deadlineBudgetMs(header: string | undefined, defaultMs: number, maxMs: number): number {
+  if (header === undefined) return defaultMs;
+  const ms = /^\d{1,9}$/.test(header) ? Number(header) : NaN;
+  if (!(ms >= 1 && ms <= maxMs)) {
+    throw new InvalidFieldsError([
+      {
+        field: DEADLINE_HEADER,
+        message: `${DEADLINE_HEADER} must be a whole number of milliseconds from 1 to ${maxMs}`,
+      },
+    ]);
+  }
+  return ms;
+}
+
+/** What admission knows when a score request arrives. */
+export interface AdmissionState {
+  /** Ms left before the request's deadline. */
+  remainingMs: number;
+  /** Its candidates. */
+  rows: number;
+  /** Candidates of the requests admitted and not answered yet, and the most there may be. */
+  rowsInFlight: number;
+  maxRowsInFlight: number;
+  /**
+   * The inference engine's estimate for this request: the wait for a thread and its own pass (undefined while the
+   * engine has measured nothing, or has no queue).
+   */
+  inferenceMs: number | undefined;
+  /** Mean ms of a request's other stages (features, assembly, ranking). */
+  restMs: number;
+}
+
+/**
+ * Whether a score request is refused, and why; undefined admits it. Refused: a request whose deadline has already
+ * passed; one that would take the rows in flight beyond their bound (unless none are, so that any request can run);
+ * one that the estimated wait and work would finish after its deadline. Refusing at once what would be late anyway
+ * keeps the queue short enough for the admitted requests to be on time.
+ */
+export function refusalOf(state: AdmissionState): Refusal | undefined {
+  const { remainingMs, rows, rowsInFlight, maxRowsInFlight, inferenceMs, restMs } = state;
+  if (remainingMs <= 0) return { reason: 'deadline', retryAfterSeconds: 1 };
+  if (rowsInFlight > 0 && rowsInFlight + rows > maxRowsInFlight) return { reason: 'overloaded', retryAfterSeconds: 1 };
+  if (inferenceMs === undefined || inferenceMs + restMs <= remainingMs) return undefined;
+  return { reason: 'overloaded', retryAfterSeconds: Math.max(1, Math.ceil(inferenceMs / 1000)) };
+}
