@@ -37,18 +37,17 @@ describe('refusalOf', () => {
     rowsInFlight: 0,
     maxRowsInFlight: 50_000,
     inferenceMs: 3,
-    restMs: 1,
   };
 
   it('admits a request that the estimate finishes in time, and one the engine cannot estimate yet', () => {
     expect(refusalOf(idle)).toBeUndefined();
-    expect(refusalOf({ ...idle, inferenceMs: 199 })).toBeUndefined();
+    expect(refusalOf({ ...idle, inferenceMs: 200 })).toBeUndefined();
     expect(refusalOf({ ...idle, inferenceMs: undefined, remainingMs: 1 })).toBeUndefined();
   });
 
   it('refuses as overloaded what the work ahead would make late, with the seconds it needs to clear', () => {
-    expect(refusalOf({ ...idle, inferenceMs: 200 })).toEqual({ reason: 'overloaded', retryAfterSeconds: 1 });
-    expect(refusalOf({ ...idle, remainingMs: 5, inferenceMs: 4.5 })).toEqual({
+    expect(refusalOf({ ...idle, inferenceMs: 200.5 })).toEqual({ reason: 'overloaded', retryAfterSeconds: 1 });
+    expect(refusalOf({ ...idle, remainingMs: 5, inferenceMs: 5.5 })).toEqual({
       reason: 'overloaded',
       retryAfterSeconds: 1,
     });
@@ -78,7 +77,7 @@ describe('refusalOf', () => {
     let queuedMs = 0;
     const admitted: number[] = [];
     for (let i = 0; i < 30; i++) {
-      const refusal = refusalOf({ ...idle, remainingMs: 100, inferenceMs: queuedMs + 10, restMs: 0 });
+      const refusal = refusalOf({ ...idle, remainingMs: 100, inferenceMs: queuedMs + 10 });
       if (!refusal) {
         admitted.push(i);
         queuedMs += 10;

@@ -44,20 +44,19 @@ export interface AdmissionState {
    * engine has measured nothing, or has no queue).
    */
   inferenceMs: number | undefined;
-  /** Mean ms of a request's other stages (features, assembly, ranking). */
-  restMs: number;
 }
 
 /**
  * Whether a score request is refused, and why; undefined admits it. Refused: a request whose deadline has already
  * passed; one that would take the rows in flight beyond their bound (unless none are, so that any request can run);
- * one that the estimated wait and work would finish after its deadline. Refusing at once what would be late anyway
- * keeps the queue short enough for the admitted requests to be on time.
+ * one whose inference the estimate finishes after its deadline. Refusing at once what would be late anyway keeps the
+ * queue short enough for the admitted requests to be on time. The other stages (features, ranking: a millisecond or
+ * two) are not estimated: a request they make late is dropped at its deadline, before inference.
  */
 export function refusalOf(state: AdmissionState): Refusal | undefined {
-  const { remainingMs, rows, rowsInFlight, maxRowsInFlight, inferenceMs, restMs } = state;
+  const { remainingMs, rows, rowsInFlight, maxRowsInFlight, inferenceMs } = state;
   if (remainingMs <= 0) return { reason: 'deadline', retryAfterSeconds: 1 };
   if (rowsInFlight > 0 && rowsInFlight + rows > maxRowsInFlight) return { reason: 'overloaded', retryAfterSeconds: 1 };
-  if (inferenceMs === undefined || inferenceMs + restMs <= remainingMs) return undefined;
+  if (inferenceMs === undefined || inferenceMs <= remainingMs) return undefined;
   return { reason: 'overloaded', retryAfterSeconds: Math.max(1, Math.ceil(inferenceMs / 1000)) };
 }

@@ -10,8 +10,6 @@ import { refusalOf, type Refusal, type ShedReason } from './admission.rules';
 /** How a shed request was answered: refused (503 / 504), or ranked in request order because it opted in. */
 export type ShedAnswer = 'refused' | 'degraded';
 
-/** Weight of the newest request in the mean time of a request's stages outside inference. */
-const REST_SMOOTHING = 0.05;
 /** Shed requests are logged as one summary line per window, not one line each (an overload sheds hundreds a second). */
 const LOG_WINDOW_MS = 1000;
 
@@ -29,8 +27,6 @@ export class ScoringAdmission implements OnModuleDestroy {
   private rowsInFlight = 0;
   /** Rows admitted and not yet handed to the engine (reading features): work the engine does not know of yet. */
   private pendingRows = 0;
-  /** Mean ms of a request's stages other than inference (features, assembly, ranking). */
-  private restMs = 0;
   private window?: { timer: NodeJS.Timeout; counts: Map<string, number> };
 
   constructor(
@@ -70,7 +66,6 @@ export class ScoringAdmission implements OnModuleDestroy {
       maxRowsInFlight: this.config.SCORE_MAX_ROWS_IN_FLIGHT,
       // The rows admitted before this request and still reading features are ahead of it too.
       inferenceMs: scorer.expectedMs?.(this.pendingRows + rows),
-      restMs: this.restMs,
     });
     if (!refusal) {
       this.rowsInFlight += rows;
@@ -85,11 +80,6 @@ export class ScoringAdmission implements OnModuleDestroy {
 
   done(rows: number): void {
     this.rowsInFlight -= rows;
-  }
-
-  /** A scored request: `ms` of it went to stages other than inference. */
-  served(ms: number): void {
-    this.restMs += REST_SMOOTHING * (ms - this.restMs);
   }
 
   shed(reason: ShedReason, answer: ShedAnswer): void {

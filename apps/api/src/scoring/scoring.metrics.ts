@@ -12,8 +12,6 @@ export type ScoringStage = (typeof SCORING_STAGES)[number];
 /** Times consecutive stages: each stage() call closes the one that ran since the previous call. */
 export interface StageTimer {
   stage(name: ScoringStage): void;
-  /** Ms since the timer started. */
-  elapsed(): number;
   readonly durations: Map<ScoringStage, number>;
   readonly startedAt: number;
 }
@@ -125,7 +123,6 @@ export class ScoringMetrics {
         durations.set(name, now - last);
         last = now;
       },
-      elapsed: () => performance.now() - startedAt,
     };
   }
 

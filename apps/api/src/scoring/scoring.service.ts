@@ -104,7 +104,6 @@ export class ScoringService {
       if (!user) response.userUnknown = true;
       timer.stage('ranking');
       this.metrics.observe(model, rows, timer, featureCache);
-      this.admission.served(timer.elapsed() - timer.durations.get('inference')!);
       this.observer.served({ requestId, request, model, items: response.items });
       return response;
     } catch (e) {
