@@ -183,10 +183,11 @@ async function writeFormats(dataSource: DataSource): Promise<string[][]> {
 async function sustainWriter(dataSource: DataSource, config: AppConfig, rate: number): Promise<string[]> {
   const metrics = new MetricsService();
   const writer = new PredictionLogWriter(config, new PredictionLogRepository(dataSource), metrics);
-  const items = Array.from({ length: CANDIDATES }, (_, i) => ({
-    itemId: `item-${i}`,
-    scores: { click: Math.random(), like: Math.random(), watch_time: 20 * Math.random() },
-  }));
+  const itemIds = Array.from({ length: CANDIDATES }, (_, i) => `item-${i}`);
+  // A response's score columns, in TASKS order.
+  const scores = TASKS.map((task) =>
+    Float32Array.from(itemIds, () => (task === 'watch_time' ? 20 : 1) * Math.random()),
+  );
   const total = rate * WRITER_SECONDS;
   const started = performance.now();
   let sent = 0;
@@ -200,8 +201,8 @@ async function sustainWriter(dataSource: DataSource, config: AppConfig, rate: nu
         userId: `user-${sent % USERS}`,
         versionId: 1,
         role: 'production',
-        tasks: TASKS,
-        items,
+        itemIds,
+        scores,
       };
       writer.enqueue(served);
     }

@@ -22,7 +22,7 @@ export class LiveTrafficObserver implements ScoreObserver {
   ) {}
 
   served(served: ServedScore): void {
-    const { model, requestId, request, items } = served;
+    const { model, requestId, request, ranking } = served;
     const { shadowPercent } = this.lifecycle.current();
     const shadowed = shadowPercent > 0 && Math.random() * 100 < shadowPercent && this.shadow.offer(served);
     if (shadowed || model.role !== 'production' || Math.random() < this.config.PREDICTION_LOG_SAMPLE) {
@@ -32,8 +32,8 @@ export class LiveTrafficObserver implements ScoreObserver {
         userId: request.userId,
         versionId: model.versionId,
         role: model.role,
-        tasks: model.taskNames,
-        items,
+        itemIds: request.itemIds,
+        scores: ranking.result.scores,
       });
     }
   }

@@ -11,8 +11,8 @@ function served(requestId: string, items: number): ServedPredictions {
     userId: 'u',
     versionId: 1,
     role: 'canary',
-    tasks: ['click', 'like'],
-    items: Array.from({ length: items }, (_, i) => ({ itemId: `i${i}`, scores: { like: i / 5, click: i / 10 } })),
+    itemIds: Array.from({ length: items }, (_, i) => `i${i}`),
+    scores: [0, 1].map((t) => Float32Array.from({ length: items }, (_, i) => (t === 0 ? i / 8 : i / 4))),
   };
 }
 
@@ -61,7 +61,7 @@ describe('PredictionLogWriter', () => {
       userId: 'u',
       versionId: 1,
       role: 'canary',
-      scores: [0.1, 0.2],
+      scores: [0.125, 0.25],
     });
     expect(await counters(metrics)).toEqual({ written: 6, dropped: 0, failed: 0 });
   });

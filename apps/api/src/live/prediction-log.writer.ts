@@ -6,16 +6,19 @@ import { PredictionLogRepository, type LoggedPrediction, type PredictionRole } f
 
 import { MetricsService } from '../platform/metrics.service';
 
-/** One served response of one version, as queued: the items are the response's own objects, not copies. */
+/**
+ * One served response of one version, as queued: the response's own columns, not copies; a row per item is built
+ * only when it is written, off the request path.
+ */
 export interface ServedPredictions {
   loggedAt: Date;
   requestId: string;
   userId: string;
   versionId: number;
   role: PredictionRole;
-  /** The version's task names in spec order: the order of the scores in the log. */
-  tasks: readonly string[];
-  items: readonly { itemId: string; scores: Record<string, number> }[];
+  itemIds: readonly string[];
+  /** Per task, in the version's spec order (the order of the scores in the log), a score per item (itemIds order). */
+  scores: readonly Float32Array[];
 }
 
 type Outcome = 'written' | 'dropped' | 'failed';
@@ -60,7 +63,7 @@ export class PredictionLogWriter implements OnModuleDestroy {
 
   /** O(1): queues the response, or drops it when the buffer is full. Returns whether it was queued. */
   enqueue(served: ServedPredictions): boolean {
-    const rows = served.items.length;
+    const rows = served.itemIds.length;
     if (this.pendingRows + rows > this.config.PREDICTION_LOG_BUFFER_ROWS) {
       this.count('dropped', rows);
       return false;
@@ -108,9 +111,11 @@ export class PredictionLogWriter implements OnModuleDestroy {
     const rows: LoggedPrediction[] = [];
     let taken = 0;
     while (taken < this.pending.length && (taken === 0 || rows.length < this.config.PREDICTION_LOG_BATCH_ROWS)) {
-      const { loggedAt, requestId, userId, versionId, role, tasks, items } = this.pending[taken++];
-      for (const { itemId, scores } of items)
-        rows.push({ loggedAt, requestId, itemId, userId, versionId, role, scores: tasks.map((task) => scores[task]) });
+      const { loggedAt, requestId, userId, versionId, role, itemIds, scores } = this.pending[taken++];
+      for (let i = 0; i < itemIds.length; i++) {
+        const itemScores = scores.map((column) => column[i]);
+        rows.push({ loggedAt, requestId, itemId: itemIds[i], userId, versionId, role, scores: itemScores });
+      }
     }
     this.pending = this.pending.slice(taken);
     this.pendingRows -= rows.length;

@@ -108,11 +108,8 @@ export class ShadowScorer implements OnModuleDestroy {
         userId: request.userId,
         versionId: model.versionId,
         role: 'shadow',
-        tasks: model.taskNames,
-        items: request.itemIds.map((itemId, i) => ({
-          itemId,
-          scores: Object.fromEntries(model.taskNames.map((name, t) => [name, scores[t][i]])),
-        })),
+        itemIds: request.itemIds,
+        scores,
       });
       return true;
     } finally {

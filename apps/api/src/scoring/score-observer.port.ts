@@ -1,13 +1,14 @@
 import type { ServingModel } from '../models/serving-model';
-import type { ScoredItemDto, ScoreRequestDto } from './dto/score.dto';
+import type { ScoreRequestDto } from './dto/score.dto';
+import type { Ranking } from './ranking';
 
 /** A score that was just served: references to what the request already built, nothing copied. */
 export interface ServedScore {
   requestId: string;
   request: ScoreRequestDto;
   model: ServingModel;
-  /** The response's items, each with its per-task scores; never mutated after the response is built. */
-  items: ScoredItemDto[];
+  /** The response's ranking, by column (per-task scores in request order); never mutated after the response. */
+  ranking: Ranking;
 }
 
 /**

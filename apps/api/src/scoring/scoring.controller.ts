@@ -66,7 +66,7 @@ export class ScoringController {
     const response = await this.scoring.score(body, requestId, deadline);
     const started = performance.now();
     // A degraded answer is rare and small: JSON.stringify does.
-    const json = 'degraded' in response ? JSON.stringify(response) : serializeScoreResponse(response);
+    const json = 'ranking' in response ? serializeScoreResponse(response) : JSON.stringify(response);
     this.metrics.observeStage('serialisation', performance.now() - started);
     reply.type('application/json; charset=utf-8');
     return json;

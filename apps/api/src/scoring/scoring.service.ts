@@ -11,12 +11,9 @@ import {
 import { isDatabaseUnavailable, type FeatureMap } from '@app/db';
 import {
   assembleRequest,
-  conditionalTasks,
   DeadlineExpiredError,
   encodeSlice,
-  gateOfTask,
   overlaySlices,
-  topologyOf,
   type EncodedSlice,
   type RequestBatch,
   type ScoreResult,
@@ -27,8 +24,10 @@ import { FeatureStoreService } from '../features/feature-store.service';
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import type { ServingModel } from '../models/serving-model';
 import type { Refusal } from './admission.rules';
-import type { DegradedScoreResponseDto, ScoredItemDto, ScoreRequestDto, ScoreResponseDto } from './dto/score.dto';
+import type { ScoredResponse } from './dto/score-response.serializer';
+import type { DegradedScoreResponseDto, ScoreRequestDto } from './dto/score.dto';
 import { ItemRowCache, type CachedItem } from './item-rows.cache';
+import { rank } from './ranking';
 import { SCORE_OBSERVER, type ScoreObserver } from './score-observer.port';
 import { ScoringAdmission } from './scoring.admission';
 import { ScoringMetrics, type FeatureCacheOutcome, type StageTimer } from './scoring.metrics';
@@ -67,7 +66,7 @@ export class ScoringService {
     request: ScoreRequestDto,
     requestId: string,
     deadline: number,
-  ): Promise<ScoreResponseDto | DegradedScoreResponseDto> {
+  ): Promise<ScoredResponse | DegradedScoreResponseDto> {
     const timer = this.metrics.timer();
     const lease = this.lifecycle.acquire(request.userId);
     if (!lease) {
@@ -94,17 +93,18 @@ export class ScoringService {
       }
       const { user, items, featureCache } = prepared;
       timer.stage('inference');
-      const response: ScoreResponseDto = {
+      const unknown = new Uint8Array(rows);
+      for (let i = 0; i < rows; i++) if (!items[i].slice) unknown[i] = 1;
+      const response: ScoredResponse = {
         requestId,
-        modelVersion: model.versionId,
-        modelRole: model.role,
+        model,
         fusion: { type: fusion.rule.type, source: fusion === model.fusion ? 'model' : 'request' },
-        items: rank(model, request.itemIds, items, result, fusion),
+        ranking: rank(request.itemIds, unknown, result, fusion),
+        userUnknown: !user,
       };
-      if (!user) response.userUnknown = true;
       timer.stage('ranking');
       this.metrics.observe(model, rows, timer, featureCache);
-      this.observer.served({ requestId, request, model, items: response.items });
+      this.observer.served({ requestId, request, model, ranking: response.ranking });
       return response;
     } catch (e) {
       if (!isClientError(e) && !isShed(e)) this.metrics.observeFailure(lease.model, timer);
@@ -256,47 +256,4 @@ function requestFusion(model: ServingModel, request: ScoreRequestDto): CompiledF
   if (objectiveWeights === undefined) return model.fusion;
   assertKnownTasks(model.taskNames, objectiveWeights);
   return compileFusion({ type: 'sum', weights: objectiveWeights }, tasks);
-}
-
-/** Items sorted by fused score, highest first (ties keep request order), each with its per-task scores. */
-function rank(
-  model: ServingModel,
-  itemIds: string[],
-  items: CachedItem[],
-  result: ScoreResult,
-  fusion: CompiledFusion,
-): ScoredItemDto[] {
-  const tasks = model.taskNames;
-  const blended = fusion.fuse(result.scores, itemIds.length);
-  const order = Uint32Array.from(itemIds, (_, i) => i).sort((a, b) => blended[b] - blended[a]);
-  const gates = result.gateWeights && gateSlicer(model, result.gateWeights);
-  const conditionalNames = result.conditional && conditionalTasks(model.spec.tasks).map((t) => tasks[t]);
-  return Array.from(order, (i) => {
-    const scores: Record<string, number> = {};
-    for (let t = 0; t < tasks.length; t++) scores[tasks[t]] = result.scores[t][i];
-    const item: ScoredItemDto = { itemId: itemIds[i], score: blended[i], scores };
-    if (conditionalNames) {
-      item.conditional = {};
-      for (let c = 0; c < conditionalNames.length; c++)
-        item.conditional[conditionalNames[c]] = result.conditional![c][i];
-    }
-    if (!items[i].slice) item.unknown = true;
-    if (gates) item.gates = gates(i);
-    return item;
-  });
-}
-
-/** Row i's gate weights per task name; a task without a gate (shared-bottom) has none. */
-function gateSlicer(model: ServingModel, gateWeights: Float32Array[]): (row: number) => Record<string, number[]> {
-  const topology = topologyOf(model.spec);
-  const byTask = model.spec.tasks.flatMap((task, t) => {
-    const g = gateOfTask(topology, t);
-    return g === undefined
-      ? []
-      : [{ name: task.name, weights: gateWeights[g], width: topology.gates[g].experts.length }];
-  });
-  return (row) =>
-    Object.fromEntries(
-      byTask.map(({ name, weights, width }) => [name, Array.from(weights.subarray(row * width, (row + 1) * width))]),
-    );
 }

@@ -125,9 +125,15 @@ export function assembleRequest(
     const item = items[i];
     for (const j of numerics) numeric[o++] = item?.present[j] ? item.numeric[j] : shared.numeric[j];
   }
-  const categorical = sides.categorical.item.map((j) =>
-    Int32Array.from(items, (item) => (item?.present[width + j] ? item.categorical[j] : shared.categorical[j])),
-  );
+  // Filled by index: Int32Array.from(items, fn) goes through the iterator protocol, an object per element.
+  const categorical = sides.categorical.item.map((j) => {
+    const column = new Int32Array(size);
+    for (let i = 0; i < size; i++) {
+      const item = items[i];
+      column[i] = item?.present[width + j] ? item.categorical[j] : shared.categorical[j];
+    }
+    return column;
+  });
   const sequences = sides.sequence.item.map((j) => {
     const rows = items.map((item) => (item?.present[scalars + j] ? item.sequences[j] : shared.sequences[j]));
     const offsets = new Int32Array(size + 1);
