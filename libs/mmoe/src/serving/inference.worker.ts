@@ -3,12 +3,31 @@
  * them one message at a time. onnxruntime-node's run() blocks the thread it is called on for the whole forward pass,
  * which is why it happens here and not on the API's event loop.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 
 import { signatureOf, type InferenceReply, type InferenceRequest } from './inference.protocol';
 
 const port = parentPort!;
+
+/**
+ * The inference threads yield the cores to the event loop when both want one: every request goes through the event
+ * loop twice (features, then ranking), and under overload a starved event loop cannot even refuse fast what it cannot
+ * serve. (A thread's niceness applies to it alone on Linux.)
+ */
+const NICENESS = 10;
+
+/** Linux only (a thread's id is its /proc/thread-self); elsewhere the thread keeps the process's priority. */
+function lowerThreadPriority(): void {
+  try {
+    setPriority(Number(readlinkSync('/proc/thread-self').split('/').pop()), NICENESS);
+  } catch {
+    // not Linux, or not allowed: the threads compete with the event loop as equals
+  }
+}
+lowerThreadPriority();
 const sessions = new Map<number, ort.InferenceSession>();
 
 async function handle(request: InferenceRequest): Promise<{ reply: InferenceReply; transfer?: ArrayBuffer[] }> {
