@@ -37,6 +37,8 @@ class InferenceThread {
 
   constructor(
     private readonly onRestart: (thread: InferenceThread) => void,
+    /** Called whenever it has answered everything it was sent (runs, loads, releases): it can take a run. */
+    private readonly onIdle: () => void,
     private readonly closing: () => boolean,
   ) {
     this.spawn();
@@ -67,9 +69,13 @@ class InferenceThread {
       const pending = this.pending.get(reply.id);
       if (!pending) return;
       this.pending.delete(reply.id);
-      if (this.pending.size === 0) worker.unref();
       if (reply.kind === 'failed') pending.reject(new Error(reply.message));
       else pending.resolve(reply);
+      if (this.pending.size === 0) {
+        worker.unref();
+        this.busyUntil = 0;
+        this.onIdle();
+      }
     });
     // A thread that dies (a native crash, out of memory) fails what it owed and is replaced with the same sessions.
     worker.once('exit', (code) => {
@@ -80,6 +86,7 @@ class InferenceThread {
       if (this.closing()) return;
       this.spawn();
       this.onRestart(this);
+      if (this.pending.size === 0) this.onIdle();
     });
     worker.on('error', () => undefined); // 'exit' follows and does the rest
     worker.unref();
@@ -148,6 +155,7 @@ export class InferencePool {
       () =>
         new InferenceThread(
           (thread) => this.reload(thread),
+          () => this.dispatch(),
           () => this.closed,
         ),
     );
@@ -269,10 +277,6 @@ export class InferencePool {
         .catch((error: Error) => {
           if (!failed) run.reject(error);
           failed = true;
-        })
-        .finally(() => {
-          thread.busyUntil = 0;
-          this.dispatch();
         });
     });
   }

@@ -728,6 +728,19 @@ describe('InferencePool (worker threads)', () => {
     }
   });
 
+  it('starts a run that waited while every thread was busy with a load or a release', async () => {
+    const scorer = await pool.load(bytes, spec, model.network.preprocessing);
+    try {
+      const data = model.encode(rows(spec, 40, 6));
+      const released = pool.release(987_654); // a release message on every thread: none of them is idle
+      const waited = scorer.score(data);
+      await released;
+      expectParity(spec, await waited, await new TfjsScorer(model).score(data));
+    } finally {
+      await scorer.dispose();
+    }
+  });
+
   it('expects a new run to wait for the work queued ahead of it, from the passes it timed', async () => {
     const scorer = await pool.load(bytes, spec, model.network.preprocessing);
     try {
