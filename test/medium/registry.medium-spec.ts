@@ -44,6 +44,25 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
     );
   });
 
+  it('registers a version in int8 when its recorded holdout check passed on every task (INT8_SERVING=auto)', async () => {
+    const { artifact } = await tinyArtifact(4);
+    const check = (tasks: string[]) => ({
+      int8: {
+        eligible: true,
+        maxAucDrop: 0.0002,
+        tolerance: 0.001,
+        auc: Object.fromEntries(tasks.map((t) => [t, { fp32: 0.8, int8: 0.8 }])),
+        rows: 500,
+      },
+    });
+    const judged = await registry.register({ artifact, metrics: check(['click', 'like', 'watch_time']) }, 'medium');
+    expect(judged.servingPrecision).toBe('int8');
+    // watch_time not judged (as for every regression task): it starts in fp32, like a version without a check.
+    const partial = await registry.register({ artifact, metrics: check(['click', 'like']) }, 'medium');
+    expect(partial.servingPrecision).toBe('fp32');
+    expect((await registry.register({ artifact }, 'medium')).servingPrecision).toBe('fp32');
+  });
+
   it('goes candidate → canary → production, then rolls back to the version it replaced', async () => {
     const [first, second] = [await register(2), await register(3)];
     await registry.setCanary(first.id, 10, undefined, 'medium');

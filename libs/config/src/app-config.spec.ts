@@ -36,6 +36,7 @@ describe('loadConfig', () => {
       TRAINING_LOCK_SECONDS: 30,
       TRAINING_STALLED_INTERVAL_SECONDS: 30,
       TRAINING_MIN_ROWS: 200,
+      INT8_SERVING: 'auto',
       AUTO_CANARY: true,
       CANARY_PERCENT: 10,
       TRAINING_GATE_METRIC: 'auc',

@@ -143,6 +143,11 @@ const appConfigSchema = z
     TRAINING_STALLED_INTERVAL_SECONDS: z.coerce.number().positive().default(30),
     /** Fewer usable rows than this fails the job instead of training a meaningless model. */
     TRAINING_MIN_ROWS: z.coerce.number().int().min(2).default(200),
+    /**
+     * `auto`: a new version whose int8 holdout check passed on every task is served in int8 from its registration
+     * (POST /admin/models/:id/precision switches it back); `off`: every version starts in fp32.
+     */
+    INT8_SERVING: z.enum(['auto', 'off']).default('auto'),
     /** A trained candidate that passes the evaluation gate goes to canary on its own; off = a human decides. */
     AUTO_CANARY: z.stringbool().default(true),
     CANARY_PERCENT: z.coerce.number().int().min(1).max(100).default(10),

@@ -24,6 +24,7 @@ import {
 } from './model-version.reader';
 import { checkRolloutPolicy, type PolicyDecision, type RolloutPolicy } from './rollout-policy.rules';
 import {
+  initialPrecision,
   mergeObjectiveWeights,
   planArchive,
   planCanary,
@@ -237,6 +238,7 @@ export class ModelRegistryService {
         parentVersionId: details.parentVersionId ?? null,
         trainingJobId: details.trainingJobId ?? null,
         note: details.note ?? null,
+        servingPrecision: initialPrecision(metrics, model.spec.tasks, this.config.INT8_SERVING),
       },
       actor,
     );

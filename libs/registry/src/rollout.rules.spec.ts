@@ -4,6 +4,7 @@ import type { ModelStatus } from '@app/db';
 import type { LockedVersions, ModelVersion } from './model-version.reader';
 import {
   fusionOf,
+  initialPrecision,
   mergeObjectiveWeights,
   planArchive,
   planCanary,
@@ -292,6 +293,25 @@ describe('rollout rules', () => {
       expect(planPrecision({ target: int8 }, 3, 'fp32').updates).toEqual([
         { id: 3, patch: { servingPrecision: 'fp32' } },
       ]);
+    });
+
+    it('starts a new version in int8 when its check passed on every task and the policy is auto, else fp32', () => {
+      const tasks = SPEC.tasks;
+      const judged = (eligible: boolean, aucTasks = ['click', 'like']) => ({
+        int8: {
+          eligible,
+          maxAucDrop: eligible ? 0 : 0.004,
+          tolerance: 0.001,
+          auc: Object.fromEntries(aucTasks.map((t) => [t, { fp32: 0.8, int8: 0.8 }])),
+          rows: 500,
+        },
+      });
+      expect(initialPrecision(judged(true), tasks, 'auto')).toBe('int8');
+      expect(initialPrecision(judged(true), tasks, 'off')).toBe('fp32');
+      expect(initialPrecision(judged(false), tasks, 'auto')).toBe('fp32');
+      // A task the check could not judge (a regression task, a single class in the holdout) keeps it in fp32.
+      expect(initialPrecision(judged(true, ['click']), tasks, 'auto')).toBe('fp32');
+      expect(initialPrecision({}, tasks, 'auto')).toBe('fp32');
     });
 
     it('refuses int8 without a check or past the tolerance, and versions that serve nothing', () => {

@@ -4,6 +4,7 @@ import { parseModelSpec, type ModelSpec } from '@app/mmoe/serving';
 
 import { parseFusion, type FusionRule } from './fusion.rules';
 import type { LockedVersions, ModelVersion } from './model-version.reader';
+import type { VersionMetrics } from './version-metrics';
 
 /** What one transition changes, decided from the locked rows; nothing here touches the database. */
 export interface RolloutPlan {
@@ -240,6 +241,21 @@ export function planArchive(locked: LockedVersions, id: number): RolloutPlan {
     ],
     event: { action: 'archive', fromVersionId: id, toVersionId: null, percent: null },
   };
+}
+
+/**
+ * The precision a new version is served in. With `auto` (INT8_SERVING), int8 when its holdout check passed and judged
+ * every one of its tasks (a regression task, or a binary one with a single class in the holdout, has no AUC to
+ * judge it by: such a version starts in fp32, and only an admin may switch it); fp32 otherwise.
+ */
+export function initialPrecision(
+  metrics: VersionMetrics,
+  tasks: readonly { name: string }[],
+  policy: 'auto' | 'off',
+): ServingPrecision {
+  const check = metrics.int8;
+  const judged = check?.eligible === true && tasks.every((task) => check.auc[task.name] !== undefined);
+  return policy === 'auto' && judged ? 'int8' : 'fp32';
 }
 
 /**

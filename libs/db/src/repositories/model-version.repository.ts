@@ -22,6 +22,7 @@ export type NewModelVersion = Pick<
   | 'parentVersionId'
   | 'trainingJobId'
   | 'note'
+  | 'servingPrecision'
 >;
 
 /** What a serving process loads. */
