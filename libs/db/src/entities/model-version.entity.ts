@@ -45,7 +45,10 @@ export class ModelVersionEntity {
   @Column({ name: 'onnx_sha256', type: 'text', nullable: true })
   onnxSha256!: string | null;
 
-  /** The precision API processes build this version's serving graph in; int8 only after its holdout check passed. */
+  /**
+   * The precision API processes build this version's serving graph in; int8 only after its holdout check passed (from
+   * registration under INT8_SERVING=auto when it judged every task).
+   */
   @Column({ name: 'serving_precision', type: 'text', default: 'fp32' })
   servingPrecision!: ServingPrecision;
 

@@ -104,7 +104,8 @@ export class ModelVersionDto {
     enum: SERVING_PRECISIONS,
     description:
       'The precision its serving graph is built in. int8 (dynamically quantised dense layers) only after the ' +
-      "worker's holdout check (metrics.int8) found its AUC within 0.001 of fp32's; set with POST /admin/models/:id/precision.",
+      "worker's holdout check (metrics.int8) found its AUC within 0.001 of fp32's: from registration when the check " +
+      'judged every task (INT8_SERVING=auto), else with POST /admin/models/:id/precision.',
   })
   servingPrecision!: ServingPrecision;
 }
