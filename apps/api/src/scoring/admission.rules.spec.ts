@@ -36,22 +36,25 @@ describe('refusalOf', () => {
     rows: 500,
     rowsInFlight: 0,
     maxRowsInFlight: 50_000,
-    inferenceMs: 3,
+    inference: { waitMs: 0, passMs: 3 },
   };
+  const behind = (waitMs: number, passMs = 3) => ({ inference: { waitMs, passMs } });
 
-  it('admits a request that the estimate finishes in time, and one the engine cannot estimate yet', () => {
+  it('admits what the estimate finishes in time, what has nothing ahead, and what the engine cannot estimate yet', () => {
     expect(refusalOf(idle)).toBeUndefined();
-    expect(refusalOf({ ...idle, inferenceMs: 200 })).toBeUndefined();
-    expect(refusalOf({ ...idle, inferenceMs: undefined, remainingMs: 1 })).toBeUndefined();
+    expect(refusalOf({ ...idle, ...behind(197) })).toBeUndefined();
+    expect(refusalOf({ ...idle, inference: undefined, remainingMs: 1 })).toBeUndefined();
+    // A pass estimated longer than the deadline, but nothing ahead: running it now is the best there is.
+    expect(refusalOf({ ...idle, ...behind(0, 500) })).toBeUndefined();
   });
 
   it('refuses as overloaded what the work ahead would make late, with the seconds it needs to clear', () => {
-    expect(refusalOf({ ...idle, inferenceMs: 200.5 })).toEqual({ reason: 'overloaded', retryAfterSeconds: 1 });
-    expect(refusalOf({ ...idle, remainingMs: 5, inferenceMs: 5.5 })).toEqual({
+    expect(refusalOf({ ...idle, ...behind(197.5) })).toEqual({ reason: 'overloaded', retryAfterSeconds: 1 });
+    expect(refusalOf({ ...idle, remainingMs: 5, ...behind(2.5) })).toEqual({
       reason: 'overloaded',
       retryAfterSeconds: 1,
     });
-    expect(refusalOf({ ...idle, remainingMs: 5000, inferenceMs: 6500 })).toEqual({
+    expect(refusalOf({ ...idle, remainingMs: 5000, ...behind(6500) })).toEqual({
       reason: 'overloaded',
       retryAfterSeconds: 7,
     });
@@ -65,7 +68,7 @@ describe('refusalOf', () => {
 
   it('refuses for its deadline a request whose time ran out before admission', () => {
     expect(refusalOf({ ...idle, remainingMs: 0 })).toEqual({ reason: 'deadline', retryAfterSeconds: 1 });
-    expect(refusalOf({ ...idle, remainingMs: -3, inferenceMs: undefined })).toEqual({
+    expect(refusalOf({ ...idle, remainingMs: -3, inference: undefined })).toEqual({
       reason: 'deadline',
       retryAfterSeconds: 1,
     });
@@ -77,8 +80,7 @@ describe('refusalOf', () => {
     let queuedMs = 0;
     const admitted: number[] = [];
     for (let i = 0; i < 30; i++) {
-      const refusal = refusalOf({ ...idle, remainingMs: 100, inferenceMs: queuedMs + 10 });
-      if (!refusal) {
+      if (!refusalOf({ ...idle, remainingMs: 100, ...behind(queuedMs, 10) })) {
         admitted.push(i);
         queuedMs += 10;
       }

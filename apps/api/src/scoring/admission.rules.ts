@@ -1,4 +1,5 @@
 import { InvalidFieldsError } from '@app/common';
+import type { InferenceEstimate } from '@app/mmoe/serving';
 
 /** The header a caller sets its own deadline with, in milliseconds from the request's arrival (as gRPC's timeout). */
 export const DEADLINE_HEADER = 'x-request-deadline-ms';
@@ -43,20 +44,22 @@ export interface AdmissionState {
    * The inference engine's estimate for this request: the wait for a thread and its own pass (undefined while the
    * engine has measured nothing, or has no queue).
    */
-  inferenceMs: number | undefined;
+  inference: InferenceEstimate | undefined;
 }
 
 /**
  * Whether a score request is refused, and why; undefined admits it. Refused: a request whose deadline has already
  * passed; one that would take the rows in flight beyond their bound (unless none are, so that any request can run);
  * one whose inference the estimate finishes after its deadline. Refusing at once what would be late anyway keeps the
- * queue short enough for the admitted requests to be on time. The other stages (features, ranking: a millisecond or
- * two) are not estimated: a request they make late is dropped at its deadline, before inference.
+ * queue short enough for the admitted requests to be on time. Nothing ahead of a request always admits it: refusing
+ * it would not make it faster, and only passes that run correct an estimate that has become too long (a busy
+ * machine, a slow first pass). The other stages (features, ranking: a millisecond or two) are not estimated: a
+ * request they make late is dropped at its deadline, before inference.
  */
 export function refusalOf(state: AdmissionState): Refusal | undefined {
-  const { remainingMs, rows, rowsInFlight, maxRowsInFlight, inferenceMs } = state;
+  const { remainingMs, rows, rowsInFlight, maxRowsInFlight, inference } = state;
   if (remainingMs <= 0) return { reason: 'deadline', retryAfterSeconds: 1 };
   if (rowsInFlight > 0 && rowsInFlight + rows > maxRowsInFlight) return { reason: 'overloaded', retryAfterSeconds: 1 };
-  if (inferenceMs === undefined || inferenceMs <= remainingMs) return undefined;
-  return { reason: 'overloaded', retryAfterSeconds: Math.max(1, Math.ceil(inferenceMs / 1000)) };
+  if (!inference || inference.waitMs === 0 || inference.waitMs + inference.passMs <= remainingMs) return undefined;
+  return { reason: 'overloaded', retryAfterSeconds: Math.max(1, Math.ceil(inference.waitMs / 1000)) };
 }

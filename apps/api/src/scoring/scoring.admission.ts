@@ -65,7 +65,7 @@ export class ScoringAdmission implements OnModuleDestroy {
       rowsInFlight: this.rowsInFlight,
       maxRowsInFlight: this.config.SCORE_MAX_ROWS_IN_FLIGHT,
       // The rows admitted before this request and still reading features are ahead of it too.
-      inferenceMs: scorer.expectedMs?.(this.pendingRows + rows),
+      inference: scorer.estimate?.(rows, this.pendingRows),
     });
     if (!refusal) {
       this.rowsInFlight += rows;

@@ -22,7 +22,7 @@ export function withCalibration(scorer: Scorer, calibration: Calibration | undef
       applyCalibration(await scorer.score(data, options), calibration),
     scoreRequest: async (batch: RequestBatch, options?: ScoreOptions) =>
       applyCalibration(await scorer.scoreRequest(batch, options), calibration),
-    expectedMs: scorer.expectedMs && ((rows: number) => scorer.expectedMs!(rows)),
+    estimate: scorer.estimate && ((rows: number, aheadRows?: number) => scorer.estimate!(rows, aheadRows)),
     dispose: () => scorer.dispose(),
   };
 }

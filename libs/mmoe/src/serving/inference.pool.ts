@@ -11,6 +11,7 @@ import {
   checkEncoded,
   checkRequest,
   DeadlineExpiredError,
+  InferenceEstimate,
   RunsInFlight,
   ScoreOptions,
   Scorer,
@@ -203,12 +204,14 @@ export class InferencePool {
   }
 
   /**
-   * Ms until a run of `rows` rows of `session` posted now would be done: the work queued and running ahead of it,
-   * shared by the threads, then its own pass. Undefined until the session has a measured pass.
+   * What a run of `rows` rows of `session` posted now would take: the work queued and running ahead of it (and
+   * `aheadRows` of the session about to be), shared by the threads, and its own pass. Undefined until the session has
+   * a measured pass.
    */
-  expectedMs(session: number, rows: number): number | undefined {
+  estimate(session: number, rows: number, aheadRows = 0): InferenceEstimate | undefined {
     if (!this.costPerRow.has(session)) return undefined;
-    return this.backlogMs() + this.expectedPassMs(session, rows);
+    const waitMs = this.backlogMs() + this.expectedPassMs(session, aheadRows) / this.threads.length;
+    return { waitMs, passMs: this.expectedPassMs(session, rows) };
   }
 
   stats(): InferencePoolStats {
@@ -332,8 +335,8 @@ export class PooledOnnxScorer implements Scorer {
     return this.track(this.io.request(batch), options);
   }
 
-  expectedMs(rows: number): number | undefined {
-    return this.pool.expectedMs(this.session, rows);
+  estimate(rows: number, aheadRows?: number): InferenceEstimate | undefined {
+    return this.pool.estimate(this.session, rows, aheadRows);
   }
 
   /** Releases the session on every thread once the runs in flight are done. */

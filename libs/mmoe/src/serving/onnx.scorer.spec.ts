@@ -745,14 +745,13 @@ describe('InferencePool (worker threads)', () => {
     const scorer = await pool.load(bytes, spec, model.network.preprocessing);
     try {
       const data = model.encode(rows(spec, 600, 5));
-      expect(scorer.expectedMs(600)).toBeUndefined();
+      expect(scorer.estimate(600)).toBeUndefined();
       await scorer.score(data);
-      const alone = scorer.expectedMs(600)!;
-      expect(alone).toBeGreaterThan(0);
-      // Two runs take the two idle threads, two more wait: a new run would wait for about two passes.
+      const { waitMs, passMs } = scorer.estimate(600)!;
+      expect([waitMs, passMs > 0]).toEqual([0, true]);
+      // The first run is split across the two idle threads, three more wait: a new run would wait for about two passes.
       const runs = Array.from({ length: 4 }, () => scorer.score(data));
-      const behind = scorer.expectedMs(600)!;
-      expect(behind).toBeGreaterThan(2 * alone);
+      expect(scorer.estimate(600)!.waitMs).toBeGreaterThan(1.5 * passMs);
       await Promise.all(runs);
       expect(pool.stats().backlogMs).toBe(0);
     } finally {

@@ -39,6 +39,13 @@ export function checkDeadline({ deadline }: ScoreOptions): void {
   if (deadline !== undefined && performance.now() >= deadline) throw new DeadlineExpiredError();
 }
 
+export interface InferenceEstimate {
+  /** Ms of work queued and running ahead of it, per engine thread: 0 when a thread would start it at once. */
+  waitMs: number;
+  /** Ms of its own pass. */
+  passMs: number;
+}
+
 /** Batch scoring of encoded rows, whichever engine runs the network. */
 export interface Scorer {
   readonly engine: ScoringEngine;
@@ -46,10 +53,11 @@ export interface Scorer {
   /** One request's candidates: the shared (user and context) features once, the item side per candidate. */
   scoreRequest(batch: RequestBatch, options?: ScoreOptions): Promise<ScoreResult>;
   /**
-   * Ms until a run of `rows` rows asked for now would be done (the wait for the engine, then its pass), from the
-   * passes it measured; undefined when it has no estimate (nothing measured yet, or an engine without a queue).
+   * What a run of `rows` rows asked for now would take, behind `aheadRows` more that the caller is about to ask for,
+   * from the passes the engine measured; undefined when it has no estimate (nothing measured yet, or an engine
+   * without a queue).
    */
-  expectedMs?(rows: number): number | undefined;
+  estimate?(rows: number, aheadRows?: number): InferenceEstimate | undefined;
   /** Releases what the scorer holds; scoring afterwards is an error. */
   dispose(): Promise<void>;
 }
