@@ -8,6 +8,7 @@ import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 
+import { ONNX_SHARED_DIM } from '../export/onnx.exporter';
 import { signatureOf, type InferenceReply, type InferenceRequest } from './inference.protocol';
 
 const port = parentPort!;
@@ -41,6 +42,7 @@ async function handle(request: InferenceRequest): Promise<{ reply: InferenceRepl
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
       });
+      await warmUp(session);
       sessions.set(request.session, session);
       const inputs = signatureOf(session.inputMetadata);
       const outputs = signatureOf(session.outputMetadata);
@@ -67,6 +69,27 @@ async function handle(request: InferenceRequest): Promise<{ reply: InferenceRepl
       return { reply: { kind: 'released', id: request.id } };
     }
   }
+}
+
+/** Rows of the warm-up pass: enough for ORT to pick and initialise the kernels a request's batch uses. */
+const WARM_UP_ROWS = 64;
+
+/**
+ * One pass over zeros (every row the missing category, every numeric its mean) right after loading: a session's
+ * first run allocates and initialises what later runs reuse (3.6× a later one for the reference model's 500 rows),
+ * and it should not be a served request's, least of all during a swap under load.
+ */
+async function warmUp(session: ort.InferenceSession): Promise<void> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const input of session.inputMetadata) {
+    if (!input.isTensor) return;
+    const dims = input.shape.map((d) => (typeof d === 'number' ? d : d === ONNX_SHARED_DIM ? 1 : WARM_UP_ROWS));
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (input.type === 'float32') feeds[input.name] = new ort.Tensor('float32', new Float32Array(size), dims);
+    else if (input.type === 'int32') feeds[input.name] = new ort.Tensor('int32', new Int32Array(size), dims);
+    else return; // not a graph of exportOnnx: the first request warms it
+  }
+  await session.run(feeds);
 }
 
 port.on('message', (request: InferenceRequest) => {
