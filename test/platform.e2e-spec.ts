@@ -256,7 +256,7 @@ describe('platform (e2e)', () => {
       expect(sample('item_row_cache_entries')).toBe(3);
       expect(sample('feature_cache_hits_total') + sample('feature_cache_misses_total')).toBe(5);
       expect(sample('feature_cache_hits_total')).toBeGreaterThanOrEqual(1);
-      expect(sample(`served_model_version{role="production",version="${versionId}"}`)).toBe(1);
+      expect(sample(`served_model_version{role="production",version="${versionId}",precision="fp32"}`)).toBe(1);
       expect(sample('http_request_duration_seconds_count{method="POST",route="/v1/score",status_code="200"}')).toBe(2);
     });
   });

@@ -98,15 +98,15 @@ export class ScoringMetrics {
     });
     new Gauge({
       name: 'served_model_version',
-      help: 'Model versions loaded for serving (value 1), by role',
-      labelNames: ['role', 'version'] as const,
+      help: 'Model versions loaded for serving (value 1), by role, with the precision of their serving graph',
+      labelNames: ['role', 'version', 'precision'] as const,
       registers,
       // Read at scrape time, so that a swap never leaves a stale series behind.
       collect() {
         this.reset();
         const { production, canary, shadow } = lifecycle.current();
         for (const model of [production, canary, shadow])
-          if (model) this.set({ role: model.role, version: String(model.versionId) }, 1);
+          if (model) this.set({ role: model.role, version: String(model.versionId), precision: model.precision }, 1);
       },
     });
   }
