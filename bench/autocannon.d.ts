@@ -31,6 +31,8 @@ declare module 'autocannon' {
     timeouts: number;
     non2xx: number;
     '2xx': number;
+    /** Responses by status code. */
+    statusCodeStats: Record<string, { count: number }>;
   }
 
   function autocannon(options: Options): Promise<Result>;
