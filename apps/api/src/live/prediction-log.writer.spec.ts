@@ -16,13 +16,27 @@ function served(requestId: string, items: number): ServedPredictions {
   };
 }
 
-/** A repository whose writes are recorded, and held until released, or fail. */
+/** A repository whose COPYs are recorded (their lines read back into rows), and held until released, or fail. */
 class FakeLog {
   batches: LoggedPrediction[][] = [];
   fail = false;
-  async insert(rows: LoggedPrediction[]): Promise<void> {
+  async insertEncoded(parts: string[]): Promise<void> {
     if (this.fail) throw new Error('connection refused');
-    this.batches.push(rows);
+    const lines = parts.join('').split('\n').slice(0, -1);
+    this.batches.push(
+      lines.map((line) => {
+        const [loggedAt, requestId, itemId, userId, versionId, role, scores] = line.split('\t');
+        return {
+          loggedAt: new Date(loggedAt),
+          requestId,
+          itemId,
+          userId,
+          versionId: Number(versionId),
+          role: role as LoggedPrediction['role'],
+          scores: scores.slice(1, -1).split(',').map(Number),
+        };
+      }),
+    );
   }
 }
 
@@ -67,12 +81,27 @@ describe('PredictionLogWriter', () => {
   });
 
   it('drops, and counts, a response that does not fit in the buffer instead of waiting', async () => {
-    log.insert = () => new Promise(() => undefined); // Postgres hangs: the batch in flight never returns
+    log.insertEncoded = () => new Promise(() => undefined); // Postgres hangs: the batch in flight never returns
     expect(writer.enqueue(served('r1', 4))).toBe(true); // a full batch: taken out and written (forever)
     expect(writer.enqueue(served('r2', 6))).toBe(true); // waits in the buffer
     expect(writer.enqueue(served('r3', 4))).toBe(true); // 10 rows buffered: full
     expect(writer.enqueue(served('r4', 1))).toBe(false);
     expect(await counters(metrics)).toMatchObject({ written: 0, dropped: 1 });
+  });
+
+  it('lets the event loop run between the responses of a batch it encodes', async () => {
+    const order: string[] = [];
+    const insert = log.insertEncoded.bind(log);
+    log.insertEncoded = async (parts) => {
+      order.push('insert');
+      await insert(parts);
+    };
+    for (const id of ['r1', 'r2']) writer.enqueue(served(id, 1));
+    // Work the event loop has waiting when the flush starts (a request's next step) runs before its INSERT.
+    setImmediate(() => order.push('a request'));
+    await writer.flush();
+    expect(order).toEqual(['a request', 'insert']);
+    expect(log.batches).toHaveLength(1);
   });
 
   it('counts the rows of a failed INSERT and goes on', async () => {

@@ -1,8 +1,9 @@
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { PredictionLogRepository, type LoggedPrediction, type PredictionRole } from '@app/db';
+import { encodePredictions, PredictionLogRepository, type LoggedPrediction, type PredictionRole } from '@app/db';
 
 import { MetricsService } from '../platform/metrics.service';
 
@@ -92,33 +93,53 @@ export class PredictionLogWriter implements OnModuleDestroy {
   private async writeAll(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.takeBatch();
+      const rows = batch.reduce((n, served) => n + served.itemIds.length, 0);
       try {
-        await this.log.insert(batch);
-        this.count('written', batch.length);
+        await this.log.insertEncoded(await encodeByResponse(batch));
+        this.count('written', rows);
       } catch (e) {
-        this.count('failed', batch.length);
+        this.count('failed', rows);
         // One line a minute at most: a database outage would otherwise log once per batch.
         if (Date.now() - this.lastFailureLog > 60_000) {
           this.lastFailureLog = Date.now();
-          this.logger.warn(`prediction log batch of ${batch.length} rows not written: ${(e as Error).message}`);
+          this.logger.warn(`prediction log batch of ${rows} rows not written: ${(e as Error).message}`);
         }
       }
     }
   }
 
-  /** Whole responses up to the batch size (at least one), expanded into rows only now, off the request path. */
-  private takeBatch(): LoggedPrediction[] {
-    const rows: LoggedPrediction[] = [];
+  /** Whole responses up to the batch size (at least one). */
+  private takeBatch(): ServedPredictions[] {
     let taken = 0;
-    while (taken < this.pending.length && (taken === 0 || rows.length < this.config.PREDICTION_LOG_BATCH_ROWS)) {
-      const { loggedAt, requestId, userId, versionId, role, itemIds, scores } = this.pending[taken++];
-      for (let i = 0; i < itemIds.length; i++) {
-        const itemScores = scores.map((column) => column[i]);
-        rows.push({ loggedAt, requestId, itemId: itemIds[i], userId, versionId, role, scores: itemScores });
-      }
-    }
+    let rows = 0;
+    while (taken < this.pending.length && (taken === 0 || rows < this.config.PREDICTION_LOG_BATCH_ROWS))
+      rows += this.pending[taken++].itemIds.length;
+    const batch = this.pending.slice(0, taken);
     this.pending = this.pending.slice(taken);
-    this.pendingRows -= rows.length;
-    return rows;
+    this.pendingRows -= rows;
+    return batch;
   }
+}
+
+/**
+ * The batch's rows as COPY takes them, expanded and encoded one response at a time with the event loop let go in
+ * between: a whole 5,000-row batch (the default) in one piece held it for 5-7 ms, which every request in flight
+ * waited out; a 500-item response takes 0.4-0.6 ms (scratch measurement, rows built and encoded 100 and 1,000 times).
+ */
+async function encodeByResponse(batch: readonly ServedPredictions[]): Promise<string[]> {
+  const parts: string[] = [];
+  for (const { loggedAt, requestId, userId, versionId, role, itemIds, scores } of batch) {
+    if (parts.length > 0) await nextMacrotask();
+    const rows = itemIds.map((itemId, i): LoggedPrediction => ({
+      loggedAt,
+      requestId,
+      itemId,
+      userId,
+      versionId,
+      role,
+      scores: scores.map((column) => column[i]),
+    }));
+    parts.push(encodePredictions(rows));
+  }
+  return parts;
 }
