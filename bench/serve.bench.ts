@@ -23,8 +23,9 @@
  *   npm run bench:serve [-- --quick] [-- --no-build] [-- --processes N] [-- --threads N]
  *                       [-- --database bench] [-- --redis-db 2] [-- --logging]
  */
-import { type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import autocannon from 'autocannon';
@@ -338,6 +339,90 @@ async function alone(url: string, body: unknown, calls: number): Promise<Load> {
   return answers.load(elapsed, Infinity, cores);
 }
 
+/** CPU ms a process's threads have used, by kind; Linux only (/proc), undefined elsewhere. */
+interface ThreadCpu {
+  eventLoop: number;
+  /** The inference threads: the ones at niceness 10 (inference.worker.ts lowers their priority). */
+  inference: number;
+  /** Everything else: V8's garbage collection and compiler helpers, libuv's pool. */
+  other: number;
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+function threadCpu(pid: number): ThreadCpu | undefined {
+  const cpu: ThreadCpu = { eventLoop: 0, inference: 0, other: 0 };
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // After the command name: state, …, utime (12th), stime (13th), …, nice (17th).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ms = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+      cpu[Number(tid) === pid ? 'eventLoop' : Number(fields[16]) > 0 ? 'inference' : 'other'] += ms;
+    }
+  } catch {
+    return undefined;
+  }
+  return cpu;
+}
+
+/** The API's garbage collections so far (nodejs_gc_duration_seconds), by kind: count and seconds. */
+async function gcTotals(base: string): Promise<Map<string, { count: number; seconds: number }>> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const totals = new Map<string, { count: number; seconds: number }>();
+  for (const [, suffix, kind, value] of text.matchAll(
+    /^nodejs_gc_duration_seconds_(sum|count)\{kind="(\w+)"\} (\S+)$/gm,
+  )) {
+    const t = totals.get(kind) ?? { count: 0, seconds: 0 };
+    if (suffix === 'count') t.count = Number(value);
+    else t.seconds = Number(value);
+    totals.set(kind, t);
+  }
+  return totals;
+}
+
+/** What one request cost the API process, over the one-request-alone row: CPU by thread kind, garbage collection. */
+interface RequestCosts {
+  cpuMs?: ThreadCpu;
+  /** Per 1,000 requests: scavenges (minor GCs) and the others; GC pause ms per request. */
+  minorPerThousand: number;
+  otherGcPerThousand: number;
+  gcMsPerRequest: number;
+}
+
+async function requestCosts<T>(
+  base: string,
+  pid: number | undefined,
+  requests: number,
+  fn: () => Promise<T>,
+): Promise<{ value: T; costs: RequestCosts }> {
+  const [cpuBefore, gcBefore] = [pid === undefined ? undefined : threadCpu(pid), await gcTotals(base)];
+  const value = await fn();
+  const [cpuAfter, gcAfter] = [pid === undefined ? undefined : threadCpu(pid), await gcTotals(base)];
+  const gc = (kind: string) => {
+    const [a, b] = [gcAfter.get(kind), gcBefore.get(kind)];
+    return { count: (a?.count ?? 0) - (b?.count ?? 0), seconds: (a?.seconds ?? 0) - (b?.seconds ?? 0) };
+  };
+  const kinds = [...gcAfter.keys()];
+  const per = (n: number) => n / requests;
+  return {
+    value,
+    costs: {
+      cpuMs:
+        cpuBefore && cpuAfter
+          ? {
+              eventLoop: per(cpuAfter.eventLoop - cpuBefore.eventLoop),
+              inference: per(cpuAfter.inference - cpuBefore.inference),
+              other: per(cpuAfter.other - cpuBefore.other),
+            }
+          : undefined,
+      minorPerThousand: per(gc('minor').count) * 1000,
+      otherGcPerThousand: per(kinds.filter((k) => k !== 'minor').reduce((n, k) => n + gc(k).count, 0)) * 1000,
+      gcMsPerRequest: per(kinds.reduce((s, k) => s + gc(k).seconds, 0) * 1000),
+    },
+  };
+}
+
 /**
  * ONNX Runtime alone on the graph the API serves (the request layout: the user's features once, 500 items per run):
  * one session per core on worker threads, two batches in flight each.
@@ -642,7 +727,9 @@ async function main(): Promise<void> {
       });
     await warmUp();
 
-    const single = await alone(url, scored, ALONE_CALLS);
+    // The process's own threads, when it is one process (a cluster's workers are its children).
+    const pid = apiConfig.API_PROCESSES === 1 ? child.pid : undefined;
+    const { value: single, costs } = await requestCosts(base, pid, ALONE_CALLS, () => alone(url, scored, ALONE_CALLS));
     log(`one request alone: p50 ${formatMs(single.p50Ms)} ms, p99 ${formatMs(single.p99Ms)} ms`);
     const open = new Map<string, Load>();
     let stages = new Map<string, number>();
@@ -710,6 +797,7 @@ async function main(): Promise<void> {
       int8,
       served,
       single,
+      costs,
       open,
       closed,
       ceiling,
@@ -736,6 +824,7 @@ interface Report {
   int8?: Int8Check;
   served: GraphPrecision;
   single: Load;
+  costs: RequestCosts;
   open: Map<string, Load>;
   closed: Map<number, Load>;
   ceiling: Load;
@@ -879,6 +968,15 @@ function report(r: Report): void {
         `fp32 **${formatCount(r.rawRowsPerSec)} rows/s**, int8 **${formatCount(r.rawInt8RowsPerSec)} rows/s** ` +
         `(${formatRatio(r.rawInt8RowsPerSec / r.rawRowsPerSec)}×); end to end at 500 candidates (closed loop) is ` +
         `${pct(rawShare)} of the served precision's.`,
+      '',
+      `What one 500-candidate request cost the API process over the one-request-alone row (CPU from /proc per thread, ` +
+        `GC from nodejs_gc_duration_seconds): ` +
+        (r.costs.cpuMs
+          ? `event loop ${ms(r.costs.cpuMs.eventLoop)} ms of CPU, inference threads ${ms(r.costs.cpuMs.inference)} ms, ` +
+            `other threads (V8's GC and compiler helpers, libuv) ${ms(r.costs.cpuMs.other)} ms; `
+          : '(per-thread CPU: Linux and API_PROCESSES=1 only) ') +
+        `${formatRatio(r.costs.minorPerThousand)} scavenges and ${formatRatio(r.costs.otherGcPerThousand)} other ` +
+        `collections per 1,000 requests, ${ms(r.costs.gcMsPerRequest)} ms of GC pause per request.`,
       '',
       "Where a 500-candidate request's time goes at 100 req/s, Poisson (the API's own scoring_stage_duration_seconds, mean ms per request):",
       '',
