@@ -40,17 +40,17 @@ describe('refusalOf', () => {
   };
   const behind = (waitMs: number, passMs = 3) => ({ inference: { waitMs, passMs } });
 
-  it('admits what the estimate finishes in time, what has nothing ahead, and what the engine cannot estimate yet', () => {
+  it('admits what the estimate finishes within half its time, what has nothing ahead, and what cannot be estimated', () => {
     expect(refusalOf(idle)).toBeUndefined();
-    expect(refusalOf({ ...idle, ...behind(197) })).toBeUndefined();
+    expect(refusalOf({ ...idle, ...behind(97) })).toBeUndefined();
     expect(refusalOf({ ...idle, inference: undefined, remainingMs: 1 })).toBeUndefined();
     // A pass estimated longer than the deadline, but nothing ahead: running it now is the best there is.
     expect(refusalOf({ ...idle, ...behind(0, 500) })).toBeUndefined();
   });
 
-  it('refuses as overloaded what the work ahead would make late, with the seconds it needs to clear', () => {
-    expect(refusalOf({ ...idle, ...behind(197.5) })).toEqual({ reason: 'overloaded', retryAfterSeconds: 1 });
-    expect(refusalOf({ ...idle, remainingMs: 5, ...behind(2.5) })).toEqual({
+  it('refuses as overloaded what the work ahead could make late, with the seconds it needs to clear', () => {
+    expect(refusalOf({ ...idle, ...behind(97.5) })).toEqual({ reason: 'overloaded', retryAfterSeconds: 1 });
+    expect(refusalOf({ ...idle, remainingMs: 5, ...behind(0.5, 2.5) })).toEqual({
       reason: 'overloaded',
       retryAfterSeconds: 1,
     });
@@ -75,12 +75,12 @@ describe('refusalOf', () => {
   });
 
   it('at a constant load, admits what fits before the deadline in a simulated queue and refuses the rest', () => {
-    // 10 ms of work per request on one thread; every request arrives at once with 100 ms to go: the queue's
-    // estimate grows by 10 ms per admitted request, so exactly those that finish by their deadline get in.
+    // 10 ms of work per request on one thread; every request arrives at once with 200 ms to go: the queue's
+    // estimate grows by 10 ms per admitted request, so exactly those that finish within half their deadline get in.
     let queuedMs = 0;
     const admitted: number[] = [];
     for (let i = 0; i < 30; i++) {
-      if (!refusalOf({ ...idle, remainingMs: 100, ...behind(queuedMs, 10) })) {
+      if (!refusalOf({ ...idle, remainingMs: 200, ...behind(queuedMs, 10) })) {
         admitted.push(i);
         queuedMs += 10;
       }

@@ -48,18 +48,27 @@ export interface AdmissionState {
 }
 
 /**
+ * The estimate must fit this many times in the time left: passes run slower than measured when the cores get
+ * busier, and the request still has its other stages (features, ranking) and its answer to write. Under overload
+ * the queue then holds half a deadline of work, which keeps the threads busy as well as a full one would, and an
+ * admitted request that the estimate underrated by up to 2× is still on time.
+ */
+export const ESTIMATE_MARGIN = 2;
+
+/**
  * Whether a score request is refused, and why; undefined admits it. Refused: a request whose deadline has already
  * passed; one that would take the rows in flight beyond their bound (unless none are, so that any request can run);
- * one whose inference the estimate finishes after its deadline. Refusing at once what would be late anyway keeps the
- * queue short enough for the admitted requests to be on time. Nothing ahead of a request always admits it: refusing
- * it would not make it faster, and only passes that run correct an estimate that has become too long (a busy
- * machine, a slow first pass). The other stages (features, ranking: a millisecond or two) are not estimated: a
- * request they make late is dropped at its deadline, before inference.
+ * one whose inference the estimate does not finish well within its deadline (ESTIMATE_MARGIN). Refusing at once what
+ * would be late anyway keeps the queue short enough for the admitted requests to be on time. Nothing ahead of a
+ * request always admits it: refusing it would not make it faster, and only passes that run correct an estimate that
+ * has become too long (a busy machine, a slow first pass). A request that is late all the same is dropped at its
+ * deadline, before inference.
  */
 export function refusalOf(state: AdmissionState): Refusal | undefined {
   const { remainingMs, rows, rowsInFlight, maxRowsInFlight, inference } = state;
   if (remainingMs <= 0) return { reason: 'deadline', retryAfterSeconds: 1 };
   if (rowsInFlight > 0 && rowsInFlight + rows > maxRowsInFlight) return { reason: 'overloaded', retryAfterSeconds: 1 };
-  if (!inference || inference.waitMs === 0 || inference.waitMs + inference.passMs <= remainingMs) return undefined;
+  if (!inference || inference.waitMs === 0) return undefined;
+  if (ESTIMATE_MARGIN * (inference.waitMs + inference.passMs) <= remainingMs) return undefined;
   return { reason: 'overloaded', retryAfterSeconds: Math.max(1, Math.ceil(inference.waitMs / 1000)) };
 }
