@@ -207,13 +207,16 @@ async function closedLoop(url: string, plan: Plan, body?: unknown): Promise<Load
   const { value: result, cores } = await measuringCpu(() => autocannon({ ...options, duration: plan.seconds }));
   const count = (status: number) => result.statusCodeStats[status]?.count ?? 0;
   const [refused, expired] = [count(503), count(504)];
-  // Its latencies are over every answer, refusals included (autocannon keeps one histogram).
+  // autocannon keeps one latency histogram for every answer: with refusals among them it says nothing of the
+  // answered requests, so it is left out.
+  const answeredOnly = refused + expired === 0;
+  const latency = (ms: number) => (answeredOnly ? ms : NaN);
   return {
     reqPerSec: result['2xx'] / result.duration,
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    p999Ms: result.latency.p99_9,
-    maxMs: result.latency.max,
+    p50Ms: latency(result.latency.p50),
+    p99Ms: latency(result.latency.p99),
+    p999Ms: latency(result.latency.p99_9),
+    maxMs: latency(result.latency.max),
     refused,
     expired,
     slowestRefusalMs: NaN,
@@ -521,6 +524,9 @@ async function serveModel(
     ADMIN_TOKEN,
     // Request logs would put a JSON line per request through a pipe on these two cores; errors still show.
     LOG_LEVEL: 'warn',
+    // Every request comes from one address, and a closed loop that is refused (fast 503s) sends thousands a second:
+    // the per-client abuse limit (60,000 a minute) would answer 429 to the rows after it.
+    RATE_LIMIT_PER_MINUTE: '100000000',
     ...env,
   });
   try {
