@@ -27,8 +27,18 @@ import {
  * runs whole on one thread, and two requests run side by side on two.
  */
 const MIN_SHARD_ROWS = 512;
-/** Weight of the newest pass in a session's cost per row (an exponential moving average over ~10 passes). */
+/** Weight of the newest pass in a session's cost per row (exponential moving averages over ~10 passes). */
 const COST_SMOOTHING = 0.1;
+
+/**
+ * A session's passes, as moving averages of their ms and their rows: their ratio is the cost per row of the passes
+ * it runs, their fixed cost spread over the rows they usually have (a small pass is not all fixed cost, a large one
+ * not all rows).
+ */
+interface PassCost {
+  ms: number;
+  rows: number;
+}
 
 type Pending = { resolve: (reply: InferenceReply) => void; reject: (error: Error) => void };
 
@@ -144,8 +154,8 @@ export class InferencePool {
   private readonly threads: InferenceThread[];
   /** Live sessions and their graphs, to load them again into a thread that had to be replaced. */
   private readonly sessions = new Map<number, Uint8Array>();
-  /** Measured ms per row of one pass, per session (an exponential moving average). */
-  private readonly costPerRow = new Map<number, number>();
+  /** Measured passes, per session. */
+  private readonly costs = new Map<number, PassCost>();
   private readonly queue: Run[] = [];
   /** Expected ms of the queued runs, on one thread. */
   private queuedCost = 0;
@@ -213,9 +223,11 @@ export class InferencePool {
    * a measured pass.
    */
   estimate(session: number, rows: number, aheadRows = 0): InferenceEstimate | undefined {
-    if (!this.costPerRow.has(session)) return undefined;
-    const waitMs = this.backlogMs() + this.expectedPassMs(session, aheadRows) / this.threads.length;
-    return { waitMs, passMs: this.expectedPassMs(session, rows) };
+    if (!this.costs.has(session)) return undefined;
+    const passMs = this.expectedPassMs(session, rows);
+    // An idle thread and nothing queued or on its way: it would start at once, however long the others are busy.
+    if (aheadRows === 0 && this.queue.length === 0 && this.threads.some((t) => t.idle)) return { waitMs: 0, passMs };
+    return { waitMs: this.backlogMs() + this.expectedPassMs(session, aheadRows) / this.threads.length, passMs };
   }
 
   stats(): InferencePoolStats {
@@ -225,7 +237,7 @@ export class InferencePool {
   /** Releases a session on every thread; each thread does it after the run it may be on. */
   async release(session: number): Promise<void> {
     this.sessions.delete(session);
-    this.costPerRow.delete(session);
+    this.costs.delete(session);
     if (this.closed) return;
     await Promise.allSettled(this.threads.map((t) => t.call({ kind: 'release', session })));
   }
@@ -297,15 +309,19 @@ export class InferencePool {
   }
 
   private expectedPassMs(session: number, rows: number): number {
-    return (this.costPerRow.get(session) ?? 0) * rows;
+    const cost = this.costs.get(session);
+    return cost ? (cost.ms / cost.rows) * rows : 0;
   }
 
-  /** A shard's wall time, from post to reply (its thread was idle: no queue in it), into its session's cost per row. */
+  /** A shard's wall time, from post to reply (its thread was idle: no queue in it), into its session's costs. */
   private measured(session: number, rows: number, ms: number): void {
-    if (!this.sessions.has(session) || rows < MIN_SHARD_ROWS / 2) return;
-    const last = this.costPerRow.get(session);
-    const perRow = ms / rows;
-    this.costPerRow.set(session, last === undefined ? perRow : last + COST_SMOOTHING * (perRow - last));
+    if (!this.sessions.has(session)) return;
+    const cost = this.costs.get(session);
+    if (!cost) this.costs.set(session, { ms, rows });
+    else {
+      cost.ms += COST_SMOOTHING * (ms - cost.ms);
+      cost.rows += COST_SMOOTHING * (rows - cost.rows);
+    }
   }
 
   private reload(thread: InferenceThread): void {

@@ -23,15 +23,9 @@ const bodies: [string, unknown][] = [
   ['the minimal body', valid],
   [
     'every field',
-    {
-      ...valid,
-      context: { device: 'mobile', hour: 21, night: true },
-      objectiveWeights: { click: 1 },
-      explain: false,
-      allowDegraded: true,
-    },
+    { ...valid, context: { device: 'mobile', hour: 21, night: true }, objectiveWeights: { click: 1 }, explain: false },
   ],
-  ['null optional fields', { ...valid, context: null, objectiveWeights: null, explain: null, allowDegraded: null }],
+  ['null optional fields', { ...valid, context: null, objectiveWeights: null, explain: null }],
   ['1,000 candidates', { userId: 'u', itemIds: ids(1000) }],
   ['an id of 256 characters', { userId: 'u'.repeat(256), itemIds: ['i'.repeat(256)] }],
   ['empty context and weights', { ...valid, context: {}, objectiveWeights: {} }],
@@ -85,7 +79,6 @@ const bodies: [string, unknown][] = [
   ['257 context keys', { ...valid, context: Object.fromEntries(ids(257).map((k) => [k, 1])) }],
   ['explain a string', { ...valid, explain: 'true' }],
   ['explain a number', { ...valid, explain: 1 }],
-  ['allowDegraded a string', { ...valid, allowDegraded: 'yes' }],
 ];
 
 describe('isValidScoreRequest, against the DTO decorators (class-validator)', () => {
