@@ -295,6 +295,42 @@ describe('POST /v1/score (e2e)', () => {
         expect(
           (await score({ userId: 'user-1', itemIds: ['item-1'] }, { 'x-request-deadline-ms': '5000' })).statusCode,
         ).toBe(200);
+        const degraded = await score({ userId: 'user-1', itemIds: ['item-1'] }, { 'x-allow-degraded': 'yes' });
+        expect(degraded.statusCode).toBe(400);
+        expect(degraded.json<{ errors: { field: string }[] }>().errors.map((e) => e.field)).toEqual([
+          'x-allow-degraded',
+        ]);
+      });
+
+      it('refuses as it arrives, before reading the body, what the inference queued alone would make late', async () => {
+        await scored({ userId: 'user-1', itemIds: ITEMS }); // a timed pass: the pool can estimate
+        // Both inference threads busy with a long run each: a request given 1 ms could not even start in time.
+        const { scorer, encoder } = app.get(ModelLifecycleService).current().production!;
+        const rows = encoder.encodeRecords(
+          Array.from({ length: 100_000 }, (_, i) => ({ ...tinyUser(1), ...tinyItem(i) })),
+        );
+        const shed = await metric('score_requests_shed_total', 'reason="overloaded",answer="refused"');
+        const busy = [scorer.score(rows), scorer.score(rows)];
+        try {
+          // Not JSON: read, this body would be a 400. Refused on arrival, it is never read.
+          const refused = await app.inject({
+            method: 'POST',
+            url: '/v1/score',
+            payload: '{"userId": ',
+            headers: { 'content-type': 'application/json', 'x-request-deadline-ms': '1' },
+          });
+          expect(refused.statusCode).toBe(503);
+          // Retry-After: the seconds the queued work is expected to take, at least 1.
+          const retryAfter = Number(refused.headers['retry-after']);
+          expect(Number.isInteger(retryAfter) && retryAfter >= 1).toBe(true);
+          expect(refused.json()).toMatchObject({
+            message: expect.stringMatching(/^overloaded/),
+            retryAfterSeconds: retryAfter,
+          });
+          expect(await metric('score_requests_shed_total', 'reason="overloaded",answer="refused"')).toBe(shed + 1);
+        } finally {
+          await Promise.all(busy);
+        }
       });
 
       it('drops a request whose deadline passes before inference: 504, never computed, nothing logged', async () => {
@@ -324,6 +360,8 @@ describe('POST /v1/score (e2e)', () => {
       it('refuses a burst beyond its bound at once with 503 and Retry-After, while the admitted ones succeed', async () => {
         const [rows, logged] = [await metric('inference_rows_total'), await loggedRows()];
         const failed = await metric('scoring_model_requests_total', 'outcome="failed"');
+        const shed = (answer: string) => metric('score_requests_shed_total', `reason="overloaded",answer="${answer}"`);
+        const [refusedBefore, degradedBefore] = [await shed('refused'), await shed('degraded')];
         const release = await holdItemReads();
         let admitted: Promise<{ statusCode: number; json: () => ScoreResponseDto }>[] = [];
         try {
@@ -337,7 +375,7 @@ describe('POST /v1/score (e2e)', () => {
             expect(response.json().message).toMatch(/^overloaded/);
           }
           const degradedIds = fresh(4);
-          const degraded = await score({ userId: 'user-3', itemIds: degradedIds, allowDegraded: true });
+          const degraded = await score({ userId: 'user-3', itemIds: degradedIds }, { 'x-allow-degraded': 'true' });
           expect(degraded.statusCode).toBe(200);
           expect(degraded.json<DegradedScoreResponseDto>()).toEqual({
             requestId: expect.any(String),
@@ -345,8 +383,8 @@ describe('POST /v1/score (e2e)', () => {
             degradedReason: 'overloaded',
             items: degradedIds.map((itemId) => ({ itemId })),
           });
-          expect(await metric('score_requests_shed_total', 'reason="overloaded",answer="refused"')).toBe(3);
-          expect(await metric('score_requests_shed_total', 'reason="overloaded",answer="degraded"')).toBe(1);
+          expect(await shed('refused')).toBe(refusedBefore + 3);
+          expect(await shed('degraded')).toBe(degradedBefore + 1);
         } finally {
           await release();
         }

@@ -3,6 +3,11 @@ import type { InferenceEstimate } from '@app/mmoe/serving';
 
 /** The header a caller sets its own deadline with, in milliseconds from the request's arrival (as gRPC's timeout). */
 export const DEADLINE_HEADER = 'x-request-deadline-ms';
+/**
+ * The header a caller opts in to a degraded answer with (`true`). A header, like the deadline, because both are read
+ * before the body: an overloaded process refuses a request without parsing its candidates (ScoringAdmission).
+ */
+export const DEGRADED_HEADER = 'x-allow-degraded';
 
 /** Why a score request is not scored: it could not be answered in time (overloaded), or its time ran out (deadline). */
 export type ShedReason = 'overloaded' | 'deadline';
@@ -45,6 +50,13 @@ export interface AdmissionState {
    * engine has measured nothing, or has no queue).
    */
   inference: InferenceEstimate | undefined;
+}
+
+/** Whether the caller opts in to a degraded answer: `true` or `false` (the default), else a 400 naming the header. */
+export function allowsDegraded(header: string | undefined): boolean {
+  if (header === undefined || header === 'false') return false;
+  if (header === 'true') return true;
+  throw new InvalidFieldsError([{ field: DEGRADED_HEADER, message: `${DEGRADED_HEADER} must be true or false` }]);
 }
 
 /**

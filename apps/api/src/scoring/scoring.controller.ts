@@ -15,7 +15,7 @@ import type { FastifyReply } from 'fastify';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 
 import { RequestId } from '../platform/request-id';
-import { DEADLINE_HEADER, deadlineBudgetMs } from './admission.rules';
+import { allowsDegraded, DEADLINE_HEADER, deadlineBudgetMs, DEGRADED_HEADER } from './admission.rules';
 import { serializeScoreResponse } from './dto/score-response.serializer';
 import { DegradedScoreResponseDto, ScoreRequestDto, ScoreResponseDto } from './dto/score.dto';
 import { ScoringMetrics } from './scoring.metrics';
@@ -42,12 +42,21 @@ export class ScoringController {
       'SCORE_DEADLINE_MAX_MS). A request that cannot be scored by then is refused at once (503) or, if its ' +
       'deadline passes before inference, dropped (504): never computed and thrown away.',
   })
-  @ApiOkResponse({
+  @ApiHeader({
+    name: DEGRADED_HEADER,
+    required: false,
+    enum: ['true', 'false'],
     description:
-      'The ranked candidates; or, for a request with allowDegraded that could not be scored in time, them in request order',
+      '`true`: when the request cannot be scored in time (overloaded, or its deadline passed before inference), ' +
+      'answer 200 with the candidates in request order and `degraded: true` instead of 503 / 504.',
+  })
+  @ApiOkResponse({
+    description: `The ranked candidates; or, with ${DEGRADED_HEADER}: true, when they could not be scored in time, them in request order`,
     schema: { oneOf: [ScoreResponseDto, DegradedScoreResponseDto].map((dto) => ({ $ref: getSchemaPath(dto) })) },
   })
-  @ApiBadRequestResponse({ description: `Invalid body or ${DEADLINE_HEADER}; \`errors\` names each failing field` })
+  @ApiBadRequestResponse({
+    description: `Invalid body, ${DEADLINE_HEADER} or ${DEGRADED_HEADER}; \`errors\` names each failing field`,
+  })
   @ApiServiceUnavailableResponse({
     description:
       'No production model is loaded, or overloaded: the work already admitted would make this request miss its ' +
@@ -57,13 +66,17 @@ export class ScoringController {
   async score(
     @Body() body: ScoreRequestDto,
     @Headers(DEADLINE_HEADER) deadlineHeader: string | undefined,
+    @Headers(DEGRADED_HEADER) degradedHeader: string | undefined,
     @RequestId() requestId: string,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<string> {
     const budget = deadlineBudgetMs(deadlineHeader, this.config.SCORE_DEADLINE_MS, this.config.SCORE_DEADLINE_MAX_MS);
     // From the request's arrival, as the caller counts it: the time Fastify has spent on it so far is included.
     const deadline = performance.now() - reply.elapsedTime + budget;
-    const response = await this.scoring.score(body, requestId, deadline);
+    const response = await this.scoring.score(body, requestId, {
+      deadline,
+      allowDegraded: allowsDegraded(degradedHeader),
+    });
     const started = performance.now();
     // A degraded answer is rare and small: JSON.stringify does.
     const json = 'ranking' in response ? serializeScoreResponse(response) : JSON.stringify(response);

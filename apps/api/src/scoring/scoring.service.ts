@@ -41,8 +41,8 @@ import { ScoringMetrics, type FeatureCacheOutcome, type StageTimer } from './sco
  *   inference  one batched forward pass of the leased model (on the inference threads), the shared features fed once;
  *              dropped, never computed, if the deadline passes before it starts (DeadlineExceededError);
  *   ranking    the fusion of the task scores (the version's rule or the request's), one sort.
- * A request that is not scored (shed) writes nothing: no prediction log row, no shadow work. With `allowDegraded` it
- * is answered instead with its candidates in request order, flagged `degraded`.
+ * A request that is not scored (shed) writes nothing: no prediction log row, no shadow work. With
+ * `x-allow-degraded: true` it is answered instead with its candidates in request order, flagged `degraded`.
  * The lease keeps the model alive until the response is built, so a swap during the request never disposes the
  * model it is using.
  */
@@ -61,11 +61,14 @@ export class ScoringService {
     @Inject(SCORE_OBSERVER) private readonly observer: ScoreObserver,
   ) {}
 
-  /** `deadline`: performance.now() by which the answer is due (the request's arrival plus its budget). */
+  /**
+   * `deadline`: performance.now() by which the answer is due (the request's arrival plus its budget);
+   * `allowDegraded`: a request that cannot be scored in time is answered in request order rather than refused.
+   */
   async score(
     request: ScoreRequestDto,
     requestId: string,
-    deadline: number,
+    { deadline, allowDegraded }: { deadline: number; allowDegraded: boolean },
   ): Promise<ScoredResponse | DegradedScoreResponseDto> {
     const timer = this.metrics.timer();
     const lease = this.lifecycle.acquire(request.userId);
@@ -79,14 +82,14 @@ export class ScoringService {
       const rows = request.itemIds.length;
       const fusion = requestFusion(model, request);
       const refusal = this.admission.admit(model.scorer, rows, deadline);
-      if (refusal) return this.shed(request, requestId, refusal);
+      if (refusal) return this.shed(request, requestId, refusal, allowDegraded);
       let result: ScoreResult;
       let prepared: Prepared;
       try {
         prepared = await this.prepare(model, request, timer);
         result = await model.scorer.scoreRequest(prepared.batch, { gateWeights: request.explain === true, deadline });
       } catch (e) {
-        if (e instanceof DeadlineExpiredError) return this.shed(request, requestId, DEADLINE_PASSED);
+        if (e instanceof DeadlineExpiredError) return this.shed(request, requestId, DEADLINE_PASSED, allowDegraded);
         throw e;
       } finally {
         this.admission.done(rows);
@@ -140,24 +143,17 @@ export class ScoringService {
   private shed(
     request: ScoreRequestDto,
     requestId: string,
-    { reason, retryAfterSeconds }: Refusal,
+    refusal: Refusal,
+    allowDegraded: boolean,
   ): DegradedScoreResponseDto {
-    this.admission.shed(reason, request.allowDegraded ? 'degraded' : 'refused');
-    if (request.allowDegraded) {
-      return {
-        requestId,
-        degraded: true,
-        degradedReason: reason,
-        items: request.itemIds.map((itemId) => ({ itemId })),
-      };
-    }
-    if (reason === 'overloaded') {
-      throw new OverloadedError(
-        'overloaded: the inference already admitted would not leave this request time to finish before its deadline',
-        retryAfterSeconds,
-      );
-    }
-    throw new DeadlineExceededError('the deadline passed before inference started; the request was not scored');
+    this.admission.shed(refusal.reason, allowDegraded ? 'degraded' : 'refused');
+    if (!allowDegraded) throw this.admission.errorOf(refusal);
+    return {
+      requestId,
+      degraded: true,
+      degradedReason: refusal.reason,
+      items: request.itemIds.map((itemId) => ({ itemId })),
+    };
   }
 
   /**

@@ -4,7 +4,7 @@ import { MAX_ID_LENGTH, postgresTextProblem, textProblemIn } from '../../platfor
 import { isShortText, isStringList, MAX_RECORD_ENTRIES, MAX_RECORD_KEY_LENGTH } from '../../platform/validation';
 import { MAX_CANDIDATES } from './score-request.limits';
 
-const FIELDS = new Set(['userId', 'itemIds', 'context', 'objectiveWeights', 'fusion', 'explain', 'allowDegraded']);
+const FIELDS = new Set(['userId', 'itemIds', 'context', 'objectiveWeights', 'fusion', 'explain']);
 
 /**
  * Whether a score body passes every rule of ScoreRequestDto's decorators, in one pass: the scoring route's fast
@@ -15,7 +15,7 @@ const FIELDS = new Set(['userId', 'itemIds', 'context', 'objectiveWeights', 'fus
 export function isValidScoreRequest(body: unknown): boolean {
   if (!isPlainObject(body)) return false;
   for (const key in body) if (!FIELDS.has(key)) return false;
-  const { userId, itemIds, context, objectiveWeights, fusion, explain, allowDegraded } = body;
+  const { userId, itemIds, context, objectiveWeights, fusion, explain } = body;
   return (
     isEntityId(userId) &&
     areUniqueIds(itemIds) &&
@@ -24,8 +24,7 @@ export function isValidScoreRequest(body: unknown): boolean {
     // Only its shape and text here (IsObject); the rule itself is checked against the model's tasks by the scoring
     // service.
     (fusion == null || (isPlainObject(fusion) && textProblemIn(fusion) === undefined)) &&
-    (explain == null || typeof explain === 'boolean') &&
-    (allowDegraded == null || typeof allowDegraded === 'boolean')
+    (explain == null || typeof explain === 'boolean')
   );
 }
 

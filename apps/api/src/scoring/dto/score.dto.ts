@@ -70,15 +70,6 @@ export class ScoreRequestDto {
   @IsOptional()
   @IsBoolean()
   explain?: boolean;
-
-  @ApiPropertyOptional({
-    description:
-      'When the request cannot be scored in time (the service is overloaded, or its deadline passed before ' +
-      'inference), answer 200 with the candidates in request order and `degraded: true` instead of 503 / 504.',
-  })
-  @IsOptional()
-  @IsBoolean()
-  allowDegraded?: boolean;
 }
 
 export class ScoredItemDto {
