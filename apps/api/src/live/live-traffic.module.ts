@@ -3,9 +3,9 @@ import { Module } from '@nestjs/common';
 import { PredictionLogModule } from '@app/db';
 import { QueueModule } from '@app/queue';
 
-import { FeaturesModule } from '../features/features.module';
 import { ModelsModule } from '../models/models.module';
 import { PlatformModule } from '../platform/platform.module';
+import { RequestAssemblyModule } from '../scoring/request-assembly.module';
 import { SCORE_OBSERVER } from '../scoring/score-observer.port';
 import { LiveJoinService } from './live-join.service';
 import { LiveMetricsGauges } from './live-metrics.gauges';
@@ -23,7 +23,7 @@ import { ShadowScorer } from './shadow.scorer';
  * keeps online metrics as events come back, and the rollout policy that promotes or rejects the canary on them.
  */
 @Module({
-  imports: [PredictionLogModule, QueueModule, ModelsModule, FeaturesModule, PlatformModule],
+  imports: [PredictionLogModule, QueueModule, ModelsModule, PlatformModule, RequestAssemblyModule],
   providers: [
     PredictionLogWriter,
     ShadowScorer,

@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { assembleRequest, DeadlineExpiredError, encodeSlice, overlaySlices } from '@app/mmoe/serving';
+import { DeadlineExpiredError } from '@app/mmoe/serving';
 
-import { FeatureStoreService } from '../features/feature-store.service';
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import { MetricsService } from '../platform/metrics.service';
+import { RequestAssembler } from '../scoring/request-assembler';
 import type { ServedScore } from '../scoring/score-observer.port';
 import { PredictionLogWriter } from './prediction-log.writer';
 
@@ -29,7 +29,7 @@ export class ShadowScorer implements OnModuleDestroy {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly lifecycle: ModelLifecycleService,
-    private readonly featureStore: FeatureStoreService,
+    private readonly assembler: RequestAssembler,
     private readonly writer: PredictionLogWriter,
     metrics: MetricsService,
   ) {
@@ -73,26 +73,16 @@ export class ShadowScorer implements OnModuleDestroy {
   }
 
   /**
-   * Scores the request as the shadow would have: its own features (the served model's encoded rows belong to that
-   * model's encoder), assembled the way scoring does. False when the shadow left between offer and now, or when the
-   * inference threads did not get to it in time.
+   * Scores the request as the shadow would have: its own rows (the served model's encoded rows belong to that
+   * model's encoder), through the same assembler as scoring. False when the shadow left between offer and now, or
+   * when the inference threads did not get to it in time.
    */
   private async score({ requestId, request }: ServedScore): Promise<boolean> {
     const lease = this.lifecycle.acquireShadow();
     if (!lease) return false;
     try {
       const { model } = lease;
-      const features = await this.featureStore.fetch(
-        { version: model.featureSchemaVersion, featureNames: model.featureNames },
-        request.userId,
-        request.itemIds,
-      );
-      const slice = (record: Record<string, unknown> | undefined) => encodeSlice(model.encoder, record).slice;
-      const batch = assembleRequest(
-        model.sides,
-        overlaySlices(slice(request.context), slice(features.user)),
-        features.items.map((item) => item && slice(item)),
-      );
+      const { batch } = await this.assembler.assemble(model, request);
       let scores: Float32Array[];
       try {
         ({ scores } = await model.scorer.scoreRequest(batch, {

@@ -151,8 +151,8 @@ export class ItemRowCache implements OnModuleInit {
 
   /** A new version is being cached: the caches of versions that left serving go. */
   private dropUnserved(): void {
-    const { production, canary } = this.lifecycle.current();
-    const served = new Set([production?.versionId, canary?.versionId]);
+    const { production, canary, shadow } = this.lifecycle.current();
+    const served = new Set([production?.versionId, canary?.versionId, shadow?.versionId]);
     for (const versionId of this.byVersion.keys()) if (!served.has(versionId)) this.byVersion.delete(versionId);
   }
 

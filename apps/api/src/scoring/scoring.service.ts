@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 
 import {
   ConflictError,
@@ -8,35 +8,24 @@ import {
   OverloadedError,
   UnavailableError,
 } from '@app/common';
-import { isDatabaseUnavailable, type FeatureMap } from '@app/db';
-import {
-  assembleRequest,
-  DeadlineExpiredError,
-  encodeSlice,
-  overlaySlices,
-  type EncodedSlice,
-  type RequestBatch,
-  type ScoreResult,
-} from '@app/mmoe/serving';
+import { DeadlineExpiredError, type ScoreResult } from '@app/mmoe/serving';
 import { assertKnownTasks, compileFusion, parseFusion, type CompiledFusion } from '@app/registry';
 
-import { FeatureStoreService } from '../features/feature-store.service';
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import type { ServingModel } from '../models/serving-model';
 import type { Refusal } from './admission.rules';
 import type { ScoredResponse } from './dto/score-response.serializer';
 import type { DegradedScoreResponseDto, ScoreRequestDto } from './dto/score.dto';
-import { ItemRowCache, type CachedItem } from './item-rows.cache';
 import { rank } from './ranking';
+import { RequestAssembler, type AssembledRequest } from './request-assembler';
 import { SCORE_OBSERVER, type ScoreObserver } from './score-observer.port';
 import { ScoringAdmission } from './scoring.admission';
-import { ScoringMetrics, type FeatureCacheOutcome, type StageTimer } from './scoring.metrics';
+import { ScoringMetrics, type StageTimer } from './scoring.metrics';
 
 /**
  * Ranks candidates for a user, in stages (each timed in `scoring_stage_duration_seconds`):
  *   admission  refused at once (OverloadedError) when the inference already admitted would make it miss its deadline;
- *   features   the candidates' encoded rows from this process's cache; the user and the misses in one round trip
- *              to the feature store (Redis, then Postgres);
+ *   features   the candidates' encoded rows and the user's features (RequestAssembler, shared with the shadow);
  *   assembly   the user's slice over the request context's once, each candidate's item-side columns;
  *   inference  one batched forward pass of the leased model (on the inference threads), the shared features fed once;
  *              dropped, never computed, if the deadline passes before it starts (DeadlineExceededError);
@@ -48,14 +37,9 @@ import { ScoringMetrics, type FeatureCacheOutcome, type StageTimer } from './sco
  */
 @Injectable()
 export class ScoringService {
-  private readonly logger = new Logger(ScoringService.name);
-  /** `version:feature` pairs already reported as holding non-numeric values, so that a bad row logs once. */
-  private readonly reportedBadValues = new Set<string>();
-
   constructor(
     private readonly lifecycle: ModelLifecycleService,
-    private readonly featureStore: FeatureStoreService,
-    private readonly itemRows: ItemRowCache,
+    private readonly assembler: RequestAssembler,
     private readonly metrics: ScoringMetrics,
     private readonly admission: ScoringAdmission,
     @Inject(SCORE_OBSERVER) private readonly observer: ScoreObserver,
@@ -84,7 +68,7 @@ export class ScoringService {
       const refusal = this.admission.admit(model.scorer, rows, deadline);
       if (refusal) return this.shed(request, requestId, refusal, allowDegraded);
       let result: ScoreResult;
-      let prepared: Prepared;
+      let prepared: AssembledRequest;
       try {
         prepared = await this.prepare(model, request, timer);
         result = await model.scorer.scoreRequest(prepared.batch, { gateWeights: request.explain === true, deadline });
@@ -118,21 +102,13 @@ export class ScoringService {
   }
 
   /** The features and assembly stages of an admitted request, until its rows are ready for the engine. */
-  private async prepare(model: ServingModel, request: ScoreRequestDto, timer: StageTimer): Promise<Prepared> {
-    const rows = request.itemIds.length;
+  private async prepare(model: ServingModel, request: ScoreRequestDto, timer: StageTimer): Promise<AssembledRequest> {
     try {
-      const { user, items, featureCache } = await this.candidateFeatures(model, request.userId, request.itemIds);
-      timer.stage('features');
-      const shared = overlaySlices(this.slice(model, request.context), this.slice(model, user));
-      const batch = assembleRequest(
-        model.sides,
-        shared,
-        items.map((item) => item.slice),
-      );
+      const assembled = await this.assembler.assemble(model, request, () => timer.stage('features'));
       timer.stage('assembly');
-      return { batch, user, items, featureCache };
+      return assembled;
     } finally {
-      this.admission.handedOver(rows);
+      this.admission.handedOver(request.itemIds.length);
     }
   }
 
@@ -155,69 +131,6 @@ export class ScoringService {
       items: request.itemIds.map((itemId) => ({ itemId })),
     };
   }
-
-  /**
-   * The user's stored features and each candidate's encoded item: cached ones from memory, the others read (with the
-   * user, in one round trip), encoded once, and cached. When Postgres cannot answer for what Redis does not hold (both
-   * down, or Redis restarted empty), what this process holds in memory past its TTL scores the request rather than a
-   * 503 (stale rows, counted); only what it does not hold at all still fails.
-   */
-  private async candidateFeatures(model: ServingModel, userId: string, itemIds: string[]): Promise<CandidateFeatures> {
-    try {
-      return await this.readFeatures(model, userId, itemIds, false);
-    } catch (e) {
-      if (!isDatabaseUnavailable(e)) throw e;
-      return this.readFeatures(model, userId, itemIds, true);
-    }
-  }
-
-  private async readFeatures(
-    model: ServingModel,
-    userId: string,
-    itemIds: string[],
-    stale: boolean,
-  ): Promise<CandidateFeatures> {
-    const lookup = this.itemRows.lookup(model.versionId, itemIds, stale);
-    const missIds = lookup.misses.map((i) => itemIds[i]);
-    const fetched = await this.featureStore.fetch(
-      { version: model.featureSchemaVersion, featureNames: model.featureNames },
-      userId,
-      missIds,
-      { stale },
-    );
-    const fills = lookup.misses.map((position, k) => {
-      const features = fetched.items[k];
-      const item: CachedItem = { slice: features && this.slice(model, features) };
-      lookup.items[position] = item;
-      return { id: missIds[k], item };
-    });
-    this.itemRows.store(model.versionId, lookup, fills);
-    return {
-      user: fetched.user,
-      items: lookup.items as CachedItem[],
-      featureCache: { hits: fetched.cacheHits, misses: fetched.cacheMisses, unavailable: fetched.cacheUnavailable },
-    };
-  }
-
-  /** A stored value of the wrong type (a string in a numeric feature) is scored as missing rather than failing the request. */
-  private slice(model: ServingModel, record: Record<string, unknown> | undefined): EncodedSlice {
-    const { slice, unreadable } = encodeSlice(model.encoder, record);
-    for (const feature of unreadable) {
-      const key = `${model.versionId}:${feature}`;
-      if (this.reportedBadValues.has(key)) continue;
-      this.reportedBadValues.add(key);
-      this.logger.warn(
-        `model ${model.versionId}: stored values of feature "${feature}" cannot be read as its type; they are scored as missing`,
-      );
-    }
-    return slice;
-  }
-}
-
-interface CandidateFeatures {
-  user?: FeatureMap;
-  items: CachedItem[];
-  featureCache: FeatureCacheOutcome;
 }
 
 /** An error the API answers with a 4xx: the request's fault, not the model's. */
@@ -228,10 +141,6 @@ function isClientError(e: unknown): boolean {
 /** A request not scored for lack of time (shed): neither the request's fault nor the model's. */
 function isShed(e: unknown): boolean {
   return e instanceof OverloadedError || e instanceof DeadlineExceededError;
-}
-
-interface Prepared extends CandidateFeatures {
-  batch: RequestBatch;
 }
 
 const DEADLINE_PASSED: Refusal = { reason: 'deadline', retryAfterSeconds: 1 };
