@@ -992,6 +992,26 @@ describe('hostile input (e2e)', () => {
       }),
     ],
     [
+      'a policy with maxEvents null (stored, it ended every test at once)',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: policy({ maxEvents: null }),
+        status: 400,
+        field: 'maxEvents',
+      }),
+    ],
+    [
+      'a policy gating on no task (stored, it promoted without a test)',
+      () => ({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: policy({ tasks: {} }),
+        status: 400,
+        field: 'tasks',
+      }),
+    ],
+    [
       'a null policy',
       () => ({
         method: 'PUT',
@@ -1263,6 +1283,77 @@ describe('hostile input (e2e)', () => {
         body: { warmStart: { from: { id: 1 } }, source: { kind: 'incremental' } },
         status: 400,
         field: 'warmStart.from',
+      }),
+    ],
+    // null for a field that may be left out: refused like any other wrong type, never stored
+    [
+      'a schedule with windowDays null (a NOT NULL column: once a 500)',
+      () => ({
+        method: 'PUT',
+        url: '/admin/training-schedule',
+        body: { cron: '0 3 * * *', windowDays: null },
+        status: 400,
+        field: 'windowDays',
+      }),
+    ],
+    [
+      'an incremental cadence with replay null (a NOT NULL column: once a 500)',
+      () => ({
+        method: 'PUT',
+        url: '/admin/training-schedule/incremental',
+        body: { cron: '0 * * * *', replay: null },
+        status: 400,
+        field: 'replay',
+      }),
+    ],
+    [
+      'an incremental cadence whose policy gates on no task',
+      () => ({
+        method: 'PUT',
+        url: '/admin/training-schedule/incremental',
+        body: { cron: '0 * * * *', rolloutPolicy: policy({ tasks: {} }) },
+        status: 400,
+        field: 'rolloutPolicy.tasks',
+      }),
+    ],
+    [
+      'an incremental training job with replay null (queued, then refused by the worker)',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        body: { source: { kind: 'incremental', replay: null }, warmStart: { from: 'production' } },
+        status: 400,
+        field: 'source.replay',
+      }),
+    ],
+    [
+      'a training job whose overrides hold null',
+      () => ({
+        method: 'POST',
+        url: '/admin/training-jobs',
+        body: job({ overrides: { epochs: null } }),
+        status: 400,
+        field: 'overrides.epochs',
+      }),
+    ],
+    [
+      'an event with requestId null',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ requestId: null }),
+        status: 400,
+        field: 'events.0.requestId',
+      }),
+    ],
+    [
+      'a canary whose objectiveWeights are null',
+      () => ({
+        method: 'POST',
+        url: '/admin/models/1/canary',
+        body: { percent: 10, objectiveWeights: null },
+        status: 400,
+        field: 'objectiveWeights',
       }),
     ],
     // the old routes the corpus had not reached

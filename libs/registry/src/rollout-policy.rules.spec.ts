@@ -14,6 +14,7 @@ import {
   decideRollout,
   DEFAULT_ROLLOUT_POLICY,
   POLICY_USER_BUCKETS,
+  readRolloutPolicy,
   type ArmState,
   type RolloutPolicy,
   type ServingState,
@@ -234,6 +235,19 @@ describe('rollout policy rules', () => {
       expect(decision.guardrails[0].estimate!).toBeGreaterThan(1.5);
       expect(decision.guardrails[0].production!).toBeLessThan(1.25);
     });
+  });
+
+  it('reads a stored maxEvents: null as no maximum and tasks: {} as every binary task, never as a decision', () => {
+    const stored = { confidence: 0.95, minEvents: 300, tolerance: 0.01, maxEvents: null, tasks: {} };
+    const policy = readRolloutPolicy(stored);
+    expect(policy).toEqual({ ...DEFAULT_ROLLOUT_POLICY, minEvents: 300 });
+    // Few users, nothing labelled: as read, the policy waits (as stored, it ended inconclusive or promoted at once).
+    const empty = (): ArmState => ({ users: 0, tasks: {} });
+    expect(decideRollout(policy, SPEC, inputs(empty(), empty())).verdict).toBe('wait');
+    const many = (): ArmState => ({ users: 1000, tasks: {} });
+    expect(decideRollout(policy, SPEC, inputs(many(), many())).verdict).toBe('wait');
+    // A policy that gates on no task (a spec without a binary one) never promotes.
+    expect(decideRollout({ ...policy, tasks: {} }, SPEC, inputs(many(), many())).verdict).toBe('wait');
   });
 
   it('400s a policy naming a task that is not binary, or not of the model', () => {

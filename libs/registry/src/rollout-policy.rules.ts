@@ -177,11 +177,19 @@ export type StoredRolloutPolicy = Omit<RolloutPolicy, 'minUsers' | 'maxHours'> &
   Partial<Pick<RolloutPolicy, 'minUsers' | 'maxHours'>>;
 
 /**
- * A policy read back from a jsonb column (a version's or a retraining cadence's), with the defaults of the fields it
- * predates. Only a validated RolloutPolicy is ever written there, so its shape is trusted.
+ * A policy read back from a jsonb column (a version's, a retraining cadence's or a queued job's), with the defaults of
+ * the fields it predates. Only a validated RolloutPolicy is written there now, so its shape is trusted; what the edge
+ * once let through is read as what it was taken to mean: `maxEvents: null` as no maximum (not as a maximum of 0 that
+ * ends every test at once), `tasks: {}` as every binary task (not as none, which would promote without a test).
  */
 export function readRolloutPolicy(stored: object): RolloutPolicy {
-  return { ...DEFAULT_ROLLOUT_POLICY, ...(stored as StoredRolloutPolicy) };
+  const { maxEvents, tasks, ...policy } = stored as StoredRolloutPolicy;
+  return {
+    ...DEFAULT_ROLLOUT_POLICY,
+    ...policy,
+    ...(typeof maxEvents === 'number' && { maxEvents }),
+    ...(tasks && Object.keys(tasks).length > 0 && { tasks }),
+  };
 }
 
 /**
@@ -275,6 +283,8 @@ export function decideRollout(policy: RolloutPolicy, spec: ModelSpec, inputs: Po
   const rejected = tasks.filter((t) => t.verdict === 'reject');
   if (rejected.length > 0)
     return decision('reject', `worse beyond tolerance on ${rejected.map((t) => t.task).join(', ')}`);
+  // No gated task (a spec without binary tasks): nothing shows the canary not worse, so it is never promoted.
+  if (tasks.length === 0) return decision(ended ? 'inconclusive' : 'wait', ended ?? 'no binary task to gate on');
   const waiting = tasks.filter((t) => t.verdict === 'wait');
   if (waiting.length === 0) return decision('promote', `not worse beyond tolerance on ${gated.join(', ')}`);
   const reason = waiting.map((t) => `${t.task}: ${t.reason}`).join('; ');

@@ -1,5 +1,5 @@
 import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
-import { buildMessage, ValidateBy, type ValidationOptions } from 'class-validator';
+import { buildMessage, ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
 
 import { InvalidFieldsError, type FieldError } from '@app/common';
 import { MAX_TASK_WEIGHT } from '@app/mmoe/serving';
@@ -99,6 +99,16 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  */
 export function createValidationPipe(timer?: ValidationTimer): ValidationPipe {
   return new AppValidationPipe(timer);
+}
+
+/**
+ * A body field that may be left out. Unlike class-validator's IsOptional, a JSON `null` is not "left out": it is
+ * checked like any other value, so the field's own rules refuse it (a 400 naming the field) instead of letting it
+ * through to a NOT NULL column (a 500), into a stored policy (`maxEvents: null`), or to a worker that refuses it.
+ * A field where null means something (it clears a setting) keeps IsOptional.
+ */
+export function IsOmittable(options?: ValidationOptions): PropertyDecorator {
+  return ValidateIf((_object, value) => value !== undefined, options);
 }
 
 /** 'string[]': a list of strings, the value of a sequence feature (a history, tags). */

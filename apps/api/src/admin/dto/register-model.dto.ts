@@ -1,8 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBase64, IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsBase64, IsNotEmpty, IsString, MaxLength } from 'class-validator';
 
 import { IsPostgresText, IsVersionId } from '../../platform/postgres-text.validator';
-import { IsObjectiveWeights } from '../../platform/validation';
+import { IsObjectiveWeights, IsOmittable } from '../../platform/validation';
 import { OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
 
 export class RegisterModelDto {
@@ -18,19 +18,19 @@ export class RegisterModelDto {
     ...OBJECTIVE_WEIGHTS_SCHEMA,
     description: "Default blend of this version's task scores; tasks left out keep their spec weight.",
   })
-  @IsOptional()
+  @IsOmittable()
   @IsObjectiveWeights()
   objectiveWeights?: Record<string, number>;
 
   @ApiPropertyOptional({ maxLength: 1000, example: 'retrained on March data' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @MaxLength(1000)
   @IsPostgresText()
   note?: string;
 
   @ApiPropertyOptional({ description: 'The version this one was derived from.', minimum: 1 })
-  @IsOptional()
+  @IsOmittable()
   @IsVersionId()
   parentVersionId?: number;
 }

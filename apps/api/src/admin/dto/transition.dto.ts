@@ -1,11 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsIn, IsInt, IsObject, IsOptional, Max, Min } from 'class-validator';
+import { IsIn, IsInt, IsObject, Max, Min } from 'class-validator';
 
 import { SERVING_PRECISIONS, type ServingPrecision } from '@app/db';
 import { FUSION_SCHEMA, type TransitionResult } from '@app/registry';
 
 import { IsVersionId } from '../../platform/postgres-text.validator';
-import { IsObjectiveWeights } from '../../platform/validation';
+import { IsObjectiveWeights, IsOmittable } from '../../platform/validation';
 import { mapModelVersion, ModelVersionDto, OBJECTIVE_WEIGHTS_SCHEMA } from './model-version.dto';
 import { mapRolloutEvent, RolloutEventDto } from './rollout-event.dto';
 
@@ -15,7 +15,7 @@ class RankingChangeDto {
     ...OBJECTIVE_WEIGHTS_SCHEMA,
     description: 'New default blend for the version (a sum); tasks left out keep their current weight.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsObjectiveWeights()
   objectiveWeights?: Record<string, number>;
 
@@ -23,7 +23,7 @@ class RankingChangeDto {
     ...FUSION_SCHEMA,
     description: `The version's fusion rule from now on, instead of objectiveWeights. ${FUSION_SCHEMA.description}`,
   })
-  @IsOptional()
+  @IsOmittable()
   @IsObject()
   fusion?: Record<string, unknown>;
 }
@@ -56,7 +56,7 @@ export class PromoteDto extends RankingChangeDto {
     minimum: 1,
     description: 'When given, it must be the canary (a guard against promoting the wrong version).',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsVersionId()
   versionId?: number;
 }

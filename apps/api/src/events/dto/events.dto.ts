@@ -1,9 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsNumber, IsOptional, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsNumber, Max, Min, ValidateNested } from 'class-validator';
 
 import { IsEntityId, IsTimestamp, IsVersionId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
-import { CONTEXT_VALUE_SCHEMA, CONTEXT_VALUE_TYPES, IsFlatRecord } from '../../platform/validation';
+import { CONTEXT_VALUE_SCHEMA, CONTEXT_VALUE_TYPES, IsFlatRecord, IsOmittable } from '../../platform/validation';
 
 export const MAX_EVENTS = 10_000;
 /** Largest event weight: a batch's summed weights stay far inside float32 in training. */
@@ -42,12 +42,12 @@ export class EventDto {
     minLength: 1,
     maxLength: MAX_ID_LENGTH,
   })
-  @IsOptional()
+  @IsOmittable()
   @IsEntityId()
   requestId?: string;
 
   @ApiPropertyOptional({ description: 'The modelVersion of the score call that showed the item.', example: 7 })
-  @IsOptional()
+  @IsOmittable()
   @IsVersionId()
   modelVersion?: number;
 
@@ -57,7 +57,7 @@ export class EventDto {
     additionalProperties: CONTEXT_VALUE_SCHEMA,
     example: { device: 'mobile', hour: 21 },
   })
-  @IsOptional()
+  @IsOmittable()
   @IsFlatRecord(CONTEXT_VALUE_TYPES)
   context?: Record<string, string | number | boolean | string[]>;
 
@@ -68,7 +68,7 @@ export class EventDto {
     maximum: MAX_EVENT_WEIGHT,
     example: 2.5,
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(MAX_EVENT_WEIGHT)
@@ -78,7 +78,7 @@ export class EventDto {
     description: 'ISO 8601 time of the impression; now by default.',
     example: '2025-11-22T10:15:00Z',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsTimestamp()
   occurredAt?: string;
 }

@@ -79,6 +79,26 @@ describe('RolloutPolicyDto', () => {
     expect(await refusedFields({ guardrails: 5 })).toContain('guardrails');
   });
 
+  it('refuses null for any field, rather than storing it (maxEvents: null once ended every test at once)', async () => {
+    expect(await refusedFields({ maxEvents: null })).toEqual(['maxEvents']);
+    expect(await refusedFields({ confidence: null, minUsers: null })).toEqual(['confidence', 'minUsers']);
+    expect(await refusedFields({ tasks: null })).toEqual(['tasks']);
+    expect(await refusedFields({ guardrails: null })).toEqual(['guardrails']);
+    expect(await refusedFields({ tasks: { click: { minEvents: null } } })).toEqual(['tasks.click.minEvents']);
+    expect(await refusedFields({ guardrails: { calibration: null } })).toEqual(['guardrails.calibration']);
+  });
+
+  it('keeps every task named, whatever its name, and refuses an empty tasks (it would gate on nothing)', async () => {
+    expect(await refusedFields({ tasks: {} })).toEqual(['tasks']);
+    // Keys that name a Map method were dropped by class-transformer's Map conversion, leaving tasks: {}. (Nest's pipe
+    // strips `constructor` and `prototype` keys from every body before any DTO, against prototype pollution.)
+    expect(await refusedFields({ tasks: { constructor: {} } })).toEqual(['tasks']);
+    for (const name of ['toString', 'size', 'get', 'hasOwnProperty']) {
+      const policy = toRolloutPolicy((await validate({ tasks: { [name]: { minEvents: 3 } } })) as RolloutPolicyDto);
+      expect(JSON.parse(JSON.stringify(policy.tasks))).toEqual({ [name]: { minEvents: 3 } });
+    }
+  });
+
   it('wants tasks as an object of objects', async () => {
     expect(await refusedFields({ tasks: [{}] })).toEqual(['tasks']);
     expect(await refusedFields({ tasks: 5 })).toContain('tasks');

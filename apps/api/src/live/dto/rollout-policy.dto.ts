@@ -1,6 +1,16 @@
 import { ApiExtraModels, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { IsInstance, IsInt, IsNumber, IsOptional, IsPositive, Max, Min, ValidateNested } from 'class-validator';
+import { plainToInstance, Transform, Type, type TransformFnParams } from 'class-transformer';
+import {
+  IsInstance,
+  IsInt,
+  IsNumber,
+  IsPositive,
+  Max,
+  Min,
+  ValidateBy,
+  ValidateNested,
+  type ValidationArguments,
+} from 'class-validator';
 
 import {
   DEFAULT_ROLLOUT_POLICY,
@@ -9,6 +19,8 @@ import {
   type RolloutPolicy,
   type TaskPolicy,
 } from '@app/registry';
+
+import { IsOmittable } from '../../platform/validation';
 
 const MAX_MIN_EVENTS = 100_000_000;
 const MAX_TOLERANCE = 0.5;
@@ -25,14 +37,14 @@ const FINITE = { allowNaN: false, allowInfinity: false } as const;
  */
 export class TaskPolicyDto implements TaskPolicy {
   @ApiPropertyOptional({ minimum: 1, maximum: MAX_MIN_EVENTS, description: 'Overrides the policy-wide minEvents.' })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(1)
   @Max(MAX_MIN_EVENTS)
   minEvents?: number;
 
   @ApiPropertyOptional({ minimum: 0, maximum: MAX_TOLERANCE, description: 'Overrides the policy-wide tolerance.' })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber(FINITE)
   @Min(0)
   @Max(MAX_TOLERANCE)
@@ -47,7 +59,7 @@ export class GuardrailsDto implements Guardrails {
     example: 0.2,
     description: 'Binary tasks: the canary’s mean prediction / label rate must stay within [1/(1 + c), 1 + c].',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber(FINITE)
   @Min(0.001)
   @Max(10)
@@ -59,7 +71,7 @@ export class GuardrailsDto implements Guardrails {
     example: 0.1,
     description: 'Regression tasks: the canary’s RMSE must stay within (1 + r) × production’s.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber(FINITE)
   @Min(0.001)
   @Max(10)
@@ -72,7 +84,7 @@ export class GuardrailsDto implements Guardrails {
     description:
       'How much larger the share of the canary’s failed score requests (5xx) may be than production’s, over every API process.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber(FINITE)
   @Min(0.0001)
   @Max(0.5)
@@ -84,7 +96,7 @@ export class GuardrailsDto implements Guardrails {
     example: 50,
     description: 'Largest p99 scoring latency of the canary in ms, from every API process’s histogram.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber(FINITE)
   @Min(1)
   @Max(MAX_LATENCY_P99_MS)
@@ -100,7 +112,7 @@ export class RolloutPolicyDto {
     default: 0.95,
     description: 'Probability that a decision is right, however often the policy looks (confidence sequences).',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber(FINITE)
   @Min(0.5)
   @Max(0.9999)
@@ -112,7 +124,7 @@ export class RolloutPolicyDto {
     default: 1000,
     description: 'Labelled predictions each side needs, per task, before any decision.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(1)
   @Max(MAX_MIN_EVENTS)
@@ -124,7 +136,7 @@ export class RolloutPolicyDto {
     default: 0.01,
     description: 'How many AUC points worse than production the canary may be and still be promoted.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber(FINITE)
   @Min(0)
   @Max(MAX_TOLERANCE)
@@ -136,7 +148,7 @@ export class RolloutPolicyDto {
     default: DEFAULT_ROLLOUT_POLICY.minUsers,
     description: 'Users with labelled predictions each side needs before any decision on AUC or calibration.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(2)
   @Max(MAX_MIN_EVENTS)
@@ -150,7 +162,7 @@ export class RolloutPolicyDto {
     description:
       'Hours after which a test still undecided ends inconclusive: the canary stays as it is, an event is recorded.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber(FINITE)
   @IsPositive()
   @Max(MAX_HOURS)
@@ -162,32 +174,53 @@ export class RolloutPolicyDto {
     description:
       'Labelled canary predictions (per gated task, the fewest) after which an undecided test ends inconclusive.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(1)
   @Max(MAX_MAX_EVENTS)
   maxEvents?: number;
 
-  // A Map, so that class-transformer builds a TaskPolicyDto per task and class-validator checks each one (its unknown
-  // keys included) as it does a nested object; a plain record would only be checked as a whole.
+  // A Map of TaskPolicyDto, so that class-validator checks each one (its unknown keys included) as it does a nested
+  // object; a plain record would only be checked as a whole. Built here from the body's own keys: class-transformer's
+  // Map conversion silently drops a key that names a Map method (`size`, `get`, `toString`), which left a policy
+  // gating on no task at all.
   @ApiPropertyOptional({
     type: 'object',
     additionalProperties: { $ref: getSchemaPath(TaskPolicyDto) },
     description: 'The gating tasks (binary), each with optional overrides; default: every binary task.',
     example: { click: { minEvents: 2000, tolerance: 0.005 }, like: {} },
   })
-  @IsOptional()
+  @IsOmittable()
   @IsInstance(Map, { message: 'tasks must be an object keyed by task name' })
+  @HasEntries()
   @ValidateNested()
-  @Type(() => TaskPolicyDto)
+  @Transform(taskPolicies)
   tasks?: Map<string, TaskPolicyDto>;
 
   @ApiPropertyOptional({ type: GuardrailsDto, description: 'Bounds beside AUC; a breach rejects the canary at once.' })
-  @IsOptional()
+  @IsOmittable()
   @IsInstance(GuardrailsDto, { message: 'guardrails must be an object' })
   @ValidateNested()
   @Type(() => GuardrailsDto)
   guardrails?: GuardrailsDto;
+}
+
+function taskPolicies({ obj, key }: TransformFnParams): unknown {
+  const tasks: unknown = (obj as Record<string, unknown>)[key];
+  if (typeof tasks !== 'object' || tasks === null || Array.isArray(tasks)) return tasks;
+  return new Map(Object.entries(tasks).map(([name, policy]) => [name, plainToInstance(TaskPolicyDto, policy)]));
+}
+
+/** A map with at least one entry: `tasks: {}` would gate on nothing and promote any canary without a test. */
+function HasEntries(): PropertyDecorator {
+  return ValidateBy({
+    name: 'hasEntries',
+    validator: {
+      validate: (value: unknown) => !(value instanceof Map) || value.size > 0,
+      defaultMessage: ({ property }: ValidationArguments) =>
+        `${property} must name at least one task (leave it out to gate on every binary task)`,
+    },
+  });
 }
 
 /** The policy as the registry stores it: the validated body, tasks back to a plain object, guardrails a plain one. */

@@ -26,6 +26,7 @@ const bodies: [string, unknown][] = [
     { ...valid, context: { device: 'mobile', hour: 21, night: true }, objectiveWeights: { click: 1 }, explain: false },
   ],
   ['null optional fields', { ...valid, context: null, objectiveWeights: null, explain: null }],
+  ['a null fusion', { ...valid, fusion: null }],
   ['1,000 candidates', { userId: 'u', itemIds: ids(1000) }],
   ['an id of 256 characters', { userId: 'u'.repeat(256), itemIds: ['i'.repeat(256)] }],
   ['empty context and weights', { ...valid, context: {}, objectiveWeights: {} }],

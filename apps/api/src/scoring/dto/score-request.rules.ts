@@ -19,12 +19,12 @@ export function isValidScoreRequest(body: unknown): boolean {
   return (
     isEntityId(userId) &&
     areUniqueIds(itemIds) &&
-    (context == null || isFlatRecord(context, acceptsContextValue)) &&
-    (objectiveWeights == null || isFlatRecord(objectiveWeights, isTaskWeight)) &&
+    (context === undefined || isFlatRecord(context, acceptsContextValue)) &&
+    (objectiveWeights === undefined || isFlatRecord(objectiveWeights, isTaskWeight)) &&
     // Only its shape and text here (IsObject); the rule itself is checked against the model's tasks by the scoring
     // service.
-    (fusion == null || (isPlainObject(fusion) && textProblemIn(fusion) === undefined)) &&
-    (explain == null || typeof explain === 'boolean')
+    (fusion === undefined || (isPlainObject(fusion) && textProblemIn(fusion) === undefined)) &&
+    (explain === undefined || typeof explain === 'boolean')
   );
 }
 

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsObject, IsOptional } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsBoolean, IsObject } from 'class-validator';
 
 import { FUSION_SCHEMA } from '@app/registry';
 
@@ -10,6 +10,7 @@ import {
   FastValidated,
   IsFlatRecord,
   IsObjectiveWeights,
+  IsOmittable,
   IsUniqueStrings,
 } from '../../platform/validation';
 import { MAX_CANDIDATES } from './score-request.limits';
@@ -42,7 +43,7 @@ export class ScoreRequestDto {
     additionalProperties: CONTEXT_VALUE_SCHEMA,
     example: { device: 'mobile', hour: 21 },
   })
-  @IsOptional()
+  @IsOmittable()
   @IsFlatRecord(CONTEXT_VALUE_TYPES)
   context?: Record<string, string | number | boolean | string[]>;
 
@@ -54,7 +55,7 @@ export class ScoreRequestDto {
     additionalProperties: { type: 'number' },
     example: { click: 1, like: 0.5 },
   })
-  @IsOptional()
+  @IsOmittable()
   @IsObjectiveWeights()
   objectiveWeights?: Record<string, number>;
 
@@ -62,12 +63,12 @@ export class ScoreRequestDto {
     ...FUSION_SCHEMA,
     description: `This request's fusion rule, replacing the version's (not together with objectiveWeights). ${FUSION_SCHEMA.description}`,
   })
-  @IsOptional()
+  @IsOmittable()
   @IsObject()
   fusion?: Record<string, unknown>;
 
   @ApiPropertyOptional({ description: "Add each task's gate weights over the experts to every item." })
-  @IsOptional()
+  @IsOmittable()
   @IsBoolean()
   explain?: boolean;
 }

@@ -5,7 +5,6 @@ import {
   IsInt,
   IsNumber,
   IsObject,
-  IsOptional,
   IsString,
   Matches,
   Max,
@@ -21,6 +20,7 @@ import type { TrainingDataSource, TrainingOverrides, WarmStart } from '@app/queu
 
 import { RolloutPolicyDto, toRolloutPolicy } from '../../live/dto/rollout-policy.dto';
 import { IsTimestamp, IsVersionId } from '../../platform/postgres-text.validator';
+import { IsOmittable } from '../../platform/validation';
 import type { NewTrainingJob } from '../training-jobs.service';
 
 const SOURCE_KINDS = ['events', 'csv', 'incremental'] as const;
@@ -68,7 +68,7 @@ export class IncrementalSourceDto extends TrainingSourceDto {
     description:
       "End of the window (exclusive), which starts where the warm start's parent's data ended; default: when the job is queued.",
   })
-  @IsOptional()
+  @IsOmittable()
   @IsTimestamp()
   to?: string;
 
@@ -78,7 +78,7 @@ export class IncrementalSourceDto extends TrainingSourceDto {
     example: 0.2,
     description: "Older events, drawn from the parent's window, replayed per new event (against forgetting).",
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(1)
@@ -99,7 +99,7 @@ export class WarmStartDto implements WarmStart {
     validator: {
       validate: (value: unknown) =>
         value === 'production' || (Number.isInteger(value) && (value as number) >= 1 && (value as number) < 2 ** 31),
-      defaultMessage: () => 'warmStart.from must be "production" or a version id',
+      defaultMessage: () => 'from must be "production" or a version id',
     },
   })
   from!: WarmStart['from'];
@@ -107,28 +107,28 @@ export class WarmStartDto implements WarmStart {
 
 export class TrainingOverridesDto implements TrainingOverrides {
   @ApiPropertyOptional({ minimum: 1, maximum: 1000 })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(1)
   @Max(1000)
   epochs?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 65536 })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(1)
   @Max(65536)
   batchSize?: number;
 
   @ApiPropertyOptional({ minimum: 1e-6, maximum: 1 })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(1e-6)
   @Max(1)
   learningRate?: number;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   seed?: number;
 }
@@ -165,12 +165,12 @@ export class CreateTrainingJobDto {
     description:
       "A model spec (as for `cli train`); defaults to the parent version's, or production's when no parent is named.",
   })
-  @IsOptional()
+  @IsOmittable()
   @IsObject()
   spec?: ModelSpecInput;
 
   @ApiPropertyOptional({ minimum: 1, description: 'The version this one retrains; recorded on the new version.' })
-  @IsOptional()
+  @IsOmittable()
   @IsVersionId()
   parentVersionId?: number;
 
@@ -179,7 +179,7 @@ export class CreateTrainingJobDto {
     description:
       "Start from this version's weights (its vocabularies grown by the new ids) rather than from scratch; recorded as the parent.",
   })
-  @IsOptional()
+  @IsOmittable()
   @IsObject()
   @ValidateNested()
   @Type(() => WarmStartDto)
@@ -190,14 +190,14 @@ export class CreateTrainingJobDto {
     description:
       'Set on the new version when the gate makes it the canary, so that the live rollout policy promotes or rejects it on its own.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsObject()
   @ValidateNested()
   @Type(() => RolloutPolicyDto)
   rolloutPolicy?: RolloutPolicyDto;
 
   @ApiPropertyOptional({ type: TrainingOverridesDto, description: "Overrides of the spec's training settings." })
-  @IsOptional()
+  @IsOmittable()
   @IsObject()
   @ValidateNested()
   @Type(() => TrainingOverridesDto)
@@ -209,7 +209,7 @@ export class CreateTrainingJobDto {
     example: 0.2,
     description: 'Share of the data, the latest in time, held out for evaluation.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0.05)
   @Max(0.5)
@@ -222,7 +222,7 @@ export class CreateTrainingJobDto {
       'Column grouping the held-out rows for GAUC (AUC within each group, weighted by its rows). Events carry `user_id` ' +
       'and `item_id`; the default is `user_id` for events and none for CSV.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @MaxLength(128)
   @Matches(/^[A-Za-z0-9_.:-]+$/, { message: 'groupBy may contain only letters, digits and _ . : -' })

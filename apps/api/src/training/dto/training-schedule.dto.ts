@@ -6,6 +6,7 @@ import type { CadenceState, RetrainScheduleState } from '@app/queue';
 import type { RolloutPolicy } from '@app/registry';
 
 import { RolloutPolicyDto, toRolloutPolicy } from '../../live/dto/rollout-policy.dto';
+import { IsOmittable } from '../../platform/validation';
 
 class UpdateCadenceDto {
   @ApiProperty({ example: '0 3 * * *', description: 'Cron in UTC: 5 fields, or 6 with seconds first.' })
@@ -33,7 +34,7 @@ export class UpdateTrainingScheduleDto extends UpdateCadenceDto {
     example: 7,
     description: 'Days of events before each run to train on; unchanged when left out.',
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0.01)
   @Max(365)
@@ -47,14 +48,14 @@ export class UpdateIncrementalScheduleDto extends UpdateCadenceDto {
     example: 0.2,
     description: "Older events replayed per new one, drawn from production's window; unchanged when left out.",
   })
-  @IsOptional()
+  @IsOmittable()
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(1)
   replay?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 1000, example: 1, description: 'Unchanged when left out.' })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(1)
   @Max(1000)
