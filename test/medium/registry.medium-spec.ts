@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { MultiTaskModel } from '@app/mmoe';
-import { ModelRegistryService, RegistryModule } from '@app/registry';
+import { DEFAULT_ROLLOUT_POLICY, ModelRegistryService, RegistryModule } from '@app/registry';
 
 import { tinyArtifact } from '../fixtures/model.fixture';
 import { createMediumModule } from './medium.module';
@@ -157,6 +157,20 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
     } finally {
       model.dispose();
     }
+  });
+
+  it("times the policy's test from the canary's entry, or from the policy's last setting if later", async () => {
+    const version = await register(6);
+    await registry.setRolloutPolicy(version.id, DEFAULT_ROLLOUT_POLICY, 'medium');
+    const entered = await registry.setCanary(version.id, 20, undefined, 'medium');
+    // Set before the version became the canary: the test starts with the canary.
+    expect(await registry.policyStarted(version.id)).toEqual(new Date(entered.event.createdAt));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const set = await registry.setRolloutPolicy(version.id, { ...DEFAULT_ROLLOUT_POLICY, maxHours: 2 }, 'medium');
+    // Set again (as after an inconclusive end): maxHours counts from then.
+    expect(await registry.policyStarted(version.id)).toEqual(new Date(set.event.createdAt));
+    expect(new Date(set.event.createdAt).getTime()).toBeGreaterThan(new Date(entered.event.createdAt).getTime());
+    await registry.archive(version.id, 'medium');
   });
 
   it('refuses what the rules refuse, with domain errors', async () => {

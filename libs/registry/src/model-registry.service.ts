@@ -165,6 +165,16 @@ export class ModelRegistryService {
     return event && readEvent(event);
   }
 
+  /**
+   * When the policy's current test of the canary began, the clock of its maxHours: the later of the version's entry as
+   * the canary and the policy's last setting, so that setting a policy again after an inconclusive end resumes the
+   * test for another maxHours (the comparison's data still runs from the canary's entry: a confidence sequence may go
+   * on being read).
+   */
+  async policyStarted(id: number): Promise<Date | undefined> {
+    return (await this.rollouts.lastEntered(id, ['canary', 'policy']))?.createdAt;
+  }
+
   /** Whether the policy's test of the version as the current canary ended inconclusive, its policy unchanged since. */
   async policyEnded(id: number): Promise<boolean> {
     return (await this.rollouts.lastEntered(id, ['canary', 'policy', 'inconclusive']))?.action === 'inconclusive';

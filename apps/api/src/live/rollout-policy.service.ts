@@ -51,11 +51,12 @@ export class RolloutPolicyService {
       return {
         canaryId,
         verdict: 'inconclusive',
-        reason: 'the test ended inconclusive; set the policy again to resume',
+        reason: 'the test ended inconclusive; set the policy again to resume (a larger maxEvents, if that ended it)',
       };
     if (!(await this.state.hasCanaryEpoch(entered.id)))
       return { canaryId, verdict: 'wait', reason: 'the live join has not started this comparison yet' };
 
+    const started = (await this.registry.policyStarted(canaryId)) ?? entered.createdAt;
     const { aggregates, users } = await this.state.canaryState(entered.id);
     const arm = (versionId: number): ArmState => ({
       users: users.get(versionId) ?? 0,
@@ -72,7 +73,7 @@ export class RolloutPolicyService {
       production: arm(production.id),
       canaryServing: canaryServing && servingState(canaryServing),
       productionServing: productionServing && servingState(productionServing),
-      elapsedHours: (Date.now() - entered.createdAt.getTime()) / HOUR_MS,
+      elapsedHours: (Date.now() - Math.max(started.getTime(), entered.createdAt.getTime())) / HOUR_MS,
     });
     if (decision.verdict === 'wait') {
       this.logger.debug(`canary v${canaryId}: waiting (${decision.reason})`);
