@@ -258,5 +258,10 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
         .errors.map((e: { field: string }) => e.field)
         .sort(),
     ).toEqual(['source.replay', 'warmStart.from']);
+    // The field is named once, not under its parent's name again.
+    expect(bad.json().errors).toContainEqual({
+      field: 'warmStart.from',
+      message: 'warmStart.from must be "production" or a version id',
+    });
   });
 });

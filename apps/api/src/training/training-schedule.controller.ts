@@ -30,7 +30,7 @@ export class TrainingScheduleController {
   @Put()
   @ApiOkResponse({
     type: TrainingScheduleDto,
-    description: 'The full retrain; applied at once on every process (the schedule lives in Redis).',
+    description: 'The full retrain; applied at once on every process (the schedule is stored in Postgres).',
   })
   async set(@Body() { cron, windowDays, rolloutPolicy }: UpdateTrainingScheduleDto): Promise<TrainingScheduleDto> {
     return mapTrainingSchedule(
