@@ -135,6 +135,7 @@ describe('dataset rules', () => {
       expect(Array.from(tables.holdout.groupIds()!)).toEqual([0, 1, 0, -1]);
       expect(tables.train.groupIds()).toBeUndefined();
       expect(groupByOf({ source: { kind: 'events', from: 'a', to: 'b' } })).toBe('user_id');
+      expect(groupByOf({ source: { kind: 'incremental', to: 'b' } })).toBe('user_id');
       expect(groupByOf({ source: { kind: 'csv', path: 'x.csv' } })).toBeUndefined();
       expect(groupByOf({ source: { kind: 'csv', path: 'x.csv' }, groupBy: 'session' })).toBe('session');
     });

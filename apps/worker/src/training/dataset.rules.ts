@@ -73,9 +73,12 @@ export function featuresMissing(reader: ModelSpec, data: ModelSpec): ModelSpec['
   return reader.features.filter((f) => !data.features.some((g) => g.name === f.name && g.type === f.type));
 }
 
-/** The column GAUC groups by: the job's, else `user_id` for events (every event has one), else none. */
+/**
+ * The column GAUC groups by: the job's, else `user_id` for events, an incremental window's alike (every event has
+ * one), else none.
+ */
 export function groupByOf(payload: Pick<TrainingJobPayload, 'groupBy' | 'source'>): string | undefined {
-  return payload.groupBy ?? (payload.source.kind === 'events' ? 'user_id' : undefined);
+  return payload.groupBy ?? (payload.source.kind === 'csv' ? undefined : 'user_id');
 }
 
 /** The holdout fraction a job asks for (default 0.2), which must leave rows on both sides. */
