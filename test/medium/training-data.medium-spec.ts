@@ -182,3 +182,71 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     ]);
   });
 });
+
+describe('EventRepository.sampleTrainingRows (medium: real Postgres)', () => {
+  let moduleRef: TestingModule;
+  const token = runToken('replay-sample');
+  const at = (second: number) => new Date(Date.UTC(1998, 0, 1) + second * 1000);
+  const WINDOW = 3000;
+
+  beforeAll(async () => {
+    moduleRef = await createMediumModule({ imports: [FeaturesRepositoryModule] });
+    await moduleRef.get(EventRepository).insertNew(
+      Array.from({ length: WINDOW }, (_, i) => ({
+        eventId: `${token}-${i}`,
+        userId: `${token}-u${i % 50}`,
+        itemId: `i${i}`,
+        labels: { click: i % 2 },
+        requestId: null,
+        modelVersionId: null,
+        context: null,
+        occurredAt: at(i),
+      })),
+    );
+  });
+
+  afterAll(async () => {
+    await moduleRef.get(DataSource).query(`DELETE FROM events WHERE event_id LIKE $1`, [`${token}-%`]);
+    await moduleRef.close();
+  });
+
+  const sample = (count: number, seed: number, from = 0, to = WINDOW) =>
+    moduleRef.get(EventRepository).sampleTrainingRows(at(from), at(to), count, seed);
+
+  it('draws `count` distinct events of the window, the same ones for a seed, others for another seed', async () => {
+    const drawn = await sample(60, 7);
+    const ids = drawn.map((r) => r.eventId);
+    expect(new Set(ids).size).toBe(60);
+    expect(drawn.every((r) => r.occurredAt >= at(0) && r.occurredAt < at(WINDOW))).toBe(true);
+    expect((await sample(60, 7)).map((r) => r.eventId)).toEqual(ids);
+    const other = new Set((await sample(60, 8)).map((r) => r.eventId));
+    expect(ids.filter((id) => other.has(id)).length).toBeLessThan(15);
+    // Spread over the window, not its first events.
+    const seconds = drawn.map((r) => (r.occurredAt.getTime() - at(0).getTime()) / 1000);
+    expect(Math.min(...seconds)).toBeLessThan(WINDOW / 4);
+    expect(Math.max(...seconds)).toBeGreaterThan((3 * WINDOW) / 4);
+    // A window with fewer events than asked gives them all; none asked, none read.
+    expect(await sample(50, 7, 0, 20)).toHaveLength(20);
+    expect(await sample(0, 7)).toEqual([]);
+  });
+
+  it('sorts and joins only about `count` events, not the window', async () => {
+    const db = moduleRef.get(DataSource);
+    const query = jest.spyOn(db, 'query');
+    try {
+      await sample(60, 7);
+      const [sql, parameters] = query.mock.calls.find(([text]) => /ORDER BY/.test(text))!;
+      const [{ 'QUERY PLAN': plan }] = await db.query(`EXPLAIN (ANALYZE, FORMAT JSON) ${sql}`, parameters);
+      const sorted: number[] = [];
+      const walk = (node: { 'Node Type': string; 'Actual Rows': number; Plans?: (typeof node)[] }) => {
+        if (node['Node Type'] === 'Sort') sorted.push(...(node.Plans ?? []).map((p) => p['Actual Rows']));
+        node.Plans?.forEach(walk);
+      };
+      walk(plan[0].Plan);
+      expect(sorted.length).toBeGreaterThan(0);
+      expect(Math.max(...sorted)).toBeLessThan(150);
+    } finally {
+      query.mockRestore();
+    }
+  });
+});

@@ -121,6 +121,15 @@ export class EventRepository {
     );
   }
 
+  /** Whether any event occurred in [from, to) (one probe of events_occurred_at). */
+  async anyBetween(from: Date, to: Date): Promise<boolean> {
+    const rows: unknown[] = await this.dataSource.query(
+      `SELECT 1 FROM events WHERE occurred_at >= $1 AND occurred_at < $2 LIMIT 1`,
+      [from, to],
+    );
+    return rows.length > 0;
+  }
+
   /** Those of the given model version ids that name no stored version. */
   async unknownModelVersions(ids: number[]): Promise<number[]> {
     const rows: { id: number }[] = await this.dataSource.query(
@@ -131,8 +140,11 @@ export class EventRepository {
   }
 
   /**
-   * `count` events drawn at random from [from, to) (fewer if there are fewer), reproducibly for a given seed: ordered
-   * by a hash of the seed and the event id, so that a retried job replays the same events. Lists as readTrainingRows.
+   * `count` events drawn at random from [from, to) (fewer if there are fewer), reproducibly for a given seed, without
+   * sorting the window: a seeded hash of each event's id keeps it with a probability a little above count / n (the
+   * window's n counted first, on events_occurred_at), and only the kept ones are joined with their features and
+   * ordered by the hash to take `count`. A retried job replays the same events, and what is joined, sorted and held
+   * grows with `count`, not with the window. Lists as readTrainingRows.
    */
   sampleTrainingRows(
     from: Date,
@@ -141,7 +153,21 @@ export class EventRepository {
     seed: number,
     feeds: readonly EventFeed[] = [],
   ): Promise<TrainingRow[]> {
-    return this.trainingRows('md5($4::text || e.event_id)', [from, to, count, String(seed)], feeds);
+    if (count <= 0) return Promise.resolve([]);
+    return this.reads.read(async (db) => {
+      const [{ n }]: { n: number }[] = await db.query(
+        `SELECT count(*)::float8 AS n FROM events WHERE occurred_at >= $1 AND occurred_at < $2`,
+        [from, to],
+      );
+      // A margin of 4 standard deviations and a few rows: fewer than `count` are kept about once in 30,000 draws.
+      const keep = Math.min(1, (count + 4 * Math.sqrt(count) + 8) / Math.max(1, n));
+      return this.trainingRowsFrom(
+        db,
+        { filter: `AND ${SAMPLE_HASH} < $5`, order: SAMPLE_HASH },
+        [from, to, count, seed, keep],
+        feeds,
+      );
+    });
   }
 
   /**
@@ -151,20 +177,16 @@ export class EventRepository {
    * maxLength, most recent last), so that a row never holds its own label nor any later one.
    */
   readTrainingRows(from: Date, to: Date, feeds: readonly EventFeed[] = [], limit?: number): Promise<TrainingRow[]> {
-    return this.trainingRows('e.occurred_at, e.event_id', [from, to, limit ?? null], feeds);
+    // A heavy read that tolerates lag: on the read replica when there is one (the rows and their lists from one database).
+    return this.reads.read((db) =>
+      this.trainingRowsFrom(db, { filter: '', order: 'e.occurred_at, e.event_id' }, [from, to, limit ?? null], feeds),
+    );
   }
 
-  /**
-   * `order` is SQL written here, never input. A heavy read that tolerates lag: on the read replica when there is one
-   * (the rows and their lists from the same database).
-   */
-  private trainingRows(order: string, parameters: unknown[], feeds: readonly EventFeed[]): Promise<TrainingRow[]> {
-    return this.reads.read((db) => this.trainingRowsFrom(db, order, parameters, feeds));
-  }
-
+  /** `sql` is SQL written here, never input; $1 and $2 bound the events' time, $3 their number. */
   private async trainingRowsFrom(
     db: DataSource,
-    order: string,
+    sql: { filter: string; order: string },
     parameters: unknown[],
     feeds: readonly EventFeed[],
   ): Promise<TrainingRow[]> {
@@ -182,8 +204,8 @@ export class EventRepository {
        FROM events e
        LEFT JOIN user_features u ON u.entity_id = e.user_id
        LEFT JOIN item_features i ON i.entity_id = e.item_id
-       WHERE e.occurred_at >= $1 AND e.occurred_at < $2
-       ORDER BY ${order}
+       WHERE e.occurred_at >= $1 AND e.occurred_at < $2 ${sql.filter}
+       ORDER BY ${sql.order}
        LIMIT $3`,
       parameters,
     );
@@ -256,6 +278,9 @@ export class EventRepository {
     }
   }
 }
+
+/** An event's seeded ($4) hash, uniform in [0, 1): what a replay sample keeps and orders its events by. */
+const SAMPLE_HASH = '(hashtextextended(e.event_id, $4) & 4294967295)::float8 / 4294967296';
 
 type StoredEvent = Pick<NewEvent, 'eventId' | 'userId' | 'itemId' | 'labels' | 'occurredAt'>;
 
