@@ -1,12 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import Bull, { type Job, type Queue } from 'bull';
+import Bull, { type Job, type JobOptions, type Queue } from 'bull';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { EventRepository, FeatureRepository } from '@app/db';
-import { generateInteractions, initBackend, MultiTaskModel, parseModelSpec, type VocabularyGrowth } from '@app/mmoe';
+import {
+  generateInteractions,
+  initBackend,
+  MultiTaskModel,
+  MultiTaskNetwork,
+  parseModelSpec,
+  type VocabularyGrowth,
+} from '@app/mmoe';
 import {
   QUEUE_PREFIX,
   TRAINING_JOB_OPTIONS,
@@ -15,7 +22,7 @@ import {
   type TrainingJobResult,
 } from '@app/queue';
 import { REDIS } from '@app/redis';
-import { ModelRegistryService } from '@app/registry';
+import { ModelRegistryService, type DatasetRecord } from '@app/registry';
 
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
 import { createApiApp } from './api-app.factory';
@@ -140,13 +147,19 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     const version = await registry.get(result.versionId);
     expect(version.parentVersionId).toBe(parentId);
     const metrics = version.metrics as {
-      dataset: { window: { from: string; to: string }; replay: { from: string; to: string; rows: number } };
+      dataset: Required<Pick<DatasetRecord, 'window' | 'trainedTo' | 'historyFrom' | 'replay'>>;
       training: { rows: number; warmStart: { parentVersionId: number; vocabularies: VocabularyGrowth[] } };
       productionHoldout: { versionId: number };
     };
-    // Lineage: the parent, the window (where the parent's ended), the replay and the rows.
-    expect(metrics.dataset.window).toEqual({ from: day(RELEASE_DAY), to: day(7) });
-    expect(metrics.dataset.replay).toMatchObject({ from: day(0), to: day(RELEASE_DAY) });
+    // Lineage: the parent, the window, the replay and the rows. The window starts where the parent's training rows
+    // ended, at its first held-out event: what the parent was judged on, its child now trains on.
+    const parentData = parentBefore.metrics.dataset!;
+    expect(parentData.trainedTo).toBe(parentData.holdoutStart);
+    expect(Date.parse(parentData.trainedTo!)).toBeLessThan(START + RELEASE_DAY * DAY_MS);
+    expect(metrics.dataset.window).toEqual({ from: parentData.trainedTo, to: day(7) });
+    // Replayed from the lineage's history (the parent's window start), up to the new window.
+    expect(metrics.dataset.historyFrom).toBe(day(0));
+    expect(metrics.dataset.replay).toMatchObject({ from: day(0), to: parentData.trainedTo });
     const windowTrainRows = metrics.training.rows - metrics.dataset.replay.rows;
     expect(metrics.dataset.replay.rows).toBe(Math.round(0.2 * windowTrainRows));
     expect(metrics.productionHoldout.versionId).toBe(parentId);
@@ -167,6 +180,17 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
       const rows = [parent, child].map((m) => m.encoder.encodeCategory(column, newItem));
       expect(rows[0]).toBe(0);
       expect(rows[1]).toBeGreaterThan(itemGrowth.before);
+      // Its row is learnt: neither the out-of-vocabulary row nor the fresh value it was given before training.
+      const dim = 4;
+      const rowOf = (table: Float32Array, r: number) => Array.from(table.subarray(r * dim, (r + 1) * dim));
+      const distance = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+      const learnt = child.network.snapshot().get('embedding/item_id')!;
+      const fresh = new MultiTaskNetwork(child.spec, child.network.preprocessing); // the same seed as the warm start
+      const initial = fresh.snapshot().get('embedding/item_id')!;
+      fresh.dispose();
+      expect(learnt.length).toBe(initial.length);
+      expect(distance(rowOf(learnt, rows[1]), rowOf(learnt, 0))).toBeGreaterThan(1e-3);
+      expect(distance(rowOf(learnt, rows[1]), rowOf(initial, rows[1]))).toBeGreaterThan(1e-4);
       const records = (itemId: string) => [
         { user_country: 'US', user_activity: 3, item_id: itemId, item_genre: 'drama', item_price: 0 },
       ];
@@ -263,5 +287,51 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
       field: 'warmStart.from',
       message: 'warmStart.from must be "production" or a version id',
     });
+  });
+
+  it('refuses a manual job on an empty window (400 naming source.to); a scheduled run skips it, in the history', async () => {
+    const production = (await registry.findServing()).production!;
+    const from = Date.parse(production.metrics.dataset!.trainedTo!);
+    const to = new Date(from + 3_600_000);
+    // An hour without events after production's training data.
+    await app
+      .get(DataSource)
+      .query('DELETE FROM events WHERE occurred_at >= $1 AND occurred_at < $2', [new Date(from), to]);
+    const window = { from: new Date(from).toISOString(), to: to.toISOString() };
+
+    const refused = await post('/admin/training-jobs', {
+      warmStart: { from: 'production' },
+      source: { kind: 'incremental', to: window.to },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().errors).toEqual([
+      {
+        field: 'source.to',
+        message: `source.to: no new events in the incremental window [${window.from}, ${window.to}): version ${production.id}'s training data ends at ${window.from}`,
+      },
+    ]);
+
+    // The cadence fires as of the window's end: completed, nothing registered, a skip by the worker in the history.
+    const versionsBefore = (await registry.list()).length;
+    const fired = await queue.add(
+      TrainingJobName.ScheduledIncremental,
+      { replay: 0.1, epochs: 1 },
+      // Bull reads `timestamp` (when the run was due) though its types omit it.
+      { ...TRAINING_JOB_OPTIONS, jobId: randomUUID(), timestamp: to.getTime() } as JobOptions,
+    );
+    const job = await settled(fired.id);
+    expect(job.attemptsMade).toBe(0);
+    const reason = `source.to: no new events in the incremental window [${window.from}, ${window.to}) since version ${production.id}'s training data`;
+    expect(job.returnvalue).toEqual({ skipped: { reason, parentVersionId: production.id, window } });
+    expect(await registry.list()).toHaveLength(versionsBefore);
+    const [latest] = (await registry.history(1, 0)).items;
+    expect(latest).toMatchObject({
+      action: 'skip',
+      actor: 'worker',
+      toVersionId: production.id,
+      evidence: { skipped: { job: String(fired.id), reason, window } },
+    });
+    const listed = await app.inject({ method: 'GET', url: `/admin/training-jobs/${fired.id}`, headers: auth });
+    expect(listed.json()).toMatchObject({ state: 'completed', result: null, skipped: { reason, window } });
   });
 });

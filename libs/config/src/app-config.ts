@@ -173,6 +173,11 @@ const appConfigSchema = z
     RETRAIN_INCREMENTAL_REPLAY: z.coerce.number().min(0).max(1).default(0.2),
     RETRAIN_INCREMENTAL_EPOCHS: z.coerce.number().int().min(1).max(1000).default(1),
     RETRAIN_INCREMENTAL_ENABLED: z.stringbool().default(false),
+    /**
+     * How far back (days before its window) an incremental job's replay reaches, at most: older events of its lineage,
+     * back to the window of the full retrain it descends from.
+     */
+    TRAINING_REPLAY_DAYS: z.coerce.number().positive().default(30),
     /** Share (0–1) of production requests whose predictions are logged; canary and shadow predictions always are. */
     PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(0.1),
     /**

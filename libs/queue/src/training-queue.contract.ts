@@ -89,9 +89,10 @@ const csvSource = z.strictObject({ kind: z.literal('csv'), path: z.string().min(
 export type CsvSource = z.infer<typeof csvSource>;
 
 /**
- * An incremental window: the events in [the parent's data end, `to`), the parent being the job's warm start (its
- * version records the window it trained on), plus `replay` times as many events drawn at random from the parent's
- * own window, against forgetting; the replayed events are trained on, never held out.
+ * An incremental window: the events in [where the parent's training rows ended, `to`), the parent being the job's
+ * warm start (its version records where: its held-out events are the first of this window), plus `replay` times as
+ * many events drawn at random from its lineage's older events (back to TRAINING_REPLAY_DAYS before the window),
+ * against forgetting; the replayed events are trained on, never held out.
  */
 const incrementalSource = z.strictObject({
   kind: z.literal('incremental'),
@@ -179,3 +180,13 @@ export interface TrainingJobResult {
   /** Wall time of MultiTaskModel.train. */
   trainingSeconds: number;
 }
+
+/**
+ * What a scheduled incremental run returns when its window holds no new event: nothing trained or registered, the run
+ * recorded as a `skip` in the rollout history (a manual job with an empty window is refused when it is asked for).
+ */
+export interface SkippedTrainingRun {
+  skipped: { reason: string; parentVersionId: number; window: { from: string; to: string } };
+}
+
+export type TrainingJobOutcome = TrainingJobResult | SkippedTrainingRun;

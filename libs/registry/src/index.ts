@@ -4,5 +4,6 @@ export * from './model-version.reader';
 export * from './registry.module';
 export * from './rollout.rules';
 export * from './fusion.rules';
+export * from './lineage.rules';
 export * from './rollout-policy.rules';
 export * from './version-metrics';

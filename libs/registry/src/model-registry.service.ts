@@ -21,6 +21,7 @@ import {
   type RolloutEvidence,
   type RolloutPage,
   type ServingVersions,
+  type SkippedRun,
 } from './model-version.reader';
 import { checkRolloutPolicy, type PolicyDecision, type RolloutPolicy } from './rollout-policy.rules';
 import {
@@ -310,6 +311,22 @@ export class ModelRegistryService {
       inconclusive: (locked: LockedVersions) => planInconclusive(locked, canaryId),
     }[decision.verdict];
     return this.transition(POLICY_ACTOR, async (tx) => plan(await tx.lock(canaryId)), decision);
+  }
+
+  /**
+   * Records that a scheduled training run continuing `versionId` had nothing to train on: a `skip` event, nothing else
+   * changed (a quiet hour shows in the history as such, not as a gap or a failure).
+   */
+  recordSkippedRun(versionId: number, skipped: SkippedRun, actor: string): Promise<TransitionResult> {
+    return this.transition(
+      actor,
+      () =>
+        Promise.resolve({
+          updates: [],
+          event: { action: 'skip', fromVersionId: null, toVersionId: versionId, percent: null },
+        }),
+      { skipped },
+    );
   }
 
   rollback(actor: string): Promise<TransitionResult> {

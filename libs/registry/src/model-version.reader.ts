@@ -42,10 +42,21 @@ export interface LockedVersions extends ServingVersions {
 /**
  * What a rollout event records beside its versions: the evidence of an automatic decision (actor `policy`; events
  * from before the clustered test keep the earlier test's), the policy set or cleared (`policy` events), the precision
- * chosen (`precision` events); null for a transition made by hand.
+ * chosen (`precision` events), the run skipped (`skip` events); null for a transition made by hand.
  */
 export type RolloutEvidence =
-  PolicyDecision | EarlierPolicyDecision | { policy: StoredRolloutPolicy | null } | { precision: ServingPrecision };
+  | PolicyDecision
+  | EarlierPolicyDecision
+  | { policy: StoredRolloutPolicy | null }
+  | { precision: ServingPrecision }
+  | { skipped: SkippedRun };
+
+/** A scheduled training run that had nothing to train on (a `skip` event): its job, why, and the empty window. */
+export interface SkippedRun {
+  job: string;
+  reason: string;
+  window: { from: string; to: string };
+}
 
 export interface RolloutEvent extends Omit<RolloutEventRecord, 'evidence'> {
   evidence: RolloutEvidence | null;

@@ -37,9 +37,20 @@ export type RecordedSource =
 /** The data a worker trained and judged a version on. */
 export interface DatasetRecord {
   source: RecordedSource;
-  /** The events trained and judged on (an incremental source resolved): where the next incremental job starts. */
+  /** The events trained and judged on (an incremental source resolved). */
   window?: { from: string; to: string };
-  /** Older events replayed among the training rows (an incremental job's `replay`). */
+  /**
+   * Where the events trained on end (exclusive): the time of the first held-out event. The next incremental job starts
+   * here, so that this version's held-out events are trained on by its child (absent before it was recorded: the
+   * window's end is used, and those events are never trained on).
+   */
+  trainedTo?: string;
+  /**
+   * Where the lineage's events start: the window's start for a job from scratch, the parent's `historyFrom` for an
+   * incremental one. Replay draws from here on (bounded by TRAINING_REPLAY_DAYS).
+   */
+  historyFrom?: string;
+  /** Older events replayed among the training rows (an incremental job's `replay`): from where, to where, how many. */
   replay?: { from: string; to: string; rows: number };
   holdoutFraction: number;
   /** The column GAUC grouped the held-out rows by (absent before GAUC). */

@@ -6,6 +6,8 @@ import type { Job, JobStatus, Queue } from 'bull';
 import {
   TRAINING_QUEUE,
   TrainingJobName,
+  type SkippedTrainingRun,
+  type TrainingJobOutcome,
   type TrainingJobPayload,
   type TrainingJobProgress,
   type TrainingJobResult,
@@ -23,6 +25,8 @@ export interface TrainingJobRecord {
   maxAttempts: number;
   failedReason: string | null;
   result: TrainingJobResult | null;
+  /** A scheduled run that found nothing to train on (completed, nothing registered). */
+  skipped: SkippedTrainingRun['skipped'] | null;
   /** A run of the repeatable schedule (removing it would end the schedule's chain of runs). */
   repeated: boolean;
   /** Epoch ms. */
@@ -71,6 +75,7 @@ export class TrainingJobsRepository {
 
   private async toRecord(job: Job): Promise<TrainingJobRecord> {
     const progress: unknown = job.progress();
+    const outcome = (job.returnvalue as TrainingJobOutcome | null | undefined) ?? null;
     return {
       id: String(job.id),
       name: job.name,
@@ -81,7 +86,8 @@ export class TrainingJobsRepository {
       attemptsMade: job.attemptsMade,
       maxAttempts: job.opts.attempts ?? 1,
       failedReason: job.failedReason ?? null,
-      result: (job.returnvalue as TrainingJobResult | null | undefined) ?? null,
+      result: outcome && !('skipped' in outcome) ? outcome : null,
+      skipped: outcome && 'skipped' in outcome ? outcome.skipped : null,
       repeated: job.opts.repeat !== undefined,
       createdAt: job.timestamp,
       startedAt: job.processedOn ?? null,

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
+import { EventRepository } from '@app/db';
 import {
   decodeArtifact,
   parseModelSpec,
@@ -10,7 +11,7 @@ import {
   type PreprocessingState,
 } from '@app/mmoe/serving';
 import { TrainingCancellationRepository, type TrainingDataSource, type TrainingJobPayload } from '@app/queue';
-import { ModelRegistryService } from '@app/registry';
+import { continuationOf, ModelRegistryService, type ModelVersion } from '@app/registry';
 
 import { TrainingJobsRepository, type TrainingJobRecord } from './training-jobs.repository';
 
@@ -35,6 +36,7 @@ export class TrainingJobsService {
     private readonly jobs: TrainingJobsRepository,
     private readonly cancellation: TrainingCancellationRepository,
     private readonly registry: ModelRegistryService,
+    private readonly events: EventRepository,
   ) {}
 
   /** Rejects here, with a 400 naming the field, what would otherwise only fail on a worker minutes later. */
@@ -94,6 +96,30 @@ export class TrainingJobsService {
         },
       ]);
     if (spec !== undefined) await this.checkCompatible(parent.id, parseModelSpec(spec));
+    if (source.kind === 'incremental') await this.checkIncrementalWindow(parent, source.to);
+  }
+
+  /**
+   * An incremental window starts where the parent's training rows ended (continuationOf, as the worker reads it) and
+   * must hold a new event: an empty one would train nothing.
+   */
+  private async checkIncrementalWindow(parent: ModelVersion, to: string): Promise<void> {
+    const continuation = continuationOf(parent.metrics.dataset);
+    if (!continuation)
+      throw new InvalidFieldsError([
+        {
+          field: 'warmStart.from',
+          message: `warmStart.from: version ${parent.id} records no window of events to continue from (trained on a file or uploaded)`,
+        },
+      ]);
+    const [from, end] = [new Date(continuation.from), new Date(to)];
+    if (!(end > from && (await this.events.anyBetween(from, end))))
+      throw new InvalidFieldsError([
+        {
+          field: 'source.to',
+          message: `source.to: no new events in the incremental window [${continuation.from}, ${to}): version ${parent.id}'s training data ends at ${continuation.from}`,
+        },
+      ]);
   }
 
   /** The spec must mean the same weights as the parent's (the worker checks again: production may change meanwhile). */

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 
+import { FeaturesRepositoryModule } from '@app/db';
 import { TrainingControlModule } from '@app/queue';
 import { RegistryModule } from '@app/registry';
 
@@ -12,7 +13,7 @@ import { TrainingScheduleController } from './training-schedule.controller';
 
 /** Admin control of training: jobs, the retraining schedule and the queue board (the worker does the training). */
 @Module({
-  imports: [TrainingControlModule, RegistryModule, AdminAuthModule],
+  imports: [TrainingControlModule, RegistryModule, AdminAuthModule, FeaturesRepositoryModule],
   controllers: [TrainingJobsController, TrainingScheduleController],
   providers: [TrainingJobsRepository, TrainingJobsService, BullBoardMount],
 })

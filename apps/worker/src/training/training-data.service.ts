@@ -6,6 +6,7 @@ import type { CsvSource, EventsSource } from '@app/queue';
 
 import { CsvFileRepository } from './csv-file.repository';
 import { eventRecord, orderSplitIndex, splitAt, timeSplitIndex, toTables, type SpecTables } from './dataset.rules';
+import { replayCount } from './incremental-window.rules';
 import { TrainingInputError } from './training.errors';
 
 /** Older events trained on beside a window (an incremental job's replay): `count` drawn at random from [from, to). */
@@ -81,17 +82,16 @@ export class TrainingDataService {
       rows.map((row) => eventRecord(row, tasks, weights)),
       index,
     );
-    const count = replay ? Math.round(replay.share * split.train.length) : 0;
-    const replayed =
-      replay && count > 0
-        ? await this.events.sampleTrainingRows(
-            instant(replay.from, 'replay.from'),
-            instant(replay.to, 'replay.to'),
-            count,
-            replay.seed,
-            feeds,
-          )
-        : [];
+    const count = replay ? replayCount(replay.share, split.train.length) : 0;
+    const replayed = replay
+      ? await this.events.sampleTrainingRows(
+          instant(replay.from, 'replay.from'),
+          instant(replay.to, 'replay.to'),
+          count,
+          replay.seed,
+          feeds,
+        )
+      : [];
     split.train.unshift(...replayed.map((row) => eventRecord(row, tasks, weights)));
     return {
       ...toTables(spec, split, groupBy),
@@ -100,6 +100,11 @@ export class TrainingDataService {
       malformed: 0,
       replayed: replayed.length,
     };
+  }
+
+  /** Whether an events source holds any event (an incremental window may hold none yet). */
+  hasEvents(source: EventsSource): Promise<boolean> {
+    return this.events.anyBetween(instant(source.from, 'source.from'), instant(source.to, 'source.to'));
   }
 
   /**

@@ -6,7 +6,8 @@ import { loadConfig } from '@app/config';
 import { TrainingJobName } from '@app/queue';
 import type { ModelRegistryService, ModelVersion } from '@app/registry';
 
-import { payloadOf, TrainingJobService } from './training-job.service';
+import { payloadOf, resolveSource, TrainingJobService } from './training-job.service';
+import { EmptyWindowError } from './training.errors';
 
 describe('payloadOf', () => {
   it('passes a train job through', () => {
@@ -140,5 +141,42 @@ describe('TrainingJobService, retried after its version was committed', () => {
         /^version 5 already records a training job job-1, registered before this job was queued/,
       ),
     });
+  });
+});
+
+describe('resolveSource', () => {
+  const parent = {
+    id: 3,
+    metrics: {
+      dataset: {
+        source: { kind: 'events' as const, from: '2025-02-01T00:00:00.000Z', to: '2025-02-06T00:00:00.000Z' },
+        window: { from: '2025-02-01T00:00:00.000Z', to: '2025-02-06T00:00:00.000Z' },
+        trainedTo: '2025-02-05T01:00:00.000Z',
+        historyFrom: '2025-02-01T00:00:00.000Z',
+        holdoutFraction: 0.2,
+        holdoutStart: '2025-02-05T01:00:00.000Z',
+        skippedRows: 0,
+      },
+    },
+  };
+
+  it("starts an incremental window at the parent's held-out events, and replays from the lineage's start", () => {
+    const source = { kind: 'incremental' as const, to: '2025-02-07T00:00:00.000Z', replay: 0.2 };
+    expect(resolveSource({ source }, parent, 30)).toEqual({
+      source: { kind: 'events', from: '2025-02-05T01:00:00.000Z', to: '2025-02-07T00:00:00.000Z' },
+      historyFrom: '2025-02-01T00:00:00.000Z',
+      replay: { from: '2025-02-01T00:00:00.000Z', to: '2025-02-05T01:00:00.000Z', share: 0.2 },
+    });
+  });
+
+  it('starts a lineage with an events window', () => {
+    const source = { kind: 'events' as const, from: 'a', to: 'b' };
+    expect(resolveSource({ source }, undefined, 30)).toEqual({ source, historyFrom: 'a' });
+  });
+
+  it("refuses a window that ends before the parent's training data does: empty, naming source.to", () => {
+    const source = { kind: 'incremental' as const, to: '2025-02-05T00:00:00.000Z' };
+    expect(() => resolveSource({ source }, parent, 30)).toThrow(EmptyWindowError);
+    expect(() => resolveSource({ source }, parent, 30)).toThrow(/^source\.to: no new events/);
   });
 });

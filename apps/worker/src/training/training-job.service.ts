@@ -23,10 +23,13 @@ import {
   trainingJobPayload,
   type CsvSource,
   type EventsSource,
+  type SkippedTrainingRun,
+  type TrainingJobOutcome,
   type TrainingJobPayload,
   type TrainingJobResult,
 } from '@app/queue';
 import {
+  continuationOf,
   ModelRegistryService,
   readRolloutPolicy,
   specOf,
@@ -37,10 +40,11 @@ import {
 
 import { checkTables, featuresMissing, groupByOf, holdoutFractionOf } from './dataset.rules';
 import { decideRollout, type ProductionBaseline } from './evaluation-gate.rules';
+import { incrementalPlan } from './incremental-window.rules';
 import { JobProgressThrottle } from './job-progress.throttle';
 import { JobWatch } from './job-watch';
 import { TrainingDataService, type TrainingData } from './training-data.service';
-import { TrainingInputError } from './training.errors';
+import { EmptyWindowError, TrainingInputError } from './training.errors';
 
 const ACTOR = 'worker';
 const DAY_MS = 86_400_000;
@@ -59,6 +63,8 @@ interface PreparedJob {
   spec: ModelSpec;
   /** The data source with an incremental window resolved. */
   source: EventsSource | CsvSource;
+  /** Where the lineage's events start (events only): the version records it for its descendants' replay. */
+  historyFrom?: string;
   replay?: { from: string; to: string };
   data: TrainingData;
 }
@@ -79,7 +85,7 @@ export class TrainingJobService {
     private readonly cancellations: TrainingCancellationRepository,
   ) {}
 
-  async run(job: Job<unknown>): Promise<TrainingJobResult> {
+  async run(job: Job<unknown>): Promise<TrainingJobOutcome> {
     // Before anything else: a job that does not match the queue contract, whoever queued it, fails here with its
     // fields named (a domain error, so that the processor does not retry it).
     const payload = payloadOf(job);
@@ -95,7 +101,11 @@ export class TrainingJobService {
     });
 
     progress.phase('dataset');
-    const prepared = await this.prepare(payload);
+    const prepared = await this.prepare(payload).catch((e: unknown) => {
+      if (e instanceof EmptyWindowError && job.name === TrainingJobName.ScheduledIncremental) return e;
+      throw e;
+    });
+    if (prepared instanceof EmptyWindowError) return this.skip(jobId, prepared);
     try {
       return await this.trainAndRegister(jobId, prepared, watch, progress);
     } finally {
@@ -152,6 +162,22 @@ export class TrainingJobService {
     }
   }
 
+  /**
+   * A scheduled incremental run with no new event since production's data: nothing to train, which is no failure to
+   * retry. Recorded as a `skip` in the rollout history (a retry of the job records it again only if the first record
+   * was lost with the attempt).
+   */
+  private async skip(jobId: string, empty: EmptyWindowError): Promise<SkippedTrainingRun> {
+    const skipped = { reason: empty.message, parentVersionId: empty.parentVersionId, window: empty.window };
+    await this.registry.recordSkippedRun(
+      empty.parentVersionId,
+      { job: jobId, reason: empty.message, window: empty.window },
+      ACTOR,
+    );
+    this.logger.log(`job ${jobId}: skipped: ${empty.message}`);
+    return { skipped };
+  }
+
   /** An earlier attempt committed its version and died before finishing the job: finish from what it stored. */
   private resume(job: Job, registered: ModelVersion, payload: TrainingJobPayload): Promise<TrainingJobResult> {
     if (registered.createdAt.getTime() < job.timestamp) {
@@ -174,7 +200,9 @@ export class TrainingJobService {
     const spec = jobSpecOf(payload, parent);
     const parentModel = payload.warmStart && (await this.loadParent(parent!, spec));
     try {
-      const { source, replay } = resolveSource(payload, parent);
+      const { source, historyFrom, replay } = resolveSource(payload, parent, this.config.TRAINING_REPLAY_DAYS);
+      if (payload.source.kind === 'incremental' && source.kind === 'events' && !(await this.data.hasEvents(source)))
+        throw new EmptyWindowError(parent!.id, { from: source.from, to: source.to });
       const productionSpec = production && specOf(production);
       const groupBy = groupByOf(payload);
       // Production's held-out table only when it can be judged on this data (see evaluateProduction).
@@ -190,7 +218,19 @@ export class TrainingJobService {
         replay && { ...replay, seed },
       );
       checkTables(spec, data, this.config.TRAINING_MIN_ROWS);
-      return { payload, holdoutFraction, groupBy, production, parent, parentModel, spec, source, replay, data };
+      return {
+        payload,
+        holdoutFraction,
+        groupBy,
+        production,
+        parent,
+        parentModel,
+        spec,
+        source,
+        historyFrom,
+        replay,
+        data,
+      };
     } catch (e) {
       parentModel?.dispose();
       throw e;
@@ -282,7 +322,12 @@ export class TrainingJobService {
       },
       dataset: {
         source: job.payload.source,
-        ...(job.source.kind === 'events' && { window: { from: job.source.from, to: job.source.to } }),
+        ...(job.source.kind === 'events' && {
+          window: { from: job.source.from, to: job.source.to },
+          // An events job's held-out slice starts at an event's time (checkTables saw it is not empty).
+          trainedTo: job.data.holdoutStart as string,
+          historyFrom: job.historyFrom,
+        }),
         ...(job.replay && { replay: { ...job.replay, rows: job.data.replayed } }),
         holdoutFraction: job.holdoutFraction,
         groupBy: job.groupBy ?? null,
@@ -417,30 +462,31 @@ export function payloadOf(job: Pick<Job<unknown>, 'name' | 'data' | 'timestamp' 
 }
 
 /**
- * The events or file a job reads. An incremental source is the window from where its parent's data ended (the
- * window its version records) to `to`, replaying older events from the parent's window when asked.
+ * The events or file a job reads. An incremental source is the window from where its parent's training rows ended to
+ * `to`, replaying older events of its lineage when asked (incrementalPlan); `historyFrom` is where the lineage's
+ * events start, for the new version to record.
  */
 export function resolveSource(
   payload: Pick<TrainingJobPayload, 'source'>,
   parent: Pick<ModelVersion, 'id' | 'metrics'> | undefined,
-): { source: EventsSource | CsvSource; replay?: { from: string; to: string; share: number } } {
+  replayDays: number,
+): {
+  source: EventsSource | CsvSource;
+  historyFrom?: string;
+  replay?: { from: string; to: string; share: number };
+} {
   const { source } = payload;
-  if (source.kind !== 'incremental') return { source };
-  const window = parent && dataWindowOf(parent);
-  if (!window)
+  if (source.kind === 'csv') return { source };
+  if (source.kind === 'events') return { source, historyFrom: source.from };
+  const continuation = parent && continuationOf(parent.metrics.dataset);
+  if (!continuation)
     throw new TrainingInputError(
       `version ${parent?.id} records no window of events to continue from (trained on a file?): give source.from and source.to`,
     );
-  if (!(Date.parse(source.to) > Date.parse(window.to)))
-    throw new TrainingInputError(
-      `no new events: the parent's data ends at ${window.to}, the incremental window at ${source.to}`,
-    );
-  const share = source.replay ?? 0;
-  if (!(share >= 0 && share <= 1)) throw new TrainingInputError(`source.replay must be in [0, 1], got ${share}`);
-  return {
-    source: { kind: 'events', from: window.to, to: source.to },
-    ...(share > 0 && { replay: { ...window, share } }),
-  };
+  if (!(Date.parse(source.to) > Date.parse(continuation.from)))
+    throw new EmptyWindowError(parent!.id, { from: continuation.from, to: source.to });
+  const { window, replay } = incrementalPlan(continuation, source.to, source.replay ?? 0, replayDays);
+  return { source: { kind: 'events', ...window }, historyFrom: continuation.historyFrom, ...(replay && { replay }) };
 }
 
 /** What an earlier attempt of the job stored with its version; a version a worker registered records all of it. */
@@ -449,13 +495,6 @@ function outcomeOf({ id, metrics }: ModelVersion): JobOutcome {
   if (!gate || !tasks || examples === undefined || !training)
     throw new TrainingInputError(`version ${id} records this job but not its evaluation: a worker did not register it`);
   return { gate, tasks, productionHoldout, examples, training };
-}
-
-/** The events a version was trained and judged on, as its job recorded them (none for a file or the CLI). */
-function dataWindowOf(version: Pick<ModelVersion, 'metrics'>): { from: string; to: string } | undefined {
-  const { dataset } = version.metrics;
-  if (dataset?.window) return dataset.window;
-  return dataset?.source.kind === 'events' ? { from: dataset.source.from, to: dataset.source.to } : undefined;
 }
 
 /** The job's spec, else the parent's (production's when no parent is named), with the job's training overrides. */

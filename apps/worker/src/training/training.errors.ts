@@ -8,6 +8,18 @@ export class TrainingInputError extends DomainError {
   override readonly name = 'TrainingInputError';
 }
 
+/** An incremental window that holds no event yet: a scheduled run skips it, a manual job fails with this message. */
+export class EmptyWindowError extends TrainingInputError {
+  constructor(
+    readonly parentVersionId: number,
+    readonly window: { from: string; to: string },
+  ) {
+    super(
+      `source.to: no new events in the incremental window [${window.from}, ${window.to}) since version ${parentVersionId}'s training data`,
+    );
+  }
+}
+
 /** The job was cancelled, or this worker lost it to another after a stall: it stops without registering anything. */
 export class TrainingStoppedError extends Error {
   override readonly name = 'TrainingStoppedError';

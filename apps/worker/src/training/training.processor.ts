@@ -3,7 +3,7 @@ import { Inject, Logger, type BeforeApplicationShutdown, type OnApplicationBoots
 import type { Job, Queue } from 'bull';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { TRAINING_QUEUE, type TrainingJobResult } from '@app/queue';
+import { TRAINING_QUEUE, type TrainingJobOutcome } from '@app/queue';
 
 import { TrainingJobService } from './training-job.service';
 import { isPermanent } from './training.errors';
@@ -49,7 +49,8 @@ export class TrainingProcessor implements OnApplicationBootstrap, BeforeApplicat
   }
 
   @OnQueueCompleted()
-  onCompleted(job: TrainingJob, result: TrainingJobResult): void {
+  onCompleted(job: TrainingJob, result: TrainingJobOutcome): void {
+    if ('skipped' in result) return; // logged by the service
     this.logger.log(
       `job ${job.id} done: version ${result.versionId} is ${result.decision === 'canary' ? 'the canary' : 'a candidate'} (${result.reason})`,
     );
@@ -69,7 +70,7 @@ export class TrainingProcessor implements OnApplicationBootstrap, BeforeApplicat
     this.logger.warn(`job ${job.id} had stalled (its worker died or hung); it is back in the queue`);
   }
 
-  private async handle(job: TrainingJob): Promise<TrainingJobResult> {
+  private async handle(job: TrainingJob): Promise<TrainingJobOutcome> {
     this.logger.log(
       `job ${job.id} (${job.name}) started, attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}`,
     );

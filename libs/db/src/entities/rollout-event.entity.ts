@@ -4,7 +4,8 @@ import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeor
  * `shadow`: a version starts (or changes its share of) background scoring; `reject`: the canary is taken off and
  * archived (by the rollout policy, or by hand); `policy`: a version's rollout policy is set or cleared; `precision`:
  * the precision its serving graph is built in changes; `inconclusive`: the rollout policy's test ended without a
- * decision (the canary stays as it is).
+ * decision (the canary stays as it is); `skip`: a scheduled training run found no new event to train on and registered
+ * nothing (its version is the one it would have continued).
  */
 export const ROLLOUT_ACTIONS = [
   'register',
@@ -17,6 +18,7 @@ export const ROLLOUT_ACTIONS = [
   'policy',
   'precision',
   'inconclusive',
+  'skip',
 ] as const;
 export type RolloutAction = (typeof ROLLOUT_ACTIONS)[number];
 

@@ -110,6 +110,25 @@ export class TrainingJobResultDto implements TrainingJobResult {
   trainingSeconds!: number;
 }
 
+export class TrainingWindowDto {
+  @ApiProperty({ format: 'date-time' })
+  from!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  to!: string;
+}
+
+export class TrainingJobSkippedDto {
+  @ApiProperty({ example: "source.to: no new events in the incremental window […) since version 3's training data" })
+  reason!: string;
+
+  @ApiProperty({ description: 'The version the run would have continued (production when it ran).' })
+  parentVersionId!: number;
+
+  @ApiProperty({ type: TrainingWindowDto })
+  window!: TrainingWindowDto;
+}
+
 export class TrainingJobAttemptsDto {
   @ApiProperty({ description: 'Attempts finished so far (failed ones included).' })
   made!: number;
@@ -122,7 +141,7 @@ export class TrainingJobDto {
   @ApiProperty({ example: '12' })
   id!: string;
 
-  @ApiProperty({ enum: ['train', 'scheduled-retrain'] })
+  @ApiProperty({ enum: ['train', 'scheduled-retrain', 'scheduled-incremental'] })
   name!: string;
 
   @ApiProperty({ enum: JOB_STATES })
@@ -146,6 +165,13 @@ export class TrainingJobDto {
 
   @ApiProperty({ type: TrainingJobResultDto, nullable: true })
   result!: TrainingJobResultDto | null;
+
+  @ApiProperty({
+    type: TrainingJobSkippedDto,
+    nullable: true,
+    description: 'A scheduled incremental run with no new event: completed, nothing trained (a `skip` rollout event).',
+  })
+  skipped!: TrainingJobSkippedDto | null;
 
   @ApiProperty({ description: 'A cancel was asked for while the job ran.' })
   cancelRequested!: boolean;
@@ -172,6 +198,7 @@ export function mapTrainingJob(job: TrainingJobView): TrainingJobDto {
     attempts: { made: job.attemptsMade, max: job.maxAttempts },
     failedReason: job.failedReason,
     result: job.result,
+    skipped: job.skipped,
     cancelRequested: job.cancelRequested,
     createdAt: new Date(job.createdAt).toISOString(),
     startedAt: isoOrNull(job.startedAt),
