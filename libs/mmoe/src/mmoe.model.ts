@@ -2,7 +2,13 @@ import { ArtifactError, ArtifactLimits, decodeArtifact, encodeArtifact } from '.
 import { checkDeclaredNetwork } from './artifact/artifact.rules';
 import { applyCalibration } from './calibration/calibrated.scorer';
 import { Calibration, CalibrationFit, checkCalibration, fitCalibration } from './calibration/calibration';
-import { EncodedDataset, FeatureEncoder, fitPreprocessing, type VocabularyGrowth } from './data/preprocessor';
+import {
+  EncodedDataset,
+  FeatureEncoder,
+  fitPreprocessingReport,
+  type VocabularyGrowth,
+  type VocabularyOverflow,
+} from './data/preprocessor';
 import { RawTable } from './data/raw-table';
 import { evaluate, EvaluateOptions, EvaluationReport } from './eval/evaluator';
 import { exportOnnx } from './export/onnx.exporter';
@@ -21,11 +27,13 @@ export interface TrainedModel {
   model: MultiTaskModel;
   /**
    * `valid` is the validation report of the calibrated model (before and after calibration in `valid.calibration`);
-   * `warmStart`, after a warm start, what happened to each learnt vocabulary.
+   * `warmStart`, after a warm start, what happened to each learnt vocabulary; `vocabularyOverflow`, the learnt
+   * vocabularies that reached maxVocab and the ids each left out (after a warm start too).
    */
   summary: TrainSummary & {
     calibration: Record<string, CalibrationFit>;
     warmStart?: { vocabularies: VocabularyGrowth[] };
+    vocabularyOverflow: VocabularyOverflow[];
   };
 }
 
@@ -78,9 +86,9 @@ export class MultiTaskModel {
       trainRows = order.subarray(held);
     }
     const { parent, ...trainOptions } = options;
-    const { network, growth } = parent
-      ? warmStartNetwork(parent.network, spec, data, trainRows)
-      : { network: new MultiTaskNetwork(spec, fitPreprocessing(spec, data, trainRows)), growth: undefined };
+    const { network, growth, overflow } = parent
+      ? withOverflow(warmStartNetwork(parent.network, spec, data, trainRows))
+      : fresh(spec, data, trainRows);
     const encoder = new FeatureEncoder(network.preprocessing);
     try {
       const validation = valid ? encoder.encodeTable(valid) : encoder.encodeTable(data, validRows);
@@ -98,6 +106,7 @@ export class MultiTaskModel {
             spec.tasks.flatMap((task, t) => (fits[t] ? [[task.name, fits[t]!] as const] : [])),
           ),
           ...(growth && { warmStart: { vocabularies: growth } }),
+          vocabularyOverflow: overflow,
         },
       };
     } catch (e) {
@@ -209,4 +218,18 @@ function fitTaskCalibration(network: MultiTaskNetwork, validation: EncodedDatase
     if (!taskType(task).calibrated) return undefined;
     return fitCalibration(method, scores[t], validation.labels[t], labelledRows(validation.labels, t, spaces[t]));
   });
+}
+
+/** A network fitted on the rows from scratch, and the vocabularies that overflowed. */
+function fresh(spec: ModelSpec, data: RawTable, rows: Uint32Array | undefined) {
+  const { state, overflow } = fitPreprocessingReport(spec, data, rows);
+  return { network: new MultiTaskNetwork(spec, state), growth: undefined, overflow };
+}
+
+/** A warm start, and the grown vocabularies that overflowed. */
+function withOverflow(start: { network: MultiTaskNetwork; growth: VocabularyGrowth[] }) {
+  const overflow = start.growth.flatMap(({ feature, overflow: leftOut }) =>
+    leftOut > 0 ? [{ feature, leftOut }] : [],
+  );
+  return { ...start, overflow };
 }

@@ -422,6 +422,7 @@ function reportDataOf(version: ModelVersion): TrainingReportData | undefined {
     gates: gates ?? {},
     calibration: calibration ?? {},
     production: productionHoldout,
+    vocabularyOverflow: training.vocabularyOverflow,
     createdAt: version.createdAt.toISOString(),
   };
 }

@@ -1,4 +1,4 @@
-import type { EvaluationReport, Int8Check, TrainSummary, VocabularyGrowth } from '@app/mmoe';
+import type { EvaluationReport, Int8Check, TrainSummary, VocabularyGrowth, VocabularyOverflow } from '@app/mmoe';
 
 /** Metrics by task, then by name (auc, gauc, logloss, rmse …). */
 export type TaskMetricsByName = EvaluationReport['tasks'];
@@ -26,6 +26,8 @@ export type TrainingRecord = Omit<TrainSummary, 'valid'> & {
   backend?: string;
   /** A warm start: the parent it started from, and what happened to each learnt vocabulary. */
   warmStart?: { parentVersionId: number; vocabularies: VocabularyGrowth[] };
+  /** The learnt vocabularies that reached maxVocab, and the ids each left out (absent before it was recorded). */
+  vocabularyOverflow?: VocabularyOverflow[];
 };
 
 /** The source of a job's data as the job named it (the queue contract's TrainingDataSource, as it was recorded). */

@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { loadModelSpec, loadTable, MultiTaskModel } from '@app/mmoe';
-import { renderTrainingReport } from '@app/mmoe/report/training-report';
+import { overflowText, renderTrainingReport } from '@app/mmoe/report/training-report';
 
 import { CliContext } from '../cli.context';
 import { createProgressReporter } from '../progress.reporter';
@@ -36,6 +36,8 @@ export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<vo
     threads: args.threads,
   });
   progress.done();
+  if (summary.vocabularyOverflow.length > 0)
+    ctx.log(`warning: ${overflowText(summary.vocabularyOverflow)}; raise maxVocab to make room`);
   try {
     await mkdir(args.out, { recursive: true });
     const metrics = {
@@ -63,6 +65,7 @@ export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<vo
         rows: { train: valid ? train.table.size : train.table.size - validated, validation: validated },
         training: summary,
         evaluatedOn: 'validation',
+        vocabularyOverflow: summary.vocabularyOverflow,
         ...summary.valid,
         createdAt: new Date().toISOString(),
       }),

@@ -14,6 +14,7 @@ import {
   type ModelSpec,
   type TrainedModel,
 } from '@app/mmoe';
+import { overflowText } from '@app/mmoe/report/training-report';
 import {
   parseJobData,
   scheduledIncrementalPayload,
@@ -134,6 +135,9 @@ export class TrainingJobService {
     }).catch((e: unknown) => {
       throw watch.cause(e);
     });
+    // Recorded in metrics.training too: a full table is no failure, but its new ids score as unseen ones.
+    if (summary.vocabularyOverflow.length > 0)
+      this.logger.warn(`job ${jobId}: ${overflowText(summary.vocabularyOverflow)}; raise maxVocab to make room`);
     try {
       progress.phase('evaluating');
       const metrics = await this.evaluate(model, summary, prepared);

@@ -1,5 +1,5 @@
 import { parseModelSpec } from '../model-spec/model-spec';
-import { FeatureEncoder, fitPreprocessing, hashBucket } from './preprocessor';
+import { FeatureEncoder, fitPreprocessing, fitPreprocessingReport, hashBucket } from './preprocessor';
 import { RawTable, RowError } from './raw-table';
 
 const spec = parseModelSpec({
@@ -42,6 +42,16 @@ describe('preprocessing', () => {
     expect(state.categorical[0]).toEqual({ name: 'city', embeddingDim: 4, vocab: ['paris', 'rome'] });
     expect(Array.from(encoded.categorical[0])).toEqual([1, 1, 2, 0, 2]);
     expect(new FeatureEncoder(state).encodeRecords([{ city: 'tokyo' }]).categorical[0][0]).toBe(0);
+  });
+
+  it('counts the ids a full vocabulary leaves out: the least frequent of those seen minCount times', () => {
+    const small = parseModelSpec({ ...spec, features: [{ ...spec.features[1], minCount: 1, maxVocab: 1 }] });
+    const t = new RawTable(small);
+    ['paris', 'paris', 'rome', 'oslo'].forEach((city) => t.add({ city, clicked: '1', secs: '1' }));
+    const { state: fitted, overflow } = fitPreprocessingReport(small, t);
+    expect(fitted.categorical[0]).toMatchObject({ vocab: ['paris'] });
+    expect(overflow).toEqual([{ feature: 'city', leftOut: 2 }]);
+    expect(fitPreprocessingReport(spec, data).overflow).toEqual([]);
   });
 
   it('hashes high-cardinality values into stable buckets, keeping 0 for missing', () => {

@@ -99,9 +99,29 @@ export function hashBucket(value: string, buckets: number): number {
 
 /** Learns standardisation statistics and vocabularies from the given rows (all rows by default). */
 export function fitPreprocessing(spec: ModelSpec, table: RawTable, rows?: Uint32Array): PreprocessingState {
-  return fit(spec, table, rows, (_, dictionary, counts, minCount, maxVocab) =>
-    frequent(dictionary, counts, minCount, maxVocab),
-  );
+  return fitPreprocessingReport(spec, table, rows).state;
+}
+
+/** A learnt vocabulary that reached maxVocab: the ids seen at least minCount times that it left out of vocabulary. */
+export interface VocabularyOverflow {
+  feature: string;
+  /** Those ids, the least frequent of the rows' ids; each encodes as out of vocabulary (row 0). */
+  leftOut: number;
+}
+
+/** fitPreprocessing, and the vocabularies that overflowed: a full table is no error, but it should not be silent. */
+export function fitPreprocessingReport(
+  spec: ModelSpec,
+  table: RawTable,
+  rows?: Uint32Array,
+): { state: PreprocessingState; overflow: VocabularyOverflow[] } {
+  const overflow: VocabularyOverflow[] = [];
+  const state = fit(spec, table, rows, (feature, dictionary, counts, minCount, maxVocab) => {
+    const ids = frequent(dictionary, counts, minCount, Infinity);
+    if (ids.length > maxVocab) overflow.push({ feature, leftOut: ids.length - maxVocab });
+    return ids.slice(0, maxVocab);
+  });
+  return { state, overflow };
 }
 
 /** A sequence feature's maxVocab when its spec sets none. */

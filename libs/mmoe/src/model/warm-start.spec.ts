@@ -103,6 +103,16 @@ describe('warm start', () => {
     }
   });
 
+  it('reports the ids a full table left out in the training summary, beside the growth', async () => {
+    const full = specOf((s) => {
+      Object.assign(s.features[0], { maxVocab: 10 });
+      s.training = { ...s.training, epochs: 1 };
+    });
+    const { model, summary } = await MultiTaskModel.train(full, rows(full, 400, 8, 3, 4), undefined, { parent });
+    model.dispose();
+    expect(summary.vocabularyOverflow).toEqual([{ feature: 'item', leftOut: 2 }]);
+  });
+
   it('refuses an incompatible spec at once, naming every difference', () => {
     const other = specOf((s) => {
       s.features[0] = { name: 'item', type: 'categorical', embeddingDim: 8 };
@@ -184,6 +194,7 @@ describe('warm start', () => {
     });
     try {
       expect(summary.warmStart?.vocabularies[0]).toEqual({ feature: 'item', before: 8, added: 4, overflow: 0 });
+      expect(summary.vocabularyOverflow).toEqual([]);
       const row = model.encoder.encodeCategory(0, 'i11');
       expect(row).toBeGreaterThan(8);
       expect(parent.encoder.encodeCategory(0, 'i11')).toBe(0);

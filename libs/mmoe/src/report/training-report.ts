@@ -1,3 +1,4 @@
+import type { VocabularyOverflow } from '../data/preprocessor';
 import type { GateReport, TaskCalibrationReport } from '../eval/evaluator';
 import { lossBalancingOf, type ModelSpec } from '../model-spec/model-spec.schema';
 import { taskType } from '../tasks/task-types';
@@ -24,6 +25,8 @@ export interface TrainingReportData {
   tasks: Record<string, Record<string, number>>;
   gates: Record<string, GateReport>;
   calibration: Record<string, TaskCalibrationReport>;
+  /** The learnt vocabularies that reached maxVocab, and the ids each left out of vocabulary. */
+  vocabularyOverflow?: VocabularyOverflow[];
   /** Worker versions: production's metrics on the same held-out slice. */
   production?: { versionId: number; tasks: Record<string, Record<string, number>> };
   createdAt?: string;
@@ -57,6 +60,9 @@ export function renderTrainingReport(data: TrainingReportData): string {
         ['Throughput', `${Math.round(training.examplesPerSec).toLocaleString('en-US')} examples/s (training steps)`],
         ['Wall time', `${training.seconds.toFixed(1)} s`],
         ['Backend', data.backend],
+        ...(data.vocabularyOverflow?.length
+          ? [['Vocabulary overflow', overflowText(data.vocabularyOverflow)] as [string, string]]
+          : []),
         ...(data.createdAt ? [['Created', data.createdAt] as [string, string]] : []),
       ]),
     ),
@@ -440,4 +446,9 @@ function fmt(v: number): string {
 
 function escape(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** "item_id: 12 ids left out of vocabulary (maxVocab reached)", per table. */
+export function overflowText(overflow: readonly VocabularyOverflow[]): string {
+  return overflow.map((o) => `${o.feature}: ${o.leftOut} ids left out of vocabulary (maxVocab reached)`).join('; ');
 }
