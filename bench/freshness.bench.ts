@@ -424,7 +424,7 @@ async function measureRebuild(url: string, data: InteractionData, genres: string
     await dataSource.query('TRUNCATE events, user_features, item_features');
     const features = new FeatureRepository(dataSource);
     // No DATABASE_READ_URL: the rebuild is measured on this database alone.
-    const events = new EventRepository(dataSource, features, new ReadReplica(dataSource, loadConfig({})));
+    const events = new EventRepository(dataSource, new ReadReplica(dataSource, loadConfig({})));
     await features.upsert('user', data.users);
     await features.upsert('item', data.items);
     for (let i = 0; i < data.events.length; i += 5000) {

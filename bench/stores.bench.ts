@@ -168,7 +168,7 @@ async function measureWriters(config: AppConfig, plan: Plan): Promise<Record<str
   const dataSource = await new DataSource({ ...dataSourceOptions(config), poolSize: WRITERS + 2 }).initialize();
   try {
     const reads = new ReadReplica(dataSource, config);
-    const events = new EventRepository(dataSource, new FeatureRepository(dataSource), reads);
+    const events = new EventRepository(dataSource, reads);
     const predictions = new PredictionLogRepository(dataSource);
     await predictions.maintainPartitions(new Date(), 1, new Date(0));
     let next = 0;

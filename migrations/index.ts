@@ -7,7 +7,7 @@ import { TrainingSchedule1764640000000 } from './1764640000000-training-schedule
 import { EventsUserTime1764700000000 } from './1764700000000-events-user-time';
 import { IncrementalSchedule1764700000001 } from './1764700000001-incremental-schedule';
 import { LiveAggregates1764710000000 } from './1764710000000-live-aggregates';
-import { SkippedRuns1764720000000 } from './1764720000000-skipped-runs';
+import { SkipsAndBackfills1764720000000 } from './1764720000000-skips-and-backfills';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -20,5 +20,5 @@ export const MIGRATIONS = [
   EventsUserTime1764700000000,
   IncrementalSchedule1764700000001,
   LiveAggregates1764710000000,
-  SkippedRuns1764720000000,
+  SkipsAndBackfills1764720000000,
 ];

@@ -153,11 +153,7 @@ async function reset(dataSource: DataSource, config: AppConfig): Promise<void> {
 }
 
 async function insertEvents(dataSource: DataSource, config: AppConfig, world: InteractionData): Promise<void> {
-  const events = new EventRepository(
-    dataSource,
-    new FeatureRepository(dataSource),
-    new ReadReplica(dataSource, config),
-  );
+  const events = new EventRepository(dataSource, new ReadReplica(dataSource, config));
   for (let i = 0; i < world.events.length; i += EVENT_BATCH) {
     await events.insertNew(
       world.events

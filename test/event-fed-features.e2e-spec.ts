@@ -1,6 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 
+import { FedListBackfill } from '../apps/api/src/events/fed-list-backfill.service';
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
 import { createApiApp } from './api-app.factory';
 import { seedModelVersion, TINY_SPEC, tinyItem, tinyUser } from './fixtures/model.fixture';
@@ -57,7 +58,9 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
   beforeAll(async () => {
     app = await createApiApp();
     db = app.get(DataSource);
-    await db.query('TRUNCATE events, user_features, item_features, model_versions, rollout_events CASCADE');
+    await db.query(
+      'TRUNCATE events, user_features, item_features, model_versions, rollout_events, event_feed_backfills CASCADE',
+    );
     await seedModelVersion(db, 'production', { training: { features: FEATURES } });
     await app.get(ModelLifecycleService).refresh();
     await inject('PUT', '/v1/users/u-1/features', { features: tinyUser(1) });
@@ -65,7 +68,9 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
   });
 
   afterAll(async () => {
-    await db.query('TRUNCATE events, user_features, item_features, model_versions, rollout_events CASCADE');
+    await db.query(
+      'TRUNCATE events, user_features, item_features, model_versions, rollout_events, event_feed_backfills CASCADE',
+    );
     await app.close();
   });
 
@@ -78,8 +83,8 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     expect(await clicks('u-1')).toEqual(['i-7']);
     const after = await score('u-1');
     expect(after[0]).not.toBeCloseTo(before[0], 6);
-    // The features written before are kept beside the list.
-    expect(await stored('u-1')).toMatchObject(tinyUser(1));
+    // The features written before are kept beside the lists; a fed list's own is its events' (i-7 has no genre).
+    expect(await stored('u-1')).toMatchObject({ ...tinyUser(1), user_recent_genres: [] });
   });
 
   it('keeps the last maxLength clicks, most recent last, each event once; a non-click appends nothing', async () => {
@@ -102,10 +107,12 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
 
   it("appends the clicked item's genre to a list fed by an item feature; the next score weighs it per candidate", async () => {
     const genres = async () => (await stored('u-1')).user_recent_genres;
-    expect(await genres()).toEqual(tinyUser(1).user_recent_genres); // the items clicked so far are stored nowhere
+    // The list is its events' (as training rebuilds it): the value PUT before is replaced, and the items clicked so
+    // far are stored nowhere, so they add no genre.
+    expect(await genres()).toEqual([]);
     const before = await score('u-1');
     await inject('POST', '/v1/events', { events: [click('c8', 'u-1', 'i-2', '2026-01-01T15:00:00Z')] });
-    expect(await genres()).toEqual([...tinyUser(1).user_recent_genres, tinyItem(2).item_genre]);
+    expect(await genres()).toEqual([tinyItem(2).item_genre]);
     expect(await clicks('u-1')).toEqual(['i-40', 'i-60', 'i-2']);
     const after = await score('u-1');
     expect(after[0]).not.toBeCloseTo(before[0], 6);
@@ -117,5 +124,49 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     await inject('PUT', '/v1/users/u-2/features', { features: { ...tinyUser(2), user_recent_clicks: 'oops' } });
     await inject('POST', '/v1/events', { events: [click('c7', 'u-2', 'i-70', '2026-01-01T10:00:00Z')] });
     expect(await clicks('u-2')).toEqual(['i-70']);
+  });
+
+  it('places an event that arrives late by when it occurred, not as the most recent', async () => {
+    await inject('POST', '/v1/events', {
+      events: [click('l2', 'u-3', 'i-2', '2026-01-01T12:00:00Z'), click('l3', 'u-3', 'i-3', '2026-01-01T13:00:00Z')],
+    });
+    await inject('POST', '/v1/events', { events: [click('l1', 'u-3', 'i-1', '2026-01-01T11:00:00Z')] });
+    expect(await clicks('u-3')).toEqual(['i-1', 'i-2', 'i-3']);
+    // Older than the last maxLength: it does not enter at all.
+    await inject('POST', '/v1/events', { events: [click('l0', 'u-3', 'i-0', '2026-01-01T10:00:00Z')] });
+    expect(await clicks('u-3')).toEqual(['i-1', 'i-2', 'i-3']);
+  });
+
+  it("feeds a canary's own fed list too, filled first from the events stored before it was served", async () => {
+    const like = (eventId: string, userId: string, itemId: string, occurredAt: string) => ({
+      eventId,
+      userId,
+      itemId,
+      labels: { like: 1 },
+      occurredAt,
+    });
+    // Likes stored while no served spec has a list of them.
+    await inject('POST', '/v1/events', {
+      events: [
+        like('k1', 'u-4', 'i-11', '2026-01-01T09:00:00Z'),
+        like('k2', 'u-4', 'i-12', '2026-01-01T10:00:00Z'),
+        like('k3', 'u-4', 'i-13', '2026-01-01T11:00:00Z'),
+      ],
+    });
+    expect((await stored('u-4')).user_recent_likes).toBeUndefined();
+    const likes = { name: 'user_recent_likes', type: 'sequence' as const, hashBuckets: 64, maxLength: 2 };
+    await seedModelVersion(db, 'canary', {
+      training: { features: [...FEATURES, { ...likes, fromEvents: { task: 'like' } }] },
+    });
+    await app.get(ModelLifecycleService).refresh();
+    // The next batch feeds the canary's list, and fills it for the users whose likes came before.
+    await inject('POST', '/v1/events', { events: [like('k4', 'u-5', 'i-14', '2026-01-01T12:00:00Z')] });
+    expect((await stored('u-5')).user_recent_likes).toEqual(['i-14']);
+    await app.get(FedListBackfill).settled();
+    expect((await stored('u-4')).user_recent_likes).toEqual(['i-12', 'i-13']);
+    const [{ done }] = await db.query(
+      'SELECT count(*)::int AS done FROM event_feed_backfills WHERE done_at IS NOT NULL',
+    );
+    expect(done).toBeGreaterThanOrEqual(1);
   });
 });

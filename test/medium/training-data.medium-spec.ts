@@ -95,13 +95,13 @@ describe('TrainingDataService (medium: real Postgres)', () => {
       occurredAt: at(100 + minute),
     });
     await moduleRef.get(EventRepository).insertNew([
-      event(1, user, 'a', 1, 1),
-      event(2, user, 'b', 0, 2),
       event(3, user, 'c', 1, 3),
       event(4, user, 'd', 1, 3), // at the same time as c: not before it, so neither sees the other
       event(5, user, 'e', 1, 4),
       event(6, other, 'x', 1, 0),
     ]);
+    // Posted late: the lists go by when events occurred, not by when they arrived.
+    await moduleRef.get(EventRepository).insertNew([event(1, user, 'a', 1, 1), event(2, user, 'b', 0, 2)]);
     // The list as serving holds it now (written later than every event): training must not read it.
     await moduleRef.get(FeatureRepository).upsert('user', [{ id: user, features: { user_recent_clicks: ['e', 'z'] } }]);
     const fedSpec = parseModelSpec({

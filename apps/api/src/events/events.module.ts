@@ -6,6 +6,7 @@ import { FeaturesModule } from '../features/features.module';
 import { ModelsModule } from '../models/models.module';
 import { EventsController } from './events.controller';
 import { EventsService } from './events.service';
+import { FedListBackfill } from './fed-list-backfill.service';
 
 /**
  * Impression logging; ModelsModule provides the ProductionSpecSource the labels are checked against, FeaturesModule
@@ -14,6 +15,6 @@ import { EventsService } from './events.service';
 @Module({
   imports: [FeaturesRepositoryModule, FeaturesModule, ModelsModule],
   controllers: [EventsController],
-  providers: [EventsService],
+  providers: [EventsService, FedListBackfill],
 })
 export class EventsModule {}

@@ -2,10 +2,11 @@ import { Injectable } from '@nestjs/common';
 
 import { ConflictError, InvalidFieldsError, type FieldError } from '@app/common';
 import { EventRepository } from '@app/db';
-import { eventFeeds } from '@app/mmoe/serving';
+import { servedEventFeeds } from '@app/mmoe/serving';
 
 import { FeatureStoreService } from '../features/feature-store.service';
 import type { EventsReceivedDto, PostEventsDto } from './dto/events.dto';
+import { FedListBackfill } from './fed-list-backfill.service';
 import { labelErrors } from './labels.validator';
 import { ProductionSpecSource } from './production-spec.source';
 
@@ -18,13 +19,15 @@ export class EventsService {
     private readonly events: EventRepository,
     private readonly productionSpec: ProductionSpecSource,
     private readonly features: FeatureStoreService,
+    private readonly backfill: FedListBackfill,
   ) {}
 
   /**
-   * Validates the whole batch before storing any of it, then stores it in one transaction, with the appends to the
-   * users' event-fed lists of the production spec (`fromEvents`): all or nothing. The users of every positive event
-   * of the batch, stored now or before, are then invalidated in the feature cache, so that a batch whose cache step
-   * failed is simply posted again.
+   * Validates the whole batch before storing any of it, then stores it in one transaction, with the users'
+   * event-fed lists (`fromEvents`) of every served spec (production, canary, shadow) rebuilt: all or nothing. The
+   * users of every positive event of the batch, stored now or before, are then invalidated in the feature cache, so
+   * that a batch whose cache step failed is simply posted again. A fed list not filled from past events yet (a
+   * version newly served with it) is backfilled in the background.
    */
   async ingest({ events }: PostEventsDto): Promise<EventsReceivedDto> {
     const spec = this.productionSpec.current();
@@ -32,7 +35,8 @@ export class EventsService {
     const errors = [...labelErrors(spec.tasks, events), ...(await this.modelVersionErrors(events))];
     if (errors.length > 0) throw new InvalidFieldsError(errors.slice(0, MAX_REPORTED_ERRORS));
     const now = new Date();
-    const feeds = eventFeeds(spec);
+    const feeds = servedEventFeeds(this.productionSpec.served());
+    this.backfill.ensure(feeds);
     const stored = await this.events.insertNew(
       events.map((e) => ({
         eventId: e.eventId,

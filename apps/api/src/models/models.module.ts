@@ -18,6 +18,10 @@ import { ScorerLoader } from './scorer.loader';
       inject: [ModelLifecycleService],
       useFactory: (lifecycle: ModelLifecycleService): ProductionSpecSource => ({
         current: () => lifecycle.current().production?.spec,
+        served: () => {
+          const { production, canary, shadow } = lifecycle.current();
+          return [production, canary, shadow].flatMap((model) => (model ? [model.spec] : []));
+        },
       }),
     },
   ],

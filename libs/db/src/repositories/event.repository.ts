@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 
 import { ReadReplica } from '../read-replica';
-import { FeatureRepository, type FeatureMap, type ListAppend } from './feature.repository';
+import type { FeatureMap } from './feature.repository';
 
 /**
  * A user-side list fed by events (a spec's `fromEvents`, see eventFeeds in @app/mmoe): each stored event whose label
@@ -49,51 +49,91 @@ export interface TrainingRow {
 export class EventRepository {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly features: FeatureRepository,
     private readonly reads: ReadReplica,
   ) {}
 
   /**
    * Stores the events whose id is new and returns how many that was; an id already stored (or repeated in the batch)
-   * is skipped, which makes re-posting a batch harmless. The new events feed the users' lists of `feeds` (in order of
-   * occurrence) in the same transaction: the batch and its appends are stored whole or not at all, and an event is
-   * appended once however often it is posted. Rows are inserted in id order so that concurrent overlapping batches
-   * cannot deadlock.
+   * is skipped, which makes re-posting a batch harmless. The users of the new positive events get their lists of
+   * `feeds` rebuilt in the same transaction (rebuildLists): the batch and its lists are stored whole or not at all.
+   * Rows are inserted in id order so that concurrent overlapping batches cannot deadlock.
    */
   insertNew(events: NewEvent[], feeds: readonly EventFeed[] = []): Promise<number> {
     return this.dataSource.transaction(async (manager) => {
       const stored = await this.insert(manager, events);
-      if (feeds.length > 0)
-        await this.features.appendToUserLists(
-          manager,
-          listAppends(stored, feeds, await this.itemValues(manager, stored, feeds)),
-          Object.fromEntries(feeds.map((f) => [f.feature, f.maxLength])),
-        );
+      const users = stored.filter((e) => feeds.some((f) => (e.labels[f.task] ?? 0) > 0)).map((e) => e.userId);
+      if (users.length > 0) await this.rebuildLists(manager, [...new Set(users)], feeds);
       return stored.length;
     });
   }
 
-  /** The stored values of the feeds' item features for the items of the events that feed them, in one query. */
-  private async itemValues(
-    manager: EntityManager,
-    events: readonly StoredEvent[],
-    feeds: readonly EventFeed[],
-  ): Promise<ItemValues> {
-    const values: ItemValues = new Map();
-    const byItem = feeds.filter((f) => f.itemFeature !== undefined);
-    const items = new Set(events.filter((e) => byItem.some((f) => positive(e, f))).map((e) => e.itemId));
-    if (items.size === 0) return values;
-    const rows: { id: string; feature: string; value: string }[] = await manager.query(
-      `SELECT i.entity_id AS id, f.name AS feature, i.features ->> f.name AS value
-       FROM item_features i CROSS JOIN unnest($2::text[]) AS f(name)
-       WHERE i.entity_id = ANY($1::text[]) AND i.features ->> f.name IS NOT NULL`,
-      [[...items], [...new Set(byItem.map((f) => f.itemFeature!))]],
+  /**
+   * Sets each user's list of each feed to their last maxLength positive events by when they occurred (then event id),
+   * most recent last: an event posted late takes its place by time, not at the end. The users' rows are locked first
+   * (created if need be), in id order: a concurrent batch for one of them waits, then reads this one's events once it
+   * commits (each statement sees what was committed before it began), so both land. A value stored by PUT under a
+   * fed list's name is replaced: the list is its events', as training rebuilds it.
+   */
+  private async rebuildLists(manager: EntityManager, users: string[], feeds: readonly EventFeed[]): Promise<void> {
+    const ids = [...users].sort();
+    await manager.query(
+      `INSERT INTO user_features AS u (entity_id, features, updated_at)
+       SELECT id, '{}'::jsonb, now() FROM unnest($1::text[]) AS r(id) ORDER BY id
+       ON CONFLICT (entity_id) DO UPDATE SET updated_at = EXCLUDED.updated_at`,
+      [ids],
     );
-    for (const { id, feature, value } of rows) {
-      if (!values.has(feature)) values.set(feature, new Map());
-      values.get(feature)!.set(id, value);
+    for (const feed of feeds) {
+      const [value, join] = feedValueSql(feed, 5);
+      await manager.query(
+        `UPDATE user_features u SET features = u.features || jsonb_build_object($2::text, l.list)
+         FROM (
+           SELECT x.user_id, coalesce((
+             SELECT jsonb_agg(h.value ORDER BY h.occurred_at, h.event_id) FROM (
+               SELECT ${value} AS value, p.occurred_at, p.event_id FROM events p ${join}
+               WHERE p.user_id = x.user_id AND (p.labels ->> $3)::float8 > 0
+               ORDER BY p.occurred_at DESC, p.event_id DESC LIMIT $4) h), '[]'::jsonb) AS list
+           FROM unnest($1::text[]) AS x(user_id)) l
+         WHERE u.entity_id = l.user_id`,
+        [ids, feed.feature, feed.task, feed.maxLength, ...(feed.itemFeature === undefined ? [] : [feed.itemFeature])],
+      );
     }
-    return values;
+  }
+
+  /**
+   * Fills a fed list from the events stored before it was fed (a version newly served with it): once for the cluster
+   * per feed (name, source and maxLength), claimed in event_feed_backfills; a claim older than 10 minutes (its process
+   * died) may be taken again. Rebuilds `batch` users per transaction and hands each batch's users to `rebuilt` (to
+   * invalidate their cached features). Says how many users it rebuilt, or that the feed was filled before, or that
+   * another process is at it.
+   */
+  async backfill(
+    feed: EventFeed,
+    rebuilt: (users: string[]) => Promise<void>,
+    batch = 500,
+  ): Promise<{ users: number } | 'filled' | 'busy'> {
+    const key = feedKey(feed);
+    await this.dataSource.query(`INSERT INTO event_feed_backfills (feed) VALUES ($1) ON CONFLICT DO NOTHING`, [key]);
+    const [state]: { claimed: boolean; done: boolean }[] = await this.dataSource.query(
+      `WITH claim AS (
+         UPDATE event_feed_backfills SET claimed_at = now()
+         WHERE feed = $1 AND done_at IS NULL AND (claimed_at IS NULL OR claimed_at < now() - interval '10 minutes')
+         RETURNING feed)
+       SELECT EXISTS (SELECT 1 FROM claim) AS claimed, done_at IS NOT NULL AS done FROM event_feed_backfills WHERE feed = $1`,
+      [key],
+    );
+    if (!state.claimed) return state.done ? 'filled' : 'busy';
+    const rows: { user_id: string }[] = await this.dataSource.query(
+      `SELECT DISTINCT user_id FROM events WHERE (labels ->> $1)::float8 > 0 ORDER BY user_id`,
+      [feed.task],
+    );
+    const users = rows.map((r) => r.user_id);
+    for (let i = 0; i < users.length; i += batch) {
+      const slice = users.slice(i, i + batch);
+      await this.dataSource.transaction((manager) => this.rebuildLists(manager, slice, [feed]));
+      await rebuilt(slice);
+    }
+    await this.dataSource.query(`UPDATE event_feed_backfills SET done_at = now() WHERE feed = $1`, [key]);
+    return { users: users.length };
   }
 
   private async insert(manager: EntityManager, events: NewEvent[]): Promise<StoredEvent[]> {
@@ -235,11 +275,7 @@ export class EventRepository {
   private async rebuildList(db: DataSource, rows: TrainingRow[], from: Date, to: Date, feed: EventFeed): Promise<void> {
     if (rows.length === 0) return;
     const users = [...new Set(rows.map((r) => r.userId))];
-    // SQL written here, never input: the item's id, or its value of the feature ($6).
-    const [value, join] =
-      feed.itemFeature === undefined
-        ? ['p.item_id', '']
-        : ['i.features ->> $6', 'JOIN item_features i ON i.entity_id = p.item_id AND i.features ->> $6 IS NOT NULL'];
+    const [value, join] = feedValueSql(feed, 6);
     const positives: { user_id: string; value: string; at: string }[] = await db.query(
       `SELECT user_id, value, at FROM (
          SELECT u.user_id, h.value, h.occurred_at, h.event_id, floor(extract(epoch FROM h.occurred_at) * 1000)::float8 AS at
@@ -284,39 +320,17 @@ const SAMPLE_HASH = '(hashtextextended(e.event_id, $4) & 4294967295)::float8 / 4
 
 type StoredEvent = Pick<NewEvent, 'eventId' | 'userId' | 'itemId' | 'labels' | 'occurredAt'>;
 
-/** Per item feature, the stored value of each item that has one. */
-type ItemValues = Map<string, Map<string, string>>;
-
-const positive = (event: StoredEvent, feed: EventFeed) => (event.labels[feed.task] ?? 0) > 0;
-
 /**
- * Per user, for each feed, the items of its positive events (or their values of the feed's item feature, those
- * without one skipped), in order of occurrence (then id), the last maxLength.
+ * What a feed's list holds of an event `p`, as SQL written here (never input): the item's id, or the item's value of
+ * the feed's item feature (parameter `$n`), joined so that an item stored without it adds nothing.
  */
-export function listAppends(
-  events: readonly StoredEvent[],
-  feeds: readonly EventFeed[],
-  itemValues: ItemValues = new Map(),
-): ListAppend[] {
-  const ordered = [...events].sort(
-    (a, b) => a.occurredAt.getTime() - b.occurredAt.getTime() || (a.eventId < b.eventId ? -1 : 1),
-  );
-  const byUser = new Map<string, Record<string, string[]>>();
-  for (const event of ordered) {
-    for (const feed of feeds) {
-      if (!positive(event, feed)) continue;
-      const value = feed.itemFeature === undefined ? event.itemId : itemValues.get(feed.itemFeature)?.get(event.itemId);
-      if (value === undefined) continue;
-      let lists = byUser.get(event.userId);
-      if (!lists) byUser.set(event.userId, (lists = {}));
-      (lists[feed.feature] ??= []).push(value);
-    }
-  }
-  const bound = new Map(feeds.map((f) => [f.feature, f.maxLength]));
-  return [...byUser].map(([id, lists]) => ({
-    id,
-    lists: Object.fromEntries(
-      Object.entries(lists).map(([feature, items]) => [feature, items.slice(-bound.get(feature)!)]),
-    ),
-  }));
+function feedValueSql(feed: EventFeed, n: number): [value: string, join: string] {
+  return feed.itemFeature === undefined
+    ? ['p.item_id', '']
+    : [`i.features ->> $${n}`, `JOIN item_features i ON i.entity_id = p.item_id AND i.features ->> $${n} IS NOT NULL`];
+}
+
+/** A feed as a backfill knows it: a list of another name, source or length is another backfill. */
+function feedKey({ feature, task, itemFeature, maxLength }: EventFeed): string {
+  return JSON.stringify([feature, task, itemFeature ?? null, maxLength]);
 }

@@ -14,12 +14,6 @@ export interface FeatureRow {
 
 const TABLES: Record<EntityKind, string> = { user: 'user_features', item: 'item_features' };
 
-/** A user's event-fed lists to extend: by feature name, the values to append, oldest first. */
-export interface ListAppend {
-  id: string;
-  lists: Record<string, string[]>;
-}
-
 /** The feature vectors of users and items in Postgres, their source of truth (Redis only caches them). */
 @Injectable()
 export class FeatureRepository {
@@ -36,34 +30,6 @@ export class FeatureRepository {
        SELECT id, features, now() FROM jsonb_to_recordset($1::jsonb) AS r(id text, features jsonb) ORDER BY id
        ON CONFLICT (entity_id) DO UPDATE SET features = EXCLUDED.features, updated_at = EXCLUDED.updated_at`,
       [JSON.stringify(rows)],
-    );
-  }
-
-  /**
-   * Appends values to users' lists (creating the user or the list as needed) and keeps the last `maxLengths[feature]`
-   * of each, in one statement inside `manager`'s transaction. The merge reads the row it updates, so concurrent
-   * appends to one user both land. A stored value that is not a list is replaced. Rows are locked in id order.
-   */
-  async appendToUserLists(
-    manager: EntityManager,
-    appends: ListAppend[],
-    maxLengths: Record<string, number>,
-  ): Promise<void> {
-    if (appends.length === 0) return;
-    await manager.query(
-      `INSERT INTO user_features AS u (entity_id, features, updated_at)
-       SELECT id, lists, now() FROM jsonb_to_recordset($1::jsonb) AS r(id text, lists jsonb) ORDER BY id
-       ON CONFLICT (entity_id) DO UPDATE SET
-         features = u.features || (
-           SELECT jsonb_object_agg(k, (
-             SELECT coalesce(jsonb_agg(x ORDER BY n), '[]'::jsonb)
-             FROM jsonb_array_elements(m.merged) WITH ORDINALITY AS t(x, n)
-             WHERE n > jsonb_array_length(m.merged) - ($2::jsonb ->> k)::int))
-           FROM jsonb_each(EXCLUDED.features) AS e(k, v),
-             LATERAL (SELECT CASE WHEN jsonb_typeof(u.features -> k) = 'array' THEN u.features -> k
-                                  ELSE '[]'::jsonb END || v AS merged) m),
-         updated_at = EXCLUDED.updated_at`,
-      [JSON.stringify(appends), JSON.stringify(maxLengths)],
     );
   }
 

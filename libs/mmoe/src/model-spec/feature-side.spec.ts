@@ -1,4 +1,4 @@
-import { featureSide, requestSides, rowSides } from './feature-side';
+import { featureSide, requestSides, rowSides, servedEventFeeds } from './feature-side';
 import { parseModelSpec } from './model-spec';
 
 const spec = (features: unknown[]) =>
@@ -42,5 +42,35 @@ describe('feature sides', () => {
     });
     const noItem = spec([features[0], { ...features[1], side: 'user' }, features[2]]);
     expect(requestSides(noItem, preprocessing)).toEqual(rowSides(preprocessing));
+  });
+});
+
+describe('servedEventFeeds', () => {
+  const fed = (name: string, task: string, maxLength: number) => ({
+    name,
+    type: 'sequence' as const,
+    hashBuckets: 8,
+    maxLength,
+    fromEvents: { task },
+  });
+  const specWith = (...features: ReturnType<typeof fed>[]) =>
+    parseModelSpec({
+      features,
+      tasks: [
+        { name: 'click', label: 'click', type: 'binary' },
+        { name: 'like', label: 'like', type: 'binary' },
+      ],
+      model: { expertUnits: [4] },
+    });
+
+  it("is the union of the served specs' fed lists: production's source wins a name, the longest length is kept", () => {
+    const production = specWith(fed('user_clicks', 'click', 3));
+    const canary = specWith(fed('user_clicks', 'click', 5), fed('user_likes', 'like', 2));
+    const shadow = specWith(fed('user_likes', 'click', 9));
+    expect(servedEventFeeds([production, canary, shadow])).toEqual([
+      { feature: 'user_clicks', task: 'click', maxLength: 5 },
+      { feature: 'user_likes', task: 'like', maxLength: 2 },
+    ]);
+    expect(servedEventFeeds([])).toEqual([]);
   });
 });

@@ -24,6 +24,22 @@ export function eventFeeds(spec: Pick<ModelSpec, 'features'>): EventFeed[] {
   });
 }
 
+/**
+ * The lists the served specs (production first, then the canary and the shadow) declare fed by events, one per
+ * feature name: the first spec's source (task, itemFeature) wins a clash, and the longest maxLength of the specs that
+ * agree on it is kept (each model reads only its own last maxLength).
+ */
+export function servedEventFeeds(specs: readonly Pick<ModelSpec, 'features'>[]): EventFeed[] {
+  const byName = new Map<string, EventFeed>();
+  for (const feed of specs.flatMap(eventFeeds)) {
+    const kept = byName.get(feed.feature);
+    if (!kept) byName.set(feed.feature, feed);
+    else if (kept.task === feed.task && kept.itemFeature === feed.itemFeature && feed.maxLength > kept.maxLength)
+      byName.set(feed.feature, { ...kept, maxLength: feed.maxLength });
+  }
+  return [...byName.values()];
+}
+
 /** Preprocessing indices of one kind of feature: those every candidate of a request shares, and the item's. */
 export interface SideSplit {
   shared: number[];
