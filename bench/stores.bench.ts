@@ -15,14 +15,7 @@ import { loadavg } from 'node:os';
 import { DataSource } from 'typeorm';
 
 import { loadConfig, type AppConfig } from '@app/config';
-import {
-  dataSourceOptions,
-  EventRepository,
-  FeatureRepository,
-  PredictionLogRepository,
-  ReadReplica,
-  type NewEvent,
-} from '@app/db';
+import { dataSourceOptions, EventRepository, PredictionLogRepository, ReadReplica, type NewEvent } from '@app/db';
 import { RedisConnections, type RedisClient } from '@app/redis';
 
 import { FeatureCacheRepository, type EntityRef } from '../apps/api/src/features/feature-cache.repository';

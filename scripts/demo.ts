@@ -18,7 +18,7 @@ import Bull from 'bull';
 import { DataSource } from 'typeorm';
 
 import { loadConfig, type AppConfig } from '@app/config';
-import { EventRepository, FeatureRepository, ReadReplica } from '@app/db';
+import { EventRepository, ReadReplica } from '@app/db';
 import { generateInteractions, type InteractionData } from '@app/mmoe/synthetic/interactions.data';
 import { QUEUE_PREFIX, TRAINING_QUEUE, type TrainingJobProgress, type TrainingJobResult } from '@app/queue';
 

@@ -103,7 +103,10 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     // Posted late: the lists go by when events occurred, not by when they arrived.
     await moduleRef.get(EventRepository).insertNew([event(1, user, 'a', 1, 1), event(2, user, 'b', 0, 2)]);
     // The list as serving holds it now (written later than every event): training must not read it.
-    await moduleRef.get(FeatureRepository).upsert('user', [{ id: user, features: { user_recent_clicks: ['e', 'z'] } }]);
+    // A feature written by PUT keeps no history: its rows read it as stored now (docs/freshness.md: what can leak).
+    await moduleRef
+      .get(FeatureRepository)
+      .upsert('user', [{ id: user, features: { user_recent_clicks: ['e', 'z'], user_clicks_7d: 4 } }]);
     const fedSpec = parseModelSpec({
       features: [
         { name: 'user_id', type: 'categorical' },
@@ -123,6 +126,7 @@ describe('TrainingDataService (medium: real Postgres)', () => {
       ['d', ['a']],
       ['e', ['c', 'd']],
     ]);
+    expect(rows.filter((r) => r.userId === user).map((r) => r.userFeatures!.user_clicks_7d)).toEqual([4, 4, 4, 4, 4]);
     // Through the worker's data service: the rebuilt lists are what the model trains on.
     const data = await moduleRef
       .get(TrainingDataService)

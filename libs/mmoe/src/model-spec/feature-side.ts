@@ -5,8 +5,8 @@ import { featureSide } from './side';
 export { featureSide, type FeatureSide } from './side';
 
 /**
- * A user-side list fed by events (a sequence feature's `fromEvents`): the task whose positive labels append to it,
- * and what they append: the item id, or the item's `itemFeature`.
+ * A user-side list fed by events (a sequence feature's `fromEvents`): the task whose positive events it lists, the
+ * last maxLength by time, and what it lists of each: the item id, or the item's `itemFeature`.
  */
 export interface EventFeed {
   feature: string;

@@ -105,9 +105,9 @@ const sequenceFeature = z
     /** Look values up in this categorical feature's table (e.g. a history of item ids in `item_id`'s embedding). */
     sharedEmbedding: name.optional(),
     /**
-     * A user-side list fed by events: each logged event whose label for `task` is positive appends its item id (or
-     * the item's `itemFeature`, e.g. its genre) to the user's list in the feature store (the last maxLength kept,
-     * most recent last); training rebuilds each row's list as it was when the event occurred.
+     * A user-side list fed by events: the user's list in the feature store holds the item ids (or the items'
+     * `itemFeature`, e.g. their genre) of their last maxLength logged events whose label for `task` is positive, by
+     * when they occurred, most recent last; training rebuilds each row's list as it was when the event occurred.
      */
     fromEvents: z.object({ task: name, itemFeature: name.optional() }).strict().optional(),
     ...numericOnly,
