@@ -8,7 +8,10 @@
  *     (written nightly or fed by events) — the signal a user list could carry at best;
  *   - strategies: the first model left stale; a daily full retrain (fresh initialisation, the last `window` days,
  *     several epochs with early stopping); a warm start every `period` hours from the previous model, one epoch over
- *     the period's events plus `replay` times as many older events from the window;
+ *     the events since the previous model's training rows ended plus `replay` times as many older events of the
+ *     lineage. Every training holds out its window's last fifth as the worker does, and the windows, the split and
+ *     the replay are the worker's own functions (timeSplitIndex, incrementalPlan, replayCount): what ships is what is
+ *     measured (the replay's draw aside: the worker's is a seeded hash in SQL, this one a seeded draw in memory);
  *   - user lists: none beyond the profile; the genres of the user's last clicks (fromEvents.itemFeature) weighed
  *     against the candidate's genre by target attention, written nightly (as of the start of each day) or fed by
  *     events (as of each impression, which is what the API serves with `fromEvents`); the same event-fed list mean
@@ -24,7 +27,7 @@
  *
  *   npm run bench:freshness -- [--quick] [--days 7] [--initial-days 3] [--period-hours 4] [--window-days 3]
  *     [--per-day 20000] [--users 800] [--items 1200] [--interest-hours 6] [--list-length 10] [--epochs 8] [--replay 0.2]
- *     [--seed 1] [--lists none,nightly,event-fed,…] [--db postgres://…/bench_h1] [--skip-strategies]
+ *     [--replay-days 30] [--seed 1] [--lists none,nightly,event-fed,…] [--db postgres://…/bench_h1] [--skip-strategies]
  */
 import { DataSource } from 'typeorm';
 
@@ -45,6 +48,8 @@ import {
   type ModelSpecInput,
 } from '@app/mmoe';
 
+import { holdoutFractionOf, timeSplitIndex } from '../apps/worker/src/training/dataset.rules';
+import { incrementalPlan, replayCount } from '../apps/worker/src/training/incremental-window.rules';
 import {
   cpuModel,
   flagValue,
@@ -60,6 +65,9 @@ const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 const START = Date.parse('2026-03-02T00:00:00Z');
 const BINARY_TASKS = ['click', 'like'] as const;
+/** The worker's default held-out share of a job's window. */
+const HOLDOUT = holdoutFractionOf(undefined);
+const iso = (time: number) => new Date(time).toISOString();
 
 const quick = hasFlag('quick');
 const plan = {
@@ -75,6 +83,8 @@ const plan = {
   listLength: positiveIntFlag('list-length', 10),
   epochs: positiveIntFlag('epochs', 8),
   replay: Number(flagValue('replay') ?? 0.2),
+  /** TRAINING_REPLAY_DAYS's default. */
+  replayDays: positiveIntFlag('replay-days', 30),
   seed: positiveIntFlag('seed', 1),
 };
 if (!(plan.replay >= 0 && plan.replay <= 1)) throw new Error(`--replay must be in [0, 1] (got ${plan.replay})`);
@@ -223,11 +233,26 @@ class Experiment {
     return lo;
   }
 
-  table(spec: ModelSpec, from: number, to: number, extra: number[] = []): RawTable {
+  table(spec: ModelSpec, from: number, to: number): RawTable {
+    return this.rows(spec, this.at(from), this.at(to));
+  }
+
+  /** The records [start, end) (indices) after the `extra` ones. */
+  rows(spec: ModelSpec, start: number, end: number, extra: number[] = []): RawTable {
     const table = new RawTable(spec);
     for (const i of extra) table.add(this.records[i]);
-    for (let i = this.at(from); i < this.at(to); i++) table.add(this.records[i]);
+    for (let i = start; i < end; i++) table.add(this.records[i]);
     return table;
+  }
+
+  /**
+   * What a worker's job on the events of [from, to) trains on: the rows before its held-out slice (timeSplitIndex),
+   * as indices, and the time the slice starts at (where an incremental job continuing it starts).
+   */
+  trainingSlice(from: number, to: number): { start: number; end: number; trainedTo: number } {
+    const [start, stop] = [this.at(from), this.at(to)];
+    const end = start + timeSplitIndex(this.times.slice(start, stop), HOLDOUT);
+    return { start, end, trainedTo: end < stop ? this.times[end] : to };
   }
 
   async train(spec: ModelSpec, table: RawTable, cost: Cost, parent?: MultiTaskModel): Promise<MultiTaskModel> {
@@ -270,7 +295,8 @@ class Experiment {
     const results: Record<Strategy, Outcome> = { stale: outcome(), 'daily full': outcome(), incremental: outcome() };
     const window = plan.windowDays * DAY_MS;
     const period = plan.periodHours * HOUR_MS;
-    const initial = await this.train(full, this.table(full, this.first - window, this.first), {
+    const first = this.trainingSlice(this.first - window, this.first);
+    const initial = await this.train(full, this.rows(full, first.start, first.end), {
       examples: 0,
       seconds: 0,
       cpuSeconds: 0,
@@ -279,22 +305,34 @@ class Experiment {
     inspect?.(initial);
     let daily = initial;
     let warm = initial;
+    // Where the warm chain's data stands, as its versions would record it (continuationOf).
+    let lineage = { from: iso(first.trainedTo), historyFrom: iso(this.first - window) };
     const end = START + plan.days * DAY_MS;
     for (let t = this.first; t < end; t += period) {
       if (t > this.first && (t - START) % DAY_MS === 0) {
         if (daily !== initial) daily.dispose();
-        daily = await this.train(full, this.table(full, t - window, t), results['daily full'].cost);
+        const slice = this.trainingSlice(t - window, t);
+        daily = await this.train(full, this.rows(full, slice.start, slice.end), results['daily full'].cost);
         log(`  ${variant}: daily retrain at day ${(t - START) / DAY_MS}`);
       }
       if (t > this.first) {
-        const from = this.at(t - period);
-        const replay = sample(this.at(t - window), from, Math.round(plan.replay * (this.at(t) - from)), t);
+        const step = incrementalPlan(lineage, iso(t), plan.replay, plan.replayDays);
+        const slice = this.trainingSlice(Date.parse(step.window.from), t);
+        const replay = step.replay
+          ? sample(
+              this.at(Date.parse(step.replay.from)),
+              this.at(Date.parse(step.replay.to)),
+              replayCount(step.replay.share, slice.end - slice.start),
+              t,
+            )
+          : [];
         const next = await this.train(
           incremental,
-          this.table(incremental, t - period, t, replay),
+          this.rows(incremental, slice.start, slice.end, replay),
           results.incremental.cost,
           warm,
         );
+        lineage = { ...lineage, from: iso(slice.trainedTo) };
         if (warm !== initial) warm.dispose();
         warm = next;
       }
@@ -573,8 +611,9 @@ async function main(): Promise<void> {
 
   console.log(
     `\n### Models\n\nFirst model on days ${plan.initialDays - plan.windowDays}–${plan.initialDays}; next-period AUC over days ${plan.initialDays}–${plan.days}. ` +
+      `Every training holds out the last ${HOLDOUT * 100} % of its window's time, as the worker does. ` +
       `Daily full: fresh initialisation, last ${plan.windowDays} days, ≤ ${plan.epochs} epochs (early stopping). ` +
-      `Incremental: warm start every ${plan.periodHours} h, 1 epoch over the period + ${plan.replay} × replay. User lists of the last ${plan.listLength} clicks. ` +
+      `Incremental: warm start every ${plan.periodHours} h, 1 epoch over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). User lists of the last ${plan.listLength} clicks. ` +
       `Cost over the evaluated days; ratio to the ${reference} daily full retrain.\n`,
   );
   console.log(
