@@ -92,6 +92,7 @@ describe('training admin API (e2e)', () => {
         attempts: { made: 0, max: 3 },
         failedReason: null,
         result: null,
+        skipped: null,
         cancelRequested: false,
         createdAt: expect.any(String),
         startedAt: null,

@@ -31,7 +31,7 @@ export class FedListBackfill {
       .finally(() => (this.running = undefined));
   }
 
-  /** Resolves when the fill under way (if any) is over: for tests and shutdown. */
+  /** Resolves when the fill under way (if any) is over (a test waits for it). */
   settled(): Promise<void> {
     return this.running ?? Promise.resolve();
   }
