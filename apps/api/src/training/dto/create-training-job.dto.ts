@@ -66,7 +66,7 @@ export class IncrementalSourceDto extends TrainingSourceDto {
   @ApiPropertyOptional({
     example: '2026-11-15T12:00:00Z',
     description:
-      "End of the window (exclusive), which starts where the warm start's parent's data ended; default: when the job is queued.",
+      "End of the window (exclusive), which starts where the warm start's parent's training rows ended (its held-out events come first); default: when the job is queued. A window with no event is refused.",
   })
   @IsOmittable()
   @IsTimestamp()
@@ -76,7 +76,8 @@ export class IncrementalSourceDto extends TrainingSourceDto {
     minimum: 0,
     maximum: 1,
     example: 0.2,
-    description: "Older events, drawn from the parent's window, replayed per new event (against forgetting).",
+    description:
+      "Older events of the parent's lineage (at most TRAINING_REPLAY_DAYS before the window), replayed per new event (against forgetting).",
   })
   @IsOmittable()
   @IsNumber({ allowNaN: false, allowInfinity: false })
