@@ -65,7 +65,7 @@ export class ScorerLoader implements OnApplicationShutdown {
     counter('inference_rows_total', 'Rows (candidates) the inference threads computed', (s) => s.rows);
     counter(
       'inference_runs_expired_total',
-      'Inference runs dropped unstarted because their deadline passed while they waited for a thread',
+      'Inference runs dropped unstarted: their deadline passed, or would before their pass could end, as they waited',
       (s) => s.expired,
     );
     new Gauge({

@@ -57,7 +57,8 @@ export class ScoringAdmission implements OnModuleInit, OnModuleDestroy {
       name: 'score_requests_shed_total',
       help:
         'Score requests not scored: overloaded (refused at once: the work admitted ahead would make them late) or ' +
-        'deadline (their deadline passed before inference); answered refused (503 / 504) or degraded (request order)',
+        'deadline (it passed before inference, or would before it could be done); answered refused (503 / 504) or ' +
+        'degraded (request order)',
       labelNames: ['reason', 'answer'] as const,
       registers: [metrics.registry],
     });
@@ -118,7 +119,9 @@ export class ScoringAdmission implements OnModuleInit, OnModuleDestroy {
           'overloaded: the inference already admitted would not leave this request time to finish before its deadline',
           retryAfterSeconds,
         )
-      : new DeadlineExceededError('the deadline passed before inference started; the request was not scored');
+      : new DeadlineExceededError(
+          'the deadline passed before inference, or would before it could be done; the request was not scored',
+        );
   }
 
   /**

@@ -47,7 +47,8 @@ export class ScoringController {
     required: false,
     enum: ['true', 'false'],
     description:
-      '`true`: when the request cannot be scored in time (overloaded, or its deadline passed before inference), ' +
+      '`true`: when the request cannot be scored in time (overloaded, or its deadline would pass before inference ' +
+      'could be done), ' +
       'answer 200 with the candidates in request order and `degraded: true` instead of 503 / 504.',
   })
   @ApiOkResponse({
@@ -62,7 +63,9 @@ export class ScoringController {
       'No production model is loaded, or overloaded: the work already admitted would make this request miss its ' +
       'deadline. Retry-After says when to try again.',
   })
-  @ApiGatewayTimeoutResponse({ description: 'The deadline passed before inference started; nothing was scored.' })
+  @ApiGatewayTimeoutResponse({
+    description: 'The deadline passed before inference, or would have before it could be done; nothing was scored.',
+  })
   async score(
     @Body() body: ScoreRequestDto,
     @Headers(DEADLINE_HEADER) deadlineHeader: string | undefined,

@@ -121,7 +121,7 @@ interface Run {
   io: OnnxIo;
   input: Feeder;
   withGates: boolean;
-  /** performance.now() after which it is dropped if no thread has started it. */
+  /** performance.now() by which it must be done: dropped, never started, when its pass would end after it. */
   deadline: number;
   /** Its expected ms on one thread when queued (0 while its session has no measured pass). */
   cost: number;
@@ -134,7 +134,7 @@ export interface InferencePoolStats {
   /** Runs started (a run split across threads counts once), and their rows. */
   runs: number;
   rows: number;
-  /** Runs dropped, never started, because their deadline passed while they waited. */
+  /** Runs dropped, never started, because their pass could no longer end by their deadline. */
   expired: number;
   /** Expected ms of the work queued and running, per thread (what a new run would wait). */
   backlogMs: number;
@@ -205,7 +205,7 @@ export class InferencePool {
 
   /**
    * Scores rows [0, size) of `input` once a thread is free. Rejects with DeadlineExpiredError, computing nothing,
-   * when `deadline` (performance.now()) passes first.
+   * when it could not start early enough for its measured pass to end by `deadline` (performance.now()).
    */
   run(session: number, io: OnnxIo, input: Feeder, withGates: boolean, deadline = Infinity): Promise<ScoreResult> {
     if (input.size === 0) return Promise.resolve(io.allocate(0, withGates));
@@ -257,7 +257,9 @@ export class InferencePool {
       const run = this.queue.shift()!;
       // Reset when empty, so that rounding never leaves a phantom backlog.
       this.queuedCost = this.queue.length === 0 ? 0 : this.queuedCost - run.cost;
-      if (performance.now() >= run.deadline) {
+      // Its own pass, as measured, must end by the deadline: a run that starts too late to finish in time would be
+      // computed only to be answered late (under overload, every queued run is at the edge of its deadline).
+      if (performance.now() + run.cost >= run.deadline) {
         this.counts.expired++;
         run.reject(new DeadlineExpiredError());
         continue;

@@ -728,6 +728,22 @@ describe('InferencePool (worker threads)', () => {
     }
   });
 
+  it('drops a run, before starting it, whose measured pass would end after its deadline', async () => {
+    const scorer = await pool.load(bytes, spec, model.network.preprocessing);
+    try {
+      const data = model.encode(rows(spec, 300, 4));
+      await scorer.score(data);
+      const { passMs } = scorer.estimate(300)!;
+      const before = pool.stats();
+      // Not passed yet, and every thread idle: only its own pass would make it late.
+      const deadline = performance.now() + passMs / 2;
+      await expect(scorer.score(data, { deadline })).rejects.toThrow(DeadlineExpiredError);
+      expect(pool.stats()).toMatchObject({ runs: before.runs, rows: before.rows, expired: before.expired + 1 });
+    } finally {
+      await scorer.dispose();
+    }
+  });
+
   it('starts a run that waited while every thread was busy with a load or a release', async () => {
     const scorer = await pool.load(bytes, spec, model.network.preprocessing);
     try {

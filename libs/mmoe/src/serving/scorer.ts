@@ -19,18 +19,19 @@ export interface ScoreResult {
 export interface ScoreOptions {
   gateWeights?: boolean;
   /**
-   * performance.now() after which the run is dropped if it has not started: it rejects with DeadlineExpiredError and
-   * nothing is computed. None by default.
+   * performance.now() by which the run must be done: an engine drops it if it has not started by then (the inference
+   * pool, as soon as its measured pass would end after it); it rejects with DeadlineExpiredError and nothing is
+   * computed. None by default.
    */
   deadline?: number;
 }
 
-/** A run whose deadline passed before an engine started it: it was dropped, not computed. */
+/** A run that an engine could not start in time to be done by its deadline: it was dropped, not computed. */
 export class DeadlineExpiredError extends Error {
   override readonly name = 'DeadlineExpiredError';
 
   constructor() {
-    super('the run was dropped: its deadline passed before inference started');
+    super('the run was dropped: its deadline would pass before its inference could be done');
   }
 }
 

@@ -163,7 +163,7 @@ export class DegradedScoreResponseDto {
     enum: ['overloaded', 'deadline'],
     description:
       '`overloaded`: the work already admitted would have made it late; `deadline`: its deadline passed before ' +
-      'inference started.',
+      'inference, or would have before the pass could be done.',
   })
   degradedReason!: 'overloaded' | 'deadline';
 
