@@ -125,6 +125,8 @@ interface Run {
   deadline: number;
   /** Its expected ms on one thread when queued (0 while its session has no measured pass). */
   cost: number;
+  /** It found no thread idle, or runs queued before it: it waits, and its pass must still end by its deadline. */
+  waits: boolean;
   resolve: (result: ScoreResult) => void;
   reject: (error: Error) => void;
 }
@@ -205,13 +207,15 @@ export class InferencePool {
 
   /**
    * Scores rows [0, size) of `input` once a thread is free. Rejects with DeadlineExpiredError, computing nothing,
-   * when it could not start early enough for its measured pass to end by `deadline` (performance.now()).
+   * when `deadline` (performance.now()) passes first or, for a run that had to wait, when it could no longer start
+   * early enough for its measured pass to end by then.
    */
   run(session: number, io: OnnxIo, input: Feeder, withGates: boolean, deadline = Infinity): Promise<ScoreResult> {
     if (input.size === 0) return Promise.resolve(io.allocate(0, withGates));
     return new Promise((resolve, reject) => {
       const cost = this.expectedPassMs(session, input.size);
-      this.queue.push({ session, io, input, withGates, deadline, cost, resolve, reject });
+      const waits = this.queue.length > 0 || !this.threads.some((t) => t.idle);
+      this.queue.push({ session, io, input, withGates, deadline, cost, waits, resolve, reject });
       this.queuedCost += cost;
       this.dispatch();
     });
@@ -257,9 +261,11 @@ export class InferencePool {
       const run = this.queue.shift()!;
       // Reset when empty, so that rounding never leaves a phantom backlog.
       this.queuedCost = this.queue.length === 0 ? 0 : this.queuedCost - run.cost;
-      // Its own pass, as measured, must end by the deadline: a run that starts too late to finish in time would be
-      // computed only to be answered late (under overload, every queued run is at the edge of its deadline).
-      if (performance.now() + run.cost >= run.deadline) {
+      // A run that waited must also have time for its own pass, as measured: started too late to end by its deadline,
+      // it would be computed only to be answered late (under overload every queued run is at the edge of its deadline).
+      // One that found a thread idle always runs: only passes that run correct an estimate grown too long (a busy
+      // machine, a slow first pass), as admission always admits a request with nothing ahead of it.
+      if (performance.now() + (run.waits ? run.cost : 0) >= run.deadline) {
         this.counts.expired++;
         run.reject(new DeadlineExpiredError());
         continue;
