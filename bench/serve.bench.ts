@@ -7,7 +7,8 @@
  *   - one request alone: 500 candidates, each call sent when the previous answer arrived (p50, p99);
  *   - open loop: 500 candidates offered at 50, 100 and 150 req/s, with Poisson arrivals (exponential gaps, as
  *     independent users send them) and uniform ones, latency counted from each request's scheduled start (so a stalled
- *     server cannot hide its queue: no coordinated omission);
+ *     server cannot hide its queue: no coordinated omission), sent by a lean child process (open-loop.generator.ts)
+ *     that reports how late it sent them;
  *   - closed loop: the maximum rate for 10, 100, 500 and 1,000 candidates, and GET /health/live (the app's bare
  *     HTTP ceiling); the 500-candidate rate is the capacity the overload row is offered 2.5× of;
  *   - overload: 500 candidates, Poisson at 2.5× that capacity: what is answered and when (on time = within the
@@ -26,7 +27,6 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import autocannon from 'autocannon';
 import { DataSource } from 'typeorm';
@@ -62,6 +62,7 @@ import {
   quantile,
   stopwatch,
 } from './bench.util';
+import { runGenerator, type GeneratorTrace } from './open-loop.generator';
 import { CATEGORICAL, NUMERIC, referenceSpec, VOCAB } from './reference-model';
 
 const ITEMS = 1000;
@@ -117,8 +118,11 @@ interface Load {
   failed: number;
   /** Answered within `onTimeMs` of the scheduled start (the deadline), per second. */
   onTimePerSec: number;
-  /** Cores' worth of CPU the load generator (this process) used during the run. */
+  /** Cores' worth of CPU the load generator used during the run. */
   generatorCores: number;
+  /** How late the open-loop generator sent its requests (send − scheduled start), p99 and max; NaN for closed loops. */
+  lateP99Ms: number;
+  lateMaxMs: number;
 }
 
 /**
@@ -223,6 +227,8 @@ async function closedLoop(url: string, plan: Plan, body?: unknown): Promise<Load
     failed: result.non2xx - refused - expired + result.errors + result.timeouts,
     onTimePerSec: NaN,
     generatorCores: cores,
+    lateP99Ms: NaN,
+    lateMaxMs: NaN,
   };
 }
 
@@ -235,111 +241,52 @@ function schedule(arrivals: Arrivals, rate: number, total: number): Float64Array
   return starts;
 }
 
-/** Answers as they came back: the latency of each, from its scheduled start, by status. */
-class Answers {
-  readonly answered: number[] = [];
-  readonly refused: number[] = [];
-  readonly expired: number[] = [];
-  failed = 0;
-
-  add(status: number | undefined, ms: number): void {
-    if (status === 200) this.answered.push(ms);
-    else if (status === 503) this.refused.push(ms);
-    else if (status === 504) this.expired.push(ms);
-    else this.failed++;
+/** A generator's trace as a Load: latencies by status, and how late the generator itself sent. */
+function loadOf(trace: GeneratorTrace, onTimeMs: number): Load {
+  const answered: number[] = [];
+  const refused: number[] = [];
+  let failed = 0;
+  for (let i = 0; i < trace.status.length; i++) {
+    const status = trace.status[i];
+    if (status === 200) answered.push(trace.latencyMs[i]);
+    else if (status === 503 || status === 504) refused.push(trace.latencyMs[i]);
+    else failed++;
   }
-
-  load(seconds: number, onTimeMs: number, generatorCores: number): Load {
-    const { answered } = this;
-    const q = (p: number) => (answered.length > 0 ? quantile(answered, p) : NaN);
-    return {
-      reqPerSec: answered.length / seconds,
-      p50Ms: q(0.5),
-      p99Ms: q(0.99),
-      p999Ms: q(0.999),
-      maxMs: answered.length > 0 ? Math.max(...answered) : NaN,
-      refused: this.refused.length,
-      expired: this.expired.length,
-      slowestRefusalMs: Math.max(0, ...this.refused, ...this.expired),
-      failed: this.failed,
-      onTimePerSec: answered.filter((ms) => ms <= onTimeMs).length / seconds,
-      generatorCores,
-    };
-  }
-}
-
-/** POSTs `payload` to `url` over `agent`; resolves with the status (undefined on a connection error). */
-function post(agent: Agent, url: URL, payload: Buffer): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const req = request(
-      {
-        agent,
-        host: url.hostname,
-        port: url.port,
-        path: url.pathname,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': payload.length },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode));
-      },
-    );
-    req.on('error', () => resolve(undefined));
-    req.end(payload);
-  });
+  const q = (p: number) => (answered.length > 0 ? quantile(answered, p) : NaN);
+  const late = Array.from(trace.latenessMs);
+  return {
+    reqPerSec: answered.length / trace.seconds,
+    p50Ms: q(0.5),
+    p99Ms: q(0.99),
+    p999Ms: q(0.999),
+    maxMs: answered.length > 0 ? Math.max(...answered) : NaN,
+    refused: trace.status.filter((status) => status === 503).length,
+    expired: trace.status.filter((status) => status === 504).length,
+    slowestRefusalMs: Math.max(0, ...refused),
+    failed,
+    onTimePerSec: answered.filter((ms) => ms <= onTimeMs).length / trace.seconds,
+    generatorCores: trace.cores,
+    lateP99Ms: quantile(late, 0.99),
+    lateMaxMs: Math.max(...late),
+  };
 }
 
 /**
  * Open loop: request i starts at its scheduled time whatever happened to the previous ones (over as many keep-alive
- * connections as it takes); its latency runs from that scheduled start to the end of its answer.
+ * connections as it takes), sent by a child process of its own (open-loop.generator.ts); its latency runs from that
+ * scheduled start to the end of its answer.
  */
 async function openLoop(
   url: string,
   o: { rate: number; seconds: number; body: unknown; arrivals: Arrivals; onTimeMs: number },
 ): Promise<Load> {
-  const payload = Buffer.from(JSON.stringify(o.body));
-  const agent = new Agent({ keepAlive: true, maxSockets: 1024 });
-  const target = new URL(url);
-  const starts = schedule(o.arrivals, o.rate, Math.round(o.rate * o.seconds));
-  const answers = new Answers();
-  const { value: elapsed, cores } = await measuringCpu(async () => {
-    const inFlight: Promise<void>[] = [];
-    const start = performance.now();
-    let sent = 0;
-    while (sent < starts.length) {
-      const now = performance.now();
-      while (sent < starts.length && start + starts[sent] <= now) {
-        const scheduled = start + starts[sent++];
-        inFlight.push(
-          post(agent, target, payload).then((status) => answers.add(status, performance.now() - scheduled)),
-        );
-      }
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
-    await Promise.all(inFlight);
-    return (performance.now() - start) / 1000;
-  });
-  agent.destroy();
-  return answers.load(elapsed, o.onTimeMs, cores);
+  const startsMs = Array.from(schedule(o.arrivals, o.rate, Math.round(o.rate * o.seconds)));
+  return loadOf(await runGenerator({ kind: 'open', url, body: JSON.stringify(o.body), startsMs }), o.onTimeMs);
 }
 
-/** One request at a time: each call is sent when the previous answer has arrived. */
+/** One request at a time: each call is sent when the previous answer has arrived (from the same child process). */
 async function alone(url: string, body: unknown, calls: number): Promise<Load> {
-  const payload = Buffer.from(JSON.stringify(body));
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const target = new URL(url);
-  const answers = new Answers();
-  const { value: elapsed, cores } = await measuringCpu(async () => {
-    const started = performance.now();
-    for (let i = 0; i < calls; i++) {
-      const sent = performance.now();
-      answers.add(await post(agent, target, payload), performance.now() - sent);
-    }
-    return (performance.now() - started) / 1000;
-  });
-  agent.destroy();
-  return answers.load(elapsed, Infinity, cores);
+  return loadOf(await runGenerator({ kind: 'alone', url, body: JSON.stringify(body), calls }), Infinity);
 }
 
 /** CPU ms a process's threads have used, by kind; Linux only (/proc), undefined elsewhere. */
@@ -849,6 +796,7 @@ function report(r: Report): void {
   const metIf = (ok: boolean) => (ok ? 'met' : '**not met**');
   const ms = (x: number) => (Number.isFinite(x) ? formatMs(x) : '–');
   const deadline = apiConfig.SCORE_DEADLINE_MS;
+  const late = (run: Load) => (Number.isFinite(run.lateP99Ms) ? `${ms(run.lateP99Ms)} / ${ms(run.lateMaxMs)}` : '–');
   const loadRow = (name: string, run: Load, candidates?: number) => [
     name,
     formatCount(run.reqPerSec),
@@ -860,6 +808,7 @@ function report(r: Report): void {
     `${formatCount(run.refused)} / ${formatCount(run.expired)}`,
     formatCount(run.failed),
     formatRatio(run.generatorCores),
+    late(run),
   ];
   const rows = [
     loadRow(`500 candidates, one request alone (${ALONE_CALLS} calls)`, single, 500),
@@ -908,6 +857,7 @@ function report(r: Report): void {
           'refused 503 / dropped 504',
           'failed',
           'load generator CPU (cores)',
+          'sent late p99 / max ms',
         ],
         rows,
       ),
@@ -926,6 +876,8 @@ function report(r: Report): void {
           'dropped 504',
           'slowest refusal ms',
           'failed',
+          'load generator CPU (cores)',
+          'sent late p99 / max ms',
         ],
         [
           [
@@ -938,6 +890,8 @@ function report(r: Report): void {
             formatCount(overload.expired),
             ms(overload.slowestRefusalMs),
             formatCount(overload.failed),
+            formatRatio(overload.generatorCores),
+            late(overload),
           ],
         ],
       ),
@@ -1035,7 +989,9 @@ function report(r: Report): void {
       `Reference MMoE (${formatCount(r.parameters)} parameters, 8 categorical + 16 numeric features — 4 categorical and 8 numeric of them user-side, fed once per request —, ` +
         `8 experts [256, 128], towers [64], 2 tasks); ` +
         `1 user × 1,000 items in Postgres + Redis; ${r.plan.seconds} s per row; closed loops by autocannon with ${CONNECTIONS} connections; ` +
-        'latencies of the open-loop and overload rows from each request\'s scheduled start; "failed" counts other statuses and errors.',
+        "latencies of the open-loop and overload rows from each request's scheduled start, their requests sent by a " +
+        'child process of their own (a bare keep-alive HTTP/1.1 client), which says how late it sent them ' +
+        '("sent late", included in the latencies); "failed" counts other statuses and errors.',
     ].join('\n'),
   );
   // Below capacity every request must be answered; closed loops saturate and the overload row is beyond capacity, so
