@@ -72,7 +72,7 @@ export class ScoringController {
     @Headers(DEGRADED_HEADER) degradedHeader: string | undefined,
     @RequestId() requestId: string,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<string> {
+  ): Promise<Buffer | string> {
     const budget = deadlineBudgetMs(deadlineHeader, this.config.SCORE_DEADLINE_MS, this.config.SCORE_DEADLINE_MAX_MS);
     // From the request's arrival, as the caller counts it: the time Fastify has spent on it so far is included.
     const deadline = performance.now() - reply.elapsedTime + budget;

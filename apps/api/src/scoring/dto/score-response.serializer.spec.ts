@@ -112,13 +112,13 @@ describe('serializeScoreResponse', () => {
     ['the usual fields', { explain: false, userUnknown: false }],
   ])('writes what JSON.stringify writes of the response as objects, for %s', (_name, options) => {
     const scored = response(options);
-    expect(JSON.parse(serializeScoreResponse(scored))).toEqual(JSON.parse(JSON.stringify(asDto(scored))));
+    expect(JSON.parse(serializeScoreResponse(scored).toString())).toEqual(JSON.parse(JSON.stringify(asDto(scored))));
   });
 
   it('ranks by the fused score, ties in request order', () => {
-    const ids = JSON.parse(serializeScoreResponse(response({ explain: false, userUnknown: false }))).items.map(
-      (item: ScoredItemDto) => item.itemId,
-    );
+    const ids = JSON.parse(
+      serializeScoreResponse(response({ explain: false, userUnknown: false })).toString(),
+    ).items.map((item: ScoredItemDto) => item.itemId);
     // fused: 0.41, 0.95, 1e-12, 0.75
     expect(ids).toEqual(['i-"2"', 'i-4', 'i-1', 'i-\u00e9']);
   });
@@ -126,7 +126,9 @@ describe('serializeScoreResponse', () => {
   it('writes a score that is not a finite number as null, as JSON.stringify would', () => {
     const scored = response({ explain: false, userUnknown: false });
     scored.ranking.result.scores[2][0] = NaN;
-    const item = JSON.parse(serializeScoreResponse(scored)).items.find((i: ScoredItemDto) => i.itemId === 'i-1');
+    const item = JSON.parse(serializeScoreResponse(scored).toString()).items.find(
+      (i: ScoredItemDto) => i.itemId === 'i-1',
+    );
     expect(item.scores.watch_time).toBeNull();
   });
 
@@ -136,8 +138,8 @@ describe('serializeScoreResponse', () => {
       { explain: false, userUnknown: false },
       { explain: true, userUnknown: true },
     ])
-      expect(violations(JSON.parse(serializeScoreResponse(response(options))), schema)).toEqual([]);
-    const full = JSON.parse(serializeScoreResponse(response({ explain: true, userUnknown: true })));
+      expect(violations(JSON.parse(serializeScoreResponse(response(options)).toString()), schema)).toEqual([]);
+    const full = JSON.parse(serializeScoreResponse(response({ explain: true, userUnknown: true })).toString());
     const item = full.items.find((i: ScoredItemDto) => i.unknown);
     expect(Object.keys(full).sort()).toEqual(Object.keys(schema.properties!).sort());
     const itemSchema = (schema.properties!.items as { items: { properties: object } }).items;
