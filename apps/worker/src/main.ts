@@ -6,12 +6,16 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import { WorkerModule } from './worker.module';
 
 async function bootstrap(): Promise<void> {
-  // Logs are held back until the validated config says which levels to print.
-  const app = await NestFactory.createApplicationContext(WorkerModule, { bufferLogs: true });
+  // Logs are held back until the validated config says which levels to print; abortOnError off so that a bad
+  // configuration (or Redis refusing its credentials) ends in the message below rather than a core dump.
+  const app = await NestFactory.createApplicationContext(WorkerModule, { bufferLogs: true, abortOnError: false });
   app.useLogger(filterLogLevels(`>=${app.get<AppConfig>(APP_CONFIG).LOG_LEVEL}`));
   // On SIGTERM/SIGINT Nest closes the app (the processor lets running jobs finish first) and re-raises the signal.
   // Bull's Redis connections keep the process alive meanwhile.
   app.enableShutdownHooks();
 }
 
-void bootstrap();
+bootstrap().catch((error: Error) => {
+  process.stderr.write(`worker failed to start: ${error.message}\n`);
+  process.exit(1);
+});

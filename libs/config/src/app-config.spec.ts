@@ -75,6 +75,33 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ REDIS_CLUSTER_NODES: bad })).toThrow(/REDIS_CLUSTER_NODES: entry \d must be host:port/);
   });
 
+  it("takes a cluster's credentials and TLS with REDIS_CLUSTER_NODES only, a username only with a password", () => {
+    const nodes = '10.0.0.1:7000';
+    expect(
+      loadConfig({
+        REDIS_CLUSTER_NODES: nodes,
+        REDIS_CLUSTER_USERNAME: 'mmoe',
+        REDIS_CLUSTER_PASSWORD: 's3cret',
+        REDIS_CLUSTER_TLS: 'true',
+      }),
+    ).toMatchObject({ REDIS_CLUSTER_USERNAME: 'mmoe', REDIS_CLUSTER_PASSWORD: 's3cret', REDIS_CLUSTER_TLS: true });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: nodes })).not.toHaveProperty('REDIS_CLUSTER_TLS');
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: nodes, REDIS_CLUSTER_TLS: 'yes please' })).toThrow(
+      /REDIS_CLUSTER_TLS/,
+    );
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: nodes, REDIS_CLUSTER_USERNAME: 'mmoe' })).toThrow(
+      /REDIS_CLUSTER_USERNAME: needs REDIS_CLUSTER_PASSWORD/,
+    );
+    for (const setting of ['REDIS_CLUSTER_USERNAME', 'REDIS_CLUSTER_PASSWORD', 'REDIS_CLUSTER_TLS'])
+      expect(() => loadConfig({ [setting]: 'true' })).toThrow(
+        new RegExp(`${setting}: applies only with REDIS_CLUSTER_NODES`),
+      );
+    // Listed with the other problems of the environment.
+    expect(() => loadConfig({ REDIS_CLUSTER_PASSWORD: 'x', API_PORT: '0' })).toThrow(
+      /API_PORT[^]*REDIS_CLUSTER_PASSWORD/,
+    );
+  });
+
   it('takes an optional DATABASE_READ_URL, a postgres URL, and a positive lag bound', () => {
     expect(loadConfig({ DATABASE_READ_URL: 'postgres://reader@replica:5432/app' })).toMatchObject({
       DATABASE_READ_URL: 'postgres://reader@replica:5432/app',

@@ -53,6 +53,14 @@ const appConfigSchema = z
         return nodes.filter((node) => node !== undefined);
       })
       .optional(),
+    /**
+     * What every connection to a node of the cluster authenticates with (AUTH [username] password; an ACL user when
+     * a username is given) and whether it speaks TLS: the node settings a single Redis takes in REDIS_URL
+     * (`rediss://user:password@…`). Only with REDIS_CLUSTER_NODES.
+     */
+    REDIS_CLUSTER_USERNAME: z.string().optional(),
+    REDIS_CLUSTER_PASSWORD: z.string().optional(),
+    REDIS_CLUSTER_TLS: z.stringbool().optional(),
     MMOE_BACKEND: z.enum(MMOE_BACKENDS).optional(),
     ADMIN_TOKEN: z.string().optional(),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('log'),
@@ -225,6 +233,25 @@ const appConfigSchema = z
       // Zod skips object-level checks once a field has failed; run this one anyway so the boot error lists every problem.
       when: () => true,
     },
+  )
+  .superRefine(
+    (env, ctx) => {
+      // A cluster setting without a cluster would be silently ignored, and a Redis that needs it would then refuse.
+      if (env.REDIS_CLUSTER_NODES) {
+        if (env.REDIS_CLUSTER_USERNAME !== undefined && env.REDIS_CLUSTER_PASSWORD === undefined)
+          ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_USERNAME'], message: 'needs REDIS_CLUSTER_PASSWORD' });
+        return;
+      }
+      for (const setting of ['REDIS_CLUSTER_USERNAME', 'REDIS_CLUSTER_PASSWORD', 'REDIS_CLUSTER_TLS'] as const)
+        if (env[setting] !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [setting],
+            message:
+              'applies only with REDIS_CLUSTER_NODES (a single Redis takes it in REDIS_URL: rediss://user:password@host:port)',
+          });
+    },
+    { when: () => true },
   )
   .refine(({ SCORE_DEADLINE_MS, SCORE_DEADLINE_MAX_MS }) => SCORE_DEADLINE_MS <= SCORE_DEADLINE_MAX_MS, {
     path: ['SCORE_DEADLINE_MS'],

@@ -5,7 +5,9 @@ import Redis, { Cluster, type ClusterOptions, type RedisOptions } from 'ioredis'
 import { APP_CONFIG, type AppConfig, type RedisNode } from '@app/config';
 
 import { pingAll, refreshSlots, type RedisClient } from './redis-client';
+import { checkRedisCredentials, clusterNodeOptions } from './redis-credentials';
 import { reconnectSoon } from './redis-options';
+import { RedisUnavailableError } from './redis-unavailable';
 
 /** The shared command connection: `@Inject(REDIS) redis: RedisClient`. */
 export const REDIS = Symbol('REDIS');
@@ -27,7 +29,8 @@ export const CACHE_REDIS = Symbol('CACHE_REDIS');
 export type ConnectionProfile = 'commands' | 'fail-fast' | 'bull-client' | 'bull-blocking';
 
 const PROFILES: Record<ConnectionProfile, { redis: RedisOptions; cluster?: ClusterOptions }> = {
-  commands: { redis: { maxRetriesPerRequest: 3 } },
+  // The one connection whose slot map names nodes for the metrics and pub/sub: read again every 5 s, not only on errors.
+  commands: { redis: { maxRetriesPerRequest: 3 }, cluster: { slotsRefreshInterval: 5000 } },
   'fail-fast': {
     redis: { enableOfflineQueue: false, commandTimeout: 500, maxRetriesPerRequest: 0 },
     cluster: { enableOfflineQueue: false, retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 },
@@ -59,9 +62,11 @@ export class RedisConnections implements OnApplicationShutdown {
     const nodes = this.config.REDIS_CLUSTER_NODES;
     const client = nodes
       ? new Cluster(nodes, {
-          clusterRetryStrategy: reconnectSoon,
+          clusterRetryStrategy: reconnectFailingQueued(redis.maxRetriesPerRequest),
+          // ioredis resolves the seeds' names to addresses, which a certificate issued to the names does not cover.
+          ...(this.config.REDIS_CLUSTER_TLS ? { dnsLookup: keepHostName } : {}),
           ...cluster,
-          redisOptions: { connectionName: name, ...redis },
+          redisOptions: { connectionName: name, ...clusterNodeOptions(this.config), ...redis },
         })
       : new Redis(this.config.REDIS_URL, { connectionName: name, retryStrategy: reconnectSoon, ...redis });
     this.track(client, this.health(name));
@@ -110,6 +115,13 @@ export class RedisConnections implements OnApplicationShutdown {
     return this.commands.status === 'ready';
   }
 
+  /** The nodes the shared connection knows of: the one Redis (a master), or the cluster's as its slot map names them. */
+  knownNodes(): { master: number; replica: number } {
+    if (!this.commands.isCluster) return { master: 1, replica: 0 };
+    const cluster = this.commands as Cluster;
+    return { master: cluster.nodes('master').length, replica: cluster.nodes('slave').length };
+  }
+
   /** Resolves once Redis answers: the one server, or every master of the cluster that serves slots. */
   ping(): Promise<void> {
     return pingAll(this.commands);
@@ -125,6 +137,8 @@ export class RedisConnections implements OnApplicationShutdown {
    * map is unknown, to any node: a PUBLISH reaches every node). When that connection drops, the subscription moves to
    * the slot's master as the refreshed map names it, a promoted replica after a failover. ioredis's own cluster
    * subscriber would pick any node and say nothing when it has resubscribed, and a holder of in-memory rows must know.
+   * Rejects, and stops trying, if the first subscription fails as many times as a command is retried on one Redis
+   * (the cluster is unreachable at boot): the caller goes without notices, as with one Redis, rather than hang.
    */
   private subscribeOnCluster(
     name: string,
@@ -133,7 +147,7 @@ export class RedisConnections implements OnApplicationShutdown {
     onResubscribed: () => void,
   ): Promise<void> {
     const health = this.health(name);
-    return new Promise((subscribed) => {
+    return new Promise((subscribed, failed) => {
       let next = 0;
       let failures = 0;
       let first = true;
@@ -144,12 +158,21 @@ export class RedisConnections implements OnApplicationShutdown {
             const owner = this.channelOwner(channel);
             const seeds = this.config.REDIS_CLUSTER_NODES!;
             const { host, port } = owner ? parseNodeKey(owner) : seeds[next++ % seeds.length];
-            const client = new Redis({ host, port, connectionName: name, retryStrategy: null });
+            const client = new Redis({
+              host,
+              port,
+              connectionName: name,
+              retryStrategy: null,
+              ...clusterNodeOptions(this.config),
+            });
             this.track(client, health);
             client.on('message', (_channel: string, message: string) => onMessage(message));
             client.once('end', () => {
               this.open.delete(client);
-              if (!this.closing) setTimeout(connect, reconnectSoon(++failures)).unref();
+              if (this.closing) return;
+              if (first && ++failures > BOOT_SUBSCRIBE_RETRIES)
+                return failed(new RedisUnavailableError(`redis cluster: could not subscribe to ${channel}`));
+              setTimeout(connect, reconnectSoon(first ? failures : ++failures)).unref();
             });
             client.subscribe(channel).then(
               () => {
@@ -218,6 +241,28 @@ export class RedisConnections implements OnApplicationShutdown {
   }
 }
 
+/**
+ * A cluster's reconnects, at most 500 ms apart (reconnectSoon). Past `retries` failed attempts, the commands queued
+ * meanwhile fail, then at each further attempt those queued since, as one Redis fails a command after
+ * maxRetriesPerRequest reconnects: a Cluster holds them until it is back otherwise, however long that takes (when it
+ * is unreachable at boot, the start-up with them). `null`: held, as Bull's blocking connections ask.
+ */
+function reconnectFailingQueued(retries: number | null | undefined): ClusterOptions['clusterRetryStrategy'] {
+  return function (this: Cluster, attempt: number) {
+    // flushQueue() is private in the typings: it is what a Cluster itself calls when it gives up reconnecting.
+    if (typeof retries === 'number' && attempt > retries)
+      (this as unknown as { flushQueue(error: Error): void }).flushQueue(
+        new RedisUnavailableError(`redis cluster unreachable after ${retries} reconnection attempts`),
+      );
+    return reconnectSoon(attempt);
+  };
+}
+
+/** Failed attempts at a first subscription before it is given up: what the `commands` profile retries a command. */
+const BOOT_SUBSCRIBE_RETRIES = PROFILES.commands.redis.maxRetriesPerRequest!;
+
+const keepHostName: ClusterOptions['dnsLookup'] = (address, callback) => callback(null, address);
+
 const nodeKey = ({ host, port }: { host?: string; port?: number }) => `${host}:${port}`;
 
 function parseNodeKey(key: string): RedisNode {
@@ -233,7 +278,15 @@ interface ConnectionHealth {
 @Global()
 @Module({
   providers: [
-    RedisConnections,
+    {
+      provide: RedisConnections,
+      inject: [APP_CONFIG],
+      // Before any connection is made: one with credentials Redis refuses would retry forever instead of failing.
+      useFactory: async (config: AppConfig) => {
+        await checkRedisCredentials(config);
+        return new RedisConnections(config);
+      },
+    },
     { provide: REDIS, inject: [RedisConnections], useFactory: (c: RedisConnections) => c.commands },
     {
       provide: CACHE_REDIS,
