@@ -15,6 +15,7 @@ import {
   type NewEvent,
 } from '@app/db';
 
+import { metricsOf } from './fixtures/metrics.fixture';
 import { seedModelVersion } from './fixtures/model.fixture';
 import { keepSending, pause, seedProduction, startServingApi, type ServingApi } from './fixtures/outage.fixture';
 import { startPostgresReplica, startPostgresServer, type PostgresServer } from './fixtures/store.servers';
@@ -127,6 +128,7 @@ describe('Postgres read replica (e2e)', () => {
         )[0];
 
       // Replay paused: the primary moves on, the replica does not; a read that sees only the old rows was the replica's.
+      const counted = structuredClone(reads.reads);
       await replicaDb.query('SELECT pg_wal_replay_pause()');
       await eventsRepo.insertNew(events('r2', 3));
       await labelledRows('r2', 3);
@@ -135,10 +137,15 @@ describe('Postgres read replica (e2e)', () => {
       expect(await labelled()).toHaveLength(3);
       // A version the replica has not replayed yet is read from the primary: never a 404 for a version just made.
       expect(await versions.getStored(candidate)).toMatchObject({ id: candidate, status: 'candidate' });
+      expect(reads.reads.served.replica - counted.served.replica).toBeGreaterThanOrEqual(2);
+      expect(reads.reads.fallbacks.not_replayed - counted.fallbacks.not_replayed).toBe(1);
+      expect(reads.reads.fallbacks.unusable).toBe(counted.fallbacks.unusable);
 
       await until('the replica to be left for lagging', () => reads.state === 'down', 10_000);
+      expect(reads.lagSeconds).toBeGreaterThan(1);
       expect(await eventsRepo.readTrainingRows(...WINDOW)).toHaveLength(6);
       expect(await labelled()).toHaveLength(6);
+      expect(reads.reads.fallbacks.unusable - counted.fallbacks.unusable).toBeGreaterThanOrEqual(2);
 
       await replicaDb.query('SELECT pg_wal_replay_resume()');
       await until('the replica to be used again', () => reads.state === 'up', 10_000);
@@ -162,11 +169,37 @@ describe('Postgres read replica (e2e)', () => {
       const ready = async () => (await api.call('GET', '/health/ready')).body;
       await until('the replica to be used', async () => (await ready()).status === 'ok');
       expect(await ready()).toMatchObject({ checks: { replica: 'up' } });
+      const replicaMetrics = async () => {
+        const metrics = await metricsOf(api);
+        return {
+          inUse: metrics.get('read_replica_in_use'),
+          lag: metrics.get('read_replica_lag_seconds'),
+          reads: metrics.series('read_replica_reads_total'),
+          fallbacks: metrics.series('read_replica_fallbacks_total'),
+        };
+      };
 
       const load = keepSending(() => api.call('GET', `/admin/models/${id}/live-metrics`));
       await load.atLeast(20);
+      const up = await replicaMetrics();
+      expect(up).toMatchObject({ inUse: 1, lag: expect.any(Number) });
+      expect(up.lag).toBeGreaterThanOrEqual(0);
+      expect(up.lag).toBeLessThan(30);
+      expect(up.reads['{served_by="replica"}']).toBeGreaterThanOrEqual(20);
       await replica.stop();
       await load.atLeast(30);
+      // Every read since answered by the primary, each counted as a fallback: the replica was unusable or failed.
+      const down = await replicaMetrics();
+      expect(down.inUse).toBe(0);
+      expect(down.lag).toBeNaN();
+      const fallbacks = (m: typeof up) => m.fallbacks['{reason="unusable"}'] + m.fallbacks['{reason="failed"}'];
+      expect(fallbacks(down) - fallbacks(up)).toBeGreaterThanOrEqual(30);
+      expect(down.reads['{served_by="primary"}'] - up.reads['{served_by="primary"}']).toBe(
+        fallbacks(down) -
+          fallbacks(up) +
+          down.fallbacks['{reason="not_replayed"}'] -
+          up.fallbacks['{reason="not_replayed"}'],
+      );
       expect(await ready()).toEqual({
         status: 'degraded',
         checks: { postgres: 'up', redis: 'up', model: 'up', replica: 'down' },
@@ -175,6 +208,7 @@ describe('Postgres read replica (e2e)', () => {
       await until('the replica to be used again', async () => (await ready()).status === 'ok');
       await load.atLeast(20);
       await load.stop();
+      expect(await replicaMetrics()).toMatchObject({ inUse: 1, lag: expect.any(Number) });
 
       expect(load.statuses.filter((status) => status !== 200)).toEqual([]);
       const output = api.process.output();

@@ -13,7 +13,8 @@ import {
   generationKey,
   type EntityRef,
 } from '../apps/api/src/features/feature-cache.repository';
-import { startWorker, type AppProcess } from './fixtures/app.process';
+import { startApi, startWorker, type AppProcess } from './fixtures/app.process';
+import { metricsOf } from './fixtures/metrics.fixture';
 import { TINY_SPEC, tinyInteractions, tinyItem } from './fixtures/model.fixture';
 import { keepSending, pause, seedProduction, startServingApi, type ServingApi } from './fixtures/outage.fixture';
 import { startRedisCluster, type RedisClusterServers } from './fixtures/store.servers';
@@ -41,12 +42,28 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-// Every Redis use on a real Redis Cluster of this file's own (three masters with a replica each), started once.
+/** Every node's requirepass and masterauth: every connection of the service must authenticate. */
+const PASSWORD = 'cluster-e2e-secret';
+
+/** The output of an app that exited while booting; fails the test if it started. */
+async function bootFailure(start: Promise<AppProcess>): Promise<string> {
+  let app: AppProcess;
+  try {
+    app = await start;
+  } catch (error) {
+    return (error as Error).message;
+  }
+  await app.stop();
+  throw new Error('the process started');
+}
+
+// Every Redis use on a real Redis Cluster of this file's own (three masters with a replica each, a password on every
+// node), started once.
 describe('Redis Cluster (e2e)', () => {
   let cluster: RedisClusterServers;
 
   beforeAll(async () => {
-    cluster = await startRedisCluster();
+    cluster = await startRedisCluster({ password: PASSWORD });
   }, 60_000);
 
   afterAll(async () => {
@@ -65,7 +82,7 @@ describe('Redis Cluster (e2e)', () => {
         providers: [FeatureCacheRepository],
       })
         .overrideProvider(APP_CONFIG)
-        .useValue(loadConfig({ ...process.env, REDIS_CLUSTER_NODES: cluster.nodes }))
+        .useValue(loadConfig({ ...process.env, REDIS_CLUSTER_NODES: cluster.nodes, REDIS_CLUSTER_PASSWORD: PASSWORD }))
         .setLogger(false as never)
         .compile();
       await moduleRef.init();
@@ -142,7 +159,7 @@ describe('Redis Cluster (e2e)', () => {
 
     beforeAll(async () => {
       await seedProduction(process.env.DATABASE_URL!);
-      const env = { REDIS_CLUSTER_NODES: cluster.nodes, MODEL_POLL_SECONDS: '3600' };
+      const env = { REDIS_CLUSTER_NODES: cluster.nodes, REDIS_CLUSTER_PASSWORD: PASSWORD, MODEL_POLL_SECONDS: '3600' };
       // A reads every entity through the cluster at every request; B keeps candidate rows in memory as well.
       [a, b, worker] = await Promise.all([
         startServingApi({ ...env, ITEM_ROW_CACHE_ENTRIES: '0' }),
@@ -162,6 +179,12 @@ describe('Redis Cluster (e2e)', () => {
         expect(await metric(api, 'feature_cache_hits_total')).toBeGreaterThan(0);
       }
       expect(await metric(a, 'feature_cache_hits_total')).toBeGreaterThanOrEqual(11);
+      // The cluster's state, under the names one Redis has them: three masters, each read from (breaker closed).
+      const metrics = await metricsOf(a);
+      expect(metrics.series('redis_nodes')).toEqual({ '{role="master"}': 3, '{role="replica"}': 3 });
+      expect(metrics.series('feature_cache_breaker_open')).toEqual(
+        Object.fromEntries((await cluster.masters()).map((port) => [`{node="127.0.0.1:${port}"}`, 0])),
+      );
       const before = await itemScores(b, ['i0', 'i1']);
       expect(await itemScores(b, ['i0', 'i1'])).toEqual(before);
       expect(await metric(b, 'item_row_cache_hits_total')).toBeGreaterThanOrEqual(2);
@@ -215,9 +238,15 @@ describe('Redis Cluster (e2e)', () => {
     it('keeps scoring through a master SIGKILL: 0 failed, its keys from Postgres until the replica takes over', async () => {
       const victim = await cluster.masterOf(generationKey({ kind: 'user', id: 'u1' })); // read by every score request
       const survivors = cluster.servers.filter(({ port }) => port !== victim);
-      const degraded = async () =>
-        (await metric(a, 'feature_cache_degraded_requests_total')) +
-        (await metric(b, 'feature_cache_degraded_requests_total'));
+      // Both processes' degraded requests; notes whether either showed the victim's breaker open.
+      let breakerOpened = false;
+      const degraded = async () => {
+        const scrapes = await Promise.all([a, b].map(metricsOf));
+        breakerOpened ||= scrapes.some(
+          (metrics) => metrics.series('feature_cache_breaker_open')[`{node="127.0.0.1:${victim}"}`] === 1,
+        );
+        return scrapes.reduce((sum, metrics) => sum + metrics.get('feature_cache_degraded_requests_total')!, 0);
+      };
       const loads = [keepSending(() => a.score()), keepSending(() => b.score())];
       await Promise.all(loads.map((load) => load.atLeast(20)));
       const count = () => loads[0].statuses.length + loads[1].statuses.length;
@@ -250,6 +279,7 @@ describe('Redis Cluster (e2e)', () => {
       );
       expect(failed).toBe(0);
       expect(fromPostgres).toBeGreaterThan(0);
+      expect(breakerOpened).toBe(true);
       expect(survivors.length).toBe(5);
 
       // Nothing else was lost: the queue's keys and the schedule answer, and both processes are ready again.
@@ -260,6 +290,99 @@ describe('Redis Cluster (e2e)', () => {
         );
       }
       expect(a.process.output()).not.toContain('[ioredis] Unhandled error event');
+
+      // The metrics follow: the promoted replica is a master, the dead node is gone, every master is read from.
+      const masters = await cluster.masters();
+      expect(masters).not.toContain(victim);
+      const closed = Object.fromEntries(masters.map((port) => [`{node="127.0.0.1:${port}"}`, 0]));
+      for (const api of [a, b])
+        await until('the metrics to show the promotion', async () => {
+          const metrics = await metricsOf(api);
+          const nodes = metrics.series('redis_nodes');
+          const breakers = metrics.series('feature_cache_breaker_open');
+          const settled =
+            nodes['{role="master"}'] === 3 &&
+            nodes['{role="replica"}'] === 2 &&
+            JSON.stringify(breakers) === JSON.stringify(closed);
+          return settled ? true : undefined;
+        });
     }, 120_000);
+
+    it('refuses to start without the password, or with a wrong one, naming the setting', async () => {
+      const env = { REDIS_CLUSTER_NODES: cluster.nodes, MODEL_POLL_SECONDS: '3600' };
+      // Told at boot, not after a hang: a process still booting after 60 s is failed with "did not start" instead.
+      const [api, worker] = await Promise.all([
+        bootFailure(startApi(env)),
+        bootFailure(startWorker({ ...env, REDIS_CLUSTER_PASSWORD: 'not-the-password' })),
+      ]);
+      expect(api).toMatch(/api failed to start: Redis at 127\.0\.0\.1:\d+ refused the connection \(NOAUTH /);
+      expect(api).toMatch(/check REDIS_CLUSTER_PASSWORD/);
+      expect(worker).toMatch(/worker failed to start: Redis at 127\.0\.0\.1:\d+ refused the connection \(WRONGPASS /);
+      expect(worker).toMatch(/check REDIS_CLUSTER_PASSWORD/);
+    }, 60_000);
   });
+});
+
+// The same service on a cluster that speaks TLS only (client port, bus, replication), with a CA of its own.
+describe('Redis Cluster over TLS (e2e)', () => {
+  let cluster: RedisClusterServers;
+  let api: ServingApi;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ password: PASSWORD, tls: true });
+    await seedProduction(process.env.DATABASE_URL!);
+  }, 60_000);
+
+  afterAll(async () => {
+    await api?.process.stop();
+    await cluster?.destroy();
+  });
+
+  const tlsEnv = () => ({
+    REDIS_CLUSTER_NODES: cluster.nodes,
+    REDIS_CLUSTER_PASSWORD: PASSWORD,
+    REDIS_CLUSTER_TLS: 'true',
+    MODEL_POLL_SECONDS: '3600',
+  });
+
+  it('scores from the cache, writes features and reports ready with REDIS_CLUSTER_TLS and the CA', async () => {
+    api = await startServingApi({ ...tlsEnv(), NODE_EXTRA_CA_CERTS: cluster.caFile!, ITEM_ROW_CACHE_ENTRIES: '0' });
+    expect((await api.score()).status).toBe(200);
+    expect((await api.score()).status).toBe(200);
+    expect(await metric(api, 'feature_cache_hits_total')).toBeGreaterThanOrEqual(11);
+    expect(await metric(api, 'feature_cache_unavailable_total')).toBe(0);
+    const before = await itemScores(api, ['i0']);
+    expect((await api.call('PUT', '/v1/items/i0/features', { features: tinyItem(3) })).status).toBe(200);
+    expect((await itemScores(api, ['i0'])).i0).not.toEqual(before.i0);
+    expect(await api.call('GET', '/health/ready')).toMatchObject({ status: 200, body: { status: 'ok' } });
+    expect((await api.call('GET', '/admin/training-schedule')).status).toBe(200);
+    // Every node, replicas too, once the slot map the process last read names them all (gossip may lag at first).
+    await until('every node in the metrics', async () => {
+      const nodes = (await metricsOf(api)).series('redis_nodes');
+      return nodes['{role="master"}'] === 3 && nodes['{role="replica"}'] === 3 ? true : undefined;
+    });
+  }, 120_000);
+
+  it('refuses to start when the certificate cannot be verified, or without TLS says which setting to check', async () => {
+    const untrusted = await bootFailure(startApi(tlsEnv()));
+    expect(untrusted).toMatch(/refused the connection \(self[- ]signed certificate in certificate chain\)/);
+    expect(untrusted).toMatch(/check REDIS_CLUSTER_TLS \(a private CA: NODE_EXTRA_CA_CERTS\)/);
+
+    // A plain client gets its connection closed without a word: the process starts, scores from Postgres as with any
+    // unreachable Redis, and says which setting to check.
+    const plain = await startServingApi({ ...tlsEnv(), REDIS_CLUSTER_TLS: '' });
+    try {
+      expect(plain.process.output()).toMatch(
+        /closed the connection unanswered: if it takes TLS only, set REDIS_CLUSTER_TLS=true/,
+      );
+      expect((await plain.score()).status).toBe(200);
+      expect(await metric(plain, 'feature_cache_degraded_requests_total')).toBe(1);
+      expect(await plain.call('GET', '/health/ready')).toMatchObject({
+        status: 200,
+        body: { status: 'degraded', checks: { redis: 'down' } },
+      });
+    } finally {
+      await plain.process.stop();
+    }
+  }, 120_000);
 });

@@ -1,3 +1,4 @@
+import { metricsOf } from './fixtures/metrics.fixture';
 import { tinyArtifact } from './fixtures/model.fixture';
 import { keepSending, pause, seedProduction, startServingApi, type ServingApi } from './fixtures/outage.fixture';
 import { startRedisServer, type RedisServer } from './fixtures/store.servers';
@@ -30,6 +31,15 @@ describe('Redis outage (e2e)', () => {
     const warm = await cacheHits();
     expect((await api.score()).status).toBe(200);
     expect(await cacheHits()).toBeGreaterThan(warm);
+    // The stores' state under the names a cluster and a replica have it: one master, its breaker closed, no replica.
+    const node = `{node="${new URL(redis.url).host}"}`;
+    const breaker = async () => (await metricsOf(api)).series('feature_cache_breaker_open');
+    const metrics = await metricsOf(api);
+    expect(metrics.series('redis_nodes')).toEqual({ '{role="master"}': 1, '{role="replica"}': 0 });
+    expect(metrics.series('feature_cache_breaker_open')).toEqual({ [node]: 0 });
+    expect(metrics.get('read_replica_in_use')).toBe(0);
+    expect(metrics.has('read_replica_lag_seconds')).toBe(false);
+    expect(Object.keys(metrics.series('read_replica_fallbacks_total'))).toHaveLength(3);
     const load = keepSending(() => api.score());
 
     await redis.kill();
@@ -48,6 +58,12 @@ describe('Redis outage (e2e)', () => {
     });
     await load.atLeast(50);
     const duringOutage = load.statuses.length - killedAt;
+    // Open for a second after each failure, tried again by the next request: seen open within a few scrapes.
+    let scrapes = 0;
+    while ((await breaker())[node] !== 1) {
+      if (++scrapes > 50) throw new Error('the breaker was not seen open while Redis was down');
+      await pause(20);
+    }
 
     await redis.start();
     const restarted = performance.now();
@@ -56,6 +72,7 @@ describe('Redis outage (e2e)', () => {
     const cacheBackSeconds = (performance.now() - restarted) / 1000;
     await load.stop();
     while ((await api.call('GET', '/health/ready')).body.status !== 'ok') await pause(50);
+    while ((await breaker())[node] !== 0) await pause(50);
     expect((await api.call('GET', '/admin/training-schedule')).status).toBe(200);
 
     const failed = load.statuses.filter((s) => s !== 200).length;

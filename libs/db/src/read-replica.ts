@@ -16,6 +16,18 @@ const NOT_CHECKED = 'not checked yet';
 /** A hot standby cancels a query that holds back the replay too long: the primary answers it instead. */
 const CONFLICT_WITH_RECOVERY = '40001';
 
+/** Why a read that tolerates lag went to the primary although a replica is configured. */
+export type ReplicaFallback = 'unusable' | 'failed' | 'not_replayed';
+export const REPLICA_FALLBACKS: readonly ReplicaFallback[] = ['unusable', 'failed', 'not_replayed'];
+
+/** What this process's reads that tolerate lag did so far, for /metrics. */
+export interface ReplicaReads {
+  /** Answered by the replica, and by the primary (every one of them when there is no replica). */
+  served: { replica: number; primary: number };
+  /** Of those the primary answered with a replica configured, why: unusable then (down, lagging), failed, not replayed. */
+  fallbacks: Record<ReplicaFallback, number>;
+}
+
 /** A primary WAL position and when it was seen. */
 interface Sample {
   at: number;
@@ -39,6 +51,12 @@ export class ReadReplica implements OnModuleInit, OnApplicationShutdown {
   /** Why reads go to the primary now; undefined while the replica serves them. */
   private unusable?: string = NOT_CHECKED;
   private readonly samples: Sample[] = [];
+  /** The lag the last check measured (undefined: none yet, or the replica did not answer). */
+  private lag?: number;
+  readonly reads: ReplicaReads = {
+    served: { replica: 0, primary: 0 },
+    fallbacks: { unusable: 0, failed: 0, not_replayed: 0 },
+  };
   private timer?: NodeJS.Timeout;
   private probing?: Promise<void>;
 
@@ -51,6 +69,11 @@ export class ReadReplica implements OnModuleInit, OnApplicationShutdown {
   get state(): 'none' | 'up' | 'down' {
     if (!this.config.DATABASE_READ_URL) return 'none';
     return this.unusable === undefined ? 'up' : 'down';
+  }
+
+  /** Seconds the replica lagged at the last check, if it answered (see the class comment for how it is measured). */
+  get lagSeconds(): number | undefined {
+    return this.lag;
   }
 
   /** The first check is waited for (a connect timeout at most), so that reads go to a healthy replica from the start. */
@@ -76,13 +99,20 @@ export class ReadReplica implements OnModuleInit, OnApplicationShutdown {
     if (replica) {
       try {
         const result = await query(replica);
-        if (!missing?.(result)) return result;
+        if (!missing?.(result)) {
+          this.reads.served.replica++;
+          return result;
+        }
+        this.reads.fallbacks.not_replayed++;
       } catch (error) {
-        if (isDatabaseUnavailable(error)) this.markUnusable(`unreachable: ${(error as Error).message}`);
+        if (isDatabaseUnavailable(error)) this.markUnreachable(error);
         else if ((error as { code?: unknown }).code !== CONFLICT_WITH_RECOVERY) throw error;
+        this.reads.fallbacks.failed++;
       }
-    }
-    return query(this.primary);
+    } else if (this.config.DATABASE_READ_URL) this.reads.fallbacks.unusable++;
+    const result = await query(this.primary);
+    this.reads.served.primary++;
+    return result;
   }
 
   private probe(): Promise<void> {
@@ -105,16 +135,19 @@ export class ReadReplica implements OnModuleInit, OnApplicationShutdown {
       const [{ replayed, recovery }] = (await replica.query(
         'SELECT pg_last_wal_replay_lsn()::text AS replayed, pg_is_in_recovery() AS recovery',
       )) as { replayed: string | null; recovery: boolean }[];
-      if (!recovery || replayed === null) return this.markUnusable('it is not a streaming replica');
+      if (!recovery || replayed === null) {
+        this.lag = undefined;
+        return this.markUnusable('it is not a streaming replica');
+      }
       const position = parseLsn(replayed);
       while (this.samples.length > 0 && this.samples[0].lsn <= position) this.samples.shift();
-      const lagSeconds = this.samples.length > 0 ? (now - this.samples[0].at) / 1000 : 0;
+      const lagSeconds = (this.lag = this.samples.length > 0 ? (now - this.samples[0].at) / 1000 : 0);
       if (lagSeconds > this.config.DATABASE_READ_MAX_LAG_SECONDS)
         return this.markUnusable(`lagging ${lagSeconds.toFixed(0)} s (DATABASE_READ_MAX_LAG_SECONDS)`);
       if (this.unusable !== undefined) this.logger.log('read replica in use');
       this.unusable = undefined;
     } catch (error) {
-      this.markUnusable(`unreachable: ${(error as Error).message}`);
+      this.markUnreachable(error);
     }
   }
 
@@ -132,6 +165,12 @@ export class ReadReplica implements OnModuleInit, OnApplicationShutdown {
       throw error;
     }
     return (this.replica = replica);
+  }
+
+  /** Down, or the connection lost: no lag to tell until it answers again. */
+  private markUnreachable(error: unknown): void {
+    this.lag = undefined;
+    this.markUnusable(`unreachable: ${(error as Error).message}`);
   }
 
   private markUnusable(reason: string): void {

@@ -36,6 +36,20 @@ export function batchByNode(client: RedisClient, keys: readonly string[]): NodeB
   return [...nodes].map(([node, slots]) => ({ node, slots: [...slots.values()] }));
 }
 
+/**
+ * The nodes batchByNode() groups keys by now, each with the `host:port` of the master that answers for it: the one
+ * Redis, or every group of slots of the client's slot map (a master and its replicas).
+ */
+export function servingNodes(client: RedisClient): { node: string; master: string }[] {
+  if (!client.isCluster) {
+    const { host, port } = (client as Redis).options;
+    return [{ node: 'redis', master: `${host}:${port}` }];
+  }
+  const groups = new Set<string>();
+  for (const nodes of (client as Cluster).slots) if (nodes) groups.add(nodes.join(';'));
+  return [...groups].map((node) => ({ node, master: node.split(';')[0] }));
+}
+
 /** One MGET per list (each list's keys in one slot), in one round trip: a bare MGET for one list, else a pipeline. */
 export async function mgetEach(client: RedisClient, lists: string[][]): Promise<(string | null)[][]> {
   if (lists.length === 1) return [await client.mget(lists[0])];

@@ -12,6 +12,7 @@ import {
   followingRedirection,
   mgetEach,
   REDIS,
+  servingNodes,
   type RedisClient,
 } from '@app/redis';
 
@@ -146,6 +147,14 @@ export class FeatureCacheRepository {
         }),
       ),
     );
+  }
+
+  /** Each node reads go to now, by its master's `host:port`, and whether its entities are read from Postgres now. */
+  nodes(): { master: string; open: boolean }[] {
+    return servingNodes(this.redis).map(({ node, master }) => ({
+      master,
+      open: this.breakers.get(node)?.open ?? false,
+    }));
   }
 
   private breaker(node: string): CircuitBreaker {

@@ -15,6 +15,6 @@ import { UserRowFallback } from './user-rows.fallback';
   imports: [FeaturesRepositoryModule, RedisModule, PlatformModule],
   controllers: [FeaturesController],
   providers: [FeatureStoreService, FeatureCacheRepository, FeatureChangeRepository, UserRowFallback],
-  exports: [FeatureStoreService, FeatureChangeRepository],
+  exports: [FeatureStoreService, FeatureChangeRepository, FeatureCacheRepository],
 })
 export class FeaturesModule {}
