@@ -1,6 +1,6 @@
 /**
  * `npm run demo [-- --exit] [-- --skip-build]`: the whole loop on this machine's Postgres and Redis, with no
- * configuration. It builds the API and the worker, migrates a database of its own (`mmoe_demo`, on the Postgres of
+ * configuration (or on the Redis Cluster of REDIS_CLUSTER_NODES, with its password and TLS settings). It builds the API and the worker, migrates a database of its own (`mmoe_demo`, on the Postgres of
  * DATABASE_URL, created if missing), empties it and the training queue (every run starts from the same data), starts
  * the API and a worker, writes a synthetic interaction log (users and items through the feature API, impressions
  * straight into Postgres), trains the first version through the queue, promotes it, and prints a scoring call and its
@@ -21,6 +21,7 @@ import { loadConfig, type AppConfig } from '@app/config';
 import { EventRepository, ReadReplica } from '@app/db';
 import { generateInteractions, type InteractionData } from '@app/mmoe/synthetic/interactions.data';
 import { QUEUE_PREFIX, TRAINING_QUEUE, type TrainingJobProgress, type TrainingJobResult } from '@app/queue';
+import { RedisConnections } from '@app/redis';
 
 import spec from '../examples/interactions.spec.json';
 
@@ -51,7 +52,10 @@ async function main(): Promise<void> {
   const api = `http://127.0.0.1:${config.API_PORT}`;
   // NO_COLOR: plain log files.
   const env = { ...process.env, DATABASE_URL: databaseUrl, NO_COLOR: '1' };
-  say(`MMoE recommendation demo: Postgres ${redact(databaseUrl)}, Redis ${redact(config.REDIS_URL)}, API ${api}`);
+  const redis = config.REDIS_CLUSTER_NODES
+    ? `Redis Cluster ${config.REDIS_CLUSTER_NODES.map(({ host, port }) => `${host}:${port}`).join(',')}`
+    : `Redis ${redact(config.REDIS_URL)}`;
+  say(`MMoE recommendation demo: Postgres ${redact(databaseUrl)}, ${redis}, API ${api}`);
   await ensurePortFree(config.API_PORT);
 
   if (!flags['skip-build']) {
@@ -143,12 +147,18 @@ async function reset(dataSource: DataSource, config: AppConfig): Promise<void> {
   await dataSource.query(
     'TRUNCATE events, user_features, item_features, rollout_events, model_versions RESTART IDENTITY CASCADE',
   );
-  // Job ids restart with an empty queue; the versions that named the old ones are gone with the tables above.
-  const queue = new Bull(TRAINING_QUEUE, config.REDIS_URL, { prefix: QUEUE_PREFIX });
+  // Job ids restart with an empty queue; the versions that named the old ones are gone with the tables above. The
+  // queue's connections are made as the apps make theirs: on REDIS_URL's Redis or on the cluster, with its password.
+  const connections = new RedisConnections(config);
+  const queue = new Bull(TRAINING_QUEUE, {
+    prefix: QUEUE_PREFIX,
+    createClient: (type) => connections.create(`demo-${type}`, type === 'client' ? 'bull-client' : 'bull-blocking'),
+  });
   try {
     await queue.obliterate({ force: true });
   } finally {
     await queue.close();
+    await connections.onApplicationShutdown();
   }
 }
 
