@@ -235,6 +235,14 @@ describe('Redis Cluster (e2e)', () => {
       await until('B to serve the canary', async () => ((await metric(b, served)) === 1 ? true : undefined));
     }, 120_000);
 
+    it("changes the retraining schedule through one process under the cluster's lock; the other reads it", async () => {
+      const set = await a.call('PUT', '/admin/training-schedule', { cron: '*/30 * * * *', windowDays: 2 });
+      expect(set).toMatchObject({ status: 200, body: { cron: '*/30 * * * *', windowDays: 2 } });
+      // Bull's repeatable job, registered under the lock on the {mmoe} slot, is what B reads the next run from.
+      const read = await b.call('GET', '/admin/training-schedule');
+      expect(read.body).toMatchObject({ cron: '*/30 * * * *', windowDays: 2, nextRunAt: set.body.nextRunAt });
+    });
+
     it('keeps scoring through a master SIGKILL: 0 failed, its keys from Postgres until the replica takes over', async () => {
       const victim = await cluster.masterOf(generationKey({ kind: 'user', id: 'u1' })); // read by every score request
       const survivors = cluster.servers.filter(({ port }) => port !== victim);
