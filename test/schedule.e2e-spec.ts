@@ -24,7 +24,11 @@ describe('retraining schedule across processes (e2e)', () => {
     (await queueA.getRepeatableJobs()).filter((job) => job.name === TrainingJobName.ScheduledRetrain);
 
   beforeEach(async () => {
-    [a, b] = await Promise.all([startProcess(), startProcess({ RETRAIN_CRON: '*/10 * * * *' })]);
+    // `a` allows a schedule every second, to count ticks in seconds.
+    [a, b] = await Promise.all([
+      startProcess({ SCHEDULE_MIN_INTERVAL_SECONDS: '1' }),
+      startProcess({ RETRAIN_CRON: '*/10 * * * *' }),
+    ]);
     queueA = a.get<Queue>(getQueueToken(TRAINING_QUEUE));
     queueB = b.get<Queue>(getQueueToken(TRAINING_QUEUE));
     await queueA.obliterate({ force: true });

@@ -227,6 +227,17 @@ describe('training admin API (e2e)', () => {
       },
     );
 
+    it.each([
+      ['/admin/training-schedule', '* * * * * *', 1],
+      ['/admin/training-schedule/incremental', '*/20 * * * * *', 20],
+    ])('400s on %s with the cron %j, runs %i s apart: below SCHEDULE_MIN_INTERVAL_SECONDS', async (url, cron, gap) => {
+      const response = await app.inject({ method: 'PUT', url, headers: auth, payload: { cron } });
+      expect(response.statusCode).toBe(400);
+      expect(response.json().errors).toEqual([
+        { field: 'cron', message: expect.stringMatching(new RegExp(`^cron runs ${gap} s apart .*minimum of 60 s`)) },
+      ]);
+    });
+
     it('changes the cron and the window: one repeatable job, re-registered', async () => {
       const response = await app.inject({
         method: 'PUT',

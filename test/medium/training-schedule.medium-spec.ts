@@ -33,6 +33,11 @@ describe('TrainingScheduleService (medium: real Postgres, Redis and Bull)', () =
     expect(Date.parse(state.nextRunAt!)).toBeGreaterThan(Date.now());
     expect(await schedule.get()).toMatchObject({ cron: '*/30 * * * *', nextRunAt: state.nextRunAt });
     await expect(schedule.set('full', { cron: '61 * * * *' }, 'medium')).rejects.toBeInstanceOf(InvalidFieldsError);
+    // Every 30 s: below the default minimum of 60 s between runs; the stored schedule stays as it was.
+    await expect(schedule.set('full', { cron: '*/30 * * * * *' }, 'medium')).rejects.toMatchObject({
+      errors: [{ field: 'cron', message: expect.stringMatching(/^cron runs 30 s apart .*minimum of 60 s/) }],
+    });
+    expect(await schedule.get()).toMatchObject({ cron: '*/30 * * * *' });
   });
 
   it('pauses (no next run) and resumes, each only once', async () => {

@@ -58,6 +58,7 @@ describe('loadConfig', () => {
       SHADOW_QUEUE_SIZE: 64,
       REPEATABLE_JOBS_CHECK_SECONDS: 30,
       ROLLOUT_POLICY_CHECK_SECONDS: 60,
+      SCHEDULE_MIN_INTERVAL_SECONDS: 60,
       LIVE_METRICS_MAX_ROWS: 10_000,
       LIVE_AGGREGATION_SECONDS: 5,
       LIVE_AGGREGATION_LAG_SECONDS: 10,
@@ -126,10 +127,29 @@ describe('loadConfig', () => {
   });
 
   it('takes a 5- or 6-field RETRAIN_CRON, names a bad one, and reads RETRAIN_ENABLED as a boolean', () => {
-    expect(loadConfig({ RETRAIN_CRON: '*/10 * * * * *' }).RETRAIN_CRON).toBe('*/10 * * * * *');
+    expect(loadConfig({ RETRAIN_CRON: '*/10 * * * * *', SCHEDULE_MIN_INTERVAL_SECONDS: '10' }).RETRAIN_CRON).toBe(
+      '*/10 * * * * *',
+    );
     expect(() => loadConfig({ RETRAIN_CRON: '61 * * * *' })).toThrow(/RETRAIN_CRON: must be a cron expression/);
     expect(loadConfig({ RETRAIN_ENABLED: 'false' }).RETRAIN_ENABLED).toBe(false);
     expect(() => loadConfig({ RETRAIN_ENABLED: 'maybe' })).toThrow(/RETRAIN_ENABLED/);
+  });
+
+  it('refuses a retraining cron whose runs come closer than SCHEDULE_MIN_INTERVAL_SECONDS, naming the gap', () => {
+    expect(() => loadConfig({ RETRAIN_CRON: '* * * * * *' })).toThrow(
+      /RETRAIN_CRON: runs 1 s apart .*below the minimum of 60 s/,
+    );
+    expect(() => loadConfig({ RETRAIN_INCREMENTAL_CRON: '*/30 * * * * *' })).toThrow(
+      /RETRAIN_INCREMENTAL_CRON: runs 30 s apart/,
+    );
+    expect(() => loadConfig({ RETRAIN_CRON: '*/5 * * * *', SCHEDULE_MIN_INTERVAL_SECONDS: '3600' })).toThrow(
+      /RETRAIN_CRON: runs 300 s apart .*below the minimum of 3600 s/,
+    );
+    expect(loadConfig({ RETRAIN_CRON: '* * * * *' }).RETRAIN_CRON).toBe('* * * * *');
+    expect(loadConfig({ RETRAIN_CRON: '* * * * * *', SCHEDULE_MIN_INTERVAL_SECONDS: '1' }).RETRAIN_CRON).toBe(
+      '* * * * * *',
+    );
+    expect(() => loadConfig({ SCHEDULE_MIN_INTERVAL_SECONDS: '0' })).toThrow(/SCHEDULE_MIN_INTERVAL_SECONDS/);
   });
 
   it('reads TRAINING_GATE_METRIC as auc or gauc, naming it otherwise', () => {

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { LOG_LEVELS } from '@nestjs/common';
 import { z } from 'zod';
 
-import { cronProblem } from './cron';
+import { cronIntervalProblem, cronProblem } from './cron';
 
 /** Good enough for a laptop or a test run; production must bring its own, or anyone could call the admin API. */
 const DEV_ADMIN_TOKEN = 'change-me';
@@ -186,6 +186,11 @@ const appConfigSchema = z
      * back to the window of the full retrain it descends from.
      */
     TRAINING_REPLAY_DAYS: z.coerce.number().positive().default(30),
+    /**
+     * The least time between two runs of a retraining schedule (RETRAIN_CRON, RETRAIN_INCREMENTAL_CRON and the admin
+     * API's): a 6-field cron can fire every second, and each run is a training job.
+     */
+    SCHEDULE_MIN_INTERVAL_SECONDS: z.coerce.number().int().min(1).default(60),
     /** Share (0–1) of production requests whose predictions are logged; canary and shadow predictions always are. */
     PREDICTION_LOG_SAMPLE: z.coerce.number().min(0).max(1).default(0.1),
     /**
@@ -253,6 +258,14 @@ const appConfigSchema = z
     },
     { when: () => true },
   )
+  .superRefine((env, ctx) => {
+    for (const field of ['RETRAIN_CRON', 'RETRAIN_INCREMENTAL_CRON'] as const) {
+      // Zod runs this even when a field failed: an invalid cron has already been named.
+      if (cronProblem(env[field]) || !(env.SCHEDULE_MIN_INTERVAL_SECONDS >= 1)) continue;
+      const problem = cronIntervalProblem(env[field], env.SCHEDULE_MIN_INTERVAL_SECONDS);
+      if (problem) ctx.addIssue({ code: 'custom', path: [field], message: problem });
+    }
+  })
   .refine(({ SCORE_DEADLINE_MS, SCORE_DEADLINE_MAX_MS }) => SCORE_DEADLINE_MS <= SCORE_DEADLINE_MAX_MS, {
     path: ['SCORE_DEADLINE_MS'],
     message: 'must not exceed SCORE_DEADLINE_MAX_MS',

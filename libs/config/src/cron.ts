@@ -4,6 +4,14 @@ import { parseExpression } from 'cron-parser';
 export const CRON_TIMEZONE = 'UTC';
 
 /**
+ * How far the shortest gap is looked for: up to 61 runs (more than a cycle of a cron's finest field, at most 60 values),
+ * within 8 days of the first one (every day-of-week pattern recurs in a week and a day). cron-parser steps through
+ * the calendar, so a sparse cron costs a few ms per run: the bounds keep the check well under a second.
+ */
+const INTERVAL_RUNS = 61;
+const INTERVAL_SPAN_MS = 8 * 86_400_000;
+
+/**
  * Why `expression` is not a cron expression Bull can schedule (5 fields, or 6 with seconds first), or undefined when
  * it is; the parser is the one Bull itself uses, so what passes here is what Bull will run.
  */
@@ -16,4 +24,22 @@ export function cronProblem(expression: string): string | undefined {
   } catch (error) {
     return (error as Error).message;
   }
+}
+
+/**
+ * Why a valid cron expression runs too often for a training schedule (two of its next runs closer than
+ * `minSeconds`, the SCHEDULE_MIN_INTERVAL_SECONDS setting), or undefined.
+ */
+export function cronIntervalProblem(expression: string, minSeconds: number, from = new Date()): string | undefined {
+  const runs = parseExpression(expression, { tz: CRON_TIMEZONE, currentDate: from });
+  const first = runs.next().getTime();
+  let previous = first;
+  for (let i = 1; i < INTERVAL_RUNS && previous - first < INTERVAL_SPAN_MS; i++) {
+    const next = runs.next().getTime();
+    const seconds = (next - previous) / 1000;
+    if (seconds < minSeconds)
+      return `runs ${seconds} s apart (${new Date(previous).toISOString()} and ${new Date(next).toISOString()}), below the minimum of ${minSeconds} s between runs (SCHEDULE_MIN_INTERVAL_SECONDS)`;
+    previous = next;
+  }
+  return undefined;
 }

@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bull';
 
 import { ConflictError, InvalidFieldsError } from '@app/common';
-import { APP_CONFIG, CRON_TIMEZONE, cronProblem, type AppConfig } from '@app/config';
+import { APP_CONFIG, CRON_TIMEZONE, cronIntervalProblem, cronProblem, type AppConfig } from '@app/config';
 import { TrainingScheduleRepository, type RetrainCadence, type RetrainCadences } from '@app/db';
 import { readRolloutPolicy, type RolloutPolicy } from '@app/registry';
 
@@ -105,9 +105,12 @@ export class TrainingScheduleService {
     change: CadenceChange<C>,
     actor: string,
   ): Promise<RetrainScheduleState> {
-    const problem = change.cron === undefined ? undefined : cronProblem(change.cron);
-    if (problem) {
-      throw new InvalidFieldsError([{ field: 'cron', message: `cron must be a cron expression (${problem})` }]);
+    if (change.cron !== undefined) {
+      const problem = cronProblem(change.cron);
+      if (problem)
+        throw new InvalidFieldsError([{ field: 'cron', message: `cron must be a cron expression (${problem})` }]);
+      const tooOften = cronIntervalProblem(change.cron, this.config.SCHEDULE_MIN_INTERVAL_SECONDS);
+      if (tooOften) throw new InvalidFieldsError([{ field: 'cron', message: `cron ${tooOften}` }]);
     }
     const defined = Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined));
     await this.update(cadence, actor, (schedule) => ({ ...schedule, ...defined }));

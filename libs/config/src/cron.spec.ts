@@ -1,0 +1,33 @@
+import { cronIntervalProblem, cronProblem } from './cron';
+
+describe('cronIntervalProblem', () => {
+  const from = new Date('2025-03-05T12:34:56Z'); // a Wednesday
+
+  it('names the closest two of the next runs when they are below the minimum', () => {
+    expect(cronIntervalProblem('* * * * * *', 60, from)).toBe(
+      'runs 1 s apart (2025-03-05T12:34:57.000Z and 2025-03-05T12:34:58.000Z), below the minimum of 60 s between runs (SCHEDULE_MIN_INTERVAL_SECONDS)',
+    );
+    expect(cronIntervalProblem('*/15 * * * *', 3600, from)).toMatch(/^runs 900 s apart/);
+  });
+
+  it('finds a short gap that only occurs once a day or once a week', () => {
+    expect(cronIntervalProblem('0,1 0 0 * * *', 60, from)).toMatch(/^runs 1 s apart \(2025-03-06T00:00:00/);
+    // Monday 03:00 and 03:00:30 only: five days ahead of the start.
+    expect(cronIntervalProblem('0,30 0 3 * * 1', 60, from)).toMatch(/^runs 30 s apart \(2025-03-10T03:00:00/);
+  });
+
+  it('passes a cron whose runs are at least the minimum apart, sparse ones included', () => {
+    expect(cronIntervalProblem('* * * * *', 60, from)).toBeUndefined();
+    expect(cronIntervalProblem('0 3 * * *', 60, from)).toBeUndefined();
+    expect(cronIntervalProblem('0 0 29 2 *', 86_400, from)).toBeUndefined();
+    expect(cronIntervalProblem('*/10 * * * * *', 10, from)).toBeUndefined();
+  });
+});
+
+describe('cronProblem', () => {
+  it('names what is wrong with an expression Bull could not schedule', () => {
+    expect(cronProblem('0 3 * * *')).toBeUndefined();
+    expect(cronProblem(' ')).toBe('must not be empty');
+    expect(cronProblem('61 * * * *')).toEqual(expect.any(String));
+  });
+});
