@@ -256,7 +256,7 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     );
     await join();
     const read = async () => {
-      const { aggregates, users } = await state.canaryState(entered.id);
+      const { aggregates, users } = (await state.canaryState(entered.id))!;
       const click = aggregates.find((a) => a.versionId === candidate && a.task === 'click')!;
       return { click: decodeAggregate(click.state) as BinaryAggregate, users: users.get(candidate) };
     };

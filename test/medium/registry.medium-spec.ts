@@ -162,13 +162,22 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
   it("times the policy's test from the canary's entry, or from the policy's last setting if later", async () => {
     const version = await register(6);
     await registry.setRolloutPolicy(version.id, DEFAULT_ROLLOUT_POLICY, 'medium');
+    expect(await registry.policyTest(version.id)).toBeUndefined(); // never the canary: no test
     const entered = await registry.setCanary(version.id, 20, undefined, 'medium');
     // Set before the version became the canary: the test starts with the canary.
-    expect(await registry.policyStarted(version.id)).toEqual(new Date(entered.event.createdAt));
+    expect(await registry.policyTest(version.id)).toEqual({
+      entered: { id: entered.event.id, createdAt: new Date(entered.event.createdAt) },
+      startedAt: new Date(entered.event.createdAt),
+      ended: false,
+    });
     await new Promise((resolve) => setTimeout(resolve, 20));
     const set = await registry.setRolloutPolicy(version.id, { ...DEFAULT_ROLLOUT_POLICY, maxHours: 2 }, 'medium');
-    // Set again (as after an inconclusive end): maxHours counts from then.
-    expect(await registry.policyStarted(version.id)).toEqual(new Date(set.event.createdAt));
+    // Set again (as after an inconclusive end): maxHours counts from then; the comparison still runs from the entry.
+    expect(await registry.policyTest(version.id)).toMatchObject({
+      entered: { id: entered.event.id },
+      startedAt: new Date(set.event.createdAt),
+      ended: false,
+    });
     expect(new Date(set.event.createdAt).getTime()).toBeGreaterThan(new Date(entered.event.createdAt).getTime());
     await registry.archive(version.id, 'medium');
   });

@@ -75,6 +75,14 @@ export interface MetricComparison {
   delta: number | null;
 }
 
+/** See policyTest(). */
+export interface PolicyTestClock {
+  /** The rollout event of the entry: the live comparison's epoch. */
+  entered: { id: number; createdAt: Date };
+  startedAt: Date;
+  ended: boolean;
+}
+
 export interface VersionComparison {
   a: ModelVersion;
   b: ModelVersion;
@@ -167,18 +175,23 @@ export class ModelRegistryService {
   }
 
   /**
-   * When the policy's current test of the canary began, the clock of its maxHours: the later of the version's entry as
-   * the canary and the policy's last setting, so that setting a policy again after an inconclusive end resumes the
-   * test for another maxHours (the comparison's data still runs from the canary's entry: a confidence sequence may go
-   * on being read).
+   * The clock of the policy's current test of the canary, read at once: the version's last entry as the canary (the
+   * start of its live comparison with production; undefined if it never entered), when the test began — the later of
+   * that entry and the policy's last setting, so that setting a policy again after an inconclusive end resumes the test
+   * for another maxHours (the comparison's data still runs from the entry: a confidence sequence may go on being
+   * read) — and whether the test ended inconclusive, the policy unchanged since.
    */
-  async policyStarted(id: number): Promise<Date | undefined> {
-    return (await this.rollouts.lastEntered(id, ['canary', 'policy']))?.createdAt;
-  }
-
-  /** Whether the policy's test of the version as the current canary ended inconclusive, its policy unchanged since. */
-  async policyEnded(id: number): Promise<boolean> {
-    return (await this.rollouts.lastEntered(id, ['canary', 'policy', 'inconclusive']))?.action === 'inconclusive';
+  async policyTest(id: number): Promise<PolicyTestClock | undefined> {
+    const last = await this.rollouts.lastOfEach(id, ['canary', 'policy', 'inconclusive']);
+    const entered = last.find((e) => e.action === 'canary');
+    if (!entered) return undefined;
+    const latest = (actions: string[]) =>
+      last.filter((e) => actions.includes(e.action)).reduce((a, b) => (b.id > a.id ? b : a));
+    return {
+      entered: { id: entered.id, createdAt: entered.createdAt },
+      startedAt: latest(['canary', 'policy']).createdAt,
+      ended: latest(['canary', 'policy', 'inconclusive']).action === 'inconclusive',
+    };
   }
 
   async history(limit: number, offset: number): Promise<RolloutPage> {

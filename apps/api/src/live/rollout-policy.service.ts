@@ -44,36 +44,36 @@ export class RolloutPolicyService {
     const { production, canary } = await this.registry.findServing();
     const policy = canary?.rolloutPolicy;
     if (!production || !canary || !policy) return { verdict: 'none' };
-    const entered = await this.registry.canaryEntered(canary.id);
-    if (!entered) return { verdict: 'none' };
+    const test = await this.registry.policyTest(canary.id);
+    if (!test) return { verdict: 'none' };
     const canaryId = canary.id;
-    if (await this.registry.policyEnded(canaryId))
+    if (test.ended)
       return {
         canaryId,
         verdict: 'inconclusive',
         reason: 'the test ended inconclusive; set the policy again to resume (a larger maxEvents, if that ended it)',
       };
-    if (!(await this.state.hasCanaryEpoch(entered.id)))
-      return { canaryId, verdict: 'wait', reason: 'the live join has not started this comparison yet' };
-
-    const started = (await this.registry.policyStarted(canaryId)) ?? entered.createdAt;
-    const { aggregates, users } = await this.state.canaryState(entered.id);
+    const { entered } = test;
+    // One round of reads, side by side: the comparison's state and both sides' serving counts.
+    const [state, canaryServing, productionServing] = await Promise.all([
+      this.state.canaryState(entered.id),
+      this.serving.since(canaryId, 'canary', entered.createdAt),
+      this.serving.since(production.id, 'production', entered.createdAt),
+    ]);
+    if (!state) return { canaryId, verdict: 'wait', reason: 'the live join has not started this comparison yet' };
+    const { aggregates, users } = state;
     const arm = (versionId: number): ArmState => ({
       users: users.get(versionId) ?? 0,
       tasks: Object.fromEntries(
         aggregates.filter((a) => a.versionId === versionId).map((a) => [a.task, decodeAggregate(a.state)]),
       ),
     });
-    const [canaryServing, productionServing] = await Promise.all([
-      this.serving.since(canaryId, 'canary', entered.createdAt),
-      this.serving.since(production.id, 'production', entered.createdAt),
-    ]);
     const decision = decideRollout(policy, specOf(canary), {
       canary: arm(canaryId),
       production: arm(production.id),
       canaryServing: canaryServing && servingState(canaryServing),
       productionServing: productionServing && servingState(productionServing),
-      elapsedHours: (Date.now() - Math.max(started.getTime(), entered.createdAt.getTime())) / HOUR_MS,
+      elapsedHours: (Date.now() - Math.max(test.startedAt.getTime(), entered.createdAt.getTime())) / HOUR_MS,
     });
     if (decision.verdict === 'wait') {
       this.logger.debug(`canary v${canaryId}: waiting (${decision.reason})`);

@@ -132,32 +132,36 @@ export class LiveStateRepository {
   }
 
   /** The epoch's aggregates (by version and task) and its users per version. */
+  /**
+   * Both sides' state of a canary comparison (per version and task, and their numbers of users), or undefined while
+   * the live join has not started it: the epoch and its aggregates in one query, its users in a second beside it.
+   */
   async canaryState(
     canaryEventId: number,
-  ): Promise<{ aggregates: { versionId: number; task: string; state: Buffer }[]; users: Map<number, number> }> {
+  ): Promise<
+    { aggregates: { versionId: number; task: string; state: Buffer }[]; users: Map<number, number> } | undefined
+  > {
     const [aggregates, users]: [
-      { version_id: number; task: string; state: Buffer }[],
+      { version_id: number | null; task: string | null; state: Buffer | null }[],
       { version_id: number; users: number }[],
     ] = await Promise.all([
-      this.dataSource.query(`SELECT version_id, task, state FROM live_canary_aggregates WHERE canary_event_id = $1`, [
-        canaryEventId,
-      ]),
+      this.dataSource.query(
+        `SELECT a.version_id, a.task, a.state FROM live_canary_epochs e
+         LEFT JOIN live_canary_aggregates a USING (canary_event_id) WHERE e.canary_event_id = $1`,
+        [canaryEventId],
+      ),
       this.dataSource.query(
         `SELECT version_id, count(*)::int AS users FROM live_canary_users WHERE canary_event_id = $1 GROUP BY version_id`,
         [canaryEventId],
       ),
     ]);
+    if (aggregates.length === 0) return undefined;
     return {
-      aggregates: aggregates.map((a) => ({ versionId: a.version_id, task: a.task, state: a.state })),
+      aggregates: aggregates
+        .filter((a) => a.state !== null)
+        .map((a) => ({ versionId: a.version_id!, task: a.task!, state: a.state! })),
       users: new Map(users.map((u) => [u.version_id, u.users])),
     };
-  }
-
-  async hasCanaryEpoch(canaryEventId: number): Promise<boolean> {
-    const rows: unknown[] = await this.dataSource.query(`SELECT 1 FROM live_canary_epochs WHERE canary_event_id = $1`, [
-      canaryEventId,
-    ]);
-    return rows.length > 0;
   }
 
   /** Drops aggregates of `granularity` whose period started before `before`, and labelled predictions logged before `labelledBefore`. */

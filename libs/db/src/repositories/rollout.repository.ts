@@ -47,6 +47,22 @@ export class RolloutRepository {
     return { items: rows.map(toRecord), total };
   }
 
+  /**
+   * The latest event of each of `actions` naming `versionId` as the version entering (id and time only: the policy
+   * check reads its test's clock with this one query, not one per question).
+   */
+  async lastOfEach(
+    versionId: number,
+    actions: readonly RolloutAction[],
+  ): Promise<Pick<RolloutEventRecord, 'id' | 'action' | 'createdAt'>[]> {
+    const rows: { id: string; action: RolloutAction; created_at: Date }[] = await this.dataSource.query(
+      `SELECT DISTINCT ON (action) id, action, created_at FROM rollout_events
+       WHERE to_version_id = $1 AND action = ANY($2) ORDER BY action, id DESC`,
+      [versionId, actions],
+    );
+    return rows.map((r) => ({ id: Number(r.id), action: r.action, createdAt: r.created_at }));
+  }
+
   /** The latest event of one of `actions` that names `versionId` as the version entering, if any. */
   async lastEntered(versionId: number, actions: readonly RolloutAction[]): Promise<RolloutEventRecord | undefined> {
     const event = await this.dataSource
