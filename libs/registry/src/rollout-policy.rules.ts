@@ -67,8 +67,8 @@ export const DEFAULT_ROLLOUT_POLICY: RolloutPolicy = {
 
 /**
  * Users are hashed into this many buckets, the clusters of the variance: enough that the variance estimate is stable,
- * few enough that the state the check reads stays small. bench:rollout measures the policy with this count; it does
- * not compare other counts.
+ * few enough that the state the check reads stays small. bench:rollout compares 16 and 256: 16 make the estimate
+ * noisy, 256 cost more and decide nothing more.
  */
 export const POLICY_USER_BUCKETS = 64;
 /** The mixture's scale τ for AUC differences: the bound is tightest for effects of about this size (bench:rollout). */
