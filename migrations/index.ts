@@ -8,6 +8,7 @@ import { EventsUserTime1764700000000 } from './1764700000000-events-user-time';
 import { IncrementalSchedule1764700000001 } from './1764700000001-incremental-schedule';
 import { LiveAggregates1764710000000 } from './1764710000000-live-aggregates';
 import { SkipsAndBackfills1764720000000 } from './1764720000000-skips-and-backfills';
+import { FedListHeads1764730000000 } from './1764730000000-fed-list-heads';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   IncrementalSchedule1764700000001,
   LiveAggregates1764710000000,
   SkipsAndBackfills1764720000000,
+  FedListHeads1764730000000,
 ];

@@ -137,6 +137,41 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     expect(await clicks('u-3')).toEqual(['i-1', 'i-2', 'i-3']);
   });
 
+  it('appends a newer event to a list built from events, and rebuilds one that is not theirs alone', async () => {
+    const at = (hour: number) => `2026-01-02T${String(hour).padStart(2, '0')}:00:00Z`;
+    const head = async (userId: string) =>
+      (
+        (await db.query('SELECT fed_heads FROM user_features WHERE entity_id = $1', [userId]))[0].fed_heads as Record<
+          string,
+          { id: string }
+        >
+      )['user_recent_clicks']?.id;
+    await inject('POST', '/v1/events', {
+      events: [click('a1', 'u-6', 'i-1', at(1)), click('a2', 'u-6', 'i-2', at(2))],
+    });
+    await inject('POST', '/v1/events', { events: [click('a3', 'u-6', 'i-3', at(3))] });
+    expect(await clicks('u-6')).toEqual(['i-1', 'i-2', 'i-3']);
+    expect(await head('u-6')).toBe('a3');
+    // A list written by PUT is not the events': the next event, newer though it is, rebuilds it.
+    await inject('PUT', '/v1/users/u-6/features', { features: { ...tinyUser(6), user_recent_clicks: ['x', 'y'] } });
+    expect(await head('u-6')).toBeUndefined();
+    await inject('POST', '/v1/events', { events: [click('a4', 'u-6', 'i-4', at(4))] });
+    expect(await clicks('u-6')).toEqual(['i-2', 'i-3', 'i-4']);
+    // An event stored without the list (as while no served spec fed it), then a newer one: rebuilt, both in it.
+    await db.query(
+      `INSERT INTO events (event_id, user_id, item_id, labels, occurred_at) VALUES ('a5', 'u-6', 'i-5', '{"click": 1}', $1)`,
+      [at(5)],
+    );
+    await inject('POST', '/v1/events', { events: [click('a6', 'u-6', 'i-6', at(6))] });
+    expect(await clicks('u-6')).toEqual(['i-4', 'i-5', 'i-6']);
+    // A click on an item without a genre moves the genre list's head on and adds nothing to it.
+    await inject('POST', '/v1/events', { events: [click('a7', 'u-6', 'i-77', at(7))] });
+    await inject('POST', '/v1/events', { events: [click('a8', 'u-6', 'i-1', at(8))] });
+    const [g1, g2] = [tinyItem(1).item_genre, tinyItem(2).item_genre];
+    expect((await stored('u-6')).user_recent_genres).toEqual([g1, g2, g1]);
+    expect(await clicks('u-6')).toEqual(['i-6', 'i-77', 'i-1']);
+  });
+
   it("feeds a canary's own fed list too, filled first from the events stored before it was served", async () => {
     const like = (eventId: string, userId: string, itemId: string, occurredAt: string) => ({
       eventId,

@@ -13,7 +13,11 @@ abstract class EntityFeatures {
 }
 
 @Entity('user_features')
-export class UserFeaturesEntity extends EntityFeatures {}
+export class UserFeaturesEntity extends EntityFeatures {
+  /** Per event-fed list built from events: its feed and newest positive event (see EventRepository.insertNew). */
+  @Column({ name: 'fed_heads', type: 'jsonb', default: () => "'{}'" })
+  fedHeads!: Record<string, unknown>;
+}
 
 @Entity('item_features')
 export class ItemFeaturesEntity extends EntityFeatures {}

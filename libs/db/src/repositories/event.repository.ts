@@ -55,48 +55,130 @@ export class EventRepository {
   /**
    * Stores the events whose id is new and returns how many that was; an id already stored (or repeated in the batch)
    * is skipped, which makes re-posting a batch harmless. The users of the new positive events get their lists of
-   * `feeds` rebuilt in the same transaction (rebuildLists): the batch and its lists are stored whole or not at all.
-   * Rows are inserted in id order so that concurrent overlapping batches cannot deadlock.
+   * `feeds` brought up to date in the same transaction (updateLists): the batch and its lists are stored whole or not
+   * at all. Rows are inserted in id order so that concurrent overlapping batches cannot deadlock.
    */
   insertNew(events: NewEvent[], feeds: readonly EventFeed[] = []): Promise<number> {
     return this.dataSource.transaction(async (manager) => {
       const stored = await this.insert(manager, events);
-      const users = stored.filter((e) => feeds.some((f) => (e.labels[f.task] ?? 0) > 0)).map((e) => e.userId);
-      if (users.length > 0) await this.rebuildLists(manager, [...new Set(users)], feeds);
+      await this.updateLists(manager, stored, feeds);
       return stored.length;
     });
   }
 
   /**
-   * Sets each user's list of each feed to their last maxLength positive events by when they occurred (then event id),
-   * most recent last: an event posted late takes its place by time, not at the end. The users' rows are locked first
-   * (created if need be), in id order: a concurrent batch for one of them waits, then reads this one's events once it
-   * commits (each statement sees what was committed before it began), so both land. A value stored by PUT under a
-   * fed list's name is replaced: the list is its events', as training rebuilds it.
+   * Each list of a user with a new positive event holds their last maxLength positive events by when they occurred
+   * (then event id), most recent last: an event posted late takes its place by time, not at the end. The users' rows
+   * are locked first (created if need be), in id order: a concurrent batch for one of them waits, then reads this
+   * one's events once it commits (each statement sees what was committed before it began), so both land.
+   *
+   * The common case is cheap: a user whose list was built from events for this feed (its head, in fed_heads) and
+   * whose new events all come after its newest one, with no other positive event stored after it, gets them appended
+   * (appendLists). Any other (a late event, a list written by PUT or never built, a feed changed, an event stored
+   * while the feed was not served) is rebuilt from the user's events (rebuildLists). Either way a value stored by PUT
+   * under a fed list's name is replaced: the list is its events', as training rebuilds it.
    */
-  private async rebuildLists(manager: EntityManager, users: string[], feeds: readonly EventFeed[]): Promise<void> {
-    const ids = [...users].sort();
+  private async updateLists(manager: EntityManager, stored: StoredEvent[], feeds: readonly EventFeed[]): Promise<void> {
+    const fed = stored.filter((e) => feeds.some((f) => (e.labels[f.task] ?? 0) > 0));
+    if (fed.length === 0) return;
+    await this.lockUsers(manager, [...new Set(fed.map((e) => e.userId))]);
+    for (const feed of feeds) {
+      const positives = fed.filter((e) => (e.labels[feed.task] ?? 0) > 0);
+      if (positives.length === 0) continue;
+      const appended = await this.appendLists(manager, positives, feed);
+      const rest = [...new Set(positives.map((e) => e.userId))].filter((user) => !appended.has(user));
+      if (rest.length > 0) await this.rebuildLists(manager, rest.sort(), feed);
+    }
+  }
+
+  /** Locks the users' rows (FOR UPDATE by the upsert), creating those not stored, in id order. */
+  private async lockUsers(manager: EntityManager, users: string[]): Promise<void> {
     await manager.query(
       `INSERT INTO user_features AS u (entity_id, features, updated_at)
        SELECT id, '{}'::jsonb, now() FROM unnest($1::text[]) AS r(id) ORDER BY id
        ON CONFLICT (entity_id) DO UPDATE SET updated_at = EXCLUDED.updated_at`,
-      [ids],
+      [[...users].sort()],
     );
-    for (const feed of feeds) {
-      const [value, join] = feedValueSql(feed, 5);
-      await manager.query(
-        `UPDATE user_features u SET features = u.features || jsonb_build_object($2::text, l.list)
-         FROM (
-           SELECT x.user_id, coalesce((
-             SELECT jsonb_agg(h.value ORDER BY h.occurred_at, h.event_id) FROM (
-               SELECT ${value} AS value, p.occurred_at, p.event_id FROM events p ${join}
-               WHERE p.user_id = x.user_id AND (p.labels ->> $3)::float8 > 0
-               ORDER BY p.occurred_at DESC, p.event_id DESC LIMIT $4) h), '[]'::jsonb) AS list
-           FROM unnest($1::text[]) AS x(user_id)) l
-         WHERE u.entity_id = l.user_id`,
-        [ids, feed.feature, feed.task, feed.maxLength, ...(feed.itemFeature === undefined ? [] : [feed.itemFeature])],
-      );
-    }
+  }
+
+  /**
+   * Appends the new positive events (`positives`, stored in this transaction) to their users' lists where the head
+   * allows it (see updateLists): one index range per user, the events after the head. Returns the users appended to.
+   */
+  private async appendLists(manager: EntityManager, positives: StoredEvent[], feed: EventFeed): Promise<Set<string>> {
+    const [value, join] = feedValueSql(feed, 6);
+    const head = `(u.fed_heads -> $2 ->> 'at')::timestamptz, u.fed_heads -> $2 ->> 'id'`;
+    const rows: { user_id: string }[] = await manager.query(
+      `UPDATE user_features u
+       SET features = u.features || jsonb_build_object($2::text, (
+             SELECT coalesce(jsonb_agg(l.value ORDER BY l.k), '[]'::jsonb) FROM (
+               SELECT value, k FROM jsonb_array_elements(u.features -> $2) WITH ORDINALITY AS o(value, k)
+               UNION ALL
+               SELECT value, k + 2147483648 FROM jsonb_array_elements(n.list) WITH ORDINALITY AS o(value, k)
+               ORDER BY k DESC LIMIT $4) l)),
+           fed_heads = u.fed_heads || jsonb_build_object($2::text, jsonb_build_object('feed', $5::text, 'at', n.last_at, 'id', n.last_id))
+       FROM (
+         SELECT p.user_id,
+           coalesce(jsonb_agg(to_jsonb(${value}) ORDER BY p.occurred_at, p.event_id) FILTER (WHERE ${value} IS NOT NULL), '[]') AS list,
+           (array_agg(p.occurred_at ORDER BY p.occurred_at, p.event_id))[1] AS first_at,
+           (array_agg(p.event_id ORDER BY p.occurred_at, p.event_id))[1] AS first_id,
+           max(p.occurred_at) AS last_at,
+           (array_agg(p.event_id ORDER BY p.occurred_at DESC, p.event_id DESC))[1] AS last_id
+         FROM events p ${join}
+         WHERE p.event_id = ANY($1::text[])
+         GROUP BY p.user_id) n
+       WHERE u.entity_id = n.user_id
+         AND jsonb_typeof(u.features -> $2) = 'array'
+         AND u.fed_heads -> $2 ->> 'feed' = $5
+         AND (n.first_at, n.first_id) > (${head})
+         AND NOT EXISTS (
+           SELECT 1 FROM events q
+           WHERE q.user_id = u.entity_id AND q.occurred_at >= (u.fed_heads -> $2 ->> 'at')::timestamptz
+             AND (q.occurred_at, q.event_id) > (${head})
+             AND (q.labels ->> $3)::float8 > 0 AND q.event_id <> ALL($1::text[]))
+       RETURNING u.entity_id AS user_id`,
+      [
+        positives.map((e) => e.eventId),
+        feed.feature,
+        feed.task,
+        feed.maxLength,
+        feedKey(feed),
+        ...(feed.itemFeature === undefined ? [] : [feed.itemFeature]),
+      ],
+    );
+    return new Set(rows.map((r) => r.user_id));
+  }
+
+  /**
+   * Sets each user's list to their last maxLength positive events (most recent last), and its head to their newest
+   * positive event. The users' rows are locked already.
+   */
+  private async rebuildLists(manager: EntityManager, users: string[], feed: EventFeed): Promise<void> {
+    const [value, join] = feedValueSql(feed, 6);
+    await manager.query(
+      `UPDATE user_features u
+       SET features = u.features || jsonb_build_object($2::text, l.list),
+           fed_heads = u.fed_heads || jsonb_build_object($2::text, jsonb_build_object('feed', $5::text, 'at', l.at, 'id', l.id))
+       FROM (
+         SELECT x.user_id, h.occurred_at AS at, h.event_id AS id, coalesce((
+           SELECT jsonb_agg(v.value ORDER BY v.occurred_at, v.event_id) FROM (
+             SELECT ${value} AS value, p.occurred_at, p.event_id FROM events p ${join}
+             WHERE p.user_id = x.user_id AND (p.labels ->> $3)::float8 > 0 AND ${value} IS NOT NULL
+             ORDER BY p.occurred_at DESC, p.event_id DESC LIMIT $4) v), '[]'::jsonb) AS list
+         FROM unnest($1::text[]) AS x(user_id)
+         LEFT JOIN LATERAL (
+           SELECT p.occurred_at, p.event_id FROM events p WHERE p.user_id = x.user_id AND (p.labels ->> $3)::float8 > 0
+           ORDER BY p.occurred_at DESC, p.event_id DESC LIMIT 1) h ON true) l
+       WHERE u.entity_id = l.user_id`,
+      [
+        users,
+        feed.feature,
+        feed.task,
+        feed.maxLength,
+        feedKey(feed),
+        ...(feed.itemFeature === undefined ? [] : [feed.itemFeature]),
+      ],
+    );
   }
 
   /**
@@ -129,7 +211,10 @@ export class EventRepository {
     const users = rows.map((r) => r.user_id);
     for (let i = 0; i < users.length; i += batch) {
       const slice = users.slice(i, i + batch);
-      await this.dataSource.transaction((manager) => this.rebuildLists(manager, slice, [feed]));
+      await this.dataSource.transaction(async (manager) => {
+        await this.lockUsers(manager, slice);
+        await this.rebuildLists(manager, slice, feed);
+      });
       await rebuilt(slice);
     }
     await this.dataSource.query(`UPDATE event_feed_backfills SET done_at = now() WHERE feed = $1`, [key]);
@@ -282,12 +367,13 @@ export class EventRepository {
          FROM unnest($1::text[]) AS u(user_id)
          CROSS JOIN LATERAL (
            SELECT ${value} AS value, p.occurred_at, p.event_id FROM events p ${join}
-           WHERE p.user_id = u.user_id AND p.occurred_at < $2 AND (p.labels ->> $4)::float8 > 0
+           WHERE p.user_id = u.user_id AND p.occurred_at < $2 AND (p.labels ->> $4)::float8 > 0 AND ${value} IS NOT NULL
            ORDER BY p.occurred_at DESC, p.event_id DESC LIMIT $5) h
          UNION ALL
          SELECT p.user_id, ${value}, p.occurred_at, p.event_id, floor(extract(epoch FROM p.occurred_at) * 1000)::float8
          FROM events p ${join}
          WHERE p.occurred_at >= $2 AND p.occurred_at < $3 AND (p.labels ->> $4)::float8 > 0 AND p.user_id = ANY($1::text[])
+           AND ${value} IS NOT NULL
        ) positives
        ORDER BY user_id, occurred_at, event_id`,
       [users, from, to, feed.task, feed.maxLength, ...(feed.itemFeature === undefined ? [] : [feed.itemFeature])],
@@ -322,12 +408,12 @@ type StoredEvent = Pick<NewEvent, 'eventId' | 'userId' | 'itemId' | 'labels' | '
 
 /**
  * What a feed's list holds of an event `p`, as SQL written here (never input): the item's id, or the item's value of
- * the feed's item feature (parameter `$n`), joined so that an item stored without it adds nothing.
+ * the feed's item feature (parameter `$n`), null (nothing added) for an item stored without it.
  */
 function feedValueSql(feed: EventFeed, n: number): [value: string, join: string] {
   return feed.itemFeature === undefined
     ? ['p.item_id', '']
-    : [`i.features ->> $${n}`, `JOIN item_features i ON i.entity_id = p.item_id AND i.features ->> $${n} IS NOT NULL`];
+    : [`i.features ->> $${n}`, 'LEFT JOIN item_features i ON i.entity_id = p.item_id'];
 }
 
 /** A feed as a backfill knows it: a list of another name, source or length is another backfill. */

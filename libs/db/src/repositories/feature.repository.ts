@@ -22,13 +22,15 @@ export class FeatureRepository {
   /**
    * Replaces each entity's features (PUT semantics). One statement whatever the batch size (the rows travel as one
    * jsonb parameter, clear of the 65,535-parameter limit), so a batch is stored whole or not at all. Ids must be unique
-   * within a batch; rows are locked in id order so that concurrent overlapping batches cannot deadlock.
+   * within a batch; rows are locked in id order so that concurrent overlapping batches cannot deadlock. A user's
+   * event-fed lists are no longer their events' after it: their heads are cleared, so the next event rebuilds them.
    */
   async upsert(kind: EntityKind, rows: FeatureRow[]): Promise<void> {
+    const heads = kind === 'user' ? `, fed_heads = '{}'` : '';
     await this.dataSource.query(
       `INSERT INTO ${TABLES[kind]} (entity_id, features, updated_at)
        SELECT id, features, now() FROM jsonb_to_recordset($1::jsonb) AS r(id text, features jsonb) ORDER BY id
-       ON CONFLICT (entity_id) DO UPDATE SET features = EXCLUDED.features, updated_at = EXCLUDED.updated_at`,
+       ON CONFLICT (entity_id) DO UPDATE SET features = EXCLUDED.features, updated_at = EXCLUDED.updated_at${heads}`,
       [JSON.stringify(rows)],
     );
   }
