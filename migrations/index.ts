@@ -9,6 +9,7 @@ import { IncrementalSchedule1764700000001 } from './1764700000001-incremental-sc
 import { LiveAggregates1764710000000 } from './1764710000000-live-aggregates';
 import { SkipsAndBackfills1764720000000 } from './1764720000000-skips-and-backfills';
 import { FedListHeads1764730000000 } from './1764730000000-fed-list-heads';
+import { SkipOncePerJob1764730000001 } from './1764730000001-skip-once-per-job';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   LiveAggregates1764710000000,
   SkipsAndBackfills1764720000000,
   FedListHeads1764730000000,
+  SkipOncePerJob1764730000001,
 ];

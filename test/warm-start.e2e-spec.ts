@@ -333,5 +333,19 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     });
     const listed = await app.inject({ method: 'GET', url: `/admin/training-jobs/${fired.id}`, headers: auth });
     expect(listed.json()).toMatchObject({ state: 'completed', result: null, skipped: { reason, window } });
+
+    // A retried attempt (the first died after recording) records no second skip: it gets the first one back.
+    const again = await registry.recordSkippedRun(production.id, { job: String(fired.id), reason, window }, 'worker');
+    expect(again.id).toBe(latest.id);
+    expect((await registry.history(1, 0)).items[0].id).toBe(latest.id);
+    // And the database refuses a second one whatever writes it.
+    await expect(
+      app
+        .get(DataSource)
+        .query(
+          `INSERT INTO rollout_events (action, actor, to_version_id, evidence) VALUES ('skip', 'worker', $1, $2)`,
+          [production.id, { skipped: { job: String(fired.id) } }],
+        ),
+    ).rejects.toThrow(/rollout_events_skip_job/);
   });
 });

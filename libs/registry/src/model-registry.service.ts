@@ -328,18 +328,23 @@ export class ModelRegistryService {
 
   /**
    * Records that a scheduled training run continuing `versionId` had nothing to train on: a `skip` event, nothing else
-   * changed (a quiet hour shows in the history as such, not as a gap or a failure).
+   * changed (a quiet hour shows in the history as such, not as a gap or a failure), so no process is told of it. Once
+   * per job: a retried attempt (the first died after recording) gets the first record back, under the rollout lock.
    */
-  recordSkippedRun(versionId: number, skipped: SkippedRun, actor: string): Promise<TransitionResult> {
-    return this.transition(
-      actor,
-      () =>
-        Promise.resolve({
-          updates: [],
-          event: { action: 'skip', fromVersionId: null, toVersionId: versionId, percent: null },
+  async recordSkippedRun(versionId: number, skipped: SkippedRun, actor: string): Promise<RolloutEvent> {
+    const event = await this.versions.transition(
+      async (tx) =>
+        (await tx.skipOf(skipped.job)) ??
+        tx.record({
+          action: 'skip',
+          actor,
+          fromVersionId: null,
+          toVersionId: versionId,
+          percent: null,
+          evidence: { skipped },
         }),
-      { skipped },
     );
+    return readEvent(event);
   }
 
   rollback(actor: string): Promise<TransitionResult> {

@@ -122,6 +122,10 @@ export class RolloutTransaction {
   record(event: NewRolloutEvent): Promise<RolloutEventRecord> {
     return this.rollouts.record(this.manager, event);
   }
+
+  skipOf(job: string): Promise<RolloutEventRecord | undefined> {
+    return this.rollouts.skipOf(this.manager, job);
+  }
 }
 
 @Injectable()

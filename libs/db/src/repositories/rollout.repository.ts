@@ -71,6 +71,16 @@ export class RolloutRepository {
     return event ? toRecord(event) : undefined;
   }
 
+  /** The `skip` recorded for training job `job`, if any (one at most: rollout_events_skip_job). */
+  async skipOf(manager: EntityManager, job: string): Promise<RolloutEventRecord | undefined> {
+    const event = await manager
+      .getRepository(RolloutEventEntity)
+      .createQueryBuilder('e')
+      .where(`e.action = 'skip' AND e.evidence #>> '{skipped,job}' = :job`, { job })
+      .getOne();
+    return event ? toRecord(event) : undefined;
+  }
+
   /** The version that was production when `versionId` was last promoted over it, if any. */
   async promotedOver(manager: EntityManager, versionId: number): Promise<number | null> {
     const promotion = await manager.getRepository(RolloutEventEntity).findOne({
