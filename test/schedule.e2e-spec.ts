@@ -99,6 +99,58 @@ describe('retraining schedule across processes (e2e)', () => {
     await c.close();
   });
 
+  it("shows each cadence's last finished run: the version trained, the skip and why, or the failure", async () => {
+    const window = { from: '2026-01-01T00:00:00.000Z', to: '2026-01-01T01:00:00.000Z' };
+    const trained = (versionId: number) => ({
+      versionId,
+      candidate: {},
+      decision: 'canary',
+      reason: 'gate passed',
+      examples: { train: 10, holdout: 5 },
+      trainingSeconds: 1,
+    });
+    const outcomes: Record<string, () => object> = {
+      'full-1': () => trained(7),
+      'manual-1': () => trained(8),
+      'inc-1': () => trained(9),
+      'inc-2': () => ({ skipped: { reason: 'no new events', parentVersionId: 9, window } }),
+      'inc-3': () => {
+        throw new Error('the parent could not be loaded');
+      },
+    };
+    void queueA.process('*', async (job: Job) => outcomes[String(job.id)]());
+    const run = async (name: string, jobId: string) => {
+      const job = await queueA.add(name, {}, { jobId, attempts: 1 });
+      await job.finished().catch(() => undefined);
+    };
+    const service = a.get(TrainingScheduleService);
+    expect((await service.ensure()).lastRun).toBeNull();
+
+    await run(TrainingJobName.ScheduledRetrain, 'full-1');
+    await run(TrainingJobName.Train, 'manual-1'); // a manual job is no cadence's run
+    await run(TrainingJobName.ScheduledIncremental, 'inc-1');
+    let state = await service.get();
+    expect(state.lastRun).toMatchObject({ jobId: 'full-1', outcome: 'trained', versionId: 7, decision: 'canary' });
+    expect(state.incremental.lastRun).toMatchObject({ jobId: 'inc-1', outcome: 'trained', versionId: 9 });
+
+    await run(TrainingJobName.ScheduledIncremental, 'inc-2');
+    state = await service.get();
+    expect(state.incremental.lastRun).toEqual({
+      jobId: 'inc-2',
+      finishedAt: expect.any(String),
+      outcome: 'skipped',
+      reason: 'no new events',
+    });
+    await run(TrainingJobName.ScheduledIncremental, 'inc-3');
+    state = await service.get();
+    expect(state.incremental.lastRun).toMatchObject({
+      jobId: 'inc-3',
+      outcome: 'failed',
+      reason: 'the parent could not be loaded',
+    });
+    expect(state.lastRun).toMatchObject({ jobId: 'full-1' });
+  });
+
   it('two workers running: the schedule fires once per tick, not once per worker', async () => {
     const runs: { worker: string; tick: number }[] = [];
     const consume = (queue: Queue, worker: string) =>

@@ -60,7 +60,8 @@ describe('TrainingScheduleService', () => {
     new TrainingScheduleService(
       repository as unknown as TrainingScheduleRepository,
       runner as unknown as RepeatableJobRunner,
-      { name: 'training' } as Queue,
+      // No finished job: every cadence's lastRun is null (test/schedule.e2e-spec.ts reads real ones).
+      { name: 'training', getJobs: async () => [] } as unknown as Queue,
       loadConfig({ NODE_ENV: 'test', ...env }),
     );
 
@@ -78,6 +79,7 @@ describe('TrainingScheduleService', () => {
       rolloutPolicy: null,
       timezone: 'UTC',
       nextRunAt: '2030-01-01T03:00:00.000Z',
+      lastRun: null,
       updatedAt: expect.any(String),
       updatedBy: 'config',
       // The incremental cadence is seeded paused by default: no job.
@@ -89,6 +91,7 @@ describe('TrainingScheduleService', () => {
         rolloutPolicy: null,
         timezone: 'UTC',
         nextRunAt: null,
+        lastRun: null,
         updatedAt: expect.any(String),
         updatedBy: 'config',
       },

@@ -1,6 +1,6 @@
 import { InjectQueue } from '@nestjs/bull';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Queue } from 'bull';
+import type { Job, Queue } from 'bull';
 
 import { ConflictError, InvalidFieldsError } from '@app/common';
 import { APP_CONFIG, CRON_TIMEZONE, cronIntervalProblem, cronProblem, type AppConfig } from '@app/config';
@@ -15,7 +15,16 @@ import {
   TrainingJobName,
   type ScheduledIncrementalPayload,
   type ScheduledRetrainPayload,
+  type TrainingJobOutcome,
+  type TrainingJobResult,
 } from './training-queue.contract';
+
+/** How a cadence's last finished run ended: the version it trained, the skip and why, or its final failure. */
+export type LastRun = { jobId: string; finishedAt: string } & (
+  | { outcome: 'trained'; versionId: number; decision: TrainingJobResult['decision']; reason: string }
+  | { outcome: 'skipped'; reason: string }
+  | { outcome: 'failed'; reason: string }
+);
 
 /** A cadence as the admin API shows it. */
 export type CadenceState<C extends RetrainCadence> = Omit<RetrainCadences[C], 'rolloutPolicy'> & {
@@ -23,6 +32,8 @@ export type CadenceState<C extends RetrainCadence> = Omit<RetrainCadences[C], 'r
   timezone: string;
   /** ISO timestamp of the next run; null while paused. */
   nextRunAt: string | null;
+  /** Null when none is among the training queue's last LAST_RUN_SCAN completed and failed jobs. */
+  lastRun: LastRun | null;
 };
 
 /** The full retrain's state at the top level (as before there were two cadences), the incremental one's beside it. */
@@ -35,6 +46,8 @@ export type CadenceChange<C extends RetrainCadence> = Partial<
   }
 >;
 
+/** Completed and failed jobs (each newest first) looked through for a cadence's last run. */
+const LAST_RUN_SCAN = 100;
 /** Who the stored schedule names when it was seeded from the configuration. */
 const CONFIG_ACTOR = 'config';
 const NAMES: Record<RetrainCadence, string> = {
@@ -57,13 +70,13 @@ export class TrainingScheduleService {
   constructor(
     private readonly schedules: TrainingScheduleRepository,
     runner: RepeatableJobRunner,
-    @InjectQueue(TRAINING_QUEUE) queue: Queue,
+    @InjectQueue(TRAINING_QUEUE) private readonly queue: Queue,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {
     const policy = (stored: object | null) => (stored ? { rolloutPolicy: readRolloutPolicy(stored) } : {});
     this.jobs = {
       full: runner.register<ScheduledRetrainPayload>({
-        queue,
+        queue: this.queue,
         name: TrainingJobName.ScheduledRetrain,
         data: scheduledRetrainPayload,
         schedule: async () => {
@@ -72,7 +85,7 @@ export class TrainingScheduleService {
         },
       }),
       incremental: runner.register<ScheduledIncrementalPayload>({
-        queue,
+        queue: this.queue,
         name: TrainingJobName.ScheduledIncremental,
         data: scheduledIncrementalPayload,
         schedule: async (): Promise<Schedule<ScheduledIncrementalPayload> | null> => {
@@ -93,10 +106,47 @@ export class TrainingScheduleService {
   async get(): Promise<RetrainScheduleState> {
     const [full, incremental] = await Promise.all([this.schedules.read('full'), this.schedules.read('incremental')]);
     if (!full || !incremental) return this.ensure();
+    const last = await this.lastRuns();
     return {
-      ...this.state<'full'>(full, await this.jobs.full.next()),
-      incremental: this.state<'incremental'>(incremental, await this.jobs.incremental.next()),
+      ...this.state<'full'>(full, await this.jobs.full.next(), last[TrainingJobName.ScheduledRetrain]),
+      incremental: this.state<'incremental'>(
+        incremental,
+        await this.jobs.incremental.next(),
+        last[TrainingJobName.ScheduledIncremental],
+      ),
     };
+  }
+
+  /**
+   * Each scheduled job name's last finished run, from what Bull keeps of the training queue (the last 500 completed
+   * and failed jobs): the newest LAST_RUN_SCAN of each list are read, a bounded cost whatever the history.
+   */
+  private async lastRuns(): Promise<Record<string, LastRun | null>> {
+    const jobs = (await this.queue.getJobs(['completed', 'failed'], 0, LAST_RUN_SCAN - 1)).filter(
+      (job): job is Job => job !== null && job.finishedOn !== undefined,
+    );
+    const last: Record<string, LastRun | null> = {
+      [TrainingJobName.ScheduledRetrain]: null,
+      [TrainingJobName.ScheduledIncremental]: null,
+    };
+    for (const job of jobs.sort((a, b) => b.finishedOn! - a.finishedOn!)) {
+      if (!(job.name in last) || last[job.name]) continue;
+      const run = { jobId: String(job.id), finishedAt: new Date(job.finishedOn!).toISOString() };
+      // A failed job has no return value; a completed one keeps the failedReason of any attempt that failed before.
+      const outcome = job.returnvalue as TrainingJobOutcome | null;
+      last[job.name] = !outcome
+        ? { ...run, outcome: 'failed', reason: job.failedReason ?? 'unknown' }
+        : 'skipped' in outcome
+          ? { ...run, outcome: 'skipped', reason: outcome.skipped.reason }
+          : {
+              ...run,
+              outcome: 'trained',
+              versionId: outcome.versionId,
+              decision: outcome.decision,
+              reason: outcome.reason,
+            };
+    }
+    return last;
   }
 
   /** Changes a cadence's cron and settings (those left out keep their value) and brings its job in line. */
@@ -166,13 +216,18 @@ export class TrainingScheduleService {
     return this.schedules.seed(cadence, seeds[cadence]);
   }
 
-  private state<C extends RetrainCadence>(schedule: RetrainCadences[C], next: number | null): CadenceState<C> {
+  private state<C extends RetrainCadence>(
+    schedule: RetrainCadences[C],
+    next: number | null,
+    lastRun: LastRun | null,
+  ): CadenceState<C> {
     const nextRunAt = schedule.paused || next === null ? null : new Date(next).toISOString();
     return {
       ...schedule,
       rolloutPolicy: schedule.rolloutPolicy && readRolloutPolicy(schedule.rolloutPolicy),
       timezone: CRON_TIMEZONE,
       nextRunAt,
+      lastRun,
     };
   }
 }

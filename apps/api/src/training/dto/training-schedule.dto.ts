@@ -2,7 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsNumber, IsObject, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 
-import type { CadenceState, RetrainScheduleState } from '@app/queue';
+import type { CadenceState, LastRun, RetrainScheduleState } from '@app/queue';
 import type { RolloutPolicy } from '@app/registry';
 
 import { RolloutPolicyDto, toRolloutPolicy } from '../../live/dto/rollout-policy.dto';
@@ -62,6 +62,29 @@ export class UpdateIncrementalScheduleDto extends UpdateCadenceDto {
   epochs?: number;
 }
 
+class LastRunDto {
+  @ApiProperty()
+  jobId!: string;
+
+  @ApiProperty({ format: 'date-time' })
+  finishedAt!: string;
+
+  @ApiProperty({
+    enum: ['trained', 'skipped', 'failed'],
+    description: 'trained: a version registered; skipped: no new event to train on; failed: after its last attempt.',
+  })
+  outcome!: LastRun['outcome'];
+
+  @ApiPropertyOptional({ description: 'The version trained (trained only).' })
+  versionId?: number;
+
+  @ApiPropertyOptional({ enum: ['canary', 'candidate'], description: 'What the gate made of it (trained only).' })
+  decision?: 'canary' | 'candidate';
+
+  @ApiProperty({ description: "The gate's reason, the skip's or the failure's." })
+  reason!: string;
+}
+
 class CadenceDto {
   @ApiProperty({ example: '0 3 * * *' })
   cron!: string;
@@ -77,6 +100,14 @@ class CadenceDto {
 
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'Next run; null while paused.' })
   nextRunAt!: string | null;
+
+  @ApiProperty({
+    type: LastRunDto,
+    nullable: true,
+    description:
+      "The last finished run; null if none is among the training queue's last 100 completed and failed jobs.",
+  })
+  lastRun!: LastRunDto | null;
 
   @ApiProperty({ format: 'date-time' })
   updatedAt!: string;
@@ -114,10 +145,11 @@ function mapCadence({
   paused,
   rolloutPolicy,
   nextRunAt,
+  lastRun,
   updatedAt,
   updatedBy,
 }: CadenceState<'full' | 'incremental'>): CadenceDto {
-  return { cron, timezone, paused, rolloutPolicy, nextRunAt, updatedAt, updatedBy };
+  return { cron, timezone, paused, rolloutPolicy, nextRunAt, lastRun, updatedAt, updatedBy };
 }
 
 export function mapTrainingSchedule(state: RetrainScheduleState): TrainingScheduleDto {
