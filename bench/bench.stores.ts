@@ -81,6 +81,25 @@ export function startApi(env: Record<string, string>): ChildProcess {
   return child;
 }
 
+/** The built API on the bench stores at `port`, retraining off and no prediction logged, with `env` on top. */
+export function startStoresApi(
+  stores: { databaseUrl: string; redisUrl: string },
+  port: number,
+  adminToken: string,
+  env: Record<string, string> = {},
+): ChildProcess {
+  return startApi({
+    DATABASE_URL: stores.databaseUrl,
+    REDIS_URL: stores.redisUrl,
+    API_PORT: String(port),
+    API_HOST: '127.0.0.1',
+    ADMIN_TOKEN: adminToken,
+    RETRAIN_ENABLED: 'false',
+    PREDICTION_LOG_SAMPLE: '0',
+    ...env,
+  });
+}
+
 export async function waitFor(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 /** Helpers shared by the benchmarks: flags, timing, statistics and markdown output. */
@@ -105,6 +106,15 @@ export function formatRatio(r: number): string {
 export function cpuModel(): string {
   const lscpu = spawnSync('lscpu', { encoding: 'utf8' }).stdout ?? '';
   return /^Model name:\s*(.+)$/m.exec(lscpu)?.[1].trim() ?? cpus()[0]?.model ?? 'unknown CPU';
+}
+
+/**
+ * CPU ms a process of this machine has used (utime + stime from /proc, in 10 ms ticks): what a loaded machine does
+ * not blur as it does wall time. A Postgres backend's too, the server running here.
+ */
+export function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** Standard error of the mean: sample std / √n (0 for a single value). */

@@ -14,7 +14,6 @@
  *
  *   npm run bench:live [-- --quick] [-- --writer-only] [-- --no-build] [-- --database bench] [-- --redis-db 2]
  */
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -32,8 +31,18 @@ import { PredictionLogWriter, type ServedPredictions } from '../apps/api/src/liv
 import { MetricsService } from '../apps/api/src/platform/metrics.service';
 import { freePort } from '../test/fixtures/free-port';
 import { seedModelVersion } from '../test/fixtures/model.fixture';
-import { benchStores, buildApi, prepareStores, startApi, waitFor } from './bench.stores';
-import { cpuModel, formatCount, formatMs, hasFlag, log, markdownTable, quantile, stopwatch } from './bench.util';
+import { benchStores, buildApi, prepareStores, startStoresApi, waitFor } from './bench.stores';
+import {
+  cpuModel,
+  formatCount,
+  formatMs,
+  hasFlag,
+  log,
+  markdownTable,
+  processCpuMs,
+  quantile,
+  stopwatch,
+} from './bench.util';
 
 const QUICK = hasFlag('quick');
 const TASKS = ['click', 'like', 'watch_time'] as const;
@@ -46,12 +55,6 @@ const WRITER_RATES = [100, 200, 400];
 const WRITER_SECONDS = QUICK ? 4 : 15;
 const CALLS = QUICK ? 10 : 40;
 const ADMIN_TOKEN = 'bench-live-admin-token-0123456789abcdef';
-
-/** CPU ms a Postgres backend has used (utime + stime from /proc: the server runs on this machine). */
-function backendCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 const copyText = (s: string) =>
   s.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);
@@ -147,7 +150,7 @@ async function writeFormats(dataSource: DataSource): Promise<string[][]> {
     for (const [name, format, write] of methods) {
       // A warm-up pass, then the measured one.
       for (const measured of [false, true]) {
-        const pg = backendCpuMs(pid);
+        const pg = processCpuMs(pid);
         const cpu = process.cpuUsage();
         const elapsed = stopwatch();
         for (let i = 0; i < rows.length; i += 2000) await write(rows.slice(i, i + 2000));
@@ -158,7 +161,7 @@ async function writeFormats(dataSource: DataSource): Promise<string[][]> {
         out.push([
           name,
           format,
-          formatCount((backendCpuMs(pid) - pg) * per),
+          formatCount((processCpuMs(pid) - pg) * per),
           formatCount(((node.user + node.system) / 1000) * per),
           formatCount(rows.length / seconds),
         ]);
@@ -322,14 +325,7 @@ async function main(): Promise<void> {
 
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const child = startApi({
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: redisUrl,
-      API_PORT: String(port),
-      API_HOST: '127.0.0.1',
-      ADMIN_TOKEN,
-      RETRAIN_ENABLED: 'false',
-      PREDICTION_LOG_SAMPLE: '0',
+    const child = startStoresApi({ databaseUrl, redisUrl }, port, ADMIN_TOKEN, {
       LIVE_AGGREGATION_SECONDS: '1',
       LIVE_AGGREGATION_LAG_SECONDS: '0',
       ROLLOUT_POLICY_CHECK_SECONDS: '1',
