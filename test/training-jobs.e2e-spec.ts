@@ -197,6 +197,7 @@ describe('training admin API (e2e)', () => {
         paused: false,
         nextRunAt: expect.stringMatching(/T03:00:00\.000Z$/),
         rolloutPolicy: null,
+        lastRun: null, // no scheduled run has finished (the jobs above are manual ones)
         updatedAt: expect.any(String),
         updatedBy: 'config',
         incremental: {
@@ -207,6 +208,7 @@ describe('training admin API (e2e)', () => {
           paused: true,
           nextRunAt: null,
           rolloutPolicy: null,
+          lastRun: null,
           updatedAt: expect.any(String),
           updatedBy: 'config',
         },
