@@ -1,5 +1,6 @@
 import { MAX_TASK_WEIGHT } from '@app/mmoe/serving';
 
+import { DistinctStrings } from '../../platform/distinct-strings.checker';
 import { MAX_ID_LENGTH, postgresTextProblem, textProblemIn } from '../../platform/postgres-text.validator';
 import { isShortText, isStringList, MAX_RECORD_ENTRIES, MAX_RECORD_KEY_LENGTH } from '../../platform/validation';
 import { MAX_CANDIDATES } from './score-request.limits';
@@ -41,14 +42,12 @@ function isEntityId(value: unknown): boolean {
   );
 }
 
+const distinct = new DistinctStrings();
+
 function areUniqueIds(value: unknown): boolean {
   if (!Array.isArray(value) || value.length < 1 || value.length > MAX_CANDIDATES) return false;
-  const seen = new Set<string>();
-  for (const id of value) {
-    if (!isEntityId(id) || seen.has(id as string)) return false;
-    seen.add(id as string);
-  }
-  return true;
+  for (const id of value) if (!isEntityId(id)) return false;
+  return distinct.firstRepeat(value) === -1;
 }
 
 function isFlatRecord(value: unknown, accepts: (v: unknown) => boolean): boolean {
