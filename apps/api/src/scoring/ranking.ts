@@ -30,8 +30,48 @@ export function rank(
   const fused = fusion.fuse(result.scores, size);
   const order = new Uint32Array(size);
   for (let i = 0; i < size; i++) order[i] = i;
-  // TypedArray#sort is stable: ties keep request order. The comparator answers -1 / 0 / 1 rather than the difference,
-  // a double that V8 would box on every one of a sort's thousands of comparisons.
-  order.sort((a, b) => (fused[a] < fused[b] ? 1 : fused[a] > fused[b] ? -1 : 0));
+  sortByScore(order, fused);
   return { itemIds, order, fused, result, unknown };
+}
+
+/** sortByScore's other half, reused: TypedArray#sort with a comparator copied the array twice a call (~8 KB). */
+let scratch = new Uint32Array(1024);
+/** Runs this short are sorted by insertion before merging. */
+const RUN = 16;
+
+/**
+ * Sorts indices by score, highest first, ties in their given order (stable): a bottom-up merge sort between `order`
+ * and a reused scratch array, so that nothing is allocated per request.
+ */
+export function sortByScore(order: Uint32Array, score: Float64Array): void {
+  const size = order.length;
+  if (scratch.length < size) scratch = new Uint32Array(size);
+  for (let start = 0; start < size; start += RUN) {
+    const end = Math.min(start + RUN, size);
+    for (let i = start + 1; i < end; i++) {
+      const index = order[i];
+      let j = i - 1;
+      for (; j >= start && score[order[j]] < score[index]; j--) order[j + 1] = order[j];
+      order[j + 1] = index;
+    }
+  }
+  let from: Uint32Array = order;
+  let to: Uint32Array = scratch;
+  for (let width = RUN; width < size; width *= 2) {
+    for (let left = 0; left < size; left += 2 * width) {
+      const middle = Math.min(left + width, size);
+      const end = Math.min(left + 2 * width, size);
+      let i = left;
+      let j = middle;
+      let k = left;
+      // The right run's item goes first only when it scores strictly higher: ties keep their order.
+      while (i < middle && j < end) to[k++] = score[from[j]] > score[from[i]] ? from[j++] : from[i++];
+      while (i < middle) to[k++] = from[i++];
+      while (j < end) to[k++] = from[j++];
+    }
+    const merged = to;
+    to = from;
+    from = merged;
+  }
+  if (from !== order) for (let i = 0; i < size; i++) order[i] = from[i];
 }

@@ -1,0 +1,17 @@
+import { sortByScore } from './ranking';
+
+describe('sortByScore', () => {
+  it('orders by score, highest first, ties in their given order, as a stable sort does', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed / 2147483648);
+    for (let round = 0; round < 200; round++) {
+      const size = Math.floor(random() * 1100);
+      // Every third round draws scores from five values: long runs of ties.
+      const score = Float64Array.from({ length: size }, () => (round % 3 === 0 ? Math.floor(random() * 5) : random()));
+      const order = Uint32Array.from({ length: size }, (_, i) => i);
+      const expected = [...order].sort((a, b) => score[b] - score[a] || a - b);
+      sortByScore(order, score);
+      expect([...order]).toEqual(expected);
+    }
+  });
+});
