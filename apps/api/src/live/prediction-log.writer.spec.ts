@@ -20,7 +20,7 @@ function served(requestId: string, items: number): ServedPredictions {
 class FakeLog {
   batches: LoggedPrediction[][] = [];
   fail = false;
-  async insertEncoded(parts: string[]): Promise<void> {
+  async insertEncoded(parts: readonly (string | Uint8Array)[]): Promise<void> {
     if (this.fail) throw new Error('connection refused');
     const lines = parts.join('').split('\n').slice(0, -1);
     this.batches.push(

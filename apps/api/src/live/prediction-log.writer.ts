@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common
 import { Gauge } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { encodePredictions, PredictionLogRepository, type LoggedPrediction, type PredictionRole } from '@app/db';
+import { PredictionCopyText, PredictionLogRepository, type PredictionColumns } from '@app/db';
 
 import { MetricsService } from '../platform/metrics.service';
 
@@ -11,16 +11,10 @@ import { MetricsService } from '../platform/metrics.service';
  * One served response of one version, as queued: the response's own columns, not copies; a row per item is built
  * only when it is written, off the request path.
  */
-export interface ServedPredictions {
-  loggedAt: Date;
-  requestId: string;
-  userId: string;
-  versionId: number;
-  role: PredictionRole;
-  itemIds: readonly string[];
+export type ServedPredictions = PredictionColumns & {
   /** Per task, in the version's spec order (the order of the scores in the log), a score per item (itemIds order). */
   scores: readonly Float32Array[];
-}
+};
 
 type Outcome = 'written' | 'dropped' | 'failed';
 
@@ -39,6 +33,8 @@ export class PredictionLogWriter implements OnModuleDestroy {
   private flushing?: Promise<void>;
   private timer?: NodeJS.Timeout;
   private lastFailureLog = 0;
+  /** The batch being written, encoded: one COPY at a time, so one buffer serves every batch. */
+  private text = new PredictionCopyText();
   private readonly count: (outcome: Outcome, rows: number) => void;
 
   constructor(
@@ -95,9 +91,12 @@ export class PredictionLogWriter implements OnModuleDestroy {
       const batch = this.takeBatch();
       const rows = batch.reduce((n, served) => n + served.itemIds.length, 0);
       try {
-        await this.log.insertEncoded(await encodeByResponse(batch));
+        await this.encodeByResponse(batch);
+        await this.log.insertEncoded([this.text.contents()]);
         this.count('written', rows);
       } catch (e) {
+        // A COPY that failed may have left writes of the buffer queued on its socket: the next batch gets another.
+        this.text = new PredictionCopyText();
         this.count('failed', rows);
         // One line a minute at most: a database outage would otherwise log once per batch.
         if (Date.now() - this.lastFailureLog > 60_000) {
@@ -119,27 +118,16 @@ export class PredictionLogWriter implements OnModuleDestroy {
     this.pendingRows -= rows;
     return batch;
   }
-}
 
-/**
- * The batch's rows as COPY takes them, expanded and encoded one response at a time with the event loop let go in
- * between: a whole 5,000-row batch (the default) in one piece held it for 5-7 ms, which every request in flight
- * waited out; a 500-item response takes 0.4-0.6 ms (scratch measurement, rows built and encoded 100 and 1,000 times).
- */
-async function encodeByResponse(batch: readonly ServedPredictions[]): Promise<string[]> {
-  const parts: string[] = [];
-  for (const { loggedAt, requestId, userId, versionId, role, itemIds, scores } of batch) {
-    if (parts.length > 0) await nextMacrotask();
-    const rows = itemIds.map((itemId, i): LoggedPrediction => ({
-      loggedAt,
-      requestId,
-      itemId,
-      userId,
-      versionId,
-      role,
-      scores: scores.map((column) => column[i]),
-    }));
-    parts.push(encodePredictions(rows));
+  /**
+   * The batch's rows as COPY takes them, encoded one response at a time with the event loop let go in between: a
+   * whole 5,000-row batch (the default) in one piece held it for 5-7 ms, which every request in flight waited out.
+   */
+  private async encodeByResponse(batch: readonly ServedPredictions[]): Promise<void> {
+    this.text.clear();
+    for (let i = 0; i < batch.length; i++) {
+      if (i > 0) await nextMacrotask();
+      this.text.append(batch[i]);
+    }
   }
-  return parts;
 }
