@@ -8,8 +8,8 @@ import { PredictionCopyText, PredictionLogRepository, type PredictionColumns } f
 import { MetricsService } from '../platform/metrics.service';
 
 /**
- * One served response of one version, as queued: the response's own columns, not copies; a row per item is built
- * only when it is written, off the request path.
+ * One served response of one version, as queued: the response's own columns, not copies; its rows are encoded only
+ * when it is written, off the request path.
  */
 export type ServedPredictions = PredictionColumns & {
   /** Per task, in the version's spec order (the order of the scores in the log), a score per item (itemIds order). */
