@@ -32,7 +32,7 @@ class WholeDto {
 
 describe('dtoJsonSchema', () => {
   it('reads types, nesting, arrays and required fields from the OpenAPI metadata', () => {
-    const part = { type: 'object', required: ['kind'], properties: { kind: { type: 'string' } } };
+    const part = { type: 'object', required: ['kind'], properties: { kind: { type: 'string', enum: ['a', 'b'] } } };
     expect(dtoJsonSchema(WholeDto)).toEqual({
       type: 'object',
       required: ['name', 'count', 'share', 'byName', 'part'],
@@ -40,7 +40,7 @@ describe('dtoJsonSchema', () => {
         name: { type: 'string' },
         count: { type: 'integer' },
         share: { type: 'number' },
-        flag: { type: 'boolean' },
+        flag: { type: 'boolean', enum: [true] },
         byName: { type: 'object', additionalProperties: { type: 'number' } },
         part,
         parts: { type: 'array', items: part },

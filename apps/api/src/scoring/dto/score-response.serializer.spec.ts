@@ -1,9 +1,7 @@
-import type { Schema } from 'fast-json-stringify';
-
 import { parseModelSpec, type ModelSpec } from '@app/mmoe/serving';
 import { compileFusion } from '@app/registry';
 
-import { dtoJsonSchema } from '../../platform/dto-json-schema';
+import { dtoJsonSchema, type JsonSchema } from '../../platform/dto-json-schema';
 import { rank } from '../ranking';
 import { serializeScoreResponse, type ScoredResponse } from './score-response.serializer';
 import { ScoredItemDto, ScoreResponseDto } from './score.dto';
@@ -12,20 +10,11 @@ import { ScoredItemDto, ScoreResponseDto } from './score.dto';
  * Where `value` breaks `schema` (the DTOs' OpenAPI metadata, as dtoJsonSchema reads it): a property the schema does
  * not declare, a required one missing, a value of another type. Empty when it conforms.
  */
-function violations(value: unknown, schema: Schema, path = '$'): string[] {
-  if (typeof schema !== 'object') return [];
-  const { type } = schema as { type?: string };
+function violations(value: unknown, schema: JsonSchema, path = '$'): string[] {
+  const { type } = schema;
   if (type === 'object') {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return [`${path} is not an object`];
-    const {
-      properties = {},
-      required = [],
-      additionalProperties,
-    } = schema as {
-      properties?: Record<string, Schema>;
-      required?: string[];
-      additionalProperties?: Schema | boolean;
-    };
+    const { properties = {}, required = [], additionalProperties } = schema;
     return [
       ...required.filter((name) => !(name in value)).map((name) => `${path}.${name} is missing`),
       ...Object.entries(value).flatMap(([name, v]) => {
@@ -37,9 +26,9 @@ function violations(value: unknown, schema: Schema, path = '$'): string[] {
   }
   if (type === 'array') {
     if (!Array.isArray(value)) return [`${path} is not an array`];
-    const { items } = schema as { items: Schema };
-    return value.flatMap((v, i) => violations(v, items, `${path}[${i}]`));
+    return value.flatMap((v, i) => violations(v, schema.items!, `${path}[${i}]`));
   }
+  if (schema.enum && !schema.enum.includes(value)) return [`${path} is not one of ${JSON.stringify(schema.enum)}`];
   const ok =
     type === 'integer'
       ? Number.isInteger(value)
@@ -142,7 +131,19 @@ describe('serializeScoreResponse', () => {
     const full = JSON.parse(serializeScoreResponse(response({ explain: true, userUnknown: true })).toString());
     const item = full.items.find((i: ScoredItemDto) => i.unknown);
     expect(Object.keys(full).sort()).toEqual(Object.keys(schema.properties!).sort());
-    const itemSchema = (schema.properties!.items as { items: { properties: object } }).items;
-    expect(Object.keys(item).sort()).toEqual(Object.keys(itemSchema.properties).sort());
+    const itemSchema = schema.properties!.items.items!;
+    expect(Object.keys(item).sort()).toEqual(Object.keys(itemSchema.properties!).sort());
+  });
+
+  it('refuses to write a response that would break its schema: a required field missing, a value outside its enum', () => {
+    const scored = response({ explain: false, userUnknown: false });
+    expect(() => serializeScoreResponse({ ...scored, requestId: undefined as never })).toThrow(
+      'ScoreResponseDto.requestId is required',
+    );
+    expect(() => serializeScoreResponse({ ...scored, model: { ...scored.model, role: 'shadow' as never } })).toThrow(
+      'ScoreResponseDto.modelRole is "shadow", not one of ["production","canary"]',
+    );
+    const ranking = { ...scored.ranking, fused: undefined as never };
+    expect(() => serializeScoreResponse({ ...scored, ranking })).toThrow('ScoreResponseDto.items[].score is required');
   });
 });

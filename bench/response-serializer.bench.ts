@@ -1,0 +1,141 @@
+/**
+ * What writing one /v1/score response costs the event loop: CPU and bytes allocated per response of N candidates
+ * (500 by default; three tasks, one of them ESMM, two experts), written by the API's serialiser (score-response.serializer.ts:
+ * a writer built from the DTOs' metadata, fed the ranking's columns), and the same JSON the obvious way as the peer:
+ * an object per item and per item's scores, then JSON.stringify. Allocation is V8's sampling heap profiler's estimate,
+ * collected objects included.
+ *
+ * The serialiser is loaded from the built API: it reads the DTOs' decorator metadata, which tsc emits and tsx does not.
+ *
+ *   npm run build && npm run bench:serializer [-- --calls 5000 --candidates 500]
+ */
+import { Session } from 'node:inspector/promises';
+import path from 'node:path';
+
+import type { ScoreResult } from '@app/mmoe/serving';
+
+import type { ScoredResponse } from '../apps/api/src/scoring/dto/score-response.serializer';
+import type { ScoredItemDto, ScoreResponseDto } from '../apps/api/src/scoring/dto/score.dto';
+import type { Ranking } from '../apps/api/src/scoring/ranking';
+import { cpuModel, markdownTable, positiveIntFlag } from './bench.util';
+
+const BUILT = path.join(__dirname, '../dist/apps/api');
+/* eslint-disable @typescript-eslint/no-require-imports -- the built API's modules, for their decorator metadata */
+const { serializeScoreResponse } = require(
+  `${BUILT}/apps/api/src/scoring/dto/score-response.serializer`,
+) as typeof import('../apps/api/src/scoring/dto/score-response.serializer');
+const { rank } = require(`${BUILT}/apps/api/src/scoring/ranking`) as typeof import('../apps/api/src/scoring/ranking');
+const { parseModelSpec } = require(`${BUILT}/libs/mmoe/src/serving`) as typeof import('@app/mmoe/serving');
+const { compileFusion } = require(`${BUILT}/libs/registry/src`) as typeof import('@app/registry');
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+const spec = parseModelSpec({
+  features: [{ name: 'f', type: 'numeric' }],
+  model: { architecture: 'mmoe', experts: 2, expertUnits: [4], towerUnits: [4] },
+  tasks: [
+    { name: 'click', type: 'binary', label: 'click' },
+    { name: 'like', type: 'binary', label: 'like', conditionalOn: 'click' },
+    { name: 'watch_time', type: 'regression', label: 'watch_time' },
+  ],
+});
+
+function scoredResponse(candidates: number, explain: boolean): ScoredResponse {
+  const column = (scale: number) => Float32Array.from({ length: candidates }, () => Math.random() * scale);
+  const result: ScoreResult = {
+    scores: [column(1), column(1), column(600)],
+    conditional: [column(1)],
+    ...(explain && {
+      gateWeights: spec.tasks.map(() => Float32Array.from({ length: 2 * candidates }, (_, i) => (i % 2) / 2 + 0.25)),
+    }),
+  };
+  const itemIds = Array.from({ length: candidates }, (_, i) => `item-${i}`);
+  const unknown = Uint8Array.from({ length: candidates }, (_, i) => (i % 50 === 0 ? 1 : 0));
+  const fusion = compileFusion({ type: 'sum', weights: { click: 1, like: 0.5 } }, spec.tasks);
+  return {
+    requestId: 'r-1',
+    model: { versionId: 7, role: 'production', spec },
+    fusion: { type: 'sum', source: 'model' },
+    ranking: rank(itemIds, unknown, result, fusion),
+    userUnknown: false,
+  };
+}
+
+/** The peer: the DTO's objects, then JSON.stringify. */
+function viaObjects({ requestId, model, fusion, ranking }: ScoredResponse): string {
+  const { itemIds, order, fused, unknown, result }: Ranking = ranking;
+  const tasks = model.spec.tasks.map((task) => task.name);
+  const items = Array.from(order, (i): ScoredItemDto => {
+    const item: ScoredItemDto = {
+      itemId: itemIds[i],
+      score: fused[i],
+      scores: Object.fromEntries(tasks.map((name, t) => [name, result.scores[t][i]])),
+    };
+    if (result.conditional) item.conditional = { like: result.conditional[0][i] };
+    if (unknown[i]) item.unknown = true;
+    if (result.gateWeights) {
+      const weights = result.gateWeights;
+      item.gates = Object.fromEntries(
+        tasks.map((name, t) => [name, Array.from(weights[t].subarray(2 * i, 2 * i + 2))]),
+      );
+    }
+    return item;
+  });
+  const response: ScoreResponseDto = {
+    requestId,
+    modelVersion: model.versionId,
+    modelRole: model.role,
+    fusion,
+    items,
+  };
+  return JSON.stringify(response);
+}
+
+async function allocatedPerCall(call: () => unknown, calls: number): Promise<number> {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.enable');
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 1024,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  for (let i = 0; i < calls; i++) call();
+  const { profile } = await session.post('HeapProfiler.stopSampling');
+  session.disconnect();
+  type Node = { selfSize: number; children: Node[] };
+  const total = (node: Node): number => node.children.reduce((sum, child) => sum + total(child), node.selfSize);
+  return total(profile.head as Node) / calls;
+}
+
+function cpuMsPerCall(call: () => unknown, calls: number): number {
+  for (let i = 0; i < calls / 10; i++) call();
+  const started = process.cpuUsage();
+  for (let i = 0; i < calls; i++) call();
+  const { user, system } = process.cpuUsage(started);
+  return (user + system) / 1000 / calls;
+}
+
+async function main(): Promise<void> {
+  const calls = positiveIntFlag('calls', 5_000);
+  const candidates = positiveIntFlag('candidates', 500);
+  const rows: string[][] = [];
+  for (const explain of [false, true]) {
+    const scored = scoredResponse(candidates, explain);
+    if (serializeScoreResponse(scored) !== viaObjects(scored)) throw new Error('the two ways wrote different JSON');
+    for (const [way, call] of [
+      ['serializeScoreResponse (the API’s)', () => serializeScoreResponse(scored)],
+      ['DTO objects + JSON.stringify', () => viaObjects(scored)],
+    ] as const) {
+      const cpu = cpuMsPerCall(call, calls);
+      const kB = (await allocatedPerCall(call, Math.min(calls, 1_000))) / 1000;
+      rows.push([way, explain ? 'yes' : 'no', cpu.toFixed(3), kB.toFixed(0)]);
+    }
+  }
+  console.log(`\nCPU: ${cpuModel()}; ${candidates} candidates, ${calls} calls each (after ${calls / 10} warm-up)`);
+  console.log(markdownTable(['writer', 'explain', 'CPU ms / response', 'kB allocated / response'], rows));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
