@@ -15,8 +15,9 @@ export default defineConfig(
     languageOptions: { globals: { ...globals.node, ...globals.jest } },
   },
   {
-    // Libraries say what went wrong with domain errors (@app/common); HTTP statuses are decided in the API only.
-    files: ['libs/**/*.ts'],
+    // Libraries and the API's services say what went wrong with domain errors (@app/common); HTTP statuses are decided
+    // in the error filter only (apps/api/src/platform/error.filter.ts).
+    files: ['libs/**/*.ts', 'apps/**/*.service.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -36,9 +37,10 @@ export default defineConfig(
                 'UnprocessableEntityException',
                 'InternalServerErrorException',
                 'ServiceUnavailableException',
+                'GatewayTimeoutException',
                 'HttpStatus',
               ],
-              message: 'libraries throw domain errors from @app/common; the API maps them to HTTP (error.filter.ts)',
+              message: 'libraries and services throw domain errors from @app/common; error.filter.ts maps them to HTTP',
             },
           ],
         },
