@@ -12,12 +12,12 @@ import {
   logLoss,
   mergeAggregate,
   Rng,
+  liveTaskMetrics as taskMetrics,
   type TaskAggregate,
 } from '@app/mmoe';
 import { ModelRegistryService, POLICY_USER_BUCKETS, RegistryModule } from '@app/registry';
 
 import { LiveJoinService } from '../../apps/api/src/live/live-join.service';
-import { taskMetrics } from '../../apps/api/src/live/live-metrics.rules';
 import { seedModelVersion } from '../fixtures/model.fixture';
 import { createMediumModule } from './medium.module';
 

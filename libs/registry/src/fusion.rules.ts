@@ -1,5 +1,5 @@
 import { InvalidFieldsError, type FieldError } from '@app/common';
-import { MAX_TASK_WEIGHT } from '@app/mmoe/serving';
+import { MAX_TASK_WEIGHT, taskType, type TaskTypeName } from '@app/mmoe/serving';
 
 /**
  * How a version (or one request) fuses its task scores into the one score items are ranked by.
@@ -43,7 +43,7 @@ export const FUSION_SCHEMA = {
 
 export interface FusionTask {
   name: string;
-  type: 'binary' | 'regression';
+  type: TaskTypeName;
 }
 
 /**
@@ -85,7 +85,7 @@ export function parseFusion(input: unknown, tasks: readonly FusionTask[], field 
     });
     const transforms = input.transforms ?? {};
     record(transforms, `${field}.transforms`, (v, at, task) => {
-      if (task.type !== 'regression') fail(at, 'is a binary task: its probability enters the product as it is');
+      if (taskType(task).probability) fail(at, `is a ${task.type} task: its probability enters the product as it is`);
       else if (!FUSION_TRANSFORMS.includes(v as FusionTransform))
         fail(at, `must be one of ${FUSION_TRANSFORMS.join(', ')}`);
     });
@@ -93,14 +93,14 @@ export function parseFusion(input: unknown, tasks: readonly FusionTask[], field 
       for (const task of tasks) {
         const exponent = input.exponents[task.name];
         if (
-          task.type === 'regression' &&
+          !taskType(task).probability &&
           typeof exponent === 'number' &&
           exponent !== 0 &&
           !(task.name in transforms)
         ) {
           fail(
             `${field}.transforms.${task.name}`,
-            `is required: regression task "${task.name}" enters a product through a monotone transform (${FUSION_TRANSFORMS.join(', ')})`,
+            `is required: ${task.type} task "${task.name}" enters a product through a monotone transform (${FUSION_TRANSFORMS.join(', ')})`,
           );
         }
       }

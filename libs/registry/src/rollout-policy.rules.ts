@@ -1,12 +1,15 @@
 import { InvalidFieldsError, type FieldError } from '@app/common';
 import {
+  BinaryAggregate,
   clusteredAuc,
   clusteredLogRatio,
+  finite,
   mixtureBounds,
-  type BinaryAggregate,
+  RegressionAggregate,
+  taskType,
   type ModelSpec,
-  type RegressionAggregate,
   type TaskAggregate,
+  type TaskType,
 } from '@app/mmoe/serving';
 
 /** Per-task overrides of the policy's defaults. */
@@ -216,7 +219,7 @@ export interface EarlierPolicyDecision {
  */
 export function checkRolloutPolicy(spec: ModelSpec, policy: RolloutPolicy): RolloutPolicy {
   const errors: FieldError[] = [];
-  const binary = spec.tasks.filter((t) => t.type === 'binary').map((t) => t.name);
+  const binary = gatedTasks(spec);
   for (const name of Object.keys(policy.tasks ?? {})) {
     if (!binary.includes(name)) {
       errors.push({
@@ -227,7 +230,7 @@ export function checkRolloutPolicy(spec: ModelSpec, policy: RolloutPolicy): Roll
   }
   if (!policy.tasks && binary.length === 0)
     errors.push({ field: 'tasks', message: 'the model has no binary task for the policy to gate on' });
-  if (policy.guardrails?.regressionError !== undefined && !spec.tasks.some((t) => t.type === 'regression'))
+  if (policy.guardrails?.regressionError !== undefined && errorTasks(spec).length === 0)
     errors.push({ field: 'guardrails.regressionError', message: 'the model has no regression task' });
   if (errors.length > 0) throw new InvalidFieldsError(errors);
   return policy;
@@ -247,9 +250,7 @@ export function decideRollout(policy: RolloutPolicy, spec: ModelSpec, inputs: Po
   const alpha = 1 - policy.confidence;
   const { canary, production } = inputs;
   const enoughUsers = Math.min(canary.users, production.users) >= policy.minUsers;
-  const gated = policy.tasks
-    ? Object.keys(policy.tasks)
-    : spec.tasks.filter((t) => t.type === 'binary').map((t) => t.name);
+  const gated = policy.tasks ? Object.keys(policy.tasks) : gatedTasks(spec);
   const rejectAlpha = alpha / (gated.length + guardrailTests(policy, spec));
   const guardrails = checkGuardrails(policy, spec, inputs, rejectAlpha, enoughUsers);
   const tasks = gated.map((task) =>
@@ -391,10 +392,9 @@ function armAuc(aggregate: BinaryAggregate | undefined): { auc: number; variance
 /** The one-sided bounds the guardrails may reject on: calibration has two per binary task (too high, too low). */
 function guardrailTests(policy: RolloutPolicy, spec: ModelSpec): number {
   const g = policy.guardrails ?? {};
-  const count = (type: 'binary' | 'regression') => spec.tasks.filter((t) => t.type === type).length;
   return (
-    (g.calibration !== undefined ? 2 * count('binary') : 0) +
-    (g.regressionError !== undefined ? count('regression') : 0) +
+    (g.calibration !== undefined ? 2 * calibratedTasks(spec).length : 0) +
+    (g.regressionError !== undefined ? errorTasks(spec).length : 0) +
     (g.errorRate !== undefined ? 1 : 0) +
     (g.latencyP99Ms !== undefined ? 1 : 0)
   );
@@ -411,17 +411,16 @@ function checkGuardrails(
   const g = policy.guardrails ?? {};
   const out: GuardrailEvidence[] = [];
   if (g.calibration !== undefined && enoughUsers) {
-    for (const task of spec.tasks.filter((t) => t.type === 'binary')) {
-      const canary = binaryOf(inputs.canary.tasks[task.name]);
-      if (canary)
-        out.push(calibration(task.name, g.calibration, canary, binaryOf(inputs.production.tasks[task.name]), alpha));
+    for (const task of calibratedTasks(spec)) {
+      const canary = binaryOf(inputs.canary.tasks[task]);
+      if (canary) out.push(calibration(task, g.calibration, canary, binaryOf(inputs.production.tasks[task]), alpha));
     }
   }
   if (g.regressionError !== undefined && enoughUsers) {
-    for (const task of spec.tasks.filter((t) => t.type === 'regression')) {
-      const canary = regressionOf(inputs.canary.tasks[task.name]);
-      const production = regressionOf(inputs.production.tasks[task.name]);
-      if (canary && production) out.push(regressionError(task.name, g.regressionError, canary, production, alpha));
+    for (const task of errorTasks(spec)) {
+      const canary = regressionOf(inputs.canary.tasks[task]);
+      const production = regressionOf(inputs.production.tasks[task]);
+      if (canary && production) out.push(regressionError(task, g.regressionError, canary, production, alpha));
     }
   }
   const serving = inputs.canaryServing;
@@ -598,13 +597,26 @@ function p99Ms(serving: ServingState): number {
 }
 
 function binaryOf(a: TaskAggregate | undefined): BinaryAggregate | undefined {
-  return a?.kind === 'binary' ? a : undefined;
+  return a instanceof BinaryAggregate ? a : undefined;
 }
 
 function regressionOf(a: TaskAggregate | undefined): RegressionAggregate | undefined {
-  return a?.kind === 'regression' ? a : undefined;
+  return a instanceof RegressionAggregate ? a : undefined;
 }
 
-function finite(x: number): number | null {
-  return Number.isFinite(x) ? x : null;
+/** Which tests apply to which tasks is their type's (task-types.ts): AUC gates, calibration, error in label units. */
+function tasksWhere(spec: ModelSpec, applies: (type: TaskType) => boolean): string[] {
+  return spec.tasks.filter((t) => applies(taskType(t))).map((t) => t.name);
+}
+
+function gatedTasks(spec: ModelSpec): string[] {
+  return tasksWhere(spec, (type) => type.metric === 'auc');
+}
+
+function calibratedTasks(spec: ModelSpec): string[] {
+  return tasksWhere(spec, (type) => type.calibrated);
+}
+
+function errorTasks(spec: ModelSpec): string[] {
+  return tasksWhere(spec, (type) => type.metric === 'rmse');
 }

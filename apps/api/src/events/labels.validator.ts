@@ -1,12 +1,13 @@
 import type { FieldError } from '@app/common';
-import type { ModelSpec } from '@app/mmoe';
+import { taskType, type ModelSpec } from '@app/mmoe/serving';
 
 /**
- * Checks labels against the tasks of the production spec: at least one per event, every name a task, a binary task's
- * label 0 or 1 (regression labels are already known to be finite numbers). Returns one error per problem.
+ * Checks labels against the tasks of the production spec: at least one per event, every name a task, each label one
+ * its task type accepts (TaskType.eventLabelProblem: a binary task's 0 or 1; every label is already known to be a
+ * finite number). Returns one error per problem.
  */
 export function labelErrors(tasks: ModelSpec['tasks'], events: { labels: Record<string, number> }[]): FieldError[] {
-  const types = new Map(tasks.map((t) => [t.name, t.type]));
+  const types = new Map(tasks.map((t) => [t.name, taskType(t)]));
   const known = tasks.map((t) => t.name).join(', ');
   return events.flatMap(({ labels }, i): FieldError[] => {
     const entries = Object.entries(labels);
@@ -16,9 +17,8 @@ export function labelErrors(tasks: ModelSpec['tasks'], events: { labels: Record<
       const field = `events.${i}.labels.${name}`;
       const type = types.get(name);
       if (type === undefined) return [{ field, message: `${field} is not a task of the production model (${known})` }];
-      if (type === 'binary' && value !== 0 && value !== 1)
-        return [{ field, message: `${field} must be 0 or 1 (binary task), got ${value}` }];
-      return [];
+      const problem = type.eventLabelProblem(value);
+      return problem === undefined ? [] : [{ field, message: `${field} ${problem}` }];
     });
   });
 }

@@ -1,11 +1,11 @@
 import { servedKey, type Granularity, type LabelledPrediction, type LoggedPrediction } from '@app/db';
-import { auc, emptyAggregate, userCluster, type TaskAggregate } from '@app/mmoe/serving';
+import { auc, BinaryAggregate, taskType, userCluster, type TaskAggregate, type TaskTypeName } from '@app/mmoe/serving';
 import { POLICY_USER_BUCKETS } from '@app/registry';
 
 /** A version's tasks in spec order: the order of its logged scores. */
 export interface VersionTasks {
   names: readonly string[];
-  types: readonly ('binary' | 'regression')[];
+  types: readonly TaskTypeName[];
 }
 
 export interface JoinInputs {
@@ -143,14 +143,18 @@ function addPrediction(
       if (!entry)
         plan.canary.set(
           key,
-          (entry = { versionId: row.versionId, task, delta: emptyAggregate(tasks.types[t], POLICY_USER_BUCKETS) }),
+          (entry = {
+            versionId: row.versionId,
+            task,
+            delta: taskType({ type: tasks.types[t] }).aggregate(POLICY_USER_BUCKETS),
+          }),
         );
       entry.delta.add(userCluster(row.userId, POLICY_USER_BUCKETS), score, label, weight);
     }
   });
 }
 
-/** Each request's AUC per binary task over its labelled items (when both labels occur), `weight` times. */
+/** Each request's AUC per AUC task (binary) over its labelled items (when both labels occur), `weight` times. */
 function addRequests(
   plan: JoinPlan,
   inputs: JoinInputs,
@@ -162,7 +166,8 @@ function addRequests(
     const tasks = inputs.tasksOf(versionId);
     if (!tasks) continue;
     tasks.names.forEach((task, t) => {
-      if (tasks.types[t] !== 'binary') return;
+      const type = tasks.types[t];
+      if (taskType({ type }).metric !== 'auc') return;
       const scores: number[] = [];
       const labels: number[] = [];
       for (const row of rows) {
@@ -175,8 +180,8 @@ function addRequests(
       const requestAuc = scores.length > 1 ? auc(scores, labels) : NaN;
       if (Number.isNaN(requestAuc)) return;
       for (const granularity of Object.keys(GRANULARITY_MS) as Granularity[]) {
-        const aggregate = aggregateOf(plan, versionId, task, 'binary', granularity, loggedAt);
-        if (aggregate.kind === 'binary') aggregate.addRequest(requestAuc, scores.length, weight);
+        const aggregate = aggregateOf(plan, versionId, task, type, granularity, loggedAt);
+        if (aggregate instanceof BinaryAggregate) aggregate.addRequest(requestAuc, scores.length, weight);
       }
     });
   }
@@ -186,7 +191,7 @@ function aggregateOf(
   plan: JoinPlan,
   versionId: number,
   task: string,
-  type: VersionTasks['types'][number],
+  type: TaskTypeName,
   granularity: Granularity,
   at: Date,
 ): TaskAggregate {
@@ -194,7 +199,7 @@ function aggregateOf(
   const key = aggregateKey(versionId, task, granularity, start);
   let entry = plan.aggregates.get(key);
   if (!entry) {
-    entry = { versionId, task, granularity, periodStart: start, delta: emptyAggregate(type, 1) };
+    entry = { versionId, task, granularity, periodStart: start, delta: taskType({ type }).aggregate(1) };
     plan.aggregates.set(key, entry);
   }
   return entry.delta;

@@ -3,65 +3,13 @@ import {
   BinaryAggregate,
   clusteredAuc,
   clusteredAucCovariance,
+  finite,
   normalCdf,
   userCluster,
-  type TaskAggregate,
 } from '@app/mmoe/serving';
 import { POLICY_USER_BUCKETS } from '@app/registry';
 
 import { GRANULARITY_MS, periodStart } from './live-join.rules';
-
-export interface LiveBinaryMetrics {
-  type: 'binary';
-  count: number;
-  /** From the score histogram on the logit scale (ties within a bin counted ½; see bench:live for the error). */
-  auc: number | null;
-  /** Impression-weighted mean of the AUC within each request (the ranking it served) that has both labels. */
-  gauc: number | null;
-  /** Requests that took part in the GAUC. */
-  gaucGroups: number;
-  logloss: number | null;
-  meanPrediction: number | null;
-  labelRate: number | null;
-}
-
-export interface LiveRegressionMetrics {
-  type: 'regression';
-  count: number;
-  rmse: number | null;
-  mae: number | null;
-  meanPrediction: number | null;
-  meanLabel: number | null;
-}
-
-export type LiveTaskMetrics = LiveBinaryMetrics | LiveRegressionMetrics;
-
-/** A task's online metrics, read from the aggregate of its labelled predictions (all exact sums but AUC). */
-export function taskMetrics(aggregate: TaskAggregate): LiveTaskMetrics {
-  if (aggregate.kind === 'binary') {
-    const t = aggregate.totals();
-    const requests = aggregate.requests();
-    return {
-      type: 'binary',
-      count: t.count,
-      auc: finite(clusteredAuc(aggregate).auc),
-      gauc: finite(requests.aucSum / requests.weight),
-      gaucGroups: requests.requests,
-      logloss: finite(t.loglossSum / t.count),
-      meanPrediction: finite(t.predictionSum / t.count),
-      labelRate: finite(t.labelSum / t.count),
-    };
-  }
-  const t = aggregate.totals();
-  return {
-    type: 'regression',
-    count: t.count,
-    rmse: finite(Math.sqrt(t.squaredErrorSum / t.count)),
-    mae: finite(t.absoluteErrorSum / t.count),
-    meanPrediction: finite(t.predictionSum / t.count),
-    meanLabel: finite(t.labelSum / t.count),
-  };
-}
 
 /** How long aggregates of each granularity are kept: a window is read at the finest granularity that covers it. */
 export const AGGREGATE_KEPT_MS: Record<Granularity, number> = {
@@ -128,9 +76,4 @@ export function aucTest(a: readonly TaskObservation[], b: readonly TaskObservati
     standardError: finite(standardError),
     pValue: finite(2 * (1 - normalCdf(Math.abs(difference / standardError)))),
   };
-}
-
-/** JSON has no NaN: an undefined metric (one class only, no rows) is reported as null. */
-export function finite(x: number): number | null {
-  return Number.isFinite(x) ? x : null;
 }

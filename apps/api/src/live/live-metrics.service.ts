@@ -2,10 +2,17 @@ import { Inject, Injectable } from '@nestjs/common';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { LiveStateRepository, type ModelStatus } from '@app/db';
-import { decodeAggregate, emptyAggregate, mergeAggregate, type TaskAggregate } from '@app/mmoe/serving';
+import {
+  decodeAggregate,
+  liveTaskMetrics,
+  mergeAggregate,
+  taskType,
+  type LiveTaskMetrics,
+  type TaskAggregate,
+} from '@app/mmoe/serving';
 import { ModelRegistryService, specOf } from '@app/registry';
 
-import { aucTest, taskMetrics, windowAggregates, type AucTest, type LiveTaskMetrics } from './live-metrics.rules';
+import { aucTest, windowAggregates, type AucTest } from './live-metrics.rules';
 
 export interface VersionLiveMetrics {
   versionId: number;
@@ -50,7 +57,7 @@ export class LiveMetricsService {
     }
     const tasks: Record<string, LiveTaskMetrics> = {};
     for (const task of specOf(version).tasks)
-      tasks[task.name] = taskMetrics(merged.get(task.name) ?? emptyAggregate(task.type, 1));
+      tasks[task.name] = liveTaskMetrics(merged.get(task.name) ?? taskType(task).aggregate(1));
     return {
       versionId: id,
       status: version.status,
@@ -67,7 +74,7 @@ export class LiveMetricsService {
   async compare(a: number, b: number, since: Date): Promise<LiveComparison> {
     const [first, second] = await Promise.all([this.forVersion(a, since), this.forVersion(b, since)]);
     const [specA, specB] = (await Promise.all([this.registry.get(a), this.registry.get(b)])).map(specOf);
-    const binary = (spec: typeof specA) => spec.tasks.filter((t) => t.type === 'binary').map((t) => t.name);
+    const binary = (spec: typeof specA) => spec.tasks.filter((t) => taskType(t).metric === 'auc').map((t) => t.name);
     const common = binary(specB).filter((t) => binary(specA).includes(t));
     const tasks = (spec: typeof specA) =>
       common.map((name) => ({ name, index: spec.tasks.findIndex((t) => t.name === name) }));

@@ -1,8 +1,6 @@
 import { Rng } from '../util/random';
 import {
   BinaryAggregate,
-  decodeAggregate,
-  encodeAggregate,
   LOGIT_RANGE,
   mergeAggregate,
   RegressionAggregate,
@@ -10,6 +8,7 @@ import {
   scoreBin,
   userCluster,
 } from './task-aggregate';
+import { decodeAggregate, encodeAggregate } from './task-aggregate.codec';
 
 describe('task aggregates', () => {
   it('bins probabilities on the logit scale, monotonically, clamping the ends', () => {
