@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 /**
  * A plain scatter-add for UnsortedSegmentSum, the gradient of `gather`, i.e. of every embedding lookup: wasm has no
@@ -12,13 +13,15 @@ export function registerScatterAddKernel(backendName: 'wasm' | 'cpu'): void {
     backendName,
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
-      const numSegments = (attrs as unknown as { numSegments: number }).numSegments;
-      const engine = backend as unknown as OutputBackend;
+      const numSegments = attrs?.numSegments;
+      if (typeof numSegments !== 'number') throw new Error('UnsortedSegmentSum needs numSegments, a number');
+      if (!(backend instanceof BackendWasm || backend instanceof tf.MathBackendCPU))
+        throw new Error('the scatter-add kernel runs on wasm and cpu only');
       const rows = segmentIds.shape.reduce((a, b) => a * b, 1);
       const rowShape = x.shape.slice(segmentIds.shape.length);
       const width = rowShape.reduce((a, b) => a * b, 1);
-      const values = engine.readSync(x.dataId) as Float32Array;
-      const ids = engine.readSync(segmentIds.dataId) as Int32Array;
+      const values = backend.readSync(x.dataId) as Float32Array;
+      const ids = backend.readSync(segmentIds.dataId) as Int32Array;
       const out = new Float32Array(numSegments * width);
       for (let i = 0; i < rows; i++) {
         const id = ids[i];
@@ -29,15 +32,9 @@ export function registerScatterAddKernel(backendName: 'wasm' | 'cpu'): void {
       }
       const shape = [numSegments, ...rowShape];
       // The two backends name "a new tensor holding these values" differently (cpu's makeOutput takes other arguments).
-      return engine.makeTensorInfo
-        ? engine.makeTensorInfo(shape, x.dtype, out)
-        : engine.makeOutput!(shape, x.dtype, undefined, out);
+      return backend instanceof BackendWasm
+        ? backend.makeOutput(shape, x.dtype, undefined, out)
+        : backend.makeTensorInfo(shape, x.dtype, out);
     },
   });
-}
-
-interface OutputBackend {
-  readSync(dataId: tf.DataId): Float32Array | Int32Array;
-  makeOutput?(shape: number[], dtype: tf.DataType, memoryOffset?: number, values?: Float32Array): tf.TensorInfo;
-  makeTensorInfo?(shape: number[], dtype: tf.DataType, values?: Float32Array): tf.TensorInfo;
 }

@@ -59,6 +59,14 @@ interface CsvErrorState {
   records: number;
 }
 
+/** That state, checked: the reader runs csv-parse with `raw` on, so every field is there. */
+function csvErrorState(err: CsvError): CsvErrorState {
+  const { lines, raw, index, records } = err;
+  if (typeof lines === 'number' && typeof raw === 'string' && typeof index === 'number' && typeof records === 'number')
+    return { lines, raw, index, records };
+  throw new Error(`csv-parse reported ${err.code} without its parser state`, { cause: err });
+}
+
 /**
  * Streams an RFC 4180 CSV file (header row required, UTF-8 with optional BOM, LF or CRLF line ends, quoted fields
  * may hold delimiters, `""` and line breaks) as rows keyed by header name, without loading the file into memory.
@@ -172,7 +180,7 @@ export class CsvReader {
     const error = this.formatError(err);
     // Throwing turns the skip into a failure. Without a header there is no schema to read rows by, and csv-parse does
     // not recover from the other errors.
-    if ((err as unknown as CsvErrorState).records === 0 || err.code !== 'CSV_QUOTE_NOT_CLOSED') throw error;
+    if (csvErrorState(err).records === 0 || err.code !== 'CSV_QUOTE_NOT_CLOSED') throw error;
     this.noteSkip(error.line);
   }
 
@@ -199,7 +207,7 @@ export class CsvReader {
   }
 
   private formatError(err: CsvError): CsvFormatError {
-    const { lines, raw, index } = err as unknown as CsvErrorState;
+    const { lines, raw, index } = csvErrorState(err);
     const reason =
       err.code === 'CSV_QUOTE_NOT_CLOSED'
         ? 'unclosed quote'

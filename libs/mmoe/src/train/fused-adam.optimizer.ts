@@ -8,7 +8,8 @@ const BETA1 = 0.9;
 const BETA2 = 0.999;
 const EPSILON = 1e-7;
 
-interface AdamAttrs {
+/** One update: what the kernel's run applies. */
+interface AdamUpdate {
   /** Every variable's gradient, one after the other in input order. */
   gradients: Float32Array;
   firstMoment: Float32Array;
@@ -63,7 +64,7 @@ export class FusedAdam {
   /** One update from a flat gradient (as gatherGradients lays it out). */
   apply(gradients: Float32Array): void {
     this.step++;
-    const attrs: AdamAttrs = {
+    pending = {
       gradients,
       firstMoment: this.firstMoment,
       secondMoment: this.secondMoment,
@@ -71,27 +72,31 @@ export class FusedAdam {
       correction1: 1 - BETA1 ** this.step,
       correction2: 1 - BETA2 ** this.step,
     };
-    tf.engine().runKernel(KERNEL, this.inputs, attrs as unknown as tf.NamedAttrMap);
+    try {
+      tf.engine().runKernel(KERNEL, this.inputs, {});
+    } finally {
+      pending = undefined;
+    }
   }
 }
+
+/**
+ * The update the kernel's run in progress applies, handed over beside runKernel (which is synchronous): tfjs types a
+ * kernel's attributes as plain values, and these are typed arrays.
+ */
+let pending: AdamUpdate | undefined;
 
 export function registerFusedAdamKernel(backendName: 'wasm' | 'cpu'): void {
   if (tf.getKernel(KERNEL, backendName)) return;
   tf.registerKernel({
     kernelName: KERNEL,
     backendName,
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const {
-        gradients: g,
-        firstMoment: m,
-        secondMoment: s,
-        learningRate,
-        correction1,
-        correction2,
-      } = attrs as unknown as AdamAttrs;
+    kernelFunc: ({ inputs, backend }) => {
+      if (!pending) throw new Error(`${KERNEL} runs only from FusedAdam.apply`);
+      const { gradients: g, firstMoment: m, secondMoment: s, learningRate, correction1, correction2 } = pending;
       let k = 0;
       for (const variable of Object.values(inputs)) {
-        const w = float32View(backend as tf.KernelBackend, variable!);
+        const w = float32View(backend, variable!);
         for (let i = 0; i < w.length; i++, k++) {
           const gk = g[k];
           const mk = BETA1 * m[k] + (1 - BETA1) * gk;
@@ -100,7 +105,7 @@ export function registerFusedAdamKernel(backendName: 'wasm' | 'cpu'): void {
           s[k] = sk;
           w[i] -= (learningRate * (mk / correction1)) / (Math.sqrt(sk / correction2) + EPSILON);
         }
-        markWritten(backend as tf.KernelBackend, variable!);
+        markWritten(backend, variable!);
       }
       return [];
     },
