@@ -18,7 +18,7 @@ function moduleNameMapperOf(tsconfig) {
 /** One Jest config for unit specs (next to the source), medium specs (test/medium) and e2e specs (test/). */
 module.exports = {
   testEnvironment: '<rootDir>/test/onnxruntime.environment.ts',
-  roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test', '<rootDir>/bench'],
+  roots: ['<rootDir>/apps', '<rootDir>/libs', '<rootDir>/test', '<rootDir>/bench', '<rootDir>/scripts'],
   testMatch: ['**/*.spec.ts', '**/*.medium-spec.ts', '**/*.e2e-spec.ts'],
   transform: {
     '^.+\\.ts$': [
