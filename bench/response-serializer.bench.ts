@@ -1,56 +1,47 @@
 /**
  * What writing one /v1/score response costs the event loop: CPU and bytes allocated per response of N candidates
- * (500 by default; three tasks, one of them ESMM, two experts), written by the API's serialiser (score-response.serializer.ts:
- * a writer built from the DTOs' metadata, fed the ranking's columns), and the same JSON the obvious way as the peer:
- * an object per item and per item's scores, then JSON.stringify. Allocation is V8's sampling heap profiler's estimate,
- * collected objects included.
+ * (500 by default) of the ESMM example (examples/esmm.spec.json: click, and conversion conditional on it; four
+ * experts), written by the API's serialiser (score-response.serializer.ts: a writer built from the DTOs' metadata, fed
+ * the ranking's columns), and the same JSON the obvious way as the peer: an object per item and per item's scores,
+ * then JSON.stringify. Allocation is V8's sampling heap profiler's estimate, collected objects included.
  *
- * The serialiser is loaded from the built API: it reads the DTOs' decorator metadata, which tsc emits and tsx does not.
+ * Run through swc (test/fixtures/swc.register.js), not tsx: the serialiser reads the DTOs' decorator metadata, which
+ * esbuild does not emit.
  *
- *   npm run build && npm run bench:serializer [-- --calls 5000 --candidates 500]
+ *   npm run bench:serializer [-- --calls 5000 --candidates 500]
  */
+import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import path from 'node:path';
 
-import type { ScoreResult } from '@app/mmoe/serving';
+import { conditionalTasks, gateOfTask, parseModelSpec, topologyOf, type ScoreResult } from '@app/mmoe/serving';
+import { compileFusion } from '@app/registry';
 
-import type { ScoredResponse } from '../apps/api/src/scoring/dto/score-response.serializer';
+import { serializeScoreResponse, type ScoredResponse } from '../apps/api/src/scoring/dto/score-response.serializer';
 import type { ScoredItemDto, ScoreResponseDto } from '../apps/api/src/scoring/dto/score.dto';
-import type { Ranking } from '../apps/api/src/scoring/ranking';
+import { rank } from '../apps/api/src/scoring/ranking';
 import { cpuModel, markdownTable, positiveIntFlag } from './bench.util';
 
-const BUILT = path.join(__dirname, '../dist/apps/api');
-/* eslint-disable @typescript-eslint/no-require-imports -- the built API's modules, for their decorator metadata */
-const { serializeScoreResponse } = require(
-  `${BUILT}/apps/api/src/scoring/dto/score-response.serializer`,
-) as typeof import('../apps/api/src/scoring/dto/score-response.serializer');
-const { rank } = require(`${BUILT}/apps/api/src/scoring/ranking`) as typeof import('../apps/api/src/scoring/ranking');
-const { parseModelSpec } = require(`${BUILT}/libs/mmoe/src/serving`) as typeof import('@app/mmoe/serving');
-const { compileFusion } = require(`${BUILT}/libs/registry/src`) as typeof import('@app/registry');
-/* eslint-enable @typescript-eslint/no-require-imports */
-
-const spec = parseModelSpec({
-  features: [{ name: 'f', type: 'numeric' }],
-  model: { architecture: 'mmoe', experts: 2, expertUnits: [4], towerUnits: [4] },
-  tasks: [
-    { name: 'click', type: 'binary', label: 'click' },
-    { name: 'like', type: 'binary', label: 'like', conditionalOn: 'click' },
-    { name: 'watch_time', type: 'regression', label: 'watch_time' },
-  ],
+const spec = parseModelSpec(JSON.parse(readFileSync(path.join(__dirname, '../examples/esmm.spec.json'), 'utf8')));
+const tasks = spec.tasks.map((task) => task.name);
+const conditional = conditionalTasks(spec.tasks).map((t) => tasks[t]);
+const topology = topologyOf(spec);
+/** Each task's gate and its width (every task has one in an MMoE). */
+const gates = spec.tasks.map((_, t) => {
+  const gate = gateOfTask(topology, t)!;
+  return { gate, width: topology.gates[gate].experts.length };
 });
 
 function scoredResponse(candidates: number, explain: boolean): ScoredResponse {
-  const column = (scale: number) => Float32Array.from({ length: candidates }, () => Math.random() * scale);
+  const column = (length: number) => Float32Array.from({ length }, () => Math.random());
   const result: ScoreResult = {
-    scores: [column(1), column(1), column(600)],
-    conditional: [column(1)],
-    ...(explain && {
-      gateWeights: spec.tasks.map(() => Float32Array.from({ length: 2 * candidates }, (_, i) => (i % 2) / 2 + 0.25)),
-    }),
+    scores: tasks.map(() => column(candidates)),
+    conditional: conditional.map(() => column(candidates)),
+    ...(explain && { gateWeights: topology.gates.map((g) => column(g.experts.length * candidates)) }),
   };
   const itemIds = Array.from({ length: candidates }, (_, i) => `item-${i}`);
   const unknown = Uint8Array.from({ length: candidates }, (_, i) => (i % 50 === 0 ? 1 : 0));
-  const fusion = compileFusion({ type: 'sum', weights: { click: 1, like: 0.5 } }, spec.tasks);
+  const fusion = compileFusion({ type: 'sum', weights: { click: 1, conversion: 4 } }, spec.tasks);
   return {
     requestId: 'r-1',
     model: { versionId: 7, role: 'production', spec },
@@ -62,31 +53,25 @@ function scoredResponse(candidates: number, explain: boolean): ScoredResponse {
 
 /** The peer: the DTO's objects, then JSON.stringify. */
 function viaObjects({ requestId, model, fusion, ranking }: ScoredResponse): string {
-  const { itemIds, order, fused, unknown, result }: Ranking = ranking;
-  const tasks = model.spec.tasks.map((task) => task.name);
+  const { itemIds, order, fused, unknown, result } = ranking;
   const items = Array.from(order, (i): ScoredItemDto => {
     const item: ScoredItemDto = {
       itemId: itemIds[i],
       score: fused[i],
       scores: Object.fromEntries(tasks.map((name, t) => [name, result.scores[t][i]])),
     };
-    if (result.conditional) item.conditional = { like: result.conditional[0][i] };
+    if (result.conditional)
+      item.conditional = Object.fromEntries(conditional.map((name, c) => [name, result.conditional![c][i]]));
     if (unknown[i]) item.unknown = true;
     if (result.gateWeights) {
       const weights = result.gateWeights;
       item.gates = Object.fromEntries(
-        tasks.map((name, t) => [name, Array.from(weights[t].subarray(2 * i, 2 * i + 2))]),
+        gates.map(({ gate, width }, t) => [tasks[t], Array.from(weights[gate].subarray(i * width, (i + 1) * width))]),
       );
     }
     return item;
   });
-  const response: ScoreResponseDto = {
-    requestId,
-    modelVersion: model.versionId,
-    modelRole: model.role,
-    fusion,
-    items,
-  };
+  const response: ScoreResponseDto = { requestId, modelVersion: model.versionId, modelRole: model.role, fusion, items };
   return JSON.stringify(response);
 }
 
