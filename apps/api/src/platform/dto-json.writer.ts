@@ -35,8 +35,8 @@ export type Source<T> = { [K in keyof T & string]: Maybe<T, K, Value<NonNullable
 
 type Value<V> = V extends Scalar ? V : V extends readonly (infer U)[] ? (U extends Scalar ? V : Rows<U>) : Source<V>;
 
-/** A value as JSON, or undefined when it is absent. */
-type Encode = (value: unknown) => string | undefined;
+/** A value as JSON. */
+type Encode = (value: unknown) => string;
 /** A column made ready for one response: appends its key and item i's value to `json`, or nothing when absent. */
 type Cell = (json: string, i: number) => string;
 /** Writes an item's field from its column, under `key`; `optional` when it may leave an item's field out. */
@@ -63,7 +63,7 @@ export function dtoJsonWriter<T>(dto: Type<T>): (source: Source<T>) => string {
   let write: Encode | undefined;
   return (source) => {
     write ??= encoder(dtoJsonSchema(dto), dto.name);
-    return write(source)!;
+    return write(source);
   };
 }
 
@@ -72,7 +72,7 @@ function fail(path: string, problem: string): never {
 }
 
 /** A number as JSON.stringify writes it (a non-finite one is null). */
-export function num(x: number): string {
+function num(x: number): string {
   return Number.isFinite(x) ? '' + x : 'null';
 }
 
