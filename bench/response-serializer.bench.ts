@@ -106,7 +106,8 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
   for (const explain of [false, true]) {
     const scored = scoredResponse(candidates, explain);
-    if (serializeScoreResponse(scored) !== viaObjects(scored)) throw new Error('the two ways wrote different JSON');
+    if (serializeScoreResponse(scored).toString() !== viaObjects(scored))
+      throw new Error('the two ways wrote different JSON');
     for (const [way, call] of [
       ['serializeScoreResponse (the API’s)', () => serializeScoreResponse(scored)],
       ['DTO objects + JSON.stringify', () => viaObjects(scored)],

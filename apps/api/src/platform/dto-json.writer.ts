@@ -1,6 +1,7 @@
 import type { Type } from '@nestjs/common';
 
 import { dtoJsonSchema, type JsonSchema } from './dto-json-schema';
+import { JsonBytes } from './json-bytes';
 
 type Scalar = string | number | boolean;
 
@@ -35,35 +36,47 @@ export type Source<T> = { [K in keyof T & string]: Maybe<T, K, Value<NonNullable
 
 type Value<V> = V extends Scalar ? V : V extends readonly (infer U)[] ? (U extends Scalar ? V : Rows<U>) : Source<V>;
 
-/** A value as JSON. */
-type Encode = (value: unknown) => string;
-/** A column made ready for one response: appends its key and item i's value to `json`, or nothing when absent. */
-type Cell = (json: string, i: number) => string;
+/** Writes a value as JSON. */
+type Encode = (value: unknown) => void;
+/**
+ * A column made ready for one response: writes its key and item i's value, or nothing when absent (then false).
+ * `bytes`: the most it writes for an item but its strings, which make room for themselves.
+ */
+type Cell = ((i: number) => boolean) & { bytes: number };
 /** Writes an item's field from its column, under `key`; `optional` when it may leave an item's field out. */
-type CellsOf = ((column: never) => (key: string) => Cell) & { optional?: boolean };
+type CellsOf = ((column: never) => (key: Uint8Array) => Cell) & { optional?: boolean };
 
 interface Field<E> {
   name: string;
-  /** `"name":`, and `,"name":` after another field. */
-  first: string;
-  next: string;
+  /** `{"name":`, and `,"name":` after another field. */
+  first: Uint8Array;
+  next: Uint8Array;
   required: boolean;
   encode: E;
 }
+
+/** The one buffer every writer writes into: each writes a whole response, synchronously, then copies it out. */
+const out = new JsonBytes();
+/** The most a number takes as JSON (`-1.2345678901234567e-308`). */
+const NUMBER_BYTES = 24;
+const TRUE = Buffer.from('true');
 
 /**
  * A JSON writer for `dto`, built from its OpenAPI metadata (dtoJsonSchema) when first used: the schema decides the
  * order of the fields, which may be left out, and how each value is written (a string escaped, a number as
  * JSON.stringify writes it, an enum from its declared values), so that a field's type and required flag are declared
- * once, on the DTO. An array of DTOs is written from columns (Rows), so that a response of 500 items builds no object
- * per item. A required field without a value, a value outside the field's type or enum, or a schema shape it cannot
- * write throws: a response that would break its documented schema is a bug, not an answer.
+ * once, on the DTO. The JSON is written as UTF-8 bytes into a reused buffer (JsonBytes) and answered as an exact-size
+ * copy off V8's heap; an array of DTOs is written from columns (Rows), so that a response of 500 items builds no
+ * object per item. A required field without a value, a value outside the field's type or enum, or a schema shape it
+ * cannot write throws: a response that would break its documented schema is a bug, not an answer.
  */
-export function dtoJsonWriter<T>(dto: Type<T>): (source: Source<T>) => string {
+export function dtoJsonWriter<T>(dto: Type<T>): (source: Source<T>) => Buffer {
   let write: Encode | undefined;
   return (source) => {
     write ??= encoder(dtoJsonSchema(dto), dto.name);
-    return write(source);
+    out.start();
+    write(source);
+    return out.done();
   };
 }
 
@@ -71,17 +84,14 @@ function fail(path: string, problem: string): never {
   throw new Error(`${path} ${problem}`);
 }
 
-/** A number as JSON.stringify writes it (a non-finite one is null). */
-function num(x: number): string {
-  return Number.isFinite(x) ? '' + x : 'null';
-}
+const bytesOf = (s: string) => Buffer.from(s);
 
 function fieldsOf<E>(schema: JsonSchema, path: string, encode: (schema: JsonSchema, path: string) => E): Field<E>[] {
   const required = new Set(schema.required);
   return Object.entries(schema.properties!).map(([name, property]) => ({
     name,
-    first: `${JSON.stringify(name)}:`,
-    next: `,${JSON.stringify(name)}:`,
+    first: bytesOf(`{${JSON.stringify(name)}:`),
+    next: bytesOf(`,${JSON.stringify(name)}:`),
     required: required.has(name),
     encode: encode(property, `${path}.${name}`),
   }));
@@ -90,23 +100,48 @@ function fieldsOf<E>(schema: JsonSchema, path: string, encode: (schema: JsonSche
 /** Writes one value of `schema` (a response's own fields, read by name). */
 function encoder(s: JsonSchema, path: string): Encode {
   if (s.enum) {
-    const encoded = new Map(s.enum.map((v) => [v, JSON.stringify(v)]));
-    return (v) => encoded.get(v) ?? fail(path, `is ${JSON.stringify(v)}, not one of ${JSON.stringify(s.enum)}`);
+    const encoded = new Map(s.enum.map((v) => [v, bytesOf(JSON.stringify(v))]));
+    return (v) => {
+      const bytes = encoded.get(v) ?? fail(path, `is ${JSON.stringify(v)}, not one of ${JSON.stringify(s.enum)}`);
+      out.reserve(bytes.length);
+      out.raw(bytes);
+    };
   }
   switch (s.type) {
     case 'string':
-      return (v) => (typeof v === 'string' ? JSON.stringify(v) : fail(path, 'is not a string'));
+      return (v) => (typeof v === 'string' ? out.string(v) : fail(path, 'is not a string'));
     case 'integer':
-      return (v) => (Number.isInteger(v) ? '' + (v as number) : fail(path, 'is not an integer'));
+      return (v) => {
+        if (!Number.isInteger(v)) fail(path, 'is not an integer');
+        out.reserve(NUMBER_BYTES);
+        out.ascii('' + (v as number));
+      };
     case 'number':
-      return (v) => (typeof v === 'number' ? num(v) : fail(path, 'is not a number'));
+      return (v) => {
+        if (typeof v !== 'number') fail(path, 'is not a number');
+        out.reserve(NUMBER_BYTES);
+        out.number(v);
+      };
     case 'boolean':
-      return (v) => (typeof v === 'boolean' ? '' + v : fail(path, 'is not a boolean'));
+      return (v) => {
+        if (typeof v !== 'boolean') fail(path, 'is not a boolean');
+        out.reserve(5);
+        out.ascii('' + v);
+      };
     case 'array': {
       const items = s.items!;
       if (items.properties) return rowsEncoder(items, `${path}[]`);
       const item = encoder(items, `${path}[]`);
-      return (v) => `[${(v as unknown[]).map((x) => item(x)).join(',')}]`;
+      return (v) => {
+        const values = v as unknown[];
+        for (let e = 0; e < values.length; e++) {
+          out.reserve(1);
+          out.byte(e > 0 ? 0x2c : 0x5b);
+          item(values[e]);
+        }
+        out.reserve(2);
+        out.ascii(values.length ? ']' : '[]');
+      };
     }
     case 'object':
       if (s.properties) return objectEncoder(s, path);
@@ -118,16 +153,21 @@ function objectEncoder(schema: JsonSchema, path: string): Encode {
   const fields = fieldsOf(schema, path, encoder);
   return (v) => {
     const value = v as Record<string, unknown>;
-    let json = '';
+    let written = false;
     for (const { name, first, next, required, encode } of fields) {
       const field = value[name];
       if (field === undefined) {
         if (required) fail(`${path}.${name}`, 'is required');
         continue;
       }
-      json += (json ? next : '{' + first) + encode(field);
+      const key = written ? next : first;
+      out.reserve(key.length);
+      out.raw(key);
+      encode(field);
+      written = true;
     }
-    return json ? json + '}' : '{}';
+    out.reserve(2);
+    out.ascii(written ? '}' : '{}');
   };
 }
 
@@ -136,10 +176,11 @@ function objectEncoder(schema: JsonSchema, path: string): Encode {
  * every other key is written with its comma and each column's key is known before the loop.
  */
 function rowsEncoder(schema: JsonSchema, path: string): Encode {
-  const fields = fieldsOf(schema, path, cellsOf).map((field, f) => ({
-    ...field,
-    key: (f === 0 ? field.first : field.next) + opening(schema.properties![field.name]),
-  }));
+  const fields = fieldsOf(schema, path, cellsOf).map((field, f) => {
+    const key = Buffer.concat([f === 0 ? field.first : field.next, bytesOf(opening(schema.properties![field.name]))]);
+    // The item's own `{` is written with its first key.
+    return { ...field, key: f === 0 ? key.subarray(1) : key };
+  });
   if (!fields[0]?.required) fail(path, 'must start with a required field to be written from columns');
   return (v) => {
     const { order, columns } = v as Rows<Record<string, unknown>>;
@@ -149,69 +190,105 @@ function rowsEncoder(schema: JsonSchema, path: string): Encode {
       if (column === undefined) return required ? fail(`${path}.${name}`, 'is required') : [];
       const cell = encode(column as never)(key);
       if (!required || !encode.optional) return [cell];
-      const checked: Cell = (json, i) => {
-        const written = cell(json, i);
-        return written.length > json.length ? written : fail(`${path}.${name}`, `is required (item ${i})`);
-      };
-      return [checked];
+      const checked = (i: number) => cell(i) || fail(`${path}.${name}`, `is required (item ${i})`);
+      return [Object.assign(checked, { bytes: cell.bytes })];
     });
-    let json = '[';
+    // `,{`, the item's fields, `}`.
+    const itemBytes = cells.reduce((n, cell) => n + cell.bytes, 3);
+    out.reserve(1);
+    out.byte(0x5b);
     for (let r = 0; r < order.length; r++) {
       const i = order[r];
-      json += r > 0 ? ',{' : '{';
-      for (let f = 0; f < cells.length; f++) json = cells[f](json, i);
-      json += '}';
+      out.reserve(itemBytes);
+      if (r > 0) out.byte(0x2c);
+      out.byte(0x7b);
+      for (let f = 0; f < cells.length; f++) cells[f](i);
+      out.byte(0x7d);
     }
-    return json + ']';
+    out.reserve(1);
+    out.byte(0x5d);
   };
 }
 
-/** What a value of `schema` opens with: part of the key before it, so that it is not a string of its own per item. */
+/** What a value of `schema` opens with: part of the key before it, so that it is not a write of its own per item. */
 function opening(schema: JsonSchema): string {
   return schema.type === 'object' ? '{' : schema.type === 'array' ? '[' : '';
 }
 
+/** A cell from how it writes item i and the most it writes for an item. */
+function cell(write: (i: number) => boolean, bytes: number): Cell {
+  return Object.assign(write, { bytes });
+}
+
 /**
- * Writes an item's field from its column: appends the key given (with the value's opening bracket), the value and its
- * closing bracket to the response's JSON.
+ * Writes an item's field from its column: the key given (with the value's opening bracket), the value and its closing
+ * bracket.
  */
 function cellsOf(s: JsonSchema, path: string): CellsOf {
   const only = s.enum?.length === 1 ? s.enum[0] : undefined;
   if (s.type === 'boolean' && only === true)
     // A flag: written where it is set, left out elsewhere.
     return Object.assign(
-      (c: ArrayLike<unknown>) =>
-        (key: string): Cell =>
-        (json, i) =>
-          c[i] ? json + (key + 'true') : json,
+      (c: ArrayLike<unknown>) => (key: Uint8Array) =>
+        cell((i) => {
+          if (!c[i]) return false;
+          out.raw(key);
+          out.raw(TRUE);
+          return true;
+        }, key.length + 4),
       { optional: true },
     );
   if (s.enum) return fail(path, 'is an enum: an item field the response writer cannot write from a column');
   switch (s.type) {
     case 'string':
-      return (c: ArrayLike<string>) => (key) => (json, i) => json + (key + JSON.stringify(c[i]));
+      return (c: ArrayLike<string>) => (key: Uint8Array) =>
+        cell((i) => {
+          out.raw(key);
+          out.string(c[i]);
+          return true;
+        }, key.length);
     case 'number':
-      return (c: ArrayLike<number>) => (key) => (json, i) => json + (key + num(c[i]));
+      return (c: ArrayLike<number>) => (key: Uint8Array) =>
+        cell((i) => {
+          out.raw(key);
+          out.number(c[i]);
+          return true;
+        }, key.length + NUMBER_BYTES);
     case 'integer':
-      return (c: ArrayLike<number>) => (key) => (json, i) =>
-        Number.isInteger(c[i]) ? json + (key + c[i]) : fail(path, 'is not an integer');
+      return (c: ArrayLike<number>) => (key: Uint8Array) =>
+        cell((i) => {
+          if (!Number.isInteger(c[i])) fail(path, 'is not an integer');
+          out.raw(key);
+          out.ascii('' + c[i]);
+          return true;
+        }, key.length + NUMBER_BYTES);
     case 'boolean':
       return Object.assign(
-        (c: ArrayLike<unknown>) =>
-          (key: string): Cell =>
-          (json, i) =>
-            c[i] === undefined ? json : json + (key + !!c[i]),
+        (c: ArrayLike<unknown>) => (key: Uint8Array) =>
+          cell((i) => {
+            if (c[i] === undefined) return false;
+            out.raw(key);
+            out.ascii('' + !!c[i]);
+            return true;
+          }, key.length + 5),
         { optional: true },
       );
     case 'array':
       if (s.items?.type === 'number')
         return ({ values, width }: { values: ArrayLike<number>; width: number }) =>
-          (key) =>
-          (json, i) => {
-            json += key;
-            for (let e = 0; e < width; e++) json += (e > 0 ? ',' : '') + num(values[i * width + e]);
-            return json + ']';
-          };
+          (key: Uint8Array) =>
+            cell(
+              (i) => {
+                out.raw(key);
+                for (let e = 0; e < width; e++) {
+                  if (e > 0) out.byte(0x2c);
+                  out.number(values[i * width + e]);
+                }
+                out.byte(0x5d);
+                return true;
+              },
+              key.length + width * (NUMBER_BYTES + 1) + 1,
+            );
       break;
     case 'object': {
       const { additionalProperties } = s;
@@ -219,21 +296,25 @@ function cellsOf(s: JsonSchema, path: string): CellsOf {
       const value = cellsOf(additionalProperties, `${path}.*`);
       if (value.optional) break;
       const open = opening(additionalProperties);
-      // Keys as JSON (`"click":`), once per keys array: a spec's task names, for instance.
-      const encodedKeys = new WeakMap<readonly string[], string[]>();
+      // Keys as JSON bytes (`"click":`), once per keys array: a spec's task names, for instance.
+      const encodedKeys = new WeakMap<readonly string[], Uint8Array[]>();
       return ({ keys, columns }: { keys: readonly string[]; columns: readonly never[] }) =>
-        (key) => {
+        (key: Uint8Array) => {
           let encoded = encodedKeys.get(keys);
           if (!encoded) {
-            encoded = keys.map((name, k) => `${k > 0 ? ',' : ''}${JSON.stringify(name)}:${open}`);
+            encoded = keys.map((name, k) => bytesOf(`${k > 0 ? ',' : ''}${JSON.stringify(name)}:${open}`));
             encodedKeys.set(keys, encoded);
           }
           const values = columns.map((column, k) => value(column)(encoded[k]));
-          return (json, i) => {
-            json += key;
-            for (let k = 0; k < values.length; k++) json = values[k](json, i);
-            return json + '}';
-          };
+          return cell(
+            (i) => {
+              out.raw(key);
+              for (let k = 0; k < values.length; k++) values[k](i);
+              out.byte(0x7d);
+              return true;
+            },
+            values.reduce((n, v) => n + v.bytes, key.length + 1),
+          );
         };
     }
   }
