@@ -11,6 +11,7 @@ import { ShadowScorer } from '../apps/api/src/live/shadow.scorer';
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
 import type { ScoreResponseDto } from '../apps/api/src/scoring/dto/score.dto';
 import { createApiApp } from './api-app.factory';
+import { UNBOUNDED_ADMISSION_ENV } from './fixtures/app.process';
 import { seedModelVersion, tinyItem, tinyOutcome, tinyUser } from './fixtures/model.fixture';
 
 const TOKEN = 'live-traffic-token';
@@ -48,6 +49,7 @@ describe('live traffic: prediction log, online metrics, shadow (e2e)', () => {
   beforeAll(async () => {
     // Production is not sampled at all here: every logged production row is there because of the shadow.
     app = await createApiApp({
+      ...UNBOUNDED_ADMISSION_ENV,
       ADMIN_TOKEN: TOKEN,
       PREDICTION_LOG_SAMPLE: '0',
       PREDICTION_LOG_FLUSH_MS: '20',

@@ -2,7 +2,7 @@ import { DataSource } from 'typeorm';
 
 import { dataSourceOptions } from '@app/db';
 
-import { startApis, type AppProcess } from './fixtures/app.process';
+import { startApis, UNBOUNDED_ADMISSION_ENV, type AppProcess } from './fixtures/app.process';
 import { seedModelVersion, tinyArtifact } from './fixtures/model.fixture';
 
 const TOKEN = 'multi-process-token';
@@ -64,7 +64,7 @@ describe('two API processes (e2e: real processes, Postgres and Redis)', () => {
     await seedModelVersion(dataSource, 'production', { seed: 1 });
     await seedModelVersion(dataSource, 'candidate', { seed: 2 });
     // A poll far beyond the test: the switch can only come from the models:changed notice.
-    apis = await startApis(2, { ADMIN_TOKEN: TOKEN, MODEL_POLL_SECONDS: '3600' });
+    apis = await startApis(2, { ...UNBOUNDED_ADMISSION_ENV, ADMIN_TOKEN: TOKEN, MODEL_POLL_SECONDS: '3600' });
   }, 120_000);
 
   afterAll(async () => {

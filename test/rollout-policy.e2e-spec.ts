@@ -4,7 +4,7 @@ import { dataSourceOptions } from '@app/db';
 import { normalQuantile, Rng } from '@app/mmoe';
 import type { PolicyDecision } from '@app/registry';
 
-import { startApis, type AppProcess } from './fixtures/app.process';
+import { startApis, UNBOUNDED_ADMISSION_ENV, type AppProcess } from './fixtures/app.process';
 import { seedModelVersion, tinyItem, tinyOutcome, tinyUser, type TinyModelOptions } from './fixtures/model.fixture';
 
 const TOKEN = 'policy-test-token';
@@ -118,6 +118,7 @@ describe('rollout policy (e2e: real API processes, Postgres, Redis)', () => {
     await dataSource.query('TRUNCATE model_versions, rollout_events, events, prediction_log RESTART IDENTITY CASCADE');
     await seedModelVersion(dataSource, 'production', { seed: 5, training: WEAK });
     apis = await startApis(2, {
+      ...UNBOUNDED_ADMISSION_ENV,
       ADMIN_TOKEN: TOKEN,
       MODEL_POLL_SECONDS: '1',
       PREDICTION_LOG_SAMPLE: '1',
