@@ -2,10 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Test, type TestingModule } from '@nestjs/testing';
-import type { Cluster } from 'ioredis';
+import Redis, { type Cluster } from 'ioredis';
 
 import { APP_CONFIG, ConfigModule, loadConfig } from '@app/config';
-import { CACHE_REDIS, RedisModule } from '@app/redis';
+import { CACHE_REDIS, RedisConnections, RedisModule } from '@app/redis';
 
 import {
   entryKey,
@@ -139,6 +139,50 @@ describe('Redis Cluster (e2e)', () => {
       );
       await cache.read('s3', entities);
       expect((await cache.read('s3', entities)).map((lookup) => lookup.hit)).toEqual(entities.map((_, i) => i === 0));
+    });
+
+    it("moves a subscription to its channel's new master after a failover, and loses no notice on the way", async () => {
+      const connections = moduleRef.get(RedisConnections);
+      const channel = 'e2e:moving';
+      const received = new Set<string>();
+      let resubscribed = 0;
+      await connections.subscribe(
+        'e2e-mover',
+        channel,
+        (message) => received.add(message),
+        () => resubscribed++,
+      );
+      /** The nodes that hold the subscription. */
+      const holders = async () => {
+        const ports: number[] = [];
+        for (const { port } of cluster.servers) {
+          const node = new Redis({ port, password: PASSWORD });
+          if (String(await node.client('LIST')).includes(' name=e2e-mover ')) ports.push(port);
+          node.disconnect();
+        }
+        return ports;
+      };
+      const owner = await cluster.masterOf(channel);
+      expect(await holders()).toEqual([owner]);
+
+      // The old master stays up as a replica, with the connection: only the refreshed slot map tells it has moved.
+      let sent = 0;
+      let sending = true;
+      const publishing = (async () => {
+        while (sending) {
+          await connections.publish(channel, String(sent++));
+          await pause(20);
+        }
+      })();
+      const promoted = await cluster.failOver(owner);
+      await until('the subscription on the promoted master', async () =>
+        (await holders()).join() === String(promoted) ? true : undefined,
+      );
+      sending = false;
+      await publishing;
+      await until('every notice', async () => (received.size === sent ? true : undefined), 2000);
+      expect(sent).toBeGreaterThan(50);
+      expect(resubscribed).toBe(0); // not dropped: nothing was missed that a holder of rows must make up for
     });
 
     it("keeps an entity's entries and its generation in one slot, and spreads entities evenly over the masters", async () => {

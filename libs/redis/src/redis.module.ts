@@ -134,9 +134,13 @@ export class RedisConnections implements OnApplicationShutdown {
 
   /**
    * A plain connection to the master that serves the channel's slot, where publish() publishes (else, while the slot
-   * map is unknown, to any node: a PUBLISH reaches every node). When that connection drops, the subscription moves to
-   * the slot's master as the refreshed map names it, a promoted replica after a failover. ioredis's own cluster
-   * subscriber would pick any node and say nothing when it has resubscribed, and a holder of in-memory rows must know.
+   * map is unknown, to any node: a PUBLISH reaches every node). Any other node has a notice only after a hop over the
+   * cluster bus (up to ~50 ms measured on a busy host), after the PUBLISH has returned: so whenever the slot map, read
+   * again every 5 s, names another master (a manual failover leaves the old one up as a replica, holding the
+   * connection; a boot before the map was known), the subscription moves there, the new one subscribed before the old
+   * one closes so that no notice falls between. When the connection drops, it comes back on the slot's master as the
+   * refreshed map names it, a promoted replica after a failover. ioredis's own cluster subscriber would pick any node
+   * and say nothing when it has resubscribed, and a holder of in-memory rows must know.
    * Rejects, and stops trying, if the first subscription fails as many times as a command is retried on one Redis
    * (the cluster is unreachable at boot): the caller goes without notices, as with one Redis, rather than hang.
    */
@@ -147,35 +151,46 @@ export class RedisConnections implements OnApplicationShutdown {
     onResubscribed: () => void,
   ): Promise<void> {
     const health = this.health(name);
+    const cluster = this.commands as Cluster;
+    const seeds = this.config.REDIS_CLUSTER_NODES!;
     return new Promise((subscribed, failed) => {
       let next = 0;
       let failures = 0;
       let first = true;
+      /**
+       * The subscription in use, or being made after a drop (not live yet: a move then would hide the drop from
+       * onResubscribed); only its end calls for another one.
+       */
+      let current: { client: Redis; node: string; live: boolean } | undefined;
+      let moving = false;
+      const open = (node: string) => {
+        const client = new Redis({
+          ...parseNodeKey(node),
+          connectionName: name,
+          retryStrategy: null,
+          ...clusterNodeOptions(this.config),
+        });
+        this.track(client, health);
+        client.on('message', (_channel: string, message: string) => onMessage(message));
+        client.once('end', () => {
+          this.open.delete(client);
+          if (this.closing || client !== current?.client) return;
+          if (first && ++failures > BOOT_SUBSCRIBE_RETRIES)
+            return failed(new RedisUnavailableError(`redis cluster: could not subscribe to ${channel}`));
+          setTimeout(connect, reconnectSoon(first ? failures : ++failures)).unref();
+        });
+        return client;
+      };
       const connect = () =>
-        void refreshSlots(this.commands as Cluster)
+        void refreshSlots(cluster)
           .catch(() => undefined) // the map as it was, or the seeds
           .then(() => {
-            const owner = this.channelOwner(channel);
-            const seeds = this.config.REDIS_CLUSTER_NODES!;
-            const { host, port } = owner ? parseNodeKey(owner) : seeds[next++ % seeds.length];
-            const client = new Redis({
-              host,
-              port,
-              connectionName: name,
-              retryStrategy: null,
-              ...clusterNodeOptions(this.config),
-            });
-            this.track(client, health);
-            client.on('message', (_channel: string, message: string) => onMessage(message));
-            client.once('end', () => {
-              this.open.delete(client);
-              if (this.closing) return;
-              if (first && ++failures > BOOT_SUBSCRIBE_RETRIES)
-                return failed(new RedisUnavailableError(`redis cluster: could not subscribe to ${channel}`));
-              setTimeout(connect, reconnectSoon(first ? failures : ++failures)).unref();
-            });
+            const node = this.channelOwner(channel) ?? nodeKey(seeds[next++ % seeds.length]);
+            const client = open(node);
+            current = { client, node, live: false };
             client.subscribe(channel).then(
               () => {
+                current!.live = true;
                 failures = 0;
                 health.up();
                 if (first) subscribed();
@@ -185,6 +200,23 @@ export class RedisConnections implements OnApplicationShutdown {
               () => client.disconnect(),
             );
           });
+      cluster.on('refresh', () => {
+        const owner = this.channelOwner(channel);
+        if (this.closing || moving || !owner || !current?.live || owner === current.node) return;
+        moving = true;
+        const client = open(owner);
+        client
+          .subscribe(channel)
+          .then(
+            () => {
+              const previous = current!.client;
+              current = { client, node: owner, live: true };
+              previous.disconnect();
+            },
+            () => client.disconnect(),
+          )
+          .finally(() => (moving = false));
+      });
       connect();
     });
   }
