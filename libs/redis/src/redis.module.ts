@@ -135,10 +135,10 @@ export class RedisConnections implements OnApplicationShutdown {
   /**
    * A plain connection to the master that serves the channel's slot, where publish() publishes (else, while the slot
    * map is unknown, to any node: a PUBLISH reaches every node). Any other node has a notice only after a hop over the
-   * cluster bus (up to ~50 ms measured on a busy host), after the PUBLISH has returned: so whenever the slot map, read
-   * again every 5 s, names another master (a manual failover leaves the old one up as a replica, holding the
-   * connection; a boot before the map was known), the subscription moves there, the new one subscribed before the old
-   * one closes so that no notice falls between. When the connection drops, it comes back on the slot's master as the
+   * cluster bus, which may come after the PUBLISH has returned: so whenever the slot map, read again every 5 s, names
+   * another master (a manual failover leaves the old one up as a replica, holding the connection; a boot before the
+   * map was known), the subscription moves there, the new one subscribed before the old one closes so that no notice
+   * falls between. When the connection drops, it comes back on the slot's master as the
    * refreshed map names it, a promoted replica after a failover. ioredis's own cluster subscriber would pick any node
    * and say nothing when it has resubscribed, and a holder of in-memory rows must know.
    * Rejects, and stops trying, if the first subscription fails as many times as a command is retried on one Redis

@@ -36,7 +36,8 @@ export class FeatureChangeRepository {
 
   /**
    * This process's listeners hear it at once, so that a write is seen by the next request here even before Redis
-   * echoes it; the other processes hear it through Redis, which delivers it before it answers the PUBLISH.
+   * echoes it; the other processes hear it through Redis, which has sent it to them before it answers the PUBLISH,
+   * yet each reads it on its own event loop: what they promise is a bound, not their next request (scaling-out.md).
    */
   async publish(notice: FeatureChangeNotice): Promise<void> {
     for (const listener of this.listeners) listener.onNotice(notice);
