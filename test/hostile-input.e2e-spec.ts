@@ -181,6 +181,14 @@ describe('hostile input (e2e)', () => {
     )[0];
   let before: Record<string, number>;
   let productionId: number;
+  /** A rollout policy the route must refuse, naming `field`. */
+  const refusedPolicy = (patch: object, field: string) => (): Attack => ({
+    method: 'PUT',
+    url: `/admin/models/${productionId}/rollout-policy`,
+    body: policy(patch),
+    status: 400,
+    field,
+  });
 
   beforeAll(async () => {
     app = await createApiApp({ ADMIN_TOKEN: TOKEN }, (fastify) => {
@@ -931,86 +939,17 @@ describe('hostile input (e2e)', () => {
         field: 'tasks.click.junk',
       }),
     ],
-    [
-      'a 900 KB junk field in a policy',
-      () => ({
-        method: 'PUT',
-        url: `/admin/models/${productionId}/rollout-policy`,
-        body: policy({ note: JUNK }),
-        status: 400,
-        field: 'note',
-      }),
-    ],
-    [
-      'minEvents "0x10"',
-      () => ({
-        method: 'PUT',
-        url: `/admin/models/${productionId}/rollout-policy`,
-        body: policy({ minEvents: '0x10' }),
-        status: 400,
-        field: 'minEvents',
-      }),
-    ],
-    [
-      'minEvents true',
-      () => ({
-        method: 'PUT',
-        url: `/admin/models/${productionId}/rollout-policy`,
-        body: policy({ minEvents: true }),
-        status: 400,
-        field: 'minEvents',
-      }),
-    ],
-    [
-      'a task minEvents as a string',
-      () => ({
-        method: 'PUT',
-        url: `/admin/models/${productionId}/rollout-policy`,
-        body: policy({ tasks: { click: { minEvents: '5' } } }),
-        status: 400,
-        field: 'tasks.click.minEvents',
-      }),
-    ],
-    [
-      'a confidence as a string',
-      () => ({
-        method: 'PUT',
-        url: `/admin/models/${productionId}/rollout-policy`,
-        body: policy({ confidence: '0.9' }),
-        status: 400,
-        field: 'confidence',
-      }),
-    ],
-    [
-      'tasks as an array',
-      () => ({
-        method: 'PUT',
-        url: `/admin/models/${productionId}/rollout-policy`,
-        body: policy({ tasks: [{}] }),
-        status: 400,
-        field: 'tasks',
-      }),
-    ],
+    ['a 900 KB junk field in a policy', refusedPolicy({ note: JUNK }, 'note')],
+    ['minEvents "0x10"', refusedPolicy({ minEvents: '0x10' }, 'minEvents')],
+    ['minEvents true', refusedPolicy({ minEvents: true }, 'minEvents')],
+    ['a task minEvents as a string', refusedPolicy({ tasks: { click: { minEvents: '5' } } }, 'tasks.click.minEvents')],
+    ['a confidence as a string', refusedPolicy({ confidence: '0.9' }, 'confidence')],
+    ['tasks as an array', refusedPolicy({ tasks: [{}] }, 'tasks')],
     [
       'a policy with maxEvents null (stored, it ended every test at once)',
-      () => ({
-        method: 'PUT',
-        url: `/admin/models/${productionId}/rollout-policy`,
-        body: policy({ maxEvents: null }),
-        status: 400,
-        field: 'maxEvents',
-      }),
+      refusedPolicy({ maxEvents: null }, 'maxEvents'),
     ],
-    [
-      'a policy gating on no task (stored, it promoted without a test)',
-      () => ({
-        method: 'PUT',
-        url: `/admin/models/${productionId}/rollout-policy`,
-        body: policy({ tasks: {} }),
-        status: 400,
-        field: 'tasks',
-      }),
-    ],
+    ['a policy gating on no task (stored, it promoted without a test)', refusedPolicy({ tasks: {} }, 'tasks')],
     [
       'a null policy',
       () => ({
