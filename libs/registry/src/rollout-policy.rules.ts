@@ -609,7 +609,8 @@ function tasksWhere(spec: ModelSpec, applies: (type: TaskType) => boolean): stri
   return spec.tasks.filter((t) => applies(taskType(t))).map((t) => t.name);
 }
 
-function gatedTasks(spec: ModelSpec): string[] {
+/** The tasks judged by AUC (binary ones): what the policy gates on by default and what compare-live tests. */
+export function gatedTasks(spec: ModelSpec): string[] {
   return tasksWhere(spec, (type) => type.metric === 'auc');
 }
 

@@ -10,7 +10,7 @@ import {
   type LiveTaskMetrics,
   type TaskAggregate,
 } from '@app/mmoe/serving';
-import { ModelRegistryService, specOf } from '@app/registry';
+import { gatedTasks, ModelRegistryService, specOf } from '@app/registry';
 
 import { aucTest, windowAggregates, type AucTest } from './live-metrics.rules';
 
@@ -74,8 +74,8 @@ export class LiveMetricsService {
   async compare(a: number, b: number, since: Date): Promise<LiveComparison> {
     const [first, second] = await Promise.all([this.forVersion(a, since), this.forVersion(b, since)]);
     const [specA, specB] = (await Promise.all([this.registry.get(a), this.registry.get(b)])).map(specOf);
-    const binary = (spec: typeof specA) => spec.tasks.filter((t) => taskType(t).metric === 'auc').map((t) => t.name);
-    const common = binary(specB).filter((t) => binary(specA).includes(t));
+    const inA = gatedTasks(specA);
+    const common = gatedTasks(specB).filter((t) => inA.includes(t));
     const tasks = (spec: typeof specA) =>
       common.map((name) => ({ name, index: spec.tasks.findIndex((t) => t.name === name) }));
     const [rowsA, rowsB] = await Promise.all([
