@@ -214,7 +214,7 @@ export class InferencePool {
     if (input.size === 0) return Promise.resolve(io.allocate(0, withGates));
     return new Promise((resolve, reject) => {
       const cost = this.expectedPassMs(session, input.size);
-      const waits = this.queue.length > 0 || !this.threads.some((t) => t.idle);
+      const waits = !this.startsAtOnce();
       this.queue.push({ session, io, input, withGates, deadline, cost, waits, resolve, reject });
       this.queuedCost += cost;
       this.dispatch();
@@ -230,8 +230,13 @@ export class InferencePool {
     if (!this.costs.has(session)) return undefined;
     const passMs = this.expectedPassMs(session, rows);
     // An idle thread and nothing queued or on its way: it would start at once, however long the others are busy.
-    if (aheadRows === 0 && this.queue.length === 0 && this.threads.some((t) => t.idle)) return { waitMs: 0, passMs };
+    if (aheadRows === 0 && this.startsAtOnce()) return { waitMs: 0, passMs };
     return { waitMs: this.backlogMs() + this.expectedPassMs(session, aheadRows) / this.threads.length, passMs };
+  }
+
+  /** Whether a run posted now would start at once: nothing queued ahead of it and a thread idle. */
+  private startsAtOnce(): boolean {
+    return this.queue.length === 0 && this.threads.some((t) => t.idle);
   }
 
   stats(): InferencePoolStats {
