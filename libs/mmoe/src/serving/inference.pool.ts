@@ -7,6 +7,7 @@ import { ModelSpec } from '../model-spec/model-spec.schema';
 import { startWorkerScript } from '../util/worker-script';
 import type { InferenceReply, InferenceRequest } from './inference.protocol';
 import { Feeder, OnnxIo } from './onnx-io';
+import { PassCost } from './pass-cost';
 import {
   checkEncoded,
   checkRequest,
@@ -27,18 +28,6 @@ import {
  * runs whole on one thread, and two requests run side by side on two.
  */
 const MIN_SHARD_ROWS = 512;
-/** Weight of the newest pass in a session's cost per row (exponential moving averages over ~10 passes). */
-const COST_SMOOTHING = 0.1;
-
-/**
- * A session's passes, as moving averages of their ms and their rows: their ratio is the cost per row of the passes
- * it runs, their fixed cost spread over the rows they usually have (a small pass is not all fixed cost, a large one
- * not all rows).
- */
-interface PassCost {
-  ms: number;
-  rows: number;
-}
 
 type Pending = { resolve: (reply: InferenceReply) => void; reject: (error: Error) => void };
 
@@ -125,7 +114,10 @@ interface Run {
   deadline: number;
   /** Its expected ms on one thread when queued (0 while its session has no measured pass). */
   cost: number;
-  /** It found no thread idle, or runs queued before it: it waits, and its pass must still end by its deadline. */
+  /**
+   * It found no thread idle, or runs queued before it: it waits, and must start early enough that even a slow pass
+   * (PassCost.boundMs) ends by its deadline.
+   */
   waits: boolean;
   resolve: (result: ScoreResult) => void;
   reject: (error: Error) => void;
@@ -266,11 +258,12 @@ export class InferencePool {
       const run = this.queue.shift()!;
       // Reset when empty, so that rounding never leaves a phantom backlog.
       this.queuedCost = this.queue.length === 0 ? 0 : this.queuedCost - run.cost;
-      // A run that waited must also have time for its own pass, as measured: started too late to end by its deadline,
-      // it would be computed only to be answered late (under overload every queued run is at the edge of its deadline).
+      // A run that waited must also have time for its own pass, a slow one included: started too late to end by its
+      // deadline, it would be computed only to be answered late (under overload every queued run is at the edge of its
+      // deadline, and passes are at their slowest).
       // One that found a thread idle always runs: only passes that run correct an estimate grown too long (a busy
       // machine, a slow first pass), as admission always admits a request with nothing ahead of it.
-      if (performance.now() + (run.waits ? run.cost : 0) >= run.deadline) {
+      if (performance.now() + (run.waits ? this.slowPassMs(run.session, run.input.size) : 0) >= run.deadline) {
         this.counts.expired++;
         run.reject(new DeadlineExpiredError());
         continue;
@@ -322,19 +315,19 @@ export class InferencePool {
   }
 
   private expectedPassMs(session: number, rows: number): number {
-    const cost = this.costs.get(session);
-    return cost ? (cost.ms / cost.rows) * rows : 0;
+    return this.costs.get(session)?.expectedMs(rows) ?? 0;
+  }
+
+  private slowPassMs(session: number, rows: number): number {
+    return this.costs.get(session)?.boundMs(rows) ?? 0;
   }
 
   /** A shard's wall time, from post to reply (its thread was idle: no queue in it), into its session's costs. */
   private measured(session: number, rows: number, ms: number): void {
     if (!this.sessions.has(session)) return;
     const cost = this.costs.get(session);
-    if (!cost) this.costs.set(session, { ms, rows });
-    else {
-      cost.ms += COST_SMOOTHING * (ms - cost.ms);
-      cost.rows += COST_SMOOTHING * (rows - cost.rows);
-    }
+    if (!cost) this.costs.set(session, new PassCost(rows, ms));
+    else cost.observe(rows, ms);
   }
 
   private reload(thread: InferenceThread): void {
