@@ -1,7 +1,8 @@
 /**
  * The import rules of the codebase, checked by `npm run lint` (depcruise). What may import what:
  *   apps/* are the processes and import libs; libs never import apps, and an app never imports another app;
- *   libs/mmoe (the model library) imports no Nest and no other lib; libs/common (domain errors) imports nothing;
+ *   libs/mmoe (the model library) imports no Nest and no other lib; libs/common (domain errors, plain utilities)
+ *   imports nothing;
  *   migrations import only TypeORM; nothing imports a test or a bench; and no import cycle, type-only ones included.
  * @type {import('dependency-cruiser').IConfiguration}
  */
@@ -38,7 +39,8 @@ module.exports = {
     {
       name: 'common-imports-nothing',
       severity: 'error',
-      comment: 'Domain errors are the bottom layer: everything may import them, they import nothing.',
+      comment:
+        'Domain errors and plain utilities are the bottom layer: everything may import them, they import nothing.',
       from: { path: '^libs/common/' },
       to: { pathNot: '^libs/common/', dependencyTypesNot: ['core'] },
     },

@@ -1,2 +1,3 @@
 export * from './domain.errors';
 export * from './network-errors';
+export * from './byte.buffer';

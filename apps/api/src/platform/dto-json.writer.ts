@@ -74,9 +74,9 @@ export function dtoJsonWriter<T>(dto: Type<T>): (source: Source<T>) => Buffer {
   let write: Encode | undefined;
   return (source) => {
     write ??= encoder(dtoJsonSchema(dto), dto.name);
-    out.start();
+    out.clear();
     write(source);
-    return out.done();
+    return out.copy();
   };
 }
 

@@ -6,6 +6,8 @@ import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DataSource } from 'typeorm';
 
+import { ByteBuffer } from '@app/common';
+
 export type PredictionRole = 'production' | 'canary' | 'shadow';
 
 /** One served prediction: a (request, item, version) triple and the version's score for each task, in its spec's order. */
@@ -35,10 +37,7 @@ export interface PredictionColumns {
  * a string per row were ~320 KB of garbage per logged 500-item response, in the API's heap (its scavenges are part
  * of the scoring tail). Only the scores' digits are strings now.
  */
-export class PredictionCopyText {
-  private bytes = Buffer.allocUnsafeSlow(1 << 16);
-  private length = 0;
-
+export class PredictionCopyText extends ByteBuffer {
   /** Appends a line per item (COPY's text format: tab-separated, scores as a real[] literal). */
   append(p: PredictionColumns): void {
     const head = `${p.loggedAt.toISOString()}\t${copyText(p.requestId)}\t`;
@@ -47,36 +46,16 @@ export class PredictionCopyText {
       const itemId = copyText(p.itemIds[i]);
       // UTF-8 takes at most 3 bytes per UTF-16 unit; a number's shortest form at most 25 characters.
       this.reserve(3 * (head.length + itemId.length + middle.length) + 26 * p.scores.length + 2);
-      this.write(head);
-      this.write(itemId);
-      this.write(middle);
+      this.utf8(head);
+      this.utf8(itemId);
+      this.utf8(middle);
       for (let t = 0; t < p.scores.length; t++) {
-        if (t > 0) this.bytes[this.length++] = 0x2c; // ,
-        this.write(String(p.scores[t][i]));
+        if (t > 0) this.byte(0x2c); // ,
+        this.ascii(String(p.scores[t][i]));
       }
-      this.bytes[this.length++] = 0x7d; // }
-      this.bytes[this.length++] = 0x0a; // \n
+      this.byte(0x7d); // }
+      this.byte(0x0a); // \n
     }
-  }
-
-  /** The lines appended since clear(): a view, valid until the next append() or clear(). */
-  contents(): Buffer {
-    return this.bytes.subarray(0, this.length);
-  }
-
-  clear(): void {
-    this.length = 0;
-  }
-
-  private write(text: string): void {
-    this.length += this.bytes.write(text, this.length);
-  }
-
-  private reserve(bytes: number): void {
-    if (this.length + bytes <= this.bytes.length) return;
-    const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.bytes.length, this.length + bytes));
-    this.bytes.copy(grown, 0, 0, this.length);
-    this.bytes = grown;
   }
 }
 
