@@ -1,8 +1,8 @@
-import { IsOptional, IsString } from 'class-validator';
+import { IsOptional, IsString, validateSync } from 'class-validator';
 
 import { InvalidFieldsError, type FieldError } from '@app/common';
 
-import { createValidationPipe } from './validation';
+import { createValidationPipe, IsUniqueStrings } from './validation';
 
 class NoteDto {
   @IsOptional()
@@ -49,5 +49,41 @@ describe('the validation pipe: the rules of every route', () => {
 
   it('accepts paired surrogates (emoji) and other text', async () => {
     expect(await pipe.transform({ note: 'ok 😀 é' }, { type: 'body', metatype: NoteDto })).toEqual({ note: 'ok 😀 é' });
+  });
+});
+
+describe('IsUniqueStrings', () => {
+  class IdsDto {
+    @IsUniqueStrings(1, 4)
+    ids!: unknown;
+  }
+
+  /** The decorator's own verdict (the pipe refuses text that Postgres cannot store before any DTO). */
+  const problem = (ids: unknown) => validateSync(Object.assign(new IdsDto(), { ids })).map((e) => e.constraints);
+
+  it('accepts distinct strings of the lengths given', () => {
+    expect(problem(['a', 'bb', 'dddd'])).toEqual([]);
+    expect(problem([])).toEqual([]);
+  });
+
+  it('names the first problem of the list: a repeat, or an element that is no storable string of those lengths', () => {
+    const refused = (message: string) => [{ isUniqueStrings: `ids ${message}` }];
+    expect(problem('a')).toEqual(refused('must be an array'));
+    expect(problem(['a', 'b', 'a', 'b'])).toEqual(refused('must not contain duplicates ("a" repeats)'));
+    // A repeat before a bad element is named, not the element; a bad element before a repeat is.
+    expect(problem(['a', 'a', 7])).toEqual(refused('must not contain duplicates ("a" repeats)'));
+    expect(problem(['a', 7, 'a'])).toEqual(refused('must contain only strings (element 1 is not)'));
+    expect(problem(['a', 'toolong', 'a'])).toEqual(
+      refused('must contain strings of 1–4 characters (element 1 is not)'),
+    );
+    expect(problem(['a', '', 'a'])).toEqual(refused('must contain strings of 1–4 characters (element 1 is not)'));
+    expect(problem(['a', 'b', 'a\0', 'b'])).toEqual(
+      refused('must contain storable text (element 2 must not contain NUL characters)'),
+    );
+    expect(problem(['a', 'b', 'b', 'a\0'])).toEqual(refused('must not contain duplicates ("b" repeats)'));
+    // Equal strings, not the same one: a string built at run time repeats a literal.
+    expect(problem(['abcd', 'a', ['ab', 'cd'].join('')])).toEqual(
+      refused('must not contain duplicates ("abcd" repeats)'),
+    );
   });
 });
