@@ -7,13 +7,13 @@ type Scalar = string | number | boolean;
 
 /**
  * One field of the items of a response, over all of them, indexed by item (not by rank): an array of scalars, an
- * array of `width` numbers per item laid end to end, or per key of a record a column of its own. A boolean column may
- * hold 0/1 flags (a Uint8Array).
+ * array of `width` numbers per item laid end to end, or per key of a record a column of its own. A flag's column
+ * (`enum: [true]`) may hold 0/1 (a Uint8Array).
  */
 export type Column<V> = V extends Scalar
   ? ArrayLike<V extends boolean ? V | number : V>
-  : V extends readonly (infer E)[]
-    ? { values: ArrayLike<E>; width: number }
+  : V extends readonly number[]
+    ? { values: ArrayLike<number>; width: number }
     : V extends Record<string, infer W>
       ? { keys: readonly string[]; columns: readonly Column<W>[] }
       : never;
@@ -31,26 +31,34 @@ export interface Rows<U> {
   columns: { [K in keyof U & string]: Maybe<U, K, Column<NonNullable<U[K]>>> };
 }
 
-/** A DTO's values as the writer takes them: every field named, an array of DTOs as columns over its items. */
+/**
+ * A DTO's values as the writer takes them: every field named, an array of DTOs as columns over its items (an array of
+ * scalars is no response field it writes).
+ */
 export type Source<T> = { [K in keyof T & string]: Maybe<T, K, Value<NonNullable<T[K]>>> };
 
-type Value<V> = V extends Scalar ? V : V extends readonly (infer U)[] ? (U extends Scalar ? V : Rows<U>) : Source<V>;
+type Value<V> = V extends Scalar
+  ? V
+  : V extends readonly (infer U)[]
+    ? U extends Scalar
+      ? never
+      : Rows<U>
+    : Source<V>;
 
 /** Writes a value as JSON. */
 type Encode = (value: unknown) => void;
 /**
- * A column made ready for one response: writes its key and item i's value, or nothing when absent (then false).
+ * A column made ready for one response: writes its key and item i's value, or nothing when absent.
  * `bytes`: the most it writes for an item but its strings, which make room for themselves.
  */
-type Cell = ((i: number) => boolean) & { bytes: number };
+type Cell = ((i: number) => void) & { bytes: number };
 /** Writes an item's field from its column, under `key`; `optional` when it may leave an item's field out. */
 type CellsOf = ((column: never) => (key: Uint8Array) => Cell) & { optional?: boolean };
 
 interface Field<E> {
   name: string;
-  /** `{"name":`, and `,"name":` after another field. */
-  first: Uint8Array;
-  next: Uint8Array;
+  /** `{"name":` for the first field, `,"name":` for the others (an item's with its value's opening bracket). */
+  key: Uint8Array;
   required: boolean;
   encode: E;
 }
@@ -69,6 +77,10 @@ const TRUE = Buffer.from('true');
  * copy off V8's heap; an array of DTOs is written from columns (Rows), so that a response of 500 items builds no
  * object per item. A required field without a value, a value outside the field's type or enum, or a schema shape it
  * cannot write throws: a response that would break its documented schema is a bug, not an answer.
+ *
+ * It writes what the response DTOs declare and no more (dto-json.writer.spec.ts lists it): a DTO's own fields may be
+ * strings, integers, enums, nested DTOs and arrays of DTOs; an item's (a column's) strings, numbers, flags
+ * (`enum: [true]`) and records of numbers or of number arrays. Any other field throws when the writer is built.
  */
 export function dtoJsonWriter<T>(dto: Type<T>): (source: Source<T>) => Buffer {
   let write: Encode | undefined;
@@ -86,15 +98,25 @@ function fail(path: string, problem: string): never {
 
 const bytesOf = (s: string) => Buffer.from(s);
 
-function fieldsOf<E>(schema: JsonSchema, path: string, encode: (schema: JsonSchema, path: string) => E): Field<E>[] {
+/**
+ * A DTO's fields in schema order, each with its key. The first must be required, so that it is always the first
+ * written and every other key is written with its comma: the keys are known before any value.
+ */
+function fieldsOf<E>(
+  schema: JsonSchema,
+  path: string,
+  encode: (schema: JsonSchema, path: string) => E,
+  openingOf: (schema: JsonSchema) => string,
+): Field<E>[] {
   const required = new Set(schema.required);
-  return Object.entries(schema.properties!).map(([name, property]) => ({
+  const fields = Object.entries(schema.properties!).map(([name, property], f) => ({
     name,
-    first: bytesOf(`{${JSON.stringify(name)}:`),
-    next: bytesOf(`,${JSON.stringify(name)}:`),
+    key: bytesOf(`${f === 0 ? '{' : ','}${JSON.stringify(name)}:${openingOf(property)}`),
     required: required.has(name),
     encode: encode(property, `${path}.${name}`),
   }));
+  if (!fields[0]?.required) fail(path, 'must start with a required field to be written');
+  return fields;
 }
 
 /** Writes one value of `schema` (a response's own fields, read by name). */
@@ -116,33 +138,9 @@ function encoder(s: JsonSchema, path: string): Encode {
         out.reserve(NUMBER_BYTES);
         out.ascii('' + (v as number));
       };
-    case 'number':
-      return (v) => {
-        if (typeof v !== 'number') fail(path, 'is not a number');
-        out.reserve(NUMBER_BYTES);
-        out.number(v);
-      };
-    case 'boolean':
-      return (v) => {
-        if (typeof v !== 'boolean') fail(path, 'is not a boolean');
-        out.reserve(5);
-        out.ascii('' + v);
-      };
-    case 'array': {
-      const items = s.items!;
-      if (items.properties) return rowsEncoder(items, `${path}[]`);
-      const item = encoder(items, `${path}[]`);
-      return (v) => {
-        const values = v as unknown[];
-        for (let e = 0; e < values.length; e++) {
-          out.reserve(1);
-          out.byte(e > 0 ? 0x2c : 0x5b);
-          item(values[e]);
-        }
-        out.reserve(2);
-        out.ascii(values.length ? ']' : '[]');
-      };
-    }
+    case 'array':
+      if (s.items?.properties) return rowsEncoder(s.items, `${path}[]`);
+      break;
     case 'object':
       if (s.properties) return objectEncoder(s, path);
   }
@@ -150,58 +148,46 @@ function encoder(s: JsonSchema, path: string): Encode {
 }
 
 function objectEncoder(schema: JsonSchema, path: string): Encode {
-  const fields = fieldsOf(schema, path, encoder);
+  const fields = fieldsOf(schema, path, encoder, () => '');
   return (v) => {
     const value = v as Record<string, unknown>;
-    let written = false;
-    for (const { name, first, next, required, encode } of fields) {
+    for (const { name, key, required, encode } of fields) {
       const field = value[name];
       if (field === undefined) {
         if (required) fail(`${path}.${name}`, 'is required');
         continue;
       }
-      const key = written ? next : first;
       out.reserve(key.length);
       out.raw(key);
       encode(field);
-      written = true;
     }
-    out.reserve(2);
-    out.ascii(written ? '}' : '{}');
+    out.reserve(1);
+    out.byte(0x7d);
   };
 }
 
-/**
- * An array of DTOs, from its columns: each item's fields in schema order. The first field must be required, so that
- * every other key is written with its comma and each column's key is known before the loop.
- */
+/** An array of DTOs, from its columns: each item's fields in schema order. */
 function rowsEncoder(schema: JsonSchema, path: string): Encode {
-  const fields = fieldsOf(schema, path, cellsOf).map((field, f) => {
-    const key = Buffer.concat([f === 0 ? field.first : field.next, bytesOf(opening(schema.properties![field.name]))]);
-    // The item's own `{` is written with its first key.
-    return { ...field, key: f === 0 ? key.subarray(1) : key };
-  });
-  if (!fields[0]?.required) fail(path, 'must start with a required field to be written from columns');
+  const fields = fieldsOf(schema, path, cellsOf, opening);
+  // A flag is left out where it is not set: a required one would break the schema there.
+  for (const { name, required, encode } of fields)
+    if (required && encode.optional) fail(`${path}.${name}`, 'is a flag, which an item may leave out: not required');
   return (v) => {
     const { order, columns } = v as Rows<Record<string, unknown>>;
     // Once per response: each column made ready, so that the loop over the items looks nothing up.
     const cells = fields.flatMap(({ name, key, required, encode }) => {
       const column = columns[name];
       if (column === undefined) return required ? fail(`${path}.${name}`, 'is required') : [];
-      const cell = encode(column as never)(key);
-      if (!required || !encode.optional) return [cell];
-      const checked = (i: number) => cell(i) || fail(`${path}.${name}`, `is required (item ${i})`);
-      return [Object.assign(checked, { bytes: cell.bytes })];
+      return [encode(column as never)(key)];
     });
-    // `,{`, the item's fields, `}`.
-    const itemBytes = cells.reduce((n, cell) => n + cell.bytes, 3);
+    // `,`, the item's fields (its `{` with the first key), `}`.
+    const itemBytes = cells.reduce((n, cell) => n + cell.bytes, 2);
     out.reserve(1);
     out.byte(0x5b);
     for (let r = 0; r < order.length; r++) {
       const i = order[r];
       out.reserve(itemBytes);
       if (r > 0) out.byte(0x2c);
-      out.byte(0x7b);
       for (let f = 0; f < cells.length; f++) cells[f](i);
       out.byte(0x7d);
     }
@@ -216,7 +202,7 @@ function opening(schema: JsonSchema): string {
 }
 
 /** A cell from how it writes item i and the most it writes for an item. */
-function cell(write: (i: number) => boolean, bytes: number): Cell {
+function cell(write: (i: number) => void, bytes: number): Cell {
   return Object.assign(write, { bytes });
 }
 
@@ -231,10 +217,9 @@ function cellsOf(s: JsonSchema, path: string): CellsOf {
     return Object.assign(
       (c: ArrayLike<unknown>) => (key: Uint8Array) =>
         cell((i) => {
-          if (!c[i]) return false;
+          if (!c[i]) return;
           out.raw(key);
           out.raw(TRUE);
-          return true;
         }, key.length + 4),
       { optional: true },
     );
@@ -245,34 +230,13 @@ function cellsOf(s: JsonSchema, path: string): CellsOf {
         cell((i) => {
           out.raw(key);
           out.string(c[i]);
-          return true;
         }, key.length);
     case 'number':
       return (c: ArrayLike<number>) => (key: Uint8Array) =>
         cell((i) => {
           out.raw(key);
           out.number(c[i]);
-          return true;
         }, key.length + NUMBER_BYTES);
-    case 'integer':
-      return (c: ArrayLike<number>) => (key: Uint8Array) =>
-        cell((i) => {
-          if (!Number.isInteger(c[i])) fail(path, 'is not an integer');
-          out.raw(key);
-          out.ascii('' + c[i]);
-          return true;
-        }, key.length + NUMBER_BYTES);
-    case 'boolean':
-      return Object.assign(
-        (c: ArrayLike<unknown>) => (key: Uint8Array) =>
-          cell((i) => {
-            if (c[i] === undefined) return false;
-            out.raw(key);
-            out.ascii('' + !!c[i]);
-            return true;
-          }, key.length + 5),
-        { optional: true },
-      );
     case 'array':
       if (s.items?.type === 'number')
         return ({ values, width }: { values: ArrayLike<number>; width: number }) =>
@@ -285,7 +249,6 @@ function cellsOf(s: JsonSchema, path: string): CellsOf {
                   out.number(values[i * width + e]);
                 }
                 out.byte(0x5d);
-                return true;
               },
               key.length + width * (NUMBER_BYTES + 1) + 1,
             );
@@ -317,7 +280,6 @@ function cellsOf(s: JsonSchema, path: string): CellsOf {
                   out.number(values[k][i]);
                 }
                 out.byte(0x7d);
-                return true;
               },
               encoded.reduce((n, k) => n + k.length + NUMBER_BYTES, key.length + 1),
             );
@@ -328,7 +290,6 @@ function cellsOf(s: JsonSchema, path: string): CellsOf {
               out.raw(key);
               for (let k = 0; k < values.length; k++) values[k](i);
               out.byte(0x7d);
-              return true;
             },
             values.reduce((n, v) => n + v.bytes, key.length + 1),
           );
