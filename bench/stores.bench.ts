@@ -7,7 +7,8 @@
  *      the bench starts on this machine: a closed loop with CONCURRENCY requests in flight gives requests/s and ids/s,
  *      then an open loop at half that rate gives p50 / p99 latency from each request's scheduled start;
  *   2. the Postgres writers (database --database): EventRepository.insertNew in batches of EVENT_BATCH and
- *      PredictionLogRepository.insert in batches of PREDICTION_LOG_BATCH_ROWS, by 1 and by WRITERS writers at once.
+ *      PredictionLogRepository.insertEncoded in batches of PREDICTION_LOG_BATCH_ROWS (PredictionCopyText's), by 1 and
+ *      by WRITERS writers at once.
  * Then what N scoring calls a second with M candidates ask of a Redis node and of the Postgres primary, from those
  * figures. Client and servers share this machine's cores: a store on a host of its own does at least as well.
  */
@@ -15,7 +16,14 @@ import { loadavg } from 'node:os';
 import { DataSource } from 'typeorm';
 
 import { loadConfig, type AppConfig } from '@app/config';
-import { dataSourceOptions, EventRepository, PredictionLogRepository, ReadReplica, type NewEvent } from '@app/db';
+import {
+  dataSourceOptions,
+  EventRepository,
+  PredictionCopyText,
+  PredictionLogRepository,
+  ReadReplica,
+  type NewEvent,
+} from '@app/db';
 import { RedisConnections, type RedisClient } from '@app/redis';
 
 import { FeatureCacheRepository, type EntityRef } from '../apps/api/src/features/feature-cache.repository';
@@ -179,28 +187,31 @@ async function measureWriters(config: AppConfig, plan: Plan): Promise<Record<str
           occurredAt: new Date(),
         };
       });
-    const predictionBatch = () =>
-      Array.from({ length: config.PREDICTION_LOG_BATCH_ROWS }, () => {
+    /** A batch as COPY takes it, encoded a row at a time (the API's writer encodes a response at a time). */
+    const predictionBatch = () => {
+      const text = new PredictionCopyText();
+      for (let row = 0; row < config.PREDICTION_LOG_BATCH_ROWS; row++) {
         const n = next++;
-        return {
+        text.append({
           loggedAt: new Date(),
           requestId: `r${Math.floor(n / 10)}`,
-          itemId: `i${n % ITEMS}`,
+          itemIds: [`i${n % ITEMS}`],
           userId: `u${n % USERS}`,
           versionId: 1,
-          role: 'production' as const,
-          scores: [0.1, 0.02, 41.5],
-        };
-      });
+          role: 'production',
+          scores: [[0.1], [0.02], [41.5]],
+        });
+      }
+      return text.contents();
+    };
     const figures: Record<string, Record<number, number>> = { events: {}, 'prediction log': {} };
     for (const writers of [1, WRITERS]) {
       log(`  events, ${writers} writer(s) …`);
       figures.events[writers] = await rowsPerSecond(writers, plan.seconds, () => events.insertNew(eventBatch()));
       log(`  prediction log, ${writers} writer(s) …`);
       figures['prediction log'][writers] = await rowsPerSecond(writers, plan.seconds, async () => {
-        const rows = predictionBatch();
-        await predictions.insert(rows);
-        return rows.length;
+        await predictions.insertEncoded(predictionBatch());
+        return config.PREDICTION_LOG_BATCH_ROWS;
       });
     }
     return figures;

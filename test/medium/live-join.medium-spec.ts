@@ -18,6 +18,8 @@ import {
 import { ModelRegistryService, POLICY_USER_BUCKETS, RegistryModule } from '@app/registry';
 
 import { LiveJoinService } from '../../apps/api/src/live/live-join.service';
+import { PredictionLogWriter, type ServedPredictions } from '../../apps/api/src/live/prediction-log.writer';
+import { MetricsService } from '../../apps/api/src/platform/metrics.service';
 import { seedModelVersion } from '../fixtures/model.fixture';
 import { createMediumModule } from './medium.module';
 
@@ -49,25 +51,43 @@ describe('LiveJoinService (medium: real Postgres)', () => {
        UPDATE live_watermark SET created_at = '-infinity', event_id = ''`,
     );
 
-  /** `requests` served requests of `items` items each, scored by both versions (a shadow beside production). */
+  /** Writes served responses to the log as the API does (PredictionLogWriter: COPY text, one COPY a batch). */
+  async function write(responses: ServedPredictions[]): Promise<void> {
+    const writer = new PredictionLogWriter(moduleRef.get<AppConfig>(APP_CONFIG), log, new MetricsService());
+    for (const response of responses) expect(writer.enqueue(response)).toBe(true);
+    await writer.flush();
+  }
+
+  /**
+   * `requests` served requests of `items` items each, scored by both versions (a shadow beside production), written
+   * to the log; the rows they log.
+   */
   async function serve(requests: number, items: number, at = new Date()): Promise<LoggedPrediction[]> {
     const rows: LoggedPrediction[] = [];
+    const responses: ServedPredictions[] = [];
     for (let r = 0; r < requests; r++) {
       const requestId = `req-${at.getTime()}-${r}`;
       const userId = `user-${rng.int(12)}`;
+      const itemIds = Array.from({ length: items }, (_, i) => `item-${i}`);
+      const byVersion = [production, candidate].map((versionId) => ({
+        loggedAt: at,
+        requestId,
+        userId,
+        versionId,
+        role: versionId === production ? ('production' as const) : ('shadow' as const),
+        itemIds,
+        scores: TASKS.map(() => new Float32Array(items)),
+      }));
       for (let i = 0; i < items; i++)
-        for (const versionId of [production, candidate])
-          rows.push({
-            loggedAt: at,
-            requestId,
-            itemId: `item-${i}`,
-            userId,
-            versionId,
-            role: versionId === production ? 'production' : 'shadow',
-            scores: [rng.next(), rng.next(), 10 + 5 * rng.gaussian()],
-          });
+        for (const response of byVersion) {
+          const scores = [rng.next(), rng.next(), 10 + 5 * rng.gaussian()];
+          scores.forEach((score, t) => (response.scores[t][i] = score));
+          const { versionId, role } = response;
+          rows.push({ loggedAt: at, requestId, itemId: itemIds[i], userId, versionId, role, scores });
+        }
+      responses.push(...byVersion);
     }
-    await log.insert(rows);
+    await write(responses);
     return rows;
   }
 
@@ -192,15 +212,15 @@ describe('LiveJoinService (medium: real Postgres)', () => {
   it('leaves an event to a later pass until LIVE_AGGREGATION_LAG_SECONDS have passed (its prediction may be buffered)', async () => {
     await events([{ requestId: 'late-request', itemId: 'item-0', labels: { click: 1 } }]);
     expect(await join(60)).toMatchObject({ events: 0 });
-    await log.insert([
+    await write([
       {
         loggedAt: new Date(),
         requestId: 'late-request',
-        itemId: 'item-0',
         userId: 'user-1',
         versionId: production,
         role: 'production',
-        scores: [0.4, 0.1, 3],
+        itemIds: ['item-0'],
+        scores: [0.4, 0.1, 3].map((score) => Float32Array.of(score)),
       },
     ]);
     expect(await join()).toMatchObject({ events: 1, labelled: 1 });

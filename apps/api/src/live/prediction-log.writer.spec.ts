@@ -20,9 +20,9 @@ function served(requestId: string, items: number): ServedPredictions {
 class FakeLog {
   batches: LoggedPrediction[][] = [];
   fail = false;
-  async insertEncoded(parts: readonly (string | Uint8Array)[]): Promise<void> {
+  async insertEncoded(rows: Uint8Array): Promise<void> {
     if (this.fail) throw new Error('connection refused');
-    const lines = parts.join('').split('\n').slice(0, -1);
+    const lines = Buffer.from(rows).toString().split('\n').slice(0, -1);
     this.batches.push(
       lines.map((line) => {
         const [loggedAt, requestId, itemId, userId, versionId, role, scores] = line.split('\t');
@@ -92,9 +92,9 @@ describe('PredictionLogWriter', () => {
   it('lets the event loop run between the responses of a batch it encodes', async () => {
     const order: string[] = [];
     const insert = log.insertEncoded.bind(log);
-    log.insertEncoded = async (parts) => {
+    log.insertEncoded = async (rows) => {
       order.push('insert');
-      await insert(parts);
+      await insert(rows);
     };
     for (const id of ['r1', 'r2']) writer.enqueue(served(id, 1));
     // Work the event loop has waiting when the flush starts (a request's next step) runs before its INSERT.

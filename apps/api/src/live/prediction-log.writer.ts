@@ -92,7 +92,7 @@ export class PredictionLogWriter implements OnModuleDestroy {
       const rows = batch.reduce((n, served) => n + served.itemIds.length, 0);
       try {
         await this.encodeByResponse(batch);
-        await this.log.insertEncoded([this.text.contents()]);
+        await this.log.insertEncoded(this.text.contents());
         this.count('written', rows);
       } catch (e) {
         // A COPY that failed may have left writes of the buffer queued on its socket: the next batch gets another.
