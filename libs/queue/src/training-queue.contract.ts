@@ -190,3 +190,24 @@ export interface SkippedTrainingRun {
 }
 
 export type TrainingJobOutcome = TrainingJobResult | SkippedTrainingRun;
+
+/** A training job's outcome, read: what it trained, or its skip; both null when it has none. */
+export type ReadTrainingOutcome =
+  | { result: TrainingJobResult; skipped: null }
+  | { result: null; skipped: SkippedTrainingRun['skipped'] }
+  | { result: null; skipped: null };
+
+/**
+ * A training job's outcome from Bull's `returnvalue`, for every reader of finished jobs. It has none while the job is
+ * unfinished or when it failed (null), when Redis held JSON Bull could not parse (undefined), or when it holds a value
+ * of neither shape (Bull's 0 for an empty return, a job of another producer): then both are null, never a throw.
+ */
+export function readTrainingOutcome(returnvalue: unknown): ReadTrainingOutcome {
+  if (typeof returnvalue === 'object' && returnvalue !== null && !Array.isArray(returnvalue)) {
+    const { skipped, versionId } = returnvalue as Partial<Record<'skipped' | 'versionId', unknown>>;
+    if (typeof skipped === 'object' && skipped !== null)
+      return { result: null, skipped: skipped as SkippedTrainingRun['skipped'] };
+    if (typeof versionId === 'number') return { result: returnvalue as TrainingJobResult, skipped: null };
+  }
+  return { result: null, skipped: null };
+}

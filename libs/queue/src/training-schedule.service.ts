@@ -9,13 +9,13 @@ import { readRolloutPolicy, type RolloutPolicy } from '@app/registry';
 
 import { RepeatableJobRunner, type RepeatableJobHandle, type Schedule } from './repeatable-job.runner';
 import {
+  readTrainingOutcome,
   scheduledIncrementalPayload,
   scheduledRetrainPayload,
   TRAINING_QUEUE,
   TrainingJobName,
   type ScheduledIncrementalPayload,
   type ScheduledRetrainPayload,
-  type TrainingJobOutcome,
   type TrainingJobResult,
 } from './training-queue.contract';
 
@@ -132,19 +132,13 @@ export class TrainingScheduleService {
     for (const job of jobs.sort((a, b) => b.finishedOn! - a.finishedOn!)) {
       if (!(job.name in last) || last[job.name]) continue;
       const run = { jobId: String(job.id), finishedAt: new Date(job.finishedOn!).toISOString() };
-      // A failed job has no return value; a completed one keeps the failedReason of any attempt that failed before.
-      const outcome = job.returnvalue as TrainingJobOutcome | null;
-      last[job.name] = !outcome
-        ? { ...run, outcome: 'failed', reason: job.failedReason ?? 'unknown' }
-        : 'skipped' in outcome
-          ? { ...run, outcome: 'skipped', reason: outcome.skipped.reason }
-          : {
-              ...run,
-              outcome: 'trained',
-              versionId: outcome.versionId,
-              decision: outcome.decision,
-              reason: outcome.reason,
-            };
+      // A failed job has no outcome; a completed one keeps the failedReason of any attempt that failed before.
+      const { result, skipped } = readTrainingOutcome(job.returnvalue);
+      last[job.name] = result
+        ? { ...run, outcome: 'trained', versionId: result.versionId, decision: result.decision, reason: result.reason }
+        : skipped
+          ? { ...run, outcome: 'skipped', reason: skipped.reason }
+          : { ...run, outcome: 'failed', reason: job.failedReason ?? 'unknown' };
     }
     return last;
   }

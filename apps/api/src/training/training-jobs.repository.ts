@@ -4,10 +4,10 @@ import { Injectable } from '@nestjs/common';
 import type { Job, JobStatus, Queue } from 'bull';
 
 import {
+  readTrainingOutcome,
   TRAINING_QUEUE,
   TrainingJobName,
   type SkippedTrainingRun,
-  type TrainingJobOutcome,
   type TrainingJobPayload,
   type TrainingJobProgress,
   type TrainingJobResult,
@@ -75,7 +75,6 @@ export class TrainingJobsRepository {
 
   private async toRecord(job: Job): Promise<TrainingJobRecord> {
     const progress: unknown = job.progress();
-    const outcome = (job.returnvalue as TrainingJobOutcome | null | undefined) ?? null;
     return {
       id: String(job.id),
       name: job.name,
@@ -86,8 +85,7 @@ export class TrainingJobsRepository {
       attemptsMade: job.attemptsMade,
       maxAttempts: job.opts.attempts ?? 1,
       failedReason: job.failedReason ?? null,
-      result: outcome && !('skipped' in outcome) ? outcome : null,
-      skipped: outcome && 'skipped' in outcome ? outcome.skipped : null,
+      ...readTrainingOutcome(job.returnvalue),
       repeated: job.opts.repeat !== undefined,
       createdAt: job.timestamp,
       startedAt: job.processedOn ?? null,
