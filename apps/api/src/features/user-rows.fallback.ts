@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { Counter, Gauge } from 'prom-client';
+import { Counter } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import type { FeatureMap } from '@app/db';
@@ -37,15 +37,11 @@ export class UserRowFallback implements OnModuleInit {
       help: 'Users scored from the features this process last read of them, while Redis and Postgres could not answer',
       registers,
     });
-    const { users } = this;
-    new Gauge({
-      name: 'user_row_fallback_entries',
-      help: 'Users whose last read features this process keeps for an outage of both stores',
-      registers,
-      collect() {
-        this.set(users.size);
-      },
-    });
+    metrics.scrapedGauge(
+      'user_row_fallback_entries',
+      'Users whose last read features this process keeps for an outage of both stores',
+      () => this.users.size,
+    );
   }
 
   async onModuleInit(): Promise<void> {

@@ -44,14 +44,11 @@ export class StoreMetrics {
         for (const { master, open } of cache.nodes()) this.set({ node: master }, open ? 1 : 0);
       },
     });
-    new Gauge({
-      name: 'read_replica_in_use',
-      help: '1 while the reads that tolerate lag go to the read replica; 0 without one, or while it is down or lagging',
-      registers,
-      collect() {
-        this.set(replica.state === 'up' ? 1 : 0);
-      },
-    });
+    metrics.scrapedGauge(
+      'read_replica_in_use',
+      '1 while the reads that tolerate lag go to the read replica; 0 without one, or while it is down or lagging',
+      () => (replica.state === 'up' ? 1 : 0),
+    );
     new Counter({
       name: 'read_replica_reads_total',
       help: 'Reads that tolerate lag (live metrics, compare-live, reports, rollout policy samples), by the server that answered',
@@ -77,13 +74,10 @@ export class StoreMetrics {
     });
     // Only with a replica: a lag of 0 would claim one that is up to date.
     if (config.DATABASE_READ_URL)
-      new Gauge({
-        name: 'read_replica_lag_seconds',
-        help: 'How far the read replica was behind the primary at the last check (every second); NaN while it does not answer',
-        registers,
-        collect() {
-          this.set(replica.lagSeconds ?? NaN);
-        },
-      });
+      metrics.scrapedGauge(
+        'read_replica_lag_seconds',
+        'How far the read replica was behind the primary at the last check (every second); NaN while it does not answer',
+        () => replica.lagSeconds ?? NaN,
+      );
   }
 }

@@ -1,6 +1,5 @@
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { Gauge } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { PredictionCopyText, PredictionLogRepository, type PredictionColumns } from '@app/db';
@@ -47,15 +46,11 @@ export class PredictionLogWriter implements OnModuleDestroy {
       'Served predictions (one per request, item and version) written to the log, dropped (buffer full) or failed',
       ['written', 'dropped', 'failed'],
     );
-    const buffered = () => this.pendingRows;
-    new Gauge({
-      name: 'prediction_log_buffered_rows',
-      help: 'Served predictions waiting in memory to be written',
-      registers: [metrics.registry],
-      collect() {
-        this.set(buffered());
-      },
-    });
+    metrics.scrapedGauge(
+      'prediction_log_buffered_rows',
+      'Served predictions waiting in memory to be written',
+      () => this.pendingRows,
+    );
   }
 
   /** O(1): queues the response, or drops it when the buffer is full. Returns whether it was queued. */

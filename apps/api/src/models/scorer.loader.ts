@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { Counter, Gauge } from 'prom-client';
+import { Counter } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
@@ -68,14 +68,11 @@ export class ScorerLoader implements OnApplicationShutdown {
       'Inference runs dropped unstarted: their deadline passed, or would before their pass could end, as they waited',
       (s) => s.expired,
     );
-    new Gauge({
-      name: 'inference_backlog_ms',
-      help: 'Expected ms of the inference queued and running, per thread: what a new request would wait',
-      registers,
-      collect() {
-        this.set(stats().backlogMs);
-      },
-    });
+    metrics.scrapedGauge(
+      'inference_backlog_ms',
+      'Expected ms of the inference queued and running, per thread: what a new request would wait',
+      () => stats().backlogMs,
+    );
   }
 
   /** `precision` applies to ONNX Runtime's graph; the tfjs fallback always runs in float32. */

@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Latency buckets in seconds, fine below 20 ms where a ranking request is meant to stay. */
 export const LATENCY_BUCKETS = [
@@ -57,6 +57,18 @@ export class MetricsService {
     const counter = new Counter({ name, help, labelNames: ['outcome'] as const, registers: [this.registry] });
     for (const outcome of outcomes) counter.inc({ outcome }, 0);
     return (outcome, by = 1) => counter.inc({ outcome }, by);
+  }
+
+  /** A gauge without labels whose value is read when it is scraped (a size, a state), never set on the way. */
+  scrapedGauge(name: string, help: string, read: () => number): void {
+    new Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect() {
+        this.set(read());
+      },
+    });
   }
 
   render(): Promise<string> {

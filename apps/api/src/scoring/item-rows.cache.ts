@@ -74,14 +74,7 @@ export class ItemRowCache implements OnModuleInit {
     });
     const entries = () => [...this.byVersion.values()].reduce((n, lru) => n + lru.size, 0);
     const { hits, misses } = this;
-    new Gauge({
-      name: 'item_row_cache_entries',
-      help: 'Encoded items held in memory, over every served version',
-      registers,
-      collect() {
-        this.set(entries());
-      },
-    });
+    metrics.scrapedGauge('item_row_cache_entries', 'Encoded items held in memory, over every served version', entries);
     new Gauge({
       name: 'item_row_cache_hit_ratio',
       help: 'Share of candidates found encoded in memory since the process started',

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Counter, Gauge } from 'prom-client';
+import { Counter } from 'prom-client';
 
 import { DeadlineExceededError, OverloadedError, type DomainError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
@@ -64,15 +64,11 @@ export class ScoringAdmission implements OnModuleInit, OnModuleDestroy {
     });
     for (const reason of ['overloaded', 'deadline'] as const)
       for (const answer of ['refused', 'degraded'] as const) this.shedCounter.inc({ reason, answer }, 0);
-    const inFlight = () => this.rowsInFlight;
-    new Gauge({
-      name: 'score_rows_in_flight',
-      help: 'Candidates of the score requests admitted and not answered yet (bounded by SCORE_MAX_ROWS_IN_FLIGHT)',
-      registers: [metrics.registry],
-      collect() {
-        this.set(inFlight());
-      },
-    });
+    metrics.scrapedGauge(
+      'score_rows_in_flight',
+      'Candidates of the score requests admitted and not answered yet (bounded by SCORE_MAX_ROWS_IN_FLIGHT)',
+      () => this.rowsInFlight,
+    );
   }
 
   /** Runs before the server is ready, when Fastify still takes hooks: the refusal before the body. */
