@@ -1,4 +1,5 @@
-import { ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
+import { applyDecorators, ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
+import { ApiPropertyOptional } from '@nestjs/swagger';
 import { buildMessage, ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
 
 import { InvalidFieldsError, type FieldError } from '@app/common';
@@ -132,10 +133,25 @@ export const isStringList = (value: unknown): boolean =>
   Array.isArray(value) && value.length <= MAX_LIST_LENGTH && value.every(isShortText);
 
 /** Request context (score calls, events): feature values as a feature map holds them, lists for sequence features. */
-export const CONTEXT_VALUE_TYPES: FlatValue[] = ['string', 'number', 'boolean', 'string[]'];
-export const CONTEXT_VALUE_SCHEMA = {
+const CONTEXT_VALUE_TYPES: FlatValue[] = ['string', 'number', 'boolean', 'string[]'];
+const CONTEXT_VALUE_SCHEMA = {
   oneOf: [{ type: 'string' }, { type: 'number' }, { type: 'boolean' }, { type: 'array', items: { type: 'string' } }],
 };
+
+/** The optional request context of a score call or an event, documented and checked alike wherever it is taken. */
+export function IsRequestContext(description: string): PropertyDecorator {
+  // In the order stacked decorators apply (the lowest first), as the DTOs stacked them.
+  return applyDecorators(
+    IsFlatRecord(CONTEXT_VALUE_TYPES),
+    IsOmittable(),
+    ApiPropertyOptional({
+      description,
+      type: 'object',
+      additionalProperties: CONTEXT_VALUE_SCHEMA,
+      example: { device: 'mobile', hour: 21 },
+    }),
+  );
+}
 
 /**
  * A plain object whose values are all of the given primitive types (numbers finite, within ±maxMagnitude when

@@ -3,7 +3,7 @@ import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsNumber, Max, Min, ValidateNested } from 'class-validator';
 
 import { IsEntityId, IsTimestamp, IsVersionId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
-import { CONTEXT_VALUE_SCHEMA, CONTEXT_VALUE_TYPES, IsFlatRecord, IsOmittable } from '../../platform/validation';
+import { IsFlatRecord, IsOmittable, IsRequestContext } from '../../platform/validation';
 
 export const MAX_EVENTS = 10_000;
 /** Largest event weight: a batch's summed weights stay far inside float32 in training. */
@@ -51,14 +51,7 @@ export class EventDto {
   @IsVersionId()
   modelVersion?: number;
 
-  @ApiPropertyOptional({
-    description: 'Request-time features at the impression (as in the score call).',
-    type: 'object',
-    additionalProperties: CONTEXT_VALUE_SCHEMA,
-    example: { device: 'mobile', hour: 21 },
-  })
-  @IsOmittable()
-  @IsFlatRecord(CONTEXT_VALUE_TYPES)
+  @IsRequestContext('Request-time features at the impression (as in the score call).')
   context?: Record<string, string | number | boolean | string[]>;
 
   @ApiPropertyOptional({

@@ -5,12 +5,10 @@ import { FUSION_SCHEMA } from '@app/registry';
 
 import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
 import {
-  CONTEXT_VALUE_SCHEMA,
-  CONTEXT_VALUE_TYPES,
   FastValidated,
-  IsFlatRecord,
   IsObjectiveWeights,
   IsOmittable,
+  IsRequestContext,
   IsUniqueStrings,
 } from '../../platform/validation';
 import { MAX_CANDIDATES } from './score-request.limits';
@@ -36,15 +34,9 @@ export class ScoreRequestDto {
   @IsUniqueStrings(1, MAX_ID_LENGTH)
   itemIds!: string[];
 
-  @ApiPropertyOptional({
-    description:
-      'Request-time features (device, hour …), shared by every candidate; stored user and item features win on a name clash.',
-    type: 'object',
-    additionalProperties: CONTEXT_VALUE_SCHEMA,
-    example: { device: 'mobile', hour: 21 },
-  })
-  @IsOmittable()
-  @IsFlatRecord(CONTEXT_VALUE_TYPES)
+  @IsRequestContext(
+    'Request-time features (device, hour …), shared by every candidate; stored user and item features win on a name clash.',
+  )
   context?: Record<string, string | number | boolean | string[]>;
 
   @ApiPropertyOptional({
