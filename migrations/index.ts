@@ -10,6 +10,7 @@ import { LiveAggregates1764710000000 } from './1764710000000-live-aggregates';
 import { SkipsAndBackfills1764720000000 } from './1764720000000-skips-and-backfills';
 import { FedListHeads1764730000000 } from './1764730000000-fed-list-heads';
 import { SkipOncePerJob1764730000001 } from './1764730000001-skip-once-per-job';
+import { EventIngestXid1764740000000 } from './1764740000000-event-ingest-xid';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   SkipsAndBackfills1764720000000,
   FedListHeads1764730000000,
   SkipOncePerJob1764730000001,
+  EventIngestXid1764740000000,
 ];

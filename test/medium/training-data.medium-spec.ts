@@ -5,10 +5,11 @@ import type { TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 
 import { EventRepository, FeatureRepository, FeaturesRepositoryModule } from '@app/db';
-import { parseModelSpec } from '@app/mmoe';
+import { parseModelSpec, type RawTable } from '@app/mmoe';
 
 import { CsvFileRepository } from '../../apps/worker/src/training/csv-file.repository';
 import { TrainingDataService } from '../../apps/worker/src/training/training-data.service';
+import { resolveSource } from '../../apps/worker/src/training/training-job.service';
 import { TrainingInputError } from '../../apps/worker/src/training/training.errors';
 import { createMediumModule, runToken } from './medium.module';
 
@@ -252,5 +253,103 @@ describe('EventRepository.sampleTrainingRows (medium: real Postgres)', () => {
     } finally {
       query.mockRestore();
     }
+  });
+});
+
+describe('Late events reach the next incremental job (medium: real Postgres)', () => {
+  let moduleRef: TestingModule;
+  const token = runToken('late-events');
+  const at = (minute: number, second = 0) => new Date(Date.UTC(1997, 0, 1, 0, minute, second));
+  const itemSpec = parseModelSpec({
+    features: [{ name: 'item_id', type: 'categorical' }],
+    tasks: [{ name: 'click', label: 'click', type: 'binary' }],
+    model: { expertUnits: [4] },
+  });
+  const event = (name: string, minute: number, second = 0) => ({
+    eventId: `${token}-${name}`,
+    userId: `${token}-u`,
+    itemId: name,
+    labels: { click: 1 },
+    requestId: null,
+    modelVersionId: null,
+    context: null,
+    occurredAt: at(minute, second),
+  });
+  const items = (table: RawTable) => {
+    const { ids, dictionary } = table.categoricalColumn('item_id');
+    return Array.from(ids, (id) => dictionary[id]).sort();
+  };
+
+  beforeAll(async () => {
+    moduleRef = await createMediumModule({
+      imports: [FeaturesRepositoryModule],
+      providers: [TrainingDataService, CsvFileRepository],
+    });
+  });
+
+  afterAll(async () => {
+    await moduleRef.get(DataSource).query(`DELETE FROM events WHERE event_id LIKE $1`, [`${token}-%`]);
+    await moduleRef.get(DataSource).query(`DELETE FROM user_features WHERE entity_id LIKE $1`, [`${token}-%`]);
+    await moduleRef.close();
+  });
+
+  it('trains a child on the events stored after its parent read, whatever their time, and on no event twice', async () => {
+    const events = moduleRef.get(EventRepository);
+    const data = moduleRef.get(TrainingDataService);
+    await events.insertNew(
+      ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9'].map((n, i) => event(n, 10 + i)),
+    );
+    // The parent: a full retrain on [10, 20), its last fifth of time held out.
+    const window = { from: at(10).toISOString(), to: at(20).toISOString() };
+    const parentData = await data.load({ kind: 'events', ...window }, itemSpec, undefined, 0.2, undefined);
+    expect(items(parentData.train)).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7']);
+    const parent = {
+      id: 1,
+      metrics: {
+        dataset: {
+          source: { kind: 'events' as const, ...window },
+          window,
+          trainedTo: parentData.holdoutStart as string,
+          historyFrom: window.from,
+          snapshot: parentData.snapshot,
+          holdoutFraction: 0.2,
+          holdoutStart: parentData.holdoutStart,
+          skippedRows: 0,
+        },
+      },
+    };
+    expect(parent.metrics.dataset.trainedTo).toBe(at(18).toISOString());
+    // Stored after the parent read: one late into the time it trained on, one before its lineage, new ones.
+    const fresh = Array.from({ length: 10 }, (_, i) => event(`n${i}`, 20, 6 * i));
+    await events.insertNew([event('late', 13), event('ancient', 5), ...fresh, event('last', 29)]);
+
+    const { source, late, replay } = resolveSource(
+      { source: { kind: 'incremental', to: at(30).toISOString(), replay: 1 } },
+      parent,
+      30,
+    );
+    const child = await data.load(source, itemSpec, undefined, 0.2, undefined, {
+      ...(late && { late }),
+      ...(replay && { replay: { ...replay, seed: 1 } }),
+    });
+    // The window [18, 30): the parent's held-out p8, p9 and the new events, the last fifth of its time held out.
+    expect(items(child.holdout)).toEqual(['last']);
+    // Beside the window's 12 training rows: the late event, and a replay of 12 asked for, of which the parent's 8
+    // trained events are all there is (the late one is not drawn again).
+    expect([child.late, child.replayed]).toEqual([1, 8]);
+    expect(items(child.train)).toEqual(
+      ['late', ...fresh.map((e) => e.itemId), 'p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9'].sort(),
+    );
+
+    // The child's own read sees the late event: its children do not train on it again.
+    const grandchild = await data.load(
+      { kind: 'events', from: at(25).toISOString(), to: at(30).toISOString() },
+      itemSpec,
+      undefined,
+      0.5,
+      undefined,
+      { late: { from: at(10).toISOString(), to: at(25).toISOString(), after: child.snapshot! } },
+    );
+    expect(grandchild.late).toBe(0);
   });
 });

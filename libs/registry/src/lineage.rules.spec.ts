@@ -22,6 +22,14 @@ describe('continuationOf', () => {
     });
   });
 
+  it('hands on the snapshot its events were read in: what was stored after is late for it', () => {
+    expect(continuationOf(dataset({ window: { from: 'a', to: 'b' }, snapshot: '10:14:10,12' }))).toEqual({
+      from: 'b',
+      historyFrom: 'a',
+      seen: '10:14:10,12',
+    });
+  });
+
   it("falls back to the window's end and start for a version recorded before either", () => {
     expect(continuationOf(dataset({ window: { from: 'a', to: 'b' } }))).toEqual({ from: 'b', historyFrom: 'a' });
     expect(continuationOf(dataset({ source: { kind: 'events', from: 'a', to: 'b' } }))).toEqual({

@@ -52,6 +52,17 @@ export interface DatasetRecord {
    * incremental one. Replay draws from here on (bounded by TRAINING_REPLAY_DAYS).
    */
   historyFrom?: string;
+  /**
+   * The Postgres snapshot (pg_snapshot text, `xmin:xmax:xip,…`) the job read its events in (absent before it was
+   * recorded, and for a file). An event it does not see was stored after the read: an incremental child trains on it
+   * even if it occurred before `trainedTo` (see `late`).
+   */
+  snapshot?: string;
+  /**
+   * Events that occurred before the window (from the lineage's `historyFrom` to the window's start) but were stored
+   * after the parent read its events (not in the parent's `snapshot`): trained on, never held out.
+   */
+  late?: { from: string; to: string; rows: number };
   /** Older events replayed among the training rows (an incremental job's `replay`): from where, to where, how many. */
   replay?: { from: string; to: string; rows: number };
   holdoutFraction: number;

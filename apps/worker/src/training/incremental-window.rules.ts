@@ -4,16 +4,22 @@ import { TrainingInputError } from './training.errors';
 
 const DAY_MS = 86_400_000;
 
-/** An incremental job's events: the new window, and the older events it replays a share of. */
+/**
+ * An incremental job's events: the new window; the late events (occurred before the window, in the lineage's history,
+ * stored after the parent read its events: not in its snapshot `after`); and the older events it replays a share of,
+ * drawn only from those the parent's snapshot `seen` holds (a late event is trained on once, as such).
+ */
 export interface IncrementalPlan {
   window: { from: string; to: string };
-  replay?: { from: string; to: string; share: number };
+  late?: { from: string; to: string; after: string };
+  replay?: { from: string; to: string; share: number; seen?: string };
 }
 
 /**
- * The window [continuation.from, to) and, with a replay share, the older events drawn from: the lineage's, from its
- * start but at most `replayDays` before the window, to the window's start. `to` is after the window's start (a
- * window that ends before it starts holds no event: the caller sees to that).
+ * The window [continuation.from, to); with the parent's snapshot, the late events of [historyFrom, continuation.from)
+ * it did not see; and, with a replay share, the older events drawn from: the lineage's, from its start but at most
+ * `replayDays` before the window, to the window's start. `to` is after the window's start (a window that ends before
+ * it starts holds no event: the caller sees to that).
  */
 export function incrementalPlan(
   continuation: Continuation,
@@ -21,12 +27,17 @@ export function incrementalPlan(
   share: number,
   replayDays: number,
 ): IncrementalPlan {
-  const { from, historyFrom } = continuation;
+  const { from, historyFrom, seen } = continuation;
   if (!(share >= 0 && share <= 1)) throw new TrainingInputError(`source.replay must be in [0, 1], got ${share}`);
   const replayFrom = new Date(Math.max(Date.parse(historyFrom), Date.parse(from) - replayDays * DAY_MS)).toISOString();
   return {
     window: { from, to },
-    ...(share > 0 && Date.parse(replayFrom) < Date.parse(from) && { replay: { from: replayFrom, to: from, share } }),
+    ...(seen !== undefined &&
+      Date.parse(historyFrom) < Date.parse(from) && { late: { from: historyFrom, to: from, after: seen } }),
+    ...(share > 0 &&
+      Date.parse(replayFrom) < Date.parse(from) && {
+        replay: { from: replayFrom, to: from, share, ...(seen !== undefined && { seen }) },
+      }),
   };
 }
 

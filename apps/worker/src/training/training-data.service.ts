@@ -17,9 +17,26 @@ export interface ReplaySample {
   seed: number;
 }
 
+/** An incremental job's late events: those of [from, to) that the parent's snapshot `after` did not hold. */
+export interface LateEvents {
+  from: string;
+  to: string;
+  after: string;
+}
+
+/** What an incremental job reads beside its window: its late events, and a replay share (its `seen`: see load). */
+export interface OlderEvents {
+  replay?: Omit<ReplaySample, 'count'> & { share: number; seen?: string };
+  late?: LateEvents;
+}
+
 export interface TrainingData extends SpecTables {
   /** Replayed events among the training rows (0 without replay). */
   replayed: number;
+  /** Late events among the training rows (0 without them). */
+  late: number;
+  /** The snapshot the events were read in (pg_snapshot text; events only). */
+  snapshot?: string;
   /** The held-out rows in production's terms (its spec), when it was given: to judge it on the candidate's slice. */
   productionHoldout?: RawTable;
   /** Where the held-out slice starts: the time of its first event, or its first usable CSV row (1-based, header excluded). */
@@ -40,8 +57,9 @@ export class TrainingDataService {
   ) {}
 
   /**
-   * `replay` (events only) adds `replay.count` per row of the window's training slice, at most, of older events
-   * to the training rows; they never enter the held-out slice.
+   * Events only: `late` adds the late events to the training rows; `replay` adds `replay.share` per row of the
+   * window's training slice, at most, of older events (with `replay.seen`, only of those that snapshot holds: a late
+   * event is not drawn again). Neither ever enters the held-out slice. All are read in one snapshot, recorded.
    */
   load(
     source: EventsSource | CsvSource,
@@ -49,10 +67,10 @@ export class TrainingDataService {
     production: ModelSpec | undefined,
     holdoutFraction: number,
     groupBy: string | undefined,
-    replay?: Omit<ReplaySample, 'count'> & { share: number },
+    more: OlderEvents = {},
   ): Promise<TrainingData> {
     return source.kind === 'events'
-      ? this.fromEvents(source, spec, production, holdoutFraction, groupBy, replay)
+      ? this.fromEvents(source, spec, production, holdoutFraction, groupBy, more)
       : this.fromCsv(source, spec, production, holdoutFraction, groupBy);
   }
 
@@ -62,7 +80,7 @@ export class TrainingDataService {
     production: ModelSpec | undefined,
     fraction: number,
     groupBy: string | undefined,
-    replay: (Omit<ReplaySample, 'count'> & { share: number }) | undefined,
+    { replay, late }: OlderEvents,
   ): Promise<TrainingData> {
     const [from, to] = [instant(source.from, 'source.from'), instant(source.to, 'source.to')];
     if (from >= to)
@@ -70,35 +88,48 @@ export class TrainingDataService {
     // Each event-fed list as it was when its event occurred, production's too (the candidate's wins a name clash).
     const byName = new Map([production, spec].flatMap((s) => (s ? eventFeeds(s) : [])).map((f) => [f.feature, f]));
     const feeds = [...byName.values()];
-    const rows = await this.events.readTrainingRows(from, to, feeds);
-    const index = timeSplitIndex(
-      rows.map((r) => r.occurredAt.getTime()),
-      fraction,
-    );
     // Production's labels too, to evaluate it alike.
     const tasks = [...spec.tasks, ...(production?.tasks ?? [])];
     const weights = [spec, production].flatMap((s) => s?.training.sampleWeight ?? []);
-    const split = splitAt(
-      rows.map((row) => eventRecord(row, tasks, weights)),
-      index,
-    );
-    const count = replay ? replayCount(replay.share, split.train.length) : 0;
-    const replayed = replay
-      ? await this.events.sampleTrainingRows(
-          instant(replay.from, 'replay.from'),
-          instant(replay.to, 'replay.to'),
-          count,
-          replay.seed,
-          feeds,
-        )
-      : [];
-    split.train.unshift(...replayed.map((row) => eventRecord(row, tasks, weights)));
+    const read = await this.events.readInSnapshot(async (reads) => {
+      const rows = await reads.window(from, to, feeds);
+      const index = timeSplitIndex(
+        rows.map((r) => r.occurredAt.getTime()),
+        fraction,
+      );
+      const split = splitAt(
+        rows.map((row) => eventRecord(row, tasks, weights)),
+        index,
+      );
+      const lateRows = late
+        ? await reads.late(late.after, instant(late.from, 'late.from'), instant(late.to, 'late.to'), feeds)
+        : [];
+      const replayed = replay
+        ? await reads.sample(
+            instant(replay.from, 'replay.from'),
+            instant(replay.to, 'replay.to'),
+            replayCount(replay.share, split.train.length),
+            replay.seed,
+            feeds,
+            replay.seen,
+          )
+        : [];
+      // Older than the window: trained on before it, never held out.
+      split.train.unshift(...[...replayed, ...lateRows].map((row) => eventRecord(row, tasks, weights)));
+      return {
+        split,
+        holdoutStart: rows[index]?.occurredAt.toISOString() ?? null,
+        replayed: replayed.length,
+        late: lateRows.length,
+        snapshot: reads.snapshot,
+      };
+    });
+    const { split, ...counts } = read;
     return {
       ...toTables(spec, split, groupBy),
       productionHoldout: production && toTables(production, { train: [], holdout: split.holdout }, groupBy).holdout,
-      holdoutStart: rows[index]?.occurredAt.toISOString() ?? null,
       malformed: 0,
-      replayed: replayed.length,
+      ...counts,
     };
   }
 
@@ -134,6 +165,7 @@ export class TrainingDataService {
       holdoutStart: index < table.size ? index + 1 : null,
       malformed: loaded.malformed,
       replayed: 0,
+      late: 0,
     };
   }
 }

@@ -41,7 +41,7 @@ import {
 
 import { checkTables, featuresMissing, groupByOf, holdoutFractionOf } from './dataset.rules';
 import { decideRollout, type ProductionBaseline } from './evaluation-gate.rules';
-import { incrementalPlan } from './incremental-window.rules';
+import { incrementalPlan, type IncrementalPlan } from './incremental-window.rules';
 import { JobProgressThrottle } from './job-progress.throttle';
 import { JobWatch } from './job-watch';
 import { TrainingDataService, type TrainingData } from './training-data.service';
@@ -67,6 +67,8 @@ interface PreparedJob {
   /** Where the lineage's events start (events only): the version records it for its descendants' replay. */
   historyFrom?: string;
   replay?: { from: string; to: string };
+  /** The late events' range (an incremental job whose parent recorded its snapshot). */
+  late?: { from: string; to: string };
   data: TrainingData;
 }
 
@@ -204,7 +206,7 @@ export class TrainingJobService {
     const spec = jobSpecOf(payload, parent);
     const parentModel = payload.warmStart && (await this.loadParent(parent!, spec));
     try {
-      const { source, historyFrom, replay } = resolveSource(payload, parent, this.config.TRAINING_REPLAY_DAYS);
+      const { source, historyFrom, replay, late } = resolveSource(payload, parent, this.config.TRAINING_REPLAY_DAYS);
       if (payload.source.kind === 'incremental' && source.kind === 'events' && !(await this.data.hasEvents(source)))
         throw new EmptyWindowError(parent!.id, { from: source.from, to: source.to });
       const productionSpec = production && specOf(production);
@@ -213,14 +215,10 @@ export class TrainingJobService {
       const comparable =
         productionSpec && featuresMissing(productionSpec, spec).length === 0 ? productionSpec : undefined;
       const seed = spec.training.seed;
-      const data = await this.data.load(
-        source,
-        spec,
-        comparable,
-        holdoutFraction,
-        groupBy,
-        replay && { ...replay, seed },
-      );
+      const data = await this.data.load(source, spec, comparable, holdoutFraction, groupBy, {
+        ...(replay && { replay: { ...replay, seed } }),
+        ...(late && { late }),
+      });
       checkTables(spec, data, this.config.TRAINING_MIN_ROWS);
       return {
         payload,
@@ -232,7 +230,8 @@ export class TrainingJobService {
         spec,
         source,
         historyFrom,
-        replay,
+        replay: replay && { from: replay.from, to: replay.to },
+        late: late && { from: late.from, to: late.to },
         data,
       };
     } catch (e) {
@@ -331,7 +330,9 @@ export class TrainingJobService {
           // An events job's held-out slice starts at an event's time (checkTables saw it is not empty).
           trainedTo: job.data.holdoutStart as string,
           historyFrom: job.historyFrom,
+          snapshot: job.data.snapshot,
         }),
+        ...(job.late && { late: { ...job.late, rows: job.data.late } }),
         ...(job.replay && { replay: { ...job.replay, rows: job.data.replayed } }),
         holdoutFraction: job.holdoutFraction,
         groupBy: job.groupBy ?? null,
@@ -467,8 +468,8 @@ export function payloadOf(job: Pick<Job<unknown>, 'name' | 'data' | 'timestamp' 
 
 /**
  * The events or file a job reads. An incremental source is the window from where its parent's training rows ended to
- * `to`, replaying older events of its lineage when asked (incrementalPlan); `historyFrom` is where the lineage's
- * events start, for the new version to record.
+ * `to`, with the late events its parent did not see and replaying older events of its lineage when asked
+ * (incrementalPlan); `historyFrom` is where the lineage's events start, for the new version to record.
  */
 export function resolveSource(
   payload: Pick<TrainingJobPayload, 'source'>,
@@ -477,7 +478,8 @@ export function resolveSource(
 ): {
   source: EventsSource | CsvSource;
   historyFrom?: string;
-  replay?: { from: string; to: string; share: number };
+  replay?: IncrementalPlan['replay'];
+  late?: IncrementalPlan['late'];
 } {
   const { source } = payload;
   if (source.kind === 'csv') return { source };
@@ -489,8 +491,13 @@ export function resolveSource(
     );
   if (!(Date.parse(source.to) > Date.parse(continuation.from)))
     throw new EmptyWindowError(parent!.id, { from: continuation.from, to: source.to });
-  const { window, replay } = incrementalPlan(continuation, source.to, source.replay ?? 0, replayDays);
-  return { source: { kind: 'events', ...window }, historyFrom: continuation.historyFrom, ...(replay && { replay }) };
+  const { window, replay, late } = incrementalPlan(continuation, source.to, source.replay ?? 0, replayDays);
+  return {
+    source: { kind: 'events', ...window },
+    historyFrom: continuation.historyFrom,
+    ...(replay && { replay }),
+    ...(late && { late }),
+  };
 }
 
 /** What an earlier attempt of the job stored with its version; a version a worker registered records all of it. */

@@ -265,6 +265,36 @@ export class EventRepository {
   }
 
   /**
+   * Reads a job's events in one snapshot of the database (a REPEATABLE READ transaction, on the replica when there is
+   * one): the window, its late events and its replay see the same events, and `snapshot` (pg_snapshot text) says
+   * which, for the version to record: an event stored after is one this read did not see (lateRows of its child).
+   */
+  readInSnapshot<T>(read: (reads: SnapshotReads) => Promise<T>): Promise<T> {
+    return this.reads.read((db) =>
+      db.transaction('REPEATABLE READ', async (manager) => {
+        const [{ snapshot }]: { snapshot: string }[] = await manager.query(
+          `SELECT pg_current_snapshot()::text AS snapshot`,
+        );
+        return read({
+          snapshot,
+          window: (from, to, feeds) => this.windowRows(manager, from, to, feeds),
+          late: (after, from, to, feeds) =>
+            this.trainingRowsFrom(
+              manager,
+              {
+                filter: `AND e.ingest_xid >= pg_snapshot_xmin($4::pg_snapshot) AND NOT pg_visible_in_snapshot(e.ingest_xid, $4::pg_snapshot)`,
+                order: 'e.occurred_at, e.event_id',
+              },
+              [from, to, null, after],
+              feeds,
+            ),
+          sample: (from, to, count, seed, feeds, seen) => this.sampleRows(manager, from, to, count, seed, feeds, seen),
+        });
+      }),
+    );
+  }
+
+  /**
    * `count` events drawn at random from [from, to) (fewer if there are fewer), reproducibly for a given seed, without
    * sorting the window: a seeded hash of each event's id keeps it with a probability a little above count / n (the
    * window's n counted first, on events_occurred_at), and only the kept ones are joined with their features and
@@ -278,21 +308,7 @@ export class EventRepository {
     seed: number,
     feeds: readonly EventFeed[] = [],
   ): Promise<TrainingRow[]> {
-    if (count <= 0) return Promise.resolve([]);
-    return this.reads.read(async (db) => {
-      const [{ n }]: { n: number }[] = await db.query(
-        `SELECT count(*)::float8 AS n FROM events WHERE occurred_at >= $1 AND occurred_at < $2`,
-        [from, to],
-      );
-      // A margin of 4 standard deviations and a few rows: fewer than `count` are kept about once in 30,000 draws.
-      const keep = Math.min(1, (count + 4 * Math.sqrt(count) + 8) / Math.max(1, n));
-      return this.trainingRowsFrom(
-        db,
-        { filter: `AND ${SAMPLE_HASH} < $5`, order: SAMPLE_HASH },
-        [from, to, count, seed, keep],
-        feeds,
-      );
-    });
+    return this.reads.read((db) => this.sampleRows(db, from, to, count, seed, feeds));
   }
 
   /**
@@ -303,14 +319,55 @@ export class EventRepository {
    */
   readTrainingRows(from: Date, to: Date, feeds: readonly EventFeed[] = [], limit?: number): Promise<TrainingRow[]> {
     // A heavy read that tolerates lag: on the read replica when there is one (the rows and their lists from one database).
-    return this.reads.read((db) =>
-      this.trainingRowsFrom(db, { filter: '', order: 'e.occurred_at, e.event_id' }, [from, to, limit ?? null], feeds),
+    return this.reads.read((db) => this.windowRows(db, from, to, feeds, limit));
+  }
+
+  private windowRows(
+    db: Queryable,
+    from: Date,
+    to: Date,
+    feeds: readonly EventFeed[],
+    limit?: number,
+  ): Promise<TrainingRow[]> {
+    return this.trainingRowsFrom(
+      db,
+      { filter: '', order: 'e.occurred_at, e.event_id' },
+      [from, to, limit ?? null],
+      feeds,
+    );
+  }
+
+  /** sampleTrainingRows; with `seen` (a pg_snapshot), only events that snapshot holds (those stored before). */
+  private async sampleRows(
+    db: Queryable,
+    from: Date,
+    to: Date,
+    count: number,
+    seed: number,
+    feeds: readonly EventFeed[],
+    seen?: string,
+  ): Promise<TrainingRow[]> {
+    if (count <= 0) return [];
+    const [{ n }]: { n: number }[] = await db.query(
+      `SELECT count(*)::float8 AS n FROM events WHERE occurred_at >= $1 AND occurred_at < $2`,
+      [from, to],
+    );
+    // A margin of 4 standard deviations and a few rows: fewer than `count` are kept about once in 30,000 draws (n
+    // counts the events stored since `seen` too, which are few: the index alone answers it).
+    const keep = Math.min(1, (count + 4 * Math.sqrt(count) + 8) / Math.max(1, n));
+    const stored =
+      seen === undefined ? '' : `AND (e.ingest_xid IS NULL OR pg_visible_in_snapshot(e.ingest_xid, $6::pg_snapshot))`;
+    return this.trainingRowsFrom(
+      db,
+      { filter: `AND ${SAMPLE_HASH} < $5 ${stored}`, order: SAMPLE_HASH },
+      [from, to, count, seed, keep, ...(seen === undefined ? [] : [seen])],
+      feeds,
     );
   }
 
   /** `sql` is SQL written here, never input; $1 and $2 bound the events' time, $3 their number. */
   private async trainingRowsFrom(
-    db: DataSource,
+    db: Queryable,
     sql: { filter: string; order: string },
     parameters: unknown[],
     feeds: readonly EventFeed[],
@@ -357,7 +414,7 @@ export class EventRepository {
    * A feed of an item feature reads the items' stored values (today's, as the rows' item features are), and skips
    * the events whose item has none, as the append did.
    */
-  private async rebuildList(db: DataSource, rows: TrainingRow[], from: Date, to: Date, feed: EventFeed): Promise<void> {
+  private async rebuildList(db: Queryable, rows: TrainingRow[], from: Date, to: Date, feed: EventFeed): Promise<void> {
     if (rows.length === 0) return;
     const users = [...new Set(rows.map((r) => r.userId))];
     const [value, join] = feedValueSql(feed, 6);
@@ -403,6 +460,31 @@ export class EventRepository {
 
 /** An event's seeded ($4) hash, uniform in [0, 1): what a replay sample keeps and orders its events by. */
 const SAMPLE_HASH = '(hashtextextended(e.event_id, $4) & 4294967295)::float8 / 4294967296';
+
+/** A connection, a data source or a transaction's manager: what a read runs its queries on. */
+type Queryable = Pick<EntityManager, 'query'>;
+
+/** The reads of one snapshot (EventRepository.readInSnapshot). */
+export interface SnapshotReads {
+  /** The snapshot they see, as pg_snapshot text (`xmin:xmax:xip,…`). */
+  snapshot: string;
+  /** readTrainingRows. */
+  window(from: Date, to: Date, feeds: readonly EventFeed[]): Promise<TrainingRow[]>;
+  /**
+   * The events that occurred in [from, to) and that the snapshot `after` does not hold (stored after it was taken),
+   * oldest first, lists as readTrainingRows; events stored before ingest_xid was recorded are in every snapshot.
+   */
+  late(after: string, from: Date, to: Date, feeds: readonly EventFeed[]): Promise<TrainingRow[]>;
+  /** sampleTrainingRows; with `seen`, only of the events that snapshot holds. */
+  sample(
+    from: Date,
+    to: Date,
+    count: number,
+    seed: number,
+    feeds: readonly EventFeed[],
+    seen?: string,
+  ): Promise<TrainingRow[]>;
+}
 
 type StoredEvent = Pick<NewEvent, 'eventId' | 'userId' | 'itemId' | 'labels' | 'occurredAt'>;
 
