@@ -1,6 +1,9 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DataSource } from 'typeorm';
 
+import { EventRepository } from '@app/db';
+import { ModelRegistryService } from '@app/registry';
+
 import { FedListBackfill } from '../apps/api/src/events/fed-list-backfill.service';
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
 import { createApiApp } from './api-app.factory';
@@ -30,6 +33,15 @@ const FEATURES = [
     fromEvents: { task: 'click' },
   },
 ];
+
+/** Waits for `condition`, at most 10 s. */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 describe('user features fed by events (e2e: real Postgres and Redis)', () => {
   let app: NestFastifyApplication;
@@ -172,7 +184,7 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     expect(await clicks('u-6')).toEqual(['i-6', 'i-77', 'i-1']);
   });
 
-  it("feeds a canary's own fed list too, filled first from the events stored before it was served", async () => {
+  it("backfills a canary's own fed list as soon as it is served, without a new event, and feeds it", async () => {
     const like = (eventId: string, userId: string, itemId: string, occurredAt: string) => ({
       eventId,
       userId,
@@ -190,18 +202,35 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     });
     expect((await stored('u-4')).user_recent_likes).toBeUndefined();
     const likes = { name: 'user_recent_likes', type: 'sequence' as const, hashBuckets: 64, maxLength: 2 };
-    await seedModelVersion(db, 'canary', {
+    const id = await seedModelVersion(db, 'candidate', {
       training: { features: [...FEATURES, { ...likes, fromEvents: { task: 'like' } }] },
     });
-    await app.get(ModelLifecycleService).refresh();
-    // The next batch feeds the canary's list, and fills it for the users whose likes came before.
-    await inject('POST', '/v1/events', { events: [like('k4', 'u-5', 'i-14', '2026-01-01T12:00:00Z')] });
-    expect((await stored('u-5')).user_recent_likes).toEqual(['i-14']);
+    // Made the canary through the registry: its models:changed notice reloads the process, which starts the fill.
+    await app.get(ModelRegistryService).setCanary(id, 10, undefined, 'test');
+    await until(async () => (await stored('u-4')).user_recent_likes !== undefined);
     await app.get(FedListBackfill).settled();
     expect((await stored('u-4')).user_recent_likes).toEqual(['i-12', 'i-13']);
     const [{ done }] = await db.query(
       'SELECT count(*)::int AS done FROM event_feed_backfills WHERE done_at IS NOT NULL',
     );
     expect(done).toBeGreaterThanOrEqual(1);
+    const metrics = (await inject('GET', '/metrics')).body;
+    expect(metrics).toMatch(/^fed_list_backfills_total\{outcome="filled"\} [1-9]/m);
+    expect(metrics).toMatch(/^fed_list_backfill_users_total\{outcome="rebuilt"\} [1-9]/m);
+    // The next batch feeds the canary's list.
+    await inject('POST', '/v1/events', { events: [like('k4', 'u-5', 'i-14', '2026-01-01T12:00:00Z')] });
+    expect((await stored('u-5')).user_recent_likes).toEqual(['i-14']);
+  });
+
+  it('fills a feed once when processes race for it, and not again', async () => {
+    const events = app.get(EventRepository);
+    const feed = { feature: 'user_recent_likes_race', task: 'like', maxLength: 5 };
+    const hooks = { rebuilt: () => Promise.resolve() };
+    const outcomes = await Promise.all([events.backfill(feed, hooks), events.backfill(feed, hooks)]);
+    // One fills it; the other finds it claimed (or, had the first been quicker, filled).
+    expect(outcomes.filter((o) => typeof o === 'object')).toEqual([{ users: 2 }]);
+    expect(outcomes.filter((o) => typeof o !== 'object')).toEqual([expect.stringMatching(/^(busy|filled)$/)]);
+    expect(await events.backfill(feed, hooks)).toBe('filled');
+    expect((await stored('u-4')).user_recent_likes_race).toEqual(['i-11', 'i-12', 'i-13']);
   });
 });

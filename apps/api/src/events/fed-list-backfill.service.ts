@@ -1,48 +1,131 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 
 import { EventRepository, type EventFeed } from '@app/db';
+import { servedEventFeeds } from '@app/mmoe/serving';
 
 import { FeatureStoreService } from '../features/feature-store.service';
+import { MetricsService } from '../platform/metrics.service';
+import { ProductionSpecSource } from './production-spec.source';
+
+/** How long until a fill that found another process at it (or failed) looks again. */
+const RETRY_MS = 60_000;
+
+type Outcome = 'filled' | 'already_filled' | 'busy' | 'failed';
 
 /**
  * Fills the event-fed lists that a newly served version declares from the events stored before: without it, a user's
  * list would hold only what they did after the version was served (their next positive event rebuilds it whole).
- * Once per feed for the cluster (EventRepository.backfill claims it), in the background of the ingest that first
- * sees the feed, one at a time per process; each batch of users rebuilt is invalidated in the feature cache.
+ * Started when this process starts serving a version (at boot, and at each change of the versions served), and at
+ * each ingest as a fallback; once per feed for the cluster (EventRepository.backfill claims it, so processes that
+ * race fill it once), one fill at a time per process; each batch of users rebuilt is invalidated in the feature
+ * cache. A feed another process is filling, or whose fill failed, is looked at again a minute later (a claim left by a
+ * process that died is taken again after 10 minutes). Logged, and counted in /metrics (`fed_list_backfills_total` by
+ * outcome, `fed_list_backfill_users_total`).
  */
 @Injectable()
-export class FedListBackfill {
+export class FedListBackfill implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(FedListBackfill.name);
   /** Feeds this process knows filled (by it or another): checked no more. */
   private readonly done = new Set<string>();
   private running?: Promise<void>;
+  private retry?: NodeJS.Timeout;
+  private stopped = false;
+  private readonly count: (outcome: Outcome) => void;
+  private readonly countUsers: (outcome: 'rebuilt', by: number) => void;
 
   constructor(
     private readonly events: EventRepository,
     private readonly features: FeatureStoreService,
-  ) {}
-
-  /** Starts filling the feeds not known filled, unless a fill runs already (the next call sees to the rest). */
-  ensure(feeds: readonly EventFeed[]): void {
-    const pending = feeds.filter((f) => !this.done.has(JSON.stringify(f)));
-    if (pending.length === 0 || this.running) return;
-    this.running = this.fill(pending)
-      .catch((e: Error) => this.logger.warn(`event-fed lists not backfilled (${e.message}); retried at a later batch`))
-      .finally(() => (this.running = undefined));
+    private readonly served: ProductionSpecSource,
+    metrics: MetricsService,
+  ) {
+    this.count = metrics.outcomeCounter(
+      'fed_list_backfills_total',
+      'Backfills of event-fed lists this process looked at, by outcome: filled by it, found filled, busy in another process, failed',
+      ['filled', 'already_filled', 'busy', 'failed'],
+    );
+    this.countUsers = metrics.outcomeCounter(
+      'fed_list_backfill_users_total',
+      'Users whose event-fed lists a backfill of this process rebuilt',
+      ['rebuilt'],
+    );
   }
 
-  /** Resolves when the fill under way (if any) is over (a test waits for it). */
-  settled(): Promise<void> {
-    return this.running ?? Promise.resolve();
+  /** After the first load of the served versions (ModelsModule's init): from now on, each change starts a fill. */
+  onApplicationBootstrap(): void {
+    this.served.onChange(() => this.ensure());
+    this.ensure();
+  }
+
+  /** A fill under way stops at its next batch and hands its claim back (another process takes it at once). */
+  async onModuleDestroy(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retry);
+    await this.running;
+  }
+
+  /**
+   * Starts filling the feeds (by default those of the versions served now) not known filled, unless a fill runs
+   * already (when it ends, it looks at the feeds served then).
+   */
+  ensure(feeds: readonly EventFeed[] = servedEventFeeds(this.served.served())): void {
+    const pending = feeds.filter((f) => !this.done.has(JSON.stringify(f)));
+    if (pending.length === 0 || this.running || this.stopped) return;
+    this.running = this.fill(pending).finally(() => {
+      this.running = undefined;
+      this.next(pending);
+    });
+  }
+
+  /** Resolves when the fill under way (if any), and those it started when it ended, are over (a test waits for it). */
+  async settled(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /**
+   * After a fill of `looked`: the feeds served since are filled now; those it left unfilled (busy in another process,
+   * or failed) are looked at again a minute later.
+   */
+  private next(looked: readonly EventFeed[]): void {
+    if (this.stopped) return;
+    const pending = servedEventFeeds(this.served.served()).filter((f) => !this.done.has(JSON.stringify(f)));
+    const seen = new Set(looked.map((f) => JSON.stringify(f)));
+    const fresh = pending.filter((f) => !seen.has(JSON.stringify(f)));
+    if (fresh.length > 0) return this.ensure(fresh);
+    clearTimeout(this.retry);
+    if (pending.length > 0) this.retry = setTimeout(() => this.ensure(), RETRY_MS).unref();
   }
 
   private async fill(feeds: readonly EventFeed[]): Promise<void> {
     for (const feed of feeds) {
-      const outcome = await this.events.backfill(feed, (ids) => this.features.invalidate('user', ids));
-      if (outcome === 'busy') continue; // another process fills it; looked at again at a later batch
-      if (outcome !== 'filled')
-        this.logger.log(`backfilled "${feed.feature}" for ${outcome.users} users from past events`);
-      this.done.add(JSON.stringify(feed));
+      const started = Date.now();
+      try {
+        const outcome = await this.events.backfill(feed, {
+          claimed: (users) => this.logger.log(`backfilling "${feed.feature}" for ${users} users from past events`),
+          rebuilt: async (ids) => {
+            await this.features.invalidate('user', ids);
+            this.countUsers('rebuilt', ids.length);
+          },
+          stopping: () => this.stopped,
+        });
+        if (this.stopped) return;
+        if (outcome === 'busy') {
+          this.count('busy');
+          this.logger.log(`"${feed.feature}": another process is backfilling it; looked at again in a minute`);
+          continue;
+        }
+        this.count(outcome === 'filled' ? 'already_filled' : 'filled');
+        if (outcome !== 'filled')
+          this.logger.log(
+            `backfilled "${feed.feature}" for ${outcome.users} users in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+          );
+        this.done.add(JSON.stringify(feed));
+      } catch (e) {
+        this.count('failed');
+        this.logger.warn(
+          `event-fed list "${feed.feature}" not backfilled (${(e as Error).message}); retried in a minute`,
+        );
+      }
     }
   }
 }

@@ -7,4 +7,6 @@ import type { ModelSpec } from '@app/mmoe';
 export abstract class ProductionSpecSource {
   abstract current(): ModelSpec | undefined;
   abstract served(): ModelSpec[];
+  /** `listener` is called after every change of the versions this process serves. */
+  abstract onChange(listener: () => void): void;
 }

@@ -68,6 +68,8 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
   private reloads: Promise<void> = Promise.resolve();
   private poll?: NodeJS.Timeout;
   private stopped = false;
+  /** Told after each change of the versions served (onServingChange). */
+  private readonly listeners: (() => void)[] = [];
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -130,6 +132,11 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
         if (loaded.retired && loaded.inFlight === 0) void this.dispose(loaded);
       },
     };
+  }
+
+  /** `listener` is called after every change of what this process serves (a version, its role or share). */
+  onServingChange(listener: () => void): void {
+    this.listeners.push(listener);
   }
 
   current(): ServingSnapshot {
@@ -207,6 +214,7 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
       await this.retire(version);
     }
     this.logger.log(`serving ${describe(next)} (was ${before})`);
+    for (const listener of this.listeners) listener();
   }
 
   private async load(versionId: number, precision: ServingPrecision): Promise<LoadedVersion> {

@@ -22,6 +22,7 @@ import { ScorerLoader } from './scorer.loader';
           const { production, canary, shadow } = lifecycle.current();
           return [production, canary, shadow].flatMap((model) => (model ? [model.spec] : []));
         },
+        onChange: (listener) => lifecycle.onServingChange(listener),
       }),
     },
   ],

@@ -184,13 +184,19 @@ export class EventRepository {
   /**
    * Fills a fed list from the events stored before it was fed (a version newly served with it): once for the cluster
    * per feed (name, source and maxLength), claimed in event_feed_backfills; a claim older than 10 minutes (its process
-   * died) may be taken again. Rebuilds `batch` users per transaction and hands each batch's users to `rebuilt` (to
-   * invalidate their cached features). Says how many users it rebuilt, or that the feed was filled before, or that
-   * another process is at it.
+   * died) may be taken again. Once claimed, tells `claimed` how many users it will rebuild; rebuilds `batch` users per
+   * transaction and hands each batch's users to `rebuilt` (to invalidate their cached features). Says how many users it
+   * rebuilt, or that the feed was filled before, or that another process is at it. `stopping` is asked before each
+   * batch: when it says so (the process shuts down) the claim is released for another process to take at once, and
+   * the fill says 'busy'.
    */
   async backfill(
     feed: EventFeed,
-    rebuilt: (users: string[]) => Promise<void>,
+    hooks: {
+      claimed?: (users: number) => void;
+      rebuilt: (users: string[]) => Promise<void>;
+      stopping?: () => boolean;
+    },
     batch = 500,
   ): Promise<{ users: number } | 'filled' | 'busy'> {
     const key = feedKey(feed);
@@ -209,13 +215,18 @@ export class EventRepository {
       [feed.task],
     );
     const users = rows.map((r) => r.user_id);
+    hooks.claimed?.(users.length);
     for (let i = 0; i < users.length; i += batch) {
+      if (hooks.stopping?.()) {
+        await this.dataSource.query(`UPDATE event_feed_backfills SET claimed_at = NULL WHERE feed = $1`, [key]);
+        return 'busy';
+      }
       const slice = users.slice(i, i + batch);
       await this.dataSource.transaction(async (manager) => {
         await this.lockUsers(manager, slice);
         await this.rebuildLists(manager, slice, feed);
       });
-      await rebuilt(slice);
+      await hooks.rebuilt(slice);
     }
     await this.dataSource.query(`UPDATE event_feed_backfills SET done_at = now() WHERE feed = $1`, [key]);
     return { users: users.length };
