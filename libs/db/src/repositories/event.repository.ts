@@ -82,13 +82,13 @@ export class EventRepository {
     const fed = stored.filter((e) => feeds.some((f) => (e.labels[f.task] ?? 0) > 0));
     if (fed.length === 0) return;
     await this.lockUsers(manager, [...new Set(fed.map((e) => e.userId))]);
-    for (const feed of feeds) {
-      const positives = fed.filter((e) => (e.labels[feed.task] ?? 0) > 0);
-      if (positives.length === 0) continue;
-      const appended = await this.appendLists(manager, positives, feed);
-      const rest = [...new Set(positives.map((e) => e.userId))].filter((user) => !appended.has(user));
-      if (rest.length > 0) await this.rebuildLists(manager, rest.sort(), feed);
-    }
+    const appended = await this.appendLists(manager, fed, feeds);
+    const rest = feeds.flatMap((feed) =>
+      [...new Set(fed.filter((e) => (e.labels[feed.task] ?? 0) > 0).map((e) => e.userId))]
+        .filter((user) => !appended.has(`${user}\u0000${feed.feature}`))
+        .map((user) => ({ user, feed })),
+    );
+    if (rest.length > 0) await this.rebuildLists(manager, rest);
   }
 
   /** Locks the users' rows (FOR UPDATE by the upsert), creating those not stored, in id order. */
@@ -102,82 +102,87 @@ export class EventRepository {
   }
 
   /**
-   * Appends the new positive events (`positives`, stored in this transaction) to their users' lists where the head
-   * allows it (see updateLists): one index range per user, the events after the head. Returns the users appended to.
+   * Appends the new positive events (`fed`, stored in this transaction) to their users' lists of every feed where the
+   * head allows it (see updateLists), in one statement for all the feeds: each user's row is written once, and the
+   * batch's events read once. One index range per (user, feed), the events after the head. Returns the (user, feed)
+   * pairs appended to, as `user NUL feature`.
    */
-  private async appendLists(manager: EntityManager, positives: StoredEvent[], feed: EventFeed): Promise<Set<string>> {
-    const [value, join] = feedValueSql(feed, 6);
-    const head = `(u.fed_heads -> $2 ->> 'at')::timestamptz, u.fed_heads -> $2 ->> 'id'`;
-    const rows: { user_id: string }[] = await manager.query(
-      `UPDATE user_features u
-       SET features = u.features || jsonb_build_object($2::text, (
-             SELECT coalesce(jsonb_agg(l.value ORDER BY l.k), '[]'::jsonb) FROM (
-               SELECT value, k FROM jsonb_array_elements(u.features -> $2) WITH ORDINALITY AS o(value, k)
-               UNION ALL
-               SELECT value, k + 2147483648 FROM jsonb_array_elements(n.list) WITH ORDINALITY AS o(value, k)
-               ORDER BY k DESC LIMIT $4) l)),
-           fed_heads = u.fed_heads || jsonb_build_object($2::text, jsonb_build_object('feed', $5::text, 'at', n.last_at, 'id', n.last_id))
-       FROM (
-         SELECT p.user_id,
-           coalesce(jsonb_agg(to_jsonb(${value}) ORDER BY p.occurred_at, p.event_id) FILTER (WHERE ${value} IS NOT NULL), '[]') AS list,
+  private async appendLists(
+    manager: EntityManager,
+    fed: StoredEvent[],
+    feeds: readonly EventFeed[],
+  ): Promise<Set<string>> {
+    // TypeORM answers an UPDATE with [rows, count], not the rows.
+    const [rows]: [{ user_id: string; fed: string[] }[], number] = await manager.query(
+      `WITH f AS (SELECT * FROM ${FEEDS_SQL}),
+       n AS (
+         SELECT p.user_id, f.feature, f.task, f.max_length, f.key,
+           coalesce(jsonb_agg(to_jsonb(v.value) ORDER BY p.occurred_at, p.event_id) FILTER (WHERE v.value IS NOT NULL), '[]') AS list,
            (array_agg(p.occurred_at ORDER BY p.occurred_at, p.event_id))[1] AS first_at,
            (array_agg(p.event_id ORDER BY p.occurred_at, p.event_id))[1] AS first_id,
            max(p.occurred_at) AS last_at,
            (array_agg(p.event_id ORDER BY p.occurred_at DESC, p.event_id DESC))[1] AS last_id
-         FROM events p ${join}
+         FROM events p JOIN f ON (p.labels ->> f.task)::float8 > 0
+         ${FEED_VALUE_SQL}
          WHERE p.event_id = ANY($1::text[])
-         GROUP BY p.user_id) n
-       WHERE u.entity_id = n.user_id
-         AND jsonb_typeof(u.features -> $2) = 'array'
-         AND u.fed_heads -> $2 ->> 'feed' = $5
-         AND (n.first_at, n.first_id) > (${head})
-         AND NOT EXISTS (
-           SELECT 1 FROM events q
-           WHERE q.user_id = u.entity_id AND q.occurred_at >= (u.fed_heads -> $2 ->> 'at')::timestamptz
-             AND (q.occurred_at, q.event_id) > (${head})
-             AND (q.labels ->> $3)::float8 > 0 AND q.event_id <> ALL($1::text[]))
-       RETURNING u.entity_id AS user_id`,
-      [
-        positives.map((e) => e.eventId),
-        feed.feature,
-        feed.task,
-        feed.maxLength,
-        feedKey(feed),
-        ...(feed.itemFeature === undefined ? [] : [feed.itemFeature]),
-      ],
+         GROUP BY p.user_id, f.feature, f.task, f.max_length, f.key),
+       a AS (
+         SELECT n.user_id,
+           jsonb_object_agg(n.feature, (
+             SELECT coalesce(jsonb_agg(l.value ORDER BY l.k), '[]'::jsonb) FROM (
+               SELECT value, k FROM jsonb_array_elements(c.features -> n.feature) WITH ORDINALITY AS o(value, k)
+               UNION ALL
+               SELECT value, k + 2147483648 FROM jsonb_array_elements(n.list) WITH ORDINALITY AS o(value, k)
+               ORDER BY k DESC LIMIT n.max_length) l)) AS lists,
+           jsonb_object_agg(n.feature, jsonb_build_object('feed', n.key, 'at', n.last_at, 'id', n.last_id)) AS heads,
+           array_agg(n.feature) AS fed
+         FROM n JOIN user_features c ON c.entity_id = n.user_id
+         CROSS JOIN LATERAL (
+           SELECT (c.fed_heads -> n.feature ->> 'at')::timestamptz AS at, c.fed_heads -> n.feature ->> 'id' AS id) h
+         WHERE jsonb_typeof(c.features -> n.feature) = 'array'
+           AND c.fed_heads -> n.feature ->> 'feed' = n.key
+           AND (n.first_at, n.first_id) > (h.at, h.id)
+           AND NOT EXISTS (
+             SELECT 1 FROM events q
+             WHERE q.user_id = n.user_id AND q.occurred_at >= h.at AND (q.occurred_at, q.event_id) > (h.at, h.id)
+               AND (q.labels ->> n.task)::float8 > 0 AND q.event_id <> ALL($1::text[]))
+         GROUP BY n.user_id)
+       UPDATE user_features u
+       SET features = u.features || a.lists, fed_heads = u.fed_heads || a.heads
+       FROM a WHERE u.entity_id = a.user_id
+       RETURNING u.entity_id AS user_id, a.fed`,
+      [fed.map((e) => e.eventId), feedsJson(feeds)],
     );
-    return new Set(rows.map((r) => r.user_id));
+    return new Set(rows.flatMap((r) => r.fed.map((feature) => `${r.user_id}\u0000${feature}`)));
   }
 
   /**
-   * Sets each user's list to their last maxLength positive events (most recent last), and its head to their newest
-   * positive event. The users' rows are locked already.
+   * Sets each (user, feed) pair's list to the user's last maxLength positive events of the feed (most recent last),
+   * and its head to their newest positive event, in one statement for all the pairs (a user's row written once). The
+   * users' rows are locked already.
    */
-  private async rebuildLists(manager: EntityManager, users: string[], feed: EventFeed): Promise<void> {
-    const [value, join] = feedValueSql(feed, 6);
+  private async rebuildLists(manager: EntityManager, pairs: { user: string; feed: EventFeed }[]): Promise<void> {
+    const feeds = [...new Map(pairs.map(({ feed }) => [feed.feature, feed])).values()];
     await manager.query(
-      `UPDATE user_features u
-       SET features = u.features || jsonb_build_object($2::text, l.list),
-           fed_heads = u.fed_heads || jsonb_build_object($2::text, jsonb_build_object('feed', $5::text, 'at', l.at, 'id', l.id))
-       FROM (
-         SELECT x.user_id, h.occurred_at AS at, h.event_id AS id, coalesce((
-           SELECT jsonb_agg(v.value ORDER BY v.occurred_at, v.event_id) FROM (
-             SELECT ${value} AS value, p.occurred_at, p.event_id FROM events p ${join}
-             WHERE p.user_id = x.user_id AND (p.labels ->> $3)::float8 > 0 AND ${value} IS NOT NULL
-             ORDER BY p.occurred_at DESC, p.event_id DESC LIMIT $4) v), '[]'::jsonb) AS list
-         FROM unnest($1::text[]) AS x(user_id)
+      `WITH f AS (SELECT * FROM ${FEEDS_SQL}),
+       r AS (
+         SELECT x.user_id,
+           jsonb_object_agg(f.feature, coalesce((
+             SELECT jsonb_agg(w.value ORDER BY w.occurred_at, w.event_id) FROM (
+               SELECT v.value, p.occurred_at, p.event_id FROM events p ${FEED_VALUE_SQL}
+               WHERE p.user_id = x.user_id AND (p.labels ->> f.task)::float8 > 0 AND v.value IS NOT NULL
+               ORDER BY p.occurred_at DESC, p.event_id DESC LIMIT f.max_length) w), '[]'::jsonb)) AS lists,
+           jsonb_object_agg(f.feature, jsonb_build_object('feed', f.key, 'at', h.occurred_at, 'id', h.event_id)) AS heads
+         FROM jsonb_to_recordset($1::jsonb) AS x(user_id text, feature text)
+         JOIN f ON f.feature = x.feature
          LEFT JOIN LATERAL (
-           SELECT p.occurred_at, p.event_id FROM events p WHERE p.user_id = x.user_id AND (p.labels ->> $3)::float8 > 0
-           ORDER BY p.occurred_at DESC, p.event_id DESC LIMIT 1) h ON true) l
-       WHERE u.entity_id = l.user_id`,
-      [
-        users,
-        feed.feature,
-        feed.task,
-        feed.maxLength,
-        feedKey(feed),
-        ...(feed.itemFeature === undefined ? [] : [feed.itemFeature]),
-      ],
+           SELECT p.occurred_at, p.event_id FROM events p WHERE p.user_id = x.user_id AND (p.labels ->> f.task)::float8 > 0
+           ORDER BY p.occurred_at DESC, p.event_id DESC LIMIT 1) h ON true
+         GROUP BY x.user_id)
+       UPDATE user_features u
+       SET features = u.features || r.lists, fed_heads = u.fed_heads || r.heads
+       FROM r WHERE u.entity_id = r.user_id`,
+      [JSON.stringify(pairs.map(({ user, feed }) => ({ user_id: user, feature: feed.feature }))), feedsJson(feeds)],
     );
   }
 
@@ -224,7 +229,10 @@ export class EventRepository {
       const slice = users.slice(i, i + batch);
       await this.dataSource.transaction(async (manager) => {
         await this.lockUsers(manager, slice);
-        await this.rebuildLists(manager, slice, feed);
+        await this.rebuildLists(
+          manager,
+          slice.map((user) => ({ user, feed })),
+        );
       });
       await hooks.rebuilt(slice);
     }
@@ -507,6 +515,32 @@ function feedValueSql(feed: EventFeed, n: number): [value: string, join: string]
   return feed.itemFeature === undefined
     ? ['p.item_id', '']
     : [`i.features ->> $${n}`, 'LEFT JOIN item_features i ON i.entity_id = p.item_id'];
+}
+
+/** The feeds of parameter $2 (feedsJson) as rows: feature, task, max_length, key (feedKey), item_feature. */
+const FEEDS_SQL = `jsonb_to_recordset($2::jsonb) AS f(feature text, task text, max_length int, key text, item_feature text)`;
+
+/**
+ * What a feed `f`'s list holds of an event `p`, as `v.value`: the item's id, or the item's value of the feed's item
+ * feature (null, nothing added, for an item stored without it). The item is looked up only for the latter: the
+ * condition on the feed inside the lateral subquery is a one-time filter there (as a join condition it was checked
+ * after the lookup, for every event scanned).
+ */
+const FEED_VALUE_SQL = `LEFT JOIN LATERAL (
+    SELECT i.features ->> f.item_feature AS value FROM item_features i
+    WHERE f.item_feature IS NOT NULL AND i.entity_id = p.item_id) iv ON true
+  CROSS JOIN LATERAL (SELECT CASE WHEN f.item_feature IS NULL THEN p.item_id ELSE iv.value END AS value) v`;
+
+function feedsJson(feeds: readonly EventFeed[]): string {
+  return JSON.stringify(
+    feeds.map((feed) => ({
+      feature: feed.feature,
+      task: feed.task,
+      max_length: feed.maxLength,
+      key: feedKey(feed),
+      item_feature: feed.itemFeature ?? null,
+    })),
+  );
 }
 
 /** A feed as a backfill knows it: a list of another name, source or length is another backfill. */

@@ -1,0 +1,119 @@
+import type { TestingModule } from '@nestjs/testing';
+import { DataSource } from 'typeorm';
+import { PostgresQueryRunner } from 'typeorm/driver/postgres/PostgresQueryRunner';
+
+import { EventRepository, FeatureRepository, FeaturesRepositoryModule, type EventFeed } from '@app/db';
+
+import { createMediumModule, runToken } from './medium.module';
+
+describe('EventRepository.insertNew with event-fed lists (medium: real Postgres)', () => {
+  let moduleRef: TestingModule;
+  let events: EventRepository;
+  const token = runToken('event-ingest');
+  const id = (name: string) => `${token}-${name}`;
+  const at = (minute: number) => new Date(Date.UTC(2024, 0, 1, 0, minute));
+  const feeds: EventFeed[] = [
+    { feature: 'user_recent_clicks', task: 'click', maxLength: 3 },
+    { feature: 'user_recent_genres', task: 'click', maxLength: 2, itemFeature: 'item_genre' },
+  ];
+  const click = (name: string, user: string, item: string, minute: number) => ({
+    eventId: id(name),
+    userId: id(user),
+    itemId: id(item),
+    labels: { click: 1 },
+    requestId: null,
+    modelVersionId: null,
+    context: null,
+    occurredAt: at(minute),
+  });
+  const lists = async (user: string) =>
+    (await moduleRef.get(FeatureRepository).findMany({ user: [id(user)], item: [] })).user.get(id(user));
+  /** The statements of one ingest, named by what they do. */
+  const statements = async (batch: ReturnType<typeof click>[]) => {
+    const query = jest.spyOn(PostgresQueryRunner.prototype, 'query');
+    try {
+      await events.insertNew(batch, feeds);
+      return query.mock.calls.map(([sql]) =>
+        /^\s*(START|COMMIT)/.test(sql)
+          ? sql.trim().split(/\s/)[0]
+          : /INSERT INTO events/.test(sql)
+            ? 'insert'
+            : /INSERT INTO user_features/.test(sql)
+              ? 'lock'
+              : /RETURNING u.entity_id/.test(sql)
+                ? 'append'
+                : /^\s*WITH f AS/.test(sql)
+                  ? 'rebuild'
+                  : sql,
+      );
+    } finally {
+      query.mockRestore();
+    }
+  };
+
+  beforeAll(async () => {
+    moduleRef = await createMediumModule({ imports: [FeaturesRepositoryModule] });
+    events = moduleRef.get(EventRepository);
+    await moduleRef.get(FeatureRepository).upsert('item', [
+      { id: id('a'), features: { item_genre: 'drama' } },
+      { id: id('b'), features: { item_genre: 'news' } },
+      { id: id('c'), features: { item_genre: 'sport' } },
+    ]);
+  });
+
+  afterAll(async () => {
+    const db = moduleRef.get(DataSource);
+    await db.query(`DELETE FROM events WHERE event_id LIKE $1`, [`${token}-%`]);
+    for (const table of ['user_features', 'item_features'])
+      await db.query(`DELETE FROM ${table} WHERE entity_id LIKE $1`, [`${token}-%`]);
+    await moduleRef.close();
+  });
+
+  it('appends newer events to every fed list of a user in one statement, reading no past event again', async () => {
+    // The first positive events build the lists (nothing to append to yet): one rebuild for both lists and users.
+    expect(await statements([click('1', 'u', 'a', 1), click('2', 'v', 'b', 1)])).toEqual([
+      'START',
+      'insert',
+      'lock',
+      'append',
+      'rebuild',
+      'COMMIT',
+    ]);
+    // Newer events of both users: appended to both lists of each, whatever the number of lists.
+    expect(await statements([click('3', 'u', 'b', 2), click('4', 'v', 'c', 2), click('5', 'u', 'c', 3)])).toEqual([
+      'START',
+      'insert',
+      'lock',
+      'append',
+      'COMMIT',
+    ]);
+    expect(await lists('u')).toMatchObject({
+      user_recent_clicks: [id('a'), id('b'), id('c')],
+      user_recent_genres: ['news', 'sport'],
+    });
+    expect(await lists('v')).toMatchObject({
+      user_recent_clicks: [id('b'), id('c')],
+      user_recent_genres: ['news', 'sport'],
+    });
+  });
+
+  it('rebuilds the lists of a late event by time, in one statement for all of them', async () => {
+    expect(await statements([click('6', 'u', 'a', 0), click('7', 'v', 'a', 4)])).toEqual([
+      'START',
+      'insert',
+      'lock',
+      'append',
+      'rebuild',
+      'COMMIT',
+    ]);
+    // u's late click (minute 0) takes its place by time, out of the last 3; v's newer one is appended.
+    expect(await lists('u')).toMatchObject({
+      user_recent_clicks: [id('a'), id('b'), id('c')],
+      user_recent_genres: ['news', 'sport'],
+    });
+    expect(await lists('v')).toMatchObject({
+      user_recent_clicks: [id('b'), id('c'), id('a')],
+      user_recent_genres: ['sport', 'drama'],
+    });
+  });
+});
