@@ -136,8 +136,15 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     await registry.setCanary(parentId, 10, undefined, 'test');
     await registry.promote(parentId, undefined, 'test');
     const parentBefore = await registry.get(parentId);
+    // Posted after the parent read its events, into the time it trained on: late, for its child to train on.
+    await app.get(DataSource).query(
+      `INSERT INTO events (event_id, user_id, item_id, labels, occurred_at)
+       SELECT event_id || '-late', user_id, item_id, labels, occurred_at FROM events
+       WHERE occurred_at < $1 ORDER BY event_id LIMIT 1`,
+      [day(1)],
+    );
 
-    // An incremental job: days 5 to 7, a fifth as many replayed events from days 0 to 5.
+    // An incremental job: days 5 to 7, the late event, a fifth as many replayed events from days 0 to 5.
     const job = await run({
       warmStart: { from: 'production' },
       source: { kind: 'incremental', to: day(7), replay: 0.2 },
@@ -147,7 +154,7 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     const version = await registry.get(result.versionId);
     expect(version.parentVersionId).toBe(parentId);
     const metrics = version.metrics as {
-      dataset: Required<Pick<DatasetRecord, 'window' | 'trainedTo' | 'historyFrom' | 'replay'>>;
+      dataset: Required<Pick<DatasetRecord, 'window' | 'trainedTo' | 'historyFrom' | 'replay' | 'late' | 'snapshot'>>;
       training: { rows: number; warmStart: { parentVersionId: number; vocabularies: VocabularyGrowth[] } };
       productionHoldout: { versionId: number };
     };
@@ -160,7 +167,11 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     // Replayed from the lineage's history (the parent's window start), up to the new window.
     expect(metrics.dataset.historyFrom).toBe(day(0));
     expect(metrics.dataset.replay).toMatchObject({ from: day(0), to: parentData.trainedTo });
-    const windowTrainRows = metrics.training.rows - metrics.dataset.replay.rows;
+    // The late event, which the parent's recorded snapshot did not hold; the child records its own.
+    expect(parentData.snapshot).toMatch(/^\d+:\d+:/);
+    expect(metrics.dataset.late).toEqual({ from: day(0), to: parentData.trainedTo, rows: 1 });
+    expect(metrics.dataset.snapshot).not.toBe(parentData.snapshot);
+    const windowTrainRows = metrics.training.rows - metrics.dataset.replay.rows - metrics.dataset.late.rows;
     expect(metrics.dataset.replay.rows).toBe(Math.round(0.2 * windowTrainRows));
     expect(metrics.productionHoldout.versionId).toBe(parentId);
     const itemGrowth = metrics.training.warmStart.vocabularies.find((v) => v.feature === 'item_id')!;
