@@ -1,4 +1,5 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Test, type TestingModule } from '@nestjs/testing';
@@ -147,12 +148,10 @@ describe('Redis Cluster (e2e)', () => {
       const channel = 'e2e:moving';
       const received = new Set<string>();
       let resubscribed = 0;
-      await connections.subscribe(
-        'e2e-mover',
-        channel,
-        (message) => received.add(message),
-        () => resubscribed++,
-      );
+      await connections.subscribe('e2e-mover', channel, {
+        message: (message) => received.add(message),
+        resubscribed: () => resubscribed++,
+      });
       /** The nodes that hold the subscription. */
       const holders = async () => {
         const ports: number[] = [];
@@ -202,6 +201,120 @@ describe('Redis Cluster (e2e)', () => {
       const shares = [...new Set(masters)].map((master) => masters.filter((m) => m === master).length / items.length);
       expect(shares).toHaveLength(3);
       for (const share of shares) expect(share).toBeCloseTo(1 / 3, 1);
+    });
+
+    describe('with a node that takes connections and never answers', () => {
+      const channel = 'e2e:stalled';
+      const sockets = new Set<Socket>();
+      // Takes every connection and never writes a byte, as a frozen process or a proxy with nothing behind it.
+      const silent = createServer((socket) => sockets.add(socket));
+      let silentPort: number;
+      // Connections of their own: what is counted here is this subscription's.
+      let ownModule: TestingModule;
+      let connections: RedisConnections;
+      const heard = { messages: new Set<string>(), dropped: 0, resubscribed: 0 };
+
+      /** The node whose client connections named `name`. */
+      const holders = async (name: string) => {
+        const ports: number[] = [];
+        for (const { port } of cluster.servers) {
+          const node = new Redis({ port, password: PASSWORD });
+          if (String(await node.client('LIST')).includes(` name=${name} `)) ports.push(port);
+          node.disconnect();
+        }
+        return ports;
+      };
+      const replicaOf = async (master: number) => {
+        const node = new Redis({ port: master, password: PASSWORD });
+        const replica = Number(/^slave0:.*port=(\d+)/m.exec(await node.info('replication'))?.[1]);
+        node.disconnect();
+        return replica;
+      };
+
+      beforeAll(async () => {
+        await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+        silentPort = (silent.address() as AddressInfo).port;
+        ownModule = await Test.createTestingModule({ imports: [ConfigModule, RedisModule] })
+          .overrideProvider(APP_CONFIG)
+          .useValue(
+            loadConfig({ ...process.env, REDIS_CLUSTER_NODES: cluster.nodes, REDIS_CLUSTER_PASSWORD: PASSWORD }),
+          )
+          .setLogger(false as never)
+          .compile();
+        await ownModule.init();
+        connections = ownModule.get(RedisConnections);
+        await connections.subscribe('e2e-stalled', channel, {
+          message: (message) => heard.messages.add(message),
+          dropped: () => heard.dropped++,
+          resubscribed: () => heard.resubscribed++,
+        });
+      });
+
+      afterAll(async () => {
+        for (const { port } of cluster.servers) {
+          const node = new Redis({ port, password: PASSWORD, retryStrategy: null });
+          await node.config('SET', 'cluster-announce-port', '0').catch(() => undefined);
+          node.disconnect();
+        }
+        await ownModule?.close();
+        for (const socket of sockets) socket.destroy();
+        silent.close();
+      });
+
+      it('gives up a move to a new master that never answers SUBSCRIBE, keeps the old one, and moves once it can', async () => {
+        const owner = await cluster.masterOf(channel);
+        const promoted = await replicaOf(owner);
+        expect(await holders('e2e-stalled')).toEqual([owner]);
+        const timeoutsBefore = connections.subscribeTimeouts;
+
+        // The slot's new master, as the slot map names it, is the silent server: each SUBSCRIBE there goes unanswered.
+        await cluster.announce(promoted, silentPort);
+        const node = new Redis({ port: promoted, password: PASSWORD });
+        await node.cluster('FAILOVER', 'TAKEOVER');
+        node.disconnect();
+        await until('two moves given up', async () =>
+          connections.subscribeTimeouts >= timeoutsBefore + 2 ? true : undefined,
+        );
+        // Still subscribed where it was, and hearing (a PUBLISH anywhere reaches every node over the bus).
+        const old = new Redis({ port: owner, password: PASSWORD });
+        await old.publish(channel, 'while stalled');
+        old.disconnect();
+        await until('the notice on the old subscription', async () =>
+          heard.messages.has('while stalled') ? true : undefined,
+        );
+
+        // The new master reachable again: a later try moves there. Without a bound the first try would hold forever.
+        await cluster.announce(promoted, 0);
+        await until('the subscription on the promoted master', async () =>
+          (await holders('e2e-stalled')).join() === String(promoted) ? true : undefined,
+        );
+        expect(heard).toMatchObject({ dropped: 0, resubscribed: 0 });
+        await cluster.waitUntilOk();
+      }, 90_000);
+
+      it('reports a drop, and comes back once the master it reconnects to answers, trying again meanwhile', async () => {
+        const owner = await cluster.masterOf(channel);
+        expect(await holders('e2e-stalled')).toEqual([owner]);
+        await cluster.announce(owner, silentPort);
+        const timeoutsBefore = connections.subscribeTimeouts;
+
+        const node = new Redis({ port: owner, password: PASSWORD });
+        const id = /^id=(\d+) .* name=e2e-stalled /m.exec(String(await node.client('LIST')))?.[1];
+        expect(id).toBeDefined();
+        await node.client('KILL', 'ID', id!);
+        node.disconnect();
+        await until('the drop', async () => (heard.dropped === 1 ? true : undefined));
+        await until('two reconnections given up', async () =>
+          connections.subscribeTimeouts >= timeoutsBefore + 2 ? true : undefined,
+        );
+        expect(heard.resubscribed).toBe(0);
+
+        await cluster.announce(owner, 0);
+        await until('the subscription back', async () => (heard.resubscribed === 1 ? true : undefined));
+        expect(await holders('e2e-stalled')).toEqual([owner]);
+        expect(heard.dropped).toBe(1);
+        await cluster.waitUntilOk();
+      }, 90_000);
     });
   });
 

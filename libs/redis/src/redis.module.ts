@@ -50,6 +50,7 @@ export class RedisConnections implements OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
   private readonly open = new Set<RedisClient>();
   private closing = false;
+  private timeouts = 0;
   /** The shared command connection (REDIS). */
   readonly commands: RedisClient;
 
@@ -94,20 +95,21 @@ export class RedisConnections implements OnApplicationShutdown {
 
   /**
    * Subscribes to `channel` on a connection of its own (a subscriber can issue no other command) and resolves once
-   * subscribed. `onResubscribed` runs each time the subscription comes back after a drop: notices published
-   * meanwhile were lost.
+   * subscribed. `dropped` runs when the subscription stops being live (notices are not received until `resubscribed`
+   * runs, after which those published meanwhile are known to be lost).
    */
-  async subscribe(
-    name: string,
-    channel: string,
-    onMessage: (message: string) => void,
-    onResubscribed: () => void = () => undefined,
-  ): Promise<void> {
-    if (this.config.REDIS_CLUSTER_NODES) return this.subscribeOnCluster(name, channel, onMessage, onResubscribed);
+  async subscribe(name: string, channel: string, listener: SubscriptionListener): Promise<void> {
+    if (this.config.REDIS_CLUSTER_NODES) return this.subscribeOnCluster(name, channel, listener);
     const subscriber = this.create(name) as Redis;
-    subscriber.on('message', (_channel: string, message: string) => onMessage(message));
+    subscriber.on('message', (_channel: string, message: string) => listener.message(message));
     await subscriber.subscribe(channel);
-    subscriber.on('ready', onResubscribed);
+    subscriber.on('close', () => listener.dropped?.());
+    subscriber.on('ready', () => listener.resubscribed?.());
+  }
+
+  /** SUBSCRIBEs a cluster node took the connection for and did not confirm in time (then tried again). */
+  get subscribeTimeouts(): number {
+    return this.timeouts;
   }
 
   /** Whether the shared command connection is up: what routes that cannot work without Redis check first. */
@@ -129,7 +131,20 @@ export class RedisConnections implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.open].map((c) => c.quit().catch(() => c.disconnect())));
+    // A node that takes the connection and never answers would hold QUIT, and the shutdown, forever: it gets as long
+    // as a SUBSCRIBE does.
+    await Promise.all(
+      [...this.open].map((client) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise((resolve) => (timer = setTimeout(resolve, SUBSCRIBE_TIMEOUT_MS)));
+        return Promise.race([client.quit(), late])
+          .catch(() => undefined)
+          .finally(() => {
+            clearTimeout(timer);
+            if (client.status !== 'end') client.disconnect();
+          });
+      }),
+    );
   }
 
   /**
@@ -141,15 +156,13 @@ export class RedisConnections implements OnApplicationShutdown {
    * falls between. When the connection drops, it comes back on the slot's master as the
    * refreshed map names it, a promoted replica after a failover. ioredis's own cluster subscriber would pick any node
    * and say nothing when it has resubscribed, and a holder of in-memory rows must know.
+   * Every SUBSCRIBE is bounded (subscribeWithin): a node that takes the connection and never answers (a frozen process,
+   * a proxy with nothing behind it) would otherwise hold a move, or the subscription itself after a drop, forever. A
+   * move that fails leaves the old subscription in use and is tried again at a refresh after a growing pause.
    * Rejects, and stops trying, if the first subscription fails as many times as a command is retried on one Redis
    * (the cluster is unreachable at boot): the caller goes without notices, as with one Redis, rather than hang.
    */
-  private subscribeOnCluster(
-    name: string,
-    channel: string,
-    onMessage: (message: string) => void,
-    onResubscribed: () => void,
-  ): Promise<void> {
+  private subscribeOnCluster(name: string, channel: string, listener: SubscriptionListener): Promise<void> {
     const health = this.health(name);
     const cluster = this.commands as Cluster;
     const seeds = this.config.REDIS_CLUSTER_NODES!;
@@ -159,10 +172,13 @@ export class RedisConnections implements OnApplicationShutdown {
       let first = true;
       /**
        * The subscription in use, or being made after a drop (not live yet: a move then would hide the drop from
-       * onResubscribed); only its end calls for another one.
+       * `resubscribed`); only its end calls for another one.
        */
       let current: { client: Redis; node: string; live: boolean } | undefined;
       let moving = false;
+      /** Moves failed in a row, and the time before which none is tried again. */
+      let moveFailures = 0;
+      let nextMoveAt = 0;
       const open = (node: string) => {
         const client = new Redis({
           ...parseNodeKey(node),
@@ -171,10 +187,11 @@ export class RedisConnections implements OnApplicationShutdown {
           ...clusterNodeOptions(this.config),
         });
         this.track(client, health);
-        client.on('message', (_channel: string, message: string) => onMessage(message));
+        client.on('message', (_channel: string, message: string) => listener.message(message));
         client.once('end', () => {
           this.open.delete(client);
           if (this.closing || client !== current?.client) return;
+          if (current.live) listener.dropped?.();
           if (first && ++failures > BOOT_SUBSCRIBE_RETRIES)
             return failed(new RedisUnavailableError(`redis cluster: could not subscribe to ${channel}`));
           setTimeout(connect, reconnectSoon(first ? failures : ++failures)).unref();
@@ -188,37 +205,69 @@ export class RedisConnections implements OnApplicationShutdown {
             const node = this.channelOwner(channel) ?? nodeKey(seeds[next++ % seeds.length]);
             const client = open(node);
             current = { client, node, live: false };
-            client.subscribe(channel).then(
+            this.subscribeWithin(client, node, channel).then(
               () => {
-                current!.live = true;
+                if (client !== current?.client) return; // a move that was under way took over
+                current.live = true;
                 failures = 0;
                 health.up();
                 if (first) subscribed();
-                else onResubscribed();
+                else listener.resubscribed?.();
                 first = false;
               },
-              () => client.disconnect(),
+              (error: Error) => {
+                if (client === current?.client) health.down(error.message);
+                client.disconnect();
+              },
             );
           });
       cluster.on('refresh', () => {
         const owner = this.channelOwner(channel);
-        if (this.closing || moving || !owner || !current?.live || owner === current.node) return;
+        const from = current;
+        if (this.closing || moving || !owner || !from?.live || owner === from.node || Date.now() < nextMoveAt) return;
         moving = true;
         const client = open(owner);
-        client
-          .subscribe(channel)
+        this.subscribeWithin(client, owner, channel)
           .then(
             () => {
-              const previous = current!.client;
+              const previous = current!;
               current = { client, node: owner, live: true };
-              previous.disconnect();
+              moveFailures = 0;
+              health.up();
+              previous.client.disconnect();
+              // The subscription dropped while this one was being made: notices may have been lost in between.
+              if (previous !== from) listener.resubscribed?.();
             },
-            () => client.disconnect(),
+            (error: Error) => {
+              client.disconnect();
+              const pause = Math.min(SUBSCRIBE_TIMEOUT_MS * 2 ** ++moveFailures, MOVE_RETRY_MAX_MS);
+              nextMoveAt = Date.now() + pause;
+              this.logger.warn(
+                `connection "${name}" could not move to ${owner}, the master of ${channel} (${error.message}); ` +
+                  `it stays on ${current?.node}, next try in ${pause / 1000} s`,
+              );
+            },
           )
           .finally(() => (moving = false));
       });
       connect();
     });
+  }
+
+  /**
+   * Subscribes `client` to `channel`, or disconnects it, counts it and rejects if `node` has not confirmed within
+   * SUBSCRIBE_TIMEOUT_MS.
+   */
+  private subscribeWithin(client: Redis, node: string, channel: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.timeouts++;
+        client.disconnect();
+        reject(new RedisUnavailableError(`${node} did not confirm SUBSCRIBE within ${SUBSCRIBE_TIMEOUT_MS} ms`));
+      }, SUBSCRIBE_TIMEOUT_MS);
+    });
+    return Promise.race([client.subscribe(channel).then(() => undefined), timedOut]).finally(() => clearTimeout(timer));
   }
 
   /** On a cluster, `host:port` of the master that serves the channel's slot, if the slot map names one. */
@@ -290,6 +339,14 @@ function reconnectFailingQueued(retries: number | null | undefined): ClusterOpti
   };
 }
 
+/**
+ * How long a node has to confirm a SUBSCRIBE before the attempt is given up and made again: one that answers at all
+ * does within milliseconds, and the start-up's credentials check waits as long for a node's first reply.
+ */
+export const SUBSCRIBE_TIMEOUT_MS = 2000;
+/** The longest pause between two tries at moving a subscription (the old one stays in use meanwhile). */
+const MOVE_RETRY_MAX_MS = 60_000;
+
 /** Failed attempts at a first subscription before it is given up: what the `commands` profile retries a command. */
 const BOOT_SUBSCRIBE_RETRIES = PROFILES.commands.redis.maxRetriesPerRequest!;
 
@@ -300,6 +357,13 @@ const nodeKey = ({ host, port }: { host?: string; port?: number }) => `${host}:$
 function parseNodeKey(key: string): RedisNode {
   const colon = key.lastIndexOf(':');
   return { host: key.slice(0, colon), port: Number(key.slice(colon + 1)) };
+}
+
+/** What a subscriber hears: notices, and when notices stop and start again (those in between are lost). */
+export interface SubscriptionListener {
+  message(message: string): void;
+  dropped?(): void;
+  resubscribed?(): void;
 }
 
 interface ConnectionHealth {

@@ -22,6 +22,6 @@ export class ModelChangeRepository {
 
   /** Resolves once subscribed. */
   subscribe(onNotice: () => void): Promise<void> {
-    return this.connections.subscribe('models-changed', MODELS_CHANGED_CHANNEL, onNotice);
+    return this.connections.subscribe('models-changed', MODELS_CHANGED_CHANNEL, { message: onNotice });
   }
 }

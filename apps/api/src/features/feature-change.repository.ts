@@ -14,16 +14,20 @@ export interface FeatureChangeNotice {
 /**
  * The Redis pub/sub channel that tells every API process which entities' features were written, so that each drops
  * what it holds of them in memory. A notice can be lost (a dropped connection): the in-memory entries' TTL bounds how
- * long that matters, and a reconnect is reported so that the holder can drop everything.
+ * long that matters, and a drop and the reconnect after it are reported so that the holder can stop trusting what it
+ * holds until notices flow again, then drop everything that may have missed one.
  */
-interface Listener {
+export interface FeatureChangeListener {
   onNotice(notice: FeatureChangeNotice): void;
+  /** Notices are not received from now until onReconnect. */
+  onDropped(): void;
+  /** Notices are received again; those published since onDropped were lost. */
   onReconnect(): void;
 }
 
 @Injectable()
 export class FeatureChangeRepository {
-  private readonly listeners: Listener[] = [];
+  private readonly listeners: FeatureChangeListener[] = [];
   /** One subscriber connection for every listener of this process. */
   private subscribed?: Promise<void>;
   /**
@@ -44,20 +48,21 @@ export class FeatureChangeRepository {
     await this.connections.publish(FEATURES_CHANGED_CHANNEL, JSON.stringify({ ...notice, origin: this.origin }));
   }
 
-  /** Resolves once subscribed. `onReconnect` runs when the subscription comes back after a drop (notices may be lost). */
-  async subscribe(onNotice: Listener['onNotice'], onReconnect: Listener['onReconnect']): Promise<void> {
-    this.listeners.push({ onNotice, onReconnect });
-    this.subscribed ??= this.connections.subscribe(
-      'features-changed',
-      FEATURES_CHANGED_CHANNEL,
-      (message) => {
+  /** Resolves once subscribed. */
+  async subscribe(listener: FeatureChangeListener): Promise<void> {
+    this.listeners.push(listener);
+    this.subscribed ??= this.connections.subscribe('features-changed', FEATURES_CHANGED_CHANNEL, {
+      message: (message) => {
         const notice = parseNotice(message, this.origin);
         if (notice) for (const listener of this.listeners) listener.onNotice(notice);
       },
-      () => {
+      dropped: () => {
+        for (const listener of this.listeners) listener.onDropped();
+      },
+      resubscribed: () => {
         for (const listener of this.listeners) listener.onReconnect();
       },
-    );
+    });
     await this.subscribed;
   }
 }

@@ -1,18 +1,19 @@
 import { loadConfig } from '@app/config';
 
 import { MetricsService } from '../platform/metrics.service';
-import type { FeatureChangeNotice, FeatureChangeRepository } from './feature-change.repository';
+import type { FeatureChangeListener, FeatureChangeNotice, FeatureChangeRepository } from './feature-change.repository';
 import { UserRowFallback } from './user-rows.fallback';
 
 describe('UserRowFallback', () => {
   let onNotice: (notice: FeatureChangeNotice) => void;
+  let onDropped: () => void;
   let onReconnect: () => void;
   let metrics: MetricsService;
 
   const fallback = async (entries = '2') => {
     const changes = {
-      subscribe: async (notice: typeof onNotice, reconnect: typeof onReconnect) => {
-        [onNotice, onReconnect] = [notice, reconnect];
+      subscribe: async (listener: FeatureChangeListener) => {
+        ({ onNotice, onDropped, onReconnect } = listener);
       },
     } as unknown as FeatureChangeRepository;
     metrics = new MetricsService();
@@ -49,6 +50,21 @@ describe('UserRowFallback', () => {
     onReconnect();
     users.remember('s1', 'u2', { age: 1 }, users.epoch);
     expect(users.recall('s1', 'u2')).toEqual({ features: { age: 1 } });
+  });
+
+  it('keeps no user read while the subscription is down, nor one read before the drop and kept after it', async () => {
+    const users = await fallback();
+    const before = users.epoch;
+    onDropped();
+    users.remember('s1', 'u1', { age: 30 }, users.epoch);
+    expect(users.recall('s1', 'u1')).toBeUndefined();
+    const during = users.epoch;
+    onReconnect();
+    users.remember('s1', 'u1', { age: 30 }, before);
+    users.remember('s1', 'u1', { age: 30 }, during);
+    expect(users.recall('s1', 'u1')).toBeUndefined();
+    users.remember('s1', 'u1', { age: 31 }, users.epoch);
+    expect(users.recall('s1', 'u1')).toEqual({ features: { age: 31 } });
   });
 
   it('keeps the most recently read users up to its capacity; none at 0', async () => {

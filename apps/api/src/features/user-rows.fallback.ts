@@ -22,8 +22,11 @@ export class UserRowFallback implements OnModuleInit {
   private readonly users = new Map<string, Map<string, FeatureMap | null>>();
   /** Bumped by every notice: a read that started before it may hold the overwritten values. */
   private generation = 0;
-  /** Set when notices cannot be received: without them a kept row could outlive a write. */
-  private disabled = false;
+  /**
+   * Whether notices are being received: nothing is kept before the subscription is live, while it is down, or ever if
+   * it could not be made, since a kept row could then outlive a write.
+   */
+  private listening = false;
   private readonly served: Counter;
 
   constructor(
@@ -46,16 +49,24 @@ export class UserRowFallback implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     if (this.config.USER_ROW_FALLBACK_ENTRIES === 0) return;
+    // A read under way during a drop may hold values a lost notice would have dropped: the generation moves on both.
     await this.changes
-      .subscribe(
-        (notice) => this.invalidate(notice),
-        // A read under way during the drop may hold values a lost notice would have dropped.
-        () => this.generation++,
-      )
-      .catch((e: Error) => {
-        this.logger.warn(`no features:changed subscription (${e.message}); users are not kept for an outage`);
-        this.disabled = true;
-      });
+      .subscribe({
+        onNotice: (notice) => this.invalidate(notice),
+        onDropped: () => {
+          this.listening = false;
+          this.generation++;
+        },
+        onReconnect: () => {
+          this.listening = true;
+          this.generation++;
+        },
+      })
+      .then(
+        () => (this.listening = true),
+        (e: Error) =>
+          this.logger.warn(`no features:changed subscription (${e.message}); users are not kept for an outage`),
+      );
   }
 
   /** Taken before a read and handed to remember(): a write notice in between makes the read unsafe to keep. */
@@ -65,7 +76,7 @@ export class UserRowFallback implements OnModuleInit {
 
   remember(schemaVersion: string, userId: string, features: FeatureMap | null, epoch: number): void {
     const capacity = this.config.USER_ROW_FALLBACK_ENTRIES;
-    if (this.disabled || capacity === 0 || epoch !== this.generation) return;
+    if (!this.listening || capacity === 0 || epoch !== this.generation) return;
     const bySchema = this.users.get(userId) ?? new Map<string, FeatureMap | null>();
     // Re-inserted to mark it most recently read: a Map iterates in insertion order, so the oldest comes first.
     this.users.delete(userId);

@@ -3,7 +3,7 @@ import { Counter, Gauge } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { ReadReplica, REPLICA_FALLBACKS } from '@app/db';
-import { RedisConnections } from '@app/redis';
+import { RedisConnections, SUBSCRIBE_TIMEOUT_MS } from '@app/redis';
 
 import { FeatureCacheRepository } from '../features/feature-cache.repository';
 import { MetricsService } from '../platform/metrics.service';
@@ -31,6 +31,18 @@ export class StoreMetrics {
         const { master, replica } = connections.knownNodes();
         this.set({ role: 'master' }, master);
         this.set({ role: 'replica' }, replica);
+      },
+    });
+    new Counter({
+      name: 'redis_subscribe_timeouts_total',
+      help:
+        'SUBSCRIBEs (pub/sub notices) a Redis Cluster node took the connection for and did not confirm within ' +
+        `${SUBSCRIBE_TIMEOUT_MS / 1000} s; ` +
+        'each is given up and tried again',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(connections.subscribeTimeouts);
       },
     });
     new Gauge({

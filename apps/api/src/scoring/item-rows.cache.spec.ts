@@ -1,7 +1,11 @@
 import { loadConfig } from '@app/config';
 import type { EncodedSlice } from '@app/mmoe/serving';
 
-import type { FeatureChangeNotice, FeatureChangeRepository } from '../features/feature-change.repository';
+import type {
+  FeatureChangeListener,
+  FeatureChangeNotice,
+  FeatureChangeRepository,
+} from '../features/feature-change.repository';
 import type { ModelLifecycleService } from '../models/model-lifecycle.service';
 import { MetricsService } from '../platform/metrics.service';
 import { ItemRowCache, type CachedItem } from './item-rows.cache';
@@ -9,9 +13,10 @@ import { ItemRowCache, type CachedItem } from './item-rows.cache';
 /** The features:changed subscription, driven by hand. */
 class Notices {
   onNotice!: (notice: FeatureChangeNotice) => void;
+  onDropped!: () => void;
   onReconnect!: () => void;
-  async subscribe(onNotice: (notice: FeatureChangeNotice) => void, onReconnect: () => void) {
-    [this.onNotice, this.onReconnect] = [onNotice, onReconnect];
+  async subscribe(listener: FeatureChangeListener) {
+    ({ onNotice: this.onNotice, onDropped: this.onDropped, onReconnect: this.onReconnect } = listener);
   }
 }
 
@@ -75,6 +80,21 @@ describe('ItemRowCache past the TTL', () => {
     notices.onReconnect();
     expect(found(['b'])).toEqual([null]);
     expect(found(['b'], true)).toEqual(['b']);
+  });
+
+  it('trusts no row and caches none while the subscription is down, and again once it is back', () => {
+    fill('a');
+    const during = cache.lookup(VERSION, ['b']);
+    notices.onDropped();
+    expect(found(['a'])).toEqual([null]); // a write meanwhile would go unheard: read again
+    expect(found(['a'], true)).toEqual(['a']); // still there for an outage of both stores
+    fill('c');
+    expect(found(['c'], true)).toEqual([null]);
+
+    notices.onReconnect();
+    cache.store(VERSION, during, [{ id: 'b', item: row('b') }]); // read before the drop: may have missed a write
+    fill('d');
+    expect(found(['a', 'b', 'd'])).toEqual([null, null, 'd']);
   });
 
   it('stays bounded: past its capacity the least recently used row goes, expired or not', () => {

@@ -44,8 +44,11 @@ export class ItemRowCache implements OnModuleInit {
   private readonly byVersion = new Map<number, Map<string, Entry>>();
   /** Bumped by every notice: a fill from a read that started before it may hold the overwritten values. */
   private epoch = 0;
-  /** Set when notices cannot be received: without them a cached row could outlive a write by its TTL. */
-  private disabled = false;
+  /**
+   * Whether `features:changed` notices are being received: nothing is cached before the subscription is live, while it
+   * is down, or ever if it could not be made, since a cached row could then outlive a write by its TTL.
+   */
+  private listening = false;
   private readonly hits: Counter;
   private readonly misses: Counter;
   private readonly staleHits: Counter;
@@ -90,14 +93,18 @@ export class ItemRowCache implements OnModuleInit {
   async onModuleInit(): Promise<void> {
     if (this.config.ITEM_ROW_CACHE_ENTRIES === 0) return;
     await this.changes
-      .subscribe(
-        (notice) => this.invalidate(notice),
-        () => this.expireAll(),
-      )
-      .catch((e: Error) => {
-        this.logger.warn(`no features:changed subscription (${e.message}); encoded items are not cached`);
-        this.disabled = true;
-      });
+      .subscribe({
+        onNotice: (notice) => this.invalidate(notice),
+        onDropped: () => this.stopListening(),
+        onReconnect: () => {
+          this.listening = true;
+          this.expireAll();
+        },
+      })
+      .then(
+        () => (this.listening = true),
+        (e: Error) => this.logger.warn(`no features:changed subscription (${e.message}); encoded items are not cached`),
+      );
   }
 
   /**
@@ -108,7 +115,7 @@ export class ItemRowCache implements OnModuleInit {
   lookup(versionId: number, itemIds: string[], stale = false): ItemLookup {
     const items: (CachedItem | undefined)[] = new Array(itemIds.length);
     const misses: number[] = [];
-    const lru = this.disabled ? undefined : this.byVersion.get(versionId);
+    const lru = this.byVersion.get(versionId);
     const now = Date.now();
     let expired = 0;
     for (let i = 0; i < itemIds.length; i++) {
@@ -129,7 +136,7 @@ export class ItemRowCache implements OnModuleInit {
 
   store(versionId: number, lookup: ItemLookup, fills: { id: string; item: CachedItem }[]): void {
     const capacity = this.config.ITEM_ROW_CACHE_ENTRIES;
-    if (this.disabled || capacity === 0 || lookup.epoch !== this.epoch) return;
+    if (!this.listening || capacity === 0 || lookup.epoch !== this.epoch) return;
     let lru = this.byVersion.get(versionId);
     if (!lru) {
       this.dropUnserved();
@@ -163,6 +170,13 @@ export class ItemRowCache implements OnModuleInit {
     if (kind !== 'item') return;
     this.epoch++;
     for (const lru of this.byVersion.values()) for (const id of ids) lru.delete(id);
+  }
+
+  /** Until the subscription is back, a write would go unheard: no row is trusted (each is read again) or stored. */
+  private stopListening(): void {
+    if (!this.listening) return; // one Redis reports a drop again at each failed reconnect
+    this.listening = false;
+    this.expireAll();
   }
 
   /**
