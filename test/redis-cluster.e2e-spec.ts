@@ -14,7 +14,9 @@ import {
   generationKey,
   type EntityRef,
 } from '../apps/api/src/features/feature-cache.repository';
+import { FEATURES_CHANGED_CHANNEL } from '../apps/api/src/features/feature-change.repository';
 import { startApi, startWorker, type AppProcess } from './fixtures/app.process';
+import { freePort } from './fixtures/free-port';
 import { metricsOf } from './fixtures/metrics.fixture';
 import { TINY_SPEC, tinyInteractions, tinyItem } from './fixtures/model.fixture';
 import { keepSending, pause, seedProduction, startServingApi, type ServingApi } from './fixtures/outage.fixture';
@@ -562,4 +564,77 @@ describe('Redis Cluster over TLS (e2e)', () => {
       await plain.process.stop();
     }
   }, 120_000);
+});
+
+// A cluster whose nodes announce client ports nothing listens on, as nodes behind a NAT or in containers announce
+// addresses the service cannot reach: three masters (a replica would replicate from the announced address).
+describe('Redis Cluster behind a NAT (e2e)', () => {
+  /** The Redis logger's line for a connection that failed (its quotes escaped in the JSON log). */
+  const UNAVAILABLE = /connection \\*"[^"\\]+\\*" unavailable/;
+  let cluster: RedisClusterServers;
+  /** REDIS_CLUSTER_NAT_MAP: each announced address to the node's own. */
+  let natMap: string;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ replicas: 0 });
+    const pairs: string[] = [];
+    for (const { port } of cluster.servers) {
+      const announced = await freePort();
+      await cluster.announce(port, announced);
+      pairs.push(`127.0.0.1:${announced}=127.0.0.1:${port}`);
+    }
+    natMap = pairs.join(',');
+    await seedProduction(process.env.DATABASE_URL!);
+  }, 60_000);
+
+  afterAll(() => cluster?.destroy());
+
+  const natEnv = () => ({ REDIS_CLUSTER_NODES: cluster.nodes, MODEL_POLL_SECONDS: '3600' });
+
+  it('runs the cache, the queue and pub/sub through REDIS_CLUSTER_NAT_MAP; reads Postgres without it', async () => {
+    const [api, worker] = await Promise.all([
+      // Every entity read through the cluster at every request (no item rows in memory).
+      startServingApi({ ...natEnv(), REDIS_CLUSTER_NAT_MAP: natMap, ITEM_ROW_CACHE_ENTRIES: '0' }),
+      startWorker({ ...natEnv(), REDIS_CLUSTER_NAT_MAP: natMap, AUTO_CANARY: 'false' }),
+    ]);
+    try {
+      expect((await api.score()).status).toBe(200);
+      expect((await api.score()).status).toBe(200);
+      expect(await metric(api, 'feature_cache_hits_total')).toBeGreaterThanOrEqual(11);
+      expect(await metric(api, 'feature_cache_unavailable_total')).toBe(0);
+      expect(await api.call('GET', '/health/ready')).toMatchObject({ status: 200, body: { status: 'ok' } });
+      // Bull's queues, and the schedule's lock on the {mmoe} slot.
+      const set = await api.call('PUT', '/admin/training-schedule', { cron: '*/30 * * * *', windowDays: 2 });
+      expect(set).toMatchObject({ status: 200, body: { cron: '*/30 * * * *', windowDays: 2 } });
+      // `features:changed` subscribed on its slot's master (as announced: masterOf reads CLUSTER SLOTS), at its own port.
+      const announced = await cluster.masterOf(FEATURES_CHANGED_CHANNEL);
+      const own = natMap
+        .split(',')
+        .find((pair) => pair.startsWith(`127.0.0.1:${announced}=`))!
+        .split(':')[2];
+      const node = new Redis({ port: Number(own) });
+      try {
+        await until('the subscription on the channel master', async () =>
+          String(await node.client('LIST')).includes(' name=features-changed ') ? true : undefined,
+        );
+      } finally {
+        node.disconnect();
+      }
+      // No connection of either process (the cache, Bull's, the subscription) tried an announced address.
+      for (const output of [api.process.output(), worker.output()]) expect(output).not.toMatch(UNAVAILABLE);
+    } finally {
+      await Promise.all([api.process.stop(), worker.stop()]);
+    }
+
+    // The same cluster without the mapping: every node it names refuses, and scoring goes to Postgres.
+    const unmapped = await startServingApi({ ...natEnv(), ITEM_ROW_CACHE_ENTRIES: '0' });
+    try {
+      expect((await unmapped.score()).status).toBe(200);
+      expect(await metric(unmapped, 'feature_cache_hits_total')).toBe(0);
+      expect(await metric(unmapped, 'feature_cache_degraded_requests_total')).toBeGreaterThanOrEqual(1);
+      expect(unmapped.process.output()).toMatch(new RegExp(`${UNAVAILABLE.source} \\(.*ECONNREFUSED`));
+    } finally {
+      await unmapped.process.stop();
+    }
+  }, 180_000);
 });

@@ -103,6 +103,32 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads REDIS_CLUSTER_NAT_MAP as announced=reachable address pairs, with a cluster only, and names a bad entry', () => {
+    const nodes = '127.0.0.1:7000';
+    expect(
+      loadConfig({
+        REDIS_CLUSTER_NODES: nodes,
+        REDIS_CLUSTER_NAT_MAP:
+          '172.18.0.2:6379=127.0.0.1:7000, 172.18.0.3:6379 = redis-b:7001,[fd00::4]:6379=[::1]:7002',
+      }).REDIS_CLUSTER_NAT_MAP,
+    ).toEqual({
+      '172.18.0.2:6379': { host: '127.0.0.1', port: 7000 },
+      '172.18.0.3:6379': { host: 'redis-b', port: 7001 },
+      'fd00::4:6379': { host: '::1', port: 7002 },
+    });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: nodes })).not.toHaveProperty('REDIS_CLUSTER_NAT_MAP');
+    for (const bad of ['172.18.0.2:6379', '172.18.0.2:6379=', 'a:1=b:2=c:3', 'a:1=b:0', 'a:1=b:2,,c:3=d:4', 'a=b:2'])
+      expect(() => loadConfig({ REDIS_CLUSTER_NODES: nodes, REDIS_CLUSTER_NAT_MAP: bad })).toThrow(
+        /REDIS_CLUSTER_NAT_MAP: entry \d must be announced-host:port=reachable-host:port/,
+      );
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: nodes, REDIS_CLUSTER_NAT_MAP: 'a:1=b:2,c:3=d:4,a:1=e:5' })).toThrow(
+      /REDIS_CLUSTER_NAT_MAP: entry 3 maps an address mapped before/,
+    );
+    expect(() => loadConfig({ REDIS_CLUSTER_NAT_MAP: 'a:1=b:2' })).toThrow(
+      /REDIS_CLUSTER_NAT_MAP: applies only with REDIS_CLUSTER_NODES/,
+    );
+  });
+
   it('takes an optional DATABASE_READ_URL, a postgres URL, and a positive lag bound', () => {
     expect(loadConfig({ DATABASE_READ_URL: 'postgres://reader@replica:5432/app' })).toMatchObject({
       DATABASE_READ_URL: 'postgres://reader@replica:5432/app',

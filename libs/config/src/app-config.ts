@@ -61,6 +61,30 @@ const appConfigSchema = z
     REDIS_CLUSTER_USERNAME: z.string().optional(),
     REDIS_CLUSTER_PASSWORD: z.string().optional(),
     REDIS_CLUSTER_TLS: z.stringbool().optional(),
+    /**
+     * For nodes that announce addresses this process cannot reach (behind a NAT, in containers):
+     * `announced-host:port=reachable-host:port,…`, applied to every node address the cluster names (its slot map,
+     * redirections, the pub/sub master). The seeds in REDIS_CLUSTER_NODES are reachable addresses already. Only with
+     * REDIS_CLUSTER_NODES.
+     */
+    REDIS_CLUSTER_NAT_MAP: z
+      .string()
+      .transform((list, ctx) => {
+        const map: Record<string, RedisNode> = {};
+        list.split(',').forEach((entry, i) => {
+          const [announced, reachable, ...more] = entry.split('=').map((address) => clusterNode(address.trim()));
+          if (!announced || !reachable || more.length > 0)
+            return ctx.addIssue({
+              code: 'custom',
+              message: `entry ${i + 1} must be announced-host:port=reachable-host:port (ports 1–65535)`,
+            });
+          const key = `${announced.host}:${announced.port}`;
+          if (key in map) ctx.addIssue({ code: 'custom', message: `entry ${i + 1} maps an address mapped before` });
+          map[key] = reachable;
+        });
+        return map;
+      })
+      .optional(),
     MMOE_BACKEND: z.enum(MMOE_BACKENDS).optional(),
     ADMIN_TOKEN: z.string().optional(),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('log'),
@@ -255,6 +279,12 @@ const appConfigSchema = z
             message:
               'applies only with REDIS_CLUSTER_NODES (a single Redis takes it in REDIS_URL: rediss://user:password@host:port)',
           });
+      if (env.REDIS_CLUSTER_NAT_MAP !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['REDIS_CLUSTER_NAT_MAP'],
+          message: 'applies only with REDIS_CLUSTER_NODES',
+        });
     },
     { when: () => true },
   )

@@ -66,6 +66,7 @@ export class RedisConnections implements OnApplicationShutdown {
           clusterRetryStrategy: reconnectFailingQueued(redis.maxRetriesPerRequest),
           // ioredis resolves the seeds' names to addresses, which a certificate issued to the names does not cover.
           ...(this.config.REDIS_CLUSTER_TLS ? { dnsLookup: keepHostName } : {}),
+          natMap: this.config.REDIS_CLUSTER_NAT_MAP,
           ...cluster,
           redisOptions: { connectionName: name, ...clusterNodeOptions(this.config), ...redis },
         })
@@ -270,9 +271,15 @@ export class RedisConnections implements OnApplicationShutdown {
     return Promise.race([client.subscribe(channel).then(() => undefined), timedOut]).finally(() => clearTimeout(timer));
   }
 
-  /** On a cluster, `host:port` of the master that serves the channel's slot, if the slot map names one. */
+  /**
+   * On a cluster, `host:port` of the master that serves the channel's slot, if the slot map names one, as this process
+   * reaches it: ioredis maps the addresses of the map it reads through REDIS_CLUSTER_NAT_MAP, but puts a redirection's
+   * as the node announced it, until the next read.
+   */
   private channelOwner(channel: string): string | undefined {
-    return this.commands.isCluster ? (this.commands as Cluster).slots[calculateSlot(channel)]?.[0] : undefined;
+    const owner = this.commands.isCluster ? (this.commands as Cluster).slots[calculateSlot(channel)]?.[0] : undefined;
+    const mapped = owner === undefined ? undefined : this.config.REDIS_CLUSTER_NAT_MAP?.[owner];
+    return mapped ? nodeKey(mapped) : owner;
   }
 
   /** The outage state of one named connection, logged on change only. */
