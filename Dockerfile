@@ -31,5 +31,6 @@ CMD ["node", "dist/apps/worker/apps/worker/src/main"]
 FROM runtime AS api
 USER node
 EXPOSE 3000
-# A 500-candidate score allocates ~0.5 MB: 64 MB semi-spaces (V8's default is 16) scavenge a quarter as often (docs/serving.md).
-CMD ["node", "--max-semi-space-size=64", "--no-memory-reducer", "dist/apps/api/apps/api/src/main"]
+# A 500-candidate score allocates ~0.2 MB: fixed 64 MB semi-spaces scavenge rarely and keep the old generation room to
+# promote into; no memory reducer pausing the inference threads (docs/serving.md, The tail).
+CMD ["node", "--max-semi-space-size=64", "--min-semi-space-size=64", "--no-memory-reducer", "dist/apps/api/apps/api/src/main"]

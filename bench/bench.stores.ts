@@ -11,8 +11,8 @@ import { flagValue, log } from './bench.util';
 
 export const REPO = path.resolve(__dirname, '..');
 const MAIN = path.join(REPO, 'dist/apps/api/apps/api/src/main.js');
-/** As the Dockerfile and `npm run start:api` start the API (the young generation, no memory reducer: docs/serving.md). */
-const API_NODE_FLAGS = ['--max-semi-space-size=64', '--no-memory-reducer'];
+/** As the Dockerfile and `npm run start:api` start the API (a fixed young generation, no memory reducer: docs/serving.md). */
+const API_NODE_FLAGS = ['--max-semi-space-size=64', '--min-semi-space-size=64', '--no-memory-reducer'];
 
 /** The bench database (`--database`, default `bench`) and Redis db (`--redis-db`, default 2) on the configured servers. */
 export function benchStores(config: Pick<AppConfig, 'DATABASE_URL' | 'REDIS_URL'>): {
