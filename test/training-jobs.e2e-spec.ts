@@ -65,6 +65,7 @@ describe('training admin API (e2e)', () => {
         spec: TINY_SPEC,
         overrides: { epochs: 2 },
         holdoutFraction: 0.25,
+        refit: false,
       });
       expect(response.statusCode).toBe(201);
       expect(response.json()).toEqual({ id: expect.any(String), state: 'waiting' });
@@ -76,6 +77,7 @@ describe('training admin API (e2e)', () => {
         spec: expect.objectContaining({ tasks: expect.any(Array) }),
         overrides: { epochs: 2 },
         holdoutFraction: 0.25,
+        refit: false,
         requestedBy: 'admin',
       });
     });

@@ -22,7 +22,7 @@ import {
   type TrainingJobResult,
 } from '@app/queue';
 import { REDIS } from '@app/redis';
-import { ModelRegistryService, type DatasetRecord } from '@app/registry';
+import { ModelRegistryService, type DatasetRecord, type TrainingRecord } from '@app/registry';
 
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
 import { createApiApp } from './api-app.factory';
@@ -154,16 +154,22 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     const version = await registry.get(result.versionId);
     expect(version.parentVersionId).toBe(parentId);
     const metrics = version.metrics as {
-      dataset: Required<Pick<DatasetRecord, 'window' | 'trainedTo' | 'historyFrom' | 'replay' | 'late' | 'snapshot'>>;
-      training: { rows: number; warmStart: { parentVersionId: number; vocabularies: VocabularyGrowth[] } };
+      dataset: Required<
+        Pick<DatasetRecord, 'window' | 'trainedTo' | 'historyFrom' | 'replay' | 'late' | 'snapshot' | 'holdoutStart'>
+      >;
+      training: TrainingRecord & { warmStart: { parentVersionId: number; vocabularies: VocabularyGrowth[] } };
       productionHoldout: { versionId: number };
     };
-    // Lineage: the parent, the window, the replay and the rows. The window starts where the parent's training rows
-    // ended, at its first held-out event: what the parent was judged on, its child now trains on.
+    // Lineage: the parent, the window, the replay and the rows. The parent, a full retrain, was refitted on its
+    // held-out events after the gate (TRAINING_REFIT=full), so its training data ends at its window's end, where its
+    // child's window starts. The child, incremental, is not refitted: its own child starts at its held-out events.
     const parentData = parentBefore.metrics.dataset!;
-    expect(parentData.trainedTo).toBe(parentData.holdoutStart);
-    expect(Date.parse(parentData.trainedTo!)).toBeLessThan(START + RELEASE_DAY * DAY_MS);
-    expect(metrics.dataset.window).toEqual({ from: parentData.trainedTo, to: day(7) });
+    expect(Date.parse(parentData.holdoutStart as string)).toBeLessThan(START + RELEASE_DAY * DAY_MS);
+    expect(parentData.trainedTo).toBe(day(RELEASE_DAY));
+    expect(parentBefore.metrics.training!.refit).toMatchObject({ rows: parentBefore.metrics.examples, epochs: 1 });
+    expect(metrics.dataset.window).toEqual({ from: day(RELEASE_DAY), to: day(7) });
+    expect(metrics.dataset.trainedTo).toBe(metrics.dataset.holdoutStart);
+    expect(metrics.training.refit).toBeUndefined();
     // Replayed from the lineage's history (the parent's window start), up to the new window.
     expect(metrics.dataset.historyFrom).toBe(day(0));
     expect(metrics.dataset.replay).toMatchObject({ from: day(0), to: parentData.trainedTo });
@@ -358,5 +364,51 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
           [production.id, { skipped: { job: String(fired.id) } }],
         ),
     ).rejects.toThrow(/rollout_events_skip_job/);
+  });
+  it('serves a full retrain refitted on its held-out events (an item first seen there is learnt); refit: false does not', async () => {
+    // Days 0 to 6: the held-out slice (the last fifth of the time) holds the items released on day 5, which the rows
+    // trained on before the gate never saw.
+    const source = { kind: 'events', from: day(0), to: day(6) };
+    const invalid = await post('/admin/training-jobs', { source, spec: SPEC, refit: 'yes' });
+    expect(invalid.statusCode).toBe(400);
+    expect(invalid.json().errors).toEqual([{ field: 'refit', message: 'refit must be a boolean value' }]);
+
+    const [refitted, plain] = await Promise.all(
+      [{}, { refit: false }].map(async (option) => {
+        const job = await run({ source, spec: SPEC, ...option });
+        return registry.get((job.returnvalue as TrainingJobResult).versionId);
+      }),
+    );
+    // The new item shown most on day 5.
+    const [{ item_id: newItem }] = await app.get(DataSource).query(
+      `SELECT item_id FROM events WHERE occurred_at >= $1 AND occurred_at < $2 AND substr(item_id, 3)::int >= $3
+       GROUP BY item_id ORDER BY count(*) DESC, item_id LIMIT 1`,
+      [day(RELEASE_DAY), day(6), FIRST_NEW_ITEM],
+    );
+    const rowOf = async (versionId: number) => {
+      const model = MultiTaskModel.fromArtifact((await registry.findArtifact(versionId))!.artifact);
+      try {
+        const column = model.network.preprocessing.categorical.findIndex((c) => c.name === 'item_id');
+        return model.encoder.encodeCategory(column, newItem);
+      } finally {
+        model.dispose();
+      }
+    };
+    const holdoutStart = Date.parse(refitted.metrics.dataset!.holdoutStart as string);
+    expect(holdoutStart).toBeLessThan(START + RELEASE_DAY * DAY_MS);
+
+    // Refitted: its weights learnt the slice (the new items got rows), its data ends at the window's end, and its
+    // metrics are the gate's, measured on the slice before the refit.
+    const refit = refitted.metrics.training!.refit!;
+    expect(refit).toMatchObject({ rows: refitted.metrics.examples, epochs: 1 });
+    expect(refit.vocabularies!.find((v) => v.feature === 'item_id')!.added).toBeGreaterThan(0);
+    expect(await rowOf(refitted.id)).toBeGreaterThan(0);
+    expect(refitted.metrics.dataset!.trainedTo).toBe(day(6));
+    expect(refitted.spec).toEqual(plain.spec); // the spec's epochs, not the refit's one
+
+    // Not refitted: what the gate judged is what is served; the new item is out of vocabulary.
+    expect(plain.metrics.training!.refit).toBeUndefined();
+    expect(await rowOf(plain.id)).toBe(0);
+    expect(plain.metrics.dataset!.trainedTo).toBe(plain.metrics.dataset!.holdoutStart);
   });
 });

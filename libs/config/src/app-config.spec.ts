@@ -50,6 +50,7 @@ describe('loadConfig', () => {
       RETRAIN_INCREMENTAL_EPOCHS: 1,
       RETRAIN_INCREMENTAL_REPLAY: 0.2,
       TRAINING_REPLAY_DAYS: 30,
+      TRAINING_REFIT: 'full',
       PREDICTION_LOG_SAMPLE: 0.1,
       PREDICTION_LOG_BUFFER_ROWS: 100_000,
       PREDICTION_LOG_BATCH_ROWS: 5_000,
@@ -181,6 +182,11 @@ describe('loadConfig', () => {
   it('reads TRAINING_GATE_METRIC as auc or gauc, naming it otherwise', () => {
     expect(loadConfig({ TRAINING_GATE_METRIC: 'gauc' }).TRAINING_GATE_METRIC).toBe('gauc');
     expect(() => loadConfig({ TRAINING_GATE_METRIC: 'ndcg' })).toThrow(/TRAINING_GATE_METRIC/);
+  });
+
+  it('reads TRAINING_REFIT as full, all or none, naming it otherwise', () => {
+    expect(loadConfig({ TRAINING_REFIT: 'none' }).TRAINING_REFIT).toBe('none');
+    expect(() => loadConfig({ TRAINING_REFIT: 'incremental' })).toThrow(/TRAINING_REFIT/);
   });
 
   it('returns a frozen object with typed values', () => {

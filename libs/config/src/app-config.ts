@@ -211,6 +211,12 @@ const appConfigSchema = z
      */
     TRAINING_REPLAY_DAYS: z.coerce.number().positive().default(30),
     /**
+     * Which jobs train their candidate one epoch more on the held-out slice after the gate has judged it, so that the
+     * version served has learnt from its window's latest events: `full` (every job but an incremental one, whose
+     * held-out events its child trains on), `all`, or `none`. A job's `refit` overrides it.
+     */
+    TRAINING_REFIT: z.enum(['full', 'all', 'none']).default('full'),
+    /**
      * The least time between two runs of a retraining schedule (RETRAIN_CRON, RETRAIN_INCREMENTAL_CRON and the admin
      * API's): a 6-field cron can fire every second, and each run is a training job.
      */

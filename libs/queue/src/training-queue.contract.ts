@@ -137,6 +137,11 @@ export const trainingJobPayload = z.strictObject({
   /** Train from the weights of this version (the parent) rather than from scratch; an `incremental` source needs it. */
   warmStart: warmStart.optional(),
   overrides: trainingOverrides.optional(),
+  /**
+   * After the gate has judged the candidate, train it one epoch more on the held-out slice before it is registered
+   * (its metrics stay the gate's); default: TRAINING_REFIT by the job's kind.
+   */
+  refit: z.boolean().optional(),
   /** Share of the (time-ordered) data held out as the later evaluation slice. */
   holdoutFraction: z.number().gt(0).lt(1).optional(),
   /**
@@ -154,7 +159,7 @@ export const trainingJobPayload = z.strictObject({
 });
 export type TrainingJobPayload = z.infer<typeof trainingJobPayload>;
 
-export type TrainingPhase = 'dataset' | 'training' | 'evaluating' | 'registering';
+export type TrainingPhase = 'dataset' | 'training' | 'evaluating' | 'refitting' | 'registering';
 
 /** What job.progress() carries, readable at GET /admin/training-jobs/:id. */
 export interface TrainingJobProgress {

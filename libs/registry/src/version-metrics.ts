@@ -28,6 +28,22 @@ export type TrainingRecord = Omit<TrainSummary, 'valid'> & {
   warmStart?: { parentVersionId: number; vocabularies: VocabularyGrowth[] };
   /** The learnt vocabularies that reached maxVocab, and the ids each left out (absent before it was recorded). */
   vocabularyOverflow?: VocabularyOverflow[];
+  /**
+   * The refit after the gate (TRAINING_REFIT, a job's `refit`): the candidate trained `epochs` more on the `rows` of
+   * the held-out slice (`validationRows` of them held back to refit calibration), which the version's weights are.
+   * The version's metrics are the candidate's before it.
+   */
+  refit?: {
+    rows: number;
+    validationRows: number;
+    epochs: number;
+    seconds: number;
+    examplesPerSec: number;
+    validation: TaskMetricsByName;
+    /** What happened to each learnt vocabulary (ids first seen in the slice get rows). */
+    vocabularies?: VocabularyGrowth[];
+    vocabularyOverflow: VocabularyOverflow[];
+  };
 };
 
 /** The source of a job's data as the job named it (the queue contract's TrainingDataSource, as it was recorded). */
@@ -42,9 +58,10 @@ export interface DatasetRecord {
   /** The events trained and judged on (an incremental source resolved). */
   window?: { from: string; to: string };
   /**
-   * Where the events trained on end (exclusive): the time of the first held-out event. The next incremental job starts
-   * here, so that this version's held-out events are trained on by its child (absent before it was recorded: the
-   * window's end is used, and those events are never trained on).
+   * Where the events trained on end (exclusive): the time of the first held-out event, or the window's end after a
+   * refit on the held-out slice (`training.refit`). The next incremental job starts here, so that no event is trained
+   * on twice nor skipped by a lineage (absent before it was recorded: the window's end is used, and those events are
+   * never trained on).
    */
   trainedTo?: string;
   /**

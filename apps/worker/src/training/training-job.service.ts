@@ -11,6 +11,7 @@ import {
   parseModelSpec,
   SpecValidationError,
   warmStartDifferences,
+  type EncodedDataset,
   type ModelSpec,
   type TrainedModel,
 } from '@app/mmoe';
@@ -44,6 +45,7 @@ import { decideRollout, type ProductionBaseline } from './evaluation-gate.rules'
 import { incrementalPlan, type IncrementalPlan } from './incremental-window.rules';
 import { JobProgressThrottle } from './job-progress.throttle';
 import { JobWatch } from './job-watch';
+import { refitOnHoldout, refitsJob } from './refit.rules';
 import { TrainingDataService, type TrainingData } from './training-data.service';
 import { EmptyWindowError, TrainingInputError } from './training.errors';
 
@@ -52,6 +54,12 @@ const DAY_MS = 86_400_000;
 
 /** What finishing a job reads of the metrics its version records. */
 type JobOutcome = Pick<TrainedMetrics, 'gate' | 'tasks' | 'productionHoldout' | 'examples' | 'training'>;
+
+/** The model a job registers, and its refit on the held-out slice when it had one. */
+interface Served {
+  model: MultiTaskModel;
+  refit?: TrainedModel['summary'];
+}
 
 interface PreparedJob {
   payload: TrainingJobPayload;
@@ -137,17 +145,21 @@ export class TrainingJobService {
     }).catch((e: unknown) => {
       throw watch.cause(e);
     });
-    // Recorded in metrics.training too: a full table is no failure, but its new ids score as unseen ones.
-    if (summary.vocabularyOverflow.length > 0)
-      this.logger.warn(`job ${jobId}: ${overflowText(summary.vocabularyOverflow)}; raise maxVocab to make room`);
+    this.warnOverflow(jobId, summary);
+    let served: Served = { model };
     try {
       progress.phase('evaluating');
-      const metrics = await this.evaluate(model, summary, prepared);
+      const judged = await this.evaluate(model, summary, prepared);
+      if (refitsJob(prepared.payload, this.config.TRAINING_REFIT)) {
+        progress.phase('refitting');
+        served = await this.refit(jobId, model, prepared, watch);
+      }
+      const metrics = await this.servedMetrics(judged, served, prepared);
 
       progress.phase('registering');
       await watch.confirm();
       const version = await this.registry.registerTrained(
-        model,
+        served.model,
         {
           training: summary,
           parentVersionId: prepared.parent?.id,
@@ -165,7 +177,29 @@ export class TrainingJobService {
       return await this.finish(version, metrics, prepared.payload.rolloutPolicy);
     } finally {
       model.dispose();
+      if (served.model !== model) served.model.dispose();
     }
+  }
+
+  /** Recorded in metrics.training too: a full table is no failure, but its new ids score as unseen ones. */
+  private warnOverflow(jobId: string, summary: TrainedModel['summary']): void {
+    if (summary.vocabularyOverflow.length > 0)
+      this.logger.warn(`job ${jobId}: ${overflowText(summary.vocabularyOverflow)}; raise maxVocab to make room`);
+  }
+
+  /** The judged candidate trained one epoch more on the held-out slice (refitOnHoldout); the candidate is kept. */
+  private async refit(jobId: string, candidate: MultiTaskModel, job: PreparedJob, watch: JobWatch): Promise<Served> {
+    const { model, summary } = await refitOnHoldout(candidate, job.data.holdout, {
+      shouldStop: watch.shouldStop,
+      threads: this.config.TRAINING_THREADS,
+    }).catch((e: unknown) => {
+      throw watch.cause(e);
+    });
+    this.warnOverflow(jobId, summary);
+    this.logger.log(
+      `job ${jobId}: refitted on the ${job.data.holdout.size} held-out rows in ${summary.seconds.toFixed(1)} s`,
+    );
+    return { model, refit: summary };
   }
 
   /**
@@ -274,15 +308,17 @@ export class TrainingJobService {
     return model;
   }
 
-  /** The candidate and production on the held-out slice, the gate's decision, and what the version will record. */
+  /**
+   * The candidate and production on the held-out slice, the gate's decision, and what the version will record (but
+   * the int8 check, which is the served weights'); `encoded`, the slice in the candidate's terms.
+   */
   private async evaluate(
     model: MultiTaskModel,
     summary: TrainedModel['summary'],
     job: PreparedJob,
-  ): Promise<TrainedMetrics> {
-    // Encoded once: tfjs's evaluation and the int8 check below read the same rows.
-    const encodedHoldout = model.encode(job.data.holdout);
-    const holdout = model.evaluate(encodedHoldout, { groups: job.data.holdout.groupIds() });
+  ): Promise<{ metrics: Omit<TrainedMetrics, 'int8'>; encoded: EncodedDataset }> {
+    const encoded = model.encode(job.data.holdout);
+    const holdout = model.evaluate(encoded, { groups: job.data.holdout.groupIds() });
     const baseline = await this.evaluateProduction(job);
     const gate = decideRollout(job.spec.tasks, holdout.tasks, baseline, {
       autoCanary: this.config.AUTO_CANARY,
@@ -292,14 +328,7 @@ export class TrainingJobService {
     });
     const { valid, warmStart, ...trained } = summary;
     const backend = await initBackend(this.config.MMOE_BACKEND); // started at boot: this only reads which one
-    // Without onnxruntime-node here there is no int8 graph to judge: the version stays fp32-only.
-    const int8 =
-      (await loadOnnxRuntime()) &&
-      (await checkInt8(
-        { spec: model.spec, preprocessing: model.network.preprocessing, weights: model.network.snapshot() },
-        encodedHoldout,
-      ));
-    return {
+    const metrics = {
       tasks: holdout.tasks,
       gates: holdout.gates,
       calibration: holdout.calibration,
@@ -312,7 +341,6 @@ export class TrainingJobService {
           // Same features and tasks as the candidate (the warm start's rules): it reads the candidate's table.
           parentHoldout: { versionId: job.parent!.id, tasks: job.parentModel.evaluate(job.data.holdout).tasks },
         }),
-      ...(int8 && { int8 }),
       gate,
       training: {
         ...trained,
@@ -338,6 +366,50 @@ export class TrainingJobService {
         groupBy: job.groupBy ?? null,
         holdoutStart: job.data.holdoutStart,
         skippedRows: job.data.skipped + job.data.malformed,
+      },
+    };
+    return { metrics, encoded };
+  }
+
+  /**
+   * What the version records of the model it serves: the gate's metrics as they were measured, the refit when there
+   * was one (and then its data ends at the window's end: the next incremental job starts there), and the int8 check
+   * of the served weights.
+   */
+  private async servedMetrics(
+    judged: { metrics: Omit<TrainedMetrics, 'int8'>; encoded: EncodedDataset },
+    { model, refit }: Served,
+    job: PreparedJob,
+  ): Promise<TrainedMetrics> {
+    const { metrics } = judged;
+    // Without onnxruntime-node here there is no int8 graph to judge: the version stays fp32-only.
+    const int8 =
+      (await loadOnnxRuntime()) &&
+      (await checkInt8(
+        { spec: model.spec, preprocessing: model.network.preprocessing, weights: model.network.snapshot() },
+        // A refit may have grown the vocabularies: the slice is encoded again in its terms.
+        refit ? model.encode(job.data.holdout) : judged.encoded,
+      ));
+    if (!refit) return { ...metrics, ...(int8 && { int8 }) };
+    return {
+      ...metrics,
+      ...(int8 && { int8 }),
+      training: {
+        ...metrics.training,
+        refit: {
+          rows: job.data.holdout.size,
+          validationRows: refit.valid.examples,
+          epochs: refit.epochsRun,
+          seconds: refit.seconds,
+          examplesPerSec: refit.examplesPerSec,
+          validation: refit.valid.tasks,
+          ...(refit.warmStart && { vocabularies: refit.warmStart.vocabularies }),
+          vocabularyOverflow: refit.vocabularyOverflow,
+        },
+      },
+      dataset: {
+        ...metrics.dataset,
+        ...(job.source.kind === 'events' && { trainedTo: job.source.to }),
       },
     };
   }

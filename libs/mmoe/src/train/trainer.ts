@@ -37,6 +37,8 @@ export interface TrainOptions {
   shouldStop?: () => boolean;
   /** Data-parallel training threads (wasm only); overrides training.threads, whose default is every core. */
   threads?: number;
+  /** Overrides training.epochs for this run only (a refit's one more epoch): the model keeps its spec's. */
+  epochs?: number;
 }
 
 export interface TrainSummary {
@@ -84,7 +86,8 @@ export async function trainNetwork(
 ): Promise<TrainSummary> {
   if (train.size === 0) throw new Error('the training set is empty');
   if (valid.size === 0) throw new Error('the validation set is empty');
-  const { epochs, batchSize, seed, earlyStoppingPatience } = net.spec.training;
+  const { batchSize, seed, earlyStoppingPatience } = net.spec.training;
+  const epochs = options.epochs ?? net.spec.training.epochs;
   const target = primaryMetric(net.spec);
   const rng = new Rng(seed);
   const runner = await createStepRunner(net, train, rng, options.threads);

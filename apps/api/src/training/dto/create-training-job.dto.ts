@@ -1,6 +1,7 @@
 import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
+  IsBoolean,
   IsIn,
   IsInt,
   IsNumber,
@@ -205,6 +206,15 @@ export class CreateTrainingJobDto {
   overrides?: TrainingOverridesDto;
 
   @ApiPropertyOptional({
+    example: true,
+    description:
+      "After the gate has judged the candidate on the held-out slice, train it one epoch more on that slice before it is registered, so that the version served has learnt from the latest events (its metrics stay the gate's). Default: TRAINING_REFIT (`full`: every job but an incremental one).",
+  })
+  @IsOmittable()
+  @IsBoolean()
+  refit?: boolean;
+
+  @ApiPropertyOptional({
     minimum: 0.05,
     maximum: 0.5,
     example: 0.2,
@@ -237,6 +247,7 @@ export function toNewTrainingJob({
   warmStart,
   rolloutPolicy,
   overrides,
+  refit,
   holdoutFraction,
   groupBy,
 }: CreateTrainingJobDto): NewTrainingJob {
@@ -247,6 +258,7 @@ export function toNewTrainingJob({
     warmStart: warmStart && { from: warmStart.from },
     rolloutPolicy: rolloutPolicy && toRolloutPolicy(rolloutPolicy),
     overrides: overrides && { ...overrides },
+    refit,
     holdoutFraction,
     groupBy,
   };

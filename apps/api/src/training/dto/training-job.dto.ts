@@ -7,7 +7,7 @@ import { ToDecimalInt } from '../../platform/postgres-text.validator';
 import type { TrainingJobRecord } from '../training-jobs.repository';
 import type { CancelOutcome, TrainingJobView } from '../training-jobs.service';
 
-const PHASES: TrainingPhase[] = ['dataset', 'training', 'evaluating', 'registering'];
+const PHASES: TrainingPhase[] = ['dataset', 'training', 'evaluating', 'refitting', 'registering'];
 const JOB_STATES = ['waiting', 'delayed', 'active', 'completed', 'failed', 'paused', 'stuck'] as const;
 const TASK_METRICS = {
   type: 'object',

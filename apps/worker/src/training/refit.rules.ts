@@ -1,0 +1,31 @@
+import type { AppConfig } from '@app/config';
+import { MultiTaskModel, RawTable, type TrainedModel, type TrainOptions } from '@app/mmoe';
+import type { TrainingJobPayload } from '@app/queue';
+
+/**
+ * Whether a job refits its candidate on the held-out slice once the gate has judged it: the job's `refit`, else
+ * TRAINING_REFIT by the job's kind (`full`: every job but an incremental one, whose held-out events its child trains
+ * on anyway).
+ */
+export function refitsJob(
+  payload: Pick<TrainingJobPayload, 'refit' | 'source'>,
+  setting: AppConfig['TRAINING_REFIT'],
+): boolean {
+  if (payload.refit !== undefined) return payload.refit;
+  return setting === 'all' || (setting === 'full' && payload.source.kind !== 'incremental');
+}
+
+/**
+ * The candidate trained one epoch more on the held-out rows, so that the version served has learnt from the latest
+ * events (a full retrain otherwise never trains on the last `holdoutFraction` of its window). A warm start from the
+ * candidate: its weights, vocabularies grown by ids first seen in the slice, numeric scales kept, calibration refitted
+ * on a seeded share of the slice (training.validationFraction). The model keeps the candidate's spec (its epochs
+ * too: the next retrain with it trains as many). The candidate is only read.
+ */
+export function refitOnHoldout(
+  candidate: MultiTaskModel,
+  holdout: RawTable,
+  options: TrainOptions = {},
+): Promise<TrainedModel> {
+  return MultiTaskModel.train(candidate.spec, holdout, undefined, { ...options, epochs: 1, parent: candidate });
+}
