@@ -9,9 +9,11 @@
  *   - strategies: the first model left stale; a daily full retrain (fresh initialisation, the last `window` days,
  *     several epochs with early stopping); a warm start every `period` hours from the previous model, one epoch over
  *     the events since the previous model's training rows ended plus `replay` times as many older events of the
- *     lineage. Every training holds out its window's last fifth as the worker does, and the windows, the split and
- *     the replay are the worker's own functions (timeSplitIndex, incrementalPlan, replayCount): what ships is what is
- *     measured (the replay's draw aside: the worker's is a seeded hash in SQL, this one a seeded draw in memory);
+ *     lineage. Every training holds out its window's last fifth as the worker does, and the jobs that the worker's
+ *     TRAINING_REFIT (from the environment, default `full`) names are then trained one epoch more on it; the windows,
+ *     the split, the replay and the refit are the worker's own functions (timeSplitIndex, incrementalPlan,
+ *     replayCount, refitsJob, refitOnHoldout): what ships is what is measured (the replay's draw aside: the worker's
+ *     is a seeded hash in SQL, this one a seeded draw in memory);
  *   - user lists: none beyond the profile; the genres of the user's last clicks (fromEvents.itemFeature) weighed
  *     against the candidate's genre by target attention, written nightly (as of the start of each day) or fed by
  *     events (as of each impression, which is what the API serves with `fromEvents`); the same event-fed list mean
@@ -46,10 +48,13 @@ import {
   type InteractionFeatureValues,
   type ModelSpec,
   type ModelSpecInput,
+  type TrainedModel,
 } from '@app/mmoe';
+import type { TrainingJobPayload } from '@app/queue';
 
 import { holdoutFractionOf, timeSplitIndex } from '../apps/worker/src/training/dataset.rules';
 import { incrementalPlan, replayCount } from '../apps/worker/src/training/incremental-window.rules';
+import { refitOnHoldout, refitsJob } from '../apps/worker/src/training/refit.rules';
 import {
   cpuModel,
   flagValue,
@@ -67,6 +72,9 @@ const START = Date.parse('2026-03-02T00:00:00Z');
 const BINARY_TASKS = ['click', 'like'] as const;
 /** The worker's default held-out share of a job's window. */
 const HOLDOUT = holdoutFractionOf(undefined);
+/** Which jobs refit their candidate on the held-out slice: the worker's setting (TRAINING_REFIT), default `full`. */
+const REFIT = loadConfig({ TRAINING_REFIT: process.env.TRAINING_REFIT }).TRAINING_REFIT;
+const REFITS_FULL = refitsJob({ source: { kind: 'events', from: '', to: '' } }, REFIT);
 const iso = (time: number) => new Date(time).toISOString();
 
 const quick = hasFlag('quick');
@@ -109,8 +117,12 @@ type Variant = keyof typeof LISTS;
 const VARIANTS = (flagValue('lists')?.split(',') ?? Object.keys(LISTS)) as Variant[];
 for (const v of VARIANTS)
   if (!(v in LISTS)) throw new Error(`--lists: "${v}" is none of ${Object.keys(LISTS).join(', ')}`);
-type Strategy = 'stale' | 'daily full' | 'incremental';
-const STRATEGIES: Strategy[] = ['stale', 'daily full', 'incremental'];
+/**
+ * The "unrefitted" ones are the same full jobs' models before their refit (what TRAINING_REFIT=none serves); with
+ * REFIT not refitting full jobs they are the same models as stale and daily full.
+ */
+type Strategy = 'stale' | 'daily full' | 'incremental' | 'stale, unrefitted' | 'daily full, unrefitted';
+const STRATEGIES: Strategy[] = ['stale', 'daily full', 'incremental', 'stale, unrefitted', 'daily full, unrefitted'];
 
 /** The feature holding a list, as the API would feed it (fromEvents; a nightly job would write the same one). */
 function listFeature(list: UserList): ModelSpecInput['features'][number] {
@@ -255,16 +267,48 @@ class Experiment {
     return { start, end, trainedTo: end < stop ? this.times[end] : to };
   }
 
-  async train(spec: ModelSpec, table: RawTable, cost: Cost, parent?: MultiTaskModel): Promise<MultiTaskModel> {
+  /**
+   * A worker's job on the events of [from, to): its model trained on the rows before the held-out slice (after the
+   * `extra` ones), then, when the job refits (refitsJob), trained on the slice too (refitOnHoldout); the candidate
+   * before that refit (the same model without one), and where the job's training data ends (the next incremental
+   * job's start). `cost` counts the job, `candidateCost` the candidate's training alone.
+   */
+  async job(
+    spec: ModelSpec,
+    source: TrainingJobPayload['source'],
+    window: { from: number; to: number },
+    cost: Cost,
+    { parent, extra = [], candidateCost }: { parent?: MultiTaskModel; extra?: number[]; candidateCost?: Cost } = {},
+  ): Promise<{ model: MultiTaskModel; candidate: MultiTaskModel; trainedTo: number }> {
+    const slice = this.trainingSlice(window.from, window.to);
+    const rows = this.rows(spec, slice.start, slice.end, extra);
+    const candidate = await this.measure([cost, candidateCost], rows, () =>
+      MultiTaskModel.train(spec, rows, undefined, { parent, threads: 1 }),
+    );
+    if (!refitsJob({ source }, REFIT)) return { model: candidate, candidate, trainedTo: slice.trainedTo };
+    const holdout = this.rows(spec, slice.end, this.at(window.to));
+    const model = await this.measure([cost], holdout, () => refitOnHoldout(candidate, holdout, { threads: 1 }));
+    return { model, candidate, trainedTo: window.to };
+  }
+
+  /** Runs one training, adding its wall and CPU time and the examples it processed to each of `costs`. */
+  private async measure(
+    costs: (Cost | undefined)[],
+    table: RawTable,
+    train: () => Promise<TrainedModel>,
+  ): Promise<MultiTaskModel> {
     const started = performance.now();
     const cpu = process.cpuUsage();
-    const { model, summary } = await MultiTaskModel.train(spec, table, undefined, { parent, threads: 1 });
+    const { model, summary } = await train();
     const { user, system } = process.cpuUsage(cpu);
-    cost.seconds += (performance.now() - started) / 1000;
-    cost.cpuSeconds += (user + system) / 1e6;
-    const trainRows = table.size - Math.max(1, Math.round(table.size * spec.training.validationFraction));
-    cost.examples += summary.epochsRun * trainRows;
-    cost.trainings++;
+    for (const cost of costs) {
+      if (!cost) continue;
+      cost.seconds += (performance.now() - started) / 1000;
+      cost.cpuSeconds += (user + system) / 1e6;
+      // The rows trained on: the table but the validation share held back.
+      cost.examples += summary.epochsRun * (table.size - summary.valid.examples);
+      cost.trainings++;
+    }
     return model;
   }
 
@@ -292,32 +336,38 @@ class Experiment {
       scores: Object.fromEntries(BINARY_TASKS.map((t) => [t, new Float32Array(this.evaluated())])),
       cost: { examples: 0, seconds: 0, cpuSeconds: 0, trainings: 0 },
     });
-    const results: Record<Strategy, Outcome> = { stale: outcome(), 'daily full': outcome(), incremental: outcome() };
+    const results = Object.fromEntries(STRATEGIES.map((strategy) => [strategy, outcome()])) as Record<
+      Strategy,
+      Outcome
+    >;
     const window = plan.windowDays * DAY_MS;
     const period = plan.periodHours * HOUR_MS;
-    const first = this.trainingSlice(this.first - window, this.first);
-    const initial = await this.train(full, this.rows(full, first.start, first.end), {
-      examples: 0,
-      seconds: 0,
-      cpuSeconds: 0,
-      trainings: 0,
-    });
-    inspect?.(initial);
-    let daily = initial;
-    let warm = initial;
+    const events = (from: number, to: number) => ({ kind: 'events' as const, from: iso(from), to: iso(to) });
+    const dispose = (...models: MultiTaskModel[]) => new Set(models).forEach((m) => m.dispose());
+    const first = await this.job(
+      full,
+      events(this.first - window, this.first),
+      { from: this.first - window, to: this.first },
+      { examples: 0, seconds: 0, cpuSeconds: 0, trainings: 0 },
+    );
+    inspect?.(first.model);
+    let daily = first;
+    let warm = first.model;
     // Where the warm chain's data stands, as its versions would record it (continuationOf).
     let lineage = { from: iso(first.trainedTo), historyFrom: iso(this.first - window) };
     const end = START + plan.days * DAY_MS;
     for (let t = this.first; t < end; t += period) {
       if (t > this.first && (t - START) % DAY_MS === 0) {
-        if (daily !== initial) daily.dispose();
-        const slice = this.trainingSlice(t - window, t);
-        daily = await this.train(full, this.rows(full, slice.start, slice.end), results['daily full'].cost);
+        if (daily !== first) dispose(daily.model, daily.candidate);
+        daily = await this.job(full, events(t - window, t), { from: t - window, to: t }, results['daily full'].cost, {
+          candidateCost: results['daily full, unrefitted'].cost,
+        });
         log(`  ${variant}: daily retrain at day ${(t - START) / DAY_MS}`);
       }
       if (t > this.first) {
         const step = incrementalPlan(lineage, iso(t), plan.replay, plan.replayDays);
-        const slice = this.trainingSlice(Date.parse(step.window.from), t);
+        const from = Date.parse(step.window.from);
+        const slice = this.trainingSlice(from, t);
         const replay = step.replay
           ? sample(
               this.at(Date.parse(step.replay.from)),
@@ -326,21 +376,25 @@ class Experiment {
               t,
             )
           : [];
-        const next = await this.train(
+        const next = await this.job(
           incremental,
-          this.rows(incremental, slice.start, slice.end, replay),
+          { kind: 'incremental', to: iso(t), replay: plan.replay },
+          { from, to: t },
           results.incremental.cost,
-          warm,
+          { parent: warm, extra: replay },
         );
-        lineage = { ...lineage, from: iso(slice.trainedTo) };
-        if (warm !== initial) warm.dispose();
-        warm = next;
+        lineage = { ...lineage, from: iso(next.trainedTo) };
+        if (next.candidate !== next.model) next.candidate.dispose();
+        if (warm !== first.model) warm.dispose();
+        warm = next.model;
       }
-      this.score(initial, full, t, t + period, results.stale.scores);
-      this.score(daily, full, t, t + period, results['daily full'].scores);
+      this.score(first.model, full, t, t + period, results.stale.scores);
+      this.score(first.candidate, full, t, t + period, results['stale, unrefitted'].scores);
+      this.score(daily.model, full, t, t + period, results['daily full'].scores);
+      this.score(daily.candidate, full, t, t + period, results['daily full, unrefitted'].scores);
       this.score(warm, full, t, t + period, results.incremental.scores);
     }
-    for (const model of new Set([initial, daily, warm])) model.dispose();
+    dispose(first.model, first.candidate, daily.model, daily.candidate, warm);
     return results;
   }
 }
@@ -586,16 +640,18 @@ async function main(): Promise<void> {
 
   const reference = VARIANTS.includes('event-fed') ? 'event-fed' : VARIANTS[0];
   const fullCost = results[reference]['daily full'].cost;
+  // Without a refit of full jobs, the unrefitted models are stale's and daily full's.
+  const shown = (strategy: Strategy) => REFITS_FULL || !strategy.endsWith('unrefitted');
   const rows = VARIANTS.flatMap((variant) =>
-    STRATEGIES.map((strategy) => {
+    STRATEGIES.filter(shown).map((strategy) => {
       const { scores, cost } = results[variant][strategy];
       return [
         variant,
         strategy,
         ...BINARY_TASKS.map((task) => auc(scores[task], labels[task]).toFixed(4)),
         formatCount(cost.examples),
-        strategy === 'stale' ? '–' : `${cost.seconds.toFixed(1)} / ${cost.cpuSeconds.toFixed(1)}`,
-        strategy === 'stale'
+        strategy.startsWith('stale') ? '–' : `${cost.seconds.toFixed(1)} / ${cost.cpuSeconds.toFixed(1)}`,
+        strategy.startsWith('stale')
           ? '–'
           : [cost.examples / fullCost.examples, cost.seconds / fullCost.seconds, cost.cpuSeconds / fullCost.cpuSeconds]
               .map(formatRatio)
@@ -611,7 +667,9 @@ async function main(): Promise<void> {
 
   console.log(
     `\n### Models\n\nFirst model on days ${plan.initialDays - plan.windowDays}–${plan.initialDays}; next-period AUC over days ${plan.initialDays}–${plan.days}. ` +
-      `Every training holds out the last ${HOLDOUT * 100} % of its window's time, as the worker does. ` +
+      `Every training holds out the last ${HOLDOUT * 100} % of its window's time, as the worker does; TRAINING_REFIT=${REFIT}: ` +
+      `${REFITS_FULL ? 'the first model and the daily full retrains are then trained 1 epoch more on it ("unrefitted": the same models before)' : 'full retrains are not refitted on it'}, ` +
+      `${refitsJob({ source: { kind: 'incremental', to: '' } }, REFIT) ? 'the incremental steps too' : 'the incremental steps not'}. ` +
       `Daily full: fresh initialisation, last ${plan.windowDays} days, ≤ ${plan.epochs} epochs (early stopping). ` +
       `Incremental: warm start every ${plan.periodHours} h, 1 epoch over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). User lists of the last ${plan.listLength} clicks. ` +
       `Cost over the evaluated days; ratio to the ${reference} daily full retrain.\n`,
@@ -664,8 +722,28 @@ async function main(): Promise<void> {
       ['none', 'daily full'],
     ],
     [
+      ['none', 'daily full, unrefitted'],
+      ['none', 'daily full'],
+    ],
+    [
+      ['none', 'stale, unrefitted'],
+      ['none', 'daily full, unrefitted'],
+    ],
+    [
       ['event-fed', 'stale'],
       ['event-fed', 'daily full'],
+    ],
+    [
+      ['event-fed', 'daily full, unrefitted'],
+      ['event-fed', 'daily full'],
+    ],
+    [
+      ['event-fed', 'stale, unrefitted'],
+      ['event-fed', 'daily full, unrefitted'],
+    ],
+    [
+      ['event-fed', 'stale, unrefitted'],
+      ['event-fed', 'stale'],
     ],
     [
       ['event-fed', 'stale'],
@@ -677,7 +755,7 @@ async function main(): Promise<void> {
     markdownTable(
       ['a', 'b', 'AUC difference'],
       pairs
-        .filter(([a, b]) => VARIANTS.includes(a[0]) && VARIANTS.includes(b[0]))
+        .filter(([a, b]) => [a, b].every(([variant, strategy]) => VARIANTS.includes(variant) && shown(strategy)))
         .map(([a, b]) => [a.join(', '), b.join(', '), versus(a, b)]),
     ),
   );
