@@ -27,7 +27,7 @@
  * row's event-fed list (EventRepository.readTrainingRows) against reading the stored features, checked against the
  * lists computed here, beside what logging the served user features with each prediction would store instead.
  *
- *   npm run bench:freshness -- [--quick] [--days 7] [--initial-days 3] [--period-hours 4] [--window-days 3]
+ *   npm run bench:freshness -- [--quick] [--days 7] [--initial-days 3] [--period-hours 4] [--window-days 7]
  *     [--per-day 20000] [--users 800] [--items 1200] [--interest-hours 6] [--list-length 10] [--epochs 8] [--replay 0.2]
  *     [--replay-days 30] [--seed 1] [--lists none,nightly,event-fed,…] [--db postgres://…/bench_h1] [--skip-strategies]
  */
@@ -82,7 +82,8 @@ const plan = {
   days: positiveIntFlag('days', quick ? 5 : 7),
   initialDays: positiveIntFlag('initial-days', quick ? 2 : 3),
   periodHours: positiveIntFlag('period-hours', quick ? 6 : 4),
-  windowDays: positiveIntFlag('window-days', quick ? 2 : 3),
+  /** The daily full retrain's window: the service's own RETRAIN_WINDOW_DAYS unless --window-days says otherwise. */
+  windowDays: positiveIntFlag('window-days', quick ? 2 : loadConfig({}).RETRAIN_WINDOW_DAYS),
   perDay: positiveIntFlag('per-day', quick ? 10_000 : 20_000),
   users: positiveIntFlag('users', quick ? 500 : 800),
   items: positiveIntFlag('items', quick ? 600 : 1200),
@@ -97,7 +98,6 @@ const plan = {
 };
 if (!(plan.replay >= 0 && plan.replay <= 1)) throw new Error(`--replay must be in [0, 1] (got ${plan.replay})`);
 if (plan.initialDays >= plan.days) throw new Error('--initial-days must be below --days');
-if (plan.windowDays > plan.initialDays) throw new Error('--window-days must not exceed --initial-days');
 if (DAY_MS % (plan.periodHours * HOUR_MS) !== 0) throw new Error('--period-hours must divide a day');
 
 /** A user list: the genres or the ids of the user's last clicks, as of the night before or of the event. */
@@ -612,7 +612,7 @@ async function main(): Promise<void> {
     BINARY_TASKS.map((task) => [task, Float32Array.from(data.events.slice(first), (e) => e.labels[task])]),
   );
   log(
-    `${data.events.length} events over ${plan.days} days; first model on days ${plan.initialDays - plan.windowDays}–${plan.initialDays}, evaluated on the next ${plan.days - plan.initialDays}`,
+    `${data.events.length} events over ${plan.days} days; first model on days ${Math.max(0, plan.initialDays - plan.windowDays)}–${plan.initialDays}, evaluated on the next ${plan.days - plan.initialDays}`,
   );
 
   console.log(`\n## bench:freshness — ${cpuModel()}\n`);
@@ -666,11 +666,11 @@ async function main(): Promise<void> {
     ).join(', ');
 
   console.log(
-    `\n### Models\n\nFirst model on days ${plan.initialDays - plan.windowDays}–${plan.initialDays}; next-period AUC over days ${plan.initialDays}–${plan.days}. ` +
+    `\n### Models\n\nFirst model on days ${Math.max(0, plan.initialDays - plan.windowDays)}–${plan.initialDays}; next-period AUC over days ${plan.initialDays}–${plan.days}. ` +
       `Every training holds out the last ${HOLDOUT * 100} % of its window's time, as the worker does; TRAINING_REFIT=${REFIT}: ` +
       `${REFITS_FULL ? 'the first model and the daily full retrains are then trained 1 epoch more on it ("unrefitted": the same models before)' : 'full retrains are not refitted on it'}, ` +
       `${refitsJob({ source: { kind: 'incremental', to: '' } }, REFIT) ? 'the incremental steps too' : 'the incremental steps not'}. ` +
-      `Daily full: fresh initialisation, last ${plan.windowDays} days, ≤ ${plan.epochs} epochs (early stopping). ` +
+      `Daily full: fresh initialisation, the last ${plan.windowDays} days (RETRAIN_WINDOW_DAYS; every day so far when the run is shorter), ≤ ${plan.epochs} epochs (early stopping). ` +
       `Incremental: warm start every ${plan.periodHours} h, 1 epoch over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). User lists of the last ${plan.listLength} clicks. ` +
       `Cost over the evaluated days; ratio to the ${reference} daily full retrain.\n`,
   );
