@@ -284,33 +284,33 @@ export class EventRepository {
   }
 
   /**
-   * Reads a job's events in one snapshot of the database (a REPEATABLE READ transaction, on the replica when there is
-   * one): the window, its late events and its replay see the same events, and `snapshot` (pg_snapshot text) says
-   * which, for the version to record: an event stored after is one this read did not see (lateRows of its child).
+   * Reads a job's events in one snapshot of the database (a REPEATABLE READ transaction): the window, its late events
+   * and its replay see the same events, and `snapshot` (pg_snapshot text) says which, for the version to record: an
+   * event stored after is one this read did not see (lateRows of its child). Always on the primary: a standby's
+   * pg_current_snapshot() lists no transaction in progress on the primary, so an event committed just after would
+   * count as seen by the parent, and no version of the lineage would ever train on it.
    */
   readInSnapshot<T>(read: (reads: SnapshotReads) => Promise<T>): Promise<T> {
-    return this.reads.read((db) =>
-      db.transaction('REPEATABLE READ', async (manager) => {
-        const [{ snapshot }]: { snapshot: string }[] = await manager.query(
-          `SELECT pg_current_snapshot()::text AS snapshot`,
-        );
-        return read({
-          snapshot,
-          window: (from, to, feeds) => this.windowRows(manager, from, to, feeds),
-          late: (after, from, to, feeds) =>
-            this.trainingRowsFrom(
-              manager,
-              {
-                filter: `AND e.ingest_xid >= pg_snapshot_xmin($4::pg_snapshot) AND NOT pg_visible_in_snapshot(e.ingest_xid, $4::pg_snapshot)`,
-                order: 'e.occurred_at, e.event_id',
-              },
-              [from, to, null, after],
-              feeds,
-            ),
-          sample: (from, to, count, seed, feeds, seen) => this.sampleRows(manager, from, to, count, seed, feeds, seen),
-        });
-      }),
-    );
+    return this.dataSource.transaction('REPEATABLE READ', async (manager) => {
+      const [{ snapshot }]: { snapshot: string }[] = await manager.query(
+        `SELECT pg_current_snapshot()::text AS snapshot`,
+      );
+      return read({
+        snapshot,
+        window: (from, to, feeds) => this.windowRows(manager, from, to, feeds),
+        late: (after, from, to, feeds) =>
+          this.trainingRowsFrom(
+            manager,
+            {
+              filter: `AND e.ingest_xid >= pg_snapshot_xmin($4::pg_snapshot) AND NOT pg_visible_in_snapshot(e.ingest_xid, $4::pg_snapshot)`,
+              order: 'e.occurred_at, e.event_id',
+            },
+            [from, to, null, after],
+            feeds,
+          ),
+        sample: (from, to, count, seed, feeds, seen) => this.sampleRows(manager, from, to, count, seed, feeds, seen),
+      });
+    });
   }
 
   /**
