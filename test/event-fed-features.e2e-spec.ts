@@ -233,4 +233,29 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     expect(await events.backfill(feed, hooks)).toBe('filled');
     expect((await stored('u-4')).user_recent_likes_race).toEqual(['i-11', 'i-12', 'i-13']);
   });
+
+  it('stops a fill whose claim another process took (it had stalled past the claim), and leaves that claim alone', async () => {
+    const events = app.get(EventRepository);
+    const feed = { feature: 'user_recent_likes_taken', task: 'like', maxLength: 5 };
+    const taken = '2030-01-01 00:00:00+00';
+    const rebuilt: string[][] = [];
+    const outcome = await events.backfill(
+      feed,
+      {
+        rebuilt: async (users) => {
+          rebuilt.push(users);
+          // After the first batch, as if this process had stalled for 10 minutes and another had claimed the feed.
+          await db.query(`UPDATE event_feed_backfills SET claimed_at = $1 WHERE feed LIKE '%_taken%'`, [taken]);
+        },
+      },
+      1,
+    );
+    expect(outcome).toBe('busy');
+    expect(rebuilt).toHaveLength(1);
+    const [row] = await db.query(
+      `SELECT claimed_at = $1::timestamptz AS theirs, done_at FROM event_feed_backfills WHERE feed LIKE '%_taken%'`,
+      [taken],
+    );
+    expect(row).toEqual({ theirs: true, done_at: null });
+  });
 });

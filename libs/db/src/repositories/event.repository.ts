@@ -188,8 +188,8 @@ export class EventRepository {
 
   /**
    * Fills a fed list from the events stored before it was fed (a version newly served with it): once for the cluster
-   * per feed (name, source and maxLength), claimed in event_feed_backfills; a claim older than 10 minutes (its process
-   * died) may be taken again. Once claimed, tells `claimed` how many users it will rebuild; rebuilds `batch` users per
+   * per feed (name, source and maxLength), claimed in event_feed_backfills; a claim not renewed for 10 minutes (its
+   * process died) may be taken again, so each batch renews it, and a fill whose claim was taken stops. Once claimed, tells `claimed` how many users it will rebuild; rebuilds `batch` users per
    * transaction and hands each batch's users to `rebuilt` (to invalidate their cached features). Says how many users it
    * rebuilt, or that the feed was filled before, or that another process is at it. `stopping` is asked before each
    * batch: when it says so (the process shuts down) the claim is released for another process to take at once, and
@@ -206,15 +206,18 @@ export class EventRepository {
   ): Promise<{ users: number } | 'filled' | 'busy'> {
     const key = feedKey(feed);
     await this.dataSource.query(`INSERT INTO event_feed_backfills (feed) VALUES ($1) ON CONFLICT DO NOTHING`, [key]);
-    const [state]: { claimed: boolean; done: boolean }[] = await this.dataSource.query(
+    // The claim's time, as text (a JS Date would drop its microseconds), is its token: renewed and released only by
+    // the process that holds it.
+    const [state]: { claim: string | null; done: boolean }[] = await this.dataSource.query(
       `WITH claim AS (
-         UPDATE event_feed_backfills SET claimed_at = now()
+         UPDATE event_feed_backfills SET claimed_at = clock_timestamp()
          WHERE feed = $1 AND done_at IS NULL AND (claimed_at IS NULL OR claimed_at < now() - interval '10 minutes')
-         RETURNING feed)
-       SELECT EXISTS (SELECT 1 FROM claim) AS claimed, done_at IS NOT NULL AS done FROM event_feed_backfills WHERE feed = $1`,
+         RETURNING claimed_at::text AS claim)
+       SELECT (SELECT claim FROM claim) AS claim, done_at IS NOT NULL AS done FROM event_feed_backfills WHERE feed = $1`,
       [key],
     );
-    if (!state.claimed) return state.done ? 'filled' : 'busy';
+    if (state.claim === null) return state.done ? 'filled' : 'busy';
+    let claim = state.claim;
     const rows: { user_id: string }[] = await this.dataSource.query(
       `SELECT DISTINCT user_id FROM events WHERE (labels ->> $1)::float8 > 0 ORDER BY user_id`,
       [feed.task],
@@ -223,17 +226,33 @@ export class EventRepository {
     hooks.claimed?.(users.length);
     for (let i = 0; i < users.length; i += batch) {
       if (hooks.stopping?.()) {
-        await this.dataSource.query(`UPDATE event_feed_backfills SET claimed_at = NULL WHERE feed = $1`, [key]);
+        await this.dataSource.query(
+          `UPDATE event_feed_backfills SET claimed_at = NULL WHERE feed = $1 AND claimed_at = $2::timestamptz`,
+          [key, claim],
+        );
         return 'busy';
       }
       const slice = users.slice(i, i + batch);
-      await this.dataSource.transaction(async (manager) => {
+      const renewed = await this.dataSource.transaction(async (manager) => {
+        const [held]: { claim: string }[] = await manager.query(
+          // A SELECT over the UPDATE: TypeORM answers an UPDATE … RETURNING with [rows, count], a SELECT with its rows.
+          `WITH renewed AS (
+             UPDATE event_feed_backfills SET claimed_at = clock_timestamp()
+             WHERE feed = $1 AND claimed_at = $2::timestamptz RETURNING claimed_at::text AS claim)
+           SELECT claim FROM renewed`,
+          [key, claim],
+        );
+        if (!held) return undefined;
         await this.lockUsers(manager, slice);
         await this.rebuildLists(
           manager,
           slice.map((user) => ({ user, feed })),
         );
+        return held.claim;
       });
+      // Taken by another process (this one stalled for 10 minutes): it fills the rest.
+      if (renewed === undefined) return 'busy';
+      claim = renewed;
       await hooks.rebuilt(slice);
     }
     await this.dataSource.query(`UPDATE event_feed_backfills SET done_at = now() WHERE feed = $1`, [key]);
