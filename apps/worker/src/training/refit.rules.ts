@@ -16,6 +16,13 @@ export function refitsJob(
 }
 
 /**
+ * Fewest held-out rows a refit trains on. Below it the slice's validation share is a row or two (training cannot
+ * even split 1 row), so the epoch and the calibration refitted on it would fit noise: the judged candidate is
+ * registered as it is, rather than failing a job whose gate has already passed.
+ */
+export const MIN_REFIT_ROWS = 10;
+
+/**
  * The candidate trained one epoch more on the held-out rows, so that the version served has learnt from the latest
  * events (a full retrain otherwise never trains on the last `holdoutFraction` of its window). A warm start from the
  * candidate: its weights, vocabularies grown by ids first seen in the slice, numeric scales kept, calibration refitted

@@ -45,7 +45,7 @@ import { decideRollout, type ProductionBaseline } from './evaluation-gate.rules'
 import { incrementalPlan, type IncrementalPlan } from './incremental-window.rules';
 import { JobProgressThrottle } from './job-progress.throttle';
 import { JobWatch } from './job-watch';
-import { refitOnHoldout, refitsJob } from './refit.rules';
+import { MIN_REFIT_ROWS, refitOnHoldout, refitsJob } from './refit.rules';
 import { TrainingDataService, type TrainingData } from './training-data.service';
 import { EmptyWindowError, TrainingInputError } from './training.errors';
 
@@ -189,6 +189,12 @@ export class TrainingJobService {
 
   /** The judged candidate trained one epoch more on the held-out slice (refitOnHoldout); the candidate is kept. */
   private async refit(jobId: string, candidate: MultiTaskModel, job: PreparedJob, watch: JobWatch): Promise<Served> {
+    if (job.data.holdout.size < MIN_REFIT_ROWS) {
+      this.logger.warn(
+        `job ${jobId}: no refit on ${job.data.holdout.size} held-out rows (fewer than ${MIN_REFIT_ROWS}); the candidate is registered as judged`,
+      );
+      return { model: candidate };
+    }
     const { model, summary } = await refitOnHoldout(candidate, job.data.holdout, {
       shouldStop: watch.shouldStop,
       threads: this.config.TRAINING_THREADS,
