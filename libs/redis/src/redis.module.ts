@@ -192,7 +192,9 @@ export class RedisConnections implements OnApplicationShutdown {
         client.once('end', () => {
           this.open.delete(client);
           if (this.closing || client !== current?.client) return;
+          // Not live any more: a move made from it now reports the gap, and its connect() then steps aside.
           if (current.live) listener.dropped?.();
+          current.live = false;
           if (first && ++failures > BOOT_SUBSCRIBE_RETRIES)
             return failed(new RedisUnavailableError(`redis cluster: could not subscribe to ${channel}`));
           setTimeout(connect, reconnectSoon(first ? failures : ++failures)).unref();
@@ -203,6 +205,8 @@ export class RedisConnections implements OnApplicationShutdown {
         void refreshSlots(cluster)
           .catch(() => undefined) // the map as it was, or the seeds
           .then(() => {
+            // A move that ended after the drop holds a live subscription: another would be made only to leak.
+            if (current?.live) return;
             const node = this.channelOwner(channel) ?? nodeKey(seeds[next++ % seeds.length]);
             const client = open(node);
             current = { client, node, live: false };
@@ -237,7 +241,7 @@ export class RedisConnections implements OnApplicationShutdown {
               health.up();
               previous.client.disconnect();
               // The subscription dropped while this one was being made: notices may have been lost in between.
-              if (previous !== from) listener.resubscribed?.();
+              if (previous !== from || !from.live) listener.resubscribed?.();
             },
             (error: Error) => {
               client.disconnect();
