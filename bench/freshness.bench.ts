@@ -83,7 +83,10 @@ const plan = {
   initialDays: positiveIntFlag('initial-days', quick ? 2 : 3),
   periodHours: positiveIntFlag('period-hours', quick ? 6 : 4),
   /** The daily full retrain's window: the service's own RETRAIN_WINDOW_DAYS unless --window-days says otherwise. */
-  windowDays: positiveIntFlag('window-days', quick ? 2 : loadConfig({}).RETRAIN_WINDOW_DAYS),
+  windowDays: positiveIntFlag(
+    'window-days',
+    quick ? 2 : loadConfig({ RETRAIN_WINDOW_DAYS: process.env.RETRAIN_WINDOW_DAYS }).RETRAIN_WINDOW_DAYS,
+  ),
   perDay: positiveIntFlag('per-day', quick ? 10_000 : 20_000),
   users: positiveIntFlag('users', quick ? 500 : 800),
   items: positiveIntFlag('items', quick ? 600 : 1200),
