@@ -6,6 +6,7 @@ import { loadConfig } from '@app/config';
 import { TrainingJobName } from '@app/queue';
 import type { ModelRegistryService, ModelVersion } from '@app/registry';
 
+import { MIN_REFIT_ROWS } from './refit.rules';
 import { payloadOf, resolveSource, TrainingJobService } from './training-job.service';
 import { EmptyWindowError } from './training.errors';
 
@@ -178,5 +179,25 @@ describe('resolveSource', () => {
     const source = { kind: 'incremental' as const, to: '2025-02-05T00:00:00.000Z' };
     expect(() => resolveSource({ source }, parent, 30)).toThrow(EmptyWindowError);
     expect(() => resolveSource({ source }, parent, 30)).toThrow(/^source\.to: no new events/);
+  });
+});
+
+describe('TrainingJobService, refit of a tiny held-out slice', () => {
+  beforeAll(() => jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined));
+  afterAll(() => jest.restoreAllMocks());
+
+  it('registers the judged candidate as it is, rather than failing a job whose gate passed', async () => {
+    const svc = new TrainingJobService(loadConfig({}), undefined as never, undefined as never, undefined as never);
+    // Nothing here can train: a refit attempted on them would throw.
+    const candidate = { spec: undefined } as never;
+    const refit = (rows: number) =>
+      (svc as unknown as { refit: (...args: unknown[]) => Promise<{ model: unknown; refit?: unknown }> }).refit(
+        'job-1',
+        candidate,
+        { data: { holdout: { size: rows } } },
+        { shouldStop: () => false, cause: (e: unknown) => e },
+      );
+    for (const rows of [1, MIN_REFIT_ROWS - 1]) await expect(refit(rows)).resolves.toEqual({ model: candidate });
+    await expect(refit(MIN_REFIT_ROWS)).rejects.toThrow();
   });
 });
