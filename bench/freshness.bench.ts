@@ -28,7 +28,7 @@
  * lists computed here, beside what logging the served user features with each prediction would store instead.
  *
  *   npm run bench:freshness -- [--quick] [--days 7] [--initial-days 3] [--period-hours 4] [--window-days 7]
- *     [--per-day 20000] [--users 800] [--items 1200] [--interest-hours 6] [--list-length 10] [--epochs 8] [--replay 0.2]
+ *     [--per-day 20000] [--users 800] [--items 1200] [--interest-hours 6] [--list-length 10] [--epochs 8] [--incremental-epochs 1] [--replay 0.2]
  *     [--replay-days 30] [--seed 1] [--lists none,nightly,event-fed,…] [--db postgres://…/bench_h1] [--skip-strategies]
  */
 import { DataSource } from 'typeorm';
@@ -94,6 +94,8 @@ const plan = {
   /** The user lists' maxLength. */
   listLength: positiveIntFlag('list-length', 10),
   epochs: positiveIntFlag('epochs', 8),
+  /** Epochs of each incremental step: RETRAIN_INCREMENTAL_EPOCHS's default unless --incremental-epochs says. */
+  incrementalEpochs: positiveIntFlag('incremental-epochs', loadConfig({}).RETRAIN_INCREMENTAL_EPOCHS),
   replay: Number(flagValue('replay') ?? 0.2),
   /** TRAINING_REPLAY_DAYS's default. */
   replayDays: positiveIntFlag('replay-days', 30),
@@ -334,7 +336,7 @@ class Experiment {
    */
   async run(variant: Variant, inspect?: (first: MultiTaskModel) => void): Promise<Record<Strategy, Outcome>> {
     const full = specOf(variant, plan.epochs);
-    const incremental = specOf(variant, 1);
+    const incremental = specOf(variant, plan.incrementalEpochs);
     const outcome = () => ({
       scores: Object.fromEntries(BINARY_TASKS.map((t) => [t, new Float32Array(this.evaluated())])),
       cost: { examples: 0, seconds: 0, cpuSeconds: 0, trainings: 0 },
@@ -674,7 +676,7 @@ async function main(): Promise<void> {
       `${REFITS_FULL ? 'the first model and the daily full retrains are then trained 1 epoch more on it ("unrefitted": the same models before)' : 'full retrains are not refitted on it'}, ` +
       `${refitsJob({ source: { kind: 'incremental', to: '' } }, REFIT) ? 'the incremental steps too' : 'the incremental steps not'}. ` +
       `Daily full: fresh initialisation, the last ${plan.windowDays} days (RETRAIN_WINDOW_DAYS; every day so far when the run is shorter), ≤ ${plan.epochs} epochs (early stopping). ` +
-      `Incremental: warm start every ${plan.periodHours} h, 1 epoch over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). User lists of the last ${plan.listLength} clicks. ` +
+      `Incremental: warm start every ${plan.periodHours} h, ${plan.incrementalEpochs} epoch(s) over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). User lists of the last ${plan.listLength} clicks. ` +
       `Cost over the evaluated days; ratio to the ${reference} daily full retrain.\n`,
   );
   console.log(
