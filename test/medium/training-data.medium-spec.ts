@@ -21,6 +21,14 @@ const spec = (sampleWeight?: string) =>
     training: { sampleWeight },
   });
 
+/** The worker's training-data service over the real Postgres, as both suites below use it. */
+function trainingDataModule(): ReturnType<typeof createMediumModule> {
+  return createMediumModule({
+    imports: [FeaturesRepositoryModule],
+    providers: [TrainingDataService, CsvFileRepository],
+  });
+}
+
 describe('TrainingDataService (medium: real Postgres)', () => {
   let moduleRef: TestingModule;
   const token = runToken('training-data');
@@ -28,10 +36,7 @@ describe('TrainingDataService (medium: real Postgres)', () => {
   const at = (minute: number) => new Date(Date.UTC(1999, 0, 1, 0, minute));
 
   beforeAll(async () => {
-    moduleRef = await createMediumModule({
-      imports: [FeaturesRepositoryModule],
-      providers: [TrainingDataService, CsvFileRepository],
-    });
+    moduleRef = await trainingDataModule();
   });
 
   afterAll(async () => {
@@ -281,10 +286,7 @@ describe('Late events reach the next incremental job (medium: real Postgres)', (
   };
 
   beforeAll(async () => {
-    moduleRef = await createMediumModule({
-      imports: [FeaturesRepositoryModule],
-      providers: [TrainingDataService, CsvFileRepository],
-    });
+    moduleRef = await trainingDataModule();
   });
 
   afterAll(async () => {
