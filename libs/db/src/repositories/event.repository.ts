@@ -455,23 +455,24 @@ export class EventRepository {
   private async rebuildList(db: Queryable, rows: TrainingRow[], from: Date, to: Date, feed: EventFeed): Promise<void> {
     if (rows.length === 0) return;
     const users = [...new Set(rows.map((r) => r.userId))];
-    const [value, join] = feedValueSql(feed, 6);
+    // The feed as the row `f` FEED_VALUE_SQL reads.
     const positives: { user_id: string; value: string; at: string }[] = await db.query(
-      `SELECT user_id, value, at FROM (
+      `WITH f AS (SELECT $4::text AS task, $6::text AS item_feature)
+       SELECT user_id, value, at FROM (
          SELECT u.user_id, h.value, h.occurred_at, h.event_id, floor(extract(epoch FROM h.occurred_at) * 1000)::float8 AS at
-         FROM unnest($1::text[]) AS u(user_id)
+         FROM unnest($1::text[]) AS u(user_id) CROSS JOIN f
          CROSS JOIN LATERAL (
-           SELECT ${value} AS value, p.occurred_at, p.event_id FROM events p ${join}
-           WHERE p.user_id = u.user_id AND p.occurred_at < $2 AND (p.labels ->> $4)::float8 > 0 AND ${value} IS NOT NULL
+           SELECT v.value, p.occurred_at, p.event_id FROM events p ${FEED_VALUE_SQL}
+           WHERE p.user_id = u.user_id AND p.occurred_at < $2 AND (p.labels ->> f.task)::float8 > 0 AND v.value IS NOT NULL
            ORDER BY p.occurred_at DESC, p.event_id DESC LIMIT $5) h
          UNION ALL
-         SELECT p.user_id, ${value}, p.occurred_at, p.event_id, floor(extract(epoch FROM p.occurred_at) * 1000)::float8
-         FROM events p ${join}
-         WHERE p.occurred_at >= $2 AND p.occurred_at < $3 AND (p.labels ->> $4)::float8 > 0 AND p.user_id = ANY($1::text[])
-           AND ${value} IS NOT NULL
+         SELECT p.user_id, v.value, p.occurred_at, p.event_id, floor(extract(epoch FROM p.occurred_at) * 1000)::float8
+         FROM f CROSS JOIN events p ${FEED_VALUE_SQL}
+         WHERE p.occurred_at >= $2 AND p.occurred_at < $3 AND (p.labels ->> f.task)::float8 > 0 AND p.user_id = ANY($1::text[])
+           AND v.value IS NOT NULL
        ) positives
        ORDER BY user_id, occurred_at, event_id`,
-      [users, from, to, feed.task, feed.maxLength, ...(feed.itemFeature === undefined ? [] : [feed.itemFeature])],
+      [users, from, to, feed.task, feed.maxLength, feed.itemFeature ?? null],
     );
     const byUser = new Map<string, { items: string[]; times: number[]; next: number }>();
     for (const p of positives) {
@@ -525,16 +526,6 @@ export interface SnapshotReads {
 }
 
 type StoredEvent = Pick<NewEvent, 'eventId' | 'userId' | 'itemId' | 'labels' | 'occurredAt'>;
-
-/**
- * What a feed's list holds of an event `p`, as SQL written here (never input): the item's id, or the item's value of
- * the feed's item feature (parameter `$n`), null (nothing added) for an item stored without it.
- */
-function feedValueSql(feed: EventFeed, n: number): [value: string, join: string] {
-  return feed.itemFeature === undefined
-    ? ['p.item_id', '']
-    : [`i.features ->> $${n}`, 'LEFT JOIN item_features i ON i.entity_id = p.item_id'];
-}
 
 /** The feeds of parameter $2 (feedsJson) as rows: feature, task, max_length, key (feedKey), item_feature. */
 const FEEDS_SQL = `jsonb_to_recordset($2::jsonb) AS f(feature text, task text, max_length int, key text, item_feature text)`;
