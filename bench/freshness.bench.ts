@@ -28,7 +28,8 @@
  * lists computed here, beside what logging the served user features with each prediction would store instead.
  *
  *   npm run bench:freshness -- [--quick] [--days 7] [--initial-days 3] [--period-hours 4] [--window-days 7]
- *     [--per-day 20000] [--users 800] [--items 1200] [--interest-hours 6] [--list-length 10] [--epochs 8] [--incremental-epochs 1] [--replay 0.2]
+ *     [--per-day 20000] [--users 800] [--items 1200] [--interest-hours 6] [--list-length 10] [--epochs 8] [--incremental-epochs 1]
+ *     [--incremental-batch 512] [--incremental-learning-rate 0.003] [--replay 0.2]
  *     [--replay-days 30] [--seed 1] [--lists none,nightly,event-fed,…] [--db postgres://…/bench_h1] [--skip-strategies]
  */
 import { DataSource } from 'typeorm';
@@ -77,6 +78,10 @@ const REFIT = loadConfig({ TRAINING_REFIT: process.env.TRAINING_REFIT }).TRAININ
 const REFITS_FULL = refitsJob({ source: { kind: 'events', from: '', to: '' } }, REFIT);
 const iso = (time: number) => new Date(time).toISOString();
 
+/** The spec's batch size and learning rate. */
+const BATCH_SIZE = 512;
+const LEARNING_RATE = 0.003;
+
 const quick = hasFlag('quick');
 const plan = {
   days: positiveIntFlag('days', quick ? 5 : 7),
@@ -96,11 +101,18 @@ const plan = {
   epochs: positiveIntFlag('epochs', 8),
   /** Epochs of each incremental step: RETRAIN_INCREMENTAL_EPOCHS's default unless --incremental-epochs says. */
   incrementalEpochs: positiveIntFlag('incremental-epochs', loadConfig({}).RETRAIN_INCREMENTAL_EPOCHS),
+  /** Each incremental step's batch size and learning rate (a job's `overrides`): the full retrain's unless said. */
+  incrementalBatch: positiveIntFlag('incremental-batch', BATCH_SIZE),
+  incrementalLearningRate: Number(flagValue('incremental-learning-rate') ?? LEARNING_RATE),
   replay: Number(flagValue('replay') ?? 0.2),
   /** TRAINING_REPLAY_DAYS's default. */
   replayDays: positiveIntFlag('replay-days', 30),
   seed: positiveIntFlag('seed', 1),
 };
+if (!(plan.incrementalLearningRate > 0))
+  throw new Error(
+    `--incremental-learning-rate must be a positive number (got ${flagValue('incremental-learning-rate')})`,
+  );
 if (!(plan.replay >= 0 && plan.replay <= 1)) throw new Error(`--replay must be in [0, 1] (got ${plan.replay})`);
 if (plan.initialDays >= plan.days) throw new Error('--initial-days must be below --days');
 if (DAY_MS % (plan.periodHours * HOUR_MS) !== 0) throw new Error('--period-hours must divide a day');
@@ -145,7 +157,7 @@ function listFeature(list: UserList): ModelSpecInput['features'][number] {
 }
 
 /** The example spec's features and tasks, with a user list or not. */
-function specOf(variant: Variant, epochs: number): ModelSpec {
+function specOf(variant: Variant, epochs: number, batchSize = BATCH_SIZE, learningRate = LEARNING_RATE): ModelSpec {
   const features: ModelSpecInput['features'] = [
     { name: 'user_country', type: 'categorical', embeddingDim: 4 },
     { name: 'user_age', type: 'numeric' },
@@ -169,7 +181,7 @@ function specOf(variant: Variant, epochs: number): ModelSpec {
       { name: 'watch_time', label: 'watch_time', type: 'regression', weight: 0.2 },
     ],
     model: { architecture: 'mmoe', experts: 4, expertUnits: [32], towerUnits: [16] },
-    training: { epochs, batchSize: 512, learningRate: 0.003, seed: plan.seed, earlyStoppingPatience: 2 },
+    training: { epochs, batchSize, learningRate, seed: plan.seed, earlyStoppingPatience: 2 },
   });
 }
 
@@ -336,7 +348,7 @@ class Experiment {
    */
   async run(variant: Variant, inspect?: (first: MultiTaskModel) => void): Promise<Record<Strategy, Outcome>> {
     const full = specOf(variant, plan.epochs);
-    const incremental = specOf(variant, plan.incrementalEpochs);
+    const incremental = specOf(variant, plan.incrementalEpochs, plan.incrementalBatch, plan.incrementalLearningRate);
     const outcome = () => ({
       scores: Object.fromEntries(BINARY_TASKS.map((t) => [t, new Float32Array(this.evaluated())])),
       cost: { examples: 0, seconds: 0, cpuSeconds: 0, trainings: 0 },
@@ -676,7 +688,7 @@ async function main(): Promise<void> {
       `${REFITS_FULL ? 'the first model and the daily full retrains are then trained 1 epoch more on it ("unrefitted": the same models before)' : 'full retrains are not refitted on it'}, ` +
       `${refitsJob({ source: { kind: 'incremental', to: '' } }, REFIT) ? 'the incremental steps too' : 'the incremental steps not'}. ` +
       `Daily full: fresh initialisation, the last ${plan.windowDays} days (RETRAIN_WINDOW_DAYS; every day so far when the run is shorter), ≤ ${plan.epochs} epochs (early stopping). ` +
-      `Incremental: warm start every ${plan.periodHours} h, ${plan.incrementalEpochs} epoch(s) over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). User lists of the last ${plan.listLength} clicks. ` +
+      `Incremental: warm start every ${plan.periodHours} h, ${plan.incrementalEpochs} epoch(s) (batch ${plan.incrementalBatch}, learning rate ${plan.incrementalLearningRate}) over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). User lists of the last ${plan.listLength} clicks. ` +
       `Cost over the evaluated days; ratio to the ${reference} daily full retrain.\n`,
   );
   console.log(
