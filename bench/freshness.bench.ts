@@ -24,7 +24,7 @@
  *
  * With `--db URL` (a database whose name starts with "bench": its events and features are replaced), it also measures
  * what training from events pays to see the lists as serving saw them: the worker's point-in-time rebuild of each
- * row's event-fed list (EventRepository.readTrainingRows) against reading the stored features, checked against the
+ * row's event-fed list (the window a worker job reads, EventRepository.readInSnapshot) against reading the stored features, checked against the
  * lists computed here, beside what logging the served user features with each prediction would store instead.
  *
  *   npm run bench:freshness -- [--quick] [--days 7] [--initial-days 3] [--period-hours 4] [--window-days 7]
@@ -35,7 +35,7 @@
 import { DataSource } from 'typeorm';
 
 import { loadConfig } from '@app/config';
-import { dataSourceOptions, EventRepository, FeatureRepository, ReadReplica } from '@app/db';
+import { dataSourceOptions, EventRepository, FeatureRepository, type TrainingRow } from '@app/db';
 import {
   auc,
   delongPaired,
@@ -532,8 +532,7 @@ async function measureRebuild(url: string, data: InteractionData, genres: string
     await dataSource.runMigrations();
     await dataSource.query('TRUNCATE events, user_features, item_features');
     const features = new FeatureRepository(dataSource);
-    // No DATABASE_READ_URL: the rebuild is measured on this database alone.
-    const events = new EventRepository(dataSource, new ReadReplica(dataSource, loadConfig({})));
+    const events = new EventRepository(dataSource);
     await features.upsert('user', data.users);
     await features.upsert('item', data.items);
     for (let i = 0; i < data.events.length; i += 5000) {
@@ -553,10 +552,10 @@ async function measureRebuild(url: string, data: InteractionData, genres: string
     };
     const read = async (feeds: (typeof feed)[]) => {
       const times: number[] = [];
-      let rows: Awaited<ReturnType<EventRepository['readTrainingRows']>> = [];
+      let rows: TrainingRow[] = [];
       for (let run = 0; run < 3; run++) {
         const started = performance.now();
-        rows = await events.readTrainingRows(from, to, feeds);
+        rows = await events.readInSnapshot((reads) => reads.window(from, to, feeds));
         times.push(performance.now() - started);
       }
       return { rows, ms: times.sort((a, b) => a - b)[1] };

@@ -21,7 +21,6 @@ import {
   EventRepository,
   PredictionCopyText,
   PredictionLogRepository,
-  ReadReplica,
   type NewEvent,
 } from '@app/db';
 import { RedisConnections, type RedisClient } from '@app/redis';
@@ -168,8 +167,7 @@ async function rowsPerSecond(writers: number, seconds: number, write: () => Prom
 async function measureWriters(config: AppConfig, plan: Plan): Promise<Record<string, Record<number, number>>> {
   const dataSource = await new DataSource({ ...dataSourceOptions(config), poolSize: WRITERS + 2 }).initialize();
   try {
-    const reads = new ReadReplica(dataSource, config);
-    const events = new EventRepository(dataSource, reads);
+    const events = new EventRepository(dataSource);
     const predictions = new PredictionLogRepository(dataSource);
     await predictions.maintainPartitions(new Date(), 1, new Date(0));
     let next = 0;

@@ -18,7 +18,7 @@ import Bull from 'bull';
 import { DataSource } from 'typeorm';
 
 import { loadConfig, type AppConfig } from '@app/config';
-import { EventRepository, ReadReplica } from '@app/db';
+import { EventRepository } from '@app/db';
 import { generateInteractions, type InteractionData } from '@app/mmoe/synthetic/interactions.data';
 import { QUEUE_PREFIX, TRAINING_QUEUE, type TrainingJobProgress, type TrainingJobResult } from '@app/queue';
 import { RedisConnections } from '@app/redis';
@@ -163,7 +163,7 @@ async function reset(dataSource: DataSource, config: AppConfig): Promise<void> {
 }
 
 async function insertEvents(dataSource: DataSource, config: AppConfig, world: InteractionData): Promise<void> {
-  const events = new EventRepository(dataSource, new ReadReplica(dataSource, config));
+  const events = new EventRepository(dataSource);
   for (let i = 0; i < world.events.length; i += EVENT_BATCH) {
     await events.insertNew(
       world.events

@@ -103,7 +103,7 @@ describe('Postgres read replica (e2e)', () => {
 
     afterAll(() => moduleRef?.close());
 
-    it('reads training windows, live metrics and reports from the replica, from the primary when it lags', async () => {
+    it('reads live metrics and reports from the replica, from the primary when it lags; training windows from the primary', async () => {
       const [eventsRepo, state, versions, reads] = [
         moduleRef.get(EventRepository),
         moduleRef.get(LiveStateRepository),
@@ -122,6 +122,7 @@ describe('Postgres read replica (e2e)', () => {
       await labelledRows('r1', 3);
       await replayed();
       await until('the replica to be used', () => reads.state === 'up');
+      const trainingWindow = () => eventsRepo.readInSnapshot((r) => r.window(...WINDOW, []));
       const labelled = async () =>
         (
           await state.labelledTasks(production, [{ name: 'click', index: 0 }], new Date(Date.now() - 3_600_000), 1000)
@@ -133,23 +134,23 @@ describe('Postgres read replica (e2e)', () => {
       await eventsRepo.insertNew(events('r2', 3));
       await labelledRows('r2', 3);
       const candidate = await seedModelVersion(primaryDb, 'candidate');
-      expect(await eventsRepo.readTrainingRows(...WINDOW)).toHaveLength(3);
+      // A training window is read in a snapshot of the primary (its late events are told apart by that snapshot).
+      expect(await trainingWindow()).toHaveLength(6);
       expect(await labelled()).toHaveLength(3);
       // A version the replica has not replayed yet is read from the primary: never a 404 for a version just made.
       expect(await versions.getStored(candidate)).toMatchObject({ id: candidate, status: 'candidate' });
-      expect(reads.reads.served.replica - counted.served.replica).toBeGreaterThanOrEqual(2);
+      expect(reads.reads.served.replica - counted.served.replica).toBeGreaterThanOrEqual(1);
       expect(reads.reads.fallbacks.not_replayed - counted.fallbacks.not_replayed).toBe(1);
       expect(reads.reads.fallbacks.unusable).toBe(counted.fallbacks.unusable);
 
       await until('the replica to be left for lagging', () => reads.state === 'down', 10_000);
       expect(reads.lagSeconds).toBeGreaterThan(1);
-      expect(await eventsRepo.readTrainingRows(...WINDOW)).toHaveLength(6);
       expect(await labelled()).toHaveLength(6);
-      expect(reads.reads.fallbacks.unusable - counted.fallbacks.unusable).toBeGreaterThanOrEqual(2);
+      expect(reads.reads.fallbacks.unusable - counted.fallbacks.unusable).toBeGreaterThanOrEqual(1);
 
       await replicaDb.query('SELECT pg_wal_replay_resume()');
       await until('the replica to be used again', () => reads.state === 'up', 10_000);
-      expect(await eventsRepo.readTrainingRows(...WINDOW)).toHaveLength(6);
+      expect(await labelled()).toHaveLength(6);
       expect(logs.filter((line) => /read replica not used \(lagging \d+ s/.test(line))).toHaveLength(1);
       expect(logs.filter((line) => line === 'read replica in use')).toHaveLength(2);
     });

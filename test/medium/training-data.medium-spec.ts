@@ -123,7 +123,9 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     });
     const rows = await moduleRef
       .get(EventRepository)
-      .readTrainingRows(at(100), at(110), [{ feature: 'user_recent_clicks', task: 'click', maxLength: 2 }]);
+      .readInSnapshot((reads) =>
+        reads.window(at(100), at(110), [{ feature: 'user_recent_clicks', task: 'click', maxLength: 2 }]),
+      );
     expect(rows.map((r) => [r.itemId, r.userFeatures!.user_recent_clicks])).toEqual([
       ['x', []],
       ['a', []],
@@ -182,7 +184,7 @@ describe('TrainingDataService (medium: real Postgres)', () => {
         event(8, 'a', 1, 5),
       ]);
     const feed = { feature: 'user_recent_genres', task: 'click', maxLength: 2, itemFeature: 'item_genre' };
-    const rows = await moduleRef.get(EventRepository).readTrainingRows(at(200), at(210), [feed]);
+    const rows = await moduleRef.get(EventRepository).readInSnapshot((reads) => reads.window(at(200), at(210), [feed]));
     expect(rows.map((r) => [r.itemId.slice(token.length + 1), r.userFeatures!.user_recent_genres])).toEqual([
       ['b', ['news', 'drama']],
       ['d', ['drama', 'news']],
@@ -193,7 +195,7 @@ describe('TrainingDataService (medium: real Postgres)', () => {
   });
 });
 
-describe('EventRepository.sampleTrainingRows (medium: real Postgres)', () => {
+describe("EventRepository.readInSnapshot's replay sample (medium: real Postgres)", () => {
   let moduleRef: TestingModule;
   const token = runToken('replay-sample');
   const at = (second: number) => new Date(Date.UTC(1998, 0, 1) + second * 1000);
@@ -221,7 +223,7 @@ describe('EventRepository.sampleTrainingRows (medium: real Postgres)', () => {
   });
 
   const sample = (count: number, seed: number, from = 0, to = WINDOW) =>
-    moduleRef.get(EventRepository).sampleTrainingRows(at(from), at(to), count, seed);
+    moduleRef.get(EventRepository).readInSnapshot((reads) => reads.sample(at(from), at(to), count, seed, []));
 
   it('draws `count` distinct events of the window, the same ones for a seed, others for another seed', async () => {
     const drawn = await sample(60, 7);

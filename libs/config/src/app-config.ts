@@ -32,7 +32,8 @@ const appConfigSchema = z
       .url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' })
       .default('postgres://postgres@127.0.0.1:5432/postgres'),
     /**
-     * Read-only Postgres (a streaming replica) for the heavy reads that tolerate lag: training windows, live metrics.
+     * Read-only Postgres (a streaming replica) for the heavy reads that tolerate lag: live metrics, training reports
+     * (training windows are read in a snapshot of the primary: EventRepository.readInSnapshot).
      * Reads that must see their own writes stay on DATABASE_URL; a replica down or lagging falls back to it.
      */
     DATABASE_READ_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// URL' }).optional(),

@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 
-import { ReadReplica } from '../read-replica';
 import type { FeatureMap } from './feature.repository';
 
 /**
@@ -47,10 +46,7 @@ export interface TrainingRow {
 /** Logged impressions and their labels: the training data of the next model version. */
 @Injectable()
 export class EventRepository {
-  constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
-    private readonly reads: ReadReplica,
-  ) {}
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
    * Stores the events whose id is new and returns how many that was; an id already stored (or repeated in the batch)
@@ -333,49 +329,23 @@ export class EventRepository {
   }
 
   /**
-   * `count` events drawn at random from [from, to) (fewer if there are fewer), reproducibly for a given seed, without
-   * sorting the window: a seeded hash of each event's id keeps it with a probability a little above count / n (the
-   * window's n counted first, on events_occurred_at), and only the kept ones are joined with their features and
-   * ordered by the hash to take `count`. A retried job replays the same events, and what is joined, sorted and held
-   * grows with `count`, not with the window. Lists as readTrainingRows.
-   */
-  sampleTrainingRows(
-    from: Date,
-    to: Date,
-    count: number,
-    seed: number,
-    feeds: readonly EventFeed[] = [],
-  ): Promise<TrainingRow[]> {
-    return this.reads.read((db) => this.sampleRows(db, from, to, count, seed, feeds));
-  }
-
-  /**
    * The events that occurred in [from, to), oldest first, joined with the user's and the item's features. The stored
    * features are the current ones (the store keeps no history), except the event-fed lists of `feeds`: each row's is
    * rebuilt as it was when the event occurred, from the user's positive events strictly before it (its last
    * maxLength, most recent last), so that a row never holds its own label nor any later one.
    */
-  readTrainingRows(from: Date, to: Date, feeds: readonly EventFeed[] = [], limit?: number): Promise<TrainingRow[]> {
-    // A heavy read that tolerates lag: on the read replica when there is one (the rows and their lists from one database).
-    return this.reads.read((db) => this.windowRows(db, from, to, feeds, limit));
+  private windowRows(db: Queryable, from: Date, to: Date, feeds: readonly EventFeed[]): Promise<TrainingRow[]> {
+    return this.trainingRowsFrom(db, { filter: '', order: 'e.occurred_at, e.event_id' }, [from, to, null], feeds);
   }
 
-  private windowRows(
-    db: Queryable,
-    from: Date,
-    to: Date,
-    feeds: readonly EventFeed[],
-    limit?: number,
-  ): Promise<TrainingRow[]> {
-    return this.trainingRowsFrom(
-      db,
-      { filter: '', order: 'e.occurred_at, e.event_id' },
-      [from, to, limit ?? null],
-      feeds,
-    );
-  }
-
-  /** sampleTrainingRows; with `seen` (a pg_snapshot), only events that snapshot holds (those stored before). */
+  /**
+   * `count` events drawn at random from [from, to) (fewer if there are fewer), reproducibly for a given seed, without
+   * sorting the window: a seeded hash of each event's id keeps it with a probability a little above count / n (the
+   * window's n counted first, on events_occurred_at), and only the kept ones are joined with their features and
+   * ordered by the hash to take `count`. A retried job replays the same events, and what is joined, sorted and held
+   * grows with `count`, not with the window. Lists as windowRows. With `seen` (a pg_snapshot), only events that
+   * snapshot holds (those stored before).
+   */
   private async sampleRows(
     db: Queryable,
     from: Date,
@@ -507,14 +477,14 @@ type Queryable = Pick<EntityManager, 'query'>;
 export interface SnapshotReads {
   /** The snapshot they see, as pg_snapshot text (`xmin:xmax:xip,…`). */
   snapshot: string;
-  /** readTrainingRows. */
+  /** The window's rows (windowRows). */
   window(from: Date, to: Date, feeds: readonly EventFeed[]): Promise<TrainingRow[]>;
   /**
    * The events that occurred in [from, to) and that the snapshot `after` does not hold (stored after it was taken),
-   * oldest first, lists as readTrainingRows; events stored before ingest_xid was recorded are in every snapshot.
+   * oldest first, lists as the window's; events stored before ingest_xid was recorded are in every snapshot.
    */
   late(after: string, from: Date, to: Date, feeds: readonly EventFeed[]): Promise<TrainingRow[]>;
-  /** sampleTrainingRows; with `seen`, only of the events that snapshot holds. */
+  /** A seeded random draw of `count` of the window's rows (sampleRows); with `seen`, only of the events that snapshot holds. */
   sample(
     from: Date,
     to: Date,
