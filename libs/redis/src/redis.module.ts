@@ -98,17 +98,30 @@ export class RedisConnections implements OnApplicationShutdown {
    * Subscribes to `channel` on a connection of its own (a subscriber can issue no other command) and resolves once
    * subscribed. `dropped` runs when the subscription stops being live (notices are not received until `resubscribed`
    * runs, after which those published meanwhile are known to be lost).
+   * On one Redis, the first SUBSCRIBE is bounded as a cluster's are (subscribeWithin): a server that takes the
+   * connection and never answers would otherwise hold the process's start forever. Failed, the connection is closed
+   * and the caller goes without notices. After a drop, ioredis subscribes again before the connection is ready: a
+   * hung server leaves the subscription dropped (not live), which is what a holder of in-memory rows must know.
    */
   async subscribe(name: string, channel: string, listener: SubscriptionListener): Promise<void> {
     if (this.config.REDIS_CLUSTER_NODES) return this.subscribeOnCluster(name, channel, listener);
     const subscriber = this.create(name) as Redis;
     subscriber.on('message', (_channel: string, message: string) => listener.message(message));
-    await subscriber.subscribe(channel);
+    subscriber.once('end', () => this.open.delete(subscriber));
+    try {
+      await this.subscribeWithin(subscriber, nodeKey(subscriber.options), channel);
+    } catch (e) {
+      subscriber.disconnect();
+      throw e;
+    }
     subscriber.on('close', () => listener.dropped?.());
     subscriber.on('ready', () => listener.resubscribed?.());
   }
 
-  /** SUBSCRIBEs a cluster node took the connection for and did not confirm in time (then tried again). */
+  /**
+   * SUBSCRIBEs a node took the connection for and did not confirm in time: on a cluster, then tried again; on one
+   * Redis, the first one of a subscription (the process goes without its notices).
+   */
   get subscribeTimeouts(): number {
     return this.timeouts;
   }
