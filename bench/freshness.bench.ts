@@ -138,8 +138,16 @@ for (const v of VARIANTS)
  * The "unrefitted" ones are the same full jobs' models before their refit (what TRAINING_REFIT=none serves); with
  * REFIT not refitting full jobs they are the same models as stale and daily full.
  */
-type Strategy = 'stale' | 'daily full' | 'incremental' | 'stale, unrefitted' | 'daily full, unrefitted';
-const STRATEGIES: Strategy[] = ['stale', 'daily full', 'incremental', 'stale, unrefitted', 'daily full, unrefitted'];
+type Strategy =
+  'stale' | 'daily full' | 'incremental' | 'daily full + incremental' | 'stale, unrefitted' | 'daily full, unrefitted';
+const STRATEGIES: Strategy[] = [
+  'stale',
+  'daily full',
+  'incremental',
+  'daily full + incremental',
+  'stale, unrefitted',
+  'daily full, unrefitted',
+];
 
 /** The feature holding a list, as the API would feed it (fromEvents; a nightly job would write the same one). */
 function listFeature(list: UserList): ModelSpecInput['features'][number] {
@@ -368,50 +376,73 @@ class Experiment {
       { examples: 0, seconds: 0, cpuSeconds: 0, trainings: 0 },
     );
     inspect?.(first.model);
+    /**
+     * A chain of incremental warm starts: its model and where its data stands, as its versions would record it
+     * (continuationOf). The two cadences' chain starts again from each daily full retrain, as the service's
+     * incremental job warm-starts from production.
+     */
+    interface Chain {
+      model: MultiTaskModel;
+      lineage: { from: string; historyFrom: string };
+    }
+    const chainFrom = (job: { model: MultiTaskModel; trainedTo: number }, windowFrom: number): Chain => ({
+      model: job.model,
+      lineage: { from: iso(job.trainedTo), historyFrom: iso(windowFrom) },
+    });
+    /** One incremental job at `t` on `chain`, charged to `cost`; the chain's previous step is disposed of. */
+    const step = async (chain: Chain, t: number, cost: Cost, keep: MultiTaskModel[]): Promise<Chain> => {
+      const planned = incrementalPlan(chain.lineage, iso(t), plan.replay, plan.replayDays);
+      const from = Date.parse(planned.window.from);
+      const slice = this.trainingSlice(from, t);
+      const replay = planned.replay
+        ? sample(
+            this.at(Date.parse(planned.replay.from)),
+            this.at(Date.parse(planned.replay.to)),
+            replayCount(planned.replay.share, slice.end - slice.start),
+            t,
+          )
+        : [];
+      const next = await this.job(
+        incremental,
+        { kind: 'incremental', to: iso(t), replay: plan.replay },
+        { from, to: t },
+        cost,
+        { parent: chain.model, extra: replay },
+      );
+      if (next.candidate !== next.model) next.candidate.dispose();
+      if (!keep.includes(chain.model)) chain.model.dispose();
+      return { model: next.model, lineage: { ...chain.lineage, from: iso(next.trainedTo) } };
+    };
     let daily = first;
-    let warm = first.model;
-    // Where the warm chain's data stands, as its versions would record it (continuationOf).
-    let lineage = { from: iso(first.trainedTo), historyFrom: iso(this.first - window) };
+    let warm = chainFrom(first, this.first - window);
+    let both = warm;
     const end = START + plan.days * DAY_MS;
     for (let t = this.first; t < end; t += period) {
-      if (t > this.first && (t - START) % DAY_MS === 0) {
+      const newDay = t > this.first && (t - START) % DAY_MS === 0;
+      if (newDay) {
         if (daily !== first) dispose(daily.model, daily.candidate);
+        if (both.model !== daily.model && both.model !== first.model && both.model !== warm.model) both.model.dispose();
         daily = await this.job(full, events(t - window, t), { from: t - window, to: t }, results['daily full'].cost, {
           candidateCost: results['daily full, unrefitted'].cost,
         });
+        both = chainFrom(daily, t - window);
         log(`  ${variant}: daily retrain at day ${(t - START) / DAY_MS}`);
       }
-      if (t > this.first) {
-        const step = incrementalPlan(lineage, iso(t), plan.replay, plan.replayDays);
-        const from = Date.parse(step.window.from);
-        const slice = this.trainingSlice(from, t);
-        const replay = step.replay
-          ? sample(
-              this.at(Date.parse(step.replay.from)),
-              this.at(Date.parse(step.replay.to)),
-              replayCount(step.replay.share, slice.end - slice.start),
-              t,
-            )
-          : [];
-        const next = await this.job(
-          incremental,
-          { kind: 'incremental', to: iso(t), replay: plan.replay },
-          { from, to: t },
-          results.incremental.cost,
-          { parent: warm, extra: replay },
-        );
-        lineage = { ...lineage, from: iso(next.trainedTo) };
-        if (next.candidate !== next.model) next.candidate.dispose();
-        if (warm !== first.model) warm.dispose();
-        warm = next.model;
-      }
+      if (t > this.first) warm = await step(warm, t, results.incremental.cost, [first.model]);
+      // A daily retrain at t has trained on every event before t: the two cadences' step waits for the next period.
+      if (t > this.first && !newDay)
+        both = await step(both, t, results['daily full + incremental'].cost, [first.model, daily.model]);
       this.score(first.model, full, t, t + period, results.stale.scores);
       this.score(first.candidate, full, t, t + period, results['stale, unrefitted'].scores);
       this.score(daily.model, full, t, t + period, results['daily full'].scores);
       this.score(daily.candidate, full, t, t + period, results['daily full, unrefitted'].scores);
-      this.score(warm, full, t, t + period, results.incremental.scores);
+      this.score(warm.model, full, t, t + period, results.incremental.scores);
+      this.score(both.model, full, t, t + period, results['daily full + incremental'].scores);
     }
-    dispose(first.model, first.candidate, daily.model, daily.candidate, warm);
+    dispose(first.model, first.candidate, daily.model, daily.candidate, warm.model, both.model);
+    // The two cadences pay for the daily full retrains too.
+    const twoCadences = results['daily full + incremental'].cost;
+    for (const key of Object.keys(twoCadences) as (keyof Cost)[]) twoCadences[key] += results['daily full'].cost[key];
     return results;
   }
 }
@@ -687,7 +718,7 @@ async function main(): Promise<void> {
       `${REFITS_FULL ? 'the first model and the daily full retrains are then trained 1 epoch more on it ("unrefitted": the same models before)' : 'full retrains are not refitted on it'}, ` +
       `${refitsJob({ source: { kind: 'incremental', to: '' } }, REFIT) ? 'the incremental steps too' : 'the incremental steps not'}. ` +
       `Daily full: fresh initialisation, the last ${plan.windowDays} days (RETRAIN_WINDOW_DAYS; every day so far when the run is shorter), ≤ ${plan.epochs} epochs (early stopping). ` +
-      `Incremental: warm start every ${plan.periodHours} h, ${plan.incrementalEpochs} epoch(s) (batch ${plan.incrementalBatch}, learning rate ${plan.incrementalLearningRate}) over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). User lists of the last ${plan.listLength} clicks. ` +
+      `Incremental: warm start every ${plan.periodHours} h, ${plan.incrementalEpochs} epoch(s) (batch ${plan.incrementalBatch}, learning rate ${plan.incrementalLearningRate}) over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). Daily full + incremental: the two cadences, each period's warm start from the latest daily full retrain or the step after it (its cost counts both). User lists of the last ${plan.listLength} clicks. ` +
       `Cost over the evaluated days; ratio to the ${reference} daily full retrain.\n`,
   );
   console.log(
@@ -764,6 +795,10 @@ async function main(): Promise<void> {
     [
       ['event-fed', 'stale'],
       ['event-fed', 'incremental'],
+    ],
+    [
+      ['event-fed', 'daily full'],
+      ['event-fed', 'daily full + incremental'],
     ],
   ];
   console.log('\nPaired differences (DeLong, ± 95 %), b − a on the same impressions:\n');
