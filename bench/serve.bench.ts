@@ -63,6 +63,7 @@ import {
   quantile,
   stopwatch,
 } from './bench.util';
+import { HiccupMeter, type Hiccups } from './hiccup.meter';
 import { runGenerator, type GeneratorTrace } from './open-loop.generator';
 import { CATEGORICAL, NUMERIC, referenceSpec, VOCAB } from './reference-model';
 
@@ -75,6 +76,8 @@ type Arrivals = (typeof ARRIVALS)[number];
 const OPEN_LOOP_CANDIDATES = 500;
 /** Calls of the one-request-alone row, each sent when the previous answer has arrived. */
 const ALONE_CALLS = 300;
+/** How long the machine's stalls are measured at rest, before the rows. */
+const IDLE_MS = 5000;
 /** The overload row offers this multiple of the measured 500-candidate capacity (the closed-loop rate). */
 const OVERLOAD_FACTOR = 2.5;
 const CONNECTIONS = 10;
@@ -124,6 +127,8 @@ interface Load {
   /** How late the open-loop generator sent its requests (send − scheduled start), p99 and max; NaN for closed loops. */
   lateP99Ms: number;
   lateMaxMs: number;
+  /** The machine's own stalls during the run (HiccupMeter), when measured. */
+  stalls?: Hiccups;
 }
 
 /**
@@ -717,6 +722,7 @@ async function main(): Promise<void> {
     REDIS_URL: benchRedisUrl,
     ...apiEnv,
   });
+  const meter = new HiccupMeter();
   try {
     if (int8) await recordInt8Check(benchDatabaseUrl, versionId, int8);
     if (served === 'int8') await servePrecision(base, versionId, 'int8');
@@ -736,16 +742,26 @@ async function main(): Promise<void> {
       });
     await warmUp();
 
+    // The machine at rest first: what it adds to a thread's wake-ups with no load at all.
+    const { hiccups: idleStalls } = await meter.during(() => new Promise((resolve) => setTimeout(resolve, IDLE_MS)));
+    const withStalls = async (run: () => Promise<Load>): Promise<Load> => {
+      const { value, hiccups } = await meter.during(run);
+      return { ...value, stalls: hiccups };
+    };
     // The process's own threads, when it is one process (a cluster's workers are its children).
     const pid = apiConfig.API_PROCESSES === 1 ? child.pid : undefined;
-    const { value: single, costs } = await requestCosts(base, pid, ALONE_CALLS, () => alone(url, scored, ALONE_CALLS));
+    const { value: single, costs } = await requestCosts(base, pid, ALONE_CALLS, () =>
+      withStalls(() => alone(url, scored, ALONE_CALLS)),
+    );
     log(`one request alone: p50 ${formatMs(single.p50Ms)} ms, p99 ${formatMs(single.p99Ms)} ms`);
     const open = new Map<string, Load>();
     let stages = new Map<string, number>();
     for (const arrivals of ARRIVALS) {
       for (const rate of OPEN_LOOP_RATES) {
         const before = await stageTotals(base, apiConfig.API_PROCESSES);
-        const run = await openLoop(url, { rate, seconds: plan.seconds, body: scored, arrivals, onTimeMs });
+        const run = await withStalls(() =>
+          openLoop(url, { rate, seconds: plan.seconds, body: scored, arrivals, onTimeMs }),
+        );
         if (rate === 100 && arrivals === 'poisson')
           stages = stageMeans(before, await stageTotals(base, apiConfig.API_PROCESSES));
         open.set(`${arrivals} ${rate}`, run);
@@ -756,7 +772,7 @@ async function main(): Promise<void> {
     }
     const closed = new Map<number, Load>();
     for (const n of CLOSED_LOOP_CANDIDATES) {
-      const run = await closedLoop(url, plan, body(n));
+      const run = await withStalls(() => closedLoop(url, plan, body(n)));
       closed.set(n, run);
       log(`${n} candidates, closed loop: ${formatCount(run.reqPerSec)} req/s, p99 ${formatMs(run.p99Ms)} ms`);
     }
@@ -765,13 +781,9 @@ async function main(): Promise<void> {
 
     const capacity = closed.get(OPEN_LOOP_CANDIDATES)!.reqPerSec;
     const overloadRate = Math.round(OVERLOAD_FACTOR * capacity);
-    const overload = await openLoop(url, {
-      rate: overloadRate,
-      seconds: plan.seconds,
-      body: scored,
-      arrivals: 'poisson',
-      onTimeMs,
-    });
+    const overload = await withStalls(() =>
+      openLoop(url, { rate: overloadRate, seconds: plan.seconds, body: scored, arrivals: 'poisson', onTimeMs }),
+    );
     log(
       `overload, ${overloadRate} req/s offered: ${formatCount(overload.onTimePerSec)} req/s on time, ` +
         `${formatCount(overload.refused)} refused, slowest answer ${formatMs(overload.maxMs)} ms`,
@@ -816,11 +828,13 @@ async function main(): Promise<void> {
       overload,
       otherPrecision: otherPrecision && { precision: other, ...otherPrecision },
       stages,
+      idleStalls,
       loadAverages: [loadAtStart, loadavg()],
     });
   } finally {
     child.kill('SIGTERM');
     model.dispose();
+    await meter.close();
   }
 }
 
@@ -844,6 +858,8 @@ interface Report {
   overload: Load;
   otherPrecision?: { precision: GraphPrecision; alone: Load; poisson100: Load };
   stages: Map<string, number>;
+  /** The machine's stalls over IDLE_MS with no load. */
+  idleStalls: Hiccups;
   /** os.loadavg() when the run started and when it ended. */
   loadAverages: [number[], number[]];
 }
@@ -855,6 +871,7 @@ function report(r: Report): void {
   const ms = (x: number) => (Number.isFinite(x) ? formatMs(x) : '–');
   const deadline = apiConfig.SCORE_DEADLINE_MS;
   const late = (run: Load) => (Number.isFinite(run.lateP99Ms) ? `${ms(run.lateP99Ms)} / ${ms(run.lateMaxMs)}` : '–');
+  const stalled = ({ stalls }: Load) => (stalls ? `${ms(stalls.p999Ms)} / ${ms(stalls.maxMs)}` : '–');
   const loadRow = (name: string, run: Load, candidates?: number) => [
     name,
     formatCount(run.reqPerSec),
@@ -867,6 +884,7 @@ function report(r: Report): void {
     formatCount(run.failed),
     formatRatio(run.generatorCores),
     late(run),
+    stalled(run),
   ];
   const rows = [
     loadRow(`500 candidates, one request alone (${ALONE_CALLS} calls)`, single, 500),
@@ -916,9 +934,15 @@ function report(r: Report): void {
           'failed',
           'load generator CPU (cores)',
           'sent late p99 / max ms',
+          'machine stalls p99.9 / max ms',
         ],
         rows,
       ),
+      '',
+      'Machine stalls: how late a thread of the bench process, doing nothing else, woke from 1 ms sleeps during the ' +
+        'row (after jHiccup): the wait for a core (the service and the load generator hold them) and the ' +
+        `machine's own pauses. With no load at all, over ${IDLE_MS / 1000} s before the rows: p99.9 ` +
+        `${ms(r.idleStalls.p999Ms)} ms, max ${ms(r.idleStalls.maxMs)} ms, what this machine adds to any wake-up.`,
       '',
       `**Overload**: 500 candidates, Poisson arrivals at ${formatCount(r.overloadRate)} req/s, ${OVERLOAD_FACTOR}× the ` +
         `closed-loop capacity measured above (${formatCount(r.capacity)} req/s), for ${r.plan.seconds} s:`,
@@ -936,6 +960,7 @@ function report(r: Report): void {
           'failed',
           'load generator CPU (cores)',
           'sent late p99 / max ms',
+          'machine stalls p99.9 / max ms',
         ],
         [
           [
@@ -950,6 +975,7 @@ function report(r: Report): void {
             formatCount(overload.failed),
             formatRatio(overload.generatorCores),
             late(overload),
+            stalled(overload),
           ],
         ],
       ),
