@@ -98,30 +98,15 @@ export class RedisConnections implements OnApplicationShutdown {
    * Subscribes to `channel` on a connection of its own (a subscriber can issue no other command) and resolves once
    * subscribed. `dropped` runs when the subscription stops being live (notices are not received until `resubscribed`
    * runs, after which those published meanwhile are known to be lost).
-   * On one Redis, the first SUBSCRIBE is bounded as a cluster's are (subscribeWithin): a server that takes the
-   * connection and never answers would otherwise hold the process's start forever. Failed, the connection is closed
-   * and the caller goes without notices. After a drop, ioredis subscribes again before the connection is ready: a
-   * hung server leaves the subscription dropped (not live), which is what a holder of in-memory rows must know.
+   * Rejects when the first subscription cannot be made (Redis down or hung at boot) so that the caller starts without
+   * notices rather than hang, and keeps trying meanwhile: `resubscribed` runs once it is made.
    */
   async subscribe(name: string, channel: string, listener: SubscriptionListener): Promise<void> {
     if (this.config.REDIS_CLUSTER_NODES) return this.subscribeOnCluster(name, channel, listener);
-    const subscriber = this.create(name) as Redis;
-    subscriber.on('message', (_channel: string, message: string) => listener.message(message));
-    subscriber.once('end', () => this.open.delete(subscriber));
-    try {
-      await this.subscribeWithin(subscriber, nodeKey(subscriber.options), channel);
-    } catch (e) {
-      subscriber.disconnect();
-      throw e;
-    }
-    subscriber.on('close', () => listener.dropped?.());
-    subscriber.on('ready', () => listener.resubscribed?.());
+    return this.subscribeOnOne(name, channel, listener);
   }
 
-  /**
-   * SUBSCRIBEs a node took the connection for and did not confirm in time: on a cluster, then tried again; on one
-   * Redis, the first one of a subscription (the process goes without its notices).
-   */
+  /** SUBSCRIBEs a node took the connection for and did not confirm in time (each then tried again). */
   get subscribeTimeouts(): number {
     return this.timeouts;
   }
@@ -162,6 +147,40 @@ export class RedisConnections implements OnApplicationShutdown {
   }
 
   /**
+   * One Redis: a connection of its own, which ioredis reconnects and subscribes again after a drop (`dropped` at the
+   * close, `resubscribed` when ready: a server that hangs leaves it not ready, so not live). Its first SUBSCRIBE is
+   * bounded (subscribeWithin): a server that takes the connection and never answers would otherwise hold the process's
+   * start forever. Until one is confirmed, each attempt is closed and another made after a growing pause.
+   */
+  private subscribeOnOne(name: string, channel: string, listener: SubscriptionListener): Promise<void> {
+    return new Promise((subscribed, failed) => {
+      let first = true;
+      let failures = 0;
+      const attempt = () => {
+        if (this.closing) return;
+        const subscriber = this.create(name) as Redis;
+        subscriber.on('message', (_channel: string, message: string) => listener.message(message));
+        subscriber.once('end', () => this.open.delete(subscriber));
+        this.subscribeWithin(subscriber, nodeKey(subscriber.options), channel).then(
+          () => {
+            subscriber.on('close', () => listener.dropped?.());
+            subscriber.on('ready', () => listener.resubscribed?.());
+            if (first) subscribed();
+            else listener.resubscribed?.();
+          },
+          (error: Error) => {
+            subscriber.disconnect();
+            if (first) failed(error);
+            first = false;
+            setTimeout(attempt, Math.min(SUBSCRIBE_TIMEOUT_MS * 2 ** failures++, MOVE_RETRY_MAX_MS)).unref();
+          },
+        );
+      };
+      attempt();
+    });
+  }
+
+  /**
    * A plain connection to the master that serves the channel's slot, where publish() publishes (else, while the slot
    * map is unknown, to any node: a PUBLISH reaches every node). Any other node has a notice only after a hop over the
    * cluster bus, which may come after the PUBLISH has returned: so whenever the slot map, read again every 5 s, names
@@ -173,8 +192,9 @@ export class RedisConnections implements OnApplicationShutdown {
    * Every SUBSCRIBE is bounded (subscribeWithin): a node that takes the connection and never answers (a frozen process,
    * a proxy with nothing behind it) would otherwise hold a move, or the subscription itself after a drop, forever. A
    * move that fails leaves the old subscription in use and is tried again at a refresh after a growing pause.
-   * Rejects, and stops trying, if the first subscription fails as many times as a command is retried on one Redis
-   * (the cluster is unreachable at boot): the caller goes without notices, as with one Redis, rather than hang.
+   * Rejects if the first subscription fails as many times as a command is retried on one Redis (the cluster is
+   * unreachable at boot): the caller starts without notices rather than hang, and the subscription, made later, says
+   * `resubscribed`.
    */
   private subscribeOnCluster(name: string, channel: string, listener: SubscriptionListener): Promise<void> {
     const health = this.health(name);
@@ -208,8 +228,11 @@ export class RedisConnections implements OnApplicationShutdown {
           // Not live any more: a move made from it now reports the gap, and its connect() then steps aside.
           if (current.live) listener.dropped?.();
           current.live = false;
-          if (first && ++failures > BOOT_SUBSCRIBE_RETRIES)
-            return failed(new RedisUnavailableError(`redis cluster: could not subscribe to ${channel}`));
+          if (first && ++failures > BOOT_SUBSCRIBE_RETRIES) {
+            // The caller starts without notices; the next subscription made is a resubscription.
+            first = false;
+            failed(new RedisUnavailableError(`redis cluster: could not subscribe to ${channel}`));
+          }
           setTimeout(connect, reconnectSoon(first ? failures : ++failures)).unref();
         });
         return client;
@@ -368,7 +391,10 @@ function reconnectFailingQueued(retries: number | null | undefined): ClusterOpti
  * does within milliseconds, and the start-up's credentials check waits as long for a node's first reply.
  */
 export const SUBSCRIBE_TIMEOUT_MS = 2000;
-/** The longest pause between two tries at moving a subscription (the old one stays in use meanwhile). */
+/**
+ * The longest pause between two tries at moving a subscription (the old one stays in use meanwhile), or at making one
+ * on one Redis.
+ */
 const MOVE_RETRY_MAX_MS = 60_000;
 
 /** Failed attempts at a first subscription before it is given up: what the `commands` profile retries a command. */

@@ -65,7 +65,9 @@ export class UserRowFallback implements OnModuleInit {
       .then(
         () => (this.listening = true),
         (e: Error) =>
-          this.logger.warn(`no features:changed subscription (${e.message}); users are not kept for an outage`),
+          this.logger.warn(
+            `no features:changed subscription (${e.message}); users are not kept for an outage until it is made`,
+          ),
       );
   }
 

@@ -83,7 +83,9 @@ export class ModelLifecycleService implements OnModuleInit, OnModuleDestroy {
     await this.changes
       .subscribe(() => void this.refresh())
       .catch((e: Error) =>
-        this.logger.warn(`no models:changed subscription (${e.message}); relying on the periodic check`),
+        this.logger.warn(
+          `no models:changed subscription (${e.message}); relying on the periodic check until it is made`,
+        ),
       );
     await this.refresh();
     this.poll = setInterval(() => void this.refresh(), this.config.MODEL_POLL_SECONDS * 1000);

@@ -103,7 +103,10 @@ export class ItemRowCache implements OnModuleInit {
       })
       .then(
         () => (this.listening = true),
-        (e: Error) => this.logger.warn(`no features:changed subscription (${e.message}); encoded items are not cached`),
+        (e: Error) =>
+          this.logger.warn(
+            `no features:changed subscription (${e.message}); encoded items are not cached until it is made`,
+          ),
       );
   }
 
