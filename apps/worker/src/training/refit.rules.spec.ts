@@ -59,7 +59,8 @@ describe('refitOnHoldout', () => {
     const { model, summary } = await refitOnHoldout(candidate, rows(300, 10, 2));
     try {
       expect(summary).toMatchObject({ epochsRun: 1, bestEpoch: 1 });
-      expect(summary.valid.examples).toBe(30); // training.validationFraction of the rows, for calibration
+      // Every row trained on (the lineage's next job starts after the slice) and calibration refitted on them.
+      expect(summary.valid.examples).toBe(300);
       const items = summary.warmStart!.vocabularies.find((v) => v.feature === 'item')!;
       expect(items).toMatchObject({ before: 8, added: 2, overflow: 0 });
       const column = model.network.preprocessing.categorical.findIndex((c) => c.name === 'item');

@@ -16,8 +16,8 @@ export function refitsJob(
 }
 
 /**
- * Fewest held-out rows a refit trains on. Below it the slice's validation share is a row or two (training cannot
- * even split 1 row), so the epoch and the calibration refitted on it would fit noise: the judged candidate is
+ * Fewest held-out rows a refit trains on. Below it the epoch and the calibration refitted on a handful of rows would
+ * fit noise: the judged candidate is
  * registered as it is, rather than failing a job whose gate has already passed.
  */
 export const MIN_REFIT_ROWS = 10;
@@ -26,7 +26,8 @@ export const MIN_REFIT_ROWS = 10;
  * The candidate trained one epoch more on the held-out rows, so that the version served has learnt from the latest
  * events (a full retrain otherwise never trains on the last `holdoutFraction` of its window). A warm start from the
  * candidate: its weights, vocabularies grown by ids first seen in the slice, numeric scales kept, calibration refitted
- * on a seeded share of the slice (training.validationFraction). The model keeps the candidate's spec (its epochs
+ * on the slice. Every row of the slice is trained on, none held back for validation: the version then records its data
+ * as ending at the window's end, where its child starts, so a row held back would be trained on by no version. The model keeps the candidate's spec (its epochs
  * too: the next retrain with it trains as many). The candidate is only read.
  */
 export function refitOnHoldout(
@@ -34,5 +35,5 @@ export function refitOnHoldout(
   holdout: RawTable,
   options: TrainOptions = {},
 ): Promise<TrainedModel> {
-  return MultiTaskModel.train(candidate.spec, holdout, undefined, { ...options, epochs: 1, parent: candidate });
+  return MultiTaskModel.train(candidate.spec, holdout, holdout, { ...options, epochs: 1, parent: candidate });
 }
