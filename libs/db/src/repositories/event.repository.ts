@@ -185,9 +185,10 @@ export class EventRepository {
   /**
    * Fills a fed list from the events stored before it was fed (a version newly served with it): once for the cluster
    * per feed (name, source and maxLength), claimed in event_feed_backfills; a claim not renewed for 10 minutes (its
-   * process died) may be taken again, so each batch renews it, and a fill whose claim was taken stops. Once claimed, tells `claimed` how many users it will rebuild; rebuilds `batch` users per
-   * transaction and hands each batch's users to `rebuilt` (to invalidate their cached features). Says how many users it
-   * rebuilt, or that the feed was filled before, or that another process is at it. `stopping` is asked before each
+   * process died) may be taken again, so each batch renews it, and a fill whose claim was taken stops. Once claimed,
+   * tells `claimed` how many users it will rebuild; rebuilds `batch` users per transaction and hands each batch's users
+   * to `rebuilt` (to invalidate their cached features). Says how many users it rebuilt, or that the feed was filled
+   * before, or that another process is at it. `stopping` is asked before each
    * batch: when it says so (the process shuts down) the claim is released for another process to take at once, and
    * the fill says 'busy'.
    */
