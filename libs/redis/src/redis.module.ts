@@ -172,7 +172,7 @@ export class RedisConnections implements OnApplicationShutdown {
             subscriber.disconnect();
             if (first) failed(error);
             first = false;
-            setTimeout(attempt, Math.min(SUBSCRIBE_TIMEOUT_MS * 2 ** failures++, MOVE_RETRY_MAX_MS)).unref();
+            setTimeout(attempt, retryPause(failures++)).unref();
           },
         );
       };
@@ -204,6 +204,8 @@ export class RedisConnections implements OnApplicationShutdown {
       let next = 0;
       let failures = 0;
       let first = true;
+      /** It has been live once: after a drop it comes back at once, after a boot that gave up it waits longer. */
+      let wasLive = false;
       /**
        * The subscription in use, or being made after a drop (not live yet: a move then would hide the drop from
        * `resubscribed`); only its end calls for another one.
@@ -228,12 +230,15 @@ export class RedisConnections implements OnApplicationShutdown {
           // Not live any more: a move made from it now reports the gap, and its connect() then steps aside.
           if (current.live) listener.dropped?.();
           current.live = false;
-          if (first && ++failures > BOOT_SUBSCRIBE_RETRIES) {
+          failures++;
+          if (first && failures > BOOT_SUBSCRIBE_RETRIES) {
             // The caller starts without notices; the next subscription made is a resubscription.
             first = false;
             failed(new RedisUnavailableError(`redis cluster: could not subscribe to ${channel}`));
           }
-          setTimeout(connect, reconnectSoon(first ? failures : ++failures)).unref();
+          // Given up at boot: a growing pause, as on one Redis; otherwise back at once, as after a failover.
+          const pause = wasLive || first ? reconnectSoon(failures) : retryPause(failures - BOOT_SUBSCRIBE_RETRIES - 1);
+          setTimeout(connect, pause).unref();
         });
         return client;
       };
@@ -250,6 +255,7 @@ export class RedisConnections implements OnApplicationShutdown {
               () => {
                 if (client !== current?.client) return; // a move that was under way took over
                 current.live = true;
+                wasLive = true;
                 failures = 0;
                 health.up();
                 if (first) subscribed();
@@ -281,7 +287,7 @@ export class RedisConnections implements OnApplicationShutdown {
             },
             (error: Error) => {
               client.disconnect();
-              const pause = Math.min(SUBSCRIBE_TIMEOUT_MS * 2 ** ++moveFailures, MOVE_RETRY_MAX_MS);
+              const pause = retryPause(++moveFailures);
               nextMoveAt = Date.now() + pause;
               this.logger.warn(
                 `connection "${name}" could not move to ${owner}, the master of ${channel} (${error.message}); ` +
@@ -393,9 +399,12 @@ function reconnectFailingQueued(retries: number | null | undefined): ClusterOpti
 export const SUBSCRIBE_TIMEOUT_MS = 2000;
 /**
  * The longest pause between two tries at moving a subscription (the old one stays in use meanwhile), or at making one
- * on one Redis.
+ * that has never been live.
  */
 const MOVE_RETRY_MAX_MS = 60_000;
+
+/** The pause after the `n`th (from 0) failed try at moving or making a subscription: doubling, capped. */
+const retryPause = (n: number) => Math.min(SUBSCRIBE_TIMEOUT_MS * 2 ** n, MOVE_RETRY_MAX_MS);
 
 /** Failed attempts at a first subscription before it is given up: what the `commands` profile retries a command. */
 const BOOT_SUBSCRIBE_RETRIES = PROFILES.commands.redis.maxRetriesPerRequest!;
