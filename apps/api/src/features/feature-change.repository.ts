@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 
 import type { EntityKind } from '@app/db';
-import { RedisConnections } from '@app/redis';
+import { RedisConnections, RedisUnavailableError } from '@app/redis';
 
 export const FEATURES_CHANGED_CHANNEL = 'features:changed';
 
@@ -30,6 +30,8 @@ export class FeatureChangeRepository {
   private readonly listeners: FeatureChangeListener[] = [];
   /** One subscriber connection for every listener of this process. */
   private subscribed?: Promise<void>;
+  /** Whether that subscription is live now (it may be made after its first try failed, or drop and come back). */
+  private live = false;
   /**
    * Marks this process's own notices: its listeners already heard them at publish, and Redis's echo, which may come
    * after the next request has cached the rewritten items again, would drop those fresh rows for nothing.
@@ -48,22 +50,36 @@ export class FeatureChangeRepository {
     await this.connections.publish(FEATURES_CHANGED_CHANNEL, JSON.stringify({ ...notice, origin: this.origin }));
   }
 
-  /** Resolves once subscribed. */
+  /**
+   * Resolves once subscribed; rejects while the subscription is not live (not made yet, or dropped): RedisConnections
+   * keeps trying, and the listener hears onReconnect when it is back.
+   */
   async subscribe(listener: FeatureChangeListener): Promise<void> {
     this.listeners.push(listener);
-    this.subscribed ??= this.connections.subscribe('features-changed', FEATURES_CHANGED_CHANNEL, {
-      message: (message) => {
-        const notice = parseNotice(message, this.origin);
-        if (notice) for (const listener of this.listeners) listener.onNotice(notice);
-      },
-      dropped: () => {
-        for (const listener of this.listeners) listener.onDropped();
-      },
-      resubscribed: () => {
-        for (const listener of this.listeners) listener.onReconnect();
-      },
+    this.subscribed ??= this.connections
+      .subscribe('features-changed', FEATURES_CHANGED_CHANNEL, {
+        message: (message) => {
+          const notice = parseNotice(message, this.origin);
+          if (notice) for (const listener of this.listeners) listener.onNotice(notice);
+        },
+        dropped: () => {
+          this.live = false;
+          for (const listener of this.listeners) listener.onDropped();
+        },
+        resubscribed: () => {
+          this.live = true;
+          for (const listener of this.listeners) listener.onReconnect();
+        },
+      })
+      .then(() => {
+        this.live = true;
+      });
+    // A listener's answer is the subscription as it is now, not as its first try went: made later, it resolves;
+    // dropped since, it rejects (and the listener hears onReconnect when it is back).
+    await this.subscribed.catch((e: unknown) => {
+      if (!this.live) throw e;
     });
-    await this.subscribed;
+    if (!this.live) throw new RedisUnavailableError(`the ${FEATURES_CHANGED_CHANNEL} subscription is down`);
   }
 }
 
