@@ -252,8 +252,12 @@ export class EventRepository {
       claim = renewed;
       await hooks.rebuilt(slice);
     }
-    await this.dataSource.query(`UPDATE event_feed_backfills SET done_at = now() WHERE feed = $1`, [key]);
-    return { users: users.length };
+    // Done only by the holder of the claim: one that lost it after its last batch leaves the feed to the new holder.
+    const [, marked]: [unknown, number] = await this.dataSource.query(
+      `UPDATE event_feed_backfills SET done_at = now() WHERE feed = $1 AND claimed_at = $2::timestamptz`,
+      [key, claim],
+    );
+    return marked === 1 ? { users: users.length } : 'busy';
   }
 
   private async insert(manager: EntityManager, events: NewEvent[]): Promise<StoredEvent[]> {
