@@ -183,6 +183,8 @@ export class InferencePool {
     if (this.closed) throw new Error('the inference pool is closed');
     const io = new OnnxIo(spec, preprocessing, layout);
     const session = this.nextSession++;
+    // Known before the first thread loads it: a thread replaced meanwhile is given it again (reload).
+    this.sessions.set(session, onnx);
     try {
       for (const thread of this.threads) {
         const loaded = await thread.call({ kind: 'load', session, onnx });
@@ -193,7 +195,6 @@ export class InferencePool {
       await this.release(session);
       throw e;
     }
-    this.sessions.set(session, onnx);
     return new PooledOnnxScorer(this, session, io, preprocessing);
   }
 
