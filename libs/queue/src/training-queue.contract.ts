@@ -159,7 +159,9 @@ export const trainingJobPayload = z.strictObject({
 });
 export type TrainingJobPayload = z.infer<typeof trainingJobPayload>;
 
-export type TrainingPhase = 'dataset' | 'training' | 'evaluating' | 'refitting' | 'registering';
+/** A training job's phases, in order. */
+export const TRAINING_PHASES = ['dataset', 'training', 'evaluating', 'refitting', 'registering'] as const;
+export type TrainingPhase = (typeof TRAINING_PHASES)[number];
 
 /** What job.progress() carries, readable at GET /admin/training-jobs/:id. */
 export interface TrainingJobProgress {

@@ -1,13 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength } from 'class-validator';
 
-import type { TrainingJobProgress, TrainingJobResult, TrainingPhase } from '@app/queue';
+import { TRAINING_PHASES, type TrainingJobProgress, type TrainingJobResult, type TrainingPhase } from '@app/queue';
 
 import { ToDecimalInt } from '../../platform/postgres-text.validator';
 import type { TrainingJobRecord } from '../training-jobs.repository';
 import type { CancelOutcome, TrainingJobView } from '../training-jobs.service';
 
-const PHASES: TrainingPhase[] = ['dataset', 'training', 'evaluating', 'refitting', 'registering'];
 const JOB_STATES = ['waiting', 'delayed', 'active', 'completed', 'failed', 'paused', 'stuck'] as const;
 const TASK_METRICS = {
   type: 'object',
@@ -54,7 +53,7 @@ export class TrainingJobCancelledDto implements CancelOutcome {
 }
 
 export class TrainingJobProgressDto implements TrainingJobProgress {
-  @ApiProperty({ enum: PHASES })
+  @ApiProperty({ enum: TRAINING_PHASES })
   phase!: TrainingPhase;
 
   @ApiPropertyOptional()
