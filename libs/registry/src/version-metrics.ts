@@ -30,7 +30,8 @@ export type TrainingRecord = Omit<TrainSummary, 'valid'> & {
   vocabularyOverflow?: VocabularyOverflow[];
   /**
    * The refit after the gate (TRAINING_REFIT, a job's `refit`): the candidate trained `epochs` more on the `rows` of
-   * the held-out slice (`validationRows` of them held back to refit calibration), which the version's weights are.
+   * the held-out slice, every one of them (calibration refitted on the same `validationRows`; versions refitted before
+   * 2026-12-06 held a tenth back), which the version's weights are.
    * The version's metrics are the candidate's before it.
    */
   refit?: {
