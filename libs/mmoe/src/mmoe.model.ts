@@ -44,6 +44,12 @@ export interface ModelTrainOptions extends TrainOptions {
    * must be compatible with the parent's (IncompatibleParentError otherwise). The parent is only read.
    */
   parent?: MultiTaskModel;
+  /**
+   * With `parent`: go on with the optimizer its training in this process left (Adam's moments and step count) instead
+   * of a fresh one, i.e. train on as one run. A refit does; an incremental job does not (docs/freshness.md has both
+   * measured). The fused training step's only: tfjs's own Adam, on the native backend, starts afresh.
+   */
+  continueOptimizer?: boolean;
 }
 
 /**
@@ -85,9 +91,9 @@ export class MultiTaskModel {
       validRows = order.subarray(0, held);
       trainRows = order.subarray(held);
     }
-    const { parent, ...trainOptions } = options;
+    const { parent, continueOptimizer, ...trainOptions } = options;
     const { network, growth, overflow } = parent
-      ? withOverflow(warmStartNetwork(parent.network, spec, data, trainRows))
+      ? withOverflow(warmStartNetwork(parent.network, spec, data, trainRows, { continueOptimizer }))
       : fresh(spec, data, trainRows);
     const encoder = new FeatureEncoder(network.preprocessing);
     try {

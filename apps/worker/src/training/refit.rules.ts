@@ -26,7 +26,7 @@ export const MIN_REFIT_ROWS = 10;
  * The candidate trained one epoch more on the held-out rows, so that the version served has learnt from the latest
  * events (a full retrain otherwise never trains on the last `holdoutFraction` of its window). A warm start from the
  * candidate: its weights, vocabularies grown by ids first seen in the slice, numeric scales kept, calibration refitted
- * on the slice. Every row of the slice is trained on, none held back for validation: the version then records its data
+ * on the slice, and its optimizer continued (the epoch is one more of the same run). Every row of the slice is trained on, none held back for validation: the version then records its data
  * as ending at the window's end, where its child starts, so a row held back would be trained on by no version. The model keeps the candidate's spec (its epochs
  * too: the next retrain with it trains as many). The candidate is only read.
  */
@@ -35,5 +35,10 @@ export function refitOnHoldout(
   holdout: RawTable,
   options: TrainOptions = {},
 ): Promise<TrainedModel> {
-  return MultiTaskModel.train(candidate.spec, holdout, holdout, { ...options, epochs: 1, parent: candidate });
+  return MultiTaskModel.train(candidate.spec, holdout, holdout, {
+    ...options,
+    epochs: 1,
+    parent: candidate,
+    continueOptimizer: true,
+  });
 }

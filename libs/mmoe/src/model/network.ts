@@ -102,8 +102,20 @@ export interface ForwardOptions {
  * stable name — one embedding per feature, input rows in spec order — the contract with the artifact and the ONNX
  * export.
  */
+/** Adam's moments in the public weights' layout (one entry per weight, same length), and its step count. */
+export interface AdamState {
+  step: number;
+  first: Map<string, Float32Array>;
+  second: Map<string, Float32Array>;
+}
+
 export class MultiTaskNetwork {
   readonly topology: Topology;
+  /**
+   * Where the last training of these weights in this process left its optimizer, so that a warm start may go on with
+   * it (MultiTaskModel.train's continueOptimizer: a refit is one more epoch of the same run). Not saved in the artifact.
+   */
+  optimizerState?: AdamState;
   readonly params = new Map<string, tf.Variable>();
   readonly inputWidth: number;
   readonly embeddings: EmbeddingTables;
@@ -341,24 +353,34 @@ export class MultiTaskNetwork {
 
   /** Copies of the public weights (for keeping the best epoch, the artifact and the ONNX export). */
   snapshot(): Map<string, Float32Array> {
-    const variables = new Map([...this.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));
-    return new Map(this.views.map((w) => [w.name, this.extract(w, variables.get(w.variable)!)]));
+    return this.toPublic(new Map([...this.params].map(([name, v]) => [name, v.dataSync() as Float32Array])));
   }
 
   /** Sets every weight from public values (as snapshot returns them). */
   restore(weights: Map<string, Float32Array>): void {
+    const variables = this.fromPublic(weights);
+    for (const [name, v] of this.params) tf.tidy(() => v.assign(tf.tensor(variables.get(name)!, v.shape)));
+  }
+
+  /** Per-variable values (the weights, or anything laid out like them: Adam's moments) in the public layout. */
+  toPublic(variables: ReadonlyMap<string, Float32Array>): Map<string, Float32Array> {
+    return new Map(this.views.map((w) => [w.name, this.extract(w, variables.get(w.variable)!)]));
+  }
+
+  /** The inverse of toPublic: per-variable values from public ones, each checked against its shape. */
+  fromPublic(values: ReadonlyMap<string, Float32Array>): Map<string, Float32Array> {
     const variables = new Map([...this.params].map(([name, v]) => [name, new Float32Array(v.size)]));
     for (const w of this.views) {
-      const values = weights.get(w.name);
-      if (!values) throw new Error(`missing weight "${w.name}"`);
+      const value = values.get(w.name);
+      if (!value) throw new Error(`missing weight "${w.name}"`);
       const size = w.shape.reduce((a, b) => a * b, 1);
-      if (values.length !== size)
+      if (value.length !== size)
         throw new Error(
-          `weight "${w.name}" has ${values.length} values, the model expects ${size} (shape [${w.shape}])`,
+          `weight "${w.name}" has ${value.length} values, the model expects ${size} (shape [${w.shape}])`,
         );
-      this.insert(w, values, variables.get(w.variable)!);
+      this.insert(w, value, variables.get(w.variable)!);
     }
-    for (const [name, v] of this.params) tf.tidy(() => v.assign(tf.tensor(variables.get(name)!, v.shape)));
+    return variables;
   }
 
   dispose(): void {

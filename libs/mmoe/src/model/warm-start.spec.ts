@@ -208,6 +208,32 @@ describe('warm start', () => {
     }
   });
 
+  it("goes on with the parent's optimizer only when asked, a grown row's moments at zero", () => {
+    const state = parent.network.optimizerState!;
+    // 3 epochs of 540 training rows (a tenth of 600 held out) in batches of 64.
+    expect(state.step).toBe(3 * 9);
+    const table = rows(spec, 300, 8, 2, 4); // items i4..i11: four new rows of item
+    const fresh = warmStartNetwork(parent.network, spec, table);
+    const continued = warmStartNetwork(parent.network, spec, table, undefined, { continueOptimizer: true });
+    try {
+      expect(fresh.network.optimizerState).toBeUndefined();
+      const child = continued.network.optimizerState!;
+      expect(child.step).toBe(state.step);
+      for (const moments of ['first', 'second'] as const) {
+        const learnt = state[moments].get('embedding/item')!;
+        const grown = child[moments].get('embedding/item')!;
+        expect(grown).toHaveLength(learnt.length + 4 * 4);
+        expect(grown.subarray(0, learnt.length)).toEqual(learnt);
+        expect(grown.subarray(learnt.length).every((m) => m === 0)).toBe(true);
+        expect(learnt.some((m) => m !== 0)).toBe(true);
+      }
+      expect([...child.first.keys()]).toEqual([...continued.network.snapshot().keys()]);
+    } finally {
+      fresh.network.dispose();
+      continued.network.dispose();
+    }
+  });
+
   it('starts from the parent after an artifact round trip alike', () => {
     const restored = MultiTaskModel.fromArtifact(parent.toArtifact());
     const a = warmStartNetwork(restored.network, spec, rows(spec, 100, 8, 7, 4));

@@ -2,19 +2,20 @@ import { growPreprocessing, type VocabularyGrowth } from '../data/preprocessor';
 import type { RawTable } from '../data/raw-table';
 import type { ModelSpec } from '../model-spec/model-spec.schema';
 import { IncompatibleParentError, warmStartDifferences } from '../model-spec/warm-start.rules';
-import { MultiTaskNetwork } from './network';
+import { AdamState, MultiTaskNetwork } from './network';
 
 /**
  * A network for `spec` that starts where `parent` ended: the parent's preprocessing with its vocabularies grown by
  * the ids of `rows` (growPreprocessing), every weight the parent's, and the rows of new ids freshly initialised as a
- * new network's embeddings are. An incompatible spec is refused before anything is allocated, with every difference.
- * The parent is only read.
+ * new network's embeddings are; with `continueOptimizer`, the parent's optimizer state too, grown alike. An
+ * incompatible spec is refused before anything is allocated, with every difference. The parent is only read.
  */
 export function warmStartNetwork(
   parent: MultiTaskNetwork,
   spec: ModelSpec,
   table: RawTable,
   rows?: Uint32Array,
+  { continueOptimizer = false } = {},
 ): { network: MultiTaskNetwork; growth: VocabularyGrowth[] } {
   const differences = warmStartDifferences(parent.spec, parent.preprocessing, spec);
   if (differences.length > 0) throw new IncompatibleParentError(differences);
@@ -34,9 +35,23 @@ export function warmStartNetwork(
       values.set(learnt);
     }
     network.restore(weights);
+    if (continueOptimizer && parent.optimizerState) network.optimizerState = grownState(parent.optimizerState, weights);
   } catch (e) {
     network.dispose();
     throw e;
   }
   return { network, growth };
+}
+
+/** A parent's Adam state laid out as the child's weights: the new rows of a grown embedding start at zero moments. */
+function grownState({ step, first, second }: AdamState, weights: Map<string, Float32Array>): AdamState {
+  const grown = (moments: Map<string, Float32Array>) =>
+    new Map(
+      [...weights].map(([name, values]) => {
+        const out = new Float32Array(values.length);
+        out.set(moments.get(name)!);
+        return [name, out];
+      }),
+    );
+  return { step, first: grown(first), second: grown(second) };
 }

@@ -45,6 +45,34 @@ describe.each(['wasm', 'cpu'] as const)('fused Adam on %s', (backend) => {
     reference.dispose();
   });
 
+  it('goes on from a state as if it had never stopped', () => {
+    const start = [tf.randomNormal([4, 2], 0, 1, 'float32', 4), tf.randomNormal([2], 0, 1, 'float32', 5)];
+    const gradient = (step: number) => Float32Array.from({ length: 10 }, (_, i) => Math.sin(step * 10 + i));
+    const run = (variables: tf.Variable[], adam: FusedAdam, from: number, to: number) => {
+      for (let step = from; step < to; step++) adam.apply(gradient(step));
+      return variables.map((v) => v.dataSync().slice());
+    };
+    // Copies, not clones: a clone shares its memory, which the kernel writes in place.
+    const copies = () => start.map((t) => tf.variable(tf.tensor(t.dataSync().slice(), t.shape)));
+    const whole = copies();
+    const expected = run(whole, new FusedAdam(whole, 0.05), 0, 6);
+    const split = copies();
+    const first = new FusedAdam(split, 0.05);
+    run(split, first, 0, 3);
+    const { step, first: m, second: v } = first.state();
+    const second = new FusedAdam(split, 0.05, { step, first: m.slice(), second: v.slice() });
+    expect(run(split, second, 3, 6)).toEqual(expected);
+    expect(second.state().step).toBe(6);
+    const fresh = copies();
+    const restarted = new FusedAdam(fresh, 0.05);
+    run(fresh, restarted, 0, 3);
+    expect(run(fresh, new FusedAdam(fresh, 0.05), 3, 6)).not.toEqual(expected);
+    expect(
+      () => new FusedAdam(fresh, 0.05, { step: 1, first: new Float32Array(3), second: new Float32Array(3) }),
+    ).toThrow(/3 values, the variables 10/);
+    tf.dispose([...start, ...whole, ...split, ...fresh]);
+  });
+
   it('is one kernel whatever the number of variables', async () => {
     const variables = Array.from({ length: 20 }, (_, i) => tf.variable(tf.fill([3], i)));
     const adam = new FusedAdam(variables, 0.1);

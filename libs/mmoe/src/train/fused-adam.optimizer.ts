@@ -8,6 +8,13 @@ const BETA1 = 0.9;
 const BETA2 = 0.999;
 const EPSILON = 1e-7;
 
+/** Adam's moments and step count, laid out as FusedAdam's flat gradient. */
+export interface FlatAdamState {
+  step: number;
+  first: Float32Array;
+  second: Float32Array;
+}
+
 /** One update: what the kernel's run applies. */
 interface AdamUpdate {
   /** Every variable's gradient, one after the other in input order. */
@@ -32,16 +39,29 @@ export class FusedAdam {
   private readonly secondMoment: Float32Array;
   /** The kernel's inputs: integer keys keep the variables in order. */
   private readonly inputs: tf.NamedTensorMap;
-  private step = 0;
+  private step: number;
 
+  /**
+   * `from`: the moments and step count to go on from, laid out as the gradient; its arrays are taken over, not
+   * copied.
+   */
   constructor(
     private readonly variables: tf.Variable[],
     private readonly learningRate: number,
+    from?: FlatAdamState,
   ) {
     this.size = variables.reduce((size, v) => size + v.size, 0);
-    this.firstMoment = new Float32Array(this.size);
-    this.secondMoment = new Float32Array(this.size);
+    if (from && from.first.length !== this.size)
+      throw new Error(`Adam's state has ${from.first.length} values, the variables ${this.size}`);
+    this.firstMoment = from?.first ?? new Float32Array(this.size);
+    this.secondMoment = from?.second ?? new Float32Array(this.size);
+    this.step = from?.step ?? 0;
     this.inputs = Object.fromEntries(variables.map((v, i) => [i, v]));
+  }
+
+  /** Where the optimizer stands: its step count and its own moment arrays, which its next steps change. */
+  state(): FlatAdamState {
+    return { step: this.step, first: this.firstMoment, second: this.secondMoment };
   }
 
   /** Whether the active backend can run the fused kernel (wasm and cpu: JS-visible memory); elsewhere stock Adam. */

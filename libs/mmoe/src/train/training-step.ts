@@ -3,9 +3,9 @@ import * as tf from '@tensorflow/tfjs';
 import { lossBalancingOf } from '../model-spec/model-spec.schema';
 import { TrainingBatch } from '../model/batch';
 import { createMultiTaskLoss, ShardOfBatch } from '../model/loss';
-import { MultiTaskNetwork } from '../model/network';
+import { AdamState, MultiTaskNetwork } from '../model/network';
 import { Rng } from '../util/random';
-import { FusedAdam } from './fused-adam.optimizer';
+import { FlatAdamState, FusedAdam } from './fused-adam.optimizer';
 import { BalanceReport, createBalancer, fixedWeights, ForwardPasses, PassLosses, totalLoss } from './loss-balancing';
 
 /** One optimisation step on a batch: forward, loss, gradients and the parameter update. */
@@ -83,7 +83,11 @@ export function createSplitTrainingStep(net: MultiTaskNetwork): SplitTrainingSte
   if (!FusedAdam.supported()) throw new Error(`the fused training step needs the wasm or cpu backend`);
   const variables = [...net.params.values()];
   const objective = lossesOf(net);
-  const adam = new FusedAdam(variables, net.spec.training.learningRate);
+  const adam = new FusedAdam(
+    variables,
+    net.spec.training.learningRate,
+    net.optimizerState && flatState(net, net.optimizerState),
+  );
   const balancer = createBalancer(net, variables, adam);
   const local = new Float32Array(balancer.size);
   const passes = (batch: TrainingBatch, rng: Rng, shard?: ShardOfBatch): ForwardPasses => ({
@@ -112,6 +116,33 @@ export function createSplitTrainingStep(net: MultiTaskNetwork): SplitTrainingSte
     },
     apply: (g) => adam.apply(balancer.combine(g)),
     balanceReport: () => balancer.report(),
-    dispose: () => objective.dispose(),
+    dispose() {
+      net.optimizerState = publicState(net, adam.state());
+      objective.dispose();
+    },
   };
+}
+
+/** An AdamState laid out as FusedAdam's flat gradient (the variables one after the other, in params order). */
+function flatState(net: MultiTaskNetwork, { step, first, second }: AdamState): FlatAdamState {
+  const flat = (values: Map<string, Float32Array>) => {
+    const variables = net.fromPublic(values);
+    const out = new Float32Array([...variables.values()].reduce((n, v) => n + v.length, 0));
+    let offset = 0;
+    for (const name of net.params.keys()) {
+      out.set(variables.get(name)!, offset);
+      offset += variables.get(name)!.length;
+    }
+    return out;
+  };
+  return { step, first: flat(first), second: flat(second) };
+}
+
+/** The inverse of flatState (copies: the optimizer's own arrays go on changing while it trains). */
+function publicState(net: MultiTaskNetwork, { step, first, second }: FlatAdamState): AdamState {
+  const variables = (flat: Float32Array) => {
+    let offset = 0;
+    return new Map([...net.params].map(([name, v]) => [name, flat.subarray(offset, (offset += v.size))]));
+  };
+  return { step, first: net.toPublic(variables(first)), second: net.toPublic(variables(second)) };
 }

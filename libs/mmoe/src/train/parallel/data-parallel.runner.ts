@@ -102,6 +102,7 @@ export class DataParallelRunner {
           spec: net.spec,
           preprocessing: net.preprocessing,
           weights,
+          optimizerState: net.optimizerState,
           data,
           exchange: buffers,
           order,

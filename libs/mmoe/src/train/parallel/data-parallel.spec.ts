@@ -134,6 +134,44 @@ describe('data-parallel training (worker threads, wasm)', () => {
     120_000,
   );
 
+  it("goes on from the network's optimizer state on every replica, as one thread does", async () => {
+    const first = new MultiTaskNetwork(spec, data.preprocessing);
+    await trainNetwork(first, data.train, data.valid, { threads: 1 });
+    const steps = Math.ceil(data.train.size / spec.training.batchSize);
+    const state = first.optimizerState!;
+    expect(state.step).toBe(steps);
+    const weights = first.snapshot();
+    first.dispose();
+    const runs = [];
+    for (const [threads, from] of [
+      [1, state],
+      [2, state],
+      [2, undefined],
+    ] as const) {
+      const net = new MultiTaskNetwork(spec, data.preprocessing);
+      net.restore(weights);
+      net.optimizerState = from;
+      const losses: number[] = [];
+      await trainNetwork(net, data.train, data.valid, {
+        threads,
+        progressEvery: 1,
+        onProgress: (p) => losses.push(p.loss),
+      });
+      runs.push({ losses, step: net.optimizerState!.step });
+      net.dispose();
+    }
+    const [single, parallel, fresh] = runs;
+    expect([single.step, parallel.step, fresh.step]).toEqual([2 * steps, 2 * steps, steps]);
+    // A replica that started a fresh Adam would step apart from this thread's, and the summed loss with it.
+    parallel.losses.forEach((loss, i) =>
+      expect(Math.abs(loss - single.losses[i]) / single.losses[i]).toBeLessThan(1e-4),
+    );
+    expect(Math.abs(fresh.losses[steps - 1] - single.losses[steps - 1]) / single.losses[steps - 1]).toBeGreaterThan(
+      1e-3,
+    );
+    expect(liveTrainingThreads()).toBe(0);
+  }, 120_000);
+
   it('leaves no thread running when the job is cancelled', async () => {
     const net = new MultiTaskNetwork(spec, data.preprocessing);
     let steps = 0;

@@ -1,5 +1,6 @@
 import { EncodedDataset, PreprocessingState } from '../../data/preprocessor';
 import { ModelSpec } from '../../model-spec/model-spec.schema';
+import { AdamState } from '../../model/network';
 import { ExchangeBuffers } from './gradient-exchange';
 
 /** Main thread → replica thread. The dataset's arrays live in SharedArrayBuffers: posting them shares, not copies. */
@@ -9,6 +10,8 @@ export type ReplicaCommand =
       spec: ModelSpec;
       preprocessing: PreprocessingState;
       weights: Map<string, Float32Array>;
+      /** The optimizer state to go on from (MultiTaskNetwork.optimizerState), as every replica applies the same steps. */
+      optimizerState?: AdamState;
       data: EncodedDataset;
       exchange: ExchangeBuffers;
       /** The epoch's shuffled row order, written by the main thread before each epoch. */

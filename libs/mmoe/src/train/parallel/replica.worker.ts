@@ -37,6 +37,7 @@ port.on('message', async (command: ReplicaCommand) => {
       await initBackend('wasm');
       const net = new MultiTaskNetwork(command.spec, command.preprocessing);
       net.restore(command.weights);
+      net.optimizerState = command.optimizerState;
       const exchange = new GradientExchange(command.exchange, command.replicas, command.replica, command.size);
       replica = new Replica(net, command.data, exchange);
       order = new Uint32Array(command.order);
