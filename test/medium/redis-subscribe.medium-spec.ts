@@ -1,3 +1,4 @@
+import type { LoggerService } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
 import Redis from 'ioredis';
 
@@ -11,6 +12,12 @@ describe('RedisConnections.subscribe on one Redis', () => {
   let redis: RedisServer;
   let moduleRef: TestingModule;
   let connections: RedisConnections;
+  const logged: string[] = [];
+  const logger: LoggerService = {
+    log: (message) => logged.push(String(message)),
+    warn: (message) => logged.push(String(message)),
+    error: () => undefined,
+  };
   const clientNames = async () => {
     const admin = new Redis(redis.url);
     try {
@@ -25,7 +32,7 @@ describe('RedisConnections.subscribe on one Redis', () => {
     moduleRef = await Test.createTestingModule({ imports: [ConfigModule, RedisModule] })
       .overrideProvider(APP_CONFIG)
       .useValue(loadConfig({ ...process.env, REDIS_URL: redis.url, REDIS_CLUSTER_NODES: undefined }))
-      .setLogger(false as never)
+      .setLogger(logger)
       .compile();
     await moduleRef.init();
     connections = moduleRef.get(RedisConnections);
@@ -72,4 +79,26 @@ describe('RedisConnections.subscribe on one Redis', () => {
     // The stalled connection was closed: one subscriber of that name, the one in use.
     expect((await clientNames()).match(/ name=medium-stalled /g)).toHaveLength(1);
   }, 20_000);
+
+  // Last: it kills the server and starts another on its port.
+  it('reports Redis down once across its attempts, and its return once', async () => {
+    const resubscribed = { count: 0 };
+    await redis.kill();
+    const startedAt = performance.now();
+    await expect(
+      connections.subscribe('medium-down', 'medium:down', {
+        message: () => undefined,
+        resubscribed: () => resubscribed.count++,
+      }),
+    ).rejects.toThrow(RedisUnavailableError);
+    // The first attempt gave up after 2 s; the second starts 2 s later and fails too before the server is back.
+    await new Promise((resolve) => setTimeout(resolve, 4_500 - (performance.now() - startedAt)));
+    await redis.start();
+    while (resubscribed.count === 0 && performance.now() - startedAt < 25_000)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(resubscribed.count).toBe(1);
+    const about = (what: string) => logged.filter((line) => line.startsWith(`connection "medium-down" ${what}`));
+    expect(about('unavailable')).toHaveLength(1);
+    expect(about('is back')).toHaveLength(1);
+  }, 40_000);
 });

@@ -58,7 +58,8 @@ export class RedisConnections implements OnApplicationShutdown {
     this.commands = this.create('commands');
   }
 
-  create(name: string, profile: ConnectionProfile = 'commands'): RedisClient {
+  /** `health`: whose outage reports it shares (those of one subscription's successive attempts: one report, not each). */
+  create(name: string, profile: ConnectionProfile = 'commands', health = this.health(name)): RedisClient {
     const { redis, cluster } = PROFILES[profile];
     const nodes = this.config.REDIS_CLUSTER_NODES;
     const client = nodes
@@ -71,7 +72,7 @@ export class RedisConnections implements OnApplicationShutdown {
           redisOptions: { connectionName: name, ...clusterNodeOptions(this.config), ...redis },
         })
       : new Redis(this.config.REDIS_URL, { connectionName: name, retryStrategy: reconnectSoon, ...redis });
-    this.track(client, this.health(name));
+    this.track(client, health);
     return client;
   }
 
@@ -153,12 +154,13 @@ export class RedisConnections implements OnApplicationShutdown {
    * start forever. Until one is confirmed, each attempt is closed and another made after a growing pause.
    */
   private subscribeOnOne(name: string, channel: string, listener: SubscriptionListener): Promise<void> {
+    const health = this.health(name);
     return new Promise((subscribed, failed) => {
       let first = true;
       let failures = 0;
       const attempt = () => {
         if (this.closing) return;
-        const subscriber = this.create(name) as Redis;
+        const subscriber = this.create(name, 'commands', health) as Redis;
         subscriber.on('message', (_channel: string, message: string) => listener.message(message));
         subscriber.once('end', () => this.open.delete(subscriber));
         this.subscribeWithin(subscriber, nodeKey(subscriber.options), channel).then(
@@ -302,8 +304,8 @@ export class RedisConnections implements OnApplicationShutdown {
   }
 
   /**
-   * Subscribes `client` to `channel`, or disconnects it, counts it and rejects if `node` has not confirmed within
-   * SUBSCRIBE_TIMEOUT_MS.
+   * Subscribes `client` to `channel`; rejects with a RedisUnavailableError if the command fails (Redis down), or, once
+   * disconnected and counted, if `node` has not confirmed within SUBSCRIBE_TIMEOUT_MS.
    */
   private subscribeWithin(client: Redis, node: string, channel: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
@@ -314,7 +316,13 @@ export class RedisConnections implements OnApplicationShutdown {
         reject(new RedisUnavailableError(`${node} did not confirm SUBSCRIBE within ${SUBSCRIBE_TIMEOUT_MS} ms`));
       }, SUBSCRIBE_TIMEOUT_MS);
     });
-    return Promise.race([client.subscribe(channel).then(() => undefined), timedOut]).finally(() => clearTimeout(timer));
+    const confirmed = client.subscribe(channel).then(
+      () => undefined,
+      (e: Error) => {
+        throw new RedisUnavailableError(`${node}: SUBSCRIBE failed (${e.message})`);
+      },
+    );
+    return Promise.race([confirmed, timedOut]).finally(() => clearTimeout(timer));
   }
 
   /**
