@@ -153,6 +153,8 @@ export class TrainingJobService {
       if (refitsJob(prepared.payload, this.config.TRAINING_REFIT)) {
         progress.phase('refitting');
         served = await this.refit(jobId, model, prepared, watch);
+        // Nothing reads the judged candidate any more: its weights and Adam state go before the int8 check's export.
+        if (served.model !== model) model.dispose();
       }
       const metrics = await this.servedMetrics(judged, served, prepared);
 
@@ -176,7 +178,7 @@ export class TrainingJobService {
       );
       return await this.finish(version, metrics, prepared.payload.rolloutPolicy);
     } finally {
-      model.dispose();
+      model.dispose(); // again after a refit: a no-op
       if (served.model !== model) served.model.dispose();
     }
   }

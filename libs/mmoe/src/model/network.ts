@@ -383,9 +383,11 @@ export class MultiTaskNetwork {
     return variables;
   }
 
+  /** Frees the weights and the optimizer state; disposing again does nothing. */
   dispose(): void {
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
+    this.optimizerState = undefined;
   }
 
   private gate(i: number, x: tf.Tensor2D, { training, rng }: ForwardOptions): GateOutput {

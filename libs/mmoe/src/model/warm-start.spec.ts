@@ -232,6 +232,7 @@ describe('warm start', () => {
       fresh.network.dispose();
       continued.network.dispose();
     }
+    expect(continued.network.optimizerState).toBeUndefined(); // freed with the weights
   });
 
   it('starts from the parent after an artifact round trip alike', () => {
