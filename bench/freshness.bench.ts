@@ -307,19 +307,30 @@ class Experiment {
   ): Promise<{ model: MultiTaskModel; candidate: MultiTaskModel; trainedTo: number }> {
     const slice = this.trainingSlice(window.from, window.to);
     const rows = this.rows(spec, slice.start, slice.end, extra);
-    const candidate = await this.measure([cost, candidateCost], rows, () =>
-      MultiTaskModel.train(spec, rows, undefined, { parent, threads: 1 }),
+    const candidate = await this.measure(
+      [cost, candidateCost],
+      // Every row but the validation share held back.
+      (summary) => rows.size - summary.valid.examples,
+      () => MultiTaskModel.train(spec, rows, undefined, { parent, threads: 1 }),
     );
     if (!refitsJob({ source }, REFIT)) return { model: candidate, candidate, trainedTo: slice.trainedTo };
     const holdout = this.rows(spec, slice.end, this.at(window.to));
-    const model = await this.measure([cost], holdout, () => refitOnHoldout(candidate, holdout, { threads: 1 }));
+    // Every row of the slice: it is its own validation, none held back.
+    const model = await this.measure(
+      [cost],
+      () => holdout.size,
+      () => refitOnHoldout(candidate, holdout, { threads: 1 }),
+    );
     return { model, candidate, trainedTo: window.to };
   }
 
-  /** Runs one training, adding its wall and CPU time and the examples it processed to each of `costs`. */
+  /**
+   * Runs one training, adding its wall and CPU time and the examples it processed (`rowsTrained` per epoch) to each of
+   * `costs`.
+   */
   private async measure(
     costs: (Cost | undefined)[],
-    table: RawTable,
+    rowsTrained: (summary: TrainedModel['summary']) => number,
     train: () => Promise<TrainedModel>,
   ): Promise<MultiTaskModel> {
     const started = performance.now();
@@ -330,8 +341,7 @@ class Experiment {
       if (!cost) continue;
       cost.seconds += (performance.now() - started) / 1000;
       cost.cpuSeconds += (user + system) / 1e6;
-      // The rows trained on: the table but the validation share held back.
-      cost.examples += summary.epochsRun * (table.size - summary.valid.examples);
+      cost.examples += summary.epochsRun * rowsTrained(summary);
       cost.trainings++;
     }
     return model;
