@@ -7,7 +7,7 @@
  *     the session interest, and with a hand-made count of the candidate's genre among the user's last clicks instead
  *     (written nightly or fed by events) — the signal a user list could carry at best;
  *   - strategies: the first model left stale; a daily full retrain (fresh initialisation, the last `window` days,
- *     several epochs with early stopping); a warm start every `period` hours from the previous model, one epoch over
+ *     several epochs with early stopping; every `full-every-days` days instead with that flag: `7`, weekly); a warm start every `period` hours from the previous model, one epoch over
  *     the events since the previous model's training rows ended plus `replay` times as many older events of the
  *     lineage. Every training holds out its window's last fifth as the worker does, and the jobs that the worker's
  *     TRAINING_REFIT (from the environment, default `full`) names are then trained one epoch more on it; the windows,
@@ -30,7 +30,8 @@
  *   npm run bench:freshness -- [--quick] [--days 7] [--initial-days 3] [--period-hours 4] [--window-days 7]
  *     [--per-day 20000] [--users 800] [--items 1200] [--interest-hours 6] [--list-length 10] [--epochs 8] [--incremental-epochs 1]
  *     [--incremental-batch 512] [--incremental-learning-rate 0.003] [--replay 0.2]
- *     [--replay-days 30] [--seed 1] [--lists none,nightly,event-fed,…] [--db postgres://…/bench_h1] [--skip-strategies]
+ *     [--replay-days 30] [--full-every-days 1] [--seed 1] [--lists none,nightly,event-fed,…] [--db postgres://…/bench_h1]
+ *     [--skip-strategies]
  */
 import { DataSource } from 'typeorm';
 
@@ -107,6 +108,8 @@ const plan = {
   replay: Number(flagValue('replay') ?? 0.2),
   /** TRAINING_REPLAY_DAYS's default. */
   replayDays: positiveIntFlag('replay-days', 30),
+  /** Days between two full retrains (RETRAIN_CRON's cadence): 1, daily, unless --full-every-days says otherwise. */
+  fullEveryDays: positiveIntFlag('full-every-days', 1),
   seed: positiveIntFlag('seed', 1),
 };
 if (!(plan.incrementalLearningRate > 0))
@@ -116,6 +119,11 @@ if (!(plan.incrementalLearningRate > 0))
 if (!(plan.replay >= 0 && plan.replay <= 1)) throw new Error(`--replay must be in [0, 1] (got ${plan.replay})`);
 if (plan.initialDays >= plan.days) throw new Error('--initial-days must be below --days');
 if (DAY_MS % (plan.periodHours * HOUR_MS) !== 0) throw new Error('--period-hours must divide a day');
+/** What the tables call the full cadence: the strategies are keyed "daily full …" whatever it is. */
+const FULL_CADENCE =
+  plan.fullEveryDays === 1 ? 'daily' : plan.fullEveryDays === 7 ? 'weekly' : `${plan.fullEveryDays}-day`;
+const shownName = (strategy: string) => strategy.replace('daily full', `${FULL_CADENCE} full`);
+const FULL_NAME = `${FULL_CADENCE[0].toUpperCase()}${FULL_CADENCE.slice(1)} full`;
 
 /** A user list: the genres or the ids of the user's last clicks, as of the night before or of the event. */
 interface UserList {
@@ -428,7 +436,7 @@ class Experiment {
     let both = warm;
     const end = START + plan.days * DAY_MS;
     for (let t = this.first; t < end; t += period) {
-      const newDay = t > this.first && (t - START) % DAY_MS === 0;
+      const newDay = t > this.first && (t - this.first) % (plan.fullEveryDays * DAY_MS) === 0;
       if (newDay) {
         if (daily !== first) dispose(daily.model, daily.candidate);
         if (both.model !== daily.model && both.model !== first.model && both.model !== warm.model) both.model.dispose();
@@ -436,7 +444,7 @@ class Experiment {
           candidateCost: results['daily full, unrefitted'].cost,
         });
         both = chainFrom(daily, t - window);
-        log(`  ${variant}: daily retrain at day ${(t - START) / DAY_MS}`);
+        log(`  ${variant}: ${FULL_CADENCE} full retrain at day ${(t - START) / DAY_MS}`);
       }
       if (t > this.first) warm = await step(warm, t, results.incremental.cost, [first.model]);
       // A daily retrain at t has trained on every event before t: the two cadences' step waits for the next period.
@@ -704,7 +712,7 @@ async function main(): Promise<void> {
       const { scores, cost } = results[variant][strategy];
       return [
         variant,
-        strategy,
+        shownName(strategy),
         ...BINARY_TASKS.map((task) => auc(scores[task], labels[task]).toFixed(4)),
         formatCount(cost.examples),
         strategy.startsWith('stale') ? '–' : `${cost.seconds.toFixed(1)} / ${cost.cpuSeconds.toFixed(1)}`,
@@ -725,11 +733,11 @@ async function main(): Promise<void> {
   console.log(
     `\n### Models\n\nFirst model on days ${Math.max(0, plan.initialDays - plan.windowDays)}–${plan.initialDays}; next-period AUC over days ${plan.initialDays}–${plan.days}. ` +
       `Every training holds out the last ${HOLDOUT * 100} % of its window's time, as the worker does; TRAINING_REFIT=${REFIT}: ` +
-      `${REFITS_FULL ? 'the first model and the daily full retrains are then trained 1 epoch more on it ("unrefitted": the same models before)' : 'full retrains are not refitted on it'}, ` +
+      `${REFITS_FULL ? `the first model and the ${shownName('daily full')} retrains are then trained 1 epoch more on it ("unrefitted": the same models before)` : 'full retrains are not refitted on it'}, ` +
       `${refitsJob({ source: { kind: 'incremental', to: '' } }, REFIT) ? 'the incremental steps too' : 'the incremental steps not'}. ` +
-      `Daily full: fresh initialisation, the last ${plan.windowDays} days (RETRAIN_WINDOW_DAYS; every day so far when the run is shorter), ≤ ${plan.epochs} epochs (early stopping). ` +
-      `Incremental: warm start every ${plan.periodHours} h, ${plan.incrementalEpochs} epoch(s) (batch ${plan.incrementalBatch}, learning rate ${plan.incrementalLearningRate}) over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). Daily full + incremental: the two cadences, each period's warm start from the latest daily full retrain or the step after it (its cost counts both). User lists of the last ${plan.listLength} clicks. ` +
-      `Cost over the evaluated days; ratio to the ${reference} daily full retrain.\n`,
+      `${FULL_NAME}: every ${plan.fullEveryDays} day(s), fresh initialisation, the last ${plan.windowDays} days (RETRAIN_WINDOW_DAYS; every day so far when the run is shorter), ≤ ${plan.epochs} epochs (early stopping). ` +
+      `Incremental: warm start every ${plan.periodHours} h, ${plan.incrementalEpochs} epoch(s) (batch ${plan.incrementalBatch}, learning rate ${plan.incrementalLearningRate}) over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). ${FULL_NAME} + incremental: the two cadences, each period's warm start from the latest full retrain or the step after it (its cost counts both). User lists of the last ${plan.listLength} clicks. ` +
+      `Cost over the evaluated days; ratio to the ${reference} ${shownName('daily full')} retrain.\n`,
   );
   console.log(
     markdownTable(
@@ -817,7 +825,7 @@ async function main(): Promise<void> {
       ['a', 'b', 'AUC difference'],
       pairs
         .filter(([a, b]) => [a, b].every(([variant, strategy]) => VARIANTS.includes(variant) && shown(strategy)))
-        .map(([a, b]) => [a.join(', '), b.join(', '), versus(a, b)]),
+        .map(([a, b]) => [[a[0], shownName(a[1])].join(', '), [b[0], shownName(b[1])].join(', '), versus(a, b)]),
     ),
   );
 }
