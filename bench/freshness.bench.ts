@@ -319,7 +319,12 @@ class Experiment {
       [cost, candidateCost],
       // Every row but the validation share held back.
       (summary) => rows.size - summary.valid.examples,
-      () => MultiTaskModel.train(spec, rows, undefined, { parent, threads: 1 }),
+      () =>
+        MultiTaskModel.train(spec, rows, undefined, {
+          parent,
+          threads: 1,
+          keepOptimizer: refitsJob({ source }, REFIT),
+        }),
     );
     if (!refitsJob({ source }, REFIT)) return { model: candidate, candidate, trainedTo: slice.trainedTo };
     const holdout = this.rows(spec, slice.end, this.at(window.to));

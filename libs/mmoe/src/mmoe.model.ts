@@ -15,7 +15,7 @@ import { exportOnnx } from './export/onnx.exporter';
 import { parseModelSpec } from './model-spec/model-spec';
 import { ModelSpec } from './model-spec/model-spec.schema';
 import { labelledRows, sampleSpaceTasks } from './model-spec/task-space.rules';
-import { MultiTaskNetwork } from './model/network';
+import { AdamState, MultiTaskNetwork } from './model/network';
 import { predict, PredictOptions } from './model/predict';
 import { warmStartNetwork } from './model/warm-start';
 import type { ScoreResult } from './serving/scorer';
@@ -37,7 +37,8 @@ export interface TrainedModel {
   };
 }
 
-export interface ModelTrainOptions extends TrainOptions {
+/** TrainOptions but `optimizer`: a state fits the network built here only when it comes from `parent`. */
+export interface ModelTrainOptions extends Omit<TrainOptions, 'optimizer'> {
   /**
    * Warm start: every weight starts from this model's, its vocabularies grown by the ids of the training rows, its
    * numeric and label scales kept (see growPreprocessing); calibration is refitted, as after any training. The spec
@@ -45,9 +46,9 @@ export interface ModelTrainOptions extends TrainOptions {
    */
   parent?: MultiTaskModel;
   /**
-   * With `parent`: go on with the optimizer its training in this process left (Adam's moments and step count) instead
-   * of a fresh one, i.e. train on as one run. A refit does; an incremental job does not (docs/freshness.md has both
-   * measured). The fused training step's only: tfjs's own Adam, on the native backend, starts afresh.
+   * With `parent`: go on with the Adam state its training kept (`keepOptimizer`: moments and step count) instead of
+   * a fresh one, as more epochs of the same run would (a parent that kept none: a fresh Adam). A refit does; an
+   * incremental job does not (docs/freshness.md has both measured).
    */
   continueOptimizer?: boolean;
 }
@@ -92,13 +93,16 @@ export class MultiTaskModel {
       trainRows = order.subarray(held);
     }
     const { parent, continueOptimizer, ...trainOptions } = options;
-    const { network, growth, overflow } = parent
+    const { network, growth, overflow, optimizer } = parent
       ? withOverflow(warmStartNetwork(parent.network, spec, data, trainRows, { continueOptimizer }))
       : fresh(spec, data, trainRows);
     const encoder = new FeatureEncoder(network.preprocessing);
     try {
       const validation = valid ? encoder.encodeTable(valid) : encoder.encodeTable(data, validRows);
-      const summary = await trainNetwork(network, encoder.encodeTable(data, trainRows), validation, trainOptions);
+      const summary = await trainNetwork(network, encoder.encodeTable(data, trainRows), validation, {
+        ...trainOptions,
+        optimizer,
+      });
       const fits = fitTaskCalibration(network, validation);
       const calibration = fits.map((f) => f?.calibrator ?? null);
       const model = new MultiTaskModel(network, calibration);
@@ -229,11 +233,11 @@ function fitTaskCalibration(network: MultiTaskNetwork, validation: EncodedDatase
 /** A network fitted on the rows from scratch, and the vocabularies that overflowed. */
 function fresh(spec: ModelSpec, data: RawTable, rows: Uint32Array | undefined) {
   const { state, overflow } = fitPreprocessingReport(spec, data, rows);
-  return { network: new MultiTaskNetwork(spec, state), growth: undefined, overflow };
+  return { network: new MultiTaskNetwork(spec, state), growth: undefined, overflow, optimizer: undefined };
 }
 
 /** A warm start, and the grown vocabularies that overflowed. */
-function withOverflow(start: { network: MultiTaskNetwork; growth: VocabularyGrowth[] }) {
+function withOverflow(start: { network: MultiTaskNetwork; growth: VocabularyGrowth[]; optimizer?: AdamState }) {
   const overflow = start.growth.flatMap(({ feature, overflow: leftOut }) =>
     leftOut > 0 ? [{ feature, leftOut }] : [],
   );

@@ -49,14 +49,14 @@ describe('refitOnHoldout', () => {
 
   beforeAll(async () => {
     await initBackend('wasm');
-    candidate = (await MultiTaskModel.train(spec, rows(600, 8, 1))).model;
+    candidate = (await MultiTaskModel.train(spec, rows(600, 8, 1), undefined, { keepOptimizer: true })).model;
   });
   afterAll(() => candidate.dispose());
 
   it('trains the candidate one epoch more on the held-out rows, its optimizer going on, learning ids first seen there; the candidate is kept', async () => {
     const before = candidate.network.snapshot();
     // The held-out slice: the old items and two released since.
-    const { model, summary } = await refitOnHoldout(candidate, rows(300, 10, 2));
+    const { model, summary } = await refitOnHoldout(candidate, rows(300, 10, 2), { keepOptimizer: true });
     try {
       expect(summary).toMatchObject({ epochsRun: 1, bestEpoch: 1 });
       // Every row trained on (the lineage's next job starts after the slice) and calibration refitted on them.

@@ -17,8 +17,7 @@ export function refitsJob(
 
 /**
  * Fewest held-out rows a refit trains on. Below it the epoch and the calibration refitted on a handful of rows would
- * fit noise: the judged candidate is
- * registered as it is, rather than failing a job whose gate has already passed.
+ * fit noise: the judged candidate is registered as it is, rather than failing a job whose gate has already passed.
  */
 export const MIN_REFIT_ROWS = 10;
 
@@ -26,14 +25,16 @@ export const MIN_REFIT_ROWS = 10;
  * The candidate trained one epoch more on the held-out rows, so that the version served has learnt from the latest
  * events (a full retrain otherwise never trains on the last `holdoutFraction` of its window). A warm start from the
  * candidate: its weights, vocabularies grown by ids first seen in the slice, numeric scales kept, calibration refitted
- * on the slice, and its optimizer continued (the epoch is one more of the same run). Every row of the slice is trained on, none held back for validation: the version then records its data
- * as ending at the window's end, where its child starts, so a row held back would be trained on by no version. The model keeps the candidate's spec (its epochs
- * too: the next retrain with it trains as many). The candidate is only read.
+ * on the slice, and the Adam state its training kept (`keepOptimizer`) going on, as in one more epoch of its run
+ * (but a loss balancing method's learnt task weights, which start again). Every row of the slice is trained on, none
+ * held back for validation: the version then records its data as ending at the window's end, where its child starts,
+ * so a row held back would be trained on by no version. The model keeps the candidate's spec (its epochs too: the
+ * next retrain with it trains as many). The candidate is only read.
  */
 export function refitOnHoldout(
   candidate: MultiTaskModel,
   holdout: RawTable,
-  options: TrainOptions = {},
+  options: Omit<TrainOptions, 'optimizer'> = {},
 ): Promise<TrainedModel> {
   return MultiTaskModel.train(candidate.spec, holdout, holdout, {
     ...options,

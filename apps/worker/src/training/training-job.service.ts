@@ -137,11 +137,13 @@ export class TrainingJobService {
     );
 
     progress.phase('training');
+    const refits = refitsJob(prepared.payload, this.config.TRAINING_REFIT);
     const { model, summary } = await MultiTaskModel.train(spec, tables.train, undefined, {
       onProgress: (p) => progress.training(p),
       shouldStop: watch.shouldStop,
       threads: this.config.TRAINING_THREADS,
       parent: prepared.parentModel,
+      keepOptimizer: refits, // the refit goes on with it
     }).catch((e: unknown) => {
       throw watch.cause(e);
     });
@@ -150,7 +152,7 @@ export class TrainingJobService {
     try {
       progress.phase('evaluating');
       const judged = await this.evaluate(model, summary, prepared);
-      if (refitsJob(prepared.payload, this.config.TRAINING_REFIT)) {
+      if (refits) {
         progress.phase('refitting');
         served = await this.refit(jobId, model, prepared, watch);
         // Nothing reads the judged candidate any more: its weights and Adam state go before the int8 check's export.

@@ -96,12 +96,6 @@ export interface ForwardOptions {
   rng?: Rng;
 }
 
-/**
- * The multi-task network: embeddings + numerics → experts → per-task gated fusion → towers. `params` are the
- * trainable variables, laid out for speed (embeddings stacked per dimension); `weights()` is the public view by
- * stable name — one embedding per feature, input rows in spec order — the contract with the artifact and the ONNX
- * export.
- */
 /** Adam's moments in the public weights' layout (one entry per weight, same length), and its step count. */
 export interface AdamState {
   step: number;
@@ -109,11 +103,17 @@ export interface AdamState {
   second: Map<string, Float32Array>;
 }
 
+/**
+ * The multi-task network: embeddings + numerics → experts → per-task gated fusion → towers. `params` are the
+ * trainable variables, laid out for speed (embeddings stacked per dimension); `weights()` is the public view by
+ * stable name — one embedding per feature, input rows in spec order — the contract with the artifact and the ONNX
+ * export.
+ */
 export class MultiTaskNetwork {
   readonly topology: Topology;
   /**
-   * Where the last training of these weights in this process left its optimizer, so that a warm start may go on with
-   * it (MultiTaskModel.train's continueOptimizer: a refit is one more epoch of the same run). Not saved in the artifact.
+   * The best epoch's Adam state of the last training of these weights, when it was asked to keep it
+   * (TrainOptions.keepOptimizer): what a refit goes on with. Not saved in the artifact.
    */
   optimizerState?: AdamState;
   readonly params = new Map<string, tf.Variable>();

@@ -55,7 +55,7 @@ describe('warm start', () => {
   let parent: MultiTaskModel;
 
   beforeAll(async () => {
-    parent = (await MultiTaskModel.train(spec, rows(spec, 600, 8, 1))).model;
+    parent = (await MultiTaskModel.train(spec, rows(spec, 600, 8, 1), undefined, { keepOptimizer: true })).model;
   });
   afterAll(() => parent.dispose());
 
@@ -208,16 +208,18 @@ describe('warm start', () => {
     }
   });
 
-  it("goes on with the parent's optimizer only when asked, a grown row's moments at zero", () => {
+  it("goes on with the Adam state the parent kept only when asked, a grown row's moments at zero", async () => {
     const state = parent.network.optimizerState!;
     // 3 epochs of 540 training rows (a tenth of 600 held out) in batches of 64.
     expect(state.step).toBe(3 * 9);
     const table = rows(spec, 300, 8, 2, 4); // items i4..i11: four new rows of item
     const fresh = warmStartNetwork(parent.network, spec, table);
     const continued = warmStartNetwork(parent.network, spec, table, undefined, { continueOptimizer: true });
+    const unkept = (await MultiTaskModel.train(spec, rows(spec, 200, 8, 3))).model;
     try {
-      expect(fresh.network.optimizerState).toBeUndefined();
-      const child = continued.network.optimizerState!;
+      expect(unkept.network.optimizerState).toBeUndefined(); // kept only when asked
+      expect(fresh.optimizer).toBeUndefined();
+      const child = continued.optimizer!;
       expect(child.step).toBe(state.step);
       for (const moments of ['first', 'second'] as const) {
         const learnt = state[moments].get('embedding/item')!;
@@ -229,10 +231,8 @@ describe('warm start', () => {
       }
       expect([...child.first.keys()]).toEqual([...continued.network.snapshot().keys()]);
     } finally {
-      fresh.network.dispose();
-      continued.network.dispose();
+      [unkept.network, fresh.network, continued.network].forEach((n) => n.dispose());
     }
-    expect(continued.network.optimizerState).toBeUndefined(); // freed with the weights
   });
 
   it('starts from the parent after an artifact round trip alike', () => {

@@ -7,8 +7,9 @@ import { AdamState, MultiTaskNetwork } from './network';
 /**
  * A network for `spec` that starts where `parent` ended: the parent's preprocessing with its vocabularies grown by
  * the ids of `rows` (growPreprocessing), every weight the parent's, and the rows of new ids freshly initialised as a
- * new network's embeddings are; with `continueOptimizer`, the parent's optimizer state too, grown alike. An
- * incompatible spec is refused before anything is allocated, with every difference. The parent is only read.
+ * new network's embeddings are; with `continueOptimizer`, also the parent's kept Adam state (optimizerState) grown
+ * alike, for TrainOptions.optimizer. An incompatible spec is refused before anything is allocated, with every
+ * difference. The parent is only read.
  */
 export function warmStartNetwork(
   parent: MultiTaskNetwork,
@@ -16,7 +17,7 @@ export function warmStartNetwork(
   table: RawTable,
   rows?: Uint32Array,
   { continueOptimizer = false } = {},
-): { network: MultiTaskNetwork; growth: VocabularyGrowth[] } {
+): { network: MultiTaskNetwork; growth: VocabularyGrowth[]; optimizer?: AdamState } {
   const differences = warmStartDifferences(parent.spec, parent.preprocessing, spec);
   if (differences.length > 0) throw new IncompatibleParentError(differences);
   const { state, growth } = growPreprocessing(parent.preprocessing, spec, table, rows);
@@ -35,12 +36,12 @@ export function warmStartNetwork(
       values.set(learnt);
     }
     network.restore(weights);
-    if (continueOptimizer && parent.optimizerState) network.optimizerState = grownState(parent.optimizerState, weights);
+    const optimizer = continueOptimizer && parent.optimizerState && grownState(parent.optimizerState, weights);
+    return { network, growth, ...(optimizer && { optimizer }) };
   } catch (e) {
     network.dispose();
     throw e;
   }
-  return { network, growth };
 }
 
 /** A parent's Adam state laid out as the child's weights: the new rows of a grown embedding start at zero moments. */

@@ -69,7 +69,7 @@ describe.each(['wasm', 'cpu'] as const)('fused Adam on %s', (backend) => {
     expect(run(fresh, new FusedAdam(fresh, 0.05), 3, 6)).not.toEqual(expected);
     expect(
       () => new FusedAdam(fresh, 0.05, { step: 1, first: new Float32Array(3), second: new Float32Array(3) }),
-    ).toThrow(/3 values, the variables 10/);
+    ).toThrow(/3 and 3 values, the variables 10/);
     tf.dispose([...start, ...whole, ...split, ...fresh]);
   });
 

@@ -51,8 +51,10 @@ export class FusedAdam {
     from?: FlatAdamState,
   ) {
     this.size = variables.reduce((size, v) => size + v.size, 0);
-    if (from && from.first.length !== this.size)
-      throw new Error(`Adam's state has ${from.first.length} values, the variables ${this.size}`);
+    if (from && (from.first.length !== this.size || from.second.length !== this.size))
+      throw new Error(
+        `Adam's state has ${from.first.length} and ${from.second.length} values, the variables ${this.size}`,
+      );
     this.firstMoment = from?.first ?? new Float32Array(this.size);
     this.secondMoment = from?.second ?? new Float32Array(this.size);
     this.step = from?.step ?? 0;

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { EncodedDataset } from '../data/preprocessor';
 import { BatchBuilder, disposeBatch } from '../model/batch';
-import { MultiTaskNetwork } from '../model/network';
+import { AdamState, MultiTaskNetwork } from '../model/network';
 import { Rng } from '../util/random';
 import { BalanceReport } from './loss-balancing';
 import { DataParallelRunner, ParallelTimings } from './parallel/data-parallel.runner';
@@ -21,6 +21,8 @@ export interface StepRunner {
   lossSum(): number;
   /** The task losses' weights now, and what the balancing method measured since the last report. */
   balanceReport(): BalanceReport;
+  /** A copy of Adam's state now (every replica's is the same), or undefined for tfjs's own Adam. */
+  optimizerState(): AdamState | undefined;
   dispose(): Promise<void>;
 }
 
@@ -36,8 +38,9 @@ class LocalRunner implements StepRunner {
     private readonly net: MultiTaskNetwork,
     train: EncodedDataset,
     private readonly rng: Rng,
+    from: AdamState | undefined,
   ) {
-    this.step_ = createTrainingStep(net);
+    this.step_ = createTrainingStep(net, from);
     this.builder = new BatchBuilder(net, train, net.spec.training.batchSize);
   }
 
@@ -62,6 +65,10 @@ class LocalRunner implements StepRunner {
 
   balanceReport(): BalanceReport {
     return this.step_.balanceReport();
+  }
+
+  optimizerState(): AdamState | undefined {
+    return this.step_.optimizerState();
   }
 
   async dispose(): Promise<void> {
@@ -90,17 +97,24 @@ class ParallelRunner implements StepRunner {
   balanceReport(): BalanceReport {
     return this.runner.balanceReport();
   }
+  optimizerState(): AdamState | undefined {
+    return this.runner.optimizerState();
+  }
   dispose(): Promise<void> {
     return this.runner.dispose();
   }
 }
 
-/** `threads`: an explicit count, else training.threads, else every available core (replicaCount decides). */
+/**
+ * `threads`: an explicit count, else training.threads, else every available core (replicaCount decides); `from`:
+ * Adam's state to go on from.
+ */
 export async function createStepRunner(
   net: MultiTaskNetwork,
   train: EncodedDataset,
   rng: Rng,
   threads: number | undefined,
+  from?: AdamState,
 ): Promise<StepRunner> {
   const replicas = replicaCount({
     requested: threads ?? net.spec.training.threads,
@@ -110,6 +124,6 @@ export async function createStepRunner(
     batchSize: net.spec.training.batchSize,
     parameters: net.parameterCount(),
   });
-  if (replicas === 1) return new LocalRunner(net, train, rng);
-  return new ParallelRunner(await DataParallelRunner.start(net, train, replicas));
+  if (replicas === 1) return new LocalRunner(net, train, rng, from);
+  return new ParallelRunner(await DataParallelRunner.start(net, train, replicas, from));
 }

@@ -2,7 +2,7 @@ import { EncodedDataset } from '../data/preprocessor';
 import { evaluate, EvaluationReport } from '../eval/evaluator';
 import { primaryMetric, taskMetric } from '../model-spec/model-spec';
 import { parentTasks } from '../model-spec/task-space.rules';
-import { MultiTaskNetwork } from '../model/network';
+import { AdamState, MultiTaskNetwork } from '../model/network';
 import { taskType } from '../tasks/task-types';
 import { Rng } from '../util/random';
 import { ParallelTimings } from './parallel/data-parallel.runner';
@@ -39,6 +39,16 @@ export interface TrainOptions {
   threads?: number;
   /** Overrides training.epochs for this run only (a refit's one more epoch): the model keeps its spec's. */
   epochs?: number;
+  /**
+   * Adam's state to go on from, laid out as the network's weights (a parent's, grown by warmStartNetwork); absent, a
+   * fresh Adam. The fused step's only: tfjs's own Adam (native backend) always starts afresh.
+   */
+  optimizer?: AdamState;
+  /**
+   * Leave the best epoch's Adam state on the network (MultiTaskNetwork.optimizerState) for a refit to go on with. Off
+   * by default: it is twice the weights' memory, and most trainings are never continued.
+   */
+  keepOptimizer?: boolean;
 }
 
 export interface TrainSummary {
@@ -90,12 +100,22 @@ export async function trainNetwork(
   const epochs = options.epochs ?? net.spec.training.epochs;
   const target = primaryMetric(net.spec);
   const rng = new Rng(seed);
-  const runner = await createStepRunner(net, train, rng, options.threads);
+  // A state from an earlier training belongs to other weights than those this one ends with.
+  net.optimizerState = undefined;
+  const runner = await createStepRunner(net, train, rng, options.threads, options.optimizer);
   const steps = Math.ceil(train.size / batchSize);
   const progressEvery = options.progressEvery ?? 10;
   const history: TrainSummary['history'] = [];
   const started = performance.now();
-  let best: { epoch: number; metric: number; weights: Map<string, Float32Array>; report: EvaluationReport } | undefined;
+  let best:
+    | {
+        epoch: number;
+        metric: number;
+        weights: Map<string, Float32Array>;
+        optimizer?: AdamState;
+        report: EvaluationReport;
+      }
+    | undefined;
   let epochsRun = 0;
   let stoppedEarly = false;
   let examplesSeen = 0;
@@ -134,7 +154,16 @@ export async function trainNetwork(
         best === undefined ||
         (Number.isNaN(best.metric) && !Number.isNaN(metric)) ||
         (target.higherIsBetter ? metric > best.metric : metric < best.metric);
-      if (improved) best = { epoch, metric, weights: net.snapshot(), report };
+      // The kept state is the best epoch's, as the weights restored are: a later epoch's moments would carry on from
+      // weights the network no longer has.
+      if (improved)
+        best = {
+          epoch,
+          metric,
+          weights: net.snapshot(),
+          optimizer: options.keepOptimizer ? runner.optimizerState() : undefined,
+          report,
+        };
       const { taskWeights, gradientConflicts } = runner.balanceReport();
       history.push({
         epoch,
@@ -163,6 +192,7 @@ export async function trainNetwork(
   }
 
   net.restore(best!.weights);
+  net.optimizerState = best!.optimizer;
   const seconds = (performance.now() - started) / 1000;
   return {
     epochsRun,

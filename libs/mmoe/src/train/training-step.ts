@@ -14,6 +14,8 @@ export interface TrainingStep {
   run(batch: TrainingBatch, rng: Rng): tf.Scalar;
   /** Each task loss's weight now, and what the balancing method measured since the last report. */
   balanceReport(): BalanceReport;
+  /** A copy of Adam's state now, in the public weights' layout (undefined for tfjs's own Adam: it is not read). */
+  optimizerState(): AdamState | undefined;
   dispose(): void;
 }
 
@@ -34,8 +36,8 @@ export interface SplitTrainingStep extends TrainingStep {
  * fused natively, tfjs's own Adam — without the gradient-level balancing methods, which need the fused step's flat
  * per-task gradients.
  */
-export function createTrainingStep(net: MultiTaskNetwork): TrainingStep {
-  if (FusedAdam.supported()) return createSplitTrainingStep(net);
+export function createTrainingStep(net: MultiTaskNetwork, from?: AdamState): TrainingStep {
+  if (FusedAdam.supported()) return createSplitTrainingStep(net, from);
   const { method } = lossBalancingOf(net.spec);
   if (method === 'gradnorm' || method === 'pcgrad')
     throw new Error(
@@ -72,6 +74,7 @@ function createStockTrainingStep(net: MultiTaskNetwork): TrainingStep {
   return {
     run: (batch, rng) => optimizer.minimize(() => totalLoss(objective.losses(batch, rng)), true, variables)!,
     balanceReport: () => ({ taskWeights: fixedWeights(net) }),
+    optimizerState: () => undefined,
     dispose() {
       optimizer.dispose();
       objective.dispose();
@@ -79,15 +82,12 @@ function createStockTrainingStep(net: MultiTaskNetwork): TrainingStep {
   };
 }
 
-export function createSplitTrainingStep(net: MultiTaskNetwork): SplitTrainingStep {
+/** `from`: Adam's state to go on from, laid out as `net`'s weights (TrainOptions.optimizer); else a fresh Adam. */
+export function createSplitTrainingStep(net: MultiTaskNetwork, from?: AdamState): SplitTrainingStep {
   if (!FusedAdam.supported()) throw new Error(`the fused training step needs the wasm or cpu backend`);
   const variables = [...net.params.values()];
   const objective = lossesOf(net);
-  const adam = new FusedAdam(
-    variables,
-    net.spec.training.learningRate,
-    net.optimizerState && flatState(net, net.optimizerState),
-  );
+  const adam = new FusedAdam(variables, net.spec.training.learningRate, from && flatState(net, from));
   const balancer = createBalancer(net, variables, adam);
   const local = new Float32Array(balancer.size);
   const passes = (batch: TrainingBatch, rng: Rng, shard?: ShardOfBatch): ForwardPasses => ({
@@ -116,10 +116,8 @@ export function createSplitTrainingStep(net: MultiTaskNetwork): SplitTrainingSte
     },
     apply: (g) => adam.apply(balancer.combine(g)),
     balanceReport: () => balancer.report(),
-    dispose() {
-      net.optimizerState = publicState(net, adam.state());
-      objective.dispose();
-    },
+    optimizerState: () => publicState(net, adam.state()),
+    dispose: () => objective.dispose(),
   };
 }
 
@@ -138,7 +136,7 @@ function flatState(net: MultiTaskNetwork, { step, first, second }: AdamState): F
   return { step, first: flat(first), second: flat(second) };
 }
 
-/** The inverse of flatState (copies: the optimizer's own arrays go on changing while it trains). */
+/** The inverse of flatState, copied (toPublic copies): the optimizer's own arrays go on changing while it trains. */
 function publicState(net: MultiTaskNetwork, { step, first, second }: FlatAdamState): AdamState {
   const variables = (flat: Float32Array) => {
     let offset = 0;

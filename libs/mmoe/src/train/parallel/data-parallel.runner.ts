@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 
 import { EncodedDataset } from '../../data/preprocessor';
-import { MultiTaskNetwork } from '../../model/network';
+import { AdamState, MultiTaskNetwork } from '../../model/network';
 import { startWorkerScript } from '../../util/worker-script';
 import { BalanceReport, contributionSize } from '../loss-balancing';
 import { ExchangeAbortedError, GradientExchange } from './gradient-exchange';
@@ -81,7 +81,12 @@ export class DataParallelRunner {
     }
   }
 
-  static async start(net: MultiTaskNetwork, train: EncodedDataset, threads: number): Promise<DataParallelRunner> {
+  static async start(
+    net: MultiTaskNetwork,
+    train: EncodedDataset,
+    threads: number,
+    from?: AdamState,
+  ): Promise<DataParallelRunner> {
     const handoffStart = performance.now();
     const data = shareDataset(train);
     const handoffMs = performance.now() - handoffStart;
@@ -102,7 +107,7 @@ export class DataParallelRunner {
           spec: net.spec,
           preprocessing: net.preprocessing,
           weights,
-          optimizerState: net.optimizerState,
+          optimizerState: from,
           data,
           exchange: buffers,
           order,
@@ -117,7 +122,7 @@ export class DataParallelRunner {
       await Promise.all(workers.map((w) => w.terminate()));
       throw e;
     }
-    const local = new Replica(net, data, new GradientExchange(buffers, threads, 0, size));
+    const local = new Replica(net, data, new GradientExchange(buffers, threads, 0, size), from);
     return new DataParallelRunner(local, workers, new Uint32Array(order), handoffMs, performance.now() - startupStart);
   }
 
@@ -154,6 +159,11 @@ export class DataParallelRunner {
   /** Every replica balances alike: this thread's report is the run's. */
   balanceReport(): BalanceReport {
     return this.local.balanceReport();
+  }
+
+  /** Every replica applies the same steps: this thread's Adam is the run's. */
+  optimizerState(): AdamState | undefined {
+    return this.local.optimizerState();
   }
 
   /** Stops every thread, wherever it is (a cancelled or failed job leaves none running). */

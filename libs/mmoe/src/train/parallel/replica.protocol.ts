@@ -10,7 +10,7 @@ export type ReplicaCommand =
       spec: ModelSpec;
       preprocessing: PreprocessingState;
       weights: Map<string, Float32Array>;
-      /** The optimizer state to go on from (MultiTaskNetwork.optimizerState), as every replica applies the same steps. */
+      /** Adam's state to go on from (TrainOptions.optimizer): every replica applies the same steps. */
       optimizerState?: AdamState;
       data: EncodedDataset;
       exchange: ExchangeBuffers;

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { EncodedDataset } from '../../data/preprocessor';
 import { BatchBuilder, disposeBatch } from '../../model/batch';
-import { MultiTaskNetwork } from '../../model/network';
+import { AdamState, MultiTaskNetwork } from '../../model/network';
 import { Rng } from '../../util/random';
 import { BalanceReport } from '../loss-balancing';
 import { createSplitTrainingStep, SplitTrainingStep } from '../training-step';
@@ -20,8 +20,9 @@ export class Replica {
     private readonly net: MultiTaskNetwork,
     private readonly data: EncodedDataset,
     readonly exchange: GradientExchange,
+    from?: AdamState,
   ) {
-    this.step = createSplitTrainingStep(net);
+    this.step = createSplitTrainingStep(net, from);
     if (this.step.size !== exchange.size)
       throw new Error(`replica gradient has ${this.step.size} values, the exchange ${exchange.size}`);
     const { batchSize, seed } = net.spec.training;
@@ -61,6 +62,10 @@ export class Replica {
 
   balanceReport(): BalanceReport {
     return this.step.balanceReport();
+  }
+
+  optimizerState(): AdamState {
+    return this.step.optimizerState()!;
   }
 
   dispose(): void {

@@ -37,9 +37,8 @@ port.on('message', async (command: ReplicaCommand) => {
       await initBackend('wasm');
       const net = new MultiTaskNetwork(command.spec, command.preprocessing);
       net.restore(command.weights);
-      net.optimizerState = command.optimizerState;
       const exchange = new GradientExchange(command.exchange, command.replicas, command.replica, command.size);
-      replica = new Replica(net, command.data, exchange);
+      replica = new Replica(net, command.data, exchange, command.optimizerState);
       order = new Uint32Array(command.order);
       reply({ kind: 'ready' });
     } else {
