@@ -78,6 +78,9 @@ describe('RedisConnections.subscribe on one Redis', () => {
     expect(heard.messages).toEqual(['back']);
     // The stalled connection was closed: one subscriber of that name, the one in use.
     expect((await clientNames()).match(/ name=medium-stalled /g)).toHaveLength(1);
+    // Said once each way, though the server never refused a connection.
+    for (const what of ['unavailable', 'is back'])
+      expect(logged.filter((line) => line.startsWith(`connection "medium-stalled" ${what}`))).toHaveLength(1);
   }, 20_000);
 
   // Last: it kills the server and starts another on its port.
@@ -91,7 +94,7 @@ describe('RedisConnections.subscribe on one Redis', () => {
         resubscribed: () => resubscribed.count++,
       }),
     ).rejects.toThrow(RedisUnavailableError);
-    // The first attempt gave up after 2 s; the second starts 2 s later and fails too before the server is back.
+    // Refused at once (its retries spent in under a second), then tried again 2 s later: a second attempt, failed too.
     await new Promise((resolve) => setTimeout(resolve, 4_500 - (performance.now() - startedAt)));
     await redis.start();
     while (resubscribed.count === 0 && performance.now() - startedAt < 25_000)

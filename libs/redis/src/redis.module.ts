@@ -7,7 +7,7 @@ import { APP_CONFIG, type AppConfig, type RedisNode } from '@app/config';
 import { pingAll, refreshSlots, type RedisClient } from './redis-client';
 import { checkRedisCredentials, clusterNodeOptions } from './redis-credentials';
 import { reconnectSoon } from './redis-options';
-import { RedisUnavailableError } from './redis-unavailable';
+import { isRedisUnavailable, RedisUnavailableError } from './redis-unavailable';
 
 /** The shared command connection: `@Inject(REDIS) redis: RedisClient`. */
 export const REDIS = Symbol('REDIS');
@@ -171,6 +171,8 @@ export class RedisConnections implements OnApplicationShutdown {
             else listener.resubscribed?.();
           },
           (error: Error) => {
+            // A server that took the connection, or became ready, then never confirmed: down all the same.
+            health.down(error.message);
             subscriber.disconnect();
             if (first) failed(error);
             first = false;
@@ -304,8 +306,8 @@ export class RedisConnections implements OnApplicationShutdown {
   }
 
   /**
-   * Subscribes `client` to `channel`; rejects with a RedisUnavailableError if the command fails (Redis down), or, once
-   * disconnected and counted, if `node` has not confirmed within SUBSCRIBE_TIMEOUT_MS.
+   * Subscribes `client` to `channel`; rejects with a RedisUnavailableError if Redis could not be reached, or, once
+   * disconnected and counted, if `node` has not confirmed within SUBSCRIBE_TIMEOUT_MS; with Redis's refusal otherwise.
    */
   private subscribeWithin(client: Redis, node: string, channel: string): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
@@ -319,7 +321,8 @@ export class RedisConnections implements OnApplicationShutdown {
     const confirmed = client.subscribe(channel).then(
       () => undefined,
       (e: Error) => {
-        throw new RedisUnavailableError(`${node}: SUBSCRIBE failed (${e.message})`);
+        // A refusal (an ACL without the channel, say) is a configuration error, said as it is.
+        throw isRedisUnavailable(e) ? new RedisUnavailableError(`${node}: SUBSCRIBE failed (${e.message})`) : e;
       },
     );
     return Promise.race([confirmed, timedOut]).finally(() => clearTimeout(timer));
