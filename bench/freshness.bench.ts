@@ -119,6 +119,10 @@ if (!(plan.incrementalLearningRate > 0))
 if (!(plan.replay >= 0 && plan.replay <= 1)) throw new Error(`--replay must be in [0, 1] (got ${plan.replay})`);
 if (plan.initialDays >= plan.days) throw new Error('--initial-days must be below --days');
 if (DAY_MS % (plan.periodHours * HOUR_MS) !== 0) throw new Error('--period-hours must divide a day');
+if (plan.initialDays + plan.fullEveryDays >= plan.days)
+  throw new Error(
+    '--full-every-days must leave a full retrain before --days: raise --days (e.g. --days 14 for weekly)',
+  );
 /** What the tables call the full cadence: the strategies are keyed "daily full …" whatever it is. */
 const FULL_CADENCE =
   plan.fullEveryDays === 1 ? 'daily' : plan.fullEveryDays === 7 ? 'weekly' : `${plan.fullEveryDays}-day`;
@@ -821,6 +825,10 @@ async function main(): Promise<void> {
     ],
     [
       ['event-fed', 'daily full'],
+      ['event-fed', 'daily full + incremental'],
+    ],
+    [
+      ['event-fed', 'incremental'],
       ['event-fed', 'daily full + incremental'],
     ],
   ];
