@@ -338,6 +338,7 @@ class Experiment {
       () => holdout.size,
       () => refitOnHoldout(candidate, holdout, { threads: 1 }),
     );
+    candidate.network.optimizerState = undefined; // the refit has gone on with it; the candidate is only scored now
     return { model, candidate, trainedTo: window.to };
   }
 

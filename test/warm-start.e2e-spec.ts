@@ -166,7 +166,11 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     const parentData = parentBefore.metrics.dataset!;
     expect(Date.parse(parentData.holdoutStart as string)).toBeLessThan(START + RELEASE_DAY * DAY_MS);
     expect(parentData.trainedTo).toBe(day(RELEASE_DAY));
-    expect(parentBefore.metrics.training!.refit).toMatchObject({ rows: parentBefore.metrics.examples, epochs: 1 });
+    expect(parentBefore.metrics.training!.refit).toMatchObject({
+      rows: parentBefore.metrics.examples,
+      epochs: 1,
+      optimizer: 'continued',
+    });
     expect(metrics.dataset.window).toEqual({ from: day(RELEASE_DAY), to: day(7) });
     expect(metrics.dataset.trainedTo).toBe(metrics.dataset.holdoutStart);
     expect(metrics.training.refit).toBeUndefined();
@@ -400,7 +404,7 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     // Refitted: its weights learnt the slice (the new items got rows), its data ends at the window's end, and its
     // metrics are the gate's, measured on the slice before the refit.
     const refit = refitted.metrics.training!.refit!;
-    expect(refit).toMatchObject({ rows: refitted.metrics.examples, epochs: 1 });
+    expect(refit).toMatchObject({ rows: refitted.metrics.examples, epochs: 1, optimizer: 'continued' });
     expect(refit.vocabularies!.find((v) => v.feature === 'item_id')!.added).toBeGreaterThan(0);
     expect(await rowOf(refitted.id)).toBeGreaterThan(0);
     expect(refitted.metrics.dataset!.trainedTo).toBe(day(6));

@@ -16,7 +16,9 @@ export interface HoldoutComparison {
 }
 
 /** How a worker trained a version: the training summary without its validation report, which `validation` sums up. */
-export type TrainingRecord = Omit<TrainSummary, 'valid'> & {
+export type TrainingRecord = Omit<TrainSummary, 'valid' | 'optimizer'> & {
+  /** Whether Adam started afresh (absent before it was recorded: afresh). */
+  optimizer?: TrainSummary['optimizer'];
   validation: TaskMetricsByName;
   /** Rows trained on, early stopping's validation share included. */
   rows: number;
@@ -41,6 +43,8 @@ export type TrainingRecord = Omit<TrainSummary, 'valid'> & {
     seconds: number;
     examplesPerSec: number;
     validation: TaskMetricsByName;
+    /** `continued`: from the Adam state of the candidate's best epoch (absent before it was recorded: afresh). */
+    optimizer?: TrainSummary['optimizer'];
     /** What happened to each learnt vocabulary (ids first seen in the slice get rows). */
     vocabularies?: VocabularyGrowth[];
     vocabularyOverflow: VocabularyOverflow[];

@@ -143,7 +143,8 @@ export class TrainingJobService {
       shouldStop: watch.shouldStop,
       threads: this.config.TRAINING_THREADS,
       parent: prepared.parentModel,
-      keepOptimizer: refits, // the refit goes on with it
+      // The refit goes on with it; below MIN_REFIT_ROWS there is none.
+      keepOptimizer: refits && tables.holdout.size >= MIN_REFIT_ROWS,
     }).catch((e: unknown) => {
       throw watch.cause(e);
     });
@@ -413,6 +414,7 @@ export class TrainingJobService {
           seconds: refit.seconds,
           examplesPerSec: refit.examplesPerSec,
           validation: refit.valid.tasks,
+          optimizer: refit.optimizer,
           ...(refit.warmStart && { vocabularies: refit.warmStart.vocabularies }),
           vocabularyOverflow: refit.vocabularyOverflow,
         },

@@ -70,6 +70,9 @@ describe.each(['wasm', 'cpu'] as const)('fused Adam on %s', (backend) => {
     expect(
       () => new FusedAdam(fresh, 0.05, { step: 1, first: new Float32Array(3), second: new Float32Array(3) }),
     ).toThrow(/3 and 3 values, the variables 10/);
+    expect(
+      () => new FusedAdam(fresh, 0.05, { step: 1, first: new Float32Array(10), second: new Float32Array(3) }),
+    ).toThrow(/10 and 3 values, the variables 10/);
     tf.dispose([...start, ...whole, ...split, ...fresh]);
   });
 

@@ -5,6 +5,7 @@ import { parentTasks } from '../model-spec/task-space.rules';
 import { AdamState, MultiTaskNetwork } from '../model/network';
 import { taskType } from '../tasks/task-types';
 import { Rng } from '../util/random';
+import { FusedAdam } from './fused-adam.optimizer';
 import { ParallelTimings } from './parallel/data-parallel.runner';
 import { createStepRunner } from './step-runner';
 
@@ -81,6 +82,8 @@ export interface TrainSummary {
   /** Training threads used, and with several the cost of starting, feeding and stopping them. */
   threads: number;
   parallel?: ParallelTimings;
+  /** Whether Adam went on from a given state (TrainOptions.optimizer, on the fused step), or started afresh. */
+  optimizer: 'continued' | 'fresh';
 }
 
 /**
@@ -204,6 +207,7 @@ export async function trainNetwork(
     seconds,
     threads: runner.threads,
     parallel: runner.timings,
+    optimizer: options.optimizer && FusedAdam.supported() ? 'continued' : 'fresh',
   };
 }
 

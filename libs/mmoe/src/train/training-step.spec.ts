@@ -91,17 +91,20 @@ describe('Adam state through a training step', () => {
     // A learning rate too large for the data: the validation AUC peaks before the last epoch.
     const noisy = parseModelSpec({ ...spec, training: { ...spec.training, learningRate: 0.3 } });
     const valid = new FeatureEncoder(preprocessing).encodeTable(dataset(200, 2));
-    const kept = new MultiTaskNetwork(noisy, preprocessing);
-    const unkept = new MultiTaskNetwork(noisy, preprocessing);
+    const [kept, unkept, shorter] = [0, 1, 2].map(() => new MultiTaskNetwork(noisy, preprocessing));
     try {
       const summary = await trainNetwork(kept, data, valid, { threads: 1, keepOptimizer: true });
       expect(summary.bestEpoch).toBeLessThan(summary.epochsRun);
       expect(kept.optimizerState!.step).toBe(summary.bestEpoch * Math.ceil(data.size / 64));
+      // The same run stopped at its best epoch: the same moments, bit for bit (a copy, not Adam's arrays run on).
+      await trainNetwork(shorter, data, valid, { threads: 1, keepOptimizer: true, epochs: summary.bestEpoch });
+      for (const moments of ['first', 'second'] as const)
+        for (const [name, values] of shorter.optimizerState![moments])
+          expect(kept.optimizerState![moments].get(name)).toEqual(values);
       await trainNetwork(unkept, data, valid, { threads: 1 });
       expect(unkept.optimizerState).toBeUndefined();
     } finally {
-      kept.dispose();
-      unkept.dispose();
+      [kept, unkept, shorter].forEach((n) => n.dispose());
     }
   });
 });
