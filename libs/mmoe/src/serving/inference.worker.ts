@@ -30,11 +30,19 @@ function lowerThreadPriority(): void {
 }
 lowerThreadPriority();
 const sessions = new Map<number, ort.InferenceSession>();
+const loading = new Map<number, Promise<ort.InferenceSession>>();
 
-async function handle(request: InferenceRequest): Promise<{ reply: InferenceReply; transfer?: ArrayBuffer[] }> {
-  switch (request.kind) {
-    case 'load': {
-      const session = await ort.InferenceSession.create(request.onnx, {
+/**
+ * The session `id`, made once: a thread that replaced a failed one is given the pool's sessions (reload) while the
+ * pool's own load may still reach it, and a second session under the same id would never be released.
+ */
+async function loadOnce(id: number, onnx: Uint8Array): Promise<ort.InferenceSession> {
+  const loaded = sessions.get(id);
+  if (loaded) return loaded;
+  let pending = loading.get(id);
+  if (!pending) {
+    pending = (async () => {
+      const session = await ort.InferenceSession.create(onnx, {
         // One thread per session: the pool itself is the parallelism, and ORT's spinning pool threads would compete
         // with the other inference threads and the event loop for the same cores.
         intraOpNumThreads: 1,
@@ -43,7 +51,18 @@ async function handle(request: InferenceRequest): Promise<{ reply: InferenceRepl
         graphOptimizationLevel: 'all',
       });
       await warmUp(session);
-      sessions.set(request.session, session);
+      sessions.set(id, session);
+      return session;
+    })().finally(() => loading.delete(id));
+    loading.set(id, pending);
+  }
+  return pending;
+}
+
+async function handle(request: InferenceRequest): Promise<{ reply: InferenceReply; transfer?: ArrayBuffer[] }> {
+  switch (request.kind) {
+    case 'load': {
+      const session = await loadOnce(request.session, request.onnx);
       const inputs = signatureOf(session.inputMetadata);
       const outputs = signatureOf(session.outputMetadata);
       return { reply: { kind: 'loaded', id: request.id, inputs, outputs } };
