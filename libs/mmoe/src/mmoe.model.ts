@@ -98,8 +98,11 @@ export class MultiTaskModel {
       : fresh(spec, data, trainRows);
     const encoder = new FeatureEncoder(network.preprocessing);
     try {
-      const validation = valid ? encoder.encodeTable(valid) : encoder.encodeTable(data, validRows);
-      const summary = await trainNetwork(network, encoder.encodeTable(data, trainRows), validation, {
+      const trainSet = encoder.encodeTable(data, trainRows);
+      // A refit validates on the rows it trains on (the same table): encoded once.
+      const validation =
+        valid === data ? trainSet : valid ? encoder.encodeTable(valid) : encoder.encodeTable(data, validRows);
+      const summary = await trainNetwork(network, trainSet, validation, {
         ...trainOptions,
         optimizer,
       });
