@@ -29,17 +29,21 @@ export const MIN_REFIT_ROWS = 10;
  * (but a loss balancing method's learnt task weights, which start again). Every row of the slice is trained on, none
  * held back for validation: the version then records its data as ending at the window's end, where its child starts,
  * so a row held back would be trained on by no version. The model keeps the candidate's spec (its epochs too: the
- * next retrain with it trains as many). The candidate is only read.
+ * next retrain with it trains as many). The candidate's weights are only read; its kept Adam state is dropped once
+ * used.
  */
-export function refitOnHoldout(
+export async function refitOnHoldout(
   candidate: MultiTaskModel,
   holdout: RawTable,
   options: Omit<TrainOptions, 'optimizer'> = {},
 ): Promise<TrainedModel> {
-  return MultiTaskModel.train(candidate.spec, holdout, holdout, {
+  const refitted = await MultiTaskModel.train(candidate.spec, holdout, holdout, {
     ...options,
     epochs: 1,
     parent: candidate,
     continueOptimizer: true,
   });
+  // Gone on with: a candidate is refitted once, and its state is twice its weights.
+  candidate.network.optimizerState = undefined;
+  return refitted;
 }
