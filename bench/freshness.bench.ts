@@ -319,38 +319,17 @@ class Experiment {
   ): Promise<{ model: MultiTaskModel; candidate: MultiTaskModel; trainedTo: number }> {
     const slice = this.trainingSlice(window.from, window.to);
     const rows = this.rows(spec, slice.start, slice.end, extra);
-    const candidate = await this.measure(
-      [cost, candidateCost],
-      // Every row but the validation share held back.
-      (summary) => rows.size - summary.valid.examples,
-      () =>
-        MultiTaskModel.train(spec, rows, undefined, {
-          parent,
-          threads: 1,
-          keepOptimizer: refitsJob({ source }, REFIT),
-        }),
+    const candidate = await this.measure([cost, candidateCost], () =>
+      MultiTaskModel.train(spec, rows, undefined, { parent, threads: 1, keepOptimizer: refitsJob({ source }, REFIT) }),
     );
     if (!refitsJob({ source }, REFIT)) return { model: candidate, candidate, trainedTo: slice.trainedTo };
     const holdout = this.rows(spec, slice.end, this.at(window.to));
-    // Every row of the slice: it is its own validation, none held back.
-    const model = await this.measure(
-      [cost],
-      () => holdout.size,
-      () => refitOnHoldout(candidate, holdout, { threads: 1 }),
-    );
-    candidate.network.optimizerState = undefined; // the refit has gone on with it; the candidate is only scored now
+    const model = await this.measure([cost], () => refitOnHoldout(candidate, holdout, { threads: 1 }));
     return { model, candidate, trainedTo: window.to };
   }
 
-  /**
-   * Runs one training, adding its wall and CPU time and the examples it processed (`rowsTrained` per epoch) to each of
-   * `costs`.
-   */
-  private async measure(
-    costs: (Cost | undefined)[],
-    rowsTrained: (summary: TrainedModel['summary']) => number,
-    train: () => Promise<TrainedModel>,
-  ): Promise<MultiTaskModel> {
+  /** Runs one training, adding its wall and CPU time and the examples it trained on to each of `costs`. */
+  private async measure(costs: (Cost | undefined)[], train: () => Promise<TrainedModel>): Promise<MultiTaskModel> {
     const started = performance.now();
     const cpu = process.cpuUsage();
     const { model, summary } = await train();
@@ -359,7 +338,7 @@ class Experiment {
       if (!cost) continue;
       cost.seconds += (performance.now() - started) / 1000;
       cost.cpuSeconds += (user + system) / 1e6;
-      cost.examples += summary.epochsRun * rowsTrained(summary);
+      cost.examples += summary.examplesTrained;
       cost.trainings++;
     }
     return model;

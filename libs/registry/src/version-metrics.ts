@@ -16,9 +16,11 @@ export interface HoldoutComparison {
 }
 
 /** How a worker trained a version: the training summary without its validation report, which `validation` sums up. */
-export type TrainingRecord = Omit<TrainSummary, 'valid' | 'optimizer'> & {
+export type TrainingRecord = Omit<TrainSummary, 'valid' | 'optimizer' | 'examplesTrained'> & {
   /** Whether Adam started afresh (absent before it was recorded: afresh). */
   optimizer?: TrainSummary['optimizer'];
+  /** Absent before it was recorded. */
+  examplesTrained?: number;
   validation: TaskMetricsByName;
   /** Rows trained on, early stopping's validation share included. */
   rows: number;

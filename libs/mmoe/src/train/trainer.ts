@@ -77,6 +77,8 @@ export interface TrainSummary {
   }[];
   /** Training throughput, validation excluded. */
   examplesPerSec: number;
+  /** Examples trained on, over every epoch run. */
+  examplesTrained: number;
   /** Wall time including validation. */
   seconds: number;
   /** Training threads used, and with several the cost of starting, feeding and stopping them. */
@@ -204,6 +206,7 @@ export async function trainNetwork(
     valid: best!.report,
     history,
     examplesPerSec: (examplesSeen / trainingMs) * 1000,
+    examplesTrained: examplesSeen,
     seconds,
     threads: runner.threads,
     parallel: runner.timings,
