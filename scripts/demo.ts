@@ -87,7 +87,7 @@ async function main(): Promise<void> {
         await call(api, config, 'PUT', '/v1/users/features', { entities: world.users });
         await call(api, config, 'PUT', '/v1/items/features', { entities: world.items });
         // Straight into Postgres: POST /v1/events checks labels against the production model's tasks, and there is none yet.
-        await insertEvents(dataSource, config, world);
+        await insertEvents(dataSource, world);
       },
     );
     say(`  click rate ${pct(rate(world, (l) => l.click))}, like rate ${pct(rate(world, (l) => l.like))}`);
@@ -162,7 +162,7 @@ async function reset(dataSource: DataSource, config: AppConfig): Promise<void> {
   }
 }
 
-async function insertEvents(dataSource: DataSource, config: AppConfig, world: InteractionData): Promise<void> {
+async function insertEvents(dataSource: DataSource, world: InteractionData): Promise<void> {
   const events = new EventRepository(dataSource);
   for (let i = 0; i < world.events.length; i += EVENT_BATCH) {
     await events.insertNew(
