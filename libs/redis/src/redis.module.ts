@@ -162,6 +162,7 @@ export class RedisConnections implements OnApplicationShutdown {
         if (this.closing) return;
         const subscriber = this.create(name, 'commands', health) as Redis;
         subscriber.on('message', (_channel: string, message: string) => listener.message(message));
+        subscriber.once('end', () => this.open.delete(subscriber));
         this.subscribeWithin(subscriber, nodeKey(subscriber.options), channel).then(
           () => {
             subscriber.on('close', () => listener.dropped?.());
@@ -228,6 +229,7 @@ export class RedisConnections implements OnApplicationShutdown {
         this.track(client, health);
         client.on('message', (_channel: string, message: string) => listener.message(message));
         client.once('end', () => {
+          this.open.delete(client);
           if (this.closing || client !== current?.client) return;
           // Not live any more: a move made from it now reports the gap, and its connect() then steps aside.
           if (current.live) listener.dropped?.();
@@ -356,8 +358,6 @@ export class RedisConnections implements OnApplicationShutdown {
 
   private track(client: RedisClient, health: ConnectionHealth): void {
     this.open.add(client);
-    // Ended (closed for good): nothing left to close at shutdown.
-    client.once('end', () => this.open.delete(client));
     if (!client.isCluster) {
       client.on('error', (error: Error) => health.down(error.message));
       client.on('ready', () => health.up());
