@@ -19,7 +19,7 @@ export interface FeatureChangeNotice {
  */
 export interface FeatureChangeListener {
   onNotice(notice: FeatureChangeNotice): void;
-  /** Notices are not received from now until onReconnect. */
+  /** Notices are not received from now until onReconnect (heard once per drop). */
   onDropped(): void;
   /** Notices are received again; those published since onDropped were lost. */
   onReconnect(): void;
@@ -30,7 +30,6 @@ export class FeatureChangeRepository {
   private readonly listeners: FeatureChangeListener[] = [];
   /** One subscriber connection for every listener of this process. */
   private subscribed?: Promise<void>;
-  /** Whether that subscription is live now (it may be made after its first try failed, or drop and come back). */
   private live = false;
   /**
    * Marks this process's own notices: its listeners already heard them at publish, and Redis's echo, which may come
@@ -39,6 +38,14 @@ export class FeatureChangeRepository {
   private readonly origin = randomUUID();
 
   constructor(private readonly connections: RedisConnections) {}
+
+  /**
+   * Whether notices are being received now: the subscription may be made after its first try failed, or drop and come
+   * back. What a process keeps of written entities is trusted only while it is.
+   */
+  get listening(): boolean {
+    return this.live;
+  }
 
   /**
    * This process's listeners hear it at once, so that a write is seen by the next request here even before Redis
@@ -63,6 +70,7 @@ export class FeatureChangeRepository {
           if (notice) for (const listener of this.listeners) listener.onNotice(notice);
         },
         dropped: () => {
+          if (!this.live) return; // one Redis reports a drop again at each failed reconnect
           this.live = false;
           for (const listener of this.listeners) listener.onDropped();
         },

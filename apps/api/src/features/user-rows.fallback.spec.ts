@@ -1,21 +1,24 @@
 import { loadConfig } from '@app/config';
+import type { RedisConnections, SubscriptionListener } from '@app/redis';
 
 import { MetricsService } from '../platform/metrics.service';
-import type { FeatureChangeListener, FeatureChangeNotice, FeatureChangeRepository } from './feature-change.repository';
+import { FeatureChangeRepository, type FeatureChangeNotice } from './feature-change.repository';
 import { UserRowFallback } from './user-rows.fallback';
 
 describe('UserRowFallback', () => {
-  let onNotice: (notice: FeatureChangeNotice) => void;
-  let onDropped: () => void;
-  let onReconnect: () => void;
+  /** The features:changed subscription's connection, driven by hand. */
+  let redis: SubscriptionListener;
+  let changes: FeatureChangeRepository;
   let metrics: MetricsService;
+  const onNotice = (notice: FeatureChangeNotice) => changes.publish(notice);
+  const onDropped = () => redis.dropped!();
+  const onReconnect = () => redis.resubscribed!();
 
   const fallback = async (entries = '2') => {
-    const changes = {
-      subscribe: async (listener: FeatureChangeListener) => {
-        ({ onNotice, onDropped, onReconnect } = listener);
-      },
-    } as unknown as FeatureChangeRepository;
+    changes = new FeatureChangeRepository({
+      subscribe: async (_name: string, _channel: string, listener: SubscriptionListener) => void (redis = listener),
+      publish: async () => undefined,
+    } as unknown as RedisConnections);
     metrics = new MetricsService();
     const users = new UserRowFallback(loadConfig({ USER_ROW_FALLBACK_ENTRIES: entries }), changes, metrics);
     await users.onModuleInit();
@@ -40,11 +43,11 @@ describe('UserRowFallback', () => {
     const users = await fallback();
     users.remember('s1', 'u1', { age: 30 }, users.epoch);
     const before = users.epoch;
-    onNotice({ kind: 'user', ids: ['u1'] });
+    await onNotice({ kind: 'user', ids: ['u1'] });
     expect(users.recall('s1', 'u1')).toBeUndefined();
     users.remember('s1', 'u1', { age: 30 }, before);
     expect(users.recall('s1', 'u1')).toBeUndefined();
-    onNotice({ kind: 'item', ids: ['u2'] });
+    await onNotice({ kind: 'item', ids: ['u2'] });
     users.remember('s1', 'u2', { age: 1 }, before);
     expect(users.recall('s1', 'u2')).toBeUndefined();
     onReconnect();

@@ -22,11 +22,6 @@ export class UserRowFallback implements OnModuleInit {
   private readonly users = new Map<string, Map<string, FeatureMap | null>>();
   /** Bumped by every notice: a read that started before it may hold the overwritten values. */
   private generation = 0;
-  /**
-   * Whether notices are being received: nothing is kept before the subscription is live, while it is down, or ever if
-   * it could not be made, since a kept row could then outlive a write.
-   */
-  private listening = false;
   private readonly served: Counter;
 
   constructor(
@@ -53,21 +48,13 @@ export class UserRowFallback implements OnModuleInit {
     await this.changes
       .subscribe({
         onNotice: (notice) => this.invalidate(notice),
-        onDropped: () => {
-          this.listening = false;
-          this.generation++;
-        },
-        onReconnect: () => {
-          this.listening = true;
-          this.generation++;
-        },
+        onDropped: () => this.generation++,
+        onReconnect: () => this.generation++,
       })
-      .then(
-        () => (this.listening = true),
-        (e: Error) =>
-          this.logger.warn(
-            `no features:changed subscription (${e.message}); users are not kept for an outage until it is made`,
-          ),
+      .catch((e: Error) =>
+        this.logger.warn(
+          `no features:changed subscription (${e.message}); users are not kept for an outage until it is made`,
+        ),
       );
   }
 
@@ -78,7 +65,8 @@ export class UserRowFallback implements OnModuleInit {
 
   remember(schemaVersion: string, userId: string, features: FeatureMap | null, epoch: number): void {
     const capacity = this.config.USER_ROW_FALLBACK_ENTRIES;
-    if (!this.listening || capacity === 0 || epoch !== this.generation) return;
+    // Nothing is kept while notices are not received (not yet, dropped, or never): a kept row could outlive a write.
+    if (!this.changes.listening || capacity === 0 || epoch !== this.generation) return;
     const bySchema = this.users.get(userId) ?? new Map<string, FeatureMap | null>();
     // Re-inserted to mark it most recently read: a Map iterates in insertion order, so the oldest comes first.
     this.users.delete(userId);

@@ -1,23 +1,19 @@
 import { loadConfig } from '@app/config';
 import type { EncodedSlice } from '@app/mmoe/serving';
+import type { RedisConnections, SubscriptionListener } from '@app/redis';
 
-import type {
-  FeatureChangeListener,
-  FeatureChangeNotice,
-  FeatureChangeRepository,
-} from '../features/feature-change.repository';
+import { FeatureChangeRepository } from '../features/feature-change.repository';
 import type { ModelLifecycleService } from '../models/model-lifecycle.service';
 import { MetricsService } from '../platform/metrics.service';
 import { ItemRowCache, type CachedItem } from './item-rows.cache';
 
-/** The features:changed subscription, driven by hand. */
+/** The features:changed subscription, its connection driven by hand. */
 class Notices {
-  onNotice!: (notice: FeatureChangeNotice) => void;
-  onDropped!: () => void;
-  onReconnect!: () => void;
-  async subscribe(listener: FeatureChangeListener) {
-    ({ onNotice: this.onNotice, onDropped: this.onDropped, onReconnect: this.onReconnect } = listener);
-  }
+  redis!: SubscriptionListener;
+  readonly changes = new FeatureChangeRepository({
+    subscribe: async (_name: string, _channel: string, listener: SubscriptionListener) => void (this.redis = listener),
+    publish: async () => undefined,
+  } as unknown as RedisConnections);
 }
 
 describe('ItemRowCache past the TTL', () => {
@@ -50,7 +46,7 @@ describe('ItemRowCache past the TTL', () => {
     const lifecycle = { current: () => ({ production: { versionId: VERSION } }) } as unknown as ModelLifecycleService;
     cache = new ItemRowCache(
       loadConfig({ ITEM_ROW_CACHE_ENTRIES: '3', ITEM_ROW_CACHE_TTL_SECONDS: '60' }),
-      notices as unknown as FeatureChangeRepository,
+      notices.changes,
       lifecycle,
       metrics,
     );
@@ -72,12 +68,12 @@ describe('ItemRowCache past the TTL', () => {
     expect(await counter('item_row_cache_misses_total')).toBe(5);
   });
 
-  it('drops a written item, stale or not, but keeps the rows a lost notice may concern for an outage', () => {
+  it('drops a written item, stale or not, but keeps the rows a lost notice may concern for an outage', async () => {
     fill('a', 'b');
-    notices.onNotice({ kind: 'item', ids: ['a'] });
+    await notices.changes.publish({ kind: 'item', ids: ['a'] });
     expect(found(['a'], true)).toEqual([null]);
 
-    notices.onReconnect();
+    notices.redis.resubscribed!();
     expect(found(['b'])).toEqual([null]);
     expect(found(['b'], true)).toEqual(['b']);
   });
@@ -85,13 +81,13 @@ describe('ItemRowCache past the TTL', () => {
   it('trusts no row and caches none while the subscription is down, and again once it is back', () => {
     fill('a');
     const during = cache.lookup(VERSION, ['b']);
-    notices.onDropped();
+    notices.redis.dropped!();
     expect(found(['a'])).toEqual([null]); // a write meanwhile would go unheard: read again
     expect(found(['a'], true)).toEqual(['a']); // still there for an outage of both stores
     fill('c');
     expect(found(['c'], true)).toEqual([null]);
 
-    notices.onReconnect();
+    notices.redis.resubscribed!();
     cache.store(VERSION, during, [{ id: 'b', item: row('b') }]); // read before the drop: may have missed a write
     fill('d');
     expect(found(['a', 'b', 'd'])).toEqual([null, null, 'd']);

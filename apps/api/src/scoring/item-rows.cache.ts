@@ -44,11 +44,6 @@ export class ItemRowCache implements OnModuleInit {
   private readonly byVersion = new Map<number, Map<string, Entry>>();
   /** Bumped by every notice: a fill from a read that started before it may hold the overwritten values. */
   private epoch = 0;
-  /**
-   * Whether `features:changed` notices are being received: nothing is cached before the subscription is live, while it
-   * is down, or ever if it could not be made, since a cached row could then outlive a write by its TTL.
-   */
-  private listening = false;
   private readonly hits: Counter;
   private readonly misses: Counter;
   private readonly staleHits: Counter;
@@ -95,18 +90,15 @@ export class ItemRowCache implements OnModuleInit {
     await this.changes
       .subscribe({
         onNotice: (notice) => this.invalidate(notice),
-        onDropped: () => this.stopListening(),
-        onReconnect: () => {
-          this.listening = true;
-          this.expireAll();
-        },
+        // Until the subscription is back, a write would go unheard: no row is trusted (each is read again) or stored;
+        // once back, notices may have been lost.
+        onDropped: () => this.expireAll(),
+        onReconnect: () => this.expireAll(),
       })
-      .then(
-        () => (this.listening = true),
-        (e: Error) =>
-          this.logger.warn(
-            `no features:changed subscription (${e.message}); encoded items are not cached until it is made`,
-          ),
+      .catch((e: Error) =>
+        this.logger.warn(
+          `no features:changed subscription (${e.message}); encoded items are not cached until it is made`,
+        ),
       );
   }
 
@@ -139,7 +131,8 @@ export class ItemRowCache implements OnModuleInit {
 
   store(versionId: number, lookup: ItemLookup, fills: { id: string; item: CachedItem }[]): void {
     const capacity = this.config.ITEM_ROW_CACHE_ENTRIES;
-    if (!this.listening || capacity === 0 || lookup.epoch !== this.epoch) return;
+    // Nothing is cached while notices are not received (not yet, dropped, or never): a row could outlive a write.
+    if (!this.changes.listening || capacity === 0 || lookup.epoch !== this.epoch) return;
     let lru = this.byVersion.get(versionId);
     if (!lru) {
       this.dropUnserved();
@@ -173,13 +166,6 @@ export class ItemRowCache implements OnModuleInit {
     if (kind !== 'item') return;
     this.epoch++;
     for (const lru of this.byVersion.values()) for (const id of ids) lru.delete(id);
-  }
-
-  /** Until the subscription is back, a write would go unheard: no row is trusted (each is read again) or stored. */
-  private stopListening(): void {
-    if (!this.listening) return; // one Redis reports a drop again at each failed reconnect
-    this.listening = false;
-    this.expireAll();
   }
 
   /**
