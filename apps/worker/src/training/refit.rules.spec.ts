@@ -59,7 +59,7 @@ describe('refitOnHoldout', () => {
     // The held-out slice: the old items and two released since.
     const { model, summary } = await refitOnHoldout(candidate, rows(300, 10, 2), { keepOptimizer: true });
     try {
-      expect(summary).toMatchObject({ epochsRun: 1, bestEpoch: 1 });
+      expect(summary).toMatchObject({ epochsRun: 1, bestEpoch: 1, optimizer: 'continued' });
       // Every row trained on (the lineage's next job starts after the slice) and calibration refitted on them.
       expect(summary.valid.examples).toBe(300);
       const items = summary.warmStart!.vocabularies.find((v) => v.feature === 'item')!;
@@ -76,6 +76,11 @@ describe('refitOnHoldout', () => {
       expect(candidate.network.optimizerState).toBeUndefined(); // used once, then dropped
       // The candidate's spec, 3 epochs: a retrain with the version's spec trains as many, not the refit's one.
       expect(model.spec).toEqual(candidate.spec);
+
+      // Refitted again, it has no state left to go on with: a fresh Adam, said so.
+      const again = await refitOnHoldout(candidate, rows(300, 10, 2));
+      again.model.dispose();
+      expect(again.summary.optimizer).toBe('fresh');
     } finally {
       model.dispose();
     }

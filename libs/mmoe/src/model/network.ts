@@ -367,9 +367,16 @@ export class MultiTaskNetwork {
     return new Map(this.views.map((w) => [w.name, this.extract(w, variables.get(w.variable)!)]));
   }
 
-  /** The inverse of toPublic: per-variable values from public ones, each checked against its shape. */
-  fromPublic(values: ReadonlyMap<string, Float32Array>): Map<string, Float32Array> {
-    const variables = new Map([...this.params].map(([name, v]) => [name, new Float32Array(v.size)]));
+  /**
+   * The inverse of toPublic: per-variable values from public ones, each checked against its shape; written into
+   * `variables` when given (zeroed arrays, one per variable: views of one flat buffer, say).
+   */
+  fromPublic(
+    values: ReadonlyMap<string, Float32Array>,
+    variables: Map<string, Float32Array> = new Map(
+      [...this.params].map(([name, v]) => [name, new Float32Array(v.size)]),
+    ),
+  ): Map<string, Float32Array> {
     for (const w of this.views) {
       const value = values.get(w.name);
       if (!value) throw new Error(`missing weight "${w.name}"`);

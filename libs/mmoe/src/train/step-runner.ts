@@ -8,7 +8,7 @@ import { Rng } from '../util/random';
 import { BalanceReport } from './loss-balancing';
 import { DataParallelRunner, ParallelTimings } from './parallel/data-parallel.runner';
 import { replicaCount } from './parallel/replicas.rules';
-import { createTrainingStep, TrainingStep } from './training-step';
+import { AdamStart, createTrainingStep, TrainingStep } from './training-step';
 
 /** Runs an epoch's steps, on this thread or on several (the trainer's loop is the same either way). */
 export interface StepRunner {
@@ -23,6 +23,8 @@ export interface StepRunner {
   balanceReport(): BalanceReport;
   /** A copy of Adam's state now (every replica's is the same), or undefined for tfjs's own Adam. */
   optimizerState(): AdamState | undefined;
+  /** Whether Adam went on from the state given, or started afresh. */
+  readonly optimizer: AdamStart;
   dispose(): Promise<void>;
 }
 
@@ -71,6 +73,10 @@ class LocalRunner implements StepRunner {
     return this.step_.optimizerState();
   }
 
+  get optimizer(): AdamStart {
+    return this.step_.optimizer;
+  }
+
   async dispose(): Promise<void> {
     this.sum.dispose();
     this.step_.dispose();
@@ -78,7 +84,11 @@ class LocalRunner implements StepRunner {
 }
 
 class ParallelRunner implements StepRunner {
-  constructor(private readonly runner: DataParallelRunner) {}
+  constructor(
+    private readonly runner: DataParallelRunner,
+    // Replicas run the fused step, which goes on from the state it is given.
+    readonly optimizer: AdamStart,
+  ) {}
   get threads() {
     return this.runner.timings.threads;
   }
@@ -125,5 +135,5 @@ export async function createStepRunner(
     parameters: net.parameterCount(),
   });
   if (replicas === 1) return new LocalRunner(net, train, rng, from);
-  return new ParallelRunner(await DataParallelRunner.start(net, train, replicas, from));
+  return new ParallelRunner(await DataParallelRunner.start(net, train, replicas, from), from ? 'continued' : 'fresh');
 }

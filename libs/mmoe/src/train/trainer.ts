@@ -5,9 +5,9 @@ import { parentTasks } from '../model-spec/task-space.rules';
 import { AdamState, MultiTaskNetwork } from '../model/network';
 import { taskType } from '../tasks/task-types';
 import { Rng } from '../util/random';
-import { FusedAdam } from './fused-adam.optimizer';
 import { ParallelTimings } from './parallel/data-parallel.runner';
 import { createStepRunner } from './step-runner';
+import type { AdamStart } from './training-step';
 
 export interface TrainProgress {
   epoch: number;
@@ -85,7 +85,7 @@ export interface TrainSummary {
   threads: number;
   parallel?: ParallelTimings;
   /** Whether Adam went on from a given state (TrainOptions.optimizer, on the fused step), or started afresh. */
-  optimizer: 'continued' | 'fresh';
+  optimizer: AdamStart;
 }
 
 /**
@@ -210,7 +210,7 @@ export async function trainNetwork(
     seconds,
     threads: runner.threads,
     parallel: runner.timings,
-    optimizer: options.optimizer && FusedAdam.supported() ? 'continued' : 'fresh',
+    optimizer: runner.optimizer,
   };
 }
 

@@ -16,8 +16,12 @@ export interface TrainingStep {
   balanceReport(): BalanceReport;
   /** A copy of Adam's state now, in the public weights' layout (undefined for tfjs's own Adam: it is not read). */
   optimizerState(): AdamState | undefined;
+  /** Whether Adam went on from a given state, or started afresh (tfjs's own Adam always does). */
+  readonly optimizer: AdamStart;
   dispose(): void;
 }
+
+export type AdamStart = 'continued' | 'fresh';
 
 /**
  * The two halves of a fused step, for data-parallel replicas that exchange gradients between them: every replica
@@ -75,6 +79,7 @@ function createStockTrainingStep(net: MultiTaskNetwork): TrainingStep {
     run: (batch, rng) => optimizer.minimize(() => totalLoss(objective.losses(batch, rng)), true, variables)!,
     balanceReport: () => ({ taskWeights: fixedWeights(net) }),
     optimizerState: () => undefined,
+    optimizer: 'fresh',
     dispose() {
       optimizer.dispose();
       objective.dispose();
@@ -117,20 +122,17 @@ export function createSplitTrainingStep(net: MultiTaskNetwork, from?: AdamState)
     apply: (g) => adam.apply(balancer.combine(g)),
     balanceReport: () => balancer.report(),
     optimizerState: () => publicState(net, adam.state()),
+    optimizer: from ? 'continued' : 'fresh',
     dispose: () => objective.dispose(),
   };
 }
 
 /** An AdamState laid out as FusedAdam's flat gradient (the variables one after the other, in params order). */
 function flatState(net: MultiTaskNetwork, { step, first, second }: AdamState): FlatAdamState {
+  const size = [...net.params.values()].reduce((n, v) => n + v.size, 0);
   const flat = (values: Map<string, Float32Array>) => {
-    const variables = net.fromPublic(values);
-    const out = new Float32Array([...variables.values()].reduce((n, v) => n + v.length, 0));
-    let offset = 0;
-    for (const name of net.params.keys()) {
-      out.set(variables.get(name)!, offset);
-      offset += variables.get(name)!.length;
-    }
+    const out = new Float32Array(size);
+    net.fromPublic(values, variableViews(net, out));
     return out;
   };
   return { step, first: flat(first), second: flat(second) };
@@ -138,9 +140,11 @@ function flatState(net: MultiTaskNetwork, { step, first, second }: AdamState): F
 
 /** The inverse of flatState, copied (toPublic copies): the optimizer's own arrays go on changing while it trains. */
 function publicState(net: MultiTaskNetwork, { step, first, second }: FlatAdamState): AdamState {
-  const variables = (flat: Float32Array) => {
-    let offset = 0;
-    return new Map([...net.params].map(([name, v]) => [name, flat.subarray(offset, (offset += v.size))]));
-  };
-  return { step, first: net.toPublic(variables(first)), second: net.toPublic(variables(second)) };
+  return { step, first: net.toPublic(variableViews(net, first)), second: net.toPublic(variableViews(net, second)) };
+}
+
+/** Each variable's part of a flat array laid out as FusedAdam's gradient: views, not copies. */
+function variableViews(net: MultiTaskNetwork, flat: Float32Array): Map<string, Float32Array> {
+  let offset = 0;
+  return new Map([...net.params].map(([name, v]) => [name, flat.subarray(offset, (offset += v.size))]));
 }
