@@ -136,15 +136,14 @@ export class TrainingJobService {
       `job ${jobId}: ${start}training on ${tables.train.size} rows (${tables.replayed} replayed), holding out ${tables.holdout.size} later rows (${tables.skipped} unreadable left out)`,
     );
 
+    const refits = this.refits(jobId, prepared);
     progress.phase('training');
-    const refits = refitsJob(prepared.payload, this.config.TRAINING_REFIT);
     const { model, summary } = await MultiTaskModel.train(spec, tables.train, undefined, {
       onProgress: (p) => progress.training(p),
       shouldStop: watch.shouldStop,
       threads: this.config.TRAINING_THREADS,
       parent: prepared.parentModel,
-      // The refit goes on with it; below MIN_REFIT_ROWS there is none.
-      keepOptimizer: refits && tables.holdout.size >= MIN_REFIT_ROWS,
+      keepOptimizer: refits, // the refit goes on with it
     }).catch((e: unknown) => {
       throw watch.cause(e);
     });
@@ -192,14 +191,18 @@ export class TrainingJobService {
       this.logger.warn(`job ${jobId}: ${overflowText(summary.vocabularyOverflow)}; raise maxVocab to make room`);
   }
 
+  /** Whether the judged candidate will be refitted: asked for (refitsJob), and enough held-out rows to refit on. */
+  private refits(jobId: string, { payload, data }: PreparedJob): boolean {
+    if (!refitsJob(payload, this.config.TRAINING_REFIT)) return false;
+    if (data.holdout.size >= MIN_REFIT_ROWS) return true;
+    this.logger.warn(
+      `job ${jobId}: no refit on ${data.holdout.size} held-out rows (fewer than ${MIN_REFIT_ROWS}); the candidate will be registered as judged`,
+    );
+    return false;
+  }
+
   /** The judged candidate trained one epoch more on the held-out slice (refitOnHoldout); the candidate is kept. */
   private async refit(jobId: string, candidate: MultiTaskModel, job: PreparedJob, watch: JobWatch): Promise<Served> {
-    if (job.data.holdout.size < MIN_REFIT_ROWS) {
-      this.logger.warn(
-        `job ${jobId}: no refit on ${job.data.holdout.size} held-out rows (fewer than ${MIN_REFIT_ROWS}); the candidate is registered as judged`,
-      );
-      return { model: candidate };
-    }
     const { model, summary } = await refitOnHoldout(candidate, job.data.holdout, {
       shouldStop: watch.shouldStop,
       threads: this.config.TRAINING_THREADS,
