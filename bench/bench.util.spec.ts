@@ -1,6 +1,41 @@
 import { Rng } from '@app/mmoe';
 
-import { meanStd, pairedDifferences, pairedVerdict, pearson, quantile, standardError } from './bench.util';
+import {
+  meanStd,
+  numberFlag,
+  pairedDifferences,
+  pairedVerdict,
+  pearson,
+  positiveIntFlag,
+  quantile,
+  standardError,
+} from './bench.util';
+
+describe('bench flags', () => {
+  const argv = process.argv;
+  const withArgs = (...args: string[]) => (process.argv = [...argv.slice(0, 2), ...args]);
+  afterEach(() => (process.argv = argv));
+
+  it('reads a number in its range, the fallback when absent, and names the flag and the range otherwise', () => {
+    const replay = () => numberFlag('replay', 0.2, (n) => n >= 0 && n <= 1, 'in [0, 1]');
+    withArgs('--days', '7');
+    expect(replay()).toBe(0.2);
+    withArgs('--replay', '0.5');
+    expect(replay()).toBe(0.5);
+    for (const bad of ['1.5', 'x', '', '--days']) {
+      withArgs('--replay', bad);
+      expect(replay).toThrow(`--replay must be a number in [0, 1] (got "${bad}")`);
+    }
+  });
+
+  it('reads a positive integer, and nothing else', () => {
+    withArgs('--days', '14');
+    expect(positiveIntFlag('days', 7)).toBe(14);
+    expect(positiveIntFlag('seed', 1)).toBe(1);
+    withArgs('--days', '1.5');
+    expect(() => positiveIntFlag('days', 7)).toThrow('--days must be a positive integer (got "1.5")');
+  });
+});
 
 describe('bench statistics', () => {
   it('gives the sample std over √n as the standard error', () => {

@@ -26,6 +26,15 @@ export function positiveIntFlag(name: string, fallback?: number): number | undef
   return n;
 }
 
+/** `--name X` as a number that `valid` accepts (`range` says which, in the error), `fallback` when absent. */
+export function numberFlag(name: string, fallback: number, valid: (n: number) => boolean, range: string): number {
+  const value = flagValue(name);
+  if (value === undefined) return fallback;
+  const n = value.trim() === '' ? NaN : Number(value);
+  if (!valid(n)) throw new Error(`--${name} must be a number ${range} (got "${value}")`);
+  return n;
+}
+
 /** Progress goes to stderr, so that stdout carries only the result (a JSON line for child processes). */
 export function log(message: string): void {
   process.stderr.write(`${message}\n`);

@@ -65,6 +65,7 @@ import {
   hasFlag,
   log,
   markdownTable,
+  numberFlag,
   positiveIntFlag,
 } from './bench.util';
 
@@ -104,19 +105,14 @@ const plan = {
   incrementalEpochs: positiveIntFlag('incremental-epochs', loadConfig({}).RETRAIN_INCREMENTAL_EPOCHS),
   /** Each incremental step's batch size and learning rate (a job's `overrides`): the full retrain's unless said. */
   incrementalBatch: positiveIntFlag('incremental-batch', BATCH_SIZE),
-  incrementalLearningRate: Number(flagValue('incremental-learning-rate') ?? LEARNING_RATE),
-  replay: Number(flagValue('replay') ?? 0.2),
+  incrementalLearningRate: numberFlag('incremental-learning-rate', LEARNING_RATE, (n) => n > 0, 'above 0'),
+  replay: numberFlag('replay', 0.2, (n) => n >= 0 && n <= 1, 'in [0, 1]'),
   /** TRAINING_REPLAY_DAYS's default. */
   replayDays: positiveIntFlag('replay-days', 30),
   /** Days between two full retrains (RETRAIN_CRON's cadence): 1, daily, unless --full-every-days says otherwise. */
   fullEveryDays: positiveIntFlag('full-every-days', 1),
   seed: positiveIntFlag('seed', 1),
 };
-if (!(plan.incrementalLearningRate > 0))
-  throw new Error(
-    `--incremental-learning-rate must be a positive number (got ${flagValue('incremental-learning-rate')})`,
-  );
-if (!(plan.replay >= 0 && plan.replay <= 1)) throw new Error(`--replay must be in [0, 1] (got ${plan.replay})`);
 if (plan.initialDays >= plan.days) throw new Error('--initial-days must be below --days');
 if (DAY_MS % (plan.periodHours * HOUR_MS) !== 0) throw new Error('--period-hours must divide a day');
 if (plan.initialDays + plan.fullEveryDays >= plan.days)
@@ -428,7 +424,8 @@ class Experiment {
       const newDay = t > this.first && (t - this.first) % (plan.fullEveryDays * DAY_MS) === 0;
       if (newDay) {
         if (daily !== first) dispose(daily.model, daily.candidate);
-        if (both.model !== daily.model && both.model !== first.model && both.model !== warm.model) both.model.dispose();
+        // The chains part at their first step: before it, both's model is the first model (or the last full retrain).
+        if (both.model !== daily.model && both.model !== first.model) both.model.dispose();
         daily = await this.job(full, events(t - window, t), { from: t - window, to: t }, results['daily full'].cost, {
           candidateCost: results['daily full, unrefitted'].cost,
         });
