@@ -183,21 +183,22 @@ describe('resolveSource', () => {
 });
 
 describe('TrainingJobService, refit of a tiny held-out slice', () => {
-  beforeAll(() => jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined));
+  let warn: jest.SpyInstance;
+  beforeAll(() => (warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined)));
   afterAll(() => jest.restoreAllMocks());
 
-  it('registers the judged candidate as it is, rather than failing a job whose gate passed', async () => {
+  it('registers the judged candidate as it is, rather than failing a job whose gate passed, and says so', () => {
     const svc = new TrainingJobService(loadConfig({}), undefined as never, undefined as never, undefined as never);
-    // Nothing here can train: a refit attempted on them would throw.
-    const candidate = { spec: undefined } as never;
-    const refit = (rows: number) =>
-      (svc as unknown as { refit: (...args: unknown[]) => Promise<{ model: unknown; refit?: unknown }> }).refit(
-        'job-1',
-        candidate,
-        { data: { holdout: { size: rows } } },
-        { shouldStop: () => false, cause: (e: unknown) => e },
-      );
-    for (const rows of [1, MIN_REFIT_ROWS - 1]) await expect(refit(rows)).resolves.toEqual({ model: candidate });
-    await expect(refit(MIN_REFIT_ROWS)).rejects.toThrow();
+    const refits = (rows: number, refit?: boolean) =>
+      (svc as unknown as { refits: (...args: unknown[]) => boolean }).refits('job-1', {
+        payload: { source: { kind: 'events' }, refit },
+        data: { holdout: { size: rows } },
+      });
+    for (const rows of [1, MIN_REFIT_ROWS - 1]) expect(refits(rows)).toBe(false);
+    expect(warn).toHaveBeenCalledTimes(2);
+    expect(warn).toHaveBeenLastCalledWith(expect.stringMatching(/^job job-1: no refit on 9 held-out rows/));
+    expect(refits(MIN_REFIT_ROWS)).toBe(true);
+    expect(refits(1, false)).toBe(false); // not asked for: nothing to warn of
+    expect(warn).toHaveBeenCalledTimes(2);
   });
 });

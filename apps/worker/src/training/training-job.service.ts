@@ -196,7 +196,7 @@ export class TrainingJobService {
     if (!refitsJob(payload, this.config.TRAINING_REFIT)) return false;
     if (data.holdout.size >= MIN_REFIT_ROWS) return true;
     this.logger.warn(
-      `job ${jobId}: no refit on ${data.holdout.size} held-out rows (fewer than ${MIN_REFIT_ROWS}); the candidate will be registered as judged`,
+      `job ${jobId}: no refit on ${data.holdout.size} held-out rows (fewer than ${MIN_REFIT_ROWS}); the judged candidate is kept as it is`,
     );
     return false;
   }
