@@ -26,6 +26,8 @@ describe('bench flags', () => {
       withArgs('--replay', bad);
       expect(replay).toThrow(`--replay must be a number in [0, 1] (got "${bad}")`);
     }
+    withArgs('--rate', 'Infinity');
+    expect(() => numberFlag('rate', 0.003, (n) => n > 0, 'above 0')).toThrow('--rate must be a number above 0');
   });
 
   it('reads a positive integer, and nothing else', () => {

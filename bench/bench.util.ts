@@ -31,7 +31,7 @@ export function numberFlag(name: string, fallback: number, valid: (n: number) =>
   const value = flagValue(name);
   if (value === undefined) return fallback;
   const n = value.trim() === '' ? NaN : Number(value);
-  if (!valid(n)) throw new Error(`--${name} must be a number ${range} (got "${value}")`);
+  if (!Number.isFinite(n) || !valid(n)) throw new Error(`--${name} must be a number ${range} (got "${value}")`);
   return n;
 }
 

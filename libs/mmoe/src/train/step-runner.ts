@@ -84,11 +84,7 @@ class LocalRunner implements StepRunner {
 }
 
 class ParallelRunner implements StepRunner {
-  constructor(
-    private readonly runner: DataParallelRunner,
-    // Replicas run the fused step, which goes on from the state it is given.
-    readonly optimizer: AdamStart,
-  ) {}
+  constructor(private readonly runner: DataParallelRunner) {}
   get threads() {
     return this.runner.timings.threads;
   }
@@ -109,6 +105,9 @@ class ParallelRunner implements StepRunner {
   }
   optimizerState(): AdamState | undefined {
     return this.runner.optimizerState();
+  }
+  get optimizer(): AdamStart {
+    return this.runner.optimizer;
   }
   dispose(): Promise<void> {
     return this.runner.dispose();
@@ -135,5 +134,5 @@ export async function createStepRunner(
     parameters: net.parameterCount(),
   });
   if (replicas === 1) return new LocalRunner(net, train, rng, from);
-  return new ParallelRunner(await DataParallelRunner.start(net, train, replicas, from), from ? 'continued' : 'fresh');
+  return new ParallelRunner(await DataParallelRunner.start(net, train, replicas, from));
 }

@@ -4,6 +4,7 @@ import { EncodedDataset } from '../../data/preprocessor';
 import { AdamState, MultiTaskNetwork } from '../../model/network';
 import { startWorkerScript } from '../../util/worker-script';
 import { BalanceReport, contributionSize } from '../loss-balancing';
+import type { AdamStart } from '../training-step';
 import { ExchangeAbortedError, GradientExchange } from './gradient-exchange';
 import { Replica } from './replica';
 import type { ReplicaCommand, ReplicaReply } from './replica.protocol';
@@ -164,6 +165,10 @@ export class DataParallelRunner {
   /** Every replica applies the same steps: this thread's Adam is the run's. */
   optimizerState(): AdamState | undefined {
     return this.local.optimizerState();
+  }
+
+  get optimizer(): AdamStart {
+    return this.local.optimizer;
   }
 
   /** Stops every thread, wherever it is (a cancelled or failed job leaves none running). */

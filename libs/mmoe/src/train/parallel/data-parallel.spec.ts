@@ -151,13 +151,14 @@ describe('data-parallel training (worker threads, wasm)', () => {
       const net = new MultiTaskNetwork(spec, data.preprocessing);
       net.restore(weights);
       const losses: number[] = [];
-      await trainNetwork(net, data.train, data.valid, {
+      const summary = await trainNetwork(net, data.train, data.valid, {
         threads,
         optimizer,
         keepOptimizer: true,
         progressEvery: 1,
         onProgress: (p) => losses.push(p.loss),
       });
+      expect(summary.optimizer).toBe(optimizer ? 'continued' : 'fresh');
       runs.push({ losses, step: net.optimizerState!.step });
       net.dispose();
     }

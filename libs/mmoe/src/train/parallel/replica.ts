@@ -5,7 +5,7 @@ import { BatchBuilder, disposeBatch } from '../../model/batch';
 import { AdamState, MultiTaskNetwork } from '../../model/network';
 import { Rng } from '../../util/random';
 import { BalanceReport } from '../loss-balancing';
-import { createSplitTrainingStep, SplitTrainingStep } from '../training-step';
+import { AdamStart, createSplitTrainingStep, SplitTrainingStep } from '../training-step';
 import { GradientExchange } from './gradient-exchange';
 import { shardOf } from './replicas.rules';
 
@@ -66,6 +66,10 @@ export class Replica {
 
   optimizerState(): AdamState {
     return this.step.optimizerState()!;
+  }
+
+  get optimizer(): AdamStart {
+    return this.step.optimizer;
   }
 
   dispose(): void {
