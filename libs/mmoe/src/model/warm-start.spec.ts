@@ -230,6 +230,8 @@ describe('warm start', () => {
         expect(learnt.some((m) => m !== 0)).toBe(true);
       }
       expect([...child.first.keys()]).toEqual([...continued.network.snapshot().keys()]);
+      // A weight that did not grow shares the parent's moments: only read, never copied.
+      expect(child.second.get('experts/0/dense0/kernel')).toBe(state.second.get('experts/0/dense0/kernel'));
     } finally {
       [unkept.network, fresh.network, continued.network].forEach((n) => n.dispose());
     }

@@ -44,13 +44,19 @@ export function warmStartNetwork(
   }
 }
 
-/** A parent's Adam state laid out as the child's weights: the new rows of a grown embedding start at zero moments. */
+/**
+ * A parent's Adam state laid out as the child's weights: the new rows of a grown embedding start at zero moments. A
+ * weight that did not grow shares the parent's arrays rather than copy them: a start state is only read (the
+ * optimizer lays it out anew), and a refit's state is twice its weights.
+ */
 function grownState({ step, first, second }: AdamState, weights: Map<string, Float32Array>): AdamState {
   const grown = (moments: Map<string, Float32Array>) =>
     new Map(
       [...weights].map(([name, values]) => {
+        const learnt = moments.get(name)!;
+        if (learnt.length === values.length) return [name, learnt];
         const out = new Float32Array(values.length);
-        out.set(moments.get(name)!);
+        out.set(learnt);
         return [name, out];
       }),
     );
