@@ -52,6 +52,31 @@ describe('RedisConnections.subscribe on one Redis', () => {
     expect(heard).toEqual(['hello']);
   });
 
+  it('says it is subscribed again only once the server has subscribed it: a notice published at that moment is heard', async () => {
+    const heard: string[] = [];
+    const publisher = new Redis(redis.url);
+    const admin = new Redis(redis.url);
+    try {
+      await publisher.ping(); // connected: its PUBLISH leaves at once
+      let back!: () => void;
+      const resubscribed = new Promise<void>((resolve) => (back = resolve));
+      await connections.subscribe('medium-back', 'medium:back', {
+        message: (m) => heard.push(m),
+        resubscribed: () => {
+          void publisher.publish('medium:back', 'at once');
+          back();
+        },
+      });
+      await admin.client('KILL', 'TYPE', 'pubsub'); // ioredis reconnects and subscribes again
+      await resubscribed;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(heard).toEqual(['at once']);
+    } finally {
+      publisher.disconnect();
+      admin.disconnect();
+    }
+  });
+
   it('gives up a SUBSCRIBE the server takes and never confirms, starts without it, and makes it once Redis answers', async () => {
     const before = connections.subscribeTimeouts;
     const heard = { messages: [] as string[], resubscribed: 0 };
