@@ -11,6 +11,7 @@ import { SkipsAndBackfills1764720000000 } from './1764720000000-skips-and-backfi
 import { FedListHeads1764730000000 } from './1764730000000-fed-list-heads';
 import { SkipOncePerJob1764730000001 } from './1764730000001-skip-once-per-job';
 import { EventIngestXid1764740000000 } from './1764740000000-event-ingest-xid';
+import { FullRetrainWarmStart1764750000000 } from './1764750000000-full-retrain-warm-start';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   FedListHeads1764730000000,
   SkipOncePerJob1764730000001,
   EventIngestXid1764740000000,
+  FullRetrainWarmStart1764750000000,
 ];

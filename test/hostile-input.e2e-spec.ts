@@ -1142,6 +1142,23 @@ describe('hostile input (e2e)', () => {
         field: 'windowDays',
       }),
     ],
+    ...(
+      [
+        ['warmStart as a string', { warmStart: 'true' }, 'warmStart'],
+        ['warmStart null', { warmStart: null }, 'warmStart'],
+        ['epochs 0', { epochs: 0 }, 'epochs'],
+        ['epochs 1.5', { epochs: 1.5 }, 'epochs'],
+      ] as const
+    ).map(([name, fields, field]): [string, () => Attack] => [
+      `a schedule with ${name}`,
+      () => ({
+        method: 'PUT',
+        url: '/admin/training-schedule',
+        body: { cron: '0 3 * * *', ...fields },
+        status: 400,
+        field,
+      }),
+    ]),
     [
       'a schedule with a 900 KB junk field',
       () => ({

@@ -196,6 +196,8 @@ describe('training admin API (e2e)', () => {
         cron: '0 3 * * *',
         timezone: 'UTC',
         windowDays: 7,
+        warmStart: false,
+        epochs: null,
         paused: false,
         nextRunAt: expect.stringMatching(/T03:00:00\.000Z$/),
         rolloutPolicy: null,
@@ -254,6 +256,20 @@ describe('training admin API (e2e)', () => {
       expect(await repeatables()).toEqual([expect.objectContaining({ cron: '*/15 * * * *', tz: 'UTC' })]);
       const next = (await queue.getDelayed()).find((job) => job.name === TrainingJobName.ScheduledRetrain);
       expect(next?.data).toEqual({ windowDays: 3 });
+    });
+
+    it("warm-starts the full retrain for one epoch, in its run's data; null epochs is the spec's again", async () => {
+      const put = (payload: object) =>
+        app.inject({ method: 'PUT', url: '/admin/training-schedule', headers: auth, payload });
+      const warm = await put({ cron: '*/15 * * * *', warmStart: true, epochs: 1 });
+      expect(warm.statusCode).toBe(200);
+      expect(warm.json()).toMatchObject({ windowDays: 3, warmStart: true, epochs: 1 });
+      const next = async () =>
+        (await queue.getDelayed()).filter((job) => job.name === TrainingJobName.ScheduledRetrain).map((j) => j.data);
+      expect(await next()).toEqual([{ windowDays: 3, warmStart: true, epochs: 1 }]);
+      const back = await put({ cron: '*/15 * * * *', warmStart: false, epochs: null });
+      expect(back.json()).toMatchObject({ warmStart: false, epochs: null });
+      expect(await next()).toEqual([{ windowDays: 3 }]);
     });
 
     it('pauses and resumes; twice is a conflict', async () => {

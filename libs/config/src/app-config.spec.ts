@@ -44,6 +44,7 @@ describe('loadConfig', () => {
       TRAINING_RMSE_TOLERANCE: 0.01,
       RETRAIN_CRON: '0 3 * * *',
       RETRAIN_WINDOW_DAYS: 7,
+      RETRAIN_WARM_START: false,
       RETRAIN_ENABLED: true,
       RETRAIN_INCREMENTAL_CRON: '0 * * * *',
       RETRAIN_INCREMENTAL_ENABLED: false,
@@ -160,6 +161,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ RETRAIN_CRON: '61 * * * *' })).toThrow(/RETRAIN_CRON: must be a cron expression/);
     expect(loadConfig({ RETRAIN_ENABLED: 'false' }).RETRAIN_ENABLED).toBe(false);
     expect(() => loadConfig({ RETRAIN_ENABLED: 'maybe' })).toThrow(/RETRAIN_ENABLED/);
+  });
+
+  it("reads the full retrain's warm start and epochs, and names a bad one", () => {
+    expect(loadConfig({ RETRAIN_WARM_START: 'true', RETRAIN_EPOCHS: '2' })).toMatchObject({
+      RETRAIN_WARM_START: true,
+      RETRAIN_EPOCHS: 2,
+    });
+    expect(loadConfig({})).not.toHaveProperty('RETRAIN_EPOCHS');
+    for (const bad of ['0', '1.5', 'x']) expect(() => loadConfig({ RETRAIN_EPOCHS: bad })).toThrow(/RETRAIN_EPOCHS/);
   });
 
   it('refuses a retraining cron whose runs come closer than SCHEDULE_MIN_INTERVAL_SECONDS, naming the gap', () => {

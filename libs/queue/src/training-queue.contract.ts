@@ -56,6 +56,10 @@ const rolloutPolicy = z.custom<StoredRolloutPolicy>((v) => typeof v === 'object'
  */
 export const scheduledRetrainPayload = z.strictObject({
   windowDays: z.number().positive(),
+  /** Warm-start from production (TrainingJobPayload.warmStart) instead of a fresh model. */
+  warmStart: z.boolean().optional(),
+  /** TrainingJobPayload.overrides.epochs; left out: the spec's. */
+  epochs: z.number().int().positive().optional(),
   /** Set on the canary when the gate passes (TrainingJobPayload.rolloutPolicy). */
   rolloutPolicy: rolloutPolicy.optional(),
 });

@@ -75,6 +75,8 @@ describe('TrainingScheduleService', () => {
     expect(state).toEqual({
       cron: '0 4 * * *',
       windowDays: 3,
+      warmStart: false,
+      epochs: null,
       paused: false,
       rolloutPolicy: null,
       timezone: 'UTC',
@@ -185,6 +187,22 @@ describe('TrainingScheduleService', () => {
     // A policy set to null clears it.
     await schedule.set('incremental', { rolloutPolicy: null }, 'admin');
     expect(repository.cadences.incremental?.rolloutPolicy).toBeNull();
+  });
+
+  it('warm-starts the full retrain for a set number of epochs when asked, in its job data; left out otherwise', async () => {
+    const schedule = service({ RETRAIN_WARM_START: 'true', RETRAIN_EPOCHS: '1' });
+    await expect(schedule.ensure()).resolves.toMatchObject({ warmStart: true, epochs: 1 });
+    expect(runner.jobs.get(TrainingJobName.ScheduledRetrain)).toEqual({
+      cron: '0 3 * * *',
+      data: { windowDays: 7, warmStart: true, epochs: 1 },
+    });
+    // Back to a fresh model and the spec's epochs: the job's data is as before the settings existed.
+    await expect(schedule.set('full', { warmStart: false, epochs: null }, 'admin')).resolves.toMatchObject({
+      warmStart: false,
+      epochs: null,
+      updatedBy: 'admin',
+    });
+    expect(runner.jobs.get(TrainingJobName.ScheduledRetrain)).toEqual({ cron: '0 3 * * *', data: { windowDays: 7 } });
   });
 
   it('get() seeds and registers when nothing is stored yet', async () => {

@@ -80,8 +80,10 @@ export class TrainingScheduleService {
         name: TrainingJobName.ScheduledRetrain,
         data: scheduledRetrainPayload,
         schedule: async () => {
-          const { paused, cron, windowDays, rolloutPolicy } = await this.stored('full');
-          return paused ? null : { cron, data: { windowDays, ...policy(rolloutPolicy) } };
+          const { paused, cron, windowDays, warmStart, epochs, rolloutPolicy } = await this.stored('full');
+          // Left out when off: a schedule stored before they existed keeps its repeatable job's id.
+          const data = { windowDays, ...(warmStart && { warmStart }), ...(epochs !== null && { epochs }) };
+          return paused ? null : { cron, data: { ...data, ...policy(rolloutPolicy) } };
         },
       }),
       incremental: runner.register<ScheduledIncrementalPayload>({
@@ -198,7 +200,14 @@ export class TrainingScheduleService {
     const seed = { updatedAt: new Date().toISOString(), updatedBy: CONFIG_ACTOR, rolloutPolicy: null };
     const c = this.config;
     const seeds: RetrainCadences = {
-      full: { ...seed, cron: c.RETRAIN_CRON, windowDays: c.RETRAIN_WINDOW_DAYS, paused: !c.RETRAIN_ENABLED },
+      full: {
+        ...seed,
+        cron: c.RETRAIN_CRON,
+        windowDays: c.RETRAIN_WINDOW_DAYS,
+        warmStart: c.RETRAIN_WARM_START,
+        epochs: c.RETRAIN_EPOCHS ?? null,
+        paused: !c.RETRAIN_ENABLED,
+      },
       incremental: {
         ...seed,
         cron: c.RETRAIN_INCREMENTAL_CRON,

@@ -32,10 +32,11 @@ export class TrainingScheduleController {
     type: TrainingScheduleDto,
     description: 'The full retrain; applied at once on every process (the schedule is stored in Postgres).',
   })
-  async set(@Body() { cron, windowDays, rolloutPolicy }: UpdateTrainingScheduleDto): Promise<TrainingScheduleDto> {
-    return mapTrainingSchedule(
-      await this.schedule.set('full', { cron, windowDays, rolloutPolicy: policyChange(rolloutPolicy) }, ADMIN_ACTOR),
-    );
+  async set(
+    @Body() { cron, windowDays, warmStart, epochs, rolloutPolicy }: UpdateTrainingScheduleDto,
+  ): Promise<TrainingScheduleDto> {
+    const change = { cron, windowDays, warmStart, epochs, rolloutPolicy: policyChange(rolloutPolicy) };
+    return mapTrainingSchedule(await this.schedule.set('full', change, ADMIN_ACTOR));
   }
 
   @Post('pause')

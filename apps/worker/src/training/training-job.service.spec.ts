@@ -21,6 +21,7 @@ describe('payloadOf', () => {
     [TrainingJobName.Train, { source: { kind: 'events', from: 'x', to: 'y' }, requestedBy: 'a' }, /^source\.from: /],
     [TrainingJobName.Train, { source: { kind: 'csv', path: '/x' }, requestedBy: 'a', junk: 1 }, /^junk is not a field/],
     [TrainingJobName.ScheduledRetrain, { windowDays: '7' }, /^windowDays: /],
+    [TrainingJobName.ScheduledRetrain, { windowDays: 7, epochs: 0 }, /^epochs: /],
     ['mystery', {}, /^name: the training queue has no job named "mystery"$/],
   ])('refuses a %s job with the data %j, naming the field', (name, data, message) => {
     expect(() => payloadOf({ name, data, timestamp: 0, opts: {} })).toThrow(
@@ -38,6 +39,13 @@ describe('payloadOf', () => {
     };
     expect(payloadOf(job)).toEqual({
       source: { kind: 'events', from: '2025-03-03T00:00:00.000Z', to: '2025-03-10T00:00:00.000Z' },
+      requestedBy: 'schedule',
+    });
+    // Warm-started from production, for a set number of epochs.
+    expect(payloadOf({ ...job, data: { windowDays: 7, warmStart: true, epochs: 1 } })).toEqual({
+      source: { kind: 'events', from: '2025-03-03T00:00:00.000Z', to: '2025-03-10T00:00:00.000Z' },
+      warmStart: { from: 'production' },
+      overrides: { epochs: 1 },
       requestedBy: 'schedule',
     });
   });

@@ -516,8 +516,9 @@ export class TrainingJobService {
 /**
  * The job's data checked against the queue contract, by the job's name. A scheduled run is the repeatable job's
  * settings, not a window (Bull repeats the data it was given), made a job as of when the run was due, a time that stays
- * the same when the run is retried: a full retrain trains with production's spec on the days before it; an incremental
- * one warm-starts from production on the events from where production's data ended until then.
+ * the same when the run is retried: a full retrain trains with production's spec on the days before it (from
+ * production's weights with `warmStart`); an incremental one warm-starts from production on the events from where
+ * production's data ended until then.
  */
 export function payloadOf(job: Pick<Job<unknown>, 'name' | 'data' | 'timestamp' | 'opts'>): TrainingJobPayload {
   const due = job.timestamp + (job.opts.delay ?? 0);
@@ -525,13 +526,15 @@ export function payloadOf(job: Pick<Job<unknown>, 'name' | 'data' | 'timestamp' 
     case TrainingJobName.Train:
       return parseJobData(trainingJobPayload, job.data);
     case TrainingJobName.ScheduledRetrain: {
-      const { windowDays, rolloutPolicy } = parseJobData(scheduledRetrainPayload, job.data);
+      const { windowDays, warmStart, epochs, rolloutPolicy } = parseJobData(scheduledRetrainPayload, job.data);
       return {
         source: {
           kind: 'events',
           from: new Date(due - windowDays * DAY_MS).toISOString(),
           to: new Date(due).toISOString(),
         },
+        ...(warmStart && { warmStart: { from: 'production' as const } }),
+        ...(epochs && { overrides: { epochs } }),
         requestedBy: 'schedule',
         ...(rolloutPolicy && { rolloutPolicy }),
       };

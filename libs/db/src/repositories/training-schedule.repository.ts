@@ -14,9 +14,14 @@ interface CadenceSettings {
   updatedBy: string;
 }
 
-/** The full retrain: a fresh model on the last `windowDays` days of events. */
+/**
+ * The full retrain: a model on the last `windowDays` days of events, fresh or warm-started from production
+ * (`warmStart`), for `epochs` epochs (null: the spec's).
+ */
 export interface RetrainSchedule extends CadenceSettings {
   windowDays: number;
+  warmStart: boolean;
+  epochs: number | null;
 }
 
 /** The incremental warm start from production on the events since its data ended, plus a `replay` share of older ones. */
@@ -40,7 +45,10 @@ const SHARED: { [F in keyof CadenceSettings]: string } = {
   updatedBy: 'updated_by',
 };
 const TABLES: { [C in RetrainCadence]: { table: string; columns: { [F in keyof RetrainCadences[C]]: string } } } = {
-  full: { table: 'training_schedule', columns: { ...SHARED, windowDays: 'window_days' } },
+  full: {
+    table: 'training_schedule',
+    columns: { ...SHARED, windowDays: 'window_days', warmStart: 'warm_start', epochs: 'epochs' },
+  },
   incremental: { table: 'incremental_schedule', columns: { ...SHARED, replay: 'replay', epochs: 'epochs' } },
 };
 

@@ -1,6 +1,17 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsNumber, IsObject, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
+import {
+  IsBoolean,
+  IsInt,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  ValidateNested,
+} from 'class-validator';
 
 import type { CadenceState, LastRun, RetrainScheduleState } from '@app/queue';
 import type { RolloutPolicy } from '@app/registry';
@@ -39,6 +50,29 @@ export class UpdateTrainingScheduleDto extends UpdateCadenceDto {
   @Min(0.01)
   @Max(365)
   windowDays?: number;
+
+  @ApiPropertyOptional({
+    example: true,
+    description:
+      "Start each run from production's weights (its vocabularies grown by the window's new ids) instead of a fresh model; unchanged when left out.",
+  })
+  @IsOmittable()
+  @IsBoolean()
+  warmStart?: boolean;
+
+  @ApiPropertyOptional({
+    type: Number,
+    minimum: 1,
+    maximum: 1000,
+    nullable: true,
+    example: 1,
+    description: "Epochs of each run; null: the spec's. Unchanged when left out.",
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  epochs?: number | null;
 }
 
 export class UpdateIncrementalScheduleDto extends UpdateCadenceDto {
@@ -132,6 +166,12 @@ export class TrainingScheduleDto extends CadenceDto {
   @ApiProperty({ example: 7 })
   windowDays!: number;
 
+  @ApiProperty({ description: "Each run starts from production's weights rather than a fresh model." })
+  warmStart!: boolean;
+
+  @ApiProperty({ type: Number, nullable: true, example: null, description: "Epochs of each run; null: the spec's." })
+  epochs!: number | null;
+
   @ApiProperty({
     type: IncrementalScheduleDto,
     description: 'Warm starts from production on the events since its data ended (e.g. hourly).',
@@ -157,6 +197,8 @@ export function mapTrainingSchedule(state: RetrainScheduleState): TrainingSchedu
   return {
     ...mapCadence(state),
     windowDays: state.windowDays,
+    warmStart: state.warmStart,
+    epochs: state.epochs,
     incremental: { ...mapCadence(state.incremental), replay, epochs },
   };
 }
