@@ -147,12 +147,19 @@ for (const v of VARIANTS)
  * REFIT not refitting full jobs they are the same models as stale and daily full.
  */
 type Strategy =
-  'stale' | 'daily full' | 'incremental' | 'daily full + incremental' | 'stale, unrefitted' | 'daily full, unrefitted';
+  | 'stale'
+  | 'daily full'
+  | 'incremental'
+  | 'daily full + incremental'
+  | 'daily full (1 warm epoch) + incremental'
+  | 'stale, unrefitted'
+  | 'daily full, unrefitted';
 const STRATEGIES: Strategy[] = [
   'stale',
   'daily full',
   'incremental',
   'daily full + incremental',
+  'daily full (1 warm epoch) + incremental',
   'stale, unrefitted',
   'daily full, unrefitted',
 ];
@@ -360,6 +367,8 @@ class Experiment {
   async run(variant: Variant, inspect?: (first: MultiTaskModel) => void): Promise<Record<Strategy, Outcome>> {
     const full = specOf(variant, plan.epochs);
     const incremental = specOf(variant, plan.incrementalEpochs, plan.incrementalBatch, plan.incrementalLearningRate);
+    /** The full cadence warm-started (RETRAIN_WARM_START with RETRAIN_EPOCHS=1). */
+    const warmFull = specOf(variant, 1);
     const outcome = () => ({
       scores: Object.fromEntries(BINARY_TASKS.map((t) => [t, new Float32Array(this.evaluated())])),
       cost: { examples: 0, seconds: 0, cpuSeconds: 0, trainings: 0 },
@@ -419,6 +428,8 @@ class Experiment {
     let daily = first;
     let warm = chainFrom(first, this.first - window);
     let both = warm;
+    let consolidated = warm;
+    const consolidatedCost = results['daily full (1 warm epoch) + incremental'].cost;
     const end = START + plan.days * DAY_MS;
     for (let t = this.first; t < end; t += period) {
       const newDay = t > this.first && (t - this.first) % (plan.fullEveryDays * DAY_MS) === 0;
@@ -430,20 +441,29 @@ class Experiment {
           candidateCost: results['daily full, unrefitted'].cost,
         });
         both = chainFrom(daily, t - window);
+        // The same window, one epoch warm-started from the chain (and its refit): the full cadence made cheap.
+        const warmed = await this.job(warmFull, events(t - window, t), { from: t - window, to: t }, consolidatedCost, {
+          parent: consolidated.model,
+        });
+        if (warmed.candidate !== warmed.model) warmed.candidate.dispose();
+        if (consolidated.model !== first.model) consolidated.model.dispose();
+        consolidated = chainFrom(warmed, t - window);
         log(`  ${variant}: ${FULL_CADENCE} full retrain at day ${(t - START) / DAY_MS}`);
       }
       if (t > this.first) warm = await step(warm, t, results.incremental.cost, [first.model]);
       // A daily retrain at t has trained on every event before t: the two cadences' step waits for the next period.
       if (t > this.first && !newDay)
         both = await step(both, t, results['daily full + incremental'].cost, [first.model, daily.model]);
+      if (t > this.first && !newDay) consolidated = await step(consolidated, t, consolidatedCost, [first.model]);
       this.score(first.model, full, t, t + period, results.stale.scores);
       this.score(first.candidate, full, t, t + period, results['stale, unrefitted'].scores);
       this.score(daily.model, full, t, t + period, results['daily full'].scores);
       this.score(daily.candidate, full, t, t + period, results['daily full, unrefitted'].scores);
       this.score(warm.model, full, t, t + period, results.incremental.scores);
       this.score(both.model, full, t, t + period, results['daily full + incremental'].scores);
+      this.score(consolidated.model, full, t, t + period, results['daily full (1 warm epoch) + incremental'].scores);
     }
-    dispose(first.model, first.candidate, daily.model, daily.candidate, warm.model, both.model);
+    dispose(first.model, first.candidate, daily.model, daily.candidate, warm.model, both.model, consolidated.model);
     // The two cadences pay for the daily full retrains too.
     const twoCadences = results['daily full + incremental'].cost;
     for (const key of Object.keys(twoCadences) as (keyof Cost)[]) twoCadences[key] += results['daily full'].cost[key];
@@ -722,7 +742,7 @@ async function main(): Promise<void> {
       `${REFITS_FULL ? `the first model and the ${shownName('daily full')} retrains are then trained 1 epoch more on it ("unrefitted": the same models before)` : 'full retrains are not refitted on it'}, ` +
       `${refitsJob({ source: { kind: 'incremental', to: '' } }, REFIT) ? 'the incremental steps too' : 'the incremental steps not'}. ` +
       `${FULL_NAME}: every ${plan.fullEveryDays} day(s), fresh initialisation, the last ${plan.windowDays} days (RETRAIN_WINDOW_DAYS; every day so far when the run is shorter), ≤ ${plan.epochs} epochs (early stopping). ` +
-      `Incremental: warm start every ${plan.periodHours} h, ${plan.incrementalEpochs} epoch(s) (batch ${plan.incrementalBatch}, learning rate ${plan.incrementalLearningRate}) over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). ${FULL_NAME} + incremental: the two cadences, each period's warm start from the latest full retrain or the step after it (its cost counts both). User lists of the last ${plan.listLength} clicks. ` +
+      `Incremental: warm start every ${plan.periodHours} h, ${plan.incrementalEpochs} epoch(s) (batch ${plan.incrementalBatch}, learning rate ${plan.incrementalLearningRate}) over the events since the previous model's training rows + ${plan.replay} × replay of the lineage (≤ ${plan.replayDays} days back). ${FULL_NAME} + incremental: the two cadences, each period's warm start from the latest full retrain or the step after it (its cost counts both). ${FULL_NAME} (1 warm epoch) + incremental: the same, the full retrain warm-started from the chain's latest model for 1 epoch over its window (RETRAIN_WARM_START=true, RETRAIN_EPOCHS=1), then refitted. User lists of the last ${plan.listLength} clicks. ` +
       `Cost over the evaluated days; ratio to the ${reference} ${shownName('daily full')} retrain.\n`,
   );
   console.log(
@@ -744,6 +764,14 @@ async function main(): Promise<void> {
       `\nThe first model's item_id rows: mean cosine ${cohesion.same.toFixed(3)} between items of one genre, ${cohesion.different.toFixed(3)} across genres.`,
     );
   const pairs: [[Variant, Strategy], [Variant, Strategy]][] = [
+    [
+      ['event-fed', 'daily full'],
+      ['event-fed', 'daily full (1 warm epoch) + incremental'],
+    ],
+    [
+      ['event-fed', 'incremental'],
+      ['event-fed', 'daily full (1 warm epoch) + incremental'],
+    ],
     [
       ['nightly', 'incremental'],
       ['event-fed', 'incremental'],
