@@ -267,6 +267,8 @@ describe('training admin API (e2e)', () => {
       const next = async () =>
         (await queue.getDelayed()).filter((job) => job.name === TrainingJobName.ScheduledRetrain).map((j) => j.data);
       expect(await next()).toEqual([{ windowDays: 3, warmStart: true, epochs: 1 }]);
+      // Left out, they are unchanged.
+      expect((await put({ cron: '*/20 * * * *' })).json()).toMatchObject({ warmStart: true, epochs: 1 });
       const back = await put({ cron: '*/15 * * * *', warmStart: false, epochs: null });
       expect(back.json()).toMatchObject({ warmStart: false, epochs: null });
       expect(await next()).toEqual([{ windowDays: 3 }]);

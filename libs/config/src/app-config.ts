@@ -198,9 +198,9 @@ const appConfigSchema = z
     RETRAIN_WINDOW_DAYS: z.coerce.number().positive().default(7),
     /**
      * A scheduled full retrain starts from production's weights instead of a fresh model, and trains RETRAIN_EPOCHS
-     * epochs (unset: the spec's): with incremental warm starts between, a daily one epoch over the window keeps up with
-     * a fresh daily retrain at a fifth of its cost (docs/freshness.md). Off by default: a fresh model also undoes
-     * whatever a lineage of warm starts has drifted into.
+     * epochs (unset: the spec's): with incremental warm starts between, a daily one epoch over the window was level
+     * with a fresh daily retrain at a fifth of its examples (docs/freshness.md). Off by default: only a fresh model
+     * refits the vocabularies and numeric statistics, and undoes whatever a lineage of warm starts has drifted into.
      */
     RETRAIN_WARM_START: z.stringbool().default(false),
     RETRAIN_EPOCHS: z.coerce.number().int().min(1).max(1000).optional(),
