@@ -215,18 +215,26 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     expect(worker!.output()).not.toContain('had stalled');
 
     const version = (await registry.findByTrainingJob(String(job.id)))!;
-    expect(version).toMatchObject({ id: result.versionId, parentVersionId: productionId, spec: SPEC });
+    // Production's spec as it is: the job's 3 epochs are the job's, recorded beside it, so that a later job taking
+    // this version's spec does not inherit them.
+    const productionSpec = { ...SPEC, training: { ...SPEC.training, epochs: 1 } };
+    expect(version).toMatchObject({ id: result.versionId, parentVersionId: productionId, spec: productionSpec });
+    const stored = MultiTaskModel.fromArtifact((await registry.findArtifact(version.id))!.artifact);
+    expect(stored.spec).toEqual(version.spec);
+    stored.dispose();
     const metrics = version.metrics as {
       tasks: Record<string, Record<string, number>>;
       productionHoldout: { versionId: number; tasks: Record<string, Record<string, number>> };
       examples: number;
-      training: { examplesPerSec: number };
+      training: { examplesPerSec: number; overrides: object; history: unknown[] };
       int8: { auc: Record<string, { fp32: number; int8: number }>; maxAucDrop: number; eligible: boolean };
     };
     console.log(
       `events job: ${result.examples.train} rows × 3 epochs in ${result.trainingSeconds.toFixed(1)} s of training ` +
         `(${Math.round(metrics.training.examplesPerSec)} examples/s), ${((Date.now() - started) / 1000).toFixed(1)} s from queued to done`,
     );
+    expect(metrics.training.overrides).toEqual({ epochs: 3 });
+    expect(metrics.training.history).toHaveLength(3);
     expect(metrics.productionHoldout.versionId).toBe(productionId);
     expect(metrics.tasks.click.auc).toBeGreaterThan(0.6);
     // Events are grouped by user_id by default: GAUC per binary task, over the users with both classes.

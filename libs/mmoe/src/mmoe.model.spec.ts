@@ -140,6 +140,19 @@ describe('MultiTaskModel', () => {
     }
   });
 
+  it("records another training section when asked (a job's overrides), and nothing else", () => {
+    const { spec } = trained.model;
+    const recorded = { ...spec, training: { ...spec.training, epochs: spec.training.epochs + 5 } };
+    const restored = MultiTaskModel.fromArtifact(trained.model.toArtifact({}, recorded));
+    try {
+      expect(restored.spec).toEqual(recorded);
+    } finally {
+      restored.dispose();
+    }
+    const otherTasks = { ...spec, tasks: spec.tasks.slice(1) };
+    expect(() => trained.model.toArtifact({}, otherTasks)).toThrow('in the training section only');
+  });
+
   it('refuses a corrupted, foreign or mismatching artifact with a clear error', () => {
     const bytes = trained.model.toArtifact();
     const flipped = Buffer.from(bytes);

@@ -169,7 +169,13 @@ export class MultiTaskModel {
     return new MultiTaskModel(network, calibration);
   }
 
-  toArtifact(metadata: Record<string, unknown> = {}): Buffer {
+  /**
+   * `spec`: the spec to record instead of the model's, which may differ from it in its training section only (no
+   * weight depends on it): a training job's overrides are the job's, not the version's.
+   */
+  toArtifact(metadata: Record<string, unknown> = {}, spec: ModelSpec = this.spec): Buffer {
+    if (spec !== this.spec && !sameButTraining(spec, this.spec))
+      throw new Error("an artifact's spec may differ from its model's in the training section only");
     const shapes = this.network.weightShapes();
     const weights = new Map(
       [...this.network.snapshot()].map(([name, values]) => [name, { shape: shapes.get(name)!, values }]),
@@ -177,7 +183,7 @@ export class MultiTaskModel {
     return encodeArtifact(
       {
         createdAt: new Date().toISOString(),
-        spec: this.spec,
+        spec,
         preprocessing: this.network.preprocessing,
         calibration: this.calibration,
         metadata,
@@ -234,6 +240,10 @@ function fitTaskCalibration(network: MultiTaskNetwork, validation: EncodedDatase
 }
 
 /** A network fitted on the rows from scratch, and the vocabularies that overflowed. */
+function sameButTraining(a: ModelSpec, b: ModelSpec): boolean {
+  return JSON.stringify({ ...a, training: null }) === JSON.stringify({ ...b, training: null });
+}
+
 function fresh(spec: ModelSpec, data: RawTable, rows: Uint32Array | undefined) {
   const { state, overflow } = fitPreprocessingReport(spec, data, rows);
   return { network: new MultiTaskNetwork(spec, state), growth: undefined, overflow, optimizer: undefined };

@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { ModelVersionRepository, RolloutRepository, type ModelVersionArtifact, type ServingPrecision } from '@app/db';
-import type { MultiTaskModel, TrainSummary } from '@app/mmoe';
+import type { ModelSpec, MultiTaskModel, TrainSummary } from '@app/mmoe';
 import { renderTrainingReport, type TrainingReportData } from '@app/mmoe/report/training-report';
 import { loadTfjsLibrary, readArtifactHeader, sha256Hex, type ArtifactHeader } from '@app/mmoe/serving';
 import { withRedisDeadline } from '@app/redis';
@@ -61,6 +61,11 @@ export interface RegisterVersion extends VersionDetails {
 /** A model this process has just trained: it is stored as it is, with its summary in the artifact's metadata. */
 export interface TrainedVersion extends VersionDetails {
   training: TrainSummary;
+  /**
+   * The spec the version records, when the model was trained with another training section (a job's overrides):
+   * what a later job taking this version's spec starts from. The model's own otherwise.
+   */
+  spec?: ModelSpec;
 }
 
 export interface TransitionResult extends ServingVersions {
@@ -230,7 +235,15 @@ export class ModelRegistryService {
     await this.checkParent(input.parentVersionId);
     // As `cli train` writes it (metadata.training), plus the job that made it.
     const metadata = { training: input.training, trainingJobId: input.trainingJobId };
-    return this.store(model, model.toArtifact(metadata), input.metrics ?? metricsOf(metadata), input, actor);
+    const spec = input.spec ?? model.spec;
+    return this.store(
+      model,
+      model.toArtifact(metadata, spec),
+      input.metrics ?? metricsOf(metadata),
+      input,
+      actor,
+      spec,
+    );
   }
 
   private async checkParent(parentVersionId: number | undefined): Promise<void> {
@@ -247,11 +260,12 @@ export class ModelRegistryService {
     metrics: VersionMetrics,
     details: VersionDetails,
     actor: string,
+    spec = model.spec,
   ): Promise<ModelVersion> {
     const onnx = Buffer.from(model.toOnnx());
     const registered = await this.versions.register(
       {
-        spec: model.spec,
+        spec,
         preprocessing: { ...model.network.preprocessing },
         metrics,
         artifact,

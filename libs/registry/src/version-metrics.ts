@@ -1,4 +1,11 @@
-import type { EvaluationReport, Int8Check, TrainSummary, VocabularyGrowth, VocabularyOverflow } from '@app/mmoe';
+import type {
+  EvaluationReport,
+  Int8Check,
+  ModelSpec,
+  TrainSummary,
+  VocabularyGrowth,
+  VocabularyOverflow,
+} from '@app/mmoe';
 
 /** Metrics by task, then by name (auc, gauc, logloss, rmse …). */
 export type TaskMetricsByName = EvaluationReport['tasks'];
@@ -22,6 +29,8 @@ export type TrainingRecord = Omit<TrainSummary, 'valid' | 'optimizer' | 'example
   /** Absent before it was recorded. */
   examplesTrained?: number;
   validation: TaskMetricsByName;
+  /** The job's overrides of the spec's training section, which the version's spec does not carry. */
+  overrides?: Partial<ModelSpec['training']>;
   /** Rows trained on, early stopping's validation share included. */
   rows: number;
   /** That validation share, the parameter count and the backend (absent for versions trained before the report). */

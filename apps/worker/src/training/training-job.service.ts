@@ -69,7 +69,13 @@ interface PreparedJob {
   parent: ModelVersion | undefined;
   /** The parent's model, loaded, when the job warm-starts from it. */
   parentModel: MultiTaskModel | undefined;
+  /** What the job trains with: `recordedSpec` with the job's training overrides. */
   spec: ModelSpec;
+  /**
+   * What the version records, without the job's overrides: a later job taking its spec (a scheduled full retrain takes
+   * production's) would otherwise inherit an incremental job's one epoch.
+   */
+  recordedSpec: ModelSpec;
   /** The data source with an incremental window resolved. */
   source: EventsSource | CsvSource;
   /** Where the lineage's events start (events only): the version records it for its descendants' replay. */
@@ -166,6 +172,7 @@ export class TrainingJobService {
         served.model,
         {
           training: summary,
+          spec: prepared.recordedSpec,
           parentVersionId: prepared.parent?.id,
           trainingJobId: jobId,
           metrics,
@@ -251,7 +258,7 @@ export class TrainingJobService {
     const holdoutFraction = holdoutFractionOf(payload.holdoutFraction);
     const { production } = await this.registry.findServing();
     const parent = await this.parentOf(payload, production);
-    const spec = jobSpecOf(payload, parent);
+    const { spec, recordedSpec } = jobSpecOf(payload, parent);
     const parentModel = payload.warmStart && (await this.loadParent(parent!, spec));
     try {
       const { source, historyFrom, replay, late } = resolveSource(payload, parent, this.config.TRAINING_REPLAY_DAYS);
@@ -276,6 +283,7 @@ export class TrainingJobService {
         parent,
         parentModel,
         spec,
+        recordedSpec,
         source,
         historyFrom,
         replay: replay && { from: replay.from, to: replay.to },
@@ -363,6 +371,7 @@ export class TrainingJobService {
         validationRows: valid.examples,
         parameters: model.parameterCount(),
         backend: `${backend.name} (${backend.detail})`,
+        ...(job.payload.overrides && { overrides: job.payload.overrides }),
         ...(warmStart && { warmStart: { parentVersionId: job.parent!.id, vocabularies: warmStart.vocabularies } }),
       },
       dataset: {
@@ -598,14 +607,24 @@ function outcomeOf({ id, metrics }: ModelVersion): JobOutcome {
   return { gate, tasks, productionHoldout, examples, training };
 }
 
-/** The job's spec, else the parent's (production's when no parent is named), with the job's training overrides. */
-function jobSpecOf(payload: TrainingJobPayload, parent: ModelVersion | undefined): ModelSpec {
+/**
+ * The job's spec, else the parent's (production's when no parent is named), as the version records it, and with the
+ * job's training overrides, as the job trains it.
+ */
+function jobSpecOf(
+  payload: TrainingJobPayload,
+  parent: ModelVersion | undefined,
+): { spec: ModelSpec; recordedSpec: ModelSpec } {
   const base = payload.spec ?? parent?.spec;
   if (!base)
     throw new TrainingInputError('no spec: the job names none and there is no production version to take it from');
   try {
-    const spec = parseModelSpec(base);
-    return parseModelSpec({ ...spec, training: { ...spec.training, ...payload.overrides } });
+    const recordedSpec = parseModelSpec(base);
+    if (!payload.overrides) return { spec: recordedSpec, recordedSpec };
+    return {
+      spec: parseModelSpec({ ...recordedSpec, training: { ...recordedSpec.training, ...payload.overrides } }),
+      recordedSpec,
+    };
   } catch (e) {
     throw e instanceof SpecValidationError ? new TrainingInputError(e.message) : e;
   }
