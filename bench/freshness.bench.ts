@@ -7,9 +7,10 @@
  *     the session interest, and with a hand-made count of the candidate's genre among the user's last clicks instead
  *     (written nightly or fed by events) — the signal a user list could carry at best;
  *   - strategies: the first model left stale; a daily full retrain (fresh initialisation, the last `window` days,
- *     several epochs with early stopping; every `full-every-days` days instead with that flag: `7`, weekly); a warm start every `period` hours from the previous model, one epoch over
- *     the events since the previous model's training rows ended plus `replay` times as many older events of the
- *     lineage. Every training holds out its window's last fifth as the worker does, and the jobs that the worker's
+ *     several epochs with early stopping; every `full-every-days` days instead with that flag: `7`, weekly); a warm start
+ *     every `period` hours from the previous model, one epoch over the events since the previous model's training
+ *     rows ended plus `replay` times as many older events of the lineage; both cadences, the warm starts going on
+ *     from each full retrain; and both with the full retrain warm-started from the latest model for one epoch. Every training holds out its window's last fifth as the worker does, and the jobs that the worker's
  *     TRAINING_REFIT (from the environment, default `full`) names are then trained one epoch more on it; the windows,
  *     the split, the replay and the refit are the worker's own functions (timeSplitIndex, incrementalPlan,
  *     replayCount, refitsJob, refitOnHoldout): what ships is what is measured (the replay's draw aside: the worker's

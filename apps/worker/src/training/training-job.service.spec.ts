@@ -195,7 +195,7 @@ describe('TrainingJobService, refit of a tiny held-out slice', () => {
   beforeAll(() => (warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined)));
   afterAll(() => jest.restoreAllMocks());
 
-  it('registers the judged candidate as it is, rather than failing a job whose gate passed, and says so', () => {
+  it('refits no slice below MIN_REFIT_ROWS, rather than failing a job whose gate passed, and says so', () => {
     const svc = new TrainingJobService(loadConfig({}), undefined as never, undefined as never, undefined as never);
     const refits = (rows: number, refit?: boolean) =>
       (svc as unknown as { refits: (...args: unknown[]) => boolean }).refits('job-1', {
