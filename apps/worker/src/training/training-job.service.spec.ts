@@ -190,6 +190,21 @@ describe('resolveSource', () => {
   });
 });
 
+describe('TrainingJobService, a warm start from production when there is none', () => {
+  it('names the job field, or for a scheduled run the schedule', async () => {
+    const svc = new TrainingJobService(loadConfig({}), undefined as never, undefined as never, undefined as never);
+    const parentOf = (requestedBy: string) =>
+      (svc as unknown as { parentOf: (...args: unknown[]) => Promise<unknown> }).parentOf(
+        { source: { kind: 'events' }, warmStart: { from: 'production' }, requestedBy },
+        undefined,
+      );
+    await expect(parentOf('admin')).rejects.toThrow(/^warmStart\.from: there is no production version/);
+    await expect(parentOf('schedule')).rejects.toThrow(
+      /^the schedule warm-starts from production, and there is no production version yet/,
+    );
+  });
+});
+
 describe('TrainingJobService, refit of a tiny held-out slice', () => {
   let warn: jest.SpyInstance;
   beforeAll(() => (warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined)));

@@ -308,7 +308,11 @@ export class TrainingJobService {
       return payload.parentVersionId === undefined ? production : this.parent(payload.parentVersionId);
     }
     if (from === 'production' && !production)
-      throw new TrainingInputError('warmStart.from: there is no production version to start from');
+      throw new TrainingInputError(
+        payload.requestedBy === 'schedule'
+          ? 'the schedule warm-starts from production, and there is no production version yet: train and promote one first'
+          : 'warmStart.from: there is no production version to start from',
+      );
     const parent = from === 'production' ? production! : await this.parent(from, 'warmStart.from');
     if (payload.parentVersionId !== undefined && payload.parentVersionId !== parent.id)
       throw new TrainingInputError(
