@@ -240,10 +240,6 @@ function fitTaskCalibration(network: MultiTaskNetwork, validation: EncodedDatase
 }
 
 /** A network fitted on the rows from scratch, and the vocabularies that overflowed. */
-function sameButTraining(a: ModelSpec, b: ModelSpec): boolean {
-  return JSON.stringify({ ...a, training: null }) === JSON.stringify({ ...b, training: null });
-}
-
 function fresh(spec: ModelSpec, data: RawTable, rows: Uint32Array | undefined) {
   const { state, overflow } = fitPreprocessingReport(spec, data, rows);
   return { network: new MultiTaskNetwork(spec, state), growth: undefined, overflow, optimizer: undefined };
@@ -255,4 +251,9 @@ function withOverflow(start: { network: MultiTaskNetwork; growth: VocabularyGrow
     leftOut > 0 ? [{ feature, leftOut }] : [],
   );
   return { ...start, overflow };
+}
+
+/** Whether two specs mean the same weights: they differ in their training section at most. */
+function sameButTraining(a: ModelSpec, b: ModelSpec): boolean {
+  return JSON.stringify({ ...a, training: null }) === JSON.stringify({ ...b, training: null });
 }

@@ -129,7 +129,7 @@ export function createSplitTrainingStep(net: MultiTaskNetwork, from?: AdamState)
 
 /** An AdamState laid out as FusedAdam's flat gradient (the variables one after the other, in params order). */
 function flatState(net: MultiTaskNetwork, { step, first, second }: AdamState): FlatAdamState {
-  const size = [...net.params.values()].reduce((n, v) => n + v.size, 0);
+  const size = net.parameterCount();
   const flat = (values: Map<string, Float32Array>) => {
     const out = new Float32Array(size);
     net.fromPublic(values, variableViews(net, out));
