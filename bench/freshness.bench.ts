@@ -57,7 +57,7 @@ import type { TrainingJobPayload } from '@app/queue';
 
 import { holdoutFractionOf, timeSplitIndex } from '../apps/worker/src/training/dataset.rules';
 import { incrementalPlan, replayCount } from '../apps/worker/src/training/incremental-window.rules';
-import { refitOnHoldout, refitsJob } from '../apps/worker/src/training/refit.rules';
+import { MIN_REFIT_ROWS, refitOnHoldout, refitsJob } from '../apps/worker/src/training/refit.rules';
 import {
   cpuModel,
   flagValue,
@@ -323,10 +323,12 @@ class Experiment {
   ): Promise<{ model: MultiTaskModel; candidate: MultiTaskModel; trainedTo: number }> {
     const slice = this.trainingSlice(window.from, window.to);
     const rows = this.rows(spec, slice.start, slice.end, extra);
+    // As the worker decides it: asked for, and enough held-out rows.
+    const refits = refitsJob({ source }, REFIT) && this.at(window.to) - slice.end >= MIN_REFIT_ROWS;
     const candidate = await this.measure([cost, candidateCost], () =>
-      MultiTaskModel.train(spec, rows, undefined, { parent, threads: 1, keepOptimizer: refitsJob({ source }, REFIT) }),
+      MultiTaskModel.train(spec, rows, undefined, { parent, threads: 1, keepOptimizer: refits }),
     );
-    if (!refitsJob({ source }, REFIT)) return { model: candidate, candidate, trainedTo: slice.trainedTo };
+    if (!refits) return { model: candidate, candidate, trainedTo: slice.trainedTo };
     const holdout = this.rows(spec, slice.end, this.at(window.to));
     const model = await this.measure([cost], () => refitOnHoldout(candidate, holdout, { threads: 1 }));
     return { model, candidate, trainedTo: window.to };
@@ -453,9 +455,10 @@ class Experiment {
       }
       if (t > this.first) warm = await step(warm, t, results.incremental.cost, [first.model]);
       // A daily retrain at t has trained on every event before t: the two cadences' step waits for the next period.
-      if (t > this.first && !newDay)
+      if (t > this.first && !newDay) {
         both = await step(both, t, results['daily full + incremental'].cost, [first.model, daily.model]);
-      if (t > this.first && !newDay) consolidated = await step(consolidated, t, consolidatedCost, [first.model]);
+        consolidated = await step(consolidated, t, consolidatedCost, [first.model]);
+      }
       this.score(first.model, full, t, t + period, results.stale.scores);
       this.score(first.candidate, full, t, t + period, results['stale, unrefitted'].scores);
       this.score(daily.model, full, t, t + period, results['daily full'].scores);

@@ -44,7 +44,10 @@ export class HiccupMeter {
     const value = await run();
     const late = await this.recorded();
     if (late.length === 0) return { value, hiccups: { p999Ms: NaN, maxMs: NaN } };
-    return { value, hiccups: { p999Ms: quantile(late, 0.999), maxMs: quantile(late, 1) } };
+    return {
+      value,
+      hiccups: { p999Ms: quantile(late, 0.999), maxMs: late.reduce((m, v) => (v > m ? v : m), -Infinity) },
+    };
   }
 
   async close(): Promise<void> {
