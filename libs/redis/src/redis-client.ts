@@ -75,15 +75,25 @@ export async function execOrThrow(client: RedisClient, pipeline: ChainableComman
   return results.map(([, reply]) => reply);
 }
 
-/** `run()`, once more if a cluster redirected it (execOrThrow has refreshed the slot map by then). */
+/**
+ * `run()`, again while a cluster redirects it (execOrThrow has refreshed the slot map by then), at most
+ * REDIRECTION_RETRIES times, each after a longer pause: a refresh reads the map from one node picked at random, and
+ * just after a failover a node the news has not reached yet still names the old master.
+ */
 export async function followingRedirection<T>(run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    if (!isRedirection(error)) throw error;
-    return run();
+  for (let retry = 0; ; retry++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (!isRedirection(error) || retry === REDIRECTION_RETRIES) throw error;
+      await new Promise((resolve) => setTimeout(resolve, REDIRECTION_PAUSE_MS << retry));
+    }
   }
 }
+
+/** 50 + 100 + 200 + 400 ms: longer than a cluster takes to spread a failover over its nodes on a loaded machine. */
+const REDIRECTION_RETRIES = 4;
+const REDIRECTION_PAUSE_MS = 50;
 
 /** Reads the cluster's slot map again, from any node that answers. */
 export function refreshSlots(cluster: Cluster): Promise<void> {
