@@ -191,7 +191,7 @@ async function measureBackend(backend: BackendName, shape: BenchShape, quick: bo
       valid,
     );
   }
-  const summary = await trainNetwork(network, train, valid, { threads: threadsFlag() });
+  const { summary } = await trainNetwork(network, train, valid, { threads: threadsFlag() });
   const msPerStep = (spec.training.batchSize / summary.examplesPerSec) * 1000;
   log(
     `${tag} train: ${formatCount(summary.examplesPerSec)} ex/s, ${formatMs(msPerStep)} ms/step, validation AUC(click) ${summary.valid.tasks.click.auc.toFixed(3)}`,

@@ -124,6 +124,18 @@ describe('MultiTaskModel', () => {
     expect(summary.examplesPerSec).toBeGreaterThan(0);
   });
 
+  it("reports the kept weights' calibrated validation as a fresh evaluation of those rows does", async () => {
+    // The report and the calibration come from the scores the trainer's last kept epoch computed, not a pass again.
+    for (const calibration of ['platt', 'isotonic'] as const) {
+      const s = baseSpec({}, { epochs: 3, calibration });
+      const valid = interactions(400, 7, s);
+      const { model, summary } = await MultiTaskModel.train(s, interactions(1500, 6, s), valid);
+      expect(model.calibration.some((c) => c !== null)).toBe(true);
+      expect(summary.valid).toEqual(model.evaluate(valid));
+      model.dispose();
+    }
+  });
+
   it('predicts the same after an artifact round trip', () => {
     const records = [
       { segment: 's1', genre: 'g1', affinity: 0.5, noise: 0 },

@@ -102,11 +102,11 @@ export class MultiTaskModel {
       // A refit validates on the rows it trains on (the same table): encoded once.
       const validation =
         valid === data ? trainSet : valid ? encoder.encodeTable(valid) : encoder.encodeTable(data, validRows);
-      const summary = await trainNetwork(network, trainSet, validation, {
+      const { summary, validPrediction } = await trainNetwork(network, trainSet, validation, {
         ...trainOptions,
         optimizer,
       });
-      const fits = fitTaskCalibration(network, validation);
+      const fits = fitTaskCalibration(network.spec, validation, validPrediction.scores);
       const calibration = fits.map((f) => f?.calibrator ?? null);
       const model = new MultiTaskModel(network, calibration);
       const groups = valid?.groupIds();
@@ -114,7 +114,10 @@ export class MultiTaskModel {
         model,
         summary: {
           ...summary,
-          valid: calibration.some((c) => c !== null) || groups ? model.evaluate(validation, { groups }) : summary.valid,
+          valid:
+            calibration.some((c) => c !== null) || groups
+              ? model.evaluate(validation, { groups, prediction: validPrediction })
+              : summary.valid,
           calibration: Object.fromEntries(
             spec.tasks.flatMap((task, t) => (fits[t] ? [[task.name, fits[t]!] as const] : [])),
           ),
@@ -228,12 +231,16 @@ export class MultiTaskModel {
 }
 
 /** Per task, the spec's calibration method fitted on the validation rows of a binary task (undefined otherwise). */
-function fitTaskCalibration(network: MultiTaskNetwork, validation: EncodedDataset): (CalibrationFit | undefined)[] {
-  const method = network.spec.training.calibration;
-  if (method === 'none') return network.spec.tasks.map(() => undefined);
-  const { scores } = predict(network, validation);
-  const spaces = sampleSpaceTasks(network.spec.tasks);
-  return network.spec.tasks.map((task, t) => {
+/** `scores`: the network's raw scores on the validation rows. */
+function fitTaskCalibration(
+  spec: ModelSpec,
+  validation: EncodedDataset,
+  scores: Float32Array[],
+): (CalibrationFit | undefined)[] {
+  const method = spec.training.calibration;
+  if (method === 'none') return spec.tasks.map(() => undefined);
+  const spaces = sampleSpaceTasks(spec.tasks);
+  return spec.tasks.map((task, t) => {
     if (!taskType(task).calibrated) return undefined;
     return fitCalibration(method, scores[t], validation.labels[t], labelledRows(validation.labels, t, spaces[t]));
   });

@@ -3,6 +3,7 @@ import { EncodedDataset } from '../data/preprocessor';
 import { labelledRows, parentTasks, sampleSpaceTasks } from '../model-spec/task-space.rules';
 import { MultiTaskNetwork } from '../model/network';
 import { predict } from '../model/predict';
+import type { ScoreResult } from '../serving/scorer';
 import { taskType } from '../tasks/task-types';
 import { binaryMetrics, expectedCalibrationError, logLoss, ReliabilityBin, reliabilityCurve } from './metrics';
 
@@ -52,10 +53,12 @@ export interface EvaluateOptions {
   groups?: Int32Array;
   /** The model's calibration: metrics are of the calibrated scores, and the report compares them with the raw ones. */
   calibration?: Calibration;
+  /** The network's raw outputs on `data` (gate weights included), when the caller has them: not computed again. */
+  prediction?: ScoreResult;
 }
 
 export function evaluate(net: MultiTaskNetwork, data: EncodedDataset, options: EvaluateOptions = {}): EvaluationReport {
-  const { scores: raw, gateWeights, conditional } = predict(net, data, { gateWeights: true });
+  const { scores: raw, gateWeights, conditional } = options.prediction ?? predict(net, data, { gateWeights: true });
   const tasks: Record<string, TaskMetrics> = {};
   const calibration: Record<string, TaskCalibrationReport> = {};
   const weights = net.spec.training.weightedMetrics ? data.weights : undefined;

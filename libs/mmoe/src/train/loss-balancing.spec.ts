@@ -204,7 +204,7 @@ describe('gradient-level balancing on a network', () => {
       const net = new MultiTaskNetwork(spec, fitPreprocessing(spec, raw, train));
       const encoder = new FeatureEncoder(net.preprocessing);
       const before = tf.memory().numTensors;
-      const summary = await trainNetwork(
+      const { summary } = await trainNetwork(
         net,
         encoder.encodeTable(raw, train),
         encoder.encodeTable(

@@ -3,6 +3,8 @@ import { evaluate, EvaluationReport } from '../eval/evaluator';
 import { primaryMetric, taskMetric } from '../model-spec/model-spec';
 import { parentTasks } from '../model-spec/task-space.rules';
 import { AdamState, MultiTaskNetwork } from '../model/network';
+import { predict } from '../model/predict';
+import type { ScoreResult } from '../serving/scorer';
 import { taskType } from '../tasks/task-types';
 import { Rng } from '../util/random';
 import { ParallelTimings } from './parallel/data-parallel.runner';
@@ -88,6 +90,15 @@ export interface TrainSummary {
   optimizer: AdamStart;
 }
 
+export interface TrainedNetwork {
+  summary: TrainSummary;
+  /**
+   * The kept weights' raw outputs on the validation set, gate weights included, as its report was made from: what a
+   * calibration is fitted on and a calibrated report made from, instead of running the network over it again.
+   */
+  validPrediction: ScoreResult;
+}
+
 /**
  * Mini-batch Adam with seeded shuffling, validation after every epoch and early stopping on the first task's metric;
  * the best epoch's weights are restored at the end. Yields to the event loop between steps so that a worker process
@@ -98,7 +109,7 @@ export async function trainNetwork(
   train: EncodedDataset,
   valid: EncodedDataset,
   options: TrainOptions = {},
-): Promise<TrainSummary> {
+): Promise<TrainedNetwork> {
   if (train.size === 0) throw new Error('the training set is empty');
   if (valid.size === 0) throw new Error('the validation set is empty');
   const { batchSize, seed, earlyStoppingPatience } = net.spec.training;
@@ -119,6 +130,7 @@ export async function trainNetwork(
         weights: Map<string, Float32Array>;
         optimizer?: AdamState;
         report: EvaluationReport;
+        prediction: ScoreResult;
       }
     | undefined;
   let epochsRun = 0;
@@ -153,7 +165,8 @@ export async function trainNetwork(
       trainingMs += performance.now() - epochStart;
       epochsRun = epoch;
 
-      const report = evaluate(net, valid);
+      const prediction = predict(net, valid, { gateWeights: true });
+      const report = evaluate(net, valid, { prediction });
       const metric = report.tasks[target.task][target.metric];
       const improved =
         best === undefined ||
@@ -168,6 +181,7 @@ export async function trainNetwork(
           weights: net.snapshot(),
           optimizer: options.keepOptimizer ? runner.optimizerState() : undefined,
           report,
+          prediction,
         };
       const { taskWeights, gradientConflicts } = runner.balanceReport();
       history.push({
@@ -199,7 +213,7 @@ export async function trainNetwork(
   net.restore(best!.weights);
   net.optimizerState = best!.optimizer;
   const seconds = (performance.now() - started) / 1000;
-  return {
+  const summary: TrainSummary = {
     epochsRun,
     bestEpoch: best!.epoch,
     stoppedEarly,
@@ -212,6 +226,7 @@ export async function trainNetwork(
     parallel: runner.timings,
     optimizer: runner.optimizer,
   };
+  return { summary, validPrediction: best!.prediction };
 }
 
 function validationLoss(net: MultiTaskNetwork, report: EvaluationReport): number {

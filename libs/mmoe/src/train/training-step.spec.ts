@@ -93,7 +93,7 @@ describe('Adam state through a training step', () => {
     const valid = new FeatureEncoder(preprocessing).encodeTable(dataset(200, 2));
     const [kept, unkept, shorter] = [0, 1, 2].map(() => new MultiTaskNetwork(noisy, preprocessing));
     try {
-      const summary = await trainNetwork(kept, data, valid, { threads: 1, keepOptimizer: true });
+      const { summary } = await trainNetwork(kept, data, valid, { threads: 1, keepOptimizer: true });
       expect(summary.bestEpoch).toBeLessThan(summary.epochsRun);
       expect(kept.optimizerState!.step).toBe(summary.bestEpoch * Math.ceil(data.size / 64));
       // The same run stopped at its best epoch: the same moments, bit for bit (a copy, not Adam's arrays run on).

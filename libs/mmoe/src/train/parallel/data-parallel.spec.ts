@@ -70,7 +70,7 @@ describe('data-parallel training (worker threads, wasm)', () => {
     for (const threads of [1, 2]) {
       const net = new MultiTaskNetwork(of, data.preprocessing);
       const losses: number[] = [];
-      const summary = await trainNetwork(net, train, data.valid, {
+      const { summary } = await trainNetwork(net, train, data.valid, {
         threads,
         progressEvery: 1,
         onProgress: (p) => losses.push(p.loss),
@@ -151,7 +151,7 @@ describe('data-parallel training (worker threads, wasm)', () => {
       const net = new MultiTaskNetwork(spec, data.preprocessing);
       net.restore(weights);
       const losses: number[] = [];
-      const summary = await trainNetwork(net, data.train, data.valid, {
+      const { summary } = await trainNetwork(net, data.train, data.valid, {
         threads,
         optimizer,
         keepOptimizer: true,
