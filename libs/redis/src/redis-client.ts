@@ -66,19 +66,28 @@ export async function mgetEach(client: RedisClient, lists: string[][]): Promise<
  * pipeline spanning several slots never does.
  */
 export async function execOrThrow(client: RedisClient, pipeline: ChainableCommander): Promise<unknown[]> {
-  const results = (await pipeline.exec()) ?? [];
-  const failed = results.find(([error]) => error);
-  if (failed) {
-    if (isRedirection(failed[0])) await refreshSlots(client as Cluster).catch(() => undefined);
-    throw failed[0];
+  let results: [Error | null, unknown][];
+  try {
+    results = (await pipeline.exec()) ?? [];
+  } catch (error) {
+    throw await refreshedOn(client, error);
   }
+  const failed = results.find(([error]) => error);
+  if (failed) throw await refreshedOn(client, failed[0]);
   return results.map(([, reply]) => reply);
+}
+
+/** `error`, once the slot map has been read again if the error says the client's map is out of date. */
+async function refreshedOn(client: RedisClient, error: unknown): Promise<unknown> {
+  if (isRedirection(error)) await refreshSlots(client as Cluster).catch(() => undefined);
+  return error;
 }
 
 /**
  * `run()`, again while a cluster redirects it (execOrThrow has refreshed the slot map by then), at most
  * REDIRECTION_RETRIES times, each after a longer pause: a refresh reads the map from one node picked at random, and
- * just after a failover a node the news has not reached yet still names the old master.
+ * just after a failover a node the news has not reached yet still names the old master. An ASK (a slot being
+ * migrated) is retried alike, and thrown if the migration outlasts the retries.
  */
 export async function followingRedirection<T>(run: () => Promise<T>): Promise<T> {
   for (let retry = 0; ; retry++) {
@@ -100,8 +109,16 @@ export function refreshSlots(cluster: Cluster): Promise<void> {
   return new Promise((resolve, reject) => cluster.refreshSlotsCache((error) => (error ? reject(error) : resolve())));
 }
 
+/**
+ * A cluster's redirection, or ioredis refusing a pipeline whose slots its map no longer puts on one node: it follows a
+ * single command's MOVED by moving that slot alone, so a batch made from the map before can span two nodes until
+ * the map is read again.
+ */
 function isRedirection(error: unknown): boolean {
-  return error instanceof Error && /^(MOVED|ASK) /.test(error.message);
+  return (
+    error instanceof Error &&
+    (/^(MOVED|ASK) /.test(error.message) || error.message.includes('should belong to the same slots allocation group'))
+  );
 }
 
 /**

@@ -130,23 +130,27 @@ export class FeatureCacheRepository {
 
   /** Makes every cached entry of these entities invalid, whatever its schema version. */
   async invalidate(kind: EntityKind, ids: string[]): Promise<void> {
-    // base64url never contains the `|` separator.
-    const generation = randomBytes(9).toString('base64url');
     const ttl = 2 * Math.max(this.config.FEATURE_CACHE_TTL_SECONDS, this.config.FEATURE_NEGATIVE_CACHE_TTL_SECONDS);
     const keys = keysOf(
       '',
       ids.map((id) => ({ kind, id })),
     ).generations;
-    // Idempotent, so run again whole if a failover moved slots since the client last read the slot map.
-    await followingRedirection(() =>
-      Promise.all(
+    // Run again whole if a failover moved slots since the client last read the slot map, once every node has
+    // answered, and with a new generation: the first run's may already have been read, filled under, and replaced by
+    // a later write, which setting it again would bring back. A new token only ever invalidates more.
+    await followingRedirection(async () => {
+      // base64url never contains the `|` separator.
+      const generation = randomBytes(9).toString('base64url');
+      const runs = await Promise.allSettled(
         batchByNode(this.writes, keys).map(({ slots }) => {
           const pipeline = this.writes.pipeline();
           for (const indexes of slots) for (const i of indexes) pipeline.set(keys[i], generation, 'EX', ttl);
           return execOrThrow(this.writes, pipeline);
         }),
-      ),
-    );
+      );
+      const failed = runs.find((run) => run.status === 'rejected');
+      if (failed) throw failed.reason;
+    });
   }
 
   /** Each node reads go to now, by its master's `host:port`, and whether its entities are read from Postgres now. */
