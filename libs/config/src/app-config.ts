@@ -190,8 +190,8 @@ const appConfigSchema = z
     TRAINING_AUC_TOLERANCE: z.coerce.number().min(0).default(0.005),
     TRAINING_RMSE_TOLERANCE: z.coerce.number().min(0).default(0.01),
     /**
-     * Scheduled retraining (a UTC cron; 6 fields = with seconds). These three seed the cluster's schedule when the first
-     * process starts; from then on the schedule lives in Postgres and changes through the admin API only.
+     * Scheduled retraining (a UTC cron; 6 fields = with seconds). The RETRAIN_* settings seed the cluster's schedule
+     * when the first process starts; from then on it lives in Postgres and changes through the admin API only.
      */
     RETRAIN_CRON: cronSetting('0 3 * * *'),
     /** A scheduled run trains on the events of the last RETRAIN_WINDOW_DAYS days before it fires. */

@@ -28,9 +28,9 @@ export const MIN_REFIT_ROWS = 10;
  * on the slice, and the Adam state its training kept (`keepOptimizer`) going on, as in one more epoch of its run
  * (but a loss balancing method's learnt task weights, which start again). Every row of the slice is trained on, none
  * held back for validation: the version then records its data as ending at the window's end, where its child starts,
- * so a row held back would be trained on by no version. The model keeps the candidate's spec (its epochs too: the
- * next retrain with it trains as many). The candidate's weights are only read; its kept Adam state is dropped once
- * used.
+ * so a row held back would be trained on by no version. The model keeps the candidate's spec, its job's training
+ * overrides included; the version records the spec without them (jobSpecOf). The candidate's weights are only read;
+ * its kept Adam state is dropped once used.
  */
 export async function refitOnHoldout(
   candidate: MultiTaskModel,

@@ -58,7 +58,10 @@ export interface EvaluateOptions {
 }
 
 export function evaluate(net: MultiTaskNetwork, data: EncodedDataset, options: EvaluateOptions = {}): EvaluationReport {
-  const { scores: raw, gateWeights, conditional } = options.prediction ?? predict(net, data, { gateWeights: true });
+  const given = options.prediction;
+  if (given && (given.scores[0]?.length !== data.size || given.gateWeights === undefined))
+    throw new Error('evaluate: the prediction given is not of these rows, with gate weights');
+  const { scores: raw, gateWeights, conditional } = given ?? predict(net, data, { gateWeights: true });
   const tasks: Record<string, TaskMetrics> = {};
   const calibration: Record<string, TaskCalibrationReport> = {};
   const weights = net.spec.training.weightedMetrics ? data.weights : undefined;
