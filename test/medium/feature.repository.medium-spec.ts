@@ -42,6 +42,31 @@ describe('FeatureRepository (medium: real Postgres)', () => {
     expect(user.get(id('u3'))).toEqual({ segment: 'b' });
   });
 
+  it("keeps a user's event-fed lists a write does not name; one it names is the writer's, its head cleared", async () => {
+    const dataSource = moduleRef.get(DataSource);
+    const head = { feed: 'click:item_id:10', at: '2026-12-01T00:00:00.000Z', id: 'e9' };
+    await features.upsert('user', [{ id: id('u4'), features: { segment: 'a', clicks: ['i1', 'i2'], tags: ['t'] } }]);
+    await dataSource.query(`UPDATE user_features SET fed_heads = $2 WHERE entity_id = $1`, [
+      id('u4'),
+      { clicks: head, genres: head },
+    ]);
+    const stored = async () =>
+      (await dataSource.query(`SELECT features, fed_heads FROM user_features WHERE entity_id = $1`, [id('u4')]))[0] as {
+        features: object;
+        fed_heads: object;
+      };
+
+    // A nightly profile write: the fed list stays with its head; `tags`, not fed, goes as PUT replaces the row.
+    await features.upsert('user', [{ id: id('u4'), features: { segment: 'b', age: 40 } }]);
+    expect(await stored()).toEqual({
+      features: { segment: 'b', age: 40, clicks: ['i1', 'i2'] },
+      fed_heads: { clicks: head, genres: head },
+    });
+
+    await features.upsert('user', [{ id: id('u4'), features: { segment: 'b', clicks: ['i7'] } }]);
+    expect(await stored()).toEqual({ features: { segment: 'b', clicks: ['i7'] }, fed_heads: { genres: head } });
+  });
+
   it('stores nothing of a batch that repeats an id', async () => {
     await expect(
       features.upsert('item', [

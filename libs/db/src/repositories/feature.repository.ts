@@ -23,14 +23,22 @@ export class FeatureRepository {
    * Replaces each entity's features (PUT semantics). One statement whatever the batch size (the rows travel as one
    * jsonb parameter, clear of the 65,535-parameter limit), so a batch is stored whole or not at all. Ids must be unique
    * within a batch; rows are locked in id order so that concurrent overlapping batches cannot deadlock. A user's
-   * event-fed lists are no longer their events' after it: their heads are cleared, so the next event rebuilds them.
+   * event-fed lists (those with a head in fed_heads) are the events', not the writer's: one the write does not name is
+   * kept, as a nightly write of the profile would otherwise empty every list until the user's next click (and serve
+   * what training, which rebuilds lists from events, never saw); one it names is the writer's, its head cleared, so
+   * the next event rebuilds it.
    */
   async upsert(kind: EntityKind, rows: FeatureRow[]): Promise<void> {
-    const heads = kind === 'user' ? `, fed_heads = '{}'` : '';
+    const set =
+      kind === 'user'
+        ? `features = COALESCE((SELECT jsonb_object_agg(f.key, f.value) FROM jsonb_each(user_features.features) f
+                                WHERE user_features.fed_heads ? f.key), '{}') || EXCLUDED.features,
+           fed_heads = user_features.fed_heads - ARRAY(SELECT jsonb_object_keys(EXCLUDED.features))`
+        : 'features = EXCLUDED.features';
     await this.dataSource.query(
       `INSERT INTO ${TABLES[kind]} (entity_id, features, updated_at)
        SELECT id, features, now() FROM jsonb_to_recordset($1::jsonb) AS r(id text, features jsonb) ORDER BY id
-       ON CONFLICT (entity_id) DO UPDATE SET features = EXCLUDED.features, updated_at = EXCLUDED.updated_at${heads}`,
+       ON CONFLICT (entity_id) DO UPDATE SET ${set}, updated_at = EXCLUDED.updated_at`,
       [JSON.stringify(rows)],
     );
   }
