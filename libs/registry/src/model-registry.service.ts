@@ -283,8 +283,15 @@ export class ModelRegistryService {
     return readVersion(registered.version);
   }
 
-  setCanary(id: number, percent: number, ranking: RankingChange | undefined, actor: string): Promise<TransitionResult> {
-    return this.transition(actor, async (tx) => planCanary(await tx.lock(id), id, percent, ranking));
+  /** `judgedAgainst`: see planCanary. */
+  setCanary(
+    id: number,
+    percent: number,
+    ranking: RankingChange | undefined,
+    actor: string,
+    judgedAgainst?: number | null,
+  ): Promise<TransitionResult> {
+    return this.transition(actor, async (tx) => planCanary(await tx.lock(id), id, percent, ranking, judgedAgainst));
   }
 
   promote(

@@ -99,6 +99,22 @@ describe('rollout rules', () => {
     it('404s an unknown version', () => {
       expectError(() => planCanary({ production }, 9, 10), NotFoundError, 'version 9 does not exist');
     });
+
+    it('refuses a version judged against another production than the one in place now, or none', () => {
+      expect(planCanary({ production, target: candidate }, 3, 10, undefined, 1).event.toVersionId).toBe(3);
+      expect(planCanary({ target: candidate }, 3, 10, undefined, null).event.toVersionId).toBe(3);
+      expectError(
+        () => planCanary({ production, target: candidate }, 3, 10, undefined, 7),
+        ConflictError,
+        /^version 3 is a candidate; it was judged against production 7, and production is version 1 now$/,
+      );
+      expectError(
+        () => planCanary({ production, target: candidate }, 3, 10, undefined, null),
+        ConflictError,
+        /judged against no production, and production is version 1 now$/,
+      );
+      expectError(() => planCanary({ target: candidate }, 3, 10, undefined, 1), ConflictError, /production is none/);
+    });
   });
 
   describe('promote', () => {

@@ -111,10 +111,24 @@ function conflict(version: ModelVersion, why: string): ConflictError {
 
 /**
  * A candidate or the shadow becomes the canary (replacing the current one, which goes back to candidate), or the
- * canary changes its percent.
+ * canary changes its percent. `judgedAgainst`, when given, is the production (null: none) a training job's gate
+ * compared the version with: a rollback or promote since then makes that judgement stale, so the canary is refused.
  */
-export function planCanary(locked: LockedVersions, id: number, percent: number, ranking?: RankingChange): RolloutPlan {
+export function planCanary(
+  locked: LockedVersions,
+  id: number,
+  percent: number,
+  ranking?: RankingChange,
+  judgedAgainst?: number | null,
+): RolloutPlan {
   const target = required(locked.target, id);
+  const production = locked.production?.id ?? null;
+  if (judgedAgainst !== undefined && judgedAgainst !== production)
+    throw conflict(
+      target,
+      `it was judged against ${judgedAgainst === null ? 'no production' : `production ${judgedAgainst}`}, and ` +
+        `production is ${production === null ? 'none' : `version ${production}`} now`,
+    );
   if (target.status !== 'candidate' && target.status !== 'shadow' && target.status !== 'canary') {
     throw conflict(
       target,

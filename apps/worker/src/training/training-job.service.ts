@@ -185,7 +185,7 @@ export class TrainingJobService {
       this.logger.log(
         `job ${jobId}: registered version ${version.id} after ${summary.seconds.toFixed(1)} s of training; gate: ${metrics.gate.reason}`,
       );
-      return await this.finish(version, metrics, prepared.payload.rolloutPolicy);
+      return await this.finish(version, metrics, prepared.payload.rolloutPolicy, prepared.production?.id ?? null);
     } finally {
       model.dispose(); // again after a refit: a no-op
       if (served.model !== model) served.model.dispose();
@@ -486,12 +486,16 @@ export class TrainingJobService {
 
   /**
    * Applies the gate's decision to a registered version, with the job's rollout policy on the canary, and reports the
-   * job's outcome. Each step is a transition of its own in the rollout history, by the worker.
+   * job's outcome. Each step is a transition of its own in the rollout history, by the worker. `judgedAgainst`: the
+   * production when the job started (null: none), which the gate judged by; a canary is refused if production has
+   * changed since (a rollback would otherwise see the rolled-back lineage come back, judged against what it replaced).
+   * Unknown (undefined) when an earlier attempt registered the version.
    */
   private async finish(
     version: ModelVersion,
     metrics: JobOutcome,
     policy: StoredRolloutPolicy | undefined,
+    judgedAgainst?: number | null,
   ): Promise<TrainingJobResult> {
     let { decision, reason } = metrics.gate;
     // The version is registered either way; a refused step (someone moved it meanwhile, a policy naming a task the
@@ -500,7 +504,7 @@ export class TrainingJobService {
       e instanceof ConflictError || e instanceof NotFoundError || e instanceof InvalidFieldsError;
     if (decision === 'canary' && version.status === 'candidate') {
       try {
-        await this.registry.setCanary(version.id, this.config.CANARY_PERCENT, undefined, ACTOR);
+        await this.registry.setCanary(version.id, this.config.CANARY_PERCENT, undefined, ACTOR, judgedAgainst);
       } catch (e) {
         if (!refused(e)) throw e;
         [decision, reason] = ['candidate', `passed the gate, but the canary was refused: ${(e as Error).message}`];
