@@ -55,7 +55,7 @@ import {
 } from '@app/mmoe';
 import type { TrainingJobPayload } from '@app/queue';
 
-import { holdoutFractionOf, timeSplitIndex } from '../apps/worker/src/training/dataset.rules';
+import { holdoutFractionOf, holdsValidation, timeSplitIndex } from '../apps/worker/src/training/dataset.rules';
 import { incrementalPlan, replayCount } from '../apps/worker/src/training/incremental-window.rules';
 import { MIN_REFIT_ROWS, refitOnHoldout, refitsJob } from '../apps/worker/src/training/refit.rules';
 import {
@@ -326,7 +326,12 @@ class Experiment {
     // As the worker decides it: asked for, and enough held-out rows.
     const refits = refitsJob({ source }, REFIT) && this.at(window.to) - slice.end >= MIN_REFIT_ROWS;
     const candidate = await this.measure([cost, candidateCost], () =>
-      MultiTaskModel.train(spec, rows, undefined, { parent, threads: 1, keepOptimizer: refits }),
+      MultiTaskModel.train(spec, rows, undefined, {
+        parent,
+        threads: 1,
+        keepOptimizer: refits,
+        holdValidation: holdsValidation({ source }),
+      }),
     );
     if (!refits) return { model: candidate, candidate, trainedTo: slice.trainedTo };
     const holdout = this.rows(spec, slice.end, this.at(window.to));

@@ -174,6 +174,8 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     expect(metrics.dataset.window).toEqual({ from: day(RELEASE_DAY), to: day(7) });
     expect(metrics.dataset.trainedTo).toBe(metrics.dataset.holdoutStart);
     expect(metrics.training.refit).toBeUndefined();
+    // Every row trained on, the validation share too: the child starts where this job's data ends.
+    expect(metrics.training.examplesTrained).toBe(metrics.training.rows);
     // Replayed from the lineage's history (the parent's window start), up to the new window.
     expect(metrics.dataset.historyFrom).toBe(day(0));
     expect(metrics.dataset.replay).toMatchObject({ from: day(0), to: parentData.trainedTo });

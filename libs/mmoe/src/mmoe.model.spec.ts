@@ -136,6 +136,18 @@ describe('MultiTaskModel', () => {
     }
   });
 
+  it('trains on the validation share too when told not to hold it back, and still validates on it', async () => {
+    const s = baseSpec({}, { epochs: 2, earlyStoppingPatience: 0 });
+    const data = interactions(1000, 8, s);
+    const held = await MultiTaskModel.train(s, data);
+    const kept = await MultiTaskModel.train(s, data, undefined, { holdValidation: false });
+    expect(held.summary.examplesTrained).toBe(2 * 900);
+    expect(kept.summary.examplesTrained).toBe(2 * 1000);
+    expect(kept.summary.valid.examples).toBe(100);
+    held.model.dispose();
+    kept.model.dispose();
+  });
+
   it('predicts the same after an artifact round trip', () => {
     const records = [
       { segment: 's1', genre: 'g1', affinity: 0.5, noise: 0 },

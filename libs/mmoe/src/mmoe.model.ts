@@ -51,6 +51,12 @@ export interface ModelTrainOptions extends Omit<TrainOptions, 'optimizer'> {
    * incremental job does not (docs/freshness.md has both measured).
    */
   continueOptimizer?: boolean;
+  /**
+   * Without a validation table: false trains on every row, and validates (early stopping, calibration, the report)
+   * on the seeded share it would otherwise hold back, as rows it trained on. For a job whose rows no later training
+   * takes up (an incremental one: its child starts where its data ends). Default true.
+   */
+  holdValidation?: boolean;
 }
 
 /**
@@ -74,7 +80,8 @@ export class MultiTaskModel {
 
   /**
    * Fits preprocessing on the training rows, then trains. Without a validation table, a seeded share
-   * (`training.validationFraction`) of the training rows is held out, and the statistics are learnt from the rest.
+   * (`training.validationFraction`) of the training rows is held out, and the statistics are learnt from the rest
+   * (`holdValidation: false`: validated on, but trained on too).
    */
   static async train(
     spec: ModelSpec,
@@ -83,6 +90,7 @@ export class MultiTaskModel {
     options: ModelTrainOptions = {},
   ): Promise<TrainedModel> {
     if (data.size === 0) throw new Error('the training data has no rows');
+    const { parent, continueOptimizer, holdValidation = true, ...trainOptions } = options;
     let trainRows: Uint32Array | undefined;
     let validRows: Uint32Array | undefined;
     if (!valid) {
@@ -90,9 +98,8 @@ export class MultiTaskModel {
       const order = new Rng(spec.training.seed ^ 0x5eed).permutation(data.size);
       const held = Math.min(data.size - 1, Math.max(1, Math.round(data.size * spec.training.validationFraction)));
       validRows = order.subarray(0, held);
-      trainRows = order.subarray(held);
+      trainRows = holdValidation ? order.subarray(held) : undefined;
     }
-    const { parent, continueOptimizer, ...trainOptions } = options;
     const { network, growth, overflow, optimizer } = parent
       ? withOverflow(warmStartNetwork(parent.network, spec, data, trainRows, { continueOptimizer }))
       : fresh(spec, data, trainRows);

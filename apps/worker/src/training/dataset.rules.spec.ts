@@ -5,6 +5,7 @@ import {
   eventRecord,
   groupByOf,
   holdoutFractionOf,
+  holdsValidation,
   orderSplitIndex,
   splitAt,
   timeSplitIndex,
@@ -115,6 +116,13 @@ describe('dataset rules', () => {
       expect(holdoutFractionOf(0.5)).toBe(0.5);
       for (const bad of [0, 1, -0.1, NaN]) expect(() => holdoutFractionOf(bad)).toThrow(TrainingInputError);
     });
+  });
+
+  it('holds rows back for validation in every job but an incremental one, whose child would never train on them', () => {
+    const from = '2026-12-01T00:00:00.000Z';
+    expect(holdsValidation({ source: { kind: 'events', from, to: '2026-12-02T00:00:00.000Z' } })).toBe(true);
+    expect(holdsValidation({ source: { kind: 'csv', path: '/data/train.csv' } })).toBe(true);
+    expect(holdsValidation({ source: { kind: 'incremental', to: from } })).toBe(false);
   });
 
   describe('tables', () => {

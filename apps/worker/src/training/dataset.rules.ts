@@ -81,6 +81,17 @@ export function groupByOf(payload: Pick<TrainingJobPayload, 'groupBy' | 'source'
   return payload.groupBy ?? (payload.source.kind === 'csv' ? undefined : 'user_id');
 }
 
+/**
+ * Whether a job's training holds back the seeded share of its rows it validates on (training.validationFraction), or
+ * trains on them too: every job but an incremental one holds it back. An incremental job's child starts where its
+ * data ends, so a row it held back would be trained on by no version of the lineage (a tenth of the newest events,
+ * every step); with its few epochs there is little for early stopping to choose, and its calibration is fitted on
+ * rows it trained on, as a refit's is.
+ */
+export function holdsValidation(payload: Pick<TrainingJobPayload, 'source'>): boolean {
+  return payload.source.kind !== 'incremental';
+}
+
 /** The holdout fraction a job asks for (default 0.2), which must leave rows on both sides. */
 export function holdoutFractionOf(requested: number | undefined): number {
   const fraction = requested ?? 0.2;

@@ -40,7 +40,7 @@ import {
   type TrainedMetrics,
 } from '@app/registry';
 
-import { checkTables, featuresMissing, groupByOf, holdoutFractionOf } from './dataset.rules';
+import { checkTables, featuresMissing, groupByOf, holdoutFractionOf, holdsValidation } from './dataset.rules';
 import { decideRollout, type ProductionBaseline } from './evaluation-gate.rules';
 import { incrementalPlan, type IncrementalPlan } from './incremental-window.rules';
 import { JobProgressThrottle } from './job-progress.throttle';
@@ -150,6 +150,7 @@ export class TrainingJobService {
       threads: this.config.TRAINING_THREADS,
       parent: prepared.parentModel,
       keepOptimizer: refits, // the refit goes on with it
+      holdValidation: holdsValidation(prepared.payload),
     }).catch((e: unknown) => {
       throw watch.cause(e);
     });
