@@ -261,19 +261,32 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
   });
 
   it('runs the incremental cadence as the schedule fires it: gate, canary and rollout policy, each in the history', async () => {
-    const production = (await registry.findServing()).production!;
+    const { production, canary } = await registry.findServing();
     const policy = { confidence: 0.95, minEvents: 100, tolerance: 0.01 };
     // What Bull queues when the cadence's cron fires: its repeatable job's data.
-    const fired = await queue.add(
-      TrainingJobName.ScheduledIncremental,
-      { replay: 0.1, epochs: 1, rolloutPolicy: policy },
-      { ...TRAINING_JOB_OPTIONS, jobId: randomUUID() },
+    const fire = () =>
+      queue.add(
+        TrainingJobName.ScheduledIncremental,
+        { replay: 0.1, epochs: 1, rolloutPolicy: policy },
+        { ...TRAINING_JOB_OPTIONS, jobId: randomUUID() },
+      );
+    // While an earlier job's version is the canary, a run does not replace it: its own stays a candidate.
+    expect(canary).toBeDefined();
+    const held = (await settled((await fire()).id)).returnvalue as TrainingJobResult;
+    expect(held.decision).toBe('candidate');
+    expect(held.reason).toBe(
+      `passed the gate, but the canary was refused: version ${held.versionId} is a candidate; version ${canary!.id} is ` +
+        'the canary, and a training job does not replace it',
     );
+    expect((await registry.findServing()).canary?.id).toBe(canary!.id);
+    await registry.archive(canary!.id, 'test');
+
+    const fired = await fire();
     const job = await settled(fired.id);
     const result = job.returnvalue as TrainingJobResult;
     const version = await registry.get(result.versionId);
-    expect(version).toMatchObject({ parentVersionId: production.id, status: 'canary', rolloutPolicy: policy });
-    expect(version.note).toBe(`trained by job ${fired.id} (schedule), warm-started from version ${production.id}`);
+    expect(version).toMatchObject({ parentVersionId: production!.id, status: 'canary', rolloutPolicy: policy });
+    expect(version.note).toBe(`trained by job ${fired.id} (schedule), warm-started from version ${production!.id}`);
     expect(result.decision).toBe('canary');
     const history = (await registry.history(20, 0)).items.filter((e) => e.toVersionId === version.id);
     expect(history.map((e) => [e.action, e.actor])).toEqual([

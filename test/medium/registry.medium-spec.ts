@@ -190,11 +190,13 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
     await expect(registry.get(987_654)).rejects.toThrow('version 987654 does not exist');
     // A job's gate judged a version against a production that a rollback has replaced since: no canary, no change.
     const judged = await register(4);
-    await expect(registry.setCanary(judged.id, 10, undefined, 'worker', production!.id + 1000)).rejects.toThrow(
+    await expect(
+      registry.setCanary(judged.id, 10, undefined, 'worker', { judgedAgainst: production!.id + 1000 }),
+    ).rejects.toThrow(
       `it was judged against production ${production!.id + 1000}, and production is version ${production!.id} now`,
     );
     expect((await registry.get(judged.id)).status).toBe('candidate');
-    await registry.setCanary(judged.id, 10, undefined, 'worker', production!.id);
+    await registry.setCanary(judged.id, 10, undefined, 'worker', { judgedAgainst: production!.id });
     expect((await registry.findServing()).canary?.id).toBe(judged.id);
   });
 });

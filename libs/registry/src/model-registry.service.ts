@@ -283,15 +283,15 @@ export class ModelRegistryService {
     return readVersion(registered.version);
   }
 
-  /** `judgedAgainst`: see planCanary. */
+  /** `job`: a training job's candidate (see planCanary). */
   setCanary(
     id: number,
     percent: number,
     ranking: RankingChange | undefined,
     actor: string,
-    judgedAgainst?: number | null,
+    job?: { judgedAgainst?: number | null },
   ): Promise<TransitionResult> {
-    return this.transition(actor, async (tx) => planCanary(await tx.lock(id), id, percent, ranking, judgedAgainst));
+    return this.transition(actor, async (tx) => planCanary(await tx.lock(id), id, percent, ranking, job));
   }
 
   promote(

@@ -100,20 +100,35 @@ describe('rollout rules', () => {
       expectError(() => planCanary({ production }, 9, 10), NotFoundError, 'version 9 does not exist');
     });
 
-    it('refuses a version judged against another production than the one in place now, or none', () => {
-      expect(planCanary({ production, target: candidate }, 3, 10, undefined, 1).event.toVersionId).toBe(3);
-      expect(planCanary({ target: candidate }, 3, 10, undefined, null).event.toVersionId).toBe(3);
+    it("refuses a job's version judged against another production than the one in place now, or none", () => {
+      const job = (judgedAgainst?: number | null) => ({ judgedAgainst });
+      expect(planCanary({ production, target: candidate }, 3, 10, undefined, job(1)).event.toVersionId).toBe(3);
+      expect(planCanary({ target: candidate }, 3, 10, undefined, job(null)).event.toVersionId).toBe(3);
+      expect(planCanary({ production, target: candidate }, 3, 10, undefined, job()).event.toVersionId).toBe(3);
       expectError(
-        () => planCanary({ production, target: candidate }, 3, 10, undefined, 7),
+        () => planCanary({ production, target: candidate }, 3, 10, undefined, job(7)),
         ConflictError,
         /^version 3 is a candidate; it was judged against production 7, and production is version 1 now$/,
       );
       expectError(
-        () => planCanary({ production, target: candidate }, 3, 10, undefined, null),
+        () => planCanary({ production, target: candidate }, 3, 10, undefined, job(null)),
         ConflictError,
         /judged against no production, and production is version 1 now$/,
       );
-      expectError(() => planCanary({ target: candidate }, 3, 10, undefined, 1), ConflictError, /production is none/);
+      expectError(
+        () => planCanary({ target: candidate }, 3, 10, undefined, job(1)),
+        ConflictError,
+        /production is none/,
+      );
+    });
+
+    it("does not replace the canary with a job's version (a person may), nor cut its test short", () => {
+      expectError(
+        () => planCanary({ production, canary, target: candidate }, 3, 10, undefined, { judgedAgainst: 1 }),
+        ConflictError,
+        /^version 3 is a candidate; version 2 is the canary, and a training job does not replace it$/,
+      );
+      expect(planCanary({ production, canary, target: candidate }, 3, 10).updates).toHaveLength(2);
     });
   });
 

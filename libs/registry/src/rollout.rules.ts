@@ -111,24 +111,19 @@ function conflict(version: ModelVersion, why: string): ConflictError {
 
 /**
  * A candidate or the shadow becomes the canary (replacing the current one, which goes back to candidate), or the
- * canary changes its percent. `judgedAgainst`, when given, is the production (null: none) a training job's gate
- * compared the version with: a rollback or promote since then makes that judgement stale, so the canary is refused.
+ * canary changes its percent. `job`, for a training job's candidate, also refuses when the job's gate judgement no
+ * longer holds (production, null for none, is no longer the one it judged against, when known: a rollback or a
+ * promote since) or another version is the canary: a job does not cut short a canary's live test, and jobs of one cadence from one
+ * production would otherwise replace each other's canary at every run.
  */
 export function planCanary(
   locked: LockedVersions,
   id: number,
   percent: number,
   ranking?: RankingChange,
-  judgedAgainst?: number | null,
+  job?: { judgedAgainst?: number | null },
 ): RolloutPlan {
   const target = required(locked.target, id);
-  const production = locked.production?.id ?? null;
-  if (judgedAgainst !== undefined && judgedAgainst !== production)
-    throw conflict(
-      target,
-      `it was judged against ${judgedAgainst === null ? 'no production' : `production ${judgedAgainst}`}, and ` +
-        `production is ${production === null ? 'none' : `version ${production}`} now`,
-    );
   if (target.status !== 'candidate' && target.status !== 'shadow' && target.status !== 'canary') {
     throw conflict(
       target,
@@ -136,6 +131,17 @@ export function planCanary(
         ? 'failed versions can only be archived'
         : 'only a candidate or the shadow can become the canary',
     );
+  }
+  if (job) {
+    const production = locked.production?.id ?? null;
+    if (job.judgedAgainst !== undefined && job.judgedAgainst !== production)
+      throw conflict(
+        target,
+        `it was judged against ${job.judgedAgainst === null ? 'no production' : `production ${job.judgedAgainst}`}, ` +
+          `and production is ${production === null ? 'none' : `version ${production}`} now`,
+      );
+    if (locked.canary && locked.canary.id !== id)
+      throw conflict(target, `version ${locked.canary.id} is the canary, and a training job does not replace it`);
   }
   const patch: ModelVersionPatch = { status: 'canary', canaryPercent: percent, ...rankingPatch(target, ranking) };
   if (target.status === 'shadow') patch.shadowPercent = null;

@@ -119,7 +119,7 @@ describe('TrainingJobService, retried after its version was committed', () => {
       examples: { train: 4010, holdout: 990 },
       trainingSeconds: 2.5,
     });
-    expect(setCanary).toHaveBeenCalledWith(5, 10, undefined, 'worker', undefined); // its judgement's production unknown
+    expect(setCanary).toHaveBeenCalledWith(5, 10, undefined, 'worker', { judgedAgainst: undefined }); // its judgement's production unknown
   });
 
   it('leaves a version alone that has moved on since (already the canary, or taken elsewhere by a human)', async () => {

@@ -488,9 +488,10 @@ export class TrainingJobService {
   /**
    * Applies the gate's decision to a registered version, with the job's rollout policy on the canary, and reports the
    * job's outcome. Each step is a transition of its own in the rollout history, by the worker. `judgedAgainst`: the
-   * production when the job started (null: none), which the gate judged by; a canary is refused if production has
-   * changed since (a rollback would otherwise see the rolled-back lineage come back, judged against what it replaced).
-   * Unknown (undefined) when an earlier attempt registered the version.
+   * production when the job started (null: none), which the gate judged by; the canary is refused if production has
+   * changed since (a rollback would otherwise see the rolled-back lineage come back, judged against what it replaced),
+   * or if another version is the canary (planCanary). Unknown (undefined) when an earlier attempt registered the
+   * version: then only the latter is checked.
    */
   private async finish(
     version: ModelVersion,
@@ -505,7 +506,7 @@ export class TrainingJobService {
       e instanceof ConflictError || e instanceof NotFoundError || e instanceof InvalidFieldsError;
     if (decision === 'canary' && version.status === 'candidate') {
       try {
-        await this.registry.setCanary(version.id, this.config.CANARY_PERCENT, undefined, ACTOR, judgedAgainst);
+        await this.registry.setCanary(version.id, this.config.CANARY_PERCENT, undefined, ACTOR, { judgedAgainst });
       } catch (e) {
         if (!refused(e)) throw e;
         [decision, reason] = ['candidate', `passed the gate, but the canary was refused: ${(e as Error).message}`];
