@@ -383,6 +383,25 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
           [production.id, { skipped: { job: String(fired.id) } }],
         ),
     ).rejects.toThrow(/rollout_events_skip_job/);
+
+    // A quiet hour: three events, too few to train on. Skipped alike, not failed: the window grows until the next run.
+    await app.get(DataSource).query(
+      `INSERT INTO events (event_id, user_id, item_id, labels, occurred_at)
+       SELECT event_id || '-quiet', user_id, item_id, labels, $1 FROM events ORDER BY event_id LIMIT 3`,
+      [new Date(from + 60_000)],
+    );
+    const quiet = await queue.add(TrainingJobName.ScheduledIncremental, { replay: 0.1, epochs: 1 }, {
+      ...TRAINING_JOB_OPTIONS,
+      jobId: randomUUID(),
+      timestamp: to.getTime(),
+    } as JobOptions);
+    const quietJob = await settled(quiet.id);
+    expect(quietJob.attemptsMade).toBe(0);
+    expect(quietJob.returnvalue.skipped.reason).toMatch(
+      `source.to: too little in the incremental window [${window.from}, ${window.to}) since version ${production.id}'s ` +
+        'training data to train on yet: too little data: ',
+    );
+    expect(await registry.list()).toHaveLength(versionsBefore);
   });
   it('serves a full retrain refitted on its held-out events (an item first seen there is learnt); refit: false does not', async () => {
     // Days 0 to 6: the held-out slice (the last fifth of the time) holds the items released on day 5, which the rows

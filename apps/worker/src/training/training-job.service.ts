@@ -225,8 +225,8 @@ export class TrainingJobService {
   }
 
   /**
-   * A scheduled incremental run with no new event since production's data: nothing to train, which is no failure to
-   * retry. Recorded as a `skip` in the rollout history (a retry of the job records it again only if the first record
+   * A scheduled incremental run with no new event since production's data, or too few to train on: nothing to train,
+   * which is no failure to retry. Recorded as a `skip` in the rollout history (a retry of the job records it again only if the first record
    * was lost with the attempt).
    */
   private async skip(jobId: string, empty: EmptyWindowError): Promise<SkippedTrainingRun> {
@@ -275,7 +275,14 @@ export class TrainingJobService {
         ...(replay && { replay: { ...replay, seed } }),
         ...(late && { late }),
       });
-      checkTables(spec, data, this.config.TRAINING_MIN_ROWS);
+      try {
+        checkTables(spec, data, this.config.TRAINING_MIN_ROWS);
+      } catch (e) {
+        // A quiet hour: the window grows until the next run, as an empty one does.
+        if (payload.source.kind === 'incremental' && source.kind === 'events' && e instanceof TrainingInputError)
+          throw new EmptyWindowError(parent!.id, { from: source.from, to: source.to }, e.message);
+        throw e;
+      }
       return {
         payload,
         holdoutFraction,

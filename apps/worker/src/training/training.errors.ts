@@ -10,12 +10,17 @@ export class TrainingInputError extends DomainError {
 
 /** An incremental window that holds no event yet: a scheduled run skips it, a manual job fails with this message. */
 export class EmptyWindowError extends TrainingInputError {
+  /** `shortOf`: the window has events, but too few to train on yet (why, as checkTables says it). */
   constructor(
     readonly parentVersionId: number,
     readonly window: { from: string; to: string },
+    shortOf?: string,
   ) {
+    const where = `the incremental window [${window.from}, ${window.to}) since version ${parentVersionId}'s training data`;
     super(
-      `source.to: no new events in the incremental window [${window.from}, ${window.to}) since version ${parentVersionId}'s training data`,
+      shortOf
+        ? `source.to: too little in ${where} to train on yet: ${shortOf}`
+        : `source.to: no new events in ${where}`,
     );
   }
 }
