@@ -123,6 +123,13 @@ describe('training admin API (e2e)', () => {
       ['an unknown source kind', { source: { kind: 'kafka' } }, 'source.kind'],
       ['a window that is not ISO 8601', { source: { ...WINDOW, from: 'yesterday' } }, 'source.from'],
       ['a window that ends before it starts', { source: { ...WINDOW, to: WINDOW.from } }, 'source.to'],
+      // It would be recorded as where the version's data ends: the incremental cadence would wait until then.
+      ['a window that ends in the future', { source: { ...WINDOW, to: '2099-01-01T00:00:00Z' } }, 'source.to'],
+      [
+        'an incremental window that ends in the future',
+        { source: { kind: 'incremental', to: '2099-01-01T00:00:00Z' } },
+        'source.to',
+      ],
       ['a field of another source kind', { source: { ...WINDOW, path: '/x.csv' } }, 'source.path'],
       ['an invalid spec', { source: WINDOW, spec: { ...TINY_SPEC, tasks: [] } }, 'spec.tasks'],
       ['bad overrides', { source: WINDOW, spec: TINY_SPEC, overrides: { epochs: 0 } }, 'overrides.epochs'],

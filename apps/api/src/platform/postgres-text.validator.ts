@@ -101,6 +101,26 @@ export function IsVersionId(): PropertyDecorator {
   return applyDecorators(IsInt(), Min(1), Max(2 ** 31 - 1));
 }
 
+/** How far ahead of this process's clock a timestamp may be: a caller's clock a little fast is no error. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
+
+/**
+ * A timestamp (IsTimestamp's) no later than now, give or take CLOCK_SKEW_MS: one dated ahead would hold what is
+ * ordered by time until that date (a user's newest click, where a lineage's training data ends).
+ */
+export function IsNotFuture(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isNotFuture',
+      validator: {
+        validate: (value: unknown) => typeof value !== 'string' || !(Date.parse(value) > Date.now() + CLOCK_SKEW_MS),
+        defaultMessage: () => '$property must not be later than now',
+      },
+    },
+    options,
+  );
+}
+
 /**
  * An ISO-8601 timestamp that Date can also read: class-validator accepts forms such as `2025-W01` or `20250101`
  * that `new Date()` turns into Invalid Date, which would fail later as a 500.

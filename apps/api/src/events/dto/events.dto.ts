@@ -2,7 +2,13 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsNumber, Max, Min, ValidateNested } from 'class-validator';
 
-import { IsEntityId, IsTimestamp, IsVersionId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
+import {
+  IsEntityId,
+  IsNotFuture,
+  IsTimestamp,
+  IsVersionId,
+  MAX_ID_LENGTH,
+} from '../../platform/postgres-text.validator';
 import { IsFlatRecord, IsOmittable, IsRequestContext } from '../../platform/validation';
 
 export const MAX_EVENTS = 10_000;
@@ -68,11 +74,12 @@ export class EventDto {
   weight?: number;
 
   @ApiPropertyOptional({
-    description: 'ISO 8601 time of the impression; now by default.',
+    description: 'ISO 8601 time of the impression, not later than now; now by default.',
     example: '2025-11-22T10:15:00Z',
   })
   @IsOmittable()
   @IsTimestamp()
+  @IsNotFuture()
   occurredAt?: string;
 }
 

@@ -20,7 +20,7 @@ import type { ModelSpecInput } from '@app/mmoe';
 import type { TrainingDataSource, TrainingOverrides, WarmStart } from '@app/queue';
 
 import { RolloutPolicyDto, toRolloutPolicy } from '../../live/dto/rollout-policy.dto';
-import { IsTimestamp, IsVersionId } from '../../platform/postgres-text.validator';
+import { IsNotFuture, IsTimestamp, IsVersionId } from '../../platform/postgres-text.validator';
 import { IsOmittable } from '../../platform/validation';
 import type { NewTrainingJob } from '../training-jobs.service';
 
@@ -41,8 +41,12 @@ export class EventsSourceDto extends TrainingSourceDto {
   @IsTimestamp()
   from!: string;
 
-  @ApiProperty({ example: '2026-11-15T00:00:00Z', description: 'End of the window (exclusive); after `from`.' })
+  @ApiProperty({
+    example: '2026-11-15T00:00:00Z',
+    description: 'End of the window (exclusive); after `from`, and not later than now.',
+  })
   @IsTimestamp()
+  @IsNotFuture()
   to!: string;
 }
 
@@ -67,10 +71,11 @@ export class IncrementalSourceDto extends TrainingSourceDto {
   @ApiPropertyOptional({
     example: '2026-11-15T12:00:00Z',
     description:
-      "End of the window (exclusive), which starts where the warm start's parent's training rows ended (its held-out events come first); default: when the job is queued. A window with no event is refused.",
+      "End of the window (exclusive), which starts where the warm start's parent's training rows ended (its held-out events come first); not later than now; default: when the job is queued. A window with no event is refused.",
   })
   @IsOmittable()
   @IsTimestamp()
+  @IsNotFuture()
   to?: string;
 
   @ApiPropertyOptional({
