@@ -258,4 +258,14 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     );
     expect(row).toEqual({ theirs: true, done_at: null });
   });
+
+  it('lets go of its claim when a batch fails, so that the next try fills the feed without waiting it out', async () => {
+    const events = app.get(EventRepository);
+    const feed = { feature: 'user_recent_likes_failed', task: 'like', maxLength: 5 };
+    const down = { rebuilt: () => Promise.reject(new Error('redis down')) };
+    await expect(events.backfill(feed, down)).rejects.toThrow('redis down');
+    const [row] = await db.query(`SELECT claimed_at, done_at FROM event_feed_backfills WHERE feed LIKE '%_failed%'`);
+    expect(row).toEqual({ claimed_at: null, done_at: null });
+    expect(await events.backfill(feed, { rebuilt: () => Promise.resolve() })).toEqual({ users: expect.any(Number) });
+  });
 });

@@ -215,49 +215,57 @@ export class EventRepository {
     );
     if (state.claim === null) return state.done ? 'filled' : 'busy';
     let claim = state.claim;
-    const rows: { user_id: string }[] = await this.dataSource.query(
-      `SELECT DISTINCT user_id FROM events WHERE (labels ->> $1)::float8 > 0 ORDER BY user_id`,
-      [feed.task],
-    );
-    const users = rows.map((r) => r.user_id);
-    hooks.claimed?.(users.length);
-    for (let i = 0; i < users.length; i += batch) {
-      if (hooks.stopping?.()) {
-        await this.dataSource.query(
-          `UPDATE event_feed_backfills SET claimed_at = NULL WHERE feed = $1 AND claimed_at = $2::timestamptz`,
-          [key, claim],
-        );
-        return 'busy';
+    const release = () =>
+      this.dataSource.query(
+        `UPDATE event_feed_backfills SET claimed_at = NULL WHERE feed = $1 AND claimed_at = $2::timestamptz`,
+        [key, claim],
+      );
+    try {
+      const rows: { user_id: string }[] = await this.dataSource.query(
+        `SELECT DISTINCT user_id FROM events WHERE (labels ->> $1)::float8 > 0 ORDER BY user_id`,
+        [feed.task],
+      );
+      const users = rows.map((r) => r.user_id);
+      hooks.claimed?.(users.length);
+      for (let i = 0; i < users.length; i += batch) {
+        if (hooks.stopping?.()) {
+          await release();
+          return 'busy';
+        }
+        const slice = users.slice(i, i + batch);
+        const renewed = await this.dataSource.transaction(async (manager) => {
+          const [held]: { claim: string }[] = await manager.query(
+            // A SELECT over the UPDATE: TypeORM answers an UPDATE … RETURNING with [rows, count], a SELECT with its rows.
+            `WITH renewed AS (
+               UPDATE event_feed_backfills SET claimed_at = clock_timestamp()
+               WHERE feed = $1 AND claimed_at = $2::timestamptz RETURNING claimed_at::text AS claim)
+             SELECT claim FROM renewed`,
+            [key, claim],
+          );
+          if (!held) return undefined;
+          await this.lockUsers(manager, slice);
+          await this.rebuildLists(
+            manager,
+            slice.map((user) => ({ user, feed })),
+          );
+          return held.claim;
+        });
+        // Taken by another process (this one stalled for 10 minutes): it fills the rest.
+        if (renewed === undefined) return 'busy';
+        claim = renewed;
+        await hooks.rebuilt(slice);
       }
-      const slice = users.slice(i, i + batch);
-      const renewed = await this.dataSource.transaction(async (manager) => {
-        const [held]: { claim: string }[] = await manager.query(
-          // A SELECT over the UPDATE: TypeORM answers an UPDATE … RETURNING with [rows, count], a SELECT with its rows.
-          `WITH renewed AS (
-             UPDATE event_feed_backfills SET claimed_at = clock_timestamp()
-             WHERE feed = $1 AND claimed_at = $2::timestamptz RETURNING claimed_at::text AS claim)
-           SELECT claim FROM renewed`,
-          [key, claim],
-        );
-        if (!held) return undefined;
-        await this.lockUsers(manager, slice);
-        await this.rebuildLists(
-          manager,
-          slice.map((user) => ({ user, feed })),
-        );
-        return held.claim;
-      });
-      // Taken by another process (this one stalled for 10 minutes): it fills the rest.
-      if (renewed === undefined) return 'busy';
-      claim = renewed;
-      await hooks.rebuilt(slice);
+      // Done only by the holder of the claim: one that lost it after its last batch leaves the feed to the new holder.
+      const [, marked]: [unknown, number] = await this.dataSource.query(
+        `UPDATE event_feed_backfills SET done_at = now() WHERE feed = $1 AND claimed_at = $2::timestamptz`,
+        [key, claim],
+      );
+      return marked === 1 ? { users: users.length } : 'busy';
+    } catch (error) {
+      // A batch or its invalidation failed (Redis down): the next try, a minute later, need not wait out the claim.
+      await release().catch(() => undefined);
+      throw error;
     }
-    // Done only by the holder of the claim: one that lost it after its last batch leaves the feed to the new holder.
-    const [, marked]: [unknown, number] = await this.dataSource.query(
-      `UPDATE event_feed_backfills SET done_at = now() WHERE feed = $1 AND claimed_at = $2::timestamptz`,
-      [key, claim],
-    );
-    return marked === 1 ? { users: users.length } : 'busy';
   }
 
   private async insert(manager: EntityManager, events: NewEvent[]): Promise<StoredEvent[]> {
