@@ -10,10 +10,11 @@
  *     several epochs with early stopping; every `full-every-days` days instead with that flag: `7`, weekly); a warm start
  *     every `period` hours from the previous model, one epoch over the events since the previous model's training
  *     rows ended plus `replay` times as many older events of the lineage; both cadences, the warm starts going on
- *     from each full retrain; and both with the full retrain warm-started from the latest model for one epoch. Every training holds out its window's last fifth as the worker does, and the jobs that the worker's
+ *     from each full retrain; and both with the full retrain warm-started from the latest model for one epoch. Every
+ *     training holds out its window's last fifth as the worker does, and the jobs that the worker's
  *     TRAINING_REFIT (from the environment, default `full`) names are then trained one epoch more on it; the windows,
  *     the split, the replay and the refit are the worker's own functions (timeSplitIndex, incrementalPlan,
- *     replayCount, refitsJob, refitOnHoldout): what ships is what is measured (the replay's draw aside: the worker's
+ *     replayCount, refitOf, refitOnHoldout): what ships is what is measured (the replay's draw aside: the worker's
  *     is a seeded hash in SQL, this one a seeded draw in memory);
  *   - user lists: none beyond the profile; the genres of the user's last clicks (fromEvents.itemFeature) weighed
  *     against the candidate's genre by target attention, written nightly (as of the start of each day) or fed by
@@ -57,7 +58,7 @@ import type { TrainingJobPayload } from '@app/queue';
 
 import { holdoutFractionOf, holdsValidation, timeSplitIndex } from '../apps/worker/src/training/dataset.rules';
 import { incrementalPlan, replayCount } from '../apps/worker/src/training/incremental-window.rules';
-import { MIN_REFIT_ROWS, refitOnHoldout, refitsJob } from '../apps/worker/src/training/refit.rules';
+import { refitOf, refitOnHoldout, refitsJob } from '../apps/worker/src/training/refit.rules';
 import {
   cpuModel,
   flagValue,
@@ -323,8 +324,7 @@ class Experiment {
   ): Promise<{ model: MultiTaskModel; candidate: MultiTaskModel; trainedTo: number }> {
     const slice = this.trainingSlice(window.from, window.to);
     const rows = this.rows(spec, slice.start, slice.end, extra);
-    // As the worker decides it: asked for, and enough held-out rows.
-    const refits = refitsJob({ source }, REFIT) && this.at(window.to) - slice.end >= MIN_REFIT_ROWS;
+    const refits = refitOf({ source }, REFIT, this.at(window.to) - slice.end) === 'refit';
     const candidate = await this.measure([cost, candidateCost], () =>
       MultiTaskModel.train(spec, rows, undefined, {
         parent,

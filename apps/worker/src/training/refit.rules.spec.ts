@@ -1,6 +1,6 @@
 import { initBackend, MultiTaskModel, parseModelSpec, RawTable, Rng } from '@app/mmoe';
 
-import { refitOnHoldout, refitsJob } from './refit.rules';
+import { MIN_REFIT_ROWS, refitOf, refitOnHoldout, refitsJob } from './refit.rules';
 
 describe('refitsJob', () => {
   const events = { kind: 'events' as const, from: '2025-02-01T00:00:00Z', to: '2025-02-08T00:00:00Z' };
@@ -22,6 +22,12 @@ describe('refitsJob', () => {
   it("follows the job's own refit over the setting, either way", () => {
     expect(refitsJob({ source: incremental, refit: true }, 'full')).toBe(true);
     expect(refitsJob({ source: events, refit: false }, 'all')).toBe(false);
+  });
+
+  it('refits only on at least MIN_REFIT_ROWS held-out rows, and says when a refit asked for is left out', () => {
+    expect(refitOf({ source: events }, 'full', MIN_REFIT_ROWS)).toBe('refit');
+    expect(refitOf({ source: events }, 'full', MIN_REFIT_ROWS - 1)).toBe('too few');
+    expect(refitOf({ source: incremental }, 'full', 1000)).toBe('none');
   });
 });
 

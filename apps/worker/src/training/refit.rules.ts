@@ -21,6 +21,16 @@ export function refitsJob(
  */
 export const MIN_REFIT_ROWS = 10;
 
+/** Whether a job refits (refitsJob) on its `heldOutRows`: 'too few' when asked to, with fewer than MIN_REFIT_ROWS. */
+export function refitOf(
+  payload: Pick<TrainingJobPayload, 'refit' | 'source'>,
+  setting: AppConfig['TRAINING_REFIT'],
+  heldOutRows: number,
+): 'refit' | 'none' | 'too few' {
+  if (!refitsJob(payload, setting)) return 'none';
+  return heldOutRows >= MIN_REFIT_ROWS ? 'refit' : 'too few';
+}
+
 /**
  * The candidate trained one epoch more on the held-out rows, so that the version served has learnt from the latest
  * events (a full retrain otherwise never trains on the last `holdoutFraction` of its window). A warm start from the

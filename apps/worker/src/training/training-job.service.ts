@@ -45,7 +45,7 @@ import { decideRollout, type ProductionBaseline } from './evaluation-gate.rules'
 import { incrementalPlan, type IncrementalPlan } from './incremental-window.rules';
 import { JobProgressThrottle } from './job-progress.throttle';
 import { JobWatch } from './job-watch';
-import { MIN_REFIT_ROWS, refitOnHoldout, refitsJob } from './refit.rules';
+import { MIN_REFIT_ROWS, refitOf, refitOnHoldout } from './refit.rules';
 import { TrainingDataService, type TrainingData } from './training-data.service';
 import { EmptyWindowError, TrainingInputError } from './training.errors';
 
@@ -199,14 +199,14 @@ export class TrainingJobService {
       this.logger.warn(`job ${jobId}: ${overflowText(summary.vocabularyOverflow)}; raise maxVocab to make room`);
   }
 
-  /** Whether the judged candidate will be refitted: asked for (refitsJob), and enough held-out rows to refit on. */
+  /** Whether the judged candidate will be refitted (refitOf); warns when asked to but the slice is too small. */
   private refits(jobId: string, { payload, data }: PreparedJob): boolean {
-    if (!refitsJob(payload, this.config.TRAINING_REFIT)) return false;
-    if (data.holdout.size >= MIN_REFIT_ROWS) return true;
-    this.logger.warn(
-      `job ${jobId}: no refit on ${data.holdout.size} held-out rows (fewer than ${MIN_REFIT_ROWS}); the judged candidate is kept as it is`,
-    );
-    return false;
+    const refit = refitOf(payload, this.config.TRAINING_REFIT, data.holdout.size);
+    if (refit === 'too few')
+      this.logger.warn(
+        `job ${jobId}: no refit on ${data.holdout.size} held-out rows (fewer than ${MIN_REFIT_ROWS}); the judged candidate is kept as it is`,
+      );
+    return refit === 'refit';
   }
 
   /** The judged candidate trained one epoch more on the held-out slice (refitOnHoldout); the candidate is kept. */
@@ -226,8 +226,8 @@ export class TrainingJobService {
 
   /**
    * A scheduled incremental run with no new event since production's data, or too few to train on: nothing to train,
-   * which is no failure to retry. Recorded as a `skip` in the rollout history (a retry of the job records it again only if the first record
-   * was lost with the attempt).
+   * which is no failure to retry. Recorded as a `skip` in the rollout history (a retry of the job records it again
+   * only if the first record was lost with the attempt).
    */
   private async skip(jobId: string, empty: EmptyWindowError): Promise<SkippedTrainingRun> {
     const skipped = { reason: empty.message, parentVersionId: empty.parentVersionId, window: empty.window };
