@@ -184,14 +184,16 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     expect(await clicks('u-6')).toEqual(['i-6', 'i-77', 'i-1']);
   });
 
+  const like = (eventId: string, userId: string, itemId: string, occurredAt: string) => ({
+    eventId,
+    userId,
+    itemId,
+    labels: { like: 1 },
+    occurredAt,
+  });
+  const likes = { name: 'user_recent_likes', type: 'sequence' as const, hashBuckets: 64, maxLength: 2 };
+
   it("backfills a canary's own fed list as soon as it is served, without a new event, and feeds it", async () => {
-    const like = (eventId: string, userId: string, itemId: string, occurredAt: string) => ({
-      eventId,
-      userId,
-      itemId,
-      labels: { like: 1 },
-      occurredAt,
-    });
     // Likes stored while no served spec has a list of them.
     await inject('POST', '/v1/events', {
       events: [
@@ -201,7 +203,6 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
       ],
     });
     expect((await stored('u-4')).user_recent_likes).toBeUndefined();
-    const likes = { name: 'user_recent_likes', type: 'sequence' as const, hashBuckets: 64, maxLength: 2 };
     const id = await seedModelVersion(db, 'candidate', {
       training: { features: [...FEATURES, { ...likes, fromEvents: { task: 'like' } }] },
     });
@@ -220,6 +221,25 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     // The next batch feeds the canary's list.
     await inject('POST', '/v1/events', { events: [like('k4', 'u-5', 'i-14', '2026-01-01T12:00:00Z')] });
     expect((await stored('u-5')).user_recent_likes).toEqual(['i-14']);
+  });
+
+  it('fills a feed again when it is served again after a time no version served it', async () => {
+    const registry = app.get(ModelRegistryService);
+    const { canary } = await registry.findServing();
+    expect(canary).toBeDefined(); // the previous case's, with its list of likes
+    await registry.archive(canary!.id, 'test');
+    await app.get(ModelLifecycleService).refresh();
+    const forgotten = await db.query('SELECT 1 FROM event_feed_backfills WHERE feed LIKE $1', ['%user_recent_likes"%']);
+    expect(forgotten).toEqual([]);
+    // Stored while no version feeds the list: nothing rebuilds it.
+    await inject('POST', '/v1/events', { events: [like('k5', 'u-5', 'i-15', '2026-01-01T13:00:00Z')] });
+    expect((await stored('u-5')).user_recent_likes).toEqual(['i-14']);
+    const id = await seedModelVersion(db, 'candidate', {
+      training: { features: [...FEATURES, { ...likes, fromEvents: { task: 'like' } }] },
+    });
+    await registry.setCanary(id, 10, undefined, 'test');
+    await until(async () => (await stored('u-5')).user_recent_likes?.toString() === 'i-14,i-15');
+    await app.get(FedListBackfill).settled();
   });
 
   it('fills a feed once when processes race for it, and not again', async () => {

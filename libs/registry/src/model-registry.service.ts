@@ -5,7 +5,13 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import { ModelVersionRepository, RolloutRepository, type ModelVersionArtifact, type ServingPrecision } from '@app/db';
 import type { ModelSpec, MultiTaskModel, TrainSummary } from '@app/mmoe';
 import { renderTrainingReport, type TrainingReportData } from '@app/mmoe/report/training-report';
-import { loadTfjsLibrary, readArtifactHeader, sha256Hex, type ArtifactHeader } from '@app/mmoe/serving';
+import {
+  loadTfjsLibrary,
+  readArtifactHeader,
+  servedEventFeeds,
+  sha256Hex,
+  type ArtifactHeader,
+} from '@app/mmoe/serving';
 import { withRedisDeadline } from '@app/redis';
 
 import { ModelChangeRepository } from './model-change.repository';
@@ -399,6 +405,13 @@ export class ModelRegistryService {
         },
       });
       for (const { id, patch } of plan.updates) await tx.update(id, patch);
+      // Under the rollout lock, so that the fills forgotten are exactly those of the feeds this change stops serving.
+      if (plan.updates.some(({ patch }) => patch.status !== undefined)) {
+        const { production, canary, shadow } = await tx.lock();
+        await tx.forgetUnservedFeeds(
+          servedEventFeeds([production, canary, shadow].flatMap((v) => (v ? specOf(v) : []))),
+        );
+      }
       return readEvent(await tx.record({ ...plan.event, actor, evidence }));
     });
     // The change is committed whatever Redis says (down, or not answering: the deadline); a process that misses the

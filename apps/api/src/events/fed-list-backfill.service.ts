@@ -17,10 +17,11 @@ type Outcome = 'filled' | 'already_filled' | 'busy' | 'failed';
  * list would hold only what they did after the version was served (their next positive event rebuilds it whole).
  * Started when this process starts serving a version (at boot, and at each change of the versions served), and at
  * each ingest as a fallback; once per feed for the cluster (EventRepository.backfill claims it, so processes that
- * race fill it once), one fill at a time per process; each batch of users rebuilt is invalidated in the feature
- * cache. A feed another process is filling, or whose fill failed, is looked at again a minute later (a claim left by a
- * process that died is taken again after 10 minutes). Logged, and counted in /metrics (`fed_list_backfills_total` by
- * outcome, `fed_list_backfill_users_total`).
+ * race fill it once) for as long as some version serves it (a rollout change that stops serving a feed forgets its
+ * fill, so that serving it again fills it again); one fill at a time per process; each batch of users rebuilt is
+ * invalidated in the feature cache. A feed another process is filling, or whose fill failed, is looked at again a
+ * minute later (a claim left by a process that died is taken again after 10 minutes). Logged, and counted in /metrics
+ * (`fed_list_backfills_total` by outcome, `fed_list_backfill_users_total`).
  */
 @Injectable()
 export class FedListBackfill implements OnApplicationBootstrap, OnModuleDestroy {
@@ -51,9 +52,16 @@ export class FedListBackfill implements OnApplicationBootstrap, OnModuleDestroy 
     );
   }
 
-  /** After the first load of the served versions (ModelsModule's init): from now on, each change starts a fill. */
+  /**
+   * After the first load of the served versions (ModelsModule's init): from now on, each change starts a fill. What
+   * this process knew filled is asked again: a change that stopped serving a feed made its fill forgotten
+   * (forgetUnservedFeeds), and serving it again must fill it again (one query per feed for those still filled).
+   */
   onApplicationBootstrap(): void {
-    this.served.onChange(() => this.ensure());
+    this.served.onChange(() => {
+      this.done.clear();
+      this.ensure();
+    });
     this.ensure();
   }
 

@@ -537,6 +537,6 @@ function feedsJson(feeds: readonly EventFeed[]): string {
 }
 
 /** A feed as a backfill knows it: a list of another name, source or length is another backfill. */
-function feedKey({ feature, task, itemFeature, maxLength }: EventFeed): string {
+export function feedKey({ feature, task, itemFeature, maxLength }: EventFeed): string {
   return JSON.stringify([feature, task, itemFeature ?? null, maxLength]);
 }

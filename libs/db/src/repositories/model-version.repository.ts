@@ -4,6 +4,7 @@ import { DataSource, EntityManager, In, type FindOptionsSelect } from 'typeorm';
 
 import { ModelVersionEntity, type ModelStatus } from '../entities/model-version.entity';
 import { ReadReplica } from '../read-replica';
+import { feedKey, type EventFeed } from './event.repository';
 import { RolloutRepository, type NewRolloutEvent, type RolloutEventRecord } from './rollout.repository';
 
 /** A version without its large columns (artifact, ONNX, preprocessing state). */
@@ -117,6 +118,15 @@ export class RolloutTransaction {
 
   async update(id: number, patch: ModelVersionPatch): Promise<void> {
     await this.manager.getRepository(ModelVersionEntity).update({ id }, patch);
+  }
+
+  /**
+   * Forgets the fills (EventRepository.backfill) of the event-fed lists not in `served`, the feeds of the versions
+   * served once this transition commits: no event feeds a list while no version serves it, so a version that serves it
+   * again (a rollback, a feed removed then added back) must have it filled again rather than find it "filled".
+   */
+  async forgetUnservedFeeds(served: readonly EventFeed[]): Promise<void> {
+    await this.manager.query(`DELETE FROM event_feed_backfills WHERE feed <> ALL($1::text[])`, [served.map(feedKey)]);
   }
 
   record(event: NewRolloutEvent): Promise<RolloutEventRecord> {
