@@ -254,6 +254,22 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     expect((await stored('u-4')).user_recent_likes_race).toEqual(['i-11', 'i-12', 'i-13']);
   });
 
+  it('fills a page of users at a time, each of them once', async () => {
+    const batches: string[][] = [];
+    let claimed: number | undefined;
+    const outcome = await app
+      .get(EventRepository)
+      .backfill(
+        { feature: 'user_recent_likes_paged', task: 'like', maxLength: 5 },
+        { claimed: (users) => (claimed = users), rebuilt: (users) => Promise.resolve(void batches.push(users)) },
+        1,
+      );
+    expect(outcome).toEqual({ users: 2 });
+    expect(claimed).toBe(2);
+    expect(batches).toEqual([['u-4'], ['u-5']]);
+    expect((await stored('u-5')).user_recent_likes_paged).toEqual(['i-14', 'i-15']);
+  });
+
   it('stops a fill whose claim another process took (it had stalled past the claim), and leaves that claim alone', async () => {
     const events = app.get(EventRepository);
     const feed = { feature: 'user_recent_likes_taken', task: 'like', maxLength: 5 };

@@ -186,7 +186,7 @@ export class EventRepository {
    * Fills a fed list from the events stored before it was fed (a version newly served with it): once for the cluster
    * per feed (name, source and maxLength), claimed in event_feed_backfills; a claim not renewed for 10 minutes (its
    * process died) may be taken again, so each batch renews it, and a fill whose claim was taken stops. Once claimed,
-   * tells `claimed` how many users it will rebuild; rebuilds `batch` users per transaction and hands each batch's users
+   * tells `claimed` how many users have a positive event for it; rebuilds `batch` users per transaction and hands each batch's users
    * to `rebuilt` (to invalidate their cached features). Says how many users it rebuilt, or that the feed was filled
    * before, or that another process is at it. `stopping` is asked before each
    * batch: when it says so (the process shuts down) the claim is released for another process to take at once, and
@@ -221,18 +221,25 @@ export class EventRepository {
         [key, claim],
       );
     try {
-      const rows: { user_id: string }[] = await this.dataSource.query(
-        `SELECT DISTINCT user_id FROM events WHERE (labels ->> $1)::float8 > 0 ORDER BY user_id`,
+      const [{ users }]: { users: number }[] = await this.dataSource.query(
+        `SELECT count(DISTINCT user_id)::int AS users FROM events WHERE (labels ->> $1)::float8 > 0`,
         [feed.task],
       );
-      const users = rows.map((r) => r.user_id);
-      hooks.claimed?.(users.length);
-      for (let i = 0; i < users.length; i += batch) {
+      hooks.claimed?.(users);
+      // A page of users at a time, after the last one rebuilt (events_user_occurred_at keeps them in order): a
+      // process holds one batch of ids, however many users the events have.
+      let rebuilt = 0;
+      for (let after = ''; ;) {
         if (hooks.stopping?.()) {
           await release();
           return 'busy';
         }
-        const slice = users.slice(i, i + batch);
+        const page: { user_id: string }[] = await this.dataSource.query(
+          `SELECT DISTINCT user_id FROM events WHERE (labels ->> $1)::float8 > 0 AND user_id > $2 ORDER BY user_id LIMIT $3`,
+          [feed.task, after, batch],
+        );
+        if (page.length === 0) break;
+        const slice = page.map((r) => r.user_id);
         const renewed = await this.dataSource.transaction(async (manager) => {
           const [held]: { claim: string }[] = await manager.query(
             // A SELECT over the UPDATE: TypeORM answers an UPDATE … RETURNING with [rows, count], a SELECT with its rows.
@@ -254,13 +261,15 @@ export class EventRepository {
         if (renewed === undefined) return 'busy';
         claim = renewed;
         await hooks.rebuilt(slice);
+        rebuilt += slice.length;
+        after = slice[slice.length - 1];
       }
       // Done only by the holder of the claim: one that lost it after its last batch leaves the feed to the new holder.
       const [, marked]: [unknown, number] = await this.dataSource.query(
         `UPDATE event_feed_backfills SET done_at = now() WHERE feed = $1 AND claimed_at = $2::timestamptz`,
         [key, claim],
       );
-      return marked === 1 ? { users: users.length } : 'busy';
+      return marked === 1 ? { users: rebuilt } : 'busy';
     } catch (error) {
       // A batch or its invalidation failed (Redis down): the next try, a minute later, need not wait out the claim.
       await release().catch(() => undefined);
