@@ -267,6 +267,7 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
         binaryMetric: config.TRAINING_GATE_METRIC,
         aucTolerance: config.TRAINING_AUC_TOLERANCE,
         rmseTolerance: config.TRAINING_RMSE_TOLERANCE,
+        minLabels: config.TRAINING_GATE_MIN_LABELS,
       },
     );
     expect(expected.decision).toBe('canary');

@@ -42,6 +42,7 @@ describe('loadConfig', () => {
       TRAINING_GATE_METRIC: 'auc',
       TRAINING_AUC_TOLERANCE: 0.005,
       TRAINING_RMSE_TOLERANCE: 0.01,
+      TRAINING_GATE_MIN_LABELS: 30,
       RETRAIN_CRON: '0 3 * * *',
       RETRAIN_WINDOW_DAYS: 7,
       RETRAIN_WARM_START: false,

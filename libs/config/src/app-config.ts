@@ -190,6 +190,12 @@ const appConfigSchema = z
     TRAINING_AUC_TOLERANCE: z.coerce.number().min(0).default(0.005),
     TRAINING_RMSE_TOLERANCE: z.coerce.number().min(0).default(0.01),
     /**
+     * Fewest held-out labels the gate judges a task on: positives and negatives each (binary), rows (regression). At
+     * 30 positives a 0.7 AUC's standard error is still about 0.05: this stops calls made on a handful of rows, it does
+     * not make the gate's comparison significant (the rollout policy's test on live traffic is).
+     */
+    TRAINING_GATE_MIN_LABELS: z.coerce.number().int().min(1).default(30),
+    /**
      * Scheduled retraining (a UTC cron; 6 fields = with seconds). The RETRAIN_* settings seed the cluster's schedule
      * when the first process starts; from then on it lives in Postgres and changes through the admin API only.
      */

@@ -17,13 +17,20 @@ export interface GatePolicy {
   aucTolerance: number;
   /** Largest RMSE rise, relative to production's, a task may show. */
   rmseTolerance: number;
+  /**
+   * Fewest held-out labels a task is judged on (TRAINING_GATE_MIN_LABELS): positives and negatives each for a binary
+   * task, rows for a regression one.
+   */
+  minLabels: number;
 }
 
 /**
  * Canary when the first task (the spec's main objective) beats production, however slightly, and no task is worse than
  * production beyond the tolerance: binary tasks by AUC or GAUC (policy.binaryMetric; higher is better), regression
- * tasks by RMSE (lower). Without
- * a production to beat, the candidate waits for a human, who promotes the first version.
+ * tasks by RMSE (lower). A task with fewer held-out labels than policy.minLabels is not judged: a handful of rows
+ * would decide by chance. The first task then keeps the candidate (the next incremental run's window is longer, as
+ * its parent stays the same); another is named in the reason and neither passes nor blocks. Without a production to
+ * beat, the candidate waits for a human, who promotes the first version.
  */
 export function decideRollout(
   tasks: readonly Pick<TaskSpec, 'name' | 'type'>[],
@@ -43,7 +50,8 @@ export function decideRollout(
   const [first] = comparisons;
   const failure = first.improved ? comparisons.find((c) => c.worse) : first;
   if (failure) return { decision: 'candidate', reason: `kept as candidate: ${failure.text}` };
-  const passed = `${first.text}; no task is worse beyond the tolerance`;
+  const unjudged = comparisons.slice(1).filter((c) => c.unjudged);
+  const passed = `${first.text}; no task is worse beyond the tolerance${unjudged.map((c) => `; ${c.text}`).join('')}`;
   return policy.autoCanary
     ? { decision: 'canary', reason: passed }
     : { decision: 'candidate', reason: `${passed}, but AUTO_CANARY is off` };
@@ -52,6 +60,8 @@ export function decideRollout(
 interface TaskComparison {
   improved: boolean;
   worse: boolean;
+  /** Too few labels to judge it by. */
+  unjudged?: boolean;
   text: string;
 }
 
@@ -67,6 +77,11 @@ function compareTask(
   const theirs = production?.[metric];
   if (ours === undefined || !Number.isFinite(ours))
     return { improved: false, worse: true, text: `${label} of the candidate is undefined` };
+  const labels = fewestLabels(task, candidate!);
+  if (labels.count < policy.minLabels) {
+    const needs = `the gate needs ${policy.minLabels} (TRAINING_GATE_MIN_LABELS)`;
+    return { improved: false, worse: false, unjudged: true, text: `${label} is not judged: ${labels.text}, ${needs}` };
+  }
   if (theirs === undefined || !Number.isFinite(theirs)) {
     // Nothing to lose against, but no measured gain either: enough for a secondary task, not for the main one.
     return { improved: false, worse: false, text: `${label} of production is undefined, so no gain can be measured` };
@@ -84,6 +99,19 @@ function compareTask(
     };
   }
   return { improved: false, worse: false, text: `${label} did not improve (${numbers})` };
+}
+
+/**
+ * The held-out labels a task's metric rests on: a binary task's rarer class (its metrics' count of labelled rows and
+ * their label rate), a regression task's rows. Production's metrics are of the same rows.
+ */
+function fewestLabels(task: Pick<TaskSpec, 'type'>, metrics: Record<string, number>): { count: number; text: string } {
+  const rows = metrics.count ?? 0;
+  if (task.type !== 'binary') return { count: rows, text: `${rows} held-out rows` };
+  const positives = Math.round((metrics.labelRate ?? 0) * rows);
+  return positives <= rows - positives
+    ? { count: positives, text: `${positives} held-out positives` }
+    : { count: rows - positives, text: `${rows - positives} held-out negatives` };
 }
 
 function round(value: number): number {

@@ -359,6 +359,7 @@ export class TrainingJobService {
       binaryMetric: this.config.TRAINING_GATE_METRIC,
       aucTolerance: this.config.TRAINING_AUC_TOLERANCE,
       rmseTolerance: this.config.TRAINING_RMSE_TOLERANCE,
+      minLabels: this.config.TRAINING_GATE_MIN_LABELS,
     });
     const { valid, warmStart, ...trained } = summary;
     const backend = await initBackend(this.config.MMOE_BACKEND); // started at boot: this only reads which one
