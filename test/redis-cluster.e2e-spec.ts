@@ -145,6 +145,25 @@ describe('Redis Cluster (e2e)', () => {
       expect((await cache.read('s3', entities)).map((lookup) => lookup.hit)).toEqual(entities.map((_, i) => i === 0));
     });
 
+    it("sets an entity's generation on the importing node while its slot is migrated (ASK), read once it is moved", async () => {
+      const moving: EntityRef = { kind: 'item', id: 'moving-1' };
+      const key = generationKey(moving);
+      const migration = await cluster.migrate(key);
+      const target = new Redis({ port: migration.to, host: '127.0.0.1', password: PASSWORD, lazyConnect: true });
+      try {
+        // The slot stays migrating for as long as this test wants: running the invalidation again would get ASK each time.
+        await cache.invalidate('item', [moving.id, ...items.slice(40, 60).map(({ id }) => id)]);
+        await target.connect();
+        const [, [error, generation]] = (await target.pipeline().asking().get(key).exec())!;
+        expect(error).toBeNull();
+        expect(generation).toEqual(expect.any(String));
+        await migration.finish();
+        expect(await cache.read('s4', [moving])).toEqual([{ hit: false, generation, unavailable: false }]);
+      } finally {
+        target.disconnect();
+      }
+    });
+
     it("moves a subscription to its channel's new master after a failover, and loses no notice on the way", async () => {
       const connections = moduleRef.get(RedisConnections);
       const channel = 'e2e:moving';

@@ -64,14 +64,30 @@ export async function mgetEach(client: RedisClient, lists: string[][]): Promise<
  * map has been read again, so that the caller's next batchByNode() groups by the new map: ioredis follows the
  * redirection of a single command, and of a pipeline only when all its commands got the same answer, which a
  * pipeline spanning several slots never does.
+ *
+ * With `resend`, a write answered ASK (its slot is being migrated, and its key is on the importing node already or is
+ * new) is sent again on its own by `resend(command index)`, which ioredis follows to the importing node with ASKING.
+ * Running the pipeline again would not do: the slot map changes only once the migration ends, and until then the
+ * same command gets ASK again. (A read-only pipeline never gets here with an ASK: ioredis sends it whole to the
+ * importing node, where the other slots' commands are MOVED.)
  */
-export async function execOrThrow(client: RedisClient, pipeline: ChainableCommander): Promise<unknown[]> {
+export async function execOrThrow(
+  client: RedisClient,
+  pipeline: ChainableCommander,
+  resend?: (command: number) => Promise<unknown>,
+): Promise<unknown[]> {
   let results: [Error | null, unknown][];
   try {
     results = (await pipeline.exec()) ?? [];
   } catch (error) {
     throw await refreshedOn(client, error);
   }
+  if (resend)
+    results = await Promise.all(
+      results.map(async (result, i): Promise<[Error | null, unknown]> =>
+        result[0]?.message.startsWith('ASK ') ? [null, await resend(i)] : result,
+      ),
+    );
   const failed = results.find(([error]) => error);
   if (failed) throw await refreshedOn(client, failed[0]);
   return results.map(([, reply]) => reply);
@@ -87,7 +103,8 @@ async function refreshedOn(client: RedisClient, error: unknown): Promise<unknown
  * `run()`, again while a cluster redirects it (execOrThrow has refreshed the slot map by then), at most
  * REDIRECTION_RETRIES times, each after a longer pause: a refresh reads the map from one node picked at random, and
  * just after a failover a node the news has not reached yet still names the old master. An ASK (a slot being
- * migrated) is retried alike, and thrown if the migration outlasts the retries.
+ * migrated) that execOrThrow was not given a way to resend is retried alike, and thrown if the migration outlasts the
+ * retries.
  */
 export async function followingRedirection<T>(run: () => Promise<T>): Promise<T> {
   for (let retry = 0; ; retry++) {

@@ -143,9 +143,11 @@ export class FeatureCacheRepository {
       const generation = randomBytes(9).toString('base64url');
       const runs = await Promise.allSettled(
         batchByNode(this.writes, keys).map(({ slots }) => {
+          const order = slots.flat();
           const pipeline = this.writes.pipeline();
-          for (const indexes of slots) for (const i of indexes) pipeline.set(keys[i], generation, 'EX', ttl);
-          return execOrThrow(this.writes, pipeline);
+          for (const i of order) pipeline.set(keys[i], generation, 'EX', ttl);
+          // A key of a slot being migrated goes to the importing node on its own (ASK): its first set, not a rerun.
+          return execOrThrow(this.writes, pipeline, (c) => this.writes.set(keys[order[c]], generation, 'EX', ttl));
         }),
       );
       const failed = runs.find((run) => run.status === 'rejected');
