@@ -5,7 +5,7 @@ import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { MultiTaskModel } from '@app/mmoe';
 import { DEFAULT_ROLLOUT_POLICY, ModelRegistryService, RegistryModule } from '@app/registry';
 
-import { tinyArtifact } from '../fixtures/model.fixture';
+import { seedModelVersion, TINY_SPEC, tinyArtifact } from '../fixtures/model.fixture';
 import { createMediumModule } from './medium.module';
 
 /** The registry's transitions on the real Postgres (and its notices on Redis), through the service alone. */
@@ -198,5 +198,28 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
     expect((await registry.get(judged.id)).status).toBe('candidate');
     await registry.setCanary(judged.id, 10, undefined, 'worker', { judgedAgainst: production!.id });
     expect((await registry.findServing()).canary?.id).toBe(judged.id);
+
+    // Its user_recent_genres fed by clicks, where production's is written by PUT: not served beside it, nothing changed.
+    const fed = await seedModelVersion(moduleRef.get(DataSource), 'candidate', {
+      training: {
+        features: TINY_SPEC.features.map((f) =>
+          f.type === 'sequence' && f.name === 'user_recent_genres'
+            ? { ...f, fromEvents: { task: 'click', itemFeature: 'item_genre' } }
+            : f,
+        ),
+      },
+    });
+    const events = (await registry.history(100, 0)).total;
+    await expect(registry.setCanary(fed, 10, undefined, 'medium')).rejects.toThrow(
+      new ConflictError(
+        `version ${fed} cannot be served beside version ${production!.id} (in production): user_recent_genres comes ` +
+          `from click events' item_genre in version ${fed}, from PUT in version ${production!.id}; a user stores one ` +
+          'value per feature name, so rename it in one of them',
+      ),
+    );
+    await expect(registry.setShadow(fed, 10, 'medium')).rejects.toBeInstanceOf(ConflictError);
+    expect(await registry.findServing()).toMatchObject({ canary: { id: judged.id }, shadow: undefined });
+    expect((await registry.get(fed)).status).toBe('candidate');
+    expect((await registry.history(100, 0)).total).toBe(events);
   });
 });

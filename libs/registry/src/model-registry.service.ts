@@ -2,7 +2,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { ModelVersionRepository, RolloutRepository, type ModelVersionArtifact, type ServingPrecision } from '@app/db';
+import {
+  ModelVersionRepository,
+  RolloutRepository,
+  type ModelVersionArtifact,
+  type ServingPrecision,
+  type ServingRecords,
+} from '@app/db';
 import type { ModelSpec, MultiTaskModel, TrainSummary } from '@app/mmoe';
 import { renderTrainingReport, type TrainingReportData } from '@app/mmoe/report/training-report';
 import {
@@ -31,6 +37,7 @@ import {
 } from './model-version.reader';
 import { checkRolloutPolicy, type PolicyDecision, type RolloutPolicy } from './rollout-policy.rules';
 import {
+  checkFeedClashes,
   initialPrecision,
   mergeObjectiveWeights,
   planArchive,
@@ -45,6 +52,7 @@ import {
   type ObjectiveWeights,
   type RankingChange,
   type RolloutPlan,
+  type ServedSpec,
 } from './rollout.rules';
 import type { TaskMetricsByName, VersionMetrics } from './version-metrics';
 
@@ -404,13 +412,15 @@ export class ModelRegistryService {
           return previous && readVersion(previous);
         },
       });
+      // What is served before and after a change of roles, under the rollout lock: the fills forgotten are exactly
+      // those of the feeds the change stops serving.
+      const moves = plan.updates.some(({ patch }) => patch.status !== undefined);
+      const before = moves ? new Set(servedSpecs(await tx.lock()).map((v) => v.id)) : undefined;
       for (const { id, patch } of plan.updates) await tx.update(id, patch);
-      // Under the rollout lock, so that the fills forgotten are exactly those of the feeds this change stops serving.
-      if (plan.updates.some(({ patch }) => patch.status !== undefined)) {
-        const { production, canary, shadow } = await tx.lock();
-        await tx.forgetUnservedFeeds(
-          servedEventFeeds([production, canary, shadow].flatMap((v) => (v ? specOf(v) : []))),
-        );
+      if (before) {
+        const served = servedSpecs(await tx.lock());
+        checkFeedClashes(served, before);
+        await tx.forgetUnservedFeeds(servedEventFeeds(served.map((v) => v.spec)));
       }
       return readEvent(await tx.record({ ...plan.event, actor, evidence }));
     });
@@ -423,6 +433,11 @@ export class ModelRegistryService {
     );
     return { event, ...(await this.findServing()) };
   }
+}
+
+/** The versions served (production first, then the canary and the shadow), each with its spec. */
+function servedSpecs({ production, canary, shadow }: ServingRecords): ServedSpec[] {
+  return [production, canary, shadow].flatMap((v) => (v ? [{ id: v.id, status: v.status, spec: specOf(v) }] : []));
 }
 
 /**

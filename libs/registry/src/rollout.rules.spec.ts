@@ -3,6 +3,7 @@ import type { ModelStatus } from '@app/db';
 
 import type { LockedVersions, ModelVersion } from './model-version.reader';
 import {
+  checkFeedClashes,
   fusionOf,
   initialPrecision,
   mergeObjectiveWeights,
@@ -15,6 +16,7 @@ import {
   planShadow,
   rankingPatch,
   specOf,
+  type ServedSpec,
 } from './rollout.rules';
 
 const SPEC = {
@@ -363,6 +365,39 @@ describe('rollout rules', () => {
         /already served in fp32/,
       );
       expectError(() => planPrecision({}, 9, 'fp32'), NotFoundError, 'version 9 does not exist');
+    });
+  });
+
+  describe('user features of versions served together', () => {
+    const withClicks = (id: number, status: ModelStatus, task: string): ServedSpec => {
+      const clicks = { name: 'user_clicks', type: 'sequence', hashBuckets: 8, maxLength: 3, fromEvents: { task } };
+      return { id, status, spec: specOf({ spec: { ...SPEC, features: [...SPEC.features, clicks] } }) };
+    };
+
+    it('refuses a version starting to serve beside one that takes a user feature from another source', () => {
+      const served = [withClicks(1, 'production', 'click'), withClicks(2, 'canary', 'like')];
+      expectError(
+        () => checkFeedClashes(served, new Set([1])),
+        ConflictError,
+        'version 2 cannot be served beside version 1 (in production): user_clicks comes from like events in ' +
+          'version 2, from click events in version 1; a user stores one value per feature name, so rename it in one of them',
+      );
+      // Back in production by a rollback, beside the shadow.
+      expectError(
+        () => checkFeedClashes([withClicks(3, 'production', 'like'), withClicks(4, 'shadow', 'click')], new Set([4])),
+        ConflictError,
+        /^version 3 cannot be served beside version 4 \(the shadow\)/,
+      );
+    });
+
+    it('lets versions that agree serve together, and a clash already served be undone', () => {
+      expect(() =>
+        checkFeedClashes([withClicks(1, 'production', 'click'), withClicks(2, 'canary', 'click')], new Set([1])),
+      ).not.toThrow();
+      expect(() => checkFeedClashes([withClicks(1, 'production', 'click')], new Set([1, 2]))).not.toThrow();
+      expect(() =>
+        checkFeedClashes([withClicks(1, 'production', 'click'), withClicks(2, 'shadow', 'like')], new Set([1, 2])),
+      ).not.toThrow();
     });
   });
 });

@@ -1,6 +1,6 @@
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import type { ModelStatus, ModelVersionPatch, NewRolloutEvent, ServingPrecision } from '@app/db';
-import { parseModelSpec, type ModelSpec } from '@app/mmoe/serving';
+import { feedClashes, parseModelSpec, type ModelSpec } from '@app/mmoe/serving';
 
 import { parseFusion, type FusionRule } from './fusion.rules';
 import type { LockedVersions, ModelVersion } from './model-version.reader';
@@ -224,6 +224,32 @@ export function planShadow(locked: LockedVersions, id: number, percent: number):
     ],
     event: { action: 'shadow', fromVersionId: locked.shadow?.id ?? null, toVersionId: id, percent },
   };
+}
+
+/** A version served, and its spec. */
+export interface ServedSpec {
+  id: number;
+  status: ModelStatus;
+  spec: ModelSpec;
+}
+
+/**
+ * Refuses a change that starts serving a version (canary, shadow, production again) beside one it clashes with on a
+ * user feature (feedClashes): one would read the list the other's events feed, or lose its own to them. `served` is
+ * after the change, `before` the ids served before it; a clash among versions already served is left to be undone.
+ */
+export function checkFeedClashes(served: readonly ServedSpec[], before: ReadonlySet<number>): void {
+  for (const joined of served.filter((v) => !before.has(v.id)))
+    for (const other of served.filter((v) => v !== joined)) {
+      const clashes = feedClashes(joined.spec, other.spec);
+      if (clashes.length === 0) continue;
+      const from = ({ feature, sources: [ours, theirs] }: (typeof clashes)[number]) =>
+        `${feature} comes from ${ours} in version ${joined.id}, from ${theirs} in version ${other.id}`;
+      throw new ConflictError(
+        `version ${joined.id} cannot be served beside version ${other.id} (${STATUS_PHRASES[other.status]}): ` +
+          `${clashes.map(from).join('; ')}; a user stores one value per feature name, so rename it in one of them`,
+      );
+    }
 }
 
 /** The canary is taken off and archived: it lost on live traffic (the rollout policy's verdict, or a person's). */

@@ -1,4 +1,4 @@
-import { featureSide, requestSides, rowSides, servedEventFeeds } from './feature-side';
+import { featureSide, feedClashes, requestSides, rowSides, servedEventFeeds } from './feature-side';
 import { parseModelSpec } from './model-spec';
 
 const spec = (features: unknown[]) =>
@@ -53,7 +53,7 @@ describe('servedEventFeeds', () => {
     maxLength,
     fromEvents: { task },
   });
-  const specWith = (...features: ReturnType<typeof fed>[]) =>
+  const specWith = (...features: object[]) =>
     parseModelSpec({
       features,
       tasks: [
@@ -72,5 +72,20 @@ describe('servedEventFeeds', () => {
       { feature: 'user_likes', task: 'like', maxLength: 2 },
     ]);
     expect(servedEventFeeds([])).toEqual([]);
+  });
+
+  it('finds the user features two specs take from different sources, of which one is events', () => {
+    const genres = { ...fed('user_genres', 'click', 3), fromEvents: { task: 'click', itemFeature: 'item_genre' } };
+    const item = { name: 'item_genre', type: 'categorical' as const };
+    const written = { name: 'user_clicks', type: 'sequence' as const, hashBuckets: 8, maxLength: 3 };
+    const a = specWith(fed('user_clicks', 'click', 3), item, genres);
+    // A length is no clash, nor a feature only one of them has.
+    expect(feedClashes(a, specWith(fed('user_clicks', 'click', 9), fed('user_likes', 'like', 2)))).toEqual([]);
+    expect(feedClashes(a, specWith(fed('user_clicks', 'like', 3), item, fed('user_genres', 'click', 3)))).toEqual([
+      { feature: 'user_clicks', sources: ['click events', 'like events'] },
+      { feature: 'user_genres', sources: ["click events' item_genre", 'click events'] },
+    ]);
+    expect(feedClashes(a, specWith(written))).toEqual([{ feature: 'user_clicks', sources: ['click events', 'PUT'] }]);
+    expect(feedClashes(specWith(written), specWith(written))).toEqual([]);
   });
 });

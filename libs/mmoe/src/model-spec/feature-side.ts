@@ -40,6 +40,33 @@ export function servedEventFeeds(specs: readonly Pick<ModelSpec, 'features'>[]):
   return [...byName.values()];
 }
 
+/** A user feature two specs both read, one of them fed by events, from sources that differ. */
+export interface FeedClash {
+  feature: string;
+  /** Where each spec has it from: `click events`, `click events' item_genre`, or `PUT` (no `fromEvents`). */
+  sources: [string, string];
+}
+
+/**
+ * The user features `a` and `b` cannot be served side by side: a user has one stored value per name, and a list fed
+ * by events replaces whatever else is stored under its name, so two versions that take it from different sources (other
+ * events, another item feature, or a PUT) would each read the other's. The longest maxLength is kept of lists that
+ * agree (servedEventFeeds), so a length is no clash.
+ */
+export function feedClashes(a: Pick<ModelSpec, 'features'>, b: Pick<ModelSpec, 'features'>): FeedClash[] {
+  const source = (f: ModelSpec['features'][number]) =>
+    f.type === 'sequence' && f.fromEvents
+      ? `${f.fromEvents.task} events${f.fromEvents.itemFeature ? `' ${f.fromEvents.itemFeature}` : ''}`
+      : 'PUT';
+  const theirs = new Map(b.features.filter((f) => featureSide(f) === 'user').map((f) => [f.name, source(f)]));
+  return a.features.flatMap((f) => {
+    const other = theirs.get(f.name);
+    if (other === undefined || featureSide(f) !== 'user') return [];
+    const ours = source(f);
+    return ours === other ? [] : [{ feature: f.name, sources: [ours, other] as [string, string] }];
+  });
+}
+
 /** Preprocessing indices of one kind of feature: those every candidate of a request shares, and the item's. */
 export interface SideSplit {
   shared: number[];
