@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { Queue } from 'bull';
 
 import { ConflictError, InvalidFieldsError } from '@app/common';
@@ -102,11 +103,30 @@ describe('TrainingScheduleService', () => {
     expect(runner.registered).toEqual({ cron: '0 4 * * *', data: { windowDays: 3 } });
   });
 
-  it('keeps a stored schedule: a process booting with other settings runs the stored one', async () => {
-    await service().ensure();
-    await service({ RETRAIN_CRON: '*/5 * * * *' }).ensure();
-    expect(repository.stored?.cron).toBe('0 3 * * *');
-    expect(runner.registered).toEqual({ cron: '0 3 * * *', data: { windowDays: 7 } });
+  it('keeps a stored schedule: a process booting with other settings runs the stored one, and says so once', async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      await service().ensure();
+      expect(warn).not.toHaveBeenCalled();
+      const other = service({ RETRAIN_CRON: '*/5 * * * *', RETRAIN_INCREMENTAL_ENABLED: 'true' });
+      await other.ensure();
+      await other.get();
+      expect(repository.stored?.cron).toBe('0 3 * * *');
+      expect(runner.registered).toEqual({ cron: '0 3 * * *', data: { windowDays: 7 } });
+      expect(warn.mock.calls.map(([message]) => message)).toEqual([
+        'the training schedule stored in Postgres applies, not RETRAIN_CRON ("*/5 * * * *"; stored "0 3 * * *"): the ' +
+          'RETRAIN_* settings only seed a deployment with none stored yet; change it through PUT /admin/training-schedule',
+        'the incremental schedule stored in Postgres applies, not RETRAIN_INCREMENTAL_ENABLED (true; stored false): ' +
+          'the RETRAIN_* settings only seed a deployment with none stored yet; change it through PUT /admin/training-schedule',
+      ]);
+      // Once a person has changed it, the stored schedule is meant to differ from the settings.
+      warn.mockClear();
+      await other.set('full', { cron: '0 5 * * *' }, 'admin');
+      await service({ RETRAIN_CRON: '*/5 * * * *' }).ensure();
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('seeds a paused schedule without a job when RETRAIN_ENABLED=false', async () => {

@@ -1,5 +1,5 @@
 import { InjectQueue } from '@nestjs/bull';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Job, Queue } from 'bull';
 
 import { ConflictError, InvalidFieldsError } from '@app/common';
@@ -54,6 +54,22 @@ const NAMES: Record<RetrainCadence, string> = {
   full: 'the training schedule',
   incremental: 'the incremental schedule',
 };
+/** The setting that seeds each field of a cadence (RETRAIN_*_ENABLED: not paused). */
+const SEEDED_BY: { [C in RetrainCadence]: Partial<Record<keyof RetrainCadences[C], string>> } = {
+  full: {
+    cron: 'RETRAIN_CRON',
+    windowDays: 'RETRAIN_WINDOW_DAYS',
+    warmStart: 'RETRAIN_WARM_START',
+    epochs: 'RETRAIN_EPOCHS',
+    paused: 'RETRAIN_ENABLED',
+  },
+  incremental: {
+    cron: 'RETRAIN_INCREMENTAL_CRON',
+    replay: 'RETRAIN_INCREMENTAL_REPLAY',
+    epochs: 'RETRAIN_INCREMENTAL_EPOCHS',
+    paused: 'RETRAIN_INCREMENTAL_ENABLED',
+  },
+};
 
 /**
  * Scheduled retraining at two cadences: a full retrain (e.g. weekly: ScheduledRetrain) and an incremental warm start
@@ -65,7 +81,10 @@ const NAMES: Record<RetrainCadence, string> = {
  */
 @Injectable()
 export class TrainingScheduleService {
+  private readonly logger = new Logger(TrainingScheduleService.name);
   private readonly jobs: Record<RetrainCadence, RepeatableJobHandle>;
+  /** Cadences whose settings this process has compared with the stored ones. */
+  private readonly compared = new Set<RetrainCadence>();
 
   constructor(
     private readonly schedules: TrainingScheduleRepository,
@@ -196,7 +215,7 @@ export class TrainingScheduleService {
     });
   }
 
-  private stored<C extends RetrainCadence>(cadence: C): Promise<RetrainCadences[C]> {
+  private async stored<C extends RetrainCadence>(cadence: C): Promise<RetrainCadences[C]> {
     const seed = { updatedAt: new Date().toISOString(), updatedBy: CONFIG_ACTOR, rolloutPolicy: null };
     const c = this.config;
     const seeds: RetrainCadences = {
@@ -216,7 +235,17 @@ export class TrainingScheduleService {
         paused: !c.RETRAIN_INCREMENTAL_ENABLED,
       },
     };
-    return this.schedules.seed(cadence, seeds[cadence]);
+    const stored = await this.schedules.seed(cadence, seeds[cadence]);
+    if (!this.compared.has(cadence)) {
+      this.compared.add(cadence);
+      const drift = configDrift(cadence, stored, seeds[cadence]);
+      if (drift)
+        this.logger.warn(
+          `${NAMES[cadence]} stored in Postgres applies, not ${drift}: the RETRAIN_* settings only seed a deployment ` +
+            'with none stored yet; change it through PUT /admin/training-schedule',
+        );
+    }
+    return stored;
   }
 
   private state<C extends RetrainCadence>(
@@ -233,4 +262,23 @@ export class TrainingScheduleService {
       lastRun,
     };
   }
+}
+
+/**
+ * The settings that say otherwise than a cadence still as the configuration seeded it (no person changed it since), as
+ * `RETRAIN_CRON ("0 4 * * *"; stored "0 3 * * *")`; undefined when none does or a person has changed it: then what is
+ * stored is meant to differ.
+ */
+export function configDrift<C extends RetrainCadence>(
+  cadence: C,
+  stored: RetrainCadences[C],
+  seed: RetrainCadences[C],
+): string | undefined {
+  if (stored.updatedBy !== CONFIG_ACTOR) return undefined;
+  const settings = Object.entries(SEEDED_BY[cadence]) as [keyof RetrainCadences[C], string][];
+  const differing = settings.flatMap(([field, setting]) => {
+    const [ours, theirs] = field === 'paused' ? [!seed[field], !stored[field]] : [seed[field], stored[field]];
+    return ours === theirs ? [] : [`${setting} (${JSON.stringify(ours)}; stored ${JSON.stringify(theirs)})`];
+  });
+  return differing.length > 0 ? differing.join(', ') : undefined;
 }
