@@ -223,7 +223,7 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     expect((await stored('u-5')).user_recent_likes).toEqual(['i-14']);
   });
 
-  it('fills a feed again when it is served again after a time no version served it', async () => {
+  it('fills a feed again when it is served again after a time no version served it, whatever was recorded meanwhile', async () => {
     const registry = app.get(ModelRegistryService);
     const { canary } = await registry.findServing();
     expect(canary).toBeDefined(); // the previous case's, with its list of likes
@@ -231,6 +231,11 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     await app.get(ModelLifecycleService).refresh();
     const forgotten = await db.query('SELECT 1 FROM event_feed_backfills WHERE feed LIKE $1', ['%user_recent_likes"%']);
     expect(forgotten).toEqual([]);
+    // A process that has not heard of the change yet fills the feed and records it done, from the lists as they are.
+    const likesFeed = { feature: 'user_recent_likes', task: 'like', maxLength: 2 };
+    expect(await app.get(EventRepository).backfill(likesFeed, { rebuilt: () => Promise.resolve() })).toEqual({
+      users: expect.any(Number),
+    });
     // Stored while no version feeds the list: nothing rebuilds it.
     await inject('POST', '/v1/events', { events: [like('k5', 'u-5', 'i-15', '2026-01-01T13:00:00Z')] });
     expect((await stored('u-5')).user_recent_likes).toEqual(['i-14']);
@@ -254,20 +259,36 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     expect((await stored('u-4')).user_recent_likes_race).toEqual(['i-11', 'i-12', 'i-13']);
   });
 
-  it('fills a page of users at a time, each of them once', async () => {
+  it('fills a page of users at a time, each read after the last one rebuilt', async () => {
+    const events = app.get(EventRepository);
     const batches: string[][] = [];
     let claimed: number | undefined;
-    const outcome = await app
-      .get(EventRepository)
-      .backfill(
-        { feature: 'user_recent_likes_paged', task: 'like', maxLength: 5 },
-        { claimed: (users) => (claimed = users), rebuilt: (users) => Promise.resolve(void batches.push(users)) },
-        1,
-      );
-    expect(outcome).toEqual({ users: 2 });
+    const outcome = await events.backfill(
+      { feature: 'user_recent_likes_paged', task: 'like', maxLength: 5 },
+      {
+        claimed: (users) => (claimed = users),
+        rebuilt: async (users) => {
+          batches.push(users);
+          // A user who likes something meanwhile, between two pages in id order: read with the next page.
+          if (batches.length === 1)
+            await events.insertNew([
+              {
+                ...like('k6', 'u-45', 'i-16', '2026-01-01T14:00:00Z'),
+                requestId: null,
+                modelVersionId: null,
+                context: null,
+                occurredAt: new Date('2026-01-01T14:00:00Z'),
+              },
+            ]);
+        },
+      },
+      1,
+    );
     expect(claimed).toBe(2);
-    expect(batches).toEqual([['u-4'], ['u-5']]);
+    expect(batches).toEqual([['u-4'], ['u-45'], ['u-5']]);
+    expect(outcome).toEqual({ users: 3 });
     expect((await stored('u-5')).user_recent_likes_paged).toEqual(['i-14', 'i-15']);
+    expect((await stored('u-45')).user_recent_likes_paged).toEqual(['i-16']);
   });
 
   it('stops a fill whose claim another process took (it had stalled past the claim), and leaves that claim alone', async () => {

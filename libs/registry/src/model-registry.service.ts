@@ -6,6 +6,7 @@ import {
   ModelVersionRepository,
   RolloutRepository,
   type ModelVersionArtifact,
+  type ModelVersionRecord,
   type ServingPrecision,
   type ServingRecords,
 } from '@app/db';
@@ -412,15 +413,17 @@ export class ModelRegistryService {
           return previous && readVersion(previous);
         },
       });
-      // What is served before and after a change of roles, under the rollout lock: the fills forgotten are exactly
-      // those of the feeds the change stops serving.
+      // What is served before and after a change of roles, under the rollout lock: the fills are brought in line with
+      // exactly the feeds the change stops and starts serving.
       const moves = plan.updates.some(({ patch }) => patch.status !== undefined);
-      const before = moves ? new Set(servedSpecs(await tx.lock()).map((v) => v.id)) : undefined;
+      const before = moves ? servedSpecs(await tx.lock()) : undefined;
       for (const { id, patch } of plan.updates) await tx.update(id, patch);
       if (before) {
         const served = servedSpecs(await tx.lock());
-        checkFeedClashes(served, before);
-        await tx.forgetUnservedFeeds(servedEventFeeds(served.map((v) => v.spec)));
+        checkFeedClashes(served, new Set(before.map((v) => v.id)));
+        // A stored spec that no longer parses has feeds no one can tell: the fills are left as they are.
+        const feeds = (versions: ServedSpec[]) => servedEventFeeds(versions.flatMap((v) => v.spec ?? []));
+        if ([...before, ...served].every((v) => v.spec)) await tx.syncFeedFills(feeds(before), feeds(served));
       }
       return readEvent(await tx.record({ ...plan.event, actor, evidence }));
     });
@@ -435,9 +438,19 @@ export class ModelRegistryService {
   }
 }
 
-/** The versions served (production first, then the canary and the shadow), each with its spec. */
+/**
+ * The versions served (production first, then the canary and the shadow), each with its spec, undefined if it no
+ * longer parses: a transition must still be able to take such a version off.
+ */
 function servedSpecs({ production, canary, shadow }: ServingRecords): ServedSpec[] {
-  return [production, canary, shadow].flatMap((v) => (v ? [{ id: v.id, status: v.status, spec: specOf(v) }] : []));
+  const parsed = (v: ModelVersionRecord) => {
+    try {
+      return specOf(v);
+    } catch {
+      return undefined;
+    }
+  };
+  return [production, canary, shadow].flatMap((v) => (v ? [{ id: v.id, status: v.status, spec: parsed(v) }] : []));
 }
 
 /**

@@ -170,6 +170,25 @@ describe('rollout rules', () => {
       expect(plan.event).toEqual({ action: 'rollback', fromVersionId: 1, toVersionId: 5, percent: null });
     });
 
+    it('takes off a shadow that takes a user feature from another source than the version it brings back', () => {
+      const fed = (task: string) => ({
+        ...SPEC,
+        features: [
+          ...SPEC.features,
+          { name: 'user_clicks', type: 'sequence', hashBuckets: 8, maxLength: 3, fromEvents: { task } },
+        ],
+      });
+      const previous = version(5, 'archived', { spec: fed('click') });
+      const clashing = version(3, 'shadow', { spec: fed('like') });
+      expect(planRollback({ production, shadow: clashing }, previous, at).updates).toEqual([
+        { id: 3, patch: { status: 'candidate', shadowPercent: null } },
+        { id: 1, patch: { status: 'archived' } },
+        { id: 5, patch: { status: 'production', canaryPercent: null, promotedAt: at } },
+      ]);
+      const agreeing = version(3, 'shadow', { spec: fed('click') });
+      expect(planRollback({ production, shadow: agreeing }, previous, at).updates.map((u) => u.id)).toEqual([1, 5]);
+    });
+
     it('409s without production or without a previous one', () => {
       expectError(() => planRollback({}, undefined, at), ConflictError, 'there is no production version to roll back');
       expectError(
@@ -395,6 +414,9 @@ describe('rollout rules', () => {
         checkFeedClashes([withClicks(1, 'production', 'click'), withClicks(2, 'canary', 'click')], new Set([1])),
       ).not.toThrow();
       expect(() => checkFeedClashes([withClicks(1, 'production', 'click')], new Set([1, 2]))).not.toThrow();
+      // A stored spec that no longer parses cannot be compared: its version can still be served or taken off.
+      const unparsed: ServedSpec = { id: 2, status: 'canary', spec: undefined };
+      expect(() => checkFeedClashes([withClicks(1, 'production', 'click'), unparsed], new Set([1]))).not.toThrow();
       expect(() =>
         checkFeedClashes([withClicks(1, 'production', 'click'), withClicks(2, 'shadow', 'like')], new Set([1, 2])),
       ).not.toThrow();

@@ -186,17 +186,23 @@ export function planPromote(
   };
 }
 
-/** Production is archived and the version it was promoted over serves again; any canary goes back to candidate. */
+/**
+ * Production is archived and the version it was promoted over serves again; any canary goes back to candidate, and so
+ * does a shadow that takes a user feature from another source than that version (checkFeedClashes would refuse them
+ * side by side): the way back is not blocked by a background experiment.
+ */
 export function planRollback(locked: LockedVersions, previous: ModelVersion | undefined, at: Date): RolloutPlan {
-  const { production, canary } = locked;
+  const { production, canary, shadow } = locked;
   if (!production) throw new ConflictError('there is no production version to roll back');
   if (!previous)
     throw new ConflictError(
       `version ${production.id} was not promoted over another version; there is nothing to roll back to`,
     );
+  const clashing = shadow && clash(previous, shadow) ? shadow : undefined;
   return {
     updates: [
       ...(canary ? [{ id: canary.id, patch: { status: 'candidate' as const, canaryPercent: null } }] : []),
+      ...(clashing ? [{ id: clashing.id, patch: { status: 'candidate' as const, shadowPercent: null } }] : []),
       { id: production.id, patch: { status: 'archived' } },
       { id: previous.id, patch: { status: 'production', canaryPercent: null, promotedAt: at } },
     ],
@@ -226,11 +232,20 @@ export function planShadow(locked: LockedVersions, id: number, percent: number):
   };
 }
 
-/** A version served, and its spec. */
+/** Whether two versions take a user feature from different sources (feedClashes); not when a spec no longer parses. */
+function clash(a: ModelVersion, b: ModelVersion): boolean {
+  try {
+    return feedClashes(specOf(a), specOf(b)).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** A version served, and its spec (undefined when its stored spec no longer parses). */
 export interface ServedSpec {
   id: number;
   status: ModelStatus;
-  spec: ModelSpec;
+  spec: ModelSpec | undefined;
 }
 
 /**
@@ -241,6 +256,7 @@ export interface ServedSpec {
 export function checkFeedClashes(served: readonly ServedSpec[], before: ReadonlySet<number>): void {
   for (const joined of served.filter((v) => !before.has(v.id)))
     for (const other of served.filter((v) => v !== joined)) {
+      if (!joined.spec || !other.spec) continue;
       const clashes = feedClashes(joined.spec, other.spec);
       if (clashes.length === 0) continue;
       const from = ({ feature, sources: [ours, theirs] }: (typeof clashes)[number]) =>

@@ -143,6 +143,12 @@ describe('evaluation gate', () => {
         'click AUC improved (0.8 vs production 0.7); no task is worse beyond the tolerance; like AUC is not judged: ' +
         '29 held-out positives, the gate needs 30 (TRAINING_GATE_MIN_LABELS)',
     });
+    // No like at all: no AUC, and not judged rather than worse.
+    const noLike = { ...few('like', 1000, 0), like: { auc: NaN, count: 1000, labelRate: 0 } };
+    expect(decideRollout(TASKS, noLike, PRODUCTION, POLICY)).toMatchObject({
+      decision: 'canary',
+      reason: expect.stringMatching(/; like AUC is not judged: 0 held-out positives,/),
+    });
     expect(decideRollout(TASKS, few('watch_time', 29), PRODUCTION, POLICY).reason).toMatch(
       /; watch_time RMSE is not judged: 29 held-out rows,/,
     );

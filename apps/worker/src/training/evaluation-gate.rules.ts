@@ -75,13 +75,14 @@ function compareTask(
   const label = `${task.name} ${metric.toUpperCase()}`;
   const ours = candidate?.[metric];
   const theirs = production?.[metric];
-  if (ours === undefined || !Number.isFinite(ours))
-    return { improved: false, worse: true, text: `${label} of the candidate is undefined` };
-  const labels = fewestLabels(task, candidate!);
+  // Before the metric itself: a slice with no positive at all has no AUC, and is too small to judge, not worse.
+  const labels = fewestLabels(task, candidate ?? {});
   if (labels.count < policy.minLabels) {
     const needs = `the gate needs ${policy.minLabels} (TRAINING_GATE_MIN_LABELS)`;
     return { improved: false, worse: false, unjudged: true, text: `${label} is not judged: ${labels.text}, ${needs}` };
   }
+  if (ours === undefined || !Number.isFinite(ours))
+    return { improved: false, worse: true, text: `${label} of the candidate is undefined` };
   if (theirs === undefined || !Number.isFinite(theirs)) {
     // Nothing to lose against, but no measured gain either: enough for a secondary task, not for the main one.
     return { improved: false, worse: false, text: `${label} of production is undefined, so no gain can be measured` };
