@@ -222,4 +222,13 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
     expect((await registry.get(fed)).status).toBe('candidate');
     expect((await registry.history(100, 0)).total).toBe(events);
   });
+
+  it('still changes roles beside a served version whose stored spec no longer parses', async () => {
+    const { production, canary } = await registry.findServing();
+    await moduleRef
+      .get(DataSource)
+      .query(`UPDATE model_versions SET spec = '{"features": 5}' WHERE id = $1`, [production!.id]);
+    await expect(registry.archive(canary!.id, 'medium')).resolves.toMatchObject({ event: { action: 'archive' } });
+    expect((await registry.findServing()).canary).toBeUndefined();
+  });
 });
