@@ -6,7 +6,6 @@ import {
   ModelVersionRepository,
   RolloutRepository,
   type ModelVersionArtifact,
-  type ModelVersionRecord,
   type ServingPrecision,
   type ServingRecords,
 } from '@app/db';
@@ -41,6 +40,7 @@ import {
   checkFeedClashes,
   initialPrecision,
   mergeObjectiveWeights,
+  parsedSpecOf,
   planArchive,
   planCanary,
   planInconclusive,
@@ -413,17 +413,21 @@ export class ModelRegistryService {
           return previous && readVersion(previous);
         },
       });
-      // What is served before and after a change of roles, under the rollout lock: the fills are brought in line with
-      // exactly the feeds the change stops and starts serving.
+      // What is served before and after a change of roles, under the rollout lock: the fills follow the feeds the
+      // change starts and stops serving.
       const moves = plan.updates.some(({ patch }) => patch.status !== undefined);
       const before = moves ? servedSpecs(await tx.lock()) : undefined;
       for (const { id, patch } of plan.updates) await tx.update(id, patch);
       if (before) {
         const served = servedSpecs(await tx.lock());
         checkFeedClashes(served, new Set(before.map((v) => v.id)));
-        // A stored spec that no longer parses has feeds no one can tell: the fills are left as they are.
         const feeds = (versions: ServedSpec[]) => servedEventFeeds(versions.flatMap((v) => v.spec ?? []));
-        if ([...before, ...served].every((v) => v.spec)) await tx.syncFeedFills(feeds(before), feeds(served));
+        // A served spec that no longer parses has feeds no one can tell: none is forgotten (a reset is always safe).
+        await tx.syncFeedFills(
+          feeds(before),
+          feeds(served),
+          served.every((v) => v.spec),
+        );
       }
       return readEvent(await tx.record({ ...plan.event, actor, evidence }));
     });
@@ -438,19 +442,11 @@ export class ModelRegistryService {
   }
 }
 
-/**
- * The versions served (production first, then the canary and the shadow), each with its spec, undefined if it no
- * longer parses: a transition must still be able to take such a version off.
- */
+/** The versions served (production first, then the canary and the shadow), each with its spec if it still parses. */
 function servedSpecs({ production, canary, shadow }: ServingRecords): ServedSpec[] {
-  const parsed = (v: ModelVersionRecord) => {
-    try {
-      return specOf(v);
-    } catch {
-      return undefined;
-    }
-  };
-  return [production, canary, shadow].flatMap((v) => (v ? [{ id: v.id, status: v.status, spec: parsed(v) }] : []));
+  return [production, canary, shadow].flatMap((v) =>
+    v ? [{ id: v.id, status: v.status, spec: parsedSpecOf(v) }] : [],
+  );
 }
 
 /**

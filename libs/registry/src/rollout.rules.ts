@@ -232,13 +232,22 @@ export function planShadow(locked: LockedVersions, id: number, percent: number):
   };
 }
 
+/**
+ * The version's spec, or undefined when its stored spec no longer parses (stored by earlier code): a transition must
+ * still be able to take such a version off.
+ */
+export function parsedSpecOf(version: Pick<ModelVersion, 'spec'>): ModelSpec | undefined {
+  try {
+    return specOf(version);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether two versions take a user feature from different sources (feedClashes); not when a spec no longer parses. */
 function clash(a: ModelVersion, b: ModelVersion): boolean {
-  try {
-    return feedClashes(specOf(a), specOf(b)).length > 0;
-  } catch {
-    return false;
-  }
+  const [x, y] = [parsedSpecOf(a), parsedSpecOf(b)];
+  return x !== undefined && y !== undefined && feedClashes(x, y).length > 0;
 }
 
 /** A version served, and its spec (undefined when its stored spec no longer parses). */

@@ -54,8 +54,8 @@ export class FedListBackfill implements OnApplicationBootstrap, OnModuleDestroy 
 
   /**
    * After the first load of the served versions (ModelsModule's init): from now on, each change starts a fill. What
-   * this process knew filled is asked again: a change that stopped serving a feed made its fill forgotten
-   * (forgetUnservedFeeds), and serving it again must fill it again (one query per feed for those still filled).
+   * this process knew filled is asked again: the change that serves a feed again has marked it to fill
+   * (syncFeedFills), whatever was recorded of it before (one query per feed for those still filled).
    */
   onApplicationBootstrap(): void {
     this.served.onChange(() => {

@@ -143,6 +143,14 @@ describe('evaluation gate', () => {
         'click AUC improved (0.8 vs production 0.7); no task is worse beyond the tolerance; like AUC is not judged: ' +
         '29 held-out positives, the gate needs 30 (TRAINING_GATE_MIN_LABELS)',
     });
+    // No labelled row (a label rate of 0 / 0): not judged either; a task missing from the report is undefined.
+    expect(decideRollout(TASKS, few('like', 0, NaN), PRODUCTION, POLICY).reason).toMatch(
+      /; like AUC is not judged: 0 /,
+    );
+    const { click, watch_time } = metrics(0.8, 0.6, 10);
+    expect(decideRollout(TASKS, { click, watch_time }, PRODUCTION, POLICY).reason).toBe(
+      'kept as candidate: like AUC of the candidate is undefined',
+    );
     // No like at all: no AUC, and not judged rather than worse.
     const noLike = { ...few('like', 1000, 0), like: { auc: NaN, count: 1000, labelRate: 0 } };
     expect(decideRollout(TASKS, noLike, PRODUCTION, POLICY)).toMatchObject({

@@ -75,8 +75,9 @@ function compareTask(
   const label = `${task.name} ${metric.toUpperCase()}`;
   const ours = candidate?.[metric];
   const theirs = production?.[metric];
+  if (!candidate) return { improved: false, worse: true, text: `${label} of the candidate is undefined` };
   // Before the metric itself: a slice with no positive at all has no AUC, and is too small to judge, not worse.
-  const labels = fewestLabels(task, candidate ?? {});
+  const labels = fewestLabels(task, candidate);
   if (labels.count < policy.minLabels) {
     const needs = `the gate needs ${policy.minLabels} (TRAINING_GATE_MIN_LABELS)`;
     return { improved: false, worse: false, unjudged: true, text: `${label} is not judged: ${labels.text}, ${needs}` };
@@ -107,9 +108,10 @@ function compareTask(
  * their label rate), a regression task's rows. Production's metrics are of the same rows.
  */
 function fewestLabels(task: Pick<TaskSpec, 'type'>, metrics: Record<string, number>): { count: number; text: string } {
-  const rows = metrics.count ?? 0;
+  const rows = Number.isFinite(metrics.count) ? metrics.count : 0;
   if (task.type !== 'binary') return { count: rows, text: `${rows} held-out rows` };
-  const positives = Math.round((metrics.labelRate ?? 0) * rows);
+  // No labelled row (a conditional task none of whose rows is observed): a label rate of 0 / 0.
+  const positives = rows > 0 && Number.isFinite(metrics.labelRate) ? Math.round(metrics.labelRate * rows) : 0;
   return positives <= rows - positives
     ? { count: positives, text: `${positives} held-out positives` }
     : { count: rows - positives, text: `${rows - positives} held-out negatives` };

@@ -26,7 +26,6 @@ export type NewModelVersion = Pick<
   | 'servingPrecision'
 >;
 
-/** What a serving process loads. */
 /** A version's artifact alone: what loading it for serving or evaluation reads (servers build their own graph). */
 export type ModelVersionArtifact = Pick<ModelVersionEntity, 'id' | 'artifact'>;
 
@@ -122,16 +121,16 @@ export class RolloutTransaction {
 
   /**
    * Brings the fills (EventRepository.backfill) in line with the feeds served once this transition commits (`served`),
-   * `before` it: a feed no version serves is forgotten, and one that starts being served is marked to fill, whatever
-   * was recorded of it. No event feeds a list while no version serves it, so a version that serves it again (a
-   * rollback, a feed removed then added back) must have it filled again; and a process that had not yet heard of the
-   * change that stopped serving it may have filled it (and recorded it done) since, from the same stale lists. A
+   * `before` it: a feed that starts being served is marked to fill, whatever was recorded of it, and (with `forget`) a
+   * feed no version serves is forgotten. No event feeds a list while no version serves it, so a version that serves it
+   * again (a rollback, a feed removed then added back) must have it filled again; and a process that had not yet heard
+   * of the change that stopped serving it may have filled it (and recorded it done) since, from the same stale lists. A
    * fill under way for a feed reset here loses its claim at its next batch and stops; the next one starts over.
    */
-  async syncFeedFills(before: readonly EventFeed[], served: readonly EventFeed[]): Promise<void> {
+  async syncFeedFills(before: readonly EventFeed[], served: readonly EventFeed[], forget: boolean): Promise<void> {
     const keys = served.map(feedKey);
     const known = new Set(before.map(feedKey));
-    await this.manager.query(`DELETE FROM event_feed_backfills WHERE feed <> ALL($1::text[])`, [keys]);
+    if (forget) await this.manager.query(`DELETE FROM event_feed_backfills WHERE feed <> ALL($1::text[])`, [keys]);
     await this.manager.query(
       `INSERT INTO event_feed_backfills (feed) SELECT unnest($1::text[])
        ON CONFLICT (feed) DO UPDATE SET claimed_at = NULL, done_at = NULL`,
