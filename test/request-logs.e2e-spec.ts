@@ -103,12 +103,14 @@ describe('request logs (e2e)', () => {
     });
     expect(put.status).toBe(200);
     const before = api.output().length;
-    // The body in two packets: the handler runs after a later socket event, and must still see the request's id.
+    // The body in two packets: the handler runs after a later socket event, and must still see the request's id. The
+    // 100 ms between them would leave half the default deadline on a busy machine: this request allows itself 5 s.
     const status = await new Promise<string>((resolve, reject) => {
       const body = JSON.stringify({ userId: 'u1', itemIds: ['log-item'] });
       const socket = connect(port, '127.0.0.1', () => {
         socket.write(
-          'POST /v1/score HTTP/1.1\r\nHost: localhost\r\nx-request-id: log-7\r\nConnection: close\r\n' +
+          'POST /v1/score HTTP/1.1\r\nHost: localhost\r\nx-request-id: log-7\r\nx-request-deadline-ms: 5000\r\n' +
+            'Connection: close\r\n' +
             `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
         );
         setTimeout(() => socket.write(body.slice(5)), 100);
