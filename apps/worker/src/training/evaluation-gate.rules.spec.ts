@@ -107,9 +107,9 @@ describe('evaluation gate', () => {
 
   it('judges binary tasks by GAUC when TRAINING_GATE_METRIC=gauc', () => {
     const { like, watch_time } = metrics(0, 0.6, 10);
-    const withGauc = (auc: number, gauc: number): TaskMetricsByName => ({
-      click: { auc, gauc, count: 1000, labelRate: 0.2 },
-      like: { ...like, gauc: 0.6 },
+    const withGauc = (auc: number, gauc: number, gaucGroups = 200): TaskMetricsByName => ({
+      click: { auc, gauc, count: 1000, labelRate: 0.2, gaucGroups },
+      like: { ...like, gauc: 0.6, gaucGroups: 100 },
       watch_time,
     });
     const baseline = production(withGauc(0.7, 0.6));
@@ -123,7 +123,12 @@ describe('evaluation gate', () => {
       reason: 'click GAUC improved (0.61 vs production 0.6); no task is worse beyond the tolerance',
     });
     expect(decideRollout(TASKS, metrics(0.8, 0.6, 10), baseline, policy).reason).toBe(
-      'kept as candidate: click GAUC of the candidate is undefined',
+      'kept as candidate: click GAUC is not judged: 0 held-out users with both a positive and a negative, the gate ' +
+        'needs 30 (TRAINING_GATE_MIN_LABELS)',
+    );
+    // 200 clicks, but only 12 users who clicked and did not: GAUC rests on those 12.
+    expect(decideRollout(TASKS, withGauc(0.69, 0.61, 12), baseline, policy).reason).toMatch(
+      /^kept as candidate: click GAUC is not judged: 12 held-out users with both a positive and a negative,/,
     );
   });
 

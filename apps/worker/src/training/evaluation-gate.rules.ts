@@ -77,7 +77,7 @@ function compareTask(
   const theirs = production?.[metric];
   if (!candidate) return { improved: false, worse: true, text: `${label} of the candidate is undefined` };
   // Before the metric itself: a slice with no positive at all has no AUC, and is too small to judge, not worse.
-  const labels = fewestLabels(task, candidate);
+  const labels = fewestLabels(task, candidate, metric);
   if (labels.count < policy.minLabels) {
     const needs = `the gate needs ${policy.minLabels} (TRAINING_GATE_MIN_LABELS)`;
     return { improved: false, worse: false, unjudged: true, text: `${label} is not judged: ${labels.text}, ${needs}` };
@@ -105,16 +105,27 @@ function compareTask(
 
 /**
  * The held-out labels a task's metric rests on: a binary task's rarer class (its metrics' count of labelled rows and
- * their label rate), a regression task's rows. Production's metrics are of the same rows.
+ * their label rate), and when judged by GAUC the users who have both classes if fewer; a regression task's rows.
+ * Production's metrics are of the same rows.
  */
-function fewestLabels(task: Pick<TaskSpec, 'type'>, metrics: Record<string, number>): { count: number; text: string } {
+function fewestLabels(
+  task: Pick<TaskSpec, 'type'>,
+  metrics: Record<string, number>,
+  metric: string,
+): { count: number; text: string } {
   const rows = Number.isFinite(metrics.count) ? metrics.count : 0;
   if (task.type !== 'binary') return { count: rows, text: `${rows} held-out rows` };
   // No labelled row (a conditional task none of whose rows is observed): a label rate of 0 / 0.
   const positives = rows > 0 && Number.isFinite(metrics.labelRate) ? Math.round(metrics.labelRate * rows) : 0;
-  return positives <= rows - positives
-    ? { count: positives, text: `${positives} held-out positives` }
-    : { count: rows - positives, text: `${rows - positives} held-out negatives` };
+  const rarer =
+    positives <= rows - positives
+      ? { count: positives, text: `${positives} held-out positives` }
+      : { count: rows - positives, text: `${rows - positives} held-out negatives` };
+  // GAUC averages over the users who have both classes on the slice: a handful of them decide it however many rows.
+  const users = Number.isFinite(metrics.gaucGroups) ? metrics.gaucGroups : 0;
+  return metric === 'gauc' && users < rarer.count
+    ? { count: users, text: `${users} held-out users with both a positive and a negative` }
+    : rarer;
 }
 
 function round(value: number): number {
