@@ -205,7 +205,11 @@ async function measureWriters(config: AppConfig, plan: Plan): Promise<Record<str
     const figures: Record<string, Record<number, number>> = { events: {}, 'prediction log': {} };
     for (const writers of [1, WRITERS]) {
       log(`  events, ${writers} writer(s) …`);
-      figures.events[writers] = await rowsPerSecond(writers, plan.seconds, () => events.insertNew(eventBatch()));
+      figures.events[writers] = await rowsPerSecond(
+        writers,
+        plan.seconds,
+        async () => (await events.insertNew(eventBatch())).stored,
+      );
       log(`  prediction log, ${writers} writer(s) …`);
       figures['prediction log'][writers] = await rowsPerSecond(writers, plan.seconds, async () => {
         await predictions.insertEncoded(predictionBatch());

@@ -325,4 +325,22 @@ describe('user features fed by events (e2e: real Postgres and Redis)', () => {
     expect(row).toEqual({ claimed_at: null, done_at: null });
     expect(await events.backfill(feed, { rebuilt: () => Promise.resolve() })).toEqual({ users: expect.any(Number) });
   });
+
+  it('feeds the lists of a version served since this process last loaded the versions served', async () => {
+    const likes3 = { ...likes, name: 'user_recent_likes3', maxLength: 3, fromEvents: { task: 'like' } };
+    const id = await seedModelVersion(db, 'candidate', { training: { features: [...FEATURES, likes3] } });
+    // The shadow behind this process's back (no notice): it still serves production and the canary only.
+    await db.query(`UPDATE model_versions SET status = 'shadow', shadow_percent = 10 WHERE id = $1`, [id]);
+    try {
+      const posted = await inject('POST', '/v1/events', {
+        events: [like('k8', 'u-8', 'i-18', '2026-01-01T16:00:00Z')],
+      });
+      expect(posted.json()).toMatchObject({ stored: 1 });
+      expect((await stored('u-8')).user_recent_likes3).toEqual(['i-18']);
+      expect((await stored('u-8')).user_recent_likes).toEqual(['i-18']);
+    } finally {
+      await db.query(`UPDATE model_versions SET status = 'archived', shadow_percent = NULL WHERE id = $1`, [id]);
+      await app.get(ModelLifecycleService).refresh();
+    }
+  });
 });

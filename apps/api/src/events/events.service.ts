@@ -3,12 +3,17 @@ import { Injectable } from '@nestjs/common';
 import { ConflictError, InvalidFieldsError, type FieldError } from '@app/common';
 import { EventRepository } from '@app/db';
 import { servedEventFeeds } from '@app/mmoe/serving';
+import { parsedSpecOf } from '@app/registry';
 
 import { FeatureStoreService } from '../features/feature-store.service';
 import type { EventsReceivedDto, PostEventsDto } from './dto/events.dto';
 import { FedListBackfill } from './fed-list-backfill.service';
 import { labelErrors } from './labels.validator';
 import { ProductionSpecSource } from './production-spec.source';
+
+/** The event-fed lists of stored specs (one that no longer parses feeds none). */
+const feedsOf = (specs: Record<string, unknown>[]) =>
+  servedEventFeeds(specs.flatMap((spec) => parsedSpecOf({ spec }) ?? []));
 
 /** A batch of 10,000 bad events answers with its first errors, not a megabyte of them. */
 const MAX_REPORTED_ERRORS = 100;
@@ -37,7 +42,7 @@ export class EventsService {
     const now = new Date();
     const feeds = servedEventFeeds(this.productionSpec.served());
     this.backfill.ensure(feeds);
-    const stored = await this.events.insertNew(
+    const { stored, feeds: fed } = await this.events.insertNew(
       events.map((e) => ({
         eventId: e.eventId,
         userId: e.userId,
@@ -50,9 +55,13 @@ export class EventsService {
         occurredAt: e.occurredAt === undefined ? now : new Date(e.occurredAt),
       })),
       feeds,
+      // This process may not have loaded a change of the versions served yet: the lists of those served then. Not
+      // while it serves no fed list: the check is two statements more a batch (bench:events, no fed list: Postgres
+      // CPU 24-32 against 20-27 ms per 1,000 events), and the events of a first fed list are left to its backfill.
+      feeds.length > 0 ? { ids: this.productionSpec.servedIds(), feedsOf } : undefined,
     );
-    const fed = events.filter((e) => feeds.some((f) => (e.labels[f.task] ?? 0) > 0)).map((e) => e.userId);
-    await this.features.invalidate('user', [...new Set(fed)]);
+    const users = events.filter((e) => fed.some((f) => (e.labels[f.task] ?? 0) > 0)).map((e) => e.userId);
+    await this.features.invalidate('user', [...new Set(users)]);
     return { received: events.length, stored, duplicates: events.length - stored };
   }
 

@@ -22,6 +22,10 @@ import { ScorerLoader } from './scorer.loader';
           const { production, canary, shadow } = lifecycle.current();
           return [production, canary, shadow].flatMap((model) => (model ? [model.spec] : []));
         },
+        servedIds: () => {
+          const { production, canary, shadow } = lifecycle.current();
+          return [production, canary, shadow].flatMap((model) => (model ? [model.versionId] : []));
+        },
         onChange: (listener) => lifecycle.onServingChange(listener),
       }),
     },

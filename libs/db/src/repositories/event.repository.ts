@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 
+import { ROLLOUT_LOCK_KEY } from '../rollout-lock';
 import type { FeatureMap } from './feature.repository';
 
 /**
@@ -49,16 +50,41 @@ export class EventRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * Stores the events whose id is new and returns how many that was; an id already stored (or repeated in the batch)
+   * Stores the events whose id is new and says how many that was; an id already stored (or repeated in the batch)
    * is skipped, which makes re-posting a batch harmless. The users of the new positive events get their lists of
    * `feeds` brought up to date in the same transaction (updateLists): the batch and its lists are stored whole or not
    * at all. Rows are inserted in id order so that concurrent overlapping batches cannot deadlock.
+   *
+   * With `served`, `feeds` are those of the versions `served.ids` (the caller's view), checked against the versions
+   * served now under the shared side of the rollout lock: a change of what is served waits for the batches under way,
+   * and a batch after it whose caller has not loaded it yet feeds the lists of `served.feedsOf(the specs served now)`
+   * instead, read in this transaction (another connection could wait on a pool this batch holds one of). Says which
+   * feeds were fed.
    */
-  insertNew(events: NewEvent[], feeds: readonly EventFeed[] = []): Promise<number> {
+  insertNew(
+    events: NewEvent[],
+    feeds: readonly EventFeed[] = [],
+    served?: { ids: readonly number[]; feedsOf: (specs: Record<string, unknown>[]) => readonly EventFeed[] },
+  ): Promise<{ stored: number; feeds: readonly EventFeed[] }> {
     return this.dataSource.transaction(async (manager) => {
+      let fed = feeds;
+      if (served) {
+        await manager.query('SELECT pg_advisory_xact_lock_shared($1)', [ROLLOUT_LOCK_KEY]);
+        const rows: { id: number }[] = await manager.query(
+          `SELECT id FROM model_versions WHERE status IN ('production', 'canary', 'shadow') ORDER BY id`,
+        );
+        const known = [...served.ids].sort((a, b) => a - b);
+        if (rows.length !== known.length || rows.some(({ id }, i) => id !== known[i])) {
+          const specs: { spec: Record<string, unknown> }[] = await manager.query(
+            `SELECT spec FROM model_versions WHERE id = ANY($1::int[]) ORDER BY id`,
+            [rows.map(({ id }) => id)],
+          );
+          fed = served.feedsOf(specs.map(({ spec }) => spec));
+        }
+      }
       const stored = await this.insert(manager, events);
-      await this.updateLists(manager, stored, feeds);
-      return stored.length;
+      await this.updateLists(manager, stored, fed);
+      return { stored: stored.length, feeds: fed };
     });
   }
 

@@ -4,6 +4,7 @@ import { DataSource, EntityManager, In, type FindOptionsSelect } from 'typeorm';
 
 import { ModelVersionEntity, type ModelStatus } from '../entities/model-version.entity';
 import { ReadReplica } from '../read-replica';
+import { ROLLOUT_LOCK_KEY } from '../rollout-lock';
 import { feedKey, type EventFeed } from './event.repository';
 import { RolloutRepository, type NewRolloutEvent, type RolloutEventRecord } from './rollout.repository';
 
@@ -78,12 +79,6 @@ const RECORD_COLUMNS: FindOptionsSelect<ModelVersionEntity> = {
   createdAt: true,
   promotedAt: true,
 };
-
-/**
- * Advisory lock every transition takes first, in every process: two concurrent ones could otherwise both see "no
- * canary" and collide on the one-canary index; row locks cannot stop that, as the row to conflict with is not there yet.
- */
-const ROLLOUT_LOCK_KEY = 0x6d6f6465;
 
 /** The writes of one rollout transition, all inside a single Postgres transaction. */
 export class RolloutTransaction {
