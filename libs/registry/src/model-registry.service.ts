@@ -416,6 +416,7 @@ export class ModelRegistryService {
       // What is served before and after a change of roles, under the rollout lock: the fills follow the feeds the
       // change starts and stops serving.
       const moves = plan.updates.some(({ patch }) => patch.status !== undefined);
+      if (moves) await tx.lockServedSet();
       const before = moves ? servedSpecs(await tx.lock()) : undefined;
       for (const { id, patch } of plan.updates) await tx.update(id, patch);
       if (before) {

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 
-import { ROLLOUT_LOCK_KEY } from '../rollout-lock';
+import { SERVED_SET_LOCK_KEY } from '../rollout-lock';
 import type { FeatureMap } from './feature.repository';
 
 /**
@@ -56,7 +56,7 @@ export class EventRepository {
    * at all. Rows are inserted in id order so that concurrent overlapping batches cannot deadlock.
    *
    * With `served`, `feeds` are those of the versions `served.ids` (the caller's view), checked against the versions
-   * served now under the shared side of the rollout lock: a change of what is served waits for the batches under way,
+   * served now under the shared side of SERVED_SET_LOCK_KEY: a change of what is served waits for the batches under way,
    * and a batch after it whose caller has not loaded it yet feeds the lists of `served.feedsOf(the specs served now)`
    * instead, read in this transaction (another connection could wait on a pool this batch holds one of). Says which
    * feeds were fed.
@@ -69,14 +69,16 @@ export class EventRepository {
     return this.dataSource.transaction(async (manager) => {
       let fed = feeds;
       if (served) {
-        await manager.query('SELECT pg_advisory_xact_lock_shared($1)', [ROLLOUT_LOCK_KEY]);
+        await manager.query('SELECT pg_advisory_xact_lock_shared($1)', [SERVED_SET_LOCK_KEY]);
         const rows: { id: number }[] = await manager.query(
           `SELECT id FROM model_versions WHERE status IN ('production', 'canary', 'shadow') ORDER BY id`,
         );
         const known = [...served.ids].sort((a, b) => a - b);
         if (rows.length !== known.length || rows.some(({ id }, i) => id !== known[i])) {
           const specs: { spec: Record<string, unknown> }[] = await manager.query(
-            `SELECT spec FROM model_versions WHERE id = ANY($1::int[]) ORDER BY id`,
+            // Production first, as servedEventFeeds wants them.
+            `SELECT spec FROM model_versions WHERE id = ANY($1::int[])
+             ORDER BY array_position(ARRAY['production', 'canary', 'shadow'], status)`,
             [rows.map(({ id }) => id)],
           );
           fed = served.feedsOf(specs.map(({ spec }) => spec));

@@ -4,7 +4,7 @@ import { DataSource, EntityManager, In, type FindOptionsSelect } from 'typeorm';
 
 import { ModelVersionEntity, type ModelStatus } from '../entities/model-version.entity';
 import { ReadReplica } from '../read-replica';
-import { ROLLOUT_LOCK_KEY } from '../rollout-lock';
+import { ROLLOUT_LOCK_KEY, SERVED_SET_LOCK_KEY } from '../rollout-lock';
 import { feedKey, type EventFeed } from './event.repository';
 import { RolloutRepository, type NewRolloutEvent, type RolloutEventRecord } from './rollout.repository';
 
@@ -108,6 +108,11 @@ export class RolloutTransaction {
       lock: { mode: 'pessimistic_write' },
     });
     return row ?? undefined;
+  }
+
+  /** Before a change of the versions served: waits for the event batches under way (SERVED_SET_LOCK_KEY). */
+  async lockServedSet(): Promise<void> {
+    await this.manager.query('SELECT pg_advisory_xact_lock($1)', [SERVED_SET_LOCK_KEY]);
   }
 
   async update(id: number, patch: ModelVersionPatch): Promise<void> {
