@@ -119,6 +119,10 @@ describe('TrainingScheduleService', () => {
         'the incremental schedule stored in Postgres applies, not RETRAIN_INCREMENTAL_ENABLED (true; stored false): ' +
           'the RETRAIN_* settings only seed a deployment with none stored yet; change it through PUT /admin/training-schedule',
       ]);
+      // The same cron spaced otherwise says nothing.
+      warn.mockClear();
+      await service({ RETRAIN_CRON: ' 0  3 * * * ' }).ensure();
+      expect(warn).not.toHaveBeenCalled();
       // Once a person has changed it, the stored schedule is meant to differ from the settings.
       warn.mockClear();
       await other.set('full', { cron: '0 5 * * *' }, 'admin');

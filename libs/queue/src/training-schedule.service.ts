@@ -278,7 +278,10 @@ export function configDrift<C extends RetrainCadence>(
   const settings = Object.entries(SEEDED_BY[cadence]) as [keyof RetrainCadences[C], string][];
   const differing = settings.flatMap(([field, setting]) => {
     const [ours, theirs] = field === 'paused' ? [!seed[field], !stored[field]] : [seed[field], stored[field]];
-    return ours === theirs ? [] : [`${setting} (${JSON.stringify(ours)}; stored ${JSON.stringify(theirs)})`];
+    // A cron is the same schedule however its fields are spaced.
+    const spaced = (cron: unknown) => String(cron).trim().split(/\s+/).join(' ');
+    const same = field === 'cron' ? spaced(ours) === spaced(theirs) : ours === theirs;
+    return same ? [] : [`${setting} (${JSON.stringify(ours)}; stored ${JSON.stringify(theirs)})`];
   });
   return differing.length > 0 ? differing.join(', ') : undefined;
 }
