@@ -1,6 +1,6 @@
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import type { ModelStatus, ModelVersionPatch, NewRolloutEvent, ServingPrecision } from '@app/db';
-import { feedClashes, parseModelSpec, type ModelSpec } from '@app/mmoe/serving';
+import { feedClashes, parseModelSpec, servedEventFeeds, type EventFeed, type ModelSpec } from '@app/mmoe/serving';
 
 import { parseFusion, type FusionRule } from './fusion.rules';
 import type { LockedVersions, ModelVersion } from './model-version.reader';
@@ -242,6 +242,14 @@ export function parsedSpecOf(version: Pick<ModelVersion, 'spec'>): ModelSpec | u
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The event-fed lists of stored specs served together, production's first (servedEventFeeds); a spec that no longer
+ * parses feeds none.
+ */
+export function storedSpecFeeds(specs: readonly ModelVersion['spec'][]): EventFeed[] {
+  return servedEventFeeds(specs.flatMap((spec) => parsedSpecOf({ spec }) ?? []));
 }
 
 /** Whether two versions take a user feature from different sources (feedClashes); not when a spec no longer parses. */

@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 
-import { EventRepository, type EventFeed } from '@app/db';
+import { EventRepository, feedKey, type EventFeed } from '@app/db';
 import { servedEventFeeds } from '@app/mmoe/serving';
 
 import { FeatureStoreService } from '../features/feature-store.service';
@@ -76,8 +76,8 @@ export class FedListBackfill implements OnApplicationBootstrap, OnModuleDestroy 
    * Starts filling the feeds (by default those of the versions served now) not known filled, unless a fill runs
    * already (when it ends, it looks at the feeds served then).
    */
-  ensure(feeds: readonly EventFeed[] = servedEventFeeds(this.served.served())): void {
-    const pending = feeds.filter((f) => !this.done.has(JSON.stringify(f)));
+  ensure(feeds: readonly EventFeed[] = this.servedFeeds()): void {
+    const pending = feeds.filter((f) => !this.done.has(feedKey(f)));
     if (pending.length === 0 || this.running || this.stopped) return;
     this.running = this.fill(pending).finally(() => {
       this.running = undefined;
@@ -96,12 +96,16 @@ export class FedListBackfill implements OnApplicationBootstrap, OnModuleDestroy 
    */
   private next(looked: readonly EventFeed[]): void {
     if (this.stopped) return;
-    const pending = servedEventFeeds(this.served.served()).filter((f) => !this.done.has(JSON.stringify(f)));
-    const seen = new Set(looked.map((f) => JSON.stringify(f)));
-    const fresh = pending.filter((f) => !seen.has(JSON.stringify(f)));
+    const pending = this.servedFeeds().filter((f) => !this.done.has(feedKey(f)));
+    const seen = new Set(looked.map(feedKey));
+    const fresh = pending.filter((f) => !seen.has(feedKey(f)));
     if (fresh.length > 0) return this.ensure(fresh);
     clearTimeout(this.retry);
     if (pending.length > 0) this.retry = setTimeout(() => this.ensure(), RETRY_MS).unref();
+  }
+
+  private servedFeeds(): EventFeed[] {
+    return servedEventFeeds(this.served.served().map((v) => v.spec));
   }
 
   private async fill(feeds: readonly EventFeed[]): Promise<void> {
@@ -127,7 +131,7 @@ export class FedListBackfill implements OnApplicationBootstrap, OnModuleDestroy 
           this.logger.log(
             `backfilled "${feed.feature}" for ${outcome.users} users in ${((Date.now() - started) / 1000).toFixed(1)} s`,
           );
-        this.done.add(JSON.stringify(feed));
+        this.done.add(feedKey(feed));
       } catch (e) {
         this.count('failed');
         this.logger.warn(

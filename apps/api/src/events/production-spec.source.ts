@@ -6,9 +6,7 @@ import type { ModelSpec } from '@app/mmoe';
  */
 export abstract class ProductionSpecSource {
   abstract current(): ModelSpec | undefined;
-  abstract served(): ModelSpec[];
-  /** The ids of the versions served(), in the same order. */
-  abstract servedIds(): number[];
+  abstract served(): { id: number; spec: ModelSpec }[];
   /** `listener` is called after every change of the versions this process serves. */
   abstract onChange(listener: () => void): void;
 }

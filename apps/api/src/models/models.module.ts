@@ -20,11 +20,9 @@ import { ScorerLoader } from './scorer.loader';
         current: () => lifecycle.current().production?.spec,
         served: () => {
           const { production, canary, shadow } = lifecycle.current();
-          return [production, canary, shadow].flatMap((model) => (model ? [model.spec] : []));
-        },
-        servedIds: () => {
-          const { production, canary, shadow } = lifecycle.current();
-          return [production, canary, shadow].flatMap((model) => (model ? [model.versionId] : []));
+          return [production, canary, shadow].flatMap((model) =>
+            model ? [{ id: model.versionId, spec: model.spec }] : [],
+          );
         },
         onChange: (listener) => lifecycle.onServingChange(listener),
       }),

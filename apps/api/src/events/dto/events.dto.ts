@@ -74,7 +74,8 @@ export class EventDto {
   weight?: number;
 
   @ApiPropertyOptional({
-    description: 'ISO 8601 time of the impression, not later than now; now by default.',
+    description:
+      'ISO 8601 time of the impression, not later than now (5 minutes of clock skew allowed); now by default.',
     example: '2025-11-22T10:15:00Z',
   })
   @IsOmittable()
