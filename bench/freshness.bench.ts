@@ -311,7 +311,7 @@ class Experiment {
 
   /**
    * A worker's job on the events of [from, to): its model trained on the rows before the held-out slice (after the
-   * `extra` ones), then, when the job refits (refitsJob), trained on the slice too (refitOnHoldout); the candidate
+   * `extra` ones), then, when the job refits (refitOf), trained on the slice too (refitOnHoldout); the candidate
    * before that refit (the same model without one), and where the job's training data ends (the next incremental
    * job's start). `cost` counts the job, `candidateCost` the candidate's training alone.
    */

@@ -269,7 +269,7 @@ export class TrainingScheduleService {
  * `RETRAIN_CRON ("0 4 * * *"; stored "0 3 * * *")`; undefined when none does or a person has changed it: then what is
  * stored is meant to differ.
  */
-export function configDrift<C extends RetrainCadence>(
+function configDrift<C extends RetrainCadence>(
   cadence: C,
   stored: RetrainCadences[C],
   seed: RetrainCadences[C],

@@ -102,7 +102,7 @@ export function IsVersionId(): PropertyDecorator {
 }
 
 /** How far ahead of this process's clock a timestamp may be: a caller's clock a little fast is no error. */
-export const CLOCK_SKEW_MS = 5 * 60_000;
+const CLOCK_SKEW_MS = 5 * 60_000;
 
 /**
  * A timestamp (IsTimestamp's) no later than now, give or take CLOCK_SKEW_MS: one dated ahead would hold what is

@@ -8,7 +8,10 @@ export class TrainingInputError extends DomainError {
   override readonly name = 'TrainingInputError';
 }
 
-/** An incremental window that holds no event yet: a scheduled run skips it, a manual job fails with this message. */
+/**
+ * An incremental window that holds no event yet, or too few to train on (checkTables): a scheduled run skips it, a
+ * manual job fails with this message.
+ */
 export class EmptyWindowError extends TrainingInputError {
   /** `shortOf`: the window has events, but too few to train on yet (why, as checkTables says it). */
   constructor(

@@ -254,8 +254,8 @@ export class EventRepository {
         [feed.task],
       );
       hooks.claimed?.(users);
-      // A page of users at a time, after the last one rebuilt (events_user_occurred_at keeps them in order): a
-      // process holds one batch of ids, however many users the events have.
+      // A page of users at a time, after the last one rebuilt (in user_id order, which events_user_occurred_at
+      // walks): a process holds one batch of ids, however many users the events have.
       let rebuilt = 0;
       for (let after = ''; ;) {
         if (hooks.stopping?.()) {

@@ -26,8 +26,9 @@ export function eventFeeds(spec: Pick<ModelSpec, 'features'>): EventFeed[] {
 
 /**
  * The lists the served specs (production first, then the canary and the shadow) declare fed by events, one per
- * feature name: the first spec's source (task, itemFeature) wins a clash, and the longest maxLength of the specs that
- * agree on it is kept (each model reads only its own last maxLength).
+ * feature name: the first spec's source (task, itemFeature) wins a clash (which the rollout refuses to serve, see
+ * feedClashes: this only decides for versions served together before that check), and the longest maxLength of the
+ * specs that agree on it is kept (each model reads only its own last maxLength).
  */
 export function servedEventFeeds(specs: readonly Pick<ModelSpec, 'features'>[]): EventFeed[] {
   const byName = new Map<string, EventFeed>();

@@ -43,7 +43,8 @@ export class EventsSourceDto extends TrainingSourceDto {
 
   @ApiProperty({
     example: '2026-11-15T00:00:00Z',
-    description: 'End of the window (exclusive); after `from`, and not later than now.',
+    description:
+      'End of the window (exclusive); after `from`, and not later than now (5 minutes of clock skew allowed).',
   })
   @IsTimestamp()
   @IsNotFuture()
@@ -71,7 +72,7 @@ export class IncrementalSourceDto extends TrainingSourceDto {
   @ApiPropertyOptional({
     example: '2026-11-15T12:00:00Z',
     description:
-      "End of the window (exclusive), which starts where the warm start's parent's training rows ended (its held-out events come first); not later than now; default: when the job is queued. A window with no event is refused.",
+      "End of the window (exclusive), which starts where the warm start's parent's training rows ended (its held-out events come first); not later than now (5 minutes of clock skew allowed); default: when the job is queued. A window with no event is refused.",
   })
   @IsOmittable()
   @IsTimestamp()
