@@ -3,6 +3,7 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Test, type TestingModule } from '@nestjs/testing';
+import calculateSlot from 'cluster-key-slot';
 import Redis, { type Cluster } from 'ioredis';
 
 import { APP_CONFIG, ConfigModule, loadConfig } from '@app/config';
@@ -161,6 +162,52 @@ describe('Redis Cluster (e2e)', () => {
         expect(await cache.read('s4', [moving])).toEqual([{ hit: false, generation, unavailable: false }]);
       } finally {
         target.disconnect();
+      }
+    });
+
+    it('reads and fills while a slot is migrated, its keys split between the two nodes, with no node read from Postgres', async () => {
+      // An item and the others of its slot, and items of other slots, some on the same master.
+      const slotOf = (entity: EntityRef) => calculateSlot(generationKey(entity));
+      const moving = items[0];
+      const entities = [
+        ...items.filter((entity) => slotOf(entity) === slotOf(moving)),
+        ...items.slice(300, 360).filter((entity) => slotOf(entity) !== slotOf(moving)),
+      ];
+      const misses = await cache.read('s5', entities);
+      await cache.fill(
+        's5',
+        entities.map((entity, i) => ({
+          entity,
+          generation: (misses[i] as { generation: string }).generation,
+          features: { n: i },
+        })),
+      );
+      const cached = entities.map((_, i) => ({ hit: true, features: { n: i } }));
+      const migration = await cluster.migrate(generationKey(moving));
+      try {
+        // One entity's generation moved, its entry and the slot's other keys not yet: the slot's MGET is TRYAGAIN.
+        await migration.move([generationKey(moving)]);
+        expect(await cache.read('s5', entities)).toEqual(cached);
+        // Every key of the slot read moved: ASK, and the node's pipeline, sent whole to the importing node, MOVED there.
+        const slotKeys = entities
+          .filter((entity) => slotOf(entity) === slotOf(moving))
+          .flatMap((entity) => [entryKey('s5', entity), generationKey(entity)]);
+        await migration.move(slotKeys.filter((key) => key !== generationKey(moving)));
+        expect(await cache.read('s5', entities)).toEqual(cached);
+        // A new entry of the slot is answered ASK by the source: it is set on the importing node, and read there.
+        const fresh = await cache.read('s6', entities);
+        await cache.fill(
+          's6',
+          entities.map((entity, i) => ({
+            entity,
+            generation: (fresh[i] as { generation: string }).generation,
+            features: { m: i },
+          })),
+        );
+        expect(await cache.read('s6', entities)).toEqual(entities.map((_, i) => ({ hit: true, features: { m: i } })));
+        expect(cache.nodes().filter(({ open }) => open)).toEqual([]);
+      } finally {
+        await migration.finish();
       }
     });
 

@@ -50,12 +50,37 @@ export function servingNodes(client: RedisClient): { node: string; master: strin
   return [...groups].map((node) => ({ node, master: node.split(';')[0] }));
 }
 
-/** One MGET per list (each list's keys in one slot), in one round trip: a bare MGET for one list, else a pipeline. */
+/**
+ * One MGET per list (each list's keys in one slot), in one round trip: a bare MGET for one list on one Redis, else a
+ * pipeline. On a cluster mid-resharding, a slot's keys may be split between its two nodes: its MGET is answered ASK
+ * (none left on the source) or TRYAGAIN (some), and a read-only pipeline with one ASK is sent whole to the importing
+ * node by ioredis, where the other slots' MGETs are answered MOVED back to the node the slot map names. Each such
+ * list is read again key by key, which the node holding each key answers (ioredis follows a single command's ASK and
+ * MOVED): nothing fails for a migration, however long it lasts. An entry and its generation may then come from the
+ * two nodes at two moments; either one newer than the other only makes them disagree (a miss), as a write between
+ * them would. A MOVED elsewhere says the map is out of date (a failover): thrown, as execOrThrow does.
+ */
 export async function mgetEach(client: RedisClient, lists: string[][]): Promise<(string | null)[][]> {
-  if (lists.length === 1) return [await client.mget(lists[0])];
+  if (lists.length === 1 && !client.isCluster) return [await client.mget(lists[0])];
   const pipeline = client.pipeline();
   for (const keys of lists) pipeline.mget(keys);
-  return (await execOrThrow(client, pipeline)) as (string | null)[][];
+  const resend = (c: number) => Promise.all(lists[c].map((key) => client.get(key)));
+  return (await execOrThrow(client, pipeline, resend, (error) => misrouted(client as Cluster, error))) as (
+    string | null
+  )[][];
+}
+
+/** A write answered ASK: its slot is being migrated, and its key is on the importing node already or is new. */
+const asked = (error: Error) => error.message.startsWith('ASK ');
+
+/**
+ * A command a migration sent to the wrong node, while the slot map is right: ASK, TRYAGAIN (a multi-key command whose
+ * keys the migration has split), MOVED to the master the map names for the slot, or ioredis giving up following them.
+ */
+function misrouted(cluster: Cluster, error: Error): boolean {
+  const [reply, slot, node] = error.message.split(' ');
+  if (reply === 'MOVED') return cluster.slots[Number(slot)]?.[0] === node;
+  return reply === 'ASK' || reply === 'TRYAGAIN' || error.message.startsWith('Too many Cluster redirections');
 }
 
 /**
@@ -65,16 +90,16 @@ export async function mgetEach(client: RedisClient, lists: string[][]): Promise<
  * redirection of a single command, and of a pipeline only when all its commands got the same answer, which a
  * pipeline spanning several slots never does.
  *
- * With `resend`, a write answered ASK (its slot is being migrated, and its key is on the importing node already or is
- * new) is sent again on its own by `resend(command index)`, which ioredis follows to the importing node with ASKING.
- * Running the pipeline again would not do: the slot map changes only once the migration ends, and until then the
- * same command gets ASK again. (A read-only pipeline never gets here with an ASK: ioredis sends it whole to the
- * importing node, where the other slots' commands are MOVED.)
+ * With `resend`, a command whose error `resendOn` accepts (by default a write answered ASK: its slot is being
+ * migrated) is sent again on its own by `resend(command index)`, which ioredis follows to the node holding its key
+ * (with ASKING for an ASK). Running the pipeline again would not do: the slot map changes only once the migration
+ * ends, and until then the same command gets ASK again.
  */
 export async function execOrThrow(
   client: RedisClient,
   pipeline: ChainableCommander,
   resend?: (command: number) => Promise<unknown>,
+  resendOn: (error: Error) => boolean = asked,
 ): Promise<unknown[]> {
   let results: [Error | null, unknown][];
   try {
@@ -85,7 +110,7 @@ export async function execOrThrow(
   if (resend)
     results = await Promise.all(
       results.map(async (result, i): Promise<[Error | null, unknown]> =>
-        result[0]?.message.startsWith('ASK ') ? [null, await resend(i)] : result,
+        result[0] && resendOn(result[0]) ? [null, await resend(i)] : result,
       ),
     );
   const failed = results.find(([error]) => error);

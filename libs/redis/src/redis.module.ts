@@ -33,7 +33,16 @@ const PROFILES: Record<ConnectionProfile, { redis: RedisOptions; cluster?: Clust
   commands: { redis: { maxRetriesPerRequest: 3 }, cluster: { slotsRefreshInterval: 5000 } },
   'fail-fast': {
     redis: { enableOfflineQueue: false, commandTimeout: 500, maxRetriesPerRequest: 0 },
-    cluster: { enableOfflineQueue: false, retryDelayOnFailover: 0, retryDelayOnClusterDown: 0 },
+    // A pipeline whose slot is mid-migration is answered TRYAGAIN until its keys have moved, which ioredis would retry
+    // 16 times 100 ms apart: a few immediate tries instead, then its reads go key by key (mgetEach). Three
+    // redirections are as many as one key needs (MOVED after a failover, then ASK).
+    cluster: {
+      enableOfflineQueue: false,
+      retryDelayOnFailover: 0,
+      retryDelayOnClusterDown: 0,
+      retryDelayOnTryAgain: 0,
+      maxRedirections: 3,
+    },
   },
   // Bull's own defaults: its command connection retries as ioredis does, its blocking ones forever.
   'bull-client': { redis: { maxRetriesPerRequest: 20, enableReadyCheck: false } },

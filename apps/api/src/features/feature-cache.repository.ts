@@ -110,17 +110,19 @@ export class FeatureCacheRepository {
         this.breaker(node).run(
           async () => {
             ensureReady(this.redis);
+            const order = slots.flat();
+            const entry = (i: number): [string, string, 'EX', number] => {
+              const { generation, features } = kept[i];
+              const ttl =
+                features === null
+                  ? this.config.FEATURE_NEGATIVE_CACHE_TTL_SECONDS
+                  : this.config.FEATURE_CACHE_TTL_SECONDS;
+              return [keys[i], `${generation}|${JSON.stringify(features)}`, 'EX', ttl];
+            };
             const pipeline = this.redis.pipeline();
-            for (const indexes of slots)
-              for (const i of indexes) {
-                const { generation, features } = kept[i];
-                const ttl =
-                  features === null
-                    ? this.config.FEATURE_NEGATIVE_CACHE_TTL_SECONDS
-                    : this.config.FEATURE_CACHE_TTL_SECONDS;
-                pipeline.set(keys[i], `${generation}|${JSON.stringify(features)}`, 'EX', ttl);
-              }
-            await execOrThrow(this.redis, pipeline);
+            for (const i of order) pipeline.set(...entry(i));
+            // A key of a slot being migrated goes to the importing node on its own (ASK), as an invalidation's does.
+            await execOrThrow(this.redis, pipeline, (c) => this.redis.set(...entry(order[c])));
           },
           () => undefined,
         ),
