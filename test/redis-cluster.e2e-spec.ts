@@ -7,6 +7,7 @@ import calculateSlot from 'cluster-key-slot';
 import Redis, { type Cluster } from 'ioredis';
 
 import { APP_CONFIG, ConfigModule, loadConfig } from '@app/config';
+import type { FeatureMap } from '@app/db';
 import { CACHE_REDIS, RedisConnections, RedisModule } from '@app/redis';
 
 import {
@@ -97,6 +98,19 @@ describe('Redis Cluster (e2e)', () => {
 
     afterAll(() => moduleRef?.close());
 
+    /** Reads `entities` under `schemaVersion`, and fills each one's entry with `features(its index)`. */
+    async function readAndFill(schemaVersion: string, entities: EntityRef[], features: (i: number) => FeatureMap) {
+      const misses = await cache.read(schemaVersion, entities);
+      await cache.fill(
+        schemaVersion,
+        entities.map((entity, i) => ({
+          entity,
+          generation: (misses[i] as { generation: string }).generation,
+          features: features(i),
+        })),
+      );
+    }
+
     it('reads 500 entities in one pipeline per master, fills, hits, and invalidates across slots', async () => {
       const pipelines = jest.spyOn(client, 'pipeline');
       const misses = await cache.read('s1', items);
@@ -125,15 +139,7 @@ describe('Redis Cluster (e2e)', () => {
 
     it('follows a failover it learns of by a redirection: the next read hits, an invalidation goes through', async () => {
       const entities: EntityRef[] = [{ kind: 'user', id: 'u1' }, ...items.slice(0, 30)];
-      const misses = await cache.read('s3', entities);
-      await cache.fill(
-        's3',
-        entities.map((entity, i) => ({
-          entity,
-          generation: (misses[i] as { generation: string }).generation,
-          features: { n: i },
-        })),
-      );
+      await readAndFill('s3', entities, (i) => ({ n: i }));
       await cluster.failOver(await cluster.masterOf(generationKey({ kind: 'user', id: 'u1' })));
 
       // Both clients' slot maps still name the old master: the invalidation is redirected and goes through, the first
@@ -173,15 +179,7 @@ describe('Redis Cluster (e2e)', () => {
         ...items.filter((entity) => slotOf(entity) === slotOf(moving)),
         ...items.slice(300, 360).filter((entity) => slotOf(entity) !== slotOf(moving)),
       ];
-      const misses = await cache.read('s5', entities);
-      await cache.fill(
-        's5',
-        entities.map((entity, i) => ({
-          entity,
-          generation: (misses[i] as { generation: string }).generation,
-          features: { n: i },
-        })),
-      );
+      await readAndFill('s5', entities, (i) => ({ n: i }));
       const cached = entities.map((_, i) => ({ hit: true, features: { n: i } }));
       const migration = await cluster.migrate(generationKey(moving));
       try {
@@ -195,15 +193,7 @@ describe('Redis Cluster (e2e)', () => {
         await migration.move(slotKeys.filter((key) => key !== generationKey(moving)));
         expect(await cache.read('s5', entities)).toEqual(cached);
         // A new entry of the slot is answered ASK by the source: it is set on the importing node, and read there.
-        const fresh = await cache.read('s6', entities);
-        await cache.fill(
-          's6',
-          entities.map((entity, i) => ({
-            entity,
-            generation: (fresh[i] as { generation: string }).generation,
-            features: { m: i },
-          })),
-        );
+        await readAndFill('s6', entities, (i) => ({ m: i }));
         expect(await cache.read('s6', entities)).toEqual(entities.map((_, i) => ({ hit: true, features: { m: i } })));
         expect(cache.nodes().filter(({ open }) => open)).toEqual([]);
       } finally {
