@@ -2,6 +2,7 @@ import type { TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
+import { SERVED_SET_LOCK_KEY } from '@app/db';
 import { MultiTaskModel } from '@app/mmoe';
 import { DEFAULT_ROLLOUT_POLICY, ModelRegistryService, RegistryModule } from '@app/registry';
 
@@ -230,5 +231,40 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
       .query(`UPDATE model_versions SET spec = '{"features": 5}' WHERE id = $1`, [production!.id]);
     await expect(registry.archive(canary!.id, 'medium')).resolves.toMatchObject({ event: { action: 'archive' } });
     expect((await registry.findServing()).canary).toBeUndefined();
+  });
+
+  it('changes roles while an event batch naming a served version is under way, without a deadlock', async () => {
+    const db = moduleRef.get(DataSource);
+    const [production, next] = [await register(8), await register(9)];
+    await registry.setCanary(production.id, 10, undefined, 'medium');
+    await registry.promote(production.id, undefined, 'medium');
+    const batch = db.createQueryRunner();
+    await batch.connect();
+    await batch.startTransaction();
+    try {
+      // As EventRepository.insertNew begins: the shared side of the served-set lock.
+      await batch.query('SELECT pg_advisory_xact_lock_shared($1)', [SERVED_SET_LOCK_KEY]);
+      const change = registry.setCanary(next.id, 10, undefined, 'medium');
+      // The change has locked the served versions' rows and waits for the batch.
+      for (let waited = 0; ; waited += 20) {
+        const [{ waiting }] = await db.query(
+          `SELECT count(*)::int AS waiting FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`,
+        );
+        if (waiting > 0) break;
+        if (waited > 10_000) throw new Error('the change never waited for the batch');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // An event of production: its foreign key reads (FOR KEY SHARE) the row the change holds.
+      await batch.query(
+        `INSERT INTO events (event_id, user_id, item_id, model_version_id, labels, occurred_at)
+         VALUES ('medium-deadlock', 'u1', 'i1', $1, '{}', now())`,
+        [production.id],
+      );
+      await batch.commitTransaction();
+      expect((await change).canary?.id).toBe(next.id);
+    } finally {
+      if (batch.isTransactionActive) await batch.rollbackTransaction();
+      await batch.release();
+    }
   });
 });

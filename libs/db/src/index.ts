@@ -18,3 +18,4 @@ export * from './repositories/training-schedule.repository';
 export * from './read-replica';
 export * from './repositories/live-state.repository';
 export * from './repositories/serving-stats.repository';
+export * from './rollout-lock';

@@ -87,25 +87,30 @@ export class RolloutTransaction {
     private readonly rollouts: RolloutRepository,
   ) {}
 
-  /** Locks (FOR UPDATE) the serving versions (production, canary, shadow) and the version `id`, when given. */
+  /**
+   * Locks the serving versions (production, canary, shadow) and the version `id`, when given. FOR NO KEY UPDATE, not
+   * FOR UPDATE: an event batch under way holds the shared served-set lock that a change of roles then waits for, and
+   * its events' foreign key to their version takes FOR KEY SHARE on that row, which FOR UPDATE would make wait for
+   * the change: a deadlock. A transition changes no key.
+   */
   async lock(id?: number): Promise<LockedRecords> {
     const rows = await this.manager.getRepository(ModelVersionEntity).find({
       select: RECORD_COLUMNS,
       where: [{ status: In(SERVING_STATUSES) }, ...(id === undefined ? [] : [{ id }])],
       order: { id: 'ASC' },
-      lock: { mode: 'pessimistic_write' },
+      lock: { mode: 'for_no_key_update' },
     });
     return { ...servingOf(rows), target: rows.find((r) => r.id === id) };
   }
 
-  /** The version that was production before `productionId` was promoted, locked; undefined when there was none. */
+  /** The version that was production before `productionId` was promoted, locked as lock() does; undefined if none. */
   async lockPreviousProduction(productionId: number): Promise<ModelVersionRecord | undefined> {
     const previousId = await this.rollouts.promotedOver(this.manager, productionId);
     if (previousId === null) return undefined;
     const row = await this.manager.getRepository(ModelVersionEntity).findOne({
       select: RECORD_COLUMNS,
       where: { id: previousId },
-      lock: { mode: 'pessimistic_write' },
+      lock: { mode: 'for_no_key_update' },
     });
     return row ?? undefined;
   }
