@@ -2,7 +2,7 @@ import type { TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 import { PostgresQueryRunner } from 'typeorm/driver/postgres/PostgresQueryRunner';
 
-import { EventRepository, FeatureRepository, FeaturesRepositoryModule, type EventFeed } from '@app/db';
+import { EventRepository, FeatureRepository, FeaturesRepositoryModule, feedKey, type EventFeed } from '@app/db';
 
 import { createMediumModule, runToken } from './medium.module';
 
@@ -67,6 +67,24 @@ describe('EventRepository.insertNew with event-fed lists (medium: real Postgres)
     for (const table of ['user_features', 'item_features'])
       await db.query(`DELETE FROM ${table} WHERE entity_id LIKE $1`, [`${token}-%`]);
     await moduleRef.close();
+  });
+
+  it('says which feeds are not recorded filled: never filled, or marked to fill again', async () => {
+    const named = (feature: string): EventFeed => ({ feature: id(feature), task: 'click', maxLength: 3 });
+    const [filled, reset, never] = [named('filled'), named('reset'), named('never')];
+    const db = moduleRef.get(DataSource);
+    await db.query(`INSERT INTO event_feed_backfills (feed, done_at) VALUES ($1, now()), ($2, NULL)`, [
+      feedKey(filled),
+      feedKey(reset),
+    ]);
+    try {
+      expect(await events.unfilled([filled, reset, never])).toEqual([reset, never]);
+      expect(await events.unfilled([])).toEqual([]);
+    } finally {
+      await db.query('DELETE FROM event_feed_backfills WHERE feed = ANY($1::text[])', [
+        [feedKey(filled), feedKey(reset)],
+      ]);
+    }
   });
 
   it('appends newer events to every fed list of a user in one statement, reading no past event again', async () => {

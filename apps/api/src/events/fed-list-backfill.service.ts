@@ -7,8 +7,11 @@ import { FeatureStoreService } from '../features/feature-store.service';
 import { MetricsService } from '../platform/metrics.service';
 import { ProductionSpecSource } from './production-spec.source';
 
-/** How long until a fill that found another process at it (or failed) looks again. */
-const RETRY_MS = 60_000;
+/**
+ * How often the feeds served are looked at again: those a fill left (another process at it, or failed), and those
+ * known filled that a change has marked to fill since.
+ */
+const CHECK_MS = 60_000;
 
 type Outcome = 'filled' | 'already_filled' | 'busy' | 'failed';
 
@@ -19,8 +22,10 @@ type Outcome = 'filled' | 'already_filled' | 'busy' | 'failed';
  * each ingest as a fallback; once per feed for the cluster (EventRepository.backfill claims it, so processes that
  * race fill it once) for as long as some version serves it (a rollout change that stops serving a feed forgets its
  * fill, so that serving it again fills it again); one fill at a time per process; each batch of users rebuilt is
- * invalidated in the feature cache. A feed another process is filling, or whose fill failed, is looked at again a
- * minute later (a claim left by a process that died is taken again after 10 minutes). Logged, and counted in /metrics
+ * invalidated in the feature cache. Every minute the feeds served are looked at again: one another process was
+ * filling, or whose fill failed (a claim left by a process that died is taken again after 10 minutes), and one known
+ * filled that the database says is to fill again (a change that stopped serving it and one that served it again,
+ * which this process loaded as one reload with nothing changed, told it nothing). Logged, and counted in /metrics
  * (`fed_list_backfills_total` by outcome, `fed_list_backfill_users_total`).
  */
 @Injectable()
@@ -29,7 +34,7 @@ export class FedListBackfill implements OnApplicationBootstrap, OnModuleDestroy 
   /** Feeds this process knows filled (by it or another): checked no more. */
   private readonly done = new Set<string>();
   private running?: Promise<void>;
-  private retry?: NodeJS.Timeout;
+  private check?: NodeJS.Timeout;
   private stopped = false;
   private readonly count: (outcome: Outcome) => void;
   private readonly countUsers: (outcome: 'rebuilt', by: number) => void;
@@ -63,12 +68,13 @@ export class FedListBackfill implements OnApplicationBootstrap, OnModuleDestroy 
       this.ensure();
     });
     this.ensure();
+    this.check = setInterval(() => void this.recheck(), CHECK_MS).unref();
   }
 
   /** A fill under way stops at its next batch and hands its claim back (another process takes it at once). */
   async onModuleDestroy(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.retry);
+    clearInterval(this.check);
     await this.running;
   }
 
@@ -92,16 +98,25 @@ export class FedListBackfill implements OnApplicationBootstrap, OnModuleDestroy 
 
   /**
    * After a fill of `looked`: the feeds served since are filled now; those it left unfilled (busy in another process,
-   * or failed) are looked at again a minute later.
+   * or failed) wait for the next check.
    */
   private next(looked: readonly EventFeed[]): void {
     if (this.stopped) return;
-    const pending = this.servedFeeds().filter((f) => !this.done.has(feedKey(f)));
     const seen = new Set(looked.map(feedKey));
-    const fresh = pending.filter((f) => !seen.has(feedKey(f)));
-    if (fresh.length > 0) return this.ensure(fresh);
-    clearTimeout(this.retry);
-    if (pending.length > 0) this.retry = setTimeout(() => this.ensure(), RETRY_MS).unref();
+    const fresh = this.servedFeeds().filter((f) => !this.done.has(feedKey(f)) && !seen.has(feedKey(f)));
+    if (fresh.length > 0) this.ensure(fresh);
+  }
+
+  /** The feeds served that the database no longer records filled are filled again, with those still pending. */
+  private async recheck(): Promise<void> {
+    if (this.running || this.stopped) return;
+    try {
+      const known = this.servedFeeds().filter((f) => this.done.has(feedKey(f)));
+      for (const feed of await this.events.unfilled(known)) this.done.delete(feedKey(feed));
+    } catch (e) {
+      this.logger.warn(`event-fed lists not checked (${(e as Error).message}); checked again in a minute`);
+    }
+    this.ensure();
   }
 
   private servedFeeds(): EventFeed[] {

@@ -211,6 +211,20 @@ export class EventRepository {
   }
 
   /**
+   * Of `feeds`, those not recorded as filled now: marked to fill again by a change that served them again, forgotten,
+   * or never filled.
+   */
+  async unfilled(feeds: readonly EventFeed[]): Promise<EventFeed[]> {
+    if (feeds.length === 0) return [];
+    const rows: { feed: string }[] = await this.dataSource.query(
+      `SELECT feed FROM event_feed_backfills WHERE feed = ANY($1::text[]) AND done_at IS NOT NULL`,
+      [feeds.map(feedKey)],
+    );
+    const filled = new Set(rows.map(({ feed }) => feed));
+    return feeds.filter((feed) => !filled.has(feedKey(feed)));
+  }
+
+  /**
    * Fills a fed list from the events stored before it was fed (a version newly served with it): once for the cluster
    * per feed (name, source and maxLength), claimed in event_feed_backfills; a claim not renewed for 10 minutes (its
    * process died) may be taken again, so each batch renews it, and a fill whose claim was taken stops. Once claimed,
@@ -241,7 +255,8 @@ export class EventRepository {
        SELECT (SELECT claim FROM claim) AS claim, done_at IS NOT NULL AS done FROM event_feed_backfills WHERE feed = $1`,
       [key],
     );
-    if (state.claim === null) return state.done ? 'filled' : 'busy';
+    // No row: a change that stopped serving the feed forgot it since the insert above; nothing to fill for now.
+    if (state?.claim == null) return state?.done ? 'filled' : 'busy';
     let claim = state.claim;
     const release = () =>
       this.dataSource.query(
