@@ -185,6 +185,12 @@ export class ModelRegistryService {
     return version && readVersion(version);
   }
 
+  /** The `skip` that an earlier attempt of training job `job` recorded, if any: the retried run is that skip. */
+  async findSkippedRun(job: string): Promise<RolloutEvent | undefined> {
+    const event = await this.rollouts.skipOf(job);
+    return event && readEvent(event);
+  }
+
   /**
    * The event that last made the version the canary: the start of its live comparison with production (a new
    * percent is a new split of the users, so a new comparison).

@@ -119,7 +119,8 @@ describe('TrainingJobService, retried after its version was committed', () => {
       examples: { train: 4010, holdout: 990 },
       trainingSeconds: 2.5,
     });
-    expect(setCanary).toHaveBeenCalledWith(5, 10, undefined, 'worker', { judgedAgainst: undefined }); // its judgement's production unknown
+    // Against the production its gate judged it by: one changed since refuses the canary.
+    expect(setCanary).toHaveBeenCalledWith(5, 10, undefined, 'worker', { judgedAgainst: 1 });
   });
 
   it('leaves a version alone that has moved on since (already the canary, or taken elsewhere by a human)', async () => {
@@ -149,6 +150,32 @@ describe('TrainingJobService, retried after its version was committed', () => {
       message: expect.stringMatching(
         /^version 5 already records a training job job-1, registered before this job was queued/,
       ),
+    });
+  });
+});
+
+describe('TrainingJobService, retried after its skip was recorded', () => {
+  it('is that skip, and trains nothing, whatever events have been stored since', async () => {
+    const window = { from: '2026-12-01T00:00:00.000Z', to: '2026-12-01T01:00:00.000Z' };
+    const registry = {
+      findByTrainingJob: async () => undefined,
+      findSkippedRun: async () => ({
+        action: 'skip',
+        toVersionId: 4,
+        evidence: { skipped: { job: 'job-2', reason: 'no event since the parent', window } },
+      }),
+    } as unknown as ModelRegistryService;
+    // No data, no cancellations: reading either would throw.
+    const svc = new TrainingJobService(loadConfig({}), registry, undefined as never, undefined as never);
+    const job = {
+      id: 'job-2',
+      name: TrainingJobName.ScheduledIncremental,
+      timestamp: Date.parse('2026-12-01T01:00:00Z'),
+      opts: {},
+      data: { replay: 0.2, epochs: 1 },
+    } as unknown as Job;
+    await expect(svc.run(job)).resolves.toEqual({
+      skipped: { reason: 'no event since the parent', parentVersionId: 4, window },
     });
   });
 });

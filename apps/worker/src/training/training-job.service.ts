@@ -109,6 +109,13 @@ export class TrainingJobService {
     const jobId = String(job.id);
     const registered = await this.registry.findByTrainingJob(jobId);
     if (registered) return this.resume(job, registered, payload);
+    // An earlier attempt recorded a skip and died before the job completed: that is the run's outcome, even if events
+    // stored late since would give this attempt something to train (the history would show a skip and a version).
+    const skipped = await this.registry.findSkippedRun(jobId);
+    if (skipped?.evidence && 'skipped' in skipped.evidence) {
+      const { reason, window } = skipped.evidence.skipped;
+      return { skipped: { reason, parentVersionId: skipped.toVersionId!, window } };
+    }
     const watch = new JobWatch(job, this.config.TRAINING_LOCK_SECONDS * 1000, () =>
       this.cancellations.isCancelled(jobId),
     );
@@ -248,7 +255,9 @@ export class TrainingJobService {
       );
     }
     this.logger.log(`job ${job.id}: version ${registered.id} was registered by an earlier attempt; finishing with it`);
-    return this.finish(registered, outcomeOf(registered), payload.rolloutPolicy);
+    // The production its gate judged it against, as recorded: one changed since refuses the canary, as on a first run.
+    const outcome = outcomeOf(registered);
+    return this.finish(registered, outcome, payload.rolloutPolicy, outcome.productionHoldout?.versionId);
   }
 
   /**
@@ -498,8 +507,7 @@ export class TrainingJobService {
    * job's outcome. Each step is a transition of its own in the rollout history, by the worker. `judgedAgainst`: the
    * production when the job started (null: none), which the gate judged by; the canary is refused if production has
    * changed since (a rollback would otherwise see the rolled-back lineage come back, judged against what it replaced),
-   * or if another version is the canary (planCanary). Unknown (undefined) when an earlier attempt registered the
-   * version: then only the latter is checked.
+   * or if another version is the canary (planCanary). Undefined (unknown): only the latter is checked.
    */
   private async finish(
     version: ModelVersion,

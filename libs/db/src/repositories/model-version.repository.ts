@@ -148,7 +148,7 @@ export class RolloutTransaction {
   }
 
   skipOf(job: string): Promise<RolloutEventRecord | undefined> {
-    return this.rollouts.skipOf(this.manager, job);
+    return this.rollouts.skipOf(job, this.manager);
   }
 }
 

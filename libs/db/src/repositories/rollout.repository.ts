@@ -72,7 +72,7 @@ export class RolloutRepository {
   }
 
   /** The `skip` recorded for training job `job`, if any (one at most: rollout_events_skip_job). */
-  async skipOf(manager: EntityManager, job: string): Promise<RolloutEventRecord | undefined> {
+  async skipOf(job: string, manager: EntityManager = this.dataSource.manager): Promise<RolloutEventRecord | undefined> {
     const event = await manager
       .getRepository(RolloutEventEntity)
       .createQueryBuilder('e')
