@@ -136,17 +136,37 @@ describe('training admin API (e2e)', () => {
       ['a parent that does not exist', { source: WINDOW, parentVersionId: 999 }, 'parentVersionId'],
       ['no spec while nothing is in production', { source: WINDOW }, 'spec'],
       ['requestedBy, which the server sets', { source: WINDOW, spec: TINY_SPEC, requestedBy: 'me' }, 'requestedBy'],
+      // Checked against the spec the job would train, before it trains and makes a canary no policy could decide.
+      [
+        'a rollout policy gating a task the spec lacks',
+        { source: WINDOW, spec: TINY_SPEC, rolloutPolicy: { tasks: { purchase: {} } } },
+        'rolloutPolicy.tasks.purchase',
+      ],
+      [
+        'a rollout policy gating a regression task',
+        { source: WINDOW, spec: TINY_SPEC, rolloutPolicy: { tasks: { watch_time: {} } } },
+        'rolloutPolicy.tasks.watch_time',
+      ],
     ])('400s on %s, naming the field', async (_, payload, field) => {
       const response = await post('/admin/training-jobs', payload);
       expect(response.statusCode).toBe(400);
       expect(response.json().errors).toContainEqual(expect.objectContaining({ field }));
     });
 
-    it("takes production's spec when none is given", async () => {
+    it("takes production's spec when none is given, and checks a rollout policy against it", async () => {
       await seedModelVersion(dataSource, 'production');
       const response = await post('/admin/training-jobs', { source: WINDOW });
       expect(response.statusCode).toBe(201);
       await post(`/admin/training-jobs/${response.json().id}/cancel`);
+      const refused = await post('/admin/training-jobs', {
+        source: WINDOW,
+        rolloutPolicy: { tasks: { purchase: {} } },
+      });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json().errors).toContainEqual(expect.objectContaining({ field: 'rolloutPolicy.tasks.purchase' }));
+      const gated = await post('/admin/training-jobs', { source: WINDOW, rolloutPolicy: { tasks: { like: {} } } });
+      expect(gated.statusCode).toBe(201);
+      await post(`/admin/training-jobs/${gated.json().id}/cancel`);
     });
 
     it('cancels a waiting job by removing it', async () => {

@@ -11,7 +11,14 @@ import {
   type PreprocessingState,
 } from '@app/mmoe/serving';
 import { TrainingCancellationRepository, type TrainingDataSource, type TrainingJobPayload } from '@app/queue';
-import { continuationOf, ModelRegistryService, type ModelVersion } from '@app/registry';
+import {
+  checkRolloutPolicy,
+  continuationOf,
+  ModelRegistryService,
+  readRolloutPolicy,
+  type ModelVersion,
+  type StoredRolloutPolicy,
+} from '@app/registry';
 
 import { TrainingJobsRepository, type TrainingJobRecord } from './training-jobs.repository';
 
@@ -58,7 +65,40 @@ export class TrainingJobsService {
         { field: 'spec', message: 'spec is required while no version is in production to take it from' },
       ]);
     }
+    if (job.rolloutPolicy) await this.checkPolicy(job, job.rolloutPolicy);
     return this.jobs.add({ ...job, requestedBy: actor });
+  }
+
+  /**
+   * The policy against the spec the job will train (its own, else its parent's or production's, as the worker takes
+   * it): which tasks may gate is otherwise checked only once the job has trained and made its canary, which would then
+   * wait with no policy to decide it. A stored spec that no longer parses is the worker's to report.
+   */
+  private async checkPolicy(job: NewTrainingJob, policy: StoredRolloutPolicy): Promise<void> {
+    let spec: ModelSpec;
+    try {
+      spec = parseModelSpec(job.spec ?? (await this.parentOf(job))?.spec);
+    } catch (e) {
+      if (e instanceof SpecValidationError) return;
+      throw e;
+    }
+    try {
+      checkRolloutPolicy(spec, readRolloutPolicy(policy));
+    } catch (e) {
+      if (!(e instanceof InvalidFieldsError)) throw e;
+      throw new InvalidFieldsError(
+        e.errors.map(({ field, message }) => ({
+          field: `rolloutPolicy.${field}`,
+          message: `rolloutPolicy.${message}`,
+        })),
+      );
+    }
+  }
+
+  /** The version the worker takes the spec from: the warm start's, else parentVersionId's, else production. */
+  private async parentOf({ warmStart, parentVersionId }: NewTrainingJob): Promise<ModelVersion | undefined> {
+    const id = warmStart?.from ?? parentVersionId ?? 'production';
+    return id === 'production' ? (await this.registry.findServing()).production : this.registry.find(id);
   }
 
   /**
