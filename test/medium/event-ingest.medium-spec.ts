@@ -87,6 +87,26 @@ describe('EventRepository.insertNew with event-fed lists (medium: real Postgres)
     }
   });
 
+  it('backfills a feed over the lists another feed of its name left, emptying those its events do not fill', async () => {
+    const name = id('recent');
+    const byClicks: EventFeed = { feature: name, task: 'click', maxLength: 3 };
+    const byLikes: EventFeed = { feature: name, task: 'like', maxLength: 3 };
+    // Lists fed by clicks (for a version since archived): one user never liked anything, the other did.
+    await events.insertNew([click('bf-1', 'clicker', 'i1', 1), click('bf-2', 'liker', 'i2', 2)], [byClicks]);
+    await events.insertNew([{ ...click('bf-3', 'liker', 'i3', 3), labels: { like: 1 } }], []);
+    expect((await lists('clicker'))?.[name]).toEqual([id('i1')]);
+    const db = moduleRef.get(DataSource);
+    try {
+      await expect(events.backfill(byLikes, { rebuilt: async () => undefined })).resolves.toEqual({
+        users: expect.any(Number),
+      });
+      expect((await lists('clicker'))?.[name]).toEqual([]);
+      expect((await lists('liker'))?.[name]).toEqual([id('i3')]);
+    } finally {
+      await db.query('DELETE FROM event_feed_backfills WHERE feed = $1', [feedKey(byLikes)]);
+    }
+  });
+
   it('appends newer events to every fed list of a user in one statement, reading no past event again', async () => {
     // The first positive events build the lists (nothing to append to yet): one rebuild for both lists and users.
     expect(await statements([click('1', 'u', 'a', 1), click('2', 'v', 'b', 1)])).toEqual([

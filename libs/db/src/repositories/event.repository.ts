@@ -269,44 +269,58 @@ export class EventRepository {
         [feed.task],
       );
       hooks.claimed?.(users);
-      // A page of users at a time, after the last one rebuilt (in user_id order, which events_user_occurred_at
-      // walks): a process holds one batch of ids, however many users the events have.
+      // A page of users at a time, after the last one rebuilt: a process holds one batch of ids, however many users
+      // there are. First the users with a positive event for the feed (in user_id order, which
+      // events_user_occurred_at walks); then those whose list under this name another feed wrote (another source or
+      // length, of a version no longer served), which no event of this feed rebuilds: emptied, as the events say (in
+      // entity_id order, the primary key's: one pass over the users for the whole fill).
+      const phases: ((after: string) => Promise<{ user_id: string }[]>)[] = [
+        (after) =>
+          this.dataSource.query(
+            `SELECT DISTINCT user_id FROM events WHERE (labels ->> $1)::float8 > 0 AND user_id > $2 ORDER BY user_id LIMIT $3`,
+            [feed.task, after, batch],
+          ),
+        (after) =>
+          this.dataSource.query(
+            `SELECT entity_id AS user_id FROM user_features
+             WHERE entity_id > $2 AND fed_heads -> $1 ->> 'feed' <> $4 ORDER BY entity_id LIMIT $3`,
+            [feed.feature, after, batch, key],
+          ),
+      ];
       let rebuilt = 0;
-      for (let after = ''; ;) {
-        if (hooks.stopping?.()) {
-          await release();
-          return 'busy';
+      for (const next of phases)
+        for (let after = ''; ;) {
+          if (hooks.stopping?.()) {
+            await release();
+            return 'busy';
+          }
+          const page = await next(after);
+          if (page.length === 0) break;
+          const slice = page.map((r) => r.user_id);
+          const renewed = await this.dataSource.transaction(async (manager) => {
+            const [held]: { claim: string }[] = await manager.query(
+              // A SELECT over the UPDATE: TypeORM answers an UPDATE … RETURNING with [rows, count], a SELECT with its rows.
+              `WITH renewed AS (
+                 UPDATE event_feed_backfills SET claimed_at = clock_timestamp()
+                 WHERE feed = $1 AND claimed_at = $2::timestamptz RETURNING claimed_at::text AS claim)
+               SELECT claim FROM renewed`,
+              [key, claim],
+            );
+            if (!held) return undefined;
+            await this.lockUsers(manager, slice);
+            await this.rebuildLists(
+              manager,
+              slice.map((user) => ({ user, feed })),
+            );
+            return held.claim;
+          });
+          // Taken by another process (this one stalled for 10 minutes): it fills the rest.
+          if (renewed === undefined) return 'busy';
+          claim = renewed;
+          await hooks.rebuilt(slice);
+          rebuilt += slice.length;
+          after = slice[slice.length - 1];
         }
-        const page: { user_id: string }[] = await this.dataSource.query(
-          `SELECT DISTINCT user_id FROM events WHERE (labels ->> $1)::float8 > 0 AND user_id > $2 ORDER BY user_id LIMIT $3`,
-          [feed.task, after, batch],
-        );
-        if (page.length === 0) break;
-        const slice = page.map((r) => r.user_id);
-        const renewed = await this.dataSource.transaction(async (manager) => {
-          const [held]: { claim: string }[] = await manager.query(
-            // A SELECT over the UPDATE: TypeORM answers an UPDATE … RETURNING with [rows, count], a SELECT with its rows.
-            `WITH renewed AS (
-               UPDATE event_feed_backfills SET claimed_at = clock_timestamp()
-               WHERE feed = $1 AND claimed_at = $2::timestamptz RETURNING claimed_at::text AS claim)
-             SELECT claim FROM renewed`,
-            [key, claim],
-          );
-          if (!held) return undefined;
-          await this.lockUsers(manager, slice);
-          await this.rebuildLists(
-            manager,
-            slice.map((user) => ({ user, feed })),
-          );
-          return held.claim;
-        });
-        // Taken by another process (this one stalled for 10 minutes): it fills the rest.
-        if (renewed === undefined) return 'busy';
-        claim = renewed;
-        await hooks.rebuilt(slice);
-        rebuilt += slice.length;
-        after = slice[slice.length - 1];
-      }
       // Done only by the holder of the claim: one that lost it after its last batch leaves the feed to the new holder.
       const [, marked]: [unknown, number] = await this.dataSource.query(
         `UPDATE event_feed_backfills SET done_at = now() WHERE feed = $1 AND claimed_at = $2::timestamptz`,
