@@ -47,6 +47,23 @@ describe('the validation pipe: the rules of every route', () => {
     ]);
   });
 
+  it('refuses an object of more keys, or longer ones, than any route takes, before the DTO reads any', async () => {
+    const many = Object.fromEntries(Array.from({ length: 95_000 }, (_, i) => [`k${i}`, 1]));
+    expect(await refusal({ note: 'x', ...many })).toEqual([
+      { field: 'body', message: 'body must have at most 1024 keys, got 95001' },
+    ]);
+    expect(await refusal({ junk: { a: many } })).toEqual([
+      { field: 'junk.a', message: 'junk.a must have at most 1024 keys, got 95000' },
+    ]);
+    expect(await refusal({ ['k'.repeat(257)]: 1 })).toEqual([
+      { field: 'body', message: 'keys of body must be at most 256 characters long' },
+    ]);
+    // Arrays are lists of values, not keys: a long one is the DTO's to bound.
+    expect(await refusal({ junk: Array.from({ length: 2000 }, () => 1) })).toEqual([
+      { field: 'junk', message: 'property junk should not exist' },
+    ]);
+  });
+
   it('accepts paired surrogates (emoji) and other text', async () => {
     expect(await pipe.transform({ note: 'ok 😀 é' }, { type: 'body', metatype: NoteDto })).toEqual({ note: 'ok 😀 é' });
   });

@@ -6,7 +6,7 @@ import { InvalidFieldsError, type FieldError } from '@app/common';
 import { MAX_TASK_WEIGHT } from '@app/mmoe/serving';
 
 import { DistinctStrings } from './distinct-strings.checker';
-import { postgresTextProblem, textFieldError, textProblemIn } from './postgres-text.validator';
+import { postgresTextProblem, requestValueError, textProblemIn } from './postgres-text.validator';
 
 /** class-validator names only the property in its messages; nested ones get their parent path, as Nest does. */
 function flatten(errors: ValidationError[], parent?: string): FieldError[] {
@@ -83,12 +83,13 @@ const REQUEST_PARTS: Partial<Record<ArgumentMetadata['type'], RequestPart>> = {
  * The rules of every route, before any DTO (the pipe's, and Bull Board's hook, which no DTO covers), so that a field
  * added later follows them without a decorator: an empty body is no body ({} to a DTO, so that bodyless POSTs may send
  * a JSON content type), but a body that is there must be a JSON object (`null` would otherwise become {} too and apply
- * every default); and no key or string anywhere holds text Postgres cannot store (textFieldError).
+ * every default); no object has more keys, or longer ones, than any route takes, and no key or string anywhere holds
+ * text Postgres cannot store (requestValueError).
  */
 export function requestPartError(value: unknown, part: RequestPart): FieldError | undefined {
   if (part === 'body' && value !== undefined && !isPlainObject(value))
     return { field: 'body', message: 'body must be a JSON object' };
-  return textFieldError(value, part);
+  return requestValueError(value, part);
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -1,16 +1,16 @@
 import { ValidationPipe } from '@nestjs/common';
 
-import { textFieldError } from '../../platform/postgres-text.validator';
+import { requestValueError } from '../../platform/postgres-text.validator';
 import { isValidScoreRequest } from './score-request.rules';
 import { ScoreRequestDto } from './score.dto';
 
 /**
- * The app pipe's rules without its fast path: the text rule of every route, then class-validator with the app's
+ * The app pipe's rules without its fast path: the value rules of every route, then class-validator with the app's
  * options. The authority the fast check must agree with.
  */
 const classValidator = new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true });
 const acceptedByDecorators = async (body: unknown) =>
-  textFieldError(body, 'body') === undefined &&
+  requestValueError(body, 'body') === undefined &&
   classValidator.transform(body, { type: 'body', metatype: ScoreRequestDto }).then(
     () => true,
     () => false,
