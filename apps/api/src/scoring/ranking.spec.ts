@@ -1,4 +1,7 @@
-import { sortByScore } from './ranking';
+import type { ScoreResult } from '@app/mmoe/serving';
+import type { CompiledFusion } from '@app/registry';
+
+import { rank, sortByScore } from './ranking';
 
 describe('sortByScore', () => {
   it('orders by score, highest first, ties in their given order, as a stable sort does', () => {
@@ -13,5 +16,15 @@ describe('sortByScore', () => {
       sortByScore(order, score);
       expect([...order]).toEqual(expected);
     }
+  });
+});
+
+describe('rank', () => {
+  it('puts items whose score is NaN last, in request order, the others ranked as usual', () => {
+    const fused = Float64Array.from([0.2, Number.NaN, 0.9, Number.NaN, 0.5]);
+    const fusion = { fuse: () => fused } as unknown as CompiledFusion;
+    const ids = ['a', 'b', 'c', 'd', 'e'];
+    const { order } = rank(ids, new Uint8Array(5), { scores: [] } as unknown as ScoreResult, fusion);
+    expect([...order].map((i) => ids[i])).toEqual(['c', 'e', 'a', 'b', 'd']);
   });
 });

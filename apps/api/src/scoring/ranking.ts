@@ -29,8 +29,12 @@ export function rank(
   const size = itemIds.length;
   const fused = fusion.fuse(result.scores, size);
   const order = new Uint32Array(size);
-  for (let i = 0; i < size; i++) order[i] = i;
-  sortByScore(order, fused);
+  // An item whose score is NaN (its inputs overflowed the network's float32) goes last, in request order: NaN compares
+  // false with everything, so the sort would leave it wherever it stood, first included.
+  let scored = 0;
+  for (let i = 0; i < size; i++) if (fused[i] === fused[i]) order[scored++] = i;
+  for (let i = 0, last = scored; last < size; i++) if (fused[i] !== fused[i]) order[last++] = i;
+  sortByScore(order, fused, scored);
   return { itemIds, order, fused, result, unknown };
 }
 
@@ -40,11 +44,10 @@ let scratch = new Uint32Array(1024);
 const RUN = 16;
 
 /**
- * Sorts indices by score, highest first, ties in their given order (stable): a bottom-up merge sort between `order`
- * and a reused scratch array, so that nothing is allocated per request.
+ * Sorts the first `size` indices by score, highest first, ties in their given order (stable): a bottom-up merge sort
+ * between `order` and a reused scratch array, so that nothing is allocated per request.
  */
-export function sortByScore(order: Uint32Array, score: Float64Array): void {
-  const size = order.length;
+export function sortByScore(order: Uint32Array, score: Float64Array, size = order.length): void {
   if (scratch.length < size) scratch = new Uint32Array(size);
   for (let start = 0; start < size; start += RUN) {
     const end = Math.min(start + RUN, size);
