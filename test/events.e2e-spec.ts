@@ -73,6 +73,10 @@ describe('events (e2e)', () => {
     expect((await post([event(0, { watch_time: 'long' } as never)])).json().message[0]).toContain(
       'events.0.labels must be an object whose values are number',
     );
+    // A regression label beyond ±1e18 overflowed the live metrics' sums of squares (and a float32 loss).
+    expect((await post([event(0, { watch_time: 1e308 })])).json().message).toEqual([
+      'events.0.labels must be an object whose values are number between -1e18 and 1e18',
+    ]);
     expect(await storedCount()).toBe(0);
   });
 

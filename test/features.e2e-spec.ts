@@ -161,7 +161,11 @@ describe('feature store (e2e)', () => {
 
   it('answers 400 naming the field for malformed bodies and ids, storing nothing', async () => {
     expect(await rejection('/v1/users/u1/features', { features: { age: { years: 3 } } })).toContain(
-      'features.age must be a number, string, boolean, list of strings or null',
+      'features.age must be a number (within ±1e18), string, boolean, list of strings or null',
+    );
+    // A float32 in the model: beyond it, every score of the user's requests was NaN.
+    expect(await rejection('/v1/users/u1/features', { features: { age: 1e39 } })).toContain(
+      'features.age must be a number (within ±1e18)',
     );
     expect(await rejection('/v1/users/u1/features', { features: { tags: ['a', 1] } })).toContain(
       'features.tags[1] must be a string',
@@ -189,7 +193,7 @@ describe('feature store (e2e)', () => {
           { id: 'b', features: { x: {} } },
         ],
       }),
-    ).toContain('entities.1.features.x must be a number, string, boolean, list of strings or null');
+    ).toContain('entities.1.features.x must be a number (within ±1e18), string, boolean, list of strings or null');
     expect(await rejection('/v1/users/features', { entities: [{ features: {} }] })).toContain(
       'entities.0.id must be a string',
     );

@@ -126,6 +126,18 @@ export const MAX_TEXT_VALUE_LENGTH = 1024;
 /** Most entries of a flat record (request context, labels, weights) and its longest key, as of a feature map. */
 export const MAX_RECORD_ENTRIES = 256;
 export const MAX_RECORD_KEY_LENGTH = 128;
+/**
+ * Largest magnitude of a number a model reads (a feature, a context value, a label): it is a float32 there, whose
+ * square (a regression loss) overflows past ~1.8e19, and beyond ±3.4e38 it is infinite: every score of the request
+ * was NaN (a 200 with null scores, the item ranked first). 1e18 keeps nanosecond-free timestamps, prices and counts.
+ */
+export const MAX_NUMBER_MAGNITUDE = 1e18;
+
+/** A magnitude as a message writes it: 1000000, 1e18. */
+export const magnitudeText = (x: number): string => (x >= 1e7 ? x.toExponential().replace('e+', 'e') : String(x));
+
+export const isBoundedNumber = (value: unknown): boolean =>
+  typeof value === 'number' && Math.abs(value) <= MAX_NUMBER_MAGNITUDE;
 
 export const isShortText = (value: unknown): boolean =>
   typeof value === 'string' && value.length <= MAX_TEXT_VALUE_LENGTH;
@@ -155,14 +167,14 @@ export function IsRequestContext(description: string): PropertyDecorator {
 }
 
 /**
- * A plain object whose values are all of the given primitive types (numbers finite, within ±maxMagnitude when
- * given; strings of at most MAX_TEXT_VALUE_LENGTH), with at most MAX_RECORD_ENTRIES keys of at most
+ * A plain object whose values are all of the given primitive types (numbers within ±maxMagnitude, by default
+ * MAX_NUMBER_MAGNITUDE; strings of at most MAX_TEXT_VALUE_LENGTH), with at most MAX_RECORD_ENTRIES keys of at most
  * MAX_RECORD_KEY_LENGTH characters, keys and string values Postgres can store (they end up in jsonb), e.g. request
  * context.
  */
 export function IsFlatRecord(
   types: FlatValue[],
-  { maxMagnitude = Number.MAX_VALUE, ...options }: ValidationOptions & { maxMagnitude?: number } = {},
+  { maxMagnitude = MAX_NUMBER_MAGNITUDE, ...options }: ValidationOptions & { maxMagnitude?: number } = {},
 ): PropertyDecorator {
   const accepts = (value: unknown) =>
     Array.isArray(value)
@@ -170,7 +182,7 @@ export function IsFlatRecord(
       : types.includes(typeof value as FlatValue) &&
         (typeof value !== 'number' || Math.abs(value) <= maxMagnitude) &&
         (typeof value !== 'string' || value.length <= MAX_TEXT_VALUE_LENGTH);
-  const bound = maxMagnitude < Number.MAX_VALUE ? ` between -${maxMagnitude} and ${maxMagnitude}` : ' (finite)';
+  const bound = ` between -${magnitudeText(maxMagnitude)} and ${magnitudeText(maxMagnitude)}`;
   const text = types.some((t) => t.startsWith('string'))
     ? `, strings of at most ${MAX_TEXT_VALUE_LENGTH} characters`
     : '';

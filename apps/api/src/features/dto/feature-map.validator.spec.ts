@@ -11,15 +11,20 @@ describe('featureMapProblem', () => {
 
   it('names the feature whose value is not a scalar or a list of strings', () => {
     expect(featureMapProblem({ age: 1, address: { city: 'x' } }, 'features')).toBe(
-      'features.address must be a number, string, boolean, list of strings or null',
+      'features.address must be a number (within ±1e18), string, boolean, list of strings or null',
     );
+    // A float32 in the model: past the bound its square, or the value, is infinite, and the scores NaN.
+    expect(featureMapProblem({ price: 1e39 }, 'features')).toBe(
+      'features.price must be a number (within ±1e18), string, boolean, list of strings or null',
+    );
+    expect(featureMapProblem({ price: -1e18 }, 'features')).toBeUndefined();
     expect(featureMapProblem({ tags: ['a', 3] }, 'features')).toBe('features.tags[1] must be a string');
     expect(featureMapProblem({ tags: ['a\0'] }, 'features')).toBe('features.tags[0] must not contain NUL characters');
     expect(featureMapProblem({ tags: Array.from({ length: 1025 }, () => 'a') }, 'features')).toBe(
       'features.tags must have at most 1024 values, got 1025',
     );
     expect(featureMapProblem({ bad: Number.NaN }, 'features')).toBe(
-      'features.bad must be a number, string, boolean, list of strings or null',
+      'features.bad must be a number (within ±1e18), string, boolean, list of strings or null',
     );
     expect(featureMapProblem({ name: 'a\0b' }, 'features')).toBe('features.name must not contain NUL characters');
     expect(featureMapProblem({ name: 'n'.repeat(1024), tags: ['t'.repeat(1024)] }, 'features')).toBeUndefined();

@@ -1,7 +1,13 @@
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
 import { postgresTextProblem } from '../../platform/postgres-text.validator';
-import { MAX_LIST_LENGTH, MAX_TEXT_VALUE_LENGTH } from '../../platform/validation';
+import {
+  isBoundedNumber,
+  magnitudeText,
+  MAX_LIST_LENGTH,
+  MAX_NUMBER_MAGNITUDE,
+  MAX_TEXT_VALUE_LENGTH,
+} from '../../platform/validation';
 
 export const MAX_FEATURES = 256;
 export const MAX_FEATURE_NAME_LENGTH = 128;
@@ -26,13 +32,8 @@ export function featureMapProblem(value: unknown, property: string): string | un
     }
     const textProblem = typeof v === 'string' ? stringProblem(v) : undefined;
     if (textProblem) return `${field} ${textProblem}`;
-    if (!(
-      v === null ||
-      typeof v === 'string' ||
-      typeof v === 'boolean' ||
-      (typeof v === 'number' && Number.isFinite(v))
-    )) {
-      return `${field} must be a number, string, boolean, list of strings or null`;
+    if (!(v === null || typeof v === 'string' || typeof v === 'boolean' || isBoundedNumber(v))) {
+      return `${field} must be a number (within ±${magnitudeText(MAX_NUMBER_MAGNITUDE)}), string, boolean, list of strings or null`;
     }
   }
   return undefined;

@@ -30,6 +30,8 @@ const bodies: [string, unknown][] = [
   ['1,000 candidates', { userId: 'u', itemIds: ids(1000) }],
   ['an id of 256 characters', { userId: 'u'.repeat(256), itemIds: ['i'.repeat(256)] }],
   ['empty context and weights', { ...valid, context: {}, objectiveWeights: {} }],
+  ['a context number at the bound', { ...valid, context: { price: -1e18 } }],
+  ['a context number beyond a float32', { ...valid, context: { price: 1e39 } }],
   ['no body', undefined],
   ['null', null],
   ['an array', [valid]],
@@ -85,6 +87,12 @@ const bodies: [string, unknown][] = [
 describe('isValidScoreRequest, against the DTO decorators (class-validator)', () => {
   it.each(bodies)('gives the same verdict for %s', async (_name, body) => {
     expect(isValidScoreRequest(body)).toBe(await acceptedByDecorators(body));
+  });
+
+  it('refuses a context number beyond ±1e18, as the decorators do: a float32 overflow made every score NaN', async () => {
+    const body = { ...valid, context: { price: 1e39 } };
+    expect(isValidScoreRequest(body)).toBe(false);
+    expect(await acceptedByDecorators(body)).toBe(false);
   });
 
   it('never accepts what the decorators refuse: an id of 256 emoji (512 code units) only takes the slow path', async () => {

@@ -2,7 +2,13 @@ import { MAX_TASK_WEIGHT } from '@app/mmoe/serving';
 
 import { DistinctStrings } from '../../platform/distinct-strings.checker';
 import { MAX_ID_LENGTH, postgresTextProblem, textProblemIn } from '../../platform/postgres-text.validator';
-import { isShortText, isStringList, MAX_RECORD_ENTRIES, MAX_RECORD_KEY_LENGTH } from '../../platform/validation';
+import {
+  isBoundedNumber,
+  isShortText,
+  isStringList,
+  MAX_RECORD_ENTRIES,
+  MAX_RECORD_KEY_LENGTH,
+} from '../../platform/validation';
 import { MAX_CANDIDATES } from './score-request.limits';
 
 const FIELDS = new Set(['userId', 'itemIds', 'context', 'objectiveWeights', 'fusion', 'explain']);
@@ -59,14 +65,10 @@ function isFlatRecord(value: unknown, accepts: (v: unknown) => boolean): boolean
   return textProblemIn(value) === undefined;
 }
 
-function isFiniteNumber(value: unknown): boolean {
-  return typeof value === 'number' && Number.isFinite(value);
-}
-
 function isTaskWeight(value: unknown): boolean {
   return typeof value === 'number' && Math.abs(value) <= MAX_TASK_WEIGHT;
 }
 
 function acceptsContextValue(value: unknown): boolean {
-  return isShortText(value) || typeof value === 'boolean' || isFiniteNumber(value) || isStringList(value);
+  return isShortText(value) || typeof value === 'boolean' || isBoundedNumber(value) || isStringList(value);
 }
