@@ -246,7 +246,7 @@ describe('training admin API (e2e)', () => {
       });
     });
 
-    it.each([['not a cron'], ['61 * * * *'], [''], ['* * * * * * *']])(
+    it.each([['not a cron'], ['61 * * * *'], [''], ['* * * * * * *'], ['0 3 * *'], ['7']])(
       '400s on the cron %j, naming cron',
       async (cron) => {
         const response = await app.inject({

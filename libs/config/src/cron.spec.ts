@@ -30,4 +30,13 @@ describe('cronProblem', () => {
     expect(cronProblem(' ')).toBe('must not be empty');
     expect(cronProblem('61 * * * *')).toEqual(expect.any(String));
   });
+
+  it('refuses fields left out, which the parser would fill from the seconds up (every minute of the 3rd)', () => {
+    const fieldCount = (n: number) =>
+      `must have 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; got ${n}`;
+    expect(cronProblem('0 3 * *')).toBe(fieldCount(4));
+    expect(cronProblem('7')).toBe(fieldCount(1));
+    expect(cronProblem('0 0 3 * * *')).toBeUndefined();
+    expect(cronProblem('@daily')).toBeUndefined();
+  });
 });

@@ -18,6 +18,11 @@ const INTERVAL_SPAN_MS = 8 * 86_400_000;
 export function cronProblem(expression: string): string | undefined {
   // cron-parser reads an empty expression as "every minute".
   if (expression.trim() === '') return 'must not be empty';
+  // It also fills fields left out, from the seconds up: "0 3 * *" ran every minute of the 3rd of each month, "7" every
+  // minute of Sundays. A macro (@daily, @hourly …) names its five fields.
+  const fields = expression.trim().split(/\s+/).length;
+  if (!expression.trim().startsWith('@') && fields !== 5 && fields !== 6)
+    return `must have 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; got ${fields}`;
   try {
     parseExpression(expression, { tz: CRON_TIMEZONE });
     return undefined;
