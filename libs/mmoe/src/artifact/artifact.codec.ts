@@ -77,7 +77,7 @@ export function encodeArtifact(
 
 /**
  * Checks magic, version, checksum and the weight list (against the bytes present and the limits, before allocating
- * them), then splits the weights; it does not check them against the spec.
+ * them), then splits the weights, every one finite; it does not check them against the spec.
  */
 export function decodeArtifact(bytes: Uint8Array, limits: ArtifactLimits = DEFAULT_ARTIFACT_LIMITS): DecodedArtifact {
   const { formatVersion, header, body, headerLength } = checkedHeader(bytes, limits);
@@ -86,7 +86,12 @@ export function decodeArtifact(bytes: Uint8Array, limits: ArtifactLimits = DEFAU
   for (const { name, shape } of header.weights) {
     const size = shape.reduce((a, b) => a * b, 1);
     const values = new Float32Array(size);
-    for (let i = 0; i < size; i++, offset += 4) values[i] = body.readFloatLE(offset);
+    for (let i = 0; i < size; i++, offset += 4) {
+      const value = body.readFloatLE(offset);
+      // A network holding NaN or infinity (a diverged training, a damaged upload) scores every item NaN.
+      if (!Number.isFinite(value)) throw new ArtifactError(`weight ${name} holds ${value} at index ${i}`);
+      values[i] = value;
+    }
     weights.set(name, values);
   }
   return { formatVersion, sha256: sha256Hex(bytes), header, weights };

@@ -63,6 +63,16 @@ describe('artifact size rules', () => {
     expect(() => decodeArtifact(entries([null]))).toThrow(/"weights\[0\]\.name"/);
   });
 
+  it('refuses a weight that is NaN or infinite, naming it: such a network scores every item NaN', () => {
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
+      const values = new Float32Array(4 * 64);
+      values[7] = bad;
+      const artifact = crafted({}, new Map([['embedding/item_id', { shape: [4, 64], values }]]));
+      expect(() => decodeArtifact(artifact)).toThrow(`weight embedding/item_id holds ${bad} at index 7`);
+    }
+    expect(decodeArtifact(crafted({})).weights.get('embedding/item_id')).toHaveLength(256);
+  });
+
   it('names each malformed preprocessing field', () => {
     const broken = (patch: object) => () =>
       MultiTaskModel.fromArtifact(crafted({ preprocessing: { ...preprocessing, ...patch } as never }));

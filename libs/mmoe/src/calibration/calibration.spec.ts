@@ -90,5 +90,8 @@ describe('calibration', () => {
     expect(() => checkCalibration([{ type: 'isotonic', x: [0.2, 0.1], y: [0, 1] }, null], tasks)).toThrow(
       /"click" is neither/,
     );
+    // Finite, but its float32 product with a logit is not.
+    expect(() => checkCalibration([{ type: 'platt', a: 1e308, b: 1e308 }, null], tasks)).toThrow(/"click" is neither/);
+    expect(checkCalibration([{ type: 'platt', a: -1e6, b: 1e6 }, null], tasks)).toHaveLength(2);
   });
 });

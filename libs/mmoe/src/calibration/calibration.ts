@@ -210,7 +210,7 @@ export function checkCalibration(
     const at = `calibration of task "${tasks[t].name}"`;
     if (!taskType(tasks[t]).calibrated) throw new Error(`${at}: only binary tasks are calibrated`);
     const entry = c as Partial<Record<string, unknown>>;
-    if (entry.type === 'platt' && Number.isFinite(entry.a) && Number.isFinite(entry.b)) {
+    if (entry.type === 'platt' && isPlattParameter(entry.a) && isPlattParameter(entry.b)) {
       return { type: 'platt', a: entry.a as number, b: entry.b as number };
     }
     if (entry.type === 'isotonic' && Array.isArray(entry.x) && Array.isArray(entry.y)) {
@@ -225,6 +225,16 @@ export function checkCalibration(
     }
     throw new Error(`${at} is neither a valid platt {a, b} nor an increasing isotonic {x, y}`);
   });
+}
+
+/**
+ * A fitted Platt scaling's slope and intercept are a few units; past ±1e6 the serving graph's float32 product with a
+ * logit overflows (infinity, and NaN against a logit of 0).
+ */
+const MAX_PLATT_PARAMETER = 1e6;
+
+function isPlattParameter(value: unknown): boolean {
+  return typeof value === 'number' && Math.abs(value) <= MAX_PLATT_PARAMETER;
 }
 
 function logit(p: number): number {
