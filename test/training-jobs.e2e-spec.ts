@@ -351,6 +351,13 @@ describe('training admin API (e2e)', () => {
           .errors.map((e: { field: string }) => e.field)
           .sort(),
       ).toEqual(['replay', 'rolloutPolicy.confidence']);
+      // Against production's spec, which the runs train: a task it lacks would be refused only after a run's canary.
+      for (const url of ['/admin/training-schedule', '/admin/training-schedule/incremental']) {
+        const payload = { cron: '0 * * * *', rolloutPolicy: { tasks: { purchase: {} } } };
+        const unknownTask = await app.inject({ method: 'PUT', url, headers: auth, payload });
+        expect(unknownTask.statusCode).toBe(400);
+        expect(unknownTask.json().errors).toEqual([expect.objectContaining({ field: 'rolloutPolicy.tasks.purchase' })]);
+      }
       const paused = await post('/admin/training-schedule/incremental/pause');
       expect(paused.json()).toMatchObject({ paused: false, incremental: { paused: true, nextRunAt: null } });
       expect(await incremental()).toEqual([]);

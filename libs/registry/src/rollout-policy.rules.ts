@@ -237,6 +237,21 @@ export function checkRolloutPolicy(spec: ModelSpec, policy: RolloutPolicy): Roll
 }
 
 /**
+ * checkRolloutPolicy on a policy a request gives in its `rolloutPolicy` field (a training job's, a cadence's), against
+ * the spec the version it will canary is trained with: its errors named under that field.
+ */
+export function checkRolloutPolicyField(spec: ModelSpec, policy: StoredRolloutPolicy): void {
+  try {
+    checkRolloutPolicy(spec, readRolloutPolicy(policy));
+  } catch (e) {
+    if (!(e instanceof InvalidFieldsError)) throw e;
+    throw new InvalidFieldsError(
+      e.errors.map(({ field, message }) => ({ field: `rolloutPolicy.${field}`, message: `rolloutPolicy.${message}` })),
+    );
+  }
+}
+
+/**
  * The policy's verdict from both sides' state. A guardrail breach rejects at once; then nothing is decided on AUC
  * before both sides have `minUsers` users and each gated task `minEvents` predictions. Rejection wins over promotion:
  * one task shown worse is enough, whatever the others say.

@@ -12,10 +12,9 @@ import {
 } from '@app/mmoe/serving';
 import { TrainingCancellationRepository, type TrainingDataSource, type TrainingJobPayload } from '@app/queue';
 import {
-  checkRolloutPolicy,
+  checkRolloutPolicyField,
   continuationOf,
   ModelRegistryService,
-  readRolloutPolicy,
   type ModelVersion,
   type StoredRolloutPolicy,
 } from '@app/registry';
@@ -82,17 +81,7 @@ export class TrainingJobsService {
       if (e instanceof SpecValidationError) return;
       throw e;
     }
-    try {
-      checkRolloutPolicy(spec, readRolloutPolicy(policy));
-    } catch (e) {
-      if (!(e instanceof InvalidFieldsError)) throw e;
-      throw new InvalidFieldsError(
-        e.errors.map(({ field, message }) => ({
-          field: `rolloutPolicy.${field}`,
-          message: `rolloutPolicy.${message}`,
-        })),
-      );
-    }
+    checkRolloutPolicyField(spec, policy);
   }
 
   /** The version the worker takes the spec from: the warm start's, else parentVersionId's, else production. */

@@ -1,7 +1,9 @@
 import { Body, Controller, Get, HttpCode, Post, Put } from '@nestjs/common';
 import { ApiConflictResponse, ApiOkResponse } from '@nestjs/swagger';
 
+import { SpecValidationError } from '@app/mmoe/serving';
 import { TRAINING_QUEUE, TrainingScheduleService } from '@app/queue';
+import { checkRolloutPolicyField, ModelRegistryService, specOf, type RolloutPolicy } from '@app/registry';
 
 import { AdminApi } from '../admin/admin-api.decorator';
 import { ADMIN_ACTOR } from '../admin/admin-token.guard';
@@ -19,7 +21,10 @@ import {
 @RequiresRedis(TRAINING_QUEUE)
 @Controller('admin/training-schedule')
 export class TrainingScheduleController {
-  constructor(private readonly schedule: TrainingScheduleService) {}
+  constructor(
+    private readonly schedule: TrainingScheduleService,
+    private readonly registry: ModelRegistryService,
+  ) {}
 
   @Get()
   @ApiOkResponse({ type: TrainingScheduleDto, description: "The cluster's retraining cadences." })
@@ -36,6 +41,7 @@ export class TrainingScheduleController {
     @Body() { cron, windowDays, warmStart, epochs, rolloutPolicy }: UpdateTrainingScheduleDto,
   ): Promise<TrainingScheduleDto> {
     const change = { cron, windowDays, warmStart, epochs, rolloutPolicy: policyChange(rolloutPolicy) };
+    await this.checkPolicy(change.rolloutPolicy);
     return mapTrainingSchedule(await this.schedule.set('full', change, ADMIN_ACTOR));
   }
 
@@ -60,13 +66,9 @@ export class TrainingScheduleController {
   async setIncremental(
     @Body() { cron, replay, epochs, rolloutPolicy }: UpdateIncrementalScheduleDto,
   ): Promise<TrainingScheduleDto> {
-    return mapTrainingSchedule(
-      await this.schedule.set(
-        'incremental',
-        { cron, replay, epochs, rolloutPolicy: policyChange(rolloutPolicy) },
-        ADMIN_ACTOR,
-      ),
-    );
+    const change = { cron, replay, epochs, rolloutPolicy: policyChange(rolloutPolicy) };
+    await this.checkPolicy(change.rolloutPolicy);
+    return mapTrainingSchedule(await this.schedule.set('incremental', change, ADMIN_ACTOR));
   }
 
   @Post('incremental/pause')
@@ -83,5 +85,20 @@ export class TrainingScheduleController {
   @ApiConflictResponse({ description: 'Not paused.' })
   async resumeIncremental(): Promise<TrainingScheduleDto> {
     return mapTrainingSchedule(await this.schedule.resume(ADMIN_ACTOR, 'incremental'));
+  }
+
+  /**
+   * A cadence's policy against production's spec, which its runs train (a 400 naming `rolloutPolicy.tasks.<name>`):
+   * otherwise a run would canary its version, then find the policy refused. With no production (or one whose stored
+   * spec no longer parses) there is nothing to check against yet.
+   */
+  private async checkPolicy(policy: RolloutPolicy | null | undefined): Promise<void> {
+    const { production } = await this.registry.findServing();
+    if (!policy || !production) return;
+    try {
+      checkRolloutPolicyField(specOf(production), policy);
+    } catch (e) {
+      if (!(e instanceof SpecValidationError)) throw e;
+    }
   }
 }
