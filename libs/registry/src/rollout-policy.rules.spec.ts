@@ -268,4 +268,19 @@ describe('rollout policy rules', () => {
       InvalidFieldsError,
     );
   });
+
+  it('400s a maxEvents below what a gated task needs before any decision: the test could only end inconclusive', () => {
+    const fields = (policy: RolloutPolicy) => {
+      try {
+        checkRolloutPolicy(SPEC, policy);
+        return [];
+      } catch (e) {
+        return (e as InvalidFieldsError).errors.map((x) => x.field);
+      }
+    };
+    expect(fields({ ...POLICY, maxEvents: 299 })).toEqual(['maxEvents']);
+    expect(fields({ ...POLICY, maxEvents: 300 })).toEqual([]);
+    expect(fields({ ...POLICY, maxEvents: 400, tasks: { click: { minEvents: 500 } } })).toEqual(['maxEvents']);
+    expect(fields({ ...POLICY, maxEvents: 400, tasks: { click: { minEvents: 50 } } })).toEqual([]);
+  });
 });

@@ -232,6 +232,16 @@ export function checkRolloutPolicy(spec: ModelSpec, policy: RolloutPolicy): Roll
     errors.push({ field: 'tasks', message: 'the model has no binary task for the policy to gate on' });
   if (policy.guardrails?.regressionError !== undefined && errorTasks(spec).length === 0)
     errors.push({ field: 'guardrails.regressionError', message: 'the model has no regression task' });
+  // The test ends once the fewest of the gated tasks' predictions reach maxEvents: below a task's minEvents, that
+  // task could never be decided, and the test would always end inconclusive.
+  const needed = Math.max(
+    ...(policy.tasks ? Object.values(policy.tasks).map((t) => t.minEvents ?? policy.minEvents) : [policy.minEvents]),
+  );
+  if (policy.maxEvents !== undefined && policy.maxEvents < needed)
+    errors.push({
+      field: 'maxEvents',
+      message: `maxEvents (${policy.maxEvents}) is below the ${needed} labelled predictions a gated task needs before any decision (minEvents): the test would always end inconclusive`,
+    });
   if (errors.length > 0) throw new InvalidFieldsError(errors);
   return policy;
 }
