@@ -297,6 +297,17 @@ describe('hostile input (e2e)', () => {
         url: '/v1/score',
         ...raw('{"userId":"u1","itemIds":["i0"],"__proto__":{"x":1}}'),
         status: 400,
+        field: '__proto__', // named, not called invalid JSON
+      }),
+    ],
+    [
+      'a constructor.prototype key',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        ...raw('{"userId":"u1","itemIds":["i0"],"context":{"constructor":{"prototype":{"x":1}}}}'),
+        status: 400,
+        field: 'constructor.prototype',
       }),
     ],
     ['a JSON array as the body', () => ({ method: 'POST', url: '/v1/score', body: [1, 2], status: 400 })],

@@ -51,9 +51,17 @@ export function installJsonBodyParser(fastify: FastifyInstance): void {
         new BodyError(`body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels (at character ${tooDeep})`),
         undefined,
       );
-    parseJson(request, text, done);
+    parseJson(request, text, (error, value) => {
+      // Fastify's parser calls a forbidden key invalid JSON, which sends a client looking for a syntax error.
+      if (error && FORBIDDEN_KEY.test(text))
+        return done(new BodyError('body must not use __proto__ or constructor.prototype as keys'), undefined);
+      done(error, value);
+    });
   });
 }
+
+/** A key the JSON parser refuses (prototype pollution), as it appears in the text. */
+const FORBIDDEN_KEY = /"(__proto__|constructor)"\s*:/;
 
 /**
  * Where `text` first opens a level deeper than `max`, or -1: one pass over the characters, brackets inside strings
