@@ -1127,7 +1127,7 @@ describe('hostile input (e2e)', () => {
     ],
     [
       'a lone surrogate in a cancelled job id',
-      () => ({ method: 'POST', url: `/admin/training-jobs/j${LONE_URL}/cancel`, status: 400 }),
+      () => ({ method: 'POST', url: `/admin/training-jobs/j${LONE_URL}/cancel`, status: 400, field: 'path' }),
     ],
     [
       'cancelling a job that does not exist',
@@ -1336,7 +1336,13 @@ describe('hostile input (e2e)', () => {
     ],
     [
       'a lone surrogate in an item id (path)',
-      () => ({ method: 'PUT', url: `/v1/items/i${LONE_URL}/features`, body: { features: {} }, status: 400 }),
+      () => ({
+        method: 'PUT',
+        url: `/v1/items/i${LONE_URL}/features`,
+        body: { features: {} },
+        status: 400,
+        field: 'path',
+      }),
     ],
     [
       'a 900 KB feature value',

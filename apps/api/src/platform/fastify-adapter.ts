@@ -1,5 +1,6 @@
 import type { NestApplicationOptions } from '@nestjs/common';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { FastifyError, FastifyReply } from 'fastify';
 
 /**
  * Entity ids of up to 256 characters travel in paths (`/v1/users/:id/features`), longer once percent-encoded; the
@@ -19,6 +20,15 @@ export function createFastifyAdapter(): FastifyAdapter {
   return new FastifyAdapter({
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     http: { connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS },
+    // A path that is not valid percent-encoded UTF-8 fails in the router, before any route: Fastify's own 400 named
+    // no field. Answered as the validation pipe answers a bad path parameter.
+    frameworkErrors: (error: FastifyError, _request: unknown, reply: FastifyReply) => {
+      if (error.code !== 'FST_ERR_BAD_URL') return reply.send(error);
+      const message = 'path must be valid percent-encoded UTF-8';
+      return reply
+        .code(400)
+        .send({ statusCode: 400, error: 'Bad Request', message: [message], errors: [{ field: 'path', message }] });
+    },
   });
 }
 
