@@ -17,21 +17,25 @@ const SPEC = parseModelSpec({
 });
 
 describe('FedListBackfill', () => {
-  let recorded: Set<string>;
+  /** The database's record: feeds filled, and feeds a change has marked to fill again. */
+  let filled: Set<string>;
+  let reset: Set<string>;
   let backfill: jest.Mock;
   let unfilled: jest.Mock;
   let service: FedListBackfill;
 
   beforeEach(() => {
     jest.useFakeTimers();
-    recorded = new Set();
-    // The database's record of fills: a fill marks its feed filled.
+    filled = new Set();
+    reset = new Set();
     backfill = jest.fn(async (feed: EventFeed) => {
-      if (recorded.has(feedKey(feed))) return 'filled';
-      recorded.add(feedKey(feed));
+      const key = feedKey(feed);
+      if (filled.has(key) && !reset.has(key)) return 'filled';
+      filled.add(key);
+      reset.delete(key);
       return { users: 2 };
     });
-    unfilled = jest.fn(async (feeds: EventFeed[]) => feeds.filter((f) => !recorded.has(feedKey(f))));
+    unfilled = jest.fn(async (feeds: EventFeed[]) => feeds.filter((f) => reset.has(feedKey(f))));
     const served = { served: () => [{ id: 1, spec: SPEC }], onChange: () => undefined };
     service = new FedListBackfill(
       { backfill, unfilled } as unknown as EventRepository,
@@ -59,16 +63,20 @@ describe('FedListBackfill', () => {
     await nextCheck();
     expect(unfilled).toHaveBeenCalledTimes(1);
     expect(backfill).toHaveBeenCalledTimes(1);
+    // Forgotten (a change stopped serving it, which this process has not loaded yet): not filled again.
+    filled.clear();
+    await nextCheck();
+    expect(backfill).toHaveBeenCalledTimes(1);
   });
 
   it('fills again a feed it knew filled once the database says it is to fill (served again, unnoticed)', async () => {
     service.onApplicationBootstrap();
     await service.settled();
     // A change stopped serving it and another served it again: the record reset, this process's versions the same.
-    recorded.clear();
+    for (const key of filled) reset.add(key);
     await nextCheck();
     expect(backfill).toHaveBeenCalledTimes(2);
-    expect(recorded.size).toBe(1);
+    expect(reset.size).toBe(0);
   });
 
   it('looks again a minute later at a feed another process was filling, and at one whose fill failed', async () => {
@@ -79,6 +87,6 @@ describe('FedListBackfill', () => {
     expect(backfill).toHaveBeenCalledTimes(2);
     await nextCheck();
     expect(backfill).toHaveBeenCalledTimes(3);
-    expect(recorded.size).toBe(1);
+    expect(filled.size).toBe(1);
   });
 });

@@ -211,17 +211,17 @@ export class EventRepository {
   }
 
   /**
-   * Of `feeds`, those not recorded as filled now: marked to fill again by a change that served them again, forgotten,
-   * or never filled.
+   * Of `feeds`, those marked to fill again (by a change that served them again). A feed with no record is not: the
+   * change that stopped serving it forgot it, and a process that has not loaded that change yet must not fill it.
    */
   async unfilled(feeds: readonly EventFeed[]): Promise<EventFeed[]> {
     if (feeds.length === 0) return [];
     const rows: { feed: string }[] = await this.dataSource.query(
-      `SELECT feed FROM event_feed_backfills WHERE feed = ANY($1::text[]) AND done_at IS NOT NULL`,
+      `SELECT feed FROM event_feed_backfills WHERE feed = ANY($1::text[]) AND done_at IS NULL`,
       [feeds.map(feedKey)],
     );
-    const filled = new Set(rows.map(({ feed }) => feed));
-    return feeds.filter((feed) => !filled.has(feedKey(feed)));
+    const reset = new Set(rows.map(({ feed }) => feed));
+    return feeds.filter((feed) => reset.has(feedKey(feed)));
   }
 
   /**
