@@ -3,8 +3,8 @@ import { Injectable } from '@nestjs/common';
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { EventRepository } from '@app/db';
 import {
-  decodeArtifact,
   parseModelSpec,
+  readArtifactHeader,
   SpecValidationError,
   warmStartDifferences,
   type ModelSpec,
@@ -155,7 +155,8 @@ export class TrainingJobsService {
   private async checkCompatible(parentId: number, spec: ModelSpec): Promise<void> {
     const stored = await this.registry.findArtifact(parentId);
     if (!stored) return; // the worker fails the job with the reason
-    const { header } = decodeArtifact(stored.artifact);
+    // The header holds all it needs: decoding every weight would cost a large model's load, for nothing.
+    const header = readArtifactHeader(stored.artifact);
     const differences = warmStartDifferences(
       parseModelSpec(header.spec),
       header.preprocessing as PreprocessingState,

@@ -3,12 +3,13 @@ import type { Job } from 'bull';
 
 import { ConflictError } from '@app/common';
 import { loadConfig } from '@app/config';
+import type { MultiTaskModel } from '@app/mmoe';
 import { TrainingJobName } from '@app/queue';
 import type { ModelRegistryService, ModelVersion } from '@app/registry';
 
 import { MIN_REFIT_ROWS } from './refit.rules';
-import { payloadOf, resolveSource, TrainingJobService } from './training-job.service';
-import { EmptyWindowError } from './training.errors';
+import { checkFinite, payloadOf, resolveSource, TrainingJobService } from './training-job.service';
+import { EmptyWindowError, TrainingInputError } from './training.errors';
 
 describe('payloadOf', () => {
   it('passes a train job through', () => {
@@ -177,6 +178,20 @@ describe('TrainingJobService, retried after its skip was recorded', () => {
     await expect(svc.run(job)).resolves.toEqual({
       skipped: { reason: 'no event since the parent', parentVersionId: 4, window },
     });
+  });
+});
+
+describe('checkFinite', () => {
+  const model = (values: number[]) =>
+    ({ network: { snapshot: () => new Map([['experts/0/kernel', Float32Array.from(values)]]) } }) as MultiTaskModel;
+
+  it('fails a diverged training at once, naming the weight, and passes a finite one', () => {
+    expect(() => checkFinite(model([0.5, Number.NaN]))).toThrow(
+      new TrainingInputError(
+        'training diverged: weight experts/0/kernel holds NaN at index 1; lower training.learningRate, or check the scale of the labels',
+      ),
+    );
+    expect(() => checkFinite(model([0.5, -2]))).not.toThrow();
   });
 });
 

@@ -164,6 +164,7 @@ export class TrainingJobService {
     this.warnOverflow(jobId, summary);
     let served: Served = { model };
     try {
+      checkFinite(model);
       progress.phase('evaluating');
       const judged = await this.evaluate(model, summary, prepared);
       if (refits) {
@@ -172,6 +173,7 @@ export class TrainingJobService {
         // Nothing reads the judged candidate any more: its weights and Adam state go before the int8 check's export.
         if (served.model !== model) model.dispose();
       }
+      if (served.model !== model) checkFinite(served.model);
       const metrics = await this.servedMetrics(judged, served, prepared);
 
       progress.phase('registering');
@@ -654,4 +656,17 @@ function jobSpecOf(
   } catch (e) {
     throw e instanceof SpecValidationError ? new TrainingInputError(e.message) : e;
   }
+}
+
+/**
+ * A training that diverged (a weight NaN or infinite) fails its job at once, naming the weight: it would score every
+ * item NaN, and no reader would load its artifact; the same data and seed would diverge again on a retry.
+ */
+export function checkFinite(model: MultiTaskModel): void {
+  for (const [name, values] of model.network.snapshot())
+    for (let i = 0; i < values.length; i++)
+      if (!Number.isFinite(values[i]))
+        throw new TrainingInputError(
+          `training diverged: weight ${name} holds ${values[i]} at index ${i}; lower training.learningRate, or check the scale of the labels`,
+        );
 }

@@ -63,8 +63,12 @@ export function encodeArtifact(
   const json = Buffer.from(JSON.stringify({ ...header, weights: entries }), 'utf8');
   const blob = Buffer.alloc([...weights.values()].reduce((s, w) => s + w.values.length * 4, 0));
   let offset = 0;
-  for (const { values } of weights.values()) {
-    for (let i = 0; i < values.length; i++, offset += 4) blob.writeFloatLE(values[i], offset);
+  for (const [name, { values }] of weights) {
+    for (let i = 0; i < values.length; i++, offset += 4) {
+      // A diverged training is not written down: no reader would load it (decodeArtifact refuses it).
+      if (!Number.isFinite(values[i])) throw new ArtifactError(`weight ${name} holds ${values[i]} at index ${i}`);
+      blob.writeFloatLE(values[i], offset);
+    }
   }
   const body = Buffer.concat([json, blob]);
   const prefix = Buffer.alloc(PREFIX);

@@ -67,7 +67,15 @@ describe('artifact size rules', () => {
     for (const bad of [Number.NaN, Number.POSITIVE_INFINITY]) {
       const values = new Float32Array(4 * 64);
       values[7] = bad;
-      const artifact = crafted({}, new Map([['embedding/item_id', { shape: [4, 64], values }]]));
+      // Not written (a diverged training fails its job) …
+      expect(() => crafted({}, new Map([['embedding/item_id', { shape: [4, 64], values }]]))).toThrow(
+        `weight embedding/item_id holds ${bad} at index 7`,
+      );
+      // … nor read (an upload, or a version stored before).
+      const artifact = crafted({});
+      const body = artifact.subarray(48);
+      body.writeFloatLE(bad, artifact.readUInt32LE(44) + 7 * 4);
+      createHash('sha256').update(body).digest().copy(artifact, 12);
       expect(() => decodeArtifact(artifact)).toThrow(`weight embedding/item_id holds ${bad} at index 7`);
     }
     expect(decodeArtifact(crafted({})).weights.get('embedding/item_id')).toHaveLength(256);
