@@ -1510,6 +1510,18 @@ describe('hostile input (e2e)', () => {
       }),
     ],
     [
+      'a score whose fusion has 95,000 weights (the fast path must not pass it)',
+      () => ({
+        method: 'POST',
+        url: '/v1/score',
+        body: score({
+          fusion: { type: 'sum', weights: Object.fromEntries(Array.from({ length: 95_000 }, (_, i) => [`k${i}`, 1])) },
+        }),
+        status: 400,
+        field: 'fusion',
+      }),
+    ],
+    [
       'a score whose context has 95,000 keys',
       () => ({
         method: 'POST',

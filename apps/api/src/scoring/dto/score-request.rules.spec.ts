@@ -30,6 +30,11 @@ const bodies: [string, unknown][] = [
   ['1,000 candidates', { userId: 'u', itemIds: ids(1000) }],
   ['an id of 256 characters', { userId: 'u'.repeat(256), itemIds: ['i'.repeat(256)] }],
   ['empty context and weights', { ...valid, context: {}, objectiveWeights: {} }],
+  [
+    'a fusion of 1,025 weights',
+    { ...valid, fusion: { type: 'sum', weights: Object.fromEntries(ids(1025).map((k) => [k, 1])) } },
+  ],
+  ['a fusion key of 257 characters', { ...valid, fusion: { type: 'sum', weights: { ['k'.repeat(257)]: 1 } } }],
   ['a context number at the bound', { ...valid, context: { price: -1e18 } }],
   ['a context number beyond a float32', { ...valid, context: { price: 1e39 } }],
   ['no body', undefined],
@@ -87,6 +92,11 @@ const bodies: [string, unknown][] = [
 describe('isValidScoreRequest, against the DTO decorators (class-validator)', () => {
   it.each(bodies)('gives the same verdict for %s', async (_name, body) => {
     expect(isValidScoreRequest(body)).toBe(await acceptedByDecorators(body));
+  });
+
+  it('leaves a fusion of more keys than any route takes to the slow path, which refuses it', () => {
+    const weights = Object.fromEntries(ids(95_000).map((k) => [k, 1]));
+    expect(isValidScoreRequest({ ...valid, fusion: { type: 'sum', weights } })).toBe(false);
   });
 
   it('refuses a context number beyond ±1e18, as the decorators do: a float32 overflow made every score NaN', async () => {

@@ -1,7 +1,12 @@
 import { MAX_TASK_WEIGHT } from '@app/mmoe/serving';
 
 import { DistinctStrings } from '../../platform/distinct-strings.checker';
-import { MAX_ID_LENGTH, postgresTextProblem, textProblemIn } from '../../platform/postgres-text.validator';
+import {
+  MAX_ID_LENGTH,
+  postgresTextProblem,
+  requestValueError,
+  textProblemIn,
+} from '../../platform/postgres-text.validator';
 import {
   isBoundedNumber,
   isShortText,
@@ -28,9 +33,9 @@ export function isValidScoreRequest(body: unknown): boolean {
     areUniqueIds(itemIds) &&
     (context === undefined || isFlatRecord(context, acceptsContextValue)) &&
     (objectiveWeights === undefined || isFlatRecord(objectiveWeights, isTaskWeight)) &&
-    // Only its shape and text here (IsObject); the rule itself is checked against the model's tasks by the scoring
-    // service.
-    (fusion === undefined || (isPlainObject(fusion) && textProblemIn(fusion) === undefined)) &&
+    // Only its shape, size and text here (IsObject, and the rules of every route on any object); the rule itself is
+    // checked against the model's tasks by the scoring service.
+    (fusion === undefined || (isPlainObject(fusion) && requestValueError(fusion, 'fusion') === undefined)) &&
     (explain === undefined || typeof explain === 'boolean')
   );
 }
