@@ -282,5 +282,8 @@ describe('rollout policy rules', () => {
     expect(fields({ ...POLICY, maxEvents: 300 })).toEqual([]);
     expect(fields({ ...POLICY, maxEvents: 400, tasks: { click: { minEvents: 500 } } })).toEqual(['maxEvents']);
     expect(fields({ ...POLICY, maxEvents: 400, tasks: { click: { minEvents: 50 } } })).toEqual([]);
+    // Without a spec yet (no production for a cadence to train): what needs none is still checked.
+    expect(() => checkRolloutPolicy(undefined, { ...POLICY, maxEvents: 299 })).toThrow(InvalidFieldsError);
+    expect(checkRolloutPolicy(undefined, { ...POLICY, tasks: { any: {} } })).toMatchObject({ tasks: { any: {} } });
   });
 });

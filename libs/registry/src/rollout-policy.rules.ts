@@ -214,24 +214,12 @@ export interface EarlierPolicyDecision {
 }
 
 /**
- * The policy's problems that depend on the version's spec, as field errors (400): which tasks may gate. The shape of
- * each field (types, bounds, unknown keys) is the API's edge validation (RolloutPolicyDto).
+ * The policy's problems beyond the shape of each field (types, bounds, unknown keys: the API's edge validation,
+ * RolloutPolicyDto), as field errors (400): which tasks may gate, against the version's spec (none yet: not
+ * checked), and whether maxEvents leaves room to decide.
  */
-export function checkRolloutPolicy(spec: ModelSpec, policy: RolloutPolicy): RolloutPolicy {
-  const errors: FieldError[] = [];
-  const binary = gatedTasks(spec);
-  for (const name of Object.keys(policy.tasks ?? {})) {
-    if (!binary.includes(name)) {
-      errors.push({
-        field: `tasks.${name}`,
-        message: `tasks.${name} is not a binary task of the model (${binary.join(', ') || 'it has none'}); only binary tasks gate, on AUC`,
-      });
-    }
-  }
-  if (!policy.tasks && binary.length === 0)
-    errors.push({ field: 'tasks', message: 'the model has no binary task for the policy to gate on' });
-  if (policy.guardrails?.regressionError !== undefined && errorTasks(spec).length === 0)
-    errors.push({ field: 'guardrails.regressionError', message: 'the model has no regression task' });
+export function checkRolloutPolicy(spec: ModelSpec | undefined, policy: RolloutPolicy): RolloutPolicy {
+  const errors: FieldError[] = spec ? specErrors(spec, policy) : [];
   // The test ends once the fewest of the gated tasks' predictions reach maxEvents: below a task's minEvents, that
   // task could never be decided, and the test would always end inconclusive.
   const needed = Math.max(
@@ -246,11 +234,30 @@ export function checkRolloutPolicy(spec: ModelSpec, policy: RolloutPolicy): Roll
   return policy;
 }
 
+/** What a policy asks of the model's tasks that `spec` does not have. */
+function specErrors(spec: ModelSpec, policy: RolloutPolicy): FieldError[] {
+  const errors: FieldError[] = [];
+  const binary = gatedTasks(spec);
+  for (const name of Object.keys(policy.tasks ?? {})) {
+    if (!binary.includes(name)) {
+      errors.push({
+        field: `tasks.${name}`,
+        message: `tasks.${name} is not a binary task of the model (${binary.join(', ') || 'it has none'}); only binary tasks gate, on AUC`,
+      });
+    }
+  }
+  if (!policy.tasks && binary.length === 0)
+    errors.push({ field: 'tasks', message: 'the model has no binary task for the policy to gate on' });
+  if (policy.guardrails?.regressionError !== undefined && errorTasks(spec).length === 0)
+    errors.push({ field: 'guardrails.regressionError', message: 'the model has no regression task' });
+  return errors;
+}
+
 /**
  * checkRolloutPolicy on a policy a request gives in its `rolloutPolicy` field (a training job's, a cadence's), against
- * the spec the version it will canary is trained with: its errors named under that field.
+ * the spec the version it will canary is trained with (undefined: not known yet), its errors named under that field.
  */
-export function checkRolloutPolicyField(spec: ModelSpec, policy: StoredRolloutPolicy): void {
+export function checkRolloutPolicyField(spec: ModelSpec | undefined, policy: StoredRolloutPolicy): void {
   try {
     checkRolloutPolicy(spec, readRolloutPolicy(policy));
   } catch (e) {

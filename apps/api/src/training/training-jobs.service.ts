@@ -71,15 +71,15 @@ export class TrainingJobsService {
   /**
    * The policy against the spec the job will train (its own, else its parent's or production's, as the worker takes
    * it): which tasks may gate is otherwise checked only once the job has trained and made its canary, which would then
-   * wait with no policy to decide it. A stored spec that no longer parses is the worker's to report.
+   * wait with no policy to decide it. A stored spec that no longer parses is the worker's to report: then only what
+   * needs no spec is checked.
    */
   private async checkPolicy(job: NewTrainingJob, policy: StoredRolloutPolicy): Promise<void> {
-    let spec: ModelSpec;
+    let spec: ModelSpec | undefined;
     try {
       spec = parseModelSpec(job.spec ?? (await this.parentOf(job))?.spec);
     } catch (e) {
-      if (e instanceof SpecValidationError) return;
-      throw e;
+      if (!(e instanceof SpecValidationError)) throw e;
     }
     checkRolloutPolicyField(spec, policy);
   }

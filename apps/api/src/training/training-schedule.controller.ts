@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Post, Put } from '@nestjs/common';
 import { ApiConflictResponse, ApiOkResponse } from '@nestjs/swagger';
 
-import { SpecValidationError } from '@app/mmoe/serving';
+import { SpecValidationError, type ModelSpec } from '@app/mmoe/serving';
 import { TRAINING_QUEUE, TrainingScheduleService } from '@app/queue';
 import { checkRolloutPolicyField, ModelRegistryService, specOf, type RolloutPolicy } from '@app/registry';
 
@@ -90,15 +90,17 @@ export class TrainingScheduleController {
   /**
    * A cadence's policy against production's spec, which its runs train (a 400 naming `rolloutPolicy.tasks.<name>`):
    * otherwise a run would canary its version, then find the policy refused. With no production (or one whose stored
-   * spec no longer parses) there is nothing to check against yet.
+   * spec no longer parses) only what needs no spec is checked.
    */
   private async checkPolicy(policy: RolloutPolicy | null | undefined): Promise<void> {
+    if (!policy) return;
     const { production } = await this.registry.findServing();
-    if (!policy || !production) return;
+    let spec: ModelSpec | undefined;
     try {
-      checkRolloutPolicyField(specOf(production), policy);
+      spec = production && specOf(production);
     } catch (e) {
       if (!(e instanceof SpecValidationError)) throw e;
     }
+    checkRolloutPolicyField(spec, policy);
   }
 }
