@@ -61,7 +61,7 @@ export function installJsonBodyParser(fastify: FastifyInstance): void {
 }
 
 /** A key the JSON parser refuses (prototype pollution), as it appears in the text. */
-const FORBIDDEN_KEY = /"(__proto__|constructor)"\s*:/;
+const FORBIDDEN_KEY = /"__proto__"\s*:|"constructor"\s*:\s*\{[^{}]*"prototype"\s*:/;
 
 /**
  * Where `text` first opens a level deeper than `max`, or -1: one pass over the characters, brackets inside strings

@@ -8,7 +8,9 @@ import { InvalidFieldsError } from '@app/common';
  * A route that reads no body refuses one, as every other route refuses a key it does not read: `{"versionId": 5}`
  * sent to `POST /admin/models/rollback` rolled back to whatever version preceded production, and said nothing. An
  * empty object passes (a client that always sends JSON). Whether a handler reads its body is read from Nest's route
- * metadata once per handler.
+ * metadata once per handler. A global guard rather than an interceptor, which would put every request (scoring's
+ * too) through rxjs: so it runs before the admin token guard, and a request with neither token nor a body it may
+ * send gets this 400 rather than the 401.
  */
 @Injectable()
 export class NoBodyGuard implements CanActivate {
