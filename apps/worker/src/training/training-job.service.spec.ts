@@ -149,7 +149,7 @@ describe('TrainingJobService, retried after its version was committed', () => {
     await expect(service(version({ createdAt: new Date(queuedAt - 1) })).run(job)).rejects.toMatchObject({
       name: 'TrainingInputError',
       message: expect.stringMatching(
-        /^version 5 already records a training job job-1, registered before this job was queued/,
+        /^version 5 already records a training job job-1, made before this job was queued/,
       ),
     });
   });
@@ -163,6 +163,7 @@ describe('TrainingJobService, retried after its skip was recorded', () => {
       findSkippedRun: async () => ({
         action: 'skip',
         toVersionId: 4,
+        createdAt: new Date('2026-12-01T01:00:30Z'),
         evidence: { skipped: { job: 'job-2', reason: 'no event since the parent', window } },
       }),
     } as unknown as ModelRegistryService;
@@ -178,6 +179,22 @@ describe('TrainingJobService, retried after its skip was recorded', () => {
     await expect(svc.run(job)).resolves.toEqual({
       skipped: { reason: 'no event since the parent', parentVersionId: 4, window },
     });
+  });
+
+  it('refuses a skip recorded before the job was queued: another job had its id', async () => {
+    const registry = {
+      findByTrainingJob: async () => undefined,
+      findSkippedRun: async () => ({ id: 9, action: 'skip', toVersionId: 4, createdAt: new Date(0), evidence: {} }),
+    } as unknown as ModelRegistryService;
+    const svc = new TrainingJobService(loadConfig({}), registry, undefined as never, undefined as never);
+    const job = {
+      id: 'job-3',
+      name: TrainingJobName.ScheduledIncremental,
+      timestamp: Date.parse('2026-12-01T01:00:00Z'),
+      opts: {},
+      data: { replay: 0.2, epochs: 1 },
+    } as unknown as Job;
+    await expect(svc.run(job)).rejects.toThrow(/^skip 9 already records a training job job-3, made before this job/);
   });
 });
 

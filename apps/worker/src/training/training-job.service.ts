@@ -112,6 +112,7 @@ export class TrainingJobService {
     // An earlier attempt recorded a skip and died before the job completed: that is the run's outcome, even if events
     // stored late since would give this attempt something to train (the history would show a skip and a version).
     const skipped = await this.registry.findSkippedRun(jobId);
+    if (skipped && skipped.createdAt.getTime() < job.timestamp) throw repeatedJobId(jobId, `skip ${skipped.id}`);
     if (skipped?.evidence && 'skipped' in skipped.evidence) {
       const { reason, window } = skipped.evidence.skipped;
       return { skipped: { reason, parentVersionId: skipped.toVersionId!, window } };
@@ -251,11 +252,7 @@ export class TrainingJobService {
 
   /** An earlier attempt committed its version and died before finishing the job: finish from what it stored. */
   private resume(job: Job, registered: ModelVersion, payload: TrainingJobPayload): Promise<TrainingJobResult> {
-    if (registered.createdAt.getTime() < job.timestamp) {
-      throw new TrainingInputError(
-        `version ${registered.id} already records a training job ${job.id}, registered before this job was queued: job ids repeat (did Redis lose the queue's data?); queue jobs with unique ids`,
-      );
-    }
+    if (registered.createdAt.getTime() < job.timestamp) throw repeatedJobId(String(job.id), `version ${registered.id}`);
     this.logger.log(`job ${job.id}: version ${registered.id} was registered by an earlier attempt; finishing with it`);
     // The production its gate judged it against, as recorded: one changed since refuses the canary, as on a first run.
     const outcome = outcomeOf(registered);
@@ -669,4 +666,11 @@ export function checkFinite(model: MultiTaskModel): void {
         throw new TrainingInputError(
           `training diverged: weight ${name} holds ${values[i]} at index ${i}; lower training.learningRate, or check the scale of the labels`,
         );
+}
+
+/** A record of job `jobId` older than the job itself: another job with the same id wrote it. */
+function repeatedJobId(jobId: string, record: string): TrainingInputError {
+  return new TrainingInputError(
+    `${record} already records a training job ${jobId}, made before this job was queued: job ids repeat (did Redis lose the queue's data?); queue jobs with unique ids`,
+  );
 }
