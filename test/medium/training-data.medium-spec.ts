@@ -135,6 +135,12 @@ describe('TrainingDataService (medium: real Postgres)', () => {
       ['e', ['c', 'd']],
     ]);
     expect(rows.filter((r) => r.userId === user).map((r) => r.userFeatures!.user_clicks_7d)).toEqual([4, 4, 4, 4, 4]);
+    // Read once per user, not per event (a 1 MB list times its user's events once ran a worker out of memory): without
+    // a list to rebuild, a user's rows share one object.
+    const plain = await moduleRef.get(EventRepository).readInSnapshot((reads) => reads.window(at(100), at(110), []));
+    const mine = plain.filter((r) => r.userId === user);
+    expect(mine).toHaveLength(5);
+    expect(new Set(mine.map((r) => r.userFeatures)).size).toBe(1);
     // Through the worker's data service: the rebuilt lists are what the model trains on.
     const data = await moduleRef
       .get(TrainingDataService)
