@@ -1,7 +1,7 @@
-import { binaryMetrics, Rng } from '@app/mmoe';
+import { binaryMetrics, parseModelSpec, Rng } from '@app/mmoe';
 import type { TaskMetricsByName } from '@app/registry';
 
-import { decideRollout, type GatePolicy, type ProductionBaseline } from './evaluation-gate.rules';
+import { decideRollout, weightingDifference, type GatePolicy, type ProductionBaseline } from './evaluation-gate.rules';
 
 const TASKS = [
   { name: 'click', type: 'binary' as const },
@@ -201,5 +201,31 @@ describe('evaluation gate', () => {
   it('on simulated slices: canaries a real gain measured on enough clicks', () => {
     // 5,000 rows at 4 %: about 200 clicks; the candidate separates them better (AUC about 0.71 against 0.64).
     expect(canaries(POLICY, 5000, 0.04, 0.3, 100)).toBeGreaterThan(0.95);
+  });
+});
+
+describe('weightingDifference', () => {
+  const spec = (training: object) =>
+    parseModelSpec({
+      features: [{ name: 'genre', type: 'categorical' }],
+      tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
+      model: { expertUnits: [4] },
+      training,
+    });
+
+  it('tells metrics weighted one way from metrics weighted another: the gate would compare unlike AUCs', () => {
+    const weighted = spec({ sampleWeight: 'w', weightedMetrics: true });
+    expect(weightingDifference(weighted, spec({}))).toBe(
+      `its metrics are unweighted and the candidate's weighted by "w" (training.weightedMetrics): they would not compare`,
+    );
+    expect(weightingDifference(spec({}), weighted)).toMatch(
+      /^its metrics are weighted by "w" and the candidate's unweighted/,
+    );
+    expect(weightingDifference(weighted, spec({ sampleWeight: 'v', weightedMetrics: true }))).toEqual(
+      expect.any(String),
+    );
+    // Weights used in training only weigh the loss, not the metrics.
+    expect(weightingDifference(spec({ sampleWeight: 'w' }), spec({}))).toBeUndefined();
+    expect(weightingDifference(weighted, spec({ sampleWeight: 'w', weightedMetrics: true }))).toBeUndefined();
   });
 });

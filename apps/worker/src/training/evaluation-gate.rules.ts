@@ -1,4 +1,4 @@
-import { taskMetric, type BinaryGateMetric, type TaskSpec } from '@app/mmoe';
+import { taskMetric, type BinaryGateMetric, type ModelSpec, type TaskSpec } from '@app/mmoe';
 import type { GateDecision, TaskMetricsByName } from '@app/registry';
 
 /** What the candidate is compared with, on the same held-out slice. */
@@ -7,6 +7,20 @@ export type ProductionBaseline =
   /** Production reads features the candidate's data does not hold, so its score there would mean nothing. */
   | { kind: 'incomparable'; versionId: number; why: string }
   | { kind: 'evaluated'; versionId: number; tasks: TaskMetricsByName };
+
+/**
+ * Why production's metrics on the held-out slice would not compare with the candidate's, by how each weighs the rows
+ * (training.weightedMetrics, by training.sampleWeight), or undefined when they weigh them alike. A weighted AUC beside
+ * an unweighted one passed a candidate whose own unweighted AUC was below production's.
+ */
+export function weightingDifference(candidate: ModelSpec, production: ModelSpec): string | undefined {
+  const weighing = ({ training }: ModelSpec) =>
+    training.weightedMetrics ? `weighted by "${training.sampleWeight}"` : 'unweighted';
+  const [mine, theirs] = [weighing(candidate), weighing(production)];
+  return mine === theirs
+    ? undefined
+    : `its metrics are ${theirs} and the candidate's ${mine} (training.weightedMetrics): they would not compare`;
+}
 
 export interface GatePolicy {
   /** AUTO_CANARY: a candidate that passes goes to canary on its own. */

@@ -41,7 +41,7 @@ import {
 } from '@app/registry';
 
 import { checkTables, featuresMissing, groupByOf, holdoutFractionOf, holdsValidation } from './dataset.rules';
-import { decideRollout, type ProductionBaseline } from './evaluation-gate.rules';
+import { decideRollout, weightingDifference, type ProductionBaseline } from './evaluation-gate.rules';
 import { incrementalPlan, type IncrementalPlan } from './incremental-window.rules';
 import { JobProgressThrottle } from './job-progress.throttle';
 import { JobWatch } from './job-watch';
@@ -476,6 +476,8 @@ export class TrainingJobService {
     parentModel,
   }: PreparedJob): Promise<ProductionBaseline> {
     if (!production) return { kind: 'none' };
+    const weighting = weightingDifference(spec, specOf(production));
+    if (weighting) return { kind: 'incomparable', versionId: production.id, why: weighting };
     const missing = featuresMissing(specOf(production), spec);
     if (missing.length > 0 || !data.productionHoldout) {
       return {
