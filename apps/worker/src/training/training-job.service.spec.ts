@@ -8,7 +8,7 @@ import { TrainingJobName } from '@app/queue';
 import type { ModelRegistryService, ModelVersion } from '@app/registry';
 
 import { MIN_REFIT_ROWS } from './refit.rules';
-import { checkFinite, payloadOf, resolveSource, TrainingJobService } from './training-job.service';
+import { checkFinite, loadVersion, payloadOf, resolveSource, TrainingJobService } from './training-job.service';
 import { EmptyWindowError, TrainingInputError } from './training.errors';
 
 describe('payloadOf', () => {
@@ -209,6 +209,14 @@ describe('checkFinite', () => {
       ),
     );
     expect(() => checkFinite(model([0.5, -2]))).not.toThrow();
+  });
+});
+
+describe('loadVersion', () => {
+  it('fails the job at once, naming the version, when its artifact does not load: a retry would fail alike', () => {
+    expect(() => loadVersion(7, Buffer.from('not an artifact'))).toThrow(
+      new TrainingInputError('the artifact of version 7 does not load: not an MMoE model artifact (bad magic bytes)'),
+    );
   });
 });
 

@@ -341,7 +341,7 @@ export class TrainingJobService {
   private async loadParent(parent: ModelVersion, spec: ModelSpec): Promise<MultiTaskModel> {
     const stored = await this.registry.findArtifact(parent.id);
     if (!stored) throw new TrainingInputError(`warmStart: the artifact of version ${parent.id} is gone`);
-    const model = MultiTaskModel.fromArtifact(stored.artifact);
+    const model = loadVersion(parent.id, stored.artifact);
     const differences = warmStartDifferences(model.spec, model.network.preprocessing, spec);
     if (differences.length > 0) {
       model.dispose();
@@ -495,7 +495,7 @@ export class TrainingJobService {
     if (parentModel && parent?.id === production.id) return evaluated(parentModel);
     const stored = await this.registry.findArtifact(production.id);
     if (!stored) return { kind: 'incomparable', versionId: production.id, why: 'its artifact is gone' };
-    const model = MultiTaskModel.fromArtifact(stored.artifact);
+    const model = loadVersion(production.id, stored.artifact);
     try {
       return evaluated(model);
     } finally {
@@ -675,4 +675,16 @@ function repeatedJobId(jobId: string, record: string): TrainingInputError {
   return new TrainingInputError(
     `${record} already records a training job ${jobId}, made before this job was queued: job ids repeat (did Redis lose the queue's data?); queue jobs with unique ids`,
   );
+}
+
+/**
+ * A stored version's model. One whose artifact does not load (NaN weights, registered before they were refused)
+ * fails the job at once, naming the version: a retry would fail alike.
+ */
+export function loadVersion(id: number, artifact: Buffer): MultiTaskModel {
+  try {
+    return MultiTaskModel.fromArtifact(artifact);
+  } catch (e) {
+    throw new TrainingInputError(`the artifact of version ${id} does not load: ${(e as Error).message}`);
+  }
 }
