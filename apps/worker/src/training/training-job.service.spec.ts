@@ -156,45 +156,34 @@ describe('TrainingJobService, retried after its version was committed', () => {
 });
 
 describe('TrainingJobService, retried after its skip was recorded', () => {
-  it('is that skip, and trains nothing, whatever events have been stored since', async () => {
-    const window = { from: '2026-12-01T00:00:00.000Z', to: '2026-12-01T01:00:00.000Z' };
+  const window = { from: '2026-12-01T00:00:00.000Z', to: '2026-12-01T01:00:00.000Z' };
+  const job = {
+    id: 'job-2',
+    name: TrainingJobName.ScheduledIncremental,
+    timestamp: Date.parse('2026-12-01T01:00:00Z'),
+    opts: {},
+    data: { replay: 0.2, epochs: 1 },
+  } as unknown as Job;
+  /** The job run again, an earlier attempt having recorded `skip`; no data or cancellations: reading them would throw. */
+  const retried = (skip: object) => {
     const registry = {
       findByTrainingJob: async () => undefined,
-      findSkippedRun: async () => ({
-        action: 'skip',
-        toVersionId: 4,
-        createdAt: new Date('2026-12-01T01:00:30Z'),
-        evidence: { skipped: { job: 'job-2', reason: 'no event since the parent', window } },
-      }),
+      findSkippedRun: async () => ({ id: 9, action: 'skip', toVersionId: 4, ...skip }),
     } as unknown as ModelRegistryService;
-    // No data, no cancellations: reading either would throw.
-    const svc = new TrainingJobService(loadConfig({}), registry, undefined as never, undefined as never);
-    const job = {
-      id: 'job-2',
-      name: TrainingJobName.ScheduledIncremental,
-      timestamp: Date.parse('2026-12-01T01:00:00Z'),
-      opts: {},
-      data: { replay: 0.2, epochs: 1 },
-    } as unknown as Job;
-    await expect(svc.run(job)).resolves.toEqual({
+    return new TrainingJobService(loadConfig({}), registry, undefined as never, undefined as never).run(job);
+  };
+
+  it('is that skip, and trains nothing, whatever events have been stored since', async () => {
+    const evidence = { skipped: { job: 'job-2', reason: 'no event since the parent', window } };
+    await expect(retried({ createdAt: new Date('2026-12-01T01:00:30Z'), evidence })).resolves.toEqual({
       skipped: { reason: 'no event since the parent', parentVersionId: 4, window },
     });
   });
 
   it('refuses a skip recorded before the job was queued: another job had its id', async () => {
-    const registry = {
-      findByTrainingJob: async () => undefined,
-      findSkippedRun: async () => ({ id: 9, action: 'skip', toVersionId: 4, createdAt: new Date(0), evidence: {} }),
-    } as unknown as ModelRegistryService;
-    const svc = new TrainingJobService(loadConfig({}), registry, undefined as never, undefined as never);
-    const job = {
-      id: 'job-3',
-      name: TrainingJobName.ScheduledIncremental,
-      timestamp: Date.parse('2026-12-01T01:00:00Z'),
-      opts: {},
-      data: { replay: 0.2, epochs: 1 },
-    } as unknown as Job;
-    await expect(svc.run(job)).rejects.toThrow(/^skip 9 already records a training job job-3, made before this job/);
+    await expect(retried({ createdAt: new Date(0), evidence: {} })).rejects.toThrow(
+      /^skip 9 already records a training job job-2, made before this job/,
+    );
   });
 });
 
