@@ -17,25 +17,22 @@ const SPEC = parseModelSpec({
 });
 
 describe('FedListBackfill', () => {
-  /** The database's record: feeds filled, and feeds a change has marked to fill again. */
-  let filled: Set<string>;
-  let reset: Set<string>;
+  /** event_feed_backfills: whether each recorded feed is filled (a change that stops serving one deletes it). */
+  let records: Map<string, boolean>;
   let backfill: jest.Mock;
   let unfilled: jest.Mock;
   let service: FedListBackfill;
 
   beforeEach(() => {
     jest.useFakeTimers();
-    filled = new Set();
-    reset = new Set();
+    records = new Map();
     backfill = jest.fn(async (feed: EventFeed) => {
       const key = feedKey(feed);
-      if (filled.has(key) && !reset.has(key)) return 'filled';
-      filled.add(key);
-      reset.delete(key);
+      if (records.get(key)) return 'filled';
+      records.set(key, true);
       return { users: 2 };
     });
-    unfilled = jest.fn(async (feeds: EventFeed[]) => feeds.filter((f) => reset.has(feedKey(f))));
+    unfilled = jest.fn(async (feeds: EventFeed[]) => feeds.filter((f) => records.get(feedKey(f)) === false));
     const served = { served: () => [{ id: 1, spec: SPEC }], onChange: () => undefined };
     service = new FedListBackfill(
       { backfill, unfilled } as unknown as EventRepository,
@@ -64,7 +61,7 @@ describe('FedListBackfill', () => {
     expect(unfilled).toHaveBeenCalledTimes(1);
     expect(backfill).toHaveBeenCalledTimes(1);
     // Forgotten (a change stopped serving it, which this process has not loaded yet): not filled again.
-    filled.clear();
+    records.clear();
     await nextCheck();
     expect(backfill).toHaveBeenCalledTimes(1);
   });
@@ -73,20 +70,28 @@ describe('FedListBackfill', () => {
     service.onApplicationBootstrap();
     await service.settled();
     // A change stopped serving it and another served it again: the record reset, this process's versions the same.
-    for (const key of filled) reset.add(key);
+    for (const key of records.keys()) records.set(key, false);
     await nextCheck();
     expect(backfill).toHaveBeenCalledTimes(2);
-    expect(reset.size).toBe(0);
+    expect([...records.values()]).toEqual([true]);
   });
 
   it('looks again a minute later at a feed another process was filling, and at one whose fill failed', async () => {
-    backfill.mockResolvedValueOnce('busy').mockRejectedValueOnce(new Error('connection lost'));
+    // Recorded to fill (its row inserted by the first try), but not filled by this process.
+    const leftToFill = async (feed: EventFeed) => {
+      records.set(feedKey(feed), false);
+      return 'busy' as const;
+    };
+    backfill.mockImplementationOnce(leftToFill).mockImplementationOnce(async (feed: EventFeed) => {
+      records.set(feedKey(feed), false);
+      throw new Error('connection lost');
+    });
     service.onApplicationBootstrap();
     await service.settled();
     await nextCheck();
     expect(backfill).toHaveBeenCalledTimes(2);
     await nextCheck();
     expect(backfill).toHaveBeenCalledTimes(3);
-    expect(filled.size).toBe(1);
+    expect([...records.values()]).toEqual([true]);
   });
 });

@@ -22,10 +22,10 @@ type Outcome = 'filled' | 'already_filled' | 'busy' | 'failed';
  * each ingest as a fallback; once per feed for the cluster (EventRepository.backfill claims it, so processes that
  * race fill it once) for as long as some version serves it (a rollout change that stops serving a feed forgets its
  * fill, so that serving it again fills it again); one fill at a time per process; each batch of users rebuilt is
- * invalidated in the feature cache. Every minute the feeds served are looked at again: one another process was
- * filling, or whose fill failed (a claim left by a process that died is taken again after 10 minutes), and one known
- * filled that the database says is to fill again (a change that stopped serving it and one that served it again,
- * which this process loaded as one reload with nothing changed, told it nothing). Logged, and counted in /metrics
+ * invalidated in the feature cache. Every minute the feeds served that the database records as to fill are filled:
+ * one another process was filling, or whose fill failed (a claim left by a process that died is taken again after 10
+ * minutes), and one known filled that a change marked to fill again (a change that stopped serving it and one that
+ * served it again, which this process loaded as one reload with nothing changed, told it nothing). Logged, and counted in /metrics
  * (`fed_list_backfills_total` by outcome, `fed_list_backfill_users_total`).
  */
 @Injectable()
@@ -107,16 +107,22 @@ export class FedListBackfill implements OnApplicationBootstrap, OnModuleDestroy 
     if (fresh.length > 0) this.ensure(fresh);
   }
 
-  /** The feeds served that the database no longer records filled are filled again, with those still pending. */
+  /**
+   * The feeds served that the database records as to fill (marked again by a change, or left by a fill another
+   * process was at or that failed) are filled. Only those: a feed this process still serves but whose record a change
+   * it has not loaded yet deleted is no longer served, and filling it would write its lists over the new feed's.
+   */
   private async recheck(): Promise<void> {
     if (this.running || this.stopped) return;
+    let reset: EventFeed[];
     try {
-      const known = this.servedFeeds().filter((f) => this.done.has(feedKey(f)));
-      for (const feed of await this.events.unfilled(known)) this.done.delete(feedKey(feed));
+      reset = await this.events.unfilled(this.servedFeeds());
     } catch (e) {
       this.logger.warn(`event-fed lists not checked (${(e as Error).message}); checked again in a minute`);
+      return;
     }
-    this.ensure();
+    for (const feed of reset) this.done.delete(feedKey(feed));
+    this.ensure(reset);
   }
 
   private servedFeeds(): EventFeed[] {
