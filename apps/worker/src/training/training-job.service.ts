@@ -4,6 +4,7 @@ import type { Job } from 'bull';
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
+  ArtifactError,
   checkInt8,
   initBackend,
   loadOnnxRuntime,
@@ -277,7 +278,11 @@ export class TrainingJobService {
       const groupBy = groupByOf(payload);
       // Production's held-out table only when it can be judged on this data (see evaluateProduction).
       const comparable =
-        productionSpec && featuresMissing(productionSpec, spec).length === 0 ? productionSpec : undefined;
+        productionSpec &&
+        featuresMissing(productionSpec, spec).length === 0 &&
+        weightingDifference(spec, productionSpec) === undefined
+          ? productionSpec
+          : undefined;
       const seed = spec.training.seed;
       const data = await this.data.load(source, spec, comparable, holdoutFraction, groupBy, {
         ...(replay && { replay: { ...replay, seed } }),
@@ -495,7 +500,14 @@ export class TrainingJobService {
     if (parentModel && parent?.id === production.id) return evaluated(parentModel);
     const stored = await this.registry.findArtifact(production.id);
     if (!stored) return { kind: 'incomparable', versionId: production.id, why: 'its artifact is gone' };
-    const model = loadVersion(production.id, stored.artifact);
+    // A production that does not load is not judged, and its replacement may still be trained.
+    let model: MultiTaskModel;
+    try {
+      model = loadVersion(production.id, stored.artifact);
+    } catch (e) {
+      if (!(e instanceof TrainingInputError)) throw e;
+      return { kind: 'incomparable', versionId: production.id, why: e.message };
+    }
     try {
       return evaluated(model);
     } finally {
@@ -685,6 +697,7 @@ export function loadVersion(id: number, artifact: Buffer): MultiTaskModel {
   try {
     return MultiTaskModel.fromArtifact(artifact);
   } catch (e) {
-    throw new TrainingInputError(`the artifact of version ${id} does not load: ${(e as Error).message}`);
+    if (!(e instanceof ArtifactError)) throw e;
+    throw new TrainingInputError(`the artifact of version ${id} does not load: ${e.message}`);
   }
 }
