@@ -76,6 +76,18 @@ describe('FedListBackfill', () => {
     expect([...records.values()]).toEqual([true]);
   });
 
+  it('does not fill a feed it left busy once a change has stopped serving it, before it loads that change', async () => {
+    backfill.mockImplementationOnce(async (feed: EventFeed) => {
+      records.set(feedKey(feed), false);
+      return 'busy' as const;
+    });
+    service.onApplicationBootstrap();
+    await service.settled();
+    records.clear(); // the change deleted its record; this process still serves it
+    await nextCheck();
+    expect(backfill).toHaveBeenCalledTimes(1);
+  });
+
   it('looks again a minute later at a feed another process was filling, and at one whose fill failed', async () => {
     // Recorded to fill (its row inserted by the first try), but not filled by this process.
     const leftToFill = async (feed: EventFeed) => {
