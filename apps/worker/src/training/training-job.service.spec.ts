@@ -3,7 +3,7 @@ import type { Job } from 'bull';
 
 import { ConflictError } from '@app/common';
 import { loadConfig } from '@app/config';
-import type { MultiTaskModel } from '@app/mmoe';
+import { parseModelSpec, type MultiTaskModel } from '@app/mmoe';
 import { TrainingJobName } from '@app/queue';
 import type { ModelRegistryService, ModelVersion } from '@app/registry';
 
@@ -243,6 +243,31 @@ describe('resolveSource', () => {
     const source = { kind: 'incremental' as const, to: '2025-02-05T00:00:00.000Z' };
     expect(() => resolveSource({ source }, parent, 30)).toThrow(EmptyWindowError);
     expect(() => resolveSource({ source }, parent, 30)).toThrow(/^source\.to: no new events/);
+  });
+});
+
+describe('TrainingJobService, a production whose artifact does not load', () => {
+  it('is not judged, rather than failing the job that would train its replacement', async () => {
+    const spec = {
+      features: [{ name: 'genre', type: 'categorical' }],
+      tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
+      model: { expertUnits: [4] },
+    };
+    const registry = { findArtifact: async () => ({ artifact: Buffer.from('not an artifact') }) };
+    const svc = new TrainingJobService(loadConfig({}), registry as never, undefined as never, undefined as never);
+    const evaluateProduction = (svc as unknown as { evaluateProduction: (job: unknown) => Promise<unknown> })
+      .evaluateProduction;
+    await expect(
+      evaluateProduction.call(svc, {
+        production: { id: 3, spec },
+        spec: parseModelSpec(spec),
+        data: { productionHoldout: {} },
+      }),
+    ).resolves.toEqual({
+      kind: 'incomparable',
+      versionId: 3,
+      why: 'the artifact of version 3 does not load: not an MMoE model artifact (bad magic bytes)',
+    });
   });
 });
 
