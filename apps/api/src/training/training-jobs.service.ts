@@ -15,6 +15,7 @@ import {
   checkRolloutPolicyField,
   continuationOf,
   ModelRegistryService,
+  parsedSpecOf,
   type ModelVersion,
   type StoredRolloutPolicy,
 } from '@app/registry';
@@ -75,13 +76,9 @@ export class TrainingJobsService {
    * needs no spec is checked.
    */
   private async checkPolicy(job: NewTrainingJob, policy: StoredRolloutPolicy): Promise<void> {
-    let spec: ModelSpec | undefined;
-    try {
-      spec = parseModelSpec(job.spec ?? (await this.parentOf(job))?.spec);
-    } catch (e) {
-      if (!(e instanceof SpecValidationError)) throw e;
-    }
-    checkRolloutPolicyField(spec, policy);
+    // The job's own spec has passed checkSpec; a stored one may no longer parse.
+    const parent = job.spec === undefined ? await this.parentOf(job) : undefined;
+    checkRolloutPolicyField(job.spec === undefined ? parent && parsedSpecOf(parent) : parseModelSpec(job.spec), policy);
   }
 
   /** The version the worker takes the spec from: the warm start's, else parentVersionId's, else production. */

@@ -1,9 +1,8 @@
 import { Body, Controller, Get, HttpCode, Post, Put } from '@nestjs/common';
 import { ApiConflictResponse, ApiOkResponse } from '@nestjs/swagger';
 
-import { SpecValidationError, type ModelSpec } from '@app/mmoe/serving';
 import { TRAINING_QUEUE, TrainingScheduleService } from '@app/queue';
-import { checkRolloutPolicyField, ModelRegistryService, specOf, type RolloutPolicy } from '@app/registry';
+import { checkRolloutPolicyField, ModelRegistryService, parsedSpecOf, type RolloutPolicy } from '@app/registry';
 
 import { AdminApi } from '../admin/admin-api.decorator';
 import { ADMIN_ACTOR } from '../admin/admin-token.guard';
@@ -95,12 +94,6 @@ export class TrainingScheduleController {
   private async checkPolicy(policy: RolloutPolicy | null | undefined): Promise<void> {
     if (!policy) return;
     const { production } = await this.registry.findServing();
-    let spec: ModelSpec | undefined;
-    try {
-      spec = production && specOf(production);
-    } catch (e) {
-      if (!(e instanceof SpecValidationError)) throw e;
-    }
-    checkRolloutPolicyField(spec, policy);
+    checkRolloutPolicyField(production && parsedSpecOf(production), policy);
   }
 }
