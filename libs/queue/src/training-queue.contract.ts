@@ -2,7 +2,7 @@ import type { JobOptions } from 'bull';
 import { z } from 'zod';
 
 import type { ModelSpecInput } from '@app/mmoe';
-import type { StoredRolloutPolicy } from '@app/registry';
+import { readRolloutPolicy, ROLLOUT_POLICY_BOUNDS, type RolloutPolicy } from '@app/registry';
 
 /** The one place that names the training queue, its jobs and their payloads (API, worker and tests share it). */
 export const TRAINING_QUEUE = 'training';
@@ -41,13 +41,44 @@ export const TrainingJobName = {
 } as const;
 export type TrainingJobName = (typeof TrainingJobName)[keyof typeof TrainingJobName];
 
+const bounded = ({ min, max }: { min: number; max: number }, number: z.ZodNumber = z.number()): z.ZodNumber =>
+  number.min(min).max(max);
+const { confidence, minEvents, tolerance, minUsers, maxHours, maxEvents, ...guardrailBounds } = ROLLOUT_POLICY_BOUNDS;
+
 /**
- * A rollout policy to set on the canary a job produces (see RolloutPolicy in libs/registry, which checks it against
- * the version's tasks when it is set); a job queued before the policy's newer fields carries one without them.
+ * A rollout policy to set on the canary a job produces, its fields and bounds as the API's edge checks them
+ * (RolloutPolicyDto), so that a policy queued by another producer (Bull Board's "add job", a script) fails its job
+ * before training rather than leave a canary with no policy; which tasks may gate is checked against the job's spec by
+ * the worker. Read as readRolloutPolicy reads a stored one: the defaults of what it leaves out, and what the edge once
+ * let through (`maxEvents: null`, `tasks: {}`) as what it was taken to mean.
  */
-const rolloutPolicy = z.custom<StoredRolloutPolicy>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
-  message: 'Invalid input: expected a rollout policy object',
-});
+const rolloutPolicy = z
+  .strictObject({
+    confidence: bounded(confidence).optional(),
+    minEvents: bounded(minEvents, z.int()).optional(),
+    tolerance: bounded(tolerance).optional(),
+    minUsers: bounded(minUsers, z.int()).optional(),
+    maxHours: z.number().gt(maxHours.min).max(maxHours.max).optional(),
+    maxEvents: bounded(maxEvents, z.int()).nullable().optional(),
+    tasks: z
+      .record(
+        z.string(),
+        z.strictObject({
+          minEvents: bounded(minEvents, z.int()).optional(),
+          tolerance: bounded(tolerance).optional(),
+        }),
+      )
+      .optional(),
+    guardrails: z
+      .strictObject({
+        calibration: bounded(guardrailBounds.calibration).optional(),
+        regressionError: bounded(guardrailBounds.regressionError).optional(),
+        errorRate: bounded(guardrailBounds.errorRate).optional(),
+        latencyP99Ms: bounded(guardrailBounds.latencyP99Ms).optional(),
+      })
+      .optional(),
+  })
+  .transform((policy): RolloutPolicy => readRolloutPolicy(policy));
 
 /**
  * Data of the repeatable ScheduledRetrain job (TrainingScheduleService registers it). Bull repeats a job with the data

@@ -32,7 +32,7 @@ export interface Guardrails {
    * outage failing both sides does not reject the canary).
    */
   errorRate?: number;
-  /** The canary's p99 scoring latency, in ms (at most 2,500: the latency histogram's largest finite bucket). */
+  /** The canary's p99 scoring latency, in ms (at most ROLLOUT_POLICY_BOUNDS.latencyP99Ms.max). */
   latencyP99Ms?: number;
 }
 
@@ -78,7 +78,25 @@ export const POLICY_USER_BUCKETS = 64;
 export const AUC_MIXTURE_SCALE = 0.02;
 /** The share of requests slower than latencyP99Ms that breaches it. */
 const P99_SHARE = 0.01;
-export const MAX_LATENCY_P99_MS = 2500;
+
+/**
+ * The bounds of each field, which both edges check: the API's (RolloutPolicyDto) and the training queue's contract,
+ * for a policy queued by any other producer.
+ */
+export const ROLLOUT_POLICY_BOUNDS = {
+  confidence: { min: 0.5, max: 0.9999 },
+  minEvents: { min: 1, max: 100_000_000 },
+  tolerance: { min: 0, max: 0.5 },
+  minUsers: { min: 2, max: 100_000_000 },
+  /** Exclusive minimum. */
+  maxHours: { min: 0, max: 8760 },
+  maxEvents: { min: 1, max: 1_000_000_000 },
+  calibration: { min: 0.001, max: 10 },
+  regressionError: { min: 0.001, max: 10 },
+  errorRate: { min: 0.0001, max: 0.5 },
+  /** The latency histogram's largest finite bucket. */
+  latencyP99Ms: { min: 1, max: 2500 },
+} as const;
 
 export const POLICY_TEST = 'delong-clustered-sequential';
 export const POLICY_METHOD =

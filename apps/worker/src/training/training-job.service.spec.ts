@@ -5,11 +5,13 @@ import { ConflictError } from '@app/common';
 import { loadConfig } from '@app/config';
 import { parseModelSpec, type MultiTaskModel } from '@app/mmoe';
 import { TrainingJobName } from '@app/queue';
-import type { ModelRegistryService, ModelVersion } from '@app/registry';
+import { DEFAULT_ROLLOUT_POLICY, type ModelRegistryService, type ModelVersion } from '@app/registry';
 
 import { MIN_REFIT_ROWS } from './refit.rules';
 import { checkFinite, loadVersion, payloadOf, resolveSource, TrainingJobService } from './training-job.service';
 import { EmptyWindowError, TrainingInputError } from './training.errors';
+
+const csvJob = { source: { kind: 'csv' as const, path: '/data/x.csv' }, requestedBy: 'admin' };
 
 describe('payloadOf', () => {
   it('passes a train job through', () => {
@@ -23,6 +25,34 @@ describe('payloadOf', () => {
     [TrainingJobName.Train, { source: { kind: 'csv', path: '/x' }, requestedBy: 'a', junk: 1 }, /^junk is not a field/],
     [TrainingJobName.ScheduledRetrain, { windowDays: '7' }, /^windowDays: /],
     [TrainingJobName.ScheduledRetrain, { windowDays: 7, epochs: 0 }, /^epochs: /],
+    // A policy queued by another producer than the API (Bull Board's "add job") is checked as the API checks one.
+    [TrainingJobName.ScheduledRetrain, { windowDays: 7, rolloutPolicy: 'fast' }, /^rolloutPolicy: /],
+    [
+      TrainingJobName.ScheduledRetrain,
+      { windowDays: 7, rolloutPolicy: { confidence: 2 } },
+      /^rolloutPolicy\.confidence: /,
+    ],
+    [
+      TrainingJobName.ScheduledIncremental,
+      { replay: 0, epochs: 1, rolloutPolicy: { minEvents: 1.5 } },
+      /^rolloutPolicy\.minEvents: /,
+    ],
+    [TrainingJobName.Train, { ...csvJob, rolloutPolicy: { maxHours: 0 } }, /^rolloutPolicy\.maxHours: /],
+    [
+      TrainingJobName.Train,
+      { ...csvJob, rolloutPolicy: { tasks: { click: { tolerance: -1 } } } },
+      /^rolloutPolicy\.tasks\.click\.tolerance: /,
+    ],
+    [
+      TrainingJobName.Train,
+      { ...csvJob, rolloutPolicy: { guardrails: { latencyP99Ms: 1e9 } } },
+      /^rolloutPolicy\.guardrails\.latencyP99Ms: /,
+    ],
+    [
+      TrainingJobName.Train,
+      { ...csvJob, rolloutPolicy: { tasks: { click: { junk: 1 } } } },
+      /^rolloutPolicy\.tasks\.click\.junk is not a field/,
+    ],
     ['mystery', {}, /^name: the training queue has no job named "mystery"$/],
   ])('refuses a %s job with the data %j, naming the field', (name, data, message) => {
     expect(() => payloadOf({ name, data, timestamp: 0, opts: {} })).toThrow(
@@ -66,7 +96,15 @@ describe('payloadOf, incremental', () => {
       warmStart: { from: 'production' },
       overrides: { epochs: 2 },
       requestedBy: 'schedule',
-      rolloutPolicy: policy,
+      rolloutPolicy: { ...DEFAULT_ROLLOUT_POLICY, ...policy },
+    });
+  });
+
+  it('reads a policy the edge once let through as it was taken to mean: no maximum, every binary task', () => {
+    const data = { ...csvJob, rolloutPolicy: { minEvents: 50, maxEvents: null, tasks: {} } };
+    expect(payloadOf({ name: TrainingJobName.Train, data, timestamp: 0, opts: {} }).rolloutPolicy).toEqual({
+      ...DEFAULT_ROLLOUT_POLICY,
+      minEvents: 50,
     });
   });
 });
@@ -282,6 +320,32 @@ describe('TrainingJobService, a warm start from production when there is none', 
     await expect(parentOf('admin')).rejects.toThrow(/^warmStart\.from: there is no production version/);
     await expect(parentOf('schedule')).rejects.toThrow(
       /^the schedule warm-starts from production, and there is no production version yet/,
+    );
+  });
+});
+
+describe('TrainingJobService, a rollout policy the spec cannot carry', () => {
+  it('fails the job before it reads any data, naming the field, as the API refuses it', async () => {
+    const spec = {
+      features: [{ name: 'genre', type: 'categorical' }],
+      tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
+      model: { expertUnits: [4] },
+    };
+    const registry = { findServing: async () => ({ production: { id: 3, spec } }) };
+    // No data service: reaching the data would throw a TypeError, not the field's error.
+    const svc = new TrainingJobService(loadConfig({}), registry as never, undefined as never, undefined as never);
+    const prepare = (svc as unknown as { prepare: (payload: unknown) => Promise<unknown> }).prepare;
+    const payload = payloadOf({
+      name: TrainingJobName.ScheduledRetrain,
+      data: { windowDays: 7, rolloutPolicy: { tasks: { like: {} } } },
+      timestamp: Date.parse('2025-03-10T00:00:00Z'),
+      opts: {},
+    });
+    await expect(prepare.call(svc, payload)).rejects.toThrow(
+      expect.objectContaining({
+        name: 'InvalidFieldsError',
+        message: expect.stringMatching(/^rolloutPolicy\.tasks\.like is not a binary task of the model \(click\)/),
+      }),
     );
   });
 });

@@ -32,12 +32,12 @@ import {
   type TrainingJobResult,
 } from '@app/queue';
 import {
+  checkRolloutPolicyField,
   continuationOf,
   ModelRegistryService,
-  readRolloutPolicy,
   specOf,
   type ModelVersion,
-  type StoredRolloutPolicy,
+  type RolloutPolicy,
   type TrainedMetrics,
 } from '@app/registry';
 
@@ -269,6 +269,8 @@ export class TrainingJobService {
     const { production } = await this.registry.findServing();
     const parent = await this.parentOf(payload, production);
     const { spec, recordedSpec } = jobSpecOf(payload, parent);
+    // As the API checks it; a policy queued by another producer would otherwise be refused only once its canary exists.
+    if (payload.rolloutPolicy) checkRolloutPolicyField(spec, payload.rolloutPolicy);
     const parentModel = payload.warmStart && (await this.loadParent(parent!, spec));
     try {
       const { source, historyFrom, replay, late } = resolveSource(payload, parent, this.config.TRAINING_REPLAY_DAYS);
@@ -525,7 +527,7 @@ export class TrainingJobService {
   private async finish(
     version: ModelVersion,
     metrics: JobOutcome,
-    policy: StoredRolloutPolicy | undefined,
+    policy: RolloutPolicy | undefined,
     judgedAgainst?: number | null,
   ): Promise<TrainingJobResult> {
     let { decision, reason } = metrics.gate;
@@ -543,7 +545,7 @@ export class TrainingJobService {
     }
     if (decision === 'canary' && policy && !version.rolloutPolicy) {
       try {
-        await this.registry.setRolloutPolicy(version.id, readRolloutPolicy(policy), ACTOR);
+        await this.registry.setRolloutPolicy(version.id, policy, ACTOR);
       } catch (e) {
         if (!refused(e)) throw e;
         reason = `${reason}; its rollout policy was refused: ${(e as Error).message}`;

@@ -13,8 +13,8 @@ import {
 } from 'class-validator';
 
 import {
+  ROLLOUT_POLICY_BOUNDS as BOUNDS,
   DEFAULT_ROLLOUT_POLICY,
-  MAX_LATENCY_P99_MS,
   type Guardrails,
   type RolloutPolicy,
   type TaskPolicy,
@@ -22,10 +22,6 @@ import {
 
 import { IsOmittable } from '../../platform/validation';
 
-const MAX_MIN_EVENTS = 100_000_000;
-const MAX_TOLERANCE = 0.5;
-const MAX_HOURS = 8760;
-const MAX_MAX_EVENTS = 1_000_000_000;
 const FINITE = { allowNaN: false, allowInfinity: false } as const;
 
 /**
@@ -36,70 +32,78 @@ const FINITE = { allowNaN: false, allowInfinity: false } as const;
  * registry, inside the transition.
  */
 export class TaskPolicyDto implements TaskPolicy {
-  @ApiPropertyOptional({ minimum: 1, maximum: MAX_MIN_EVENTS, description: 'Overrides the policy-wide minEvents.' })
+  @ApiPropertyOptional({
+    minimum: BOUNDS.minEvents.min,
+    maximum: BOUNDS.minEvents.max,
+    description: 'Overrides the policy-wide minEvents.',
+  })
   @IsOmittable()
   @IsInt()
-  @Min(1)
-  @Max(MAX_MIN_EVENTS)
+  @Min(BOUNDS.minEvents.min)
+  @Max(BOUNDS.minEvents.max)
   minEvents?: number;
 
-  @ApiPropertyOptional({ minimum: 0, maximum: MAX_TOLERANCE, description: 'Overrides the policy-wide tolerance.' })
+  @ApiPropertyOptional({
+    minimum: BOUNDS.tolerance.min,
+    maximum: BOUNDS.tolerance.max,
+    description: 'Overrides the policy-wide tolerance.',
+  })
   @IsOmittable()
   @IsNumber(FINITE)
-  @Min(0)
-  @Max(MAX_TOLERANCE)
+  @Min(BOUNDS.tolerance.min)
+  @Max(BOUNDS.tolerance.max)
   tolerance?: number;
 }
 
 /** See Guardrails (libs/registry): each bound is checked only when set; a breach shown at the confidence rejects. */
 export class GuardrailsDto implements Guardrails {
   @ApiPropertyOptional({
-    minimum: 0.001,
-    maximum: 10,
+    minimum: BOUNDS.calibration.min,
+    maximum: BOUNDS.calibration.max,
     example: 0.2,
     description: 'Binary tasks: the canary’s mean prediction / label rate must stay within [1/(1 + c), 1 + c].',
   })
   @IsOmittable()
   @IsNumber(FINITE)
-  @Min(0.001)
-  @Max(10)
+  @Min(BOUNDS.calibration.min)
+  @Max(BOUNDS.calibration.max)
   calibration?: number;
 
   @ApiPropertyOptional({
-    minimum: 0.001,
-    maximum: 10,
+    minimum: BOUNDS.regressionError.min,
+    maximum: BOUNDS.regressionError.max,
     example: 0.1,
     description: 'Regression tasks: the canary’s RMSE must stay within (1 + r) × production’s.',
   })
   @IsOmittable()
   @IsNumber(FINITE)
-  @Min(0.001)
-  @Max(10)
+  @Min(BOUNDS.regressionError.min)
+  @Max(BOUNDS.regressionError.max)
   regressionError?: number;
 
   @ApiPropertyOptional({
-    minimum: 0.0001,
-    maximum: 0.5,
+    minimum: BOUNDS.errorRate.min,
+    maximum: BOUNDS.errorRate.max,
     example: 0.01,
     description:
       'How much larger the share of the canary’s failed score requests (5xx) may be than production’s, over every API process.',
   })
   @IsOmittable()
   @IsNumber(FINITE)
-  @Min(0.0001)
-  @Max(0.5)
+  @Min(BOUNDS.errorRate.min)
+  @Max(BOUNDS.errorRate.max)
   errorRate?: number;
 
   @ApiPropertyOptional({
-    minimum: 1,
-    maximum: MAX_LATENCY_P99_MS,
+    minimum: BOUNDS.latencyP99Ms.min,
+    maximum: BOUNDS.latencyP99Ms.max,
     example: 50,
     description: 'Largest p99 scoring latency of the canary in ms, from every API process’s histogram.',
   })
   @IsOmittable()
   @IsNumber(FINITE)
-  @Min(1)
-  @Max(MAX_LATENCY_P99_MS)
+  @Min(BOUNDS.latencyP99Ms.min)
+  @Max(BOUNDS.latencyP99Ms.max)
   latencyP99Ms?: number;
 }
 
@@ -107,57 +111,57 @@ export class GuardrailsDto implements Guardrails {
 @ApiExtraModels(TaskPolicyDto)
 export class RolloutPolicyDto {
   @ApiPropertyOptional({
-    minimum: 0.5,
-    maximum: 0.9999,
+    minimum: BOUNDS.confidence.min,
+    maximum: BOUNDS.confidence.max,
     default: 0.95,
     description: 'Probability that a decision is right, however often the policy looks (confidence sequences).',
   })
   @IsOmittable()
   @IsNumber(FINITE)
-  @Min(0.5)
-  @Max(0.9999)
+  @Min(BOUNDS.confidence.min)
+  @Max(BOUNDS.confidence.max)
   confidence: number = 0.95;
 
   @ApiPropertyOptional({
-    minimum: 1,
-    maximum: MAX_MIN_EVENTS,
+    minimum: BOUNDS.minEvents.min,
+    maximum: BOUNDS.minEvents.max,
     default: 1000,
     description: 'Labelled predictions each side needs, per task, before any decision.',
   })
   @IsOmittable()
   @IsInt()
-  @Min(1)
-  @Max(MAX_MIN_EVENTS)
+  @Min(BOUNDS.minEvents.min)
+  @Max(BOUNDS.minEvents.max)
   minEvents: number = 1000;
 
   @ApiPropertyOptional({
-    minimum: 0,
-    maximum: MAX_TOLERANCE,
+    minimum: BOUNDS.tolerance.min,
+    maximum: BOUNDS.tolerance.max,
     default: 0.01,
     description: 'How many AUC points worse than production the canary may be and still be promoted.',
   })
   @IsOmittable()
   @IsNumber(FINITE)
-  @Min(0)
-  @Max(MAX_TOLERANCE)
+  @Min(BOUNDS.tolerance.min)
+  @Max(BOUNDS.tolerance.max)
   tolerance: number = 0.01;
 
   @ApiPropertyOptional({
-    minimum: 2,
-    maximum: MAX_MIN_EVENTS,
+    minimum: BOUNDS.minUsers.min,
+    maximum: BOUNDS.minUsers.max,
     default: DEFAULT_ROLLOUT_POLICY.minUsers,
     description: 'Users with labelled predictions each side needs before any decision on AUC or calibration.',
   })
   @IsOmittable()
   @IsInt()
-  @Min(2)
-  @Max(MAX_MIN_EVENTS)
+  @Min(BOUNDS.minUsers.min)
+  @Max(BOUNDS.minUsers.max)
   minUsers: number = DEFAULT_ROLLOUT_POLICY.minUsers;
 
   @ApiPropertyOptional({
-    minimum: 0,
+    minimum: BOUNDS.maxHours.min,
     exclusiveMinimum: true,
-    maximum: MAX_HOURS,
+    maximum: BOUNDS.maxHours.max,
     default: DEFAULT_ROLLOUT_POLICY.maxHours,
     description:
       'Hours after which a test still undecided ends inconclusive: the canary stays as it is, an event is recorded.',
@@ -165,19 +169,19 @@ export class RolloutPolicyDto {
   @IsOmittable()
   @IsNumber(FINITE)
   @IsPositive()
-  @Max(MAX_HOURS)
+  @Max(BOUNDS.maxHours.max)
   maxHours: number = DEFAULT_ROLLOUT_POLICY.maxHours;
 
   @ApiPropertyOptional({
-    minimum: 1,
-    maximum: MAX_MAX_EVENTS,
+    minimum: BOUNDS.maxEvents.min,
+    maximum: BOUNDS.maxEvents.max,
     description:
       'Labelled canary predictions (per gated task, the fewest) after which an undecided test ends inconclusive.',
   })
   @IsOmittable()
   @IsInt()
-  @Min(1)
-  @Max(MAX_MAX_EVENTS)
+  @Min(BOUNDS.maxEvents.min)
+  @Max(BOUNDS.maxEvents.max)
   maxEvents?: number;
 
   // A Map of TaskPolicyDto, so that class-validator checks each one (its unknown keys included) as it does a nested
