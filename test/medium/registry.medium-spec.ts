@@ -183,6 +183,20 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
     await registry.archive(version.id, 'medium');
   });
 
+  it("sets a job's policy once: a second attempt's is refused, and recorded once", async () => {
+    const version = await register(7);
+    await registry.setRolloutPolicy(version.id, DEFAULT_ROLLOUT_POLICY, 'worker', { once: true });
+    await expect(
+      registry.setRolloutPolicy(version.id, { ...DEFAULT_ROLLOUT_POLICY, minEvents: 5 }, 'worker', { once: true }),
+    ).rejects.toThrow(new ConflictError(`version ${version.id} has a rollout policy already`));
+    expect((await registry.find(version.id))?.rolloutPolicy).toEqual(DEFAULT_ROLLOUT_POLICY);
+    const policyEvents = (await registry.history(100, 0)).items.filter(
+      (e) => e.action === 'policy' && e.toVersionId === version.id,
+    );
+    expect(policyEvents).toHaveLength(1);
+    await registry.archive(version.id, 'medium');
+  });
+
   it('refuses what the rules refuse, with domain errors', async () => {
     const { production } = await registry.findServing();
     await expect(registry.archive(production!.id, 'medium')).rejects.toBeInstanceOf(ConflictError);

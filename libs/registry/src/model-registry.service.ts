@@ -329,13 +329,23 @@ export class ModelRegistryService {
     return this.transition(actor, async (tx) => planShadow(await tx.lock(id), id, percent));
   }
 
-  /** Stores (or, with null, clears) the policy that promotes or rejects the version on its own while it is the canary. */
-  setRolloutPolicy(id: number, policy: RolloutPolicy | null, actor: string): Promise<TransitionResult> {
+  /**
+   * Stores (or, with null, clears) the policy that promotes or rejects the version on its own while it is the canary.
+   * `once`: a training job's step, refused if the version has a policy already (set by an overlapping attempt of the
+   * job, or by a person), rather than recorded twice or written over.
+   */
+  setRolloutPolicy(
+    id: number,
+    policy: RolloutPolicy | null,
+    actor: string,
+    options: { once?: boolean } = {},
+  ): Promise<TransitionResult> {
     return this.transition(
       actor,
       async (tx) => {
         const { target } = await tx.lock(id);
         if (!target) throw new NotFoundError(`version ${id} does not exist`);
+        if (options.once && target.rolloutPolicy) throw new ConflictError(`version ${id} has a rollout policy already`);
         if (target.status === 'archived' || target.status === 'failed' || target.status === 'production') {
           throw new ConflictError(
             `version ${id} is ${target.status}; a rollout policy applies to a version on its way to production`,

@@ -122,6 +122,12 @@ describe('rollout rules', () => {
         ConflictError,
         /production is none/,
       );
+      // Taken once: by an overlapping attempt of the job, or moved by a person since the job read it.
+      expectError(
+        () => planCanary({ production, canary, target: canary }, 2, 10, undefined, job(1)),
+        ConflictError,
+        /^version 2 is the canary; a training job makes its candidate the canary, once$/,
+      );
     });
 
     it("does not replace the canary with a job's version (a person may), nor cut its test short", () => {

@@ -111,10 +111,11 @@ function conflict(version: ModelVersion, why: string): ConflictError {
 
 /**
  * A candidate or the shadow becomes the canary (replacing the current one, which goes back to candidate), or the
- * canary changes its percent. `job`, for a training job's candidate, also refuses when the job's gate judgement no
- * longer holds (production, null for none, is no longer the one it judged against, when known: a rollback or a
- * promote since) or another version is the canary: a job does not cut short a canary's live test, and jobs of one cadence from one
- * production would otherwise replace each other's canary at every run.
+ * canary changes its percent. `job`, for a training job's candidate, refuses a version that is no longer a candidate
+ * (two overlapping attempts of one job would otherwise record the step twice); it also refuses when the job's gate
+ * judgement no longer holds (production, null for none, is no longer the one it judged against, when known: a
+ * rollback or a promote since) or another version is the canary: a job does not cut short a canary's live test, and
+ * jobs of one cadence from one production would otherwise replace each other's canary at every run.
  */
 export function planCanary(
   locked: LockedVersions,
@@ -133,6 +134,8 @@ export function planCanary(
     );
   }
   if (job) {
+    // A job's step is taken once: another attempt of the job (or a person) has moved its version on since it read it.
+    if (target.status !== 'candidate') throw conflict(target, 'a training job makes its candidate the canary, once');
     const production = locked.production?.id ?? null;
     if (job.judgedAgainst !== undefined && job.judgedAgainst !== production)
       throw conflict(

@@ -141,8 +141,17 @@ describe('TrainingJobService, retried after its version was committed', () => {
       ...extra,
     }) as ModelVersion;
 
-  function service(registered: ModelVersion, setCanary: jest.Mock = jest.fn()): TrainingJobService {
-    const registry = { findByTrainingJob: async () => registered, setCanary } as unknown as ModelRegistryService;
+  function service(
+    registered: ModelVersion,
+    setCanary: jest.Mock = jest.fn(),
+    { now = registered, setRolloutPolicy = jest.fn() }: { now?: ModelVersion; setRolloutPolicy?: jest.Mock } = {},
+  ): TrainingJobService {
+    const registry = {
+      findByTrainingJob: async () => registered,
+      find: async () => now,
+      setCanary,
+      setRolloutPolicy,
+    } as unknown as ModelRegistryService;
     // Nothing else is touched: the job is not trained again.
     return new TrainingJobService(loadConfig({}), registry, undefined as never, undefined as never);
   }
@@ -169,11 +178,33 @@ describe('TrainingJobService, retried after its version was committed', () => {
     const refused = jest
       .fn()
       .mockRejectedValue(new ConflictError('version 5 is archived; only a candidate can become the canary'));
-    await expect(service(version(), refused).run(job)).resolves.toMatchObject({
-      decision: 'candidate',
-      reason:
-        'passed the gate, but the canary was refused: version 5 is archived; only a candidate can become the canary',
+    await expect(service(version(), refused, { now: version({ status: 'archived' }) }).run(job)).resolves.toMatchObject(
+      {
+        decision: 'candidate',
+        reason:
+          'passed the gate, but the canary was refused: version 5 is archived; only a candidate can become the canary',
+      },
+    );
+  });
+
+  it("takes an overlapping attempt's steps as its own outcome, and records neither twice", async () => {
+    // The other attempt made the version the canary and set its policy after this one read it as a candidate.
+    const policy = { ...DEFAULT_ROLLOUT_POLICY, minEvents: 50 };
+    const taken = version({ status: 'canary', rolloutPolicy: policy });
+    const setCanary = jest
+      .fn()
+      .mockRejectedValue(
+        new ConflictError('version 5 is the canary; a training job makes its candidate the canary, once'),
+      );
+    const setRolloutPolicy = jest.fn().mockRejectedValue(new ConflictError('version 5 has a rollout policy already'));
+    const withPolicy = { ...job, data: { ...job.data, rolloutPolicy: policy } } as Job;
+    await expect(
+      service(version(), setCanary, { now: taken, setRolloutPolicy }).run(withPolicy),
+    ).resolves.toMatchObject({
+      decision: 'canary',
+      reason: stored.gate.reason,
     });
+    expect(setRolloutPolicy).toHaveBeenCalledWith(5, policy, 'worker', { once: true });
   });
 
   it('refuses a version that records the job but not its evaluation (one a worker did not register)', async () => {

@@ -535,20 +535,25 @@ export class TrainingJobService {
     // spec lacks) is for a human to sort out.
     const refused = (e: unknown) =>
       e instanceof ConflictError || e instanceof NotFoundError || e instanceof InvalidFieldsError;
+    // Each step is refused once taken (the version read here may be stale): an attempt of this job overlapping this
+    // one, after a lock lost to a blocked event loop, may have taken it, and then its outcome is this one's too.
+    const now = () => this.registry.find(version.id);
     if (decision === 'canary' && version.status === 'candidate') {
       try {
         await this.registry.setCanary(version.id, this.config.CANARY_PERCENT, undefined, ACTOR, { judgedAgainst });
       } catch (e) {
         if (!refused(e)) throw e;
-        [decision, reason] = ['candidate', `passed the gate, but the canary was refused: ${(e as Error).message}`];
+        if ((await now())?.status !== 'canary')
+          [decision, reason] = ['candidate', `passed the gate, but the canary was refused: ${(e as Error).message}`];
       }
     }
     if (decision === 'canary' && policy && !version.rolloutPolicy) {
       try {
-        await this.registry.setRolloutPolicy(version.id, policy, ACTOR);
+        await this.registry.setRolloutPolicy(version.id, policy, ACTOR, { once: true });
       } catch (e) {
         if (!refused(e)) throw e;
-        reason = `${reason}; its rollout policy was refused: ${(e as Error).message}`;
+        if (!(await now())?.rolloutPolicy)
+          reason = `${reason}; its rollout policy was refused: ${(e as Error).message}`;
       }
     }
     return {
