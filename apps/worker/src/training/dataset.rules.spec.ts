@@ -1,6 +1,7 @@
 import { parseModelSpec, RawTable } from '@app/mmoe';
 
 import {
+  checkGroups,
   checkTables,
   eventRecord,
   groupByOf,
@@ -146,6 +147,19 @@ describe('dataset rules', () => {
       expect(groupByOf({ source: { kind: 'incremental', to: 'b' } })).toBe('user_id');
       expect(groupByOf({ source: { kind: 'csv', path: 'x.csv' } })).toBeUndefined();
       expect(groupByOf({ source: { kind: 'csv', path: 'x.csv' }, groupBy: 'session' })).toBe('session');
+    });
+
+    it('refuses a groupBy that no held-out row has a value for, and takes one that some rows lack', () => {
+      const holdout = rows(2, (i) => ({ user_id: ['a', ''][i] }));
+      expect(() =>
+        checkGroups(toTables(SPEC, { train: rows(3), holdout }, 'user_id').holdout, 'user_id'),
+      ).not.toThrow();
+      expect(() => checkGroups(toTables(SPEC, { train: rows(3), holdout }, 'usr_id').holdout, 'usr_id')).toThrow(
+        new TrainingInputError(
+          `groupBy: none of the 2 held-out rows has a value for "usr_id" (events carry user_id, item_id and the spec's features)`,
+        ),
+      );
+      expect(() => checkGroups(toTables(SPEC, { train: rows(3), holdout }).holdout, undefined)).not.toThrow();
     });
 
     it('accepts enough rows with labels for every task in both slices', () => {

@@ -122,6 +122,18 @@ export function toTables(spec: ModelSpec, records: SplitRecords, groupBy?: strin
 }
 
 /**
+ * GAUC groups the held-out rows by `groupBy`: a name no row has a value for (a typo, a column events do not carry)
+ * would leave every row ungrouped and the metric empty, with the job otherwise reporting success.
+ */
+export function checkGroups(holdout: Pick<RawTable, 'size' | 'groupIds'>, groupBy: string | undefined): void {
+  const groups = holdout.groupIds();
+  if (groupBy !== undefined && groups && !groups.some((g) => g >= 0))
+    throw new TrainingInputError(
+      `groupBy: none of the ${holdout.size} held-out rows has a value for "${groupBy}" (events carry user_id, item_id and the spec's features)`,
+    );
+}
+
+/**
  * Refuses data a model cannot learn from or be judged on: fewer than `minRows` usable rows, an empty slice, or a task
  * without a single label in either slice (its metrics would be undefined and the gate could not compare it).
  */

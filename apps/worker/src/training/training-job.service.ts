@@ -41,7 +41,14 @@ import {
   type TrainedMetrics,
 } from '@app/registry';
 
-import { checkTables, featuresMissing, groupByOf, holdoutFractionOf, holdsValidation } from './dataset.rules';
+import {
+  checkGroups,
+  checkTables,
+  featuresMissing,
+  groupByOf,
+  holdoutFractionOf,
+  holdsValidation,
+} from './dataset.rules';
 import { decideRollout, weightingDifference, type ProductionBaseline } from './evaluation-gate.rules';
 import { incrementalPlan, type IncrementalPlan } from './incremental-window.rules';
 import { JobProgressThrottle } from './job-progress.throttle';
@@ -298,6 +305,7 @@ export class TrainingJobService {
           throw new EmptyWindowError(parent!.id, { from: source.from, to: source.to }, e.message);
         throw e;
       }
+      checkGroups(data.holdout, groupBy);
       return {
         payload,
         holdoutFraction,
