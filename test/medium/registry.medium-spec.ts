@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 
@@ -195,6 +196,31 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
     );
     expect(policyEvents).toHaveLength(1);
     await registry.archive(version.id, 'medium');
+  });
+
+  it('refuses to serve a version stored with a NaN weight: every process would fail to load it', async () => {
+    const dataSource = moduleRef.get(DataSource);
+    const id = await seedModelVersion(dataSource, 'candidate');
+    // As a worker stored a diverged training before weights were checked: the first weight's first value NaN.
+    const artifact = Buffer.from((await registry.findArtifact(id))!.artifact);
+    const body = artifact.subarray(48);
+    body.writeFloatLE(Number.NaN, artifact.readUInt32LE(44));
+    createHash('sha256').update(body).digest().copy(artifact, 12);
+    await dataSource.query('UPDATE model_versions SET artifact = $1 WHERE id = $2', [artifact, id]);
+    const events = (await registry.history(100, 0)).total;
+    const refused = expect.objectContaining({
+      name: 'ConflictError',
+      message: expect.stringMatching(
+        new RegExp(
+          `^version ${id} cannot be served: its artifact does not load \\(weight \\S+ holds NaN at index 0\\)$`,
+        ),
+      ),
+    });
+    await expect(registry.setCanary(id, 10, undefined, 'medium')).rejects.toThrow(refused);
+    await expect(registry.setShadow(id, 10, 'medium')).rejects.toThrow(refused);
+    expect((await registry.get(id)).status).toBe('candidate');
+    expect((await registry.history(100, 0)).total).toBe(events);
+    await registry.archive(id, 'medium');
   });
 
   it('refuses what the rules refuse, with domain errors', async () => {

@@ -12,6 +12,8 @@ import {
 import type { ModelSpec, MultiTaskModel, TrainSummary } from '@app/mmoe';
 import { renderTrainingReport, type TrainingReportData } from '@app/mmoe/report/training-report';
 import {
+  ArtifactError,
+  decodeArtifact,
   loadTfjsLibrary,
   readArtifactHeader,
   servedEventFeeds,
@@ -305,13 +307,14 @@ export class ModelRegistryService {
   }
 
   /** `job`: a training job's candidate (see planCanary). */
-  setCanary(
+  async setCanary(
     id: number,
     percent: number,
     ranking: RankingChange | undefined,
     actor: string,
     job?: { judgedAgainst?: number | null },
   ): Promise<TransitionResult> {
+    await this.checkServable(id);
     return this.transition(actor, async (tx) => planCanary(await tx.lock(id), id, percent, ranking, job));
   }
 
@@ -325,8 +328,25 @@ export class ModelRegistryService {
     );
   }
 
-  setShadow(id: number, percent: number, actor: string): Promise<TransitionResult> {
+  async setShadow(id: number, percent: number, actor: string): Promise<TransitionResult> {
+    await this.checkServable(id);
     return this.transition(actor, async (tx) => planShadow(await tx.lock(id), id, percent));
+  }
+
+  /**
+   * A version whose artifact does not decode (one stored before weights were checked, holding the NaN of a diverged
+   * training) is refused before it is served: every process would fail to load it and, until it left its role, keep
+   * the models it had, missing every change after it. Versions are immutable, so the check holds once passed.
+   */
+  private async checkServable(id: number): Promise<void> {
+    const stored = await this.versions.getArtifact(id);
+    if (!stored) return; // the transition says it does not exist
+    try {
+      decodeArtifact(stored.artifact, { maxParameters: this.config.MODEL_MAX_PARAMETERS });
+    } catch (e) {
+      if (!(e instanceof ArtifactError)) throw e;
+      throw new ConflictError(`version ${id} cannot be served: its artifact does not load (${e.message})`);
+    }
   }
 
   /**
