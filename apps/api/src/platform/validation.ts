@@ -3,7 +3,7 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { buildMessage, ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
 
 import { InvalidFieldsError, type FieldError } from '@app/common';
-import { MAX_TASK_WEIGHT } from '@app/mmoe/serving';
+import { MAX_NUMBER_MAGNITUDE, MAX_TASK_WEIGHT } from '@app/mmoe/serving';
 
 import { DistinctStrings } from './distinct-strings.checker';
 import { postgresTextProblem, requestValueError, textProblemIn } from './postgres-text.validator';
@@ -127,11 +127,10 @@ export const MAX_TEXT_VALUE_LENGTH = 1024;
 export const MAX_RECORD_ENTRIES = 256;
 export const MAX_RECORD_KEY_LENGTH = 128;
 /**
- * Largest magnitude of a number a model reads (a feature, a context value, a label): it is a float32 there, whose
- * square (a regression loss) overflows past ~1.8e19, and beyond ±3.4e38 it is infinite: every score of the request
- * was NaN (a 200 with null scores, the item ranked first). 1e18 keeps nanosecond-free timestamps, prices and counts.
+ * The model library's bound on a number a model reads (MAX_NUMBER_MAGNITUDE): beyond it every score of the request was
+ * NaN (a 200 with null scores, the item ranked first).
  */
-export const MAX_NUMBER_MAGNITUDE = 1e18;
+export { MAX_NUMBER_MAGNITUDE };
 
 /** A magnitude as a message writes it: 1000000, 1e18. */
 export const magnitudeText = (x: number): string => (x >= 1e7 ? x.toExponential().replace('e+', 'e') : String(x));

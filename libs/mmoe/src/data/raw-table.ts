@@ -2,9 +2,9 @@ import { parseSequence } from '../features/sequence.feature';
 import { ModelSpec, SequenceFeatureSpec } from '../model-spec/model-spec.schema';
 import { fillJointLabels, parentFirst, parentTasks } from '../model-spec/task-space.rules';
 import { taskType } from '../tasks/task-types';
-import { parseNumber, RowError } from './row-error';
+import { MAX_NUMBER_MAGNITUDE, parseBoundedNumber, parseNumber, RowError } from './row-error';
 
-export { parseNumber, RowError };
+export { MAX_NUMBER_MAGNITUDE, parseBoundedNumber, parseNumber, RowError };
 
 /** Growable typed column: a 1 GB CSV must not become an array of objects. */
 class Column<T extends Float64Array | Int32Array> {
@@ -144,7 +144,7 @@ export class RawTable {
       const raw = record[feature.name];
       if (feature.type === 'numeric') {
         // Checked here, where a CLI error can still name the line; the table keeps the raw value.
-        numeric.push(checkTransform(parseNumber(raw, feature.name), feature.transform, feature.name));
+        numeric.push(checkTransform(parseBoundedNumber(raw, feature.name), feature.transform, feature.name));
       } else if (feature.type === 'categorical')
         categorical.push(raw === undefined || raw === null || raw === '' ? undefined : String(raw));
       else sequences.push(readSequence(raw, feature));
@@ -276,7 +276,7 @@ export function checkTransform(value: number, transform: 'log1p' | undefined, fi
 
 /** Missing → 1 (an example like any other); a weight must be a finite number ≥ 0 (0 leaves the example out). */
 function parseWeight(raw: unknown, field: string): number {
-  const value = parseNumber(raw, field);
+  const value = parseBoundedNumber(raw, field);
   if (Number.isNaN(value)) return 1;
   if (value < 0) throw new RowError(field, `a sample weight must be >= 0 (got ${value})`);
   return value;

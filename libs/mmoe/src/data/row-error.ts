@@ -16,3 +16,18 @@ export function parseNumber(raw: unknown, field: string): number {
   if (!Number.isFinite(value)) throw new RowError(field, `"${String(raw)}" is not a number`);
   return value;
 }
+
+/**
+ * Largest magnitude of a number a model reads (a feature, a context value, a label, a weight): it is a float32 there,
+ * whose square (a regression loss, a variance) overflows past ~1.8e19, and beyond ±3.4e38 it is infinite. 1e18 keeps
+ * nanosecond-free timestamps, prices and counts. The API refuses larger ones; training reads them as unreadable (a
+ * value stored before that bound would otherwise make a feature's fitted deviation infinite).
+ */
+export const MAX_NUMBER_MAGNITUDE = 1e18;
+
+/** parseNumber for what a model is trained on: RowError beyond ±MAX_NUMBER_MAGNITUDE. */
+export function parseBoundedNumber(raw: unknown, field: string): number {
+  const value = parseNumber(raw, field);
+  if (Math.abs(value) > MAX_NUMBER_MAGNITUDE) throw new RowError(field, `${value} is beyond ±1e18`);
+  return value;
+}

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { parseModelSpec } from '../model-spec/model-spec';
+import { CsvFormatError } from './csv.reader';
 import { RawTable } from './raw-table';
 import { loadTable, loadTables, TableInputError } from './table.loader';
 
@@ -45,6 +46,18 @@ describe('loadTables', () => {
     const empty = join(dir, 'empty.csv');
     writeFileSync(empty, 'genre,price,clicked\n');
     await expect(loadTable(empty, SPEC, 'skip', true)).rejects.toThrow(`${empty}: no data rows`);
+  });
+
+  it('reads a number beyond ±1e18 as unreadable, naming line and column: a fitted variance would overflow', async () => {
+    const path = join(dir, 'huge.csv');
+    writeFileSync(path, 'genre,price,clicked,seconds\na,1,1,5\nb,1e300,0,5\nc,1e18,1,-1e18\nd,2,0,2e18\n');
+    const watch = parseModelSpec({ ...SPEC, tasks: [{ name: 'watch', label: 'seconds', type: 'regression' }] });
+    const loaded = await loadTables(path, [new RawTable(watch)], 'skip', true);
+    expect(Array.from(loaded.tables[0].numericColumns()[0])).toEqual([1, 1e18]);
+    expect(loaded).toMatchObject({ skipped: 2, skippedLines: [3, 5] });
+    await expect(loadTable(path, watch, 'fail', true)).rejects.toThrow(
+      new CsvFormatError(path, 3, 2, 'price: 1e+300 is beyond ±1e18'),
+    );
   });
 
   it('slices rows by index as views over the same columns', async () => {

@@ -2,7 +2,7 @@
 // training loss gets the tfjs namespace from its caller.
 import type * as tf from '@tensorflow/tfjs';
 
-import { parseNumber, RowError } from '../data/row-error';
+import { parseBoundedNumber, RowError } from '../data/row-error';
 import { liveBinaryMetrics, liveRegressionMetrics, type LiveTaskMetrics } from '../eval/live-task-metrics';
 import { binaryMetrics, regressionMetrics, Values } from '../eval/metrics';
 import { BinaryAggregate, RegressionAggregate, type TaskAggregate } from '../eval/task-aggregate';
@@ -95,7 +95,7 @@ const regression: TaskType<RegressionAggregate> = {
   calibrated: false,
   standardised: true,
   probability: false,
-  parseLabel: parseNumber,
+  parseLabel: parseBoundedNumber,
   // Already a finite number: any is a regression label.
   eventLabelProblem: () => undefined,
   loss: (ops, z, y) => ops.squaredDifference(z, y),
