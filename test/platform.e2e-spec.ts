@@ -205,6 +205,22 @@ describe('platform (e2e)', () => {
       expect({ contentType, status: (await send(contentType)).statusCode }).toEqual({ contentType, status: 400 });
   });
 
+  it('refuses a body that is not UTF-8, naming where, rather than read it with U+FFFD', async () => {
+    const send = (bytes: number[]) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/score',
+        headers: { 'content-type': 'application/json' },
+        payload: Buffer.concat([Buffer.from('{"userId":"u'), Uint8Array.from(bytes), Buffer.from('"}')]),
+      });
+    // A 4-byte character cut to 3 decodes to one U+FFFD of 3 bytes: Fastify's string read passed it on, changed.
+    for (const bytes of [[0xf0, 0x9f, 0x98], [0xff]]) {
+      const response = await send(bytes);
+      expect(response.statusCode).toBe(400);
+      expect(response.json().message).toBe('body is not valid UTF-8 (at byte 12)');
+    }
+  });
+
   it('serves the OpenAPI UI at /docs and its document at /docs-json', async () => {
     const ui = await app.inject({ method: 'GET', url: '/docs' });
     expect(ui.statusCode).toBe(200);

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 
 /**
@@ -40,10 +41,16 @@ export function installJsonBodyParser(fastify: FastifyInstance): void {
   // Keeps Fastify's protection against `__proto__` / `constructor.prototype` keys.
   const parseJson = fastify.getDefaultJsonParser('error', 'error');
   fastify.removeAllContentTypeParsers();
-  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+  // As bytes, not Fastify's string: that one decodes with U+FFFD for bytes that are not UTF-8, then refuses the body
+  // as "did not match Content-Length" when the lengths differ, and passes it silently changed when they happen not to
+  // (a 4-byte character cut to 3: an id the client never sent).
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const unreadable = charsetProblem(request.headers['content-type']);
     if (unreadable) return done(new BodyError(unreadable, 415), undefined);
-    const text = body as string;
+    const bytes = body as Buffer;
+    if (!isUtf8(bytes))
+      return done(new BodyError(`body is not valid UTF-8 (at byte ${invalidUtf8At(bytes)})`), undefined);
+    const text = bytes.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
     const tooDeep = depthExceededAt(text, MAX_JSON_DEPTH);
     if (tooDeep >= 0)
@@ -80,6 +87,18 @@ export function depthExceededAt(text: string, max: number): number {
     else if (c === 0x7b || c === 0x5b) {
       if (++depth > max) return i;
     } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return -1;
+}
+
+/** Where the first byte sequence that is not UTF-8 starts (only asked of a body isUtf8 refused). */
+export function invalidUtf8At(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length;) {
+    const b = bytes[i];
+    const length = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+    // isUtf8 of the one sequence refuses what the lead byte alone cannot: overlong forms, surrogates, a cut sequence.
+    if (length === 0 || !isUtf8(bytes.subarray(i, i + length))) return i;
+    i += length;
   }
   return -1;
 }
