@@ -111,6 +111,37 @@ describe('rollout policy rules', () => {
     expect(verdict).toBe('promote');
   });
 
+  it("waits while one user carries a side's positives, however well or badly they are scored", () => {
+    const rng = new Rng(11);
+    // 200 users a side, 10 impressions each; production's 140 positives spread over its users, the canary's 3 all of
+    // one user: that bucket's term of the variance is 0, and the AUC looked certain at 0.998 (or 0.001).
+    const arm = (positives: (user: number, j: number) => boolean, score: (label: number) => number): ArmState => {
+      const click = new BinaryAggregate(POLICY_USER_BUCKETS);
+      for (let user = 0; user < 200; user++)
+        for (let j = 0; j < 10; j++) {
+          const label = positives(user, j) ? 1 : 0;
+          click.add(userCluster(`u${user}`, POLICY_USER_BUCKETS), score(label), label);
+        }
+      return { users: 200, tasks: { click } };
+    };
+    const production = arm(
+      (user, j) => (user * 10 + j) % 14 === 0,
+      (label) => 0.3 + 0.2 * label + 0.3 * rng.next(),
+    );
+    const rare = { ...POLICY, minEvents: 1000 };
+    for (const positiveScore of [0.99, 0.01]) {
+      const canary = arm(
+        (user, j) => user === 7 && j < 3,
+        (label) => (label ? positiveScore : 0.1 + 0.8 * rng.next()),
+      );
+      const decision = decideRollout(rare, SPEC, inputs(canary, production));
+      expect(decision).toMatchObject({ verdict: 'wait' });
+      expect(decision.tasks[0].reason).toBe(
+        "the canary's positives lie in 1 user buckets, fewer than the 10 its variance needs",
+      );
+    }
+  });
+
   it('waits for minEvents and minUsers on both sides, then ends inconclusive at maxHours or maxEvents', () => {
     let last: ReturnType<typeof decideRollout> | undefined;
     rollout({ users: 60, seed: 3, canary: PRODUCTION, events: 2000 }, (canary, production) => {

@@ -76,6 +76,14 @@ export const DEFAULT_ROLLOUT_POLICY: RolloutPolicy = {
 export const POLICY_USER_BUCKETS = 64;
 /** The mixture's scale τ for AUC differences: the bound is tightest for effects of about this size (bench:rollout). */
 export const AUC_MIXTURE_SCALE = 0.02;
+/**
+ * User buckets each class of a gated task must occupy on each side before its AUC decides anything. The variance
+ * across buckets has as many degrees of freedom as the buckets holding a class, less one; with one class in a single
+ * bucket its term is 0 whatever the labels (3 positives of one user gave a standard error of 0.001 and a promotion at
+ * the first look). Below 10 a normal bound on that variance is far too narrow; 10 of the 64 buckets leaves a rare task
+ * decidable once a few dozen users have clicked.
+ */
+export const MIN_CLASS_BUCKETS = 10;
 /** The share of requests slower than latencyP99Ms that breaches it. */
 const P99_SHARE = 0.01;
 
@@ -382,6 +390,8 @@ function taskEvidence(
   };
   const fewest = Math.min(canary.evidence.count, production.evidence.count);
   if (fewest < minEvents) return { ...evidence, reason: `${fewest} of ${minEvents} labelled events` };
+  const thin = thinClass('canary', canary) ?? thinClass('production', production);
+  if (thin) return { ...evidence, reason: thin };
   const difference = canary.auc - production.auc;
   const variance = canary.variance + production.variance;
   if (!Number.isFinite(difference) || !(variance > 0))
@@ -404,11 +414,33 @@ function taskEvidence(
   return { ...measured, reason: 'inconclusive so far' };
 }
 
-function armAuc(aggregate: BinaryAggregate | undefined): { auc: number; variance: number; evidence: ArmAuc } {
+/** Why a side's labels are too concentrated for its variance to be trusted, if they are. */
+function thinClass(side: string, arm: MeasuredArm): string | undefined {
+  for (const [label, buckets] of [
+    ['positives', arm.positiveClusters],
+    ['negatives', arm.negativeClusters],
+  ] as const) {
+    if (buckets < MIN_CLASS_BUCKETS)
+      return `the ${side}'s ${label} lie in ${buckets} user buckets, fewer than the ${MIN_CLASS_BUCKETS} its variance needs`;
+  }
+  return undefined;
+}
+
+interface MeasuredArm {
+  auc: number;
+  variance: number;
+  positiveClusters: number;
+  negativeClusters: number;
+  evidence: ArmAuc;
+}
+
+function armAuc(aggregate: BinaryAggregate | undefined): MeasuredArm {
   if (!aggregate)
     return {
       auc: NaN,
       variance: NaN,
+      positiveClusters: 0,
+      negativeClusters: 0,
       evidence: {
         count: 0,
         positives: 0,
@@ -426,6 +458,8 @@ function armAuc(aggregate: BinaryAggregate | undefined): { auc: number; variance
   return {
     auc: c.auc,
     variance: c.variance,
+    positiveClusters: c.positiveClusters,
+    negativeClusters: c.negativeClusters,
     evidence: {
       count,
       positives: c.positives,

@@ -26,6 +26,12 @@ export interface ClusteredAuc {
   negatives: number;
   /** Clusters holding at least one prediction. */
   clusters: number;
+  /**
+   * Clusters holding a positive, and a negative: with one class in a single cluster its term of the variance is 0
+   * however few the labels (that cluster's X_k is all of M·AUC), so the variance is only as good as these counts.
+   */
+  positiveClusters: number;
+  negativeClusters: number;
   /** Per cluster: m_k, n_k, X_k, Y_k (for the covariance of two AUCs of the same predictions). */
   components: { m: Float64Array; n: Float64Array; x: Float64Array; y: Float64Array };
 }
@@ -38,12 +44,16 @@ export function clusteredAuc(aggregate: BinaryAggregate): ClusteredAuc {
   const n = new Float64Array(K);
   let M = 0;
   let N = 0;
+  let positiveClusters = 0;
+  let negativeClusters = 0;
   for (let k = 0; k < K; k++) {
     const { count, positives } = aggregate.cluster(k);
     m[k] = positives;
     n[k] = count - positives;
     M += m[k];
     N += n[k];
+    if (m[k] > 0) positiveClusters++;
+    if (n[k] > 0) negativeClusters++;
   }
   const neg = new Float64Array(SCORE_BINS);
   const pos = new Float64Array(SCORE_BINS);
@@ -57,7 +67,7 @@ export function clusteredAuc(aggregate: BinaryAggregate): ClusteredAuc {
     hi = b;
   }
   const components = { m, n, x: new Float64Array(K), y: new Float64Array(K) };
-  const empty = { positives: M, negatives: N, clusters: 0, components };
+  const empty = { positives: M, negatives: N, clusters: 0, positiveClusters, negativeClusters, components };
   if (M <= 0 || N <= 0) return { auc: NaN, variance: NaN, iidVariance: NaN, ...empty };
 
   // V10 and V01 of a score in each occupied bin, from the pooled histograms.
@@ -112,7 +122,17 @@ export function clusteredAuc(aggregate: BinaryAggregate): ClusteredAuc {
   }
   // A single positive or negative has no sample variance: the term is unknown, as in delongAuc().
   const iidVariance = (M > 1 ? iid10 / (M - 1) / M : NaN) + (N > 1 ? iid01 / (N - 1) / N : NaN);
-  return { auc, variance, iidVariance, positives: M, negatives: N, clusters, components };
+  return {
+    auc,
+    variance,
+    iidVariance,
+    positives: M,
+    negatives: N,
+    clusters,
+    positiveClusters,
+    negativeClusters,
+    components,
+  };
 }
 
 /**
