@@ -65,4 +65,14 @@ describe('ServingStatsPublisher (medium: real Postgres)', () => {
     expect(counts!.latency).toEqual(expected);
     expect(await stats.since(9999, 'canary', new Date(0))).toBeUndefined();
   });
+
+  it('writes all of a publish or none of it: a retry after a failed row counts nothing twice', async () => {
+    const minute = new Date('2100-01-01T00:00:00Z'); // after every other row: since() reads this one alone
+    const row = { versionId: canary, role: 'canary' as const, minute, requests: 5, errors: 0, latency: [5, 0] };
+    // The production row cannot be stored (NaN is no bigint): the canary's, written first, must not stay.
+    await expect(stats.add([row, { ...row, role: 'production', requests: Number.NaN }])).rejects.toThrow();
+    expect(await stats.since(canary, 'canary', minute)).toBeUndefined();
+    await stats.add([row, { ...row, role: 'production' }]);
+    expect(await stats.since(canary, 'canary', minute)).toMatchObject({ requests: 5 });
+  });
 });

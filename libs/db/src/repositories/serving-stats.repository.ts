@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 
 /** Requests one process served with one model in one minute: counts, and its latency histogram's bucket counts. */
 export interface ServingCounts {
@@ -21,18 +21,30 @@ export interface ServingCounts {
 export class ServingStatsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** Adds the counts; those of a version that no longer exists are dropped with it. */
+  /**
+   * Adds the counts, all or none: the publisher writes the same deltas again after a failure, which would count the
+   * rows of a half-committed write twice. Rows are upserted in key order so that two processes adding to the same
+   * minute take their row locks in one order (no deadlock). Counts of a version that no longer exists are dropped.
+   */
   async add(rows: readonly ServingCounts[]): Promise<void> {
-    for (const r of rows)
-      await this.dataSource.query(
-        `INSERT INTO serving_stats AS s (version_id, role, minute, requests, errors, latency)
+    const ordered = [...rows].sort(
+      (a, b) => a.versionId - b.versionId || a.role.localeCompare(b.role) || a.minute.getTime() - b.minute.getTime(),
+    );
+    await this.dataSource.transaction(async (manager) => {
+      for (const r of ordered) await this.upsert(manager, r);
+    });
+  }
+
+  private upsert(manager: EntityManager, r: ServingCounts): Promise<unknown> {
+    return manager.query(
+      `INSERT INTO serving_stats AS s (version_id, role, minute, requests, errors, latency)
          SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM model_versions WHERE id = $1)
          ON CONFLICT (version_id, role, minute) DO UPDATE SET
            requests = s.requests + excluded.requests,
            errors = s.errors + excluded.errors,
            latency = (SELECT array_agg(a + b ORDER BY i) FROM unnest(s.latency, excluded.latency) WITH ORDINALITY AS l(a, b, i))`,
-        [r.versionId, r.role, r.minute, r.requests, r.errors, r.latency],
-      );
+      [r.versionId, r.role, r.minute, r.requests, r.errors, r.latency],
+    );
   }
 
   /** The version's counts in `role` from the minute of `since` on, summed; undefined when it served nothing. */
