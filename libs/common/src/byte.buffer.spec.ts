@@ -34,6 +34,19 @@ describe('ByteBuffer', () => {
     expect(buffer.contents().toString()).toBe(expected + huge);
   });
 
+  it('fails, rather than answer bytes with a gap, when more was written than reserved', () => {
+    const overrun = () => {
+      const buffer = new ByteBuffer();
+      buffer.reserve(64 * 1024);
+      buffer.ascii('x'.repeat(64 * 1024 + 3)); // 3 bytes past the end, lost
+      return buffer;
+    };
+    expect(() => overrun().copy()).toThrow('wrote 65539 bytes into 65536: room was not reserved for them');
+    expect(() => overrun().contents()).toThrow(/room was not reserved/);
+    // Growing would copy what fitted and leave the rest unwritten.
+    expect(() => overrun().reserve(10)).toThrow(/room was not reserved/);
+  });
+
   it('answers a copy that later writes do not change, and a view that they do', () => {
     const buffer = new ByteBuffer();
     buffer.reserve(3);

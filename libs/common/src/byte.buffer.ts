@@ -16,6 +16,7 @@ export class ByteBuffer {
   /** Room for `n` more bytes. */
   reserve(n: number): void {
     if (this.length + n <= this.bytes.length) return;
+    this.checkRoom(); // before growing, which would copy what fitted and leave the rest unwritten
     const grown = Buffer.allocUnsafeSlow(Math.max(2 * this.bytes.length, this.length + n));
     this.bytes.copy(grown, 0, 0, this.length);
     this.bytes = grown;
@@ -47,13 +48,24 @@ export class ByteBuffer {
 
   /** What was written since clear(): a view, valid until the next write or clear(). */
   contents(): Buffer {
+    this.checkRoom();
     return this.bytes.subarray(0, this.length);
   }
 
   /** A copy of what was written since clear(), for its caller to own. */
   copy(): Buffer {
+    this.checkRoom();
     const out = Buffer.allocUnsafe(this.length);
     this.bytes.copy(out, 0, 0, this.length);
     return out;
+  }
+
+  /**
+   * byte() and ascii() do not check their bounds (a check per byte on the hot path): a writer that reserved too little
+   * has lost bytes past the end, and what it wrote must fail rather than go out with them missing.
+   */
+  private checkRoom(): void {
+    if (this.length > this.bytes.length)
+      throw new Error(`wrote ${this.length} bytes into ${this.bytes.length}: room was not reserved for them`);
   }
 }

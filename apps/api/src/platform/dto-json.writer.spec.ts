@@ -202,6 +202,28 @@ describe('dtoJsonWriter', () => {
     expect(bytes(write(big.source))).toBe(bytes(big.expected));
   });
 
+  it('makes room for an item with its strings: a long id at the end of the buffer leaves room for the fields after it', () => {
+    // The id's closing quote just before the first buffer's end (64 KiB), in a writer whose buffer has not grown yet:
+    // an id that made room for itself alone used the room of the score after it.
+    const fresh = (): typeof write => {
+      let writer: typeof write | undefined;
+      jest.isolateModules(() => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { dtoJsonWriter } = require('./dto-json.writer') as typeof import('./dto-json.writer');
+        writer = dtoJsonWriter(ResponseDto);
+      });
+      return writer!;
+    };
+    const row = (id: string) => ({ id, score: 0.5, scores: { click: 0.25, like: 0.75 } });
+    const probe = both([row('ID')], [0], head).expected.toString();
+    const before = probe.indexOf('ID'); // bytes ahead of the id
+    // Every 4th byte of the 48 before the end: the fields after the id take 49 (a module each, 75 ms).
+    for (let end = 65_536 - 48; end <= 65_536; end += 4) {
+      const { expected, source } = both([row('x'.repeat(end - before - 1))], [0], head);
+      expect(bytes(fresh()(source))).toBe(bytes(expected));
+    }
+  });
+
   it('refuses a response that breaks its schema, and the next response is whole', () => {
     const { expected, source } = both(rowsOf(4, { extra: false, weights: false }), [0, 1, 2, 3], head);
     expect(() => write({ ...source, id: undefined as never })).toThrow('ResponseDto.id is required');

@@ -51,7 +51,12 @@ type Encode = (value: unknown) => void;
  * A column made ready for one response: writes its key and item i's value, or nothing when absent.
  * `bytes`: the most it writes for an item but its strings, which make room for themselves.
  */
-type Cell = ((i: number) => void) & { bytes: number };
+/**
+ * `bytes`: the most it writes for any item; `extra(i)`: what more it may write for item i (a string's length is known
+ * only per item). The item's room is reserved once for all its cells: a string that made room for itself alone would
+ * use the room of the cells after it.
+ */
+type Cell = ((i: number) => void) & { bytes: number; extra?: (i: number) => number };
 /** Writes an item's field from its column, under `key`; `optional` when it may leave an item's field out. */
 type CellsOf = ((column: never) => (key: Uint8Array) => Cell) & { optional?: boolean };
 
@@ -182,11 +187,14 @@ function rowsEncoder(schema: JsonSchema, path: string): Encode {
     });
     // `,`, the item's fields (its `{` with the first key), `}`.
     const itemBytes = cells.reduce((n, cell) => n + cell.bytes, 2);
+    const sized = cells.flatMap((cell) => cell.extra ?? []);
     out.reserve(1);
     out.byte(0x5b);
     for (let r = 0; r < order.length; r++) {
       const i = order[r];
-      out.reserve(itemBytes);
+      let bytes = itemBytes;
+      for (let c = 0; c < sized.length; c++) bytes += sized[c](i);
+      out.reserve(bytes);
       if (r > 0) out.byte(0x2c);
       for (let f = 0; f < cells.length; f++) cells[f](i);
       out.byte(0x7d);
@@ -201,9 +209,15 @@ function opening(schema: JsonSchema): string {
   return schema.type === 'object' ? '{' : schema.type === 'array' ? '[' : '';
 }
 
-/** A cell from how it writes item i and the most it writes for an item. */
-function cell(write: (i: number) => void, bytes: number): Cell {
-  return Object.assign(write, { bytes });
+/** A cell from how it writes item i, the most it writes for any item, and what more for item i. */
+function cell(write: (i: number) => void, bytes: number, extra?: (i: number) => number): Cell {
+  return Object.assign(write, { bytes, extra });
+}
+
+/** The sum of the cells' extra bytes for an item, or undefined when none has any. */
+function extraOf(cells: readonly Cell[]): ((i: number) => number) | undefined {
+  const sized = cells.flatMap((c) => c.extra ?? []);
+  return sized.length === 0 ? undefined : (i) => sized.reduce((n, extra) => n + extra(i), 0);
 }
 
 /**
@@ -227,10 +241,14 @@ function cellsOf(s: JsonSchema, path: string): CellsOf {
   switch (s.type) {
     case 'string':
       return (c: ArrayLike<string>) => (key: Uint8Array) =>
-        cell((i) => {
-          out.raw(key);
-          out.string(c[i]);
-        }, key.length);
+        cell(
+          (i) => {
+            out.raw(key);
+            out.string(c[i]);
+          },
+          key.length,
+          (i) => JsonBytes.maxStringBytes(c[i]),
+        );
     case 'number':
       return (c: ArrayLike<number>) => (key: Uint8Array) =>
         cell((i) => {
@@ -292,6 +310,7 @@ function cellsOf(s: JsonSchema, path: string): CellsOf {
               out.byte(0x7d);
             },
             values.reduce((n, v) => n + v.bytes, key.length + 1),
+            extraOf(values),
           );
         };
     }

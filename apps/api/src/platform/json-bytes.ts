@@ -15,8 +15,15 @@ export class JsonBytes extends ByteBuffer {
   }
 
   /**
+   * The most `s` takes as a JSON string: quotes, and 6 bytes per UTF-16 unit (a `\u001f` escape; 3 at most as UTF-8).
+   */
+  static maxStringBytes(s: string): number {
+    return 6 * s.length + 2;
+  }
+
+  /**
    * A string as a JSON string, room made for it here (its length is not known ahead): between quotes as it is when
-   * nothing in it needs escaping, else as UTF-8.
+   * nothing in it needs escaping, else as UTF-8. Within an item of a rows encoder, the item has made the room.
    */
   string(s: string): void {
     if (PLAIN.test(s)) {
