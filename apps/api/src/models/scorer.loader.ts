@@ -5,14 +5,14 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   checkCalibration,
   checkDeclaredNetwork,
-  decodeArtifact,
-  exportOnnx,
+  exportOnnxOffThread,
   FeatureEncoder,
   InferencePool,
   loadOnnxRuntime,
   loadTfjsLibrary,
   OnnxScorer,
   parseModelSpec,
+  readArtifactHeader,
   requestSides,
   withCalibration,
   type GraphPrecision,
@@ -78,11 +78,12 @@ export class ScorerLoader implements OnApplicationShutdown {
   /** `precision` applies to ONNX Runtime's graph; the tfjs fallback always runs in float32. */
   async load(artifact: Uint8Array, precision: GraphPrecision = 'fp32'): Promise<LoadedEngine> {
     if (!(await loadOnnxRuntime())) return this.loadOnTfjs(artifact);
-    const { header, weights } = decodeArtifact(artifact);
+    // The header here, the weights on the export's thread (which decodes and checks them).
+    const header = readArtifactHeader(artifact);
     const spec = parseModelSpec(header.spec);
     const preprocessing = checkDeclaredNetwork(spec, header.preprocessing, header.weights);
     const calibration = header.calibration && checkCalibration(header.calibration, spec.tasks);
-    const graph = exportOnnx({ spec, preprocessing, weights }, 'request', precision);
+    const graph = await exportOnnxOffThread(artifact, 'request', precision);
     const pool = await this.inferencePool();
     const engine = pool
       ? await pool.load(graph, spec, preprocessing, 'request')

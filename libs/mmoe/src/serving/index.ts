@@ -16,6 +16,7 @@ export * from '../eval/task-aggregate.codec';
 export * from '../eval/live-task-metrics';
 export { liveTaskMetrics, taskType, TASK_TYPES, type TaskType, type TaskTypeName } from '../tasks/task-types';
 export * from '../export/onnx.exporter';
+export { exportOnnxOffThread } from '../export/onnx-export.thread';
 export { MAX_NUMBER_MAGNITUDE, parseNumber, RowError } from '../data/raw-table';
 export * from '../model-spec/model-spec';
 export * from '../model-spec/model-spec.schema';
