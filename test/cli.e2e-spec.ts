@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -166,6 +166,39 @@ describe('CLI', () => {
     const [, click, joint, conditional] = lines[1].split(',').map(Number);
     expect(joint).toBeCloseTo(click * conditional, 5);
   }, 180_000);
+
+  it('writes its output whole or not at all, and never over its input', async () => {
+    const test = join(dir, 'test.csv');
+    const before = readFileSync(test);
+    const same = await cli('predict', '--model', model, '--data', test, '--out', test);
+    expect(same).toMatchObject({ code: 1, stderr: expect.stringContaining(`--out ${test} is the --data file`) });
+    expect(readFileSync(test).equals(before)).toBe(true);
+
+    // A bad row at the end fails the run: the file that was there is kept, and nothing is left beside it.
+    const kept = join(dir, 'kept.csv');
+    writeFileSync(kept, 'PRECIOUS\n');
+    const badEnd = join(dir, 'bad-end.csv');
+    writeFileSync(badEnd, `${readFileSync(test, 'utf8')}g1,g1,oops,1,20\n`);
+    const failed = await cli('predict', '--model', model, '--data', badEnd, '--out', kept);
+    expect(failed).toMatchObject({ code: 1, stderr: expect.stringContaining(`${badEnd}:502, column 3`) });
+    expect(readFileSync(kept, 'utf8')).toBe('PRECIOUS\n');
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+
+    const collision = await cli('predict', '--model', model, '--data', test, '--out', kept, '--id-column', 'click');
+    expect(collision.stderr).toContain('--id-column click: the output already has a column of that name');
+    const headerOnly = join(dir, 'header-only.csv');
+    writeFileSync(headerOnly, 'foo,bar\n');
+    const wrong = await cli('predict', '--model', model, '--data', headerOnly, '--out', kept);
+    expect(wrong.stderr).toContain('the header lacks "user_genre" (features[0])');
+    expect(readFileSync(kept, 'utf8')).toBe('PRECIOUS\n');
+
+    // An output directory that cannot be made fails before the training, at once (Node's recursive mkdir hangs here).
+    const proc = await cli('train', '--data', test, '--spec', spec, '--out', '/proc/mmoe-cli');
+    expect(proc).toMatchObject({ code: 1, stderr: expect.stringContaining('--out /proc/mmoe-cli: ENOENT') });
+    expect(proc.stderr).not.toMatch(/epoch 1/);
+    const file = await cli('train', '--data', test, '--spec', spec, '--out', kept);
+    expect(file.stderr).toContain(`--out ${kept}: ${kept} is not a directory`);
+  }, 120_000);
 
   it('names the line and column of a bad row, or skips and counts bad rows', async () => {
     const bad = join(dir, 'bad.csv');

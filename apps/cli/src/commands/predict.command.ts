@@ -12,6 +12,7 @@ import {
 
 import { CliContext } from '../cli.context';
 import { loadModelDir } from './model.files';
+import { sameFile, writeOutput } from './output.files';
 
 export interface PredictArgs {
   model: string;
@@ -27,6 +28,8 @@ const CHUNK = 4096;
  * `line` (the input line) keeps rows joinable when bad ones are skipped.
  */
 export async function predictCommand(args: PredictArgs, ctx: CliContext): Promise<void> {
+  if (await sameFile(args.data, args.out))
+    throw new Error(`--out ${args.out} is the --data file: the predictions would overwrite their input`);
   const model = await loadModelDir(args.model);
   const reader = new CsvReader(args.data, { onBadRow: ctx.onBadRow });
   let written = 0;
@@ -63,14 +66,17 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
       ...conditional.map((s) => s[i]),
     ]);
   };
+  const checkHeader = () => {
+    requireColumns(args.data, reader.header, model.spec, false);
+    if (args.idColumn && !reader.header.includes(args.idColumn))
+      throw new Error(`${args.data}: no column "${args.idColumn}" (--id-column)`);
+  };
   async function* scored(): AsyncGenerator<CsvCell[]> {
     let chunk: CsvRow[] = [];
     let checked = false;
     for await (const row of reader.rows()) {
       if (!checked) {
-        requireColumns(args.data, reader.header, model.spec, false);
-        if (args.idColumn && !reader.header.includes(args.idColumn))
-          throw new Error(`${args.data}: no column "${args.idColumn}" (--id-column)`);
+        checkHeader();
         checked = true;
       }
       chunk.push(row);
@@ -79,6 +85,8 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
         chunk = [];
       }
     }
+    // A file of a header alone: no prediction, but a header that does not fit the model is still an error.
+    if (!checked) checkHeader();
     if (chunk.length > 0) yield* scoreChunk(chunk);
   }
   try {
@@ -90,7 +98,9 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
       // ESMM and AITM: P(task | previous step) beside the task's own score, as `<task>|<parent>`.
       ...conditionalTasks(tasks).map((t) => `${tasks[t].name}|${tasks[t].conditionalOn ?? tasks[t].dependsOn}`),
     ];
-    await writeCsv(args.out, header, scored());
+    if (args.idColumn && header.filter((name) => name === args.idColumn).length > 1)
+      throw new Error(`--id-column ${args.idColumn}: the output already has a column of that name`);
+    await writeOutput([{ path: args.out, write: (path) => writeCsv(path, header, scored()) }], '--out');
     skipped += reader.skipped;
     if (skipped > 0) ctx.log(`skipped ${skipped} bad rows of ${args.data}`);
     ctx.print({ out: args.out, rows: written, skipped });

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { loadModelSpec, loadTable, MultiTaskModel } from '@app/mmoe';
@@ -7,6 +7,7 @@ import { overflowText, renderTrainingReport } from '@app/mmoe/report/training-re
 import { CliContext } from '../cli.context';
 import { createProgressReporter } from '../progress.reporter';
 import { ARTIFACT_FILE, REPORT_FILE } from './model.files';
+import { ensureOutputDir, writeOutput } from './output.files';
 
 export interface TrainArgs {
   data: string;
@@ -19,6 +20,7 @@ export interface TrainArgs {
 
 export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<void> {
   const spec = await loadModelSpec(args.spec);
+  await ensureOutputDir(args.out, '--out');
   const train = await loadTable(args.data, spec, ctx.onBadRow, true);
   ctx.reportSkipped(args.data, train);
   const valid = args.valid ? await loadTable(args.valid, spec, ctx.onBadRow, true) : undefined;
@@ -39,36 +41,36 @@ export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<vo
   if (summary.vocabularyOverflow.length > 0)
     ctx.log(`warning: ${overflowText(summary.vocabularyOverflow)}; raise maxVocab to make room`);
   try {
-    await mkdir(args.out, { recursive: true });
     const metrics = {
       bestEpoch: summary.bestEpoch,
       epochsRun: summary.epochsRun,
       stoppedEarly: summary.stoppedEarly,
       valid: summary.valid,
     };
-    await writeFile(
-      join(args.out, ARTIFACT_FILE),
-      model.toArtifact({ training: { ...metrics, history: summary.history } }),
-    );
-    await writeFile(
-      join(args.out, 'metrics.json'),
-      `${JSON.stringify({ ...metrics, history: summary.history }, null, 2)}\n`,
-    );
     const validated = summary.valid.examples;
-    await writeFile(
-      join(args.out, REPORT_FILE),
-      renderTrainingReport({
-        title: `Training report — ${spec.model.architecture}, ${args.out}`,
-        spec,
-        parameters: model.parameterCount(),
-        backend: ctx.backend ?? 'unknown',
-        rows: { train: valid ? train.table.size : train.table.size - validated, validation: validated },
-        training: summary,
-        evaluatedOn: 'validation',
-        vocabularyOverflow: summary.vocabularyOverflow,
-        ...summary.valid,
-        createdAt: new Date().toISOString(),
-      }),
+    const contents: [string, string | Buffer][] = [
+      [ARTIFACT_FILE, model.toArtifact({ training: { ...metrics, history: summary.history } })],
+      ['metrics.json', `${JSON.stringify({ ...metrics, history: summary.history }, null, 2)}\n`],
+      [
+        REPORT_FILE,
+        renderTrainingReport({
+          title: `Training report — ${spec.model.architecture}, ${args.out}`,
+          spec,
+          parameters: model.parameterCount(),
+          backend: ctx.backend ?? 'unknown',
+          rows: { train: valid ? train.table.size : train.table.size - validated, validation: validated },
+          training: summary,
+          evaluatedOn: 'validation',
+          vocabularyOverflow: summary.vocabularyOverflow,
+          ...summary.valid,
+          createdAt: new Date().toISOString(),
+        }),
+      ],
+    ];
+    // All three or none: a failure leaves the model that was there whole.
+    await writeOutput(
+      contents.map(([name, data]) => ({ path: join(args.out, name), write: (path) => writeFile(path, data) })),
+      '--out',
     );
     ctx.print({
       out: args.out,

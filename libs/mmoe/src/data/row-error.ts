@@ -9,10 +9,22 @@ export class RowError extends Error {
   }
 }
 
-/** A number, NaN when missing (absent or empty), RowError for anything else that is not a finite number. */
+/** A decimal number as written in a CSV or JSON text: no hex, octal or binary prefix, no "Infinity". */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
+
+/**
+ * A number, NaN when missing (absent, empty or blank), RowError for anything else that is not a finite decimal number:
+ * Number() alone read " " as 0 and "0x10" as 16.
+ */
 export function parseNumber(raw: unknown, field: string): number {
   if (raw === undefined || raw === null || raw === '') return NaN;
-  const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
+  if (typeof raw === 'number') {
+    if (!Number.isFinite(raw)) throw new RowError(field, `${raw} is not a number`);
+    return raw;
+  }
+  const text = String(raw).trim();
+  if (text === '') return NaN;
+  const value = DECIMAL.test(text) ? Number(text) : NaN;
   if (!Number.isFinite(value)) throw new RowError(field, `"${String(raw)}" is not a number`);
   return value;
 }
