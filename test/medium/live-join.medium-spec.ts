@@ -2,7 +2,13 @@ import type { TestingModule } from '@nestjs/testing';
 import { DataSource } from 'typeorm';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { LiveStateRepository, PredictionLogModule, PredictionLogRepository, type LoggedPrediction } from '@app/db';
+import {
+  LiveStateRepository,
+  PredictionLogModule,
+  PredictionLogRepository,
+  ServingStatsRepository,
+  type LoggedPrediction,
+} from '@app/db';
 import {
   auc,
   BinaryAggregate,
@@ -18,6 +24,7 @@ import {
 import { ModelRegistryService, POLICY_USER_BUCKETS, RegistryModule } from '@app/registry';
 
 import { LiveJoinService } from '../../apps/api/src/live/live-join.service';
+import { PredictionLogMaintenance } from '../../apps/api/src/live/prediction-log.maintenance';
 import { PredictionLogWriter, type ServedPredictions } from '../../apps/api/src/live/prediction-log.writer';
 import { MetricsService } from '../../apps/api/src/platform/metrics.service';
 import { seedModelVersion } from '../fixtures/model.fixture';
@@ -207,6 +214,21 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     // The hour's and the day's aggregates hold the same predictions as the minutes'.
     const day = (await state.aggregates(production, 'day', new Date(0))).find((a) => a.task === 'click')!;
     expect(taskMetrics(decodeAggregate(day.state)).count).toBe(taskMetrics(await stored(production, 'click')).count);
+  });
+
+  it('keeps a labelled prediction as long as the log keeps its prediction: a late event merges, never counts twice', async () => {
+    const served = await serve(3, 4);
+    const keys = [...new Map(served.map((p) => [`${p.requestId}/${p.itemId}`, p])).values()];
+    await events(keys.map((p) => ({ requestId: p.requestId, itemId: p.itemId, labels: { click: 0 } })));
+    await join();
+    const counted = taskMetrics(await stored(production, 'click')).count;
+    // A retention of 0 days: every day before today's goes, today's partition (these predictions) stays.
+    const config = { ...moduleRef.get<AppConfig>(APP_CONFIG), PREDICTION_LOG_RETENTION_DAYS: 0 };
+    const maintenance = new PredictionLogMaintenance(config, log, state, moduleRef.get(ServingStatsRepository));
+    await maintenance.run();
+    await events(keys.map((p) => ({ requestId: p.requestId, itemId: p.itemId, labels: { click: 1 } })));
+    expect(await join()).toMatchObject({ events: keys.length });
+    expect(taskMetrics(await stored(production, 'click')).count).toBe(counted);
   });
 
   it('leaves an event to a later pass until LIVE_AGGREGATION_LAG_SECONDS have passed (its prediction may be buffered)', async () => {

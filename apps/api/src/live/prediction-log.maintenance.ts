@@ -25,13 +25,15 @@ export class PredictionLogMaintenance {
     private readonly serving: ServingStatsRepository,
   ) {}
 
-  async run(now = new Date()): Promise<{ created: string[]; dropped: string[] }> {
+  async run(now = new Date()): Promise<{ created: string[]; dropped: string[]; keptFrom: Date }> {
     const dropBefore = new Date(now.getTime() - this.config.PREDICTION_LOG_RETENTION_DAYS * DAY_MS);
     const result = await this.log.maintainPartitions(now, DAYS_AHEAD, dropBefore);
     const kept = (ms: number) => new Date(now.getTime() - ms);
+    // Labelled predictions go with their day's partition, not before: an event for a pair still in the log, finding no
+    // labelled row to merge into, would count its prediction a second time.
     await this.state.prune(
       { minute: kept(AGGREGATE_KEPT_MS.minute), hour: kept(AGGREGATE_KEPT_MS.hour), day: kept(AGGREGATE_KEPT_MS.day) },
-      dropBefore,
+      result.keptFrom,
     );
     await this.serving.prune(dropBefore);
     if (result.created.length + result.dropped.length > 0)

@@ -132,13 +132,14 @@ export class PredictionLogRepository {
 
   /**
    * Creates the day partitions from `from`'s day through `daysAhead` days later and drops those whose day ended
-   * before `dropBefore`; returns what it did. Idempotent, and serialised across processes by an advisory lock.
+   * before `dropBefore`; returns what it did, and from when the log still holds every prediction (`keptFrom`, the
+   * start of `dropBefore`'s day). Idempotent, and serialised across processes by an advisory lock.
    */
   maintainPartitions(
     from: Date,
     daysAhead: number,
     dropBefore: Date,
-  ): Promise<{ created: string[]; dropped: string[] }> {
+  ): Promise<{ created: string[]; dropped: string[]; keptFrom: Date }> {
     return this.dataSource.transaction(async (manager) => {
       await manager.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY]);
       const existing = new Set(
@@ -163,10 +164,11 @@ export class PredictionLogRepository {
         );
         created.push(name);
       }
-      const limit = partitionName(startOfUtcDay(dropBefore));
+      const keptFrom = startOfUtcDay(dropBefore);
+      const limit = partitionName(keptFrom);
       const dropped = [...existing].filter((name) => /^prediction_log_\d{8}$/.test(name) && name < limit).sort();
       for (const name of dropped) await manager.query(`DROP TABLE ${name}`);
-      return { created, dropped };
+      return { created, dropped, keptFrom };
     });
   }
 }
