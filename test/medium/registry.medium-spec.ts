@@ -5,7 +5,14 @@ import { DataSource } from 'typeorm';
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import { SERVED_SET_LOCK_KEY } from '@app/db';
 import { MultiTaskModel } from '@app/mmoe';
-import { DEFAULT_ROLLOUT_POLICY, ModelRegistryService, RegistryModule } from '@app/registry';
+import {
+  DEFAULT_ROLLOUT_POLICY,
+  ModelRegistryService,
+  POLICY_METHOD,
+  POLICY_TEST,
+  RegistryModule,
+  type PolicyDecision,
+} from '@app/registry';
 
 import { seedModelVersion, TINY_SPEC, tinyArtifact } from '../fixtures/model.fixture';
 import { createMediumModule } from './medium.module';
@@ -171,6 +178,7 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
       entered: { id: entered.event.id, createdAt: new Date(entered.event.createdAt) },
       startedAt: new Date(entered.event.createdAt),
       ended: false,
+      eventId: entered.event.id,
     });
     await new Promise((resolve) => setTimeout(resolve, 20));
     const set = await registry.setRolloutPolicy(version.id, { ...DEFAULT_ROLLOUT_POLICY, maxHours: 2 }, 'medium');
@@ -179,8 +187,47 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
       entered: { id: entered.event.id },
       startedAt: new Date(set.event.createdAt),
       ended: false,
+      eventId: set.event.id,
     });
     expect(new Date(set.event.createdAt).getTime()).toBeGreaterThan(new Date(entered.event.createdAt).getTime());
+    await registry.archive(version.id, 'medium');
+  });
+
+  it("applies a policy's decision only while the test it was made on is current", async () => {
+    const version = await register(8);
+    await registry.setCanary(version.id, 20, undefined, 'medium');
+    await registry.setRolloutPolicy(version.id, DEFAULT_ROLLOUT_POLICY, 'medium');
+    const read = (await registry.policyTest(version.id))!;
+    const decision: PolicyDecision & { verdict: 'inconclusive' } = {
+      verdict: 'inconclusive',
+      reason: 'no decision after 168 h',
+      confidence: 0.95,
+      test: POLICY_TEST,
+      method: POLICY_METHOD,
+      elapsedHours: 168,
+      users: { canary: 0, production: 0, minUsers: 100 },
+      tasks: [],
+      guardrails: [],
+    };
+    // A person tightens the policy after the check read it: the check's verdict is not applied, nothing is recorded.
+    const tightened = await registry.setRolloutPolicy(
+      version.id,
+      { ...DEFAULT_ROLLOUT_POLICY, tolerance: 0 },
+      'medium',
+    );
+    await expect(registry.applyPolicyDecision(version.id, decision, read.eventId)).rejects.toThrow(
+      `the test of canary ${version.id} changed while it was checked (event ${tightened.event.id}, not ${read.eventId})`,
+    );
+    expect((await registry.history(1, 0)).items[0]).toMatchObject({ id: tightened.event.id });
+    // On the current test it is; a second check that read the same test finds it ended: recorded once.
+    await registry.applyPolicyDecision(version.id, decision, tightened.event.id);
+    await expect(registry.applyPolicyDecision(version.id, decision, tightened.event.id)).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+    const ends = (await registry.history(100, 0)).items.filter(
+      (e) => e.action === 'inconclusive' && e.toVersionId === version.id,
+    );
+    expect(ends).toHaveLength(1);
     await registry.archive(version.id, 'medium');
   });
 

@@ -6,6 +6,7 @@ import {
   ModelVersionRepository,
   RolloutRepository,
   type ModelVersionArtifact,
+  type RolloutAction,
   type ServingPrecision,
   type ServingRecords,
 } from '@app/db';
@@ -103,7 +104,12 @@ export interface PolicyTestClock {
   entered: { id: number; createdAt: Date };
   startedAt: Date;
   ended: boolean;
+  /** The test's latest event (entry, policy set, inconclusive end): a decision applies only while it is still so. */
+  eventId: number;
 }
+
+/** The events that start, restart or end a policy's test of a canary. */
+const TEST_EVENTS = ['canary', 'policy', 'inconclusive'] as const;
 
 export interface VersionComparison {
   a: ModelVersion;
@@ -115,6 +121,8 @@ export interface VersionComparison {
 interface TransitionLocks {
   /** The serving versions and the version `id`, when given. */
   lock(id?: number): Promise<LockedVersions>;
+  /** The latest event of each of `actions` entering version `versionId`, read in the transaction. */
+  lastOfEach(versionId: number, actions: readonly RolloutAction[]): Promise<{ id: number; action: RolloutAction }[]>;
   /** The version `productionId` was promoted over, if any. */
   lockPreviousProduction(productionId: number): Promise<ModelVersion | undefined>;
 }
@@ -210,15 +218,17 @@ export class ModelRegistryService {
    * read) — and whether the test ended inconclusive, the policy unchanged since.
    */
   async policyTest(id: number): Promise<PolicyTestClock | undefined> {
-    const last = await this.rollouts.lastOfEach(id, ['canary', 'policy', 'inconclusive']);
+    const last = await this.rollouts.lastOfEach(id, TEST_EVENTS);
     const entered = last.find((e) => e.action === 'canary');
     if (!entered) return undefined;
-    const latest = (actions: string[]) =>
+    const latest = (actions: readonly string[]) =>
       last.filter((e) => actions.includes(e.action)).reduce((a, b) => (b.id > a.id ? b : a));
+    const current = latest(TEST_EVENTS);
     return {
       entered: { id: entered.id, createdAt: entered.createdAt },
       startedAt: latest(['canary', 'policy']).createdAt,
-      ended: latest(['canary', 'policy', 'inconclusive']).action === 'inconclusive',
+      ended: current.action === 'inconclusive',
+      eventId: current.id,
     };
   }
 
@@ -389,13 +399,28 @@ export class ModelRegistryService {
   applyPolicyDecision(
     canaryId: number,
     decision: PolicyDecision & { verdict: 'promote' | 'reject' | 'inconclusive' },
+    testEventId: number,
   ): Promise<TransitionResult> {
     const plan = {
       promote: (locked: LockedVersions) => planPromote(locked, new Date(), undefined, canaryId),
       reject: (locked: LockedVersions) => planReject(locked, canaryId),
       inconclusive: (locked: LockedVersions) => planInconclusive(locked, canaryId),
     }[decision.verdict];
-    return this.transition(POLICY_ACTOR, async (tx) => plan(await tx.lock(canaryId)), decision);
+    return this.transition(
+      POLICY_ACTOR,
+      async (tx) => {
+        const locked = await tx.lock(canaryId);
+        // Under the canary's lock, no other transition of it can record an event: the test the decision was made on
+        // (its policy, its entry, not yet ended) must still be the current one.
+        const current = (await tx.lastOfEach(canaryId, TEST_EVENTS)).reduce((id, e) => Math.max(id, e.id), 0);
+        if (current !== testEventId)
+          throw new ConflictError(
+            `the test of canary ${canaryId} changed while it was checked (event ${current}, not ${testEventId}): the next check decides`,
+          );
+        return plan(locked);
+      },
+      decision,
+    );
   }
 
   /**
@@ -444,6 +469,7 @@ export class ModelRegistryService {
     const event = await this.versions.transition(async (tx) => {
       const plan = await decide({
         lock: async (id) => readLocked(await tx.lock(id)),
+        lastOfEach: (versionId, actions) => tx.lastOfEach(versionId, actions),
         lockPreviousProduction: async (productionId) => {
           const previous = await tx.lockPreviousProduction(productionId);
           return previous && readVersion(previous);

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 
+import { ConflictError } from '@app/common';
 import { LiveStateRepository, ServingStatsRepository, type ServingCounts } from '@app/db';
 import { decodeAggregate } from '@app/mmoe/serving';
 import {
@@ -79,7 +80,14 @@ export class RolloutPolicyService {
       this.logger.debug(`canary v${canaryId}: waiting (${decision.reason})`);
       return { canaryId, verdict: 'wait', decision };
     }
-    await this.registry.applyPolicyDecision(canaryId, { ...decision, verdict: decision.verdict });
+    try {
+      await this.registry.applyPolicyDecision(canaryId, { ...decision, verdict: decision.verdict }, test.eventId);
+    } catch (e) {
+      // Set again, tightened or removed, the canary moved, or another check decided first: nothing was applied.
+      if (!(e instanceof ConflictError)) throw e;
+      this.logger.log(`canary v${canaryId}: ${decision.verdict} not applied: ${e.message}`);
+      return { canaryId, verdict: 'wait', reason: e.message, decision };
+    }
     const done = { promote: 'promoted', reject: 'rejected', inconclusive: 'test ended inconclusive' }[decision.verdict];
     this.logger.log(`canary v${canaryId} ${done}: ${decision.reason}`);
     return { canaryId, verdict: decision.verdict, decision };

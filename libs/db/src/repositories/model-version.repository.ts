@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager, In, type FindOptionsSelect } from 'typeorm';
 
 import { ModelVersionEntity, type ModelStatus } from '../entities/model-version.entity';
+import type { RolloutAction } from '../entities/rollout-event.entity';
 import { ReadReplica } from '../read-replica';
 import { ROLLOUT_LOCK_KEY, SERVED_SET_LOCK_KEY } from '../rollout-lock';
 import { feedKey, type EventFeed } from './event.repository';
@@ -145,6 +146,11 @@ export class RolloutTransaction {
 
   record(event: NewRolloutEvent): Promise<RolloutEventRecord> {
     return this.rollouts.record(this.manager, event);
+  }
+
+  /** RolloutRepository.lastOfEach, in this transaction (after lock(): no transition of that version can record one). */
+  lastOfEach(versionId: number, actions: readonly RolloutAction[]) {
+    return this.rollouts.lastOfEach(versionId, actions, this.manager);
   }
 
   skipOf(job: string): Promise<RolloutEventRecord | undefined> {

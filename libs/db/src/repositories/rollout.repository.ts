@@ -54,8 +54,9 @@ export class RolloutRepository {
   async lastOfEach(
     versionId: number,
     actions: readonly RolloutAction[],
+    manager: EntityManager = this.dataSource.manager,
   ): Promise<Pick<RolloutEventRecord, 'id' | 'action' | 'createdAt'>[]> {
-    const rows: { id: string; action: RolloutAction; created_at: Date }[] = await this.dataSource.query(
+    const rows: { id: string; action: RolloutAction; created_at: Date }[] = await manager.query(
       `SELECT DISTINCT ON (action) id, action, created_at FROM rollout_events
        WHERE to_version_id = $1 AND action = ANY($2) ORDER BY action, id DESC`,
       [versionId, actions],
