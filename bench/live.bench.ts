@@ -343,7 +343,7 @@ async function main(): Promise<void> {
       const joining = stopwatch();
       for (;;) {
         const [{ pending }] = await dataSource.query(
-          `SELECT count(*)::int AS pending FROM events e, live_watermark w WHERE (e.created_at, e.event_id) > (w.created_at, w.event_id)`,
+          `SELECT count(*)::int AS pending FROM events e, live_watermark w WHERE (e.ingest_xid, e.event_id) > (w.ingest_xid, w.event_id)`,
         );
         if (pending === 0) break;
         await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -12,6 +12,7 @@ import { FedListHeads1764730000000 } from './1764730000000-fed-list-heads';
 import { SkipOncePerJob1764730000001 } from './1764730000001-skip-once-per-job';
 import { EventIngestXid1764740000000 } from './1764740000000-event-ingest-xid';
 import { FullRetrainWarmStart1764750000000 } from './1764750000000-full-retrain-warm-start';
+import { LiveWatermarkXid1764760000000 } from './1764760000000-live-watermark-xid';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   SkipOncePerJob1764730000001,
   EventIngestXid1764740000000,
   FullRetrainWarmStart1764750000000,
+  LiveWatermarkXid1764760000000,
 ];

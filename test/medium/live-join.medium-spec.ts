@@ -55,7 +55,7 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     dataSource.query(
       `TRUNCATE model_versions, rollout_events, events, prediction_log, live_labelled, live_aggregates, live_canary_epochs,
          serving_stats CASCADE;
-       UPDATE live_watermark SET created_at = '-infinity', event_id = ''`,
+       UPDATE live_watermark SET ingest_xid = '0', event_id = ''`,
     );
 
   /** Writes served responses to the log as the API does (PredictionLogWriter: COPY text, one COPY a batch). */
@@ -229,6 +229,33 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     await events(keys.map((p) => ({ requestId: p.requestId, itemId: p.itemId, labels: { click: 1 } })));
     expect(await join()).toMatchObject({ events: keys.length });
     expect(taskMetrics(await stored(production, 'click')).count).toBe(counted);
+  });
+
+  it('joins an event whose transaction committed after later ones had been joined', async () => {
+    const [first, second] = (await serve(2, 1)).filter((p) => p.versionId === production);
+    // A batch that began first and waited (on the served-set lock, on user rows) before it committed.
+    const slow = dataSource.createQueryRunner();
+    await slow.connect();
+    await slow.startTransaction();
+    try {
+      await slow.query(
+        `INSERT INTO events (event_id, request_id, user_id, item_id, labels, occurred_at)
+         VALUES ($1, $2, 'u', $3, '{"click": 1}', now())`,
+        [`ev-${eventSeq++}`, first.requestId, first.itemId],
+      );
+      await events([{ requestId: second.requestId, itemId: second.itemId, labels: { click: 1 } }]);
+      // The later event waits for the batch that might still commit behind it.
+      expect(await join()).toMatchObject({ events: 0 });
+      await slow.commitTransaction();
+    } finally {
+      await slow.release();
+    }
+    expect(await join()).toMatchObject({ events: 2 });
+    const labelled: { request_id: string }[] = await dataSource.query(
+      `SELECT request_id FROM live_labelled WHERE version_id = $1 AND request_id = ANY($2)`,
+      [production, [first.requestId, second.requestId]],
+    );
+    expect(labelled.map((r) => r.request_id).sort()).toEqual([first.requestId, second.requestId].sort());
   });
 
   it('leaves an event to a later pass until LIVE_AGGREGATION_LAG_SECONDS have passed (its prediction may be buffered)', async () => {

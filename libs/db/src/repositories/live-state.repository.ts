@@ -202,24 +202,34 @@ export class LiveStateTransaction {
   constructor(readonly manager: EntityManager) {}
 
   /**
-   * Events stored after the watermark and at least `lagSeconds` ago (so that the predictions they label have been
-   * written, and no transaction storing events can still commit behind the watermark), oldest first. The watermark
-   * stays in SQL: a timestamp through a JS Date would lose its microseconds and read events twice.
+   * Events past the watermark, in the order of the transactions that stored them (ingest_xid, then event_id), oldest
+   * first: only those below every transaction still running (pg_snapshot_xmin), so that none can still commit behind
+   * the watermark, however long it waited; and of those, the run stored at least `lagSeconds` ago, so that the
+   * predictions they label have been written (it stops at the first one too recent, which a later pass reads).
+   * Events stored before ingest_xid existed (NULL) are behind every watermark.
    */
   async eventsAfterWatermark(lagSeconds: number, limit: number): Promise<NewEventRef[]> {
-    const rows: { event_id: string; request_id: string | null; item_id: string }[] = await this.manager.query(
-      `SELECT e.event_id, e.request_id, e.item_id FROM events e, live_watermark w
-       WHERE (e.created_at, e.event_id) > (w.created_at, w.event_id) AND e.created_at < now() - make_interval(secs => $1)
-       ORDER BY e.created_at, e.event_id LIMIT $2`,
-      [lagSeconds, limit],
-    );
-    return rows.map((r) => ({ eventId: r.event_id, requestId: r.request_id, itemId: r.item_id }));
+    const rows: { event_id: string; request_id: string | null; item_id: string; ready: boolean }[] =
+      await this.manager.query(
+        `SELECT e.event_id, e.request_id, e.item_id, e.created_at < now() - make_interval(secs => $1) AS ready
+         FROM events e, live_watermark w
+         WHERE (e.ingest_xid, e.event_id) > (w.ingest_xid, w.event_id)
+           AND e.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY e.ingest_xid, e.event_id LIMIT $2`,
+        [lagSeconds, limit],
+      );
+    const ready = rows.findIndex((r) => !r.ready);
+    return (ready < 0 ? rows : rows.slice(0, ready)).map((r) => ({
+      eventId: r.event_id,
+      requestId: r.request_id,
+      itemId: r.item_id,
+    }));
   }
 
   /** Moves the watermark to the event `eventId` (the last one a pass read). */
   async advanceWatermark(eventId: string): Promise<void> {
     await this.manager.query(
-      `UPDATE live_watermark w SET created_at = e.created_at, event_id = e.event_id FROM events e WHERE e.event_id = $1`,
+      `UPDATE live_watermark w SET ingest_xid = e.ingest_xid, event_id = e.event_id FROM events e WHERE e.event_id = $1`,
       [eventId],
     );
   }
