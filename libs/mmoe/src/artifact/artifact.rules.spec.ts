@@ -115,6 +115,26 @@ describe('artifact size rules', () => {
       '"preprocessing.sequence[0].attention.target"',
     );
   });
+
+  it("refuses a preprocessing that is not its spec's: each feature's state, each task's label in order", () => {
+    const small = { ...preprocessing, categorical: [{ name: 'item_id', embeddingDim: 4, hashBuckets: 3 }] };
+    const load = (patch: object) => () =>
+      MultiTaskModel.fromArtifact(
+        encodeArtifact(
+          { createdAt: '', spec, preprocessing: { ...small, ...patch } as never, metadata: {} },
+          new Map([['embedding/item_id', weight(4, 4)]]),
+        ),
+      );
+    expect(load({ labels: [] })).toThrow(
+      'artifact header field "preprocessing.labels" must hold the tasks ["click"] in that order',
+    );
+    expect(load({ labels: [{ task: 'click', mean: 0, std: 0 }] })).toThrow(
+      '"preprocessing.labels[0].std" must be positive',
+    );
+    expect(load({ numeric: [{ name: 'price', mean: 0, std: 1 }] })).toThrow(
+      'artifact header field "preprocessing" covers the features ["item_id","price"], its spec declares ["item_id"]',
+    );
+  });
 });
 
 /** A checksummed artifact whose header lists `weights` (anything), with no weight bytes after it. */

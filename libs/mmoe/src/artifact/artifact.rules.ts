@@ -21,6 +21,7 @@ export function checkDeclaredNetwork(
   weights: WeightEntry[],
 ): PreprocessingState {
   const state = checkPreprocessing(preprocessing);
+  checkCoversSpec(spec, state);
   const shapes = new Map(weights.map((w) => [w.name, w.shape]));
   let planned = 0;
   /** An embedding of the header must be present with the size it declares. */
@@ -55,6 +56,29 @@ export function checkDeclaredNetwork(
     );
   }
   return state;
+}
+
+/**
+ * The preprocessing must be the spec's: a state for each of its features and nothing else (the network reads its
+ * inputs by the state's names, the API assembles them by the spec's), and a label state per task, in the spec's order
+ * (the heads read them by index), each with a positive deviation.
+ */
+function checkCoversSpec(spec: ModelSpec, state: PreprocessingState): void {
+  const names = (list: { name: string }[]) => list.map((f) => f.name).sort();
+  const declared = names([...state.numeric, ...state.categorical, ...state.sequence]);
+  const features = names(spec.features);
+  if (declared.join('\u0000') !== features.join('\u0000'))
+    throw new ArtifactError(
+      `artifact header field "preprocessing" covers the features ${JSON.stringify(declared)}, its spec declares ${JSON.stringify(features)}`,
+    );
+  if (state.labels.length !== spec.tasks.length || state.labels.some((l, t) => l.task !== spec.tasks[t].name))
+    throw new ArtifactError(
+      `artifact header field "preprocessing.labels" must hold the tasks ${JSON.stringify(spec.tasks.map((t) => t.name))} in that order`,
+    );
+  state.labels.forEach((l, t) => {
+    if (!(l.std > 0))
+      throw new ArtifactError(`artifact header field "preprocessing.labels[${t}].std" must be positive`);
+  });
 }
 
 /** Parameters of the experts, gates, towers and task weighting, as MultiTaskNetwork lays them out. */
