@@ -272,6 +272,11 @@ describe('model spec', () => {
     await expect(loadModelSpec(join(dir, 'invalid.json'))).rejects.toThrow(
       /invalid\.json: Invalid model spec:\n {2}- model\.experts/,
     );
+    await expect(loadModelSpec(dir)).rejects.toThrow(`${dir}: cannot read the spec (EISDIR`);
+    writeFileSync(join(dir, 'bom.json'), `\uFEFF${JSON.stringify(valid)}`);
+    await expect(loadModelSpec(join(dir, 'bom.json'))).resolves.toMatchObject({
+      tasks: [{ name: 'income' }, { name: 'watch_time' }],
+    });
   });
 });
 

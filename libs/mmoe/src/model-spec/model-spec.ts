@@ -29,10 +29,17 @@ export function parseModelSpec(input: unknown): ModelSpec {
 }
 
 export async function loadModelSpec(path: string): Promise<ModelSpec> {
-  const text = await readFile(path, 'utf8');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    // Node's own message names no file for some of them (EISDIR: "illegal operation on a directory, read").
+    throw new Error(`${path}: cannot read the spec (${(e as Error).message})`);
+  }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    // A byte-order mark, as some editors write one, is not JSON but says nothing either: CSV files may start with it too.
+    json = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (e) {
     throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
   }
