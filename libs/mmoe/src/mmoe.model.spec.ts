@@ -15,7 +15,12 @@ beforeAll(() => initBackend('wasm'));
  * Known structure: a click depends on the user's segment matching the item's genre and on a numeric affinity; a
  * like shares the affinity but has its own genre preference; watch time grows with affinity. Some labels missing.
  */
-function interactions(n: number, seed: number, spec: ReturnType<typeof parseModelSpec>): RawTable {
+function interactions(
+  n: number,
+  seed: number,
+  spec: ReturnType<typeof parseModelSpec>,
+  fixed: Record<string, string> = {},
+): RawTable {
   const rng = new Rng(seed);
   const table = new RawTable(spec);
   for (let i = 0; i < n; i++) {
@@ -33,6 +38,7 @@ function interactions(n: number, seed: number, spec: ReturnType<typeof parseMode
       click: rng.next() < 1 / (1 + Math.exp(-clickLogit)) ? '1' : '0',
       like: rng.next() < 0.1 ? '' : rng.next() < 1 / (1 + Math.exp(-likeLogit)) ? '1' : '0',
       secs: String(30 + 10 * affinity + 2 * rng.gaussian()),
+      ...fixed,
     });
   }
   return table;
@@ -236,6 +242,18 @@ describe('training loop', () => {
       model.dispose();
     }
     expect(runs[0]).toEqual(runs[1]);
+  });
+
+  it("keeps the epoch of the lowest validation loss while the first task's metric is undefined there", async () => {
+    const spec = baseSpec({}, { epochs: 4, earlyStoppingPatience: 0 });
+    // A validation slice where nobody clicked: no click AUC to choose an epoch by.
+    const valid = interactions(300, 13, spec, { click: '0' });
+    const { model, summary } = await MultiTaskModel.train(spec, interactions(800, 12, spec), valid);
+    model.dispose();
+    expect(summary.history.every((h) => Number.isNaN(h.metric))).toBe(true);
+    const losses = summary.history.map((h) => h.validLoss);
+    expect(summary.bestEpoch).toBe(losses.indexOf(Math.min(...losses)) + 1);
+    expect(summary.bestEpoch).toBeGreaterThan(1);
   });
 
   it('reports progress and stops early when validation stops improving', async () => {

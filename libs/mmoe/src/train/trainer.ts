@@ -127,6 +127,7 @@ export async function trainNetwork(
     | {
         epoch: number;
         metric: number;
+        validLoss: number;
         weights: Map<string, Float32Array>;
         optimizer?: AdamState;
         report: EvaluationReport;
@@ -168,16 +169,15 @@ export async function trainNetwork(
       const prediction = predict(net, valid, { gateWeights: true });
       const report = evaluate(net, valid, { prediction });
       const metric = report.tasks[target.task][target.metric];
-      const improved =
-        best === undefined ||
-        (Number.isNaN(best.metric) && !Number.isNaN(metric)) ||
-        (target.higherIsBetter ? metric > best.metric : metric < best.metric);
+      const validLoss = validationLoss(net, report);
+      const improved = best === undefined || beats({ metric, validLoss }, best, target.higherIsBetter);
       // The kept state is the best epoch's, as the weights restored are: a later epoch's moments would carry on from
       // weights the network no longer has.
       if (improved)
         best = {
           epoch,
           metric,
+          validLoss,
           weights: net.snapshot(),
           optimizer: options.keepOptimizer ? runner.optimizerState() : undefined,
           report,
@@ -187,7 +187,7 @@ export async function trainNetwork(
       history.push({
         epoch,
         loss,
-        validLoss: validationLoss(net, report),
+        validLoss,
         metric,
         tasks: taskMetrics(net, report),
         taskWeights: Object.fromEntries(net.spec.tasks.map((t, i) => [t.name, taskWeights[i]])),
@@ -227,6 +227,21 @@ export async function trainNetwork(
     optimizer: runner.optimizer,
   };
   return { summary, validPrediction: best!.prediction };
+}
+
+/**
+ * Whether an epoch beats the best so far: by the first task's metric; while that is undefined on the validation set
+ * (a single class: no AUC), by the validation loss, which is defined; a defined metric beats an undefined one. With
+ * the metric alone, such a run kept its first epoch and stopped early, whatever its loss did.
+ */
+function beats(
+  epoch: { metric: number; validLoss: number },
+  best: { metric: number; validLoss: number },
+  higherIsBetter: boolean,
+): boolean {
+  if (Number.isNaN(epoch.metric)) return Number.isNaN(best.metric) && epoch.validLoss < best.validLoss;
+  if (Number.isNaN(best.metric)) return true;
+  return higherIsBetter ? epoch.metric > best.metric : epoch.metric < best.metric;
 }
 
 function validationLoss(net: MultiTaskNetwork, report: EvaluationReport): number {
