@@ -168,7 +168,8 @@ export class TrainingJobService {
       keepOptimizer: refits, // the refit goes on with it
       holdValidation: holdsValidation(prepared.payload),
     }).catch((e: unknown) => {
-      throw watch.cause(e);
+      // A network too large for its data's vocabularies is known only once they are fitted: the spec's fault.
+      throw watch.cause(e instanceof SpecValidationError ? new TrainingInputError(e.message) : e);
     });
     this.warnOverflow(jobId, summary);
     let served: Served = { model };
@@ -233,7 +234,8 @@ export class TrainingJobService {
       shouldStop: watch.shouldStop,
       threads: this.config.TRAINING_THREADS,
     }).catch((e: unknown) => {
-      throw watch.cause(e);
+      // A network too large for its data's vocabularies is known only once they are fitted: the spec's fault.
+      throw watch.cause(e instanceof SpecValidationError ? new TrainingInputError(e.message) : e);
     });
     this.warnOverflow(jobId, summary);
     this.logger.log(

@@ -14,6 +14,8 @@ const name = z
  */
 export const MAX_TASK_WEIGHT = 1e6;
 const positiveInt = z.number().int('must be an integer').min(1, 'must be at least 1');
+/** A stack of dense layers' widths: deeper than 32 no recommender goes, and each layer is a step of every pass. */
+const layers = z.array(positiveInt.max(65_536)).max(32, 'at most 32 layers');
 
 /** A key that belongs to another feature type: named in the error rather than reported as an unknown key. */
 const onlyFor = (what: string) => z.never({ error: `only ${what}` }).optional();
@@ -180,16 +182,16 @@ const model = z
       .default('mmoe'),
     /** Shared experts (for ple: the experts every task's gate sees). */
     experts: positiveInt.max(256).default(4),
-    expertUnits: z.array(positiveInt.max(65_536)).min(1, 'needs at least one layer'),
+    expertUnits: layers.min(1, 'needs at least one layer'),
     /** ple and cgc: experts owned by each task (per level). */
     taskExperts: positiveInt.max(64).default(1),
     /** ple only: stacked extraction levels (default 1, which is CGC). */
     levels: positiveInt.max(8, 'must be at most 8').optional(),
     /** shared-bottom only: the shared layers; defaults to expertUnits. */
-    bottomUnits: z.array(positiveInt.max(65_536)).min(1, 'needs at least one layer').optional(),
-    towerUnits: z.array(positiveInt.max(65_536)).default([]),
+    bottomUnits: layers.min(1, 'needs at least one layer').optional(),
+    towerUnits: layers.default([]),
     /** Layers of a tower with relatedTasks over its own and the related representations; default one as wide as the tower. */
-    relationUnits: z.array(positiveInt.max(65_536)).min(1, 'needs at least one layer').optional(),
+    relationUnits: layers.min(1, 'needs at least one layer').optional(),
     gate: gate.default({ type: 'softmax', temperature: 1, dropout: 0 }),
     /** The spelling of training.lossBalancing {"method": "uncertainty"} from before lossBalancing. */
     uncertaintyWeighting: z.boolean().default(false),

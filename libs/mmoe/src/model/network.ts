@@ -1,14 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 
+import { DEFAULT_ARTIFACT_LIMITS } from '../artifact/artifact.codec';
 import { embeddingRows, PreprocessingState } from '../data/preprocessor';
 import { attentionLayerName, attentionLayers } from '../features/sequence.feature';
 import { attentionPool, DenseWeights, poolSequence, SequenceBatch } from '../features/sequence.pooling';
+import { SpecValidationError } from '../model-spec/model-spec';
 import { DEFAULT_CALIBRATOR_WEIGHT, lossBalancingOf, ModelSpec, Pooling } from '../model-spec/model-spec.schema';
 import { conditionalTasks, parentFirst, parentTasks } from '../model-spec/task-space.rules';
 import { Rng } from '../util/random';
 import { dense, linear } from './dense.layer';
 import { EmbeddingTables } from './embedding-table';
 import { GateOutput, noisyTopKGate, softmaxGate } from './gating';
+import { plannedParameters } from './parameter-count';
 import {
   fuseTopology,
   gateOfTask,
@@ -140,6 +143,17 @@ export class MultiTaskNetwork {
     readonly preprocessing: PreprocessingState,
     seed = spec.training.seed,
   ) {
+    const planned = plannedParameters(spec, preprocessing);
+    const { maxParameters } = DEFAULT_ARTIFACT_LIMITS;
+    // Before anything is allocated: a spec whose layers (or vocabularies) are too wide would otherwise grind through
+    // gigabytes and end, if ever, with a model no artifact reader loads.
+    if (planned > maxParameters)
+      throw new SpecValidationError([
+        {
+          path: 'model',
+          message: `the network would have ${planned} parameters, more than the ${maxParameters} an artifact may hold (narrower layers, fewer experts, or a smaller maxVocab / hashBuckets)`,
+        },
+      ]);
     this.topology = topologyOf(spec);
     this.parents = parentTasks(spec.tasks);
     this.parentOrder = parentFirst(spec.tasks);
