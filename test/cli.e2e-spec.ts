@@ -214,6 +214,10 @@ describe('CLI', () => {
     expect(skipped.code).toBe(0);
     expect(JSON.parse(skipped.stdout)).toMatchObject({ examples: 1, skipped: 3 });
     expect(skipped.stderr).toMatch(/skipped 3 bad rows \(lines 3, 4, 5\)/);
+    const allBad = join(dir, 'all-bad.csv');
+    writeFileSync(allBad, 'user_genre,item_genre,signal,clicked,dwell\ng2,g1,oops,0,19\n');
+    const none = await cli('evaluate', '--model', model, '--data', allBad, '--on-bad-row', 'skip');
+    expect(none).toMatchObject({ code: 1, stderr: expect.stringContaining(`${allBad}: no readable rows (1 skipped)`) });
   }, 120_000);
 
   it('explains usage errors and missing inputs', async () => {

@@ -19,6 +19,8 @@ export async function evaluateCommand(args: EvaluateArgs, ctx: CliContext): Prom
   try {
     const loaded = await loadTable(args.data, model.spec, ctx.onBadRow, true, { groupBy: args.groupBy });
     ctx.reportSkipped(args.data, loaded);
+    // Metrics of no rows are all null: a run that read nothing has nothing to report, and says so.
+    if (loaded.table.size === 0) throw new Error(`${args.data}: no readable rows (${loaded.skipped} skipped)`);
     const report = model.evaluate(loaded.table);
     const { examples, tasks, gates, calibration } = report;
     ctx.print({ examples, skipped: loaded.skipped, tasks, gates, calibration });

@@ -136,10 +136,20 @@ describe('CsvReader', () => {
     expect(reader.skippedLines).toEqual([3, 6, 7, 9]);
   });
 
-  it('skips an unclosed quote, which runs to the end of the file, as one row', async () => {
-    const reader = new CsvReader(file('a,b\n1,2\n3,"x\n4,5\n'), { onBadRow: 'skip' });
+  it('skips an unclosed quote, which runs to the end of the file, counting the rows it swallowed', async () => {
+    const reader = new CsvReader(file('a,b\n1,2\n3,"x\n4,5\n6,7\n'), { onBadRow: 'skip' });
     expect(await readAll(reader)).toEqual([{ line: 2, values: { a: '1', b: '2' } }]);
-    expect(reader.skipped).toBe(1);
+    expect(reader.skipped).toBe(3);
+    expect(reader.skippedLines).toEqual([3]);
+  });
+
+  it('counts the rows a stray quote swallows up to the next quote', async () => {
+    const reader = new CsvReader(file('a,b\n1,2\n3,"x\n4,5\n6,7\n8,"y"\n9,10'), { onBadRow: 'skip' });
+    expect(await readAll(reader)).toEqual([
+      { line: 2, values: { a: '1', b: '2' } },
+      { line: 7, values: { a: '9', b: '10' } },
+    ]);
+    expect(reader.skipped).toBe(4);
     expect(reader.skippedLines).toEqual([3]);
   });
 

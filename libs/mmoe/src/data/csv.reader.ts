@@ -163,7 +163,7 @@ export class CsvReader {
             : undefined;
         if (error) {
           if (!skip) throw error;
-          this.noteSkip(line);
+          this.noteSkip(line, linesSpanned(raw));
           continue;
         }
         yield { line, values: toValues(this.columns, record) };
@@ -180,12 +180,17 @@ export class CsvReader {
     const error = this.formatError(err);
     // Throwing turns the skip into a failure. Without a header there is no schema to read rows by, and csv-parse does
     // not recover from the other errors.
-    if (csvErrorState(err).records === 0 || err.code !== 'CSV_QUOTE_NOT_CLOSED') throw error;
-    this.noteSkip(error.line);
+    const { records, raw } = csvErrorState(err);
+    if (records === 0 || err.code !== 'CSV_QUOTE_NOT_CLOSED') throw error;
+    this.noteSkip(error.line, linesSpanned(raw));
   }
 
-  private noteSkip(line: number): void {
-    this.skippedRows++;
+  /**
+   * A bad record counts as the lines it took: a stray quote swallows every row up to the next quote (or the end of
+   * the file), and they are as lost as it is.
+   */
+  private noteSkip(line: number, spanned: number): void {
+    this.skippedRows += spanned;
     // The parser reports its skip ahead of the rows being consumed, so keep the lowest lines rather than the first reported.
     const lines = this.firstSkippedLines;
     const at = lines.findIndex((l) => l > line);
@@ -235,6 +240,12 @@ function toValues(header: string[], record: string[]): Record<string, string | u
   const values: Record<string, string | undefined> = Object.create(null);
   for (let i = 0; i < header.length; i++) values[header[i]] = record[i] === '' ? undefined : record[i];
   return values;
+}
+
+/** The lines a record's raw text covers, from its first (after the blank lines before it) to its last. */
+function linesSpanned(raw: string): number {
+  const ends = raw.length > 0 && isLineBreak(raw.charCodeAt(raw.length - 1));
+  return Math.max(1, lineBreaks(raw) - leadingLineBreaks(raw) + (ends ? 0 : 1));
 }
 
 /**
