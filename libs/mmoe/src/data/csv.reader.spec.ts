@@ -143,6 +143,20 @@ describe('CsvReader', () => {
     expect(reader.skippedLines).toEqual([3]);
   });
 
+  it('fails at bytes that are not UTF-8, naming their line, whatever the bad-row policy; reads UTF-8 cut across chunks', async () => {
+    const path = join(dir, 'latin1.csv');
+    writeFileSync(path, Buffer.concat([Buffer.from('a,b\n1,caf'), Buffer.from([0xe9]), Buffer.from(',2\n')]));
+    for (const onBadRow of ['fail', 'skip'] as const)
+      await expect(readAll(new CsvReader(path, { onBadRow }))).rejects.toThrow(
+        new CsvFormatError(path, 2, undefined, 'not valid UTF-8 (byte 10 of the file)'),
+      );
+    // Characters of 2, 3 and 4 bytes across every chunk boundary of a 64 KiB stream: nothing to refuse.
+    const long = join(dir, 'utf8.csv');
+    const value = 'é日😀'.repeat(20_000);
+    writeFileSync(long, `a,b\n${value},1\n`);
+    expect(await readAll(new CsvReader(long))).toEqual([{ line: 2, values: { a: value, b: '1' } }]);
+  });
+
   it('counts the rows a stray quote swallows up to the next quote', async () => {
     const reader = new CsvReader(file('a,b\n1,2\n3,"x\n4,5\n6,7\n8,"y"\n9,10'), { onBadRow: 'skip' });
     expect(await readAll(reader)).toEqual([

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { pipeline, Transform, TransformCallback } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
@@ -138,7 +139,7 @@ export class CsvReader {
         : undefined,
     });
     // Errors from any stage reach the loop below through the parser's iterator.
-    pipeline(createReadStream(this.path), new CrlfToLf(), parser, () => undefined);
+    pipeline(createReadStream(this.path), new Utf8Check(this.path), new CrlfToLf(), parser, () => undefined);
     let nextLine = 1;
     try {
       for await (const { record, raw } of parser as AsyncIterable<RawRecord>) {
@@ -306,6 +307,74 @@ function isLineBreak(code: number): boolean {
  * Rewrites CRLF as LF, so that a line break is one character wherever it is (csv-parse counts a CRLF inside quotes
  * as two lines). A CR at the end of a chunk waits for the next byte.
  */
+/**
+ * Fails at the first byte sequence that is not UTF-8, naming its line: read as text, each would become U+FFFD, and
+ * two different bad values of a categorical feature one and the same category. A file that starts with a UTF-16 byte
+ * order mark is passed as it is (csv-parse reads it as UTF-16).
+ */
+class Utf8Check extends Transform {
+  private held: Buffer = Buffer.alloc(0);
+  private offset = 0;
+  private line = 1;
+  private utf16: boolean | undefined;
+
+  constructor(private readonly path: string) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    const input = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
+    this.utf16 ??= input.length >= 2 && input[0] === 0xff && input[1] === 0xfe;
+    if (this.utf16) return callback(null, input);
+    // A character cut by the chunk's end waits for the next chunk.
+    const whole = input.length - incompleteTail(input);
+    this.held = input.subarray(whole);
+    callback(this.checked(input.subarray(0, whole)), input.subarray(0, whole));
+  }
+
+  override _flush(callback: TransformCallback): void {
+    callback(this.checked(this.held));
+  }
+
+  private checked(bytes: Buffer): CsvFormatError | null {
+    if (!isUtf8(bytes)) {
+      // The valid prefix encodes back to the same bytes: the first difference is where the bad sequence starts.
+      const again = Buffer.from(bytes.toString('utf8'));
+      let at = 0;
+      while (at < bytes.length && bytes[at] === again[at]) at++;
+      const line = this.line + countLineFeeds(bytes.subarray(0, at));
+      return new CsvFormatError(
+        this.path,
+        line,
+        undefined,
+        `not valid UTF-8 (byte ${this.offset + at + 1} of the file)`,
+      );
+    }
+    this.offset += bytes.length;
+    this.line += countLineFeeds(bytes);
+    return null;
+  }
+}
+
+/** Bytes at the end of `bytes` that begin a UTF-8 sequence it does not finish. */
+function incompleteTail(bytes: Buffer): number {
+  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+    const b = bytes[bytes.length - back];
+    if (b < 0x80) return 0;
+    if (b >= 0xc0) {
+      const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
+      return length > back ? back : 0;
+    }
+  }
+  return 0;
+}
+
+function countLineFeeds(bytes: Buffer): number {
+  let n = 0;
+  for (let i = bytes.indexOf(LF); i !== -1; i = bytes.indexOf(LF, i + 1)) n++;
+  return n;
+}
+
 class CrlfToLf extends Transform {
   private heldCr = false;
 
