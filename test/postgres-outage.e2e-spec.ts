@@ -65,4 +65,25 @@ describe('Postgres outage (e2e)', () => {
     expect(failed).toBe(0);
     expect(recoverySeconds).toBeLessThan(15);
   }, 120_000);
+
+  it('answers at its deadline a score whose features a hanging Postgres holds back', async () => {
+    expect((await api.score()).status).toBe(200); // u1 and its items cached
+    await postgres.freeze();
+    try {
+      const started = performance.now();
+      const held = await api.request('POST', '/v1/score', { userId: 'u1', itemIds: ['i0', 'held-back'] }, 10_000, {
+        'x-request-deadline-ms': '300',
+      });
+      const ms = performance.now() - started;
+      // Dropped at the request's deadline (504, as one whose deadline passes before inference), not when TCP gives up.
+      expect(held.status).toBe(504);
+      expect(ms).toBeGreaterThanOrEqual(300);
+      expect(ms).toBeLessThan(3_000);
+      // What Redis holds is scored meanwhile.
+      expect((await api.score()).status).toBe(200);
+    } finally {
+      await postgres.thaw();
+    }
+    expect((await api.score(['i0', 'held-back'])).status).toBe(200);
+  }, 60_000);
 });

@@ -70,7 +70,7 @@ export class ScoringService {
       let result: ScoreResult;
       let prepared: AssembledRequest;
       try {
-        prepared = await this.prepare(model, request, timer);
+        prepared = await this.prepare(model, request, timer, deadline);
         result = await model.scorer.scoreRequest(prepared.batch, { gateWeights: request.explain === true, deadline });
       } catch (e) {
         if (e instanceof DeadlineExpiredError) return this.shed(request, requestId, DEADLINE_PASSED, allowDegraded);
@@ -101,10 +101,22 @@ export class ScoringService {
     }
   }
 
-  /** The features and assembly stages of an admitted request, until its rows are ready for the engine. */
-  private async prepare(model: ServingModel, request: ScoreRequestDto, timer: StageTimer): Promise<AssembledRequest> {
+  /**
+   * The features and assembly stages of an admitted request, until its rows are ready for the engine; dropped at its
+   * deadline (the reads go on, their result unused): a Postgres that stops answering, with no error, would otherwise
+   * hold the request for as long as TCP waits.
+   */
+  private async prepare(
+    model: ServingModel,
+    request: ScoreRequestDto,
+    timer: StageTimer,
+    deadline: number,
+  ): Promise<AssembledRequest> {
     try {
-      const assembled = await this.assembler.assemble(model, request, () => timer.stage('features'));
+      const assembled = await byDeadline(
+        this.assembler.assemble(model, request, () => timer.stage('features')),
+        deadline,
+      );
       timer.stage('assembly');
       return assembled;
     } finally {
@@ -131,6 +143,23 @@ export class ScoringService {
       items: request.itemIds.map((itemId) => ({ itemId })),
     };
   }
+}
+
+/** `work`'s outcome, or DeadlineExpiredError if `deadline` (performance.now()) comes first. */
+export function byDeadline<T>(work: Promise<T>, deadline: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DeadlineExpiredError()), Math.max(0, deadline - performance.now()));
+    work.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }
 
 /** An error the API answers with a 4xx: the request's fault, not the model's. */
