@@ -31,18 +31,21 @@ describe('ServingStatsPublisher (medium: real Postgres)', () => {
     await moduleRef.close();
   });
 
-  /** One API process: its metrics registry, its scoring metrics and its publisher. */
-  function process() {
+  /** One API process: its metrics registry, its scoring metrics and its publisher; `served`: the versions it serves. */
+  function process(served: number[] = [canary, 9999]) {
     const metrics = new MetricsService();
     const scoring = new ScoringMetrics(metrics, { current: () => ({}) } as unknown as ModelLifecycleService);
-    const publisher = new ServingStatsPublisher(moduleRef.get<AppConfig>(APP_CONFIG), metrics, stats);
+    const lifecycle = {
+      current: () => ({ canary: { versionId: served[0] }, shadow: served[1] && { versionId: served[1] } }),
+    } as unknown as ModelLifecycleService;
+    const publisher = new ServingStatsPublisher(moduleRef.get<AppConfig>(APP_CONFIG), metrics, stats, lifecycle);
     const serve = (versionId: number, ms: number, failed = false) => {
       const timer = scoring.timer();
       Object.defineProperty(timer, 'startedAt', { value: performance.now() - ms });
       if (failed) scoring.observeFailure({ role: 'canary', versionId }, timer);
       else scoring.observe({ role: 'canary', versionId }, 10, timer, { hits: 0, misses: 0, unavailable: 0 });
     };
-    return { publisher, serve };
+    return { publisher, serve, metrics };
   }
 
   it('adds up what every process counted since its last write, and drops the counts of a version that is gone', async () => {
@@ -64,6 +67,22 @@ describe('ServingStatsPublisher (medium: real Postgres)', () => {
     for (const ms of [3, 40, 200, 3]) expected[bucket(ms / 1000)]++;
     expect(counts!.latency).toEqual(expected);
     expect(await stats.since(9999, 'canary', new Date(0))).toBeUndefined();
+  });
+
+  it("drops a retired version's series once its counts are written, and counts a late request from 0", async () => {
+    const retired = await seedModelVersion(dataSource, 'archived', { seed: 2 });
+    const p = process([canary]);
+    const since = new Date(Date.now() - 60_000);
+    const before = (await stats.since(retired, 'canary', since))?.requests ?? 0;
+    p.serve(retired, 3);
+    p.serve(retired, 3);
+    await p.publisher.publish();
+    expect(await stats.since(retired, 'canary', since)).toMatchObject({ requests: before + 2 });
+    const text = await p.metrics.registry.metrics();
+    expect(text).not.toContain(`version="${retired}"`);
+    p.serve(retired, 3); // a request that leased it before the swap
+    await p.publisher.publish();
+    expect(await stats.since(retired, 'canary', since)).toMatchObject({ requests: before + 3 });
   });
 
   it('writes all of a publish or none of it: a retry after a failed row counts nothing twice', async () => {

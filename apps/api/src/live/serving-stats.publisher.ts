@@ -4,6 +4,7 @@ import type { Counter, Histogram } from 'prom-client';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { ServingStatsRepository, type ServingCounts } from '@app/db';
 
+import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import { LATENCY_BUCKETS, MetricsService } from '../platform/metrics.service';
 import { MODEL_DURATION_METRIC, MODEL_REQUESTS_METRIC } from '../scoring/scoring.metrics';
 
@@ -30,6 +31,7 @@ export class ServingStatsPublisher implements OnApplicationBootstrap, OnModuleDe
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly metrics: MetricsService,
     private readonly stats: ServingStatsRepository,
+    private readonly lifecycle: ModelLifecycleService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -71,16 +73,41 @@ export class ServingStatsPublisher implements OnApplicationBootstrap, OnModuleDe
     try {
       await this.stats.add(rows);
       this.published = now;
+      this.forgetRetired();
     } catch (e) {
       this.logger.warn(`serving counts not written (kept for the next write): ${(e as Error).message}`);
     }
   }
 
+  /**
+   * Drops the scoring series of the versions this process no longer serves, once their counts are written: a label
+   * value kept for every version ever served would grow /metrics by each version of an hourly cadence for as long as
+   * the process lives. A late request of a retired version starts its series again, from 0, and is written as such.
+   */
+  private forgetRetired(): void {
+    const { production, canary, shadow } = this.lifecycle.current();
+    const served = new Set([production, canary, shadow].flatMap((m) => (m ? [String(m.versionId)] : [])));
+    const { requests, duration } = this.series();
+    for (const key of [...this.published.keys()]) {
+      const [role, version] = key.split(':');
+      if (served.has(version)) continue;
+      for (const outcome of ['served', 'failed']) requests?.remove({ role, version, outcome });
+      duration?.remove({ role, version });
+      this.published.delete(key);
+    }
+  }
+
+  private series(): { requests?: Counter; duration?: Histogram } {
+    const registry = this.metrics.registry;
+    return {
+      requests: registry.getSingleMetric(MODEL_REQUESTS_METRIC) as Counter | undefined,
+      duration: registry.getSingleMetric(MODEL_DURATION_METRIC) as Histogram | undefined,
+    };
+  }
+
   /** This process's counts so far, by `role:version`. */
   private async snapshot(): Promise<Map<string, Snapshot>> {
-    const registry = this.metrics.registry;
-    const requests = registry.getSingleMetric(MODEL_REQUESTS_METRIC) as Counter | undefined;
-    const duration = registry.getSingleMetric(MODEL_DURATION_METRIC) as Histogram | undefined;
+    const { requests, duration } = this.series();
     const out = new Map<string, Snapshot>();
     if (!requests || !duration) return out;
     const entry = (labels: Partial<Record<string, string | number>>) => {
