@@ -224,6 +224,10 @@ describe('CLI', () => {
     const usage = await cli('train', '--data', 'x.csv');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('train needs --spec');
+    const twice = await cli('evaluate', '--model', 'm', '--data', 'd.csv', '--data', 'e.csv');
+    expect(twice).toMatchObject({ code: 2, stderr: expect.stringContaining('--data is given twice') });
+    const hex = await cli('train', '--data', 'x.csv', '--spec', 's.json', '--out', 'o', '--threads', '0x2');
+    expect(hex).toMatchObject({ code: 2, stderr: expect.stringContaining('--threads must be a positive integer') });
     const backend = await cli('evaluate', '--model', 'm', '--data', 'd.csv', '--backend', 'gpu');
     expect(backend.code).toBe(2);
     expect(backend.stderr).toContain('--backend must be one of tensorflow, wasm, cpu (got "gpu")');

@@ -40,9 +40,16 @@ const OPTIONS = {
 async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
     throw new UsageError((e as Error).message);
+  }
+  // parseArgs keeps the last of a repeated option: `--out a --out b` is more likely a mistake than a choice.
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} is given twice`);
+    seen.add(token.name);
   }
   const { values, positionals } = parsed;
   const [command, ...extra] = positionals;
@@ -118,8 +125,9 @@ function commandOf(
 
 function threadsOf(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--threads must be a positive integer (got "${value}")`);
+  // Digits only: Number() would also take "0x2" and "1e0".
+  const n = /^\d{1,4}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1)) throw new UsageError(`--threads must be a positive integer (got "${value}")`);
   return n;
 }
 
