@@ -218,6 +218,53 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ API_PORT: '70000' })).toThrow(/API_PORT/);
   });
 
+  it('reads numbers written in decimal only: blank, hex and exponent forms are mistakes', () => {
+    for (const value of [' ', '0x50', '0b11', '1e3', '5 ', '--5'])
+      expect(() => loadConfig({ API_PORT: value })).toThrow('API_PORT: must be a decimal number');
+    expect(() => loadConfig({ PREDICTION_LOG_SAMPLE: ' ' })).toThrow(/PREDICTION_LOG_SAMPLE: must be a decimal/);
+    expect(
+      loadConfig({ API_PORT: '8080', PREDICTION_LOG_SAMPLE: '.5', RETRAIN_INCREMENTAL_REPLAY: '0.25' }),
+    ).toMatchObject({ API_PORT: 8080, PREDICTION_LOG_SAMPLE: 0.5, RETRAIN_INCREMENTAL_REPLAY: 0.25 });
+  });
+
+  it('bounds intervals and timers: no busy loop, no delay past what a timer can wait', () => {
+    for (const name of ['MODEL_POLL_SECONDS', 'REPEATABLE_JOBS_CHECK_SECONDS', 'LIVE_AGGREGATION_SECONDS'])
+      for (const value of ['0.001', '3000000']) expect(() => loadConfig({ [name]: value })).toThrow(name);
+    expect(() => loadConfig({ TRAINING_LOCK_SECONDS: '0.0001' })).toThrow('TRAINING_LOCK_SECONDS');
+    expect(() => loadConfig({ SCORE_DEADLINE_MS: '3000000000', SCORE_DEADLINE_MAX_MS: '3000000000' })).toThrow(
+      'SCORE_DEADLINE_MAX_MS',
+    );
+    expect(() => loadConfig({ INFERENCE_THREADS: '400' })).toThrow('INFERENCE_THREADS');
+    expect(() => loadConfig({ FEATURE_CACHE_TTL_SECONDS: '5000000000000000' })).toThrow('FEATURE_CACHE_TTL_SECONDS');
+    expect(loadConfig({ MODEL_POLL_SECONDS: '0.2' }).MODEL_POLL_SECONDS).toBe(0.2);
+  });
+
+  it('names settings that contradict one another', () => {
+    for (const [env, name] of [
+      [
+        { HTTP_HEADERS_TIMEOUT_MS: '40000', HTTP_REQUEST_TIMEOUT_MS: '30000' },
+        'HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS',
+      ],
+      [
+        { PREDICTION_LOG_BATCH_ROWS: '200000' },
+        'PREDICTION_LOG_BATCH_ROWS: must not exceed PREDICTION_LOG_BUFFER_ROWS',
+      ],
+      [{ BODY_LIMIT_BYTES: '33554432' }, 'BODY_LIMIT_BYTES: must not exceed ADMIN_BODY_LIMIT_BYTES'],
+    ] as const)
+      expect(() => loadConfig(env)).toThrow(name);
+  });
+
+  it('takes server URLs that name a server, and a Redis database from 0 to 15', () => {
+    expect(() => loadConfig({ REDIS_URL: 'redis://' })).toThrow('REDIS_URL: must name a host');
+    expect(() => loadConfig({ REDIS_URL: 'redis://127.0.0.1:0' })).toThrow('REDIS_URL: must name a port');
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://h:0/db' })).toThrow('DATABASE_URL: must name a port');
+    for (const db of ['99', '-1', 'abc', '1.5', '0x1'])
+      expect(() => loadConfig({ REDIS_URL: `redis://127.0.0.1:6379/${db}` })).toThrow(
+        'REDIS_URL: must end in a database number from 0 to 15',
+      );
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/13' }).REDIS_URL).toBe('redis://127.0.0.1:6379/13');
+  });
+
   it('lists every bad variable at once', () => {
     let message = '';
     try {
