@@ -1,3 +1,7 @@
+import { createServer, type Socket } from 'node:net';
+
+import { startApi } from './fixtures/app.process';
+import { freePort } from './fixtures/free-port';
 import { metricsOf } from './fixtures/metrics.fixture';
 import { tinyArtifact } from './fixtures/model.fixture';
 import { keepSending, pause, seedProduction, startServingApi, type ServingApi } from './fixtures/outage.fixture';
@@ -142,4 +146,41 @@ describe('Redis outage (e2e)', () => {
         `${allBackSeconds.toFixed(2)} s after Redis restarted (${after.length} sweeps)\n`,
     );
   }, 120_000);
+});
+
+// A Redis that takes connections and never answers (a frozen process, a proxy with nothing behind it) at boot.
+describe('Redis silent at boot (e2e)', () => {
+  it('starts within seconds and serves, degraded, rather than wait for it', async () => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => silent.listen(port, '127.0.0.1', resolve));
+    try {
+      await seedProduction(process.env.DATABASE_URL!);
+      const apiPort = await freePort();
+      const started = performance.now();
+      // Before the fix the boot waited on its repeatable jobs' registration: no "listening on" in 400 s.
+      const api = await startApi(
+        { REDIS_URL: `redis://127.0.0.1:${port}/0`, API_PORT: String(apiPort), API_HOST: '127.0.0.1' },
+        30_000,
+      );
+      try {
+        expect(performance.now() - started).toBeLessThan(30_000);
+        expect((await fetch(`http://127.0.0.1:${apiPort}/health/live`)).status).toBe(200);
+        const ready = await fetch(`http://127.0.0.1:${apiPort}/health/ready`, { signal: AbortSignal.timeout(HANG_MS) });
+        expect(await ready.json()).toMatchObject({
+          status: 'degraded',
+          checks: { redis: expect.not.stringMatching(/^up$/) },
+        });
+      } finally {
+        await api.stop('SIGKILL');
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  }, 60_000);
 });

@@ -16,6 +16,9 @@ export type Cadence = { every: number } | { cron: string };
 /** A cadence and the data each run gets (Bull repeats a job with the data it was added with). */
 export type Schedule<Data> = Cadence & { data: Data };
 
+/** How long the boot waits for its repeatable jobs to be brought in line before it goes on (Redis silent). */
+const BOOT_CONVERGE_MS = 5_000;
+
 /** A job the cluster runs repeatedly: what `RepeatableJobRunner.register` takes. */
 export interface RepeatableJob<Data> {
   queue: Queue;
@@ -102,8 +105,14 @@ export class RepeatableJobRunner implements OnApplicationBootstrap, OnApplicatio
 
   async onApplicationBootstrap(): Promise<void> {
     this.started = true;
+    // Waited for a few seconds only: a Redis that takes connections and never answers would hold the whole boot (the
+    // API would never listen, though it can serve degraded); what this does not bring in line, the periodic check does.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.convergeAll(),
+      new Promise((resolve) => (timer = setTimeout(resolve, BOOT_CONVERGE_MS))),
+    ]).finally(() => clearTimeout(timer));
     for (const { queue, entries } of this.queues.values()) {
-      for (const entry of entries.values()) await this.exclusive(entry, () => this.converge(entry)).catch(this.warn);
       if (![...entries.values()].some((e) => e.job.run)) continue;
       // process() settles only when the queue closes; it rejects if it cannot start.
       queue
@@ -111,6 +120,11 @@ export class RepeatableJobRunner implements OnApplicationBootstrap, OnApplicatio
         .catch((e: Error) => this.logger.error(`queue ${queue.name} takes no jobs: ${e.message}`));
     }
     this.timer = setInterval(() => void this.check(), this.config.REPEATABLE_JOBS_CHECK_SECONDS * 1000).unref();
+  }
+
+  private async convergeAll(): Promise<void> {
+    for (const { entries } of this.queues.values())
+      for (const entry of entries.values()) await this.exclusive(entry, () => this.converge(entry)).catch(this.warn);
   }
 
   onApplicationShutdown(): void {
