@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
+import { startApi } from './fixtures/app.process';
+import { freePort } from './fixtures/free-port';
+
 const ROOT = join(__dirname, '..');
 
 describe('the API module graph (e2e: a real Node process)', () => {
@@ -17,4 +20,13 @@ describe('the API module graph (e2e: a real Node process)', () => {
     expect(run.stderr).toBe('');
     expect(JSON.parse(run.stdout)).toEqual([]);
   }, 90_000);
+});
+
+describe('a native backend forced without its binding (e2e: a real API process)', () => {
+  it('fails the start naming MMOE_BACKEND, rather than the first upload with a 500', async () => {
+    // This machine cannot install @tensorflow/tfjs-node (its install downloads libtensorflow).
+    await expect(startApi({ MMOE_BACKEND: 'tensorflow', API_PORT: String(await freePort()) })).rejects.toThrow(
+      /exited \(code 1, signal null\) while booting[\s\S]*MMOE_BACKEND=tensorflow, but none of @tensorflow\/tfjs-node-gpu, @tensorflow\/tfjs-node is installed/,
+    );
+  }, 60_000);
 });

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Counter } from 'prom-client';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
@@ -8,8 +8,10 @@ import {
   exportOnnxOffThread,
   FeatureEncoder,
   InferencePool,
+  installedNativeBinding,
   loadOnnxRuntime,
   loadTfjsLibrary,
+  NATIVE_PACKAGES,
   OnnxScorer,
   parseModelSpec,
   readArtifactHeader,
@@ -39,7 +41,7 @@ export interface LoadedEngine {
  * ONNX graph is the row layout, for batch prediction.) tfjs is imported only on a machine without ORT.
  */
 @Injectable()
-export class ScorerLoader implements OnApplicationShutdown {
+export class ScorerLoader implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ScorerLoader.name);
   private pool?: Promise<InferencePool | undefined>;
   private started?: InferencePool;
@@ -73,6 +75,15 @@ export class ScorerLoader implements OnApplicationShutdown {
       'Expected ms of the inference queued and running, per thread: what a new request would wait',
       () => stats().backlogMs,
     );
+  }
+
+  /**
+   * A backend forced by MMOE_BACKEND is loaded only when first needed (an upload's validation, a machine without ORT):
+   * the native one is checked now, without loading it, so that its absence fails the start, not the first upload.
+   */
+  onModuleInit(): void {
+    if (this.config.MMOE_BACKEND === 'tensorflow' && !installedNativeBinding())
+      throw new Error(`MMOE_BACKEND=tensorflow, but none of ${NATIVE_PACKAGES.join(', ')} is installed`);
   }
 
   /** `precision` applies to ONNX Runtime's graph; the tfjs fallback always runs in float32. */

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 import { registerFusedAdamKernel } from '../train/fused-adam.optimizer';
+import { installedNativeBinding, NATIVE_PACKAGES } from './native-binding';
 import { registerScatterAddKernel } from './scatter-add.kernel';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -13,9 +14,6 @@ export interface BackendInfo {
   /** Which package provides it, or why the preferred one was not used. */
   detail: string;
 }
-
-/** Native bindings in order of preference; both are optional dependencies that this machine cannot install. */
-const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
 
 let active: Promise<BackendInfo> | undefined;
 
@@ -57,19 +55,12 @@ async function tryBackend(name: BackendName): Promise<{ ok: boolean; detail: str
 }
 
 function loadNativeBinding(): string | undefined {
-  for (const pkg of NATIVE_PACKAGES) {
-    try {
-      require.resolve(pkg);
-    } catch {
-      continue;
-    }
-    // Importing the binding registers the 'tensorflow' backend on the shared tfjs-core instance. A run-time
-    // require: the package is optional and absent from most installs.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    require(pkg);
-    return pkg;
-  }
-  return undefined;
+  const pkg = installedNativeBinding();
+  // Importing the binding registers the 'tensorflow' backend on the shared tfjs-core instance. A run-time require:
+  // the package is optional and absent from most installs.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (pkg) require(pkg);
+  return pkg;
 }
 
 export function parseBackendName(value: string | undefined): BackendName | undefined {

@@ -17,6 +17,7 @@ export * from '../eval/live-task-metrics';
 export { liveTaskMetrics, taskType, TASK_TYPES, type TaskType, type TaskTypeName } from '../tasks/task-types';
 export * from '../export/onnx.exporter';
 export { exportOnnxOffThread } from '../export/onnx-export.thread';
+export { installedNativeBinding, NATIVE_PACKAGES } from '../backend/native-binding';
 export { MAX_NUMBER_MAGNITUDE, parseNumber, RowError } from '../data/raw-table';
 export * from '../model-spec/model-spec';
 export * from '../model-spec/model-spec.schema';
