@@ -26,6 +26,17 @@ describe('checkRedisCredentials on one Redis', () => {
     await expect(check(url(':wrong@'))).rejects.not.toThrow(/wrong@/);
   });
 
+  it('names REDIS_CLUSTER_NODES when a seed is a Redis without cluster mode, which the cluster client retries forever', async () => {
+    const { host } = new URL(redis.url);
+    await expect(
+      checkRedisCredentials(loadConfig({ REDIS_CLUSTER_NODES: host, REDIS_CLUSTER_PASSWORD: 'one-redis-secret' })),
+    ).rejects.toThrow(
+      new RegExp(
+        `^Redis at ${host.replaceAll('.', '\\.')} is not a cluster node \\(ERR .*cluster support disabled.*\\): REDIS_CLUSTER_NODES`,
+      ),
+    );
+  });
+
   it('lets a process start while Redis does not answer (the degraded mode), within the check timeout', async () => {
     const startedAt = performance.now();
     await expect(check(`redis://127.0.0.1:${await freePort()}`)).resolves.toBeUndefined();

@@ -34,10 +34,21 @@ export async function checkRedisCredentials(config: AppConfig, logger = new Logg
   const outcomes = await Promise.all(
     cluster
       ? cluster.map(({ host, port }) =>
-          probe(`${host}:${port}`, (options) => new Redis({ host, port, ...clusterNodeOptions(config), ...options })),
+          probe(
+            `${host}:${port}`,
+            (options) => new Redis({ host, port, ...clusterNodeOptions(config), ...options }),
+            true,
+          ),
         )
-      : [probe(new URL(config.REDIS_URL).host, (options) => new Redis(config.REDIS_URL, options))],
+      : [probe(new URL(config.REDIS_URL).host, (options) => new Redis(config.REDIS_URL, options), false)],
   );
+  const standalone = outcomes.find((outcome) => outcome?.kind === 'standalone');
+  // ioredis's cluster client would retry "cluster support disabled" forever: the setting is wrong, not the server.
+  if (standalone)
+    throw new Error(
+      `Redis at ${standalone.node} is not a cluster node (${standalone.reason}): REDIS_CLUSTER_NODES names the seeds ` +
+        'of a Redis Cluster; a single Redis is REDIS_URL',
+    );
   const refused = outcomes.find((outcome) => outcome?.kind === 'auth' || outcome?.kind === 'tls');
   if (refused) {
     const settings =
@@ -59,14 +70,21 @@ export async function checkRedisCredentials(config: AppConfig, logger = new Logg
 }
 
 interface Outcome {
-  /** Refused our credentials, failed the TLS handshake, or closed the connection without a reply. */
-  kind: 'auth' | 'tls' | 'closed';
+  /**
+   * Refused our credentials, failed the TLS handshake, closed the connection without a reply, or answered as a Redis
+   * without cluster mode where a cluster's seed was expected.
+   */
+  kind: 'auth' | 'tls' | 'closed' | 'standalone';
   node: string;
   reason: string;
 }
 
 /** What went wrong with a connection made by `connect` with the probe's options, if anything but no answer did. */
-async function probe(node: string, connect: (options: RedisOptions) => Redis): Promise<Outcome | undefined> {
+async function probe(
+  node: string,
+  connect: (options: RedisOptions) => Redis,
+  clusterSeed: boolean,
+): Promise<Outcome | undefined> {
   const client = connect({
     connectionName: 'credentials-check',
     lazyConnect: true,
@@ -92,7 +110,15 @@ async function probe(node: string, connect: (options: RedisOptions) => Redis): P
   try {
     // Bounded as a whole: a server that accepts the connection and never answers (hung) holds no start-up.
     await Promise.race([
-      client.connect().then(() => client.ping()),
+      client
+        .connect()
+        .then(() => client.ping())
+        .then(async () => {
+          if (!clusterSeed) return;
+          const info = await client.cluster('INFO').catch((e: Error) => e);
+          if (info instanceof Error && /cluster support disabled/i.test(info.message))
+            found ??= { kind: 'standalone', node, reason: info.message };
+        }),
       new Promise((resolve) => (timer = setTimeout(resolve, CHECK_TIMEOUT_MS))),
     ]);
   } catch (error) {
