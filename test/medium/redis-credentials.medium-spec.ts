@@ -37,6 +37,17 @@ describe('checkRedisCredentials on one Redis', () => {
     );
   });
 
+  it('starts, warning to use redis://, when rediss:// reaches a plain Redis that never answers the handshake', async () => {
+    const warn = jest.fn();
+    const tls = url(':one-redis-secret@').replace('redis://', 'rediss://');
+    await expect(checkRedisCredentials(loadConfig({ REDIS_URL: tls }), { warn } as never)).resolves.toBeUndefined();
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringMatching(
+        /did not answer a TLS handshake within 2000 ms: if it takes plain TCP, use redis:\/\/ in REDIS_URL/,
+      ),
+    );
+  });
+
   it('lets a process start while Redis does not answer (the degraded mode), within the check timeout', async () => {
     const startedAt = performance.now();
     await expect(check(`redis://127.0.0.1:${await freePort()}`)).resolves.toBeUndefined();

@@ -67,14 +67,23 @@ export async function checkRedisCredentials(config: AppConfig, logger = new Logg
       `Redis at ${closed.node} closed the connection unanswered: if it takes TLS only, set ` +
         (cluster ? 'REDIS_CLUSTER_TLS=true' : 'REDIS_URL to rediss://…'),
     );
+  // A plain Redis given a TLS handshake waits for the rest of a command that never comes: no error, no answer.
+  const tls = cluster ? config.REDIS_CLUSTER_TLS === true : config.REDIS_URL.startsWith('rediss:');
+  const silent = outcomes.find((outcome) => outcome?.kind === 'silent');
+  if (silent && tls)
+    logger.warn(
+      `Redis at ${silent.node} did not answer a TLS handshake within ${CHECK_TIMEOUT_MS} ms: if it takes plain TCP, ` +
+        (cluster ? 'leave REDIS_CLUSTER_TLS unset' : 'use redis:// in REDIS_URL') +
+        '; the service starts without Redis meanwhile',
+    );
 }
 
 interface Outcome {
   /**
-   * Refused our credentials, failed the TLS handshake, closed the connection without a reply, or answered as a Redis
-   * without cluster mode where a cluster's seed was expected.
+   * Refused our credentials, failed the TLS handshake, closed the connection without a reply, answered as a Redis
+   * without cluster mode where a cluster's seed was expected, or did not answer in time.
    */
-  kind: 'auth' | 'tls' | 'closed' | 'standalone';
+  kind: 'auth' | 'tls' | 'closed' | 'standalone' | 'silent';
   node: string;
   reason: string;
 }
@@ -119,7 +128,12 @@ async function probe(
           if (info instanceof Error && /cluster support disabled/i.test(info.message))
             found ??= { kind: 'standalone', node, reason: info.message };
         }),
-      new Promise((resolve) => (timer = setTimeout(resolve, CHECK_TIMEOUT_MS))),
+      new Promise((resolve) => {
+        timer = setTimeout(() => {
+          found ??= { kind: 'silent', node, reason: `no answer within ${CHECK_TIMEOUT_MS} ms` };
+          resolve(undefined);
+        }, CHECK_TIMEOUT_MS);
+      }),
     ]);
   } catch (error) {
     classify(error as Error);
