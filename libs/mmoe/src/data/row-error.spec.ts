@@ -21,6 +21,11 @@ describe('parseNumber', () => {
     expect(() => parseNumber(Number.NaN, 'x')).toThrow('x: NaN is not a number');
   });
 
+  it('quotes a bad value escaped and cut short: no NUL or line break reaches a terminal, no 10 MB message', () => {
+    expect(() => parseNumber('a\u0000b\nc', 'x')).toThrow('x: "a\\u0000b\\nc" is not a number');
+    expect(() => parseNumber('y'.repeat(10_000), 'x')).toThrow(`x: "${'y'.repeat(100)}…" is not a number`);
+  });
+
   it('bounds what a model trains on', () => {
     expect(parseBoundedNumber('-1e18', 'x')).toBe(-1e18);
     expect(() => parseBoundedNumber('1.5e18', 'x')).toThrow('x: 1500000000000000000 is beyond ±1e18');

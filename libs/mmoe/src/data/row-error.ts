@@ -1,3 +1,12 @@
+/**
+ * A cell's value as an error message quotes it: JSON-escaped (a NUL or a line break in the file must not reach a
+ * terminal or a log raw) and cut to 100 characters (a 10 MB cell is not a message).
+ */
+export function quoted(raw: unknown): string {
+  const text = String(raw);
+  return JSON.stringify(text.length > 100 ? `${text.slice(0, 100)}…` : text);
+}
+
 /** A value that cannot be read; `field` names its column so that a reader can point at it. */
 export class RowError extends Error {
   constructor(
@@ -25,7 +34,7 @@ export function parseNumber(raw: unknown, field: string): number {
   const text = String(raw).trim();
   if (text === '') return NaN;
   const value = DECIMAL.test(text) ? Number(text) : NaN;
-  if (!Number.isFinite(value)) throw new RowError(field, `"${String(raw)}" is not a number`);
+  if (!Number.isFinite(value)) throw new RowError(field, `${quoted(raw)} is not a number`);
   return value;
 }
 

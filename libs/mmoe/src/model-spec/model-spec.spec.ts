@@ -259,6 +259,20 @@ describe('model spec', () => {
     expect(lossBalancingOf(older)).toEqual({ method: 'uncertainty' });
   });
 
+  it('lists the first 50 problems and counts the rest', () => {
+    const features = Array.from({ length: 61 }, () => ({ name: 'same', type: 'numeric' }));
+    const error = (() => {
+      try {
+        parseModelSpec({ ...valid, features });
+      } catch (e) {
+        return e as SpecValidationError;
+      }
+    })()!;
+    expect(error.problems.length).toBeGreaterThan(50);
+    expect(error.message.split('\n').filter((line) => line.startsWith('  - '))).toHaveLength(50);
+    expect(error.message).toMatch(new RegExp(`… and ${error.problems.length - 50} more$`));
+  });
+
   it('reports every problem at once', () => {
     const problems = problemsOf({ features: [], tasks: [], model: {} });
     expect(problems.map((p) => p.path).sort()).toEqual(['features', 'model.expertUnits', 'tasks']);

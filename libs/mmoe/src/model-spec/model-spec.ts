@@ -6,7 +6,10 @@ import { ModelSpec, modelSpecSchema, TaskSpec } from './model-spec.schema';
 
 export class SpecValidationError extends Error {
   constructor(readonly problems: { path: string; message: string }[]) {
-    super(`Invalid model spec:\n${problems.map((p) => `  - ${p.path}: ${p.message}`).join('\n')}`);
+    // The first 50 problems: 200,000 duplicate features printed 12 MB of them.
+    const listed = problems.slice(0, 50).map((p) => `  - ${p.path}: ${p.message}`);
+    if (problems.length > listed.length) listed.push(`  … and ${problems.length - listed.length} more`);
+    super(`Invalid model spec:\n${listed.join('\n')}`);
     this.name = 'SpecValidationError';
   }
 }

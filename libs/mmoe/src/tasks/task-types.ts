@@ -2,7 +2,7 @@
 // training loss gets the tfjs namespace from its caller.
 import type * as tf from '@tensorflow/tfjs';
 
-import { parseBoundedNumber, RowError } from '../data/row-error';
+import { parseBoundedNumber, quoted, RowError } from '../data/row-error';
 import { liveBinaryMetrics, liveRegressionMetrics, type LiveTaskMetrics } from '../eval/live-task-metrics';
 import { binaryMetrics, regressionMetrics, Values } from '../eval/metrics';
 import { BinaryAggregate, RegressionAggregate, type TaskAggregate } from '../eval/task-aggregate';
@@ -73,7 +73,7 @@ const binary: TaskType<BinaryAggregate> = {
     const text = String(raw).trim().toLowerCase();
     if (text === '1' || text === 'true') return 1;
     if (text === '0' || text === 'false') return 0;
-    throw new RowError(field, `binary label must be 0/1 or true/false (got "${String(raw)}")`);
+    throw new RowError(field, `binary label must be 0/1 or true/false (got ${quoted(raw)})`);
   },
   eventLabelProblem: (value) => (value !== 0 && value !== 1 ? `must be 0 or 1 (binary task), got ${value}` : undefined),
   // Sigmoid cross-entropy from logits, stable for any |z|: max(z, 0) − z·y + log(1 + e^−|z|).
