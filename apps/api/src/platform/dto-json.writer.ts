@@ -187,14 +187,12 @@ function rowsEncoder(schema: JsonSchema, path: string): Encode {
     });
     // `,`, the item's fields (its `{` with the first key), `}`.
     const itemBytes = cells.reduce((n, cell) => n + cell.bytes, 2);
-    const sized = cells.flatMap((cell) => cell.extra ?? []);
+    const extra = extraOf(cells);
     out.reserve(1);
     out.byte(0x5b);
     for (let r = 0; r < order.length; r++) {
       const i = order[r];
-      let bytes = itemBytes;
-      for (let c = 0; c < sized.length; c++) bytes += sized[c](i);
-      out.reserve(bytes);
+      out.reserve(extra ? itemBytes + extra(i) : itemBytes);
       if (r > 0) out.byte(0x2c);
       for (let f = 0; f < cells.length; f++) cells[f](i);
       out.byte(0x7d);
@@ -217,7 +215,13 @@ function cell(write: (i: number) => void, bytes: number, extra?: (i: number) => 
 /** The sum of the cells' extra bytes for an item, or undefined when none has any. */
 function extraOf(cells: readonly Cell[]): ((i: number) => number) | undefined {
   const sized = cells.flatMap((c) => c.extra ?? []);
-  return sized.length === 0 ? undefined : (i) => sized.reduce((n, extra) => n + extra(i), 0);
+  if (sized.length === 0) return undefined;
+  // A loop, not reduce: this runs per item of every response, and reduce's callback would be a closure per item.
+  return (i) => {
+    let n = 0;
+    for (let k = 0; k < sized.length; k++) n += sized[k](i);
+    return n;
+  };
 }
 
 /**
