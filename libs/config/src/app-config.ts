@@ -29,6 +29,15 @@ const decimal = <T extends z.ZodType<number>>(schema: T) =>
 const MAX_TIMER_SECONDS = 2_147_483;
 /** An interval of a process's periodic work: never a busy loop, never past what a timer can wait. */
 const interval = (fallback: number) => decimal(z.number().min(0.1).max(MAX_TIMER_SECONDS)).default(fallback);
+/** A timeout in whole ms, from `min`, no longer than a timer can wait. */
+const timeoutMs = (min: number) =>
+  decimal(
+    z
+      .number()
+      .int()
+      .min(min)
+      .max(MAX_TIMER_SECONDS * 1000),
+  );
 
 /** A server's URL: a host, and a port from 1 to 65535 when one is given (`redis://` alone named no server at all). */
 const serverUrl = (protocol: RegExp, scheme: string) =>
@@ -153,27 +162,9 @@ const appConfigSchema = z
      * second; an idle keep-alive connection is closed after the third. Slow-body and slow-header clients cannot hold
      * connections open. Node checks the first two every few seconds, so they are approximate.
      */
-    HTTP_REQUEST_TIMEOUT_MS: decimal(
-      z
-        .number()
-        .int()
-        .min(1000)
-        .max(MAX_TIMER_SECONDS * 1000),
-    ).default(30_000),
-    HTTP_HEADERS_TIMEOUT_MS: decimal(
-      z
-        .number()
-        .int()
-        .min(1000)
-        .max(MAX_TIMER_SECONDS * 1000),
-    ).default(10_000),
-    HTTP_KEEP_ALIVE_TIMEOUT_MS: decimal(
-      z
-        .number()
-        .int()
-        .min(100)
-        .max(MAX_TIMER_SECONDS * 1000),
-    ).default(5_000),
+    HTTP_REQUEST_TIMEOUT_MS: timeoutMs(1000).default(30_000),
+    HTTP_HEADERS_TIMEOUT_MS: timeoutMs(1000).default(10_000),
+    HTTP_KEEP_ALIVE_TIMEOUT_MS: timeoutMs(100).default(5_000),
     /**
      * Encoded candidate items each API process keeps in memory per served version (0 = none). A write through the
      * feature API drops an item's entries in every process at once; the TTL bounds a missed notice.
