@@ -13,6 +13,7 @@ import { SkipOncePerJob1764730000001 } from './1764730000001-skip-once-per-job';
 import { EventIngestXid1764740000000 } from './1764740000000-event-ingest-xid';
 import { FullRetrainWarmStart1764750000000 } from './1764750000000-full-retrain-warm-start';
 import { LiveWatermarkXid1764760000000 } from './1764760000000-live-watermark-xid';
+import { LiveLabelledUser1764770000000 } from './1764770000000-live-labelled-user';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   EventIngestXid1764740000000,
   FullRetrainWarmStart1764750000000,
   LiveWatermarkXid1764760000000,
+  LiveLabelledUser1764770000000,
 ];

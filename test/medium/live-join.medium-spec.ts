@@ -98,16 +98,19 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     return rows;
   }
 
-  async function events(labels: { requestId: string | null; itemId: string; labels: Record<string, number> }[]) {
+  async function events(
+    labels: { requestId: string | null; userId?: string; itemId: string; labels: Record<string, number> }[],
+  ) {
     await dataSource.query(
       `INSERT INTO events (event_id, request_id, user_id, item_id, labels, occurred_at)
-       SELECT e.event_id, e.request_id, 'u', e.item_id, e.labels, now()
-       FROM jsonb_to_recordset($1::jsonb) AS e(event_id text, request_id text, item_id text, labels jsonb)`,
+       SELECT e.event_id, e.request_id, e.user_id, e.item_id, e.labels, now()
+       FROM jsonb_to_recordset($1::jsonb) AS e(event_id text, request_id text, user_id text, item_id text, labels jsonb)`,
       [
         JSON.stringify(
           labels.map((e) => ({
             event_id: `ev-${eventSeq++}`,
             request_id: e.requestId,
+            user_id: e.userId ?? 'u',
             item_id: e.itemId,
             labels: e.labels,
           })),
@@ -146,6 +149,7 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     await events(
       keys.map((p) => ({
         requestId: p.requestId,
+        userId: p.userId,
         itemId: p.itemId,
         labels: {
           click: rng.next() < 0.3 ? 1 : 0,
@@ -162,7 +166,9 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     expect(await join()).toMatchObject({ events: keys.length + 2, labelled: 2 * keys.length });
     // Later events for some impressions: a click that turns a 0 into 1 (labels merge, max per task), a like.
     const later = keys.filter(() => rng.next() < 0.3);
-    await events(later.map((p) => ({ requestId: p.requestId, itemId: p.itemId, labels: { click: 1, like: 1 } })));
+    await events(
+      later.map((p) => ({ requestId: p.requestId, userId: p.userId, itemId: p.itemId, labels: { click: 1, like: 1 } })),
+    );
     expect(await join()).toMatchObject({ events: later.length });
     expect(await join()).toMatchObject({ events: 0, labelled: 0 });
 
@@ -219,14 +225,18 @@ describe('LiveJoinService (medium: real Postgres)', () => {
   it('keeps a labelled prediction as long as the log keeps its prediction: a late event merges, never counts twice', async () => {
     const served = await serve(3, 4);
     const keys = [...new Map(served.map((p) => [`${p.requestId}/${p.itemId}`, p])).values()];
-    await events(keys.map((p) => ({ requestId: p.requestId, itemId: p.itemId, labels: { click: 0 } })));
+    await events(
+      keys.map((p) => ({ requestId: p.requestId, userId: p.userId, itemId: p.itemId, labels: { click: 0 } })),
+    );
     await join();
     const counted = taskMetrics(await stored(production, 'click')).count;
     // A retention of 0 days: every day before today's goes, today's partition (these predictions) stays.
     const config = { ...moduleRef.get<AppConfig>(APP_CONFIG), PREDICTION_LOG_RETENTION_DAYS: 0 };
     const maintenance = new PredictionLogMaintenance(config, log, state, moduleRef.get(ServingStatsRepository));
     await maintenance.run();
-    await events(keys.map((p) => ({ requestId: p.requestId, itemId: p.itemId, labels: { click: 1 } })));
+    await events(
+      keys.map((p) => ({ requestId: p.requestId, userId: p.userId, itemId: p.itemId, labels: { click: 1 } })),
+    );
     expect(await join()).toMatchObject({ events: keys.length });
     expect(taskMetrics(await stored(production, 'click')).count).toBe(counted);
   });
@@ -240,10 +250,12 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     try {
       await slow.query(
         `INSERT INTO events (event_id, request_id, user_id, item_id, labels, occurred_at)
-         VALUES ($1, $2, 'u', $3, '{"click": 1}', now())`,
-        [`ev-${eventSeq++}`, first.requestId, first.itemId],
+         VALUES ($1, $2, $3, $4, '{"click": 1}', now())`,
+        [`ev-${eventSeq++}`, first.requestId, first.userId, first.itemId],
       );
-      await events([{ requestId: second.requestId, itemId: second.itemId, labels: { click: 1 } }]);
+      await events([
+        { requestId: second.requestId, userId: second.userId, itemId: second.itemId, labels: { click: 1 } },
+      ]);
       // The later event waits for the batch that might still commit behind it.
       expect(await join()).toMatchObject({ events: 0 });
       await slow.commitTransaction();
@@ -258,8 +270,33 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     expect(labelled.map((r) => r.request_id).sort()).toEqual([first.requestId, second.requestId].sort());
   });
 
+  it("joins an event to its own user's prediction when a client reuses a request id across users", async () => {
+    // Two users' requests under one caller-chosen x-request-id, both shown item-0; only the second user clicks.
+    const response = (userId: string, score: number): ServedPredictions => ({
+      loggedAt: new Date(),
+      requestId: 'shared-request',
+      userId,
+      versionId: production,
+      role: 'production',
+      itemIds: ['item-0'],
+      scores: [score, 0.1, 3].map((s) => Float32Array.of(s)),
+    });
+    const counted = taskMetrics(await stored(production, 'click')).count;
+    await write([response('user-a', 0.9), response('user-b', 0.2)]);
+    await events([{ requestId: 'shared-request', userId: 'user-b', itemId: 'item-0', labels: { click: 1 } }]);
+    expect(await join()).toMatchObject({ events: 1, labelled: 1 });
+    const labelled = await dataSource.query(
+      `SELECT user_id, scores[1] AS click, labels FROM live_labelled WHERE request_id = 'shared-request'`,
+    );
+    expect(labelled).toEqual([{ user_id: 'user-b', click: expect.closeTo(0.2, 6), labels: { click: 1 } }]);
+    // The other user's event on the same item is its own labelled prediction, not a merge into user-b's.
+    await events([{ requestId: 'shared-request', userId: 'user-a', itemId: 'item-0', labels: { click: 0 } }]);
+    expect(await join()).toMatchObject({ events: 1, labelled: 1 });
+    expect(taskMetrics(await stored(production, 'click')).count).toBe(counted + 2);
+  });
+
   it('leaves an event to a later pass until LIVE_AGGREGATION_LAG_SECONDS have passed (its prediction may be buffered)', async () => {
-    await events([{ requestId: 'late-request', itemId: 'item-0', labels: { click: 1 } }]);
+    await events([{ requestId: 'late-request', userId: 'user-1', itemId: 'item-0', labels: { click: 1 } }]);
     expect(await join(60)).toMatchObject({ events: 0 });
     await write([
       {
@@ -299,7 +336,9 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     const guards = [guard('findServing'), guard('canaryEntered'), guard('find')];
     try {
       const served = await serve(5, 2);
-      await events(served.map((p) => ({ requestId: p.requestId, itemId: p.itemId, labels: { click: 1 } })));
+      await events(
+        served.map((p) => ({ requestId: p.requestId, userId: p.userId, itemId: p.itemId, labels: { click: 1 } })),
+      );
       // A service that has not met these versions yet (their tasks are read between passes).
       const config = { ...moduleRef.get<AppConfig>(APP_CONFIG), LIVE_AGGREGATION_LAG_SECONDS: 0 };
       const fresh = new LiveJoinService(config, state, log, registry);
@@ -319,6 +358,7 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     await events(
       [...new Map(served.map((p) => [`${p.requestId}/${p.itemId}`, p])).values()].map((p) => ({
         requestId: p.requestId,
+        userId: p.userId,
         itemId: p.itemId,
         labels: { click: rng.next() < 0.4 ? 1 : 0 },
       })),

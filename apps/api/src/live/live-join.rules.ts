@@ -9,9 +9,9 @@ export interface VersionTasks {
 }
 
 export interface JoinInputs {
-  /** The logged predictions of the (request, item) pairs new events came back for. */
+  /** The logged predictions of the served keys (request, user, item) new events came back for. */
   predictions: readonly LoggedPrediction[];
-  /** Their merged labels (all events of the pair, max per task), by servedKey. */
+  /** Their merged labels (all events of the key, max per task), by servedKey. */
   labels: ReadonlyMap<string, Record<string, number>>;
   /** Every labelled prediction already stored for their requests (all items, every version). */
   before: readonly LabelledPrediction[];
@@ -56,7 +56,7 @@ export function planJoin(inputs: JoinInputs): JoinPlan {
   const plan: JoinPlan = { labelled: [], aggregates: new Map(), canary: new Map(), canaryUsers: [] };
   const stored = new Map(inputs.before.map((row) => [rowKey(row), row]));
   const after = new Map(stored);
-  // A request id a client reused for several requests: keep one prediction per (request, item, version), the newest.
+  // A request id a client reused for several requests of one user: keep one prediction per key and version, the newest.
   const newest = new Map<string, LoggedPrediction>();
   for (const p of inputs.predictions) {
     const key = rowKey(p);
@@ -67,7 +67,7 @@ export function planJoin(inputs: JoinInputs): JoinPlan {
   const users = new Set<string>();
   for (const [key, p] of newest) {
     const tasks = inputs.tasksOf(p.versionId);
-    const labels = inputs.labels.get(servedKey(p.requestId, p.itemId));
+    const labels = inputs.labels.get(servedKey(p));
     if (!tasks || !labels) continue;
     const old = stored.get(key);
     if (old && sameLabels(old.labels, labels)) continue;
@@ -230,12 +230,12 @@ function inCanaryEpoch(row: LabelledPrediction, epoch: JoinInputs['epoch']): boo
   );
 }
 
-function rowKey(row: { requestId: string; itemId: string; versionId: number }): string {
-  return `${servedKey(row.requestId, row.itemId)}\u0000${row.versionId}`;
+function rowKey(row: LoggedPrediction | LabelledPrediction): string {
+  return `${servedKey(row)}\u0000${row.versionId}`;
 }
 
 function requestKey(row: LabelledPrediction): string {
-  return `${row.requestId}\u0000${row.versionId}\u0000${row.loggedAt.getTime()}`;
+  return `${row.requestId}\u0000${row.userId}\u0000${row.versionId}\u0000${row.loggedAt.getTime()}`;
 }
 
 function sameLabels(a: Record<string, number>, b: Record<string, number>): boolean {

@@ -4,6 +4,7 @@ import { APP_CONFIG, type AppConfig } from '@app/config';
 import {
   LiveStateRepository,
   PredictionLogRepository,
+  servedKey,
   type CanaryEpoch,
   type LiveStateTransaction,
   type ServedKey,
@@ -28,8 +29,8 @@ export interface JoinRun {
 /**
  * Keeps the live state up to date: joins the events stored since the last pass (a watermark) with the predictions
  * they label and applies the change to the aggregates (planJoin). Events are far fewer than predictions, so the log is
- * only read by (request, item), never scanned. One pass is one transaction, watermark included, under a cluster-wide
- * lock: a pass either counts its events once or not at all.
+ * only read by (request, user, item), never scanned. One pass is one transaction, watermark included, under a
+ * cluster-wide lock: a pass either counts its events once or not at all.
  */
 @Injectable()
 export class LiveJoinService {
@@ -78,7 +79,9 @@ export class LiveJoinService {
     epoch: CanaryEpoch | undefined,
   ): Promise<{ events: number; labelled: number } | { unknownVersions: number[] }> {
     const events = await tx.eventsAfterWatermark(this.config.LIVE_AGGREGATION_LAG_SECONDS, BATCH_EVENTS);
-    const keys = uniqueKeys(events.flatMap((e) => (e.requestId ? [{ requestId: e.requestId, itemId: e.itemId }] : [])));
+    const keys = uniqueKeys(
+      events.flatMap((e) => (e.requestId ? [{ requestId: e.requestId, userId: e.userId, itemId: e.itemId }] : [])),
+    );
     const labels = await tx.mergedLabels(keys);
     const predictions = await this.log.findServed(keys, tx.manager);
     const before = await tx.labelledOfRequests([...new Set(predictions.map((p) => p.requestId))]);
@@ -179,6 +182,6 @@ function merged(state: Buffer, delta: TaskAggregate): TaskAggregate {
 }
 
 function uniqueKeys(keys: ServedKey[]): ServedKey[] {
-  const seen = new Map(keys.map((k) => [`${k.requestId}\u0000${k.itemId}`, k]));
+  const seen = new Map(keys.map((k) => [servedKey(k), k]));
   return [...seen.values()];
 }

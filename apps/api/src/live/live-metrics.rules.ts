@@ -35,7 +35,7 @@ export function windowAggregates(since: Date, now = new Date()): { granularity: 
 
 /** DeLong's test of b's AUC against a's, with the variance across users. */
 export interface AucTest {
-  /** Paired when both versions scored mostly the same (request, item) pairs (a shadow beside production). */
+  /** Paired when both versions scored mostly the same (request, user, item) keys (a shadow beside production). */
   paired: boolean;
   /** Predictions compared: the shared pairs when paired, else both sides' counts added. */
   count: number;
@@ -53,15 +53,15 @@ export interface AucTest {
 export function aucTest(a: readonly TaskObservation[], b: readonly TaskObservation[]): AucTest {
   const rowsA = a.filter((r) => Number.isFinite(r.score));
   const rowsB = b.filter((r) => Number.isFinite(r.score));
-  const byKey = new Map(rowsA.map((r) => [servedKey(r.requestId, r.itemId), r]));
-  const shared = rowsB.filter((r) => byKey.has(servedKey(r.requestId, r.itemId)));
+  const byKey = new Map(rowsA.map((r) => [servedKey(r), r]));
+  const shared = rowsB.filter((r) => byKey.has(servedKey(r)));
   const paired = shared.length > 0 && shared.length >= 0.5 * Math.min(rowsA.length, rowsB.length);
   const aggregate = (rows: readonly TaskObservation[]) => {
     const out = new BinaryAggregate(POLICY_USER_BUCKETS);
     for (const r of rows) out.add(userCluster(r.userId, POLICY_USER_BUCKETS), r.score, r.label);
     return clusteredAuc(out);
   };
-  const first = aggregate(paired ? shared.map((r) => byKey.get(servedKey(r.requestId, r.itemId))!) : rowsA);
+  const first = aggregate(paired ? shared.map((r) => byKey.get(servedKey(r))!) : rowsA);
   const second = aggregate(paired ? shared : rowsB);
   const variance = paired
     ? first.variance + second.variance - 2 * clusteredAucCovariance(first, second)

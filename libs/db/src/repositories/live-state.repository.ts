@@ -3,7 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, type EntityManager } from 'typeorm';
 
 import { ReadReplica } from '../read-replica';
-import type { ServedKey } from './prediction-log.repository';
+import { servedKey, type ServedKey } from './prediction-log.repository';
 
 /** A logged prediction an event came back for, with the labels of all its events merged (max per task). */
 export interface LabelledPrediction {
@@ -41,6 +41,7 @@ export interface StoredAggregate {
 export interface NewEventRef {
   eventId: string;
   requestId: string | null;
+  userId: string;
   itemId: string;
 }
 
@@ -209,9 +210,9 @@ export class LiveStateTransaction {
    * Events stored before ingest_xid existed (NULL) are behind every watermark.
    */
   async eventsAfterWatermark(lagSeconds: number, limit: number): Promise<NewEventRef[]> {
-    const rows: { event_id: string; request_id: string | null; item_id: string; ready: boolean }[] =
+    const rows: { event_id: string; request_id: string | null; user_id: string; item_id: string; ready: boolean }[] =
       await this.manager.query(
-        `SELECT e.event_id, e.request_id, e.item_id, e.created_at < now() - make_interval(secs => $1) AS ready
+        `SELECT e.event_id, e.request_id, e.user_id, e.item_id, e.created_at < now() - make_interval(secs => $1) AS ready
          FROM events e, live_watermark w
          WHERE (e.ingest_xid, e.event_id) > (w.ingest_xid, w.event_id)
            AND e.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
@@ -222,6 +223,7 @@ export class LiveStateTransaction {
     return (ready < 0 ? rows : rows.slice(0, ready)).map((r) => ({
       eventId: r.event_id,
       requestId: r.request_id,
+      userId: r.user_id,
       itemId: r.item_id,
     }));
   }
@@ -234,20 +236,23 @@ export class LiveStateTransaction {
     );
   }
 
-  /** Per (request, item), the labels of all its events merged: the largest value per task. */
+  /** Per served key, the labels of all its events merged: the largest value per task. */
   async mergedLabels(keys: readonly ServedKey[]): Promise<Map<string, Record<string, number>>> {
     if (keys.length === 0) return new Map();
-    const rows: { request_id: string; item_id: string; labels: Record<string, number> }[] = await this.manager.query(
-      `SELECT request_id, item_id, jsonb_object_agg(task, value) AS labels
-       FROM (SELECT e.request_id, e.item_id, t.task, max(t.value::float8) AS value
-             FROM unnest($1::text[], $2::text[]) AS k(request_id, item_id)
-             JOIN events e ON e.request_id = k.request_id AND e.item_id = k.item_id,
-             jsonb_each_text(e.labels) AS t(task, value)
-             GROUP BY e.request_id, e.item_id, t.task) merged
-       GROUP BY request_id, item_id`,
-      [keys.map((k) => k.requestId), keys.map((k) => k.itemId)],
+    const rows: { request_id: string; user_id: string; item_id: string; labels: Record<string, number> }[] =
+      await this.manager.query(
+        `SELECT request_id, user_id, item_id, jsonb_object_agg(task, value) AS labels
+         FROM (SELECT e.request_id, e.user_id, e.item_id, t.task, max(t.value::float8) AS value
+               FROM unnest($1::text[], $2::text[], $3::text[]) AS k(request_id, user_id, item_id)
+               JOIN events e ON e.request_id = k.request_id AND e.item_id = k.item_id AND e.user_id = k.user_id,
+               jsonb_each_text(e.labels) AS t(task, value)
+               GROUP BY e.request_id, e.user_id, e.item_id, t.task) merged
+         GROUP BY request_id, user_id, item_id`,
+        [keys.map((k) => k.requestId), keys.map((k) => k.userId), keys.map((k) => k.itemId)],
+      );
+    return new Map(
+      rows.map((r) => [servedKey({ requestId: r.request_id, userId: r.user_id, itemId: r.item_id }), r.labels]),
     );
-    return new Map(rows.map((r) => [servedKey(r.request_id, r.item_id), r.labels]));
   }
 
   /** Every labelled prediction of these requests (all their items, every version). */
@@ -278,7 +283,7 @@ export class LiveStateTransaction {
        SELECT r.request_id, r.item_id, r.version_id, r.user_id, r.logged_at, r.scores, r.labels
        FROM jsonb_to_recordset($1::jsonb) AS r(request_id text, item_id text, version_id int, user_id text,
          logged_at timestamptz, scores real[], labels jsonb)
-       ON CONFLICT (request_id, item_id, version_id) DO UPDATE SET labels = excluded.labels`,
+       ON CONFLICT (request_id, user_id, item_id, version_id) DO UPDATE SET labels = excluded.labels`,
       [
         JSON.stringify(
           rows.map((r) => ({
@@ -374,9 +379,4 @@ export class LiveStateTransaction {
       [canaryEventId, users.map((u) => u.versionId), users.map((u) => u.userId)],
     );
   }
-}
-
-/** One string per (request, item), for maps. */
-export function servedKey(requestId: string, itemId: string): string {
-  return `${requestId}\u0000${itemId}`;
 }

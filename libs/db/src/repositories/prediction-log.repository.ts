@@ -59,10 +59,19 @@ export class PredictionCopyText extends ByteBuffer {
   }
 }
 
-/** A served (request, item), the key events come back with. */
+/**
+ * A served (request, user, item), the key events come back with. The user is part of it because a request id may be
+ * the caller's own `x-request-id`, which a client can reuse across users: an event joins its user's predictions only.
+ */
 export interface ServedKey {
   requestId: string;
+  userId: string;
   itemId: string;
+}
+
+/** One string per served key, for maps. */
+export function servedKey(key: ServedKey): string {
+  return `${key.requestId}\u0000${key.userId}\u0000${key.itemId}`;
 }
 
 /** Partitions are named by their UTC day, e.g. prediction_log_20261201 for [2026-12-01, 2026-12-02). */
@@ -72,7 +81,7 @@ const PARTITION_LOCK_KEY = 0x706c6f67;
 const DAY_MS = 86_400_000;
 
 /**
- * The served-prediction log: a table partitioned by day, written in batches by COPY, read by (request, item) when
+ * The served-prediction log: a table partitioned by day, written in batches by COPY, read by (request, user, item) when
  * events come back for them (live metrics, see LiveStateRepository).
  */
 @Injectable()
@@ -102,7 +111,7 @@ export class PredictionLogRepository {
     }
   }
 
-  /** The logged predictions of these (request, item) pairs, every version's (a shadow's beside production's). */
+  /** The logged predictions of these served keys, every version's (a shadow's beside production's). */
   async findServed(keys: readonly ServedKey[], manager = this.dataSource.manager): Promise<LoggedPrediction[]> {
     if (keys.length === 0) return [];
     const rows: {
@@ -115,9 +124,9 @@ export class PredictionLogRepository {
       scores: number[];
     }[] = await manager.query(
       `SELECT p.logged_at, p.request_id, p.item_id, p.user_id, p.version_id, p.role, p.scores
-       FROM unnest($1::text[], $2::text[]) AS k(request_id, item_id)
-       JOIN prediction_log p ON p.request_id = k.request_id AND p.item_id = k.item_id`,
-      [keys.map((k) => k.requestId), keys.map((k) => k.itemId)],
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS k(request_id, user_id, item_id)
+       JOIN prediction_log p ON p.request_id = k.request_id AND p.item_id = k.item_id AND p.user_id = k.user_id`,
+      [keys.map((k) => k.requestId), keys.map((k) => k.userId), keys.map((k) => k.itemId)],
     );
     return rows.map((r) => ({
       loggedAt: r.logged_at,

@@ -78,7 +78,7 @@ export class LiveMetricsDto {
 
   @ApiProperty({
     description:
-      'Logged predictions in the window that an event came back for (by requestId, itemId), for the task labelled most.',
+      'Logged predictions in the window that an event came back for (by requestId, userId, itemId), for the task labelled most.',
   })
   labelledPredictions!: number;
 
