@@ -157,6 +157,40 @@ describe('CsvReader', () => {
     expect(await readAll(new CsvReader(long))).toEqual([{ line: 2, values: { a: value, b: '1' } }]);
   });
 
+  it('reads UTF-16 of either byte order after its mark, with the lines, quoting and errors of the same UTF-8', async () => {
+    const utf16 = (name: string, text: string, order: 'le' | 'be') => {
+      const path = join(dir, name);
+      const le = Buffer.from(`\ufeff${text}`, 'utf16le');
+      writeFileSync(path, order === 'le' ? le : le.swap16());
+      return path;
+    };
+    for (const order of ['le', 'be'] as const) {
+      const text = 'a,b\r\n1,"two\nlines"\r\n\r\n3,4\r\n';
+      expect(await readAll(new CsvReader(utf16(`ok-${order}.csv`, text, order)))).toEqual([
+        { line: 2, values: { a: '1', b: 'two\nlines' } },
+        { line: 5, values: { a: '3', b: '4' } },
+      ]);
+      const skipping = new CsvReader(utf16(`bad-${order}.csv`, 'a,b\n1,2\n3\n4,x"y\n5,6\n', order), {
+        onBadRow: 'skip',
+      });
+      expect(await readAll(skipping)).toEqual([
+        { line: 2, values: { a: '1', b: '2' } },
+        { line: 5, values: { a: '5', b: '6' } },
+      ]);
+      expect(skipping.skippedLines).toEqual([3, 4]);
+      // A lone surrogate (a high one, then an 'x'), on line 3.
+      const lone = utf16(`lone-${order}.csv`, 'a,b\n1,2\n3,\ud800x\n', order);
+      await expect(readAll(new CsvReader(lone))).rejects.toThrow(
+        new CsvFormatError(lone, 3, undefined, 'not valid UTF-16 (byte 23 of the file)'),
+      );
+    }
+    // Surrogate pairs across every chunk boundary of a 64 KiB stream.
+    const value = 'é日😀'.repeat(20_000);
+    expect(await readAll(new CsvReader(utf16('pairs.csv', `a,b\n${value},1\n`, 'le')))).toEqual([
+      { line: 2, values: { a: value, b: '1' } },
+    ]);
+  });
+
   it('counts the rows a stray quote swallows up to the next quote', async () => {
     const reader = new CsvReader(file('a,b\n1,2\n3,"x\n4,5\n6,7\n8,"y"\n9,10'), { onBadRow: 'skip' });
     expect(await readAll(reader)).toEqual([

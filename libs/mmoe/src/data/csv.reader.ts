@@ -139,7 +139,7 @@ export class CsvReader {
         : undefined,
     });
     // Errors from any stage reach the loop below through the parser's iterator.
-    pipeline(createReadStream(this.path), new Utf8Check(this.path), new CrlfToLf(), parser, () => undefined);
+    pipeline(createReadStream(this.path), new Utf8Text(this.path), new CrlfToLf(), parser, () => undefined);
     let nextLine = 1;
     try {
       for await (const { record, raw } of parser as AsyncIterable<RawRecord>) {
@@ -304,19 +304,18 @@ function isLineBreak(code: number): boolean {
 }
 
 /**
- * Rewrites CRLF as LF, so that a line break is one character wherever it is (csv-parse counts a CRLF inside quotes
- * as two lines). A CR at the end of a chunk waits for the next byte.
+ * The file as UTF-8, checked: it fails at the first byte sequence that is not UTF-8, naming its line (read as text,
+ * each would become U+FFFD, and two different bad values of a categorical feature one and the same category). A file
+ * that starts with a UTF-16 byte order mark (either byte order) is transcoded to UTF-8, a lone surrogate failing the
+ * same way: csv-parse's own UTF-16 mode gives no line breaks in a record's raw text, which the line numbers and the
+ * quoting check read.
  */
-/**
- * Fails at the first byte sequence that is not UTF-8, naming its line: read as text, each would become U+FFFD, and
- * two different bad values of a categorical feature one and the same category. A file that starts with a UTF-16 byte
- * order mark is passed as it is (csv-parse reads it as UTF-16).
- */
-class Utf8Check extends Transform {
+class Utf8Text extends Transform {
   private held: Buffer = Buffer.alloc(0);
   private offset = 0;
   private line = 1;
-  private utf16: boolean | undefined;
+  /** Known from the first chunk: its byte order mark. */
+  private encoding: 'utf8' | 'utf16le' | 'utf16be' | undefined;
 
   constructor(private readonly path: string) {
     super();
@@ -324,36 +323,93 @@ class Utf8Check extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     const input = this.held.length > 0 ? Buffer.concat([this.held, chunk]) : chunk;
-    this.utf16 ??= input.length >= 2 && input[0] === 0xff && input[1] === 0xfe;
-    if (this.utf16) return callback(null, input);
+    this.encoding ??= byteOrderMark(input);
     // A character cut by the chunk's end waits for the next chunk.
-    const whole = input.length - incompleteTail(input);
+    const whole =
+      input.length - (this.encoding === 'utf8' ? incompleteTail(input) : incompleteUtf16Tail(input, this.encoding));
     this.held = input.subarray(whole);
-    callback(this.checked(input.subarray(0, whole)), input.subarray(0, whole));
+    this.pass(input.subarray(0, whole), callback);
   }
 
   override _flush(callback: TransformCallback): void {
-    callback(this.checked(this.held));
+    if (this.encoding !== 'utf8' && this.held.length > 0) return callback(this.invalid(this.held, 0));
+    this.pass(this.held, callback);
   }
 
-  private checked(bytes: Buffer): CsvFormatError | null {
+  private pass(bytes: Buffer, callback: TransformCallback): void {
+    const text = this.encoding === 'utf8' ? this.checked(bytes) : this.transcoded(bytes);
+    if (text instanceof CsvFormatError) callback(text);
+    else callback(null, text);
+  }
+
+  private checked(bytes: Buffer): Buffer | CsvFormatError {
     if (!isUtf8(bytes)) {
       // The valid prefix encodes back to the same bytes: the first difference is where the bad sequence starts.
       const again = Buffer.from(bytes.toString('utf8'));
       let at = 0;
       while (at < bytes.length && bytes[at] === again[at]) at++;
-      const line = this.line + countLineFeeds(bytes.subarray(0, at));
-      return new CsvFormatError(
-        this.path,
-        line,
-        undefined,
-        `not valid UTF-8 (byte ${this.offset + at + 1} of the file)`,
-      );
+      return this.invalid(bytes, at);
     }
     this.offset += bytes.length;
     this.line += countLineFeeds(bytes);
-    return null;
+    return bytes;
   }
+
+  /** Whole UTF-16 code units (a surrogate pair never split, see incompleteUtf16Tail) as UTF-8. */
+  private transcoded(bytes: Buffer): Buffer | CsvFormatError {
+    const units = this.encoding === 'utf16be' ? Buffer.from(bytes).swap16() : bytes;
+    const at = loneSurrogateAt(units);
+    if (at >= 0) return this.invalid(units, at);
+    const text = units.toString('utf16le');
+    this.offset += bytes.length;
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) this.line++;
+    return Buffer.from(text, 'utf8');
+  }
+
+  /** The error for a bad sequence at byte `at` of `bytes` (little-endian code units when the file is UTF-16). */
+  private invalid(bytes: Buffer, at: number): CsvFormatError {
+    const utf8 = this.encoding === 'utf8';
+    const before = bytes.subarray(0, at);
+    return new CsvFormatError(
+      this.path,
+      this.line + (utf8 ? countLineFeeds(before) : countLineFeeds16(before)),
+      undefined,
+      `not valid ${utf8 ? 'UTF-8' : 'UTF-16'} (byte ${this.offset + at + 1} of the file)`,
+    );
+  }
+}
+
+function byteOrderMark(bytes: Buffer): 'utf8' | 'utf16le' | 'utf16be' {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return 'utf16le';
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return 'utf16be';
+  return 'utf8';
+}
+
+/** Bytes at the end of UTF-16 `bytes` to hold for the next chunk: an odd byte, or a high surrogate without its pair. */
+function incompleteUtf16Tail(bytes: Buffer, encoding: 'utf16le' | 'utf16be'): number {
+  const odd = bytes.length & 1;
+  const last = bytes.length - odd - 2;
+  if (last < 0) return odd;
+  const unit = encoding === 'utf16le' ? bytes.readUInt16LE(last) : bytes.readUInt16BE(last);
+  return unit >= 0xd800 && unit < 0xdc00 ? odd + 2 : odd;
+}
+
+/** Byte offset of the first surrogate without its pair in little-endian code units, or -1. */
+function loneSurrogateAt(units: Buffer): number {
+  for (let i = 0; i + 1 < units.length; i += 2) {
+    const unit = units.readUInt16LE(i);
+    if (unit < 0xd800 || unit >= 0xe000) continue;
+    const next = i + 3 < units.length ? units.readUInt16LE(i + 2) : -1;
+    if (unit >= 0xdc00 || next < 0xdc00 || next >= 0xe000) return i;
+    i += 2;
+  }
+  return -1;
+}
+
+function countLineFeeds16(units: Buffer): number {
+  let n = 0;
+  for (let i = 0; i + 1 < units.length; i += 2) if (units[i] === LF && units[i + 1] === 0) n++;
+  return n;
 }
 
 /** Bytes at the end of `bytes` that begin a UTF-8 sequence it does not finish. */
@@ -375,6 +431,10 @@ function countLineFeeds(bytes: Buffer): number {
   return n;
 }
 
+/**
+ * Rewrites CRLF as LF, so that a line break is one character wherever it is (csv-parse counts a CRLF inside quotes
+ * as two lines). A CR at the end of a chunk waits for the next byte.
+ */
 class CrlfToLf extends Transform {
   private heldCr = false;
 
