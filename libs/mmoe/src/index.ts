@@ -37,6 +37,7 @@ export * from './train/training-eta';
 export * from './util/hash';
 export * from './util/random';
 export * from './util/sorted';
+export * from './util/utf8';
 export * from './export/onnx.exporter';
 export * from './serving/onnx.scorer';
 export * from './serving/scorer';

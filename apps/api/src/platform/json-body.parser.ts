@@ -1,6 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance } from 'fastify';
 
+import { invalidUtf8At } from '@app/mmoe/serving';
+
 /**
  * Deepest nesting of arrays and objects a JSON body may have. The deepest DTO (events → event → context) needs 3;
  * a model spec in a training job a few more. Validation and transformation recurse once per level, so a body nested
@@ -87,18 +89,6 @@ export function depthExceededAt(text: string, max: number): number {
     else if (c === 0x7b || c === 0x5b) {
       if (++depth > max) return i;
     } else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return -1;
-}
-
-/** Where the first byte sequence that is not UTF-8 starts (only asked of a body isUtf8 refused). */
-export function invalidUtf8At(bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length;) {
-    const b = bytes[i];
-    const length = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
-    // isUtf8 of the one sequence refuses what the lead byte alone cannot: overlong forms, surrogates, a cut sequence.
-    if (length === 0 || !isUtf8(bytes.subarray(i, i + length))) return i;
-    i += length;
   }
   return -1;
 }

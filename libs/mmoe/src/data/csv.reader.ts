@@ -3,6 +3,8 @@ import { createReadStream } from 'node:fs';
 import { pipeline, Transform, TransformCallback } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 
+import { invalidUtf8At } from '../util/utf8';
+
 export type BadRowPolicy = 'fail' | 'skip';
 
 export interface CsvReadOptions {
@@ -343,13 +345,7 @@ class Utf8Text extends Transform {
   }
 
   private checked(bytes: Buffer): Buffer | CsvFormatError {
-    if (!isUtf8(bytes)) {
-      // The valid prefix encodes back to the same bytes: the first difference is where the bad sequence starts.
-      const again = Buffer.from(bytes.toString('utf8'));
-      let at = 0;
-      while (at < bytes.length && bytes[at] === again[at]) at++;
-      return this.invalid(bytes, at);
-    }
+    if (!isUtf8(bytes)) return this.invalid(bytes, invalidUtf8At(bytes));
     this.offset += bytes.length;
     this.line += countLineFeeds(bytes);
     return bytes;

@@ -26,6 +26,7 @@ export * from '../model-spec/task-space.rules';
 export * from '../model-spec/warm-start.rules';
 export * from '../model/topology';
 export { fnv1a32, sha256Hex } from '../util/hash';
+export { invalidUtf8At } from '../util/utf8';
 export * from './inference.pool';
 export * from './onnx.scorer';
 export * from './scorer';
