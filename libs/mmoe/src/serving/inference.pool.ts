@@ -150,6 +150,13 @@ export class InferencePool {
   private readonly sessions = new Map<number, Uint8Array>();
   /** Measured passes, per session. */
   private readonly costs = new Map<number, PassCost>();
+  /**
+   * The session measured last: a new session's runs are priced by it until its own first pass (a version swapped in
+   * under load would otherwise queue runs that cost nothing, and admission would let them all in).
+   */
+  private latestCost?: PassCost;
+  /** Wall time of the last load on an idle thread: a thread loading a session is busy about that long. */
+  private loadMs = 0;
   private readonly queue: Run[] = [];
   /** Expected ms of the queued runs, on one thread. */
   private queuedCost = 0;
@@ -187,7 +194,11 @@ export class InferencePool {
     this.sessions.set(session, onnx);
     try {
       for (const thread of this.threads) {
+        const startedAt = performance.now();
+        const wasIdle = thread.idle;
+        thread.busyUntil = Math.max(thread.busyUntil, startedAt) + this.loadMs;
         const loaded = await thread.call({ kind: 'load', session, onnx });
+        if (wasIdle) this.loadMs = performance.now() - startedAt;
         const mismatch = loaded.kind === 'loaded' ? io.mismatch(loaded.inputs, loaded.outputs) : undefined;
         if (mismatch) throw new Error(mismatch);
       }
@@ -216,11 +227,11 @@ export class InferencePool {
 
   /**
    * What a run of `rows` rows of `session` posted now would take: the work queued and running ahead of it (and
-   * `aheadRows` of the session about to be), shared by the threads, and its own pass. Undefined until the session has
-   * a measured pass.
+   * `aheadRows` of the session about to be), shared by the threads, and its own pass. Undefined until the pool has
+   * measured a pass (of this session, else of the one measured last).
    */
   estimate(session: number, rows: number, aheadRows = 0): InferenceEstimate | undefined {
-    if (!this.costs.has(session)) return undefined;
+    if (!this.latestCost) return undefined;
     const passMs = this.expectedPassMs(session, rows);
     // An idle thread and nothing queued or on its way: it would start at once, however long the others are busy.
     if (aheadRows === 0 && this.startsAtOnce()) return { waitMs: 0, passMs };
@@ -316,9 +327,10 @@ export class InferencePool {
   }
 
   private expectedPassMs(session: number, rows: number): number {
-    return this.costs.get(session)?.expectedMs(rows) ?? 0;
+    return (this.costs.get(session) ?? this.latestCost)?.expectedMs(rows) ?? 0;
   }
 
+  /** Only the session's own passes: another's prior could drop the runs of a faster model. */
   private slowPassMs(session: number, rows: number): number {
     return this.costs.get(session)?.boundMs(rows) ?? 0;
   }
@@ -326,9 +338,10 @@ export class InferencePool {
   /** A shard's wall time, from post to reply (its thread was idle: no queue in it), into its session's costs. */
   private measured(session: number, rows: number, ms: number): void {
     if (!this.sessions.has(session)) return;
-    const cost = this.costs.get(session);
-    if (!cost) this.costs.set(session, new PassCost(rows, ms));
+    let cost = this.costs.get(session);
+    if (!cost) this.costs.set(session, (cost = new PassCost(rows, ms)));
     else cost.observe(rows, ms);
+    this.latestCost = cost;
   }
 
   private reload(thread: InferenceThread): void {

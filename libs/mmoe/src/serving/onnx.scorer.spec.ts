@@ -783,7 +783,6 @@ describe('InferencePool (worker threads)', () => {
     const scorer = await pool.load(bytes, spec, model.network.preprocessing);
     try {
       const data = model.encode(rows(spec, 600, 5));
-      expect(scorer.estimate(600)).toBeUndefined();
       await scorer.score(data);
       const { waitMs, passMs } = scorer.estimate(600)!;
       expect([waitMs, passMs > 0]).toEqual([0, true]);
@@ -795,6 +794,33 @@ describe('InferencePool (worker threads)', () => {
       expect(pool.stats().backlogMs).toBe(0);
     } finally {
       await scorer.dispose();
+    }
+  });
+
+  it('prices a new session by the pass measured last, and a loading thread as busy, until they are measured', async () => {
+    const single = new InferencePool(1);
+    const first = await single.load(bytes, spec, model.network.preprocessing);
+    try {
+      const data = model.encode(rows(spec, 600, 5));
+      expect(first.estimate(600)).toBeUndefined();
+      await first.score(data);
+      const { passMs } = first.estimate(600)!;
+      // The next version, loading: the one thread is busy with it for about as long as the first load took.
+      const loading = single.load(bytes, spec, model.network.preprocessing);
+      expect(first.estimate(600)!.waitMs).toBeGreaterThan(0);
+      const second = await loading;
+      try {
+        // Before its first pass, the new session's runs cost what the last measured pass did, not nothing.
+        expect(second.estimate(600)).toEqual({ waitMs: 0, passMs });
+        const queued = [second.score(data), second.score(data)];
+        expect(second.estimate(600)!.waitMs).toBeGreaterThanOrEqual(passMs);
+        await Promise.all(queued);
+      } finally {
+        await second.dispose();
+      }
+    } finally {
+      await first.dispose();
+      await single.close();
     }
   });
 
