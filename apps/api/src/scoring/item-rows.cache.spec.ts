@@ -78,6 +78,21 @@ describe('ItemRowCache past the TTL', () => {
     expect(found(['b'], true)).toEqual(['b']);
   });
 
+  it('drops the fills of items written since their lookup, and keeps the others', async () => {
+    const before = cache.lookup(VERSION, ['a', 'b']);
+    await notices.changes.publish({ kind: 'item', ids: ['a'] });
+    cache.store(VERSION, before, [
+      { id: 'a', item: row('a') },
+      { id: 'b', item: row('b') },
+    ]);
+    expect(found(['a', 'b'])).toEqual([null, 'b']);
+    // A lookup older than the notices remembered: every fill goes.
+    const old = cache.lookup(VERSION, ['c']);
+    for (let i = 0; i < 65; i++) await notices.changes.publish({ kind: 'item', ids: [`other-${i}`] });
+    cache.store(VERSION, old, [{ id: 'c', item: row('c') }]);
+    expect(found(['c'])).toEqual([null]);
+  });
+
   it('trusts no row and caches none while the subscription is down, and again once it is back', () => {
     fill('a');
     const during = cache.lookup(VERSION, ['b']);

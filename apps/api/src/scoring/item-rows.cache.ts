@@ -13,6 +13,9 @@ export interface CachedItem {
   slice?: EncodedSlice;
 }
 
+/** Notices remembered by id, for the fills of lookups made before them; an older lookup's fills are all dropped. */
+const RECENT_NOTICES = 64;
+
 interface Entry extends CachedItem {
   expiresAt: number;
   /** Read since it was stored or last spared: an eviction spares it once (second chance), and clears this. */
@@ -23,7 +26,7 @@ interface Entry extends CachedItem {
 export interface ItemLookup {
   items: (CachedItem | undefined)[];
   misses: number[];
-  /** Hand back to store(): a feature write seen since the lookup makes its fills unsafe, so they are dropped. */
+  /** Hand back to store(): a fill of an item written since the lookup may hold the overwritten values, so it is dropped. */
   epoch: number;
 }
 
@@ -44,6 +47,12 @@ export class ItemRowCache implements OnModuleInit {
   private readonly byVersion = new Map<number, Map<string, Entry>>();
   /** Bumped by every notice: a fill from a read that started before it may hold the overwritten values. */
   private epoch = 0;
+  /**
+   * The items of the last RECENT_NOTICES notices, the newest last (null: any item, notices may have been lost). Only
+   * those fills go, not every fill in flight: with a stream of catalogue writes, dropping them all would keep the
+   * cache from filling.
+   */
+  private readonly written: (ReadonlySet<string> | null)[] = [];
   private readonly hits: Counter;
   private readonly misses: Counter;
   private readonly staleHits: Counter;
@@ -132,14 +141,16 @@ export class ItemRowCache implements OnModuleInit {
   store(versionId: number, lookup: ItemLookup, fills: { id: string; item: CachedItem }[]): void {
     const capacity = this.config.ITEM_ROW_CACHE_ENTRIES;
     // Nothing is cached while notices are not received (not yet, dropped, or never): a row could outlive a write.
-    if (!this.changes.listening || capacity === 0 || lookup.epoch !== this.epoch) return;
+    if (!this.changes.listening || capacity === 0) return;
     let lru = this.byVersion.get(versionId);
     if (!lru) {
       this.dropUnserved();
       this.byVersion.set(versionId, (lru = new Map()));
     }
     const expiresAt = Date.now() + this.config.ITEM_ROW_CACHE_TTL_SECONDS * 1000;
+    const since = lookup.epoch !== this.epoch ? lookup.epoch : undefined;
     for (const { id, item } of fills) {
+      if (since !== undefined && this.writtenSince(since, id)) continue;
       lru.delete(id);
       lru.set(id, { ...item, expiresAt, used: false });
     }
@@ -164,8 +175,25 @@ export class ItemRowCache implements OnModuleInit {
 
   private invalidate({ kind, ids }: FeatureChangeNotice): void {
     if (kind !== 'item') return;
-    this.epoch++;
+    this.noteWritten(new Set(ids));
     for (const lru of this.byVersion.values()) for (const id of ids) lru.delete(id);
+  }
+
+  private noteWritten(ids: ReadonlySet<string> | null): void {
+    this.epoch++;
+    this.written.push(ids);
+    if (this.written.length > RECENT_NOTICES) this.written.shift();
+  }
+
+  /** Whether `id` may have been written since the lookup made at `epoch` (always, past the notices remembered). */
+  private writtenSince(epoch: number, id: string): boolean {
+    const behind = this.epoch - epoch;
+    if (behind > this.written.length) return true;
+    for (let i = this.written.length - behind; i < this.written.length; i++) {
+      const ids = this.written[i];
+      if (ids === null || ids.has(id)) return true;
+    }
+    return false;
   }
 
   /**
@@ -173,7 +201,7 @@ export class ItemRowCache implements OnModuleInit {
    * an outage of both stores, when a row that may be stale is still better than none.
    */
   private expireAll(): void {
-    this.epoch++;
+    this.noteWritten(null);
     for (const lru of this.byVersion.values()) for (const entry of lru.values()) entry.expiresAt = 0;
   }
 }
