@@ -23,11 +23,22 @@ export interface FieldError {
 }
 
 /** One or more input fields are invalid, each named with its own sentence (HTTP 400). */
+/** Field errors an InvalidFieldsError keeps: a batch of 10,000 bad events answers with its first ones, not megabytes. */
+export const MAX_FIELD_ERRORS = 100;
+
 export class InvalidFieldsError extends DomainError {
   override readonly name = 'InvalidFieldsError';
+  /** The first MAX_FIELD_ERRORS of the errors. */
+  readonly errors: FieldError[];
+  /** How many more there were, left out. */
+  readonly omitted: number;
 
-  constructor(readonly errors: FieldError[]) {
-    super(errors.map((e) => e.message).join('; '));
+  constructor(errors: FieldError[]) {
+    const kept = errors.slice(0, MAX_FIELD_ERRORS);
+    const omitted = errors.length - kept.length;
+    super(kept.map((e) => e.message).join('; ') + (omitted > 0 ? `; and ${omitted} more` : ''));
+    this.errors = kept;
+    this.omitted = omitted;
   }
 }
 

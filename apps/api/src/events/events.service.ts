@@ -11,9 +11,6 @@ import { FedListBackfill } from './fed-list-backfill.service';
 import { labelErrors } from './labels.validator';
 import { ProductionSpecSource } from './production-spec.source';
 
-/** A batch of 10,000 bad events answers with its first errors, not a megabyte of them. */
-const MAX_REPORTED_ERRORS = 100;
-
 @Injectable()
 export class EventsService {
   constructor(
@@ -34,7 +31,7 @@ export class EventsService {
     const spec = this.productionSpec.current();
     if (!spec) throw new ConflictError('no production model: events cannot be validated');
     const errors = [...labelErrors(spec.tasks, events), ...(await this.modelVersionErrors(events))];
-    if (errors.length > 0) throw new InvalidFieldsError(errors.slice(0, MAX_REPORTED_ERRORS));
+    if (errors.length > 0) throw new InvalidFieldsError(errors);
     const now = new Date();
     const served = this.productionSpec.served();
     const feeds = servedEventFeeds(served.map((v) => v.spec));

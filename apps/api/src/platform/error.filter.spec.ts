@@ -52,6 +52,13 @@ describe('toHttpException', () => {
     });
   });
 
+  it('answers the first 100 invalid fields and counts the rest', () => {
+    const errors = Array.from({ length: 180_000 }, (_, i) => ({ field: `events.${i}.userId`, message: `bad ${i}` }));
+    const response = toHttpException(new InvalidFieldsError(errors)).getResponse() as { errors: unknown[] };
+    expect(response).toMatchObject({ omittedErrors: 179_900, message: expect.arrayContaining(['bad 0', 'bad 99']) });
+    expect(response.errors).toEqual(errors.slice(0, 100));
+  });
+
   it('answers an overloaded service with 503 and when to retry', () => {
     const http = toHttpException(new OverloadedError('overloaded: busy', 2));
     expect(http.getStatus()).toBe(503);

@@ -102,6 +102,7 @@ export function toHttpException(error: DomainError): HttpException {
       error: 'Bad Request',
       message: error.errors.map((e) => e.message),
       errors: error.errors,
+      ...(error.omitted > 0 && { omittedErrors: error.omitted }),
     });
   }
   // A domain error with no status of its own is still the caller's input that cannot succeed, never a 5xx.
