@@ -69,6 +69,21 @@ describe('EventRepository.insertNew with event-fed lists (medium: real Postgres)
     await moduleRef.close();
   });
 
+  it('keeps the first copy of an id repeated in a batch', async () => {
+    // 200 ids each sent twice, the second copy another user's: Postgres's sort would keep either copy of a tie.
+    const batch = Array.from({ length: 200 }, (_, i) => [
+      click(`dup-${i}`, 'dup-first', 'a', 10),
+      click(`dup-${i}`, 'dup-second', 'b', 11),
+    ]).flat();
+    expect(await events.insertNew(batch)).toMatchObject({ stored: 200 });
+    const users: { user_id: string; n: number }[] = await moduleRef
+      .get(DataSource)
+      .query(`SELECT user_id, count(*)::int AS n FROM events WHERE event_id LIKE $1 GROUP BY user_id`, [
+        `${id('dup-')}%`,
+      ]);
+    expect(users).toEqual([{ user_id: id('dup-first'), n: 200 }]);
+  });
+
   it('says which feeds are marked to fill again, not those with no record (no longer served)', async () => {
     const named = (feature: string): EventFeed => ({ feature: id(feature), task: 'click', maxLength: 3 });
     const [filled, reset, never] = [named('filled'), named('reset'), named('never')];

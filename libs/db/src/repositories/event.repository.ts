@@ -50,8 +50,8 @@ export class EventRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * Stores the events whose id is new and says how many that was; an id already stored (or repeated in the batch)
-   * is skipped, which makes re-posting a batch harmless. The users of the new positive events get their lists of
+   * Stores the events whose id is new and says how many that was; an id already stored is skipped, which makes
+   * re-posting a batch harmless, and of an id repeated in the batch the first copy is kept. The users of the new positive events get their lists of
    * `feeds` brought up to date in the same transaction (updateLists): the batch and its lists are stored whole or not
    * at all. Rows are inserted in id order so that concurrent overlapping batches cannot deadlock.
    *
@@ -335,7 +335,10 @@ export class EventRepository {
   }
 
   private async insert(manager: EntityManager, events: NewEvent[]): Promise<StoredEvent[]> {
-    const rows = events.map((e) => ({
+    // The first copy of a repeated id, chosen here: which of the tied rows ON CONFLICT met first would be the sort's.
+    const first = new Map<string, NewEvent>();
+    for (const e of events) if (!first.has(e.eventId)) first.set(e.eventId, e);
+    const rows = [...first.values()].map((e) => ({
       event_id: e.eventId,
       request_id: e.requestId,
       user_id: e.userId,
