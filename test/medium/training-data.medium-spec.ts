@@ -75,6 +75,47 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     expect(Array.from(data.productionHoldout!.weightColumn()!)).toEqual([0.5, 4, 1]);
   });
 
+  it("builds each row's features as scoring does: the event's context, the user's over it, the item's where it fills", async () => {
+    const [user, item] = [`${token}-ctx-u`, `${token}-ctx-i`];
+    const features = moduleRef.get(FeatureRepository);
+    await features.upsert('user', [{ id: user, features: { user_age: 30 } }]);
+    // An item's value under a user feature's name, which scoring never reads.
+    await features.upsert('item', [{ id: item, features: { user_age: 99, item_price: 2 } }]);
+    await moduleRef.get(EventRepository).insertNew(
+      [0, 1].map((i) => ({
+        eventId: `${token}-ctx-${i}`,
+        userId: user,
+        itemId: item,
+        labels: { click: i },
+        requestId: null,
+        modelVersionId: null,
+        context: { context_hour: 20 + i },
+        occurredAt: at(300 + i),
+      })),
+    );
+    const sided = parseModelSpec({
+      features: ['user_age', 'context_hour', 'item_price'].map((name) => ({ name, type: 'numeric' as const })),
+      tasks: [{ name: 'click', label: 'click', type: 'binary' }],
+      model: { expertUnits: [4] },
+    });
+    const data = await moduleRef
+      .get(TrainingDataService)
+      .load(
+        { kind: 'events', from: at(300).toISOString(), to: at(302).toISOString() },
+        sided,
+        undefined,
+        0.5,
+        undefined,
+      );
+    const column = (table: RawTable, name: string) => Array.from(table.numericColumn(name));
+    expect(
+      [data.train, data.holdout].map((t) => ['user_age', 'context_hour', 'item_price'].map((f) => column(t, f))),
+    ).toEqual([
+      [[30], [20], [2]],
+      [[30], [21], [2]],
+    ]);
+  });
+
   it("reads a CSV's weight column, and fails a job whose file lacks it instead of training unweighted", async () => {
     const file = join(mkdtempSync(join(tmpdir(), 'training-data-')), 'log.csv');
     const load = () =>

@@ -8,6 +8,7 @@ import {
   holdoutFractionOf,
   holdsValidation,
   orderSplitIndex,
+  recordColumns,
   splitAt,
   timeSplitIndex,
   toTables,
@@ -39,55 +40,77 @@ function rows(n: number, extra: (i: number) => FlatRecord = () => ({})): FlatRec
 
 describe('dataset rules', () => {
   describe('eventRecord', () => {
-    it("merges the user's then the item's features and puts each task's label under its label column", () => {
+    /** User-side by their prefix, the others item-side (featureSide). */
+    const SIDED = parseModelSpec({
+      ...SPEC,
+      features: [
+        { name: 'user_age', type: 'numeric' },
+        { name: 'user_recent', type: 'sequence', maxLength: 3 },
+        { name: 'context_hour', type: 'numeric' },
+        { name: 'genre', type: 'categorical' },
+        { name: 'price', type: 'numeric' },
+      ],
+    });
+    const row = { userId: 'u', itemId: 'i', context: null, userFeatures: null, itemFeatures: null, labels: {} };
+
+    it('assembles the features as scoring does: context, the user over it, the item over both where it fills', () => {
       const record = eventRecord(
         {
-          userId: 'u1',
-          itemId: 'i1',
-          userFeatures: { age: 31, country: 'FR', shared: 'user' },
-          itemFeatures: { genre: 'drama', shared: 'item' },
+          ...row,
+          context: { context_hour: 21, user_age: 1, price: 1 },
+          userFeatures: { user_age: 31, user_recent: ['a'], price: 2 },
+          // An item's values under user and context features' names: scoring never reads them.
+          itemFeatures: { genre: 'drama', user_age: 99, user_recent: ['x', 'y'], context_hour: 3 },
           labels: { click: 1, watch: 42 },
           weight: null,
         },
-        SPEC.tasks,
+        recordColumns([SIDED]),
       );
       expect(record).toEqual({
-        user_id: 'u1',
-        item_id: 'i1',
-        age: 31,
-        country: 'FR',
+        user_id: 'u',
+        item_id: 'i',
+        context_hour: 21,
+        user_age: 31,
+        user_recent: ['a'],
         genre: 'drama',
-        shared: 'item',
+        // Item-side, not stored for this item: the user's value, as a candidate without it is scored.
+        price: 2,
         clicked: 1,
         seconds: 42,
       });
     });
 
+    it('lets the item fill every feature of a spec with no item-side one (the row layout)', () => {
+      const record = eventRecord(
+        { ...row, userFeatures: { age: 31, shared: 'user' }, itemFeatures: { shared: 'item' }, weight: null },
+        recordColumns([
+          parseModelSpec({ ...SPEC, features: [...SPEC.features, { name: 'shared', type: 'categorical' }] }),
+        ]),
+      );
+      expect(record).toMatchObject({ age: 31, shared: 'item' });
+    });
+
     it('leaves a label the event lacks missing, tolerates unknown users and items, and reads booleans as categories', () => {
       const record = eventRecord(
-        {
-          userId: 'u2',
-          itemId: 'i2',
-          userFeatures: null,
-          itemFeatures: { premium: true },
-          labels: { click: 0 },
-          weight: null,
-        },
-        SPEC.tasks,
+        { ...row, itemFeatures: { premium: true }, labels: { click: 0 }, weight: null },
+        recordColumns([parseModelSpec({ ...SPEC, features: [{ name: 'premium', type: 'categorical' }] })]),
       );
-      expect(record).toEqual({ user_id: 'u2', item_id: 'i2', premium: 'true', clicked: 0, seconds: undefined });
+      expect(record).toEqual({ user_id: 'u', item_id: 'i', premium: 'true', clicked: 0, seconds: undefined });
     });
 
     it("puts the event's weight under each spec's sample-weight column (null: the table reads 1)", () => {
-      const row = { userId: 'u', itemId: 'i', userFeatures: null, itemFeatures: null, labels: { click: 1 } };
-      expect(eventRecord({ ...row, weight: 2.5 }, SPEC.tasks, ['w', 'importance'])).toMatchObject({
+      const weighted = [
+        parseModelSpec({ ...SPEC, training: { sampleWeight: 'w' } }),
+        parseModelSpec({ ...SPEC, training: { sampleWeight: 'importance' } }),
+      ];
+      expect(eventRecord({ ...row, labels: { click: 1 }, weight: 2.5 }, recordColumns(weighted))).toMatchObject({
         w: 2.5,
         importance: 2.5,
       });
-      const spec = parseModelSpec({ ...SPEC, training: { sampleWeight: 'w' } });
+      const [spec] = weighted;
       const table = new RawTable(spec);
-      table.add(eventRecord({ ...row, weight: null }, spec.tasks, ['w']));
-      table.add(eventRecord({ ...row, weight: 0.5 }, spec.tasks, ['w']));
+      table.add(eventRecord({ ...row, labels: { click: 1 }, weight: null }, recordColumns([spec])));
+      table.add(eventRecord({ ...row, labels: { click: 1 }, weight: 0.5 }, recordColumns([spec])));
       expect(Array.from(table.weightColumn()!)).toEqual([1, 0.5]);
     });
   });

@@ -1,5 +1,13 @@
 import type { FeatureMap, TrainingRow } from '@app/db';
-import { lowerBound, RawTable, RowError, type ModelSpec, type RawTableOptions, type TaskSpec } from '@app/mmoe';
+import {
+  itemFilledFeatures,
+  lowerBound,
+  RawTable,
+  RowError,
+  type ModelSpec,
+  type RawTableOptions,
+  type TaskSpec,
+} from '@app/mmoe';
 import type { TrainingJobPayload } from '@app/queue';
 
 import { TrainingInputError } from './training.errors';
@@ -20,34 +28,51 @@ export interface SpecTables {
   skipped: number;
 }
 
+/** What an event's record holds besides its features, for the specs that read it (recordColumns). */
+export interface RecordColumns {
+  tasks: readonly Pick<TaskSpec, 'name' | 'label'>[];
+  /** The specs' training.sampleWeight columns. */
+  weightColumns: readonly string[];
+  /** The features an item's stored value fills (itemFilledFeatures); the others come from the user and the context. */
+  itemFilled: ReadonlySet<string>;
+}
+
+export function recordColumns(specs: readonly ModelSpec[]): RecordColumns {
+  return {
+    tasks: specs.flatMap((s) => s.tasks),
+    weightColumns: specs.flatMap((s) => s.training.sampleWeight ?? []),
+    itemFilled: new Set(specs.flatMap(itemFilledFeatures)),
+  };
+}
+
 /**
- * One record per event: its `user_id` and `item_id` (what GAUC groups by), the user's features, then the item's (the
- * item wins a name clash, as when scoring), then each task's label under the spec's label column; events carry labels
- * by task name. A task without a label in the event stays missing, which the loss masks out. The event's weight goes
- * under each of `weightColumns` (the specs' training.sampleWeight); an event without one weighs 1.
+ * One record per event, its features as scoring assembles them: its `user_id` and `item_id` (what GAUC groups by),
+ * the event's context, the user's features over it, and the item's over both for the features an item fills (an
+ * item's stored value under a user feature's name, which scoring never reads, must not reach training either); then
+ * each task's label under the spec's label column (events carry labels by task name: one the event lacks stays
+ * missing, which the loss masks out), and the event's weight under each weight column (none: the table reads 1).
  */
 export function eventRecord(
-  row: Pick<TrainingRow, 'userId' | 'itemId' | 'userFeatures' | 'itemFeatures' | 'labels' | 'weight'>,
-  tasks: readonly Pick<TaskSpec, 'name' | 'label'>[],
-  weightColumns: readonly string[] = [],
+  row: Pick<TrainingRow, 'userId' | 'itemId' | 'context' | 'userFeatures' | 'itemFeatures' | 'labels' | 'weight'>,
+  { tasks, weightColumns, itemFilled }: RecordColumns,
 ): FlatRecord {
-  const record: FlatRecord = {
-    user_id: row.userId,
-    item_id: row.itemId,
-    ...flatten(row.userFeatures),
-    ...flatten(row.itemFeatures),
-  };
+  const record: FlatRecord = { user_id: row.userId, item_id: row.itemId };
+  put(record, row.context);
+  put(record, row.userFeatures);
+  put(record, row.itemFeatures, itemFilled);
   for (const task of tasks) record[task.label] = row.labels[task.name];
   for (const column of weightColumns) record[column] = row.weight;
   return record;
 }
 
-/** Booleans are read as the serving encoder reads them: as the category "true"/"false" (and as no number). */
-function flatten(features: FeatureMap | null): FlatRecord {
-  if (!features) return {};
-  return Object.fromEntries(
-    Object.entries(features).map(([name, value]) => [name, typeof value === 'boolean' ? String(value) : value]),
-  );
+/**
+ * `features` into `record` (only the `only` ones when given); booleans as the serving encoder reads them: as the
+ * category "true"/"false" (and as no number).
+ */
+function put(record: FlatRecord, features: FeatureMap | null, only?: ReadonlySet<string>): void {
+  if (!features) return;
+  for (const [name, value] of Object.entries(features))
+    if (!only || only.has(name)) record[name] = typeof value === 'boolean' ? String(value) : value;
 }
 
 /**

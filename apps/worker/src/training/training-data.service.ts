@@ -5,7 +5,15 @@ import { eventFeeds, RawTable, type ModelSpec } from '@app/mmoe';
 import type { CsvSource, EventsSource } from '@app/queue';
 
 import { CsvFileRepository } from './csv-file.repository';
-import { eventRecord, orderSplitIndex, splitAt, timeSplitIndex, toTables, type SpecTables } from './dataset.rules';
+import {
+  eventRecord,
+  orderSplitIndex,
+  recordColumns,
+  splitAt,
+  timeSplitIndex,
+  toTables,
+  type SpecTables,
+} from './dataset.rules';
 import { replayCount } from './incremental-window.rules';
 import { TrainingInputError } from './training.errors';
 
@@ -88,9 +96,8 @@ export class TrainingDataService {
     // Each event-fed list as it was when its event occurred, production's too (the candidate's wins a name clash).
     const byName = new Map([production, spec].flatMap((s) => (s ? eventFeeds(s) : [])).map((f) => [f.feature, f]));
     const feeds = [...byName.values()];
-    // Production's labels too, to evaluate it alike.
-    const tasks = [...spec.tasks, ...(production?.tasks ?? [])];
-    const weights = [spec, production].flatMap((s) => s?.training.sampleWeight ?? []);
+    // Production's labels and features too, to evaluate it alike.
+    const columns = recordColumns(production ? [spec, production] : [spec]);
     const read = await this.events.readInSnapshot(async (reads) => {
       const rows = await reads.window(from, to, feeds);
       const index = timeSplitIndex(
@@ -98,7 +105,7 @@ export class TrainingDataService {
         fraction,
       );
       const split = splitAt(
-        rows.map((row) => eventRecord(row, tasks, weights)),
+        rows.map((row) => eventRecord(row, columns)),
         index,
       );
       const lateRows = late
@@ -115,7 +122,7 @@ export class TrainingDataService {
           )
         : [];
       // Older than the window: trained on before it, never held out.
-      split.train.unshift(...[...replayed, ...lateRows].map((row) => eventRecord(row, tasks, weights)));
+      split.train.unshift(...[...replayed, ...lateRows].map((row) => eventRecord(row, columns)));
       return {
         split,
         holdoutStart: rows[index]?.occurredAt.toISOString() ?? null,

@@ -40,6 +40,8 @@ export interface TrainingRow {
   labels: Record<string, number>;
   weight: number | null;
   occurredAt: Date;
+  /** The request-time features the event was logged with (as in the score call). */
+  context: FeatureMap | null;
   userFeatures: FeatureMap | null;
   itemFeatures: FeatureMap | null;
 }
@@ -469,8 +471,9 @@ export class EventRepository {
       labels: Record<string, number>;
       weight: number | null;
       occurred_at: Date;
+      context: FeatureMap | null;
     }[] = await db.query(
-      `SELECT e.event_id, e.user_id, e.item_id, e.labels, e.weight, e.occurred_at FROM events e
+      `SELECT e.event_id, e.user_id, e.item_id, e.labels, e.weight, e.occurred_at, e.context FROM events e
        WHERE e.occurred_at >= $1 AND e.occurred_at < $2 ${sql.filter}
        ORDER BY ${sql.order}
        LIMIT $3`,
@@ -496,6 +499,7 @@ export class EventRepository {
       labels: r.labels,
       weight: r.weight,
       occurredAt: r.occurred_at,
+      context: r.context,
       userFeatures: users.get(r.user_id) ?? null,
       itemFeatures: items.get(r.item_id) ?? null,
     }));

@@ -111,6 +111,15 @@ export function rowSides(preprocessing: PreprocessingState): RequestSides {
   };
 }
 
+/**
+ * The features a candidate's own stored value fills when scoring (over the user's and the context's): the item-side
+ * ones, or every feature when none is (the row layout, rowSides).
+ */
+export function itemFilledFeatures(spec: Pick<ModelSpec, 'features'>): string[] {
+  const item = spec.features.filter((f) => featureSide(f) === 'item').map((f) => f.name);
+  return item.length > 0 ? item : spec.features.map((f) => f.name);
+}
+
 /** True when some feature is shared by a request's candidates (the request graph then differs from the row graph). */
 export function hasSharedSide(sides: RequestSides): boolean {
   return sides.numeric.shared.length + sides.categorical.shared.length + sides.sequence.shared.length > 0;
