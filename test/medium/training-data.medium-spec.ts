@@ -198,6 +198,75 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     expect([0, 1, 2, 3, 4].map(listOf)).toEqual([[], [], ['a'], ['a'], ['a']]);
   });
 
+  it("judges production on its own lists: its maxLength, and its source where the candidate's differs", async () => {
+    const user = `${token}-p`;
+    const item = (name: string) => `${token}-p${name}`;
+    await moduleRef.get(FeatureRepository).upsert(
+      'item',
+      ['1', '2', '3', '4', '5'].map((n) => ({ id: item(n), features: { item_genre: `g${n}` } })),
+    );
+    await moduleRef.get(EventRepository).insertNew(
+      ['1', '2', '3', '4', '5'].map((n, i) => ({
+        eventId: `${token}-p-${n}`,
+        userId: user,
+        itemId: item(n),
+        labels: { click: 1 },
+        requestId: null,
+        modelVersionId: null,
+        context: null,
+        occurredAt: at(400 + i),
+      })),
+    );
+    const specOf = (recent: number, genres: { itemFeature?: string }) =>
+      parseModelSpec({
+        features: [
+          { name: 'user_recent', type: 'sequence', maxLength: recent, fromEvents: { task: 'click' } },
+          { name: 'user_genres', type: 'sequence', maxLength: 3, fromEvents: { task: 'click', ...genres } },
+          { name: 'item_genre', type: 'categorical' },
+        ],
+        tasks: [{ name: 'click', label: 'click', type: 'binary' }],
+        model: { expertUnits: [4] },
+      });
+    // The candidate keeps 2 clicked ids where production keeps 3, and lists ids where production lists genres.
+    const data = await moduleRef
+      .get(TrainingDataService)
+      .load(
+        { kind: 'events', from: at(400).toISOString(), to: at(405).toISOString() },
+        specOf(2, {}),
+        specOf(3, { itemFeature: 'item_genre' }),
+        0.4,
+        undefined,
+      );
+    const lists = (table: RawTable) =>
+      table
+        .sequenceColumns()
+        .map((c) =>
+          Array.from({ length: table.size }, (_, r) =>
+            Array.from(c.ids.subarray(c.offsets[r], c.offsets[r + 1]), (id) => c.dictionary[id].slice(-2)),
+          ),
+        );
+    expect(lists(data.holdout)).toEqual([
+      [
+        ['p2', 'p3'],
+        ['p3', 'p4'],
+      ],
+      [
+        ['p1', 'p2', 'p3'],
+        ['p2', 'p3', 'p4'],
+      ],
+    ]);
+    expect(lists(data.productionHoldout!)).toEqual([
+      [
+        ['p1', 'p2', 'p3'],
+        ['p2', 'p3', 'p4'],
+      ],
+      [
+        ['g1', 'g2', 'g3'],
+        ['g2', 'g3', 'g4'],
+      ],
+    ]);
+  });
+
   it("rebuilds a list of the clicked items' genres alike; an item stored without one appends nothing", async () => {
     const user = `${token}-g`;
     const item = (name: string) => `${token}-${name}`;

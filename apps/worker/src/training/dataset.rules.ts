@@ -1,9 +1,12 @@
 import type { FeatureMap, TrainingRow } from '@app/db';
 import {
+  eventFeeds,
   itemFilledFeatures,
   lowerBound,
   RawTable,
   RowError,
+  servedEventFeeds,
+  type EventFeed,
   type ModelSpec,
   type RawTableOptions,
   type TaskSpec,
@@ -26,6 +29,42 @@ export interface SpecTables {
   holdout: RawTable;
   /** Records left out because a value could not be read (text in a numeric feature, a binary label other than 0/1). */
   skipped: number;
+}
+
+/** Where production's own list goes when the candidate's list of that name has another source. */
+const PRODUCTION_LIST_PREFIX = 'production\u0000';
+
+/** The event-fed lists a job rebuilds as of each event, for the candidate and for production's evaluation. */
+export interface ListsToRebuild {
+  feeds: EventFeed[];
+  /** Production's lists rebuilt under a name of their own, by that name: its held-out records read them as theirs. */
+  productionRenames: ReadonlyMap<string, string>;
+}
+
+/**
+ * One rebuild per name where the two specs' lists agree on their source, at the longer maxLength (each table keeps
+ * its own last maxLength, as each served model reads its own); a production list from another source than the
+ * candidate's of that name is rebuilt apart, so that production is judged on the lists it serves.
+ */
+export function listsToRebuild(spec: ModelSpec, production: ModelSpec | undefined): ListsToRebuild {
+  const feeds = servedEventFeeds(production ? [spec, production] : [spec]);
+  const productionRenames = new Map<string, string>();
+  for (const own of production ? eventFeeds(production) : []) {
+    const kept = feeds.find((f) => f.feature === own.feature)!;
+    if (kept.task === own.task && kept.itemFeature === own.itemFeature) continue;
+    const apart = PRODUCTION_LIST_PREFIX + own.feature;
+    feeds.push({ ...own, feature: apart });
+    productionRenames.set(apart, own.feature);
+  }
+  return { feeds, productionRenames };
+}
+
+/** A record with its lists rebuilt apart under their own names (listsToRebuild). */
+export function renamedLists(record: FlatRecord, renames: ReadonlyMap<string, string>): FlatRecord {
+  if (renames.size === 0) return record;
+  const renamed = { ...record };
+  for (const [apart, name] of renames) renamed[name] = record[apart];
+  return renamed;
 }
 
 /** What an event's record holds besides its features, for the specs that read it (recordColumns). */

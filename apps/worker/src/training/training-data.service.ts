@@ -1,14 +1,16 @@
 import { Injectable } from '@nestjs/common';
 
 import { EventRepository } from '@app/db';
-import { eventFeeds, RawTable, type ModelSpec } from '@app/mmoe';
+import { RawTable, type ModelSpec } from '@app/mmoe';
 import type { CsvSource, EventsSource } from '@app/queue';
 
 import { CsvFileRepository } from './csv-file.repository';
 import {
   eventRecord,
+  listsToRebuild,
   orderSplitIndex,
   recordColumns,
+  renamedLists,
   splitAt,
   timeSplitIndex,
   toTables,
@@ -93,9 +95,8 @@ export class TrainingDataService {
     const [from, to] = [instant(source.from, 'source.from'), instant(source.to, 'source.to')];
     if (from >= to)
       throw new TrainingInputError(`source.from (${source.from}) must be before source.to (${source.to})`);
-    // Each event-fed list as it was when its event occurred, production's too (the candidate's wins a name clash).
-    const byName = new Map([production, spec].flatMap((s) => (s ? eventFeeds(s) : [])).map((f) => [f.feature, f]));
-    const feeds = [...byName.values()];
+    // Each event-fed list as it was when its event occurred, production's too.
+    const { feeds, productionRenames } = listsToRebuild(spec, production);
     // Production's labels and features too, to evaluate it alike.
     const columns = recordColumns(production ? [spec, production] : [spec]);
     const read = await this.events.readInSnapshot(async (reads) => {
@@ -134,7 +135,13 @@ export class TrainingDataService {
     const { split, ...counts } = read;
     return {
       ...toTables(spec, split, groupBy),
-      productionHoldout: production && toTables(production, { train: [], holdout: split.holdout }, groupBy).holdout,
+      productionHoldout:
+        production &&
+        toTables(
+          production,
+          { train: [], holdout: split.holdout.map((r) => renamedLists(r, productionRenames)) },
+          groupBy,
+        ).holdout,
       malformed: 0,
       ...counts,
     };
