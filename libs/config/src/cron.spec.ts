@@ -1,3 +1,4 @@
+import { loadConfig } from './app-config';
 import { cronIntervalProblem, cronProblem } from './cron';
 
 describe('cronIntervalProblem', () => {
@@ -29,6 +30,12 @@ describe('cronProblem', () => {
     expect(cronProblem('0 3 * * *')).toBeUndefined();
     expect(cronProblem(' ')).toBe('must not be empty');
     expect(cronProblem('61 * * * *')).toEqual(expect.any(String));
+  });
+
+  it('refuses a cron that parses but never runs (the 31st of months that have 30 days)', () => {
+    expect(cronProblem('0 0 31 4,6 *')).toBe('never runs: no date matches it');
+    expect(cronProblem('0 0 30 1,4 *')).toBeUndefined();
+    expect(() => loadConfig({ RETRAIN_CRON: '0 0 31 4,6 *' })).toThrow(/RETRAIN_CRON.*never runs/);
   });
 
   it('refuses fields left out, which the parser would fill from the seconds up (every minute of the 3rd)', () => {

@@ -24,10 +24,12 @@ export function cronProblem(expression: string): string | undefined {
   if (!expression.trim().startsWith('@') && fields !== 5 && fields !== 6)
     return `must have 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; got ${fields}`;
   try {
-    parseExpression(expression, { tz: CRON_TIMEZONE });
+    // A day no listed month has (31 in April and June) parses: only looking for its first run finds it never comes.
+    parseExpression(expression, { tz: CRON_TIMEZONE }).next();
     return undefined;
   } catch (error) {
-    return (error as Error).message;
+    const { message } = error as Error;
+    return /loop limit exceeded/.test(message) ? 'never runs: no date matches it' : message;
   }
 }
 
