@@ -4,7 +4,8 @@ import type { Job, Queue } from 'bull';
 import Redis from 'ioredis';
 import { z } from 'zod';
 
-import { QueueModule, RepeatableJobRunner, type RepeatableJobHandle, type Schedule } from '@app/queue';
+import { UnavailableError } from '@app/common';
+import { QUEUE_PREFIX, QueueModule, RepeatableJobRunner, type RepeatableJobHandle, type Schedule } from '@app/queue';
 import { RedisModule } from '@app/redis';
 
 import { startRedisServer, type RedisServer } from '../fixtures/store.servers';
@@ -129,6 +130,32 @@ describe('RepeatableJobRunner (medium: real Redis and Bull)', () => {
     await expect(a.handle.sync()).resolves.toBeNull();
     expect(await repeatables(a.queue)).toEqual([]);
     expect(await a.queue.getDelayed()).toEqual([]);
+  });
+
+  it('gives a change up, writing nothing, when another holds the lock past the wait', async () => {
+    const { handle } = await startProcess({ schedule: { cron: '0 3 * * *', data: { n: 1 } } });
+    await client.set(`${QUEUE_PREFIX}:${QUEUE}:${JOB}:schedule-lock`, 'another process', 'PX', 8_000);
+    const change = jest.fn(async () => undefined);
+    const started = Date.now();
+    await expect(handle.sync(change)).rejects.toThrow(UnavailableError);
+    // Within the API's route deadline (5 s): the caller hears it before any write, never after one.
+    expect(Date.now() - started).toBeLessThan(4_000);
+    expect(change).not.toHaveBeenCalled();
+  });
+
+  it('brings Bull in line at the next check when a change was stored but Bull failed half-way', async () => {
+    let schedule: Schedule<Data> = { cron: '0 3 * * *', data: { n: 1 } };
+    const { queue, runner, handle } = await startProcess({ schedule: async () => schedule });
+    const remove = jest.spyOn(queue, 'removeRepeatableByKey').mockRejectedValueOnce(new Error('Connection is closed.'));
+    await expect(
+      handle.sync(async () => {
+        schedule = { cron: '30 5 * * *', data: { n: 1 } };
+      }),
+    ).rejects.toThrow('Connection is closed.');
+    remove.mockRestore();
+    expect(await repeatables(queue)).toEqual([expect.objectContaining({ cron: '0 3 * * *' })]);
+    await runner.check();
+    expect(await repeatables(queue)).toEqual([expect.objectContaining({ cron: '30 5 * * *' })]);
   });
 
   it('registers a job again after Redis lost its data, from the schedule read then; none while it is null', async () => {

@@ -31,13 +31,16 @@ export class RedisLocks {
     return (await this.redis.set(key, token, 'PX', ttlMs, 'NX')) === null ? null : this.lease(key, token, ttlMs);
   }
 
-  /** The lock, waiting for it as long as a holder may keep it without extending it (twice its time-to-live). */
-  async acquire(key: string, ttlMs: number): Promise<LockLease> {
-    const deadline = Date.now() + 2 * ttlMs;
+  /**
+   * The lock, waiting for it at most `waitMs` (by default as long as a holder may keep it without extending it: twice
+   * its time-to-live); null if it is still held then.
+   */
+  async acquire(key: string, ttlMs: number, waitMs = 2 * ttlMs): Promise<LockLease | null> {
+    const deadline = Date.now() + waitMs;
     for (;;) {
       const lease = await this.tryAcquire(key, ttlMs);
       if (lease) return lease;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for the lock ${key}`);
+      if (Date.now() > deadline) return null;
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
   }

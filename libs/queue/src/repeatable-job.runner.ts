@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import type { Job, JobInformation, Queue } from 'bull';
 import type { z } from 'zod';
 
-import { InvalidFieldsError } from '@app/common';
+import { InvalidFieldsError, UnavailableError } from '@app/common';
 import { APP_CONFIG, CRON_TIMEZONE, type AppConfig } from '@app/config';
 
 import { parseJobData } from './job-data';
@@ -53,6 +53,11 @@ interface Entry {
 
 /** Longer than bringing one job in line takes (a few round trips), short enough that a crashed holder blocks little. */
 const SCHEDULE_LOCK_MS = 5_000;
+/**
+ * How long a sync (a schedule change asked for through the API) waits for the job's lock before it gives up, writing
+ * nothing: well within the API's Redis route deadline (5 s), so that a change is never answered 503 and then applied.
+ */
+const SYNC_LOCK_WAIT_MS = 2_000;
 /** A run's lock; its holder extends it every third of this while the run goes on, so a dead holder frees it this soon. */
 const RUN_LOCK_MS = 30_000;
 
@@ -96,10 +101,16 @@ export class RepeatableJobRunner implements OnApplicationBootstrap, OnApplicatio
     return {
       next: async () => nextRun(await this.registered(entry)),
       sync: (change) =>
-        this.exclusive(entry, async () => {
-          await change?.();
-          return nextRun(await this.converge(entry));
-        }),
+        this.exclusive(
+          entry,
+          async () => {
+            await change?.();
+            // Stored, and until Bull is brought in line (converge may fail half-way), the periodic check does it.
+            entry.converged = false;
+            return nextRun(await this.converge(entry));
+          },
+          SYNC_LOCK_WAIT_MS,
+        ),
     };
   }
 
@@ -182,8 +193,15 @@ export class RepeatableJobRunner implements OnApplicationBootstrap, OnApplicatio
     return (await entry.job.queue.getRepeatableJobs()).find((r) => r.name === entry.job.name);
   }
 
-  private async exclusive<T>(entry: Entry, work: () => Promise<T>): Promise<T> {
-    const lease = await this.locks.acquire(lockKey(entry, 'schedule'), SCHEDULE_LOCK_MS);
+  private async exclusive<T>(entry: Entry, work: () => Promise<T>, waitMs?: number): Promise<T> {
+    const lease = await this.locks.acquire(lockKey(entry, 'schedule'), SCHEDULE_LOCK_MS, waitMs);
+    if (!lease)
+      throw new UnavailableError(
+        `${entry.job.name}'s schedule is being changed elsewhere; nothing was changed: retry`,
+        {
+          retryAfterSeconds: 1,
+        },
+      );
     return lease.hold(work);
   }
 
