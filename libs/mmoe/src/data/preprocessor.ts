@@ -2,6 +2,7 @@ import { PoolingState, selectRows, SequenceColumn, SequenceFeatureState } from '
 import {
   CategoricalFeatureSpec,
   DEFAULT_ATTENTION_UNITS,
+  DEFAULT_EMBEDDING_DIM,
   ModelSpec,
   NumericFeatureSpec,
 } from '../model-spec/model-spec.schema';
@@ -204,7 +205,8 @@ function fit(
       return { name, ...moments(values, rows), ...(transform ? { transform } : {}) };
     });
   const categorical = embeddedFeatures(spec).map((f): CategoricalFeatureState => {
-    if (f.type === 'numeric') return { name: f.name, embeddingDim: f.embeddingDim ?? 8, buckets: f.buckets! };
+    if (f.type === 'numeric')
+      return { name: f.name, embeddingDim: f.embeddingDim ?? DEFAULT_EMBEDDING_DIM, buckets: f.buckets! };
     if (f.hashBuckets) return { name: f.name, embeddingDim: f.embeddingDim, hashBuckets: f.hashBuckets };
     const { ids, dictionary } = table.categoricalColumn(f.name);
     const counts = new Uint32Array(dictionary.length);
@@ -226,7 +228,7 @@ function fit(
       const shared = categorical.find((c) => c.name === f.sharedEmbedding)!;
       return { ...common, embeddingDim: shared.embeddingDim, sharedEmbedding: shared.name };
     }
-    const embeddingDim = f.embeddingDim ?? 8;
+    const embeddingDim = f.embeddingDim ?? DEFAULT_EMBEDDING_DIM;
     if (f.hashBuckets) return { ...common, embeddingDim, hashBuckets: f.hashBuckets };
     const counts = new Uint32Array(dictionary.length);
     forEachRow(offsets.length - 1, rows, (r) => {

@@ -67,12 +67,15 @@ const vocabulary = {
   minCount: positiveInt.default(1),
 };
 
+/** An embedding table's width when a spec gives none. */
+export const DEFAULT_EMBEDDING_DIM = 8;
+
 const categoricalFeature = z
   .object({
     name,
     type: z.literal('categorical'),
     side,
-    embeddingDim: positiveInt.max(1024).default(8),
+    embeddingDim: positiveInt.max(1024).default(DEFAULT_EMBEDDING_DIM),
     ...vocabulary,
     ...sequenceOnly,
     ...numericOnly,

@@ -1,6 +1,7 @@
 import { SEQUENCE_MAX_VOCAB, type PreprocessingState } from '../data/preprocessor';
 import {
   DEFAULT_ATTENTION_UNITS,
+  DEFAULT_EMBEDDING_DIM,
   lossBalancingOf,
   type FeatureSpec,
   type ModelSpec,
@@ -59,9 +60,22 @@ function listDifferences<T extends { name: string }>(
   return out;
 }
 
+/** A table's width as trained: the default spelt out; none for a plain numeric or a list on another's table. */
+function embeddingDimOf(f: FeatureSpec): number | undefined {
+  if (f.type === 'numeric') return f.buckets === undefined ? undefined : (f.embeddingDim ?? DEFAULT_EMBEDDING_DIM);
+  if (f.type === 'sequence') return f.sharedEmbedding ? undefined : (f.embeddingDim ?? DEFAULT_EMBEDDING_DIM);
+  return f.embeddingDim;
+}
+
 function featureDifferences(p: FeatureSpec, c: FeatureSpec, state: PreprocessingState, at: string): string[] {
   if (p.type !== c.type) return [`${at}: type is "${p.type}" in the parent, "${c.type}" here`];
-  const out = keyDifferences(p, c, at, ['embeddingDim', 'hashBuckets', 'transform', 'buckets', 'pooling']);
+  const out = keyDifferences({ ...p, embeddingDim: embeddingDimOf(p) }, { ...c, embeddingDim: embeddingDimOf(c) }, at, [
+    'embeddingDim',
+    'hashBuckets',
+    'transform',
+    'buckets',
+    'pooling',
+  ]);
   if (c.type === 'sequence' || c.type === 'categorical') {
     // The attention unit's layers compared as trained (its default spelt out).
     const table = (f: FeatureSpec) =>
@@ -99,8 +113,10 @@ function uncertaintyDifference(parent: ModelSpec, child: ModelSpec): string[] {
 }
 
 /**
- * The network's shape and what its weights compute; gate dropout and the balance loss weigh only in training, and
- * uncertainty weighting is compared with its training spelling.
+ * The network's shape and what its weights compute, as its architecture builds it (topology.ts): defaults spelt out
+ * (PLE's one level, shared-bottom's layers), keys it does not read left out (the experts and gate of shared-bottom,
+ * the task experts of MMoE); gate dropout and the balance loss weigh only in training, and uncertainty weighting is
+ * compared with its training spelling.
  */
 function modelDifferences(p: ModelSpec['model'], c: ModelSpec['model']): string[] {
   const shape = (m: ModelSpec['model']) => {
@@ -109,6 +125,12 @@ function modelDifferences(p: ModelSpec['model'], c: ModelSpec['model']): string[
     delete gate.balanceLossWeight;
     const shape: Record<string, unknown> = { ...m, gate };
     delete shape.uncertaintyWeighting; // compared with its training spelling (uncertaintyDifference)
+    if (m.architecture === 'ple' || m.architecture === 'cgc') shape.levels = m.levels ?? 1;
+    else delete shape.taskExperts;
+    if (m.architecture === 'shared-bottom') {
+      shape.bottomUnits = m.bottomUnits ?? m.expertUnits;
+      for (const unread of ['expertUnits', 'experts', 'gate']) delete shape[unread];
+    } else delete shape.bottomUnits;
     return shape;
   };
   const [ps, cs] = [shape(p), shape(c)];

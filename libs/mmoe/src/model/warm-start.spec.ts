@@ -165,6 +165,28 @@ describe('warm start', () => {
     warmStartNetwork(parent.network, retuned, rows(retuned, 10, 4, 4)).network.dispose();
   });
 
+  it('compares what the weights are: a default spelt out, or a key the architecture does not read, is no difference', () => {
+    const same = (parentPatch: (s: ModelSpecInput) => void, childPatch: (s: ModelSpecInput) => void) =>
+      warmStartDifferences(specOf(parentPatch), parent.network.preprocessing, specOf(childPatch));
+    const none = () => undefined;
+    expect(same(none, (s) => Object.assign(s.features[3], { embeddingDim: 8 }).embeddingDim)).toEqual([
+      'features[3] "tags": embeddingDim is 3 in the parent, 8 here',
+    ]);
+    const tagsDefault = (s: ModelSpecInput) => delete (s.features[3] as { embeddingDim?: number }).embeddingDim;
+    expect(same(tagsDefault, (s) => Object.assign(s.features[3], { embeddingDim: 8 }))).toEqual([]);
+    const bucketised = (dim?: number) => (s: ModelSpecInput) =>
+      Object.assign(s.features[4], { buckets: [0, 10], ...(dim && { embeddingDim: dim }) });
+    expect(same(bucketised(), bucketised(8))).toEqual([]);
+    expect(same(none, (s) => Object.assign(s.model, { taskExperts: 3 }))).toEqual([]);
+    const ple = (levels?: number) => (s: ModelSpecInput) => Object.assign(s.model, { architecture: 'ple', levels });
+    expect(same(ple(), ple(1))).toEqual([]);
+    expect(same(ple(), ple(2))).toEqual(['model.levels is 1 in the parent, 2 here']);
+    const bottom = (units?: number[]) => (s: ModelSpecInput) =>
+      Object.assign(s.model, { architecture: 'shared-bottom', bottomUnits: units, experts: 3 });
+    expect(same(bottom(), bottom([8]))).toEqual([]);
+    expect(same(bottom(), bottom([6]))).toEqual(['model.bottomUnits is [8] in the parent, [6] here']);
+  });
+
   it("names a change of an attention pooling's target or unit, its default spelt out or not", () => {
     const attention = (units?: number[]) =>
       specOf((s) => Object.assign(s.features[2], { pooling: 'attention', target: 'item', attentionUnits: units }));
