@@ -141,7 +141,7 @@ describe('events (e2e)', () => {
     await app.inject({ method: 'PUT', url: '/v1/items/i1/features', payload: { features: { item_genre: 'g1' } } });
     const at = (minute: number) => `2025-01-01T00:${String(minute).padStart(2, '0')}:00.000Z`;
     await post([
-      { ...event(1), occurredAt: at(1), weight: 2.5 }, // u1 × i1: both have features
+      { ...event(1), occurredAt: at(1), weight: 2.5, context: { context_hour: 9 } }, // u1 × i1: both have features
       { ...event(2), occurredAt: at(2) }, // u2 × i2: neither has; no weight
       { ...event(3), occurredAt: at(3) },
       { ...event(4), occurredAt: at(9) }, // outside the window
@@ -156,10 +156,11 @@ describe('events (e2e)', () => {
       labels: { click: 1, watch_time: 12.5 },
       weight: 2.5,
       occurredAt: new Date(at(1)),
+      context: { context_hour: 9 },
       userFeatures: { user_age: 30 },
       itemFeatures: { item_genre: 'g1' },
     });
-    expect(rows[1]).toMatchObject({ userFeatures: null, itemFeatures: null, weight: null });
+    expect(rows[1]).toMatchObject({ context: null, userFeatures: null, itemFeatures: null, weight: null });
   });
 
   it('timestamps an event without occurredAt at its arrival', async () => {
