@@ -98,15 +98,14 @@ describe('TrainingDataService (medium: real Postgres)', () => {
       tasks: [{ name: 'click', label: 'click', type: 'binary' }],
       model: { expertUnits: [4] },
     });
-    const data = await moduleRef
-      .get(TrainingDataService)
-      .load(
-        { kind: 'events', from: at(300).toISOString(), to: at(302).toISOString() },
-        sided,
-        undefined,
-        0.5,
-        undefined,
-      );
+    const data = await moduleRef.get(TrainingDataService).load(
+      { kind: 'events', from: at(300).toISOString(), to: at(302).toISOString() },
+      sided,
+      // Production reads user_age on the item's side: its held-out rows are assembled its way.
+      parseModelSpec({ ...sided, features: [{ name: 'user_age', type: 'numeric', side: 'item' }] }),
+      0.5,
+      undefined,
+    );
     const column = (table: RawTable, name: string) => Array.from(table.numericColumn(name));
     expect(
       [data.train, data.holdout].map((t) => ['user_age', 'context_hour', 'item_price'].map((f) => column(t, f))),
@@ -114,6 +113,7 @@ describe('TrainingDataService (medium: real Postgres)', () => {
       [[30], [20], [2]],
       [[30], [21], [2]],
     ]);
+    expect(column(data.productionHoldout!, 'user_age')).toEqual([99]);
   });
 
   it("reads a CSV's weight column, and fails a job whose file lacks it instead of training unweighted", async () => {

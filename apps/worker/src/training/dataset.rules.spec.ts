@@ -7,8 +7,10 @@ import {
   groupByOf,
   holdoutFractionOf,
   holdsValidation,
+  listsToRebuild,
   orderSplitIndex,
   recordColumns,
+  renamedLists,
   splitAt,
   timeSplitIndex,
   toTables,
@@ -64,7 +66,7 @@ describe('dataset rules', () => {
           labels: { click: 1, watch: 42 },
           weight: null,
         },
-        recordColumns([SIDED]),
+        recordColumns(SIDED),
       );
       expect(record).toEqual({
         user_id: 'u',
@@ -81,37 +83,92 @@ describe('dataset rules', () => {
     });
 
     it('lets the item fill every feature of a spec with no item-side one (the row layout)', () => {
+      const userOnly = parseModelSpec({
+        ...SPEC,
+        features: [
+          { name: 'user_age', type: 'numeric' },
+          { name: 'user_tier', type: 'categorical' },
+        ],
+      });
       const record = eventRecord(
-        { ...row, userFeatures: { age: 31, shared: 'user' }, itemFeatures: { shared: 'item' }, weight: null },
-        recordColumns([
-          parseModelSpec({ ...SPEC, features: [...SPEC.features, { name: 'shared', type: 'categorical' }] }),
-        ]),
+        {
+          ...row,
+          userFeatures: { user_age: 31, user_tier: 'user' },
+          itemFeatures: { user_tier: 'item' },
+          weight: null,
+        },
+        recordColumns(userOnly),
       );
-      expect(record).toMatchObject({ age: 31, shared: 'item' });
+      expect(record).toMatchObject({ user_age: 31, user_tier: 'item' });
+      expect(
+        eventRecord({ ...row, itemFeatures: { user_tier: 'item' }, weight: null }, recordColumns(SIDED)),
+      ).not.toHaveProperty('user_tier');
     });
 
     it('leaves a label the event lacks missing, tolerates unknown users and items, and reads booleans as categories', () => {
       const record = eventRecord(
         { ...row, itemFeatures: { premium: true }, labels: { click: 0 }, weight: null },
-        recordColumns([parseModelSpec({ ...SPEC, features: [{ name: 'premium', type: 'categorical' }] })]),
+        recordColumns(parseModelSpec({ ...SPEC, features: [{ name: 'premium', type: 'categorical' }] })),
       );
       expect(record).toEqual({ user_id: 'u', item_id: 'i', premium: 'true', clicked: 0, seconds: undefined });
     });
 
-    it("puts the event's weight under each spec's sample-weight column (null: the table reads 1)", () => {
-      const weighted = [
-        parseModelSpec({ ...SPEC, training: { sampleWeight: 'w' } }),
-        parseModelSpec({ ...SPEC, training: { sampleWeight: 'importance' } }),
-      ];
-      expect(eventRecord({ ...row, labels: { click: 1 }, weight: 2.5 }, recordColumns(weighted))).toMatchObject({
-        w: 2.5,
-        importance: 2.5,
-      });
-      const [spec] = weighted;
+    it("puts the event's weight under the spec's sample-weight column (null: the table reads 1)", () => {
+      const spec = parseModelSpec({ ...SPEC, training: { sampleWeight: 'w' } });
+      expect(eventRecord({ ...row, labels: { click: 1 }, weight: 2.5 }, recordColumns(spec))).toMatchObject({ w: 2.5 });
       const table = new RawTable(spec);
-      table.add(eventRecord({ ...row, labels: { click: 1 }, weight: null }, recordColumns([spec])));
-      table.add(eventRecord({ ...row, labels: { click: 1 }, weight: 0.5 }, recordColumns([spec])));
+      table.add(eventRecord({ ...row, labels: { click: 1 }, weight: null }, recordColumns(spec)));
+      table.add(eventRecord({ ...row, labels: { click: 1 }, weight: 0.5 }, recordColumns(spec)));
       expect(Array.from(table.weightColumn()!)).toEqual([1, 0.5]);
+    });
+  });
+
+  describe('listsToRebuild', () => {
+    const fed = (name: string, maxLength: number, fromEvents?: { task: string; itemFeature?: string }) => ({
+      name,
+      type: 'sequence' as const,
+      maxLength,
+      ...(fromEvents && { fromEvents }),
+    });
+    const specWith = (...lists: ReturnType<typeof fed>[]) =>
+      parseModelSpec({ ...SPEC, features: [...lists, { name: 'genre', type: 'categorical' }] });
+
+    it("rebuilds one list where both specs' have the same source, at the longer maxLength", () => {
+      const lists = listsToRebuild(
+        specWith(fed('user_recent', 2, { task: 'click' })),
+        specWith(fed('user_recent', 3, { task: 'click' })),
+      );
+      expect(lists).toEqual({
+        feeds: [{ feature: 'user_recent', task: 'click', maxLength: 3 }],
+        candidateRenames: new Map(),
+      });
+    });
+
+    it("rebuilds the candidate's apart where production reads that name from another source, events or a PUT", () => {
+      for (const theirs of [fed('user_recent', 3, { task: 'click', itemFeature: 'genre' }), fed('user_recent', 3)]) {
+        const { feeds, candidateRenames } = listsToRebuild(
+          specWith(fed('user_recent', 2, { task: 'click' })),
+          specWith(theirs),
+        );
+        const apart = [...candidateRenames.keys()];
+        expect([...candidateRenames.values()]).toEqual(['user_recent']);
+        expect(feeds).toEqual([
+          ...(theirs.fromEvents ? [{ feature: 'user_recent', task: 'click', maxLength: 3, itemFeature: 'genre' }] : []),
+          { feature: apart[0], task: 'click', maxLength: 2 },
+        ]);
+        expect(renamedLists({ user_recent: ['stored'], [apart[0]]: ['rebuilt'] }, candidateRenames)).toMatchObject({
+          user_recent: ['rebuilt'],
+        });
+      }
+    });
+
+    it("rebuilds production's for a candidate that reads it as a plain feature: it is served the fed list", () => {
+      expect(
+        listsToRebuild(specWith(fed('user_recent', 2)), specWith(fed('user_recent', 3, { task: 'click' }))),
+      ).toEqual({
+        feeds: [{ feature: 'user_recent', task: 'click', maxLength: 3 }],
+        candidateRenames: new Map(),
+      });
     });
   });
 

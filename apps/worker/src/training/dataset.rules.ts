@@ -5,7 +5,6 @@ import {
   lowerBound,
   RawTable,
   RowError,
-  servedEventFeeds,
   type EventFeed,
   type ModelSpec,
   type RawTableOptions,
@@ -31,32 +30,38 @@ export interface SpecTables {
   skipped: number;
 }
 
-/** Where production's own list goes when the candidate's list of that name has another source. */
-const PRODUCTION_LIST_PREFIX = 'production\u0000';
+/** Where the candidate's list goes when production reads a feature of that name from another source. */
+const CANDIDATE_LIST_PREFIX = 'candidate\u0000';
 
 /** The event-fed lists a job rebuilds as of each event, for the candidate and for production's evaluation. */
 export interface ListsToRebuild {
   feeds: EventFeed[];
-  /** Production's lists rebuilt under a name of their own, by that name: its held-out records read them as theirs. */
-  productionRenames: ReadonlyMap<string, string>;
+  /** The candidate's lists rebuilt under a name of their own, by that name: its records read them as theirs. */
+  candidateRenames: ReadonlyMap<string, string>;
 }
 
 /**
- * One rebuild per name where the two specs' lists agree on their source, at the longer maxLength (each table keeps
- * its own last maxLength, as each served model reads its own); a production list from another source than the
- * candidate's of that name is rebuilt apart, so that production is judged on the lists it serves.
+ * Production's lists under their names (a candidate that reads one of them as a plain feature is served it, so it
+ * trains on it as of each event too), and the candidate's: under its name where production reads none of that name,
+ * rebuilt once with production's where both have the same source (at the longer maxLength: each table keeps its own
+ * last maxLength, as each served model reads its own), and apart where production reads that name from another
+ * source (other events, or a PUT), so that each spec is judged on what it is served.
  */
 export function listsToRebuild(spec: ModelSpec, production: ModelSpec | undefined): ListsToRebuild {
-  const feeds = servedEventFeeds(production ? [spec, production] : [spec]);
-  const productionRenames = new Map<string, string>();
-  for (const own of production ? eventFeeds(production) : []) {
-    const kept = feeds.find((f) => f.feature === own.feature)!;
-    if (kept.task === own.task && kept.itemFeature === own.itemFeature) continue;
-    const apart = PRODUCTION_LIST_PREFIX + own.feature;
-    feeds.push({ ...own, feature: apart });
-    productionRenames.set(apart, own.feature);
+  const feeds = production ? eventFeeds(production) : [];
+  const candidateRenames = new Map<string, string>();
+  for (const own of eventFeeds(spec)) {
+    const at = feeds.findIndex((f) => f.feature === own.feature);
+    const theirs = feeds[at];
+    if (theirs && theirs.task === own.task && theirs.itemFeature === own.itemFeature)
+      feeds[at] = { ...theirs, maxLength: Math.max(theirs.maxLength, own.maxLength) };
+    else if (production?.features.some((f) => f.name === own.feature)) {
+      const apart = CANDIDATE_LIST_PREFIX + own.feature;
+      feeds.push({ ...own, feature: apart });
+      candidateRenames.set(apart, own.feature);
+    } else feeds.push(own);
   }
-  return { feeds, productionRenames };
+  return { feeds, candidateRenames };
 }
 
 /** A record with its lists rebuilt apart under their own names (listsToRebuild). */
@@ -67,20 +72,21 @@ export function renamedLists(record: FlatRecord, renames: ReadonlyMap<string, st
   return renamed;
 }
 
-/** What an event's record holds besides its features, for the specs that read it (recordColumns). */
+/** What an event's record holds besides its features, for the spec that reads it (recordColumns). */
 export interface RecordColumns {
   tasks: readonly Pick<TaskSpec, 'name' | 'label'>[];
-  /** The specs' training.sampleWeight columns. */
+  /** The spec's training.sampleWeight column, if any. */
   weightColumns: readonly string[];
   /** The features an item's stored value fills (itemFilledFeatures); the others come from the user and the context. */
   itemFilled: ReadonlySet<string>;
 }
 
-export function recordColumns(specs: readonly ModelSpec[]): RecordColumns {
+/** A spec's own: the item fills one spec's item-side features and not another's, so each spec has its records. */
+export function recordColumns(spec: ModelSpec): RecordColumns {
   return {
-    tasks: specs.flatMap((s) => s.tasks),
-    weightColumns: specs.flatMap((s) => s.training.sampleWeight ?? []),
-    itemFilled: new Set(specs.flatMap(itemFilledFeatures)),
+    tasks: spec.tasks,
+    weightColumns: spec.training.sampleWeight === undefined ? [] : [spec.training.sampleWeight],
+    itemFilled: new Set(itemFilledFeatures(spec)),
   };
 }
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 
-import { EventRepository } from '@app/db';
+import { EventRepository, type TrainingRow } from '@app/db';
 import { RawTable, type ModelSpec } from '@app/mmoe';
 import type { CsvSource, EventsSource } from '@app/queue';
 
@@ -96,19 +96,20 @@ export class TrainingDataService {
     if (from >= to)
       throw new TrainingInputError(`source.from (${source.from}) must be before source.to (${source.to})`);
     // Each event-fed list as it was when its event occurred, production's too.
-    const { feeds, productionRenames } = listsToRebuild(spec, production);
-    // Production's labels and features too, to evaluate it alike.
-    const columns = recordColumns(production ? [spec, production] : [spec]);
+    const { feeds, candidateRenames } = listsToRebuild(spec, production);
+    const columns = recordColumns(spec);
+    const record = (row: TrainingRow) => renamedLists(eventRecord(row, columns), candidateRenames);
     const read = await this.events.readInSnapshot(async (reads) => {
       const rows = await reads.window(from, to, feeds);
       const index = timeSplitIndex(
         rows.map((r) => r.occurredAt.getTime()),
         fraction,
       );
-      const split = splitAt(
-        rows.map((row) => eventRecord(row, columns)),
-        index,
-      );
+      const split = splitAt(rows.map(record), index);
+      // Production is judged on the same events, each assembled as production reads it.
+      const productionColumns = production && recordColumns(production);
+      const productionHeldOut =
+        productionColumns && rows.slice(index).map((row) => eventRecord(row, productionColumns));
       const lateRows = late
         ? await reads.late(late.after, instant(late.from, 'late.from'), instant(late.to, 'late.to'), feeds)
         : [];
@@ -123,25 +124,23 @@ export class TrainingDataService {
           )
         : [];
       // Older than the window: trained on before it, never held out.
-      split.train.unshift(...[...replayed, ...lateRows].map((row) => eventRecord(row, columns)));
+      split.train.unshift(...[...replayed, ...lateRows].map(record));
       return {
         split,
+        productionHeldOut,
         holdoutStart: rows[index]?.occurredAt.toISOString() ?? null,
         replayed: replayed.length,
         late: lateRows.length,
         snapshot: reads.snapshot,
       };
     });
-    const { split, ...counts } = read;
+    const { split, productionHeldOut, ...counts } = read;
     return {
       ...toTables(spec, split, groupBy),
       productionHoldout:
         production &&
-        toTables(
-          production,
-          { train: [], holdout: split.holdout.map((r) => renamedLists(r, productionRenames)) },
-          groupBy,
-        ).holdout,
+        productionHeldOut &&
+        toTables(production, { train: [], holdout: productionHeldOut }, groupBy).holdout,
       malformed: 0,
       ...counts,
     };
