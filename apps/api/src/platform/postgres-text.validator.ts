@@ -56,6 +56,12 @@ export const MAX_OBJECT_KEYS = 1024;
 export const MAX_KEY_LENGTH = 256;
 
 /**
+ * Keys a plain object inherits (constructor, toString, __proto__ …): class-transformer skips a body key whose value on
+ * the new DTO instance is a function, so the whitelist never saw them and they were dropped without a word.
+ */
+const INHERITED_KEYS: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/**
  * The rules on a whole request part (body, query, path parameters) that the validation pipe applies to every route
  * before any DTO, in one walk: no object with more than MAX_OBJECT_KEYS keys or a key longer than MAX_KEY_LENGTH, and
  * no key or string at any depth that Postgres could not store. The first problem, as a 400 naming where it is
@@ -72,7 +78,12 @@ export function requestValueError(value: unknown, root: string, path = ''): Fiel
   const keys = Object.keys(value);
   if (keys.length > MAX_OBJECT_KEYS && !Array.isArray(value))
     return { field, message: `${field} must have at most ${MAX_OBJECT_KEYS} keys, got ${keys.length}` };
+  const object = !Array.isArray(value);
   for (const key of keys) {
+    if (object && INHERITED_KEYS.has(key)) {
+      const at = path ? `${path}.${key}` : key;
+      return { field: at, message: `${at} is not a field (a key named like a built-in object property is refused)` };
+    }
     if (key.length > MAX_KEY_LENGTH)
       return { field, message: `keys of ${field} must be at most ${MAX_KEY_LENGTH} characters long` };
     const keyProblem = postgresTextProblem(key);

@@ -64,6 +64,21 @@ describe('the validation pipe: the rules of every route', () => {
     ]);
   });
 
+  it('refuses keys named like built-in object properties, which class-transformer would drop without a word', async () => {
+    expect(await refusal({ note: 'x', toString: 1 })).toEqual([
+      {
+        field: 'toString',
+        message: 'toString is not a field (a key named like a built-in object property is refused)',
+      },
+    ]);
+    expect(await refusal({ junk: { a: { constructor: {} } } })).toEqual([
+      {
+        field: 'junk.a.constructor',
+        message: 'junk.a.constructor is not a field (a key named like a built-in object property is refused)',
+      },
+    ]);
+  });
+
   it('accepts paired surrogates (emoji) and other text', async () => {
     expect(await pipe.transform({ note: 'ok 😀 é' }, { type: 'body', metatype: NoteDto })).toEqual({ note: 'ok 😀 é' });
   });

@@ -7,7 +7,12 @@ const name = z
   .string()
   .min(1, 'must not be empty')
   .max(128, 'must be at most 128 characters')
-  .regex(/^[A-Za-z0-9_.:-]+$/, 'may contain only letters, digits and _ . : -');
+  .regex(/^[A-Za-z0-9_.:-]+$/, 'may contain only letters, digits and _ . : -')
+  // Such a key in a feature map or a record is refused by the API, and a trap in any plain object.
+  .refine(
+    (n) => !Object.hasOwn(Object.prototype, n),
+    'must not be a built-in object property name (constructor, toString …)',
+  );
 /**
  * Largest task weight in a blend, here and in the API's objectiveWeights: any finite float32 score times it, summed
  * over the tasks, stays a finite float64, so a ranking score is never Infinity or NaN.

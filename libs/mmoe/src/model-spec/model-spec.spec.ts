@@ -273,6 +273,16 @@ describe('model spec', () => {
     expect(error.message).toMatch(new RegExp(`… and ${error.problems.length - 50} more$`));
   });
 
+  it('refuses a name that is a built-in object property, which no request could carry as a key', () => {
+    const problems = problemsOf({ ...valid, features: [...valid.features, { name: 'toString', type: 'numeric' }] });
+    expect(problems).toEqual([
+      expect.objectContaining({
+        path: 'features[3].name',
+        message: 'must not be a built-in object property name (constructor, toString …)',
+      }),
+    ]);
+  });
+
   it('reports every problem at once', () => {
     const problems = problemsOf({ features: [], tasks: [], model: {} });
     expect(problems.map((p) => p.path).sort()).toEqual(['features', 'model.expertUnits', 'tasks']);
