@@ -86,11 +86,14 @@ describe('ItemRowCache past the TTL', () => {
       { id: 'b', item: row('b') },
     ]);
     expect(found(['a', 'b'])).toEqual([null, 'b']);
-    // A lookup older than the notices remembered: every fill goes.
+    // A lookup older than a write no longer remembered (100,000 items are): every fill of it goes, not a newer one's.
     const old = cache.lookup(VERSION, ['c']);
-    for (let i = 0; i < 65; i++) await notices.changes.publish({ kind: 'item', ids: [`other-${i}`] });
+    await notices.changes.publish({ kind: 'item', ids: ['forgotten'] });
+    const newer = cache.lookup(VERSION, ['d']);
+    await notices.changes.publish({ kind: 'item', ids: Array.from({ length: 100_000 }, (_, i) => `other-${i}`) });
     cache.store(VERSION, old, [{ id: 'c', item: row('c') }]);
-    expect(found(['c'])).toEqual([null]);
+    cache.store(VERSION, newer, [{ id: 'd', item: row('d') }]);
+    expect(found(['c', 'd'])).toEqual([null, 'd']);
   });
 
   it('trusts no row and caches none while the subscription is down, and again once it is back', () => {

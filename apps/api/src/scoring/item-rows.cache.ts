@@ -13,8 +13,11 @@ export interface CachedItem {
   slice?: EncodedSlice;
 }
 
-/** Notices remembered by id, for the fills of lookups made before them; an older lookup's fills are all dropped. */
-const RECENT_NOTICES = 64;
+/**
+ * Items whose last write is remembered, for the fills of lookups made before it (a few MB); past it the oldest are
+ * forgotten, and every fill of a lookup made before a forgotten write is dropped.
+ */
+const REMEMBERED_WRITES = 100_000;
 
 interface Entry extends CachedItem {
   expiresAt: number;
@@ -48,11 +51,12 @@ export class ItemRowCache implements OnModuleInit {
   /** Bumped by every notice: a fill from a read that started before it may hold the overwritten values. */
   private epoch = 0;
   /**
-   * The items of the last RECENT_NOTICES notices, the newest last (null: any item, notices may have been lost). Only
-   * those fills go, not every fill in flight: with a stream of catalogue writes, dropping them all would keep the
-   * cache from filling.
+   * The epoch of each remembered item's last write, the oldest first. Only those fills go, not every fill in flight:
+   * with a stream of catalogue writes, dropping them all would keep the cache from filling.
    */
-  private readonly written: (ReadonlySet<string> | null)[] = [];
+  private readonly written = new Map<string, number>();
+  /** A lookup made before this epoch may have missed a write no longer remembered (or a lost notice): no fill of it. */
+  private floor = 0;
   private readonly hits: Counter;
   private readonly misses: Counter;
   private readonly staleHits: Counter;
@@ -175,25 +179,32 @@ export class ItemRowCache implements OnModuleInit {
 
   private invalidate({ kind, ids }: FeatureChangeNotice): void {
     if (kind !== 'item') return;
-    this.noteWritten(new Set(ids));
+    this.noteWritten(ids);
     for (const lru of this.byVersion.values()) for (const id of ids) lru.delete(id);
   }
 
-  private noteWritten(ids: ReadonlySet<string> | null): void {
+  /** A new epoch in which `ids` were written (null: any item may have been, notices were lost). */
+  private noteWritten(ids: readonly string[] | null): void {
     this.epoch++;
-    this.written.push(ids);
-    if (this.written.length > RECENT_NOTICES) this.written.shift();
+    if (ids === null) {
+      this.written.clear();
+      this.floor = this.epoch;
+      return;
+    }
+    for (const id of ids) {
+      this.written.delete(id);
+      this.written.set(id, this.epoch);
+    }
+    for (const [id, epoch] of this.written) {
+      if (this.written.size <= REMEMBERED_WRITES) break;
+      this.written.delete(id);
+      this.floor = epoch;
+    }
   }
 
-  /** Whether `id` may have been written since the lookup made at `epoch` (always, past the notices remembered). */
+  /** Whether `id` may have been written since the lookup made at `epoch`: one Map lookup a fill. */
   private writtenSince(epoch: number, id: string): boolean {
-    const behind = this.epoch - epoch;
-    if (behind > this.written.length) return true;
-    for (let i = this.written.length - behind; i < this.written.length; i++) {
-      const ids = this.written[i];
-      if (ids === null || ids.has(id)) return true;
-    }
-    return false;
+    return epoch < this.floor || (this.written.get(id) ?? 0) > epoch;
   }
 
   /**
