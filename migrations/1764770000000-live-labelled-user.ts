@@ -12,7 +12,10 @@ export class LiveLabelledUser1764770000000 implements MigrationInterface {
     await q.query(`ALTER TABLE live_labelled ADD PRIMARY KEY (request_id, user_id, item_id, version_id)`);
   }
 
-  /** Keeps one user's row per (request, item, version), the newest, as the old key allowed no more. */
+  /**
+   * Keeps one user's row per (request, item, version), the newest, as the old key allowed no more. The aggregates
+   * keep what the deleted rows added (the old join never retracts them): rebuild them if that matters.
+   */
   async down(q: QueryRunner): Promise<void> {
     await q.query(`
       DELETE FROM live_labelled l USING live_labelled n

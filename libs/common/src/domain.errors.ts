@@ -22,10 +22,10 @@ export interface FieldError {
   message: string;
 }
 
-/** One or more input fields are invalid, each named with its own sentence (HTTP 400). */
 /** Field errors an InvalidFieldsError keeps: a batch of 10,000 bad events answers with its first ones, not megabytes. */
 export const MAX_FIELD_ERRORS = 100;
 
+/** One or more input fields are invalid, each named with its own sentence (HTTP 400). */
 export class InvalidFieldsError extends DomainError {
   override readonly name = 'InvalidFieldsError';
   /** The first MAX_FIELD_ERRORS of the errors. */

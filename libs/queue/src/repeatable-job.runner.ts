@@ -196,12 +196,9 @@ export class RepeatableJobRunner implements OnApplicationBootstrap, OnApplicatio
   private async exclusive<T>(entry: Entry, work: () => Promise<T>, waitMs?: number): Promise<T> {
     const lease = await this.locks.acquire(lockKey(entry, 'schedule'), SCHEDULE_LOCK_MS, waitMs);
     if (!lease)
-      throw new UnavailableError(
-        `${entry.job.name}'s schedule is being changed elsewhere; nothing was changed: retry`,
-        {
-          retryAfterSeconds: 1,
-        },
-      );
+      throw new UnavailableError(`${entry.job.name}'s schedule lock is held elsewhere; nothing was changed: retry`, {
+        retryAfterSeconds: 1,
+      });
     return lease.hold(work);
   }
 

@@ -334,6 +334,7 @@ class Utf8Text extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
+    this.encoding ??= 'utf8'; // an empty file
     if (this.encoding !== 'utf8' && this.held.length > 0) return callback(this.invalid(this.held, 0));
     this.pass(this.held, callback);
   }

@@ -125,7 +125,9 @@ function modelDifferences(p: ModelSpec['model'], c: ModelSpec['model']): string[
     delete gate.balanceLossWeight;
     const shape: Record<string, unknown> = { ...m, gate };
     delete shape.uncertaintyWeighting; // compared with its training spelling (uncertaintyDifference)
-    if (m.architecture === 'ple' || m.architecture === 'cgc') shape.levels = m.levels ?? 1;
+    // CGC is PLE's one level: the same network.
+    if (m.architecture === 'ple' || m.architecture === 'cgc')
+      Object.assign(shape, { architecture: 'ple', levels: m.levels ?? 1 });
     else delete shape.taskExperts;
     if (m.architecture === 'shared-bottom') {
       shape.bottomUnits = m.bottomUnits ?? m.expertUnits;

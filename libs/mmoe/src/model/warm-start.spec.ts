@@ -181,6 +181,7 @@ describe('warm start', () => {
     const ple = (levels?: number) => (s: ModelSpecInput) => Object.assign(s.model, { architecture: 'ple', levels });
     expect(same(ple(), ple(1))).toEqual([]);
     expect(same(ple(), ple(2))).toEqual(['model.levels is 1 in the parent, 2 here']);
+    expect(same((s) => Object.assign(s.model, { architecture: 'cgc' }), ple(1))).toEqual([]);
     const bottom = (units?: number[]) => (s: ModelSpecInput) =>
       Object.assign(s.model, { architecture: 'shared-bottom', bottomUnits: units, experts: 3 });
     expect(same(bottom(), bottom([8]))).toEqual([]);

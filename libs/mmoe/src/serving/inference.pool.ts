@@ -36,7 +36,7 @@ class InferenceThread {
   private worker!: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 0;
-  /** When the run it is on should be done, by its session's measured cost (0 when it runs none). */
+  /** When the run or the load it is on should be done, by their measured costs (0 when it owes no reply). */
   busyUntil = 0;
 
   constructor(
@@ -112,7 +112,7 @@ interface Run {
   withGates: boolean;
   /** performance.now() by which it must be done: dropped, never started, when its pass would end after it. */
   deadline: number;
-  /** Its expected ms on one thread when queued (0 while its session has no measured pass). */
+  /** Its expected ms on one thread when queued (priced by another session's passes until its own are measured). */
   cost: number;
   /**
    * It found no thread idle, or runs queued before it: it waits, and must start early enough that even a slow pass
