@@ -91,7 +91,7 @@ describe('events (e2e)', () => {
     expect((await post([{ ...event(0), modelVersion: id }])).json()).toEqual({ received: 1, stored: 1, duplicates: 0 });
 
     const malformed = [
-      [{ ...event(1), eventId: undefined }, 'events.0.eventId must be a string'],
+      [{ ...event(1), eventId: undefined }, 'events.0.eventId is required'],
       [{ ...event(1), occurredAt: 'yesterday' }, 'events.0.occurredAt must be a valid ISO 8601 date string'],
       // ISO 8601, but not a date-time Date can read: would otherwise be stored as NULL and fail the insert.
       [{ ...event(1), occurredAt: '2025-W01' }, 'events.0.occurredAt must be a date-time'],
@@ -99,7 +99,7 @@ describe('events (e2e)', () => {
       [{ ...event(1), occurredAt: '2099-01-01T00:00:00Z' }, 'events.0.occurredAt must not be later than now'],
       [{ ...event(1), modelVersion: 2 ** 31 }, 'events.0.modelVersion must not be greater than 2147483647'],
       [{ ...event(1), context: { nested: { no: 1 } } }, 'events.0.context must be an object whose values are'],
-      [{ ...event(1), extra: true }, 'events.0.property extra should not exist'],
+      [{ ...event(1), extra: true }, 'events.0.extra is not a field'],
     ] as const;
     for (const [body, message] of malformed) expect((await post([body])).body).toContain(message);
     expect((await post([])).body).toContain('events must contain at least 1 elements');

@@ -1,4 +1,4 @@
-import { IsOptional, IsString, validateSync } from 'class-validator';
+import { IsInt, IsOptional, IsString, Max, Min, validateSync } from 'class-validator';
 
 import { InvalidFieldsError, type FieldError } from '@app/common';
 
@@ -60,7 +60,7 @@ describe('the validation pipe: the rules of every route', () => {
     ]);
     // Arrays are lists of values, not keys: a long one is the DTO's to bound.
     expect(await refusal({ junk: Array.from({ length: 2000 }, () => 1) })).toEqual([
-      { field: 'junk', message: 'property junk should not exist' },
+      { field: 'junk', message: 'junk is not a field' },
     ]);
   });
 
@@ -77,6 +77,27 @@ describe('the validation pipe: the rules of every route', () => {
         message: 'junk.a.constructor is not a field (a key named like a built-in object property is refused)',
       },
     ]);
+  });
+
+  it('says a field is unknown, missing, or of the wrong type, in one sentence each', async () => {
+    class PercentDto {
+      @IsInt()
+      @Min(0)
+      @Max(100)
+      percent!: number;
+    }
+    const errors = async (value: unknown) =>
+      pipe.transform(value, { type: 'body', metatype: PercentDto }).then(
+        () => [],
+        (e: InvalidFieldsError) => e.errors,
+      );
+    expect(await errors({ percent: '10' })).toEqual([
+      { field: 'percent', message: 'percent must be an integer number' },
+    ]);
+    expect(await errors({ percent: 101 })).toEqual([
+      { field: 'percent', message: 'percent must not be greater than 100' },
+    ]);
+    expect(await errors({})).toEqual([{ field: 'percent', message: 'percent is required' }]);
   });
 
   it('accepts paired surrogates (emoji) and other text', async () => {

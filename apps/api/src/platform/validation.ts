@@ -12,12 +12,28 @@ import { postgresTextProblem, requestValueError, textProblemIn } from './postgre
 function flatten(errors: ValidationError[], parent?: string): FieldError[] {
   return errors.flatMap((error) => {
     const field = parent ? `${parent}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((text) => ({
-      field,
-      message: parent ? `${parent}.${text}` : text,
-    }));
+    const own = messagesOf(error, field, parent).map((message) => ({ field, message }));
     return [...own, ...flatten(error.children ?? [], field)];
   });
+}
+
+/** Checks of a value's type: when one fails, the field's other rules (bounds, lengths) say nothing a caller can use. */
+const TYPE_CHECKS = new Set(['isInt', 'isNumber', 'isString', 'isBoolean', 'isObject', 'isArray', 'isIn', 'isEnum']);
+
+/**
+ * One field's sentences, each naming its path: an unknown or missing field says so; a value of the wrong type gets
+ * its type's sentence alone (not every bound beside it: "percent must not be greater than 100" for "10").
+ */
+function messagesOf({ constraints = {}, value }: ValidationError, field: string, parent?: string): string[] {
+  const names = Object.keys(constraints);
+  if (names.length === 0) return [];
+  if (names.includes('whitelistValidation')) return [`${field} is not a field`];
+  if (value === undefined) return [`${field} is required`];
+  if (names.includes('nestedValidation')) return [`${field} must be an object`];
+  const types = names.filter((name) => TYPE_CHECKS.has(name));
+  return (types.length > 0 ? types : names).map((name) =>
+    parent ? `${parent}.${constraints[name]}` : constraints[name],
+  );
 }
 
 const FAST_CHECK = Symbol('fastCheck');
