@@ -33,7 +33,7 @@ export class TrainingJobListQueryDto {
 }
 
 export class TrainingJobCreatedDto {
-  @ApiProperty({ example: '12' })
+  @ApiProperty({ example: '8e4a91ee-5c1f-4c55-9d47-6f0b7b6e2a10' })
   id!: string;
 
   @ApiProperty({ enum: JOB_STATES, example: 'waiting' })
@@ -194,7 +194,8 @@ export function mapTrainingJob(job: TrainingJobView): TrainingJobDto {
     state: job.state,
     payload: job.data,
     progress: job.progress,
-    attempts: { made: job.attemptsMade, max: job.maxAttempts },
+    // Bull counts the attempts that failed; the one that completed is an attempt made too.
+    attempts: { made: job.attemptsMade + (job.state === 'completed' ? 1 : 0), max: job.maxAttempts },
     failedReason: job.failedReason,
     result: job.result,
     skipped: job.skipped,
