@@ -252,9 +252,14 @@ describe('rollout policy rules', () => {
         breached: true,
         estimate: expect.any(Number),
       });
-      // A handful of failures is not enough evidence.
+      // A handful of failures is not enough evidence, every one of a few requests failing or slow included (a warm-up).
       expect(decideRollout(guarded, SPEC, { ...inputs(few, few), canaryServing: serving(20, 2, 0) }).verdict).toBe(
         'wait',
+      );
+      for (const warmUp of [serving(3, 3, 0), serving(99, 99, 99)])
+        expect(decideRollout(guarded, SPEC, { ...inputs(few, few), canaryServing: warmUp }).verdict).toBe('wait');
+      expect(decideRollout(guarded, SPEC, { ...inputs(few, few), canaryServing: serving(100, 100, 0) }).verdict).toBe(
+        'reject',
       );
     });
 

@@ -609,9 +609,15 @@ function regressionError(
 }
 
 /**
+ * Requests a serving guardrail waits for before it may breach: 3 failures of 3 requests are shown above a 1 % limit
+ * with any confidence, and a warm-up burst or a moment's outage would reject a canary on them.
+ */
+export const MIN_GUARDRAIL_REQUESTS = 100;
+
+/**
  * A share of the canary's requests (failed, or slower than a bound), less the baseline's share if one is given,
- * shown above `limit`. Requests are close to independent; the canary's variance takes the larger of the estimate's
- * and the limit's, so that a handful of requests cannot breach.
+ * shown above `limit`, once there are MIN_GUARDRAIL_REQUESTS. Requests are close to independent; the canary's variance
+ * takes the larger of the estimate's and the limit's, so that a share of 0 is not taken as certain.
  */
 function shareAbove(
   guardrail: 'errorRate' | 'latencyP99Ms',
@@ -623,7 +629,8 @@ function shareAbove(
 ): GuardrailEvidence {
   const { hits, requests } = canary;
   const base = { guardrail, bound, count: requests };
-  if (requests === 0) return unmeasured(base, 'no requests yet');
+  if (requests < MIN_GUARDRAIL_REQUESTS)
+    return unmeasured(base, `${requests} requests, fewer than the ${MIN_GUARDRAIL_REQUESTS} a serving guardrail needs`);
   const share = hits / requests;
   const b = baseline && baseline.requests > 0 ? baseline.hits / baseline.requests : 0;
   const baselineVariance = baseline && baseline.requests > 0 ? (b * (1 - b)) / baseline.requests : 0;
