@@ -58,7 +58,9 @@ export async function prepareStores(
       `TRUNCATE model_versions, rollout_events, user_features, item_features, events, prediction_log, live_labelled,
          live_aggregates, live_canary_epochs, serving_stats CASCADE`,
     );
-    await dataSource.query(`UPDATE live_watermark SET ingest_xid = '0', event_id = ''`);
+    await dataSource.query(
+      `UPDATE live_watermark SET ingest_xid = '0', event_id = '', late_ingest_xid = '0', late_event_id = ''`,
+    );
   } finally {
     await dataSource.destroy();
   }

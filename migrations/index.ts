@@ -14,6 +14,7 @@ import { EventIngestXid1764740000000 } from './1764740000000-event-ingest-xid';
 import { FullRetrainWarmStart1764750000000 } from './1764750000000-full-retrain-warm-start';
 import { LiveWatermarkXid1764760000000 } from './1764760000000-live-watermark-xid';
 import { LiveLabelledUser1764770000000 } from './1764770000000-live-labelled-user';
+import { LiveLateWatermark1764780000000 } from './1764780000000-live-late-watermark';
 
 /** Every migration, in order; imported (not globbed) so that the compiled apps carry them. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   FullRetrainWarmStart1764750000000,
   LiveWatermarkXid1764760000000,
   LiveLabelledUser1764770000000,
+  LiveLateWatermark1764780000000,
 ];

@@ -44,9 +44,13 @@ describe('LiveJoinService (medium: real Postgres)', () => {
   const rng = new Rng(17);
   let eventSeq = 0;
 
-  const join = (lagSeconds = 0) =>
+  const join = (lagSeconds = 0, lateSeconds = 300) =>
     new LiveJoinService(
-      { ...moduleRef.get<AppConfig>(APP_CONFIG), LIVE_AGGREGATION_LAG_SECONDS: lagSeconds },
+      {
+        ...moduleRef.get<AppConfig>(APP_CONFIG),
+        LIVE_AGGREGATION_LAG_SECONDS: lagSeconds,
+        LIVE_LATE_JOIN_SECONDS: lateSeconds,
+      },
       state,
       log,
       registry,
@@ -55,7 +59,7 @@ describe('LiveJoinService (medium: real Postgres)', () => {
     dataSource.query(
       `TRUNCATE model_versions, rollout_events, events, prediction_log, live_labelled, live_aggregates, live_canary_epochs,
          serving_stats CASCADE;
-       UPDATE live_watermark SET ingest_xid = '0', event_id = ''`,
+       UPDATE live_watermark SET ingest_xid = '0', event_id = '', late_ingest_xid = '0', late_event_id = ''`,
     );
 
   /** Writes served responses to the log as the API does (PredictionLogWriter: COPY text, one COPY a batch). */
@@ -310,6 +314,29 @@ describe('LiveJoinService (medium: real Postgres)', () => {
       },
     ]);
     expect(await join()).toMatchObject({ events: 1, labelled: 1 });
+  });
+
+  it('labels a prediction that reached the log after its event was joined, when the late watermark joins it again', async () => {
+    const counted = taskMetrics(await stored(production, 'click')).count;
+    await events([{ requestId: 'held-up', userId: 'user-2', itemId: 'item-0', labels: { click: 1 } }]);
+    // Its prediction is not in the log yet (a COPY held up past the lag): the first pass joins nothing.
+    expect(await join(0, 300)).toMatchObject({ events: 1, labelled: 0, lateLabelled: 0 });
+    await write([
+      {
+        loggedAt: new Date(),
+        requestId: 'held-up',
+        userId: 'user-2',
+        versionId: production,
+        role: 'production',
+        itemIds: ['item-0'],
+        scores: [0.4, 0.1, 3].map((score) => Float32Array.of(score)),
+      },
+    ]);
+    expect(await join(0, 300)).toMatchObject({ events: 0, lateLabelled: 0 });
+    // The late watermark reaches it: labelled once, and a second late pass changes nothing.
+    expect(await join(0, 0)).toMatchObject({ lateLabelled: 1 });
+    expect(await join(0, 0)).toMatchObject({ lateLabelled: 0 });
+    expect(taskMetrics(await stored(production, 'click')).count).toBe(counted + 1);
   });
 
   it('reads the registry between passes, never on another connection while a pass holds its transaction', async () => {

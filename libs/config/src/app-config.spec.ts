@@ -65,6 +65,7 @@ describe('loadConfig', () => {
       LIVE_METRICS_MAX_ROWS: 10_000,
       LIVE_AGGREGATION_SECONDS: 5,
       LIVE_AGGREGATION_LAG_SECONDS: 10,
+      LIVE_LATE_JOIN_SECONDS: 300,
     });
   });
 

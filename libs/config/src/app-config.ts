@@ -297,6 +297,11 @@ const appConfigSchema = z
      * flushes every PREDICTION_LOG_FLUSH_MS), and no transaction storing events may still be open behind it.
      */
     LIVE_AGGREGATION_LAG_SECONDS: decimal(z.number().min(0).max(86_400)).default(10),
+    /**
+     * How long after it is stored an event is joined a second time, for the predictions that reached the log later than
+     * LIVE_AGGREGATION_LAG_SECONDS (a COPY held up, a shadow scored late): at most that late, they are labelled.
+     */
+    LIVE_LATE_JOIN_SECONDS: decimal(z.number().min(0).max(86_400)).default(300),
   })
   .refine(
     ({ NODE_ENV, ADMIN_TOKEN }) =>
@@ -349,6 +354,7 @@ const appConfigSchema = z
       ['HTTP_HEADERS_TIMEOUT_MS', 'HTTP_REQUEST_TIMEOUT_MS'],
       ['PREDICTION_LOG_BATCH_ROWS', 'PREDICTION_LOG_BUFFER_ROWS'],
       ['BODY_LIMIT_BYTES', 'ADMIN_BODY_LIMIT_BYTES'],
+      ['LIVE_AGGREGATION_LAG_SECONDS', 'LIVE_LATE_JOIN_SECONDS'],
     ] as const;
     for (const [smaller, larger] of pairs)
       if (env[smaller] > env[larger])

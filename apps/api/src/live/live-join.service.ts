@@ -6,6 +6,7 @@ import {
   PredictionLogRepository,
   servedKey,
   type CanaryEpoch,
+  type JoinWatermark,
   type LiveStateTransaction,
   type ServedKey,
   type StoredAggregate,
@@ -20,10 +21,12 @@ const BATCH_EVENTS = 5000;
 const RUN_BUDGET_MS = 10_000;
 
 export interface JoinRun {
-  /** Events read, and labelled predictions written or relabelled. */
+  /** Events read, and labelled predictions written or relabelled (by the first watermark's passes). */
   events: number;
   labelled: number;
   passes: number;
+  /** Predictions the late watermark's passes labelled: those that reached the log after their events were joined. */
+  lateLabelled: number;
 }
 
 /**
@@ -51,11 +54,26 @@ export class LiveJoinService {
    * a transaction that reads the events, and a query on another connection could queue behind a lock waiting for it.
    */
   async run(): Promise<JoinRun> {
-    const started = Date.now();
-    const run: JoinRun = { events: 0, labelled: 0, passes: 0 };
+    const deadline = Date.now() + RUN_BUDGET_MS;
+    const first = await this.drain('first', this.config.LIVE_AGGREGATION_LAG_SECONDS, deadline);
+    const late = await this.drain('late', this.config.LIVE_LATE_JOIN_SECONDS, deadline);
+    if (first.labelled > 0) this.logger.debug(`joined ${first.events} events: ${first.labelled} labelled predictions`);
+    // Each one a prediction that was missing from the log when its events were first joined: worth a line.
+    if (late.labelled > 0)
+      this.logger.log(`${late.labelled} predictions reached the log after their events were joined; labelled now`);
+    return { ...first, lateLabelled: late.labelled };
+  }
+
+  /** Passes over `watermark`'s events until they are caught up with (or the run's time is spent). */
+  private async drain(
+    watermark: JoinWatermark,
+    lagSeconds: number,
+    deadline: number,
+  ): Promise<Omit<JoinRun, 'lateLabelled'>> {
+    const run = { events: 0, labelled: 0, passes: 0 };
     for (;;) {
       const epoch = await this.servingEpoch();
-      const pass = await this.state.exclusively((tx) => this.pass(tx, epoch));
+      const pass = await this.state.exclusively((tx) => this.pass(tx, epoch, watermark, lagSeconds));
       if (!pass) break;
       if ('unknownVersions' in pass) {
         await this.loadTasks(pass.unknownVersions);
@@ -64,9 +82,8 @@ export class LiveJoinService {
       run.events += pass.events;
       run.labelled += pass.labelled;
       run.passes++;
-      if (pass.events < BATCH_EVENTS || Date.now() - started > RUN_BUDGET_MS) break;
+      if (pass.events < BATCH_EVENTS || Date.now() > deadline) break;
     }
-    if (run.labelled > 0) this.logger.debug(`joined ${run.events} events: ${run.labelled} labelled predictions`);
     return run;
   }
 
@@ -77,8 +94,10 @@ export class LiveJoinService {
   private async pass(
     tx: LiveStateTransaction,
     epoch: CanaryEpoch | undefined,
+    watermark: JoinWatermark,
+    lagSeconds: number,
   ): Promise<{ events: number; labelled: number } | { unknownVersions: number[] }> {
-    const events = await tx.eventsAfterWatermark(this.config.LIVE_AGGREGATION_LAG_SECONDS, BATCH_EVENTS);
+    const events = await tx.eventsAfterWatermark(lagSeconds, BATCH_EVENTS, watermark);
     const keys = uniqueKeys(
       events.flatMap((e) => (e.requestId ? [{ requestId: e.requestId, userId: e.userId, itemId: e.itemId }] : [])),
     );
@@ -95,7 +114,7 @@ export class LiveJoinService {
     await tx.saveLabelled(plan.labelled);
     await this.saveAggregates(tx, plan.aggregates);
     if (epoch) await this.saveCanary(tx, epoch, plan);
-    await tx.advanceWatermark(events[events.length - 1].eventId);
+    await tx.advanceWatermark(events[events.length - 1].eventId, watermark);
     return { events: events.length, labelled: plan.labelled.length };
   }
 

@@ -38,6 +38,18 @@ export interface StoredAggregate {
 }
 
 /** An event the join has not read yet (events are read in the order they were stored, then by id). */
+/**
+ * The live join's two watermarks: the first joins each event LIVE_AGGREGATION_LAG_SECONDS after it is stored; the late
+ * one joins it again LIVE_LATE_JOIN_SECONDS after, for the predictions that reached the log in between.
+ */
+export type JoinWatermark = 'first' | 'late';
+
+/** Each watermark's columns (SQL written here, never input). */
+const WATERMARK_COLUMNS: Record<JoinWatermark, { xid: string; event: string }> = {
+  first: { xid: 'ingest_xid', event: 'event_id' },
+  late: { xid: 'late_ingest_xid', event: 'late_event_id' },
+};
+
 export interface NewEventRef {
   eventId: string;
   requestId: string | null;
@@ -209,12 +221,13 @@ export class LiveStateTransaction {
    * predictions they label have been written (it stops at the first one too recent, which a later pass reads).
    * Events stored before ingest_xid existed (NULL) are behind every watermark.
    */
-  async eventsAfterWatermark(lagSeconds: number, limit: number): Promise<NewEventRef[]> {
+  async eventsAfterWatermark(lagSeconds: number, limit: number, watermark: JoinWatermark): Promise<NewEventRef[]> {
+    const w = WATERMARK_COLUMNS[watermark];
     const rows: { event_id: string; request_id: string | null; user_id: string; item_id: string; ready: boolean }[] =
       await this.manager.query(
         `SELECT e.event_id, e.request_id, e.user_id, e.item_id, e.created_at < now() - make_interval(secs => $1) AS ready
          FROM events e, live_watermark w
-         WHERE (e.ingest_xid, e.event_id) > (w.ingest_xid, w.event_id)
+         WHERE (e.ingest_xid, e.event_id) > (w.${w.xid}, w.${w.event})
            AND e.ingest_xid < pg_snapshot_xmin(pg_current_snapshot())
          ORDER BY e.ingest_xid, e.event_id LIMIT $2`,
         [lagSeconds, limit],
@@ -229,9 +242,10 @@ export class LiveStateTransaction {
   }
 
   /** Moves the watermark to the event `eventId` (the last one a pass read). */
-  async advanceWatermark(eventId: string): Promise<void> {
+  async advanceWatermark(eventId: string, watermark: JoinWatermark): Promise<void> {
+    const w = WATERMARK_COLUMNS[watermark];
     await this.manager.query(
-      `UPDATE live_watermark w SET ingest_xid = e.ingest_xid, event_id = e.event_id FROM events e WHERE e.event_id = $1`,
+      `UPDATE live_watermark w SET ${w.xid} = e.ingest_xid, ${w.event} = e.event_id FROM events e WHERE e.event_id = $1`,
       [eventId],
     );
   }
