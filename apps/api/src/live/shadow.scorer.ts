@@ -14,7 +14,8 @@ type Outcome = 'scored' | 'dropped' | 'failed';
 /**
  * Scores served requests again with the shadow version, in the background, and logs its predictions. offer() is
  * O(1) and never waits: a request that finds the bounded queue full is not shadowed (and counted), so a slow or
- * busy shadow costs coverage, never latency. One request is scored at a time, each started from a fresh macrotask
+ * busy shadow costs coverage, not a growing queue. It still costs CPU and at most one pass at a time on the inference
+ * threads, which served requests may wait behind. One request is scored at a time, each started from a fresh macrotask
  * so that pending responses go out first; it shares the inference threads with served requests, so it is dropped
  * too when it could not run within SCORE_DEADLINE_MS (the threads are busy with them).
  */
