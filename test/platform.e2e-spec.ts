@@ -217,7 +217,10 @@ describe('platform (e2e)', () => {
     for (const bytes of [[0xf0, 0x9f, 0x98], [0xff]]) {
       const response = await send(bytes);
       expect(response.statusCode).toBe(400);
-      expect(response.json().message).toBe('body is not valid UTF-8 (at byte 12)');
+      expect(response.json()).toMatchObject({
+        message: ['body is not valid UTF-8 (at byte 12)'],
+        errors: [{ field: 'body', message: 'body is not valid UTF-8 (at byte 12)' }],
+      });
     }
   });
 

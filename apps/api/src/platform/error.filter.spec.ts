@@ -106,6 +106,16 @@ describe('clientError', () => {
       error: 'Payload Too Large',
       message: 'Request body is too large',
     });
+    // A bad body is a 400 like any other: its sentence in a list, naming the body.
+    const malformed = Object.assign(new Error('body must not use __proto__ or constructor.prototype as keys'), {
+      statusCode: 400,
+    });
+    expect(clientError(malformed)?.getResponse()).toEqual({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: [malformed.message],
+      errors: [{ field: 'body', message: malformed.message }],
+    });
   });
 
   it('leaves alone server errors, plain objects and what is already an HTTP exception', () => {

@@ -63,7 +63,13 @@ export function clientError(error: unknown): HttpException | undefined {
   if (!(error instanceof Error) || error instanceof HttpException) return undefined;
   const status = (error as { statusCode?: unknown }).statusCode;
   if (typeof status !== 'number' || status < 400 || status > 499) return undefined;
-  return new HttpException({ statusCode: status, error: STATUS_CODES[status], message: error.message }, status);
+  // A bad body (malformed JSON, not UTF-8, too deep …) reads like any other 400: its sentence, naming the body.
+  const body =
+    status === 400 ? { message: [error.message], errors: [{ field: 'body', message: error.message }] } : undefined;
+  return new HttpException(
+    { statusCode: status, error: STATUS_CODES[status], message: error.message, ...body },
+    status,
+  );
 }
 
 export function unavailableStore(error: unknown): 'database' | 'redis' | undefined {
