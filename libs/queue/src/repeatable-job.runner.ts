@@ -55,7 +55,8 @@ interface Entry {
 const SCHEDULE_LOCK_MS = 5_000;
 /**
  * How long a sync (a schedule change asked for through the API) waits for the job's lock before it gives up, writing
- * nothing: well within the API's Redis route deadline (5 s), so that a change is never answered 503 and then applied.
+ * nothing: well within the API's Redis route deadline (5 s), so that contention alone never answers 503 for a change
+ * that lands later (a Redis slower than the deadline still can: see docs/training-loop.md).
  */
 const SYNC_LOCK_WAIT_MS = 2_000;
 /** A run's lock; its holder extends it every third of this while the run goes on, so a dead holder frees it this soon. */

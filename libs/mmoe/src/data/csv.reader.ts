@@ -357,19 +357,19 @@ class Utf8Text extends Transform {
     const units = this.encoding === 'utf16be' ? Buffer.from(bytes).swap16() : bytes;
     const at = loneSurrogateAt(units);
     if (at >= 0) return this.invalid(units, at);
-    const text = units.toString('utf16le');
+    const utf8 = Buffer.from(units.toString('utf16le'), 'utf8');
     this.offset += bytes.length;
-    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) this.line++;
-    return Buffer.from(text, 'utf8');
+    this.line += countLineFeeds(utf8);
+    return utf8;
   }
 
   /** The error for a bad sequence at byte `at` of `bytes` (little-endian code units when the file is UTF-16). */
   private invalid(bytes: Buffer, at: number): CsvFormatError {
     const utf8 = this.encoding === 'utf8';
-    const before = bytes.subarray(0, at);
+    const before = utf8 ? bytes.subarray(0, at) : Buffer.from(bytes.subarray(0, at).toString('utf16le'), 'utf8');
     return new CsvFormatError(
       this.path,
-      this.line + (utf8 ? countLineFeeds(before) : countLineFeeds16(before)),
+      this.line + countLineFeeds(before),
       undefined,
       `not valid ${utf8 ? 'UTF-8' : 'UTF-16'} (byte ${this.offset + at + 1} of the file)`,
     );
@@ -401,12 +401,6 @@ function loneSurrogateAt(units: Buffer): number {
     i += 2;
   }
   return -1;
-}
-
-function countLineFeeds16(units: Buffer): number {
-  let n = 0;
-  for (let i = 0; i + 1 < units.length; i += 2) if (units[i] === LF && units[i + 1] === 0) n++;
-  return n;
 }
 
 /** Bytes at the end of `bytes` that begin a UTF-8 sequence it does not finish. */
