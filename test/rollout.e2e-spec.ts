@@ -256,6 +256,12 @@ describe('rollout (e2e)', () => {
   });
 
   it('switches on a models:changed notice, and without one at the next poll', async () => {
+    // The last test's promotion reached every process first: a reload of it still under way when the row below is
+    // written would read that row, as a notice would.
+    const { production: current } = servedBy(app);
+    await waitFor('every process on the last change', () =>
+      [replica, poller].every((a) => servedBy(a).production === current),
+    );
     // A change written behind the registry's back: only the polling process can notice it by itself.
     const percent = await dataSource.query(
       `UPDATE model_versions SET canary_percent = 100, status = 'canary' WHERE id = $1 RETURNING id`,
