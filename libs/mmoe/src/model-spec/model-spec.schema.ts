@@ -19,6 +19,15 @@ const name = z
  */
 export const MAX_TASK_WEIGHT = 1e6;
 const positiveInt = z.number().int('must be an integer').min(1, 'must be at least 1');
+const MAX_FEATURES = 1000;
+const MAX_TASKS = 64;
+/**
+ * The activations one training batch may hold (rows × floats per row, estimated by batchActivationsPerRow): the wasm
+ * backend's memory is 4 GB, and a step keeps several copies of them (forward, gradients, temporaries). Measured with
+ * 8 experts [1024]: batchSize 8,192 (67 M) trains, 16,384 (134 M) fails with "memory access out of bounds", after
+ * which the wasm module is unusable.
+ */
+export const MAX_BATCH_ACTIVATIONS = 100_000_000;
 /** A stack of dense layers' widths: deeper than 32 no recommender goes, and each layer is a step of every pass. */
 const layers = z.array(positiveInt.max(65_536)).max(32, 'at most 32 layers');
 
@@ -94,7 +103,13 @@ const sequenceFeature = z
     type: z.literal('sequence'),
     side,
     /** Splits a CSV cell into values; the feature store and events hold a JSON array of strings instead. */
-    separator: z.string().min(1, 'must not be empty').max(8, 'must be at most 8 characters').default('|'),
+    separator: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(8, 'must be at most 8 characters')
+      // A control character or a lone surrogate cannot be stored in Postgres's jsonb, where a version's spec lives.
+      .refine((s) => !/[\p{Cc}\p{Cs}]/u.test(s), 'must be printable text')
+      .default('|'),
     pooling: z
       .enum(['mean', 'sum', 'max', 'attention'], { error: 'must be "mean", "sum", "max" or "attention"' })
       .default('mean'),
@@ -160,7 +175,8 @@ const softmaxGate = z
   .object({
     type: z.literal('softmax'),
     /** Logits are divided by it: above 1 flattens the gate (more experts mixed), below 1 sharpens it. */
-    temperature: z.number().positive('must be > 0').max(100, 'must be at most 100').default(1),
+    // Below 0.01 the logits divided by it overflow float32 (1e-300 is 0 there): the gate's softmax is NaN.
+    temperature: z.number().min(0.01, 'must be at least 0.01').max(100, 'must be at most 100').default(1),
     /**
      * Share of experts dropped from each example's gate in training, the kept weights renormalised (Zhao et al.
      * 2019, against gate polarisation); none at inference.
@@ -174,7 +190,7 @@ const noisyTopKGate = z
     k: positiveInt,
     /** Learnt, input-dependent Gaussian noise on the gate logits during training (Shazeer et al. 2017). */
     noise: z.boolean().default(true),
-    balanceLossWeight: z.number().min(0, 'must be >= 0').default(0.01),
+    balanceLossWeight: z.number().min(0, 'must be >= 0').max(1000, 'must be at most 1000').default(0.01),
   })
   .strict();
 const gate = z.discriminatedUnion('type', [softmaxGate, noisyTopKGate], {
@@ -266,8 +282,12 @@ const training = z
 
 export const modelSpecSchema = z
   .object({
-    features: z.array(feature).min(1, 'needs at least one feature'),
-    tasks: z.array(task).min(1, 'needs at least one task'),
+    // Bounded so that checking a spec stays instant (the task links' check is quadratic in the tasks).
+    features: z
+      .array(feature)
+      .min(1, 'needs at least one feature')
+      .max(MAX_FEATURES, `at most ${MAX_FEATURES} features`),
+    tasks: z.array(task).min(1, 'needs at least one task').max(MAX_TASKS, `at most ${MAX_TASKS} tasks`),
     model,
     training: training.default({
       epochs: 10,
@@ -310,7 +330,14 @@ export const modelSpecSchema = z
     checkTaskLinks(spec.tasks, ctx);
     checkTowers(spec, ctx);
     checkLossBalancing(spec, ctx);
+    checkBatchActivations(spec, ctx);
     const { gate: g, architecture, experts } = spec.model;
+    if (experts < 2 && (architecture === 'mmoe' || architecture === 'omoe'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['model', 'experts'],
+        message: `${architecture} mixes at least 2 experts (one expert is "shared-bottom")`,
+      });
     if (spec.model.levels !== undefined && architecture !== 'ple') {
       ctx.addIssue({
         code: 'custom',
@@ -340,6 +367,54 @@ export const modelSpecSchema = z
 type FeatureOutput = z.output<typeof feature>;
 type TaskOutput = z.output<typeof task>;
 type SpecOutput = { tasks: TaskOutput[]; model: z.output<typeof model>; training: z.output<typeof training> };
+
+const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
+
+/**
+ * The floats one example's training pass holds, roughly: its input row (a sequence as all its values' embeddings, and
+ * attention's hidden units for each), every expert's and tower's layers, the gates. What the spec refuses is orders
+ * of magnitude beyond any recommender's, so the estimate need not be exact.
+ */
+function batchActivationsPerRow(spec: SpecOutput & { features: FeatureOutput[] }): number {
+  const tableWidth = (name: string | undefined) => {
+    const f = spec.features.find((g) => g.name === name);
+    return f && f.type !== 'numeric' ? (f.embeddingDim ?? DEFAULT_EMBEDDING_DIM) : DEFAULT_EMBEDDING_DIM;
+  };
+  const input = sum(
+    spec.features.map((f) => {
+      if (f.type === 'categorical') return f.embeddingDim;
+      if (f.type === 'numeric') return f.buckets ? (f.embeddingDim ?? DEFAULT_EMBEDDING_DIM) : 1;
+      const width = f.embeddingDim ?? tableWidth(f.sharedEmbedding ?? f.target);
+      const attention = f.pooling === 'attention' ? sum(f.attentionUnits ?? [16]) : 0;
+      return f.maxLength * (width + attention);
+    }),
+  );
+  const { architecture, experts, expertUnits, taskExperts, levels = 1, bottomUnits, towerUnits } = spec.model;
+  const tasks = spec.tasks.length;
+  const expertFloats =
+    architecture === 'shared-bottom'
+      ? sum(bottomUnits ?? expertUnits)
+      : architecture === 'ple' || architecture === 'cgc'
+        ? levels * (experts + tasks * taskExperts) * sum(expertUnits)
+        : experts * sum(expertUnits);
+  const towers = tasks * (sum(towerUnits) + sum(spec.model.relationUnits ?? []));
+  return input + expertFloats + towers + tasks * (experts + taskExperts);
+}
+
+function checkBatchActivations(spec: SpecOutput & { features: FeatureOutput[] }, ctx: z.RefinementCtx): void {
+  const perRow = batchActivationsPerRow(spec);
+  const { batchSize } = spec.training;
+  if (batchSize * perRow <= MAX_BATCH_ACTIVATIONS) return;
+  const count = (n: number) => Math.round(n).toLocaleString('en-US');
+  ctx.addIssue({
+    code: 'custom',
+    path: ['training', 'batchSize'],
+    message:
+      `a batch of ${count(batchSize)} rows would hold about ${count(batchSize * perRow)} activations ` +
+      `(${count(perRow)} per row), more than the ${count(MAX_BATCH_ACTIVATIONS)} a training step has memory for: ` +
+      'lower batchSize, or the widest layers, experts or sequences',
+  });
+}
 
 /** conditionalOn and sampleSpace name another binary task (cycles: checkTaskLinks). */
 function checkTaskSpaces(tasks: TaskOutput[], ctx: z.RefinementCtx): void {
