@@ -15,6 +15,11 @@ describe('replicaCount', () => {
     expect(replicaCount({ ...large, requested: 2, parameters: 24_000 })).toBe(2);
   });
 
+  it('never starts more threads than cores, whatever is asked', () => {
+    expect(replicaCount({ ...large, requested: 256 })).toBe(2);
+    expect(replicaCount({ ...large, requested: 256, available: 8 })).toBe(8);
+  });
+
   it('keeps every shard at 32 rows or more', () => {
     expect(replicaCount({ ...large, requested: 8, available: 8, batchSize: 64 })).toBe(2);
   });

@@ -24,7 +24,7 @@ export interface ReplicaInputs {
 }
 
 /**
- * How many data-parallel replicas (threads) train a model. Only on wasm: the native `tensorflow` backend runs one
+ * How many data-parallel replicas (threads) train a model, at most one per core. Only on wasm: the native `tensorflow` backend runs one
  * process per device and threads its own kernels, and the cpu backend is too slow for threads to matter.
  */
 export function replicaCount({
@@ -37,7 +37,9 @@ export function replicaCount({
 }: ReplicaInputs): number {
   if (backend !== 'wasm') return 1;
   if (requested === undefined && (trainRows < MIN_PARALLEL_ROWS || parameters < MIN_PARALLEL_PARAMETERS)) return 1;
-  const wanted = requested ?? available;
+  // Never more than the cores, whatever is asked: each replica is a thread with its own tfjs and wasm memory (about
+  // 100 MB for a small model), and more threads than cores only take turns; 256 of them exhausted the machine's memory.
+  const wanted = Math.min(requested ?? available, available);
   return Math.max(1, Math.min(wanted, Math.floor(batchSize / MIN_SHARD_ROWS), trainRows));
 }
 
