@@ -135,9 +135,12 @@ export class TrainingOverridesDto implements TrainingOverrides {
   @Max(1)
   learningRate?: number;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER })
   @IsOmittable()
   @IsInt()
+  // Beyond the safe integers a seed is not the number sent (2^60 + 1 reads as 2^60); the worker refuses it.
+  @Min(Number.MIN_SAFE_INTEGER)
+  @Max(Number.MAX_SAFE_INTEGER)
   seed?: number;
 }
 
