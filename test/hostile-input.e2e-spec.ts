@@ -1100,23 +1100,6 @@ describe('hostile input (e2e)', () => {
       }),
     ],
     [
-      "an override batch too large for the spec's activations",
-      () => ({
-        method: 'POST',
-        url: '/admin/training-jobs',
-        body: job({
-          spec: {
-            features: [{ name: 'age', type: 'numeric' }],
-            tasks: [{ name: 'click', label: 'click', type: 'binary' }],
-            model: { experts: 8, expertUnits: [1024] },
-          },
-          overrides: { batchSize: 16_384 },
-        }),
-        status: 400,
-        field: 'overrides.batchSize',
-      }),
-    ],
-    [
       'an unknown override',
       () => ({
         method: 'POST',

@@ -10,12 +10,7 @@ import {
   type ModelSpec,
   type PreprocessingState,
 } from '@app/mmoe/serving';
-import {
-  TrainingCancellationRepository,
-  type TrainingDataSource,
-  type TrainingJobPayload,
-  type TrainingOverrides,
-} from '@app/queue';
+import { TrainingCancellationRepository, type TrainingDataSource, type TrainingJobPayload } from '@app/queue';
 import {
   checkRolloutPolicyField,
   continuationOf,
@@ -71,31 +66,7 @@ export class TrainingJobsService {
       ]);
     }
     if (job.rolloutPolicy) await this.checkPolicy(job, job.rolloutPolicy);
-    if (job.overrides) await this.checkOverrides(job, job.overrides);
     return this.jobs.add({ ...job, requestedBy: actor });
-  }
-
-  /**
-   * The spec the job will train, overrides applied as the worker applies them (a batch size may be fine alone and too
-   * large for the model's activations). A stored spec that no longer parses is the worker's to report.
-   */
-  private async checkOverrides(job: NewTrainingJob, overrides: TrainingOverrides): Promise<void> {
-    const parent = job.spec === undefined ? await this.parentOf(job) : undefined;
-    const spec = (job.spec ?? (parent && parsedSpecOf(parent))) as Partial<ModelSpec> | undefined;
-    if (spec === undefined) return;
-    try {
-      parseModelSpec({ ...spec, training: { ...spec.training, ...overrides } });
-    } catch (error) {
-      if (!(error instanceof SpecValidationError)) throw error;
-      // A problem the overrides did not cause is checkSpec's, already passed; so every one is an override's.
-      const field = (path: string) => {
-        const key = path.replace(/^training\./, '');
-        return key in overrides ? `overrides.${key}` : 'overrides';
-      };
-      throw new InvalidFieldsError(
-        error.problems.map(({ path, message }) => ({ field: field(path), message: `${field(path)}: ${message}` })),
-      );
-    }
   }
 
   /**

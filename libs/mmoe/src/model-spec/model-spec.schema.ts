@@ -21,13 +21,6 @@ export const MAX_TASK_WEIGHT = 1e6;
 const positiveInt = z.number().int('must be an integer').min(1, 'must be at least 1');
 const MAX_FEATURES = 1000;
 const MAX_TASKS = 64;
-/**
- * The activations one training batch may hold (rows × floats per row, estimated by batchActivationsPerRow): the wasm
- * backend's memory is 4 GB, and a step keeps several copies of them (forward, gradients, temporaries). Measured with
- * 8 experts [1024]: batchSize 8,192 (67 M) trains, 16,384 (134 M) fails with "memory access out of bounds", after
- * which the wasm module is unusable.
- */
-export const MAX_BATCH_ACTIVATIONS = 100_000_000;
 /** A stack of dense layers' widths: deeper than 32 no recommender goes, and each layer is a step of every pass. */
 const layers = z.array(positiveInt.max(65_536)).max(32, 'at most 32 layers');
 
@@ -107,8 +100,8 @@ const sequenceFeature = z
       .string()
       .min(1, 'must not be empty')
       .max(8, 'must be at most 8 characters')
-      // A control character or a lone surrogate cannot be stored in Postgres's jsonb, where a version's spec lives.
-      .refine((s) => !/[\p{Cc}\p{Cs}]/u.test(s), 'must be printable text')
+      // Postgres's jsonb, where a version's spec lives, holds no NUL and no lone surrogate.
+      .refine((s) => !s.includes('\u0000') && !/\p{Cs}/u.test(s), 'must not hold a NUL or a lone surrogate')
       .default('|'),
     pooling: z
       .enum(['mean', 'sum', 'max', 'attention'], { error: 'must be "mean", "sum", "max" or "attention"' })
@@ -175,8 +168,8 @@ const softmaxGate = z
   .object({
     type: z.literal('softmax'),
     /** Logits are divided by it: above 1 flattens the gate (more experts mixed), below 1 sharpens it. */
-    // Below 0.01 the logits divided by it overflow float32 (1e-300 is 0 there): the gate's softmax is NaN.
-    temperature: z.number().min(0.01, 'must be at least 0.01').max(100, 'must be at most 100').default(1),
+    // 1e-300 is 0 in float32: the logits divided by it are infinite, the gate's softmax NaN.
+    temperature: z.number().min(1e-6, 'must be at least 1e-6').max(100, 'must be at most 100').default(1),
     /**
      * Share of experts dropped from each example's gate in training, the kept weights renormalised (Zhao et al.
      * 2019, against gate polarisation); none at inference.
@@ -330,7 +323,6 @@ export const modelSpecSchema = z
     checkTaskLinks(spec.tasks, ctx);
     checkTowers(spec, ctx);
     checkLossBalancing(spec, ctx);
-    checkBatchActivations(spec, ctx);
     const { gate: g, architecture, experts } = spec.model;
     if (experts < 2 && (architecture === 'mmoe' || architecture === 'omoe'))
       ctx.addIssue({
@@ -367,54 +359,6 @@ export const modelSpecSchema = z
 type FeatureOutput = z.output<typeof feature>;
 type TaskOutput = z.output<typeof task>;
 type SpecOutput = { tasks: TaskOutput[]; model: z.output<typeof model>; training: z.output<typeof training> };
-
-const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
-
-/**
- * The floats one example's training pass holds, roughly: its input row (a sequence as all its values' embeddings, and
- * attention's hidden units for each), every expert's and tower's layers, the gates. What the spec refuses is orders
- * of magnitude beyond any recommender's, so the estimate need not be exact.
- */
-function batchActivationsPerRow(spec: SpecOutput & { features: FeatureOutput[] }): number {
-  const tableWidth = (name: string | undefined) => {
-    const f = spec.features.find((g) => g.name === name);
-    return f && f.type !== 'numeric' ? (f.embeddingDim ?? DEFAULT_EMBEDDING_DIM) : DEFAULT_EMBEDDING_DIM;
-  };
-  const input = sum(
-    spec.features.map((f) => {
-      if (f.type === 'categorical') return f.embeddingDim;
-      if (f.type === 'numeric') return f.buckets ? (f.embeddingDim ?? DEFAULT_EMBEDDING_DIM) : 1;
-      const width = f.embeddingDim ?? tableWidth(f.sharedEmbedding ?? f.target);
-      const attention = f.pooling === 'attention' ? sum(f.attentionUnits ?? [16]) : 0;
-      return f.maxLength * (width + attention);
-    }),
-  );
-  const { architecture, experts, expertUnits, taskExperts, levels = 1, bottomUnits, towerUnits } = spec.model;
-  const tasks = spec.tasks.length;
-  const expertFloats =
-    architecture === 'shared-bottom'
-      ? sum(bottomUnits ?? expertUnits)
-      : architecture === 'ple' || architecture === 'cgc'
-        ? levels * (experts + tasks * taskExperts) * sum(expertUnits)
-        : experts * sum(expertUnits);
-  const towers = tasks * (sum(towerUnits) + sum(spec.model.relationUnits ?? []));
-  return input + expertFloats + towers + tasks * (experts + taskExperts);
-}
-
-function checkBatchActivations(spec: SpecOutput & { features: FeatureOutput[] }, ctx: z.RefinementCtx): void {
-  const perRow = batchActivationsPerRow(spec);
-  const { batchSize } = spec.training;
-  if (batchSize * perRow <= MAX_BATCH_ACTIVATIONS) return;
-  const count = (n: number) => Math.round(n).toLocaleString('en-US');
-  ctx.addIssue({
-    code: 'custom',
-    path: ['training', 'batchSize'],
-    message:
-      `a batch of ${count(batchSize)} rows would hold about ${count(batchSize * perRow)} activations ` +
-      `(${count(perRow)} per row), more than the ${count(MAX_BATCH_ACTIVATIONS)} a training step has memory for: ` +
-      'lower batchSize, or the widest layers, experts or sequences',
-  });
-}
 
 /** conditionalOn and sampleSpace name another binary task (cycles: checkTaskLinks). */
 function checkTaskSpaces(tasks: TaskOutput[], ctx: z.RefinementCtx): void {

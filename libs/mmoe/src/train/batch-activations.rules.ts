@@ -1,0 +1,64 @@
+import { SpecValidationError } from '../model-spec/model-spec';
+import { DEFAULT_EMBEDDING_DIM, type ModelSpec } from '../model-spec/model-spec.schema';
+
+/**
+ * The activations one training batch may hold on the wasm (and cpu) backends, rows × floats per row as
+ * batchActivationsPerRow estimates them: wasm's memory is 4 GB, and a step keeps several copies of them (forward,
+ * gradients, temporaries). Measured with 8 experts [1024]: a batch of 8,192 rows (67 M) trains, 16,384 (134 M) fails
+ * with "memory access out of bounds", after which the process's wasm module is unusable (a worker spun in it).
+ */
+export const MAX_BATCH_ACTIVATIONS = 100_000_000;
+
+const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
+
+/**
+ * The floats one example's training pass holds, roughly: its input row (a sequence as all its values' embeddings, and
+ * attention's hidden units for each), every expert's and tower's layers, the gates. What is refused is far beyond any
+ * recommender's batch, so the estimate need not be exact.
+ */
+export function batchActivationsPerRow(spec: ModelSpec): number {
+  const tableWidth = (name: string | undefined) => {
+    const f = spec.features.find((g) => g.name === name);
+    return f && f.type !== 'numeric' ? (f.embeddingDim ?? DEFAULT_EMBEDDING_DIM) : DEFAULT_EMBEDDING_DIM;
+  };
+  const input = sum(
+    spec.features.map((f) => {
+      if (f.type === 'categorical') return f.embeddingDim;
+      if (f.type === 'numeric') return f.buckets ? (f.embeddingDim ?? DEFAULT_EMBEDDING_DIM) : 1;
+      const width = f.embeddingDim ?? tableWidth(f.sharedEmbedding ?? f.target);
+      const attention = f.pooling === 'attention' ? sum(f.attentionUnits ?? []) : 0;
+      return f.maxLength * (width + attention);
+    }),
+  );
+  const { architecture, experts, expertUnits, taskExperts, levels = 1, bottomUnits, towerUnits } = spec.model;
+  const tasks = spec.tasks.length;
+  const expertFloats =
+    architecture === 'shared-bottom'
+      ? sum(bottomUnits ?? expertUnits)
+      : architecture === 'ple' || architecture === 'cgc'
+        ? levels * (experts + tasks * taskExperts) * sum(expertUnits)
+        : experts * sum(expertUnits);
+  const towers = tasks * (sum(towerUnits) + sum(spec.model.relationUnits ?? []));
+  return input + expertFloats + towers + tasks * (experts + taskExperts);
+}
+
+/**
+ * Refuses, before a step allocates it, a batch too large for the backend's memory, naming training.batchSize. Only
+ * on wasm and cpu: the native backends' memory is the machine's (or the GPU's), which a spec cannot know.
+ */
+export function checkBatchActivations(spec: ModelSpec, backend: string): void {
+  if (backend !== 'wasm' && backend !== 'cpu') return;
+  const perRow = batchActivationsPerRow(spec);
+  const { batchSize } = spec.training;
+  if (batchSize * perRow <= MAX_BATCH_ACTIVATIONS) return;
+  const count = (n: number) => Math.round(n).toLocaleString('en-US');
+  throw new SpecValidationError([
+    {
+      path: 'training.batchSize',
+      message:
+        `a batch of ${count(batchSize)} rows would hold about ${count(batchSize * perRow)} activations ` +
+        `(${count(perRow)} per row), more than the ${count(MAX_BATCH_ACTIVATIONS)} a training step has memory for ` +
+        `on ${backend}: lower batchSize, or the widest layers, experts or sequences`,
+    },
+  ]);
+}
