@@ -278,6 +278,8 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
       `passed the gate, but the canary was refused: version ${held.versionId} is a candidate; version ${canary!.id} is ` +
         'the canary, and a training job does not replace it',
     );
+    // The version shows what came of its gate, not a canary decision beside its candidate status.
+    expect((await registry.get(held.versionId)).metrics.gate).toEqual({ decision: 'candidate', reason: held.reason });
     expect((await registry.findServing()).canary?.id).toBe(canary!.id);
     await registry.archive(canary!.id, 'test');
 

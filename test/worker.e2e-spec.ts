@@ -30,7 +30,7 @@ import {
   type TrainingJobResult,
 } from '@app/queue';
 import { REDIS } from '@app/redis';
-import { ModelRegistryService } from '@app/registry';
+import { ModelRegistryService, type HoldoutComparison } from '@app/registry';
 
 import { ModelLifecycleService } from '../apps/api/src/models/model-lifecycle.service';
 import { decideRollout } from '../apps/worker/src/training/evaluation-gate.rules';
@@ -224,7 +224,7 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     stored.dispose();
     const metrics = version.metrics as {
       tasks: Record<string, Record<string, number>>;
-      productionHoldout: { versionId: number; tasks: Record<string, Record<string, number>> };
+      productionHoldout: HoldoutComparison;
       examples: number;
       training: { examplesPerSec: number; overrides: object; history: unknown[] };
       int8: { auc: Record<string, { fp32: number; int8: number }>; maxAucDrop: number; eligible: boolean };
@@ -256,6 +256,8 @@ describe('training worker (e2e: real Postgres, Redis and worker processes)', () 
     expect(result.candidate).toEqual(metrics.tasks);
     expect(result.production).toEqual(metrics.productionHoldout.tasks);
 
+    // An uploaded production records no trainedTo: both are compared on the whole slice.
+    expect(metrics.productionHoldout.unseen).toBeUndefined();
     // Ten days of data beat production's first days on the later slice: the gate (by default config) canaries it.
     const config = app.get<AppConfig>(APP_CONFIG);
     const expected = decideRollout(

@@ -245,6 +245,17 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
     await registry.archive(version.id, 'medium');
   });
 
+  it("records what a training job's gate came to in place of its decision, leaving the other metrics", async () => {
+    const version = await register(8);
+    const gate = { decision: 'candidate' as const, reason: 'passed the gate, but the canary was refused: why' };
+    await registry.recordGateOutcome(version.id, gate);
+    expect((await registry.find(version.id))?.metrics).toEqual({ ...version.metrics, gate });
+    await expect(registry.recordGateOutcome(version.id + 1000, gate)).rejects.toThrow(
+      new NotFoundError(`version ${version.id + 1000} does not exist`),
+    );
+    await registry.archive(version.id, 'medium');
+  });
+
   it('refuses to serve a version stored with a NaN weight: every process would fail to load it', async () => {
     const dataSource = moduleRef.get(DataSource);
     const id = await seedModelVersion(dataSource, 'candidate');

@@ -75,6 +75,48 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     expect(Array.from(data.productionHoldout!.weightColumn()!)).toEqual([0.5, 4, 1]);
   });
 
+  it('sets apart the held-out rows production has not trained on, in both specs, when it trained on some', async () => {
+    // A window of its own, before every other one here.
+    const early = (minute: number) => new Date(Date.UTC(1998, 0, 1, 0, minute));
+    const weights = [1, 2, 3, 4, 5, 6];
+    await moduleRef.get(EventRepository).insertNew(
+      weights.map((weight, i) => ({
+        eventId: `${token}-unseen-${i}`,
+        userId: `${token}-unseen-u${i}`,
+        itemId: `i${i}`,
+        labels: { click: i % 2 },
+        requestId: null,
+        modelVersionId: null,
+        context: null,
+        weight,
+        occurredAt: early(i),
+      })),
+    );
+    const load = (productionTrainedTo: string, judged = true) =>
+      moduleRef
+        .get(TrainingDataService)
+        .load(
+          { kind: 'events', from: early(0).toISOString(), to: early(6).toISOString() },
+          spec('w'),
+          judged ? spec('w') : undefined,
+          0.5,
+          undefined,
+          { productionTrainedTo },
+        );
+    // Held out: the events at minutes 3, 4 and 5; production trained up to 4 (exclusive).
+    const data = await load(early(4).toISOString());
+    expect(Array.from(data.holdout.weightColumn()!)).toEqual([4, 5, 6]); // the candidate's metrics: the whole slice
+    expect(data.unseenByProduction?.trainedTo).toBe(early(4).toISOString());
+    expect(Array.from(data.unseenByProduction!.holdout.weightColumn()!)).toEqual([5, 6]);
+    expect(Array.from(data.unseenByProduction!.productionHoldout.weightColumn()!)).toEqual([5, 6]);
+    // Trained on every held-out row: none is left to compare on.
+    const all = await load(early(6).toISOString());
+    expect([all.unseenByProduction?.holdout.size, all.unseenByProduction?.productionHoldout.size]).toEqual([0, 0]);
+    // Trained on none of them, or no production to judge: nothing set apart, the slice is compared as it is.
+    expect((await load(early(3).toISOString())).unseenByProduction).toBeUndefined();
+    expect((await load(early(4).toISOString(), false)).unseenByProduction).toBeUndefined();
+  });
+
   it("builds each row's features as scoring does: the event's context, the user's over it, the item's where it fills", async () => {
     const [user, item] = [`${token}-ctx-u`, `${token}-ctx-i`];
     const features = moduleRef.get(FeatureRepository);

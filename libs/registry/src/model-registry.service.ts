@@ -58,7 +58,7 @@ import {
   type RolloutPlan,
   type ServedSpec,
 } from './rollout.rules';
-import type { TaskMetricsByName, VersionMetrics } from './version-metrics';
+import type { GateDecision, TaskMetricsByName, VersionMetrics } from './version-metrics';
 
 /** What a new version records besides its model. */
 export interface VersionDetails {
@@ -193,6 +193,14 @@ export class ModelRegistryService {
   async findByTrainingJob(trainingJobId: string): Promise<ModelVersion | undefined> {
     const version = await this.versions.findByTrainingJob(trainingJobId);
     return version && readVersion(version);
+  }
+
+  /**
+   * What a training job's gate came to once its steps were taken (a canary or policy refused after the gate passed),
+   * in place of the gate's own decision: the version otherwise shows a canary decision while it stays a candidate.
+   */
+  async recordGateOutcome(id: number, gate: GateDecision): Promise<void> {
+    if (!(await this.versions.recordGate(id, gate))) throw new NotFoundError(`version ${id} does not exist`);
   }
 
   /** The `skip` that an earlier attempt of training job `job` recorded, if any: the retried run is that skip. */

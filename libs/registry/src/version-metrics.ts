@@ -10,7 +10,7 @@ import type {
 /** Metrics by task, then by name (auc, gauc, logloss, rmse …). */
 export type TaskMetricsByName = EvaluationReport['tasks'];
 
-/** What the worker's gate decided for a version it trained, and why. */
+/** What the worker's gate decided for a version it trained, and why; a canary refused after it makes it a candidate. */
 export interface GateDecision {
   decision: 'canary' | 'candidate';
   reason: string;
@@ -20,6 +20,18 @@ export interface GateDecision {
 export interface HoldoutComparison {
   versionId: number;
   tasks: TaskMetricsByName;
+  /** Production's: when it had trained on the slice's earlier rows, what the gate compared instead (absent before). */
+  unseen?: UnseenComparison;
+}
+
+/** The candidate and production on the held-out rows that production has not trained on, which the gate judges by. */
+export interface UnseenComparison {
+  /** Production's `dataset.trainedTo`: the rows compared are those at or after it. */
+  trainedTo: string;
+  /** How many of the candidate's held-out rows those are (0: the candidate is kept, uncompared). */
+  rows: number;
+  candidate: TaskMetricsByName;
+  production: TaskMetricsByName;
 }
 
 /** How a worker trained a version: the training summary without its validation report, which `validation` sums up. */
@@ -106,8 +118,8 @@ export interface DatasetRecord {
 }
 
 /**
- * What a version records of its training and evaluation (model_versions.metrics), written once when it is registered:
- * by a worker (everything below but the epochs, on the held-out slice), or from an uploaded artifact's validation
+ * What a version records of its training and evaluation (model_versions.metrics), written once when it is registered
+ * (but `gate`, which a training job sets to what came of it: recordGateOutcome): by a worker (everything below but the epochs, on the held-out slice), or from an uploaded artifact's validation
  * report (`tasks`, `gates`, `examples` and the epochs; `{}` without one). Versions stored by earlier code lack the
  * parts added since, so every part is optional to a reader.
  */

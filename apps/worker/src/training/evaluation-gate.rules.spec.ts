@@ -1,7 +1,13 @@
 import { binaryMetrics, parseModelSpec, Rng } from '@app/mmoe';
 import type { TaskMetricsByName } from '@app/registry';
 
-import { decideRollout, weightingDifference, type GatePolicy, type ProductionBaseline } from './evaluation-gate.rules';
+import {
+  decideRollout,
+  unseenFrom,
+  weightingDifference,
+  type GatePolicy,
+  type ProductionBaseline,
+} from './evaluation-gate.rules';
 
 const TASKS = [
   { name: 'click', type: 'binary' as const },
@@ -227,5 +233,65 @@ describe('weightingDifference', () => {
     // Weights used in training only weigh the loss, not the metrics.
     expect(weightingDifference(spec({ sampleWeight: 'w' }), spec({}))).toBeUndefined();
     expect(weightingDifference(weighted, spec({ sampleWeight: 'w', weightedMetrics: true }))).toBeUndefined();
+  });
+});
+
+describe('evaluation gate, production trained on part of the held-out slice', () => {
+  // A full retrain's slice: 10 events an hour apart from 10:00; an incremental production trained up to trainedTo.
+  const times = Array.from({ length: 10 }, (_, i) => Date.parse('2026-12-01T10:00:00Z') + i * 3_600_000);
+
+  it('finds the rows production has not trained on: those at or after its trainedTo', () => {
+    expect(unseenFrom(times, undefined)).toBe(0); // it records none (trained on a file, or before it was recorded)
+    expect(unseenFrom(times, '2026-12-01T09:00:00Z')).toBe(0); // trained on none of the slice
+    expect(unseenFrom(times, '2026-12-01T13:00:00Z')).toBe(3); // the event at 13:00 is not its
+    expect(unseenFrom(times, '2026-12-01T13:30:00Z')).toBe(4);
+    expect(unseenFrom(times, '2026-12-01T20:00:00Z')).toBe(10); // trained on all of it
+  });
+
+  /** Production has learnt the first rows of the slice: there it wins; on the rest, the candidate does. */
+  const baseline = (rows: number, candidate: TaskMetricsByName): ProductionBaseline => ({
+    kind: 'evaluated',
+    versionId: 7,
+    tasks: metrics(0.8, 0.7, 8),
+    unseen: { trainedTo: '2026-12-01T13:00:00Z', rows, candidate, production: metrics(0.7, 0.6, 10) },
+  });
+
+  it('judges by the rows production has not trained on, saying so, whatever the whole slice says', () => {
+    expect(decideRollout(TASKS, metrics(0.72, 0.6, 10), baseline(700, metrics(0.71, 0.6, 10)), POLICY)).toEqual({
+      decision: 'canary',
+      reason:
+        'click AUC improved (0.71 vs production 0.7); no task is worse beyond the tolerance; compared on the 700 ' +
+        'held-out rows from 2026-12-01T13:00:00Z, which production has not trained on',
+    });
+    // On the whole slice, production's own training rows make it look better: that no longer decides.
+    expect(decideRollout(TASKS, metrics(0.72, 0.6, 10), production(metrics(0.8, 0.7, 8)), POLICY)).toMatchObject({
+      decision: 'candidate',
+    });
+  });
+
+  it('keeps the candidate when too few of those rows are left to judge the first task by', () => {
+    const few = { ...metrics(0.9, 0.6, 10), click: { auc: 0.9, count: 100, labelRate: 0.2 } };
+    expect(decideRollout(TASKS, metrics(0.72, 0.6, 10), baseline(100, few), POLICY)).toEqual({
+      decision: 'candidate',
+      reason:
+        'kept as candidate: click AUC is not judged: 20 held-out positives, the gate needs 30 (TRAINING_GATE_MIN_LABELS); ' +
+        'compared on the 100 held-out rows from 2026-12-01T13:00:00Z, which production has not trained on',
+    });
+  });
+
+  it('keeps the candidate, uncompared, when production has trained on every held-out row', () => {
+    expect(decideRollout(TASKS, metrics(0.9, 0.9, 1), baseline(0, {}), POLICY)).toEqual({
+      decision: 'candidate',
+      reason:
+        'kept as candidate: production (version 7) has trained on every held-out row (its data ends at ' +
+        '2026-12-01T13:00:00Z), so the comparison would favour it',
+    });
+  });
+
+  it('decides as before when production has trained on none of them (no rows set apart)', () => {
+    expect(decideRollout(TASKS, metrics(0.7001, 0.596, 10.09), PRODUCTION, POLICY)).toEqual({
+      decision: 'canary',
+      reason: 'click AUC improved (0.7001 vs production 0.7); no task is worse beyond the tolerance',
+    });
   });
 });

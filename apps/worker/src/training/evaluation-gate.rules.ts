@@ -1,12 +1,22 @@
-import { taskMetric, type BinaryGateMetric, type ModelSpec, type TaskSpec } from '@app/mmoe';
-import type { GateDecision, TaskMetricsByName } from '@app/registry';
+import { lowerBound, taskMetric, type BinaryGateMetric, type ModelSpec, type TaskSpec } from '@app/mmoe';
+import type { GateDecision, TaskMetricsByName, UnseenComparison } from '@app/registry';
 
 /** What the candidate is compared with, on the same held-out slice. */
 export type ProductionBaseline =
   | { kind: 'none' }
   /** Production reads features the candidate's data does not hold, so its score there would mean nothing. */
   | { kind: 'incomparable'; versionId: number; why: string }
-  | { kind: 'evaluated'; versionId: number; tasks: TaskMetricsByName };
+  /** `unseen`: production trained on the earlier held-out rows, and both are compared on the later ones alone. */
+  | { kind: 'evaluated'; versionId: number; tasks: TaskMetricsByName; unseen?: UnseenComparison };
+
+/**
+ * Where the held-out rows that production has not trained on start, in the slice's event times (sorted): at the first
+ * row at or after production's `trainedTo`, 0 when it records none. A full retrain holds out the last part of its
+ * window, of which an incremental production has often trained on much: judged on those rows, production would win.
+ */
+export function unseenFrom(heldOutTimes: readonly number[], trainedTo: string | undefined): number {
+  return trainedTo === undefined ? 0 : lowerBound(heldOutTimes, Date.parse(trainedTo));
+}
 
 /**
  * Why production's metrics on the held-out slice would not compare with the candidate's, by how each weighs the rows
@@ -41,7 +51,8 @@ export interface GatePolicy {
 /**
  * Canary when the first task (the spec's main objective) beats production, however slightly, and no task is worse than
  * production beyond the tolerance: binary tasks by AUC or GAUC (policy.binaryMetric; higher is better), regression
- * tasks by RMSE (lower). A task with fewer held-out labels than policy.minLabels is not judged: a handful of rows
+ * tasks by RMSE (lower), on the held-out rows production has not trained on (production.unseen, when it trained on some;
+ * none: the candidate is kept). A task with fewer held-out labels than policy.minLabels is not judged: a handful of rows
  * would decide by chance. The first task then keeps the candidate (the next incremental run's window is longer, as
  * its parent stays the same); another is named in the reason and neither passes nor blocks. Without a production to
  * beat, the candidate waits for a human, who promotes the first version.
@@ -60,12 +71,24 @@ export function decideRollout(
       reason: `production (version ${production.versionId}) was not evaluated: ${production.why}`,
     };
   }
-  const comparisons = tasks.map((task) => compareTask(task, candidate[task.name], production.tasks[task.name], policy));
+  const { unseen } = production;
+  if (unseen?.rows === 0) {
+    return {
+      decision: 'candidate',
+      reason: `kept as candidate: production (version ${production.versionId}) has trained on every held-out row (its data ends at ${unseen.trainedTo}), so the comparison would favour it`,
+    };
+  }
+  const [ours, theirs] = unseen ? [unseen.candidate, unseen.production] : [candidate, production.tasks];
+  const comparisons = tasks.map((task) => compareTask(task, ours[task.name], theirs[task.name], policy));
+  // Said of every outcome: the labels a task lacks to be judged are then those of these rows.
+  const on = unseen
+    ? `; compared on the ${unseen.rows} held-out rows from ${unseen.trainedTo}, which production has not trained on`
+    : '';
   const [first] = comparisons;
   const failure = first.improved ? comparisons.find((c) => c.worse) : first;
-  if (failure) return { decision: 'candidate', reason: `kept as candidate: ${failure.text}` };
+  if (failure) return { decision: 'candidate', reason: `kept as candidate: ${failure.text}${on}` };
   const unjudged = comparisons.slice(1).filter((c) => c.unjudged);
-  const passed = `${first.text}; no task is worse beyond the tolerance${unjudged.map((c) => `; ${c.text}`).join('')}`;
+  const passed = `${first.text}; no task is worse beyond the tolerance${unjudged.map((c) => `; ${c.text}`).join('')}${on}`;
   return policy.autoCanary
     ? { decision: 'canary', reason: passed }
     : { decision: 'candidate', reason: `${passed}, but AUTO_CANARY is off` };

@@ -14,8 +14,10 @@ import {
   splitAt,
   timeSplitIndex,
   toTables,
+  type FlatRecord,
   type SpecTables,
 } from './dataset.rules';
+import { unseenFrom } from './evaluation-gate.rules';
 import { replayCount } from './incremental-window.rules';
 import { TrainingInputError } from './training.errors';
 
@@ -40,6 +42,20 @@ export interface OlderEvents {
   late?: LateEvents;
 }
 
+/** What a job reads beside its source: older events (an incremental job), and where production's training data ends. */
+export interface LoadOptions extends OlderEvents {
+  /** Production's `dataset.trainedTo`: the held-out rows from it on are those it has not trained on (events only). */
+  productionTrainedTo?: string;
+}
+
+/** The held-out rows production has not trained on, when it trained on the slice's earlier ones: the gate's rows. */
+export interface UnseenHoldout {
+  trainedTo: string;
+  /** In the candidate's terms (grouped as the slice is), and in production's. */
+  holdout: RawTable;
+  productionHoldout: RawTable;
+}
+
 export interface TrainingData extends SpecTables {
   /** Replayed events among the training rows (0 without replay). */
   replayed: number;
@@ -49,6 +65,8 @@ export interface TrainingData extends SpecTables {
   snapshot?: string;
   /** The held-out rows in production's terms (its spec), when it was given: to judge it on the candidate's slice. */
   productionHoldout?: RawTable;
+  /** Set when production (given) trained on some of the held-out rows (LoadOptions.productionTrainedTo). */
+  unseenByProduction?: UnseenHoldout;
   /** Where the held-out slice starts: the time of its first event, or its first usable CSV row (1-based, header excluded). */
   holdoutStart: string | number | null;
   /** Malformed CSV rows left out. */
@@ -70,6 +88,7 @@ export class TrainingDataService {
    * Events only: `late` adds the late events to the training rows; `replay` adds `replay.share` per row of the
    * window's training slice, at most, of older events (with `replay.seen`, only of those that snapshot holds: a late
    * event is not drawn again). Neither ever enters the held-out slice. All are read in one snapshot, recorded.
+   * `productionTrainedTo` sets `unseenByProduction` apart when it falls after the slice's first event.
    */
   load(
     source: EventsSource | CsvSource,
@@ -77,7 +96,7 @@ export class TrainingDataService {
     production: ModelSpec | undefined,
     holdoutFraction: number,
     groupBy: string | undefined,
-    more: OlderEvents = {},
+    more: LoadOptions = {},
   ): Promise<TrainingData> {
     return source.kind === 'events'
       ? this.fromEvents(source, spec, production, holdoutFraction, groupBy, more)
@@ -90,7 +109,7 @@ export class TrainingDataService {
     production: ModelSpec | undefined,
     fraction: number,
     groupBy: string | undefined,
-    { replay, late }: OlderEvents,
+    { replay, late, productionTrainedTo }: LoadOptions,
   ): Promise<TrainingData> {
     const [from, to] = [instant(source.from, 'source.from'), instant(source.to, 'source.to')];
     if (from >= to)
@@ -110,6 +129,12 @@ export class TrainingDataService {
       const productionColumns = production && recordColumns(production);
       const productionHeldOut =
         productionColumns && rows.slice(index).map((row) => eventRecord(row, productionColumns));
+      const unseen = productionHeldOut
+        ? unseenFrom(
+            rows.slice(index).map((r) => r.occurredAt.getTime()),
+            productionTrainedTo,
+          )
+        : 0;
       const lateRows = late
         ? await reads.late(late.after, instant(late.from, 'late.from'), instant(late.to, 'late.to'), feeds)
         : [];
@@ -128,19 +153,28 @@ export class TrainingDataService {
       return {
         split,
         productionHeldOut,
+        unseen,
         holdoutStart: rows[index]?.occurredAt.toISOString() ?? null,
         replayed: replayed.length,
         late: lateRows.length,
         snapshot: reads.snapshot,
       };
     });
-    const { split, productionHeldOut, ...counts } = read;
+    const { split, productionHeldOut, unseen, ...counts } = read;
+    const heldOut = (tableSpec: ModelSpec, records: FlatRecord[]) =>
+      toTables(tableSpec, { train: [], holdout: records }, groupBy).holdout;
     return {
       ...toTables(spec, split, groupBy),
-      productionHoldout:
-        production &&
+      productionHoldout: production && productionHeldOut && heldOut(production, productionHeldOut),
+      ...(production &&
         productionHeldOut &&
-        toTables(production, { train: [], holdout: productionHeldOut }, groupBy).holdout,
+        unseen > 0 && {
+          unseenByProduction: {
+            trainedTo: productionTrainedTo!,
+            holdout: heldOut(spec, split.holdout.slice(unseen)),
+            productionHoldout: heldOut(production, productionHeldOut.slice(unseen)),
+          },
+        }),
       malformed: 0,
       ...counts,
     };

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Job } from 'bull';
 
-import { ConflictError } from '@app/common';
+import { ConflictError, InvalidFieldsError } from '@app/common';
 import { loadConfig } from '@app/config';
 import { parseModelSpec, type MultiTaskModel } from '@app/mmoe';
 import { TrainingJobName } from '@app/queue';
@@ -141,6 +141,9 @@ describe('TrainingJobService, retried after its version was committed', () => {
       ...extra,
     }) as ModelVersion;
 
+  let recordGateOutcome: jest.Mock;
+  beforeEach(() => (recordGateOutcome = jest.fn()));
+
   function service(
     registered: ModelVersion,
     setCanary: jest.Mock = jest.fn(),
@@ -151,6 +154,7 @@ describe('TrainingJobService, retried after its version was committed', () => {
       find: async () => now,
       setCanary,
       setRolloutPolicy,
+      recordGateOutcome,
     } as unknown as ModelRegistryService;
     // Nothing else is touched: the job is not trained again.
     return new TrainingJobService(loadConfig({}), registry, undefined as never, undefined as never);
@@ -169,6 +173,7 @@ describe('TrainingJobService, retried after its version was committed', () => {
     });
     // Against the production its gate judged it by: one changed since refuses the canary.
     expect(setCanary).toHaveBeenCalledWith(5, 10, undefined, 'worker', { judgedAgainst: 1 });
+    expect(recordGateOutcome).not.toHaveBeenCalled(); // the gate's decision stands
   });
 
   it('leaves a version alone that has moved on since (already the canary, or taken elsewhere by a human)', async () => {
@@ -178,13 +183,62 @@ describe('TrainingJobService, retried after its version was committed', () => {
     const refused = jest
       .fn()
       .mockRejectedValue(new ConflictError('version 5 is archived; only a candidate can become the canary'));
+    const outcome = {
+      decision: 'candidate',
+      reason:
+        'passed the gate, but the canary was refused: version 5 is archived; only a candidate can become the canary',
+    };
     await expect(service(version(), refused, { now: version({ status: 'archived' }) }).run(job)).resolves.toMatchObject(
-      {
-        decision: 'candidate',
-        reason:
-          'passed the gate, but the canary was refused: version 5 is archived; only a candidate can become the canary',
-      },
+      outcome,
     );
+    expect(recordGateOutcome).toHaveBeenCalledWith(5, outcome); // the version no longer shows a canary decision
+  });
+
+  it('records on the version a canary refused after the gate passed, and a retry finishes from that record', async () => {
+    const refused = jest
+      .fn()
+      .mockRejectedValue(new ConflictError('version 4 is the canary; promote or roll it back before another'));
+    const outcome = {
+      decision: 'candidate',
+      reason:
+        'passed the gate, but the canary was refused: version 4 is the canary; promote or roll it back before another',
+    };
+    await expect(service(version(), refused).run(job)).resolves.toMatchObject(outcome);
+    expect(recordGateOutcome).toHaveBeenCalledWith(5, outcome);
+    // Retried after that record: no canary is asked for again, and nothing is recorded twice.
+    recordGateOutcome.mockClear();
+    const setCanary = jest.fn();
+    const recorded = version({ metrics: { ...stored, gate: outcome } as never });
+    await expect(service(recorded, setCanary).run(job)).resolves.toMatchObject(outcome);
+    expect(setCanary).not.toHaveBeenCalled();
+    expect(recordGateOutcome).not.toHaveBeenCalled();
+  });
+
+  it("makes the canary without a cadence's policy that names a task the model lacks, saying so, once", async () => {
+    const policy = { ...DEFAULT_ROLLOUT_POLICY, tasks: { like: { minEvents: 50 } } };
+    const withPolicy = { ...job, data: { ...job.data, rolloutPolicy: policy } } as Job;
+    const setRolloutPolicy = jest.fn().mockRejectedValue(
+      new InvalidFieldsError([
+        {
+          field: 'tasks.like',
+          message: 'tasks.like is not a binary task of the model (click); only binary tasks gate, on AUC',
+        },
+      ]),
+    );
+    const canary = version({ status: 'canary' });
+    const reason = `${stored.gate.reason}; its rollout policy was refused: tasks.like is not a binary task of the model (click); only binary tasks gate, on AUC`;
+    await expect(
+      service(version(), jest.fn(), { now: canary, setRolloutPolicy }).run(withPolicy),
+    ).resolves.toMatchObject({ decision: 'canary', reason });
+    expect(recordGateOutcome).toHaveBeenCalledWith(5, { decision: 'canary', reason });
+    // A retry after that record refuses the policy again, and says so once.
+    recordGateOutcome.mockClear();
+    const recorded = version({
+      status: 'canary',
+      metrics: { ...stored, gate: { decision: 'canary', reason } } as never,
+    });
+    await expect(service(recorded, jest.fn(), { setRolloutPolicy }).run(withPolicy)).resolves.toMatchObject({ reason });
+    expect(recordGateOutcome).not.toHaveBeenCalled();
   });
 
   it("takes an overlapping attempt's steps as its own outcome, and records neither twice", async () => {
@@ -308,6 +362,19 @@ describe('resolveSource', () => {
     expect(resolveSource({ source }, undefined, 30)).toEqual({ source, historyFrom: 'a' });
   });
 
+  it('refuses a parent trained on a file, saying what a job, or for a scheduled run the schedule, can do', () => {
+    const source = { kind: 'incremental' as const, to: '2025-02-07T00:00:00.000Z' };
+    const fromFile = { id: 1, metrics: { dataset: { source: { kind: 'csv' as const, path: '/data/x.csv' } } } };
+    expect(() => resolveSource({ source, requestedBy: 'admin' }, fromFile as never, 30)).toThrow(
+      new TrainingInputError(
+        'version 1 records no window of events to continue from (trained on a file?): give source.from and source.to',
+      ),
+    );
+    expect(() => resolveSource({ source, requestedBy: 'schedule' }, fromFile as never, 30)).toThrow(
+      /^production version 1 records no window of events .*: the incremental cadence continues from production's events; promote a version trained on events first \(a full retrain/,
+    );
+  });
+
   it("refuses a window that ends before the parent's training data does: empty, naming source.to", () => {
     const source = { kind: 'incremental' as const, to: '2025-02-05T00:00:00.000Z' };
     expect(() => resolveSource({ source }, parent, 30)).toThrow(EmptyWindowError);
@@ -340,6 +407,82 @@ describe('TrainingJobService, a production whose artifact does not load', () => 
   });
 });
 
+describe('TrainingJobService, production trained on part of the held-out slice', () => {
+  const spec = {
+    features: [{ name: 'genre', type: 'categorical' }],
+    tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
+    model: { expertUnits: [4] },
+  };
+  const trainedTo = '2025-03-09T00:00:00.000Z';
+  const production = { id: 3, spec, metrics: { dataset: { trainedTo } } };
+
+  it("reads the data with production's trainedTo, to set apart the rows it has not trained on", async () => {
+    const load = jest.fn().mockRejectedValue(new Error('read'));
+    const registry = { findServing: async () => ({ production }) };
+    const svc = new TrainingJobService(loadConfig({}), registry as never, { load } as never, undefined as never);
+    const payload = payloadOf({
+      name: TrainingJobName.ScheduledRetrain,
+      data: { windowDays: 7 },
+      timestamp: Date.parse('2025-03-10T00:00:00Z'),
+      opts: {},
+    });
+    const prepare = (svc as unknown as { prepare: (payload: unknown) => Promise<unknown> }).prepare;
+    await expect(prepare.call(svc, payload)).rejects.toThrow('read');
+    expect(load).toHaveBeenCalledWith(
+      payload.source,
+      expect.anything(),
+      expect.anything(), // production's spec: it is judged
+      0.2,
+      'user_id',
+      { productionTrainedTo: trainedTo },
+    );
+  });
+
+  it('judges both models on those rows beside the whole slice, and on none when none is left', async () => {
+    const svc = new TrainingJobService(loadConfig({}), undefined as never, undefined as never, undefined as never);
+    // Each model's metric says how many rows it was evaluated on.
+    const model = (auc: number) => ({
+      evaluate: jest.fn((table: { size: number }) => ({ tasks: { click: { auc, count: table.size } } })),
+    });
+    const [candidate, productionModel] = [model(0.72), model(0.7)];
+    const evaluateProduction = (unseenRows: number) =>
+      (svc as unknown as { evaluateProduction: (...args: unknown[]) => Promise<unknown> }).evaluateProduction.call(
+        svc,
+        {
+          production,
+          spec: parseModelSpec(spec),
+          parent: production,
+          parentModel: productionModel, // a warm start from production: loaded already
+          data: {
+            productionHoldout: { size: 10 },
+            unseenByProduction: {
+              trainedTo,
+              holdout: { size: unseenRows },
+              productionHoldout: { size: unseenRows },
+            },
+          },
+        },
+        candidate,
+      );
+    await expect(evaluateProduction(4)).resolves.toEqual({
+      kind: 'evaluated',
+      versionId: 3,
+      tasks: { click: { auc: 0.7, count: 10 } },
+      unseen: {
+        trainedTo,
+        rows: 4,
+        candidate: { click: { auc: 0.72, count: 4 } },
+        production: { click: { auc: 0.7, count: 4 } },
+      },
+    });
+    candidate.evaluate.mockClear();
+    await expect(evaluateProduction(0)).resolves.toMatchObject({
+      unseen: { trainedTo, rows: 0, candidate: {}, production: {} },
+    });
+    expect(candidate.evaluate).not.toHaveBeenCalled();
+  });
+});
+
 describe('TrainingJobService, a warm start from production when there is none', () => {
   it('names the job field, or for a scheduled run the schedule', async () => {
     const svc = new TrainingJobService(loadConfig({}), undefined as never, undefined as never, undefined as never);
@@ -356,28 +499,47 @@ describe('TrainingJobService, a warm start from production when there is none', 
 });
 
 describe('TrainingJobService, a rollout policy the spec cannot carry', () => {
-  it('fails the job before it reads any data, naming the field, as the API refuses it', async () => {
-    const spec = {
-      features: [{ name: 'genre', type: 'categorical' }],
-      tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
-      model: { expertUnits: [4] },
+  const spec = {
+    features: [{ name: 'genre', type: 'categorical' }],
+    tasks: [{ name: 'click', label: 'clicked', type: 'binary' }],
+    model: { expertUnits: [4] },
+  };
+  const policy = { tasks: { like: {} } };
+  /** Prepares `payload` against a click-only production; the data service throws when reached. */
+  const prepare = (payload: unknown) => {
+    const registry = { findServing: async () => ({ production: { id: 3, spec, metrics: {} } }) };
+    const data = {
+      load: async () => {
+        throw new Error('reached the data');
+      },
     };
-    const registry = { findServing: async () => ({ production: { id: 3, spec } }) };
-    // No data service: reaching the data would throw a TypeError, not the field's error.
-    const svc = new TrainingJobService(loadConfig({}), registry as never, undefined as never, undefined as never);
-    const prepare = (svc as unknown as { prepare: (payload: unknown) => Promise<unknown> }).prepare;
+    const svc = new TrainingJobService(loadConfig({}), registry as never, data as never, undefined as never);
+    return (svc as unknown as { prepare: (payload: unknown) => Promise<unknown> }).prepare.call(svc, payload);
+  };
+
+  it('fails a job before it reads any data, naming the field, as the API refuses it', async () => {
     const payload = payloadOf({
-      name: TrainingJobName.ScheduledRetrain,
-      data: { windowDays: 7, rolloutPolicy: { tasks: { like: {} } } },
-      timestamp: Date.parse('2025-03-10T00:00:00Z'),
+      name: TrainingJobName.Train,
+      data: { source: { kind: 'events', from: '2025-03-03T00:00:00Z', to: '2025-03-10T00:00:00Z' }, requestedBy: 'a' },
+      timestamp: 0,
       opts: {},
     });
-    await expect(prepare.call(svc, payload)).rejects.toThrow(
+    await expect(prepare({ ...payload, rolloutPolicy: policy })).rejects.toThrow(
       expect.objectContaining({
         name: 'InvalidFieldsError',
         message: expect.stringMatching(/^rolloutPolicy\.tasks\.like is not a binary task of the model \(click\)/),
       }),
     );
+  });
+
+  it("trains a cadence's run all the same: production may have changed since its policy was checked", async () => {
+    const payload = payloadOf({
+      name: TrainingJobName.ScheduledRetrain,
+      data: { windowDays: 7, rolloutPolicy: policy },
+      timestamp: Date.parse('2025-03-10T00:00:00Z'),
+      opts: {},
+    });
+    await expect(prepare(payload)).rejects.toThrow('reached the data');
   });
 });
 

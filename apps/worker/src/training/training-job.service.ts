@@ -279,7 +279,10 @@ export class TrainingJobService {
     const parent = await this.parentOf(payload, production);
     const { spec, recordedSpec } = jobSpecOf(payload, parent);
     // As the API checks it; a policy queued by another producer would otherwise be refused only once its canary exists.
-    if (payload.rolloutPolicy) checkRolloutPolicyField(spec, payload.rolloutPolicy);
+    // A cadence's policy was checked against production's spec when it was set: production changed since to a spec
+    // without a task it gates must not stop the cadence, so its tasks are left to the canary's step (finish says why).
+    if (payload.rolloutPolicy)
+      checkRolloutPolicyField(payload.requestedBy === 'schedule' ? undefined : spec, payload.rolloutPolicy);
     const parentModel = payload.warmStart && (await this.loadParent(parent!, spec));
     try {
       const { source, historyFrom, replay, late } = resolveSource(payload, parent, this.config.TRAINING_REPLAY_DAYS);
@@ -295,9 +298,11 @@ export class TrainingJobService {
           ? productionSpec
           : undefined;
       const seed = spec.training.seed;
+      const productionTrainedTo = comparable && production?.metrics.dataset?.trainedTo;
       const data = await this.data.load(source, spec, comparable, holdoutFraction, groupBy, {
         ...(replay && { replay: { ...replay, seed } }),
         ...(late && { late }),
+        ...(productionTrainedTo && { productionTrainedTo }),
       });
       try {
         checkTables(spec, data, this.config.TRAINING_MIN_ROWS);
@@ -378,7 +383,7 @@ export class TrainingJobService {
   ): Promise<{ metrics: Omit<TrainedMetrics, 'int8'>; encoded: EncodedDataset }> {
     const encoded = model.encode(job.data.holdout);
     const holdout = model.evaluate(encoded, { groups: job.data.holdout.groupIds() });
-    const baseline = await this.evaluateProduction(job);
+    const baseline = await this.evaluateProduction(job, model);
     const gate = decideRollout(job.spec.tasks, holdout.tasks, baseline, {
       autoCanary: this.config.AUTO_CANARY,
       binaryMetric: this.config.TRAINING_GATE_METRIC,
@@ -394,7 +399,13 @@ export class TrainingJobService {
       calibration: holdout.calibration,
       examples: holdout.examples,
       ...(baseline.kind === 'evaluated'
-        ? { productionHoldout: { versionId: baseline.versionId, tasks: baseline.tasks } }
+        ? {
+            productionHoldout: {
+              versionId: baseline.versionId,
+              tasks: baseline.tasks,
+              ...(baseline.unseen && { unseen: baseline.unseen }),
+            },
+          }
         : {}),
       ...(job.parentModel &&
         job.parent!.id !== job.production?.id && {
@@ -484,14 +495,14 @@ export class TrainingJobService {
     }
   }
 
-  /** Production judged on the candidate's held-out slice, when it reads only features the candidate's data holds. */
-  private async evaluateProduction({
-    production,
-    spec,
-    data,
-    parent,
-    parentModel,
-  }: PreparedJob): Promise<ProductionBaseline> {
+  /**
+   * Production judged on the candidate's held-out slice, when it reads only features the candidate's data holds; and,
+   * beside the `candidate`, on the rows of it production has not trained on, when it trained on others.
+   */
+  private async evaluateProduction(
+    { production, spec, data, parent, parentModel }: PreparedJob,
+    candidate: MultiTaskModel,
+  ): Promise<ProductionBaseline> {
     if (!production) return { kind: 'none' };
     const weighting = weightingDifference(spec, specOf(production));
     if (weighting) return { kind: 'incomparable', versionId: production.id, why: weighting };
@@ -503,10 +514,20 @@ export class TrainingJobService {
         why: `it reads features the candidate does not (${missing.map((f) => f.name).join(', ')})`,
       };
     }
+    const unseen = data.unseenByProduction;
     const evaluated = (model: MultiTaskModel): ProductionBaseline => ({
       kind: 'evaluated',
       versionId: production.id,
       tasks: model.evaluate(data.productionHoldout!).tasks,
+      ...(unseen && {
+        unseen: {
+          trainedTo: unseen.trainedTo,
+          rows: unseen.holdout.size,
+          // An empty table has no metrics to give: the gate keeps the candidate without them.
+          candidate: unseen.holdout.size > 0 ? candidate.evaluate(unseen.holdout).tasks : {},
+          production: unseen.productionHoldout.size > 0 ? model.evaluate(unseen.productionHoldout).tasks : {},
+        },
+      }),
     });
     // A warm start from production has it loaded already.
     if (parentModel && parent?.id === production.id) return evaluated(parentModel);
@@ -562,10 +583,14 @@ export class TrainingJobService {
         await this.registry.setRolloutPolicy(version.id, policy, ACTOR, { once: true });
       } catch (e) {
         if (!refused(e)) throw e;
-        if (!(await now())?.rolloutPolicy)
-          reason = `${reason}; its rollout policy was refused: ${(e as Error).message}`;
+        const refusal = `; its rollout policy was refused: ${(e as Error).message}`;
+        // A retry finds the refusal in the reason it recorded (below) already.
+        if (!(await now())?.rolloutPolicy && !reason.endsWith(refusal)) reason += refusal;
       }
     }
+    // What the version shows of its gate is what came of it, not a canary decision beside a candidate status.
+    if (decision !== metrics.gate.decision || reason !== metrics.gate.reason)
+      await this.registry.recordGateOutcome(version.id, { decision, reason });
     return {
       versionId: version.id,
       candidate: metrics.tasks,
@@ -627,7 +652,7 @@ export function payloadOf(job: Pick<Job<unknown>, 'name' | 'data' | 'timestamp' 
  * (incrementalPlan); `historyFrom` is where the lineage's events start, for the new version to record.
  */
 export function resolveSource(
-  payload: Pick<TrainingJobPayload, 'source'>,
+  payload: Pick<TrainingJobPayload, 'source'> & Partial<Pick<TrainingJobPayload, 'requestedBy'>>,
   parent: Pick<ModelVersion, 'id' | 'metrics'> | undefined,
   replayDays: number,
 ): {
@@ -640,10 +665,15 @@ export function resolveSource(
   if (source.kind === 'csv') return { source };
   if (source.kind === 'events') return { source, historyFrom: source.from };
   const continuation = parent && continuationOf(parent.metrics.dataset);
-  if (!continuation)
+  if (!continuation) {
+    const what = `version ${parent?.id} records no window of events to continue from (trained on a file?)`;
+    // A cadence's run cannot be given a window: what fixes it is a production that records one.
     throw new TrainingInputError(
-      `version ${parent?.id} records no window of events to continue from (trained on a file?): give source.from and source.to`,
+      payload.requestedBy === 'schedule'
+        ? `production ${what}: the incremental cadence continues from production's events; promote a version trained on events first (a full retrain: the full cadence, or POST /admin/training-jobs with an events source)`
+        : `${what}: give source.from and source.to`,
     );
+  }
   if (!(Date.parse(source.to) > Date.parse(continuation.from)))
     throw new EmptyWindowError(parent!.id, { from: continuation.from, to: source.to });
   const { window, replay, late } = incrementalPlan(continuation, source.to, source.replay ?? 0, replayDays);

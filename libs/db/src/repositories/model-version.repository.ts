@@ -194,6 +194,15 @@ export class ModelVersionRepository {
     );
   }
 
+  /** Sets `metrics.gate` alone (the rest of what a version records never changes); false if no such version. */
+  async recordGate(id: number, gate: object): Promise<boolean> {
+    const [, count] = (await this.dataSource.query(
+      `UPDATE model_versions SET metrics = jsonb_set(metrics, '{gate}', $2::jsonb) WHERE id = $1`,
+      [id, JSON.stringify(gate)],
+    )) as [unknown, number];
+    return count > 0;
+  }
+
   async getArtifact(id: number): Promise<ModelVersionArtifact | undefined> {
     const row = await this.dataSource
       .getRepository(ModelVersionEntity)
