@@ -46,21 +46,24 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     await moduleRef.close();
   });
 
-  it("gives event-sourced rows the events' weights as the sample weight (none: 1), for production's spec too", async () => {
-    const weights = [2, null, 0, 0.5, 4, null];
-    await moduleRef.get(EventRepository).insertNew(
+  /** Events `${prefix}-<i>` of users `${user}<i>` at `time(i)`, one per weight, clicked every other one. */
+  const insertWeighted = (prefix: string, user: string, weights: (number | null)[], time: (i: number) => Date) =>
+    moduleRef.get(EventRepository).insertNew(
       weights.map((weight, i) => ({
-        eventId: `${token}-${i}`,
-        userId: `u${i}`,
+        eventId: `${prefix}-${i}`,
+        userId: `${user}${i}`,
         itemId: `i${i}`,
         labels: { click: i % 2 },
         requestId: null,
         modelVersionId: null,
         context: null,
         weight,
-        occurredAt: at(i),
+        occurredAt: time(i),
       })),
     );
+
+  it("gives event-sourced rows the events' weights as the sample weight (none: 1), for production's spec too", async () => {
+    await insertWeighted(`${token}`, 'u', [2, null, 0, 0.5, 4, null], at);
     const data = await moduleRef
       .get(TrainingDataService)
       .load(
@@ -78,20 +81,7 @@ describe('TrainingDataService (medium: real Postgres)', () => {
   it('sets apart the held-out rows production has not trained on, in both specs, when it trained on some', async () => {
     // A window of its own, before every other one here.
     const early = (minute: number) => new Date(Date.UTC(1998, 0, 1, 0, minute));
-    const weights = [1, 2, 3, 4, 5, 6];
-    await moduleRef.get(EventRepository).insertNew(
-      weights.map((weight, i) => ({
-        eventId: `${token}-unseen-${i}`,
-        userId: `${token}-unseen-u${i}`,
-        itemId: `i${i}`,
-        labels: { click: i % 2 },
-        requestId: null,
-        modelVersionId: null,
-        context: null,
-        weight,
-        occurredAt: early(i),
-      })),
-    );
+    await insertWeighted(`${token}-unseen`, `${token}-unseen-u`, [1, 2, 3, 4, 5, 6], early);
     const load = (productionTrainedTo: string, judged = true) =>
       moduleRef
         .get(TrainingDataService)
