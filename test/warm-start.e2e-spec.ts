@@ -274,8 +274,9 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     expect(canary).toBeDefined();
     const held = (await settled((await fire()).id)).returnvalue as TrainingJobResult;
     expect(held.decision).toBe('candidate');
-    expect(held.reason).toBe(
-      `passed the gate, but the canary was refused: version ${held.versionId} is a candidate; version ${canary!.id} is ` +
+    expect(held.reason).toMatch(/^passed the gate \(.+\), but the canary was refused: /);
+    expect(held.reason).toContain(
+      `the canary was refused: version ${held.versionId} is a candidate; version ${canary!.id} is ` +
         'the canary, and a training job does not replace it',
     );
     // The version shows what came of its gate, not a canary decision beside its candidate status.

@@ -49,7 +49,8 @@ const { confidence, minEvents, tolerance, minUsers, maxHours, maxEvents, ...guar
  * A rollout policy to set on the canary a job produces, its fields and bounds as the API's edge checks them
  * (RolloutPolicyDto), so that a policy queued by another producer (Bull Board's "add job", a script) fails its job
  * before training rather than leave a canary with no policy; which tasks may gate is checked against the job's spec by
- * the worker. Read as readRolloutPolicy reads a stored one: the defaults of what it leaves out, and what the edge once
+ * the worker (before training for a job asked for by hand; before the canary for a cadence's run, which then stays a
+ * candidate). Read as readRolloutPolicy reads a stored one: the defaults of what it leaves out, and what the edge once
  * let through (`maxEvents: null`, `tasks: {}`) as what it was taken to mean.
  */
 const rolloutPolicy = z

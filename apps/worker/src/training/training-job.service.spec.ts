@@ -4,7 +4,7 @@ import type { Job } from 'bull';
 import { ConflictError, InvalidFieldsError } from '@app/common';
 import { loadConfig } from '@app/config';
 import { parseModelSpec, type MultiTaskModel } from '@app/mmoe';
-import { TrainingJobName } from '@app/queue';
+import { TrainingJobName, type TrainingJobResult } from '@app/queue';
 import { DEFAULT_ROLLOUT_POLICY, type ModelRegistryService, type ModelVersion } from '@app/registry';
 
 import { MIN_REFIT_ROWS } from './refit.rules';
@@ -185,8 +185,7 @@ describe('TrainingJobService, retried after its version was committed', () => {
       .mockRejectedValue(new ConflictError('version 5 is archived; only a candidate can become the canary'));
     const outcome = {
       decision: 'candidate',
-      reason:
-        'passed the gate, but the canary was refused: version 5 is archived; only a candidate can become the canary',
+      reason: `passed the gate (${stored.gate.reason}), but the canary was refused: version 5 is archived; only a candidate can become the canary`,
     };
     await expect(service(version(), refused, { now: version({ status: 'archived' }) }).run(job)).resolves.toMatchObject(
       outcome,
@@ -200,8 +199,7 @@ describe('TrainingJobService, retried after its version was committed', () => {
       .mockRejectedValue(new ConflictError('version 4 is the canary; promote or roll it back before another'));
     const outcome = {
       decision: 'candidate',
-      reason:
-        'passed the gate, but the canary was refused: version 4 is the canary; promote or roll it back before another',
+      reason: `passed the gate (${stored.gate.reason}), but the canary was refused: version 4 is the canary; promote or roll it back before another`,
     };
     await expect(service(version(), refused).run(job)).resolves.toMatchObject(outcome);
     expect(recordGateOutcome).toHaveBeenCalledWith(5, outcome);
@@ -214,7 +212,29 @@ describe('TrainingJobService, retried after its version was committed', () => {
     expect(recordGateOutcome).not.toHaveBeenCalled();
   });
 
-  it("makes the canary without a cadence's policy that names a task the model lacks, saying so, once", async () => {
+  it("keeps a candidate whose cadence's policy gates a task the model lacks: no canary left waiting without it", async () => {
+    const policy = { ...DEFAULT_ROLLOUT_POLICY, tasks: { like: { minEvents: 50 } } };
+    const withPolicy = { ...job, data: { ...job.data, rolloutPolicy: policy } } as Job;
+    const clickOnly = {
+      features: [{ name: 'x', type: 'numeric' }],
+      tasks: [{ name: 'click', label: 'click', type: 'binary' }],
+      model: { experts: 2, expertUnits: [4] },
+    };
+    const setCanary = jest.fn();
+    const outcome = (await service(version({ spec: clickOnly } as never), setCanary).run(
+      withPolicy,
+    )) as TrainingJobResult;
+    expect(outcome).toMatchObject({
+      decision: 'candidate',
+      reason: expect.stringMatching(
+        /^passed the gate \(click AUC improved .*\), but its rollout policy does not fit it: rolloutPolicy\.tasks\.like/,
+      ),
+    });
+    expect(setCanary).not.toHaveBeenCalled();
+    expect(recordGateOutcome).toHaveBeenCalledWith(5, { decision: 'candidate', reason: outcome.reason });
+  });
+
+  it('makes the canary without a policy refused only at its step (a race), saying so, once', async () => {
     const policy = { ...DEFAULT_ROLLOUT_POLICY, tasks: { like: { minEvents: 50 } } };
     const withPolicy = { ...job, data: { ...job.data, rolloutPolicy: policy } } as Job;
     const setRolloutPolicy = jest.fn().mockRejectedValue(

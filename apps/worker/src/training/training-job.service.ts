@@ -35,6 +35,7 @@ import {
   checkRolloutPolicyField,
   continuationOf,
   ModelRegistryService,
+  parsedSpecOf,
   specOf,
   type ModelVersion,
   type RolloutPolicy,
@@ -569,13 +570,29 @@ export class TrainingJobService {
     // Each step is refused once taken (the version read here may be stale): an attempt of this job overlapping this
     // one, after a lock lost to a blocked event loop, may have taken it, and then its outcome is this one's too.
     const now = () => this.registry.find(version.id);
+    if (decision === 'canary' && version.status === 'candidate' && policy && !version.rolloutPolicy) {
+      // A cadence's policy was checked against production's spec when it was set, and production may have lost a task
+      // it gates since: a canary without its policy would wait for a person and hold back every later run's canary.
+      try {
+        checkRolloutPolicyField(parsedSpecOf(version), policy);
+      } catch (e) {
+        if (!(e instanceof InvalidFieldsError)) throw e;
+        [decision, reason] = [
+          'candidate',
+          `passed the gate (${reason}), but its rollout policy does not fit it: ${e.message}`,
+        ];
+      }
+    }
     if (decision === 'canary' && version.status === 'candidate') {
       try {
         await this.registry.setCanary(version.id, this.config.CANARY_PERCENT, undefined, ACTOR, { judgedAgainst });
       } catch (e) {
         if (!refused(e)) throw e;
         if ((await now())?.status !== 'canary')
-          [decision, reason] = ['candidate', `passed the gate, but the canary was refused: ${(e as Error).message}`];
+          [decision, reason] = [
+            'candidate',
+            `passed the gate (${reason}), but the canary was refused: ${(e as Error).message}`,
+          ];
       }
     }
     if (decision === 'canary' && policy && !version.rolloutPolicy) {
@@ -583,9 +600,9 @@ export class TrainingJobService {
         await this.registry.setRolloutPolicy(version.id, policy, ACTOR, { once: true });
       } catch (e) {
         if (!refused(e)) throw e;
-        const refusal = `; its rollout policy was refused: ${(e as Error).message}`;
-        // A retry finds the refusal in the reason it recorded (below) already.
-        if (!(await now())?.rolloutPolicy && !reason.endsWith(refusal)) reason += refusal;
+        const refusal = '; its rollout policy was refused: ';
+        // A retry finds a refusal in the reason it recorded (below) already, whatever its message then.
+        if (!(await now())?.rolloutPolicy && !reason.includes(refusal)) reason += `${refusal}${(e as Error).message}`;
       }
     }
     // What the version shows of its gate is what came of it, not a canary decision beside a candidate status.
