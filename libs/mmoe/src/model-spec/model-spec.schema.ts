@@ -19,7 +19,11 @@ const name = z
  */
 export const MAX_TASK_WEIGHT = 1e6;
 const positiveInt = z.number().int('must be an integer').min(1, 'must be at least 1');
-const MAX_FEATURES = 1000;
+/**
+ * Bounds a stored version's spec passes too (it is parsed again to load it), so set far beyond any trained model:
+ * they only stop input that makes checking a spec slow (quadratic in the features and in the tasks).
+ */
+const MAX_FEATURES = 5000;
 const MAX_TASKS = 64;
 /** A stack of dense layers' widths: deeper than 32 no recommender goes, and each layer is a step of every pass. */
 const layers = z.array(positiveInt.max(65_536)).max(32, 'at most 32 layers');
@@ -168,8 +172,8 @@ const softmaxGate = z
   .object({
     type: z.literal('softmax'),
     /** Logits are divided by it: above 1 flattens the gate (more experts mixed), below 1 sharpens it. */
-    // 1e-300 is 0 in float32: the logits divided by it are infinite, the gate's softmax NaN.
-    temperature: z.number().min(1e-6, 'must be at least 1e-6').max(100, 'must be at most 100').default(1),
+    // 1e-300 is 0 in float32: the logits divided by it are infinite, the gate's softmax NaN. 1e-30 is a normal float32.
+    temperature: z.number().min(1e-30, 'must be at least 1e-30').max(100, 'must be at most 100').default(1),
     /**
      * Share of experts dropped from each example's gate in training, the kept weights renormalised (Zhao et al.
      * 2019, against gate polarisation); none at inference.
@@ -183,7 +187,8 @@ const noisyTopKGate = z
     k: positiveInt,
     /** Learnt, input-dependent Gaussian noise on the gate logits during training (Shazeer et al. 2017). */
     noise: z.boolean().default(true),
-    balanceLossWeight: z.number().min(0, 'must be >= 0').max(1000, 'must be at most 1000').default(0.01),
+    // 1e308 is infinite in float32, and the loss NaN.
+    balanceLossWeight: z.number().min(0, 'must be >= 0').max(MAX_TASK_WEIGHT).default(0.01),
   })
   .strict();
 const gate = z.discriminatedUnion('type', [softmaxGate, noisyTopKGate], {

@@ -293,14 +293,14 @@ describe('model spec', () => {
     expect(() =>
       parseModelSpec({ ...valid, model: { ...valid.model, architecture: 'ple', experts: 1 } }),
     ).not.toThrow();
-    const features = Array.from({ length: 1001 }, (_, i) => ({ name: `f${i}`, type: 'numeric' }));
+    const features = Array.from({ length: 5001 }, (_, i) => ({ name: `f${i}`, type: 'numeric' }));
     expect(problemsOf({ ...valid, features }).map((p) => p.path)).toEqual(['features']);
     const tasks = Array.from({ length: 65 }, (_, i) => ({ name: `t${i}`, label: `l${i}`, type: 'binary' }));
     expect(problemsOf({ ...valid, tasks }).map((p) => p.path)).toEqual(['tasks']);
     const gate = (g: Record<string, unknown>) => problemsOf({ ...valid, model: { ...valid.model, gate: g } });
     expect(gate({ type: 'softmax', temperature: 1e-300 }).map((p) => p.path)).toEqual(['model.gate.temperature']);
     expect(() =>
-      parseModelSpec({ ...valid, model: { ...valid.model, gate: { type: 'softmax', temperature: 0.001 } } }),
+      parseModelSpec({ ...valid, model: { ...valid.model, gate: { type: 'softmax', temperature: 1e-7 } } }),
     ).not.toThrow();
     expect(gate({ type: 'noisy-top-k', k: 2, balanceLossWeight: 1e308 }).map((p) => p.path)).toEqual([
       'model.gate.balanceLossWeight',
