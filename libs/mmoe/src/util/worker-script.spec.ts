@@ -1,35 +1,42 @@
 import { Worker } from 'node:worker_threads';
 
-import { workerExecArgv } from './worker-script';
+import { refusedExecArgv, withoutTsx } from './worker-script';
 
-describe('workerExecArgv', () => {
-  it("keeps the parent's loaders and Node options a worker takes, not tsx's, --eval's or V8's", () => {
+describe('worker options from sources', () => {
+  it("drops tsx's own flags and --eval's, and nothing that merely names tsx", () => {
     const parent = [
       '--max-old-space-size=2048',
       '--import',
       'tsx',
       '--require',
-      './setup.js',
-      '--enable-source-maps',
+      '/repo/node_modules/tsx/dist/preflight.cjs',
+      '--require',
+      '/home/me/tsx-project/setup.js',
+      '--experimental-default-type',
+      'commonjs',
       '--eval',
       'main()',
-      '--stack-size=2000',
-      '--conditions=development',
     ];
-    const argv = workerExecArgv(parent);
-    expect(argv).toEqual([
+    expect(withoutTsx(parent)).toEqual([
+      '--max-old-space-size=2048',
       '--require',
-      './setup.js',
-      '--enable-source-maps',
-      '--conditions=development',
-      '--require',
-      'tsx/cjs',
+      '/home/me/tsx-project/setup.js',
+      '--experimental-default-type',
+      'commonjs',
     ]);
-    // What Node itself says of them (the loaders aside, whose files do not exist here).
-    const start = (execArgv: string[]) => new Worker('0', { eval: true, execArgv });
-    expect(() => start(['--max-old-space-size=2048'])).toThrow(
-      expect.objectContaining({ code: 'ERR_WORKER_INVALID_EXEC_ARGV' }),
-    );
-    return new Promise((resolve) => start(['--enable-source-maps', '--conditions=development']).once('exit', resolve));
+  });
+
+  it('reads from Node which options a Worker refuses, and the worker starts without them', async () => {
+    const execArgv = ['--max-old-space-size=2048', '--experimental-default-type', 'commonjs', '--stack-size=900'];
+    let refused: string[] | undefined;
+    try {
+      new Worker('0', { eval: true, execArgv });
+    } catch (e) {
+      refused = refusedExecArgv(e);
+    }
+    expect(refused).toEqual(['--max-old-space-size=2048', '--stack-size=900']);
+    const worker = new Worker('0', { eval: true, execArgv: execArgv.filter((arg) => !refused!.includes(arg)) });
+    await new Promise((resolve) => worker.once('exit', resolve));
+    expect(refusedExecArgv(new Error('other'))).toBeUndefined();
   });
 });

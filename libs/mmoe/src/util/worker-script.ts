@@ -12,26 +12,37 @@ export function startWorkerScript(dir: string, name: string, options: WorkerOpti
   if (existsSync(compiled)) return new Worker(compiled, options);
   const source = path.join(dir, `${name}.ts`);
   if (process.execArgv.some((arg) => /swc\.register/.test(arg))) return new Worker(source, options);
-  return new Worker(source, { ...options, execArgv: workerExecArgv(process.execArgv) });
+  const start = (execArgv: string[]) =>
+    new Worker(source, { ...options, execArgv: [...execArgv, '--require', 'tsx/cjs'] });
+  const execArgv = withoutTsx(process.execArgv);
+  try {
+    return start(execArgv);
+  } catch (e) {
+    // A Worker refuses V8's and the process's options (`node --max-old-space-size=… --import tsx`), which apply to
+    // the whole process anyway; Node names them, and the worker starts without them.
+    const refused = refusedExecArgv(e);
+    if (!refused) throw e;
+    return start(execArgv.filter((arg) => !refused.includes(arg)));
+  }
 }
 
-/** Node's own options a worker takes (given explicitly, a Worker refuses V8's and the process's: `--max-old-space-size`). */
-const WORKER_OPTION =
-  /^(--(require|import|loader|experimental-loader|conditions)(=.*)?|-r|-C|--enable-source-maps|--no-warnings|--no-deprecation|--experimental-.*)$/;
-const TAKES_VALUE = /^(--(require|import|loader|experimental-loader|conditions)|-r|-C)$/;
-
-/**
- * The parent's options a worker run from TypeScript sources gets, with tsx's CommonJS hook: tsx's own flags and
- * `--eval` left out, and what a worker refuses (V8's options apply to the whole process, the worker included).
- */
-export function workerExecArgv(parent: readonly string[]): string[] {
+/** The parent's options but tsx's own (`--import tsx`, `--require …/node_modules/tsx/…`) and `--eval`'s. */
+export function withoutTsx(parent: readonly string[]): string[] {
+  const isTsx = (value: string | undefined) =>
+    value !== undefined && /^tsx(\/|$)|[\\/]node_modules[\\/]tsx[\\/]/.test(value);
   const kept: string[] = [];
-  for (let i = 0; i < parent.length; i++) {
-    const arg = parent[i];
-    const value = TAKES_VALUE.test(arg) ? parent[i + 1] : undefined;
-    if (value !== undefined) i++;
-    if (!WORKER_OPTION.test(arg) || /tsx/.test(value ?? arg)) continue;
-    kept.push(arg, ...(value === undefined ? [] : [value]));
-  }
-  return [...kept, '--require', 'tsx/cjs'];
+  parent.forEach((arg, i, all) => {
+    const flagOfTsx = /^--(require|import)$/.test(arg) && isTsx(all[i + 1]);
+    const valueOfTsx = isTsx(arg) && /^--(require|import)$/.test(all[i - 1] ?? '');
+    const inlineTsx = /^--(require|import)=/.test(arg) && isTsx(arg.slice(arg.indexOf('=') + 1));
+    if (!flagOfTsx && !valueOfTsx && !inlineTsx && arg !== '--eval' && all[i - 1] !== '--eval') kept.push(arg);
+  });
+  return kept;
+}
+
+/** The options a Worker refused, as Node lists them in ERR_WORKER_INVALID_EXEC_ARGV's message; else undefined. */
+export function refusedExecArgv(error: unknown): string[] | undefined {
+  if ((error as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') return undefined;
+  const listed = /invalid execArgv flags: (.+)$/.exec((error as Error).message)?.[1];
+  return listed?.split(', ');
 }
