@@ -13,10 +13,11 @@ const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 
 /**
  * The floats one example's training pass holds, roughly: its input row (a sequence as all its values' embeddings, and
- * attention's hidden units for each), every expert's and tower's layers, the gates. What is refused is far beyond any
+ * attention's hidden units for each; `valuesPerRow` of a sequence, its maxLength when not known: a batch embeds the
+ * values its rows hold), every expert's and tower's layers, the gates. What is refused is far beyond any
  * recommender's batch, so the estimate need not be exact.
  */
-export function batchActivationsPerRow(spec: ModelSpec): number {
+export function batchActivationsPerRow(spec: ModelSpec, valuesPerRow: ReadonlyMap<string, number> = new Map()): number {
   const tableWidth = (name: string | undefined) => {
     const f = spec.features.find((g) => g.name === name);
     return f && f.type !== 'numeric' ? (f.embeddingDim ?? DEFAULT_EMBEDDING_DIM) : DEFAULT_EMBEDDING_DIM;
@@ -27,7 +28,7 @@ export function batchActivationsPerRow(spec: ModelSpec): number {
       if (f.type === 'numeric') return f.buckets ? (f.embeddingDim ?? DEFAULT_EMBEDDING_DIM) : 1;
       const width = f.embeddingDim ?? tableWidth(f.sharedEmbedding ?? f.target);
       const attention = f.pooling === 'attention' ? sum(f.attentionUnits ?? []) : 0;
-      return f.maxLength * (width + attention);
+      return (valuesPerRow.get(f.name) ?? f.maxLength) * (width + attention);
     }),
   );
   const { architecture, experts, expertUnits, taskExperts, levels = 1, bottomUnits, towerUnits } = spec.model;
@@ -42,23 +43,32 @@ export function batchActivationsPerRow(spec: ModelSpec): number {
   return input + expertFloats + towers + tasks * (experts + taskExperts);
 }
 
+/** What one replica of a training holds per step: its share of a batch, and its sequences' values per row. */
+export interface StepLoad {
+  backend: string;
+  /** Rows of a batch one replica (one wasm memory) passes: the whole batch on one thread, a shard on several. */
+  rows: number;
+  valuesPerRow?: ReadonlyMap<string, number>;
+}
+
 /**
  * Refuses, before a step allocates it, a batch too large for the backend's memory, naming training.batchSize. Only
  * on wasm and cpu: the native backends' memory is the machine's (or the GPU's), which a spec cannot know.
  */
-export function checkBatchActivations(spec: ModelSpec, backend: string): void {
+export function checkBatchActivations(spec: ModelSpec, { backend, rows, valuesPerRow }: StepLoad): void {
   if (backend !== 'wasm' && backend !== 'cpu') return;
-  const perRow = batchActivationsPerRow(spec);
+  const perRow = batchActivationsPerRow(spec, valuesPerRow);
   const { batchSize } = spec.training;
-  if (batchSize * perRow <= MAX_BATCH_ACTIVATIONS) return;
+  if (rows * perRow <= MAX_BATCH_ACTIVATIONS) return;
   const count = (n: number) => Math.round(n).toLocaleString('en-US');
   throw new SpecValidationError([
     {
       path: 'training.batchSize',
       message:
-        `a batch of ${count(batchSize)} rows would hold about ${count(batchSize * perRow)} activations ` +
-        `(${count(perRow)} per row), more than the ${count(MAX_BATCH_ACTIVATIONS)} a training step has memory for ` +
-        `on ${backend}: lower batchSize, or the widest layers, experts or sequences`,
+        `a batch of ${count(batchSize)} rows would hold about ${count(rows * perRow)} activations ` +
+        `(${count(perRow)} per row${rows < batchSize ? `, ${count(rows)} rows per thread` : ''}), more than the ` +
+        `${count(MAX_BATCH_ACTIVATIONS)} a training step has memory for on ${backend}: lower batchSize, or the ` +
+        'widest layers, experts or sequences',
     },
   ]);
 }

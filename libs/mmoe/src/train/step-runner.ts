@@ -5,6 +5,7 @@ import { EncodedDataset } from '../data/preprocessor';
 import { BatchBuilder, disposeBatch } from '../model/batch';
 import { AdamState, MultiTaskNetwork } from '../model/network';
 import { Rng } from '../util/random';
+import { checkBatchActivations } from './batch-activations.rules';
 import { BalanceReport } from './loss-balancing';
 import { DataParallelRunner, ParallelTimings } from './parallel/data-parallel.runner';
 import { replicaCount } from './parallel/replicas.rules';
@@ -116,7 +117,7 @@ class ParallelRunner implements StepRunner {
 
 /**
  * `threads`: an explicit count, else training.threads, else every available core (replicaCount decides); `from`:
- * Adam's state to go on from.
+ * Adam's state to go on from. A batch too large for a replica's memory is refused here, before any step.
  */
 export async function createStepRunner(
   net: MultiTaskNetwork,
@@ -132,6 +133,14 @@ export async function createStepRunner(
     trainRows: train.size,
     batchSize: net.spec.training.batchSize,
     parameters: net.parameterCount(),
+  });
+  const { batchSize } = net.spec.training;
+  checkBatchActivations(net.spec, {
+    backend: tf.getBackend(),
+    rows: Math.ceil(Math.min(batchSize, train.size) / replicas),
+    valuesPerRow: new Map(
+      net.preprocessing.sequence.map((s, i) => [s.name, train.sequences[i].ids.length / Math.max(train.size, 1)]),
+    ),
   });
   if (replicas === 1) return new LocalRunner(net, train, rng, from);
   return new ParallelRunner(await DataParallelRunner.start(net, train, replicas, from));

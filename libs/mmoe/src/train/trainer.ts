@@ -1,5 +1,3 @@
-import * as tf from '@tensorflow/tfjs';
-
 import { EncodedDataset } from '../data/preprocessor';
 import { evaluate, EvaluationReport } from '../eval/evaluator';
 import { primaryMetric, taskMetric } from '../model-spec/model-spec';
@@ -9,7 +7,6 @@ import { predict } from '../model/predict';
 import type { ScoreResult } from '../serving/scorer';
 import { taskType } from '../tasks/task-types';
 import { Rng } from '../util/random';
-import { checkBatchActivations } from './batch-activations.rules';
 import { ParallelTimings } from './parallel/data-parallel.runner';
 import { createStepRunner } from './step-runner';
 import type { AdamStart } from './training-step';
@@ -115,7 +112,6 @@ export async function trainNetwork(
 ): Promise<TrainedNetwork> {
   if (train.size === 0) throw new Error('the training set is empty');
   if (valid.size === 0) throw new Error('the validation set is empty');
-  checkBatchActivations(net.spec, tf.getBackend());
   const { batchSize, seed, earlyStoppingPatience } = net.spec.training;
   const epochs = options.epochs ?? net.spec.training.epochs;
   const target = primaryMetric(net.spec);
