@@ -914,7 +914,7 @@ function targets(
       ['target', 'measured', 'result'],
       [
         [
-          `${shownName(cheap)} within 0.002 AUC of the ${shownName('daily full')} retrain, or better`,
+          `${shownName(cheap)} within 0.002 AUC of the ${shownName('daily full')} retrain, or better (the point estimate, its 95 % interval beside)`,
           shown(level),
           verdict(level.every((d) => d.difference >= -0.002)),
         ],
