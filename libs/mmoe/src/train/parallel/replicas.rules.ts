@@ -24,8 +24,9 @@ export interface ReplicaInputs {
 }
 
 /**
- * How many data-parallel replicas (threads) train a model, at most one per core. Only on wasm: the native `tensorflow` backend runs one
- * process per device and threads its own kernels, and the cpu backend is too slow for threads to matter.
+ * How many data-parallel replicas (threads) train a model, at most one per core. Only on wasm: the native `tensorflow`
+ * backend runs one process per device and threads its own kernels, and the cpu backend is too slow for threads to
+ * matter.
  */
 export function replicaCount({
   requested,
