@@ -78,6 +78,40 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     expect(Array.from(data.productionHoldout!.weightColumn()!)).toEqual([0.5, 4, 1]);
   });
 
+  it('holds out for both only the events both specs read, and counts the rest as skipped', async () => {
+    const when = (minute: number) => new Date(Date.UTC(1997, 0, 1, 0, minute));
+    await moduleRef.get(EventRepository).insertNew(
+      [0, 1, 2, 3, 4, 5].map((i) => ({
+        eventId: `${token}-both-${i}`,
+        userId: `${token}-both-u${i}`,
+        itemId: `i${i}`,
+        // A like of 2 is no binary label: production's spec cannot read event 4, the candidate's reads no like.
+        labels: { click: i % 2, like: i === 4 ? 2 : 0 },
+        requestId: null,
+        modelVersionId: null,
+        context: null,
+        weight: null,
+        occurredAt: when(i),
+      })),
+    );
+    const production = parseModelSpec({
+      features: [{ name: 'user_id', type: 'categorical' }],
+      tasks: [{ name: 'like', label: 'like', type: 'binary' }],
+      model: { expertUnits: [4] },
+    });
+    const data = await moduleRef
+      .get(TrainingDataService)
+      .load(
+        { kind: 'events', from: when(0).toISOString(), to: when(6).toISOString() },
+        spec(),
+        production,
+        0.5,
+        undefined,
+      );
+    expect([data.holdout.size, data.productionHoldout!.size]).toEqual([2, 2]);
+    expect(data.skipped).toBe(1);
+  });
+
   it('sets apart the held-out rows production has not trained on, in both specs, when it trained on some', async () => {
     // A window of its own, before every other one here.
     const early = (minute: number) => new Date(Date.UTC(1998, 0, 1, 0, minute));

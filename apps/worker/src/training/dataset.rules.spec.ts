@@ -9,6 +9,7 @@ import {
   holdsValidation,
   listsToRebuild,
   orderSplitIndex,
+  readableByBoth,
   recordColumns,
   renamedLists,
   splitAt,
@@ -41,6 +42,18 @@ function rows(n: number, extra: (i: number) => FlatRecord = () => ({})): FlatRec
 }
 
 describe('dataset rules', () => {
+  it('keeps the held-out records both specs read, so that the gate judges both on the same events', () => {
+    // Production reads a label of its own ("liked", binary) and not the candidate's "seconds".
+    const production = parseModelSpec({
+      features: [{ name: 'age', type: 'numeric' }],
+      tasks: [{ name: 'like', label: 'liked', type: 'binary' }],
+      model: { expertUnits: [4] },
+    });
+    const ours = rows(5, (i) => (i === 1 ? { age: 'old' } : {}));
+    const theirs = ours.map((row, i) => ({ age: i === 1 ? 30 : row.age, liked: i === 3 ? 2 : 0 }));
+    expect(readableByBoth(SPEC, production, ours, theirs)).toEqual([0, 2, 4]);
+  });
+
   describe('eventRecord', () => {
     /** User-side by their prefix, the others item-side (featureSide). */
     const SIDED = parseModelSpec({

@@ -192,6 +192,31 @@ export function toTables(spec: ModelSpec, records: SplitRecords, groupBy?: strin
 }
 
 /**
+ * The indices of the held-out records that both the candidate's spec and production's read (`productionRecords[i]`
+ * is record i assembled as production reads it): one either cannot read (a value or a label of its own) is left out
+ * of both, so that the gate judges the two on the same events, as the CSV path does.
+ */
+export function readableByBoth(
+  candidate: ModelSpec,
+  production: ModelSpec,
+  records: readonly FlatRecord[],
+  productionRecords: readonly FlatRecord[],
+): number[] {
+  // Scratch tables: a row one of them took before the other refused it is never read.
+  const [ours, theirs] = [new RawTable(candidate), new RawTable(production)];
+  const reads = (table: RawTable, row: FlatRecord) => {
+    try {
+      table.add(row);
+      return true;
+    } catch (e) {
+      if (!(e instanceof RowError)) throw e;
+      return false;
+    }
+  };
+  return records.flatMap((row, i) => (reads(ours, row) && reads(theirs, productionRecords[i]) ? [i] : []));
+}
+
+/**
  * GAUC groups the held-out rows by `groupBy`: a name no row has a value for (a typo, a column events do not carry)
  * would leave every row ungrouped and the metric empty, with the job otherwise reporting success.
  */

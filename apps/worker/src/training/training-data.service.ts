@@ -9,6 +9,7 @@ import {
   eventRecord,
   listsToRebuild,
   orderSplitIndex,
+  readableByBoth,
   recordColumns,
   renamedLists,
   splitAt,
@@ -118,6 +119,8 @@ export class TrainingDataService {
     const { feeds, candidateRenames } = listsToRebuild(spec, production);
     const columns = recordColumns(spec);
     const record = (row: TrainingRow) => renamedLists(eventRecord(row, columns), candidateRenames);
+    // Held-out events left out because production's spec cannot read them (the candidate's own are toTables's).
+    let leftOut = 0;
     const read = await this.events.readInSnapshot(async (reads) => {
       const rows = await reads.window(from, to, feeds);
       const index = timeSplitIndex(
@@ -125,13 +128,21 @@ export class TrainingDataService {
         fraction,
       );
       const split = splitAt(rows.map(record), index);
-      // Production is judged on the same events, each assembled as production reads it.
-      const productionColumns = production && recordColumns(production);
-      const productionHeldOut =
-        productionColumns && rows.slice(index).map((row) => eventRecord(row, productionColumns));
+      // Production is judged on the same events, each assembled as production reads it: those both specs read.
+      let heldOutRows = rows.slice(index);
+      let productionHeldOut: FlatRecord[] | undefined;
+      if (production) {
+        const columns = recordColumns(production);
+        const theirs = heldOutRows.map((row) => eventRecord(row, columns));
+        const both = readableByBoth(spec, production, split.holdout, theirs);
+        leftOut = split.holdout.length - both.length;
+        split.holdout = both.map((i) => split.holdout[i]);
+        productionHeldOut = both.map((i) => theirs[i]);
+        heldOutRows = both.map((i) => heldOutRows[i]);
+      }
       const unseen = productionHeldOut
         ? unseenFrom(
-            rows.slice(index).map((r) => r.occurredAt.getTime()),
+            heldOutRows.map((r) => r.occurredAt.getTime()),
             productionTrainedTo,
           )
         : 0;
@@ -163,8 +174,10 @@ export class TrainingDataService {
     const { split, productionHeldOut, unseen, ...counts } = read;
     const heldOut = (tableSpec: ModelSpec, records: FlatRecord[]) =>
       toTables(tableSpec, { train: [], holdout: records }, groupBy).holdout;
+    const tables = toTables(spec, split, groupBy);
     return {
-      ...toTables(spec, split, groupBy),
+      ...tables,
+      skipped: tables.skipped + leftOut,
       productionHoldout: production && productionHeldOut && heldOut(production, productionHeldOut),
       ...(production &&
         productionHeldOut &&
