@@ -216,6 +216,16 @@ export interface TrainingJobResult {
   /** Metrics of the candidate and of production on the same held-out slice, by task. */
   candidate: Record<string, Record<string, number>>;
   production?: Record<string, Record<string, number>>;
+  /**
+   * What the gate compared instead, when production had trained on the slice's earlier rows: both on the held-out
+   * rows from production's `trainedTo` (the version's metrics.productionHoldout.unseen).
+   */
+  unseen?: {
+    trainedTo: string;
+    rows: number;
+    candidate: Record<string, Record<string, number>>;
+    production: Record<string, Record<string, number>>;
+  };
   decision: 'canary' | 'candidate';
   reason: string;
   /** Rows trained on (early stopping's validation share included) and rows of the held-out slice. */

@@ -176,6 +176,23 @@ describe('TrainingJobService, retried after its version was committed', () => {
     expect(recordGateOutcome).not.toHaveBeenCalled(); // the gate's decision stands
   });
 
+  it('reports beside the whole slice what the gate compared, when production had trained on part of it', async () => {
+    const unseen = {
+      trainedTo: '2026-12-01T10:00:00.000Z',
+      rows: 420,
+      candidate: { click: { auc: 0.69 } },
+      production: { click: { auc: 0.66 } },
+    };
+    const judged = version({
+      metrics: { ...stored, productionHoldout: { ...stored.productionHoldout, unseen } } as never,
+    });
+    await expect(service(judged).run(job)).resolves.toMatchObject({
+      candidate: stored.tasks,
+      production: stored.productionHoldout.tasks,
+      unseen,
+    });
+  });
+
   it('leaves a version alone that has moved on since (already the canary, or taken elsewhere by a human)', async () => {
     const setCanary = jest.fn();
     await service(version({ status: 'canary' }), setCanary).run(job);

@@ -612,6 +612,7 @@ export class TrainingJobService {
       versionId: version.id,
       candidate: metrics.tasks,
       ...(metrics.productionHoldout ? { production: metrics.productionHoldout.tasks } : {}),
+      ...(metrics.productionHoldout?.unseen && { unseen: metrics.productionHoldout.unseen }),
       decision,
       reason,
       examples: { train: metrics.training.rows, holdout: metrics.examples },

@@ -86,6 +86,20 @@ export class TrainingExamplesDto {
   holdout!: number;
 }
 
+export class TrainingUnseenComparisonDto {
+  @ApiProperty({ format: 'date-time', description: "Production's trainedTo: the rows compared are those from it on." })
+  trainedTo!: string;
+
+  @ApiProperty({ description: 'How many held-out rows those are (0: kept as a candidate, uncompared).' })
+  rows!: number;
+
+  @ApiProperty({ ...TASK_METRICS, description: "The candidate's metrics on those rows." })
+  candidate!: Record<string, Record<string, number>>;
+
+  @ApiProperty({ ...TASK_METRICS, description: "Production's metrics on those rows." })
+  production!: Record<string, Record<string, number>>;
+}
+
 export class TrainingJobResultDto implements TrainingJobResult {
   @ApiProperty({ example: 7 })
   versionId!: number;
@@ -95,6 +109,13 @@ export class TrainingJobResultDto implements TrainingJobResult {
 
   @ApiPropertyOptional({ ...TASK_METRICS, description: "Production's metrics on the same slice." })
   production?: Record<string, Record<string, number>>;
+
+  @ApiPropertyOptional({
+    type: TrainingUnseenComparisonDto,
+    description:
+      'What the gate compared instead, when production had trained on the earlier held-out rows: both models on the rows it had not.',
+  })
+  unseen?: TrainingUnseenComparisonDto;
 
   @ApiProperty({ enum: ['canary', 'candidate'] })
   decision!: 'canary' | 'candidate';
