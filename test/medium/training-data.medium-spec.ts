@@ -46,14 +46,20 @@ describe('TrainingDataService (medium: real Postgres)', () => {
     await moduleRef.close();
   });
 
-  /** Events `${prefix}-<i>` of users `${user}<i>` at `time(i)`, one per weight, clicked every other one. */
-  const insertWeighted = (prefix: string, user: string, weights: (number | null)[], time: (i: number) => Date) =>
+  /** Events `${prefix}-<i>` of users `${user}<i>` at `time(i)`, one per weight, clicked every other one by default. */
+  const insertWeighted = (
+    prefix: string,
+    user: string,
+    weights: (number | null)[],
+    time: (i: number) => Date,
+    labels: (i: number) => Record<string, number> = (i) => ({ click: i % 2 }),
+  ) =>
     moduleRef.get(EventRepository).insertNew(
       weights.map((weight, i) => ({
         eventId: `${prefix}-${i}`,
         userId: `${user}${i}`,
         itemId: `i${i}`,
-        labels: { click: i % 2 },
+        labels: labels(i),
         requestId: null,
         modelVersionId: null,
         context: null,
@@ -80,20 +86,11 @@ describe('TrainingDataService (medium: real Postgres)', () => {
 
   it('holds out for both only the events both specs read, and counts the rest as skipped', async () => {
     const when = (minute: number) => new Date(Date.UTC(1997, 0, 1, 0, minute));
-    await moduleRef.get(EventRepository).insertNew(
-      [0, 1, 2, 3, 4, 5].map((i) => ({
-        eventId: `${token}-both-${i}`,
-        userId: `${token}-both-u${i}`,
-        itemId: `i${i}`,
-        // A like of 2 is no binary label: production's spec cannot read event 4, the candidate's reads no like.
-        labels: { click: i % 2, like: i === 4 ? 2 : 0 },
-        requestId: null,
-        modelVersionId: null,
-        context: null,
-        weight: null,
-        occurredAt: when(i),
-      })),
-    );
+    // A like of 2 is no binary label: production's spec cannot read event 4, the candidate's reads no like.
+    await insertWeighted(`${token}-both`, `${token}-both-u`, Array(6).fill(null), when, (i) => ({
+      click: i % 2,
+      like: i === 4 ? 2 : 0,
+    }));
     const production = parseModelSpec({
       features: [{ name: 'user_id', type: 'categorical' }],
       tasks: [{ name: 'like', label: 'like', type: 'binary' }],
