@@ -37,7 +37,6 @@ export interface StoredAggregate {
   state: Buffer;
 }
 
-/** An event the join has not read yet (events are read in the order they were stored, then by id). */
 /**
  * The live join's two watermarks: the first joins each event LIVE_AGGREGATION_LAG_SECONDS after it is stored; the late
  * one joins it again LIVE_LATE_JOIN_SECONDS after, for the predictions that reached the log in between.
@@ -50,6 +49,7 @@ const WATERMARK_COLUMNS: Record<JoinWatermark, { xid: string; event: string }> =
   late: { xid: 'late_ingest_xid', event: 'late_event_id' },
 };
 
+/** An event the join has not read yet (events are read in the order they were stored, then by id). */
 export interface NewEventRef {
   eventId: string;
   requestId: string | null;
