@@ -1,5 +1,6 @@
 import { SpecValidationError } from '../model-spec/model-spec';
 import { DEFAULT_EMBEDDING_DIM, type ModelSpec } from '../model-spec/model-spec.schema';
+import { relationLayers, topologyOf } from '../model/topology';
 
 /**
  * The activations one training batch may hold on the wasm (and cpu) backends, rows × floats per row as
@@ -31,16 +32,17 @@ export function batchActivationsPerRow(spec: ModelSpec, valuesPerRow: ReadonlyMa
       return (valuesPerRow.get(f.name) ?? f.maxLength) * (width + attention);
     }),
   );
-  const { architecture, experts, expertUnits, taskExperts, levels = 1, bottomUnits, towerUnits } = spec.model;
-  const tasks = spec.tasks.length;
-  const expertFloats =
-    architecture === 'shared-bottom'
-      ? sum(bottomUnits ?? expertUnits)
-      : architecture === 'ple' || architecture === 'cgc'
-        ? levels * (experts + tasks * taskExperts) * sum(expertUnits)
-        : experts * sum(expertUnits);
-  const towers = tasks * (sum(towerUnits) + sum(spec.model.relationUnits ?? []));
-  return input + expertFloats + towers + tasks * (experts + taskExperts);
+  // Every architecture's experts, gates and towers as the networks build them (topology.ts).
+  const topology = topologyOf(spec);
+  const experts = topology.experts.length * sum(topology.expertUnits);
+  const gates = sum(topology.gates.map((g) => g.experts.length));
+  const towers = sum(
+    topology.towers.map(
+      ({ related }, t) =>
+        sum(spec.model.towerUnits) + (related.length > 0 ? sum(relationLayers(spec, topology, t).slice(1)) : 0),
+    ),
+  );
+  return input + experts + gates + towers;
 }
 
 /** What one replica of a training holds per step: its share of a batch, and its sequences' values per row. */
