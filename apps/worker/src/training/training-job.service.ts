@@ -37,6 +37,7 @@ import {
   ModelRegistryService,
   parsedSpecOf,
   specOf,
+  trainedToOf,
   type ModelVersion,
   type RolloutPolicy,
   type TrainedMetrics,
@@ -429,7 +430,7 @@ export class TrainingJobService {
         ...(job.source.kind === 'events' && {
           window: { from: job.source.from, to: job.source.to },
           // An events job's held-out slice starts at an event's time (checkTables saw it is not empty).
-          trainedTo: job.data.holdoutStart as string,
+          trainedTo: trainedToOf(job.data.holdoutStart as string, job.parentModel && job.parent!.metrics.dataset),
           historyFrom: job.historyFrom,
           snapshot: job.data.snapshot,
         }),
@@ -483,7 +484,9 @@ export class TrainingJobService {
       },
       dataset: {
         ...metrics.dataset,
-        ...(job.source.kind === 'events' && { trainedTo: job.source.to }),
+        ...(job.source.kind === 'events' && {
+          trainedTo: trainedToOf(job.source.to, job.parentModel && job.parent!.metrics.dataset),
+        }),
       },
     };
   }
