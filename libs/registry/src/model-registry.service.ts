@@ -551,7 +551,7 @@ function compareTasks(tasks: string[], a: TaskMetricsByName, b: TaskMetricsByNam
 
 /** What a worker stores in a version's metrics, read back for its report; undefined for an uploaded version. */
 function reportDataOf(version: ModelVersion): TrainingReportData | undefined {
-  const { training, tasks, gates, calibration, examples, productionHoldout } = version.metrics;
+  const { training, tasks, gates, calibration, examples, productionHoldout, gate } = version.metrics;
   if (!training?.history || !tasks) return undefined;
   return {
     title: `Model version ${version.id}${version.trainingJobId ? ` — training job ${version.trainingJobId}` : ''}`,
@@ -569,6 +569,7 @@ function reportDataOf(version: ModelVersion): TrainingReportData | undefined {
     gates: gates ?? {},
     calibration: calibration ?? {},
     production: productionHoldout,
+    gate,
     vocabularyOverflow: training.vocabularyOverflow,
     createdAt: version.createdAt.toISOString(),
   };

@@ -75,6 +75,26 @@ describe('training report', () => {
     expect(html).toMatch(/<td class="num better">-0\.1<\/td>/); // RMSE down
   });
 
+  it('shows what the gate compared when production had trained on part of the slice, and what it decided', () => {
+    const unseen = {
+      trainedTo: '2026-12-01T10:00:00.000Z',
+      rows: 120,
+      candidate: { click: { auc: 0.61 } },
+      production: { click: { auc: 0.66 } },
+    };
+    const tasks = { click: { auc: 0.7 } };
+    const gate = { decision: 'candidate', reason: 'kept as candidate: click AUC <worse>' };
+    const html = renderTrainingReport(data({ production: { versionId: 3, tasks, unseen }, gate }));
+    expect(html).toContain('Metrics on the 120 held-out rows production has not trained on');
+    expect(html).toContain('the events before 2026-12-01T10:00:00.000Z');
+    expect(html).toMatch(/<td class="num worse">-0\.05<\/td>/); // 0.61 against 0.66 on the unseen rows
+    expect(html).toContain('candidate: kept as candidate: click AUC &#60;worse&#62;');
+
+    const none = renderTrainingReport(data({ production: { versionId: 3, tasks, unseen: { ...unseen, rows: 0 } } }));
+    expect(none).toContain('Metrics on the 0 held-out rows production has not trained on');
+    expect(renderTrainingReport(data({ production: { versionId: 3, tasks } }))).not.toContain('has not trained on');
+  });
+
   it('draws an expert-load heatmap for top-k gates and says when there are no gates', () => {
     const withLoad = data();
     withLoad.gates.click.load = [1, 1];

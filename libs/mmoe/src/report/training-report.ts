@@ -22,15 +22,24 @@ export interface TrainingReportData {
   training: Pick<TrainSummary, 'history' | 'bestEpoch' | 'epochsRun' | 'stoppedEarly' | 'examplesPerSec' | 'seconds'>;
   /** Where gates and calibration were measured ("validation", "holdout"). */
   evaluatedOn: string;
-  tasks: Record<string, Record<string, number>>;
+  tasks: TaskMetrics;
   gates: Record<string, GateReport>;
   calibration: Record<string, TaskCalibrationReport>;
   /** The learnt vocabularies that reached maxVocab, and the ids each left out of vocabulary. */
   vocabularyOverflow?: VocabularyOverflow[];
   /** Worker versions: production's metrics on the same held-out slice. */
-  production?: { versionId: number; tasks: Record<string, Record<string, number>> };
+  production?: {
+    versionId: number;
+    tasks: TaskMetrics;
+    /** When production had trained on the slice's earlier rows: both on the rows from its `trainedTo`, as the gate judged. */
+    unseen?: { trainedTo: string; rows: number; candidate: TaskMetrics; production: TaskMetrics };
+  };
+  /** Worker versions: what the training job's gate decided, and why. */
+  gate?: { decision: string; reason: string };
   createdAt?: string;
 }
+
+type TaskMetrics = Record<string, Record<string, number>>;
 
 /**
  * What the report needs from a browser, served with it as its Content-Security-Policy: inline CSS and inline SVG,
@@ -63,6 +72,7 @@ export function renderTrainingReport(data: TrainingReportData): string {
         ...(data.vocabularyOverflow?.length
           ? [['Vocabulary overflow', overflowText(data.vocabularyOverflow)] as [string, string]]
           : []),
+        ...(data.gate ? [['Gate', `${data.gate.decision}: ${data.gate.reason}`] as [string, string]] : []),
         ...(data.createdAt ? [['Created', data.createdAt] as [string, string]] : []),
       ]),
     ),
@@ -95,7 +105,8 @@ export function renderTrainingReport(data: TrainingReportData): string {
         )
         .join('')}</div>`,
     ),
-    section(`Metrics on ${data.evaluatedOn}`, metricsTable(data)),
+    section(`Metrics on ${data.evaluatedOn}`, metricsTable(spec, data.tasks, data.production)),
+    ...unseenSection(data),
     section(`Gate utilisation on ${data.evaluatedOn}`, gateSection(data)),
     section(`Calibration on ${data.evaluatedOn}`, calibrationSection(data)),
     section('Spec', `<pre>${escape(JSON.stringify(spec, null, 2))}</pre>`),
@@ -189,7 +200,25 @@ function rowsText(rows: TrainingReportData['rows']): string {
   return parts.join(', ');
 }
 
-function metricsTable({ spec, tasks, production }: TrainingReportData): string {
+/** What the gate compared when production had trained on the held-out slice's earlier rows. */
+function unseenSection({ spec, production }: TrainingReportData): string[] {
+  const unseen = production?.unseen;
+  if (!unseen) return [];
+  const title = `Metrics on the ${unseen.rows.toLocaleString('en-US')} held-out rows production has not trained on`;
+  const note = `<p class="note">Production (v${production.versionId}) trained on the events before ${escape(unseen.trainedTo)}, which the slice above begins with: the gate compared the two versions on the rows from there on.</p>`;
+  const table =
+    unseen.rows > 0
+      ? metricsTable(spec, unseen.candidate, { versionId: production.versionId, tasks: unseen.production }, false)
+      : '';
+  return [section(title, table + note)];
+}
+
+function metricsTable(
+  spec: ModelSpec,
+  tasks: TaskMetrics,
+  production: { versionId: number; tasks: TaskMetrics } | undefined,
+  wholeSlice = true,
+): string {
   const header = production
     ? `<tr><th>task</th><th>metric</th><th>this version</th><th>production v${production.versionId}</th><th>Δ</th></tr>`
     : '<tr><th>task</th><th>metric</th><th>value</th></tr>';
@@ -212,9 +241,10 @@ function metricsTable({ spec, tasks, production }: TrainingReportData): string {
       return `<tr><td>${escape(task.name)}</td><td>${key}</td><td class="num">${fmt(value)}</td><td class="num">${fmt(theirs ?? NaN)}</td><td class="num ${cls}">${Number.isFinite(delta) ? (delta > 0 ? '+' : '') + fmt(delta) : '–'}</td></tr>`;
     });
   });
-  const note = production
-    ? `<p class="note">Both versions scored on the same held-out slice (later in time than all training data).</p>`
-    : '';
+  const note =
+    production && wholeSlice
+      ? `<p class="note">Both versions scored on the same held-out slice (later in time than all of this version's training data).</p>`
+      : '';
   return `<table>${header}${rows.join('')}</table>${note}`;
 }
 
