@@ -59,4 +59,75 @@ describe('ByteBuffer', () => {
     expect(copy.toString()).toBe('abc');
     expect(view.toString()).toBe('xyz');
   });
+
+  describe('float32()', () => {
+    const written = (x: number) => {
+      const buffer = new ByteBuffer();
+      buffer.reserve(24);
+      buffer.float32(x);
+      return buffer.contents().toString();
+    };
+    /** The fewest significant digits that read back as x, by toPrecision (slow, obviously right). */
+    const shortest = (x: number) => {
+      for (let p = 1; p <= 9; p++) if (Math.fround(Number(x.toPrecision(p))) === x) return Number(x.toPrecision(p));
+      return NaN;
+    };
+    const rng = (seed: number) => () =>
+      (seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32;
+
+    it('writes the shortest decimal that reads back as the same float32, laid out as JavaScript writes it', () => {
+      const f = new Float32Array(1);
+      const bits = new Uint32Array(f.buffer);
+      const random = rng(7);
+      let checked = 0;
+      for (let i = 0; i < 60_000; i++) {
+        // Scores in [0, 1), and any float32 at all (every exponent, both signs).
+        f[0] = i % 2 ? random() : 0;
+        if (i % 2 === 0) bits[0] = (random() * 2 ** 32) >>> 0;
+        const x = f[0];
+        const s = written(x);
+        if (!Number.isFinite(x)) continue;
+        expect(Math.fround(JSON.parse(s))).toBe(x);
+        if (Math.abs(x) >= 1e-14 && Math.abs(x) < 1e14) {
+          checked++;
+          expect(Math.abs(JSON.parse(s))).toBe(shortest(Math.abs(x)));
+          expect(String(Number(s))).toBe(s); // JavaScript's layout of that decimal
+        }
+      }
+      expect(checked).toBeGreaterThan(40_000);
+    });
+
+    it('writes round numbers, powers of ten and the edges of the layouts as JavaScript does', () => {
+      const cases: [number, string][] = [
+        [0, '0'],
+        [-0, '0'],
+        [1, '1'],
+        [-2.5, '-2.5'],
+        [0.1, '0.1'],
+        [0.99999994, '0.99999994'],
+        [1e-6, '0.000001'],
+        [9.999999e-7, '9.999999e-7'],
+        [1e-7, '1e-7'],
+        [1.5e-14, '1.5e-14'],
+        [123456792, '123456790'],
+        [16777216, '16777216'],
+        [1e13, '10000000000000'],
+      ];
+      for (const [value, text] of cases) expect(written(Math.fround(value))).toBe(text);
+    });
+
+    it('writes what is no float32, or beyond the exponents it handles, as JavaScript does', () => {
+      for (const x of [
+        0.1,
+        1 / 3,
+        NaN,
+        Infinity,
+        -Infinity,
+        Math.fround(3.4e38),
+        Math.fround(1e-30),
+        Math.fround(1e-45),
+      ])
+        expect(written(x)).toBe(String(x));
+    });
+  });
 });

@@ -73,6 +73,14 @@ const out = new JsonBytes();
 /** The most a number takes as JSON (`-1.2345678901234567e-308`). */
 const NUMBER_BYTES = 24;
 const TRUE = Buffer.from('true');
+/**
+ * How a column's numbers are written, chosen once per response: a Float32Array's (a model's scores, its gate weights)
+ * as float32s, the shortest decimal that reads back as the same float32 (half the bytes of the double's digits, which
+ * are noise beyond its precision), any other as JSON.stringify writes it.
+ */
+const writeFloat32 = (x: number) => out.float32(x);
+const writeNumber = (x: number) => out.number(x);
+const numbersOf = (column: ArrayLike<number>) => (column instanceof Float32Array ? writeFloat32 : writeNumber);
 
 /**
  * A JSON writer for `dto`, built from its OpenAPI metadata (dtoJsonSchema) when first used: the schema decides the
@@ -254,26 +262,30 @@ function cellsOf(s: JsonSchema, path: string): CellsOf {
           (i) => JsonBytes.maxStringBytes(c[i]),
         );
     case 'number':
-      return (c: ArrayLike<number>) => (key: Uint8Array) =>
-        cell((i) => {
+      return (c: ArrayLike<number>) => (key: Uint8Array) => {
+        const write = numbersOf(c);
+        return cell((i) => {
           out.raw(key);
-          out.number(c[i]);
+          write(c[i]);
         }, key.length + NUMBER_BYTES);
+      };
     case 'array':
       if (s.items?.type === 'number')
         return ({ values, width }: { values: ArrayLike<number>; width: number }) =>
-          (key: Uint8Array) =>
-            cell(
+          (key: Uint8Array) => {
+            const write = numbersOf(values);
+            return cell(
               (i) => {
                 out.raw(key);
                 for (let e = 0; e < width; e++) {
                   if (e > 0) out.byte(0x2c);
-                  out.number(values[i * width + e]);
+                  write(values[i * width + e]);
                 }
                 out.byte(0x5d);
               },
               key.length + width * (NUMBER_BYTES + 1) + 1,
             );
+          };
       break;
     case 'object': {
       const { additionalProperties } = s;
@@ -294,12 +306,13 @@ function cellsOf(s: JsonSchema, path: string): CellsOf {
           if (numbers) {
             // Numbers (a task's scores), the common case, written here: no call per key per item.
             const values = columns as readonly ArrayLike<number>[];
+            const writes = values.map(numbersOf);
             return cell(
               (i) => {
                 out.raw(key);
                 for (let k = 0; k < values.length; k++) {
                   out.raw(encoded[k]);
-                  out.number(values[k][i]);
+                  writes[k](values[k][i]);
                 }
                 out.byte(0x7d);
               },

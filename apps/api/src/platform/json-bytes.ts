@@ -14,6 +14,12 @@ export class JsonBytes extends ByteBuffer {
     this.ascii(Number.isFinite(x) ? '' + x : 'null');
   }
 
+  /** A float32 (a score) as ByteBuffer.float32 writes it; a non-finite one is null, as JSON.stringify writes it. */
+  override float32(x: number): void {
+    if (Number.isFinite(x)) super.float32(x);
+    else this.ascii('null');
+  }
+
   /**
    * The most `s` takes as a JSON string: quotes, and 6 bytes per UTF-16 unit (a `\u001f` escape; 3 at most as UTF-8).
    */

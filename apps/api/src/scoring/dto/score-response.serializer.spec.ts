@@ -49,20 +49,29 @@ const spec: ModelSpec = parseModelSpec({
   ],
 });
 
-/** The response as objects, the obvious way: what the serializer's JSON must equal. */
+/** A float32 as the shortest decimal that reads back as it (toPrecision's, the obvious way). */
+function float32(x: number): number {
+  for (let digits = 1; digits < 9; digits++) {
+    const decimal = Number(x.toPrecision(digits));
+    if (Math.fround(decimal) === x) return decimal;
+  }
+  return Number(x.toPrecision(9));
+}
+
+/** The response as objects, the obvious way, each float32 as its shortest decimal: what the serializer's JSON must equal. */
 function asDto({ requestId, model, fusion, ranking, userUnknown }: ScoredResponse): ScoreResponseDto {
   const { scores, conditional, gateWeights } = ranking.result;
   const items = Array.from(ranking.order, (i): ScoredItemDto => {
     const item: ScoredItemDto = {
       itemId: ranking.itemIds[i],
       score: ranking.fused[i],
-      scores: Object.fromEntries(spec.tasks.map((task, t) => [task.name, scores[t][i]])),
+      scores: Object.fromEntries(spec.tasks.map((task, t) => [task.name, float32(scores[t][i])])),
     };
-    if (conditional) item.conditional = { like: conditional[0][i] };
+    if (conditional) item.conditional = { like: float32(conditional[0][i]) };
     if (ranking.unknown[i]) item.unknown = true;
     if (gateWeights) {
       item.gates = Object.fromEntries(
-        spec.tasks.map((task, t) => [task.name, Array.from(gateWeights[t].subarray(2 * i, 2 * i + 2))]),
+        spec.tasks.map((task, t) => [task.name, Array.from(gateWeights[t].subarray(2 * i, 2 * i + 2), float32)]),
       );
     }
     return item;
@@ -99,7 +108,7 @@ describe('serializeScoreResponse', () => {
   it.each([
     ['every field', { explain: true, userUnknown: true }],
     ['the usual fields', { explain: false, userUnknown: false }],
-  ])('writes what JSON.stringify writes of the response as objects, for %s', (_name, options) => {
+  ])('writes what JSON.stringify writes of the response as objects (scores as float32s), for %s', (_name, options) => {
     const scored = response(options);
     expect(JSON.parse(serializeScoreResponse(scored).toString())).toEqual(JSON.parse(JSON.stringify(asDto(scored))));
   });
