@@ -142,4 +142,21 @@ describe('request logs (e2e)', () => {
     );
     expect(lines).toContainEqual(expect.objectContaining({ level: 30, requestId: 'log-7', msg: 'request completed' }));
   });
+
+  it("logs the per-second summary of shed requests as no request's line", async () => {
+    const before = api.output().length;
+    // 1 ms for 200 candidates no store holds: its deadline passes before inference (or admission sees it would).
+    const response = await fetch(`http://127.0.0.1:${port}/v1/score`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'log-8', 'x-request-deadline-ms': '1' },
+      body: JSON.stringify({ userId: 'u-shed', itemIds: Array.from({ length: 200 }, (_, i) => `shed-${i}`) }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect([503, 504]).toContain(response.status);
+    const summary = () =>
+      jsonLines(api.output().slice(before)).find((line) => /^shed 1 score requests/.test(line.msg ?? ''));
+    for (let i = 0; !summary() && i < 100; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(summary()).toMatchObject({ level: 40 });
+    expect(summary()!.requestId).toBeUndefined();
+  });
 });

@@ -327,7 +327,15 @@ describe('POST /v1/score (e2e)', () => {
             message: expect.stringMatching(/^overloaded/),
             retryAfterSeconds: retryAfter,
           });
-          expect(await metric('score_requests_shed_total', 'reason="overloaded",answer="refused"')).toBe(shed + 1);
+          // So is a caller's explicit refusal of a degraded answer.
+          const optedOut = await app.inject({
+            method: 'POST',
+            url: '/v1/score',
+            payload: '{"userId": ',
+            headers: { 'content-type': 'application/json', 'x-request-deadline-ms': '1', 'x-allow-degraded': 'false' },
+          });
+          expect(optedOut.statusCode).toBe(503);
+          expect(await metric('score_requests_shed_total', 'reason="overloaded",answer="refused"')).toBe(shed + 2);
         } finally {
           await Promise.all(busy);
         }

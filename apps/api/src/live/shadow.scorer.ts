@@ -15,9 +15,9 @@ type Outcome = 'scored' | 'dropped' | 'failed';
  * Scores served requests again with the shadow version, in the background, and logs its predictions. offer() is
  * O(1) and never waits: a request that finds the bounded queue full is not shadowed (and counted), so a slow or
  * busy shadow costs coverage, not a growing queue. It still costs CPU and at most one pass at a time on the inference
- * threads, which served requests may wait behind. One request is scored at a time, each started from a fresh macrotask
- * so that pending responses go out first; it shares the inference threads with served requests, so it is dropped
- * too when it could not run within SCORE_DEADLINE_MS (the threads are busy with them).
+ * threads. One request is scored at a time, each started from a fresh macrotask so that pending responses go out
+ * first; its run is a background one (the pool starts it only when no served run waits), dropped when it could not
+ * start within SCORE_DEADLINE_MS (the threads busy with served requests).
  */
 @Injectable()
 export class ShadowScorer implements OnModuleDestroy {
@@ -88,6 +88,8 @@ export class ShadowScorer implements OnModuleDestroy {
       try {
         ({ scores } = await model.scorer.scoreRequest(batch, {
           deadline: performance.now() + this.config.SCORE_DEADLINE_MS,
+          // Behind every served run, and not in the wait admission prices them by: a busy pool drops it instead.
+          background: true,
         }));
       } catch (e) {
         if (e instanceof DeadlineExpiredError) return false;

@@ -7,9 +7,10 @@ describe('deadlineBudgetMs', () => {
     expect(deadlineBudgetMs(undefined, 200, 5000)).toBe(200);
     expect(deadlineBudgetMs('1', 200, 5000)).toBe(1);
     expect(deadlineBudgetMs('5000', 200, 5000)).toBe(5000);
+    expect(deadlineBudgetMs('0000000100', 200, 5000)).toBe(100); // the value is bounded, not its digits
   });
 
-  it.each(['0', '5001', '-5', '1.5', '1e3', ' 50', '50ms', '', '50, 60', '9999999999'])(
+  it.each(['0', '5001', '-5', '1.5', '1e3', ' 50', '50ms', '', '50, 60', '9999999999', '1'.repeat(400)])(
     'refuses %p with a 400 naming the header',
     (header) => {
       const error = (() => {

@@ -24,7 +24,7 @@ export interface Refusal {
  */
 export function deadlineBudgetMs(header: string | undefined, defaultMs: number, maxMs: number): number {
   if (header === undefined) return defaultMs;
-  const ms = /^\d{1,9}$/.test(header) ? Number(header) : NaN;
+  const ms = /^\d+$/.test(header) ? Number(header) : NaN; // leading zeros too: the value is bounded, not its digits
   if (!(ms >= 1 && ms <= maxMs)) {
     throw new InvalidFieldsError([
       {

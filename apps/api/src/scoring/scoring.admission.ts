@@ -9,6 +9,7 @@ import type { Scorer } from '@app/mmoe/serving';
 
 import { ModelLifecycleService } from '../models/model-lifecycle.service';
 import { toHttpException } from '../platform/error.filter';
+import { requestContext } from '../platform/json-logger';
 import { MetricsService } from '../platform/metrics.service';
 import {
   DEADLINE_HEADER,
@@ -89,12 +90,12 @@ export class ScoringAdmission implements OnModuleInit, OnModuleDestroy {
   /**
    * A score request refused as it arrives: the inference already queued would make even a request of no candidates
    * late (refusalOf with no rows of its own). Not one that opts in to a degraded answer (that needs its candidates),
-   * nor one with a bad deadline header (the route answers that 400).
+   * nor one with a bad deadline or degraded header (the route answers that 400).
    */
   private refusalOnArrival(request: FastifyRequest): Refusal | undefined {
     if (request.method !== 'POST' || request.routeOptions.url !== SCORE_ROUTE) return undefined;
     const { [DEADLINE_HEADER]: deadline, [DEGRADED_HEADER]: degraded } = request.headers;
-    if (degraded !== undefined || Array.isArray(deadline)) return undefined;
+    if ((degraded !== undefined && degraded !== 'false') || Array.isArray(deadline)) return undefined;
     const scorer = this.lifecycle.current().production?.scorer;
     const inference = scorer?.estimate?.(0, this.pendingRows);
     if (!inference) return undefined;
@@ -151,7 +152,11 @@ export class ScoringAdmission implements OnModuleInit, OnModuleDestroy {
   shed(reason: ShedReason, answer: ShedAnswer): void {
     this.shedCounter.inc({ reason, answer });
     const key = `${reason} ${answer}`;
-    this.window ??= { timer: setTimeout(() => this.logWindow(), LOG_WINDOW_MS).unref(), counts: new Map() };
+    // Outside the request's context: the summary is no one request's, and its line must not carry this one's id.
+    this.window ??= requestContext.exit(() => ({
+      timer: setTimeout(() => this.logWindow(), LOG_WINDOW_MS).unref(),
+      counts: new Map(),
+    }));
     this.window.counts.set(key, (this.window.counts.get(key) ?? 0) + 1);
   }
 

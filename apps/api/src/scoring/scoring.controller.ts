@@ -56,7 +56,7 @@ export class ScoringController {
     schema: { oneOf: [ScoreResponseDto, DegradedScoreResponseDto].map((dto) => ({ $ref: getSchemaPath(dto) })) },
   })
   @ApiBadRequestResponse({
-    description: `Invalid body, ${DEADLINE_HEADER} or ${DEGRADED_HEADER}; \`errors\` names each failing field`,
+    description: `Invalid body, ${DEADLINE_HEADER} or ${DEGRADED_HEADER}; \`errors\` names each failing field of the body, else the first bad header`,
   })
   @ApiServiceUnavailableResponse({
     description:

@@ -119,6 +119,8 @@ interface Run {
    * (PassCost.boundMs) ends by its deadline.
    */
   waits: boolean;
+  /** No caller waits for it (ScoreOptions.background): started only when no other run waits, never split. */
+  background: boolean;
   resolve: (result: ScoreResult) => void;
   reject: (error: Error) => void;
 }
@@ -139,10 +141,11 @@ export interface InferencePoolStats {
  * posts encoded rows and reads back scores, so it keeps serving while the network runs, on every core.
  *
  * Runs wait here, in arrival order, not in the threads' message queues: a thread is given a run only when it is idle,
- * so a run whose deadline passes while it waits is dropped before any thread computes it, and the wait ahead of a new
- * run is known (expectedMs). A run that finds several threads idle and nothing queued behind it is split across them
- * (lowest latency when the pool is quiet); under a backlog each thread takes whole runs, which costs no per-shard
- * overhead.
+ * so a run whose deadline passes while it waits is dropped before any thread computes it (by a timer, not only when a
+ * thread frees up), and the wait ahead of a new run is known (expectedMs). Background runs (the shadow's) wait in a
+ * queue of their own, behind every other. A run that finds several threads idle and nothing queued behind it is split
+ * across them (lowest latency when the pool is quiet); under a backlog each thread takes whole runs, which costs no
+ * per-shard overhead.
  */
 export class InferencePool {
   private readonly threads: InferenceThread[];
@@ -158,8 +161,12 @@ export class InferencePool {
   /** Wall time of the last load on an idle thread: a thread loading a session is busy about that long. */
   private loadMs = 0;
   private readonly queue: Run[] = [];
-  /** Expected ms of the queued runs, on one thread. */
+  /** Background runs: started only when `queue` is empty. */
+  private readonly background: Run[] = [];
+  /** Expected ms of the runs queued in `queue`, on one thread (background ones make no one wait). */
   private queuedCost = 0;
+  /** The timer that drops the queued runs whose time has run out, and when it fires (performance.now()). */
+  private expiry?: { timer: NodeJS.Timeout; at: number };
   private nextSession = 0;
   private closed = false;
   private readonly counts = { runs: 0, rows: 0, expired: 0 };
@@ -214,14 +221,27 @@ export class InferencePool {
    * when `deadline` (performance.now()) passes first or, for a run that had to wait, when it could no longer start
    * early enough for its measured pass to end by then.
    */
-  run(session: number, io: OnnxIo, input: Feeder, withGates: boolean, deadline = Infinity): Promise<ScoreResult> {
+  run(
+    session: number,
+    io: OnnxIo,
+    input: Feeder,
+    withGates: boolean,
+    deadline = Infinity,
+    background = false,
+  ): Promise<ScoreResult> {
     if (input.size === 0) return Promise.resolve(io.allocate(0, withGates));
     return new Promise((resolve, reject) => {
       const cost = this.expectedPassMs(session, input.size);
-      const waits = !this.startsAtOnce();
-      this.queue.push({ session, io, input, withGates, deadline, cost, waits, resolve, reject });
-      this.queuedCost += cost;
+      const waits = !this.startsAtOnce() || (background && this.background.length > 0);
+      const run = { session, io, input, withGates, deadline, cost, waits, background, resolve, reject };
+      if (background) this.background.push(run);
+      else {
+        this.queue.push(run);
+        this.queuedCost += cost;
+      }
       this.dispatch();
+      // One that waits is still queued (an idle thread would have taken the runs ahead of it, then it).
+      if (waits) this.dropBy(this.dueAt(run));
     });
   }
 
@@ -258,32 +278,87 @@ export class InferencePool {
   async close(): Promise<void> {
     this.closed = true;
     this.sessions.clear();
-    for (const run of this.queue.splice(0)) run.reject(new Error('the inference pool is closed'));
+    clearTimeout(this.expiry?.timer);
+    for (const run of [...this.queue.splice(0), ...this.background.splice(0)])
+      run.reject(new Error('the inference pool is closed'));
     await Promise.all(this.threads.map((t) => t.terminate()));
   }
 
-  /** Starts queued runs on the idle threads, dropping those whose deadline has passed. */
+  /** Starts queued runs on the idle threads (background ones last), dropping those whose time has run out. */
   private dispatch(): void {
-    while (this.queue.length > 0) {
+    for (let run = this.queue[0] ?? this.background[0]; run; run = this.queue[0] ?? this.background[0]) {
       const idle = this.threads.filter((t) => t.idle);
       if (idle.length === 0) return;
-      const run = this.queue.shift()!;
-      // Reset when empty, so that rounding never leaves a phantom backlog.
-      this.queuedCost = this.queue.length === 0 ? 0 : this.queuedCost - run.cost;
-      // A run that waited must also have time for its own pass, a slow one included: started too late to end by its
-      // deadline, it would be computed only to be answered late (under overload every queued run is at the edge of its
-      // deadline, and passes are at their slowest).
-      // One that found a thread idle always runs: only passes that run correct an estimate grown too long (a busy
-      // machine, a slow first pass), as admission always admits a request with nothing ahead of it.
-      if (performance.now() + (run.waits ? this.slowPassMs(run.session, run.input.size) : 0) >= run.deadline) {
-        this.counts.expired++;
-        run.reject(new DeadlineExpiredError());
+      if (run.background) this.background.shift();
+      else {
+        this.queue.shift();
+        // Reset when empty, so that rounding never leaves a phantom backlog.
+        this.queuedCost = this.queue.length === 0 ? 0 : this.queuedCost - run.cost;
+      }
+      if (this.expired(run, performance.now())) {
+        this.drop(run);
         continue;
       }
       const { size } = run.input;
-      const shards = this.queue.length > 0 ? 1 : Math.max(1, Math.min(idle.length, Math.floor(size / MIN_SHARD_ROWS)));
+      const shards =
+        run.background || this.queue.length > 0
+          ? 1
+          : Math.max(1, Math.min(idle.length, Math.floor(size / MIN_SHARD_ROWS)));
       this.start(run, idle.slice(0, shards));
     }
+  }
+
+  /**
+   * Whether a run can no longer be started: its deadline has passed, or, for one that waited, its pass would end after
+   * it even if slow. Started too late, it would be computed only to be answered late (under overload every queued run
+   * is at the edge of its deadline, and passes are at their slowest). One that found a thread idle always runs: only
+   * passes that run correct an estimate grown too long (a busy machine, a slow first pass), as admission always admits
+   * a request with nothing ahead of it.
+   */
+  private expired(run: Run, now: number): boolean {
+    return now >= this.dueAt(run);
+  }
+
+  /** When a queued run must be dropped if it has not started. */
+  private dueAt(run: Run): number {
+    return run.deadline - (run.waits ? this.slowPassMs(run.session, run.input.size) : 0);
+  }
+
+  private drop(run: Run): void {
+    this.counts.expired++;
+    run.reject(new DeadlineExpiredError());
+  }
+
+  /**
+   * Has the queued runs swept at `at` at the latest. A run is otherwise dropped only when a thread frees up, which
+   * behind long passes (or none: a thread that died) comes well after its deadline, and its request would wait for it.
+   */
+  private dropBy(at: number): void {
+    if (at === Infinity || (this.expiry && this.expiry.at <= at)) return;
+    clearTimeout(this.expiry?.timer);
+    this.expiry = { at, timer: setTimeout(() => this.sweep(), Math.max(0, at - performance.now())).unref() };
+  }
+
+  /** Drops every queued run whose time has run out, and sets the timer for the next. */
+  private sweep(): void {
+    this.expiry = undefined;
+    const now = performance.now();
+    let next = Infinity;
+    for (const queue of [this.queue, this.background]) {
+      let kept = 0;
+      for (const run of queue) {
+        if (!this.expired(run, now)) {
+          queue[kept++] = run;
+          next = Math.min(next, this.dueAt(run));
+          continue;
+        }
+        if (!run.background) this.queuedCost -= run.cost;
+        this.drop(run);
+      }
+      queue.length = kept;
+    }
+    if (this.queue.length === 0) this.queuedCost = 0;
+    this.dropBy(next);
   }
 
   private start(run: Run, threads: InferenceThread[]): void {
@@ -307,7 +382,10 @@ export class InferencePool {
         .call({ kind: 'run', session, feeds: input.feeds(start, end), fetches })
         .then((reply) => {
           if (reply.kind !== 'ran') throw new Error(`unexpected ${reply.kind} reply to a run`);
-          this.measured(session, end - start, performance.now() - startedAt);
+          // The thread's own time: the wait for this event loop to read the reply is no cost of the pass (a loop busy
+          // parsing a burst would otherwise price every pass at its stall, and admission refuse what the threads
+          // could run).
+          this.measured(session, end - start, reply.ms);
           if (!failed) io.collect(reply.outputs, start, end - start, result);
           if (--left === 0 && !failed) run.resolve(result);
         })
@@ -335,7 +413,7 @@ export class InferencePool {
     return this.costs.get(session)?.boundMs(rows) ?? 0;
   }
 
-  /** A shard's wall time, from post to reply (its thread was idle: no queue in it), into its session's costs. */
+  /** A shard's pass on its thread (which was idle: no queue in it), into its session's costs. */
   private measured(session: number, rows: number, ms: number): void {
     if (!this.sessions.has(session)) return;
     let cost = this.costs.get(session);
@@ -387,7 +465,7 @@ export class PooledOnnxScorer implements Scorer {
     await this.pool.release(this.session);
   }
 
-  private track(input: Feeder, { gateWeights = false, deadline }: ScoreOptions): Promise<ScoreResult> {
-    return this.running.track(this.pool.run(this.session, this.io, input, gateWeights, deadline));
+  private track(input: Feeder, { gateWeights = false, deadline, background }: ScoreOptions): Promise<ScoreResult> {
+    return this.running.track(this.pool.run(this.session, this.io, input, gateWeights, deadline, background));
   }
 }

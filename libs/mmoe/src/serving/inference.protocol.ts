@@ -14,7 +14,8 @@ export type InferenceRequest =
 
 export type InferenceReply =
   | { kind: 'loaded'; id: number; inputs: string[]; outputs: string[] }
-  | { kind: 'ran'; id: number; outputs: Record<string, Float32Array> }
+  /** `ms`: the pass on the thread, from the run's receipt to its outputs (no wait for the caller's event loop). */
+  | { kind: 'ran'; id: number; outputs: Record<string, Float32Array>; ms: number }
   | { kind: 'released'; id: number }
   | { kind: 'failed'; id: number; message: string };
 

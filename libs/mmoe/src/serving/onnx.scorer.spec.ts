@@ -824,6 +824,76 @@ describe('InferencePool (worker threads)', () => {
     }
   });
 
+  it("prices a pass by the thread's own time, not by how late the event loop reads its reply", async () => {
+    const scorer = await pool.load(bytes, spec, model.network.preprocessing);
+    try {
+      const data = model.encode(rows(spec, 600, 5));
+      for (let i = 0; i < 3; i++) await scorer.score(data);
+      const { passMs } = scorer.estimate(600)!;
+      // Ten passes whose replies wait behind 100 ms of this event loop's own work (a burst of bodies to parse).
+      for (let i = 0; i < 10; i++) {
+        const run = scorer.score(data);
+        const until = performance.now() + 100;
+        while (performance.now() < until);
+        await run;
+      }
+      expect(scorer.estimate(600)!.passMs).toBeLessThan(Math.max(4 * passMs, 20));
+    } finally {
+      await scorer.dispose();
+    }
+  });
+
+  it('drops a queued run as its deadline passes, not when a thread frees up', async () => {
+    const single = new InferencePool(1);
+    const scorer = await single.load(bytes, spec, model.network.preprocessing);
+    try {
+      const small = model.encode(rows(spec, 100, 5));
+      await scorer.score(small);
+      const large = model.encode(rows(spec, 40_000, 6));
+      const startedAt = performance.now();
+      const busy = scorer.score(large).then(() => performance.now());
+      const late = scorer.score(small, { deadline: performance.now() + 5 }).then(
+        () => NaN,
+        (e: Error) => (e instanceof DeadlineExpiredError ? performance.now() : NaN),
+      );
+      const [doneAt, droppedAt] = await Promise.all([busy, late]);
+      // Dropped in the first half of the long pass, which the request would otherwise have waited for.
+      expect(droppedAt - startedAt).toBeLessThan((doneAt - startedAt) / 2);
+      expect(single.stats()).toMatchObject({ runs: 2, expired: 1 });
+    } finally {
+      await scorer.dispose();
+      await single.close();
+    }
+  });
+
+  it('starts a background run only when no other run waits, and leaves it out of the wait it estimates', async () => {
+    const single = new InferencePool(1);
+    const scorer = await single.load(bytes, spec, model.network.preprocessing);
+    try {
+      const data = model.encode(rows(spec, 2_000, 5));
+      await scorer.score(data);
+      const order: string[] = [];
+      const score = (name: string, background?: boolean) =>
+        scorer.score(data, { background }).then(() => order.push(name));
+      const running = score('served, running');
+      const waiting = scorer.estimate(2_000)!.waitMs;
+      const shadow = score('background', true);
+      expect(scorer.estimate(2_000)!.waitMs).toBeLessThanOrEqual(waiting); // counted, it would add a pass
+      const next = score('served, queued after it');
+      await Promise.all([running, shadow, next]);
+      expect(order).toEqual(['served, running', 'served, queued after it', 'background']);
+
+      // Under load it waits until its deadline drops it.
+      const served = Array.from({ length: 3 }, () => scorer.score(data));
+      const dropped = scorer.score(data, { background: true, deadline: performance.now() + 1 });
+      await expect(dropped).rejects.toThrow(DeadlineExpiredError);
+      await Promise.all(served);
+    } finally {
+      await scorer.dispose();
+      await single.close();
+    }
+  });
+
   it('refuses a graph exported for another spec, and loads nothing', async () => {
     await expect(
       pool.load(bytes, makeSpec({ architecture: 'shared-bottom' }), model.network.preprocessing),

@@ -24,6 +24,12 @@ export interface ScoreOptions {
    * computed. None by default.
    */
   deadline?: number;
+  /**
+   * Work no caller waits for (the shadow's): an engine with a queue starts it only when no other run waits, leaves it
+   * out of the wait it estimates for others, and never splits it across threads; under load it waits until its
+   * deadline drops it.
+   */
+  background?: boolean;
 }
 
 /** A run that an engine could not start in time to be done by its deadline: it was dropped, not computed. */
