@@ -1,5 +1,4 @@
 import {
-  conditionalTasks,
   CsvCell,
   CsvFormatError,
   CsvReader,
@@ -13,6 +12,7 @@ import {
 import { CliContext } from '../cli.context';
 import { loadModelDir } from './model.files';
 import { sameFile, writeOutput } from './output.files';
+import { predictionHeader } from './prediction-header.rules';
 
 export interface PredictArgs {
   model: string;
@@ -90,16 +90,7 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
     if (chunk.length > 0) yield* scoreChunk(chunk);
   }
   try {
-    const { tasks } = model.spec;
-    const header = [
-      'line',
-      ...(args.idColumn ? [args.idColumn] : []),
-      ...tasks.map((t) => t.name),
-      // ESMM and AITM: P(task | previous step) beside the task's own score, as `<task>|<parent>`.
-      ...conditionalTasks(tasks).map((t) => `${tasks[t].name}|${tasks[t].conditionalOn ?? tasks[t].dependsOn}`),
-    ];
-    if (args.idColumn && header.filter((name) => name === args.idColumn).length > 1)
-      throw new Error(`--id-column ${args.idColumn}: the output already has a column of that name`);
+    const header = predictionHeader(model.spec.tasks, args.idColumn);
     await writeOutput([{ path: args.out, write: (path) => writeCsv(path, header, scored()) }], '--out');
     skipped += reader.skipped;
     if (skipped > 0) ctx.log(`skipped ${skipped} bad rows of ${args.data}`);
