@@ -1,4 +1,4 @@
-import { continuationOf, trainedToOf } from './lineage.rules';
+import { continuationOf } from './lineage.rules';
 import type { DatasetRecord } from './version-metrics';
 
 const dataset = (extra: Partial<DatasetRecord>): DatasetRecord => ({
@@ -41,19 +41,5 @@ describe('continuationOf', () => {
   it('has nothing to continue for a version trained on a file, or uploaded', () => {
     expect(continuationOf(dataset({ source: { kind: 'csv', path: '/x.csv' } }))).toBeUndefined();
     expect(continuationOf(undefined)).toBeUndefined();
-  });
-});
-
-describe('trainedToOf', () => {
-  const own = '2025-02-06T12:00:00.000Z';
-
-  it("keeps the version's own end when it did not start from a parent, or the parent's data ended before it", () => {
-    expect(trainedToOf(own, undefined)).toBe(own);
-    expect(trainedToOf(own, dataset({ trainedTo: '2025-02-06T11:59:59.999Z' }))).toBe(own);
-    expect(trainedToOf(own, dataset({}))).toBe(own);
-  });
-
-  it("takes a warm start's parent's end when later: its weights saw those events", () => {
-    expect(trainedToOf(own, dataset({ trainedTo: '2025-02-06T18:00:00.000Z' }))).toBe('2025-02-06T18:00:00.000Z');
   });
 });

@@ -29,14 +29,3 @@ export function continuationOf(dataset: DatasetRecord | undefined): Continuation
     ...(dataset.snapshot && { seen: dataset.snapshot }),
   };
 }
-
-/**
- * Where the events a version's weights have seen end: where its own training rows end (`own`), or, for a version
- * warm-started from `parent`, the parent's `trainedTo` when later: the parent's weights had seen its lineage's events
- * up to there, held-out events of the child's window among them. Recording the earlier end would have the next
- * incremental job train on those events a second time, and the next gate judge the version on events it has seen.
- */
-export function trainedToOf(own: string, parent: DatasetRecord | undefined): string {
-  const inherited = parent?.trainedTo;
-  return inherited !== undefined && Date.parse(inherited) > Date.parse(own) ? inherited : own;
-}

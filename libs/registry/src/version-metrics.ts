@@ -87,7 +87,7 @@ export interface DatasetRecord {
   window?: { from: string; to: string };
   /**
    * Where the events trained on end (exclusive): the time of the first held-out event, or the window's end after a
-   * refit on the held-out slice (`training.refit`); for a warm start, the parent's when later (trainedToOf). The next incremental job starts here, so that no event is trained
+   * refit on the held-out slice (`training.refit`). The next incremental job starts here, so that no event is trained
    * on twice nor skipped by a lineage (absent before it was recorded: the window's end is used, and those events are
    * never trained on).
    */

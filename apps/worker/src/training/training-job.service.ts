@@ -37,7 +37,6 @@ import {
   ModelRegistryService,
   parsedSpecOf,
   specOf,
-  trainedToOf,
   type ModelVersion,
   type RolloutPolicy,
   type TrainedMetrics,
@@ -430,7 +429,7 @@ export class TrainingJobService {
         ...(job.source.kind === 'events' && {
           window: { from: job.source.from, to: job.source.to },
           // An events job's held-out slice starts at an event's time (checkTables saw it is not empty).
-          trainedTo: trainedToOf(job.data.holdoutStart as string, job.parentModel && job.parent!.metrics.dataset),
+          trainedTo: job.data.holdoutStart as string,
           historyFrom: job.historyFrom,
           snapshot: job.data.snapshot,
         }),
@@ -484,9 +483,7 @@ export class TrainingJobService {
       },
       dataset: {
         ...metrics.dataset,
-        ...(job.source.kind === 'events' && {
-          trainedTo: trainedToOf(job.source.to, job.parentModel && job.parent!.metrics.dataset),
-        }),
+        ...(job.source.kind === 'events' && { trainedTo: job.source.to }),
       },
     };
   }
