@@ -92,6 +92,8 @@ describe('training report', () => {
 
     const none = renderTrainingReport(data({ production: { versionId: 3, tasks, unseen: { ...unseen, rows: 0 } } }));
     expect(none).toContain('Metrics on the 0 held-out rows production has not trained on');
+    expect(none).toContain('on every held-out row. The gate compared nothing');
+    expect(none).not.toContain('compared the two versions');
     expect(renderTrainingReport(data({ production: { versionId: 3, tasks } }))).not.toContain('has not trained on');
   });
 

@@ -205,11 +205,18 @@ function unseenSection({ spec, production }: TrainingReportData): string[] {
   const unseen = production?.unseen;
   if (!unseen) return [];
   const title = `Metrics on the ${unseen.rows.toLocaleString('en-US')} held-out rows production has not trained on`;
-  const note = `<p class="note">Production (v${production.versionId}) trained on the events before ${escape(unseen.trainedTo)}, which the slice above begins with: the gate compared the two versions on the rows from there on.</p>`;
-  const table =
-    unseen.rows > 0
-      ? metricsTable(spec, unseen.candidate, { versionId: production.versionId, tasks: unseen.production }, false)
-      : '';
+  const trainedTo = escape(unseen.trainedTo);
+  if (unseen.rows === 0) {
+    const none = `<p class="note">Production (v${production.versionId}) trained on the events before ${trainedTo}: on every held-out row. The gate compared nothing and kept this version a candidate.</p>`;
+    return [section(title, none)];
+  }
+  const note = `<p class="note">Production (v${production.versionId}) trained on the events before ${trainedTo}, which the slice above begins with: the gate compared the two versions on the rows from there on.</p>`;
+  const table = metricsTable(
+    spec,
+    unseen.candidate,
+    { versionId: production.versionId, tasks: unseen.production },
+    false,
+  );
   return [section(title, table + note)];
 }
 
@@ -243,7 +250,7 @@ function metricsTable(
   });
   const note =
     production && wholeSlice
-      ? `<p class="note">Both versions scored on the same held-out slice (later in time than all of this version's training data).</p>`
+      ? `<p class="note">Both versions scored on the same held-out slice (later in time than all of this version's own training rows).</p>`
       : '';
   return `<table>${header}${rows.join('')}</table>${note}`;
 }

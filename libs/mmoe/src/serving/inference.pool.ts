@@ -130,7 +130,7 @@ export interface InferencePoolStats {
   /** Runs started (a run split across threads counts once), and their rows. */
   runs: number;
   rows: number;
-  /** Runs dropped, never started, because their pass could no longer end by their deadline. */
+  /** Served runs dropped, never started, because they could no longer come back by their deadline. */
   expired: number;
   /** Expected ms of the work queued and running, per thread (what a new run would wait). */
   backlogMs: number;
@@ -151,8 +151,13 @@ export class InferencePool {
   private readonly threads: InferenceThread[];
   /** Live sessions and their graphs, to load them again into a thread that had to be replaced. */
   private readonly sessions = new Map<number, Uint8Array>();
-  /** Measured passes, per session. */
+  /** Measured passes, per session: on their thread (what a run costs the pool). */
   private readonly costs = new Map<number, PassCost>();
+  /**
+   * Measured runs, per session, from the post to the reply read on this event loop: what a run started now takes to
+   * come back, the loop's delays included, which decides whether a queued run can still be answered by its deadline.
+   */
+  private readonly returns = new Map<number, PassCost>();
   /**
    * The session measured last: a new session's runs are priced by it until its own first pass (a version swapped in
    * under load would otherwise queue runs that cost nothing, and admission would let them all in).
@@ -240,7 +245,7 @@ export class InferencePool {
         this.queuedCost += cost;
       }
       this.dispatch();
-      // One that waits is still queued (an idle thread would have taken the runs ahead of it, then it).
+      // One that waits is queued, or just started by another thread freed meanwhile (a timer then sweeps nothing).
       if (waits) this.dropBy(this.dueAt(run));
     });
   }
@@ -271,6 +276,7 @@ export class InferencePool {
   async release(session: number): Promise<void> {
     this.sessions.delete(session);
     this.costs.delete(session);
+    this.returns.delete(session);
     if (this.closed) return;
     await Promise.allSettled(this.threads.map((t) => t.call({ kind: 'release', session })));
   }
@@ -309,8 +315,8 @@ export class InferencePool {
   }
 
   /**
-   * Whether a run can no longer be started: its deadline has passed, or, for one that waited, its pass would end after
-   * it even if slow. Started too late, it would be computed only to be answered late (under overload every queued run
+   * Whether a run can no longer be started: its deadline has passed, or, for one that waited, it would come back after
+   * it even if slow (its pass and the wait for this event loop to read the reply). Started too late, it would be computed only to be answered late (under overload every queued run
    * is at the edge of its deadline, and passes are at their slowest). One that found a thread idle always runs: only
    * passes that run correct an estimate grown too long (a busy machine, a slow first pass), as admission always admits
    * a request with nothing ahead of it.
@@ -324,8 +330,9 @@ export class InferencePool {
     return run.deadline - (run.waits ? this.slowPassMs(run.session, run.input.size) : 0);
   }
 
+  /** A served run dropped counts in `expired`; a background one's caller counts its own. */
   private drop(run: Run): void {
-    this.counts.expired++;
+    if (!run.background) this.counts.expired++;
     run.reject(new DeadlineExpiredError());
   }
 
@@ -334,7 +341,7 @@ export class InferencePool {
    * behind long passes (or none: a thread that died) comes well after its deadline, and its request would wait for it.
    */
   private dropBy(at: number): void {
-    if (at === Infinity || (this.expiry && this.expiry.at <= at)) return;
+    if (!(at < Infinity) || (this.expiry && this.expiry.at <= at)) return; // NaN too: never a timer every ms
     clearTimeout(this.expiry?.timer);
     this.expiry = { at, timer: setTimeout(() => this.sweep(), Math.max(0, at - performance.now())).unref() };
   }
@@ -382,10 +389,10 @@ export class InferencePool {
         .call({ kind: 'run', session, feeds: input.feeds(start, end), fetches })
         .then((reply) => {
           if (reply.kind !== 'ran') throw new Error(`unexpected ${reply.kind} reply to a run`);
-          // The thread's own time: the wait for this event loop to read the reply is no cost of the pass (a loop busy
-          // parsing a burst would otherwise price every pass at its stall, and admission refuse what the threads
-          // could run).
-          this.measured(session, end - start, reply.ms);
+          // Priced by the thread's own time: the wait for this event loop to read the reply is no cost of the pass (a
+          // loop busy parsing a burst would otherwise price every pass at its stall, and admission refuse what the
+          // threads could run). That wait still delays the answer: the drop rule bounds the whole return.
+          this.measured(session, end - start, reply.ms, performance.now() - startedAt);
           if (!failed) io.collect(reply.outputs, start, end - start, result);
           if (--left === 0 && !failed) run.resolve(result);
         })
@@ -408,17 +415,19 @@ export class InferencePool {
     return (this.costs.get(session) ?? this.latestCost)?.expectedMs(rows) ?? 0;
   }
 
-  /** Only the session's own passes: another's prior could drop the runs of a faster model. */
+  /** Only the session's own runs: another's prior could drop the runs of a faster model. */
   private slowPassMs(session: number, rows: number): number {
-    return this.costs.get(session)?.boundMs(rows) ?? 0;
+    return this.returns.get(session)?.boundMs(rows) ?? 0;
   }
 
-  /** A shard's pass on its thread (which was idle: no queue in it), into its session's costs. */
-  private measured(session: number, rows: number, ms: number): void {
+  /**
+   * A shard's pass on its thread (which was idle: no queue in it), `passMs`, and from its post to its reply read here,
+   * `returnMs`, into its session's costs.
+   */
+  private measured(session: number, rows: number, passMs: number, returnMs: number): void {
     if (!this.sessions.has(session)) return;
-    let cost = this.costs.get(session);
-    if (!cost) this.costs.set(session, (cost = new PassCost(rows, ms)));
-    else cost.observe(rows, ms);
+    const cost = observe(this.costs, session, rows, passMs);
+    observe(this.returns, session, rows, returnMs);
     this.latestCost = cost;
   }
 
@@ -468,4 +477,12 @@ export class PooledOnnxScorer implements Scorer {
   private track(input: Feeder, { gateWeights = false, deadline, background }: ScoreOptions): Promise<ScoreResult> {
     return this.running.track(this.pool.run(this.session, this.io, input, gateWeights, deadline, background));
   }
+}
+
+/** Adds a measurement to a session's PassCost, made on its first. */
+function observe(costs: Map<number, PassCost>, session: number, rows: number, ms: number): PassCost {
+  let cost = costs.get(session);
+  if (!cost) costs.set(session, (cost = new PassCost(rows, ms)));
+  else cost.observe(rows, ms);
+  return cost;
 }

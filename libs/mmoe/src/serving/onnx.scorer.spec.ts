@@ -838,6 +838,11 @@ describe('InferencePool (worker threads)', () => {
         await run;
       }
       expect(scorer.estimate(600)!.passMs).toBeLessThan(Math.max(4 * passMs, 20));
+      // But a run that must wait is dropped unless it would come back in time, the loop's delays included.
+      const busy = [scorer.score(data), scorer.score(data)];
+      const late = scorer.score(data, { deadline: performance.now() + 30 });
+      await expect(late).rejects.toThrow(DeadlineExpiredError);
+      await Promise.all(busy);
     } finally {
       await scorer.dispose();
     }
@@ -885,9 +890,11 @@ describe('InferencePool (worker threads)', () => {
 
       // Under load it waits until its deadline drops it.
       const served = Array.from({ length: 3 }, () => scorer.score(data));
+      const { expired } = single.stats();
       const dropped = scorer.score(data, { background: true, deadline: performance.now() + 1 });
       await expect(dropped).rejects.toThrow(DeadlineExpiredError);
       await Promise.all(served);
+      expect(single.stats().expired).toBe(expired); // served runs' drops only: the shadow counts its own
     } finally {
       await scorer.dispose();
       await single.close();
