@@ -151,13 +151,14 @@ export class InferencePool {
   private readonly threads: InferenceThread[];
   /** Live sessions and their graphs, to load them again into a thread that had to be replaced. */
   private readonly sessions = new Map<number, Uint8Array>();
-  /** Measured passes, per session: on their thread (what a run costs the pool). */
-  private readonly costs = new Map<number, PassCost>();
   /**
-   * Measured runs, per session, from the post to the reply read on this event loop: what a run started now takes to
-   * come back, the loop's delays included, which decides whether a queued run can still be answered by its deadline.
+   * Measured runs, per session, from the post to the reply read on this event loop: not the thread's pass alone, as a
+   * thread is given its next run only once its reply is read here (dispatch runs on this loop), so a loop that is
+   * late to read replies drains the queue slower, and answers later, by as much. (Priced by the thread's own pass
+   * time instead, in a trial of 2026-12-07, admission let more in under overload: the queue's answers came ~20 ms
+   * later at the median and the slowest after its deadline, for no more answered on time.)
    */
-  private readonly returns = new Map<number, PassCost>();
+  private readonly costs = new Map<number, PassCost>();
   /**
    * The session measured last: a new session's runs are priced by it until its own first pass (a version swapped in
    * under load would otherwise queue runs that cost nothing, and admission would let them all in).
@@ -276,7 +277,6 @@ export class InferencePool {
   async release(session: number): Promise<void> {
     this.sessions.delete(session);
     this.costs.delete(session);
-    this.returns.delete(session);
     if (this.closed) return;
     await Promise.allSettled(this.threads.map((t) => t.call({ kind: 'release', session })));
   }
@@ -316,10 +316,10 @@ export class InferencePool {
 
   /**
    * Whether a run can no longer be started: its deadline has passed, or, for one that waited, it would come back after
-   * it even if slow (its pass and the wait for this event loop to read the reply). Started too late, it would be computed only to be answered late (under overload every queued run
-   * is at the edge of its deadline, and passes are at their slowest). One that found a thread idle always runs: only
-   * passes that run correct an estimate grown too long (a busy machine, a slow first pass), as admission always admits
-   * a request with nothing ahead of it.
+   * it even if slow (its pass and the wait for this event loop to read the reply). Started too late, it would be
+   * computed only to be answered late (under overload every queued run is at the edge of its deadline, and passes are
+   * at their slowest). One that found a thread idle always runs: only passes that run correct an estimate grown too
+   * long (a busy machine, a slow first pass), as admission always admits a request with nothing ahead of it.
    */
   private expired(run: Run, now: number): boolean {
     return now >= this.dueAt(run);
@@ -389,10 +389,7 @@ export class InferencePool {
         .call({ kind: 'run', session, feeds: input.feeds(start, end), fetches })
         .then((reply) => {
           if (reply.kind !== 'ran') throw new Error(`unexpected ${reply.kind} reply to a run`);
-          // Priced by the thread's own time: the wait for this event loop to read the reply is no cost of the pass (a
-          // loop busy parsing a burst would otherwise price every pass at its stall, and admission refuse what the
-          // threads could run). That wait still delays the answer: the drop rule bounds the whole return.
-          this.measured(session, end - start, reply.ms, performance.now() - startedAt);
+          this.measured(session, end - start, performance.now() - startedAt);
           if (!failed) io.collect(reply.outputs, start, end - start, result);
           if (--left === 0 && !failed) run.resolve(result);
         })
@@ -417,17 +414,15 @@ export class InferencePool {
 
   /** Only the session's own runs: another's prior could drop the runs of a faster model. */
   private slowPassMs(session: number, rows: number): number {
-    return this.returns.get(session)?.boundMs(rows) ?? 0;
+    return this.costs.get(session)?.boundMs(rows) ?? 0;
   }
 
-  /**
-   * A shard's pass on its thread (which was idle: no queue in it), `passMs`, and from its post to its reply read here,
-   * `returnMs`, into its session's costs.
-   */
-  private measured(session: number, rows: number, passMs: number, returnMs: number): void {
+  /** A shard's run, from its post (its thread was idle: no queue in it) to its reply read here, into its costs. */
+  private measured(session: number, rows: number, ms: number): void {
     if (!this.sessions.has(session)) return;
-    const cost = observe(this.costs, session, rows, passMs);
-    observe(this.returns, session, rows, returnMs);
+    let cost = this.costs.get(session);
+    if (!cost) this.costs.set(session, (cost = new PassCost(rows, ms)));
+    else cost.observe(rows, ms);
     this.latestCost = cost;
   }
 
@@ -477,12 +472,4 @@ export class PooledOnnxScorer implements Scorer {
   private track(input: Feeder, { gateWeights = false, deadline, background }: ScoreOptions): Promise<ScoreResult> {
     return this.running.track(this.pool.run(this.session, this.io, input, gateWeights, deadline, background));
   }
-}
-
-/** Adds a measurement to a session's PassCost, made on its first. */
-function observe(costs: Map<number, PassCost>, session: number, rows: number, ms: number): PassCost {
-  let cost = costs.get(session);
-  if (!cost) costs.set(session, (cost = new PassCost(rows, ms)));
-  else cost.observe(rows, ms);
-  return cost;
 }

@@ -14,8 +14,7 @@ export type InferenceRequest =
 
 export type InferenceReply =
   | { kind: 'loaded'; id: number; inputs: string[]; outputs: string[] }
-  /** `ms`: the pass on the thread, from the run's receipt to its outputs (no wait for the caller's event loop). */
-  | { kind: 'ran'; id: number; outputs: Record<string, Float32Array>; ms: number }
+  | { kind: 'ran'; id: number; outputs: Record<string, Float32Array> }
   | { kind: 'released'; id: number }
   | { kind: 'failed'; id: number; message: string };
 

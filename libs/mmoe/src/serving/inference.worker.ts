@@ -68,7 +68,6 @@ async function handle(request: InferenceRequest): Promise<{ reply: InferenceRepl
       return { reply: { kind: 'loaded', id: request.id, inputs, outputs } };
     }
     case 'run': {
-      const receivedAt = performance.now();
       const session = sessions.get(request.session);
       if (!session) throw new Error(`no session ${request.session} on this inference thread`);
       const feeds: Record<string, ort.Tensor> = {};
@@ -79,7 +78,7 @@ async function handle(request: InferenceRequest): Promise<{ reply: InferenceRepl
       for (const name of request.fetches) outputs[name] = result[name].data as Float32Array;
       // The outputs are fresh arrays of this thread: moved to the caller, not copied.
       return {
-        reply: { kind: 'ran', id: request.id, outputs, ms: performance.now() - receivedAt },
+        reply: { kind: 'ran', id: request.id, outputs },
         transfer: Object.values(outputs).map((o) => o.buffer as ArrayBuffer),
       };
     }
