@@ -17,9 +17,7 @@ describe('PredictionCopyText', () => {
     const at = '2026-12-05T10:00:00.000Z\tr\\t1';
     const user = 'ü\\\\ser\t7\tcanary';
     expect(text.contents().toString()).toBe(
-      `${at}\ta\t${user}\t{0.1,0}\n` +
-        `${at}\tb\\nc\t${user}\t{1,0.5}\n` +
-        `${at}\t日本\t${user}\t{-2.5e-8,3}\n`,
+      `${at}\ta\t${user}\t{0.1,0}\n` + `${at}\tb\\nc\t${user}\t{1,0.5}\n` + `${at}\t日本\t${user}\t{-2.5e-8,3}\n`,
     );
   });
 
