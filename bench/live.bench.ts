@@ -10,7 +10,9 @@
  *      and the live join over those events, run by the built API as its repeatable job (events/s);
  *   4. on that database: GET live-metrics, GET compare-live and GET /metrics (sequential calls, p50 / p99 / max),
  *      the rollout policy's check (the durations of the API's own policy jobs), the old LATERAL join of the log with
- *      the events on the same data for comparison, and the binned AUC against the exact one.
+ *      the events on the same data for comparison, and the binned AUC against the exact one;
+ *   5. the late watermark's second lookup of every event (LIVE_LATE_JOIN_SECONDS), the API started again with it at 0
+ *      once every event has been joined: what that second join costs when it labels nothing new.
  *
  *   npm run bench:live [-- --quick] [-- --writer-only] [-- --no-build] [-- --database bench] [-- --redis-db 2]
  */
@@ -325,7 +327,7 @@ async function main(): Promise<void> {
 
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
-    const child = startStoresApi({ databaseUrl, redisUrl }, port, ADMIN_TOKEN, {
+    let child = startStoresApi({ databaseUrl, redisUrl }, port, ADMIN_TOKEN, {
       LIVE_AGGREGATION_SECONDS: '1',
       LIVE_AGGREGATION_LAG_SECONDS: '0',
       // The late watermark's second lookup of every event, minutes after the load, would land amid the reads timed here.
@@ -342,14 +344,16 @@ async function main(): Promise<void> {
         body: JSON.stringify({ minEvents: 100_000_000 }),
       });
       if (!set.ok) throw new Error(`setting the policy answered ${set.status}`);
-      const joining = stopwatch();
-      for (;;) {
+      /** Events past a watermark of the live join. */
+      const pendingOf = async (watermark: 'first' | 'late') => {
+        const [xid, event] = watermark === 'first' ? ['ingest_xid', 'event_id'] : ['late_ingest_xid', 'late_event_id'];
         const [{ pending }] = await dataSource.query(
-          `SELECT count(*)::int AS pending FROM events e, live_watermark w WHERE (e.ingest_xid, e.event_id) > (w.ingest_xid, w.event_id)`,
+          `SELECT count(*)::int AS pending FROM events e, live_watermark w WHERE (e.ingest_xid, e.event_id) > (w.${xid}, w.${event})`,
         );
-        if (pending === 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
+        return pending as number;
+      };
+      const joining = stopwatch();
+      while ((await pendingOf('first')) > 0) await new Promise((resolve) => setTimeout(resolve, 1000));
       const joinSeconds = joining();
       // The state grew from nothing to its full size in seconds; autovacuum would analyze it within a minute.
       await dataSource.query('ANALYZE live_labelled');
@@ -423,6 +427,21 @@ async function main(): Promise<void> {
         return acc;
       }, {});
 
+      log('5. the late watermark …');
+      const stopped = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await stopped;
+      const latePending = await pendingOf('late');
+      child = startStoresApi({ databaseUrl, redisUrl }, port, ADMIN_TOKEN, {
+        LIVE_AGGREGATION_SECONDS: '1',
+        LIVE_AGGREGATION_LAG_SECONDS: '0',
+        LIVE_LATE_JOIN_SECONDS: '0',
+      });
+      await waitFor(`${base}/health/ready`, child, 120_000);
+      const lateJoining = stopwatch();
+      while ((await pendingOf('late')) > 0) await new Promise((resolve) => setTimeout(resolve, 1000));
+      const lateSeconds = lateJoining();
+
       printWriter(formats, writer);
       console.log(
         `\n## Reads at ${formatCount(REQUESTS * CANDIDATES)} logged predictions, ${formatCount(events)} events ` +
@@ -445,6 +464,9 @@ async function main(): Promise<void> {
       );
       console.log(
         `\nThe live join: ${formatCount(events)} events in ${joinSeconds.toFixed(0)} s (${formatCount(events / joinSeconds)} events/s). ` +
+          `The late watermark's second lookup of the ${formatCount(latePending)} events it had not passed, once they were ` +
+          `all joined (it labels nothing new): ${lateSeconds.toFixed(0)} s once the API was ready ` +
+          `(${formatCount(latePending / lateSeconds)} events/s). ` +
           `Before, the LATERAL join of the log with the events for one version's hour: ${before}. ` +
           `AUC (click, production) from the binned aggregates ${binned.toFixed(5)}, exact ${exact.toFixed(5)} ` +
           `(difference ${Math.abs(binned - exact).toExponential(1)}). ` +
