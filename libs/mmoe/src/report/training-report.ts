@@ -105,7 +105,13 @@ export function renderTrainingReport(data: TrainingReportData): string {
         )
         .join('')}</div>`,
     ),
-    section(`Metrics on ${data.evaluatedOn}`, metricsTable(spec, data.tasks, data.production)),
+    section(
+      `Metrics on ${data.evaluatedOn}`,
+      metricsTable(spec, data.tasks, data.production) +
+        (data.production
+          ? `<p class="note">Both versions scored on the same held-out slice (later in time than all of this version's own training rows).</p>`
+          : ''),
+    ),
     ...unseenSection(data),
     section(`Gate utilisation on ${data.evaluatedOn}`, gateSection(data)),
     section(`Calibration on ${data.evaluatedOn}`, calibrationSection(data)),
@@ -211,12 +217,7 @@ function unseenSection({ spec, production }: TrainingReportData): string[] {
     return [section(title, none)];
   }
   const note = `<p class="note">Production (v${production.versionId}) trained on the events before ${trainedTo}, which the slice above begins with: the gate compared the two versions on the rows from there on.</p>`;
-  const table = metricsTable(
-    spec,
-    unseen.candidate,
-    { versionId: production.versionId, tasks: unseen.production },
-    false,
-  );
+  const table = metricsTable(spec, unseen.candidate, { versionId: production.versionId, tasks: unseen.production });
   return [section(title, table + note)];
 }
 
@@ -224,7 +225,6 @@ function metricsTable(
   spec: ModelSpec,
   tasks: TaskMetrics,
   production: { versionId: number; tasks: TaskMetrics } | undefined,
-  wholeSlice = true,
 ): string {
   const header = production
     ? `<tr><th>task</th><th>metric</th><th>this version</th><th>production v${production.versionId}</th><th>Δ</th></tr>`
@@ -248,11 +248,7 @@ function metricsTable(
       return `<tr><td>${escape(task.name)}</td><td>${key}</td><td class="num">${fmt(value)}</td><td class="num">${fmt(theirs ?? NaN)}</td><td class="num ${cls}">${Number.isFinite(delta) ? (delta > 0 ? '+' : '') + fmt(delta) : '–'}</td></tr>`;
     });
   });
-  const note =
-    production && wholeSlice
-      ? `<p class="note">Both versions scored on the same held-out slice (later in time than all of this version's own training rows).</p>`
-      : '';
-  return `<table>${header}${rows.join('')}</table>${note}`;
+  return `<table>${header}${rows.join('')}</table>`;
 }
 
 function gateSection({ spec, gates }: TrainingReportData): string {
