@@ -301,7 +301,7 @@ export class InferencePool {
         // Reset when empty, so that rounding never leaves a phantom backlog.
         this.queuedCost = this.queue.length === 0 ? 0 : this.queuedCost - run.cost;
       }
-      if (this.expired(run, performance.now())) {
+      if (performance.now() >= this.dueAt(run)) {
         this.drop(run);
         continue;
       }
@@ -315,17 +315,12 @@ export class InferencePool {
   }
 
   /**
-   * Whether a run can no longer be started: its deadline has passed, or, for one that waited, it would come back after
-   * it even if slow (its pass and the wait for this event loop to read the reply). Started too late, it would be
-   * computed only to be answered late (under overload every queued run is at the edge of its deadline, and passes are
-   * at their slowest). One that found a thread idle always runs: only passes that run correct an estimate grown too
-   * long (a busy machine, a slow first pass), as admission always admits a request with nothing ahead of it.
+   * When a queued run must be dropped if it has not started: at its deadline, or, for one that waited, early enough to
+   * come back by it even if slow (its pass and the wait for this event loop to read the reply). Started too late, it
+   * would be computed only to be answered late (under overload every queued run is at the edge of its deadline, and
+   * passes are at their slowest). One that found a thread idle always runs: only passes that run correct an estimate
+   * grown too long (a busy machine, a slow first pass), as admission always admits a request with nothing ahead of it.
    */
-  private expired(run: Run, now: number): boolean {
-    return now >= this.dueAt(run);
-  }
-
-  /** When a queued run must be dropped if it has not started. */
   private dueAt(run: Run): number {
     return run.deadline - (run.waits ? this.slowPassMs(run.session, run.input.size) : 0);
   }
@@ -354,9 +349,10 @@ export class InferencePool {
     for (const queue of [this.queue, this.background]) {
       let kept = 0;
       for (const run of queue) {
-        if (!this.expired(run, now)) {
+        const due = this.dueAt(run);
+        if (now < due) {
           queue[kept++] = run;
-          next = Math.min(next, this.dueAt(run));
+          next = Math.min(next, due);
           continue;
         }
         if (!run.background) this.queuedCost -= run.cost;
