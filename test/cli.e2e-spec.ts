@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
+import { float32Text } from '@app/common';
 import { Rng } from '@app/mmoe';
 
 const run = promisify(execFile);
@@ -117,6 +118,9 @@ describe('CLI', () => {
     expect(click).toBeGreaterThan(0);
     expect(click).toBeLessThan(1);
     expect(dwell).toBeGreaterThan(0);
+    // The model's float32s, written as the API writes them: the shortest decimal that reads back as each.
+    for (const cell of lines.slice(1).flatMap((l) => l.split(',').slice(1)))
+      expect(cell).toBe(float32Text(Math.fround(Number(cell))));
   }, 180_000);
 
   it('trains an ESMM task, evaluates both its AUCs and predicts its joint and conditional probabilities', async () => {

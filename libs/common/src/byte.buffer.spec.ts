@@ -1,4 +1,4 @@
-import { ByteBuffer } from './byte.buffer';
+import { ByteBuffer, float32Text } from './byte.buffer';
 
 describe('ByteBuffer', () => {
   it('writes bytes, ASCII, encoded bytes and UTF-8 in order, and starts over on clear()', () => {
@@ -128,6 +128,13 @@ describe('ByteBuffer', () => {
         Math.fround(1e-45),
       ])
         expect(written(x)).toBe(String(x));
+    });
+
+    it('is what float32Text() answers as a string', () => {
+      const random = rng(11);
+      const values = [0, -2.5, 1e-7, 0.1, NaN, -Infinity, Math.fround(1e-30)];
+      for (let i = 0; i < 1_000; i++) values.push(Math.fround(random()), Math.fround((random() - 0.5) * 1e6));
+      for (const x of values) expect(float32Text(x)).toBe(written(x));
     });
   });
 });

@@ -84,6 +84,15 @@ export class ByteBuffer {
   }
 }
 
+/** Room for any number ByteBuffer.float32 writes. */
+const TEXT = new Uint8Array(24);
+
+/** A float32 as ByteBuffer.float32 writes it, as a string: for output that is not built in a ByteBuffer (a CSV). */
+export function float32Text(x: number): string {
+  const end = writeFloat32(TEXT, 0, x);
+  return end < 0 ? '' + x : String.fromCharCode(...TEXT.subarray(0, end));
+}
+
 /** 10^k for k in [0, 22]: every one an exact double, so that d / 10^k and d * 10^k are correctly rounded. */
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 /** A float32's digits, least significant first (9 at most, 10 when it rounds up to a power of ten). */

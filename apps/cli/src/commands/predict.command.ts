@@ -1,3 +1,4 @@
+import { float32Text } from '@app/common';
 import {
   CsvCell,
   CsvFormatError,
@@ -25,7 +26,7 @@ const CHUNK = 4096;
 
 /**
  * Streams the input in chunks and writes `line,[id,]<task>…[,<task>|<parent>…]` per row: memory stays flat however big the file, and
- * `line` (the input line) keeps rows joinable when bad ones are skipped.
+ * `line` (the input line) keeps rows joinable when bad ones are skipped. Scores are written as the API writes them.
  */
 export async function predictCommand(args: PredictArgs, ctx: CliContext): Promise<void> {
   if (await sameFile(args.data, args.out))
@@ -62,8 +63,9 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
     return rows.map((row, i) => [
       row.line,
       ...(args.idColumn ? [row.values[args.idColumn]] : []),
-      ...scores.map((s) => s[i]),
-      ...conditional.map((s) => s[i]),
+      // The model's float32s as the API writes them (0.1, not the double's 0.10000000149011612).
+      ...scores.map((s) => float32Text(s[i])),
+      ...conditional.map((s) => float32Text(s[i])),
     ]);
   };
   const checkHeader = () => {
