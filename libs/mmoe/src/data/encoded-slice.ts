@@ -1,7 +1,7 @@
 import type { SequenceColumn } from '../features/sequence.feature';
 import type { RequestSides } from '../model-spec/feature-side';
 import { concatIds, type EncodedDataset, type FeatureEncoder } from './preprocessor';
-import { parseNumber, RowError } from './raw-table';
+import { parseBoundedNumber, RowError } from './raw-table';
 
 /**
  * The encoded values of the features one source holds (the request context, the user, an item), the others marked
@@ -55,7 +55,7 @@ export function encodeSlice(encoder: FeatureEncoder, record: Record<string, unkn
     }
   };
   numerics.forEach(({ name }, j) =>
-    read(name, j, (value) => (slice.numeric[j] = encoder.encodeNumeric(j, parseNumber(value, name)))),
+    read(name, j, (value) => (slice.numeric[j] = encoder.encodeNumeric(j, parseBoundedNumber(value, name)))),
   );
   // Text in a bucketised numeric (a categorical of the encoder) is the missing row.
   categoricals.forEach(({ name }, j) =>

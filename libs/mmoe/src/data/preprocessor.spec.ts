@@ -38,6 +38,16 @@ describe('preprocessing', () => {
     expect(Array.from(encoded.numeric).map((v) => +v.toFixed(3))).toEqual([-1.414, 1.414, 0, 0, 0]);
   });
 
+  it('keeps the spread of a numeric far from zero, and leaves a constant one unscaled', () => {
+    const offset = 1e15; // µs timestamps: a one-pass variance cancels to nothing here
+    const wide = new RawTable(spec);
+    for (let d = 0; d < 1000; d++) wide.add({ age: String(offset + d), city: 'paris', clicked: '1', secs: '7' });
+    const fitted = fitPreprocessing(spec, wide);
+    expect(fitted.numeric[0].mean).toBe(offset + 499.5);
+    expect(fitted.numeric[0].std).toBeCloseTo(Math.sqrt((1000 ** 2 - 1) / 12), 6);
+    expect(fitted.labels[1]).toEqual({ task: 'watch', mean: 7, std: 1 });
+  });
+
   it('learns a vocabulary by frequency, with rare and unseen values out of vocabulary (row 0)', () => {
     expect(state.categorical[0]).toEqual({ name: 'city', embeddingDim: 4, vocab: ['paris', 'rome'] });
     expect(Array.from(encoded.categorical[0])).toEqual([1, 1, 2, 0, 2]);
@@ -89,6 +99,8 @@ describe('preprocessing', () => {
     const served = new FeatureEncoder(state).encodeRecords([{ age: 20, city: 'paris', user: 'u1' }]);
     expect(served.numeric[0]).toBeCloseTo(encoded.numeric[0]);
     expect(served.categorical.map((c) => c[0])).toEqual([encoded.categorical[0][0], encoded.categorical[1][0]]);
+    // And refuses what training refuses: a number beyond ±1e18 (it would be infinite as a float32 once standardised).
+    expect(() => new FeatureEncoder(state).encodeRecords([{ age: '1e39' }])).toThrow('age: 1e+39 is beyond ±1e18');
   });
 
   it('fits on a subset of rows only', () => {

@@ -9,7 +9,7 @@ import {
 import { taskType } from '../tasks/task-types';
 import { fnv1a32 } from '../util/hash';
 import { upperBound } from '../util/sorted';
-import { checkTransform, parseNumber, RawTable, readSequence } from './raw-table';
+import { checkTransform, parseBoundedNumber, RawTable, readSequence } from './raw-table';
 
 export interface NumericFeatureState {
   name: string;
@@ -346,7 +346,7 @@ export class FeatureEncoder {
     const sequences = this.state.sequence.map(() => ({ offsets: new Int32Array(size + 1), ids: [] as Int32Array[] }));
     records.forEach((record, i) => {
       this.state.numeric.forEach(({ name }, j) => {
-        numeric[i * width + j] = this.encodeNumeric(j, parseNumber(record[name], name));
+        numeric[i * width + j] = this.encodeNumeric(j, parseBoundedNumber(record[name], name));
       });
       this.state.categorical.forEach(({ name }, j) => {
         categorical[j][i] = this.encodeCategory(j, record[name]);
@@ -394,7 +394,7 @@ export class FeatureEncoder {
     const lookup = this.categories[feature];
     if (!lookup) {
       const { name, buckets } = this.state.categorical[feature] as { name: string; buckets: number[] };
-      return bucketRow(parseNumber(raw, name), buckets);
+      return bucketRow(parseBoundedNumber(raw, name), buckets);
     }
     return raw === undefined || raw === null || raw === '' ? 0 : lookup.row(String(raw));
   }
@@ -415,22 +415,34 @@ function standardise(value: number, mean: number, std: number): number {
   return Number.isNaN(value) ? 0 : (value - mean) / std;
 }
 
+/**
+ * Mean and standard deviation in two passes, the first summing offsets from the first value: the one-pass
+ * Σv² / n − mean² cancels when the mean is large beside the spread (µs timestamps, 1e15 ± 500: a std of 4e7, or of 1,
+ * and the feature erased). A constant column (min = max) would divide by zero: it is left centred and unscaled.
+ */
 function moments(values: Float64Array, rows?: Uint32Array): { mean: number; std: number } {
   let n = 0;
-  let sum = 0;
-  let sumSq = 0;
+  let first = NaN;
+  let offsets = 0;
+  let min = Infinity;
+  let max = -Infinity;
   forEachRow(values.length, rows, (r) => {
     const v = values[r];
     if (Number.isNaN(v)) return;
-    n++;
-    sum += v;
-    sumSq += v * v;
+    if (n++ === 0) first = v;
+    offsets += v - first;
+    if (v < min) min = v;
+    if (v > max) max = v;
   });
   if (n === 0) return { mean: 0, std: 1 };
-  const mean = sum / n;
-  const variance = Math.max(0, sumSq / n - mean * mean);
-  // A constant column would divide by zero; leave it centred and unscaled.
-  return { mean, std: variance > 1e-12 ? Math.sqrt(variance) : 1 };
+  const mean = first + offsets / n;
+  if (min === max) return { mean, std: 1 };
+  let squares = 0;
+  forEachRow(values.length, rows, (r) => {
+    const v = values[r];
+    if (!Number.isNaN(v)) squares += (v - mean) * (v - mean);
+  });
+  return { mean, std: Math.sqrt(squares / n) };
 }
 
 function forEachRow(size: number, rows: Uint32Array | undefined, fn: (row: number) => void): void {
