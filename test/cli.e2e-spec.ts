@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -9,17 +9,14 @@ import { Rng } from '@app/mmoe';
 
 const run = promisify(execFile);
 const root = join(__dirname, '..');
+const cliMain = join(root, 'apps/cli/src/main.ts');
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(
-      join(root, 'node_modules/.bin/tsx'),
-      [join(root, 'apps/cli/src/main.ts'), ...args],
-      {
-        cwd: root,
-        env: { ...process.env, MMOE_BACKEND: 'wasm' },
-      },
-    );
+    const { stdout, stderr } = await run(join(root, 'node_modules/.bin/tsx'), [cliMain, ...args], {
+      cwd: root,
+      env: { ...process.env, MMOE_BACKEND: 'wasm' },
+    });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -188,6 +185,56 @@ describe('CLI', () => {
     expect(readFileSync(kept, 'utf8')).toBe('PRECIOUS\n');
     expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
 
+    const artifact = join(model, 'model.mmoe');
+    const modelBytes = readFileSync(artifact);
+    const overModel = await cli('predict', '--model', model, '--data', test, '--out', artifact);
+    expect(overModel).toMatchObject({ code: 1, stderr: expect.stringContaining("is the model's artifact") });
+    expect(readFileSync(artifact).equals(modelBytes)).toBe(true);
+
+    // A bad row skipped is named by its line, as evaluate and train name theirs.
+    const skipOut = join(dir, 'skipped.csv');
+    const skipping = await cli('predict', '--model', model, '--data', badEnd, '--out', skipOut, '--on-bad-row', 'skip');
+    expect(skipping).toMatchObject({ code: 0, stderr: expect.stringContaining('skipped 1 bad rows (lines 502)') });
+
+    // Through a symlink to a file: the file is replaced, the link stays a link.
+    const target = join(dir, 'target.csv');
+    const link = join(dir, 'link.csv');
+    writeFileSync(target, 'OLD\n');
+    symlinkSync(target, link);
+    expect((await cli('predict', '--model', model, '--data', test, '--out', link)).code).toBe(0);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(target, 'utf8')).toMatch(/^line,click,dwell\n/);
+
+    // To this process's stdout (a pipe here): the CSV alone there, the summary on stderr.
+    const piped = await cli('predict', '--model', model, '--data', test, '--out', '/dev/stdout');
+    expect(piped.code).toBe(0);
+    expect(piped.stdout.trim().split('\n')).toHaveLength(501);
+    expect(piped.stdout).toMatch(/^line,click,dwell\n/);
+    expect(piped.stderr).toContain('"rows": 500');
+
+    // Interrupted half-way (Ctrl-C): what it staged is removed, the file that was there kept.
+    const big = join(dir, 'big.csv');
+    const [head, ...rows] = readFileSync(test, 'utf8').trim().split('\n');
+    writeFileSync(big, `${[head, ...Array.from({ length: 400 }, () => rows).flat()].join('\n')}\n`);
+    // One process (tsx as node's loader), so that the signal reaches the CLI itself.
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', cliMain, 'predict', '--model', model, '--data', big, '--out', kept],
+      {
+        cwd: root,
+        env: { ...process.env, MMOE_BACKEND: 'wasm' },
+      },
+    );
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
+      child.on('exit', (code, signal) => resolve(signal ?? code)),
+    );
+    const staging = () => readdirSync(dir).some((name) => name.startsWith('kept.csv.') && name.endsWith('.tmp'));
+    while (!staging()) await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill('SIGINT');
+    expect([130, 'SIGINT']).toContain(await exited);
+    expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    expect(readFileSync(kept, 'utf8')).toBe('PRECIOUS\n');
+
     const collision = await cli('predict', '--model', model, '--data', test, '--out', kept, '--id-column', 'click');
     expect(collision.stderr).toContain('--id-column click: the output already has a column of that name');
     const headerOnly = join(dir, 'header-only.csv');
@@ -232,6 +279,11 @@ describe('CLI', () => {
     expect(twice).toMatchObject({ code: 2, stderr: expect.stringContaining('--data is given twice') });
     const hex = await cli('train', '--data', 'x.csv', '--spec', 's.json', '--out', 'o', '--threads', '0x2');
     expect(hex).toMatchObject({ code: 2, stderr: expect.stringContaining('--threads must be a positive integer') });
+    // An option the command does not read is an error, not a setting silently ignored.
+    const foreign = await cli('evaluate', '--model', 'm', '--data', 'd.csv', '--spec', 's.json');
+    expect(foreign).toMatchObject({ code: 2, stderr: expect.stringContaining('evaluate takes no --spec') });
+    const noColumn = await cli('predict', '--model', 'm', '--data', 'd.csv', '--out', 'o.csv', '--id-column', '');
+    expect(noColumn).toMatchObject({ code: 2, stderr: expect.stringContaining('--id-column must name a column') });
     const backend = await cli('evaluate', '--model', 'm', '--data', 'd.csv', '--backend', 'gpu');
     expect(backend.code).toBe(2);
     expect(backend.stderr).toContain('--backend must be one of tensorflow, wasm, cpu (got "gpu")');

@@ -8,8 +8,8 @@ export interface CliContext {
   stderr: NodeJS.WriteStream;
   /** Human-readable messages go to stderr so that stdout stays machine-readable. */
   log(message: string): void;
-  /** The command's result, as one JSON document on stdout. */
-  print(result: unknown): void;
+  /** The command's result, as one JSON document on stdout (on stderr when stdout carries the command's output). */
+  print(result: unknown, to?: 'stdout' | 'stderr'): void;
   reportSkipped(path: string, loaded: { skipped: number; skippedLines: readonly number[] }): void;
 }
 
@@ -23,7 +23,7 @@ export function createCliContext(
     onBadRow,
     stderr,
     log,
-    print: (result) => stdout.write(`${JSON.stringify(result, null, 2)}\n`),
+    print: (result, to = 'stdout') => (to === 'stdout' ? stdout : stderr).write(`${JSON.stringify(result, null, 2)}\n`),
     reportSkipped: (path, { skipped, skippedLines }) => {
       if (skipped > 0)
         log(

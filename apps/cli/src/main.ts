@@ -37,6 +37,16 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+type OptionName = keyof typeof OPTIONS;
+/** The options every command takes; each command's own are in commandOf. */
+const SHARED_OPTIONS: readonly OptionName[] = ['on-bad-row', 'backend', 'help'];
+/** What each command reads: an option it does not read is an error, not silently ignored (`evaluate --spec`). */
+const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = {
+  train: ['data', 'valid', 'spec', 'out', 'threads'],
+  evaluate: ['model', 'data', 'group-by'],
+  predict: ['model', 'data', 'out', 'id-column'],
+};
+
 async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
@@ -58,6 +68,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+
   const onBadRow = values['on-bad-row'];
   if (onBadRow !== 'fail' && onBadRow !== 'skip')
     throw new UsageError(`--on-bad-row must be fail or skip (got "${onBadRow}")`);
@@ -69,6 +80,9 @@ async function main(argv: string[]): Promise<void> {
 
   // Every usage error is found before the engine starts (loading it takes a while).
   const run = commandOf(command, values, required);
+  for (const name of seen)
+    if (!COMMAND_OPTIONS[command].includes(name as OptionName) && !SHARED_OPTIONS.includes(name as OptionName))
+      throw new UsageError(`${command} takes no --${name}`);
   let forced;
   try {
     forced = parseBackendName(values.backend ?? process.env.MMOE_BACKEND);
@@ -116,6 +130,7 @@ function commandOf(
         out: required('out'),
         idColumn: values['id-column'],
       };
+      if (args.idColumn === '') throw new UsageError('--id-column must name a column');
       return (ctx) => predictCommand(args, ctx);
     }
     default:

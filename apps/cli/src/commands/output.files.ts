@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { lstat, mkdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 
 /**
@@ -31,23 +32,30 @@ export interface OutputFile {
 
 /**
  * Writes the files of one output together: each to a temporary name beside it, then all renamed over their paths, so
- * that a failure (a bad row half-way, a full disk) leaves whatever was there before, never a half-written file or a
- * mix of old and new. A path that exists and is not a regular file (/dev/stdout, a pipe) is written in place.
+ * that a failure (a bad row half-way, a full disk, Ctrl-C) leaves whatever was there before, never a half-written file
+ * or a mix of old and new. A symlink to a file is written through (the link stays a link). A stream of this process
+ * under a name (/dev/stdout, /proc/self/fd/1) or a path that is no regular file (a pipe) is written in place.
  */
 export async function writeOutput(files: readonly OutputFile[], flag: string): Promise<void> {
   const staged: { path: string; at: string }[] = [];
+  // An interrupted run removes what it staged, then dies of its signal as it would have.
+  const interrupted = (signal: NodeJS.Signals) => {
+    for (const { at } of staged) rmSync(at, { force: true });
+    process.kill(process.pid, signal);
+  };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  signals.forEach((signal) => process.once(signal, interrupted));
   let current = files[0].path;
   try {
     for (const file of files) {
       current = file.path;
-      const existing = await statOf(file.path);
-      if (existing && !existing.isFile()) {
-        if (existing.isDirectory()) throw new Error(`${flag} ${file.path}: a directory, not a file`);
+      const target = await targetOf(file.path);
+      if (target === 'in place') {
         await file.write(file.path);
         continue;
       }
-      const at = `${file.path}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
-      staged.push({ path: file.path, at });
+      const at = `${target}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+      staged.push({ path: target, at });
       await file.write(at);
     }
     for (const { at, path } of staged) {
@@ -60,8 +68,28 @@ export async function writeOutput(files: readonly OutputFile[], flag: string): P
     if (typeof (e as NodeJS.ErrnoException).code === 'string')
       throw new Error(`${flag} ${current}: ${(e as Error).message}`);
     throw e;
+  } finally {
+    signals.forEach((signal) => process.removeListener(signal, interrupted));
+  }
+
+  /** The regular file to stage beside and rename over (through symlinks), or 'in place'. */
+  async function targetOf(path: string): Promise<string> {
+    let at = resolve(path);
+    for (let hop = 0; hop < MAX_LINKS; hop++) {
+      if (PROCESS_STREAM.test(at)) return 'in place';
+      if (!(await lstat(at).catch(() => undefined))?.isSymbolicLink()) break;
+      at = resolve(dirname(at), await readlink(at));
+    }
+    const existing = await statOf(at);
+    if (existing?.isDirectory()) throw new Error(`${flag} ${path}: a directory, not a file`);
+    return existing && !existing.isFile() ? 'in place' : at;
   }
 }
+
+/** A stream of a process by name: renaming over it would replace the name, not write to the stream. */
+const PROCESS_STREAM = /^\/(dev\/(stdout|stderr|fd\/\d+)|proc\/(self|thread-self|\d+)\/fd\/\d+)$/;
+/** Symlinks followed at most, as the kernel's ELOOP. */
+const MAX_LINKS = 40;
 
 /** Whether two paths name the same file (the second may not exist). */
 export async function sameFile(a: string, b: string): Promise<boolean> {

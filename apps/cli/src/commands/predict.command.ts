@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+
 import { float32Text } from '@app/common';
 import {
   CsvCell,
@@ -11,7 +13,7 @@ import {
 } from '@app/mmoe';
 
 import { CliContext } from '../cli.context';
-import { loadModelDir } from './model.files';
+import { ARTIFACT_FILE, loadModelDir } from './model.files';
 import { sameFile, writeOutput } from './output.files';
 import { predictionHeader } from './prediction-header.rules';
 
@@ -31,10 +33,13 @@ const CHUNK = 4096;
 export async function predictCommand(args: PredictArgs, ctx: CliContext): Promise<void> {
   if (await sameFile(args.data, args.out))
     throw new Error(`--out ${args.out} is the --data file: the predictions would overwrite their input`);
+  if (await sameFile(join(args.model, ARTIFACT_FILE), args.out))
+    throw new Error(`--out ${args.out} is the model's artifact: the predictions would overwrite the model`);
   const model = await loadModelDir(args.model);
   const reader = new CsvReader(args.data, { onBadRow: ctx.onBadRow });
   let written = 0;
-  let skipped = 0;
+  /** Lines of the rows the model could not read (the reader's own skips are its skippedLines). */
+  const unreadable: number[] = [];
   const readable = (row: CsvRow): boolean => {
     try {
       model.encoder.encodeRecords([row.values]);
@@ -43,7 +48,7 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
       if (!(e instanceof RowError)) throw e;
       if (ctx.onBadRow === 'fail')
         throw new CsvFormatError(args.data, row.line, reader.header.indexOf(e.field) + 1, e.message);
-      skipped++;
+      unreadable.push(row.line);
       return false;
     }
   };
@@ -93,10 +98,15 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
   }
   try {
     const header = predictionHeader(model.spec.tasks, args.idColumn);
-    await writeOutput([{ path: args.out, write: (path) => writeCsv(path, header, scored()) }], '--out');
-    skipped += reader.skipped;
-    if (skipped > 0) ctx.log(`skipped ${skipped} bad rows of ${args.data}`);
-    ctx.print({ out: args.out, rows: written, skipped });
+    // This process's stdout under any name (/dev/stdout, its file): written to the stream itself, which may be a
+    // socket no path opens, and the summary goes beside it, to stderr, so that stdout stays CSV.
+    const toStdout = await sameFile(args.out, '/dev/stdout');
+    if (toStdout) await writeCsv(process.stdout, header, scored());
+    else await writeOutput([{ path: args.out, write: (path) => writeCsv(path, header, scored()) }], '--out');
+    const skipped = reader.skipped + unreadable.length;
+    const skippedLines = [...reader.skippedLines, ...unreadable].sort((a, b) => a - b);
+    ctx.reportSkipped(args.data, { skipped, skippedLines });
+    ctx.print({ out: args.out, rows: written, skipped }, toStdout ? 'stderr' : 'stdout');
   } finally {
     model.dispose();
   }

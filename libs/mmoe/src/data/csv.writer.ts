@@ -1,16 +1,16 @@
 import { createWriteStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 /** One output row; `undefined` is written as an empty field, which CsvReader reads back as a missing value. */
 export type CsvCell = string | number | undefined;
 
 /**
- * Writes a header and rows as RFC 4180 CSV (comma-separated, LF line ends), pulling rows only as fast as the file
- * takes them. Rejects when a row's length differs from the header's.
+ * Writes a header and rows as RFC 4180 CSV (comma-separated, LF line ends) to a file, or to a stream left open (the
+ * process's stdout), pulling rows only as fast as it takes them. Rejects when a row's length differs from the header's.
  */
 export async function writeCsv(
-  path: string,
+  to: string | Writable,
   header: readonly string[],
   rows: AsyncIterable<readonly CsvCell[]> | Iterable<readonly CsvCell[]>,
 ): Promise<void> {
@@ -24,7 +24,8 @@ export async function writeCsv(
       yield formatRow(row);
     }
   }
-  await pipeline(Readable.from(lines()), createWriteStream(path));
+  if (typeof to === 'string') await pipeline(Readable.from(lines()), createWriteStream(to));
+  else await pipeline(Readable.from(lines()), to, { end: false });
 }
 
 function formatRow(row: readonly CsvCell[]): string {
