@@ -261,7 +261,33 @@ describe('hostile input (e2e)', () => {
         field: 'body',
       }),
     ],
-    ['invalid JSON', () => ({ method: 'POST', url: '/v1/score', ...raw('{"userId": "u1",'), status: 400 })],
+    [
+      'invalid JSON',
+      () => ({ method: 'POST', url: '/v1/score', ...raw('{"userId": "u1",'), status: 400, field: 'body' }),
+    ],
+    // lists of objects holding a list (class-validator's ValidateNested steps into it: 500s further on)
+    [
+      'a bulk entity that is a list',
+      () => ({ method: 'PUT', url: '/v1/items/features', body: { entities: [[]] }, status: 400, field: 'entities.0' }),
+    ],
+    [
+      'a list after a good bulk entity',
+      () => ({
+        method: 'PUT',
+        url: '/v1/users/features',
+        body: { entities: [{ id: 'u-ok', features: {} }, [{ id: 'x', features: {} }]] },
+        status: 400,
+        field: 'entities.1',
+      }),
+    ],
+    [
+      'an event that is a list',
+      () => ({ method: 'POST', url: '/v1/events', body: { events: [[]] }, status: 400, field: 'events.0' }),
+    ],
+    [
+      'a training source that is a list of null',
+      () => ({ method: 'POST', url: '/admin/training-jobs', body: { source: [null] }, status: 400, field: 'source' }),
+    ],
     [
       'NaN literal',
       () => ({
@@ -956,6 +982,12 @@ describe('hostile input (e2e)', () => {
     ['a task minEvents as a string', refusedPolicy({ tasks: { click: { minEvents: '5' } } }, 'tasks.click.minEvents')],
     ['a confidence as a string', refusedPolicy({ confidence: '0.9' }, 'confidence')],
     ['tasks as an array', refusedPolicy({ tasks: [{}] }, 'tasks')],
+    [
+      "a task's policy as an array (stored, it failed every scheduled run)",
+      refusedPolicy({ tasks: { click: [] } }, 'tasks.click'),
+    ],
+    ["a task's policy as a list of one", refusedPolicy({ tasks: { click: [{}] } }, 'tasks.click')],
+    ["a task's policy as null", refusedPolicy({ tasks: { click: null } }, 'tasks.click')],
     [
       'a policy with maxEvents null (stored, it ended every test at once)',
       refusedPolicy({ maxEvents: null }, 'maxEvents'),

@@ -57,19 +57,21 @@ export class ErrorFilter extends BaseExceptionFilter {
 /**
  * A 4xx raised before any handler (Fastify's 413 and 415, the body parser's 400 and 415) as the HttpException of its
  * status: Nest would answer it with the same status but log it as an error with its stack, as if the server had
- * failed. The request line (info) is all that a client's mistake is worth in the logs.
+ * failed. The request line (info) is all that a client's mistake is worth in the logs. Some reach the filter already
+ * wrapped by Nest (RoutesResolver.mapExternalException: an HttpException whose whole response is Fastify's message,
+ * malformed JSON among them) and get the same body.
  */
 export function clientError(error: unknown): HttpException | undefined {
-  if (!(error instanceof Error) || error instanceof HttpException) return undefined;
-  const status = (error as { statusCode?: unknown }).statusCode;
+  const raised =
+    error instanceof HttpException
+      ? typeof error.getResponse() === 'string' && { status: error.getStatus(), message: error.message }
+      : error instanceof Error && { status: (error as { statusCode?: unknown }).statusCode, message: error.message };
+  if (!raised) return undefined;
+  const { status, message } = raised;
   if (typeof status !== 'number' || status < 400 || status > 499) return undefined;
   // A bad body (malformed JSON, not UTF-8, too deep …) reads like any other 400: its sentence, naming the body.
-  const body =
-    status === 400 ? { message: [error.message], errors: [{ field: 'body', message: error.message }] } : undefined;
-  return new HttpException(
-    { statusCode: status, error: STATUS_CODES[status], message: error.message, ...body },
-    status,
-  );
+  const body = status === 400 ? { message: [message], errors: [{ field: 'body', message }] } : undefined;
+  return new HttpException({ statusCode: status, error: STATUS_CODES[status], message, ...body }, status);
 }
 
 export function unavailableStore(error: unknown): 'database' | 'redis' | undefined {

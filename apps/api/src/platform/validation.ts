@@ -1,6 +1,12 @@
 import { applyDecorators, ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { buildMessage, ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
+import {
+  buildMessage,
+  ValidateBy,
+  ValidateIf,
+  type ValidationArguments,
+  type ValidationOptions,
+} from 'class-validator';
 
 import { InvalidFieldsError, type FieldError } from '@app/common';
 import { MAX_NUMBER_MAGNITUDE, MAX_TASK_WEIGHT } from '@app/mmoe/serving';
@@ -18,7 +24,17 @@ function flatten(errors: ValidationError[], parent?: string): FieldError[] {
 }
 
 /** Checks of a value's type: when one fails, the field's other rules (bounds, lengths) say nothing a caller can use. */
-const TYPE_CHECKS = new Set(['isInt', 'isNumber', 'isString', 'isBoolean', 'isObject', 'isArray', 'isIn', 'isEnum']);
+const TYPE_CHECKS = new Set([
+  'isInt',
+  'isNumber',
+  'isString',
+  'isBoolean',
+  'isObject',
+  'isObjectEach',
+  'isArray',
+  'isIn',
+  'isEnum',
+]);
 
 /**
  * One field's sentences, each naming its path: an unknown or missing field says so; a value of the wrong type gets
@@ -29,8 +45,9 @@ function messagesOf({ constraints = {}, value }: ValidationError, field: string,
   if (names.length === 0) return [];
   if (names.includes('whitelistValidation')) return [`${field} is not a field`];
   if (value === undefined) return [`${field} is required`];
-  if (names.includes('nestedValidation')) return [`${field} must be an object`];
+  // A type's own sentence first: a list given null is "not an array", not the nested check's "not an object".
   const types = names.filter((name) => TYPE_CHECKS.has(name));
+  if (types.length === 0 && names.includes('nestedValidation')) return [`${field} must be an object`];
   return (types.length > 0 ? types : names).map((name) =>
     parent ? `${parent}.${constraints[name]}` : constraints[name],
   );
@@ -108,8 +125,23 @@ export function requestPartError(value: unknown, part: RequestPart): FieldError 
   return requestValueError(value, part);
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Every element of a list is a JSON object (a 400 naming the first that is not): ValidateNested({ each: true }) steps
+ * into an element that is itself a list and checks its elements instead, so `[[]]` passed and failed further on (500s).
+ */
+export function IsObjectEach(): PropertyDecorator {
+  const firstBad = (value: unknown) => (Array.isArray(value) ? value.findIndex((v) => !isPlainObject(v)) : -1);
+  return ValidateBy({
+    name: 'isObjectEach',
+    validator: {
+      validate: (value: unknown) => firstBad(value) < 0,
+      defaultMessage: ({ property, value }: ValidationArguments) => `${property}.${firstBad(value)} must be an object`,
+    },
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { ApiExtraModels, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { plainToInstance, Transform, Type, type TransformFnParams } from 'class-transformer';
 import {
   IsBoolean,
   IsIn,
@@ -144,6 +144,26 @@ export class TrainingOverridesDto implements TrainingOverrides {
   seed?: number;
 }
 
+const SOURCE_TYPES: Record<TrainingDataSource['kind'], new () => TrainingSourceDto> = {
+  events: EventsSourceDto,
+  csv: CsvSourceDto,
+  incremental: IncrementalSourceDto,
+};
+
+/**
+ * The source's DTO by its kind (an unknown kind: the base, whose check names it). Only an object is converted:
+ * class-transformer's discriminator read `kind` off each element of a list, and `[null]` threw (a 500).
+ */
+function trainingSource({ value }: TransformFnParams): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const kind = (value as { kind?: unknown }).kind;
+  const type =
+    typeof kind === 'string' && Object.hasOwn(SOURCE_TYPES, kind)
+      ? SOURCE_TYPES[kind as TrainingDataSource['kind']]
+      : TrainingSourceDto;
+  return plainToInstance(type, value);
+}
+
 /** POST /admin/training-jobs: a TrainingJobPayload without `requestedBy` (the caller is the admin). */
 @ApiExtraModels(EventsSourceDto, CsvSourceDto, IncrementalSourceDto)
 export class CreateTrainingJobDto {
@@ -157,17 +177,7 @@ export class CreateTrainingJobDto {
   })
   @IsObject()
   @ValidateNested()
-  @Type(() => TrainingSourceDto, {
-    keepDiscriminatorProperty: true,
-    discriminator: {
-      property: 'kind',
-      subTypes: [
-        { name: 'events', value: EventsSourceDto },
-        { name: 'csv', value: CsvSourceDto },
-        { name: 'incremental', value: IncrementalSourceDto },
-      ],
-    },
-  })
+  @Transform(trainingSource)
   source!: EventsSourceDto | CsvSourceDto | IncrementalSourceDto;
 
   @ApiPropertyOptional({
