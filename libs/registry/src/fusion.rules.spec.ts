@@ -48,6 +48,16 @@ describe('fusion rules', () => {
     expect(Array.from(raw.fuse(columns([0.5, 0, 3], [0.5, 0, 0]), 2))).toEqual([expect.closeTo(1.5, 6), 0]);
   });
 
+  it('writes a product beyond the largest double as the largest double, never Infinity (null in JSON)', () => {
+    const steep = compileFusion(
+      parseFusion({ type: 'product', exponents: { watch_time: 100 }, transforms: { watch_time: 'log1p' } }, TASKS),
+      TASKS,
+    );
+    const fused = steep.fuse(columns([0.5, 0.5, 5000], [0.5, 0.5, 1000]), 2);
+    expect(fused[0]).toBe(Number.MAX_VALUE);
+    expect(fused[1]).toBeCloseTo(1001 ** 100, -290);
+  });
+
   it('ranks differently from a sum when one task is on a larger scale', () => {
     // Item A: sure click, short watch; item B: likely click, long watch. The sum follows the seconds, the product
     // weighs the relative changes: doubling one factor counts the same whatever the others are.

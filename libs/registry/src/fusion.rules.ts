@@ -148,7 +148,9 @@ export function compileFusion(rule: FusionRule, tasks: readonly FusionTask[]): C
         const s = scores[t];
         for (let i = 0; i < rows; i++) out[i] += term(s[i]);
       }
-      if (product) for (let i = 0; i < rows; i++) out[i] = Math.exp(out[i]);
+      // Beyond the largest double the product is written as it (Infinity would be JSON's null): an exponent of 100 on
+      // log1p(watch time) overflows past ~1,200 s. Such items tie, in request order, ahead of every finite product.
+      if (product) for (let i = 0; i < rows; i++) out[i] = Math.min(Math.exp(out[i]), Number.MAX_VALUE);
       return out;
     },
   };
