@@ -1489,6 +1489,25 @@ describe('hostile input (e2e)', () => {
       }),
     ],
     [
+      'a repeatable job added through Bull Board (it bypassed the schedule: one every 1 ms)',
+      () => ({
+        method: 'POST',
+        url: '/admin/queues/api/queues/training/add',
+        body: { name: 'x', data: {}, options: { repeat: { every: 1 } } },
+        status: 400,
+        field: 'options.repeat',
+      }),
+    ],
+    [
+      'a Bull Board clean of a state Bull does not have',
+      () => ({
+        method: 'PUT',
+        url: '/admin/queues/api/queues/training/clean/bogus',
+        status: 400,
+        field: 'queueStatus',
+      }),
+    ],
+    [
       'a path traversal under Bull Board',
       () => ({ method: 'GET', url: '/admin/queues/static/..%2F..%2Fpackage.json', status: 404 }),
     ],

@@ -8,7 +8,7 @@ import { InjectThrottlerStorage, type ThrottlerStorage } from '@nestjs/throttler
 import type { Queue } from 'bull';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import { InvalidFieldsError } from '@app/common';
+import { InvalidFieldsError, type FieldError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { TRAINING_QUEUE } from '@app/queue';
 import { RedisConnections, withRedisDeadline } from '@app/redis';
@@ -62,7 +62,8 @@ export class BullBoardMount implements OnModuleInit {
           const error =
             requestPartError(request.params, 'path') ??
             requestPartError(request.query, 'query') ??
-            requestPartError(request.body, 'body');
+            requestPartError(request.body, 'body') ??
+            boardRequestError(request);
           if (error) return reply.code(400).send(toHttpException(new InvalidFieldsError([error])).getResponse());
         });
         await scope.register(board.registerPlugin());
@@ -100,6 +101,28 @@ export class BullBoardMount implements OnModuleInit {
     const authorization = request.headers.authorization;
     return this.guard.accepts(bearerToken(authorization) ?? basicPassword(authorization));
   }
+}
+
+/** The job states Bull cleans (the board's clean route passed any other to Bull, which threw: a 500). */
+const CLEANABLE_STATES = ['completed', 'wait', 'active', 'paused', 'delayed', 'failed'];
+
+/**
+ * What the board would take that the service does not: a state Bull cannot clean, and a repeatable job, which the
+ * board added as given (a probe's fired every 1 ms, thousands of jobs) while the admin API's schedule keeps runs at
+ * least SCHEDULE_MIN_INTERVAL_SECONDS apart.
+ */
+function boardRequestError(request: FastifyRequest): FieldError | undefined {
+  const route = request.routeOptions.url ?? '';
+  const { queueStatus } = request.params as { queueStatus?: string };
+  if (route.endsWith('/clean/:queueStatus') && !CLEANABLE_STATES.includes(queueStatus ?? ''))
+    return { field: 'queueStatus', message: `queueStatus must be one of ${CLEANABLE_STATES.join(', ')}` };
+  const options = (request.body as { options?: unknown } | undefined)?.options;
+  if (route.endsWith('/:queueName/add') && typeof options === 'object' && options !== null && 'repeat' in options)
+    return {
+      field: 'options.repeat',
+      message: 'options.repeat: repeatable training runs are scheduled through PUT /admin/training-schedule',
+    };
+  return undefined;
 }
 
 function basicPassword(authorization: string | undefined): string | undefined {
