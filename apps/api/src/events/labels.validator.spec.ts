@@ -30,4 +30,27 @@ describe('labelErrors', () => {
       { field: 'events.2.labels', message: 'events.2.labels must name at least one task (click, dwell)' },
     ]);
   });
+
+  it('refuses a funnel step of 1 whose parent is 0, as training would skip the row', () => {
+    const funnel = parseModelSpec({
+      features: [{ name: 'x', type: 'numeric' }],
+      tasks: [
+        { name: 'click', label: 'click', type: 'binary' },
+        { name: 'cart', label: 'cart', type: 'binary', conditionalOn: 'click' },
+        { name: 'buy', label: 'buy', type: 'binary', conditionalOn: 'cart' },
+      ],
+      model: { expertUnits: [4] },
+    }).tasks;
+    expect(labelErrors(funnel, [{ labels: { click: 1, buy: 1 } }, { labels: { buy: 1 } }])).toEqual([]);
+    expect(labelErrors(funnel, [{ labels: { click: 0, cart: 1 } }, { labels: { click: 0, buy: 1 } }])).toEqual([
+      {
+        field: 'events.0.labels.cart',
+        message: 'events.0.labels.cart is 1 where click is 0: cart cannot happen without click',
+      },
+      {
+        field: 'events.1.labels.buy',
+        message: 'events.1.labels.buy is 1 where cart is 0: buy cannot happen without cart',
+      },
+    ]);
+  });
 });

@@ -1,6 +1,6 @@
 import { parseSequence } from '../features/sequence.feature';
 import { ModelSpec, SequenceFeatureSpec } from '../model-spec/model-spec.schema';
-import { fillJointLabels, parentFirst, parentTasks } from '../model-spec/task-space.rules';
+import { fillJointLabels, impossibleJointLabel, parentFirst, parentTasks } from '../model-spec/task-space.rules';
 import { taskType } from '../tasks/task-types';
 import { MAX_NUMBER_MAGNITUDE, parseBoundedNumber, parseNumber, RowError } from './row-error';
 
@@ -150,7 +150,18 @@ export class RawTable {
       else sequences.push(readSequence(raw, feature));
     }
     const labels = this.spec.tasks.map((task) => taskType(task).parseLabel(record[task.label], task.label));
-    if (this.parents.some((p) => p >= 0)) fillJointLabels(this.parentOrder, this.parents, labels);
+    if (this.parents.some((p) => p >= 0)) {
+      fillJointLabels(this.parentOrder, this.parents, labels);
+      const t = impossibleJointLabel(this.parents, labels);
+      if (t >= 0) {
+        const { tasks } = this.spec;
+        const parent = tasks[this.parents[t]];
+        throw new RowError(
+          tasks[t].label,
+          `is 1 where ${parent.label} is 0: task ${tasks[t].name} cannot happen without ${parent.name}`,
+        );
+      }
+    }
     const group = this.options.groupBy === undefined ? undefined : record[this.options.groupBy];
     const { sampleWeight } = this.spec.training;
     const weight = sampleWeight === undefined ? 1 : parseWeight(record[sampleWeight], sampleWeight);

@@ -60,6 +60,21 @@ describe('loadTables', () => {
     );
   });
 
+  it('reads a funnel step of 1 whose parent is 0 as unreadable, naming its column', async () => {
+    const path = join(dir, 'funnel.csv');
+    writeFileSync(path, 'genre,price,clicked,bought\na,1,1,1\nb,2,0,1\nc,3,0,\n');
+    const funnel = parseModelSpec({
+      ...SPEC,
+      tasks: [...SPEC.tasks, { name: 'buy', label: 'bought', type: 'binary', conditionalOn: 'click' }],
+    });
+    const loaded = await loadTables(path, [new RawTable(funnel)], 'skip', true);
+    expect(Array.from(loaded.tables[0].labelColumns()[1])).toEqual([1, 0]); // a missing step of a 0 parent is 0
+    expect(loaded).toMatchObject({ skipped: 1, skippedLines: [3] });
+    await expect(loadTable(path, funnel, 'fail', true)).rejects.toThrow(
+      new CsvFormatError(path, 3, 4, 'bought: is 1 where clicked is 0: task buy cannot happen without click'),
+    );
+  });
+
   it('slices rows by index as views over the same columns', async () => {
     const path = join(dir, 'slice.csv');
     writeFileSync(path, 'genre,price,clicked\na,1,1\nb,2,0\na,3,1\n');

@@ -1,4 +1,11 @@
-import { conditionalTasks, fillJointLabels, labelledRows, parentFirst, parentTasks } from './task-space.rules';
+import {
+  conditionalTasks,
+  fillJointLabels,
+  impossibleJointLabel,
+  labelledRows,
+  parentFirst,
+  parentTasks,
+} from './task-space.rules';
 
 const tasks = [
   { name: 'buy', conditionalOn: 'cart' },
@@ -21,6 +28,16 @@ describe('task spaces', () => {
     const clicked = [NaN, 1, NaN, NaN];
     fillJointLabels(parentFirst(tasks), parentTasks(tasks), clicked);
     expect(clicked).toEqual([NaN, 1, NaN, NaN]);
+  });
+
+  it('finds a joint label of 1 whose parent did not happen, along a chain once filled', () => {
+    const parents = parentTasks(tasks);
+    expect(impossibleJointLabel(parents, [1, 1, 1, 0])).toBe(-1);
+    expect(impossibleJointLabel(parents, [NaN, 0, 1, NaN])).toBe(2); // a cart without its click
+    const skipped = [1, 0, NaN, NaN]; // a buy whose cart is missing but whose click is 0
+    fillJointLabels(parentFirst(tasks), parents, skipped);
+    expect(impossibleJointLabel(parents, skipped)).toBe(0);
+    expect(impossibleJointLabel(parents, [NaN, NaN, 1, 1])).toBe(-1); // sampleSpace is no parent
   });
 
   it('keeps the labelled rows inside a sample space', () => {

@@ -45,6 +45,14 @@ export function fillJointLabels(order: number[], parents: number[], labels: numb
 }
 
 /**
+ * The first task whose label is 1 where its parent's is 0 (-1 when none): a joint event that cannot have happened
+ * (a conversion without its click), which a model would learn as P(conversion) > P(click).
+ */
+export function impossibleJointLabel(parents: readonly number[], labels: ArrayLike<number>): number {
+  return parents.findIndex((parent, t) => parent >= 0 && labels[t] === 1 && labels[parent] === 0);
+}
+
+/**
  * The rows (1) that have task t's label, restricted to where task `within`'s label is 1 (t's sample space, or its
  * parent's positives for the conditional event) unless `within` is -1.
  */
