@@ -150,6 +150,21 @@ describe('CsvReader', () => {
       await expect(readAll(new CsvReader(path, { onBadRow }))).rejects.toThrow(
         new CsvFormatError(path, 2, undefined, 'not valid UTF-8 (byte 10 of the file)'),
       );
+    // Lines ended by CR alone, or by CRLF cut across a chunk's end, are counted as the reader counts them.
+    const oldMac = join(dir, 'cr.csv');
+    writeFileSync(oldMac, Buffer.concat([Buffer.from('a,b\r1,2\r3,caf'), Buffer.from([0xe9]), Buffer.from('\r')]));
+    await expect(readAll(new CsvReader(oldMac))).rejects.toThrow(
+      new CsvFormatError(oldMac, 3, undefined, 'not valid UTF-8 (byte 14 of the file)'),
+    );
+    const cut = join(dir, 'crlf-cut.csv');
+    const head = 'a,b\r\n'.padEnd(65_535, ' ');
+    writeFileSync(
+      cut,
+      Buffer.concat([Buffer.from(`${head}\r\n1,2\r\n3,caf`), Buffer.from([0xe9]), Buffer.from('\r\n')]),
+    );
+    await expect(readAll(new CsvReader(cut))).rejects.toThrow(
+      new CsvFormatError(cut, 4, undefined, `not valid UTF-8 (byte ${65_535 + 13} of the file)`),
+    );
     // Characters of 2, 3 and 4 bytes across every chunk boundary of a 64 KiB stream: nothing to refuse.
     const long = join(dir, 'utf8.csv');
     const value = 'é日😀'.repeat(20_000);

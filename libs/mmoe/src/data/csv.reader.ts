@@ -316,6 +316,8 @@ class Utf8Text extends Transform {
   private held: Buffer = Buffer.alloc(0);
   private offset = 0;
   private line = 1;
+  /** Whether the text passed so far ends in CR (a CRLF cut by a chunk's end is one line break, not two). */
+  private afterCr = false;
   /** Known from the first chunk: its byte order mark. */
   private encoding: 'utf8' | 'utf16le' | 'utf16be' | undefined;
 
@@ -348,7 +350,7 @@ class Utf8Text extends Transform {
   private checked(bytes: Buffer): Buffer | CsvFormatError {
     if (!isUtf8(bytes)) return this.invalid(bytes, invalidUtf8At(bytes));
     this.offset += bytes.length;
-    this.line += countLineFeeds(bytes);
+    this.countLines(bytes);
     return bytes;
   }
 
@@ -359,8 +361,13 @@ class Utf8Text extends Transform {
     if (at >= 0) return this.invalid(units, at);
     const utf8 = Buffer.from(units.toString('utf16le'), 'utf8');
     this.offset += bytes.length;
-    this.line += countLineFeeds(utf8);
+    this.countLines(utf8);
     return utf8;
+  }
+
+  private countLines(text: Buffer): void {
+    this.line += lineBreaksIn(text, this.afterCr);
+    if (text.length > 0) this.afterCr = text[text.length - 1] === CR;
   }
 
   /** The error for a bad sequence at byte `at` of `bytes` (little-endian code units when the file is UTF-16). */
@@ -369,7 +376,7 @@ class Utf8Text extends Transform {
     const before = utf8 ? bytes.subarray(0, at) : Buffer.from(bytes.subarray(0, at).toString('utf16le'), 'utf8');
     return new CsvFormatError(
       this.path,
-      this.line + countLineFeeds(before),
+      this.line + lineBreaksIn(before, this.afterCr),
       undefined,
       `not valid ${utf8 ? 'UTF-8' : 'UTF-16'} (byte ${this.offset + at + 1} of the file)`,
     );
@@ -416,9 +423,14 @@ function incompleteTail(bytes: Buffer): number {
   return 0;
 }
 
-function countLineFeeds(bytes: Buffer): number {
-  let n = 0;
+/**
+ * Line breaks in `bytes` (CRLF, LF or CR alone, as the reader reads them), `afterCr` when the text before them ended
+ * in CR: LFs and CRs counted by indexOf, less each CR's LF.
+ */
+function lineBreaksIn(bytes: Buffer, afterCr: boolean): number {
+  let n = afterCr && bytes[0] === LF ? -1 : 0;
   for (let i = bytes.indexOf(LF); i !== -1; i = bytes.indexOf(LF, i + 1)) n++;
+  for (let i = bytes.indexOf(CR); i !== -1; i = bytes.indexOf(CR, i + 1)) if (bytes[i + 1] !== LF) n++;
   return n;
 }
 
