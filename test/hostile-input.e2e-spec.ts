@@ -718,6 +718,16 @@ describe('hostile input (e2e)', () => {
       }),
     ],
     [
+      'an occurredAt without its zone (read in the server local time)',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ occurredAt: '2025-01-01T10:00:00' }),
+        status: 400,
+        field: 'events.0.occurredAt',
+      }),
+    ],
+    [
       'a modelVersion past int4',
       () => ({
         method: 'POST',

@@ -276,7 +276,7 @@ describe('training admin API (e2e)', () => {
         method: 'PUT',
         url: '/admin/training-schedule',
         headers: auth,
-        payload: { cron: '*/15 * * * *', windowDays: 3 },
+        payload: { cron: ' */15\t* * *  *\n', windowDays: 3 }, // stored in one form: single spaces
       });
       expect(response.statusCode).toBe(200);
       expect(response.json()).toMatchObject({ cron: '*/15 * * * *', windowDays: 3, paused: false, updatedBy: 'admin' });

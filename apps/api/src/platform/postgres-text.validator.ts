@@ -150,7 +150,8 @@ export function IsNotFuture(options?: ValidationOptions): PropertyDecorator {
 
 /**
  * An ISO-8601 timestamp that Date can also read: class-validator accepts forms such as `2025-W01` or `20250101`
- * that `new Date()` turns into Invalid Date, which would fail later as a 500.
+ * that `new Date()` turns into Invalid Date, which would fail later as a 500. A time of day carries its zone:
+ * `2025-01-01T10:00:00` is read in the server's local time, while `2025-01-01` (a date alone) is UTC.
  */
 export function IsTimestamp(options?: ValidationOptions): PropertyDecorator {
   return applyDecorators(
@@ -159,11 +160,15 @@ export function IsTimestamp(options?: ValidationOptions): PropertyDecorator {
       {
         name: 'isTimestamp',
         validator: {
-          validate: (value: unknown) => typeof value === 'string' && Number.isFinite(Date.parse(value)),
-          defaultMessage: () => '$property must be a date-time such as 2026-11-22T08:00:00Z',
+          validate: (value: unknown) =>
+            typeof value === 'string' && Number.isFinite(Date.parse(value)) && (!/T/i.test(value) || ZONED.test(value)),
+          defaultMessage: () => '$property must be a date-time with its zone, such as 2026-11-22T08:00:00Z',
         },
       },
       options,
     ),
   );
 }
+
+/** A time's zone at its end: Z, or an offset (+01:00, -0530, +01). */
+const ZONED = /(Z|[+-]\d{2}(:?\d{2})?)$/i;

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform, Type, type TransformFnParams } from 'class-transformer';
 import {
   IsBoolean,
   IsInt,
@@ -20,9 +20,16 @@ import { RolloutPolicyDto, toRolloutPolicy } from '../../live/dto/rollout-policy
 import { IsOmittable } from '../../platform/validation';
 
 class UpdateCadenceDto {
-  @ApiProperty({ example: '0 3 * * *', description: 'Cron in UTC: 5 fields, or 6 with seconds first.' })
+  @ApiProperty({
+    example: '0 3 * * *',
+    description: 'Cron in UTC: 5 fields, or 6 with seconds first (stored with single spaces between them).',
+  })
   @IsString()
   @MaxLength(200)
+  // One form per schedule: `0 3 * * *\n` or tab-separated fields were stored, and shown, as given.
+  @Transform(({ value }: TransformFnParams) =>
+    typeof value === 'string' ? value.trim().split(/\s+/).join(' ') : value,
+  )
   cron!: string;
 
   @ApiPropertyOptional({
