@@ -46,6 +46,15 @@ describe('preprocessing', () => {
     expect(fitted.numeric[0].mean).toBe(offset + 499.5);
     expect(fitted.numeric[0].std).toBeCloseTo(Math.sqrt((1000 ** 2 - 1) / 12), 6);
     expect(fitted.labels[1]).toEqual({ task: 'watch', mean: 7, std: 1 });
+    // Spreads that are only rounding (0.1 + 0.2 beside 0.3) or underflow (1e-300 beside 0) are none either.
+    for (const values of [
+      [0.3, 0.1 + 0.2, 0.3],
+      [1e-300, 0, 0],
+    ]) {
+      const near = new RawTable(spec);
+      for (const v of values) near.add({ age: String(v), city: 'paris', clicked: '1', secs: '7' });
+      expect(fitPreprocessing(spec, near).numeric[0].std).toBe(1);
+    }
   });
 
   it('learns a vocabulary by frequency, with rare and unseen values out of vocabulary (row 0)', () => {

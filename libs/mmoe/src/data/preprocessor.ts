@@ -418,7 +418,7 @@ function standardise(value: number, mean: number, std: number): number {
 /**
  * Mean and standard deviation in two passes, the first summing offsets from the first value: the one-pass
  * Σv² / n − mean² cancels when the mean is large beside the spread (µs timestamps, 1e15 ± 500: a std of 4e7, or of 1,
- * and the feature erased). A constant column (min = max) would divide by zero: it is left centred and unscaled.
+ * and the feature erased). A constant column would divide by zero: it is left centred and unscaled.
  */
 function moments(values: Float64Array, rows?: Uint32Array): { mean: number; std: number } {
   let n = 0;
@@ -442,7 +442,10 @@ function moments(values: Float64Array, rows?: Uint32Array): { mean: number; std:
     const v = values[r];
     if (!Number.isNaN(v)) squares += (v - mean) * (v - mean);
   });
-  return { mean, std: Math.sqrt(squares / n) };
+  const std = Math.sqrt(squares / n);
+  // A spread within rounding of the values (0.1 + 0.2 beside 0.3), or one whose squares underflowed, is no spread:
+  // scaled by it, a value served later would be astronomically far from the training ones.
+  return { mean, std: std > 16 * Number.EPSILON * Math.max(-min, max) ? std : 1 };
 }
 
 function forEachRow(size: number, rows: Uint32Array | undefined, fn: (row: number) => void): void {
