@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -204,6 +204,21 @@ describe('CLI', () => {
     expect((await cli('predict', '--model', model, '--data', test, '--out', link)).code).toBe(0);
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readFileSync(target, 'utf8')).toMatch(/^line,click,dwell\n/);
+
+    // `..` after a symlinked directory is the kernel's: the parent of the link's target, not of the link.
+    mkdirSync(join(dir, 'real', 'sub'), { recursive: true });
+    symlinkSync(join(dir, 'real', 'sub'), join(dir, 'linked'));
+    expect(
+      (await cli('predict', '--model', model, '--data', test, '--out', `${join(dir, 'linked')}/../x.csv`)).code,
+    ).toBe(0);
+    expect(readdirSync(join(dir, 'real'))).toContain('x.csv');
+    expect(readdirSync(dir)).not.toContain('x.csv');
+
+    // To stderr by name: through the descriptor, after the log line already there (not over it from offset 0).
+    const toStderr = await cli('predict', '--model', model, '--data', test, '--out', '/dev/stderr');
+    expect(toStderr.code).toBe(0);
+    expect(toStderr.stderr).toMatch(/^tfjs backend: .*\nline,click,dwell\n/);
+    expect(JSON.parse(toStderr.stdout)).toMatchObject({ rows: 500 });
 
     // To this process's stdout (a pipe here): the CSV alone there, the summary on stderr.
     const piped = await cli('predict', '--model', model, '--data', test, '--out', '/dev/stdout');

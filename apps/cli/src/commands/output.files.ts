@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { lstat, mkdir, readlink, rename, rm, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { lstat, mkdir, readlink, realpath, rename, rm, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
 
 /**
  * Creates the directory `dir` and its missing parents, one level at a time (Node 20's recursive mkdir never returns
@@ -74,20 +74,48 @@ export async function writeOutput(files: readonly OutputFile[], flag: string): P
 
   /** The regular file to stage beside and rename over (through symlinks), or 'in place'. */
   async function targetOf(path: string): Promise<string> {
-    let at = resolve(path);
-    for (let hop = 0; hop < MAX_LINKS; hop++) {
-      if (PROCESS_STREAM.test(at)) return 'in place';
-      if (!(await lstat(at).catch(() => undefined))?.isSymbolicLink()) break;
-      at = resolve(dirname(at), await readlink(at));
-    }
+    const { at, stream } = await followLinks(path);
+    if (stream) return 'in place';
     const existing = await statOf(at);
     if (existing?.isDirectory()) throw new Error(`${flag} ${path}: a directory, not a file`);
     return existing && !existing.isFile() ? 'in place' : at;
   }
 }
 
+/**
+ * The descriptor of this process that `path` names (/dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N, or a link
+ * to one), if it names one: opening the name again would start a second write at offset 0 (O_TRUNC) beside the
+ * process's own (its logs on stderr), and a socket cannot be opened by name at all; the descriptor itself can be
+ * written to.
+ */
+export async function ownDescriptor(path: string): Promise<number | undefined> {
+  const { stream } = await followLinks(path);
+  const [, dev, pid, fd] = OWN_DESCRIPTOR.exec(stream ?? '') ?? [];
+  if (dev === 'stdout') return 1;
+  if (dev === 'stderr') return 2;
+  const own = pid === undefined || pid === 'self' || pid === 'thread-self' || Number(pid) === process.pid;
+  return fd !== undefined && own ? Number(fd) : undefined;
+}
+
+/**
+ * `path` through its symlinks as the kernel follows them (a link's relative target from its directory's real path,
+ * never `..` collapsed as text), or the process stream a hop names.
+ */
+async function followLinks(path: string): Promise<{ at: string; stream?: string }> {
+  let at = path;
+  for (let hop = 0; hop < MAX_LINKS; hop++) {
+    if (PROCESS_STREAM.test(resolve(at))) return { at, stream: resolve(at) };
+    if (!(await lstat(at).catch(() => undefined))?.isSymbolicLink()) break;
+    const target = await readlink(at);
+    at = isAbsolute(target) ? target : `${await realpath(dirname(at))}/${target}`;
+  }
+  return { at };
+}
+
 /** A stream of a process by name: renaming over it would replace the name, not write to the stream. */
 const PROCESS_STREAM = /^\/(dev\/(stdout|stderr|fd\/\d+)|proc\/(self|thread-self|\d+)\/fd\/\d+)$/;
+/** The same names, read as this process's descriptor: the device, or the process and the descriptor. */
+const OWN_DESCRIPTOR = /^\/(?:dev\/(stdout|stderr)|(?:dev|proc\/(self|thread-self|\d+))\/fd\/(\d+))$/;
 /** Symlinks followed at most, as the kernel's ELOOP. */
 const MAX_LINKS = 40;
 

@@ -1,4 +1,6 @@
+import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
+import type { Writable } from 'node:stream';
 
 import { float32Text } from '@app/common';
 import {
@@ -14,7 +16,7 @@ import {
 
 import { CliContext } from '../cli.context';
 import { ARTIFACT_FILE, loadModelDir } from './model.files';
-import { sameFile, writeOutput } from './output.files';
+import { ownDescriptor, sameFile, writeOutput } from './output.files';
 import { predictionHeader } from './prediction-header.rules';
 
 export interface PredictArgs {
@@ -25,6 +27,15 @@ export interface PredictArgs {
 }
 
 const CHUNK = 4096;
+/** Lines of unreadable rows kept for the report (its first ten are printed), as CsvReader keeps its own. */
+const MAX_SKIPPED_LINES = 100;
+
+/** This process's descriptor `fd` as a stream left open: stdout and stderr as Node already holds them. */
+function descriptorStream(fd: number): Writable {
+  if (fd === 1) return process.stdout;
+  if (fd === 2) return process.stderr;
+  return createWriteStream('', { fd, autoClose: false });
+}
 
 /**
  * Streams the input in chunks and writes `line,[id,]<task>…[,<task>|<parent>…]` per row: memory stays flat however big the file, and
@@ -40,6 +51,7 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
   let written = 0;
   /** Lines of the rows the model could not read (the reader's own skips are its skippedLines). */
   const unreadable: number[] = [];
+  let unreadableRows = 0;
   const readable = (row: CsvRow): boolean => {
     try {
       model.encoder.encodeRecords([row.values]);
@@ -48,7 +60,8 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
       if (!(e instanceof RowError)) throw e;
       if (ctx.onBadRow === 'fail')
         throw new CsvFormatError(args.data, row.line, reader.header.indexOf(e.field) + 1, e.message);
-      unreadable.push(row.line);
+      // The first lines only, as the reader keeps its own: memory stays flat however many rows are bad.
+      if (unreadableRows++ < MAX_SKIPPED_LINES) unreadable.push(row.line);
       return false;
     }
   };
@@ -98,12 +111,15 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
   }
   try {
     const header = predictionHeader(model.spec.tasks, args.idColumn);
-    // This process's stdout under any name (/dev/stdout, its file): written to the stream itself, which may be a
-    // socket no path opens, and the summary goes beside it, to stderr, so that stdout stays CSV.
-    const toStdout = await sameFile(args.out, '/dev/stdout');
-    if (toStdout) await writeCsv(process.stdout, header, scored());
-    else await writeOutput([{ path: args.out, write: (path) => writeCsv(path, header, scored()) }], '--out');
-    const skipped = reader.skipped + unreadable.length;
+    // A descriptor of this process by name (/dev/stdout …) is written through the descriptor itself; a file, even
+    // the one stdout goes to, whole or not at all. Predictions where stdout goes keep it CSV: the summary goes to
+    // stderr.
+    const fd = await ownDescriptor(args.out);
+    const toStdout = fd === 1 || (await sameFile(args.out, '/dev/stdout'));
+    if (fd === undefined)
+      await writeOutput([{ path: args.out, write: (path) => writeCsv(path, header, scored()) }], '--out');
+    else await writeCsv(descriptorStream(fd), header, scored());
+    const skipped = reader.skipped + unreadableRows;
     const skippedLines = [...reader.skippedLines, ...unreadable].sort((a, b) => a - b);
     ctx.reportSkipped(args.data, { skipped, skippedLines });
     ctx.print({ out: args.out, rows: written, skipped }, toStdout ? 'stderr' : 'stdout');
