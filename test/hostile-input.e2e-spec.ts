@@ -728,6 +728,16 @@ describe('hostile input (e2e)', () => {
       }),
     ],
     [
+      'an occurredAt with a space and without its zone',
+      () => ({
+        method: 'POST',
+        url: '/v1/events',
+        body: event({ occurredAt: '2025-01-01 10:00:00' }),
+        status: 400,
+        field: 'events.0.occurredAt',
+      }),
+    ],
+    [
       'a modelVersion past int4',
       () => ({
         method: 'POST',
@@ -1509,6 +1519,25 @@ describe('hostile input (e2e)', () => {
       }),
     ],
     [
+      'a Bull Board job added with attempts of its own (a failing one re-ran every few ms)',
+      () => ({
+        method: 'POST',
+        url: '/admin/queues/api/queues/training/add',
+        body: { name: 'x', data: {}, options: { attempts: 1000, backoff: 1 } },
+        status: 400,
+        field: 'options.attempts',
+      }),
+    ],
+    [
+      'a Bull Board retry of every completed job (Bull fails it half-way: a 500)',
+      () => ({
+        method: 'PUT',
+        url: '/admin/queues/api/queues/training/retry/completed',
+        status: 400,
+        field: 'queueStatus',
+      }),
+    ],
+    [
       'a Bull Board clean of a state Bull does not have',
       () => ({
         method: 'PUT',
@@ -1614,6 +1643,26 @@ describe('hostile input (e2e)', () => {
       const text = [body.message].flat().join(' ');
       expect(named.includes(attack.field) || text.includes(attack.field)).toBe(true);
     }
+  });
+
+  it('names a list where an object belongs by its own path, and nothing it does not hold', async () => {
+    const errors = async (attack: Omit<Attack, 'status' | 'field'>) =>
+      (await send(attack)).json<{ errors: { field: string; message: string }[] }>().errors;
+    const objectAt = (field: string) => [{ field, message: `${field} must be an object` }];
+    expect(await errors({ method: 'PUT', url: '/v1/items/features', body: { entities: [[]] } })).toEqual(
+      objectAt('entities.0'),
+    );
+    expect(await errors({ method: 'POST', url: '/v1/events', body: { events: [null] } })).toEqual(objectAt('events.0'));
+    expect(await errors({ method: 'POST', url: '/admin/training-jobs', body: { source: [null] } })).toEqual(
+      objectAt('source'),
+    );
+    expect(
+      await errors({
+        method: 'PUT',
+        url: `/admin/models/${productionId}/rollout-policy`,
+        body: policy({ tasks: { click: [] } }),
+      }),
+    ).toEqual(objectAt('tasks.click'));
   });
 
   it('answers the crafted 2,000,000-bucket artifact in well under a second, without holding memory', async () => {

@@ -397,5 +397,21 @@ describe('training admin API (e2e)', () => {
       // The page's assets: a browser sends the Basic credentials it was asked for with each of them.
       expect((await get('/admin/queues/static/favicon.ico', basic)).statusCode).toBe(200);
     });
+
+    it('runs no completed job again (409), and cleans waiting jobs by the name its page uses', async () => {
+      const board = (method: 'PUT', url: string) =>
+        app.inject({ method, url: `/admin/queues/api/queues/${TRAINING_QUEUE}${url}`, headers: auth });
+      // Taken as a worker would (first: the highest priority), and finished.
+      await queue.add('board-probe', {}, { jobId: 'board-probe-done', priority: 1 });
+      const done = (await queue.getNextJob())!;
+      expect(done.id).toBe('board-probe-done');
+      await done.moveToCompleted('done', true, false);
+      const rerun = await board('PUT', `/${done.id}/retry`);
+      expect(rerun.statusCode).toBe(409);
+      expect(rerun.json().message).toMatch(/a completed training job is not run again/);
+      expect(await done.isCompleted()).toBe(true);
+      // The page's "waiting" is Bull's "wait" (Bull threw on the other name: a 500).
+      expect((await board('PUT', '/clean/waiting')).statusCode).toBeLessThan(300);
+    });
   });
 });

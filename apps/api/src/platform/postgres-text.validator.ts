@@ -161,7 +161,9 @@ export function IsTimestamp(options?: ValidationOptions): PropertyDecorator {
         name: 'isTimestamp',
         validator: {
           validate: (value: unknown) =>
-            typeof value === 'string' && Number.isFinite(Date.parse(value)) && (!/T/i.test(value) || ZONED.test(value)),
+            typeof value === 'string' &&
+            Number.isFinite(Date.parse(value)) &&
+            (!TIME_OF_DAY.test(value) || ZONED.test(value)),
           defaultMessage: () => '$property must be a date-time with its zone, such as 2026-11-22T08:00:00Z',
         },
       },
@@ -170,5 +172,7 @@ export function IsTimestamp(options?: ValidationOptions): PropertyDecorator {
   );
 }
 
-/** A time's zone at its end: Z, or an offset (+01:00, -0530, +01). */
-const ZONED = /(Z|[+-]\d{2}(:?\d{2})?)$/i;
+/** A time of day, after a `T` or a space (both are ISO-8601 to class-validator, and local time to Date). */
+const TIME_OF_DAY = /\d{2}:\d{2}/;
+/** A time's zone at its end: Z, or an offset (+01:00, -0530) as Date reads it. */
+const ZONED = /(Z|[+-]\d{2}:?\d{2})$/i;

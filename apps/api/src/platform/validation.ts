@@ -1,12 +1,7 @@
 import { applyDecorators, ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import {
-  buildMessage,
-  ValidateBy,
-  ValidateIf,
-  type ValidationArguments,
-  type ValidationOptions,
-} from 'class-validator';
+import { Transform, type TransformFnParams } from 'class-transformer';
+import { buildMessage, ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
 
 import { InvalidFieldsError, type FieldError } from '@app/common';
 import { MAX_NUMBER_MAGNITUDE, MAX_TASK_WEIGHT } from '@app/mmoe/serving';
@@ -19,32 +14,25 @@ function flatten(errors: ValidationError[], parent?: string): FieldError[] {
   return errors.flatMap((error) => {
     const field = parent ? `${parent}.${error.property}` : error.property;
     const own = messagesOf(error, field, parent).map((message) => ({ field, message }));
-    return [...own, ...flatten(error.children ?? [], field)];
+    // A value of the wrong type (a list where an object belongs) has no fields of its own to name.
+    const wrongType = Object.keys(error.constraints ?? {}).some((name) => TYPE_CHECKS.has(name));
+    return wrongType ? own : [...own, ...flatten(error.children ?? [], field)];
   });
 }
 
 /** Checks of a value's type: when one fails, the field's other rules (bounds, lengths) say nothing a caller can use. */
-const TYPE_CHECKS = new Set([
-  'isInt',
-  'isNumber',
-  'isString',
-  'isBoolean',
-  'isObject',
-  'isObjectEach',
-  'isArray',
-  'isIn',
-  'isEnum',
-]);
+const TYPE_CHECKS = new Set(['isInt', 'isNumber', 'isString', 'isBoolean', 'isObject', 'isArray', 'isIn', 'isEnum']);
 
 /**
  * One field's sentences, each naming its path: an unknown or missing field says so; a value of the wrong type gets
  * its type's sentence alone (not every bound beside it: "percent must not be greater than 100" for "10").
  */
-function messagesOf({ constraints = {}, value }: ValidationError, field: string, parent?: string): string[] {
+function messagesOf({ constraints = {}, value, children }: ValidationError, field: string, parent?: string): string[] {
   const names = Object.keys(constraints);
   if (names.length === 0) return [];
   if (names.includes('whitelistValidation')) return [`${field} is not a field`];
-  if (value === undefined) return [`${field} is required`];
+  // Nest's pipe drops the value of an error that has children: theirs is no missing value.
+  if (value === undefined && !children?.length) return [`${field} is required`];
   // A type's own sentence first: a list given null is "not an array", not the nested check's "not an object".
   const types = names.filter((name) => TYPE_CHECKS.has(name));
   if (types.length === 0 && names.includes('nestedValidation')) return [`${field} must be an object`];
@@ -130,18 +118,14 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 /**
- * Every element of a list is a JSON object (a 400 naming the first that is not): ValidateNested({ each: true }) steps
- * into an element that is itself a list and checks its elements instead, so `[[]]` passed and failed further on (500s).
+ * Beside ValidateNested({ each: true }) on a list of objects: an element that is itself a list is read as null, so
+ * that the nested check names it (`entities.0 must be an object`). ValidateNested steps into a list element and checks
+ * its elements instead: `[[]]` passed, and failed further on (500s).
  */
-export function IsObjectEach(): PropertyDecorator {
-  const firstBad = (value: unknown) => (Array.isArray(value) ? value.findIndex((v) => !isPlainObject(v)) : -1);
-  return ValidateBy({
-    name: 'isObjectEach',
-    validator: {
-      validate: (value: unknown) => firstBad(value) < 0,
-      defaultMessage: ({ property, value }: ValidationArguments) => `${property}.${firstBad(value)} must be an object`,
-    },
-  });
+export function ListedObjects(): PropertyDecorator {
+  return Transform(({ value }: TransformFnParams) =>
+    Array.isArray(value) ? value.map((v: unknown) => (Array.isArray(v) ? null : v)) : value,
+  );
 }
 
 /**

@@ -8,7 +8,7 @@ import { InjectThrottlerStorage, type ThrottlerStorage } from '@nestjs/throttler
 import type { Queue } from 'bull';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
-import { InvalidFieldsError, type FieldError } from '@app/common';
+import { ConflictError, InvalidFieldsError, type DomainError } from '@app/common';
 import { APP_CONFIG, type AppConfig } from '@app/config';
 import { TRAINING_QUEUE } from '@app/queue';
 import { RedisConnections, withRedisDeadline } from '@app/redis';
@@ -62,9 +62,13 @@ export class BullBoardMount implements OnModuleInit {
           const error =
             requestPartError(request.params, 'path') ??
             requestPartError(request.query, 'query') ??
-            requestPartError(request.body, 'body') ??
-            boardRequestError(request);
+            requestPartError(request.body, 'body');
           if (error) return reply.code(400).send(toHttpException(new InvalidFieldsError([error])).getResponse());
+          const refused = await boardRequestError(request, this.queue);
+          if (refused) {
+            const http = toHttpException(refused);
+            return reply.code(http.getStatus()).send(http.getResponse());
+          }
         });
         await scope.register(board.registerPlugin());
       },
@@ -103,25 +107,61 @@ export class BullBoardMount implements OnModuleInit {
   }
 }
 
-/** The job states Bull cleans (the board's clean route passed any other to Bull, which threw: a 500). */
-const CLEANABLE_STATES = ['completed', 'wait', 'active', 'paused', 'delayed', 'failed'];
+/**
+ * The job states Bull cleans, by the board's names: its page asks for `waiting`, which Bull calls `wait` (any other
+ * name was passed to Bull, which threw: a 500).
+ */
+const CLEANABLE_STATES: Record<string, string> = {
+  completed: 'completed',
+  failed: 'failed',
+  delayed: 'delayed',
+  active: 'active',
+  paused: 'paused',
+  waiting: 'wait',
+  wait: 'wait',
+};
 
 /**
- * What the board would take that the service does not: a state Bull cannot clean, and a repeatable job, which the
- * board added as given (a probe's fired every 1 ms, thousands of jobs) while the admin API's schedule keeps runs at
- * least SCHEDULE_MIN_INTERVAL_SECONDS apart.
+ * Job options the board would add a job with that would run training beside the service's own rules: a repeat (a
+ * probe's fired every 1 ms, thousands of jobs) past the schedule's SCHEDULE_MIN_INTERVAL_SECONDS, and attempts or a
+ * backoff beyond the queue's (TRAINING_JOB_OPTIONS: a failing job re-run every few ms).
  */
-function boardRequestError(request: FastifyRequest): FieldError | undefined {
+const SCHEDULING_OPTIONS = ['repeat', 'attempts', 'backoff'] as const;
+
+/**
+ * What the board would take that the service does not, as the error it is answered with: a state Bull cannot clean,
+ * a completed job run again (Bull's retry of one fails half-way: a 500, the job's timestamps already gone; the admin
+ * API starts a new job instead), and job options that schedule training (SCHEDULING_OPTIONS).
+ */
+async function boardRequestError(request: FastifyRequest, queue: Queue): Promise<DomainError | undefined> {
   const route = request.routeOptions.url ?? '';
-  const { queueStatus } = request.params as { queueStatus?: string };
-  if (route.endsWith('/clean/:queueStatus') && !CLEANABLE_STATES.includes(queueStatus ?? ''))
-    return { field: 'queueStatus', message: `queueStatus must be one of ${CLEANABLE_STATES.join(', ')}` };
+  const params = request.params as { queueStatus?: string; jobId?: string };
+  if (route.endsWith('/clean/:queueStatus')) {
+    const status = params.queueStatus ?? '';
+    if (!Object.hasOwn(CLEANABLE_STATES, status)) {
+      const states = Object.keys(CLEANABLE_STATES).join(', ');
+      return new InvalidFieldsError([{ field: 'queueStatus', message: `queueStatus must be one of ${states}` }]);
+    }
+    params.queueStatus = CLEANABLE_STATES[status]; // what the board's handler passes to Bull
+  }
+  const rerun = 'a completed training job is not run again: start a new one (POST /admin/training-jobs)';
+  if (route.endsWith('/retry/:queueStatus') && params.queueStatus !== 'failed')
+    return new InvalidFieldsError([{ field: 'queueStatus', message: `queueStatus must be failed: ${rerun}` }]);
+  if (route.endsWith('/:jobId/retry')) {
+    // Unreadable here (Redis went away since the onRequest PING): the board's own handler answers.
+    const job = await queue.getJob(params.jobId ?? '').catch(() => null);
+    if (job && (await job.isCompleted().catch(() => false))) return new ConflictError(rerun);
+  }
   const options = (request.body as { options?: unknown } | undefined)?.options;
-  if (route.endsWith('/:queueName/add') && typeof options === 'object' && options !== null && 'repeat' in options)
-    return {
-      field: 'options.repeat',
-      message: 'options.repeat: repeatable training runs are scheduled through PUT /admin/training-schedule',
-    };
+  if (route.endsWith('/:queueName/add') && typeof options === 'object' && options !== null)
+    for (const name of SCHEDULING_OPTIONS)
+      if (name in options)
+        return new InvalidFieldsError([
+          {
+            field: `options.${name}`,
+            message: `options.${name}: training runs are scheduled through PUT /admin/training-schedule, with the queue's own attempts`,
+          },
+        ]);
   return undefined;
 }
 

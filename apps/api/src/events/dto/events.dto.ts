@@ -9,7 +9,7 @@ import {
   IsVersionId,
   MAX_ID_LENGTH,
 } from '../../platform/postgres-text.validator';
-import { IsFlatRecord, IsObjectEach, IsOmittable, IsRequestContext } from '../../platform/validation';
+import { IsFlatRecord, IsOmittable, IsRequestContext, ListedObjects } from '../../platform/validation';
 
 export const MAX_EVENTS = 10_000;
 /** Largest event weight: a batch's summed weights stay far inside float32 in training. */
@@ -89,7 +89,7 @@ export class PostEventsDto {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_EVENTS)
-  @IsObjectEach()
+  @ListedObjects()
   @ValidateNested({ each: true })
   @Type(() => EventDto)
   events!: EventDto[];

@@ -5,7 +5,7 @@ import { ArrayMaxSize, ArrayMinSize, IsArray, ValidateNested } from 'class-valid
 import type { FeatureMap } from '@app/db';
 
 import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
-import { IsObjectEach, MAX_LIST_LENGTH, MAX_TEXT_VALUE_LENGTH } from '../../platform/validation';
+import { ListedObjects, MAX_LIST_LENGTH, MAX_TEXT_VALUE_LENGTH } from '../../platform/validation';
 import { IsFeatureMap, MAX_FEATURE_NAME_LENGTH, MAX_FEATURES } from './feature-map.validator';
 
 export const MAX_BULK_ENTITIES = 10_000;
@@ -55,7 +55,7 @@ export class BulkPutFeaturesDto {
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_BULK_ENTITIES)
-  @IsObjectEach()
+  @ListedObjects()
   @ValidateNested({ each: true })
   @Type(() => EntityFeaturesDto)
   entities!: EntityFeaturesDto[];

@@ -197,7 +197,6 @@ export class RolloutPolicyDto {
   @IsOmittable()
   @IsInstance(Map, { message: 'tasks must be an object keyed by task name' })
   @HasEntries()
-  @EachTaskPolicy()
   @ValidateNested()
   @Transform(taskPolicies)
   tasks?: Map<string, TaskPolicyDto>;
@@ -213,27 +212,14 @@ export class RolloutPolicyDto {
 function taskPolicies({ obj, key }: TransformFnParams): unknown {
   const tasks: unknown = (obj as Record<string, unknown>)[key];
   if (typeof tasks !== 'object' || tasks === null || Array.isArray(tasks)) return tasks;
-  // Only an object becomes a TaskPolicyDto: a list would become a list of them, whose elements alone are checked.
+  // Only an object becomes a TaskPolicyDto; anything else is read as null, which the nested check names
+  // (tasks.click must be an object): a list would have become a list of them, whose elements alone are checked.
   return new Map(
     Object.entries(tasks).map(([name, policy]) => [
       name,
-      isPlainObject(policy) ? plainToInstance(TaskPolicyDto, policy) : policy,
+      isPlainObject(policy) ? plainToInstance(TaskPolicyDto, policy) : null,
     ]),
   );
-}
-
-/** Every task's policy is an object (`{}` for the defaults). */
-function EachTaskPolicy(): PropertyDecorator {
-  const firstBad = (value: unknown) =>
-    value instanceof Map ? [...value].find(([, policy]) => !(policy instanceof TaskPolicyDto))?.[0] : undefined;
-  return ValidateBy({
-    name: 'isObjectEach', // a type check, as IsObjectEach's: its sentence alone
-    validator: {
-      validate: (value: unknown) => firstBad(value) === undefined,
-      defaultMessage: ({ property, value }: ValidationArguments) =>
-        `${property}.${firstBad(value)} must be an object (use {} for the defaults)`,
-    },
-  });
 }
 
 /** A map with at least one entry: `tasks: {}` would gate on nothing and promote any canary without a test. */
