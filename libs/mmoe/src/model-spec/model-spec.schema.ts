@@ -367,7 +367,8 @@ type SpecOutput = { tasks: TaskOutput[]; model: z.output<typeof model>; training
 
 /** conditionalOn and sampleSpace name another binary task (cycles: checkTaskLinks). */
 function checkTaskSpaces(tasks: TaskOutput[], ctx: z.RefinementCtx): void {
-  const byName = new Map(tasks.map((t) => [t.name, t]));
+  // A name given twice (its own error) links to its first task: the last would judge a link by the wrong task.
+  const byName = new Map(tasks.map((t) => [t.name, t] as const).reverse());
   tasks.forEach((t, i) => {
     const problem = (key: string, message: string) =>
       ctx.addIssue({ code: 'custom', path: ['tasks', i, key], message });
@@ -392,7 +393,7 @@ function checkTaskSpaces(tasks: TaskOutput[], ctx: z.RefinementCtx): void {
  * cycle is reported on its own field, with the cycle.
  */
 function checkTaskLinks(tasks: TaskOutput[], ctx: z.RefinementCtx): void {
-  const index = new Map(tasks.map((t, i) => [t.name, i]));
+  const index = new Map(tasks.map((t, i) => [t.name, i] as const).reverse()); // the first task of a name
   tasks.forEach((t, i) => {
     const problem = (path: (string | number)[], message: string) =>
       ctx.addIssue({ code: 'custom', path: ['tasks', i, ...path], message });

@@ -319,6 +319,17 @@ describe('model spec', () => {
     for (const separator of [';', '\t', '😀']) expect(() => parseModelSpec(withSeparator(separator))).not.toThrow();
   });
 
+  it('names a task name given twice, judging links to it by its first task', () => {
+    const tasks = [
+      { name: 'click', label: 'c', type: 'binary' },
+      { name: 'conv', label: 'v', type: 'binary', conditionalOn: 'click' },
+      { name: 'click', label: 'w', type: 'regression' },
+    ];
+    expect(problemsOf({ ...valid, tasks })).toEqual([
+      expect.objectContaining({ path: 'tasks[2].name', message: 'duplicate task name "click"' }),
+    ]);
+  });
+
   it('reports every problem at once', () => {
     const problems = problemsOf({ features: [], tasks: [], model: {} });
     expect(problems.map((p) => p.path).sort()).toEqual(['features', 'model.expertUnits', 'tasks']);
