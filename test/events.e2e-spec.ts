@@ -118,6 +118,7 @@ describe('events (e2e)', () => {
     [-1, 'events.1.weight must not be less than 0'],
     ['2', 'events.1.weight must be a number conforming to the specified constraints'],
     [1e7, 'events.1.weight must not be greater than 1000000'],
+    [1e-300, 'events.1.weight must be 0 or at least 1e-30'],
   ])('refuses a weight of %j naming the field, and stores none of the batch', async (weight, message) => {
     const response = await post([event(0), { ...event(1), weight }]);
     expect(response.statusCode).toBe(400);

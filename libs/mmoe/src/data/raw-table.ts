@@ -2,9 +2,9 @@ import { parseSequence } from '../features/sequence.feature';
 import { ModelSpec, SequenceFeatureSpec } from '../model-spec/model-spec.schema';
 import { fillJointLabels, impossibleJointLabel, parentFirst, parentTasks } from '../model-spec/task-space.rules';
 import { taskType } from '../tasks/task-types';
-import { MAX_NUMBER_MAGNITUDE, parseBoundedNumber, parseNumber, RowError } from './row-error';
+import { MAX_NUMBER_MAGNITUDE, MIN_SAMPLE_WEIGHT, parseBoundedNumber, parseNumber, RowError } from './row-error';
 
-export { MAX_NUMBER_MAGNITUDE, parseBoundedNumber, parseNumber, RowError };
+export { MAX_NUMBER_MAGNITUDE, MIN_SAMPLE_WEIGHT, parseBoundedNumber, parseNumber, RowError };
 
 /** Growable typed column: a 1 GB CSV must not become an array of objects. */
 class Column<T extends Float64Array | Int32Array> {
@@ -290,5 +290,7 @@ function parseWeight(raw: unknown, field: string): number {
   const value = parseBoundedNumber(raw, field);
   if (Number.isNaN(value)) return 1;
   if (value < 0) throw new RowError(field, `a sample weight must be >= 0 (got ${value})`);
+  if (value > 0 && value < MIN_SAMPLE_WEIGHT)
+    throw new RowError(field, `a sample weight must be 0 or at least ${MIN_SAMPLE_WEIGHT} (got ${value})`);
   return value;
 }

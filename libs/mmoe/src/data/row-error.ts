@@ -46,6 +46,12 @@ export function parseNumber(raw: unknown, field: string): number {
  */
 export const MAX_NUMBER_MAGNITUDE = 1e18;
 
+/**
+ * Smallest positive sample weight: a weight is a float32 in training, where 1e-300 is 0 (every row of a file so
+ * weighted left out of the loss, and nothing learnt, without a word).
+ */
+export const MIN_SAMPLE_WEIGHT = 1e-30;
+
 /** parseNumber for what a model is trained on: RowError beyond ±MAX_NUMBER_MAGNITUDE. */
 export function parseBoundedNumber(raw: unknown, field: string): number {
   const value = parseNumber(raw, field);

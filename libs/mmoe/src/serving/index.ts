@@ -18,7 +18,7 @@ export { liveTaskMetrics, taskType, TASK_TYPES, type TaskType, type TaskTypeName
 export * from '../export/onnx.exporter';
 export { exportOnnxOffThread } from '../export/onnx-export.thread';
 export { installedNativeBinding, NATIVE_PACKAGES } from '../backend/native-binding';
-export { MAX_NUMBER_MAGNITUDE, RowError } from '../data/raw-table';
+export { MAX_NUMBER_MAGNITUDE, MIN_SAMPLE_WEIGHT, RowError } from '../data/raw-table';
 export * from '../model-spec/model-spec';
 export * from '../model-spec/model-spec.schema';
 export * from '../model-spec/feature-side';

@@ -42,6 +42,9 @@ describe('sample weights in the data', () => {
     expect(tableOf([{ group: 'a', w: '7' }], specOf()).weightColumn()).toBeUndefined();
     for (const w of ['-1', 'Infinity', 'NaN', 'heavy']) expect(() => tableOf([{ group: 'a', w }])).toThrow(RowError);
     expect(() => tableOf([{ group: 'a', w: '-0.5' }])).toThrow('w: a sample weight must be >= 0 (got -0.5)');
+    expect(() => tableOf([{ group: 'a', w: '1e-300' }])).toThrow(
+      'w: a sample weight must be 0 or at least 1e-30 (got 1e-300)',
+    );
   });
 
   it('name the line and column of a bad weight in a CSV file, and the spec field of a missing column', async () => {

@@ -1,6 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsNumber, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsNumber, Max, Min, ValidateBy, ValidateNested } from 'class-validator';
+
+import { MIN_SAMPLE_WEIGHT } from '@app/mmoe/serving';
 
 import {
   IsEntityId,
@@ -71,6 +73,14 @@ export class EventDto {
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(MAX_EVENT_WEIGHT)
+  @ValidateBy({
+    name: 'isSampleWeight',
+    validator: {
+      // Below it a float32 in training holds 0: the event would be left out of the loss without a word.
+      validate: (weight: unknown) => typeof weight !== 'number' || !(weight > 0 && weight < MIN_SAMPLE_WEIGHT),
+      defaultMessage: () => `weight must be 0 or at least ${MIN_SAMPLE_WEIGHT}`,
+    },
+  })
   weight?: number;
 
   @ApiPropertyOptional({
