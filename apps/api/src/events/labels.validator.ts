@@ -1,12 +1,5 @@
 import type { FieldError } from '@app/common';
-import {
-  fillJointLabels,
-  impossibleJointLabel,
-  parentFirst,
-  parentTasks,
-  taskType,
-  type ModelSpec,
-} from '@app/mmoe/serving';
+import { fillJointLabels, parentFirst, parentTasks, taskType, type ModelSpec } from '@app/mmoe/serving';
 
 /**
  * Checks labels against the tasks of the production spec: at least one per event, every name a task, each label one
@@ -31,9 +24,11 @@ export function labelErrors(tasks: ModelSpec['tasks'], events: { labels: Record<
     });
     if (errors.length > 0) return errors;
     // As training reads them: a funnel step of 1 whose parent is 0 (itself, or through a missing step) cannot be.
-    const row = tasks.map((t) => labels[t.name] ?? NaN);
-    fillJointLabels(order, parents, row);
-    const t = impossibleJointLabel(parents, row);
+    const t = fillJointLabels(
+      order,
+      parents,
+      tasks.map((task) => labels[task.name] ?? NaN),
+    );
     if (t < 0) return [];
     const field = `events.${i}.labels.${tasks[t].name}`;
     const parent = tasks[parents[t]].name;

@@ -90,7 +90,7 @@ export async function writeOutput(files: readonly OutputFile[], flag: string): P
  */
 export async function ownDescriptor(path: string): Promise<number | undefined> {
   const { stream } = await followLinks(path);
-  const [, dev, pid, fd] = OWN_DESCRIPTOR.exec(stream ?? '') ?? [];
+  const [, dev, pid, fd] = PROCESS_STREAM.exec(stream ?? '') ?? [];
   if (dev === 'stdout') return 1;
   if (dev === 'stderr') return 2;
   const own = pid === undefined || pid === 'self' || pid === 'thread-self' || Number(pid) === process.pid;
@@ -112,10 +112,11 @@ async function followLinks(path: string): Promise<{ at: string; stream?: string 
   return { at };
 }
 
-/** A stream of a process by name: renaming over it would replace the name, not write to the stream. */
-const PROCESS_STREAM = /^\/(dev\/(stdout|stderr|fd\/\d+)|proc\/(self|thread-self|\d+)\/fd\/\d+)$/;
-/** The same names, read as this process's descriptor: the device, or the process and the descriptor. */
-const OWN_DESCRIPTOR = /^\/(?:dev\/(stdout|stderr)|(?:dev|proc\/(self|thread-self|\d+))\/fd\/(\d+))$/;
+/**
+ * A stream of a process by name (renaming over it would replace the name, not write to the stream): the device, or
+ * the process (none for /dev/fd) and the descriptor.
+ */
+const PROCESS_STREAM = /^\/(?:dev\/(stdout|stderr)|(?:dev|proc\/(self|thread-self|\d+))\/fd\/(\d+))$/;
 /** Symlinks followed at most, as the kernel's ELOOP. */
 const MAX_LINKS = 40;
 

@@ -1,6 +1,6 @@
 import { parseSequence } from '../features/sequence.feature';
 import { ModelSpec, SequenceFeatureSpec } from '../model-spec/model-spec.schema';
-import { fillJointLabels, impossibleJointLabel, parentFirst, parentTasks } from '../model-spec/task-space.rules';
+import { fillJointLabels, parentFirst, parentTasks } from '../model-spec/task-space.rules';
 import { taskType } from '../tasks/task-types';
 import { MAX_NUMBER_MAGNITUDE, MIN_SAMPLE_WEIGHT, parseBoundedNumber, parseNumber, RowError } from './row-error';
 
@@ -151,8 +151,7 @@ export class RawTable {
     }
     const labels = this.spec.tasks.map((task) => taskType(task).parseLabel(record[task.label], task.label));
     if (this.parents.some((p) => p >= 0)) {
-      fillJointLabels(this.parentOrder, this.parents, labels);
-      const t = impossibleJointLabel(this.parents, labels);
+      const t = fillJointLabels(this.parentOrder, this.parents, labels);
       if (t >= 0) {
         const { tasks } = this.spec;
         const parent = tasks[this.parents[t]];

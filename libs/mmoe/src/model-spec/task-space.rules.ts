@@ -38,10 +38,12 @@ export function parentFirst(tasks: Tasks): number[] {
 
 /**
  * One row's labels (NaN = missing), in place: a funnel step's missing label is 0 where its parent's is 0, since the
- * joint event cannot happen without the parent (a conversion is observed only after a click).
+ * joint event cannot happen without the parent (a conversion is observed only after a click). Returns the step that
+ * then is 1 where its parent is 0 (impossibleJointLabel), -1 when none.
  */
-export function fillJointLabels(order: number[], parents: number[], labels: number[]): void {
+export function fillJointLabels(order: number[], parents: number[], labels: number[]): number {
   for (const t of order) if (parents[t] >= 0 && Number.isNaN(labels[t]) && labels[parents[t]] === 0) labels[t] = 0;
+  return impossibleJointLabel(parents, labels);
 }
 
 /**
