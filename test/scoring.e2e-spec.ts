@@ -382,6 +382,15 @@ describe('POST /v1/score (e2e)', () => {
             expect(response.headers['retry-after']).toBe('1');
             expect(response.json().message).toMatch(/^overloaded/);
           }
+          // Its size says it brings candidates beyond the bound too: refused as it arrives, its body never read (read,
+          // it would be a 400: it is not JSON).
+          const unread = await app.inject({
+            method: 'POST',
+            url: '/v1/score',
+            payload: `{"userId": "user-3", "itemIds": [${'"held-0",'.repeat(5)}`,
+            headers: { 'content-type': 'application/json' },
+          });
+          expect(unread.statusCode).toBe(503);
           const degradedIds = fresh(4);
           const degraded = await score({ userId: 'user-3', itemIds: degradedIds }, { 'x-allow-degraded': 'true' });
           expect(degraded.statusCode).toBe(200);
@@ -391,7 +400,7 @@ describe('POST /v1/score (e2e)', () => {
             degradedReason: 'overloaded',
             items: degradedIds.map((itemId) => ({ itemId })),
           });
-          expect(await shed('refused')).toBe(refusedBefore + 3);
+          expect(await shed('refused')).toBe(refusedBefore + 4);
           expect(await shed('degraded')).toBe(degradedBefore + 1);
         } finally {
           await release();
