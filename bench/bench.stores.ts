@@ -70,8 +70,12 @@ export async function prepareStores(
 }
 
 export function startApi(env: Record<string, string>): ChildProcess {
+  // `--api-cpu-prof DIR`: a V8 CPU profile of each API process, written to DIR as it exits (node refuses --cpu-prof
+  // in NODE_OPTIONS, so it cannot be passed through the environment).
+  const profileDir = flagValue('api-cpu-prof');
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
   // Nest's dependency injection needs the decorator metadata that tsc emits (tsx does not), hence the built API.
-  const child = spawn(process.execPath, [...API_NODE_FLAGS, MAIN], {
+  const child = spawn(process.execPath, [...profile, ...API_NODE_FLAGS, MAIN], {
     cwd: REPO,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -22,7 +22,7 @@
  * off, at its default 10 % sample and at 100 % (as a canary's requests are), one API start each.
  *
  *   npm run bench:serve [-- --quick] [-- --no-build] [-- --processes N] [-- --threads N]
- *                       [-- --database bench] [-- --redis-db 2] [-- --logging]
+ *                       [-- --database bench] [-- --redis-db 2] [-- --logging] [-- --api-cpu-prof DIR]
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
