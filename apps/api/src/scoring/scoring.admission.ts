@@ -28,21 +28,21 @@ export type ShedAnswer = 'refused' | 'degraded';
 const LOG_WINDOW_MS = 1000;
 /** The scoring route, as Fastify names it (request.routeOptions.url). */
 const SCORE_ROUTE = '/v1/score';
-/** Weight of the newest body in the running mean of body bytes per candidate. */
-const BYTES_PER_CANDIDATE_WEIGHT = 0.05;
+/** Weight of the newest request in the running means of score bodies' bytes and candidates. */
+const BODY_SIZE_WEIGHT = 0.05;
 
 /**
  * Admission control in front of inference (refusalOf): a score request is refused at once when the work already
  * admitted would not let it finish before its deadline, or would exceed SCORE_MAX_ROWS_IN_FLIGHT, so that the queue
- * stays short enough for the admitted ones to be on time. When the inference already queued alone rules that out,
- * the request is refused as it arrives, before its body is read: parsing and validating 500 candidate ids is most of
- * what a refusal costs the event loop, and an overloaded process spends its event loop on refusals (measured in the
- * app through inject, 2,000 refusals of a 500-candidate body: 0.14 ms of CPU each on arrival, 0.37-0.40 ms after the
- * body). The check on arrival prices the request's own pass too, its candidates estimated from its Content-Length
- * (candidatesOnArrival): checked with none, it let through every request that the queue alone did not rule out, and an
- * overloaded queue settles just where its own pass does, so nearly every refusal came after the body (a profile of
- * the overload row: the refusals' body parsing, validation and exception path the event loop's largest cost). Counts
- * every shed request in `score_requests_shed_total` and logs them as a summary line per second.
+ * stays short enough for the admitted ones to be on time. The time check runs first as the request arrives, before
+ * its body is read (refusalOnArrival): parsing and validating 500 candidate ids is most of what a refusal costs the
+ * event loop, and an overloaded process spends its event loop on refusals (measured in the app through inject, 2,000
+ * refusals of a 500-candidate body: 0.14 ms of CPU each on arrival, 0.37-0.40 ms after the body). It prices the
+ * request's own pass too, its candidates estimated from its Content-Length: checked with none, it let through every
+ * request the queue alone did not rule out, and an overloaded queue settles just where a request's own pass tips it
+ * over, so nearly every refusal came after the body (a profile of the overload row: the refusals' parsing,
+ * validation and error path were the event loop's largest cost). Counts every shed request in
+ * `score_requests_shed_total` and logs them as a summary line per second.
  */
 @Injectable()
 export class ScoringAdmission implements OnModuleInit, OnModuleDestroy {
@@ -52,8 +52,13 @@ export class ScoringAdmission implements OnModuleInit, OnModuleDestroy {
   private rowsInFlight = 0;
   /** Rows admitted and not yet handed to the engine (reading features): work the engine does not know of yet. */
   private pendingRows = 0;
-  /** Running mean of the score bodies' bytes per candidate (NaN until a body is read): their size on arrival. */
-  private bytesPerCandidate = NaN;
+  /**
+   * Running means of the validated score bodies' bytes and candidates (0 until one is seen): their ratio turns a
+   * Content-Length into candidates on arrival. Means of each rather than of their ratio, so that one odd body (a single
+   * candidate padded to the body limit) moves the estimate by its share of the bytes, not by its own ratio.
+   */
+  private bodyBytes = 0;
+  private bodyCandidates = 0;
   private window?: { timer: NodeJS.Timeout; counts: Map<string, number> };
 
   constructor(
@@ -83,10 +88,6 @@ export class ScoringAdmission implements OnModuleInit, OnModuleDestroy {
   /** Runs before the server is ready, when Fastify still takes hooks: the refusal before the body. */
   onModuleInit(): void {
     const fastify = this.adapterHost.httpAdapter.getInstance<FastifyInstance>();
-    fastify.addHook('preValidation', (request, _reply, done) => {
-      if (isScoreRequest(request)) this.learnBodySize(request);
-      done();
-    });
     fastify.addHook('onRequest', (request, reply, done) => {
       const refusal = this.refusalOnArrival(request);
       if (!refusal) return done();
@@ -100,16 +101,17 @@ export class ScoringAdmission implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * A score request refused as it arrives: the inference already queued, and its own pass for the candidates its
-   * size suggests, would make it late (refusalOf). Not one that opts in to a degraded answer (that needs its candidates),
-   * nor one with a bad deadline or degraded header (the route answers that 400).
+   * A score request refused as it arrives: the inference already queued and its own pass, for the candidates its size
+   * suggests, would make it late (refusalOf's time check; the rows-in-flight bound waits for the body's true count, as
+   * a guess too high there would refuse what the check after the body admits). Not one that opts in to a degraded
+   * answer (that needs its candidates), nor one with a bad deadline or degraded header (the route answers that 400).
    */
   private refusalOnArrival(request: FastifyRequest): Refusal | undefined {
-    if (!isScoreRequest(request)) return undefined;
+    if (request.method !== 'POST' || request.routeOptions.url !== SCORE_ROUTE) return undefined;
     const { [DEADLINE_HEADER]: deadline, [DEGRADED_HEADER]: degraded } = request.headers;
     if ((degraded !== undefined && degraded !== 'false') || Array.isArray(deadline)) return undefined;
     const scorer = this.lifecycle.current().production?.scorer;
-    const rows = this.candidatesOnArrival(request);
+    const rows = this.candidatesOnArrival(Number(request.headers['content-length']));
     const inference = scorer?.estimate?.(rows, this.pendingRows);
     if (!inference) return undefined;
     let remainingMs: number;
@@ -118,37 +120,29 @@ export class ScoringAdmission implements OnModuleInit, OnModuleDestroy {
     } catch {
       return undefined;
     }
-    const refusal = refusalOf({
-      remainingMs,
-      rows,
-      rowsInFlight: this.rowsInFlight,
-      maxRowsInFlight: this.config.SCORE_MAX_ROWS_IN_FLIGHT,
-      inference,
-    });
+    const refusal = refusalOf({ remainingMs, rows, rowsInFlight: 0, maxRowsInFlight: Infinity, inference });
     return refusal?.reason === 'overloaded' ? refusal : undefined;
   }
 
   /**
-   * About how many candidates a score request brings, before its body is read: its Content-Length over the bytes per
-   * candidate of the bodies read so far (0 without either: then only the work queued ahead can refuse it). An
-   * estimate either way decides only which check refuses a request near the bound: the one after the body still
-   * counts its candidates.
+   * About how many candidates a score body of `bytes` brings, rounded down; 0 without a Content-Length or before a
+   * body has been seen (then only the work queued ahead can refuse it). The whole body counts as candidates (its user
+   * id and context too), so a small request with a large context is priced a few rows' pass too long: refused on
+   * arrival at worst that much sooner, and only behind a queue.
    */
-  private candidatesOnArrival(request: FastifyRequest): number {
-    const bytes = Number(request.headers['content-length']);
-    if (!(bytes > 0 && this.bytesPerCandidate > 0)) return 0;
-    return Math.min(MAX_CANDIDATES, Math.round(bytes / this.bytesPerCandidate));
+  private candidatesOnArrival(bytes: number): number {
+    if (!(bytes > 0 && this.bodyCandidates > 0)) return 0;
+    return Math.min(MAX_CANDIDATES, Math.floor((bytes * this.bodyCandidates) / this.bodyBytes));
   }
 
-  /** Updates the bytes per candidate from a parsed score body (any with a list of candidates, valid or not). */
-  private learnBodySize(request: FastifyRequest): void {
-    const bytes = Number(request.headers['content-length']);
-    const itemIds = (request.body as { itemIds?: unknown } | null | undefined)?.itemIds;
-    if (!(bytes > 0 && Array.isArray(itemIds) && itemIds.length > 0)) return;
-    const sample = bytes / itemIds.length;
-    this.bytesPerCandidate = Number.isNaN(this.bytesPerCandidate)
-      ? sample
-      : this.bytesPerCandidate + BYTES_PER_CANDIDATE_WEIGHT * (sample - this.bytesPerCandidate);
+  /** A validated score body of `bytes` (its Content-Length) and `candidates`: the size of the ones to come. */
+  observeBody(bytes: number, candidates: number): void {
+    if (!(bytes > 0 && candidates > 0)) return;
+    if (this.bodyCandidates === 0) [this.bodyBytes, this.bodyCandidates] = [bytes, candidates];
+    else {
+      this.bodyBytes += BODY_SIZE_WEIGHT * (bytes - this.bodyBytes);
+      this.bodyCandidates += BODY_SIZE_WEIGHT * (candidates - this.bodyCandidates);
+    }
   }
 
   /** The error a refused request is answered with (the error filter maps it). */
@@ -216,8 +210,4 @@ export class ScoringAdmission implements OnModuleInit, OnModuleDestroy {
     const parts = [...counts].map(([key, n]) => `${n} ${key}`).join(', ');
     this.logger.warn(`shed ${total} score requests in the last ${LOG_WINDOW_MS / 1000} s (${parts})`);
   }
-}
-
-function isScoreRequest(request: FastifyRequest): boolean {
-  return request.method === 'POST' && request.routeOptions.url === SCORE_ROUTE;
 }

@@ -79,6 +79,7 @@ export class ScoringController {
     const response = await this.scoring.score(body, requestId, {
       deadline,
       allowDegraded: allowsDegraded(degradedHeader),
+      bodyBytes: Number(reply.request.headers['content-length']),
     });
     const started = performance.now();
     // A degraded answer is rare and small: JSON.stringify does.

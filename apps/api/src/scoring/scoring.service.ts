@@ -47,12 +47,14 @@ export class ScoringService {
 
   /**
    * `deadline`: performance.now() by which the answer is due (the request's arrival plus its budget);
-   * `allowDegraded`: a request that cannot be scored in time is answered in request order rather than refused.
+   * `allowDegraded`: a request that cannot be scored in time is answered in request order rather than refused;
+   * `bodyBytes`: its body's size (Content-Length), from which admission learns to estimate a request's candidates
+   * before its body is read.
    */
   async score(
     request: ScoreRequestDto,
     requestId: string,
-    { deadline, allowDegraded }: { deadline: number; allowDegraded: boolean },
+    { deadline, allowDegraded, bodyBytes }: { deadline: number; allowDegraded: boolean; bodyBytes?: number },
   ): Promise<ScoredResponse | DegradedScoreResponseDto> {
     const timer = this.metrics.timer();
     const lease = this.lifecycle.acquire(request.userId);
@@ -64,6 +66,7 @@ export class ScoringService {
     try {
       const { model } = lease;
       const rows = request.itemIds.length;
+      if (bodyBytes !== undefined) this.admission.observeBody(bodyBytes, rows);
       const fusion = requestFusion(model, request);
       const refusal = this.admission.admit(model.scorer, rows, deadline);
       if (refusal) return this.shed(request, requestId, refusal, allowDegraded);
