@@ -159,6 +159,19 @@ describe('feature store (e2e)', () => {
     });
   });
 
+  it("names the failing feature as the 400's field, not the map that holds it", async () => {
+    const fields = async (url: string, payload: unknown) =>
+      (await put(url, payload)).json<{ errors: { field: string }[] }>().errors.map((e) => e.field);
+    expect(await fields('/v1/users/u1/features', { features: { 'age in years': { x: 1 } } })).toEqual([
+      'features.age in years',
+    ]);
+    expect(await fields('/v1/items/features', { entities: [{ id: 'a', features: { ok: 1, tags: [1] } }] })).toEqual([
+      'entities.0.features.tags',
+    ]);
+    // A problem of the map itself names the map.
+    expect(await fields('/v1/users/u1/features', { features: { '': 1 } })).toEqual(['features']);
+  });
+
   it('answers 400 naming the field for malformed bodies and ids, storing nothing', async () => {
     expect(await rejection('/v1/users/u1/features', { features: { age: { years: 3 } } })).toContain(
       'features.age must be a number (within ±1e18), string, boolean, list of strings or null',

@@ -13,11 +13,31 @@ import { postgresTextProblem, requestValueError, textProblemIn } from './postgre
 function flatten(errors: ValidationError[], parent?: string): FieldError[] {
   return errors.flatMap((error) => {
     const field = parent ? `${parent}.${error.property}` : error.property;
-    const own = messagesOf(error, field, parent).map((message) => ({ field, message }));
+    const own = messagesOf(error, field, parent).map((message) => ({
+      field: keyNamedIn(message, field, error.value),
+      message,
+    }));
     // A value of the wrong type (a list where an object belongs) has no fields of its own to name.
     const wrongType = Object.keys(error.constraints ?? {}).some((name) => TYPE_CHECKS.has(name));
     return wrongType ? own : [...own, ...flatten(error.children ?? [], field)];
   });
+}
+
+/**
+ * The field a sentence names: a rule over a map (a feature map) names the key that failed (`features.age
+ * must be …`), which is then the field rather than the map. The map's own keys say where the name ends, since a key
+ * may hold spaces.
+ */
+function keyNamedIn(message: string, field: string, value: unknown): string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || !message.startsWith(`${field}.`))
+    return field;
+  const rest = message.slice(field.length + 1);
+  let named: string | undefined;
+  for (const key of Object.keys(value)) {
+    const next = rest[key.length];
+    if ((next === ' ' || next === '[') && rest.startsWith(key) && key.length > (named?.length ?? -1)) named = key;
+  }
+  return named === undefined ? field : `${field}.${named}`;
 }
 
 /** Checks of a value's type: when one fails, the field's other rules (bounds, lengths) say nothing a caller can use. */
