@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { pipeline, Transform, TransformCallback } from 'node:stream';
 import { CsvError, parse } from 'csv-parse';
 
-import { invalidUtf8At } from '../util/utf8';
+import { byteOrderMark, invalidUtf8At, loneSurrogateAt } from '../util/utf8';
 
 export type BadRowPolicy = 'fail' | 'skip';
 
@@ -383,12 +383,6 @@ class Utf8Text extends Transform {
   }
 }
 
-function byteOrderMark(bytes: Buffer): 'utf8' | 'utf16le' | 'utf16be' {
-  if (bytes[0] === 0xff && bytes[1] === 0xfe) return 'utf16le';
-  if (bytes[0] === 0xfe && bytes[1] === 0xff) return 'utf16be';
-  return 'utf8';
-}
-
 /** Bytes at the end of UTF-16 `bytes` to hold for the next chunk: an odd byte, or a high surrogate without its pair. */
 function incompleteUtf16Tail(bytes: Buffer, encoding: 'utf16le' | 'utf16be'): number {
   const odd = bytes.length & 1;
@@ -396,18 +390,6 @@ function incompleteUtf16Tail(bytes: Buffer, encoding: 'utf16le' | 'utf16be'): nu
   if (last < 0) return odd;
   const unit = encoding === 'utf16le' ? bytes.readUInt16LE(last) : bytes.readUInt16BE(last);
   return unit >= 0xd800 && unit < 0xdc00 ? odd + 2 : odd;
-}
-
-/** Byte offset of the first surrogate without its pair in little-endian code units, or -1. */
-function loneSurrogateAt(units: Buffer): number {
-  for (let i = 0; i + 1 < units.length; i += 2) {
-    const unit = units.readUInt16LE(i);
-    if (unit < 0xd800 || unit >= 0xe000) continue;
-    const next = i + 3 < units.length ? units.readUInt16LE(i + 2) : -1;
-    if (unit >= 0xdc00 || next < 0xdc00 || next >= 0xe000) return i;
-    i += 2;
-  }
-  return -1;
 }
 
 /** Bytes at the end of `bytes` that begin a UTF-8 sequence it does not finish. */

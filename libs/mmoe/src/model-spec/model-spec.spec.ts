@@ -338,16 +338,35 @@ describe('model spec', () => {
   it('names the file when loading a broken one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'spec-'));
     writeFileSync(join(dir, 'bad.json'), '{"features": [');
-    await expect(loadModelSpec(join(dir, 'bad.json'))).rejects.toThrow(/bad\.json: not valid JSON/);
+    await expect(loadModelSpec(join(dir, 'bad.json'))).rejects.toThrow(
+      `${join(dir, 'bad.json')}:1, column 15: not valid JSON (Unexpected end of JSON input)`,
+    );
+    writeFileSync(join(dir, 'lines.json'), '{\n  "features": [],\n  tasks: []\n}');
+    await expect(loadModelSpec(join(dir, 'lines.json'))).rejects.toThrow(
+      `${join(dir, 'lines.json')}:3, column 3: not valid JSON (Expected double-quoted property name)`,
+    );
+    writeFileSync(join(dir, 'latin1.json'), Buffer.from('{"features": "caf\xe9"}', 'latin1'));
+    await expect(loadModelSpec(join(dir, 'latin1.json'))).rejects.toThrow(
+      `${join(dir, 'latin1.json')}: not valid UTF-8 (byte 18 of the file)`,
+    );
     writeFileSync(join(dir, 'invalid.json'), JSON.stringify({ ...valid, model: { ...valid.model, experts: -1 } }));
     await expect(loadModelSpec(join(dir, 'invalid.json'))).rejects.toThrow(
       /invalid\.json: Invalid model spec:\n {2}- model\.experts/,
     );
     await expect(loadModelSpec(dir)).rejects.toThrow(`${dir}: cannot read the spec (EISDIR`);
     writeFileSync(join(dir, 'bom.json'), `\uFEFF${JSON.stringify(valid)}`);
-    await expect(loadModelSpec(join(dir, 'bom.json'))).resolves.toMatchObject({
-      tasks: [{ name: 'income' }, { name: 'watch_time' }],
-    });
+    // As Windows editors save "Unicode" text: UTF-16 after a byte order mark, either byte order.
+    const utf16le = Buffer.from(`\uFEFF${JSON.stringify(valid)}`, 'utf16le');
+    writeFileSync(join(dir, 'utf16le.json'), utf16le);
+    writeFileSync(join(dir, 'utf16be.json'), Buffer.from(utf16le).swap16());
+    for (const file of ['bom.json', 'utf16le.json', 'utf16be.json'])
+      await expect(loadModelSpec(join(dir, file))).resolves.toMatchObject({
+        tasks: [{ name: 'income' }, { name: 'watch_time' }],
+      });
+    writeFileSync(join(dir, 'odd.json'), Buffer.concat([utf16le, Buffer.from([0x7b])]));
+    await expect(loadModelSpec(join(dir, 'odd.json'))).rejects.toThrow(
+      `${join(dir, 'odd.json')}: not valid UTF-16 (byte ${utf16le.length + 1} of the file)`,
+    );
   });
 });
 

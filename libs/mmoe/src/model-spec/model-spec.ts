@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 
 import { taskType } from '../tasks/task-types';
 import { sha256Hex } from '../util/hash';
+import { decodeTextFile } from '../util/utf8';
 import { ModelSpec, modelSpecSchema, TaskSpec } from './model-spec.schema';
 
 export class SpecValidationError extends Error {
@@ -32,19 +33,24 @@ export function parseModelSpec(input: unknown): ModelSpec {
 }
 
 export async function loadModelSpec(path: string): Promise<ModelSpec> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (e) {
     // Node's own message names no file for some of them (EISDIR: "illegal operation on a directory, read").
     throw new Error(`${path}: cannot read the spec (${(e as Error).message})`);
   }
+  let text: string;
+  try {
+    text = decodeTextFile(bytes);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
   let json: unknown;
   try {
-    // A byte-order mark, as some editors write one, is not JSON but says nothing either: CSV files may start with it too.
-    json = JSON.parse(text.replace(/^\uFEFF/, ''));
+    json = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${path}: not valid JSON (${(e as Error).message})`);
+    throw new Error(jsonErrorIn(path, text, (e as Error).message));
   }
   try {
     return parseModelSpec(json);
@@ -52,6 +58,20 @@ export async function loadModelSpec(path: string): Promise<ModelSpec> {
     if (e instanceof SpecValidationError) e.message = `${path}: ${e.message}`;
     throw e;
   }
+}
+
+/**
+ * JSON.parse's complaint about `text` as `path:line, column c: not valid JSON (…)`, as the CSV reader names its
+ * errors, where V8 says where (`… in JSON at position 14`, or the end of the input); else with V8's own excerpt.
+ */
+function jsonErrorIn(path: string, text: string, message: string): string {
+  const position = /^(.*) in JSON at position (\d+)/.exec(message);
+  const at = position ? Number(position[2]) : /^Unexpected end of JSON input/.test(message) ? text.length : -1;
+  if (at < 0) return `${path}: not valid JSON (${message})`;
+  const before = text.slice(0, at);
+  const line = before.split('\n').length;
+  const column = at - before.lastIndexOf('\n');
+  return `${path}:${line}, column ${column}: not valid JSON (${position ? position[1] : message})`;
 }
 
 /** How a task is judged: binary tasks by AUC (higher is better), regression tasks by RMSE (lower is better). */
