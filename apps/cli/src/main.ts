@@ -38,14 +38,8 @@ const OPTIONS = {
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
-/** The options every command takes; each command's own are in commandOf. */
+/** The options every command takes; each command's own are the ones commandOf reads. */
 const SHARED_OPTIONS: readonly OptionName[] = ['on-bad-row', 'backend', 'help'];
-/** What each command reads: an option it does not read is an error, not silently ignored (`evaluate --spec`). */
-const COMMAND_OPTIONS: Readonly<Record<string, readonly OptionName[]>> = {
-  train: ['data', 'valid', 'spec', 'out', 'threads'],
-  evaluate: ['model', 'data', 'group-by'],
-  predict: ['model', 'data', 'out', 'id-column'],
-};
 
 async function main(argv: string[]): Promise<void> {
   let parsed;
@@ -72,17 +66,21 @@ async function main(argv: string[]): Promise<void> {
   const onBadRow = values['on-bad-row'];
   if (onBadRow !== 'fail' && onBadRow !== 'skip')
     throw new UsageError(`--on-bad-row must be fail or skip (got "${onBadRow}")`);
+  // What the command reads: an option it does not read is an error, not silently ignored (`evaluate --spec`).
+  const read = new Set<string>(SHARED_OPTIONS);
+  const option: CommandOption = (name) => {
+    read.add(name);
+    return values[name];
+  };
   const required = (name: 'data' | 'spec' | 'out' | 'model') => {
-    const value = values[name];
+    const value = option(name);
     if (!value) throw new UsageError(`${command} needs --${name}`);
     return value;
   };
 
   // Every usage error is found before the engine starts (loading it takes a while).
-  const run = commandOf(command, values, required);
-  for (const name of seen)
-    if (!COMMAND_OPTIONS[command].includes(name as OptionName) && !SHARED_OPTIONS.includes(name as OptionName))
-      throw new UsageError(`${command} takes no --${name}`);
+  const run = commandOf(command, option, required);
+  for (const name of seen) if (!read.has(name)) throw new UsageError(`${command} takes no --${name}`);
   let forced;
   try {
     forced = parseBackendName(values.backend ?? process.env.MMOE_BACKEND);
@@ -103,24 +101,29 @@ async function main(argv: string[]): Promise<void> {
   return run(ctx);
 }
 
+/** A string option's value, noted as read by the command. */
+type CommandOption = (
+  name: 'data' | 'spec' | 'out' | 'model' | 'valid' | 'id-column' | 'group-by' | 'threads',
+) => string | undefined;
+
 function commandOf(
   command: string,
-  values: { valid?: string; 'id-column'?: string; 'group-by'?: string; threads?: string },
+  option: CommandOption,
   required: (name: 'data' | 'spec' | 'out' | 'model') => string,
 ): (ctx: CliContext) => Promise<void> {
   switch (command) {
     case 'train': {
       const args = {
         data: required('data'),
-        valid: values.valid,
+        valid: option('valid'),
         spec: required('spec'),
         out: required('out'),
-        threads: threadsOf(values.threads),
+        threads: threadsOf(option('threads')),
       };
       return (ctx) => trainCommand(args, ctx);
     }
     case 'evaluate': {
-      const args = { model: required('model'), data: required('data'), groupBy: values['group-by'] };
+      const args = { model: required('model'), data: required('data'), groupBy: option('group-by') };
       return (ctx) => evaluateCommand(args, ctx);
     }
     case 'predict': {
@@ -128,7 +131,7 @@ function commandOf(
         model: required('model'),
         data: required('data'),
         out: required('out'),
-        idColumn: values['id-column'],
+        idColumn: option('id-column'),
       };
       if (args.idColumn === '') throw new UsageError('--id-column must name a column');
       return (ctx) => predictCommand(args, ctx);

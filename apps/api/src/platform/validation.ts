@@ -1,7 +1,16 @@
 import { applyDecorators, ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, type TransformFnParams } from 'class-transformer';
-import { buildMessage, ValidateBy, ValidateIf, type ValidationOptions } from 'class-validator';
+import { Transform, Type, type TransformFnParams } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  buildMessage,
+  IsArray,
+  ValidateBy,
+  ValidateIf,
+  ValidateNested,
+  type ValidationOptions,
+} from 'class-validator';
 
 import { InvalidFieldsError, type FieldError } from '@app/common';
 import { MAX_NUMBER_MAGNITUDE, MAX_TASK_WEIGHT } from '@app/mmoe/serving';
@@ -138,13 +147,21 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 }
 
 /**
- * Beside ValidateNested({ each: true }) on a list of objects: an element that is itself a list is read as null, so
- * that the nested check names it (`entities.0 must be an object`). ValidateNested steps into a list element and checks
- * its elements instead: `[[]]` passed, and failed further on (500s).
+ * A body's list of objects of `dto`, from 1 to `maxItems` of them, each validated as one. An element that is itself
+ * a list is read as null, so that the nested check names it (`entities.0 must be an object`): ValidateNested alone
+ * steps into a list element and checks its elements instead, so `[[]]` passed and failed further on (500s).
  */
-export function ListedObjects(): PropertyDecorator {
-  return Transform(({ value }: TransformFnParams) =>
-    Array.isArray(value) ? value.map((v: unknown) => (Array.isArray(v) ? null : v)) : value,
+export function ListOf(dto: () => new () => object, maxItems: number): PropertyDecorator {
+  // In the order stacked decorators apply (the last first), as the DTOs declared them before.
+  return applyDecorators(
+    Type(dto),
+    ValidateNested({ each: true }),
+    Transform(({ value }: TransformFnParams) =>
+      Array.isArray(value) ? value.map((v: unknown) => (Array.isArray(v) ? null : v)) : value,
+    ),
+    ArrayMaxSize(maxItems),
+    ArrayMinSize(1),
+    IsArray(),
   );
 }
 

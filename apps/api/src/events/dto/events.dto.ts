@@ -1,6 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsNumber, Max, Min, ValidateBy, ValidateNested } from 'class-validator';
+import { IsNumber, Max, Min, ValidateBy } from 'class-validator';
 
 import { MIN_SAMPLE_WEIGHT } from '@app/mmoe/serving';
 
@@ -11,7 +10,7 @@ import {
   IsVersionId,
   MAX_ID_LENGTH,
 } from '../../platform/postgres-text.validator';
-import { IsFlatRecord, IsOmittable, IsRequestContext, ListedObjects } from '../../platform/validation';
+import { IsFlatRecord, IsOmittable, IsRequestContext, ListOf } from '../../platform/validation';
 
 export const MAX_EVENTS = 10_000;
 /** Largest event weight: a batch's summed weights stay far inside float32 in training. */
@@ -96,12 +95,7 @@ export class EventDto {
 
 export class PostEventsDto {
   @ApiProperty({ type: [EventDto], minItems: 1, maxItems: MAX_EVENTS })
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(MAX_EVENTS)
-  @ListedObjects()
-  @ValidateNested({ each: true })
-  @Type(() => EventDto)
+  @ListOf(() => EventDto, MAX_EVENTS)
   events!: EventDto[];
 }
 

@@ -1,11 +1,9 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, ValidateNested } from 'class-validator';
 
 import type { FeatureMap } from '@app/db';
 
 import { IsEntityId, MAX_ID_LENGTH } from '../../platform/postgres-text.validator';
-import { ListedObjects, MAX_LIST_LENGTH, MAX_TEXT_VALUE_LENGTH } from '../../platform/validation';
+import { ListOf, MAX_LIST_LENGTH, MAX_TEXT_VALUE_LENGTH } from '../../platform/validation';
 import { IsFeatureMap, MAX_FEATURE_NAME_LENGTH, MAX_FEATURES } from './feature-map.validator';
 
 export const MAX_BULK_ENTITIES = 10_000;
@@ -52,12 +50,7 @@ export class BulkPutFeaturesDto {
     maxItems: MAX_BULK_ENTITIES,
     description: 'Ids must be unique within a call.',
   })
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(MAX_BULK_ENTITIES)
-  @ListedObjects()
-  @ValidateNested({ each: true })
-  @Type(() => EntityFeaturesDto)
+  @ListOf(() => EntityFeaturesDto, MAX_BULK_ENTITIES)
   entities!: EntityFeaturesDto[];
 }
 
