@@ -68,12 +68,15 @@ describe('warm-start incremental training (e2e: real Postgres, Redis and a worke
     return settled(created.json().id as string, fails);
   };
 
-  /** The job once it has completed (or failed, when `fails`). */
+  /**
+   * The job once it has completed (or failed, when `fails`), fetched after its state says so: a job fetched before it
+   * finished holds no result even if its state, read next, is already 'completed'.
+   */
   const settled = async (id: Job['id'], fails = false): Promise<Job> => {
     for (const deadline = Date.now() + 90_000; Date.now() < deadline;) {
-      const job = (await queue.getJob(id))!;
-      const state = await job.getState();
+      const state = await (await queue.getJob(id))!.getState();
       if (state === 'completed' || state === 'failed') {
+        const job = (await queue.getJob(id))!;
         if ((state === 'failed') !== fails)
           throw new Error(`job ${id} ${state}: ${job.failedReason ?? ''}\n${worker?.output() ?? ''}`);
         return job;

@@ -73,12 +73,19 @@ export class TrainingJobsRepository {
     );
   }
 
-  private async toRecord(job: Job): Promise<TrainingJobRecord> {
+  private async toRecord(read: Job): Promise<TrainingJobRecord> {
+    const state = await read.getState();
+    // The job's fields were read before its state: one that finished in between would show 'completed' with no result
+    // (or 'failed' with no reason), so it is read again; Bull writes a finish and its state in one script.
+    const job =
+      (state === 'completed' || state === 'failed') && read.finishedOn === undefined
+        ? ((await this.queue.getJob(read.id)) ?? read)
+        : read;
     const progress: unknown = job.progress();
     return {
       id: String(job.id),
       name: job.name,
-      state: await job.getState(),
+      state,
       data: job.data as Record<string, unknown>,
       // Bull reports 0 until the worker first sets it.
       progress: typeof progress === 'object' && progress !== null ? (progress as TrainingJobProgress) : null,
