@@ -4,7 +4,6 @@ import { Transform, Type, type TransformFnParams } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
-  buildMessage,
   IsArray,
   ValidateBy,
   ValidateIf,
@@ -250,32 +249,51 @@ export function IsFlatRecord(
       : types.includes(typeof value as FlatValue) &&
         (typeof value !== 'number' || Math.abs(value) <= maxMagnitude) &&
         (typeof value !== 'string' || value.length <= MAX_TEXT_VALUE_LENGTH);
-  const bound = ` between -${magnitudeText(maxMagnitude)} and ${magnitudeText(maxMagnitude)}`;
-  const text = types.some((t) => t.startsWith('string'))
-    ? `, strings of at most ${MAX_TEXT_VALUE_LENGTH} characters`
-    : '';
-  const lists = types.includes('string[]') ? `, lists of at most ${MAX_LIST_LENGTH} strings` : '';
-  const problem = (value: unknown): string | undefined => {
-    if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.values(value).every(accepts))
-      return `must be an object whose values are ${types.join(' or ')}${types.includes('number') ? bound : ''}${text}${lists}`;
+  // What one value may be, e.g. "a number between -1e6 and 1e6", or "a string, a number, a boolean or a list of
+  // strings (numbers between -1e18 and 1e18, strings of at most 1024 characters, lists of at most 1024 strings)".
+  const names = types.map((type) => FLAT_VALUE_NAMES[type]);
+  const bounds = [
+    types.includes('number') && `numbers between -${magnitudeText(maxMagnitude)} and ${magnitudeText(maxMagnitude)}`,
+    types.some((t) => t.startsWith('string')) && `strings of at most ${MAX_TEXT_VALUE_LENGTH} characters`,
+    types.includes('string[]') && `lists of at most ${MAX_LIST_LENGTH} strings`,
+  ].filter((bound): bound is string => typeof bound === 'string');
+  const kinds =
+    names.length === 1
+      ? `${names[0]}${bounds.length > 0 ? ` ${bounds[0].replace(/^\w+ /, '')}` : ''}`
+      : `${names.slice(0, -1).join(', ')} or ${names.at(-1)} (${bounds.join(', ')})`;
+  /** The first problem, naming the key whose value fails (`context.device`), which the 400 then gives as its field. */
+  const problem = (value: unknown, property: string): string | undefined => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      return `${property} must be an object mapping names to ${kinds}`;
     const keys = Object.keys(value);
-    if (keys.length > MAX_RECORD_ENTRIES) return `must have at most ${MAX_RECORD_ENTRIES} keys, got ${keys.length}`;
+    if (keys.length > MAX_RECORD_ENTRIES)
+      return `${property} must have at most ${MAX_RECORD_ENTRIES} keys, got ${keys.length}`;
     if (keys.some((key) => key.length > MAX_RECORD_KEY_LENGTH))
-      return `must have keys of at most ${MAX_RECORD_KEY_LENGTH} characters`;
-    return textProblemIn(value);
+      return `${property} must have keys of at most ${MAX_RECORD_KEY_LENGTH} characters`;
+    const failing = keys.find((key) => !accepts((value as Record<string, unknown>)[key]));
+    if (failing !== undefined) return `${property}.${failing} must be ${kinds}`;
+    const textProblem = textProblemIn(value);
+    return textProblem && `${property} ${textProblem}`;
   };
   return ValidateBy(
     {
       name: 'isFlatRecord',
       constraints: [types],
       validator: {
-        validate: (value: unknown) => problem(value) === undefined,
-        defaultMessage: buildMessage((each, args) => `${each}$property ${problem(args?.value)}`, options),
+        validate: (value: unknown, args) => problem(value, args?.property ?? '') === undefined,
+        defaultMessage: (args) => problem(args?.value, args?.property ?? '') ?? '',
       },
     },
     options,
   );
 }
+
+const FLAT_VALUE_NAMES: Record<FlatValue, string> = {
+  string: 'a string',
+  number: 'a number',
+  boolean: 'a boolean',
+  'string[]': 'a list of strings',
+};
 
 /** Blend weights by task name, bounded so that the blended score stays finite (see MAX_TASK_WEIGHT). */
 export function IsObjectiveWeights(): PropertyDecorator {
