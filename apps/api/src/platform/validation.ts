@@ -1,10 +1,15 @@
 import { applyDecorators, ValidationPipe, type ArgumentMetadata, type ValidationError } from '@nestjs/common';
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiPropertyOptional, type ApiPropertyOptions } from '@nestjs/swagger';
 import { Transform, Type, type TransformFnParams } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
   IsArray,
+  IsInt,
+  IsNumber,
+  IsPositive,
+  Max,
+  Min,
   ValidateBy,
   ValidateIf,
   ValidateNested,
@@ -180,6 +185,31 @@ export function createValidationPipe(timer?: ValidationTimer): ValidationPipe {
  */
 export function IsOmittable(options?: ValidationOptions): PropertyDecorator {
   return ValidateIf((_object, value) => value !== undefined, options);
+}
+
+/**
+ * A field that may be left out whose value is a JSON number from `min` to `max` (an integer with `integer`; above
+ * `min` = 0 rather than at it with `positive`), its OpenAPI schema drawn from the same bounds. `options` adds to the
+ * schema (description, default, example).
+ */
+export function IsNumberIn(
+  { min, max }: { min: number; max: number },
+  { integer = false, positive = false, ...options }: ApiPropertyOptions & { integer?: boolean; positive?: boolean } = {},
+): PropertyDecorator {
+  // In the order stacked decorators apply (the lowest first), as the DTOs stacked them.
+  return applyDecorators(
+    Max(max),
+    positive ? IsPositive() : Min(min),
+    integer ? IsInt() : IsNumber({ allowNaN: false, allowInfinity: false }),
+    IsOmittable(),
+    ApiPropertyOptional({
+      ...(integer && { type: 'integer' }),
+      minimum: positive ? 0 : min,
+      ...(positive && { exclusiveMinimum: true }),
+      maximum: max,
+      ...options,
+    } as ApiPropertyOptions),
+  );
 }
 
 /** 'string[]': a list of strings, the value of a sequence feature (a history, tags). */

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsNumber, Max, Min, ValidateBy } from 'class-validator';
+import { ValidateBy } from 'class-validator';
 
 import { MIN_SAMPLE_WEIGHT } from '@app/mmoe/serving';
 
@@ -10,7 +10,7 @@ import {
   IsVersionId,
   MAX_ID_LENGTH,
 } from '../../platform/postgres-text.validator';
-import { IsFlatRecord, IsOmittable, IsRequestContext, ListOf } from '../../platform/validation';
+import { IsFlatRecord, IsNumberIn, IsOmittable, IsRequestContext, ListOf } from '../../platform/validation';
 
 export const MAX_EVENTS = 10_000;
 /** Largest event weight: a batch's summed weights stay far inside float32 in training. */
@@ -61,17 +61,14 @@ export class EventDto {
   @IsRequestContext('Request-time features at the impression (as in the score call).')
   context?: Record<string, string | number | boolean | string[]>;
 
-  @ApiPropertyOptional({
-    description:
-      "Sample weight in event-sourced training (the spec's training.sampleWeight); 1 when left out, 0 leaves the event out of the loss.",
-    minimum: 0,
-    maximum: MAX_EVENT_WEIGHT,
-    example: 2.5,
-  })
-  @IsOmittable()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0)
-  @Max(MAX_EVENT_WEIGHT)
+  @IsNumberIn(
+    { min: 0, max: MAX_EVENT_WEIGHT },
+    {
+      description:
+        "Sample weight in event-sourced training (the spec's training.sampleWeight); 1 when left out, 0 leaves the event out of the loss.",
+      example: 2.5,
+    },
+  )
   @ValidateBy({
     name: 'isSampleWeight',
     validator: {

@@ -1,16 +1,6 @@
 import { ApiExtraModels, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { plainToInstance, Transform, Type, type TransformFnParams } from 'class-transformer';
-import {
-  IsInstance,
-  IsInt,
-  IsNumber,
-  IsPositive,
-  Max,
-  Min,
-  ValidateBy,
-  ValidateNested,
-  type ValidationArguments,
-} from 'class-validator';
+import { IsInstance, ValidateBy, ValidateNested, type ValidationArguments } from 'class-validator';
 
 import {
   ROLLOUT_POLICY_BOUNDS as BOUNDS,
@@ -20,9 +10,7 @@ import {
   type TaskPolicy,
 } from '@app/registry';
 
-import { IsOmittable, isPlainObject } from '../../platform/validation';
-
-const FINITE = { allowNaN: false, allowInfinity: false } as const;
+import { IsNumberIn, IsOmittable, isPlainObject } from '../../platform/validation';
 
 /**
  * The edge of PUT /admin/models/:id/rollout-policy: the shape of every field, at every level, is checked here by the
@@ -32,156 +20,88 @@ const FINITE = { allowNaN: false, allowInfinity: false } as const;
  * registry, inside the transition.
  */
 export class TaskPolicyDto implements TaskPolicy {
-  @ApiPropertyOptional({
-    minimum: BOUNDS.minEvents.min,
-    maximum: BOUNDS.minEvents.max,
+  @IsNumberIn(BOUNDS.minEvents, {
+    integer: true,
     description: 'Overrides the policy-wide minEvents.',
   })
-  @IsOmittable()
-  @IsInt()
-  @Min(BOUNDS.minEvents.min)
-  @Max(BOUNDS.minEvents.max)
   minEvents?: number;
 
-  @ApiPropertyOptional({
-    minimum: BOUNDS.tolerance.min,
-    maximum: BOUNDS.tolerance.max,
+  @IsNumberIn(BOUNDS.tolerance, {
     description: 'Overrides the policy-wide tolerance.',
   })
-  @IsOmittable()
-  @IsNumber(FINITE)
-  @Min(BOUNDS.tolerance.min)
-  @Max(BOUNDS.tolerance.max)
   tolerance?: number;
 }
 
 /** See Guardrails (libs/registry): each bound is checked only when set; a breach shown at the confidence rejects. */
 export class GuardrailsDto implements Guardrails {
-  @ApiPropertyOptional({
-    minimum: BOUNDS.calibration.min,
-    maximum: BOUNDS.calibration.max,
+  @IsNumberIn(BOUNDS.calibration, {
     example: 0.2,
     description: 'Binary tasks: the canary’s mean prediction / label rate must stay within [1/(1 + c), 1 + c].',
   })
-  @IsOmittable()
-  @IsNumber(FINITE)
-  @Min(BOUNDS.calibration.min)
-  @Max(BOUNDS.calibration.max)
   calibration?: number;
 
-  @ApiPropertyOptional({
-    minimum: BOUNDS.regressionError.min,
-    maximum: BOUNDS.regressionError.max,
+  @IsNumberIn(BOUNDS.regressionError, {
     example: 0.1,
     description: 'Regression tasks: the canary’s RMSE must stay within (1 + r) × production’s.',
   })
-  @IsOmittable()
-  @IsNumber(FINITE)
-  @Min(BOUNDS.regressionError.min)
-  @Max(BOUNDS.regressionError.max)
   regressionError?: number;
 
-  @ApiPropertyOptional({
-    minimum: BOUNDS.errorRate.min,
-    maximum: BOUNDS.errorRate.max,
+  @IsNumberIn(BOUNDS.errorRate, {
     example: 0.01,
     description:
       'How much larger the share of the canary’s failed score requests (5xx) may be than production’s, over every API process.',
   })
-  @IsOmittable()
-  @IsNumber(FINITE)
-  @Min(BOUNDS.errorRate.min)
-  @Max(BOUNDS.errorRate.max)
   errorRate?: number;
 
-  @ApiPropertyOptional({
-    minimum: BOUNDS.latencyP99Ms.min,
-    maximum: BOUNDS.latencyP99Ms.max,
+  @IsNumberIn(BOUNDS.latencyP99Ms, {
     example: 50,
     description: 'Largest p99 scoring latency of the canary in ms, from every API process’s histogram.',
   })
-  @IsOmittable()
-  @IsNumber(FINITE)
-  @Min(BOUNDS.latencyP99Ms.min)
-  @Max(BOUNDS.latencyP99Ms.max)
   latencyP99Ms?: number;
 }
 
 /** See RolloutPolicy (libs/registry) for the rule. */
 @ApiExtraModels(TaskPolicyDto)
 export class RolloutPolicyDto {
-  @ApiPropertyOptional({
-    minimum: BOUNDS.confidence.min,
-    maximum: BOUNDS.confidence.max,
+  @IsNumberIn(BOUNDS.confidence, {
     default: 0.95,
     description: 'Probability that a decision is right, however often the policy looks (confidence sequences).',
   })
-  @IsOmittable()
-  @IsNumber(FINITE)
-  @Min(BOUNDS.confidence.min)
-  @Max(BOUNDS.confidence.max)
   confidence: number = 0.95;
 
-  @ApiPropertyOptional({
-    minimum: BOUNDS.minEvents.min,
-    maximum: BOUNDS.minEvents.max,
+  @IsNumberIn(BOUNDS.minEvents, {
+    integer: true,
     default: 1000,
     description: 'Labelled predictions each side needs, per task, before any decision.',
   })
-  @IsOmittable()
-  @IsInt()
-  @Min(BOUNDS.minEvents.min)
-  @Max(BOUNDS.minEvents.max)
   minEvents: number = 1000;
 
-  @ApiPropertyOptional({
-    minimum: BOUNDS.tolerance.min,
-    maximum: BOUNDS.tolerance.max,
+  @IsNumberIn(BOUNDS.tolerance, {
     default: 0.01,
     description: 'How many AUC points worse than production the canary may be and still be promoted.',
   })
-  @IsOmittable()
-  @IsNumber(FINITE)
-  @Min(BOUNDS.tolerance.min)
-  @Max(BOUNDS.tolerance.max)
   tolerance: number = 0.01;
 
-  @ApiPropertyOptional({
-    minimum: BOUNDS.minUsers.min,
-    maximum: BOUNDS.minUsers.max,
+  @IsNumberIn(BOUNDS.minUsers, {
+    integer: true,
     default: DEFAULT_ROLLOUT_POLICY.minUsers,
     description: 'Users with labelled predictions each side needs before any decision on AUC or calibration.',
   })
-  @IsOmittable()
-  @IsInt()
-  @Min(BOUNDS.minUsers.min)
-  @Max(BOUNDS.minUsers.max)
   minUsers: number = DEFAULT_ROLLOUT_POLICY.minUsers;
 
-  @ApiPropertyOptional({
-    minimum: BOUNDS.maxHours.min,
-    exclusiveMinimum: true,
-    maximum: BOUNDS.maxHours.max,
+  @IsNumberIn(BOUNDS.maxHours, {
+    positive: true,
     default: DEFAULT_ROLLOUT_POLICY.maxHours,
     description:
       'Hours after which a test still undecided ends inconclusive: the canary stays as it is, an event is recorded.',
   })
-  @IsOmittable()
-  @IsNumber(FINITE)
-  @IsPositive()
-  @Max(BOUNDS.maxHours.max)
   maxHours: number = DEFAULT_ROLLOUT_POLICY.maxHours;
 
-  @ApiPropertyOptional({
-    minimum: BOUNDS.maxEvents.min,
-    maximum: BOUNDS.maxEvents.max,
+  @IsNumberIn(BOUNDS.maxEvents, {
+    integer: true,
     description:
       'Labelled canary predictions (per gated task, the fewest) after which an undecided test ends inconclusive.',
   })
-  @IsOmittable()
-  @IsInt()
-  @Min(BOUNDS.maxEvents.min)
-  @Max(BOUNDS.maxEvents.max)
   maxEvents?: number;
 
   // A Map of TaskPolicyDto, so that class-validator checks each one (its unknown keys included) as it does a nested

@@ -3,14 +3,10 @@ import { plainToInstance, Transform, Type, type TransformFnParams } from 'class-
 import {
   IsBoolean,
   IsIn,
-  IsInt,
-  IsNumber,
   IsObject,
   IsString,
   Matches,
-  Max,
   MaxLength,
-  Min,
   MinLength,
   ValidateBy,
   ValidateNested,
@@ -21,7 +17,7 @@ import type { TrainingDataSource, TrainingOverrides, WarmStart } from '@app/queu
 
 import { RolloutPolicyDto, toRolloutPolicy } from '../../live/dto/rollout-policy.dto';
 import { IsNotFuture, IsTimestamp, IsVersionId } from '../../platform/postgres-text.validator';
-import { IsOmittable } from '../../platform/validation';
+import { IsNumberIn, IsOmittable } from '../../platform/validation';
 import type { NewTrainingJob } from '../training-jobs.service';
 
 const SOURCE_KINDS = ['events', 'csv', 'incremental'] as const;
@@ -79,17 +75,14 @@ export class IncrementalSourceDto extends TrainingSourceDto {
   @IsNotFuture()
   to?: string;
 
-  @ApiPropertyOptional({
-    minimum: 0,
-    maximum: 1,
-    example: 0.2,
-    description:
-      "Older events of the parent's lineage (at most TRAINING_REPLAY_DAYS before the window), replayed per new event (against forgetting).",
-  })
-  @IsOmittable()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0)
-  @Max(1)
+  @IsNumberIn(
+    { min: 0, max: 1 },
+    {
+      example: 0.2,
+      description:
+        "Older events of the parent's lineage (at most TRAINING_REPLAY_DAYS before the window), replayed per new event (against forgetting).",
+    },
+  )
   replay?: number;
 }
 
@@ -114,33 +107,17 @@ export class WarmStartDto implements WarmStart {
 }
 
 export class TrainingOverridesDto implements TrainingOverrides {
-  @ApiPropertyOptional({ minimum: 1, maximum: 1000 })
-  @IsOmittable()
-  @IsInt()
-  @Min(1)
-  @Max(1000)
+  @IsNumberIn({ min: 1, max: 1000 }, { integer: true })
   epochs?: number;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 65536 })
-  @IsOmittable()
-  @IsInt()
-  @Min(1)
-  @Max(65536)
+  @IsNumberIn({ min: 1, max: 65536 }, { integer: true })
   batchSize?: number;
 
-  @ApiPropertyOptional({ minimum: 1e-6, maximum: 1 })
-  @IsOmittable()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(1e-6)
-  @Max(1)
+  @IsNumberIn({ min: 1e-6, max: 1 })
   learningRate?: number;
 
-  @ApiPropertyOptional({ minimum: Number.MIN_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER })
-  @IsOmittable()
-  @IsInt()
   // Beyond the safe integers a seed is not the number sent (2^60 + 1 reads as 2^60); the worker refuses it.
-  @Min(Number.MIN_SAFE_INTEGER)
-  @Max(Number.MAX_SAFE_INTEGER)
+  @IsNumberIn({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }, { integer: true })
   seed?: number;
 }
 
@@ -233,16 +210,10 @@ export class CreateTrainingJobDto {
   @IsBoolean()
   refit?: boolean;
 
-  @ApiPropertyOptional({
-    minimum: 0.05,
-    maximum: 0.5,
-    example: 0.2,
-    description: 'Share of the data, the latest in time, held out for evaluation.',
-  })
-  @IsOmittable()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0.05)
-  @Max(0.5)
+  @IsNumberIn(
+    { min: 0.05, max: 0.5 },
+    { example: 0.2, description: 'Share of the data, the latest in time, held out for evaluation.' },
+  )
   holdoutFraction?: number;
 
   @ApiPropertyOptional({

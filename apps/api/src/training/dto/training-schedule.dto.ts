@@ -1,23 +1,12 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type, type TransformFnParams } from 'class-transformer';
-import {
-  IsBoolean,
-  IsInt,
-  IsNumber,
-  IsObject,
-  IsOptional,
-  IsString,
-  Max,
-  MaxLength,
-  Min,
-  ValidateNested,
-} from 'class-validator';
+import { IsBoolean, IsInt, IsObject, IsOptional, IsString, Max, MaxLength, Min, ValidateNested } from 'class-validator';
 
 import type { CadenceState, LastRun, RetrainScheduleState } from '@app/queue';
 import type { RolloutPolicy } from '@app/registry';
 
 import { RolloutPolicyDto, toRolloutPolicy } from '../../live/dto/rollout-policy.dto';
-import { IsOmittable } from '../../platform/validation';
+import { IsNumberIn, IsOmittable } from '../../platform/validation';
 
 class UpdateCadenceDto {
   @ApiProperty({
@@ -46,16 +35,10 @@ class UpdateCadenceDto {
 }
 
 export class UpdateTrainingScheduleDto extends UpdateCadenceDto {
-  @ApiPropertyOptional({
-    minimum: 0.01,
-    maximum: 365,
-    example: 7,
-    description: 'Days of events before each run to train on; unchanged when left out.',
-  })
-  @IsOmittable()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0.01)
-  @Max(365)
+  @IsNumberIn(
+    { min: 0.01, max: 365 },
+    { example: 7, description: 'Days of events before each run to train on; unchanged when left out.' },
+  )
   windowDays?: number;
 
   @ApiPropertyOptional({
@@ -83,23 +66,16 @@ export class UpdateTrainingScheduleDto extends UpdateCadenceDto {
 }
 
 export class UpdateIncrementalScheduleDto extends UpdateCadenceDto {
-  @ApiPropertyOptional({
-    minimum: 0,
-    maximum: 1,
-    example: 0.2,
-    description: "Older events replayed per new one, drawn from production's window; unchanged when left out.",
-  })
-  @IsOmittable()
-  @IsNumber({ allowNaN: false, allowInfinity: false })
-  @Min(0)
-  @Max(1)
+  @IsNumberIn(
+    { min: 0, max: 1 },
+    {
+      example: 0.2,
+      description: "Older events replayed per new one, drawn from production's window; unchanged when left out.",
+    },
+  )
   replay?: number;
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 1000, example: 1, description: 'Unchanged when left out.' })
-  @IsOmittable()
-  @IsInt()
-  @Min(1)
-  @Max(1000)
+  @IsNumberIn({ min: 1, max: 1000 }, { integer: true, example: 1, description: 'Unchanged when left out.' })
   epochs?: number;
 }
 
