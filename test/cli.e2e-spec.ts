@@ -264,6 +264,12 @@ describe('CLI', () => {
     expect(proc.stderr).not.toMatch(/epoch 1/);
     const file = await cli('train', '--data', test, '--spec', spec, '--out', kept);
     expect(file.stderr).toContain(`--out ${kept}: ${kept} is not a directory`);
+    // predict makes its file's directory as train makes its own, before it loads the model.
+    const nested = join(dir, 'made', 'by', 'predict', 'scores.csv');
+    expect(await cli('predict', '--model', model, '--data', test, '--out', nested)).toMatchObject({ code: 0 });
+    expect(readFileSync(nested, 'utf8')).toMatch(/^line,/);
+    const underFile = await cli('predict', '--model', model, '--data', test, '--out', join(kept, 'scores.csv'));
+    expect(underFile.stderr).toContain(`--out ${join(kept, 'scores.csv')}: ${kept} is not a directory`);
   }, 120_000);
 
   it('names the line and column of a bad row, or skips and counts bad rows', async () => {

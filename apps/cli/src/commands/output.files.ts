@@ -6,9 +6,9 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 /**
  * Creates the directory `dir` and its missing parents, one level at a time (Node 20's recursive mkdir never returns
  * for a path under /proc), before any work is done for it: an output that cannot be written fails at once, not after
- * the training.
+ * the training. An error names `flag` and the path it was given (`given`: a file in `dir`, or `dir` itself).
  */
-export async function ensureOutputDir(dir: string, flag: string): Promise<void> {
+export async function ensureOutputDir(dir: string, flag: string, given = dir): Promise<void> {
   const missing: string[] = [];
   try {
     for (let at = resolve(dir); ; at = dirname(at)) {
@@ -20,7 +20,7 @@ export async function ensureOutputDir(dir: string, flag: string): Promise<void> 
     }
     for (const at of missing) await mkdir(at);
   } catch (e) {
-    throw new Error(`${flag} ${dir}: ${(e as Error).message}`);
+    throw new Error(`${flag} ${given}: ${(e as Error).message}`);
   }
 }
 

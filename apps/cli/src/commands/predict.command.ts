@@ -1,5 +1,5 @@
 import { createWriteStream } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 
 import { float32Text } from '@app/common';
@@ -16,7 +16,7 @@ import {
 
 import { CliContext } from '../cli.context';
 import { ARTIFACT_FILE, loadModelDir } from './model.files';
-import { ownDescriptor, sameFile, writeOutput } from './output.files';
+import { ensureOutputDir, ownDescriptor, sameFile, writeOutput } from './output.files';
 import { predictionHeader } from './prediction-header.rules';
 
 export interface PredictArgs {
@@ -46,6 +46,8 @@ export async function predictCommand(args: PredictArgs, ctx: CliContext): Promis
     throw new Error(`--out ${args.out} is the --data file: the predictions would overwrite their input`);
   if (await sameFile(join(args.model, ARTIFACT_FILE), args.out))
     throw new Error(`--out ${args.out} is the model's artifact: the predictions would overwrite the model`);
+  // As train makes its --out: a missing directory is made before the model is loaded, not reported after the scoring.
+  await ensureOutputDir(dirname(args.out), '--out', args.out);
   const model = await loadModelDir(args.model);
   const reader = new CsvReader(args.data, { onBadRow: ctx.onBadRow });
   let written = 0;
