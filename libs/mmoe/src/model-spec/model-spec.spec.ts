@@ -345,6 +345,23 @@ describe('model spec', () => {
     await expect(loadModelSpec(join(dir, 'lines.json'))).rejects.toThrow(
       `${join(dir, 'lines.json')}:3, column 3: not valid JSON (Expected double-quoted property name)`,
     );
+    // V8 names an unexpected token without its place: found by the parse of the shortest prefix that fails.
+    writeFileSync(join(dir, 'nan.json'), '{\n  "features": [],\n  "tasks": NaN\n}');
+    await expect(loadModelSpec(join(dir, 'nan.json'))).rejects.toThrow(
+      `${join(dir, 'nan.json')}:3, column 12: not valid JSON (Unexpected token 'N')`,
+    );
+    writeFileSync(join(dir, 'csv.json'), 'user,item,click\n');
+    await expect(loadModelSpec(join(dir, 'csv.json'))).rejects.toThrow(
+      `${join(dir, 'csv.json')}:1, column 1: not valid JSON (Unexpected token 'u')`,
+    );
+    writeFileSync(join(dir, 'quote.json'), "{'a': 1}");
+    await expect(loadModelSpec(join(dir, 'quote.json'))).rejects.toThrow(
+      `${join(dir, 'quote.json')}:1, column 2: not valid JSON (Expected property name or '}')`,
+    );
+    writeFileSync(join(dir, 'tru.json'), '{"a": tru}');
+    await expect(loadModelSpec(join(dir, 'tru.json'))).rejects.toThrow(
+      `${join(dir, 'tru.json')}:1, column 10: not valid JSON (Unexpected token '}')`,
+    );
     writeFileSync(join(dir, 'latin1.json'), Buffer.from('{"features": "caf\xe9"}', 'latin1'));
     await expect(loadModelSpec(join(dir, 'latin1.json'))).rejects.toThrow(
       `${join(dir, 'latin1.json')}: not valid UTF-8 (byte 18 of the file)`,

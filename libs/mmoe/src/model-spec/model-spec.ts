@@ -62,16 +62,52 @@ export async function loadModelSpec(path: string): Promise<ModelSpec> {
 
 /**
  * JSON.parse's complaint about `text` as `path:line, column c: not valid JSON (…)`, as the CSV reader names its
- * errors, where V8 says where (`… in JSON at position 14`, or the end of the input); else with V8's own excerpt.
+ * errors: where V8 says (`… in JSON at position 14`, or the end of the input), else where failingPrefix finds it.
  */
 function jsonErrorIn(path: string, text: string, message: string): string {
   const position = /^(.*) in JSON at position (\d+)/.exec(message);
-  const at = position ? Number(position[2]) : /^Unexpected end of JSON input/.test(message) ? text.length : -1;
-  if (at < 0) return `${path}: not valid JSON (${message})`;
+  const [at, reason] = position
+    ? [Number(position[2]), position[1]]
+    : /^Unexpected end of JSON input/.test(message)
+      ? [text.length, message]
+      : // V8 names an unexpected token without its place: `Unexpected token 'N', "{"a": NaN}" is not valid JSON`.
+        [failingPrefix(text) - 1, withoutExcerpt(message)];
   const before = text.slice(0, at);
   const line = before.split('\n').length;
   const column = at - before.lastIndexOf('\n');
-  return `${path}:${line}, column ${column}: not valid JSON (${position ? position[1] : message})`;
+  return `${path}:${line}, column ${column}: not valid JSON (${reason})`;
+}
+
+/** `Unexpected token 'N'` of `Unexpected token 'N', ..."tasks": NaN}" is not valid JSON` (the token may be a quote). */
+function withoutExcerpt(message: string): string {
+  const end = message.indexOf("', ");
+  return end < 0 ? message : message.slice(0, end + 1);
+}
+
+/**
+ * The length of the shortest prefix of `text` (invalid JSON) that JSON.parse refuses for what it holds, not for
+ * where it stops: its last character is where the parse fails. A prefix the input merely ends too soon (`{"a": tr`,
+ * `"ab`: an error at its end) is fine so far, and every prefix longer than a refused one is refused, so a binary
+ * search finds it in a few parses of a spec file.
+ */
+function failingPrefix(text: string): number {
+  const refused = (length: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, length));
+      return false;
+    } catch (e) {
+      const { message } = e as Error;
+      const position = /in JSON at position (\d+)/.exec(message);
+      return !/^Unexpected end of JSON input/.test(message) && !(position && Number(position[1]) >= length);
+    }
+  };
+  let [fine, failing] = [0, text.length];
+  while (failing - fine > 1) {
+    const mid = (fine + failing) >>> 1;
+    if (refused(mid)) failing = mid;
+    else fine = mid;
+  }
+  return failing;
 }
 
 /** How a task is judged: binary tasks by AUC (higher is better), regression tasks by RMSE (lower is better). */
