@@ -1,5 +1,6 @@
 import { ArtifactError, ArtifactLimits, decodeArtifact, encodeArtifact } from './artifact/artifact.codec';
 import { checkDeclaredNetwork } from './artifact/artifact.rules';
+import { checkWasmUsable } from './backend/wasm-failure';
 import { applyCalibration } from './calibration/calibrated.scorer';
 import { Calibration, CalibrationFit, checkCalibration, fitCalibration } from './calibration/calibration';
 import {
@@ -90,6 +91,8 @@ export class MultiTaskModel {
     options: ModelTrainOptions = {},
   ): Promise<TrainedModel> {
     if (data.size === 0) throw new Error('the training data has no rows');
+    // Before the network's tensors: on an instance a trap left unusable they would fail at random.
+    checkWasmUsable();
     const { parent, continueOptimizer, holdValidation = true, ...trainOptions } = options;
     let trainRows: Uint32Array | undefined;
     let validRows: Uint32Array | undefined;

@@ -10,7 +10,6 @@ import {
   loadOnnxRuntime,
   MultiTaskModel,
   parseModelSpec,
-  SpecValidationError,
   warmStartDifferences,
   type EncodedDataset,
   type ModelSpec,
@@ -56,7 +55,7 @@ import { JobProgressThrottle } from './job-progress.throttle';
 import { JobWatch } from './job-watch';
 import { MIN_REFIT_ROWS, refitOf, refitOnHoldout } from './refit.rules';
 import { TrainingDataService, type TrainingData } from './training-data.service';
-import { EmptyWindowError, TrainingInputError } from './training.errors';
+import { asInputError, EmptyWindowError, TrainingInputError } from './training.errors';
 
 const ACTOR = 'worker';
 const DAY_MS = 86_400_000;
@@ -169,8 +168,7 @@ export class TrainingJobService {
       keepOptimizer: refits, // the refit goes on with it
       holdValidation: holdsValidation(prepared.payload),
     }).catch((e: unknown) => {
-      // A network too large for its data's vocabularies is known only once they are fitted: the spec's fault.
-      throw watch.cause(e instanceof SpecValidationError ? new TrainingInputError(e.message) : e);
+      throw watch.cause(asInputError(e));
     });
     this.warnOverflow(jobId, summary);
     let served: Served = { model };
@@ -235,8 +233,7 @@ export class TrainingJobService {
       shouldStop: watch.shouldStop,
       threads: this.config.TRAINING_THREADS,
     }).catch((e: unknown) => {
-      // A network too large for its data's vocabularies is known only once they are fitted: the spec's fault.
-      throw watch.cause(e instanceof SpecValidationError ? new TrainingInputError(e.message) : e);
+      throw watch.cause(asInputError(e));
     });
     this.warnOverflow(jobId, summary);
     this.logger.log(
@@ -730,7 +727,7 @@ function jobSpecOf(
       recordedSpec,
     };
   } catch (e) {
-    throw e instanceof SpecValidationError ? new TrainingInputError(e.message) : e;
+    throw asInputError(e);
   }
 }
 

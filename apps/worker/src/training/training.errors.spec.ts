@@ -1,6 +1,7 @@
 import { ConflictError, UnavailableError } from '@app/common';
+import { SpecValidationError, WasmMemoryError } from '@app/mmoe';
 
-import { isPermanent, TrainingInputError, TrainingStoppedError } from './training.errors';
+import { asInputError, isPermanent, TrainingInputError, TrainingStoppedError } from './training.errors';
 
 describe('isPermanent', () => {
   it('fails at once what another attempt would only repeat', () => {
@@ -12,5 +13,21 @@ describe('isPermanent', () => {
   it('retries what may succeed later: an unavailable service, a store that cannot be reached', () => {
     expect(isPermanent(new UnavailableError('no production model is loaded'))).toBe(false);
     expect(isPermanent(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(false);
+  });
+});
+
+describe('asInputError', () => {
+  it("makes the job's own input's faults permanent: a spec refused, a network too large for wasm's memory", () => {
+    for (const error of [
+      new SpecValidationError([{ path: 'training.batchSize', message: 'too large for wasm' }]),
+      new WasmMemoryError('training ran out of wasm memory: lower training.batchSize'),
+    ]) {
+      const input = asInputError(error);
+      expect(input).toBeInstanceOf(TrainingInputError);
+      expect((input as Error).message).toBe(error.message);
+      expect(isPermanent(input)).toBe(true);
+    }
+    const other = new Error('connect ECONNREFUSED');
+    expect(asInputError(other)).toBe(other);
   });
 });

@@ -1,4 +1,5 @@
 import { DomainError, UnavailableError } from '@app/common';
+import { SpecValidationError, WasmMemoryError } from '@app/mmoe';
 
 /**
  * A training job that cannot succeed however often it runs (too little data, a bad spec, a missing file): the worker
@@ -42,4 +43,15 @@ export function isPermanent(error: unknown): boolean {
   return (
     (error instanceof DomainError && !(error instanceof UnavailableError)) || error instanceof TrainingStoppedError
   );
+}
+
+/**
+ * The model library's errors that are the job's own input's fault, as a TrainingInputError: a spec it refuses (some
+ * only once the data's vocabularies are fitted), a network and batch too large for wasm's memory (the same job would
+ * run out again). Anything else as it is.
+ */
+export function asInputError(error: unknown): unknown {
+  return error instanceof SpecValidationError || error instanceof WasmMemoryError
+    ? new TrainingInputError(error.message)
+    : error;
 }

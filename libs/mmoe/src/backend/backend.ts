@@ -2,9 +2,12 @@ import * as tf from '@tensorflow/tfjs';
 
 import '@tensorflow/tfjs-backend-wasm';
 
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
 import { registerFusedAdamKernel } from '../train/fused-adam.optimizer';
 import { installedNativeBinding, NATIVE_PACKAGES } from './native-binding';
 import { registerScatterAddKernel } from './scatter-add.kernel';
+import { guardWasmAllocations } from './wasm-failure';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -49,6 +52,7 @@ async function tryBackend(name: BackendName): Promise<{ ok: boolean; detail: str
   }
   if (!(await tf.setBackend(name))) return { ok: false, detail: 'setBackend refused' };
   await tf.ready();
+  if (name === 'wasm') guardWasmAllocations(tf.backend() as BackendWasm);
   registerScatterAddKernel(name);
   registerFusedAdamKernel(name);
   return { ok: true, detail: name === 'wasm' ? '@tensorflow/tfjs-backend-wasm (XNNPACK, SIMD)' : 'pure JavaScript' };

@@ -1,3 +1,4 @@
+import { checkWasmUsable, noteWasmFailure, wasmAborted, WasmMemoryError } from '../backend/wasm-failure';
 import { EncodedDataset } from '../data/preprocessor';
 import { evaluate, EvaluationReport } from '../eval/evaluator';
 import { primaryMetric, taskMetric } from '../model-spec/model-spec';
@@ -112,6 +113,28 @@ export async function trainNetwork(
 ): Promise<TrainedNetwork> {
   if (train.size === 0) throw new Error('the training set is empty');
   if (valid.size === 0) throw new Error('the validation set is empty');
+  // After a trap, every call into this thread's wasm fails at random or never returns: fail at once, with the cause.
+  checkWasmUsable();
+  try {
+    return await trainEpochs(net, train, valid, options);
+  } catch (e) {
+    if (e instanceof WasmMemoryError)
+      throw new WasmMemoryError(
+        `training ran out of wasm memory: ${e.message}. It holds the model's ${net.parameterCount()} parameters, ` +
+          'their gradients (one per lookup of an embedding table: a sequence sharing a table adds one) and a ' +
+          'batch: lower hashBuckets, maxVocab or embeddingDim of the largest tables, or training.batchSize',
+        { cause: e },
+      );
+    throw noteWasmFailure(e);
+  }
+}
+
+async function trainEpochs(
+  net: MultiTaskNetwork,
+  train: EncodedDataset,
+  valid: EncodedDataset,
+  options: TrainOptions,
+): Promise<TrainedNetwork> {
   const { batchSize, seed, earlyStoppingPatience } = net.spec.training;
   const epochs = options.epochs ?? net.spec.training.epochs;
   const target = primaryMetric(net.spec);
@@ -206,8 +229,13 @@ export async function trainNetwork(
         break;
       }
     }
+  } catch (e) {
+    // Noted before the runner is disposed: releasing a trapped instance's tensors may fail too, and the trap is the cause.
+    throw noteWasmFailure(e);
   } finally {
-    await runner.dispose();
+    await runner.dispose().catch((e: unknown) => {
+      if (!wasmAborted()) throw e;
+    });
   }
 
   net.restore(best!.weights);

@@ -10,6 +10,8 @@ import { Replica } from './replica';
 import type { ReplicaCommand, ReplicaReply } from './replica.protocol';
 
 let liveThreads = 0;
+/** How long a step that found the exchange aborted waits for the failed thread's reason, which it posts right after. */
+const FAILURE_REPORT_MS = 2000;
 
 /** Training threads started and not yet exited, in this process (a finished, failed or cancelled run leaves 0). */
 export function liveTrainingThreads(): number {
@@ -143,7 +145,12 @@ export class DataParallelRunner {
     try {
       await this.local.exchange.arriveAsync();
     } catch (e) {
-      if (e instanceof ExchangeAbortedError) this.throwIfFailed();
+      if (e instanceof ExchangeAbortedError) {
+        // The barrier hears of the abort before this thread's event loop hears why: wait for the reason.
+        for (const until = performance.now() + FAILURE_REPORT_MS; !this.failure && performance.now() < until;)
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        this.throwIfFailed();
+      }
       throw e;
     }
     const applyStart = performance.now();

@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 
 import { initBackend } from '../../backend/backend';
+import { describeWasmFailure } from '../../backend/wasm-failure';
 import { MultiTaskNetwork } from '../../model/network';
 import { GradientExchange } from './gradient-exchange';
 import { Replica } from './replica';
@@ -46,6 +47,8 @@ port.on('message', async (command: ReplicaCommand) => {
     }
   } catch (e) {
     replica?.exchange.abort();
-    reply({ kind: 'failed', message: (e as Error).message });
+    // This thread's wasm instance goes with it (the runner terminates it): the main thread's is unharmed.
+    const which = command.kind === 'init' ? command.replica : replica?.exchange.replica;
+    reply({ kind: 'failed', message: `training thread ${which}: ${describeWasmFailure(e)}` });
   }
 });
