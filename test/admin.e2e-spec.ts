@@ -203,7 +203,7 @@ describe('admin API (e2e)', () => {
       const cases: [Record<string, unknown>, string][] = [
         [{}, 'artifact'],
         [{ artifact: 'not base64!' }, 'artifact'],
-        [{ artifact: artifact.toString('base64'), objectiveWeights: { click: 'high' } }, 'objectiveWeights'],
+        [{ artifact: artifact.toString('base64'), objectiveWeights: { click: 'high' } }, 'objectiveWeights.click'],
         [{ artifact: artifact.toString('base64'), objectiveWeights: { share: 1 } }, 'objectiveWeights.share'],
         [{ artifact: artifact.toString('base64'), parentVersionId: 9999 }, 'parentVersionId'],
         [{ artifact: artifact.toString('base64'), status: 'production' }, 'status'],
