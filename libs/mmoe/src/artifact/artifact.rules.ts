@@ -1,4 +1,5 @@
 import { embeddingRows, type PreprocessingState } from '../data/preprocessor';
+import { MAX_NUMBER_MAGNITUDE } from '../data/row-error';
 import { type ModelSpec } from '../model-spec/model-spec.schema';
 import { denseParameters } from '../model/parameter-count';
 import { ArtifactError, type WeightEntry } from './artifact.codec';
@@ -58,6 +59,14 @@ export function checkDeclaredNetwork(
 }
 
 /**
+ * A mean or deviation fitted on values a model reads (within ±MAX_NUMBER_MAGNITUDE) is within it too. Beyond it, an
+ * uploaded artifact's label scale made every regression score infinite (served as null), and a feature's mean every
+ * input; training never writes such a statistic.
+ */
+const isStatistic = (value: unknown): boolean => typeof value === 'number' && Math.abs(value) <= MAX_NUMBER_MAGNITUDE;
+const STATISTIC = `a number within ±${MAX_NUMBER_MAGNITUDE.toExponential().replace('+', '')}`;
+
+/**
  * The preprocessing must be the spec's: a state for each of its features and nothing else (the network reads its
  * inputs by the state's names, the API assembles them by the spec's), and a label state per task, in the spec's order
  * (the heads read them by index), each with a positive deviation.
@@ -93,8 +102,8 @@ function checkPreprocessing(value: unknown): PreprocessingState {
   };
   list('numeric').forEach((n, i) => {
     if (typeof n.name !== 'string') fail(`numeric[${i}].name`, 'a string');
-    if (!Number.isFinite(n.mean)) fail(`numeric[${i}].mean`, 'a finite number');
-    if (!Number.isFinite(n.std) || (n.std as number) <= 0) fail(`numeric[${i}].std`, 'a positive number');
+    if (!isStatistic(n.mean)) fail(`numeric[${i}].mean`, STATISTIC);
+    if (!isStatistic(n.std) || (n.std as number) <= 0) fail(`numeric[${i}].std`, `positive, ${STATISTIC}`);
     if (n.transform !== undefined && n.transform !== 'log1p') fail(`numeric[${i}].transform`, '"log1p" or absent');
   });
   list('categorical').forEach((c, i) => {
@@ -136,8 +145,8 @@ function checkPreprocessing(value: unknown): PreprocessingState {
   });
   list('labels').forEach((l, i) => {
     if (typeof l.task !== 'string') fail(`labels[${i}].task`, 'a string');
-    if (!Number.isFinite(l.mean)) fail(`labels[${i}].mean`, 'a finite number');
-    if (!Number.isFinite(l.std)) fail(`labels[${i}].std`, 'a finite number');
+    if (!isStatistic(l.mean)) fail(`labels[${i}].mean`, STATISTIC);
+    if (!isStatistic(l.std)) fail(`labels[${i}].std`, STATISTIC);
   });
   return value as PreprocessingState;
 }

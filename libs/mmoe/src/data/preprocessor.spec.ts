@@ -1,5 +1,5 @@
 import { parseModelSpec } from '../model-spec/model-spec';
-import { FeatureEncoder, fitPreprocessing, fitPreprocessingReport, hashBucket } from './preprocessor';
+import { FeatureEncoder, fitPreprocessing, fitPreprocessingReport, hashBucket, MAX_STANDARDISED } from './preprocessor';
 import { RawTable, RowError } from './raw-table';
 
 const spec = parseModelSpec({
@@ -55,6 +55,22 @@ describe('preprocessing', () => {
       for (const v of values) near.add({ age: String(v), city: 'paris', clicked: '1', secs: '7' });
       expect(fitPreprocessing(spec, near).numeric[0].std).toBe(1);
     }
+  });
+
+  it('bounds a value read at serving time however many deviations it lies away, as no training set reaches', () => {
+    // Training values spread over 1e-20: a value of 1e18 is 1e38 deviations away, near float32's end (every score NaN).
+    const narrow = new RawTable(spec);
+    for (const v of [1e-20, 2e-20, 3e-20]) narrow.add({ age: String(v), city: 'paris', clicked: '1', secs: '7' });
+    const encoder = new FeatureEncoder(fitPreprocessing(spec, narrow));
+    expect(encoder.encodeNumeric(0, 1e18)).toBe(MAX_STANDARDISED);
+    expect(encoder.encodeNumeric(0, -1e18)).toBe(-MAX_STANDARDISED);
+    expect(encoder.encodeNumeric(0, 3e-20)).toBeCloseTo(Math.sqrt(1.5), 6);
+    // Samuelson: n values lie within √(n − 1) deviations of their mean, so training never meets the bound.
+    const outlier = new RawTable(spec);
+    for (let i = 0; i < 10_000; i++)
+      outlier.add({ age: i === 0 ? '1e15' : '0', city: 'paris', clicked: '1', secs: '7' });
+    const row = new FeatureEncoder(fitPreprocessing(spec, outlier)).encodeTable(outlier).numeric[0];
+    expect(row).toBeCloseTo(Math.sqrt(9_999), 2);
   });
 
   it('learns a vocabulary by frequency, with rare and unseen values out of vocabulary (row 0)', () => {

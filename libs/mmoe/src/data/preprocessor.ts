@@ -410,9 +410,19 @@ export function concatIds(parts: Int32Array[], total: number): Int32Array {
   return out;
 }
 
+/**
+ * Farthest a standardised numeric goes from 0. n training values are never more than √(n − 1) deviations from their
+ * mean (Samuelson's inequality), so no training set below 10^12 rows reaches it; a value read at serving time can be
+ * any number of deviations away (a feature whose training values spread over 1e-20 given 1e18), and past float32's
+ * range it made every score NaN.
+ */
+export const MAX_STANDARDISED = 1e6;
+
 /** Missing numerics become the training mean, i.e. 0 after standardisation. */
 function standardise(value: number, mean: number, std: number): number {
-  return Number.isNaN(value) ? 0 : (value - mean) / std;
+  if (Number.isNaN(value)) return 0;
+  const z = (value - mean) / std;
+  return z > MAX_STANDARDISED ? MAX_STANDARDISED : z < -MAX_STANDARDISED ? -MAX_STANDARDISED : z;
 }
 
 /**
