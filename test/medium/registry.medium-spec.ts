@@ -242,6 +242,14 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
       (e) => e.action === 'policy' && e.toVersionId === version.id,
     );
     expect(policyEvents).toHaveLength(1);
+    // Cleared once; clearing none records nothing.
+    await registry.setRolloutPolicy(version.id, null, 'medium');
+    await expect(registry.setRolloutPolicy(version.id, null, 'medium')).rejects.toThrow(
+      new ConflictError(`version ${version.id} has no rollout policy`),
+    );
+    expect(
+      (await registry.history(100, 0)).items.filter((e) => e.action === 'policy' && e.toVersionId === version.id),
+    ).toHaveLength(2);
     await registry.archive(version.id, 'medium');
   });
 
@@ -297,6 +305,12 @@ describe('ModelRegistryService (medium: real Postgres and Redis)', () => {
     expect((await registry.get(judged.id)).status).toBe('candidate');
     await registry.setCanary(judged.id, 10, undefined, 'worker', { judgedAgainst: production!.id });
     expect((await registry.findServing()).canary?.id).toBe(judged.id);
+    // The same call again (a client's retry) would start a new live test: refused, nothing recorded.
+    const recorded = (await registry.history(100, 0)).total;
+    await expect(registry.setCanary(judged.id, 10, undefined, 'medium')).rejects.toThrow(
+      `version ${judged.id} is the canary; it already serves 10 % of users`,
+    );
+    expect((await registry.history(100, 0)).total).toBe(recorded);
 
     // Its user_recent_genres fed by clicks, where production's is written by PUT: not served beside it, nothing changed.
     const fed = await seedModelVersion(moduleRef.get(DataSource), 'candidate', {

@@ -390,6 +390,8 @@ export class ModelRegistryService {
           );
         }
         if (policy) checkRolloutPolicy(specOf(target), policy);
+        // Clearing none would record a change that changed nothing (setting one again resumes its test: a change).
+        else if (!target.rolloutPolicy) throw new ConflictError(`version ${id} has no rollout policy`);
         return {
           updates: [{ id, patch: { rolloutPolicy: policy } }],
           event: { action: 'policy', fromVersionId: null, toVersionId: id, percent: target.canaryPercent },

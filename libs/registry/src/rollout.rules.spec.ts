@@ -89,6 +89,17 @@ describe('rollout rules', () => {
       ]);
     });
 
+    it("refuses a call that changes nothing, which would restart the canary's live test", () => {
+      expectError(
+        () => planCanary({ production, canary, target: canary }, 2, 10, {}),
+        ConflictError,
+        /^version 2 is the canary; it already serves 10 % of users \(a new percent or ranking is a new live test\)$/,
+      );
+      expect(
+        planCanary({ production, canary, target: canary }, 2, 10, { objectiveWeights: { like: 1 } }).event,
+      ).toEqual({ action: 'canary', fromVersionId: 2, toVersionId: 2, percent: 10 });
+    });
+
     it.each<[ModelStatus, RegExp]>([
       ['archived', /^version 4 is archived; only a candidate or the shadow can become the canary$/],
       ['production', /^version 4 is in production; only a candidate/],
@@ -214,6 +225,18 @@ describe('rollout rules', () => {
         { id: 3, patch: { status: 'shadow', shadowPercent: 20 } },
       ]);
       expect(plan.event).toEqual({ action: 'shadow', fromVersionId: 4, toVersionId: 3, percent: 20 });
+    });
+
+    it('refuses a call that changes nothing; a new percent is a change', () => {
+      const shadow = version(4, 'shadow');
+      expectError(
+        () => planShadow({ shadow, target: shadow }, 4, 10),
+        ConflictError,
+        /it already scores 10 % of requests$/,
+      );
+      expect(planShadow({ shadow, target: shadow }, 4, 20).updates).toEqual([
+        { id: 4, patch: { status: 'shadow', shadowPercent: 20 } },
+      ]);
     });
 
     it('refuses a version that is not a candidate or the shadow', () => {

@@ -146,7 +146,12 @@ export function planCanary(
     if (locked.canary && locked.canary.id !== id)
       throw conflict(target, `version ${locked.canary.id} is the canary, and a training job does not replace it`);
   }
-  const patch: ModelVersionPatch = { status: 'canary', canaryPercent: percent, ...rankingPatch(target, ranking) };
+  const reranked = rankingPatch(target, ranking);
+  // A call that changes nothing (a client's retry) would still start a new live test, discarding the evidence the
+  // rollout policy has gathered: refused, as a precision it already has is.
+  if (target.status === 'canary' && target.canaryPercent === percent && Object.keys(reranked).length === 0)
+    throw conflict(target, `it already serves ${percent} % of users (a new percent or ranking is a new live test)`);
+  const patch: ModelVersionPatch = { status: 'canary', canaryPercent: percent, ...reranked };
   if (target.status === 'shadow') patch.shadowPercent = null;
   const replaced = locked.canary && locked.canary.id !== id ? locked.canary : undefined;
   return {
@@ -225,6 +230,8 @@ export function planShadow(locked: LockedVersions, id: number, percent: number):
       target.status === 'failed' ? 'failed versions can only be archived' : 'only a candidate can become the shadow',
     );
   }
+  if (target.status === 'shadow' && target.shadowPercent === percent)
+    throw conflict(target, `it already scores ${percent} % of requests`);
   const replaced = locked.shadow && locked.shadow.id !== id ? locked.shadow : undefined;
   return {
     updates: [

@@ -132,7 +132,7 @@ export class ModelsController {
     summary: 'Make a candidate the shadow (or change its percent): it scores requests in the background',
   })
   @ApiOkResponse({ type: TransitionResultDto })
-  @ApiConflictResponse({ description: 'The version is not a candidate or the shadow.' })
+  @ApiConflictResponse({ description: 'The version is not a candidate or the shadow, or the shadow at that percent.' })
   async shadow(@Param() { id }: VersionIdParamsDto, @Body() { percent }: ShadowDto): Promise<TransitionResultDto> {
     return mapTransition(await this.registry.setShadow(id, percent, ADMIN_ACTOR));
   }
@@ -140,7 +140,10 @@ export class ModelsController {
   @Post(':id/canary')
   @HttpCode(200)
   @ApiOkResponse({ type: TransitionResultDto })
-  @ApiConflictResponse({ description: 'The version is not a candidate (or already the canary).' })
+  @ApiConflictResponse({
+    description:
+      'The version is not a candidate, the shadow or the canary, or it is the canary at that percent already.',
+  })
   @ApiNotFoundResponse()
   async canary(
     @Param() { id }: VersionIdParamsDto,
@@ -160,6 +163,7 @@ export class ModelsController {
   @Delete(':id/rollout-policy')
   @ApiOperation({ summary: 'Clear the rollout policy: promotion and rejection are left to a person again' })
   @ApiOkResponse({ type: TransitionResultDto })
+  @ApiConflictResponse({ description: 'The version has no rollout policy.' })
   async clearPolicy(@Param() { id }: VersionIdParamsDto): Promise<TransitionResultDto> {
     return mapTransition(await this.registry.setRolloutPolicy(id, null, ADMIN_ACTOR));
   }
