@@ -920,6 +920,10 @@ describe('hostile input (e2e)', () => {
       () => ({ method: 'GET', url: '/admin/models/1/live-metrics?window=1y', status: 400, field: 'window' }),
     ],
     [
+      'live-metrics over more than 31 days (was cut to 31 silently)',
+      () => ({ method: 'GET', url: '/admin/models/1/live-metrics?window=32d', status: 400, field: 'window' }),
+    ],
+    [
       'a shadow percent as a string',
       () => ({ method: 'POST', url: '/admin/models/1/shadow', body: { percent: '10' }, status: 400, field: 'percent' }),
     ],
@@ -1577,6 +1581,15 @@ describe('hostile input (e2e)', () => {
     [
       'rollback naming a version it cannot choose',
       () => ({ method: 'POST', url: '/admin/models/rollback', body: { versionId: 1 }, status: 400, field: 'body' }),
+    ],
+    // nor does a route that changes something and reads no query take one: the guard of promote belongs in its body
+    [
+      'promote with its guard in the query',
+      () => ({ method: 'POST', url: '/admin/models/promote?versionId=14', status: 400, field: 'versionId' }),
+    ],
+    [
+      'a score with a query',
+      () => ({ method: 'POST', url: '/v1/score?explain=true', body: score({}), status: 400, field: 'explain' }),
     ],
     [
       'archive with a junk body',

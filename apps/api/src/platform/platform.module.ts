@@ -8,8 +8,8 @@ import { ErrorFilter } from './error.filter';
 import { JsonLogger } from './json-logger';
 import { MetricsController } from './metrics.controller';
 import { MetricsService } from './metrics.service';
-import { NoBodyGuard } from './no-body.guard';
 import { WindowCounterStorage } from './rate-limit.storage';
+import { UnreadInputGuard } from './unread-input.guard';
 
 /** The window of RATE_LIMIT_PER_MINUTE, shared by the Nest guard and the Bull Board hook. */
 export const RATE_LIMIT_WINDOW_MS = 60_000;
@@ -30,7 +30,7 @@ export const RATE_LIMIT_WINDOW_MS = 60_000;
     MetricsService,
     JsonLogger,
     { provide: APP_GUARD, useClass: ThrottlerGuard },
-    { provide: APP_GUARD, useClass: NoBodyGuard },
+    { provide: APP_GUARD, useClass: UnreadInputGuard },
     { provide: APP_FILTER, useClass: ErrorFilter },
   ],
   exports: [MetricsService, JsonLogger],

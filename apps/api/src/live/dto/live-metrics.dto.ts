@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, Matches } from 'class-validator';
+import { IsOptional, Matches, ValidateBy } from 'class-validator';
 
 import { MODEL_STATUSES, type ModelStatus } from '@app/db';
 
@@ -18,6 +18,15 @@ export class WindowQueryDto {
   })
   @IsOptional()
   @Matches(WINDOW, { message: 'window must be a duration like 30m, 1h or 7d' })
+  // Refused rather than cut to 31 days: the answer echoes the window asked for.
+  @ValidateBy({
+    name: 'isKeptWindow',
+    validator: {
+      validate: (value: unknown) =>
+        typeof value !== 'string' || !WINDOW.test(value) || windowMs(value) <= MAX_WINDOW_MS,
+      defaultMessage: () => 'window must be at most 31d (44640m, 744h)',
+    },
+  })
   window: string = '1h';
 }
 
@@ -35,8 +44,12 @@ export class CompareLiveQueryDto extends WindowQueryDto {
 
 /** The start of the window; beyond 31 days it is clamped (the log's retention is shorter anyway). */
 export function windowStart(window: string, now = Date.now()): Date {
+  return new Date(now - windowMs(window));
+}
+
+function windowMs(window: string): number {
   const [, count, unit] = WINDOW.exec(window)!;
-  return new Date(now - Math.min(Number(count) * UNIT_MS[unit as keyof typeof UNIT_MS], MAX_WINDOW_MS));
+  return Number(count) * UNIT_MS[unit as keyof typeof UNIT_MS];
 }
 
 const TASK_METRICS_SCHEMA = {
