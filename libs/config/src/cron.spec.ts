@@ -46,4 +46,12 @@ describe('cronProblem', () => {
     expect(cronProblem('0 0 3 * * *')).toBeUndefined();
     expect(cronProblem('@daily')).toBeUndefined();
   });
+
+  it("names the macros it takes, where the parser named an alias by a macro's first letters", () => {
+    const macros = 'must be a macro of @yearly, @monthly, @weekly, @daily, @hourly, or 5 fields';
+    expect(cronProblem('@reboot')).toBe(macros);
+    expect(cronProblem('@midnight')).toBe(macros);
+    expect(cronProblem('@daily 3')).toBe(macros);
+    for (const macro of ['@yearly', '@monthly', '@weekly', '@hourly']) expect(cronProblem(macro)).toBeUndefined();
+  });
 });

@@ -9,6 +9,8 @@ export const CRON_TIMEZONE = 'UTC';
  * the calendar, so a sparse cron costs a few ms per run: the bounds keep the check well under a second.
  */
 const INTERVAL_RUNS = 61;
+/** The macros cron-parser knows (each names its five fields). */
+const CRON_MACROS = ['@yearly', '@monthly', '@weekly', '@daily', '@hourly'];
 const INTERVAL_SPAN_MS = 8 * 86_400_000;
 
 /**
@@ -21,7 +23,10 @@ export function cronProblem(expression: string): string | undefined {
   // It also fills fields left out, from the seconds up: "0 3 * *" ran every minute of the 3rd of each month, "7" every
   // minute of Sundays. A macro (@daily, @hourly …) names its five fields.
   const fields = expression.trim().split(/\s+/).length;
-  if (!expression.trim().startsWith('@') && fields !== 5 && fields !== 6)
+  if (expression.trim().startsWith('@')) {
+    // cron-parser reads a macro by its first three letters: "@reboot" was "cannot resolve alias \"reb\"".
+    if (!CRON_MACROS.includes(expression.trim())) return `must be a macro of ${CRON_MACROS.join(', ')}, or 5 fields`;
+  } else if (fields !== 5 && fields !== 6)
     return `must have 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; got ${fields}`;
   try {
     // A day no listed month has (31 in April and June) parses: only looking for its first run finds it never comes.
