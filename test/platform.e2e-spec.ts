@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type Redis from 'ioredis';
 import { DataSource } from 'typeorm';
@@ -203,6 +204,17 @@ describe('platform (e2e)', () => {
       'Application/JSON; Charset="utf-8"',
     ])
       expect({ contentType, status: (await send(contentType)).statusCode }).toEqual({ contentType, status: 400 });
+    // Nor is a body decoded: gzip was refused as "not valid UTF-8 (at byte 1)", a body merely labelled so read as is.
+    for (const payload of [gzipSync('{"userId":"u1","itemIds":["i1"]}'), Buffer.from('{}')]) {
+      const encoded = await app.inject({
+        method: 'POST',
+        url: '/v1/score',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        payload,
+      });
+      expect(encoded.statusCode).toBe(415);
+      expect(encoded.json().message).toMatch(/content-encoding "gzip" is not supported/);
+    }
   });
 
   it('refuses a body that is not UTF-8, naming where, rather than read it with U+FFFD', async () => {

@@ -34,9 +34,18 @@ export function charsetProblem(contentType: string | undefined): string | undefi
 }
 
 /**
+ * Why a body sent with `encoding` (its Content-Encoding) cannot be read, or undefined: none is decoded, so a gzipped
+ * body was refused as "not valid UTF-8 (at byte 1)" and a body only labelled gzip was read as it was.
+ */
+export function encodingProblem(encoding: string | string[] | undefined): string | undefined {
+  if (encoding === undefined || (typeof encoding === 'string' && /^\s*identity\s*$/i.test(encoding))) return undefined;
+  return `body content-encoding "${String(encoding)}" is not supported: send the JSON as it is`;
+}
+
+/**
  * The only body parser of the API: UTF-8 JSON, nesting bounded before parsing, and an empty body read as no body, so
  * that a client sending `content-type: application/json` on a bodyless POST (rollback, pause …) is not refused. Any
- * other content type, or another charset, is a 415: the default text/plain parser would hand a string to validation,
+ * other content type, another charset or a content encoding, is a 415: the default text/plain parser would hand a string to validation,
  * which then reports every field as missing.
  */
 export function installJsonBodyParser(fastify: FastifyInstance): void {
@@ -47,7 +56,8 @@ export function installJsonBodyParser(fastify: FastifyInstance): void {
   // as "did not match Content-Length" when the lengths differ, and passes it silently changed when they happen not to
   // (a 4-byte character cut to 3: an id the client never sent).
   fastify.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    const unreadable = charsetProblem(request.headers['content-type']);
+    const unreadable =
+      charsetProblem(request.headers['content-type']) ?? encodingProblem(request.headers['content-encoding']);
     if (unreadable) return done(new BodyError(unreadable, 415), undefined);
     const bytes = body as Buffer;
     if (!isUtf8(bytes))
