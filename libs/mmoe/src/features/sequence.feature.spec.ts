@@ -269,6 +269,24 @@ describe('an attention pooling in a model', () => {
     expect(attention).toBeGreaterThan(mean + 0.05);
   });
 
+  it('trains on batches whose lists are all empty (new users): finite weights, not a NaN unit', async () => {
+    // Nine rows in ten with no genres, batches of 8: many batches give the attention unit no value at all, where
+    // XNNPACK's product over no rows left the unit's gradient as the memory held.
+    const sparse = new RawTable(spec);
+    const rng = new Rng(4);
+    for (let i = 0; i < 2000; i++) {
+      const genres = i % 10 === 0 ? [`g${rng.int(12)}`, `g${rng.int(12)}`] : [];
+      sparse.add({ genre: `g${rng.int(12)}`, user_genres: genres, click: rng.next() < 0.3 ? '1' : '0' });
+    }
+    const { model } = await MultiTaskModel.train(
+      { ...spec, training: { ...spec.training, epochs: 2, batchSize: 8 } },
+      sparse,
+    );
+    for (const [name, values] of model.network.snapshot())
+      expect({ name, finite: values.every(Number.isFinite) }).toEqual({ name, finite: true });
+    model.dispose();
+  });
+
   it('round-trips through an artifact; a header declaring a wider unit than its weights is refused', async () => {
     const table = data(300, 3);
     const { model } = await MultiTaskModel.train({ ...spec, training: { ...spec.training, epochs: 1 } }, table);

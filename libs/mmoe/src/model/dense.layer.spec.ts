@@ -28,6 +28,20 @@ describe('dense layer with a hand-written gradient', () => {
     });
   });
 
+  it('takes a batch of no rows: no output rows, zero gradients (XNNPACK left them as the memory held)', () => {
+    tf.tidy(() => {
+      const x = tf.zeros([0, 5]) as tf.Tensor2D;
+      const w = tf.randomNormal([5, 3], 0, 1, 'float32', 2) as tf.Tensor2D;
+      const b = tf.randomNormal([3], 0, 1, 'float32', 3) as tf.Tensor1D;
+      const f = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) =>
+        tf.sum(dense(xx as tf.Tensor2D, ww as tf.Tensor2D, bb as tf.Tensor1D, true));
+      expect(dense(x, w, b, true).shape).toEqual([0, 3]);
+      const [dx, dw, db] = tf.grads(f)([x, w, b]);
+      expect([dx.shape, dw.shape, db.shape]).toEqual([[0, 5], [5, 3], [3]]);
+      expect([...dw.dataSync(), ...db.dataSync()]).toEqual(new Array(18).fill(0));
+    });
+  });
+
   it('agrees with a finite-difference estimate', () => {
     tf.tidy(() => {
       const x = tf.randomNormal([4, 3], 0, 1, 'float32', 5) as tf.Tensor2D;
