@@ -1,7 +1,7 @@
 import { ArtifactError, ArtifactLimits, decodeArtifact, encodeArtifact } from './artifact/artifact.codec';
 import { checkDeclaredNetwork } from './artifact/artifact.rules';
 import { checkWasmUsable } from './backend/wasm-failure';
-import { applyCalibration } from './calibration/calibrated.scorer';
+import { outputStage } from './calibration/calibrated.scorer';
 import { Calibration, CalibrationFit, checkCalibration, fitCalibration } from './calibration/calibration';
 import {
   EncodedDataset,
@@ -216,7 +216,8 @@ export class MultiTaskModel {
 
   /** Calibrated scores (the model's output stage, as every scorer serves them). */
   predict(data: EncodedDataset, options?: PredictOptions): ScoreResult {
-    return applyCalibration(predict(this.network, data, options), this.calibration);
+    const raw = predict(this.network, data, options);
+    return outputStage(this.calibration, this.spec.tasks)?.(raw) ?? raw;
   }
 
   /** Scores feature records (user and item features merged per candidate). */

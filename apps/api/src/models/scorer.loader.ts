@@ -104,7 +104,7 @@ export class ScorerLoader implements OnModuleInit, OnApplicationShutdown {
       spec,
       encoder: new FeatureEncoder(preprocessing),
       sides: requestSides(spec, preprocessing),
-      scorer: withCalibration(engine, calibration),
+      scorer: withCalibration(engine, calibration, spec.tasks),
     };
   }
 
@@ -123,7 +123,7 @@ export class ScorerLoader implements OnModuleInit, OnApplicationShutdown {
   private async loadOnTfjs(artifact: Uint8Array): Promise<LoadedEngine> {
     const { MultiTaskModel, TfjsScorer } = await this.tfjs();
     const model = MultiTaskModel.fromArtifact(artifact);
-    const scorer = withCalibration(new TfjsScorer(model), model.calibration);
+    const scorer = withCalibration(new TfjsScorer(model), model.calibration, model.spec.tasks);
     return {
       spec: model.spec,
       encoder: model.encoder,

@@ -20,5 +20,5 @@ export async function createScorer(
     preferred === 'onnxruntime' && (await loadOnnxRuntime())
       ? await OnnxScorer.create(onnx ?? model.toOnnx(), model.spec, model.network.preprocessing, options)
       : new TfjsScorer(model, { batchSize: options.batchSize });
-  return withCalibration(engine, model.calibration);
+  return withCalibration(engine, model.calibration, model.spec.tasks);
 }
