@@ -130,6 +130,14 @@ describe('MultiTaskModel', () => {
     expect(summary.examplesPerSec).toBeGreaterThan(0);
   });
 
+  it('names the tasks no training row labels, whose towers learnt nothing', async () => {
+    expect(trained.summary.unlabelledTasks).toEqual([]);
+    const quick = baseSpec({}, { epochs: 1 });
+    const { model, summary } = await MultiTaskModel.train(quick, interactions(500, 4, quick, { like: '', secs: '' }));
+    model.dispose();
+    expect(summary.unlabelledTasks).toEqual(['like', 'watch']);
+  });
+
   it("reports the kept weights' calibrated validation as a fresh evaluation of those rows does", async () => {
     // The report and the calibration come from the scores the trainer's last kept epoch computed, not a pass again.
     for (const calibration of ['platt', 'isotonic'] as const) {

@@ -29,12 +29,14 @@ export interface TrainedModel {
   /**
    * `valid` is the validation report of the calibrated model (before and after calibration in `valid.calibration`);
    * `warmStart`, after a warm start, what happened to each learnt vocabulary; `vocabularyOverflow`, the learnt
-   * vocabularies that reached maxVocab and the ids each left out (after a warm start too).
+   * vocabularies that reached maxVocab and the ids each left out (after a warm start too); `unlabelledTasks`, the
+   * tasks no training row labels, whose towers learnt nothing (their scores are the initial weights').
    */
   summary: TrainSummary & {
     calibration: Record<string, CalibrationFit>;
     warmStart?: { vocabularies: VocabularyGrowth[] };
     vocabularyOverflow: VocabularyOverflow[];
+    unlabelledTasks: string[];
   };
 }
 
@@ -133,6 +135,9 @@ export class MultiTaskModel {
           ),
           ...(growth && { warmStart: { vocabularies: growth } }),
           vocabularyOverflow: overflow,
+          unlabelledTasks: spec.tasks.flatMap((task, t) =>
+            trainSet.labels[t].some((v) => !Number.isNaN(v)) ? [] : [task.name],
+          ),
         },
       };
     } catch (e) {

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { loadModelSpec, loadTable, MultiTaskModel } from '@app/mmoe';
-import { overflowText, renderTrainingReport } from '@app/mmoe/report/training-report';
+import { overflowText, renderTrainingReport, unlabelledText } from '@app/mmoe/report/training-report';
 
 import { CliContext } from '../cli.context';
 import { createProgressReporter } from '../progress.reporter';
@@ -40,6 +40,7 @@ export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<vo
   progress.done();
   if (summary.vocabularyOverflow.length > 0)
     ctx.log(`warning: ${overflowText(summary.vocabularyOverflow)}; raise maxVocab to make room`);
+  if (summary.unlabelledTasks.length > 0) ctx.log(`warning: ${unlabelledText(summary.unlabelledTasks)}`);
   try {
     const metrics = {
       bestEpoch: summary.bestEpoch,

@@ -481,6 +481,11 @@ function escape(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** "no training row labels liked, spend: their towers learnt nothing, their scores are untrained". */
+export function unlabelledText(tasks: readonly string[]): string {
+  return `no training row labels ${tasks.join(', ')}: ${tasks.length > 1 ? 'their towers learnt nothing, their scores are' : 'its tower learnt nothing, its scores are'} untrained`;
+}
+
 /** "item_id: 12 ids left out of vocabulary (maxVocab reached)", per table. */
 export function overflowText(overflow: readonly VocabularyOverflow[]): string {
   return overflow.map((o) => `${o.feature}: ${o.leftOut} ids left out of vocabulary (maxVocab reached)`).join('; ');
