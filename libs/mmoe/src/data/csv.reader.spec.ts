@@ -234,12 +234,8 @@ describe('CsvReader', () => {
     expect(error).toMatchObject({ line: 1, reason: 'unclosed quote' });
   });
 
-  it('rejects empty and duplicate header names', async () => {
-    expect(await formatError('a,,c\n1,2,3\n')).toMatchObject({
-      line: 1,
-      column: 2,
-      reason: 'empty column name in the header',
-    });
+  it('reads past columns without a name (a pandas index), and rejects duplicate names', async () => {
+    expect(await readAll(new CsvReader(file(',a, ,c\n0,1,2,3\n')))).toEqual([{ line: 2, values: { a: '1', c: '3' } }]);
     expect(await formatError('a,b,a\n1,2,3\n')).toMatchObject({
       line: 1,
       column: 3,

@@ -226,10 +226,14 @@ export class CsvReader {
   }
 }
 
+/**
+ * The header's names, each once. A column without a name (pandas writes its index so) is no error: no spec can name
+ * it, so it is never read, as any column no spec names.
+ */
 function checkedHeader(file: string, line: number, names: string[]): string[] {
   const seen = new Map<string, number>();
   names.forEach((name, i) => {
-    if (name.trim() === '') throw new CsvFormatError(file, line, i + 1, 'empty column name in the header');
+    if (unnamed(name)) return;
     const first = seen.get(name);
     if (first !== undefined)
       throw new CsvFormatError(file, line, i + 1, `duplicate column name "${name}" (also column ${first})`);
@@ -238,10 +242,13 @@ function checkedHeader(file: string, line: number, names: string[]): string[] {
   return names;
 }
 
+const unnamed = (name: string): boolean => name.trim() === '';
+
 function toValues(header: string[], record: string[]): Record<string, string | undefined> {
   // No prototype, so that any header name (even "__proto__") is a plain key.
   const values: Record<string, string | undefined> = Object.create(null);
-  for (let i = 0; i < header.length; i++) values[header[i]] = record[i] === '' ? undefined : record[i];
+  for (let i = 0; i < header.length; i++)
+    if (!unnamed(header[i])) values[header[i]] = record[i] === '' ? undefined : record[i];
   return values;
 }
 
