@@ -250,6 +250,23 @@ describe('CLI', () => {
     expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
     expect(readFileSync(kept, 'utf8')).toBe('PRECIOUS\n');
 
+    // Its reader gone (`--out /dev/stdout | head -1`): it stops as coreutils do, killed by SIGPIPE, saying nothing.
+    const headed = spawn(
+      process.execPath,
+      ['--import', 'tsx', cliMain, 'predict', '--model', model, '--data', big, '--out', '/dev/stdout'],
+      {
+        cwd: root,
+        env: { ...process.env, MMOE_BACKEND: 'wasm' },
+      },
+    );
+    let headedErr = '';
+    headed.stderr.on('data', (chunk: Buffer) => (headedErr += chunk.toString()));
+    headed.stdout.once('data', () => headed.stdout.destroy());
+    const headedExit = await new Promise<NodeJS.Signals | number | null>((resolve) =>
+      headed.on('exit', (code, signal) => resolve(signal ?? code)),
+    );
+    expect({ exit: headedExit, errors: headedErr.match(/error:.*/g) }).toEqual({ exit: 141, errors: null });
+
     const collision = await cli('predict', '--model', model, '--data', test, '--out', kept, '--id-column', 'click');
     expect(collision.stderr).toContain('--id-column click: the output already has a column of that name');
     const headerOnly = join(dir, 'header-only.csv');
@@ -293,6 +310,8 @@ describe('CLI', () => {
   }, 120_000);
 
   it('explains usage errors and missing inputs', async () => {
+    expect(await cli()).toMatchObject({ code: 2, stderr: expect.stringContaining('a command is needed') });
+    expect(await cli('--help')).toMatchObject({ code: 0, stdout: expect.stringContaining('Usage:') });
     const usage = await cli('train', '--data', 'x.csv');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('train needs --spec');

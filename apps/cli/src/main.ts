@@ -57,10 +57,11 @@ async function main(argv: string[]): Promise<void> {
   }
   const { values, positionals } = parsed;
   const [command, ...extra] = positionals;
-  if (values.help || !command) {
+  if (values.help) {
     process.stdout.write(USAGE);
     return;
   }
+  if (!command) throw new UsageError('a command is needed');
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
 
   const onBadRow = values['on-bad-row'];
@@ -150,6 +151,8 @@ function threadsOf(value: string | undefined): number | undefined {
 }
 
 main(process.argv.slice(2)).catch((e: Error) => {
+  // The reader of the output went away (`predict --out /dev/stdout | head`): stop as coreutils do, killed by SIGPIPE.
+  if ((e as NodeJS.ErrnoException).code === 'EPIPE') process.exit(128 + 13);
   process.stderr.write(`error: ${e.message}\n`);
   if (e instanceof UsageError) process.stderr.write(`\n${USAGE}`);
   process.exit(e instanceof UsageError ? 2 : 1);

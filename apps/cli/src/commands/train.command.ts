@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { loadModelSpec, loadTable, MultiTaskModel } from '@app/mmoe';
+import { loadModelSpec, loadTable, MultiTaskModel, SpecValidationError } from '@app/mmoe';
 import { overflowText, renderTrainingReport, unlabelledText } from '@app/mmoe/report/training-report';
 
 import { CliContext } from '../cli.context';
@@ -29,13 +29,17 @@ export async function trainCommand(args: TrainArgs, ctx: CliContext): Promise<vo
     `training ${spec.model.architecture} on ${train.table.size} rows` +
       (valid
         ? `, validating on ${valid.table.size} rows of ${args.valid}`
-        : `, holding out ${spec.training.validationFraction * 100}% for validation`),
+        : `, holding out ${+(spec.training.validationFraction * 100).toPrecision(3)}% for validation`),
   );
   const progress = createProgressReporter(ctx.stderr);
   const { model, summary } = await MultiTaskModel.train(spec, train.table, valid?.table, {
     onProgress: (p) => progress.onProgress(p),
     onEpochEnd: (e) => progress.onEpochEnd(e),
     threads: args.threads,
+  }).catch((e: unknown) => {
+    // Some of the spec's limits are known only once the data's vocabularies are fitted: named as the loader names them.
+    if (e instanceof SpecValidationError) e.message = `${args.spec}: ${e.message}`;
+    throw e;
   });
   progress.done();
   if (summary.vocabularyOverflow.length > 0)
