@@ -2,7 +2,7 @@ export * from './artifact/artifact.codec';
 export * from './calibration/calibration';
 export * from './calibration/calibrated.scorer';
 export * from './backend/backend';
-export * from './backend/wasm-failure';
+export * from './backend/wasm.guard';
 export * from './data/csv.reader';
 export * from './data/csv.writer';
 export * from './data/encoded-slice';

@@ -1,6 +1,6 @@
 import { ArtifactError, ArtifactLimits, decodeArtifact, encodeArtifact } from './artifact/artifact.codec';
 import { checkDeclaredNetwork } from './artifact/artifact.rules';
-import { checkWasmUsable } from './backend/wasm-failure';
+import { checkWasmUsable } from './backend/wasm.guard';
 import { outputStage } from './calibration/calibrated.scorer';
 import { Calibration, CalibrationFit, checkCalibration, fitCalibration } from './calibration/calibration';
 import {

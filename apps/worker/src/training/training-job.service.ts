@@ -10,6 +10,7 @@ import {
   loadOnnxRuntime,
   MultiTaskModel,
   parseModelSpec,
+  SpecValidationError,
   warmStartDifferences,
   type EncodedDataset,
   type ModelSpec,
@@ -110,6 +111,11 @@ export class TrainingJobService {
     private readonly cancellations: TrainingCancellationRepository,
   ) {}
 
+  /** Whether a job has this process's wasm memory to itself (see asInputError). */
+  private get inputs(): { soleJob: boolean } {
+    return { soleJob: this.config.WORKER_CONCURRENCY === 1 };
+  }
+
   async run(job: Job<unknown>): Promise<TrainingJobOutcome> {
     // Before anything else: a job that does not match the queue contract, whoever queued it, fails here with its
     // fields named (a domain error, so that the processor does not retry it).
@@ -168,7 +174,7 @@ export class TrainingJobService {
       keepOptimizer: refits, // the refit goes on with it
       holdValidation: holdsValidation(prepared.payload),
     }).catch((e: unknown) => {
-      throw watch.cause(asInputError(e));
+      throw watch.cause(asInputError(e, this.inputs));
     });
     this.warnOverflow(jobId, summary);
     let served: Served = { model };
@@ -238,7 +244,7 @@ export class TrainingJobService {
       shouldStop: watch.shouldStop,
       threads: this.config.TRAINING_THREADS,
     }).catch((e: unknown) => {
-      throw watch.cause(asInputError(e));
+      throw watch.cause(asInputError(e, this.inputs));
     });
     this.warnOverflow(jobId, summary);
     this.logger.log(
@@ -732,7 +738,7 @@ function jobSpecOf(
       recordedSpec,
     };
   } catch (e) {
-    throw asInputError(e);
+    throw e instanceof SpecValidationError ? new TrainingInputError(e.message) : e;
   }
 }
 

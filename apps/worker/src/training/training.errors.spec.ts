@@ -22,12 +22,17 @@ describe('asInputError', () => {
       new SpecValidationError([{ path: 'training.batchSize', message: 'too large for wasm' }]),
       new WasmMemoryError('training ran out of wasm memory: lower training.batchSize'),
     ]) {
-      const input = asInputError(error);
+      const input = asInputError(error, { soleJob: true });
       expect(input).toBeInstanceOf(TrainingInputError);
       expect((input as Error).message).toBe(error.message);
       expect(isPermanent(input)).toBe(true);
     }
     const other = new Error('connect ECONNREFUSED');
-    expect(asInputError(other)).toBe(other);
+    expect(asInputError(other, { soleJob: true })).toBe(other);
+  });
+
+  it('retries running out of wasm memory beside other jobs, which share it', () => {
+    const full = new WasmMemoryError('a tensor of 0.37 GiB does not fit in the wasm memory');
+    expect(isPermanent(asInputError(full, { soleJob: false }))).toBe(false);
   });
 });

@@ -47,11 +47,12 @@ export function isPermanent(error: unknown): boolean {
 
 /**
  * The model library's errors that are the job's own input's fault, as a TrainingInputError: a spec it refuses (some
- * only once the data's vocabularies are fitted), a network and batch too large for wasm's memory (the same job would
- * run out again). Anything else as it is.
+ * only once the data's vocabularies are fitted), and a network and batch too large for wasm's memory when the job
+ * had the memory to itself (`soleJob`: the same job would run out again). Jobs running side by side in one process
+ * share its wasm memory, so there another job may have taken it: retried. Anything else as it is.
  */
-export function asInputError(error: unknown): unknown {
-  return error instanceof SpecValidationError || error instanceof WasmMemoryError
+export function asInputError(error: unknown, { soleJob }: { soleJob: boolean }): unknown {
+  return error instanceof SpecValidationError || (error instanceof WasmMemoryError && soleJob)
     ? new TrainingInputError(error.message)
     : error;
 }

@@ -3,7 +3,7 @@ import { Inject, Logger, type BeforeApplicationShutdown, type OnApplicationBoots
 import type { Job, Queue } from 'bull';
 
 import { APP_CONFIG, type AppConfig } from '@app/config';
-import { wasmAborted } from '@app/mmoe';
+import { noteWasmFailure, wasmAborted } from '@app/mmoe';
 import { TRAINING_QUEUE, type TrainingJobOutcome } from '@app/queue';
 
 import { TrainingJobService } from './training-job.service';
@@ -80,14 +80,18 @@ export class TrainingProcessor implements OnApplicationBootstrap, BeforeApplicat
     } catch (e) {
       // Bull would retry any failure; these would only fail again.
       if (isPermanent(e)) await job.discard();
-      // A trap left this process's wasm unusable (every later job would fail, or hang in it): this job fails with the
-      // cause (retried as any failure, by whichever worker takes it), and the worker stops for its supervisor to
-      // restart it with a fresh instance. SIGTERM's shutdown lets the queue record the failure first.
-      if (wasmAborted()) {
-        this.logger.error(`stopping: ${wasmAborted()!.message}`);
+      // A trap left this process's wasm unusable (every later job would fail, or hang in it), wherever in the job it
+      // came (training notes its own; building the network, evaluating, refitting do not): this job fails with the
+      // cause (retried as any failure, by whichever worker takes it), and the worker takes no other job and stops
+      // for its supervisor to restart it with a fresh instance. SIGTERM's shutdown lets the queue record the failure.
+      const failure = noteWasmFailure(e);
+      const aborted = wasmAborted();
+      if (aborted) {
+        this.logger.error(`stopping: ${aborted.message}`);
+        await this.queue.pause(true, true).catch(() => undefined);
         setImmediate(() => process.kill(process.pid, 'SIGTERM'));
       }
-      throw e;
+      throw failure;
     }
   }
 }

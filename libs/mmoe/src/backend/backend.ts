@@ -7,7 +7,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { registerFusedAdamKernel } from '../train/fused-adam.optimizer';
 import { installedNativeBinding, NATIVE_PACKAGES } from './native-binding';
 import { registerScatterAddKernel } from './scatter-add.kernel';
-import { guardWasmAllocations } from './wasm-failure';
+import { guardWasmAllocations } from './wasm.guard';
 
 export const BACKEND_NAMES = ['tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];

@@ -1,5 +1,5 @@
 import { initBackend } from '../backend/backend';
-import { WasmAbortedError } from '../backend/wasm-failure';
+import { WasmAbortedError } from '../backend/wasm.guard';
 import { RawTable } from '../data/raw-table';
 import { MultiTaskModel } from '../mmoe.model';
 import { parseModelSpec } from '../model-spec/model-spec';

@@ -1,4 +1,4 @@
-import { checkWasmUsable, noteWasmFailure, wasmAborted, WasmMemoryError } from '../backend/wasm-failure';
+import { checkWasmUsable, noteWasmFailure, wasmAborted, WasmMemoryError } from '../backend/wasm.guard';
 import { EncodedDataset } from '../data/preprocessor';
 import { evaluate, EvaluationReport } from '../eval/evaluator';
 import { primaryMetric, taskMetric } from '../model-spec/model-spec';

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 
+import { WasmMemoryError } from '../../backend/wasm.guard';
 import { EncodedDataset } from '../../data/preprocessor';
 import { AdamState, MultiTaskNetwork } from '../../model/network';
 import { startWorkerScript } from '../../util/worker-script';
@@ -78,7 +79,7 @@ export class DataParallelRunner {
   ) {
     this.timings = { threads: workers.length + 1, handoffMs, startupMs, teardownMs: 0, computeMs: 0, barrierWaitMs: 0 };
     for (const worker of workers) {
-      worker.on('message', (m: ReplicaReply) => m.kind === 'failed' && this.fail(new Error(m.message)));
+      worker.on('message', (m: ReplicaReply) => m.kind === 'failed' && this.fail(replicaError(m.message, m)));
       worker.on('error', (e) => this.fail(e));
       worker.on('exit', this.onExit);
     }
@@ -198,8 +199,17 @@ export class DataParallelRunner {
   }
 
   private throwIfFailed(): void {
-    if (this.failure) throw new Error(`data-parallel training failed: ${this.failure.message}`);
+    if (this.failure) throw replicaError(`data-parallel training failed: ${this.failure.message}`, this.failure);
   }
+}
+
+/**
+ * A replica's failure as the main thread throws it: a WasmMemoryError stays one (the job is then the input's fault,
+ * and the trainer's message says what to lower), whichever thread ran out first.
+ */
+export function replicaError(message: string, cause: Error | Extract<ReplicaReply, { kind: 'failed' }>): Error {
+  const outOfMemory = cause instanceof WasmMemoryError || ('outOfMemory' in cause && cause.outOfMemory === true);
+  return outOfMemory ? new WasmMemoryError(message) : new Error(message);
 }
 
 function untilReady(worker: Worker): Promise<void> {
@@ -207,7 +217,7 @@ function untilReady(worker: Worker): Promise<void> {
     const onMessage = (m: ReplicaReply) => {
       cleanup();
       if (m.kind === 'ready') resolve();
-      else reject(new Error(`a training thread failed to start: ${m.message}`));
+      else reject(replicaError(`a training thread failed to start: ${m.message}`, m));
     };
     const onError = (e: Error) => {
       cleanup();

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import { initBackend } from '../../backend/backend';
+import { WasmMemoryError } from '../../backend/wasm.guard';
 import { EncodedDataset, FeatureEncoder, fitPreprocessing } from '../../data/preprocessor';
 import { RawTable } from '../../data/raw-table';
 import { parseModelSpec } from '../../model-spec/model-spec';
@@ -8,7 +9,7 @@ import { ModelSpec } from '../../model-spec/model-spec.schema';
 import { MultiTaskNetwork } from '../../model/network';
 import { Rng } from '../../util/random';
 import { TrainingCancelledError, trainNetwork } from '../trainer';
-import { liveTrainingThreads } from './data-parallel.runner';
+import { liveTrainingThreads, replicaError } from './data-parallel.runner';
 
 const spec = parseModelSpec({
   features: [
@@ -200,6 +201,18 @@ describe('data-parallel training (worker threads, wasm)', () => {
     expect(liveTrainingThreads()).toBe(0);
     net.dispose();
   }, 60_000);
+
+  it("reports a thread's running out of wasm memory as such, so that the job is the input's fault", () => {
+    const reply = {
+      kind: 'failed' as const,
+      message: 'training thread 1: a tensor of 1.00 GiB does not fit',
+      outOfMemory: true,
+    };
+    const failure = replicaError(reply.message, reply);
+    expect(failure).toBeInstanceOf(WasmMemoryError);
+    expect(replicaError(`data-parallel training failed: ${failure.message}`, failure)).toBeInstanceOf(WasmMemoryError);
+    expect(replicaError('a thread exited', new Error('exit 1'))).not.toBeInstanceOf(WasmMemoryError);
+  });
 
   it('leaves no tensor behind on the main thread', async () => {
     const net = new MultiTaskNetwork(spec, data.preprocessing);

@@ -22,4 +22,5 @@ export type ReplicaCommand =
     }
   | { kind: 'epoch'; steps: number };
 
-export type ReplicaReply = { kind: 'ready' } | { kind: 'failed'; message: string };
+/** `outOfMemory`: the failure was a WasmMemoryError (a class does not cross threads), which the runner throws again. */
+export type ReplicaReply = { kind: 'ready' } | { kind: 'failed'; message: string; outOfMemory?: boolean };

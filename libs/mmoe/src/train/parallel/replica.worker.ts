@@ -6,7 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 
 import { initBackend } from '../../backend/backend';
-import { describeWasmFailure } from '../../backend/wasm-failure';
+import { describeWasmFailure, WasmMemoryError } from '../../backend/wasm.guard';
 import { MultiTaskNetwork } from '../../model/network';
 import { GradientExchange } from './gradient-exchange';
 import { Replica } from './replica';
@@ -49,6 +49,10 @@ port.on('message', async (command: ReplicaCommand) => {
     replica?.exchange.abort();
     // This thread's wasm instance goes with it (the runner terminates it): the main thread's is unharmed.
     const which = command.kind === 'init' ? command.replica : replica?.exchange.replica;
-    reply({ kind: 'failed', message: `training thread ${which}: ${describeWasmFailure(e)}` });
+    reply({
+      kind: 'failed',
+      message: `training thread ${which}: ${describeWasmFailure(e)}`,
+      outOfMemory: e instanceof WasmMemoryError,
+    });
   }
 });

@@ -8,7 +8,7 @@ import {
   WASM_RESERVED_BYTES,
   WasmAbortedError,
   WasmMemoryError,
-} from './wasm-failure';
+} from './wasm.guard';
 
 /** WebAssembly.RuntimeError, which the project's lib typings leave out. */
 const { RuntimeError } = (globalThis as unknown as { WebAssembly: { RuntimeError: ErrorConstructor } }).WebAssembly;

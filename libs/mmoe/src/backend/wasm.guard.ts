@@ -22,7 +22,7 @@ export class WasmAbortedError extends Error {
   override readonly name = 'WasmAbortedError';
 }
 
-let aborted: Error | undefined;
+let aborted: WasmAbortedError | undefined;
 
 /**
  * The top of the wasm memory that tensors may not take: what the module's C++ allocates for itself (its tensor
@@ -88,7 +88,7 @@ export function noteWasmFailure(error: unknown): unknown {
 
 /** The trap that left this thread's wasm instance unusable, if one did. */
 export function wasmAborted(): WasmAbortedError | undefined {
-  return aborted as WasmAbortedError | undefined;
+  return aborted;
 }
 
 /** Before work on wasm: fails at once, with the cause, on an instance a trap left unusable. */
