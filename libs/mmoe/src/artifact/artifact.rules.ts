@@ -59,9 +59,9 @@ export function checkDeclaredNetwork(
 }
 
 /**
- * A mean or deviation fitted on values a model reads (within ±MAX_NUMBER_MAGNITUDE) is within it too. Beyond it, an
- * uploaded artifact's label scale made every regression score infinite (served as null), and a feature's mean every
- * input; training never writes such a statistic.
+ * A label's mean or deviation, fitted on labels within ±MAX_NUMBER_MAGNITUDE (a larger one's float32 square overflows
+ * the loss: no model trained on it), is within it too. Beyond it, an uploaded artifact's label scale made every
+ * regression score infinite (served as null).
  */
 const isStatistic = (value: unknown): boolean => typeof value === 'number' && Math.abs(value) <= MAX_NUMBER_MAGNITUDE;
 const STATISTIC = `a number within ±${MAX_NUMBER_MAGNITUDE.toExponential().replace('+', '')}`;
@@ -102,8 +102,10 @@ function checkPreprocessing(value: unknown): PreprocessingState {
   };
   list('numeric').forEach((n, i) => {
     if (typeof n.name !== 'string') fail(`numeric[${i}].name`, 'a string');
-    if (!isStatistic(n.mean)) fail(`numeric[${i}].mean`, STATISTIC);
-    if (!isStatistic(n.std) || (n.std as number) <= 0) fail(`numeric[${i}].std`, `positive, ${STATISTIC}`);
+    // No bound beyond finite: a standardised input is bounded at serving (MAX_STANDARDISED), and models trained
+    // before ±1e18 was enforced on values read (ns timestamps, 1.7e18) must still load.
+    if (!Number.isFinite(n.mean)) fail(`numeric[${i}].mean`, 'a finite number');
+    if (!Number.isFinite(n.std) || (n.std as number) <= 0) fail(`numeric[${i}].std`, 'a positive number');
     if (n.transform !== undefined && n.transform !== 'log1p') fail(`numeric[${i}].transform`, '"log1p" or absent');
   });
   list('categorical').forEach((c, i) => {

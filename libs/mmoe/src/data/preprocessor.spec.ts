@@ -65,6 +65,12 @@ describe('preprocessing', () => {
     expect(encoder.encodeNumeric(0, 1e18)).toBe(MAX_STANDARDISED);
     expect(encoder.encodeNumeric(0, -1e18)).toBe(-MAX_STANDARDISED);
     expect(encoder.encodeNumeric(0, 3e-20)).toBeCloseTo(Math.sqrt(1.5), 6);
+    // An uploaded artifact's statistics only need to be finite (mean 1e308, std 5e-324): the input is bounded all the same.
+    const hostile = new FeatureEncoder({
+      ...fitPreprocessing(spec, narrow),
+      numeric: [{ name: 'age', mean: 1e308, std: 5e-324 }],
+    });
+    expect(hostile.encodeNumeric(0, 30)).toBe(-MAX_STANDARDISED);
     // Samuelson: n values lie within √(n − 1) deviations of their mean, so training never meets the bound.
     const outlier = new RawTable(spec);
     for (let i = 0; i < 10_000; i++)
