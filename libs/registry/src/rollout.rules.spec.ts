@@ -95,6 +95,16 @@ describe('rollout rules', () => {
         ConflictError,
         /^version 2 is the canary; it already serves 10 % of users \(a new percent or ranking is a new live test\)$/,
       );
+      // The ranking it has, sent again: no change either (the stored weights are { click: 1, like: 0.5 }).
+      for (const same of [
+        { objectiveWeights: { like: 0.5 } },
+        { fusion: { type: 'sum', weights: { click: 1, like: 0.5 } } },
+      ])
+        expectError(
+          () => planCanary({ production, canary, target: canary }, 2, 10, same),
+          ConflictError,
+          /it already serves 10 % of users/,
+        );
       expect(
         planCanary({ production, canary, target: canary }, 2, 10, { objectiveWeights: { like: 1 } }).event,
       ).toEqual({ action: 'canary', fromVersionId: 2, toVersionId: 2, percent: 10 });

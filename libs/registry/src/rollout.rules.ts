@@ -1,3 +1,5 @@
+import { isDeepStrictEqual } from 'node:util';
+
 import { ConflictError, InvalidFieldsError, NotFoundError } from '@app/common';
 import type { ModelStatus, ModelVersionPatch, NewRolloutEvent, ServingPrecision } from '@app/db';
 import { feedClashes, parseModelSpec, servedEventFeeds, type EventFeed, type ModelSpec } from '@app/mmoe/serving';
@@ -147,9 +149,12 @@ export function planCanary(
       throw conflict(target, `version ${locked.canary.id} is the canary, and a training job does not replace it`);
   }
   const reranked = rankingPatch(target, ranking);
-  // A call that changes nothing (a client's retry) would still start a new live test, discarding the evidence the
-  // rollout policy has gathered: refused, as a precision it already has is.
-  if (target.status === 'canary' && target.canaryPercent === percent && Object.keys(reranked).length === 0)
+  // A call that changes nothing (a client's retry, its ranking sent again) would still start a new live test,
+  // discarding the evidence the rollout policy has gathered: refused, as a precision it already has is.
+  const unchanged = (Object.keys(reranked) as (keyof ModelVersionPatch)[]).every((key) =>
+    isDeepStrictEqual(reranked[key], target[key as keyof ModelVersion]),
+  );
+  if (target.status === 'canary' && target.canaryPercent === percent && unchanged)
     throw conflict(target, `it already serves ${percent} % of users (a new percent or ranking is a new live test)`);
   const patch: ModelVersionPatch = { status: 'canary', canaryPercent: percent, ...reranked };
   if (target.status === 'shadow') patch.shadowPercent = null;
