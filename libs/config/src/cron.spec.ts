@@ -48,7 +48,7 @@ describe('cronProblem', () => {
   });
 
   it("names the macros it takes, where the parser named an alias by a macro's first letters", () => {
-    const macros = 'must be a macro of @yearly, @monthly, @weekly, @daily, @hourly, or 5 fields';
+    const macros = 'must be a macro of @yearly, @monthly, @weekly, @daily, @hourly, or 5 fields (6 with seconds first)';
     expect(cronProblem('@reboot')).toBe(macros);
     expect(cronProblem('@midnight')).toBe(macros);
     expect(cronProblem('@daily 3')).toBe(macros);

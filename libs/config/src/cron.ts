@@ -25,7 +25,8 @@ export function cronProblem(expression: string): string | undefined {
   const fields = expression.trim().split(/\s+/).length;
   if (expression.trim().startsWith('@')) {
     // cron-parser reads a macro by its first three letters: "@reboot" was "cannot resolve alias \"reb\"".
-    if (!CRON_MACROS.includes(expression.trim())) return `must be a macro of ${CRON_MACROS.join(', ')}, or 5 fields`;
+    if (!CRON_MACROS.includes(expression.trim()))
+      return `must be a macro of ${CRON_MACROS.join(', ')}, or 5 fields (6 with seconds first)`;
   } else if (fields !== 5 && fields !== 6)
     return `must have 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first; got ${fields}`;
   try {

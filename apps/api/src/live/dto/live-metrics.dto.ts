@@ -42,7 +42,7 @@ export class CompareLiveQueryDto extends WindowQueryDto {
   b!: number;
 }
 
-/** The start of the window; beyond 31 days it is clamped (the log's retention is shorter anyway). */
+/** The start of a window the DTO has checked (at most 31 days). */
 export function windowStart(window: string, now = Date.now()): Date {
   return new Date(now - windowMs(window));
 }
