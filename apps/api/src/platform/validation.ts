@@ -194,7 +194,11 @@ export function IsOmittable(options?: ValidationOptions): PropertyDecorator {
  */
 export function IsNumberIn(
   { min, max }: { min: number; max: number },
-  { integer = false, positive = false, ...options }: ApiPropertyOptions & { integer?: boolean; positive?: boolean } = {},
+  {
+    integer = false,
+    positive = false,
+    ...options
+  }: ApiPropertyOptions & { integer?: boolean; positive?: boolean } = {},
 ): PropertyDecorator {
   // In the order stacked decorators apply (the lowest first), as the DTOs stacked them.
   return applyDecorators(
