@@ -110,6 +110,21 @@ describe('rollout rules', () => {
       ).toEqual({ action: 'canary', fromVersionId: 2, toVersionId: 2, percent: 10 });
     });
 
+    it("refuses a version that does not score production's tasks; one that adds a task may serve", () => {
+      const other = version(5, 'candidate', {
+        spec: { ...SPEC, tasks: [{ name: 'income', label: 'income', type: 'binary' }, SPEC.tasks[1]] },
+      });
+      expectError(
+        () => planCanary({ production, target: other }, 5, 10),
+        ConflictError,
+        /^version 5 is a candidate; it does not score production's task click: its users' answers would lack them/,
+      );
+      const more = version(6, 'candidate', {
+        spec: { ...SPEC, tasks: [...SPEC.tasks, { name: 'share', label: 'shared', type: 'binary' }] },
+      });
+      expect(planCanary({ production, target: more }, 6, 10).event.toVersionId).toBe(6);
+    });
+
     it.each<[ModelStatus, RegExp]>([
       ['archived', /^version 4 is archived; only a candidate or the shadow can become the canary$/],
       ['production', /^version 4 is in production; only a candidate/],

@@ -135,6 +135,13 @@ export function planCanary(
         : 'only a candidate or the shadow can become the canary',
     );
   }
+  const lacking = tasksLacking(target, locked.production);
+  if (lacking.length > 0)
+    throw conflict(
+      target,
+      `it does not score production's ${lacking.length > 1 ? 'tasks' : 'task'} ${lacking.join(', ')}: its users' ` +
+        'answers would lack them, and a request naming one in its objectiveWeights or fusion would be refused',
+    );
   if (job) {
     // A job's step is taken once: another attempt of the job (or a person) has moved its version on since it read it.
     if (target.status !== 'candidate') throw conflict(target, 'a training job makes its candidate the canary, once');
@@ -245,6 +252,18 @@ export function planShadow(locked: LockedVersions, id: number, percent: number):
     ],
     event: { action: 'shadow', fromVersionId: locked.shadow?.id ?? null, toVersionId: id, percent },
   };
+}
+
+/**
+ * Production's tasks a version does not score (none when either spec no longer parses): a canary serves some users in
+ * production's place, so it must answer for each of its tasks (it may add others). A model of other data (an upload of
+ * the CLI's census example) went to 10 % of users, every task of theirs gone.
+ */
+function tasksLacking(version: ModelVersion, production: ModelVersion | undefined): string[] {
+  const [ours, theirs] = [parsedSpecOf(version), production && parsedSpecOf(production)];
+  if (!ours || !theirs) return [];
+  const scored = new Set(ours.tasks.map((t) => t.name));
+  return theirs.tasks.map((t) => t.name).filter((name) => !scored.has(name));
 }
 
 /**
