@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Header, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Post, Put, Query, Res } from '@nestjs/common';
 import {
   ApiConflictResponse,
   ApiCreatedResponse,
@@ -7,6 +7,7 @@ import {
   ApiOperation,
   ApiProduces,
 } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
 
 import { REPORT_CONTENT_SECURITY_POLICY } from '@app/mmoe/report/training-report';
 import { ModelRegistryService } from '@app/registry';
@@ -88,7 +89,6 @@ export class ModelsController {
   }
 
   @Get(':id/report')
-  @Header('content-type', 'text/html; charset=utf-8')
   @Header('content-security-policy', REPORT_CONTENT_SECURITY_POLICY)
   @ApiProduces('text/html')
   @ApiOkResponse({
@@ -98,8 +98,11 @@ export class ModelsController {
     schema: { type: 'string' },
   })
   @ApiNotFoundResponse({ description: 'No such version, or one uploaded rather than trained by a worker.' })
-  async report(@Param() { id }: VersionIdParamsDto): Promise<string> {
-    return this.registry.trainingReport(id);
+  async report(@Param() { id }: VersionIdParamsDto, @Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+    const html = await this.registry.trainingReport(id);
+    // Set here, not by @Header: a 404's JSON body under an HTML content type made Fastify warn on every miss.
+    reply.type('text/html; charset=utf-8');
+    return html;
   }
 
   @Get(':id/live-metrics')
