@@ -30,7 +30,8 @@ export interface TrainedModel {
    * `valid` is the validation report of the calibrated model (before and after calibration in `valid.calibration`);
    * `warmStart`, after a warm start, what happened to each learnt vocabulary; `vocabularyOverflow`, the learnt
    * vocabularies that reached maxVocab and the ids each left out (after a warm start too); `unlabelledTasks`, the
-   * tasks no training row labels, whose towers learnt nothing (their scores are the initial weights').
+   * tasks no training row labels, whose towers learnt nothing (their scores are the initial weights'): `cli
+   * train` warns of them; a worker refuses such a job before it trains (dataset.rules).
    */
   summary: TrainSummary & {
     calibration: Record<string, CalibrationFit>;

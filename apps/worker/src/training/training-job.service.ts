@@ -16,7 +16,7 @@ import {
   type ModelSpec,
   type TrainedModel,
 } from '@app/mmoe';
-import { overflowText, unlabelledText } from '@app/mmoe/report/training-report';
+import { overflowText } from '@app/mmoe/report/training-report';
 import {
   parseJobData,
   scheduledIncrementalPayload,
@@ -217,15 +217,10 @@ export class TrainingJobService {
     }
   }
 
-  /**
-   * Recorded in metrics.training too: a full table is no failure, but its new ids score as unseen ones; nor is a task
-   * no event of the window labels (the gate does not judge it), but its tower learnt nothing from this run.
-   */
+  /** Recorded in metrics.training too: a full table is no failure, but its new ids score as unseen ones. */
   private warnOverflow(jobId: string, summary: TrainedModel['summary']): void {
     if (summary.vocabularyOverflow.length > 0)
       this.logger.warn(`job ${jobId}: ${overflowText(summary.vocabularyOverflow)}; raise maxVocab to make room`);
-    if (summary.unlabelledTasks.length > 0)
-      this.logger.warn(`job ${jobId}: ${unlabelledText(summary.unlabelledTasks)}`);
   }
 
   /** Whether the judged candidate will be refitted (refitOf); warns when asked to but the slice is too small. */
