@@ -421,6 +421,28 @@ describe("EventRepository.readInSnapshot's replay sample (medium: real Postgres)
     expect(await sample(0, 7)).toEqual([]);
   });
 
+  it('draws `count` of the events a snapshot holds, however many were stored in the window since', async () => {
+    const repository = moduleRef.get(EventRepository);
+    const seen = await repository.readInSnapshot(async ({ snapshot }) => snapshot);
+    // A late batch four times the window, into the same seconds: counted in, they left ~25 of 60 rows kept.
+    await repository.insertNew(
+      Array.from({ length: 4 * WINDOW }, (_, i) => ({
+        eventId: `${token}-late-${i}`,
+        userId: `${token}-u${i % 50}`,
+        itemId: `late${i}`,
+        labels: { click: 1 },
+        requestId: null,
+        modelVersionId: null,
+        context: null,
+        occurredAt: at(i % WINDOW),
+      })),
+    );
+    const drawn = await repository.readInSnapshot((reads) => reads.sample(at(0), at(WINDOW), 60, 7, [], seen));
+    expect(drawn).toHaveLength(60);
+    expect(drawn.some((r) => r.eventId.includes('-late-'))).toBe(false);
+    await moduleRef.get(DataSource).query(`DELETE FROM events WHERE event_id LIKE $1`, [`${token}-late-%`]);
+  });
+
   it('sorts and joins only about `count` events, not the window', async () => {
     const db = moduleRef.get(DataSource);
     const query = jest.spyOn(db, 'query');
