@@ -946,6 +946,14 @@ describe('hostile input (e2e)', () => {
       () => ({ method: 'POST', url: '/admin/models/%2B1/shadow', body: { percent: 10 }, status: 400, field: 'id' }),
     ],
     [
+      'stopping the shadow of version +1',
+      () => ({ method: 'DELETE', url: '/admin/models/%2B1/shadow', status: 400, field: 'id' }),
+    ],
+    [
+      'stopping the shadow with a body',
+      () => ({ method: 'DELETE', url: '/admin/models/1/shadow', body: { percent: 0 }, status: 400, field: 'body' }),
+    ],
+    [
       'a null shadow body',
       () => ({ method: 'POST', url: '/admin/models/1/shadow', ...raw('null'), status: 400, field: 'body' }),
     ],

@@ -194,6 +194,23 @@ describe('live traffic: prediction log, online metrics, shadow (e2e)', () => {
     expect(conflict.json().message).toMatch(/only a candidate can become the shadow/);
   });
 
+  it('stops the shadow on a DELETE: a candidate again, scoring nothing; a second one is a 409', async () => {
+    const stop = () => app.inject({ method: 'DELETE', url: `/admin/models/${candidate}/shadow`, headers: auth });
+    const stopped = await stop();
+    expect(stopped.statusCode).toBe(200);
+    expect(stopped.json()).toMatchObject({
+      event: { action: 'shadow', fromVersionId: candidate, toVersionId: null, percent: null },
+      shadow: null,
+    });
+    await app.get(ModelLifecycleService).refresh();
+    expect(app.get(ModelLifecycleService).current()).toMatchObject({ shadow: undefined, shadowPercent: 0 });
+    const again = await stop();
+    expect(again.statusCode).toBe(409);
+    expect(again.json().message).toMatch(/is a candidate; only the shadow can stop shadowing/);
+    // Back as it was for the next case.
+    expect((await post(`/admin/models/${candidate}/shadow`, { percent: 100 })).statusCode).toBe(200);
+  });
+
   it('promotes the shadow to canary, which stops its background scoring', async () => {
     const response = await post(`/admin/models/${candidate}/canary`, { percent: 50 });
     expect(response.statusCode).toBe(200);

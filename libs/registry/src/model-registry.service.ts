@@ -46,6 +46,7 @@ import {
   parsedSpecOf,
   planArchive,
   planCanary,
+  planEndShadow,
   planInconclusive,
   planPrecision,
   planPromote,
@@ -349,6 +350,10 @@ export class ModelRegistryService {
   async setShadow(id: number, percent: number, actor: string): Promise<TransitionResult> {
     await this.checkServable(id);
     return this.transition(actor, async (tx) => planShadow(await tx.lock(id), id, percent));
+  }
+
+  endShadow(id: number, actor: string): Promise<TransitionResult> {
+    return this.transition(actor, async (tx) => planEndShadow(await tx.lock(id), id));
   }
 
   /**

@@ -9,6 +9,7 @@ import {
   mergeObjectiveWeights,
   planArchive,
   planCanary,
+  planEndShadow,
   planPrecision,
   planPromote,
   planReject,
@@ -262,6 +263,15 @@ describe('rollout rules', () => {
       expect(planShadow({ shadow, target: shadow }, 4, 20).updates).toEqual([
         { id: 4, patch: { status: 'shadow', shadowPercent: 20 } },
       ]);
+    });
+
+    it('stops the shadow, a candidate again; only the shadow', () => {
+      const shadow = version(4, 'shadow');
+      expect(planEndShadow({ shadow, target: shadow }, 4)).toEqual({
+        updates: [{ id: 4, patch: { status: 'candidate', shadowPercent: null } }],
+        event: { action: 'shadow', fromVersionId: 4, toVersionId: null, percent: null },
+      });
+      expectError(() => planEndShadow({ target: candidate }, 3), ConflictError, /only the shadow can stop shadowing$/);
     });
 
     it('refuses a version that is not a candidate or the shadow', () => {

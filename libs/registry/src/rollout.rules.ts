@@ -254,6 +254,16 @@ export function planShadow(locked: LockedVersions, id: number, percent: number):
   };
 }
 
+/** The shadow stops scoring and is a candidate again (what it logged stays, measured as before). */
+export function planEndShadow(locked: LockedVersions, id: number): RolloutPlan {
+  const target = required(locked.target, id);
+  if (target.status !== 'shadow') throw conflict(target, 'only the shadow can stop shadowing');
+  return {
+    updates: [{ id, patch: { status: 'candidate', shadowPercent: null } }],
+    event: { action: 'shadow', fromVersionId: id, toVersionId: null, percent: null },
+  };
+}
+
 /**
  * Production's tasks a version does not score (none when either spec no longer parses): a canary serves some users in
  * production's place, so it must answer for each of its tasks (it may add others). A model of other data (an upload of

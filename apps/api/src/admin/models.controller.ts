@@ -140,6 +140,15 @@ export class ModelsController {
     return mapTransition(await this.registry.setShadow(id, percent, ADMIN_ACTOR));
   }
 
+  @Delete(':id/shadow')
+  @ApiOperation({ summary: 'Stop the shadow: it scores no more requests and is a candidate again' })
+  @ApiOkResponse({ type: TransitionResultDto })
+  @ApiConflictResponse({ description: 'The version is not the shadow.' })
+  @ApiNotFoundResponse()
+  async endShadow(@Param() { id }: VersionIdParamsDto): Promise<TransitionResultDto> {
+    return mapTransition(await this.registry.endShadow(id, ADMIN_ACTOR));
+  }
+
   @Post(':id/canary')
   @HttpCode(200)
   @ApiOkResponse({ type: TransitionResultDto })
