@@ -122,11 +122,14 @@ async function main(): Promise<void> {
     say(
       `its answer (top 5 of ${answer.items.length}):\n${JSON.stringify({ ...answer, items: answer.items.slice(0, 5) }, null, 2)}\n`,
     );
-    say(`API docs      ${api}/docs`);
-    say(
-      `queue board   ${api}/admin/queues  (any user name; password: ${config.ADMIN_TOKEN === 'change-me' ? 'change-me, the development ADMIN_TOKEN' : 'your ADMIN_TOKEN'})`,
-    );
-    say(`metrics       ${api}/metrics`);
+    // With --exit the API stops next: its addresses would be dead links.
+    if (!flags.exit) {
+      say(`API docs      ${api}/docs`);
+      say(
+        `queue board   ${api}/admin/queues  (any user name; password: ${config.ADMIN_TOKEN === 'change-me' ? 'change-me, the development ADMIN_TOKEN' : 'your ADMIN_TOKEN'})`,
+      );
+      say(`metrics       ${api}/metrics`);
+    }
     say(`logs          ${join(LOG_DIR, 'api.log')}, ${join(LOG_DIR, 'worker.log')}`);
   } finally {
     await dataSource.destroy();
